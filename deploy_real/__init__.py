@@ -1,0 +1,1 @@
+"""deploy_real package."""

@@ -1,0 +1,1 @@
+"""legged_gym package."""

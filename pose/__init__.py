@@ -1,0 +1,1 @@
+"""pose: the G1 motion data layer (model facts, kinematics, motion library, clip formats)."""

@@ -1,0 +1,210 @@
+"""The Unitree G1 description, loaded from the facts table `assets/g1/g1_table.yaml`.
+
+Everything that needs a G1 number (model generator, forward kinematics, environments, deploy
+servers) reads it from `load_g1()` so that the table stays the only source.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ASSETS_DIR = REPO_ROOT / "assets"
+G1_TABLE = ASSETS_DIR / "g1" / "g1_table.yaml"
+
+
+@dataclass(frozen=True)
+class Joint:
+    name: str
+    type: str  # "hinge" or "fixed"
+    axis: Tuple[float, float, float] = (0.0, 0.0, 1.0)
+    range: Optional[Tuple[float, float]] = None
+    effort: Optional[float] = None
+    velocity: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class Collision:
+    shape: str
+    radius: float
+    length: float
+    pos: Tuple[float, float, float]
+    rpy: Tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class Body:
+    name: str
+    parent: Optional[str]
+    pos: Tuple[float, float, float] = (0.0, 0.0, 0.0)
+    rpy: Tuple[float, float, float] = (0.0, 0.0, 0.0)
+    joint: Optional[Joint] = None
+    mass: float = 0.0
+    com: Tuple[float, float, float] = (0.0, 0.0, 0.0)
+    inertia: Tuple[float, ...] = (0.0,) * 6  # ixx ixy ixz iyy iyz izz
+    collisions: Tuple[Collision, ...] = ()
+
+
+@dataclass(frozen=True)
+class G1Model:
+    """Parsed facts table. Arrays are float64 numpy in training joint order."""
+
+    table_path: Path
+    raw: dict = field(repr=False)
+    bodies: Tuple[Body, ...]
+    dof_names: Tuple[str, ...]
+    default_dof_pos: np.ndarray
+    kp: np.ndarray
+    kd: np.ndarray
+    armature: np.ndarray
+    dof_err_w: np.ndarray
+    dof_lower: np.ndarray
+    dof_upper: np.ndarray
+    effort: np.ndarray
+    velocity_limit: np.ndarray
+    torque_safety_limit: float
+    motion_bodies: Tuple[str, ...]
+    key_bodies: Tuple[str, ...]
+    upper_key_bodies: Tuple[str, ...]
+    lower_key_bodies: Tuple[str, ...]
+    feet: Tuple[str, ...]
+    hands: Tuple[str, ...]
+    real_motor_joints: Tuple[str, ...]
+    wrist_roll_joints: Tuple[dict, ...]
+    standing_pelvis_height: float
+
+    @property
+    def num_dofs(self) -> int:
+        return len(self.dof_names)
+
+    @property
+    def body_names(self) -> Tuple[str, ...]:
+        return tuple(b.name for b in self.bodies)
+
+    @functools.cached_property
+    def body_index(self) -> Dict[str, int]:
+        return {b.name: i for i, b in enumerate(self.bodies)}
+
+    def body(self, name: str) -> Body:
+        return self.bodies[self.body_index[name]]
+
+    @property
+    def total_mass(self) -> float:
+        return float(sum(b.mass for b in self.bodies))
+
+    @property
+    def torque_limit(self) -> np.ndarray:
+        """Simulated torque clip of training: effort x torque_safety_limit (SPEC 2.3)."""
+        return self.effort * self.torque_safety_limit
+
+    def joint_by_name(self, name: str) -> Tuple[Body, Joint]:
+        for b in self.bodies:
+            if b.joint is not None and b.joint.name == name:
+                return b, b.joint
+        raise KeyError("{}: no joint named {!r}".format(self.table_path, name))
+
+    def motion_body_index(self, names) -> List[int]:
+        """Indices of `names` in the 38-body motion list."""
+        return [self.motion_bodies.index(n) for n in names]
+
+
+def _tuple(v, n=None):
+    t = tuple(float(x) for x in v)
+    if n is not None and len(t) != n:
+        raise ValueError("expected {} numbers, got {}".format(n, len(t)))
+    return t
+
+
+def _parse_body(d: dict) -> Body:
+    joint = None
+    if "joint" in d:
+        j = d["joint"]
+        joint = Joint(
+            name=j["name"],
+            type=j["type"],
+            axis=_tuple(j.get("axis", (0.0, 0.0, 1.0)), 3),
+            range=_tuple(j["range"], 2) if "range" in j else None,
+            effort=float(j["effort"]) if "effort" in j else None,
+            velocity=float(j["velocity"]) if "velocity" in j else None,
+        )
+    return Body(
+        name=d["name"],
+        parent=d.get("parent"),
+        pos=_tuple(d.get("pos", (0, 0, 0)), 3),
+        rpy=_tuple(d.get("rpy", (0, 0, 0)), 3),
+        joint=joint,
+        mass=float(d.get("mass", 0.0)),
+        com=_tuple(d.get("com", (0, 0, 0)), 3),
+        inertia=_tuple(d.get("inertia", (0,) * 6), 6),
+        collisions=tuple(
+            Collision(
+                shape=c["shape"],
+                radius=float(c["radius"]),
+                length=float(c["length"]),
+                pos=_tuple(c["pos"], 3),
+                rpy=_tuple(c.get("rpy", (0, 0, 0)), 3),
+            )
+            for c in d.get("collision", ())
+        ),
+    )
+
+
+def parse_g1_table(path) -> G1Model:
+    path = Path(path)
+    with open(path) as f:
+        raw = yaml.safe_load(f)
+    bodies = tuple(_parse_body(b) for b in raw["bodies"])
+    names = [b.name for b in bodies]
+    for b in bodies:
+        if b.parent is not None and b.parent not in names[: names.index(b.name)]:
+            raise ValueError("{}: body {!r} must come after its parent {!r}".format(path, b.name, b.parent))
+    joints = {b.joint.name: b.joint for b in bodies if b.joint is not None}
+    act = raw["actuated_joints"]
+    dof_names = tuple(a["name"] for a in act)
+    for n in dof_names:
+        if n not in joints or joints[n].type != "hinge":
+            raise ValueError("{}: actuated joint {!r} is not a hinge joint of the tree".format(path, n))
+
+    def col(key):
+        return np.array([float(a[key]) for a in act])
+
+    for group in ("motion_bodies", "key_bodies", "upper_key_bodies", "lower_key_bodies", "feet", "hands"):
+        unknown = [n for n in raw[group] if n not in names]
+        if unknown:
+            raise ValueError("{}: {} names unknown bodies {}".format(path, group, unknown))
+    return G1Model(
+        table_path=path,
+        raw=raw,
+        bodies=bodies,
+        dof_names=dof_names,
+        default_dof_pos=col("default"),
+        kp=col("kp"),
+        kd=col("kd"),
+        armature=col("armature"),
+        dof_err_w=col("dof_err_w"),
+        dof_lower=np.array([joints[n].range[0] for n in dof_names]),
+        dof_upper=np.array([joints[n].range[1] for n in dof_names]),
+        effort=np.array([joints[n].effort for n in dof_names]),
+        velocity_limit=np.array([joints[n].velocity for n in dof_names]),
+        torque_safety_limit=float(raw["torque_safety_limit"]),
+        motion_bodies=tuple(raw["motion_bodies"]),
+        key_bodies=tuple(raw["key_bodies"]),
+        upper_key_bodies=tuple(raw["upper_key_bodies"]),
+        lower_key_bodies=tuple(raw["lower_key_bodies"]),
+        feet=tuple(raw["feet"]),
+        hands=tuple(raw["hands"]),
+        real_motor_joints=tuple(raw["real_motor_joints"]),
+        wrist_roll_joints=tuple(raw["wrist_roll_joints"]),
+        standing_pelvis_height=float(raw["standing_pelvis_height"]),
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def load_g1(path: Optional[str] = None) -> G1Model:
+    """The G1 model of the facts table (cached). `path` overrides the default table."""
+    return parse_g1_table(path or G1_TABLE)

@@ -1,0 +1,100 @@
+"""Batched forward kinematics of the G1 in torch, built from the facts table.
+
+Body frames are the URDF link frames (the MJCF body frames are the same). Joints listed in
+`dof_names` are driven by the input angles; every other joint (wrists, hand, fingers) is welded at
+zero, as in the training model.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple
+
+import torch
+
+from pose.g1_model import G1Model, load_g1
+from pose.utils.torch_utils import axis_angle_to_matrix, matrix_to_quat, quat_to_matrix, rpy_to_matrix
+
+
+class ForwardKinematics:
+    """FK for a subset of bodies (default: the 38 motion bodies) from root pose + joint angles.
+
+    Usage: `fk = ForwardKinematics(device="cuda")`; `pos, rot = fk(root_pos, root_rot, dof_pos)`
+    gives world body positions (B, K, 3) and rotation matrices (B, K, 3, 3);
+    `fk.local_body_pos(dof_pos)` gives positions relative to the root in the root frame (the clip
+    format's `local_body_pos`).
+    """
+
+    def __init__(
+        self,
+        model: Optional[G1Model] = None,
+        bodies: Optional[Sequence[str]] = None,
+        dof_names: Optional[Sequence[str]] = None,
+        device="cpu",
+        dtype=torch.float32,
+    ):
+        self.model = model or load_g1()
+        self.body_names = tuple(bodies) if bodies is not None else self.model.motion_bodies
+        self.dof_names = tuple(dof_names) if dof_names is not None else self.model.dof_names
+        self.device = torch.device(device)
+        self.dtype = dtype
+
+        # The evaluated bodies plus all their ancestors, in tree order.
+        needed = set()
+        for name in self.body_names:
+            while name is not None and name not in needed:
+                needed.add(name)
+                name = self.model.body(name).parent
+        chain = [b for b in self.model.bodies if b.name in needed]
+        self._chain_names = [b.name for b in chain]
+        index = {n: i for i, n in enumerate(self._chain_names)}
+        self._parent = [index[b.parent] if b.parent is not None else -1 for b in chain]
+        dof_index = {n: i for i, n in enumerate(self.dof_names)}
+        self._dof = [dof_index.get(b.joint.name, -1) if b.joint is not None else -1 for b in chain]
+        for n in self.dof_names:
+            if not any(b.joint is not None and b.joint.name == n for b in chain):
+                raise ValueError("joint {!r} does not move any of the requested bodies".format(n))
+        f = dict(device=self.device, dtype=dtype)
+        self._offset = torch.tensor([b.pos for b in chain], **f)
+        self._rot = rpy_to_matrix(torch.tensor([b.rpy for b in chain], **f))
+        self._axis = torch.tensor([b.joint.axis if b.joint is not None else (0.0, 0.0, 1.0) for b in chain], **f)
+        self._out = [index[n] for n in self.body_names]
+
+    def _chain(self, dof_pos: torch.Tensor) -> Tuple[list, list]:
+        """Positions and rotations of every chain body relative to the root frame."""
+        if dof_pos.shape[-1] != len(self.dof_names):
+            raise ValueError(
+                "dof_pos has {} joints, expected {} ({})".format(dof_pos.shape[-1], len(self.dof_names), self.model.table_path)
+            )
+        batch = dof_pos.shape[:-1]
+        eye = torch.eye(3, device=dof_pos.device, dtype=dof_pos.dtype).expand(batch + (3, 3))
+        pos, rot = [], []
+        for i, parent in enumerate(self._parent):
+            if parent < 0:
+                pos.append(torch.zeros(batch + (3,), device=dof_pos.device, dtype=dof_pos.dtype))
+                rot.append(eye)
+                continue
+            p_rot = rot[parent]
+            local = self._rot[i].expand(batch + (3, 3))
+            if self._dof[i] >= 0:
+                local = local @ axis_angle_to_matrix(self._axis[i].expand(batch + (3,)), dof_pos[..., self._dof[i]])
+            pos.append(pos[parent] + (p_rot @ self._offset[i].unsqueeze(-1)).squeeze(-1))
+            rot.append(p_rot @ local)
+        return pos, rot
+
+    def local_body_pos(self, dof_pos: torch.Tensor) -> torch.Tensor:
+        """(..., K, 3) body positions relative to the root, in the root frame."""
+        pos, _ = self._chain(dof_pos)
+        return torch.stack([pos[i] for i in self._out], dim=-2)
+
+    def __call__(self, root_pos: torch.Tensor, root_rot: torch.Tensor, dof_pos: torch.Tensor):
+        """World positions (..., K, 3) and rotation matrices (..., K, 3, 3); root_rot is xyzw."""
+        pos, rot = self._chain(dof_pos)
+        r_root = quat_to_matrix(root_rot)
+        p = torch.stack([pos[i] for i in self._out], dim=-2)
+        r = torch.stack([rot[i] for i in self._out], dim=-3)
+        world_p = root_pos.unsqueeze(-2) + (r_root.unsqueeze(-3) @ p.unsqueeze(-1)).squeeze(-1)
+        world_r = r_root.unsqueeze(-3) @ r
+        return world_p, world_r
+
+    def body_quat(self, root_pos, root_rot, dof_pos) -> torch.Tensor:
+        """World xyzw quaternions (..., K, 4) of the bodies."""
+        return matrix_to_quat(self(root_pos, root_rot, dof_pos)[1])
