@@ -50,8 +50,7 @@ class ForwardKinematics:
         dof_index = {n: i for i, n in enumerate(self.dof_names)}
         self._dof = [dof_index.get(b.joint.name, -1) if b.joint is not None else -1 for b in chain]
         for n in self.dof_names:
-            if not any(b.joint is not None and b.joint.name == n for b in chain):
-                raise ValueError("joint {!r} does not move any of the requested bodies".format(n))
+            self.model.joint_by_name(n)  # KeyError naming the table for an unknown joint
         f = dict(device=self.device, dtype=dtype)
         self._offset = torch.tensor([b.pos for b in chain], **f)
         self._rot = rpy_to_matrix(torch.tensor([b.rpy for b in chain], **f))
@@ -98,3 +97,37 @@ class ForwardKinematics:
     def body_quat(self, root_pos, root_rot, dof_pos) -> torch.Tensor:
         """World xyzw quaternions (..., K, 4) of the bodies."""
         return matrix_to_quat(self(root_pos, root_rot, dof_pos)[1])
+
+
+class FootGeometry:
+    """The training model's foot collision capsules (cylinders of the facts table on the feet).
+
+    `lowest_points(root_pos, root_rot, dof_pos)` gives (..., n_feet) world heights of the lowest
+    point of each foot's capsules: the contact measure used by data checks (ground at z = 0).
+    """
+
+    def __init__(self, model: Optional[G1Model] = None, device="cpu", dtype=torch.float32):
+        model = model or load_g1()
+        self.feet = model.feet
+        self.fk = ForwardKinematics(model, bodies=self.feet, device=device, dtype=dtype)
+        ends, foot_of, radius = [], [], []
+        for k, foot in enumerate(self.feet):
+            for c in model.body(foot).collisions:
+                r = rpy_to_matrix(torch.tensor(c.rpy, dtype=torch.float64))
+                half_axis = r[:, 2] * (0.5 * c.length)  # cylinder axis is local z
+                centre = torch.tensor(c.pos, dtype=torch.float64)
+                ends += [centre - half_axis, centre + half_axis]
+                foot_of += [k, k]
+                radius += [c.radius, c.radius]
+        if not ends:
+            raise ValueError("{}: the feet {} have no collision shapes".format(model.table_path, self.feet))
+        self._ends = torch.stack(ends).to(device=device, dtype=dtype)  # (E, 3) in foot frames
+        self._foot_of = torch.tensor(foot_of, device=device)
+        self._radius = torch.tensor(radius, device=device, dtype=dtype)
+
+    def lowest_points(self, root_pos: torch.Tensor, root_rot: torch.Tensor, dof_pos: torch.Tensor) -> torch.Tensor:
+        pos, rot = self.fk(root_pos, root_rot, dof_pos)  # (..., F, 3), (..., F, 3, 3)
+        p = pos[..., self._foot_of, :] + (rot[..., self._foot_of, :, :] @ self._ends.unsqueeze(-1)).squeeze(-1)
+        z = p[..., 2] - self._radius  # (..., E)
+        out = torch.full(z.shape[:-1] + (len(self.feet),), float("inf"), device=z.device, dtype=z.dtype)
+        return out.scatter_reduce(-1, self._foot_of.expand(z.shape), z, reduce="amin")
