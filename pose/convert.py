@@ -1,0 +1,546 @@
+"""Convert retargeted G1 motion files to the canonical 23-DOF TWIST clip (SPEC 6.2, DESIGN "Motion data").
+
+    python -m pose.convert SRC DST [--format auto|lafan_csv|beyondmimic_npz|amass_npz|twist29_pkl]
+                                   [--fps F] [--src-fps F] [--suffix .pkl|.npz] [--no-progress]
+
+SRC is one file (DST: a `.pkl` or `.npz` file, or an existing folder) or a folder (DST: a folder
+that receives every convertible file, same relative paths, plus a TWIST manifest `manifest.yaml`).
+
+Source formats (detected from the suffix and the keys when `--format auto`):
+
+  lafan_csv        Unitree LAFAN1-style CSV, no header, 36 columns per frame: root xyz, root quat
+                   xyzw, 29 joints in real-robot order. No fps in the file: 30 Hz or `--src-fps`.
+  beyondmimic_npz  BeyondMimic/holosoma NPZ: `fps`, `joint_pos` = root xyz + root quat wxyz + joints
+                   (or only the joints, the root then from `body_pos_w[:, 0]` / `body_quat_w[:, 0]`
+                   wxyz); `joint_names` (optional) gives the joint order, else real-robot order.
+  amass_npz        AMASS-retargeted G1 NPZ: `fps`, `dof_names`, `dof_positions` (T, J),
+                   `body_names` (optional), `body_positions` (T, B, 3), `body_rotations` (T, B, 4)
+                   wxyz; the root is the body named `pelvis` (body 0 without names).
+  twist29_pkl      29-DOF TWIST/GMR clip (`fps`, `root_pos`, `root_rot` xyzw, `dof_pos` (T, 29) in
+                   real-robot order), or an already 23-DOF clip; `.pkl` (restricted unpickler) or `.npz`.
+
+For every format joints are mapped by name onto the 23 training joints (SPEC 2.5: the six wrist
+joints, and any other non-training joint, are dropped), the root quaternion is normalised and
+stored xyzw, `--fps` resamples (root position and joints lerped, root rotation slerped, duration
+kept: floor(duration * fps) + 1 frames) and `local_body_pos` is recomputed by forward kinematics.
+A file given with an `fps` of its own keeps it unless `--src-fps` overrides it.
+Every problem raises `MotionFileError` naming the file, the key or column, and what was expected.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import math
+import sys
+from pathlib import Path
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from pose.formats import MotionFileError, safe_load_pickle, save_clip, validate_clip, write_manifest
+from pose.g1_model import load_g1
+from pose.kinematics import ForwardKinematics
+from pose.utils.torch_utils import slerp
+
+FORMATS = ("lafan_csv", "beyondmimic_npz", "amass_npz", "twist29_pkl")
+SUFFIXES = {"lafan_csv": (".csv",), "beyondmimic_npz": (".npz",), "amass_npz": (".npz",), "twist29_pkl": (".pkl", ".npz")}
+CLIP_SUFFIXES = (".pkl", ".npz")
+LAFAN_FPS = 30.0
+ROOT_COLUMNS = ("root_x", "root_y", "root_z", "root_qx", "root_qy", "root_qz", "root_qw")
+
+
+def _error(path, key, msg) -> MotionFileError:
+    where = "{}: key {!r}: ".format(path, key) if key else "{}: ".format(path)
+    return MotionFileError(where + msg)
+
+
+# --- shared steps ------------------------------------------------------------------------------------
+
+
+def _joint_name(name) -> str:
+    name = str(name).strip()
+    return name if name.endswith("_joint") else name + "_joint"
+
+
+def training_columns(names: Sequence[str], path="<clip>", key="joint_names") -> List[int]:
+    """For each of the 23 training joints (`load_g1().dof_names`), its column among `names`.
+
+    Names are matched with or without the `_joint` suffix; names of other G1 joints (the six wrist
+    joints of SPEC 2.5, hand joints) are accepted and dropped; unknown, duplicate or missing names
+    raise a MotionFileError naming `path` and `key`.
+    """
+    model = load_g1()
+    known = set(model.real_motor_joints) | {b.joint.name for b in model.bodies if b.joint is not None}
+    full = [_joint_name(n) for n in names]
+    unknown = [str(n) for n, f in zip(names, full) if f not in known]
+    if unknown:
+        raise _error(path, key, "unknown joint names {} (expected G1 joint names, with or without '_joint', e.g. {})".format(
+            unknown, list(model.real_motor_joints)))
+    dups = sorted({f for f in full if full.count(f) > 1})
+    if dups:
+        raise _error(path, key, "joint names given more than once: {}".format(dups))
+    missing = [n for n in model.dof_names if n not in full]
+    if missing:
+        raise _error(path, key, "missing training joints {} (a clip needs the {} joints {})".format(
+            missing, model.num_dofs, list(model.dof_names)))
+    return [full.index(n) for n in model.dof_names]
+
+
+def _default_joint_names(n_joints: int, path, key) -> Tuple[str, ...]:
+    """Joint order of a file that names none: real-robot order (29) or training order (23)."""
+    model = load_g1()
+    if n_joints == len(model.real_motor_joints):
+        return model.real_motor_joints
+    if n_joints == model.num_dofs:
+        return model.dof_names
+    raise _error(path, key, "expected {} joints (real-robot order) or {} (training order), got {}".format(
+        len(model.real_motor_joints), model.num_dofs, n_joints))
+
+
+def _check_finite(path, key, a: np.ndarray, columns: Optional[Sequence[str]] = None, what="frame"):
+    """Raise naming the key, first bad frame and column when `a` holds NaN or inf."""
+    flat = a.reshape(a.shape[0], -1)
+    bad = ~np.isfinite(flat)
+    if bad.any():
+        row, col = (int(x) for x in np.argwhere(bad)[0])
+        col_txt = "column {}".format(col)
+        if columns is not None and col < len(columns):
+            col_txt += " ({})".format(columns[col])
+        raise _error(path, key, "NaN or inf at {} {}, {} ({} frame(s) affected)".format(
+            what, row, col_txt, int(bad.any(axis=1).sum())))
+
+
+def _normalise_quat(path, key, q: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(q, axis=1, keepdims=True)
+    if (norm < 1e-6).any():
+        raise _error(path, key, "zero-length root quaternion at frame {}".format(int(np.argmax(norm[:, 0] < 1e-6))))
+    return q / norm
+
+
+def _fps(path, value, src_fps: Optional[float], key="fps") -> float:
+    """The source frame rate: `src_fps` when given, else the file's `fps` value."""
+    if src_fps is not None:
+        value, key = src_fps, "--src-fps"
+    if value is None:
+        raise _error(path, key, "missing (frame rate in Hz; give --src-fps)")
+    try:
+        a = np.asarray(value, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise _error(path, key, "expected a positive number, got {!r}".format(value))
+    if a.size != 1 or not np.isfinite(a[0]) or a[0] <= 0:
+        raise _error(path, key, "expected a positive number, got {!r}".format(value))
+    return float(a[0])
+
+
+def resample(root_pos: np.ndarray, root_rot: np.ndarray, dof_pos: np.ndarray, src_fps: float, fps: float):
+    """Resample a motion from `src_fps` to `fps` keeping its duration (T-1)/src_fps.
+
+    New frame k is at time k/fps, k = 0 .. floor(duration*fps); positions and joints are lerped,
+    the root rotation (xyzw) is slerped along the shortest path. Returns (root_pos, root_rot, dof_pos).
+    """
+    n_src = root_pos.shape[0]
+    duration = (n_src - 1) / src_fps
+    n = int(math.floor(duration * fps + 1e-9)) + 1
+    s = np.minimum(np.arange(n) * (src_fps / fps), n_src - 1)  # fractional source frame
+    i0 = np.minimum(np.floor(s).astype(np.int64), max(n_src - 2, 0))
+    i1 = np.minimum(i0 + 1, n_src - 1)
+    w = (s - i0)[:, None]
+
+    def lerp(a):
+        return a[i0] * (1.0 - w) + a[i1] * w
+
+    q = slerp(torch.from_numpy(root_rot[i0]), torch.from_numpy(root_rot[i1]), torch.from_numpy(w)).numpy()
+    return lerp(root_pos), q / np.linalg.norm(q, axis=1, keepdims=True), lerp(dof_pos)
+
+
+@functools.lru_cache(maxsize=None)
+def _fk() -> ForwardKinematics:
+    return ForwardKinematics(dtype=torch.float64)
+
+
+def make_clip(path, src_fps: float, root_pos, root_rot_xyzw, dof_pos, fps: Optional[float] = None) -> dict:
+    """The canonical clip of a motion already in training joint order: normalise the root
+    quaternion, resample to `fps` (when given and different), compute `local_body_pos` by FK, validate."""
+    root_pos = np.asarray(root_pos, dtype=np.float64)
+    root_rot = _normalise_quat(path, "root_rot", np.asarray(root_rot_xyzw, dtype=np.float64))
+    dof_pos = np.asarray(dof_pos, dtype=np.float64)
+    if root_pos.shape[0] < 2:
+        raise _error(path, None, "expected at least 2 frames, got {}".format(root_pos.shape[0]))
+    out_fps = src_fps
+    if fps is not None:
+        if not np.isfinite(fps) or fps <= 0:
+            raise _error(path, "--fps", "expected a positive number, got {}".format(fps))
+        if fps != src_fps:
+            root_pos, root_rot, dof_pos = resample(root_pos, root_rot, dof_pos, src_fps, fps)
+        out_fps = float(fps)
+    model = load_g1()
+    with torch.no_grad():
+        local = _fk().local_body_pos(torch.from_numpy(dof_pos)).numpy()
+    clip = {
+        "fps": out_fps,
+        "root_pos": root_pos,
+        "root_rot": root_rot,
+        "dof_pos": dof_pos,
+        "local_body_pos": local,
+        "link_body_list": list(model.motion_bodies),
+    }
+    return validate_clip(clip, path)
+
+
+# --- readers -----------------------------------------------------------------------------------------
+
+
+def _read_npz(path) -> Dict[str, object]:
+    """All arrays of an `.npz` (no pickle); a key that needs pickle maps to a MotionFileError raised on use."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            out = {}
+            for k in z.files:
+                try:
+                    out[k] = z[k]
+                except ValueError as e:
+                    out[k] = _error(path, k, "cannot be read without pickle ({}); store numbers and strings only".format(e))
+            return out
+    except MotionFileError:
+        raise
+    except Exception as e:  # corrupt or not a zip archive
+        raise _error(path, None, "cannot read .npz file: {}: {}".format(type(e).__name__, e))
+
+
+def _get(data: dict, path, key, shape_tail: Sequence[Optional[int]], what: str, fmt: str) -> np.ndarray:
+    """`data[key]` as a float64 array of shape (T, *shape_tail) (None = any size), finite checks later."""
+    if key not in data:
+        raise _error(path, key, "missing: expected {} in a {} file; keys found: {}".format(what, fmt, sorted(data)))
+    v = data[key]
+    if isinstance(v, MotionFileError):
+        raise v
+    try:
+        a = np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise _error(path, key, "expected a numeric array of shape {}, got {}".format(what, type(v).__name__))
+    if a.ndim != 1 + len(shape_tail) or any(s is not None and s != n for s, n in zip(shape_tail, a.shape[1:])):
+        raise _error(path, key, "expected shape {}, got {}".format(what, tuple(a.shape)))
+    if a.shape[0] < 1:
+        raise _error(path, key, "has no frames")
+    return a
+
+
+def _names(data: dict, path, key) -> Optional[List[str]]:
+    if key not in data:
+        return None
+    v = data[key]
+    if isinstance(v, MotionFileError):
+        raise v
+    a = np.asarray(v)
+    if a.ndim != 1 or a.dtype.kind not in "US":
+        raise _error(path, key, "expected a 1-D array of names, got dtype {} shape {}".format(a.dtype, a.shape))
+    return [x.decode() if isinstance(x, bytes) else str(x) for x in a.tolist()]
+
+
+def _same_length(path, arrays: Sequence[Tuple[str, np.ndarray]]):
+    n = arrays[0][1].shape[0]
+    for key, a in arrays[1:]:
+        if a.shape[0] != n:
+            raise _error(path, key, "has {} frames but {} has {}".format(a.shape[0], arrays[0][0], n))
+
+
+def _csv_diagnose(path, n_cols: int, columns: Sequence[str]):
+    """Find the line and column that np.loadtxt refused and raise naming them."""
+    with open(path) as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            fields = line.strip().split(",")
+            if len(fields) != n_cols:
+                raise _error(path, None, "line {} has {} columns, expected {} (root xyz, root quat xyzw, 29 joints in real-robot order)".format(
+                    i, len(fields), n_cols))
+            for j, x in enumerate(fields):
+                try:
+                    float(x)
+                except ValueError:
+                    raise _error(path, None, "line {}, column {} ({}): cannot read {!r} as a number (the CSV has no header)".format(
+                        i, j, columns[j], x))
+
+
+# --- one converter per format -----------------------------------------------------------------------
+
+
+def lafan_csv_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> dict:
+    """Unitree LAFAN1-style CSV: 36 columns = root xyz, root quat xyzw, 29 joints (real-robot order)."""
+    model = load_g1()
+    columns = ROOT_COLUMNS + model.real_motor_joints
+    n_cols = len(columns)
+    try:
+        a = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
+    except ValueError:
+        _csv_diagnose(path, n_cols, columns)
+        raise
+    if a.size == 0:
+        raise _error(path, None, "no frames (expected rows of {} comma-separated numbers)".format(n_cols))
+    if a.shape[1] != n_cols:
+        raise _error(path, None, "expected {} columns (root xyz, root quat xyzw, {} joints in real-robot order), got {}".format(
+            n_cols, len(model.real_motor_joints), a.shape[1]))
+    _check_finite(path, None, a, columns)
+    dof = a[:, 7:][:, training_columns(model.real_motor_joints, path, None)]
+    rate = _fps(path, LAFAN_FPS, src_fps)
+    return make_clip(path, rate, a[:, :3], a[:, 3:7], dof, fps)
+
+
+def beyondmimic_npz_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> dict:
+    """BeyondMimic/holosoma NPZ: `joint_pos` = [root xyz, root quat wxyz, joints] or joints only
+    (root from `body_pos_w[:, 0]`, `body_quat_w[:, 0]` wxyz); `joint_names` optional."""
+    data = _read_npz(path)
+    fmt = "BeyondMimic"
+    rate = _fps(path, data.get("fps"), src_fps)
+    jp = _get(data, path, "joint_pos", (None,), "(T, 7 + joints) or (T, joints)", fmt)
+    names = _names(data, path, "joint_names")
+    if names is not None:
+        n_j = len(names)
+        if jp.shape[1] not in (n_j, n_j + 7):
+            raise _error(path, "joint_pos", "expected {} columns (the joint_names) or {} (root xyz, quat wxyz, joints), got {}".format(
+                n_j, n_j + 7, jp.shape[1]))
+        with_root = jp.shape[1] == n_j + 7
+    else:
+        n_real = len(load_g1().real_motor_joints)
+        if jp.shape[1] not in (n_real, n_real + 7):
+            raise _error(path, "joint_pos", "expected shape (T, {}) (root xyz, root quat wxyz, {} joints) or (T, {}) without joint_names, got {}".format(
+                n_real + 7, n_real, n_real, tuple(jp.shape)))
+        with_root = jp.shape[1] == n_real + 7
+        names = list(_default_joint_names(jp.shape[1] - (7 if with_root else 0), path, "joint_pos"))
+    if with_root:
+        columns = ROOT_COLUMNS[:3] + ("root_qw", "root_qx", "root_qy", "root_qz") + tuple(names)
+        _check_finite(path, "joint_pos", jp, columns)
+        root_pos, root_wxyz, q = jp[:, :3], jp[:, 3:7], jp[:, 7:]
+    else:
+        _check_finite(path, "joint_pos", jp, names)
+        bp = _get(data, path, "body_pos_w", (None, 3), "(T, bodies, 3) (needed when joint_pos has no root)", fmt)
+        bq = _get(data, path, "body_quat_w", (None, 4), "(T, bodies, 4) wxyz (needed when joint_pos has no root)", fmt)
+        _same_length(path, [("joint_pos", jp), ("body_pos_w", bp), ("body_quat_w", bq)])
+        root_pos, root_wxyz, q = bp[:, 0], bq[:, 0], jp
+        _check_finite(path, "body_pos_w", root_pos, ("x", "y", "z"), what="frame (body 0)")
+        _check_finite(path, "body_quat_w", root_wxyz, ("w", "x", "y", "z"), what="frame (body 0)")
+    key = "joint_names" if "joint_names" in data else "joint_pos"
+    dof = q[:, training_columns(names, path, key)]
+    return make_clip(path, rate, root_pos, root_wxyz[:, [1, 2, 3, 0]], dof, fps)
+
+
+def amass_npz_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> dict:
+    """AMASS-retargeted G1 NPZ: `dof_names`, `dof_positions`, `body_positions`, `body_rotations` wxyz."""
+    data = _read_npz(path)
+    fmt = "AMASS-retargeted G1"
+    rate = _fps(path, data.get("fps"), src_fps)
+    q = _get(data, path, "dof_positions", (None,), "(T, joints)", fmt)
+    names = _names(data, path, "dof_names")
+    if names is None:
+        names = list(_default_joint_names(q.shape[1], path, "dof_positions"))
+    elif len(names) != q.shape[1]:
+        raise _error(path, "dof_positions", "has {} columns but dof_names has {} names".format(q.shape[1], len(names)))
+    bp = _get(data, path, "body_positions", (None, 3), "(T, bodies, 3)", fmt)
+    bq = _get(data, path, "body_rotations", (None, 4), "(T, bodies, 4) wxyz", fmt)
+    _same_length(path, [("dof_positions", q), ("body_positions", bp), ("body_rotations", bq)])
+    body_names = _names(data, path, "body_names")
+    root = 0
+    if body_names is not None:
+        if len(body_names) != bp.shape[1]:
+            raise _error(path, "body_names", "has {} names but body_positions has {} bodies".format(len(body_names), bp.shape[1]))
+        if "pelvis" not in body_names:
+            raise _error(path, "body_names", "no body named 'pelvis' (the root), got {}".format(body_names))
+        root = body_names.index("pelvis")
+    if bq.shape[1] != bp.shape[1]:
+        raise _error(path, "body_rotations", "has {} bodies but body_positions has {}".format(bq.shape[1], bp.shape[1]))
+    _check_finite(path, "dof_positions", q, names)
+    _check_finite(path, "body_positions", bp[:, root], ("x", "y", "z"), what="frame (root body {})".format(root))
+    _check_finite(path, "body_rotations", bq[:, root], ("w", "x", "y", "z"), what="frame (root body {})".format(root))
+    dof = q[:, training_columns(names, path, "dof_names" if "dof_names" in data else "dof_positions")]
+    return make_clip(path, rate, bp[:, root], bq[:, root][:, [1, 2, 3, 0]], dof, fps)
+
+
+def twist_pkl_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> dict:
+    """TWIST/GMR clip with 29 joints (real-robot order) or 23 (training order); `.pkl` or `.npz`."""
+    path = Path(path)
+    fmt = "TWIST/GMR"
+    if path.suffix.lower() == ".npz":
+        data = _read_npz(path)
+    else:
+        try:
+            data = safe_load_pickle(path)
+        except Exception as e:  # truncated pickle, forbidden global, ...
+            raise _error(path, None, "cannot read .pkl file: {}: {}".format(type(e).__name__, e))
+    if not isinstance(data, dict):
+        raise _error(path, None, "expected a dict with fps, root_pos, root_rot, dof_pos, got {}".format(type(data).__name__))
+    rate = _fps(path, data.get("fps"), src_fps)
+    root_pos = _get(data, path, "root_pos", (3,), "(T, 3)", fmt)
+    root_rot = _get(data, path, "root_rot", (4,), "(T, 4) xyzw", fmt)
+    q = _get(data, path, "dof_pos", (None,), "(T, 29) real-robot order or (T, 23) training order", fmt)
+    _same_length(path, [("root_pos", root_pos), ("root_rot", root_rot), ("dof_pos", q)])
+    names = _default_joint_names(q.shape[1], path, "dof_pos")
+    _check_finite(path, "root_pos", root_pos, ("x", "y", "z"))
+    _check_finite(path, "root_rot", root_rot, ("x", "y", "z", "w"))
+    _check_finite(path, "dof_pos", q, names)
+    dof = q[:, training_columns(names, path, "dof_pos")]
+    return make_clip(path, rate, root_pos, root_rot, dof, fps)
+
+
+CONVERTERS = {
+    "lafan_csv": lafan_csv_to_clip,
+    "beyondmimic_npz": beyondmimic_npz_to_clip,
+    "amass_npz": amass_npz_to_clip,
+    "twist29_pkl": twist_pkl_to_clip,
+}
+
+
+# --- dispatcher --------------------------------------------------------------------------------------
+
+
+def detect_format(path) -> str:
+    """The source format of `path` from its suffix and (for `.npz`) its keys."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "lafan_csv"
+    if suffix == ".pkl":
+        return "twist29_pkl"
+    if suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                keys = set(z.files)
+        except Exception as e:
+            raise _error(path, None, "cannot read .npz file: {}: {}".format(type(e).__name__, e))
+        if "dof_positions" in keys:
+            return "amass_npz"
+        if "joint_pos" in keys:
+            return "beyondmimic_npz"
+        if "dof_pos" in keys:
+            return "twist29_pkl"
+        raise _error(path, None, "cannot tell the format: expected 'joint_pos' (BeyondMimic), 'dof_positions' (AMASS-retargeted G1) "
+                     "or 'dof_pos' (TWIST clip), found keys {}".format(sorted(keys)))
+    raise _error(path, None, "unknown motion format {!r} (expected .csv, .npz or .pkl)".format(suffix))
+
+
+def output_path(src, dst) -> Path:
+    """Where `convert_file(src, dst)` writes: `dst`, or `dst/<src stem>.pkl` when `dst` is a folder."""
+    dst = Path(dst)
+    if dst.is_dir():
+        dst = dst / (Path(src).stem + ".pkl")
+    if dst.suffix.lower() not in CLIP_SUFFIXES:
+        raise _error(dst, None, "output must end in .pkl or .npz")
+    return dst
+
+
+def convert_file(src, dst=None, fmt: str = "auto", fps: Optional[float] = None, src_fps: Optional[float] = None) -> dict:
+    """Convert one file; write it to `dst` (`.pkl`/`.npz`, or into an existing folder) when given.
+
+    Returns the validated canonical clip."""
+    src = Path(src)
+    if not src.is_file():
+        raise _error(src, None, "file does not exist")
+    if fmt == "auto":
+        fmt = detect_format(src)
+    if fmt not in CONVERTERS:
+        raise _error(src, "--format", "unknown format {!r} (expected auto or one of {})".format(fmt, ", ".join(FORMATS)))
+    if dst is not None:
+        dst = output_path(src, dst)
+    clip = CONVERTERS[fmt](src, fps=fps, src_fps=src_fps)
+    if dst is not None:
+        save_clip(dst, clip)
+    return clip
+
+
+class FolderResult(NamedTuple):
+    manifest: Optional[Path]
+    converted: List[Path]
+    failed: List[Tuple[Path, str]]
+
+
+def convert_folder(src, dst, fmt: str = "auto", fps: Optional[float] = None, src_fps: Optional[float] = None,
+                   suffix: str = ".pkl", progress: bool = True, strict: bool = False) -> FolderResult:
+    """Convert every convertible file under `src` (recursively) into `dst` (same relative paths,
+    `suffix`) and write the TWIST manifest `dst/manifest.yaml`. A file that fails is reported and
+    skipped (raised when `strict`); the manifest lists the converted clips."""
+    from tqdm import tqdm
+
+    src, dst = Path(src), Path(dst)
+    if not src.is_dir():
+        raise _error(src, None, "folder does not exist")
+    if suffix not in CLIP_SUFFIXES:
+        raise _error(dst, "--suffix", "expected .pkl or .npz, got {!r}".format(suffix))
+    wanted = SUFFIXES[fmt] if fmt in SUFFIXES else (".csv", ".npz", ".pkl")
+    dst_abs = dst.resolve()
+    files = sorted(
+        p for p in src.rglob("*")
+        if p.is_file() and p.suffix.lower() in wanted and dst_abs not in p.resolve().parents
+    )
+    if not files:
+        raise _error(src, None, "no convertible files (expected {})".format(", ".join(wanted)))
+    converted, sources, failed = [], [], []
+    for f in tqdm(files, desc="convert", unit="clip", disable=not progress):
+        rel = f.relative_to(src).with_suffix(suffix)
+        try:
+            if rel in converted:
+                raise _error(f, None, "skipped: output {} was already written from another source file".format(rel))
+            convert_file(f, dst / rel, fmt=fmt, fps=fps, src_fps=src_fps)
+        except MotionFileError as e:
+            if strict:
+                raise
+            failed.append((f, str(e)))
+            tqdm.write("failed: {}".format(e), file=sys.stderr)
+            continue
+        converted.append(rel)
+        sources.append(f.relative_to(src))
+    manifest = None
+    if converted:
+        manifest = write_manifest(
+            dst / "manifest.yaml", [r.as_posix() for r in converted],
+            descriptions=["converted from {}".format(s.as_posix()) for s in sources],
+        )
+    return FolderResult(manifest, converted, failed)
+
+
+def convert(src, dst, fmt: str = "auto", fps: Optional[float] = None, src_fps: Optional[float] = None, **kw):
+    """`convert_folder` when `src` is a folder, else `convert_file`."""
+    if Path(src).is_dir():
+        return convert_folder(src, dst, fmt=fmt, fps=fps, src_fps=src_fps, **kw)
+    return convert_file(src, dst, fmt=fmt, fps=fps, src_fps=src_fps)
+
+
+# --- CLI ---------------------------------------------------------------------------------------------
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m pose.convert",
+        description="Convert G1 motion files (Unitree LAFAN1 CSV, BeyondMimic NPZ, AMASS-retargeted NPZ, "
+                    "29-DOF TWIST/GMR pkl) to 23-DOF TWIST clips.",
+    )
+    p.add_argument("src", help="source file, or folder (converted recursively)")
+    p.add_argument("dst", help="output .pkl/.npz file, or folder (when SRC is a folder; gets manifest.yaml)")
+    p.add_argument("--format", default="auto", choices=("auto",) + FORMATS, help="source format (default: detect)")
+    p.add_argument("--fps", type=float, default=None, help="resample to this frame rate (default: keep)")
+    p.add_argument("--src-fps", type=float, default=None,
+                   help="source frame rate (CSV default {:g}; overrides a file's own fps)".format(LAFAN_FPS))
+    p.add_argument("--suffix", default=".pkl", choices=CLIP_SUFFIXES, help="output suffix in folder mode")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar in folder mode")
+    args = p.parse_args(argv)
+    try:
+        if Path(args.src).is_dir():
+            res = convert_folder(args.src, args.dst, fmt=args.format, fps=args.fps, src_fps=args.src_fps,
+                                 suffix=args.suffix, progress=not args.no_progress)
+            print("converted {} clips into {}{}".format(
+                len(res.converted), args.dst, ", manifest {}".format(res.manifest) if res.manifest else ""))
+            if res.failed:
+                print("{} files failed:".format(len(res.failed)), file=sys.stderr)
+                for f, msg in res.failed:
+                    print("  {}".format(msg), file=sys.stderr)
+                return 1
+            return 0
+        clip = convert_file(args.src, args.dst, fmt=args.format, fps=args.fps, src_fps=args.src_fps)
+        print("wrote {} ({} frames at {:g} fps)".format(output_path(args.src, args.dst), clip["dof_pos"].shape[0], clip["fps"]))
+        return 0
+    except MotionFileError as e:
+        print("error: {}".format(e), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

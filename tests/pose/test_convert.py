@@ -1,0 +1,385 @@
+"""pose.convert: every source format to the 23-DOF TWIST clip, checked against independent expectations.
+
+Synthetic inputs carry a known root trajectory and 29 distinct joint curves; the expected 23 joints
+are the 29 minus the wrist columns 19-21 and 26-28 of SPEC 2.5 (hard-coded here on purpose, so the
+converter's by-name mapping is checked against the spec's index table), resampling is checked
+against numpy.interp and scipy's Slerp.
+"""
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation, Slerp
+
+from pose import convert as cv
+from pose.formats import MotionFileError, load_clip, load_manifest
+from pose.g1_model import load_g1
+from pose.kinematics import ForwardKinematics
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+WRIST_COLUMNS_29 = [19, 20, 21, 26, 27, 28]  # SPEC 2.5: left wrist 19-21, right wrist 26-28
+
+
+class Motion:
+    """Known synthetic motion: root path, root rotation (xyzw and wxyz), 29 joints in motor order."""
+
+    def __init__(self, n=61, fps=30.0):
+        t = np.arange(n) / fps
+        self.fps = fps
+        self.root_pos = np.stack([0.6 * t, 0.2 * np.sin(t), 0.78 + 0.03 * np.cos(3 * t)], axis=1)
+        euler = np.stack([0.1 * np.sin(2 * t), 0.05 * np.cos(t), 1.5 * t], axis=1)
+        self.xyzw = Rotation.from_euler("xyz", euler).as_quat()  # scipy order is xyzw
+        self.wxyz = self.xyzw[:, [3, 0, 1, 2]]
+        j = np.arange(29)[None, :]
+        self.q29 = 0.3 * np.sin(2.0 * t[:, None] + 0.7 * j) + 0.01 * j
+        self.q23 = np.delete(self.q29, WRIST_COLUMNS_29, axis=1)
+
+
+def check_clip(clip, m: Motion, fps=None):
+    assert clip["fps"] == (fps or m.fps)
+    assert clip["dof_pos"].shape == (len(m.root_pos), 23)
+    assert clip["local_body_pos"].shape == (len(m.root_pos), 38, 3)
+    np.testing.assert_allclose(clip["root_pos"], m.root_pos, atol=1e-5)
+    np.testing.assert_allclose(clip["root_rot"], m.xyzw, atol=1e-5)
+    np.testing.assert_allclose(clip["dof_pos"], m.q23, atol=1e-5)
+    check_fk(clip)
+
+
+def check_fk(clip):
+    expected = ForwardKinematics().local_body_pos(torch.tensor(clip["dof_pos"], dtype=torch.float32)).numpy()
+    np.testing.assert_allclose(clip["local_body_pos"], expected, atol=1e-5)
+    assert list(clip["link_body_list"]) == list(load_g1().motion_bodies)
+
+
+def write_csv(path, m: Motion, n_cols=36):
+    data = np.concatenate([m.root_pos, m.xyzw, m.q29], axis=1)[:, :n_cols]
+    np.savetxt(path, data, delimiter=",", fmt="%.10f")
+    return path
+
+
+def beyondmimic_npz(path, m: Motion, with_root=True, names=True):
+    motor = list(load_g1().real_motor_joints)
+    if names:  # a shuffled joint order, half of the names without the `_joint` suffix
+        perm = np.random.default_rng(0).permutation(29)
+        joint_names = [motor[i][: -len("_joint")] if k % 2 else motor[i] for k, i in enumerate(perm)]
+        q = m.q29[:, perm]
+    else:
+        q = m.q29
+    arrays = {"fps": np.array([m.fps])}
+    if with_root:
+        arrays["joint_pos"] = np.concatenate([m.root_pos, 1.3 * m.wxyz, q], axis=1)  # unnormalised quat
+    else:
+        n = len(m.root_pos)
+        junk = np.random.default_rng(1).normal(size=(n, 4, 3))
+        arrays["joint_pos"] = q
+        arrays["body_pos_w"] = np.concatenate([m.root_pos[:, None], junk], axis=1)
+        arrays["body_quat_w"] = np.concatenate([m.wxyz[:, None], np.tile([[[0.0, 1.0, 0.0, 0.0]]], (n, 4, 1))], axis=1)
+    if names:
+        arrays["joint_names"] = np.array(joint_names)
+    np.savez(path, **arrays)
+    return path
+
+
+def amass_npz(path, m: Motion, body_names=True, drop=None):
+    motor = list(load_g1().real_motor_joints)
+    perm = np.random.default_rng(2).permutation(29)
+    n = len(m.root_pos)
+    rng = np.random.default_rng(3)
+    bodies = ["left_hip_pitch_link", "torso_link", "pelvis", "right_knee_link"]
+    pos = rng.normal(size=(n, 4, 3))
+    rot = np.tile(np.array([1.0, 0.0, 0.0, 0.0]), (n, 4, 1))
+    root = 2 if body_names else 0
+    pos[:, root], rot[:, root] = m.root_pos, m.wxyz
+    arrays = {
+        "fps": np.float64(m.fps),
+        "dof_names": np.array([motor[i] for i in perm]),
+        "dof_positions": m.q29[:, perm],
+        "body_positions": pos,
+        "body_rotations": rot,
+    }
+    if body_names:
+        arrays["body_names"] = np.array(bodies)
+    for k in drop or ():
+        arrays.pop(k)
+    np.savez(path, **arrays)
+    return path
+
+
+def twist_pkl(path, m: Motion, dofs=29):
+    clip = {
+        "fps": int(m.fps),
+        "root_pos": m.root_pos,
+        "root_rot": m.xyzw,
+        "dof_pos": m.q29 if dofs == 29 else m.q23,
+        "local_body_pos": np.zeros((len(m.root_pos), 38, 3)),  # stale: must be recomputed
+        "link_body_list": list(load_g1().motion_bodies),
+    }
+    with open(path, "wb") as f:
+        pickle.dump(clip, f)
+    return path
+
+
+def run_cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "pose.convert"] + [str(a) for a in args],
+        cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=120,
+    )
+
+
+# --- each format -------------------------------------------------------------------------------------
+
+
+def test_training_columns_drop_wrists_by_name():
+    model = load_g1()
+    cols = cv.training_columns(model.real_motor_joints)
+    assert cols == [i for i in range(29) if i not in WRIST_COLUMNS_29]
+    assert cv.training_columns(model.dof_names) == list(range(23))
+
+
+def test_lafan_csv(tmp_path):
+    m = Motion()
+    src = write_csv(tmp_path / "walk.csv", m)
+    assert cv.detect_format(src) == "lafan_csv"
+    check_clip(cv.convert_file(src, tmp_path / "walk.pkl"), m)
+    check_clip(load_clip(tmp_path / "walk.pkl"), m)
+    assert cv.convert_file(src, src_fps=60)["fps"] == 60.0
+
+
+def test_beyondmimic_npz_with_root_and_joint_names(tmp_path):
+    m = Motion()
+    src = beyondmimic_npz(tmp_path / "bm.npz", m)
+    assert cv.detect_format(src) == "beyondmimic_npz"
+    clip = cv.convert_file(src, tmp_path / "out.npz")
+    check_clip(clip, m)  # wxyz -> xyzw and normalised (the input quaternions have norm 1.3)
+    check_clip(load_clip(tmp_path / "out.npz"), m)
+
+
+def test_beyondmimic_npz_joints_only_root_from_body0(tmp_path):
+    m = Motion()
+    src = beyondmimic_npz(tmp_path / "bm.npz", m, with_root=False, names=False)
+    check_clip(cv.convert_file(src), m)
+
+
+def test_amass_npz_root_is_pelvis_by_name(tmp_path):
+    m = Motion()
+    src = amass_npz(tmp_path / "amass.npz", m)
+    assert cv.detect_format(src) == "amass_npz"
+    check_clip(cv.convert_file(src, tmp_path / "amass.pkl"), m)
+
+
+def test_amass_npz_without_body_names_uses_body0(tmp_path):
+    m = Motion()
+    check_clip(cv.convert_file(amass_npz(tmp_path / "amass.npz", m, body_names=False)), m)
+
+
+def test_twist_pkl_29_and_23_dofs(tmp_path):
+    m = Motion()
+    src = twist_pkl(tmp_path / "gmr29.pkl", m)
+    assert cv.detect_format(src) == "twist29_pkl"
+    clip = cv.convert_file(src, tmp_path / "out.pkl")
+    check_clip(clip, m)
+    check_clip(cv.convert_file(twist_pkl(tmp_path / "clip23.pkl", m, dofs=23)), m)
+    # A converted canonical clip (.npz) converts again to itself.
+    cv.convert_file(src, tmp_path / "canon.npz")
+    assert cv.detect_format(tmp_path / "canon.npz") == "twist29_pkl"
+    check_clip(cv.convert_file(tmp_path / "canon.npz"), m)
+
+
+# --- resampling --------------------------------------------------------------------------------------
+
+
+def expected_resample(m: Motion, fps):
+    n_src = len(m.root_pos)
+    duration = (n_src - 1) / m.fps
+    n = int(np.floor(duration * fps)) + 1
+    t_src, t = np.arange(n_src) / m.fps, np.arange(n) / fps
+    pos = np.stack([np.interp(t, t_src, m.root_pos[:, k]) for k in range(3)], axis=1)
+    q23 = np.stack([np.interp(t, t_src, m.q23[:, k]) for k in range(23)], axis=1)
+    quat = Slerp(t_src, Rotation.from_quat(m.xyzw))(t).as_quat()
+    return pos, quat, q23
+
+
+def check_resampled(clip, m, fps):
+    pos, quat, q23 = expected_resample(m, fps)
+    assert clip["fps"] == fps
+    assert clip["dof_pos"].shape == (len(pos), 23)
+    np.testing.assert_allclose(clip["root_pos"], pos, atol=1e-5)
+    np.testing.assert_allclose(clip["dof_pos"], q23, atol=1e-5)
+    dot = np.abs(np.sum(clip["root_rot"].astype(np.float64) * quat, axis=1))  # q and -q are one rotation
+    np.testing.assert_allclose(dot, 1.0, atol=1e-6)
+    check_fk(clip)
+
+
+@pytest.mark.parametrize("fps", [50.0, 20.0, 30.0, 7.0])
+def test_resample_matches_interp_and_slerp(tmp_path, fps):
+    m = Motion(n=46)  # 1.5 s at 30 Hz: 50 Hz -> 76 frames, 20 Hz -> 31, 7 Hz -> 11
+    clip = cv.convert_file(twist_pkl(tmp_path / "c.pkl", m), fps=fps)
+    check_resampled(clip, m, fps)
+
+
+def test_cli_single_file_with_resampling(tmp_path):
+    m = Motion()
+    src = write_csv(tmp_path / "run.csv", m)
+    dst = tmp_path / "out" / "run.npz"
+    res = run_cli(src, dst, "--format", "lafan_csv", "--src-fps", "30", "--fps", "50")
+    assert res.returncode == 0, res.stderr
+    assert "101 frames" in res.stdout  # 2 s at 50 Hz
+    check_resampled(load_clip(dst), m, 50.0)
+
+
+# --- folders -----------------------------------------------------------------------------------------
+
+
+def make_folder(root: Path, m: Motion):
+    (root / "sub").mkdir(parents=True)
+    write_csv(root / "a_lafan.csv", m)
+    beyondmimic_npz(root / "b_bm.npz", m)
+    amass_npz(root / "sub" / "c_amass.npz", m)
+    twist_pkl(root / "d_gmr.pkl", m)
+    (root / "notes.txt").write_text("not a motion")
+    return ["a_lafan.pkl", "b_bm.pkl", "d_gmr.pkl", "sub/c_amass.pkl"]
+
+
+def test_cli_folder_writes_manifest(tmp_path):
+    m = Motion()
+    expected = make_folder(tmp_path / "src", m)
+    dst = tmp_path / "dst"
+    res = run_cli(tmp_path / "src", dst, "--no-progress")
+    assert res.returncode == 0, res.stderr
+    entries = load_manifest(dst / "manifest.yaml")
+    assert sorted(e.file.relative_to(dst).as_posix() for e in entries) == sorted(expected)
+    for e in entries:
+        check_clip(load_clip(e.file), m)
+
+
+def test_folder_reports_bad_files_and_keeps_the_rest(tmp_path):
+    m = Motion()
+    make_folder(tmp_path / "src", m)
+    write_csv(tmp_path / "src" / "z_bad.csv", m, n_cols=35)
+    res = cv.convert_folder(tmp_path / "src", tmp_path / "dst", fps=50, suffix=".npz", progress=False)
+    assert len(res.converted) == 4
+    assert [f.name for f, _ in res.failed] == ["z_bad.csv"] and "36 columns" in res.failed[0][1]
+    entries = load_manifest(res.manifest)
+    assert len(entries) == 4 and all(e.file.suffix == ".npz" for e in entries)
+    for e in entries:
+        check_resampled(load_clip(e.file), m, 50.0)
+    with pytest.raises(MotionFileError, match="z_bad.csv"):
+        cv.convert_folder(tmp_path / "src", tmp_path / "dst2", progress=False, strict=True)
+
+
+# --- bad inputs --------------------------------------------------------------------------------------
+
+
+def _csv_with(path, m, edit):
+    lines = open(write_csv(path, m)).read().splitlines()
+    edit(lines)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _set_field(row, col, value):
+    def edit(lines):
+        fields = lines[row].split(",")
+        fields[col] = value
+        lines[row] = ",".join(fields)
+    return edit
+
+
+def _npz_edit(path, builder, m, **changes):
+    builder(path, m)
+    data = dict(np.load(path))
+    for k, v in changes.items():
+        if v is None:
+            data.pop(k)
+        else:
+            data[k] = v(data[k]) if callable(v) else v
+    np.savez(path, **data)
+    return path
+
+
+def _nan_at(row, col):
+    def f(a):
+        a = a.copy()
+        a[row, col] = np.nan
+        return a
+    return f
+
+
+BAD_INPUTS = {
+    "csv_35_columns": (lambda p, m: write_csv(p / "x.csv", m, n_cols=35), ["x.csv", "36 columns", "got 35"]),
+    "csv_ragged_line": (lambda p, m: _csv_with(p / "x.csv", m, lambda ls: ls.__setitem__(3, ls[3].rsplit(",", 1)[0])),
+                        ["x.csv", "line 4 has 35 columns"]),
+    "csv_header": (lambda p, m: _csv_with(p / "x.csv", m, lambda ls: ls.insert(0, "x,y,z" + ",c" * 33)),
+                   ["x.csv", "line 1, column 0 (root_x)", "no header"]),
+    "csv_nan_knee": (lambda p, m: _csv_with(p / "x.csv", m, _set_field(5, 10, "nan")),
+                     ["x.csv", "frame 5", "column 10 (left_knee_joint)"]),
+    "bm_unknown_joint": (lambda p, m: _npz_edit(p / "x.npz", beyondmimic_npz, m,
+                                                joint_names=lambda a: np.array(["left_wrist_bogus"] + list(a[1:]))),
+                         ["x.npz", "'joint_names'", "left_wrist_bogus"]),
+    "bm_wrong_columns": (lambda p, m: _npz_edit(p / "x.npz", beyondmimic_npz, m, joint_names=None,
+                                                joint_pos=lambda a: a[:, :30]),
+                         ["x.npz", "'joint_pos'", "(T, 36)"]),
+    "bm_missing_fps": (lambda p, m: _npz_edit(p / "x.npz", beyondmimic_npz, m, fps=None),
+                       ["x.npz", "'fps'", "missing"]),
+    "amass_missing_rotations": (lambda p, m: amass_npz(p / "x.npz", m, drop=["body_rotations"]),
+                                ["x.npz", "'body_rotations'", "missing"]),
+    "amass_nan_joint": (lambda p, m: _npz_edit(p / "x.npz", amass_npz, m, dof_positions=_nan_at(7, 0)),
+                        ["x.npz", "'dof_positions'", "frame 7"]),
+    "amass_no_pelvis": (lambda p, m: _npz_edit(p / "x.npz", amass_npz, m, body_names=np.array(["a", "b", "c", "d"])),
+                        ["x.npz", "'body_names'", "pelvis"]),
+    "pkl_25_dofs": (lambda p, m: _pkl_edit(p / "x.pkl", m, dof_pos=m.q29[:, :25]),
+                    ["x.pkl", "'dof_pos'", "expected 29", "got 25"]),
+    "pkl_missing_root_rot": (lambda p, m: _pkl_edit(p / "x.pkl", m, root_rot=None), ["x.pkl", "'root_rot'", "missing"]),
+    "npz_unknown_keys": (lambda p, m: np.savez(p / "x.npz", foo=np.zeros(3)) or p / "x.npz",
+                         ["x.npz", "cannot tell the format", "foo"]),
+    "unknown_suffix": (lambda p, m: (p / "x.bvh").write_text("HIERARCHY") and p / "x.bvh", ["x.bvh", "unknown motion format"]),
+}
+
+
+def _pkl_edit(path, m, **changes):
+    twist_pkl(path, m)
+    with open(path, "rb") as f:
+        clip = pickle.load(f)
+    for k, v in changes.items():
+        if v is None:
+            clip.pop(k)
+        else:
+            clip[k] = v
+    with open(path, "wb") as f:
+        pickle.dump(clip, f)
+    return path
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_inputs_name_file_and_key(tmp_path, case):
+    make, fragments = BAD_INPUTS[case]
+    src = make(tmp_path, Motion())
+    with pytest.raises(MotionFileError) as info:
+        cv.convert_file(src, tmp_path / "out.pkl")
+    for frag in fragments:
+        assert frag in str(info.value), str(info.value)
+    assert not (tmp_path / "out.pkl").exists()
+
+
+def test_bad_output_suffix_and_fps(tmp_path):
+    src = write_csv(tmp_path / "x.csv", Motion())
+    with pytest.raises(MotionFileError, match=r"out\.txt.*\.pkl or \.npz"):
+        cv.convert_file(src, tmp_path / "out.txt")
+    with pytest.raises(MotionFileError, match="--fps"):
+        cv.convert_file(src, fps=-5)
+    with pytest.raises(MotionFileError, match="--src-fps"):
+        cv.convert_file(src, src_fps=0)
+
+
+def test_cli_error_exit_code_and_message(tmp_path, capsys):
+    src = write_csv(tmp_path / "short.csv", Motion(), n_cols=30)
+    assert cv.main([str(src), str(tmp_path / "out.pkl")]) == 2
+    err = capsys.readouterr().err
+    assert "short.csv" in err and "36 columns" in err
+    assert "Traceback" not in err
