@@ -18,7 +18,7 @@ import importlib
 import io
 import pickle
 from pathlib import Path
-from typing import List, NamedTuple, Optional
+from typing import List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import yaml
@@ -48,8 +48,18 @@ _ALLOWED_GLOBALS = {
 }
 
 
+def _latin1_encode(obj, encoding="latin1", errors="strict"):
+    """Stand-in for `_codecs.encode`, which protocol 0-2 pickles use to rebuild `bytes` (e.g. the
+    raw data of a numpy array); only the latin-1 round trip that pickle writes is allowed."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(obj, str):
+        raise pickle.UnpicklingError("_codecs.encode is only allowed for latin-1 text in a motion clip")
+    return obj.encode("latin1", errors)
+
+
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1_encode
         if (module, name) not in _ALLOWED_GLOBALS:
             raise pickle.UnpicklingError("global {}.{} is not allowed in a motion clip".format(module, name))
         for candidate in (module, module.replace("numpy._core", "numpy.core"), module.replace("numpy.core", "numpy._core")):
@@ -206,6 +216,21 @@ def load_manifest(path) -> List[ManifestEntry]:
 
     A relative `root_path` is taken relative to the manifest's folder. Every entry's file must exist.
     """
+    return _read_manifest(path, None)
+
+
+def load_manifest_lenient(path) -> Tuple[List[ManifestEntry], List[MotionFileError]]:
+    """Like `load_manifest`, but entries whose file does not exist are returned as errors (one
+    `MotionFileError` each, same message as `load_manifest` raises) instead of stopping at the
+    first. Structural problems (not YAML, no `motions`, bad weight, all weights zero) still raise.
+    Used by `python -m pose.validate` to report every bad entry.
+    """
+    missing = []  # type: List[MotionFileError]
+    entries = _read_manifest(path, missing)
+    return entries, missing
+
+
+def _read_manifest(path, missing: Optional[List[MotionFileError]]) -> List[ManifestEntry]:
     path = Path(path)
     if not path.is_file():
         raise _err(path, None, "manifest does not exist")
@@ -235,9 +260,13 @@ def load_manifest(path) -> List[ManifestEntry]:
             raise _err(path, key + ".weight", "expected a number >= 0, got {}".format(weight))
         file = root / str(m["file"])
         if not file.is_file():
-            raise _err(path, key + ".file", "{} does not exist (root_path {})".format(file, root))
+            err = _err(path, key + ".file", "{} does not exist (root_path {})".format(file, root))
+            if missing is None:
+                raise err
+            missing.append(err)
+            continue
         entries.append(ManifestEntry(file, weight, str(m.get("description", ""))))
-    if sum(e.weight for e in entries) <= 0:
+    if entries and sum(e.weight for e in entries) <= 0:
         raise _err(path, "motions", "all weights are zero")
     return entries
 

@@ -20,7 +20,7 @@ class ForwardKinematics:
     Usage: `fk = ForwardKinematics(device="cuda")`; `pos, rot = fk(root_pos, root_rot, dof_pos)`
     gives world body positions (B, K, 3) and rotation matrices (B, K, 3, 3);
     `fk.local_body_pos(dof_pos)` gives positions relative to the root in the root frame (the clip
-    format's `local_body_pos`).
+    format's `local_body_pos`). Inputs are cast to the FK's dtype.
     """
 
     def __init__(
@@ -63,6 +63,7 @@ class ForwardKinematics:
             raise ValueError(
                 "dof_pos has {} joints, expected {} ({})".format(dof_pos.shape[-1], len(self.dof_names), self.model.table_path)
             )
+        dof_pos = dof_pos.to(self.dtype)
         batch = dof_pos.shape[:-1]
         eye = torch.eye(3, device=dof_pos.device, dtype=dof_pos.dtype).expand(batch + (3, 3))
         pos, rot = [], []
@@ -87,6 +88,7 @@ class ForwardKinematics:
     def __call__(self, root_pos: torch.Tensor, root_rot: torch.Tensor, dof_pos: torch.Tensor):
         """World positions (..., K, 3) and rotation matrices (..., K, 3, 3); root_rot is xyzw."""
         pos, rot = self._chain(dof_pos)
+        root_pos, root_rot = root_pos.to(self.dtype), root_rot.to(self.dtype)
         r_root = quat_to_matrix(root_rot)
         p = torch.stack([pos[i] for i in self._out], dim=-2)
         r = torch.stack([rot[i] for i in self._out], dim=-3)
