@@ -54,46 +54,59 @@ class ForwardKinematics:
         f = dict(device=self.device, dtype=dtype)
         self._offset = torch.tensor([b.pos for b in chain], **f)
         self._rot = rpy_to_matrix(torch.tensor([b.rpy for b in chain], **f))
-        self._axis = torch.tensor([b.joint.axis if b.joint is not None else (0.0, 0.0, 1.0) for b in chain], **f)
-        self._out = [index[n] for n in self.body_names]
+        hinge = [i for i, d in enumerate(self._dof) if d >= 0]
+        self._hinge_body = torch.tensor(hinge, device=self.device, dtype=torch.long)
+        self._hinge_dof = torch.tensor([self._dof[i] for i in hinge], device=self.device, dtype=torch.long)
+        self._hinge_axis = torch.tensor([chain[i].joint.axis for i in hinge], **f).reshape(-1, 3)
+        # Bodies grouped by tree depth: one batched update per level instead of one per body.
+        depth = []
+        for p in self._parent:
+            depth.append(0 if p < 0 else depth[p] + 1)
+        self._levels = []
+        for d in range(1, max(depth) + 1):
+            idx = [i for i, dd in enumerate(depth) if dd == d]
+            self._levels.append(
+                (
+                    torch.tensor(idx, device=self.device, dtype=torch.long),
+                    torch.tensor([self._parent[i] for i in idx], device=self.device, dtype=torch.long),
+                )
+            )
+        self._out = torch.tensor([index[n] for n in self.body_names], device=self.device, dtype=torch.long)
 
-    def _chain(self, dof_pos: torch.Tensor) -> Tuple[list, list]:
-        """Positions and rotations of every chain body relative to the root frame."""
+    def _chain(self, dof_pos: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Positions (..., C, 3) and rotations (..., C, 3, 3) of every chain body in the root frame."""
         if dof_pos.shape[-1] != len(self.dof_names):
             raise ValueError(
                 "dof_pos has {} joints, expected {} ({})".format(dof_pos.shape[-1], len(self.dof_names), self.model.table_path)
             )
-        dof_pos = dof_pos.to(self.dtype)
         batch = dof_pos.shape[:-1]
-        eye = torch.eye(3, device=dof_pos.device, dtype=dof_pos.dtype).expand(batch + (3, 3))
-        pos, rot = [], []
-        for i, parent in enumerate(self._parent):
-            if parent < 0:
-                pos.append(torch.zeros(batch + (3,), device=dof_pos.device, dtype=dof_pos.dtype))
-                rot.append(eye)
-                continue
-            p_rot = rot[parent]
-            local = self._rot[i].expand(batch + (3, 3))
-            if self._dof[i] >= 0:
-                local = local @ axis_angle_to_matrix(self._axis[i].expand(batch + (3,)), dof_pos[..., self._dof[i]])
-            pos.append(pos[parent] + (p_rot @ self._offset[i].unsqueeze(-1)).squeeze(-1))
-            rot.append(p_rot @ local)
-        return pos, rot
+        q = dof_pos.to(self.dtype).reshape(-1, dof_pos.shape[-1])
+        n, c = q.shape[0], len(self._parent)
+        # Local rotation of every body: fixed origin rotation, times the joint rotation for hinges.
+        local = self._rot.expand(n, c, 3, 3).clone()
+        joint_rot = axis_angle_to_matrix(self._hinge_axis.expand(n, -1, 3), q[:, self._hinge_dof])
+        local[:, self._hinge_body] = self._rot[self._hinge_body] @ joint_rot
+        pos = torch.zeros(n, c, 3, device=q.device, dtype=q.dtype)
+        rot = torch.eye(3, device=q.device, dtype=q.dtype).repeat(n, c, 1, 1)
+        for idx, parent in self._levels:
+            p_rot = rot[:, parent]
+            pos[:, idx] = pos[:, parent] + (p_rot @ self._offset[idx].unsqueeze(-1)).squeeze(-1)
+            rot[:, idx] = p_rot @ local[:, idx]
+        return pos.reshape(batch + (c, 3)), rot.reshape(batch + (c, 3, 3))
 
     def local_body_pos(self, dof_pos: torch.Tensor) -> torch.Tensor:
         """(..., K, 3) body positions relative to the root, in the root frame."""
         pos, _ = self._chain(dof_pos)
-        return torch.stack([pos[i] for i in self._out], dim=-2)
+        return pos[..., self._out, :]
 
     def __call__(self, root_pos: torch.Tensor, root_rot: torch.Tensor, dof_pos: torch.Tensor):
         """World positions (..., K, 3) and rotation matrices (..., K, 3, 3); root_rot is xyzw."""
         pos, rot = self._chain(dof_pos)
         root_pos, root_rot = root_pos.to(self.dtype), root_rot.to(self.dtype)
-        r_root = quat_to_matrix(root_rot)
-        p = torch.stack([pos[i] for i in self._out], dim=-2)
-        r = torch.stack([rot[i] for i in self._out], dim=-3)
-        world_p = root_pos.unsqueeze(-2) + (r_root.unsqueeze(-3) @ p.unsqueeze(-1)).squeeze(-1)
-        world_r = r_root.unsqueeze(-3) @ r
+        r_root = quat_to_matrix(root_rot).unsqueeze(-3)
+        p = pos[..., self._out, :]
+        world_p = root_pos.unsqueeze(-2) + (r_root @ p.unsqueeze(-1)).squeeze(-1)
+        world_r = r_root @ rot[..., self._out, :, :]
         return world_p, world_r
 
     def body_quat(self, root_pos, root_rot, dof_pos) -> torch.Tensor:
