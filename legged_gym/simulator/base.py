@@ -1,0 +1,145 @@
+"""The simulator backend interface (DESIGN.md, "Simulators").
+
+The environment logic (observations, rewards, terminations, resets, randomisation, references) is
+batched torch on the training device and talks to physics only through this interface. A backend
+owns N worlds of the 23-DOF G1 training model and exposes its state as torch tensors on `device`.
+
+Conventions: world frame, z up; quaternions xyzw; root state rows are
+[pos(3), quat xyzw(4), lin vel(3), ang vel(3)] with velocities in the world frame; DOF order is the
+training order of `pose.g1_model.load_g1().dof_names`; body order is the model's body order (52
+bodies, `body_names`). State tensors are refreshed by `step()` and by `forward()`; treat them as
+read-only views (write through the setters).
+
+Control (SPEC 2.3): `step(targets)` runs `decimation` physics substeps of `dt` seconds and, in every
+substep, applies the PD torque
+    tau = clip(kp_env * (targets - q) - kd_env * qdot, -torque_limit, +torque_limit)
+where kp_env = motor_strength_kp * Kp and kd_env = motor_strength_kd * Kd per env and DOF
+(`set_motor_strength`), Kp/Kd/torque_limit from the facts table (torque_limit = 0.9 x effort).
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import torch
+
+
+@dataclass
+class SimConfig:
+    """Physics settings shared by all backends (TWIST rates: 500 Hz physics, 50 Hz policy)."""
+
+    dt: float = 0.002
+    decimation: int = 10
+    gravity: Sequence[float] = (0.0, 0.0, -9.81)
+
+
+class SimBackend(abc.ABC):
+    """N worlds of the G1 training model. Every tensor argument/result lives on `self.device`."""
+
+    name = "base"
+
+    def __init__(self, num_envs: int, device, cfg: Optional[SimConfig] = None):
+        self.num_envs = int(num_envs)
+        self.device = torch.device(device)
+        self.cfg = cfg or SimConfig()
+
+    # --- model facts ------------------------------------------------------------------------------
+    @property
+    @abc.abstractmethod
+    def dof_names(self) -> Sequence[str]:
+        """The 23 actuated joints, training order."""
+
+    @property
+    @abc.abstractmethod
+    def body_names(self) -> Sequence[str]:
+        """All rigid bodies (52), model order."""
+
+    @property
+    def num_dofs(self) -> int:
+        return len(self.dof_names)
+
+    @property
+    def num_bodies(self) -> int:
+        return len(self.body_names)
+
+    @property
+    def policy_dt(self) -> float:
+        return self.cfg.dt * self.cfg.decimation
+
+    # --- state (refreshed by step() / forward()) ---------------------------------------------------
+    @property
+    @abc.abstractmethod
+    def root_states(self) -> torch.Tensor:
+        """(N, 13) pelvis state: pos, quat xyzw, lin vel, ang vel (world frame)."""
+
+    @property
+    @abc.abstractmethod
+    def dof_pos(self) -> torch.Tensor:
+        """(N, 23) joint angles."""
+
+    @property
+    @abc.abstractmethod
+    def dof_vel(self) -> torch.Tensor:
+        """(N, 23) joint velocities."""
+
+    @property
+    @abc.abstractmethod
+    def body_states(self) -> torch.Tensor:
+        """(N, B, 13) rigid-body states (body frame origin, quat xyzw, lin vel, ang vel; world)."""
+
+    @property
+    @abc.abstractmethod
+    def contact_forces(self) -> torch.Tensor:
+        """(N, B, 3) net contact force on each body (world frame), from the last substep."""
+
+    @property
+    @abc.abstractmethod
+    def torques(self) -> torch.Tensor:
+        """(N, 23) PD torques applied in the last substep (after clipping)."""
+
+    # --- control -----------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def step(self, dof_targets: torch.Tensor) -> None:
+        """Run `decimation` substeps with the PD law toward `dof_targets` (N, 23); refresh state."""
+
+    @abc.abstractmethod
+    def set_motor_strength(self, kp_scale: torch.Tensor, kd_scale: torch.Tensor) -> None:
+        """Per-env, per-DOF factors (N, 23) on Kp and Kd (domain randomisation; 1 = nominal)."""
+
+    # --- writes for resets and perturbations -------------------------------------------------------
+    @abc.abstractmethod
+    def set_root_states(self, env_ids: torch.Tensor, root_states: torch.Tensor) -> None:
+        """Overwrite the root state (len(env_ids), 13) of the given envs."""
+
+    @abc.abstractmethod
+    def set_dof_states(self, env_ids: torch.Tensor, dof_pos: torch.Tensor, dof_vel: torch.Tensor) -> None:
+        """Overwrite joint angles and velocities (len(env_ids), 23) of the given envs."""
+
+    @abc.abstractmethod
+    def forward(self) -> None:
+        """Recompute kinematics (body states) after writes, without advancing time (decision D6)."""
+
+    @abc.abstractmethod
+    def apply_body_forces(self, forces: torch.Tensor) -> None:
+        """External forces (N, B, 3), world frame, at the body origins, for the next physics substep only
+        (as Isaac Gym's apply_rigid_body_force_tensors before one simulate call, SPEC 13.2-18)."""
+
+    # --- domain randomisation (per env) ------------------------------------------------------------
+    @abc.abstractmethod
+    def set_friction(self, friction: torch.Tensor) -> None:
+        """Friction coefficient (N,) of every robot shape of each env."""
+
+    @abc.abstractmethod
+    def set_body_mass_offset(self, body: str, added_mass: torch.Tensor) -> None:
+        """Add `added_mass` (N,) kg to `body` of each env (inertia scaled with the mass)."""
+
+    @abc.abstractmethod
+    def set_body_com_offset(self, body: str, offset: torch.Tensor) -> None:
+        """Shift the centre of mass of `body` by `offset` (N, 3) m in the body frame of each env."""
+
+    def body_index(self, name: str) -> int:
+        try:
+            return list(self.body_names).index(name)
+        except ValueError:
+            raise KeyError("{} backend: no body named {!r}".format(self.name, name))
