@@ -1,0 +1,1 @@
+"""Shared utilities of the training scripts: CLI, seeding, config helpers, task registry."""

@@ -1,0 +1,120 @@
+"""Command line, seeding and config helpers of the training scripts (TWIST's `helpers.py` names).
+
+The CLI keeps TWIST's flags (SPEC 11.1) that still mean something here, plus `--sim` to pick the
+simulator backend and `--motion_file` to train on a dataset instead of the embedded motion set.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import numpy as np
+import torch
+
+LEGGED_GYM_ROOT_DIR = str(Path(__file__).resolve().parents[1])
+LEGGED_GYM_LOG_DIR = os.path.join(LEGGED_GYM_ROOT_DIR, "logs")
+
+SIM_CHOICES = ("mjwarp", "isaacgym")
+
+
+def default_sim() -> str:
+    """isaacgym when it imports, else mjwarp (DESIGN.md, Simulators)."""
+    from legged_gym.simulator import default_backend_name
+
+    return default_backend_name()
+
+
+def build_parser(description: str = "") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    a = p.add_argument
+    a("--task", default="g1_priv_mimic", help="registered task name (g1_priv_mimic, g1_stu_rl, ...)")
+    a("--sim", choices=SIM_CHOICES, default=None, help="simulator backend (default: isaacgym when importable, else mjwarp)")
+    a("--proj_name", default=None, help="log project folder (default: the task name)")
+    a("--exptid", default=None, help="experiment id: logs go to legged_gym/logs/<proj_name>/<exptid>/")
+    a("--device", default=None, help="device for simulation and learning, e.g. cuda:0 or cpu")
+    a("--num_envs", type=int, default=None)
+    a("--seed", type=int, default=None)
+    a("--max_iterations", type=int, default=None)
+    a("--resume", action="store_true", help="resume from --resumeid (or this experiment)")
+    a("--resumeid", default=None, help="experiment id to resume from")
+    a("--resume_proj_name", default=None, help="project of --resumeid (default: --proj_name)")
+    a("--checkpoint", type=int, default=-1, help="checkpoint iteration to load (-1: latest)")
+    a("--headless", action="store_true", help="no viewer")
+    a("--teacher_exptid", default=None, help="teacher experiment id (student tasks)")
+    a("--teacher_proj_name", default="g1_priv_mimic", help="teacher project (student tasks)")
+    a("--teacher_checkpoint", type=int, default=-1)
+    a("--motion_file", default=None, help="motion manifest (.yaml) or clip; default: the embedded motion set")
+    a("--no_rand", action="store_true", help="turn every randomisation off")
+    a("--fix_action_std", action="store_true")
+    a("--use_jit", action="store_true", help="play: run the exported TorchScript model")
+    a("--record_video", action="store_true", help="play: write an mp4")
+    a("--record_log", action="store_true", help="play: write per-step JSON logs")
+    a("--eval_student", action="store_true")
+    a("--wandb", action="store_true", help="also log to wandb (TensorBoard is always on)")
+    a("--debug", action="store_true", help="few envs, no logging to wandb")
+    return p
+
+
+def get_args(argv: Optional[Sequence[str]] = None, description: str = "") -> argparse.Namespace:
+    args = build_parser(description).parse_args(argv)
+    if args.sim is None:
+        args.sim = default_sim()
+    if args.proj_name is None:
+        args.proj_name = args.task  # decision D5: the project defaults to the task name
+    if args.device is None:
+        args.device = "cuda:0" if torch.cuda.is_available() else "cpu"
+    return args
+
+
+def set_seed(seed: int) -> int:
+    """Seed Python, NumPy and torch (CPU and CUDA); seed -1 draws one in [0, 10000)."""
+    if seed == -1:
+        seed = np.random.randint(0, 10000)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    torch.cuda.manual_seed_all(seed)
+    return seed
+
+
+def class_to_dict(obj) -> dict:
+    """Nested config classes/instances to plain dicts (for logging and saving)."""
+    if not hasattr(obj, "__dict__"):
+        return obj
+    out = {}
+    for key in dir(obj):
+        if key.startswith("_"):
+            continue
+        val = getattr(obj, key)
+        if callable(val) and not isinstance(val, type):
+            continue
+        if isinstance(val, list):
+            out[key] = [class_to_dict(v) for v in val]
+        else:
+            out[key] = class_to_dict(val)
+    return out
+
+
+def checkpoint_files(run_dir) -> List[str]:
+    """`model_<it>.pt` files of a run, oldest first (TWIST sorts names zero-padded to 15 chars)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError("{}: run folder does not exist".format(run_dir))
+    files = [f.name for f in run_dir.iterdir() if f.name.startswith("model_") and f.name.endswith(".pt")]
+    return sorted(files, key=lambda n: n.zfill(15))
+
+
+def resolve_checkpoint(run_dir, checkpoint: int = -1) -> Path:
+    """Path of checkpoint `checkpoint` (-1: latest) in `run_dir`, with an error naming what exists."""
+    files = checkpoint_files(run_dir)
+    if not files:
+        raise FileNotFoundError("{}: no model_<iteration>.pt checkpoint in this folder".format(run_dir))
+    name = files[-1] if checkpoint == -1 else "model_{}.pt".format(checkpoint)
+    path = Path(run_dir) / name
+    if not path.is_file():
+        raise FileNotFoundError("{}: no checkpoint {} (have: {})".format(run_dir, name, ", ".join(files)))
+    return path
