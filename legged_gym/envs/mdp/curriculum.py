@@ -1,0 +1,46 @@
+"""Per-motion difficulty curriculum (SPEC 5.6; teacher and ORIG student, disabled for CMG).
+
+Each motion m has a difficulty d_m (initially 9); motions are sampled with probability
+proportional to yaml weight x d_m (`MotionLib.sample_motions`). On every reset batch the mean
+completion of each motion's resetting envs moves d_m: poorly tracked motions (mean <= 0.5) get
+x1.01, well tracked ones (mean >= 0.95) get x0.99, then d is clamped to [1, 9].
+"""
+from __future__ import annotations
+
+import torch
+
+POLICY_DT = 0.02
+INITIAL_DIFFICULTY = 9.0
+
+
+def initial_motion_difficulty(num_motions: int, device=None, value: float = INITIAL_DIFFICULTY) -> torch.Tensor:
+    """(M,) difficulties, all 9."""
+    return torch.full((num_motions,), float(value), device=device)
+
+
+def motion_completion(episode_length: torch.Tensor, motion_length: torch.Tensor,
+                      dt: float = POLICY_DT) -> torch.Tensor:
+    """episode_length * dt / clip length of each resetting env."""
+    return episode_length.to(motion_length.dtype) * dt / motion_length
+
+
+def update_motion_difficulty(difficulty: torch.Tensor, motion_ids: torch.Tensor,
+                             completion: torch.Tensor, gamma: float = 0.01, low: float = 0.5,
+                             high: float = 0.95, min_difficulty: float = 1.0,
+                             max_difficulty: float = 9.0, no_reset_value: float = 0.7) -> torch.Tensor:
+    """New (M,) difficulties from one reset batch (batched, no Python loop over motions).
+
+    motion_ids (R,) and completion (R,) of the resetting envs. Completion is averaged per motion
+    (index_add / bincount); motions without a reset in the batch count as `no_reset_value` 0.7,
+    which lies strictly between the thresholds, so they stay unchanged. mean <= 0.5: d (1 + gamma);
+    mean >= 0.95: d (1 - gamma); clamp to [1, 9] (applied to all motions, a no-op for in-range ones).
+    """
+    num_motions = difficulty.shape[0]
+    ids = motion_ids.long()
+    sums = torch.zeros(num_motions, dtype=completion.dtype, device=completion.device).index_add_(0, ids, completion)
+    counts = torch.bincount(ids, minlength=num_motions).to(completion.dtype)
+    mean = torch.where(counts > 0, sums / counts.clamp_min(1.0), torch.full_like(sums, no_reset_value))
+    factor = torch.ones_like(difficulty)
+    factor = torch.where(mean <= low, torch.full_like(factor, 1.0 + gamma), factor)
+    factor = torch.where(mean >= high, torch.full_like(factor, 1.0 - gamma), factor)
+    return (difficulty * factor).clamp(min_difficulty, max_difficulty)

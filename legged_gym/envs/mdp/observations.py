@@ -1,0 +1,229 @@
+"""Observation terms of the G1 teacher and student (SPEC 3.7, 4), as pure functions of tensors.
+
+Conventions: quaternions xyzw; "local" = rotated by the inverse of the full 3-D rotation
+(`quat_rotate_inverse`, TWIST's `global_obs=False`); every function is batched over leading
+dimensions (envs, or envs x future steps).
+
+The proprioception builder `proprio_obs` and the student assembly `student_obs` are the single
+implementation used by the training environment and by the deploy servers (DESIGN.md, Deploy):
+they need nothing but robot-state tensors (gyro in the base frame, IMU quaternion converted to
+xyzw, joint positions/velocities, the last raw action, the default pose).
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+
+from pose.utils.torch_utils import get_euler_xyz, quat_rotate_inverse
+
+from .layout import ANKLE_DOF_IDS, DIMS, TAR_OBS_STEPS
+
+POLICY_DT = 0.02
+OBS_CLIP = 100.0
+
+# SPEC 3.7 scales and noise amplitudes (noise is uniform +-amplitude on the *scaled* values).
+ANG_VEL_SCALE = 0.25
+DOF_POS_SCALE = 1.0
+DOF_VEL_SCALE = 0.05
+NOISE_ANG_VEL = 0.1
+NOISE_IMU = 0.1
+NOISE_DOF_POS = 0.01
+NOISE_DOF_VEL = 0.1
+NOISE_RAMP_ITERATIONS = 3000
+STEPS_PER_ITERATION = 24
+#: ORIG student pre-sets its env-step counters to this value: full noise (and action delay) at once.
+ORIG_STUDENT_PRESET_ENV_STEPS = 24 * 100000
+
+
+# --- reference (mimic) blocks ---------------------------------------------------------------------
+
+def future_motion_times(motion_times: torch.Tensor, steps: Sequence[int] = TAR_OBS_STEPS,
+                        dt: float = POLICY_DT) -> torch.Tensor:
+    """(N,) current motion times -> (N, K) query times t + s * dt, one column per future step."""
+    offsets = torch.as_tensor(steps, dtype=motion_times.dtype, device=motion_times.device) * dt
+    return motion_times.unsqueeze(-1) + offsets
+
+
+def ref_root_obs(root_pos: torch.Tensor, root_rot: torch.Tensor, root_lin_vel: torch.Tensor,
+                 root_ang_vel: torch.Tensor) -> torch.Tensor:
+    """The 8 root entries of a reference block: z, roll, pitch, yaw (absolute), R^-1 v (3),
+    z of R^-1 omega (yaw rate in the root frame). Velocities are world-frame inputs.
+
+    Shapes: root_pos (..., 3), root_rot (..., 4) xyzw, velocities (..., 3) -> (..., 8).
+    """
+    roll, pitch, yaw = get_euler_xyz(root_rot)
+    lin_vel_local = quat_rotate_inverse(root_rot, root_lin_vel)
+    ang_vel_local = quat_rotate_inverse(root_rot, root_ang_vel)
+    return torch.cat([root_pos[..., 2:3], torch.stack([roll, pitch, yaw], dim=-1),
+                      lin_vel_local, ang_vel_local[..., 2:3]], dim=-1)
+
+
+def mimic_step_obs(root_pos: torch.Tensor, root_rot: torch.Tensor, root_lin_vel: torch.Tensor,
+                   root_ang_vel: torch.Tensor, dof_pos: torch.Tensor,
+                   key_body_pos_local: torch.Tensor) -> torch.Tensor:
+    """One 58-D teacher reference block per query (SPEC 4.2).
+
+    key_body_pos_local: (..., 9, 3) key-body positions relative to the reference root in the
+    reference root frame (the clip's `local_body_pos` at the key bodies), or (..., 27).
+    Returns (..., 58) = [root (8) | dof_pos (23) | key bodies (27)].
+    """
+    kb = key_body_pos_local.reshape(dof_pos.shape[:-1] + (-1,))
+    return torch.cat([ref_root_obs(root_pos, root_rot, root_lin_vel, root_ang_vel), dof_pos, kb], dim=-1)
+
+
+def priv_mimic_obs(root_pos: torch.Tensor, root_rot: torch.Tensor, root_lin_vel: torch.Tensor,
+                   root_ang_vel: torch.Tensor, dof_pos: torch.Tensor,
+                   key_body_pos_local: torch.Tensor) -> torch.Tensor:
+    """Teacher mimic obs (N, K*58): inputs shaped (N, K, ...) for the K = 20 future frames
+    (`future_motion_times` order, step 1 first); the blocks are concatenated env-major."""
+    block = mimic_step_obs(root_pos, root_rot, root_lin_vel, root_ang_vel, dof_pos, key_body_pos_local)
+    return block.reshape(block.shape[0], -1)
+
+
+def student_mimic_obs(root_pos: torch.Tensor, root_rot: torch.Tensor, root_lin_vel: torch.Tensor,
+                      root_ang_vel: torch.Tensor, dof_pos: torch.Tensor) -> torch.Tensor:
+    """Student 31-D reference block (SPEC 4.3) of the next frame (t + 0.02 s): the first 31
+    entries of the teacher's first block. Also the 31-D part of the deploy Redis vector."""
+    return torch.cat([ref_root_obs(root_pos, root_rot, root_lin_vel, root_ang_vel), dof_pos], dim=-1)
+
+
+# --- proprioception -------------------------------------------------------------------------------
+
+def proprio_obs(base_ang_vel_local: torch.Tensor, base_quat: torch.Tensor, dof_pos: torch.Tensor,
+                dof_vel: torch.Tensor, last_action: torch.Tensor, default_dof_pos: torch.Tensor,
+                noise: Optional[torch.Tensor] = None, ang_vel_scale: float = ANG_VEL_SCALE,
+                dof_pos_scale: float = DOF_POS_SCALE, dof_vel_scale: float = DOF_VEL_SCALE,
+                zero_vel_dof_ids: Sequence[int] = ANKLE_DOF_IDS) -> torch.Tensor:
+    """74-D proprioception (SPEC 4.4), shared by the environment and the deploy servers.
+
+    base_ang_vel_local: (N, 3) angular velocity in the base frame (gyro); base_quat: (N, 4) xyzw
+    (IMU quaternion converted from wxyz); dof_pos, dof_vel: (N, 23); last_action: (N, 23) the raw
+    (unclipped, undelayed) policy output of the previous step; default_dof_pos: (23,) or (N, 23).
+    noise: optional (N, 74) additive noise on the scaled vector (`sample_obs_noise`); the velocity
+    entries of `zero_vel_dof_ids` (ankles) are zeroed AFTER the noise (SPEC 3.7).
+    Returns (N, 74) = [omega * 0.25 | roll, pitch | q - q0 | qdot * 0.05 | last action].
+    """
+    roll, pitch, _ = get_euler_xyz(base_quat)
+    obs = torch.cat([
+        base_ang_vel_local * ang_vel_scale,
+        torch.stack([roll, pitch], dim=-1),
+        (dof_pos - default_dof_pos) * dof_pos_scale,
+        dof_vel * dof_vel_scale,
+        last_action,
+    ], dim=-1)
+    if noise is not None:
+        obs = obs + noise
+    num_dofs = dof_pos.shape[-1]
+    vel_start = 5 + num_dofs
+    keep = torch.ones(obs.shape[-1], dtype=obs.dtype, device=obs.device)
+    keep[[vel_start + i for i in zero_vel_dof_ids]] = 0.0
+    return obs * keep
+
+
+def proprio_noise_scale_vec(num_dofs: int = DIMS.num_dofs, ang_vel: float = NOISE_ANG_VEL,
+                            imu: float = NOISE_IMU, dof_pos: float = NOISE_DOF_POS,
+                            dof_vel: float = NOISE_DOF_VEL, device=None,
+                            dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(5 + 3*num_dofs,) noise amplitudes laid out like `proprio_obs`:
+    [ang vel 0.1 x3 | roll/pitch 0.1 x2 | dof pos 0.01 x23 | dof vel 0.1 x23 | action 0 x23]."""
+    vec = torch.zeros(5 + 3 * num_dofs, device=device, dtype=dtype)
+    vec[0:3] = ang_vel
+    vec[3:5] = imu
+    vec[5:5 + num_dofs] = dof_pos
+    vec[5 + num_dofs:5 + 2 * num_dofs] = dof_vel
+    return vec
+
+
+def noise_ramp(total_env_steps: int, ramp_iterations: int = NOISE_RAMP_ITERATIONS,
+               steps_per_iteration: int = STEPS_PER_ITERATION) -> float:
+    """Noise amplitude factor min(total_env_steps / (3000 * 24), 1) of headless training (SPEC 3.7;
+    with a viewer TWIST uses 1.0). `total_env_steps` counts vectorised env steps."""
+    return min(float(total_env_steps) / float(ramp_iterations * steps_per_iteration), 1.0)
+
+
+def sample_obs_noise(scale_vec: torch.Tensor, num_envs: int, amplitude: float = 1.0,
+                     generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """(N, D) uniform noise in +-amplitude * scale_vec: (2 U[0,1) - 1) * scale_vec * amplitude."""
+    u = torch.rand((num_envs, scale_vec.shape[-1]), generator=generator,
+                   device=scale_vec.device, dtype=scale_vec.dtype)
+    return (2.0 * u - 1.0) * scale_vec * amplitude
+
+
+# --- privileged info ------------------------------------------------------------------------------
+
+def priv_info_obs(base_lin_vel_local: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor,
+                  key_body_pos: torch.Tensor, feet_contact_forces: torch.Tensor,
+                  mass_params: torch.Tensor, friction: torch.Tensor, kp_strength: torch.Tensor,
+                  kd_strength: torch.Tensor, contact_threshold: float = 5.0,
+                  enabled: bool = True) -> torch.Tensor:
+    """84-D privileged info (SPEC 4.5).
+
+    base_lin_vel_local (N, 3) base-frame velocity; root_pos (N, 3), root_quat (N, 4) world;
+    key_body_pos (N, 9, 3) world positions of the key bodies; feet_contact_forces (N, 2, 3) net
+    contact forces of the two feet (world); mass_params (N, 4) = added pelvis mass, CoM offset xyz;
+    friction (N,) or (N, 1); kp_strength, kd_strength (N, 23) motor-strength factors.
+    Key bodies: (p_i - p_root) rotated by the inverse of the full root quaternion. Contacts:
+    F_z > 5 N as 0/1. Strengths enter as factor - 1. All zeros when `enabled` is False
+    (`domain_rand_general=False`).
+    """
+    n = root_pos.shape[0]
+    rel = key_body_pos - root_pos.unsqueeze(-2)
+    kb_local = quat_rotate_inverse(root_quat.unsqueeze(-2).expand(rel.shape[:-1] + (4,)), rel)
+    contacts = (feet_contact_forces[..., 2] > contact_threshold).to(root_pos.dtype)
+    out = torch.cat([
+        base_lin_vel_local,
+        root_pos[:, 2:3],
+        kb_local.reshape(n, -1),
+        contacts,
+        mass_params,
+        friction.reshape(n, 1).to(root_pos.dtype),
+        kp_strength - 1.0,
+        kd_strength - 1.0,
+    ], dim=-1)
+    return out if enabled else torch.zeros_like(out)
+
+
+# --- assembly and history -------------------------------------------------------------------------
+
+def teacher_obs(priv_mimic: torch.Tensor, proprio: torch.Tensor, priv_info: torch.Tensor) -> torch.Tensor:
+    """Teacher observation = privileged (critic) observation: [mimic 1160 | proprio 74 | priv 84]."""
+    return torch.cat([priv_mimic, proprio, priv_info], dim=-1)
+
+
+def student_single_obs(mimic: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
+    """One student frame [mimic 31 | proprio 74] = 105 (the unit stored in the history)."""
+    return torch.cat([mimic, proprio], dim=-1)
+
+
+def student_obs(mimic: torch.Tensor, proprio: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+    """Student observation [mimic 31 | proprio 74 | history 10 x 105] = 1155 (SPEC 4.6, 4.7).
+
+    history: (N, 10, 105), oldest first, holding the previous frames (the history BEFORE this
+    step's update). Used by the environment and the deploy servers alike.
+    """
+    return torch.cat([mimic, proprio, history.reshape(history.shape[0], -1)], dim=-1)
+
+
+def push_obs_history(history: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
+    """Drop the oldest entry and append `frame` (N, D) as the newest: (N, H, D) -> (N, H, D).
+    The deploy servers' deque (initialised with zeros, SPEC 4.7)."""
+    return torch.cat([history[:, 1:], frame.unsqueeze(1)], dim=1)
+
+
+def update_obs_history(history: torch.Tensor, frame: torch.Tensor,
+                       episode_length: torch.Tensor) -> torch.Tensor:
+    """Training history update, done AFTER the current observation was assembled (SPEC 4.6).
+
+    Envs with episode_length <= 1 get the whole history refilled with copies of `frame`; the others
+    shift by one and append `frame` as the newest (last) entry.
+    """
+    refill = frame.unsqueeze(1).expand_as(history)
+    return torch.where((episode_length <= 1).view(-1, 1, 1), refill, push_obs_history(history, frame))
+
+
+def clip_obs(obs: torch.Tensor, limit: float = OBS_CLIP, nan_to_num: bool = False) -> torch.Tensor:
+    """Clip to +-limit (SPEC 3.3-6); `nan_to_num` maps NaN/+-inf to 0 first (CMG forks, SPEC 4.6)."""
+    if nan_to_num:
+        obs = torch.nan_to_num(obs, nan=0.0, posinf=0.0, neginf=0.0)
+    return obs.clamp(-limit, limit)

@@ -1,0 +1,281 @@
+"""Reward terms of HumanoidMimic / G1MimicDistill (SPEC 5.1-5.4), as pure functions of tensors.
+
+Each function returns the raw term f (N,); the env multiplies by scale x dt (`effective_scales`)
+and sums (`total_reward`). Kernel constants are the ORIG values, as default arguments.
+Quaternions xyzw; "local" = base frame; contact forces are world-frame net contact forces.
+"""
+from __future__ import annotations
+
+from typing import Dict, Mapping, Optional, Sequence, Tuple
+
+import torch
+
+from pose.utils.torch_utils import quat_angle, quat_conjugate, quat_mul, quat_rotate_inverse, yaw_quat
+
+from .layout import ANKLE_DOF_IDS
+
+POLICY_DT = 0.02
+#: Key-body list indices (order of SPEC 2.4): hands, elbows, head / ankles, knees.
+UPPER_KEY_BODY_IDS: Tuple[int, ...] = (0, 1, 6, 7, 8)
+LOWER_KEY_BODY_IDS: Tuple[int, ...] = (2, 3, 4, 5)
+#: action_symmetry (CMG): left/right DOF pairs and the mirror sign of each pair.
+SYMMETRY_LEFT_IDS: Tuple[int, ...] = (0, 1, 2, 3, 4, 5, 15, 16, 17, 18)
+SYMMETRY_RIGHT_IDS: Tuple[int, ...] = (6, 7, 8, 9, 10, 11, 19, 20, 21, 22)
+SYMMETRY_SIGNS: Tuple[float, ...] = (1.0, -1.0, -1.0, 1.0, 1.0, -1.0, 1.0, -1.0, -1.0, 1.0)
+
+
+# --- tracking terms (SPEC 5.2) --------------------------------------------------------------------
+
+def tracking_joint_dof(dof_pos: torch.Tensor, ref_dof_pos: torch.Tensor, dof_err_w: torch.Tensor,
+                       coef: float = 0.15) -> torch.Tensor:
+    """exp(-0.15 * sum_j w_j (q_ref - q)^2)."""
+    return torch.exp(-coef * torch.sum(dof_err_w * (ref_dof_pos - dof_pos) ** 2, dim=-1))
+
+
+def tracking_joint_vel(dof_vel: torch.Tensor, ref_dof_vel: torch.Tensor, dof_err_w: torch.Tensor,
+                       coef: float = 0.01) -> torch.Tensor:
+    """exp(-0.01 * sum_j w_j (qdot_ref - qdot)^2)."""
+    return torch.exp(-coef * torch.sum(dof_err_w * (ref_dof_vel - dof_vel) ** 2, dim=-1))
+
+
+def tracking_root_pose(root_pos: torch.Tensor, root_quat: torch.Tensor, ref_root_pos: torch.Tensor,
+                       ref_root_quat: torch.Tensor, coef: float = 5.0, rot_weight: float = 0.1,
+                       height_only: bool = True) -> torch.Tensor:
+    """exp(-5 (e_p + 0.1 e_r)); e_p = (z_ref - z)^2 (all of xyz if not `height_only`, i.e. TWIST's
+    global_obs); e_r = squared geodesic angle of q_ref * q^-1 (includes yaw, SPEC 13.2-3)."""
+    diff = ref_root_pos - root_pos
+    e_p = diff[..., 2] ** 2 if height_only else torch.sum(diff ** 2, dim=-1)
+    e_r = quat_angle(quat_mul(ref_root_quat, quat_conjugate(root_quat))) ** 2
+    return torch.exp(-coef * (e_p + rot_weight * e_r))
+
+
+def tracking_root_vel(base_lin_vel_local: torch.Tensor, base_ang_vel_local: torch.Tensor,
+                      ref_root_quat: torch.Tensor, ref_root_vel: torch.Tensor,
+                      ref_root_ang_vel: torch.Tensor, coef: float = 1.0,
+                      ang_weight: float = 0.5) -> torch.Tensor:
+    """exp(-(|R_ref^-1 v_ref - v_base|^2 + 0.5 |R_ref^-1 w_ref - w_base|^2)); reference velocities
+    are world-frame, robot velocities base-frame."""
+    dv = quat_rotate_inverse(ref_root_quat, ref_root_vel) - base_lin_vel_local
+    dw = quat_rotate_inverse(ref_root_quat, ref_root_ang_vel) - base_ang_vel_local
+    return torch.exp(-coef * (torch.sum(dv ** 2, dim=-1) + ang_weight * torch.sum(dw ** 2, dim=-1)))
+
+
+def _heading_frame(body_pos: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor) -> torch.Tensor:
+    """World positions (N, K, 3) -> root-relative, rotated by the inverse yaw-only quaternion."""
+    rel = body_pos - root_pos.unsqueeze(-2)
+    q = yaw_quat(root_quat).unsqueeze(-2).expand(rel.shape[:-1] + (4,))
+    return quat_rotate_inverse(q, rel)
+
+
+def keybody_pos_error(key_body_pos: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor,
+                      ref_key_body_pos: torch.Tensor, ref_root_pos: torch.Tensor,
+                      ref_root_quat: torch.Tensor,
+                      body_ids: Optional[Sequence[int]] = None) -> torch.Tensor:
+    """sum_i |delta_i|^2 of key bodies in yaw-only root frames (robot vs reference), world inputs
+    (N, K, 3); `body_ids` selects a subset of the K key bodies (None: all)."""
+    if body_ids is not None:
+        key_body_pos = key_body_pos[:, list(body_ids)]
+        ref_key_body_pos = ref_key_body_pos[:, list(body_ids)]
+    d = _heading_frame(key_body_pos, root_pos, root_quat) - _heading_frame(ref_key_body_pos, ref_root_pos, ref_root_quat)
+    return torch.sum(d ** 2, dim=(-2, -1))
+
+
+def tracking_keybody_pos(key_body_pos: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor,
+                         ref_key_body_pos: torch.Tensor, ref_root_pos: torch.Tensor,
+                         ref_root_quat: torch.Tensor, coef: float = 10.0,
+                         body_ids: Optional[Sequence[int]] = None) -> torch.Tensor:
+    """exp(-10 e) over the 9 key bodies; CMG lower-body-only tracking: body_ids=LOWER_KEY_BODY_IDS."""
+    return torch.exp(-coef * keybody_pos_error(key_body_pos, root_pos, root_quat, ref_key_body_pos,
+                                               ref_root_pos, ref_root_quat, body_ids))
+
+
+def tracking_keybody_pos_upper(key_body_pos: torch.Tensor, root_pos: torch.Tensor,
+                               root_quat: torch.Tensor, ref_key_body_pos: torch.Tensor,
+                               ref_root_pos: torch.Tensor, ref_root_quat: torch.Tensor,
+                               coef: float = 5.0, lower_body_only_tracking: bool = False,
+                               body_ids: Sequence[int] = UPPER_KEY_BODY_IDS) -> torch.Tensor:
+    """CMG: exp(-5 e) over hands, elbows, head; 0 when `lower_body_only_tracking`."""
+    r = torch.exp(-coef * keybody_pos_error(key_body_pos, root_pos, root_quat, ref_key_body_pos,
+                                            ref_root_pos, ref_root_quat, body_ids))
+    return torch.zeros_like(r) if lower_body_only_tracking else r
+
+
+def tracking_cmd_vel(commands: torch.Tensor, base_lin_vel_local: torch.Tensor,
+                     coef: float = 2.0) -> torch.Tensor:
+    """CMG: exp(-2 ((c_x - v_x)^2 + (c_y - v_y)^2)), commands (N, 3) = (vx, vy, yaw rate) as
+    returned by the CMG library (vy, yaw already sign-flipped for mirrored envs)."""
+    return torch.exp(-coef * torch.sum((commands[:, :2] - base_lin_vel_local[:, :2]) ** 2, dim=-1))
+
+
+def tracking_cmd_yaw(commands: torch.Tensor, base_ang_vel_local: torch.Tensor,
+                     coef: float = 1.0) -> torch.Tensor:
+    """CMG: exp(-(c_yaw - w_z)^2)."""
+    return torch.exp(-coef * (commands[:, 2] - base_ang_vel_local[:, 2]) ** 2)
+
+
+def action_symmetry(actions: torch.Tensor, left_ids: Sequence[int] = SYMMETRY_LEFT_IDS,
+                    right_ids: Sequence[int] = SYMMETRY_RIGHT_IDS,
+                    signs: Sequence[float] = SYMMETRY_SIGNS, coef: float = 0.5) -> torch.Tensor:
+    """CMG: exp(-0.5 mean_pairs (a_L - s a_R)^2) on the clipped/delayed actions."""
+    s = torch.as_tensor(signs, dtype=actions.dtype, device=actions.device)
+    err = torch.mean((actions[:, list(left_ids)] - s * actions[:, list(right_ids)]) ** 2, dim=-1)
+    return torch.exp(-coef * err)
+
+
+# --- penalty / shaping terms (SPEC 5.3) -----------------------------------------------------------
+
+def feet_slip(feet_vel: torch.Tensor, feet_contact_forces: torch.Tensor,
+              contact_threshold: float = 5.0) -> torch.Tensor:
+    """sum_feet sqrt(|v_foot,xy|) [F_z > 5 N]; feet_vel, feet_contact_forces (N, 2, 3) world."""
+    contact = feet_contact_forces[..., 2] > contact_threshold
+    return torch.sum(torch.sqrt(torch.norm(feet_vel[..., :2], dim=-1)) * contact, dim=-1)
+
+
+def feet_contact_forces(feet_contact_forces: torch.Tensor, max_contact_force: float = 100.0) -> torch.Tensor:
+    """x = |(F_z,left, F_z,right)|_2 (norm across the feet, SPEC 13.2-4); f = max(x - 100, 0).
+    TWIST masks in place (x < 100 -> 0, x > 100 -> x - 100) and so returns 100 at exactly
+    x = 100; the continuous SPEC form (0 there) is used instead."""
+    x = torch.norm(feet_contact_forces[..., 2], dim=-1)
+    return torch.clamp(x - max_contact_force, min=0.0)
+
+
+def feet_stumble(feet_contact_forces: torch.Tensor, ratio: float = 4.0) -> torch.Tensor:
+    """1 if any foot has |F_xy| > 4 |F_z|."""
+    fxy = torch.norm(feet_contact_forces[..., :2], dim=-1)
+    return torch.any(fxy > ratio * torch.abs(feet_contact_forces[..., 2]), dim=-1).to(feet_contact_forces.dtype)
+
+
+def soft_dof_pos_limits(lower: torch.Tensor, upper: torch.Tensor,
+                        soft_limit: float = 0.95) -> Tuple[torch.Tensor, torch.Tensor]:
+    """URDF range shrunk to `soft_limit` of its width about its midpoint (SPEC 2.2)."""
+    mid = 0.5 * (lower + upper)
+    half = 0.5 * (upper - lower) * soft_limit
+    return mid - half, mid + half
+
+
+def dof_pos_limits(dof_pos: torch.Tensor, soft_lower: torch.Tensor, soft_upper: torch.Tensor) -> torch.Tensor:
+    """sum_j max(0, lo_j - q_j) + max(0, q_j - hi_j) with the 95 % soft limits."""
+    return torch.sum(torch.clamp(soft_lower - dof_pos, min=0.0) + torch.clamp(dof_pos - soft_upper, min=0.0), dim=-1)
+
+
+def dof_torque_limits(torques: torch.Tensor, torque_limits: torch.Tensor,
+                      soft_limit: float = 0.95) -> torch.Tensor:
+    """sum_j max(0, |tau_j| / tau_lim_j - 0.95), tau_lim = 0.9 x effort."""
+    return torch.sum(torch.clamp(torch.abs(torques) / torque_limits - soft_limit, min=0.0), dim=-1)
+
+
+def dof_vel(dof_vel: torch.Tensor) -> torch.Tensor:
+    """sum_j qdot_j^2."""
+    return torch.sum(dof_vel ** 2, dim=-1)
+
+
+def dof_acc(dof_vel: torch.Tensor, last_dof_vel: torch.Tensor, dt: float = POLICY_DT) -> torch.Tensor:
+    """sum_j ((qdot_prev - qdot) / dt)^2."""
+    return torch.sum(((last_dof_vel - dof_vel) / dt) ** 2, dim=-1)
+
+
+def ankle_dof_vel(dof_vel: torch.Tensor, dof_ids: Sequence[int] = ANKLE_DOF_IDS) -> torch.Tensor:
+    """dof_vel restricted to the ankle DOFs 4, 5, 10, 11."""
+    return torch.sum(dof_vel[:, list(dof_ids)] ** 2, dim=-1)
+
+
+def ankle_dof_acc(dof_vel: torch.Tensor, last_dof_vel: torch.Tensor, dt: float = POLICY_DT,
+                  dof_ids: Sequence[int] = ANKLE_DOF_IDS) -> torch.Tensor:
+    """dof_acc restricted to the ankle DOFs 4, 5, 10, 11."""
+    ids = list(dof_ids)
+    return torch.sum(((last_dof_vel[:, ids] - dof_vel[:, ids]) / dt) ** 2, dim=-1)
+
+
+def action_rate(actions: torch.Tensor, last_actions: torch.Tensor) -> torch.Tensor:
+    """|a_prev - a|_2, the L2 norm NOT squared (SPEC 13.2-4), on clipped/delayed actions."""
+    return torch.norm(last_actions - actions, dim=-1)
+
+
+def ang_vel_xy(base_ang_vel_local: torch.Tensor) -> torch.Tensor:
+    """w_x^2 + w_y^2 of the base-frame angular velocity."""
+    return torch.sum(base_ang_vel_local[:, :2] ** 2, dim=-1)
+
+
+def feet_air_time(feet_contact_forces: torch.Tensor, ref_root_vel: torch.Tensor,
+                  air_time: torch.Tensor, last_contacts: torch.Tensor, dt: float = POLICY_DT,
+                  target: float = 0.5, contact_threshold: float = 5.0,
+                  min_ref_speed: float = 0.05) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Air-time shaping with its state update; returns (reward, new_air_time, new_last_contacts).
+
+    contact = F_z > 5 N; contact_filt = contact | last_contacts; first_contact = (air_time > 0) &
+    contact_filt; air_time += dt; f = sum_feet min(air_time - 0.5, 0) * first_contact, times
+    [|v_ref,xy| > 0.05]; air_time reset to 0 where contact_filt; last_contacts = contact.
+    Quirks kept (SPEC 5.3, 13.2-4): f <= 0 although its scale is positive (only swings shorter
+    than 0.5 s are penalised), and the returned last_contacts (5 N z-force test) replaces the
+    one post_physics_step had just set with the 2 N norm test.
+    air_time (N, 2) float, last_contacts (N, 2) bool, ref_root_vel (N, 3) world.
+    """
+    contact = feet_contact_forces[..., 2] > contact_threshold
+    contact_filt = contact | last_contacts
+    first_contact = (air_time > 0.0) & contact_filt
+    air_time = air_time + dt
+    rew = torch.sum(torch.clamp(air_time - target, max=0.0) * first_contact, dim=-1)
+    rew = rew * (torch.norm(ref_root_vel[:, :2], dim=-1) > min_ref_speed)
+    air_time = air_time * (~contact_filt)
+    return rew, air_time, contact
+
+
+def total_angular_momentum(body_pos: torch.Tensor, body_vel: torch.Tensor,
+                           body_mass: torch.Tensor) -> torch.Tensor:
+    """CMG forks: |L / M|^2 with L = sum_b m_b (p_b - p_com) x (v_b - v_com) over all bodies.
+    body_pos, body_vel (N, B, 3) world; body_mass (B,) or (N, B) (after randomisation)."""
+    m = body_mass.expand(body_pos.shape[:-1]).unsqueeze(-1)
+    total = m.sum(dim=-2)
+    p_com = (m * body_pos).sum(dim=-2, keepdim=True) / total.unsqueeze(-2)
+    v_com = (m * body_vel).sum(dim=-2, keepdim=True) / total.unsqueeze(-2)
+    L = (m * torch.cross(body_pos - p_com, body_vel - v_com, dim=-1)).sum(dim=-2)
+    return torch.sum((L / total) ** 2, dim=-1)
+
+
+# --- scales and aggregation (SPEC 5.1, 5.4) -------------------------------------------------------
+
+_COMMON_PENALTIES = {
+    "feet_slip": -0.1, "feet_contact_forces": -5e-4, "feet_stumble": -1.25, "dof_pos_limits": -5.0,
+    "dof_torque_limits": -1.0, "dof_vel": -1e-4, "dof_acc": -5e-8, "action_rate": -0.01,
+    "feet_air_time": 5.0, "ang_vel_xy": -0.01, "ankle_dof_acc": -1e-7, "ankle_dof_vel": -2e-4,
+}
+
+
+def _table(tracking: Mapping[str, float], extra: Mapping[str, float]) -> Dict[str, float]:
+    out = dict(tracking)
+    out.update(_COMMON_PENALTIES)
+    out.update(extra)
+    return out
+
+
+#: Raw scales (before x dt) of ORIG `g1_priv_mimic` (teacher) and `g1_stu_rl` (student): identical.
+ORIG_TEACHER_REWARD_SCALES = _table({"tracking_joint_dof": 0.6, "tracking_joint_vel": 0.2,
+                                     "tracking_root_pose": 0.6, "tracking_root_vel": 1.0,
+                                     "tracking_keybody_pos": 2.0}, {})
+ORIG_STUDENT_REWARD_SCALES = dict(ORIG_TEACHER_REWARD_SCALES)
+#: CMG tasks `g1_cmg_*` and CMG students `g1_stu_rl_cmg_*` (keybody term lower body only).
+CMG_TEACHER_REWARD_SCALES = _table({"tracking_joint_dof": 0.6, "tracking_joint_vel": 0.2,
+                                    "tracking_root_pose": 0.2, "tracking_root_vel": 0.8,
+                                    "tracking_keybody_pos": 2.0},
+                                   {"tracking_keybody_pos_upper": 0.3, "tracking_cmd_vel": 1.5,
+                                    "tracking_cmd_yaw": 1.0, "action_symmetry": 0.1,
+                                    "total_angular_momentum": -0.01})
+CMG_STUDENT_REWARD_SCALES = dict(CMG_TEACHER_REWARD_SCALES)
+
+
+def effective_scales(scales: Mapping[str, float], dt: float = POLICY_DT) -> Dict[str, float]:
+    """Scale x dt for every term with a non-zero scale (zero-scale terms are not computed)."""
+    return {name: float(s) * dt for name, s in scales.items() if s != 0}
+
+
+def total_reward(terms: Mapping[str, torch.Tensor], eff_scales: Mapping[str, float]) -> torch.Tensor:
+    """r = sum_terms scale_eff * f_term (no clipping, no positive-only, SPEC 5.1). `terms` must hold
+    every term of `eff_scales`."""
+    missing = [k for k in eff_scales if k not in terms]
+    if missing:
+        raise KeyError("reward terms missing: {}".format(missing))
+    names = list(eff_scales)
+    total = eff_scales[names[0]] * terms[names[0]]
+    for name in names[1:]:
+        total = total + eff_scales[name] * terms[name]
+    return total

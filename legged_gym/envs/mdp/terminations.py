@@ -1,0 +1,97 @@
+"""Termination terms of HumanoidMimic.check_termination (SPEC 5.5), as pure functions of tensors.
+
+Each term returns a bool mask (N,); `check_termination` combines them into (reset, time_out).
+Time-outs (motion end, episode length) are bootstrapped by PPO; the others are failures.
+Quaternions xyzw; positions and velocities world frame.
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+
+from pose.utils.torch_utils import get_euler_xyz, quat_rotate_inverse
+
+POLICY_DT = 0.02
+
+
+def torso_contact(contact_forces: torch.Tensor, threshold: float = 1.0) -> torch.Tensor:
+    """Any termination body (torso_link) with contact-force norm > 1 N; forces (N, K, 3) or (N, 3)."""
+    if contact_forces.dim() == 2:
+        contact_forces = contact_forces.unsqueeze(1)
+    return torch.any(torch.norm(contact_forces, dim=-1) > threshold, dim=-1)
+
+
+def bad_orientation(root_quat: torch.Tensor, roll_limit: float = 1.0, pitch_limit: float = 1.0) -> torch.Tensor:
+    """|roll| > 1.0 rad or |pitch| > 1.0 rad (SPEC 11.4 Euler angles of the root quaternion)."""
+    roll, pitch, _ = get_euler_xyz(root_quat)
+    return (torch.abs(roll) > roll_limit) | (torch.abs(pitch) > pitch_limit)
+
+
+def root_height_deviation(root_pos: torch.Tensor, ref_root_pos: torch.Tensor,
+                          threshold: float = 0.2) -> torch.Tensor:
+    """|z_root - z_ref| > 0.2 m."""
+    return torch.abs(root_pos[:, 2] - ref_root_pos[:, 2]) > threshold
+
+
+def motion_end(episode_length: torch.Tensor, motion_length: torch.Tensor, dt: float = POLICY_DT) -> torch.Tensor:
+    """episode_length * dt >= clip length (a time-out; headless training only)."""
+    return episode_length.to(motion_length.dtype) * dt >= motion_length
+
+
+def episode_timeout(episode_length: torch.Tensor, max_episode_length: float) -> torch.Tensor:
+    """episode_length > max_episode_length (a time-out)."""
+    return episode_length > max_episode_length
+
+
+def root_speed(root_lin_vel: torch.Tensor, max_speed: float = 5.0) -> torch.Tensor:
+    """|root linear velocity| > 5 m/s."""
+    return torch.norm(root_lin_vel, dim=-1) > max_speed
+
+
+def pose_deviation(key_body_pos: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor,
+                   ref_key_body_pos: torch.Tensor, ref_root_pos: torch.Tensor,
+                   ref_root_quat: torch.Tensor, max_dist: float = 0.7) -> torch.Tensor:
+    """Pose termination: key bodies (N, K, 3) relative to the pelvis rotated into the robot root
+    frame (FULL quaternion, unlike the yaw-only key-body reward, SPEC 13.2-3) vs the reference key
+    bodies relative to the reference root rotated by R_ref^-1; fails if max_i |d_i|^2 > 0.7^2."""
+    def local(p, rp, rq):
+        rel = p - rp.unsqueeze(-2)
+        return quat_rotate_inverse(rq.unsqueeze(-2).expand(rel.shape[:-1] + (4,)), rel)
+
+    d = local(key_body_pos, root_pos, root_quat) - local(ref_key_body_pos, ref_root_pos, ref_root_quat)
+    return torch.amax(torch.sum(d ** 2, dim=-1), dim=-1) > max_dist ** 2
+
+
+def check_termination(torso_contact_forces: torch.Tensor, root_pos: torch.Tensor,
+                      root_quat: torch.Tensor, root_lin_vel: torch.Tensor,
+                      key_body_pos: torch.Tensor, ref_root_pos: torch.Tensor,
+                      ref_root_quat: torch.Tensor, ref_key_body_pos: torch.Tensor,
+                      episode_length: torch.Tensor, motion_length: torch.Tensor,
+                      max_episode_length: float, dt: float = POLICY_DT,
+                      motion_end_terminates: bool = True, pose_termination: bool = True,
+                      contact_threshold: float = 1.0, roll_limit: float = 1.0,
+                      pitch_limit: float = 1.0, height_threshold: float = 0.2,
+                      max_root_speed: float = 5.0,
+                      pose_dist: float = 0.7) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(reset, time_out) masks of SPEC 5.5.
+
+    Failures: torso contact, roll/pitch, height vs reference, root speed, pose (when
+    `pose_termination`). Time-outs: episode_length > max_episode_length, and motion end when
+    `motion_end_terminates` (headless training; with a viewer clips loop). reset = failures |
+    time_out, suppressed where episode_length == 0 (never true in TWIST's step order, kept).
+    `motion_length` (N,) is the clip length of each env's motion; reference positions are the
+    origin-shifted world reference (only z and root-relative positions are compared).
+    """
+    failed = torso_contact(torso_contact_forces, contact_threshold)
+    failed |= bad_orientation(root_quat, roll_limit, pitch_limit)
+    failed |= root_height_deviation(root_pos, ref_root_pos, height_threshold)
+    failed |= root_speed(root_lin_vel, max_root_speed)
+    if pose_termination:
+        failed |= pose_deviation(key_body_pos, root_pos, root_quat, ref_key_body_pos, ref_root_pos,
+                                 ref_root_quat, pose_dist)
+    time_out = episode_timeout(episode_length, max_episode_length)
+    if motion_end_terminates:
+        time_out |= motion_end(episode_length, motion_length, dt)
+    reset = (failed | time_out) & (episode_length != 0)
+    return reset, time_out

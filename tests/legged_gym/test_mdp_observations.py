@@ -1,0 +1,296 @@
+"""Observation terms of legged_gym.envs.mdp (SPEC 3.7, 4) on crafted states.
+
+Expected values are computed independently with numpy / scipy Rotation (scalar-last quaternions,
+extrinsic 'xyz' Euler angles = roll about x, pitch about y, yaw about z) or written by hand.
+"""
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation as R
+
+from legged_gym.envs.mdp import layout
+from legged_gym.envs.mdp import observations as obs
+from pose.g1_model import load_g1
+from pose.utils.torch_utils import wxyz_to_xyzw
+
+G1 = load_g1()
+ATOL = 1e-9
+
+
+def t64(x):
+    return torch.tensor(np.asarray(x), dtype=torch.float64)  # a copy: no shared memory
+
+
+def rot(rpy):
+    return R.from_euler("xyz", rpy)
+
+
+# --- layout ---------------------------------------------------------------------------------------
+
+def test_dimension_constants():
+    d = layout.DIMS
+    assert layout.TAR_OBS_STEPS == (1, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95)
+    assert (d.num_actions, d.num_key_bodies, d.num_future_steps, d.history_len) == (23, 9, 20, 10)
+    assert (d.n_mimic_step, d.n_priv_mimic_obs, d.n_mimic_obs) == (58, 1160, 31)
+    assert (d.n_proprio, d.n_priv_info, d.n_priv_latent) == (74, 84, 51)
+    assert (d.n_teacher_obs, d.n_priv_obs, d.n_student_single, d.n_student_obs) == (1318, 1318, 105, 1155)
+
+
+def test_slice_ranges():
+    def rng(sl):
+        return (sl.start, sl.stop)
+
+    assert {k: rng(v) for k, v in layout.TEACHER_SLICES.items()} == {
+        "priv_mimic": (0, 1160), "proprio": (1160, 1234), "priv_info": (1234, 1318)}
+    assert {k: rng(v) for k, v in layout.STUDENT_SLICES.items()} == {
+        "mimic": (0, 31), "proprio": (31, 105), "history": (105, 1155)}
+    assert {k: rng(v) for k, v in layout.MIMIC_STEP_SLICES.items()} == {
+        "root_z": (0, 1), "root_rpy": (1, 4), "root_lin_vel": (4, 7), "root_yaw_rate": (7, 8),
+        "dof_pos": (8, 31), "key_body_pos": (31, 58)}
+    assert {k: rng(v) for k, v in layout.PROPRIO_SLICES.items()} == {
+        "ang_vel": (0, 3), "roll_pitch": (3, 5), "dof_pos": (5, 28), "dof_vel": (28, 51), "last_action": (51, 74)}
+    assert {k: rng(v) for k, v in layout.PRIV_INFO_SLICES.items()} == {
+        "base_lin_vel": (0, 3), "root_z": (3, 4), "key_body_pos": (4, 31), "foot_contacts": (31, 33),
+        "mass_params": (33, 37), "friction": (37, 38), "kp_strength": (38, 61), "kd_strength": (61, 84)}
+
+
+# --- reference blocks -----------------------------------------------------------------------------
+
+RPY = (0.3, -0.2, 1.2)
+V_WORLD = np.array([1.0, 2.0, 0.5])
+W_WORLD = np.array([0.1, 0.2, 0.7])
+
+
+def crafted_reference(rng, shape=()):
+    dof = rng.uniform(-1, 1, size=shape + (23,))
+    kb = rng.uniform(-1, 1, size=shape + (9, 3))
+    return dof, kb
+
+
+def test_mimic_step_block_every_slice():
+    rng = np.random.default_rng(0)
+    dof, kb = crafted_reference(rng)
+    r = rot(RPY)
+    block = obs.mimic_step_obs(t64([[0.3, -0.7, 0.81]]), t64([r.as_quat()]), t64([V_WORLD]), t64([W_WORLD]),
+                               t64([dof]), t64([kb]))[0].numpy()
+    assert block.shape == (58,)
+    assert block[0] == pytest.approx(0.81, abs=ATOL)
+    np.testing.assert_allclose(block[1:4], RPY, atol=ATOL)
+    np.testing.assert_allclose(block[4:7], r.inv().apply(V_WORLD), atol=ATOL)
+    assert block[7] == pytest.approx(r.inv().apply(W_WORLD)[2], abs=ATOL)
+    np.testing.assert_allclose(block[8:31], dof, atol=0)
+    np.testing.assert_allclose(block[31:58], kb.reshape(-1), atol=0)
+    # Hand-checked special case: a pure 90 degree yaw maps world +x velocity to -y in the root frame.
+    q90 = [0.0, 0.0, np.sin(np.pi / 4), np.cos(np.pi / 4)]
+    b = obs.mimic_step_obs(t64([[0, 0, 0.8]]), t64([q90]), t64([[1.0, 0, 0]]), t64([[0, 0, 0.5]]),
+                           t64([dof]), t64([kb]))[0].numpy()
+    np.testing.assert_allclose(b[1:8], [0, 0, np.pi / 2, 0, -1.0, 0, 0.5], atol=1e-12)
+
+
+def test_priv_mimic_obs_order_env_major_step_first():
+    rng = np.random.default_rng(1)
+    n, k = 3, 20
+    dof, kb = crafted_reference(rng, (n, k))
+    z = 0.5 + 0.1 * np.arange(n)[:, None] + 0.001 * np.arange(k)[None, :]
+    pos = np.stack([np.zeros((n, k)), np.zeros((n, k)), z], -1)
+    rpy = rng.uniform(-0.5, 0.5, size=(n, k, 3))
+    quats = R.from_euler("xyz", rpy.reshape(-1, 3)).as_quat().reshape(n, k, 4)
+    v = rng.normal(size=(n, k, 3))
+    w = rng.normal(size=(n, k, 3))
+    out = obs.priv_mimic_obs(t64(pos), t64(quats), t64(v), t64(w), t64(dof), t64(kb)).numpy()
+    assert out.shape == (n, 1160)
+    for e in range(n):
+        for s in range(k):
+            blk = out[e, 58 * s:58 * (s + 1)]
+            r = R.from_quat(quats[e, s])
+            assert blk[0] == pytest.approx(z[e, s], abs=ATOL)
+            np.testing.assert_allclose(blk[1:4], rpy[e, s], atol=1e-9)
+            np.testing.assert_allclose(blk[4:7], r.inv().apply(v[e, s]), atol=ATOL)
+            assert blk[7] == pytest.approx(r.inv().apply(w[e, s])[2], abs=ATOL)
+            np.testing.assert_allclose(blk[8:31], dof[e, s])
+            np.testing.assert_allclose(blk[31:], kb[e, s].reshape(-1))
+
+
+def test_student_mimic_block_is_first_31_of_teacher_block():
+    rng = np.random.default_rng(2)
+    dof, kb = crafted_reference(rng)
+    r = rot(RPY)
+    args = (t64([[0.1, 0.2, 0.77]]), t64([r.as_quat()]), t64([V_WORLD]), t64([W_WORLD]), t64([dof]))
+    stu = obs.student_mimic_obs(*args)[0].numpy()
+    assert stu.shape == (31,)
+    expected = np.concatenate([[0.77], RPY, r.inv().apply(V_WORLD), [r.inv().apply(W_WORLD)[2]], dof])
+    np.testing.assert_allclose(stu, expected, atol=ATOL)
+    np.testing.assert_allclose(obs.mimic_step_obs(*args, t64([kb]))[0, :31].numpy(), stu, atol=0)
+
+
+def test_future_motion_times():
+    t = obs.future_motion_times(t64([0.0, 1.0]))
+    assert t.shape == (2, 20)
+    np.testing.assert_allclose(t[0].numpy(), 0.02 * np.array(layout.TAR_OBS_STEPS), atol=1e-12)
+    assert t[1, 0].item() == pytest.approx(1.02) and t[1, -1].item() == pytest.approx(2.9)
+
+
+# --- proprioception -------------------------------------------------------------------------------
+
+def crafted_robot(rng):
+    q = G1.default_dof_pos + rng.uniform(-0.3, 0.3, 23)
+    qd = rng.uniform(-5, 5, 23)
+    a = rng.uniform(-3, 3, 23)
+    return q, qd, a
+
+
+def test_proprio_every_slice():
+    rng = np.random.default_rng(3)
+    q, qd, a = crafted_robot(rng)
+    rpy = (0.2, -0.15, 2.5)
+    gyro = np.array([1.0, -2.0, 3.0])
+    p = obs.proprio_obs(t64([gyro]), t64([rot(rpy).as_quat()]), t64([q]), t64([qd]), t64([a]),
+                        t64(G1.default_dof_pos))[0].numpy()
+    assert p.shape == (74,)
+    np.testing.assert_allclose(p[0:3], [0.25, -0.5, 0.75], atol=ATOL)
+    np.testing.assert_allclose(p[3:5], [0.2, -0.15], atol=ATOL)
+    np.testing.assert_allclose(p[5:28], q - G1.default_dof_pos, atol=ATOL)
+    expected_vel = qd * 0.05
+    expected_vel[[4, 5, 10, 11]] = 0.0
+    np.testing.assert_allclose(p[28:51], expected_vel, atol=ATOL)
+    assert np.all(p[[32, 33, 38, 39]] == 0.0)
+    np.testing.assert_allclose(p[51:74], a, atol=0)
+
+
+def test_proprio_from_deploy_state_wxyz_imu():
+    """A deploy server holds an IMU quaternion in wxyz; after conversion the builder gives the same
+    roll/pitch as the training env for the same robot state (default pose, default q0 per env)."""
+    rpy = (-0.4, 0.3, -1.0)
+    xyzw = rot(rpy).as_quat()
+    wxyz = np.array([xyzw[3], xyzw[0], xyzw[1], xyzw[2]])
+    q0 = t64(G1.default_dof_pos)
+    p = obs.proprio_obs(t64([[0.0, 0.0, 0.0]]), wxyz_to_xyzw(t64([wxyz])), q0[None], torch.zeros(1, 23,
+                        dtype=torch.float64), torch.zeros(1, 23, dtype=torch.float64), q0[None])[0].numpy()
+    np.testing.assert_allclose(p[3:5], rpy[:2], atol=ATOL)
+    assert np.all(np.delete(p, [3, 4]) == 0.0)
+
+
+def test_noise_scale_vec_layout():
+    v = obs.proprio_noise_scale_vec(dtype=torch.float64).numpy()
+    expected = np.concatenate([[0.1] * 3, [0.1] * 2, [0.01] * 23, [0.1] * 23, [0.0] * 23])
+    np.testing.assert_allclose(v, expected, atol=0)
+
+
+@pytest.mark.parametrize("iteration, expected", [(0, 0.0), (1500, 0.5), (3000, 1.0), (4500, 1.0), (100000, 1.0)])
+def test_noise_ramp(iteration, expected):
+    assert obs.noise_ramp(iteration * 24) == pytest.approx(expected)
+
+
+def test_orig_student_preset_means_full_noise():
+    assert obs.noise_ramp(obs.ORIG_STUDENT_PRESET_ENV_STEPS) == 1.0
+
+
+def test_noise_bounds_and_ankles_zeroed_after_noise():
+    gen = torch.Generator().manual_seed(7)
+    n = 4096
+    scale = obs.proprio_noise_scale_vec(dtype=torch.float64)
+    noise = obs.sample_obs_noise(scale, n, amplitude=0.5, generator=gen)
+    assert noise.shape == (n, 74)
+    bound = 0.5 * scale.numpy()
+    assert np.all(np.abs(noise.numpy()) <= bound + 1e-15)
+    assert np.all(noise.numpy().max(0)[:51] > 0.9 * bound[:51])  # the full range is used
+    assert np.all(noise.numpy()[:, 51:] == 0.0)  # no noise on the last action
+
+    rng = np.random.default_rng(4)
+    q, qd, a = crafted_robot(rng)
+    args = (t64([[0.3, 0.1, -0.2]] * n), t64([rot((0.1, 0.05, 0)).as_quat()] * n), t64([q] * n),
+            t64([qd] * n), t64([a] * n), t64(G1.default_dof_pos))
+    clean = obs.proprio_obs(*args).numpy()
+    noisy = obs.proprio_obs(*args, noise=noise).numpy()
+    ankle_cols = [28 + 4, 28 + 5, 28 + 10, 28 + 11]
+    assert np.all(noisy[:, ankle_cols] == 0.0)
+    other = np.setdiff1d(np.arange(74), ankle_cols)
+    np.testing.assert_allclose(noisy[:, other] - clean[:, other], noise.numpy()[:, other], atol=1e-12)
+
+
+# --- privileged info ------------------------------------------------------------------------------
+
+def test_priv_info_every_slice():
+    rng = np.random.default_rng(5)
+    rpy = (0.25, -0.1, -2.0)
+    r = rot(rpy)
+    root = np.array([3.0, -1.0, 0.78])
+    kb = root + rng.uniform(-1, 1, size=(9, 3))
+    v_local = np.array([0.4, -0.3, 0.05])
+    forces = np.array([[1.0, 2.0, 10.0], [50.0, 0.0, 3.0]])  # left in contact (z > 5), right not
+    mass = np.array([1.5, 0.01, -0.02, 0.03])
+    kp = rng.uniform(0.8, 1.2, 23)
+    kd = rng.uniform(0.8, 1.2, 23)
+    args = (t64([v_local]), t64([root]), t64([r.as_quat()]), t64([kb]), t64([forces]), t64([mass]),
+            t64([0.7]), t64([kp]), t64([kd]))
+    p = obs.priv_info_obs(*args)[0].numpy()
+    assert p.shape == (84,)
+    np.testing.assert_allclose(p[0:3], v_local, atol=0)
+    assert p[3] == pytest.approx(0.78)
+    np.testing.assert_allclose(p[4:31], r.inv().apply(kb - root).reshape(-1), atol=ATOL)
+    np.testing.assert_array_equal(p[31:33], [1.0, 0.0])
+    np.testing.assert_allclose(p[33:37], mass, atol=0)
+    assert p[37] == pytest.approx(0.7)
+    np.testing.assert_allclose(p[38:61], kp - 1.0, atol=1e-15)
+    np.testing.assert_allclose(p[61:84], kd - 1.0, atol=1e-15)
+    assert np.all(obs.priv_info_obs(*args, enabled=False).numpy() == 0.0)
+
+
+# --- assembly and history -------------------------------------------------------------------------
+
+def test_teacher_vector_layout():
+    n = 2
+    mimic = torch.full((n, 1160), 1.0)
+    prop = torch.full((n, 74), 2.0)
+    priv = torch.full((n, 84), 3.0)
+    v = obs.teacher_obs(mimic, prop, priv)
+    assert v.shape == (n, 1318)
+    assert torch.all(v[:, 0:1160] == 1) and torch.all(v[:, 1160:1234] == 2) and torch.all(v[:, 1234:1318] == 3)
+
+
+def test_student_vector_layout_history_oldest_first():
+    n = 2
+    mimic = torch.full((n, 31), -1.0)
+    prop = torch.full((n, 74), -2.0)
+    history = torch.arange(10, dtype=torch.float32).view(1, 10, 1).expand(n, 10, 105).clone()  # entry h = h
+    v = obs.student_obs(mimic, prop, history)
+    assert v.shape == (n, 1155)
+    assert torch.all(v[:, 0:31] == -1) and torch.all(v[:, 31:105] == -2)
+    for h in range(10):
+        assert torch.all(v[:, 105 + 105 * h:105 + 105 * (h + 1)] == h)
+    single = obs.student_single_obs(mimic, prop)
+    assert single.shape == (n, 105) and torch.equal(v[:, :105], single)
+
+
+def test_history_update_rules_over_an_episode():
+    """Reset step: the obs holds the zeroed history, then the history is refilled with copies;
+    while episode_length <= 1 it is refilled again; afterwards it shifts, newest last."""
+    frames = [torch.full((1, 105), float(i + 1)) for i in range(5)]
+    history = torch.zeros(1, 10, 105)  # cleared by reset
+    seen = []
+    for ep_len, f in enumerate(frames):
+        o = obs.student_obs(f[:, :31], f[:, 31:], history)
+        seen.append(o[0, 105:].view(10, 105)[:, 0].tolist())
+        history = obs.update_obs_history(history, f, torch.tensor([ep_len]))
+    assert seen[0] == [0.0] * 10
+    assert seen[1] == [1.0] * 10
+    assert seen[2] == [2.0] * 10
+    assert seen[3] == [2.0] * 9 + [3.0]
+    assert seen[4] == [2.0] * 8 + [3.0, 4.0]
+
+
+def test_history_update_mixed_batch():
+    history = torch.arange(10, dtype=torch.float32).view(1, 10, 1).expand(2, 10, 3).clone()
+    frame = torch.tensor([[100.0] * 3, [200.0] * 3])
+    new = obs.update_obs_history(history, frame, torch.tensor([1, 7]))
+    assert torch.all(new[0] == 100.0)
+    assert new[1, :, 0].tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 200]
+    pushed = obs.push_obs_history(torch.zeros(1, 10, 3), torch.ones(1, 3))
+    assert pushed[0, :, 0].tolist() == [0.0] * 9 + [1.0]
+
+
+def test_clip_obs():
+    x = torch.tensor([[-250.0, -100.0, 3.0, 100.5, float("nan"), float("inf")]])
+    c = obs.clip_obs(x, nan_to_num=True)
+    assert c.tolist() == [[-100.0, -100.0, 3.0, 100.0, 0.0, 0.0]]
+    assert obs.clip_obs(x[:, :4]).tolist() == [[-100.0, -100.0, 3.0, 100.0]]
