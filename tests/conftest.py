@@ -1,4 +1,8 @@
 """Shared test fixtures: the real retargeted clips in ../shared/data (skipped when absent)."""
+try:  # Isaac Gym must be imported before torch; a no-op where it is not installed
+    from isaacgym import gymapi  # noqa: F401
+except ImportError:
+    pass
 from pathlib import Path
 
 import pytest
