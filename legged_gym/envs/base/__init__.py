@@ -1,0 +1,1 @@
+"""Base environment classes and configs (TWIST names): BaseTask -> LeggedRobot -> HumanoidChar -> HumanoidMimic."""

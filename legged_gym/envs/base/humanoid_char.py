@@ -1,0 +1,84 @@
+"""HumanoidChar: one policy step (SPEC 3.3) with action history, action delay and clipping.
+
+step(actions):
+  1. append the raw action to the history (8 entries, newest last);
+  2. action delay: d in {0, 1} for all envs once the step counter passes the onset, else 0;
+  3. counters += 1; clip the (delayed) action to +-clip_actions / action_scale (= +-10);
+  4. `decimation` physics substeps toward q* = q0 + action_scale * a (backend.step, PD per substep);
+  5. post_physics_step: base quantities, foot contacts, callback (reference update, pushes),
+     terminations, rewards, resets, observations, last_* buffers;
+  6. return (obs, privileged_obs, rewards, resets, extras), observations clipped to +-100.
+"""
+from __future__ import annotations
+
+import torch
+
+from legged_gym.envs.base.legged_robot import LeggedRobot
+from legged_gym.envs.mdp import randomization as rand
+from legged_gym.envs.mdp import terminations
+
+FOOT_CONTACT_FORCE = 2.0  # N, contact-force norm of a foot in contact (post_physics_step)
+
+
+class HumanoidChar(LeggedRobot):
+    def _resolve_bodies(self) -> None:
+        super()._resolve_bodies()
+        self.key_body_names = list(self.cfg.motion.key_bodies or self.model.key_bodies)
+        self._key_body_ids = self._body_ids(self.key_body_names)
+
+    def _init_buffers(self) -> None:
+        super()._init_buffers()
+        n = int(self.cfg.domain_rand.action_buf_len)
+        self.action_history_buf = torch.zeros(self.num_envs, n, self.num_actions, device=self.device)
+
+    def step(self, actions: torch.Tensor):
+        dr = self.cfg.domain_rand
+        actions = actions.to(self.device)
+        self.action_history_buf = torch.cat([self.action_history_buf[:, 1:], actions.unsqueeze(1)], dim=1)
+        delay = rand.action_delay(self.global_counter, self._rng, int(dr.action_delay_onset_steps),
+                                  int(dr.max_action_delay), bool(dr.action_delay))
+        actions = rand.delayed_action(self.action_history_buf, delay)
+        self.global_counter += 1
+        self.total_env_steps_counter += 1
+        self.actions = torch.clamp(actions, -self.clip_actions, self.clip_actions)
+        self.sim.step(self.default_dof_pos + float(self.cfg.control.action_scale) * self.actions)
+        self.post_physics_step()
+        return self.obs_buf, self.privileged_obs_buf, self.rew_buf, self.reset_buf, self.extras
+
+    def post_physics_step(self) -> None:
+        self.extras.pop("episode", None)  # present only on steps that reset envs
+        self.episode_length_buf += 1
+        self.common_step_counter += 1
+        self._compute_base_quantities()
+        contact = torch.norm(self.contact_forces[:, self.feet_indices], dim=-1) > FOOT_CONTACT_FORCE
+        self.contact_filt = contact | self.last_contacts
+        self.last_contacts = contact
+        self._post_physics_step_callback()
+        self.check_termination()
+        self.compute_reward()
+        env_ids = self.reset_buf.nonzero(as_tuple=False).flatten()
+        if len(env_ids) > 0:
+            self.reset_idx(env_ids)
+            # TWIST builds the next observation of reset envs from the pre-reset base quantities;
+            # here they are recomputed so the observation describes the state the robot is in.
+            self._compute_base_quantities()
+        self.extras["time_outs"] = self.time_out_buf
+        self.compute_observations()
+        self.last_actions[:] = self.actions
+        self.last_dof_vel[:] = self.dof_vel
+
+    def _post_physics_step_callback(self) -> None:
+        """Hook before terminations/rewards/observations (pushes here; references in HumanoidMimic)."""
+        dr = self.cfg.domain_rand
+        if dr.push_robots and rand.interval_due(self.common_step_counter, dr.push_interval_s, self.dt):
+            self._push_robots()
+        if dr.push_end_effector and rand.interval_due(self.common_step_counter, dr.push_end_effector_interval_s, self.dt):
+            self._push_end_effector()
+
+    def check_termination(self) -> None:
+        """Torso contact, roll/pitch and episode length (motion-free humanoids)."""
+        t = self.cfg.termination
+        failed = terminations.torso_contact(self.contact_forces[:, self.termination_contact_indices], t.torso_contact_force)
+        failed |= terminations.bad_orientation(self.base_quat, t.termination_roll, t.termination_pitch)
+        self.time_out_buf = terminations.episode_timeout(self.episode_length_buf, self.max_episode_length)
+        self.reset_buf = failed | self.time_out_buf

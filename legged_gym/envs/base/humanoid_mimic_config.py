@@ -1,0 +1,218 @@
+"""Configuration of the motion-tracking environments (TWIST's `HumanoidMimicCfg`) and its PPO
+placeholders (`HumanoidMimicCfgPPO`), plus the config edits of the scripts: play mode (SPEC 3.8),
+`--no_rand` (decision D5) and the CLI overrides.
+
+Numbers of the robot (gains, default pose, limits, body names) come from `pose.g1_model.load_g1()`,
+never from here. Observation sizes come from `mdp.layout.ObsDims`; the environment checks them at
+start-up. Reward scales are the tables of `mdp.rewards`.
+"""
+from __future__ import annotations
+
+from legged_gym.envs.base.base_config import BaseConfig
+from legged_gym.envs.mdp import observations as obs_terms
+from legged_gym.envs.mdp import randomization as rand_terms
+from legged_gym.envs.mdp.layout import DIMS
+from legged_gym.envs.mdp.rewards import ORIG_TEACHER_REWARD_SCALES
+
+
+class HumanoidMimicCfg(BaseConfig):
+    seed = 1  # copied from the train config by the scripts; seeds the env's random generator
+
+    class env:
+        num_envs = 4096
+        num_actions = DIMS.num_actions
+        obs_type = "priv"  # "priv" (teacher: obs = privileged obs) or "student"
+        tar_obs_steps = list(DIMS.tar_obs_steps)  # future reference frames (x policy dt)
+        history_len = DIMS.history_len
+        n_priv_mimic_obs = DIMS.n_priv_mimic_obs  # 20 x 58
+        n_mimic_obs = DIMS.n_mimic_obs  # 31
+        n_proprio = DIMS.n_proprio  # 74
+        n_priv_info = DIMS.n_priv_info  # 84
+        num_observations = DIMS.n_teacher_obs  # 1318
+        num_privileged_obs = DIMS.n_priv_obs  # 1318
+        # Headless training replaces this by the longest clip (episodes end at motion end).
+        episode_length_s = 10.0
+
+    class sim:
+        dt = 0.002  # physics, 500 Hz
+        decimation = 10  # policy 50 Hz
+        gravity = [0.0, 0.0, -9.81]
+        backend = None  # "mjwarp" / "isaacgym"; None: isaacgym when importable, else mjwarp
+
+    class control:
+        action_scale = 0.5  # PD target = default pose + 0.5 * action
+        clip_actions = 5.0  # in target units: actions are clipped to +-clip_actions / action_scale = +-10
+
+    class normalization:
+        class obs_scales:
+            ang_vel = obs_terms.ANG_VEL_SCALE
+            dof_pos = obs_terms.DOF_POS_SCALE
+            dof_vel = obs_terms.DOF_VEL_SCALE
+
+        clip_observations = obs_terms.OBS_CLIP
+
+    class noise:
+        add_noise = True
+        noise_increasing_steps = obs_terms.NOISE_RAMP_ITERATIONS  # linear ramp (iterations), headless
+
+        class noise_scales:
+            ang_vel = obs_terms.NOISE_ANG_VEL
+            imu = obs_terms.NOISE_IMU
+            dof_pos = obs_terms.NOISE_DOF_POS
+            dof_vel = obs_terms.NOISE_DOF_VEL
+
+    class domain_rand:
+        domain_rand_general = True  # privileged info is all zeros when False
+        randomize_friction = True
+        friction_range = list(rand_terms.FRICTION_RANGE)
+        num_friction_buckets = rand_terms.NUM_FRICTION_BUCKETS
+        randomize_base_mass = True
+        added_mass_range = list(rand_terms.ADDED_MASS_RANGE)
+        randomize_base_com = True
+        added_com_range = list(rand_terms.COM_OFFSET_RANGE)
+        randomize_motor = True
+        motor_strength_range = list(rand_terms.MOTOR_STRENGTH_RANGE)
+        push_robots = True
+        push_interval_s = rand_terms.PUSH_INTERVAL_S
+        max_push_vel_xy = rand_terms.PUSH_VEL_RANGE[1]
+        push_end_effector = True
+        push_end_effector_interval_s = rand_terms.HAND_PUSH_INTERVAL_S
+        max_push_force_end_effector = rand_terms.HAND_FORCE_RANGE[1]
+        action_delay = True
+        action_delay_onset_steps = rand_terms.ACTION_DELAY_ONSET_STEPS  # env steps (iteration ~5000)
+        max_action_delay = 1  # policy steps
+        action_buf_len = 8
+        # Decision D2: TWIST configures gravity randomisation but never applies it; off by default.
+        randomize_gravity = False
+        gravity_rand_interval_s = 4.0
+        gravity_range = list(rand_terms.GRAVITY_RANGE)
+
+    class rewards:
+        # Raw scales (x dt at start-up); a term with scale 0 is not computed.
+        scales = type("scales", (), dict(ORIG_TEACHER_REWARD_SCALES))
+        soft_dof_pos_limit = 0.95
+        soft_torque_limit = 0.95
+        max_contact_force = 100.0
+        feet_air_time_target = 0.5
+
+    class termination:
+        torso_contact_force = 1.0  # N, on the table's termination bodies (torso_link)
+        termination_roll = 1.0
+        termination_pitch = 1.0
+        root_height_diff_threshold = 0.2
+        max_root_vel = 5.0
+        pose_termination = True
+        pose_termination_dist = 0.7
+
+    class motion:
+        motion_file = None  # manifest (.yaml) or clip; None: the embedded motion set (pose.synth)
+        key_bodies = None  # None: the facts table's key bodies (load_g1().key_bodies), in order
+        height_offset = 0.0
+        rand_reset = True  # start at a uniform time of the clip (False: t = 0)
+        motion_curriculum = True
+        motion_curriculum_gamma = 0.01
+        # Reference-state initialisation noise (SPEC 3.4)
+        reset_dof_pos_range = [0.8, 1.2]  # multiplicative, per joint
+        reset_vel_factor = 0.8
+        reset_xy_offset = 0.3  # m, uniform in +-
+        reset_z_offset = 0.05  # m above the reference
+
+
+class HumanoidMimicCfgPPO(BaseConfig):
+    """Learner settings (SPEC 8.1, 8.2); read by the rsl_rl runners."""
+
+    seed = 1
+    runner_class_name = "OnPolicyRunnerMimic"
+
+    class policy:
+        init_noise_std = 1.0
+        actor_hidden_dims = [512, 512, 256, 128]
+        critic_hidden_dims = [512, 512, 256, 128]
+        activation = "silu"
+        layer_norm = True
+        motion_latent_dim = 128
+        tanh_encoder_output = False
+        fix_action_std = False
+        action_std = [0.7] * 12 + [0.4] * 3 + [0.5] * 8
+
+    class algorithm:
+        value_loss_coef = 1.0
+        use_clipped_value_loss = True
+        clip_param = 0.2
+        entropy_coef = 0.005
+        num_learning_epochs = 5
+        num_mini_batches = 4
+        learning_rate = 2.0e-4
+        schedule = "adaptive"
+        gamma = 0.99
+        lam = 0.95
+        desired_kl = 0.008
+        max_grad_norm = 1.0
+        normalizer_update_iterations = 3000
+
+    class runner:
+        policy_class_name = "ActorCriticMimic"
+        algorithm_class_name = "PPO"
+        num_steps_per_env = 24
+        max_iterations = 1000002
+        save_interval = 500
+        experiment_name = "test"
+        run_name = ""
+        resume = False
+        load_run = -1
+        checkpoint = -1
+        resume_path = None
+
+
+# --- config edits of the scripts ---------------------------------------------------------------------
+
+def set_play_cfg(env_cfg, num_envs=None, record_video: bool = False):
+    """Play-mode overrides of TWIST's play.py (SPEC 3.8), in place; returns env_cfg.
+
+    Kept on as in ORIG play: friction and motor-strength randomisation, end-effector pushes.
+    """
+    env_cfg.env.num_envs = 2 if num_envs is None else int(num_envs)
+    env_cfg.env.episode_length_s = 10.0 if record_video else 60.0
+    env_cfg.noise.add_noise = False
+    env_cfg.domain_rand.randomize_friction = True
+    env_cfg.domain_rand.push_robots = False
+    env_cfg.domain_rand.randomize_base_mass = False
+    env_cfg.domain_rand.randomize_base_com = False
+    env_cfg.domain_rand.action_delay = False
+    env_cfg.motion.motion_curriculum = False
+    env_cfg.motion.rand_reset = False
+    return env_cfg
+
+
+def disable_randomization(env_cfg):
+    """`--no_rand` (decision D5): every randomisation off, in place; returns env_cfg.
+
+    Domain randomisation (friction, mass, CoM, motor strength, pushes, hand forces, action delay,
+    gravity; privileged info becomes zeros as with TWIST's domain_rand_general=False), observation
+    noise, and the reset noise of reference-state initialisation (the robot starts on the reference,
+    0.05 m up). Motion and start-time sampling stay: they choose the task, not its perturbation.
+    """
+    dr = env_cfg.domain_rand
+    dr.domain_rand_general = False
+    for flag in ("randomize_friction", "randomize_base_mass", "randomize_base_com", "randomize_motor",
+                 "push_robots", "push_end_effector", "action_delay", "randomize_gravity"):
+        setattr(dr, flag, False)
+    env_cfg.noise.add_noise = False
+    env_cfg.motion.reset_dof_pos_range = [1.0, 1.0]
+    env_cfg.motion.reset_xy_offset = 0.0
+    return env_cfg
+
+
+def update_env_cfg_from_args(env_cfg, args):
+    """Apply the CLI (`gym_utils.helpers.get_args`) to an env config, in place; returns env_cfg."""
+    if getattr(args, "num_envs", None) is not None:
+        env_cfg.env.num_envs = int(args.num_envs)
+    if getattr(args, "seed", None) is not None:
+        env_cfg.seed = int(args.seed)
+    if getattr(args, "sim", None) is not None:
+        env_cfg.sim.backend = args.sim
+    if getattr(args, "motion_file", None) is not None:
+        env_cfg.motion.motion_file = args.motion_file
+    if getattr(args, "no_rand", False):
+        disable_randomization(env_cfg)
+    return env_cfg

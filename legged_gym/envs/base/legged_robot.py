@@ -1,0 +1,215 @@
+"""LeggedRobot: the simulator backend, robot buffers, domain randomisation, pushes, reward registry.
+
+Physics goes through a `legged_gym.simulator` backend (chosen by `cfg.sim.backend` / `--sim`,
+imported only when an environment is built). Every random draw of the environment uses one
+`torch.Generator` seeded from `cfg.seed`, so the same seed and the same actions give the same rollout.
+
+Rewards: each non-zero scale of `cfg.rewards.scales` names a term; the term is the method
+`_reward_<name>`, a thin hook that calls the pure function of `mdp.rewards` on the env's tensors.
+Scales are multiplied by the policy dt at start-up (SPEC 5.1).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from legged_gym.envs.base.base_task import BaseTask
+from legged_gym.envs.mdp import randomization as rand
+from legged_gym.envs.mdp import rewards
+from legged_gym.gym_utils.helpers import class_to_dict
+from pose.g1_model import load_g1
+from pose.utils.torch_utils import get_euler_xyz, quat_rotate_inverse
+
+
+class LeggedRobot(BaseTask):
+    def __init__(self, cfg, sim_device="cpu", headless: bool = True):
+        self.model = load_g1()
+        self._parse_cfg(cfg)
+        super().__init__(cfg, sim_device, headless)
+        self._init_buffers()
+        self._prepare_reward_function()
+
+    # --- configuration ---------------------------------------------------------------------------
+    def _parse_cfg(self, cfg) -> None:
+        if int(cfg.env.num_actions) != self.model.num_dofs:
+            raise ValueError("cfg.env.num_actions = {}: the G1 model ({}) has {} actuated joints".format(
+                cfg.env.num_actions, self.model.table_path, self.model.num_dofs))
+        self.dt = float(cfg.sim.dt) * int(cfg.sim.decimation)
+        self.obs_scales = cfg.normalization.obs_scales
+        self.clip_obs = float(cfg.normalization.clip_observations)
+        self.clip_actions = float(cfg.control.clip_actions) / float(cfg.control.action_scale)
+        self.max_episode_length_s = float(cfg.env.episode_length_s)
+        self.max_episode_length = math.ceil(self.max_episode_length_s / self.dt)
+        if cfg.domain_rand.randomize_gravity:
+            raise NotImplementedError(
+                "cfg.domain_rand.randomize_gravity: the simulator backend interface has no gravity setter "
+                "yet (legged_gym.simulator.base.SimBackend); leave it False (TWIST never applies it)")
+
+    # --- simulator -------------------------------------------------------------------------------
+    def create_sim(self) -> None:
+        from legged_gym.simulator import SimConfig, default_backend_name, make_backend
+
+        sim_cfg = self.cfg.sim
+        name = sim_cfg.backend or default_backend_name()
+        config = SimConfig(dt=float(sim_cfg.dt), decimation=int(sim_cfg.decimation), gravity=tuple(sim_cfg.gravity))
+        self.sim = make_backend(name, self.num_envs, self.device, config)
+        if tuple(self.sim.dof_names) != tuple(self.model.dof_names):
+            raise ValueError("{} backend: joint order {} differs from the G1 training order {}".format(
+                name, list(self.sim.dof_names), list(self.model.dof_names)))
+        self._rng = torch.Generator(device=self.device)
+        self._rng.manual_seed(int(self.cfg.seed))
+        self._resolve_bodies()
+        self._randomize_physics()
+
+    def _body_ids(self, names) -> torch.Tensor:
+        return torch.tensor([self.sim.body_index(n) for n in names], device=self.device, dtype=torch.long)
+
+    def _resolve_bodies(self) -> None:
+        raw = self.model.raw
+        self.feet_indices = self._body_ids(self.model.feet)
+        self.hand_indices = self._body_ids(self.model.hands)
+        self.termination_contact_indices = self._body_ids(raw["termination_contact_bodies"])
+        self._mass_body = raw["randomised_mass_body"]
+
+    def _randomize_physics(self) -> None:
+        """Per-env physics draws at creation (SPEC 3.6): friction, pelvis mass and CoM, motor strength."""
+        dr, n, nd = self.cfg.domain_rand, self.num_envs, self.model.num_dofs
+        self.friction_coeffs_tensor = torch.ones(n, 1, device=self.device)
+        if dr.randomize_friction:
+            friction = rand.friction_coeffs(n, self._rng, tuple(dr.friction_range), int(dr.num_friction_buckets))
+            self.sim.set_friction(friction)
+            self.friction_coeffs_tensor = friction.unsqueeze(-1)
+        draw = rand.base_mass_params(n, self._rng, tuple(dr.added_mass_range), tuple(dr.added_com_range))
+        self.mass_params_tensor = torch.zeros(n, 4, device=self.device)
+        if dr.randomize_base_mass:
+            self.mass_params_tensor[:, 0] = draw[:, 0]
+            self.sim.set_body_mass_offset(self._mass_body, draw[:, 0])
+        if dr.randomize_base_com:
+            self.mass_params_tensor[:, 1:4] = draw[:, 1:4]
+            self.sim.set_body_com_offset(self._mass_body, draw[:, 1:4])
+        if dr.randomize_motor:
+            kp, kd = rand.motor_strength(n, nd, self._rng, tuple(dr.motor_strength_range))
+        else:
+            kp = kd = torch.ones(n, nd, device=self.device)
+        self.motor_strength = torch.stack([kp, kd])
+        self.sim.set_motor_strength(kp, kd)
+
+    # --- state (views of the backend's tensors) ----------------------------------------------------
+    @property
+    def root_states(self) -> torch.Tensor:
+        return self.sim.root_states
+
+    @property
+    def dof_pos(self) -> torch.Tensor:
+        return self.sim.dof_pos
+
+    @property
+    def dof_vel(self) -> torch.Tensor:
+        return self.sim.dof_vel
+
+    @property
+    def rigid_body_states(self) -> torch.Tensor:
+        return self.sim.body_states
+
+    @property
+    def contact_forces(self) -> torch.Tensor:
+        return self.sim.contact_forces
+
+    @property
+    def torques(self) -> torch.Tensor:
+        return self.sim.torques
+
+    def _init_buffers(self) -> None:
+        n, nd, dev, m = self.num_envs, self.model.num_dofs, self.device, self.model
+        f32 = dict(device=dev, dtype=torch.float32)
+        self.all_env_ids = torch.arange(n, device=dev)
+        self.default_dof_pos = torch.tensor(m.default_dof_pos, **f32).unsqueeze(0)
+        self.torque_limits = torch.tensor(m.torque_limit, **f32)
+        lower, upper = torch.tensor(m.dof_lower, **f32), torch.tensor(m.dof_upper, **f32)
+        self.soft_dof_pos_lower, self.soft_dof_pos_upper = rewards.soft_dof_pos_limits(
+            lower, upper, self.cfg.rewards.soft_dof_pos_limit)
+        self.env_origins = torch.zeros(n, 3, **f32)  # every env is its own world, on flat ground
+        self.actions = torch.zeros(n, nd, **f32)
+        self.last_actions = torch.zeros(n, nd, **f32)
+        self.last_dof_vel = torch.zeros(n, nd, **f32)
+        self.feet_air_time = torch.zeros(n, len(m.feet), **f32)
+        self.last_contacts = torch.zeros(n, len(m.feet), device=dev, dtype=torch.bool)
+        self.contact_filt = torch.zeros_like(self.last_contacts)
+        # Step counters: pushes (common), action-delay onset (global), noise ramp (total env steps).
+        self.common_step_counter = 0
+        self.global_counter = 0
+        self.total_env_steps_counter = 0
+        self._compute_base_quantities()
+
+    def _compute_base_quantities(self) -> None:
+        """Base-frame velocities and Euler angles of the current root state."""
+        self.base_quat = self.root_states[:, 3:7].clone()
+        self.base_lin_vel = quat_rotate_inverse(self.base_quat, self.root_states[:, 7:10])
+        self.base_ang_vel = quat_rotate_inverse(self.base_quat, self.root_states[:, 10:13])
+        self.roll, self.pitch, self.yaw = get_euler_xyz(self.base_quat)
+
+    # --- perturbations -----------------------------------------------------------------------------
+    def _push_robots(self) -> None:
+        """Overwrite the root xy velocity of all envs with U(-v, v) m/s."""
+        v = float(self.cfg.domain_rand.max_push_vel_xy)
+        root = self.root_states.clone()
+        root[:, 7:9] = rand.push_velocities(self.num_envs, self._rng, (-v, v))
+        self.sim.set_root_states(self.all_env_ids, root)
+        self.sim.forward()
+
+    def _push_end_effector(self) -> None:
+        """Random world-frame forces U(-f, f) N per axis on both hands, for the next substep only."""
+        f = float(self.cfg.domain_rand.max_push_force_end_effector)
+        forces = torch.zeros_like(self.rigid_body_states[..., 0:3])
+        forces[:, self.hand_indices] = rand.hand_push_forces(self.num_envs, len(self.hand_indices), self._rng, (-f, f))
+        self.sim.apply_body_forces(forces)
+
+    # --- rewards -------------------------------------------------------------------------------------
+    def _prepare_reward_function(self) -> None:
+        scales = class_to_dict(self.cfg.rewards.scales)
+        self.reward_scales = rewards.effective_scales(scales, self.dt)
+        missing = [name for name in self.reward_scales if not callable(getattr(self, "_reward_" + name, None))]
+        if missing:
+            known = sorted(a[len("_reward_"):] for a in dir(self) if a.startswith("_reward_"))
+            raise ValueError("cfg.rewards.scales: {} has no reward term named {} (known terms: {})".format(
+                type(self).__name__, missing, ", ".join(known)))
+        self.reward_functions = {name: getattr(self, "_reward_" + name) for name in self.reward_scales}
+        self.episode_sums = {name: torch.zeros(self.num_envs, device=self.device) for name in self.reward_scales}
+
+    def compute_reward(self) -> None:
+        """r = sum of scale x dt x term; the episode sums collect the raw terms (SPEC 5.1)."""
+        terms = {name: fn() for name, fn in self.reward_functions.items()}
+        self.rew_buf = rewards.total_reward(terms, self.reward_scales)
+        for name, value in terms.items():
+            self.episode_sums[name] += value
+
+    def _feet_contact_forces(self) -> torch.Tensor:
+        return self.contact_forces[:, self.feet_indices]
+
+    def _reward_feet_slip(self):
+        return rewards.feet_slip(self.rigid_body_states[:, self.feet_indices, 7:10], self._feet_contact_forces())
+
+    def _reward_feet_contact_forces(self):
+        return rewards.feet_contact_forces(self._feet_contact_forces(), self.cfg.rewards.max_contact_force)
+
+    def _reward_feet_stumble(self):
+        return rewards.feet_stumble(self._feet_contact_forces())
+
+    def _reward_dof_pos_limits(self):
+        return rewards.dof_pos_limits(self.dof_pos, self.soft_dof_pos_lower, self.soft_dof_pos_upper)
+
+    def _reward_dof_torque_limits(self):
+        return rewards.dof_torque_limits(self.torques, self.torque_limits, self.cfg.rewards.soft_torque_limit)
+
+    def _reward_dof_vel(self):
+        return rewards.dof_vel(self.dof_vel)
+
+    def _reward_dof_acc(self):
+        return rewards.dof_acc(self.dof_vel, self.last_dof_vel, self.dt)
+
+    def _reward_action_rate(self):
+        return rewards.action_rate(self.actions, self.last_actions)
+
+    def _reward_ang_vel_xy(self):
+        return rewards.ang_vel_xy(self.base_ang_vel)

@@ -1,0 +1,1 @@
+"""The G1 environment (G1MimicDistill) and its task configs."""

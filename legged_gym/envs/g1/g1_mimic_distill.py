@@ -1,0 +1,126 @@
+"""G1MimicDistill: the G1 teacher/student environment (tasks `g1_priv_mimic`, `g1_stu_rl`).
+
+Adds to HumanoidMimic the G1 specifics: the motion bodies (38) mapped to simulator bodies (52) by
+name, the teacher (1318) and student (1155) observations built with `mdp.observations`, the
+student's 10-frame history, privileged info, the ankle penalty terms, and ORIG's student counter
+pre-set (SPEC 13.2-7: full observation noise and action delay from the first step).
+Observation sizes are checked against `mdp.layout.ObsDims` before anything is built.
+"""
+from __future__ import annotations
+
+import torch
+
+from legged_gym.envs.base.humanoid_mimic import HumanoidMimic
+from legged_gym.envs.mdp import observations as obs_terms
+from legged_gym.envs.mdp import rewards
+from legged_gym.envs.mdp.layout import ObsDims
+from pose.g1_model import load_g1
+
+OBS_TYPES = ("priv", "student")
+
+
+def obs_dims_of(cfg) -> ObsDims:
+    """The observation dimensions a config asks for (key bodies: cfg or the facts table)."""
+    env = cfg.env
+    key_bodies = cfg.motion.key_bodies or load_g1().key_bodies
+    return ObsDims(num_actions=int(env.num_actions), num_key_bodies=len(key_bodies),
+                   tar_obs_steps=tuple(int(s) for s in env.tar_obs_steps), history_len=int(env.history_len))
+
+
+def check_obs_cfg(cfg) -> ObsDims:
+    """Raise ValueError naming every observation size of `cfg.env` that disagrees with ObsDims."""
+    env, name = cfg.env, type(cfg).__name__
+    if env.obs_type not in OBS_TYPES:
+        raise ValueError("{}.env.obs_type = {!r}: expected one of {}".format(name, env.obs_type, OBS_TYPES))
+    d = obs_dims_of(cfg)
+    expected = {
+        "num_observations": d.n_teacher_obs if env.obs_type == "priv" else d.n_student_obs,
+        "num_privileged_obs": d.n_priv_obs,
+        "n_priv_mimic_obs": d.n_priv_mimic_obs,
+        "n_mimic_obs": d.n_mimic_obs,
+        "n_proprio": d.n_proprio,
+        "n_priv_info": d.n_priv_info,
+    }
+    bad = ["{}.env.{} = {}, but obs_type {!r} builds {}".format(name, k, getattr(env, k, None), env.obs_type, v)
+           for k, v in expected.items() if getattr(env, k, None) != v]
+    if bad:
+        raise ValueError("observation sizes disagree with mdp.layout.ObsDims ({} actions, {} key bodies, "
+                         "{} future frames, history {}): {}".format(d.num_actions, d.num_key_bodies,
+                                                                    d.num_future_steps, d.history_len, "; ".join(bad)))
+    return d
+
+
+class G1MimicDistill(HumanoidMimic):
+    def __init__(self, cfg, sim_device="cpu", headless: bool = True):
+        self.dims = check_obs_cfg(cfg)
+        self.obs_type = cfg.env.obs_type
+        super().__init__(cfg, sim_device, headless)
+
+    def _motion_body_sim_ids(self) -> torch.Tensor:
+        motion_bodies = self._motion_lib.get_body_names()
+        sim_bodies = list(self.sim.body_names)
+        missing = [b for b in motion_bodies if b not in sim_bodies]
+        if missing:
+            raise ValueError("motion bodies {} are not bodies of the {} backend's model".format(missing, self.sim.name))
+        return torch.tensor([sim_bodies.index(b) for b in motion_bodies], device=self.device, dtype=torch.long)
+
+    def _init_buffers(self) -> None:
+        super()._init_buffers()
+        d, ns = self.dims, self.cfg.noise.noise_scales
+        self._tar_obs_steps = tuple(d.tar_obs_steps)
+        self._noise_scale_vec = obs_terms.proprio_noise_scale_vec(
+            d.num_dofs, ns.ang_vel, ns.imu, ns.dof_pos, ns.dof_vel, device=self.device)
+        if self.obs_type == "student":
+            self.obs_history_buf = torch.zeros(self.num_envs, d.history_len, d.n_student_single, device=self.device)
+            # ORIG quirk kept (SPEC 13.2-7): the student starts with its counters at 2.4 M env steps.
+            self.global_counter = self.total_env_steps_counter = obs_terms.ORIG_STUDENT_PRESET_ENV_STEPS
+
+    def reset_idx(self, env_ids: torch.Tensor) -> None:
+        super().reset_idx(env_ids)
+        if self.obs_type == "student":
+            self.obs_history_buf[env_ids] = 0.0
+
+    # --- observations ------------------------------------------------------------------------------
+    def _proprio_obs(self) -> torch.Tensor:
+        noise = None
+        if self.cfg.noise.add_noise:
+            amplitude = 1.0
+            if self.headless:
+                amplitude = obs_terms.noise_ramp(self.total_env_steps_counter, int(self.cfg.noise.noise_increasing_steps))
+            noise = obs_terms.sample_obs_noise(self._noise_scale_vec, self.num_envs, amplitude, self._rng)
+        s = self.obs_scales
+        return obs_terms.proprio_obs(self.base_ang_vel, self.base_quat, self.dof_pos, self.dof_vel,
+                                     self.action_history_buf[:, -1], self.default_dof_pos, noise,
+                                     s.ang_vel, s.dof_pos, s.dof_vel)
+
+    def _priv_info_obs(self) -> torch.Tensor:
+        return obs_terms.priv_info_obs(
+            self.base_lin_vel, self.root_states[:, 0:3], self.base_quat, self._key_body_pos(),
+            self._feet_contact_forces(), self.mass_params_tensor, self.friction_coeffs_tensor,
+            self.motor_strength[0], self.motor_strength[1],
+            enabled=bool(self.cfg.domain_rand.domain_rand_general))
+
+    def compute_observations(self) -> None:
+        times = obs_terms.future_motion_times(self._get_motion_times(), self._tar_obs_steps, self.dt)
+        ids = self._motion_ids.unsqueeze(-1).expand_as(times)
+        f = self._ref_frame(ids, times)  # (N, K, ...)
+        priv_mimic = obs_terms.priv_mimic_obs(f.root_pos, f.root_rot, f.root_vel, f.root_ang_vel, f.dof_pos,
+                                              f.local_body_pos[:, :, self._key_body_ids_motion])
+        proprio = self._proprio_obs()
+        teacher = obs_terms.teacher_obs(priv_mimic, proprio, self._priv_info_obs())
+        self.privileged_obs_buf = obs_terms.clip_obs(teacher, self.clip_obs)
+        if self.obs_type == "priv":
+            self.obs_buf = self.privileged_obs_buf
+            return
+        mimic = obs_terms.student_mimic_obs(f.root_pos[:, 0], f.root_rot[:, 0], f.root_vel[:, 0],
+                                            f.root_ang_vel[:, 0], f.dof_pos[:, 0])
+        self.obs_buf = obs_terms.clip_obs(obs_terms.student_obs(mimic, proprio, self.obs_history_buf), self.clip_obs)
+        self.obs_history_buf = obs_terms.update_obs_history(
+            self.obs_history_buf, obs_terms.student_single_obs(mimic, proprio), self.episode_length_buf)
+
+    # --- G1 penalty terms -------------------------------------------------------------------------
+    def _reward_ankle_dof_acc(self):
+        return rewards.ankle_dof_acc(self.dof_vel, self.last_dof_vel, self.dt)
+
+    def _reward_ankle_dof_vel(self):
+        return rewards.ankle_dof_vel(self.dof_vel)

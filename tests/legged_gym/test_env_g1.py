@@ -1,0 +1,291 @@
+"""G1MimicDistill on the mjwarp backend (warp's CPU device), tiny envs: observation assembly,
+reference-state resets, domain randomisation, determinism, falling and terminations, tracking
+rewards on the reference, and the start-up errors of bad configurations.
+
+The block-level observation/reward math is tested with `legged_gym.envs.mdp`; here the environment
+is checked to feed those functions the right state.
+"""
+import math
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("mujoco_warp")
+
+from legged_gym.envs import task_registry  # noqa: E402  (registers the tasks)
+from legged_gym.envs.base.humanoid_mimic_config import (disable_randomization, set_play_cfg,  # noqa: E402
+                                                      update_env_cfg_from_args)
+from legged_gym.gym_utils.helpers import get_args  # noqa: E402
+from legged_gym.envs.mdp import observations as O  # noqa: E402
+from legged_gym.envs.mdp.layout import DIMS, STUDENT_SLICES, TEACHER_SLICES  # noqa: E402
+from legged_gym.gym_utils.task_registry import UnknownTaskError  # noqa: E402
+from pose.formats import MotionFileError  # noqa: E402
+from pose.g1_model import load_g1  # noqa: E402
+from pose.utils.torch_utils import quat_rotate_inverse  # noqa: E402
+
+G1 = load_g1()
+TRACKING_TERMS = ("tracking_joint_dof", "tracking_joint_vel", "tracking_root_pose", "tracking_root_vel",
+                  "tracking_keybody_pos")
+
+
+def make_cfg(task, num_envs=2, seed=1, noise=True, rand=True):
+    cfg, _ = task_registry.get_cfgs(task)
+    cfg.env.num_envs = num_envs
+    cfg.seed = seed
+    cfg.sim.backend = "mjwarp"
+    cfg.noise.add_noise = noise
+    if not rand:
+        disable_randomization(cfg)
+    return cfg
+
+
+def make_env(task, cfg=None, **kwargs):
+    return task_registry.get(task).env_class(cfg or make_cfg(task, **kwargs), "cpu", True)
+
+
+@pytest.fixture(scope="module")
+def teacher_env():
+    return make_env("g1_priv_mimic", noise=False)
+
+
+@pytest.fixture(scope="module")
+def student_env():
+    return make_env("g1_stu_rl", noise=False)
+
+
+def expected_teacher_obs(env):
+    """The 1318-D vector rebuilt with the mdp builders from the backend and the motion library."""
+    sim, lib = env.sim, env._motion_lib
+    times = O.future_motion_times(env.episode_length_buf * env.dt + env._motion_time_offsets)
+    ids = env._motion_ids.unsqueeze(-1).expand_as(times)
+    rp, rr, rv, rav, dp, _, lbp = lib.calc_motion_frame(ids, times)
+    mimic = O.priv_mimic_obs(rp, rr, rv, rav, dp, lbp[:, :, lib.get_key_body_idx(G1.key_bodies)])
+    root = sim.root_states
+    quat = root[:, 3:7]
+    proprio = O.proprio_obs(quat_rotate_inverse(quat, root[:, 10:13]), quat, sim.dof_pos, sim.dof_vel,
+                            env.action_history_buf[:, -1], torch.tensor(G1.default_dof_pos, dtype=torch.float32))
+    key_ids = [sim.body_index(b) for b in G1.key_bodies]
+    feet_ids = [sim.body_index(b) for b in G1.feet]
+    kp, kd = env.motor_strength
+    priv = O.priv_info_obs(quat_rotate_inverse(quat, root[:, 7:10]), root[:, :3], quat, sim.body_states[:, key_ids, :3],
+                           sim.contact_forces[:, feet_ids], env.mass_params_tensor, sim.friction, kp, kd)
+    return O.teacher_obs(mimic, proprio, priv), rp[:, 0], rr[:, 0], rv[:, 0], rav[:, 0], dp[:, 0], proprio
+
+
+def assert_at_noised_reference(env, ids, dof_range=(0.8, 1.2), xy=0.3):
+    """Robot of `ids` on its start frame (RSI noise within the given ranges); the reference valid."""
+    ids = torch.as_tensor(ids)
+    m = env.cfg.motion
+    assert (env.episode_length_buf[ids] == 0).all()
+    rp, rr, rv, rav, dp, dv, _ = env._motion_lib.calc_motion_frame(env._motion_ids[ids], env._motion_time_offsets[ids])
+    origin = env.episode_init_origin[ids]
+    # the reference: the clip frame at the start time, shifted by the episode's xy origin
+    assert (origin[:, :2].abs() <= xy + 1e-6).all() and (origin[:, 2] == 0).all()
+    torch.testing.assert_close(env._ref_root_pos[ids], rp + origin + torch.tensor([0.0, 0.0, m.height_offset]))
+    torch.testing.assert_close(env._ref_root_rot[ids], rr)
+    torch.testing.assert_close(env._ref_dof_pos[ids], dp)
+    torch.testing.assert_close(env._ref_dof_vel[ids], dv)
+    assert torch.isfinite(env._ref_body_pos[ids]).all()
+    torch.testing.assert_close(env._ref_root_rot[ids].norm(dim=-1), torch.ones(len(ids)))
+    # the robot: xy on the (shifted) reference, i.e. within +-xy of the clip; z 5 cm above; same quat
+    root = env.root_states[ids]
+    torch.testing.assert_close(root[:, :2], env._ref_root_pos[ids, :2], atol=1e-5, rtol=0)
+    assert ((root[:, :2] - rp[:, :2]).abs() <= xy + 1e-5).all()
+    torch.testing.assert_close(root[:, 2], env._ref_root_pos[ids, 2] + 0.05, atol=1e-5, rtol=0)
+    torch.testing.assert_close((root[:, 3:7] * rr).sum(-1).abs(), torch.ones(len(ids)), atol=1e-5, rtol=0)
+    torch.testing.assert_close(root[:, 7:10], 0.8 * rv, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(root[:, 10:13], 0.8 * rav, atol=1e-4, rtol=1e-4)
+    q = env.dof_pos[ids]
+    nonzero = dp.abs() > 1e-3
+    ratio = q[nonzero] / dp[nonzero]
+    assert ((ratio >= dof_range[0] - 1e-4) & (ratio <= dof_range[1] + 1e-4)).all(), ratio
+    assert (q[~nonzero].abs() <= dof_range[1] * 1e-3 + 1e-6).all()
+    torch.testing.assert_close(env.dof_vel[ids], 0.8 * dv, atol=1e-5, rtol=1e-5)
+
+
+# --- observations ------------------------------------------------------------------------------------
+
+def test_teacher_obs_are_the_mdp_builders_of_the_state(teacher_env):
+    env = teacher_env
+    assert env.obs_buf.shape == (2, DIMS.n_teacher_obs) == (2, 1318)
+    assert env.privileged_obs_buf.shape == (2, 1318) and env.obs_buf is env.privileged_obs_buf
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        actions = 0.3 * torch.randn(2, 23, generator=gen)
+        obs, priv, rew, done, extras = env.step(actions)
+        assert not done.any()
+        assert set(extras) == {"time_outs"} and extras["time_outs"].shape == (2,)
+        expected = expected_teacher_obs(env)[0]
+        torch.testing.assert_close(obs, expected.clamp(-100, 100), atol=1e-5, rtol=1e-5)
+        # the proprio block carries the raw (unclipped, undelayed) action of this step
+        torch.testing.assert_close(obs[:, TEACHER_SLICES["proprio"]][:, 51:], actions)
+
+
+def test_student_obs_current_frame_and_history(student_env):
+    env = student_env
+    assert env.obs_buf.shape == (2, 1155) and env.privileged_obs_buf.shape == (2, 1318)
+    single = DIMS.n_student_single
+    # right after the construction reset the history is zeros (TWIST's "TODO no 0s")
+    assert (env.obs_buf[:, STUDENT_SLICES["history"]] == 0).all()
+    frames = []
+    for _ in range(3):
+        obs, priv, _, done, _ = env.step(torch.zeros(2, 23))
+        assert not done.any()
+        teacher, rp, rr, rv, rav, dp, proprio = expected_teacher_obs(env)
+        torch.testing.assert_close(priv, teacher.clamp(-100, 100), atol=1e-5, rtol=1e-5)
+        mimic = O.student_mimic_obs(rp, rr, rv, rav, dp)
+        torch.testing.assert_close(obs[:, STUDENT_SLICES["mimic"]], mimic, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(obs[:, STUDENT_SLICES["mimic"]], priv[:, :31])
+        torch.testing.assert_close(obs[:, STUDENT_SLICES["proprio"]], proprio, atol=1e-5, rtol=1e-5)
+        frames.append(obs[:, :single].clone())
+    history = obs[:, STUDENT_SLICES["history"]].reshape(2, DIMS.history_len, single)
+    # step 1 refilled the history with copies of its frame; step 2 appended its own (newest last)
+    torch.testing.assert_close(history[:, :-1], frames[0].unsqueeze(1).expand(-1, DIMS.history_len - 1, -1))
+    torch.testing.assert_close(history[:, -1], frames[1])
+
+
+# --- resets and randomisation -------------------------------------------------------------------------
+
+def test_construction_resets_every_env_to_its_noised_reference():
+    env = make_env("g1_priv_mimic", num_envs=3, seed=5)
+    assert_at_noised_reference(env, [0, 1, 2])
+    assert env.max_episode_length == math.ceil(float(env._motion_lib.get_motion_length().max()) / 0.02)
+
+
+def test_domain_randomisation_draws_are_in_range_and_applied(teacher_env):
+    env, sim = teacher_env, teacher_env.sim
+    f = env.friction_coeffs_tensor.squeeze(-1)
+    assert ((f >= 0.1) & (f <= 2.0)).all()
+    torch.testing.assert_close(sim.friction, f)
+    pelvis = sim.body_index(G1.raw["randomised_mass_body"])
+    added = env.mass_params_tensor[:, 0]
+    com = env.mass_params_tensor[:, 1:4]
+    assert ((added >= -3) & (added <= 3)).all() and (added != 0).all()
+    assert ((com >= -0.05) & (com <= 0.05)).all()
+    torch.testing.assert_close(sim.body_mass[:, pelvis], G1.bodies[pelvis].mass + added)
+    torch.testing.assert_close(sim.body_com[:, pelvis], torch.tensor(G1.bodies[pelvis].com, dtype=torch.float32) + com)
+    kp, kd = env.motor_strength
+    assert ((kp >= 0.8) & (kp <= 1.2)).all() and ((kd >= 0.8) & (kd <= 1.2)).all()
+    assert not torch.equal(kp, kd)
+
+
+def test_same_seed_same_rollout():
+    envs = [make_env("g1_stu_rl", seed=7) for _ in range(2)]  # noise, delay, DR all on
+    gen = torch.Generator().manual_seed(1)
+    torch.testing.assert_close(envs[0].obs_buf, envs[1].obs_buf, atol=0, rtol=0)
+    for _ in range(5):
+        actions = 0.5 * torch.randn(2, 23, generator=gen)
+        a = envs[0].step(actions)
+        b = envs[1].step(actions)
+        torch.testing.assert_close(a[0], b[0], atol=0, rtol=0)
+        torch.testing.assert_close(a[1], b[1], atol=0, rtol=0)
+        torch.testing.assert_close(a[2], b[2], atol=0, rtol=0)
+
+
+# --- physics, terminations, rewards -------------------------------------------------------------------
+
+def test_tracking_rewards_are_one_on_the_reference():
+    env = make_env("g1_priv_mimic", rand=False)
+    ids = env.all_env_ids
+    root = torch.cat([env._ref_root_pos, env._ref_root_rot, env._ref_root_vel, env._ref_root_ang_vel], dim=-1)
+    env.sim.set_root_states(ids, root)
+    env.sim.set_dof_states(ids, env._ref_dof_pos, env._ref_dof_vel)
+    env.sim.forward()
+    env._compute_base_quantities()
+    for name in TRACKING_TERMS:
+        torch.testing.assert_close(getattr(env, "_reward_" + name)(), torch.ones(2), atol=1e-4, rtol=0, msg=name)
+
+
+def test_default_pose_feet_land_first_then_a_fall_terminates_and_resets():
+    cfg = make_cfg("g1_priv_mimic", rand=False)
+    cfg.motion.rand_reset = False  # clips start at t = 0: no motion end within this test
+    cfg.termination.pose_termination = False  # the robot is not on its reference: isolate falls
+    cfg.termination.root_height_diff_threshold = 10.0
+    env = make_env("g1_priv_mimic", cfg)
+    assert (env.privileged_obs_buf[:, TEACHER_SLICES["priv_info"]] == 0).all()  # --no_rand: zeros
+
+    # env 0 upright, env 1 pitched 0.6 rad forward; default pose, feet 5 cm above the ground
+    root = torch.zeros(2, 13)
+    root[:, 2] = G1.standing_pelvis_height + 0.05
+    root[:, 6] = 1.0
+    root[1, 4], root[1, 6] = math.sin(0.3), math.cos(0.3)
+    env.sim.set_root_states(env.all_env_ids, root)
+    env.sim.set_dof_states(env.all_env_ids, env.default_dof_pos.expand(2, -1), torch.zeros(2, 23))
+    env.sim.forward()
+
+    fired = {}
+    check = env.check_termination
+
+    def recording_check():
+        check()
+        fired["orientation_or_torso"] = (env.pitch.abs() > 1.0) | (env.roll.abs() > 1.0) | (
+            env.contact_forces[:, env.termination_contact_indices].norm(dim=-1) > 1.0).any(-1)
+
+    env.check_termination = recording_check
+    feet = set(G1.feet)
+    first_contacts = None
+    for _ in range(60):
+        obs, priv, rew, done, extras = env.step(torch.zeros(2, 23))
+        assert torch.isfinite(obs).all() and torch.isfinite(rew).all()
+        touching = env.contact_forces[0].norm(dim=-1) > 0
+        if first_contacts is None and touching.any():
+            first_contacts = {env.sim.body_names[i] for i in touching.nonzero().flatten().tolist()}
+        if done[1]:
+            break
+    assert first_contacts and first_contacts <= feet, first_contacts
+    assert done[1], "the pitched robot did not fall within 60 steps"
+    assert fired["orientation_or_torso"][1] and not extras["time_outs"][1]
+    assert {"metric_tracking_joint_dof", "rew_feet_air_time"} <= set(extras["episode"])
+    assert_at_noised_reference(env, [1], dof_range=(1.0, 1.0), xy=0.0)
+
+
+# --- configuration ----------------------------------------------------------------------------------
+
+def test_bad_configurations_fail_at_start_up_naming_the_problem(tmp_path):
+    with pytest.raises(UnknownTaskError, match="g1_nope.*g1_priv_mimic, g1_stu_rl"):
+        task_registry.get("g1_nope")
+
+    cfg = make_cfg("g1_stu_rl")
+    cfg.env.num_observations = 1000
+    with pytest.raises(ValueError, match=r"G1MimicStuRLCfg\.env\.num_observations = 1000, but obs_type 'student' builds 1155"):
+        make_env("g1_stu_rl", cfg)
+
+    clip = {"fps": 30.0, "root_pos": np.zeros((10, 3)), "root_rot": np.tile([0.0, 0.0, 0.0, 1.0], (10, 1)),
+            "dof_pos": np.zeros((10, 29)), "local_body_pos": np.zeros((10, 38, 3)),
+            "link_body_list": list(G1.motion_bodies)}
+    path = tmp_path / "clip29.pkl"
+    with open(path, "wb") as f:
+        pickle.dump(clip, f)
+    cfg = make_cfg("g1_priv_mimic")
+    cfg.motion.motion_file = str(path)
+    with pytest.raises(MotionFileError, match=r"clip29\.pkl: key 'dof_pos'.*23 joints"):
+        make_env("g1_priv_mimic", cfg)
+
+
+def test_play_and_no_rand_config_edits():
+    cfg = set_play_cfg(make_cfg("g1_stu_rl"), num_envs=1)
+    assert cfg.env.num_envs == 1 and cfg.env.episode_length_s == 60.0 and not cfg.noise.add_noise
+    assert not cfg.motion.rand_reset and not cfg.motion.motion_curriculum and not cfg.domain_rand.push_robots
+    assert cfg.domain_rand.randomize_friction and cfg.domain_rand.randomize_motor  # kept on, as ORIG play
+    cfg = make_cfg("g1_stu_rl", rand=False)
+    dr = cfg.domain_rand
+    assert not any([dr.domain_rand_general, dr.randomize_friction, dr.randomize_base_mass, dr.randomize_base_com,
+                    dr.randomize_motor, dr.push_robots, dr.push_end_effector, dr.action_delay, dr.randomize_gravity])
+    # the class stays untouched: configs are instances
+    assert task_registry.get_cfgs("g1_stu_rl")[0].domain_rand.randomize_motor
+    args = get_args(["--task", "g1_stu_rl", "--sim", "mjwarp", "--num_envs", "3", "--seed", "4", "--no_rand",
+                     "--motion_file", "m.yaml"])
+    cfg = update_env_cfg_from_args(task_registry.get_cfgs("g1_stu_rl")[0], args)
+    assert (cfg.env.num_envs, cfg.seed, cfg.sim.backend, cfg.motion.motion_file) == (3, 4, "mjwarp", "m.yaml")
+    assert not cfg.domain_rand.randomize_motor and not cfg.noise.add_noise
+
+
+def test_importing_the_envs_imports_no_simulator():
+    code = ("import sys, legged_gym.envs; "
+            "print(sorted(m for m in ('mujoco', 'mujoco_warp', 'warp', 'isaacgym') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
