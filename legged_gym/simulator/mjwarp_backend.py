@@ -13,8 +13,8 @@ Design (DESIGN.md, "Simulators"):
   no-op). kp_env/kd_env = motor strength x Kp/Kd are per-env warp arrays updated in place.
 - On CUDA the `decimation` substeps (PD kernel + `mujoco_warp.step`), the one-substep clearing of
   `xfrc_applied` and the state kernels are captured once into one CUDA graph and replayed by `step()`;
-  `forward()` replays a second, small graph (kinematics + state kernels). On CPU the same Python
-  sequence runs eagerly (warp's CPU device has no conditional graph nodes for the solver loop).
+  `forward()` replays a second, small graph (kinematics + state kernels). On CPU the same sequence
+  of launches runs eagerly.
 - Per-env physics parameters (friction, body mass/inertia, CoM) are per-world model fields
   (`put_model(batch_sizes=...)`), written in place so the captured graph sees them.
 
@@ -289,7 +289,7 @@ class MjWarpBackend(SimBackend):
 
     def _alloc(self):
         n, nd, nb = self.num_envs, len(self._dof_names), len(self._body_names)
-        g1, dev = self._g1, self._wp_device
+        g1 = self._g1
         m, d = self.m, self.d
         f32 = wp.float32
         self._w_qadr = wp.array(self._qadr, dtype=int)
@@ -329,14 +329,15 @@ class MjWarpBackend(SimBackend):
         self._body_inertia = t(m.body_inertia)
         self._body_ipos = t(m.body_ipos)
         self._geom_friction = t(m.geom_friction)
-        ids = torch.tensor(self._body_ids, device=self.device)
         self._mass0 = self._body_mass[0].clone()
         self._inertia0 = self._body_inertia[0].clone()
         self._ipos0 = self._body_ipos[0].clone()
-        self._robot_body_ids = ids
-        self._robot_slice = slice(self._body_ids[0], self._body_ids[-1] + 1)
-        if self._body_ids != list(range(self._body_ids[0], self._body_ids[-1] + 1)):
-            self._robot_slice = None
+        # robot bodies in the model's body arrays: a slice (views) when contiguous, as in the G1 MJCF
+        first, last = self._body_ids[0], self._body_ids[-1]
+        if self._body_ids == list(range(first, last + 1)):
+            self._robot = slice(first, last + 1)
+        else:
+            self._robot = torch.tensor(self._body_ids, device=self.device)
         self._friction = torch.full((n,), float(self.mjm.geom_friction[:, 0].max()), device=self.device)
 
     # --- warp sequences (captured on CUDA) --------------------------------------------------------
@@ -463,16 +464,16 @@ class MjWarpBackend(SimBackend):
     def torques(self) -> torch.Tensor:
         return self._torques
 
-    # --- per-world model data (read-only views, for privileged observations and tests) ------------
+    # --- per-world model data (read-only, for privileged observations and tests) -----------------
     @property
     def body_mass(self) -> torch.Tensor:
         """(N, B) mass of every robot body in each world."""
-        return self._body_mass[:, self._robot_body_ids]
+        return self._body_mass[:, self._robot]
 
     @property
     def body_com(self) -> torch.Tensor:
         """(N, B, 3) centre of mass of every robot body in its body frame, per world."""
-        return self._body_ipos[:, self._robot_body_ids]
+        return self._body_ipos[:, self._robot]
 
     @property
     def friction(self) -> torch.Tensor:
@@ -524,10 +525,9 @@ class MjWarpBackend(SimBackend):
         MuJoCo applies `xfrc_applied` at the body com, so the moment of the force about the com,
         (origin - com) x F, is added as a torque (positions from the last step()/forward())."""
         f = forces.to(device=self.device, dtype=torch.float32)
-        sl = self._robot_slice if self._robot_slice is not None else self._robot_body_ids
-        r = self._xpos[:, sl] - self._xipos[:, sl]
-        self._xfrc[:, sl, 0:3] = f
-        self._xfrc[:, sl, 3:6] = torch.cross(r, f, dim=-1)
+        r = self._xpos[:, self._robot] - self._xipos[:, self._robot]
+        self._xfrc[:, self._robot, 0:3] = f
+        self._xfrc[:, self._robot, 3:6] = torch.cross(r, f, dim=-1)
 
     # --- domain randomisation ---------------------------------------------------------------------
     def set_friction(self, friction: torch.Tensor) -> None:
