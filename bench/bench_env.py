@@ -70,6 +70,34 @@ def bench(task: str, num_envs: int, device: torch.device, steps: int, sim: str) 
     }
 
 
+def profile(task: str, num_envs: int, device: torch.device, steps: int, sim: str, out_dir: Path) -> None:
+    """Where an env step spends its time: profiler tables by CPU and by device time, and a trace."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    cfg, _ = task_registry.get_cfgs(task)
+    cfg.env.num_envs = num_envs
+    cfg.sim.backend = sim
+    env = task_registry.get(task).env_class(cfg, str(device), True)
+    actions = torch.zeros(num_envs, env.num_actions, device=device)
+    for _ in range(20):
+        env.step(actions)
+    sync(device)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with torch_profile(activities=activities, with_stack=False, record_shapes=False) as prof:
+        for _ in range(steps):
+            with torch.profiler.record_function("env.step"):
+                env.step(actions)
+        sync(device)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    key_averages = prof.key_averages()
+    tables = [key_averages.table(sort_by="cpu_time_total", row_limit=60)]
+    if device.type == "cuda":
+        tables.append(key_averages.table(sort_by="self_cuda_time_total", row_limit=40))
+    (out_dir / "profile_env.txt").write_text("\n\n".join(tables))
+    print("\n\n".join(tables))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", default="g1_priv_mimic")
@@ -78,8 +106,11 @@ def main():
     p.add_argument("--num_envs", type=int, nargs="+", default=[1024, 4096, 8192])
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--out_dir", default=str(REPO_ROOT / "bench" / "results"))
+    p.add_argument("--profile", action="store_true", help="instead: torch.profiler tables of env.step at the first --num_envs")
     args = p.parse_args()
     device = torch.device(args.device)
+    if args.profile:
+        return profile(args.task, args.num_envs[0], device, args.steps, args.sim, Path(args.out_dir))
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
     result = {
         "benchmark": "environment throughput (env-only with random actions; physics-only)",

@@ -503,12 +503,12 @@ class MjWarpBackend(SimBackend):
         qvel = torch.cat([rs[:, 7:10], _quat_rotate_inverse_xyzw(quat, rs[:, 10:13])], dim=-1)  # ang: world -> local
         self._qpos[env_ids, 0:7] = qpos
         self._qvel[env_ids, 0:6] = qvel
-        self._qacc_warmstart[env_ids] = 0.0
+        self._qacc_warmstart.index_fill_(0, env_ids, 0.0)  # no host scalar copy (sync)
 
     def set_dof_states(self, env_ids: torch.Tensor, dof_pos: torch.Tensor, dof_vel: torch.Tensor) -> None:
         self._dof_pos[env_ids] = dof_pos.to(device=self.device, dtype=torch.float32)
         self._dof_vel[env_ids] = dof_vel.to(device=self.device, dtype=torch.float32)
-        self._qacc_warmstart[env_ids] = 0.0
+        self._qacc_warmstart.index_fill_(0, env_ids, 0.0)  # no host scalar copy (sync)
 
     def forward(self) -> None:
         self._torch_stream_handoff(True)

@@ -292,9 +292,12 @@ class MotionLib:
             if d.shape != probs.shape:
                 raise ValueError("motion_difficulty: expected shape ({},), got {}".format(self.num_motions(), tuple(d.shape)))
             probs = probs * d
-        if not bool(torch.isfinite(probs).all()) or bool((probs < 0).any()) or float(probs.sum()) <= 0:
-            raise ValueError("sample_motions: weight x difficulty must be finite, >= 0 and not all zero")
-        return torch.multinomial(probs, num_samples=int(n), replacement=True, generator=generator)
+        # Values are not checked beforehand: that would synchronise with the GPU at every reset.
+        # torch rejects an invalid distribution itself (on CUDA with a device-side assert).
+        try:
+            return torch.multinomial(probs, num_samples=int(n), replacement=True, generator=generator)
+        except RuntimeError as e:
+            raise ValueError("sample_motions: weight x difficulty must be finite, >= 0 and not all zero ({})".format(e))
 
     def sample_time(self, motion_ids, truncate_time: Optional[float] = None, generator=None) -> torch.Tensor:
         """Uniform times in [0, L) of each clip (L reduced by `truncate_time`, floored at 0)."""

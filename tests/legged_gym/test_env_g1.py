@@ -289,3 +289,19 @@ def test_importing_the_envs_imports_no_simulator():
             "print(sorted(m for m in ('mujoco', 'mujoco_warp', 'warp', 'isaacgym') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_episode_log_is_per_term_sum_over_clip_length(teacher_env):
+    env = teacher_env
+    names = list(env.reward_scales)
+    env.episode_sum_buf[:] = torch.arange(2 * len(names), dtype=torch.float32).reshape(2, -1)
+    expected_sums = env.episode_sum_buf[0].clone()
+    length = float(env._motion_lib.get_motion_length(env._motion_ids[:1])[0])
+    env._log_episode(torch.tensor([0]))
+    episode = env.extras["episode"]
+    for i, name in enumerate(names):
+        assert float(episode["metric_" + name]) == pytest.approx(float(expected_sums[i]) / length, rel=1e-6)
+        assert float(episode["rew_" + name]) == pytest.approx(
+            float(expected_sums[i]) / length * env.reward_scales[name], rel=1e-5, abs=1e-9)
+    assert torch.all(env.episode_sum_buf[0] == 0) and torch.all(env.episode_sum_buf[1] > 0)
+    assert float(env.episode_sums[names[1]][1]) == float(env.episode_sum_buf[1, 1])  # columns are views

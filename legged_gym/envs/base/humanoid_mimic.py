@@ -122,12 +122,11 @@ class HumanoidMimic(HumanoidChar):
         self.sim.set_dof_states(env_ids, state.dof_pos, state.dof_vel)
         self.sim.set_root_states(env_ids, state.root_states)
         self.sim.forward()
-        self.last_actions[env_ids] = 0.0
-        self.last_dof_vel[env_ids] = 0.0
-        self.feet_air_time[env_ids] = 0.0
-        self.action_history_buf[env_ids] = 0.0
-        self.reset_buf[env_ids] = True
-        self.episode_length_buf[env_ids] = 0
+        # index_fill_ rather than `x[env_ids] = 0`: a Python scalar would be copied to the GPU (a sync).
+        for buf in (self.last_actions, self.last_dof_vel, self.feet_air_time, self.action_history_buf,
+                    self.episode_length_buf):
+            buf.index_fill_(0, env_ids, 0)
+        self.reset_buf.index_fill_(0, env_ids, True)
 
     def _reset_ref_motion(self, env_ids: torch.Tensor) -> rand.RSIState:
         """Sample clips and start times for `env_ids`, store their reference, return the RSI state."""
@@ -150,12 +149,12 @@ class HumanoidMimic(HumanoidChar):
     def _log_episode(self, env_ids: torch.Tensor) -> None:
         """extras["episode"]: metric_<term> = mean(sum / clip length), rew_<term> = the same x scale."""
         lengths = self._motion_lib.get_motion_length(self._motion_ids[env_ids])
+        metric = (self.episode_sum_buf[env_ids] / lengths.unsqueeze(-1)).mean(dim=0)  # (T,)
         episode = {}
-        for name, sums in self.episode_sums.items():
-            per_second = sums[env_ids] / lengths
-            episode["metric_" + name] = torch.mean(per_second)
-            episode["rew_" + name] = torch.mean(per_second * self.reward_scales[name])
-            sums[env_ids] = 0.0
+        for name, m, r in zip(self.reward_scales, metric.unbind(), (metric * self.reward_scale_vec).unbind()):
+            episode["metric_" + name] = m
+            episode["rew_" + name] = r
+        self.episode_sum_buf.index_fill_(0, env_ids, 0.0)
         self.extras["episode"] = episode
 
     def _update_motion_difficulty(self, env_ids: torch.Tensor) -> None:

@@ -175,14 +175,16 @@ class LeggedRobot(BaseTask):
             raise ValueError("cfg.rewards.scales: {} has no reward term named {} (known terms: {})".format(
                 type(self).__name__, missing, ", ".join(known)))
         self.reward_functions = {name: getattr(self, "_reward_" + name) for name in self.reward_scales}
-        self.episode_sums = {name: torch.zeros(self.num_envs, device=self.device) for name in self.reward_scales}
+        self.reward_scale_vec = torch.tensor(list(self.reward_scales.values()), device=self.device)
+        # Raw episode sums of all terms in one (N, T) buffer; `episode_sums[name]` are its columns.
+        self.episode_sum_buf = torch.zeros(self.num_envs, len(self.reward_scales), device=self.device)
+        self.episode_sums = {name: self.episode_sum_buf[:, i] for i, name in enumerate(self.reward_scales)}
 
     def compute_reward(self) -> None:
         """r = sum of scale x dt x term; the episode sums collect the raw terms (SPEC 5.1)."""
-        terms = {name: fn() for name, fn in self.reward_functions.items()}
-        self.rew_buf = rewards.total_reward(terms, self.reward_scales)
-        for name, value in terms.items():
-            self.episode_sums[name] += value
+        terms = torch.stack([fn() for fn in self.reward_functions.values()], dim=-1)
+        self.rew_buf = rewards.total_reward(terms, self.reward_scale_vec)
+        self.episode_sum_buf += terms
 
     def _feet_contact_forces(self) -> torch.Tensor:
         return self.contact_forces[:, self.feet_indices]

@@ -78,7 +78,7 @@ class G1MimicDistill(HumanoidMimic):
     def reset_idx(self, env_ids: torch.Tensor) -> None:
         super().reset_idx(env_ids)
         if self.obs_type == "student":
-            self.obs_history_buf[env_ids] = 0.0
+            self.obs_history_buf.index_fill_(0, env_ids, 0.0)
 
     # --- observations ------------------------------------------------------------------------------
     def _proprio_obs(self) -> torch.Tensor:

@@ -38,7 +38,7 @@ def update_motion_difficulty(difficulty: torch.Tensor, motion_ids: torch.Tensor,
     num_motions = difficulty.shape[0]
     ids = motion_ids.long()
     sums = torch.zeros(num_motions, dtype=completion.dtype, device=completion.device).index_add_(0, ids, completion)
-    counts = torch.bincount(ids, minlength=num_motions).to(completion.dtype)
+    counts = torch.zeros_like(sums).index_add_(0, ids, torch.ones_like(completion))  # bincount would sync
     mean = torch.where(counts > 0, sums / counts.clamp_min(1.0), torch.full_like(sums, no_reset_value))
     factor = torch.ones_like(difficulty)
     factor = torch.where(mean <= low, torch.full_like(factor, 1.0 + gamma), factor)

@@ -6,8 +6,11 @@ environment, the networks, the deploy servers and the tests index the same way.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import Dict, Sequence, Tuple
+
+import torch
 
 #: Future reference step offsets of the teacher (x 0.02 s): 1, 5, 10, ..., 95 (20 entries).
 TAR_OBS_STEPS: Tuple[int, ...] = (1,) + tuple(range(5, 100, 5))
@@ -130,3 +133,14 @@ PROPRIO_SLICES = proprio_slices()
 PRIV_INFO_SLICES = priv_info_slices()
 TEACHER_SLICES = teacher_slices()
 STUDENT_SLICES = student_slices()
+
+
+@functools.lru_cache(maxsize=None)
+def _cached_index(ids: Tuple[int, ...], device: torch.device) -> torch.Tensor:
+    return torch.tensor(ids, dtype=torch.long, device=device)
+
+
+def index_tensor(ids: Sequence[int], device) -> torch.Tensor:
+    """A long tensor of `ids` on `device`, made once and cached: indexing with a Python list would
+    copy it to the GPU (and synchronise) on every call of the env step."""
+    return _cached_index(tuple(int(i) for i in ids), torch.device(device))

@@ -17,7 +17,7 @@ import torch
 
 from pose.utils.torch_utils import get_euler_xyz, quat_rotate_inverse
 
-from .layout import ANKLE_DOF_IDS, DIMS, TAR_OBS_STEPS
+from .layout import ANKLE_DOF_IDS, DIMS, TAR_OBS_STEPS, index_tensor
 
 POLICY_DT = 0.02
 OBS_CLIP = 100.0
@@ -41,7 +41,7 @@ ORIG_STUDENT_PRESET_ENV_STEPS = 24 * 100000
 def future_motion_times(motion_times: torch.Tensor, steps: Sequence[int] = TAR_OBS_STEPS,
                         dt: float = POLICY_DT) -> torch.Tensor:
     """(N,) current motion times -> (N, K) query times t + s * dt, one column per future step."""
-    offsets = torch.as_tensor(steps, dtype=motion_times.dtype, device=motion_times.device) * dt
+    offsets = index_tensor(steps, motion_times.device).to(motion_times.dtype) * dt
     return motion_times.unsqueeze(-1) + offsets
 
 
@@ -116,9 +116,7 @@ def proprio_obs(base_ang_vel_local: torch.Tensor, base_quat: torch.Tensor, dof_p
         obs = obs + noise
     num_dofs = dof_pos.shape[-1]
     vel_start = 5 + num_dofs
-    keep = torch.ones(obs.shape[-1], dtype=obs.dtype, device=obs.device)
-    keep[[vel_start + i for i in zero_vel_dof_ids]] = 0.0
-    return obs * keep
+    return obs.index_fill(-1, index_tensor([vel_start + i for i in zero_vel_dof_ids], obs.device), 0.0)
 
 
 def proprio_noise_scale_vec(num_dofs: int = DIMS.num_dofs, ang_vel: float = NOISE_ANG_VEL,
