@@ -125,6 +125,16 @@ class SimBackend(abc.ABC):
         """External forces (N, B, 3), world frame, at the body origins, for the next physics substep only
         (as Isaac Gym's apply_rigid_body_force_tensors before one simulate call, SPEC 13.2-18)."""
 
+    # --- gravity (the whole simulation, as Isaac Gym's sim params) ------------------------------------
+    @property
+    @abc.abstractmethod
+    def gravity(self) -> torch.Tensor:
+        """(3,) gravity vector of the simulation, m/s^2."""
+
+    @abc.abstractmethod
+    def set_gravity(self, gravity: torch.Tensor) -> None:
+        """Set the gravity vector (3,) of every world (gravity randomisation, decision D2)."""
+
     # --- domain randomisation (per env) ------------------------------------------------------------
     @abc.abstractmethod
     def set_friction(self, friction: torch.Tensor) -> None:

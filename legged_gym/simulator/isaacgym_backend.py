@@ -112,6 +112,7 @@ class IsaacGymBackend(SimBackend):
         px.default_buffer_size_multiplier = 5
         px.contact_collection = gymapi.CC_ALL_SUBSTEPS
         compute_id = self.device.index if self.device.index is not None else 0
+        self._sim_params = params  # kept for set_gravity (set_sim_params needs the whole struct)
         sim = self.gym.create_sim(compute_id, -1, gymapi.SIM_PHYSX, params)  # -1: headless
         if sim is None:
             raise RuntimeError("isaacgym backend: create_sim failed on {}".format(self.device))
@@ -416,6 +417,16 @@ class IsaacGymBackend(SimBackend):
         self._forces_pending = True
 
     # --- domain randomisation (set-up time: one Python loop over envs, never in the step loop) ----
+    @property
+    def gravity(self) -> torch.Tensor:
+        g = self._sim_params.gravity
+        return torch.tensor([g.x, g.y, g.z], device=self.device)
+
+    def set_gravity(self, gravity: torch.Tensor) -> None:
+        gx, gy, gz = (float(v) for v in gravity.detach().reshape(3).cpu().tolist())
+        self._sim_params.gravity = gymapi.Vec3(gx, gy, gz)
+        self.gym.set_sim_params(self.sim, self._sim_params)
+
     def set_friction(self, friction: torch.Tensor) -> None:
         values = friction.detach().reshape(-1).cpu().tolist()
         for env, actor, mu in zip(self._envs, self._actors, values):

@@ -329,6 +329,7 @@ class MjWarpBackend(SimBackend):
         self._body_inertia = t(m.body_inertia)
         self._body_ipos = t(m.body_ipos)
         self._geom_friction = t(m.geom_friction)
+        self._gravity = t(m.opt.gravity)  # (1, 3), one vector for all worlds
         self._mass0 = self._body_mass[0].clone()
         self._inertia0 = self._body_inertia[0].clone()
         self._ipos0 = self._body_ipos[0].clone()
@@ -530,6 +531,14 @@ class MjWarpBackend(SimBackend):
         self._xfrc[:, self._robot, 3:6] = torch.cross(r, f, dim=-1)
 
     # --- domain randomisation ---------------------------------------------------------------------
+    @property
+    def gravity(self) -> torch.Tensor:
+        return self._gravity[0]
+
+    def set_gravity(self, gravity: torch.Tensor) -> None:
+        # In place: the captured CUDA graph reads the model field.
+        self._gravity.copy_(gravity.to(device=self.device, dtype=torch.float32).reshape(1, 3))
+
     def set_friction(self, friction: torch.Tensor) -> None:
         f = friction.to(device=self.device, dtype=torch.float32).reshape(self.num_envs)
         self._friction = f.clone()

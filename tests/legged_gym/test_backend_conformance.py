@@ -295,6 +295,19 @@ def test_free_fall_one_policy_step(make):
     _assert_finite(sim)
 
 
+def test_set_gravity_changes_free_fall(make):
+    sim = make(2)
+    assert torch.allclose(sim.gravity.cpu(), torch.tensor([0.0, 0.0, -GRAVITY]), atol=1e-6)
+    g = torch.tensor([0.5, -0.25, -5.0])
+    sim.set_gravity(g)
+    assert torch.allclose(sim.gravity.cpu(), g, atol=1e-6)
+    _place(sim, 3.0)
+    sim.step(_default_pose(sim))
+    t = sim.policy_dt
+    expected = (g * t).to(sim.device)  # velocity after one policy step of free fall
+    assert torch.allclose(sim.root_states[:, 7:10], expected.expand(2, 3), atol=2e-3), sim.root_states[:, 7:10]
+
+
 # --- contacts -------------------------------------------------------------------------------------
 def _settle_and_average(sim, settle=15, average=5):
     targets = _default_pose(sim)

@@ -305,3 +305,17 @@ def test_episode_log_is_per_term_sum_over_clip_length(teacher_env):
             float(expected_sums[i]) / length * env.reward_scales[name], rel=1e-5, abs=1e-9)
     assert torch.all(env.episode_sum_buf[0] == 0) and torch.all(env.episode_sum_buf[1] > 0)
     assert float(env.episode_sums[names[1]][1]) == float(env.episode_sum_buf[1, 1])  # columns are views
+
+
+def test_gravity_randomisation_applies_when_switched_on():
+    cfg = make_cfg("g1_priv_mimic", noise=False)
+    cfg.domain_rand.randomize_gravity = True
+    cfg.domain_rand.gravity_rand_interval_s = 0.02  # re-draw every policy step for the test
+    env = make_env("g1_priv_mimic", cfg)
+    nominal = torch.tensor(cfg.sim.gravity)
+    lo, hi = cfg.domain_rand.gravity_range
+    first = env.sim.gravity.clone()
+    assert torch.all((first - nominal >= lo) & (first - nominal <= hi)) and not torch.equal(first, nominal)
+    env.step(torch.zeros(2, 23))
+    second = env.sim.gravity.clone()
+    assert torch.all((second - nominal >= lo) & (second - nominal <= hi)) and not torch.equal(second, first)

@@ -74,6 +74,8 @@ class HumanoidChar(LeggedRobot):
             self._push_robots()
         if dr.push_end_effector and rand.interval_due(self.common_step_counter, dr.push_end_effector_interval_s, self.dt):
             self._push_end_effector()
+        if dr.randomize_gravity and rand.interval_due(self.common_step_counter, dr.gravity_rand_interval_s, self.dt):
+            self._randomize_gravity()
 
     def check_termination(self) -> None:
         """Torso contact, roll/pitch and episode length (motion-free humanoids)."""

@@ -41,10 +41,6 @@ class LeggedRobot(BaseTask):
         self.clip_actions = float(cfg.control.clip_actions) / float(cfg.control.action_scale)
         self.max_episode_length_s = float(cfg.env.episode_length_s)
         self.max_episode_length = math.ceil(self.max_episode_length_s / self.dt)
-        if cfg.domain_rand.randomize_gravity:
-            raise NotImplementedError(
-                "cfg.domain_rand.randomize_gravity: the simulator backend interface has no gravity setter "
-                "yet (legged_gym.simulator.base.SimBackend); leave it False (TWIST never applies it)")
 
     # --- simulator -------------------------------------------------------------------------------
     def create_sim(self) -> None:
@@ -94,6 +90,15 @@ class LeggedRobot(BaseTask):
             kp = kd = torch.ones(n, nd, device=self.device)
         self.motor_strength = torch.stack([kp, kd])
         self.sim.set_motor_strength(kp, kd)
+        if dr.randomize_gravity:
+            self._randomize_gravity()
+
+    def _randomize_gravity(self) -> None:
+        """Nominal gravity plus U(range) per axis, one vector for all envs (decision D2: TWIST
+        configures this but never applies it, so it is off by default; when on, it applies)."""
+        dr = self.cfg.domain_rand
+        offset = rand.gravity_offset(self._rng, tuple(dr.gravity_range), self.device)
+        self.sim.set_gravity(torch.tensor(self.cfg.sim.gravity, device=self.device) + offset)
 
     # --- state (views of the backend's tensors) ----------------------------------------------------
     @property
