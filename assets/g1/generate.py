@@ -143,8 +143,10 @@ def _mjcf(model: G1Model, kind: str) -> ET.Element:
     _sub(root, "compiler", angle="radian", autolimits="true", inertiafromgeom="false", fusestatic="false")
     if kind == "train":
         # implicitfast + Newton: stable at 500 Hz with PD torques; supported by MuJoCo Warp.
+        # ls_iterations 50 (MuJoCo's default): with 20, MuJoCo Warp's linesearch sometimes stops
+        # unconverged when robots fall; the loop exits early once converged, so it costs little.
         _sub(root, "option", timestep="0.002", integrator="implicitfast", solver="Newton",
-             iterations="10", ls_iterations="20", cone="pyramidal")
+             iterations="10", ls_iterations="50", cone="pyramidal")
     elif kind == "sim2sim":
         _sub(root, "option", timestep="0.001", solver="PGS", iterations="50")  # reference deploy model
     else:
