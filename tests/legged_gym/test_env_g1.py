@@ -297,7 +297,11 @@ def test_episode_log_is_per_term_sum_over_clip_length(teacher_env):
     env.episode_sum_buf[:] = torch.arange(2 * len(names), dtype=torch.float32).reshape(2, -1)
     expected_sums = env.episode_sum_buf[0].clone()
     length = float(env._motion_lib.get_motion_length(env._motion_ids[:1])[0])
+    env.episode_length_buf[0] = 40
+    env.keybody_distance_sum[0] = 2.0
     env._log_episode(torch.tensor([0]))
+    assert float(env.extras["episode"]["metric_completion"]) == pytest.approx(40 * env.dt / length, rel=1e-6)
+    assert float(env.extras["episode"]["metric_keybody_distance"]) == pytest.approx(2.0 / 40, rel=1e-6)
     episode = env.extras["episode"]
     for i, name in enumerate(names):
         assert float(episode["metric_" + name]) == pytest.approx(float(expected_sums[i]) / length, rel=1e-6)

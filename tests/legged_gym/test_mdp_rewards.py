@@ -300,3 +300,17 @@ def test_aggregation_scale_times_dt():
     terms = {"a": t64([1.0, 0.5]), "b": t64([10.0, 0.0])}
     stacked = torch.stack([terms[name] for name in eff], dim=-1)
     approx(rw.total_reward(stacked, t64([eff[name] for name in eff])), [0.04 - 0.1, 0.02])
+
+
+def test_mean_keybody_distance_in_metres():
+    # Robot yawed by 90 degrees, reference not: distances are taken in each one's heading frame.
+    yaw90 = t64([[0.0, 0.0, math.sin(math.pi / 4), math.cos(math.pi / 4)]])
+    identity = t64([[0.0, 0.0, 0.0, 1.0]])
+    ref_local = t64([[[0.1, 0.0, 0.2], [0.0, -0.3, 0.5]]])
+    ref = ref_local + t64([[[1.0, 2.0, 0.0]]])
+    # the robot's bodies are the reference's local offsets rotated by 90 degrees, plus (0.3, 0.4, 0)
+    # in its heading frame, i.e. (-0.4, 0.3, 0) in the world
+    rot = t64([[[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]])
+    robot = (rot @ ref_local.transpose(1, 2)).transpose(1, 2) + t64([[[-0.4, 0.3, 0.0]]])
+    d = rw.mean_keybody_distance(robot, t64([[0.0, 0.0, 0.0]]), yaw90, ref, t64([[1.0, 2.0, 0.0]]), identity)
+    approx(d, [0.5])

@@ -72,6 +72,7 @@ class HumanoidMimic(HumanoidChar):
         self.dof_err_w = torch.tensor(self.model.dof_err_w, device=dev, dtype=torch.float32)
         self._key_body_ids_motion = self._motion_lib.get_key_body_idx(self.key_body_names)
         self._motion_body_ids = self._motion_body_sim_ids()
+        self.keybody_distance_sum = torch.zeros(n, device=dev)  # tracking metric, summed over the episode
         self.motion_difficulty = curriculum.initial_motion_difficulty(self._motion_lib.num_motions(), dev)
         self.mean_motion_difficulty = self.motion_difficulty.mean()
 
@@ -154,7 +155,13 @@ class HumanoidMimic(HumanoidChar):
         for name, m, r in zip(self.reward_scales, metric.unbind(), (metric * self.reward_scale_vec).unbind()):
             episode["metric_" + name] = m
             episode["rew_" + name] = r
+        # Tracking quality of the finished episodes: fraction of the clip played before the reset, and
+        # the mean key-body distance to the reference (m) over the episode's steps.
+        steps = self.episode_length_buf[env_ids]
+        episode["metric_completion"] = curriculum.motion_completion(steps, lengths, self.dt).mean()
+        episode["metric_keybody_distance"] = (self.keybody_distance_sum[env_ids] / steps.clamp_min(1)).mean()
         self.episode_sum_buf.index_fill_(0, env_ids, 0.0)
+        self.keybody_distance_sum.index_fill_(0, env_ids, 0.0)
         self.extras["episode"] = episode
 
     def _update_motion_difficulty(self, env_ids: torch.Tensor) -> None:
@@ -197,6 +204,12 @@ class HumanoidMimic(HumanoidChar):
     def _reward_tracking_root_vel(self):
         return rewards.tracking_root_vel(self.base_lin_vel, self.base_ang_vel, self._ref_root_rot,
                                          self._ref_root_vel, self._ref_root_ang_vel)
+
+    def compute_reward(self) -> None:
+        super().compute_reward()
+        self.keybody_distance_sum += rewards.mean_keybody_distance(
+            self._key_body_pos(), self.root_states[:, 0:3], self.base_quat, self._ref_key_body_pos(),
+            self._ref_root_pos, self._ref_root_rot)
 
     def _reward_tracking_keybody_pos(self):
         return rewards.tracking_keybody_pos(self._key_body_pos(), self.root_states[:, 0:3], self.base_quat,

@@ -81,6 +81,15 @@ def keybody_pos_error(key_body_pos: torch.Tensor, root_pos: torch.Tensor, root_q
     return torch.sum(d ** 2, dim=(-2, -1))
 
 
+def mean_keybody_distance(key_body_pos: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor,
+                          ref_key_body_pos: torch.Tensor, ref_root_pos: torch.Tensor,
+                          ref_root_quat: torch.Tensor) -> torch.Tensor:
+    """Tracking metric (not a reward): mean over key bodies of |delta_i| in metres, in the same
+    yaw-only root frames as `keybody_pos_error`."""
+    d = _heading_frame(key_body_pos, root_pos, root_quat) - _heading_frame(ref_key_body_pos, ref_root_pos, ref_root_quat)
+    return d.norm(dim=-1).mean(dim=-1)
+
+
 def tracking_keybody_pos(key_body_pos: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor,
                          ref_key_body_pos: torch.Tensor, ref_root_pos: torch.Tensor,
                          ref_root_quat: torch.Tensor, coef: float = 10.0,
