@@ -162,6 +162,10 @@ class HumanoidMimicCfgPPO(BaseConfig):
         load_run = -1
         checkpoint = -1
         resume_path = None
+        # Logging (decision D12): TensorBoard always, wandb only when switched on (--wandb).
+        wandb = False
+        wandb_project = "g1_mimic"
+        progress_bar = True  # tqdm bar: iteration, env steps/s, ETA
 
 
 # --- config edits of the scripts ---------------------------------------------------------------------

@@ -1,0 +1,117 @@
+"""Learning curves of a training run, from its TensorBoard events: JSON data and a PNG.
+
+    python bench/learning_curves.py RUN_DIR --out bench/results/NAME [--device "NVIDIA H100"] [--command "..."]
+
+Curves: mean episode length as a fraction of the clip length (`metric_completion`), each tracking
+reward as its mean per policy step over the clip (`metric_tracking_*` x dt, in [0, 1]), the mean
+key-body distance to the reference in metres, the mean reward, and the throughput (env-steps/s,
+collection and learning time per iteration). Writes NAME.json and NAME.png.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+from pathlib import Path
+
+POLICY_DT = 0.02
+TRACKING = ("tracking_joint_dof", "tracking_joint_vel", "tracking_root_pose", "tracking_root_vel", "tracking_keybody_pos")
+
+
+def read_scalars(run_dir: Path) -> dict:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def find(scalars: dict, suffix: str):
+    for tag, values in scalars.items():
+        if tag.endswith(suffix):
+            return values
+    return []
+
+
+def curves(scalars: dict) -> dict:
+    out = {
+        "episode_length_fraction_of_clip": find(scalars, "metric_completion"),
+        "keybody_distance_m": find(scalars, "metric_keybody_distance"),
+        "mean_reward": find(scalars, "Train/mean_reward"),
+        "mean_episode_length_steps": find(scalars, "Train/mean_episode_length"),
+        "env_steps_per_s": find(scalars, "Perf/total_fps"),
+        "collection_time_s": find(scalars, "Perf/collection time"),
+        "learning_time_s": find(scalars, "Perf/learning_time"),
+    }
+    for term in TRACKING:
+        out[term + "_per_step"] = [(s, v * POLICY_DT) for s, v in find(scalars, "metric_" + term)]
+    return out
+
+
+def summary(data: dict, window: int = 20) -> dict:
+    """First value and mean of the last `window` logged values of every curve."""
+    out = {}
+    for name, values in data.items():
+        if values:
+            tail = [v for _, v in values[-window:]]
+            out[name] = {"first": values[0][1], "last_mean": sum(tail) / len(tail), "last_iteration": values[-1][0]}
+    return out
+
+
+def plot(data: dict, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [
+        ("episode length / clip length", ["episode_length_fraction_of_clip"]),
+        ("tracking rewards (mean per step)", [t + "_per_step" for t in TRACKING]),
+        ("key-body distance (m)", ["keybody_distance_m"]),
+        ("mean reward", ["mean_reward"]),
+        ("env-steps/s", ["env_steps_per_s"]),
+        ("time per iteration (s)", ["collection_time_s", "learning_time_s"]),
+    ]
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8))
+    for ax, (label, names) in zip(axes.flat, panels):
+        for name in names:
+            if data.get(name):
+                steps, values = zip(*data[name])
+                ax.plot(steps, values, label=name.replace("_per_step", ""))
+        ax.set_title(label)
+        ax.set_xlabel("iteration")
+        if len(names) > 1:
+            ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--out", required=True, help="output path without suffix")
+    p.add_argument("--device", default="", help="device the run used (for the record)")
+    p.add_argument("--command", default="", help="command that produced the run (for the record)")
+    p.add_argument("--extra", default="{}", help="JSON object merged into the result")
+    args = p.parse_args()
+    data = curves(read_scalars(args.run_dir))
+    result = {
+        "benchmark": "learning curves",
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+        "device": args.device,
+        "command": args.command,
+        "run": args.run_dir.name,
+        "summary": summary(data),
+        "curves": data,
+    }
+    result.update(json.loads(args.extra))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
+    plot(data, out.with_suffix(".png"), "{} ({})".format(args.run_dir.name, args.device))
+    print(json.dumps(result["summary"], indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""ActorCriticMimic: the teacher/student network of TWIST (SPEC 8.1).
+
+Observation layout seen by the network: the first `num_motion_observations` entries are K
+reference frames of m = num_motion_observations / K entries each; the rest is proprioception
+(plus privileged info / history). Each of actor and critic owns one `MotionEncoder`:
+
+    per-frame Linear(m -> 60) + act  ->  (B, 60, K)  ->  conv stack (SPEC 8.1 table)  ->  (B, 60)
+    ->  Linear(60 -> motion_latent_dim)
+
+and an MLP on concat(obs[num_motion_obs:], obs[:m] (first frame, raw), latent), hidden dims
+[512, 512, 256, 128] with LayerNorm before the activation of the last hidden layer.
+
+Teacher (1318 obs, 1160 motion, K 20): actor input 158 + 58 + 128 = 344. Student (1155 obs, 31
+motion, K 1): actor input 1124 + 31 + 128 = 1283; its critic (1318 obs, first 31 as motion) 1446.
+
+The action distribution is Normal(actor(obs), std) with a state-independent std: a learnable
+parameter initialised to `init_noise_std`, or the frozen vector `action_std` when `fix_action_std`.
+`actor` alone maps (normalised) obs to the action mean and is what export traces.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import List, Optional, Sequence
+
+import torch
+import torch.nn as nn
+from torch.distributions import Normal
+
+#: Channel size C of the motion encoder: frames are projected to 3C = 60 features.
+ENCODER_CHANNELS = 20
+
+#: Conv stacks by number of motion frames K: (in, out, kernel, stride) per Conv1d (SPEC 8.1).
+CONV_STACKS = {
+    1: (),
+    10: ((60, 40, 4, 2), (40, 20, 2, 1)),
+    20: ((60, 40, 6, 2), (40, 20, 4, 2)),
+    50: ((60, 40, 8, 4), (40, 20, 5, 1), (20, 20, 5, 1)),
+}
+
+_ACTIVATIONS = {
+    "elu": nn.ELU,
+    "selu": nn.SELU,
+    "relu": nn.ReLU,
+    "lrelu": nn.LeakyReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "silu": nn.SiLU,
+    "gelu": nn.GELU,
+}
+
+
+def get_activation(name: str) -> nn.Module:
+    """A fresh activation module by TWIST's name ("silu", "elu", ...)."""
+    key = str(name).lower()
+    if key not in _ACTIVATIONS:
+        raise ValueError("unknown activation {!r}; choose one of {}".format(name, ", ".join(sorted(_ACTIVATIONS))))
+    return _ACTIVATIONS[key]()
+
+
+class MotionEncoder(nn.Module):
+    """K reference frames of m entries -> latent (SPEC 8.1 steps 1-3)."""
+
+    def __init__(self, frame_dim: int, num_steps: int, latent_dim: int = 128, activation: str = "silu"):
+        super().__init__()
+        if num_steps not in CONV_STACKS:
+            raise ValueError("MotionEncoder: no conv stack for {} motion frames (have {})".format(
+                num_steps, sorted(CONV_STACKS)))
+        self.frame_dim = int(frame_dim)
+        self.num_steps = int(num_steps)
+        width = 3 * ENCODER_CHANNELS
+        self.frame_proj = nn.Sequential(nn.Linear(self.frame_dim, width), get_activation(activation))
+        layers = []  # type: List[nn.Module]
+        for c_in, c_out, k, s in CONV_STACKS[self.num_steps]:
+            layers += [nn.Conv1d(c_in, c_out, kernel_size=k, stride=s), get_activation(activation)]
+        layers.append(nn.Flatten())
+        self.temporal = nn.Sequential(*layers)
+        self.out = nn.Linear(width, int(latent_dim))
+
+    def forward(self, motion_obs: torch.Tensor) -> torch.Tensor:
+        b = motion_obs.shape[0]
+        frames = self.frame_proj(motion_obs.reshape(b, self.num_steps, self.frame_dim))  # (B, K, 60)
+        return self.out(self.temporal(frames.transpose(1, 2)))  # (B, 60, K) -> (B, 60) -> (B, latent)
+
+
+def mlp(in_dim: int, hidden_dims: Sequence[int], out_dim: int, activation: str, layer_norm: bool,
+        tanh_output: bool = False) -> nn.Sequential:
+    """Linear/act stack; with layer_norm, LayerNorm sits before the activation of the last hidden
+    layer; with tanh_output, a Tanh after the output layer."""
+    layers = []  # type: List[nn.Module]
+    dims = [int(in_dim)] + [int(h) for h in hidden_dims]
+    for i in range(len(hidden_dims)):
+        layers.append(nn.Linear(dims[i], dims[i + 1]))
+        if layer_norm and i == len(hidden_dims) - 1:
+            layers.append(nn.LayerNorm(dims[i + 1]))
+        layers.append(get_activation(activation))
+    layers.append(nn.Linear(dims[-1], int(out_dim)))
+    if tanh_output:
+        layers.append(nn.Tanh())
+    return nn.Sequential(*layers)
+
+
+class Actor(nn.Module):
+    """obs -> output through a MotionEncoder and an MLP (the actor; the critic with out_dim 1)."""
+
+    def __init__(self, num_obs: int, num_motion_obs: int, num_motion_steps: int, out_dim: int,
+                 hidden_dims: Sequence[int] = (512, 512, 256, 128), motion_latent_dim: int = 128,
+                 activation: str = "silu", layer_norm: bool = True, tanh_output: bool = False):
+        super().__init__()
+        if num_motion_steps < 1 or num_motion_obs % num_motion_steps != 0:
+            raise ValueError("num_motion_observations {} is not a multiple of num_motion_steps {}".format(
+                num_motion_obs, num_motion_steps))
+        if not 0 < num_motion_obs <= num_obs:
+            raise ValueError("num_motion_observations {} must lie in (0, num_obs = {}]".format(num_motion_obs, num_obs))
+        self.num_obs = int(num_obs)
+        self.num_motion_obs = int(num_motion_obs)
+        self.frame_dim = self.num_motion_obs // int(num_motion_steps)
+        self.motion_encoder = MotionEncoder(self.frame_dim, int(num_motion_steps), motion_latent_dim, activation)
+        self.input_dim = self.num_obs - self.num_motion_obs + self.frame_dim + int(motion_latent_dim)
+        self.backbone = mlp(self.input_dim, hidden_dims, out_dim, activation, layer_norm, tanh_output)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        motion = obs[:, : self.num_motion_obs]
+        latent = self.motion_encoder(motion)
+        x = torch.cat([obs[:, self.num_motion_obs:], motion[:, : self.frame_dim], latent], dim=-1)
+        return self.backbone(x)
+
+
+class ActorCriticMimic(nn.Module):
+    """Gaussian actor and value critic of TWIST (SPEC 8.1); see the module docstring."""
+
+    is_recurrent = False
+
+    def __init__(self, num_observations: int, num_critic_observations: int, num_motion_observations: int,
+                 num_motion_steps: int, num_actions: int,
+                 actor_hidden_dims: Sequence[int] = (512, 512, 256, 128),
+                 critic_hidden_dims: Sequence[int] = (512, 512, 256, 128),
+                 motion_latent_dim: int = 128, activation: str = "silu", init_noise_std: float = 1.0,
+                 fix_action_std: bool = False, action_std: Optional[Sequence[float]] = None,
+                 layer_norm: bool = True, tanh_encoder_output: bool = False, **ignored):
+        super().__init__()
+        if ignored:
+            warnings.warn("ActorCriticMimic ignores unknown arguments: {}".format(sorted(ignored)))
+        self.num_actions = int(num_actions)
+        # tanh_encoder_output keeps TWIST's name: a Tanh after the actor's output layer (off for the G1).
+        self.actor = Actor(num_observations, num_motion_observations, num_motion_steps, self.num_actions,
+                           actor_hidden_dims, motion_latent_dim, activation, layer_norm,
+                           tanh_output=bool(tanh_encoder_output))
+        self.critic = Actor(num_critic_observations, num_motion_observations, num_motion_steps, 1,
+                            critic_hidden_dims, motion_latent_dim, activation, layer_norm)
+        self.fix_action_std = bool(fix_action_std)
+        if self.fix_action_std:
+            if action_std is None or len(action_std) != self.num_actions:
+                raise ValueError("fix_action_std needs action_std with {} entries, got {!r}".format(
+                    self.num_actions, action_std))
+            self.register_buffer("std", torch.tensor([float(s) for s in action_std]))
+        else:
+            self.std = nn.Parameter(float(init_noise_std) * torch.ones(self.num_actions))
+        self.distribution = None  # type: Optional[Normal]
+
+    # --- distribution ----------------------------------------------------------------------------
+    def update_distribution(self, observations: torch.Tensor) -> None:
+        mean = self.actor(observations)
+        self.distribution = Normal(mean, self.std.expand_as(mean), validate_args=False)
+
+    def act(self, observations: torch.Tensor, **kwargs) -> torch.Tensor:
+        """Sample actions from N(actor(obs), std); the distribution stays for log-probs/entropy."""
+        self.update_distribution(observations)
+        return self.distribution.sample()
+
+    def get_actions_log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        """log N(actions) of the last distribution, summed over action dims: (B,)."""
+        return self.distribution.log_prob(actions).sum(dim=-1)
+
+    def act_inference(self, observations: torch.Tensor, **kwargs) -> torch.Tensor:
+        """Action mean (deterministic policy)."""
+        return self.actor(observations)
+
+    def evaluate(self, critic_observations: torch.Tensor, **kwargs) -> torch.Tensor:
+        """Value estimate V(critic_obs): (B, 1)."""
+        return self.critic(critic_observations)
+
+    @property
+    def action_mean(self) -> torch.Tensor:
+        return self.distribution.mean
+
+    @property
+    def action_std(self) -> torch.Tensor:
+        return self.distribution.stddev
+
+    @property
+    def entropy(self) -> torch.Tensor:
+        """Entropy of the last distribution summed over action dims: (B,)."""
+        return self.distribution.entropy().sum(dim=-1)
+
+    def reset(self, dones=None) -> None:
+        """Non-recurrent: nothing to reset (rsl_rl interface)."""

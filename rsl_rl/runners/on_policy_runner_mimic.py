@@ -1,0 +1,306 @@
+"""OnPolicyRunnerMimic: the teacher's PPO training loop, checkpoints and logging (SPEC 8.4, 8.6).
+
+Iteration `it` (0-based): `num_steps_per_env` env steps under torch.inference_mode (actions from
+normalised observations; while it < normalizer_update_iterations the raw observations are recorded
+into the normaliser), returns from the last critic observation, then the normaliser statistics are
+merged (frozen from then on), the PPO update, logging, and a checkpoint when due.
+
+Iteration numbers count completed iterations: after iteration `it` the runner's
+`current_learning_iteration` is it + 1, checkpoints are written as `model_<it + 1>.pt` with
+"iter" = it + 1, and loading one resumes with the next iteration (nothing is repeated). Save
+schedule (SPEC 8.4) on that number n: every save_interval while n < 2500, every 2 x save_interval
+while n < 5000, then every 5 x save_interval; the last iteration of `learn` is always saved under
+its own number (decision D5).
+
+Checkpoint `model_<n>.pt` (loadable with torch.load(weights_only=True)): model_state_dict,
+optimizer_state_dict (with the current learning rate), iter, normalizer and critic_normalizer
+(state dicts; critic_normalizer None when the critic shares the observation normaliser),
+env_counters (global_counter, total_env_steps_counter, common_step_counter), dagger (coef and
+counter, None for PPO), policy_cfg (ActorCriticMimic's constructor arguments) and infos.
+
+rsl_rl knows tensors, not tasks: the env is duck-typed (BaseTask's interface); the motion slice of
+the observation comes from `policy.num_motion_observations` / `num_motion_steps` when given, else
+from env.cfg.env (teacher: n_priv_mimic_obs and len(tar_obs_steps); obs_type "student":
+n_mimic_obs and 1 frame).
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import torch
+from tqdm import tqdm
+
+from rsl_rl.algorithms.ppo import PPO
+from rsl_rl.modules.actor_critic_mimic import ActorCriticMimic
+from rsl_rl.utils.episode_stats import EpisodeStats
+from rsl_rl.utils.logger import TrainLogger
+from rsl_rl.utils.normalizer import Normalizer
+
+#: Env step counters saved in checkpoints and restored on resume (SPEC 11.2).
+ENV_COUNTERS = ("global_counter", "total_env_steps_counter", "common_step_counter")
+
+#: Policy config keys passed on to ActorCriticMimic (the rest of the policy config is ignored).
+POLICY_KEYS = ("actor_hidden_dims", "critic_hidden_dims", "motion_latent_dim", "activation", "init_noise_std",
+               "fix_action_std", "action_std", "layer_norm", "tanh_encoder_output")
+
+
+def save_due(iteration: int, save_interval: int) -> bool:
+    """SPEC 8.4's schedule on the completed-iteration number."""
+    if iteration < 2500:
+        step = save_interval
+    elif iteration < 5000:
+        step = 2 * save_interval
+    else:
+        step = 5 * save_interval
+    return step > 0 and iteration % step == 0
+
+
+def motion_obs_dims(env, policy_cfg: Dict, student: Optional[bool] = None) -> Tuple[int, int]:
+    """(num_motion_observations, num_motion_steps) of the policy's observation."""
+    if policy_cfg.get("num_motion_observations") is not None:
+        return int(policy_cfg["num_motion_observations"]), int(policy_cfg.get("num_motion_steps", 1))
+    env_cfg = env.cfg.env
+    if student is None:
+        student = getattr(env_cfg, "obs_type", "priv") == "student"
+    if student:
+        return int(env_cfg.n_mimic_obs), 1
+    return int(env_cfg.n_priv_mimic_obs), len(env_cfg.tar_obs_steps)
+
+
+def _plain(value: Any) -> Any:
+    """Config values as plain Python (lists, floats, ...) so checkpoints load with weights_only."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    return value
+
+
+def episode_tag(key: str) -> str:
+    """TensorBoard tag of an extras["episode"] key (TWIST's groups)."""
+    if key.startswith("metric_"):
+        return "Episode_rew_metrics/" + key
+    if key.startswith("rew_tracking_"):
+        return "Episode_rew_tracking/" + key
+    if key.startswith("rew_"):
+        return "Episode_rew_regularization/" + key
+    return "Episode/" + key
+
+
+class OnPolicyRunnerMimic:
+    def __init__(self, env, train_cfg: Dict, log_dir: Optional[str] = None, device="cpu"):
+        self.train_cfg = train_cfg
+        self.cfg = dict(train_cfg["runner"])
+        self.alg_cfg = dict(train_cfg["algorithm"])
+        self.policy_cfg = dict(train_cfg["policy"])
+        self.device = torch.device(device)
+        self.env = env
+        self.num_steps_per_env = int(self.cfg.get("num_steps_per_env", 24))
+        self.save_interval = int(self.cfg.get("save_interval", 500))
+        self.normalizer_update_iterations = int(self.alg_cfg.pop("normalizer_update_iterations", 3000))
+
+        self.num_obs = int(env.num_obs)
+        self.has_critic_obs = env.num_privileged_obs is not None
+        self.num_critic_obs = int(env.num_privileged_obs) if self.has_critic_obs else self.num_obs
+        self.policy_kwargs = self._policy_kwargs()
+        actor_critic = ActorCriticMimic(**self.policy_kwargs)
+        self.alg = self._make_algorithm(actor_critic)
+        self.alg.init_storage(int(env.num_envs), self.num_steps_per_env, [self.num_obs],
+                              [self.num_critic_obs] if self.has_critic_obs else None, [int(env.num_actions)])
+
+        self.normalizer = Normalizer(self.num_obs).to(self.device)
+        self.critic_normalizer = self._make_critic_normalizer()
+        self.log_dir = log_dir
+        self.logger = None  # type: Optional[TrainLogger]
+        self.current_learning_iteration = 0
+        self.tot_timesteps = 0
+        self.tot_time = 0.0
+
+    # --- construction hooks ------------------------------------------------------------------------
+    def _policy_kwargs(self) -> Dict[str, Any]:
+        motion_obs, motion_steps = motion_obs_dims(self.env, self.policy_cfg)
+        kwargs = dict(num_observations=self.num_obs, num_critic_observations=self.num_critic_obs,
+                      num_motion_observations=motion_obs, num_motion_steps=motion_steps,
+                      num_actions=int(self.env.num_actions))  # type: Dict[str, Any]
+        for key in POLICY_KEYS:
+            if key in self.policy_cfg:
+                kwargs[key] = _plain(self.policy_cfg[key])
+        return kwargs
+
+    def _make_algorithm(self, actor_critic: ActorCriticMimic) -> PPO:
+        return PPO(actor_critic, device=self.device, **self.alg_cfg)
+
+    def _make_critic_normalizer(self) -> Optional[Normalizer]:
+        """None: the critic obs go through the observation normaliser (TWIST's teacher, whose obs
+        and privileged obs are the same 1318-D vector); else its own, recorded like the obs one."""
+        if self.num_critic_obs == self.num_obs:
+            return None
+        return Normalizer(self.num_critic_obs).to(self.device)
+
+    # --- observation handling ----------------------------------------------------------------------
+    def _norm_critic(self, critic_obs: torch.Tensor) -> torch.Tensor:
+        normalizer = self.normalizer if self.critic_normalizer is None else self.critic_normalizer
+        return normalizer.normalize(critic_obs)
+
+    def _act(self, obs: torch.Tensor, critic_obs: torch.Tensor) -> torch.Tensor:
+        """Actions for raw obs (normalised here); the algorithm records the transition."""
+        return self.alg.act(self.normalizer.normalize(obs), self._norm_critic(critic_obs))
+
+    def _record(self, obs: torch.Tensor, critic_obs: torch.Tensor) -> None:
+        self.normalizer.record(obs)
+        if self.critic_normalizer is not None:
+            self.critic_normalizer.record(critic_obs)
+
+    def _update_normalizers(self) -> None:
+        self.normalizer.update()
+        if self.critic_normalizer is not None:
+            self.critic_normalizer.update()
+
+    def _observations(self, obs: torch.Tensor, priv: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+        critic_obs = priv if priv is not None else obs
+        return obs.to(self.device), critic_obs.to(self.device)
+
+    # --- training ----------------------------------------------------------------------------------
+    def learn(self, num_learning_iterations: int, init_at_random_ep_len: bool = True) -> None:
+        env = self.env
+        if init_at_random_ep_len:
+            high = max(1, int(env.max_episode_length))
+            env.episode_length_buf = torch.randint_like(env.episode_length_buf, high=high)
+        if self.logger is None:
+            self.logger = TrainLogger(self.log_dir, bool(self.cfg.get("wandb", False)),
+                                      str(self.cfg.get("wandb_project", "g1_mimic")),
+                                      self.cfg.get("run_name") or None, self.train_cfg)
+        obs, critic_obs = self._observations(env.get_observations(), env.get_privileged_observations())
+        stats = EpisodeStats(int(env.num_envs), self.device)
+        env_device = getattr(env, "device", self.device)
+        self.alg.train_mode()
+
+        start = self.current_learning_iteration
+        end = start + int(num_learning_iterations)
+        last_saved = None
+        bar = tqdm(total=int(num_learning_iterations), dynamic_ncols=True, unit="it",
+                   disable=not self.cfg.get("progress_bar", True))
+        for it in range(start, end):
+            t0 = time.time()
+            record = it < self.normalizer_update_iterations
+            with torch.inference_mode():
+                for _ in range(self.num_steps_per_env):
+                    actions = self._act(obs, critic_obs)
+                    obs, priv, rewards, dones, infos = env.step(actions.to(env_device))
+                    obs, critic_obs = self._observations(obs, priv)
+                    rewards, dones = rewards.to(self.device), dones.to(self.device)
+                    if record:
+                        self._record(obs, critic_obs)
+                    stats.step(rewards, dones, infos)
+                    self.alg.process_env_step(rewards, dones, infos)
+                episode_means = stats.end_rollout()
+                self.alg.compute_returns(self._norm_critic(critic_obs))
+                if record:  # after the returns, so they use the statistics the rollout was collected with
+                    self._update_normalizers()
+            t1 = time.time()
+            losses = self.alg.update()
+            t2 = time.time()
+
+            self.current_learning_iteration = it + 1
+            scalars = self._scalars(losses, episode_means, stats, t1 - t0, t2 - t1)
+            self.logger.log(scalars, self.current_learning_iteration)
+            bar.set_description("iter {}/{}".format(it + 1, end))
+            bar.set_postfix_str("{:.0f} steps/s, reward {}".format(
+                scalars["Perf/total_fps"],
+                "-" if stats.mean_reward is None else "{:.3f}".format(stats.mean_reward)))
+            bar.update(1)
+            if save_due(self.current_learning_iteration, self.save_interval):
+                self._save_iteration()
+                last_saved = self.current_learning_iteration
+        bar.close()
+        if end > start and last_saved != self.current_learning_iteration:
+            self._save_iteration()  # decision D5: the last iteration under its own number
+        self.logger.flush()
+
+    def _save_iteration(self) -> None:
+        if self.log_dir is not None:
+            self.save(os.path.join(self.log_dir, "model_{}.pt".format(self.current_learning_iteration)))
+
+    def _scalars(self, losses: Dict[str, float], episode_means: Dict[str, float], stats: EpisodeStats,
+                 collection_time: float, learn_time: float) -> Dict[str, float]:
+        steps = self.num_steps_per_env * int(self.env.num_envs)
+        self.tot_timesteps += steps
+        self.tot_time += collection_time + learn_time
+        out = {"Loss/" + k: v for k, v in losses.items()}
+        out["Loss/entropy_coef"] = self.alg.entropy_coef
+        out["Perf/total_fps"] = steps / max(collection_time + learn_time, 1e-9)
+        out["Perf/collection time"] = collection_time
+        out["Perf/learning_time"] = learn_time
+        out["Train/total_timesteps"] = float(self.tot_timesteps)
+        if stats.mean_reward is not None:
+            out["Train/mean_reward"] = stats.mean_reward
+            out["Train/mean_episode_length"] = stats.mean_episode_length
+        out["Policy/mean_noise_std"] = float(self.alg.actor_critic.std.detach().mean())
+        difficulty = getattr(self.env, "mean_motion_difficulty", None)
+        if difficulty is not None:
+            out["Scale/motion_difficulty"] = float(difficulty)
+        for key, value in episode_means.items():
+            out[episode_tag(key)] = value
+        return out
+
+    # --- checkpoints -------------------------------------------------------------------------------
+    def save(self, path: str, infos: Optional[Dict] = None) -> None:
+        """Write the checkpoint atomically (a temporary file in the same folder, then os.replace)."""
+        state = {
+            "model_state_dict": self.alg.actor_critic.state_dict(),
+            "optimizer_state_dict": self.alg.optimizer_state_dict(),
+            "iter": int(self.current_learning_iteration),
+            "normalizer": self.normalizer.state_dict(),
+            "critic_normalizer": None if self.critic_normalizer is None else self.critic_normalizer.state_dict(),
+            "env_counters": {k: int(getattr(self.env, k)) for k in ENV_COUNTERS if hasattr(self.env, k)},
+            "dagger": self.alg.dagger_state(),
+            "policy_cfg": dict(self.policy_kwargs),
+            "infos": infos,
+        }
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        tmp = "{}.tmp{}".format(path, os.getpid())
+        try:
+            torch.save(state, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+    def load(self, path: str, load_optimizer: bool = True) -> Optional[Dict]:
+        """Restore weights, optimizer (and lr), normalisers, iteration, env counters and the DAgger
+        schedule from `path`; returns the checkpoint's infos."""
+        ckpt = torch.load(path, map_location=self.device, weights_only=True)
+        try:
+            self.alg.actor_critic.load_state_dict(ckpt["model_state_dict"])
+        except RuntimeError as e:
+            raise RuntimeError("{}: the checkpoint's network does not match this policy (checkpoint policy_cfg {}, "
+                               "this runner {}): {}".format(path, ckpt.get("policy_cfg"), self.policy_kwargs, e))
+        if load_optimizer and ckpt.get("optimizer_state_dict") is not None:
+            self.alg.load_optimizer_state_dict(ckpt["optimizer_state_dict"])
+        self.normalizer.load_state_dict(ckpt["normalizer"])
+        if self.critic_normalizer is not None and ckpt.get("critic_normalizer") is not None:
+            self.critic_normalizer.load_state_dict(ckpt["critic_normalizer"])
+        self.current_learning_iteration = int(ckpt["iter"])
+        for key, value in (ckpt.get("env_counters") or {}).items():
+            if hasattr(self.env, key):
+                setattr(self.env, key, int(value))
+        self.alg.load_dagger_state(ckpt.get("dagger"))
+        return ckpt.get("infos")
+
+    # --- inference ---------------------------------------------------------------------------------
+    def get_inference_policy(self, device=None) -> Callable[[torch.Tensor], torch.Tensor]:
+        """obs -> action mean, with the observation normaliser applied (eval mode)."""
+        self.alg.test_mode()
+        actor_critic, normalizer = self.alg.actor_critic, self.normalizer
+        if device is not None:
+            actor_critic.to(device)
+            normalizer.to(device)
+
+        def policy(obs: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return actor_critic.act_inference(normalizer.normalize(obs))
+
+        return policy

@@ -1,0 +1,164 @@
+"""RolloutStorage: one rollout of T steps x N envs, its returns and minibatches (SPEC 8.5).
+
+Per transition: observations, critic observations (when the critic has its own), actions,
+rewards, dones, values, action log-probs, action means and stds, and optionally the teacher's
+action mean and std (DAgger-PPO evaluates the frozen teacher at collection time instead of
+storing its observations).
+
+`compute_returns` runs GAE backward (`gae`), sets returns = advantages + values and normalises
+the advantages over the whole rollout. `mini_batch_generator` draws one random permutation and
+reuses it for every epoch.
+"""
+from __future__ import annotations
+
+from typing import Iterator, NamedTuple, Optional, Sequence, Tuple, Union
+
+import torch
+
+Shape = Union[int, Sequence[int]]
+
+
+def gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor, last_values: torch.Tensor,
+        gamma: float, lam: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation over a (T, N) rollout; returns (advantages, returns).
+
+    delta_t = r_t + gamma * (1 - d_t) * V_{t+1} - V_t,   V_T = last_values,
+    A_t     = delta_t + gamma * lam * (1 - d_t) * A_{t+1},   returns_t = A_t + V_t.
+    `rewards` already include the time-out bootstrap (PPO.process_env_step).
+    """
+    steps = rewards.shape[0]
+    advantages = torch.zeros_like(values)
+    advantage = torch.zeros_like(last_values)
+    not_done = 1.0 - dones.to(values.dtype)
+    for t in reversed(range(steps)):
+        next_values = last_values if t == steps - 1 else values[t + 1]
+        delta = rewards[t] + gamma * not_done[t] * next_values - values[t]
+        advantage = delta + gamma * lam * not_done[t] * advantage
+        advantages[t] = advantage
+    return advantages, advantages + values
+
+
+def normalize_advantages(advantages: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """(A - mean) / (std + eps) over the whole rollout."""
+    return (advantages - advantages.mean()) / (advantages.std() + eps)
+
+
+class Transition:
+    """One env step's worth of data, filled by the algorithm and added to the storage."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.observations = None  # type: Optional[torch.Tensor]
+        self.critic_observations = None  # type: Optional[torch.Tensor]
+        self.actions = None  # type: Optional[torch.Tensor]
+        self.rewards = None  # type: Optional[torch.Tensor]
+        self.dones = None  # type: Optional[torch.Tensor]
+        self.values = None  # type: Optional[torch.Tensor]
+        self.actions_log_prob = None  # type: Optional[torch.Tensor]
+        self.action_mean = None  # type: Optional[torch.Tensor]
+        self.action_sigma = None  # type: Optional[torch.Tensor]
+        self.teacher_action_mean = None  # type: Optional[torch.Tensor]
+        self.teacher_action_sigma = None  # type: Optional[torch.Tensor]
+
+
+class Batch(NamedTuple):
+    observations: torch.Tensor
+    critic_observations: torch.Tensor
+    actions: torch.Tensor
+    target_values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+    old_actions_log_prob: torch.Tensor
+    old_mu: torch.Tensor
+    old_sigma: torch.Tensor
+    teacher_mu: Optional[torch.Tensor]
+    teacher_sigma: Optional[torch.Tensor]
+
+
+def _shape(s: Shape) -> Tuple[int, ...]:
+    return (int(s),) if isinstance(s, int) else tuple(int(d) for d in s)
+
+
+class RolloutStorage:
+    Transition = Transition
+
+    def __init__(self, num_envs: int, num_transitions_per_env: int, obs_shape: Shape,
+                 critic_obs_shape: Optional[Shape], actions_shape: Shape, store_teacher: bool = False,
+                 device="cpu"):
+        """critic_obs_shape None: the critic reads the actor observations (nothing extra stored)."""
+        self.device = torch.device(device)
+        self.num_envs = int(num_envs)
+        self.num_transitions_per_env = int(num_transitions_per_env)
+        tn = (self.num_transitions_per_env, self.num_envs)
+        a = _shape(actions_shape)
+
+        def buf(*shape: int, dtype=torch.float32) -> torch.Tensor:
+            return torch.zeros(*shape, device=self.device, dtype=dtype)
+
+        self.observations = buf(*tn, *_shape(obs_shape))
+        self.critic_observations = None if critic_obs_shape is None else buf(*tn, *_shape(critic_obs_shape))
+        self.actions = buf(*tn, *a)
+        self.rewards = buf(*tn)
+        self.dones = buf(*tn, dtype=torch.bool)
+        self.values = buf(*tn)
+        self.actions_log_prob = buf(*tn)
+        self.mu = buf(*tn, *a)
+        self.sigma = buf(*tn, *a)
+        self.teacher_mu = buf(*tn, *a) if store_teacher else None
+        self.teacher_sigma = buf(*tn, *a) if store_teacher else None
+        self.returns = buf(*tn)
+        self.advantages = buf(*tn)
+        self.step = 0
+
+    def add_transitions(self, t: Transition) -> None:
+        if self.step >= self.num_transitions_per_env:
+            raise RuntimeError("RolloutStorage is full ({} steps); call clear() after the update".format(
+                self.num_transitions_per_env))
+        i = self.step
+        self.observations[i].copy_(t.observations)
+        if self.critic_observations is not None:
+            self.critic_observations[i].copy_(t.critic_observations)
+        self.actions[i].copy_(t.actions)
+        self.rewards[i].copy_(t.rewards.reshape(-1))
+        self.dones[i].copy_(t.dones.reshape(-1))
+        self.values[i].copy_(t.values.reshape(-1))
+        self.actions_log_prob[i].copy_(t.actions_log_prob.reshape(-1))
+        self.mu[i].copy_(t.action_mean)
+        self.sigma[i].copy_(t.action_sigma)
+        if self.teacher_mu is not None:
+            self.teacher_mu[i].copy_(t.teacher_action_mean)
+            self.teacher_sigma[i].copy_(t.teacher_action_sigma)
+        self.step += 1
+
+    def clear(self) -> None:
+        self.step = 0
+
+    def compute_returns(self, last_values: torch.Tensor, gamma: float, lam: float,
+                        normalize_advantage: bool = True) -> None:
+        adv, ret = gae(self.rewards, self.values, self.dones, last_values.reshape(-1), gamma, lam)
+        self.returns.copy_(ret)
+        self.advantages.copy_(normalize_advantages(adv) if normalize_advantage else adv)
+
+    def mini_batch_generator(self, num_mini_batches: int, num_epochs: int = 1) -> Iterator[Batch]:
+        """num_epochs x num_mini_batches minibatches of one random permutation of the rollout."""
+        batch_size = self.num_envs * self.num_transitions_per_env
+        mini_batch_size = batch_size // int(num_mini_batches)
+        if mini_batch_size < 1:
+            raise ValueError("{} transitions cannot fill {} minibatches".format(batch_size, num_mini_batches))
+        indices = torch.randperm(num_mini_batches * mini_batch_size, device=self.device)
+
+        def flat(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+            return None if x is None else x.flatten(0, 1)
+
+        obs = flat(self.observations)
+        critic_obs = obs if self.critic_observations is None else flat(self.critic_observations)
+        data = (flat(self.actions), flat(self.values), flat(self.advantages), flat(self.returns),
+                flat(self.actions_log_prob), flat(self.mu), flat(self.sigma))
+        teacher = (flat(self.teacher_mu), flat(self.teacher_sigma))
+        for _ in range(int(num_epochs)):
+            for i in range(int(num_mini_batches)):
+                idx = indices[i * mini_batch_size:(i + 1) * mini_batch_size]
+                yield Batch(obs[idx], critic_obs[idx], *(d[idx] for d in data),
+                            *(None if d is None else d[idx] for d in teacher))

@@ -1,0 +1,267 @@
+"""Runners on a tiny deterministic test-double env: learn(), checkpoints, TensorBoard, exact resume,
+the teacher inside the DAgger runner (decision D4) and the save schedule (SPEC 8.4, decision D5)."""
+import glob
+import os
+
+import pytest
+import torch
+
+from rsl_rl.runners import OnPolicyDaggerRunner, OnPolicyRunnerMimic, save_due
+from rsl_rl_fakes import FakeMimicEnv, single_thread, small_train_cfg  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+CKPT_KEYS = {"model_state_dict", "optimizer_state_dict", "iter", "normalizer", "critic_normalizer", "env_counters",
+             "dagger", "policy_cfg", "infos"}
+
+
+def tb_tags(log_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(log_dir)
+    acc.Reload()
+    return acc, set(acc.Tags()["scalars"])
+
+
+def make_teacher_checkpoint(tmp_path, iterations=2):
+    torch.manual_seed(0)
+    runner = OnPolicyRunnerMimic(FakeMimicEnv(), small_train_cfg(save_interval=100), str(tmp_path / "teacher"))
+    runner.learn(iterations)
+    return runner, str(tmp_path / "teacher" / "model_{}.pt".format(iterations))
+
+
+def assert_same_state(a, b):
+    for (ka, va), (kb, vb) in zip(sorted(a.items()), sorted(b.items())):
+        assert ka == kb
+        if isinstance(va, dict):
+            assert_same_state(va, vb)
+        elif isinstance(va, torch.Tensor):
+            torch.testing.assert_close(va, vb, rtol=0, atol=0)
+        elif isinstance(va, (list, tuple)):
+            assert len(va) == len(vb)
+            for x, y in zip(va, vb):
+                assert_same_state({"_": x}, {"_": y})
+        else:
+            assert va == vb
+
+
+def test_save_schedule():
+    assert [n for n in range(1, 3001) if save_due(n, 500)] == [500, 1000, 1500, 2000, 3000]
+    assert save_due(4000, 500) and not save_due(3500, 500) and not save_due(4500, 500)
+    assert save_due(5000, 500) and not save_due(6000, 500) and save_due(7500, 500)
+
+
+def test_teacher_learn_writes_checkpoints_and_tensorboard(tmp_path):
+    torch.manual_seed(0)
+    env = FakeMimicEnv()
+    log_dir = str(tmp_path / "run")
+    runner = OnPolicyRunnerMimic(env, small_train_cfg(save_interval=1), log_dir)
+    assert runner.critic_normalizer is None  # teacher: obs and privileged obs share the normaliser
+    runner.learn(2)
+    assert runner.current_learning_iteration == 2
+    assert sorted(os.path.basename(p) for p in glob.glob(os.path.join(log_dir, "model_*.pt"))) == [
+        "model_1.pt", "model_2.pt"]
+    assert not glob.glob(os.path.join(log_dir, "*.tmp*"))
+    ckpt = torch.load(os.path.join(log_dir, "model_2.pt"), weights_only=True)
+    assert set(ckpt) == CKPT_KEYS
+    assert ckpt["iter"] == 2 and ckpt["dagger"] is None and ckpt["critic_normalizer"] is None
+    assert ckpt["env_counters"] == {"global_counter": 10, "total_env_steps_counter": 10, "common_step_counter": 10}
+    assert ckpt["policy_cfg"]["num_observations"] == 46 and ckpt["policy_cfg"]["num_motion_observations"] == 40
+    assert ckpt["policy_cfg"]["num_motion_steps"] == 20 and ckpt["policy_cfg"]["actor_hidden_dims"] == [32, 16]
+    assert ckpt["normalizer"]["count"].item() == 2 * 5 * 6  # recorded every step of both iterations
+    # init_at_random_ep_len drew episode lengths below max_episode_length
+    lengths = env.first_step_episode_lengths
+    assert int(lengths.min()) >= 0 and int(lengths.max()) < env.max_episode_length
+
+    acc, tags = tb_tags(log_dir)
+    for tag in ("Loss/value_func", "Loss/surrogate", "Loss/entropy", "Loss/learning_rate", "Perf/total_fps",
+                "Perf/collection time", "Perf/learning_time", "Train/mean_reward", "Train/mean_episode_length",
+                "Policy/mean_noise_std", "Scale/motion_difficulty", "Episode_rew_metrics/metric_tracking_q",
+                "Episode_rew_tracking/rew_tracking_q", "Episode_rew_regularization/rew_action_rate"):
+        assert tag in tags, tag
+    assert [e.step for e in acc.Scalars("Loss/surrogate")] == [1, 2]
+    assert acc.Scalars("Scale/motion_difficulty")[0].value == pytest.approx(0.25)
+
+
+def test_final_iteration_saved_under_its_own_number(tmp_path):
+    torch.manual_seed(0)
+    runner = OnPolicyRunnerMimic(FakeMimicEnv(), small_train_cfg(save_interval=2), str(tmp_path))
+    runner.learn(3)
+    assert sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "model_*.pt"))) == ["model_2.pt", "model_3.pt"]
+    runner.learn(1)  # continues numbering: iteration 4, due and final at once -> written once
+    assert os.path.isfile(str(tmp_path / "model_4.pt"))
+
+
+def test_normaliser_frozen_after_update_iterations(tmp_path):
+    torch.manual_seed(0)
+    runner = OnPolicyRunnerMimic(FakeMimicEnv(), small_train_cfg(normalizer_update_iterations=1), None)
+    runner.learn(1)
+    frozen = {k: v.clone() for k, v in runner.normalizer.state_dict().items()}
+    assert frozen["count"].item() == 30
+    runner.learn(2)
+    assert_same_state(runner.normalizer.state_dict(), frozen)
+
+
+def _continue_and_compare(runner_a, runner_b, env_a):
+    """Both runners take one more iteration from the same env state and RNG seed: identical results."""
+    torch.manual_seed(123)
+    runner_a.learn(1, init_at_random_ep_len=False)
+    torch.manual_seed(123)
+    runner_b.learn(1, init_at_random_ep_len=False)
+    assert runner_a.current_learning_iteration == runner_b.current_learning_iteration
+    assert_same_state(runner_a.alg.actor_critic.state_dict(), runner_b.alg.actor_critic.state_dict())
+    assert_same_state(runner_a.alg.optimizer.state_dict(), runner_b.alg.optimizer.state_dict())
+    assert_same_state(runner_a.normalizer.state_dict(), runner_b.normalizer.state_dict())
+
+
+def test_teacher_save_load_exact_resume(tmp_path):
+    torch.manual_seed(0)
+    env_a = FakeMimicEnv()
+    cfg = small_train_cfg(save_interval=100)
+    cfg["algorithm"]["desired_kl"] = 1e-4  # make the adaptive lr move so its restoration is visible
+    runner_a = OnPolicyRunnerMimic(env_a, cfg, str(tmp_path / "a"))
+    runner_a.learn(2)
+    assert runner_a.alg.learning_rate != 2e-4
+    env_b = env_a.clone()
+    env_b.global_counter = env_b.total_env_steps_counter = env_b.common_step_counter = 0
+    runner_b = OnPolicyRunnerMimic(env_b, cfg, str(tmp_path / "b"))
+    infos = runner_b.load(str(tmp_path / "a" / "model_2.pt"))
+    assert infos is None
+    assert runner_b.current_learning_iteration == 2
+    assert runner_b.alg.learning_rate == runner_a.alg.learning_rate
+    assert runner_b.alg.optimizer.param_groups[0]["lr"] == runner_a.alg.learning_rate
+    assert (env_b.global_counter, env_b.total_env_steps_counter, env_b.common_step_counter) == (10, 10, 10)
+    assert_same_state(runner_b.alg.optimizer.state_dict(), runner_a.alg.optimizer.state_dict())
+    assert_same_state(runner_b.normalizer.state_dict(), runner_a.normalizer.state_dict())
+    _continue_and_compare(runner_a, runner_b, env_a)
+    assert os.path.isfile(str(tmp_path / "b" / "model_3.pt"))
+
+
+def test_save_infos_and_load_without_optimizer(tmp_path):
+    torch.manual_seed(0)
+    runner = OnPolicyRunnerMimic(FakeMimicEnv(), small_train_cfg(), None)
+    runner.learn(1)
+    path = str(tmp_path / "sub" / "model_x.pt")
+    runner.save(path, infos={"note": "hello", "value": 3})
+    fresh = OnPolicyRunnerMimic(FakeMimicEnv(), small_train_cfg(), None)
+    assert fresh.load(path, load_optimizer=False) == {"note": "hello", "value": 3}
+    assert fresh.alg.learning_rate == 2e-4 and not fresh.alg.optimizer.state
+    assert_same_state(fresh.alg.actor_critic.state_dict(), runner.alg.actor_critic.state_dict())
+
+
+def test_inference_policy_applies_the_normaliser(tmp_path):
+    torch.manual_seed(0)
+    runner = OnPolicyRunnerMimic(FakeMimicEnv(), small_train_cfg(), None)
+    runner.learn(1)
+    policy = runner.get_inference_policy(device="cpu")
+    obs = torch.randn(4, 46)
+    n = runner.normalizer
+    expected = runner.alg.actor_critic.actor((obs - n.mean) / (n.std + 1e-4))
+    torch.testing.assert_close(policy(obs), expected)
+    assert not runner.alg.actor_critic.training
+
+
+def test_dagger_runner_teacher_uses_its_own_normaliser(tmp_path):
+    teacher_runner, teacher_path = make_teacher_checkpoint(tmp_path)
+    t_ckpt = torch.load(teacher_path, weights_only=True)
+    assert t_ckpt["normalizer"]["mean"].abs().max() > 1.0  # non-trivial statistics (priv info ~ 5..10)
+    torch.manual_seed(1)
+    env = FakeMimicEnv(student=True)
+    runner = OnPolicyDaggerRunner(env, small_train_cfg(student=True), str(tmp_path / "student"),
+                                  teacher_path=teacher_path)
+    assert runner.alg.actor_critic.actor.input_dim == 10 - 2 + 2 + 8  # student: 1 frame of 2
+    assert runner.alg.actor_critic.critic.input_dim == 46 - 2 + 2 + 8  # critic: first 2 dims as motion
+    assert_same_state(runner.teacher.state_dict(), t_ckpt["model_state_dict"])
+    assert not any(p.requires_grad for p in runner.teacher.parameters())
+
+    obs, priv = env.get_observations(), env.get_privileged_observations()
+    with torch.inference_mode():
+        runner._act(obs, priv)
+    mean, std = t_ckpt["normalizer"]["mean"], t_ckpt["normalizer"]["std"]
+    expected = teacher_runner.alg.actor_critic.act_inference((priv - mean) / (std + 1e-4))
+    torch.testing.assert_close(runner.alg.transition.teacher_action_mean, expected)
+    torch.testing.assert_close(runner.alg.transition.teacher_action_sigma,
+                               t_ckpt["model_state_dict"]["std"].expand(6, 3))
+    runner.alg.transition.clear()
+
+
+def test_dagger_runner_learn_log_and_exact_resume(tmp_path):
+    _, teacher_path = make_teacher_checkpoint(tmp_path)
+    torch.manual_seed(1)
+    env_a = FakeMimicEnv(student=True)
+    cfg = small_train_cfg(save_interval=1, student=True)
+    log_a = str(tmp_path / "a")
+    runner_a = OnPolicyDaggerRunner(env_a, cfg, log_a, teacher_path=teacher_path)
+    teacher_norm = {k: v.clone() for k, v in runner_a.teacher_normalizer.state_dict().items()}
+    runner_a.learn(2)
+    # the schedule advanced once per update: coef(2) of a cosine over 4 updates = 0.01 + 0.09 * 0.5
+    assert runner_a.alg.dagger_counter == 2
+    assert runner_a.alg.dagger_coef == pytest.approx(0.055)
+    ckpt = torch.load(os.path.join(log_a, "model_2.pt"), weights_only=True)
+    assert set(ckpt) == CKPT_KEYS
+    assert ckpt["dagger"] == {"coef": pytest.approx(0.055), "counter": 2}
+    assert ckpt["policy_cfg"]["num_observations"] == 10 and ckpt["policy_cfg"]["num_motion_steps"] == 1
+    assert_same_state(ckpt["critic_normalizer"], teacher_norm)  # frozen copy of the teacher's statistics
+    assert_same_state(runner_a.teacher_normalizer.state_dict(), teacher_norm)
+    assert "model_state_dict" in ckpt and not any(k.startswith("teacher") for k in ckpt["model_state_dict"])
+
+    acc, tags = tb_tags(log_a)
+    assert {"Loss/kl_teacher_student", "Loss/dagger_coef", "Loss/bc_loss"} <= tags
+    assert [e.value for e in acc.Scalars("Loss/dagger_coef")] == pytest.approx([0.1, 0.01 + 0.09 * 0.5 * (
+        1 + 0.7071067811865476)])
+
+    env_b = env_a.clone()
+    runner_b = OnPolicyDaggerRunner(env_b, cfg, str(tmp_path / "b"), teacher_path=teacher_path)
+    runner_b.load(os.path.join(log_a, "model_2.pt"))
+    assert runner_b.alg.dagger_counter == 2 and runner_b.alg.dagger_coef == pytest.approx(0.055)
+    assert runner_b.current_learning_iteration == 2
+    _continue_and_compare(runner_a, runner_b, env_a)
+    assert runner_a.alg.dagger_counter == runner_b.alg.dagger_counter == 3
+
+
+def test_dagger_runner_errors_name_the_teacher_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        OnPolicyDaggerRunner(FakeMimicEnv(student=True), small_train_cfg(student=True), None,
+                             teacher_path=str(tmp_path / "missing.pt"))
+    with pytest.raises(ValueError, match="teacher_path"):
+        OnPolicyDaggerRunner(FakeMimicEnv(student=True), small_train_cfg(student=True), None)
+
+
+def test_runners_accept_the_g1_learner_configs(tmp_path):
+    """class_to_dict of TWIST's config classes builds the runners without unknown-setting warnings."""
+    import warnings
+
+    from legged_gym.envs.g1.g1_mimic_distill_config import G1MimicPrivCfgPPO, G1MimicStuRLCfgDAgger
+    from legged_gym.gym_utils.helpers import class_to_dict
+
+    _, teacher_path = make_teacher_checkpoint(tmp_path, iterations=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        teacher = OnPolicyRunnerMimic(FakeMimicEnv(), class_to_dict(G1MimicPrivCfgPPO()), None)
+        student = OnPolicyDaggerRunner(FakeMimicEnv(student=True), class_to_dict(G1MimicStuRLCfgDAgger()), None,
+                                       teacher_path=teacher_path)
+    for runner in (teacher, student):
+        alg = runner.alg
+        assert (alg.clip_param, alg.num_learning_epochs, alg.num_mini_batches, alg.learning_rate, alg.desired_kl,
+                alg.entropy_coef, alg.gamma, alg.lam, alg.max_grad_norm, alg.schedule) == (
+            0.2, 5, 4, 2e-4, 0.008, 0.005, 0.99, 0.95, 1.0, "adaptive")
+        assert runner.normalizer_update_iterations == 3000 and runner.num_steps_per_env == 24
+        assert runner.save_interval == 500
+        assert runner.policy_kwargs["actor_hidden_dims"] == [512, 512, 256, 128]
+        assert runner.policy_kwargs["activation"] == "silu" and runner.policy_kwargs["layer_norm"]
+    assert (student.alg.dagger_coef_init, student.alg.dagger_coef_min, student.alg.dagger_coef_anneal_steps) == (
+        0.1, 0.01, 60000)
+
+
+def test_teacher_checkpoint_without_policy_cfg_uses_teacher_policy(tmp_path):
+    _, teacher_path = make_teacher_checkpoint(tmp_path, iterations=1)
+    ckpt = torch.load(teacher_path, weights_only=True)
+    del ckpt["policy_cfg"]
+    bare = str(tmp_path / "bare.pt")
+    torch.save(ckpt, bare)
+    cfg = small_train_cfg(student=True)
+    cfg["teacher_policy"] = small_train_cfg()["policy"]
+    runner = OnPolicyDaggerRunner(FakeMimicEnv(student=True), cfg, None, teacher_path=bare)
+    assert runner.teacher_policy_cfg["num_motion_observations"] == 40
+    assert runner.teacher_policy_cfg["num_motion_steps"] == 20
+    assert_same_state(runner.teacher.state_dict(), ckpt["model_state_dict"])
