@@ -15,7 +15,20 @@ import numpy as np
 import torch
 
 LEGGED_GYM_ROOT_DIR = str(Path(__file__).resolve().parents[1])
-LEGGED_GYM_LOG_DIR = os.path.join(LEGGED_GYM_ROOT_DIR, "logs")
+#: Root of the training logs: `legged_gym/logs`, or the folder named by the environment variable
+#: LEGGED_GYM_LOG_DIR (tests and users who keep logs elsewhere). Runs live in
+#: `<log root>/<proj_name>/<exptid>/`, play videos in `<log root>/videos/`.
+LEGGED_GYM_LOG_DIR = os.environ.get("LEGGED_GYM_LOG_DIR") or os.path.join(LEGGED_GYM_ROOT_DIR, "logs")
+
+
+def log_root() -> str:
+    """The log root now (LEGGED_GYM_LOG_DIR read at call time, so a process may change it)."""
+    return os.path.abspath(os.environ.get("LEGGED_GYM_LOG_DIR") or os.path.join(LEGGED_GYM_ROOT_DIR, "logs"))
+
+
+def experiment_dir(proj_name: str, exptid: str) -> str:
+    """`<log root>/<proj_name>/<exptid>`: the folder of one experiment (checkpoints, TensorBoard)."""
+    return os.path.join(log_root(), str(proj_name), str(exptid))
 
 SIM_CHOICES = ("mjwarp", "isaacgym")
 
@@ -58,8 +71,10 @@ def build_parser(description: str = "") -> argparse.ArgumentParser:
     return p
 
 
-def get_args(argv: Optional[Sequence[str]] = None, description: str = "") -> argparse.Namespace:
-    args = build_parser(description).parse_args(argv)
+def get_args(argv: Optional[Sequence[str]] = None, description: str = "",
+             parser: Optional[argparse.ArgumentParser] = None) -> argparse.Namespace:
+    """Parse TWIST's flags (`argv`, default sys.argv); `parser`: a `build_parser()` with script extras."""
+    args = (parser or build_parser(description)).parse_args(argv)
     if args.sim is None:
         args.sim = default_sim()
     if args.proj_name is None:
@@ -79,6 +94,29 @@ def set_seed(seed: int) -> int:
     os.environ["PYTHONHASHSEED"] = str(seed)
     torch.cuda.manual_seed_all(seed)
     return seed
+
+
+def update_train_cfg_from_args(train_cfg, args):
+    """Apply the CLI to a train config (TWIST's `update_cfg_from_args`, learner half), in place.
+
+    --seed, --max_iterations, --fix_action_std, --checkpoint (and --resume / --resumeid mark it resumed),
+    --wandb (also log to wandb; run name = --exptid, TensorBoard is always on).
+    """
+    if getattr(args, "seed", None) is not None:
+        train_cfg.seed = int(args.seed)
+    if getattr(args, "max_iterations", None) is not None:
+        train_cfg.runner.max_iterations = int(args.max_iterations)
+    if getattr(args, "fix_action_std", False):
+        train_cfg.policy.fix_action_std = True
+    if getattr(args, "resume", False) or getattr(args, "resumeid", None):
+        train_cfg.runner.resume = True
+    if getattr(args, "checkpoint", None) is not None:
+        train_cfg.runner.checkpoint = int(args.checkpoint)
+    if getattr(args, "wandb", False):
+        train_cfg.runner.wandb = True
+    if getattr(args, "exptid", None):
+        train_cfg.runner.run_name = str(args.exptid)
+    return train_cfg
 
 
 def class_to_dict(obj) -> dict:

@@ -1,11 +1,16 @@
 """Task registry: task name -> (environment class, env config class, train config class).
 
 Tasks keep TWIST's names (`g1_priv_mimic`, `g1_stu_rl`, ...); they are registered by
-`legged_gym.envs` when it is imported.
+`legged_gym.envs` when it is imported. `make_env` / `make_alg_runner` build a task's environment
+and learner from the CLI (TWIST's names); this module imports the environments, the simulator and
+rsl_rl only inside them, so importing it stays cheap.
 """
 from __future__ import annotations
 
-from typing import Dict, List, NamedTuple
+import importlib
+import os
+from pathlib import Path
+from typing import Dict, List, NamedTuple, Optional
 
 
 class Task(NamedTuple):
@@ -43,6 +48,120 @@ class TaskRegistry:
         """Fresh instances (env_cfg, train_cfg) of the task's config classes."""
         task = self.get(name)
         return task.env_cfg_class(), task.train_cfg_class()
+
+    # --- building environments and learners (TWIST's make_env / make_alg_runner) ---------------------
+    def ensure_registered(self, name: str) -> None:
+        """Import `legged_gym.envs` (which registers TWIST's tasks) when `name` is not known yet."""
+        if name not in self._tasks:
+            importlib.import_module("legged_gym.envs")
+
+    def make_env(self, name: str, args=None, env_cfg=None):
+        """Build the environment of task `name`; returns (env, env_cfg).
+
+        The CLI `args` (`helpers.get_args`; default: no flags) override the config: --num_envs,
+        --seed (default: the train config's seed, as TWIST), --sim, --motion_file, --no_rand
+        (decision D5: every randomisation off). The env runs on --device; `--headless` as given.
+        """
+        from legged_gym.envs.base.humanoid_mimic_config import update_env_cfg_from_args
+        from legged_gym.gym_utils.helpers import get_args, set_seed
+
+        if args is None:
+            args = get_args([])
+        self.ensure_registered(name)
+        task = self.get(name)
+        if env_cfg is None:
+            env_cfg, train_cfg = self.get_cfgs(name)
+            env_cfg.seed = getattr(train_cfg, "seed", env_cfg.seed)
+        update_env_cfg_from_args(env_cfg, args)
+        env_cfg.seed = set_seed(int(env_cfg.seed))
+        env = task.env_class(env_cfg, args.device, bool(getattr(args, "headless", True)))
+        return env, env_cfg
+
+    def teacher_checkpoint(self, args) -> Path:
+        """The teacher checkpoint a student task distils from:
+        `<log root>/<teacher_proj_name>/<teacher_exptid>/model_<teacher_checkpoint>.pt` (-1: latest).
+
+        Raises FileNotFoundError naming the path (and how to make it) when it does not exist.
+        """
+        from legged_gym.gym_utils.helpers import experiment_dir, resolve_checkpoint
+
+        proj = getattr(args, "teacher_proj_name", None) or "g1_priv_mimic"
+        ckpt = int(getattr(args, "teacher_checkpoint", -1))
+        exptid = getattr(args, "teacher_exptid", None)
+        name = "model_{}.pt".format("<latest>" if ckpt == -1 else ckpt)
+        if not exptid:
+            raise FileNotFoundError(
+                "task {!r} distils from a teacher: pass --teacher_exptid (its checkpoint is read from {})".format(
+                    getattr(args, "task", "?"), os.path.join(experiment_dir(proj, "<teacher_exptid>"), name)))
+        run = experiment_dir(proj, exptid)
+        try:
+            return resolve_checkpoint(run, ckpt)
+        except FileNotFoundError as e:
+            hint = ("train the teacher first (bash train_teacher.sh {} <device>) or set --teacher_proj_name / "
+                    "--teacher_exptid".format(exptid) if not os.path.isdir(run) else "pick another --teacher_checkpoint")
+            raise FileNotFoundError("teacher checkpoint {} not found ({}); {}".format(
+                os.path.join(run, name), e, hint)) from None
+
+    def resume_checkpoint(self, args, train_cfg=None) -> Optional[Path]:
+        """The checkpoint to resume from, or None: with --resumeid, `<log root>/<resume_proj_name or
+        proj_name>/<resumeid>/model_<checkpoint>.pt` (-1: latest); with --resume or
+        `train_cfg.runner.resume` (play), the same in the experiment's own folder (--exptid)."""
+        from legged_gym.gym_utils.helpers import experiment_dir, resolve_checkpoint
+
+        resumeid = getattr(args, "resumeid", None)
+        resume = bool(getattr(args, "resume", False)) or bool(
+            train_cfg is not None and getattr(train_cfg.runner, "resume", False))
+        if not resumeid and not resume:
+            return None
+        exptid = resumeid or getattr(args, "exptid", None)
+        proj = (getattr(args, "resume_proj_name", None) if resumeid else None) or args.proj_name
+        if not exptid:
+            raise ValueError("resuming needs --resumeid or --exptid (the run under {})".format(
+                experiment_dir(proj, "<exptid>")))
+        return resolve_checkpoint(experiment_dir(proj, exptid), int(getattr(args, "checkpoint", -1)))
+
+    def make_alg_runner(self, env, name: Optional[str] = None, args=None, train_cfg=None, log_root="default"):
+        """Build the learner of task `name` for `env`; returns (runner, train_cfg).
+
+        - Runner class: `train_cfg.runner_class_name` from `rsl_rl.runners` (OnPolicyRunnerMimic for
+          the teacher, OnPolicyDaggerRunner for students, which load the frozen teacher from
+          `teacher_checkpoint(args)`).
+        - Overrides from `args`: --seed, --max_iterations, --fix_action_std, --checkpoint.
+        - Logs (checkpoints, TensorBoard): `log_root` if given, else `<log root>/<proj_name>/<exptid>`
+          (`helpers.log_root()`: legged_gym/logs or $LEGGED_GYM_LOG_DIR); no logging without --exptid.
+        - Resume (`resume_checkpoint`): weights, optimiser, normalisers, iteration and env counters.
+        """
+        from legged_gym.gym_utils.helpers import class_to_dict, experiment_dir, get_args, update_train_cfg_from_args
+
+        if args is None:
+            args = get_args([])
+        name = name or args.task
+        self.ensure_registered(name)
+        if train_cfg is None:
+            _, train_cfg = self.get_cfgs(name)
+        update_train_cfg_from_args(train_cfg, args)
+        if log_root == "default":
+            log_dir = experiment_dir(args.proj_name, args.exptid) if getattr(args, "exptid", None) else None
+        else:
+            log_dir = None if log_root is None else str(log_root)
+        resume_path = self.resume_checkpoint(args, train_cfg)  # before building: a bad path fails fast
+
+        runners = importlib.import_module("rsl_rl.runners")
+        runner_name = getattr(train_cfg, "runner_class_name", "OnPolicyRunnerMimic")
+        runner_class = getattr(runners, runner_name)
+        cfg_dict = class_to_dict(train_cfg)
+        if runner_name == "OnPolicyDaggerRunner":
+            teacher = self.teacher_checkpoint(args)
+            print("Loading teacher policy from {}".format(teacher))
+            runner = runner_class(env, cfg_dict, log_dir, device=args.device, teacher_path=str(teacher))
+        else:
+            runner = runner_class(env, cfg_dict, log_dir, device=args.device)
+        if resume_path is not None:
+            print("Loading model from {}".format(resume_path))
+            runner.load(str(resume_path))
+            train_cfg.runner.resume_path = str(resume_path)
+            print("Loaded iteration {}".format(runner.current_learning_iteration))
+        return runner, train_cfg
 
 
 task_registry = TaskRegistry()

@@ -1,0 +1,169 @@
+"""Run a trained policy (TWIST's `legged_gym/scripts/play.py`).
+
+    python legged_gym/scripts/play.py --task g1_priv_mimic --proj_name g1_priv_mimic --exptid T1 --num_envs 1 --record_video
+    python legged_gym/scripts/play.py --task g1_stu_rl --proj_name g1_stu_rl --exptid S1 --teacher_exptid T1 --num_envs 1 --record_video
+    python legged_gym/scripts/play.py --task g1_stu_rl --exptid S1 --use_jit      # the exported model in traced/
+
+Loads `model_<checkpoint>.pt` (--checkpoint, -1: latest) of `<log root>/<proj_name>/<exptid>/` (student
+tasks also need the teacher, as in TWIST, unless --use_jit), applies the play-mode overrides
+(`set_play_cfg`: SPEC 3.8) and runs the policy on its normalised observations (--use_jit: the
+TorchScript model on raw observations). With a display (and without --headless) a MuJoCo passive
+viewer shows env 0; --record_video writes `<log root>/videos/<proj_name>-<exptid>.mp4` (50 fps,
+offscreen MuJoCo rendering: MUJOCO_GL=egl or osmesa without a display); --record_log writes env 0's
+per-step state to `<log root>/env_logs/<proj_name>-<exptid>.json`. --steps sets the number of policy
+steps (default: one episode when recording, else 100 episodes).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+if __package__ in (None, ""):  # run as a file: make `legged_gym.scripts` importable from any cwd
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+import legged_gym.scripts.isaacgym_first  # noqa: F401,E402  (before torch)
+from legged_gym.scripts import render  # noqa: E402  (imports no mujoco)
+
+if "--record_video" in sys.argv[1:]:  # MUJOCO_GL is read when mujoco is imported: choose it first
+    try:
+        render.select_gl_backend()
+    except RuntimeError as _e:
+        raise SystemExit("play.py --record_video: {}".format(_e))
+
+import json  # noqa: E402
+import re  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+
+from legged_gym.envs.base.humanoid_mimic_config import set_play_cfg  # noqa: E402
+from legged_gym.gym_utils.helpers import build_parser, experiment_dir, get_args, log_root  # noqa: E402
+from legged_gym.gym_utils.task_registry import task_registry  # noqa: E402
+
+
+def latest_jit(proj_name: str, exptid: str) -> Path:
+    """The newest `*jit*.pt` of `<run>/traced/` (highest checkpoint number in `<exptid>-<ckpt>-jit.pt`)."""
+    traced = Path(experiment_dir(proj_name, exptid)) / "traced"
+    files = sorted(traced.glob("*jit*.pt")) if traced.is_dir() else []
+    if not files:
+        raise FileNotFoundError("{}: no exported model (*jit*.pt); run: bash to_jit.sh {} {}".format(
+            traced, exptid, proj_name))
+
+    def number(p: Path) -> int:
+        m = re.search(r"-(\d+)-jit", p.name)
+        return int(m.group(1)) if m else -1
+
+    return max(files, key=lambda p: (number(p), p.stat().st_mtime))
+
+
+def load_policy(env, args):
+    """callable(obs) -> action means: the TorchScript model (--use_jit) or the runner's inference policy."""
+    if args.use_jit:
+        path = latest_jit(args.proj_name, args.exptid)
+        print("Loading exported model from {}".format(path))
+        model = torch.jit.load(str(path), map_location=env.device)
+        model.eval()
+        return model
+    _, train_cfg = task_registry.get_cfgs(args.task)
+    train_cfg.runner.resume = True
+    runner, _ = task_registry.make_alg_runner(env=env, name=args.task, args=args, train_cfg=train_cfg, log_root=None)
+    return runner.get_inference_policy(device=env.device)
+
+
+def play(args) -> dict:
+    if not args.exptid:
+        raise SystemExit("play.py: --exptid is required (the run under {})".format(
+            experiment_dir(args.proj_name, "<exptid>")))
+    if args.record_video:
+        try:
+            render.select_gl_backend()  # no-op when chosen at import (run as a script)
+        except RuntimeError as e:
+            raise SystemExit("play.py --record_video: {}".format(e))
+    task_registry.ensure_registered(args.task)
+    env_cfg, train_cfg = task_registry.get_cfgs(args.task)
+    env_cfg.seed = train_cfg.seed
+    set_play_cfg(env_cfg, num_envs=args.num_envs, record_video=args.record_video)
+    try:  # fail before building anything when a model to read is missing
+        if args.use_jit:
+            latest_jit(args.proj_name, args.exptid)
+        else:
+            if getattr(train_cfg, "runner_class_name", "") == "OnPolicyDaggerRunner":
+                task_registry.teacher_checkpoint(args)
+            train_cfg.runner.resume = True
+            task_registry.resume_checkpoint(args, train_cfg)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit("play.py: {}".format(e))
+
+    env, env_cfg = task_registry.make_env(name=args.task, args=args, env_cfg=env_cfg)
+    policy = load_policy(env, args)
+
+    viewer = recorder = mirror = None
+    if args.record_video or (not args.headless and render.has_display()):
+        mirror = render.Env0Mirror()
+    if not args.headless and render.has_display():
+        viewer = render.PassiveViewer(mirror)
+    video_path = os.path.join(log_root(), "videos", "{}-{}.mp4".format(args.proj_name, args.exptid))
+    if args.record_video:
+        try:
+            recorder = render.VideoRecorder(video_path, mirror)
+        except RuntimeError as e:
+            raise SystemExit("play.py --record_video: {}".format(e))
+    log_rows = [] if args.record_log else None
+
+    steps = args.steps
+    if steps is None:
+        steps = int(env.max_episode_length) if (args.record_video or args.record_log) else 100 * int(env.max_episode_length)
+    print("Playing {} steps of {} ({} envs, {}){}".format(steps, args.task, env.num_envs, args.sim,
+                                                        ", recording " + video_path if recorder else ""))
+    obs = env.get_observations()
+    t_next = time.time()
+    try:
+        for _ in range(steps):
+            with torch.no_grad():
+                actions = policy(obs.detach())
+            obs, _, _, _, _ = env.step(actions.detach())
+            if mirror is not None:
+                mirror.set_state(env.root_states[0].cpu(), env.dof_pos[0].cpu())
+            if recorder is not None:
+                recorder.capture()
+            if log_rows is not None:
+                log_rows.append(render.env0_log_row(env, actions))
+            if viewer is not None:
+                if not viewer.is_running():
+                    break
+                viewer.sync()
+                t_next += env.dt  # real time
+                time.sleep(max(0.0, t_next - time.time()))
+    finally:
+        if recorder is not None:
+            recorder.close()
+            print("Video written to {} ({} frames)".format(video_path, recorder.frames))
+        if viewer is not None:
+            viewer.close()
+    result = {"steps": steps}
+    if recorder is not None:
+        result["video"] = video_path
+    if log_rows is not None:
+        log_path = os.path.join(log_root(), "env_logs", "{}-{}.json".format(args.proj_name, args.exptid))
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        with open(log_path, "w") as f:
+            json.dump({"dt": env.dt, "steps": log_rows}, f)
+        print("Env 0 log written to {}".format(log_path))
+        result["log"] = log_path
+    return result
+
+
+def parser():
+    p = build_parser(__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=None,
+                   help="policy steps to run (default: one episode when recording, else 100 episodes)")
+    return p
+
+
+def main(argv=None) -> dict:
+    return play(get_args(argv, parser=parser()))
+
+
+if __name__ == "__main__":
+    main()

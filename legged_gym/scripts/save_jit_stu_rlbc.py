@@ -1,0 +1,227 @@
+"""Export a trained student to TorchScript and ONNX (TWIST's `save_jit_stu_rlbc.py`, run by `to_jit.sh`).
+
+    python legged_gym/scripts/save_jit_stu_rlbc.py --robot g1 --proj_name g1_stu_rl --exptid S1 --checkpoint -1
+
+Reads `<log root>/<proj_name>/<exptid>/model_<checkpoint>.pt` (-1: latest) and writes into its
+`traced/` folder:
+
+- `<exptid>-<it>-jit.pt`: TorchScript module, normaliser + student actor: raw observations
+  (batch, 1155) in, action means (batch, 23) out; any other width raises. No clipping, scaling or
+  default pose inside, and the 10-frame history is assembled by the caller (SPEC 4.7, 9).
+- `<exptid>-<it>.onnx`: the same function in ONNX (input `obs`, output `actions`, dynamic batch), with
+  what a deployer needs in its metadata_props (each value JSON-encoded): joint order, default pose, action
+  scale and clip, Kp/Kd, torque limits, rates, observation layout and scales;
+- `<exptid>-<it>.json`: the same metadata.
+
+The ONNX file needs the `onnx` package (the project's [dev] extra; skipped with a note without it).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+if __package__ in (None, ""):  # run as a file: make `legged_gym.scripts` importable from any cwd
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+import json  # noqa: E402
+import re  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Dict, Tuple  # noqa: E402
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+
+from legged_gym.gym_utils.helpers import build_parser, experiment_dir, resolve_checkpoint  # noqa: E402
+
+#: Robots this exporter knows: observation width, reference (mimic) block, proprioception, actions.
+ROBOTS = {"g1": dict(num_obs=1155, num_motion_observations=31, num_prop=74, num_actions=23)}
+
+
+class HardwareRefNN(nn.Module):
+    """normaliser + student actor: raw obs (B, num_obs) -> action means (B, num_actions)."""
+
+    def __init__(self, actor: nn.Module, normalizer: nn.Module, num_obs: int) -> None:
+        super().__init__()
+        self.num_obs = int(num_obs)
+        self.actor = actor
+        self.normalizer = normalizer
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.actor(self.normalizer.normalize(obs))
+
+
+class CheckedPolicy(nn.Module):
+    """Scripted shell around the traced policy that rejects inputs of the wrong width."""
+
+    def __init__(self, traced: nn.Module, num_obs: int) -> None:
+        super().__init__()
+        self.policy = traced
+        self.num_obs = int(num_obs)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if obs.dim() != 2 or obs.size(1) != self.num_obs:
+            raise RuntimeError("policy input must be raw observations of shape (batch, {}), got {}".format(
+                self.num_obs, list(obs.shape)))
+        return self.policy(obs)
+
+
+def checkpoint_iteration(path: Path, ckpt: dict) -> int:
+    m = re.fullmatch(r"model_(\d+)\.pt", Path(path).name)
+    return int(m.group(1)) if m else int(ckpt.get("iter", 0))
+
+
+def load_student(path, robot: str = "g1") -> Tuple[HardwareRefNN, dict]:
+    """The export module (eval mode, CPU) of a student checkpoint, and the checkpoint dict."""
+    from rsl_rl.modules import ActorCriticMimic
+    from rsl_rl.utils.normalizer import Normalizer
+
+    spec = ROBOTS[robot]
+    ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+    for key in ("model_state_dict", "normalizer", "policy_cfg"):
+        if key not in ckpt:
+            raise KeyError("{}: checkpoint has no {!r} entry (have: {})".format(path, key, sorted(ckpt)))
+    policy_cfg = dict(ckpt["policy_cfg"])
+    got = (policy_cfg.get("num_observations"), policy_cfg.get("num_motion_observations"), policy_cfg.get("num_actions"))
+    want = (spec["num_obs"], spec["num_motion_observations"], spec["num_actions"])
+    if got != want:
+        raise ValueError("{}: not a {} student policy: (observations, reference block, actions) = {}, expected {} "
+                         "(a teacher checkpoint cannot be deployed: it needs privileged observations)".format(
+                             path, robot, got, want))
+    ac = ActorCriticMimic(**policy_cfg)
+    missing, _ = ac.load_state_dict(ckpt["model_state_dict"], strict=False)
+    missing_actor = [k for k in missing if k.startswith("actor.")]
+    if missing_actor:
+        raise KeyError("{}: model_state_dict lacks actor weights {}".format(path, missing_actor))
+    normalizer = Normalizer(spec["num_obs"])
+    normalizer.load_state_dict(ckpt["normalizer"])
+    model = HardwareRefNN(ac.actor, normalizer, spec["num_obs"]).eval()
+    return model, ckpt
+
+
+def deploy_metadata(robot: str = "g1") -> Dict[str, object]:
+    """What a deployer needs beside the network (SPEC 2.2, 2.3, 4.3, 4.4, 4.7)."""
+    from legged_gym.envs.g1.g1_mimic_distill_config import G1MimicStuRLCfg
+    from legged_gym.envs.mdp.layout import ANKLE_DOF_IDS, DIMS, PROPRIO_SLICES, STUDENT_SLICES, mimic_step_slices
+    from pose.g1_model import load_g1
+
+    g1, cfg = load_g1(), G1MimicStuRLCfg()
+    spec = ROBOTS[robot]
+    scale = float(cfg.control.action_scale)
+    mimic = {k: [v.start, v.stop] for k, v in mimic_step_slices().items() if v.stop <= DIMS.n_mimic_obs}
+    s = cfg.normalization.obs_scales
+    return {
+        "robot": robot,
+        "input": {"name": "obs", "shape": ["batch", spec["num_obs"]], "content": "raw observations (the "
+                  "normaliser is inside the model)"},
+        "output": {"name": "actions", "shape": ["batch", spec["num_actions"]], "content": "action means"},
+        "joint_names": list(g1.dof_names),
+        "default_joint_pos": [float(v) for v in g1.default_dof_pos],
+        "action_scale": scale,
+        "action_clip": float(cfg.control.clip_actions) / scale,
+        "pd_target": "q_target = default_joint_pos + action_scale * clip(action, -action_clip, action_clip)",
+        "kp": [float(v) for v in g1.kp],
+        "kd": [float(v) for v in g1.kd],
+        "torque_limit": [float(v) for v in g1.torque_limit],
+        "policy_dt": float(cfg.sim.dt) * int(cfg.sim.decimation),
+        "sim_dt": float(cfg.sim.dt),
+        "decimation": int(cfg.sim.decimation),
+        "obs_layout": {
+            "num_obs": DIMS.n_student_obs,
+            "frame": DIMS.n_student_single,
+            "mimic": [STUDENT_SLICES["mimic"].start, STUDENT_SLICES["mimic"].stop],
+            "proprio": [STUDENT_SLICES["proprio"].start, STUDENT_SLICES["proprio"].stop],
+            "history": [STUDENT_SLICES["history"].start, STUDENT_SLICES["history"].stop],
+            "history_len": DIMS.history_len,
+            "history_order": "oldest first; each entry is a previous (mimic 31 | proprio 74) frame",
+            "mimic_fields": mimic,
+            "proprio_fields": {k: [v.start, v.stop] for k, v in PROPRIO_SLICES.items()},
+            "obs_scales": {"ang_vel": float(s.ang_vel), "dof_pos": float(s.dof_pos), "dof_vel": float(s.dof_vel)},
+            "zero_dof_vel_ids": list(ANKLE_DOF_IDS),
+            "obs_clip": float(cfg.normalization.clip_observations),
+        },
+    }
+
+
+def export(path, out_dir, exptid: str, robot: str = "g1") -> Dict[str, str]:
+    """Write the TorchScript, ONNX and JSON files of checkpoint `path` into `out_dir`; returns their paths."""
+    model, ckpt = load_student(path, robot)
+    num_obs = ROBOTS[robot]["num_obs"]
+    it = checkpoint_iteration(Path(path), ckpt)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    base = out_dir / "{}-{}".format(exptid, it)
+    example = torch.ones(2, num_obs)
+    with torch.no_grad():
+        traced = torch.jit.trace(model, example)
+    scripted = torch.jit.script(CheckedPolicy(traced, num_obs))
+    jit_path = str(base) + "-jit.pt"
+    scripted.save(jit_path)
+
+    meta = deploy_metadata(robot)
+    meta.update({"source_checkpoint": str(Path(path).resolve()), "iteration": it, "exptid": exptid})
+    out = {"jit": jit_path}
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        print("onnx is not installed: no ONNX export (pip install onnx onnxruntime, or the project's [dev] extra)")
+    else:
+        out["onnx"] = str(base) + ".onnx"
+        export_onnx(model, example, out["onnx"], meta)
+    out["json"] = str(base) + ".json"
+    with open(out["json"], "w") as f:
+        json.dump(meta, f, indent=1)
+    return out
+
+
+def export_onnx(model: nn.Module, example: torch.Tensor, path: str, meta: Dict[str, object]) -> None:
+    import inspect
+
+    import onnx
+
+    kwargs = dict(input_names=["obs"], output_names=["actions"], opset_version=17,
+                  dynamic_axes={"obs": {0: "batch"}, "actions": {0: "batch"}})
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        kwargs["dynamo"] = False  # the TorchScript-based exporter: no onnxscript needed
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with torch.no_grad():
+            torch.onnx.export(model, (example,), path, **kwargs)
+    proto = onnx.load(path)
+    del proto.metadata_props[:]
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key = key
+        entry.value = json.dumps(value)  # every value JSON-encoded (strings too), so json.loads reads any
+    onnx.checker.check_model(proto)
+    onnx.save(proto, path)
+
+
+def parser():
+    p = build_parser(__doc__.splitlines()[0])
+    p.add_argument("--robot", default="g1", choices=sorted(ROBOTS))
+    p.set_defaults(proj_name="g1_stu_rl")
+    return p
+
+
+def main(argv=None) -> Dict[str, str]:
+    args = parser().parse_args(argv)
+    if not args.exptid:
+        raise SystemExit("save_jit_stu_rlbc.py: --exptid is required")
+    run = experiment_dir(args.proj_name, args.exptid)
+    try:
+        path = resolve_checkpoint(run, args.checkpoint)
+    except FileNotFoundError as e:
+        raise SystemExit("save_jit_stu_rlbc.py: {}".format(e))
+    print("Loading model from {}".format(path))
+    try:
+        out = export(path, os.path.join(run, "traced"), args.exptid, args.robot)
+    except (KeyError, ValueError) as e:
+        raise SystemExit("save_jit_stu_rlbc.py: {}".format(e))
+    for kind, p in out.items():
+        print("Saved {} to {}".format(kind, p))
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,280 @@
+"""The training workflow end to end on CPU (mjwarp on warp's CPU device, 4 envs, 2 iterations):
+train_teacher.sh -> train_student.sh (distilling from that teacher) -> resume through train.py
+--resumeid -> to_jit.sh (TorchScript + ONNX) -> play.py --record_video; and the error for a
+missing teacher checkpoint.
+
+Every run writes under a temporary log root: the scripts read the environment variable
+LEGGED_GYM_LOG_DIR (default legged_gym/logs). The shell scripts run from another working directory
+with PYTHON set to this interpreter.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("mujoco_warp")
+
+from conftest import REPO_ROOT  # noqa: E402
+from legged_gym.gym_utils import helpers  # noqa: E402
+
+TEACHER, STUDENT = "pytest_teacher", "pytest_student"
+SMALL = ["--num_envs", "4", "--max_iterations", "2", "--sim", "mjwarp"]
+ITERATIONS = 2
+STEPS_PER_ENV, NUM_ENVS = 24, 4
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory):
+    return tmp_path_factory.mktemp("legged_gym_logs")
+
+
+@pytest.fixture(scope="module")
+def cwd(tmp_path_factory):
+    return tmp_path_factory.mktemp("elsewhere")  # the scripts must not depend on the caller's cwd
+
+
+def run(cmd, logs, cwd, check=True, timeout=600):
+    env = dict(os.environ, LEGGED_GYM_LOG_DIR=str(logs), PYTHON=sys.executable)
+    out = subprocess.run(cmd, cwd=str(cwd), env=env, capture_output=True, text=True, timeout=timeout)
+    if check and out.returncode != 0:
+        raise AssertionError("{} failed ({}):\n{}\n{}".format(" ".join(map(str, cmd)), out.returncode,
+                                                              out.stdout[-3000:], out.stderr[-5000:]))
+    return out
+
+
+def script(name):
+    return str(REPO_ROOT / name)
+
+
+def load(path):
+    return torch.load(str(path), map_location="cpu", weights_only=True)
+
+
+@pytest.fixture(scope="module")
+def teacher_run(logs, cwd):
+    out = run(["bash", script("train_teacher.sh"), TEACHER, "cpu"] + SMALL, logs, cwd)
+    return logs / "g1_priv_mimic" / TEACHER, out
+
+
+@pytest.fixture(scope="module")
+def student_run(teacher_run, logs, cwd):
+    out = run(["bash", script("train_student.sh"), STUDENT, TEACHER, "cpu"] + SMALL, logs, cwd)
+    return logs / "g1_stu_rl" / STUDENT, out
+
+
+@pytest.fixture(scope="module")
+def exported(student_run, logs, cwd):
+    out = run(["bash", script("to_jit.sh"), STUDENT, "g1_stu_rl"], logs, cwd)
+    return student_run[0] / "traced", out
+
+
+def test_teacher_trains_through_the_shell_script(teacher_run):
+    run_dir, out = teacher_run
+    assert sorted(p.name for p in run_dir.glob("model_*.pt")) == ["model_{}.pt".format(ITERATIONS)]
+    assert list(run_dir.glob("events.out.tfevents.*")), "no TensorBoard events in {}".format(run_dir)
+    ckpt = load(run_dir / "model_{}.pt".format(ITERATIONS))
+    assert ckpt["iter"] == ITERATIONS
+    assert ckpt["policy_cfg"]["num_observations"] == 1318 and ckpt["policy_cfg"]["num_motion_steps"] == 20
+    assert ckpt["normalizer"]["count"].item() == ITERATIONS * STEPS_PER_ENV * NUM_ENVS
+    assert ckpt["env_counters"]["total_env_steps_counter"] == ITERATIONS * STEPS_PER_ENV
+    # nothing went to the repository's own log folder
+    assert not (Path(helpers.LEGGED_GYM_ROOT_DIR) / "logs" / "g1_priv_mimic" / TEACHER).exists()
+
+
+def test_student_distils_from_the_teachers_checkpoint(teacher_run, student_run):
+    run_dir, out = student_run
+    teacher_ckpt = teacher_run[0] / "model_{}.pt".format(ITERATIONS)
+    assert "Loading teacher policy from {}".format(teacher_ckpt) in out.stdout
+    assert sorted(p.name for p in run_dir.glob("model_*.pt")) == ["model_{}.pt".format(ITERATIONS)]
+    assert list(run_dir.glob("events.out.tfevents.*"))
+    ckpt = load(run_dir / "model_{}.pt".format(ITERATIONS))
+    assert ckpt["iter"] == ITERATIONS
+    cfg = ckpt["policy_cfg"]
+    assert (cfg["num_observations"], cfg["num_critic_observations"], cfg["num_motion_observations"]) == (1155, 1318, 31)
+    assert ckpt["dagger"] is not None
+
+
+def test_resume_continues_at_the_saved_iteration(teacher_run, logs, cwd, monkeypatch):
+    from legged_gym.gym_utils.task_registry import task_registry
+
+    saved = load(teacher_run[0] / "model_{}.pt".format(ITERATIONS))
+    # What train.py builds for --resumeid: the runner restored at the saved iteration, normaliser and counters.
+    monkeypatch.setenv("LEGGED_GYM_LOG_DIR", str(logs))
+    args = helpers.get_args(["--task", "g1_priv_mimic", "--exptid", "unused", "--resumeid", TEACHER,
+                             "--device", "cpu"] + SMALL)
+    env, _ = task_registry.make_env("g1_priv_mimic", args)
+    runner, train_cfg = task_registry.make_alg_runner(env, "g1_priv_mimic", args, log_root=None)
+    assert train_cfg.runner.resume_path == str(teacher_run[0] / "model_{}.pt".format(ITERATIONS))
+    assert runner.current_learning_iteration == ITERATIONS
+    for key, value in saved["normalizer"].items():
+        torch.testing.assert_close(runner.normalizer.state_dict()[key], value, rtol=0, atol=0)
+    for key, value in saved["env_counters"].items():
+        assert getattr(env, key) == value
+    del runner, env
+
+    # ... and training through train.py goes on from there, in a new experiment folder.
+    out = run([sys.executable, script("legged_gym/scripts/train.py"), "--task", "g1_priv_mimic", "--proj_name",
+               "g1_priv_mimic", "--exptid", TEACHER + "_resumed", "--resumeid", TEACHER, "--checkpoint", "-1",
+               "--device", "cpu", "--num_envs", "4", "--max_iterations", "1", "--sim", "mjwarp"], logs, cwd)
+    assert "Loaded iteration {}".format(ITERATIONS) in out.stdout
+    resumed_dir = logs / "g1_priv_mimic" / (TEACHER + "_resumed")
+    assert sorted(p.name for p in resumed_dir.glob("model_*.pt")) == ["model_{}.pt".format(ITERATIONS + 1)]
+    resumed = load(resumed_dir / "model_{}.pt".format(ITERATIONS + 1))
+    assert resumed["iter"] == ITERATIONS + 1
+    assert resumed["env_counters"]["total_env_steps_counter"] == (ITERATIONS + 1) * STEPS_PER_ENV
+    # the normaliser kept its statistics and added one iteration of samples
+    assert resumed["normalizer"]["count"].item() == saved["normalizer"]["count"].item() + STEPS_PER_ENV * NUM_ENVS
+
+
+def python_policy(ckpt_path):
+    from rsl_rl.modules import ActorCriticMimic
+    from rsl_rl.utils.normalizer import Normalizer
+
+    ckpt = load(ckpt_path)
+    ac = ActorCriticMimic(**ckpt["policy_cfg"])
+    ac.load_state_dict(ckpt["model_state_dict"])
+    normalizer = Normalizer(ckpt["policy_cfg"]["num_observations"])
+    normalizer.load_state_dict(ckpt["normalizer"])
+    ac.eval()
+    return lambda obs: ac.actor(normalizer.normalize(obs))
+
+
+def test_torchscript_and_onnx_exports_match_the_python_policy(student_run, exported):
+    traced, out = exported
+    base = traced / "{}-{}".format(STUDENT, ITERATIONS)
+    jit_path, onnx_path, json_path = [Path(str(base) + s) for s in ("-jit.pt", ".onnx", ".json")]
+    for p in (jit_path, onnx_path, json_path):
+        assert p.is_file(), "{} not written; to_jit.sh said:\n{}".format(p, out.stdout)
+    reference = python_policy(student_run[0] / "model_{}.pt".format(ITERATIONS))
+    jit = torch.jit.load(str(jit_path))
+
+    import onnx
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    gen = torch.Generator().manual_seed(0)
+    for batch in (1, 5):
+        obs = 3.0 * torch.randn(batch, 1155, generator=gen)
+        with torch.no_grad():
+            expected = reference(obs)
+            assert expected.shape == (batch, 23)
+            assert (jit(obs) - expected).abs().max().item() < 1e-5
+        got = session.run(["actions"], {"obs": obs.numpy()})[0]
+        assert np.abs(got - expected.numpy()).max() < 1e-5
+    with pytest.raises(Exception, match="1155"):
+        jit(torch.zeros(2, 1154))
+
+    meta = {p.key: json.loads(p.value) for p in onnx.load(str(onnx_path)).metadata_props}
+    assert meta == {k: v for k, v in json.loads(json_path.read_text()).items()}
+    from pose.g1_model import load_g1
+
+    g1 = load_g1()
+    assert meta["joint_names"] == list(g1.dof_names) and len(meta["default_joint_pos"]) == 23
+    np.testing.assert_allclose(meta["default_joint_pos"], g1.default_dof_pos)
+    np.testing.assert_allclose(meta["kp"], g1.kp)
+    np.testing.assert_allclose(meta["kd"], g1.kd)
+    assert meta["action_scale"] == 0.5 and meta["action_clip"] == 10.0
+    layout = meta["obs_layout"]
+    assert (layout["mimic"], layout["proprio"], layout["history"]) == ([0, 31], [31, 105], [105, 1155])
+    assert layout["history_len"] == 10 and layout["history_order"].startswith("oldest first")
+
+
+def read_frames(path):
+    import imageio
+
+    reader = imageio.get_reader(str(path))
+    try:
+        return [np.asarray(f) for f in reader]
+    finally:
+        reader.close()
+
+
+@pytest.fixture(scope="module")
+def offscreen_gl():
+    from legged_gym.scripts import render
+
+    if os.environ.get("MUJOCO_GL"):
+        ok, reason = render.probe_gl_backend(os.environ["MUJOCO_GL"])
+        if not ok:
+            pytest.skip("no offscreen OpenGL backend: " + reason)
+        return os.environ["MUJOCO_GL"]
+    backend, reasons = render.find_offscreen_backend()
+    if backend is None and not render.has_display():
+        pytest.skip("no offscreen OpenGL backend for MuJoCo: " + "; ".join(reasons))
+    return backend
+
+
+def test_play_records_a_video_of_the_teacher(teacher_run, logs, cwd, offscreen_gl):
+    out = run(["bash", script("play_teacher.sh"), TEACHER, "--steps", "12", "--sim", "mjwarp", "--device", "cpu",
+               "--headless"], logs, cwd)
+    video = logs / "videos" / "g1_priv_mimic-{}.mp4".format(TEACHER)
+    assert video.is_file() and video.stat().st_size > 0, out.stdout
+    frames = read_frames(video)
+    assert len(frames) == 12 and frames[0].shape == (960, 1440, 3)
+    assert any(np.abs(f.astype(int) - frames[0].astype(int)).mean() > 0.5 for f in frames[1:])
+
+
+def test_play_runs_the_exported_student(exported, logs, cwd, offscreen_gl):
+    out = run(["bash", script("play_student.sh"), STUDENT, TEACHER, "--use_jit", "--steps", "6", "--sim", "mjwarp",
+               "--device", "cpu", "--headless", "--record_log"], logs, cwd)
+    assert "Loading exported model from {}".format(exported[0] / "{}-{}-jit.pt".format(STUDENT, ITERATIONS)) in out.stdout
+    assert len(read_frames(logs / "videos" / "g1_stu_rl-{}.mp4".format(STUDENT))) == 6
+    log = json.loads((logs / "env_logs" / "g1_stu_rl-{}.json".format(STUDENT)).read_text())
+    assert len(log["steps"]) == 6 and len(log["steps"][0]["dof_pos"]) == 23
+
+
+def test_missing_teacher_checkpoint_names_the_path(logs, cwd, monkeypatch):
+    out = run(["bash", script("train_student.sh"), "pytest_orphan", "no_such_teacher", "cpu"] + SMALL, logs, cwd,
+              check=False)
+    assert out.returncode != 0
+    expected = str(logs / "g1_priv_mimic" / "no_such_teacher" / "model_<latest>.pt")
+    assert expected in out.stderr, out.stderr
+    assert not (logs / "g1_stu_rl" / "pytest_orphan").exists()
+
+    from legged_gym.gym_utils.task_registry import task_registry
+
+    monkeypatch.setenv("LEGGED_GYM_LOG_DIR", str(logs))
+    args = helpers.get_args(["--task", "g1_stu_rl", "--teacher_exptid", "no_such_teacher", "--teacher_checkpoint",
+                             "7", "--teacher_proj_name", "other_proj", "--sim", "mjwarp"])
+    with pytest.raises(FileNotFoundError, match=re.escape(str(logs / "other_proj" / "no_such_teacher" / "model_7.pt"))):
+        task_registry.teacher_checkpoint(args)
+    with pytest.raises(FileNotFoundError, match="--teacher_exptid"):
+        task_registry.teacher_checkpoint(helpers.get_args(["--task", "g1_stu_rl", "--sim", "mjwarp"]))
+
+
+def test_shell_scripts_print_their_usage(logs, cwd):
+    for name, nargs in (("train_teacher.sh", 2), ("train_student.sh", 3), ("to_jit.sh", 1), ("play_teacher.sh", 1),
+                        ("play_student.sh", 2)):
+        out = run(["bash", script(name)], logs, cwd, check=False)
+        assert out.returncode == 2 and "usage: bash {}".format(name) in out.stderr
+
+
+def test_log_root_follows_the_environment_variable_and_cli_overrides_the_train_cfg(tmp_path, monkeypatch):
+    from legged_gym.gym_utils.task_registry import task_registry
+
+    monkeypatch.delenv("LEGGED_GYM_LOG_DIR", raising=False)
+    assert helpers.log_root() == os.path.join(helpers.LEGGED_GYM_ROOT_DIR, "logs")
+    monkeypatch.setenv("LEGGED_GYM_LOG_DIR", str(tmp_path))
+    assert helpers.experiment_dir("g1_stu_rl", "S1") == str(tmp_path / "g1_stu_rl" / "S1")
+
+    task_registry.ensure_registered("g1_stu_rl")
+    _, train_cfg = task_registry.get_cfgs("g1_stu_rl")
+    args = helpers.get_args(["--task", "g1_stu_rl", "--exptid", "S1", "--seed", "7", "--max_iterations", "3",
+                             "--resumeid", "S0", "--checkpoint", "100", "--sim", "mjwarp"])
+    helpers.update_train_cfg_from_args(train_cfg, args)
+    assert (train_cfg.seed, train_cfg.runner.max_iterations, train_cfg.runner.resume, train_cfg.runner.checkpoint,
+            train_cfg.runner.run_name) == (7, 3, True, 100, "S1")
+    assert task_registry.get_cfgs("g1_stu_rl")[1].runner.max_iterations == 1000002  # the class is untouched
+    # --resumeid S0 reads <log root>/<resume_proj_name or proj_name>/S0/model_100.pt
+    (tmp_path / "other" / "S0").mkdir(parents=True)
+    (tmp_path / "other" / "S0" / "model_100.pt").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        task_registry.resume_checkpoint(args, train_cfg)
+    args.resume_proj_name = "other"
+    assert task_registry.resume_checkpoint(args, train_cfg) == tmp_path / "other" / "S0" / "model_100.pt"

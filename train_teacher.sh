@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Train the privileged teacher (task g1_priv_mimic), TWIST's train_teacher.sh.
+# Usage: bash train_teacher.sh <exptid> <device> [extra train.py args...]
+#   e.g. bash train_teacher.sh 0927_twist_teacher cuda:0
+#        bash train_teacher.sh T1 cpu --num_envs 4 --max_iterations 2 --sim mjwarp
+# Logs: legged_gym/logs/g1_priv_mimic/<exptid>/ (or $LEGGED_GYM_LOG_DIR/g1_priv_mimic/<exptid>/).
+# Python: $PYTHON if set, else python.
+set -euo pipefail
+if [ $# -lt 2 ]; then
+    echo "usage: bash train_teacher.sh <exptid> <device> [extra train.py args...]" >&2
+    exit 2
+fi
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+exptid=$1
+device=$2
+shift 2
+exec "${PYTHON:-python}" "$ROOT/legged_gym/scripts/train.py" --task g1_priv_mimic --proj_name g1_priv_mimic \
+    --exptid "$exptid" --device "$device" "$@"
