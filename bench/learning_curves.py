@@ -4,8 +4,9 @@
 
 Curves: mean episode length as a fraction of the clip length (`metric_completion`), each tracking
 reward as its mean per policy step over the clip (`metric_tracking_*` x dt, in [0, 1]), the mean
-key-body distance to the reference in metres, the mean reward, and the throughput (env-steps/s,
-collection and learning time per iteration). Writes NAME.json and NAME.png.
+key-body distance to the reference in metres, the mean reward, the policy's action std, the student's
+KL(student || teacher) (student runs only), and the throughput (env-steps/s, collection and learning
+time per iteration). Writes NAME.json and NAME.png.
 """
 from __future__ import annotations
 
@@ -18,12 +19,16 @@ POLICY_DT = 0.02
 TRACKING = ("tracking_joint_dof", "tracking_joint_vel", "tracking_root_pose", "tracking_root_vel", "tracking_keybody_pos")
 
 
-def read_scalars(run_dir: Path) -> dict:
+def read_scalars(run_dir: Path):
+    """({tag: [(iteration, value)]}, minutes between the first and the last logged value)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     acc.Reload()
-    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+    events = {tag: acc.Scalars(tag) for tag in acc.Tags()["scalars"]}
+    times = [e.wall_time for values in events.values() for e in values]
+    minutes = (max(times) - min(times)) / 60.0 if times else 0.0
+    return {tag: [(e.step, e.value) for e in values] for tag, values in events.items()}, minutes
 
 
 def find(scalars: dict, suffix: str):
@@ -42,19 +47,27 @@ def curves(scalars: dict) -> dict:
         "env_steps_per_s": find(scalars, "Perf/total_fps"),
         "collection_time_s": find(scalars, "Perf/collection time"),
         "learning_time_s": find(scalars, "Perf/learning_time"),
+        "action_std": find(scalars, "Policy/mean_noise_std"),
+        "kl_student_teacher": find(scalars, "Loss/kl_teacher_student"),
     }
     for term in TRACKING:
         out[term + "_per_step"] = [(s, v * POLICY_DT) for s, v in find(scalars, "metric_" + term)]
     return out
 
 
-def summary(data: dict, window: int = 20) -> dict:
-    """First value and mean of the last `window` logged values of every curve."""
+def summary(data: dict, window: int = 20, early_iteration: int = 20) -> dict:
+    """First value, value at `early_iteration` and mean of the last `window` values of every curve.
+
+    Episodes that end in the first iterations mostly started at a random point of their clip
+    (`init_at_random_ep_len`), so `at_iteration_20` describes the untrained policy better than `first`.
+    """
     out = {}
     for name, values in data.items():
         if values:
             tail = [v for _, v in values[-window:]]
-            out[name] = {"first": values[0][1], "last_mean": sum(tail) / len(tail), "last_iteration": values[-1][0]}
+            early = [v for step, v in values if step >= early_iteration][:1]
+            out[name] = {"first": values[0][1], "at_iteration_{}".format(early_iteration): early[0] if early else None,
+                         "last_mean": sum(tail) / len(tail), "last_iteration": values[-1][0]}
     return out
 
 
@@ -69,10 +82,11 @@ def plot(data: dict, path: Path, title: str) -> None:
         ("tracking rewards (mean per step)", [t + "_per_step" for t in TRACKING]),
         ("key-body distance (m)", ["keybody_distance_m"]),
         ("mean reward", ["mean_reward"]),
+        ("action std, KL(student || teacher)", ["action_std", "kl_student_teacher"]),
         ("env-steps/s", ["env_steps_per_s"]),
         ("time per iteration (s)", ["collection_time_s", "learning_time_s"]),
     ]
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8))
+    fig, axes = plt.subplots(2, 4, figsize=(20, 8))
     for ax, (label, names) in zip(axes.flat, panels):
         for name in names:
             if data.get(name):
@@ -80,8 +94,11 @@ def plot(data: dict, path: Path, title: str) -> None:
                 ax.plot(steps, values, label=name.replace("_per_step", ""))
         ax.set_title(label)
         ax.set_xlabel("iteration")
+        if label.startswith("action std"):
+            ax.set_yscale("log")
         if len(names) > 1:
             ax.legend(fontsize=7)
+    axes.flat[-1].axis("off")
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -95,13 +112,15 @@ def main():
     p.add_argument("--command", default="", help="command that produced the run (for the record)")
     p.add_argument("--extra", default="{}", help="JSON object merged into the result")
     args = p.parse_args()
-    data = curves(read_scalars(args.run_dir))
+    scalars, minutes = read_scalars(args.run_dir)
+    data = curves(scalars)
     result = {
         "benchmark": "learning curves",
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
         "device": args.device,
         "command": args.command,
         "run": args.run_dir.name,
+        "wall_clock_min": round(minutes, 1),
         "summary": summary(data),
         "curves": data,
     }

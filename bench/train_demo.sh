@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The GPU training demonstration behind bench/results/train_{teacher,student}_*: train the teacher on
+# the embedded motion set, then distil a student from it, each through TWIST's shell scripts.
+#
+#   bash bench/train_demo.sh OUT_DIR TEACHER_ITERS STUDENT_ITERS [DEVICE] [NUM_ENVS]
+#
+# TEACHER_ITERS 0 skips the teacher and distils from the teacher already under
+# $LEGGED_GYM_LOG_DIR/g1_priv_mimic/demo_teacher/; STUDENT_ITERS 0 skips the student.
+# Writes OUT_DIR/{teacher,student}.log and copies each run's TensorBoard events to
+# OUT_DIR/{teacher,student}/ when it ends (and the teacher's last checkpoint). Make the curves with
+#   python bench/learning_curves.py OUT_DIR/teacher --out bench/results/NAME --device ... --command ...
+set -euo pipefail
+if [ $# -lt 3 ]; then
+    echo "usage: bash bench/train_demo.sh OUT_DIR TEACHER_ITERS STUDENT_ITERS [DEVICE] [NUM_ENVS]" >&2
+    exit 2
+fi
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out=$1
+teacher_iters=$2
+student_iters=$3
+device=${4:-cuda:0}
+num_envs=${5:-4096}
+export LEGGED_GYM_LOG_DIR=${LEGGED_GYM_LOG_DIR:-/tmp/legged_gym_logs}
+mkdir -p "$out"
+
+if [ "$teacher_iters" -gt 0 ]; then
+    bash "$ROOT/train_teacher.sh" demo_teacher "$device" --num_envs "$num_envs" \
+        --max_iterations "$teacher_iters" --sim mjwarp > "$out/teacher.log" 2>&1
+    mkdir -p "$out/teacher"
+    run="$LEGGED_GYM_LOG_DIR/g1_priv_mimic/demo_teacher"
+    cp "$run"/events.out.tfevents.* "$out/teacher/"
+    cp "$run/model_$teacher_iters.pt" "$out/teacher/"
+fi
+if [ "$student_iters" -gt 0 ]; then
+    bash "$ROOT/train_student.sh" demo_student demo_teacher "$device" --num_envs "$num_envs" \
+        --max_iterations "$student_iters" --sim mjwarp > "$out/student.log" 2>&1
+    mkdir -p "$out/student"
+    cp "$LEGGED_GYM_LOG_DIR"/g1_stu_rl/demo_student/events.out.tfevents.* "$out/student/"
+fi

@@ -1,0 +1,60 @@
+"""bench/learning_curves.py reads a run's TensorBoard events into curves and a summary."""
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "bench" / "learning_curves.py"
+
+
+def load_module():
+    spec = importlib.util.spec_from_file_location("learning_curves", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_run(run_dir: Path, iterations: int):
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(run_dir))
+    for it in range(1, iterations + 1):
+        writer.add_scalar("Episode_rew_metrics/metric_completion", it / iterations, it)
+        writer.add_scalar("Episode_rew_metrics/metric_tracking_joint_dof", 10.0 * it, it)
+        writer.add_scalar("Episode_rew_metrics/metric_keybody_distance", 1.0 / it, it)
+        writer.add_scalar("Policy/mean_noise_std", 1.0, it)
+    writer.close()
+
+
+def test_curves_scale_tracking_rewards_to_per_step_and_summarise(tmp_path):
+    lc = load_module()
+    write_run(tmp_path / "run", 40)
+    scalars, minutes = lc.read_scalars(tmp_path / "run")
+    assert minutes >= 0.0
+    data = lc.curves(scalars)
+    assert data["episode_length_fraction_of_clip"][0] == (1, pytest.approx(1 / 40))
+    # metric_tracking_* is the episode sum per second of clip; x policy dt gives the mean per step.
+    assert data["tracking_joint_dof_per_step"][4] == (5, pytest.approx(50.0 * lc.POLICY_DT))
+    assert data["kl_student_teacher"] == []
+    summary = lc.summary(data, window=10, early_iteration=20)
+    distance = summary["keybody_distance_m"]
+    assert distance["first"] == pytest.approx(1.0)
+    assert distance["at_iteration_20"] == pytest.approx(1 / 20)
+    assert distance["last_mean"] == pytest.approx(sum(1.0 / i for i in range(31, 41)) / 10)
+    assert distance["last_iteration"] == 40
+    assert "kl_student_teacher" not in summary
+
+
+def test_command_line_writes_json_and_png(tmp_path):
+    write_run(tmp_path / "run", 25)
+    out = tmp_path / "results" / "curves"
+    subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "run"), "--out", str(out), "--device", "cpu",
+                    "--command", "pytest", "--extra", '{"iterations": 25}'], check=True, capture_output=True)
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert result["device"] == "cpu" and result["command"] == "pytest" and result["iterations"] == 25
+    assert result["summary"]["episode_length_fraction_of_clip"]["last_iteration"] == 25
+    assert out.with_suffix(".png").stat().st_size > 0
