@@ -6,7 +6,8 @@ Curves: mean episode length as a fraction of the clip length (`metric_completion
 reward as its mean per policy step over the clip (`metric_tracking_*` x dt, in [0, 1]), the mean
 key-body distance to the reference in metres, the mean reward, the policy's action std, the student's
 KL(student || teacher) (student runs only), and the throughput (env-steps/s, collection and learning
-time per iteration). Writes NAME.json and NAME.png.
+time per iteration) and, for MuJoCo Warp runs, the fraction of finished episodes in which the
+contact solver stopped at its iteration limit. Writes NAME.json and NAME.png.
 """
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ def curves(scalars: dict) -> dict:
         "learning_time_s": find(scalars, "Perf/learning_time"),
         "action_std": find(scalars, "Policy/mean_noise_std"),
         "kl_student_teacher": find(scalars, "Loss/kl_teacher_student"),
+        "solver_iteration_limit_episode_fraction": find(scalars, "metric_solver_iteration_limit"),
     }
     for term in TRACKING:
         out[term + "_per_step"] = [(s, v * POLICY_DT) for s, v in find(scalars, "metric_" + term)]
@@ -85,6 +87,7 @@ def plot(data: dict, path: Path, title: str) -> None:
         ("action std, KL(student || teacher)", ["action_std", "kl_student_teacher"]),
         ("env-steps/s", ["env_steps_per_s"]),
         ("time per iteration (s)", ["collection_time_s", "learning_time_s"]),
+        ("episodes with an unconverged contact solve", ["solver_iteration_limit_episode_fraction"]),
     ]
     fig, axes = plt.subplots(2, 4, figsize=(20, 8))
     for ax, (label, names) in zip(axes.flat, panels):
@@ -98,7 +101,6 @@ def plot(data: dict, path: Path, title: str) -> None:
             ax.set_yscale("log")
         if len(names) > 1:
             ax.legend(fontsize=7)
-    axes.flat[-1].axis("off")
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=90)

@@ -107,6 +107,12 @@ class SimBackend(abc.ABC):
     def set_motor_strength(self, kp_scale: torch.Tensor, kd_scale: torch.Tensor) -> None:
         """Per-env, per-DOF factors (N, 23) on Kp and Kd (domain randomisation; 1 = nominal)."""
 
+    def take_solver_limit_hits(self, env_ids: torch.Tensor) -> Optional[torch.Tensor]:
+        """(len(env_ids),) bool: whether the constraint solver stopped at its iteration limit (not
+        converged) in any substep since the last call for that env, which clears the record. None when
+        the backend does not report it."""
+        return None
+
     # --- writes for resets and perturbations -------------------------------------------------------
     @abc.abstractmethod
     def set_root_states(self, env_ids: torch.Tensor, root_states: torch.Tensor) -> None:

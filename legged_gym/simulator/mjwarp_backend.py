@@ -243,6 +243,11 @@ class MjWarpBackend(SimBackend):
         batched = ("body_mass", "body_inertia", "body_ipos", "body_subtreemass", "geom_friction")
         with wp.ScopedDevice(self._wp_device):
             self.m = mjw.put_model(mjm, batch_sizes={f: n for f in batched})
+            # A solve that stops at the iteration limit (a fallen robot in a pile of contacts) would
+            # print from inside the kernel at every such substep and flood the training log; it is
+            # recorded per world instead (d.overflow) and reported per episode
+            # (take_solver_limit_hits -> metric_solver_iteration_limit). Other overflows still print.
+            self.m.opt.warn_overflow = int(self.m.opt.warn_overflow) & ~int(mjw.OverflowType.ITERATIONS)
             self.d = mjw.put_data(mjm, mjd, nworld=n, nconmax=nconmax, njmax=njmax)
             self._alloc()
         self._graph_step = None
@@ -322,6 +327,7 @@ class MjWarpBackend(SimBackend):
         self._xfrc = t(d.xfrc_applied)  # (N, nbody, 6): force, torque (at the body com)
         self._xpos = t(d.xpos)
         self._xipos = t(d.xipos)
+        self._overflow = t(d.overflow)  # (N,) int32 OverflowType bits, sticky until cleared
         self._dof_pos = self._qpos[:, 7 : 7 + nd]
         self._dof_vel = self._qvel[:, 6 : 6 + nd]
         # per-world model fields (views; written in place so captured graphs see the new values)
@@ -464,6 +470,12 @@ class MjWarpBackend(SimBackend):
     @property
     def torques(self) -> torch.Tensor:
         return self._torques
+
+    def take_solver_limit_hits(self, env_ids: torch.Tensor) -> torch.Tensor:
+        bit = int(mjw.OverflowType.ITERATIONS)
+        flags = self._overflow[env_ids]
+        self._overflow[env_ids] = flags & ~bit
+        return (flags & bit) != 0
 
     # --- per-world model data (read-only, for privileged observations and tests) -----------------
     @property

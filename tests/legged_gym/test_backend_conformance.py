@@ -475,3 +475,31 @@ def test_mjwarp_model_fields_are_per_world(make):
     _place(sim, 3.0)
     sim.step(_default_pose(sim))
     assert sim._xfrc.abs().sum() == 0
+
+
+def test_mjwarp_reports_and_clears_solver_iteration_limit_hits(make):
+    sim = make(2)
+    if sim.name != "mjwarp":
+        pytest.skip("mjwarp solver records")
+    ids = _all_ids(sim)
+    # World 0 sunk 10 cm into the floor (many active contacts), world 1 high in the air (none).
+    rs = _place(sim, 3.0)
+    rs[0, 2] = G1.standing_pelvis_height - 0.1
+    sim.set_root_states(ids, rs)
+    sim.forward()
+    sim.take_solver_limit_hits(ids)  # start from a clean record
+    sim.step(_default_pose(sim))
+    assert sim.take_solver_limit_hits(ids).tolist() == [False, False]  # 10 Newton iterations converge
+    sim.m.opt.iterations = 1  # one iteration cannot resolve the deep penetration
+    if sim._use_graph:
+        sim._capture()  # the captured CUDA graph holds the iteration limit: capture again
+    sim.set_root_states(ids, rs)
+    sim.forward()
+    sim.take_solver_limit_hits(ids)
+    sim.step(_default_pose(sim))
+    assert sim.take_solver_limit_hits(ids).tolist() == [True, False]
+    assert sim.take_solver_limit_hits(ids).tolist() == [False, False]  # taking clears the record
+    sim.step(_default_pose(sim))
+    assert sim.take_solver_limit_hits(ids[1:]).tolist() == [False]  # per env: world 0 keeps its record
+    assert sim.take_solver_limit_hits(ids[:1]).tolist() == [True]
+

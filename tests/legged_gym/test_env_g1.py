@@ -311,6 +311,21 @@ def test_episode_log_is_per_term_sum_over_clip_length(teacher_env):
     assert float(env.episode_sums[names[1]][1]) == float(env.episode_sum_buf[1, 1])  # columns are views
 
 
+def test_episode_log_reports_the_fraction_of_episodes_whose_solver_hit_its_limit(teacher_env):
+    env = teacher_env
+    if env.sim.name != "mjwarp":
+        pytest.skip("solver records are a MuJoCo Warp feature")
+    import mujoco_warp
+
+    both = torch.tensor([0, 1], device=env.device)
+    env.sim.take_solver_limit_hits(both)
+    env.sim._overflow[0] |= int(mujoco_warp.OverflowType.ITERATIONS)
+    env._log_episode(both)
+    assert float(env.extras["episode"]["metric_solver_iteration_limit"]) == 0.5
+    env._log_episode(both)  # the record is per episode: cleared when the episode is logged
+    assert float(env.extras["episode"]["metric_solver_iteration_limit"]) == 0.0
+
+
 def test_gravity_randomisation_applies_when_switched_on():
     cfg = make_cfg("g1_priv_mimic", noise=False)
     cfg.domain_rand.randomize_gravity = True

@@ -160,6 +160,11 @@ class HumanoidMimic(HumanoidChar):
         steps = self.episode_length_buf[env_ids]
         episode["metric_completion"] = curriculum.motion_completion(steps, lengths, self.dt).mean()
         episode["metric_keybody_distance"] = (self.keybody_distance_sum[env_ids] / steps.clamp_min(1)).mean()
+        # Physics health: fraction of the finished episodes in which the contact solver stopped
+        # unconverged at its iteration limit at least once (backends that report it).
+        solver_hits = self.sim.take_solver_limit_hits(env_ids)
+        if solver_hits is not None:
+            episode["metric_solver_iteration_limit"] = solver_hits.float().mean()
         self.episode_sum_buf.index_fill_(0, env_ids, 0.0)
         self.keybody_distance_sum.index_fill_(0, env_ids, 0.0)
         self.extras["episode"] = episode
