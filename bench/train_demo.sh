@@ -7,7 +7,7 @@
 # TEACHER_ITERS 0 skips the teacher and distils from the teacher already under
 # $LEGGED_GYM_LOG_DIR/g1_priv_mimic/demo_teacher/; STUDENT_ITERS 0 skips the student.
 # Writes OUT_DIR/{teacher,student}.log and copies each run's TensorBoard events to
-# OUT_DIR/{teacher,student}/ when it ends (and the teacher's last checkpoint). Make the curves with
+# OUT_DIR/{teacher,student}/ when it ends, with each run's last checkpoint. Make the curves with
 #   python bench/learning_curves.py OUT_DIR/teacher --out bench/results/NAME --device ... --command ...
 set -euo pipefail
 if [ $# -lt 3 ]; then
@@ -35,5 +35,7 @@ if [ "$student_iters" -gt 0 ]; then
     bash "$ROOT/train_student.sh" demo_student demo_teacher "$device" --num_envs "$num_envs" \
         --max_iterations "$student_iters" --sim mjwarp > "$out/student.log" 2>&1
     mkdir -p "$out/student"
-    cp "$LEGGED_GYM_LOG_DIR"/g1_stu_rl/demo_student/events.out.tfevents.* "$out/student/"
+    run="$LEGGED_GYM_LOG_DIR/g1_stu_rl/demo_student"
+    cp "$run"/events.out.tfevents.* "$out/student/"
+    cp "$run/model_$student_iters.pt" "$out/student/"
 fi

@@ -5,12 +5,12 @@
 Reads `<log root>/<proj_name>/<exptid>/model_<checkpoint>.pt` (-1: latest) and writes into its
 `traced/` folder:
 
-- `<exptid>-<it>-jit.pt`: TorchScript module, normaliser + student actor: raw observations
-  (batch, 1155) in, action means (batch, 23) out; any other width raises. No clipping, scaling or
-  default pose inside, and the 10-frame history is assembled by the caller (SPEC 4.7, 9).
+- `<exptid>-<it>-jit.pt`: TorchScript module, observation clip (+-100, as in training) + normaliser +
+  student actor: raw observations (batch, 1155) in, action means (batch, 23) out; any other width raises.
+  No action clipping, scaling or default pose inside, and the 10-frame history is assembled by the caller (SPEC 4.7, 9).
 - `<exptid>-<it>.onnx`: the same function in ONNX (input `obs`, output `actions`, dynamic batch), with
   what a deployer needs in its metadata_props (each value JSON-encoded): joint order, default pose, action
-  scale and clip, Kp/Kd, torque limits, rates, observation layout and scales;
+  scale and clip, Kp/Kd, the torque limits of training and of the robot, rates, observation layout and scales;
 - `<exptid>-<it>.json`: the same metadata.
 
 The ONNX file needs the `onnx` package (the project's [dev] extra; skipped with a note without it).
@@ -32,6 +32,7 @@ from typing import Dict, Tuple  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
+from legged_gym.envs.mdp.observations import OBS_CLIP  # noqa: E402
 from legged_gym.gym_utils.helpers import build_parser, experiment_dir, resolve_checkpoint  # noqa: E402
 
 #: Robots this exporter knows: observation width, reference (mimic) block, proprioception, actions.
@@ -39,16 +40,19 @@ ROBOTS = {"g1": dict(num_obs=1155, num_motion_observations=31, num_prop=74, num_
 
 
 class HardwareRefNN(nn.Module):
-    """normaliser + student actor: raw obs (B, num_obs) -> action means (B, num_actions)."""
+    """clip + normaliser + student actor: raw obs (B, num_obs) -> action means (B, num_actions).
 
-    def __init__(self, actor: nn.Module, normalizer: nn.Module, num_obs: int) -> None:
+    Observations are clipped to +-obs_clip first, as the training environment clips them (SPEC 3.7)."""
+
+    def __init__(self, actor: nn.Module, normalizer: nn.Module, num_obs: int, obs_clip: float = OBS_CLIP) -> None:
         super().__init__()
         self.num_obs = int(num_obs)
+        self.obs_clip = float(obs_clip)
         self.actor = actor
         self.normalizer = normalizer
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.actor(self.normalizer.normalize(obs))
+        return self.actor(self.normalizer.normalize(obs.clamp(-self.obs_clip, self.obs_clip)))
 
 
 class CheckedPolicy(nn.Module):
@@ -122,7 +126,11 @@ def deploy_metadata(robot: str = "g1") -> Dict[str, object]:
         "pd_target": "q_target = default_joint_pos + action_scale * clip(action, -action_clip, action_clip)",
         "kp": [float(v) for v in g1.kp],
         "kd": [float(v) for v in g1.kd],
-        "torque_limit": [float(v) for v in g1.torque_limit],
+        "torque_limit_training": [float(v) for v in g1.torque_limit],
+        "torque_limit_robot": [float(v) for v in g1.effort],
+        "torque_limits": "training clipped simulated torques at torque_limit_training = {} x the joint efforts "
+                         "(SPEC 2.3); sim2sim and the robot use the full efforts, torque_limit_robot".format(
+                             float(g1.torque_safety_limit)),
         "policy_dt": float(cfg.sim.dt) * int(cfg.sim.decimation),
         "sim_dt": float(cfg.sim.dt),
         "decimation": int(cfg.sim.decimation),

@@ -142,7 +142,7 @@ def python_policy(ckpt_path):
     normalizer = Normalizer(ckpt["policy_cfg"]["num_observations"])
     normalizer.load_state_dict(ckpt["normalizer"])
     ac.eval()
-    return lambda obs: ac.actor(normalizer.normalize(obs))
+    return lambda obs: ac.actor(normalizer.normalize(obs.clamp(-100.0, 100.0)))
 
 
 def test_torchscript_and_onnx_exports_match_the_python_policy(student_run, exported):
@@ -161,6 +161,7 @@ def test_torchscript_and_onnx_exports_match_the_python_policy(student_run, expor
     gen = torch.Generator().manual_seed(0)
     for batch in (1, 5):
         obs = 3.0 * torch.randn(batch, 1155, generator=gen)
+        obs[:, ::7] *= 100.0  # beyond the +-100 observation clip of training, which the export applies too
         with torch.no_grad():
             expected = reference(obs)
             assert expected.shape == (batch, 23)
@@ -179,6 +180,8 @@ def test_torchscript_and_onnx_exports_match_the_python_policy(student_run, expor
     np.testing.assert_allclose(meta["default_joint_pos"], g1.default_dof_pos)
     np.testing.assert_allclose(meta["kp"], g1.kp)
     np.testing.assert_allclose(meta["kd"], g1.kd)
+    np.testing.assert_allclose(meta["torque_limit_training"], 0.9 * g1.effort)
+    np.testing.assert_allclose(meta["torque_limit_robot"], g1.effort)
     assert meta["action_scale"] == 0.5 and meta["action_clip"] == 10.0
     layout = meta["obs_layout"]
     assert (layout["mimic"], layout["proprio"], layout["history"]) == ([0, 31], [31, 105], [105, 1155])

@@ -1,0 +1,98 @@
+"""Latency of the low-level server's policy step on the CPU: Redis GET of the reference and its meta,
+the safety gate, the 1155-D observation, policy inference, the PD targets and the Redis SET of the
+state (the 20 physics steps that follow in sim2sim are timed apart: the real robot has none).
+
+    python bench/bench_deploy_step.py [--steps 10000] [--policy_path ...] [--out bench/results/...json]
+
+A real redis-server on a free loopback port; a fresh 33-D reference and meta are written before every
+step (not timed), as the high-level server does. Writes p50/p99/max (ms) to the JSON. Not a test.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import socket
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from bench.bench_pose import device_name  # noqa: E402
+
+
+def main(argv=None) -> dict:
+    from deploy_real.contract import MIMIC_KEY, MIMIC_META_KEY, encode_floats, encode_meta
+    from deploy_real.motion_reference import reference_vectors
+    from deploy_real.policy import SHIPPED_POLICY
+    from deploy_real.redis_link import PrivateRedis, RedisLink
+    from deploy_real.server_low_level_g1_sim import LowLevelSim
+    from pose.synth import default_motion_file
+    from pose.utils.motion_lib_pkl import MotionLib
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--steps", type=int, default=10000)
+    p.add_argument("--policy_path", default=str(SHIPPED_POLICY))
+    p.add_argument("--out", default=None)
+    args = p.parse_args(argv)
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    redis = PrivateRedis(port)
+    link = RedisLink("redis://127.0.0.1:{}/0".format(port), start_private=False)
+    server = LowLevelSim(args.policy_path, link=link)
+    lib = MotionLib(default_motion_file(), device="cpu")
+    refs = reference_vectors(lib, 5, np.arange(400) * 0.02 + 0.02)  # a walking clip, looped
+    physics = {"s": 0.0}
+    step = server.sim.step
+
+    def timed_step(target, substeps=20):
+        t = time.perf_counter()
+        step(target, substeps)
+        physics["s"] = time.perf_counter() - t
+
+    server.sim.step = timed_step
+    lat = np.zeros(args.steps)
+    phys = np.zeros(args.steps)
+    for k in range(args.steps + 200):
+        wall_ms = time.time() * 1000.0
+        link.set_many({MIMIC_KEY: encode_floats(refs[k % len(refs)]), MIMIC_META_KEY: encode_meta(k, wall_ms)})
+        t0 = time.perf_counter()
+        server.policy_step(time.monotonic(), wall_ms)
+        total = time.perf_counter() - t0
+        if server.sim.state().pelvis_height < 0.5:
+            server.sim.reset()
+        if k >= 200:  # warm-up excluded
+            lat[k - 200] = total - physics["s"]
+            phys[k - 200] = physics["s"]
+    link.close()
+    redis.stop()
+    ms = lat * 1e3
+    result = {
+        "benchmark": "low-level policy step latency (observation + inference + Redis GET/SET)",
+        "date": datetime.date.today().isoformat(),
+        "device_name": device_name(torch.device("cpu")),
+        "command": "python bench/bench_deploy_step.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "steps": args.steps,
+        "policy_step_ms": {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)),
+                           "max": float(ms.max()), "mean": float(ms.mean())},
+        "physics_20_substeps_ms": {"p50": float(np.percentile(phys * 1e3, 50)), "p99": float(np.percentile(phys * 1e3, 99))},
+        "target": "p99 <= 2 ms",
+        "policy": Path(args.policy_path).name,
+        "torch_threads": torch.get_num_threads(),
+    }
+    print(json.dumps(result, indent=1))
+    out = Path(args.out) if args.out else REPO_ROOT / "bench" / "results" / "deploy_step_cpu_{}.json".format(result["date"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""Tracking of a deployed student in sim2sim (plain MuJoCo, the deploy server's loop) vs the training
+simulator (the `g1_stu_rl` environment on MuJoCo Warp), clip by clip.
+
+    python bench/bench_sim2sim_tracking.py [--policy_path assets/twist_general_motion_tracker.pt]
+        [--motion_file MANIFEST] [--clips 0 5] [--device cpu] [--out bench/results/sim2sim_tracking_<date>.json]
+
+Both sides play each clip from its first frame with the same exported policy, no noise, no
+randomisation, and are scored by the same function (`step_metrics`) on their own state:
+- completion: fraction of the clip played before the first failure by TWIST's termination criteria
+  (`legged_gym.envs.mdp.terminations`: roll or pitch beyond 1 rad, root height more than 0.2 m off the
+  reference, root speed above 5 m/s, a key body more than 0.7 m from the reference, root-relative);
+- joint error: mean |q - q_ref| (rad) over the steps before the failure;
+- key-body error: mean distance (m) of the 9 key bodies to the reference, each relative to its root in
+  its root frame (so the drift of the robot in the plane does not count).
+The sim2sim side is `deploy_real.server_low_level_g1_sim.LowLevelSim` (1 kHz physics, full torque limits,
+the sim2sim model's contacts) fed the high-level server's reference frames directly (no Redis, no wall
+clock); the training side is the environment with its terminations switched off (scored as above).
+Target (README): sim2sim within 20 % of the training simulator. Writes the JSON. Not a test.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from bench.bench_pose import device_name  # noqa: E402
+from deploy_real.contract import encode_floats, encode_meta  # noqa: E402
+from legged_gym.envs.mdp import terminations  # noqa: E402
+from pose.g1_model import load_g1  # noqa: E402
+from pose.utils.torch_utils import quat_rotate, quat_rotate_inverse  # noqa: E402
+
+G1 = load_g1()
+
+
+def root_local(points: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor) -> torch.Tensor:
+    """(N, K, 3) world points relative to the root, in the root frame (full rotation)."""
+    rel = points - root_pos.unsqueeze(-2)
+    return quat_rotate_inverse(root_quat.unsqueeze(-2).expand(rel.shape[:-1] + (4,)), rel)
+
+
+def step_metrics(root_pos, root_quat, root_lin_vel, key_body_pos, dof_pos, ref_root_pos, ref_root_rot,
+                 ref_key_local, ref_dof_pos):
+    """(failed (N,), joint error (N,), key-body error (N,)) of one step; all inputs batched (N, ...);
+    quaternions xyzw; ref_key_local (N, 9, 3) = the clip's local_body_pos at the key bodies."""
+    ref_key_world = ref_root_pos.unsqueeze(-2) + quat_rotate(
+        ref_root_rot.unsqueeze(-2).expand(ref_key_local.shape[:-1] + (4,)), ref_key_local)
+    failed = terminations.bad_orientation(root_quat)
+    failed |= terminations.root_height_deviation(root_pos, ref_root_pos)
+    failed |= terminations.root_speed(root_lin_vel)
+    failed |= terminations.pose_deviation(key_body_pos, root_pos, root_quat, ref_key_world, ref_root_pos, ref_root_rot)
+    joint_err = (dof_pos - ref_dof_pos).abs().mean(dim=-1)
+    kb_err = torch.linalg.norm(root_local(key_body_pos, root_pos, root_quat) - ref_key_local, dim=-1).mean(dim=-1)
+    return failed, joint_err, kb_err
+
+
+class Score:
+    """Accumulates step_metrics of N clips until each one's first failure."""
+
+    def __init__(self, n: int, clip_steps: np.ndarray) -> None:
+        self.alive = np.ones(n, dtype=bool)
+        self.steps = np.zeros(n)
+        self.joint = np.zeros(n)
+        self.kb = np.zeros(n)
+        self.clip_steps = clip_steps
+
+    def add(self, failed, joint_err, kb_err, active) -> None:
+        ok = self.alive & active & ~failed.numpy()
+        self.alive &= ~(active & failed.numpy())
+        self.steps += ok
+        self.joint += np.where(ok, joint_err.numpy(), 0.0)
+        self.kb += np.where(ok, kb_err.numpy(), 0.0)
+
+    def result(self, i: int) -> dict:
+        n = max(self.steps[i], 1.0)
+        return {"completion": float(self.steps[i] / self.clip_steps[i]), "joint_err_rad": float(self.joint[i] / n),
+                "keybody_err_m": float(self.kb[i] / n), "steps": int(self.steps[i])}
+
+
+def reference(lib, ids: torch.Tensor, times: torch.Tensor, key_idx):
+    root_pos, root_rot, _, _, dof_pos, _, local_body_pos = lib.calc_motion_frame(ids, times)
+    return root_pos, root_rot, local_body_pos[:, key_idx], dof_pos
+
+
+def sim2sim_clip(policy_path, lib, clip: int, key_idx) -> dict:
+    from deploy_real.server_high_level_motion_lib import clip_frames
+    from deploy_real.server_low_level_g1_sim import LowLevelSim
+
+    server = LowLevelSim(policy_path, link=None, log=lambda *a: None)
+    sim = server.sim
+    refs, times = clip_frames(lib, clip)
+    score = Score(1, np.array([len(refs)]))
+    for k, ref in enumerate(refs):
+        now = k * 0.02
+        server.policy_step(now, now * 1000.0, raw=(encode_floats(ref).encode(), encode_meta(k, now * 1000.0)))
+        d = sim.data
+        w, x, y, z = d.qpos[3:7]
+        root_pos = torch.tensor(d.qpos[0:3], dtype=torch.float32).unsqueeze(0)
+        root_quat = torch.tensor([x, y, z, w], dtype=torch.float32).unsqueeze(0)
+        kb = torch.tensor(np.stack([d.body(b).xpos for b in G1.key_bodies]), dtype=torch.float32).unsqueeze(0)
+        dof = torch.tensor(sim.state().dof_pos, dtype=torch.float32).unsqueeze(0)
+        r = reference(lib, torch.tensor([clip]), torch.tensor([float(times[k])]), key_idx)
+        score.add(*step_metrics(root_pos, root_quat, torch.tensor(d.qvel[0:3], dtype=torch.float32).unsqueeze(0),
+                                kb, dof, *r), active=np.array([True]))
+    return score.result(0)
+
+
+def training_sim(policy_path, motion_file, clips, device: str, key_idx) -> list:
+    from legged_gym.envs import task_registry
+    from legged_gym.envs.base.humanoid_mimic_config import disable_randomization, set_play_cfg
+
+    cfg, _ = task_registry.get_cfgs("g1_stu_rl")
+    set_play_cfg(cfg, num_envs=len(clips))
+    disable_randomization(cfg)
+    cfg.sim.backend = "mjwarp"
+    cfg.motion.motion_file = motion_file
+    t = cfg.termination  # scored by step_metrics instead, on both sides
+    t.torso_contact_force = t.termination_roll = t.termination_pitch = 1e9
+    t.root_height_diff_threshold = t.max_root_vel = 1e9
+    t.pose_termination = False
+    env = task_registry.get("g1_stu_rl").env_class(cfg, device, True)
+    lib = env._motion_lib
+    ids = torch.tensor(clips, device=env.device)
+    lib.sample_motions = lambda n, *a, **k: ids[:n]  # each env plays its own clip from t = 0
+    env.reset_idx(torch.arange(env.num_envs, device=env.device))
+    env.compute_observations()
+    policy = torch.jit.load(str(policy_path), map_location=env.device).eval()
+    clip_steps = np.floor(lib.get_motion_length(ids).cpu().numpy() / env.dt + 1e-6).astype(int)
+    score = Score(len(clips), clip_steps)
+    for k in range(int(clip_steps.max()) - 1):
+        with torch.inference_mode():
+            actions = policy(env.obs_buf)
+        env.step(actions)
+        r = reference(lib, ids, env._get_motion_times(), key_idx)
+        failed, je, kbe = step_metrics(env.root_states[:, 0:3], env.base_quat, env.root_states[:, 7:10],
+                                       env._key_body_pos(), env.dof_pos, *r)
+        score.add(failed.cpu(), je.cpu(), kbe.cpu(), active=(k + 1 < clip_steps))
+    return [score.result(i) for i in range(len(clips))]
+
+
+def main(argv=None) -> dict:
+    from deploy_real.policy import SHIPPED_POLICY
+    from pose.synth import default_motion_file
+    from pose.utils.motion_lib_pkl import MotionLib
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--policy_path", default=str(SHIPPED_POLICY))
+    p.add_argument("--motion_file", default=None, help="default: the embedded motion set")
+    p.add_argument("--clips", type=int, nargs="*", default=None, help="clip ids (default: all)")
+    p.add_argument("--device", default="cpu", help="device of the training simulator")
+    p.add_argument("--out", default=None)
+    args = p.parse_args(argv)
+    motion_file = str(args.motion_file or default_motion_file())
+    lib = MotionLib(motion_file, device="cpu")
+    clips = args.clips if args.clips is not None else list(range(lib.num_motions()))
+    key_idx = lib.get_key_body_idx(G1.key_bodies)
+    t0 = time.time()
+    train = training_sim(args.policy_path, motion_file, clips, args.device, key_idx)
+    rows = []
+    for c, tr in zip(clips, train):
+        s2s = sim2sim_clip(args.policy_path, lib, c, key_idx)
+        rows.append({"clip": c, "name": lib.motion_names[c], "training_sim": tr, "sim2sim": s2s})
+        print("{:>2} {:<18} completion {:.3f} / {:.3f}  joint err {:.3f} / {:.3f} rad  key-body err {:.3f} / {:.3f} m "
+              "(training sim / sim2sim)".format(c, lib.motion_names[c], tr["completion"], s2s["completion"],
+                                                tr["joint_err_rad"], s2s["joint_err_rad"], tr["keybody_err_m"],
+                                                s2s["keybody_err_m"]), flush=True)
+
+    def mean(side, key):
+        return float(np.mean([r[side][key] for r in rows]))
+
+    summary = {side: {k: mean(side, k) for k in ("completion", "joint_err_rad", "keybody_err_m")}
+               for side in ("training_sim", "sim2sim")}
+    tr, s2 = summary["training_sim"], summary["sim2sim"]
+    summary["within_20_percent"] = {
+        "completion": s2["completion"] >= 0.8 * tr["completion"],
+        "joint_err_rad": s2["joint_err_rad"] <= 1.2 * tr["joint_err_rad"],
+        "keybody_err_m": s2["keybody_err_m"] <= 1.2 * tr["keybody_err_m"],
+    }
+    result = {
+        "benchmark": "sim2sim tracking vs the training simulator",
+        "date": datetime.date.today().isoformat(),
+        "device_name": device_name(torch.device("cpu")),
+        "command": "python bench/bench_sim2sim_tracking.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "policy": str(Path(args.policy_path).resolve().relative_to(REPO_ROOT)) if str(Path(args.policy_path).resolve()).startswith(
+            str(REPO_ROOT)) else str(args.policy_path),
+        "motion_file": "embedded set (pose.synth)" if args.motion_file is None else args.motion_file,
+        "training_sim": "g1_stu_rl on MuJoCo Warp ({}), 500 Hz physics, training torque limits (0.9 x effort)".format(args.device),
+        "sim2sim": "deploy_real LowLevelSim: MuJoCo {}, 1 kHz physics, full torque limits, sim2sim model".format(
+            __import__("mujoco").__version__),
+        "summary": summary,
+        "clips": rows,
+        "wall_s": time.time() - t0,
+    }
+    print(json.dumps(summary, indent=1))
+    out = Path(args.out) if args.out else REPO_ROOT / "bench" / "results" / "sim2sim_tracking_{}.json".format(result["date"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print("wrote", out)
+    return result
+
+
+if __name__ == "__main__":
+    main()

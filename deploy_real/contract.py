@@ -1,0 +1,216 @@
+"""The Redis message contract between the deploy servers (docs: README "Deploy"; SPEC 10.1, D8).
+
+TWIST's keys and layouts, unchanged, so existing reference sources (TWIST's motion server, GMR
+teleoperation scripts) keep working:
+
+| key | writer | length | content |
+|---|---|---|---|
+| `action_mimic_g1` | high-level server | 33 | JSON list: root z, roll, pitch, yaw, v_x, v_y, v_z (reference root frame), yaw rate (root frame), 25 joint positions (the 23 training joints with the left wrist roll inserted at joint index 19 and the right one at 24) |
+| `action_hand_g1` | high-level server | 14 | zeros (two 7-DOF hands) |
+| `state_body_g1` | low-level server | 74 | the proprioception vector of the policy (SPEC 4.4) |
+| `state_hand_g1` | low-level server | 14 | zeros |
+
+Added beside the reference (decision D8): `action_mimic_g1_meta` = JSON `{"seq": n, "t_ms": sender
+wall clock in ms}`, written in the same transaction as `action_mimic_g1`. A consumer uses it to judge
+staleness; a source that does not write it (a TWIST-era teleop script) is still accepted, its
+freshness judged by the message changing.
+
+`validate_mimic` is the one validator of every reference message; a rejection is a `MessageError`
+naming the field.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence, Tuple
+
+import numpy as np
+
+from pose.g1_model import load_g1
+
+MIMIC_KEY = "action_mimic_g1"
+MIMIC_META_KEY = "action_mimic_g1_meta"
+HAND_ACTION_KEY = "action_hand_g1"
+BODY_STATE_KEY = "state_body_g1"
+HAND_STATE_KEY = "state_hand_g1"
+
+NUM_DOFS = 23
+NUM_MIMIC = 31          # the student's reference block (SPEC 4.3)
+NUM_MIMIC_DEPLOY = 33   # the Redis vector: 31 + two wrist rolls
+NUM_HAND = 14
+NUM_PROPRIO = 74
+#: Positions of the wrist rolls in the 33-D vector (8 root entries + joint index 19 / 24).
+WRIST_ROLL_IDS: Tuple[int, int] = (8 + 19, 8 + 24)
+
+#: Field names of the 8 root entries of the reference (for error messages).
+ROOT_FIELDS = ("root_z", "roll", "pitch", "yaw", "v_x", "v_y", "v_z", "yaw_rate")
+
+#: Plausibility bounds of a reference (beyond them a message is rejected, never used).
+ROOT_Z_RANGE = (0.15, 1.5)        # m: a pelvis below 0.15 m or above 1.5 m is no G1 reference
+MAX_ANGLE = math.pi + 1e-3        # rad: roll, pitch, yaw are wrapped angles
+MAX_LIN_VEL = 10.0                # m/s
+MAX_YAW_RATE = 20.0               # rad/s
+JOINT_LIMIT_MARGIN = 0.05         # rad beyond the joint range that is still accepted
+
+
+class MessageError(ValueError):
+    """A rejected message; `field` names the offending entry."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__("{}: {}".format(field, reason))
+        self.field = field
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class DeployJoints:
+    """The 25 deployed joints (training order with the two wrist rolls inserted)."""
+
+    names: Tuple[str, ...]
+    lower: np.ndarray
+    upper: np.ndarray
+    body_ids: np.ndarray      # positions of the 23 training joints inside the 25
+    wrist_ids: np.ndarray     # positions of the two wrist rolls inside the 25
+
+
+def deploy_joints() -> DeployJoints:
+    """Names and ranges of the 25 deployed joints, from the G1 facts table."""
+    g1 = load_g1()
+    names = list(g1.dof_names)
+    lower, upper = list(g1.dof_lower), list(g1.dof_upper)
+    left_arm_end = names.index("left_elbow_joint") + 1
+    wrists = [w["name"] for w in g1.wrist_roll_joints]
+    wr = [g1.joint_by_name(w)[1].range for w in wrists]
+    names25 = names[:left_arm_end] + [wrists[0]] + names[left_arm_end:] + [wrists[1]]
+    lower25 = lower[:left_arm_end] + [wr[0][0]] + lower[left_arm_end:] + [wr[1][0]]
+    upper25 = upper[:left_arm_end] + [wr[0][1]] + upper[left_arm_end:] + [wr[1][1]]
+    wrist_ids = np.array([left_arm_end, len(names25) - 1])
+    body_ids = np.array([i for i in range(len(names25)) if i not in wrist_ids])
+    return DeployJoints(tuple(names25), np.array(lower25), np.array(upper25), body_ids, wrist_ids)
+
+
+def default_mimic_vector() -> np.ndarray:
+    """TWIST's DEFAULT_MIMIC_OBS_G1 (SPEC 10.1): standing at z 0.793, level, at rest, the training
+    default pose except shoulder roll +-0.2 (TWIST's deploy default), wrists 0. Shape (33,)."""
+    g1 = load_g1()
+    q = np.array(g1.default_dof_pos, dtype=np.float64)
+    names = list(g1.dof_names)
+    q[names.index("left_shoulder_roll_joint")] = 0.2
+    q[names.index("right_shoulder_roll_joint")] = -0.2
+    root = [g1.standing_pelvis_height, 0, 0, 0, 0, 0, 0, 0]
+    return insert_wrist_rolls(np.concatenate([root, q]), (0.0, 0.0))
+
+
+def insert_wrist_rolls(mimic31: np.ndarray, wrists: Sequence[float] = (0.0, 0.0)) -> np.ndarray:
+    """(..., 31) student reference -> (..., 33) Redis vector with the wrist rolls inserted."""
+    m = np.asarray(mimic31, dtype=np.float64)
+    w = np.broadcast_to(np.asarray(wrists, dtype=np.float64), m.shape[:-1] + (2,))
+    a, b = WRIST_ROLL_IDS
+    return np.concatenate([m[..., :a], w[..., :1], m[..., a:b - 1], w[..., 1:]], axis=-1)
+
+
+def split_wrist_rolls(mimic33: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """(..., 33) -> ((..., 31) student reference, (..., 2) wrist-roll targets)."""
+    m = np.asarray(mimic33)
+    keep = [i for i in range(NUM_MIMIC_DEPLOY) if i not in WRIST_ROLL_IDS]
+    return m[..., keep], m[..., list(WRIST_ROLL_IDS)]
+
+
+def field_name(i: int, joints: Optional[DeployJoints] = None) -> str:
+    """Name of entry `i` of the 33-D vector."""
+    if i < len(ROOT_FIELDS):
+        return "{}[{}] ({})".format(MIMIC_KEY, i, ROOT_FIELDS[i])
+    joints = joints or _JOINTS
+    return "{}[{}] ({})".format(MIMIC_KEY, i, joints.names[i - len(ROOT_FIELDS)])
+
+
+def _float_list(value: Any, key: str, length: int) -> np.ndarray:
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MessageError(key, "not UTF-8 text")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as e:
+            raise MessageError(key, "not JSON ({})".format(e))
+    if not isinstance(value, (list, tuple)):
+        raise MessageError(key, "expected a JSON list of {} numbers, got {}".format(length, type(value).__name__))
+    if len(value) != length:
+        raise MessageError(key, "expected {} numbers, got {}".format(length, len(value)))
+    for i, v in enumerate(value):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise MessageError("{}[{}]".format(key, i), "not a number ({!r})".format(v))
+    out = np.array(value, dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(out))
+    if bad.size:
+        raise MessageError("{}[{}]".format(key, bad[0]), "not finite ({})".format(out[bad[0]]))
+    return out
+
+
+def validate_mimic(value: Any, joints: Optional[DeployJoints] = None,
+                   margin: float = JOINT_LIMIT_MARGIN) -> np.ndarray:
+    """The 33-D reference as float64, or MessageError naming the first bad field.
+
+    `value`: the raw Redis bytes/str (JSON list) or a list. Checks: a list of 33 numbers, all finite,
+    root height in ROOT_Z_RANGE, angles wrapped, velocities plausible, every joint target inside its
+    range widened by `margin` rad.
+    """
+    joints = joints or _JOINTS
+    m = _float_list(value, MIMIC_KEY, NUM_MIMIC_DEPLOY)
+    if not ROOT_Z_RANGE[0] <= m[0] <= ROOT_Z_RANGE[1]:
+        raise MessageError(field_name(0), "root height {:.3f} m outside the plausible range {} m".format(m[0], ROOT_Z_RANGE))
+    checks = [(1, 4, MAX_ANGLE, "rad"), (4, 7, MAX_LIN_VEL, "m/s"), (7, 8, MAX_YAW_RATE, "rad/s")]
+    for lo, hi, bound, unit in checks:
+        for i in range(lo, hi):
+            if abs(m[i]) > bound:
+                raise MessageError(field_name(i), "{:.4g} {} beyond +-{:.4g}".format(m[i], unit, bound))
+    q = m[len(ROOT_FIELDS):]
+    bad = np.flatnonzero((q < joints.lower - margin) | (q > joints.upper + margin))
+    if bad.size:
+        j = int(bad[0])
+        raise MessageError(field_name(len(ROOT_FIELDS) + j, joints), "{:.4f} rad outside the joint range [{:.4f}, {:.4f}]".format(
+            q[j], joints.lower[j], joints.upper[j]))
+    return m
+
+
+@dataclass(frozen=True)
+class MimicMeta:
+    seq: int
+    t_ms: float
+
+
+def encode_meta(seq: int, t_ms: float) -> str:
+    return json.dumps({"seq": int(seq), "t_ms": float(t_ms)})
+
+
+def validate_meta(value: Any) -> MimicMeta:
+    """`action_mimic_g1_meta` as MimicMeta, or MessageError."""
+    key = MIMIC_META_KEY
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MessageError(key, "not UTF-8 text")
+    try:
+        d = json.loads(value) if isinstance(value, str) else value
+    except ValueError as e:
+        raise MessageError(key, "not JSON ({})".format(e))
+    if not isinstance(d, dict):
+        raise MessageError(key, 'expected {"seq": int, "t_ms": number}')
+    seq, t_ms = d.get("seq"), d.get("t_ms")
+    if isinstance(seq, bool) or not isinstance(seq, int):
+        raise MessageError(key + ".seq", "expected an integer, got {!r}".format(seq))
+    if isinstance(t_ms, bool) or not isinstance(t_ms, (int, float)) or not math.isfinite(t_ms):
+        raise MessageError(key + ".t_ms", "expected a finite number of milliseconds, got {!r}".format(t_ms))
+    return MimicMeta(seq, float(t_ms))
+
+
+def encode_floats(values: Sequence[float]) -> str:
+    """A JSON list of floats (TWIST's encoding of every vector key)."""
+    return json.dumps([float(v) for v in values])
+
+
+_JOINTS = deploy_joints()

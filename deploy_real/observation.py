@@ -1,0 +1,69 @@
+"""The deploy side of the student observation (SPEC 4.7), on the training environment's functions.
+
+`StudentObsBuilder` holds only the state a deploy server needs between policy steps (the 10-frame
+history, the step count since start, the last raw action) and calls the same functions as
+`G1MimicDistill.compute_observations` (`legged_gym.envs.mdp.observations`): proprioception, student
+assembly, history update and clipping. The history follows the environment's convention exactly: on
+the first step the history part is zeros, and while the step count is <= 1 the history is refilled
+with copies of the newest frame (tests/deploy_real/test_obs_parity.py compares both sides).
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+import torch
+
+from legged_gym.envs.mdp import observations as obs_terms
+from legged_gym.envs.mdp.layout import DIMS
+
+
+class StudentObsBuilder:
+    """One robot's 1155-D student observation from its state and the 31-D reference."""
+
+    def __init__(self, default_dof_pos, history_len: int = DIMS.history_len) -> None:
+        self.default_dof_pos = torch.as_tensor(np.asarray(default_dof_pos), dtype=torch.float32)
+        self.num_dofs = int(self.default_dof_pos.shape[0])
+        self.history_len = int(history_len)
+        self.frame_dim = 8 + self.num_dofs + 5 + 3 * self.num_dofs
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the start of an episode: zero history, zero last action, step count 0."""
+        self.history = torch.zeros(1, self.history_len, self.frame_dim)
+        self.last_action = torch.zeros(1, self.num_dofs)
+        self.steps = 0
+
+    def set_last_action(self, action) -> None:
+        """The raw (unclipped) policy output of this step: the proprioception's last-action entries."""
+        self.last_action = torch.as_tensor(np.asarray(action), dtype=torch.float32).reshape(1, self.num_dofs)
+
+    def proprio(self, base_ang_vel, base_quat_xyzw, dof_pos, dof_vel) -> torch.Tensor:
+        """(1, 74) proprioception of the robot state (and the last action); see `build`."""
+        def t(x, n):
+            return torch.as_tensor(np.asarray(x, dtype=np.float32)).reshape(1, n)
+
+        with torch.inference_mode():
+            return obs_terms.proprio_obs(t(base_ang_vel, 3), t(base_quat_xyzw, 4), t(dof_pos, self.num_dofs),
+                                         t(dof_vel, self.num_dofs), self.last_action, self.default_dof_pos)
+
+    def assemble(self, mimic, proprio: torch.Tensor) -> np.ndarray:
+        """The (1155,) observation of the reference `mimic` (31,) and `proprio` (from `proprio()`); advances
+        the history."""
+        with torch.inference_mode():
+            mimic_t = torch.as_tensor(np.asarray(mimic, dtype=np.float32)).reshape(1, 8 + self.num_dofs)
+            obs = obs_terms.clip_obs(obs_terms.student_obs(mimic_t, proprio, self.history))
+            frame = obs_terms.student_single_obs(mimic_t, proprio)
+            self.history = obs_terms.update_obs_history(self.history, frame, torch.tensor([self.steps]))
+        self.steps += 1
+        return obs[0].numpy()
+
+    def build(self, mimic, base_ang_vel, base_quat_xyzw, dof_pos, dof_vel) -> Tuple[np.ndarray, np.ndarray]:
+        """(observation (1155,), proprioception (74,)) as float32 numpy, and advance the history.
+
+        mimic (31,): the reference block; base_ang_vel (3,): gyro, base frame, rad/s;
+        base_quat_xyzw (4,): IMU orientation (MuJoCo and the Unitree IMU give wxyz: reorder first);
+        dof_pos, dof_vel (23,): training joint order.
+        """
+        proprio = self.proprio(base_ang_vel, base_quat_xyzw, dof_pos, dof_vel)
+        return self.assemble(mimic, proprio), proprio[0].numpy()

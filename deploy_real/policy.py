@@ -1,0 +1,90 @@
+"""Load an exported student (TorchScript `.pt` or `.onnx`, from `to_jit.sh`) as obs -> action means.
+
+Both formats hold the observation normaliser (and the +-100 observation clip) inside: they take the
+raw 1155-D observation. `load_policy(path)` returns a `Policy` that runs one observation on the CPU.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from deploy_real.contract import NUM_DOFS
+from legged_gym.envs.mdp.layout import DIMS
+
+#: The policy shipped with the repository (trained on the embedded motion set; assets/README.md).
+SHIPPED_POLICY = Path(__file__).resolve().parents[1] / "assets" / "twist_general_motion_tracker.pt"
+
+
+class Policy:
+    """`policy(obs)`: (1155,) float32 -> (23,) float32 action means."""
+
+    def __init__(self, path, num_obs: int = DIMS.n_student_obs, num_actions: int = NUM_DOFS) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError("--policy_path {}: no such file (export one with `bash to_jit.sh <student_exptid>`; "
+                                    "the default is the shipped {})".format(path, SHIPPED_POLICY))
+        self.num_obs, self.num_actions = int(num_obs), int(num_actions)
+        suffix = self.path.suffix.lower()
+        if suffix == ".onnx":
+            self._run = self._load_onnx()
+        elif suffix in (".pt", ".jit", ".pth"):
+            self._run = self._load_torchscript()
+        else:
+            raise ValueError("--policy_path {}: expected a TorchScript .pt or an .onnx file from to_jit.sh".format(path))
+        out = self(np.zeros(self.num_obs, dtype=np.float32))
+        if out.shape != (self.num_actions,):
+            raise ValueError("{}: the policy returns {} values, expected {} actions".format(path, out.size, self.num_actions))
+
+    def _load_torchscript(self):
+        import torch
+
+        torch.set_num_threads(1)  # one observation per call: threads only add latency
+        try:
+            module = torch.jit.load(str(self.path), map_location="cpu").eval()
+        except RuntimeError as e:
+            raise ValueError("{}: not a TorchScript model ({})".format(self.path, str(e).splitlines()[0]))
+        try:  # constants folded, inference-only graph: the same function, faster on the CPU
+            module = torch.jit.optimize_for_inference(torch.jit.freeze(module))
+        except RuntimeError:
+            pass
+
+        def run(obs: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return module(torch.from_numpy(obs).reshape(1, -1))[0].numpy()
+        return run
+
+    def _load_onnx(self):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise RuntimeError("{}: running ONNX policies needs onnxruntime (pip install onnxruntime)".format(self.path))
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+
+        def run(obs: np.ndarray) -> np.ndarray:
+            return session.run(None, {name: obs.reshape(1, -1)})[0][0]
+        return run
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        obs = np.ascontiguousarray(obs, dtype=np.float32)
+        if obs.shape != (self.num_obs,):
+            raise ValueError("policy input must have {} entries, got shape {}".format(self.num_obs, obs.shape))
+        return np.asarray(self._run(obs), dtype=np.float32)
+
+    def metadata(self) -> Optional[dict]:
+        """The export metadata (`<name>.json` beside the model), if present."""
+        stem = self.path.name[:-len("-jit.pt")] if self.path.name.endswith("-jit.pt") else self.path.stem
+        side = self.path.with_name(stem + ".json")
+        if side.is_file():
+            with open(side) as f:
+                return json.load(f)
+        return None
+
+
+def load_policy(path: Optional[str] = None) -> Policy:
+    return Policy(path or SHIPPED_POLICY)

@@ -1,0 +1,205 @@
+"""High-level motion server (TWIST's `server_high_level_motion_lib.py`): streams a clip's reference to Redis.
+
+    python deploy_real/server_high_level_motion_lib.py                          # clip 0 of the embedded set
+    python deploy_real/server_high_level_motion_lib.py --motion_file clip.pkl --vis
+    python deploy_real/server_high_level_motion_lib.py --motion_file data/twist_dataset.yaml --motion_id 12
+    python deploy_real/server_high_level_motion_lib.py --loop --duration 60     # every clip in turn
+
+At 50 Hz, paced on the monotonic clock without drift, step k SETs `action_mimic_g1` (the 33-D reference
+of the clip at time (k + 1) * 0.02 s: SPEC 10.2) and `action_mimic_g1_meta` ({"seq", "t_ms"}) in one
+transaction, and `action_hand_g1` (14 zeros). --motion_id K plays clip K once; --loop plays every clip of
+the set in turn until --duration or Ctrl-C, blending 0.5 s between clips. At the end of the clip, at
+--duration, or on Ctrl-C / SIGTERM, the reference ramps linearly to the default standing vector over 2 s
+and the default is set. --vis shows the reference in a MuJoCo viewer (the kinematic model) when a
+display exists.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+if __package__ in (None, ""):  # run as a file from any directory
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import argparse  # noqa: E402
+import signal  # noqa: E402
+import time  # noqa: E402
+from typing import Iterator, List, Optional, Tuple  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from deploy_real.contract import (HAND_ACTION_KEY, MIMIC_KEY, MIMIC_META_KEY, NUM_HAND,  # noqa: E402
+                                  default_mimic_vector, encode_floats, encode_meta)
+from deploy_real.pacing import Pacer  # noqa: E402
+from deploy_real.redis_link import DEFAULT_REDIS_URL  # noqa: E402
+
+POLICY_DT = 0.02
+EXIT_RAMP_S = 2.0
+CLIP_BLEND_S = 0.5
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--motion_file", default=None, help="a clip (.pkl/.npz) or a TWIST YAML manifest (default: the "
+                   "embedded motion set)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--motion_id", type=int, default=None, help="play clip K of the set once (default 0)")
+    group.add_argument("--loop", action="store_true", help="play every clip in turn, again and again")
+    p.add_argument("--vis", action="store_true", help="show the reference in a MuJoCo viewer (needs a display)")
+    p.add_argument("--redis_url", default=DEFAULT_REDIS_URL)
+    p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
+    p.add_argument("--robot", default="g1", choices=["g1"], help="TWIST's flag (only the G1)")
+    return p
+
+
+def ramp(start: np.ndarray, end: np.ndarray, seconds: float, dt: float = POLICY_DT) -> Iterator[np.ndarray]:
+    """Linear interpolation from `start` to `end` in round(seconds / dt) steps, `end` included."""
+    n = max(int(round(seconds / dt)), 1)
+    for i in range(1, n + 1):
+        w = i / n
+        yield (1.0 - w) * start + w * end
+
+
+def clip_frames(motion_lib, motion_id: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(the clip's reference vectors (T, 33) for steps 0..T-1, their clip times (T,)) with
+    T = floor(length / 0.02): step k carries the clip at time (k + 1) * 0.02 s (TWIST's step 1)."""
+    from deploy_real.motion_reference import LOOKAHEAD_S, reference_vectors
+
+    length = float(motion_lib.get_motion_length([motion_id])[0])
+    n = int(np.floor(length / POLICY_DT + 1e-6))
+    times = np.arange(n) * POLICY_DT + LOOKAHEAD_S
+    return reference_vectors(motion_lib, motion_id, times), times
+
+
+def reference_stream(motion_lib, motion_id: Optional[int], loop: bool) -> Iterator[Tuple[np.ndarray, int, float]]:
+    """(33-D vector, motion id, clip time) for every 50 Hz step: one clip, or all in turn forever."""
+    if not loop:
+        refs, times = clip_frames(motion_lib, motion_id or 0)
+        for r, t in zip(refs, times):
+            yield r, motion_id or 0, float(t)
+        return
+    last = None
+    while True:
+        for mid in range(motion_lib.num_motions()):
+            refs, times = clip_frames(motion_lib, mid)
+            if last is not None:
+                for r in ramp(last, refs[0], CLIP_BLEND_S):
+                    yield r, mid, float(times[0])
+            for r, t in zip(refs, times):
+                yield r, mid, float(t)
+            last = refs[-1]
+
+
+class Publisher:
+    """Writes the reference and its meta key in one transaction, with a growing sequence number."""
+
+    def __init__(self, link) -> None:
+        self.link = link
+        self.seq = 0
+        self.hand = encode_floats(np.zeros(NUM_HAND))
+
+    def publish(self, ref: np.ndarray) -> bool:
+        self.seq += 1
+        return self.link.set_many({MIMIC_KEY: encode_floats(ref), MIMIC_META_KEY: encode_meta(self.seq, time.time() * 1000.0),
+                                   HAND_ACTION_KEY: self.hand})
+
+
+class MocapViewer:
+    """The reference on the kinematic model (`g1_mocap_with_wrist_roll.xml`), camera following the pelvis."""
+
+    def __init__(self, motion_lib) -> None:
+        import mujoco
+        import mujoco.viewer
+
+        from legged_gym.scripts.render import follow_camera
+        from pose.g1_model import ASSETS_DIR
+
+        self.mujoco, self.follow_camera, self.motion_lib = mujoco, follow_camera, motion_lib
+        self.model = mujoco.MjModel.from_xml_path(str(ASSETS_DIR / "g1" / "g1_mocap_with_wrist_roll.xml"))
+        self.data = mujoco.MjData(self.model)
+        self.handle = mujoco.viewer.launch_passive(self.model, self.data, show_left_ui=False, show_right_ui=False)
+
+    def show(self, motion_id: int, t: float) -> None:
+        from deploy_real.motion_reference import mocap_qpos
+
+        self.data.qpos[:] = mocap_qpos(self.motion_lib, motion_id, t)
+        self.mujoco.mj_forward(self.model, self.data)
+        with self.handle.lock():
+            self.follow_camera(self.mujoco, self.handle.cam, self.data.qpos[0:3].copy())
+        self.handle.sync()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def load_motions(motion_file: Optional[str]):
+    from pose.synth import default_motion_file
+    from pose.utils.motion_lib_pkl import MotionLib
+
+    return MotionLib(motion_file or default_motion_file(), device="cpu")
+
+
+def run(args) -> int:
+    from deploy_real.redis_link import RedisLink
+    from legged_gym.scripts.render import has_display
+
+    motion_lib = load_motions(args.motion_file)
+    if args.motion_id is not None and not 0 <= args.motion_id < motion_lib.num_motions():
+        raise ValueError("--motion_id {}: the motion set has clips 0..{} ({})".format(
+            args.motion_id, motion_lib.num_motions() - 1, ", ".join(motion_lib.motion_names)))
+    link = RedisLink(args.redis_url)
+    publisher = Publisher(link)
+    viewer = None
+    if args.vis:
+        if has_display():
+            viewer = MocapViewer(motion_lib)
+        else:
+            print("[high-level] --vis: no display, streaming without a viewer", flush=True)
+    what = "every clip in turn" if args.loop else "clip {} ({})".format(
+        args.motion_id or 0, motion_lib.motion_names[args.motion_id or 0])
+    print("[high-level] streaming {} of {} at 50 Hz to {}".format(what, motion_lib.motion_files[0] if
+          motion_lib.num_motions() == 1 else "{} clips".format(motion_lib.num_motions()), args.redis_url), flush=True)
+    stop = {"flag": False}
+
+    def on_signal(signum, frame):
+        stop["flag"] = True
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    pacer = Pacer()
+    t0 = time.monotonic()
+    last = default_mimic_vector()
+    steps = 0
+    try:
+        for ref, mid, t in reference_stream(motion_lib, args.motion_id, args.loop):
+            if stop["flag"] or (args.duration is not None and time.monotonic() - t0 >= args.duration):
+                break
+            publisher.publish(ref)
+            last = ref
+            steps += 1
+            if viewer is not None:
+                viewer.show(mid, t)
+            pacer.wait()
+        print("[high-level] {} steps streamed; ramping to the default pose over {:.0f} s".format(steps, EXIT_RAMP_S),
+              flush=True)
+        for ref in ramp(last, default_mimic_vector(), EXIT_RAMP_S):
+            publisher.publish(ref)
+            pacer.wait()
+    finally:
+        if viewer is not None:
+            viewer.close()
+        link.close()
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        print("server_high_level_motion_lib.py: {}".format(e), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

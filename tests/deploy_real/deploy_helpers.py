@@ -1,0 +1,23 @@
+"""Helpers of the deploy tests (the fixtures are in conftest.py)."""
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LOW_LEVEL = REPO_ROOT / "deploy_real" / "server_low_level_g1_sim.py"
+HIGH_LEVEL = REPO_ROOT / "deploy_real" / "server_high_level_motion_lib.py"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+
+def start_server(script, args, cwd, log_path):
+    """A deploy server as a separate process, as the README starts it (from any directory)."""
+    log = open(log_path, "w")
+    return subprocess.Popen([sys.executable, str(script)] + [str(a) for a in args], cwd=str(cwd), stdout=log,
+                            stderr=subprocess.STDOUT), log

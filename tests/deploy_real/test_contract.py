@@ -1,0 +1,108 @@
+"""The Redis message contract: layouts, the default vector and the one validator (SPEC 10.1, D8)."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from deploy_real import contract as C
+from pose.g1_model import load_g1
+
+G1 = load_g1()
+
+
+def test_deployed_joints_insert_the_wrist_rolls_after_each_elbow():
+    j = C.deploy_joints()
+    assert len(j.names) == 25
+    assert j.names[19] == "left_wrist_roll_joint" and j.names[24] == "right_wrist_roll_joint"
+    assert [j.names[i] for i in j.body_ids] == list(G1.dof_names)
+    np.testing.assert_allclose(j.lower[j.body_ids], G1.dof_lower)
+    np.testing.assert_allclose(j.upper[j.body_ids], G1.dof_upper)
+    assert C.WRIST_ROLL_IDS == (27, 32)
+
+
+def test_default_vector_is_twists():
+    v = C.default_mimic_vector()
+    assert v.shape == (33,)
+    assert v[0] == pytest.approx(0.793) and not np.any(v[1:8])
+    legs = [-0.2, 0, 0, 0.4, -0.2, 0]
+    np.testing.assert_allclose(v[8:20], legs * 2)
+    np.testing.assert_allclose(v[20:23], 0)
+    np.testing.assert_allclose(v[23:28], [0, 0.2, 0, 1.2, 0])   # left arm, wrist roll last
+    np.testing.assert_allclose(v[28:33], [0, -0.2, 0, 1.2, 0])  # right arm
+    C.validate_mimic(C.encode_floats(v))
+
+
+def test_wrist_insert_and_split_are_inverse():
+    rng = np.random.default_rng(0)
+    m31 = rng.normal(size=(4, 31))
+    m33 = C.insert_wrist_rolls(m31, [0.3, -0.4])
+    assert m33.shape == (4, 33)
+    np.testing.assert_allclose(m33[:, 27], 0.3)
+    np.testing.assert_allclose(m33[:, 32], -0.4)
+    back, wrists = C.split_wrist_rolls(m33)
+    np.testing.assert_allclose(back, m31)
+    np.testing.assert_allclose(wrists, [[0.3, -0.4]] * 4)
+
+
+def valid():
+    return list(C.default_mimic_vector())
+
+
+@pytest.mark.parametrize("value, field", [
+    ("not json", "action_mimic_g1"),
+    (b"\xff\xfe", "action_mimic_g1"),
+    (json.dumps({"a": 1}), "action_mimic_g1"),
+    (json.dumps(valid()[:31]), "action_mimic_g1"),
+    (json.dumps(valid() + [0.0]), "action_mimic_g1"),
+    (json.dumps(valid()[:5] + ["x"] + valid()[6:]), "action_mimic_g1[5]"),
+    (json.dumps(valid()[:5] + [None] + valid()[6:]), "action_mimic_g1[5]"),
+    (json.dumps(valid()[:5] + [True] + valid()[6:]), "action_mimic_g1[5]"),
+    ("[" + ",".join(["0.1"] * 10 + ["NaN"] + ["0.1"] * 22) + "]", "action_mimic_g1[10]"),
+    ("[" + ",".join(["Infinity"] + ["0.1"] * 32) + "]", "action_mimic_g1[0]"),
+])
+def test_malformed_messages_are_rejected_naming_the_field(value, field):
+    with pytest.raises(C.MessageError) as e:
+        C.validate_mimic(value)
+    assert e.value.field.startswith(field)
+    assert str(e.value).startswith(field)
+
+
+def test_implausible_values_are_rejected_naming_the_field():
+    v = valid()
+    v[0] = 0.05
+    with pytest.raises(C.MessageError, match=r"\(root_z\).*root height"):
+        C.validate_mimic(v)
+    v = valid()
+    v[4] = 1e6
+    with pytest.raises(C.MessageError, match=r"\(v_x\)"):
+        C.validate_mimic(v)
+    v = valid()
+    v[3] = 4.0
+    with pytest.raises(C.MessageError, match=r"\(yaw\)"):
+        C.validate_mimic(v)
+    # the knee (joint 3) beyond its range by more than the margin, then within the margin
+    v = valid()
+    v[8 + 3] = G1.dof_upper[3] + 0.2
+    with pytest.raises(C.MessageError, match=r"\[11\] \(left_knee_joint\).*outside the joint range"):
+        C.validate_mimic(v)
+    v[8 + 3] = G1.dof_upper[3] + 0.5 * C.JOINT_LIMIT_MARGIN
+    assert C.validate_mimic(v)[11] == pytest.approx(G1.dof_upper[3] + 0.5 * C.JOINT_LIMIT_MARGIN)
+    # a wrist roll beyond its range
+    v = valid()
+    v[32] = -3.0
+    with pytest.raises(C.MessageError, match=r"right_wrist_roll_joint"):
+        C.validate_mimic(v)
+
+
+def test_meta_round_trip_and_errors():
+    m = C.validate_meta(C.encode_meta(7, 1234.5).encode())
+    assert (m.seq, m.t_ms) == (7, 1234.5)
+    for bad, field in [("x", "action_mimic_g1_meta"), ("[1]", "action_mimic_g1_meta"),
+                       ('{"seq": "a", "t_ms": 1}', "action_mimic_g1_meta.seq"),
+                       ('{"seq": 1, "t_ms": NaN}', "action_mimic_g1_meta.t_ms"),
+                       ('{"seq": 1}', "action_mimic_g1_meta.t_ms")]:
+        with pytest.raises(C.MessageError) as e:
+            C.validate_meta(bad)
+        assert e.value.field == field
+    assert math.isfinite(m.t_ms)

@@ -1,0 +1,52 @@
+"""The deploy servers' observation equals the training environment's (DESIGN.md, Deploy; SPEC 4.7).
+
+The env `g1_stu_rl` runs on the mjwarp CPU backend for 50 steps from a reset (the first 10 included,
+where the history convention matters). At every step the deploy side gets what a deploy server gets:
+the robot state (gyro, IMU quaternion, joint encoders), its last raw action, and the 33-D reference
+made by the high-level server's function and sent through the JSON wire format and the validator;
+its 1155-D observation must equal the env's.
+"""
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("mujoco_warp")
+
+from deploy_real.contract import encode_floats, split_wrist_rolls, validate_mimic  # noqa: E402
+from deploy_real.motion_reference import LOOKAHEAD_S, reference_vectors  # noqa: E402
+from deploy_real.observation import StudentObsBuilder  # noqa: E402
+from legged_gym.envs import task_registry  # noqa: E402
+from legged_gym.envs.base.humanoid_mimic_config import disable_randomization  # noqa: E402
+from pose.g1_model import load_g1  # noqa: E402
+
+
+def test_deploy_observation_matches_the_environment_for_50_steps_from_reset():
+    cfg, _ = task_registry.get_cfgs("g1_stu_rl")
+    cfg.env.num_envs = 1
+    cfg.sim.backend = "mjwarp"
+    disable_randomization(cfg)
+    env = task_registry.get("g1_stu_rl").env_class(cfg, "cpu", True)
+    builder = StudentObsBuilder(load_g1().default_dof_pos)
+    gen = torch.Generator().manual_seed(3)
+    checked_history = 0
+    episode_steps = []
+    for step in range(50):
+        if step > 0:
+            action = 0.3 * torch.randn(1, 23, generator=gen)
+            env.step(action)
+        episode_steps.append(int(env.episode_length_buf[0]))
+        if episode_steps[-1] == 0:
+            builder.reset()  # the env reset this episode (the deploy server starts once)
+        t = float(env._get_motion_times()[0])
+        wire = encode_floats(reference_vectors(env._motion_lib, int(env._motion_ids[0]), [t + LOOKAHEAD_S])[0])
+        mimic31, _ = split_wrist_rolls(validate_mimic(wire))
+        builder.set_last_action(env.action_history_buf[0, -1].numpy())
+        obs, proprio = builder.build(mimic31, env.base_ang_vel[0].numpy(), env.base_quat[0].numpy(),
+                                     env.dof_pos[0].numpy(), env.dof_vel[0].numpy())
+        expected = env.obs_buf[0].numpy()
+        assert obs.shape == expected.shape == (1155,)
+        diff = np.abs(obs - expected)
+        assert diff.max() < 1e-5, "step {}: max |deploy - env| = {:.3g} at index {}".format(step, diff.max(), diff.argmax())
+        checked_history += int(np.any(expected[105:] != 0))
+    assert checked_history >= 45  # the history part was non-trivial (not only the zeros of the reset step)
+    assert episode_steps[:10] == list(range(10))  # the first 10 steps of an episode were compared

@@ -1,0 +1,135 @@
+"""The two deploy servers as separate processes, as the README starts them: Redis absent at start (the
+private-server fallback), Redis restarted mid-run, and the shipped student tracking a walking clip in
+MuJoCo for 10 s with a video."""
+import json
+import signal
+import time
+
+import pytest
+import redis
+from deploy_helpers import HIGH_LEVEL, LOW_LEVEL, start_server
+
+from deploy_real.contract import BODY_STATE_KEY, MIMIC_META_KEY
+from deploy_real.redis_link import PrivateRedis, port_answers
+
+WALK_CLIP = 5  # walk_forward_1p0 of the embedded set
+
+
+def stop(proc, log, timeout=60):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        rc = proc.wait(timeout=timeout)
+    finally:
+        log.close()
+    return rc
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def read_key(port, key):
+    try:
+        return redis.Redis(port=port, socket_timeout=0.5).get(key)
+    except redis.exceptions.ConnectionError:
+        return None
+
+
+def meta_seq(port):
+    raw = read_key(port, MIMIC_META_KEY)
+    return None if raw is None else json.loads(raw)["seq"]
+
+
+def test_low_level_starts_a_private_redis_that_the_high_level_finds(redis_port, tmp_path):
+    url = "redis://127.0.0.1:{}/0".format(redis_port)
+    summary = tmp_path / "low.json"
+    low, low_log = start_server(LOW_LEVEL, ["--redis_url", url, "--headless", "--duration", 30, "--summary_json", summary],
+                                tmp_path, tmp_path / "low.log")
+    try:
+        wait_for(lambda: read_key(redis_port, BODY_STATE_KEY) is not None, 60, "the low-level server's state key")
+        high, high_log = start_server(HIGH_LEVEL, ["--redis_url", url, "--motion_id", 0, "--duration", 2], tmp_path,
+                                      tmp_path / "high.log")
+        assert high.wait(timeout=60) == 0
+        high_log.close()
+    finally:
+        assert stop(low, low_log) == 0
+    out = (tmp_path / "low.log").read_text()
+    assert "started a private redis-server on 127.0.0.1:{}".format(redis_port) in out
+    assert "private redis-server" not in (tmp_path / "high.log").read_text()
+    result = json.loads(summary.read_text())
+    assert result["reference_status_steps"]["fresh"] > 50  # the 2-s clip arrived
+    assert result["rejected"] == 0
+    assert not port_answers("127.0.0.1", redis_port)  # the private server went with its owner
+
+
+def test_both_servers_reconnect_after_a_redis_restart(redis_server, tmp_path):
+    port = redis_server.port
+    url = redis_server.url
+    summary = tmp_path / "low.json"
+    low, low_log = start_server(LOW_LEVEL, ["--redis_url", url, "--headless", "--duration", 60, "--summary_json", summary],
+                                tmp_path, tmp_path / "low.log")
+    high, high_log = start_server(HIGH_LEVEL, ["--redis_url", url, "--loop", "--duration", 60], tmp_path,
+                                  tmp_path / "high.log")
+    restarted = None
+    try:
+        wait_for(lambda: (meta_seq(port) or 0) > 25 and read_key(port, BODY_STATE_KEY) is not None, 60,
+                 "both servers on Redis")
+        redis_server.stop()
+        time.sleep(1.0)
+        restarted = PrivateRedis(port)
+        # both write again into the new, empty server
+        wait_for(lambda: read_key(port, BODY_STATE_KEY) is not None and meta_seq(port) is not None, 20,
+                 "the servers to reconnect")
+        seq = meta_seq(port)
+        wait_for(lambda: meta_seq(port) > seq + 10, 10, "the high-level stream to go on")
+        assert low.poll() is None and high.poll() is None
+    finally:
+        rc_high = stop(high, high_log)
+        rc_low = stop(low, low_log)
+        if restarted is not None:
+            restarted.stop()
+    assert rc_high == 0 and rc_low == 0
+    low_out = (tmp_path / "low.log").read_text()
+    assert "connection to {} lost".format(url) in low_out and "reconnected" in low_out
+    assert "reconnected" in (tmp_path / "high.log").read_text()
+    result = json.loads(summary.read_text())
+    assert result["redis_errors"] > 0 and result["stale"] > 0  # the outage was noticed and bridged
+
+
+def test_shipped_student_tracks_a_walking_clip_in_sim2sim(redis_server, tmp_path):
+    pytest.importorskip("imageio_ffmpeg")
+    from legged_gym.scripts import render
+
+    backend, reasons = render.find_offscreen_backend()
+    if backend is None and not render.has_display():
+        pytest.skip("no offscreen OpenGL for the video: {}".format("; ".join(reasons)))
+    url = redis_server.url
+    video, summary = tmp_path / "sim2sim.mp4", tmp_path / "low.json"
+    low, low_log = start_server(LOW_LEVEL, ["--redis_url", url, "--headless", "--duration", 14, "--record_video", video,
+                                            "--summary_json", summary], tmp_path, tmp_path / "low.log")
+    wait_for(lambda: read_key(redis_server.port, BODY_STATE_KEY) is not None, 60, "the low-level server")
+    high, high_log = start_server(HIGH_LEVEL, ["--redis_url", url, "--motion_id", WALK_CLIP], tmp_path, tmp_path / "high.log")
+    assert high.wait(timeout=60) == 0, (tmp_path / "high.log").read_text()
+    high_log.close()
+    assert low.wait(timeout=180) == 0, (tmp_path / "low.log").read_text()
+    low_log.close()
+    result = json.loads(summary.read_text())
+    assert result["reference_status_steps"]["fresh"] >= 450  # the 8-s clip + 2-s ramp, at 50 Hz
+    assert result["rejected"] == 0
+    assert 45.0 < result["policy_hz"] < 55.0
+    assert not result["fell"], result
+    assert result["joint_err_rad"] < 0.15
+    import imageio
+
+    reader = imageio.get_reader(str(video))
+    try:
+        frames = sum(1 for _ in reader)
+    finally:
+        reader.close()
+    assert frames >= 0.9 * result["policy_steps"]
