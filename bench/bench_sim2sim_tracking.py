@@ -6,12 +6,14 @@ simulator (the `g1_stu_rl` environment on MuJoCo Warp), clip by clip.
 
 Both sides play each clip from its first frame with the same exported policy, no noise, no
 randomisation, and are scored by the same function (`step_metrics`) on their own state:
-- completion: fraction of the clip played before the first failure by TWIST's termination criteria
+- completion: fraction of the clip's steps played before the first failure by TWIST's termination criteria
   (`legged_gym.envs.mdp.terminations`: roll or pitch beyond 1 rad, root height more than 0.2 m off the
   reference, root speed above 5 m/s, a key body more than 0.7 m from the reference, root-relative);
 - joint error: mean |q - q_ref| (rad) over the steps before the failure;
 - key-body error: mean distance (m) of the 9 key bodies to the reference, each relative to its root in
-  its root frame (so the drift of the robot in the plane does not count).
+  its root frame (so the drift of the robot in the plane does not count);
+- heading error: mean |yaw - yaw_ref| (rad, wrapped). The student does not observe its own yaw (SPEC
+  13.2-2), so its heading can drift while its body tracks the reference; this shows how far.
 The sim2sim side is `deploy_real.server_low_level_g1_sim.LowLevelSim` (1 kHz physics, full torque limits,
 the sim2sim model's contacts) fed the high-level server's reference frames directly (no Redis, no wall
 clock); the training side is the environment with its terminations switched off (scored as above).
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -36,7 +39,7 @@ from bench.bench_pose import device_name  # noqa: E402
 from deploy_real.contract import encode_floats, encode_meta  # noqa: E402
 from legged_gym.envs.mdp import terminations  # noqa: E402
 from pose.g1_model import load_g1  # noqa: E402
-from pose.utils.torch_utils import quat_rotate, quat_rotate_inverse  # noqa: E402
+from pose.utils.torch_utils import get_euler_xyz, quat_rotate, quat_rotate_inverse  # noqa: E402
 
 G1 = load_g1()
 
@@ -49,7 +52,7 @@ def root_local(points: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Te
 
 def step_metrics(root_pos, root_quat, root_lin_vel, key_body_pos, dof_pos, ref_root_pos, ref_root_rot,
                  ref_key_local, ref_dof_pos):
-    """(failed (N,), joint error (N,), key-body error (N,)) of one step; all inputs batched (N, ...);
+    """(failed, joint error, key-body error, heading error), each (N,), of one step; inputs batched (N, ...);
     quaternions xyzw; ref_key_local (N, 9, 3) = the clip's local_body_pos at the key bodies."""
     ref_key_world = ref_root_pos.unsqueeze(-2) + quat_rotate(
         ref_root_rot.unsqueeze(-2).expand(ref_key_local.shape[:-1] + (4,)), ref_key_local)
@@ -59,7 +62,8 @@ def step_metrics(root_pos, root_quat, root_lin_vel, key_body_pos, dof_pos, ref_r
     failed |= terminations.pose_deviation(key_body_pos, root_pos, root_quat, ref_key_world, ref_root_pos, ref_root_rot)
     joint_err = (dof_pos - ref_dof_pos).abs().mean(dim=-1)
     kb_err = torch.linalg.norm(root_local(key_body_pos, root_pos, root_quat) - ref_key_local, dim=-1).mean(dim=-1)
-    return failed, joint_err, kb_err
+    yaw_err = torch.remainder(get_euler_xyz(root_quat)[2] - get_euler_xyz(ref_root_rot)[2] + math.pi, 2 * math.pi) - math.pi
+    return failed, joint_err, kb_err, yaw_err.abs()
 
 
 class Score:
@@ -70,19 +74,22 @@ class Score:
         self.steps = np.zeros(n)
         self.joint = np.zeros(n)
         self.kb = np.zeros(n)
+        self.yaw = np.zeros(n)
         self.clip_steps = clip_steps
 
-    def add(self, failed, joint_err, kb_err, active) -> None:
+    def add(self, failed, joint_err, kb_err, yaw_err, active) -> None:
         ok = self.alive & active & ~failed.numpy()
         self.alive &= ~(active & failed.numpy())
         self.steps += ok
         self.joint += np.where(ok, joint_err.numpy(), 0.0)
         self.kb += np.where(ok, kb_err.numpy(), 0.0)
+        self.yaw += np.where(ok, yaw_err.numpy(), 0.0)
 
     def result(self, i: int) -> dict:
         n = max(self.steps[i], 1.0)
         return {"completion": float(self.steps[i] / self.clip_steps[i]), "joint_err_rad": float(self.joint[i] / n),
-                "keybody_err_m": float(self.kb[i] / n), "steps": int(self.steps[i])}
+                "keybody_err_m": float(self.kb[i] / n), "heading_err_rad": float(self.yaw[i] / n),
+                "steps": int(self.steps[i])}
 
 
 def reference(lib, ids: torch.Tensor, times: torch.Tensor, key_idx):
@@ -133,16 +140,17 @@ def training_sim(policy_path, motion_file, clips, device: str, key_idx) -> list:
     env.reset_idx(torch.arange(env.num_envs, device=env.device))
     env.compute_observations()
     policy = torch.jit.load(str(policy_path), map_location=env.device).eval()
-    clip_steps = np.floor(lib.get_motion_length(ids).cpu().numpy() / env.dt + 1e-6).astype(int)
-    score = Score(len(clips), clip_steps)
-    for k in range(int(clip_steps.max()) - 1):
+    # the env ends an episode when the clip ends (motion_end): it plays clip_steps - 1 steps of each clip
+    played = np.floor(lib.get_motion_length(ids).cpu().numpy() / env.dt + 1e-6).astype(int) - 1
+    score = Score(len(clips), played)
+    for k in range(int(played.max())):
         with torch.inference_mode():
             actions = policy(env.obs_buf)
         env.step(actions)
         r = reference(lib, ids, env._get_motion_times(), key_idx)
-        failed, je, kbe = step_metrics(env.root_states[:, 0:3], env.base_quat, env.root_states[:, 7:10],
-                                       env._key_body_pos(), env.dof_pos, *r)
-        score.add(failed.cpu(), je.cpu(), kbe.cpu(), active=(k + 1 < clip_steps))
+        metrics = step_metrics(env.root_states[:, 0:3], env.base_quat, env.root_states[:, 7:10], env._key_body_pos(),
+                               env.dof_pos, *r)
+        score.add(*[m.cpu() for m in metrics], active=(k < played))
     return [score.result(i) for i in range(len(clips))]
 
 
@@ -168,21 +176,22 @@ def main(argv=None) -> dict:
     for c, tr in zip(clips, train):
         s2s = sim2sim_clip(args.policy_path, lib, c, key_idx)
         rows.append({"clip": c, "name": lib.motion_names[c], "training_sim": tr, "sim2sim": s2s})
-        print("{:>2} {:<18} completion {:.3f} / {:.3f}  joint err {:.3f} / {:.3f} rad  key-body err {:.3f} / {:.3f} m "
-              "(training sim / sim2sim)".format(c, lib.motion_names[c], tr["completion"], s2s["completion"],
-                                                tr["joint_err_rad"], s2s["joint_err_rad"], tr["keybody_err_m"],
-                                                s2s["keybody_err_m"]), flush=True)
+        print("{:>2} {:<18} completion {:.3f} / {:.3f}  joint err {:.3f} / {:.3f} rad  key-body err {:.3f} / {:.3f} m  "
+              "heading err {:.2f} / {:.2f} rad (training sim / sim2sim)".format(
+                  c, lib.motion_names[c], tr["completion"], s2s["completion"], tr["joint_err_rad"], s2s["joint_err_rad"],
+                  tr["keybody_err_m"], s2s["keybody_err_m"], tr["heading_err_rad"], s2s["heading_err_rad"]), flush=True)
 
     def mean(side, key):
         return float(np.mean([r[side][key] for r in rows]))
 
-    summary = {side: {k: mean(side, k) for k in ("completion", "joint_err_rad", "keybody_err_m")}
+    summary = {side: {k: mean(side, k) for k in ("completion", "joint_err_rad", "keybody_err_m", "heading_err_rad")}
                for side in ("training_sim", "sim2sim")}
     tr, s2 = summary["training_sim"], summary["sim2sim"]
     summary["within_20_percent"] = {
         "completion": s2["completion"] >= 0.8 * tr["completion"],
         "joint_err_rad": s2["joint_err_rad"] <= 1.2 * tr["joint_err_rad"],
         "keybody_err_m": s2["keybody_err_m"] <= 1.2 * tr["keybody_err_m"],
+        "heading_err_rad": s2["heading_err_rad"] <= 1.2 * tr["heading_err_rad"],
     }
     result = {
         "benchmark": "sim2sim tracking vs the training simulator",

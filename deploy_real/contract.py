@@ -43,6 +43,8 @@ NUM_PROPRIO = 74
 #: Positions of the wrist rolls in the 33-D vector (8 root entries + joint index 19 / 24).
 WRIST_ROLL_IDS: Tuple[int, int] = (8 + 19, 8 + 24)
 
+_NON_WRIST_IDS = np.array([i for i in range(NUM_MIMIC_DEPLOY) if i not in WRIST_ROLL_IDS])
+
 #: Field names of the 8 root entries of the reference (for error messages).
 ROOT_FIELDS = ("root_z", "roll", "pitch", "yaw", "v_x", "v_y", "v_z", "yaw_rate")
 
@@ -113,8 +115,7 @@ def insert_wrist_rolls(mimic31: np.ndarray, wrists: Sequence[float] = (0.0, 0.0)
 def split_wrist_rolls(mimic33: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """(..., 33) -> ((..., 31) student reference, (..., 2) wrist-roll targets)."""
     m = np.asarray(mimic33)
-    keep = [i for i in range(NUM_MIMIC_DEPLOY) if i not in WRIST_ROLL_IDS]
-    return m[..., keep], m[..., list(WRIST_ROLL_IDS)]
+    return m[..., _NON_WRIST_IDS], m[..., list(WRIST_ROLL_IDS)]
 
 
 def field_name(i: int, joints: Optional[DeployJoints] = None) -> str:

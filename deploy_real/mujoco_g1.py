@@ -90,6 +90,10 @@ class G1MujocoSim:
         return RobotState(d.sensordata[self._gyro_adr:self._gyro_adr + 3].copy(), np.array([x, y, z, w]),
                           q[b].copy(), v[b].copy(), q[wr].copy(), float(d.qpos[2]))
 
+    def pelvis_height_and_joints(self):
+        """(pelvis height (m), the 23 training joint positions): what the server scores after a step."""
+        return float(self.data.qpos[2]), self.data.qpos[self._qadr[self.joints.body_ids]]
+
     def torques(self, target25: np.ndarray) -> np.ndarray:
         d = self.data
         tau = self.kp * (target25 - d.qpos[self._qadr]) - self.kd * d.qvel[self._vadr]

@@ -40,12 +40,14 @@ class StudentObsBuilder:
 
     def proprio(self, base_ang_vel, base_quat_xyzw, dof_pos, dof_vel) -> torch.Tensor:
         """(1, 74) proprioception of the robot state (and the last action); see `build`."""
-        def t(x, n):
-            return torch.as_tensor(np.asarray(x, dtype=np.float32)).reshape(1, n)
-
+        n = self.num_dofs
+        state = torch.from_numpy(np.concatenate([base_ang_vel, base_quat_xyzw, dof_pos, dof_vel]).astype(np.float32))
+        if state.shape[0] != 7 + 2 * n:
+            raise ValueError("robot state: expected 3 + 4 + {} + {} values, got {}".format(n, n, state.shape[0]))
+        s = state.unsqueeze(0)
         with torch.inference_mode():
-            return obs_terms.proprio_obs(t(base_ang_vel, 3), t(base_quat_xyzw, 4), t(dof_pos, self.num_dofs),
-                                         t(dof_vel, self.num_dofs), self.last_action, self.default_dof_pos)
+            return obs_terms.proprio_obs(s[:, 0:3], s[:, 3:7], s[:, 7:7 + n], s[:, 7 + n:], self.last_action,
+                                         self.default_dof_pos)
 
     def assemble(self, mimic, proprio: torch.Tensor) -> np.ndarray:
         """The (1155,) observation of the reference `mimic` (31,) and `proprio` (from `proprio()`); advances
