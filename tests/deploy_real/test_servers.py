@@ -68,6 +68,28 @@ def test_low_level_starts_a_private_redis_that_the_high_level_finds(redis_port, 
     assert not port_answers("127.0.0.1", redis_port)  # the private server went with its owner
 
 
+def test_high_level_first_then_low_level(redis_port, tmp_path):
+    """The other start-up order: the high-level server starts the private Redis and streams; the low-level
+    server joins later, stands, then follows the stream."""
+    url = "redis://127.0.0.1:{}/0".format(redis_port)
+    summary = tmp_path / "low.json"
+    high, high_log = start_server(HIGH_LEVEL, ["--redis_url", url, "--loop", "--duration", 60], tmp_path,
+                                  tmp_path / "high.log")
+    try:
+        wait_for(lambda: (meta_seq(redis_port) or 0) > 10, 60, "the high-level stream")
+        low, low_log = start_server(LOW_LEVEL, ["--redis_url", url, "--headless", "--duration", 6, "--summary_json",
+                                                summary], tmp_path, tmp_path / "low.log")
+        assert low.wait(timeout=120) == 0, (tmp_path / "low.log").read_text()
+        low_log.close()
+    finally:
+        assert stop(high, high_log) == 0
+    assert "started a private redis-server" in (tmp_path / "high.log").read_text()
+    result = json.loads(summary.read_text())
+    assert result["reference_status_steps"]["fresh"] > 250 and result["rejected"] == 0
+    assert not result["fell"]
+    assert not port_answers("127.0.0.1", redis_port)
+
+
 def test_both_servers_reconnect_after_a_redis_restart(redis_server, tmp_path):
     port = redis_server.port
     url = redis_server.url

@@ -1,0 +1,51 @@
+"""The high-level server's stream: frame timing, the 33-D content, ramps, looping."""
+import numpy as np
+import pytest
+
+from deploy_real.contract import default_mimic_vector, split_wrist_rolls, validate_mimic
+from deploy_real.server_high_level_motion_lib import clip_frames, load_motions, ramp, reference_stream
+from pose.utils.torch_utils import get_euler_xyz, quat_rotate_inverse
+
+
+@pytest.fixture(scope="module")
+def lib():
+    return load_motions(None)
+
+
+def test_step_k_carries_the_clip_at_k_plus_one_frames(lib):
+    refs, times = clip_frames(lib, 5)
+    length = float(lib.get_motion_length([5])[0])
+    assert len(refs) == int(length / 0.02 + 1e-6)
+    np.testing.assert_allclose(times[:3], [0.02, 0.04, 0.06])
+    k = 37
+    root_pos, root_rot, root_vel, root_ang_vel, dof_pos = [x[0] for x in lib.calc_motion_frame([5], [(k + 1) * 0.02])[:5]]
+    roll, pitch, yaw = get_euler_xyz(root_rot)
+    v = quat_rotate_inverse(root_rot, root_vel)
+    w = quat_rotate_inverse(root_rot, root_ang_vel)
+    expected = np.concatenate([[root_pos[2], roll, pitch, yaw], v.numpy(), [w[2]], dof_pos.numpy()])
+    mimic31, wrists = split_wrist_rolls(refs[k])
+    np.testing.assert_allclose(mimic31, expected, atol=1e-6)
+    np.testing.assert_array_equal(wrists, [0.0, 0.0])
+    for r in refs:
+        validate_mimic(list(r))
+
+
+def test_ramp_ends_on_the_target_in_two_seconds():
+    a, b = np.zeros(33), default_mimic_vector()
+    steps = list(ramp(a, b, 2.0))
+    assert len(steps) == 100
+    np.testing.assert_allclose(steps[-1], b)
+    np.testing.assert_allclose(steps[49], 0.5 * b)
+
+
+def test_loop_plays_every_clip_with_blends_between(lib):
+    stream = reference_stream(lib, None, loop=True)
+    ids = []
+    n_per_clip = [len(clip_frames(lib, m)[0]) for m in range(lib.num_motions())]
+    for _ in range(n_per_clip[0] + 25 + 5):
+        _, mid, _ = next(stream)
+        ids.append(mid)
+    assert ids[:n_per_clip[0]] == [0] * n_per_clip[0]
+    assert ids[n_per_clip[0]:] == [1] * 30  # 25 blend steps (0.5 s) into clip 1, then clip 1
+    once = list(reference_stream(lib, 3, loop=False))
+    assert len(once) == n_per_clip[3] and {m for _, m, _ in once} == {3}
