@@ -4,7 +4,6 @@ import json
 import time
 
 import numpy as np
-from deploy_helpers import redis_port, redis_server  # noqa: F401 (fixtures)
 
 from deploy_real.contract import MIMIC_KEY, MIMIC_META_KEY, default_mimic_vector, encode_floats, encode_meta
 from deploy_real.redis_link import RedisLink

@@ -7,7 +7,7 @@ import time
 
 import pytest
 import redis
-from deploy_helpers import HIGH_LEVEL, LOW_LEVEL, redis_port, redis_server, start_server  # noqa: F401 (fixtures)
+from deploy_helpers import HIGH_LEVEL, LOW_LEVEL, start_server
 
 from deploy_real.contract import BODY_STATE_KEY, MIMIC_META_KEY
 from deploy_real.redis_link import PrivateRedis, port_answers
