@@ -1,6 +1,7 @@
-"""Real-time pacing of the 50 Hz server loops."""
+"""The 50 Hz server loops: real-time pacing, and stopping cleanly on Ctrl-C / SIGTERM."""
 from __future__ import annotations
 
+import signal
 import time
 
 
@@ -21,3 +22,16 @@ class Pacer:
         elif delay < -self.dt:
             self.overruns += 1
             self.next_t = time.monotonic()
+
+
+class StopRequest:
+    """Turns SIGINT (Ctrl-C) and SIGTERM into `requested = True`, so a loop ends its step and shuts down
+    cleanly (the high-level server ramps to the default pose; both write their summaries)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+
+    def _on_signal(self, signum, frame) -> None:
+        self.requested = True

@@ -22,7 +22,6 @@ if __package__ in (None, ""):  # run as a file from any directory
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import argparse  # noqa: E402
-import signal  # noqa: E402
 import time  # noqa: E402
 from typing import Iterator, List, Optional, Tuple  # noqa: E402
 
@@ -30,7 +29,7 @@ import numpy as np  # noqa: E402
 
 from deploy_real.contract import (HAND_ACTION_KEY, MIMIC_KEY, MIMIC_META_KEY, NUM_HAND,  # noqa: E402
                                   default_mimic_vector, encode_floats, encode_meta)
-from deploy_real.pacing import Pacer  # noqa: E402
+from deploy_real.pacing import Pacer, StopRequest  # noqa: E402
 from deploy_real.redis_link import DEFAULT_REDIS_URL  # noqa: E402
 
 POLICY_DT = 0.02
@@ -159,12 +158,7 @@ def run(args) -> int:
         args.motion_id or 0, motion_lib.motion_names[args.motion_id or 0])
     print("[high-level] streaming {} of {} at 50 Hz to {}".format(what, motion_lib.motion_files[0] if
           motion_lib.num_motions() == 1 else "{} clips".format(motion_lib.num_motions()), args.redis_url), flush=True)
-    stop = {"flag": False}
-
-    def on_signal(signum, frame):
-        stop["flag"] = True
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop = StopRequest()
 
     pacer = Pacer()
     t0 = time.monotonic()
@@ -172,7 +166,7 @@ def run(args) -> int:
     steps = 0
     try:
         for ref, mid, t in reference_stream(motion_lib, args.motion_id, args.loop):
-            if stop["flag"] or (args.duration is not None and time.monotonic() - t0 >= args.duration):
+            if stop.requested or (args.duration is not None and time.monotonic() - t0 >= args.duration):
                 break
             publisher.publish(ref)
             last = ref

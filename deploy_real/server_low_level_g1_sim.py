@@ -24,7 +24,6 @@ if __package__ in (None, ""):  # run as a file from any directory
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import signal  # noqa: E402
 import time  # noqa: E402
 from typing import List, Optional  # noqa: E402
 
@@ -32,7 +31,7 @@ import numpy as np  # noqa: E402
 
 from deploy_real.contract import (BODY_STATE_KEY, HAND_STATE_KEY, MIMIC_KEY, MIMIC_META_KEY, NUM_HAND,  # noqa: E402
                                   encode_floats, split_wrist_rolls)
-from deploy_real.pacing import Pacer  # noqa: E402
+from deploy_real.pacing import Pacer, StopRequest  # noqa: E402
 from deploy_real.redis_link import DEFAULT_REDIS_URL  # noqa: E402
 
 FALL_HEIGHT = 0.4  # m: the pelvis below this counts as a fall
@@ -144,18 +143,13 @@ def run(args) -> dict:
         server.policy.path, server.sim.xml_path, args.redis_url), flush=True)
     if not args.headless:
         viewer = open_viewer(server.sim)
-    stop = {"flag": False}
-
-    def on_signal(signum, frame):
-        stop["flag"] = True
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop = StopRequest()
 
     pacer = Pacer()
     t0 = last_report = time.monotonic()
     reported = (0, 0)
     try:
-        while not stop["flag"]:
+        while not stop.requested:
             now = time.monotonic()
             if args.duration is not None and now - t0 >= args.duration:
                 break
