@@ -12,8 +12,8 @@ randomisation, and are scored by the same function (`step_metrics`) on their own
 - joint error: mean |q - q_ref| (rad) over the steps before the failure;
 - key-body error: mean distance (m) of the 9 key bodies to the reference, each relative to its root in
   its root frame (so the drift of the robot in the plane does not count);
-- heading error: mean |yaw - yaw_ref| (rad, wrapped). The student does not observe its own yaw (SPEC
-  13.2-2), so its heading can drift while its body tracks the reference; this shows how far.
+- heading error: mean |yaw - yaw_ref| (rad, wrapped). The student does not observe its own yaw (only the
+  reference's), so its heading can drift while its body tracks the reference; this shows how far.
 The sim2sim side is `deploy_real.server_low_level_g1_sim.LowLevelSim` (1 kHz physics, full torque limits,
 the sim2sim model's contacts) fed the high-level server's reference frames directly (no Redis, no wall
 clock); the training side is the environment with its terminations switched off (scored as above).

@@ -1,4 +1,4 @@
-"""The Redis message contract between the deploy servers (docs: README "Deploy"; SPEC 10.1, D8).
+"""The Redis message contract between the deploy servers (README, "Deploy").
 
 TWIST's keys and layouts, unchanged, so existing reference sources (TWIST's motion server, GMR
 teleoperation scripts) keep working:
@@ -7,10 +7,10 @@ teleoperation scripts) keep working:
 |---|---|---|---|
 | `action_mimic_g1` | high-level server | 33 | JSON list: root z, roll, pitch, yaw, v_x, v_y, v_z (reference root frame), yaw rate (root frame), 25 joint positions (the 23 training joints with the left wrist roll inserted at joint index 19 and the right one at 24) |
 | `action_hand_g1` | high-level server | 14 | zeros (two 7-DOF hands) |
-| `state_body_g1` | low-level server | 74 | the proprioception vector of the policy (SPEC 4.4) |
+| `state_body_g1` | low-level server | 74 | the proprioception vector of the policy (`legged_gym.envs.mdp.observations.proprio_obs`) |
 | `state_hand_g1` | low-level server | 14 | zeros |
 
-Added beside the reference (decision D8): `action_mimic_g1_meta` = JSON `{"seq": n, "t_ms": sender
+Added beside the reference (TWIST has no timestamp): `action_mimic_g1_meta` = JSON `{"seq": n, "t_ms": sender
 wall clock in ms}`, written in the same transaction as `action_mimic_g1`. A consumer uses it to judge
 staleness; a source that does not write it (a TWIST-era teleop script) is still accepted, its
 freshness judged by the message changing.
@@ -36,7 +36,7 @@ BODY_STATE_KEY = "state_body_g1"
 HAND_STATE_KEY = "state_hand_g1"
 
 NUM_DOFS = 23
-NUM_MIMIC = 31          # the student's reference block (SPEC 4.3)
+NUM_MIMIC = 31          # the student's reference block (next frame: root 8 + joints 23)
 NUM_MIMIC_DEPLOY = 33   # the Redis vector: 31 + two wrist rolls
 NUM_HAND = 14
 NUM_PROPRIO = 74
@@ -93,7 +93,7 @@ def deploy_joints() -> DeployJoints:
 
 
 def default_mimic_vector() -> np.ndarray:
-    """TWIST's DEFAULT_MIMIC_OBS_G1 (SPEC 10.1): standing at z 0.793, level, at rest, the training
+    """TWIST's DEFAULT_MIMIC_OBS_G1: standing at z 0.793, level, at rest, the training
     default pose except shoulder roll +-0.2 (TWIST's deploy default), wrists 0. Shape (33,)."""
     g1 = load_g1()
     q = np.array(g1.default_dof_pos, dtype=np.float64)

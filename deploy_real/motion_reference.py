@@ -1,4 +1,4 @@
-"""The 33-D reference of a motion clip at a time (SPEC 10.2): what the high-level server streams.
+"""The 33-D reference of a motion clip at a time: what the high-level server streams.
 
 The 31 reference entries are computed by the environment's own function
 (`legged_gym.envs.mdp.observations.student_mimic_obs`), so the student sees at deploy what it saw in
@@ -12,7 +12,7 @@ import torch
 from deploy_real.contract import insert_wrist_rolls
 from legged_gym.envs.mdp.observations import POLICY_DT, student_mimic_obs
 
-#: The reference sent at policy step k is the clip at time (k + 1) * 0.02 s: the next frame (SPEC 4.3).
+#: The reference sent at policy step k is the clip at time (k + 1) * 0.02 s: the next frame, as the student saw in training.
 LOOKAHEAD_S = POLICY_DT
 
 

@@ -1,10 +1,10 @@
-"""The G1 in plain MuJoCo for sim2sim (SPEC 10.3): the 25-DOF model, 1 kHz physics, PD torques.
+"""The G1 in plain MuJoCo for sim2sim (TWIST's sim2sim server): the 25-DOF model, 1 kHz physics, PD torques.
 
 `G1MujocoSim` owns a `mujoco.MjModel`/`MjData` of `assets/g1/g1_sim2sim_with_wrist_roll.xml` (23 training
 joints + 2 wrist rolls), computes tau = Kp (q* - q) - Kd qdot every physics step with the deploy gains
 (training Kp/Kd, wrist rolls Kp 20 / Kd 1) clipped to the full joint efforts (the robot's limits; training
-clips at 0.9 of them, SPEC 2.3), and reads what the robot's sensors give: the pelvis IMU (orientation,
-gyro) and the joint encoders. The robot starts standing at the default pose, facing +x (decision D7).
+clips at 0.9 of them), and reads what the robot's sensors give: the pelvis IMU (orientation,
+gyro) and the joint encoders. The robot starts standing at the default pose, facing +x (TWIST's server started it yawed by 180 degrees).
 """
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ class G1MujocoSim:
     def _standing_qpos(self, height: float) -> np.ndarray:
         q = self.model.qpos0.copy()
         q[0:3] = [0.0, 0.0, height]
-        q[3:7] = [1.0, 0.0, 0.0, 0.0]  # wxyz identity: facing +x (D7)
+        q[3:7] = [1.0, 0.0, 0.0, 0.0]  # wxyz identity: facing +x
         q31, wrists = split_wrist_rolls(default_mimic_vector())
         q25 = np.zeros(25)
         q25[self.joints.body_ids], q25[self.joints.wrist_ids] = q31[8:], wrists

@@ -1,4 +1,4 @@
-"""What stands between the wire and the motors (decisions D7, D8; README "Deploy", safety).
+"""What stands between the wire and the motors (README, "Deploy": safety).
 
 - `ReferenceGate`: which 33-D reference the policy gets at each policy step. A valid message whose
   sender time and arrival are at most `max_age` (0.1 s) old is used. When none is (invalid, missing,

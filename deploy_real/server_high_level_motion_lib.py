@@ -6,7 +6,7 @@
     python deploy_real/server_high_level_motion_lib.py --loop --duration 60     # every clip in turn
 
 At 50 Hz, paced on the monotonic clock without drift, step k SETs `action_mimic_g1` (the 33-D reference
-of the clip at time (k + 1) * 0.02 s: SPEC 10.2) and `action_mimic_g1_meta` ({"seq", "t_ms"}) in one
+of the clip at time (k + 1) * 0.02 s, as TWIST) and `action_mimic_g1_meta` ({"seq", "t_ms"}) in one
 transaction, and `action_hand_g1` (14 zeros). --motion_id K plays clip K once; --loop plays every clip of
 the set in turn until --duration or Ctrl-C, blending 0.5 s between clips. At the end of the clip, at
 --duration, or on Ctrl-C / SIGTERM, the reference ramps linearly to the default standing vector over 2 s

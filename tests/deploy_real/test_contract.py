@@ -1,4 +1,4 @@
-"""The Redis message contract: layouts, the default vector and the one validator (SPEC 10.1, D8)."""
+"""The Redis message contract: layouts, the default vector and the one validator (README, "Deploy")."""
 import json
 import math
 

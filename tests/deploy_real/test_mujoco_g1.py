@@ -21,7 +21,7 @@ def sim():
 def test_starts_upright_at_the_default_pose_facing_plus_x(sim):
     sim.reset()
     st = sim.state()
-    np.testing.assert_allclose(st.base_quat_xyzw, [0, 0, 0, 1], atol=1e-12)  # identity: facing +x (D7)
+    np.testing.assert_allclose(st.base_quat_xyzw, [0, 0, 0, 1], atol=1e-12)  # identity: facing +x
     assert st.pelvis_height == pytest.approx(0.793)
     q31, wrists = split_wrist_rolls(default_mimic_vector())
     np.testing.assert_allclose(st.dof_pos, q31[8:])

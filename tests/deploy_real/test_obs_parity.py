@@ -1,4 +1,4 @@
-"""The deploy servers' observation equals the training environment's (DESIGN.md, Deploy; SPEC 4.7).
+"""The deploy servers' observation equals the training environment's (README, "Deploy").
 
 The env `g1_stu_rl` runs on the mjwarp CPU backend for 50 steps from a reset (the first 10 included,
 where the history convention matters). At every step the deploy side gets what a deploy server gets:

@@ -1,4 +1,4 @@
-"""The reference gate (hold, blend, default) and the PD-target guard (decisions D7, D8)."""
+"""The reference gate (hold, blend, default) and the PD-target guard (README, "Deploy": safety)."""
 import numpy as np
 import pytest
 
