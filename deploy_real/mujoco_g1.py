@@ -4,7 +4,8 @@
 joints + 2 wrist rolls), computes tau = Kp (q* - q) - Kd qdot every physics step with the deploy gains
 (training Kp/Kd, wrist rolls Kp 20 / Kd 1) clipped to the full joint efforts (the robot's limits; training
 clips at 0.9 of them), and reads what the robot's sensors give: the pelvis IMU (orientation,
-gyro) and the joint encoders. The robot starts standing at the default pose, facing +x (TWIST's server started it yawed by 180 degrees).
+gyro) and the joint encoders. The robot starts standing at the default pose, facing +x (TWIST's server
+started it yawed by 180 degrees).
 """
 from __future__ import annotations
 
