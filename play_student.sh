@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Play a trained student and record a video of env 0, TWIST's play_student.sh.
 # Usage: bash play_student.sh <student_exptid> <teacher_exptid> [extra play.py args, e.g. --use_jit...]
-# Video: legged_gym/logs/videos/g1_stu_rl-<student_exptid>.mp4; a MuJoCo viewer opens when a display exists.
+# Video: legged_gym/logs/videos/g1_stu_rl-<student_exptid>-<iteration>[-jit].mp4; a MuJoCo viewer opens when a display exists.
 set -euo pipefail
 if [ $# -lt 2 ]; then
     echo "usage: bash play_student.sh <student_exptid> <teacher_exptid> [extra play.py args...]" >&2

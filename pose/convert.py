@@ -20,11 +20,14 @@ Source formats (detected from the suffix and the keys when `--format auto`):
                    real-robot order), or an already 23-DOF clip; `.pkl` (restricted unpickler) or `.npz`.
 
 For every format joints are mapped by name onto the 23 training joints (SPEC 2.5: the six wrist
-joints, and any other non-training joint, are dropped), the root quaternion is normalised and
-stored xyzw, `--fps` resamples (root position and joints lerped, root rotation slerped, duration
-kept: floor(duration * fps) + 1 frames) and `local_body_pos` is recomputed by forward kinematics.
+joints, and any other non-training joint, are dropped), the root quaternion is normalised by
+`pose.formats.normalise_quaternions` (a warning when a norm is more than 0.1 % off 1, an error when
+more than 10 %, zero or not finite) and stored xyzw, `fps` may be any positive float, `--fps`
+resamples (root position and joints lerped, root rotation slerped, duration kept:
+floor(duration * fps) + 1 frames) and `local_body_pos` is recomputed by forward kinematics.
 A file given with an `fps` of its own keeps it unless `--src-fps` overrides it.
-Every problem raises `MotionFileError` naming the file, the key or column, and what was expected.
+Every problem raises `MotionFileError` naming the file, the key or column, and what was expected;
+the command line prints it as one line and exits with status 2 (1 when some files of a folder failed).
 """
 from __future__ import annotations
 
@@ -33,19 +36,29 @@ import functools
 import math
 import sys
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
-from pose.formats import MotionFileError, safe_load_pickle, save_clip, validate_clip, write_manifest
+from pose.formats import (
+    CLIP_SUFFIXES,
+    MotionFileError,
+    normalise_quaternions,
+    open_npz,
+    read_npz,
+    read_pickle,
+    save_clip,
+    validate_clip,
+    warnings_as_lines,
+    write_manifest,
+)
 from pose.g1_model import load_g1
 from pose.kinematics import ForwardKinematics
 from pose.utils.torch_utils import slerp
 
 FORMATS = ("lafan_csv", "beyondmimic_npz", "amass_npz", "twist29_pkl")
 SUFFIXES = {"lafan_csv": (".csv",), "beyondmimic_npz": (".npz",), "amass_npz": (".npz",), "twist29_pkl": (".pkl", ".npz")}
-CLIP_SUFFIXES = (".pkl", ".npz")
 LAFAN_FPS = 30.0
 ROOT_COLUMNS = ("root_x", "root_y", "root_z", "root_qx", "root_qy", "root_qz", "root_qw")
 
@@ -111,13 +124,6 @@ def _check_finite(path, key, a: np.ndarray, columns: Optional[Sequence[str]] = N
             what, row, col_txt, int(bad.any(axis=1).sum())))
 
 
-def _normalise_quat(path, key, q: np.ndarray) -> np.ndarray:
-    norm = np.linalg.norm(q, axis=1, keepdims=True)
-    if (norm < 1e-6).any():
-        raise _error(path, key, "zero-length root quaternion at frame {}".format(int(np.argmax(norm[:, 0] < 1e-6))))
-    return q / norm
-
-
 def _fps(path, value, src_fps: Optional[float], key="fps") -> float:
     """The source frame rate: `src_fps` when given, else the file's `fps` value."""
     if src_fps is not None:
@@ -159,11 +165,13 @@ def _fk() -> ForwardKinematics:
     return ForwardKinematics(dtype=torch.float64)
 
 
-def make_clip(path, src_fps: float, root_pos, root_rot_xyzw, dof_pos, fps: Optional[float] = None) -> dict:
+def make_clip(path, src_fps: float, root_pos, root_rot_xyzw, dof_pos, fps: Optional[float] = None,
+              rot_key: Optional[str] = "root_rot") -> dict:
     """The canonical clip of a motion already in training joint order: normalise the root
-    quaternion, resample to `fps` (when given and different), compute `local_body_pos` by FK, validate."""
+    quaternion (`rot_key`: its key in the source file, for messages), resample to `fps` (when given
+    and different), compute `local_body_pos` by FK, validate."""
     root_pos = np.asarray(root_pos, dtype=np.float64)
-    root_rot = _normalise_quat(path, "root_rot", np.asarray(root_rot_xyzw, dtype=np.float64))
+    root_rot = normalise_quaternions(root_rot_xyzw, path, rot_key)
     dof_pos = np.asarray(dof_pos, dtype=np.float64)
     if root_pos.shape[0] < 2:
         raise _error(path, None, "expected at least 2 frames, got {}".format(root_pos.shape[0]))
@@ -189,23 +197,6 @@ def make_clip(path, src_fps: float, root_pos, root_rot_xyzw, dof_pos, fps: Optio
 
 
 # --- readers -----------------------------------------------------------------------------------------
-
-
-def _read_npz(path) -> Dict[str, object]:
-    """All arrays of an `.npz` (no pickle); a key that needs pickle maps to a MotionFileError raised on use."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            out = {}
-            for k in z.files:
-                try:
-                    out[k] = z[k]
-                except ValueError as e:
-                    out[k] = _error(path, k, "cannot be read without pickle ({}); store numbers and strings only".format(e))
-            return out
-    except MotionFileError:
-        raise
-    except Exception as e:  # corrupt or not a zip archive
-        raise _error(path, None, "cannot read .npz file: {}: {}".format(type(e).__name__, e))
 
 
 def _get(data: dict, path, key, shape_tail: Sequence[Optional[int]], what: str, fmt: str) -> np.ndarray:
@@ -247,20 +238,26 @@ def _same_length(path, arrays: Sequence[Tuple[str, np.ndarray]]):
 
 def _csv_diagnose(path, n_cols: int, columns: Sequence[str]):
     """Find the line and column that np.loadtxt refused and raise naming them."""
-    with open(path) as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            fields = line.strip().split(",")
-            if len(fields) != n_cols:
-                raise _error(path, None, "line {} has {} columns, expected {} (root xyz, root quat xyzw, 29 joints in real-robot order)".format(
-                    i, len(fields), n_cols))
-            for j, x in enumerate(fields):
-                try:
-                    float(x)
-                except ValueError:
-                    raise _error(path, None, "line {}, column {} ({}): cannot read {!r} as a number (the CSV has no header)".format(
-                        i, j, columns[j], x))
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _error(path, None, "not a text file (expected a CSV of {} comma-separated numbers per line: "
+                     "root xyz, root quat xyzw, 29 joints in real-robot order)".format(n_cols))
+    for i, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        fields = line.strip().split(",")
+        if len(fields) != n_cols:
+            raise _error(path, None, "line {} has {} columns, expected {} (root xyz, root quat xyzw, 29 joints in real-robot order)".format(
+                i, len(fields), n_cols))
+        for j, x in enumerate(fields):
+            try:
+                float(x)
+            except ValueError:
+                raise _error(path, None, "line {}, column {} ({}): cannot read {!r} as a number (the CSV has no header)".format(
+                    i, j, columns[j], x))
 
 
 # --- one converter per format -----------------------------------------------------------------------
@@ -273,9 +270,9 @@ def lafan_csv_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float
     n_cols = len(columns)
     try:
         a = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
-    except ValueError:
+    except ValueError as e:  # also UnicodeDecodeError (binary data)
         _csv_diagnose(path, n_cols, columns)
-        raise
+        raise _error(path, None, "cannot read as CSV: {}".format(e))
     if a.size == 0:
         raise _error(path, None, "no frames (expected rows of {} comma-separated numbers)".format(n_cols))
     if a.shape[1] != n_cols:
@@ -284,13 +281,13 @@ def lafan_csv_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float
     _check_finite(path, None, a, columns)
     dof = a[:, 7:][:, training_columns(model.real_motor_joints, path, None)]
     rate = _fps(path, LAFAN_FPS, src_fps)
-    return make_clip(path, rate, a[:, :3], a[:, 3:7], dof, fps)
+    return make_clip(path, rate, a[:, :3], a[:, 3:7], dof, fps, rot_key=None)
 
 
 def beyondmimic_npz_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> dict:
     """BeyondMimic/holosoma NPZ: `joint_pos` = [root xyz, root quat wxyz, joints] or joints only
     (root from `body_pos_w[:, 0]`, `body_quat_w[:, 0]` wxyz); `joint_names` optional."""
-    data = _read_npz(path)
+    data = read_npz(path)
     fmt = "BeyondMimic"
     rate = _fps(path, data.get("fps"), src_fps)
     jp = _get(data, path, "joint_pos", (None,), "(T, 7 + joints) or (T, joints)", fmt)
@@ -322,12 +319,12 @@ def beyondmimic_npz_to_clip(path, fps: Optional[float] = None, src_fps: Optional
         _check_finite(path, "body_quat_w", root_wxyz, ("w", "x", "y", "z"), what="frame (body 0)")
     key = "joint_names" if "joint_names" in data else "joint_pos"
     dof = q[:, training_columns(names, path, key)]
-    return make_clip(path, rate, root_pos, root_wxyz[:, [1, 2, 3, 0]], dof, fps)
+    return make_clip(path, rate, root_pos, root_wxyz[:, [1, 2, 3, 0]], dof, fps, rot_key="joint_pos" if with_root else "body_quat_w")
 
 
 def amass_npz_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> dict:
     """AMASS-retargeted G1 NPZ: `dof_names`, `dof_positions`, `body_positions`, `body_rotations` wxyz."""
-    data = _read_npz(path)
+    data = read_npz(path)
     fmt = "AMASS-retargeted G1"
     rate = _fps(path, data.get("fps"), src_fps)
     q = _get(data, path, "dof_positions", (None,), "(T, joints)", fmt)
@@ -353,20 +350,14 @@ def amass_npz_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float
     _check_finite(path, "body_positions", bp[:, root], ("x", "y", "z"), what="frame (root body {})".format(root))
     _check_finite(path, "body_rotations", bq[:, root], ("w", "x", "y", "z"), what="frame (root body {})".format(root))
     dof = q[:, training_columns(names, path, "dof_names" if "dof_names" in data else "dof_positions")]
-    return make_clip(path, rate, bp[:, root], bq[:, root][:, [1, 2, 3, 0]], dof, fps)
+    return make_clip(path, rate, bp[:, root], bq[:, root][:, [1, 2, 3, 0]], dof, fps, rot_key="body_rotations")
 
 
 def twist_pkl_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> dict:
     """TWIST/GMR clip with 29 joints (real-robot order) or 23 (training order); `.pkl` or `.npz`."""
     path = Path(path)
     fmt = "TWIST/GMR"
-    if path.suffix.lower() == ".npz":
-        data = _read_npz(path)
-    else:
-        try:
-            data = safe_load_pickle(path)
-        except Exception as e:  # truncated pickle, forbidden global, ...
-            raise _error(path, None, "cannot read .pkl file: {}: {}".format(type(e).__name__, e))
+    data = read_npz(path) if path.suffix.lower() == ".npz" else read_pickle(path)
     if not isinstance(data, dict):
         raise _error(path, None, "expected a dict with fps, root_pos, root_rot, dof_pos, got {}".format(type(data).__name__))
     rate = _fps(path, data.get("fps"), src_fps)
@@ -402,11 +393,8 @@ def detect_format(path) -> str:
     if suffix == ".pkl":
         return "twist29_pkl"
     if suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                keys = set(z.files)
-        except Exception as e:
-            raise _error(path, None, "cannot read .npz file: {}: {}".format(type(e).__name__, e))
+        with open_npz(path) as z:
+            keys = set(z.files)
         if "dof_positions" in keys:
             return "amass_npz"
         if "joint_pos" in keys:
@@ -522,24 +510,32 @@ def main(argv=None) -> int:
     p.add_argument("--suffix", default=".pkl", choices=CLIP_SUFFIXES, help="output suffix in folder mode")
     p.add_argument("--no-progress", action="store_true", help="no progress bar in folder mode")
     args = p.parse_args(argv)
+    from tqdm import tqdm
+
     try:
-        if Path(args.src).is_dir():
-            res = convert_folder(args.src, args.dst, fmt=args.format, fps=args.fps, src_fps=args.src_fps,
-                                 suffix=args.suffix, progress=not args.no_progress)
-            print("converted {} clips into {}{}".format(
-                len(res.converted), args.dst, ", manifest {}".format(res.manifest) if res.manifest else ""))
-            if res.failed:
-                print("{} files failed:".format(len(res.failed)), file=sys.stderr)
-                for f, msg in res.failed:
-                    print("  {}".format(msg), file=sys.stderr)
-                return 1
-            return 0
-        clip = convert_file(args.src, args.dst, fmt=args.format, fps=args.fps, src_fps=args.src_fps)
-        print("wrote {} ({} frames at {:g} fps)".format(output_path(args.src, args.dst), clip["dof_pos"].shape[0], clip["fps"]))
-        return 0
+        with warnings_as_lines(lambda line: tqdm.write(line, file=sys.stderr)):
+            return _run(args)
     except MotionFileError as e:
         print("error: {}".format(e), file=sys.stderr)
         return 2
+
+
+def _run(args) -> int:
+    """The conversion `main` asked for; returns the exit status."""
+    if Path(args.src).is_dir():
+        res = convert_folder(args.src, args.dst, fmt=args.format, fps=args.fps, src_fps=args.src_fps,
+                             suffix=args.suffix, progress=not args.no_progress)
+        print("converted {} clips into {}{}".format(
+            len(res.converted), args.dst, ", manifest {}".format(res.manifest) if res.manifest else ""))
+        if res.failed:
+            print("{} files failed:".format(len(res.failed)), file=sys.stderr)
+            for f, msg in res.failed:
+                print("  {}".format(msg), file=sys.stderr)
+            return 1
+        return 0
+    clip = convert_file(args.src, args.dst, fmt=args.format, fps=args.fps, src_fps=args.src_fps)
+    print("wrote {} ({} frames at {:g} fps)".format(output_path(args.src, args.dst), clip["dof_pos"].shape[0], clip["fps"]))
+    return 0
 
 
 if __name__ == "__main__":

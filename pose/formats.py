@@ -11,14 +11,20 @@ A clip is a dict with TWIST's keys:
 Clips are stored as `.pkl` (TWIST/GMR files; read with a restricted unpickler that only rebuilds
 numpy arrays and plain containers, so a pickle cannot run code) or `.npz` with the same keys.
 Every reader validates and raises `MotionFileError` naming the file, the key and what was expected.
+Root quaternions a little off unit norm (common in public TWIST/GMR files, 1-2.5 %) are renormalised
+with one `MotionFileWarning` per file; only clearly broken ones (norm off 1 by more than 10 %, zero,
+NaN/inf) are rejected. `fps` may be any positive float (29.98, 59.99).
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
 import pickle
+import warnings
+import zipfile
 from pathlib import Path
-from typing import List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import yaml
@@ -26,11 +32,34 @@ import yaml
 from pose.g1_model import load_g1
 
 CLIP_KEYS = ("fps", "root_pos", "root_rot", "dof_pos", "local_body_pos", "link_body_list")
-QUAT_NORM_TOL = 1e-3
+CLIP_SUFFIXES = (".pkl", ".npz")
+CLIP_FILE = "clip file (.pkl or .npz)"  # what `require_file` names for a clip
+# Root quaternion norms off 1 by more than QUAT_NORM_WARN are renormalised with a warning, by more
+# than QUAT_NORM_MAX (or not finite) rejected; smaller deviations (float32 rounding) are renormalised silently.
+QUAT_NORM_WARN = 1e-3
+QUAT_NORM_MAX = 0.1
 
 
 class MotionFileError(ValueError):
     """A motion clip or manifest that cannot be used; the message names file, key and expectation."""
+
+
+class MotionFileWarning(UserWarning):
+    """A motion clip that was usable after a repair (e.g. renormalised quaternions); names the file."""
+
+
+@contextlib.contextmanager
+def warnings_as_lines(write: Callable[[str], None]):
+    """Within the block, show warnings as the one line `WARNING: <message>` passed to `write`,
+    instead of Python's two-line format, and every `MotionFileWarning` each time it is raised.
+    For command-line tools."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        write("WARNING: {}".format(message))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", MotionFileWarning)
+        warnings.showwarning = show
+        yield
 
 
 # --- restricted unpickling ------------------------------------------------------------------------
@@ -77,12 +106,72 @@ def safe_load_pickle(path) -> object:
     return _NumpyOnlyUnpickler(io.BytesIO(data)).load()
 
 
-# --- clips -------------------------------------------------------------------------------------------
-
-
 def _err(path, key, msg) -> MotionFileError:
     where = "{}: key {!r}: ".format(path, key) if key else "{}: ".format(path)
     return MotionFileError(where + msg)
+
+
+def read_pickle(path) -> object:
+    """`safe_load_pickle`, with any failure (not a pickle, truncated, forbidden global) as a
+    one-line MotionFileError naming the file and what was expected."""
+    try:
+        return safe_load_pickle(path)
+    except Exception as e:
+        raise _err(path, None, "cannot read as a pickle of numpy arrays (expected a TWIST/GMR clip: a pickled dict): {}: {}".format(
+            type(e).__name__, e))
+
+
+def open_npz(path):
+    """`np.load` of an `.npz` file without pickle; MotionFileError when it is not a zip archive."""
+    if not zipfile.is_zipfile(path):
+        raise _err(path, None, "not an .npz file (expected a zip archive of numpy arrays, as written by numpy.savez)")
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as e:  # damaged archive
+        raise _err(path, None, "cannot read .npz file: {}: {}".format(type(e).__name__, e))
+
+
+def read_npz(path) -> Dict[str, object]:
+    """All arrays of an `.npz` file, read without pickle (see `open_npz`).
+
+    A key holding Python objects (which would need pickle) maps to a MotionFileError instead of an
+    array: callers raise it only when they use that key.
+    """
+    out = {}  # type: Dict[str, object]
+    with open_npz(path) as z:
+        for k in z.files:
+            try:
+                out[k] = z[k]
+            except ValueError:  # an object array: never unpickled from a motion file
+                out[k] = _err(path, k, "holds Python objects, which need pickle; expected numbers or strings")
+            except Exception as e:  # damaged member
+                raise _err(path, k, "cannot read from the .npz file: {}: {}".format(type(e).__name__, e))
+    return out
+
+
+# --- clips -------------------------------------------------------------------------------------------
+
+
+def normalise_quaternions(q: np.ndarray, path, key: Optional[str] = "root_rot") -> np.ndarray:
+    """Quaternions (T, 4) scaled to unit norm: the one rule for every clip reader and converter.
+
+    Norms off 1 by more than QUAT_NORM_WARN give one MotionFileWarning naming `path`, `key` and the
+    largest deviation; a norm off by more than QUAT_NORM_MAX, zero or not finite raises
+    MotionFileError naming `path`, `key` and the first such frame.
+    """
+    q = np.asarray(q, dtype=np.float64)
+    norm = np.linalg.norm(q, axis=1)
+    dev = np.abs(norm - 1.0)
+    bad = ~(dev <= QUAT_NORM_MAX)  # also NaN
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise _err(path, key, "quaternion at frame {} has norm {:.4g}, expected 1 (+-{:g}) ({} frame(s) affected)".format(
+            i, norm[i], QUAT_NORM_MAX, int(bad.sum())))
+    worst = float(dev.max())
+    if worst > QUAT_NORM_WARN:
+        msg = "quaternion norms off 1 by up to {:.3g}: renormalised".format(worst)
+        warnings.warn(str(_err(path, key, msg)), MotionFileWarning, stacklevel=2)
+    return q / norm[:, None]
 
 
 def _array(clip, key, path, shape_tail, what):
@@ -101,13 +190,17 @@ def _array(clip, key, path, shape_tail, what):
 
 
 def validate_clip(clip: dict, path="<clip>") -> dict:
-    """Check a clip dict and return it normalised: float32 arrays, float fps, bodies in model order.
+    """Check a clip dict and return it normalised: float32 arrays, float fps (need not be an
+    integer), unit root quaternions (`normalise_quaternions`), bodies in model order.
 
     Raises MotionFileError naming `path`, the key and what was expected.
     """
     model = load_g1()
     if not isinstance(clip, dict):
         raise _err(path, None, "expected a dict with keys {}, got {}".format(", ".join(CLIP_KEYS), type(clip).__name__))
+    for key in CLIP_KEYS:
+        if isinstance(clip.get(key), MotionFileError):  # unreadable key of an .npz (see read_npz)
+            raise clip[key]
     if "fps" not in clip:
         raise _err(path, "fps", "missing (frame rate in Hz)")
     try:
@@ -128,10 +221,7 @@ def validate_clip(clip: dict, path="<clip>") -> dict:
             raise _err(path, key, "has {} frames but root_pos has {}".format(a.shape[0], n))
     if n < 2:
         raise _err(path, "root_pos", "expected at least 2 frames, got {}".format(n))
-    norm_err = np.abs(np.linalg.norm(root_rot, axis=1) - 1.0)
-    if (norm_err > QUAT_NORM_TOL).any():
-        i = int(np.argmax(norm_err > QUAT_NORM_TOL))
-        raise _err(path, "root_rot", "quaternion norm off by {:.3g} (> {}) at frame {}".format(norm_err[i], QUAT_NORM_TOL, i))
+    root_rot = normalise_quaternions(root_rot, path, "root_rot")
     if "link_body_list" not in clip:
         raise _err(path, "link_body_list", "missing (the {} body names of local_body_pos)".format(nb))
     names = [str(x) for x in clip["link_body_list"]]
@@ -145,31 +235,34 @@ def validate_clip(clip: dict, path="<clip>") -> dict:
     return {
         "fps": fps,
         "root_pos": root_pos.astype(np.float32),
-        "root_rot": (root_rot / np.linalg.norm(root_rot, axis=1, keepdims=True)).astype(np.float32),
+        "root_rot": root_rot.astype(np.float32),
         "dof_pos": dof_pos.astype(np.float32),
         "local_body_pos": local_body_pos[:, order].astype(np.float32),
         "link_body_list": list(model.motion_bodies),
     }
 
 
+def require_file(path, what: str) -> Path:
+    """`path` as a Path; MotionFileError naming it when it does not exist or is a folder.
+    `what` names the expected file in the message, e.g. "manifest"."""
+    path = Path(path)
+    if path.is_dir():
+        raise _err(path, None, "is a folder, expected a {}".format(what))
+    if not path.is_file():
+        raise _err(path, None, "{} does not exist".format(what))
+    return path
+
+
 def read_clip_file(path) -> dict:
     """Raw dict of a `.pkl` or `.npz` clip file, without validation."""
-    path = Path(path)
-    if not path.is_file():
-        raise _err(path, None, "file does not exist")
+    path = require_file(path, CLIP_FILE)
     suffix = path.suffix.lower()
-    try:
-        if suffix == ".pkl":
-            data = safe_load_pickle(path)
-        elif suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
-        else:
-            raise _err(path, None, "unknown clip format {!r} (expected .pkl or .npz)".format(suffix))
-    except MotionFileError:
-        raise
-    except Exception as e:  # corrupt archive, truncated pickle, forbidden global, ...
-        raise _err(path, None, "cannot read {} file: {}: {}".format(suffix, type(e).__name__, e))
+    if suffix == ".pkl":
+        data = read_pickle(path)
+    elif suffix == ".npz":
+        data = read_npz(path)
+    else:
+        raise _err(path, None, "unknown clip format {!r} (expected .pkl or .npz)".format(suffix))
     if not isinstance(data, dict):
         raise _err(path, None, "expected a dict of arrays, got {}".format(type(data).__name__))
     return data
@@ -231,9 +324,7 @@ def load_manifest_lenient(path) -> Tuple[List[ManifestEntry], List[MotionFileErr
 
 
 def _read_manifest(path, missing: Optional[List[MotionFileError]]) -> List[ManifestEntry]:
-    path = Path(path)
-    if not path.is_file():
-        raise _err(path, None, "manifest does not exist")
+    path = require_file(path, "manifest")
     try:
         with open(path) as f:
             data = yaml.safe_load(f)
@@ -259,7 +350,7 @@ def _read_manifest(path, missing: Optional[List[MotionFileError]]) -> List[Manif
         if not np.isfinite(weight) or weight < 0:
             raise _err(path, key + ".weight", "expected a number >= 0, got {}".format(weight))
         file = root / str(m["file"])
-        if not file.is_file():
+        if not file.is_file():  # the one message for pose.validate and MotionLib
             err = _err(path, key + ".file", "{} does not exist (root_path {})".format(file, root))
             if missing is None:
                 raise err
@@ -292,7 +383,4 @@ def motion_sources(path) -> List[ManifestEntry]:
     """The clips named by a manifest, or the one clip `path` with weight 1."""
     if is_manifest(path):
         return load_manifest(path)
-    p = Path(path)
-    if not p.is_file():
-        raise _err(p, None, "motion file does not exist")
-    return [ManifestEntry(p, 1.0, "single clip")]
+    return [ManifestEntry(require_file(path, CLIP_FILE), 1.0, "single clip")]

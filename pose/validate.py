@@ -1,15 +1,18 @@
 """Check motion clips and manifests: `python -m pose.validate PATH [PATH ...]`.
 
-PATH is a clip (`.pkl` / `.npz`) or a TWIST manifest (`.yaml` / `.yml`). Every clip is read and
-validated with `pose.formats` (keys present, 23 joints, 38 known bodies, finite values, unit
-quaternions, fps > 0, at least 2 frames). Good clips print one summary line each:
+PATH is a clip (`.pkl` / `.npz`), a TWIST manifest (`.yaml` / `.yml`) or a folder (every `.pkl` /
+`.npz` under it, recursively). Every clip is read and validated with `pose.formats` (keys present,
+23 joints, 38 known bodies, finite values, root quaternions within 10 % of unit norm, fps > 0, at
+least 2 frames). Good clips print one summary line each:
 
     <file>: <T> frames, <fps> fps, <duration> s, mean root speed <v> m/s
 
 Bad clips print `ERROR: <message>` (to stderr) where the message names the file, the key and what
-was expected. All clips of a manifest are checked, also after an error, including entries whose file
-does not exist. Exit status: 0 when everything is valid, 1 when any clip or manifest is bad, 2 for a
-usage error.
+was expected; a clip that is valid after a repair (quaternions renormalised) first prints
+`WARNING: <message>` (to stderr). All clips of a manifest or folder are checked, also after an
+error, including manifest entries whose file does not exist; a manifest or folder ends with a
+`<path>: <n> clips, <v> valid, <b> bad` line. Exit status: 0 when everything is valid (warnings
+included), 1 when any clip, manifest or folder is bad, 2 for a usage error.
 
 Deliberately torch-free so it starts fast.
 """
@@ -17,11 +20,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
 
-from pose.formats import MotionFileError, is_manifest, load_clip, load_manifest_lenient
+from pose.formats import CLIP_SUFFIXES, MotionFileError, is_manifest, load_clip, load_manifest_lenient, warnings_as_lines
 
 
 def clip_summary(path, clip: dict) -> str:
@@ -35,34 +39,41 @@ def clip_summary(path, clip: dict) -> str:
 
 
 def validate_path(path, out=None, err=None) -> int:
-    """Validate one clip or manifest, printing summaries to `out` and errors to `err`.
+    """Validate one clip, manifest or folder, printing summaries to `out`, warnings and errors to `err`.
 
     Returns the number of problems found (0 when everything is valid).
     """
     out = out or sys.stdout
     err = err or sys.stderr
-    errors = 0
+    missing = []  # type: List[MotionFileError]
+    is_set = is_manifest(path) or Path(path).is_dir()
     if is_manifest(path):
         try:
             entries, missing = load_manifest_lenient(path)
         except MotionFileError as e:
             print("ERROR: {}".format(e), file=err)
             return 1
-        for e in missing:
-            print("ERROR: {}".format(e), file=err)
-        errors += len(missing)
         files = [entry.file for entry in entries]
+    elif Path(path).is_dir():
+        files = sorted(p for p in Path(path).rglob("*") if p.is_file() and p.suffix.lower() in CLIP_SUFFIXES)
+        if not files:
+            print("ERROR: {}: no clips (.pkl or .npz) in this folder".format(path), file=err)
+            return 1
     else:
         files = [path]
-    for f in files:
-        try:
-            clip = load_clip(f)
-        except MotionFileError as e:
-            print("ERROR: {}".format(e), file=err)
-            errors += 1
-            continue
-        print(clip_summary(f, clip), file=out)
-    if is_manifest(path):
+    for e in missing:
+        print("ERROR: {}".format(e), file=err)
+    errors = len(missing)
+    with warnings_as_lines(lambda line: print(line, file=err)):
+        for f in files:
+            try:
+                clip = load_clip(f)
+            except MotionFileError as e:
+                print("ERROR: {}".format(e), file=err)
+                errors += 1
+                continue
+            print(clip_summary(f, clip), file=out)
+    if is_set:
         total = len(files) + len(missing)
         print("{}: {} clips, {} valid, {} bad".format(path, total, total - errors, errors), file=out)
     return errors
@@ -70,7 +81,7 @@ def validate_path(path, out=None, err=None) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pose.validate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="clip (.pkl/.npz) or manifest (.yaml)")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="clip (.pkl/.npz), manifest (.yaml) or folder of clips")
     args = parser.parse_args(argv)
     errors = 0
     for p in args.paths:

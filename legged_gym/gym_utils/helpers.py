@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -31,6 +32,18 @@ def experiment_dir(proj_name: str, exptid: str) -> str:
     return os.path.join(log_root(), str(proj_name), str(exptid))
 
 SIM_CHOICES = ("mjwarp", "isaacgym")
+
+#: Number of envs of `--debug` training when --num_envs is not given.
+DEBUG_NUM_ENVS = 32
+
+#: Motion formats that pose.convert (or a retargeter) must turn into a TWIST clip before training.
+UNCONVERTED_SUFFIXES = (".csv", ".bvh", ".fbx")
+MOTION_SUFFIXES = (".yaml", ".yml", ".pkl", ".npz")
+
+
+class UsageError(Exception):
+    """A mistake in the command line or in the files it names. The scripts print the message as one
+    line and exit with status 1 (`run_script`); `--debug` shows the traceback instead."""
 
 
 def default_sim() -> str:
@@ -65,9 +78,15 @@ def build_parser(description: str = "") -> argparse.ArgumentParser:
     a("--use_jit", action="store_true", help="play: run the exported TorchScript model")
     a("--record_video", action="store_true", help="play: write an mp4")
     a("--record_log", action="store_true", help="play: write per-step JSON logs")
-    a("--eval_student", action="store_true")
+    a("--eval_student", action="store_true",
+      help="student tasks: train the student by pure PPO, without the teacher's DAgger (KL) term "
+           "(DAgger coefficient 0; the teacher is still loaded: the critic reads its normaliser)")
+    a("--allow_teacher_change", action="store_true",
+      help="student tasks: resume a student checkpoint against a teacher other than the one it was trained with")
     a("--wandb", action="store_true", help="also log to wandb (TensorBoard is always on)")
-    a("--debug", action="store_true", help="few envs, no logging to wandb")
+    a("--debug", action="store_true",
+      help="train with {} envs unless --num_envs is given, no wandb, and full tracebacks for every error".format(
+          DEBUG_NUM_ENVS))
     return p
 
 
@@ -100,7 +119,7 @@ def update_train_cfg_from_args(train_cfg, args):
     """Apply the CLI to a train config (TWIST's `update_cfg_from_args`, learner half), in place.
 
     --seed, --max_iterations, --fix_action_std, --checkpoint (and --resume / --resumeid mark it resumed),
-    --wandb (also log to wandb; run name = --exptid, TensorBoard is always on).
+    --wandb (also log to wandb; run name = --exptid, TensorBoard is always on), --debug (wandb off).
     """
     if getattr(args, "seed", None) is not None:
         train_cfg.seed = int(args.seed)
@@ -114,6 +133,8 @@ def update_train_cfg_from_args(train_cfg, args):
         train_cfg.runner.checkpoint = int(args.checkpoint)
     if getattr(args, "wandb", False):
         train_cfg.runner.wandb = True
+    if getattr(args, "debug", False):
+        train_cfg.runner.wandb = False  # TWIST's --debug: no wandb
     if getattr(args, "exptid", None):
         train_cfg.runner.run_name = str(args.exptid)
     return train_cfg
@@ -156,3 +177,74 @@ def resolve_checkpoint(run_dir, checkpoint: int = -1) -> Path:
     if not path.is_file():
         raise FileNotFoundError("{}: no checkpoint {} (have: {})".format(run_dir, name, ", ".join(files)))
     return path
+
+
+def checkpoint_iteration(path) -> int:
+    """The iteration in a checkpoint's name (`model_<it>.pt`, `<exptid>-<it>-jit.pt`); -1 when it has none."""
+    m = re.search(r"(?:model_|-)(\d+)(?:-jit)?\.pt$", Path(path).name)
+    return int(m.group(1)) if m else -1
+
+
+def check_device(device) -> None:
+    """UsageError for a --device this machine cannot run on (CUDA asked for but unavailable, ...)."""
+    try:
+        dev = torch.device(str(device))
+    except (RuntimeError, ValueError):
+        raise UsageError("--device {}: not a device name (use e.g. cuda:0 or cpu)".format(device)) from None
+    if dev.type != "cuda":
+        return
+    if not torch.cuda.is_available():
+        raise UsageError("--device {}: CUDA is not available on this machine; use --device cpu".format(device))
+    if dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise UsageError("--device {}: this machine has {} CUDA device(s) (cuda:0 to cuda:{})".format(
+            device, torch.cuda.device_count(), torch.cuda.device_count() - 1))
+
+
+def check_motion_file(motion_file) -> None:
+    """UsageError for a --motion_file that cannot be trained on as given: an unconverted format, a
+    missing path, a folder. The content of a manifest or clip is checked when the env loads it
+    (pose.formats.MotionFileError)."""
+    if motion_file is None:
+        return
+    path = Path(motion_file)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        raise UsageError("--motion_file {}: a .csv motion must be converted first: python -m pose.convert {} "
+                         "<clip.pkl or folder> (then pass the clip or the folder's manifest.yaml)".format(
+                             motion_file, motion_file))
+    if suffix in UNCONVERTED_SUFFIXES:
+        raise UsageError("--motion_file {}: {} files are not G1 motions; retarget it to the G1 first, then convert "
+                         "the result with python -m pose.convert SRC DST".format(motion_file, suffix))
+    if path.is_dir():
+        raise UsageError("--motion_file {}: is a folder; pass its manifest (.yaml), e.g. the manifest.yaml "
+                         "that python -m pose.convert SRC DST writes into DST".format(motion_file))
+    if not path.is_file():
+        raise UsageError("--motion_file {}: no such file".format(motion_file))
+    if suffix not in MOTION_SUFFIXES:
+        raise UsageError("--motion_file {}: unknown format {!r}: expected a manifest (.yaml) or a clip (.pkl, .npz); "
+                         "convert other motions first with python -m pose.convert SRC DST".format(
+                             motion_file, suffix or path.name))
+
+
+def user_errors() -> tuple:
+    """Exception classes that mean a user mistake (printed as one line by `run_script`)."""
+    from pose.formats import MotionFileError
+    from rsl_rl.runners.on_policy_dagger_runner import TeacherMismatchError
+
+    return (UsageError, MotionFileError, TeacherMismatchError)
+
+
+def one_line(message) -> str:
+    return " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+
+
+def run_script(name: str, main, args):
+    """`main(args)`; a user mistake (`user_errors()`) ends the process with `<name>: <message>` on one
+    line of stderr and exit status 1, without a traceback unless --debug. Other exceptions (bugs)
+    keep their traceback."""
+    try:
+        return main(args)
+    except user_errors() as e:
+        if getattr(args, "debug", False):
+            raise
+        raise SystemExit("{}: {}".format(name, one_line(e))) from None

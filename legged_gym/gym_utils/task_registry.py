@@ -130,8 +130,11 @@ class TaskRegistry:
         - Logs (checkpoints, TensorBoard): `log_root` if given, else `<log root>/<proj_name>/<exptid>`
           (`helpers.log_root()`: legged_gym/logs or $LEGGED_GYM_LOG_DIR); no logging without --exptid.
         - Resume (`resume_checkpoint`): weights, optimiser, normalisers, iteration and env counters.
+        - Students: --eval_student (DAgger coefficient 0: pure PPO), --allow_teacher_change (resume a
+          checkpoint trained against another teacher).
         """
-        from legged_gym.gym_utils.helpers import class_to_dict, experiment_dir, get_args, update_train_cfg_from_args
+        from legged_gym.gym_utils.helpers import (UsageError, class_to_dict, experiment_dir, get_args,
+                                                  update_train_cfg_from_args)
 
         if args is None:
             args = get_args([])
@@ -153,8 +156,16 @@ class TaskRegistry:
         if runner_name == "OnPolicyDaggerRunner":
             teacher = self.teacher_checkpoint(args)
             print("Loading teacher policy from {}".format(teacher))
-            runner = runner_class(env, cfg_dict, log_dir, device=args.device, teacher_path=str(teacher))
+            eval_student = bool(getattr(args, "eval_student", False))
+            if eval_student:
+                print("--eval_student: the student trains by PPO alone (DAgger coefficient 0)")
+            runner = runner_class(env, cfg_dict, log_dir, device=args.device, teacher_path=str(teacher),
+                                  allow_teacher_change=bool(getattr(args, "allow_teacher_change", False)),
+                                  pure_ppo=eval_student)
         else:
+            if getattr(args, "eval_student", False):
+                raise UsageError("--eval_student: task {!r} has no teacher (only student tasks such as g1_stu_rl "
+                                 "train with a DAgger term)".format(name))
             runner = runner_class(env, cfg_dict, log_dir, device=args.device)
         if resume_path is not None:
             print("Loading model from {}".format(resume_path))

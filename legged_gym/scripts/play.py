@@ -8,9 +8,10 @@ Loads `model_<checkpoint>.pt` (--checkpoint, -1: latest) of `<log root>/<proj_na
 tasks also need the teacher, as in TWIST, unless --use_jit), applies the play-mode overrides
 (`set_play_cfg`: SPEC 3.8) and runs the policy on its normalised observations (--use_jit: the
 TorchScript model on raw observations). With a display (and without --headless) a MuJoCo passive
-viewer shows env 0; --record_video writes `<log root>/videos/<proj_name>-<exptid>.mp4` (50 fps,
-offscreen MuJoCo rendering: MUJOCO_GL=egl or osmesa without a display); --record_log writes env 0's
-per-step state to `<log root>/env_logs/<proj_name>-<exptid>.json`. --steps sets the number of policy
+viewer shows env 0; --record_video writes `<log root>/videos/<proj_name>-<exptid>-<iteration>.mp4`
+(`...-<iteration>-jit.mp4` with --use_jit; 50 fps, offscreen MuJoCo rendering: MUJOCO_GL=egl or
+osmesa without a display); --record_log writes env 0's per-step state to
+`<log root>/env_logs/<same name>.json`. --steps sets the number of policy
 steps (default: one episode when recording, else 100 episodes).
 """
 from __future__ import annotations
@@ -38,7 +39,8 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 
 from legged_gym.envs.base.humanoid_mimic_config import set_play_cfg  # noqa: E402
-from legged_gym.gym_utils.helpers import build_parser, experiment_dir, get_args, log_root  # noqa: E402
+from legged_gym.gym_utils.helpers import (UsageError, build_parser, check_device, check_motion_file,  # noqa: E402
+                                          checkpoint_iteration, experiment_dir, get_args, log_root, run_script)
 from legged_gym.gym_utils.task_registry import task_registry  # noqa: E402
 
 
@@ -57,6 +59,13 @@ def latest_jit(proj_name: str, exptid: str) -> Path:
     return max(files, key=lambda p: (number(p), p.stat().st_mtime))
 
 
+def output_stem(proj_name: str, exptid: str, model_path, use_jit: bool) -> str:
+    """`<proj>-<exptid>-<iteration>` (checkpoint) or `<proj>-<exptid>-<iteration>-jit` (exported model):
+    the name of play's video and env log."""
+    stem = "{}-{}-{}".format(proj_name, exptid, checkpoint_iteration(model_path))
+    return stem + "-jit" if use_jit else stem
+
+
 def load_policy(env, args):
     """callable(obs) -> action means: the TorchScript model (--use_jit) or the runner's inference policy."""
     if args.use_jit:
@@ -67,33 +76,40 @@ def load_policy(env, args):
         return model
     _, train_cfg = task_registry.get_cfgs(args.task)
     train_cfg.runner.resume = True
+    args.allow_teacher_change = True  # playing a student does not use its teacher's actions: only note a change
     runner, _ = task_registry.make_alg_runner(env=env, name=args.task, args=args, train_cfg=train_cfg, log_root=None)
     return runner.get_inference_policy(device=env.device)
 
 
 def play(args) -> dict:
     if not args.exptid:
-        raise SystemExit("play.py: --exptid is required (the run under {})".format(
-            experiment_dir(args.proj_name, "<exptid>")))
+        raise UsageError("--exptid is required (the run under {})".format(experiment_dir(args.proj_name, "<exptid>")))
+    check_device(args.device)
+    check_motion_file(args.motion_file)
     if args.record_video:
         try:
             render.select_gl_backend()  # no-op when chosen at import (run as a script)
         except RuntimeError as e:
-            raise SystemExit("play.py --record_video: {}".format(e))
+            raise UsageError("--record_video: {}".format(e)) from e
     task_registry.ensure_registered(args.task)
-    env_cfg, train_cfg = task_registry.get_cfgs(args.task)
+    try:
+        env_cfg, train_cfg = task_registry.get_cfgs(args.task)
+    except KeyError as e:  # UnknownTaskError: names the registered tasks
+        raise UsageError("--task {}".format(e)) from e
     env_cfg.seed = train_cfg.seed
     set_play_cfg(env_cfg, num_envs=args.num_envs, record_video=args.record_video)
     try:  # fail before building anything when a model to read is missing
         if args.use_jit:
-            latest_jit(args.proj_name, args.exptid)
+            model_path = latest_jit(args.proj_name, args.exptid)
         else:
             if getattr(train_cfg, "runner_class_name", "") == "OnPolicyDaggerRunner":
                 task_registry.teacher_checkpoint(args)
             train_cfg.runner.resume = True
-            task_registry.resume_checkpoint(args, train_cfg)
+            model_path = task_registry.resume_checkpoint(args, train_cfg)
     except (FileNotFoundError, ValueError) as e:
-        raise SystemExit("play.py: {}".format(e))
+        raise UsageError(str(e)) from e
+    # Outputs carry the checkpoint, so playing the exported model does not overwrite the checkpoint's video.
+    stem = output_stem(args.proj_name, args.exptid, model_path, args.use_jit)
 
     env, env_cfg = task_registry.make_env(name=args.task, args=args, env_cfg=env_cfg)
     policy = load_policy(env, args)
@@ -103,12 +119,12 @@ def play(args) -> dict:
         mirror = render.Env0Mirror()
     if not args.headless and render.has_display():
         viewer = render.PassiveViewer(mirror)
-    video_path = os.path.join(log_root(), "videos", "{}-{}.mp4".format(args.proj_name, args.exptid))
+    video_path = os.path.join(log_root(), "videos", stem + ".mp4")
     if args.record_video:
         try:
             recorder = render.VideoRecorder(video_path, mirror)
         except RuntimeError as e:
-            raise SystemExit("play.py --record_video: {}".format(e))
+            raise UsageError("--record_video: {}".format(e)) from e
     log_rows = [] if args.record_log else None
 
     steps = args.steps
@@ -145,7 +161,7 @@ def play(args) -> dict:
     if recorder is not None:
         result["video"] = video_path
     if log_rows is not None:
-        log_path = os.path.join(log_root(), "env_logs", "{}-{}.json".format(args.proj_name, args.exptid))
+        log_path = os.path.join(log_root(), "env_logs", stem + ".json")
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
         with open(log_path, "w") as f:
             json.dump({"dt": env.dt, "steps": log_rows}, f)
@@ -162,7 +178,7 @@ def parser():
 
 
 def main(argv=None) -> dict:
-    return play(get_args(argv, parser=parser()))
+    return run_script("play.py", play, get_args(argv, parser=parser()))
 
 
 if __name__ == "__main__":

@@ -28,19 +28,27 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-import mujoco
-import mujoco_warp as mjw
 import warp as wp
+
+# No "Module ... load on device ... took ..." lines (nor warp's init banner) in training, play and test
+# output; warp's warnings stay. Set before mujoco_warp and this module load any kernel. Older warp
+# prints these unless `config.quiet`; newer warp (1.1x, `config.log_level`) logs them at INFO level.
+wp.config.quiet = True
+if hasattr(wp, "LOG_WARNING"):
+    wp.config.log_level = max(int(getattr(wp.config, "log_level", 0)), int(wp.LOG_WARNING))
+
+import mujoco  # noqa: E402
+import mujoco_warp as mjw  # noqa: E402
 
 # The per-contact force decoder of mujoco_warp (pyramidal/elliptic cone -> contact-frame/world force).
 # Private module of the pinned mujoco-warp 4.0.0 (pyproject): the public `contact_force` launches one
 # kernel for a list of contact ids; this backend needs the same function inside its own kernel.
-from mujoco_warp._src.support import contact_force_fn
-from mujoco_warp._src.types import vec5
+from mujoco_warp._src.support import contact_force_fn  # noqa: E402
+from mujoco_warp._src.types import vec5  # noqa: E402
 
-from pose.g1_model import ASSETS_DIR, load_g1
+from pose.g1_model import ASSETS_DIR, load_g1  # noqa: E402
 
-from .base import SimBackend, SimConfig
+from .base import SimBackend, SimConfig  # noqa: E402
 
 TRAINING_MJCF = ASSETS_DIR / "g1" / "g1_custom_collision_with_fixed_hand.xml"
 

@@ -2,7 +2,9 @@
 
 `MotionLib(motion_file, device)` takes a TWIST YAML manifest or one clip file (`.pkl` / `.npz`),
 validates every clip with `pose.formats` (errors are `MotionFileError` naming file, key and what was
-expected) and stores all clips concatenated along time on `device`:
+expected, the same messages as `python -m pose.validate`; root quaternions a little off unit norm
+are renormalised with one `MotionFileWarning` per file; fps may be any positive float, e.g. 29.98)
+and stores all clips concatenated along time on `device`:
 
   frames (F = sum of T_i):  root_pos (F,3), root_rot (F,4) xyzw, root_vel (F,3), root_ang_vel (F,3),
                             dof_pos (F,23), dof_vel (F,23), local_body_pos (F,38,3)

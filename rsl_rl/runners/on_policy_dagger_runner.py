@@ -13,12 +13,17 @@ Normalisation:
     student's checkpoints so a resume does not depend on the teacher's file for it).
 
 Everything else (loop, checkpoints, logging, resume) is OnPolicyRunnerMimic's; checkpoints add the
-DAgger schedule state ("dagger": coef, counter) and logs add Loss/kl_teacher_student (the KL,
-before the coefficient), Loss/bc_loss (coef x KL) and Loss/dagger_coef.
+DAgger schedule state ("dagger": coef, counter) and the teacher they were trained against
+("teacher": path, iter, sha256 of its weights, see `state_dict_sha256`); resuming against a teacher
+with another hash raises TeacherMismatchError unless `allow_teacher_change`. Logs add
+Loss/kl_teacher_student (the KL, before the coefficient), Loss/bc_loss (coef x KL) and
+Loss/dagger_coef. `pure_ppo` (the scripts' --eval_student) sets the DAgger coefficient to 0 for
+good: the student trains by PPO alone, the teacher still supplies the critic's normaliser.
 """
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 from typing import Dict, Optional, Tuple
 
@@ -28,6 +33,26 @@ from rsl_rl.algorithms.dagger_ppo import DaggerPPO
 from rsl_rl.modules.actor_critic_mimic import ActorCriticMimic
 from rsl_rl.runners.on_policy_runner_mimic import POLICY_KEYS, OnPolicyRunnerMimic, _plain, motion_obs_dims
 from rsl_rl.utils.normalizer import Normalizer
+
+
+class TeacherMismatchError(ValueError):
+    """A student checkpoint resumed against a teacher other than the one it was trained with."""
+
+
+def state_dict_sha256(state_dict: Dict[str, torch.Tensor]) -> str:
+    """sha256 over a state dict: every entry's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    for key in sorted(state_dict):
+        t = state_dict[key].detach().to("cpu").contiguous()
+        h.update("{}|{}|{}|".format(key, t.dtype, tuple(t.shape)).encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def describe_teacher(info: Optional[Dict]) -> str:
+    if not info:
+        return "<unknown teacher>"
+    return "{} (iteration {}, sha256 {})".format(info.get("path"), info.get("iter"), str(info.get("sha256"))[:12])
 
 
 def load_teacher(path: str, device, fallback_policy_cfg: Optional[Dict] = None
@@ -50,16 +75,50 @@ def load_teacher(path: str, device, fallback_policy_cfg: Optional[Dict] = None
     teacher.eval()
     normalizer = Normalizer(int(policy_cfg["num_observations"])).to(device)
     normalizer.load_state_dict(ckpt["normalizer"])
+    teacher.checkpoint_info = {"path": os.path.abspath(path), "iter": int(ckpt.get("iter", -1)),
+                               "sha256": state_dict_sha256(ckpt["model_state_dict"])}
     return teacher, normalizer, dict(policy_cfg)
 
 
 class OnPolicyDaggerRunner(OnPolicyRunnerMimic):
     def __init__(self, env, train_cfg: Dict, log_dir: Optional[str] = None, device="cpu",
-                 teacher_path: Optional[str] = None):
+                 teacher_path: Optional[str] = None, allow_teacher_change: bool = False, pure_ppo: bool = False):
         if not teacher_path:
             raise ValueError("OnPolicyDaggerRunner needs teacher_path (the teacher's model_<it>.pt)")
         self.teacher_path = str(teacher_path)
+        self.allow_teacher_change = bool(allow_teacher_change)
+        self.pure_ppo = bool(pure_ppo)
         super().__init__(env, train_cfg, log_dir, device)
+        self._apply_pure_ppo()
+
+    def _apply_pure_ppo(self) -> None:
+        """--eval_student: DAgger coefficient 0 now and at every later update (also after a resume)."""
+        if self.pure_ppo:
+            self.alg.dagger_coef_init = self.alg.dagger_coef_min = self.alg.dagger_coef = 0.0
+
+    @property
+    def teacher_info(self) -> Dict:
+        """{"path", "iter", "sha256"} of the loaded teacher."""
+        return dict(self.alg.teacher.checkpoint_info)
+
+    def _extra_checkpoint_state(self) -> Dict:
+        return {"teacher": self.teacher_info}
+
+    def _check_checkpoint(self, ckpt: Dict, path: str) -> None:
+        saved = ckpt.get("teacher")
+        if not saved or saved.get("sha256") == self.teacher_info["sha256"]:
+            return
+        if not self.allow_teacher_change:
+            raise TeacherMismatchError(
+                "{} was trained against teacher {}, but this run loads teacher {}; pass --allow_teacher_change "
+                "to continue with the new teacher".format(path, describe_teacher(saved), describe_teacher(self.teacher_info)))
+        print("Note: {} was trained against teacher {}; continuing with teacher {} (--allow_teacher_change)".format(
+            path, describe_teacher(saved), describe_teacher(self.teacher_info)))
+
+    def load(self, path: str, load_optimizer: bool = True) -> Optional[Dict]:
+        infos = super().load(path, load_optimizer)
+        self._apply_pure_ppo()  # the checkpoint's DAgger state must not switch the KL term back on
+        return infos
 
     def _teacher_fallback_cfg(self) -> Dict:
         motion_obs, motion_steps = motion_obs_dims(self.env, {}, student=False)

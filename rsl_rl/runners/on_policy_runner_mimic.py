@@ -18,6 +18,9 @@ optimizer_state_dict (with the current learning rate), iter, normalizer and crit
 env_counters (global_counter, total_env_steps_counter, common_step_counter), dagger (coef and
 counter, None for PPO), policy_cfg (ActorCriticMimic's constructor arguments) and infos.
 
+Console: a tqdm progress bar, and every `runner.summary_interval` iterations (50; and the last) one
+plain line (`summary_line`): iteration, env steps/s, mean reward, mean episode length, completion.
+
 rsl_rl knows tensors, not tasks: the env is duck-typed (BaseTask's interface); the motion slice of
 the observation comes from `policy.num_motion_observations` / `num_motion_steps` when given, else
 from env.cfg.env (teacher: n_priv_mimic_obs and len(tar_obs_steps); obs_type "student":
@@ -78,6 +81,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def summary_line(iteration: int, end: int, scalars: Dict[str, float]) -> str:
+    """The plain console line of an iteration: steps/s, mean reward, episode length, completion."""
+    def value(key: str, fmt: str) -> str:
+        return fmt.format(scalars[key]) if key in scalars else "-"
+
+    return "iter {}/{} | {} steps/s | mean reward {} | mean episode length {} | completion {}".format(
+        iteration, end, value("Perf/total_fps", "{:.0f}"), value("Train/mean_reward", "{:.4f}"),
+        value("Train/mean_episode_length", "{:.1f}"), value(episode_tag("metric_completion"), "{:.3f}"))
+
+
 def episode_tag(key: str) -> str:
     """TensorBoard tag of an extras["episode"] key (TWIST's groups)."""
     if key.startswith("metric_"):
@@ -99,6 +112,7 @@ class OnPolicyRunnerMimic:
         self.env = env
         self.num_steps_per_env = int(self.cfg.get("num_steps_per_env", 24))
         self.save_interval = int(self.cfg.get("save_interval", 500))
+        self.summary_interval = int(self.cfg.get("summary_interval", 50))
         self.normalizer_update_iterations = int(self.alg_cfg.pop("normalizer_update_iterations", 3000))
 
         self.num_obs = int(env.num_obs)
@@ -211,6 +225,8 @@ class OnPolicyRunnerMimic:
                 scalars["Perf/total_fps"],
                 "-" if stats.mean_reward is None else "{:.3f}".format(stats.mean_reward)))
             bar.update(1)
+            if self.summary_interval > 0 and (it + 1 == end or (it + 1) % self.summary_interval == 0):
+                tqdm.write(summary_line(self.current_learning_iteration, end, scalars))
             if save_due(self.current_learning_iteration, self.save_interval):
                 self._save_iteration()
                 last_saved = self.current_learning_iteration
@@ -259,6 +275,7 @@ class OnPolicyRunnerMimic:
             "policy_cfg": dict(self.policy_kwargs),
             "infos": infos,
         }
+        state.update(self._extra_checkpoint_state())
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, exist_ok=True)
         tmp = "{}.tmp{}".format(path, os.getpid())
@@ -273,6 +290,7 @@ class OnPolicyRunnerMimic:
         """Restore weights, optimizer (and lr), normalisers, iteration, env counters and the DAgger
         schedule from `path`; returns the checkpoint's infos."""
         ckpt = torch.load(path, map_location=self.device, weights_only=True)
+        self._check_checkpoint(ckpt, path)
         try:
             self.alg.actor_critic.load_state_dict(ckpt["model_state_dict"])
         except RuntimeError as e:
@@ -289,6 +307,13 @@ class OnPolicyRunnerMimic:
                 setattr(self.env, key, int(value))
         self.alg.load_dagger_state(ckpt.get("dagger"))
         return ckpt.get("infos")
+
+    def _extra_checkpoint_state(self) -> Dict[str, Any]:
+        """More checkpoint entries (plain types) of a subclass."""
+        return {}
+
+    def _check_checkpoint(self, ckpt: Dict[str, Any], path: str) -> None:
+        """Hook: refuse a checkpoint before anything of it is loaded (raise)."""
 
     # --- inference ---------------------------------------------------------------------------------
     def get_inference_policy(self, device=None) -> Callable[[torch.Tensor], torch.Tensor]:

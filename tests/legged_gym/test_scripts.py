@@ -85,6 +85,11 @@ def test_teacher_trains_through_the_shell_script(teacher_run):
     assert ckpt["env_counters"]["total_env_steps_counter"] == ITERATIONS * STEPS_PER_ENV
     # nothing went to the repository's own log folder
     assert not (Path(helpers.LEGGED_GYM_ROOT_DIR) / "logs" / "g1_priv_mimic" / TEACHER).exists()
+    # console: one header line, a summary line for the last iteration, no warp module-load lines
+    assert "Training g1_priv_mimic: backend mjwarp, device cpu, {} envs, ".format(NUM_ENVS) in out.stdout
+    summary = [ln for ln in out.stdout.splitlines() if ln.startswith("iter {}/{} | ".format(ITERATIONS, ITERATIONS))]
+    assert len(summary) == 1 and "steps/s | mean reward " in summary[0], out.stdout
+    assert not re.search(r"Module .* load on device", out.stdout + out.stderr), out.stdout + out.stderr
 
 
 def test_student_distils_from_the_teachers_checkpoint(teacher_run, student_run):
@@ -216,7 +221,7 @@ def offscreen_gl():
 def test_play_records_a_video_of_the_teacher(teacher_run, logs, cwd, offscreen_gl):
     out = run(["bash", script("play_teacher.sh"), TEACHER, "--steps", "12", "--sim", "mjwarp", "--device", "cpu",
                "--headless"], logs, cwd)
-    video = logs / "videos" / "g1_priv_mimic-{}.mp4".format(TEACHER)
+    video = logs / "videos" / "g1_priv_mimic-{}-{}.mp4".format(TEACHER, ITERATIONS)  # named after the checkpoint
     assert video.is_file() and video.stat().st_size > 0, out.stdout
     frames = read_frames(video)
     assert len(frames) == 12 and frames[0].shape == (960, 1440, 3)
@@ -227,8 +232,10 @@ def test_play_runs_the_exported_student(exported, logs, cwd, offscreen_gl):
     out = run(["bash", script("play_student.sh"), STUDENT, TEACHER, "--use_jit", "--steps", "6", "--sim", "mjwarp",
                "--device", "cpu", "--headless", "--record_log"], logs, cwd)
     assert "Loading exported model from {}".format(exported[0] / "{}-{}-jit.pt".format(STUDENT, ITERATIONS)) in out.stdout
-    assert len(read_frames(logs / "videos" / "g1_stu_rl-{}.mp4".format(STUDENT))) == 6
-    log = json.loads((logs / "env_logs" / "g1_stu_rl-{}.json".format(STUDENT)).read_text())
+    # the exported model's video and log do not overwrite the checkpoint's (`...-<iteration>.mp4`)
+    assert len(read_frames(logs / "videos" / "g1_stu_rl-{}-{}-jit.mp4".format(STUDENT, ITERATIONS))) == 6
+    assert not (logs / "videos" / "g1_stu_rl-{}-{}.mp4".format(STUDENT, ITERATIONS)).exists()
+    log = json.loads((logs / "env_logs" / "g1_stu_rl-{}-{}-jit.json".format(STUDENT, ITERATIONS)).read_text())
     assert len(log["steps"]) == 6 and len(log["steps"][0]["dof_pos"]) == 23
 
 
@@ -273,7 +280,7 @@ def test_log_root_follows_the_environment_variable_and_cli_overrides_the_train_c
     helpers.update_train_cfg_from_args(train_cfg, args)
     assert (train_cfg.seed, train_cfg.runner.max_iterations, train_cfg.runner.resume, train_cfg.runner.checkpoint,
             train_cfg.runner.run_name) == (7, 3, True, 100, "S1")
-    assert task_registry.get_cfgs("g1_stu_rl")[1].runner.max_iterations == 1000002  # the class is untouched
+    assert task_registry.get_cfgs("g1_stu_rl")[1].runner.max_iterations == 30002  # the class is untouched
     # --resumeid S0 reads <log root>/<resume_proj_name or proj_name>/S0/model_100.pt
     (tmp_path / "other" / "S0").mkdir(parents=True)
     (tmp_path / "other" / "S0" / "model_100.pt").write_bytes(b"")
@@ -281,3 +288,78 @@ def test_log_root_follows_the_environment_variable_and_cli_overrides_the_train_c
         task_registry.resume_checkpoint(args, train_cfg)
     args.resume_proj_name = "other"
     assert task_registry.resume_checkpoint(args, train_cfg) == tmp_path / "other" / "S0" / "model_100.pt"
+
+
+def assert_one_line_error(out, expected, logs, exptid="pytest_mistake", proj="g1_priv_mimic"):
+    assert out.returncode == 1, (out.stdout, out.stderr)
+    assert "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.strip().splitlines()[-1] == expected, out.stderr
+    assert not (logs / proj / exptid).exists()  # a failed start leaves no run folder
+
+
+def test_user_mistakes_end_with_one_line(logs, cwd, tmp_path):
+    train = [sys.executable, script("legged_gym/scripts/train.py"), "--exptid", "pytest_mistake"] + SMALL
+    csv = tmp_path / "walk.csv"
+    csv.write_text("0\n")
+    out = run(train + ["--device", "cpu", "--motion_file", str(csv)], logs, cwd, check=False)
+    assert_one_line_error(out, "train.py: --motion_file {}: a .csv motion must be converted first: python -m "
+                               "pose.convert {} <clip.pkl or folder> (then pass the clip or the folder's "
+                               "manifest.yaml)".format(csv, csv), logs)
+
+    missing = tmp_path / "nowhere" / "twist.yaml"
+    out = run(train + ["--device", "cpu", "--motion_file", str(missing)], logs, cwd, check=False)
+    assert_one_line_error(out, "train.py: --motion_file {}: no such file".format(missing), logs)
+
+    # a manifest naming a clip that does not exist: pose's MotionFileError, raised while building the env
+    manifest = tmp_path / "broken.yaml"
+    manifest.write_text("root_path: .\nmotions:\n  - file: gone.pkl\n    weight: 1.0\n")
+    out = run(train + ["--device", "cpu", "--motion_file", str(manifest)], logs, cwd, check=False)
+    assert_one_line_error(out, out.stderr.strip().splitlines()[-1], logs)
+    assert out.stderr.strip().splitlines()[-1].startswith("train.py: ")
+    assert str(tmp_path / "gone.pkl") in out.stderr
+    # --debug: the same mistake with its traceback
+    out = run(train + ["--device", "cpu", "--motion_file", str(manifest), "--debug"], logs, cwd, check=False)
+    assert out.returncode != 0 and "Traceback" in out.stderr and "MotionFileError" in out.stderr
+
+    out = run(train + ["--device", "cpu", "--eval_student"], logs, cwd, check=False)
+    assert_one_line_error(out, "train.py: --eval_student: task 'g1_priv_mimic' has no teacher (only student tasks "
+                               "such as g1_stu_rl train with a DAgger term)", logs)
+
+    if not torch.cuda.is_available():
+        out = run(train + ["--device", "cuda:0"], logs, cwd, check=False)
+        assert_one_line_error(out, "train.py: --device cuda:0: CUDA is not available on this machine; use --device cpu",
+                              logs)
+        play = [sys.executable, script("legged_gym/scripts/play.py"), "--exptid", "pytest_mistake", "--sim", "mjwarp"]
+        out = run(play + ["--device", "cuda:0"], logs, cwd, check=False)
+        assert_one_line_error(out, "play.py: --device cuda:0: CUDA is not available on this machine; use --device cpu",
+                              logs)
+
+
+def test_resuming_a_student_against_another_teacher_stops(teacher_run, student_run, logs, cwd):
+    other = logs / "g1_priv_mimic" / "pytest_other_teacher"
+    other.mkdir()
+    ckpt = load(teacher_run[0] / "model_{}.pt".format(ITERATIONS))
+    ckpt["model_state_dict"]["std"] = ckpt["model_state_dict"]["std"] + 0.1
+    ckpt["iter"] = 5
+    torch.save(ckpt, str(other / "model_5.pt"))
+    student_ckpt = student_run[0] / "model_{}.pt".format(ITERATIONS)
+    recorded = load(student_ckpt)["teacher"]
+    assert recorded["path"] == str(teacher_run[0] / "model_{}.pt".format(ITERATIONS)) and recorded["iter"] == ITERATIONS
+
+    out = run([sys.executable, script("legged_gym/scripts/train.py"), "--task", "g1_stu_rl", "--exptid",
+               "pytest_student_2", "--resumeid", STUDENT, "--teacher_exptid", "pytest_other_teacher", "--device", "cpu"]
+              + SMALL, logs, cwd, check=False)
+    line = out.stderr.strip().splitlines()[-1]
+    assert_one_line_error(out, line, logs, exptid="pytest_student_2", proj="g1_stu_rl")
+    assert line.startswith("train.py: {} was trained against teacher {} (iteration {}, sha256 {})".format(
+        student_ckpt, recorded["path"], ITERATIONS, recorded["sha256"][:12])), line
+    assert "this run loads teacher {} (iteration 5, ".format(other / "model_5.pt") in line
+    assert line.endswith("pass --allow_teacher_change to continue with the new teacher")
+
+
+def test_play_output_names_carry_the_checkpoint():
+    from legged_gym.scripts import play
+
+    assert play.output_stem("g1_stu_rl", "S1", Path("/l/g1_stu_rl/S1/model_500.pt"), False) == "g1_stu_rl-S1-500"
+    assert play.output_stem("g1_stu_rl", "S1", Path("/l/g1_stu_rl/S1/traced/S1-500-jit.pt"), True) == \
+        "g1_stu_rl-S1-500-jit"

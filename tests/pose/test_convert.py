@@ -18,7 +18,7 @@ import torch
 from scipy.spatial.transform import Rotation, Slerp
 
 from pose import convert as cv
-from pose.formats import MotionFileError, load_clip, load_manifest
+from pose.formats import MotionFileError, MotionFileWarning, load_clip, load_manifest
 from pose.g1_model import load_g1
 from pose.kinematics import ForwardKinematics
 
@@ -73,7 +73,7 @@ def beyondmimic_npz(path, m: Motion, with_root=True, names=True):
         q = m.q29
     arrays = {"fps": np.array([m.fps])}
     if with_root:
-        arrays["joint_pos"] = np.concatenate([m.root_pos, 1.3 * m.wxyz, q], axis=1)  # unnormalised quat
+        arrays["joint_pos"] = np.concatenate([m.root_pos, 1.02 * m.wxyz, q], axis=1)  # unnormalised quat
     else:
         n = len(m.root_pos)
         junk = np.random.default_rng(1).normal(size=(n, 4, 3))
@@ -155,8 +155,11 @@ def test_beyondmimic_npz_with_root_and_joint_names(tmp_path):
     m = Motion()
     src = beyondmimic_npz(tmp_path / "bm.npz", m)
     assert cv.detect_format(src) == "beyondmimic_npz"
-    clip = cv.convert_file(src, tmp_path / "out.npz")
-    check_clip(clip, m)  # wxyz -> xyzw and normalised (the input quaternions have norm 1.3)
+    with pytest.warns(MotionFileWarning) as caught:
+        clip = cv.convert_file(src, tmp_path / "out.npz")
+    check_clip(clip, m)  # wxyz -> xyzw and normalised (the input quaternions have norm 1.02)
+    assert [str(w.message) for w in caught] == [
+        "{}: key 'joint_pos': quaternion norms off 1 by up to 0.02: renormalised".format(src)]
     check_clip(load_clip(tmp_path / "out.npz"), m)
 
 
@@ -221,6 +224,15 @@ def test_resample_matches_interp_and_slerp(tmp_path, fps):
     m = Motion(n=46)  # 1.5 s at 30 Hz: 50 Hz -> 76 frames, 20 Hz -> 31, 7 Hz -> 11
     clip = cv.convert_file(twist_pkl(tmp_path / "c.pkl", m), fps=fps)
     check_resampled(clip, m, fps)
+
+
+def test_float_fps_kept_and_resampled(tmp_path):
+    m = Motion(n=31, fps=29.98)
+    src = _pkl_edit(tmp_path / "c.pkl", m, fps=29.98)
+    check_clip(cv.convert_file(src), m)  # fps 29.98 kept
+    clip = cv.convert_file(src, fps=50.0)
+    assert clip["dof_pos"].shape[0] == 51  # floor(30 / 29.98 * 50) + 1
+    check_resampled(clip, m, 50.0)
 
 
 def test_cli_single_file_with_resampling(tmp_path):
@@ -311,6 +323,14 @@ def _nan_at(row, col):
     return f
 
 
+def _zero_cols(row, cols):
+    def f(a):
+        a = a.copy()
+        a[row, cols] = 0.0
+        return a
+    return f
+
+
 BAD_INPUTS = {
     "csv_35_columns": (lambda p, m: write_csv(p / "x.csv", m, n_cols=35), ["x.csv", "36 columns", "got 35"]),
     "csv_ragged_line": (lambda p, m: _csv_with(p / "x.csv", m, lambda ls: ls.__setitem__(3, ls[3].rsplit(",", 1)[0])),
@@ -336,6 +356,10 @@ BAD_INPUTS = {
     "pkl_25_dofs": (lambda p, m: _pkl_edit(p / "x.pkl", m, dof_pos=m.q29[:, :25]),
                     ["x.pkl", "'dof_pos'", "expected 29", "got 25"]),
     "pkl_missing_root_rot": (lambda p, m: _pkl_edit(p / "x.pkl", m, root_rot=None), ["x.pkl", "'root_rot'", "missing"]),
+    "pkl_quat_norm_2": (lambda p, m: _pkl_edit(p / "x.pkl", m, root_rot=2.0 * m.xyzw),
+                        ["x.pkl: key 'root_rot': quaternion at frame 0 has norm 2, expected 1 (+-0.1)"]),
+    "bm_zero_quat": (lambda p, m: _npz_edit(p / "x.npz", beyondmimic_npz, m, joint_pos=_zero_cols(7, [3, 4, 5, 6])),
+                     ["x.npz: key 'joint_pos': quaternion at frame 7 has norm 0,"]),
     "npz_unknown_keys": (lambda p, m: np.savez(p / "x.npz", foo=np.zeros(3)) or p / "x.npz",
                          ["x.npz", "cannot tell the format", "foo"]),
     "unknown_suffix": (lambda p, m: (p / "x.bvh").write_text("HIERARCHY") and p / "x.bvh", ["x.bvh", "unknown motion format"]),
@@ -375,6 +399,27 @@ def test_bad_output_suffix_and_fps(tmp_path):
         cv.convert_file(src, fps=-5)
     with pytest.raises(MotionFileError, match="--src-fps"):
         cv.convert_file(src, src_fps=0)
+
+
+@pytest.mark.parametrize("suffix", [".pkl", ".npz", ".csv"])
+def test_cli_unreadable_bytes_one_line(tmp_path, suffix):
+    src = tmp_path / ("junk" + suffix)
+    src.write_bytes(np.random.default_rng(4).bytes(1000))
+    res = run_cli(src, tmp_path / "out.pkl")
+    assert res.returncode == 2 and res.stdout == ""
+    assert len(res.stderr.splitlines()) == 1, res.stderr
+    assert res.stderr.startswith("error: {}: ".format(src)) and "expected" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr and "allow_pickle" not in res.stderr
+    assert not (tmp_path / "out.pkl").exists()
+
+
+def test_cli_off_norm_quaternions_one_warning_line(tmp_path):
+    m = Motion()
+    src = _pkl_edit(tmp_path / "gmr.pkl", m, root_rot=0.98 * m.xyzw)
+    res = run_cli(src, tmp_path / "out.pkl")
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == "WARNING: {}: key 'root_rot': quaternion norms off 1 by up to 0.02: renormalised\n".format(src)
+    check_clip(load_clip(tmp_path / "out.pkl"), m)
 
 
 def test_cli_error_exit_code_and_message(tmp_path, capsys):

@@ -1,6 +1,7 @@
 """MotionLib (pose.utils.motion_lib_pkl) against plain numpy / scipy references (SPEC 6.3-6.4)."""
 import os
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -9,7 +10,7 @@ import torch
 from scipy.spatial.transform import Rotation as R
 from scipy.spatial.transform import Slerp
 
-from pose.formats import MotionFileError, save_clip, write_manifest
+from pose.formats import MotionFileError, MotionFileWarning, save_clip, write_manifest
 from pose.g1_model import load_g1
 from pose.kinematics import ForwardKinematics
 from pose.utils.motion_lib_pkl import MotionLib
@@ -487,6 +488,64 @@ def test_manifest_errors(tmp_path, crafted):
         MotionLib.from_clips([])
     with pytest.raises(MotionFileError, match="does not exist"):
         MotionLib(tmp_path / "nothing.pkl")
+
+
+def _write_pkl(path, clip):
+    with open(path, "wb") as f:
+        pickle.dump(clip, f, protocol=4)
+    return path
+
+
+def test_off_norm_quaternions_renormalised_with_one_warning(tmp_path, crafted):
+    """TWIST/GMR clips with root quaternion norms 1-2.5 % off 1 load, renormalised, one warning per file."""
+    clip = dict(crafted[0][0])  # 40 frames, unit quaternions (some sign-flipped)
+    unit = clip["root_rot"] / np.linalg.norm(clip["root_rot"], axis=1, keepdims=True)
+    clip["root_rot"] = unit * np.linspace(1.01, 0.975, 40)[:, None]  # worst deviation 0.025 (last frame)
+    path = _write_pkl(tmp_path / "gmr.pkl", clip)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lib = MotionLib(path)
+    assert [str(w.message) for w in caught if w.category is MotionFileWarning] == [
+        "{}: key 'root_rot': quaternion norms off 1 by up to 0.025: renormalised".format(path)
+    ]
+    rot = lib._root_rot.numpy().astype(np.float64)
+    np.testing.assert_allclose(np.linalg.norm(rot, axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(rot, unit, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["norm_2", "norm_1.15", "zero", "nan"])
+def test_broken_quaternions_rejected(tmp_path, crafted, case):
+    clip = dict(crafted[0][1])  # 7 frames
+    rot = np.array(clip["root_rot"], dtype=np.float64)
+    if case == "norm_2":
+        rot *= 2.0
+        expected = r"key 'root_rot': quaternion at frame 0 has norm 2, expected 1 \(\+-0\.1\) \(7 frame\(s\) affected\)"
+    elif case == "norm_1.15":
+        rot[2] *= 1.15
+        expected = r"key 'root_rot': quaternion at frame 2 has norm 1\.15, .*\(1 frame"
+    elif case == "zero":
+        rot[3] = 0.0
+        expected = r"key 'root_rot': quaternion at frame 3 has norm 0, "
+    else:
+        rot[5, 1] = np.nan
+        expected = r"key 'root_rot': NaN or inf at frame 5"
+    clip["root_rot"] = rot
+    path = _write_pkl(tmp_path / "broken.pkl", clip)
+    with pytest.raises(MotionFileError, match=re.escape(str(path)) + ": " + expected):
+        MotionLib(path)
+
+
+def test_float_fps(tmp_path):
+    """A 29.98 Hz clip: fps kept as a float, length (T-1)/fps, frames at k/fps."""
+    clip = make_clip(np.random.default_rng(5), 31, 29.98)
+    clip["fps"] = np.float64(29.98)
+    lib = MotionLib(_write_pkl(tmp_path / "clip.pkl", clip))
+    assert float(lib.get_motion_fps()[0]) == pytest.approx(29.98, rel=1e-7)
+    assert lib.get_total_length() == pytest.approx(30 / 29.98, rel=1e-6)  # 1.000667 s
+    t = torch.tensor([10.5 / 29.98, 30 / 29.98 - 1e-4])
+    dof_pos = lib.calc_motion_frame(torch.zeros(2, dtype=torch.long), t)[4].numpy()
+    np.testing.assert_allclose(dof_pos[0], 0.5 * (clip["dof_pos"][10] + clip["dof_pos"][11]), atol=1e-4)
+    np.testing.assert_allclose(dof_pos[1], clip["dof_pos"][30], atol=5e-3)
 
 
 def _as_numpy1_pickle(data):

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pose.formats import save_clip, write_manifest
+from pose.formats import MotionFileError, save_clip, write_manifest
 from pose.g1_model import load_g1
+from pose.utils.motion_lib_pkl import MotionLib
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL = load_g1()
@@ -102,7 +103,10 @@ BAD_CLIPS = {
     "wrong_joint_count": (_with(dof_pos=lambda c: np.zeros((30, 29))), "dof_pos", r"23 joints.*\(30, 29\)"),
     "nan": (_with(root_pos=_nan_at("root_pos", (5, 1), np.nan)), "root_pos", r"NaN or inf at frame 5"),
     "inf": (_with(dof_pos=_nan_at("dof_pos", (7, 3), np.inf)), "dof_pos", r"NaN or inf at frame 7"),
-    "quat_norm": (_with(root_rot=lambda c: c["root_rot"] * 1.01), "root_rot", r"quaternion norm off"),
+    "quat_norm": (_with(root_rot=lambda c: c["root_rot"] * 2.0), "root_rot", r"quaternion at frame 0 has norm 2, expected 1 \(\+-0\.1\) \(30 frame"),
+    "quat_norm_one_frame": (_with(root_rot=_nan_at("root_rot", (12, 3), 0.85)), "root_rot", r"frame 12 has norm 0\.85,.*\(1 frame"),
+    "quat_zero": (_with(root_rot=_nan_at("root_rot", 4, 0.0)), "root_rot", r"quaternion at frame 4 has norm 0,"),
+    "quat_nan": (_with(root_rot=_nan_at("root_rot", (3, 0), np.nan)), "root_rot", r"NaN or inf at frame 3"),
     "fps_missing": (_without("fps"), "fps", r"missing"),
     "fps_zero": (_with(fps=lambda c: 0.0), "fps", r"positive number"),
     "fps_negative": (_with(fps=lambda c: -30.0), "fps", r"positive number"),
@@ -149,6 +153,77 @@ def test_unreadable_and_missing_files(tmp_path):
     gone = tmp_path / "gone.pkl"
     rc, _, err = run_validate(gone)
     assert rc == 1 and str(gone) in err and "does not exist" in err
+    rand = tmp_path / "rand.npz"
+    rand.write_bytes(np.random.default_rng(0).bytes(500))
+    rc, _, err = run_validate(rand)
+    assert rc == 1 and err == "ERROR: {}: not an .npz file (expected a zip archive of numpy arrays, as written by numpy.savez)\n".format(rand)
+
+
+def test_missing_paths_same_line_as_motion_lib(tmp_path):
+    """A missing clip or manifest: one line naming the path, the same text from MotionLib."""
+    for gone in (tmp_path / "gone.pkl", tmp_path / "gone.yaml"):
+        rc, out, err = run_validate(gone)
+        with pytest.raises(MotionFileError) as info:
+            MotionLib(gone)
+        assert rc == 1 and out == ""
+        assert err == "ERROR: {}\n".format(info.value)
+        assert str(info.value).startswith("{}: ".format(gone)) and str(info.value).endswith("does not exist")
+
+
+def test_missing_manifest_entry_same_message_as_motion_lib(tmp_path):
+    save_clip(tmp_path / "a.pkl", good_clip())
+    manifest = write_manifest(tmp_path / "set.yaml", ["a.pkl", "sub/gone.pkl"])
+    rc, out, err = run_validate(manifest)
+    with pytest.raises(MotionFileError) as info:
+        MotionLib(manifest)
+    expected = "{}: key 'motions[1].file': {} does not exist (root_path {})".format(
+        manifest, tmp_path / "sub" / "gone.pkl", tmp_path)
+    assert str(info.value) == expected
+    assert rc == 1 and err == "ERROR: {}\n".format(expected)
+    assert "2 clips, 1 valid, 1 bad" in out
+
+
+def _off_norm_quats(n, norms):
+    """Random unit quaternions (xyzw) and the same scaled by `norms` (one per frame)."""
+    q = np.random.default_rng(3).normal(size=(n, 4))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    return q, q * np.asarray(norms, dtype=np.float64)[:, None]
+
+
+def test_slightly_off_quaternions_warn_once_and_are_valid(tmp_path):
+    """Public TWIST/GMR clips have root quaternion norms 1-2.5 % off 1: renormalised, one warning."""
+    clip = good_clip(n=30)
+    _, clip["root_rot"] = _off_norm_quats(30, np.linspace(0.99, 0.975, 30))  # worst: 1 - 0.975 = 0.025
+    path = write_raw_pkl(tmp_path / "gmr.pkl", clip)
+    rc, out, err = run_validate(path)
+    assert rc == 0, err
+    assert err == "WARNING: {}: key 'root_rot': quaternion norms off 1 by up to 0.025: renormalised\n".format(path)
+    assert out.startswith("{}: 30 frames".format(path))
+
+
+def test_float_fps_accepted(tmp_path):
+    path = write_raw_pkl(tmp_path / "clip.pkl", good_clip(n=31, fps=29.98))
+    rc, out, err = run_validate(path)
+    assert rc == 0 and err == ""
+    assert "31 frames, 29.98 fps, 1.001 s" in out  # 30 / 29.98 = 1.00067 s
+
+
+def test_folder_validates_every_clip(tmp_path):
+    good = save_clip(tmp_path / "clips" / "good.npz", good_clip())
+    bad = write_raw_pkl(tmp_path / "clips" / "sub" / "bad.pkl", BAD_CLIPS["wrong_joint_count"][0])
+    (tmp_path / "clips" / "notes.txt").write_text("not a clip")
+    rc, out, err = run_validate(tmp_path / "clips")
+    assert rc == 1
+    assert out.splitlines() == [
+        "{}: 30 frames, 30 fps, 0.967 s, mean root speed 0.500 m/s".format(good),
+        "{}: 2 clips, 1 valid, 1 bad".format(tmp_path / "clips"),
+    ]
+    assert len(err.splitlines()) == 1 and err.startswith("ERROR: {}: key 'dof_pos'".format(bad))
+    rc, out, err = run_validate(tmp_path / "clips" / "sub" / ".." / ".." / "clips" / "sub")
+    assert rc == 1 and "1 clips, 0 valid, 1 bad" in out
+    (tmp_path / "empty").mkdir()
+    rc, out, err = run_validate(tmp_path / "empty")
+    assert rc == 1 and err == "ERROR: {}: no clips (.pkl or .npz) in this folder\n".format(tmp_path / "empty")
 
 
 def test_manifest_reports_every_bad_clip(tmp_path):

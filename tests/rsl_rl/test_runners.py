@@ -13,6 +13,7 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 
 CKPT_KEYS = {"model_state_dict", "optimizer_state_dict", "iter", "normalizer", "critic_normalizer", "env_counters",
              "dagger", "policy_cfg", "infos"}
+STUDENT_CKPT_KEYS = CKPT_KEYS | {"teacher"}
 
 
 def tb_tags(log_dir):
@@ -198,7 +199,7 @@ def test_dagger_runner_learn_log_and_exact_resume(tmp_path):
     assert runner_a.alg.dagger_counter == 2
     assert runner_a.alg.dagger_coef == pytest.approx(0.055)
     ckpt = torch.load(os.path.join(log_a, "model_2.pt"), weights_only=True)
-    assert set(ckpt) == CKPT_KEYS
+    assert set(ckpt) == STUDENT_CKPT_KEYS
     assert ckpt["dagger"] == {"coef": pytest.approx(0.055), "counter": 2}
     assert ckpt["policy_cfg"]["num_observations"] == 10 and ckpt["policy_cfg"]["num_motion_steps"] == 1
     assert_same_state(ckpt["critic_normalizer"], teacher_norm)  # frozen copy of the teacher's statistics
@@ -265,3 +266,111 @@ def test_teacher_checkpoint_without_policy_cfg_uses_teacher_policy(tmp_path):
     assert runner.teacher_policy_cfg["num_motion_observations"] == 40
     assert runner.teacher_policy_cfg["num_motion_steps"] == 20
     assert_same_state(runner.teacher.state_dict(), ckpt["model_state_dict"])
+
+
+def weights_sha256(state_dict):
+    """The teacher hash as documented: sha256 over name, dtype, shape and bytes of each entry, in name order."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for key in sorted(state_dict):
+        t = state_dict[key].contiguous()
+        h.update("{}|{}|{}|".format(key, t.dtype, tuple(t.shape)).encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def other_teacher(teacher_path, tmp_path):
+    """A copy of the teacher checkpoint with one weight changed."""
+    ckpt = torch.load(teacher_path, weights_only=True)
+    ckpt["model_state_dict"]["std"] = ckpt["model_state_dict"]["std"] + 0.25
+    path = str(tmp_path / "other_teacher" / "model_7.pt")
+    os.makedirs(os.path.dirname(path))
+    ckpt["iter"] = 7
+    torch.save(ckpt, path)
+    return path
+
+
+def test_student_checkpoint_records_its_teacher_and_refuses_another(tmp_path, capsys):
+    from rsl_rl.runners.on_policy_dagger_runner import TeacherMismatchError
+
+    _, teacher_path = make_teacher_checkpoint(tmp_path)
+    t_ckpt = torch.load(teacher_path, weights_only=True)
+    torch.manual_seed(1)
+    cfg = small_train_cfg(save_interval=100, student=True)
+    runner = OnPolicyDaggerRunner(FakeMimicEnv(student=True), cfg, str(tmp_path / "s"), teacher_path=teacher_path)
+    runner.learn(1)
+    student_path = str(tmp_path / "s" / "model_1.pt")
+    ckpt = torch.load(student_path, weights_only=True)  # plain types only
+    expected_hash = weights_sha256(t_ckpt["model_state_dict"])
+    assert len(expected_hash) == 64
+    assert ckpt["teacher"] == {"path": os.path.abspath(teacher_path), "iter": 2, "sha256": expected_hash}
+
+    # The same teacher weights under another file name: the same teacher.
+    copy_path = str(tmp_path / "copy.pt")
+    torch.save(t_ckpt, copy_path)
+    same = OnPolicyDaggerRunner(FakeMimicEnv(student=True), cfg, None, teacher_path=copy_path)
+    same.load(student_path)
+    assert same.current_learning_iteration == 1
+
+    # Another teacher: a one-line error naming both, unless allowed.
+    other_path = other_teacher(teacher_path, tmp_path)
+    assert weights_sha256(torch.load(other_path, weights_only=True)["model_state_dict"]) != expected_hash
+    refused = OnPolicyDaggerRunner(FakeMimicEnv(student=True), cfg, None, teacher_path=other_path)
+    with pytest.raises(TeacherMismatchError) as err:
+        refused.load(student_path)
+    message = str(err.value)
+    assert "\n" not in message and "--allow_teacher_change" in message
+    assert os.path.abspath(teacher_path) in message and os.path.abspath(other_path) in message
+    assert "iteration 2" in message and "iteration 7" in message
+    assert refused.current_learning_iteration == 0  # nothing was loaded
+
+    allowed = OnPolicyDaggerRunner(FakeMimicEnv(student=True), cfg, str(tmp_path / "s2"), teacher_path=other_path,
+                                   allow_teacher_change=True)
+    capsys.readouterr()
+    allowed.load(student_path)
+    assert allowed.current_learning_iteration == 1
+    assert "--allow_teacher_change" in capsys.readouterr().out
+    allowed.learn(1)
+    resaved = torch.load(str(tmp_path / "s2" / "model_2.pt"), weights_only=True)
+    assert resaved["teacher"]["path"] == os.path.abspath(other_path) and resaved["teacher"]["iter"] == 7
+
+
+def test_pure_ppo_student_has_no_dagger_term_even_after_resume(tmp_path):
+    _, teacher_path = make_teacher_checkpoint(tmp_path)
+    cfg = small_train_cfg(save_interval=1, student=True)
+    torch.manual_seed(1)
+    dagger = OnPolicyDaggerRunner(FakeMimicEnv(student=True), cfg, str(tmp_path / "d"), teacher_path=teacher_path)
+    dagger.learn(2)
+    assert dagger.alg.dagger_coef == pytest.approx(0.055)  # the schedule is on without pure_ppo
+
+    torch.manual_seed(1)
+    pure = OnPolicyDaggerRunner(FakeMimicEnv(student=True), cfg, str(tmp_path / "p"), teacher_path=teacher_path,
+                                pure_ppo=True)
+    pure.load(str(tmp_path / "d" / "model_2.pt"))  # a checkpoint whose DAgger coefficient is 0.055
+    assert pure.alg.dagger_coef == 0.0
+    pure.learn(2)
+    acc, tags = tb_tags(str(tmp_path / "p"))
+    assert [e.value for e in acc.Scalars("Loss/dagger_coef")] == [0.0, 0.0]
+    assert [e.value for e in acc.Scalars("Loss/bc_loss")] == [0.0, 0.0]
+    assert all(e.value > 0 for e in acc.Scalars("Loss/kl_teacher_student"))  # the teacher is still there
+
+
+def test_summary_line_every_interval_and_at_the_end(tmp_path, capsys):
+    from rsl_rl.runners.on_policy_runner_mimic import summary_line
+
+    line = summary_line(50, 100, {"Perf/total_fps": 1234.4, "Train/mean_reward": 0.12345,
+                                  "Train/mean_episode_length": 45.67, "Episode_rew_metrics/metric_completion": 0.5})
+    assert line == ("iter 50/100 | 1234 steps/s | mean reward 0.1235 | mean episode length 45.7 | "
+                    "completion 0.500")
+    assert summary_line(1, 3, {"Perf/total_fps": 10.0}) == (
+        "iter 1/3 | 10 steps/s | mean reward - | mean episode length - | completion -")
+
+    cfg = small_train_cfg(save_interval=100)
+    cfg["runner"]["summary_interval"] = 2
+    torch.manual_seed(0)
+    runner = OnPolicyRunnerMimic(FakeMimicEnv(), cfg, None)
+    capsys.readouterr()
+    runner.learn(5)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("iter ")]
+    assert [ln.split(" | ")[0] for ln in lines] == ["iter 2/5", "iter 4/5", "iter 5/5"]

@@ -154,7 +154,7 @@ class HumanoidMimicCfgPPO(BaseConfig):
         policy_class_name = "ActorCriticMimic"
         algorithm_class_name = "PPO"
         num_steps_per_env = 24
-        max_iterations = 1000002
+        max_iterations = 30002  # TWIST's documented default (--max_iterations overrides it)
         save_interval = 500
         experiment_name = "test"
         run_name = ""
@@ -166,6 +166,7 @@ class HumanoidMimicCfgPPO(BaseConfig):
         wandb = False
         wandb_project = "g1_mimic"
         progress_bar = True  # tqdm bar: iteration, env steps/s, ETA
+        summary_interval = 50  # a plain console line every this many iterations (and the last); 0: none
 
 
 # --- config edits of the scripts ---------------------------------------------------------------------
