@@ -1,0 +1,59 @@
+"""Loading exported students for deployment: TorchScript and ONNX give the same actions; clear errors."""
+import numpy as np
+import pytest
+import torch
+
+from deploy_real.policy import SHIPPED_POLICY, Policy, load_policy
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A small random student exported by the project's exporter (TorchScript + ONNX)."""
+    pytest.importorskip("onnxruntime")
+    from legged_gym.scripts.save_jit_stu_rlbc import export
+    from rsl_rl.modules import ActorCriticMimic
+    from rsl_rl.utils.normalizer import Normalizer
+
+    d = tmp_path_factory.mktemp("student")
+    cfg = dict(num_observations=1155, num_critic_observations=1318, num_motion_observations=31, num_motion_steps=1,
+               num_actions=23)
+    torch.manual_seed(0)
+    normalizer = Normalizer(1155)
+    normalizer.record(torch.randn(64, 1155) * 2.0 + 0.5)
+    normalizer.update()
+    torch.save({"model_state_dict": ActorCriticMimic(**cfg).state_dict(), "normalizer": normalizer.state_dict(),
+                "policy_cfg": cfg, "iter": 3}, str(d / "model_3.pt"))
+    return export(d / "model_3.pt", d / "traced", "s")
+
+
+def test_torchscript_and_onnx_policies_agree(exported):
+    jit, onnx = Policy(exported["jit"]), Policy(exported["onnx"])
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        obs = rng.normal(size=1155).astype(np.float32)
+        a, b = jit(obs), onnx(obs)
+        assert a.shape == b.shape == (23,) and np.all(np.isfinite(a))
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert jit.metadata()["obs_layout"]["num_obs"] == 1155
+    with pytest.raises(ValueError, match="1155 entries"):
+        jit(np.zeros(1154, dtype=np.float32))
+
+
+def test_shipped_policy_is_the_default():
+    assert SHIPPED_POLICY.is_file() and SHIPPED_POLICY.stat().st_size < 5 * 2 ** 20
+    policy = load_policy()
+    assert policy.path == SHIPPED_POLICY
+    assert np.all(np.isfinite(policy(np.zeros(1155, dtype=np.float32))))
+
+
+def test_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        Policy(tmp_path / "missing.pt")
+    bad = tmp_path / "model.txt"
+    bad.write_text("x")
+    with pytest.raises(ValueError, match="TorchScript .pt or an .onnx"):
+        Policy(bad)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"\x00" * 64)
+    with pytest.raises(ValueError, match="not a TorchScript model"):
+        Policy(junk)
