@@ -54,7 +54,7 @@ class LowLevelSim:
     """The server's state and one policy step; `run()` paces it in real time. Also used in-process by
     the tests and benchmarks (`policy_step(now, wall_ms)` with any clock)."""
 
-    def __init__(self, policy_path=None, xml_file=None, link=None, log=print) -> None:
+    def __init__(self, policy_path=None, xml_file=None, link=None) -> None:
         from deploy_real.contract import deploy_joints
         from deploy_real.mujoco_g1 import G1MujocoSim
         from deploy_real.observation import StudentObsBuilder
@@ -63,7 +63,6 @@ class LowLevelSim:
         from pose.g1_model import load_g1
 
         g1 = load_g1()
-        self.log = log
         self.policy = load_policy(policy_path)
         self.sim = G1MujocoSim(xml_file)
         self.link = link
@@ -74,7 +73,6 @@ class LowLevelSim:
         self.guard = PDTargetGuard(g1.default_dof_pos, self.joints.lower[b], self.joints.upper[b])
         self.wrist_lower = self.joints.lower[self.joints.wrist_ids]
         self.wrist_upper = self.joints.upper[self.joints.wrist_ids]
-        self.target25 = self.sim.data.qpos[self.sim._qadr].copy()
         self.steps = 0
         self.fell = False
         self.min_pelvis_height = float("inf")
@@ -106,7 +104,6 @@ class LowLevelSim:
         target = np.empty(25)
         target[self.joints.body_ids] = target23
         target[self.joints.wrist_ids] = np.clip(wrists, self.wrist_lower, self.wrist_upper)
-        self.target25 = target
         self.sim.step(target)
         pelvis_height, dof_pos = self.sim.pelvis_height_and_joints()
         self.steps += 1

@@ -49,3 +49,23 @@ def test_loop_plays_every_clip_with_blends_between(lib):
     assert ids[n_per_clip[0]:] == [1] * 30  # 25 blend steps (0.5 s) into clip 1, then clip 1
     once = list(reference_stream(lib, 3, loop=False))
     assert len(once) == n_per_clip[3] and {m for _, m, _ in once} == {3}
+
+
+def test_vis_pose_puts_the_kinematic_model_on_the_clip(lib):
+    """--vis shows the clip on the kinematic model: its bodies land where the clip's body positions say."""
+    mujoco = pytest.importorskip("mujoco")
+
+    from deploy_real.motion_reference import mocap_qpos
+    from pose.g1_model import ASSETS_DIR
+    from pose.utils.torch_utils import quat_rotate
+
+    model = mujoco.MjModel.from_xml_path(str(ASSETS_DIR / "g1" / "g1_mocap_with_wrist_roll.xml"))
+    data = mujoco.MjData(model)
+    t = 2.37
+    data.qpos[:] = mocap_qpos(lib, 8, t)
+    mujoco.mj_kinematics(model, data)
+    root_pos, root_rot, _, _, _, _, local = [x[0] for x in lib.calc_motion_frame([8], [t])]
+    for name in ("left_ankle_roll_link", "right_elbow_link", "torso_link"):
+        i = lib.get_body_names().index(name)
+        expected = (root_pos + quat_rotate(root_rot, local[i])).numpy()
+        np.testing.assert_allclose(data.body(name).xpos, expected, atol=2e-3)
