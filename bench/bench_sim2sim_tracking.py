@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -37,33 +36,27 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from bench.bench_pose import device_name  # noqa: E402
 from deploy_real.contract import encode_floats, encode_meta  # noqa: E402
-from legged_gym.envs.mdp import terminations  # noqa: E402
+from legged_gym.envs.mdp import metrics, terminations  # noqa: E402
 from pose.g1_model import load_g1  # noqa: E402
-from pose.utils.torch_utils import get_euler_xyz, quat_rotate, quat_rotate_inverse  # noqa: E402
+from pose.utils.torch_utils import quat_rotate  # noqa: E402
 
 G1 = load_g1()
-
-
-def root_local(points: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor) -> torch.Tensor:
-    """(N, K, 3) world points relative to the root, in the root frame (full rotation)."""
-    rel = points - root_pos.unsqueeze(-2)
-    return quat_rotate_inverse(root_quat.unsqueeze(-2).expand(rel.shape[:-1] + (4,)), rel)
 
 
 def step_metrics(root_pos, root_quat, root_lin_vel, key_body_pos, dof_pos, ref_root_pos, ref_root_rot,
                  ref_key_local, ref_dof_pos):
     """(failed, joint error, key-body error, heading error), each (N,), of one step; inputs batched (N, ...);
-    quaternions xyzw; ref_key_local (N, 9, 3) = the clip's local_body_pos at the key bodies."""
+    quaternions xyzw; ref_key_local (N, 9, 3) = the clip's local_body_pos at the key bodies. The errors are
+    those of `legged_gym.envs.mdp.metrics` (as scripts/eval.py reports them)."""
     ref_key_world = ref_root_pos.unsqueeze(-2) + quat_rotate(
         ref_root_rot.unsqueeze(-2).expand(ref_key_local.shape[:-1] + (4,)), ref_key_local)
     failed = terminations.bad_orientation(root_quat)
     failed |= terminations.root_height_deviation(root_pos, ref_root_pos)
     failed |= terminations.root_speed(root_lin_vel)
     failed |= terminations.pose_deviation(key_body_pos, root_pos, root_quat, ref_key_world, ref_root_pos, ref_root_rot)
-    joint_err = (dof_pos - ref_dof_pos).abs().mean(dim=-1)
-    kb_err = torch.linalg.norm(root_local(key_body_pos, root_pos, root_quat) - ref_key_local, dim=-1).mean(dim=-1)
-    yaw_err = torch.remainder(get_euler_xyz(root_quat)[2] - get_euler_xyz(ref_root_rot)[2] + math.pi, 2 * math.pi) - math.pi
-    return failed, joint_err, kb_err, yaw_err.abs()
+    joint_err = metrics.joint_error(dof_pos, ref_dof_pos)
+    kb_err = metrics.mean_body_distance(metrics.to_root_frame(key_body_pos, root_pos, root_quat), ref_key_local)
+    return failed, joint_err, kb_err, metrics.heading_error(root_quat, ref_root_rot)
 
 
 class Score:
@@ -101,7 +94,7 @@ def sim2sim_clip(policy_path, lib, clip: int, key_idx) -> dict:
     from deploy_real.server_high_level_motion_lib import clip_frames
     from deploy_real.server_low_level_g1_sim import LowLevelSim
 
-    server = LowLevelSim(policy_path, link=None, log=lambda *a: None)
+    server = LowLevelSim(policy_path, link=None)
     sim = server.sim
     refs, times = clip_frames(lib, clip)
     score = Score(1, np.array([len(refs)]))
@@ -136,9 +129,7 @@ def training_sim(policy_path, motion_file, clips, device: str, key_idx) -> list:
     env = task_registry.get("g1_stu_rl").env_class(cfg, device, True)
     lib = env._motion_lib
     ids = torch.tensor(clips, device=env.device)
-    lib.sample_motions = lambda n, *a, **k: ids[:n]  # each env plays its own clip from t = 0
-    env.reset_idx(torch.arange(env.num_envs, device=env.device))
-    env.compute_observations()
+    env.reset_to_motions(torch.arange(env.num_envs, device=env.device), ids)  # each env its own clip from t = 0
     policy = torch.jit.load(str(policy_path), map_location=env.device).eval()
     # the env ends an episode when the clip ends (motion_end): it plays clip_steps - 1 steps of each clip
     played = np.floor(lib.get_motion_length(ids).cpu().numpy() / env.dt + 1e-6).astype(int) - 1

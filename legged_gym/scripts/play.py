@@ -66,6 +66,20 @@ def output_stem(proj_name: str, exptid: str, model_path, use_jit: bool) -> str:
     return stem + "-jit" if use_jit else stem
 
 
+def resolve_model(args, train_cfg) -> Path:
+    """The model `load_policy` will load: the newest export (--use_jit) or the checkpoint (students also
+    check their teacher's); a missing one is a UsageError, raised before anything is built."""
+    try:
+        if args.use_jit:
+            return latest_jit(args.proj_name, args.exptid)
+        if getattr(train_cfg, "runner_class_name", "") == "OnPolicyDaggerRunner":
+            task_registry.teacher_checkpoint(args)  # students need their teacher to build the runner
+        train_cfg.runner.resume = True
+        return task_registry.resume_checkpoint(args, train_cfg)
+    except (FileNotFoundError, ValueError) as e:
+        raise UsageError(str(e)) from e
+
+
 def load_policy(env, args):
     """callable(obs) -> action means: the TorchScript model (--use_jit) or the runner's inference policy."""
     if args.use_jit:
@@ -98,16 +112,7 @@ def play(args) -> dict:
         raise UsageError("--task {}".format(e)) from e
     env_cfg.seed = train_cfg.seed
     set_play_cfg(env_cfg, num_envs=args.num_envs, record_video=args.record_video)
-    try:  # fail before building anything when a model to read is missing
-        if args.use_jit:
-            model_path = latest_jit(args.proj_name, args.exptid)
-        else:
-            if getattr(train_cfg, "runner_class_name", "") == "OnPolicyDaggerRunner":
-                task_registry.teacher_checkpoint(args)
-            train_cfg.runner.resume = True
-            model_path = task_registry.resume_checkpoint(args, train_cfg)
-    except (FileNotFoundError, ValueError) as e:
-        raise UsageError(str(e)) from e
+    model_path = resolve_model(args, train_cfg)  # fail before building anything when a model is missing
     # Outputs carry the checkpoint, so playing the exported model does not overwrite the checkpoint's video.
     stem = output_stem(args.proj_name, args.exptid, model_path, args.use_jit)
 

@@ -9,6 +9,8 @@
 - Episode length: in headless training the longest clip (episodes end at motion end or failure).
 - Terminations `mdp.terminations.check_termination`; tracking rewards `mdp.rewards`; motion
   difficulty `mdp.curriculum`.
+- Evaluation (scripts/eval.py): `reset_to_motions` starts given clips at given times (default 0);
+  `pre_reset_callback(env)`, when set, runs every step between the terminations and the resets.
 """
 from __future__ import annotations
 
@@ -75,6 +77,10 @@ class HumanoidMimic(HumanoidChar):
         self.keybody_distance_sum = torch.zeros(n, device=dev)  # tracking metric, summed over the episode
         self.motion_difficulty = curriculum.initial_motion_difficulty(self._motion_lib.num_motions(), dev)
         self.mean_motion_difficulty = self.motion_difficulty.mean()
+        self._forced_motions = None  # (motion ids, start times) of a `reset_to_motions` in progress
+        # Evaluation hook (scripts/eval.py): callable(env) run every step once the terminations are
+        # decided, before the resets, so the state that ended an episode can be measured.
+        self.pre_reset_callback = None
 
     def _motion_body_sim_ids(self) -> torch.Tensor:
         """Simulator body index of each motion body (38), in motion-body order."""
@@ -129,14 +135,32 @@ class HumanoidMimic(HumanoidChar):
             buf.index_fill_(0, env_ids, 0)
         self.reset_buf.index_fill_(0, env_ids, True)
 
+    def reset_to_motions(self, env_ids: torch.Tensor, motion_ids: torch.Tensor, motion_times=None) -> None:
+        """Reset `env_ids` to play clips `motion_ids` from `motion_times` (default t = 0) instead of
+        sampled ones (evaluation), with the configured reset noise; observations are rebuilt. Later
+        resets sample again."""
+        if motion_times is None:
+            motion_times = torch.zeros(len(env_ids), device=self.device)
+        self._forced_motions = (motion_ids.to(self.device), motion_times.to(self.device))
+        try:
+            self.reset_idx(env_ids)
+        finally:
+            self._forced_motions = None
+        self._compute_base_quantities()
+        self.compute_observations()
+
     def _reset_ref_motion(self, env_ids: torch.Tensor) -> rand.RSIState:
-        """Sample clips and start times for `env_ids`, store their reference, return the RSI state."""
+        """Sample clips and start times for `env_ids` (or take those of `reset_to_motions`), store
+        their reference, return the RSI state."""
         m = self.cfg.motion
-        motion_ids = self._motion_lib.sample_motions(len(env_ids), self.motion_difficulty, generator=self._rng)
-        if m.rand_reset:
-            times = self._motion_lib.sample_time(motion_ids, generator=self._rng)
+        if self._forced_motions is not None:
+            motion_ids, times = self._forced_motions
         else:
-            times = torch.zeros(len(env_ids), device=self.device)
+            motion_ids = self._motion_lib.sample_motions(len(env_ids), self.motion_difficulty, generator=self._rng)
+            if m.rand_reset:
+                times = self._motion_lib.sample_time(motion_ids, generator=self._rng)
+            else:
+                times = torch.zeros(len(env_ids), device=self.device)
         self._motion_ids[env_ids] = motion_ids
         self._motion_time_offsets[env_ids] = times
         frame = self._ref_frame(motion_ids, times)
@@ -189,6 +213,8 @@ class HumanoidMimic(HumanoidChar):
             contact_threshold=t.torso_contact_force, roll_limit=t.termination_roll,
             pitch_limit=t.termination_pitch, height_threshold=t.root_height_diff_threshold,
             max_root_speed=t.max_root_vel, pose_dist=t.pose_termination_dist)
+        if self.pre_reset_callback is not None:
+            self.pre_reset_callback(self)
 
     # --- rewards (thin hooks over mdp.rewards) ----------------------------------------------------
     def _key_body_pos(self) -> torch.Tensor:

@@ -1,0 +1,62 @@
+"""Tracking metrics (evaluation, not rewards), as pure functions of tensors batched over envs.
+
+Used by `legged_gym/scripts/eval.py` (per-step errors of every env against its reference) and
+`bench/bench_sim2sim_tracking.py`. Conventions as in `mdp.terminations`: quaternions xyzw, positions
+and velocities world frame, body positions (N, K, 3); every function returns one value per env (N,).
+
+- World-frame errors compare the robot with the reference as the env stores it (shifted by the
+  episode's origin), so drift of the robot in the plane counts.
+- Root-relative ("local") errors compare each side relative to its own root, rotated into its own
+  root frame (full root rotation): drift and heading do not count, only the pose.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from pose.utils.torch_utils import get_euler_xyz, quat_rotate_inverse
+
+
+def to_root_frame(points: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor) -> torch.Tensor:
+    """World points (N, K, 3) relative to the root (N, 3), rotated into the root frame (root_quat (N, 4))."""
+    rel = points - root_pos.unsqueeze(-2)
+    return quat_rotate_inverse(root_quat.unsqueeze(-2).expand(rel.shape[:-1] + (4,)), rel)
+
+
+def mean_body_distance(body_pos: torch.Tensor, ref_body_pos: torch.Tensor) -> torch.Tensor:
+    """Mean over the K bodies of |p - p_ref| (N,), both (N, K, 3) in the same frame."""
+    return torch.linalg.norm(body_pos - ref_body_pos, dim=-1).mean(dim=-1)
+
+
+def body_error_world(body_pos: torch.Tensor, ref_body_pos: torch.Tensor) -> torch.Tensor:
+    """Mean body position error (m) in the world frame: mean_k |p_k - p_ref_k| (N,)."""
+    return mean_body_distance(body_pos, ref_body_pos)
+
+
+def body_error_local(body_pos: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor,
+                     ref_body_pos: torch.Tensor, ref_root_pos: torch.Tensor, ref_root_quat: torch.Tensor) -> torch.Tensor:
+    """Mean body position error (m), root-relative: each side relative to its root, in its root frame (N,)."""
+    return mean_body_distance(to_root_frame(body_pos, root_pos, root_quat),
+                              to_root_frame(ref_body_pos, ref_root_pos, ref_root_quat))
+
+
+def joint_error(dof_pos: torch.Tensor, ref_dof_pos: torch.Tensor) -> torch.Tensor:
+    """Mean absolute joint position error (rad) over the joints: mean_j |q_j - q_ref_j| (N,)."""
+    return (dof_pos - ref_dof_pos).abs().mean(dim=-1)
+
+
+def root_vel_error(root_lin_vel: torch.Tensor, ref_root_vel: torch.Tensor) -> torch.Tensor:
+    """|v_root - v_ref| (m/s) of the world-frame root linear velocities (N,)."""
+    return torch.linalg.norm(root_lin_vel - ref_root_vel, dim=-1)
+
+
+def root_drift(root_pos: torch.Tensor, ref_root_pos: torch.Tensor) -> torch.Tensor:
+    """Horizontal (xy) distance (m) of the robot root from the reference root (N,)."""
+    return torch.linalg.norm(root_pos[..., 0:2] - ref_root_pos[..., 0:2], dim=-1)
+
+
+def heading_error(root_quat: torch.Tensor, ref_root_quat: torch.Tensor) -> torch.Tensor:
+    """|yaw - yaw_ref| (rad), wrapped to [0, pi] (N,)."""
+    d = get_euler_xyz(root_quat)[2] - get_euler_xyz(ref_root_quat)[2]
+    return (torch.remainder(d + math.pi, 2 * math.pi) - math.pi).abs()

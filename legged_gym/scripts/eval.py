@@ -1,0 +1,338 @@
+"""Tracking benchmark of a trained policy: every clip played from its start, scored per clip.
+
+    python legged_gym/scripts/eval.py --task g1_priv_mimic --exptid T1 --out eval/T1
+    python legged_gym/scripts/eval.py --task g1_stu_rl --exptid S1 --teacher_exptid T1 --out eval/S1 --compare eval/T1
+    python legged_gym/scripts/eval.py --task g1_stu_rl --exptid S1 --use_jit --rand none --num_envs_per_clip 4 --out eval/S1_jit
+
+The policy is loaded as by play.py (`model_<checkpoint>.pt` of `<log root>/<proj_name>/<exptid>/`, -1 the
+latest; student tasks need their teacher unless --use_jit, which runs the newest exported model of
+`traced/`). Every clip of --motion_file (default: the embedded motion set) is played from t = 0 by
+--num_envs_per_clip envs (K; num_envs = K x clips); each env's FIRST episode is measured, until its first
+reset: a failure termination, or the end of the clip.
+
+Randomisation (--rand): `none` every randomisation off (`disable_randomization`), the privileged
+observation holding the values of the nominal physics; `play` TWIST's play-mode overrides
+(`set_play_cfg`, default); `train` the training configuration unchanged (noise, pushes, delays, ...). In
+every mode the clips start at t = 0 of their clip (no random start time).
+
+Per clip (mean over its K envs) and in the summary (mean over clips), written to `<out>/eval.json` with a
+bar chart `<out>/eval.png` and printed as a table:
+- success_rate: fraction of envs that played the clip to its end without a failure termination and whose
+  mean root-relative key-body error never exceeded 0.25 m on any step (an env whose failure falls on the
+  clip's last step is reported by the env as a time-out, so it counts as finished);
+- completion: fraction of the clip played before the first reset (1 at the end of the clip);
+- mpkpe_global_mm / mpkpe_local_mm: mean key-body (9) position error, world frame (reference shifted
+  by the episode's origin) / root-relative in the root frame; the same over the 38 motion bodies:
+  mpkpe_global_all_mm / mpkpe_local_all_mm;
+- joint_error_rad: mean |q - q_ref|; root_vel_error_mps: mean |v_root - v_ref| (world);
+  (these are means over each env's played steps, then over envs)
+- root_drift_m: xy distance of the robot root from the reference root at the episode's end.
+--compare DIR2 also prints this run's summary against DIR2/eval.json. The metric functions are
+`legged_gym.envs.mdp.metrics`.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+if __package__ in (None, ""):  # run as a file: make `legged_gym.scripts` importable from any cwd
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+import legged_gym.scripts.isaacgym_first  # noqa: F401,E402  (before torch)
+
+import datetime  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Dict, List, Optional  # noqa: E402
+
+import torch  # noqa: E402
+
+from legged_gym.envs.base.humanoid_mimic_config import disable_randomization, set_play_cfg  # noqa: E402
+from legged_gym.envs.mdp import metrics  # noqa: E402
+from legged_gym.gym_utils.helpers import (UsageError, build_parser, check_device, check_motion_file,  # noqa: E402
+                                          checkpoint_iteration, experiment_dir, get_args, run_script)
+from legged_gym.gym_utils.task_registry import task_registry  # noqa: E402
+from legged_gym.scripts.play import load_policy, resolve_model  # noqa: E402
+
+RAND_MODES = ("none", "play", "train")
+#: success needs the per-step mean root-relative key-body error to stay at or below this (m)
+SUCCESS_MAX_LOCAL_KEYBODY_ERROR = 0.25
+#: the keys of every clip row and of the summary, in table order
+METRIC_KEYS = ("success_rate", "completion", "mpkpe_global_mm", "mpkpe_local_mm", "mpkpe_global_all_mm",
+               "mpkpe_local_all_mm", "joint_error_rad", "root_vel_error_mps", "root_drift_m")
+#: per-step errors accumulated over each env's first episode: name -> (metric key, scale to its unit)
+STEP_ERRORS = {"kb_world": ("mpkpe_global_mm", 1000.0), "kb_local": ("mpkpe_local_mm", 1000.0),
+               "all_world": ("mpkpe_global_all_mm", 1000.0), "all_local": ("mpkpe_local_all_mm", 1000.0),
+               "joint": ("joint_error_rad", 1.0), "root_vel": ("root_vel_error_mps", 1.0)}
+
+
+# --- configuration ------------------------------------------------------------------------------------
+
+def configure_env_cfg(env_cfg, rand: str, num_envs: int):
+    """The env config of an evaluation with randomisation mode `rand`, in place; returns env_cfg.
+
+    none: play mode with every randomisation off; the privileged info stays on (`domain_rand_general`),
+    so it holds the nominal physics (friction 1, no added mass or CoM offset, motor strength 1) as
+    the buffers hold them when the randomisation flags are off, not zeros. play: `set_play_cfg`.
+    train: the training config. The clips' start times are set by `reset_to_motions` in every mode.
+    """
+    if rand not in RAND_MODES:
+        raise UsageError("--rand {}: expected one of {}".format(rand, ", ".join(RAND_MODES)))
+    if rand == "train":
+        env_cfg.env.num_envs = int(num_envs)
+    else:
+        set_play_cfg(env_cfg, num_envs=num_envs)
+    if rand == "none":
+        disable_randomization(env_cfg)
+        env_cfg.domain_rand.domain_rand_general = True  # privileged info of the nominal physics, not zeros
+    return env_cfg
+
+
+def count_clips(motion_file) -> int:
+    """Number of clips of a manifest or clip file (None: the embedded motion set)."""
+    from pose.formats import motion_sources
+    from pose.synth import default_motion_file
+
+    return len(motion_sources(motion_file if motion_file is not None else default_motion_file()))
+
+
+# --- measuring ----------------------------------------------------------------------------------------
+
+def env_step_errors(env) -> Dict[str, torch.Tensor]:
+    """Per-step tracking errors (N,) of every env of a HumanoidMimic against its current reference."""
+    root_pos, root_quat = env.root_states[:, 0:3], env.base_quat
+    ref_root_pos, ref_root_quat = env._ref_root_pos, env._ref_root_rot
+    kb, ref_kb = env._key_body_pos(), env._ref_key_body_pos()
+    ids = env._motion_body_ids
+    body, ref_body = env.rigid_body_states[:, ids, 0:3], env._ref_body_pos[:, ids]
+    return {
+        "kb_world": metrics.body_error_world(kb, ref_kb),
+        "kb_local": metrics.body_error_local(kb, root_pos, root_quat, ref_kb, ref_root_pos, ref_root_quat),
+        "all_world": metrics.body_error_world(body, ref_body),
+        "all_local": metrics.body_error_local(body, root_pos, root_quat, ref_body, ref_root_pos, ref_root_quat),
+        "joint": metrics.joint_error(env.dof_pos, env._ref_dof_pos),
+        "root_vel": metrics.root_vel_error(env.root_states[:, 7:10], env._ref_root_vel),
+    }
+
+
+class FirstEpisodeTracker:
+    """Accumulates the errors of each env's first episode. `observe(env)` runs every step once the
+    terminations are decided and before the resets (the env's `pre_reset_callback`), so the last step
+    of an episode is measured on the state that ended it."""
+
+    def __init__(self, num_envs: int, device) -> None:
+        zeros = lambda: torch.zeros(num_envs, device=device)  # noqa: E731
+        self.active = torch.ones(num_envs, dtype=torch.bool, device=device)
+        self.steps = zeros()
+        self.sums = {name: zeros() for name in STEP_ERRORS}
+        self.max_kb_local = zeros()
+        self.finished_clip = torch.zeros(num_envs, dtype=torch.bool, device=device)  # ended by a time-out
+        self.drift = zeros()
+
+    def observe(self, env) -> None:
+        errors = env_step_errors(env)
+        active = self.active
+        weight = active.float()
+        self.steps += weight
+        for name, value in errors.items():
+            self.sums[name] += weight * value
+        self.max_kb_local = torch.where(active, torch.maximum(self.max_kb_local, errors["kb_local"]), self.max_kb_local)
+        ended = active & env.reset_buf.bool()
+        self.finished_clip |= ended & env.time_out_buf.bool()
+        self.drift = torch.where(ended, metrics.root_drift(env.root_states[:, 0:3], env._ref_root_pos), self.drift)
+        self.active = active & ~ended
+
+    def close(self, env) -> None:
+        """Envs still in their first episode (the step limit was reached): drift of their current state."""
+        drift = metrics.root_drift(env.root_states[:, 0:3], env._ref_root_pos)
+        self.drift = torch.where(self.active, drift, self.drift)
+
+    def per_env(self, clip_lengths: torch.Tensor, dt: float) -> Dict[str, torch.Tensor]:
+        """The metric keys, one value per env; clip_lengths (N,) s of each env's clip."""
+        steps = self.steps.clamp_min(1.0)
+        out = {"completion": (self.steps * dt / clip_lengths).clamp(max=1.0),
+               "success_rate": (self.finished_clip & (self.max_kb_local <= SUCCESS_MAX_LOCAL_KEYBODY_ERROR)).float(),
+               "root_drift_m": self.drift}
+        for name, (key, scale) in STEP_ERRORS.items():
+            out[key] = self.sums[name] / steps * scale
+        return out
+
+
+def summarize(per_env: Dict[str, torch.Tensor], clip_of_env: torch.Tensor, names: List[str]) -> dict:
+    """{"summary": mean over clips, "clips": [{"clip", "name", keys: mean over the clip's envs}]}."""
+    clips = []
+    for i, name in enumerate(names):
+        mask = clip_of_env == i
+        row = {"clip": i, "name": name}
+        row.update({key: float(per_env[key][mask].mean()) for key in METRIC_KEYS})
+        clips.append(row)
+    summary = {key: float(sum(r[key] for r in clips) / max(len(clips), 1)) for key in METRIC_KEYS}
+    return {"summary": summary, "clips": clips}
+
+
+def evaluate(env, policy, num_envs_per_clip: int) -> dict:
+    """Play every clip of the env's motion library from t = 0 with K envs each; measure first episodes."""
+    lib = env._motion_lib
+    num_clips = lib.num_motions()
+    clip_of_env = torch.arange(num_clips, device=env.device).repeat_interleave(num_envs_per_clip)
+    assert env.num_envs == len(clip_of_env), (env.num_envs, len(clip_of_env))
+    tracker = FirstEpisodeTracker(env.num_envs, env.device)
+    env.reset_to_motions(env.all_env_ids, clip_of_env)
+    clip_lengths = lib.get_motion_length(clip_of_env)
+    max_steps = int(math.ceil(float(clip_lengths.max()) / env.dt)) + 2  # the longest clip ends before
+    obs = env.get_observations()
+    env.pre_reset_callback = tracker.observe
+    try:
+        for _ in range(max_steps):
+            with torch.no_grad():
+                actions = policy(obs.detach())
+            obs, _, _, _, _ = env.step(actions.detach())
+            if not bool(tracker.active.any()):
+                break
+    finally:
+        env.pre_reset_callback = None
+    tracker.close(env)
+    return summarize(tracker.per_env(clip_lengths, env.dt), clip_of_env, lib.motion_names)
+
+
+# --- output -------------------------------------------------------------------------------------------
+
+SHORT = {"success_rate": "success", "completion": "compl", "mpkpe_global_mm": "kb_g_mm", "mpkpe_local_mm": "kb_l_mm",
+         "mpkpe_global_all_mm": "all_g_mm", "mpkpe_local_all_mm": "all_l_mm", "joint_error_rad": "joint_rad",
+         "root_vel_error_mps": "vel_mps", "root_drift_m": "drift_m"}
+
+
+def format_table(result: dict) -> str:
+    """One row per clip and a mean row."""
+    head = "{:>4} {:<20}".format("clip", "name") + "".join("{:>10}".format(SHORT[k]) for k in METRIC_KEYS)
+    lines = [head, "-" * len(head)]
+    rows = [(str(r["clip"]), r["name"], r) for r in result["clips"]] + [("", "mean", result["summary"])]
+    for clip, name, r in rows:
+        lines.append("{:>4} {:<20}".format(clip, name[:20]) + "".join("{:>10.3f}".format(r[k]) for k in METRIC_KEYS))
+    return "\n".join(lines)
+
+
+def format_comparison(this: dict, other: dict, other_name: str) -> str:
+    """Summary of this run vs another eval.json: metric, this, other, difference (this - other)."""
+    head = "{:<22}{:>12}{:>12}{:>12}".format("metric", "this", "other", "difference")
+    lines = ["compared with {}".format(other_name), head, "-" * len(head)]
+    for k in METRIC_KEYS:
+        a = this["summary"].get(k)
+        b = other.get("summary", {}).get(k)
+        if a is None or b is None:
+            lines.append("{:<22}{:>12}{:>12}{:>12}".format(k, "-" if a is None else "{:.3f}".format(a),
+                                                           "-" if b is None else "{:.3f}".format(b), "-"))
+        else:
+            lines.append("{:<22}{:>12.3f}{:>12.3f}{:>+12.3f}".format(k, a, b, a - b))
+    return "\n".join(lines)
+
+
+def plot(result: dict, path: Path, title: str) -> None:
+    """Per-clip bars of success rate, completion and mpkpe_local_mm (matplotlib, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r["name"] for r in result["clips"]]
+    x = list(range(len(names)))
+    fig, axes = plt.subplots(3, 1, figsize=(max(6.0, 0.6 * len(names) + 2.0), 8.0), sharex=True)
+    for ax, key, label in zip(axes, ("success_rate", "completion", "mpkpe_local_mm"),
+                              ("success rate", "completion", "key-body error,\nroot-relative (mm)")):
+        ax.bar(x, [r[key] for r in result["clips"]], color="tab:blue")
+        ax.axhline(result["summary"][key], color="tab:red", linestyle="--", linewidth=1, label="mean")
+        ax.set_ylabel(label)
+        if key != "mpkpe_local_mm":
+            ax.set_ylim(0.0, 1.05)
+        ax.legend(loc="upper right", fontsize=8)
+    axes[-1].set_xticks(x)
+    axes[-1].set_xticklabels(names, rotation=45, ha="right", fontsize=8)
+    axes[0].set_title(title)
+    fig.tight_layout()
+    fig.savefig(str(path), dpi=100)
+    plt.close(fig)
+
+
+# --- script -------------------------------------------------------------------------------------------
+
+def run_eval(args) -> dict:
+    if not args.exptid:
+        raise UsageError("--exptid is required (the run under {})".format(experiment_dir(args.proj_name, "<exptid>")))
+    if not args.out:
+        raise UsageError("--out DIR is required (eval.json and eval.png are written there)")
+    if args.num_envs_per_clip < 1:
+        raise UsageError("--num_envs_per_clip {}: expected at least 1".format(args.num_envs_per_clip))
+    if args.no_rand and args.rand != "none":
+        raise UsageError("--no_rand: use --rand none")
+    args.no_rand = False  # --rand none configures it (keeping the privileged info of the nominal physics)
+    compare = None
+    if args.compare:
+        compare_path = Path(args.compare) / "eval.json"
+        if not compare_path.is_file():
+            raise UsageError("--compare {}: no eval.json there".format(args.compare))
+        compare = json.loads(compare_path.read_text())
+    check_device(args.device)
+    check_motion_file(args.motion_file)
+    task_registry.ensure_registered(args.task)
+    try:
+        env_cfg, train_cfg = task_registry.get_cfgs(args.task)
+    except KeyError as e:
+        raise UsageError("--task {}".format(e)) from e
+    env_cfg.seed = train_cfg.seed
+    model_path = resolve_model(args, train_cfg)
+    num_clips = count_clips(args.motion_file)
+    args.num_envs = num_clips * args.num_envs_per_clip
+    args.headless = True  # episodes end at the clip's end (motion_end) only in headless mode
+    configure_env_cfg(env_cfg, args.rand, args.num_envs)
+
+    env, env_cfg = task_registry.make_env(name=args.task, args=args, env_cfg=env_cfg)
+    policy = load_policy(env, args)
+    print("Evaluating {} on {} clips x {} envs ({}, --rand {})".format(
+        model_path, num_clips, args.num_envs_per_clip, args.sim, args.rand), flush=True)
+    result = evaluate(env, policy, args.num_envs_per_clip)
+
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    argv = args.argv if getattr(args, "argv", None) is not None else sys.argv[1:]
+    result.update({
+        "command": "python legged_gym/scripts/eval.py " + " ".join(argv),
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "checkpoint": str(model_path),
+        "checkpoint_iteration": checkpoint_iteration(model_path),
+        "task": args.task,
+        "rand": args.rand,
+        "motion_file": "embedded set (pose.synth)" if args.motion_file is None else str(args.motion_file),
+        "num_envs_per_clip": args.num_envs_per_clip,
+        "sim": args.sim,
+        "device": str(args.device),
+    })
+    (out_dir / "eval.json").write_text(json.dumps(result, indent=1) + "\n")
+    plot(result, out_dir / "eval.png", "{} {} (iteration {}, --rand {})".format(
+        args.task, args.exptid, checkpoint_iteration(model_path), args.rand))
+    print(format_table(result))
+    if compare is not None:
+        print()
+        print(format_comparison(result, compare, str(Path(args.compare) / "eval.json")))
+    print("Wrote {} and {}".format(out_dir / "eval.json", out_dir / "eval.png"))
+    return result
+
+
+def parser():
+    p = build_parser(__doc__.splitlines()[0])
+    p.add_argument("--num_envs_per_clip", type=int, default=1, help="envs playing each clip (K; num_envs = K x clips)")
+    p.add_argument("--rand", choices=RAND_MODES, default="play",
+                   help="randomisation: none (all off), play (play-mode overrides), train (training config)")
+    p.add_argument("--out", default=None, help="folder of eval.json and eval.png")
+    p.add_argument("--compare", default=None, help="folder of another eval.json to compare with")
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> dict:
+    args = get_args(argv, parser=parser())
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
+    return run_script("eval.py", run_eval, args)
+
+
+if __name__ == "__main__":
+    main()

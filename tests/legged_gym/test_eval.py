@@ -1,0 +1,210 @@
+"""legged_gym/scripts/eval.py end to end on CPU (mjwarp on warp's CPU device): a teacher trained for one
+iteration, evaluated on two 1-s clips cut from the embedded motion set (K = 1 env per clip): eval.json,
+eval.png, the console tables (--compare); and the env pieces it relies on: `reset_to_motions` and the
+privileged info of the nominal physics with --rand none.
+
+Runs write under a temporary log root (LEGGED_GYM_LOG_DIR), as in test_scripts.py.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("mujoco_warp")
+
+from conftest import REPO_ROOT  # noqa: E402
+
+TEACHER = "pytest_eval_teacher"
+CLIPS = ("stand", "squat")
+CLIP_SECONDS = 1.0
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory):
+    return tmp_path_factory.mktemp("eval_logs")
+
+
+@pytest.fixture(scope="module")
+def short_motions(tmp_path_factory):
+    """Manifest of the first CLIP_SECONDS of two embedded clips."""
+    from pose.formats import load_clip, motion_sources, save_clip, write_manifest
+    from pose.synth import default_motion_file
+
+    out = tmp_path_factory.mktemp("short_motions")
+    sources = {entry.file.stem: entry.file for entry in motion_sources(default_motion_file())}
+    files = []
+    for name in CLIPS:
+        clip = load_clip(sources[name])
+        n = int(round(CLIP_SECONDS * clip["fps"])) + 1
+        for key in ("root_pos", "root_rot", "dof_pos", "local_body_pos"):
+            clip[key] = clip[key][:n]
+        save_clip(out / (name + ".pkl"), clip)
+        files.append(name + ".pkl")
+    return write_manifest(out / "manifest.yaml", files)
+
+
+def run(cmd, logs, check=True, timeout=900):
+    env = dict(os.environ, LEGGED_GYM_LOG_DIR=str(logs))
+    out = subprocess.run(cmd, cwd=str(logs), env=env, capture_output=True, text=True, timeout=timeout)
+    if check and out.returncode != 0:
+        raise AssertionError("{} failed ({}):\n{}\n{}".format(" ".join(map(str, cmd)), out.returncode,
+                                                              out.stdout[-3000:], out.stderr[-5000:]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def teacher(logs, short_motions):
+    run([sys.executable, str(REPO_ROOT / "legged_gym/scripts/train.py"), "--task", "g1_priv_mimic", "--exptid",
+         TEACHER, "--device", "cpu", "--sim", "mjwarp", "--num_envs", "2", "--max_iterations", "1",
+         "--motion_file", str(short_motions)], logs)
+    return logs / "g1_priv_mimic" / TEACHER
+
+
+def eval_cmd(short_motions, out_dir, *extra):
+    return [sys.executable, str(REPO_ROOT / "legged_gym/scripts/eval.py"), "--task", "g1_priv_mimic", "--exptid",
+            TEACHER, "--device", "cpu", "--sim", "mjwarp", "--motion_file", str(short_motions),
+            "--num_envs_per_clip", "1", "--out", str(out_dir)] + list(extra)
+
+
+def check_metrics(row):
+    from legged_gym.scripts.eval import METRIC_KEYS
+
+    assert set(METRIC_KEYS) <= set(row), row
+    assert all(np.isfinite(row[k]) for k in METRIC_KEYS), row
+    assert 0.0 <= row["success_rate"] <= 1.0 and 0.0 < row["completion"] <= 1.0
+    for key in METRIC_KEYS[2:]:
+        assert row[key] >= 0.0, (key, row)
+    # errors in their units: millimetres for positions, a policy of one iteration is off but not by 10 m
+    assert row["mpkpe_global_mm"] < 10000.0 and row["mpkpe_local_mm"] < 10000.0
+    assert row["joint_error_rad"] < 3.0 and row["root_drift_m"] < 10.0
+
+
+def test_eval_writes_scores_plot_and_comparison(teacher, logs, short_motions, tmp_path):
+    from legged_gym.scripts.eval import METRIC_KEYS
+
+    out = run(eval_cmd(short_motions, tmp_path / "play"), logs)
+    result = json.loads((tmp_path / "play" / "eval.json").read_text())
+    assert (tmp_path / "play" / "eval.png").stat().st_size > 0
+    for key in ("summary", "clips", "command", "date", "checkpoint", "task", "rand"):
+        assert key in result
+    assert result["task"] == "g1_priv_mimic" and result["rand"] == "play"
+    assert result["checkpoint"].endswith(os.path.join(TEACHER, "model_1.pt"))
+    assert [(c["clip"], c["name"]) for c in result["clips"]] == list(enumerate(CLIPS))
+    for row in result["clips"] + [result["summary"]]:
+        check_metrics(row)
+    for row in result["clips"]:  # K = 1: success is 0 or 1, and a success played the whole clip
+        assert row["success_rate"] in (0.0, 1.0)
+        if row["success_rate"] == 1.0:
+            assert row["completion"] == 1.0
+    for key in METRIC_KEYS:
+        assert result["summary"][key] == pytest.approx(np.mean([c[key] for c in result["clips"]]))
+    table = out.stdout
+    assert "mean" in table and all(name in table for name in CLIPS)
+
+    # --rand none against the first run: the comparison table
+    out = run(eval_cmd(short_motions, tmp_path / "none", "--rand", "none", "--compare", str(tmp_path / "play")), logs)
+    other = json.loads((tmp_path / "none" / "eval.json").read_text())
+    assert other["rand"] == "none"
+    for row in other["clips"] + [other["summary"]]:
+        check_metrics(row)
+    lines = out.stdout.splitlines()
+    head = [i for i, line in enumerate(lines) if line.split() == ["metric", "this", "other", "difference"]]
+    assert len(head) == 1, out.stdout
+    rows = {line.split()[0]: line.split()[1:] for line in lines[head[0] + 2:head[0] + 2 + len(METRIC_KEYS)]}
+    assert set(rows) == set(METRIC_KEYS), out.stdout
+    for key, (this, that, diff) in rows.items():
+        assert float(this) == pytest.approx(other["summary"][key], abs=1e-3)
+        assert float(that) == pytest.approx(result["summary"][key], abs=1e-3)
+        assert float(diff) == pytest.approx(float(this) - float(that), abs=2e-3)
+
+
+def test_eval_usage_errors(logs, tmp_path):
+    out = run([sys.executable, str(REPO_ROOT / "legged_gym/scripts/eval.py"), "--exptid", "nothing_here", "--device",
+               "cpu", "--sim", "mjwarp", "--out", str(tmp_path)], logs, check=False)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith("eval.py: "), out.stderr
+    out = run([sys.executable, str(REPO_ROOT / "legged_gym/scripts/eval.py"), "--exptid", "x", "--device", "cpu",
+               "--sim", "mjwarp", "--out", str(tmp_path), "--compare", str(tmp_path / "none")], logs, check=False)
+    assert out.returncode == 1 and "--compare" in out.stderr
+
+
+def test_reset_to_motions_and_nominal_privileged_info(short_motions):
+    """--rand none: the robot starts on frame 0 of the given clip, and the privileged block holds the
+    nominal physics (friction of the model, no added mass, motor strength 1), not zeros."""
+    from legged_gym.envs.mdp.layout import priv_info_slices, teacher_slices
+    from legged_gym.gym_utils.helpers import get_args
+    from legged_gym.gym_utils.task_registry import task_registry
+    from legged_gym.scripts.eval import configure_env_cfg
+
+    env_cfg, _ = task_registry.get_cfgs("g1_priv_mimic")
+    configure_env_cfg(env_cfg, "none", 2)
+    args = get_args(["--task", "g1_priv_mimic", "--device", "cpu", "--sim", "mjwarp", "--motion_file", str(short_motions)])
+    env, _ = task_registry.make_env("g1_priv_mimic", args, env_cfg)
+    ids = torch.tensor([1, 0])
+    env.reset_to_motions(env.all_env_ids, ids)
+    assert env._motion_ids.tolist() == [1, 0] and env._motion_time_offsets.tolist() == [0.0, 0.0]
+    assert env.episode_length_buf.tolist() == [0, 0]
+    root_pos, root_rot = env._motion_lib.calc_motion_frame(ids, torch.zeros(2))[:2]
+    expected = root_pos + env.episode_init_origin
+    torch.testing.assert_close(env._ref_root_pos, expected)
+    torch.testing.assert_close(env.root_states[:, 0:2], expected[:, 0:2], atol=1e-5, rtol=0)  # no xy noise
+    torch.testing.assert_close(env.root_states[:, 3:7], root_rot, atol=1e-5, rtol=0)
+    torch.testing.assert_close(env.dof_pos, env._ref_dof_pos, atol=1e-5, rtol=0)  # no joint noise
+
+    priv = env.privileged_obs_buf[:, teacher_slices()["priv_info"]]
+    s = priv_info_slices()
+    assert priv.abs().sum() > 0
+    torch.testing.assert_close(priv[:, s["root_z"]], env.root_states[:, 2:3])
+    friction = env.sim.friction if hasattr(env.sim, "friction") else torch.ones(2)
+    torch.testing.assert_close(priv[:, s["friction"]].flatten(), friction.flatten().float())
+    assert priv[:, s["mass_params"]].abs().max() == 0 and priv[:, s["kp_strength"]].abs().max() == 0
+    assert priv[:, s["kd_strength"]].abs().max() == 0
+
+    # the step errors at the reset state: on the reference (0.05 m above it), joints exact
+    from legged_gym.scripts.eval import env_step_errors
+
+    errors = env_step_errors(env)
+    torch.testing.assert_close(errors["kb_world"], torch.full((2,), 0.05), atol=2e-3, rtol=0)
+    torch.testing.assert_close(errors["all_world"], torch.full((2,), 0.05), atol=2e-3, rtol=0)
+    assert errors["kb_local"].max() < 2e-3 and errors["all_local"].max() < 2e-3
+    assert errors["joint"].max() < 1e-5
+
+
+def make_eval_env(short_motions, **termination):
+    from legged_gym.gym_utils.helpers import get_args
+    from legged_gym.gym_utils.task_registry import task_registry
+    from legged_gym.scripts.eval import configure_env_cfg
+
+    env_cfg, _ = task_registry.get_cfgs("g1_priv_mimic")
+    configure_env_cfg(env_cfg, "none", 2)
+    for key, value in termination.items():
+        setattr(env_cfg.termination, key, value)
+    args = get_args(["--task", "g1_priv_mimic", "--device", "cpu", "--sim", "mjwarp", "--motion_file", str(short_motions)])
+    return task_registry.make_env("g1_priv_mimic", args, env_cfg)[0]
+
+
+def test_evaluate_measures_first_episodes_to_failure_or_clip_end(short_motions):
+    """A zero-action policy: with a termination that always fires, every env fails at its first step
+    (completion = 1 step of 50, no success); with every termination off, every clip is played to its end."""
+    from legged_gym.scripts.eval import METRIC_KEYS, evaluate
+
+    zero = lambda obs: torch.zeros(obs.shape[0], 23)  # noqa: E731
+    env = make_eval_env(short_motions, root_height_diff_threshold=-1.0)
+    result = evaluate(env, zero, 1)
+    for row in result["clips"]:
+        assert row["success_rate"] == 0.0
+        assert row["completion"] == pytest.approx(env.dt / CLIP_SECONDS)
+    del env
+
+    env = make_eval_env(short_motions, torso_contact_force=1e9, termination_roll=1e9, termination_pitch=1e9,
+                        root_height_diff_threshold=1e9, max_root_vel=1e9, pose_termination=False)
+    result = evaluate(env, zero, 1)
+    assert [row["completion"] for row in result["clips"]] == [1.0, 1.0]
+    for row in result["clips"]:
+        assert row["success_rate"] in (0.0, 1.0)
+        assert all(np.isfinite(row[k]) for k in METRIC_KEYS)
+    assert env.pre_reset_callback is None
