@@ -39,7 +39,6 @@ NUM_DOFS = 23
 NUM_MIMIC = 31          # the student's reference block (next frame: root 8 + joints 23)
 NUM_MIMIC_DEPLOY = 33   # the Redis vector: 31 + two wrist rolls
 NUM_HAND = 14
-NUM_PROPRIO = 74
 #: Positions of the wrist rolls in the 33-D vector (8 root entries + joint index 19 / 24).
 WRIST_ROLL_IDS: Tuple[int, int] = (8 + 19, 8 + 24)
 

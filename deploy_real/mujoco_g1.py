@@ -105,6 +105,3 @@ class G1MujocoSim:
         for _ in range(substeps):
             self.data.ctrl[self._act] = self.torques(target25)
             self.mujoco.mj_step(self.model, self.data)
-
-    def body_pos(self, name: str) -> np.ndarray:
-        return self.data.body(name).xpos.copy()

@@ -131,10 +131,6 @@ class RedisLink:
             self._connected = True
             self.log("[redis] reconnected to {}".format(self.url))
 
-    @property
-    def connected(self) -> bool:
-        return self._connected
-
     def exchange(self, sets: Dict[str, str], gets: List[str]) -> Optional[List[Optional[bytes]]]:
         """SET `sets` and GET `gets` in one round trip; the values of `gets` (None for a missing key), or
         None when Redis cannot be reached. The commands go out packed on a connection of this link's own

@@ -31,8 +31,8 @@ from deploy_real.contract import (HAND_ACTION_KEY, MIMIC_KEY, MIMIC_META_KEY, NU
                                   default_mimic_vector, encode_floats, encode_meta)
 from deploy_real.pacing import Pacer, StopRequest  # noqa: E402
 from deploy_real.redis_link import DEFAULT_REDIS_URL  # noqa: E402
+from legged_gym.envs.mdp.observations import POLICY_DT  # noqa: E402
 
-POLICY_DT = 0.02
 EXIT_RAMP_S = 2.0
 CLIP_BLEND_S = 0.5
 

@@ -24,7 +24,6 @@ if __package__ in (None, ""):  # run as a file: make `legged_gym.scripts` import
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 import json  # noqa: E402
-import re  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Dict, Tuple  # noqa: E402
@@ -33,7 +32,8 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
 from legged_gym.envs.mdp.observations import OBS_CLIP  # noqa: E402
-from legged_gym.gym_utils.helpers import build_parser, experiment_dir, resolve_checkpoint  # noqa: E402
+from legged_gym.gym_utils.helpers import (build_parser, checkpoint_iteration, experiment_dir,  # noqa: E402
+                                          resolve_checkpoint)
 
 #: Robots this exporter knows: observation width, reference (mimic) block, proprioception, actions.
 ROBOTS = {"g1": dict(num_obs=1155, num_motion_observations=31, num_prop=74, num_actions=23)}
@@ -68,11 +68,6 @@ class CheckedPolicy(nn.Module):
             raise RuntimeError("policy input must be raw observations of shape (batch, {}), got {}".format(
                 self.num_obs, list(obs.shape)))
         return self.policy(obs)
-
-
-def checkpoint_iteration(path: Path, ckpt: dict) -> int:
-    m = re.fullmatch(r"model_(\d+)\.pt", Path(path).name)
-    return int(m.group(1)) if m else int(ckpt.get("iter", 0))
 
 
 def load_student(path, robot: str = "g1") -> Tuple[HardwareRefNN, dict]:
@@ -155,7 +150,9 @@ def export(path, out_dir, exptid: str, robot: str = "g1") -> Dict[str, str]:
     """Write the TorchScript, ONNX and JSON files of checkpoint `path` into `out_dir`; returns their paths."""
     model, ckpt = load_student(path, robot)
     num_obs = ROBOTS[robot]["num_obs"]
-    it = checkpoint_iteration(Path(path), ckpt)
+    it = checkpoint_iteration(path)
+    if it < 0:  # a file not named model_<it>.pt: the iteration stored in the checkpoint
+        it = int(ckpt.get("iter", 0))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     base = out_dir / "{}-{}".format(exptid, it)
