@@ -1,7 +1,8 @@
 """Convert retargeted G1 motion files to the canonical 23-DOF TWIST clip (SPEC 6.2, DESIGN "Motion data").
 
     python -m pose.convert SRC DST [--format auto|lafan_csv|beyondmimic_npz|amass_npz|twist29_pkl]
-                                   [--fps F] [--src-fps F] [--suffix .pkl|.npz] [--no-progress]
+                                   [--fps F] [--src-fps F] [--segment SECONDS] [--suffix .pkl|.npz]
+                                   [--no-progress]
 
 SRC is one file (DST: a `.pkl` or `.npz` file, or an existing folder) or a folder (DST: a folder
 that receives every convertible file, same relative paths, plus a TWIST manifest `manifest.yaml`).
@@ -26,6 +27,11 @@ more than 10 %, zero or not finite) and stored xyzw, `fps` may be any positive f
 resamples (root position and joints lerped, root rotation slerped, duration kept:
 floor(duration * fps) + 1 frames) and `local_body_pos` is recomputed by forward kinematics.
 A file given with an `fps` of its own keeps it unless `--src-fps` overrides it.
+`--segment SECONDS` cuts every converted clip into consecutive pieces of SECONDS (`split_clip`: a last
+piece shorter than half a segment joins the one before, so no frame is lost), written as
+`<stem>_seg000<suffix>`, `<stem>_seg001<suffix>`, ... and listed in `manifest.yaml` (also for one file,
+whose DST is then a folder, or a file name whose stem the pieces take): evaluation plays every clip from
+its start, so long recordings are cut to segments of equal length first.
 Every problem raises `MotionFileError` naming the file, the key or column, and what was expected;
 the command line prints it as one line and exits with status 2 (1 when some files of a folder failed).
 """
@@ -194,6 +200,27 @@ def make_clip(path, src_fps: float, root_pos, root_rot_xyzw, dof_pos, fps: Optio
         "link_body_list": list(model.motion_bodies),
     }
     return validate_clip(clip, path)
+
+
+def split_clip(clip: dict, seconds: float, path="<clip>") -> List[dict]:
+    """`clip` cut into consecutive pieces of `seconds`: frames [k n, (k + 1) n) with n = round(seconds *
+    fps); a last piece shorter than n / 2 joins the previous one (a clip shorter than 1.5 segments stays
+    whole). Every array with one row per frame is cut; the rest (fps, body names) is copied."""
+    if not (isinstance(seconds, (int, float)) and np.isfinite(seconds) and seconds > 0):
+        raise _error(path, "--segment", "expected a positive number of seconds, got {}".format(seconds))
+    n_frames = clip["dof_pos"].shape[0]
+    n = max(int(round(seconds * clip["fps"])), 2)
+    starts = list(range(0, n_frames, n))
+    if len(starts) > 1 and n_frames - starts[-1] < n / 2:
+        starts.pop()
+    bounds = starts[1:] + [n_frames]
+    return [{k: (v[a:b] if isinstance(v, np.ndarray) and v.ndim > 0 and v.shape[0] == n_frames else v)
+             for k, v in clip.items()} for a, b in zip(starts, bounds)]
+
+
+def segment_paths(dst: Path, count: int) -> List[Path]:
+    """Where the `count` pieces of a clip bound for `dst` go: `<stem>_seg<k:03d><suffix>` beside it."""
+    return [dst.with_name("{}_seg{:03d}{}".format(dst.stem, k, dst.suffix)) for k in range(count)]
 
 
 # --- readers -----------------------------------------------------------------------------------------
@@ -416,10 +443,12 @@ def output_path(src, dst) -> Path:
     return dst
 
 
-def convert_file(src, dst=None, fmt: str = "auto", fps: Optional[float] = None, src_fps: Optional[float] = None) -> dict:
-    """Convert one file; write it to `dst` (`.pkl`/`.npz`, or into an existing folder) when given.
+def convert_file(src, dst=None, fmt: str = "auto", fps: Optional[float] = None, src_fps: Optional[float] = None,
+                 segment: Optional[float] = None) -> dict:
+    """Convert one file; write it to `dst` (`.pkl`/`.npz`, or into an existing folder) when given, cut into
+    pieces of `segment` seconds when given (`split_clip`, `segment_paths`).
 
-    Returns the validated canonical clip."""
+    Returns the validated canonical clip (whole)."""
     src = Path(src)
     if not src.is_file():
         raise _error(src, None, "file does not exist")
@@ -431,7 +460,10 @@ def convert_file(src, dst=None, fmt: str = "auto", fps: Optional[float] = None, 
         dst = output_path(src, dst)
     clip = CONVERTERS[fmt](src, fps=fps, src_fps=src_fps)
     if dst is not None:
-        save_clip(dst, clip)
+        pieces = [clip] if segment is None else split_clip(clip, segment, src)
+        paths = [dst] if segment is None else segment_paths(dst, len(pieces))
+        for path, piece in zip(paths, pieces):
+            save_clip(path, piece)
     return clip
 
 
@@ -442,10 +474,12 @@ class FolderResult(NamedTuple):
 
 
 def convert_folder(src, dst, fmt: str = "auto", fps: Optional[float] = None, src_fps: Optional[float] = None,
-                   suffix: str = ".pkl", progress: bool = True, strict: bool = False) -> FolderResult:
+                   suffix: str = ".pkl", progress: bool = True, strict: bool = False,
+                   segment: Optional[float] = None) -> FolderResult:
     """Convert every convertible file under `src` (recursively) into `dst` (same relative paths,
-    `suffix`) and write the TWIST manifest `dst/manifest.yaml`. A file that fails is reported and
-    skipped (raised when `strict`); the manifest lists the converted clips."""
+    `suffix`; cut into pieces of `segment` seconds when given) and write the TWIST manifest
+    `dst/manifest.yaml`. A file that fails is reported and skipped (raised when `strict`); the manifest
+    lists the written clips."""
     from tqdm import tqdm
 
     src, dst = Path(src), Path(dst)
@@ -461,21 +495,23 @@ def convert_folder(src, dst, fmt: str = "auto", fps: Optional[float] = None, src
     )
     if not files:
         raise _error(src, None, "no convertible files (expected {})".format(", ".join(wanted)))
-    converted, sources, failed = [], [], []
+    converted, sources, failed, claimed = [], [], [], set()
     for f in tqdm(files, desc="convert", unit="clip", disable=not progress):
         rel = f.relative_to(src).with_suffix(suffix)
         try:
-            if rel in converted:
+            if rel in claimed:
                 raise _error(f, None, "skipped: output {} was already written from another source file".format(rel))
-            convert_file(f, dst / rel, fmt=fmt, fps=fps, src_fps=src_fps)
+            clip = convert_file(f, dst / rel, fmt=fmt, fps=fps, src_fps=src_fps, segment=segment)
         except MotionFileError as e:
             if strict:
                 raise
             failed.append((f, str(e)))
             tqdm.write("failed: {}".format(e), file=sys.stderr)
             continue
-        converted.append(rel)
-        sources.append(f.relative_to(src))
+        claimed.add(rel)
+        written = [rel] if segment is None else segment_paths(rel, len(split_clip(clip, segment, f)))
+        converted.extend(written)
+        sources.extend([f.relative_to(src)] * len(written))
     manifest = None
     if converted:
         manifest = write_manifest(
@@ -489,7 +525,7 @@ def convert(src, dst, fmt: str = "auto", fps: Optional[float] = None, src_fps: O
     """`convert_folder` when `src` is a folder, else `convert_file`."""
     if Path(src).is_dir():
         return convert_folder(src, dst, fmt=fmt, fps=fps, src_fps=src_fps, **kw)
-    return convert_file(src, dst, fmt=fmt, fps=fps, src_fps=src_fps)
+    return convert_file(src, dst, fmt=fmt, fps=fps, src_fps=src_fps, segment=kw.get("segment"))
 
 
 # --- CLI ---------------------------------------------------------------------------------------------
@@ -507,6 +543,8 @@ def main(argv=None) -> int:
     p.add_argument("--fps", type=float, default=None, help="resample to this frame rate (default: keep)")
     p.add_argument("--src-fps", type=float, default=None,
                    help="source frame rate (CSV default {:g}; overrides a file's own fps)".format(LAFAN_FPS))
+    p.add_argument("--segment", type=float, default=None, metavar="SECONDS",
+                   help="cut every clip into consecutive pieces of SECONDS (<stem>_seg000..., listed in manifest.yaml)")
     p.add_argument("--suffix", default=".pkl", choices=CLIP_SUFFIXES, help="output suffix in folder mode")
     p.add_argument("--no-progress", action="store_true", help="no progress bar in folder mode")
     args = p.parse_args(argv)
@@ -524,7 +562,7 @@ def _run(args) -> int:
     """The conversion `main` asked for; returns the exit status."""
     if Path(args.src).is_dir():
         res = convert_folder(args.src, args.dst, fmt=args.format, fps=args.fps, src_fps=args.src_fps,
-                             suffix=args.suffix, progress=not args.no_progress)
+                             suffix=args.suffix, progress=not args.no_progress, segment=args.segment)
         print("converted {} clips into {}{}".format(
             len(res.converted), args.dst, ", manifest {}".format(res.manifest) if res.manifest else ""))
         if res.failed:
@@ -532,6 +570,19 @@ def _run(args) -> int:
             for f, msg in res.failed:
                 print("  {}".format(msg), file=sys.stderr)
             return 1
+        return 0
+    if args.segment is not None:
+        dst = Path(args.dst)
+        if not dst.suffix:  # a folder, made if missing
+            dst.mkdir(parents=True, exist_ok=True)
+        dst = output_path(args.src, dst)
+        clip = convert_file(args.src, dst, fmt=args.format, fps=args.fps, src_fps=args.src_fps, segment=args.segment)
+        paths = segment_paths(dst, len(split_clip(clip, args.segment, args.src)))
+        manifest = write_manifest(dst.parent / "manifest.yaml", [p.name for p in paths],
+                                  descriptions=["{} s piece {} of {}".format(args.segment, k, Path(args.src).name)
+                                                for k in range(len(paths))])
+        print("wrote {} pieces of {:g} s ({} ... {}), manifest {}".format(len(paths), args.segment, paths[0].name,
+                                                                         paths[-1].name, manifest))
         return 0
     clip = convert_file(args.src, args.dst, fmt=args.format, fps=args.fps, src_fps=args.src_fps)
     print("wrote {} ({} frames at {:g} fps)".format(output_path(args.src, args.dst), clip["dof_pos"].shape[0], clip["fps"]))

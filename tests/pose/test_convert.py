@@ -428,3 +428,44 @@ def test_cli_error_exit_code_and_message(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "short.csv" in err and "36 columns" in err
     assert "Traceback" not in err
+
+
+# --- --segment ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_frames, seconds, expected_lengths", [
+    (100, 1.0, [30, 30, 40]),   # tail of 10 frames (< 15) joins the last piece
+    (105, 1.0, [30, 30, 30, 15]),  # tail of 15 frames (= half a segment) stays a piece
+    (40, 1.0, [40]),            # shorter than 1.5 segments: whole
+])
+def test_split_clip_pieces_cover_the_clip_in_order(n_frames, seconds, expected_lengths):
+    m = Motion(n=n_frames)
+    clip = cv.make_clip("<m>", m.fps, m.root_pos, m.xyzw, m.q23)
+    pieces = cv.split_clip(clip, seconds)
+    assert [p["dof_pos"].shape[0] for p in pieces] == expected_lengths
+    for key in ("root_pos", "root_rot", "dof_pos", "local_body_pos"):
+        np.testing.assert_array_equal(np.concatenate([p[key] for p in pieces]), clip[key])
+    assert all(p["fps"] == clip["fps"] and p["link_body_list"] == clip["link_body_list"] for p in pieces)
+
+
+def test_cli_segment_single_file_and_folder(tmp_path):
+    m = Motion(n=100)
+    write_csv(tmp_path / "walk.csv", m)
+    res = run_cli(tmp_path / "walk.csv", tmp_path / "pieces", "--segment", "1")
+    assert res.returncode == 0, res.stderr
+    entries = load_manifest(tmp_path / "pieces" / "manifest.yaml")
+    assert [e.file.name for e in entries] == ["walk_seg000.pkl", "walk_seg001.pkl", "walk_seg002.pkl"]
+    starts = np.cumsum([0, 30, 30])
+    for e, a in zip(entries, starts):
+        piece = load_clip(e.file)
+        np.testing.assert_allclose(piece["root_pos"], m.root_pos[a:a + piece["root_pos"].shape[0]], atol=1e-5)
+        np.testing.assert_allclose(piece["dof_pos"], m.q23[a:a + piece["dof_pos"].shape[0]], atol=1e-5)
+    (tmp_path / "src" / "sub").mkdir(parents=True)
+    write_csv(tmp_path / "src" / "sub" / "run.csv", m)
+    write_csv(tmp_path / "src" / "jog.csv", Motion(n=61))
+    res = run_cli(tmp_path / "src", tmp_path / "dst", "--segment", "1", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    files = sorted(e.file.relative_to(tmp_path / "dst").as_posix() for e in load_manifest(tmp_path / "dst" / "manifest.yaml"))
+    assert files == ["jog_seg000.pkl", "jog_seg001.pkl", "sub/run_seg000.pkl", "sub/run_seg001.pkl", "sub/run_seg002.pkl"]
+    res = run_cli(tmp_path / "walk.csv", tmp_path / "bad", "--segment", "-2")
+    assert res.returncode == 2 and "--segment" in res.stderr and "positive" in res.stderr
