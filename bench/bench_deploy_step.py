@@ -2,7 +2,8 @@
 the safety gate, the 1155-D observation, policy inference, the PD targets and the Redis SET of the
 state (the 20 physics steps that follow in sim2sim are timed apart: the real robot has none).
 
-    python bench/bench_deploy_step.py [--steps 10000] [--policy_path ...] [--out bench/results/...json]
+    python bench/bench_deploy_step.py [--steps 10000] [--policy_path ...] [--engine auto|onnxruntime|torch]
+                                      [--out bench/results/...json]
 
 A real redis-server on a free loopback port; a fresh 33-D reference and meta are written before every
 step (not timed), as the high-level server does. Writes p50/p99/max (ms) to the JSON. Not a test.
@@ -31,6 +32,7 @@ def main(argv=None) -> dict:
     from deploy_real.motion_reference import reference_vectors
     from deploy_real.policy import SHIPPED_POLICY
     from deploy_real.redis_link import PrivateRedis, RedisLink
+    from deploy_real.runtime import ENGINES
     from deploy_real.server_low_level_g1_sim import LowLevelSim
     from pose.synth import default_motion_file
     from pose.utils.motion_lib_pkl import MotionLib
@@ -38,6 +40,7 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--steps", type=int, default=10000)
     p.add_argument("--policy_path", default=str(SHIPPED_POLICY))
+    p.add_argument("--engine", default="auto", choices=ENGINES, help="what runs the observation and policy graphs")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
 
@@ -46,7 +49,7 @@ def main(argv=None) -> dict:
         port = s.getsockname()[1]
     redis = PrivateRedis(port)
     link = RedisLink("redis://127.0.0.1:{}/0".format(port), start_private=False)
-    server = LowLevelSim(args.policy_path, link=link)
+    server = LowLevelSim(args.policy_path, link=link, engine=args.engine)
     lib = MotionLib(default_motion_file(), device="cpu")
     refs = reference_vectors(lib, 5, np.arange(400) * 0.02 + 0.02)  # a walking clip, looped
     physics = {"s": 0.0}
@@ -98,6 +101,7 @@ def main(argv=None) -> dict:
                 "without_physics_in_process: the same step with no simulation in the process (the real robot's case)",
         "target": "p99 <= 2 ms",
         "policy": Path(args.policy_path).name,
+        "engine": server.policy.engine,
         "torch_threads": torch.get_num_threads(),
     }
     print(json.dumps(result, indent=1))

@@ -53,6 +53,9 @@ MAX_ANGLE = math.pi + 1e-3        # rad: roll, pitch, yaw are wrapped angles
 MAX_LIN_VEL = 10.0                # m/s
 MAX_YAW_RATE = 20.0               # rad/s
 JOINT_LIMIT_MARGIN = 0.05         # rad beyond the joint range that is still accepted
+#: Bounds and units of |entries 1..7| (roll, pitch, yaw, v_x, v_y, v_z, yaw_rate).
+_ROOT_BOUNDS = np.array([MAX_ANGLE] * 3 + [MAX_LIN_VEL] * 3 + [MAX_YAW_RATE])
+_ROOT_UNITS = ("rad",) * 3 + ("m/s",) * 3 + ("rad/s",)
 
 
 class MessageError(ValueError):
@@ -125,6 +128,9 @@ def field_name(i: int, joints: Optional[DeployJoints] = None) -> str:
     return "{}[{}] ({})".format(MIMIC_KEY, i, joints.names[i - len(ROOT_FIELDS)])
 
 
+_NUMBER_TYPES = {int, float}
+
+
 def _float_list(value: Any, key: str, length: int) -> np.ndarray:
     if isinstance(value, (bytes, bytearray)):
         try:
@@ -140,9 +146,10 @@ def _float_list(value: Any, key: str, length: int) -> np.ndarray:
         raise MessageError(key, "expected a JSON list of {} numbers, got {}".format(length, type(value).__name__))
     if len(value) != length:
         raise MessageError(key, "expected {} numbers, got {}".format(length, len(value)))
-    for i, v in enumerate(value):
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise MessageError("{}[{}]".format(key, i), "not a number ({!r})".format(v))
+    if not set(map(type, value)) <= _NUMBER_TYPES:  # the common case in one pass; then find the culprit
+        for i, v in enumerate(value):
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise MessageError("{}[{}]".format(key, i), "not a number ({!r})".format(v))
     out = np.array(value, dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(out))
     if bad.size:
@@ -162,11 +169,10 @@ def validate_mimic(value: Any, joints: Optional[DeployJoints] = None,
     m = _float_list(value, MIMIC_KEY, NUM_MIMIC_DEPLOY)
     if not ROOT_Z_RANGE[0] <= m[0] <= ROOT_Z_RANGE[1]:
         raise MessageError(field_name(0), "root height {:.3f} m outside the plausible range {} m".format(m[0], ROOT_Z_RANGE))
-    checks = [(1, 4, MAX_ANGLE, "rad"), (4, 7, MAX_LIN_VEL, "m/s"), (7, 8, MAX_YAW_RATE, "rad/s")]
-    for lo, hi, bound, unit in checks:
-        for i in range(lo, hi):
-            if abs(m[i]) > bound:
-                raise MessageError(field_name(i), "{:.4g} {} beyond +-{:.4g}".format(m[i], unit, bound))
+    bad = np.flatnonzero(np.abs(m[1:8]) > _ROOT_BOUNDS)
+    if bad.size:
+        i = int(bad[0]) + 1
+        raise MessageError(field_name(i), "{:.4g} {} beyond +-{:.4g}".format(m[i], _ROOT_UNITS[i - 1], _ROOT_BOUNDS[i - 1]))
     q = m[len(ROOT_FIELDS):]
     bad = np.flatnonzero((q < joints.lower - margin) | (q > joints.upper + margin))
     if bad.size:

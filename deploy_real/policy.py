@@ -1,7 +1,10 @@
 """Load an exported student (TorchScript `.pt` or `.onnx`, from `to_jit.sh`) as obs -> action means.
 
 Both formats hold the observation normaliser (and the +-100 observation clip) inside: they take the
-raw 1155-D observation. `load_policy(path)` returns a `Policy` that runs one observation on the CPU.
+raw 1155-D observation. `load_policy(path)` returns a `Policy` that runs one observation on the CPU:
+an `.onnx` file with ONNX Runtime; a TorchScript file through `deploy_real.runtime.CpuFunction`
+(exported to ONNX in memory and run by ONNX Runtime when installed, checked against TorchScript at
+load; TorchScript itself otherwise or with engine "torch").
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ SHIPPED_POLICY = Path(__file__).resolve().parents[1] / "assets" / "twist_general
 class Policy:
     """`policy(obs)`: (1155,) float32 -> (23,) float32 action means."""
 
-    def __init__(self, path, num_obs: int = DIMS.n_student_obs, num_actions: int = NUM_DOFS) -> None:
+    def __init__(self, path, num_obs: int = DIMS.n_student_obs, num_actions: int = NUM_DOFS,
+                 engine: str = "auto") -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError("--policy_path {}: no such file (export one with `bash to_jit.sh <student_exptid>`; "
@@ -29,32 +33,33 @@ class Policy:
         self.num_obs, self.num_actions = int(num_obs), int(num_actions)
         suffix = self.path.suffix.lower()
         if suffix == ".onnx":
+            self.engine = "onnxruntime"
             self._run = self._load_onnx()
         elif suffix in (".pt", ".jit", ".pth"):
-            self._run = self._load_torchscript()
+            self._run = self._load_torchscript(engine)
         else:
             raise ValueError("--policy_path {}: expected a TorchScript .pt or an .onnx file from to_jit.sh".format(path))
         out = self(np.zeros(self.num_obs, dtype=np.float32))
         if out.shape != (self.num_actions,):
             raise ValueError("{}: the policy returns {} values, expected {} actions".format(path, out.size, self.num_actions))
 
-    def _load_torchscript(self):
+    def _load_torchscript(self, engine: str):
         import torch
+
+        from deploy_real.runtime import CpuFunction
 
         torch.set_num_threads(1)  # one observation per call: threads only add latency
         try:
             module = torch.jit.load(str(self.path), map_location="cpu").eval()
         except RuntimeError as e:
             raise ValueError("{}: not a TorchScript model ({})".format(self.path, str(e).splitlines()[0]))
-        try:  # constants folded, inference-only graph: the same function, faster on the CPU
-            module = torch.jit.optimize_for_inference(torch.jit.freeze(module))
-        except RuntimeError:
-            pass
-
-        def run(obs: np.ndarray) -> np.ndarray:
-            with torch.inference_mode():
-                return module(torch.from_numpy(obs).reshape(1, -1))[0].numpy()
-        return run
+        example = np.random.default_rng(0).normal(size=(1, self.num_obs)).astype(np.float32)
+        try:
+            function = CpuFunction(module, (example,), ["obs"], ["actions"], engine, name=str(self.path))
+        except RuntimeError as e:  # a shape mismatch raised inside the model names the expected size
+            raise ValueError("{}: {}".format(self.path, str(e).splitlines()[0]))
+        self.engine = function.engine
+        return lambda obs: function(obs.reshape(1, -1))[0][0]
 
     def _load_onnx(self):
         try:
@@ -63,6 +68,7 @@ class Policy:
             raise RuntimeError("{}: running ONNX policies needs onnxruntime (pip install onnxruntime)".format(self.path))
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
         session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
 
@@ -86,5 +92,5 @@ class Policy:
         return None
 
 
-def load_policy(path: Optional[str] = None) -> Policy:
-    return Policy(path or SHIPPED_POLICY)
+def load_policy(path: Optional[str] = None, engine: str = "auto") -> Policy:
+    return Policy(path or SHIPPED_POLICY, engine=engine)

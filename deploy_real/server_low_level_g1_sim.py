@@ -33,6 +33,7 @@ from deploy_real.contract import (BODY_STATE_KEY, HAND_STATE_KEY, MIMIC_KEY, MIM
                                   encode_floats, split_wrist_rolls)
 from deploy_real.pacing import Pacer, StopRequest  # noqa: E402
 from deploy_real.redis_link import DEFAULT_REDIS_URL  # noqa: E402
+from deploy_real.runtime import ENGINES  # noqa: E402
 
 FALL_HEIGHT = 0.4  # m: the pelvis below this counts as a fall
 
@@ -43,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "shipped assets/twist_general_motion_tracker.pt")
     p.add_argument("--xml_file", default=None, help="25-DOF MuJoCo model (default assets/g1/g1_sim2sim_with_wrist_roll.xml)")
     p.add_argument("--redis_url", default=DEFAULT_REDIS_URL)
+    p.add_argument("--engine", default="auto", choices=ENGINES, help="what runs the observation and policy graphs: "
+                   "onnxruntime (when installed; about twice as fast), torch (TorchScript), auto (default)")
     p.add_argument("--headless", action="store_true", help="no viewer")
     p.add_argument("--record_video", default=None, metavar="PATH", help="write an mp4 of the run at exit")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: Ctrl-C)")
@@ -54,7 +57,7 @@ class LowLevelSim:
     """The server's state and one policy step; `run()` paces it in real time. Also used in-process by
     the tests and benchmarks (`policy_step(now, wall_ms)` with any clock)."""
 
-    def __init__(self, policy_path=None, xml_file=None, link=None) -> None:
+    def __init__(self, policy_path=None, xml_file=None, link=None, engine: str = "auto") -> None:
         from deploy_real.contract import deploy_joints
         from deploy_real.mujoco_g1 import G1MujocoSim
         from deploy_real.observation import StudentObsBuilder
@@ -63,11 +66,11 @@ class LowLevelSim:
         from pose.g1_model import load_g1
 
         g1 = load_g1()
-        self.policy = load_policy(policy_path)
+        self.policy = load_policy(policy_path, engine)
         self.sim = G1MujocoSim(xml_file)
         self.link = link
         self.joints = deploy_joints()
-        self.builder = StudentObsBuilder(g1.default_dof_pos)
+        self.builder = StudentObsBuilder(g1.default_dof_pos, engine=engine)
         self.gate = ReferenceGate()
         b = self.joints.body_ids
         self.guard = PDTargetGuard(g1.default_dof_pos, self.joints.lower[b], self.joints.upper[b])
@@ -135,9 +138,9 @@ def run(args) -> dict:
 
     viewer = None
     link = RedisLink(args.redis_url)
-    server = LowLevelSim(args.policy_path, args.xml_file, link)
-    print("[low-level] policy {} | model {} | Redis {} | 50 Hz policy, 1 kHz physics".format(
-        server.policy.path, server.sim.xml_path, args.redis_url), flush=True)
+    server = LowLevelSim(args.policy_path, args.xml_file, link, args.engine)
+    print("[low-level] policy {} ({}) | model {} | Redis {} | 50 Hz policy, 1 kHz physics".format(
+        server.policy.path, server.policy.engine, server.sim.xml_path, args.redis_url), flush=True)
     if not args.headless:
         viewer = open_viewer(server.sim)
     stop = StopRequest()

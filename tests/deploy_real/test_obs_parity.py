@@ -4,7 +4,7 @@ The env `g1_stu_rl` runs on the mjwarp CPU backend for 50 steps from a reset (th
 where the history convention matters). At every step the deploy side gets what a deploy server gets:
 the robot state (gyro, IMU quaternion, joint encoders), its last raw action, and the 33-D reference
 made by the high-level server's function and sent through the JSON wire format and the validator;
-its 1155-D observation must equal the env's.
+its 1155-D observation must equal the env's, with either engine that runs the deploy graphs.
 """
 import numpy as np
 import pytest
@@ -20,13 +20,17 @@ from legged_gym.envs.base.humanoid_mimic_config import disable_randomization  # 
 from pose.g1_model import load_g1  # noqa: E402
 
 
-def test_deploy_observation_matches_the_environment_for_50_steps_from_reset():
+@pytest.mark.parametrize("engine", ["torch", "onnxruntime"])
+def test_deploy_observation_matches_the_environment_for_50_steps_from_reset(engine):
+    if engine == "onnxruntime":
+        pytest.importorskip("onnxruntime")
     cfg, _ = task_registry.get_cfgs("g1_stu_rl")
     cfg.env.num_envs = 1
     cfg.sim.backend = "mjwarp"
     disable_randomization(cfg)
     env = task_registry.get("g1_stu_rl").env_class(cfg, "cpu", True)
-    builder = StudentObsBuilder(load_g1().default_dof_pos)
+    builder = StudentObsBuilder(load_g1().default_dof_pos, engine=engine)
+    assert builder.engine == engine
     gen = torch.Generator().manual_seed(3)
     checked_history = 0
     episode_steps = []

@@ -27,13 +27,21 @@ def exported(tmp_path_factory):
 
 
 def test_torchscript_and_onnx_policies_agree(exported):
-    jit, onnx = Policy(exported["jit"]), Policy(exported["onnx"])
+    """The exported ONNX file, the TorchScript file run by TorchScript and the TorchScript file run by ONNX
+    Runtime (converted at load) give the eager model's actions."""
+    jit, jit_ort, onnx = Policy(exported["jit"], engine="torch"), Policy(exported["jit"], engine="onnxruntime"), \
+        Policy(exported["onnx"])
+    assert (jit.engine, jit_ort.engine, onnx.engine) == ("torch", "onnxruntime", "onnxruntime")
+    eager = torch.jit.load(exported["jit"])
     rng = np.random.default_rng(1)
-    for _ in range(3):
-        obs = rng.normal(size=1155).astype(np.float32)
-        a, b = jit(obs), onnx(obs)
-        assert a.shape == b.shape == (23,) and np.all(np.isfinite(a))
-        np.testing.assert_allclose(a, b, atol=1e-5)
+    for scale in (1.0, 30.0, 300.0):  # 300: beyond the +-100 clip inside the model
+        obs = (scale * rng.normal(size=1155)).astype(np.float32)
+        with torch.no_grad():
+            expected = eager(torch.from_numpy(obs).reshape(1, -1))[0].numpy()
+        for policy in (jit, jit_ort, onnx):
+            a = policy(obs)
+            assert a.shape == (23,) and np.all(np.isfinite(a))
+            np.testing.assert_allclose(a, expected, atol=1e-5)
     assert jit.metadata()["obs_layout"]["num_obs"] == 1155
     with pytest.raises(ValueError, match="1155 entries"):
         jit(np.zeros(1154, dtype=np.float32))
