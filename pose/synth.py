@@ -19,6 +19,8 @@ How a clip is made (all in continuous time, sampled at `fps`):
 
 Run `python -m pose.synth --out DIR [--seed 0] [--fps 50]` to write the clips (`.pkl`) and a
 TWIST manifest `DIR/manifest.yaml`; `default_motion_file()` gives the cached default set.
+`--set locomotion` writes the separate locomotion set instead (jogging and running with flight
+phases, lateral, backward and turning variants; `pose.synth_locomotion`).
 """
 from __future__ import annotations
 
@@ -88,6 +90,13 @@ def yaw_matrix(yaw):
     return np.stack([np.stack([c, -s, z], -1), np.stack([s, c, z], -1), np.stack([z, z, o], -1)], -2)
 
 
+def pitch_matrix(pitch):
+    """(..., 3, 3) rotations about y (positive: x tips down)."""
+    c, s = np.cos(pitch), np.sin(pitch)
+    z, o = np.zeros_like(pitch), np.ones_like(pitch)
+    return np.stack([np.stack([c, z, s], -1), np.stack([z, o, z], -1), np.stack([-s, z, c], -1)], -2)
+
+
 def heading_vectors(yaw):
     """Forward and left unit vectors (..., 2) of headings `yaw`."""
     fwd = np.stack([np.cos(yaw), np.sin(yaw)], -1)
@@ -155,6 +164,7 @@ class Gait:
     lean: float  # forward pelvis pitch while walking (rad)
     yaw_swing: float  # pelvis yaw per metre of fore-aft foot separation (rad/m)
     arm_swing: float  # shoulder pitch per metre of fore-aft foot offset (rad/m)
+    stance_center: float = 0.5  # share of the stance after which the foot is under its hip
 
     @property
     def swing_time(self) -> float:
@@ -241,7 +251,8 @@ def footstep_plan(path: BodyPath, cmd: WalkCommand, gait: Gait, geo: StanceGeome
     """Initial stance of both feet, then alternating steps from `cmd.t_start` until the path stops.
 
     Step k lands at t_start + swing + k * step_time and is placed under its hip at the middle of
-    its stance; the last two steps (both after the stop) bring the feet side by side.
+    its stance (at `gait.stance_center` of it); the last two steps (both after the stop) bring the
+    feet side by side.
     """
     steps = [Footstep(side, *foot_place(path, 0.0, side, geo), -math.inf, -math.inf) for side in (LEFT, RIGHT)]
     side = first_foot(cmd)
@@ -250,7 +261,7 @@ def footstep_plan(path: BodyPath, cmd: WalkCommand, gait: Gait, geo: StanceGeome
     k = 0
     while True:
         t_land = cmd.t_start + gait.swing_time + k * gait.step_time
-        mid = t_land + 0.5 * stance
+        mid = t_land + gait.stance_center * stance
         xy, yaw = foot_place(path, min(mid, path.t[-1]), side, geo)
         steps.append(Footstep(side, xy, yaw, t_land - gait.swing_time, t_land))
         if previous_mid >= cmd.t_stop:
@@ -274,17 +285,29 @@ def swing_arc(p0, yaw0, p1, yaw1, u, height, lift_fraction=0.1):
 
 @dataclass
 class FootTracks:
-    """Planned ankle-roll body positions (T, 2, 3), headings (T, 2) and stance flags (T, 2)."""
+    """Planned ankle-roll body positions (T, 2, 3), headings (T, 2) and stance flags (T, 2);
+    `pitch` (T, 2): forward foot pitch in rad (toes down), None for flat feet."""
 
     pos: np.ndarray
     yaw: np.ndarray
     stance: np.ndarray
+    pitch: Optional[np.ndarray] = None
 
 
-def foot_tracks(steps: Sequence[Footstep], t: np.ndarray, gait: Gait, geo: StanceGeometry) -> FootTracks:
+def foot_matrices(feet: "FootTracks") -> np.ndarray:
+    """(T, 2, 3, 3) planned foot rotations: heading, then the toe-down pitch when there is one."""
+    rot = yaw_matrix(feet.yaw)
+    return rot if feet.pitch is None else rot @ pitch_matrix(feet.pitch)
+
+
+def foot_tracks(steps: Sequence[Footstep], t: np.ndarray, gait: Gait, geo: StanceGeometry,
+                swing: Optional[Callable] = None) -> FootTracks:
+    """Foot targets of a footstep plan. `swing(p0, yaw0, p1, yaw1, u, gait)` -> (xy, yaw, z, pitch)
+    shapes the swings instead of `swing_arc` (flat feet) when given."""
     n = len(t)
     pos = np.zeros((n, 2, 3))
     yaw = np.zeros((n, 2))
+    pitch = np.zeros((n, 2))
     stance = np.zeros((n, 2), dtype=bool)
     for side in (LEFT, RIGHT):
         mine = [s for s in steps if s.side == side]
@@ -298,12 +321,17 @@ def foot_tracks(steps: Sequence[Footstep], t: np.ndarray, gait: Gait, geo: Stanc
         t_lift = np.where(swinging, lift[cur], t - 1.0)  # (finite placeholders where standing)
         t_land = np.where(swinging, land[cur], t)
         u = (t - t_lift) / np.maximum(t_land - t_lift, 1e-9)
-        sxy, syaw, sz = swing_arc(xy[prev], yw[prev], xy[cur], yw[cur], u, gait.swing_height)
+        if swing is None:
+            sxy, syaw, sz = swing_arc(xy[prev], yw[prev], xy[cur], yw[cur], u, gait.swing_height)
+            spitch = 0.0
+        else:
+            sxy, syaw, sz, spitch = swing(xy[prev], yw[prev], xy[cur], yw[cur], u, gait)
         pos[:, side, :2] = np.where(swinging[:, None], sxy, xy[cur])
         pos[:, side, 2] = geo.sole_height + np.where(swinging, sz, 0.0)
         yaw[:, side] = np.where(swinging, syaw, yw[cur])
+        pitch[:, side] = np.where(swinging, spitch, 0.0)
         stance[:, side] = ~swinging
-    return FootTracks(pos, yaw, stance)
+    return FootTracks(pos, yaw, stance, None if swing is None else pitch)
 
 
 def gait_envelope(t, steps: Sequence[Footstep], gait: Gait):
@@ -571,7 +599,7 @@ def assemble_clip(plan: MotionPlan, kin: SynthKinematics, name: str = "<plan>") 
     root_pos = torch.as_tensor(plan.pelvis.pos, dtype=torch.float64)
     root_rot = root_quaternion(plan.pelvis.rpy)
     foot_pos = torch.as_tensor(plan.feet.pos, dtype=torch.float64)
-    foot_rot = torch.as_tensor(yaw_matrix(plan.feet.yaw), dtype=torch.float64)
+    foot_rot = torch.as_tensor(foot_matrices(plan.feet), dtype=torch.float64)
     q_init = torch.as_tensor(plan.dof, dtype=torch.float64)
     q, pos_err, rot_err = kin.ik.solve(root_pos, root_rot, foot_pos, foot_rot, q_init)
     if pos_err.max() > IK_POS_TOL or rot_err.max() > IK_ROT_TOL:
@@ -602,11 +630,25 @@ def clip_rng(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([int(seed), zlib.crc32(name.encode())])
 
 
+def clip_sets() -> Dict[str, Dict[str, ClipSpec]]:
+    """The synthetic sets by name: "default" (the embedded default set, `CLIPS`) and "locomotion"
+    (jogging, running and other locomotion variants, `pose.synth_locomotion`)."""
+    from pose.synth_locomotion import LOCOMOTION_CLIPS  # imports this module
+
+    return {"default": CLIPS, "locomotion": LOCOMOTION_CLIPS}
+
+
+def all_clips() -> Dict[str, ClipSpec]:
+    return {name: spec for specs in clip_sets().values() for name, spec in specs.items()}
+
+
 def build_clip(name: str, seed: int = 0, fps: float = 50.0, kin: Optional[SynthKinematics] = None) -> SynthClip:
-    if name not in CLIPS:
-        raise KeyError("unknown synth clip {!r}; known: {}".format(name, ", ".join(CLIPS)))
+    """One clip of any synthetic set by name (its randomness depends only on seed and name)."""
+    known = all_clips()
+    if name not in known:
+        raise KeyError("unknown synth clip {!r}; known: {}".format(name, ", ".join(known)))
     kin = kin or SynthKinematics(load_g1())
-    plan = CLIPS[name].make(float(fps), clip_rng(seed, name), kin.model, kin.geo)
+    plan = known[name].make(float(fps), clip_rng(seed, name), kin.model, kin.geo)
     return assemble_clip(plan, kin, name)
 
 
@@ -614,9 +656,11 @@ def build_clip(name: str, seed: int = 0, fps: float = 50.0, kin: Optional[SynthK
 
 
 def generate(out_dir, seed: int = 0, fps: float = 50.0, names: Optional[Sequence[str]] = None, verbose: bool = False) -> Path:
-    """Write the clips (`<name>.pkl`) and `manifest.yaml` into out_dir; returns the manifest path."""
+    """Write the clips (`<name>.pkl`, default: the default set) and `manifest.yaml` into out_dir;
+    returns the manifest path. `names` may come from any set (`clip_sets()`)."""
     out_dir = Path(out_dir)
     names = list(names or CLIPS)
+    specs = all_clips()
     kin = SynthKinematics(load_g1())
     files = []
     for name in names:
@@ -626,17 +670,17 @@ def generate(out_dir, seed: int = 0, fps: float = 50.0, names: Optional[Sequence
         files.append(name + ".pkl")
         if verbose:
             print("  {:<18s} {:4d} frames  {:.2f} s".format(name, len(synth.plan.t), time.perf_counter() - t0))
-    return formats.write_manifest(out_dir / MANIFEST_NAME, files, [1.0] * len(files), [CLIPS[n].description for n in names])
+    return formats.write_manifest(out_dir / MANIFEST_NAME, files, [1.0] * len(files), [specs[n].description for n in names])
 
 
-def _stamp(seed: int, fps: float) -> dict:
-    return {"generator_version": GENERATOR_VERSION, "seed": int(seed), "fps": float(fps), "clips": list(CLIPS)}
+def _stamp(seed: int, fps: float, names: Sequence[str]) -> dict:
+    return {"generator_version": GENERATOR_VERSION, "seed": int(seed), "fps": float(fps), "clips": list(names)}
 
 
-def _cache_is_current(cache: Path, seed: int, fps: float) -> bool:
+def _cache_is_current(cache: Path, stamp: dict) -> bool:
     try:
         with open(cache / STAMP_FILE) as f:
-            if json.load(f) != _stamp(seed, fps):
+            if json.load(f) != stamp:
                 return False
         formats.load_manifest(cache / MANIFEST_NAME)  # every listed file must exist
         return True
@@ -647,19 +691,27 @@ def _cache_is_current(cache: Path, seed: int, fps: float) -> bool:
 def default_motion_file(cache_dir=None, seed: int = 0, fps: float = 50.0) -> Path:
     """Manifest of the embedded default motion set, generated on first use (and whenever the
     generator version changes) into a git-ignored cache folder (`assets/motions/synth/`)."""
-    cache = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
-    if _cache_is_current(cache, seed, fps):
+    return cached_set(CLIPS, Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR, seed, fps)
+
+
+def cached_set(clips: Dict[str, ClipSpec], cache: Path, seed: int = 0, fps: float = 50.0,
+               versions: Optional[Dict[str, int]] = None) -> Path:
+    """Manifest of the clips `clips` in the folder `cache`, generated there unless a stamp file
+    shows that they were made by this generator version (and `versions`, e.g. of the module that
+    defines the clips) with this seed and frame rate."""
+    stamp = dict(_stamp(seed, fps, list(clips)), **(versions or {}))
+    if _cache_is_current(cache, stamp):
         return cache / MANIFEST_NAME
     cache.mkdir(parents=True, exist_ok=True)
     tmp = cache / ".build-{}".format(os.getpid())
     try:
-        generate(tmp, seed, fps)
+        generate(tmp, seed, fps, list(clips))
         for f in sorted(tmp.iterdir()):  # clips first, manifest last, then the stamp
             if f.name != MANIFEST_NAME:
                 os.replace(f, cache / f.name)
         os.replace(tmp / MANIFEST_NAME, cache / MANIFEST_NAME)
         with open(tmp / STAMP_FILE, "w") as f:
-            json.dump(_stamp(seed, fps), f)
+            json.dump(stamp, f)
         os.replace(tmp / STAMP_FILE, cache / STAMP_FILE)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -671,10 +723,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--out", required=True, help="output folder (clips and manifest.yaml)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fps", type=float, default=50.0)
-    parser.add_argument("--clips", nargs="+", choices=list(CLIPS), metavar="NAME", help="only these clips (default: all): " + ", ".join(CLIPS))
+    sets = clip_sets()
+    parser.add_argument("--set", default="default", choices=list(sets),
+                        help="which set: default (the embedded default set) or locomotion (jogging, running, "
+                             "lateral, backward and turning variants, 0.4-3.5 m/s)")
+    known = all_clips()
+    parser.add_argument("--clips", nargs="+", choices=list(known), metavar="NAME",
+                        help="only these clips, of any set (default: all of --set): " + ", ".join(known))
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
-    manifest = generate(args.out, args.seed, args.fps, args.clips, verbose=True)
+    manifest = generate(args.out, args.seed, args.fps, args.clips or list(sets[args.set]), verbose=True)
     print("wrote {} ({:.1f} s)".format(manifest, time.perf_counter() - t0))
     return 0
 

@@ -1,0 +1,99 @@
+"""CMG checkpoints: weights with the normalisation statistics, standing pose and configuration inside.
+
+Every file the trainer writes (`cmg_ckpt_<epoch>.pt`, `cmg_best.pt`, `cmg_final.pt`) is one dict:
+
+    format "cmg_checkpoint", epoch (completed epochs), model_config, model_state_dict,
+    stats {motion_mean, motion_std, command_min, command_max}, standing_pose (58), joint_names (29),
+    fps, loss, val_loss, best_loss, teacher_prob, val_clips, train_config, data (path),
+    optimizer_state_dict, scheduler_state_dict
+
+so that a checkpoint alone runs the generator (no data file needed) and resumes training exactly.
+`load_cmg(path, data_stats=...)` refuses a checkpoint whose statistics differ from the data's.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from cmg_workspace.model import CMG, CMGConfig
+from cmg_workspace.stats import Stats
+
+CKPT_FORMAT = "cmg_checkpoint"
+CKPT_PATTERN = re.compile(r"^cmg_ckpt_(\d+)\.pt$")
+
+
+def save_checkpoint(path, payload: dict) -> Path:
+    """Write atomically (a crash never leaves a half-written checkpoint under the final name)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(dict(payload, format=CKPT_FORMAT), tmp)
+    tmp.replace(path)
+    return path
+
+
+def epoch_checkpoints(run_dir) -> dict:
+    """{epoch: path} of the `cmg_ckpt_<epoch>.pt` files of a run folder."""
+    out = {}
+    for p in Path(run_dir).glob("cmg_ckpt_*.pt"):
+        m = CKPT_PATTERN.match(p.name)
+        if m:
+            out[int(m.group(1))] = p
+    return out
+
+
+def latest_checkpoint(run_dir) -> Path:
+    ckpts = epoch_checkpoints(run_dir)
+    if not ckpts:
+        raise FileNotFoundError("{}: no cmg_ckpt_<epoch>.pt in this run folder".format(run_dir))
+    return ckpts[max(ckpts)]
+
+
+def resolve_model_file(path) -> Path:
+    """A checkpoint file, or for a run folder its cmg_final.pt, else cmg_best.pt, else the latest epoch."""
+    path = Path(path)
+    if path.is_dir():
+        for name in ("cmg_final.pt", "cmg_best.pt"):
+            if (path / name).is_file():
+                return path / name
+        return latest_checkpoint(path)
+    if not path.is_file():
+        raise FileNotFoundError("{}: CMG checkpoint or run folder does not exist".format(path))
+    return path
+
+
+def read_checkpoint(path) -> dict:
+    path = Path(path)
+    d = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(d, dict) or d.get("format") != CKPT_FORMAT:
+        raise ValueError("{}: not a CMG checkpoint (written by python -m cmg_workspace.train)".format(path))
+    return d
+
+
+@dataclass
+class LoadedCMG:
+    model: CMG
+    stats: Stats
+    standing_pose: np.ndarray  # (58,) raw state
+    fps: float
+    path: Path
+    meta: dict
+
+
+def load_cmg(path, device="cpu", data_stats: Optional[Stats] = None, data_name: str = "the data") -> LoadedCMG:
+    """The model of a checkpoint or run folder, in eval mode; with `data_stats`, checks that the
+    checkpoint's statistics are the data's (StatsMismatchError otherwise)."""
+    path = resolve_model_file(path)
+    d = read_checkpoint(path)
+    stats = Stats.from_dict(d["stats"])
+    if data_stats is not None:
+        stats.check_matches(data_stats, str(path), data_name)
+    model = CMG(CMGConfig(**d["model_config"])).to(device)
+    model.load_state_dict(d["model_state_dict"])
+    model.eval()
+    return LoadedCMG(model, stats, np.asarray(d["standing_pose"], dtype=np.float32), float(d.get("fps", 50.0)), path, d)

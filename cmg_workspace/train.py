@@ -1,0 +1,117 @@
+"""Train the CMG.
+
+    python -m cmg_workspace.train --data FILE --out RUN [--epochs 1000] [--batch_size 256] [--device cuda]
+                                  [--resume CKPT_OR_RUN] [--val_fraction 0.1 | --val_clips NAME ...] [--seed 0]
+
+FILE comes from `python -m cmg_workspace.build_dataset`. RUN (default
+cmg_workspace/runs/cmg_<date>_<time>) receives TensorBoard events (`metrics/MSE Loss`,
+`metrics/Val MSE Loss`, `metrics/Learning Rate`, `metrics/Teacher Prob`), `cmg_ckpt_<epoch>.pt`
+every `--save_interval` epochs and at the end, `cmg_best.pt` (lowest validation loss) and
+`cmg_final.pt`; each holds the statistics of the data (`cmg_workspace.checkpoint`).
+`--resume` continues a run from a checkpoint (or a run folder's latest `cmg_ckpt_<epoch>.pt`) up
+to `--epochs`, exactly as if it had not stopped; it refuses data whose statistics differ from the
+checkpoint's. The loop and its schedule: `cmg_workspace.trainer`.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+
+from cmg_workspace.checkpoint import latest_checkpoint, read_checkpoint
+from cmg_workspace.dataset import CMGData
+from cmg_workspace.model import CMGConfig, parameter_count
+from cmg_workspace.stats import Stats, StatsMismatchError
+from cmg_workspace.trainer import Trainer, TrainConfig
+
+RUNS_DIR = Path(__file__).resolve().parent / "runs"
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    t, m = TrainConfig(), CMGConfig()
+    p = argparse.ArgumentParser(prog="python -m cmg_workspace.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", required=True, help="dataset file from python -m cmg_workspace.build_dataset")
+    p.add_argument("--out", default=None, help="run folder (default {}/cmg_<date>_<time>)".format(RUNS_DIR))
+    p.add_argument("--epochs", type=int, default=t.epochs, help="train until this many epochs are done")
+    p.add_argument("--batch_size", type=int, default=t.batch_size)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--resume", default=None, help="checkpoint file, or run folder (its latest cmg_ckpt_<epoch>.pt)")
+    p.add_argument("--lr", type=float, default=t.lr)
+    p.add_argument("--weight_decay", type=float, default=t.weight_decay)
+    p.add_argument("--val_fraction", type=float, default=t.val_fraction, help="share of clips held out for validation")
+    p.add_argument("--val_clips", nargs="+", default=[], metavar="NAME", help="hold out these clips instead")
+    p.add_argument("--save_interval", type=int, default=t.save_interval, help="epochs between cmg_ckpt_<epoch>.pt")
+    p.add_argument("--seed", type=int, default=t.seed)
+    p.add_argument("--hidden_dim", type=int, default=m.hidden_dim)
+    p.add_argument("--num_experts", type=int, default=m.num_experts)
+    p.add_argument("--num_layers", type=int, default=m.num_layers)
+    p.add_argument("--no_progress", action="store_true", help="no progress bars (one line per epoch instead)")
+    return p.parse_args(argv)
+
+
+def _device(name: str) -> torch.device:
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device {}: CUDA is not available here (use --device cpu)".format(name))
+    return dev
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm import tqdm
+
+    try:
+        device = _device(args.device)
+        data = CMGData.load(args.data)
+        ckpt, ckpt_path = None, None
+        if args.resume:
+            ckpt_path = Path(args.resume)
+            ckpt_path = latest_checkpoint(ckpt_path) if ckpt_path.is_dir() else ckpt_path
+            ckpt = read_checkpoint(ckpt_path)
+            Stats.from_dict(ckpt["stats"]).check_matches(data.stats, str(ckpt_path), args.data)
+        cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+                          val_fraction=args.val_fraction, val_clips=list(args.val_clips),
+                          save_interval=args.save_interval, seed=args.seed)
+        model_cfg = CMGConfig(hidden_dim=args.hidden_dim, num_experts=args.num_experts, num_layers=args.num_layers)
+        if ckpt is not None:
+            model_cfg = CMGConfig(**ckpt["model_config"])
+        out = Path(args.out) if args.out else RUNS_DIR / datetime.datetime.now().strftime("cmg_%Y%m%d_%H%M%S")
+        out.mkdir(parents=True, exist_ok=True)
+        writer = SummaryWriter(str(out), purge_step=int(ckpt["epoch"]) + 1 if ckpt else None)
+        trainer = Trainer(data, cfg, model_cfg, device, out, str(args.data), writer)
+        if ckpt is not None:
+            trainer.restore(ckpt)
+    except (FileNotFoundError, ValueError, StatsMismatchError) as e:
+        print("error: {}".format(e), file=sys.stderr)
+        return 2
+    print("CMG: {} parameters, {} on {}; data {}: {} training samples per epoch ({} batches of {}), "
+          "{} validation windows (clips: {}); run {}{}".format(
+              parameter_count(trainer.model), model_cfg.to_dict(), device, args.data, len(trainer.train_samples),
+              trainer.num_batches(), min(cfg.batch_size, len(trainer.train_samples)), len(trainer.val_windows),
+              ", ".join(trainer.val_clip_names) or "none", out,
+              "; resumed from {} (epoch {})".format(ckpt_path, trainer.epoch) if ckpt else ""))
+
+    def progress(it, desc, leave=True):
+        return tqdm(it, desc=desc, leave=leave, disable=args.no_progress, dynamic_ncols=True)
+
+    def log_epoch(info):
+        if args.no_progress:
+            print("epoch {epoch}: loss {loss:.5f} val {val} lr {lr:.2e} teacher p {teacher_prob:.3f} ({seconds:.1f} s)".format(
+                val="-" if info["val_loss"] is None else "{:.5f}".format(info["val_loss"]), **info), flush=True)
+
+    try:
+        final, best = trainer.run(progress, log_epoch)
+    finally:
+        writer.close()
+    print("done: epoch {}, loss {}, best {} ; {}{}".format(
+        trainer.epoch, trainer.last.get("loss"), trainer.best_loss, final, " and {}".format(best) if best else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

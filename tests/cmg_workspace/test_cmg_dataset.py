@@ -1,0 +1,155 @@
+"""CMG dataset builder on the embedded motion set: windows, velocities, commands, mirroring, replication,
+statistics, resampling, 29-joint sources, the command line."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from cmg_helpers import REPO_ROOT, build_embedded
+from cmg_workspace import joints
+from cmg_workspace.dataset import CMGData, replication_count
+from cmg_workspace.sources import read_source_file
+from pose import formats, synth
+from pose.formats import MotionFileError
+from pose.g1_model import load_g1
+
+FPS = 50.0
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cmg_data") / "embedded.pt"
+    build_embedded(path)
+    return CMGData.load(path)
+
+
+@pytest.fixture(scope="module")
+def raw_clips():
+    """The embedded clips as stored (23 joints, 50 fps), by name."""
+    return {e.file.stem: formats.load_clip(e.file) for e in formats.load_manifest(synth.default_motion_file())}
+
+
+def _windows_of(data, name, mirrored=False):
+    k = data.clip_names.index("embedded/" + name)
+    return np.flatnonzero((data.clip_index == k) & (data.mirrored == mirrored))
+
+
+def test_windows_are_consecutive_frames_with_half_overlap(data, raw_clips):
+    assert sorted(data.clip_names) == sorted("embedded/" + n for n in synth.CLIPS)
+    assert data.motion.shape[1:] == (31, 58) and data.command.shape[1:] == (30, 3)
+    for name, clip in raw_clips.items():
+        n_frames = len(clip["dof_pos"])
+        idx = _windows_of(data, name)
+        assert len(idx) == (n_frames - 31) // 15 + 1, name
+        q23 = clip["dof_pos"]
+        for w, start in ((idx[0], 0), (idx[1], 15), (idx[-1], 15 * (len(idx) - 1))):
+            np.testing.assert_allclose(joints.to_23(data.motion[w, :, :29]), q23[start:start + 31], atol=1e-6, err_msg=name)
+        assert np.all(data.motion[idx][:, :, [19, 20, 21, 26, 27, 28]] == 0)  # no wrists in a 23-joint clip
+
+
+def test_joint_velocities_are_central_differences(data, raw_clips):
+    q = raw_clips["walk_forward_1p0"]["dof_pos"].astype(np.float64)
+    w = _windows_of(data, "walk_forward_1p0")[3]  # frames 45 .. 75
+    expected = (q[46:76] - q[44:74]) * FPS / 2.0
+    np.testing.assert_allclose(joints.to_23(data.motion[w, :30, 29:]), expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["walk_forward_1p0", "walk_forward_1p5", "walk_sideways", "walk_turn", "turn_in_place"])
+def test_commands_follow_the_clips_steady_velocity(data, name):
+    idx = _windows_of(data, name)
+    middle = idx[len(idx) // 2 - 1: len(idx) // 2 + 2]  # about the middle second of the clip
+    cmd = data.command[middle].reshape(-1, 3).mean(0)
+    np.testing.assert_allclose(cmd, synth.CLIPS[name].command, atol=0.06, err_msg=name)
+
+
+def test_standing_clip_commands_are_near_zero(data):
+    cmd = data.command[_windows_of(data, "stand")]
+    assert np.abs(cmd).max() < 0.05
+
+
+def test_mirrored_windows(data):
+    orig, mirr = _windows_of(data, "walk_turn"), _windows_of(data, "walk_turn", mirrored=True)
+    assert len(orig) == len(mirr)
+    np.testing.assert_allclose(data.motion[mirr], joints.mirror_motion(data.motion[orig]), atol=0)
+    np.testing.assert_allclose(data.command[mirr][..., 1:], -data.command[orig][..., 1:])
+    np.testing.assert_allclose(data.command[mirr][..., 0], data.command[orig][..., 0])
+    assert data.mirrored.sum() * 2 == len(data.mirrored)
+
+
+def test_statistics(data):
+    motion = data.motion.reshape(-1, 58).astype(np.float64)
+    mean, std = motion.mean(0), motion.std(0)
+    np.testing.assert_allclose(data.stats.motion_mean, mean, atol=1e-5)
+    np.testing.assert_allclose(data.stats.motion_std, np.maximum(std, 0.1), rtol=1e-5, atol=1e-6)
+    wrists = [19, 20, 21, 26, 27, 28]
+    assert np.all(data.stats.motion_std[wrists] == np.float32(0.1)) and np.all(data.stats.motion_mean[wrists] == 0)
+    # mirrored data: left and right statistics agree, roll/yaw means vanish
+    perm, signs = joints.mirror_map()
+    np.testing.assert_allclose(data.stats.motion_mean[:29], np.array(signs) * data.stats.motion_mean[:29][perm], atol=1e-5)
+    np.testing.assert_allclose(data.stats.motion_std[:29], data.stats.motion_std[:29][perm], rtol=1e-4)
+    cmd = data.command.reshape(-1, 3)
+    np.testing.assert_array_equal(data.stats.command_min, cmd.min(0))
+    np.testing.assert_array_equal(data.stats.command_max, cmd.max(0))
+    np.testing.assert_allclose(data.stats.command_min[1:], -data.stats.command_max[1:])
+
+
+def test_standing_pose_is_still(data):
+    vel = data.standing_pose[29:]
+    assert np.linalg.norm(vel) < 0.5
+    q23 = joints.to_23(data.standing_pose[:29])
+    assert np.abs(q23 - load_g1().default_dof_pos).max() < 0.3
+
+
+def test_replication_counts_and_weighted_stats(tmp_path):
+    np.testing.assert_array_equal(replication_count([0.0, 0.2, 0.5, 1.0, 1.5, 2.0, 3.5]), [1, 1, 6, 6, 24, 36, 36])
+    data = build_embedded(tmp_path / "rep.pt", replication=((1.0, 3),))
+    np.testing.assert_array_equal(data.repeats, np.where(data.speed > 1.0, 3, 1))
+    assert (data.repeats == 3).any() and (data.repeats == 1).any()
+    frames = np.repeat(data.motion, data.repeats, axis=0).reshape(-1, 58).astype(np.float64)
+    np.testing.assert_allclose(data.stats.motion_mean, frames.mean(0), atol=1e-5)
+    np.testing.assert_allclose(data.stats.motion_std, np.maximum(frames.std(0), 0.1), rtol=1e-4, atol=1e-6)
+
+
+def test_29_joint_csv_is_resampled_to_50_fps_and_keeps_its_wrists(tmp_path):
+    """A Unitree-LAFAN-style CSV (30 fps, 29 joints) walking straight at 1 m/s."""
+    model = load_g1()
+    t = np.arange(91) / 30.0  # 3 s
+    q29 = np.tile(joints.from_23(model.default_dof_pos[None]), (len(t), 1))
+    q29[:, 19] = 0.3 * np.sin(t)  # left wrist roll
+    q29[:, 28] = -0.2 * t  # right wrist yaw
+    root = np.stack([t, np.zeros_like(t), np.full_like(t, 0.78)], 1)
+    quat = np.tile([0.0, 0.0, 0.0, 1.0], (len(t), 1))
+    np.savetxt(tmp_path / "walk.csv", np.concatenate([root, quat, q29], 1), delimiter=",")
+    clip = read_source_file("walk", tmp_path / "walk.csv")
+    assert clip.has_wrists and clip.fps == 30.0
+    from cmg_workspace.dataset import clip_features
+
+    motion, command = clip_features(clip, FPS, command_window=1.0)
+    t50 = np.arange(151) / FPS
+    assert motion.shape == (151, 58)
+    np.testing.assert_allclose(motion[:, 19], 0.3 * np.sin(t50), atol=1e-4)
+    np.testing.assert_allclose(motion[:, 28], -0.2 * t50, atol=1e-9)
+    np.testing.assert_allclose(motion[1:-1, 29 + 28], -0.2, atol=1e-9)
+    np.testing.assert_allclose(command, np.tile([1.0, 0.0, 0.0], (151, 1)), atol=1e-5)  # float32 clip storage
+
+
+def test_unknown_source_names_the_path(tmp_path):
+    with pytest.raises(MotionFileError, match="nothing_here"):
+        from cmg_workspace.sources import list_sources
+
+        list_sources([str(tmp_path / "nothing_here")])
+
+
+def test_command_line(tmp_path):
+    out = tmp_path / "d.pt"
+    r = subprocess.run([sys.executable, "-m", "cmg_workspace.build_dataset", "--out", str(out), "embedded", "--no_progress",
+                        "--replication", "1.0:4"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "clips: 10 used, 0 skipped" in r.stdout and "mean command speed" in r.stdout and "command range" in r.stdout
+    data = CMGData.load(out)
+    assert data.config["fps"] == 50.0 and data.config["seq_len"] == 30 and data.config["stride"] == 15
+    assert int(data.repeats.sum()) == int(np.where(data.speed > 1.0, 4, 1).sum())
+    bad = subprocess.run([sys.executable, "-m", "cmg_workspace.build_dataset", "--out", str(tmp_path / "x.pt"),
+                          str(tmp_path / "missing.yaml")], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "missing.yaml" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,0 +1,133 @@
+"""CMG evaluation: the measures on motions with known answers, and the command line on a small model."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from cmg_helpers import build_embedded, train_small
+from cmg_workspace import evaluate
+from cmg_workspace.dataset import heading
+from cmg_workspace.metrics import divergence, feet_in_root_frame, joint_limit_metrics, locomotion_metrics
+from cmg_workspace.rollout import integrate_root
+from pose import formats, synth
+from pose.g1_model import load_g1
+from pose.kinematics import ForwardKinematics
+
+DT = 0.02
+
+
+def _clip(name):
+    manifest = synth.default_motion_file()
+    return formats.load_clip(manifest.parent / (name + ".pkl"))
+
+
+def _feet_in_heading_frame(c, a, b):
+    """Feet of a clip relative to its root in the root's heading frame (the clip's pelvis tilts,
+    so the full root rotation is used), and the heading."""
+    model = load_g1()
+    fk = ForwardKinematics(model, bodies=model.feet, dtype=torch.float64)
+    args = [torch.as_tensor(c[k][a:b], dtype=torch.float64) for k in ("root_pos", "root_rot", "dof_pos")]
+    world = fk(*args)[0].numpy() - c["root_pos"][a:b, None, :]
+    yaw = heading(c["root_rot"][a:b])
+    cy, sy = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
+    feet = np.stack([cy * world[..., 0] + sy * world[..., 1], -sy * world[..., 0] + cy * world[..., 1], world[..., 2]], -1)
+    return feet[None], yaw[None]
+
+
+@pytest.mark.parametrize("name,speed", [("walk_forward_1p0", 1.0), ("walk_forward_1p5", 1.5), ("walk_turn", 0.8)])
+def test_synthetic_walk_has_planted_feet_and_its_speed(name, speed):
+    """The embedded walks (stance feet fixed by construction) over their steady part (2.5-6 s)."""
+    c = _clip(name)
+    a, b = int(2.5 / DT), int(6.0 / DT)
+    feet, yaw = _feet_in_heading_frame(c, a, b)
+    m = locomotion_metrics(feet, c["root_pos"][None, a:b], yaw, np.array([synth.CLIPS[name].command]), DT)
+    assert m["foot_slide_mps"][0] < 0.05, m
+    assert m["speed_error_rel"][0] < 0.1, m
+    assert abs(m["implied_speed_mps"][0] - speed) < 0.1 * speed
+
+
+def test_turn_in_place_implies_no_speed():
+    c = _clip("turn_in_place")
+    a, b = int(2.5 / DT), int(6.0 / DT)
+    feet, yaw = _feet_in_heading_frame(c, a, b)
+    m = locomotion_metrics(feet, c["root_pos"][None, a:b], yaw, np.array([[0.0, 0.0, 0.6]]), DT)
+    assert m["foot_slide_mps"][0] < 0.05
+    # the pelvis only sways (about 0.1 m/s): the implied speed is that, not a walking speed
+    sway = np.median(np.linalg.norm(np.diff(c["root_pos"][a:b, :2], axis=0), axis=1)) / DT
+    assert sway < 0.2 and abs(m["implied_speed_mps"][0] - sway) < 0.03, (sway, m)
+    assert np.isnan(m["speed_error_rel"][0])  # below 0.5 m/s: no relative error
+
+
+def test_frozen_pose_dragged_by_the_root():
+    """A standing pose carried at 1 m/s: the feet slide at 1 m/s and imply no speed (error 1)."""
+    q = np.tile(load_g1().default_dof_pos, (101, 1))[None]
+    commands = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    root, yaw = integrate_root(torch.as_tensor(commands), 100, DT)
+    feet = np.repeat(feet_in_root_frame(q), 2, axis=0)
+    m = locomotion_metrics(feet, root.numpy(), yaw.numpy(), commands, DT)
+    np.testing.assert_allclose(m["foot_slide_mps"][0], 1.0, rtol=1e-6)
+    np.testing.assert_allclose(m["implied_speed_mps"][0], 0.0, atol=1e-9)
+    np.testing.assert_allclose(m["speed_error_rel"][0], 1.0, rtol=1e-6)
+    r = np.linalg.norm(feet[0, 0, 0, :2])  # turning at 1 rad/s: the feet circle the root
+    np.testing.assert_allclose(m["foot_slide_mps"][1], r, rtol=1e-3)
+    np.testing.assert_allclose(m["implied_speed_mps"][1], r, rtol=1e-3)
+
+
+def test_root_integration():
+    pos, yaw = integrate_root(torch.tensor([[1.0, 0.5, 0.0], [1.0, 0.0, 0.5]], dtype=torch.float64), 50, DT)
+    np.testing.assert_allclose(pos[0, -1, :2].numpy(), [1.0, 0.5])
+    np.testing.assert_allclose(yaw[1, -1].item(), 0.5)
+    # Euler steps along the heading: sum_k (cos, sin)(0.01 k) x 0.02
+    k = np.arange(50)
+    np.testing.assert_allclose(pos[1, -1, :2].numpy(), [np.cos(0.01 * k).sum() * DT, np.sin(0.01 * k).sum() * DT])
+    assert (pos[:, :, 2] == 0.75).all()
+
+
+def test_divergence_and_joint_limits():
+    x = np.zeros((3, 10, 58))
+    x[1, 4, 7] = np.nan
+    x[2, 6, 3] = 11.0
+    d = divergence(x, 10.0, DT)
+    assert d["diverged"].tolist() == [False, True, True]
+    assert np.isnan(d["diverged_at"][0]) and d["diverged_at"][1] == pytest.approx(0.08) and d["diverged_at"][2] == pytest.approx(0.12)
+    model = load_g1()
+    q = np.tile(model.default_dof_pos, (2, 4, 1))
+    q[1, :2, 3] = model.dof_upper[3] + 0.2
+    lim = joint_limit_metrics(q)
+    np.testing.assert_allclose(lim["limit_violation_frac"], [0.0, 0.5])
+    np.testing.assert_allclose(lim["limit_violation_max_rad"], [0.0, 0.2], atol=1e-12)
+
+
+def test_command_line_on_a_small_model(tmp_path):
+    data = build_embedded(tmp_path / "d.pt")
+    assert train_small(tmp_path / "d.pt", tmp_path / "run", 1, "--batch_size", "512") == 0  # one batch
+    out = tmp_path / "eval"
+    assert evaluate.main([str(tmp_path / "run"), "--out", str(out), "--vx", "0", "1", "3", "--vy", "0", "--wz", "0", "0.5",
+                          "--seconds", "2"]) == 0
+    result = json.loads((out / "eval.json").read_text())
+    rows = result["commands"]
+    assert [r["command"] for r in rows] == [[vx, 0.0, wz] for vx in (0.0, 1.0, 3.0) for wz in (0.0, 0.5)]
+    lo, hi = data.stats.command_min - 1e-3, data.stats.command_max + 1e-3
+    for r in rows:
+        c = np.array(r["command"])
+        assert r["in_band"] == bool(((c >= lo) & (c <= hi)).all())
+        assert r["diverged"] in (True, False) and r["limit_violation_frac"] >= 0
+        if not r["diverged"]:
+            assert r["foot_slide_mps"] >= 0 and r["implied_speed_mps"] >= 0
+        assert (r["speed_error_rel"] is None) == (np.linalg.norm(c[:2]) < 0.5 or r["diverged"])
+    band = [r for r in rows if r["in_band"]]
+    s = result["summary"]
+    assert s["commands"] == len(band) and result["summary_all"]["commands"] == 6
+    slides = [r["foot_slide_mps"] for r in band if r["foot_slide_mps"] is not None]
+    assert s["foot_slide_mps_median"] == pytest.approx(float(np.median(slides)))
+    assert s["diverged"] == sum(r["diverged"] for r in band)
+    assert s["targets_met"] == (s["foot_slide_mps_median"] <= 0.1 and (s["speed_error_rel_median"] or 0) <= 0.15
+                                and s["diverged"] == 0)
+    pytest.importorskip("matplotlib")
+    assert (out / "eval.png").stat().st_size > 10000
+
+
+def test_missing_checkpoint_is_one_line(tmp_path, capsys):
+    assert evaluate.main([str(tmp_path / "nope.pt"), "--out", str(tmp_path / "e")]) == 2
+    assert "nope.pt" in capsys.readouterr().err

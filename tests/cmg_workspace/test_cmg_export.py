@@ -1,0 +1,55 @@
+"""ONNX export of a CMG: raw inputs and outputs (normalisation inside), equal to torch within 1e-5,
+metadata with the statistics."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from cmg_workspace import export
+from cmg_workspace.checkpoint import load_cmg, save_checkpoint
+from cmg_workspace.model import CMG, CMGConfig
+from cmg_workspace.stats import Stats
+
+ort = pytest.importorskip("onnxruntime")
+
+
+def _checkpoint(path, hidden_dim):
+    """A randomly initialised CMG with made-up statistics, saved as a checkpoint."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    model = CMG(CMGConfig(hidden_dim=hidden_dim))
+    stats = Stats(rng.normal(0, 0.5, 58).astype(np.float32), rng.uniform(0.1, 3.0, 58).astype(np.float32),
+                  np.array([-0.5, -1.0, -1.5], np.float32), np.array([3.5, 1.0, 1.5], np.float32))
+    save_checkpoint(path, {"epoch": 0, "model_config": model.config.to_dict(), "model_state_dict": model.state_dict(),
+                           "stats": stats.to_dict(), "standing_pose": [float(v) for v in stats.motion_mean], "fps": 50.0})
+    return path
+
+
+@pytest.mark.parametrize("hidden_dim", [512, 48])
+def test_onnx_equals_torch(tmp_path, hidden_dim):
+    ckpt = _checkpoint(tmp_path / "cmg.pt", hidden_dim)
+    out = tmp_path / "cmg.onnx"
+    assert export.main([str(ckpt), "--out", str(out)]) == 0
+    cmg = load_cmg(ckpt)
+    s = cmg.stats
+    rng = np.random.default_rng(1)
+    x = (s.motion_mean + s.motion_std * rng.standard_normal((33, 58))).astype(np.float32)
+    c = rng.uniform(s.command_min, s.command_max, (33, 3)).astype(np.float32)
+    # torch reference computed here from the definition of the normalisation
+    with torch.no_grad():
+        x_hat = (torch.from_numpy(x) - torch.from_numpy(s.motion_mean)) / torch.from_numpy(s.motion_std)
+        c_hat = 2 * (torch.from_numpy(c) - torch.from_numpy(s.command_min)) / torch.from_numpy(s.command_max - s.command_min) - 1
+        expected = (cmg.model(x_hat, c_hat) * torch.from_numpy(s.motion_std) + torch.from_numpy(s.motion_mean)).numpy()
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["prev_motion", "command"]
+    got = session.run(["motion"], {"prev_motion": x, "command": c})[0]
+    assert got.shape == (33, 58)
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+    one = session.run(["motion"], {"prev_motion": x[:1], "command": c[:1]})[0]  # dynamic batch
+    np.testing.assert_allclose(one, expected[:1], atol=1e-5, rtol=0)
+    meta = {k: json.loads(v) for k, v in session.get_modelmeta().custom_metadata_map.items()}
+    assert meta["normalisation"].startswith("inside")
+    np.testing.assert_allclose(meta["stats"]["motion_std"], s.motion_std, rtol=1e-6)
+    assert len(meta["joint_names"]) == 29 and meta["fps"] == 50.0
+    assert json.loads(out.with_suffix(".json").read_text())["stats"] == meta["stats"]

@@ -1,0 +1,122 @@
+"""CMG training on CPU: the loss falls over two epochs, checkpoints hold the statistics, a resumed run
+equals the uninterrupted one, and data with other statistics is refused."""
+import numpy as np
+import pytest
+import torch
+
+from cmg_helpers import build_embedded, train_small
+from cmg_workspace.checkpoint import load_cmg, read_checkpoint
+from cmg_workspace.dataset import CMGData
+from cmg_workspace.model import CMGConfig
+from cmg_workspace.stats import Stats, StatsMismatchError
+from cmg_workspace.trainer import Trainer, TrainConfig, split_clips
+
+
+@pytest.fixture(scope="module")
+def data_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cmg_train") / "embedded.pt"
+    build_embedded(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def run_a(data_path, tmp_path_factory):
+    """Two epochs, a checkpoint after each."""
+    out = tmp_path_factory.mktemp("run_a")
+    assert train_small(data_path, out, 2, "--save_interval", "1", "--lr", "1e-3") == 0
+    return out
+
+
+def test_two_epochs_loss_falls_and_files(run_a, data_path):
+    first, second = read_checkpoint(run_a / "cmg_ckpt_1.pt"), read_checkpoint(run_a / "cmg_ckpt_2.pt")
+    assert first["epoch"] == 1 and second["epoch"] == 2
+    assert second["loss"] < 0.95 * first["loss"], (first["loss"], second["loss"])
+    assert second["val_loss"] is not None and np.isfinite(second["val_loss"])
+    for name in ("cmg_best.pt", "cmg_final.pt"):
+        assert (run_a / name).is_file()
+    final = read_checkpoint(run_a / "cmg_final.pt")
+    data = CMGData.load(data_path)
+    Stats.from_dict(final["stats"]).check_matches(data.stats, "checkpoint", "data")
+    np.testing.assert_array_equal(np.asarray(final["standing_pose"], dtype=np.float32), data.standing_pose)
+    assert final["model_config"] == CMGConfig(hidden_dim=32).to_dict()
+    for a, b in zip(final["model_state_dict"].values(), second["model_state_dict"].values()):
+        assert torch.equal(a, b)
+    cmg = load_cmg(run_a, data_stats=data.stats)  # a run folder resolves to cmg_final.pt
+    assert cmg.path.name == "cmg_final.pt" and not cmg.model.training
+
+
+def test_tensorboard_scalars(run_a):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_a))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"metrics/MSE Loss", "metrics/Val MSE Loss", "metrics/Learning Rate", "metrics/Teacher Prob"} <= tags
+    p = [e.value for e in acc.Scalars("metrics/Teacher Prob")]
+    np.testing.assert_allclose(p, [1.0, 0.995], rtol=1e-6)
+
+
+def test_resume_equals_the_uninterrupted_run(run_a, data_path, tmp_path):
+    out = tmp_path / "run_b"
+    assert train_small(data_path, out, 2, "--save_interval", "1", "--lr", "1e-3", "--resume", run_a / "cmg_ckpt_1.pt") == 0
+    a, b = read_checkpoint(run_a / "cmg_ckpt_2.pt"), read_checkpoint(out / "cmg_ckpt_2.pt")
+    assert not (out / "cmg_ckpt_1.pt").exists()
+    for k, v in a["model_state_dict"].items():
+        assert torch.equal(v, b["model_state_dict"][k]), k
+    sa, sb = a["optimizer_state_dict"], b["optimizer_state_dict"]
+    assert sa["param_groups"] == sb["param_groups"]
+    for i, st in sa["state"].items():
+        for k, v in st.items():
+            assert torch.equal(torch.as_tensor(v), torch.as_tensor(sb["state"][i][k])), (i, k)
+    assert a["scheduler_state_dict"] == b["scheduler_state_dict"]
+    assert (a["loss"], a["val_loss"], a["best_loss"]) == (b["loss"], b["val_loss"], b["best_loss"])
+
+
+def test_resume_refuses_data_with_other_statistics(run_a, tmp_path, capsys):
+    other = tmp_path / "other.pt"
+    build_embedded(other, std_floor=0.2)
+    assert train_small(other, tmp_path / "run_c", 2, "--resume", run_a) == 2
+    err = capsys.readouterr().err
+    assert "statistics" in err and "cmg_ckpt_2.pt" in err and "other.pt" in err
+    with pytest.raises(StatsMismatchError):
+        load_cmg(run_a, data_stats=CMGData.load(other).stats)
+
+
+def test_validation_split_is_by_clip(data_path):
+    data = CMGData.load(data_path)
+    trainer = Trainer(data, TrainConfig(val_fraction=0.2, seed=3), CMGConfig(hidden_dim=8))
+    val_ids = trainer.val_clip_ids
+    assert len(val_ids) == 2
+    assert set(data.clip_index[trainer.val_windows.numpy()]) == set(val_ids)
+    assert not np.isin(data.clip_index[trainer.train_samples.numpy()], val_ids).any()
+    # a held-out clip's mirrored windows are held out too
+    assert data.mirrored[trainer.val_windows.numpy()].mean() == 0.5
+    assert split_clips(data.clip_names, 0.2, 3, ["embedded/stand"]) == [data.clip_names.index("embedded/stand")]
+
+
+def test_teacher_forcing_schedule():
+    cfg = TrainConfig()
+    assert cfg.teacher_prob(0) == 1.0
+    assert cfg.teacher_prob(10) == pytest.approx(0.995 ** 10)
+    assert cfg.teacher_prob(1000) == 0.05  # 0.995^1000 = 0.0067 < floor
+
+
+def test_standing_swap_starts_from_the_datas_standing_pose(data_path):
+    """With the swap certain, the first prediction of every window starts from the standing pose."""
+    data = CMGData.load(data_path)
+    trainer = Trainer(data, TrainConfig(standing_swap_prob=1.0), CMGConfig(hidden_dim=8))
+    seen = []
+    model = trainer.model
+    original = model.forward
+
+    def spy(motion, command):
+        seen.append(motion.detach().clone())
+        return original(motion, command)
+
+    model.forward = spy
+    idx = trainer.train_samples[:4]
+    trainer.sequence_loss(idx, trainer.standing, [True] * 30)
+    st = data.stats.tensors()
+    expected = st.normalise_motion(torch.as_tensor(data.standing_pose)).expand(4, -1)
+    torch.testing.assert_close(seen[0], expected)
+    torch.testing.assert_close(seen[1], trainer.motion[idx, 1])  # teacher forcing: the true state next
