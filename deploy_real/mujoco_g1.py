@@ -10,7 +10,7 @@ started it yawed by 180 degrees).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -50,6 +50,7 @@ class G1MujocoSim:
             self._act = np.array([m.actuator(n).id for n in joints.names])
             self._quat_adr = m.sensor_adr[m.sensor("orientation").id]
             self._gyro_adr = m.sensor_adr[m.sensor("angular-velocity").id]
+            self._imu_site = int(m.sensor_objid[m.sensor("orientation").id])
         except KeyError as e:
             raise ValueError("{}: not a 25-DOF G1 sim2sim model ({}): expected joints and motors {} and the sensors "
                              "'orientation' and 'angular-velocity'".format(self.xml_path, e, list(joints.names)))
@@ -99,6 +100,25 @@ class G1MujocoSim:
         d = self.data
         tau = self.kp * (target25 - d.qpos[self._qadr]) - self.kd * d.qvel[self._vadr]
         return np.clip(tau, -self.torque_limit, self.torque_limit)
+
+    def joint_pos_vel(self) -> Tuple[np.ndarray, np.ndarray]:
+        """(positions, velocities) of the 25 joints in deploy order (training joints + wrist rolls)."""
+        return self.data.qpos[self._qadr].copy(), self.data.qvel[self._vadr].copy()
+
+    def imu(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The pelvis IMU: (orientation quaternion wxyz, gyro (rad/s), accelerometer (m/s^2, +9.81 up at
+        rest)), in the IMU frame, as the robot's IMU reports them."""
+        m, d = self.model, self.data
+        self.mujoco.mj_rnePostConstraint(m, d)  # body accelerations (what MuJoCo's accelerometer reads)
+        acc = np.zeros(6)
+        self.mujoco.mj_objectAcceleration(m, d, self.mujoco.mjtObj.mjOBJ_SITE, self._imu_site, acc, 1)
+        return (d.sensordata[self._quat_adr:self._quat_adr + 4].copy(),
+                d.sensordata[self._gyro_adr:self._gyro_adr + 3].copy(), acc[3:6].copy())
+
+    def physics_step(self, tau25: np.ndarray) -> None:
+        """One 1-ms physics step with the 25 joint torques `tau25` (clipped to the joint efforts)."""
+        self.data.ctrl[self._act] = np.clip(tau25, -self.torque_limit, self.torque_limit)
+        self.mujoco.mj_step(self.model, self.data)
 
     def step(self, target25: np.ndarray, substeps: int = DECIMATION) -> None:
         """`substeps` physics steps of 1 ms with the PD law recomputed at each."""

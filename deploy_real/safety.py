@@ -112,6 +112,7 @@ class PDTargetGuard:
         if a.shape != self.default.shape or not np.all(np.isfinite(a)):
             self.nonfinite_actions += 1
             return self.last_target.copy()
-        q = self.default + self.action_scale * np.clip(a, -self.action_clip, self.action_clip)
-        self.last_target = np.clip(q, self.lower, self.upper)
+        c = self.action_clip  # np.minimum / np.maximum: what np.clip does, at half its cost on 23 values
+        q = self.default + self.action_scale * np.minimum(np.maximum(a, -c), c)
+        self.last_target = np.minimum(np.maximum(q, self.lower), self.upper)
         return self.last_target.copy()

@@ -92,7 +92,7 @@ class LowLevelSim:
         st = self.sim.state()
         proprio = self.builder.proprio(st.base_ang_vel, st.base_quat_xyzw, st.dof_pos, st.dof_vel)
         if raw is None and self.link is not None:  # one round trip: publish the state, read the reference
-            raw = self.link.exchange({BODY_STATE_KEY: encode_floats(proprio[0].tolist()), HAND_STATE_KEY: self._hand_state},
+            raw = self.link.exchange({BODY_STATE_KEY: encode_floats(proprio[0]), HAND_STATE_KEY: self._hand_state},
                                      [MIMIC_KEY, MIMIC_META_KEY])
         raw_mimic, raw_meta = raw if raw is not None else (None, None)
         ref, status = self.gate.update(raw_mimic, raw_meta, now, wall_ms)

@@ -1,4 +1,5 @@
 """Helpers of the deploy tests: the servers as separate processes (the Redis fixtures are in tests/conftest.py)."""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,3 +14,15 @@ def start_server(script, args, cwd, log_path):
     log = open(log_path, "w")
     return subprocess.Popen([sys.executable, str(script)] + [str(a) for a in args], cwd=str(cwd), stdout=log,
                             stderr=subprocess.STDOUT), log
+
+
+REAL_SERVER = REPO_ROOT / "deploy_real" / "server_low_level_g1_real.py"
+
+
+def start_module(module, args, cwd, log_path):
+    """`python -m module args` as a separate process, from any directory (the repository on PYTHONPATH)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    log = open(log_path, "w")
+    return subprocess.Popen([sys.executable, "-m", module] + [str(a) for a in args], cwd=str(cwd), stdout=log,
+                            stderr=subprocess.STDOUT, env=env), log

@@ -1,0 +1,379 @@
+"""Low-level real server (TWIST's `server_low_level_g1_real.py`): the student policy drives the real G1 over DDS.
+
+    python deploy_real/server_low_level_g1_real.py --net eno1                 # laptop wired to the robot
+    python deploy_real/server_low_level_g1_real.py --net lo --domain_id 7 --summary_json run.json   # vs sim_robot
+
+It reads `rt/lowstate` (unitree_hg LowState_; a message with a wrong CRC is ignored) and writes
+`rt/lowcmd` (LowCmd_, CRC on every message) at 50 Hz, through a state machine driven by the robot's remote:
+
+    zero_torque --START--> move_to_default (2 s, linear) --> default_hold --A--> policy --SELECT--> damping, exit 0
+
+- zero_torque: every motor q = dq = kp = kd = tau = 0 (the robot hangs in its gantry).
+- move_to_default: from the pose at START to the default pose (training defaults, wrists at 0) in 2 s,
+  with the config's Kp/Kd; then default_hold keeps it.
+- policy: the student at 50 Hz, exactly as the sim2sim server: the training environment's observation
+  (`deploy_real.observation`), the reference from Redis through the safety gate (`deploy_real.safety`),
+  actions clipped to +-10, targets = default + 0.5 action clamped to the joint ranges; `state_body_g1`
+  is written to Redis. The wrist motors hold 0 (Kp 20, Kd 1) except the wrist rolls, which follow the
+  reference's wrist rolls.
+- damping: every motor kp 0, kd 8, no torque.
+
+Faults send the robot to damping, and it stays there (until SELECT or Ctrl-C, exit code 1): no valid
+LowState for 50 ms, a non-finite state, a pelvis tilt beyond 1 rad. SELECT in any state, Ctrl-C or
+SIGTERM: damping for 0.5 s, then exit 0. Every commanded q is clamped to its joint range and nothing
+non-finite is sent (a non-finite command becomes damping). Numbers: deploy_real/configs/g1.yaml.
+--summary_json PATH writes at exit: states (in the order visited), policy_steps, faults, latency_p50_ms /
+latency_p99_ms (LowState arrival -> LowCmd written, over the policy steps) and more.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+if __package__ in (None, ""):  # run as a file from any directory
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import time  # noqa: E402
+from typing import List, Optional  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from deploy_real.contract import (BODY_STATE_KEY, HAND_STATE_KEY, MIMIC_KEY, MIMIC_META_KEY, NUM_HAND,  # noqa: E402
+                                  encode_floats, split_wrist_rolls)
+from deploy_real.pacing import Pacer, StopRequest  # noqa: E402
+from deploy_real.redis_link import DEFAULT_REDIS_URL  # noqa: E402
+from deploy_real.runtime import ENGINES  # noqa: E402
+from deploy_real.unitree_msgs import LowCmd, LowState, parse_remote  # noqa: E402
+
+ZERO_TORQUE, MOVE_TO_DEFAULT, DEFAULT_HOLD, POLICY, DAMPING = (
+    "zero_torque", "move_to_default", "default_hold", "policy", "damping")
+EXIT_OK, EXIT_FAULT, EXIT_ERROR = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--net", required=True, help="network interface wired to the robot (e.g. eno1; lo for sim_robot)")
+    p.add_argument("--domain_id", type=int, default=0, help="DDS domain (the robot uses 0)")
+    p.add_argument("--policy_path", default=None, help="exported student (.pt TorchScript or .onnx); default: the "
+                   "shipped assets/twist_general_motion_tracker.pt")
+    p.add_argument("--config", "--config_path", dest="config", default=None,
+                   help="robot config (default deploy_real/configs/g1.yaml)")
+    p.add_argument("--redis_url", default=DEFAULT_REDIS_URL)
+    p.add_argument("--engine", default="auto", choices=ENGINES, help="what runs the observation and policy graphs")
+    p.add_argument("--summary_json", default=None, metavar="PATH", help="write the run's numbers at exit")
+    return p
+
+
+def tilt_angle(quat_wxyz: np.ndarray) -> float:
+    """Angle (rad) between the pelvis z axis and the world's vertical, from the IMU orientation."""
+    w, x, y, z = np.asarray(quat_wxyz, dtype=np.float64) / np.linalg.norm(quat_wxyz)
+    return float(math.acos(min(max(1.0 - 2.0 * (x * x + y * y), -1.0), 1.0)))
+
+
+def state_fault(low: LowState, age: float, cfg) -> Optional[str]:
+    """Why `low` (received `age` s ago) must stop the robot, or None."""
+    if low is None or age > cfg.lowstate_timeout_s:
+        return "no LowState for {:.0f} ms (limit {:.0f} ms)".format(1000 * age, 1000 * cfg.lowstate_timeout_s)
+    n = len(cfg.motor_names)
+    fields = (("motor q", low.q[:n]), ("motor dq", low.dq[:n]), ("IMU quaternion", low.quat_wxyz),
+              ("IMU gyroscope", low.gyro))
+    if not all(np.isfinite(v).all() for _, v in fields):
+        for name, v in fields:
+            bad = np.flatnonzero(~np.isfinite(v))
+            if bad.size:
+                return "non-finite state: {}[{}] = {}".format(name, bad[0], v[bad[0]])
+    norm = float(np.linalg.norm(low.quat_wxyz))
+    if not 0.5 < norm < 1.5:
+        return "invalid IMU quaternion (norm {:.3f})".format(norm)
+    tilt = tilt_angle(low.quat_wxyz)
+    if tilt > cfg.max_tilt_rad:
+        return "pelvis tilt {:.2f} rad beyond {:.2f} rad".format(tilt, cfg.max_tilt_rad)
+    return None
+
+
+class LowLevelReal:
+    """The server's state machine and commands, independent of the transport: `step(low, age, now, wall_ms)`
+    takes the newest LowState (None if none) and its age and returns the LowCmd to send. `run()` feeds it
+    from DDS; the tests feed it directly."""
+
+    def __init__(self, cfg, policy_path=None, link=None, engine: str = "auto", log=print) -> None:
+        from deploy_real.contract import deploy_joints
+        from deploy_real.observation import StudentObsBuilder
+        from deploy_real.policy import load_policy
+        from deploy_real.safety import PDTargetGuard, ReferenceGate
+
+        self.cfg = cfg
+        self.log = log
+        self.link = link
+        self.policy = load_policy(policy_path, engine)
+        self.builder = StudentObsBuilder(cfg.default_dof_pos, engine=engine)
+        self.gate = ReferenceGate()
+        b = cfg.body_motor_idx
+        self.guard = PDTargetGuard(cfg.default_dof_pos, cfg.lower[b], cfg.upper[b], cfg.action_scale, cfg.action_clip)
+        joints = deploy_joints()
+        self.wrist_lower, self.wrist_upper = joints.lower[joints.wrist_ids], joints.upper[joints.wrist_ids]
+        self.n_motors = len(cfg.motor_names)
+        # the ranges as the float32 values the message carries, rounded inwards: a sent q is never outside
+        lo, hi = cfg.lower.astype(np.float32), cfg.upper.astype(np.float32)
+        lo = np.where(lo < cfg.lower, np.nextafter(lo, np.float32(np.inf)), lo)
+        hi = np.where(hi > cfg.upper, np.nextafter(hi, np.float32(-np.inf)), hi)
+        self._q_lower, self._q_upper = lo.astype(np.float64), hi.astype(np.float64)
+        self.move_steps = max(int(round(cfg.move_to_default_s / cfg.control_dt)), 1)
+        self.mode: Optional[str] = None
+        self.states: List[str] = []
+        self.faults: List[dict] = []
+        self.exit_reason: Optional[str] = None
+        self.mode_machine = 0
+        self.t0: Optional[float] = None
+        self._exit_at: Optional[float] = None
+        self._move_from = cfg.default_pose.copy()
+        self._move_k = 0
+        self.policy_steps = 0
+        self.status_counts = {}
+        self._joint_err_sum = 0.0
+        self._joint_err_n = 0
+        self.unsafe_commands = 0
+        self._hand_state = encode_floats(np.zeros(NUM_HAND))
+
+    # --- state machine ------------------------------------------------------------------------------
+
+    def _enter(self, mode: str, now: float, why: str = "") -> None:
+        self.mode = mode
+        self.states.append(mode)
+        self.log("[real] {:7.2f} s  -> {}{}".format(now - self.t0, mode, " ({})".format(why) if why else ""))
+
+    def start(self, low: LowState, now: float) -> None:
+        """The first valid LowState: copy its mode_machine, start in zero_torque."""
+        self.t0 = now
+        self.mode_machine = int(low.mode_machine)
+        self._enter(ZERO_TORQUE, now)
+
+    def fault(self, reason: str, now: float) -> None:
+        self.faults.append({"reason": reason, "state": self.mode, "t_s": round(now - self.t0, 4)})
+        self.log("[real] FAULT in {}: {} -> damping (SELECT or Ctrl-C to exit)".format(self.mode, reason))
+        self._enter(DAMPING, now, "fault")
+
+    def request_exit(self, reason: str, now: float) -> None:
+        """SELECT, Ctrl-C or SIGTERM: damping for exit_damping_s, then `done()`."""
+        if self._exit_at is not None:
+            return
+        self.exit_reason = reason
+        self._exit_at = now + self.cfg.exit_damping_s
+        if self.mode != DAMPING:
+            self._enter(DAMPING, now, reason)
+
+    def done(self, now: float) -> bool:
+        return self._exit_at is not None and now >= self._exit_at
+
+    def exit_code(self) -> int:
+        return EXIT_FAULT if self.faults else EXIT_OK
+
+    def step(self, low: Optional[LowState], age: float, now: float, wall_ms: float) -> LowCmd:
+        """One 50 Hz step: faults, buttons, the command of the current state."""
+        if self.mode != DAMPING:
+            reason = state_fault(low, age, self.cfg)
+            if reason is not None:
+                self.fault(reason, now)
+        fresh = low is not None and age <= self.cfg.lowstate_timeout_s
+        buttons = parse_remote(low.wireless_remote)[0] if fresh else frozenset()
+        if "select" in buttons:
+            self.request_exit("select", now)
+        elif self.mode == ZERO_TORQUE and "start" in buttons:
+            self._move_from = np.clip(low.q[:self.n_motors], self.cfg.lower, self.cfg.upper)
+            self._move_k = 0
+            self._enter(MOVE_TO_DEFAULT, now)
+        elif self.mode == DEFAULT_HOLD and "A" in buttons:
+            self.builder.reset()
+            self.gate = type(self.gate)()
+            self._enter(POLICY, now)
+
+        cmd = LowCmd(self.mode_machine)
+        cmd.mode[:] = 1
+        if self.mode == ZERO_TORQUE:
+            pass
+        elif self.mode == MOVE_TO_DEFAULT:
+            self._move_k += 1
+            w = min(self._move_k / self.move_steps, 1.0)
+            self._pd(cmd, (1.0 - w) * self._move_from + w * self.cfg.default_pose)
+            if self._move_k >= self.move_steps:
+                self._enter(DEFAULT_HOLD, now)
+        elif self.mode == DEFAULT_HOLD:
+            self._pd(cmd, self.cfg.default_pose)
+        elif self.mode == POLICY:
+            self._pd(cmd, self._policy_targets(low, now, wall_ms))
+        else:
+            self._damping(cmd)
+        return self._finalize(cmd, now)
+
+    # --- commands -----------------------------------------------------------------------------------
+
+    def _pd(self, cmd: LowCmd, q29: np.ndarray) -> None:
+        n = self.n_motors
+        cmd.q[:n], cmd.kp[:n], cmd.kd[:n] = q29, self.cfg.kp, self.cfg.kd
+
+    def _damping(self, cmd: LowCmd) -> None:
+        cmd.q[:] = cmd.dq[:] = cmd.tau[:] = cmd.kp[:] = 0.0
+        cmd.kd[:self.n_motors] = self.cfg.damping_kd
+
+    def _finalize(self, cmd: LowCmd, now: float) -> LowCmd:
+        """Every q inside its joint range, unused slots zero, nothing non-finite (else: damping)."""
+        n = self.n_motors
+        cmd.q[:n] = np.clip(cmd.q[:n], self._q_lower, self._q_upper)
+        for a in (cmd.q, cmd.dq, cmd.tau, cmd.kp, cmd.kd):
+            a[n:] = 0.0
+        if not cmd.is_finite():
+            self.unsafe_commands += 1
+            if self.mode != DAMPING:
+                self.fault("non-finite command", now)
+            self._damping(cmd)
+        return cmd
+
+    def _policy_targets(self, low: LowState, now: float, wall_ms: float) -> np.ndarray:
+        """The 29 motor targets of one policy step (the sim2sim server's step on the robot's state)."""
+        cfg = self.cfg
+        b = cfg.body_motor_idx
+        w, x, y, z = low.quat_wxyz
+        proprio = self.builder.proprio(low.gyro, np.array([x, y, z, w]), low.q[b], low.dq[b])
+        raw = None
+        if self.link is not None:  # one round trip: publish the state, read the reference
+            raw = self.link.exchange({BODY_STATE_KEY: encode_floats(proprio[0]), HAND_STATE_KEY: self._hand_state},
+                                     [MIMIC_KEY, MIMIC_META_KEY])
+        raw_mimic, raw_meta = raw if raw is not None else (None, None)
+        ref, status = self.gate.update(raw_mimic, raw_meta, now, wall_ms)
+        self.status_counts[status.value] = self.status_counts.get(status.value, 0) + 1
+        mimic31, wrists = split_wrist_rolls(ref)
+        obs = self.builder.assemble(mimic31, proprio)
+        action = self.policy(obs)
+        if np.all(np.isfinite(action)):
+            self.builder.set_last_action(action)
+        q29 = cfg.default_pose.copy()
+        q29[b] = self.guard.target(action)
+        q29[list(cfg.wrist_roll_motor_idx)] = np.clip(wrists, self.wrist_lower, self.wrist_upper)
+        self.policy_steps += 1
+        self._joint_err_sum += float(np.mean(np.abs(low.q[b] - mimic31[8:])))
+        self._joint_err_n += 1
+        return q29
+
+    def summary(self) -> dict:
+        return {
+            "states": list(self.states),
+            "policy_steps": self.policy_steps,
+            "faults": list(self.faults),
+            "exit_reason": self.exit_reason,
+            "rejected": self.gate.rejected,
+            "stale": self.gate.stale,
+            "reference_status_steps": dict(self.status_counts),
+            "joint_err_rad": self._joint_err_sum / max(self._joint_err_n, 1),
+            "nonfinite_actions": self.guard.nonfinite_actions,
+            "unsafe_commands": self.unsafe_commands,
+            "redis_errors": 0 if self.link is None else self.link.errors,
+        }
+
+
+def percentiles_ms(samples_s) -> dict:
+    if not len(samples_s):
+        return {"p50": None, "p99": None, "max": None}
+    a = 1000.0 * np.asarray(samples_s)
+    return {"p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99)), "max": float(a.max())}
+
+
+def run(args) -> int:
+    from deploy_real.dds_link import DdsDomain, RobotSide
+    from deploy_real.real_config import load_real_config
+    from deploy_real.redis_link import RedisLink
+
+    stop = StopRequest()
+    cfg = load_real_config(args.config)
+    domain = DdsDomain(args.domain_id, args.net)
+    robot = RobotSide(domain)
+    link = RedisLink(args.redis_url)
+    server = None
+    latencies: List[float] = []
+    sent = 0
+    summary = {}
+    try:
+        server = LowLevelReal(cfg, args.policy_path, link, args.engine)
+        print("[real] policy {} ({}) | config {} | DDS domain {} on {} | Redis {}".format(
+            server.policy.path, server.policy.engine, cfg.path, args.domain_id, args.net, args.redis_url), flush=True)
+        print("[real] waiting for rt/lowstate ...", flush=True)
+        low, t_state, seq, last_note = None, 0.0, 0, time.monotonic()
+        while not stop.requested:
+            low, t_state, seq = robot.wait_newer(0, time.monotonic() + 0.2)
+            if low is not None:
+                break
+            if time.monotonic() - last_note > 2.0:
+                print("[real] still waiting for rt/lowstate (received with a wrong CRC: {}, undecodable: {})".format(
+                    robot.crc_errors, robot.decode_errors), flush=True)
+                last_note = time.monotonic()
+        if low is None:
+            print("[real] stopped before the robot was heard: nothing was sent", flush=True)
+            return EXIT_OK
+        server.start(low, time.monotonic())
+        print("[real] robot heard (mode_machine {}): zero torque. Remote: START = stand up to the default pose, "
+              "A = policy, SELECT = damping and exit".format(server.mode_machine), flush=True)
+        used_seq = 0
+        pacer = Pacer(cfg.control_dt)
+        while True:
+            if server.mode != DAMPING:  # wait for a LowState newer than the last one used, up to the timeout
+                low, t_state, seq = robot.wait_newer(used_seq, t_state + cfg.lowstate_timeout_s)
+            else:
+                low, t_state, seq = robot.latest()
+            now = time.monotonic()
+            if stop.requested:
+                server.request_exit("interrupt", now)
+            fresh = seq > used_seq
+            used_seq = seq
+            mode = server.mode
+            cmd = server.step(low, now - t_state, now, time.time() * 1000.0)
+            robot.send(cmd)
+            sent += 1
+            if fresh and mode == POLICY and server.mode == POLICY:
+                latencies.append(time.monotonic() - t_state)
+            if server.done(now):
+                break
+            pacer.wait()
+        return server.exit_code()
+    finally:
+        if server is not None and server.mode is not None and server.mode != DAMPING:
+            try:  # an exception out of the loop: leave the robot damped
+                cmd = LowCmd(server.mode_machine)
+                cmd.mode[:] = 1
+                server._damping(cmd)
+                robot.send(cmd)
+                server.states.append(DAMPING)
+            except Exception:
+                pass
+        link.close()
+        if server is not None:
+            summary = server.summary()
+            lat = percentiles_ms(latencies)
+            summary.update({"latency_p50_ms": lat["p50"], "latency_p99_ms": lat["p99"], "latency_max_ms": lat["max"],
+                            "lowstate_received": robot.state_seq, "lowstate_crc_errors": robot.crc_errors,
+                            "lowcmd_sent": sent})
+            print("[real] states {}; {} policy steps; faults {}; latency p50 {} p99 {} ms".format(
+                " -> ".join(summary["states"]), summary["policy_steps"], len(summary["faults"]),
+                _fmt(lat["p50"]), _fmt(lat["p99"])), flush=True)
+            if args.summary_json:
+                os.makedirs(os.path.dirname(os.path.abspath(args.summary_json)), exist_ok=True)
+                with open(args.summary_json, "w") as f:
+                    json.dump(summary, f, indent=1)
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else "{:.2f}".format(v)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        print("server_low_level_g1_real.py: {}".format(e), file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

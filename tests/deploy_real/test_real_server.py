@@ -1,0 +1,281 @@
+"""The real server, unmodified, over real DDS on loopback: against sim_robot (MuJoCo behind rt/lowstate and
+rt/lowcmd) and against LowStates that this test publishes itself. Every LowCmd on the wire is recorded
+here and checked: a CRC that the unitree SDK accepts, finite, inside the joint ranges of the facts table.
+Each test uses its own DDS domain, so parallel runs on one machine do not meet."""
+import itertools
+import json
+import random
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+import redis
+from deploy_helpers import HIGH_LEVEL, REAL_SERVER, start_module, start_server
+
+pytest.importorskip("cyclonedds", reason="the real-robot stack (bash deploy_real/setup_real.sh; pip install -e .[real])")
+pytest.importorskip("unitree_sdk2py", reason="the real-robot stack (bash deploy_real/setup_real.sh; pip install -e .[real])")
+
+from deploy_real.contract import BODY_STATE_KEY  # noqa: E402
+from deploy_real.dds_link import LOWCMD_TOPIC, LOWSTATE_TOPIC, DdsDomain  # noqa: E402
+from deploy_real.unitree_msgs import LowCmd, LowState, encode_remote  # noqa: E402
+from pose.g1_model import load_g1  # noqa: E402
+
+WALK_CLIP = 5  # walk_forward_1p0 of the embedded set
+_DOMAINS = itertools.count(random.SystemRandom().randrange(10, 150))
+
+
+def motor_limits():
+    g1 = load_g1()
+    ranges = [g1.joint_by_name(n)[1].range for n in g1.real_motor_joints]
+    return np.array([r[0] for r in ranges]), np.array([r[1] for r in ranges])
+
+
+class Wire:
+    """This test's own DDS participant: records every LowCmd (arrival time, bytes) and can play the robot."""
+
+    def __init__(self, domain_id):
+        self.domain_id = domain_id
+        self.domain = DdsDomain(domain_id, "lo")
+        self.lock = threading.Lock()
+        self.cmds = []
+        self.reader = self.domain.reader(LOWCMD_TOPIC, "LowCmd_", self._on_cmd)
+        self._write_state = None
+        self._thread = None
+        self._stop = threading.Event()
+        self.robot_buttons = []
+        self.bad_crc_buttons = None   # also publish LowStates with a wrong CRC carrying these buttons
+        self.bad_sent = 0
+
+    def _on_cmd(self, data, now):
+        with self.lock:
+            self.cmds.append((now, data))
+
+    def decoded(self, since=-np.inf):
+        with self.lock:
+            cmds = [(t, d) for t, d in self.cmds if t >= since]
+        return [(t,) + LowCmd.decode(d) for t, d in cmds]
+
+    def play_robot(self):
+        """Publish a standing robot's LowState at 500 Hz (buttons: `robot_buttons`) until `close()`."""
+        self._write_state = self.domain.writer(LOWSTATE_TOPIC, "LowState_")
+        g1 = load_g1()
+        pose = np.zeros(29)
+        pose[[list(g1.real_motor_joints).index(n) for n in g1.dof_names]] = g1.default_dof_pos
+
+        def loop():
+            for tick in itertools.count(1):
+                if self._stop.is_set():
+                    return
+                s = LowState()
+                s.tick, s.mode_machine = tick, 5
+                s.q[:29] = pose
+                s.wireless_remote = encode_remote(self.robot_buttons)
+                self._write_state(s.encode())
+                if self.bad_crc_buttons is not None and tick % 2 == 0:
+                    bad = LowState()  # START pressed, tilted, non-finite: all of it must be ignored
+                    bad.tick, bad.mode_machine = tick, 5
+                    bad.q[:29] = np.nan
+                    bad.quat_wxyz = np.array([0.0, 1.0, 0.0, 0.0])
+                    bad.wireless_remote = encode_remote(self.bad_crc_buttons)
+                    raw = bad.encode()
+                    self._write_state(raw[:-4] + bytes([raw[-4] ^ 0xFF]) + raw[-3:])
+                    self.bad_sent += 1
+                time.sleep(0.002)
+        self._thread = threading.Thread(target=loop, daemon=True)
+        self._thread.start()
+
+    def close(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+
+@pytest.fixture
+def wire():
+    w = Wire(next(_DOMAINS))
+    yield w
+    w.close()
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def start_real_server(wire, redis_url, tmp_path):
+    summary = tmp_path / "real.json"
+    proc, log = start_server(REAL_SERVER, ["--net", "lo", "--domain_id", wire.domain_id, "--redis_url", redis_url,
+                                           "--summary_json", summary], tmp_path, tmp_path / "real.log")
+    try:
+        wait_for(lambda: "waiting for rt/lowstate" in (tmp_path / "real.log").read_text() or proc.poll() is not None, 120,
+                 "the real server to start")
+    except AssertionError:
+        proc.kill()
+        raise
+    assert proc.poll() is None, (tmp_path / "real.log").read_text()
+    return proc, log, summary
+
+
+def finish(proc, log, timeout=30, sig=None):
+    if sig is not None and proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+
+
+def is_damping(cmd):
+    return np.all(cmd.kp == 0) and np.all(cmd.kd[:29] == 8.0) and np.all(cmd.tau == 0)
+
+
+def is_zero_torque(cmd):
+    return all(np.all(a == 0) for a in (cmd.q, cmd.dq, cmd.tau, cmd.kp, cmd.kd))
+
+
+def assert_commands_safe(decoded):
+    lower, upper = motor_limits()
+    assert decoded
+    for _, cmd, crc_ok in decoded:
+        assert crc_ok
+        for a in (cmd.q, cmd.dq, cmd.tau, cmd.kp, cmd.kd):
+            assert np.all(np.isfinite(a))
+        assert np.all(cmd.q[:29] >= lower) and np.all(cmd.q[:29] <= upper)  # as float32 on the wire
+
+
+def assert_sdk_accepts_crc(wire, every=10):
+    """The unitree SDK's own CRC of every `every`-th recorded command equals its crc field."""
+    from unitree_sdk2py.idl.unitree_hg.msg.dds_ import LowCmd_
+    from unitree_sdk2py.utils.crc import CRC
+
+    with wire.lock:
+        raws = [d for _, d in wire.cmds][::every]
+    for raw in raws:
+        msg = LowCmd_.deserialize(raw)
+        assert msg.crc == CRC().Crc(msg)
+
+
+def test_fsm_by_remote_policy_tracks_a_walking_clip_on_sim_robot(wire, redis_server, tmp_path):
+    """The whole state machine driven by sim_robot's emulated buttons; in the policy state the shipped student
+    tracks a walking clip streamed by the high-level server through Redis, and the robot stays upright."""
+    url = redis_server.url
+    real, real_log, summary = start_real_server(wire, url, tmp_path)
+    sim, sim_log = start_module("deploy_real.sim_robot", [
+        "--net", "lo", "--domain_id", wire.domain_id, "--headless", "--duration", 24,
+        "--press", "START@1", "A@4", "SELECT@22", "--summary_json", tmp_path / "sim.json"], tmp_path, tmp_path / "sim.log")
+    try:
+        wait_for(lambda: redis.Redis(port=redis_server.port).get(BODY_STATE_KEY) is not None, 30, "the policy state")
+        high, high_log = start_server(HIGH_LEVEL, ["--redis_url", url, "--motion_id", WALK_CLIP], tmp_path,
+                                      tmp_path / "high.log")
+        assert finish(high, high_log, timeout=60) == 0, (tmp_path / "high.log").read_text()
+        assert finish(real, real_log, timeout=60) == 0, (tmp_path / "real.log").read_text()
+        assert finish(sim, sim_log, timeout=60) == 0, (tmp_path / "sim.log").read_text()
+    finally:
+        for p in (real, sim):
+            if p.poll() is None:
+                p.kill()
+    result = json.loads(summary.read_text())
+    robot = json.loads((tmp_path / "sim.json").read_text())
+    assert result["states"] == ["zero_torque", "move_to_default", "default_hold", "policy", "damping"]
+    assert result["faults"] == [] and result["exit_reason"] == "select"
+    assert 800 <= result["policy_steps"] <= 950           # A at 4 s, SELECT at 22 s: 18 s at 50 Hz
+    assert result["reference_status_steps"]["fresh"] >= 450  # the 8-s clip + 2-s ramp arrived
+    assert result["rejected"] == 0 and result["unsafe_commands"] == 0
+    assert result["joint_err_rad"] < 0.15
+    assert result["latency_p50_ms"] < 10.0                # LowState arrival -> LowCmd written (bench: ~3-4 ms)
+    assert robot["crc_errors"] == 0 and robot["lowcmd_received"] >= 0.95 * result["lowcmd_sent"]
+    assert robot["released_at_s"] == pytest.approx(4.0, abs=0.2)
+    assert robot["fell_at_s"] is None or robot["fell_at_s"] > 22.0, robot  # upright until SELECT's damping
+    decoded = wire.decoded()
+    assert_commands_safe(decoded)
+    assert_sdk_accepts_crc(wire)
+    assert is_damping(decoded[-1][1])
+    assert sum(is_damping(c) for _, c, _ in decoded) >= 20  # 0.5 s of damping before the exit
+
+
+def test_sim_robot_killed_during_the_policy_damping_within_100_ms(wire, redis_server, tmp_path):
+    real, real_log, summary = start_real_server(wire, redis_server.url, tmp_path)
+    sim, sim_log = start_module("deploy_real.sim_robot", [
+        "--net", "lo", "--domain_id", wire.domain_id, "--headless", "--duration", 60, "--press", "START@0.5", "A@3"],
+        tmp_path, tmp_path / "sim.log")
+    try:
+        wait_for(lambda: redis.Redis(port=redis_server.port).get(BODY_STATE_KEY) is not None, 30, "the policy state")
+        time.sleep(1.0)
+        killed_at = time.monotonic()
+        sim.kill()
+        sim.wait(timeout=10)
+        sim_log.close()
+        wait_for(lambda: any(is_damping(c) for _, c, _ in wire.decoded(killed_at)), 5, "a damping command")
+        first_damping = min(t for t, c, _ in wire.decoded(killed_at) if is_damping(c))
+        assert first_damping - killed_at <= 0.1
+        time.sleep(0.3)
+        assert all(is_damping(c) for t, c, _ in wire.decoded(first_damping))  # and it stays there
+        assert finish(real, real_log, sig=signal.SIGINT) == 1, (tmp_path / "real.log").read_text()  # a fault: exit 1
+    finally:
+        for p in (real, sim):
+            if p.poll() is None:
+                p.kill()
+    result = json.loads(summary.read_text())
+    assert result["states"] == ["zero_torque", "move_to_default", "default_hold", "policy", "damping"]
+    assert len(result["faults"]) == 1 and result["faults"][0]["state"] == "policy"
+    assert result["faults"][0]["reason"].startswith("no LowState for")
+    assert_commands_safe(wire.decoded())
+
+
+def test_a_lowstate_with_a_wrong_crc_is_ignored(wire, redis_server, tmp_path):
+    real, real_log, summary = start_real_server(wire, redis_server.url, tmp_path)
+    try:
+        wire.play_robot()
+        wait_for(lambda: len(wire.decoded()) > 10, 20, "the server's zero-torque commands")
+        wire.bad_crc_buttons = ["start"]  # + NaN joints, upside down: with a wrong CRC
+        wait_for(lambda: wire.bad_sent > 250, 10, "states with a wrong CRC")
+        bad_until = time.monotonic()
+        assert all(is_zero_torque(c) for _, c, _ in wire.decoded())  # still zero torque: nothing was acted on
+        wire.bad_crc_buttons = None
+        wire.robot_buttons = ["start"]   # a valid START is
+        wait_for(lambda: any(np.all(c.kp[:12] > 0) for _, c, _ in wire.decoded(bad_until)), 5, "the move to default")
+        wire.robot_buttons = []
+        time.sleep(0.3)
+        assert finish(real, real_log, sig=signal.SIGINT) == 0, (tmp_path / "real.log").read_text()
+    finally:
+        if real.poll() is None:
+            real.kill()
+    result = json.loads(summary.read_text())
+    assert result["states"] == ["zero_torque", "move_to_default", "damping"] and result["faults"] == []
+    assert result["lowstate_crc_errors"] >= wire.bad_sent - 5 and result["lowstate_crc_errors"] > 250
+    assert_commands_safe(wire.decoded())
+
+
+def test_ctrl_c_damps_and_exits_cleanly(wire, redis_server, tmp_path):
+    real, real_log, summary = start_real_server(wire, redis_server.url, tmp_path)
+    try:
+        wire.play_robot()
+        wait_for(lambda: len(wire.decoded()) > 5, 20, "the server's zero-torque commands")
+        wire.robot_buttons = ["start"]
+        time.sleep(0.3)
+        wire.robot_buttons = []
+        time.sleep(2.5)  # the 2-s move, then the hold
+        hold = wire.decoded()[-1][1]
+        assert np.all(hold.kp[:29] > 0) and not is_damping(hold)
+        interrupted_at = time.monotonic()
+        assert finish(real, real_log, sig=signal.SIGINT, timeout=10) == 0, (tmp_path / "real.log").read_text()
+    finally:
+        if real.poll() is None:
+            real.kill()
+    first_damping = min(t for t, c, _ in wire.decoded(interrupted_at) if is_damping(c))
+    assert first_damping - interrupted_at <= 0.1
+    damping = wire.decoded(first_damping)
+    assert all(is_damping(c) for _, c, _ in damping)
+    assert 15 <= len(damping) <= 40  # 0.5 s of damping at 50 Hz, then the exit
+    result = json.loads(summary.read_text())
+    assert result["states"] == ["zero_torque", "move_to_default", "default_hold", "damping"]
+    assert result["exit_reason"] == "interrupt" and result["faults"] == []
+    assert_commands_safe(wire.decoded())
