@@ -2,6 +2,7 @@
 # Train the deployable student (task g1_stu_rl) by DAgger-PPO from a trained teacher, TWIST's train_student.sh.
 # Usage: bash train_student.sh <student_exptid> <teacher_exptid> <device> [extra train.py args...]
 #   e.g. bash train_student.sh 0927_twist_rlbcstu 0927_twist_teacher cuda:0
+#        NPROC=2 bash train_student.sh S1 T1 cuda --multi_gpu     (2 GPUs, data-parallel through torchrun)
 # The teacher is read from legged_gym/logs/g1_priv_mimic/<teacher_exptid>/model_<latest>.pt
 # (--teacher_checkpoint N, --teacher_proj_name P to change). Logs: legged_gym/logs/g1_stu_rl/<student_exptid>/
 # (or under $LEGGED_GYM_LOG_DIR). Python: $PYTHON if set, else python.
@@ -15,5 +16,21 @@ exptid=$1
 teacher=$2
 device=$3
 shift 3
-exec "${PYTHON:-python}" "$ROOT/legged_gym/scripts/train.py" --task g1_stu_rl --proj_name g1_stu_rl \
+# --multi_gpu: data-parallel, one process per GPU started by torchrun (python -m torch.distributed.run):
+# NPROC processes (default: every GPU torch sees, 2 with device cpu), --num_envs envs each.
+launch=("${PYTHON:-python}")
+multi_gpu=0
+for arg in "$@"; do
+    if [ "$arg" = "--multi_gpu" ]; then multi_gpu=1; fi
+done
+if [ "$multi_gpu" = 1 ]; then
+    if [ -z "${NPROC:-}" ]; then
+        case "$device" in
+            cuda*) NPROC=$("${PYTHON:-python}" -c "import torch; print(max(torch.cuda.device_count(), 1))") ;;
+            *) NPROC=2 ;;
+        esac
+    fi
+    launch+=(-m torch.distributed.run --standalone --nproc_per_node "$NPROC")
+fi
+exec "${launch[@]}" "$ROOT/legged_gym/scripts/train.py" --task g1_stu_rl --proj_name g1_stu_rl \
     --exptid "$exptid" --teacher_exptid "$teacher" --device "$device" "$@"

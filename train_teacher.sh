@@ -3,6 +3,7 @@
 # Usage: bash train_teacher.sh <exptid> <device> [extra train.py args...]
 #   e.g. bash train_teacher.sh 0927_twist_teacher cuda:0
 #        bash train_teacher.sh T1 cpu --num_envs 4 --max_iterations 2 --sim mjwarp
+#        NPROC=2 bash train_teacher.sh T1 cuda --multi_gpu     (2 GPUs, data-parallel through torchrun)
 # Logs: legged_gym/logs/g1_priv_mimic/<exptid>/ (or $LEGGED_GYM_LOG_DIR/g1_priv_mimic/<exptid>/).
 # Python: $PYTHON if set, else python.
 set -euo pipefail
@@ -14,5 +15,21 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 exptid=$1
 device=$2
 shift 2
-exec "${PYTHON:-python}" "$ROOT/legged_gym/scripts/train.py" --task g1_priv_mimic --proj_name g1_priv_mimic \
+# --multi_gpu: data-parallel, one process per GPU started by torchrun (python -m torch.distributed.run):
+# NPROC processes (default: every GPU torch sees, 2 with device cpu), --num_envs envs each.
+launch=("${PYTHON:-python}")
+multi_gpu=0
+for arg in "$@"; do
+    if [ "$arg" = "--multi_gpu" ]; then multi_gpu=1; fi
+done
+if [ "$multi_gpu" = 1 ]; then
+    if [ -z "${NPROC:-}" ]; then
+        case "$device" in
+            cuda*) NPROC=$("${PYTHON:-python}" -c "import torch; print(max(torch.cuda.device_count(), 1))") ;;
+            *) NPROC=2 ;;
+        esac
+    fi
+    launch+=(-m torch.distributed.run --standalone --nproc_per_node "$NPROC")
+fi
+exec "${launch[@]}" "$ROOT/legged_gym/scripts/train.py" --task g1_priv_mimic --proj_name g1_priv_mimic \
     --exptid "$exptid" --device "$device" "$@"

@@ -3,7 +3,7 @@
     python bench/bench_physics.py [--backend mjwarp] [--device cuda] [--num_envs 1024 4096 8192]
                                   [--steps 200] [--warmup 20] [--out_dir bench/results]
 
-Each policy step is `decimation` (10) physics substeps of 2 ms with the PD law of SPEC 2.3 (per-env
+Each policy step is `decimation` (10) physics substeps of 2 ms with the training PD law (per-env
 motor strength drawn in [0.8, 1.2]), toward random targets around the default pose (default +
 N(0, 0.1) rad, a fresh draw every step from a bank of 64 precomputed draws). Robots start standing;
 every 10 policy steps the envs whose pelvis is below 0.5 m are reset to the standing state in one

@@ -26,7 +26,7 @@ from pose.kinematics import ForwardKinematics  # noqa: E402
 from pose.synth import default_motion_file  # noqa: E402
 from pose.utils.motion_lib_pkl import MotionLib  # noqa: E402
 
-TAR_OBS_STEPS = [1] + list(range(5, 100, 5))  # SPEC 4.1: 20 future frames, x 0.02 s
+TAR_OBS_STEPS = [1] + list(range(5, 100, 5))  # docs/observations.md: 20 future frames, x 0.02 s
 
 
 def device_name(device: torch.device) -> str:

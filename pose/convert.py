@@ -1,4 +1,4 @@
-"""Convert retargeted G1 motion files to the canonical 23-DOF TWIST clip (SPEC 6.2, DESIGN "Motion data").
+"""Convert retargeted G1 motion files to the canonical 23-DOF TWIST clip (docs/motion_data.md, Converters).
 
     python -m pose.convert SRC DST [--format auto|lafan_csv|beyondmimic_npz|amass_npz|twist29_pkl]
                                    [--fps F] [--src-fps F] [--segment SECONDS] [--suffix .pkl|.npz]
@@ -20,8 +20,9 @@ Source formats (detected from the suffix and the keys when `--format auto`):
   twist29_pkl      29-DOF TWIST/GMR clip (`fps`, `root_pos`, `root_rot` xyzw, `dof_pos` (T, 29) in
                    real-robot order), or an already 23-DOF clip; `.pkl` (restricted unpickler) or `.npz`.
 
-For every format joints are mapped by name onto the 23 training joints (SPEC 2.5: the six wrist
-joints, and any other non-training joint, are dropped), the root quaternion is normalised by
+For every format joints are mapped by name onto the 23 training joints (the six wrist joints,
+and any other non-training joint, are dropped; docs/conventions.md, Joint order), the root
+quaternion is normalised by
 `pose.formats.normalise_quaternions` (a warning when a norm is more than 0.1 % off 1, an error when
 more than 10 %, zero or not finite) and stored xyzw, `fps` may be any positive float, `--fps`
 resamples (root position and joints lerped, root rotation slerped, duration kept:
@@ -86,7 +87,7 @@ def training_columns(names: Sequence[str], path="<clip>", key="joint_names") -> 
     """For each of the 23 training joints (`load_g1().dof_names`), its column among `names`.
 
     Names are matched with or without the `_joint` suffix; names of other G1 joints (the six wrist
-    joints of SPEC 2.5, hand joints) are accepted and dropped; unknown, duplicate or missing names
+    joints of the 29-motor order, hand joints) are accepted and dropped; unknown, duplicate or missing names
     raise a MotionFileError naming `path` and `key`.
     """
     model = load_g1()

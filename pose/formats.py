@@ -1,4 +1,4 @@
-"""Motion clip and manifest files: reading, writing and validation (SPEC 6.1-6.2).
+"""Motion clip and manifest files: reading, writing and validation (docs/motion_data.md).
 
 A clip is a dict with TWIST's keys:
   fps             float > 0

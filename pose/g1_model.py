@@ -99,7 +99,7 @@ class G1Model:
 
     @property
     def torque_limit(self) -> np.ndarray:
-        """Simulated torque clip of training: effort x torque_safety_limit (SPEC 2.3)."""
+        """Simulated torque clip of training: effort x torque_safety_limit (0.9; docs/conventions.md)."""
         return self.effort * self.torque_safety_limit
 
     def joint_by_name(self, name: str) -> Tuple[Body, Joint]:

@@ -1,7 +1,7 @@
 """Synthetic G1 motion clips made with the project's own kinematics: the embedded default set.
 
 When the user gives no motion data, training and the CMG use this small, deterministic set
-(DESIGN.md, "Motion data"): quiet standing, squats, arm swings, a waist twist, walking at 0.5 / 1.0
+(docs/motion_data.md, Embedded motion set): quiet standing, squats, arm swings, a waist twist, walking at 0.5 / 1.0
 / 1.5 m/s, walking sideways, turning in place and walking while turning.
 
 How a clip is made (all in continuous time, sampled at `fps`):

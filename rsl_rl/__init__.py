@@ -1,4 +1,4 @@
-"""rsl_rl: the learners of the TWIST reimplementation (SPEC 8).
+"""rsl_rl: the learners of the TWIST reimplementation (docs/learning.md).
 
 Subpackages, one concept per file: `modules` (ActorCriticMimic), `algorithms` (PPO, DaggerPPO
 and their losses), `storage` (RolloutStorage, GAE), `runners` (OnPolicyRunnerMimic,

@@ -1,5 +1,6 @@
-"""Shared test fixtures: the real retargeted clips in ../shared/data (skipped when absent); a free loopback
-port and a real redis-server on it (the deploy tests; skipped without a redis-server binary)."""
+"""Shared test fixtures: the real retargeted clips in shared/data beside the checkout (skipped when
+absent); a free loopback port and a real redis-server on it (the deploy tests; skipped without a
+redis-server binary)."""
 try:  # Isaac Gym must be imported before torch; a no-op where it is not installed
     from isaacgym import gymapi  # noqa: F401
 except ImportError:
@@ -17,7 +18,7 @@ LAFAN_DIR = SHARED_DATA / "lafan_g1"
 
 @pytest.fixture(scope="session")
 def lafan_dir() -> Path:
-    """Folder of the real LAFAN1 G1 CSV clips; the test is skipped when ../shared/data is absent."""
+    """Folder of the real LAFAN1 G1 CSV clips; the test is skipped when it is absent."""
     if not LAFAN_DIR.is_dir():
         pytest.skip("real clips not available ({} absent)".format(LAFAN_DIR))
     return LAFAN_DIR

@@ -1,6 +1,6 @@
 """Command line, seeding and config helpers of the training scripts (TWIST's `helpers.py` names).
 
-The CLI keeps TWIST's flags (SPEC 11.1) that still mean something here, plus `--sim` to pick the
+The CLI keeps TWIST's flags that still mean something here, plus `--sim` to pick the
 simulator backend and `--motion_file` to train on a dataset instead of the embedded motion set.
 """
 from __future__ import annotations
@@ -47,7 +47,7 @@ class UsageError(Exception):
 
 
 def default_sim() -> str:
-    """isaacgym when it imports, else mjwarp (DESIGN.md, Simulators)."""
+    """isaacgym when it imports, else mjwarp (docs/decisions.md D1)."""
     from legged_gym.simulator import default_backend_name
 
     return default_backend_name()
@@ -97,7 +97,7 @@ def get_args(argv: Optional[Sequence[str]] = None, description: str = "",
     if args.sim is None:
         args.sim = default_sim()
     if args.proj_name is None:
-        args.proj_name = args.task  # decision D5: the project defaults to the task name
+        args.proj_name = args.task  # docs/decisions.md D5: the project defaults to the task name
     if args.device is None:
         args.device = "cuda:0" if torch.cuda.is_available() else "cpu"
     return args

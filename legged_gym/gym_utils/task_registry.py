@@ -60,7 +60,7 @@ class TaskRegistry:
 
         The CLI `args` (`helpers.get_args`; default: no flags) override the config: --num_envs,
         --seed (default: the train config's seed, as TWIST), --sim, --motion_file, --no_rand
-        (decision D5: every randomisation off). The env runs on --device; `--headless` as given.
+        (docs/decisions.md D5: every randomisation off). The env runs on --device; `--headless` as given.
         """
         from legged_gym.envs.base.humanoid_mimic_config import update_env_cfg_from_args
         from legged_gym.gym_utils.helpers import get_args, set_seed

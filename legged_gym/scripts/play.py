@@ -6,7 +6,7 @@
 
 Loads `model_<checkpoint>.pt` (--checkpoint, -1: latest) of `<log root>/<proj_name>/<exptid>/` (student
 tasks also need the teacher, as in TWIST, unless --use_jit), applies the play-mode overrides
-(`set_play_cfg`: SPEC 3.8) and runs the policy on its normalised observations (--use_jit: the
+(`set_play_cfg`) and runs the policy on its normalised observations (--use_jit: the
 TorchScript model on raw observations). With a display (and without --headless) a MuJoCo passive
 viewer shows env 0; --record_video writes `<log root>/videos/<proj_name>-<exptid>-<iteration>.mp4`
 (`...-<iteration>-jit.mp4` with --use_jit; 50 fps, offscreen MuJoCo rendering: MUJOCO_GL=egl or

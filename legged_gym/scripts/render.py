@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Tuple
 OFFSCREEN_BACKENDS = ("egl", "osmesa")
 _PROBE = "import mujoco; c = mujoco.GLContext(16, 16); c.make_current(); c.free(); print('ok')"
 
-#: Camera of TWIST's play videos (SPEC 11.2): 1440 x 960 pixels, 50 fps, placed at root + (0, -1.5, 0.3) m
+#: Camera of TWIST's play videos: 1440 x 960 pixels, 50 fps, placed at root + (0, -1.5, 0.3) m
 #: and looking at the root, with Isaac Gym's default 90 degree horizontal field of view.
 VIDEO_WIDTH, VIDEO_HEIGHT, VIDEO_FPS = 1440, 960, 50
 CAMERA_OFFSET = (0.0, -1.5, 0.3)
@@ -120,7 +120,7 @@ class Env0Mirror:
 
 
 def follow_camera(mujoco, cam, lookat, offset=CAMERA_OFFSET) -> None:
-    """Free camera at lookat + offset, looking at `lookat` (SPEC 11.2)."""
+    """Free camera at lookat + offset, looking at `lookat`."""
     ox, oy, oz = offset
     cam.type = mujoco.mjtCamera.mjCAMERA_FREE
     cam.lookat[:] = lookat

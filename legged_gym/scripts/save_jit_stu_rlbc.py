@@ -7,7 +7,7 @@ Reads `<log root>/<proj_name>/<exptid>/model_<checkpoint>.pt` (-1: latest) and w
 
 - `<exptid>-<it>-jit.pt`: TorchScript module, observation clip (+-100, as in training) + normaliser +
   student actor: raw observations (batch, 1155) in, action means (batch, 23) out; any other width raises.
-  No action clipping, scaling or default pose inside, and the 10-frame history is assembled by the caller (SPEC 4.7, 9).
+  No action clipping, scaling or default pose inside, and the 10-frame history is assembled by the caller.
 - `<exptid>-<it>.onnx`: the same function in ONNX (input `obs`, output `actions`, dynamic batch), with
   what a deployer needs in its metadata_props (each value JSON-encoded): joint order, default pose, action
   scale and clip, Kp/Kd, the torque limits of training and of the robot, rates, observation layout and scales;
@@ -42,7 +42,7 @@ ROBOTS = {"g1": dict(num_obs=1155, num_motion_observations=31, num_prop=74, num_
 class HardwareRefNN(nn.Module):
     """clip + normaliser + student actor: raw obs (B, num_obs) -> action means (B, num_actions).
 
-    Observations are clipped to +-obs_clip first, as the training environment clips them (SPEC 3.7)."""
+    Observations are clipped to +-obs_clip first, as the training environment clips them (docs/decisions.md D13)."""
 
     def __init__(self, actor: nn.Module, normalizer: nn.Module, num_obs: int, obs_clip: float = OBS_CLIP) -> None:
         super().__init__()
@@ -99,7 +99,7 @@ def load_student(path, robot: str = "g1") -> Tuple[HardwareRefNN, dict]:
 
 
 def deploy_metadata(robot: str = "g1") -> Dict[str, object]:
-    """What a deployer needs beside the network (SPEC 2.2, 2.3, 4.3, 4.4, 4.7)."""
+    """What a deployer needs beside the network (docs/observations.md, Export metadata)."""
     from legged_gym.envs.g1.g1_mimic_distill_config import G1MimicStuRLCfg
     from legged_gym.envs.mdp.layout import ANKLE_DOF_IDS, DIMS, PROPRIO_SLICES, STUDENT_SLICES, mimic_step_slices
     from pose.g1_model import load_g1
@@ -123,8 +123,8 @@ def deploy_metadata(robot: str = "g1") -> Dict[str, object]:
         "kd": [float(v) for v in g1.kd],
         "torque_limit_training": [float(v) for v in g1.torque_limit],
         "torque_limit_robot": [float(v) for v in g1.effort],
-        "torque_limits": "training clipped simulated torques at torque_limit_training = {} x the joint efforts "
-                         "(SPEC 2.3); sim2sim and the robot use the full efforts, torque_limit_robot".format(
+        "torque_limits": "training clipped simulated torques at torque_limit_training = {} x the joint efforts"
+                         "; sim2sim and the robot use the full efforts, torque_limit_robot".format(
                              float(g1.torque_safety_limit)),
         "policy_dt": float(cfg.sim.dt) * int(cfg.sim.decimation),
         "sim_dt": float(cfg.sim.dt),

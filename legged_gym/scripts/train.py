@@ -11,6 +11,14 @@ from `<log root>/<teacher_proj_name>/<teacher_exptid>/model_<teacher_checkpoint>
 unless --num_envs is given, no wandb, tracebacks for every error (else a user mistake, such as a
 missing file or CUDA asked for without a GPU, ends with one line on stderr and exit status 1).
 `--eval_student`: students train by PPO alone (DAgger coefficient 0).
+
+Several GPUs (data-parallel; `--num_envs` envs per GPU, rank 0 logs and saves):
+
+    torchrun --standalone --nproc_per_node 2 legged_gym/scripts/train.py --task g1_priv_mimic --exptid T1 \\
+        --device cuda --multi_gpu
+
+(or `NPROC=2 bash train_teacher.sh T1 cuda --multi_gpu`). Each process trains on cuda:LOCAL_RANK (gloo
+on the CPU with `--device cpu`) with the seed + its rank; see rsl_rl/utils/distributed.py.
 """
 from __future__ import annotations
 
@@ -21,8 +29,8 @@ if __package__ in (None, ""):  # run as a file: make `legged_gym.scripts` import
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 import legged_gym.scripts.isaacgym_first  # noqa: F401,E402  (before torch)
-from legged_gym.gym_utils.helpers import (DEBUG_NUM_ENVS, UsageError, check_device, check_motion_file,  # noqa: E402
-                                          experiment_dir, get_args, run_script)
+from legged_gym.gym_utils.helpers import (DEBUG_NUM_ENVS, UsageError, build_parser, check_device,  # noqa: E402
+                                          check_motion_file, experiment_dir, get_args, run_script)
 from legged_gym.gym_utils.task_registry import task_registry  # noqa: E402
 
 
@@ -37,8 +45,35 @@ def remove_if_empty(folder: str) -> None:
 def header_line(args, env) -> str:
     motion_lib = getattr(env, "_motion_lib", None)
     motions = motion_lib.num_motions() if motion_lib is not None else "?"
-    return "Training {}: backend {}, device {}, {} envs, {} motions -> {}".format(
+    line = "Training {}: backend {}, device {}, {} envs, {} motions -> {}".format(
         args.task, args.sim, args.device, env.num_envs, motions, experiment_dir(args.proj_name, args.exptid))
+    if getattr(args, "multi_gpu", False):
+        from rsl_rl.utils import distributed
+
+        line += " (data-parallel: {} processes x {} envs, {})".format(
+            distributed.world_size(), env.num_envs, "nccl" if str(args.device).startswith("cuda") else "gloo")
+    return line
+
+
+def data_parallel_setup(args) -> int:
+    """--multi_gpu: check that torchrun started this process and set this rank's device
+    (cuda:LOCAL_RANK, or the CPU); returns the rank. Without --multi_gpu: refuse a torchrun start of
+    several processes (they would each train alone into the same run folder); returns 0."""
+    from rsl_rl.utils import distributed
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if not getattr(args, "multi_gpu", False):
+        if world > 1:
+            raise UsageError("started by torchrun with {} processes: add --multi_gpu to train data-parallel".format(
+                world))
+        return 0
+    if not distributed.launched_by_torchrun():
+        raise UsageError("--multi_gpu: start train.py with torchrun, e.g. torchrun --standalone --nproc_per_node 2 "
+                         "legged_gym/scripts/train.py ... --multi_gpu (or NPROC=2 bash train_teacher.sh ... "
+                         "--multi_gpu)")
+    check_device(args.device)  # the device type asked for exists (cuda, cpu)
+    args.device = distributed.rank_device(args.device)
+    return int(os.environ["RANK"])
 
 
 def train(args) -> None:
@@ -47,6 +82,7 @@ def train(args) -> None:
         raise UsageError("--exptid is required (logs go to {})".format(experiment_dir(args.proj_name, "<exptid>")))
     if args.debug and args.num_envs is None:
         args.num_envs = DEBUG_NUM_ENVS  # TWIST's --debug: few envs (wandb off: update_train_cfg_from_args)
+    rank = data_parallel_setup(args)
     check_device(args.device)
     check_motion_file(args.motion_file)
     task_registry.ensure_registered(args.task)
@@ -65,6 +101,39 @@ def train(args) -> None:
         task_registry.resume_checkpoint(args)
     except (FileNotFoundError, ValueError) as e:
         raise UsageError(str(e)) from e
+    if getattr(args, "multi_gpu", False):
+        train_data_parallel(args, train_cfg, rank)
+        return
+    build_and_learn(args, train_cfg)
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The seed of rank `rank` of a data-parallel run of seed `seed`: seed + rank (-1, a seed drawn
+    at random, stays -1: every rank draws its own)."""
+    return -1 if int(seed) == -1 else int(seed) + int(rank)
+
+
+def train_data_parallel(args, train_cfg, rank: int) -> None:
+    """One rank of a torchrun start: its seed is the run's seed + rank (a seed of -1 draws one per
+    rank), its console output goes nowhere unless it is rank 0 (or --debug), and the process group
+    lives as long as the training."""
+    from rsl_rl.utils import distributed
+
+    args.seed = rank_seed(args.seed if args.seed is not None else int(getattr(train_cfg, "seed", 1)), rank)
+    stdout = sys.stdout
+    if rank != 0 and not args.debug:
+        sys.stdout = open(os.devnull, "w")
+    try:
+        distributed.init_process_group(args.device)
+        build_and_learn(args, train_cfg, main_process=rank == 0)
+    finally:
+        distributed.destroy_process_group()
+        if sys.stdout is not stdout:
+            sys.stdout.close()
+            sys.stdout = stdout
+
+
+def build_and_learn(args, train_cfg, main_process: bool = True) -> None:
     # The run folder is made by the runner once the env and runner were built (its first TensorBoard
     # event or checkpoint); a start that fails later than that still leaves no empty folder behind.
     log_dir = experiment_dir(args.proj_name, args.exptid)
@@ -75,13 +144,21 @@ def train(args) -> None:
         runner, train_cfg = task_registry.make_alg_runner(env=env, name=args.task, args=args, train_cfg=train_cfg)
         runner.learn(num_learning_iterations=int(train_cfg.runner.max_iterations), init_at_random_ep_len=True)
     except BaseException:
-        if not existed:
+        if not existed and main_process:
             remove_if_empty(log_dir)
         raise
 
 
+def parser():
+    p = build_parser(__doc__.splitlines()[0])
+    p.add_argument("--multi_gpu", action="store_true",
+                   help="data-parallel training over the processes torchrun starts (one per GPU, --num_envs each; "
+                        "NCCL on CUDA, gloo with --device cpu); rank 0 logs and saves")
+    return p
+
+
 def main(argv=None) -> None:
-    run_script("train.py", train, get_args(argv, description=__doc__.splitlines()[0]))
+    run_script("train.py", train, get_args(argv, parser=parser()))
 
 
 if __name__ == "__main__":

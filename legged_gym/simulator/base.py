@@ -1,16 +1,17 @@
-"""The simulator backend interface (DESIGN.md, "Simulators").
+"""The simulator backend interface (docs/decisions.md D1).
 
 The environment logic (observations, rewards, terminations, resets, randomisation, references) is
 batched torch on the training device and talks to physics only through this interface. A backend
 owns N worlds of the 23-DOF G1 training model and exposes its state as torch tensors on `device`.
 
 Conventions: world frame, z up; quaternions xyzw; root state rows are
-[pos(3), quat xyzw(4), lin vel(3), ang vel(3)] with velocities in the world frame; DOF order is the
-training order of `pose.g1_model.load_g1().dof_names`; body order is the model's body order (52
-bodies, `body_names`). State tensors are refreshed by `step()` and by `forward()`; treat them as
-read-only views (write through the setters).
+[pos(3), quat xyzw(4), lin vel(3), ang vel(3)] with velocities in the world frame; linear velocities
+(root and bodies) are those of the body-frame origins, not of the centres of mass (README, "Linear
+velocities"); DOF order is the training order of `pose.g1_model.load_g1().dof_names`; body order is
+the model's body order (52 bodies, `body_names`). State tensors are refreshed by `step()` and by
+`forward()`; treat them as read-only views (write through the setters).
 
-Control (SPEC 2.3): `step(targets)` runs `decimation` physics substeps of `dt` seconds and, in every
+Control (docs/conventions.md): `step(targets)` runs `decimation` physics substeps of `dt` seconds and, in every
 substep, applies the PD torque
     tau = clip(kp_env * (targets - q) - kd_env * qdot, -torque_limit, +torque_limit)
 where kp_env = motor_strength_kp * Kp and kd_env = motor_strength_kd * Kd per env and DOF
@@ -113,6 +114,11 @@ class SimBackend(abc.ABC):
         the backend does not report it."""
         return None
 
+    def take_solver_limit_hits_where(self, mask: torch.Tensor) -> Optional[torch.Tensor]:
+        """`take_solver_limit_hits` for the envs where `mask` (N,) bool is True, as an (N,) bool
+        (rows outside the mask: their record, left in place). None when not reported."""
+        return None
+
     # --- writes for resets and perturbations -------------------------------------------------------
     @abc.abstractmethod
     def set_root_states(self, env_ids: torch.Tensor, root_states: torch.Tensor) -> None:
@@ -122,14 +128,28 @@ class SimBackend(abc.ABC):
     def set_dof_states(self, env_ids: torch.Tensor, dof_pos: torch.Tensor, dof_vel: torch.Tensor) -> None:
         """Overwrite joint angles and velocities (len(env_ids), 23) of the given envs."""
 
+    #: True where `set_states_where` writes without reading the mask on the host (no device
+    #: synchronisation); the environments then reset envs by mask instead of by index list.
+    supports_masked_writes = False
+
+    def set_states_where(self, mask: torch.Tensor, root_states: torch.Tensor, dof_pos: torch.Tensor,
+                         dof_vel: torch.Tensor) -> None:
+        """Overwrite joint and root states of the envs where `mask` (N,) bool is True with the rows of
+        the (N, ...) arguments (as set_dof_states then set_root_states on those envs); the other envs
+        keep theirs. This default goes through the index-list setters (it reads the mask on the host)."""
+        env_ids = mask.nonzero(as_tuple=False).flatten()
+        if len(env_ids) > 0:
+            self.set_dof_states(env_ids, dof_pos[env_ids], dof_vel[env_ids])
+            self.set_root_states(env_ids, root_states[env_ids])
+
     @abc.abstractmethod
     def forward(self) -> None:
-        """Recompute kinematics (body states) after writes, without advancing time (decision D6)."""
+        """Recompute kinematics (body states) after writes, without advancing time (docs/decisions.md D6)."""
 
     @abc.abstractmethod
     def apply_body_forces(self, forces: torch.Tensor) -> None:
         """External forces (N, B, 3), world frame, at the body origins, for the next physics substep only
-        (as Isaac Gym's apply_rigid_body_force_tensors before one simulate call, SPEC 13.2-18)."""
+        (as Isaac Gym's apply_rigid_body_force_tensors before one simulate call; docs/decisions.md K8)."""
 
     # --- gravity (the whole simulation, as Isaac Gym's sim params) ------------------------------------
     @property
@@ -139,7 +159,7 @@ class SimBackend(abc.ABC):
 
     @abc.abstractmethod
     def set_gravity(self, gravity: torch.Tensor) -> None:
-        """Set the gravity vector (3,) of every world (gravity randomisation, decision D2)."""
+        """Set the gravity vector (3,) of every world (gravity randomisation, docs/decisions.md D2)."""
 
     # --- domain randomisation (per env) ------------------------------------------------------------
     @abc.abstractmethod

@@ -1,4 +1,4 @@
-"""Isaac Gym Preview 4 backend: TWIST's physics path (DESIGN.md "Simulators"; SPEC 2.3, 2.6, 3.2-3.6).
+"""Isaac Gym Preview 4 backend: TWIST's physics path and PhysX settings (docs/decisions.md D1).
 
 Import order. Isaac Gym refuses to load once torch is imported (`isaacgym/gymdeps.py` raises
 "PyTorch was imported before isaacgym modules") and this module needs torch, so it is imported
@@ -21,7 +21,7 @@ Where PhysX differs from the interface (converted here, so the numbers match the
 * `apply_body_forces` pushes at the body origins (`apply_rigid_body_force_at_pos_tensors`);
   TWIST's `apply_rigid_body_force_tensors` pushed at the centres of mass (a few cm away).
 * PhysX updates link poses only in `simulate` (TWIST paid one extra, uncontrolled 2 ms substep per
-  reset, SPEC 3.4-5; decision D6 drops it). So `forward()` computes the body states of the envs
+  reset; docs/decisions.md D6 drops it). So `forward()` computes the body states of the envs
   written since the last physics step by forward kinematics in torch; root and DOF states already
   hold the written values; contact forces stay those of the last substep.
 * Isaac Gym cannot move a centre of mass once the GPU pipeline runs, so `prepare_sim` waits for the
@@ -54,7 +54,7 @@ from pose.utils.torch_utils import matrix_to_quat, normalize, quat_rotate
 
 TRAINING_URDF = ASSETS_DIR / "g1" / "g1_custom_collision_with_fixed_hand.urdf"
 NOMINAL_FRICTION = 1.0  # the table's (and the training MJCF's) friction, before randomisation
-INIT_HEIGHT = 1.0  # SPEC 2.6 initial base position (0, 0, 1), identity orientation
+INIT_HEIGHT = 1.0  # TWIST's initial base position (0, 0, 1), identity orientation
 
 
 def _name_map(expected: Sequence[str], found: Sequence[str], what: str) -> List[int]:
@@ -72,7 +72,7 @@ def _name_map(expected: Sequence[str], found: Sequence[str], what: str) -> List[
 
 
 class IsaacGymBackend(SimBackend):
-    """N G1 actors in one PhysX scene, GPU pipeline on CUDA devices (SPEC 2.6 settings)."""
+    """N G1 actors in one PhysX scene, GPU pipeline on CUDA devices (TWIST's settings)."""
 
     name = "isaacgym"
 
@@ -335,7 +335,7 @@ class IsaacGymBackend(SimBackend):
         self._kd = kd_scale.to(self.device, torch.float32) * self._kd_nominal
 
     def step(self, dof_targets: torch.Tensor) -> None:
-        """SPEC 3.3-4: PD torques in torch every substep, simulate, refresh the DOF state."""
+        """PD torques in torch every substep, simulate, refresh the DOF state."""
         if not self._prepared:
             self._prepare()
         gym, sim = self.gym, self.sim

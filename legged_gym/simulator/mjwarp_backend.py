@@ -1,13 +1,13 @@
 """MuJoCo Warp backend: N worlds of the 23-DOF G1 training MJCF on CUDA or on warp's CPU device.
 
-Design (DESIGN.md, "Simulators"):
+Design (docs/decisions.md D1):
 
 - One `mujoco_warp` Model/Data pair holds all N worlds. State is exposed as torch tensors that alias
   warp memory (`wp.to_torch`): `dof_pos`/`dof_vel` are views into `qpos`/`qvel`; `root_states`,
   `body_states`, `contact_forces` and `torques` are warp buffers written by small kernels at the end
   of every `step()`/`forward()` (MuJoCo's conventions converted there: quaternions wxyz -> xyzw, the
   free joint's local angular velocity -> world, com-based `cvel` -> velocity of each body-frame origin).
-- PD (SPEC 2.3) runs as a warp kernel before every physics substep: it reads `qpos`/`qvel`, computes
+- PD runs as a warp kernel before every physics substep: it reads `qpos`/`qvel`, computes
   tau = clip(kp_env (q* - q) - kd_env qdot, +-torque_limit) and writes it to `ctrl`, which drives the
   model's 23 gear-1 `<motor>`s (their ctrlrange is the same +-0.9 effort, so MuJoCo's own clamp is a
   no-op). kp_env/kd_env = motor strength x Kp/Kd are per-env warp arrays updated in place.
@@ -59,6 +59,10 @@ TRAINING_MJCF = ASSETS_DIR / "g1" / "g1_custom_collision_with_fixed_hand.xml"
 GROUND_FRICTION = 1.0
 
 wp.set_module_options({"enable_backward": False})
+
+# Model constants that mujoco_warp.set_const derives from body_mass/body_inertia/body_ipos; batched per
+# world so that worlds with different inertial parameters keep their own values.
+_MASS_DERIVED = ("body_subtreemass", "body_invweight0", "dof_invweight0", "tendon_invweight0", "actuator_acc0")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -242,13 +246,16 @@ class MjWarpBackend(SimBackend):
         self._body_names = tuple(g1.body_names)
         self._resolve_indices()
 
-        # Initial state: Isaac Gym's init state (SPEC 2.6): pelvis at (0, 0, 1), identity, default pose.
+        # Initial state: Isaac Gym's init state: pelvis at (0, 0, 1), identity, default pose.
         mjd = mujoco.MjData(mjm)
         mjd.qpos[self._qadr] = g1.default_dof_pos
         mujoco.mj_forward(mjm, mjd)
 
         n = self.num_envs
-        batched = ("body_mass", "body_inertia", "body_ipos", "body_subtreemass", "geom_friction")
+        # Per-world fields: the randomised inertial parameters, friction, and the constants that
+        # `mujoco_warp.set_const` derives from the inertial parameters (it writes them per world only
+        # where the field is batched; an unbatched field would get world 0's values for every world).
+        batched = ("body_mass", "body_inertia", "body_ipos", "geom_friction") + _MASS_DERIVED
         with wp.ScopedDevice(self._wp_device):
             self.m = mjw.put_model(mjm, batch_sizes={f: n for f in batched})
             # A solve that stops at the iteration limit (a fallen robot in a pile of contacts) would
@@ -406,7 +413,7 @@ class MjWarpBackend(SimBackend):
             self._launch_pd()
             mjw.step(self.m, self.d)
             if i == 0:
-                self.d.xfrc_applied.zero_()  # external forces act for one substep (SPEC 13.2-18)
+                self.d.xfrc_applied.zero_()  # external forces act for one substep (docs/decisions.md K8)
         self._launch_contacts()
         self._launch_kinematics_and_state()
 
@@ -485,6 +492,12 @@ class MjWarpBackend(SimBackend):
         self._overflow[env_ids] = flags & ~bit
         return (flags & bit) != 0
 
+    def take_solver_limit_hits_where(self, mask: torch.Tensor) -> torch.Tensor:
+        bit = int(mjw.OverflowType.ITERATIONS)
+        flags = self._overflow.clone()
+        self._overflow.copy_(torch.where(mask, flags & ~bit, flags))
+        return (flags & bit) != 0
+
     # --- per-world model data (read-only, for privileged observations and tests) -----------------
     @property
     def body_mass(self) -> torch.Tensor:
@@ -531,6 +544,22 @@ class MjWarpBackend(SimBackend):
         self._dof_vel[env_ids] = dof_vel.to(device=self.device, dtype=torch.float32)
         self._qacc_warmstart.index_fill_(0, env_ids, 0.0)  # no host scalar copy (sync)
 
+    supports_masked_writes = True
+
+    def set_states_where(self, mask: torch.Tensor, root_states: torch.Tensor, dof_pos: torch.Tensor,
+                         dof_vel: torch.Tensor) -> None:
+        """The values set_dof_states / set_root_states write, selected per world by `mask` (no sync)."""
+        m = mask.to(device=self.device, dtype=torch.bool).reshape(-1, 1)
+        rs = root_states.to(device=self.device, dtype=torch.float32)
+        quat = torch.nn.functional.normalize(rs[:, 3:7], dim=-1)
+        qpos = torch.cat([rs[:, 0:3], quat[:, 3:4], quat[:, 0:3], dof_pos.to(device=self.device, dtype=torch.float32)], dim=-1)
+        qvel = torch.cat([rs[:, 7:10], _quat_rotate_inverse_xyzw(quat, rs[:, 10:13]),
+                          dof_vel.to(device=self.device, dtype=torch.float32)], dim=-1)
+        nq, nv = qpos.shape[1], qvel.shape[1]
+        self._qpos[:, :nq] = torch.where(m, qpos, self._qpos[:, :nq])
+        self._qvel[:, :nv] = torch.where(m, qvel, self._qvel[:, :nv])
+        self._qacc_warmstart.masked_fill_(m, 0.0)
+
     def forward(self) -> None:
         self._torch_stream_handoff(True)
         with wp.ScopedDevice(self._wp_device):
@@ -574,10 +603,21 @@ class MjWarpBackend(SimBackend):
             raise ValueError("mjwarp backend: added mass makes body {!r} massless or negative".format(body))
         self._body_mass[:, b] = mass
         self._body_inertia[:, b] = self._inertia0[b] * (mass / m0).unsqueeze(-1)
-        with wp.ScopedDevice(self._wp_device):
-            # subtree masses (used for the subtree coms) follow body_mass; cheap, one kernel
-            mjw.set_const(self.m, self.d, groups=mjw.SetConstGroup.FIXED)
+        # mujoco_warp.set_const's docstring: a changed body_mass needs SetConstGroup.ALL (subtree
+        # masses; at qpos0 body_invweight0 and dof_invweight0, which set the regularisation of the
+        # contact and joint-limit constraints, and actuator_acc0), as mj_setConst does for an MjModel.
+        self._set_const(mjw.SetConstGroup.ALL)
 
     def set_body_com_offset(self, body: str, offset: torch.Tensor) -> None:
         b = self._body_ids[self.body_index(body)]
         self._body_ipos[:, b] = self._ipos0[b] + offset.to(device=self.device, dtype=torch.float32).reshape(self.num_envs, 3)
+        # body_ipos changes the composite inertia at qpos0, hence the invweights (not subtree masses)
+        self._set_const(mjw.SetConstGroup.INERT0)
+
+    def _set_const(self, groups) -> None:
+        """Recompute the model constants derived from the inertial parameters, per world, in place
+        (set-up time: tens of kernel launches per body; the captured graphs read the same arrays)."""
+        self._torch_stream_handoff(True)
+        with wp.ScopedDevice(self._wp_device):
+            mjw.set_const(self.m, self.d, groups=groups)
+        self._torch_stream_handoff(False)

@@ -1,4 +1,5 @@
-"""Motion library over TWIST clips: load, pre-process, sample and evaluate reference frames (SPEC 6.3-6.4).
+"""Motion library over TWIST clips: load, pre-process, sample and evaluate reference frames
+(docs/motion_data.md, MotionLib).
 
 `MotionLib(motion_file, device)` takes a TWIST YAML manifest or one clip file (`.pkl` / `.npz`),
 validates every clip with `pose.formats` (errors are `MotionFileError` naming file, key and what was
@@ -11,7 +12,7 @@ and stores all clips concatenated along time on `device`:
   clips (M):                start index, number of frames T, length L = (T-1)/fps, fps, dt,
                             normalised weight, xy displacement (last - first root position, z = 0)
 
-Velocities are computed at load time (SPEC 6.3) for all frames at once, with per-clip boundaries:
+Velocities are computed at load time for all frames at once, with per-clip boundaries:
 root linear velocity and DOF velocity are forward differences x fps, the root angular velocity is
 the exponential map of q_{k+1} * q_k^-1 (world frame) x fps; each clip's last frame copies the one
 before; then every channel is smoothed per clip by a `smooth_window`-tap (19) moving average with
@@ -19,7 +20,7 @@ zero padding ("same" output, so the first and last 9 frames of a clip are attenu
 with a float64 cumulative sum and windows clamped to the clip.
 
 `calc_motion_frame(ids, times)` is fully batched on the device (no loop over clips) and never
-modifies its inputs (TWIST modified the caller's time tensor in place; SPEC 13.2-9).
+modifies its inputs (TWIST modified the caller's time tensor in place; docs/decisions.md D9).
 
 Differences from TWIST kept on purpose: a clip that fails validation raises instead of being logged
 and skipped (pass `skip_invalid=True` for TWIST's behaviour); every clip's `link_body_list` is
@@ -167,7 +168,7 @@ class MotionLib:
         self._root_vel, self._root_ang_vel, self._dof_vel = self._compute_velocities(fps, nf, starts)
 
     def _compute_velocities(self, fps: np.ndarray, nf: np.ndarray, starts: np.ndarray):
-        """Finite-difference velocities of all frames, then per-clip box smoothing (SPEC 6.3).
+        """Finite-difference velocities of all frames, then per-clip box smoothing.
 
         Vectorised over frames; clips are taken in chunks of about `VELOCITY_CHUNK_FRAMES` frames
         (whole clips) only to bound the float64 temporaries on the device.
@@ -319,7 +320,7 @@ class MotionLib:
         shape plus the feature dims: root_pos (3), root_rot (4, xyzw), root_vel (3), root_ang_vel (3),
         dof_pos (23), dof_vel (23), local_body_pos (38, 3).
 
-        Times wrap around the clip (SPEC 6.4): k = floor(t / L) loops, the root position is shifted
+        Times wrap around the clip (TWIST's, docs/decisions.md K5): k = floor(t / L) loops, the root position is shifted
         by k times the clip's xy displacement. Negative times follow the same rule (k < 0), i.e. the
         periodic extension backwards: t = -0.1 s reads L - 0.1 s shifted by minus one displacement.
         Positions are interpolated between the two neighbouring frames (slerp for the root

@@ -1,6 +1,6 @@
 """Quaternion and rotation helpers in torch, batched over leading dimensions.
 
-Convention (SPEC 11.4): quaternions are (x, y, z, w) everywhere in training code and clip files;
+Convention (docs/conventions.md, Quaternions): quaternions are (x, y, z, w) everywhere in training code and clip files;
 MuJoCo and the Unitree IMU use (w, x, y, z): convert at the boundary with `xyzw_to_wxyz` /
 `wxyz_to_xyzw`. "Rotate into frame q" is q^-1 v q (`quat_rotate_inverse`).
 """
@@ -76,7 +76,7 @@ def quat_from_euler_xyz(roll: torch.Tensor, pitch: torch.Tensor, yaw: torch.Tens
 
 
 def get_euler_xyz(q: torch.Tensor):
-    """(roll, pitch, yaw) of xyzw quaternions with SPEC 11.4's formulas (pitch argument clipped)."""
+    """(roll, pitch, yaw) of xyzw quaternions (docs/conventions.md, Euler angles; pitch argument clipped)."""
     x, y, z, w = q.unbind(-1)
     roll = torch.atan2(2.0 * (w * x + y * z), 1.0 - 2.0 * (x * x + y * y))
     pitch = torch.asin(torch.clamp(2.0 * (w * y - z * x), -1.0, 1.0))
@@ -85,10 +85,12 @@ def get_euler_xyz(q: torch.Tensor):
 
 
 def yaw_quat(q: torch.Tensor) -> torch.Tensor:
-    """The heading-only part of q (roll = pitch = 0)."""
-    _, _, yaw = get_euler_xyz(q)
-    zero = torch.zeros_like(yaw)
-    return quat_from_euler_xyz(zero, zero, yaw)
+    """The heading-only part of q (roll = pitch = 0): quat_from_euler_xyz(0, 0, yaw), which is
+    (0, 0, sin(yaw / 2), cos(yaw / 2)), written out (a few kernels instead of sixty)."""
+    x, y, z, w = q.unbind(-1)
+    half = 0.5 * torch.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+    zero = torch.zeros_like(half)
+    return torch.stack([zero, zero, torch.sin(half), torch.cos(half)], dim=-1)
 
 
 def quat_to_matrix(q: torch.Tensor) -> torch.Tensor:
@@ -126,7 +128,7 @@ def matrix_to_quat(m: torch.Tensor) -> torch.Tensor:
 
 
 def quat_to_angle_axis(q: torch.Tensor, eps: float = 1e-5):
-    """Angle in (-pi, pi] and unit axis of xyzw quaternions (SPEC 11.4: angle = 2 acos(w) wrapped,
+    """Angle in (-pi, pi] and unit axis of xyzw quaternions (angle = 2 acos(w) wrapped,
     axis = v / sqrt(1 - w^2), zero rotation when that sine is below eps)."""
     w = q[..., 3].clamp(-1.0, 1.0)
     angle = 2.0 * torch.acos(w)
@@ -172,7 +174,7 @@ def slerp(q0: torch.Tensor, q1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     ra = torch.sin((1 - t) * half) / safe_sin
     rb = torch.sin(t * half) / safe_sin
     out = ra * q0 + rb * q1
-    # Fallbacks of SPEC 11.4: average when the half-angle sine is tiny, q0 when identical.
+    # TWIST's fallbacks: average when the half-angle sine is tiny, q0 when identical.
     out = torch.where(sin_half.abs() < 1e-3, 0.5 * q0 + 0.5 * q1, out)
     out = torch.where(cos_half >= 1.0, q0, out)
     return out

@@ -1,4 +1,4 @@
-"""DaggerPPO: PPO on the student plus a KL pull toward a frozen teacher (SPEC 8.3, decisions D3, D4).
+"""DaggerPPO: PPO on the student plus a KL pull toward a frozen teacher (docs/learning.md; docs/decisions.md D3, D4).
 
 Per minibatch, on top of the PPO loss:
 
@@ -6,10 +6,10 @@ Per minibatch, on top of the PPO loss:
 
 The teacher's mean and std are computed when the transition is collected (the teacher and its
 normaliser are frozen, so this equals evaluating it at update time) from the privileged
-observation normalised with the teacher's own saved normaliser (decision D4; the runner passes
+observation normalised with the teacher's own saved normaliser (docs/decisions.md D4; the runner passes
 that tensor as `teacher_obs`), and stored with the transition.
 
-Coefficient schedule (decision D3), one explicit cosine from dagger_coef (0.1) to
+Coefficient schedule (docs/decisions.md D3), one explicit cosine from dagger_coef (0.1) to
 dagger_coef_min (0.01) over dagger_coef_anneal_steps updates (60,000):
 
     coef(k) = min + (coef0 - min) * 0.5 * (1 + cos(pi * k / anneal_steps))   for k < anneal_steps
@@ -32,7 +32,7 @@ from rsl_rl.storage.rollout_storage import Batch
 
 
 def dagger_coef(k: int, coef0: float, coef_min: float, anneal_steps: int) -> float:
-    """The BC coefficient of update k (decision D3): a cosine from coef0 at k = 0 to coef_min at anneal_steps."""
+    """BC coefficient of update k (docs/decisions.md D3): a cosine from coef0 at k = 0 to coef_min at anneal_steps."""
     if anneal_steps <= 0 or k >= anneal_steps:
         return float(coef_min)
     return float(coef_min) + (float(coef0) - float(coef_min)) * 0.5 * (1.0 + math.cos(math.pi * k / anneal_steps))
@@ -44,6 +44,9 @@ class DaggerPPO(PPO):
         super().__init__(actor_critic, **ppo_kwargs)
         self.teacher = teacher.to(self.device)
         self.teacher.eval()
+        self._coef_t = None  # type: Optional[torch.Tensor]
+        if self.fast_update and hasattr(self.teacher, "set_fast_kernels"):
+            self.teacher.set_fast_kernels(True)
         for p in self.teacher.parameters():
             p.requires_grad_(False)
         self.dagger_coef_init = float(dagger_coef)
@@ -63,15 +66,22 @@ class DaggerPPO(PPO):
         """Student actions (always: no teacher warm start); records the teacher's mean/std on
         `teacher_obs` (the privileged obs under the teacher's normaliser; default critic_obs)."""
         actions = super().act(obs, critic_obs)
-        with torch.no_grad():
+        with torch.no_grad(), self._tf32_scope():
             teacher_mu = self.teacher.act_inference(critic_obs if teacher_obs is None else teacher_obs)
         self.transition.teacher_action_mean = teacher_mu
         self.transition.teacher_action_sigma = self.teacher.std.expand_as(teacher_mu)
         return actions
 
+    def _before_fast_update(self) -> None:
+        # the fast update reads the coefficient from the device (a recorded CUDA graph replays it)
+        if getattr(self, "_coef_t", None) is None:
+            self._coef_t = torch.zeros((), dtype=torch.float32, device=self.device)
+        self._coef_t.fill_(self.dagger_coef)
+
     def _extra_loss(self, b: Batch, mu: torch.Tensor, sigma: torch.Tensor):
         kl = gaussian_kl(mu, sigma, b.teacher_mu, b.teacher_sigma).mean()
-        bc_loss = self.dagger_coef * kl
+        coef = self._coef_t if self.fast_update and getattr(self, "_coef_t", None) is not None else self.dagger_coef
+        bc_loss = coef * kl
         return bc_loss, {"kl_teacher_student": kl.detach(), "bc_loss": bc_loss.detach()}
 
     def update(self) -> Dict[str, float]:

@@ -1,4 +1,4 @@
-"""The math of PPO and DAgger-PPO as pure tensor functions (SPEC 8.2, 8.3).
+"""The math of PPO and DAgger-PPO as pure tensor functions (docs/learning.md).
 
     surrogate_loss  mean(max(-A r, -A clip(r, 1 - eps, 1 + eps))),  r = exp(log pi - log pi_old)
     value_loss      mean(max((V - R)^2, (V_old + clip(V - V_old, -eps, eps) - R)^2))   (clipped)
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-#: Bounds and factor of the adaptive learning-rate rule (SPEC 8.2).
+#: Bounds and factor of the adaptive learning-rate rule (docs/learning.md, PPO).
 LR_MIN = 1e-5
 LR_MAX = 1e-2
 LR_FACTOR = 1.5

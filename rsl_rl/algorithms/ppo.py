@@ -1,4 +1,4 @@
-"""PPO of the teacher (SPEC 8.2).
+"""PPO of the teacher (docs/learning.md, PPO).
 
 Per iteration: `act` / `process_env_step` fill the rollout storage (time-out bootstrapping
 r += gamma * V(s) * time_out), `compute_returns` runs GAE on it and normalises the advantages,
@@ -9,6 +9,27 @@ r += gamma * V(s) * time_out), `compute_returns` runs GAE on it and normalises t
 with gradients clipped to max_grad_norm and, under the "adaptive" schedule, the learning rate
 adapted per minibatch from KL(old || new) (summed over action dims, mean over the batch).
 `state_dict` holds the optimizer (its param groups carry the current learning rate).
+
+Two ways to run the same update (`fast_update`; "auto": the fast way on CUDA):
+  plain  Adam with a Python-float learning rate; the adaptive rule reads the KL on the host every
+         minibatch (one device synchronisation per minibatch);
+  fast   fused Adam whose learning rate is a device tensor: the adaptive rule runs on the device
+         (same comparisons in float64), the loss terms are summed on the device and read once
+         per update, so an update synchronises with the device once.
+The fast way also computes the motion encoders' Conv1d layers as matrix products
+(`ActorCriticMimic.set_fast_kernels`) and, on CUDA with `cuda_graph` (default), records one
+minibatch step (gather, forward, backward, clipping, Adam, learning-rate rule) in a CUDA graph and
+replays it for every minibatch. Both ways give the same parameters within float tolerance (fused vs
+per-tensor Adam arithmetic, the learning rate as float32 on the device, summation order).
+Checkpoints hold the optimizer in the plain format (float learning rate) either way. `tf32`
+(default on): TF32 matrix products on CUDA inside `act`, `compute_returns` and `update` (no effect
+on CPU).
+
+Data-parallel training (torchrun, `rsl_rl.utils.distributed`): in a process group of several ranks
+every minibatch's gradients are averaged over the ranks after the backward pass (before clipping)
+and its KL before the learning-rate rule, so all ranks take identical steps. Both ways of update
+work; the CUDA graph is not used then (the minibatch step runs eagerly, with its collectives) unless
+`distributed_cuda_graph` (default off) asks to record the collectives in the graph as well.
 """
 from __future__ import annotations
 
@@ -19,10 +40,11 @@ import torch
 import torch.nn as nn
 import torch.optim as optim
 
-from rsl_rl.algorithms.losses import adaptive_lr, gaussian_kl, surrogate_loss, value_loss
+from rsl_rl.algorithms.losses import LR_FACTOR, LR_MAX, LR_MIN, adaptive_lr, gaussian_kl, surrogate_loss, value_loss
 from rsl_rl.storage.rollout_storage import Batch, RolloutStorage, Transition
+from rsl_rl.utils import distributed
 
-#: TWIST's algorithm config fields that its PPO never reads (SPEC 8.2, "Other fields").
+#: TWIST's algorithm config fields that its PPO never reads.
 TWIST_UNUSED_FIELDS = ("grad_penalty_coef_schedule", "std_schedule", "dagger_update_freq", "priv_reg_coef_schedual",
                        "priv_reg_coef_schedule", "normalizer_update_iterations", "warm_iters")
 
@@ -34,7 +56,8 @@ class PPO:
                  clip_param: float = 0.2, gamma: float = 0.99, lam: float = 0.95, value_loss_coef: float = 1.0,
                  entropy_coef: float = 0.005, learning_rate: float = 2e-4, max_grad_norm: float = 1.0,
                  use_clipped_value_loss: bool = True, schedule: str = "adaptive", desired_kl: float = 0.008,
-                 device="cpu", **kwargs):
+                 device="cpu", fast_update="auto", tf32: bool = True, cuda_graph: bool = True,
+                 distributed_cuda_graph: bool = False, **kwargs):
         unknown = sorted(k for k in kwargs if k not in TWIST_UNUSED_FIELDS)
         if unknown:
             warnings.warn("{} ignores unknown algorithm settings: {}".format(type(self).__name__, unknown))
@@ -54,10 +77,54 @@ class PPO:
         self.use_clipped_value_loss = bool(use_clipped_value_loss)
         self.schedule = schedule
         self.desired_kl = float(desired_kl)
-        self.optimizer = optim.Adam([p for p in self.actor_critic.parameters() if p.requires_grad],
-                                    lr=self.learning_rate)
+        self.tf32 = bool(tf32)
+        params = [p for p in self.actor_critic.parameters() if p.requires_grad]
+        if fast_update == "auto":
+            fast_update = self.device.type == "cuda"
+        self._lr_param = None  # type: Optional[torch.Tensor]
+        self.optimizer = None  # type: Optional[optim.Optimizer]
+        if fast_update:
+            self.optimizer = self._make_fast_optimizer(params)
+        if self.optimizer is None:
+            self.optimizer = optim.Adam(params, lr=self.learning_rate)
+        if self.fast_update and hasattr(self.actor_critic, "set_fast_kernels"):
+            self.actor_critic.set_fast_kernels(True)
+        # data-parallel (torchrun, rsl_rl.utils.distributed): gradients and the KL are averaged over
+        # the ranks every minibatch; the CUDA-graph step is then off and the step runs eagerly, unless
+        # distributed_cuda_graph records the all-reduces in the graph too (NCCL >= 2.9.6; opt-in)
+        self.world_size = distributed.world_size()
+        self.cuda_graph = (bool(cuda_graph) and self.fast_update and self.device.type == "cuda"
+                           and (self.world_size == 1 or bool(distributed_cuda_graph)))
+        self._graph = None  # type: Optional[torch.cuda.CUDAGraph]
+        self._graph_key = None
+        self._graph_warmup_done = 0
+        self._graph_keys = None  # type: Optional[list]
+        self._graph_idx = None  # type: Optional[torch.Tensor]
+        self._graph_sums = None  # type: Optional[torch.Tensor]
         self.storage = None  # type: Optional[RolloutStorage]
         self.transition = Transition()
+
+    def _make_fast_optimizer(self, params) -> Optional[optim.Optimizer]:
+        """Fused Adam with a device-tensor learning rate (None where this torch has no such Adam)."""
+        lr = torch.tensor(self.learning_rate, dtype=torch.float32, device=self.device)
+        try:
+            # capturable: the step may be recorded in a CUDA graph (cuda_graph; CUDA only)
+            optimizer = optim.Adam(params, lr=lr, fused=True, capturable=self.device.type == "cuda")
+        except (TypeError, RuntimeError, ValueError):
+            return None
+        self._lr_param = lr
+        # the learning-rate rule's state: float64 like the host rule's Python floats, updated in place
+        self._lr_state = torch.full((), self.learning_rate, dtype=torch.float64, device=self.device)
+        return optimizer
+
+    @property
+    def fast_update(self) -> bool:
+        """True while the optimizer is the fused Adam with a device learning rate built here."""
+        return (self._lr_param is not None and len(self.optimizer.param_groups) == 1
+                and self.optimizer.param_groups[0]["lr"] is self._lr_param)
+
+    def _tf32_scope(self):
+        return _Tf32(self.tf32 and self.device.type == "cuda")
 
     # --- rollout ---------------------------------------------------------------------------------
     def init_storage(self, num_envs: int, num_transitions_per_env: int, obs_shape, critic_obs_shape,
@@ -78,8 +145,9 @@ class PPO:
     def act(self, obs: torch.Tensor, critic_obs: torch.Tensor) -> torch.Tensor:
         """Sample actions for (normalised) obs and record the transition's inputs."""
         t = self.transition
-        t.actions = self.actor_critic.act(obs).detach()
-        t.values = self.actor_critic.evaluate(critic_obs).detach()
+        with self._tf32_scope():
+            t.actions = self.actor_critic.act(obs).detach()
+            t.values = self.actor_critic.evaluate(critic_obs).detach()
         t.actions_log_prob = self.actor_critic.get_actions_log_prob(t.actions).detach()
         t.action_mean = self.actor_critic.action_mean.detach()
         t.action_sigma = self.actor_critic.action_std.detach()
@@ -100,37 +168,140 @@ class PPO:
         self.actor_critic.reset(dones)
 
     def compute_returns(self, last_critic_obs: torch.Tensor) -> None:
-        last_values = self.actor_critic.evaluate(last_critic_obs).detach()
+        with self._tf32_scope():
+            last_values = self.actor_critic.evaluate(last_critic_obs).detach()
         self.storage.compute_returns(last_values, self.gamma, self.lam)
 
     # --- update ----------------------------------------------------------------------------------
     def update(self) -> Dict[str, float]:
         """PPO epochs over the stored rollout; returns the mean of each loss term (and the last lr)."""
-        sums = {}  # type: Dict[str, torch.Tensor]
-        n = 0
-        for batch in self.storage.mini_batch_generator(self.num_mini_batches, self.num_learning_epochs):
-            terms = self._minibatch_step(batch)
-            for k, v in terms.items():
-                sums[k] = sums[k] + v if k in sums else v
-            n += 1
+        fast = self.fast_update
+        if fast:
+            self._lr_state.fill_(self.learning_rate)
+            self._lr_param.fill_(self.learning_rate)
+            self._before_fast_update()
+        if fast and self.cuda_graph:
+            keys, sums, n = self._update_graphed()
+        else:
+            keys, sums, n = self._update_eager(fast)
         self.storage.clear()
+        # one read from the device per update: the summed terms (and the fast way's learning rate)
+        stacked = [sums] + ([self._lr_state.reshape(1)] if fast else [])
+        values = torch.cat(stacked).tolist() if keys or fast else []
+        if fast:
+            self.learning_rate = values.pop()
         self._after_update()
-        out = {k: float(v) / n for k, v in sums.items()}
+        out = {k: v / n for k, v in zip(keys, values)}
         out["learning_rate"] = self.learning_rate
         return out
 
-    def _minibatch_step(self, b: Batch) -> Dict[str, torch.Tensor]:
+    def _update_eager(self, fast: bool):
+        """(term names, (T,) float64 sums over the minibatches, number of minibatches)."""
+        sums = {}  # type: Dict[str, torch.Tensor]
+        n = 0
+        with self._tf32_scope():
+            for batch in self.storage.mini_batch_generator(self.num_mini_batches, self.num_learning_epochs):
+                terms = self._minibatch_step(batch, fast)
+                for k, v in terms.items():
+                    sums[k] = sums[k] + v if k in sums else v
+                n += 1
+        keys = list(sums)
+        total = torch.stack([sums[k].detach().to(torch.float64) for k in keys]) if keys else \
+            torch.zeros(0, dtype=torch.float64, device=self.device)
+        return keys, total, n
+
+    # --- the fast update recorded in a CUDA graph ----------------------------------------------
+    #: eager minibatch steps (on a side stream) before the step is captured
+    GRAPH_WARMUP_STEPS = 3
+
+    def _graph_body(self) -> None:
+        """One minibatch step on the rows `_graph_idx` of the storage; its terms are added to
+        `_graph_sums` in place (the static buffers a captured graph reads and writes)."""
+        terms = self._minibatch_step(self.storage.batch(self._graph_idx), True)
+        if self._graph_keys is None:
+            self._graph_keys = list(terms)
+            self._graph_sums = torch.zeros(len(self._graph_keys), dtype=torch.float64, device=self.device)
+        self._graph_sums.add_(torch.stack([terms[k].detach().to(torch.float64) for k in self._graph_keys]))
+        # let this step's autograd graph go (an eager warm-up step's graph, kept alive by the stored
+        # distribution, would tie the parameters' gradient accumulators to the warm-up stream)
+        if hasattr(self.actor_critic, "distribution"):
+            self.actor_critic.distribution = None
+
+    def _update_graphed(self):
+        """The fast update with each minibatch step replayed from one CUDA graph (no launches from
+        the host per kernel). The same steps as `_update_eager(fast=True)`: the same permutation
+        draw, minibatches, learning-rate rule and Adam; the first steps run eagerly, then the step
+        is captured once and replayed (until the storage or the optimizer state is replaced)."""
+        st = self.storage
+        batch_size = st.num_envs * st.num_transitions_per_env
+        mb = batch_size // self.num_mini_batches
+        if mb < 1:
+            raise ValueError("{} transitions cannot fill {} minibatches".format(batch_size, self.num_mini_batches))
+        key = (id(st), mb)
+        if self._graph_key != key:
+            self._drop_graph()
+            self._graph_key = key
+            self._graph_idx = torch.zeros(mb, dtype=torch.long, device=self.device)
+        indices = torch.randperm(self.num_mini_batches * mb, device=self.device)
+        if self._graph_sums is not None:
+            self._graph_sums.zero_()
+        n = 0
+        with self._tf32_scope():
+            for _ in range(self.num_learning_epochs):
+                for i in range(self.num_mini_batches):
+                    self._graph_idx.copy_(indices[i * mb:(i + 1) * mb])
+                    if self._graph is not None:
+                        self._graph.replay()
+                    elif self._graph_warmup_done < self.GRAPH_WARMUP_STEPS:
+                        side = torch.cuda.Stream(self.device)
+                        side.wait_stream(torch.cuda.current_stream(self.device))
+                        with torch.cuda.stream(side):
+                            self._graph_body()
+                        torch.cuda.current_stream(self.device).wait_stream(side)
+                        self._graph_warmup_done += 1
+                    else:
+                        graph = torch.cuda.CUDAGraph()
+                        self.optimizer.zero_grad(set_to_none=True)
+                        with torch.cuda.graph(graph):
+                            self._graph_body()
+                        self._graph = graph
+                        graph.replay()  # capturing ran nothing: this minibatch's step
+                    n += 1
+        return list(self._graph_keys), self._graph_sums.clone(), n
+
+    def _drop_graph(self) -> None:
+        self._graph = None
+        self._graph_key = None
+        self._graph_warmup_done = 0
+
+    def _before_fast_update(self) -> None:
+        """Hook: set device-side values a fast update reads (DAgger-PPO's coefficient)."""
+
+    def _adapt_lr_on_device(self, kl_mean: torch.Tensor) -> None:
+        """`adaptive_lr` as device ops on the float64 state; the fused Adam reads its float32 copy."""
+        lr, kl, d = self._lr_state, kl_mean.detach().to(torch.float64), self.desired_kl
+        lr = torch.where(kl > 2.0 * d, torch.clamp(lr / LR_FACTOR, min=LR_MIN),
+                         torch.where((kl > 0.0) & (kl < d / 2.0), torch.clamp(lr * LR_FACTOR, max=LR_MAX), lr))
+        self._lr_state.copy_(lr)
+        self._lr_param.copy_(lr)
+
+    def _minibatch_step(self, b: Batch, fast: bool = False) -> Dict[str, torch.Tensor]:
         ac = self.actor_critic
-        ac.act(b.observations)
+        ac.update_distribution(b.observations)
         log_prob = ac.get_actions_log_prob(b.actions)
         values = ac.evaluate(b.critic_observations).reshape(-1)
         mu, sigma, entropy = ac.action_mean, ac.action_std, ac.entropy
 
         kl_mean = gaussian_kl(b.old_mu, b.old_sigma, mu.detach(), sigma.detach()).sum(dim=-1).mean()
+        if self.world_size > 1:  # every rank adapts the learning rate from the same (mean) KL
+            kl_mean = distributed.all_reduce_mean(kl_mean)
         if self.schedule == "adaptive" and self.desired_kl > 0:
-            self.learning_rate = adaptive_lr(self.learning_rate, float(kl_mean), self.desired_kl)
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.learning_rate
+            if fast:
+                self._adapt_lr_on_device(kl_mean)
+            else:
+                self.learning_rate = adaptive_lr(self.learning_rate, float(kl_mean), self.desired_kl)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = self.learning_rate
 
         surrogate = surrogate_loss(log_prob, b.old_actions_log_prob, b.advantages, self.clip_param)
         v_loss = value_loss(values, b.target_values, b.returns, self.clip_param, self.use_clipped_value_loss)
@@ -140,8 +311,10 @@ class PPO:
         if extra_loss is not None:
             loss = loss + extra_loss
 
-        self.optimizer.zero_grad()
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.world_size > 1:
+            distributed.average_gradients(p for p in ac.parameters() if p.requires_grad)
         nn.utils.clip_grad_norm_(ac.parameters(), self.max_grad_norm)
         self.optimizer.step()
 
@@ -158,10 +331,34 @@ class PPO:
 
     # --- checkpoints -----------------------------------------------------------------------------
     def optimizer_state_dict(self) -> Dict:
-        return self.optimizer.state_dict()
+        """The optimizer state in the plain format: float learning rate, per-tensor Adam flags and
+        step counts on the host (as a plain Adam writes them), whichever way the update runs."""
+        state = self.optimizer.state_dict()
+        if not self.fast_update:
+            return state
+        groups = [dict(g, lr=self.learning_rate, fused=None, capturable=False) for g in state["param_groups"]]
+        per_param = {}
+        for key, entry in state["state"].items():
+            entry = dict(entry)
+            if isinstance(entry.get("step"), torch.Tensor):
+                entry["step"] = entry["step"].detach().to("cpu", torch.float32)
+            per_param[key] = entry
+        return {"state": per_param, "param_groups": groups}
 
     def load_optimizer_state_dict(self, state: Dict) -> None:
         """Restore the optimizer, and with it the current learning rate."""
+        if self.fast_update:
+            self._drop_graph()  # the optimizer's state tensors are replaced: record the step again
+            lr = float(state["param_groups"][0]["lr"])
+            capturable = self.device.type == "cuda"
+            groups = [dict(g, lr=self._lr_param, fused=True, foreach=None, capturable=capturable)
+                      for g in state["param_groups"]]
+            self.optimizer.load_state_dict({"state": state["state"], "param_groups": groups})
+            for group in self.optimizer.param_groups:
+                group["lr"] = self._lr_param
+            self._lr_param.fill_(lr)
+            self.learning_rate = lr
+            return
         self.optimizer.load_state_dict(state)
         self.learning_rate = float(self.optimizer.param_groups[0]["lr"])
 
@@ -171,3 +368,24 @@ class PPO:
 
     def load_dagger_state(self, state: Optional[Dict]) -> None:
         """Nothing to restore for plain PPO."""
+
+
+class _Tf32:
+    """Context: TF32 matrix products (CUDA) on or off inside, the previous setting restored after."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = bool(enabled)
+        self._saved = None
+
+    def __enter__(self):
+        if self.enabled:
+            self._saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        return self
+
+    def __exit__(self, *exc):
+        if self._saved is not None:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = self._saved
+            self._saved = None
+        return False

@@ -1,10 +1,10 @@
-"""ActorCriticMimic: the teacher/student network of TWIST (SPEC 8.1).
+"""ActorCriticMimic: the teacher/student network of TWIST (docs/learning.md, Network).
 
 Observation layout seen by the network: the first `num_motion_observations` entries are K
 reference frames of m = num_motion_observations / K entries each; the rest is proprioception
 (plus privileged info / history). Each of actor and critic owns one `MotionEncoder`:
 
-    per-frame Linear(m -> 60) + act  ->  (B, 60, K)  ->  conv stack (SPEC 8.1 table)  ->  (B, 60)
+    per-frame Linear(m -> 60) + act  ->  (B, 60, K)  ->  conv stack (CONV_STACKS)  ->  (B, 60)
     ->  Linear(60 -> motion_latent_dim)
 
 and an MLP on concat(obs[num_motion_obs:], obs[:m] (first frame, raw), latent), hidden dims
@@ -29,7 +29,7 @@ from torch.distributions import Normal
 #: Channel size C of the motion encoder: frames are projected to 3C = 60 features.
 ENCODER_CHANNELS = 20
 
-#: Conv stacks by number of motion frames K: (in, out, kernel, stride) per Conv1d (SPEC 8.1).
+#: Conv stacks by number of motion frames K: (in, out, kernel, stride) per Conv1d (TWIST's).
 CONV_STACKS = {
     1: (),
     10: ((60, 40, 4, 2), (40, 20, 2, 1)),
@@ -59,7 +59,7 @@ def get_activation(name: str) -> nn.Module:
 
 
 class MotionEncoder(nn.Module):
-    """K reference frames of m entries -> latent (SPEC 8.1 steps 1-3)."""
+    """K reference frames of m entries -> latent."""
 
     def __init__(self, frame_dim: int, num_steps: int, latent_dim: int = 128, activation: str = "silu"):
         super().__init__()
@@ -76,11 +76,32 @@ class MotionEncoder(nn.Module):
         layers.append(nn.Flatten())
         self.temporal = nn.Sequential(*layers)
         self.out = nn.Linear(width, int(latent_dim))
+        # Training speed switch (not saved): the Conv1d layers computed as one matrix product over
+        # their input windows (`unfold`), in (B, K, C) layout. The same function, summed in another
+        # order; cuDNN's 1-D convolutions of this shape (and their layout transposes) were the
+        # largest cost of a PPO update on the GPU. Off: the modules' own forward (export, deploy).
+        self.conv_as_matmul = False
 
     def forward(self, motion_obs: torch.Tensor) -> torch.Tensor:
         b = motion_obs.shape[0]
         frames = self.frame_proj(motion_obs.reshape(b, self.num_steps, self.frame_dim))  # (B, K, 60)
+        if self.conv_as_matmul:
+            return self.out(self._temporal_as_matmul(frames))
         return self.out(self.temporal(frames.transpose(1, 2)))  # (B, 60, K) -> (B, 60) -> (B, latent)
+
+    def _temporal_as_matmul(self, x: torch.Tensor) -> torch.Tensor:
+        """`temporal` on (B, K, C) frames: each Conv1d as linear(windows (B, L, C*k), W (C_out, C*k))."""
+        for layer in self.temporal:
+            if isinstance(layer, nn.Conv1d):
+                k, s = layer.kernel_size[0], layer.stride[0]
+                windows = x.unfold(1, k, s)  # (B, L_out, C, k): windows[b, l, c, j] = x[b, l*s + j, c]
+                x = nn.functional.linear(windows.reshape(windows.shape[0], windows.shape[1], -1),
+                                         layer.weight.reshape(layer.out_channels, -1), layer.bias)
+            elif isinstance(layer, nn.Flatten):
+                x = x.transpose(1, 2).flatten(1)  # (B, C, L) flattened, as Flatten after the Conv1d stack
+            else:
+                x = layer(x)
+        return x
 
 
 def mlp(in_dim: int, hidden_dims: Sequence[int], out_dim: int, activation: str, layer_norm: bool,
@@ -127,7 +148,7 @@ class Actor(nn.Module):
 
 
 class ActorCriticMimic(nn.Module):
-    """Gaussian actor and value critic of TWIST (SPEC 8.1); see the module docstring."""
+    """Gaussian actor and value critic of TWIST; see the module docstring."""
 
     is_recurrent = False
 
@@ -157,6 +178,14 @@ class ActorCriticMimic(nn.Module):
         else:
             self.std = nn.Parameter(float(init_noise_std) * torch.ones(self.num_actions))
         self.distribution = None  # type: Optional[Normal]
+
+    def set_fast_kernels(self, enabled: bool) -> None:
+        """Training speed switch, the same function within float rounding: the motion encoders'
+        Conv1d layers as matrix products (`MotionEncoder.conv_as_matmul`). Off by default (export
+        and deploy use the plain forward)."""
+        for m in self.modules():
+            if isinstance(m, MotionEncoder):
+                m.conv_as_matmul = bool(enabled)
 
     # --- distribution ----------------------------------------------------------------------------
     def update_distribution(self, observations: torch.Tensor) -> None:

@@ -1,4 +1,4 @@
-"""OnPolicyDaggerRunner: the student's DAgger-PPO loop (SPEC 8.3, 8.4; decisions D3, D4, D5).
+"""OnPolicyDaggerRunner: the student's DAgger-PPO loop (docs/learning.md; docs/decisions.md D3, D4, D5).
 
 The frozen teacher is rebuilt from its checkpoint (`teacher_path`): an ActorCriticMimic made from
 the checkpoint's "policy_cfg" (falling back to train_cfg["teacher_policy"] and the env's
@@ -7,7 +7,7 @@ normaliser "normalizer".
 
 Normalisation:
   - student obs: the student's own normaliser, recorded during the first normalizer_update_iterations;
-  - teacher input: the privileged obs under the teacher's own saved normaliser (decision D4);
+  - teacher input: the privileged obs under the teacher's own saved normaliser (docs/decisions.md D4);
   - student critic: the privileged obs under `critic_normalizer`, a frozen copy of the teacher's
     normaliser (TWIST's student critic also reads teacher-normalised obs; the copy travels in the
     student's checkpoints so a resume does not depend on the teacher's file for it).
@@ -19,6 +19,7 @@ with another hash raises TeacherMismatchError unless `allow_teacher_change`. Log
 Loss/kl_teacher_student (the KL, before the coefficient), Loss/bc_loss (coef x KL) and
 Loss/dagger_coef. `pure_ppo` (the scripts' --eval_student) sets the DAgger coefficient to 0 for
 good: the student trains by PPO alone, the teacher still supplies the critic's normaliser.
+Data-parallel (torchrun): every rank loads the teacher from `teacher_path` onto its own device.
 """
 from __future__ import annotations
 
@@ -165,4 +166,4 @@ class OnPolicyDaggerRunner(OnPolicyRunnerMimic):
         self.normalizer.record(obs)  # the critic normaliser stays the teacher's (frozen)
 
     def _update_normalizers(self) -> None:
-        self.normalizer.update()
+        self._merge_and_update(self.normalizer)  # the student's own, over all ranks when data-parallel

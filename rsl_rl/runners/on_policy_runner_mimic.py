@@ -1,4 +1,4 @@
-"""OnPolicyRunnerMimic: the teacher's PPO training loop, checkpoints and logging (SPEC 8.4, 8.6).
+"""OnPolicyRunnerMimic: the teacher's PPO training loop, checkpoints and logging (docs/learning.md).
 
 Iteration `it` (0-based): `num_steps_per_env` env steps under torch.inference_mode (actions from
 normalised observations; while it < normalizer_update_iterations the raw observations are recorded
@@ -8,9 +8,9 @@ merged (frozen from then on), the PPO update, logging, and a checkpoint when due
 Iteration numbers count completed iterations: after iteration `it` the runner's
 `current_learning_iteration` is it + 1, checkpoints are written as `model_<it + 1>.pt` with
 "iter" = it + 1, and loading one resumes with the next iteration (nothing is repeated). Save
-schedule (SPEC 8.4) on that number n: every save_interval while n < 2500, every 2 x save_interval
+schedule on that number n: every save_interval while n < 2500, every 2 x save_interval
 while n < 5000, then every 5 x save_interval; the last iteration of `learn` is always saved under
-its own number (decision D5).
+its own number (docs/decisions.md D5).
 
 Checkpoint `model_<n>.pt` (loadable with torch.load(weights_only=True)): model_state_dict,
 optimizer_state_dict (with the current learning rate), iter, normalizer and critic_normalizer
@@ -20,6 +20,12 @@ counter, None for PPO), policy_cfg (ActorCriticMimic's constructor arguments) an
 
 Console: a tqdm progress bar, and every `runner.summary_interval` iterations (50; and the last) one
 plain line (`summary_line`): iteration, env steps/s, mean reward, mean episode length, completion.
+
+Data-parallel (a torch.distributed process group of several ranks, `rsl_rl.utils.distributed`):
+every rank runs this loop on its own envs; the network starts as rank 0's, the update averages
+gradients and KL over the ranks (PPO), the normalisers merge the samples of all ranks, and only rank
+0 logs and saves (the other ranks' log_dir is None). Perf/total_fps and Train/total_timesteps count
+the env steps of all ranks; rewards, episode statistics and losses are rank 0's own.
 
 rsl_rl knows tensors, not tasks: the env is duck-typed (BaseTask's interface); the motion slice of
 the observation comes from `policy.num_motion_observations` / `num_motion_steps` when given, else
@@ -37,11 +43,12 @@ from tqdm import tqdm
 
 from rsl_rl.algorithms.ppo import PPO
 from rsl_rl.modules.actor_critic_mimic import ActorCriticMimic
+from rsl_rl.utils import distributed
 from rsl_rl.utils.episode_stats import EpisodeStats
 from rsl_rl.utils.logger import TrainLogger
 from rsl_rl.utils.normalizer import Normalizer
 
-#: Env step counters saved in checkpoints and restored on resume (SPEC 11.2).
+#: Env step counters saved in checkpoints and restored on resume (docs/learning.md, Checkpoints and resume).
 ENV_COUNTERS = ("global_counter", "total_env_steps_counter", "common_step_counter")
 
 #: Policy config keys passed on to ActorCriticMimic (the rest of the policy config is ignored).
@@ -50,7 +57,7 @@ POLICY_KEYS = ("actor_hidden_dims", "critic_hidden_dims", "motion_latent_dim", "
 
 
 def save_due(iteration: int, save_interval: int) -> bool:
-    """SPEC 8.4's schedule on the completed-iteration number."""
+    """TWIST's save schedule on the completed-iteration number n (module docstring)."""
     if iteration < 2500:
         step = save_interval
     elif iteration < 5000:
@@ -121,12 +128,17 @@ class OnPolicyRunnerMimic:
         self.policy_kwargs = self._policy_kwargs()
         actor_critic = ActorCriticMimic(**self.policy_kwargs)
         self.alg = self._make_algorithm(actor_critic)
+        # data-parallel (torchrun): ranks are seeded differently, so all start from rank 0's network
+        self.world_size = distributed.world_size()
+        self.rank = distributed.rank()
+        if self.world_size > 1:
+            distributed.broadcast_module_(self.alg.actor_critic)
         self.alg.init_storage(int(env.num_envs), self.num_steps_per_env, [self.num_obs],
                               [self.num_critic_obs] if self.has_critic_obs else None, [int(env.num_actions)])
 
         self.normalizer = Normalizer(self.num_obs).to(self.device)
         self.critic_normalizer = self._make_critic_normalizer()
-        self.log_dir = log_dir
+        self.log_dir = log_dir if self.rank == 0 else None  # only rank 0 logs and saves
         self.logger = None  # type: Optional[TrainLogger]
         self.current_learning_iteration = 0
         self.tot_timesteps = 0
@@ -160,7 +172,10 @@ class OnPolicyRunnerMimic:
 
     def _act(self, obs: torch.Tensor, critic_obs: torch.Tensor) -> torch.Tensor:
         """Actions for raw obs (normalised here); the algorithm records the transition."""
-        return self.alg.act(self.normalizer.normalize(obs), self._norm_critic(critic_obs))
+        norm_obs = self.normalizer.normalize(obs)
+        if critic_obs is obs and self.critic_normalizer is None:  # the teacher: one tensor, one normaliser
+            return self.alg.act(norm_obs, norm_obs)
+        return self.alg.act(norm_obs, self._norm_critic(critic_obs))
 
     def _record(self, obs: torch.Tensor, critic_obs: torch.Tensor) -> None:
         self.normalizer.record(obs)
@@ -168,9 +183,15 @@ class OnPolicyRunnerMimic:
             self.critic_normalizer.record(critic_obs)
 
     def _update_normalizers(self) -> None:
-        self.normalizer.update()
+        self._merge_and_update(self.normalizer)
         if self.critic_normalizer is not None:
-            self.critic_normalizer.update()
+            self._merge_and_update(self.critic_normalizer)
+
+    def _merge_and_update(self, normalizer: Normalizer) -> None:
+        """`normalizer.update()`, with the samples of every rank when data-parallel."""
+        if self.world_size > 1:
+            distributed.merge_pending_statistics(normalizer)
+        normalizer.update()
 
     def _observations(self, obs: torch.Tensor, priv: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
         critic_obs = priv if priv is not None else obs
@@ -183,7 +204,7 @@ class OnPolicyRunnerMimic:
             high = max(1, int(env.max_episode_length))
             env.episode_length_buf = torch.randint_like(env.episode_length_buf, high=high)
         if self.logger is None:
-            self.logger = TrainLogger(self.log_dir, bool(self.cfg.get("wandb", False)),
+            self.logger = TrainLogger(self.log_dir, bool(self.cfg.get("wandb", False)) and self.rank == 0,
                                       str(self.cfg.get("wandb_project", "g1_mimic")),
                                       self.cfg.get("run_name") or None, self.train_cfg)
         obs, critic_obs = self._observations(env.get_observations(), env.get_privileged_observations())
@@ -195,7 +216,7 @@ class OnPolicyRunnerMimic:
         end = start + int(num_learning_iterations)
         last_saved = None
         bar = tqdm(total=int(num_learning_iterations), dynamic_ncols=True, unit="it",
-                   disable=not self.cfg.get("progress_bar", True))
+                   disable=not self.cfg.get("progress_bar", True) or self.rank != 0)
         for it in range(start, end):
             t0 = time.time()
             record = it < self.normalizer_update_iterations
@@ -225,14 +246,21 @@ class OnPolicyRunnerMimic:
                 scalars["Perf/total_fps"],
                 "-" if stats.mean_reward is None else "{:.3f}".format(stats.mean_reward)))
             bar.update(1)
-            if self.summary_interval > 0 and (it + 1 == end or (it + 1) % self.summary_interval == 0):
+            if self.rank == 0 and self.summary_interval > 0 and (
+                    it + 1 == end or (it + 1) % self.summary_interval == 0):
                 tqdm.write(summary_line(self.current_learning_iteration, end, scalars))
             if save_due(self.current_learning_iteration, self.save_interval):
                 self._save_iteration()
                 last_saved = self.current_learning_iteration
         bar.close()
         if end > start and last_saved != self.current_learning_iteration:
-            self._save_iteration()  # decision D5: the last iteration under its own number
+            self._save_iteration()  # docs/decisions.md D5: the last iteration under its own number
+        if self.world_size > 1:  # data-parallel: the ranks must have kept identical networks
+            diff = distributed.max_parameter_difference(self.alg.actor_critic)
+            if self.rank == 0:
+                tqdm.write("data-parallel: parameters identical on the {} processes".format(self.world_size)
+                           if diff == 0.0 else "WARNING: data-parallel: the parameters of the {} processes differ "
+                           "by up to {:.3g}".format(self.world_size, diff))
         self.logger.flush()
 
     def _save_iteration(self) -> None:
@@ -241,7 +269,7 @@ class OnPolicyRunnerMimic:
 
     def _scalars(self, losses: Dict[str, float], episode_means: Dict[str, float], stats: EpisodeStats,
                  collection_time: float, learn_time: float) -> Dict[str, float]:
-        steps = self.num_steps_per_env * int(self.env.num_envs)
+        steps = self.num_steps_per_env * int(self.env.num_envs) * self.world_size  # all ranks' env steps
         self.tot_timesteps += steps
         self.tot_time += collection_time + learn_time
         out = {"Loss/" + k: v for k, v in losses.items()}

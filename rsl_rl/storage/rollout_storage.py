@@ -1,4 +1,4 @@
-"""RolloutStorage: one rollout of T steps x N envs, its returns and minibatches (SPEC 8.5).
+"""RolloutStorage: one rollout of T steps x N envs, its returns and minibatches (docs/learning.md, PPO).
 
 Per transition: observations, critic observations (when the critic has its own), actions,
 rewards, dones, values, action log-probs, action means and stds, and optionally the teacher's
@@ -148,7 +148,12 @@ class RolloutStorage:
         if mini_batch_size < 1:
             raise ValueError("{} transitions cannot fill {} minibatches".format(batch_size, num_mini_batches))
         indices = torch.randperm(num_mini_batches * mini_batch_size, device=self.device)
+        for _ in range(int(num_epochs)):
+            for i in range(int(num_mini_batches)):
+                yield self.batch(indices[i * mini_batch_size:(i + 1) * mini_batch_size])
 
+    def batch(self, idx: torch.Tensor) -> Batch:
+        """The transitions at flat indices `idx` (step-major: t * num_envs + env)."""
         def flat(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
             return None if x is None else x.flatten(0, 1)
 
@@ -157,8 +162,5 @@ class RolloutStorage:
         data = (flat(self.actions), flat(self.values), flat(self.advantages), flat(self.returns),
                 flat(self.actions_log_prob), flat(self.mu), flat(self.sigma))
         teacher = (flat(self.teacher_mu), flat(self.teacher_sigma))
-        for _ in range(int(num_epochs)):
-            for i in range(int(num_mini_batches)):
-                idx = indices[i * mini_batch_size:(i + 1) * mini_batch_size]
-                yield Batch(obs[idx], critic_obs[idx], *(d[idx] for d in data),
-                            *(None if d is None else d[idx] for d in teacher))
+        return Batch(obs[idx], critic_obs[idx], *(d[idx] for d in data),
+                     *(None if d is None else d[idx] for d in teacher))

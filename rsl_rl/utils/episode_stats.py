@@ -4,10 +4,12 @@ Per step: the running reward sum and length of every env; the sums and lengths o
 end at this step are kept as masked rows, and the env's `extras["episode"]` dict (0-dim tensors
 `metric_<term>`, `rew_<term>`) of steps that reset envs. `end_rollout()` moves them to the host
 once per iteration: the last 100 finished episodes (reward, length) and the mean of each
-`extras["episode"]` key over the iteration's steps.
+`extras["episode"]` key over the iteration's steps (NaN values, as an environment that resets by
+mask reports on steps where no episode ended, are left out).
 """
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Deque, Dict, List, Optional
 
@@ -49,14 +51,20 @@ class EpisodeStats:
         means = {}  # type: Dict[str, float]
         if self._episode_infos:
             keys = sorted(set().union(*(d.keys() for d in self._episode_infos)))
-            vals = []
-            for k in keys:
-                rows = [torch.as_tensor(d[k], device=self.device, dtype=torch.float32).reshape(-1).mean()
-                        for d in self._episode_infos if k in d]
-                vals.append(torch.stack(rows).mean())
-            means = dict(zip(keys, torch.stack(vals).tolist()))
+            nan = torch.full((), float("nan"), device=self.device)
+            # one (steps, keys) table; a NaN entry (a key a step did not report, or an env that reports
+            # every step and had no episode end in this one) is left out of its key's mean
+            table = torch.stack([torch.stack([self._scalar(d[k]) if k in d else nan for k in keys])
+                                 for d in self._episode_infos])
+            for k, v in zip(keys, torch.nanmean(table, dim=0).tolist()):
+                if not math.isnan(v):
+                    means[k] = v
         self._done, self._rew, self._len, self._episode_infos = [], [], [], []
         return means
+
+    def _scalar(self, value) -> torch.Tensor:
+        t = torch.as_tensor(value, device=self.device, dtype=torch.float32)
+        return t if t.dim() == 0 else t.reshape(-1).mean()
 
     @property
     def mean_reward(self) -> Optional[float]:

@@ -1,4 +1,4 @@
-"""TrainLogger: scalars to TensorBoard (always, when there is a log dir) and wandb (optional, D12).
+"""TrainLogger: scalars to TensorBoard (always, when there is a log dir) and wandb (optional, docs/decisions.md D12).
 
 TensorBoard's SummaryWriter writes into the run folder next to the checkpoints; wandb is imported
 only when asked for (`runner.wandb = True`), so it need not be installed otherwise.

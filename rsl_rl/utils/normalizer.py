@@ -1,4 +1,4 @@
-"""Normalizer: running observation statistics (SPEC 8.6).
+"""Normalizer: running observation statistics (docs/observations.md, Normalisation).
 
 `record(x)` adds a batch to pending sums (sum, sum of squares, count); `update()` merges the
 pending sums into the running mean and mean of squares by count-weighted averaging and clears them;

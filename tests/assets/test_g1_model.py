@@ -1,7 +1,8 @@
 """The G1 facts table, its loader and the model files generated from it (assets/g1/generate.py).
 
-The expected numbers below are typed in from SPEC.md 2.1-2.7 (not read from the table), so they
-check the table, `pose.g1_model.load_g1()` and the generator against an independent source.
+The expected numbers below are typed in from TWIST's model and config (the tables of
+docs/conventions.md; not read from the table), so they check the table, `pose.g1_model.load_g1()`
+and the generator against an independent source.
 """
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ SIM2SIM_XML = G1_DIR / "g1_sim2sim_with_wrist_roll.xml"
 MOCAP_XML = G1_DIR / "g1_mocap_with_wrist_roll.xml"
 GENERATED = [TRAIN_XML, TRAIN_URDF, SIM2SIM_XML, MOCAP_XML]
 
-# SPEC 2.2: joint, default q, Kp, Kd, URDF range, effort, armature, dof_err_w (training order).
-SPEC_22 = [
+# TWIST's joint table: joint, default q, Kp, Kd, URDF range, effort, armature, dof_err_w (training order).
+JOINT_TABLE = [
     ("left_hip_pitch", -0.2, 100, 2, -2.5307, 2.8798, 88, 0.0103, 1.0),
     ("left_hip_roll", 0.0, 100, 2, -0.5236, 2.9671, 139, 0.0251, 0.8),
     ("left_hip_yaw", 0.0, 100, 2, -2.7576, 2.7576, 88, 0.0103, 0.8),
@@ -51,17 +52,18 @@ SPEC_22 = [
     ("right_shoulder_yaw", 0.0, 40, 5, -2.618, 2.618, 25, 0.003597, 0.8),
     ("right_elbow", 1.2, 40, 5, -1.0472, 2.0944, 25, 0.003597, 1.0),
 ]
-JOINTS = [r[0] + "_joint" for r in SPEC_22]
-DEFAULT, KP, KD, LOWER, UPPER, EFFORT, ARMATURE, DOF_ERR_W = (np.array([r[i] for r in SPEC_22], float) for i in range(1, 9))
-TORQUE_CLIP = np.array([79.2, 125.1, 79.2, 125.1, 45, 45] * 2 + [79.2, 45, 45] + [22.5] * 8)  # SPEC 2.2 "Sim tau clip"
-TOTAL_MASS = 34.393234  # kg, sum of the reference URDF's 48 inertials (SPEC 2.7: ~34.39)
-# SPEC 2.5: deploy order = training order with the wrist rolls at 19 and 24.
+JOINTS = [r[0] + "_joint" for r in JOINT_TABLE]
+DEFAULT, KP, KD, LOWER, UPPER, EFFORT, ARMATURE, DOF_ERR_W = (np.array([r[i] for r in JOINT_TABLE], float)
+                                                              for i in range(1, 9))
+TORQUE_CLIP = np.array([79.2, 125.1, 79.2, 125.1, 45, 45] * 2 + [79.2, 45, 45] + [22.5] * 8)  # 0.9 x effort
+TOTAL_MASS = 34.393234  # kg, sum of the reference URDF's 48 inertials (TWIST: ~34.39)
+# Deploy order = training order with the wrist rolls at 19 and 24.
 DEPLOY_JOINTS = JOINTS[:19] + ["left_wrist_roll_joint"] + JOINTS[19:] + ["right_wrist_roll_joint"]
-# SPEC 2.4: simulator body indices of named bodies (52 bodies, depth first).
-SPEC_24_BODY_ID = {"pelvis": 0, "pelvis_contour_link": 1, "left_knee_link": 5, "left_ankle_roll_link": 7,
-                   "left_toe_link": 8, "right_knee_link": 12, "right_ankle_roll_link": 14, "torso_link": 18,
-                   "head_mocap": 20, "imu_in_torso": 21, "left_elbow_link": 25, "left_rubber_hand": 29,
-                   "right_shoulder_pitch_link": 37, "right_elbow_link": 40, "right_rubber_hand": 44}
+# Simulator body indices of named bodies (52 bodies, depth first; docs/conventions.md, Bodies).
+SIM_BODY_IDS = {"pelvis": 0, "pelvis_contour_link": 1, "left_knee_link": 5, "left_ankle_roll_link": 7,
+                "left_toe_link": 8, "right_knee_link": 12, "right_ankle_roll_link": 14, "torso_link": 18,
+                "head_mocap": 20, "imu_in_torso": 21, "left_elbow_link": 25, "left_rubber_hand": 29,
+                "right_shoulder_pitch_link": 37, "right_elbow_link": 40, "right_rubber_hand": 44}
 FEET = ("left_ankle_roll_link", "right_ankle_roll_link")
 
 
@@ -84,8 +86,8 @@ def sim2sim():
     return mujoco.MjModel.from_xml_path(str(SIM2SIM_XML))
 
 
-# ----------------------------------------------------------------------------- table vs SPEC
-def test_table_matches_spec(g1):
+# ----------------------------------------------------------------------------- table vs TWIST
+def test_table_matches_twist(g1):
     assert list(g1.dof_names) == JOINTS
     for got, want in [(g1.default_dof_pos, DEFAULT), (g1.kp, KP), (g1.kd, KD), (g1.dof_lower, LOWER),
                       (g1.dof_upper, UPPER), (g1.effort, EFFORT), (g1.armature, ARMATURE), (g1.dof_err_w, DOF_ERR_W)]:
@@ -93,17 +95,17 @@ def test_table_matches_spec(g1):
     np.testing.assert_allclose(g1.torque_limit, TORQUE_CLIP, atol=1e-9)
     assert g1.total_mass == pytest.approx(TOTAL_MASS, rel=1e-9)
     assert len(g1.bodies) == 52 and sum(b.mass > 0 for b in g1.bodies) == 48
-    for name, i in SPEC_24_BODY_ID.items():
+    for name, i in SIM_BODY_IDS.items():
         assert g1.body_names[i] == name
     assert g1.standing_pelvis_height == 0.793
 
 
 # ----------------------------------------------------------------------------- training MJCF
-def test_training_mjcf_matches_spec(g1, train):
+def test_training_mjcf_matches_twist(g1, train):
     m = train
     assert m.opt.timestep == 0.002 and m.nq == 7 + 23 and m.nv == 6 + 23 and m.nu == 23
     assert _names(m, mujoco.mjtObj.mjOBJ_BODY, range(1, m.nbody)) == list(g1.body_names)  # 52, table order
-    for name, i in SPEC_24_BODY_ID.items():
+    for name, i in SIM_BODY_IDS.items():
         assert mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, name) == i + 1  # +1: MuJoCo's world body
     assert m.jnt_type[0] == mujoco.mjtJoint.mjJNT_FREE
     assert _names(m, mujoco.mjtObj.mjOBJ_JOINT, range(1, m.njnt)) == JOINTS
@@ -121,7 +123,7 @@ def test_training_mjcf_matches_spec(g1, train):
 
 
 def test_training_collision_capsules(g1, train):
-    """SPEC 2.7: every table cylinder is a capsule (same radius, half the cylinder length), friction 1, condim 3."""
+    """Every table cylinder is a capsule (same radius, half the cylinder length), friction 1, condim 3."""
     m = train
     col = [i for i in range(m.ngeom) if m.geom_contype[i] or m.geom_conaffinity[i]]
     floor = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "floor")
@@ -169,7 +171,7 @@ def test_self_collision_filtering(g1, train):
 
 
 # ----------------------------------------------------------------------------- URDF
-def test_urdf_matches_spec(g1):
+def test_urdf_matches_twist(g1):
     root = ET.parse(TRAIN_URDF).getroot()
     links = [l.get("name") for l in root.findall("link")]
     assert links == list(g1.body_names)
@@ -229,13 +231,13 @@ def test_sim2sim_model(g1, sim2sim):
     assert m.nq == 7 + 25 and m.nu == 25
     assert _names(m, mujoco.mjtObj.mjOBJ_JOINT, range(1, m.njnt)) == DEPLOY_JOINTS
     assert _names(m, mujoco.mjtObj.mjOBJ_JOINT, m.actuator_trnid[:, 0]) == DEPLOY_JOINTS
-    np.testing.assert_allclose(m.qpos0[:7], [0, 0, 0.793, 1, 0, 0, 0])  # standing, facing +x (D7)
+    np.testing.assert_allclose(m.qpos0[:7], [0, 0, 0.793, 1, 0, 0, 0])  # standing, facing +x (docs/decisions.md D7)
     wrist = [19, 24]
     effort = np.insert(EFFORT, [19, 23], 25.0)
     np.testing.assert_allclose(m.jnt_actfrcrange[1:], np.stack([-effort, effort], 1))
     assert m.jnt_actfrclimited[1:].all()
     arm = np.insert(ARMATURE, [19, 23], 0.0)
-    arm[DEPLOY_JOINTS.index("waist_pitch_joint")] = 0.0  # SPEC 2.1: no armature on waist_pitch and wrist rolls
+    arm[DEPLOY_JOINTS.index("waist_pitch_joint")] = 0.0  # none on waist_pitch, wrist rolls (docs/decisions.md K6)
     np.testing.assert_allclose(m.dof_armature[6:], arm)
     limited = np.ones(25, bool)
     limited[wrist] = False
@@ -291,7 +293,7 @@ def test_fk_matches_mujoco(g1, train):
         np.testing.assert_allclose(rot[k].numpy(), d.xmat[1:].reshape(-1, 3, 3), atol=1e-5)
 
 
-# ----------------------------------------------------------------------------- physics (SPEC 2.3 PD law)
+# ----------------------------------------------------------------------------- physics (training PD law)
 def _pd(q, qd):
     return np.clip(KP * (DEFAULT - q) - KD * qd, -TORQUE_CLIP, TORQUE_CLIP)
 

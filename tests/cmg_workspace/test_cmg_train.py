@@ -45,6 +45,13 @@ def test_two_epochs_loss_falls_and_files(run_a, data_path):
     assert cmg.path.name == "cmg_final.pt" and not cmg.model.training
 
 
+def test_learning_rate_schedule_follows_the_training_loss(run_a):
+    """ReduceLROnPlateau is stepped with the epoch's training loss, not the free-running validation loss."""
+    second = read_checkpoint(run_a / "cmg_ckpt_2.pt")
+    assert second["scheduler_state_dict"]["best"] == pytest.approx(second["loss"], rel=1e-9)
+    assert second["val_loss"] != pytest.approx(second["loss"], rel=1e-3)
+
+
 def test_tensorboard_scalars(run_a):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

@@ -6,7 +6,7 @@ Set TWIST_TEST_DEVICE=cuda to run the mjwarp backend on a GPU instead.
 
 What is checked: tensor shapes/dtypes/devices; quaternions xyzw and velocities in the world frame
 (root and bodies); set state + forward() reproduces forward kinematics without advancing time; the PD
-law of SPEC 2.3 (motor strength, torque clip); free fall; contact forces of a standing robot; external
+law of docs/conventions.md (motor strength, torque clip); free fall; contact forces of a standing robot; external
 body forces for one substep; per-env friction, mass and CoM; resets of a subset of envs.
 """
 import importlib
@@ -246,7 +246,7 @@ def test_set_states_and_forward_match_forward_kinematics_without_advancing_time(
 
 
 # --- control --------------------------------------------------------------------------------------
-def test_pd_torques_follow_spec_law_with_motor_strength_and_clip(make):
+def test_pd_torques_follow_pd_law_with_motor_strength_and_clip(make):
     """With one substep per step, the returned torques are the PD law on the pre-step state."""
     sim = make(3, SimConfig(decimation=1))
     gen = torch.Generator().manual_seed(1)

@@ -270,7 +270,7 @@ def test_play_and_no_rand_config_edits():
     cfg = set_play_cfg(make_cfg("g1_stu_rl"), num_envs=1)
     assert cfg.env.num_envs == 1 and cfg.env.episode_length_s == 60.0 and not cfg.noise.add_noise
     assert not cfg.motion.rand_reset and not cfg.motion.motion_curriculum and not cfg.domain_rand.push_robots
-    assert cfg.domain_rand.randomize_friction and cfg.domain_rand.randomize_motor  # kept on, as ORIG play
+    assert cfg.domain_rand.randomize_friction and cfg.domain_rand.randomize_motor  # kept on, as TWIST's play
     cfg = make_cfg("g1_stu_rl", rand=False)
     dr = cfg.domain_rand
     assert not any([dr.domain_rand_general, dr.randomize_friction, dr.randomize_base_mass, dr.randomize_base_com,
@@ -289,6 +289,40 @@ def test_importing_the_envs_imports_no_simulator():
             "print(sorted(m for m in ('mujoco', 'mujoco_warp', 'warp', 'isaacgym') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_resets_by_mask_give_the_same_steps_as_resets_by_index_list():
+    """The sync-free way (`reset_where`, every env through the reset maths, kept by mask) and the
+    index-list way (`reset_idx` of reset_buf.nonzero()) step alike: observations, rewards, resets,
+    curriculum, generator state bit for bit; episode logs to float rounding (masked means), NaN in
+    the masked way on steps without a reset."""
+    envs = []
+    for sync_free in (False, True):
+        cfg = make_cfg("g1_stu_rl", num_envs=4, seed=3)  # noise, delay, DR, curriculum on
+        cfg.env.sync_free_resets = sync_free
+        envs.append(make_env("g1_stu_rl", cfg))
+    plain, fast = envs
+    assert not plain.sync_free_resets and fast.sync_free_resets
+    gen = torch.Generator().manual_seed(0)
+    resets = quiet_steps = 0
+    for i in range(24):
+        actions = 2.0 * torch.randn(4, 23, generator=gen)  # large actions: robots fall and reset
+        a, b = plain.step(actions), fast.step(actions)
+        for x, y, name in zip(a[:4], b[:4], ("obs", "privileged obs", "rewards", "resets")):
+            assert torch.equal(x, y), (i, name)
+        assert torch.equal(a[4]["time_outs"], b[4]["time_outs"])
+        assert torch.equal(plain.motion_difficulty, fast.motion_difficulty)
+        assert torch.equal(plain._motion_ids, fast._motion_ids)
+        assert torch.equal(plain._rng.get_state(), fast._rng.get_state())
+        if "episode" in a[4]:
+            resets += int(a[3].sum())
+            assert set(a[4]["episode"]) == set(b[4]["episode"])
+            for k, v in a[4]["episode"].items():
+                torch.testing.assert_close(b[4]["episode"][k], v, rtol=1e-5, atol=1e-7, msg=k)
+        else:
+            quiet_steps += 1
+            assert all(torch.isnan(v) for v in b[4]["episode"].values())
+    assert resets >= 3 and quiet_steps >= 1
 
 
 def test_episode_log_is_per_term_sum_over_clip_length(teacher_env):

@@ -1,4 +1,4 @@
-"""Static check of the Isaac Gym backend against the Isaac Gym Preview 4 API (DESIGN.md, Simulators).
+"""Static check of the Isaac Gym backend against the Isaac Gym Preview 4 API (docs/decisions.md D1).
 
 Isaac Gym cannot be installed here or in CI, so `legged_gym/simulator/isaacgym_backend.py` is
 type-checked with mypy (strict) against the `isaacgym-stubs` distribution from PyPI (pinned in the

@@ -1,4 +1,4 @@
-"""Observation terms of legged_gym.envs.mdp (SPEC 3.7, 4) on crafted states.
+"""Observation terms of legged_gym.envs.mdp (docs/observations.md) on crafted states.
 
 Expected values are computed independently with numpy / scipy Rotation (scalar-last quaternions,
 extrinsic 'xyz' Euler angles = roll about x, pitch about y, yaw about z) or written by hand.
@@ -182,7 +182,7 @@ def test_noise_ramp(iteration, expected):
 
 
 def test_orig_student_preset_means_full_noise():
-    assert obs.noise_ramp(obs.ORIG_STUDENT_PRESET_ENV_STEPS) == 1.0
+    assert obs.noise_ramp(obs.TWIST_STUDENT_PRESET_ENV_STEPS) == 1.0
 
 
 def test_noise_bounds_and_ankles_zeroed_after_noise():

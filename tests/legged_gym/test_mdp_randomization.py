@@ -1,4 +1,4 @@
-"""Domain-randomisation draws (SPEC 3.6) and reference-state initialisation (SPEC 3.4): ranges,
+"""Domain-randomisation draws and reference-state initialisation (docs/rewards_and_terminations.md): ranges,
 shapes, and reproducibility from a seeded torch.Generator."""
 import numpy as np
 import pytest
@@ -83,6 +83,14 @@ def test_action_delay_onset_and_values():
     assert a == [rnd.action_delay(200000, gen(9)) for _ in range(3)]
     hist = torch.arange(8, dtype=torch.float32).view(1, 8, 1).expand(2, 8, 23)
     assert torch.all(rnd.delayed_action(hist, 0) == 7) and torch.all(rnd.delayed_action(hist, 1) == 6)
+    # on the device: the same draws as tensors, the same selection without a read back to the host
+    g1, g2 = gen(5), gen(5)
+    for _ in range(20):
+        d_int = rnd.action_delay(200000, g1)
+        d_t = rnd.action_delay(200000, g2, as_tensor=True)
+        assert isinstance(d_t, torch.Tensor) and d_t.shape == (1,) and int(d_t) == d_int
+        assert torch.equal(rnd.delayed_action(hist, d_t), rnd.delayed_action(hist, d_int))
+    assert rnd.action_delay(100, gen(5), as_tensor=True) == 0
 
 
 # --- RSI ------------------------------------------------------------------------------------------
@@ -120,6 +128,22 @@ def test_rsi_state_ranges():
     assert ratio.min() >= 0.8 - 1e-12 and ratio.max() <= 1.2 + 1e-12 and ratio.std() > 0.1
     assert np.all(s.dof_pos.numpy()[:, 5] == 0.0)
     np.testing.assert_allclose(s.dof_vel.numpy(), 0.8 * x["ref_dof_vel"].numpy(), atol=1e-12)
+
+
+def test_rsi_draws_made_beforehand_give_the_state_rsi_state_draws_itself():
+    x = rsi_inputs(n=64)
+    own = rnd.rsi_state(**x, generator=gen(6))
+    xy, scale = rnd.rsi_draws(64, 23, gen(6), dtype=torch.float64)
+    assert xy.shape == (64, 2) and scale.shape == (64, 23)
+    assert float(xy.abs().max()) <= 0.3 and float(scale.min()) >= 0.8 and float(scale.max()) <= 1.2
+    given = rnd.rsi_state(**x, generator=None, xy_noise=xy, dof_scale=scale)
+    for a, b in zip(own, given):
+        assert torch.equal(a, b)
+    # rows of the draws: the state of those envs alone
+    rows = torch.tensor([3, 17, 40])
+    sub = rnd.rsi_state(**{k: v[rows] for k, v in x.items()}, xy_noise=xy[rows], dof_scale=scale[rows])
+    for a, b in zip(own, sub):
+        assert torch.equal(a[rows], b)
 
 
 def test_rsi_state_reproducible():

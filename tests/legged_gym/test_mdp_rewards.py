@@ -1,7 +1,7 @@
-"""Reward terms of legged_gym.envs.mdp.rewards (SPEC 5.1-5.4) on crafted states.
+"""Reward terms of legged_gym.envs.mdp.rewards on crafted states.
 
-Expected numbers are written by hand (or computed with numpy / scipy Rotation) from the SPEC
-formulas, never by calling the function under test.
+Expected numbers are written by hand (or computed with numpy / scipy Rotation) from the formulas of
+docs/rewards_and_terminations.md, never by calling the function under test.
 """
 import math
 
@@ -152,7 +152,7 @@ def test_feet_contact_forces_norm_over_feet_above_100n():
         return rw.feet_contact_forces(t64([[[0.0, 0.0, fl], [0.0, 0.0, fr]]])).item()
 
     assert f(30.0, 40.0) == 0.0  # norm 50 < 100
-    assert f(60.0, 80.0) == pytest.approx(0.0)  # norm 100 (SPEC form: 0)
+    assert f(60.0, 80.0) == pytest.approx(0.0)  # norm 100 (continuous form: 0)
     assert f(90.0, 120.0) == pytest.approx(50.0)  # norm 150, sum would be 210
     assert f(0.0, 99.0) == 0.0
     assert rw.feet_contact_forces(t64([[[500.0, 0.0, 0.0], [0.0, 0.0, 101.0]]])).item() == pytest.approx(1.0)
@@ -267,7 +267,7 @@ def test_total_angular_momentum():
 
 # --- scales and aggregation -----------------------------------------------------------------------
 
-ORIG = {
+TWIST_SCALES = {
     "tracking_joint_dof": 0.6, "tracking_joint_vel": 0.2, "tracking_root_pose": 0.6,
     "tracking_root_vel": 1.0, "tracking_keybody_pos": 2.0, "feet_slip": -0.1,
     "feet_contact_forces": -5e-4, "feet_stumble": -1.25, "dof_pos_limits": -5.0,
@@ -276,13 +276,13 @@ ORIG = {
 }
 
 
-def test_orig_scale_tables():
-    assert rw.ORIG_TEACHER_REWARD_SCALES == ORIG
-    assert rw.ORIG_STUDENT_REWARD_SCALES == ORIG
+def test_twist_scale_tables():
+    assert rw.TWIST_TEACHER_REWARD_SCALES == TWIST_SCALES
+    assert rw.TWIST_STUDENT_REWARD_SCALES == TWIST_SCALES
 
 
 def test_cmg_scale_table():
-    cmg = dict(ORIG)
+    cmg = dict(TWIST_SCALES)
     cmg.update({"tracking_root_pose": 0.2, "tracking_root_vel": 0.8, "tracking_keybody_pos_upper": 0.3,
                 "tracking_cmd_vel": 1.5, "tracking_cmd_yaw": 1.0, "action_symmetry": 0.1,
                 "total_angular_momentum": -0.01})

@@ -1,4 +1,4 @@
-"""Terminations (SPEC 5.5) and the motion-difficulty curriculum (SPEC 5.6) on crafted states."""
+"""Terminations and the motion-difficulty curriculum (docs/rewards_and_terminations.md) on crafted states."""
 import numpy as np
 import pytest
 import torch
@@ -113,7 +113,7 @@ def test_failures_are_not_time_outs_and_step_zero_is_suppressed():
     assert time_out == [False] * 4
 
 
-# --- motion curriculum (SPEC 5.6) -----------------------------------------------------------------
+# --- motion curriculum --------------------------------------------------------------------------
 
 def test_initial_difficulty_and_completion():
     assert cur.initial_motion_difficulty(3).tolist() == [9.0, 9.0, 9.0]
@@ -135,3 +135,15 @@ def test_difficulty_unchanged_without_resets():
     d = t64([9.0, 3.0, 1.0])
     empty = torch.zeros(0, dtype=torch.long)
     assert torch.equal(cur.update_motion_difficulty(d, empty, torch.zeros(0, dtype=torch.float64)), d)
+
+
+def test_difficulty_update_over_all_envs_with_a_mask_equals_the_update_of_the_masked_rows():
+    d = t64([5.0, 5.0, 5.0, 5.0, 5.0, 8.95, 1.005])
+    ids = torch.tensor([0, 0, 1, 2, 2, 3, 5, 6, 1, 4, 0])
+    completion = t64([0.4, 0.6, 0.95, 0.96, 1.0, 0.7, 0.1, 1.0, 0.0, 0.0, float("inf")])
+    valid = torch.tensor([True] * 8 + [False] * 3)  # the last rows would move motions 1, 4 and 0
+    masked = cur.update_motion_difficulty(d, ids, completion, valid=valid)
+    np.testing.assert_allclose(masked.numpy(), [5.05, 4.95, 4.95, 5.0, 5.0, 9.0, 1.0], atol=1e-12)
+    assert torch.equal(masked, cur.update_motion_difficulty(d, ids[:8], completion[:8]))
+    none = cur.update_motion_difficulty(d, ids, completion, valid=torch.zeros(11, dtype=torch.bool))
+    np.testing.assert_allclose(none.numpy(), d.clamp(1.0, 9.0).numpy(), atol=0)

@@ -1,8 +1,8 @@
 """pose.convert: every source format to the 23-DOF TWIST clip, checked against independent expectations.
 
 Synthetic inputs carry a known root trajectory and 29 distinct joint curves; the expected 23 joints
-are the 29 minus the wrist columns 19-21 and 26-28 of SPEC 2.5 (hard-coded here on purpose, so the
-converter's by-name mapping is checked against the spec's index table), resampling is checked
+are the 29 minus the wrist columns 19-21 and 26-28 of the real-motor order (hard-coded here on purpose, so
+the converter's by-name mapping is checked against an index table), resampling is checked
 against numpy.interp and scipy's Slerp.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pose.g1_model import load_g1
 from pose.kinematics import ForwardKinematics
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-WRIST_COLUMNS_29 = [19, 20, 21, 26, 27, 28]  # SPEC 2.5: left wrist 19-21, right wrist 26-28
+WRIST_COLUMNS_29 = [19, 20, 21, 26, 27, 28]  # real-motor order: left wrist 19-21, right wrist 26-28
 
 
 class Motion:

@@ -1,4 +1,4 @@
-"""MotionLib (pose.utils.motion_lib_pkl) against plain numpy / scipy references (SPEC 6.3-6.4)."""
+"""MotionLib (pose.utils.motion_lib_pkl) against plain numpy / scipy references (docs/motion_data.md, MotionLib)."""
 import os
 import pickle
 import re

@@ -1,8 +1,8 @@
-"""Real retargeted LAFAN1 G1 clips (../shared/data, skipped when absent) convert to TWIST clips whose
+"""Real retargeted LAFAN1 G1 clips (shared/data beside the checkout, skipped when absent) convert to TWIST clips whose
 feet, measured with the training model's foot collision capsules, stay on the ground.
 
 Converted files go to pytest's tmp_path only: the clips' licence forbids committing them or any
-derivative (../shared/data/README.md).
+derivative (CC BY-NC-ND).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pose.g1_model import load_g1
 from pose.kinematics import FootGeometry
 
 CLIPS = ("walk1_subject1", "run1_subject2", "sprint1_subject2")
-WRIST_COLUMNS_29 = [19, 20, 21, 26, 27, 28]  # SPEC 2.5
+WRIST_COLUMNS_29 = [19, 20, 21, 26, 27, 28]  # real-motor order: left wrist 19-21, right 26-28
 
 
 @pytest.fixture(scope="module")

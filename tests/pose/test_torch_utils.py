@@ -77,8 +77,8 @@ def test_quat_rotate_broadcasts_over_leading_dims(rng):
     np.testing.assert_allclose(out.reshape(6, 3), R.from_quat(q.reshape(6, 4)).apply(v.reshape(6, 3)), atol=1e-12)
 
 
-def spec_euler(q):
-    """SPEC 11.4 formulas written with numpy."""
+def reference_euler(q):
+    """The formulas of docs/conventions.md (Euler angles) written with numpy."""
     x, y, z, w = q.T
     roll = np.arctan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y))
     pitch = np.arcsin(np.clip(2 * (w * y - z * x), -1, 1))
@@ -86,10 +86,10 @@ def spec_euler(q):
     return roll, pitch, yaw
 
 
-def test_get_euler_xyz_spec_formulas_and_scipy(rng):
+def test_get_euler_xyz_formulas_and_scipy(rng):
     q = random_quats(rng)
     roll, pitch, yaw = (t.numpy() for t in tu.get_euler_xyz(t64(q)))
-    r_ref, p_ref, y_ref = spec_euler(q)
+    r_ref, p_ref, y_ref = reference_euler(q)
     np.testing.assert_allclose(roll, r_ref, atol=1e-12)
     np.testing.assert_allclose(pitch, p_ref, atol=1e-12)
     np.testing.assert_allclose(yaw, y_ref, atol=1e-12)
@@ -141,7 +141,7 @@ def test_slerp_matches_scipy(rng):
 def test_slerp_fallbacks():
     q = t64([[0.0, 0.0, 0.0, 1.0]])
     assert_same_rotation(tu.slerp(q, q, t64([[0.3]])), q.numpy())  # identical: q0
-    # sin(half angle) < 1e-3: the plain average of SPEC 11.4 (close to the exact slerp).
+    # sin(half angle) < 1e-3: the plain average (close to the exact slerp).
     q1 = t64([R.from_rotvec([0.0, 0.0, 1e-3]).as_quat()])
     out = tu.slerp(q, q1, t64([[0.9]])).numpy()
     np.testing.assert_allclose(out, 0.5 * (q.numpy() + q1.numpy()), atol=1e-12)

@@ -1,4 +1,4 @@
-"""ActorCriticMimic: SPEC 8.1's structure, parameter counts and shapes; the Gaussian head."""
+"""ActorCriticMimic: TWIST's structure, parameter counts and shapes (docs/learning.md, Network); the Gaussian head."""
 import pytest
 import torch
 import torch.nn as nn
@@ -37,7 +37,7 @@ def test_teacher_structure_and_parameter_counts():
     shapes = [(m.in_features, m.out_features) if isinstance(m, nn.Linear) else type(m).__name__ for m in backbone]
     assert shapes == [(344, 512), "SiLU", (512, 512), "SiLU", (512, 256), "SiLU", (256, 128), "LayerNorm", "SiLU",
                       (128, 23)]
-    # SPEC 8.1: teacher actor ~635.8 k, critic ~632.9 k (std excluded); computed by hand:
+    # TWIST's network: teacher actor ~635.8 k, critic ~632.9 k (std excluded); computed by hand:
     # 29,008 + 344*512+512 + 512*512+512 + 512*256+256 + 256*128+128 + 2*128 + 128*23+23
     assert n_params(ac.actor) == 29008 + 176640 + 262656 + 131328 + 32896 + 256 + 2967 == 635751
     assert n_params(ac.critic) == 635751 - 2967 + 129 == 632913
@@ -52,8 +52,8 @@ def test_student_structure_and_parameter_counts():
     enc = ac.actor.motion_encoder
     assert not any(isinstance(m, nn.Conv1d) for m in enc.modules())
     assert n_params(enc) == 31 * 60 + 60 + 60 * 128 + 128 == 9728
-    assert n_params(ac.actor) == 1097239  # SPEC: ~1.097 M
-    assert n_params(ac.critic) == 1177857  # SPEC: ~1.178 M
+    assert n_params(ac.actor) == 1097239  # TWIST: ~1.097 M
+    assert n_params(ac.critic) == 1177857  # TWIST: ~1.178 M
 
 
 @pytest.mark.parametrize("k", [1, 10, 20, 50])
@@ -117,3 +117,62 @@ def test_bad_motion_slice_is_rejected():
         ActorCriticMimic(100, 100, 41, 20, 3)
     with pytest.raises(ValueError, match="motion frames"):
         ActorCriticMimic(100, 100, 30, 3, 3)
+
+
+@pytest.mark.parametrize("k", [1, 10, 20, 50])
+def test_conv_as_matmul_is_the_conv_stack(k):
+    """The training-speed path computes each Conv1d by hand from its windows: same outputs and
+    gradients as the modules (float64, so only rounding can differ), and it is off by default."""
+    torch.manual_seed(k)
+    enc = MotionEncoder(58, k).double()
+    assert not enc.conv_as_matmul
+    x = torch.randn(5, 58 * k, dtype=torch.float64)
+    # the reference: Conv1d written out as sums over channels and taps
+    frames = enc.frame_proj(x.reshape(5, k, 58)).transpose(1, 2)  # (B, C, K)
+    h = frames
+    for layer in enc.temporal:
+        if isinstance(layer, nn.Conv1d):
+            kk, s = layer.kernel_size[0], layer.stride[0]
+            length = (h.shape[-1] - kk) // s + 1
+            h = torch.stack([torch.einsum("bcj,ocj->bo", h[:, :, l * s:l * s + kk], layer.weight) + layer.bias
+                             for l in range(length)], dim=-1)
+        else:
+            h = layer(h)
+    reference = enc.out(h)
+    plain = enc(x)
+    grads_plain = torch.autograd.grad(plain.square().sum(), list(enc.parameters()))
+    enc.conv_as_matmul = True
+    fast = enc(x)
+    grads_fast = torch.autograd.grad(fast.square().sum(), list(enc.parameters()))
+    torch.testing.assert_close(plain, reference, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(fast, reference, rtol=1e-12, atol=1e-12)
+    for a, b in zip(grads_plain, grads_fast):
+        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-12)
+
+
+def test_set_fast_kernels_reaches_every_encoder():
+    ac = teacher()
+    ac.set_fast_kernels(True)
+    assert [m.conv_as_matmul for m in ac.modules() if isinstance(m, MotionEncoder)] == [True, True]
+    ac.set_fast_kernels(False)
+    assert not any(m.conv_as_matmul for m in ac.modules() if isinstance(m, MotionEncoder))
+
+
+@pytest.mark.parametrize("make", [teacher, student])
+def test_fast_kernels_give_the_plain_outputs_and_gradients(make):
+    torch.manual_seed(3)
+    ac = make().double()
+    obs = torch.randn(6, ac.actor.num_obs, dtype=torch.float64)
+    critic_obs = torch.randn(6, ac.critic.num_obs, dtype=torch.float64)
+    outs = []
+    for fast in (False, True):
+        ac.set_fast_kernels(fast)
+        a, v = ac.actor(obs), ac.critic(critic_obs)
+        grads = torch.autograd.grad((a.square().sum() + v.square().sum()), list(ac.parameters()), allow_unused=True)
+        outs.append((a, v, grads))
+    (a0, v0, g0), (a1, v1, g1) = outs
+    torch.testing.assert_close(a1, a0, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(v1, v0, rtol=1e-12, atol=1e-12)
+    for x, y in zip(g0, g1):
+        if x is not None:
+            torch.testing.assert_close(y, x, rtol=1e-10, atol=1e-12)

@@ -1,4 +1,4 @@
-"""Normalizer (SPEC 8.6) against numpy statistics over several record/update rounds."""
+"""Normalizer (docs/observations.md, Normalisation) against numpy statistics over several record/update rounds."""
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""The math of PPO / DAgger-PPO against independently computed values (SPEC 8.2, 8.3, decision D3)."""
+"""The math of PPO / DAgger-PPO against independently computed values (docs/learning.md, docs/decisions.md D3)."""
 import math
 
 import pytest
@@ -126,7 +126,7 @@ def test_dagger_schedule_cosine_from_0p1_to_0p01():
     assert dagger_coef(anneal - 1, c0, cmin, anneal) == pytest.approx(0.01, abs=1e-9)
     assert dagger_coef(anneal, c0, cmin, anneal) == 0.01
     assert dagger_coef(10 * anneal, c0, cmin, anneal) == 0.01
-    # monotone, no compounding (ORIG's collapse to ~0.002 x by k = 3000 does not happen)
+    # monotone, no compounding (TWIST's collapse to ~0.002 x by k = 3000 does not happen)
     ks = range(0, anneal + 1, 1000)
     coefs = [dagger_coef(k, c0, cmin, anneal) for k in ks]
     assert all(a >= b for a, b in zip(coefs, coefs[1:]))

@@ -1,4 +1,4 @@
-"""One PPO / DAgger-PPO gradient step against a loss composed by hand (SPEC 8.2, 8.3)."""
+"""One PPO / DAgger-PPO gradient step against a loss composed by hand (docs/learning.md)."""
 import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
@@ -120,3 +120,87 @@ def test_unknown_algorithm_settings_warn_and_twist_unused_ones_do_not():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         PPO(net(0), normalizer_update_iterations=3000, std_schedule=[1.0, 0.4, 4000, 1500])
+
+
+# --- the fast update (fused Adam, learning-rate rule on the device) against the plain one -------------
+
+def _twin_updates(dagger, desired_kl, updates=2):
+    """The same rollouts updated the plain and the fast way: (plain alg, fast alg, their outputs)."""
+    kwargs = dict(num_learning_epochs=3, num_mini_batches=2, learning_rate=1e-3, schedule="adaptive",
+                  desired_kl=desired_kl, max_grad_norm=0.5)
+    algs, outs = [], []
+    for fast in (False, True):
+        if dagger:
+            alg = DaggerPPO(net(0), teacher=net(1, num_obs=CRITIC, std=0.5), dagger_coef=0.3, dagger_coef_min=0.01,
+                            dagger_coef_anneal_steps=10, fast_update=fast, **kwargs)
+        else:
+            alg = PPO(net(0), fast_update=fast, **kwargs)
+        assert alg.fast_update == fast
+        out = []
+        for _ in range(updates):
+            rollout(alg, dagger)
+            torch.manual_seed(11)  # the minibatch permutation
+            out.append(alg.update())
+        algs.append(alg)
+        outs.append(out)
+    return algs, outs
+
+
+@pytest.mark.parametrize("dagger", [False, True])
+@pytest.mark.parametrize("desired_kl", [1e-7, 1e-2, 10.0])  # lr shrinks / stays / grows
+def test_fast_update_equals_the_plain_update(dagger, desired_kl):
+    (plain, fast), (out_plain, out_fast) = _twin_updates(dagger, desired_kl)
+    for p, q in zip(plain.actor_critic.parameters(), fast.actor_critic.parameters()):
+        torch.testing.assert_close(q, p, rtol=1e-5, atol=1e-6)
+    assert fast.learning_rate == plain.learning_rate  # the same rule on the same KLs, float64 on both sides
+    assert fast.optimizer.param_groups[0]["lr"].item() == pytest.approx(plain.learning_rate, rel=1e-6)
+    for a, b in zip(out_plain, out_fast):
+        assert set(a) == set(b)
+        for k in a:
+            assert b[k] == pytest.approx(a[k], rel=1e-4, abs=1e-6), k
+    # the rule went where it should: shrink below, grow above, keep in between
+    if desired_kl == 1e-7:
+        assert plain.learning_rate < 1e-3
+    elif desired_kl == 10.0:
+        assert plain.learning_rate > 1e-3
+
+
+def test_adaptive_rule_on_the_device_matches_the_host_rule():
+    alg = PPO(net(0), fast_update=True, learning_rate=1e-3, desired_kl=0.01)
+    for lr0, kl in [(1e-3, 0.05), (1e-3, 0.001), (1e-3, 0.0), (1e-3, 0.01), (1.2e-5, 1.0), (9e-3, 1e-4),
+                    (1e-3, 0.02), (1e-3, 0.005)]:
+        alg._lr_state = torch.tensor(lr0, dtype=torch.float64)
+        alg._adapt_lr_on_device(torch.tensor(kl))
+        kl = float(torch.tensor(kl))  # the KL the host rule reads: the float32 value
+        # the host rule written out again
+        if kl > 0.02:
+            expected = max(1e-5, lr0 / 1.5)
+        elif 0.0 < kl < 0.005:
+            expected = min(1e-2, lr0 * 1.5)
+        else:
+            expected = lr0
+        assert float(alg._lr_state) == expected, (lr0, kl)
+        assert float(alg._lr_param) == pytest.approx(expected, rel=1e-7)
+
+
+def test_fast_optimizer_checkpoints_in_the_plain_format_and_resumes_either_way():
+    (plain, fast), _ = _twin_updates(False, 1e-7, updates=1)
+    state = fast.optimizer_state_dict()
+    assert isinstance(state["param_groups"][0]["lr"], float) and state["param_groups"][0]["fused"] is None
+    assert state["param_groups"][0]["lr"] == fast.learning_rate
+    # fast state -> plain optimizer and plain state -> fast optimizer; one more identical update each
+    a = PPO(net(0), fast_update=False, learning_rate=5e-4, desired_kl=1e-7, num_mini_batches=2)
+    b = PPO(net(0), fast_update=True, learning_rate=5e-4, desired_kl=1e-7, num_mini_batches=2)
+    a.actor_critic.load_state_dict(fast.actor_critic.state_dict())
+    b.actor_critic.load_state_dict(plain.actor_critic.state_dict())
+    a.load_optimizer_state_dict(state)
+    b.load_optimizer_state_dict(plain.optimizer_state_dict())
+    assert a.learning_rate == b.learning_rate == plain.learning_rate
+    assert b.fast_update and float(b.optimizer.param_groups[0]["lr"]) == pytest.approx(plain.learning_rate, rel=1e-6)
+    for alg in (a, b):
+        rollout(alg)
+        torch.manual_seed(3)
+        alg.update()
+    for p, q in zip(a.actor_critic.parameters(), b.actor_critic.parameters()):
+        torch.testing.assert_close(q, p, rtol=1e-5, atol=1e-6)
+    assert a.learning_rate == b.learning_rate

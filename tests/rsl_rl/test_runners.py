@@ -1,5 +1,5 @@
 """Runners on a tiny deterministic test-double env: learn(), checkpoints, TensorBoard, exact resume,
-the teacher inside the DAgger runner (decision D4) and the save schedule (SPEC 8.4, decision D5)."""
+the teacher inside the DAgger runner and the save schedule (docs/learning.md; docs/decisions.md D4, D5)."""
 import glob
 import os
 

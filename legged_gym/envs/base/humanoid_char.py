@@ -1,4 +1,5 @@
-"""HumanoidChar: one policy step (SPEC 3.3) with action history, action delay and clipping.
+"""HumanoidChar: one policy step with action history, action delay and clipping
+(docs/conventions.md, One policy step).
 
 step(actions):
   1. append the raw action to the history (8 entries, newest last);
@@ -6,7 +7,11 @@ step(actions):
   3. counters += 1; clip the (delayed) action to +-clip_actions / action_scale (= +-10);
   4. `decimation` physics substeps toward q* = q0 + action_scale * a (backend.step, PD per substep);
   5. post_physics_step: base quantities, foot contacts, callback (reference update, pushes),
-     terminations, rewards, resets, observations, last_* buffers;
+     terminations, rewards, resets, observations, last_* buffers; resets go by index list
+     (reset_idx of reset_buf.nonzero(), a host synchronisation) or, with `sync_free_resets`, by
+     mask (reset_where: every env through the reset maths, kept where reset_buf is set), with the
+     same random draws either way (a step without resets still advances the generator as a reset
+     would: the draws of one reset are made for all envs);
   6. return (obs, privileged_obs, rewards, resets, extras), observations clipped to +-100.
 """
 from __future__ import annotations
@@ -30,13 +35,31 @@ class HumanoidChar(LeggedRobot):
         super()._init_buffers()
         n = int(self.cfg.domain_rand.action_buf_len)
         self.action_history_buf = torch.zeros(self.num_envs, n, self.num_actions, device=self.device)
+        # Automatic resets by mask (`reset_where`) instead of by index list: no host synchronisation
+        # per step. cfg.env.sync_free_resets: True, False or "auto" (CUDA and a backend that writes
+        # by mask without reading it on the host; the Isaac Gym backend does not).
+        choice = getattr(self.cfg.env, "sync_free_resets", "auto")
+        if choice == "auto":
+            choice = self.device.type == "cuda" and bool(getattr(self.sim, "supports_masked_writes", False))
+        self.sync_free_resets = bool(choice) and self._has_reset_where()
+
+    def _has_reset_where(self) -> bool:
+        return type(self).reset_where is not HumanoidChar.reset_where
+
+    def reset_where(self, mask: torch.Tensor) -> None:
+        """Reset the envs where `mask` (N,) is True without an index list (subclasses)."""
+        raise NotImplementedError
+
+    def _skip_reset_draws(self) -> None:
+        """A step that resets no env: advance the generator as a reset would (subclasses whose resets
+        draw for all envs at every step when resetting by mask), so both ways draw alike."""
 
     def step(self, actions: torch.Tensor):
         dr = self.cfg.domain_rand
         actions = actions.to(self.device)
         self.action_history_buf = torch.cat([self.action_history_buf[:, 1:], actions.unsqueeze(1)], dim=1)
         delay = rand.action_delay(self.global_counter, self._rng, int(dr.action_delay_onset_steps),
-                                  int(dr.max_action_delay), bool(dr.action_delay))
+                                  int(dr.max_action_delay), bool(dr.action_delay), as_tensor=True)
         actions = rand.delayed_action(self.action_history_buf, delay)
         self.global_counter += 1
         self.total_env_steps_counter += 1
@@ -56,12 +79,20 @@ class HumanoidChar(LeggedRobot):
         self._post_physics_step_callback()
         self.check_termination()
         self.compute_reward()
-        env_ids = self.reset_buf.nonzero(as_tuple=False).flatten()
-        if len(env_ids) > 0:
-            self.reset_idx(env_ids)
-            # TWIST builds the next observation of reset envs from the pre-reset base quantities;
-            # here they are recomputed so the observation describes the state the robot is in.
+        if self.sync_free_resets:
+            # every env goes through the reset maths, the resetting ones (reset_buf) take the result:
+            # no index list, hence no device synchronisation (same results as reset_idx)
+            self.reset_where(self.reset_buf)
             self._compute_base_quantities()
+        else:
+            env_ids = self.reset_buf.nonzero(as_tuple=False).flatten()
+            if len(env_ids) > 0:
+                self.reset_idx(env_ids)
+                # TWIST builds the next observation of reset envs from the pre-reset base quantities;
+                # here they are recomputed so the observation describes the state the robot is in.
+                self._compute_base_quantities()
+            else:
+                self._skip_reset_draws()
         self.extras["time_outs"] = self.time_out_buf
         self.compute_observations()
         self.last_actions[:] = self.actions

@@ -1,11 +1,11 @@
-"""HumanoidMimic: motion tracking against MotionLib references (SPEC 3.4, 5).
+"""HumanoidMimic: motion tracking against MotionLib references (docs/rewards_and_terminations.md).
 
 - References: each env plays clip `_motion_ids` from `_motion_time_offsets`; every step the
   reference state of all envs is evaluated at t = episode_length * dt + offset and shifted by the
   episode's xy origin (`episode_init_origin`, drawn at reset), so the reference starts where the
   robot starts.
-- Reset (RSI, SPEC 3.4): sample clip ~ weight x difficulty and start time, set the robot to the
-  noised reference state, then recompute kinematics (decision D6: no extra physics substep).
+- Reset (reference-state initialisation): sample clip ~ weight x difficulty and start time, set the robot to the
+  noised reference state, then recompute kinematics (docs/decisions.md D6: no extra physics substep).
 - Episode length: in headless training the longest clip (episodes end at motion end or failure).
 - Terminations `mdp.terminations.check_termination`; tracking rewards `mdp.rewards`; motion
   difficulty `mdp.curriculum`.
@@ -78,6 +78,7 @@ class HumanoidMimic(HumanoidChar):
         self.motion_difficulty = curriculum.initial_motion_difficulty(self._motion_lib.num_motions(), dev)
         self.mean_motion_difficulty = self.motion_difficulty.mean()
         self._forced_motions = None  # (motion ids, start times) of a `reset_to_motions` in progress
+        self._keybody_delta_cache = None
         # Evaluation hook (scripts/eval.py): callable(env) run every step once the terminations are
         # decided, before the resets, so the state that ended an episode can be measured.
         self.pre_reset_callback = None
@@ -96,23 +97,33 @@ class HumanoidMimic(HumanoidChar):
         root_pos[..., 2] += float(self.cfg.motion.height_offset)
         return frame._replace(root_pos=root_pos)
 
-    def _set_ref(self, env_ids: torch.Tensor, frame: RefFrame, origin: torch.Tensor) -> None:
-        """Store the reference of `env_ids`, root shifted by `origin` (n, 3); bodies mapped 38 -> sim."""
+    def _ref_buffers(self):
+        return (self._ref_root_pos, self._ref_root_rot, self._ref_root_vel, self._ref_root_ang_vel,
+                self._ref_dof_pos, self._ref_dof_vel, self._ref_body_pos)
+
+    def _ref_values(self, frame: RefFrame, origin: torch.Tensor):
+        """The values `_set_ref` stores for `frame` (n rows), in `_ref_buffers` order."""
         root_pos = frame.root_pos + origin
-        self._ref_root_pos[env_ids] = root_pos
-        self._ref_root_rot[env_ids] = frame.root_rot
-        self._ref_root_vel[env_ids] = frame.root_vel
-        self._ref_root_ang_vel[env_ids] = frame.root_ang_vel
-        self._ref_dof_pos[env_ids] = frame.dof_pos
-        self._ref_dof_vel[env_ids] = frame.dof_vel
-        local = torch.zeros(len(env_ids), self._ref_body_pos.shape[1], 3, device=self.device)
+        local = torch.zeros(root_pos.shape[0], self._ref_body_pos.shape[1], 3, device=self.device)
         local[:, self._motion_body_ids] = frame.local_body_pos
         rot = frame.root_rot.unsqueeze(1).expand(-1, local.shape[1], -1)
-        self._ref_body_pos[env_ids] = root_pos.unsqueeze(1) + quat_rotate(rot, local)
+        body_pos = root_pos.unsqueeze(1) + quat_rotate(rot, local)
+        return (root_pos, frame.root_rot, frame.root_vel, frame.root_ang_vel, frame.dof_pos, frame.dof_vel, body_pos)
+
+    def _set_ref(self, env_ids: torch.Tensor, frame: RefFrame, origin: torch.Tensor) -> None:
+        """Store the reference of `env_ids`, root shifted by `origin` (n, 3); bodies mapped 38 -> sim."""
+        for buf, value in zip(self._ref_buffers(), self._ref_values(frame, origin)):
+            buf[env_ids] = value
+
+    def _set_ref_where(self, mask: torch.Tensor, frame: RefFrame, origin: torch.Tensor) -> None:
+        """`_set_ref` of all envs' rows of `frame`, kept where `mask` (N,) is True."""
+        for buf, value in zip(self._ref_buffers(), self._ref_values(frame, origin)):
+            buf.copy_(torch.where(mask.view((-1,) + (1,) * (buf.dim() - 1)), value, buf))
 
     def _update_ref_motion(self) -> None:
         frame = self._ref_frame(self._motion_ids, self._get_motion_times())
-        self._set_ref(self.all_env_ids, frame, self.episode_init_origin)
+        for buf, value in zip(self._ref_buffers(), self._ref_values(frame, self.episode_init_origin)):
+            buf.copy_(value)
 
     def _post_physics_step_callback(self) -> None:
         self._update_ref_motion()
@@ -135,6 +146,21 @@ class HumanoidMimic(HumanoidChar):
             buf.index_fill_(0, env_ids, 0)
         self.reset_buf.index_fill_(0, env_ids, True)
 
+    def reset_where(self, mask: torch.Tensor) -> None:
+        """reset_idx of the envs where `mask` (N,) bool is True, with no index list: every step draws
+        and evaluates the reset state of all envs and keeps it where the mask is set, so nothing is
+        read back to the host. The same draws, states and references as reset_idx(mask.nonzero());
+        extras["episode"] is set at every step (NaN values on a step that resets no env)."""
+        self._log_episode_where(mask)
+        if self.cfg.motion.motion_curriculum:
+            self._update_motion_difficulty_where(mask)
+        state = self._reset_ref_motion_where(mask)
+        self.sim.set_states_where(mask, state.root_states, state.dof_pos, state.dof_vel)
+        self.sim.forward()
+        for buf in (self.last_actions, self.last_dof_vel, self.feet_air_time, self.action_history_buf,
+                    self.episode_length_buf):
+            buf.masked_fill_(mask.view((-1,) + (1,) * (buf.dim() - 1)), 0)
+
     def reset_to_motions(self, env_ids: torch.Tensor, motion_ids: torch.Tensor, motion_times=None) -> None:
         """Reset `env_ids` to play clips `motion_ids` from `motion_times` (default t = 0) instead of
         sampled ones (evaluation), with the configured reset noise; observations are rebuilt. Later
@@ -149,26 +175,60 @@ class HumanoidMimic(HumanoidChar):
         self._compute_base_quantities()
         self.compute_observations()
 
+    def _reset_draws(self, sample_motions: bool = True):
+        """The random draws of one reset, made for all N envs whatever the number resetting (so a
+        reset by index list and one by mask use the generator alike): (clip ids, start times) or
+        None, then the RSI draws (xy shift, DOF scale)."""
+        m = self.cfg.motion
+        clips = None
+        if sample_motions:
+            ids = self._motion_lib.sample_motions(self.num_envs, self.motion_difficulty, generator=self._rng)
+            if m.rand_reset:
+                times = self._motion_lib.sample_time(ids, generator=self._rng)
+            else:
+                times = torch.zeros(self.num_envs, device=self.device)
+            clips = (ids, times)
+        xy, scale = rand.rsi_draws(self.num_envs, self.num_actions, self._rng, tuple(m.reset_dof_pos_range),
+                                   float(m.reset_xy_offset), self.device)
+        return clips, xy, scale
+
+    def _skip_reset_draws(self) -> None:
+        self._reset_draws()
+
+    def _rsi_state(self, frame: RefFrame, env_origins: torch.Tensor, xy: torch.Tensor,
+                   scale: torch.Tensor) -> rand.RSIState:
+        m = self.cfg.motion
+        return rand.rsi_state(frame.root_pos, frame.root_rot, frame.root_vel, frame.root_ang_vel, frame.dof_pos,
+                              frame.dof_vel, env_origins, self._rng, tuple(m.reset_dof_pos_range),
+                              float(m.reset_vel_factor), float(m.reset_xy_offset), float(m.reset_z_offset),
+                              xy_noise=xy, dof_scale=scale)
+
     def _reset_ref_motion(self, env_ids: torch.Tensor) -> rand.RSIState:
         """Sample clips and start times for `env_ids` (or take those of `reset_to_motions`), store
         their reference, return the RSI state."""
-        m = self.cfg.motion
+        clips, xy, scale = self._reset_draws(sample_motions=self._forced_motions is None)
         if self._forced_motions is not None:
             motion_ids, times = self._forced_motions
         else:
-            motion_ids = self._motion_lib.sample_motions(len(env_ids), self.motion_difficulty, generator=self._rng)
-            if m.rand_reset:
-                times = self._motion_lib.sample_time(motion_ids, generator=self._rng)
-            else:
-                times = torch.zeros(len(env_ids), device=self.device)
+            motion_ids, times = clips[0][env_ids], clips[1][env_ids]
         self._motion_ids[env_ids] = motion_ids
         self._motion_time_offsets[env_ids] = times
         frame = self._ref_frame(motion_ids, times)
-        state = rand.rsi_state(frame.root_pos, frame.root_rot, frame.root_vel, frame.root_ang_vel, frame.dof_pos,
-                               frame.dof_vel, self.env_origins[env_ids], self._rng, tuple(m.reset_dof_pos_range),
-                               float(m.reset_vel_factor), float(m.reset_xy_offset), float(m.reset_z_offset))
+        state = self._rsi_state(frame, self.env_origins[env_ids], xy[env_ids], scale[env_ids])
         self.episode_init_origin[env_ids] = state.init_origin
         self._set_ref(env_ids, frame, state.init_origin)
+        return state
+
+    def _reset_ref_motion_where(self, mask: torch.Tensor) -> rand.RSIState:
+        """`_reset_ref_motion` for all envs, stored where `mask` is True; the RSI state of all envs."""
+        (motion_ids, times), xy, scale = self._reset_draws()
+        col = mask.view(-1, 1)
+        self._motion_ids.copy_(torch.where(mask, motion_ids, self._motion_ids))
+        self._motion_time_offsets.copy_(torch.where(mask, times, self._motion_time_offsets))
+        frame = self._ref_frame(motion_ids, times)
+        state = self._rsi_state(frame, self.env_origins, xy, scale)
+        self.episode_init_origin.copy_(torch.where(col, state.init_origin, self.episode_init_origin))
+        self._set_ref_where(mask, frame, state.init_origin)
         return state
 
     def _log_episode(self, env_ids: torch.Tensor) -> None:
@@ -192,6 +252,42 @@ class HumanoidMimic(HumanoidChar):
         self.episode_sum_buf.index_fill_(0, env_ids, 0.0)
         self.keybody_distance_sum.index_fill_(0, env_ids, 0.0)
         self.extras["episode"] = episode
+
+    def _log_episode_where(self, mask: torch.Tensor) -> None:
+        """`_log_episode` of the envs where `mask` is True, as masked means over all envs (NaN when
+        none resets)."""
+        lengths = self._motion_lib.get_motion_length(self._motion_ids)
+        steps = self.episode_length_buf
+        columns = [self.episode_sum_buf / lengths.unsqueeze(-1),
+                   curriculum.motion_completion(steps, lengths, self.dt).unsqueeze(-1),
+                   (self.keybody_distance_sum / steps.clamp_min(1)).unsqueeze(-1)]
+        solver_hits = self.sim.take_solver_limit_hits_where(mask)
+        if solver_hits is not None:
+            columns.append(solver_hits.to(torch.float32).unsqueeze(-1))
+        rows = torch.cat(columns, dim=-1)
+        count = mask.sum().to(rows.dtype)
+        means = torch.where(mask.unsqueeze(-1), rows, torch.zeros_like(rows)).sum(dim=0) / count
+        num_terms = len(self.reward_scales)
+        metric = means[:num_terms]
+        episode = {}
+        for name, m, r in zip(self.reward_scales, metric.unbind(), (metric * self.reward_scale_vec).unbind()):
+            episode["metric_" + name] = m
+            episode["rew_" + name] = r
+        episode["metric_completion"] = means[num_terms]
+        episode["metric_keybody_distance"] = means[num_terms + 1]
+        if solver_hits is not None:
+            episode["metric_solver_iteration_limit"] = means[num_terms + 2]
+        self.episode_sum_buf.masked_fill_(mask.unsqueeze(-1), 0.0)
+        self.keybody_distance_sum.masked_fill_(mask, 0.0)
+        self.extras["episode"] = episode
+
+    def _update_motion_difficulty_where(self, mask: torch.Tensor) -> None:
+        completion = curriculum.motion_completion(self.episode_length_buf,
+                                                  self._motion_lib.get_motion_length(self._motion_ids), self.dt)
+        self.motion_difficulty = curriculum.update_motion_difficulty(
+            self.motion_difficulty, self._motion_ids, completion, float(self.cfg.motion.motion_curriculum_gamma),
+            valid=mask)
+        self.mean_motion_difficulty = self.motion_difficulty.mean()
 
     def _update_motion_difficulty(self, env_ids: torch.Tensor) -> None:
         ids = self._motion_ids[env_ids]
@@ -236,18 +332,29 @@ class HumanoidMimic(HumanoidChar):
         return rewards.tracking_root_vel(self.base_lin_vel, self.base_ang_vel, self._ref_root_rot,
                                          self._ref_root_vel, self._ref_root_ang_vel)
 
+    def _keybody_delta(self) -> torch.Tensor:
+        """rewards.keybody_delta of this step (computed once per compute_reward, shared)."""
+        if self._keybody_delta_cache is None:
+            return rewards.keybody_delta(self._key_body_pos(), self.root_states[:, 0:3], self.base_quat,
+                                         self._ref_key_body_pos(), self._ref_root_pos, self._ref_root_rot)
+        return self._keybody_delta_cache
+
     def compute_reward(self) -> None:
-        super().compute_reward()
-        self.keybody_distance_sum += rewards.mean_keybody_distance(
-            self._key_body_pos(), self.root_states[:, 0:3], self.base_quat, self._ref_key_body_pos(),
-            self._ref_root_pos, self._ref_root_rot)
+        self._keybody_delta_cache = None
+        self._keybody_delta_cache = self._keybody_delta()
+        try:
+            super().compute_reward()
+            # rewards.mean_keybody_distance of the shared delta
+            self.keybody_distance_sum += self._keybody_delta_cache.norm(dim=-1).mean(dim=-1)
+        finally:
+            self._keybody_delta_cache = None
 
     def _reward_tracking_keybody_pos(self):
-        return rewards.tracking_keybody_pos(self._key_body_pos(), self.root_states[:, 0:3], self.base_quat,
-                                            self._ref_key_body_pos(), self._ref_root_pos, self._ref_root_rot)
+        # rewards.tracking_keybody_pos (coef 10, all key bodies) of the shared delta
+        return torch.exp(-10.0 * torch.sum(self._keybody_delta() ** 2, dim=(-2, -1)))
 
     def _reward_feet_air_time(self):
-        """Updates the air-time state; its contact memory replaces the 2 N one (SPEC 5.3 quirk)."""
+        """Updates the air-time state; its contact memory replaces the 2 N one (TWIST quirk, docs/decisions.md K3)."""
         rew, self.feet_air_time, self.last_contacts = rewards.feet_air_time(
             self._feet_contact_forces(), self._ref_root_vel, self.feet_air_time, self.last_contacts, self.dt,
             float(self.cfg.rewards.feet_air_time_target))

@@ -1,6 +1,6 @@
 """Configuration of the motion-tracking environments (TWIST's `HumanoidMimicCfg`) and its PPO
-placeholders (`HumanoidMimicCfgPPO`), plus the config edits of the scripts: play mode (SPEC 3.8),
-`--no_rand` (decision D5) and the CLI overrides.
+placeholders (`HumanoidMimicCfgPPO`), plus the config edits of the scripts: play mode,
+`--no_rand` (docs/rewards_and_terminations.md, Play and evaluation overrides) and the CLI overrides.
 
 Numbers of the robot (gains, default pose, limits, body names) come from `pose.g1_model.load_g1()`,
 never from here. Observation sizes come from `mdp.layout.ObsDims`; the environment checks them at
@@ -12,7 +12,7 @@ from legged_gym.envs.base.base_config import BaseConfig
 from legged_gym.envs.mdp import observations as obs_terms
 from legged_gym.envs.mdp import randomization as rand_terms
 from legged_gym.envs.mdp.layout import DIMS
-from legged_gym.envs.mdp.rewards import ORIG_TEACHER_REWARD_SCALES
+from legged_gym.envs.mdp.rewards import TWIST_TEACHER_REWARD_SCALES
 
 
 class HumanoidMimicCfg(BaseConfig):
@@ -32,6 +32,10 @@ class HumanoidMimicCfg(BaseConfig):
         num_privileged_obs = DIMS.n_priv_obs  # 1318
         # Headless training replaces this by the longest clip (episodes end at motion end).
         episode_length_s = 10.0
+        # Resets inside env.step by mask over all envs (no host synchronisation per step) instead of
+        # by index list; the same results. "auto": on CUDA with a backend that writes by mask
+        # (MuJoCo Warp), True / False to choose.
+        sync_free_resets = "auto"
 
     class sim:
         dt = 0.002  # physics, 500 Hz
@@ -82,14 +86,14 @@ class HumanoidMimicCfg(BaseConfig):
         action_delay_onset_steps = rand_terms.ACTION_DELAY_ONSET_STEPS  # env steps (iteration ~5000)
         max_action_delay = 1  # policy steps
         action_buf_len = 8
-        # Decision D2: TWIST configures gravity randomisation but never applies it; off by default.
+        # docs/decisions.md D2: TWIST configures gravity randomisation but never applies it; off by default.
         randomize_gravity = False
         gravity_rand_interval_s = 4.0
         gravity_range = list(rand_terms.GRAVITY_RANGE)
 
     class rewards:
         # Raw scales (x dt at start-up); a term with scale 0 is not computed.
-        scales = type("scales", (), dict(ORIG_TEACHER_REWARD_SCALES))
+        scales = type("scales", (), dict(TWIST_TEACHER_REWARD_SCALES))
         soft_dof_pos_limit = 0.95
         soft_torque_limit = 0.95
         max_contact_force = 100.0
@@ -111,7 +115,7 @@ class HumanoidMimicCfg(BaseConfig):
         rand_reset = True  # start at a uniform time of the clip (False: t = 0)
         motion_curriculum = True
         motion_curriculum_gamma = 0.01
-        # Reference-state initialisation noise (SPEC 3.4)
+        # Reference-state initialisation noise
         reset_dof_pos_range = [0.8, 1.2]  # multiplicative, per joint
         reset_vel_factor = 0.8
         reset_xy_offset = 0.3  # m, uniform in +-
@@ -119,7 +123,7 @@ class HumanoidMimicCfg(BaseConfig):
 
 
 class HumanoidMimicCfgPPO(BaseConfig):
-    """Learner settings (SPEC 8.1, 8.2); read by the rsl_rl runners."""
+    """Learner settings (docs/learning.md); read by the rsl_rl runners."""
 
     seed = 1
     runner_class_name = "OnPolicyRunnerMimic"
@@ -162,7 +166,7 @@ class HumanoidMimicCfgPPO(BaseConfig):
         load_run = -1
         checkpoint = -1
         resume_path = None
-        # Logging (decision D12): TensorBoard always, wandb only when switched on (--wandb).
+        # Logging (docs/decisions.md D12): TensorBoard always, wandb only when switched on (--wandb).
         wandb = False
         wandb_project = "g1_mimic"
         progress_bar = True  # tqdm bar: iteration, env steps/s, ETA
@@ -172,9 +176,9 @@ class HumanoidMimicCfgPPO(BaseConfig):
 # --- config edits of the scripts ---------------------------------------------------------------------
 
 def set_play_cfg(env_cfg, num_envs=None, record_video: bool = False):
-    """Play-mode overrides of TWIST's play.py (SPEC 3.8), in place; returns env_cfg.
+    """Play-mode overrides of TWIST's play.py, in place; returns env_cfg.
 
-    Kept on as in ORIG play: friction and motor-strength randomisation, end-effector pushes.
+    Kept on as in TWIST's play (docs/decisions.md K10): friction and motor-strength randomisation, end-effector pushes.
     """
     env_cfg.env.num_envs = 2 if num_envs is None else int(num_envs)
     env_cfg.env.episode_length_s = 10.0 if record_video else 60.0
@@ -190,7 +194,7 @@ def set_play_cfg(env_cfg, num_envs=None, record_video: bool = False):
 
 
 def disable_randomization(env_cfg):
-    """`--no_rand` (decision D5): every randomisation off, in place; returns env_cfg.
+    """`--no_rand` (docs/decisions.md D5): every randomisation off, in place; returns env_cfg.
 
     Domain randomisation (friction, mass, CoM, motor strength, pushes, hand forces, action delay,
     gravity; privileged info becomes zeros as with TWIST's domain_rand_general=False), observation

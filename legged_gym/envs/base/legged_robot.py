@@ -6,7 +6,7 @@ imported only when an environment is built). Every random draw of the environmen
 
 Rewards: each non-zero scale of `cfg.rewards.scales` names a term; the term is the method
 `_reward_<name>`, a thin hook that calls the pure function of `mdp.rewards` on the env's tensors.
-Scales are multiplied by the policy dt at start-up (SPEC 5.1).
+Scales are multiplied by the policy dt at start-up (docs/rewards_and_terminations.md, Aggregation).
 """
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ class LeggedRobot(BaseTask):
         self._mass_body = raw["randomised_mass_body"]
 
     def _randomize_physics(self) -> None:
-        """Per-env physics draws at creation (SPEC 3.6): friction, pelvis mass and CoM, motor strength."""
+        """Per-env physics draws at creation: friction, pelvis mass and CoM, motor strength."""
         dr, n, nd = self.cfg.domain_rand, self.num_envs, self.model.num_dofs
         self.friction_coeffs_tensor = torch.ones(n, 1, device=self.device)
         if dr.randomize_friction:
@@ -94,7 +94,7 @@ class LeggedRobot(BaseTask):
             self._randomize_gravity()
 
     def _randomize_gravity(self) -> None:
-        """Nominal gravity plus U(range) per axis, one vector for all envs (decision D2: TWIST
+        """Nominal gravity plus U(range) per axis, one vector for all envs (docs/decisions.md D2: TWIST
         configures this but never applies it, so it is off by default; when on, it applies)."""
         dr = self.cfg.domain_rand
         offset = rand.gravity_offset(self._rng, tuple(dr.gravity_range), self.device)
@@ -150,18 +150,42 @@ class LeggedRobot(BaseTask):
     def _compute_base_quantities(self) -> None:
         """Base-frame velocities and Euler angles of the current root state."""
         self.base_quat = self.root_states[:, 3:7].clone()
-        self.base_lin_vel = quat_rotate_inverse(self.base_quat, self.root_states[:, 7:10])
+        self.base_lin_vel = quat_rotate_inverse(self.base_quat, self._unpushed_root_lin_vel())
         self.base_ang_vel = quat_rotate_inverse(self.base_quat, self.root_states[:, 10:13])
         self.roll, self.pitch, self.yaw = get_euler_xyz(self.base_quat)
 
     # --- perturbations -----------------------------------------------------------------------------
+    # A root push written in this step and not simulated yet: (common_step_counter at the push, the
+    # pushed world xy velocity (N, 2), the world linear root velocity before the push (N, 3)); or None.
+    _pending_push = None
+
     def _push_robots(self) -> None:
-        """Overwrite the root xy velocity of all envs with U(-v, v) m/s."""
+        """Overwrite the root xy velocity of all envs with U(-v, v) m/s, from the next physics step on.
+
+        As in TWIST on Isaac Gym (the root state is written before the next `simulate`, the rigid-body
+        states are refreshed only after it), the rewards and observations of the step that pushes
+        see the body and base velocities before the push: no `forward()` here, and the base velocity
+        recomputed after a reset in the same step leaves the push out (`_unpushed_root_lin_vel`)."""
         v = float(self.cfg.domain_rand.max_push_vel_xy)
         root = self.root_states.clone()
+        before = root[:, 7:10].clone()
         root[:, 7:9] = rand.push_velocities(self.num_envs, self._rng, (-v, v))
         self.sim.set_root_states(self.all_env_ids, root)
-        self.sim.forward()
+        self._pending_push = (self.common_step_counter, root[:, 7:9], before)
+
+    def _unpushed_root_lin_vel(self) -> torch.Tensor:
+        """(N, 3) world root linear velocity, without a push written in this step: until the next
+        physics step an env that still holds the pushed velocity (a backend's state tensors may show
+        written values, e.g. after a reset's `forward()`) reads its velocity before the push."""
+        lin_vel = self.root_states[:, 7:10]
+        if self._pending_push is None:
+            return lin_vel
+        step, pushed_xy, before = self._pending_push
+        if step != self.common_step_counter:  # a physics step has run since the push
+            self._pending_push = None
+            return lin_vel
+        holds_push = (lin_vel[:, 0:2] == pushed_xy).all(dim=-1, keepdim=True)  # envs not reset since
+        return torch.where(holds_push, before, lin_vel)
 
     def _push_end_effector(self) -> None:
         """Random world-frame forces U(-f, f) N per axis on both hands, for the next substep only."""
@@ -186,7 +210,7 @@ class LeggedRobot(BaseTask):
         self.episode_sums = {name: self.episode_sum_buf[:, i] for i, name in enumerate(self.reward_scales)}
 
     def compute_reward(self) -> None:
-        """r = sum of scale x dt x term; the episode sums collect the raw terms (SPEC 5.1)."""
+        """r = sum of scale x dt x term; the episode sums collect the raw terms."""
         terms = torch.stack([fn() for fn in self.reward_functions.values()], dim=-1)
         self.rew_buf = rewards.total_reward(terms, self.reward_scale_vec)
         self.episode_sum_buf += terms

@@ -2,8 +2,8 @@
 
 Adds to HumanoidMimic the G1 specifics: the motion bodies (38) mapped to simulator bodies (52) by
 name, the teacher (1318) and student (1155) observations built with `mdp.observations`, the
-student's 10-frame history, privileged info, the ankle penalty terms, and ORIG's student counter
-pre-set (SPEC 13.2-7: full observation noise and action delay from the first step).
+student's 10-frame history, privileged info, the ankle penalty terms, and TWIST's student counter
+pre-set (full observation noise and action delay from the first step; docs/decisions.md K4).
 Observation sizes are checked against `mdp.layout.ObsDims` before anything is built.
 """
 from __future__ import annotations
@@ -72,13 +72,18 @@ class G1MimicDistill(HumanoidMimic):
             d.num_dofs, ns.ang_vel, ns.imu, ns.dof_pos, ns.dof_vel, device=self.device)
         if self.obs_type == "student":
             self.obs_history_buf = torch.zeros(self.num_envs, d.history_len, d.n_student_single, device=self.device)
-            # ORIG quirk kept (SPEC 13.2-7): the student starts with its counters at 2.4 M env steps.
-            self.global_counter = self.total_env_steps_counter = obs_terms.ORIG_STUDENT_PRESET_ENV_STEPS
+            # TWIST quirk kept (docs/decisions.md K4): the student starts with its counters at 2.4 M env steps.
+            self.global_counter = self.total_env_steps_counter = obs_terms.TWIST_STUDENT_PRESET_ENV_STEPS
 
     def reset_idx(self, env_ids: torch.Tensor) -> None:
         super().reset_idx(env_ids)
         if self.obs_type == "student":
             self.obs_history_buf.index_fill_(0, env_ids, 0.0)
+
+    def reset_where(self, mask: torch.Tensor) -> None:
+        super().reset_where(mask)
+        if self.obs_type == "student":
+            self.obs_history_buf.masked_fill_(mask.view(-1, 1, 1), 0.0)
 
     # --- observations ------------------------------------------------------------------------------
     def _proprio_obs(self) -> torch.Tensor:
@@ -91,7 +96,8 @@ class G1MimicDistill(HumanoidMimic):
         s = self.obs_scales
         return obs_terms.proprio_obs(self.base_ang_vel, self.base_quat, self.dof_pos, self.dof_vel,
                                      self.action_history_buf[:, -1], self.default_dof_pos, noise,
-                                     s.ang_vel, s.dof_pos, s.dof_vel)
+                                     s.ang_vel, s.dof_pos, s.dof_vel,
+                                     roll_pitch=(self.roll, self.pitch))  # of base_quat (_compute_base_quantities)
 
     def _priv_info_obs(self) -> torch.Tensor:
         return obs_terms.priv_info_obs(

@@ -1,15 +1,16 @@
-"""G1 teacher (`g1_priv_mimic`) and student (`g1_stu_rl`) configs, ORIG numbers (SPEC 4.1, 5.4, 8).
+"""G1 teacher (`g1_priv_mimic`) and student (`g1_stu_rl`) configs, TWIST's numbers (docs/observations.md,
+docs/rewards_and_terminations.md, docs/learning.md).
 
 The teacher sees the privileged 1318-D vector; the student sees 1155 (next reference frame +
 proprioception + 10-frame history) and its critic the teacher's 1318-D vector. The student's
-learner is DAgger-PPO: PPO plus a KL term toward the frozen teacher (SPEC 8.3; decision D3 gives
-the coefficient one explicit cosine schedule).
+learner is DAgger-PPO: PPO plus a KL term toward the frozen teacher (docs/learning.md, DAgger-PPO;
+docs/decisions.md D3 gives the coefficient one explicit cosine schedule).
 """
 from __future__ import annotations
 
 from legged_gym.envs.base.humanoid_mimic_config import HumanoidMimicCfg, HumanoidMimicCfgPPO
 from legged_gym.envs.mdp.layout import DIMS
-from legged_gym.envs.mdp.rewards import ORIG_STUDENT_REWARD_SCALES, ORIG_TEACHER_REWARD_SCALES
+from legged_gym.envs.mdp.rewards import TWIST_STUDENT_REWARD_SCALES, TWIST_TEACHER_REWARD_SCALES
 
 
 class G1MimicPrivCfg(HumanoidMimicCfg):
@@ -19,7 +20,7 @@ class G1MimicPrivCfg(HumanoidMimicCfg):
         num_privileged_obs = DIMS.n_priv_obs  # 1318
 
     class rewards(HumanoidMimicCfg.rewards):
-        scales = type("scales", (), dict(ORIG_TEACHER_REWARD_SCALES))
+        scales = type("scales", (), dict(TWIST_TEACHER_REWARD_SCALES))
 
 
 class G1MimicPrivCfgPPO(HumanoidMimicCfgPPO):
@@ -38,7 +39,7 @@ class G1MimicStuRLCfg(G1MimicPrivCfg):
         num_privileged_obs = DIMS.n_priv_obs  # 1318 (critic and teacher input)
 
     class rewards(G1MimicPrivCfg.rewards):
-        scales = type("scales", (), dict(ORIG_STUDENT_REWARD_SCALES))
+        scales = type("scales", (), dict(TWIST_STUDENT_REWARD_SCALES))
 
 
 class G1MimicStuRLCfgDAgger(G1MimicPrivCfgPPO):

@@ -1,4 +1,4 @@
-"""Observation dimensions (SPEC 4.1) and slice ranges (SPEC 4.2-4.6, 12.2) of the G1 policies.
+"""Observation dimensions and slice ranges of the G1 policies (docs/observations.md).
 
 `DIMS` is the table for the G1 (23 DOFs, 9 key bodies, 20 future frames, history 10); the
 `*_SLICES` dicts name the ranges inside each block and each assembled vector, so that the
@@ -21,7 +21,7 @@ ANKLE_DOF_IDS: Tuple[int, ...] = (4, 5, 10, 11)
 
 @dataclass(frozen=True)
 class ObsDims:
-    """Dimension constants of SPEC 4.1 (values for the G1 by default)."""
+    """Dimension constants (docs/observations.md, Dimensions; values for the G1 by default)."""
 
     num_actions: int = 23
     num_key_bodies: int = 9
@@ -104,13 +104,13 @@ def mimic_step_slices(d: ObsDims = DIMS) -> Dict[str, slice]:
 
 
 def proprio_slices(d: ObsDims = DIMS) -> Dict[str, slice]:
-    """Inside the 74-D proprioception block (SPEC 4.4)."""
+    """Inside the 74-D proprioception block (docs/observations.md, Proprioception)."""
     return _ranges([("ang_vel", 3), ("roll_pitch", 2), ("dof_pos", d.num_dofs),
                     ("dof_vel", d.num_dofs), ("last_action", d.num_actions)])
 
 
 def priv_info_slices(d: ObsDims = DIMS) -> Dict[str, slice]:
-    """Inside the 84-D privileged-info block (SPEC 4.5)."""
+    """Inside the 84-D privileged-info block (docs/observations.md, Privileged info)."""
     return _ranges([("base_lin_vel", 3), ("root_z", 1), ("key_body_pos", 3 * d.num_key_bodies),
                     ("foot_contacts", 2), ("mass_params", 4), ("friction", 1),
                     ("kp_strength", d.num_dofs), ("kd_strength", d.num_dofs)])

@@ -1,17 +1,17 @@
-"""Observation terms of the G1 teacher and student (SPEC 3.7, 4), as pure functions of tensors.
+"""Observation terms of the G1 teacher and student (docs/observations.md), as pure functions of tensors.
 
 Conventions: quaternions xyzw; "local" = rotated by the inverse of the full 3-D rotation
 (`quat_rotate_inverse`, TWIST's `global_obs=False`); every function is batched over leading
 dimensions (envs, or envs x future steps).
 
 The proprioception builder `proprio_obs` and the student assembly `student_obs` are the single
-implementation used by the training environment and by the deploy servers (DESIGN.md, Deploy):
+implementation used by the training environment and by the deploy servers (docs/decisions.md D14):
 they need nothing but robot-state tensors (gyro in the base frame, IMU quaternion converted to
 xyzw, joint positions/velocities, the last raw action, the default pose).
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import torch
 
@@ -22,7 +22,8 @@ from .layout import ANKLE_DOF_IDS, DIMS, TAR_OBS_STEPS, index_tensor
 POLICY_DT = 0.02
 OBS_CLIP = 100.0
 
-# SPEC 3.7 scales and noise amplitudes (noise is uniform +-amplitude on the *scaled* values).
+# Scales and noise amplitudes (noise is uniform +-amplitude on the *scaled* values; docs/observations.md,
+# Scales, noise and clipping).
 ANG_VEL_SCALE = 0.25
 DOF_POS_SCALE = 1.0
 DOF_VEL_SCALE = 0.05
@@ -32,8 +33,8 @@ NOISE_DOF_POS = 0.01
 NOISE_DOF_VEL = 0.1
 NOISE_RAMP_ITERATIONS = 3000
 STEPS_PER_ITERATION = 24
-#: ORIG student pre-sets its env-step counters to this value: full noise (and action delay) at once.
-ORIG_STUDENT_PRESET_ENV_STEPS = 24 * 100000
+#: TWIST's student pre-sets its env-step counters to this value: full noise (and action delay) at once.
+TWIST_STUDENT_PRESET_ENV_STEPS = 24 * 100000
 
 
 # --- reference (mimic) blocks ---------------------------------------------------------------------
@@ -62,7 +63,7 @@ def ref_root_obs(root_pos: torch.Tensor, root_rot: torch.Tensor, root_lin_vel: t
 def mimic_step_obs(root_pos: torch.Tensor, root_rot: torch.Tensor, root_lin_vel: torch.Tensor,
                    root_ang_vel: torch.Tensor, dof_pos: torch.Tensor,
                    key_body_pos_local: torch.Tensor) -> torch.Tensor:
-    """One 58-D teacher reference block per query (SPEC 4.2).
+    """One 58-D teacher reference block per query (docs/observations.md, Teacher reference block).
 
     key_body_pos_local: (..., 9, 3) key-body positions relative to the reference root in the
     reference root frame (the clip's `local_body_pos` at the key bodies), or (..., 27).
@@ -83,7 +84,7 @@ def priv_mimic_obs(root_pos: torch.Tensor, root_rot: torch.Tensor, root_lin_vel:
 
 def student_mimic_obs(root_pos: torch.Tensor, root_rot: torch.Tensor, root_lin_vel: torch.Tensor,
                       root_ang_vel: torch.Tensor, dof_pos: torch.Tensor) -> torch.Tensor:
-    """Student 31-D reference block (SPEC 4.3) of the next frame (t + 0.02 s): the first 31
+    """Student 31-D reference block of the next frame (t + 0.02 s): the first 31
     entries of the teacher's first block. Also the 31-D part of the deploy Redis vector."""
     return torch.cat([ref_root_obs(root_pos, root_rot, root_lin_vel, root_ang_vel), dof_pos], dim=-1)
 
@@ -94,17 +95,22 @@ def proprio_obs(base_ang_vel_local: torch.Tensor, base_quat: torch.Tensor, dof_p
                 dof_vel: torch.Tensor, last_action: torch.Tensor, default_dof_pos: torch.Tensor,
                 noise: Optional[torch.Tensor] = None, ang_vel_scale: float = ANG_VEL_SCALE,
                 dof_pos_scale: float = DOF_POS_SCALE, dof_vel_scale: float = DOF_VEL_SCALE,
-                zero_vel_dof_ids: Sequence[int] = ANKLE_DOF_IDS) -> torch.Tensor:
-    """74-D proprioception (SPEC 4.4), shared by the environment and the deploy servers.
+                zero_vel_dof_ids: Sequence[int] = ANKLE_DOF_IDS,
+                roll_pitch: Optional[Tuple[torch.Tensor, torch.Tensor]] = None) -> torch.Tensor:
+    """74-D proprioception (docs/observations.md, Proprioception), shared by the environment and the deploy servers.
 
     base_ang_vel_local: (N, 3) angular velocity in the base frame (gyro); base_quat: (N, 4) xyzw
     (IMU quaternion converted from wxyz); dof_pos, dof_vel: (N, 23); last_action: (N, 23) the raw
     (unclipped, undelayed) policy output of the previous step; default_dof_pos: (23,) or (N, 23).
     noise: optional (N, 74) additive noise on the scaled vector (`sample_obs_noise`); the velocity
-    entries of `zero_vel_dof_ids` (ankles) are zeroed AFTER the noise (SPEC 3.7).
+    entries of `zero_vel_dof_ids` (ankles) are zeroed AFTER the noise.
+    roll_pitch: get_euler_xyz(base_quat)[:2] when the caller has them already.
     Returns (N, 74) = [omega * 0.25 | roll, pitch | q - q0 | qdot * 0.05 | last action].
     """
-    roll, pitch, _ = get_euler_xyz(base_quat)
+    if roll_pitch is None:
+        roll, pitch, _ = get_euler_xyz(base_quat)
+    else:
+        roll, pitch = roll_pitch
     obs = torch.cat([
         base_ang_vel_local * ang_vel_scale,
         torch.stack([roll, pitch], dim=-1),
@@ -135,8 +141,8 @@ def proprio_noise_scale_vec(num_dofs: int = DIMS.num_dofs, ang_vel: float = NOIS
 
 def noise_ramp(total_env_steps: int, ramp_iterations: int = NOISE_RAMP_ITERATIONS,
                steps_per_iteration: int = STEPS_PER_ITERATION) -> float:
-    """Noise amplitude factor min(total_env_steps / (3000 * 24), 1) of headless training (SPEC 3.7;
-    with a viewer TWIST uses 1.0). `total_env_steps` counts vectorised env steps."""
+    """Noise amplitude factor min(total_env_steps / (3000 * 24), 1) of headless training (with a
+    viewer, 1.0). `total_env_steps` counts vectorised env steps."""
     return min(float(total_env_steps) / float(ramp_iterations * steps_per_iteration), 1.0)
 
 
@@ -155,7 +161,7 @@ def priv_info_obs(base_lin_vel_local: torch.Tensor, root_pos: torch.Tensor, root
                   mass_params: torch.Tensor, friction: torch.Tensor, kp_strength: torch.Tensor,
                   kd_strength: torch.Tensor, contact_threshold: float = 5.0,
                   enabled: bool = True) -> torch.Tensor:
-    """84-D privileged info (SPEC 4.5).
+    """84-D privileged info (docs/observations.md, Privileged info).
 
     base_lin_vel_local (N, 3) base-frame velocity; root_pos (N, 3), root_quat (N, 4) world;
     key_body_pos (N, 9, 3) world positions of the key bodies; feet_contact_forces (N, 2, 3) net
@@ -195,7 +201,7 @@ def student_single_obs(mimic: torch.Tensor, proprio: torch.Tensor) -> torch.Tens
 
 
 def student_obs(mimic: torch.Tensor, proprio: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
-    """Student observation [mimic 31 | proprio 74 | history 10 x 105] = 1155 (SPEC 4.6, 4.7).
+    """Student observation [mimic 31 | proprio 74 | history 10 x 105] = 1155 (docs/observations.md, History).
 
     history: (N, 10, 105), oldest first, holding the previous frames (the history BEFORE this
     step's update). Used by the environment and the deploy servers alike.
@@ -205,13 +211,13 @@ def student_obs(mimic: torch.Tensor, proprio: torch.Tensor, history: torch.Tenso
 
 def push_obs_history(history: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
     """Drop the oldest entry and append `frame` (N, D) as the newest: (N, H, D) -> (N, H, D).
-    The deploy servers' deque (initialised with zeros, SPEC 4.7)."""
+    The shift of TWIST's zero-initialised deploy deque; `update_obs_history` adds the refill."""
     return torch.cat([history[:, 1:], frame.unsqueeze(1)], dim=1)
 
 
 def update_obs_history(history: torch.Tensor, frame: torch.Tensor,
                        episode_length: torch.Tensor) -> torch.Tensor:
-    """Training history update, done AFTER the current observation was assembled (SPEC 4.6).
+    """Training history update, done AFTER the current observation was assembled.
 
     Envs with episode_length <= 1 get the whole history refilled with copies of `frame`; the others
     shift by one and append `frame` as the newest (last) entry.
@@ -221,7 +227,7 @@ def update_obs_history(history: torch.Tensor, frame: torch.Tensor,
 
 
 def clip_obs(obs: torch.Tensor, limit: float = OBS_CLIP, nan_to_num: bool = False) -> torch.Tensor:
-    """Clip to +-limit (SPEC 3.3-6); `nan_to_num` maps NaN/+-inf to 0 first (CMG forks, SPEC 4.6)."""
+    """Clip to +-limit; `nan_to_num` maps NaN/+-inf to 0 first (as TWIST's CMG forks do)."""
     if nan_to_num:
         obs = torch.nan_to_num(obs, nan=0.0, posinf=0.0, neginf=0.0)
     return obs.clamp(-limit, limit)

@@ -1,4 +1,4 @@
-"""Domain-randomisation draws (SPEC 3.6) and reference-state initialisation (SPEC 3.4 step 4).
+"""Domain-randomisation draws and reference-state initialisation (docs/rewards_and_terminations.md).
 
 Pure draws: every function takes a `torch.Generator` (None: torch's default generator) and
 returns tensors; applying them to a simulator (friction, pelvis mass/CoM, motor strength, root
@@ -70,8 +70,8 @@ def motor_strength(num_envs: int, num_dofs: int = 23, generator: Optional[torch.
 
 def gravity_offset(generator: Optional[torch.Generator] = None,
                    gravity_range: Tuple[float, float] = GRAVITY_RANGE, device=None) -> torch.Tensor:
-    """(3,) gravity offset ~ U[-0.1, 0.1] m/s^2 per axis, one for the whole simulation. Decision D2:
-    behind a `randomize_gravity` flag that defaults to off (TWIST never applies it)."""
+    """(3,) gravity offset ~ U[-0.1, 0.1] m/s^2 per axis, one for the whole simulation.
+    docs/decisions.md D2: behind a `randomize_gravity` flag that defaults to off (TWIST never applies it)."""
     return uniform((3,), gravity_range[0], gravity_range[1], generator, device)
 
 
@@ -97,17 +97,24 @@ def hand_push_forces(num_envs: int, num_bodies: int = 2, generator: Optional[tor
 
 def action_delay(total_env_steps: int, generator: Optional[torch.Generator] = None,
                  onset_steps: int = ACTION_DELAY_ONSET_STEPS, max_delay: int = 1,
-                 enabled: bool = True) -> int:
+                 enabled: bool = True, as_tensor: bool = False):
     """Delay d in {0, ..., max_delay} policy steps, one for all envs, redrawn every step once the
-    global env-step counter exceeds 120,000 (iteration ~5000); 0 before or when disabled."""
+    global env-step counter exceeds 120,000 (iteration ~5000); 0 before or when disabled.
+
+    as_tensor: a drawn delay stays on the generator's device as a (1,) long tensor (the same draw;
+    no read back to the host); 0 before the onset or when disabled is still the int 0."""
     if not enabled or total_env_steps <= onset_steps:
         return 0
-    return int(torch.randint(0, max_delay + 1, (1,), generator=generator,
-                             device=_device(generator, None)).item())
+    d = torch.randint(0, max_delay + 1, (1,), generator=generator, device=_device(generator, None))
+    return d if as_tensor else int(d.item())
 
 
-def delayed_action(action_history: torch.Tensor, delay: int) -> torch.Tensor:
-    """The action applied this step: entry -1-d of the (N, 8, 23) history (newest last)."""
+def delayed_action(action_history: torch.Tensor, delay) -> torch.Tensor:
+    """The action applied this step: entry -1-d of the (N, 8, 23) history (newest last); `delay` an
+    int or a (1,) long tensor (selected on the device, no host synchronisation)."""
+    if isinstance(delay, torch.Tensor):
+        index = (action_history.shape[1] - 1 - delay.reshape(1)).to(action_history.device)
+        return action_history.index_select(1, index).squeeze(1)
     return action_history[:, -1 - int(delay)]
 
 
@@ -120,25 +127,42 @@ class RSIState(NamedTuple):
     init_origin: torch.Tensor  # (N, 3) xy shift of the reference for this episode (z = 0)
 
 
+def rsi_draws(num_envs: int, num_dofs: int, generator: Optional[torch.Generator] = None,
+              dof_pos_range: Tuple[float, float] = (0.8, 1.2), xy_offset: float = 0.3, device=None,
+              dtype: torch.dtype = torch.float32) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The random part of `rsi_state` for num_envs envs, drawn in its order: (xy shift (N, 2) ~
+    U(-0.3, 0.3), DOF scale (N, num_dofs) ~ U(0.8, 1.2)). Rows of these, passed to rsi_state as
+    `xy_noise` / `dof_scale`, give what rsi_state draws itself from the same generator state."""
+    xy = uniform((num_envs, 2), -xy_offset, xy_offset, generator, device, dtype)
+    scale = uniform((num_envs, num_dofs), dof_pos_range[0], dof_pos_range[1], generator, device, dtype)
+    return xy, scale
+
+
 def rsi_state(ref_root_pos: torch.Tensor, ref_root_rot: torch.Tensor, ref_root_vel: torch.Tensor,
               ref_root_ang_vel: torch.Tensor, ref_dof_pos: torch.Tensor, ref_dof_vel: torch.Tensor,
               env_origins: torch.Tensor, generator: Optional[torch.Generator] = None,
               dof_pos_range: Tuple[float, float] = (0.8, 1.2), vel_factor: float = 0.8,
-              xy_offset: float = 0.3, z_offset: float = 0.05) -> RSIState:
-    """Robot reset state from the reference frame at the sampled start time (SPEC 3.4 step 4).
+              xy_offset: float = 0.3, z_offset: float = 0.05, xy_noise: Optional[torch.Tensor] = None,
+              dof_scale: Optional[torch.Tensor] = None) -> RSIState:
+    """Robot reset state from the reference frame at the sampled start time (docs/rewards_and_terminations.md,
+    Resets and reference-state initialisation, step 3).
 
     ref_* are the clip's values (not origin-shifted), env_origins (N, 3). init_origin = env origin
     xy + U(-0.3, 0.3)^2 (z = 0): the env adds it to the reference root for the whole episode.
     Root xy = ref xy + init_origin xy; root z = ref z + 0.05; quat = ref quat (absolute yaw);
     root lin/ang vel = 0.8 x ref (world). DOF pos = ref x U(0.8, 1.2) per joint (multiplicative:
     zero angles stay zero, no clamp to limits); DOF vel = 0.8 x ref.
+    xy_noise (N, 2) / dof_scale (N, 23): the draws made beforehand (`rsi_draws`); then nothing is drawn.
     """
     n = ref_root_pos.shape[0]
     dev, dt = ref_root_pos.device, ref_root_pos.dtype
     init_origin = torch.zeros(n, 3, device=dev, dtype=dt)
-    init_origin[:, :2] = env_origins[:, :2] + uniform((n, 2), -xy_offset, xy_offset, generator, dev, dt)
+    if xy_noise is None:
+        xy_noise = uniform((n, 2), -xy_offset, xy_offset, generator, dev, dt)
+    init_origin[:, :2] = env_origins[:, :2] + xy_noise
     pos = ref_root_pos + init_origin
     pos[:, 2] = ref_root_pos[:, 2] + z_offset
     root_states = torch.cat([pos, ref_root_rot, vel_factor * ref_root_vel, vel_factor * ref_root_ang_vel], dim=-1)
-    scale = uniform(ref_dof_pos.shape, dof_pos_range[0], dof_pos_range[1], generator, dev, ref_dof_pos.dtype)
-    return RSIState(root_states, ref_dof_pos * scale, vel_factor * ref_dof_vel, init_origin)
+    if dof_scale is None:
+        dof_scale = uniform(ref_dof_pos.shape, dof_pos_range[0], dof_pos_range[1], generator, dev, ref_dof_pos.dtype)
+    return RSIState(root_states, ref_dof_pos * dof_scale, vel_factor * ref_dof_vel, init_origin)

@@ -1,7 +1,7 @@
-"""Reward terms of HumanoidMimic / G1MimicDistill (SPEC 5.1-5.4), as pure functions of tensors.
+"""Reward terms of HumanoidMimic / G1MimicDistill (docs/rewards_and_terminations.md), as pure functions of tensors.
 
 Each function returns the raw term f (N,); the env multiplies by scale x dt (`effective_scales`)
-and sums (`total_reward`). Kernel constants are the ORIG values, as default arguments.
+and sums (`total_reward`). Kernel constants are TWIST's values, as default arguments.
 Quaternions xyzw; "local" = base frame; contact forces are world-frame net contact forces.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pose.utils.torch_utils import quat_angle, quat_conjugate, quat_mul, quat_ro
 from .layout import ANKLE_DOF_IDS, index_tensor
 
 POLICY_DT = 0.02
-#: Key-body list indices (order of SPEC 2.4): hands, elbows, head / ankles, knees.
+#: Key-body list indices (order of `load_g1().key_bodies`): hands, elbows, head / ankles, knees.
 UPPER_KEY_BODY_IDS: Tuple[int, ...] = (0, 1, 6, 7, 8)
 LOWER_KEY_BODY_IDS: Tuple[int, ...] = (2, 3, 4, 5)
 #: action_symmetry (CMG): left/right DOF pairs and the mirror sign of each pair.
@@ -24,7 +24,7 @@ SYMMETRY_RIGHT_IDS: Tuple[int, ...] = (6, 7, 8, 9, 10, 11, 19, 20, 21, 22)
 SYMMETRY_SIGNS: Tuple[float, ...] = (1.0, -1.0, -1.0, 1.0, 1.0, -1.0, 1.0, -1.0, -1.0, 1.0)
 
 
-# --- tracking terms (SPEC 5.2) --------------------------------------------------------------------
+# --- tracking terms -------------------------------------------------------------------------------
 
 def tracking_joint_dof(dof_pos: torch.Tensor, ref_dof_pos: torch.Tensor, dof_err_w: torch.Tensor,
                        coef: float = 0.15) -> torch.Tensor:
@@ -42,7 +42,7 @@ def tracking_root_pose(root_pos: torch.Tensor, root_quat: torch.Tensor, ref_root
                        ref_root_quat: torch.Tensor, coef: float = 5.0, rot_weight: float = 0.1,
                        height_only: bool = True) -> torch.Tensor:
     """exp(-5 (e_p + 0.1 e_r)); e_p = (z_ref - z)^2 (all of xyz if not `height_only`, i.e. TWIST's
-    global_obs); e_r = squared geodesic angle of q_ref * q^-1 (includes yaw, SPEC 13.2-3)."""
+    global_obs); e_r = squared geodesic angle of q_ref * q^-1 (includes yaw; docs/decisions.md K2)."""
     diff = ref_root_pos - root_pos
     e_p = diff[..., 2] ** 2 if height_only else torch.sum(diff ** 2, dim=-1)
     e_r = quat_angle(quat_mul(ref_root_quat, quat_conjugate(root_quat))) ** 2
@@ -67,6 +67,14 @@ def _heading_frame(body_pos: torch.Tensor, root_pos: torch.Tensor, root_quat: to
     return quat_rotate_inverse(q, rel)
 
 
+def keybody_delta(key_body_pos: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor,
+                  ref_key_body_pos: torch.Tensor, ref_root_pos: torch.Tensor,
+                  ref_root_quat: torch.Tensor) -> torch.Tensor:
+    """(N, K, 3) delta_i: key bodies in the robot's yaw-only root frame minus the reference's in its
+    own (world inputs (N, K, 3)); what `keybody_pos_error` and `mean_keybody_distance` measure."""
+    return _heading_frame(key_body_pos, root_pos, root_quat) - _heading_frame(ref_key_body_pos, ref_root_pos, ref_root_quat)
+
+
 def keybody_pos_error(key_body_pos: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor,
                       ref_key_body_pos: torch.Tensor, ref_root_pos: torch.Tensor,
                       ref_root_quat: torch.Tensor,
@@ -77,7 +85,7 @@ def keybody_pos_error(key_body_pos: torch.Tensor, root_pos: torch.Tensor, root_q
         ids = index_tensor(body_ids, key_body_pos.device)
         key_body_pos = key_body_pos.index_select(1, ids)
         ref_key_body_pos = ref_key_body_pos.index_select(1, ids)
-    d = _heading_frame(key_body_pos, root_pos, root_quat) - _heading_frame(ref_key_body_pos, ref_root_pos, ref_root_quat)
+    d = keybody_delta(key_body_pos, root_pos, root_quat, ref_key_body_pos, ref_root_pos, ref_root_quat)
     return torch.sum(d ** 2, dim=(-2, -1))
 
 
@@ -86,7 +94,7 @@ def mean_keybody_distance(key_body_pos: torch.Tensor, root_pos: torch.Tensor, ro
                           ref_root_quat: torch.Tensor) -> torch.Tensor:
     """Tracking metric (not a reward): mean over key bodies of |delta_i| in metres, in the same
     yaw-only root frames as `keybody_pos_error`."""
-    d = _heading_frame(key_body_pos, root_pos, root_quat) - _heading_frame(ref_key_body_pos, ref_root_pos, ref_root_quat)
+    d = keybody_delta(key_body_pos, root_pos, root_quat, ref_key_body_pos, ref_root_pos, ref_root_quat)
     return d.norm(dim=-1).mean(dim=-1)
 
 
@@ -134,7 +142,7 @@ def action_symmetry(actions: torch.Tensor, left_ids: Sequence[int] = SYMMETRY_LE
     return torch.exp(-coef * err)
 
 
-# --- penalty / shaping terms (SPEC 5.3) -----------------------------------------------------------
+# --- penalty / shaping terms ----------------------------------------------------------------------
 
 def feet_slip(feet_vel: torch.Tensor, feet_contact_forces: torch.Tensor,
               contact_threshold: float = 5.0) -> torch.Tensor:
@@ -144,9 +152,9 @@ def feet_slip(feet_vel: torch.Tensor, feet_contact_forces: torch.Tensor,
 
 
 def feet_contact_forces(feet_contact_forces: torch.Tensor, max_contact_force: float = 100.0) -> torch.Tensor:
-    """x = |(F_z,left, F_z,right)|_2 (norm across the feet, SPEC 13.2-4); f = max(x - 100, 0).
+    """x = |(F_z,left, F_z,right)|_2 (norm across the feet, docs/decisions.md K3); f = max(x - 100, 0).
     TWIST masks in place (x < 100 -> 0, x > 100 -> x - 100) and so returns 100 at exactly
-    x = 100; the continuous SPEC form (0 there) is used instead."""
+    x = 100; the continuous form (0 there) is used instead (docs/decisions.md D18)."""
     x = torch.norm(feet_contact_forces[..., 2], dim=-1)
     return torch.clamp(x - max_contact_force, min=0.0)
 
@@ -159,7 +167,7 @@ def feet_stumble(feet_contact_forces: torch.Tensor, ratio: float = 4.0) -> torch
 
 def soft_dof_pos_limits(lower: torch.Tensor, upper: torch.Tensor,
                         soft_limit: float = 0.95) -> Tuple[torch.Tensor, torch.Tensor]:
-    """URDF range shrunk to `soft_limit` of its width about its midpoint (SPEC 2.2)."""
+    """URDF range shrunk to `soft_limit` of its width about its midpoint."""
     mid = 0.5 * (lower + upper)
     half = 0.5 * (upper - lower) * soft_limit
     return mid - half, mid + half
@@ -199,7 +207,7 @@ def ankle_dof_acc(dof_vel: torch.Tensor, last_dof_vel: torch.Tensor, dt: float =
 
 
 def action_rate(actions: torch.Tensor, last_actions: torch.Tensor) -> torch.Tensor:
-    """|a_prev - a|_2, the L2 norm NOT squared (SPEC 13.2-4), on clipped/delayed actions."""
+    """|a_prev - a|_2, the L2 norm NOT squared (docs/decisions.md K3), on clipped/delayed actions."""
     return torch.norm(last_actions - actions, dim=-1)
 
 
@@ -217,7 +225,7 @@ def feet_air_time(feet_contact_forces: torch.Tensor, ref_root_vel: torch.Tensor,
     contact = F_z > 5 N; contact_filt = contact | last_contacts; first_contact = (air_time > 0) &
     contact_filt; air_time += dt; f = sum_feet min(air_time - 0.5, 0) * first_contact, times
     [|v_ref,xy| > 0.05]; air_time reset to 0 where contact_filt; last_contacts = contact.
-    Quirks kept (SPEC 5.3, 13.2-4): f <= 0 although its scale is positive (only swings shorter
+    Quirks kept (docs/decisions.md K3): f <= 0 although its scale is positive (only swings shorter
     than 0.5 s are penalised), and the returned last_contacts (5 N z-force test) replaces the
     one post_physics_step had just set with the 2 N norm test.
     air_time (N, 2) float, last_contacts (N, 2) bool, ref_root_vel (N, 3) world.
@@ -244,7 +252,7 @@ def total_angular_momentum(body_pos: torch.Tensor, body_vel: torch.Tensor,
     return torch.sum((L / total) ** 2, dim=-1)
 
 
-# --- scales and aggregation (SPEC 5.1, 5.4) -------------------------------------------------------
+# --- scales and aggregation -----------------------------------------------------------------------
 
 _COMMON_PENALTIES = {
     "feet_slip": -0.1, "feet_contact_forces": -5e-4, "feet_stumble": -1.25, "dof_pos_limits": -5.0,
@@ -260,11 +268,11 @@ def _table(tracking: Mapping[str, float], extra: Mapping[str, float]) -> Dict[st
     return out
 
 
-#: Raw scales (before x dt) of ORIG `g1_priv_mimic` (teacher) and `g1_stu_rl` (student): identical.
-ORIG_TEACHER_REWARD_SCALES = _table({"tracking_joint_dof": 0.6, "tracking_joint_vel": 0.2,
+#: Raw scales (before x dt) of TWIST's `g1_priv_mimic` (teacher) and `g1_stu_rl` (student): identical.
+TWIST_TEACHER_REWARD_SCALES = _table({"tracking_joint_dof": 0.6, "tracking_joint_vel": 0.2,
                                      "tracking_root_pose": 0.6, "tracking_root_vel": 1.0,
                                      "tracking_keybody_pos": 2.0}, {})
-ORIG_STUDENT_REWARD_SCALES = dict(ORIG_TEACHER_REWARD_SCALES)
+TWIST_STUDENT_REWARD_SCALES = dict(TWIST_TEACHER_REWARD_SCALES)
 #: CMG tasks `g1_cmg_*` and CMG students `g1_stu_rl_cmg_*` (keybody term lower body only).
 CMG_TEACHER_REWARD_SCALES = _table({"tracking_joint_dof": 0.6, "tracking_joint_vel": 0.2,
                                     "tracking_root_pose": 0.2, "tracking_root_vel": 0.8,
@@ -281,7 +289,7 @@ def effective_scales(scales: Mapping[str, float], dt: float = POLICY_DT) -> Dict
 
 
 def total_reward(terms: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
-    """r = sum_k scale_eff_k * f_k (no clipping, no positive-only, SPEC 5.1).
+    """r = sum_k scale_eff_k * f_k (no clipping, no positive-only).
 
     terms: (N, T) the reward terms stacked in the order of `scales` (T,), the effective scales
     (`effective_scales` values). One matrix product instead of a multiply-add per term.

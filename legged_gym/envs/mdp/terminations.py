@@ -1,4 +1,5 @@
-"""Termination terms of HumanoidMimic.check_termination (SPEC 5.5), as pure functions of tensors.
+"""Termination terms of HumanoidMimic.check_termination as pure functions of tensors
+(docs/rewards_and_terminations.md, Terminations).
 
 Each term returns a bool mask (N,); `check_termination` combines them into (reset, time_out).
 Time-outs (motion end, episode length) are bootstrapped by PPO; the others are failures.
@@ -23,7 +24,7 @@ def torso_contact(contact_forces: torch.Tensor, threshold: float = 1.0) -> torch
 
 
 def bad_orientation(root_quat: torch.Tensor, roll_limit: float = 1.0, pitch_limit: float = 1.0) -> torch.Tensor:
-    """|roll| > 1.0 rad or |pitch| > 1.0 rad (SPEC 11.4 Euler angles of the root quaternion)."""
+    """|roll| > 1.0 rad or |pitch| > 1.0 rad (Euler angles of the root quaternion, docs/conventions.md)."""
     roll, pitch, _ = get_euler_xyz(root_quat)
     return (torch.abs(roll) > roll_limit) | (torch.abs(pitch) > pitch_limit)
 
@@ -53,7 +54,7 @@ def pose_deviation(key_body_pos: torch.Tensor, root_pos: torch.Tensor, root_quat
                    ref_key_body_pos: torch.Tensor, ref_root_pos: torch.Tensor,
                    ref_root_quat: torch.Tensor, max_dist: float = 0.7) -> torch.Tensor:
     """Pose termination: key bodies (N, K, 3) relative to the pelvis rotated into the robot root
-    frame (FULL quaternion, unlike the yaw-only key-body reward, SPEC 13.2-3) vs the reference key
+    frame (FULL quaternion, unlike the yaw-only key-body reward; docs/decisions.md K2) vs the reference key
     bodies relative to the reference root rotated by R_ref^-1; fails if max_i |d_i|^2 > 0.7^2."""
     def local(p, rp, rq):
         rel = p - rp.unsqueeze(-2)
@@ -74,7 +75,7 @@ def check_termination(torso_contact_forces: torch.Tensor, root_pos: torch.Tensor
                       pitch_limit: float = 1.0, height_threshold: float = 0.2,
                       max_root_speed: float = 5.0,
                       pose_dist: float = 0.7) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(reset, time_out) masks of SPEC 5.5.
+    """(reset, time_out) masks (docs/rewards_and_terminations.md, Terminations).
 
     Failures: torso contact, roll/pitch, height vs reference, root speed, pose (when
     `pose_termination`). Time-outs: episode_length > max_episode_length, and motion end when

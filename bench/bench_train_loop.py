@@ -1,0 +1,260 @@
+"""Training-loop throughput against the physics ceiling, measured in one run per size.
+
+    python bench/bench_train_loop.py [--num_envs 4096 8192] [--iterations 6] [--warmup_iterations 2]
+                                     [--steps 200] [--no_plain] [--no_student] [--check_steps 40]
+                                     [--out_dir bench/results]
+
+For each number of envs, in this order and in the same process:
+  physics only   the backend's 10 PD substeps per env-step toward random targets (bench_env.py's);
+  env only       the teacher env with random actions, the fast way (resets by mask, no host
+                 synchronisation) and the plain way (resets by index list), physics only again;
+  teacher loop   OnPolicyRunnerMimic.learn (g1_priv_mimic, PPO): collection_s and learning_s per
+                 iteration of num_envs x 24 transitions, the fast way (sync-free resets, fused Adam
+                 with the learning-rate rule on the device, TF32) and the plain way (index-list
+                 resets, host-side learning-rate rule, per-tensor Adam, full fp32);
+  student loop   OnPolicyDaggerRunner.learn (g1_stu_rl, DAgger-PPO, the frozen teacher's forward
+                 pass included; the teacher is the teacher loop's network, saved to a temporary file).
+ratio = env-steps/s of the loop (or env) / physics-only env-steps/s of the same size in this run.
+With --check_steps, three more teacher envs (plain, plain, fast; same seed, same actions) compare
+observations, rewards and resets step by step: fast vs plain next to plain vs plain (on CUDA the
+physics need not repeat bit for bit, so the second pair is the baseline; the CPU test checks
+bit equality of the two ways).
+
+Writes bench/results/train_loop_<device>_<date>.json: date, device_name, command, runs (one per
+size, loop and way: num_envs, loop, way, env_steps_per_s, physics_only_env_steps_per_s, ratio,
+collection_s, learning_s), env_only (per size: fast and plain env-steps/s, physics only, ratios)
+and the equality check. Not a test.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from legged_gym.envs import task_registry  # noqa: E402
+from legged_gym.gym_utils.helpers import class_to_dict  # noqa: E402
+
+TEACHER_TASK = "g1_priv_mimic"
+STUDENT_TASK = "g1_stu_rl"
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or "cpu"
+
+
+def make_env(task: str, num_envs: int, device: torch.device, sync_free=None, seed: int = 1):
+    cfg, _ = task_registry.get_cfgs(task)
+    cfg.env.num_envs = num_envs
+    cfg.sim.backend = "mjwarp"
+    cfg.seed = seed
+    if sync_free is not None:
+        cfg.env.sync_free_resets = bool(sync_free)
+    return task_registry.get(task).env_class(cfg, str(device), True)
+
+
+def rate(fn, steps: int, num_envs: int, device: torch.device, warmup: int = 10) -> float:
+    for _ in range(warmup):
+        fn()
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    sync(device)
+    return num_envs * steps / (time.perf_counter() - t0)
+
+
+def physics_only(env, steps: int, device: torch.device, gen: torch.Generator) -> float:
+    n, backend = env.num_envs, env.sim
+    default = env.default_dof_pos.expand(n, -1)
+    return rate(lambda: backend.step(default + 0.15 * torch.randn(n, backend.num_dofs, device=device, generator=gen)),
+                steps, n, device)
+
+
+def env_only(env, steps: int, device: torch.device, gen: torch.Generator, sync_free: bool) -> float:
+    n = env.num_envs
+    env.sync_free_resets = bool(sync_free)  # read at every step: the same env, either way
+    return rate(lambda: env.step(0.3 * torch.randn(n, env.num_actions, device=device, generator=gen)), steps, n, device)
+
+
+class _Capture:
+    """Stands in for the runner's TrainLogger: keeps the per-iteration scalars, writes nothing."""
+
+    def __init__(self):
+        self.rows = []
+
+    def log(self, scalars, step):
+        self.rows.append(dict(scalars))
+
+    def flush(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def loop(env, task: str, device: torch.device, fast: bool, iterations: int, warmup: int, teacher_path=None):
+    """(mean collection_s, mean learning_s, runner) over `iterations` after `warmup` iterations."""
+    from rsl_rl.runners import OnPolicyDaggerRunner, OnPolicyRunnerMimic
+
+    _, train_cfg = task_registry.get_cfgs(task)
+    cfg = class_to_dict(train_cfg)
+    cfg["runner"]["progress_bar"] = False
+    cfg["runner"]["summary_interval"] = 0
+    cfg["algorithm"]["fast_update"] = bool(fast)
+    cfg["algorithm"]["tf32"] = bool(fast)
+    env.sync_free_resets = bool(fast)
+    if teacher_path is None:
+        runner = OnPolicyRunnerMimic(env, cfg, None, device=str(device))
+    else:
+        runner = OnPolicyDaggerRunner(env, cfg, None, device=str(device), teacher_path=teacher_path)
+    assert runner.alg.fast_update == bool(fast) or device.type != "cuda"
+    runner.logger = _Capture()
+    runner.learn(warmup + iterations, init_at_random_ep_len=True)
+    rows = runner.logger.rows[warmup:]
+    collection = sum(r["Perf/collection time"] for r in rows) / len(rows)
+    learning = sum(r["Perf/learning_time"] for r in rows) / len(rows)
+    return collection, learning, runner
+
+
+def loop_row(num_envs, loop_name, way, collection, learning, physics, steps_per_env=24):
+    sps = num_envs * steps_per_env / (collection + learning)
+    return {"num_envs": num_envs, "loop": loop_name, "way": way, "env_steps_per_s": sps,
+            "physics_only_env_steps_per_s": physics, "ratio": sps / physics,
+            "collection_s": collection, "learning_s": learning,
+            "collection_env_steps_per_s": num_envs * steps_per_env / collection}
+
+
+def check_equal(num_envs: int, device: torch.device, steps: int) -> dict:
+    """Two plain-way teacher envs and one fast-way env, same seed and actions: per-step agreement
+    of fast vs plain, and of plain vs plain as the baseline (GPU physics, with its atomic
+    accumulations, need not repeat itself bit for bit, so two plain runs can drift apart too)."""
+    envs = [make_env(TEACHER_TASK, num_envs, device, sync_free=s, seed=11) for s in (False, False, True)]
+    gen = torch.Generator(device=device).manual_seed(5)
+
+    def blank():
+        return {"identical_steps": 0, "first_different_step": None, "max_abs_diff_obs": 0.0,
+                "max_abs_diff_rew": 0.0, "reset_mismatches": 0}
+
+    out = {"num_envs": num_envs, "steps": steps, "resets": 0, "plain_vs_plain": blank(), "fast_vs_plain": blank()}
+    for i in range(steps):
+        actions = 1.0 * torch.randn(num_envs, envs[0].num_actions, device=device, generator=gen)
+        a, b, c = (e.step(actions) for e in envs)
+        for key, other in (("plain_vs_plain", b), ("fast_vs_plain", c)):
+            o = out[key]
+            same = torch.equal(a[0], other[0]) and torch.equal(a[2], other[2]) and torch.equal(a[3], other[3])
+            o["identical_steps"] += int(same)
+            if not same and o["first_different_step"] is None:
+                o["first_different_step"] = i
+            o["max_abs_diff_obs"] = max(o["max_abs_diff_obs"], float((a[0] - other[0]).abs().max()))
+            o["max_abs_diff_rew"] = max(o["max_abs_diff_rew"], float((a[2] - other[2]).abs().max()))
+            o["reset_mismatches"] += int((a[3] != other[3]).sum())
+        out["resets"] += int(a[3].sum())
+    del envs
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cuda:0" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--num_envs", type=int, nargs="+", default=[4096, 8192])
+    p.add_argument("--steps", type=int, default=200, help="timed env-steps of physics only / env only")
+    p.add_argument("--iterations", type=int, default=6, help="timed training iterations per loop")
+    p.add_argument("--warmup_iterations", type=int, default=2)
+    p.add_argument("--no_plain", action="store_true", help="skip the plain-way env and loops")
+    p.add_argument("--no_student", action="store_true")
+    p.add_argument("--check_steps", type=int, default=40, help="fast vs plain equality steps (0: skip)")
+    p.add_argument("--out_dir", default=str(REPO_ROOT / "bench" / "results"))
+    args = p.parse_args(argv)
+    device = torch.device(args.device)
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    result = {
+        "benchmark": "training loop vs physics only (env-steps/s; one env-step = one 50 Hz policy step)",
+        "date": date,
+        "command": " ".join(["python", "bench/bench_train_loop.py"] + sys.argv[1:]) if argv is None else str(argv),
+        "device": str(device),
+        "device_name": device_name(device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "steps_per_env_per_iteration": 24,
+        "runs": [],
+        "env_only": [],
+    }
+    tmp = tempfile.mkdtemp(prefix="bench_train_loop_")
+    gen = torch.Generator(device=device).manual_seed(0)
+    for n in args.num_envs:
+        t0 = time.perf_counter()
+        env = make_env(TEACHER_TASK, n, device)
+        build_s = time.perf_counter() - t0
+        phys = [physics_only(env, args.steps, device, gen)]
+        fast_env = env_only(env, args.steps, device, gen, True)
+        plain_env = None if args.no_plain else env_only(env, args.steps, device, gen, False)
+        phys.append(physics_only(env, args.steps, device, gen))
+        physics = sum(phys) / len(phys)
+        row = {"num_envs": n, "build_s": build_s, "physics_only_env_steps_per_s": physics,
+               "physics_only_runs": phys, "env_only_fast_env_steps_per_s": fast_env,
+               "ratio_fast": fast_env / physics}
+        if plain_env is not None:
+            row.update(env_only_plain_env_steps_per_s=plain_env, ratio_plain=plain_env / physics)
+        result["env_only"].append(row)
+        print(json.dumps(row), flush=True)
+
+        ways = [("fast", True)] + ([] if args.no_plain else [("plain", False)])
+        teacher_path = os.path.join(tmp, "teacher_{}.pt".format(n))
+        for way, fast in ways:
+            c, l, runner = loop(env, TEACHER_TASK, device, fast, args.iterations, args.warmup_iterations)
+            r = loop_row(n, "teacher", way, c, l, physics)
+            result["runs"].append(r)
+            print(json.dumps(r), flush=True)
+            if fast:
+                runner.save(teacher_path)
+            del runner
+        del env
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+        if not args.no_student:
+            env = make_env(STUDENT_TASK, n, device)
+            physics_s = physics_only(env, args.steps, device, gen)
+            for way, fast in ways:
+                c, l, runner = loop(env, STUDENT_TASK, device, fast, args.iterations, args.warmup_iterations,
+                                    teacher_path=teacher_path)
+                r = loop_row(n, "student", way, c, l, physics_s)
+                r["physics_only_same_size_teacher_run"] = physics
+                result["runs"].append(r)
+                print(json.dumps(r), flush=True)
+                del runner
+            del env
+            gc.collect()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+    if args.check_steps > 0:
+        result["equality_check"] = check_equal(args.num_envs[0], device, args.check_steps)
+        print(json.dumps(result["equality_check"]), flush=True)
+    out = Path(args.out_dir) / "train_loop_{}_{}.json".format(device.type, date)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print("wrote", out)
+
+
+if __name__ == "__main__":
+    main()
