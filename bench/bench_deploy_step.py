@@ -101,7 +101,7 @@ def main(argv=None) -> dict:
                 "without_physics_in_process: the same step with no simulation in the process (the real robot's case)",
         "target": "p99 <= 2 ms",
         "policy": Path(args.policy_path).name,
-        "engine": server.policy.engine,
+        "engine": server.student.policy.engine,
         "torch_threads": torch.get_num_threads(),
     }
     print(json.dumps(result, indent=1))

@@ -41,8 +41,6 @@ from typing import List, Optional  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from deploy_real.contract import (BODY_STATE_KEY, HAND_STATE_KEY, MIMIC_KEY, MIMIC_META_KEY, NUM_HAND,  # noqa: E402
-                                  encode_floats, split_wrist_rolls)
 from deploy_real.pacing import Pacer, StopRequest  # noqa: E402
 from deploy_real.redis_link import DEFAULT_REDIS_URL  # noqa: E402
 from deploy_real.runtime import ENGINES  # noqa: E402
@@ -101,20 +99,16 @@ class LowLevelReal:
 
     def __init__(self, cfg, policy_path=None, link=None, engine: str = "auto", log=print) -> None:
         from deploy_real.contract import deploy_joints
-        from deploy_real.observation import StudentObsBuilder
-        from deploy_real.policy import load_policy
-        from deploy_real.safety import PDTargetGuard, ReferenceGate
+        from deploy_real.student_step import StudentStep
 
         self.cfg = cfg
         self.log = log
         self.link = link
-        self.policy = load_policy(policy_path, engine)
-        self.builder = StudentObsBuilder(cfg.default_dof_pos, engine=engine)
-        self.gate = ReferenceGate()
         b = cfg.body_motor_idx
-        self.guard = PDTargetGuard(cfg.default_dof_pos, cfg.lower[b], cfg.upper[b], cfg.action_scale, cfg.action_clip)
         joints = deploy_joints()
-        self.wrist_lower, self.wrist_upper = joints.lower[joints.wrist_ids], joints.upper[joints.wrist_ids]
+        self.student = StudentStep(cfg.default_dof_pos, cfg.lower[b], cfg.upper[b], joints.lower[joints.wrist_ids],
+                                   joints.upper[joints.wrist_ids], policy_path, link, engine, cfg.action_scale,
+                                   cfg.action_clip)
         self.n_motors = len(cfg.motor_names)
         # the ranges as the float32 values the message carries, rounded inwards: a sent q is never outside
         lo, hi = cfg.lower.astype(np.float32), cfg.upper.astype(np.float32)
@@ -132,11 +126,9 @@ class LowLevelReal:
         self._move_from = cfg.default_pose.copy()
         self._move_k = 0
         self.policy_steps = 0
-        self.status_counts = {}
         self._joint_err_sum = 0.0
         self._joint_err_n = 0
         self.unsafe_commands = 0
-        self._hand_state = encode_floats(np.zeros(NUM_HAND))
 
     # --- state machine ------------------------------------------------------------------------------
 
@@ -186,8 +178,7 @@ class LowLevelReal:
             self._move_k = 0
             self._enter(MOVE_TO_DEFAULT, now)
         elif self.mode == DEFAULT_HOLD and "A" in buttons:
-            self.builder.reset()
-            self.gate = type(self.gate)()
+            self.student.restart()
             self._enter(POLICY, now)
 
         cmd = LowCmd(self.mode_machine)
@@ -236,24 +227,12 @@ class LowLevelReal:
         cfg = self.cfg
         b = cfg.body_motor_idx
         w, x, y, z = low.quat_wxyz
-        proprio = self.builder.proprio(low.gyro, np.array([x, y, z, w]), low.q[b], low.dq[b])
-        raw = None
-        if self.link is not None:  # one round trip: publish the state, read the reference
-            raw = self.link.exchange({BODY_STATE_KEY: encode_floats(proprio[0]), HAND_STATE_KEY: self._hand_state},
-                                     [MIMIC_KEY, MIMIC_META_KEY])
-        raw_mimic, raw_meta = raw if raw is not None else (None, None)
-        ref, status = self.gate.update(raw_mimic, raw_meta, now, wall_ms)
-        self.status_counts[status.value] = self.status_counts.get(status.value, 0) + 1
-        mimic31, wrists = split_wrist_rolls(ref)
-        obs = self.builder.assemble(mimic31, proprio)
-        action = self.policy(obs)
-        if np.all(np.isfinite(action)):
-            self.builder.set_last_action(action)
+        out = self.student.step(low.gyro, np.array([x, y, z, w]), low.q[b], low.dq[b], now, wall_ms)
         q29 = cfg.default_pose.copy()
-        q29[b] = self.guard.target(action)
-        q29[list(cfg.wrist_roll_motor_idx)] = np.clip(wrists, self.wrist_lower, self.wrist_upper)
+        q29[b] = out.target23
+        q29[list(cfg.wrist_roll_motor_idx)] = out.wrists
         self.policy_steps += 1
-        self._joint_err_sum += float(np.mean(np.abs(low.q[b] - mimic31[8:])))
+        self._joint_err_sum += float(np.mean(np.abs(low.q[b] - out.mimic31[8:])))
         self._joint_err_n += 1
         return q29
 
@@ -263,11 +242,11 @@ class LowLevelReal:
             "policy_steps": self.policy_steps,
             "faults": list(self.faults),
             "exit_reason": self.exit_reason,
-            "rejected": self.gate.rejected,
-            "stale": self.gate.stale,
-            "reference_status_steps": dict(self.status_counts),
+            "rejected": self.student.gate.rejected,
+            "stale": self.student.gate.stale,
+            "reference_status_steps": dict(self.student.status_counts),
             "joint_err_rad": self._joint_err_sum / max(self._joint_err_n, 1),
-            "nonfinite_actions": self.guard.nonfinite_actions,
+            "nonfinite_actions": self.student.guard.nonfinite_actions,
             "unsafe_commands": self.unsafe_commands,
             "redis_errors": 0 if self.link is None else self.link.errors,
         }
@@ -297,7 +276,7 @@ def run(args) -> int:
     try:
         server = LowLevelReal(cfg, args.policy_path, link, args.engine)
         print("[real] policy {} ({}) | config {} | DDS domain {} on {} | Redis {}".format(
-            server.policy.path, server.policy.engine, cfg.path, args.domain_id, args.net, args.redis_url), flush=True)
+            server.student.policy.path, server.student.policy.engine, cfg.path, args.domain_id, args.net, args.redis_url), flush=True)
         print("[real] waiting for rt/lowstate ...", flush=True)
         low, t_state, seq, last_note = None, 0.0, 0, time.monotonic()
         while not stop.requested:

@@ -29,8 +29,6 @@ from typing import List, Optional  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from deploy_real.contract import (BODY_STATE_KEY, HAND_STATE_KEY, MIMIC_KEY, MIMIC_META_KEY, NUM_HAND,  # noqa: E402
-                                  encode_floats, split_wrist_rolls)
 from deploy_real.pacing import Pacer, StopRequest  # noqa: E402
 from deploy_real.redis_link import DEFAULT_REDIS_URL  # noqa: E402
 from deploy_real.runtime import ENGINES  # noqa: E402
@@ -60,59 +58,36 @@ class LowLevelSim:
     def __init__(self, policy_path=None, xml_file=None, link=None, engine: str = "auto") -> None:
         from deploy_real.contract import deploy_joints
         from deploy_real.mujoco_g1 import G1MujocoSim
-        from deploy_real.observation import StudentObsBuilder
-        from deploy_real.policy import load_policy
-        from deploy_real.safety import PDTargetGuard, ReferenceGate
+        from deploy_real.student_step import StudentStep
         from pose.g1_model import load_g1
 
-        g1 = load_g1()
-        self.policy = load_policy(policy_path, engine)
         self.sim = G1MujocoSim(xml_file)
+        self.joints = j = deploy_joints()
+        b, w = j.body_ids, j.wrist_ids
+        self.student = StudentStep(load_g1().default_dof_pos, j.lower[b], j.upper[b], j.lower[w], j.upper[w],
+                                   policy_path, link, engine)
         self.link = link
-        self.joints = deploy_joints()
-        self.builder = StudentObsBuilder(g1.default_dof_pos, engine=engine)
-        self.gate = ReferenceGate()
-        b = self.joints.body_ids
-        self.guard = PDTargetGuard(g1.default_dof_pos, self.joints.lower[b], self.joints.upper[b])
-        self.wrist_lower = self.joints.lower[self.joints.wrist_ids]
-        self.wrist_upper = self.joints.upper[self.joints.wrist_ids]
         self.steps = 0
         self.fell = False
         self.min_pelvis_height = float("inf")
         self._joint_err_sum = 0.0
         self._joint_err_n = 0
         self.qpos_log: List[np.ndarray] = []
-        self.status = None
-        self.status_counts = {}
-        self._hand_state = encode_floats(np.zeros(NUM_HAND))
 
     def policy_step(self, now: float, wall_ms: float, raw=None) -> np.ndarray:
         """One 50 Hz step; returns the 25 PD targets applied. `raw` = (mimic, meta) Redis values to use
         instead of Redis (benchmarks, tests)."""
         st = self.sim.state()
-        proprio = self.builder.proprio(st.base_ang_vel, st.base_quat_xyzw, st.dof_pos, st.dof_vel)
-        if raw is None and self.link is not None:  # one round trip: publish the state, read the reference
-            raw = self.link.exchange({BODY_STATE_KEY: encode_floats(proprio[0]), HAND_STATE_KEY: self._hand_state},
-                                     [MIMIC_KEY, MIMIC_META_KEY])
-        raw_mimic, raw_meta = raw if raw is not None else (None, None)
-        ref, status = self.gate.update(raw_mimic, raw_meta, now, wall_ms)
-        self.status = status
-        self.status_counts[status.value] = self.status_counts.get(status.value, 0) + 1
-        mimic31, wrists = split_wrist_rolls(ref)
-        obs = self.builder.assemble(mimic31, proprio)
-        action = self.policy(obs)
-        if np.all(np.isfinite(action)):
-            self.builder.set_last_action(action)
-        target23 = self.guard.target(action)
+        out = self.student.step(st.base_ang_vel, st.base_quat_xyzw, st.dof_pos, st.dof_vel, now, wall_ms, raw)
         target = np.empty(25)
-        target[self.joints.body_ids] = target23
-        target[self.joints.wrist_ids] = np.clip(wrists, self.wrist_lower, self.wrist_upper)
+        target[self.joints.body_ids] = out.target23
+        target[self.joints.wrist_ids] = out.wrists
         self.sim.step(target)
         pelvis_height, dof_pos = self.sim.pelvis_height_and_joints()
         self.steps += 1
         self.min_pelvis_height = min(self.min_pelvis_height, pelvis_height)
         self.fell |= pelvis_height < FALL_HEIGHT
-        self._joint_err_sum += float(np.mean(np.abs(dof_pos - mimic31[8:])))
+        self._joint_err_sum += float(np.mean(np.abs(dof_pos - out.mimic31[8:])))
         self._joint_err_n += 1
         return target
 
@@ -121,15 +96,15 @@ class LowLevelSim:
             "policy_steps": self.steps,
             "policy_hz": self.steps / elapsed if elapsed > 0 else 0.0,
             "duration_s": elapsed,
-            "rejected": self.gate.rejected,
-            "stale": self.gate.stale,
+            "rejected": self.student.gate.rejected,
+            "stale": self.student.gate.stale,
             "fell": bool(self.fell),
             "min_pelvis_height_m": self.min_pelvis_height,
             "joint_err_rad": self._joint_err_sum / max(self._joint_err_n, 1),
-            "reference_status_steps": dict(self.status_counts),
-            "nonfinite_actions": self.guard.nonfinite_actions,
+            "reference_status_steps": dict(self.student.status_counts),
+            "nonfinite_actions": self.student.guard.nonfinite_actions,
             "redis_errors": 0 if self.link is None else self.link.errors,
-            "legacy_source": self.gate.legacy,
+            "legacy_source": self.student.gate.legacy,
         }
 
 
@@ -140,7 +115,7 @@ def run(args) -> dict:
     link = RedisLink(args.redis_url)
     server = LowLevelSim(args.policy_path, args.xml_file, link, args.engine)
     print("[low-level] policy {} ({}) | model {} | Redis {} | 50 Hz policy, 1 kHz physics".format(
-        server.policy.path, server.policy.engine, server.sim.xml_path, args.redis_url), flush=True)
+        server.student.policy.path, server.student.policy.engine, server.sim.xml_path, args.redis_url), flush=True)
     if not args.headless:
         viewer = open_viewer(server.sim)
     stop = StopRequest()
@@ -161,11 +136,12 @@ def run(args) -> dict:
                     break
                 viewer.sync()
             if now - last_report >= 1.0:
-                counts = (server.gate.rejected, server.gate.stale)
+                gate = server.student.gate
+                counts = (gate.rejected, gate.stale)
                 if counts != reported:  # only while they grow
                     print("[low-level] rejected {} stale {} (reference: {}){}".format(
-                        counts[0], counts[1], server.status.value,
-                        "; last rejection: " + server.gate.last_error if server.gate.last_error else ""), flush=True)
+                        counts[0], counts[1], server.student.status.value,
+                        "; last rejection: " + gate.last_error if gate.last_error else ""), flush=True)
                     reported = counts
                 last_report = now
             pacer.wait()

@@ -91,9 +91,9 @@ def test_malformed_messages_never_reach_the_motors(redis_server):
             sim.reset()
     assert applied["n"] == N_MESSAGES
     # the malformed ones were rejected and counted; the valid ones were used
-    assert server.gate.rejected > N_MESSAGES // 2
-    assert server.status_counts[RefStatus.FRESH.value] >= N_MESSAGES // 16
-    assert server.status_counts[RefStatus.HOLD.value] > 0
+    assert server.student.gate.rejected > N_MESSAGES // 2
+    assert server.student.status_counts[RefStatus.FRESH.value] >= N_MESSAGES // 16
+    assert server.student.status_counts[RefStatus.HOLD.value] > 0
     # the state key was written at every step and is a 74-float list
     assert len(json.loads(client.get("state_body_g1"))) == 74
     link.close()

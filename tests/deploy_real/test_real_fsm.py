@@ -139,7 +139,7 @@ def test_policy_step_gives_the_sim2sim_servers_targets_for_the_same_robot_state(
         cmd = real.step(low, 0.001, now, now * 1000.0)
         target25 = sim.policy_step(now, now * 1000.0, raw=(link.ref.encode(), encode_meta(link.seq, link.now_ms)))
         np.testing.assert_allclose(cmd.q[motor_of_joint], target25, atol=1e-5)
-    assert real.status_counts == {"fresh": 15}
+    assert real.student.status_counts == {"fresh": 15}
     assert (cmd.q[19], cmd.q[26]) == pytest.approx((0.3, -0.25), abs=1e-6)
     body = json.loads(link.sets[-1]["state_body_g1"])
     assert len(body) == 74
@@ -217,7 +217,7 @@ def test_no_command_is_ever_non_finite_or_out_of_range(cfg):
     rng = np.random.default_rng(0)
     clock = Clock()
     server = make_server(cfg)
-    policy = server.policy
+    policy = server.student.policy
 
     def hostile(obs):
         a = policy(obs)
@@ -229,7 +229,7 @@ def test_no_command_is_ever_non_finite_or_out_of_range(cfg):
         elif kind == 3:
             a = a * 1e6
         return a
-    server.policy = hostile
+    server.student.policy = hostile
     wild = cfg.lower - 1.0 + (cfg.upper - cfg.lower + 2.0) * rng.random(29)
     server.start(state(cfg, q=wild), clock.t)
     cmds = run_steps(server, clock, state(cfg, ["start"], q=wild), 101)
@@ -238,6 +238,6 @@ def test_no_command_is_ever_non_finite_or_out_of_range(cfg):
         low = state(cfg, q=cfg.lower - 0.5 + (cfg.upper - cfg.lower + 1.0) * rng.random(29))
         low.dq[:29] = rng.normal(size=29) * 100.0
         cmds += run_steps(server, clock, low, 1)
-    assert server.mode == POLICY and server.guard.nonfinite_actions > 20
+    assert server.mode == POLICY and server.student.guard.nonfinite_actions > 20
     for cmd in cmds:
         assert_safe(cfg, cmd)

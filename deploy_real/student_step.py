@@ -1,0 +1,67 @@
+"""One 50 Hz step of the student policy on a robot, shared by the sim2sim and the real-G1 servers.
+
+From the robot's state (gyro, IMU quaternion xyzw, the 23 training joints' positions and velocities) a
+`StudentStep` publishes the proprioception (`state_body_g1`) and reads the reference (`action_mimic_g1`
+and its meta key) in one Redis round trip, passes the reference through the safety gate
+(`deploy_real.safety.ReferenceGate`), builds the 1155-D observation (`deploy_real.observation`), runs the
+policy and turns its action into guarded PD targets (`deploy_real.safety.PDTargetGuard`): always finite and
+inside the joint ranges. The servers only map these targets onto their motors.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from deploy_real.contract import (BODY_STATE_KEY, HAND_STATE_KEY, MIMIC_KEY, MIMIC_META_KEY, NUM_HAND, encode_floats,
+                                  split_wrist_rolls)
+from deploy_real.observation import StudentObsBuilder
+from deploy_real.policy import load_policy
+from deploy_real.safety import PDTargetGuard, ReferenceGate, RefStatus
+
+
+class StepResult(NamedTuple):
+    target23: np.ndarray   # PD targets of the 23 training joints (finite, inside their ranges)
+    wrists: np.ndarray     # the reference's two wrist rolls (left, right), clamped to their ranges
+    mimic31: np.ndarray    # the reference block used; its joint targets are mimic31[8:]
+    status: RefStatus
+
+
+class StudentStep:
+    """`step(base_ang_vel, base_quat_xyzw, dof_pos, dof_vel, now, wall_ms)` -> `StepResult`. Times are the
+    caller's: `now` monotonic s, `wall_ms` wall clock ms (for the reference's freshness)."""
+
+    def __init__(self, default_dof_pos, lower23, upper23, wrist_lower, wrist_upper, policy_path=None, link=None,
+                 engine: str = "auto", action_scale: float = 0.5, action_clip: float = 10.0) -> None:
+        self.policy = load_policy(policy_path, engine)
+        self.builder = StudentObsBuilder(default_dof_pos, engine=engine)
+        self.guard = PDTargetGuard(default_dof_pos, lower23, upper23, action_scale, action_clip)
+        self.wrist_lower, self.wrist_upper = np.asarray(wrist_lower), np.asarray(wrist_upper)
+        self.link = link
+        self.gate = ReferenceGate()
+        self.status: Optional[RefStatus] = None
+        self.status_counts = {}  # policy steps per reference status
+        self._hand_state = encode_floats(np.zeros(NUM_HAND))
+
+    def restart(self) -> None:
+        """A new episode: empty observation history, no reference seen yet (the robot stands on the default
+        until a fresh one arrives)."""
+        self.builder.reset()
+        self.gate = ReferenceGate()
+
+    def step(self, base_ang_vel, base_quat_xyzw, dof_pos, dof_vel, now: float, wall_ms: float, raw=None) -> StepResult:
+        """One policy step. `raw` = (mimic, meta) Redis values to use instead of Redis (benchmarks, tests)."""
+        proprio = self.builder.proprio(base_ang_vel, base_quat_xyzw, dof_pos, dof_vel)
+        if raw is None and self.link is not None:  # one round trip: publish the state, read the reference
+            raw = self.link.exchange({BODY_STATE_KEY: encode_floats(proprio[0]), HAND_STATE_KEY: self._hand_state},
+                                     [MIMIC_KEY, MIMIC_META_KEY])
+        raw_mimic, raw_meta = raw if raw is not None else (None, None)
+        ref, status = self.gate.update(raw_mimic, raw_meta, now, wall_ms)
+        self.status = status
+        self.status_counts[status.value] = self.status_counts.get(status.value, 0) + 1
+        mimic31, wrists = split_wrist_rolls(ref)
+        action = self.policy(self.builder.assemble(mimic31, proprio))
+        if np.all(np.isfinite(action)):
+            self.builder.set_last_action(action)
+        return StepResult(self.guard.target(action), np.clip(wrists, self.wrist_lower, self.wrist_upper), mimic31,
+                          status)
