@@ -15,21 +15,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 exptid=$1
 device=$2
 shift 2
-# --multi_gpu: data-parallel, one process per GPU started by torchrun (python -m torch.distributed.run):
-# NPROC processes (default: every GPU torch sees, 2 with device cpu), --num_envs envs each.
-launch=("${PYTHON:-python}")
-multi_gpu=0
-for arg in "$@"; do
-    if [ "$arg" = "--multi_gpu" ]; then multi_gpu=1; fi
-done
-if [ "$multi_gpu" = 1 ]; then
-    if [ -z "${NPROC:-}" ]; then
-        case "$device" in
-            cuda*) NPROC=$("${PYTHON:-python}" -c "import torch; print(max(torch.cuda.device_count(), 1))") ;;
-            *) NPROC=2 ;;
-        esac
-    fi
-    launch+=(-m torch.distributed.run --standalone --nproc_per_node "$NPROC")
-fi
+# --multi_gpu: data-parallel through torchrun (legged_gym/scripts/train_launcher.sh).
+source "$ROOT/legged_gym/scripts/train_launcher.sh"
+train_launcher "$device" "$@"
 exec "${launch[@]}" "$ROOT/legged_gym/scripts/train.py" --task g1_priv_mimic --proj_name g1_priv_mimic \
     --exptid "$exptid" --device "$device" "$@"

@@ -43,16 +43,12 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench.bench_env import rate as timed_rate  # noqa: E402
 from legged_gym.envs import task_registry  # noqa: E402
 from legged_gym.gym_utils.helpers import class_to_dict  # noqa: E402
 
 TEACHER_TASK = "g1_priv_mimic"
 STUDENT_TASK = "g1_stu_rl"
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def device_name(device: torch.device) -> str:
@@ -71,15 +67,9 @@ def make_env(task: str, num_envs: int, device: torch.device, sync_free=None, see
     return task_registry.get(task).env_class(cfg, str(device), True)
 
 
-def rate(fn, steps: int, num_envs: int, device: torch.device, warmup: int = 10) -> float:
-    for _ in range(warmup):
-        fn()
-    sync(device)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        fn()
-    sync(device)
-    return num_envs * steps / (time.perf_counter() - t0)
+def rate(fn, steps: int, num_envs: int, device: torch.device) -> float:
+    """Env-steps/s of `fn` (bench_env's timing, 10 warm-up calls)."""
+    return timed_rate(fn, steps, num_envs, device, warmup=10)["env_steps_per_s"]
 
 
 def physics_only(env, steps: int, device: torch.device, gen: torch.Generator) -> float:
