@@ -9,6 +9,12 @@ Every file the trainer writes (`cmg_ckpt_<epoch>.pt`, `cmg_best.pt`, `cmg_final.
 
 so that a checkpoint alone runs the generator (no data file needed) and resumes training exactly.
 `load_cmg(path, data_stats=...)` refuses a checkpoint whose statistics differ from the data's.
+
+A release (`release_checkpoint`, written by `python -m cmg_workspace.export CKPT --out X.pt`, the
+form of the shipped `assets/cmg/cmg.pt`) is the same dict without the optimiser, scheduler and
+training split, its weights stored as float16 (half the size; `load_cmg` loads them into the
+float32 network, so the release *is* the float16-rounded model: evaluate the release, not its
+source). It cannot be resumed.
 """
 from __future__ import annotations
 
@@ -65,6 +71,17 @@ def resolve_model_file(path) -> Path:
     if not path.is_file():
         raise FileNotFoundError("{}: CMG checkpoint or run folder does not exist".format(path))
     return path
+
+
+RELEASE_DROPPED = ("optimizer_state_dict", "scheduler_state_dict")
+
+
+def release_checkpoint(ckpt: dict, source, dtype=torch.float16) -> dict:
+    """The generator part of a training checkpoint `ckpt` (read from `source`), weights cast to `dtype`."""
+    out = {k: v for k, v in ckpt.items() if k not in RELEASE_DROPPED}
+    out["model_state_dict"] = {k: v.to(dtype) if v.is_floating_point() else v for k, v in ckpt["model_state_dict"].items()}
+    out["release"] = {"source": str(source), "weights_dtype": str(dtype).replace("torch.", "")}
+    return out
 
 
 def read_checkpoint(path) -> dict:

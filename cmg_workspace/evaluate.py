@@ -14,15 +14,26 @@ standard deviations of the data).
 
 Writes DIR/eval.json: `summary` over the commands inside the band of the training data (each
 component within the data's command range): `foot_slide_mps_median` (median over commands of the
-per-command medians), `speed_error_rel_median`, `diverged` (count), `targets_met` (foot slide <=
-0.1 m/s, speed error <= 15 %, no divergence); `summary_all` the same over the whole grid;
-`commands` the per-command results. DIR/eval.png: the errors over the grid.
+per-command medians), `foot_slide_mps_median_moving` (the same over commands of at least 0.5 m/s
+or 0.3 rad/s), `speed_error_rel_median`, `diverged` (count), `targets_met` (foot slide <= 0.1 m/s,
+speed error <= 15 %, no divergence); `summary_all` the same over the whole grid; `commands` the
+per-command results; `data_baseline` (`--baseline SRC ...`, default the project's own clips
+`embedded locomotion`; `--baseline none` for none): the same measures on each training clip, its
+joints played under a root integrated from the clip's own per-frame command exactly as for the
+generator (`foot_slide_mps`, `implied_speed_mps`, `speed_error_rel`) and under the clip's own root
+(`foot_slide_own_root_mps`, about 0 for clips whose feet are planted), with medians over the
+moving clips. The root integrated from a command moves at constant speed, upright and level, so
+the clips themselves slide under it (their pelvis speeds up and slows within a stride and tilts):
+the baseline is the slide a generator that reproduced its data perfectly would show.
+DIR/eval.png: the errors over the grid.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import math
+import platform
 import sys
 import time
 from pathlib import Path
@@ -32,10 +43,14 @@ import numpy as np
 import torch
 
 from cmg_workspace.checkpoint import LoadedCMG, load_cmg
+from cmg_workspace.dataset import clip_features
 from cmg_workspace.joints import to_23
-from cmg_workspace.metrics import divergence, feet_in_root_frame, joint_limit_metrics, locomotion_metrics
+from cmg_workspace.metrics import divergence, joint_limit_metrics, locomotion_metrics, sole_points_in_root_frame
 from cmg_workspace.rollout import generate, integrate_root
-from pose.g1_model import ASSETS_DIR
+from cmg_workspace.sources import list_sources, read_source_file
+from pose.convert import resample
+from pose.g1_model import ASSETS_DIR, load_g1
+from pose.kinematics import FootGeometry
 
 SHIPPED_MODEL = ASSETS_DIR / "cmg" / "cmg.pt"
 DEFAULT_VX = [-0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5]
@@ -44,6 +59,8 @@ DEFAULT_WZ = [-1.5, -0.75, 0.0, 0.75, 1.5]
 TARGET_FOOT_SLIDE = 0.1  # m/s
 TARGET_SPEED_ERROR = 0.15
 SKIP_SECONDS = 1.0
+MOVING_SPEED, MOVING_YAW_RATE = 0.5, 0.3  # m/s, rad/s: a "moving" command or clip
+DEFAULT_BASELINE = ("embedded", "locomotion")
 DIVERGENCE_LIMIT = 10.0  # data standard deviations
 
 
@@ -69,8 +86,9 @@ def evaluate(cmg: LoadedCMG, commands: np.ndarray, seconds: float = 10.0, device
     q23 = to_23(motion[..., : motion.shape[-1] // 2]).cpu().double().numpy()
     q23 = np.nan_to_num(q23, nan=0.0, posinf=0.0, neginf=0.0)
     root_pos, yaw = integrate_root(torch.as_tensor(commands, dtype=torch.float64), steps, dt)
-    feet = feet_in_root_frame(q23)
-    loco = locomotion_metrics(feet, root_pos.numpy(), yaw.numpy(), commands, dt, skip=int(round(SKIP_SECONDS * cmg.fps)))
+    points, foot_of = sole_points_in_root_frame(q23)
+    loco = locomotion_metrics(points, root_pos.numpy(), yaw.numpy(), commands, dt, skip=int(round(SKIP_SECONDS * cmg.fps)),
+                              foot_of=foot_of)
     out.update(loco)
     out.update(joint_limit_metrics(q23))
     for k in ("foot_slide_mps", "implied_speed_mps", "speed_error_rel"):
@@ -78,18 +96,60 @@ def evaluate(cmg: LoadedCMG, commands: np.ndarray, seconds: float = 10.0, device
     return out
 
 
+def moving(commands: np.ndarray) -> np.ndarray:
+    return (np.linalg.norm(commands[:, :2], axis=-1) >= MOVING_SPEED) | (np.abs(commands[:, 2]) >= MOVING_YAW_RATE)
+
+
+def clip_baseline(name: str, clip, fps: float) -> dict:
+    """The measures on one training clip (see the module doc): under the command-integrated root and its own."""
+    motion, command = clip_features(clip, fps)
+    q23 = to_23(motion[:, : motion.shape[1] // 2])
+    dt, skip = 1.0 / fps, int(round(SKIP_SECONDS * fps))
+    steps = len(q23) - 1
+    median_command = np.median(command[skip:], axis=0)
+    root_pos, yaw = integrate_root(torch.as_tensor(command[None], dtype=torch.float64), steps, dt)
+    points, foot_of = sole_points_in_root_frame(q23[None])
+    loco = locomotion_metrics(points, root_pos.numpy(), yaw.numpy(), median_command[None], dt, skip=skip, foot_of=foot_of)
+    # its own root: the sole points in the world (root at the origin, heading 0 in the measure)
+    root_pos_own, root_rot_own, dof = clip.root_pos, clip.root_rot, clip.dof_pos
+    if clip.fps != fps:
+        root_pos_own, root_rot_own, dof = resample(root_pos_own, root_rot_own, dof, clip.fps, fps)
+    with torch.no_grad():
+        world = FootGeometry(load_g1(), dtype=torch.float64).sole_points(
+            *(torch.as_tensor(x, dtype=torch.float64) for x in (root_pos_own, root_rot_own, to_23(dof)))).numpy()
+    own = locomotion_metrics(world[None], np.zeros((1, len(world), 3)), np.zeros((1, len(world))), median_command[None], dt,
+                             skip=skip, foot_of=foot_of)
+    return {"clip": name, "command_median": [float(x) for x in median_command],
+            "foot_slide_mps": _json_value(loco["foot_slide_mps"][0]), "implied_speed_mps": _json_value(loco["implied_speed_mps"][0]),
+            "speed_error_rel": _json_value(loco["speed_error_rel"][0]),
+            "foot_slide_own_root_mps": _json_value(own["foot_slide_mps"][0])}
+
+
+def data_baseline(sources: Sequence[str], fps: float) -> dict:
+    rows = [clip_baseline(name, read_source_file(name, path), fps) for name, path in list_sources(sources)]
+    move = [r for r in rows if moving(np.array([r["command_median"]]))[0]]
+
+    def med(key):
+        return _nanmedian(np.array([np.nan if r[key] is None else r[key] for r in move], dtype=np.float64))
+
+    return {"sources": list(sources), "moving_clips": len(move), "foot_slide_mps_median_moving": med("foot_slide_mps"),
+            "speed_error_rel_median_moving": med("speed_error_rel"),
+            "foot_slide_own_root_mps_median_moving": med("foot_slide_own_root_mps"), "clips": rows}
+
+
 def _nanmedian(x: np.ndarray) -> Optional[float]:
     x = x[np.isfinite(x)]
     return float(np.median(x)) if len(x) else None
 
 
-def summarise(metrics: Dict[str, np.ndarray], mask: np.ndarray) -> dict:
+def summarise(metrics: Dict[str, np.ndarray], mask: np.ndarray, commands: np.ndarray) -> dict:
     slide = _nanmedian(metrics["foot_slide_mps"][mask])
     err = _nanmedian(metrics["speed_error_rel"][mask])
     diverged = int(metrics["diverged"][mask].sum())
     return {
         "commands": int(mask.sum()),
         "foot_slide_mps_median": slide,
+        "foot_slide_mps_median_moving": _nanmedian(metrics["foot_slide_mps"][mask & moving(commands)]),
         "speed_error_rel_median": err,
         "diverged": diverged,
         "limit_violation_frac_mean": float(metrics["limit_violation_frac"][mask].mean()) if mask.any() else None,
@@ -106,7 +166,15 @@ def _json_value(v):
     return v
 
 
-def report(cmg: LoadedCMG, commands: np.ndarray, metrics: Dict[str, np.ndarray], seconds: float) -> dict:
+def device_name(device) -> str:
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return "cpu: {}".format(platform.processor() or platform.machine())
+
+
+def report(cmg: LoadedCMG, commands: np.ndarray, metrics: Dict[str, np.ndarray], seconds: float,
+           baseline: Optional[dict] = None, device="cpu", command: str = "") -> dict:
     band = in_band(commands, cmg)
     per = []
     for i, c in enumerate(commands):
@@ -114,12 +182,16 @@ def report(cmg: LoadedCMG, commands: np.ndarray, metrics: Dict[str, np.ndarray],
         row.update({k: _json_value(v[i]) for k, v in metrics.items()})
         per.append(row)
     return {
+        "date": datetime.date.today().isoformat(),
+        "device_name": device_name(device),
+        "command": command,
         "checkpoint": str(cmg.path),
         "seconds": seconds,
         "fps": cmg.fps,
         "data_command_range": {"min": [float(x) for x in cmg.stats.command_min], "max": [float(x) for x in cmg.stats.command_max]},
-        "summary": summarise(metrics, band),
-        "summary_all": summarise(metrics, np.ones(len(commands), dtype=bool)),
+        "summary": summarise(metrics, band, commands),
+        "summary_all": summarise(metrics, np.ones(len(commands), dtype=bool), commands),
+        "data_baseline": baseline,
         "commands": per,
     }
 
@@ -177,8 +249,11 @@ def plot(result: dict, path: Path) -> Optional[Path]:
     ax.set_ylabel("speed implied by the stance foot (m/s)")
     ax.legend(fontsize=8)
     s = result["summary"]
-    fig.suptitle("{}: in band, foot slide median {} m/s, speed error median {}, diverged {}".format(
-        Path(result["checkpoint"]).name, _fmt(s["foot_slide_mps_median"]), _fmt(s["speed_error_rel_median"]), s["diverged"]))
+    base = result.get("data_baseline")
+    fig.suptitle("{}: in band, foot slide median {} m/s, speed error median {}, diverged {}{}".format(
+        Path(result["checkpoint"]).name, _fmt(s["foot_slide_mps_median"]), _fmt(s["speed_error_rel_median"]), s["diverged"],
+        "" if not base else "\ntraining clips under the same integrated root (moving): foot slide median {} m/s, "
+        "speed error median {}".format(_fmt(base["foot_slide_mps_median_moving"]), _fmt(base["speed_error_rel_median_moving"]))))
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -198,6 +273,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--wz", type=float, nargs="+", default=DEFAULT_WZ)
     p.add_argument("--seconds", type=float, default=10.0, help="rollout length per command")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--baseline", nargs="+", default=list(DEFAULT_BASELINE), metavar="SRC",
+                   help="clips measured the same way as the baseline (sources as for build_dataset); 'none' for none")
     args = p.parse_args(argv)
     try:
         cmg = load_cmg(args.checkpoint, args.device)
@@ -209,7 +286,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     t0 = time.perf_counter()
     commands = command_grid(args.vx, args.vy, args.wz)
     metrics = evaluate(cmg, commands, args.seconds, args.device)
-    result = report(cmg, commands, metrics, args.seconds)
+    baseline = None if args.baseline == ["none"] else data_baseline(args.baseline, cmg.fps)
+    command = " ".join(["python -m cmg_workspace.evaluate"] + list(sys.argv[1:] if argv is None else argv))
+    result = report(cmg, commands, metrics, args.seconds, baseline, args.device, command)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "eval.json", "w") as f:
@@ -221,6 +300,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               "joint-limit violations {:.1%} of frames; targets met: {}".format(
                   name, s["commands"], _fmt(s["foot_slide_mps_median"]), _fmt(s["speed_error_rel_median"]), s["diverged"],
                   s["limit_violation_frac_mean"] or 0.0, s["targets_met"]))
+    if baseline is not None:
+        print("data baseline {:3d} moving clips of {} under the same root: foot slide median {} m/s (own root {} m/s), "
+              "implied-speed error median {}".format(baseline["moving_clips"], " ".join(baseline["sources"]),
+                                                     _fmt(baseline["foot_slide_mps_median_moving"]),
+                                                     _fmt(baseline["foot_slide_own_root_mps_median_moving"]),
+                                                     _fmt(baseline["speed_error_rel_median_moving"])))
     print("wrote {}{} ({:.1f} s)".format(out / "eval.json", "" if png is None else " and {}".format(png), time.perf_counter() - t0))
     return 0
 

@@ -1,6 +1,7 @@
-"""Export a CMG to ONNX, with the normalisation inside.
+"""Export a CMG to ONNX (normalisation inside), or as a float16 release checkpoint.
 
     python -m cmg_workspace.export RUN_OR_CKPT --out X.onnx [--opset 17]
+    python -m cmg_workspace.export RUN_OR_CKPT --out X.pt        (release: `cmg_workspace.checkpoint`)
 
 The graph takes raw quantities and returns raw quantities: inputs `prev_motion` (B, 58: the 29
 joint positions then the 29 velocities, real-robot order) and `command` (B, 3: vx, vy in m/s in
@@ -22,7 +23,7 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
-from cmg_workspace.checkpoint import LoadedCMG, load_cmg
+from cmg_workspace.checkpoint import LoadedCMG, load_cmg, read_checkpoint, release_checkpoint, resolve_model_file, save_checkpoint
 from cmg_workspace.joints import COMMAND_DIM, MOTION_DIM, joint_names
 from cmg_workspace.stats import RANGE_EPS
 
@@ -89,10 +90,16 @@ def export_onnx(cmg: LoadedCMG, out, opset: int = 17) -> Path:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m cmg_workspace.export", description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoint", help="checkpoint file, or run folder (its cmg_final.pt, else cmg_best.pt)")
-    p.add_argument("--out", required=True, help="output .onnx file (a .json with the metadata is written beside it)")
+    p.add_argument("--out", required=True, help="output .onnx file (a .json with the metadata is written beside it), "
+                                                "or .pt for a float16 release checkpoint")
     p.add_argument("--opset", type=int, default=17)
     args = p.parse_args(argv)
     try:
+        if Path(args.out).suffix == ".pt":
+            source = resolve_model_file(args.checkpoint)
+            out = save_checkpoint(args.out, release_checkpoint(read_checkpoint(source), source))
+            print("wrote {} ({:.2f} MB, float16 weights of {})".format(out, out.stat().st_size / 1e6, source))
+            return 0
         cmg = load_cmg(args.checkpoint)
     except (FileNotFoundError, ValueError) as e:
         print("error: {}".format(e), file=sys.stderr)

@@ -1,35 +1,49 @@
 """Quality measures of generated locomotion (batched over rollouts, numpy).
 
-Inputs: the feet (ankle-roll bodies) relative to the root in the root's heading frame (N, T, 2, 3)
-(for the upright root of the CMG motion library that is the root frame: `feet_in_root_frame`),
-the root's positions (N, T, 3) and yaws (N, T), the commands (N, 3) and the frame step. The stance
-foot of a transition k -> k+1 is the lower foot when the same foot is lower at both frames;
+Inputs: points fixed on the feet relative to the root in the root's heading frame (N, T, P, 3)
+with the foot each belongs to (`foot_of`, P; default: point p is foot p), the root's positions
+(N, T, 3) and yaws (N, T), the commands (N, 3) and the frame step. For the upright root of the
+CMG motion library the heading frame is the root frame: `sole_points_in_root_frame` gives the
+bottoms of the foot capsules' end spheres (heel and toe of each foot), so a foot rolling over its
+planted toe does not count as sliding. Per transition k -> k+1 the contact point is the lowest
+point at frame k; it is a stance transition when the lowest point at k + 1 is on the same foot;
 transitions before `skip` (the start-up from standing) are ignored.
 
-- foot slide: horizontal world-frame speed of the stance foot; median over stance transitions.
-- implied speed: the root velocity that the stance foot implies if it were planted, from its motion
-  relative to the root: v = -(d p / dt + w x p) with p the foot in the root's heading frame and
-  w = (0, 0, wz); median of |v| over stance transitions. Its relative error against the commanded
-  planar speed is reported for commands of at least `min_speed` m/s.
+- foot slide: horizontal world-frame speed of the contact point over the transition; median over
+  stance transitions.
+- implied speed: the root velocity that the contact point implies if it were planted, from its
+  motion relative to the root: v = -(d p / dt + w x p) with p the point in the root's heading frame
+  and w = (0, 0, wz); median of |v| over stance transitions. Its relative error against the
+  commanded planar speed is reported for commands of at least `min_speed` m/s.
 - joint limits: share of frames with a joint outside its range, and the largest excess (rad).
+
+With the root integrated from the command (constant velocity, upright, fixed height) even the
+training clips slide: their pelvis speeds up and slows down within a stride and tilts, which the
+integrated root does not. `python -m cmg_workspace.evaluate` therefore reports the same measures
+on the training clips under the same root as the baseline a generator can reach.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
 
 from pose.g1_model import load_g1
-from pose.kinematics import ForwardKinematics
+from pose.kinematics import FootGeometry
 
 
-def feet_in_root_frame(dof23: np.ndarray) -> np.ndarray:
-    """(..., 2, 3) ankle-roll body positions (left, right) relative to the root, in its frame."""
-    model = load_g1()
-    fk = ForwardKinematics(model, bodies=model.feet, dtype=torch.float64)
+def sole_points_in_root_frame(dof23: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """(..., P, 3) sole points of the feet (`FootGeometry.sole_points`) relative to an upright
+    root at the origin, in its frame, and the foot of each point (P,)."""
+    geometry = FootGeometry(load_g1(), dtype=torch.float64)
+    q = torch.as_tensor(dof23, dtype=torch.float64)
+    root_pos = torch.zeros(q.shape[:-1] + (3,), dtype=torch.float64)
+    root_rot = torch.zeros(q.shape[:-1] + (4,), dtype=torch.float64)
+    root_rot[..., 3] = 1.0
     with torch.no_grad():
-        return fk.local_body_pos(torch.as_tensor(dof23, dtype=torch.float64)).numpy()
+        points = geometry.sole_points(root_pos, root_rot, q).numpy()
+    return points, geometry.foot_of.numpy()
 
 
 def _median(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -41,24 +55,25 @@ def _median(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def locomotion_metrics(feet: np.ndarray, root_pos: np.ndarray, yaw: np.ndarray, commands: np.ndarray, dt: float,
-                       skip: int = 0, min_speed: float = 0.5) -> Dict[str, np.ndarray]:
-    """feet (N, T, 2, 3) heading frame; root_pos (N, T, 3); yaw (N, T); commands (N, 3). Per rollout:
+def locomotion_metrics(points: np.ndarray, root_pos: np.ndarray, yaw: np.ndarray, commands: np.ndarray, dt: float,
+                       skip: int = 0, min_speed: float = 0.5, foot_of: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
+    """points (N, T, P, 3) heading frame; root_pos (N, T, 3); yaw (N, T); commands (N, 3). Per rollout:
     foot_slide_mps, implied_speed_mps, speed_error_rel (NaN below min_speed), stance_share."""
     n, t = yaw.shape
+    foot_of = np.arange(points.shape[2]) if foot_of is None else np.asarray(foot_of)
     c, s = np.cos(yaw), np.sin(yaw)
-    fx, fy = feet[..., 0], feet[..., 1]  # (N, T, 2)
-    world = np.stack([root_pos[..., 0:1] + c[..., None] * fx - s[..., None] * fy,
-                      root_pos[..., 1:2] + s[..., None] * fx + c[..., None] * fy], -1)  # (N, T, 2, 2)
-    lower = np.argmin(feet[..., 2], axis=-1)  # (N, T)
-    stance = (lower[:, 1:] == lower[:, :-1])
+    px, py = points[..., 0], points[..., 1]  # (N, T, P)
+    world = np.stack([root_pos[..., 0:1] + c[..., None] * px - s[..., None] * py,
+                      root_pos[..., 1:2] + s[..., None] * px + c[..., None] * py], -1)  # (N, T, P, 2)
+    lowest = np.argmin(points[..., 2], axis=-1)  # (N, T)
+    stance = foot_of[lowest[:, 1:]] == foot_of[lowest[:, :-1]]
     stance[:, :skip] = False
-    side = lower[:, :-1]
+    point = lowest[:, :-1]  # the contact point of each transition
     rows = np.arange(n)[:, None]
     cols = np.arange(t - 1)[None, :]
-    w0, w1 = world[rows, cols, side], world[rows, cols + 1, side]  # (N, T-1, 2)
+    w0, w1 = world[rows, cols, point], world[rows, cols + 1, point]  # (N, T-1, 2)
     slide = np.linalg.norm(w1 - w0, axis=-1) / dt
-    p0, p1 = feet[rows, cols, side, :2], feet[rows, cols + 1, side, :2]
+    p0, p1 = points[rows, cols, point, :2], points[rows, cols + 1, point, :2]
     pm = 0.5 * (p0 + p1)
     wz = commands[:, 2][:, None]
     rot = np.stack([-wz * pm[..., 1], wz * pm[..., 0]], -1)

@@ -7,9 +7,12 @@ of the 30 steps: pred = CMG(input, command_t), loss += MSE(pred, state_{t+1}); t
 the true state (teacher forcing, one Bernoulli(p) draw per step shared by the batch) or pred
 detached. Loss averaged over the steps; Adam (lr 3e-4, weight decay 1e-4), gradient norm clipped
 at 1.0, one step per batch. p = max(0.05, 0.995^epoch). ReduceLROnPlateau (factor 0.5, patience
-10, min 1e-6) on the epoch's training loss, as the reference CMG does. (Not on the validation loss:
-free-running rollouts of a few held-out clips are spiky early in training, and a first H200 run that
-stepped the schedule on them was down to lr 1e-6 by epoch 120.)
+10, min 1e-6) on the epoch's training loss, as the reference CMG does, but only once p has reached
+its floor: until then the training objective gets harder every epoch (fewer teacher-forced steps),
+the loss rises by design, and a plateau rule stepped on it halves the rate every 11 epochs (an H200
+run that did so was at lr 9e-6 by epoch 90, p = 0.64). Not on the validation loss either:
+free-running rollouts of a few held-out clips are spiky early in training (a run that followed them
+was at lr 1e-6 by epoch 120).
 
 Validation: whole clips (a clip and its mirror together) are held out; its loss is the same MSE
 with the generator running free (p = 0) from each window's first state, so it does not drift with
@@ -173,7 +176,8 @@ class Trainer:
         p = self.cfg.teacher_prob(self.epoch)
         loss = self.train_epoch(progress)
         val = self.validate()
-        self.scheduler.step(loss)
+        if p <= self.cfg.teacher_prob_min:
+            self.scheduler.step(loss)
         monitored = loss if val is None else val  # what cmg_best.pt follows
         self.epoch += 1
         improved = monitored < self.best_loss

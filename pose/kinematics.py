@@ -119,6 +119,9 @@ class FootGeometry:
 
     `lowest_points(root_pos, root_rot, dof_pos)` gives (..., n_feet) world heights of the lowest
     point of each foot's capsules: the contact measure used by data checks (ground at z = 0).
+    `sole_points(...)` gives (..., E, 3) the bottoms of the capsules' end spheres (centre minus the
+    radius along world z), `foot_of` (E,) the foot of each: points fixed on the foot, so a planted
+    heel or toe keeps its sole point still while the foot rolls over it.
     """
 
     def __init__(self, model: Optional[G1Model] = None, device="cpu", dtype=torch.float32):
@@ -140,9 +143,16 @@ class FootGeometry:
         self._foot_of = torch.tensor(foot_of, device=device)
         self._radius = torch.tensor(radius, device=device, dtype=dtype)
 
-    def lowest_points(self, root_pos: torch.Tensor, root_rot: torch.Tensor, dof_pos: torch.Tensor) -> torch.Tensor:
+    @property
+    def foot_of(self) -> torch.Tensor:
+        return self._foot_of
+
+    def sole_points(self, root_pos: torch.Tensor, root_rot: torch.Tensor, dof_pos: torch.Tensor) -> torch.Tensor:
         pos, rot = self.fk(root_pos, root_rot, dof_pos)  # (..., F, 3), (..., F, 3, 3)
         p = pos[..., self._foot_of, :] + (rot[..., self._foot_of, :, :] @ self._ends.unsqueeze(-1)).squeeze(-1)
-        z = p[..., 2] - self._radius  # (..., E)
+        return torch.cat([p[..., :2], (p[..., 2] - self._radius).unsqueeze(-1)], dim=-1)
+
+    def lowest_points(self, root_pos: torch.Tensor, root_rot: torch.Tensor, dof_pos: torch.Tensor) -> torch.Tensor:
+        z = self.sole_points(root_pos, root_rot, dof_pos)[..., 2]  # (..., E)
         out = torch.full(z.shape[:-1] + (len(self.feet),), float("inf"), device=z.device, dtype=z.dtype)
         return out.scatter_reduce(-1, self._foot_of.expand(z.shape), z, reduce="amin")

@@ -8,11 +8,11 @@ import torch
 from cmg_helpers import build_embedded, train_small
 from cmg_workspace import evaluate
 from cmg_workspace.dataset import heading
-from cmg_workspace.metrics import divergence, feet_in_root_frame, joint_limit_metrics, locomotion_metrics
+from cmg_workspace.metrics import divergence, joint_limit_metrics, locomotion_metrics, sole_points_in_root_frame
 from cmg_workspace.rollout import integrate_root
 from pose import formats, synth
 from pose.g1_model import load_g1
-from pose.kinematics import ForwardKinematics
+from pose.kinematics import FootGeometry, ForwardKinematics
 
 DT = 0.02
 
@@ -64,14 +64,43 @@ def test_frozen_pose_dragged_by_the_root():
     q = np.tile(load_g1().default_dof_pos, (101, 1))[None]
     commands = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     root, yaw = integrate_root(torch.as_tensor(commands), 100, DT)
-    feet = np.repeat(feet_in_root_frame(q), 2, axis=0)
-    m = locomotion_metrics(feet, root.numpy(), yaw.numpy(), commands, DT)
+    points, foot_of = sole_points_in_root_frame(q)
+    points = np.repeat(points, 2, axis=0)
+    m = locomotion_metrics(points, root.numpy(), yaw.numpy(), commands, DT, foot_of=foot_of)
     np.testing.assert_allclose(m["foot_slide_mps"][0], 1.0, rtol=1e-6)
     np.testing.assert_allclose(m["implied_speed_mps"][0], 0.0, atol=1e-9)
     np.testing.assert_allclose(m["speed_error_rel"][0], 1.0, rtol=1e-6)
-    r = np.linalg.norm(feet[0, 0, 0, :2])  # turning at 1 rad/s: the feet circle the root
+    lowest = np.argmin(points[0, 0, :, 2])
+    r = np.linalg.norm(points[0, 0, lowest, :2])  # turning at 1 rad/s: the contact point circles the root
     np.testing.assert_allclose(m["foot_slide_mps"][1], r, rtol=1e-3)
     np.testing.assert_allclose(m["implied_speed_mps"][1], r, rtol=1e-3)
+
+
+def test_foot_rolling_over_its_planted_toe_does_not_slide():
+    """A foot pivoting about its toe (heel rising, as in a push-off) with the root carried so the toe
+    stays put: the sole-point measure reads no slide, while the ankle itself moves."""
+    model = load_g1()
+    geometry = FootGeometry(model, dtype=torch.float64)
+    n = 26
+    q = np.tile(model.default_dof_pos, (n, 1))
+    ankle = [i for i, name in enumerate(model.dof_names) if name == "left_ankle_pitch_joint"][0]
+    q[:, ankle] += np.linspace(0.0, 0.5, n)  # the left foot rolls about its toe
+    zero_pos, upright = torch.zeros(n, 3, dtype=torch.float64), torch.tensor([[0.0, 0.0, 0.0, 1.0]] * n, dtype=torch.float64)
+    sole = geometry.sole_points(zero_pos, upright, torch.as_tensor(q)).numpy()  # (n, P, 3) root frame
+    left = np.flatnonzero(geometry.foot_of.numpy() == 0)
+    toe = left[np.argmax(sole[0, left, 0])]
+    # root motion that keeps the left toe still in the world and drops the left foot lowest
+    root = np.zeros((1, n, 3))
+    root[0, :, :2] = sole[0, toe, :2] - sole[:, toe, :2]
+    points = sole.copy()
+    points[:, :, 2] -= np.where(geometry.foot_of.numpy() == 0, 0.05, 0.0)[None]  # right foot higher
+    points[:, toe, 2] -= 0.01  # the toe is the contact point throughout
+    m = locomotion_metrics(points[None], root, np.zeros((1, n)), np.zeros((1, 3)), DT, foot_of=geometry.foot_of.numpy())
+    assert m["stance_share"][0] == 1.0
+    assert m["foot_slide_mps"][0] < 1e-9
+    fk = ForwardKinematics(model, bodies=model.feet, dtype=torch.float64)
+    ankle_pos = fk.local_body_pos(torch.as_tensor(q))[:, 0].numpy() + np.concatenate([root[0, :, :2], np.zeros((n, 1))], 1)
+    assert np.median(np.linalg.norm(np.diff(ankle_pos[:, :2], axis=0), axis=1)) / DT > 0.05
 
 
 def test_root_integration():
@@ -104,7 +133,7 @@ def test_command_line_on_a_small_model(tmp_path):
     assert train_small(tmp_path / "d.pt", tmp_path / "run", 1, "--batch_size", "512") == 0  # one batch
     out = tmp_path / "eval"
     assert evaluate.main([str(tmp_path / "run"), "--out", str(out), "--vx", "0", "1", "3", "--vy", "0", "--wz", "0", "0.5",
-                          "--seconds", "2"]) == 0
+                          "--seconds", "2", "--baseline", "embedded"]) == 0
     result = json.loads((out / "eval.json").read_text())
     rows = result["commands"]
     assert [r["command"] for r in rows] == [[vx, 0.0, wz] for vx in (0.0, 1.0, 3.0) for wz in (0.0, 0.5)]
@@ -124,6 +153,16 @@ def test_command_line_on_a_small_model(tmp_path):
     assert s["diverged"] == sum(r["diverged"] for r in band)
     assert s["targets_met"] == (s["foot_slide_mps_median"] <= 0.1 and (s["speed_error_rel_median"] or 0) <= 0.15
                                 and s["diverged"] == 0)
+    base = result["data_baseline"]
+    clips = {r["clip"]: r for r in base["clips"]}
+    assert len(clips) == len(synth.CLIPS)
+    for name in ("walk_forward_1p0", "walk_forward_1p5"):  # planted feet under their own root, not under the integrated one
+        r = clips["embedded/" + name]
+        assert r["foot_slide_own_root_mps"] < 0.01 and r["foot_slide_mps"] > 0.1, r
+        assert r["command_median"][0] == pytest.approx(synth.CLIPS[name].command[0], abs=0.05)
+    moving = [r["foot_slide_mps"] for r in base["clips"]
+              if np.linalg.norm(r["command_median"][:2]) >= 0.5 or abs(r["command_median"][2]) >= 0.3]
+    assert base["moving_clips"] == len(moving) and base["foot_slide_mps_median_moving"] == pytest.approx(float(np.median(moving)))
     pytest.importorskip("matplotlib")
     assert (out / "eval.png").stat().st_size > 10000
 

@@ -53,3 +53,28 @@ def test_onnx_equals_torch(tmp_path, hidden_dim):
     np.testing.assert_allclose(meta["stats"]["motion_std"], s.motion_std, rtol=1e-6)
     assert len(meta["joint_names"]) == 29 and meta["fps"] == 50.0
     assert json.loads(out.with_suffix(".json").read_text())["stats"] == meta["stats"]
+
+
+def test_release_checkpoint_is_the_float16_generator(tmp_path):
+    """`--out X.pt`: no optimiser or scheduler, float16 weights, loads into the float32 network as
+    the rounded weights; statistics and standing pose kept."""
+    ckpt = _checkpoint(tmp_path / "cmg.pt", 48)
+    full = torch.load(ckpt, weights_only=True)
+    full["optimizer_state_dict"] = {"state": {}, "param_groups": []}
+    torch.save(full, ckpt)
+    out = tmp_path / "release" / "cmg.pt"
+    assert export.main([str(ckpt), "--out", str(out)]) == 0
+    release = torch.load(out, weights_only=True)
+    assert "optimizer_state_dict" not in release and release["release"]["weights_dtype"] == "float16"
+    assert all(v.dtype == torch.float16 for v in release["model_state_dict"].values() if v.is_floating_point())
+    assert release["stats"] == full["stats"] and release["standing_pose"] == full["standing_pose"]
+    loaded = load_cmg(out)
+    for name, p in loaded.model.state_dict().items():
+        assert p.dtype == torch.float32
+        assert torch.equal(p, full["model_state_dict"][name].half().float())
+    assert out.stat().st_size < 0.6 * ckpt.stat().st_size
+
+
+def test_release_of_a_missing_checkpoint_is_one_line(tmp_path, capsys):
+    assert export.main([str(tmp_path / "none.pt"), "--out", str(tmp_path / "x.pt")]) == 2
+    assert "none.pt" in capsys.readouterr().err
