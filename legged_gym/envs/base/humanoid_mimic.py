@@ -6,6 +6,8 @@
   robot starts.
 - Reset (reference-state initialisation): sample clip ~ weight x difficulty and start time, set the robot to the
   noised reference state, then recompute kinematics (docs/decisions.md D6: no extra physics substep).
+  Start times are uniform over the clip (TWIST), or with `cfg.motion.adaptive_sampling` drawn more
+  often shortly before where episodes fail (`mdp.adaptive_sampling`).
 - Episode length: in headless training the longest clip (episodes end at motion end or failure).
 - Terminations `mdp.terminations.check_termination`; tracking rewards `mdp.rewards`; motion
   difficulty `mdp.curriculum`.
@@ -21,6 +23,7 @@ import torch
 
 from legged_gym.envs.base.humanoid_char import HumanoidChar
 from legged_gym.envs.mdp import curriculum, rewards, terminations
+from legged_gym.envs.mdp.adaptive_sampling import AdaptiveStartSampler
 from legged_gym.envs.mdp import randomization as rand
 from pose.utils.motion_lib_pkl import MotionLib
 from pose.utils.torch_utils import quat_rotate
@@ -78,6 +81,12 @@ class HumanoidMimic(HumanoidChar):
         self.motion_difficulty = curriculum.initial_motion_difficulty(self._motion_lib.num_motions(), dev)
         self.mean_motion_difficulty = self.motion_difficulty.mean()
         self._forced_motions = None  # (motion ids, start times) of a `reset_to_motions` in progress
+        m = self.cfg.motion
+        self._start_sampler = None
+        if m.adaptive_sampling:
+            self._start_sampler = AdaptiveStartSampler(
+                self._motion_lib.get_motion_length(), float(m.adaptive_bin_s), float(m.adaptive_uniform_ratio),
+                float(m.adaptive_alpha), int(m.adaptive_kernel_size), float(m.adaptive_kernel_decay))
         self._keybody_delta_cache = None
         # Evaluation hook (scripts/eval.py): callable(env) run every step once the terminations are
         # decided, before the resets, so the state that ended an episode can be measured.
@@ -183,7 +192,9 @@ class HumanoidMimic(HumanoidChar):
         clips = None
         if sample_motions:
             ids = self._motion_lib.sample_motions(self.num_envs, self.motion_difficulty, generator=self._rng)
-            if m.rand_reset:
+            if m.rand_reset and self._start_sampler is not None:
+                times = self._start_sampler.sample_time(ids, generator=self._rng)
+            elif m.rand_reset:
                 times = self._motion_lib.sample_time(ids, generator=self._rng)
             else:
                 times = torch.zeros(self.num_envs, device=self.device)
@@ -309,6 +320,8 @@ class HumanoidMimic(HumanoidChar):
             contact_threshold=t.torso_contact_force, roll_limit=t.termination_roll,
             pitch_limit=t.termination_pitch, height_threshold=t.root_height_diff_threshold,
             max_root_speed=t.max_root_vel, pose_dist=t.pose_termination_dist)
+        if self._start_sampler is not None:
+            self._start_sampler.update(self._motion_ids, self._get_motion_times(), self.reset_buf & ~self.time_out_buf)
         if self.pre_reset_callback is not None:
             self.pre_reset_callback(self)
 

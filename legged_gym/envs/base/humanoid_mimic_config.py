@@ -113,6 +113,16 @@ class HumanoidMimicCfg(BaseConfig):
         key_bodies = None  # None: the facts table's key bodies (load_g1().key_bodies), in order
         height_offset = 0.0
         rand_reset = True  # start at a uniform time of the clip (False: t = 0)
+        # Failure-adaptive start times instead of uniform ones (legged_gym/envs/mdp/adaptive_sampling.py;
+        # not in TWIST): bins of adaptive_bin_s per clip, failures averaged over steps at rate
+        # adaptive_alpha, each also raising the adaptive_kernel_size - 1 bins before it by
+        # adaptive_kernel_decay ** k, mixed with adaptive_uniform_ratio of the uniform draw.
+        adaptive_sampling = False
+        adaptive_bin_s = 0.5
+        adaptive_uniform_ratio = 0.1
+        adaptive_alpha = 0.001
+        adaptive_kernel_size = 3
+        adaptive_kernel_decay = 0.8
         motion_curriculum = True
         motion_curriculum_gamma = 0.01
         # Reference-state initialisation noise
