@@ -14,8 +14,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_demo_trains_teacher_then_student_and_its_curves_are_readable(tmp_path):
+    from pose.synth import default_motion_file
+
     out = tmp_path / "demo"
-    env = dict(os.environ, LEGGED_GYM_LOG_DIR=str(tmp_path / "logs"), PYTHON=sys.executable)
+    stand = default_motion_file().parent / "stand.pkl"
+    env = dict(os.environ, LEGGED_GYM_LOG_DIR=str(tmp_path / "logs"), PYTHON=sys.executable,
+               TRAIN_ARGS="--motion_file {}".format(stand), EVAL_MOTION_FILE=str(stand), EVAL_ARGS="--num_envs_per_clip 1")
     done = subprocess.run(["bash", str(ROOT / "bench" / "train_demo.sh"), str(out), "1", "1", "cpu", "4"],
                           cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=900)
     logs = "".join((out / name).read_text()[-3000:] for name in ("teacher.log", "student.log")
@@ -24,6 +28,12 @@ def test_demo_trains_teacher_then_student_and_its_curves_are_readable(tmp_path):
     assert (out / "teacher" / "model_1.pt").is_file()
     assert list((out / "teacher").glob("events.out.tfevents.*"))
     assert list((out / "student").glob("events.out.tfevents.*"))
+    for stage in ("teacher", "student"):  # TRAIN_ARGS reached both runs: trained on the one clip
+        assert "4 envs, 1 motions" in (out / "{}.log".format(stage)).read_text()
+    for stage in ("teacher", "student"):  # EVAL_MOTION_FILE: each stage played from the clip's start
+        result = json.loads((out / "eval_{}".format(stage) / "eval.json").read_text())
+        assert [c["name"] for c in result["clips"]] == ["stand"], (out / "eval_{}.log".format(stage)).read_text()[-2000:]
+    assert "eval_teacher" in (out / "eval_student.log").read_text()  # compared with the teacher
 
     subprocess.run([sys.executable, str(ROOT / "bench" / "learning_curves.py"), str(out / "student"),
                     "--out", str(tmp_path / "student_curves")], check=True, capture_output=True, timeout=300)
