@@ -83,6 +83,9 @@ def build_parser(description: str = "") -> argparse.ArgumentParser:
            "(DAgger coefficient 0; the teacher is still loaded: the critic reads its normaliser)")
     a("--allow_teacher_change", action="store_true",
       help="student tasks: resume a student checkpoint against a teacher other than the one it was trained with")
+    a("--set", dest="overrides", action="append", default=[], metavar="GROUP.NAME=VALUE",
+      help="change a setting of the task's env or train config, e.g. --set motion.adaptive_sampling=true "
+           "--set algorithm.learning_rate=1e-4 (repeatable; legged_gym/gym_utils/cfg_override.py)")
     a("--wandb", action="store_true", help="also log to wandb (TensorBoard is always on)")
     a("--debug", action="store_true",
       help="train with {} envs unless --num_envs is given, no wandb, and full tracebacks for every error".format(
@@ -228,10 +231,11 @@ def check_motion_file(motion_file) -> None:
 
 def user_errors() -> tuple:
     """Exception classes that mean a user mistake (printed as one line by `run_script`)."""
+    from legged_gym.gym_utils.cfg_override import OverrideError
     from pose.formats import MotionFileError
     from rsl_rl.runners.on_policy_dagger_runner import TeacherMismatchError
 
-    return (UsageError, MotionFileError, TeacherMismatchError)
+    return (UsageError, MotionFileError, TeacherMismatchError, OverrideError)
 
 
 def one_line(message) -> str:

@@ -60,8 +60,10 @@ class TaskRegistry:
 
         The CLI `args` (`helpers.get_args`; default: no flags) override the config: --num_envs,
         --seed (default: the train config's seed, as TWIST), --sim, --motion_file, --no_rand
-        (docs/decisions.md D5: every randomisation off). The env runs on --device; `--headless` as given.
+        (docs/decisions.md D5: every randomisation off), then --set items of the env config
+        (`cfg_override`). The env runs on --device; `--headless` as given.
         """
+        from legged_gym.gym_utils.cfg_override import apply_overrides
         from legged_gym.envs.base.humanoid_mimic_config import update_env_cfg_from_args
         from legged_gym.gym_utils.helpers import get_args, set_seed
 
@@ -69,10 +71,12 @@ class TaskRegistry:
             args = get_args([])
         self.ensure_registered(name)
         task = self.get(name)
+        task_env_cfg, train_cfg = self.get_cfgs(name)
         if env_cfg is None:
-            env_cfg, train_cfg = self.get_cfgs(name)
+            env_cfg = task_env_cfg
             env_cfg.seed = getattr(train_cfg, "seed", env_cfg.seed)
         update_env_cfg_from_args(env_cfg, args)
+        apply_overrides(getattr(args, "overrides", None) or [], env_cfg, train_cfg, "env", "train")
         env_cfg.seed = set_seed(int(env_cfg.seed))
         env = task.env_class(env_cfg, args.device, bool(getattr(args, "headless", True)))
         return env, env_cfg
@@ -126,13 +130,15 @@ class TaskRegistry:
         - Runner class: `train_cfg.runner_class_name` from `rsl_rl.runners` (OnPolicyRunnerMimic for
           the teacher, OnPolicyDaggerRunner for students, which load the frozen teacher from
           `teacher_checkpoint(args)`).
-        - Overrides from `args`: --seed, --max_iterations, --fix_action_std, --checkpoint.
+        - Overrides from `args`: --seed, --max_iterations, --fix_action_std, --checkpoint, then --set
+          items of the train config (`cfg_override`).
         - Logs (checkpoints, TensorBoard): `log_root` if given, else `<log root>/<proj_name>/<exptid>`
           (`helpers.log_root()`: legged_gym/logs or $LEGGED_GYM_LOG_DIR); no logging without --exptid.
         - Resume (`resume_checkpoint`): weights, optimiser, normalisers, iteration and env counters.
         - Students: --eval_student (DAgger coefficient 0: pure PPO), --allow_teacher_change (resume a
           checkpoint trained against another teacher).
         """
+        from legged_gym.gym_utils.cfg_override import apply_overrides
         from legged_gym.gym_utils.helpers import (UsageError, class_to_dict, experiment_dir, get_args,
                                                   update_train_cfg_from_args)
 
@@ -140,9 +146,11 @@ class TaskRegistry:
             args = get_args([])
         name = name or args.task
         self.ensure_registered(name)
+        env_cfg_of_task, task_train_cfg = self.get_cfgs(name)
         if train_cfg is None:
-            _, train_cfg = self.get_cfgs(name)
+            train_cfg = task_train_cfg
         update_train_cfg_from_args(train_cfg, args)
+        apply_overrides(getattr(args, "overrides", None) or [], train_cfg, env_cfg_of_task, "train", "env")
         if log_root == "default":
             log_dir = experiment_dir(args.proj_name, args.exptid) if getattr(args, "exptid", None) else None
         else:

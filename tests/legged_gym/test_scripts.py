@@ -321,6 +321,15 @@ def test_user_mistakes_end_with_one_line(logs, cwd, tmp_path):
     out = run(train + ["--device", "cpu", "--motion_file", str(manifest), "--debug"], logs, cwd, check=False)
     assert out.returncode != 0 and "Traceback" in out.stderr and "MotionFileError" in out.stderr
 
+    # --set: a setting that does not exist, and one of the train config with a value of the wrong type
+    out = run(train + ["--device", "cpu", "--set", "motion.adaptive_sampling=true", "--set", "motoin.x=1"], logs, cwd,
+              check=False)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith("train.py: --set motoin.x=1: no settings group 'motoin'")
+    out = run(train + ["--device", "cpu", "--set", "algorithm.learning_rate=fast"], logs, cwd, check=False)
+    assert_one_line_error(out, "train.py: --set algorithm.learning_rate=fast: expected a float like the current value "
+                               "0.0002, got 'fast'", logs)
+
     out = run(train + ["--device", "cpu", "--eval_student"], logs, cwd, check=False)
     assert_one_line_error(out, "train.py: --eval_student: task 'g1_priv_mimic' has no teacher (only student tasks "
                                "such as g1_stu_rl train with a DAgger term)", logs)

@@ -1,0 +1,105 @@
+"""`--set GROUP.NAME=VALUE`: change any setting of a task's configs from the command line.
+
+    python legged_gym/scripts/train.py --task g1_priv_mimic ... --set motion.adaptive_sampling=true \
+        --set algorithm.learning_rate=1e-4 --set rewards.scales.tracking_keybody_pos=3.0
+
+GROUP is a settings group of the task's env config (env, motion, rewards, domain_rand, ...) or of
+its train config (policy, algorithm, runner); deeper paths name nested groups. VALUE is read as
+YAML (true, 0.5, [1, 2], null, text; also 1e-4) and must have the type of the setting it replaces:
+a whole number is accepted where a float is expected, a setting that is None takes any value.
+A wrong path or type stops with one line naming the setting and what it expects.
+"""
+from __future__ import annotations
+
+from typing import Any, List, Sequence, Tuple
+
+import yaml
+
+
+class OverrideError(ValueError):
+    """A --set item that names no setting, or gives a value of the wrong type."""
+
+
+def parse_overrides(items: Sequence[str]) -> List[Tuple[List[str], Any, str]]:
+    """(path, value, item) of each GROUP.NAME=VALUE item."""
+    out = []
+    for item in items or ():
+        key, sep, text = item.partition("=")
+        path = key.strip().split(".")
+        if not sep or len(path) < 2 or not all(path):
+            raise OverrideError("--set {}: expected GROUP.NAME=VALUE (e.g. motion.adaptive_sampling=true)".format(item))
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        out.append((path, value, item))
+    return out
+
+
+def _is_group(obj) -> bool:
+    return hasattr(obj, "__dict__") and not isinstance(obj, type) and not callable(obj)
+
+
+def _settings(group) -> List[str]:
+    return sorted(k for k in dir(group) if not k.startswith("_") and not callable(getattr(group, k)))
+
+
+def _converted(item: str, current: Any, value: Any) -> Any:
+    if current is None:
+        return value
+    if isinstance(current, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(current, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(current, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif isinstance(current, str):
+        return value if isinstance(value, str) else str(value)
+    elif isinstance(current, (list, tuple)):
+        if isinstance(value, (list, tuple)):
+            return type(current)(value)
+    elif type(value) is type(current):
+        return value
+    raise OverrideError("--set {}: expected a {} like the current value {!r}, got {!r}".format(
+        item, type(current).__name__, current, value))
+
+
+def apply_overrides(items: Sequence[str], cfg, other_cfg=None, cfg_name: str = "env", other_name: str = "train") -> List[str]:
+    """Apply the items whose group belongs to `cfg` (in place); items of `other_cfg` are left for
+    it; an item of neither raises OverrideError. Returns the items applied."""
+    applied = []
+    for path, value, item in parse_overrides(items):
+        if not _is_group(getattr(cfg, path[0], None)):
+            if other_cfg is not None and _is_group(getattr(other_cfg, path[0], None)):
+                continue
+            groups = [k for k in _settings(cfg) if _is_group(getattr(cfg, k))]
+            others = [k for k in _settings(other_cfg) if _is_group(getattr(other_cfg, k))] if other_cfg is not None else []
+            raise OverrideError("--set {}: no settings group {!r} in the {} config ({}){}".format(
+                item, path[0], cfg_name, ", ".join(groups),
+                " or the {} config ({})".format(other_name, ", ".join(others)) if others else ""))
+        group = cfg
+        for depth, name in enumerate(path[:-1]):
+            child = getattr(group, name, None)
+            if not _is_group(child):
+                raise OverrideError("--set {}: {!r} is not a settings group (in {})".format(
+                    item, ".".join(path[:depth + 1]), ", ".join(_settings(group))))
+            group = child
+        name = path[-1]
+        if not hasattr(group, name):
+            raise OverrideError("--set {}: no setting {!r} in {} ({})".format(
+                item, name, ".".join(path[:-1]), ", ".join(_settings(group))))
+        current = getattr(group, name)
+        if _is_group(current):
+            raise OverrideError("--set {}: {!r} is a group of settings; name one of them: {}".format(
+                item, ".".join(path), ", ".join(_settings(current))))
+        setattr(group, name, _converted(item, current, value))
+        applied.append(item)
+    return applied
