@@ -2,6 +2,7 @@
 
     python -m cmg_workspace.train --data FILE --out RUN [--epochs 1000] [--batch_size 256] [--device cuda]
                                   [--resume CKPT_OR_RUN] [--val_fraction 0.1 | --val_clips NAME ...] [--seed 0]
+                                  [--no_cuda_graph]
 
 FILE comes from `python -m cmg_workspace.build_dataset`. RUN (default
 cmg_workspace/runs/cmg_<date>_<time>) receives TensorBoard events (`metrics/MSE Loss`,
@@ -10,7 +11,9 @@ every `--save_interval` epochs and at the end, `cmg_best.pt` (lowest validation 
 `cmg_final.pt`; each holds the statistics of the data (`cmg_workspace.checkpoint`).
 `--resume` continues a run from a checkpoint (or a run folder's latest `cmg_ckpt_<epoch>.pt`) up
 to `--epochs`, exactly as if it had not stopped; it refuses data whose statistics differ from the
-checkpoint's. The loop and its schedule: `cmg_workspace.trainer`.
+checkpoint's. On CUDA the batch step is captured once as a CUDA graph and replayed per batch
+(`--no_cuda_graph` runs it eagerly); checkpoints are the same either way, and resume on either
+device. The loop and its schedule: `cmg_workspace.trainer`.
 """
 from __future__ import annotations
 
@@ -50,6 +53,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--num_experts", type=int, default=m.num_experts)
     p.add_argument("--num_layers", type=int, default=m.num_layers)
     p.add_argument("--no_progress", action="store_true", help="no progress bars (one line per epoch instead)")
+    p.add_argument("--no_cuda_graph", action="store_true",
+                   help="on CUDA, run the batch step eagerly instead of replaying it as a captured CUDA graph")
     return p.parse_args(argv)
 
 
@@ -76,7 +81,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             Stats.from_dict(ckpt["stats"]).check_matches(data.stats, str(ckpt_path), args.data)
         cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                           val_fraction=args.val_fraction, val_clips=list(args.val_clips),
-                          save_interval=args.save_interval, seed=args.seed)
+                          save_interval=args.save_interval, seed=args.seed, cuda_graph=not args.no_cuda_graph)
         model_cfg = CMGConfig(hidden_dim=args.hidden_dim, num_experts=args.num_experts, num_layers=args.num_layers)
         if ckpt is not None:
             model_cfg = CMGConfig(**ckpt["model_config"])
@@ -89,9 +94,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (FileNotFoundError, ValueError, StatsMismatchError) as e:
         print("error: {}".format(e), file=sys.stderr)
         return 2
-    print("CMG: {} parameters, {} on {}; data {}: {} training samples per epoch ({} batches of {}), "
+    print("CMG: {} parameters, {} on {}{}; data {}: {} training samples per epoch ({} batches of {}), "
           "{} validation windows (clips: {}); run {}{}".format(
-              parameter_count(trainer.model), model_cfg.to_dict(), device, args.data, len(trainer.train_samples),
+              parameter_count(trainer.model), model_cfg.to_dict(), device,
+              " (batch step as a CUDA graph)" if trainer.graph_mode else "", args.data, len(trainer.train_samples),
               trainer.num_batches(), min(cfg.batch_size, len(trainer.train_samples)), len(trainer.val_windows),
               ", ".join(trainer.val_clip_names) or "none", out,
               "; resumed from {} (epoch {})".format(ckpt_path, trainer.epoch) if ckpt else ""))

@@ -20,11 +20,30 @@ the teacher-forcing schedule. The best checkpoint is the one with the lowest suc
 
 Randomness (shuffling, swaps, teacher-forcing draws) comes from a generator seeded by (seed,
 epoch), so a run resumed from `cmg_ckpt_<k>.pt` continues exactly as the uninterrupted run.
+
+The batch step has no data-dependent Python control flow and no host synchronisation: an epoch's
+draws are made up front (on the CPU generator, in the same order as one draw of 1 + 30 numbers per
+batch) and become device tensors (swap flag per batch, teacher-forcing flags per batch and step);
+each batch is gathered into static buffers of a fixed shape and the next input is chosen with
+torch.where; the epoch's loss is summed on the device (float64, in batch order) and read once.
+
+On CUDA with `cuda_graph` (the default) one whole batch step (30-step rollout, loss, backward,
+gradient clipping, Adam step, loss sum) is captured in a torch.cuda.CUDAGraph and replayed per
+batch. Adam is then `capturable` (its step counters live on the device). Capturing: three eager
+steps on the batch in the buffers, on a side stream (they create Adam's state and initialise the
+libraries), after which the weights, Adam's state and the loss sum are put back as they were, so
+every training step of a graph run is a replay. The learning rate is a Python float baked into the
+captured Adam step; when ReduceLROnPlateau changes it (between epochs; 9 times at most with the
+default lr and min_lr) the graph is captured again at the start of the next epoch. Checkpoints hold
+the plain optimiser state either way (float lr, capturable off, `step` a CPU float32 tensor), so a
+checkpoint of a graph run resumes on the CPU and the other way round.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -57,6 +76,7 @@ class TrainConfig:
     val_clips: List[str] = field(default_factory=list)
     save_interval: int = 50
     seed: int = 0
+    cuda_graph: bool = True  # on CUDA: capture the batch step in a CUDA graph and replay it
 
     def teacher_prob(self, epoch: int) -> float:
         """Teacher-forcing probability during epoch `epoch` (0-based)."""
@@ -85,6 +105,15 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed) * 1000003 + int(epoch))
 
 
+def plain_optimizer_state(state_dict: dict) -> dict:
+    """An Adam state dict in the form an eager CPU run has it: `capturable` off and each `step` a CPU
+    float32 tensor (a graph run keeps them on the device); lr and the moments are left as they are."""
+    state = {i: {k: v.detach().to(device="cpu", dtype=torch.float32) if k == "step" else v for k, v in st.items()}
+             for i, st in state_dict["state"].items()}
+    groups = [dict(g, capturable=False) for g in state_dict["param_groups"]]
+    return {"state": state, "param_groups": groups}
+
+
 class Trainer:
     def __init__(self, data: CMGData, cfg: TrainConfig, model_cfg: CMGConfig, device="cpu", out_dir=None,
                  data_path: Optional[str] = None, writer=None):
@@ -94,7 +123,9 @@ class Trainer:
         self.writer = writer
         torch.manual_seed(cfg.seed)
         self.model = CMG(model_cfg).to(self.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.graph_mode = self.device.type == "cuda" and cfg.cuda_graph
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                          capturable=self.graph_mode)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr)
         st = data.stats.tensors(self.device)
@@ -111,6 +142,15 @@ class Trainer:
         self.epoch = 0  # completed epochs
         self.best_loss = math.inf
         self.last = {}  # type: dict
+        # static buffers of the batch step (every batch of an epoch has this size)
+        self.batch_size = min(cfg.batch_size, len(self.train_samples))
+        self._x = self.motion.new_empty((self.batch_size,) + tuple(self.motion.shape[1:]))
+        self._c = self.command.new_empty((self.batch_size,) + tuple(self.command.shape[1:]))
+        self._swap = torch.zeros((), dtype=torch.bool, device=self.device)
+        self._teacher = torch.zeros(self.command.shape[1], dtype=torch.bool, device=self.device)
+        self._loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        self._graph = None  # type: Optional[torch.cuda.CUDAGraph]
+        self._graph_lrs = ()  # type: tuple
 
     @property
     def val_clip_names(self) -> List[str]:
@@ -121,41 +161,120 @@ class Trainer:
 
     # --- one pass over windows ---------------------------------------------------------------------
 
-    def sequence_loss(self, idx: torch.Tensor, start: Optional[torch.Tensor], teacher: Sequence[bool]) -> torch.Tensor:
-        """Mean over steps of MSE(pred_t, state_{t+1}) for windows `idx`; `teacher[t]` picks the
-        true state (else the detached prediction) as the next input; `start` replaces the first input."""
-        x = self.motion[idx.to(self.device)]
-        c = self.command[idx.to(self.device)]
-        cur = x[:, 0] if start is None else start.expand(len(idx), -1)
+    def window_loss(self, x: torch.Tensor, c: torch.Tensor, swap: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        """Mean over steps of MSE(pred_t, state_{t+1}) for normalised windows x (B, 31, 58) and
+        commands c (B, 30, 3). `swap` (bool, 0-dim): the first input is the standing pose instead of
+        the window's first state; `teacher[t]` (bool, (30,)): the next input is the true state, else
+        the detached prediction. Flags are tensors and picked with torch.where: no host sync."""
+        cur = torch.where(swap, self.standing, x[:, 0])
         steps = c.shape[1]
         loss = x.new_zeros(())
         for t in range(steps):
             pred = self.model(cur, c[:, t])
             loss = loss + nn.functional.mse_loss(pred, x[:, t + 1])
-            cur = x[:, t + 1] if teacher[t] else pred.detach()
+            cur = torch.where(teacher[t], x[:, t + 1], pred.detach())
         return loss / steps
 
-    def train_epoch(self, progress=None) -> float:
-        cfg, epoch = self.cfg, self.epoch
-        p = cfg.teacher_prob(epoch)
+    def sequence_loss(self, idx: torch.Tensor, swap: bool, teacher: Sequence[bool]) -> torch.Tensor:
+        """window_loss of the windows `idx`, flags given as Python values."""
+        idx = idx.to(self.device)
+        return self.window_loss(self.motion[idx], self.command[idx], torch.tensor(bool(swap), device=self.device),
+                                torch.as_tensor(list(teacher), dtype=torch.bool, device=self.device))
+
+    def epoch_draws(self, epoch: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The training order of `epoch` (its first num_batches x batch_size samples), the standing
+        swap flag per batch (n,) and the teacher-forcing flags (n, 30), on the device. Drawn from
+        epoch_generator: a permutation, then 1 + 30 uniforms per batch (swap, then one per step)."""
+        cfg = self.cfg
         g = epoch_generator(cfg.seed, epoch)
         order = self.train_samples[torch.randperm(len(self.train_samples), generator=g)]
-        n_batches = self.num_batches()
-        size = cfg.batch_size if len(order) >= cfg.batch_size else len(order)
+        n = self.num_batches()
+        draws = torch.stack([torch.rand(1 + self.command.shape[1], generator=g) for _ in range(n)])
+        swap = draws[:, 0].double() < cfg.standing_swap_prob  # float32 draw against the float probability
+        teacher = draws[:, 1:] < cfg.teacher_prob(epoch)
+        return tuple(t.to(self.device) for t in (order[:n * self.batch_size], swap, teacher))
+
+    def _train_step(self) -> None:
+        """One optimiser step on the batch in the static buffers, its loss added to the epoch's sum.
+        Only device work, so that it can be captured in a CUDA graph."""
+        loss = self.window_loss(self._x, self._c, self._swap, self._teacher)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        self._loss_sum += loss.detach().double()
+
+    def _lrs(self) -> tuple:
+        return tuple(float(g["lr"]) for g in self.optimizer.param_groups)
+
+    def _load_batch(self, idx: torch.Tensor, swap: torch.Tensor, teacher: torch.Tensor) -> None:
+        """Windows `idx` and their flags into the static buffers that _train_step reads."""
+        torch.index_select(self.motion, 0, idx, out=self._x)
+        torch.index_select(self.command, 0, idx, out=self._c)
+        self._swap.copy_(swap)
+        self._teacher.copy_(teacher)
+
+    def _snapshot(self) -> tuple:
+        params = list(self.model.parameters())
+        state = {p: {k: v.clone() for k, v in self.optimizer.state[p].items()}
+                 for p in params if self.optimizer.state.get(p)}
+        return [p.detach().clone() for p in params], state
+
+    @torch.no_grad()
+    def _rewind(self, snapshot: tuple) -> None:
+        """Weights and Adam's state back to `snapshot`, in place (the tensors a graph uses stay the
+        same); Adam state that did not exist then is zeroed (Adam's initial state); loss sum zeroed."""
+        saved, saved_state = snapshot
+        params = list(self.model.parameters())
+        for p, v in zip(params, saved):
+            p.copy_(v)
+        for p in params:
+            for k, v in self.optimizer.state.get(p, {}).items():
+                if p in saved_state:
+                    v.copy_(saved_state[p][k])
+                else:
+                    v.zero_()
+        self._loss_sum.zero_()
+
+    GRAPH_WARMUP = 3
+
+    def _capture(self) -> None:
+        """Capture _train_step in a CUDA graph. Warm-up steps first (eager, on a side stream, on the
+        batch in the buffers: they create Adam's state and initialise cuBLAS and autograd), then
+        _rewind, so that the warm-up leaves no trace and every training step is a replay."""
+        self._graph = None
+        snapshot = self._snapshot()
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*capturable=True.*")  # eager steps of a capturable Adam
+            for _ in range(self.GRAPH_WARMUP):
+                self._train_step()
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        self._rewind(snapshot)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            self._train_step()
+        self._graph, self._graph_lrs = graph, self._lrs()
+
+    def train_epoch(self, progress=None) -> float:
+        order, swap, teacher = self.epoch_draws(self.epoch)
+        n_batches, size = self.num_batches(), self.batch_size
         self.model.train()
-        total = 0.0
+        self._loss_sum.zero_()
+        if self._graph is not None and self._graph_lrs != self._lrs():
+            self._graph = None  # the learning rate is a constant of the captured Adam step: capture again
         batches = range(n_batches) if progress is None else progress(range(n_batches))
-        for b in batches:
-            idx = order[b * size:(b + 1) * size]
-            draws = torch.rand(1 + self.data.command.shape[1], generator=g)
-            start = self.standing if float(draws[0]) < cfg.standing_swap_prob else None
-            loss = self.sequence_loss(idx, start, (draws[1:] < p).tolist())
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-            self.optimizer.step()
-            total += float(loss.detach())
-        return total / n_batches
+        with torch.cuda.device(self.device) if self.graph_mode else contextlib.nullcontext():
+            for b in batches:
+                self._load_batch(order[b * size:(b + 1) * size], swap[b], teacher[b])
+                if self.graph_mode:
+                    if self._graph is None:
+                        self._capture()
+                    self._graph.replay()
+                else:
+                    self._train_step()
+        return float(self._loss_sum) / n_batches  # the one host read of the epoch
 
     @torch.no_grad()
     def validate(self, chunk: int = 4096) -> Optional[float]:
@@ -166,7 +285,7 @@ class Trainer:
         total = 0.0
         for i in range(0, len(self.val_windows), chunk):
             idx = self.val_windows[i:i + chunk]
-            total += float(self.sequence_loss(idx, None, free)) * len(idx)
+            total += float(self.sequence_loss(idx, False, free)) * len(idx)
         return total / len(self.val_windows)
 
     # --- epochs, checkpoints, resume ---------------------------------------------------------------
@@ -200,7 +319,7 @@ class Trainer:
             "epoch": self.epoch,
             "model_config": self.model.config.to_dict(),
             "model_state_dict": self.model.state_dict(),
-            "optimizer_state_dict": self.optimizer.state_dict(),
+            "optimizer_state_dict": plain_optimizer_state(self.optimizer.state_dict()),
             "scheduler_state_dict": self.scheduler.state_dict(),
             "stats": self.data.stats.to_dict(),
             "standing_pose": [float(v) for v in self.data.standing_pose],
@@ -229,10 +348,22 @@ class Trainer:
                              "--val_fraction / --seed / --val_clips)".format(ckpt.get("val_clips"), self.val_clip_names))
         self.model.load_state_dict(ckpt["model_state_dict"])
         self.optimizer.load_state_dict(ckpt["optimizer_state_dict"])
+        self._place_optimizer_state()
+        self._graph = None  # Adam's state tensors are new ones: a captured step would use the old
         self.scheduler.load_state_dict(ckpt["scheduler_state_dict"])
         self.epoch = int(ckpt["epoch"])
         self.best_loss = float(ckpt["best_loss"])
         self.last = {"loss": ckpt.get("loss"), "val_loss": ckpt.get("val_loss")}
+
+    def _place_optimizer_state(self) -> None:
+        """After loading an optimiser state (plain or not): `capturable` as this trainer's step needs
+        it, Adam's step counters on the parameters' device (capturable) or on the CPU as float32."""
+        for group in self.optimizer.param_groups:
+            group["capturable"] = self.graph_mode
+            for p in group["params"]:
+                st = self.optimizer.state.get(p, {})
+                if "step" in st:
+                    st["step"] = st["step"].to(device=p.device if self.graph_mode else "cpu", dtype=torch.float32)
 
     def run(self, progress_factory=None, on_epoch=None) -> Tuple[Path, Optional[Path]]:
         """Train up to cfg.epochs; returns (cmg_final.pt, cmg_best.pt or None).

@@ -1,5 +1,9 @@
 """CMG training on CPU: the loss falls over two epochs, checkpoints hold the statistics, a resumed run
-equals the uninterrupted one, and data with other statistics is refused."""
+equals the uninterrupted one, and data with other statistics is refused. The batch step (flags as
+tensors, static buffers, loss summed on the device) equals the straightforward loop bit for bit, and
+checkpoints hold the plain optimiser state."""
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +13,7 @@ from cmg_workspace.checkpoint import load_cmg, read_checkpoint
 from cmg_workspace.dataset import CMGData
 from cmg_workspace.model import CMGConfig
 from cmg_workspace.stats import Stats, StatsMismatchError
-from cmg_workspace.trainer import Trainer, TrainConfig, split_clips
+from cmg_workspace.trainer import Trainer, TrainConfig, epoch_generator, plain_optimizer_state, split_clips
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +142,130 @@ def test_standing_swap_starts_from_the_datas_standing_pose(data_path):
 
     model.forward = spy
     idx = trainer.train_samples[:4]
-    trainer.sequence_loss(idx, trainer.standing, [True] * 30)
+    trainer.sequence_loss(idx, True, [True] * 30)
     st = data.stats.tensors()
     expected = st.normalise_motion(torch.as_tensor(data.standing_pose)).expand(4, -1)
     torch.testing.assert_close(seen[0], expected)
     torch.testing.assert_close(seen[1], trainer.motion[idx, 1])  # teacher forcing: the true state next
+
+
+def reference_epoch(trainer: Trainer) -> float:
+    """One training epoch written the straightforward way (Python branches on each batch's draws,
+    a fresh gather per batch, the loss read after each batch), with the same draws in the same order."""
+    cfg, epoch = trainer.cfg, trainer.epoch
+    p = cfg.teacher_prob(epoch)
+    g = epoch_generator(cfg.seed, epoch)
+    order = trainer.train_samples[torch.randperm(len(trainer.train_samples), generator=g)]
+    n_batches = trainer.num_batches()
+    size = cfg.batch_size if len(order) >= cfg.batch_size else len(order)
+    trainer.model.train()
+    total = 0.0
+    for b in range(n_batches):
+        idx = order[b * size:(b + 1) * size]
+        draws = torch.rand(1 + 30, generator=g)
+        start = trainer.standing if float(draws[0]) < cfg.standing_swap_prob else None
+        teacher = (draws[1:] < p).tolist()
+        x, c = trainer.motion[idx], trainer.command[idx]
+        cur = x[:, 0] if start is None else start.expand(len(idx), -1)
+        loss = x.new_zeros(())
+        for t in range(30):
+            pred = trainer.model(cur, c[:, t])
+            loss = loss + torch.nn.functional.mse_loss(pred, x[:, t + 1])
+            cur = x[:, t + 1] if teacher[t] else pred.detach()
+        loss = loss / 30
+        trainer.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainer.model.parameters(), cfg.grad_clip)
+        trainer.optimizer.step()
+        total += float(loss.detach())
+    return total / n_batches
+
+
+def assert_same_training_state(a: Trainer, b: Trainer):
+    for (name, pa), pb in zip(a.model.named_parameters(), b.model.parameters()):
+        assert torch.equal(pa, pb), name
+    sa, sb = a.optimizer.state_dict(), b.optimizer.state_dict()
+    assert sa["param_groups"] == sb["param_groups"]
+    assert sa["state"].keys() == sb["state"].keys()
+    for i, st in sa["state"].items():
+        for k, v in st.items():
+            assert torch.equal(v, sb["state"][i][k]), (i, k)
+
+
+def test_batch_step_equals_the_straightforward_loop(data_path):
+    """Two epochs with standing swaps, teacher-forced and free-running steps: the same losses, weights
+    and Adam state, bit for bit."""
+    data = CMGData.load(data_path)
+    cfg = TrainConfig(batch_size=128, lr=1e-3, teacher_prob_start=0.6, standing_swap_prob=0.5, seed=1)
+    new, ref = (Trainer(data, cfg, CMGConfig(hidden_dim=32), device="cpu") for _ in range(2))
+    assert_same_training_state(new, ref)
+    swaps, teachers = [], []
+    for epoch in range(2):
+        _, swap, teacher = new.epoch_draws(epoch)
+        swaps.append(swap)
+        teachers.append(teacher)
+        assert new.train_epoch() == reference_epoch(ref)
+        new.epoch += 1
+        ref.epoch += 1
+        assert_same_training_state(new, ref)
+    swaps, teachers = torch.cat(swaps), torch.cat(teachers)
+    assert swaps.any() and not swaps.all()  # both kinds of first input were exercised
+    assert teachers.any() and not teachers.all()
+
+
+def test_checkpoint_holds_the_plain_optimizer_state_and_restores_it(data_path, tmp_path):
+    """Saved from one trainer, loaded into a fresh one: the same Adam state, the same next epoch. A
+    state held the way a CUDA-graph run holds it (capturable on) is written in the plain form too."""
+    data = CMGData.load(data_path)
+    cfg = TrainConfig(batch_size=128, lr=1e-3, seed=2)
+    a = Trainer(data, cfg, CMGConfig(hidden_dim=32), device="cpu", out_dir=tmp_path)
+    a.step_epoch()
+    saved = read_checkpoint(a.save("cmg_ckpt_1.pt"))
+    opt = saved["optimizer_state_dict"]
+    assert all(g["capturable"] is False and isinstance(g["lr"], float) for g in opt["param_groups"])
+    for st in opt["state"].values():
+        assert st["step"].device.type == "cpu" and st["step"].dtype == torch.float32 and st["step"].dim() == 0
+    b = Trainer(data, cfg, CMGConfig(hidden_dim=32), device="cpu")
+    b.restore(saved)
+    assert b.epoch == 1
+    assert_same_training_state(a, b)
+
+    live = copy.deepcopy(a.optimizer.state_dict())  # (state_dict() shares a's tensors)
+    as_graph_run = {"state": live["state"], "param_groups": [dict(g, capturable=True) for g in live["param_groups"]]}
+    plain = plain_optimizer_state(as_graph_run)
+    assert plain["param_groups"] == opt["param_groups"]
+    c = Trainer(data, cfg, CMGConfig(hidden_dim=32), device="cpu")
+    c.restore(dict(saved, optimizer_state_dict=as_graph_run))  # loads as plain on the CPU
+    assert not c.optimizer.param_groups[0]["capturable"]
+    assert_same_training_state(a, c)
+    losses = [t.step_epoch()["loss"] for t in (a, b, c)]
+    assert losses[0] == losses[1] == losses[2]
+    assert_same_training_state(a, b)
+    assert_same_training_state(a, c)
+
+
+def test_warm_up_steps_of_the_graph_capture_leave_no_trace(data_path):
+    """Before a CUDA graph is captured, a few eager steps run on the batch in the buffers and are
+    then undone (_snapshot / _rewind): at the start (no Adam state yet: it is left zeroed, which is
+    Adam's initial state) and mid-run, training then continues as if they had never run."""
+    data = CMGData.load(data_path)
+    cfg = TrainConfig(batch_size=128, lr=1e-3, teacher_prob_start=0.6, seed=3)
+    a, b = (Trainer(data, cfg, CMGConfig(hidden_dim=32), device="cpu") for _ in range(2))
+    for epoch in range(2):
+        order, swap, teacher = a.epoch_draws(epoch)
+        a._load_batch(order[:a.batch_size], swap[0], teacher[0])
+        snapshot = a._snapshot()
+        for _ in range(Trainer.GRAPH_WARMUP):
+            a._train_step()
+        assert float(a._loss_sum) > 0
+        a._rewind(snapshot)
+        assert float(a._loss_sum) == 0
+        if epoch == 0:
+            assert all(torch.count_nonzero(v) == 0 for st in a.optimizer.state.values() for v in st.values())
+            assert not b.optimizer.state
+        for (name, pa), pb in zip(a.model.named_parameters(), b.model.parameters()):
+            assert torch.equal(pa, pb), name
+        assert a.train_epoch() == b.train_epoch()
+        a.epoch += 1
+        b.epoch += 1
+        assert_same_training_state(a, b)
