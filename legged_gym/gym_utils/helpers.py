@@ -10,7 +10,7 @@ import os
 import random
 import re
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -73,6 +73,9 @@ def build_parser(description: str = "") -> argparse.ArgumentParser:
     a("--teacher_proj_name", default="g1_priv_mimic", help="teacher project (student tasks)")
     a("--teacher_checkpoint", type=int, default=-1)
     a("--motion_file", default=None, help="motion manifest (.yaml) or clip; default: the embedded motion set")
+    a("--cmg_model", default=None, metavar="PATH",
+      help="CMG tasks (g1_cmg_*, g1_stu_rl_cmg_*): the CMG checkpoint or run folder that generates the references "
+           "(default: the shipped assets/cmg/cmg.pt); sets motion.cmg_model")
     a("--no_rand", action="store_true", help="turn every randomisation off")
     a("--fix_action_std", action="store_true")
     a("--use_jit", action="store_true", help="play: run the exported TorchScript model")
@@ -96,7 +99,10 @@ def build_parser(description: str = "") -> argparse.ArgumentParser:
 def get_args(argv: Optional[Sequence[str]] = None, description: str = "",
              parser: Optional[argparse.ArgumentParser] = None) -> argparse.Namespace:
     """Parse TWIST's flags (`argv`, default sys.argv); `parser`: a `build_parser()` with script extras."""
-    args = (parser or build_parser(description)).parse_args(argv)
+    parser = parser or build_parser(description)
+    args = parser.parse_args(argv)
+    if getattr(args, "cmg_model", None) is not None:
+        cmg_model_override(parser, args)
     if args.sim is None:
         args.sim = default_sim()
     if args.proj_name is None:
@@ -104,6 +110,31 @@ def get_args(argv: Optional[Sequence[str]] = None, description: str = "",
     if args.device is None:
         args.device = "cuda:0" if torch.cuda.is_available() else "cpu"
     return args
+
+
+def cmg_model_override(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """--cmg_model PATH: checked (an existing file or folder, a task that has the setting) and applied as
+    the first `--set motion.cmg_model=PATH`, so it reaches the env config like any setting."""
+    import json
+
+    path = args.cmg_model
+    if not os.path.exists(path):
+        parser.error("--cmg_model {}: no such file or folder (a CMG checkpoint, or a run folder of "
+                     "python -m cmg_workspace.train)".format(path))
+    from legged_gym.gym_utils.task_registry import task_registry
+
+    def uses_cmg(task: str) -> bool:
+        return hasattr(getattr(task_registry.get(task).env_cfg_class, "motion", None), "cmg_model")
+
+    try:
+        task_registry.ensure_registered(args.task)
+        cmg_task = uses_cmg(args.task)
+    except KeyError:
+        return  # an unknown task is reported where the task is built
+    if not cmg_task:
+        cmg = [n for n in task_registry.task_names if uses_cmg(n)]
+        parser.error("--cmg_model: task {!r} does not use the CMG (CMG tasks: {})".format(args.task, ", ".join(cmg)))
+    args.overrides = ["motion.cmg_model={}".format(json.dumps(os.path.abspath(path)))] + list(args.overrides or [])
 
 
 def set_seed(seed: int) -> int:
@@ -147,7 +178,7 @@ def class_to_dict(obj) -> dict:
     """Nested config classes/instances to plain dicts (for logging and saving)."""
     if not hasattr(obj, "__dict__"):
         return obj
-    out = {}
+    out: Dict[str, Any] = {}
     for key in dir(obj):
         if key.startswith("_"):
             continue

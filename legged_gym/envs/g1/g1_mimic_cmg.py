@@ -1,0 +1,145 @@
+"""G1MimicCMG: G1MimicDistill tracking references that the CMG generates from velocity commands
+(tasks `g1_cmg_{slow,medium,fast}` and `g1_stu_rl_cmg_{slow,medium,fast}`; README, "CMG training";
+docs/motion_data.md, CMG motion library; docs/rewards_and_terminations.md, CMG tasks).
+
+What changes against G1MimicDistill (observations, terminations and the other rewards are the same):
+
+- the motion library is a `pose.utils.cmg_motion_lib.CMGMotionLib` (settings `cfg.motion.cmg_*`,
+  commands `cfg.commands`); env i plays its own generated timeline ("motion" i), which starts at
+  every reset (frame 0) and advances one frame per env step (`CMGMotionLib.step`, before the
+  reference update); the motion time is the library's clock, so the runner's random initial episode
+  lengths only move the time-outs. Episodes last `env.episode_length_s` (10 s).
+- resets draw new episodes from the library (commands, mirroring, optional command switch) before
+  the reference-state initialisation at frame 0; by index list or by mask alike.
+- rewards: `tracking_keybody_pos` over the lower key bodies (ankles, knees) and
+  `tracking_keybody_pos_upper` over hands, elbows and head (zero with
+  `rewards.lower_body_only_tracking`); `tracking_cmd_vel` / `tracking_cmd_yaw` against the
+  library's current commands; `action_symmetry`; `total_angular_momentum` over all bodies (the
+  facts table's masses, plus the randomised pelvis mass).
+- CMG students start their step counters at 0 (observation noise ramps in, action delay starts at
+  its onset), as in the CMG forks of TWIST, instead of the mocap student's 2.4 M preset.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+import torch
+
+from legged_gym.envs.g1.g1_mimic_distill import G1MimicDistill
+from legged_gym.envs.mdp import rewards
+from pose.g1_model import load_g1
+from pose.utils.cmg_motion_lib import CMGMotionLib, CommandSwitch
+
+
+def cmg_motion_lib(cfg, device) -> CMGMotionLib:
+    """The CMGMotionLib of an env config (`cfg.motion.cmg_*`, `cfg.commands`, `cfg.env`)."""
+    m, c, env = cfg.motion, cfg.commands, cfg.env
+    t0, t1 = (float(v) for v in c.cmd_switch_time_range_s)
+    dx, dy, dz = (float(v) for v in c.cmd_switch_min_delta)
+    switch = CommandSwitch(enabled=bool(c.enable_cmd_switch), time_range_s=(t0, t1), min_delta=(dx, dy, dz))
+    return CMGMotionLib(
+        m.cmg_model,
+        num_envs=int(env.num_envs),
+        device=device,
+        episode_length_s=float(env.episode_length_s),
+        dt=float(m.cmg_dt),
+        command_ranges=(c.lin_vel_x, c.lin_vel_y, c.ang_vel_yaw),
+        horizon=max(int(s) for s in env.tar_obs_steps),
+        key_bodies=m.key_bodies,
+        height=float(m.cmg_height),
+        height_from_fk=bool(m.cmg_height_from_fk),
+        mirror_prob=float(m.cmg_mirror_prob),
+        command_switch=switch,
+        pool_size=int(m.cmg_pool_size),
+        pool_refresh_steps=int(m.cmg_pool_refresh_steps),
+        warmup_steps=int(m.cmg_warmup_steps),
+        seed=int(cfg.seed) + CMG_SEED_OFFSET,
+    )
+
+
+#: The library's generator is seeded with the env seed plus this (not the env generator's stream).
+CMG_SEED_OFFSET = 7919
+
+
+class G1MimicCMG(G1MimicDistill):
+    @staticmethod
+    def _load_motions(cfg, device):
+        return cmg_motion_lib(cfg, device)
+
+    @property
+    def cmg(self) -> CMGMotionLib:
+        """The motion library (`_motion_lib`), a CMGMotionLib."""
+        return cast(CMGMotionLib, self._motion_lib)
+
+    def _init_buffers(self) -> None:
+        super()._init_buffers()
+        self._motion_ids = torch.arange(self.num_envs, device=self.device)
+        g1 = load_g1()
+        names = list(self.key_body_names)
+        missing = [b for b in g1.upper_key_bodies + g1.lower_key_bodies if b not in names]
+        if missing:
+            raise ValueError("CMG rewards need the key bodies {} (cfg.motion.key_bodies: {})".format(missing, names))
+        self._upper_key_ids = torch.tensor([names.index(b) for b in g1.upper_key_bodies], device=self.device)
+        self._lower_key_ids = torch.tensor([names.index(b) for b in g1.lower_key_bodies], device=self.device)
+        masses = torch.tensor([g1.body(b).mass for b in self.sim.body_names], device=self.device)
+        self._body_mass = masses.unsqueeze(0).repeat(self.num_envs, 1)
+        pelvis = list(self.sim.body_names).index(self._mass_body)
+        self._body_mass[:, pelvis] += self.mass_params_tensor[:, 0]  # the randomised added mass (0 when off)
+        if self.obs_type == "student":
+            self.global_counter = self.total_env_steps_counter = 0
+
+    # --- references ----------------------------------------------------------------------------
+    def _get_motion_times(self) -> torch.Tensor:
+        return self.cmg.motion_times()
+
+    def _post_physics_step_callback(self) -> None:
+        self.cmg.step()
+        super()._post_physics_step_callback()
+
+    def _reset_ref_motion(self, env_ids: torch.Tensor):
+        if self._forced_motions is not None:
+            raise ValueError("CMG tasks generate their references: there are no clips to reset to")
+        self.cmg.reset(env_ids)
+        return super()._reset_ref_motion(env_ids)  # frame 0 of the new episodes (rand_reset is off)
+
+    def _reset_ref_motion_where(self, mask: torch.Tensor):
+        self.cmg.reset_where(mask)
+        _, xy, scale = self._reset_draws()
+        # every env reads its own current frame: frame 0 for the new episodes (kept), the others' are discarded
+        frame = self._ref_frame(self._motion_ids, self._get_motion_times())
+        state = self._rsi_state(frame, self.env_origins, xy, scale)
+        self.episode_init_origin.copy_(torch.where(mask.view(-1, 1), state.init_origin, self.episode_init_origin))
+        self._set_ref_where(mask, frame, state.init_origin)
+        return state
+
+    def get_commands(self) -> torch.Tensor:
+        """(N, 3) the command (vx, vy, wz) each env's reference follows now."""
+        return self.cmg.get_commands()
+
+    # --- CMG rewards (thin hooks over mdp.rewards) -------------------------------------------------
+    def _keybody_kernel(self, ids: torch.Tensor, coef: float) -> torch.Tensor:
+        """exp(-coef sum_i |d_i|^2) over key bodies `ids` of the shared heading-frame delta
+        (`rewards.tracking_keybody_pos` / `tracking_keybody_pos_upper` with body_ids)."""
+        d = self._keybody_delta().index_select(1, ids)
+        return torch.exp(-coef * torch.sum(d**2, dim=(-2, -1)))
+
+    def _reward_tracking_keybody_pos(self):
+        return self._keybody_kernel(self._lower_key_ids, 10.0)
+
+    def _reward_tracking_keybody_pos_upper(self):
+        r = self._keybody_kernel(self._upper_key_ids, 5.0)
+        return torch.zeros_like(r) if self.cfg.rewards.lower_body_only_tracking else r
+
+    def _reward_tracking_cmd_vel(self):
+        return rewards.tracking_cmd_vel(self.get_commands(), self.base_lin_vel)
+
+    def _reward_tracking_cmd_yaw(self):
+        return rewards.tracking_cmd_yaw(self.get_commands(), self.base_ang_vel)
+
+    def _reward_action_symmetry(self):
+        return rewards.action_symmetry(self.actions)
+
+    def _reward_total_angular_momentum(self):
+        b = self.rigid_body_states
+        return rewards.total_angular_momentum(b[..., 0:3], b[..., 7:10], self._body_mass)

@@ -1,0 +1,575 @@
+"""CMGMotionLib: reference motion generated on the fly by the CMG from per-env velocity commands
+(docs/motion_data.md, CMG motion library; docs/decisions.md D19).
+
+The environment asks it the same questions it asks `MotionLib` (`calc_motion_frame(ids, times)`
+with the same seven outputs, `get_motion_length`, `get_body_names`, `get_key_body_idx`,
+`sample_motions`, `num_motions`, ...), where "motion" i is env i's own generated timeline, plus
+three calls that drive the generator: `reset(env_ids)` / `reset_where(mask)` when envs start an
+episode, `step()` once per env step, and `get_commands()` for the command rewards.
+
+Per env, a ring buffer of `horizon + 2` frames holds the generated reference. The env's current
+frame is `frame` (its motion time is frame x dt); frames up to `frame + horizon` are always there:
+
+- at a reset the env receives a ready-made head of `horizon + 1` frames (frames 0..horizon);
+- `step()` advances every env's frame by one and generates one new frame for every env (one batched
+  CMG step, no loop over envs), so the buffer keeps exactly `horizon` frames of look-ahead.
+
+With `horizon` = the largest future step the observations query (95 x 0.02 s = 1.9 s), every query
+lands on a generated frame; a query outside the buffer is clamped to the nearest generated frame
+and counted in `num_clamped` (tested to stay 0 in training).
+
+Heads come from a pool of `pool_size` heads generated in one batch (horizon CMG steps for the whole
+pool) and refreshed every `pool_refresh_steps` steps (and after the first reset, which usually takes
+a head for every env), so a reset costs a copy instead of `horizon` sequential CMG steps; resetting
+envs take the next unused heads in env order (a reset by index list and one by mask take the same
+heads). When more envs reset between two refreshes than the pool holds, heads are reused.
+`reset(env_ids, commands=...)` generates fresh heads for given commands.
+
+One head: commands drawn uniformly from `command_ranges` (vx, vy in m/s in the heading frame, wz in
+rad/s); with probability `mirror_prob` the env is mirrored: the CMG runs under the mirrored command
+and its output is mirrored back (`cmg_workspace.joints.mirror_motion`), so the reference moves as
+the env's own command says with left and right swapped; optionally one command switch (below). The
+generator starts from the checkpoint's standing pose (after `warmup_steps` CMG steps under the
+first command, default none). Each frame:
+
+- joints: the CMG state (29 positions, 29 velocities) with the wrists dropped (29 -> 23,
+  `cmg_workspace.joints.index_23_in_29`);
+- root: integrated from the command, Euler steps yaw_{k+1} = yaw_k + wz_k dt and
+  p_{k+1} = p_k + R(yaw_k) [vx_k, vy_k] dt from (0, 0) heading +x (as
+  `cmg_workspace.rollout.integrate_root`); height `height` (0.75 m), or with `height_from_fk` the
+  height that puts the lowest point of the feet on the ground (`pose.kinematics.FootGeometry`);
+  roll and pitch 0; linear velocity R(yaw) [vx, vy, 0] and angular velocity (0, 0, wz) (world);
+- bodies: the key bodies (default the facts table's 9) by forward kinematics of the 23 joints
+  (`pose.kinematics.ForwardKinematics`), relative to the root in the root frame.
+
+Command switch (`CommandSwitch`, off by default): a second command cmd_B, differing from the first by
+at least `min_delta` in one component (8 draws, else each component goes to the range bound far
+from cmd_A), takes over at a time drawn from `time_range_s` (at least one step). Frames are
+generated ahead, so the reference (and the 1.9 s look-ahead) shows the change as it comes;
+`get_commands()` returns the command of each env's current frame.
+
+Generated states are kept finite and within +-`state_clip` standard deviations of the data, so a
+diverging generator cannot put NaN into observations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from pose.formats import MotionFileError
+from pose.g1_model import ASSETS_DIR, load_g1
+from pose.kinematics import FootGeometry, ForwardKinematics
+
+#: The CMG shipped with the project (a release checkpoint, `cmg_workspace/README.md`).
+SHIPPED_CMG = ASSETS_DIR / "cmg" / "cmg.pt"
+#: Default command ranges (vx, vy, wz): the slow speed mode.
+DEFAULT_RANGES = ((0.5, 1.5), (-0.3, 0.3), (-0.5, 0.5))
+NO_SWITCH = 1 << 60  # switch frame of an env without a command switch
+FRAME_FIELDS = ("dof_pos", "dof_vel", "root_pos", "yaw", "cmd", "key_pos")
+
+
+@dataclass
+class CommandSwitch:
+    """One command change per episode (off unless `enabled`)."""
+
+    enabled: bool = False
+    time_range_s: Tuple[float, float] = (0.1, 1.0)
+    min_delta: Tuple[float, float, float] = (0.25, 0.1, 0.1)
+    max_draws: int = 8
+
+
+@dataclass
+class Heads:
+    """Episode starts: frames 0..horizon (each field (n, horizon + 1, ...)) and per-head state."""
+
+    frames: Dict[str, torch.Tensor]
+    x_hat: torch.Tensor  # (n, 58) normalised generator state of the last frame (unmirrored)
+    root_last: torch.Tensor  # (n, 3)
+    yaw_last: torch.Tensor  # (n,)
+    cmd_a: torch.Tensor  # (n, 3) env commands (mirrored envs: as the env sees it)
+    cmd_b: torch.Tensor
+    switch_frame: torch.Tensor  # (n,) long
+    mirror: torch.Tensor  # (n,) bool
+
+
+def yaw_to_quat(yaw: torch.Tensor) -> torch.Tensor:
+    """(...,) yaw -> (..., 4) xyzw quaternion of the rotation about z."""
+    half = 0.5 * yaw
+    zero = torch.zeros_like(yaw)
+    return torch.stack([zero, zero, torch.sin(half), torch.cos(half)], dim=-1)
+
+
+def load_generator(path=None, device="cpu"):
+    """`cmg_workspace.checkpoint.load_cmg` of `path` (None: the shipped CMG), errors as
+    MotionFileError naming the file."""
+    from cmg_workspace.checkpoint import load_cmg
+
+    path = SHIPPED_CMG if path is None else Path(path)
+    try:
+        return load_cmg(path, device=device)
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        hint = ""
+        if Path(path) == SHIPPED_CMG and not SHIPPED_CMG.exists():
+            hint = " (the shipped CMG is missing: pass a checkpoint or run folder of python -m cmg_workspace.train)"
+        raise MotionFileError("CMG model {}: {}{}".format(path, e, hint)) from None
+
+
+class CMGMotionLib:
+    """CMG references for `num_envs` envs on `device` (see the module docstring).
+
+    Args:
+      model: path of a CMG checkpoint or run folder (None: the shipped CMG), or a `LoadedCMG`.
+      num_envs: envs; "motion" i is env i.
+      episode_length_s: what `get_motion_length` reports (episodes end there when headless).
+      dt: seconds per generated frame (the policy step; the CMG's own rate must match).
+      command_ranges: ((vx_lo, vx_hi), (vy_lo, vy_hi), (wz_lo, wz_hi)).
+      horizon: look-ahead in frames that every env keeps generated (the largest future step queried).
+      key_bodies: bodies of `local_body_pos` (default: the facts table's key bodies).
+      height, height_from_fk: root height of the reference (see the module docstring).
+      mirror_prob: probability that an episode is mirrored.
+      command_switch: `CommandSwitch` settings (None: off).
+      pool_size: heads generated per refresh (None or 0: num_envs).
+      pool_refresh_steps: steps between pool refreshes.
+      warmup_steps: CMG steps from the standing pose before frame 0.
+      seed: seed of the library's own random generator.
+      state_clip: bound of the normalised generator state.
+    """
+
+    def __init__(
+        self,
+        model=None,
+        num_envs: int = 1,
+        device="cpu",
+        episode_length_s: float = 10.0,
+        dt: float = 0.02,
+        command_ranges: Sequence[Sequence[float]] = DEFAULT_RANGES,
+        horizon: int = 95,
+        key_bodies: Optional[Sequence[str]] = None,
+        height: float = 0.75,
+        height_from_fk: bool = False,
+        mirror_prob: float = 0.5,
+        command_switch: Optional[CommandSwitch] = None,
+        pool_size: Optional[int] = None,
+        pool_refresh_steps: int = 50,
+        warmup_steps: int = 0,
+        seed: int = 0,
+        state_clip: float = 10.0,
+    ):
+        from cmg_workspace import joints
+
+        self.device = torch.device(device)
+        loaded = model if hasattr(model, "model") and hasattr(model, "stats") else load_generator(model, self.device)
+        self.model_path = str(getattr(loaded, "path", "<in-memory>"))
+        self.model = loaded.model.to(self.device).eval()
+        self.stats = loaded.stats.tensors(self.device)
+        if abs(float(loaded.fps) * float(dt) - 1.0) > 1e-6:
+            raise MotionFileError(
+                "CMG model {}: generates at {} fps, but the reference advances one frame every {} s ({} fps)".format(
+                    self.model_path, loaded.fps, dt, 1.0 / float(dt)
+                )
+            )
+        self.num_envs = int(num_envs)
+        self.dt = float(dt)
+        self.episode_length_s = float(episode_length_s)
+        self.horizon = int(horizon)
+        if self.num_envs < 1 or self.horizon < 1:
+            raise ValueError("num_envs and horizon must be >= 1, got {} and {}".format(num_envs, horizon))
+        self.capacity = self.horizon + 2
+        ranges = torch.as_tensor([[float(v) for v in r] for r in command_ranges], dtype=torch.float32)
+        if ranges.shape != (3, 2) or bool((ranges[:, 1] < ranges[:, 0]).any()):
+            raise ValueError(
+                "command_ranges: expected ((vx_lo, vx_hi), (vy_lo, vy_hi), (wz_lo, wz_hi)) with "
+                "lo <= hi, got {}".format(command_ranges)
+            )
+        self.command_ranges = ranges.to(self.device)
+        self.height = float(height)
+        self.height_from_fk = bool(height_from_fk)
+        self.mirror_prob = float(mirror_prob)
+        self.switch = command_switch or CommandSwitch()
+        self._switch_delta = torch.as_tensor([float(v) for v in self.switch.min_delta], device=self.device)
+        self.pool_size = int(pool_size) if pool_size else self.num_envs
+        self.pool_refresh_steps = max(int(pool_refresh_steps), 1)
+        self.warmup_steps = int(warmup_steps)
+        self.state_clip = float(state_clip)
+
+        g1 = load_g1()
+        self._key_bodies = list(key_bodies) if key_bodies else list(g1.key_bodies)
+        self._dof_names = list(g1.dof_names)
+        self._fk = ForwardKinematics(g1, bodies=self._key_bodies, device=self.device)
+        self._feet = FootGeometry(g1, device=self.device) if self.height_from_fk else None
+        dev = self.device
+        self._idx23 = torch.as_tensor(joints.index_23_in_29(), device=dev, dtype=torch.long)
+        perm, signs = joints.mirror_map()
+        nj = joints.NUM_JOINTS
+        self._mirror_perm = torch.as_tensor(perm + [nj + p for p in perm], device=dev, dtype=torch.long)
+        self._mirror_signs = torch.as_tensor(signs + signs, device=dev, dtype=torch.float32)
+        self._cmd_signs = torch.as_tensor(joints.COMMAND_SIGNS, device=dev, dtype=torch.float32)
+        self._num_joints = nj
+        start = torch.as_tensor(loaded.standing_pose, device=dev, dtype=torch.float32).reshape(-1)
+        self._start_hat = self.stats.normalise_motion(start)
+
+        self._rng = torch.Generator(device=dev)
+        self._rng.manual_seed(int(seed))
+        n, c, k = self.num_envs, self.capacity, len(self._key_bodies)
+        self._ring = {
+            "dof_pos": self._zeros(n, c, len(self._dof_names)),
+            "dof_vel": self._zeros(n, c, len(self._dof_names)),
+            "root_pos": self._zeros(n, c, 3),
+            "yaw": self._zeros(n, c),
+            "cmd": self._zeros(n, c, 3),
+            "key_pos": self._zeros(n, c, k, 3),
+        }
+        self._all = torch.arange(n, device=dev)
+        self._frame = torch.zeros(n, device=dev, dtype=torch.long)  # current frame of each env
+        self._gen = torch.zeros(n, device=dev, dtype=torch.long)  # frames generated (next index)
+        self._x_hat = self._start_hat.expand(n, -1).clone()
+        self._root_last = self._zeros(n, 3)
+        self._yaw_last = self._zeros(n)
+        self._cmd_a = self._zeros(n, 3)
+        self._cmd_b = self._zeros(n, 3)
+        self._switch_frame = torch.full((n,), NO_SWITCH, device=dev, dtype=torch.long)
+        self._mirror = torch.zeros(n, device=dev, dtype=torch.bool)
+        self.num_clamped = torch.zeros((), device=dev, dtype=torch.long)
+        self._steps = 0
+        self._started = False
+        self._pool: Optional[Heads] = None
+        self._pool_ptr = torch.zeros((), device=dev, dtype=torch.long)
+        self._refill_pool()
+
+    def _zeros(self, *shape: int) -> torch.Tensor:
+        return torch.zeros(shape, device=self.device, dtype=torch.float32)
+
+    # --- information (MotionLib's interface) ---------------------------------------------------
+    def num_motions(self) -> int:
+        return self.num_envs
+
+    def _ids(self, motion_ids) -> torch.Tensor:
+        return torch.as_tensor(motion_ids, device=self.device).long()
+
+    def get_motion_length(self, motion_ids=None) -> torch.Tensor:
+        """episode_length_s for every env (all envs when `motion_ids` is None)."""
+        shape = (self.num_envs,) if motion_ids is None else tuple(self._ids(motion_ids).shape)
+        return torch.full(shape, self.episode_length_s, device=self.device)
+
+    def get_total_length(self) -> float:
+        return self.episode_length_s * self.num_envs
+
+    def get_motion_weights(self) -> torch.Tensor:
+        return torch.full((self.num_envs,), 1.0 / self.num_envs, device=self.device)
+
+    @property
+    def motion_names(self) -> List[str]:
+        return ["cmg_env_{}".format(i) for i in range(self.num_envs)]
+
+    @property
+    def motion_files(self) -> List[str]:
+        return [self.model_path] * self.num_envs
+
+    def get_body_names(self) -> List[str]:
+        """The bodies of `local_body_pos`: the key bodies."""
+        return list(self._key_bodies)
+
+    def get_dof_names(self) -> List[str]:
+        return list(self._dof_names)
+
+    def get_key_body_idx(self, key_body_names: Sequence[str]) -> torch.Tensor:
+        idx = []
+        for name in key_body_names:
+            if name not in self._key_bodies:
+                raise KeyError(
+                    "key body {!r} is not generated by the CMG library (bodies: {})".format(name, self._key_bodies)
+                )
+            idx.append(self._key_bodies.index(name))
+        return torch.tensor(idx, device=self.device, dtype=torch.long)
+
+    def sample_motions(self, n: int, motion_difficulty=None, generator=None) -> torch.Tensor:
+        """Env i plays its own timeline: ids 0..n-1 (no random draw)."""
+        return torch.arange(int(n), device=self.device) % self.num_envs
+
+    def sample_time(self, motion_ids, truncate_time=None, generator=None) -> torch.Tensor:
+        """Episodes start at the first generated frame: 0."""
+        return torch.zeros(self._ids(motion_ids).shape, device=self.device)
+
+    def __repr__(self) -> str:
+        return "CMGMotionLib({} envs, model {}, horizon {} frames, device={})".format(
+            self.num_envs, self.model_path, self.horizon, self.device
+        )
+
+    # --- time and commands -----------------------------------------------------------------------
+    def motion_times(self) -> torch.Tensor:
+        """(N,) each env's time in its generated timeline (its current frame x dt)."""
+        return self._frame.to(torch.float32) * self.dt
+
+    def current_frames(self) -> torch.Tensor:
+        return self._frame.clone()
+
+    def generated_frames(self) -> torch.Tensor:
+        """(N,) number of frames generated per env (frames 0..n-1 exist, the last `capacity` kept)."""
+        return self._gen.clone()
+
+    def _command_at(self, frame: torch.Tensor, ids: Optional[torch.Tensor] = None) -> torch.Tensor:
+        ids = self._all if ids is None else ids
+        switched = (frame >= self._switch_frame[ids]).unsqueeze(-1)
+        return torch.where(switched, self._cmd_b[ids], self._cmd_a[ids])
+
+    def get_commands(self) -> torch.Tensor:
+        """(N, 3) the command (vx, vy, wz) of each env's current frame, as the env sees it (mirrored
+        envs: the mirrored command, which is the one their reference follows)."""
+        return self._command_at(self._frame)
+
+    def mirrored(self) -> torch.Tensor:
+        """(N,) bool: envs whose episode is mirrored."""
+        return self._mirror.clone()
+
+    # --- generation --------------------------------------------------------------------------------
+    def _advance(self, x_hat: torch.Tensor, c_hat: torch.Tensor) -> torch.Tensor:
+        out = self.model(x_hat, c_hat)
+        return torch.nan_to_num(out, nan=0.0, posinf=self.state_clip, neginf=-self.state_clip).clamp(
+            -self.state_clip, self.state_clip
+        )
+
+    def _generator_command(self, cmd: torch.Tensor, mirror: torch.Tensor) -> torch.Tensor:
+        """Normalised CMG input for env commands `cmd` (n, ..., 3): mirrored envs run the mirrored one."""
+        m = mirror.view((-1,) + (1,) * (cmd.dim() - 1))
+        return self.stats.normalise_command(torch.where(m, cmd * self._cmd_signs, cmd))
+
+    def mirror_state(self, x: torch.Tensor) -> torch.Tensor:
+        """Mirror raw CMG states (..., 58) (left <-> right, roll and yaw joints negated)."""
+        return x[..., self._mirror_perm] * self._mirror_signs
+
+    def _frames_of(self, x_hat: torch.Tensor, mirror: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Joints, key bodies and root height of normalised states (n, ..., 58)."""
+        raw = self.stats.denormalise_motion(x_hat)
+        m = mirror.view((-1,) + (1,) * (raw.dim() - 1))
+        raw = torch.where(m, self.mirror_state(raw), raw)
+        nj = self._num_joints
+        dof_pos = raw[..., :nj].index_select(-1, self._idx23)
+        dof_vel = raw[..., nj:].index_select(-1, self._idx23)
+        if self._feet is not None:
+            lead = dof_pos.shape[:-1]
+            root = torch.zeros(lead + (3,), device=self.device)
+            rot = torch.zeros(lead + (4,), device=self.device)
+            rot[..., 3] = 1.0
+            z = -self._feet.lowest_points(root, rot, dof_pos).amin(dim=-1)
+        else:
+            z = torch.full(dof_pos.shape[:-1], self.height, device=self.device)
+        return {"dof_pos": dof_pos, "dof_vel": dof_vel, "key_pos": self._fk.local_body_pos(dof_pos), "z": z}
+
+    def _draw(self, n: int):
+        """Commands, switch and mirror flags of `n` episodes (a fixed number of draws per episode)."""
+        dev, g, r = self.device, self._rng, self.command_ranges
+        lo, hi = r[:, 0], r[:, 1]
+        cmd_a = lo + torch.rand(n, 3, device=dev, generator=g) * (hi - lo)
+        mirror = torch.rand(n, device=dev, generator=g) < self.mirror_prob
+        sw = self.switch
+        if not sw.enabled:
+            return cmd_a, cmd_a.clone(), torch.full((n,), NO_SWITCH, device=dev, dtype=torch.long), mirror
+        k = max(int(sw.max_draws), 1)
+        cand = lo + torch.rand(n, k, 3, device=dev, generator=g) * (hi - lo)
+        ok = ((cand - cmd_a.unsqueeze(1)).abs() >= self._switch_delta).any(dim=-1)  # (n, k)
+        first = torch.argmax(ok.to(torch.int64), dim=1)
+        chosen = cand[torch.arange(n, device=dev), first]
+        far = torch.where(cmd_a < 0.5 * (lo + hi), hi.expand_as(cmd_a), lo.expand_as(cmd_a))
+        cmd_b = torch.where(ok.any(dim=1, keepdim=True), chosen, far)
+        cmd_b = torch.minimum(torch.maximum(cmd_b, lo), hi)
+        t0, t1 = float(sw.time_range_s[0]), float(sw.time_range_s[1])
+        t = (t0 + torch.rand(n, device=dev, generator=g) * (t1 - t0)).clamp_min(self.dt)
+        switch_frame = torch.ceil(t / self.dt - 1e-6).long().clamp_min(1)
+        return cmd_a, cmd_b, switch_frame, mirror
+
+    @torch.no_grad()
+    def generate_heads(
+        self, cmd_a: torch.Tensor, cmd_b: torch.Tensor, switch_frame: torch.Tensor, mirror: torch.Tensor
+    ) -> Heads:
+        """Frames 0..horizon of new episodes with these commands (batched over episodes)."""
+        n, steps = cmd_a.shape[0], self.horizon + 1
+        frame = torch.arange(steps, device=self.device)
+        switched = (frame.unsqueeze(0) >= switch_frame.unsqueeze(1)).unsqueeze(-1)
+        cmd = torch.where(switched, cmd_b.unsqueeze(1), cmd_a.unsqueeze(1))  # (n, steps, 3)
+        c_hat = self._generator_command(cmd, mirror)
+        x = self._start_hat.expand(n, -1)
+        for _ in range(self.warmup_steps):
+            x = self._advance(x, c_hat[:, 0])
+        xs = [x]
+        for k in range(steps - 1):
+            x = self._advance(x, c_hat[:, k])
+            xs.append(x)
+        x_hat = torch.stack(xs, dim=1)
+        out = self._frames_of(x_hat, mirror)
+        # Root: Euler steps of the yaw and of the position along the heading, from the origin.
+        wz_dt = cmd[:, :-1, 2] * self.dt
+        yaw = torch.cat([torch.zeros(n, 1, device=self.device), torch.cumsum(wz_dt, dim=1)], dim=1)
+        cy, sy = torch.cos(yaw[:, :-1]), torch.sin(yaw[:, :-1])
+        vx, vy = cmd[:, :-1, 0], cmd[:, :-1, 1]
+        step_xy = torch.stack([cy * vx - sy * vy, sy * vx + cy * vy], dim=-1) * self.dt
+        xy = torch.cat([torch.zeros(n, 1, 2, device=self.device), torch.cumsum(step_xy, dim=1)], dim=1)
+        root_pos = torch.cat([xy, out["z"].unsqueeze(-1)], dim=-1)
+        frames = {
+            "dof_pos": out["dof_pos"],
+            "dof_vel": out["dof_vel"],
+            "root_pos": root_pos,
+            "yaw": yaw,
+            "cmd": cmd,
+            "key_pos": out["key_pos"],
+        }
+        return Heads(
+            frames,
+            x_hat[:, -1].clone(),
+            root_pos[:, -1].clone(),
+            yaw[:, -1].clone(),
+            cmd_a.clone(),
+            cmd_b.clone(),
+            switch_frame.clone(),
+            mirror.clone(),
+        )
+
+    def _refill_pool(self) -> None:
+        self._pool = self.generate_heads(*self._draw(self.pool_size))
+        self._pool_ptr.zero_()
+
+    def _install(self, env_ids: torch.Tensor, heads: Heads, idx: torch.Tensor) -> None:
+        steps = self.horizon + 1
+        for name in FRAME_FIELDS:
+            self._ring[name][env_ids, :steps] = heads.frames[name][idx]
+        self._x_hat[env_ids] = heads.x_hat[idx]
+        self._root_last[env_ids] = heads.root_last[idx]
+        self._yaw_last[env_ids] = heads.yaw_last[idx]
+        self._cmd_a[env_ids] = heads.cmd_a[idx]
+        self._cmd_b[env_ids] = heads.cmd_b[idx]
+        self._switch_frame[env_ids] = heads.switch_frame[idx]
+        self._mirror[env_ids] = heads.mirror[idx]
+        self._frame.index_fill_(0, env_ids, 0)
+        self._gen.index_fill_(0, env_ids, steps)
+
+    def _install_where(self, mask: torch.Tensor, heads: Heads, idx: torch.Tensor) -> None:
+        """`_install` of heads[idx] (one row per env) where `mask` (N,) is True, without an index list."""
+        steps = self.horizon + 1
+
+        def put(buf, value):
+            m = mask.view((-1,) + (1,) * (buf.dim() - 1))
+            buf.copy_(torch.where(m, value, buf))
+
+        for name in FRAME_FIELDS:
+            put(self._ring[name][:, :steps], heads.frames[name][idx])
+        put(self._x_hat, heads.x_hat[idx])
+        put(self._root_last, heads.root_last[idx])
+        put(self._yaw_last, heads.yaw_last[idx])
+        put(self._cmd_a, heads.cmd_a[idx])
+        put(self._cmd_b, heads.cmd_b[idx])
+        put(self._switch_frame, heads.switch_frame[idx])
+        put(self._mirror, heads.mirror[idx])
+        self._frame.masked_fill_(mask, 0)
+        self._gen.masked_fill_(mask, steps)
+
+    def reset(self, env_ids, commands: Optional[torch.Tensor] = None, mirror: Optional[torch.Tensor] = None) -> None:
+        """Start new episodes for `env_ids`: the next heads of the pool, or with `commands` (n, 3) fresh
+        heads for those commands (no switch; `mirror` (n,) bool, default not mirrored)."""
+        env_ids = self._ids(env_ids).reshape(-1)
+        n = int(env_ids.shape[0])
+        if n == 0:
+            return
+        if commands is not None:
+            cmd = torch.as_tensor(commands, device=self.device, dtype=torch.float32).reshape(n, 3)
+            m = (
+                torch.zeros(n, device=self.device, dtype=torch.bool)
+                if mirror is None
+                else torch.as_tensor(mirror, device=self.device).reshape(n).bool()
+            )
+            heads = self.generate_heads(cmd, cmd, torch.full((n,), NO_SWITCH, device=self.device, dtype=torch.long), m)
+            self._install(env_ids, heads, torch.arange(n, device=self.device))
+            return
+        idx = (self._pool_ptr + torch.arange(n, device=self.device)) % self.pool_size
+        self._pool_ptr += n
+        self._install(env_ids, self._pool, idx)
+        self._after_first_reset()
+
+    def reset_where(self, mask: torch.Tensor) -> None:
+        """`reset` of the envs where `mask` (N,) is True (pool heads), without reading the mask on the host."""
+        mask = mask.to(device=self.device, dtype=torch.bool)
+        rank = torch.cumsum(mask.to(torch.long), dim=0) - 1
+        idx = (self._pool_ptr + rank) % self.pool_size
+        self._pool_ptr += mask.sum()
+        self._install_where(mask, self._pool, idx)
+        self._after_first_reset()
+
+    def _after_first_reset(self) -> None:
+        """The first reset (usually of every env) used up the pool: a fresh one for the resets that follow."""
+        if not self._started:
+            self._started = True
+            self._refill_pool()
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One env step: every env's frame advances by one and one new frame is generated for every env."""
+        self._frame += 1
+        last = self._gen - 1
+        cmd = self._command_at(last)
+        self._x_hat = self._advance(self._x_hat, self._generator_command(cmd, self._mirror))
+        out = self._frames_of(self._x_hat, self._mirror)
+        cy, sy = torch.cos(self._yaw_last), torch.sin(self._yaw_last)
+        vx, vy = cmd[:, 0], cmd[:, 1]
+        xy = self._root_last[:, :2] + torch.stack([cy * vx - sy * vy, sy * vx + cy * vy], dim=-1) * self.dt
+        self._yaw_last = self._yaw_last + cmd[:, 2] * self.dt
+        self._root_last = torch.cat([xy, out["z"].unsqueeze(-1)], dim=-1)
+        new = last + 1
+        slot = new % self.capacity
+        values = {
+            "dof_pos": out["dof_pos"],
+            "dof_vel": out["dof_vel"],
+            "root_pos": self._root_last,
+            "yaw": self._yaw_last,
+            "cmd": self._command_at(new),
+            "key_pos": out["key_pos"],
+        }
+        for name in FRAME_FIELDS:
+            self._ring[name][self._all, slot] = values[name]
+        self._gen += 1
+        self._steps += 1
+        if self._steps % self.pool_refresh_steps == 0:
+            self._refill_pool()
+
+    # --- frame evaluation ----------------------------------------------------------------------
+    def _frame_index(self, ids: torch.Tensor, times: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        k = torch.round(times / self.dt).long()
+        gen = self._gen[ids]
+        lo = (gen - self.capacity).clamp_min(0)
+        valid = (k >= lo) & (k < gen)
+        return torch.minimum(torch.maximum(k, lo), gen - 1), valid
+
+    def covered(self, motion_ids, motion_times) -> torch.Tensor:
+        """Bool per query: the time lands on a generated frame still in the buffer."""
+        ids, t = torch.broadcast_tensors(self._ids(motion_ids), torch.as_tensor(motion_times, device=self.device))
+        return self._frame_index(ids, t.to(torch.float32))[1]
+
+    def calc_motion_frame(self, motion_ids, motion_times) -> Tuple[torch.Tensor, ...]:
+        """Reference of envs `motion_ids` at times `motion_times` of their timelines (seconds, a frame
+        every dt), broadcast together; MotionLib's outputs: root_pos (3), root_rot (4, xyzw),
+        root_vel (3, world), root_ang_vel (3, world), dof_pos (23), dof_vel (23), local_body_pos
+        (K, 3) of the key bodies. A time outside the buffer reads the nearest generated frame and
+        counts in `num_clamped`."""
+        ids, t = torch.broadcast_tensors(
+            self._ids(motion_ids), torch.as_tensor(motion_times, device=self.device, dtype=torch.float32)
+        )
+        k, valid = self._frame_index(ids, t)
+        self.num_clamped += (~valid).sum()
+        slot = k % self.capacity
+        r = self._ring
+        yaw = r["yaw"][ids, slot]
+        cmd = r["cmd"][ids, slot]
+        cy, sy = torch.cos(yaw), torch.sin(yaw)
+        zero = torch.zeros_like(yaw)
+        root_vel = torch.stack([cy * cmd[..., 0] - sy * cmd[..., 1], sy * cmd[..., 0] + cy * cmd[..., 1], zero], dim=-1)
+        root_ang_vel = torch.stack([zero, zero, cmd[..., 2]], dim=-1)
+        return (
+            r["root_pos"][ids, slot],
+            yaw_to_quat(yaw),
+            root_vel,
+            root_ang_vel,
+            r["dof_pos"][ids, slot],
+            r["dof_vel"][ids, slot],
+            r["key_pos"][ids, slot],
+        )

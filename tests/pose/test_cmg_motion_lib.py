@@ -1,0 +1,311 @@
+"""CMGMotionLib (pose.utils.cmg_motion_lib) against independent computations: the CMG rollout of
+cmg_workspace.rollout, the root integration of cmg_workspace.rollout.integrate_root, forward
+kinematics of pose.kinematics, and the 29-joint mirror of cmg_workspace.joints (docs/motion_data.md,
+CMG motion library). The generator is a small randomly initialised CMG saved as a checkpoint with
+the statistics of a tiny data set, on CPU."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from cmg_workspace.checkpoint import load_cmg, save_checkpoint
+from cmg_workspace.joints import from_23, joint_names, mirror_command, mirror_motion, to_23
+from cmg_workspace.model import CMG, CMGConfig
+from cmg_workspace.rollout import generate, integrate_root
+from cmg_workspace.stats import Stats
+from legged_gym.envs.mdp.layout import TAR_OBS_STEPS
+from pose.formats import MotionFileError
+from pose.g1_model import load_g1
+from pose.kinematics import FootGeometry, ForwardKinematics
+from pose.utils.cmg_motion_lib import SHIPPED_CMG, CMGMotionLib, CommandSwitch
+
+G1 = load_g1()
+KEY = list(G1.key_bodies)
+DT = 0.02
+HORIZON = max(TAR_OBS_STEPS)  # 95: the teacher's furthest future frame
+SWITCH = CommandSwitch(enabled=True, time_range_s=(0.1, 0.3))
+
+
+def tiny_cmg(path, seed=0, hidden=32):
+    """A randomly initialised CMG checkpoint; statistics of a tiny data set about the default pose."""
+    rng = np.random.default_rng(seed)
+    q = from_23(np.asarray(G1.default_dof_pos, dtype=np.float32)[None])[0]
+    motion = np.concatenate([q, np.zeros_like(q)])[None, None] + 0.2 * rng.standard_normal((8, 31, 58))
+    command = rng.uniform([-0.5, -1.0, -1.5], [4.0, 1.0, 1.5], size=(8, 30, 3))
+    stats = Stats.compute(motion.astype(np.float32), command.astype(np.float32))
+    torch.manual_seed(seed)
+    cfg = CMGConfig(hidden_dim=hidden)
+    standing = stats.motion_mean + 0.3 * stats.motion_std * rng.standard_normal(58).astype(np.float32)
+    save_checkpoint(
+        path,
+        dict(
+            model_config=cfg.to_dict(),
+            model_state_dict=CMG(cfg).state_dict(),
+            stats=stats.to_dict(),
+            standing_pose=[float(v) for v in standing],
+            joint_names=list(joint_names()),
+            fps=50.0,
+        ),
+    )
+    return path
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small tensors: one torch thread (faster on a busy 2-core machine than two waiting on each other)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    return tiny_cmg(tmp_path_factory.mktemp("cmg") / "tiny.pt")
+
+
+def make(ckpt, n=4, **kw):
+    kw.setdefault("horizon", HORIZON)
+    return CMGMotionLib(ckpt, num_envs=n, **kw)
+
+
+def current(lib):
+    """The frame every env is at now (MotionLib.calc_motion_frame at the library's clock)."""
+    return lib.calc_motion_frame(torch.arange(lib.num_envs), lib.motion_times())
+
+
+def mirror23(q):
+    x = torch.as_tensor(from_23(q.numpy()))
+    return torch.as_tensor(to_23(mirror_motion(torch.cat([x, x], dim=-1))[..., :29].numpy()))
+
+
+def test_motion_library_interface_and_shapes(ckpt):
+    n = 3
+    lib = make(ckpt, n, horizon=12)
+    lib.reset(torch.arange(n))
+    assert lib.num_motions() == n and lib.get_body_names() == KEY and lib.get_dof_names() == list(G1.dof_names)
+    assert lib.get_key_body_idx(KEY).tolist() == list(range(len(KEY)))
+    with pytest.raises(KeyError, match="pelvis"):
+        lib.get_key_body_idx(["pelvis"])
+    assert lib.sample_motions(n).tolist() == [0, 1, 2]
+    assert lib.sample_time(torch.arange(n)).tolist() == [0.0, 0.0, 0.0]
+    torch.testing.assert_close(lib.get_motion_length(), torch.full((n,), 10.0))
+    assert lib.get_motion_length(torch.tensor([2, 0])).shape == (2,)
+    assert lib.get_commands().shape == (n, 3) and lib.motion_times().tolist() == [0.0] * n
+    lib.step()
+    steps = (1, 5, 10)
+    times = lib.motion_times().unsqueeze(-1) + DT * torch.tensor(steps, dtype=torch.float32)
+    ids = torch.arange(n).unsqueeze(-1).expand_as(times)
+    grid = lib.calc_motion_frame(ids, times)
+    flat = lib.calc_motion_frame(ids.reshape(-1), times.reshape(-1))
+    dims = [(3,), (4,), (3,), (3,), (23,), (23,), (len(KEY), 3)]
+    for g, f, d in zip(grid, flat, dims):
+        assert g.shape == (n, len(steps)) + d and f.shape == (n * len(steps),) + d
+        torch.testing.assert_close(g.reshape(f.shape), f, rtol=0, atol=0)
+    assert lib.calc_motion_frame(torch.arange(n), lib.motion_times())[6].shape == (n, len(KEY), 3)
+    assert int(lib.num_clamped) == 0
+    # commands inside the ranges, root quaternions unit and yaw-only
+    lo, hi = lib.command_ranges[:, 0], lib.command_ranges[:, 1]
+    assert bool(((lib.get_commands() >= lo) & (lib.get_commands() <= hi)).all())
+    torch.testing.assert_close(grid[1].norm(dim=-1), torch.ones(n, len(steps)))
+    assert bool((grid[1][..., :2] == 0).all())
+
+
+def test_same_seed_gives_the_same_frames(ckpt):
+    def run(seed):
+        lib = make(ckpt, 3, horizon=12, seed=seed, command_switch=SWITCH, pool_size=2, pool_refresh_steps=4)
+        lib.reset(torch.arange(3))
+        out = []
+        for k in range(10):
+            lib.step()
+            if k == 5:
+                lib.reset(torch.tensor([1]))
+            out.append(torch.cat([x.reshape(3, -1) for x in current(lib)], dim=-1))
+            out.append(lib.get_commands())
+        return torch.cat(out, dim=-1)
+
+    a, b, c = run(3), run(3), run(4)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert not torch.allclose(a, c)
+
+
+def test_reset_by_mask_takes_the_heads_a_reset_by_index_takes(ckpt):
+    libs = [
+        make(ckpt, 5, horizon=12, seed=1, command_switch=SWITCH, pool_size=4, pool_refresh_steps=3) for _ in range(2)
+    ]
+    for lib in libs:
+        lib.reset(torch.arange(5))
+    for k, resets in enumerate([[1, 3], [], [0, 2, 4], [4], [0, 1, 2, 3]]):
+        mask = torch.zeros(5, dtype=torch.bool)
+        mask[resets] = True
+        for lib in libs:
+            lib.step()
+        libs[0].reset(torch.tensor(resets, dtype=torch.long))
+        libs[1].reset_where(mask)
+        for x, y in zip(current(libs[0]), current(libs[1])):
+            torch.testing.assert_close(x, y, rtol=0, atol=0)
+        torch.testing.assert_close(libs[0].get_commands(), libs[1].get_commands(), rtol=0, atol=0)
+
+
+def test_mirroring_is_an_involution_and_mirrors_the_whole_reference(ckpt):
+    lib = make(ckpt, 2, horizon=12)
+    x = torch.randn(7, 58)
+    torch.testing.assert_close(lib.mirror_state(lib.mirror_state(x)), x, rtol=0, atol=0)
+    torch.testing.assert_close(lib.mirror_state(x), mirror_motion(x))
+    # env 1 runs the mirror image of env 0: command (vx, -vy, -wz), mirrored output
+    c = torch.tensor([[1.2, 0.2, 0.4]])
+    lib.reset(torch.tensor([0, 1]), commands=torch.cat([c, mirror_command(c)]), mirror=torch.tensor([False, True]))
+    assert lib.mirrored().tolist() == [False, True]
+    torch.testing.assert_close(lib.get_commands()[1], mirror_command(c)[0])
+    twin = [KEY.index(n.replace("left_", "@").replace("right_", "left_").replace("@", "right_")) for n in KEY]
+    flip_y = torch.tensor([1.0, -1.0, 1.0])
+    for k in range(16):  # the head's frames, then generated ones
+        a = current(lib)
+        a0 = [f[0] for f in a]
+        a1 = [f[1] for f in a]
+        torch.testing.assert_close(a1[0], a0[0] * flip_y)  # root position
+        torch.testing.assert_close(a1[1], a0[1] * torch.tensor([1.0, 1.0, -1.0, 1.0]))  # yaw negated
+        torch.testing.assert_close(a1[2], a0[2] * flip_y)  # root velocity
+        torch.testing.assert_close(a1[3], -a0[3])  # yaw rate
+        torch.testing.assert_close(a1[4], mirror23(a0[4]), atol=1e-5, rtol=0)
+        torch.testing.assert_close(a1[5], mirror23(a0[5]), atol=1e-5, rtol=0)
+        torch.testing.assert_close(a1[6], a0[6][twin] * flip_y, atol=1e-4, rtol=0)  # key bodies (FK)
+        lib.step()
+
+
+def test_frames_equal_an_independent_rollout_with_forward_kinematics(ckpt):
+    loaded = load_cmg(ckpt)
+    stats = loaded.stats.tensors()
+    cmds = torch.tensor([[0.8, -0.1, 0.3], [1.4, 0.25, -0.45]])
+    steps = 20
+    lib = make(ckpt, 2, horizon=12)
+    lib.reset(torch.arange(2), commands=cmds, mirror=torch.tensor([False, True]))
+    frames = []
+    for _ in range(steps + 1):
+        frames.append(current(lib))
+        lib.step()
+    dof_pos, dof_vel, key = [torch.stack([f[i] for f in frames], dim=1) for i in (4, 5, 6)]
+    # env 0 as the CMG generates it; env 1 (mirrored) is the mirror of the CMG under its mirrored command
+    raw = generate(loaded.model, stats, torch.as_tensor(loaded.standing_pose), mirror_command(cmds), steps)
+    raw[0] = generate(loaded.model, stats, torch.as_tensor(loaded.standing_pose), cmds[:1], steps)[0]
+    raw[1] = mirror_motion(raw[1])
+    torch.testing.assert_close(dof_pos, to_23(raw[..., :29]), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(dof_vel, to_23(raw[..., 29:]), atol=1e-5, rtol=1e-5)
+    fk = ForwardKinematics(bodies=KEY)
+    torch.testing.assert_close(key, fk.local_body_pos(to_23(raw[..., :29])), atol=1e-5, rtol=1e-5)
+
+
+def test_root_path_is_the_integrated_command(ckpt):
+    n, steps = 4, 40
+    lib = make(ckpt, n, horizon=12, seed=2, command_switch=SWITCH)
+    lib.reset(torch.arange(n))
+    cmds, pos, yaw, vel, ang = [], [], [], [], []
+    for _ in range(steps + 1):
+        f = current(lib)
+        cmds.append(lib.get_commands())
+        pos.append(f[0])
+        q = f[1]
+        yaw.append(2.0 * torch.atan2(q[:, 2], q[:, 3]))
+        vel.append(f[2])
+        ang.append(f[3])
+        lib.step()
+    cmds = torch.stack(cmds, dim=1)
+    assert bool((cmds[:, -1] != cmds[:, 0]).any(dim=-1).all()), "every env switched its command"
+    ref_pos, ref_yaw = integrate_root(cmds, steps, DT, height=0.75)
+    torch.testing.assert_close(torch.stack(pos, dim=1), ref_pos, atol=1e-5, rtol=0)
+    wrap = lambda a: torch.atan2(torch.sin(a), torch.cos(a))  # noqa: E731
+    torch.testing.assert_close(wrap(torch.stack(yaw, dim=1) - ref_yaw), torch.zeros(n, steps + 1), atol=1e-5, rtol=0)
+    c, s = torch.cos(ref_yaw), torch.sin(ref_yaw)
+    world = torch.stack(
+        [c * cmds[..., 0] - s * cmds[..., 1], s * cmds[..., 0] + c * cmds[..., 1], torch.zeros_like(c)], dim=-1
+    )
+    torch.testing.assert_close(torch.stack(vel, dim=1), world, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.stack(ang, dim=1)[..., 2], cmds[..., 2], rtol=0, atol=0)
+
+
+def test_every_future_query_lands_on_a_generated_frame(ckpt):
+    """Resets by index list and by mask at random steps, pool refreshes, command switches: every
+    query of the current frame and of the teacher's 20 future frames (up to 1.9 s) is generated."""
+    n = 5
+    lib = make(ckpt, n, command_switch=SWITCH, pool_size=3, pool_refresh_steps=25)
+    lib.reset(torch.arange(n))
+    gen = torch.Generator().manual_seed(0)
+    offsets = DT * torch.tensor((0,) + TAR_OBS_STEPS, dtype=torch.float32)
+    for k in range(120):  # longer than the horizon: later queries read frames generated step by step
+        lib.step()
+        resets = torch.rand(n, generator=gen) < 0.1
+        resets[0] = False  # env 0 plays on: its ring buffer wraps around
+        if k % 2:
+            lib.reset(resets.nonzero().flatten())
+        else:
+            lib.reset_where(resets)
+        times = lib.motion_times().unsqueeze(-1) + offsets
+        ids = torch.arange(n).unsqueeze(-1).expand_as(times)
+        assert bool(lib.covered(ids, times).all()), "step {}: frames {}".format(k, lib.current_frames().tolist())
+        lib.calc_motion_frame(ids, times)
+        assert bool((lib.generated_frames() == lib.current_frames() + HORIZON + 1).all())
+    assert int(lib.num_clamped) == 0
+    assert int(lib.current_frames().max()) > HORIZON + 1
+    # one frame further than the look-ahead is not there yet: clamped and counted
+    late = lib.motion_times() + DT * (HORIZON + 1)
+    assert not bool(lib.covered(torch.arange(n), late).any())
+    lib.calc_motion_frame(torch.arange(n), late)
+    assert int(lib.num_clamped) == n
+
+
+def test_root_height_from_forward_kinematics_puts_the_lowest_foot_on_the_ground(ckpt):
+    lib = make(ckpt, 2, horizon=6, height_from_fk=True)
+    lib.reset(torch.arange(2))
+    feet = FootGeometry()
+    for _ in range(8):
+        root_pos, root_rot, _, _, dof_pos, _, _ = current(lib)
+        assert bool((root_pos[:, 2] > 0.5).all())
+        lowest = feet.lowest_points(root_pos, root_rot, dof_pos).amin(dim=-1)
+        torch.testing.assert_close(lowest, torch.zeros(2), atol=1e-5, rtol=0)
+        lib.step()
+    lib = make(ckpt, 1, horizon=3)
+    lib.reset(torch.tensor([0]))
+    assert lib.calc_motion_frame(torch.tensor([0]), torch.zeros(1))[0][0, 2].item() == pytest.approx(0.75)
+
+
+def test_command_switch_happens_once_at_the_drawn_time(ckpt):
+    lib = make(ckpt, 64, horizon=4, seed=5, command_switch=CommandSwitch(True, (0.1, 1.0), (0.25, 0.1, 0.1)))
+    lib.reset(torch.arange(64))
+    first = lib.get_commands()
+    seen = [first]
+    for _ in range(55):
+        lib.step()
+        seen.append(lib.get_commands())
+    seen = torch.stack(seen, dim=1)
+    changes = (seen[:, 1:] != seen[:, :-1]).any(dim=-1).sum(dim=1)
+    assert changes.tolist() == [1] * 64
+    at = (seen[:, 1:] != seen[:, :-1]).any(dim=-1).to(torch.float32).argmax(dim=1) + 1
+    assert bool(((at >= 5) & (at <= 50)).all())  # 0.1-1.0 s
+    delta = (seen[:, -1] - first).abs()
+    assert bool((delta >= torch.tensor([0.25, 0.1, 0.1]) - 1e-6).any(dim=-1).all())
+
+
+def test_bad_model_paths_are_motion_file_errors(tmp_path):
+    with pytest.raises(MotionFileError, match="nothing.pt"):
+        CMGMotionLib(tmp_path / "nothing.pt")
+    bad = tmp_path / "bad.pt"
+    torch.save({"weights": 1}, bad)
+    with pytest.raises(MotionFileError, match="not a CMG checkpoint"):
+        CMGMotionLib(bad)
+
+
+def test_rate_mismatch_is_refused(ckpt):
+    with pytest.raises(MotionFileError, match="fps"):
+        CMGMotionLib(ckpt, dt=1.0 / 30.0)
+
+
+@pytest.mark.skipif(not SHIPPED_CMG.is_file(), reason="the shipped CMG (assets/cmg/cmg.pt) is not there")
+def test_the_shipped_cmg_is_the_default():
+    lib = CMGMotionLib(num_envs=2, horizon=3)
+    assert lib.model_path == str(SHIPPED_CMG)
+    lib.reset(torch.arange(2))
+    lib.step()
+    assert all(bool(torch.isfinite(x).all()) for x in current(lib))
+    assert math.isclose(lib.dt, 0.02)
