@@ -132,7 +132,7 @@ def bench_one(args, n: int, device: torch.device) -> dict:
     if device.type == "cuda":
         free, total = torch.cuda.mem_get_info(device)
         out["gpu_memory_used_gib"] = (total - free) / 2**30
-    del sim
+    sim = None  # release the backend before the next size (not `del`: the closure run() names it)
     return out
 
 

@@ -24,13 +24,13 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from legged_gym.envs.mdp.layout import LAYOUT  # noqa: E402
 from rsl_rl.algorithms import PPO, DaggerPPO  # noqa: E402
 from rsl_rl.modules import ActorCriticMimic  # noqa: E402
 
-TEACHER = dict(num_observations=1318, num_critic_observations=1318, num_motion_observations=1160,
-               num_motion_steps=20, num_actions=23)
-STUDENT = dict(num_observations=1155, num_critic_observations=1318, num_motion_observations=31,
-               num_motion_steps=1, num_actions=23)
+# The networks' sizes from the G1's observation layout (1318 / 1160 x 20 frames; 1155 / 31 x 1, critic 1318).
+TEACHER = dict(LAYOUT.policy_sizes("priv"), num_actions=LAYOUT.num_actions)
+STUDENT = dict(LAYOUT.policy_sizes("student"), num_actions=LAYOUT.num_actions)
 
 
 def sync(device):
@@ -50,9 +50,9 @@ def make_alg(student: bool, device, **kwargs):
 def fill(alg, num_envs: int, steps: int, student: bool, device):
     """A rollout of random observations through the algorithm's own act / process_env_step."""
     obs_dim = (STUDENT if student else TEACHER)["num_observations"]
-    critic_dim = 1318
+    critic_dim = LAYOUT.n_priv_obs
     if alg.storage is None:
-        alg.init_storage(num_envs, steps, [obs_dim], [critic_dim] if student else None, [23])
+        alg.init_storage(num_envs, steps, [obs_dim], [critic_dim] if student else None, [LAYOUT.num_actions])
     gen = torch.Generator(device=device).manual_seed(1)
     with torch.inference_mode():
         for t in range(steps):
@@ -98,7 +98,7 @@ def compare_ways(args, device, schedule: str = "adaptive", updates: int = 3) -> 
                 if alg.storage is None:
                     alg.init_storage(args.num_envs, args.steps, [ref.storage.observations.shape[-1]],
                                      None if ref.storage.critic_observations is None else
-                                     [ref.storage.critic_observations.shape[-1]], [23])
+                                     [ref.storage.critic_observations.shape[-1]], [LAYOUT.num_actions])
                 for key, value in vars(ref.storage).items():
                     if isinstance(value, torch.Tensor):
                         getattr(alg.storage, key).copy_(value)

@@ -46,6 +46,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from bench.bench_env import rate as timed_rate  # noqa: E402
 from legged_gym.envs import task_registry  # noqa: E402
 from legged_gym.gym_utils.helpers import class_to_dict  # noqa: E402
+from legged_gym.gym_utils.task_registry import policy_cfg_with_obs_sizes  # noqa: E402
 
 TEACHER_TASK = "g1_priv_mimic"
 STUDENT_TASK = "g1_stu_rl"
@@ -106,7 +107,7 @@ def loop(env, task: str, device: torch.device, fast: bool, iterations: int, warm
     from rsl_rl.runners import OnPolicyDaggerRunner, OnPolicyRunnerMimic
 
     _, train_cfg = task_registry.get_cfgs(task)
-    cfg = class_to_dict(train_cfg)
+    cfg = policy_cfg_with_obs_sizes(class_to_dict(train_cfg), env)  # the policy's sizes, as the train entry
     cfg["runner"]["progress_bar"] = False
     cfg["runner"]["summary_interval"] = 0
     cfg["algorithm"]["fast_update"] = bool(fast)

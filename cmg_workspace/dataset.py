@@ -236,7 +236,8 @@ class CMGData:
 def build(clips, config: Optional[BuildConfig] = None, progress=None) -> CMGData:
     """The dataset of an iterable of SourceClip (`progress(iterable)` may wrap it, e.g. tqdm)."""
     cfg = config or BuildConfig()
-    motions, commands, clip_idx, names, reports = [], [], [], [], []
+    motions, commands, clip_idx, reports = [], [], [], []
+    names: List[str] = []
     for clip in (progress(clips) if progress else clips):
         motion, command = clip_features(clip, cfg.fps, cfg.command_window)
         report = ClipReport(clip.name, len(motion), 0)
@@ -270,9 +271,9 @@ def build(clips, config: Optional[BuildConfig] = None, progress=None) -> CMGData
     repeats = replication_count(speed, cfg.replication)
     stats = Stats.compute(motion, command, repeats, cfg.std_floor)
     w, f = find_standing_frame(motion, command)
-    config = asdict(cfg)
-    config["replication"] = [list(x) for x in cfg.replication]
-    return CMGData(motion, command, clip_index, mirrored, repeats, names, stats, motion[w, f].copy(), config, reports)
+    cfg_dict = asdict(cfg)
+    cfg_dict["replication"] = [list(x) for x in cfg.replication]
+    return CMGData(motion, command, clip_index, mirrored, repeats, names, stats, motion[w, f].copy(), cfg_dict, reports)
 
 
 def speed_histogram(data: CMGData) -> List[Tuple[str, int, int]]:

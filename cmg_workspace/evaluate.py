@@ -70,7 +70,7 @@ def command_grid(vx: Sequence[float], vy: Sequence[float], wz: Sequence[float]) 
 
 def in_band(commands: np.ndarray, cmg: LoadedCMG, tol: float = 1e-3) -> np.ndarray:
     lo, hi = cmg.stats.command_min - tol, cmg.stats.command_max + tol
-    return ((commands >= lo) & (commands <= hi)).all(-1)
+    return np.asarray(((commands >= lo) & (commands <= hi)).all(-1))
 
 
 def evaluate(cmg: LoadedCMG, commands: np.ndarray, seconds: float = 10.0, device="cpu") -> Dict[str, np.ndarray]:

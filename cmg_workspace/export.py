@@ -18,7 +18,7 @@ import json
 import sys
 import warnings
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import torch
 from torch import nn
@@ -30,6 +30,11 @@ from cmg_workspace.stats import RANGE_EPS
 
 class RawCMG(nn.Module):
     """The CMG on raw states and commands (normalisation and de-normalisation inside)."""
+
+    motion_mean: torch.Tensor  # registered buffers
+    motion_std: torch.Tensor
+    command_min: torch.Tensor
+    command_range: torch.Tensor
 
     def __init__(self, cmg: LoadedCMG):
         super().__init__()
@@ -68,8 +73,9 @@ def export_onnx(cmg: LoadedCMG, out, opset: int = 17) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     module = RawCMG(cmg).cpu().eval()
     example = (torch.as_tensor(cmg.standing_pose)[None], torch.zeros(1, COMMAND_DIM))
-    kwargs = dict(input_names=["prev_motion", "command"], output_names=["motion"], opset_version=opset,
-                  dynamic_axes={"prev_motion": {0: "batch"}, "command": {0: "batch"}, "motion": {0: "batch"}})
+    kwargs: Dict[str, Any] = dict(
+        input_names=["prev_motion", "command"], output_names=["motion"], opset_version=opset,
+        dynamic_axes={"prev_motion": {0: "batch"}, "command": {0: "batch"}, "motion": {0: "batch"}})
     if "dynamo" in inspect.signature(torch.onnx.export).parameters:
         kwargs["dynamo"] = False  # the TorchScript-based exporter: no onnxscript needed
     with warnings.catch_warnings(), torch.no_grad():

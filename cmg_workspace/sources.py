@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, List, Optional, Tuple
+from typing import Any, Iterable, List, Optional, Tuple
 
 import numpy as np
 
@@ -79,7 +79,7 @@ def _wrist_columns(path: Path, fmt: str) -> Optional[np.ndarray]:
         cols = [len(ROOT_COLUMNS) + names.index(w) for w in wrists]
         return np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2, usecols=cols)
     if fmt == "twist29_pkl":
-        data = read_npz(path) if path.suffix.lower() == ".npz" else read_pickle(path)
+        data: Any = read_npz(path) if path.suffix.lower() == ".npz" else read_pickle(path)
         q = np.asarray(data["dof_pos"], dtype=np.float64)
         return q[:, [names.index(w) for w in wrists]] if q.shape[1] == len(names) else None
     data = read_npz(path)

@@ -192,7 +192,7 @@ class Trainer:
         draws = torch.stack([torch.rand(1 + self.command.shape[1], generator=g) for _ in range(n)])
         swap = draws[:, 0].double() < cfg.standing_swap_prob  # float32 draw against the float probability
         teacher = draws[:, 1:] < cfg.teacher_prob(epoch)
-        return tuple(t.to(self.device) for t in (order[:n * self.batch_size], swap, teacher))
+        return order[:n * self.batch_size].to(self.device), swap.to(self.device), teacher.to(self.device)
 
     def _train_step(self) -> None:
         """One optimiser step on the batch in the static buffers, its loss added to the epoch's sum.

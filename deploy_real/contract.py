@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import orjson
@@ -225,7 +225,7 @@ def validate_meta(value: Any) -> MimicMeta:
     return MimicMeta(seq, float(t_ms))
 
 
-def encode_floats(values: Sequence[float]) -> str:
+def encode_floats(values: Union[Sequence[float], np.ndarray]) -> str:
     """A JSON list of floats (TWIST's encoding of every vector key); a float32 array keeps float32's
     digits, anything else is written as float64."""
     a = values if isinstance(values, np.ndarray) and values.dtype in (np.float32, np.float64) \

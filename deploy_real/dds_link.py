@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 from deploy_real.unitree_msgs import LOW_STATE, LowCmd, LowState
 
@@ -65,7 +65,7 @@ class DdsDomain:
         except Exception as e:  # cyclonedds raises DDSException with a code only
             raise RuntimeError("DDS domain {} on interface {!r} could not be created ({}): is --net the name of a "
                                "network interface of this computer (`ip -br addr`)?".format(domain_id, net, e))
-        self._topics = {}
+        self._topics: Dict[str, object] = {}
 
     def topic(self, name: str, type_name: str):
         if name not in self._topics:
@@ -81,7 +81,7 @@ class DdsDomain:
             ret = write(w._ref, data)
             if ret < 0:
                 raise RuntimeError("DDS write on {} failed ({})".format(name, ret))
-        send.entity = w  # keep the writer alive
+        send.entity = w  # type: ignore[attr-defined]  # keep the writer alive
         return send
 
     def reader(self, name: str, type_name: str, on_sample: Callable[[bytes, float], None]):

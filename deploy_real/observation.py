@@ -1,7 +1,8 @@
 """The deploy side of the student observation, on the training environment's functions.
 
 `StudentObsBuilder` holds only the state a deploy server needs between policy steps (the 10-frame
-history, the step count since start, the last raw action) and calls the same functions as
+history, the step count since start, the last raw action), takes its sizes from the observation layout
+(`legged_gym.envs.mdp.layout.ObsLayout`, for the robot's number of joints) and calls the same functions as
 `G1MimicDistill.compute_observations` (`legged_gym.envs.mdp.observations`): proprioception, student
 assembly, history update and clipping. The history follows the environment's convention exactly: on
 the first step the history part is zeros, and while the step count is <= 1 the history is refilled
@@ -14,6 +15,8 @@ them branches on values, so one example traces the whole function. State and res
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 from typing import Tuple
 
 import numpy as np
@@ -21,27 +24,38 @@ import torch
 
 from deploy_real.runtime import CpuFunction
 from legged_gym.envs.mdp import observations as obs_terms
-from legged_gym.envs.mdp.layout import DIMS
+from legged_gym.envs.mdp.layout import LAYOUT, Block, ObsLayout
+
+
+@functools.lru_cache(maxsize=None)
+def robot_state_block(num_dofs: int) -> Block:
+    """The robot state the proprioception is computed from, as one vector: gyro (base frame), IMU
+    quaternion xyzw, joint positions, joint velocities."""
+    return Block("robot state", [("ang_vel", 3), ("quat_xyzw", 4), ("dof_pos", num_dofs), ("dof_vel", num_dofs)])
 
 
 class StudentObsBuilder:
     """One robot's 1155-D student observation from its state and the 31-D reference."""
 
-    def __init__(self, default_dof_pos, history_len: int = DIMS.history_len, engine: str = "auto") -> None:
+    def __init__(self, default_dof_pos, history_len: int = LAYOUT.history_len, engine: str = "auto") -> None:
         self.default_dof_pos = torch.as_tensor(np.asarray(default_dof_pos), dtype=torch.float32)
         self.num_dofs = n = int(self.default_dof_pos.shape[0])
-        self.history_len = int(history_len)
-        self.frame_dim = 8 + n + 5 + 3 * n
-        self.state_dim = 3 + 4 + 2 * n
+        #: The student observation's layout for this robot's joints and history length.
+        self.layout: ObsLayout = dataclasses.replace(LAYOUT, num_actions=n, history_len=int(history_len))
+        self.history_len = self.layout.history_len
+        self.frame_dim = self.layout.n_student_single
+        self.state = robot_state_block(n)
+        self.state_dim = self.state.size
         self.reset()
         rng = np.random.default_rng(0)  # generic examples: the start-up check then covers every entry
         example_state = rng.normal(size=self.state_dim).astype(np.float32)
-        example_state[3:7] /= np.linalg.norm(example_state[3:7])  # a unit quaternion
+        quat = self.state["quat_xyzw"]
+        example_state[quat] /= np.linalg.norm(example_state[quat])  # a unit quaternion
         example_action = rng.normal(size=(1, n)).astype(np.float32)
         self._proprio_fn = CpuFunction(self._proprio, (example_state, example_action), ["state", "last_action"],
                                        ["proprio"], engine, name="proprioception")
         example_proprio = self._proprio_fn(example_state, example_action)[0]
-        example_mimic = rng.normal(size=8 + n).astype(np.float32)
+        example_mimic = rng.normal(size=self.layout.n_mimic_obs).astype(np.float32)
         example_history = rng.normal(size=self.history.shape).astype(np.float32)
         self._assemble_fn = CpuFunction(self._assemble, (example_mimic, example_proprio, example_history,
                                                          np.array([5], dtype=np.int64)),
@@ -50,16 +64,14 @@ class StudentObsBuilder:
         self.engine = self._proprio_fn.engine
 
     def _proprio(self, state: torch.Tensor, last_action: torch.Tensor) -> torch.Tensor:
-        n = self.num_dofs
-        s = state.unsqueeze(0)
-        return obs_terms.proprio_obs(s[:, 0:3], s[:, 3:7], s[:, 7:7 + n], s[:, 7 + n:7 + 2 * n], last_action,
-                                     self.default_dof_pos)
+        s, st = state.unsqueeze(0), self.state
+        return obs_terms.proprio_obs(s[:, st["ang_vel"]], s[:, st["quat_xyzw"]], s[:, st["dof_pos"]],
+                                     s[:, st["dof_vel"]], last_action, self.default_dof_pos)
 
-    @staticmethod
-    def _assemble(mimic: torch.Tensor, proprio: torch.Tensor, history: torch.Tensor, steps: torch.Tensor):
+    def _assemble(self, mimic: torch.Tensor, proprio: torch.Tensor, history: torch.Tensor, steps: torch.Tensor):
         m = mimic.unsqueeze(0)
-        obs = obs_terms.clip_obs(obs_terms.student_obs(m, proprio, history))
-        return obs, obs_terms.update_obs_history(history, obs_terms.student_single_obs(m, proprio), steps)
+        obs = obs_terms.clip_obs(obs_terms.student_obs(m, proprio, history, self.layout))
+        return obs, obs_terms.update_obs_history(history, obs_terms.student_single_obs(m, proprio, self.layout), steps)
 
     def reset(self) -> None:
         """Back to the start of an episode: zero history, zero last action, step count 0."""
@@ -75,13 +87,14 @@ class StudentObsBuilder:
         """(1, 74) proprioception of the robot state (and the last action); see `build`."""
         state = np.concatenate([base_ang_vel, base_quat_xyzw, dof_pos, dof_vel]).astype(np.float32)
         if state.shape[0] != self.state_dim:
-            raise ValueError("robot state: expected 3 + 4 + {n} + {n} values, got {}".format(state.shape[0], n=self.num_dofs))
+            raise ValueError("robot state: expected {} values, got {}".format(
+                " + ".join(str(k) for _, k in self.state.fields), state.shape[0]))
         return self._proprio_fn(state, self.last_action)[0]
 
     def assemble(self, mimic, proprio: np.ndarray) -> np.ndarray:
         """The (1155,) observation of the reference `mimic` (31,) and `proprio` (from `proprio()`); advances
         the history."""
-        mimic32 = np.asarray(mimic, dtype=np.float32).reshape(8 + self.num_dofs)
+        mimic32 = np.asarray(mimic, dtype=np.float32).reshape(self.layout.n_mimic_obs)
         obs, self.history = self._assemble_fn(mimic32, proprio, self.history, np.array([self.steps], dtype=np.int64))
         self.steps += 1
         return obs[0]

@@ -1,4 +1,5 @@
 """The 50 Hz server loops: real-time pacing, and stopping cleanly on Ctrl-C / SIGTERM."""
+
 from __future__ import annotations
 
 import signal

@@ -15,7 +15,7 @@ from typing import Optional
 import numpy as np
 
 from deploy_real.contract import NUM_DOFS
-from legged_gym.envs.mdp.layout import DIMS
+from legged_gym.envs.mdp.layout import LAYOUT
 
 #: The policy shipped with the repository (trained on the embedded motion set; assets/README.md).
 SHIPPED_POLICY = Path(__file__).resolve().parents[1] / "assets" / "twist_general_motion_tracker.pt"
@@ -24,7 +24,7 @@ SHIPPED_POLICY = Path(__file__).resolve().parents[1] / "assets" / "twist_general
 class Policy:
     """`policy(obs)`: (1155,) float32 -> (23,) float32 action means."""
 
-    def __init__(self, path, num_obs: int = DIMS.n_student_obs, num_actions: int = NUM_DOFS,
+    def __init__(self, path, num_obs: int = LAYOUT.n_student_obs, num_actions: int = NUM_DOFS,
                  engine: str = "auto") -> None:
         self.path = Path(path)
         if not self.path.is_file():

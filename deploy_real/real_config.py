@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import yaml
@@ -33,7 +33,7 @@ class RealConfig:
     action_clip: float
     body_motor_idx: np.ndarray      # (23,) motor of each training joint
     wrist_motor_idx: np.ndarray     # (6,) the wrist motors (roll, pitch, yaw; left then right)
-    wrist_roll_motor_idx: Tuple[int, int]  # motors of the left / right wrist roll
+    wrist_roll_motor_idx: Tuple[int, ...]  # motors of the left / right wrist roll
     default_dof_pos: np.ndarray     # (23,) the policy's default joint positions (legs + waist/arms)
     motor_names: Tuple[str, ...]    # (29,)
     kp: np.ndarray                  # (29,) PD gains of every motor in move-to-default, hold and policy
@@ -117,7 +117,7 @@ def _build(raw: dict, path: Path, g1, obs_terms) -> RealConfig:
     aw_idx = _indices(raw, "arm_waist_joint2motor_idx", n - n_legs)
     wrist_idx = _indices(raw, "wrist_joint2motor_idx", 6)
     body_idx = np.concatenate([leg_idx, aw_idx])
-    seen = {}
+    seen: Dict[int, str] = {}
     for key, idx in (("leg_joint2motor_idx", leg_idx), ("arm_waist_joint2motor_idx", aw_idx),
                      ("wrist_joint2motor_idx", wrist_idx)):
         for m in idx.tolist():

@@ -97,7 +97,7 @@ class RedisLink:
         self.private: Optional[PrivateRedis] = None
         self.errors = 0
         self._connected = True
-        self._conn = None
+        self._conn = None  # type: Optional[redis.connection.AbstractConnection]
         self._redis_errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
         self.client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                            retry_on_timeout=False)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from typing import Callable, Sequence, Tuple
+from typing import Any, Callable, Dict, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -101,10 +101,10 @@ class CpuFunction:
 
         module = fn if isinstance(fn, torch.nn.Module) else _AsModule(fn)
         buffer = io.BytesIO()
-        kwargs = {"input_names": self.input_names, "output_names": self.output_names, "opset_version": 17}
+        kwargs: Dict[str, Any] = {"input_names": self.input_names, "output_names": self.output_names, "opset_version": 17}
         if "dynamo" in torch.onnx.export.__code__.co_varnames:
             kwargs["dynamo"] = False  # the TorchScript-based exporter: no onnxscript needed
-        torch.onnx.export(module, examples, buffer, **kwargs)
+        torch.onnx.export(module, examples, buffer, **kwargs)  # type: ignore[arg-type]  # a file object works too
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1  # one robot per call: threads only add latency
         opts.inter_op_num_threads = 1

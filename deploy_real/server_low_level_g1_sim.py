@@ -184,7 +184,7 @@ def write_video(sim, qpos_log, path, width: int = 640, height: int = 480) -> Non
     from legged_gym.scripts.render import VideoRecorder
 
     replay = _Replay(sim)
-    recorder = VideoRecorder(path, replay, width=width, height=height)
+    recorder = VideoRecorder(path, replay, width=width, height=height)  # type: ignore[arg-type]  # duck-typed mirror
     flags = recorder.renderer.scene.flags  # no shadows and reflections: 4x faster in software OpenGL
     flags[sim.mujoco.mjtRndFlag.mjRND_SHADOW] = flags[sim.mujoco.mjtRndFlag.mjRND_REFLECTION] = False
     try:

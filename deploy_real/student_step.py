@@ -9,7 +9,7 @@ inside the joint ranges. The servers only map these targets onto their motors.
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import Dict, NamedTuple, Optional
 
 import numpy as np
 
@@ -40,7 +40,7 @@ class StudentStep:
         self.link = link
         self.gate = ReferenceGate()
         self.status: Optional[RefStatus] = None
-        self.status_counts = {}  # policy steps per reference status
+        self.status_counts: Dict[str, int] = {}  # policy steps per reference status
         self._hand_state = encode_floats(np.zeros(NUM_HAND))
 
     def restart(self) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -124,7 +124,8 @@ class MessageLayout:
         self.cdr_size = _align(_lay_out(fields, 0, False, "", cdr), 4)
         self.c_size = _lay_out(fields, 0, True, "", c)
         self._index = {}
-        cdr_bytes, c_bytes = [], []
+        cdr_bytes: List[int] = []
+        c_bytes: List[int] = []
         for path, (typ, shape) in self.leaves.items():
             size = np.dtype(typ).itemsize
             offs = np.array(cdr[path], dtype=np.int64)
@@ -293,7 +294,7 @@ def button_bit(name: str) -> int:
         raise ValueError("unknown remote button {!r}: one of {}".format(name, ", ".join(BUTTONS)))
 
 
-def parse_remote(remote: Sequence[int]) -> Tuple[frozenset, Dict[str, float]]:
+def parse_remote(remote: Union[Sequence[int], np.ndarray]) -> Tuple[frozenset, Dict[str, float]]:
     """(names of the pressed buttons, sticks {lx, rx, ry, ly}) of the 40-byte wireless_remote."""
     b = bytes(bytearray(np.asarray(remote, dtype=np.uint8).tobytes()))
     keys = struct.unpack_from("<H", b, 2)[0]

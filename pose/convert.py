@@ -496,7 +496,8 @@ def convert_folder(src, dst, fmt: str = "auto", fps: Optional[float] = None, src
     )
     if not files:
         raise _error(src, None, "no convertible files (expected {})".format(", ".join(wanted)))
-    converted, sources, failed, claimed = [], [], [], set()
+    converted: List[Path] = []
+    sources, failed, claimed = [], [], set()
     for f in tqdm(files, desc="convert", unit="clip", disable=not progress):
         rel = f.relative_to(src).with_suffix(suffix)
         try:

@@ -3,6 +3,7 @@
 Everything that needs a G1 number (model generator, forward kinematics, environments, deploy
 servers) reads it from `load_g1()` so that the table stays the only source.
 """
+
 from __future__ import annotations
 
 import functools

@@ -6,7 +6,7 @@ zero, as in the training model.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 
@@ -59,7 +59,7 @@ class ForwardKinematics:
         self._hinge_dof = torch.tensor([self._dof[i] for i in hinge], device=self.device, dtype=torch.long)
         self._hinge_axis = torch.tensor([chain[i].joint.axis for i in hinge], **f).reshape(-1, 3)
         # Bodies grouped by tree depth: one batched update per level instead of one per body.
-        depth = []
+        depth: List[int] = []
         for p in self._parent:
             depth.append(0 if p < 0 else depth[p] + 1)
         self._levels = []

@@ -710,8 +710,8 @@ def cached_set(clips: Dict[str, ClipSpec], cache: Path, seed: int = 0, fps: floa
             if f.name != MANIFEST_NAME:
                 os.replace(f, cache / f.name)
         os.replace(tmp / MANIFEST_NAME, cache / MANIFEST_NAME)
-        with open(tmp / STAMP_FILE, "w") as f:
-            json.dump(stamp, f)
+        with open(tmp / STAMP_FILE, "w") as out:
+            json.dump(stamp, out)
         os.replace(tmp / STAMP_FILE, cache / STAMP_FILE)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -61,8 +61,8 @@ def validate_path(path, out=None, err=None) -> int:
             return 1
     else:
         files = [path]
-    for e in missing:
-        print("ERROR: {}".format(e), file=err)
+    for m in missing:
+        print("ERROR: {}".format(m), file=err)
     errors = len(missing)
     with warnings_as_lines(lambda line: print(line, file=err)):
         for f in files:

@@ -1,6 +1,7 @@
 """The code that the Isaac Gym path imports must stay Python 3.8 compatible (Isaac Gym Preview 4
 runs on Python 3.8). Checked statically with vermin, which reads the syntax and the standard
 library calls of every file and reports the minimum Python version they need."""
+
 import subprocess
 import shutil
 

@@ -19,6 +19,28 @@ class Task(NamedTuple):
     train_cfg_class: type
 
 
+def policy_cfg_with_obs_sizes(cfg_dict: Dict, env) -> Dict:
+    """A copy of the train config dict whose "policy" (and "teacher_policy", when present) carry the
+    sizes of the env's observation layout (`env.obs_layout.policy_sizes`): the runner sizes the
+    networks from the policy config, never from the task. The teacher reads the privileged obs. Sizes
+    already in the config must agree (ValueError); an env without `obs_layout` leaves the config as is."""
+    layout = getattr(env, "obs_layout", None)
+    if layout is None:
+        return cfg_dict
+    out = dict(cfg_dict)
+    for key, obs_type in (("policy", env.obs_type), ("teacher_policy", "priv")):
+        if key not in out:
+            continue
+        policy = dict(out[key] or {})
+        for name, value in layout.policy_sizes(obs_type).items():
+            if policy.get(name) is not None and int(policy[name]) != value:
+                raise ValueError("train config {}.{} = {}, but the env's observation layout has {}".format(
+                    key, name, policy[name], value))
+            policy[name] = value
+        out[key] = policy
+    return out
+
+
 class UnknownTaskError(KeyError):
     def __str__(self) -> str:
         return str(self.args[0])
@@ -26,7 +48,7 @@ class UnknownTaskError(KeyError):
 
 class TaskRegistry:
     def __init__(self) -> None:
-        self._tasks = {}  # type: Dict[str, Task]
+        self._tasks: Dict[str, Task] = {}
 
     def register(self, name: str, env_class: type, env_cfg_class: type, train_cfg_class: type) -> None:
         if name in self._tasks:
@@ -160,7 +182,7 @@ class TaskRegistry:
         runners = importlib.import_module("rsl_rl.runners")
         runner_name = getattr(train_cfg, "runner_class_name", "OnPolicyRunnerMimic")
         runner_class = getattr(runners, runner_name)
-        cfg_dict = class_to_dict(train_cfg)
+        cfg_dict = policy_cfg_with_obs_sizes(class_to_dict(train_cfg), env)
         if runner_name == "OnPolicyDaggerRunner":
             teacher = self.teacher_checkpoint(args)
             print("Loading teacher policy from {}".format(teacher))

@@ -44,7 +44,7 @@ import datetime  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Dict, List, Optional  # noqa: E402
+from typing import Any, Dict, List, Optional  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -161,7 +161,7 @@ class FirstEpisodeTracker:
 
 def summarize(per_env: Dict[str, torch.Tensor], clip_of_env: torch.Tensor, names: List[str]) -> dict:
     """{"summary": mean over clips, "clips": [{"clip", "name", keys: mean over the clip's envs}]}."""
-    clips = []
+    clips: List[Dict[str, Any]] = []
     for i, name in enumerate(names):
         mask = clip_of_env == i
         row = {"clip": i, "name": name}

@@ -3,6 +3,7 @@
 Imported first by the scripts of this folder; a no-op when `--sim mjwarp` is asked for or Isaac Gym
 is not installed. Imports no torch itself.
 """
+
 from __future__ import annotations
 
 import sys

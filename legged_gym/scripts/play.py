@@ -35,6 +35,7 @@ import json  # noqa: E402
 import re  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import List, Optional  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -130,7 +131,7 @@ def play(args) -> dict:
             recorder = render.VideoRecorder(video_path, mirror)
         except RuntimeError as e:
             raise UsageError("--record_video: {}".format(e)) from e
-    log_rows = [] if args.record_log else None
+    log_rows: Optional[List[dict]] = [] if args.record_log else None
 
     steps = args.steps
     if steps is None:

@@ -52,7 +52,7 @@ def probe_gl_backend(backend: str, timeout: float = 120.0) -> Tuple[bool, str]:
 
 def find_offscreen_backend() -> Tuple[Optional[str], List[str]]:
     """The first of egl, osmesa that works here (None if none), and the reasons of the failures."""
-    reasons = []
+    reasons: List[str] = []
     for backend in OFFSCREEN_BACKENDS:
         ok, reason = probe_gl_backend(backend)
         if ok:

@@ -26,17 +26,22 @@ if __package__ in (None, ""):  # run as a file: make `legged_gym.scripts` import
 import json  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Dict, Tuple  # noqa: E402
+from typing import TYPE_CHECKING, Any, Dict, Tuple  # noqa: E402
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
+from legged_gym.envs.mdp.layout import LAYOUT, ObsLayout  # noqa: E402
 from legged_gym.envs.mdp.observations import OBS_CLIP  # noqa: E402
 from legged_gym.gym_utils.helpers import (build_parser, checkpoint_iteration, experiment_dir,  # noqa: E402
                                           resolve_checkpoint)
 
-#: Robots this exporter knows: observation width, reference (mimic) block, proprioception, actions.
-ROBOTS = {"g1": dict(num_obs=1155, num_motion_observations=31, num_prop=74, num_actions=23)}
+if TYPE_CHECKING:
+    from rsl_rl.utils.normalizer import Normalizer
+
+#: Robots this exporter knows, by their observation layout: the student's observation width, reference
+#: (mimic) block and actions, and the `obs_layout` metadata, all come from it.
+ROBOTS: Dict[str, ObsLayout] = {"g1": LAYOUT}
 
 
 class HardwareRefNN(nn.Module):
@@ -44,7 +49,7 @@ class HardwareRefNN(nn.Module):
 
     Observations are clipped to +-obs_clip first, as the training environment clips them (docs/decisions.md D13)."""
 
-    def __init__(self, actor: nn.Module, normalizer: nn.Module, num_obs: int, obs_clip: float = OBS_CLIP) -> None:
+    def __init__(self, actor: nn.Module, normalizer: Normalizer, num_obs: int, obs_clip: float = OBS_CLIP) -> None:
         super().__init__()
         self.num_obs = int(num_obs)
         self.obs_clip = float(obs_clip)
@@ -75,14 +80,15 @@ def load_student(path, robot: str = "g1") -> Tuple[HardwareRefNN, dict]:
     from rsl_rl.modules import ActorCriticMimic
     from rsl_rl.utils.normalizer import Normalizer
 
-    spec = ROBOTS[robot]
+    layout = ROBOTS[robot]
+    num_obs = layout.n_student_obs
     ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
     for key in ("model_state_dict", "normalizer", "policy_cfg"):
         if key not in ckpt:
             raise KeyError("{}: checkpoint has no {!r} entry (have: {})".format(path, key, sorted(ckpt)))
     policy_cfg = dict(ckpt["policy_cfg"])
     got = (policy_cfg.get("num_observations"), policy_cfg.get("num_motion_observations"), policy_cfg.get("num_actions"))
-    want = (spec["num_obs"], spec["num_motion_observations"], spec["num_actions"])
+    want = (num_obs, layout.policy_sizes("student")["num_motion_observations"], layout.num_actions)
     if got != want:
         raise ValueError("{}: not a {} student policy: (observations, reference block, actions) = {}, expected {} "
                          "(a teacher checkpoint cannot be deployed: it needs privileged observations)".format(
@@ -92,28 +98,33 @@ def load_student(path, robot: str = "g1") -> Tuple[HardwareRefNN, dict]:
     missing_actor = [k for k in missing if k.startswith("actor.")]
     if missing_actor:
         raise KeyError("{}: model_state_dict lacks actor weights {}".format(path, missing_actor))
-    normalizer = Normalizer(spec["num_obs"])
+    normalizer = Normalizer(num_obs)
     normalizer.load_state_dict(ckpt["normalizer"])
-    model = HardwareRefNN(ac.actor, normalizer, spec["num_obs"]).eval()
+    model = HardwareRefNN(ac.actor, normalizer, num_obs).eval()
     return model, ckpt
 
 
 def deploy_metadata(robot: str = "g1") -> Dict[str, object]:
     """What a deployer needs beside the network (docs/observations.md, Export metadata)."""
     from legged_gym.envs.g1.g1_mimic_distill_config import G1MimicStuRLCfg
-    from legged_gym.envs.mdp.layout import ANKLE_DOF_IDS, DIMS, PROPRIO_SLICES, STUDENT_SLICES, mimic_step_slices
+    from legged_gym.envs.mdp.layout import ANKLE_DOF_IDS
     from pose.g1_model import load_g1
 
     g1, cfg = load_g1(), G1MimicStuRLCfg()
-    spec = ROBOTS[robot]
+    layout = ROBOTS[robot]
     scale = float(cfg.control.action_scale)
-    mimic = {k: [v.start, v.stop] for k, v in mimic_step_slices().items() if v.stop <= DIMS.n_mimic_obs}
     s = cfg.normalization.obs_scales
+    obs_layout = layout.student_metadata()  # sizes, slices, history order, field slices
+    obs_layout.update({
+        "obs_scales": {"ang_vel": float(s.ang_vel), "dof_pos": float(s.dof_pos), "dof_vel": float(s.dof_vel)},
+        "zero_dof_vel_ids": list(ANKLE_DOF_IDS),
+        "obs_clip": float(cfg.normalization.clip_observations),
+    })
     return {
         "robot": robot,
-        "input": {"name": "obs", "shape": ["batch", spec["num_obs"]], "content": "raw observations (the "
+        "input": {"name": "obs", "shape": ["batch", layout.n_student_obs], "content": "raw observations (the "
                   "normaliser is inside the model)"},
-        "output": {"name": "actions", "shape": ["batch", spec["num_actions"]], "content": "action means"},
+        "output": {"name": "actions", "shape": ["batch", layout.num_actions], "content": "action means"},
         "joint_names": list(g1.dof_names),
         "default_joint_pos": [float(v) for v in g1.default_dof_pos],
         "action_scale": scale,
@@ -129,27 +140,14 @@ def deploy_metadata(robot: str = "g1") -> Dict[str, object]:
         "policy_dt": float(cfg.sim.dt) * int(cfg.sim.decimation),
         "sim_dt": float(cfg.sim.dt),
         "decimation": int(cfg.sim.decimation),
-        "obs_layout": {
-            "num_obs": DIMS.n_student_obs,
-            "frame": DIMS.n_student_single,
-            "mimic": [STUDENT_SLICES["mimic"].start, STUDENT_SLICES["mimic"].stop],
-            "proprio": [STUDENT_SLICES["proprio"].start, STUDENT_SLICES["proprio"].stop],
-            "history": [STUDENT_SLICES["history"].start, STUDENT_SLICES["history"].stop],
-            "history_len": DIMS.history_len,
-            "history_order": "oldest first; each entry is a previous (mimic 31 | proprio 74) frame",
-            "mimic_fields": mimic,
-            "proprio_fields": {k: [v.start, v.stop] for k, v in PROPRIO_SLICES.items()},
-            "obs_scales": {"ang_vel": float(s.ang_vel), "dof_pos": float(s.dof_pos), "dof_vel": float(s.dof_vel)},
-            "zero_dof_vel_ids": list(ANKLE_DOF_IDS),
-            "obs_clip": float(cfg.normalization.clip_observations),
-        },
+        "obs_layout": obs_layout,
     }
 
 
 def export(path, out_dir, exptid: str, robot: str = "g1") -> Dict[str, str]:
     """Write the TorchScript, ONNX and JSON files of checkpoint `path` into `out_dir`; returns their paths."""
     model, ckpt = load_student(path, robot)
-    num_obs = ROBOTS[robot]["num_obs"]
+    num_obs = ROBOTS[robot].n_student_obs
     it = checkpoint_iteration(path)
     if it < 0:  # a file not named model_<it>.pt: the iteration stored in the checkpoint
         it = int(ckpt.get("iter", 0))
@@ -184,8 +182,8 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: str, meta: Dict[s
 
     import onnx
 
-    kwargs = dict(input_names=["obs"], output_names=["actions"], opset_version=17,
-                  dynamic_axes={"obs": {0: "batch"}, "actions": {0: "batch"}})
+    kwargs: Dict[str, Any] = dict(input_names=["obs"], output_names=["actions"], opset_version=17,
+                                  dynamic_axes={"obs": {0: "batch"}, "actions": {0: "batch"}})
     if "dynamo" in inspect.signature(torch.onnx.export).parameters:
         kwargs["dynamo"] = False  # the TorchScript-based exporter: no onnxscript needed
     with warnings.catch_warnings():

@@ -9,6 +9,7 @@ Isaac Gym refuses to import after torch, so a script that wants it must `import 
 torch (as TWIST's scripts do); this module imports no torch itself until a backend or `SimBackend` /
 `SimConfig` is asked for.
 """
+
 import importlib
 import importlib.util
 import sys

@@ -23,7 +23,7 @@ Nothing here loops over environments in Python.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ import warp as wp
 # No "Module ... load on device ... took ..." lines (nor warp's init banner) in training, play and test
 # output; warp's warnings stay. Set before mujoco_warp and this module load any kernel. Older warp
 # prints these unless `config.quiet`; newer warp (1.1x, `config.log_level`) logs them at INFO level.
-wp.config.quiet = True
+wp.config.quiet = True  # type: ignore[attr-defined]  # (older warp)
 if hasattr(wp, "LOG_WARNING"):
     wp.config.log_level = max(int(getattr(wp.config, "log_level", 0)), int(wp.LOG_WARNING))
 
@@ -356,6 +356,7 @@ class MjWarpBackend(SimBackend):
         self._ipos0 = self._body_ipos[0].clone()
         # robot bodies in the model's body arrays: a slice (views) when contiguous, as in the G1 MJCF
         first, last = self._body_ids[0], self._body_ids[-1]
+        self._robot: Union[slice, torch.Tensor]
         if self._body_ids == list(range(first, last + 1)):
             self._robot = slice(first, last + 1)
         else:

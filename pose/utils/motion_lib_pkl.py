@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -150,7 +150,7 @@ class MotionLib:
         local_body_pos = cat("local_body_pos").astype(np.float32)
 
         dev = self.device
-        f32 = dict(device=dev, dtype=torch.float32)
+        f32: Dict[str, Any] = dict(device=dev, dtype=torch.float32)
         self._motion_num_frames = torch.as_tensor(nf, device=dev, dtype=torch.long)
         self._motion_start_idx = torch.as_tensor(starts, device=dev, dtype=torch.long)
         self._motion_fps = torch.as_tensor(fps, **f32)
@@ -173,7 +173,7 @@ class MotionLib:
         Vectorised over frames; clips are taken in chunks of about `VELOCITY_CHUNK_FRAMES` frames
         (whole clips) only to bound the float64 temporaries on the device.
         """
-        f32 = dict(device=self.device, dtype=torch.float32)
+        f32: Dict[str, Any] = dict(device=self.device, dtype=torch.float32)
         n_frames = int(nf.sum())
         root_vel = torch.empty((n_frames, 3), **f32)
         root_ang_vel = torch.empty((n_frames, 3), **f32)
@@ -194,7 +194,7 @@ class MotionLib:
         """Velocities of the consecutive clips stored in frames [f0, f1), all at once."""
         # float64 for the differences and the cumulative sums; mps has no float64.
         dev = self.device if self.device.type != "mps" else torch.device("cpu")
-        f64 = dict(device=dev, dtype=torch.float64)
+        f64: Dict[str, Any] = dict(device=dev, dtype=torch.float64)
         n_frames = f1 - f0
         nf_t = torch.as_tensor(nf, device=dev, dtype=torch.long)
         starts_t = torch.cumsum(nf_t, 0) - nf_t  # clip starts relative to f0
@@ -223,7 +223,7 @@ class MotionLib:
             stacked = torch.cat([root_vel, root_ang_vel, dof_vel], dim=-1)
             stacked = _box_smooth(stacked, lo, hi, self.smooth_window)
             root_vel, root_ang_vel, dof_vel = stacked.split([3, 3, dof_vel.shape[-1]], dim=-1)
-        f32 = dict(device=self.device, dtype=torch.float32)
+        f32: Dict[str, Any] = dict(device=self.device, dtype=torch.float32)
         return root_vel.to(**f32), root_ang_vel.to(**f32), dof_vel.to(**f32)
 
     # --- information --------------------------------------------------------------------------

@@ -21,14 +21,16 @@ next update are saved in checkpoints and restored on resume.
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional
+from typing import TYPE_CHECKING, Dict, Optional
 
 import torch
-import torch.nn as nn
 
 from rsl_rl.algorithms.losses import gaussian_kl
 from rsl_rl.algorithms.ppo import PPO
 from rsl_rl.storage.rollout_storage import Batch
+
+if TYPE_CHECKING:
+    from rsl_rl.modules.actor_critic_mimic import ActorCriticMimic
 
 
 def dagger_coef(k: int, coef0: float, coef_min: float, anneal_steps: int) -> float:
@@ -39,7 +41,9 @@ def dagger_coef(k: int, coef0: float, coef_min: float, anneal_steps: int) -> flo
 
 
 class DaggerPPO(PPO):
-    def __init__(self, actor_critic: nn.Module, teacher: nn.Module, dagger_coef: float = 0.1,
+    teacher: ActorCriticMimic
+
+    def __init__(self, actor_critic: ActorCriticMimic, teacher: ActorCriticMimic, dagger_coef: float = 0.1,
                  dagger_coef_min: float = 0.01, dagger_coef_anneal_steps: int = 60000, **ppo_kwargs):
         super().__init__(actor_critic, **ppo_kwargs)
         self.teacher = teacher.to(self.device)

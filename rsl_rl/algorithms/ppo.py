@@ -34,7 +34,7 @@ work; the CUDA graph is not used then (the minibatch step runs eagerly, with its
 from __future__ import annotations
 
 import warnings
-from typing import Dict, Optional
+from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -44,15 +44,18 @@ from rsl_rl.algorithms.losses import LR_FACTOR, LR_MAX, LR_MIN, adaptive_lr, gau
 from rsl_rl.storage.rollout_storage import Batch, RolloutStorage, Transition
 from rsl_rl.utils import distributed
 
+if TYPE_CHECKING:
+    from rsl_rl.modules.actor_critic_mimic import ActorCriticMimic
+
 #: TWIST's algorithm config fields that its PPO never reads.
 TWIST_UNUSED_FIELDS = ("grad_penalty_coef_schedule", "std_schedule", "dagger_update_freq", "priv_reg_coef_schedual",
                        "priv_reg_coef_schedule", "normalizer_update_iterations", "warm_iters")
 
 
 class PPO:
-    actor_critic: nn.Module
+    actor_critic: ActorCriticMimic
 
-    def __init__(self, actor_critic: nn.Module, num_learning_epochs: int = 5, num_mini_batches: int = 4,
+    def __init__(self, actor_critic: ActorCriticMimic, num_learning_epochs: int = 5, num_mini_batches: int = 4,
                  clip_param: float = 0.2, gamma: float = 0.99, lam: float = 0.95, value_loss_coef: float = 1.0,
                  entropy_coef: float = 0.005, learning_rate: float = 2e-4, max_grad_norm: float = 1.0,
                  use_clipped_value_loss: bool = True, schedule: str = "adaptive", desired_kl: float = 0.008,
@@ -96,7 +99,7 @@ class PPO:
         self.cuda_graph = (bool(cuda_graph) and self.fast_update and self.device.type == "cuda"
                            and (self.world_size == 1 or bool(distributed_cuda_graph)))
         self._graph = None  # type: Optional[torch.cuda.CUDAGraph]
-        self._graph_key = None
+        self._graph_key: Optional[Tuple[int, int]] = None
         self._graph_warmup_done = 0
         self._graph_keys = None  # type: Optional[list]
         self._graph_idx = None  # type: Optional[torch.Tensor]
@@ -375,7 +378,7 @@ class _Tf32:
 
     def __init__(self, enabled: bool):
         self.enabled = bool(enabled)
-        self._saved = None
+        self._saved: Optional[Tuple[bool, bool]] = None
 
     def __enter__(self):
         if self.enabled:

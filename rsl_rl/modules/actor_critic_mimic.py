@@ -20,7 +20,7 @@ parameter initialised to `init_noise_std`, or the frozen vector `action_std` whe
 from __future__ import annotations
 
 import warnings
-from typing import List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -70,7 +70,7 @@ class MotionEncoder(nn.Module):
         self.num_steps = int(num_steps)
         width = 3 * ENCODER_CHANNELS
         self.frame_proj = nn.Sequential(nn.Linear(self.frame_dim, width), get_activation(activation))
-        layers = []  # type: List[nn.Module]
+        layers: List[nn.Module] = []
         for c_in, c_out, k, s in CONV_STACKS[self.num_steps]:
             layers += [nn.Conv1d(c_in, c_out, kernel_size=k, stride=s), get_activation(activation)]
         layers.append(nn.Flatten())
@@ -108,7 +108,7 @@ def mlp(in_dim: int, hidden_dims: Sequence[int], out_dim: int, activation: str, 
         tanh_output: bool = False) -> nn.Sequential:
     """Linear/act stack; with layer_norm, LayerNorm sits before the activation of the last hidden
     layer; with tanh_output, a Tanh after the output layer."""
-    layers = []  # type: List[nn.Module]
+    layers: List[nn.Module] = []
     dims = [int(in_dim)] + [int(h) for h in hidden_dims]
     for i in range(len(hidden_dims)):
         layers.append(nn.Linear(dims[i], dims[i + 1]))
@@ -151,6 +151,7 @@ class ActorCriticMimic(nn.Module):
     """Gaussian actor and value critic of TWIST; see the module docstring."""
 
     is_recurrent = False
+    checkpoint_info: Dict[str, Any]  # a loaded teacher's {"path", "iter", "sha256"} (the DAgger runner sets it)
 
     def __init__(self, num_observations: int, num_critic_observations: int, num_motion_observations: int,
                  num_motion_steps: int, num_actions: int,

@@ -1,9 +1,9 @@
 """OnPolicyDaggerRunner: the student's DAgger-PPO loop (docs/learning.md; docs/decisions.md D3, D4, D5).
 
 The frozen teacher is rebuilt from its checkpoint (`teacher_path`): an ActorCriticMimic made from
-the checkpoint's "policy_cfg" (falling back to train_cfg["teacher_policy"] and the env's
-privileged-obs layout for checkpoints without one), its "model_state_dict", and its observation
-normaliser "normalizer".
+the checkpoint's "policy_cfg" (falling back to train_cfg["teacher_policy"], whose sizes the train
+entry fills in from the env's observation layout, for checkpoints without one), its
+"model_state_dict", and its observation normaliser "normalizer".
 
 Normalisation:
   - student obs: the student's own normaliser, recorded during the first normalizer_update_iterations;
@@ -82,6 +82,8 @@ def load_teacher(path: str, device, fallback_policy_cfg: Optional[Dict] = None
 
 
 class OnPolicyDaggerRunner(OnPolicyRunnerMimic):
+    alg: DaggerPPO
+
     def __init__(self, env, train_cfg: Dict, log_dir: Optional[str] = None, device="cpu",
                  teacher_path: Optional[str] = None, allow_teacher_change: bool = False, pure_ppo: bool = False):
         if not teacher_path:
@@ -122,11 +124,12 @@ class OnPolicyDaggerRunner(OnPolicyRunnerMimic):
         return infos
 
     def _teacher_fallback_cfg(self) -> Dict:
-        motion_obs, motion_steps = motion_obs_dims(self.env, {}, student=False)
+        """The teacher's constructor arguments from train_cfg["teacher_policy"]: it reads the privileged obs."""
+        teacher_policy = self.train_cfg.get("teacher_policy") or {}
+        motion_obs, motion_steps = motion_obs_dims(teacher_policy)
         cfg = dict(num_observations=self.num_critic_obs, num_critic_observations=self.num_critic_obs,
                    num_motion_observations=motion_obs, num_motion_steps=motion_steps,
                    num_actions=int(self.env.num_actions))
-        teacher_policy = self.train_cfg.get("teacher_policy") or {}
         for key in POLICY_KEYS:
             if key in teacher_policy:
                 cfg[key] = _plain(teacher_policy[key])
@@ -148,7 +151,7 @@ class OnPolicyDaggerRunner(OnPolicyRunnerMimic):
     def _lazy_fallback(self) -> Optional[Dict]:
         try:
             return self._teacher_fallback_cfg()
-        except AttributeError:  # an env without TWIST's cfg.env layout: only checkpoints with policy_cfg
+        except ValueError:  # no teacher sizes in the train config: only checkpoints with policy_cfg
             return None
 
     def _make_critic_normalizer(self) -> Normalizer:

@@ -27,10 +27,12 @@ gradients and KL over the ranks (PPO), the normalisers merge the samples of all 
 0 logs and saves (the other ranks' log_dir is None). Perf/total_fps and Train/total_timesteps count
 the env steps of all ranks; rewards, episode statistics and losses are rank 0's own.
 
-rsl_rl knows tensors, not tasks: the env is duck-typed (BaseTask's interface); the motion slice of
-the observation comes from `policy.num_motion_observations` / `num_motion_steps` when given, else
-from env.cfg.env (teacher: n_priv_mimic_obs and len(tar_obs_steps); obs_type "student":
-n_mimic_obs and 1 frame).
+rsl_rl knows tensors, not tasks: the env is duck-typed (BaseTask's interface) and the runner never
+reads the task's config. The sizes of the policy come from the policy config it is given
+(`policy_sizes`): `num_motion_observations` and `num_motion_steps` (the reference part at the start of
+the input; required), `num_observations` and `num_critic_observations` (checked against the env's
+buffers; the env's widths when absent). The train entry fills them in from the env's observation layout
+(legged_gym/gym_utils/task_registry.py, `policy_cfg_with_obs_sizes`; docs/observations.md).
 """
 from __future__ import annotations
 
@@ -67,16 +69,25 @@ def save_due(iteration: int, save_interval: int) -> bool:
     return step > 0 and iteration % step == 0
 
 
-def motion_obs_dims(env, policy_cfg: Dict, student: Optional[bool] = None) -> Tuple[int, int]:
-    """(num_motion_observations, num_motion_steps) of the policy's observation."""
-    if policy_cfg.get("num_motion_observations") is not None:
-        return int(policy_cfg["num_motion_observations"]), int(policy_cfg.get("num_motion_steps", 1))
-    env_cfg = env.cfg.env
-    if student is None:
-        student = getattr(env_cfg, "obs_type", "priv") == "student"
-    if student:
-        return int(env_cfg.n_mimic_obs), 1
-    return int(env_cfg.n_priv_mimic_obs), len(env_cfg.tar_obs_steps)
+def motion_obs_dims(policy_cfg: Dict) -> Tuple[int, int]:
+    """(num_motion_observations, num_motion_steps) of a policy config; ValueError when it lacks them."""
+    missing = [k for k in ("num_motion_observations", "num_motion_steps") if policy_cfg.get(k) is None]
+    if missing:
+        raise ValueError("the policy config has no {} (the train entry sets them from the env's observation "
+                         "layout: legged_gym.gym_utils.task_registry.policy_cfg_with_obs_sizes)".format(
+                             " / ".join(missing)))
+    return int(policy_cfg["num_motion_observations"]), int(policy_cfg["num_motion_steps"])
+
+
+def policy_size(policy_cfg: Dict, key: str, env_value: int) -> int:
+    """policy_cfg[key] (the env's `env_value` when absent); ValueError when the two disagree."""
+    value = policy_cfg.get(key)
+    if value is None:
+        return int(env_value)
+    if int(value) != int(env_value):
+        raise ValueError("the policy config's {} = {}, but the env's observations have {}".format(
+            key, value, env_value))
+    return int(value)
 
 
 def _plain(value: Any) -> Any:
@@ -122,9 +133,10 @@ class OnPolicyRunnerMimic:
         self.summary_interval = int(self.cfg.get("summary_interval", 50))
         self.normalizer_update_iterations = int(self.alg_cfg.pop("normalizer_update_iterations", 3000))
 
-        self.num_obs = int(env.num_obs)
+        self.num_obs = policy_size(self.policy_cfg, "num_observations", env.num_obs)
         self.has_critic_obs = env.num_privileged_obs is not None
-        self.num_critic_obs = int(env.num_privileged_obs) if self.has_critic_obs else self.num_obs
+        self.num_critic_obs = policy_size(self.policy_cfg, "num_critic_observations",
+                                          env.num_privileged_obs if self.has_critic_obs else self.num_obs)
         self.policy_kwargs = self._policy_kwargs()
         actor_critic = ActorCriticMimic(**self.policy_kwargs)
         self.alg = self._make_algorithm(actor_critic)
@@ -146,7 +158,7 @@ class OnPolicyRunnerMimic:
 
     # --- construction hooks ------------------------------------------------------------------------
     def _policy_kwargs(self) -> Dict[str, Any]:
-        motion_obs, motion_steps = motion_obs_dims(self.env, self.policy_cfg)
+        motion_obs, motion_steps = motion_obs_dims(self.policy_cfg)
         kwargs = dict(num_observations=self.num_obs, num_critic_observations=self.num_critic_obs,
                       num_motion_observations=motion_obs, num_motion_steps=motion_steps,
                       num_actions=int(self.env.num_actions))  # type: Dict[str, Any]

@@ -82,8 +82,6 @@ def _shape(s: Shape) -> Tuple[int, ...]:
 
 
 class RolloutStorage:
-    Transition = Transition
-
     def __init__(self, num_envs: int, num_transitions_per_env: int, obs_shape: Shape,
                  critic_obs_shape: Optional[Shape], actions_shape: Shape, store_teacher: bool = False,
                  device="cpu"):
@@ -164,3 +162,7 @@ class RolloutStorage:
         teacher = (flat(self.teacher_mu), flat(self.teacher_sigma))
         return Batch(obs[idx], critic_obs[idx], *(d[idx] for d in data),
                      *(None if d is None else d[idx] for d in teacher))
+
+    # TWIST's RolloutStorage.Transition; bound after the methods, whose `Transition` annotations name the
+    # module's class (a type checker reads the class attribute there as a variable, not a type)
+    Transition = Transition

@@ -22,7 +22,7 @@ or returns the single-process answer (rank 0 of 1).
 from __future__ import annotations
 
 import os
-from typing import Iterable, Tuple
+from typing import Any, Dict, Iterable, Tuple
 
 import torch
 import torch.distributed as dist
@@ -74,7 +74,7 @@ def init_process_group(device) -> str:
     else:
         backend = "gloo"
     if not is_initialized():
-        kwargs = {"backend": backend}
+        kwargs: Dict[str, Any] = {"backend": backend}
         if backend == "nccl":
             try:  # lets NCCL bind its communicator to this rank's GPU at once (torch >= 2.3)
                 dist.init_process_group(device_id=dev, **kwargs)

@@ -21,12 +21,12 @@ class EpisodeStats:
         self.device = torch.device(device)
         self.cur_reward_sum = torch.zeros(num_envs, device=self.device)
         self.cur_episode_length = torch.zeros(num_envs, device=self.device)
-        self.reward_buffer = deque(maxlen=history)  # type: Deque[float]
-        self.length_buffer = deque(maxlen=history)  # type: Deque[float]
-        self._done = []  # type: List[torch.Tensor]
-        self._rew = []  # type: List[torch.Tensor]
-        self._len = []  # type: List[torch.Tensor]
-        self._episode_infos = []  # type: List[Dict[str, torch.Tensor]]
+        self.reward_buffer: Deque[float] = deque(maxlen=history)
+        self.length_buffer: Deque[float] = deque(maxlen=history)
+        self._done: List[torch.Tensor] = []
+        self._rew: List[torch.Tensor] = []
+        self._len: List[torch.Tensor] = []
+        self._episode_infos: List[Dict[str, torch.Tensor]] = []
 
     def step(self, rewards: torch.Tensor, dones: torch.Tensor, infos: Optional[Dict] = None) -> None:
         """Account one env step (no host synchronisation)."""
@@ -48,7 +48,7 @@ class EpisodeStats:
             done = torch.stack(self._done)
             self.reward_buffer.extend(torch.stack(self._rew)[done].tolist())
             self.length_buffer.extend(torch.stack(self._len)[done].tolist())
-        means = {}  # type: Dict[str, float]
+        means: Dict[str, float] = {}
         if self._episode_infos:
             keys = sorted(set().union(*(d.keys() for d in self._episode_infos)))
             nan = torch.full((), float("nan"), device=self.device)

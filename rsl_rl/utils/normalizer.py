@@ -23,6 +23,16 @@ VAR_FLOOR = 1e-8
 
 
 class Normalizer(nn.Module):
+    # registered buffers (declared for the type checker: nn.Module's __getattr__ is untyped)
+    count: torch.Tensor
+    running_mean: torch.Tensor
+    running_mean_sq: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+    _sum: torch.Tensor
+    _sum_sq: torch.Tensor
+    _pending: torch.Tensor
+
     def __init__(self, shape: Union[int, Sequence[int]], eps: float = 1e-4):
         super().__init__()
         shape = (int(shape),) if isinstance(shape, int) else tuple(int(s) for s in shape)

@@ -47,6 +47,28 @@ def test_torchscript_and_onnx_policies_agree(exported):
         jit(np.zeros(1154, dtype=np.float32))
 
 
+def test_export_metadata_is_the_observation_layouts():
+    """The exporter's `obs_layout` is the layout object's student metadata plus scales, ankle ids and clip."""
+    from legged_gym.envs.mdp.layout import LAYOUT
+    from legged_gym.scripts.save_jit_stu_rlbc import ROBOTS, deploy_metadata
+
+    meta = deploy_metadata("g1")
+    assert ROBOTS["g1"] is LAYOUT
+    assert meta["input"]["shape"] == ["batch", LAYOUT.n_student_obs] and meta["output"]["shape"] == ["batch", 23]
+    root = {"root_z": [0, 1], "root_rpy": [1, 4], "root_lin_vel": [4, 7], "root_yaw_rate": [7, 8]}
+    assert meta["obs_layout"] == dict(
+        LAYOUT.student_metadata(),
+        obs_scales={"ang_vel": 0.25, "dof_pos": 1.0, "dof_vel": 0.05}, zero_dof_vel_ids=[4, 5, 10, 11], obs_clip=100.0)
+    assert meta["obs_layout"] == {  # the values written before the layout object, by hand
+        "num_obs": 1155, "frame": 105, "mimic": [0, 31], "proprio": [31, 105], "history": [105, 1155],
+        "history_len": 10, "history_order": "oldest first; each entry is a previous (mimic 31 | proprio 74) frame",
+        "mimic_fields": dict(root, dof_pos=[8, 31]),
+        "proprio_fields": {"ang_vel": [0, 3], "roll_pitch": [3, 5], "dof_pos": [5, 28], "dof_vel": [28, 51],
+                           "last_action": [51, 74]},
+        "obs_scales": {"ang_vel": 0.25, "dof_pos": 1.0, "dof_vel": 0.05}, "zero_dof_vel_ids": [4, 5, 10, 11],
+        "obs_clip": 100.0}
+
+
 def test_shipped_policy_is_the_default():
     assert SHIPPED_POLICY.is_file() and SHIPPED_POLICY.stat().st_size < 5 * 2 ** 20
     policy = load_policy()

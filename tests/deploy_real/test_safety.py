@@ -1,4 +1,5 @@
 """The reference gate (hold, blend, default) and the PD-target guard (README, "Deploy": safety)."""
+
 import numpy as np
 import pytest
 

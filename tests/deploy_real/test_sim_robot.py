@@ -1,5 +1,6 @@
 """sim_robot's robot side without DDS: the PD law of a LowCmd per motor, the LowState it publishes (motor
 order, IMU, remote, CRC), the gantry, the --press schedule."""
+
 import argparse
 
 import numpy as np

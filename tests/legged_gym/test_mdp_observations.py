@@ -54,6 +54,101 @@ def test_slice_ranges():
         "mass_params": (33, 37), "friction": (37, 38), "kp_strength": (38, 61), "kd_strength": (61, 84)}
 
 
+def all_blocks(d):
+    return [d.mimic_step, d.mimic, d.proprio, d.priv_info, d.teacher, d.student_frame, d.student]
+
+
+@pytest.mark.parametrize("d", [layout.LAYOUT, layout.ObsLayout(num_actions=29, num_key_bodies=5,
+                                                                tar_obs_steps=(1, 2, 3), history_len=4)])
+def test_layout_slices_tile_every_block_without_gaps_or_overlaps(d):
+    for block in all_blocks(d):
+        covered = np.zeros(block.size, dtype=int)
+        stop = 0
+        for name in block:
+            sl = block[name]
+            assert sl.start == stop and sl.step is None, (block, name)  # in field order, no gap
+            covered[sl] += 1
+            stop = sl.stop
+        assert stop == block.size and np.all(covered == 1), block
+    # the assembled vectors are made of the blocks, and the sizes TWIST's config names are theirs
+    assert d.teacher.fields == (("priv_mimic", d.num_future_steps * d.mimic_step.size), ("proprio", d.proprio.size),
+                                ("priv_info", d.priv_info.size))
+    assert d.student.fields == (("mimic", d.mimic.size), ("proprio", d.proprio.size),
+                                ("history", d.history_len * d.student_frame.size))
+    assert d.mimic.fields == d.mimic_step.fields[:-1]  # the student block: the teacher block without key bodies
+    assert (d.n_priv_mimic_obs, d.n_mimic_obs, d.n_proprio, d.n_priv_info) == (
+        d.teacher["priv_mimic"].stop, d.mimic.size, d.proprio.size, d.priv_info.size)
+    assert (d.n_teacher_obs, d.n_priv_obs, d.n_student_single, d.n_student_obs) == (
+        d.teacher.size, d.teacher.size, d.student_frame.size, d.student.size)
+    assert d.obs("priv") is d.teacher and d.obs("student") is d.student
+
+
+def test_layout_is_what_the_config_and_the_old_names_say():
+    from legged_gym.envs.g1.g1_mimic_distill_config import G1MimicPrivCfg, G1MimicStuRLCfg
+
+    assert layout.DIMS is layout.LAYOUT and layout.ObsDims is layout.ObsLayout
+    assert layout.PROPRIO_SLICES == layout.LAYOUT.proprio.slices == layout.proprio_slices()
+    for cfg, obs_type in ((G1MimicPrivCfg(), "priv"), (G1MimicStuRLCfg(), "student")):
+        e = cfg.env
+        assert (e.num_observations, e.num_privileged_obs, e.n_priv_mimic_obs, e.n_mimic_obs, e.n_proprio,
+                e.n_priv_info, e.history_len, tuple(e.tar_obs_steps), e.num_actions) == (
+            layout.LAYOUT.obs(obs_type).size, layout.LAYOUT.n_priv_obs, 1160, 31, 74, 84, 10, layout.TAR_OBS_STEPS, 23)
+
+
+def test_layout_policy_sizes():
+    assert layout.LAYOUT.policy_sizes("priv") == dict(num_observations=1318, num_critic_observations=1318,
+                                                      num_motion_observations=1160, num_motion_steps=20)
+    assert layout.LAYOUT.policy_sizes("student") == dict(num_observations=1155, num_critic_observations=1318,
+                                                         num_motion_observations=31, num_motion_steps=1)
+    with pytest.raises(ValueError, match="obs_type 'teacher'"):
+        layout.LAYOUT.obs("teacher")
+
+
+def test_block_concat_orders_by_field_and_checks_widths():
+    b = layout.Block("b", [("x", 1), ("y", 2)])
+    out = b.concat({"y": torch.tensor([[2.0, 3.0]]), "x": torch.tensor([[1.0]])})
+    assert out.tolist() == [[1.0, 2.0, 3.0]]
+    with pytest.raises(ValueError, match="field 'y' has 3 entries, the layout says 2"):
+        b.concat({"x": torch.zeros(1, 1), "y": torch.zeros(1, 3)})
+    with pytest.raises(ValueError, match="expected the fields"):
+        b.concat({"x": torch.zeros(1, 1)})
+    with pytest.raises(ValueError, match="repeat"):
+        layout.Block("c", [("x", 1), ("x", 2)])
+    assert b.per_field({"y": 0.5}).tolist() == [0.0, 0.5, 0.5]
+    with pytest.raises(ValueError, match="no fields"):
+        b.per_field({"z": 1.0})
+
+
+def test_builders_produce_the_layouts_widths():
+    """Every builder's output has the width of its block (and wrong-width inputs are refused)."""
+    d, n = layout.LAYOUT, 3
+    rng = np.random.default_rng(0)
+    q = t64(rng.normal(size=(n, 23)))
+    quat = t64(R.random(n, random_state=1).as_quat())
+    v3 = t64(rng.normal(size=(n, 3)))
+    kb = t64(rng.normal(size=(n, 9, 3)))
+    assert obs.ref_root_obs(v3, quat, v3, v3).shape == (n, layout.ref_root_block().size)
+    assert obs.mimic_step_obs(v3, quat, v3, v3, q, kb).shape == (n, d.mimic_step.size)
+    assert obs.student_mimic_obs(v3, quat, v3, v3, q).shape == (n, d.mimic.size)
+    prop = obs.proprio_obs(v3, quat, q, q, q, q)
+    assert prop.shape == (n, d.proprio.size)
+    priv = obs.priv_info_obs(v3, v3, quat, kb, t64(rng.normal(size=(n, 2, 3))), t64(rng.normal(size=(n, 4))),
+                             t64(rng.normal(size=n)), q, q)
+    assert priv.shape == (n, d.priv_info.size)
+    k = d.num_future_steps
+    big = [t.unsqueeze(1).expand((n, k) + t.shape[1:]) for t in (v3, quat, v3, v3, q, kb)]
+    priv_mimic = obs.priv_mimic_obs(*big)
+    assert obs.teacher_obs(priv_mimic, prop, priv).shape == (n, d.n_teacher_obs)
+    mimic = obs.student_mimic_obs(v3, quat, v3, v3, q)
+    assert obs.student_single_obs(mimic, prop).shape == (n, d.n_student_single)
+    history = torch.zeros(n, d.history_len, d.n_student_single, dtype=torch.float64)
+    assert obs.student_obs(mimic, prop, history).shape == (n, d.n_student_obs)
+    with pytest.raises(ValueError, match="field 'proprio' has 73 entries"):
+        obs.teacher_obs(priv_mimic, prop[:, :73], priv)
+    with pytest.raises(ValueError, match="field 'dof_vel' has 22 entries"):
+        obs.proprio_obs(v3, quat, q, q[:, :22], q, q)
+
+
 # --- reference blocks -----------------------------------------------------------------------------
 
 RPY = (0.3, -0.2, 1.2)
@@ -174,6 +269,15 @@ def test_noise_scale_vec_layout():
     v = obs.proprio_noise_scale_vec(dtype=torch.float64).numpy()
     expected = np.concatenate([[0.1] * 3, [0.1] * 2, [0.01] * 23, [0.1] * 23, [0.0] * 23])
     np.testing.assert_allclose(v, expected, atol=0)
+    # float32, as the env uses it: the vector the hand-written offsets built before the layout object
+    old = torch.zeros(74)
+    old[0:3], old[3:5], old[5:28], old[28:51] = 0.1, 0.1, 0.01, 0.1
+    assert torch.equal(obs.proprio_noise_scale_vec(), old)
+    sl = layout.LAYOUT.proprio.slices  # each field holds its amplitude (cfg.noise.noise_scales names)
+    v32 = obs.proprio_noise_scale_vec(ang_vel=1.0, imu=2.0, dof_pos=3.0, dof_vel=4.0)
+    for field, value in (("ang_vel", 1.0), ("roll_pitch", 2.0), ("dof_pos", 3.0), ("dof_vel", 4.0),
+                         ("last_action", 0.0)):
+        assert torch.all(v32[sl[field]] == value), field
 
 
 @pytest.mark.parametrize("iteration, expected", [(0, 0.0), (1500, 0.5), (3000, 1.0), (4500, 1.0), (100000, 1.0)])

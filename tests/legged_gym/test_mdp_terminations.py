@@ -1,6 +1,5 @@
 """Terminations and the motion-difficulty curriculum (docs/rewards_and_terminations.md) on crafted states."""
 import numpy as np
-import pytest
 import torch
 from scipy.spatial.transform import Rotation as R
 

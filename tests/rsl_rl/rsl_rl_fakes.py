@@ -4,12 +4,12 @@
 Teacher layout (obs = privileged obs, 46): 20 future frames x 2 (sin, cos of the reference phase),
 joint state (3), episode progress (1), privileged info (2, constant per env, offset so that the
 normaliser has something to do). Student obs (10): the next frame (2), joint state (3), progress (1),
-last action (3), a constant 1.
+last action (3), a constant 1. `FakeLayout` gives these sizes as the env's `obs_layout`; the runners
+read them only from the policy config (`small_train_cfg` carries them, as the train entry fills them in).
 """
 from __future__ import annotations
 
 import copy
-import types
 
 import pytest
 import torch
@@ -21,6 +21,18 @@ TEACHER_OBS = NUM_FRAMES * FRAME_DIM + NUM_ACTIONS + 1 + 2  # 46
 STUDENT_OBS = FRAME_DIM + NUM_ACTIONS + 1 + NUM_ACTIONS + 1  # 10
 
 
+class FakeLayout:
+    """The fake env's observation layout: `policy_sizes` like legged_gym's ObsLayout."""
+
+    @staticmethod
+    def policy_sizes(obs_type: str) -> dict:
+        if obs_type == "student":
+            return dict(num_observations=STUDENT_OBS, num_critic_observations=TEACHER_OBS,
+                        num_motion_observations=FRAME_DIM, num_motion_steps=1)
+        return dict(num_observations=TEACHER_OBS, num_critic_observations=TEACHER_OBS,
+                    num_motion_observations=NUM_FRAMES * FRAME_DIM, num_motion_steps=NUM_FRAMES)
+
+
 class FakeMimicEnv:
     def __init__(self, num_envs: int = 6, student: bool = False, max_episode_length: int = 7, device="cpu"):
         self.device = torch.device(device)
@@ -30,9 +42,8 @@ class FakeMimicEnv:
         self.num_privileged_obs = TEACHER_OBS
         self.num_obs = STUDENT_OBS if student else TEACHER_OBS
         self.max_episode_length = max_episode_length
-        self.cfg = types.SimpleNamespace(env=types.SimpleNamespace(
-            obs_type="student" if student else "priv", n_priv_mimic_obs=NUM_FRAMES * FRAME_DIM,
-            tar_obs_steps=list(range(NUM_FRAMES)), n_mimic_obs=FRAME_DIM))
+        self.obs_type = "student" if student else "priv"
+        self.obs_layout = FakeLayout()
         n = num_envs
         self.episode_length_buf = torch.zeros(n, dtype=torch.long, device=self.device)
         self.phase = 0.3 * torch.arange(n, dtype=torch.float32, device=self.device)
@@ -115,7 +126,8 @@ def small_train_cfg(save_interval: int = 1, student: bool = False, normalizer_up
         "runner_class_name": "OnPolicyDaggerRunner" if student else "OnPolicyRunnerMimic",
         "policy": dict(init_noise_std=1.0, actor_hidden_dims=[32, 16], critic_hidden_dims=[32, 16],
                        activation="silu", layer_norm=True, motion_latent_dim=8, tanh_encoder_output=False,
-                       fix_action_std=False, action_std=[0.5] * NUM_ACTIONS),
+                       fix_action_std=False, action_std=[0.5] * NUM_ACTIONS,
+                       **FakeLayout.policy_sizes("student" if student else "priv")),
         "algorithm": algorithm,
         "runner": dict(policy_class_name="ActorCriticMimic", algorithm_class_name="DaggerPPO" if student else "PPO",
                        num_steps_per_env=5, max_iterations=2, save_interval=save_interval,

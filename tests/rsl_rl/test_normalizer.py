@@ -1,4 +1,5 @@
 """Normalizer (docs/observations.md, Normalisation) against numpy statistics over several record/update rounds."""
+
 import numpy as np
 import pytest
 import torch

@@ -55,7 +55,7 @@ def test_time_out_bootstrapping_and_returns_through_ppo():
     rewards = [[1.0, 2.0], [0.5, 0.0], [1.5, -1.0]]
     dones = [[False, True], [True, False], [False, False]]
     time_outs = [[False, True], [False, False], [False, False]]
-    values, obs_seq = [], []
+    values = []
     for t in range(T):
         obs = torch.randn(N, 4)
         ppo.act(obs, obs)

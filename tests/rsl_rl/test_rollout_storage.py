@@ -1,4 +1,5 @@
 """RolloutStorage: transitions, returns, and minibatches from one permutation reused across epochs."""
+
 import pytest
 import torch
 

@@ -234,13 +234,15 @@ def test_runners_accept_the_g1_learner_configs(tmp_path):
 
     from legged_gym.envs.g1.g1_mimic_distill_config import G1MimicPrivCfgPPO, G1MimicStuRLCfgDAgger
     from legged_gym.gym_utils.helpers import class_to_dict
+    from legged_gym.gym_utils.task_registry import policy_cfg_with_obs_sizes
 
     _, teacher_path = make_teacher_checkpoint(tmp_path, iterations=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        teacher = OnPolicyRunnerMimic(FakeMimicEnv(), class_to_dict(G1MimicPrivCfgPPO()), None)
-        student = OnPolicyDaggerRunner(FakeMimicEnv(student=True), class_to_dict(G1MimicStuRLCfgDAgger()), None,
-                                       teacher_path=teacher_path)
+        env, student_env = FakeMimicEnv(), FakeMimicEnv(student=True)
+        teacher = OnPolicyRunnerMimic(env, policy_cfg_with_obs_sizes(class_to_dict(G1MimicPrivCfgPPO()), env), None)
+        student = OnPolicyDaggerRunner(student_env, policy_cfg_with_obs_sizes(
+            class_to_dict(G1MimicStuRLCfgDAgger()), student_env), None, teacher_path=teacher_path)
     for runner in (teacher, student):
         alg = runner.alg
         assert (alg.clip_param, alg.num_learning_epochs, alg.num_mini_batches, alg.learning_rate, alg.desired_kl,
@@ -252,6 +254,43 @@ def test_runners_accept_the_g1_learner_configs(tmp_path):
         assert runner.policy_kwargs["activation"] == "silu" and runner.policy_kwargs["layer_norm"]
     assert (student.alg.dagger_coef_init, student.alg.dagger_coef_min, student.alg.dagger_coef_anneal_steps) == (
         0.1, 0.01, 60000)
+
+
+def test_runner_sizes_come_from_the_policy_config_only():
+    """The fake env has no task config: the motion part's size is the policy config's, or an error."""
+    env = FakeMimicEnv()
+    assert not hasattr(env, "cfg")
+    cfg = small_train_cfg()
+    cfg["policy"].update(num_motion_observations=20, num_motion_steps=10)  # any split the config asks for
+    runner = OnPolicyRunnerMimic(env, cfg, None)
+    assert (runner.policy_kwargs["num_motion_observations"], runner.policy_kwargs["num_motion_steps"]) == (20, 10)
+    for missing in ("num_motion_observations", "num_motion_steps"):
+        cfg = small_train_cfg()
+        del cfg["policy"][missing]
+        with pytest.raises(ValueError, match="policy config has no {}".format(missing)):
+            OnPolicyRunnerMimic(env, cfg, None)
+    cfg = small_train_cfg()
+    cfg["policy"]["num_observations"] = 47
+    with pytest.raises(ValueError, match="num_observations = 47, but the env's observations have 46"):
+        OnPolicyRunnerMimic(env, cfg, None)
+
+
+def test_train_entry_fills_the_policy_sizes_from_the_env_layout():
+    from legged_gym.gym_utils.task_registry import policy_cfg_with_obs_sizes
+
+    cfg = small_train_cfg(student=True)
+    for key in ("num_observations", "num_critic_observations", "num_motion_observations", "num_motion_steps"):
+        del cfg["policy"][key]
+    cfg["teacher_policy"] = {"actor_hidden_dims": [32, 16]}
+    filled = policy_cfg_with_obs_sizes(cfg, FakeMimicEnv(student=True))
+    assert filled["policy"]["num_motion_observations"] == 2 and filled["policy"]["num_motion_steps"] == 1
+    assert filled["teacher_policy"] == {"actor_hidden_dims": [32, 16], "num_observations": 46,
+                                        "num_critic_observations": 46, "num_motion_observations": 40,
+                                        "num_motion_steps": 20}
+    assert "num_motion_steps" not in cfg["policy"]  # the given dict is left as it was
+    cfg["policy"]["num_motion_steps"] = 3
+    with pytest.raises(ValueError, match="policy.num_motion_steps = 3, but the env's observation layout has 1"):
+        policy_cfg_with_obs_sizes(cfg, FakeMimicEnv(student=True))
 
 
 def test_teacher_checkpoint_without_policy_cfg_uses_teacher_policy(tmp_path):

@@ -4,9 +4,10 @@
 `extras["time_outs"]` marks resets that are time-outs (bootstrapped), `extras["episode"]` holds the
 episode statistics of the envs reset in this step.
 """
+
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 
@@ -30,7 +31,7 @@ class BaseTask:
         self.reset_buf = torch.ones(n, device=dev, dtype=torch.bool)
         self.episode_length_buf = torch.zeros(n, device=dev, dtype=torch.long)
         self.time_out_buf = torch.zeros(n, device=dev, dtype=torch.bool)
-        self.extras = {}
+        self.extras: Dict[str, Any] = {}
         self.create_sim()
 
     def get_observations(self) -> torch.Tensor:

@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 
@@ -80,14 +80,15 @@ class HumanoidMimic(HumanoidChar):
         self.keybody_distance_sum = torch.zeros(n, device=dev)  # tracking metric, summed over the episode
         self.motion_difficulty = curriculum.initial_motion_difficulty(self._motion_lib.num_motions(), dev)
         self.mean_motion_difficulty = self.motion_difficulty.mean()
-        self._forced_motions = None  # (motion ids, start times) of a `reset_to_motions` in progress
+        # (motion ids, start times) of a `reset_to_motions` in progress
+        self._forced_motions: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
         m = self.cfg.motion
         self._start_sampler = None
         if m.adaptive_sampling:
             self._start_sampler = AdaptiveStartSampler(
                 self._motion_lib.get_motion_length(), float(m.adaptive_bin_s), float(m.adaptive_uniform_ratio),
                 float(m.adaptive_alpha), int(m.adaptive_kernel_size), float(m.adaptive_kernel_decay))
-        self._keybody_delta_cache = None
+        self._keybody_delta_cache = None  # type: Optional[torch.Tensor]
         # Evaluation hook (scripts/eval.py): callable(env) run every step once the terminations are
         # decided, before the resets, so the state that ended an episode can be measured.
         self.pre_reset_callback = None

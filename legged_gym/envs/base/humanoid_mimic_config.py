@@ -3,15 +3,15 @@ placeholders (`HumanoidMimicCfgPPO`), plus the config edits of the scripts: play
 `--no_rand` (docs/rewards_and_terminations.md, Play and evaluation overrides) and the CLI overrides.
 
 Numbers of the robot (gains, default pose, limits, body names) come from `pose.g1_model.load_g1()`,
-never from here. Observation sizes come from `mdp.layout.ObsDims`; the environment checks them at
-start-up. Reward scales are the tables of `mdp.rewards`.
+never from here. Observation sizes are those of the observation layout `mdp.layout.LAYOUT`; the
+environment checks them at start-up. Reward scales are the tables of `mdp.rewards`.
 """
 from __future__ import annotations
 
 from legged_gym.envs.base.base_config import BaseConfig
 from legged_gym.envs.mdp import observations as obs_terms
 from legged_gym.envs.mdp import randomization as rand_terms
-from legged_gym.envs.mdp.layout import DIMS
+from legged_gym.envs.mdp.layout import LAYOUT
 from legged_gym.envs.mdp.rewards import TWIST_TEACHER_REWARD_SCALES
 
 
@@ -20,16 +20,16 @@ class HumanoidMimicCfg(BaseConfig):
 
     class env:
         num_envs = 4096
-        num_actions = DIMS.num_actions
+        num_actions = LAYOUT.num_actions
         obs_type = "priv"  # "priv" (teacher: obs = privileged obs) or "student"
-        tar_obs_steps = list(DIMS.tar_obs_steps)  # future reference frames (x policy dt)
-        history_len = DIMS.history_len
-        n_priv_mimic_obs = DIMS.n_priv_mimic_obs  # 20 x 58
-        n_mimic_obs = DIMS.n_mimic_obs  # 31
-        n_proprio = DIMS.n_proprio  # 74
-        n_priv_info = DIMS.n_priv_info  # 84
-        num_observations = DIMS.n_teacher_obs  # 1318
-        num_privileged_obs = DIMS.n_priv_obs  # 1318
+        tar_obs_steps = list(LAYOUT.tar_obs_steps)  # future reference frames (x policy dt)
+        history_len = LAYOUT.history_len
+        n_priv_mimic_obs = LAYOUT.n_priv_mimic_obs  # 20 x 58
+        n_mimic_obs = LAYOUT.n_mimic_obs  # 31
+        n_proprio = LAYOUT.n_proprio  # 74
+        n_priv_info = LAYOUT.n_priv_info  # 84
+        num_observations = LAYOUT.n_teacher_obs  # 1318
+        num_privileged_obs = LAYOUT.n_priv_obs  # 1318
         # Headless training replaces this by the longest clip (episodes end at motion end).
         episode_length_s = 10.0
         # Resets inside env.step by mask over all envs (no host synchronisation per step) instead of

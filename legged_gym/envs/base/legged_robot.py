@@ -11,6 +11,7 @@ Scales are multiplied by the policy dt at start-up (docs/rewards_and_termination
 from __future__ import annotations
 
 import math
+from typing import Any, Dict
 
 import torch
 
@@ -127,7 +128,7 @@ class LeggedRobot(BaseTask):
 
     def _init_buffers(self) -> None:
         n, nd, dev, m = self.num_envs, self.model.num_dofs, self.device, self.model
-        f32 = dict(device=dev, dtype=torch.float32)
+        f32: Dict[str, Any] = dict(device=dev, dtype=torch.float32)
         self.all_env_ids = torch.arange(n, device=dev)
         self.default_dof_pos = torch.tensor(m.default_dof_pos, **f32).unsqueeze(0)
         self.torque_limits = torch.tensor(m.torque_limit, **f32)

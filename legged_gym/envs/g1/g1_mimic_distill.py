@@ -4,7 +4,8 @@ Adds to HumanoidMimic the G1 specifics: the motion bodies (38) mapped to simulat
 name, the teacher (1318) and student (1155) observations built with `mdp.observations`, the
 student's 10-frame history, privileged info, the ankle penalty terms, and TWIST's student counter
 pre-set (full observation noise and action delay from the first step; docs/decisions.md K4).
-Observation sizes are checked against `mdp.layout.ObsDims` before anything is built.
+The observation layout (`mdp.layout.ObsLayout`) is made from the config and checked against its sizes
+before anything is built; the builders, the noise vector and the history take their sizes from it.
 """
 from __future__ import annotations
 
@@ -13,28 +14,26 @@ import torch
 from legged_gym.envs.base.humanoid_mimic import HumanoidMimic
 from legged_gym.envs.mdp import observations as obs_terms
 from legged_gym.envs.mdp import rewards
-from legged_gym.envs.mdp.layout import ObsDims
+from legged_gym.envs.mdp.layout import OBS_TYPES, ObsLayout
 from pose.g1_model import load_g1
 
-OBS_TYPES = ("priv", "student")
 
-
-def obs_dims_of(cfg) -> ObsDims:
-    """The observation dimensions a config asks for (key bodies: cfg or the facts table)."""
+def obs_dims_of(cfg) -> ObsLayout:
+    """The observation layout a config asks for (key bodies: cfg or the facts table)."""
     env = cfg.env
     key_bodies = cfg.motion.key_bodies or load_g1().key_bodies
-    return ObsDims(num_actions=int(env.num_actions), num_key_bodies=len(key_bodies),
-                   tar_obs_steps=tuple(int(s) for s in env.tar_obs_steps), history_len=int(env.history_len))
+    return ObsLayout(num_actions=int(env.num_actions), num_key_bodies=len(key_bodies),
+                     tar_obs_steps=tuple(int(s) for s in env.tar_obs_steps), history_len=int(env.history_len))
 
 
-def check_obs_cfg(cfg) -> ObsDims:
-    """Raise ValueError naming every observation size of `cfg.env` that disagrees with ObsDims."""
+def check_obs_cfg(cfg) -> ObsLayout:
+    """The config's ObsLayout; raise ValueError naming every observation size of `cfg.env` that disagrees with it."""
     env, name = cfg.env, type(cfg).__name__
     if env.obs_type not in OBS_TYPES:
         raise ValueError("{}.env.obs_type = {!r}: expected one of {}".format(name, env.obs_type, OBS_TYPES))
     d = obs_dims_of(cfg)
     expected = {
-        "num_observations": d.n_teacher_obs if env.obs_type == "priv" else d.n_student_obs,
+        "num_observations": d.obs(env.obs_type).size,
         "num_privileged_obs": d.n_priv_obs,
         "n_priv_mimic_obs": d.n_priv_mimic_obs,
         "n_mimic_obs": d.n_mimic_obs,
@@ -44,7 +43,7 @@ def check_obs_cfg(cfg) -> ObsDims:
     bad = ["{}.env.{} = {}, but obs_type {!r} builds {}".format(name, k, getattr(env, k, None), env.obs_type, v)
            for k, v in expected.items() if getattr(env, k, None) != v]
     if bad:
-        raise ValueError("observation sizes disagree with mdp.layout.ObsDims ({} actions, {} key bodies, "
+        raise ValueError("observation sizes disagree with mdp.layout.ObsLayout ({} actions, {} key bodies, "
                          "{} future frames, history {}): {}".format(d.num_actions, d.num_key_bodies,
                                                                     d.num_future_steps, d.history_len, "; ".join(bad)))
     return d
@@ -55,6 +54,11 @@ class G1MimicDistill(HumanoidMimic):
         self.dims = check_obs_cfg(cfg)
         self.obs_type = cfg.env.obs_type
         super().__init__(cfg, sim_device, headless)
+
+    @property
+    def obs_layout(self) -> ObsLayout:
+        """The layout of this env's observations (the train entry sizes the policy from it)."""
+        return self.dims
 
     def _motion_body_sim_ids(self) -> torch.Tensor:
         motion_bodies = self._motion_lib.get_body_names()
@@ -113,16 +117,17 @@ class G1MimicDistill(HumanoidMimic):
         priv_mimic = obs_terms.priv_mimic_obs(f.root_pos, f.root_rot, f.root_vel, f.root_ang_vel, f.dof_pos,
                                               f.local_body_pos[:, :, self._key_body_ids_motion])
         proprio = self._proprio_obs()
-        teacher = obs_terms.teacher_obs(priv_mimic, proprio, self._priv_info_obs())
+        teacher = obs_terms.teacher_obs(priv_mimic, proprio, self._priv_info_obs(), self.dims)
         self.privileged_obs_buf = obs_terms.clip_obs(teacher, self.clip_obs)
         if self.obs_type == "priv":
             self.obs_buf = self.privileged_obs_buf
             return
         mimic = obs_terms.student_mimic_obs(f.root_pos[:, 0], f.root_rot[:, 0], f.root_vel[:, 0],
                                             f.root_ang_vel[:, 0], f.dof_pos[:, 0])
-        self.obs_buf = obs_terms.clip_obs(obs_terms.student_obs(mimic, proprio, self.obs_history_buf), self.clip_obs)
+        self.obs_buf = obs_terms.clip_obs(obs_terms.student_obs(mimic, proprio, self.obs_history_buf, self.dims),
+                                          self.clip_obs)
         self.obs_history_buf = obs_terms.update_obs_history(
-            self.obs_history_buf, obs_terms.student_single_obs(mimic, proprio), self.episode_length_buf)
+            self.obs_history_buf, obs_terms.student_single_obs(mimic, proprio, self.dims), self.episode_length_buf)
 
     # --- G1 penalty terms -------------------------------------------------------------------------
     def _reward_ankle_dof_acc(self):

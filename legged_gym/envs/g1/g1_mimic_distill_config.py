@@ -9,15 +9,15 @@ docs/decisions.md D3 gives the coefficient one explicit cosine schedule).
 from __future__ import annotations
 
 from legged_gym.envs.base.humanoid_mimic_config import HumanoidMimicCfg, HumanoidMimicCfgPPO
-from legged_gym.envs.mdp.layout import DIMS
+from legged_gym.envs.mdp.layout import LAYOUT
 from legged_gym.envs.mdp.rewards import TWIST_STUDENT_REWARD_SCALES, TWIST_TEACHER_REWARD_SCALES
 
 
 class G1MimicPrivCfg(HumanoidMimicCfg):
     class env(HumanoidMimicCfg.env):
         obs_type = "priv"
-        num_observations = DIMS.n_teacher_obs  # 1318
-        num_privileged_obs = DIMS.n_priv_obs  # 1318
+        num_observations = LAYOUT.n_teacher_obs  # 1318
+        num_privileged_obs = LAYOUT.n_priv_obs  # 1318
 
     class rewards(HumanoidMimicCfg.rewards):
         scales = type("scales", (), dict(TWIST_TEACHER_REWARD_SCALES))
@@ -35,8 +35,8 @@ class G1MimicPrivCfgPPO(HumanoidMimicCfgPPO):
 class G1MimicStuRLCfg(G1MimicPrivCfg):
     class env(G1MimicPrivCfg.env):
         obs_type = "student"
-        num_observations = DIMS.n_student_obs  # 1155
-        num_privileged_obs = DIMS.n_priv_obs  # 1318 (critic and teacher input)
+        num_observations = LAYOUT.n_student_obs  # 1155
+        num_privileged_obs = LAYOUT.n_priv_obs  # 1318 (critic and teacher input)
 
     class rewards(G1MimicPrivCfg.rewards):
         scales = type("scales", (), dict(TWIST_STUDENT_REWARD_SCALES))

@@ -1,6 +1,6 @@
 """The environment's math, mjlab style: small pure functions of batched torch tensors.
 
-- `layout`: observation dimensions and slice ranges (docs/observations.md).
+- `layout`: the observation layout object `ObsLayout` (named blocks and slices, sizes; docs/observations.md).
 - `observations`: reference blocks, proprioception (shared with the deploy servers), privileged
   info, observation noise, assembly of the teacher (1318) and student (1155) vectors, history.
 - `rewards`: tracking and penalty terms, scale tables, aggregation (docs/rewards_and_terminations.md).

@@ -1,33 +1,158 @@
-"""Observation dimensions and slice ranges of the G1 policies (docs/observations.md).
+"""The observation layout of the G1 policies: one object, `ObsLayout`, with named slices (docs/observations.md).
 
-`DIMS` is the table for the G1 (23 DOFs, 9 key bodies, 20 future frames, history 10); the
-`*_SLICES` dicts name the ranges inside each block and each assembled vector, so that the
-environment, the networks, the deploy servers and the tests index the same way.
+A `Block` is a vector made of named fields laid end to end: its `slices` tile [0, size) in field order.
+`ObsLayout` holds the robot's dimensions (actions, key bodies, future steps, history length) and every
+block built from them: the reference blocks, the proprioception, the privileged info, and the assembled
+teacher, student-frame and student vectors. Each block is defined once, here, and the rest reads it:
+
+- the observation builders (`mdp.observations`) concatenate their terms in the block's field order
+  (`Block.concat`, which also checks each term's width) and take offsets from it (the ankle velocities);
+- the noise amplitudes are a per-field vector of the proprioception block (`Block.per_field`);
+- the sizes of the env config (`cfg.env.n_proprio`, `num_observations`, ...) are `LAYOUT`'s;
+- the runner's policy config gets its sizes from `ObsLayout.policy_sizes` (filled in by the train entry,
+  `legged_gym.gym_utils.task_registry.policy_cfg_with_obs_sizes`);
+- the exporter writes `ObsLayout.student_metadata()`; the deploy builder sizes itself from the layout.
+
+`LAYOUT` is the G1's layout (23 actions, 9 key bodies, 20 future frames, history 10). `ObsDims` / `DIMS`
+and the `*_SLICES` dicts are the older names of the same things, kept for compatibility.
 """
 from __future__ import annotations
 
 import functools
+import types
 from dataclasses import dataclass
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
 #: Future reference step offsets of the teacher (x 0.02 s): 1, 5, 10, ..., 95 (20 entries).
 TAR_OBS_STEPS: Tuple[int, ...] = (1,) + tuple(range(5, 100, 5))
 
-#: Ankle DOFs (left pitch/roll, right pitch/roll) in training order.
+#: Ankle DOFs (left pitch/roll, right pitch/roll) in training order: their proprioceptive velocities are 0.
 ANKLE_DOF_IDS: Tuple[int, ...] = (4, 5, 10, 11)
 
 
+class Block:
+    """A vector of named fields laid end to end, in order; `slices` tile [0, size) with no gap or overlap."""
+
+    def __init__(self, name: str, fields: Sequence[Tuple[str, int]]) -> None:
+        self.name = str(name)
+        self.fields = tuple((str(f), int(n)) for f, n in fields)  # type: Tuple[Tuple[str, int], ...]
+        names = [f for f, _ in self.fields]
+        if len(set(names)) != len(names):
+            raise ValueError("{}: field names repeat: {}".format(self.name, names))
+        if any(n < 0 for _, n in self.fields):
+            raise ValueError("{}: negative field size in {}".format(self.name, self.fields))
+        slices = {}  # type: Dict[str, slice]
+        start = 0
+        for f, n in self.fields:
+            slices[f] = slice(start, start + n)
+            start += n
+        self.slices = types.MappingProxyType(slices)  # type: Mapping[str, slice]
+        self.size = start
+
+    @property
+    def names(self) -> Tuple[str, ...]:
+        return tuple(f for f, _ in self.fields)
+
+    def __getitem__(self, field: str) -> slice:
+        return self.slices[field]
+
+    def __contains__(self, field: object) -> bool:
+        return field in self.slices
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Block) and (self.name, self.fields) == (other.name, other.fields)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.fields))
+
+    def __reduce__(self):  # copy and pickle by the definition (the slices are a read-only view)
+        return (Block, (self.name, self.fields))
+
+    def __repr__(self) -> str:
+        return "Block({!r}, {} = {})".format(self.name, " | ".join("{} {}".format(f, n) for f, n in self.fields),
+                                            self.size)
+
+    def spans(self) -> Dict[str, List[int]]:
+        """{field: [start, stop]} (plain lists, for JSON)."""
+        return {f: [s.start, s.stop] for f, s in self.slices.items()}
+
+    def concat(self, parts: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The block from one tensor per field, joined along the last dimension in field order.
+
+        Every field must be given, with exactly its width; anything else raises ValueError."""
+        if len(parts) != len(self.fields) or any(f not in parts for f, _ in self.fields):
+            raise ValueError("{}: expected the fields {}, got {}".format(self.name, list(self.names), sorted(parts)))
+        for f, n in self.fields:
+            width = parts[f].shape[-1]
+            if width != n:
+                raise ValueError("{}: field {!r} has {} entries, the layout says {}".format(self.name, f, width, n))
+        return torch.cat([parts[f] for f, _ in self.fields], dim=-1)
+
+    def per_field(self, values: Mapping[str, float], device=None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """(size,) vector holding `values[field]` on each field's entries and 0 on fields not named."""
+        unknown = [f for f in values if f not in self.slices]
+        if unknown:
+            raise ValueError("{}: no fields {} (fields: {})".format(self.name, unknown, list(self.names)))
+        vec = torch.zeros(self.size, device=device, dtype=dtype)
+        for f, value in values.items():
+            vec[self.slices[f]] = value
+        return vec
+
+
+# --- the blocks, each defined once (cached: the builders ask for them at every call) --------------------
+
+@functools.lru_cache(maxsize=None)
+def ref_root_block() -> Block:
+    """The 8 root entries that open every reference block (docs/observations.md, Teacher reference block)."""
+    return Block("reference root", [("root_z", 1), ("root_rpy", 3), ("root_lin_vel", 3), ("root_yaw_rate", 1)])
+
+
+@functools.lru_cache(maxsize=None)
+def mimic_step_block(num_dofs: int, num_key_bodies: int) -> Block:
+    """One teacher reference block per future step: root 8 | dof_pos | key-body positions (58 on the G1)."""
+    return Block("teacher reference block", ref_root_block().fields + (("dof_pos", num_dofs),
+                                                                        ("key_body_pos", 3 * num_key_bodies)))
+
+
+@functools.lru_cache(maxsize=None)
+def mimic_block(num_dofs: int) -> Block:
+    """The student reference block: the teacher block without key bodies (31 on the G1)."""
+    return Block("student reference block", ref_root_block().fields + (("dof_pos", num_dofs),))
+
+
+@functools.lru_cache(maxsize=None)
+def proprio_block(num_dofs: int) -> Block:
+    """The proprioception (74 on the G1; docs/observations.md, Proprioception)."""
+    return Block("proprioception", [("ang_vel", 3), ("roll_pitch", 2), ("dof_pos", num_dofs),
+                                    ("dof_vel", num_dofs), ("last_action", num_dofs)])
+
+
+@functools.lru_cache(maxsize=None)
+def priv_info_block(num_dofs: int, num_key_bodies: int) -> Block:
+    """The privileged info (84 on the G1; docs/observations.md, Privileged info)."""
+    return Block("privileged info", [("base_lin_vel", 3), ("root_z", 1), ("key_body_pos", 3 * num_key_bodies),
+                                     ("foot_contacts", 2), ("mass_params", 4), ("friction", 1),
+                                     ("kp_strength", num_dofs), ("kd_strength", num_dofs)])
+
+
+OBS_TYPES = ("priv", "student")
+
+
 @dataclass(frozen=True)
-class ObsDims:
-    """Dimension constants (docs/observations.md, Dimensions; values for the G1 by default)."""
+class ObsLayout:
+    """Every observation vector of one robot: dimensions, blocks and their slices, and the sizes derived."""
 
     num_actions: int = 23
     num_key_bodies: int = 9
     tar_obs_steps: Tuple[int, ...] = TAR_OBS_STEPS
     history_len: int = 10
 
+    # --- dimensions ---------------------------------------------------------------------------------
     @property
     def num_dofs(self) -> int:
         return self.num_actions
@@ -36,30 +161,74 @@ class ObsDims:
     def num_future_steps(self) -> int:
         return len(self.tar_obs_steps)
 
+    # --- blocks -------------------------------------------------------------------------------------
+    @property
+    def mimic_step(self) -> Block:
+        """One teacher reference block: [root_z, root_rpy, root_lin_vel, root_yaw_rate, dof_pos, key_body_pos]."""
+        return mimic_step_block(self.num_dofs, self.num_key_bodies)
+
+    @property
+    def mimic(self) -> Block:
+        """The student reference block: the first fields of `mimic_step`, without key bodies."""
+        return mimic_block(self.num_dofs)
+
+    @property
+    def proprio(self) -> Block:
+        """[ang_vel 3, roll_pitch 2, dof_pos, dof_vel, last_action]."""
+        return proprio_block(self.num_dofs)
+
+    @property
+    def priv_info(self) -> Block:
+        return priv_info_block(self.num_dofs, self.num_key_bodies)
+
+    @functools.cached_property
+    def teacher(self) -> Block:
+        """Teacher obs = privileged obs: [priv_mimic (future steps x mimic_step), proprio, priv_info]."""
+        return Block("teacher obs", [("priv_mimic", self.n_priv_mimic_obs),
+                                     ("proprio", self.proprio.size), ("priv_info", self.priv_info.size)])
+
+    @functools.cached_property
+    def student_frame(self) -> Block:
+        """One student frame, the unit of the history: [mimic, proprio]."""
+        return Block("student frame", [("mimic", self.mimic.size), ("proprio", self.proprio.size)])
+
+    @functools.cached_property
+    def student(self) -> Block:
+        """Student obs: [mimic, proprio, history (history_len frames, oldest first)]."""
+        frame = self.student_frame
+        return Block("student obs", frame.fields + (("history", self.history_len * frame.size),))
+
+    def obs(self, obs_type: str) -> Block:
+        """The policy's observation for cfg.env.obs_type: "priv" (the teacher) or "student"."""
+        if obs_type not in OBS_TYPES:
+            raise ValueError("obs_type {!r}: expected one of {}".format(obs_type, OBS_TYPES))
+        return self.teacher if obs_type == "priv" else self.student
+
+    # --- sizes (TWIST's cfg.env names) --------------------------------------------------------------
     @property
     def n_mimic_step(self) -> int:
-        """Per-future-step teacher reference block: 1 + 3 + 3 + 1 + 23 + 9*3 = 58."""
-        return 8 + self.num_dofs + 3 * self.num_key_bodies
+        """58 on the G1."""
+        return self.mimic_step.size
 
     @property
     def n_priv_mimic_obs(self) -> int:
         """20 x 58 = 1160."""
-        return self.num_future_steps * self.n_mimic_step
+        return self.num_future_steps * self.mimic_step.size
 
     @property
     def n_mimic_obs(self) -> int:
-        """Student reference block: 8 + 23 = 31."""
-        return 8 + self.num_dofs
+        """31."""
+        return self.mimic.size
 
     @property
     def n_proprio(self) -> int:
-        """3 + 2 + 3*23 = 74."""
-        return 5 + 3 * self.num_dofs
+        """74."""
+        return self.proprio.size
 
     @property
     def n_priv_info(self) -> int:
-        """3 + 1 + 27 + 2 + 4 + 1 + 2*23 = 84."""
-        return 3 + 1 + 3 * self.num_key_bodies + 2 + 4 + 1 + 2 * self.num_dofs
+        """84."""
+        return self.priv_info.size
 
     @property
     def n_priv_latent(self) -> int:
@@ -68,71 +237,86 @@ class ObsDims:
 
     @property
     def n_teacher_obs(self) -> int:
-        """Teacher obs = privileged obs = 1160 + 74 + 84 = 1318."""
-        return self.n_priv_mimic_obs + self.n_proprio + self.n_priv_info
+        """1160 + 74 + 84 = 1318."""
+        return self.teacher.size
 
     @property
     def n_priv_obs(self) -> int:
-        return self.n_teacher_obs
+        """The privileged (critic, teacher-input) obs: the teacher obs, 1318."""
+        return self.teacher.size
 
     @property
     def n_student_single(self) -> int:
         """31 + 74 = 105."""
-        return self.n_mimic_obs + self.n_proprio
+        return self.student_frame.size
 
     @property
     def n_student_obs(self) -> int:
         """105 x (10 + 1) = 1155."""
-        return self.n_student_single * (self.history_len + 1)
+        return self.student.size
+
+    # --- what other parts need ----------------------------------------------------------------------
+    def policy_sizes(self, obs_type: str) -> Dict[str, int]:
+        """The sizes an ActorCriticMimic for this observation needs, as policy-config entries: the input and
+        critic widths, and the reference (motion) part at the start of the input: all future frames for
+        the teacher, the one student frame for the student. The critic reads the privileged obs."""
+        if obs_type == "priv":
+            motion, steps = self.n_priv_mimic_obs, self.num_future_steps
+        else:
+            motion, steps = self.n_mimic_obs, 1
+        return {"num_observations": self.obs(obs_type).size, "num_critic_observations": self.n_priv_obs,
+                "num_motion_observations": motion, "num_motion_steps": steps}
+
+    def student_metadata(self) -> Dict[str, object]:
+        """The student observation's layout as plain JSON values (the exporter's `obs_layout`)."""
+        s = self.student
+        return {
+            "num_obs": s.size,
+            "frame": self.student_frame.size,
+            "mimic": [s["mimic"].start, s["mimic"].stop],
+            "proprio": [s["proprio"].start, s["proprio"].stop],
+            "history": [s["history"].start, s["history"].stop],
+            "history_len": self.history_len,
+            "history_order": "oldest first; each entry is a previous (mimic {} | proprio {}) frame".format(
+                self.n_mimic_obs, self.n_proprio),
+            "mimic_fields": self.mimic.spans(),
+            "proprio_fields": self.proprio.spans(),
+        }
 
 
-DIMS = ObsDims()
+#: The G1's observation layout.
+LAYOUT = ObsLayout()
+
+# Older names of the same object and its slices (kept for compatibility).
+ObsDims = ObsLayout
+DIMS = LAYOUT
 
 
-def _ranges(sizes) -> Dict[str, slice]:
-    out, start = {}, 0
-    for name, n in sizes:
-        out[name] = slice(start, start + n)
-        start += n
-    return out
+def mimic_step_slices(d: Optional[ObsLayout] = None) -> Mapping[str, slice]:
+    return (d or LAYOUT).mimic_step.slices
 
 
-def mimic_step_slices(d: ObsDims = DIMS) -> Dict[str, slice]:
-    """Inside one 58-D teacher reference block (the student 31-D block is its first 31 entries)."""
-    return _ranges([("root_z", 1), ("root_rpy", 3), ("root_lin_vel", 3), ("root_yaw_rate", 1),
-                    ("dof_pos", d.num_dofs), ("key_body_pos", 3 * d.num_key_bodies)])
+def proprio_slices(d: Optional[ObsLayout] = None) -> Mapping[str, slice]:
+    return (d or LAYOUT).proprio.slices
 
 
-def proprio_slices(d: ObsDims = DIMS) -> Dict[str, slice]:
-    """Inside the 74-D proprioception block (docs/observations.md, Proprioception)."""
-    return _ranges([("ang_vel", 3), ("roll_pitch", 2), ("dof_pos", d.num_dofs),
-                    ("dof_vel", d.num_dofs), ("last_action", d.num_actions)])
+def priv_info_slices(d: Optional[ObsLayout] = None) -> Mapping[str, slice]:
+    return (d or LAYOUT).priv_info.slices
 
 
-def priv_info_slices(d: ObsDims = DIMS) -> Dict[str, slice]:
-    """Inside the 84-D privileged-info block (docs/observations.md, Privileged info)."""
-    return _ranges([("base_lin_vel", 3), ("root_z", 1), ("key_body_pos", 3 * d.num_key_bodies),
-                    ("foot_contacts", 2), ("mass_params", 4), ("friction", 1),
-                    ("kp_strength", d.num_dofs), ("kd_strength", d.num_dofs)])
+def teacher_slices(d: Optional[ObsLayout] = None) -> Mapping[str, slice]:
+    return (d or LAYOUT).teacher.slices
 
 
-def teacher_slices(d: ObsDims = DIMS) -> Dict[str, slice]:
-    """Teacher / privileged vector: mimic [0,1160), proprio [1160,1234), priv info [1234,1318)."""
-    return _ranges([("priv_mimic", d.n_priv_mimic_obs), ("proprio", d.n_proprio),
-                    ("priv_info", d.n_priv_info)])
+def student_slices(d: Optional[ObsLayout] = None) -> Mapping[str, slice]:
+    return (d or LAYOUT).student.slices
 
 
-def student_slices(d: ObsDims = DIMS) -> Dict[str, slice]:
-    """Student vector: mimic [0,31), proprio [31,105), history [105,1155) oldest first."""
-    return _ranges([("mimic", d.n_mimic_obs), ("proprio", d.n_proprio),
-                    ("history", d.history_len * d.n_student_single)])
-
-
-MIMIC_STEP_SLICES = mimic_step_slices()
-PROPRIO_SLICES = proprio_slices()
-PRIV_INFO_SLICES = priv_info_slices()
-TEACHER_SLICES = teacher_slices()
-STUDENT_SLICES = student_slices()
+MIMIC_STEP_SLICES = LAYOUT.mimic_step.slices
+PROPRIO_SLICES = LAYOUT.proprio.slices
+PRIV_INFO_SLICES = LAYOUT.priv_info.slices
+TEACHER_SLICES = LAYOUT.teacher.slices
+STUDENT_SLICES = LAYOUT.student.slices
 
 
 @functools.lru_cache(maxsize=None)

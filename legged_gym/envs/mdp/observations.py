@@ -8,16 +8,22 @@ The proprioception builder `proprio_obs` and the student assembly `student_obs` 
 implementation used by the training environment and by the deploy servers (docs/decisions.md D14):
 they need nothing but robot-state tensors (gyro in the base frame, IMU quaternion converted to
 xyzw, joint positions/velocities, the last raw action, the default pose).
+
+Every builder joins its terms by field name through the block of `layout` (`Block.concat`: the layout's
+field order, each term's width checked) and takes its offsets from it: the layout object, not this
+module, says where each entry goes. The per-block builders find their block from the sizes of their
+inputs (number of DOFs, key bodies); the assembly builders take the `ObsLayout` (default: the G1's).
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
 from pose.utils.torch_utils import get_euler_xyz, quat_rotate_inverse
 
-from .layout import ANKLE_DOF_IDS, DIMS, TAR_OBS_STEPS, index_tensor
+from .layout import (ANKLE_DOF_IDS, LAYOUT, TAR_OBS_STEPS, ObsLayout, index_tensor, mimic_block, mimic_step_block,
+                     priv_info_block, proprio_block, ref_root_block)
 
 POLICY_DT = 0.02
 OBS_CLIP = 100.0
@@ -46,6 +52,16 @@ def future_motion_times(motion_times: torch.Tensor, steps: Sequence[int] = TAR_O
     return motion_times.unsqueeze(-1) + offsets
 
 
+def _ref_root_fields(root_pos: torch.Tensor, root_rot: torch.Tensor, root_lin_vel: torch.Tensor,
+                     root_ang_vel: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """The fields of `ref_root_block` by name."""
+    roll, pitch, yaw = get_euler_xyz(root_rot)
+    lin_vel_local = quat_rotate_inverse(root_rot, root_lin_vel)
+    ang_vel_local = quat_rotate_inverse(root_rot, root_ang_vel)
+    return {"root_z": root_pos[..., 2:3], "root_rpy": torch.stack([roll, pitch, yaw], dim=-1),
+            "root_lin_vel": lin_vel_local, "root_yaw_rate": ang_vel_local[..., 2:3]}
+
+
 def ref_root_obs(root_pos: torch.Tensor, root_rot: torch.Tensor, root_lin_vel: torch.Tensor,
                  root_ang_vel: torch.Tensor) -> torch.Tensor:
     """The 8 root entries of a reference block: z, roll, pitch, yaw (absolute), R^-1 v (3),
@@ -53,11 +69,7 @@ def ref_root_obs(root_pos: torch.Tensor, root_rot: torch.Tensor, root_lin_vel: t
 
     Shapes: root_pos (..., 3), root_rot (..., 4) xyzw, velocities (..., 3) -> (..., 8).
     """
-    roll, pitch, yaw = get_euler_xyz(root_rot)
-    lin_vel_local = quat_rotate_inverse(root_rot, root_lin_vel)
-    ang_vel_local = quat_rotate_inverse(root_rot, root_ang_vel)
-    return torch.cat([root_pos[..., 2:3], torch.stack([roll, pitch, yaw], dim=-1),
-                      lin_vel_local, ang_vel_local[..., 2:3]], dim=-1)
+    return ref_root_block().concat(_ref_root_fields(root_pos, root_rot, root_lin_vel, root_ang_vel))
 
 
 def mimic_step_obs(root_pos: torch.Tensor, root_rot: torch.Tensor, root_lin_vel: torch.Tensor,
@@ -70,7 +82,9 @@ def mimic_step_obs(root_pos: torch.Tensor, root_rot: torch.Tensor, root_lin_vel:
     Returns (..., 58) = [root (8) | dof_pos (23) | key bodies (27)].
     """
     kb = key_body_pos_local.reshape(dof_pos.shape[:-1] + (-1,))
-    return torch.cat([ref_root_obs(root_pos, root_rot, root_lin_vel, root_ang_vel), dof_pos, kb], dim=-1)
+    fields = _ref_root_fields(root_pos, root_rot, root_lin_vel, root_ang_vel)
+    fields.update(dof_pos=dof_pos, key_body_pos=kb)
+    return mimic_step_block(dof_pos.shape[-1], kb.shape[-1] // 3).concat(fields)
 
 
 def priv_mimic_obs(root_pos: torch.Tensor, root_rot: torch.Tensor, root_lin_vel: torch.Tensor,
@@ -86,7 +100,9 @@ def student_mimic_obs(root_pos: torch.Tensor, root_rot: torch.Tensor, root_lin_v
                       root_ang_vel: torch.Tensor, dof_pos: torch.Tensor) -> torch.Tensor:
     """Student 31-D reference block of the next frame (t + 0.02 s): the first 31
     entries of the teacher's first block. Also the 31-D part of the deploy Redis vector."""
-    return torch.cat([ref_root_obs(root_pos, root_rot, root_lin_vel, root_ang_vel), dof_pos], dim=-1)
+    fields = _ref_root_fields(root_pos, root_rot, root_lin_vel, root_ang_vel)
+    fields.update(dof_pos=dof_pos)
+    return mimic_block(dof_pos.shape[-1]).concat(fields)
 
 
 # --- proprioception -------------------------------------------------------------------------------
@@ -111,32 +127,33 @@ def proprio_obs(base_ang_vel_local: torch.Tensor, base_quat: torch.Tensor, dof_p
         roll, pitch, _ = get_euler_xyz(base_quat)
     else:
         roll, pitch = roll_pitch
-    obs = torch.cat([
-        base_ang_vel_local * ang_vel_scale,
-        torch.stack([roll, pitch], dim=-1),
-        (dof_pos - default_dof_pos) * dof_pos_scale,
-        dof_vel * dof_vel_scale,
-        last_action,
-    ], dim=-1)
+    block = proprio_block(dof_pos.shape[-1])
+    obs = block.concat({
+        "ang_vel": base_ang_vel_local * ang_vel_scale,
+        "roll_pitch": torch.stack([roll, pitch], dim=-1),
+        "dof_pos": (dof_pos - default_dof_pos) * dof_pos_scale,
+        "dof_vel": dof_vel * dof_vel_scale,
+        "last_action": last_action,
+    })
     if noise is not None:
         obs = obs + noise
-    num_dofs = dof_pos.shape[-1]
-    vel_start = 5 + num_dofs
+    vel_start = block["dof_vel"].start
     return obs.index_fill(-1, index_tensor([vel_start + i for i in zero_vel_dof_ids], obs.device), 0.0)
 
 
-def proprio_noise_scale_vec(num_dofs: int = DIMS.num_dofs, ang_vel: float = NOISE_ANG_VEL,
+#: Proprioception field -> its amplitude's name in `cfg.noise.noise_scales` (the last action gets no noise).
+NOISE_SCALE_NAMES = {"ang_vel": "ang_vel", "roll_pitch": "imu", "dof_pos": "dof_pos", "dof_vel": "dof_vel"}
+
+
+def proprio_noise_scale_vec(num_dofs: int = LAYOUT.num_dofs, ang_vel: float = NOISE_ANG_VEL,
                             imu: float = NOISE_IMU, dof_pos: float = NOISE_DOF_POS,
                             dof_vel: float = NOISE_DOF_VEL, device=None,
                             dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """(5 + 3*num_dofs,) noise amplitudes laid out like `proprio_obs`:
+    """Noise amplitudes per entry of the proprioception block (`proprio_block(num_dofs)`, 74 on the G1):
     [ang vel 0.1 x3 | roll/pitch 0.1 x2 | dof pos 0.01 x23 | dof vel 0.1 x23 | action 0 x23]."""
-    vec = torch.zeros(5 + 3 * num_dofs, device=device, dtype=dtype)
-    vec[0:3] = ang_vel
-    vec[3:5] = imu
-    vec[5:5 + num_dofs] = dof_pos
-    vec[5 + num_dofs:5 + 2 * num_dofs] = dof_vel
-    return vec
+    amplitudes = {"ang_vel": ang_vel, "imu": imu, "dof_pos": dof_pos, "dof_vel": dof_vel}
+    return proprio_block(num_dofs).per_field({f: amplitudes[name] for f, name in NOISE_SCALE_NAMES.items()},
+                                             device=device, dtype=dtype)
 
 
 def noise_ramp(total_env_steps: int, ramp_iterations: int = NOISE_RAMP_ITERATIONS,
@@ -175,38 +192,42 @@ def priv_info_obs(base_lin_vel_local: torch.Tensor, root_pos: torch.Tensor, root
     rel = key_body_pos - root_pos.unsqueeze(-2)
     kb_local = quat_rotate_inverse(root_quat.unsqueeze(-2).expand(rel.shape[:-1] + (4,)), rel)
     contacts = (feet_contact_forces[..., 2] > contact_threshold).to(root_pos.dtype)
-    out = torch.cat([
-        base_lin_vel_local,
-        root_pos[:, 2:3],
-        kb_local.reshape(n, -1),
-        contacts,
-        mass_params,
-        friction.reshape(n, 1).to(root_pos.dtype),
-        kp_strength - 1.0,
-        kd_strength - 1.0,
-    ], dim=-1)
+    out = priv_info_block(kp_strength.shape[-1], key_body_pos.shape[-2]).concat({
+        "base_lin_vel": base_lin_vel_local,
+        "root_z": root_pos[:, 2:3],
+        "key_body_pos": kb_local.reshape(n, -1),
+        "foot_contacts": contacts,
+        "mass_params": mass_params,
+        "friction": friction.reshape(n, 1).to(root_pos.dtype),
+        "kp_strength": kp_strength - 1.0,
+        "kd_strength": kd_strength - 1.0,
+    })
     return out if enabled else torch.zeros_like(out)
 
 
 # --- assembly and history -------------------------------------------------------------------------
 
-def teacher_obs(priv_mimic: torch.Tensor, proprio: torch.Tensor, priv_info: torch.Tensor) -> torch.Tensor:
-    """Teacher observation = privileged (critic) observation: [mimic 1160 | proprio 74 | priv 84]."""
-    return torch.cat([priv_mimic, proprio, priv_info], dim=-1)
+def teacher_obs(priv_mimic: torch.Tensor, proprio: torch.Tensor, priv_info: torch.Tensor,
+                layout: ObsLayout = LAYOUT) -> torch.Tensor:
+    """Teacher observation = privileged (critic) observation, `layout.teacher`: [mimic 1160 | proprio 74 | priv 84]."""
+    return layout.teacher.concat({"priv_mimic": priv_mimic, "proprio": proprio, "priv_info": priv_info})
 
 
-def student_single_obs(mimic: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
-    """One student frame [mimic 31 | proprio 74] = 105 (the unit stored in the history)."""
-    return torch.cat([mimic, proprio], dim=-1)
+def student_single_obs(mimic: torch.Tensor, proprio: torch.Tensor, layout: ObsLayout = LAYOUT) -> torch.Tensor:
+    """One student frame, `layout.student_frame`: [mimic 31 | proprio 74] = 105 (the unit stored in the history)."""
+    return layout.student_frame.concat({"mimic": mimic, "proprio": proprio})
 
 
-def student_obs(mimic: torch.Tensor, proprio: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
-    """Student observation [mimic 31 | proprio 74 | history 10 x 105] = 1155 (docs/observations.md, History).
+def student_obs(mimic: torch.Tensor, proprio: torch.Tensor, history: torch.Tensor,
+                layout: ObsLayout = LAYOUT) -> torch.Tensor:
+    """Student observation, `layout.student`: [mimic 31 | proprio 74 | history 10 x 105] = 1155
+    (docs/observations.md, History).
 
     history: (N, 10, 105), oldest first, holding the previous frames (the history BEFORE this
     step's update). Used by the environment and the deploy servers alike.
     """
-    return torch.cat([mimic, proprio, history.reshape(history.shape[0], -1)], dim=-1)
+    return layout.student.concat({"mimic": mimic, "proprio": proprio,
+                                  "history": history.reshape(history.shape[0], -1)})
 
 
 def push_obs_history(history: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
