@@ -96,6 +96,21 @@ def evaluate(cmg: LoadedCMG, commands: np.ndarray, seconds: float = 10.0, device
     return out
 
 
+def in_band_grid(cmg: LoadedCMG) -> np.ndarray:
+    """The commands of the default grid inside the band of the training data (the `summary` set)."""
+    commands = command_grid(DEFAULT_VX, DEFAULT_VY, DEFAULT_WZ)
+    return commands[in_band(commands, cmg)]
+
+
+def rollout_rank(summary: dict) -> tuple:
+    """Order of generators by a `summarise` result, best first: fewer divergences, then the smaller
+    implied-speed error, then the smaller foot slide (a missing measure ranks last)."""
+    def value(key):
+        v = summary.get(key)
+        return math.inf if v is None else float(v)
+    return (int(summary["diverged"]), value("speed_error_rel_median"), value("foot_slide_mps_median"))
+
+
 def moving(commands: np.ndarray) -> np.ndarray:
     return (np.linalg.norm(commands[:, :2], axis=-1) >= MOVING_SPEED) | (np.abs(commands[:, 2]) >= MOVING_YAW_RATE)
 
@@ -251,16 +266,16 @@ def plot(result: dict, path: Path) -> Optional[Path]:
     s = result["summary"]
     base = result.get("data_baseline")
     fig.suptitle("{}: in band, foot slide median {} m/s, speed error median {}, diverged {}{}".format(
-        Path(result["checkpoint"]).name, _fmt(s["foot_slide_mps_median"]), _fmt(s["speed_error_rel_median"]), s["diverged"],
+        Path(result["checkpoint"]).name, fmt(s["foot_slide_mps_median"]), fmt(s["speed_error_rel_median"]), s["diverged"],
         "" if not base else "\ntraining clips under the same integrated root (moving): foot slide median {} m/s, "
-        "speed error median {}".format(_fmt(base["foot_slide_mps_median_moving"]), _fmt(base["speed_error_rel_median_moving"]))))
+        "speed error median {}".format(fmt(base["foot_slide_mps_median_moving"]), fmt(base["speed_error_rel_median_moving"]))))
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
 
 
-def _fmt(x) -> str:
+def fmt(x) -> str:
     return "-" if x is None else "{:.3f}".format(x)
 
 
@@ -298,14 +313,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         s = result[name]
         print("{:11s} {:3d} commands: foot slide median {} m/s, implied-speed error median {}, diverged {}, "
               "joint-limit violations {:.1%} of frames; targets met: {}".format(
-                  name, s["commands"], _fmt(s["foot_slide_mps_median"]), _fmt(s["speed_error_rel_median"]), s["diverged"],
+                  name, s["commands"], fmt(s["foot_slide_mps_median"]), fmt(s["speed_error_rel_median"]), s["diverged"],
                   s["limit_violation_frac_mean"] or 0.0, s["targets_met"]))
     if baseline is not None:
         print("data baseline {:3d} moving clips of {} under the same root: foot slide median {} m/s (own root {} m/s), "
               "implied-speed error median {}".format(baseline["moving_clips"], " ".join(baseline["sources"]),
-                                                     _fmt(baseline["foot_slide_mps_median_moving"]),
-                                                     _fmt(baseline["foot_slide_own_root_mps_median_moving"]),
-                                                     _fmt(baseline["speed_error_rel_median_moving"])))
+                                                     fmt(baseline["foot_slide_mps_median_moving"]),
+                                                     fmt(baseline["foot_slide_own_root_mps_median_moving"]),
+                                                     fmt(baseline["speed_error_rel_median_moving"])))
     print("wrote {}{} ({:.1f} s)".format(out / "eval.json", "" if png is None else " and {}".format(png), time.perf_counter() - t0))
     return 0
 

@@ -2,12 +2,14 @@
 
     python -m cmg_workspace.train --data FILE --out RUN [--epochs 1000] [--batch_size 256] [--device cuda]
                                   [--resume CKPT_OR_RUN] [--val_fraction 0.1 | --val_clips NAME ...] [--seed 0]
-                                  [--no_cuda_graph]
+                                  [--no_cuda_graph] [--rollout_seconds 10]
 
 FILE comes from `python -m cmg_workspace.build_dataset`. RUN (default
 cmg_workspace/runs/cmg_<date>_<time>) receives TensorBoard events (`metrics/MSE Loss`,
 `metrics/Val MSE Loss`, `metrics/Learning Rate`, `metrics/Teacher Prob`), `cmg_ckpt_<epoch>.pt`
-every `--save_interval` epochs and at the end, `cmg_best.pt` (lowest validation loss) and
+every `--save_interval` epochs and at the end, `cmg_best.pt` (lowest validation loss),
+`cmg_best_rollout.pt` (best free-running rollouts over the in-band command grid at those
+checkpoints, `--rollout_seconds` each, TensorBoard `rollout/*`; 0 turns the check off) and
 `cmg_final.pt`; each holds the statistics of the data (`cmg_workspace.checkpoint`).
 `--resume` continues a run from a checkpoint (or a run folder's latest `cmg_ckpt_<epoch>.pt`) up
 to `--epochs`, exactly as if it had not stopped; it refuses data whose statistics differ from the
@@ -27,9 +29,10 @@ import torch
 
 from cmg_workspace.checkpoint import latest_checkpoint, read_checkpoint
 from cmg_workspace.dataset import CMGData
+from cmg_workspace.evaluate import fmt
 from cmg_workspace.model import CMGConfig, parameter_count
 from cmg_workspace.stats import Stats, StatsMismatchError
-from cmg_workspace.trainer import Trainer, TrainConfig
+from cmg_workspace.trainer import BEST_ROLLOUT, Trainer, TrainConfig
 
 RUNS_DIR = Path(__file__).resolve().parent / "runs"
 
@@ -55,6 +58,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--no_progress", action="store_true", help="no progress bars (one line per epoch instead)")
     p.add_argument("--no_cuda_graph", action="store_true",
                    help="on CUDA, run the batch step eagerly instead of replaying it as a captured CUDA graph")
+    p.add_argument("--rollout_seconds", type=float, default=t.rollout_seconds,
+                   help="free-running rollout per in-band command at every checkpoint (0: no check)")
     return p.parse_args(argv)
 
 
@@ -81,7 +86,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             Stats.from_dict(ckpt["stats"]).check_matches(data.stats, str(ckpt_path), args.data)
         cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                           val_fraction=args.val_fraction, val_clips=list(args.val_clips),
-                          save_interval=args.save_interval, seed=args.seed, cuda_graph=not args.no_cuda_graph)
+                          save_interval=args.save_interval, seed=args.seed, cuda_graph=not args.no_cuda_graph,
+                          rollout_seconds=args.rollout_seconds)
         model_cfg = CMGConfig(hidden_dim=args.hidden_dim, num_experts=args.num_experts, num_layers=args.num_layers)
         if ckpt is not None:
             model_cfg = CMGConfig(**ckpt["model_config"])
@@ -109,6 +115,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.no_progress:
             print("epoch {epoch}: loss {loss:.5f} val {val} lr {lr:.2e} teacher p {teacher_prob:.3f} ({seconds:.1f} s)".format(
                 val="-" if info["val_loss"] is None else "{:.5f}".format(info["val_loss"]), **info), flush=True)
+        if "rollout" in info:
+            r = info["rollout"]
+            message = "epoch {}: rollouts: {} of {} diverged, implied-speed error {}, foot slide {} m/s".format(
+                info["epoch"], r["diverged"], r["commands"], fmt(r["speed_error_rel_median"]), fmt(r["foot_slide_mps_median"]))
+            print(message, flush=True) if args.no_progress else tqdm.write(message)
 
     try:
         final, best = trainer.run(progress, log_epoch)
@@ -116,6 +127,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         writer.close()
     print("done: epoch {}, loss {}, best {} ; {}{}".format(
         trainer.epoch, trainer.last.get("loss"), trainer.best_loss, final, " and {}".format(best) if best else ""))
+    if trainer.best_rollout is not None:
+        print("best free-running checkpoint: {}".format(out / BEST_ROLLOUT))
     return 0
 
 

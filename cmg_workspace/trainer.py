@@ -16,7 +16,13 @@ was at lr 1e-6 by epoch 120).
 
 Validation: whole clips (a clip and its mirror together) are held out; its loss is the same MSE
 with the generator running free (p = 0) from each window's first state, so it does not drift with
-the teacher-forcing schedule. The best checkpoint is the one with the lowest such loss.
+the teacher-forcing schedule. The best checkpoint (`cmg_best.pt`) is the one with the lowest such
+loss. At every `cmg_ckpt_<epoch>.pt` the generator also runs free from standing for
+`rollout_seconds` under every command of the evaluation grid inside the data's band, measured as
+`python -m cmg_workspace.evaluate` does (divergence, implied-speed error, foot slide; TensorBoard
+`rollout/*`); `cmg_best_rollout.pt` is the checkpoint ranked first by `evaluate.rollout_rank`. The
+two can differ: an H200 run's last epochs had the lowest validation loss and yet diverged when
+standing still, which its epoch-350 checkpoint did not.
 
 Randomness (shuffling, swaps, teacher-forcing draws) comes from a generator seeded by (seed,
 epoch), so a run resumed from `cmg_ckpt_<k>.pt` continues exactly as the uninterrupted run.
@@ -52,10 +58,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from cmg_workspace.checkpoint import save_checkpoint
+from cmg_workspace.checkpoint import LoadedCMG, save_checkpoint
 from cmg_workspace.dataset import CMGData
+from cmg_workspace.evaluate import evaluate, in_band_grid, rollout_rank, summarise
 from cmg_workspace.joints import joint_names
 from cmg_workspace.model import CMG, CMGConfig, parameter_count
+
+
+BEST_ROLLOUT = "cmg_best_rollout.pt"
 
 
 @dataclass
@@ -77,6 +87,7 @@ class TrainConfig:
     save_interval: int = 50
     seed: int = 0
     cuda_graph: bool = True  # on CUDA: capture the batch step in a CUDA graph and replay it
+    rollout_seconds: float = 10.0  # free-running check at every checkpoint (0: none)
 
     def teacher_prob(self, epoch: int) -> float:
         """Teacher-forcing probability during epoch `epoch` (0-based)."""
@@ -141,6 +152,8 @@ class Trainer:
             raise ValueError("no training windows left after holding out the validation clips")
         self.epoch = 0  # completed epochs
         self.best_loss = math.inf
+        self.rollout = None  # type: Optional[dict]  # summary of the last rollout check
+        self.best_rollout = None  # type: Optional[list]  # rollout_rank of cmg_best_rollout.pt
         self.last = {}  # type: dict
         # static buffers of the batch step (every batch of an epoch has this size)
         self.batch_size = min(cfg.batch_size, len(self.train_samples))
@@ -314,6 +327,30 @@ class Trainer:
             self.writer.add_scalar("metrics/Epoch Seconds", self.last["seconds"], self.epoch)
         return self.last
 
+    def check_rollouts(self) -> bool:
+        """Free-running rollouts of the current model over the in-band command grid, measured as
+        `python -m cmg_workspace.evaluate` measures a checkpoint (the validation loss is teacher-forced
+        at every step, so it does not show a generator that drifts away on its own); logged under
+        `rollout/`. Returns whether this model ranks above the best so far (`rollout_rank`)."""
+        cmg = LoadedCMG(self.model, self.data.stats, self.data.standing_pose, self.fps, Path("epoch {}".format(self.epoch)), {})
+        commands = in_band_grid(cmg)
+        self.model.eval()
+        self.rollout = summarise(evaluate(cmg, commands, self.cfg.rollout_seconds, self.device),
+                                 np.ones(len(commands), dtype=bool), commands)
+        if self.writer is not None:
+            for key in ("diverged", "speed_error_rel_median", "foot_slide_mps_median"):
+                if self.rollout[key] is not None:
+                    self.writer.add_scalar("rollout/" + key, self.rollout[key], self.epoch)
+        rank = list(rollout_rank(self.rollout))
+        better = self.best_rollout is None or rank < self.best_rollout
+        if better:
+            self.best_rollout = rank
+        return better
+
+    @property
+    def fps(self) -> float:
+        return float(self.data.config.get("fps", 50.0))
+
     def payload(self) -> dict:
         return {
             "epoch": self.epoch,
@@ -324,7 +361,7 @@ class Trainer:
             "stats": self.data.stats.to_dict(),
             "standing_pose": [float(v) for v in self.data.standing_pose],
             "joint_names": list(joint_names()),
-            "fps": float(self.data.config.get("fps", 50.0)),
+            "fps": self.fps,
             "loss": self.last.get("loss"),
             "val_loss": self.last.get("val_loss"),
             "best_loss": self.best_loss,
@@ -333,6 +370,8 @@ class Trainer:
             "train_config": asdict(self.cfg),
             "data": self.data_path,
             "parameters": parameter_count(self.model),
+            "rollout": self.rollout,
+            "best_rollout": self.best_rollout,
         }
 
     def save(self, name: str) -> Path:
@@ -353,6 +392,7 @@ class Trainer:
         self.scheduler.load_state_dict(ckpt["scheduler_state_dict"])
         self.epoch = int(ckpt["epoch"])
         self.best_loss = float(ckpt["best_loss"])
+        self.rollout, self.best_rollout = ckpt.get("rollout"), ckpt.get("best_rollout")
         self.last = {"loss": ckpt.get("loss"), "val_loss": ckpt.get("val_loss")}
 
     def _place_optimizer_state(self) -> None:
@@ -379,6 +419,10 @@ class Trainer:
             if info["improved"]:
                 self.save(best.name)
             if self.epoch % cfg.save_interval == 0 or self.epoch == cfg.epochs:
+                if cfg.rollout_seconds > 0:
+                    if self.check_rollouts():
+                        self.save(BEST_ROLLOUT)
+                    info["rollout"] = self.rollout
                 self.save("cmg_ckpt_{}.pt".format(self.epoch))
             if on_epoch is not None:
                 on_epoch(info)

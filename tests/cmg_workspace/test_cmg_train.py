@@ -11,6 +11,7 @@ import torch
 from cmg_helpers import build_embedded, train_small
 from cmg_workspace.checkpoint import load_cmg, read_checkpoint
 from cmg_workspace.dataset import CMGData
+from cmg_workspace.evaluate import evaluate, in_band_grid, rollout_rank, summarise
 from cmg_workspace.model import CMGConfig
 from cmg_workspace.stats import Stats, StatsMismatchError
 from cmg_workspace.trainer import Trainer, TrainConfig, epoch_generator, plain_optimizer_state, split_clips
@@ -78,7 +79,8 @@ def test_tensorboard_scalars(run_a):
     acc = EventAccumulator(str(run_a))
     acc.Reload()
     tags = set(acc.Tags()["scalars"])
-    assert {"metrics/MSE Loss", "metrics/Val MSE Loss", "metrics/Learning Rate", "metrics/Teacher Prob"} <= tags
+    assert {"metrics/MSE Loss", "metrics/Val MSE Loss", "metrics/Learning Rate", "metrics/Teacher Prob",
+            "rollout/diverged", "rollout/speed_error_rel_median", "rollout/foot_slide_mps_median"} <= tags
     p = [e.value for e in acc.Scalars("metrics/Teacher Prob")]
     np.testing.assert_allclose(p, [1.0, 0.995], rtol=1e-6)
 
@@ -97,6 +99,7 @@ def test_resume_equals_the_uninterrupted_run(run_a, data_path, tmp_path):
             assert torch.equal(torch.as_tensor(v), torch.as_tensor(sb["state"][i][k])), (i, k)
     assert a["scheduler_state_dict"] == b["scheduler_state_dict"]
     assert (a["loss"], a["val_loss"], a["best_loss"]) == (b["loss"], b["val_loss"], b["best_loss"])
+    assert a["best_rollout"] == b["best_rollout"] and a["rollout"] == b["rollout"]
 
 
 def test_resume_refuses_data_with_other_statistics(run_a, tmp_path, capsys):
@@ -269,3 +272,32 @@ def test_warm_up_steps_of_the_graph_capture_leave_no_trace(data_path):
         a.epoch += 1
         b.epoch += 1
         assert_same_training_state(a, b)
+
+
+def test_rollout_rank_puts_divergence_first_then_speed_error_then_slide():
+    def s(diverged, err, slide):
+        return {"diverged": diverged, "speed_error_rel_median": err, "foot_slide_mps_median": slide}
+    ranked = sorted([s(1, 0.01, 0.01), s(0, 0.2, 0.1), s(0, 0.1, 0.9), s(0, None, 0.0), s(0, 0.1, 0.5)], key=rollout_rank)
+    assert ranked == [s(0, 0.1, 0.5), s(0, 0.1, 0.9), s(0, 0.2, 0.1), s(0, None, 0.0), s(1, 0.01, 0.01)]
+
+
+def test_rollout_check_at_each_checkpoint_measures_as_evaluate_does(run_a):
+    """The free-running check stored in each checkpoint equals `evaluate` of that checkpoint file, and
+    cmg_best_rollout.pt holds the weights of the checkpoint that ranks first."""
+    ranks = {}
+    for epoch in (1, 2):
+        path = run_a / "cmg_ckpt_{}.pt".format(epoch)
+        stored = read_checkpoint(path)["rollout"]
+        cmg = load_cmg(path)
+        commands = in_band_grid(cmg)
+        assert stored["commands"] == len(commands) > 0
+        again = summarise(evaluate(cmg, commands, TrainConfig().rollout_seconds), np.ones(len(commands), dtype=bool), commands)
+        for key in ("diverged", "speed_error_rel_median", "foot_slide_mps_median", "limit_violation_frac_mean"):
+            np.testing.assert_allclose(np.float64(stored[key]), np.float64(again[key]), rtol=1e-5, err_msg=key)
+        ranks[epoch] = rollout_rank(stored)
+    first = min(ranks, key=lambda e: ranks[e])
+    best = read_checkpoint(run_a / "cmg_best_rollout.pt")
+    assert best["epoch"] == first
+    assert list(read_checkpoint(run_a / "cmg_final.pt")["best_rollout"]) == list(ranks[first])
+    for k, v in read_checkpoint(run_a / "cmg_ckpt_{}.pt".format(first))["model_state_dict"].items():
+        assert torch.equal(v, best["model_state_dict"][k]), k
