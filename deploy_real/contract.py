@@ -9,14 +9,15 @@ teleoperation scripts) keep working:
 | `action_hand_g1` | high-level server | 14 | zeros (two 7-DOF hands) |
 | `state_body_g1` | low-level server | 74 | the proprioception vector of the policy (`legged_gym.envs.mdp.observations.proprio_obs`) |
 | `state_hand_g1` | low-level server | 14 | zeros |
+| `command_velocity_g1` | a client (read by the high-level server with --cmg) | 3 | JSON list: vx, vy (m/s, heading frame), yaw rate (rad/s) of the CMG reference |
 
 Added beside the reference (TWIST has no timestamp): `action_mimic_g1_meta` = JSON `{"seq": n, "t_ms": sender
 wall clock in ms}`, written in the same transaction as `action_mimic_g1`. A consumer uses it to judge
 staleness; a source that does not write it (a TWIST-era teleop script) is still accepted, its
 freshness judged by the message changing.
 
-`validate_mimic` is the one validator of every reference message; a rejection is a `MessageError`
-naming the field.
+`validate_mimic` is the one validator of every reference message, `validate_velocity_command` of every
+velocity command (also not in TWIST); a rejection is a `MessageError` naming the field.
 
 JSON goes through `orjson` (about 20x faster than the standard library on these vectors: the 50 Hz loop
 encodes 74 floats and parses 33 per step); a float32 vector is written with float32's shortest exact
@@ -40,11 +41,15 @@ MIMIC_META_KEY = "action_mimic_g1_meta"
 HAND_ACTION_KEY = "action_hand_g1"
 BODY_STATE_KEY = "state_body_g1"
 HAND_STATE_KEY = "state_hand_g1"
+VELOCITY_COMMAND_KEY = "command_velocity_g1"
 
 NUM_DOFS = 23
 NUM_MIMIC = 31          # the student's reference block (next frame: root 8 + joints 23)
 NUM_MIMIC_DEPLOY = 33   # the Redis vector: 31 + two wrist rolls
 NUM_HAND = 14
+#: Names and units of the velocity command's entries.
+COMMAND_FIELDS = ("vx", "vy", "yaw_rate")
+COMMAND_UNITS = ("m/s", "m/s", "rad/s")
 #: Positions of the wrist rolls in the 33-D vector (8 root entries + joint index 19 / 24).
 WRIST_ROLL_IDS: Tuple[int, int] = (8 + 19, 8 + 24)
 
@@ -194,6 +199,22 @@ def validate_mimic(value: Any, joints: Optional[DeployJoints] = None,
         raise MessageError(field_name(len(ROOT_FIELDS) + j, joints), "{:.4f} rad outside the joint range [{:.4f}, {:.4f}]".format(
             q[j], joints.lower[j], joints.upper[j]))
     return m
+
+
+def validate_velocity_command(value: Any, low: Union[Sequence[float], np.ndarray],
+                              high: Union[Sequence[float], np.ndarray]) -> np.ndarray:
+    """The velocity command (vx, vy, yaw rate) as float64 (3,), or MessageError naming the entry.
+
+    `value`: the raw Redis bytes/str (JSON list) or a list. Checks: a list of 3 finite numbers, each
+    within [low, high] (the CMG's trained command range; nothing is clamped)."""
+    c = _float_list(value, VELOCITY_COMMAND_KEY, len(COMMAND_FIELDS))
+    bad = np.flatnonzero((c < np.asarray(low)) | (c > np.asarray(high)))
+    if bad.size:
+        i = int(bad[0])
+        name, unit = COMMAND_FIELDS[i], COMMAND_UNITS[i]
+        raise MessageError("{}[{}]".format(VELOCITY_COMMAND_KEY, i), "{} {:.4g} {} outside the CMG's trained range "
+                           "[{:.3f}, {:.3f}] {}".format(name, c[i], unit, low[i], high[i], unit))
+    return c
 
 
 @dataclass(frozen=True)

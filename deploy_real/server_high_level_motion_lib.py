@@ -4,11 +4,15 @@
     python deploy_real/server_high_level_motion_lib.py --motion_file clip.pkl --vis
     python deploy_real/server_high_level_motion_lib.py --motion_file data/twist_dataset.yaml --motion_id 12
     python deploy_real/server_high_level_motion_lib.py --loop --duration 60     # every clip in turn
+    python deploy_real/server_high_level_motion_lib.py --cmg --vx 1.0 --yaw_rate 0.2  # CMG locomotion, no end
 
 At 50 Hz, paced on the monotonic clock without drift, step k SETs `action_mimic_g1` (the 33-D reference
 of the clip at time (k + 1) * 0.02 s, as TWIST) and `action_mimic_g1_meta` ({"seq", "t_ms"}) in one
 transaction, and `action_hand_g1` (14 zeros). --motion_id K plays clip K once; --loop plays every clip of
-the set in turn until --duration or Ctrl-C, blending 0.5 s between clips. At the end of the clip, at
+the set in turn until --duration or Ctrl-C, blending 0.5 s between clips. --cmg streams the CMG's
+locomotion under the velocity command --vx --vy --yaw_rate (`deploy_real.cmg_reference`; the generator
+of --cmg_model, default the shipped assets/cmg/cmg.pt) until --duration or Ctrl-C; a client changes the
+command live by SETting `command_velocity_g1` to a JSON list [vx, vy, yaw_rate]. At the end of the clip, at
 --duration, or on Ctrl-C / SIGTERM, the reference ramps linearly to the default standing vector over 2 s
 and the default is set. --vis shows the reference in a MuJoCo viewer (the kinematic model) when a
 display exists.
@@ -27,14 +31,16 @@ from typing import Iterator, List, Optional, Tuple  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from deploy_real.contract import (HAND_ACTION_KEY, MIMIC_KEY, MIMIC_META_KEY, NUM_HAND,  # noqa: E402
-                                  default_mimic_vector, encode_floats, encode_meta)
+from deploy_real.contract import (COMMAND_UNITS, HAND_ACTION_KEY, MIMIC_KEY, MIMIC_META_KEY,  # noqa: E402
+                                  NUM_HAND, VELOCITY_COMMAND_KEY, default_mimic_vector, encode_floats,
+                                  encode_meta)
 from deploy_real.pacing import Pacer, StopRequest  # noqa: E402
 from deploy_real.redis_link import DEFAULT_REDIS_URL  # noqa: E402
 from legged_gym.envs.mdp.observations import POLICY_DT  # noqa: E402
 
 EXIT_RAMP_S = 2.0
 CLIP_BLEND_S = 0.5
+COMMAND_FLAGS = ("--vx", "--vy", "--yaw_rate")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--motion_id", type=int, default=None, help="play clip K of the set once (default 0)")
     group.add_argument("--loop", action="store_true", help="play every clip in turn, again and again")
+    p.add_argument("--cmg", action="store_true", help="stream CMG locomotion under a velocity command instead of "
+                   "clips (changed live through the Redis key {})".format(VELOCITY_COMMAND_KEY))
+    p.add_argument("--cmg_model", default=None, metavar="PATH", help="with --cmg: a CMG checkpoint or run folder "
+                   "(default: the shipped assets/cmg/cmg.pt)")
+    for flag, unit in zip(COMMAND_FLAGS, COMMAND_UNITS):
+        p.add_argument(flag, type=float, default=None, metavar=unit,
+                       help="with --cmg: the initial {} in {} (default 0)".format(flag[2:], unit))
     p.add_argument("--vis", action="store_true", help="show the reference in a MuJoCo viewer (needs a display)")
     p.add_argument("--redis_url", default=DEFAULT_REDIS_URL)
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
@@ -138,15 +151,51 @@ def load_motions(motion_file: Optional[str]):
     return MotionLib(motion_file or default_motion_file(), device="cpu")
 
 
+def check_args(parser: argparse.ArgumentParser, args) -> None:
+    """--cmg excludes the clip flags; the CMG flags need --cmg."""
+    cmg_only = [f for f in COMMAND_FLAGS + ("--cmg_model",) if getattr(args, f[2:]) is not None]
+    if not args.cmg and cmg_only:
+        parser.error("{}: only with --cmg".format(" ".join(cmg_only)))
+    clip_flags = [f for f, given in (("--motion_file", args.motion_file is not None),
+                                     ("--motion_id", args.motion_id is not None), ("--loop", args.loop)) if given]
+    if args.cmg and clip_flags:
+        parser.error("--cmg streams generated locomotion, not clips: drop {}".format(" ".join(clip_flags)))
+
+
+def cmg_stream(cmg, link) -> Tuple[Iterator[Tuple[np.ndarray, int, float]], str]:
+    """The CMG's stream under the live command of `command_velocity_g1`, and what it streams."""
+    from deploy_real.cmg_reference import CommandInput, describe
+
+    what = "CMG locomotion of {} ({}; change it live: SET {} '[vx, vy, yaw_rate]' within {} .. {})".format(
+        cmg.model_path, describe(cmg.command), VELOCITY_COMMAND_KEY, np.round(cmg.low, 3).tolist(),
+        np.round(cmg.high, 3).tolist())
+    return cmg.stream(CommandInput(link, cmg.command, cmg.low, cmg.high)), what
+
+
+def clip_stream(motion_lib, args) -> Tuple[Iterator[Tuple[np.ndarray, int, float]], str]:
+    """The stream of --motion_id / --loop, and what it streams."""
+    what = "every clip in turn" if args.loop else "clip {} ({})".format(
+        args.motion_id or 0, motion_lib.motion_names[args.motion_id or 0])
+    what += " of {}".format(motion_lib.motion_files[0] if motion_lib.num_motions() == 1 else
+                            "{} clips".format(motion_lib.num_motions()))
+    return reference_stream(motion_lib, args.motion_id, args.loop), what
+
+
 def run(args) -> int:
     from deploy_real.redis_link import RedisLink
     from legged_gym.scripts.render import has_display
 
-    motion_lib = load_motions(args.motion_file)
+    cmg = None
+    if args.cmg:
+        from deploy_real.cmg_reference import CMGReference
+
+        cmg = CMGReference(args.cmg_model, [getattr(args, f[2:]) or 0.0 for f in COMMAND_FLAGS])
+    motion_lib = cmg.lib if cmg is not None else load_motions(args.motion_file)
     if args.motion_id is not None and not 0 <= args.motion_id < motion_lib.num_motions():
         raise ValueError("--motion_id {}: the motion set has clips 0..{} ({})".format(
             args.motion_id, motion_lib.num_motions() - 1, ", ".join(motion_lib.motion_names)))
     link = RedisLink(args.redis_url)
+    stream, what = cmg_stream(cmg, link) if cmg is not None else clip_stream(motion_lib, args)
     publisher = Publisher(link)
     viewer = None
     if args.vis:
@@ -154,10 +203,7 @@ def run(args) -> int:
             viewer = MocapViewer(motion_lib)
         else:
             print("[high-level] --vis: no display, streaming without a viewer", flush=True)
-    what = "every clip in turn" if args.loop else "clip {} ({})".format(
-        args.motion_id or 0, motion_lib.motion_names[args.motion_id or 0])
-    print("[high-level] streaming {} of {} at 50 Hz to {}".format(what, motion_lib.motion_files[0] if
-          motion_lib.num_motions() == 1 else "{} clips".format(motion_lib.num_motions()), args.redis_url), flush=True)
+    print("[high-level] streaming {} at 50 Hz to {}".format(what, args.redis_url), flush=True)
     stop = StopRequest()
 
     pacer = Pacer()
@@ -165,7 +211,7 @@ def run(args) -> int:
     last = default_mimic_vector()
     steps = 0
     try:
-        for ref, mid, t in reference_stream(motion_lib, args.motion_id, args.loop):
+        for ref, mid, t in stream:
             if stop.requested or (args.duration is not None and time.monotonic() - t0 >= args.duration):
                 break
             publisher.publish(ref)
@@ -187,7 +233,9 @@ def run(args) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_args(parser, args)
     try:
         return run(args)
     except (FileNotFoundError, ValueError, RuntimeError) as e:

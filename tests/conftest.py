@@ -1,6 +1,7 @@
 """Shared test fixtures: the real retargeted clips in shared/data beside the checkout (skipped when
 absent); a free loopback port and a real redis-server on it (the deploy tests; skipped without a
-redis-server binary)."""
+redis-server binary); a small randomly initialised CMG checkpoint (`tiny_cmg`) and one torch thread
+(`one_thread`) for the CMG tests."""
 try:  # Isaac Gym must be imported before torch; a no-op where it is not installed
     from isaacgym import gymapi  # noqa: F401
 except ImportError:
@@ -49,3 +50,50 @@ def redis_server(redis_port):
     server.url = "redis://127.0.0.1:{}/0".format(redis_port)
     yield server
     server.stop()
+
+
+def tiny_cmg(path, seed=0, hidden=32, standing_noise=0.0):
+    """A randomly initialised CMG checkpoint at `path` with the statistics of a tiny data set about the
+    default pose; its standing pose is the data mean plus `standing_noise` standard deviations of noise."""
+    import numpy as np
+    import torch
+
+    from cmg_workspace.checkpoint import save_checkpoint
+    from cmg_workspace.joints import from_23, joint_names
+    from cmg_workspace.model import CMG, CMGConfig
+    from cmg_workspace.stats import Stats
+    from pose.g1_model import load_g1
+
+    rng = np.random.default_rng(seed)
+    q = from_23(np.asarray(load_g1().default_dof_pos, dtype=np.float32)[None])[0]
+    motion = np.concatenate([q, np.zeros_like(q)])[None, None] + 0.2 * rng.standard_normal((8, 31, 58))
+    command = rng.uniform([-0.5, -1.0, -1.5], [4.0, 1.0, 1.5], size=(8, 30, 3))
+    stats = Stats.compute(motion.astype(np.float32), command.astype(np.float32))
+    torch.manual_seed(seed)
+    cfg = CMGConfig(hidden_dim=hidden)
+    standing = stats.motion_mean
+    if standing_noise:
+        standing = standing + standing_noise * stats.motion_std * rng.standard_normal(58).astype(np.float32)
+    save_checkpoint(
+        path,
+        dict(
+            model_config=cfg.to_dict(),
+            model_state_dict=CMG(cfg).state_dict(),
+            stats=stats.to_dict(),
+            standing_pose=[float(v) for v in standing],
+            joint_names=list(joint_names()),
+            fps=50.0,
+        ),
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small tensors: one torch thread (faster on a busy 2-core machine than two waiting on each other)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -5,14 +5,17 @@ The environment asks it the same questions it asks `MotionLib` (`calc_motion_fra
 with the same seven outputs, `get_motion_length`, `get_body_names`, `get_key_body_idx`,
 `sample_motions`, `num_motions`, ...), where "motion" i is env i's own generated timeline, plus
 three calls that drive the generator: `reset(env_ids)` / `reset_where(mask)` when envs start an
-episode, `step()` once per env step, and `get_commands()` for the command rewards.
+episode, `step()` once per env step, and `get_commands()` for the command rewards. The deploy
+high-level server (`deploy_real/cmg_reference.py`) runs one env for as long as it streams and changes
+its command live with `set_commands(env_ids, commands)`.
 
 Per env, a ring buffer of `horizon + 2` frames holds the generated reference. The env's current
 frame is `frame` (its motion time is frame x dt); frames up to `frame + horizon` are always there:
 
 - at a reset the env receives a ready-made head of `horizon + 1` frames (frames 0..horizon);
 - `step()` advances every env's frame by one and generates one new frame for every env (one batched
-  CMG step, no loop over envs), so the buffer keeps exactly `horizon` frames of look-ahead.
+  CMG step, no loop over envs), so the buffer keeps exactly `horizon` frames of look-ahead. Frame
+  counters are integers and the yaw is wrapped into [-pi, pi), so a timeline may run without end.
 
 With `horizon` = the largest future step the observations query (95 x 0.02 s = 1.9 s), every query
 lands on a generated frame; a query outside the buffer is clamped to the nearest generated frame
@@ -54,6 +57,7 @@ diverging generator cannot put NaN into observations.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -101,6 +105,11 @@ def yaw_to_quat(yaw: torch.Tensor) -> torch.Tensor:
     half = 0.5 * yaw
     zero = torch.zeros_like(yaw)
     return torch.stack([zero, zero, torch.sin(half), torch.cos(half)], dim=-1)
+
+
+def wrap_angle(angle: torch.Tensor) -> torch.Tensor:
+    """Angles wrapped into [-pi, pi)."""
+    return torch.remainder(angle + math.pi, 2.0 * math.pi) - math.pi
 
 
 def load_generator(path=None, device="cpu"):
@@ -325,6 +334,17 @@ class CMGMotionLib:
         """(N,) bool: envs whose episode is mirrored."""
         return self._mirror.clone()
 
+    def set_commands(self, env_ids, commands) -> None:
+        """Envs `env_ids` follow `commands` (n, 3) from now on, as the env sees them, with no pending switch:
+        the frames the next `step()`s generate continue the generator state and the root under it (frames
+        already generated keep their command, so the reference shows the change `horizon` frames ahead);
+        `get_commands()` returns it at once."""
+        env_ids = self._ids(env_ids).reshape(-1)
+        cmd = torch.as_tensor(commands, device=self.device, dtype=torch.float32).reshape(-1, 3)
+        self._cmd_a[env_ids] = cmd
+        self._cmd_b[env_ids] = cmd
+        self._switch_frame[env_ids] = NO_SWITCH
+
     # --- generation --------------------------------------------------------------------------------
     def _advance(self, x_hat: torch.Tensor, c_hat: torch.Tensor) -> torch.Tensor:
         out = self.model(x_hat, c_hat)
@@ -513,7 +533,7 @@ class CMGMotionLib:
         cy, sy = torch.cos(self._yaw_last), torch.sin(self._yaw_last)
         vx, vy = cmd[:, 0], cmd[:, 1]
         xy = self._root_last[:, :2] + torch.stack([cy * vx - sy * vy, sy * vx + cy * vy], dim=-1) * self.dt
-        self._yaw_last = self._yaw_last + cmd[:, 2] * self.dt
+        self._yaw_last = wrap_angle(self._yaw_last + cmd[:, 2] * self.dt)  # bounded on unbounded timelines
         self._root_last = torch.cat([xy, out["z"].unsqueeze(-1)], dim=-1)
         new = last + 1
         slot = new % self.capacity
@@ -533,8 +553,14 @@ class CMGMotionLib:
             self._refill_pool()
 
     # --- frame evaluation ----------------------------------------------------------------------
+    def _times(self, motion_times) -> torch.Tensor:
+        """Query times as a tensor on the device: float64 kept (exact frame numbers however long a
+        timeline runs), anything else as float32."""
+        t = torch.as_tensor(motion_times, device=self.device)
+        return t if t.dtype == torch.float64 else t.to(torch.float32)
+
     def _frame_index(self, ids: torch.Tensor, times: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        k = torch.round(times / self.dt).long()
+        k = torch.round(times.double() / self.dt).long()
         gen = self._gen[ids]
         lo = (gen - self.capacity).clamp_min(0)
         valid = (k >= lo) & (k < gen)
@@ -542,18 +568,17 @@ class CMGMotionLib:
 
     def covered(self, motion_ids, motion_times) -> torch.Tensor:
         """Bool per query: the time lands on a generated frame still in the buffer."""
-        ids, t = torch.broadcast_tensors(self._ids(motion_ids), torch.as_tensor(motion_times, device=self.device))
-        return self._frame_index(ids, t.to(torch.float32))[1]
+        ids, t = torch.broadcast_tensors(self._ids(motion_ids), self._times(motion_times))
+        return self._frame_index(ids, t)[1]
 
     def calc_motion_frame(self, motion_ids, motion_times) -> Tuple[torch.Tensor, ...]:
         """Reference of envs `motion_ids` at times `motion_times` of their timelines (seconds, a frame
         every dt), broadcast together; MotionLib's outputs: root_pos (3), root_rot (4, xyzw),
         root_vel (3, world), root_ang_vel (3, world), dof_pos (23), dof_vel (23), local_body_pos
         (K, 3) of the key bodies. A time outside the buffer reads the nearest generated frame and
-        counts in `num_clamped`."""
-        ids, t = torch.broadcast_tensors(
-            self._ids(motion_ids), torch.as_tensor(motion_times, device=self.device, dtype=torch.float32)
-        )
+        counts in `num_clamped`. Float64 times stay exact on timelines of any length (float32 times
+        name the right frame for the first 36 hours of a timeline)."""
+        ids, t = torch.broadcast_tensors(self._ids(motion_ids), self._times(motion_times))
         k, valid = self._frame_index(ids, t)
         self.num_clamped += (~valid).sum()
         slot = k % self.capacity

@@ -1,7 +1,9 @@
 """Helpers of the deploy tests: the servers as separate processes (the Redis fixtures are in tests/conftest.py)."""
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -26,3 +28,23 @@ def start_module(module, args, cwd, log_path):
     log = open(log_path, "w")
     return subprocess.Popen([sys.executable, "-m", module] + [str(a) for a in args], cwd=str(cwd), stdout=log,
                             stderr=subprocess.STDOUT, env=env), log
+
+
+def stop(proc, log, timeout=60):
+    """SIGINT (Ctrl-C) to a server still running, then its exit status; closes its log."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        rc = proc.wait(timeout=timeout)
+    finally:
+        log.close()
+    return rc
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for " + what)

@@ -106,3 +106,33 @@ def test_meta_round_trip_and_errors():
             C.validate_meta(bad)
         assert e.value.field == field
     assert math.isfinite(m.t_ms)
+
+
+LOW, HIGH = [-0.4, -0.4, -0.8], [3.5, 0.4, 0.8]  # a CMG's trained command range (vx, vy, yaw rate)
+
+
+@pytest.mark.parametrize("value, field, reason", [
+    ("not json", "command_velocity_g1", "not JSON"),
+    (b"\xff\xfe", "command_velocity_g1", "not UTF-8"),
+    ('{"vx": 1.0}', "command_velocity_g1", "expected a JSON list of 3 numbers, got dict"),
+    ("[1.0, 0.0]", "command_velocity_g1", "expected 3 numbers, got 2"),
+    ("[1.0, 0.0, 0.0, 0.0]", "command_velocity_g1", "expected 3 numbers, got 4"),
+    ('[1.0, "0", 0.0]', "command_velocity_g1[1]", "not a number"),
+    ("[1.0, 0.0, true]", "command_velocity_g1[2]", "not a number"),
+    ("[NaN, 0.0, 0.0]", "command_velocity_g1[0]", "not finite"),
+    ("[1.0, -Infinity, 0.0]", "command_velocity_g1[1]", "not finite"),
+    ("[3.6, 0.0, 0.0]", "command_velocity_g1[0]", "vx 3.6 m/s outside the CMG's trained range [-0.400, 3.500]"),
+    ("[1.0, -0.5, 0.0]", "command_velocity_g1[1]", "vy -0.5 m/s outside"),
+    ("[1.0, 0.0, 1e9]", "command_velocity_g1[2]", "yaw_rate 1e+09 rad/s outside"),
+])
+def test_bad_velocity_commands_are_rejected_naming_the_entry(value, field, reason):
+    with pytest.raises(C.MessageError) as e:
+        C.validate_velocity_command(value, LOW, HIGH)
+    assert e.value.field == field
+    assert str(e.value).startswith(field + ": " + reason)
+
+
+def test_velocity_commands_inside_the_range_are_kept_as_they_are():
+    for value in (b"[1.25, -0.1, 0.3]", "[1.25, -0.1, 0.3]", [1.25, -0.1, 0.3]):
+        np.testing.assert_array_equal(C.validate_velocity_command(value, LOW, HIGH), [1.25, -0.1, 0.3])
+    np.testing.assert_array_equal(C.validate_velocity_command([3.5, -0.4, 0.8], LOW, HIGH), [3.5, -0.4, 0.8])

@@ -2,36 +2,16 @@
 private-server fallback), Redis restarted mid-run, and the shipped student tracking a walking clip in
 MuJoCo for 10 s with a video."""
 import json
-import signal
 import time
 
 import pytest
 import redis
-from deploy_helpers import HIGH_LEVEL, LOW_LEVEL, start_server
+from deploy_helpers import HIGH_LEVEL, LOW_LEVEL, start_server, stop, wait_for
 
 from deploy_real.contract import BODY_STATE_KEY, MIMIC_META_KEY
 from deploy_real.redis_link import PrivateRedis, port_answers
 
 WALK_CLIP = 5  # walk_forward_1p0 of the embedded set
-
-
-def stop(proc, log, timeout=60):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-    try:
-        rc = proc.wait(timeout=timeout)
-    finally:
-        log.close()
-    return rc
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def read_key(port, key):

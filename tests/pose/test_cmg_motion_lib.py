@@ -6,20 +6,20 @@ the statistics of a tiny data set, on CPU."""
 
 import math
 
-import numpy as np
 import pytest
 import torch
 
-from cmg_workspace.checkpoint import load_cmg, save_checkpoint
-from cmg_workspace.joints import from_23, joint_names, mirror_command, mirror_motion, to_23
-from cmg_workspace.model import CMG, CMGConfig
+from conftest import tiny_cmg
+from cmg_workspace.checkpoint import load_cmg
+from cmg_workspace.joints import from_23, mirror_command, mirror_motion, to_23
 from cmg_workspace.rollout import generate, integrate_root
-from cmg_workspace.stats import Stats
 from legged_gym.envs.mdp.layout import TAR_OBS_STEPS
 from pose.formats import MotionFileError
 from pose.g1_model import load_g1
 from pose.kinematics import FootGeometry, ForwardKinematics
 from pose.utils.cmg_motion_lib import SHIPPED_CMG, CMGMotionLib, CommandSwitch
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 G1 = load_g1()
 KEY = list(G1.key_bodies)
@@ -28,42 +28,9 @@ HORIZON = max(TAR_OBS_STEPS)  # 95: the teacher's furthest future frame
 SWITCH = CommandSwitch(enabled=True, time_range_s=(0.1, 0.3))
 
 
-def tiny_cmg(path, seed=0, hidden=32):
-    """A randomly initialised CMG checkpoint; statistics of a tiny data set about the default pose."""
-    rng = np.random.default_rng(seed)
-    q = from_23(np.asarray(G1.default_dof_pos, dtype=np.float32)[None])[0]
-    motion = np.concatenate([q, np.zeros_like(q)])[None, None] + 0.2 * rng.standard_normal((8, 31, 58))
-    command = rng.uniform([-0.5, -1.0, -1.5], [4.0, 1.0, 1.5], size=(8, 30, 3))
-    stats = Stats.compute(motion.astype(np.float32), command.astype(np.float32))
-    torch.manual_seed(seed)
-    cfg = CMGConfig(hidden_dim=hidden)
-    standing = stats.motion_mean + 0.3 * stats.motion_std * rng.standard_normal(58).astype(np.float32)
-    save_checkpoint(
-        path,
-        dict(
-            model_config=cfg.to_dict(),
-            model_state_dict=CMG(cfg).state_dict(),
-            stats=stats.to_dict(),
-            standing_pose=[float(v) for v in standing],
-            joint_names=list(joint_names()),
-            fps=50.0,
-        ),
-    )
-    return path
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors: one torch thread (faster on a busy 2-core machine than two waiting on each other)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
-    return tiny_cmg(tmp_path_factory.mktemp("cmg") / "tiny.pt")
+    return tiny_cmg(tmp_path_factory.mktemp("cmg") / "tiny.pt", standing_noise=0.3)
 
 
 def make(ckpt, n=4, **kw):
@@ -285,6 +252,64 @@ def test_command_switch_happens_once_at_the_drawn_time(ckpt):
     assert bool(((at >= 5) & (at <= 50)).all())  # 0.1-1.0 s
     delta = (seen[:, -1] - first).abs()
     assert bool((delta >= torch.tensor([0.25, 0.1, 0.1]) - 1e-6).any(dim=-1).all())
+
+
+def test_set_commands_continues_the_generator_and_the_root(ckpt):
+    """A live command change (the deploy stream's): frames already generated keep the old command, the
+    next ones continue the CMG from its state and the root from its pose under the new command."""
+    h, before, after = 3, 8, 12
+    a, b = torch.tensor([[1.0, 0.1, 0.2]]), torch.tensor([[0.3, -0.2, -0.6]])
+    lib = make(ckpt, 1, horizon=h)
+    lib.reset([0], commands=a)
+    frames = []
+    for _ in range(before):
+        frames.append(current(lib))
+        lib.step()
+    lib.set_commands([0], b)
+    torch.testing.assert_close(lib.get_commands(), b)
+    for _ in range(after):
+        frames.append(current(lib))
+        lib.step()
+    steps = len(frames) - 1
+    switch = before + h  # frames 0..switch were generated under a; every step from frame `switch` on is b's
+    per_step = torch.cat([a.expand(switch, 3), b.expand(steps - switch, 3)]).unsqueeze(0)
+    ref_pos, ref_yaw = integrate_root(per_step, steps, DT)
+    pos, quat, vel = [torch.stack([f[i] for f in frames], dim=1) for i in (0, 1, 2)]
+    torch.testing.assert_close(pos, ref_pos, atol=1e-5, rtol=0)
+    yaw = 2.0 * torch.atan2(quat[..., 2], quat[..., 3])
+    torch.testing.assert_close(torch.sin(yaw - ref_yaw), torch.zeros_like(yaw), atol=1e-5, rtol=0)
+    assert torch.allclose(vel[0, switch + 1 :].norm(dim=-1), b[0, :2].norm())  # the frames after: b's speed
+    loaded = load_cmg(ckpt)
+    stats = loaded.stats.tensors()
+    raw_a = generate(loaded.model, stats, torch.as_tensor(loaded.standing_pose), a, switch)
+    raw_b = generate(loaded.model, stats, raw_a[:, -1], b, steps - switch)
+    raw = torch.cat([raw_a, raw_b[:, 1:]], dim=1)
+    dof_pos = torch.stack([f[4] for f in frames], dim=1)
+    torch.testing.assert_close(dof_pos, to_23(raw[..., :29]), atol=1e-4, rtol=1e-4)
+
+
+def test_one_env_timeline_runs_without_end(ckpt):
+    """The deploy stream's use: one env, one frame of look-ahead, never reset. Every next frame is
+    generated, the yaw stays wrapped (the root quaternion's w >= 0) while the robot turns round, and
+    float64 times still name the right frame after 140 hours (float32 times are 1.6 frames apart there)."""
+    lib = make(ckpt, 1, horizon=1)
+    lib.reset([0], commands=torch.tensor([[1.0, 0.0, 1.0]]))
+    for _ in range(400):  # 8 s at 1 rad/s: more than one turn
+        lib.step()
+        t = torch.tensor([(int(lib.current_frames()[0]) + 1) * DT], dtype=torch.float64)
+        assert bool(lib.covered([0], t).all())
+        assert float(lib.calc_motion_frame([0], t)[1][0, 3]) >= 0.0
+    assert int(lib.num_clamped) == 0
+    t = torch.tensor([(int(lib.current_frames()[0]) + 1) * DT], dtype=torch.float64)
+    expected = lib.calc_motion_frame([0], t)
+    shift = lib.capacity * 2**23  # 25 M frames, a whole number of ring laps: the same slots
+    lib._frame += shift
+    lib._gen += shift
+    later = torch.tensor([(int(lib.current_frames()[0]) + 1) * DT], dtype=torch.float64)
+    assert bool(lib.covered([0], later).all())
+    for x, y in zip(lib.calc_motion_frame([0], later), expected):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+    assert int(lib.num_clamped) == 0
 
 
 def test_bad_model_paths_are_motion_file_errors(tmp_path):

@@ -1,0 +1,237 @@
+"""The high-level server's CMG source (`--cmg`, deploy_real/cmg_reference.py): streamed frames whose root
+follows the velocity command, a continuous stream across command changes, the live command key
+`command_velocity_g1` (changes applied, bad messages rejected with the last valid command kept), the
+server as a separate process, and a short sim2sim run of the low-level server on CMG frames. A small
+random CMG (tests/conftest.py) where the shipped one is not needed."""
+
+import json
+
+import numpy as np
+import pytest
+import redis
+from conftest import tiny_cmg
+from deploy_helpers import HIGH_LEVEL, LOW_LEVEL, start_server, stop, wait_for
+
+from deploy_real.cmg_reference import CMGReference, CommandInput
+from deploy_real.contract import BODY_STATE_KEY, MIMIC_KEY, MIMIC_META_KEY, VELOCITY_COMMAND_KEY
+from deploy_real.motion_reference import mocap_qpos
+from deploy_real.redis_link import RedisLink
+from deploy_real.server_high_level_motion_lib import main as server_main
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+DT = 0.02
+LOW, HIGH = np.array([-0.4, -0.4, -0.8]), np.array([3.5, 0.4, 0.8])
+BAD_MESSAGES = ("garbage", "[1.0, 0.2]", "[NaN, 0.0, 0.0]", "[1.0, Infinity, 0.0]", "[9.0, 0.0, 0.0]", '{"vx": 1.0}')
+
+
+@pytest.fixture(scope="module")
+def cmg_model(tmp_path_factory):
+    return tiny_cmg(tmp_path_factory.mktemp("cmg") / "tiny_cmg.pt")
+
+
+class Commands:
+    """A stand-in for CommandInput: `schedule[k]` is the command in force at step k (the last one after)."""
+
+    def __init__(self, schedule):
+        self.schedule, self.k = schedule, 0
+
+    def poll(self):
+        command = self.schedule[min(self.k, len(self.schedule) - 1)]
+        self.k += 1
+        return np.asarray(command, dtype=np.float64)
+
+
+def wrap(a):
+    return np.arctan2(np.sin(a), np.cos(a))
+
+
+def play(cmg, schedule):
+    """(streamed 33-D vectors (N, 33), the root poses the --vis viewer shows (N, 7): xyz, wxyz)."""
+    refs, roots = [], []
+    for (ref, mid, t), _ in zip(cmg.stream(Commands(schedule)), schedule):
+        refs.append(ref)
+        roots.append(mocap_qpos(cmg.lib, mid, t)[:7])
+    return np.array(refs), np.array(roots)
+
+
+def heading_frame_steps(roots):
+    """Root displacement from each frame to the next, in the heading frame of the earlier one (N - 1, 2)."""
+    yaw = 2.0 * np.arctan2(roots[:, 6], roots[:, 3])
+    d = np.diff(roots[:, :2], axis=0)
+    c, s = np.cos(yaw[:-1]), np.sin(yaw[:-1])
+    return np.stack([c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1]], axis=-1)
+
+
+def test_streamed_root_follows_the_command(cmg_model):
+    command = np.array([1.2, -0.2, 0.5])
+    cmg = CMGReference(cmg_model, command)
+    n = 150  # 3 s
+    refs, roots = play(cmg, [command] * n)
+    # root displacement over the 3 s, summed in the heading frame: the command's velocity x time
+    np.testing.assert_allclose(heading_frame_steps(roots).sum(axis=0), command[:2] * (n - 1) * DT, atol=2e-3)
+    # the yaw turns at the commanded rate; the streamed yaw is the viewer's
+    yaw = 2.0 * np.arctan2(roots[:, 6], roots[:, 3])
+    np.testing.assert_allclose(wrap(np.diff(refs[:, 3])), command[2] * DT, atol=1e-5)
+    np.testing.assert_allclose(wrap(refs[:, 3] - yaw), 0.0, atol=1e-5)
+    # the 33-D vector: level root at 0.75 m, root-frame velocity and yaw rate = the command
+    np.testing.assert_allclose(refs[:, 0], 0.75, atol=1e-6)
+    np.testing.assert_allclose(refs[:, [1, 2, 6]], 0.0, atol=1e-6)
+    np.testing.assert_allclose(refs[:, [4, 5, 7]], np.broadcast_to(command, (n, 3)), atol=1e-5)
+    assert int(cmg.lib.num_clamped) == 0
+
+
+def test_a_command_change_takes_effect_on_the_next_frame_without_a_jump(cmg_model):
+    a, b = np.array([1.5, 0.2, 0.4]), np.array([0.3, -0.3, -0.6])
+    change = 40
+    refs, roots = play(CMGReference(cmg_model, a), [a] * change + [b] * 60)
+    alone, _ = play(CMGReference(cmg_model, a), [a] * change)
+    np.testing.assert_array_equal(refs[:change], alone)  # the same stream until the change
+    np.testing.assert_allclose(refs[:change, [4, 5, 7]], np.broadcast_to(a, (change, 3)), atol=1e-5)
+    np.testing.assert_allclose(refs[change:, [4, 5, 7]], np.broadcast_to(b, (60, 3)), atol=1e-5)
+    steps = heading_frame_steps(roots)
+    # every step of the root is one frame of the command in force: no jump at the change
+    np.testing.assert_allclose(steps[: change - 1], np.broadcast_to(a[:2] * DT, (change - 1, 2)), atol=1e-5)
+    np.testing.assert_allclose(steps[change - 1 :], np.broadcast_to(b[:2] * DT, (60, 2)), atol=1e-5)
+    np.testing.assert_allclose(wrap(np.diff(refs[:, 3]))[change - 1 :], b[2] * DT, atol=1e-5)
+
+
+def test_the_initial_command_must_be_inside_the_trained_range(cmg_model):
+    cmg = CMGReference(cmg_model)
+    assert cmg.command.tolist() == [0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match=r"--vx --vy --yaw_rate \[9.0, 0.0, 0.0\]: vx 9 m/s outside .*tiny_cmg.pt"):
+        CMGReference(cmg_model, (9.0, 0.0, 0.0))
+    with pytest.raises(ValueError, match="not finite"):
+        CMGReference(cmg_model, (0.0, float("nan"), 0.0))
+
+
+def test_cmg_flags_and_clip_flags_do_not_mix(capsys):
+    for argv, message in (
+        (["--vx", "1.0"], "--vx: only with --cmg"),
+        (["--cmg_model", "x.pt", "--yaw_rate", "0.1"], "--yaw_rate --cmg_model: only with --cmg"),
+        (["--cmg", "--loop"], "--cmg streams generated locomotion, not clips: drop --loop"),
+        (["--cmg", "--motion_id", "3"], "drop --motion_id"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            server_main(argv)
+        assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_command_key_changes_the_command_and_bad_messages_keep_the_last_valid_one(redis_server):
+    client = redis.Redis(port=redis_server.port)
+    client.set(VELOCITY_COMMAND_KEY, "[2.0, 0.0, 0.0]")  # left from an earlier session: not applied
+    link = RedisLink(redis_server.url, start_private=False)
+    lines = []
+    commands = CommandInput(link, np.array([0.5, 0.0, 0.0]), LOW, HIGH, log=lines.append)
+    try:
+        assert json.loads(client.get(VELOCITY_COMMAND_KEY)) == [0.5, 0.0, 0.0]
+        assert commands.poll().tolist() == [0.5, 0.0, 0.0] and lines == []
+        client.set(VELOCITY_COMMAND_KEY, "[1.0, 0.2, -0.3]")
+        assert commands.poll().tolist() == [1.0, 0.2, -0.3]
+        assert lines == ["[high-level] command: vx 1.00 m/s, vy 0.20 m/s, yaw_rate -0.30 rad/s"]
+        for i, bad in enumerate(BAD_MESSAGES):
+            client.set(VELOCITY_COMMAND_KEY, bad)
+            assert commands.poll().tolist() == [1.0, 0.2, -0.3]
+            assert commands.poll().tolist() == [1.0, 0.2, -0.3]  # logged once, not at every step
+            assert len(lines) == i + 2 and "\n" not in lines[-1]
+            assert lines[-1].startswith("[high-level] rejected command_velocity_g1")
+            assert lines[-1].endswith("; keeping vx 1.00 m/s, vy 0.20 m/s, yaw_rate -0.30 rad/s")
+        assert "expected 3 numbers, got 2" in lines[2] and "vx 9 m/s outside" in lines[5]
+        assert commands.rejected == len(BAD_MESSAGES)
+        client.delete(VELOCITY_COMMAND_KEY)
+        assert commands.poll().tolist() == [1.0, 0.2, -0.3]
+        client.set(VELOCITY_COMMAND_KEY, "[1.0, 0.2, -0.3]")  # the last valid command, sent again
+        assert commands.poll().tolist() == [1.0, 0.2, -0.3]
+    finally:
+        link.close()
+
+
+def streamed(client):
+    """(seq, 33-D vector) of the newest reference (read together: they are written in one transaction)."""
+    raw, meta = client.mget(MIMIC_KEY, MIMIC_META_KEY)
+    return (0, None) if raw is None else (json.loads(meta)["seq"], np.array(json.loads(raw)))
+
+
+def test_server_streams_the_command_and_changes_it_live(redis_server, cmg_model, tmp_path):
+    client = redis.Redis(port=redis_server.port)
+    args = [
+        "--cmg",
+        "--cmg_model",
+        cmg_model,
+        "--vx",
+        1.0,
+        "--vy",
+        0.2,
+        "--yaw_rate",
+        0.3,
+        "--redis_url",
+        redis_server.url,
+        "--duration",
+        120,
+    ]
+    high, log = start_server(HIGH_LEVEL, args, tmp_path, tmp_path / "high.log")
+
+    def follows(command):
+        seq, ref = streamed(client)
+        return ref is not None and np.allclose(ref[[4, 5, 7]], command, atol=1e-5)
+
+    def go_on(frames):
+        seq = streamed(client)[0]
+        wait_for(lambda: streamed(client)[0] >= seq + frames, 20, "{} more frames".format(frames))
+
+    try:
+        wait_for(lambda: streamed(client)[0] > 10, 90, "the CMG stream")
+        assert follows([1.0, 0.2, 0.3])
+        s0, r0 = streamed(client)
+        go_on(25)
+        s1, r1 = streamed(client)
+        assert wrap(r1[3] - r0[3]) == pytest.approx(0.3 * (s1 - s0) * DT, abs=1e-4)  # the yaw turns at 0.3 rad/s
+        client.set(VELOCITY_COMMAND_KEY, "[0.5, -0.1, -0.2]")
+        wait_for(lambda: follows([0.5, -0.1, -0.2]), 10, "the new command in the stream")
+        for i, bad in enumerate(BAD_MESSAGES):
+            client.set(VELOCITY_COMMAND_KEY, bad)
+            wait_for(
+                lambda: (tmp_path / "high.log").read_text().count("rejected command_velocity_g1") == i + 1,
+                10,
+                "the rejection of {}".format(bad),
+            )
+            go_on(5)
+            assert follows([0.5, -0.1, -0.2]), bad
+        assert high.poll() is None
+    finally:
+        assert stop(high, log) == 0
+    out = (tmp_path / "high.log").read_text()
+    assert "streaming CMG locomotion of {}".format(cmg_model) in out
+    assert "[high-level] command: vx 0.50 m/s, vy -0.10 m/s, yaw_rate -0.20 rad/s" in out
+    assert "Traceback" not in out
+
+
+def test_low_level_server_runs_on_cmg_frames_in_sim2sim(redis_server, tmp_path):
+    """The shipped CMG streamed to the low-level server with the shipped student (a student of the CMG
+    tasks is used the same way): every frame passes the safety gate and drives the policy at 50 Hz."""
+    summary = tmp_path / "low.json"
+    low, low_log = start_server(
+        LOW_LEVEL,
+        ["--redis_url", redis_server.url, "--headless", "--duration", 120, "--summary_json", summary],
+        tmp_path,
+        tmp_path / "low.log",
+    )
+    try:
+        wait_for(
+            lambda: redis.Redis(port=redis_server.port).get(BODY_STATE_KEY) is not None, 90, "the low-level server"
+        )
+        high, high_log = start_server(
+            HIGH_LEVEL,
+            ["--cmg", "--vx", 0.5, "--yaw_rate", 0.2, "--redis_url", redis_server.url, "--duration", 4],
+            tmp_path,
+            tmp_path / "high.log",
+        )
+        assert high.wait(timeout=90) == 0, (tmp_path / "high.log").read_text()
+        high_log.close()
+    finally:
+        assert stop(low, low_log) == 0, (tmp_path / "low.log").read_text()
+    result = json.loads(summary.read_text())
+    assert result["reference_status_steps"]["fresh"] >= 250  # 4 s of CMG frames + the 2-s ramp, at 50 Hz
+    assert result["rejected"] == 0
+    assert 45.0 < result["policy_hz"] < 55.0
+    assert "Traceback" not in (tmp_path / "low.log").read_text()
