@@ -11,23 +11,10 @@
 # under $LEGGED_GYM_LOG_DIR). Export: bash to_jit.sh <student_exptid> g1_stu_rl_cmg_<speed_mode>.
 # Python: $PYTHON if set, else python.
 set -euo pipefail
-usage="usage: bash train_student_cmg.sh <slow|medium|fast> <student_exptid> <teacher_exptid> <device> [extra train.py args...]"
-if [ $# -lt 4 ]; then
-    echo "$usage" >&2
-    exit 2
-fi
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-mode=$1
-exptid=$2
-teacher=$3
-device=$4
+source "$(dirname "${BASH_SOURCE[0]}")/legged_gym/scripts/train_launcher.sh"
+need_args 4 "<slow|medium|fast> <student_exptid> <teacher_exptid> <device> [extra train.py args...]" "$@"
+mode=$1 exptid=$2 teacher=$3 device=$4
 shift 4
-case "$mode" in
-    slow|medium|fast) ;;
-    *) echo "train_student_cmg.sh: speed mode '$mode': expected slow, medium or fast" >&2; echo "$usage" >&2; exit 2 ;;
-esac
-# --multi_gpu: data-parallel through torchrun (legged_gym/scripts/train_launcher.sh).
-source "$ROOT/legged_gym/scripts/train_launcher.sh"
-train_launcher "$device" "$@"
-exec "${launch[@]}" "$ROOT/legged_gym/scripts/train.py" --task "g1_stu_rl_cmg_$mode" --proj_name "g1_stu_rl_cmg_$mode" \
-    --exptid "$exptid" --teacher_exptid "$teacher" --teacher_proj_name "g1_cmg_$mode" --device "$device" "$@"
+check_speed_mode "$mode"
+run_train "g1_stu_rl_cmg_$mode" "$device" --exptid "$exptid" --teacher_exptid "$teacher" \
+    --teacher_proj_name "g1_cmg_$mode" "$@"

@@ -7,16 +7,8 @@
 # Logs: legged_gym/logs/g1_priv_mimic/<exptid>/ (or $LEGGED_GYM_LOG_DIR/g1_priv_mimic/<exptid>/).
 # Python: $PYTHON if set, else python.
 set -euo pipefail
-if [ $# -lt 2 ]; then
-    echo "usage: bash train_teacher.sh <exptid> <device> [extra train.py args...]" >&2
-    exit 2
-fi
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-exptid=$1
-device=$2
+source "$(dirname "${BASH_SOURCE[0]}")/legged_gym/scripts/train_launcher.sh"
+need_args 2 "<exptid> <device> [extra train.py args...]" "$@"
+exptid=$1 device=$2
 shift 2
-# --multi_gpu: data-parallel through torchrun (legged_gym/scripts/train_launcher.sh).
-source "$ROOT/legged_gym/scripts/train_launcher.sh"
-train_launcher "$device" "$@"
-exec "${launch[@]}" "$ROOT/legged_gym/scripts/train.py" --task g1_priv_mimic --proj_name g1_priv_mimic \
-    --exptid "$exptid" --device "$device" "$@"
+run_train g1_priv_mimic "$device" --exptid "$exptid" "$@"

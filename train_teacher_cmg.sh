@@ -9,22 +9,9 @@
 # The CMG is the shipped assets/cmg/cmg.pt unless --cmg_model PATH (checkpoint or run folder) is given.
 # Logs: legged_gym/logs/g1_cmg_<speed_mode>/<exptid>/ (or $LEGGED_GYM_LOG_DIR/...). Python: $PYTHON if set, else python.
 set -euo pipefail
-usage="usage: bash train_teacher_cmg.sh <slow|medium|fast> <exptid> <device> [extra train.py args...]"
-if [ $# -lt 3 ]; then
-    echo "$usage" >&2
-    exit 2
-fi
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-mode=$1
-exptid=$2
-device=$3
+source "$(dirname "${BASH_SOURCE[0]}")/legged_gym/scripts/train_launcher.sh"
+need_args 3 "<slow|medium|fast> <exptid> <device> [extra train.py args...]" "$@"
+mode=$1 exptid=$2 device=$3
 shift 3
-case "$mode" in
-    slow|medium|fast) ;;
-    *) echo "train_teacher_cmg.sh: speed mode '$mode': expected slow, medium or fast" >&2; echo "$usage" >&2; exit 2 ;;
-esac
-# --multi_gpu: data-parallel through torchrun (legged_gym/scripts/train_launcher.sh).
-source "$ROOT/legged_gym/scripts/train_launcher.sh"
-train_launcher "$device" "$@"
-exec "${launch[@]}" "$ROOT/legged_gym/scripts/train.py" --task "g1_cmg_$mode" --proj_name "g1_cmg_$mode" \
-    --exptid "$exptid" --device "$device" "$@"
+check_speed_mode "$mode"
+run_train "g1_cmg_$mode" "$device" --exptid "$exptid" "$@"

@@ -14,9 +14,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import sys
 from pathlib import Path
 
-POLICY_DT = 0.02
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from legged_gym.simulator.base import POLICY_DT  # noqa: E402
+
 TRACKING = ("tracking_joint_dof", "tracking_joint_vel", "tracking_root_pose", "tracking_root_vel", "tracking_keybody_pos")
 
 

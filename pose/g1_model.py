@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import yaml
@@ -75,6 +75,7 @@ class G1Model:
     lower_key_bodies: Tuple[str, ...]
     feet: Tuple[str, ...]
     hands: Tuple[str, ...]
+    ankle_joints: Tuple[str, ...]
     real_motor_joints: Tuple[str, ...]
     wrist_roll_joints: Tuple[dict, ...]
     standing_pelvis_height: float
@@ -112,6 +113,38 @@ class G1Model:
     def motion_body_index(self, names) -> List[int]:
         """Indices of `names` in the 38-body motion list."""
         return [self.motion_bodies.index(n) for n in names]
+
+    def dof_index(self, names: Sequence[str]) -> Tuple[int, ...]:
+        """Indices of the actuated joints `names` in training order."""
+        return tuple(self.dof_names.index(n) for n in names)
+
+    def key_body_index(self, names: Sequence[str]) -> Tuple[int, ...]:
+        """Positions of the bodies `names` in the key-body list (`key_bodies`)."""
+        return tuple(self.key_bodies.index(n) for n in names)
+
+    def mirror_dofs(self) -> Tuple[Tuple[int, ...], Tuple[int, ...], Tuple[float, ...]]:
+        """Left/right twins of the actuated joints in training order: (left ids, right ids, signs). Mirroring a
+        pose puts sign x q of each left joint on its right twin, and the other way round.
+
+        Twins are named alike but for the `left_` / `right_` prefix. The mirror is the reflection through the
+        sagittal (xz) plane: it negates rotations about x and z (roll, yaw) and keeps those about y (pitch),
+        read from the joint axes of the table."""
+        left: List[int] = []
+        right: List[int] = []
+        signs: List[float] = []
+        for i, name in enumerate(self.dof_names):
+            if not name.startswith("left_"):
+                continue
+            twin = "right_" + name[len("left_") :]
+            a = np.array(self.joint_by_name(name)[1].axis)
+            b = np.array(self.joint_by_name(twin)[1].axis)
+            sign = float(np.dot(a * (-1.0, 1.0, -1.0), b))
+            if abs(abs(sign) - 1.0) > 1e-9:
+                raise ValueError("{}: the axes of {} and {} are not mirror images".format(self.table_path, name, twin))
+            left.append(i)
+            right.append(self.dof_names.index(twin))
+            signs.append(sign)
+        return tuple(left), tuple(right), tuple(signs)
 
 
 def _tuple(v, n=None):
@@ -178,6 +211,12 @@ def parse_g1_table(path) -> G1Model:
         unknown = [n for n in raw[group] if n not in names]
         if unknown:
             raise ValueError("{}: {} names unknown bodies {}".format(path, group, unknown))
+    for group in ("upper_key_bodies", "lower_key_bodies"):
+        if not set(raw[group]) <= set(raw["key_bodies"]):
+            raise ValueError("{}: {} must be key bodies".format(path, group))
+    unknown = [n for n in raw["ankle_joints"] if n not in dof_names]
+    if unknown:
+        raise ValueError("{}: ankle_joints names joints that are not actuated: {}".format(path, unknown))
     return G1Model(
         table_path=path,
         raw=raw,
@@ -199,6 +238,7 @@ def parse_g1_table(path) -> G1Model:
         lower_key_bodies=tuple(raw["lower_key_bodies"]),
         feet=tuple(raw["feet"]),
         hands=tuple(raw["hands"]),
+        ankle_joints=tuple(raw["ankle_joints"]),
         real_motor_joints=tuple(raw["real_motor_joints"]),
         wrist_roll_joints=tuple(raw["wrist_roll_joints"]),
         standing_pelvis_height=float(raw["standing_pelvis_height"]),

@@ -4,13 +4,17 @@
 (observations, rewards, terminations, curriculum, randomisation draws); importing this package
 imports no simulator.
 
-Importing this package registers TWIST's tasks with `legged_gym.gym_utils.task_registry`; the
-environment classes import their simulator backend only when an environment is built.
+Importing this package registers TWIST's tasks in `task_registry`, the table of tasks (name ->
+environment class, env config class, train config class; `legged_gym.utils.TaskTable`), from which
+`legged_gym.gym_utils.task_registry` builds environments and learners. The environment classes import
+their simulator backend only when an environment is built.
 """
 from legged_gym.envs.g1.g1_mimic_distill import G1MimicDistill
 from legged_gym.envs.g1.g1_mimic_distill_config import (G1MimicPrivCfg, G1MimicPrivCfgPPO, G1MimicStuRLCfg,
                                                         G1MimicStuRLCfgDAgger)
-from legged_gym.gym_utils.task_registry import task_registry
+from legged_gym.utils import TaskTable
+
+task_registry = TaskTable()
 
 task_registry.register("g1_priv_mimic", G1MimicDistill, G1MimicPrivCfg, G1MimicPrivCfgPPO)
 task_registry.register("g1_stu_rl", G1MimicDistill, G1MimicStuRLCfg, G1MimicStuRLCfgDAgger)

@@ -10,10 +10,12 @@ import os
 import random
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
+
+from legged_gym.utils import class_to_dict as class_to_dict  # TWIST's name here
 
 LEGGED_GYM_ROOT_DIR = str(Path(__file__).resolve().parents[1])
 #: Root of the training logs: `legged_gym/logs`, or the folder named by the environment variable
@@ -172,24 +174,6 @@ def update_train_cfg_from_args(train_cfg, args):
     if getattr(args, "exptid", None):
         train_cfg.runner.run_name = str(args.exptid)
     return train_cfg
-
-
-def class_to_dict(obj) -> dict:
-    """Nested config classes/instances to plain dicts (for logging and saving)."""
-    if not hasattr(obj, "__dict__"):
-        return obj
-    out: Dict[str, Any] = {}
-    for key in dir(obj):
-        if key.startswith("_"):
-            continue
-        val = getattr(obj, key)
-        if callable(val) and not isinstance(val, type):
-            continue
-        if isinstance(val, list):
-            out[key] = [class_to_dict(v) for v in val]
-        else:
-            out[key] = class_to_dict(val)
-    return out
 
 
 def checkpoint_files(run_dir) -> List[str]:

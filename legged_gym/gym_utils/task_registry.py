@@ -1,22 +1,21 @@
 """Task registry: task name -> (environment class, env config class, train config class).
 
-Tasks keep TWIST's names (`g1_priv_mimic`, `g1_stu_rl`, ...); they are registered by
-`legged_gym.envs` when it is imported. `make_env` / `make_alg_runner` build a task's environment
-and learner from the CLI (TWIST's names); this module imports the environments, the simulator and
-rsl_rl only inside them, so importing it stays cheap.
+Tasks keep TWIST's names (`g1_priv_mimic`, `g1_stu_rl`, ...); `legged_gym.envs` registers them in its
+table (`legged_gym.envs.task_registry`) when it is imported, and this module's `task_registry` looks a
+task up there (importing `legged_gym.envs`) when it does not know it. `make_env` / `make_alg_runner` build a task's environment and learner from the CLI
+(TWIST's names); this module imports the environments, the simulator and rsl_rl only inside them, so
+importing it stays cheap.
 """
 from __future__ import annotations
 
 import importlib
 import os
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, Optional
 
+from legged_gym.utils import Task, TaskTable, UnknownTaskError, class_to_dict
 
-class Task(NamedTuple):
-    env_class: type
-    env_cfg_class: type
-    train_cfg_class: type
+__all__ = ["Task", "TaskRegistry", "UnknownTaskError", "policy_cfg_with_obs_sizes", "task_registry"]
 
 
 def policy_cfg_with_obs_sizes(cfg_dict: Dict, env) -> Dict:
@@ -41,41 +40,30 @@ def policy_cfg_with_obs_sizes(cfg_dict: Dict, env) -> Dict:
     return out
 
 
-class UnknownTaskError(KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0])
+class TaskRegistry(TaskTable):
+    """A task table (`legged_gym.utils.TaskTable`) that builds environments and learners.
 
+    `source`: a module with a `task_registry` table (`legged_gym.envs` for this module's registry); a task
+    not registered here is taken from that table, the module imported then."""
 
-class TaskRegistry:
-    def __init__(self) -> None:
-        self._tasks: Dict[str, Task] = {}
+    def __init__(self, source: Optional[str] = None) -> None:
+        super().__init__()
+        self._source = source
 
-    def register(self, name: str, env_class: type, env_cfg_class: type, train_cfg_class: type) -> None:
-        if name in self._tasks:
-            raise ValueError("task {!r} is already registered".format(name))
-        self._tasks[name] = Task(env_class, env_cfg_class, train_cfg_class)
-
-    @property
-    def task_names(self) -> List[str]:
-        return sorted(self._tasks)
+    def ensure_registered(self, name: str) -> None:
+        """When `name` is not registered here: add every task of the source's table that is not."""
+        if name in self.task_names or self._source is None:
+            return
+        table = importlib.import_module(self._source).task_registry
+        for task in table.task_names:
+            if task not in self.task_names:
+                self.register(task, *table.get(task))
 
     def get(self, name: str) -> Task:
-        if name not in self._tasks:
-            raise UnknownTaskError(
-                "unknown task {!r}; registered tasks: {}".format(name, ", ".join(self.task_names) or "none")
-            )
-        return self._tasks[name]
-
-    def get_cfgs(self, name: str):
-        """Fresh instances (env_cfg, train_cfg) of the task's config classes."""
-        task = self.get(name)
-        return task.env_cfg_class(), task.train_cfg_class()
+        self.ensure_registered(name)
+        return super().get(name)
 
     # --- building environments and learners (TWIST's make_env / make_alg_runner) ---------------------
-    def ensure_registered(self, name: str) -> None:
-        """Import `legged_gym.envs` (which registers TWIST's tasks) when `name` is not known yet."""
-        if name not in self._tasks:
-            importlib.import_module("legged_gym.envs")
 
     def make_env(self, name: str, args=None, env_cfg=None):
         """Build the environment of task `name`; returns (env, env_cfg).
@@ -91,7 +79,6 @@ class TaskRegistry:
 
         if args is None:
             args = get_args([])
-        self.ensure_registered(name)
         task = self.get(name)
         task_env_cfg, train_cfg = self.get_cfgs(name)
         if env_cfg is None:
@@ -161,13 +148,11 @@ class TaskRegistry:
           checkpoint trained against another teacher).
         """
         from legged_gym.gym_utils.cfg_override import apply_overrides
-        from legged_gym.gym_utils.helpers import (UsageError, class_to_dict, experiment_dir, get_args,
-                                                  update_train_cfg_from_args)
+        from legged_gym.gym_utils.helpers import UsageError, experiment_dir, get_args, update_train_cfg_from_args
 
         if args is None:
             args = get_args([])
         name = name or args.task
-        self.ensure_registered(name)
         env_cfg_of_task, task_train_cfg = self.get_cfgs(name)
         if train_cfg is None:
             train_cfg = task_train_cfg
@@ -205,4 +190,4 @@ class TaskRegistry:
         return runner, train_cfg
 
 
-task_registry = TaskRegistry()
+task_registry = TaskRegistry("legged_gym.envs")

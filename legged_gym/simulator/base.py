@@ -21,24 +21,43 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import torch
+
+#: TWIST's rates (docs/conventions.md, Rates): physics step (s), physics substeps per policy step, and the
+#: policy step they make (0.02 s, 50 Hz). The one place for them: configs and MDP terms take them from here.
+PHYSICS_DT = 0.002
+DECIMATION = 10
+POLICY_DT = PHYSICS_DT * DECIMATION
 
 
 @dataclass
 class SimConfig:
     """Physics settings shared by all backends (TWIST rates: 500 Hz physics, 50 Hz policy)."""
 
-    dt: float = 0.002
-    decimation: int = 10
+    dt: float = PHYSICS_DT
+    decimation: int = DECIMATION
     gravity: Sequence[float] = (0.0, 0.0, -9.81)
 
 
 class SimBackend(abc.ABC):
-    """N worlds of the G1 training model. Every tensor argument/result lives on `self.device`."""
+    """N worlds of the G1 training model. Every tensor argument/result lives on `self.device`.
+
+    A backend's constructor sets the names and the state tensors below (model order, stable identities:
+    refreshed in place); the properties of this class hand them out."""
 
     name = "base"
+
+    _dof_names: Tuple[str, ...]
+    _body_names: Tuple[str, ...]
+    _root: torch.Tensor
+    _dof_pos: torch.Tensor
+    _dof_vel: torch.Tensor
+    _body_states: torch.Tensor
+    _contact_forces: torch.Tensor
+    _torques: torch.Tensor
+    _friction: torch.Tensor
 
     def __init__(self, num_envs: int, device, cfg: Optional[SimConfig] = None):
         self.num_envs = int(num_envs)
@@ -47,14 +66,14 @@ class SimBackend(abc.ABC):
 
     # --- model facts ------------------------------------------------------------------------------
     @property
-    @abc.abstractmethod
     def dof_names(self) -> Sequence[str]:
         """The 23 actuated joints, training order."""
+        return self._dof_names
 
     @property
-    @abc.abstractmethod
     def body_names(self) -> Sequence[str]:
         """All rigid bodies (52), model order."""
+        return self._body_names
 
     @property
     def num_dofs(self) -> int:
@@ -70,34 +89,34 @@ class SimBackend(abc.ABC):
 
     # --- state (refreshed by step() / forward()) ---------------------------------------------------
     @property
-    @abc.abstractmethod
     def root_states(self) -> torch.Tensor:
         """(N, 13) pelvis state: pos, quat xyzw, lin vel, ang vel (world frame)."""
+        return self._root
 
     @property
-    @abc.abstractmethod
     def dof_pos(self) -> torch.Tensor:
         """(N, 23) joint angles."""
+        return self._dof_pos
 
     @property
-    @abc.abstractmethod
     def dof_vel(self) -> torch.Tensor:
         """(N, 23) joint velocities."""
+        return self._dof_vel
 
     @property
-    @abc.abstractmethod
     def body_states(self) -> torch.Tensor:
         """(N, B, 13) rigid-body states (body frame origin, quat xyzw, lin vel, ang vel; world)."""
+        return self._body_states
 
     @property
-    @abc.abstractmethod
     def contact_forces(self) -> torch.Tensor:
         """(N, B, 3) net contact force on each body (world frame), from the last substep."""
+        return self._contact_forces
 
     @property
-    @abc.abstractmethod
     def torques(self) -> torch.Tensor:
         """(N, 23) PD torques applied in the last substep (after clipping)."""
+        return self._torques
 
     # --- control -----------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -162,6 +181,22 @@ class SimBackend(abc.ABC):
         """Set the gravity vector (3,) of every world (gravity randomisation, docs/decisions.md D2)."""
 
     # --- domain randomisation (per env) ------------------------------------------------------------
+    @property
+    def friction(self) -> torch.Tensor:
+        """(N,) friction coefficient of the robot's shapes, as last set per env (the simulator combines it
+        with the ground's)."""
+        return self._friction
+
+    @property
+    @abc.abstractmethod
+    def body_mass(self) -> torch.Tensor:
+        """(N, B) mass of every body per env."""
+
+    @property
+    @abc.abstractmethod
+    def body_com(self) -> torch.Tensor:
+        """(N, B, 3) centre of mass of every body in its body frame, per env."""
+
     @abc.abstractmethod
     def set_friction(self, friction: torch.Tensor) -> None:
         """Friction coefficient (N,) of every robot shape of each env."""

@@ -64,7 +64,7 @@ def _name_map(expected: Sequence[str], found: Sequence[str], what: str) -> List[
         extra = sorted(set(found) - set(expected))
         raise RuntimeError(
             "isaacgym backend: the {} of {} differ from the G1 table (missing {}, unexpected {}, "
-            "{} vs {} entries); regenerate it with assets/g1/generate.py".format(
+            "{} vs {} entries); regenerate it with python -m pose.g1_generate".format(
                 what, TRAINING_URDF, missing, extra, len(found), len(expected)
             )
         )
@@ -79,6 +79,7 @@ class IsaacGymBackend(SimBackend):
     def __init__(self, num_envs: int, device: object, cfg: Optional[SimConfig] = None):
         super().__init__(num_envs, device, cfg)
         self.model = load_g1()
+        self._dof_names, self._body_names = self.model.dof_names, self.model.body_names
         if self.device.type == "cuda" and self.device.index is None:
             self.device = torch.device("cuda", 0)
         self.gpu_pipeline = self.device.type == "cuda"
@@ -215,7 +216,7 @@ class IsaacGymBackend(SimBackend):
         self._dof_pos = torch.zeros(n, nd, device=dev, dtype=f32)
         self._dof_vel = torch.zeros(n, nd, device=dev, dtype=f32)
         self._body_states = self._kinematics(self._root, self._dof_pos, self._dof_vel)
-        self._contacts = torch.zeros(n, nb, 3, device=dev, dtype=f32)
+        self._contact_forces = torch.zeros(n, nb, 3, device=dev, dtype=f32)
         self._torques = torch.zeros(n, nd, device=dev, dtype=f32)
         self._root_dirty = torch.zeros(n, dtype=torch.bool, device=dev)  # written since the last step
         self._dof_dirty = torch.zeros(n, dtype=torch.bool, device=dev)
@@ -278,47 +279,9 @@ class IsaacGymBackend(SimBackend):
         root[:, 7:10] -= self._com_velocity_offset(root[:, 3:7], root[:, 10:13], self._com[:, 0])
         bodies.copy_(self._gym_body[:, self._body_idx])
         bodies[..., 7:10] -= self._com_velocity_offset(bodies[..., 3:7], bodies[..., 10:13], self._com)
-        self._contacts.copy_(self._gym_contact[:, self._body_idx])
+        self._contact_forces.copy_(self._gym_contact[:, self._body_idx])
 
-    # --- model facts and state -----------------------------------------------------------------
-    @property
-    def dof_names(self) -> Sequence[str]:
-        return self.model.dof_names
-
-    @property
-    def body_names(self) -> Sequence[str]:
-        return self.model.body_names
-
-    @property
-    def root_states(self) -> torch.Tensor:
-        return self._root
-
-    @property
-    def dof_pos(self) -> torch.Tensor:
-        return self._dof_pos
-
-    @property
-    def dof_vel(self) -> torch.Tensor:
-        return self._dof_vel
-
-    @property
-    def body_states(self) -> torch.Tensor:
-        return self._body_states
-
-    @property
-    def contact_forces(self) -> torch.Tensor:
-        return self._contacts
-
-    @property
-    def torques(self) -> torch.Tensor:
-        return self._torques
-
-    # --- per-env physical parameters (read-only, as the mjwarp backend exposes them) -------------
-    @property
-    def friction(self) -> torch.Tensor:
-        """(N,) robot shape friction last set per env (PhysX averages it with the ground's 1.0)."""
-        return self._friction
-
+    # --- per-env physical parameters (read-only; `friction` is SimBackend's) -----------------------
     @property
     def body_mass(self) -> torch.Tensor:
         """(N, B) mass of every body per env."""

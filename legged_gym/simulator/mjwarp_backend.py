@@ -23,7 +23,7 @@ Nothing here loops over environments in Python.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
 import numpy as np
 import torch
@@ -334,8 +334,8 @@ class MjWarpBackend(SimBackend):
         self._kd = t(self._w_kd)
         self._torques = t(self._w_torques)
         self._root = t(self._w_root)
-        self._bodies = t(self._w_bodies)
-        self._contact = t(self._w_contact)
+        self._body_states = t(self._w_bodies)
+        self._contact_forces = t(self._w_contact)
         self._qpos = t(d.qpos)
         self._qvel = t(d.qvel)
         self._qacc_warmstart = t(d.qacc_warmstart)
@@ -453,40 +453,7 @@ class MjWarpBackend(SimBackend):
         else:
             wp.stream_from_torch(ts).wait_stream(ws)
 
-    # --- model facts ------------------------------------------------------------------------------
-    @property
-    def dof_names(self) -> Sequence[str]:
-        return self._dof_names
-
-    @property
-    def body_names(self) -> Sequence[str]:
-        return self._body_names
-
-    # --- state ------------------------------------------------------------------------------------
-    @property
-    def root_states(self) -> torch.Tensor:
-        return self._root
-
-    @property
-    def dof_pos(self) -> torch.Tensor:
-        return self._dof_pos
-
-    @property
-    def dof_vel(self) -> torch.Tensor:
-        return self._dof_vel
-
-    @property
-    def body_states(self) -> torch.Tensor:
-        return self._bodies
-
-    @property
-    def contact_forces(self) -> torch.Tensor:
-        return self._contact
-
-    @property
-    def torques(self) -> torch.Tensor:
-        return self._torques
-
+    # --- solver reports (the state getters are SimBackend's) ---------------------------------------
     def take_solver_limit_hits(self, env_ids: torch.Tensor) -> torch.Tensor:
         bit = int(mjw.OverflowType.ITERATIONS)
         flags = self._overflow[env_ids]
@@ -509,11 +476,6 @@ class MjWarpBackend(SimBackend):
     def body_com(self) -> torch.Tensor:
         """(N, B, 3) centre of mass of every robot body in its body frame, per world."""
         return self._body_ipos[:, self._robot]
-
-    @property
-    def friction(self) -> torch.Tensor:
-        """(N,) robot shape friction last set per env (before the ground averaging)."""
-        return self._friction
 
     # --- control ----------------------------------------------------------------------------------
     def step(self, dof_targets: torch.Tensor) -> None:

@@ -1,4 +1,4 @@
-"""The G1 facts table, its loader and the model files generated from it (assets/g1/generate.py).
+"""The G1 facts table, its loader and the model files generated from it (pose/g1_generate.py).
 
 The expected numbers below are typed in from TWIST's model and config (the tables of
 docs/conventions.md; not read from the table), so they check the table, `pose.g1_model.load_g1()`
@@ -6,7 +6,6 @@ and the generator against an independent source.
 """
 from __future__ import annotations
 
-import importlib.util
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from pose import g1_generate
 from pose.g1_model import load_g1
 from pose.kinematics import FootGeometry, ForwardKinematics
 from pose.utils.torch_utils import wxyz_to_xyzw
@@ -216,12 +216,9 @@ def test_training_mjcf_accepted_by_mujoco_warp(train):
 
 
 def test_regeneration_is_byte_identical(tmp_path):
-    spec = importlib.util.spec_from_file_location("g1_generate", str(G1_DIR / "generate.py"))
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
-    gen.main(["--out", str(tmp_path)])
+    g1_generate.main(["--out", str(tmp_path)])
     for path in GENERATED:
-        assert (tmp_path / path.name).read_bytes() == path.read_bytes(), "{} is stale: run assets/g1/generate.py".format(path.name)
+        assert (tmp_path / path.name).read_bytes() == path.read_bytes(), "{} is stale: run python -m pose.g1_generate".format(path.name)
 
 
 # ----------------------------------------------------------------------------- deploy models

@@ -1,8 +1,8 @@
 """`--set GROUP.NAME=VALUE` (legged_gym/gym_utils/cfg_override.py) on the task's real configs."""
 import pytest
 
-from legged_gym.envs import task_registry
 from legged_gym.gym_utils.cfg_override import OverrideError, apply_overrides, parse_overrides
+from legged_gym.gym_utils.task_registry import task_registry
 
 
 @pytest.fixture
@@ -33,6 +33,8 @@ def test_values_reach_both_configs_with_their_types(cfgs):
     ("motion.no_such_setting=1", "no setting 'no_such_setting' in motion"),
     ("nogroup.x=1", "no settings group 'nogroup' in the env config"),
     ("rewards.scales=1", "is a group of settings"),
+    ("rewards.params.tracking_joint_dof.coef=wide", "expected a float"),
+    ("rewards.params.tracking_joint_dof.cof=0.2", "no setting 'cof' in rewards.params.tracking_joint_dof"),
     ("motion.adaptive_sampling", "expected GROUP.NAME=VALUE"),
     ("seed=3", "expected GROUP.NAME=VALUE"),
 ])

@@ -7,15 +7,15 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
 
 pytest.importorskip("mujoco_warp")
 
-from conftest import REPO_ROOT  # noqa: E402
+from conftest import REPO_ROOT, tiny_cmg  # noqa: E402
 from legged_gym.envs import task_registry  # noqa: E402  (registers the tasks)
 from legged_gym.envs.g1.g1_mimic_cmg import G1MimicCMG  # noqa: E402
+from legged_gym.envs.g1.g1_mimic_cmg_config import G1MimicCMGCfg  # noqa: E402
 from legged_gym.envs.mdp import rewards  # noqa: E402
 from legged_gym.gym_utils import helpers  # noqa: E402
 
@@ -27,44 +27,7 @@ BANDS = {
 TEACHER, STUDENT = "pytest_cmg_teacher", "pytest_cmg_student"
 TEACHER_OBS, STUDENT_OBS = 1318, 1155
 SMALL = ["--num_envs", "4", "--max_iterations", "2", "--sim", "mjwarp"]
-
-
-def tiny_cmg(path, seed=0, hidden=32):
-    """A randomly initialised CMG checkpoint with the statistics of a tiny data set about the default pose."""
-    from cmg_workspace.checkpoint import save_checkpoint
-    from cmg_workspace.joints import from_23, joint_names
-    from cmg_workspace.model import CMG, CMGConfig
-    from cmg_workspace.stats import Stats
-    from pose.g1_model import load_g1
-
-    rng = np.random.default_rng(seed)
-    q = from_23(np.asarray(load_g1().default_dof_pos, dtype=np.float32)[None])[0]
-    motion = np.concatenate([q, np.zeros_like(q)])[None, None] + 0.2 * rng.standard_normal((8, 31, 58))
-    command = rng.uniform([-0.5, -1.0, -1.5], [4.0, 1.0, 1.5], size=(8, 30, 3))
-    stats = Stats.compute(motion.astype(np.float32), command.astype(np.float32))
-    torch.manual_seed(seed)
-    cfg = CMGConfig(hidden_dim=hidden)
-    save_checkpoint(
-        path,
-        dict(
-            model_config=cfg.to_dict(),
-            model_state_dict=CMG(cfg).state_dict(),
-            stats=stats.to_dict(),
-            standing_pose=[float(v) for v in stats.motion_mean],
-            joint_names=list(joint_names()),
-            fps=50.0,
-        ),
-    )
-    return path
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors: one torch thread (faster on a busy 2-core machine than two waiting on each other)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +36,7 @@ def cmg_model(tmp_path_factory):
 
 
 def test_tasks_have_the_speed_bands_and_the_cmg_settings():
+    cmg_rewards = G1MimicCMGCfg().rewards
     for mode, (vx, vy, wz) in BANDS.items():
         for task in ("g1_cmg_" + mode, "g1_stu_rl_cmg_" + mode):
             env_cfg, train_cfg = task_registry.get_cfgs(task)
@@ -83,13 +47,14 @@ def test_tasks_have_the_speed_bands_and_the_cmg_settings():
             assert not env_cfg.motion.rand_reset and not env_cfg.motion.motion_curriculum
             assert env_cfg.motion.cmg_model is None and env_cfg.motion.cmg_height == 0.75
             assert env_cfg.env.episode_length_s == 10.0 and train_cfg.runner.save_interval == 100
-            scales = helpers.class_to_dict(env_cfg.rewards.scales)
-            assert scales == rewards.CMG_TEACHER_REWARD_SCALES
+            # one CMG term table for all (its numbers: tests/legged_gym/test_mdp_rewards.py)
+            table = [helpers.class_to_dict(getattr(env_cfg.rewards, g)) for g in ("scales", "params")]
+            assert table == [helpers.class_to_dict(getattr(cmg_rewards, g)) for g in ("scales", "params")], task
             student = task.startswith("g1_stu_rl")
             assert env_cfg.env.num_observations == (STUDENT_OBS if student else TEACHER_OBS)
             assert train_cfg.runner_class_name == ("OnPolicyDaggerRunner" if student else "OnPolicyRunnerMimic")
     for name in ("tracking_keybody_pos_upper", "tracking_cmd_vel", "tracking_cmd_yaw", "action_symmetry"):
-        assert rewards.CMG_TEACHER_REWARD_SCALES[name] > 0
+        assert getattr(cmg_rewards.scales, name) > 0
     fast = task_registry.get_cfgs("g1_cmg_fast")[1].algorithm
     assert (
         fast.learning_rate,
@@ -175,11 +140,12 @@ def test_env_tracks_the_generated_reference_with_the_cmg_rewards(cmg_model):
         assert bool(((c[:, 0] >= 1.5) & (c[:, 0] <= 2.5) & (c[:, 1].abs() <= 0.5) & (c[:, 2].abs() <= 0.5)).all())
     assert resets >= 1, "large random actions make robots fall"
     assert int(lib.num_clamped) == 0, "a reference query missed the generated frames"
-    # the CMG reward hooks are the mdp.rewards functions of the env's state
+    # the CMG reward terms are the mdp.rewards functions of the env's state, with the table's parameters
+    terms = {t.name: t.fn for t in env.reward_terms}
     c = lib.get_commands()
-    torch.testing.assert_close(env._reward_tracking_cmd_vel(), rewards.tracking_cmd_vel(c, env.base_lin_vel))
-    torch.testing.assert_close(env._reward_tracking_cmd_yaw(), rewards.tracking_cmd_yaw(c, env.base_ang_vel))
-    torch.testing.assert_close(env._reward_action_symmetry(), rewards.action_symmetry(env.actions))
+    torch.testing.assert_close(terms["tracking_cmd_vel"](), rewards.tracking_cmd_vel(c, env.base_lin_vel, coef=2.0))
+    torch.testing.assert_close(terms["tracking_cmd_yaw"](), rewards.tracking_cmd_yaw(c, env.base_ang_vel, coef=1.0))
+    torch.testing.assert_close(terms["action_symmetry"](), rewards.action_symmetry(env.actions, coef=0.5))
     args = (
         env._key_body_pos(),
         env.root_states[:, 0:3],
@@ -189,13 +155,19 @@ def test_env_tracks_the_generated_reference_with_the_cmg_rewards(cmg_model):
         env._ref_root_rot,
     )
     torch.testing.assert_close(
-        env._reward_tracking_keybody_pos(), rewards.tracking_keybody_pos(*args, body_ids=rewards.LOWER_KEY_BODY_IDS)
+        terms["tracking_keybody_pos"](),
+        rewards.tracking_keybody_pos(*args, body_ids=rewards.LOWER_KEY_BODY_IDS, coef=10.0),
     )
-    torch.testing.assert_close(env._reward_tracking_keybody_pos_upper(), rewards.tracking_keybody_pos_upper(*args))
+    torch.testing.assert_close(
+        terms["tracking_keybody_pos_upper"](), rewards.tracking_keybody_pos_upper(*args, coef=5.0)
+    )
     masses = torch.tensor([env.model.body(b).mass for b in env.sim.body_names])
     assert float(env._body_mass.sum(dim=1).sub(masses.sum()).abs().max()) <= 3.0 + 1e-4  # pelvis mass +-3 kg
-    assert torch.isfinite(env._reward_total_angular_momentum()).all()
-    assert set(env.reward_scales) == {k for k, v in rewards.CMG_TEACHER_REWARD_SCALES.items() if v}
+    b = env.rigid_body_states
+    torch.testing.assert_close(
+        terms["total_angular_momentum"](), rewards.total_angular_momentum(b[..., 0:3], b[..., 7:10], env._body_mass)
+    )
+    assert set(env.reward_scales) == {k for k, v in helpers.class_to_dict(G1MimicCMGCfg.rewards.scales).items() if v}
 
 
 def _rotated(frame):

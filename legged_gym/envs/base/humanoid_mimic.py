@@ -9,8 +9,8 @@
   Start times are uniform over the clip (TWIST), or with `cfg.motion.adaptive_sampling` drawn more
   often shortly before where episodes fail (`mdp.adaptive_sampling`).
 - Episode length: in headless training the longest clip (episodes end at motion end or failure).
-- Terminations `mdp.terminations.check_termination`; tracking rewards `mdp.rewards`; motion
-  difficulty `mdp.curriculum`.
+- Terminations `mdp.terminations.check_termination`; reward terms `reward_terms` (over
+  `mdp.rewards`); motion difficulty `mdp.curriculum`.
 - Evaluation (scripts/eval.py): `reset_to_motions` starts given clips at given times (default 0);
   `pre_reset_callback(env)`, when set, runs every step between the terminations and the resets.
 """
@@ -326,25 +326,12 @@ class HumanoidMimic(HumanoidChar):
         if self.pre_reset_callback is not None:
             self.pre_reset_callback(self)
 
-    # --- rewards (thin hooks over mdp.rewards) ----------------------------------------------------
+    # --- state the reward terms read (legged_gym/envs/base/reward_terms.py) ---------------------------
     def _key_body_pos(self) -> torch.Tensor:
         return self.rigid_body_states[:, self._key_body_ids, 0:3]
 
     def _ref_key_body_pos(self) -> torch.Tensor:
         return self._ref_body_pos[:, self._key_body_ids]
-
-    def _reward_tracking_joint_dof(self):
-        return rewards.tracking_joint_dof(self.dof_pos, self._ref_dof_pos, self.dof_err_w)
-
-    def _reward_tracking_joint_vel(self):
-        return rewards.tracking_joint_vel(self.dof_vel, self._ref_dof_vel, self.dof_err_w)
-
-    def _reward_tracking_root_pose(self):
-        return rewards.tracking_root_pose(self.root_states[:, 0:3], self.base_quat, self._ref_root_pos, self._ref_root_rot)
-
-    def _reward_tracking_root_vel(self):
-        return rewards.tracking_root_vel(self.base_lin_vel, self.base_ang_vel, self._ref_root_rot,
-                                         self._ref_root_vel, self._ref_root_ang_vel)
 
     def _keybody_delta(self) -> torch.Tensor:
         """rewards.keybody_delta of this step (computed once per compute_reward, shared)."""
@@ -362,14 +349,3 @@ class HumanoidMimic(HumanoidChar):
             self.keybody_distance_sum += self._keybody_delta_cache.norm(dim=-1).mean(dim=-1)
         finally:
             self._keybody_delta_cache = None
-
-    def _reward_tracking_keybody_pos(self):
-        # rewards.tracking_keybody_pos (coef 10, all key bodies) of the shared delta
-        return torch.exp(-10.0 * torch.sum(self._keybody_delta() ** 2, dim=(-2, -1)))
-
-    def _reward_feet_air_time(self):
-        """Updates the air-time state; its contact memory replaces the 2 N one (TWIST quirk, docs/decisions.md K3)."""
-        rew, self.feet_air_time, self.last_contacts = rewards.feet_air_time(
-            self._feet_contact_forces(), self._ref_root_vel, self.feet_air_time, self.last_contacts, self.dt,
-            float(self.cfg.rewards.feet_air_time_target))
-        return rew

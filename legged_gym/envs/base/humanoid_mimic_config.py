@@ -4,15 +4,17 @@ placeholders (`HumanoidMimicCfgPPO`), plus the config edits of the scripts: play
 
 Numbers of the robot (gains, default pose, limits, body names) come from `pose.g1_model.load_g1()`,
 never from here. Observation sizes are those of the observation layout `mdp.layout.LAYOUT`; the
-environment checks them at start-up. Reward scales are the tables of `mdp.rewards`.
+environment checks them at start-up. The reward term table is `HumanoidMimicCfg.rewards`.
 """
 from __future__ import annotations
+
+from typing import Optional
 
 from legged_gym.envs.base.base_config import BaseConfig
 from legged_gym.envs.mdp import observations as obs_terms
 from legged_gym.envs.mdp import randomization as rand_terms
 from legged_gym.envs.mdp.layout import LAYOUT
-from legged_gym.envs.mdp.rewards import TWIST_TEACHER_REWARD_SCALES
+from legged_gym.simulator.base import DECIMATION, PHYSICS_DT
 
 
 class HumanoidMimicCfg(BaseConfig):
@@ -38,8 +40,8 @@ class HumanoidMimicCfg(BaseConfig):
         sync_free_resets = "auto"
 
     class sim:
-        dt = 0.002  # physics, 500 Hz
-        decimation = 10  # policy 50 Hz
+        dt = PHYSICS_DT  # physics, 500 Hz
+        decimation = DECIMATION  # policy 50 Hz
         gravity = [0.0, 0.0, -9.81]
         backend = None  # "mjwarp" / "isaacgym"; None: isaacgym when importable, else mjwarp
 
@@ -92,12 +94,64 @@ class HumanoidMimicCfg(BaseConfig):
         gravity_range = list(rand_terms.GRAVITY_RANGE)
 
     class rewards:
-        # Raw scales (x dt at start-up); a term with scale 0 is not computed.
-        scales = type("scales", (), dict(TWIST_TEACHER_REWARD_SCALES))
-        soft_dof_pos_limit = 0.95
-        soft_torque_limit = 0.95
-        max_contact_force = 100.0
-        feet_air_time_target = 0.5
+        # TWIST's term table (docs/rewards_and_terminations.md): `scales.<term>` the raw weight (x dt at
+        # start-up; 0: the term is not computed), `params.<term>` its kernel parameters (terms without
+        # parameters have no entry); the terms are those of legged_gym/envs/base/reward_terms.py.
+        class scales:
+            tracking_joint_dof = 0.6
+            tracking_joint_vel = 0.2
+            tracking_root_pose = 0.6
+            tracking_root_vel = 1.0
+            tracking_keybody_pos = 2.0
+            feet_slip = -0.1
+            feet_contact_forces = -5e-4
+            feet_stumble = -1.25
+            dof_pos_limits = -5.0
+            dof_torque_limits = -1.0
+            dof_vel = -1e-4
+            dof_acc = -5e-8
+            action_rate = -0.01
+            feet_air_time = 5.0
+            ang_vel_xy = -0.01
+            ankle_dof_acc = -1e-7
+            ankle_dof_vel = -2e-4
+
+        class params:
+            class tracking_joint_dof:
+                coef = 0.15
+
+            class tracking_joint_vel:
+                coef = 0.01
+
+            class tracking_root_pose:
+                coef = 5.0
+                rot_weight = 0.1
+                height_only = True  # position error of z only (False: xyz, TWIST's global_obs)
+
+            class tracking_root_vel:
+                coef = 1.0
+                ang_weight = 0.5
+
+            class tracking_keybody_pos:
+                coef = 10.0
+                # None: all key bodies; or a group of the facts table ("upper_key_bodies", "lower_key_bodies")
+                key_bodies: Optional[str] = None
+
+            class feet_slip:
+                contact_threshold = 5.0  # N
+
+            class feet_stumble:
+                ratio = 4.0
+
+            class feet_air_time:
+                contact_threshold = 5.0  # N
+                min_ref_speed = 0.05  # m/s
+
+        # Settings under TWIST's names, read by the terms above.
+        soft_dof_pos_limit = 0.95  # dof_pos_limits
+        soft_torque_limit = 0.95  # dof_torque_limits
+        max_contact_force = 100.0  # feet_contact_forces, N
+        feet_air_time_target = 0.5  # feet_air_time, s
 
     class termination:
         torso_contact_force = 1.0  # N, on the table's termination bodies (torso_link)

@@ -4,23 +4,34 @@ Physics goes through a `legged_gym.simulator` backend (chosen by `cfg.sim.backen
 imported only when an environment is built). Every random draw of the environment uses one
 `torch.Generator` seeded from `cfg.seed`, so the same seed and the same actions give the same rollout.
 
-Rewards: each non-zero scale of `cfg.rewards.scales` names a term; the term is the method
-`_reward_<name>`, a thin hook that calls the pure function of `mdp.rewards` on the env's tensors.
-Scales are multiplied by the policy dt at start-up (docs/rewards_and_terminations.md, Aggregation).
+Rewards: the term table of `cfg.rewards` (weights `scales.<name>`, kernel parameters
+`params.<name>`) becomes at start-up the list of terms `reward_terms`, each built by the registry
+`reward_terms.TERMS`; weights are multiplied by the policy dt (docs/rewards_and_terminations.md).
 """
 from __future__ import annotations
 
+import inspect
 import math
-from typing import Any, Dict
+from typing import Any, Dict, List, NamedTuple
 
 import torch
 
+from legged_gym.envs.base import reward_terms
 from legged_gym.envs.base.base_task import BaseTask
 from legged_gym.envs.mdp import randomization as rand
 from legged_gym.envs.mdp import rewards
-from legged_gym.gym_utils.helpers import class_to_dict
+from legged_gym.utils import class_to_dict
 from pose.g1_model import load_g1
 from pose.utils.torch_utils import get_euler_xyz, quat_rotate_inverse
+
+
+class RewardTerm(NamedTuple):
+    """One row of the env's term table: `fn()` gives the raw term f (N,) of the current state."""
+
+    name: str
+    fn: reward_terms.Term
+    scale: float  # the effective scale: config weight x policy dt
+    params: Dict[str, Any]  # the kernel parameters `fn` was built with
 
 
 class LeggedRobot(BaseTask):
@@ -134,7 +145,7 @@ class LeggedRobot(BaseTask):
         self.torque_limits = torch.tensor(m.torque_limit, **f32)
         lower, upper = torch.tensor(m.dof_lower, **f32), torch.tensor(m.dof_upper, **f32)
         self.soft_dof_pos_lower, self.soft_dof_pos_upper = rewards.soft_dof_pos_limits(
-            lower, upper, self.cfg.rewards.soft_dof_pos_limit)
+            lower, upper, soft_limit=self.cfg.rewards.soft_dof_pos_limit)
         self.env_origins = torch.zeros(n, 3, **f32)  # every env is its own world, on flat ground
         self.actions = torch.zeros(n, nd, **f32)
         self.last_actions = torch.zeros(n, nd, **f32)
@@ -197,14 +208,28 @@ class LeggedRobot(BaseTask):
 
     # --- rewards -------------------------------------------------------------------------------------
     def _prepare_reward_function(self) -> None:
-        scales = class_to_dict(self.cfg.rewards.scales)
-        self.reward_scales = rewards.effective_scales(scales, self.dt)
-        missing = [name for name in self.reward_scales if not callable(getattr(self, "_reward_" + name, None))]
-        if missing:
-            known = sorted(a[len("_reward_"):] for a in dir(self) if a.startswith("_reward_"))
-            raise ValueError("cfg.rewards.scales: {} has no reward term named {} (known terms: {})".format(
-                type(self).__name__, missing, ", ".join(known)))
-        self.reward_functions = {name: getattr(self, "_reward_" + name) for name in self.reward_scales}
+        """Build the terms of the table `cfg.rewards` with a non-zero weight, in `reward_scales` order."""
+        table = self.cfg.rewards
+        self.reward_scales = rewards.effective_scales(class_to_dict(table.scales), self.dt)
+        params = class_to_dict(table.params)
+        for group, names in (("scales", self.reward_scales), ("params", params)):
+            unknown = [name for name in names if name not in reward_terms.TERMS]
+            if unknown:
+                raise ValueError("cfg.rewards.{}: no reward term named {} (known terms: {})".format(
+                    group, unknown, ", ".join(sorted(reward_terms.TERMS))))
+        self.reward_terms: List[RewardTerm] = []
+        for name, scale in self.reward_scales.items():
+            make, kwargs = reward_terms.TERMS[name], params.get(name, {})
+            try:
+                inspect.signature(make).bind(self, **kwargs)
+            except TypeError as e:
+                raise ValueError("cfg.rewards.params.{}: {} (the term takes {})".format(
+                    name, e, list(inspect.signature(make).parameters)[1:])) from None
+            try:
+                fn = make(self, **kwargs)
+            except (AttributeError, ValueError) as e:
+                raise ValueError("cfg.rewards: term {!r} on {}: {}".format(name, type(self).__name__, e)) from e
+            self.reward_terms.append(RewardTerm(name, fn, scale, kwargs))
         self.reward_scale_vec = torch.tensor(list(self.reward_scales.values()), device=self.device)
         # Raw episode sums of all terms in one (N, T) buffer; `episode_sums[name]` are its columns.
         self.episode_sum_buf = torch.zeros(self.num_envs, len(self.reward_scales), device=self.device)
@@ -212,36 +237,9 @@ class LeggedRobot(BaseTask):
 
     def compute_reward(self) -> None:
         """r = sum of scale x dt x term; the episode sums collect the raw terms."""
-        terms = torch.stack([fn() for fn in self.reward_functions.values()], dim=-1)
+        terms = torch.stack([t.fn() for t in self.reward_terms], dim=-1)
         self.rew_buf = rewards.total_reward(terms, self.reward_scale_vec)
         self.episode_sum_buf += terms
 
     def _feet_contact_forces(self) -> torch.Tensor:
         return self.contact_forces[:, self.feet_indices]
-
-    def _reward_feet_slip(self):
-        return rewards.feet_slip(self.rigid_body_states[:, self.feet_indices, 7:10], self._feet_contact_forces())
-
-    def _reward_feet_contact_forces(self):
-        return rewards.feet_contact_forces(self._feet_contact_forces(), self.cfg.rewards.max_contact_force)
-
-    def _reward_feet_stumble(self):
-        return rewards.feet_stumble(self._feet_contact_forces())
-
-    def _reward_dof_pos_limits(self):
-        return rewards.dof_pos_limits(self.dof_pos, self.soft_dof_pos_lower, self.soft_dof_pos_upper)
-
-    def _reward_dof_torque_limits(self):
-        return rewards.dof_torque_limits(self.torques, self.torque_limits, self.cfg.rewards.soft_torque_limit)
-
-    def _reward_dof_vel(self):
-        return rewards.dof_vel(self.dof_vel)
-
-    def _reward_dof_acc(self):
-        return rewards.dof_acc(self.dof_vel, self.last_dof_vel, self.dt)
-
-    def _reward_action_rate(self):
-        return rewards.action_rate(self.actions, self.last_actions)
-
-    def _reward_ang_vel_xy(self):
-        return rewards.ang_vel_xy(self.base_ang_vel)

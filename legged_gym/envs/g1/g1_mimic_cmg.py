@@ -11,11 +11,12 @@ What changes against G1MimicDistill (observations, terminations and the other re
   lengths only move the time-outs. Episodes last `env.episode_length_s` (10 s).
 - resets draw new episodes from the library (commands, mirroring, optional command switch) before
   the reference-state initialisation at frame 0; by index list or by mask alike.
-- rewards: `tracking_keybody_pos` over the lower key bodies (ankles, knees) and
-  `tracking_keybody_pos_upper` over hands, elbows and head (zero with
-  `rewards.lower_body_only_tracking`); `tracking_cmd_vel` / `tracking_cmd_yaw` against the
-  library's current commands; `action_symmetry`; `total_angular_momentum` over all bodies (the
-  facts table's masses, plus the randomised pelvis mass).
+- rewards (the CMG term table of `g1_mimic_cmg_config`, built by `legged_gym/envs/base/reward_terms.py`):
+  `tracking_keybody_pos` over the lower key bodies (ankles, knees) and `tracking_keybody_pos_upper`
+  over hands, elbows and head (zero with `rewards.lower_body_only_tracking`); `tracking_cmd_vel` /
+  `tracking_cmd_yaw` against the library's current commands (`get_commands`); `action_symmetry`;
+  `total_angular_momentum` over all bodies (`_body_mass`: the facts table's masses, plus the
+  randomised pelvis mass).
 - CMG students start their step counters at 0 (observation noise ramps in, action delay starts at
   its onset), as in the CMG forks of TWIST, instead of the mocap student's 2.4 M preset.
 """
@@ -27,7 +28,6 @@ from typing import cast
 import torch
 
 from legged_gym.envs.g1.g1_mimic_distill import G1MimicDistill
-from legged_gym.envs.mdp import rewards
 from pose.g1_model import load_g1
 from pose.utils.cmg_motion_lib import CMGMotionLib, CommandSwitch
 
@@ -76,12 +76,7 @@ class G1MimicCMG(G1MimicDistill):
         super()._init_buffers()
         self._motion_ids = torch.arange(self.num_envs, device=self.device)
         g1 = load_g1()
-        names = list(self.key_body_names)
-        missing = [b for b in g1.upper_key_bodies + g1.lower_key_bodies if b not in names]
-        if missing:
-            raise ValueError("CMG rewards need the key bodies {} (cfg.motion.key_bodies: {})".format(missing, names))
-        self._upper_key_ids = torch.tensor([names.index(b) for b in g1.upper_key_bodies], device=self.device)
-        self._lower_key_ids = torch.tensor([names.index(b) for b in g1.lower_key_bodies], device=self.device)
+        # body masses of total_angular_momentum
         masses = torch.tensor([g1.body(b).mass for b in self.sim.body_names], device=self.device)
         self._body_mass = masses.unsqueeze(0).repeat(self.num_envs, 1)
         pelvis = list(self.sim.body_names).index(self._mass_body)
@@ -116,30 +111,3 @@ class G1MimicCMG(G1MimicDistill):
     def get_commands(self) -> torch.Tensor:
         """(N, 3) the command (vx, vy, wz) each env's reference follows now."""
         return self.cmg.get_commands()
-
-    # --- CMG rewards (thin hooks over mdp.rewards) -------------------------------------------------
-    def _keybody_kernel(self, ids: torch.Tensor, coef: float) -> torch.Tensor:
-        """exp(-coef sum_i |d_i|^2) over key bodies `ids` of the shared heading-frame delta
-        (`rewards.tracking_keybody_pos` / `tracking_keybody_pos_upper` with body_ids)."""
-        d = self._keybody_delta().index_select(1, ids)
-        return torch.exp(-coef * torch.sum(d**2, dim=(-2, -1)))
-
-    def _reward_tracking_keybody_pos(self):
-        return self._keybody_kernel(self._lower_key_ids, 10.0)
-
-    def _reward_tracking_keybody_pos_upper(self):
-        r = self._keybody_kernel(self._upper_key_ids, 5.0)
-        return torch.zeros_like(r) if self.cfg.rewards.lower_body_only_tracking else r
-
-    def _reward_tracking_cmd_vel(self):
-        return rewards.tracking_cmd_vel(self.get_commands(), self.base_lin_vel)
-
-    def _reward_tracking_cmd_yaw(self):
-        return rewards.tracking_cmd_yaw(self.get_commands(), self.base_ang_vel)
-
-    def _reward_action_symmetry(self):
-        return rewards.action_symmetry(self.actions)
-
-    def _reward_total_angular_momentum(self):
-        b = self.rigid_body_states
-        return rewards.total_angular_momentum(b[..., 0:3], b[..., 7:10], self._body_mass)

@@ -2,7 +2,7 @@
 
 Adds to HumanoidMimic the G1 specifics: the motion bodies (38) mapped to simulator bodies (52) by
 name, the teacher (1318) and student (1155) observations built with `mdp.observations`, the
-student's 10-frame history, privileged info, the ankle penalty terms, and TWIST's student counter
+student's 10-frame history, privileged info, and TWIST's student counter
 pre-set (full observation noise and action delay from the first step; docs/decisions.md K4).
 The observation layout (`mdp.layout.ObsLayout`) is made from the config and checked against its sizes
 before anything is built; the builders, the noise vector and the history take their sizes from it.
@@ -13,7 +13,6 @@ import torch
 
 from legged_gym.envs.base.humanoid_mimic import HumanoidMimic
 from legged_gym.envs.mdp import observations as obs_terms
-from legged_gym.envs.mdp import rewards
 from legged_gym.envs.mdp.layout import OBS_TYPES, ObsLayout
 from pose.g1_model import load_g1
 
@@ -128,10 +127,3 @@ class G1MimicDistill(HumanoidMimic):
                                           self.clip_obs)
         self.obs_history_buf = obs_terms.update_obs_history(
             self.obs_history_buf, obs_terms.student_single_obs(mimic, proprio, self.dims), self.episode_length_buf)
-
-    # --- G1 penalty terms -------------------------------------------------------------------------
-    def _reward_ankle_dof_acc(self):
-        return rewards.ankle_dof_acc(self.dof_vel, self.last_dof_vel, self.dt)
-
-    def _reward_ankle_dof_vel(self):
-        return rewards.ankle_dof_vel(self.dof_vel)

@@ -4,13 +4,13 @@ docs/rewards_and_terminations.md, docs/learning.md).
 The teacher sees the privileged 1318-D vector; the student sees 1155 (next reference frame +
 proprioception + 10-frame history) and its critic the teacher's 1318-D vector. The student's
 learner is DAgger-PPO: PPO plus a KL term toward the frozen teacher (docs/learning.md, DAgger-PPO;
-docs/decisions.md D3 gives the coefficient one explicit cosine schedule).
+docs/decisions.md D3 gives the coefficient one explicit cosine schedule). Both train on TWIST's reward
+term table, `HumanoidMimicCfg.rewards`.
 """
 from __future__ import annotations
 
 from legged_gym.envs.base.humanoid_mimic_config import HumanoidMimicCfg, HumanoidMimicCfgPPO
 from legged_gym.envs.mdp.layout import LAYOUT
-from legged_gym.envs.mdp.rewards import TWIST_STUDENT_REWARD_SCALES, TWIST_TEACHER_REWARD_SCALES
 
 
 class G1MimicPrivCfg(HumanoidMimicCfg):
@@ -18,9 +18,6 @@ class G1MimicPrivCfg(HumanoidMimicCfg):
         obs_type = "priv"
         num_observations = LAYOUT.n_teacher_obs  # 1318
         num_privileged_obs = LAYOUT.n_priv_obs  # 1318
-
-    class rewards(HumanoidMimicCfg.rewards):
-        scales = type("scales", (), dict(TWIST_TEACHER_REWARD_SCALES))
 
 
 class G1MimicPrivCfgPPO(HumanoidMimicCfgPPO):
@@ -37,9 +34,6 @@ class G1MimicStuRLCfg(G1MimicPrivCfg):
         obs_type = "student"
         num_observations = LAYOUT.n_student_obs  # 1155
         num_privileged_obs = LAYOUT.n_priv_obs  # 1318 (critic and teacher input)
-
-    class rewards(G1MimicPrivCfg.rewards):
-        scales = type("scales", (), dict(TWIST_STUDENT_REWARD_SCALES))
 
 
 class G1MimicStuRLCfgDAgger(G1MimicPrivCfgPPO):

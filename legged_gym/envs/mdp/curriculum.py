@@ -11,7 +11,8 @@ from typing import Optional
 
 import torch
 
-POLICY_DT = 0.02
+from legged_gym.simulator.base import POLICY_DT
+
 INITIAL_DIFFICULTY = 9.0
 
 

@@ -25,11 +25,13 @@ from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
+from pose.g1_model import load_g1
+
 #: Future reference step offsets of the teacher (x 0.02 s): 1, 5, 10, ..., 95 (20 entries).
 TAR_OBS_STEPS: Tuple[int, ...] = (1,) + tuple(range(5, 100, 5))
 
-#: Ankle DOFs (left pitch/roll, right pitch/roll) in training order: their proprioceptive velocities are 0.
-ANKLE_DOF_IDS: Tuple[int, ...] = (4, 5, 10, 11)
+#: Ankle DOFs (the table's `ankle_joints`) in training order: their proprioceptive velocities are 0.
+ANKLE_DOF_IDS: Tuple[int, ...] = load_g1().dof_index(load_g1().ankle_joints)
 
 
 class Block:

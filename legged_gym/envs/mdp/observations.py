@@ -20,12 +20,12 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
+from legged_gym.simulator.base import POLICY_DT
 from pose.utils.torch_utils import get_euler_xyz, quat_rotate_inverse
 
 from .layout import (ANKLE_DOF_IDS, LAYOUT, TAR_OBS_STEPS, ObsLayout, index_tensor, mimic_block, mimic_step_block,
                      priv_info_block, proprio_block, ref_root_block)
 
-POLICY_DT = 0.02
 OBS_CLIP = 100.0
 
 # Scales and noise amplitudes (noise is uniform +-amplitude on the *scaled* values; docs/observations.md,

@@ -11,7 +11,8 @@ from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
-POLICY_DT = 0.02
+from legged_gym.simulator.base import POLICY_DT
+
 FRICTION_RANGE = (0.1, 2.0)
 NUM_FRICTION_BUCKETS = 64
 ADDED_MASS_RANGE = (-3.0, 3.0)

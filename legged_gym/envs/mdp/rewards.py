@@ -1,7 +1,9 @@
 """Reward terms of HumanoidMimic / G1MimicDistill (docs/rewards_and_terminations.md), as pure functions of tensors.
 
 Each function returns the raw term f (N,); the env multiplies by scale x dt (`effective_scales`)
-and sums (`total_reward`). Kernel constants are TWIST's values, as default arguments.
+and sums (`total_reward`). Kernel parameters (coefficients, thresholds) are keyword-only and have no
+defaults: their values are the task config's (`cfg.rewards.params`, read by
+`legged_gym/envs/base/reward_terms.py`).
 Quaternions xyzw; "local" = base frame; contact forces are world-frame net contact forces.
 """
 from __future__ import annotations
@@ -10,39 +12,41 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 
+from legged_gym.simulator.base import POLICY_DT
+from pose.g1_model import load_g1
 from pose.utils.torch_utils import quat_angle, quat_conjugate, quat_mul, quat_rotate_inverse, yaw_quat
 
 from .layout import ANKLE_DOF_IDS, index_tensor
 
-POLICY_DT = 0.02
-#: Key-body list indices (order of `load_g1().key_bodies`): hands, elbows, head / ankles, knees.
-UPPER_KEY_BODY_IDS: Tuple[int, ...] = (0, 1, 6, 7, 8)
-LOWER_KEY_BODY_IDS: Tuple[int, ...] = (2, 3, 4, 5)
-#: action_symmetry (CMG): left/right DOF pairs and the mirror sign of each pair.
-SYMMETRY_LEFT_IDS: Tuple[int, ...] = (0, 1, 2, 3, 4, 5, 15, 16, 17, 18)
-SYMMETRY_RIGHT_IDS: Tuple[int, ...] = (6, 7, 8, 9, 10, 11, 19, 20, 21, 22)
-SYMMETRY_SIGNS: Tuple[float, ...] = (1.0, -1.0, -1.0, 1.0, 1.0, -1.0, 1.0, -1.0, -1.0, 1.0)
+_G1 = load_g1()
+#: Key-body list positions (order of `load_g1().key_bodies`) of the table's upper (hands, elbows, head) and
+#: lower (ankles, knees) key bodies.
+UPPER_KEY_BODY_IDS: Tuple[int, ...] = _G1.key_body_index(_G1.upper_key_bodies)
+LOWER_KEY_BODY_IDS: Tuple[int, ...] = _G1.key_body_index(_G1.lower_key_bodies)
+#: action_symmetry (CMG): left/right DOF pairs and the mirror sign of each pair (`G1Model.mirror_dofs`).
+SYMMETRY_LEFT_IDS, SYMMETRY_RIGHT_IDS, SYMMETRY_SIGNS = _G1.mirror_dofs()
 
 
 # --- tracking terms -------------------------------------------------------------------------------
 
-def tracking_joint_dof(dof_pos: torch.Tensor, ref_dof_pos: torch.Tensor, dof_err_w: torch.Tensor,
-                       coef: float = 0.15) -> torch.Tensor:
-    """exp(-0.15 * sum_j w_j (q_ref - q)^2)."""
+def tracking_joint_dof(dof_pos: torch.Tensor, ref_dof_pos: torch.Tensor, dof_err_w: torch.Tensor, *,
+                       coef: float) -> torch.Tensor:
+    """exp(-coef * sum_j w_j (q_ref - q)^2) (TWIST: coef 0.15)."""
     return torch.exp(-coef * torch.sum(dof_err_w * (ref_dof_pos - dof_pos) ** 2, dim=-1))
 
 
-def tracking_joint_vel(dof_vel: torch.Tensor, ref_dof_vel: torch.Tensor, dof_err_w: torch.Tensor,
-                       coef: float = 0.01) -> torch.Tensor:
-    """exp(-0.01 * sum_j w_j (qdot_ref - qdot)^2)."""
+def tracking_joint_vel(dof_vel: torch.Tensor, ref_dof_vel: torch.Tensor, dof_err_w: torch.Tensor, *,
+                       coef: float) -> torch.Tensor:
+    """exp(-coef * sum_j w_j (qdot_ref - qdot)^2) (TWIST: coef 0.01)."""
     return torch.exp(-coef * torch.sum(dof_err_w * (ref_dof_vel - dof_vel) ** 2, dim=-1))
 
 
 def tracking_root_pose(root_pos: torch.Tensor, root_quat: torch.Tensor, ref_root_pos: torch.Tensor,
-                       ref_root_quat: torch.Tensor, coef: float = 5.0, rot_weight: float = 0.1,
-                       height_only: bool = True) -> torch.Tensor:
-    """exp(-5 (e_p + 0.1 e_r)); e_p = (z_ref - z)^2 (all of xyz if not `height_only`, i.e. TWIST's
-    global_obs); e_r = squared geodesic angle of q_ref * q^-1 (includes yaw; docs/decisions.md K2)."""
+                       ref_root_quat: torch.Tensor, *, coef: float, rot_weight: float,
+                       height_only: bool) -> torch.Tensor:
+    """exp(-coef (e_p + rot_weight e_r)) (TWIST: 5, 0.1); e_p = (z_ref - z)^2 (all of xyz if not
+    `height_only`, i.e. TWIST's global_obs); e_r = squared geodesic angle of q_ref * q^-1 (includes yaw;
+    docs/decisions.md K2)."""
     diff = ref_root_pos - root_pos
     e_p = diff[..., 2] ** 2 if height_only else torch.sum(diff ** 2, dim=-1)
     e_r = quat_angle(quat_mul(ref_root_quat, quat_conjugate(root_quat))) ** 2
@@ -51,10 +55,9 @@ def tracking_root_pose(root_pos: torch.Tensor, root_quat: torch.Tensor, ref_root
 
 def tracking_root_vel(base_lin_vel_local: torch.Tensor, base_ang_vel_local: torch.Tensor,
                       ref_root_quat: torch.Tensor, ref_root_vel: torch.Tensor,
-                      ref_root_ang_vel: torch.Tensor, coef: float = 1.0,
-                      ang_weight: float = 0.5) -> torch.Tensor:
-    """exp(-(|R_ref^-1 v_ref - v_base|^2 + 0.5 |R_ref^-1 w_ref - w_base|^2)); reference velocities
-    are world-frame, robot velocities base-frame."""
+                      ref_root_ang_vel: torch.Tensor, *, coef: float, ang_weight: float) -> torch.Tensor:
+    """exp(-coef (|R_ref^-1 v_ref - v_base|^2 + ang_weight |R_ref^-1 w_ref - w_base|^2)) (TWIST: 1, 0.5);
+    reference velocities are world-frame, robot velocities base-frame."""
     dv = quat_rotate_inverse(ref_root_quat, ref_root_vel) - base_lin_vel_local
     dw = quat_rotate_inverse(ref_root_quat, ref_root_ang_vel) - base_ang_vel_local
     return torch.exp(-coef * (torch.sum(dv ** 2, dim=-1) + ang_weight * torch.sum(dw ** 2, dim=-1)))
@@ -100,41 +103,48 @@ def mean_keybody_distance(key_body_pos: torch.Tensor, root_pos: torch.Tensor, ro
 
 def tracking_keybody_pos(key_body_pos: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor,
                          ref_key_body_pos: torch.Tensor, ref_root_pos: torch.Tensor,
-                         ref_root_quat: torch.Tensor, coef: float = 10.0,
-                         body_ids: Optional[Sequence[int]] = None) -> torch.Tensor:
-    """exp(-10 e) over the 9 key bodies; CMG lower-body-only tracking: body_ids=LOWER_KEY_BODY_IDS."""
+                         ref_root_quat: torch.Tensor, body_ids: Optional[Sequence[int]] = None, *,
+                         coef: float) -> torch.Tensor:
+    """exp(-coef e) over the 9 key bodies (TWIST: coef 10); CMG lower-body-only tracking:
+    body_ids=LOWER_KEY_BODY_IDS."""
     return torch.exp(-coef * keybody_pos_error(key_body_pos, root_pos, root_quat, ref_key_body_pos,
                                                ref_root_pos, ref_root_quat, body_ids))
+
+
+def keybody_kernel(delta: torch.Tensor, body_ids: Optional[torch.Tensor] = None, *, coef: float) -> torch.Tensor:
+    """exp(-coef sum_i |delta_i|^2) of a `keybody_delta` (N, K, 3), over the key bodies `body_ids` (a
+    long tensor; None: all): `tracking_keybody_pos` / `tracking_keybody_pos_upper` of a delta computed once."""
+    if body_ids is not None:
+        delta = delta.index_select(1, body_ids)
+    return torch.exp(-coef * torch.sum(delta ** 2, dim=(-2, -1)))
 
 
 def tracking_keybody_pos_upper(key_body_pos: torch.Tensor, root_pos: torch.Tensor,
                                root_quat: torch.Tensor, ref_key_body_pos: torch.Tensor,
                                ref_root_pos: torch.Tensor, ref_root_quat: torch.Tensor,
-                               coef: float = 5.0, lower_body_only_tracking: bool = False,
-                               body_ids: Sequence[int] = UPPER_KEY_BODY_IDS) -> torch.Tensor:
-    """CMG: exp(-5 e) over hands, elbows, head; 0 when `lower_body_only_tracking`."""
+                               lower_body_only_tracking: bool = False,
+                               body_ids: Sequence[int] = UPPER_KEY_BODY_IDS, *, coef: float) -> torch.Tensor:
+    """CMG: exp(-coef e) over hands, elbows, head (coef 5); 0 when `lower_body_only_tracking`."""
     r = torch.exp(-coef * keybody_pos_error(key_body_pos, root_pos, root_quat, ref_key_body_pos,
                                             ref_root_pos, ref_root_quat, body_ids))
     return torch.zeros_like(r) if lower_body_only_tracking else r
 
 
-def tracking_cmd_vel(commands: torch.Tensor, base_lin_vel_local: torch.Tensor,
-                     coef: float = 2.0) -> torch.Tensor:
-    """CMG: exp(-2 ((c_x - v_x)^2 + (c_y - v_y)^2)), commands (N, 3) = (vx, vy, yaw rate) as
+def tracking_cmd_vel(commands: torch.Tensor, base_lin_vel_local: torch.Tensor, *, coef: float) -> torch.Tensor:
+    """CMG: exp(-coef ((c_x - v_x)^2 + (c_y - v_y)^2)) (coef 2), commands (N, 3) = (vx, vy, yaw rate) as
     returned by the CMG library (vy, yaw already sign-flipped for mirrored envs)."""
     return torch.exp(-coef * torch.sum((commands[:, :2] - base_lin_vel_local[:, :2]) ** 2, dim=-1))
 
 
-def tracking_cmd_yaw(commands: torch.Tensor, base_ang_vel_local: torch.Tensor,
-                     coef: float = 1.0) -> torch.Tensor:
-    """CMG: exp(-(c_yaw - w_z)^2)."""
+def tracking_cmd_yaw(commands: torch.Tensor, base_ang_vel_local: torch.Tensor, *, coef: float) -> torch.Tensor:
+    """CMG: exp(-coef (c_yaw - w_z)^2) (coef 1)."""
     return torch.exp(-coef * (commands[:, 2] - base_ang_vel_local[:, 2]) ** 2)
 
 
 def action_symmetry(actions: torch.Tensor, left_ids: Sequence[int] = SYMMETRY_LEFT_IDS,
                     right_ids: Sequence[int] = SYMMETRY_RIGHT_IDS,
-                    signs: Sequence[float] = SYMMETRY_SIGNS, coef: float = 0.5) -> torch.Tensor:
-    """CMG: exp(-0.5 mean_pairs (a_L - s a_R)^2) on the clipped/delayed actions."""
+                    signs: Sequence[float] = SYMMETRY_SIGNS, *, coef: float) -> torch.Tensor:
+    """CMG: exp(-coef mean_pairs (a_L - s a_R)^2) (coef 0.5) on the clipped/delayed actions."""
     s = torch.as_tensor(signs, dtype=actions.dtype, device=actions.device)
     left = actions.index_select(-1, index_tensor(left_ids, actions.device))
     right = actions.index_select(-1, index_tensor(right_ids, actions.device))
@@ -144,30 +154,31 @@ def action_symmetry(actions: torch.Tensor, left_ids: Sequence[int] = SYMMETRY_LE
 
 # --- penalty / shaping terms ----------------------------------------------------------------------
 
-def feet_slip(feet_vel: torch.Tensor, feet_contact_forces: torch.Tensor,
-              contact_threshold: float = 5.0) -> torch.Tensor:
-    """sum_feet sqrt(|v_foot,xy|) [F_z > 5 N]; feet_vel, feet_contact_forces (N, 2, 3) world."""
+def feet_slip(feet_vel: torch.Tensor, feet_contact_forces: torch.Tensor, *, contact_threshold: float) -> torch.Tensor:
+    """sum_feet sqrt(|v_foot,xy|) [F_z > contact_threshold] (TWIST: 5 N); feet_vel, feet_contact_forces
+    (N, 2, 3) world."""
     contact = feet_contact_forces[..., 2] > contact_threshold
     return torch.sum(torch.sqrt(torch.norm(feet_vel[..., :2], dim=-1)) * contact, dim=-1)
 
 
-def feet_contact_forces(feet_contact_forces: torch.Tensor, max_contact_force: float = 100.0) -> torch.Tensor:
-    """x = |(F_z,left, F_z,right)|_2 (norm across the feet, docs/decisions.md K3); f = max(x - 100, 0).
+def feet_contact_forces(feet_contact_forces: torch.Tensor, *, max_contact_force: float) -> torch.Tensor:
+    """x = |(F_z,left, F_z,right)|_2 (norm across the feet, docs/decisions.md K3); f = max(x - max_contact_force, 0)
+    (TWIST: 100 N).
     TWIST masks in place (x < 100 -> 0, x > 100 -> x - 100) and so returns 100 at exactly
     x = 100; the continuous form (0 there) is used instead (docs/decisions.md D18)."""
     x = torch.norm(feet_contact_forces[..., 2], dim=-1)
     return torch.clamp(x - max_contact_force, min=0.0)
 
 
-def feet_stumble(feet_contact_forces: torch.Tensor, ratio: float = 4.0) -> torch.Tensor:
-    """1 if any foot has |F_xy| > 4 |F_z|."""
+def feet_stumble(feet_contact_forces: torch.Tensor, *, ratio: float) -> torch.Tensor:
+    """1 if any foot has |F_xy| > ratio |F_z| (TWIST: 4)."""
     fxy = torch.norm(feet_contact_forces[..., :2], dim=-1)
     return torch.any(fxy > ratio * torch.abs(feet_contact_forces[..., 2]), dim=-1).to(feet_contact_forces.dtype)
 
 
-def soft_dof_pos_limits(lower: torch.Tensor, upper: torch.Tensor,
-                        soft_limit: float = 0.95) -> Tuple[torch.Tensor, torch.Tensor]:
-    """URDF range shrunk to `soft_limit` of its width about its midpoint."""
+def soft_dof_pos_limits(lower: torch.Tensor, upper: torch.Tensor, *,
+                        soft_limit: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    """URDF range shrunk to `soft_limit` of its width about its midpoint (TWIST: 0.95)."""
     mid = 0.5 * (lower + upper)
     half = 0.5 * (upper - lower) * soft_limit
     return mid - half, mid + half
@@ -178,9 +189,8 @@ def dof_pos_limits(dof_pos: torch.Tensor, soft_lower: torch.Tensor, soft_upper: 
     return torch.sum(torch.clamp(soft_lower - dof_pos, min=0.0) + torch.clamp(dof_pos - soft_upper, min=0.0), dim=-1)
 
 
-def dof_torque_limits(torques: torch.Tensor, torque_limits: torch.Tensor,
-                      soft_limit: float = 0.95) -> torch.Tensor:
-    """sum_j max(0, |tau_j| / tau_lim_j - 0.95), tau_lim = 0.9 x effort."""
+def dof_torque_limits(torques: torch.Tensor, torque_limits: torch.Tensor, *, soft_limit: float) -> torch.Tensor:
+    """sum_j max(0, |tau_j| / tau_lim_j - soft_limit) (TWIST: 0.95), tau_lim = 0.9 x effort."""
     return torch.sum(torch.clamp(torch.abs(torques) / torque_limits - soft_limit, min=0.0), dim=-1)
 
 
@@ -217,14 +227,16 @@ def ang_vel_xy(base_ang_vel_local: torch.Tensor) -> torch.Tensor:
 
 
 def feet_air_time(feet_contact_forces: torch.Tensor, ref_root_vel: torch.Tensor,
-                  air_time: torch.Tensor, last_contacts: torch.Tensor, dt: float = POLICY_DT,
-                  target: float = 0.5, contact_threshold: float = 5.0,
-                  min_ref_speed: float = 0.05) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                  air_time: torch.Tensor, last_contacts: torch.Tensor, dt: float = POLICY_DT, *,
+                  target: float, contact_threshold: float,
+                  min_ref_speed: float) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Air-time shaping with its state update; returns (reward, new_air_time, new_last_contacts).
 
-    contact = F_z > 5 N; contact_filt = contact | last_contacts; first_contact = (air_time > 0) &
-    contact_filt; air_time += dt; f = sum_feet min(air_time - 0.5, 0) * first_contact, times
-    [|v_ref,xy| > 0.05]; air_time reset to 0 where contact_filt; last_contacts = contact.
+    TWIST: target 0.5 s, contact_threshold 5 N, min_ref_speed 0.05 m/s.
+    contact = F_z > contact_threshold; contact_filt = contact | last_contacts; first_contact =
+    (air_time > 0) & contact_filt; air_time += dt; f = sum_feet min(air_time - target, 0) *
+    first_contact, times [|v_ref,xy| > min_ref_speed]; air_time reset to 0 where contact_filt;
+    last_contacts = contact.
     Quirks kept (docs/decisions.md K3): f <= 0 although its scale is positive (only swings shorter
     than 0.5 s are penalised), and the returned last_contacts (5 N z-force test) replaces the
     one post_physics_step had just set with the 2 N norm test.
@@ -252,36 +264,7 @@ def total_angular_momentum(body_pos: torch.Tensor, body_vel: torch.Tensor,
     return torch.sum((L / total) ** 2, dim=-1)
 
 
-# --- scales and aggregation -----------------------------------------------------------------------
-
-_COMMON_PENALTIES = {
-    "feet_slip": -0.1, "feet_contact_forces": -5e-4, "feet_stumble": -1.25, "dof_pos_limits": -5.0,
-    "dof_torque_limits": -1.0, "dof_vel": -1e-4, "dof_acc": -5e-8, "action_rate": -0.01,
-    "feet_air_time": 5.0, "ang_vel_xy": -0.01, "ankle_dof_acc": -1e-7, "ankle_dof_vel": -2e-4,
-}
-
-
-def _table(tracking: Mapping[str, float], extra: Mapping[str, float]) -> Dict[str, float]:
-    out = dict(tracking)
-    out.update(_COMMON_PENALTIES)
-    out.update(extra)
-    return out
-
-
-#: Raw scales (before x dt) of TWIST's `g1_priv_mimic` (teacher) and `g1_stu_rl` (student): identical.
-TWIST_TEACHER_REWARD_SCALES = _table({"tracking_joint_dof": 0.6, "tracking_joint_vel": 0.2,
-                                     "tracking_root_pose": 0.6, "tracking_root_vel": 1.0,
-                                     "tracking_keybody_pos": 2.0}, {})
-TWIST_STUDENT_REWARD_SCALES = dict(TWIST_TEACHER_REWARD_SCALES)
-#: CMG tasks `g1_cmg_*` and CMG students `g1_stu_rl_cmg_*` (keybody term lower body only).
-CMG_TEACHER_REWARD_SCALES = _table({"tracking_joint_dof": 0.6, "tracking_joint_vel": 0.2,
-                                    "tracking_root_pose": 0.2, "tracking_root_vel": 0.8,
-                                    "tracking_keybody_pos": 2.0},
-                                   {"tracking_keybody_pos_upper": 0.3, "tracking_cmd_vel": 1.5,
-                                    "tracking_cmd_yaw": 1.0, "action_symmetry": 0.1,
-                                    "total_angular_momentum": -0.01})
-CMG_STUDENT_REWARD_SCALES = dict(CMG_TEACHER_REWARD_SCALES)
-
+# --- aggregation ---------------------------------------------------------------------------------
 
 def effective_scales(scales: Mapping[str, float], dt: float = POLICY_DT) -> Dict[str, float]:
     """Scale x dt for every term with a non-zero scale (zero-scale terms are not computed)."""

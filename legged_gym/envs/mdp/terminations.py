@@ -11,9 +11,8 @@ from typing import Tuple
 
 import torch
 
+from legged_gym.simulator.base import POLICY_DT
 from pose.utils.torch_utils import get_euler_xyz, quat_rotate_inverse
-
-POLICY_DT = 0.02
 
 
 def torso_contact(contact_forces: torch.Tensor, threshold: float = 1.0) -> torch.Tensor:
