@@ -11,6 +11,8 @@
 #   python bench/learning_curves.py OUT_DIR/teacher --out bench/results/NAME --device ... --command ...
 # Optional environment:
 #   TRAIN_ARGS="..."        extra arguments of both training runs (e.g. --motion_file M, --set KEY=VALUE)
+#   TEACHER_ARGS="..."      extra arguments of the teacher run only, STUDENT_ARGS="..." of the student run
+#                           only (after TRAIN_ARGS; e.g. the student's --set algorithm.dagger_coef=1.0)
 #   EVAL_MOTION_FILE=M      after each stage, legged_gym/scripts/eval.py plays every clip of M from its
 #                           start (--rand play) into OUT_DIR/eval_{teacher,student}/ (the student's
 #                           compared with the teacher's); EVAL_ARGS="..." adds eval.py arguments
@@ -28,6 +30,8 @@ num_envs=${5:-4096}
 export LEGGED_GYM_LOG_DIR=${LEGGED_GYM_LOG_DIR:-/tmp/legged_gym_logs}
 read -r -a train_args <<< "${TRAIN_ARGS:-}"
 read -r -a eval_args <<< "${EVAL_ARGS:-}"
+read -r -a teacher_args <<< "${TEACHER_ARGS:-}"
+read -r -a student_args <<< "${STUDENT_ARGS:-}"
 mkdir -p "$out"
 
 evaluate() {  # evaluate TASK EXPTID OUT [extra eval.py args]
@@ -41,7 +45,7 @@ evaluate() {  # evaluate TASK EXPTID OUT [extra eval.py args]
 
 if [ "$teacher_iters" -gt 0 ]; then
     bash "$ROOT/train_teacher.sh" demo_teacher "$device" --num_envs "$num_envs" \
-        --max_iterations "$teacher_iters" --sim mjwarp "${train_args[@]}" > "$out/teacher.log" 2>&1
+        --max_iterations "$teacher_iters" --sim mjwarp "${train_args[@]}" "${teacher_args[@]}" > "$out/teacher.log" 2>&1
     mkdir -p "$out/teacher"
     run="$LEGGED_GYM_LOG_DIR/g1_priv_mimic/demo_teacher"
     cp "$run"/events.out.tfevents.* "$out/teacher/"
@@ -50,7 +54,7 @@ if [ "$teacher_iters" -gt 0 ]; then
 fi
 if [ "$student_iters" -gt 0 ]; then
     bash "$ROOT/train_student.sh" demo_student demo_teacher "$device" --num_envs "$num_envs" \
-        --max_iterations "$student_iters" --sim mjwarp "${train_args[@]}" > "$out/student.log" 2>&1
+        --max_iterations "$student_iters" --sim mjwarp "${train_args[@]}" "${student_args[@]}" > "$out/student.log" 2>&1
     mkdir -p "$out/student"
     run="$LEGGED_GYM_LOG_DIR/g1_stu_rl/demo_student"
     cp "$run"/events.out.tfevents.* "$out/student/"

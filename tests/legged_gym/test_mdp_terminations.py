@@ -72,6 +72,20 @@ def test_root_speed_beyond_5_mps():
     assert check(s)[0] == [True, False, False, False]
 
 
+def test_root_drift_beyond_max_root_drift_when_set():
+    """Whole-body shifts (pose unchanged): 0.6 m in x, 0.3 m in x and y (0.42 m), 1 m in z only."""
+    s = reference_state()
+    for i, shift in enumerate([(0.6, 0.0, 0.0), (0.3, 0.3, 0.0), (0.0, 0.0, 0.0), (0.0, 0.0, 0.0)]):
+        s["root_pos"][i] += t64(shift)
+        s["key_body_pos"][i] += t64(shift)
+    assert check(s)[0] == [False, False, False, False]  # off by default, as in TWIST
+    reset, time_out = term.check_termination(**s, max_root_drift=0.5)
+    assert reset.tolist() == [True, False, False, False] and not time_out.any()
+    assert term.check_termination(**s, max_root_drift=0.4)[0].tolist() == [True, True, False, False]
+    s["ref_root_pos"][3, 2] -= 0.1  # height alone is not drift (0.1 m is within the height limit too)
+    assert term.check_termination(**s, max_root_drift=0.05)[0].tolist() == [True, True, False, False]
+
+
 def test_pose_termination_full_root_rotation():
     s = reference_state()
     s["key_body_pos"][0, 3] += t64([0.75, 0.0, 0.0])  # 0.75 m > 0.7 m

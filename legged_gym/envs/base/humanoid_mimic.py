@@ -320,7 +320,7 @@ class HumanoidMimic(HumanoidChar):
             motion_end_terminates=self.headless, pose_termination=bool(t.pose_termination),
             contact_threshold=t.torso_contact_force, roll_limit=t.termination_roll,
             pitch_limit=t.termination_pitch, height_threshold=t.root_height_diff_threshold,
-            max_root_speed=t.max_root_vel, pose_dist=t.pose_termination_dist)
+            max_root_speed=t.max_root_vel, pose_dist=t.pose_termination_dist, max_root_drift=t.max_root_drift)
         if self._start_sampler is not None:
             self._start_sampler.update(self._motion_ids, self._get_motion_times(), self.reset_buf & ~self.time_out_buf)
         if self.pre_reset_callback is not None:

@@ -161,6 +161,9 @@ class HumanoidMimicCfg(BaseConfig):
         max_root_vel = 5.0
         pose_termination = True
         pose_termination_dist = 0.7
+        # Fail when the root is farther than this (m, horizontal) from the reference root; 0: off, as
+        # in TWIST (its policies may lag a walk without limit; docs/rewards_and_terminations.md).
+        max_root_drift = 0.0
 
     class motion:
         motion_file = None  # manifest (.yaml) or clip; None: the embedded motion set (pose.synth)
