@@ -41,10 +41,10 @@ def stop(proc, log, timeout=60):
     return rc
 
 
-def wait_for(predicate, timeout, what):
+def wait_for(predicate, timeout, what, poll=0.1):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
-        time.sleep(0.1)
+        time.sleep(poll)
     raise AssertionError("timed out waiting for " + what)

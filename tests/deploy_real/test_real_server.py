@@ -2,6 +2,7 @@
 rt/lowcmd) and against LowStates that this test publishes itself. Every LowCmd on the wire is recorded
 here and checked: a CRC that the unitree SDK accepts, finite, inside the joint ranges of the facts table.
 Each test uses its own DDS domain, so parallel runs on one machine do not meet."""
+import functools
 import itertools
 import json
 import random
@@ -12,6 +13,7 @@ import time
 import numpy as np
 import pytest
 import redis
+import deploy_helpers
 from deploy_helpers import HIGH_LEVEL, REAL_SERVER, start_module, start_server
 
 pytest.importorskip("cyclonedds", reason="the real-robot stack (bash deploy_real/setup_real.sh; pip install -e .[real])")
@@ -99,13 +101,8 @@ def wire():
     w.close()
 
 
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting for " + what)
+#: polls every 0.02 s: the DDS checks below time events within a few 2-ms steps
+wait_for = functools.partial(deploy_helpers.wait_for, poll=0.02)
 
 
 def start_real_server(wire, redis_url, tmp_path):
