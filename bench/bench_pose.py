@@ -21,12 +21,13 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+# The teacher's 20 future frames (docs/observations.md), in policy steps of POLICY_DT (0.02 s).
+from legged_gym.envs.mdp.layout import TAR_OBS_STEPS  # noqa: E402
+from legged_gym.simulator.base import POLICY_DT  # noqa: E402
 from pose.formats import load_clip, motion_sources  # noqa: E402
 from pose.kinematics import ForwardKinematics  # noqa: E402
 from pose.synth import default_motion_file  # noqa: E402
 from pose.utils.motion_lib_pkl import MotionLib  # noqa: E402
-
-TAR_OBS_STEPS = [1] + list(range(5, 100, 5))  # docs/observations.md: 20 future frames, x 0.02 s
 
 
 def device_name(device: torch.device) -> str:
@@ -61,7 +62,7 @@ def bench_device(device: torch.device, clips, args) -> dict:
     lib = MotionLib.from_clips(clips, device=device)
     build_s = time.perf_counter() - t0
     n = args.num_envs
-    offsets = torch.tensor(TAR_OBS_STEPS, device=device, dtype=torch.float32) * 0.02
+    offsets = torch.tensor(TAR_OBS_STEPS, device=device, dtype=torch.float32) * POLICY_DT
 
     def query():
         ids = lib.sample_motions(n)

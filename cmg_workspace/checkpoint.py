@@ -1,36 +1,19 @@
-"""CMG checkpoints: weights with the normalisation statistics, standing pose and configuration inside.
+"""Writing CMG checkpoints: the trainer's (`save_checkpoint`) and releases (`release_checkpoint`).
 
-Every file the trainer writes (`cmg_ckpt_<epoch>.pt`, `cmg_best.pt`, `cmg_final.pt`) is one dict:
-
-    format "cmg_checkpoint", epoch (completed epochs), model_config, model_state_dict,
-    stats {motion_mean, motion_std, command_min, command_max}, standing_pose (58), joint_names (29),
-    fps, loss, val_loss, best_loss, teacher_prob, val_clips, train_config, data (path),
-    optimizer_state_dict, scheduler_state_dict
-
-so that a checkpoint alone runs the generator (no data file needed) and resumes training exactly.
-`load_cmg(path, data_stats=...)` refuses a checkpoint whose statistics differ from the data's.
-
-A release (`release_checkpoint`, written by `python -m cmg_workspace.export CKPT --out X.pt`, the
-form of the shipped `assets/cmg/cmg.pt`) is the same dict without the optimiser, scheduler and
-training split, its weights stored as float16 (half the size; `load_cmg` loads them into the
-float32 network, so the release *is* the float16-rounded model: evaluate the release, not its
-source). It cannot be resumed.
+The format (the keys of the dict, what a release is) and reading it (`read_checkpoint`, `load_cmg`
+with the statistics check, run folders) are the run-time side of the CMG: `pose.cmg.checkpoint`.
+A release (`python -m cmg_workspace.export CKPT --out X.pt`, the form of the shipped
+`assets/cmg/cmg.pt`) is a training checkpoint without the optimiser and scheduler state, its weights
+stored as float16; it cannot be resumed.
 """
+
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
-import numpy as np
 import torch
 
-from cmg_workspace.model import CMG, CMGConfig
-from cmg_workspace.stats import Stats
-
-CKPT_FORMAT = "cmg_checkpoint"
-CKPT_PATTERN = re.compile(r"^cmg_ckpt_(\d+)\.pt$")
+from pose.cmg.checkpoint import CKPT_FORMAT
 
 
 def save_checkpoint(path, payload: dict) -> Path:
@@ -43,74 +26,14 @@ def save_checkpoint(path, payload: dict) -> Path:
     return path
 
 
-def epoch_checkpoints(run_dir) -> dict:
-    """{epoch: path} of the `cmg_ckpt_<epoch>.pt` files of a run folder."""
-    out = {}
-    for p in Path(run_dir).glob("cmg_ckpt_*.pt"):
-        m = CKPT_PATTERN.match(p.name)
-        if m:
-            out[int(m.group(1))] = p
-    return out
-
-
-def latest_checkpoint(run_dir) -> Path:
-    ckpts = epoch_checkpoints(run_dir)
-    if not ckpts:
-        raise FileNotFoundError("{}: no cmg_ckpt_<epoch>.pt in this run folder".format(run_dir))
-    return ckpts[max(ckpts)]
-
-
-def resolve_model_file(path) -> Path:
-    """A checkpoint file, or for a run folder its cmg_final.pt, else cmg_best.pt, else the latest epoch."""
-    path = Path(path)
-    if path.is_dir():
-        for name in ("cmg_final.pt", "cmg_best.pt"):
-            if (path / name).is_file():
-                return path / name
-        return latest_checkpoint(path)
-    if not path.is_file():
-        raise FileNotFoundError("{}: CMG checkpoint or run folder does not exist".format(path))
-    return path
-
-
 RELEASE_DROPPED = ("optimizer_state_dict", "scheduler_state_dict")
 
 
 def release_checkpoint(ckpt: dict, source, dtype=torch.float16) -> dict:
     """The generator part of a training checkpoint `ckpt` (read from `source`), weights cast to `dtype`."""
     out = {k: v for k, v in ckpt.items() if k not in RELEASE_DROPPED}
-    out["model_state_dict"] = {k: v.to(dtype) if v.is_floating_point() else v for k, v in ckpt["model_state_dict"].items()}
+    out["model_state_dict"] = {
+        k: v.to(dtype) if v.is_floating_point() else v for k, v in ckpt["model_state_dict"].items()
+    }
     out["release"] = {"source": str(source), "weights_dtype": str(dtype).replace("torch.", "")}
     return out
-
-
-def read_checkpoint(path) -> dict:
-    path = Path(path)
-    d = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(d, dict) or d.get("format") != CKPT_FORMAT:
-        raise ValueError("{}: not a CMG checkpoint (written by python -m cmg_workspace.train)".format(path))
-    return d
-
-
-@dataclass
-class LoadedCMG:
-    model: CMG
-    stats: Stats
-    standing_pose: np.ndarray  # (58,) raw state
-    fps: float
-    path: Path
-    meta: dict
-
-
-def load_cmg(path, device="cpu", data_stats: Optional[Stats] = None, data_name: str = "the data") -> LoadedCMG:
-    """The model of a checkpoint or run folder, in eval mode; with `data_stats`, checks that the
-    checkpoint's statistics are the data's (StatsMismatchError otherwise)."""
-    path = resolve_model_file(path)
-    d = read_checkpoint(path)
-    stats = Stats.from_dict(d["stats"])
-    if data_stats is not None:
-        stats.check_matches(data_stats, str(path), data_name)
-    model = CMG(CMGConfig(**d["model_config"])).to(device)
-    model.load_state_dict(d["model_state_dict"])
-    model.eval()
-    return LoadedCMG(model, stats, np.asarray(d["standing_pose"], dtype=np.float32), float(d.get("fps", 50.0)), path, d)

@@ -15,8 +15,8 @@ Per clip (a `SourceClip`, any frame rate):
 6. Speed-based replication: a window whose mean planar command speed exceeds a threshold counts
    that many times (stored as `repeats`, expanded by the trainer's sampler; the statistics are
    those of the replicated set).
-7. Left/right mirroring (`cmg_workspace.joints`): every window gets a mirrored copy.
-8. Statistics (`cmg_workspace.stats.Stats`): mean and std (floored at 0.1) of the states, command
+7. Left/right mirroring (`pose.cmg.joints`): every window gets a mirrored copy.
+8. Statistics (`pose.cmg.stats.Stats`): mean and std (floored at 0.1) of the states, command
    min/max; stored with the data and later inside every checkpoint.
 """
 from __future__ import annotations
@@ -29,9 +29,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from cmg_workspace.joints import MOTION_DIM, joint_names, mirror_command, mirror_motion
 from cmg_workspace.sources import SourceClip
-from cmg_workspace.stats import Stats
+from pose.cmg.joints import MOTION_DIM, joint_names, mirror_command, mirror_motion
+from pose.cmg.stats import Stats
 from pose.convert import resample
 from pose.utils.torch_utils import get_euler_xyz
 

@@ -42,12 +42,12 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import torch
 
-from cmg_workspace.checkpoint import LoadedCMG, load_cmg
 from cmg_workspace.dataset import clip_features
-from cmg_workspace.joints import to_23
 from cmg_workspace.metrics import divergence, joint_limit_metrics, locomotion_metrics, sole_points_in_root_frame
 from cmg_workspace.rollout import generate, integrate_root
 from cmg_workspace.sources import list_sources, read_source_file
+from pose.cmg.checkpoint import LoadedCMG, load_cmg
+from pose.cmg.joints import to_23
 from pose.convert import resample
 from pose.g1_model import ASSETS_DIR, load_g1
 from pose.kinematics import FootGeometry

@@ -23,9 +23,10 @@ from typing import Any, Dict, Optional, Sequence
 import torch
 from torch import nn
 
-from cmg_workspace.checkpoint import LoadedCMG, load_cmg, read_checkpoint, release_checkpoint, resolve_model_file, save_checkpoint
-from cmg_workspace.joints import COMMAND_DIM, MOTION_DIM, joint_names
-from cmg_workspace.stats import RANGE_EPS
+from cmg_workspace.checkpoint import release_checkpoint, save_checkpoint
+from pose.cmg.checkpoint import LoadedCMG, load_cmg, read_checkpoint, resolve_model_file
+from pose.cmg.joints import COMMAND_DIM, MOTION_DIM, joint_names
+from pose.cmg.stats import RANGE_EPS
 
 
 class RawCMG(nn.Module):

@@ -12,8 +12,8 @@ from typing import Tuple
 
 import torch
 
-from cmg_workspace.model import CMG
-from cmg_workspace.stats import TorchStats
+from pose.cmg.model import CMG
+from pose.cmg.stats import TorchStats
 
 
 @torch.no_grad()

@@ -21,7 +21,7 @@ from typing import Any, Iterable, List, Optional, Tuple
 
 import numpy as np
 
-from cmg_workspace.joints import from_23, joint_names, wrist_indices
+from pose.cmg.joints import from_23, joint_names, wrist_indices
 from pose.convert import CONVERTERS, ROOT_COLUMNS, detect_format
 from pose.formats import MotionFileError, is_manifest, load_manifest, read_npz, read_pickle
 

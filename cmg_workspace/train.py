@@ -10,7 +10,7 @@ cmg_workspace/runs/cmg_<date>_<time>) receives TensorBoard events (`metrics/MSE 
 every `--save_interval` epochs and at the end, `cmg_best.pt` (lowest validation loss),
 `cmg_best_rollout.pt` (best free-running rollouts over the in-band command grid at those
 checkpoints, `--rollout_seconds` each, TensorBoard `rollout/*`; 0 turns the check off) and
-`cmg_final.pt`; each holds the statistics of the data (`cmg_workspace.checkpoint`).
+`cmg_final.pt`; each holds the statistics of the data (`pose.cmg.checkpoint`).
 `--resume` continues a run from a checkpoint (or a run folder's latest `cmg_ckpt_<epoch>.pt`) up
 to `--epochs`, exactly as if it had not stopped; it refuses data whose statistics differ from the
 checkpoint's. On CUDA the batch step is captured once as a CUDA graph and replayed per batch
@@ -27,12 +27,12 @@ from typing import Optional, Sequence
 
 import torch
 
-from cmg_workspace.checkpoint import latest_checkpoint, read_checkpoint
 from cmg_workspace.dataset import CMGData
 from cmg_workspace.evaluate import fmt
-from cmg_workspace.model import CMGConfig, parameter_count
-from cmg_workspace.stats import Stats, StatsMismatchError
 from cmg_workspace.trainer import BEST_ROLLOUT, Trainer, TrainConfig
+from pose.cmg.checkpoint import latest_checkpoint, read_checkpoint
+from pose.cmg.model import CMGConfig, parameter_count
+from pose.cmg.stats import Stats, StatsMismatchError
 
 RUNS_DIR = Path(__file__).resolve().parent / "runs"
 

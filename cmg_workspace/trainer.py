@@ -58,11 +58,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from cmg_workspace.checkpoint import LoadedCMG, save_checkpoint
+from cmg_workspace.checkpoint import save_checkpoint
 from cmg_workspace.dataset import CMGData
 from cmg_workspace.evaluate import evaluate, in_band_grid, rollout_rank, summarise
-from cmg_workspace.joints import joint_names
-from cmg_workspace.model import CMG, CMGConfig, parameter_count
+from pose.cmg.checkpoint import LoadedCMG
+from pose.cmg.joints import joint_names
+from pose.cmg.model import CMG, CMGConfig, parameter_count
 
 
 BEST_ROLLOUT = "cmg_best_rollout.pt"

@@ -50,11 +50,6 @@ NUM_HAND = 14
 #: Names and units of the velocity command's entries.
 COMMAND_FIELDS = ("vx", "vy", "yaw_rate")
 COMMAND_UNITS = ("m/s", "m/s", "rad/s")
-#: Positions of the wrist rolls in the 33-D vector (8 root entries + joint index 19 / 24).
-WRIST_ROLL_IDS: Tuple[int, int] = (8 + 19, 8 + 24)
-
-_NON_WRIST_IDS = np.array([i for i in range(NUM_MIMIC_DEPLOY) if i not in WRIST_ROLL_IDS])
-
 #: Field names of the 8 root entries of the reference (for error messages).
 ROOT_FIELDS = ("root_z", "roll", "pitch", "yaw", "v_x", "v_y", "v_z", "yaw_rate")
 
@@ -103,6 +98,17 @@ def deploy_joints() -> DeployJoints:
     wrist_ids = np.array([left_arm_end, len(names25) - 1])
     body_ids = np.array([i for i in range(len(names25)) if i not in wrist_ids])
     return DeployJoints(tuple(names25), np.array(lower25), np.array(upper25), body_ids, wrist_ids)
+
+
+_JOINTS = deploy_joints()
+#: Positions of the wrist rolls in the 33-D vector: it holds the 8 root entries first (`ROOT_FIELDS`: root z, roll,
+#: pitch, yaw, v_x, v_y, v_z, yaw rate), then the 25 deployed joints (`deploy_joints`: the 23 training joints with
+#: each wrist roll after its arm's elbow, at joints 19 and 24): (8 + 19, 8 + 24) = (27, 32).
+WRIST_ROLL_IDS: Tuple[int, int] = (
+    len(ROOT_FIELDS) + _JOINTS.names.index("left_wrist_roll_joint"),
+    len(ROOT_FIELDS) + _JOINTS.names.index("right_wrist_roll_joint"),
+)
+_NON_WRIST_IDS = np.array([i for i in range(NUM_MIMIC_DEPLOY) if i not in WRIST_ROLL_IDS])
 
 
 def default_mimic_vector() -> np.ndarray:
@@ -252,6 +258,3 @@ def encode_floats(values: Union[Sequence[float], np.ndarray]) -> str:
     a = values if isinstance(values, np.ndarray) and values.dtype in (np.float32, np.float64) \
         else np.asarray(values, dtype=np.float64)
     return orjson.dumps(np.ascontiguousarray(a.reshape(-1)), option=orjson.OPT_SERIALIZE_NUMPY).decode()
-
-
-_JOINTS = deploy_joints()

@@ -59,9 +59,9 @@ def tiny_cmg(path, seed=0, hidden=32, standing_noise=0.0):
     import torch
 
     from cmg_workspace.checkpoint import save_checkpoint
-    from cmg_workspace.joints import from_23, joint_names
-    from cmg_workspace.model import CMG, CMGConfig
-    from cmg_workspace.stats import Stats
+    from pose.cmg.joints import from_23, joint_names
+    from pose.cmg.model import CMG, CMGConfig
+    from pose.cmg.stats import Stats
     from pose.g1_model import load_g1
 
     rng = np.random.default_rng(seed)

@@ -30,13 +30,13 @@ heads). When more envs reset between two refreshes than the pool holds, heads ar
 
 One head: commands drawn uniformly from `command_ranges` (vx, vy in m/s in the heading frame, wz in
 rad/s); with probability `mirror_prob` the env is mirrored: the CMG runs under the mirrored command
-and its output is mirrored back (`cmg_workspace.joints.mirror_motion`), so the reference moves as
+and its output is mirrored back (`pose.cmg.joints.mirror_motion`), so the reference moves as
 the env's own command says with left and right swapped; optionally one command switch (below). The
 generator starts from the checkpoint's standing pose (after `warmup_steps` CMG steps under the
 first command, default none). Each frame:
 
 - joints: the CMG state (29 positions, 29 velocities) with the wrists dropped (29 -> 23,
-  `cmg_workspace.joints.index_23_in_29`);
+  `pose.cmg.joints.index_23_in_29`);
 - root: integrated from the command, Euler steps yaw_{k+1} = yaw_k + wz_k dt and
   p_{k+1} = p_k + R(yaw_k) [vx_k, vy_k] dt from (0, 0) heading +x (as
   `cmg_workspace.rollout.integrate_root`); height `height` (0.75 m), or with `height_from_fk` the
@@ -64,6 +64,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from pose.cmg import joints
+from pose.cmg.checkpoint import load_cmg
 from pose.formats import MotionFileError
 from pose.g1_model import ASSETS_DIR, load_g1
 from pose.kinematics import FootGeometry, ForwardKinematics
@@ -113,10 +115,8 @@ def wrap_angle(angle: torch.Tensor) -> torch.Tensor:
 
 
 def load_generator(path=None, device="cpu"):
-    """`cmg_workspace.checkpoint.load_cmg` of `path` (None: the shipped CMG), errors as
+    """`pose.cmg.checkpoint.load_cmg` of `path` (None: the shipped CMG), errors as
     MotionFileError naming the file."""
-    from cmg_workspace.checkpoint import load_cmg
-
     path = SHIPPED_CMG if path is None else Path(path)
     try:
         return load_cmg(path, device=device)
@@ -168,8 +168,6 @@ class CMGMotionLib:
         seed: int = 0,
         state_clip: float = 10.0,
     ):
-        from cmg_workspace import joints
-
         self.device = torch.device(device)
         loaded = model if hasattr(model, "model") and hasattr(model, "stats") else load_generator(model, self.device)
         self.model_path = str(getattr(loaded, "path", "<in-memory>"))

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from cmg_helpers import REPO_ROOT, build_embedded
-from cmg_workspace import joints
 from cmg_workspace.dataset import CMGData, replication_count
 from cmg_workspace.sources import read_source_file
 from pose import formats, synth
+from pose.cmg import joints
 from pose.formats import MotionFileError
 from pose.g1_model import load_g1
 

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from cmg_workspace import export
-from cmg_workspace.checkpoint import load_cmg, save_checkpoint
-from cmg_workspace.model import CMG, CMGConfig
-from cmg_workspace.stats import Stats
+from cmg_workspace.checkpoint import save_checkpoint
+from pose.cmg.checkpoint import load_cmg
+from pose.cmg.model import CMG, CMGConfig
+from pose.cmg.stats import Stats
 
 ort = pytest.importorskip("onnxruntime")
 

@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from cmg_workspace import joints
+from pose.cmg import joints
 from pose.g1_model import load_g1
 
 # Real-robot order: swap left leg 0-5 with right leg 6-11 and left arm + wrist 15-21 with 22-28,

@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from cmg_workspace.model import CMG, CMGConfig, MoELayer, parameter_count
+from pose.cmg.model import CMG, CMGConfig, MoELayer, parameter_count
 
 
 def test_shapes_and_parameter_count():

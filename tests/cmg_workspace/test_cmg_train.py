@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from cmg_helpers import build_embedded, train_small
-from cmg_workspace.checkpoint import load_cmg, read_checkpoint
 from cmg_workspace.dataset import CMGData
 from cmg_workspace.evaluate import evaluate, in_band_grid, rollout_rank, summarise
-from cmg_workspace.model import CMGConfig
-from cmg_workspace.stats import Stats, StatsMismatchError
 from cmg_workspace.trainer import Trainer, TrainConfig, epoch_generator, plain_optimizer_state, split_clips
+from pose.cmg.checkpoint import load_cmg, read_checkpoint
+from pose.cmg.model import CMGConfig
+from pose.cmg.stats import Stats, StatsMismatchError
 
 
 @pytest.fixture(scope="module")

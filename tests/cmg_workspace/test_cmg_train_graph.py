@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from cmg_helpers import build_embedded
-from cmg_workspace.checkpoint import read_checkpoint
 from cmg_workspace.dataset import BuildConfig, CMGData
-from cmg_workspace.model import CMGConfig
 from cmg_workspace.trainer import Trainer, TrainConfig
+from pose.cmg.checkpoint import read_checkpoint
+from pose.cmg.model import CMGConfig
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 

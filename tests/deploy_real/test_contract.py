@@ -19,6 +19,8 @@ def test_deployed_joints_insert_the_wrist_rolls_after_each_elbow():
     np.testing.assert_allclose(j.lower[j.body_ids], G1.dof_lower)
     np.testing.assert_allclose(j.upper[j.body_ids], G1.dof_upper)
     assert C.WRIST_ROLL_IDS == (27, 32)
+    assert [C.field_name(i) for i in C.WRIST_ROLL_IDS] == [
+        "action_mimic_g1[27] (left_wrist_roll_joint)", "action_mimic_g1[32] (right_wrist_roll_joint)"]
 
 
 def test_default_vector_is_twists():

@@ -1,6 +1,6 @@
 """CMGMotionLib (pose.utils.cmg_motion_lib) against independent computations: the CMG rollout of
 cmg_workspace.rollout, the root integration of cmg_workspace.rollout.integrate_root, forward
-kinematics of pose.kinematics, and the 29-joint mirror of cmg_workspace.joints (docs/motion_data.md,
+kinematics of pose.kinematics, and the 29-joint mirror of pose.cmg.joints (docs/motion_data.md,
 CMG motion library). The generator is a small randomly initialised CMG saved as a checkpoint with
 the statistics of a tiny data set, on CPU."""
 
@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from conftest import tiny_cmg
-from cmg_workspace.checkpoint import load_cmg
-from cmg_workspace.joints import from_23, mirror_command, mirror_motion, to_23
 from cmg_workspace.rollout import generate, integrate_root
 from legged_gym.envs.mdp.layout import TAR_OBS_STEPS
+from pose.cmg.checkpoint import load_cmg
+from pose.cmg.joints import from_23, mirror_command, mirror_motion, to_23
 from pose.formats import MotionFileError
 from pose.g1_model import load_g1
 from pose.kinematics import FootGeometry, ForwardKinematics

@@ -10,6 +10,7 @@ Computed as sum_k alpha_k (h W_k + b_k), which equals h (sum_k alpha_k W_k) + su
 without building a weight matrix per sample: one matrix product with the experts side by side.
 Expert weights are He-initialised (N(0, 2 / fan_in)), biases 0; the gating uses PyTorch's defaults.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,7 +19,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from cmg_workspace.joints import COMMAND_DIM, MOTION_DIM
+from pose.cmg.joints import COMMAND_DIM, MOTION_DIM
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ joints (hip roll/yaw, ankle roll, waist yaw/roll, shoulder roll/yaw, wrist roll/
 and the knees and elbows keep their sign. A command (vx, vy, wz) mirrors to (vx, -vy, -wz).
 Applied twice, the mirror is the identity.
 """
+
 from __future__ import annotations
 
 from typing import List, Tuple
@@ -27,16 +28,19 @@ COMMAND_DIM = 3  # vx, vy (m/s, heading frame), wz (rad/s)
 def joint_names() -> Tuple[str, ...]:
     names = load_g1().real_motor_joints
     if len(names) != NUM_JOINTS:
-        raise ValueError("{}: real_motor_joints has {} joints, the CMG expects {}".format(
-            load_g1().table_path, len(names), NUM_JOINTS))
+        raise ValueError(
+            "{}: real_motor_joints has {} joints, the CMG expects {}".format(
+                load_g1().table_path, len(names), NUM_JOINTS
+            )
+        )
     return tuple(names)
 
 
 def _twin(name: str) -> str:
     if name.startswith("left_"):
-        return "right_" + name[len("left_"):]
+        return "right_" + name[len("left_") :]
     if name.startswith("right_"):
-        return "left_" + name[len("right_"):]
+        return "left_" + name[len("right_") :]
     return name
 
 

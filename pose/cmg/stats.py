@@ -4,6 +4,7 @@ States are normalised per channel, x_hat = (x - mean) / std, with std floored (0
 that channels that hardly move in the data (wrists, hip yaw, ankle roll) are not blown up.
 Commands are scaled to [-1, 1] over the data's range: c_hat = 2 (c - c_min) / (c_max - c_min) - 1.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,8 +29,9 @@ class Stats:
     command_max: np.ndarray  # (3,)
 
     @classmethod
-    def compute(cls, motion: np.ndarray, command: np.ndarray, weights: Optional[np.ndarray] = None,
-                std_floor: float = 0.1) -> "Stats":
+    def compute(
+        cls, motion: np.ndarray, command: np.ndarray, weights: Optional[np.ndarray] = None, std_floor: float = 0.1
+    ) -> "Stats":
         """From windows motion (N, L+1, 58) and command (N, L, 3); `weights` (N,) counts each
         window's replicas (the statistics of the replicated data set)."""
         w = np.ones(len(motion)) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -39,8 +41,12 @@ class Stats:
         mean = wf @ flat
         std = np.sqrt(np.maximum(wf @ (flat - mean) ** 2, 0.0))
         cmd = command.reshape(-1, command.shape[-1])
-        return cls(mean.astype(np.float32), np.maximum(std, std_floor).astype(np.float32),
-                   cmd.min(0).astype(np.float32), cmd.max(0).astype(np.float32))
+        return cls(
+            mean.astype(np.float32),
+            np.maximum(std, std_floor).astype(np.float32),
+            cmd.min(0).astype(np.float32),
+            cmd.max(0).astype(np.float32),
+        )
 
     def to_dict(self) -> Dict[str, list]:
         return {k: [float(v) for v in getattr(self, k)] for k in KEYS}
@@ -61,7 +67,9 @@ class Stats:
                 raise StatsMismatchError(
                     "the statistics of {} and {} differ ({}[{}]: {} vs {}): a CMG must be used with the "
                     "normalisation it was trained with (rebuild the data the same way, or train on this data)".format(
-                        this_name, other_name, k, i, a.ravel()[i] if a.size else None, b.ravel()[i] if b.size else None))
+                        this_name, other_name, k, i, a.ravel()[i] if a.size else None, b.ravel()[i] if b.size else None
+                    )
+                )
 
     def tensors(self, device=None, dtype=torch.float32) -> "TorchStats":
         return TorchStats(*(torch.as_tensor(getattr(self, k), device=device, dtype=dtype) for k in KEYS))
