@@ -7,7 +7,9 @@ reward as its mean per policy step over the clip (`metric_tracking_*` x dt, in [
 key-body distance to the reference in metres, the mean reward, the policy's action std, the student's
 KL(student || teacher) (student runs only), and the throughput (env-steps/s, collection and learning
 time per iteration) and, for MuJoCo Warp runs, the fraction of finished episodes in which the
-contact solver stopped at its iteration limit. Writes NAME.json and NAME.png.
+contact solver stopped at its iteration limit; for CMG runs the command-velocity error (m/s, and
+relative to the commanded speed: metric_cmd_vel_error / metric_cmd_speed of the same iteration).
+Writes NAME.json and NAME.png.
 """
 from __future__ import annotations
 
@@ -58,6 +60,10 @@ def curves(scalars: dict) -> dict:
     }
     for term in TRACKING:
         out[term + "_per_step"] = [(s, v * POLICY_DT) for s, v in find(scalars, "metric_" + term)]
+    error, speed = find(scalars, "metric_cmd_vel_error"), dict(find(scalars, "metric_cmd_speed"))
+    if error:
+        out["cmd_vel_error_mps"] = error
+        out["cmd_vel_error_relative"] = [(s, v / speed[s]) for s, v in error if speed.get(s)]
     return out
 
 
@@ -86,7 +92,7 @@ def plot(data: dict, path: Path, title: str) -> None:
     panels = [
         ("episode length / clip length", ["episode_length_fraction_of_clip"]),
         ("tracking rewards (mean per step)", [t + "_per_step" for t in TRACKING]),
-        ("key-body distance (m)", ["keybody_distance_m"]),
+        ("key-body distance (m), command-velocity error (m/s)", ["keybody_distance_m", "cmd_vel_error_mps"]),
         ("mean reward", ["mean_reward"]),
         ("action std, KL(student || teacher)", ["action_std", "kl_student_teacher"]),
         ("env-steps/s", ["env_steps_per_s"]),

@@ -53,6 +53,11 @@ generated ahead, so the reference (and the 1.9 s look-ahead) shows the change as
 
 Generated states are kept finite and within +-`state_clip` standard deviations of the data, so a
 diverging generator cannot put NaN into observations.
+
+Speed (`bench/bench_cmg_motion_lib.py`): on CUDA with `cuda_graph` (default) the device work of
+`step()` and of a pool refresh each replay from one CUDA graph (`pose.utils.cuda_graph.GraphedCall`;
+the draws of a refresh stay outside it), instead of the hundreds of small kernels of a CMG step and
+the forward kinematics of its frames; the same results.
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ from pose.cmg.checkpoint import load_cmg
 from pose.formats import MotionFileError
 from pose.g1_model import ASSETS_DIR, load_g1
 from pose.kinematics import FootGeometry, ForwardKinematics
+from pose.utils.cuda_graph import GraphedCall
 
 #: The CMG shipped with the project (a release checkpoint, `cmg_workspace/README.md`).
 SHIPPED_CMG = ASSETS_DIR / "cmg" / "cmg.pt"
@@ -146,6 +152,7 @@ class CMGMotionLib:
       warmup_steps: CMG steps from the standing pose before frame 0.
       seed: seed of the library's own random generator.
       state_clip: bound of the normalised generator state.
+      cuda_graph: on CUDA, replay the device work of `step()` and of pool refreshes from CUDA graphs.
     """
 
     def __init__(
@@ -167,6 +174,7 @@ class CMGMotionLib:
         warmup_steps: int = 0,
         seed: int = 0,
         state_clip: float = 10.0,
+        cuda_graph: bool = True,
     ):
         self.device = torch.device(device)
         loaded = model if hasattr(model, "model") and hasattr(model, "stats") else load_generator(model, self.device)
@@ -245,6 +253,9 @@ class CMGMotionLib:
         self._started = False
         self._pool: Optional[Heads] = None
         self._pool_ptr = torch.zeros((), device=dev, dtype=torch.long)
+        self._pool_draws: Optional[Tuple[torch.Tensor, ...]] = None  # the refresh's inputs (static on CUDA)
+        self._step_call = GraphedCall(self._generate_next_frames, dev, enabled=cuda_graph)
+        self._pool_call = GraphedCall(self._generate_pool, dev, enabled=cuda_graph)
         self._refill_pool()
 
     def _zeros(self, *shape: int) -> torch.Tensor:
@@ -446,8 +457,19 @@ class CMGMotionLib:
         )
 
     def _refill_pool(self) -> None:
-        self._pool = self.generate_heads(*self._draw(self.pool_size))
+        draws = self._draw(self.pool_size)
+        if self._pool_draws is None:
+            self._pool_draws = draws
+        else:  # in place: a captured refresh reads these tensors
+            for buf, value in zip(self._pool_draws, draws):
+                buf.copy_(value)
+        self._pool_call()
         self._pool_ptr.zero_()
+
+    def _generate_pool(self) -> None:
+        """The device work of a pool refresh: heads for the drawn `_pool_draws`."""
+        assert self._pool_draws is not None
+        self._pool = self.generate_heads(*self._pool_draws)
 
     def _install(self, env_ids: torch.Tensor, heads: Heads, idx: torch.Tensor) -> None:
         steps = self.horizon + 1
@@ -523,16 +545,23 @@ class CMGMotionLib:
     @torch.no_grad()
     def step(self) -> None:
         """One env step: every env's frame advances by one and one new frame is generated for every env."""
+        self._step_call()
+        self._steps += 1
+        if self._steps % self.pool_refresh_steps == 0:
+            self._refill_pool()
+
+    def _generate_next_frames(self) -> None:
+        """The device work of `step()`, in place on the library's buffers."""
         self._frame += 1
         last = self._gen - 1
         cmd = self._command_at(last)
-        self._x_hat = self._advance(self._x_hat, self._generator_command(cmd, self._mirror))
+        self._x_hat.copy_(self._advance(self._x_hat, self._generator_command(cmd, self._mirror)))
         out = self._frames_of(self._x_hat, self._mirror)
         cy, sy = torch.cos(self._yaw_last), torch.sin(self._yaw_last)
         vx, vy = cmd[:, 0], cmd[:, 1]
         xy = self._root_last[:, :2] + torch.stack([cy * vx - sy * vy, sy * vx + cy * vy], dim=-1) * self.dt
-        self._yaw_last = wrap_angle(self._yaw_last + cmd[:, 2] * self.dt)  # bounded on unbounded timelines
-        self._root_last = torch.cat([xy, out["z"].unsqueeze(-1)], dim=-1)
+        self._yaw_last.copy_(wrap_angle(self._yaw_last + cmd[:, 2] * self.dt))  # bounded on unbounded timelines
+        self._root_last.copy_(torch.cat([xy, out["z"].unsqueeze(-1)], dim=-1))
         new = last + 1
         slot = new % self.capacity
         values = {
@@ -546,9 +575,6 @@ class CMGMotionLib:
         for name in FRAME_FIELDS:
             self._ring[name][self._all, slot] = values[name]
         self._gen += 1
-        self._steps += 1
-        if self._steps % self.pool_refresh_steps == 0:
-            self._refill_pool()
 
     # --- frame evaluation ----------------------------------------------------------------------
     def _times(self, motion_times) -> torch.Tensor:

@@ -49,6 +49,21 @@ def test_curves_scale_tracking_rewards_to_per_step_and_summarise(tmp_path):
     assert "kl_student_teacher" not in summary
 
 
+def test_cmg_runs_get_the_command_velocity_error_relative_to_the_commanded_speed(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    lc = load_module()
+    writer = SummaryWriter(str(tmp_path / "run"))
+    for it in range(1, 6):
+        writer.add_scalar("Episode_rew_metrics/metric_cmd_vel_error", 0.1 * it, it)
+        writer.add_scalar("Episode_rew_metrics/metric_cmd_speed", 2.0, it)
+    writer.close()
+    data = lc.curves(lc.read_scalars(tmp_path / "run")[0])
+    assert data["cmd_vel_error_mps"][2] == (3, pytest.approx(0.3))
+    assert data["cmd_vel_error_relative"][2] == (3, pytest.approx(0.15))
+    assert "cmd_vel_error_relative" not in lc.curves({})
+
+
 def test_command_line_writes_json_and_png(tmp_path):
     write_run(tmp_path / "run", 25)
     out = tmp_path / "results" / "curves"

@@ -170,6 +170,39 @@ def test_env_tracks_the_generated_reference_with_the_cmg_rewards(cmg_model):
     assert set(env.reward_scales) == {k for k, v in helpers.class_to_dict(G1MimicCMGCfg.rewards.scales).items() if v}
 
 
+@pytest.mark.parametrize("sync_free", [False, True])
+def test_cmg_episode_metrics_are_the_command_velocity_error_and_speed(cmg_model, sync_free):
+    """metric_cmd_vel_error / metric_cmd_speed of a finished episode: the mean over its steps of
+    |command (vx, vy) - pelvis velocity (x, y) in the pelvis frame| and of |command (vx, vy)|,
+    averaged over the envs that reset (by index list or by mask alike)."""
+    env = make_env("g1_cmg_medium", cmg_model, num_envs=4, seed=2, sync_free=sync_free)
+    n = env.num_envs
+    err, speed, steps = torch.zeros(n), torch.zeros(n), torch.zeros(n)
+
+    def before_reset(e):  # this step's state, after the terminations, before the resets
+        c = e.get_commands()[:, :2].double()
+        v = e.base_lin_vel[:, :2].double()
+        err.add_(((c - v) ** 2).sum(dim=-1).sqrt().float())
+        speed.add_((c**2).sum(dim=-1).sqrt().float())
+        steps.add_(1)
+
+    env.pre_reset_callback = before_reset
+    gen = torch.Generator().manual_seed(0)
+    checked = 0
+    for _ in range(40):
+        _, _, _, done, extras = env.step(2.0 * torch.randn(n, 23, generator=gen))
+        if done.any():
+            episode = extras["episode"]
+            d = done.bool()
+            torch.testing.assert_close(episode["metric_cmd_vel_error"], (err[d] / steps[d]).mean())
+            torch.testing.assert_close(episode["metric_cmd_speed"], (speed[d] / steps[d]).mean())
+            assert 1.5 <= float(episode["metric_cmd_speed"]) <= (2.5**2 + 0.5**2) ** 0.5
+            for x in (err, speed, steps):
+                x.masked_fill_(d, 0.0)
+            checked += 1
+    assert checked >= 2, "large random actions make robots fall"
+
+
 def _rotated(frame):
     from pose.utils.torch_utils import quat_rotate
 

@@ -326,6 +326,52 @@ def test_resets_by_mask_give_the_same_steps_as_resets_by_index_list():
     assert resets >= 3 and quiet_steps >= 1
 
 
+def test_compile_backend_choice():
+    from legged_gym.envs.base.humanoid_char import compile_backend
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert compile_backend(False, cuda, True) is None and compile_backend(None, cuda, True) is None
+    assert compile_backend(True, cpu, False) == "inductor"
+    assert compile_backend("auto", cuda, True) == "inductor"
+    assert compile_backend("auto", cpu, True) is None and compile_backend("auto", cuda, False) is None
+    assert compile_backend("aot_eager", cpu, False) == "aot_eager"
+
+
+@pytest.mark.parametrize("task, sync_free", [("g1_priv_mimic", False), ("g1_stu_rl", True)])
+def test_compiled_step_parts_give_the_same_steps(task, sync_free):
+    """`cfg.env.compile_mdp`: the step's tensor maths traced by torch.compile (backend aot_eager on
+    the CPU: the traced graphs run as they are, no fused code) step like the plain methods, bit for
+    bit, with resets, noise, delay and randomisation on; after the first steps nothing is traced
+    again (the changing step counters do not recompile)."""
+    import torch._dynamo
+
+    envs = []
+    for compile_mdp in (False, "aot_eager"):
+        cfg = make_cfg(task, num_envs=4, seed=3)
+        cfg.env.compile_mdp = compile_mdp
+        cfg.env.sync_free_resets = sync_free
+        envs.append(make_env(task, cfg))
+    plain, compiled = envs
+    assert plain.compile_mdp is None and compiled.compile_mdp == "aot_eager"
+    assert "compute_reward" in compiled.__dict__ and "compute_reward" not in plain.__dict__
+    gen = torch.Generator().manual_seed(0)
+    resets, traced_after_warmup = 0, None
+    for i in range(24):
+        actions = 2.0 * torch.randn(4, 23, generator=gen)  # large actions: robots fall and reset
+        a, b = plain.step(actions), compiled.step(actions)
+        for x, y, name in zip(a[:4], b[:4], ("obs", "privileged obs", "rewards", "resets")):
+            assert torch.equal(x, y), (i, name)
+        assert torch.equal(plain.episode_sum_buf, compiled.episode_sum_buf)
+        assert torch.equal(plain._rng.get_state(), compiled._rng.get_state())
+        resets += int(a[3].sum())
+        if i == 4:
+            traced_after_warmup = sum(torch._dynamo.utils.counters["stats"].values())
+    assert resets >= 3 and traced_after_warmup > 0
+    assert sum(torch._dynamo.utils.counters["stats"].values()) == traced_after_warmup
+    compiled.set_compile_mdp(False)  # back to the plain methods
+    assert compiled.compile_mdp is None and "compute_reward" not in compiled.__dict__
+
+
 def test_episode_log_is_per_term_sum_over_clip_length(teacher_env):
     env = teacher_env
     names = list(env.reward_scales)

@@ -16,6 +16,8 @@ step(actions):
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from legged_gym.envs.base.legged_robot import LeggedRobot
@@ -23,6 +25,29 @@ from legged_gym.envs.mdp import randomization as rand
 from legged_gym.envs.mdp import terminations
 
 FOOT_CONTACT_FORCE = 2.0  # N, contact-force norm of a foot in contact (post_physics_step)
+
+#: The parts of a step that `cfg.env.compile_mdp` hands to torch.compile (docs/decisions.md D16):
+#: tensor maths, and the reset by mask, whose draws and physics calls torch.compile runs as they are
+#: between its compiled pieces.
+COMPILED_STEP_PARTS = ("_compute_base_quantities", "_update_ref_motion", "check_termination", "compute_reward",
+                       "_build_observations", "reset_where")
+
+
+def compile_backend(choice, device: torch.device, masked_writes: bool):
+    """The torch.compile backend `cfg.env.compile_mdp` asks for, or None (not compiled).
+
+    False / None: off. True: "inductor" (fused GPU kernels). "auto": "inductor" on CUDA with a
+    backend that writes by mask (MuJoCo Warp), else off. Any other string: that torch.compile
+    backend ("aot_eager" traces and runs the traced graph without code generation: the tests'
+    check that compiling keeps the step's results). A torch without torch.compile (the Isaac Gym
+    image's) leaves it off."""
+    if choice == "auto":
+        choice = "inductor" if device.type == "cuda" and masked_writes else None
+    elif choice is True:
+        choice = "inductor"
+    if not choice or not hasattr(torch, "compile"):
+        return None
+    return str(choice)
 
 
 class HumanoidChar(LeggedRobot):
@@ -42,6 +67,26 @@ class HumanoidChar(LeggedRobot):
         if choice == "auto":
             choice = self.device.type == "cuda" and bool(getattr(self.sim, "supports_masked_writes", False))
         self.sync_free_resets = bool(choice) and self._has_reset_where()
+        self.set_compile_mdp(getattr(self.cfg.env, "compile_mdp", False))
+
+    def set_compile_mdp(self, choice) -> None:
+        """Run the tensor-maths parts of a step (`COMPILED_STEP_PARTS`) through torch.compile with
+        the backend `choice` names (`compile_backend`), or as plain methods (None / False). The
+        parts keep their results: the draws of the generator stay outside the compiled graphs
+        (torch.compile runs a call with a generator eagerly), so only float rounding of fused
+        kernels can differ. The first steps compile (a minute on a GPU); later steps reuse them."""
+        backend = compile_backend(choice, self.device, bool(getattr(self.sim, "supports_masked_writes", False)))
+        for name in COMPILED_STEP_PARTS:
+            self.__dict__.pop(name, None)  # the class's method again
+        self.compile_mdp = backend
+        if backend is None:
+            return
+        # the observation layout's blocks are lru_cache'd pure functions of sizes: tracing through the
+        # cache is what they need, so torch.compile's note about it is not shown
+        warnings.filterwarnings("ignore", message="Dynamo detected a call to a `functools.lru_cache`")
+        for name in COMPILED_STEP_PARTS:
+            if hasattr(self, name):
+                setattr(self, name, torch.compile(getattr(self, name), backend=backend))
 
     def _has_reset_where(self) -> bool:
         return type(self).reset_where is not HumanoidChar.reset_where

@@ -77,7 +77,10 @@ class HumanoidMimic(HumanoidChar):
         self.dof_err_w = torch.tensor(self.model.dof_err_w, device=dev, dtype=torch.float32)
         self._key_body_ids_motion = self._motion_lib.get_key_body_idx(self.key_body_names)
         self._motion_body_ids = self._motion_body_sim_ids()
-        self.keybody_distance_sum = torch.zeros(n, device=dev)  # tracking metric, summed over the episode
+        # Tracking metrics summed over each episode's steps, logged as their per-step mean at the reset
+        # (extras["episode"]["metric_<name>"]); subclasses add theirs.
+        self.episode_metric_sums = {"keybody_distance": torch.zeros(n, device=dev)}
+        self.keybody_distance_sum = self.episode_metric_sums["keybody_distance"]
         self.motion_difficulty = curriculum.initial_motion_difficulty(self._motion_lib.num_motions(), dev)
         self.mean_motion_difficulty = self.motion_difficulty.mean()
         # (motion ids, start times) of a `reset_to_motions` in progress
@@ -252,17 +255,19 @@ class HumanoidMimic(HumanoidChar):
             episode["metric_" + name] = m
             episode["rew_" + name] = r
         # Tracking quality of the finished episodes: fraction of the clip played before the reset, and
-        # the mean key-body distance to the reference (m) over the episode's steps.
+        # the per-step means of the episode metrics (the key-body distance to the reference, m, ...).
         steps = self.episode_length_buf[env_ids]
         episode["metric_completion"] = curriculum.motion_completion(steps, lengths, self.dt).mean()
-        episode["metric_keybody_distance"] = (self.keybody_distance_sum[env_ids] / steps.clamp_min(1)).mean()
+        for name, sums in self.episode_metric_sums.items():
+            episode["metric_" + name] = (sums[env_ids] / steps.clamp_min(1)).mean()
         # Physics health: fraction of the finished episodes in which the contact solver stopped
         # unconverged at its iteration limit at least once (backends that report it).
         solver_hits = self.sim.take_solver_limit_hits(env_ids)
         if solver_hits is not None:
             episode["metric_solver_iteration_limit"] = solver_hits.float().mean()
         self.episode_sum_buf.index_fill_(0, env_ids, 0.0)
-        self.keybody_distance_sum.index_fill_(0, env_ids, 0.0)
+        for sums in self.episode_metric_sums.values():
+            sums.index_fill_(0, env_ids, 0.0)
         self.extras["episode"] = episode
 
     def _log_episode_where(self, mask: torch.Tensor) -> None:
@@ -271,8 +276,8 @@ class HumanoidMimic(HumanoidChar):
         lengths = self._motion_lib.get_motion_length(self._motion_ids)
         steps = self.episode_length_buf
         columns = [self.episode_sum_buf / lengths.unsqueeze(-1),
-                   curriculum.motion_completion(steps, lengths, self.dt).unsqueeze(-1),
-                   (self.keybody_distance_sum / steps.clamp_min(1)).unsqueeze(-1)]
+                   curriculum.motion_completion(steps, lengths, self.dt).unsqueeze(-1)]
+        columns += [(sums / steps.clamp_min(1)).unsqueeze(-1) for sums in self.episode_metric_sums.values()]
         solver_hits = self.sim.take_solver_limit_hits_where(mask)
         if solver_hits is not None:
             columns.append(solver_hits.to(torch.float32).unsqueeze(-1))
@@ -286,11 +291,13 @@ class HumanoidMimic(HumanoidChar):
             episode["metric_" + name] = m
             episode["rew_" + name] = r
         episode["metric_completion"] = means[num_terms]
-        episode["metric_keybody_distance"] = means[num_terms + 1]
+        for i, name in enumerate(self.episode_metric_sums, start=num_terms + 1):
+            episode["metric_" + name] = means[i]
         if solver_hits is not None:
-            episode["metric_solver_iteration_limit"] = means[num_terms + 2]
+            episode["metric_solver_iteration_limit"] = means[-1]
         self.episode_sum_buf.masked_fill_(mask.unsqueeze(-1), 0.0)
-        self.keybody_distance_sum.masked_fill_(mask, 0.0)
+        for sums in self.episode_metric_sums.values():
+            sums.masked_fill_(mask, 0.0)
         self.extras["episode"] = episode
 
     def _update_motion_difficulty_where(self, mask: torch.Tensor) -> None:

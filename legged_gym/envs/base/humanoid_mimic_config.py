@@ -38,6 +38,11 @@ class HumanoidMimicCfg(BaseConfig):
         # by index list; the same results. "auto": on CUDA with a backend that writes by mask
         # (MuJoCo Warp), True / False to choose.
         sync_free_resets = "auto"
+        # The tensor maths of a step (base quantities, reference update, terminations, rewards,
+        # observations) through torch.compile: fused GPU kernels, the same results within float
+        # rounding. False (default), True, "auto" (CUDA with MuJoCo Warp) or a torch.compile
+        # backend name (HumanoidChar.set_compile_mdp).
+        compile_mdp = False
 
     class sim:
         dt = PHYSICS_DT  # physics, 500 Hz

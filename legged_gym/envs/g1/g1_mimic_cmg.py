@@ -17,6 +17,10 @@ What changes against G1MimicDistill (observations, terminations and the other re
   `tracking_cmd_yaw` against the library's current commands (`get_commands`); `action_symmetry`;
   `total_angular_momentum` over all bodies (`_body_mass`: the facts table's masses, plus the
   randomised pelvis mass).
+- episode metrics (extras["episode"], TensorBoard `Episode_rew_metrics/`): besides the key-body
+  distance, `metric_cmd_vel_error` (mean |command - pelvis velocity| over the episode's steps, m/s,
+  `mdp.metrics.command_velocity_error`) and `metric_cmd_speed` (mean commanded speed |(vx, vy)|);
+  their ratio is the command-velocity error relative to the commanded speed.
 - CMG students start their step counters at 0 (observation noise ramps in, action delay starts at
   its onset), as in the CMG forks of TWIST, instead of the mocap student's 2.4 M preset.
 """
@@ -28,6 +32,7 @@ from typing import cast
 import torch
 
 from legged_gym.envs.g1.g1_mimic_distill import G1MimicDistill
+from legged_gym.envs.mdp import metrics
 from pose.g1_model import load_g1
 from pose.utils.cmg_motion_lib import CMGMotionLib, CommandSwitch
 
@@ -55,6 +60,7 @@ def cmg_motion_lib(cfg, device) -> CMGMotionLib:
         pool_refresh_steps=int(m.cmg_pool_refresh_steps),
         warmup_steps=int(m.cmg_warmup_steps),
         seed=int(cfg.seed) + CMG_SEED_OFFSET,
+        cuda_graph=bool(getattr(m, "cmg_cuda_graph", True)),
     )
 
 
@@ -83,6 +89,14 @@ class G1MimicCMG(G1MimicDistill):
         self._body_mass[:, pelvis] += self.mass_params_tensor[:, 0]  # the randomised added mass (0 when off)
         if self.obs_type == "student":
             self.global_counter = self.total_env_steps_counter = 0
+        for name in ("cmd_vel_error", "cmd_speed"):
+            self.episode_metric_sums[name] = torch.zeros(self.num_envs, device=self.device)
+
+    def compute_reward(self) -> None:
+        super().compute_reward()
+        commands = self.get_commands()
+        self.episode_metric_sums["cmd_vel_error"] += metrics.command_velocity_error(commands, self.base_lin_vel)
+        self.episode_metric_sums["cmd_speed"] += torch.norm(commands[:, :2], dim=-1)
 
     # --- references ----------------------------------------------------------------------------
     def _get_motion_times(self) -> torch.Tensor:

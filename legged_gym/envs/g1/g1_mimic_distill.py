@@ -9,6 +9,8 @@ before anything is built; the builders, the noise vector and the history take th
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 
 from legged_gym.envs.base.humanoid_mimic import HumanoidMimic
@@ -89,13 +91,16 @@ class G1MimicDistill(HumanoidMimic):
             self.obs_history_buf.masked_fill_(mask.view(-1, 1, 1), 0.0)
 
     # --- observations ------------------------------------------------------------------------------
-    def _proprio_obs(self) -> torch.Tensor:
-        noise = None
-        if self.cfg.noise.add_noise:
-            amplitude = 1.0
-            if self.headless:
-                amplitude = obs_terms.noise_ramp(self.total_env_steps_counter, int(self.cfg.noise.noise_increasing_steps))
-            noise = obs_terms.sample_obs_noise(self._noise_scale_vec, self.num_envs, amplitude, self._rng)
+    def _obs_noise(self) -> Optional[torch.Tensor]:
+        """This step's proprioception noise (None without noise): the observations' only draw."""
+        if not self.cfg.noise.add_noise:
+            return None
+        amplitude = 1.0
+        if self.headless:
+            amplitude = obs_terms.noise_ramp(self.total_env_steps_counter, int(self.cfg.noise.noise_increasing_steps))
+        return obs_terms.sample_obs_noise(self._noise_scale_vec, self.num_envs, amplitude, self._rng)
+
+    def _proprio_obs(self, noise: Optional[torch.Tensor]) -> torch.Tensor:
         s = self.obs_scales
         return obs_terms.proprio_obs(self.base_ang_vel, self.base_quat, self.dof_pos, self.dof_vel,
                                      self.action_history_buf[:, -1], self.default_dof_pos, noise,
@@ -110,12 +115,16 @@ class G1MimicDistill(HumanoidMimic):
             enabled=bool(self.cfg.domain_rand.domain_rand_general))
 
     def compute_observations(self) -> None:
+        self._build_observations(self._obs_noise())
+
+    def _build_observations(self, noise: Optional[torch.Tensor]) -> None:
+        """The observation buffers of the current state with this step's proprioception `noise`."""
         times = obs_terms.future_motion_times(self._get_motion_times(), self._tar_obs_steps, self.dt)
         ids = self._motion_ids.unsqueeze(-1).expand_as(times)
         f = self._ref_frame(ids, times)  # (N, K, ...)
         priv_mimic = obs_terms.priv_mimic_obs(f.root_pos, f.root_rot, f.root_vel, f.root_ang_vel, f.dof_pos,
                                               f.local_body_pos[:, :, self._key_body_ids_motion])
-        proprio = self._proprio_obs()
+        proprio = self._proprio_obs(noise)
         teacher = obs_terms.teacher_obs(priv_mimic, proprio, self._priv_info_obs(), self.dims)
         self.privileged_obs_buf = obs_terms.clip_obs(teacher, self.clip_obs)
         if self.obs_type == "priv":

@@ -60,3 +60,9 @@ def heading_error(root_quat: torch.Tensor, ref_root_quat: torch.Tensor) -> torch
     """|yaw - yaw_ref| (rad), wrapped to [0, pi] (N,)."""
     d = get_euler_xyz(root_quat)[2] - get_euler_xyz(ref_root_quat)[2]
     return (torch.remainder(d + math.pi, 2 * math.pi) - math.pi).abs()
+
+
+def command_velocity_error(commands: torch.Tensor, base_lin_vel_local: torch.Tensor) -> torch.Tensor:
+    """(N,) |(c_x, c_y) - (v_x, v_y)| (m/s): the horizontal pelvis velocity in the pelvis frame (what
+    `rewards.tracking_cmd_vel` compares) against the command (N, 3) = (vx, vy, yaw rate)."""
+    return torch.norm(commands[:, :2] - base_lin_vel_local[:, :2], dim=-1)

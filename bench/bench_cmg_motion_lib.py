@@ -1,0 +1,162 @@
+"""Cost of the CMG motion library per env step in training, amortised over the envs (GPU).
+
+    python bench/bench_cmg_motion_lib.py [--task g1_cmg_medium] [--num_envs 4096] [--steps 1000]
+                                         [--reset_prob 0.01] [--cmg_model PATH] [--device cuda:0]
+                                         [--out_dir bench/results]
+
+One `CMGMotionLib`, built from the task's config as the environment builds it (`cmg_motion_lib`:
+the shipped CMG unless --cmg_model, the task's command band, pool and look-ahead), runs what a
+training env step asks of it: `step()` (advance every env one frame; the generator runs where an
+env's look-ahead needs new frames, and the pool of new episode heads is refreshed every
+`pool_refresh_steps`), `reset_where(mask)` with each env ending its episode with probability
+--reset_prob per step (0.01: episodes of 2 s on average, shorter than a trained policy's), and the
+reference queries: the current frame and the 20 future frames of the teacher's observation.
+Times are wall-clock over --steps steps after 2 x pool_refresh_steps + 1 warm-up steps (the pool
+refresh is captured at its third call), with the device synchronised after each part. On CUDA the
+library runs with its CUDA graphs (`cmg_cuda_graph`) and, unless --no_eager, a second one without
+them on the same reset masks; their reference frames and commands are compared at the end.
+Writes bench/results/cmg_motion_lib_<device>_<date>.json: date, device_name, command, per way and
+part the ms per env step of all envs and per env (us), and the largest graph-vs-eager difference.
+Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from legged_gym.envs import task_registry  # noqa: E402
+from legged_gym.envs.g1.g1_mimic_cmg import cmg_motion_lib  # noqa: E402
+from legged_gym.simulator.base import POLICY_DT  # noqa: E402
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def make_lib(cfg, device: torch.device, cuda_graph: bool):
+    cfg.motion.cmg_cuda_graph = bool(cuda_graph)
+    return cmg_motion_lib(cfg, device)
+
+
+def run(lib, masks, future: torch.Tensor, device: torch.device, warmup: int) -> dict:
+    """Seconds per part over the steps after `warmup` (one reset mask per step)."""
+    n = lib.num_envs
+    ids = torch.arange(n, device=device)
+    lib.reset(ids)
+    times = {"step": 0.0, "reset_where": 0.0, "queries": 0.0}
+    for i, mask in enumerate(masks):
+        if i == warmup:
+            times = {k: 0.0 for k in times}
+        t = time.perf_counter()
+        lib.step()
+        synchronize(device)
+        times["step"] += time.perf_counter() - t
+        t = time.perf_counter()
+        lib.reset_where(mask)
+        synchronize(device)
+        times["reset_where"] += time.perf_counter() - t
+        t = time.perf_counter()
+        now = lib.motion_times()
+        lib.calc_motion_frame(ids, now)
+        lib.calc_motion_frame(ids.unsqueeze(-1).expand(-1, len(future)), now.unsqueeze(-1) + future)
+        synchronize(device)
+        times["queries"] += time.perf_counter() - t
+    return times
+
+
+def parts_of(times: dict, steps: int, n: int) -> dict:
+    parts = {k: {"ms_per_env_step": 1000.0 * v / steps, "us_per_env": 1e6 * v / steps / n} for k, v in times.items()}
+    parts["generation_ms_per_env_step"] = parts["step"]["ms_per_env_step"] + parts["reset_where"]["ms_per_env_step"]
+    parts["total_ms_per_env_step"] = 1000.0 * sum(times.values()) / steps
+    return parts
+
+
+def max_difference(a, b, future: torch.Tensor) -> float:
+    """Largest difference between two libraries' current and future reference frames and commands."""
+    ids = torch.arange(a.num_envs, device=future.device)
+    q_ids = ids.unsqueeze(-1).expand(-1, len(future))
+    out = float((a.get_commands() - b.get_commands()).abs().max())
+    for frames in zip(
+        a.calc_motion_frame(q_ids, a.motion_times().unsqueeze(-1) + future),
+        b.calc_motion_frame(q_ids, b.motion_times().unsqueeze(-1) + future),
+    ):
+        out = max(out, float((frames[0].double() - frames[1].double()).abs().max()))
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", default="g1_cmg_medium")
+    p.add_argument("--num_envs", type=int, default=4096)
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--reset_prob", type=float, default=0.01)
+    p.add_argument("--cmg_model", default=None, help="default: the shipped assets/cmg/cmg.pt")
+    p.add_argument("--no_eager", action="store_true", help="skip the library without CUDA graphs")
+    p.add_argument("--device", default="cuda:0" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--out_dir", default=str(REPO_ROOT / "bench" / "results"))
+    args = p.parse_args(argv)
+    device = torch.device(args.device)
+    cfg, _ = task_registry.get_cfgs(args.task)
+    cfg.env.num_envs = args.num_envs
+    if args.cmg_model:
+        cfg.motion.cmg_model = args.cmg_model
+    n = args.num_envs
+    t0 = time.perf_counter()
+    lib = make_lib(cfg, device, cuda_graph=True)
+    synchronize(device)
+    build_s = time.perf_counter() - t0
+    future = torch.tensor(cfg.env.tar_obs_steps, device=device, dtype=torch.float32) * POLICY_DT
+    warmup = 2 * lib.pool_refresh_steps + 1
+    gen = torch.Generator(device=device).manual_seed(0)
+    masks = [torch.rand(n, device=device, generator=gen) < args.reset_prob for _ in range(warmup + args.steps)]
+    ways = {
+        "graph" if lib._step_call.enabled else "eager": parts_of(run(lib, masks, future, device, warmup), args.steps, n)
+    }
+    difference = None
+    if not args.no_eager and lib._step_call.enabled:
+        eager = make_lib(cfg, device, cuda_graph=False)
+        ways["eager"] = parts_of(run(eager, masks, future, device, warmup), args.steps, n)
+        difference = max_difference(lib, eager, future)
+    main_way = ways.get("graph", ways.get("eager"))
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    result = {
+        "benchmark": "CMG motion library per training env step (generation, resets, reference queries)",
+        "date": date,
+        "command": " ".join(["python", "bench/bench_cmg_motion_lib.py"] + (sys.argv[1:] if argv is None else argv)),
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "torch": torch.__version__,
+        "task": args.task,
+        "cmg_model": lib.model_path,
+        "num_envs": n,
+        "steps": args.steps,
+        "warmup_steps": warmup,
+        "reset_prob": args.reset_prob,
+        "build_s": build_s,
+        "ways": ways,
+        "generation_ms_per_env_step": main_way["generation_ms_per_env_step"],
+        "total_ms_per_env_step": main_way["total_ms_per_env_step"],
+        "graph_vs_eager_max_abs_difference": difference,
+        "clamped_queries": int(lib.num_clamped),
+    }
+    print(json.dumps(result, indent=2))
+    out = Path(args.out_dir) / "cmg_motion_lib_{}_{}.json".format(device.type, date)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print("wrote", out)
+
+
+if __name__ == "__main__":
+    main()
