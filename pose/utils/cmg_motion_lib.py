@@ -22,8 +22,11 @@ lands on a generated frame; a query outside the buffer is clamped to the nearest
 and counted in `num_clamped` (tested to stay 0 in training).
 
 Heads come from a pool of `pool_size` heads generated in one batch (horizon CMG steps for the whole
-pool) and refreshed every `pool_refresh_steps` steps (and after the first reset, which usually takes
-a head for every env), so a reset costs a copy instead of `horizon` sequential CMG steps; resetting
+pool) and refreshed after the first reset (which usually takes a head for every env) and then every
+`pool_refresh_steps` steps once at least half of the pool has been used (the count of used heads is
+read on the host then: one device synchronisation per `pool_refresh_steps` steps; a trained policy's
+10 s episodes use a few hundred heads per 50 steps, so most checks skip the batch), so a reset costs
+a copy instead of `horizon` sequential CMG steps; resetting
 envs take the next unused heads in env order (a reset by index list and one by mask take the same
 heads). When more envs reset between two refreshes than the pool holds, heads are reused.
 `reset(env_ids, commands=...)` generates fresh heads for given commands.
@@ -148,7 +151,7 @@ class CMGMotionLib:
       mirror_prob: probability that an episode is mirrored.
       command_switch: `CommandSwitch` settings (None: off).
       pool_size: heads generated per refresh (None or 0: num_envs).
-      pool_refresh_steps: steps between pool refreshes.
+      pool_refresh_steps: steps between checks for a pool refresh (done once half the pool is used).
       warmup_steps: CMG steps from the standing pose before frame 0.
       seed: seed of the library's own random generator.
       state_clip: bound of the normalised generator state.
@@ -524,6 +527,7 @@ class CMGMotionLib:
             return
         idx = (self._pool_ptr + torch.arange(n, device=self.device)) % self.pool_size
         self._pool_ptr += n
+        assert self._pool is not None  # generated in __init__ (_refill_pool)
         self._install(env_ids, self._pool, idx)
         self._after_first_reset()
 
@@ -533,6 +537,7 @@ class CMGMotionLib:
         rank = torch.cumsum(mask.to(torch.long), dim=0) - 1
         idx = (self._pool_ptr + rank) % self.pool_size
         self._pool_ptr += mask.sum()
+        assert self._pool is not None  # generated in __init__ (_refill_pool)
         self._install_where(mask, self._pool, idx)
         self._after_first_reset()
 
@@ -547,8 +552,12 @@ class CMGMotionLib:
         """One env step: every env's frame advances by one and one new frame is generated for every env."""
         self._step_call()
         self._steps += 1
-        if self._steps % self.pool_refresh_steps == 0:
+        if self._steps % self.pool_refresh_steps == 0 and 2 * self.pool_used() >= self.pool_size:
             self._refill_pool()
+
+    def pool_used(self) -> int:
+        """Heads of the pool taken since it was generated (read from the device)."""
+        return int(self._pool_ptr)
 
     def _generate_next_frames(self) -> None:
         """The device work of `step()`, in place on the library's buffers."""

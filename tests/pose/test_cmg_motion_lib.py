@@ -98,6 +98,24 @@ def test_same_seed_gives_the_same_frames(ckpt):
     assert not torch.allclose(a, c)
 
 
+def test_pool_is_refreshed_at_a_check_once_half_of_it_is_used(ckpt):
+    lib = make(ckpt, 4, horizon=12, seed=0, pool_size=4, pool_refresh_steps=2)
+    lib.reset(torch.arange(4))  # the first reset takes the first pool and a fresh one is generated
+    assert lib.pool_used() == 0
+    heads = lib._pool.cmd_a.clone()
+    for used, steps_to_check in ((0, 2), (1, 2)):
+        if used:
+            lib.reset(torch.tensor([0]))
+        for _ in range(steps_to_check):
+            lib.step()
+        assert lib.pool_used() == used and torch.equal(lib._pool.cmd_a, heads)  # under half: kept
+    lib.reset(torch.tensor([1]))  # 2 of 4 used
+    lib.step()
+    assert lib.pool_used() == 2 and torch.equal(lib._pool.cmd_a, heads)  # not a check step
+    lib.step()  # the check: half used, a new pool
+    assert lib.pool_used() == 0 and not torch.equal(lib._pool.cmd_a, heads)
+
+
 def test_reset_by_mask_takes_the_heads_a_reset_by_index_takes(ckpt):
     libs = [
         make(ckpt, 5, horizon=12, seed=1, command_switch=SWITCH, pool_size=4, pool_refresh_steps=3) for _ in range(2)
