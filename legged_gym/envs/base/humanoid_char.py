@@ -74,7 +74,7 @@ class HumanoidChar(LeggedRobot):
         the backend `choice` names (`compile_backend`), or as plain methods (None / False). The
         parts keep their results: the draws of the generator stay outside the compiled graphs
         (torch.compile runs a call with a generator eagerly), so only float rounding of fused
-        kernels can differ. The first steps compile (a minute on a GPU); later steps reuse them."""
+        kernels can differ. The first steps trace and compile (slow); later steps reuse the result."""
         backend = compile_backend(choice, self.device, bool(getattr(self.sim, "supports_masked_writes", False)))
         for name in COMPILED_STEP_PARTS:
             self.__dict__.pop(name, None)  # the class's method again
