@@ -104,11 +104,13 @@ def in_band_grid(cmg: LoadedCMG) -> np.ndarray:
 
 def rollout_rank(summary: dict) -> tuple:
     """Order of generators by a `summarise` result, best first: fewer divergences, then the smaller
-    implied-speed error, then the smaller foot slide (a missing measure ranks last)."""
+    sum of the implied-speed error and the foot slide, each over its target (so a lower speed error
+    bought with more sliding does not win by itself; a missing measure ranks last)."""
     def value(key):
         v = summary.get(key)
         return math.inf if v is None else float(v)
-    return (int(summary["diverged"]), value("speed_error_rel_median"), value("foot_slide_mps_median"))
+    distance = value("speed_error_rel_median") / TARGET_SPEED_ERROR + value("foot_slide_mps_median") / TARGET_FOOT_SLIDE
+    return (int(summary["diverged"]), distance)
 
 
 def moving(commands: np.ndarray) -> np.ndarray:

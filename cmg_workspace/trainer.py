@@ -154,7 +154,7 @@ class Trainer:
         self.epoch = 0  # completed epochs
         self.best_loss = math.inf
         self.rollout = None  # type: Optional[dict]  # summary of the last rollout check
-        self.best_rollout = None  # type: Optional[list]  # rollout_rank of cmg_best_rollout.pt
+        self.best_rollout = None  # type: Optional[dict]  # the rollout summary of cmg_best_rollout.pt
         self.last = {}  # type: dict
         # static buffers of the batch step (every batch of an epoch has this size)
         self.batch_size = min(cfg.batch_size, len(self.train_samples))
@@ -285,6 +285,7 @@ class Trainer:
                 if self.graph_mode:
                     if self._graph is None:
                         self._capture()
+                    assert self._graph is not None  # _capture records it
                     self._graph.replay()
                 else:
                     self._train_step()
@@ -342,10 +343,9 @@ class Trainer:
             for key in ("diverged", "speed_error_rel_median", "foot_slide_mps_median"):
                 if self.rollout[key] is not None:
                     self.writer.add_scalar("rollout/" + key, self.rollout[key], self.epoch)
-        rank = list(rollout_rank(self.rollout))
-        better = self.best_rollout is None or rank < self.best_rollout
+        better = self.best_rollout is None or rollout_rank(self.rollout) < rollout_rank(self.best_rollout)
         if better:
-            self.best_rollout = rank
+            self.best_rollout = self.rollout
         return better
 
     @property
@@ -376,6 +376,7 @@ class Trainer:
         }
 
     def save(self, name: str) -> Path:
+        assert self.out_dir is not None, "a Trainer made without out_dir cannot save"
         return save_checkpoint(self.out_dir / name, self.payload())
 
     def restore(self, ckpt: dict) -> None:
@@ -393,7 +394,9 @@ class Trainer:
         self.scheduler.load_state_dict(ckpt["scheduler_state_dict"])
         self.epoch = int(ckpt["epoch"])
         self.best_loss = float(ckpt["best_loss"])
-        self.rollout, self.best_rollout = ckpt.get("rollout"), ckpt.get("best_rollout")
+        self.rollout, best = ckpt.get("rollout"), ckpt.get("best_rollout")
+        # checkpoints before 2026-12-01 stored the best's rank, not its summary: the next check starts over
+        self.best_rollout = best if isinstance(best, dict) else None
         self.last = {"loss": ckpt.get("loss"), "val_loss": ckpt.get("val_loss")}
 
     def _place_optimizer_state(self) -> None:
@@ -411,6 +414,7 @@ class Trainer:
         `progress_factory(iterable, desc, leave=True)` wraps the loops (e.g. tqdm); `on_epoch(info)`
         is called after each epoch."""
         cfg = self.cfg
+        assert self.out_dir is not None, "a Trainer made without out_dir cannot run (it saves checkpoints)"
         best = self.out_dir / "cmg_best.pt"
         epochs = range(self.epoch, cfg.epochs)
         bar = progress_factory(epochs, "epochs") if progress_factory else epochs

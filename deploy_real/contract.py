@@ -92,6 +92,7 @@ def deploy_joints() -> DeployJoints:
     left_arm_end = names.index("left_elbow_joint") + 1
     wrists = [w["name"] for w in g1.wrist_roll_joints]
     wr = [g1.joint_by_name(w)[1].range for w in wrists]
+    assert wr[0] is not None and wr[1] is not None, "the wrist roll joints are hinges with a range"
     names25 = names[:left_arm_end] + [wrists[0]] + names[left_arm_end:] + [wrists[1]]
     lower25 = lower[:left_arm_end] + [wr[0][0]] + lower[left_arm_end:] + [wr[1][0]]
     upper25 = upper[:left_arm_end] + [wr[0][1]] + upper[left_arm_end:] + [wr[1][1]]

@@ -71,7 +71,7 @@ def tilt_angle(quat_wxyz: np.ndarray) -> float:
     return float(math.acos(min(max(1.0 - 2.0 * (x * x + y * y), -1.0), 1.0)))
 
 
-def state_fault(low: LowState, age: float, cfg) -> Optional[str]:
+def state_fault(low: Optional[LowState], age: float, cfg) -> Optional[str]:
     """Why `low` (received `age` s ago) must stop the robot, or None."""
     if low is None or age > cfg.lowstate_timeout_s:
         return "no LowState for {:.0f} ms (limit {:.0f} ms)".format(1000 * age, 1000 * cfg.lowstate_timeout_s)
@@ -132,10 +132,14 @@ class LowLevelReal:
 
     # --- state machine ------------------------------------------------------------------------------
 
+    def _since_start(self, now: float) -> float:
+        assert self.t0 is not None, "start() first"
+        return now - self.t0
+
     def _enter(self, mode: str, now: float, why: str = "") -> None:
         self.mode = mode
         self.states.append(mode)
-        self.log("[real] {:7.2f} s  -> {}{}".format(now - self.t0, mode, " ({})".format(why) if why else ""))
+        self.log("[real] {:7.2f} s  -> {}{}".format(self._since_start(now), mode, " ({})".format(why) if why else ""))
 
     def start(self, low: LowState, now: float) -> None:
         """The first valid LowState: copy its mode_machine, start in zero_torque."""
@@ -144,7 +148,7 @@ class LowLevelReal:
         self._enter(ZERO_TORQUE, now)
 
     def fault(self, reason: str, now: float) -> None:
-        self.faults.append({"reason": reason, "state": self.mode, "t_s": round(now - self.t0, 4)})
+        self.faults.append({"reason": reason, "state": self.mode, "t_s": round(self._since_start(now), 4)})
         self.log("[real] FAULT in {}: {} -> damping (SELECT or Ctrl-C to exit)".format(self.mode, reason))
         self._enter(DAMPING, now, "fault")
 
@@ -169,12 +173,13 @@ class LowLevelReal:
             reason = state_fault(low, age, self.cfg)
             if reason is not None:
                 self.fault(reason, now)
-        fresh = low is not None and age <= self.cfg.lowstate_timeout_s
-        buttons = parse_remote(low.wireless_remote)[0] if fresh else frozenset()
+        fresh = low if low is not None and age <= self.cfg.lowstate_timeout_s else None  # None: no recent LowState
+        buttons = parse_remote(fresh.wireless_remote)[0] if fresh is not None else frozenset()
         if "select" in buttons:
             self.request_exit("select", now)
         elif self.mode == ZERO_TORQUE and "start" in buttons:
-            self._move_from = np.clip(low.q[:self.n_motors], self.cfg.lower, self.cfg.upper)
+            assert fresh is not None  # the buttons were read from it
+            self._move_from = np.clip(fresh.q[:self.n_motors], self.cfg.lower, self.cfg.upper)
             self._move_k = 0
             self._enter(MOVE_TO_DEFAULT, now)
         elif self.mode == DEFAULT_HOLD and "A" in buttons:
@@ -194,6 +199,7 @@ class LowLevelReal:
         elif self.mode == DEFAULT_HOLD:
             self._pd(cmd, self.cfg.default_pose)
         elif self.mode == POLICY:
+            assert low is not None  # a missing LowState faults into damping above
             self._pd(cmd, self._policy_targets(low, now, wall_ms))
         else:
             self._damping(cmd)

@@ -139,8 +139,10 @@ def run(args) -> dict:
                 gate = server.student.gate
                 counts = (gate.rejected, gate.stale)
                 if counts != reported:  # only while they grow
+                    status = server.student.status
+                    assert status is not None  # set by the policy step above
                     print("[low-level] rejected {} stale {} (reference: {}){}".format(
-                        counts[0], counts[1], server.student.status.value,
+                        counts[0], counts[1], status.value,
                         "; last rejection: " + gate.last_error if gate.last_error else ""), flush=True)
                     reported = counts
                 last_report = now

@@ -253,6 +253,7 @@ def run(args) -> dict:
         wall = time.monotonic() - t0
         if viewer is not None:
             viewer.close()
+    realtime_factor = robot.steps * dt / wall if wall > 0 else 0.0
     summary = {
         "lowcmd_received": side.received,
         "crc_errors": side.crc_errors,
@@ -263,13 +264,13 @@ def run(args) -> dict:
         "lowstate_sent": sent,
         "physics_steps": robot.steps,
         "wall_s": wall,
-        "realtime_factor": robot.steps * dt / wall if wall > 0 else 0.0,
+        "realtime_factor": realtime_factor,
         "overruns": overruns,
         "released_at_s": robot.released_at,
         "min_pelvis_height_m": robot.min_pelvis_height if robot.released_at is not None else None,
     }
     print("[sim_robot] {:.1f} s, {} physics steps ({:.2f} x real time); LowCmd received {} (CRC errors {}); fell {}".format(
-        wall, robot.steps, summary["realtime_factor"], side.received, side.crc_errors, summary["fell"]), flush=True)
+        wall, robot.steps, realtime_factor, side.received, side.crc_errors, summary["fell"]), flush=True)
     if args.summary_json:
         os.makedirs(os.path.dirname(os.path.abspath(args.summary_json)), exist_ok=True)
         with open(args.summary_json, "w") as f:

@@ -223,6 +223,7 @@ class LowCmd:
     def decode(cls, raw: bytes) -> Tuple["LowCmd", bool]:
         """(the command, whether its CRC matches); ValueError for bytes that are no LowCmd_."""
         v, crc_ok = LOW_CMD.decode(raw)
+        assert crc_ok is not None  # decode checks the CRC by default
         cmd = cls(int(v["mode_machine"]), int(v["mode_pr"]))
         cmd.mode = v["motor_cmd.mode"]
         for name in ("q", "dq", "tau", "kp", "kd"):

@@ -189,11 +189,13 @@ def _mjcf(model: G1Model, kind: str) -> ET.Element:
             _sub(el, "freejoint", name="floating_base_joint")
         elif b.joint is not None and b.joint.name in hinges:
             j = b.joint
+            assert j.range is not None, "hinge joint {!r} has no range".format(j.name)
             ja = {"name": j.name, "type": "hinge", "axis": _vec(j.axis), "range": _vec(j.range)}
             if kind != "mocap" and armature.get(j.name, 0.0) > 0:
                 ja["armature"] = _num(armature[j.name])
             if kind == "sim2sim":
                 eff = next((w["effort"] for w in model.wrist_roll_joints if w["name"] == j.name), j.effort)
+                assert eff is not None, "hinge joint {!r} has no effort".format(j.name)
                 ja["actuatorfrcrange"] = _vec((-eff, eff))
             _sub(el, "joint", ja)
         # Collision shapes: table cylinders become capsules of the same radius and cylinder
@@ -271,6 +273,9 @@ def _urdf(model: G1Model) -> ET.Element:
             _sub(jel, "parent", link=b.parent)
             _sub(jel, "child", link=b.name)
             if jt == "revolute":
+                assert j is not None  # a revolute joint is an actuated one
+                assert j.range is not None and j.effort is not None and j.velocity is not None, \
+                    "actuated joint {!r} needs range, effort and velocity".format(j.name)
                 _sub(jel, "axis", xyz=_vec(j.axis))
                 _sub(jel, "limit", lower=_num(j.range[0]), upper=_num(j.range[1]),
                      effort=_num(j.effort), velocity=_num(j.velocity))

@@ -207,6 +207,11 @@ def parse_g1_table(path) -> G1Model:
     def col(key):
         return np.array([float(a[key]) for a in act])
 
+    def joint_range(n: str) -> Tuple[float, float]:
+        r = joints[n].range
+        assert r is not None, "{}: hinge joint {!r} has no range".format(path, n)
+        return r
+
     for group in ("motion_bodies", "key_bodies", "upper_key_bodies", "lower_key_bodies", "feet", "hands"):
         unknown = [n for n in raw[group] if n not in names]
         if unknown:
@@ -227,8 +232,8 @@ def parse_g1_table(path) -> G1Model:
         kd=col("kd"),
         armature=col("armature"),
         dof_err_w=col("dof_err_w"),
-        dof_lower=np.array([joints[n].range[0] for n in dof_names]),
-        dof_upper=np.array([joints[n].range[1] for n in dof_names]),
+        dof_lower=np.array([joint_range(n)[0] for n in dof_names]),
+        dof_upper=np.array([joint_range(n)[1] for n in dof_names]),
         effort=np.array([joints[n].effort for n in dof_names]),
         velocity_limit=np.array([joints[n].velocity for n in dof_names]),
         torque_safety_limit=float(raw["torque_safety_limit"]),

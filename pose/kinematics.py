@@ -39,7 +39,8 @@ class ForwardKinematics:
 
         # The evaluated bodies plus all their ancestors, in tree order.
         needed = set()
-        for name in self.body_names:
+        for body_name in self.body_names:
+            name: Optional[str] = body_name
             while name is not None and name not in needed:
                 needed.add(name)
                 name = self.model.body(name).parent
@@ -57,7 +58,12 @@ class ForwardKinematics:
         hinge = [i for i, d in enumerate(self._dof) if d >= 0]
         self._hinge_body = torch.tensor(hinge, device=self.device, dtype=torch.long)
         self._hinge_dof = torch.tensor([self._dof[i] for i in hinge], device=self.device, dtype=torch.long)
-        self._hinge_axis = torch.tensor([chain[i].joint.axis for i in hinge], **f).reshape(-1, 3)
+        axes = []
+        for i in hinge:
+            joint = chain[i].joint
+            assert joint is not None  # _dof[i] >= 0 only for a body with a joint
+            axes.append(joint.axis)
+        self._hinge_axis = torch.tensor(axes, **f).reshape(-1, 3)
         # Bodies grouped by tree depth: one batched update per level instead of one per body.
         depth: List[int] = []
         for p in self._parent:

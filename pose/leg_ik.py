@@ -4,11 +4,11 @@ Batched over frames (no Python loop over time), on the project's own `ForwardKin
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 
-from pose.g1_model import G1Model, load_g1
+from pose.g1_model import Body, G1Model, Joint, load_g1
 from pose.kinematics import ForwardKinematics
 
 
@@ -24,19 +24,21 @@ class LegIK:
         self.model = model or load_g1()
         self.damping = damping
         self.max_iter = max_iter
-        self.leg_bodies, self.leg_dofs, axes = [], [], []
+        self.leg_bodies: List[List[str]] = []
+        self.leg_dofs: List[List[int]] = []
+        axes: List[List[Tuple[float, float, float]]] = []
         for foot in self.model.feet:
-            chain = []
-            name = foot
+            chain: List[Tuple[Body, Joint]] = []  # the actuated joints from the foot up, and their bodies
+            name: Optional[str] = foot
             while name is not None:
                 body = self.model.body(name)
                 if body.joint is not None and body.joint.name in self.model.dof_names:
-                    chain.append(body)
+                    chain.append((body, body.joint))
                 name = body.parent
             chain.reverse()
-            self.leg_bodies.append([b.name for b in chain])
-            self.leg_dofs.append([self.model.dof_names.index(b.joint.name) for b in chain])
-            axes.append([b.joint.axis for b in chain])
+            self.leg_bodies.append([b.name for b, _ in chain])
+            self.leg_dofs.append([self.model.dof_names.index(j.name) for _, j in chain])
+            axes.append([j.axis for _, j in chain])
         bodies = [n for leg in self.leg_bodies for n in leg]
         self.fk = ForwardKinematics(self.model, bodies=bodies, dtype=torch.float64)
         self.n_leg = len(self.leg_bodies[0])

@@ -76,7 +76,9 @@ def resolve_model(args, train_cfg) -> Path:
         if getattr(train_cfg, "runner_class_name", "") == "OnPolicyDaggerRunner":
             task_registry.teacher_checkpoint(args)  # students need their teacher to build the runner
         train_cfg.runner.resume = True
-        return task_registry.resume_checkpoint(args, train_cfg)
+        path = task_registry.resume_checkpoint(args, train_cfg)
+        assert path is not None  # runner.resume is set: a checkpoint path or an error
+        return path
     except (FileNotFoundError, ValueError) as e:
         raise UsageError(str(e)) from e
 
@@ -124,10 +126,12 @@ def play(args) -> dict:
     if args.record_video or (not args.headless and render.has_display()):
         mirror = render.Env0Mirror()
     if not args.headless and render.has_display():
+        assert mirror is not None  # made above for the viewer
         viewer = render.PassiveViewer(mirror)
     video_path = os.path.join(log_root(), "videos", stem + ".mp4")
     if args.record_video:
         try:
+            assert mirror is not None  # made above for the video
             recorder = render.VideoRecorder(video_path, mirror)
         except RuntimeError as e:
             raise UsageError("--record_video: {}".format(e)) from e

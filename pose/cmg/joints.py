@@ -13,7 +13,7 @@ Applied twice, the mirror is the identity.
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -96,7 +96,7 @@ def to_23(q29):
     return q29[..., idx]
 
 
-def from_23(q23: np.ndarray, wrists: np.ndarray = None) -> np.ndarray:
+def from_23(q23: np.ndarray, wrists: Optional[np.ndarray] = None) -> np.ndarray:
     """(T, 23) training-order joints (+ optional (T, 6) wrists in real order) -> (T, 29)."""
     out = np.zeros(q23.shape[:-1] + (NUM_JOINTS,), dtype=q23.dtype)
     out[..., index_23_in_29()] = q23

@@ -21,7 +21,7 @@ next update are saved in checkpoints and restored on resume.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Dict, Optional
+from typing import TYPE_CHECKING, Dict, Optional, Union
 
 import torch
 
@@ -78,13 +78,16 @@ class DaggerPPO(PPO):
 
     def _before_fast_update(self) -> None:
         # the fast update reads the coefficient from the device (a recorded CUDA graph replays it)
-        if getattr(self, "_coef_t", None) is None:
-            self._coef_t = torch.zeros((), dtype=torch.float32, device=self.device)
-        self._coef_t.fill_(self.dagger_coef)
+        coef_t: Optional[torch.Tensor] = getattr(self, "_coef_t", None)
+        if coef_t is None:
+            coef_t = self._coef_t = torch.zeros((), dtype=torch.float32, device=self.device)
+        coef_t.fill_(self.dagger_coef)
 
     def _extra_loss(self, b: Batch, mu: torch.Tensor, sigma: torch.Tensor):
+        assert b.teacher_mu is not None and b.teacher_sigma is not None  # the storage keeps them (_stores_teacher)
         kl = gaussian_kl(mu, sigma, b.teacher_mu, b.teacher_sigma).mean()
-        coef = self._coef_t if self.fast_update and getattr(self, "_coef_t", None) is not None else self.dagger_coef
+        coef_t: Optional[torch.Tensor] = getattr(self, "_coef_t", None) if self.fast_update else None
+        coef: Union[torch.Tensor, float] = self.dagger_coef if coef_t is None else coef_t
         bc_loss = coef * kl
         return bc_loss, {"kl_teacher_student": kl.detach(), "bc_loss": bc_loss.detach()}
 

@@ -85,11 +85,10 @@ class PPO:
         if fast_update == "auto":
             fast_update = self.device.type == "cuda"
         self._lr_param = None  # type: Optional[torch.Tensor]
-        self.optimizer = None  # type: Optional[optim.Optimizer]
-        if fast_update:
-            self.optimizer = self._make_fast_optimizer(params)
-        if self.optimizer is None:
-            self.optimizer = optim.Adam(params, lr=self.learning_rate)
+        optimizer = self._make_fast_optimizer(params) if fast_update else None
+        if optimizer is None:
+            optimizer = optim.Adam(params, lr=self.learning_rate)
+        self.optimizer: optim.Optimizer = optimizer
         if self.fast_update and hasattr(self.actor_critic, "set_fast_kernels"):
             self.actor_critic.set_fast_kernels(True)
         # data-parallel (torchrun, rsl_rl.utils.distributed): gradients and the KL are averaged over
@@ -165,7 +164,9 @@ class PPO:
         t.dones = dones
         if "time_outs" in infos:
             time_outs = infos["time_outs"].to(self.device).reshape(-1).to(torch.float32)
+            assert t.values is not None, "act() records the values"
             t.rewards += self.gamma * t.values.reshape(-1) * time_outs
+        assert self.storage is not None, "init_storage() first"
         self.storage.add_transitions(t)
         t.clear()
         self.actor_critic.reset(dones)
@@ -173,6 +174,7 @@ class PPO:
     def compute_returns(self, last_critic_obs: torch.Tensor) -> None:
         with self._tf32_scope():
             last_values = self.actor_critic.evaluate(last_critic_obs).detach()
+        assert self.storage is not None, "init_storage() first"
         self.storage.compute_returns(last_values, self.gamma, self.lam)
 
     # --- update ----------------------------------------------------------------------------------
@@ -180,6 +182,7 @@ class PPO:
         """PPO epochs over the stored rollout; returns the mean of each loss term (and the last lr)."""
         fast = self.fast_update
         if fast:
+            assert self._lr_param is not None  # fast_update: the fused Adam's learning rate
             self._lr_state.fill_(self.learning_rate)
             self._lr_param.fill_(self.learning_rate)
             self._before_fast_update()
@@ -187,6 +190,7 @@ class PPO:
             keys, sums, n = self._update_graphed()
         else:
             keys, sums, n = self._update_eager(fast)
+        assert self.storage is not None  # the update above read it
         self.storage.clear()
         # one read from the device per update: the summed terms (and the fast way's learning rate)
         stacked = [sums] + ([self._lr_state.reshape(1)] if fast else [])
@@ -202,6 +206,7 @@ class PPO:
         """(term names, (T,) float64 sums over the minibatches, number of minibatches)."""
         sums = {}  # type: Dict[str, torch.Tensor]
         n = 0
+        assert self.storage is not None, "init_storage() first"
         with self._tf32_scope():
             for batch in self.storage.mini_batch_generator(self.num_mini_batches, self.num_learning_epochs):
                 terms = self._minibatch_step(batch, fast)
@@ -220,10 +225,12 @@ class PPO:
     def _graph_body(self) -> None:
         """One minibatch step on the rows `_graph_idx` of the storage; its terms are added to
         `_graph_sums` in place (the static buffers a captured graph reads and writes)."""
+        assert self.storage is not None and self._graph_idx is not None  # set by _update_graphed
         terms = self._minibatch_step(self.storage.batch(self._graph_idx), True)
         if self._graph_keys is None:
             self._graph_keys = list(terms)
             self._graph_sums = torch.zeros(len(self._graph_keys), dtype=torch.float64, device=self.device)
+        assert self._graph_sums is not None  # set with _graph_keys
         self._graph_sums.add_(torch.stack([terms[k].detach().to(torch.float64) for k in self._graph_keys]))
         # let this step's autograd graph go (an eager warm-up step's graph, kept alive by the stored
         # distribution, would tie the parameters' gradient accumulators to the warm-up stream)
@@ -236,6 +243,7 @@ class PPO:
         draw, minibatches, learning-rate rule and Adam; the first steps run eagerly, then the step
         is captured once and replayed (until the storage or the optimizer state is replaced)."""
         st = self.storage
+        assert st is not None, "init_storage() first"
         batch_size = st.num_envs * st.num_transitions_per_env
         mb = batch_size // self.num_mini_batches
         if mb < 1:
@@ -245,6 +253,8 @@ class PPO:
             self._drop_graph()
             self._graph_key = key
             self._graph_idx = torch.zeros(mb, dtype=torch.long, device=self.device)
+        graph_idx = self._graph_idx
+        assert graph_idx is not None  # set with _graph_key
         indices = torch.randperm(self.num_mini_batches * mb, device=self.device)
         if self._graph_sums is not None:
             self._graph_sums.zero_()
@@ -252,7 +262,7 @@ class PPO:
         with self._tf32_scope():
             for _ in range(self.num_learning_epochs):
                 for i in range(self.num_mini_batches):
-                    self._graph_idx.copy_(indices[i * mb:(i + 1) * mb])
+                    graph_idx.copy_(indices[i * mb:(i + 1) * mb])
                     if self._graph is not None:
                         self._graph.replay()
                     elif self._graph_warmup_done < self.GRAPH_WARMUP_STEPS:
@@ -270,6 +280,7 @@ class PPO:
                         self._graph = graph
                         graph.replay()  # capturing ran nothing: this minibatch's step
                     n += 1
+        assert self._graph_keys is not None and self._graph_sums is not None, "no minibatch step ran"
         return list(self._graph_keys), self._graph_sums.clone(), n
 
     def _drop_graph(self) -> None:
@@ -286,6 +297,7 @@ class PPO:
         lr = torch.where(kl > 2.0 * d, torch.clamp(lr / LR_FACTOR, min=LR_MIN),
                          torch.where((kl > 0.0) & (kl < d / 2.0), torch.clamp(lr * LR_FACTOR, max=LR_MAX), lr))
         self._lr_state.copy_(lr)
+        assert self._lr_param is not None  # the fast update's fused Adam
         self._lr_param.copy_(lr)
 
     def _minibatch_step(self, b: Batch, fast: bool = False) -> Dict[str, torch.Tensor]:
@@ -354,6 +366,7 @@ class PPO:
             self._drop_graph()  # the optimizer's state tensors are replaced: record the step again
             lr = float(state["param_groups"][0]["lr"])
             capturable = self.device.type == "cuda"
+            assert self._lr_param is not None  # fast_update: the fused Adam's learning rate
             groups = [dict(g, lr=self._lr_param, fused=True, foreach=None, capturable=capturable)
                       for g in state["param_groups"]]
             self.optimizer.load_state_dict({"state": state["state"], "param_groups": groups})

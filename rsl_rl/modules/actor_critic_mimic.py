@@ -49,6 +49,9 @@ _ACTIVATIONS = {
     "gelu": nn.GELU,
 }
 
+#: what reading the distribution before `act` / `update_distribution` fails with
+_NO_DISTRIBUTION = "no action distribution yet: call act() or update_distribution() first"
+
 
 def get_activation(name: str) -> nn.Module:
     """A fresh activation module by TWIST's name ("silu", "elu", ...)."""
@@ -196,10 +199,12 @@ class ActorCriticMimic(nn.Module):
     def act(self, observations: torch.Tensor, **kwargs) -> torch.Tensor:
         """Sample actions from N(actor(obs), std); the distribution stays for log-probs/entropy."""
         self.update_distribution(observations)
+        assert self.distribution is not None  # just set
         return self.distribution.sample()
 
     def get_actions_log_prob(self, actions: torch.Tensor) -> torch.Tensor:
         """log N(actions) of the last distribution, summed over action dims: (B,)."""
+        assert self.distribution is not None, _NO_DISTRIBUTION
         return self.distribution.log_prob(actions).sum(dim=-1)
 
     def act_inference(self, observations: torch.Tensor, **kwargs) -> torch.Tensor:
@@ -212,15 +217,18 @@ class ActorCriticMimic(nn.Module):
 
     @property
     def action_mean(self) -> torch.Tensor:
+        assert self.distribution is not None, _NO_DISTRIBUTION
         return self.distribution.mean
 
     @property
     def action_std(self) -> torch.Tensor:
+        assert self.distribution is not None, _NO_DISTRIBUTION
         return self.distribution.stddev
 
     @property
     def entropy(self) -> torch.Tensor:
         """Entropy of the last distribution summed over action dims: (B,)."""
+        assert self.distribution is not None, _NO_DISTRIBUTION
         return self.distribution.entropy().sum(dim=-1)
 
     def reset(self, dones=None) -> None:

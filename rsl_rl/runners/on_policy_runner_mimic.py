@@ -292,7 +292,9 @@ class OnPolicyRunnerMimic:
         out["Train/total_timesteps"] = float(self.tot_timesteps)
         if stats.mean_reward is not None:
             out["Train/mean_reward"] = stats.mean_reward
-            out["Train/mean_episode_length"] = stats.mean_episode_length
+            mean_length = stats.mean_episode_length
+            assert mean_length is not None  # the length buffer fills with the reward buffer
+            out["Train/mean_episode_length"] = mean_length
         out["Policy/mean_noise_std"] = float(self.alg.actor_critic.std.detach().mean())
         difficulty = getattr(self.env, "mean_motion_difficulty", None)
         if difficulty is not None:

@@ -115,8 +115,12 @@ class RolloutStorage:
             raise RuntimeError("RolloutStorage is full ({} steps); call clear() after the update".format(
                 self.num_transitions_per_env))
         i = self.step
+        assert (t.observations is not None and t.actions is not None and t.rewards is not None and t.dones is not None
+                and t.values is not None and t.actions_log_prob is not None and t.action_mean is not None
+                and t.action_sigma is not None), "act() and process_env_step() fill the transition"
         self.observations[i].copy_(t.observations)
         if self.critic_observations is not None:
+            assert t.critic_observations is not None  # act() records them
             self.critic_observations[i].copy_(t.critic_observations)
         self.actions[i].copy_(t.actions)
         self.rewards[i].copy_(t.rewards.reshape(-1))
@@ -126,6 +130,8 @@ class RolloutStorage:
         self.mu[i].copy_(t.action_mean)
         self.sigma[i].copy_(t.action_sigma)
         if self.teacher_mu is not None:
+            assert self.teacher_sigma is not None  # allocated with teacher_mu (store_teacher)
+            assert t.teacher_action_mean is not None and t.teacher_action_sigma is not None  # DaggerPPO.act records them
             self.teacher_mu[i].copy_(t.teacher_action_mean)
             self.teacher_sigma[i].copy_(t.teacher_action_sigma)
         self.step += 1
@@ -152,16 +158,16 @@ class RolloutStorage:
 
     def batch(self, idx: torch.Tensor) -> Batch:
         """The transitions at flat indices `idx` (step-major: t * num_envs + env)."""
-        def flat(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
-            return None if x is None else x.flatten(0, 1)
+        def flat(x: torch.Tensor) -> torch.Tensor:
+            return x.flatten(0, 1)
 
         obs = flat(self.observations)
         critic_obs = obs if self.critic_observations is None else flat(self.critic_observations)
         data = (flat(self.actions), flat(self.values), flat(self.advantages), flat(self.returns),
                 flat(self.actions_log_prob), flat(self.mu), flat(self.sigma))
-        teacher = (flat(self.teacher_mu), flat(self.teacher_sigma))
+        teacher = (self.teacher_mu, self.teacher_sigma)
         return Batch(obs[idx], critic_obs[idx], *(d[idx] for d in data),
-                     *(None if d is None else d[idx] for d in teacher))
+                     *(None if d is None else flat(d)[idx] for d in teacher))
 
     # TWIST's RolloutStorage.Transition; bound after the methods, whose `Transition` annotations name the
     # module's class (a type checker reads the class attribute there as a variable, not a type)
