@@ -8,6 +8,7 @@ state (the 20 physics steps that follow in sim2sim are timed apart: the real rob
 A real redis-server on a free loopback port; a fresh 33-D reference and meta are written before every
 step (not timed), as the high-level server does. Writes p50/p99/max (ms) to the JSON. Not a test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -80,8 +81,12 @@ def main(argv=None) -> dict:
         return lat * 1e3, phys * 1e3
 
     def stats(ms):
-        return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)), "max": float(ms.max()),
-                "mean": float(ms.mean())}
+        return {
+            "p50": float(np.percentile(ms, 50)),
+            "p99": float(np.percentile(ms, 99)),
+            "max": float(ms.max()),
+            "mean": float(ms.mean()),
+        }
 
     ms, phys = measure(args.steps, physics_on=True)
     server.sim.step = lambda target, substeps=20: None  # as on the real robot: no physics in the process
@@ -98,14 +103,18 @@ def main(argv=None) -> dict:
         "policy_step_ms_without_physics_in_process": stats(ms_alone),
         "physics_20_substeps_ms": stats(phys),
         "note": "policy_step_ms: in the sim2sim server, between its physics steps (physics timed apart); "
-                "without_physics_in_process: the same step with no simulation in the process (the real robot's case)",
+        "without_physics_in_process: the same step with no simulation in the process (the real robot's case)",
         "target": "p99 <= 2 ms",
         "policy": Path(args.policy_path).name,
         "engine": server.student.policy.engine,
         "torch_threads": torch.get_num_threads(),
     }
     print(json.dumps(result, indent=1))
-    out = Path(args.out) if args.out else REPO_ROOT / "bench" / "results" / "deploy_step_cpu_{}.json".format(result["date"])
+    out = (
+        Path(args.out)
+        if args.out
+        else REPO_ROOT / "bench" / "results" / "deploy_step_cpu_{}.json".format(result["date"])
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     return result

@@ -5,6 +5,7 @@ actions, no policy) and physics-only (the backend's 10 PD substeps alone) in the
 
 Writes bench/results/env_<task>_<device>_<date>.json (date, device, command, numbers). Not a test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -106,7 +107,9 @@ def main():
     p.add_argument("--num_envs", type=int, nargs="+", default=[1024, 4096, 8192])
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--out_dir", default=str(REPO_ROOT / "bench" / "results"))
-    p.add_argument("--profile", action="store_true", help="instead: torch.profiler tables of env.step at the first --num_envs")
+    p.add_argument(
+        "--profile", action="store_true", help="instead: torch.profiler tables of env.step at the first --num_envs"
+    )
     args = p.parse_args()
     device = torch.device(args.device)
     if args.profile:

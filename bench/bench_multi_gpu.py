@@ -26,6 +26,7 @@ OUT_DIR/multi_gpu_<device_tag>_<date>.json and .png:
 The environment, NCCL variables included (NCCL_NVLS_ENABLE, ...), is passed on unchanged and recorded.
 Not a test; `--device cpu` runs the same on gloo (a check of the script, not a measurement).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,10 +52,18 @@ LAST_WINDOW = 20
 FROM_ITERATION = 20
 NO_WORSE_TOLERANCE = 0.05
 #: learning curves compared, and whether larger is better
-COMPARED = (("mean_reward", True), ("mean_episode_length_steps", True), ("episode_length_fraction_of_clip", True),
-            ("tracking_joint_dof_per_step", True), ("tracking_keybody_pos_per_step", True),
-            ("tracking_root_pose_per_step", True), ("tracking_joint_vel_per_step", True),
-            ("tracking_root_vel_per_step", True), ("keybody_distance_m", False), ("kl_student_teacher", False))
+COMPARED = (
+    ("mean_reward", True),
+    ("mean_episode_length_steps", True),
+    ("episode_length_fraction_of_clip", True),
+    ("tracking_joint_dof_per_step", True),
+    ("tracking_keybody_pos_per_step", True),
+    ("tracking_root_pose_per_step", True),
+    ("tracking_joint_vel_per_step", True),
+    ("tracking_root_vel_per_step", True),
+    ("keybody_distance_m", False),
+    ("kl_student_teacher", False),
+)
 
 
 def device_info(device: str):
@@ -70,14 +79,29 @@ def device_info(device: str):
 
 def run_command(args, nproc: int, exptid: str):
     train = str(REPO_ROOT / "legged_gym" / "scripts" / "train.py")
-    common = ["--task", args.task, "--exptid", exptid, "--num_envs", str(args.num_envs),
-              "--max_iterations", str(args.iterations), "--sim", "mjwarp", "--seed", str(args.seed)] + args.extra
+    common = [
+        "--task",
+        args.task,
+        "--exptid",
+        exptid,
+        "--num_envs",
+        str(args.num_envs),
+        "--max_iterations",
+        str(args.iterations),
+        "--sim",
+        "mjwarp",
+        "--seed",
+        str(args.seed),
+    ] + args.extra
     if nproc == 1:
         device = "cuda:0" if args.device.startswith("cuda") else args.device
         return [sys.executable, train] + common + ["--device", device]
     device = "cuda" if args.device.startswith("cuda") else args.device
-    return ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc), train]
-            + common + ["--device", device, "--multi_gpu"])
+    return (
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc), train]
+        + common
+        + ["--device", device, "--multi_gpu"]
+    )
 
 
 def median_after(values, skip: int):
@@ -117,17 +141,27 @@ def run_one(args, nproc: int, work_dir: Path) -> dict:
         "collection_s": median_after(data["collection_time_s"], args.skip),
         "learning_s": median_after(data["learning_time_s"], args.skip),
         # train.py's end-of-run check (data-parallel only): all ranks hold the same parameters
-        "params_identical_across_processes": (None if nproc == 1 else
-                                              "data-parallel: parameters identical on the" in text),
+        "params_identical_across_processes": (
+            None if nproc == 1 else "data-parallel: parameters identical on the" in text
+        ),
         "curves": data,
     }
     total = scalars.get("Train/total_timesteps", [])
     if total:
         result["transitions_per_iteration"] = total[0][1] / max(total[0][0], 1)
     (work_dir / "run_n{}.json".format(nproc)).write_text(json.dumps(result) + "\n")
-    print("[n={}] {:.0f} env-steps/s (median after iteration {}), collection {:.3f} s + learning {:.3f} s, "
-          "wall {:.0f} s".format(nproc, result["env_steps_per_s"] or 0.0, args.skip, result["collection_s"] or 0.0,
-                                 result["learning_s"] or 0.0, wall), flush=True)
+    print(
+        "[n={}] {:.0f} env-steps/s (median after iteration {}), collection {:.3f} s + learning {:.3f} s, "
+        "wall {:.0f} s".format(
+            nproc,
+            result["env_steps_per_s"] or 0.0,
+            args.skip,
+            result["collection_s"] or 0.0,
+            result["learning_s"] or 0.0,
+            wall,
+        ),
+        flush=True,
+    )
     return result
 
 
@@ -143,22 +177,29 @@ def compare(base: dict, other: dict) -> dict:
     out = {
         "nproc": other["nproc"],
         "env_steps_per_s": [base["env_steps_per_s"], other["env_steps_per_s"]],
-        "env_steps_per_s_ratio": (other["env_steps_per_s"] / base["env_steps_per_s"]
-                                  if base["env_steps_per_s"] and other["env_steps_per_s"] else None),
+        "env_steps_per_s_ratio": (
+            other["env_steps_per_s"] / base["env_steps_per_s"]
+            if base["env_steps_per_s"] and other["env_steps_per_s"]
+            else None
+        ),
         "collection_s": [base["collection_s"], other["collection_s"]],
         "learning_s": [base["learning_s"], other["learning_s"]],
         "learning": {},
     }
     if other["nproc"] == 2:
         out["target_ratio"] = TARGET_RATIO_2
-        out["meets_target"] = out["env_steps_per_s_ratio"] is not None and out["env_steps_per_s_ratio"] >= TARGET_RATIO_2
+        out["meets_target"] = (
+            out["env_steps_per_s_ratio"] is not None and out["env_steps_per_s_ratio"] >= TARGET_RATIO_2
+        )
     for name, larger_better in COMPARED:
         a, b = base["curves"].get(name), other["curves"].get(name)
         if not a or not b:
             continue
         (a_last, a_all), (b_last, b_all) = window_means(a), window_means(b)
-        entry = {"last{}_mean".format(LAST_WINDOW): [a_last, b_last],
-                 "mean_from_iteration_{}".format(FROM_ITERATION): [a_all, b_all]}
+        entry = {
+            "last{}_mean".format(LAST_WINDOW): [a_last, b_last],
+            "mean_from_iteration_{}".format(FROM_ITERATION): [a_all, b_all],
+        }
         if a_last:
             ratio = b_last / a_last
             entry["last_ratio"] = ratio
@@ -173,10 +214,14 @@ def plot(runs: dict, path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [("mean reward", "mean_reward"), ("episode length / clip length", "episode_length_fraction_of_clip"),
-              ("key-body distance (m)", "keybody_distance_m"), ("tracking_joint_dof (mean per step)",
-                                                                "tracking_joint_dof_per_step"),
-              ("env-steps/s (all processes)", "env_steps_per_s"), ("learning time per iteration (s)", "learning_time_s")]
+    panels = [
+        ("mean reward", "mean_reward"),
+        ("episode length / clip length", "episode_length_fraction_of_clip"),
+        ("key-body distance (m)", "keybody_distance_m"),
+        ("tracking_joint_dof (mean per step)", "tracking_joint_dof_per_step"),
+        ("env-steps/s (all processes)", "env_steps_per_s"),
+        ("learning time per iteration (s)", "learning_time_s"),
+    ]
     fig, axes = plt.subplots(2, 3, figsize=(16, 8))
     for ax, (label, name) in zip(axes.flat, panels):
         for nproc, run in sorted(runs.items()):
@@ -217,8 +262,11 @@ def main(argv=None) -> None:
     settings = {k: getattr(args, k) for k in ("task", "num_envs", "iterations", "device", "seed", "extra")}
     settings_path = args.work_dir / "settings.json"
     if settings_path.is_file() and json.loads(settings_path.read_text()) != json.loads(json.dumps(settings)):
-        raise SystemExit("{} holds runs made with other settings ({}); use another --work_dir".format(
-            args.work_dir, settings_path.read_text().strip()))
+        raise SystemExit(
+            "{} holds runs made with other settings ({}); use another --work_dir".format(
+                args.work_dir, settings_path.read_text().strip()
+            )
+        )
     settings_path.write_text(json.dumps(settings) + "\n")
 
     for nproc in args.nproc:
@@ -258,8 +306,13 @@ def main(argv=None) -> None:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     out = args.out_dir / "multi_gpu_{}_{}.json".format(tag, date)
     out.write_text(json.dumps(result, indent=1) + "\n")
-    plot(runs, out.with_suffix(".png"), "{}: 1 vs {} processes, {} envs each ({})".format(
-        args.task, "/".join(str(n) for n in sorted(runs) if n != 1), args.num_envs, name))
+    plot(
+        runs,
+        out.with_suffix(".png"),
+        "{}: 1 vs {} processes, {} envs each ({})".format(
+            args.task, "/".join(str(n) for n in sorted(runs) if n != 1), args.num_envs, name
+        ),
+    )
     print(json.dumps({"runs": result["runs"], "comparison": result["comparison"]}, indent=1))
     print("wrote {} and {}".format(out, out.with_suffix(".png").name))
 

@@ -13,6 +13,7 @@ simulator's share of a training step.
 Writes bench/results/physics_<backend>_<device>_<date>.json (date, device, command, versions,
 numbers). Not a test: the numbers are for the README and for spotting regressions.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,7 +65,9 @@ def bench_one(args, n: int, device: torch.device) -> dict:
     g1 = load_g1()
     gen = torch.Generator(device=device).manual_seed(0)
     t0 = time.perf_counter()
-    sim = make_backend(args.backend, n, device, **({"njmax": args.njmax, "nconmax": args.nconmax} if args.backend == "mjwarp" else {}))
+    sim = make_backend(
+        args.backend, n, device, **({"njmax": args.njmax, "nconmax": args.nconmax} if args.backend == "mjwarp" else {})
+    )
     sync(device)
     build_s = time.perf_counter() - t0
 
@@ -77,7 +80,8 @@ def bench_one(args, n: int, device: torch.device) -> dict:
     sim.set_dof_states(ids, default, torch.zeros_like(default))
     sim.forward()
     sim.set_motor_strength(
-        0.8 + 0.4 * torch.rand(n, 23, device=device, generator=gen), 0.8 + 0.4 * torch.rand(n, 23, device=device, generator=gen)
+        0.8 + 0.4 * torch.rand(n, 23, device=device, generator=gen),
+        0.8 + 0.4 * torch.rand(n, 23, device=device, generator=gen),
     )
     bank = default.unsqueeze(0) + args.target_noise * torch.randn(64, n, 23, device=device, generator=gen)
     # mjwarp: watch the preallocated constraint/contact pools (overflowing rows would be dropped)
@@ -86,7 +90,10 @@ def bench_one(args, n: int, device: torch.device) -> dict:
         import warp as wp
 
         pools = {"nefc": wp.to_torch(sim.d.nefc), "nacon": wp.to_torch(sim.d.nacon)}
-        peaks = {"nefc": torch.zeros((), dtype=torch.int32, device=device), "nacon": torch.zeros((), dtype=torch.int32, device=device)}
+        peaks = {
+            "nefc": torch.zeros((), dtype=torch.int32, device=device),
+            "nacon": torch.zeros((), dtype=torch.int32, device=device),
+        }
 
     def run(steps: int, start: int) -> int:
         count = 0
@@ -143,7 +150,9 @@ def main(argv=None):
     p.add_argument("--num_envs", type=int, nargs="+", default=[1024, 4096, 8192])
     p.add_argument("--steps", type=int, default=200, help="timed policy steps per size")
     p.add_argument("--warmup", type=int, default=20, help="untimed policy steps per size")
-    p.add_argument("--target_noise", type=float, default=0.1, help="std (rad) of the random targets around the default pose")
+    p.add_argument(
+        "--target_noise", type=float, default=0.1, help="std (rad) of the random targets around the default pose"
+    )
     p.add_argument("--njmax", type=int, default=128, help="mjwarp: constraint rows per world")
     p.add_argument("--nconmax", type=int, default=48, help="mjwarp: contacts per world (pooled)")
     p.add_argument("--out_dir", default=str(REPO_ROOT / "bench" / "results"))
@@ -168,11 +177,19 @@ def main(argv=None):
             args.backend, results[0]["substeps_per_policy_step"] if results else "?"
         ),
         "date": date,
-        "command": "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]) if argv is None else "main({})".format(argv),
+        "command": "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:])
+        if argv is None
+        else "main({})".format(argv),
         "versions": versions(),
         "device": device.type,
         "device_name": device_name(device),
-        "sim": {"dt": 0.002, "decimation": 10, "njmax": args.njmax, "nconmax": args.nconmax, "target_noise_rad": args.target_noise},
+        "sim": {
+            "dt": 0.002,
+            "decimation": 10,
+            "njmax": args.njmax,
+            "nconmax": args.nconmax,
+            "target_noise_rad": args.target_noise,
+        },
         "results": results,
         "reference_env_steps_per_s_h100_mujoco_warp": REFERENCE_H100,
     }

@@ -6,6 +6,7 @@ teacher's 20 future frames for N envs) and batched forward kinematics for N pose
 Writes one JSON per device to bench/results/ (date, device, command, timings). Not a test: the
 numbers are for the README and for spotting regressions.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -92,7 +93,9 @@ def main():
     parser.add_argument("--devices", nargs="+", default=["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     parser.add_argument("--num_envs", type=int, default=4096)
     parser.add_argument("--motion_file", default=None, help="manifest or clip (default: the embedded synthetic set)")
-    parser.add_argument("--num_clips", type=int, default=1000, help="tile the clips to this many (a dataset-sized library)")
+    parser.add_argument(
+        "--num_clips", type=int, default=1000, help="tile the clips to this many (a dataset-sized library)"
+    )
     parser.add_argument("--reps", type=int, default=50)
     parser.add_argument("--out_dir", default=str(REPO_ROOT / "bench" / "results"))
     args = parser.parse_args()
@@ -109,7 +112,9 @@ def main():
             "command": " ".join(["python"] + sys.argv),
             "torch": torch.__version__,
             "python": platform.python_version(),
-            "motion_file": str(Path(motion_file).relative_to(REPO_ROOT)) if Path(motion_file).is_relative_to(REPO_ROOT) else str(motion_file),
+            "motion_file": str(Path(motion_file).relative_to(REPO_ROOT))
+            if Path(motion_file).is_relative_to(REPO_ROOT)
+            else str(motion_file),
             **bench_device(device, clips, args),
         }
         out = Path(args.out_dir) / "pose_{}_{}.json".format(device.type, date)

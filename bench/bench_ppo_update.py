@@ -9,6 +9,7 @@ ActorCriticMimic (1318 obs, 20 reference frames) or, with --student, the student
 (PPO's fast_update and tf32). --profile prints and writes torch.profiler tables of one fast update.
 Writes bench/results/ppo_update_<task>_<device>_<date>.json. Not a test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,9 +63,11 @@ def fill(alg, num_envs: int, steps: int, student: bool, device):
                 alg.act(obs, critic, critic)
             else:
                 alg.act(obs, critic)
-            alg.process_env_step(torch.randn(num_envs, device=device, generator=gen),
-                                 torch.rand(num_envs, device=device, generator=gen) < 0.02,
-                                 {"time_outs": torch.zeros(num_envs, dtype=torch.bool, device=device)})
+            alg.process_env_step(
+                torch.randn(num_envs, device=device, generator=gen),
+                torch.rand(num_envs, device=device, generator=gen) < 0.02,
+                {"time_outs": torch.zeros(num_envs, dtype=torch.bool, device=device)},
+            )
         alg.compute_returns(critic)
 
 
@@ -84,9 +87,14 @@ def time_updates(alg, args, student, device):
 def compare_ways(args, device, schedule: str = "adaptive", updates: int = 3) -> dict:
     """Plain, fast eager and fast graphed updates (TF32 off everywhere) of the same rollouts from
     the same network: the largest parameter difference to the plain way and the learning rates."""
-    algs = {name: make_alg(args.student, device, tf32=False, schedule=schedule, **kw) for name, kw in
-            (("plain", dict(fast_update=False)), ("fast_eager", dict(fast_update=True, cuda_graph=False)),
-             ("fast", dict(fast_update=True, cuda_graph=True)))}
+    algs = {
+        name: make_alg(args.student, device, tf32=False, schedule=schedule, **kw)
+        for name, kw in (
+            ("plain", dict(fast_update=False)),
+            ("fast_eager", dict(fast_update=True, cuda_graph=False)),
+            ("fast", dict(fast_update=True, cuda_graph=True)),
+        )
+    }
     ref = algs["plain"]
     for name, alg in algs.items():
         alg.actor_critic.load_state_dict(ref.actor_critic.state_dict())
@@ -96,9 +104,15 @@ def compare_ways(args, device, schedule: str = "adaptive", updates: int = 3) -> 
         for name, alg in algs.items():
             if alg is not ref:
                 if alg.storage is None:
-                    alg.init_storage(args.num_envs, args.steps, [ref.storage.observations.shape[-1]],
-                                     None if ref.storage.critic_observations is None else
-                                     [ref.storage.critic_observations.shape[-1]], [LAYOUT.num_actions])
+                    alg.init_storage(
+                        args.num_envs,
+                        args.steps,
+                        [ref.storage.observations.shape[-1]],
+                        None
+                        if ref.storage.critic_observations is None
+                        else [ref.storage.critic_observations.shape[-1]],
+                        [LAYOUT.num_actions],
+                    )
                 for key, value in vars(ref.storage).items():
                     if isinstance(value, torch.Tensor):
                         getattr(alg.storage, key).copy_(value)
@@ -107,7 +121,10 @@ def compare_ways(args, device, schedule: str = "adaptive", updates: int = 3) -> 
             torch.manual_seed(100 + u)  # the minibatch permutation
             alg.update()
     for name, alg in algs.items():
-        diffs = [float((p - q).detach().abs().max()) for p, q in zip(alg.actor_critic.parameters(), ref.actor_critic.parameters())]
+        diffs = [
+            float((p - q).detach().abs().max())
+            for p, q in zip(alg.actor_critic.parameters(), ref.actor_critic.parameters())
+        ]
         scale = max(float(q.abs().max()) for q in ref.actor_critic.parameters())
         out[name] = {"max_abs_param_diff": max(diffs), "max_abs_param": scale, "learning_rate": alg.learning_rate}
     out["updates"] = updates
@@ -127,19 +144,31 @@ def main(argv=None):
     device = torch.device(args.device)
     task = "student_dagger_ppo" if args.student else "teacher_ppo"
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
-    result = {"benchmark": "PPO update on a synthetic rollout ({})".format(task), "date": date,
-              "command": " ".join(["python", "bench/bench_ppo_update.py"] + sys.argv[1:]),
-              "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
-              "torch": torch.__version__, "num_envs": args.num_envs, "steps": args.steps,
-              "transitions": args.num_envs * args.steps, "ways": {}}
-    ways = {"plain": dict(fast_update=False, tf32=False),
-            "fast_eager": dict(fast_update=True, tf32=True, cuda_graph=False),
-            "fast": dict(fast_update=True, tf32=True, cuda_graph=True)}
+    result = {
+        "benchmark": "PPO update on a synthetic rollout ({})".format(task),
+        "date": date,
+        "command": " ".join(["python", "bench/bench_ppo_update.py"] + sys.argv[1:]),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
+        "torch": torch.__version__,
+        "num_envs": args.num_envs,
+        "steps": args.steps,
+        "transitions": args.num_envs * args.steps,
+        "ways": {},
+    }
+    ways = {
+        "plain": dict(fast_update=False, tf32=False),
+        "fast_eager": dict(fast_update=True, tf32=True, cuda_graph=False),
+        "fast": dict(fast_update=True, tf32=True, cuda_graph=True),
+    }
     for name, kwargs in ways.items():
         alg = make_alg(args.student, device, **kwargs)
         times = time_updates(alg, args, args.student, device)
-        result["ways"][name] = {"update_s_median": sorted(times)[len(times) // 2], "update_s": times,
-                                "fast_update": alg.fast_update, "cuda_graph": alg.cuda_graph}
+        result["ways"][name] = {
+            "update_s_median": sorted(times)[len(times) // 2],
+            "update_s": times,
+            "fast_update": alg.fast_update,
+            "cuda_graph": alg.cuda_graph,
+        }
         print(name, json.dumps(result["ways"][name]), flush=True)
         del alg
     # the adaptive rule can take another branch on a KL at a threshold; the fixed schedule cannot

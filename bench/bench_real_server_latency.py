@@ -16,6 +16,7 @@ separate processes, as deployed). Two runs of `--steps` policy steps each:
 
 Writes p50/p99/max (ms) to the JSON. Not a test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,13 @@ def cpu_name() -> str:
 
 def stats(ms) -> dict:
     ms = np.asarray(ms, dtype=np.float64)
-    return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)), "max": float(ms.max()),
-            "mean": float(ms.mean()), "n": int(ms.size)}
+    return {
+        "p50": float(np.percentile(ms, 50)),
+        "p99": float(np.percentile(ms, 99)),
+        "max": float(ms.max()),
+        "mean": float(ms.mean()),
+        "n": int(ms.size),
+    }
 
 
 class EmulatedRobot:
@@ -96,6 +102,7 @@ class EmulatedRobot:
             while self._streaming.is_set():
                 self.publish()
                 time.sleep(1.0 / hz)
+
         threading.Thread(target=loop, daemon=True).start()
 
     def stop_stream(self) -> None:
@@ -137,14 +144,33 @@ def run_once(paired: bool, steps: int, policy_path, workdir: Path, domain_id: in
     url = "redis://127.0.0.1:{}/0".format(port)
     summary = workdir / "real_{}.json".format("paired" if paired else "stream")
     log_path = workdir / "real.log"
-    args = [sys.executable, str(REPO_ROOT / "deploy_real" / "server_low_level_g1_real.py"), "--net", "lo",
-            "--domain_id", str(domain_id), "--redis_url", url, "--summary_json", str(summary)]
+    args = [
+        sys.executable,
+        str(REPO_ROOT / "deploy_real" / "server_low_level_g1_real.py"),
+        "--net",
+        "lo",
+        "--domain_id",
+        str(domain_id),
+        "--redis_url",
+        url,
+        "--summary_json",
+        str(summary),
+    ]
     if policy_path:
         args += ["--policy_path", str(policy_path)]
     log = open(log_path, "w")
     server = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-    high = subprocess.Popen([sys.executable, str(REPO_ROOT / "deploy_real" / "server_high_level_motion_lib.py"),
-                             "--redis_url", url, "--loop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    high = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO_ROOT / "deploy_real" / "server_high_level_motion_lib.py"),
+            "--redis_url",
+            url,
+            "--loop",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     robot = EmulatedRobot(domain_id)
     latencies = []
     try:
@@ -197,10 +223,15 @@ def run_once(paired: bool, steps: int, policy_path, workdir: Path, domain_id: in
     result = json.loads(summary.read_text())
     if result["faults"]:
         raise RuntimeError("the server faulted: {}".format(result["faults"]))
-    out = {"policy_steps": result["policy_steps"],
-           "server_latency_ms": {"p50": result["latency_p50_ms"], "p99": result["latency_p99_ms"],
-                                 "max": result["latency_max_ms"]},
-           "reference_status_steps": result["reference_status_steps"]}
+    out = {
+        "policy_steps": result["policy_steps"],
+        "server_latency_ms": {
+            "p50": result["latency_p50_ms"],
+            "p99": result["latency_p99_ms"],
+            "max": result["latency_max_ms"],
+        },
+        "reference_status_steps": result["reference_status_steps"],
+    }
     if paired:
         out["robot_side_latency_ms"] = stats(latencies)
     return out
@@ -229,13 +260,16 @@ def main(argv=None) -> dict:
         "robot_rate_500hz": stream,
         "one_state_per_period": paired,
         "note": "server_latency_ms: measured inside the server, from the arrival of the LowState it used (its DDS "
-                "callback) to its LowCmd written; robot_side_latency_ms: measured by the emulated robot, from "
-                "LowState written to LowCmd received (both DDS hops). Each step includes the Redis round trip, "
-                "the observation and the policy (the high-level server streaming every clip in the same machine).",
+        "callback) to its LowCmd written; robot_side_latency_ms: measured by the emulated robot, from "
+        "LowState written to LowCmd received (both DDS hops). Each step includes the Redis round trip, "
+        "the observation and the policy (the high-level server streaming every clip in the same machine).",
     }
     print(json.dumps(result, indent=1))
-    out = Path(args.out) if args.out else REPO_ROOT / "bench" / "results" / "real_server_latency_{}.json".format(
-        result["date"])
+    out = (
+        Path(args.out)
+        if args.out
+        else REPO_ROOT / "bench" / "results" / "real_server_latency_{}.json".format(result["date"])
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     return result

@@ -19,6 +19,7 @@ the sim2sim model's contacts) fed the high-level server's reference frames direc
 clock); the training side is the environment with its terminations switched off (scored as above).
 Target (README): sim2sim within 20 % of the training simulator. Writes the JSON. Not a test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,13 +44,15 @@ from pose.utils.torch_utils import quat_rotate  # noqa: E402
 G1 = load_g1()
 
 
-def step_metrics(root_pos, root_quat, root_lin_vel, key_body_pos, dof_pos, ref_root_pos, ref_root_rot,
-                 ref_key_local, ref_dof_pos):
+def step_metrics(
+    root_pos, root_quat, root_lin_vel, key_body_pos, dof_pos, ref_root_pos, ref_root_rot, ref_key_local, ref_dof_pos
+):
     """(failed, joint error, key-body error, heading error), each (N,), of one step; inputs batched (N, ...);
     quaternions xyzw; ref_key_local (N, 9, 3) = the clip's local_body_pos at the key bodies. The errors are
     those of `legged_gym.envs.mdp.metrics` (as scripts/eval.py reports them)."""
     ref_key_world = ref_root_pos.unsqueeze(-2) + quat_rotate(
-        ref_root_rot.unsqueeze(-2).expand(ref_key_local.shape[:-1] + (4,)), ref_key_local)
+        ref_root_rot.unsqueeze(-2).expand(ref_key_local.shape[:-1] + (4,)), ref_key_local
+    )
     failed = terminations.bad_orientation(root_quat)
     failed |= terminations.root_height_deviation(root_pos, ref_root_pos)
     failed |= terminations.root_speed(root_lin_vel)
@@ -80,9 +83,13 @@ class Score:
 
     def result(self, i: int) -> dict:
         n = max(self.steps[i], 1.0)
-        return {"completion": float(self.steps[i] / self.clip_steps[i]), "joint_err_rad": float(self.joint[i] / n),
-                "keybody_err_m": float(self.kb[i] / n), "heading_err_rad": float(self.yaw[i] / n),
-                "steps": int(self.steps[i])}
+        return {
+            "completion": float(self.steps[i] / self.clip_steps[i]),
+            "joint_err_rad": float(self.joint[i] / n),
+            "keybody_err_m": float(self.kb[i] / n),
+            "heading_err_rad": float(self.yaw[i] / n),
+            "steps": int(self.steps[i]),
+        }
 
 
 def reference(lib, ids: torch.Tensor, times: torch.Tensor, key_idx):
@@ -108,8 +115,12 @@ def sim2sim_clip(policy_path, lib, clip: int, key_idx) -> dict:
         kb = torch.tensor(np.stack([d.body(b).xpos for b in G1.key_bodies]), dtype=torch.float32).unsqueeze(0)
         dof = torch.tensor(sim.state().dof_pos, dtype=torch.float32).unsqueeze(0)
         r = reference(lib, torch.tensor([clip]), torch.tensor([float(times[k])]), key_idx)
-        score.add(*step_metrics(root_pos, root_quat, torch.tensor(d.qvel[0:3], dtype=torch.float32).unsqueeze(0),
-                                kb, dof, *r), active=np.array([True]))
+        score.add(
+            *step_metrics(
+                root_pos, root_quat, torch.tensor(d.qvel[0:3], dtype=torch.float32).unsqueeze(0), kb, dof, *r
+            ),
+            active=np.array([True]),
+        )
     return score.result(0)
 
 
@@ -139,8 +150,9 @@ def training_sim(policy_path, motion_file, clips, device: str, key_idx) -> list:
             actions = policy(env.obs_buf)
         env.step(actions)
         r = reference(lib, ids, env._get_motion_times(), key_idx)
-        metrics = step_metrics(env.root_states[:, 0:3], env.base_quat, env.root_states[:, 7:10], env._key_body_pos(),
-                               env.dof_pos, *r)
+        metrics = step_metrics(
+            env.root_states[:, 0:3], env.base_quat, env.root_states[:, 7:10], env._key_body_pos(), env.dof_pos, *r
+        )
         score.add(*[m.cpu() for m in metrics], active=(k < played))
     return [score.result(i) for i in range(len(clips))]
 
@@ -167,16 +179,30 @@ def main(argv=None) -> dict:
     for c, tr in zip(clips, train):
         s2s = sim2sim_clip(args.policy_path, lib, c, key_idx)
         rows.append({"clip": c, "name": lib.motion_names[c], "training_sim": tr, "sim2sim": s2s})
-        print("{:>2} {:<18} completion {:.3f} / {:.3f}  joint err {:.3f} / {:.3f} rad  key-body err {:.3f} / {:.3f} m  "
-              "heading err {:.2f} / {:.2f} rad (training sim / sim2sim)".format(
-                  c, lib.motion_names[c], tr["completion"], s2s["completion"], tr["joint_err_rad"], s2s["joint_err_rad"],
-                  tr["keybody_err_m"], s2s["keybody_err_m"], tr["heading_err_rad"], s2s["heading_err_rad"]), flush=True)
+        print(
+            "{:>2} {:<18} completion {:.3f} / {:.3f}  joint err {:.3f} / {:.3f} rad  key-body err {:.3f} / {:.3f} m  "
+            "heading err {:.2f} / {:.2f} rad (training sim / sim2sim)".format(
+                c,
+                lib.motion_names[c],
+                tr["completion"],
+                s2s["completion"],
+                tr["joint_err_rad"],
+                s2s["joint_err_rad"],
+                tr["keybody_err_m"],
+                s2s["keybody_err_m"],
+                tr["heading_err_rad"],
+                s2s["heading_err_rad"],
+            ),
+            flush=True,
+        )
 
     def mean(side, key):
         return float(np.mean([r[side][key] for r in rows]))
 
-    summary = {side: {k: mean(side, k) for k in ("completion", "joint_err_rad", "keybody_err_m", "heading_err_rad")}
-               for side in ("training_sim", "sim2sim")}
+    summary = {
+        side: {k: mean(side, k) for k in ("completion", "joint_err_rad", "keybody_err_m", "heading_err_rad")}
+        for side in ("training_sim", "sim2sim")
+    }
     tr, s2 = summary["training_sim"], summary["sim2sim"]
     summary["within_20_percent"] = {
         "completion": s2["completion"] >= 0.8 * tr["completion"],
@@ -189,18 +215,26 @@ def main(argv=None) -> dict:
         "date": datetime.date.today().isoformat(),
         "device_name": device_name(torch.device("cpu")),
         "command": "python bench/bench_sim2sim_tracking.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "policy": str(Path(args.policy_path).resolve().relative_to(REPO_ROOT)) if str(Path(args.policy_path).resolve()).startswith(
-            str(REPO_ROOT)) else str(args.policy_path),
+        "policy": str(Path(args.policy_path).resolve().relative_to(REPO_ROOT))
+        if str(Path(args.policy_path).resolve()).startswith(str(REPO_ROOT))
+        else str(args.policy_path),
         "motion_file": "embedded set (pose.synth)" if args.motion_file is None else args.motion_file,
-        "training_sim": "g1_stu_rl on MuJoCo Warp ({}), 500 Hz physics, training torque limits (0.9 x effort)".format(args.device),
+        "training_sim": "g1_stu_rl on MuJoCo Warp ({}), 500 Hz physics, training torque limits (0.9 x effort)".format(
+            args.device
+        ),
         "sim2sim": "deploy_real LowLevelSim: MuJoCo {}, 1 kHz physics, full torque limits, sim2sim model".format(
-            __import__("mujoco").__version__),
+            __import__("mujoco").__version__
+        ),
         "summary": summary,
         "clips": rows,
         "wall_s": time.time() - t0,
     }
     print(json.dumps(summary, indent=1))
-    out = Path(args.out) if args.out else REPO_ROOT / "bench" / "results" / "sim2sim_tracking_{}.json".format(result["date"])
+    out = (
+        Path(args.out)
+        if args.out
+        else REPO_ROOT / "bench" / "results" / "sim2sim_tracking_{}.json".format(result["date"])
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     print("wrote", out)

@@ -28,6 +28,7 @@ size, loop and way: num_envs, loop, way, env_steps_per_s, physics_only_env_steps
 collection_s, learning_s), env_only (per size: fast and plain env-steps/s, physics only, ratios)
 and the equality check. Not a test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -85,12 +86,17 @@ def rate(fn, steps: int, num_envs: int, device: torch.device) -> float:
 def physics_only(env, steps: int, device: torch.device, gen: torch.Generator) -> float:
     n, backend = env.num_envs, env.sim
     default = env.default_dof_pos.expand(n, -1)
-    return rate(lambda: backend.step(default + 0.15 * torch.randn(n, backend.num_dofs, device=device, generator=gen)),
-                steps, n, device)
+    return rate(
+        lambda: backend.step(default + 0.15 * torch.randn(n, backend.num_dofs, device=device, generator=gen)),
+        steps,
+        n,
+        device,
+    )
 
 
-def env_only(env, steps: int, device: torch.device, gen: torch.Generator, sync_free: bool,
-             compiled: bool = False) -> float:
+def env_only(
+    env, steps: int, device: torch.device, gen: torch.Generator, sync_free: bool, compiled: bool = False
+) -> float:
     n = env.num_envs
     env.sync_free_resets = bool(sync_free)  # read at every step: the same env, either way
     env.set_compile_mdp(compile_choice(compiled))
@@ -113,8 +119,16 @@ class _Capture:
         pass
 
 
-def loop(env, task: str, device: torch.device, fast: bool, iterations: int, warmup: int, teacher_path=None,
-         compiled: bool = False):
+def loop(
+    env,
+    task: str,
+    device: torch.device,
+    fast: bool,
+    iterations: int,
+    warmup: int,
+    teacher_path=None,
+    compiled: bool = False,
+):
     """(mean collection_s, mean learning_s, runner) over `iterations` after `warmup` iterations."""
     from rsl_rl.runners import OnPolicyDaggerRunner, OnPolicyRunnerMimic
 
@@ -141,10 +155,17 @@ def loop(env, task: str, device: torch.device, fast: bool, iterations: int, warm
 
 def loop_row(num_envs, loop_name, way, collection, learning, physics, steps_per_env=24):
     sps = num_envs * steps_per_env / (collection + learning)
-    return {"num_envs": num_envs, "loop": loop_name, "way": way, "env_steps_per_s": sps,
-            "physics_only_env_steps_per_s": physics, "ratio": sps / physics,
-            "collection_s": collection, "learning_s": learning,
-            "collection_env_steps_per_s": num_envs * steps_per_env / collection}
+    return {
+        "num_envs": num_envs,
+        "loop": loop_name,
+        "way": way,
+        "env_steps_per_s": sps,
+        "physics_only_env_steps_per_s": physics,
+        "ratio": sps / physics,
+        "collection_s": collection,
+        "learning_s": learning,
+        "collection_env_steps_per_s": num_envs * steps_per_env / collection,
+    }
 
 
 def check_equal(num_envs: int, device: torch.device, steps: int, compiled: bool = True) -> dict:
@@ -157,10 +178,15 @@ def check_equal(num_envs: int, device: torch.device, steps: int, compiled: bool 
     gen = torch.Generator(device=device).manual_seed(5)
 
     def blank():
-        return {"identical_steps": 0, "first_different_step": None, "max_abs_diff_obs": 0.0,
-                "max_abs_diff_rew": 0.0, "reset_mismatches": 0}
+        return {
+            "identical_steps": 0,
+            "first_different_step": None,
+            "max_abs_diff_obs": 0.0,
+            "max_abs_diff_rew": 0.0,
+            "reset_mismatches": 0,
+        }
 
-    keys = ["plain_vs_plain", "fast_vs_plain", "compiled_vs_plain"][:len(envs) - 1]
+    keys = ["plain_vs_plain", "fast_vs_plain", "compiled_vs_plain"][: len(envs) - 1]
     out = {"num_envs": num_envs, "steps": steps, "resets": 0}
     out.update({key: blank() for key in keys})
     for i in range(steps):
@@ -219,9 +245,14 @@ def main(argv=None):
         plain_env = None if args.no_plain else env_only(env, args.steps, device, gen, False)
         phys.append(physics_only(env, args.steps, device, gen))
         physics = sum(phys) / len(phys)
-        row = {"num_envs": n, "build_s": build_s, "physics_only_env_steps_per_s": physics,
-               "physics_only_runs": phys, "env_only_fast_env_steps_per_s": fast_env,
-               "ratio_fast": fast_env / physics}
+        row = {
+            "num_envs": n,
+            "build_s": build_s,
+            "physics_only_env_steps_per_s": physics,
+            "physics_only_runs": phys,
+            "env_only_fast_env_steps_per_s": fast_env,
+            "ratio_fast": fast_env / physics,
+        }
         if compiled_env is not None:
             row.update(env_only_compiled_env_steps_per_s=compiled_env, ratio_compiled=compiled_env / physics)
         if plain_env is not None:
@@ -229,12 +260,16 @@ def main(argv=None):
         result["env_only"].append(row)
         print(json.dumps(row), flush=True)
 
-        ways = ([("fast", True, False)] + ([] if args.no_compiled else [("compiled", True, True)])
-                + ([] if args.no_plain else [("plain", False, False)]))
+        ways = (
+            [("fast", True, False)]
+            + ([] if args.no_compiled else [("compiled", True, True)])
+            + ([] if args.no_plain else [("plain", False, False)])
+        )
         teacher_path = os.path.join(tmp, "teacher_{}.pt".format(n))
         for way, fast, compiled in ways:
-            c, l, runner = loop(env, TEACHER_TASK, device, fast, args.iterations, args.warmup_iterations,
-                                compiled=compiled)
+            c, l, runner = loop(
+                env, TEACHER_TASK, device, fast, args.iterations, args.warmup_iterations, compiled=compiled
+            )
             r = loop_row(n, "teacher", way, c, l, physics)
             result["runs"].append(r)
             print(json.dumps(r), flush=True)
@@ -250,8 +285,16 @@ def main(argv=None):
             env = make_env(STUDENT_TASK, n, device)
             physics_s = physics_only(env, args.steps, device, gen)
             for way, fast, compiled in ways:
-                c, l, runner = loop(env, STUDENT_TASK, device, fast, args.iterations, args.warmup_iterations,
-                                    teacher_path=teacher_path, compiled=compiled)
+                c, l, runner = loop(
+                    env,
+                    STUDENT_TASK,
+                    device,
+                    fast,
+                    args.iterations,
+                    args.warmup_iterations,
+                    teacher_path=teacher_path,
+                    compiled=compiled,
+                )
                 r = loop_row(n, "student", way, c, l, physics_s)
                 r["physics_only_same_size_teacher_run"] = physics
                 result["runs"].append(r)
@@ -262,8 +305,9 @@ def main(argv=None):
             if device.type == "cuda":
                 torch.cuda.empty_cache()
     if args.check_steps > 0:
-        result["equality_check"] = check_equal(args.num_envs[0], device, args.check_steps,
-                                               compiled=not args.no_compiled)
+        result["equality_check"] = check_equal(
+            args.num_envs[0], device, args.check_steps, compiled=not args.no_compiled
+        )
         print(json.dumps(result["equality_check"]), flush=True)
     out = Path(args.out_dir) / "train_loop_{}_{}.json".format(device.type, date)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ contact solver stopped at its iteration limit; for CMG runs the command-velocity
 relative to the commanded speed: metric_cmd_vel_error / metric_cmd_speed of the same iteration).
 Writes NAME.json and NAME.png.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from legged_gym.simulator.base import POLICY_DT  # noqa: E402
 
-TRACKING = ("tracking_joint_dof", "tracking_joint_vel", "tracking_root_pose", "tracking_root_vel", "tracking_keybody_pos")
+TRACKING = (
+    "tracking_joint_dof",
+    "tracking_joint_vel",
+    "tracking_root_pose",
+    "tracking_root_vel",
+    "tracking_keybody_pos",
+)
 
 
 def read_scalars(run_dir: Path):
@@ -78,8 +85,12 @@ def summary(data: dict, window: int = 20, early_iteration: int = 20) -> dict:
         if values:
             tail = [v for _, v in values[-window:]]
             early = [v for step, v in values if step >= early_iteration][:1]
-            out[name] = {"first": values[0][1], "at_iteration_{}".format(early_iteration): early[0] if early else None,
-                         "last_mean": sum(tail) / len(tail), "last_iteration": values[-1][0]}
+            out[name] = {
+                "first": values[0][1],
+                "at_iteration_{}".format(early_iteration): early[0] if early else None,
+                "last_mean": sum(tail) / len(tail),
+                "last_iteration": values[-1][0],
+            }
     return out
 
 

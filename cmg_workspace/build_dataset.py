@@ -10,6 +10,7 @@ set), a TWIST manifest, a motion file or a folder of them (see `cmg_workspace.so
 set (e.g. the Unitree LAFAN1 G1 CSV release). Steps and options: `cmg_workspace.dataset`.
 Prints a progress bar and a summary (clips, windows, speed histogram, command range).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,17 +40,24 @@ def default_sources() -> List[str]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m cmg_workspace.build_dataset", description=__doc__.split("\n\n")[0])
-    p.add_argument("sources", nargs="*", metavar="SRC",
-                   help="embedded, locomotion, a manifest, a motion file or a folder (default: embedded locomotion "
-                        "[+ ${}])".format(LAFAN_ENV))
+    p.add_argument(
+        "sources",
+        nargs="*",
+        metavar="SRC",
+        help="embedded, locomotion, a manifest, a motion file or a folder (default: embedded locomotion "
+        "[+ ${}])".format(LAFAN_ENV),
+    )
     p.add_argument("--out", required=True, help="output file (.pt)")
     cfg = BuildConfig()
     p.add_argument("--fps", type=float, default=cfg.fps, help="every clip is resampled to this rate (the policy rate)")
     p.add_argument("--seq_len", type=int, default=cfg.seq_len, help="transitions per window")
     p.add_argument("--stride", type=int, default=None, help="frames between window starts (default: seq_len / 2)")
     p.add_argument("--command_window", type=float, default=cfg.command_window, help="command averaging window (s)")
-    p.add_argument("--replication", default=",".join("{:g}:{}".format(*x) for x in cfg.replication),
-                   help="SPEED:COUNT,...: windows faster than SPEED m/s count COUNT times (first match); 'none'")
+    p.add_argument(
+        "--replication",
+        default=",".join("{:g}:{}".format(*x) for x in cfg.replication),
+        help="SPEED:COUNT,...: windows faster than SPEED m/s count COUNT times (first match); 'none'",
+    )
     p.add_argument("--no_mirror", action="store_true", help="no mirrored copies")
     p.add_argument("--filter_locomotion", action="store_true", help="keep only locomotion clips (percentile tests)")
     p.add_argument("--std_floor", type=float, default=cfg.std_floor, help="lower bound of the state std")
@@ -58,15 +66,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from tqdm import tqdm
 
     try:
-        config = BuildConfig(fps=args.fps, seq_len=args.seq_len, stride=args.stride or max(1, args.seq_len // 2),
-                             command_window=args.command_window, replication=parse_replication(args.replication),
-                             mirror=not args.no_mirror, std_floor=args.std_floor, filter_locomotion=args.filter_locomotion)
+        config = BuildConfig(
+            fps=args.fps,
+            seq_len=args.seq_len,
+            stride=args.stride or max(1, args.seq_len // 2),
+            command_window=args.command_window,
+            replication=parse_replication(args.replication),
+            mirror=not args.no_mirror,
+            std_floor=args.std_floor,
+            filter_locomotion=args.filter_locomotion,
+        )
         t0 = time.perf_counter()
         sources = args.sources or default_sources()
         files = list_sources(sources)
         clips = (read_source_file(name, path) for name, path in files)
-        data = build(clips, config, progress=lambda it: tqdm(it, total=len(files), desc="clips", unit="clip",
-                                                             disable=args.no_progress))
+        data = build(
+            clips,
+            config,
+            progress=lambda it: tqdm(it, total=len(files), desc="clips", unit="clip", disable=args.no_progress),
+        )
         out = data.save(args.out)
     except (MotionFileError, ValueError) as e:
         print("error: {}".format(e), file=sys.stderr)

@@ -19,6 +19,7 @@ Per clip (a `SourceClip`, any frame rate):
 8. Statistics (`pose.cmg.stats.Stats`): mean and std (floored at 0.1) of the states, command
    min/max; stored with the data and later inside every checkpoint.
 """
+
 from __future__ import annotations
 
 import math
@@ -55,10 +56,19 @@ class LocomotionFilter:
     def reject_reason(self, command: np.ndarray) -> Optional[str]:
         speed = np.linalg.norm(command[:, :2], axis=1)
         checks = [
-            (np.percentile(speed, 95) > self.max_speed, "p95 speed {:.2f} > {} m/s".format(np.percentile(speed, 95), self.max_speed)),
-            (np.percentile(speed, 5) < self.min_speed, "p5 speed {:.2f} < {} m/s".format(np.percentile(speed, 5), self.min_speed)),
+            (
+                np.percentile(speed, 95) > self.max_speed,
+                "p95 speed {:.2f} > {} m/s".format(np.percentile(speed, 95), self.max_speed),
+            ),
+            (
+                np.percentile(speed, 5) < self.min_speed,
+                "p5 speed {:.2f} < {} m/s".format(np.percentile(speed, 5), self.min_speed),
+            ),
             (np.percentile(np.abs(command[:, 1]), 95) > self.max_lateral, "p95 |vy| > {} m/s".format(self.max_lateral)),
-            (np.percentile(np.abs(command[:, 2]), 95) > self.max_yaw_rate, "p95 |wz| > {} rad/s".format(self.max_yaw_rate)),
+            (
+                np.percentile(np.abs(command[:, 2]), 95) > self.max_yaw_rate,
+                "p95 |wz| > {} rad/s".format(self.max_yaw_rate),
+            ),
             (np.percentile(command[:, 0], 5) < 0.0, "p5 vx < 0"),
         ]
         for bad, why in checks:
@@ -138,7 +148,7 @@ def replication_count(speed, table: Sequence[Tuple[float, int]] = DEFAULT_REPLIC
 
 
 def parse_replication(text: str) -> Tuple[Tuple[float, int], ...]:
-    """"1.8:36,1.4:24,0.3:6" -> ((1.8, 36), (1.4, 24), (0.3, 6)); "none" -> ()."""
+    """ "1.8:36,1.4:24,0.3:6" -> ((1.8, 36), (1.4, 24), (0.3, 6)); "none" -> ()."""
     if text.strip().lower() in ("", "none", "off"):
         return ()
     out = []
@@ -147,7 +157,9 @@ def parse_replication(text: str) -> Tuple[Tuple[float, int], ...]:
             threshold, count = part.split(":")
             out.append((float(threshold), int(count)))
         except ValueError:
-            raise ValueError("--replication: cannot read {!r}; expected SPEED:COUNT pairs, e.g. 1.8:36,1.4:24,0.3:6".format(part))
+            raise ValueError(
+                "--replication: cannot read {!r}; expected SPEED:COUNT pairs, e.g. 1.8:36,1.4:24,0.3:6".format(part)
+            )
         if out[-1][1] < 1:
             raise ValueError("--replication: counts must be >= 1, got {!r}".format(part))
     return tuple(out)
@@ -157,7 +169,7 @@ def find_standing_frame(motion: np.ndarray, command: np.ndarray, max_speed: floa
     """(window, frame) of the stillest state with a near-zero command: the smallest joint-velocity
     norm among frames whose command speed and yaw rate are below `max_speed` (all frames when none is)."""
     n, length = command.shape[:2]
-    vel = np.linalg.norm(motion[:, :length, MOTION_DIM // 2:], axis=-1)
+    vel = np.linalg.norm(motion[:, :length, MOTION_DIM // 2 :], axis=-1)
     still = (np.linalg.norm(command[..., :2], axis=-1) < max_speed) & (np.abs(command[..., 2]) < max_speed)
     score = np.where(still, vel, np.inf) if still.any() else vel
     k = int(np.argmin(score))
@@ -198,38 +210,55 @@ class CMGData:
     def save(self, path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({
-            "format": DATASET_FORMAT,
-            "version": DATASET_VERSION,
-            "motion": torch.from_numpy(self.motion),
-            "command": torch.from_numpy(self.command),
-            "clip_index": torch.from_numpy(self.clip_index),
-            "mirrored": torch.from_numpy(self.mirrored),
-            "repeats": torch.from_numpy(self.repeats),
-            "clip_names": list(self.clip_names),
-            "stats": self.stats.to_dict(),
-            "standing_pose": [float(v) for v in self.standing_pose],
-            "joint_names": list(joint_names()),
-            "config": self.config,
-            "reports": [asdict(r) for r in self.reports],
-        }, path)
+        torch.save(
+            {
+                "format": DATASET_FORMAT,
+                "version": DATASET_VERSION,
+                "motion": torch.from_numpy(self.motion),
+                "command": torch.from_numpy(self.command),
+                "clip_index": torch.from_numpy(self.clip_index),
+                "mirrored": torch.from_numpy(self.mirrored),
+                "repeats": torch.from_numpy(self.repeats),
+                "clip_names": list(self.clip_names),
+                "stats": self.stats.to_dict(),
+                "standing_pose": [float(v) for v in self.standing_pose],
+                "joint_names": list(joint_names()),
+                "config": self.config,
+                "reports": [asdict(r) for r in self.reports],
+            },
+            path,
+        )
         return path
 
     @classmethod
     def load(cls, path) -> "CMGData":
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError("{}: CMG dataset does not exist (make one with python -m cmg_workspace.build_dataset --out {})".format(path, path))
+            raise FileNotFoundError(
+                "{}: CMG dataset does not exist (make one with python -m cmg_workspace.build_dataset --out {})".format(
+                    path, path
+                )
+            )
         d = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(d, dict) or d.get("format") != DATASET_FORMAT:
             raise ValueError("{}: not a CMG dataset (written by python -m cmg_workspace.build_dataset)".format(path))
         if d.get("version") != DATASET_VERSION:
-            raise ValueError("{}: CMG dataset version {} (this code reads {}); rebuild it".format(path, d.get("version"), DATASET_VERSION))
+            raise ValueError(
+                "{}: CMG dataset version {} (this code reads {}); rebuild it".format(
+                    path, d.get("version"), DATASET_VERSION
+                )
+            )
         return cls(
-            motion=d["motion"].numpy(), command=d["command"].numpy(), clip_index=d["clip_index"].numpy(),
-            mirrored=d["mirrored"].numpy(), repeats=d["repeats"].numpy(), clip_names=list(d["clip_names"]),
-            stats=Stats.from_dict(d["stats"]), standing_pose=np.asarray(d["standing_pose"], dtype=np.float32),
-            config=dict(d.get("config", {})), reports=[ClipReport(**r) for r in d.get("reports", [])],
+            motion=d["motion"].numpy(),
+            command=d["command"].numpy(),
+            clip_index=d["clip_index"].numpy(),
+            mirrored=d["mirrored"].numpy(),
+            repeats=d["repeats"].numpy(),
+            clip_names=list(d["clip_names"]),
+            stats=Stats.from_dict(d["stats"]),
+            standing_pose=np.asarray(d["standing_pose"], dtype=np.float32),
+            config=dict(d.get("config", {})),
+            reports=[ClipReport(**r) for r in d.get("reports", [])],
         )
 
 
@@ -238,7 +267,7 @@ def build(clips, config: Optional[BuildConfig] = None, progress=None) -> CMGData
     cfg = config or BuildConfig()
     motions, commands, clip_idx, reports = [], [], [], []
     names: List[str] = []
-    for clip in (progress(clips) if progress else clips):
+    for clip in progress(clips) if progress else clips:
         motion, command = clip_features(clip, cfg.fps, cfg.command_window)
         report = ClipReport(clip.name, len(motion), 0)
         reports.append(report)
@@ -256,8 +285,11 @@ def build(clips, config: Optional[BuildConfig] = None, progress=None) -> CMGData
         clip_idx.append(np.full(len(starts), len(names)))
         names.append(clip.name)
     if not motions:
-        raise ValueError("no windows: every clip was skipped ({})".format(
-            "; ".join("{}: {}".format(r.name, r.skipped) for r in reports) or "no clips"))
+        raise ValueError(
+            "no windows: every clip was skipped ({})".format(
+                "; ".join("{}: {}".format(r.name, r.skipped) for r in reports) or "no clips"
+            )
+        )
     motion = np.concatenate(motions).astype(np.float32)
     command = np.concatenate(commands).astype(np.float32)
     clip_index = np.concatenate(clip_idx).astype(np.int64)
@@ -288,9 +320,16 @@ def speed_histogram(data: CMGData) -> List[Tuple[str, int, int]]:
 
 def summary_lines(data: CMGData) -> List[str]:
     used = [r for r in data.reports if not r.skipped]
-    lines = ["clips: {} used, {} skipped; windows: {} ({} mirrored), {} with replication; frames/window {}".format(
-        len(used), len(data.reports) - len(used), len(data.motion), int(data.mirrored.sum()), int(data.repeats.sum()),
-        data.motion.shape[1])]
+    lines = [
+        "clips: {} used, {} skipped; windows: {} ({} mirrored), {} with replication; frames/window {}".format(
+            len(used),
+            len(data.reports) - len(used),
+            len(data.motion),
+            int(data.mirrored.sum()),
+            int(data.repeats.sum()),
+            data.motion.shape[1],
+        )
+    ]
     for r in data.reports:
         if r.skipped:
             lines.append("  skipped {}: {}".format(r.name, r.skipped))
@@ -298,6 +337,9 @@ def summary_lines(data: CMGData) -> List[str]:
     for label, n, n_rep in speed_histogram(data):
         lines.append("  {:>10s}  {:6d} / {:7d}".format(label, n, n_rep))
     s = data.stats
-    lines.append("command range: vx [{:.2f}, {:.2f}] m/s, vy [{:.2f}, {:.2f}] m/s, wz [{:.2f}, {:.2f}] rad/s".format(
-        s.command_min[0], s.command_max[0], s.command_min[1], s.command_max[1], s.command_min[2], s.command_max[2]))
+    lines.append(
+        "command range: vx [{:.2f}, {:.2f}] m/s, vy [{:.2f}, {:.2f}] m/s, wz [{:.2f}, {:.2f}] rad/s".format(
+            s.command_min[0], s.command_max[0], s.command_min[1], s.command_max[1], s.command_min[2], s.command_max[2]
+        )
+    )
     return lines

@@ -27,6 +27,7 @@ the clips themselves slide under it (their pelvis speeds up and slows within a s
 the baseline is the slide a generator that reproduced its data perfectly would show.
 DIR/eval.png: the errors over the grid.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -87,8 +88,9 @@ def evaluate(cmg: LoadedCMG, commands: np.ndarray, seconds: float = 10.0, device
     q23 = np.nan_to_num(q23, nan=0.0, posinf=0.0, neginf=0.0)
     root_pos, yaw = integrate_root(torch.as_tensor(commands, dtype=torch.float64), steps, dt)
     points, foot_of = sole_points_in_root_frame(q23)
-    loco = locomotion_metrics(points, root_pos.numpy(), yaw.numpy(), commands, dt, skip=int(round(SKIP_SECONDS * cmg.fps)),
-                              foot_of=foot_of)
+    loco = locomotion_metrics(
+        points, root_pos.numpy(), yaw.numpy(), commands, dt, skip=int(round(SKIP_SECONDS * cmg.fps)), foot_of=foot_of
+    )
     out.update(loco)
     out.update(joint_limit_metrics(q23))
     for k in ("foot_slide_mps", "implied_speed_mps", "speed_error_rel"):
@@ -106,9 +108,11 @@ def rollout_rank(summary: dict) -> tuple:
     """Order of generators by a `summarise` result, best first: fewer divergences, then the smaller
     sum of the implied-speed error and the foot slide, each over its target (so a lower speed error
     bought with more sliding does not win by itself; a missing measure ranks last)."""
+
     def value(key):
         v = summary.get(key)
         return math.inf if v is None else float(v)
+
     distance = value("speed_error_rel_median") / TARGET_SPEED_ERROR + value("foot_slide_mps_median") / TARGET_FOOT_SLIDE
     return (int(summary["diverged"]), distance)
 
@@ -126,20 +130,36 @@ def clip_baseline(name: str, clip, fps: float) -> dict:
     median_command = np.median(command[skip:], axis=0)
     root_pos, yaw = integrate_root(torch.as_tensor(command[None], dtype=torch.float64), steps, dt)
     points, foot_of = sole_points_in_root_frame(q23[None])
-    loco = locomotion_metrics(points, root_pos.numpy(), yaw.numpy(), median_command[None], dt, skip=skip, foot_of=foot_of)
+    loco = locomotion_metrics(
+        points, root_pos.numpy(), yaw.numpy(), median_command[None], dt, skip=skip, foot_of=foot_of
+    )
     # its own root: the sole points in the world (root at the origin, heading 0 in the measure)
     root_pos_own, root_rot_own, dof = clip.root_pos, clip.root_rot, clip.dof_pos
     if clip.fps != fps:
         root_pos_own, root_rot_own, dof = resample(root_pos_own, root_rot_own, dof, clip.fps, fps)
     with torch.no_grad():
-        world = FootGeometry(load_g1(), dtype=torch.float64).sole_points(
-            *(torch.as_tensor(x, dtype=torch.float64) for x in (root_pos_own, root_rot_own, to_23(dof)))).numpy()
-    own = locomotion_metrics(world[None], np.zeros((1, len(world), 3)), np.zeros((1, len(world))), median_command[None], dt,
-                             skip=skip, foot_of=foot_of)
-    return {"clip": name, "command_median": [float(x) for x in median_command],
-            "foot_slide_mps": _json_value(loco["foot_slide_mps"][0]), "implied_speed_mps": _json_value(loco["implied_speed_mps"][0]),
-            "speed_error_rel": _json_value(loco["speed_error_rel"][0]),
-            "foot_slide_own_root_mps": _json_value(own["foot_slide_mps"][0])}
+        world = (
+            FootGeometry(load_g1(), dtype=torch.float64)
+            .sole_points(*(torch.as_tensor(x, dtype=torch.float64) for x in (root_pos_own, root_rot_own, to_23(dof))))
+            .numpy()
+        )
+    own = locomotion_metrics(
+        world[None],
+        np.zeros((1, len(world), 3)),
+        np.zeros((1, len(world))),
+        median_command[None],
+        dt,
+        skip=skip,
+        foot_of=foot_of,
+    )
+    return {
+        "clip": name,
+        "command_median": [float(x) for x in median_command],
+        "foot_slide_mps": _json_value(loco["foot_slide_mps"][0]),
+        "implied_speed_mps": _json_value(loco["implied_speed_mps"][0]),
+        "speed_error_rel": _json_value(loco["speed_error_rel"][0]),
+        "foot_slide_own_root_mps": _json_value(own["foot_slide_mps"][0]),
+    }
 
 
 def data_baseline(sources: Sequence[str], fps: float) -> dict:
@@ -149,9 +169,14 @@ def data_baseline(sources: Sequence[str], fps: float) -> dict:
     def med(key):
         return _nanmedian(np.array([np.nan if r[key] is None else r[key] for r in move], dtype=np.float64))
 
-    return {"sources": list(sources), "moving_clips": len(move), "foot_slide_mps_median_moving": med("foot_slide_mps"),
-            "speed_error_rel_median_moving": med("speed_error_rel"),
-            "foot_slide_own_root_mps_median_moving": med("foot_slide_own_root_mps"), "clips": rows}
+    return {
+        "sources": list(sources),
+        "moving_clips": len(move),
+        "foot_slide_mps_median_moving": med("foot_slide_mps"),
+        "speed_error_rel_median_moving": med("speed_error_rel"),
+        "foot_slide_own_root_mps_median_moving": med("foot_slide_own_root_mps"),
+        "clips": rows,
+    }
 
 
 def _nanmedian(x: np.ndarray) -> Optional[float]:
@@ -171,8 +196,12 @@ def summarise(metrics: Dict[str, np.ndarray], mask: np.ndarray, commands: np.nda
         "diverged": diverged,
         "limit_violation_frac_mean": float(metrics["limit_violation_frac"][mask].mean()) if mask.any() else None,
         "targets": {"foot_slide_mps": TARGET_FOOT_SLIDE, "speed_error_rel": TARGET_SPEED_ERROR, "diverged": 0},
-        "targets_met": bool(slide is not None and slide <= TARGET_FOOT_SLIDE and (err is None or err <= TARGET_SPEED_ERROR)
-                            and diverged == 0),
+        "targets_met": bool(
+            slide is not None
+            and slide <= TARGET_FOOT_SLIDE
+            and (err is None or err <= TARGET_SPEED_ERROR)
+            and diverged == 0
+        ),
     }
 
 
@@ -190,8 +219,15 @@ def device_name(device) -> str:
     return "cpu: {}".format(platform.processor() or platform.machine())
 
 
-def report(cmg: LoadedCMG, commands: np.ndarray, metrics: Dict[str, np.ndarray], seconds: float,
-           baseline: Optional[dict] = None, device="cpu", command: str = "") -> dict:
+def report(
+    cmg: LoadedCMG,
+    commands: np.ndarray,
+    metrics: Dict[str, np.ndarray],
+    seconds: float,
+    baseline: Optional[dict] = None,
+    device="cpu",
+    command: str = "",
+) -> dict:
     band = in_band(commands, cmg)
     per = []
     for i, c in enumerate(commands):
@@ -205,7 +241,10 @@ def report(cmg: LoadedCMG, commands: np.ndarray, metrics: Dict[str, np.ndarray],
         "checkpoint": str(cmg.path),
         "seconds": seconds,
         "fps": cmg.fps,
-        "data_command_range": {"min": [float(x) for x in cmg.stats.command_min], "max": [float(x) for x in cmg.stats.command_max]},
+        "data_command_range": {
+            "min": [float(x) for x in cmg.stats.command_min],
+            "max": [float(x) for x in cmg.stats.command_max],
+        },
         "summary": summarise(metrics, band, commands),
         "summary_all": summarise(metrics, np.ones(len(commands), dtype=bool), commands),
         "data_baseline": baseline,
@@ -240,17 +279,28 @@ def plot(result: dict, path: Path) -> Optional[Path]:
 
     names = ("vx (m/s)", "vy (m/s)", "wz (rad/s)")
     fig, axes = plt.subplots(2, 2, figsize=(12, 9))
-    panels = [(0, 1, 2, "foot_slide_mps", "stance-foot slide (m/s)", TARGET_FOOT_SLIDE),
-              (0, 1, 2, "speed_error_rel", "implied-speed error (relative)", TARGET_SPEED_ERROR),
-              (0, 2, 1, "foot_slide_mps", "stance-foot slide (m/s)", TARGET_FOOT_SLIDE)]
+    panels = [
+        (0, 1, 2, "foot_slide_mps", "stance-foot slide (m/s)", TARGET_FOOT_SLIDE),
+        (0, 1, 2, "speed_error_rel", "implied-speed error (relative)", TARGET_SPEED_ERROR),
+        (0, 2, 1, "foot_slide_mps", "stance-foot slide (m/s)", TARGET_FOOT_SLIDE),
+    ]
     for ax, (a, b, fixed, key, title, target) in zip(axes.ravel(), panels):
         xs, ys, z, div, vf = grid(a, b, fixed, key)
-        im = ax.imshow(z, origin="lower", aspect="auto", cmap="viridis", vmin=0, vmax=max(3 * target, np.nanmax(z) if np.isfinite(z).any() else 1))
+        im = ax.imshow(
+            z,
+            origin="lower",
+            aspect="auto",
+            cmap="viridis",
+            vmin=0,
+            vmax=max(3 * target, np.nanmax(z) if np.isfinite(z).any() else 1),
+        )
         ax.set_xticks(range(len(xs)), ["{:g}".format(x) for x in xs])
         ax.set_yticks(range(len(ys)), ["{:g}".format(y) for y in ys])
         ax.set_xlabel(names[a])
         ax.set_ylabel(names[b])
-        ax.set_title("{} at {} = {:g} (target {:g}; x: diverged)".format(title, names[fixed].split()[0], vf, target), fontsize=9)
+        ax.set_title(
+            "{} at {} = {:g} (target {:g}; x: diverged)".format(title, names[fixed].split()[0], vf, target), fontsize=9
+        )
         for i, j in zip(*np.nonzero(div)):
             ax.text(j, i, "x", ha="center", va="center", color="red")
         fig.colorbar(im, ax=ax)
@@ -267,10 +317,20 @@ def plot(result: dict, path: Path) -> Optional[Path]:
     ax.legend(fontsize=8)
     s = result["summary"]
     base = result.get("data_baseline")
-    fig.suptitle("{}: in band, foot slide median {} m/s, speed error median {}, diverged {}{}".format(
-        Path(result["checkpoint"]).name, fmt(s["foot_slide_mps_median"]), fmt(s["speed_error_rel_median"]), s["diverged"],
-        "" if not base else "\ntraining clips under the same integrated root (moving): foot slide median {} m/s, "
-        "speed error median {}".format(fmt(base["foot_slide_mps_median_moving"]), fmt(base["speed_error_rel_median_moving"]))))
+    fig.suptitle(
+        "{}: in band, foot slide median {} m/s, speed error median {}, diverged {}{}".format(
+            Path(result["checkpoint"]).name,
+            fmt(s["foot_slide_mps_median"]),
+            fmt(s["speed_error_rel_median"]),
+            s["diverged"],
+            ""
+            if not base
+            else "\ntraining clips under the same integrated root (moving): foot slide median {} m/s, "
+            "speed error median {}".format(
+                fmt(base["foot_slide_mps_median_moving"]), fmt(base["speed_error_rel_median_moving"])
+            ),
+        )
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -283,21 +343,34 @@ def fmt(x) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m cmg_workspace.evaluate", description=__doc__.split("\n\n")[0])
-    p.add_argument("checkpoint", nargs="?", default=str(SHIPPED_MODEL), help="checkpoint or run folder (default: the shipped model)")
+    p.add_argument(
+        "checkpoint",
+        nargs="?",
+        default=str(SHIPPED_MODEL),
+        help="checkpoint or run folder (default: the shipped model)",
+    )
     p.add_argument("--out", required=True, help="output folder (eval.json, eval.png)")
     p.add_argument("--vx", type=float, nargs="+", default=DEFAULT_VX)
     p.add_argument("--vy", type=float, nargs="+", default=DEFAULT_VY)
     p.add_argument("--wz", type=float, nargs="+", default=DEFAULT_WZ)
     p.add_argument("--seconds", type=float, default=10.0, help="rollout length per command")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--baseline", nargs="+", default=list(DEFAULT_BASELINE), metavar="SRC",
-                   help="clips measured the same way as the baseline (sources as for build_dataset); 'none' for none")
+    p.add_argument(
+        "--baseline",
+        nargs="+",
+        default=list(DEFAULT_BASELINE),
+        metavar="SRC",
+        help="clips measured the same way as the baseline (sources as for build_dataset); 'none' for none",
+    )
     args = p.parse_args(argv)
     try:
         cmg = load_cmg(args.checkpoint, args.device)
     except (FileNotFoundError, ValueError) as e:
-        hint = " (the shipped model is not there yet: train one with python -m cmg_workspace.train and pass its run folder)" \
-            if Path(args.checkpoint) == SHIPPED_MODEL else ""
+        hint = (
+            " (the shipped model is not there yet: train one with python -m cmg_workspace.train and pass its run folder)"
+            if Path(args.checkpoint) == SHIPPED_MODEL
+            else ""
+        )
         print("error: {}{}".format(e, hint), file=sys.stderr)
         return 2
     t0 = time.perf_counter()
@@ -313,17 +386,34 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     png = plot(result, out / "eval.png")
     for name in ("summary", "summary_all"):
         s = result[name]
-        print("{:11s} {:3d} commands: foot slide median {} m/s, implied-speed error median {}, diverged {}, "
-              "joint-limit violations {:.1%} of frames; targets met: {}".format(
-                  name, s["commands"], fmt(s["foot_slide_mps_median"]), fmt(s["speed_error_rel_median"]), s["diverged"],
-                  s["limit_violation_frac_mean"] or 0.0, s["targets_met"]))
+        print(
+            "{:11s} {:3d} commands: foot slide median {} m/s, implied-speed error median {}, diverged {}, "
+            "joint-limit violations {:.1%} of frames; targets met: {}".format(
+                name,
+                s["commands"],
+                fmt(s["foot_slide_mps_median"]),
+                fmt(s["speed_error_rel_median"]),
+                s["diverged"],
+                s["limit_violation_frac_mean"] or 0.0,
+                s["targets_met"],
+            )
+        )
     if baseline is not None:
-        print("data baseline {:3d} moving clips of {} under the same root: foot slide median {} m/s (own root {} m/s), "
-              "implied-speed error median {}".format(baseline["moving_clips"], " ".join(baseline["sources"]),
-                                                     fmt(baseline["foot_slide_mps_median_moving"]),
-                                                     fmt(baseline["foot_slide_own_root_mps_median_moving"]),
-                                                     fmt(baseline["speed_error_rel_median_moving"])))
-    print("wrote {}{} ({:.1f} s)".format(out / "eval.json", "" if png is None else " and {}".format(png), time.perf_counter() - t0))
+        print(
+            "data baseline {:3d} moving clips of {} under the same root: foot slide median {} m/s (own root {} m/s), "
+            "implied-speed error median {}".format(
+                baseline["moving_clips"],
+                " ".join(baseline["sources"]),
+                fmt(baseline["foot_slide_mps_median_moving"]),
+                fmt(baseline["foot_slide_own_root_mps_median_moving"]),
+                fmt(baseline["speed_error_rel_median_moving"]),
+            )
+        )
+    print(
+        "wrote {}{} ({:.1f} s)".format(
+            out / "eval.json", "" if png is None else " and {}".format(png), time.perf_counter() - t0
+        )
+    )
     return 0
 
 

@@ -10,6 +10,7 @@ Inside: x_hat = (x - mean) / std, c_hat = 2 (c - c_min) / (c_max - c_min) - 1, t
 x = x_hat std + mean. The batch size is dynamic. The statistics, joint names, frame rate and the
 standing start pose are also in the model's `metadata_props` (JSON values) and in X.json beside it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,8 +76,11 @@ def export_onnx(cmg: LoadedCMG, out, opset: int = 17) -> Path:
     module = RawCMG(cmg).cpu().eval()
     example = (torch.as_tensor(cmg.standing_pose)[None], torch.zeros(1, COMMAND_DIM))
     kwargs: Dict[str, Any] = dict(
-        input_names=["prev_motion", "command"], output_names=["motion"], opset_version=opset,
-        dynamic_axes={"prev_motion": {0: "batch"}, "command": {0: "batch"}, "motion": {0: "batch"}})
+        input_names=["prev_motion", "command"],
+        output_names=["motion"],
+        opset_version=opset,
+        dynamic_axes={"prev_motion": {0: "batch"}, "command": {0: "batch"}, "motion": {0: "batch"}},
+    )
     if "dynamo" in inspect.signature(torch.onnx.export).parameters:
         kwargs["dynamo"] = False  # the TorchScript-based exporter: no onnxscript needed
     with warnings.catch_warnings(), torch.no_grad():
@@ -97,8 +101,12 @@ def export_onnx(cmg: LoadedCMG, out, opset: int = 17) -> Path:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m cmg_workspace.export", description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoint", help="checkpoint file, or run folder (its cmg_final.pt, else cmg_best.pt)")
-    p.add_argument("--out", required=True, help="output .onnx file (a .json with the metadata is written beside it), "
-                                                "or .pt for a float16 release checkpoint")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output .onnx file (a .json with the metadata is written beside it), "
+        "or .pt for a float16 release checkpoint",
+    )
     p.add_argument("--opset", type=int, default=17)
     args = p.parse_args(argv)
     try:
@@ -112,8 +120,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("error: {}".format(e), file=sys.stderr)
         return 2
     out = export_onnx(cmg, args.out, args.opset)
-    print("wrote {} (inputs prev_motion (B, {}), command (B, {}); output motion (B, {}); raw units, normalisation "
-          "inside) and {}".format(out, MOTION_DIM, COMMAND_DIM, MOTION_DIM, out.with_suffix(".json")))
+    print(
+        "wrote {} (inputs prev_motion (B, {}), command (B, {}); output motion (B, {}); raw units, normalisation "
+        "inside) and {}".format(out, MOTION_DIM, COMMAND_DIM, MOTION_DIM, out.with_suffix(".json"))
+    )
     return 0
 
 

@@ -22,6 +22,7 @@ training clips slide: their pelvis speeds up and slows down within a stride and 
 integrated root does not. `python -m cmg_workspace.evaluate` therefore reports the same measures
 on the training clips under the same root as the baseline a generator can reach.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Optional, Tuple
@@ -55,16 +56,29 @@ def _median(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def locomotion_metrics(points: np.ndarray, root_pos: np.ndarray, yaw: np.ndarray, commands: np.ndarray, dt: float,
-                       skip: int = 0, min_speed: float = 0.5, foot_of: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
+def locomotion_metrics(
+    points: np.ndarray,
+    root_pos: np.ndarray,
+    yaw: np.ndarray,
+    commands: np.ndarray,
+    dt: float,
+    skip: int = 0,
+    min_speed: float = 0.5,
+    foot_of: Optional[np.ndarray] = None,
+) -> Dict[str, np.ndarray]:
     """points (N, T, P, 3) heading frame; root_pos (N, T, 3); yaw (N, T); commands (N, 3). Per rollout:
     foot_slide_mps, implied_speed_mps, speed_error_rel (NaN below min_speed), stance_share."""
     n, t = yaw.shape
     foot_of = np.arange(points.shape[2]) if foot_of is None else np.asarray(foot_of)
     c, s = np.cos(yaw), np.sin(yaw)
     px, py = points[..., 0], points[..., 1]  # (N, T, P)
-    world = np.stack([root_pos[..., 0:1] + c[..., None] * px - s[..., None] * py,
-                      root_pos[..., 1:2] + s[..., None] * px + c[..., None] * py], -1)  # (N, T, P, 2)
+    world = np.stack(
+        [
+            root_pos[..., 0:1] + c[..., None] * px - s[..., None] * py,
+            root_pos[..., 1:2] + s[..., None] * px + c[..., None] * py,
+        ],
+        -1,
+    )  # (N, T, P, 2)
     lowest = np.argmin(points[..., 2], axis=-1)  # (N, T)
     stance = foot_of[lowest[:, 1:]] == foot_of[lowest[:, :-1]]
     stance[:, :skip] = False

@@ -6,6 +6,7 @@ dt)` gives the root the way the CMG motion library moves it: Euler steps of the 
 the horizontal position along the current heading (R(yaw) [vx, vy] dt), at a constant height,
 with no roll or pitch (commands constant, or one per step).
 """
+
 from __future__ import annotations
 
 from typing import Tuple
@@ -28,7 +29,9 @@ def generate(model: CMG, stats: TorchStats, start: torch.Tensor, commands: torch
     return stats.denormalise_motion(torch.stack(out, dim=1))
 
 
-def integrate_root(commands: torch.Tensor, steps: int, dt: float, height: float = 0.75) -> Tuple[torch.Tensor, torch.Tensor]:
+def integrate_root(
+    commands: torch.Tensor, steps: int, dt: float, height: float = 0.75
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """Root positions (N, steps + 1, 3) and yaws (N, steps + 1) from the origin, heading +x, under
     constant commands (N, 3) or per-step ones (N, >= steps, 3)."""
     n = commands.shape[0]

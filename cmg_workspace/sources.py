@@ -13,6 +13,7 @@ Every file is read and validated by `pose.convert` (the same checks and one-line
 file, key and what was expected); the wrist joints, which `pose` drops, are read back from files
 that have them, and are zero for 23-joint clips.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,11 +62,16 @@ def source_files(src: str) -> List[Tuple[str, Path]]:
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SOURCE_SUFFIXES)
         if not files:
-            raise MotionFileError("{}: no motion files in this folder (expected {})".format(path, ", ".join(SOURCE_SUFFIXES)))
+            raise MotionFileError(
+                "{}: no motion files in this folder (expected {})".format(path, ", ".join(SOURCE_SUFFIXES))
+            )
         return [("{}/{}".format(path.name, p.relative_to(path).with_suffix("").as_posix()), p) for p in files]
     if not path.exists():
-        raise MotionFileError("{}: does not exist (a source is {}, a manifest, a motion file or a folder)".format(
-            path, " or ".join(SYNTH_SETS)))
+        raise MotionFileError(
+            "{}: does not exist (a source is {}, a manifest, a motion file or a folder)".format(
+                path, " or ".join(SYNTH_SETS)
+            )
+        )
     if is_manifest(path):
         return [("{}/{}".format(path.stem, e.file.stem), e.file) for e in load_manifest(path)]
     return [(path.stem, path)]
@@ -90,9 +96,9 @@ def _wrist_columns(path: Path, fmt: str) -> Optional[np.ndarray]:
     if key in data:
         file_names = [n.decode() if isinstance(n, bytes) else str(n) for n in np.asarray(data[key]).tolist()]
         file_names = [n if n.endswith("_joint") else n + "_joint" for n in file_names]
-        q = q[:, q.shape[1] - len(file_names):]
+        q = q[:, q.shape[1] - len(file_names) :]
     elif q.shape[1] in (len(names), len(names) + 7):
-        file_names, q = list(names), q[:, q.shape[1] - len(names):]
+        file_names, q = list(names), q[:, q.shape[1] - len(names) :]
     else:
         return None
     if not all(w in file_names for w in wrists):
@@ -108,11 +114,20 @@ def read_source_file(name: str, path: Path) -> SourceClip:
     wrists = _wrist_columns(path, fmt)
     if wrists is not None:
         if wrists.shape[0] != clip["dof_pos"].shape[0] or not np.isfinite(wrists).all():
-            raise MotionFileError("{}: wrist joints: expected {} finite frames, got shape {}".format(
-                path, clip["dof_pos"].shape[0], wrists.shape))
+            raise MotionFileError(
+                "{}: wrist joints: expected {} finite frames, got shape {}".format(
+                    path, clip["dof_pos"].shape[0], wrists.shape
+                )
+            )
     dof = from_23(np.asarray(clip["dof_pos"], dtype=np.float64), wrists)
-    return SourceClip(name, float(clip["fps"]), np.asarray(clip["root_pos"], dtype=np.float64),
-                      np.asarray(clip["root_rot"], dtype=np.float64), dof, wrists is not None)
+    return SourceClip(
+        name,
+        float(clip["fps"]),
+        np.asarray(clip["root_pos"], dtype=np.float64),
+        np.asarray(clip["root_rot"], dtype=np.float64),
+        dof,
+        wrists is not None,
+    )
 
 
 def list_sources(sources: Iterable[str]) -> List[Tuple[str, Path]]:

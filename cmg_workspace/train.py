@@ -17,6 +17,7 @@ checkpoint's. On CUDA the batch step is captured once as a CUDA graph and replay
 (`--no_cuda_graph` runs it eagerly); checkpoints are the same either way, and resume on either
 device. The loop and its schedule: `cmg_workspace.trainer`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,10 +57,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--num_experts", type=int, default=m.num_experts)
     p.add_argument("--num_layers", type=int, default=m.num_layers)
     p.add_argument("--no_progress", action="store_true", help="no progress bars (one line per epoch instead)")
-    p.add_argument("--no_cuda_graph", action="store_true",
-                   help="on CUDA, run the batch step eagerly instead of replaying it as a captured CUDA graph")
-    p.add_argument("--rollout_seconds", type=float, default=t.rollout_seconds,
-                   help="free-running rollout per in-band command at every checkpoint (0: no check)")
+    p.add_argument(
+        "--no_cuda_graph",
+        action="store_true",
+        help="on CUDA, run the batch step eagerly instead of replaying it as a captured CUDA graph",
+    )
+    p.add_argument(
+        "--rollout_seconds",
+        type=float,
+        default=t.rollout_seconds,
+        help="free-running rollout per in-band command at every checkpoint (0: no check)",
+    )
     return p.parse_args(argv)
 
 
@@ -84,10 +92,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             ckpt_path = latest_checkpoint(ckpt_path) if ckpt_path.is_dir() else ckpt_path
             ckpt = read_checkpoint(ckpt_path)
             Stats.from_dict(ckpt["stats"]).check_matches(data.stats, str(ckpt_path), args.data)
-        cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-                          val_fraction=args.val_fraction, val_clips=list(args.val_clips),
-                          save_interval=args.save_interval, seed=args.seed, cuda_graph=not args.no_cuda_graph,
-                          rollout_seconds=args.rollout_seconds)
+        cfg = TrainConfig(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            weight_decay=args.weight_decay,
+            val_fraction=args.val_fraction,
+            val_clips=list(args.val_clips),
+            save_interval=args.save_interval,
+            seed=args.seed,
+            cuda_graph=not args.no_cuda_graph,
+            rollout_seconds=args.rollout_seconds,
+        )
         model_cfg = CMGConfig(hidden_dim=args.hidden_dim, num_experts=args.num_experts, num_layers=args.num_layers)
         if ckpt is not None:
             model_cfg = CMGConfig(**ckpt["model_config"])
@@ -100,33 +116,55 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (FileNotFoundError, ValueError, StatsMismatchError) as e:
         print("error: {}".format(e), file=sys.stderr)
         return 2
-    print("CMG: {} parameters, {} on {}{}; data {}: {} training samples per epoch ({} batches of {}), "
-          "{} validation windows (clips: {}); run {}{}".format(
-              parameter_count(trainer.model), model_cfg.to_dict(), device,
-              " (batch step as a CUDA graph)" if trainer.graph_mode else "", args.data, len(trainer.train_samples),
-              trainer.num_batches(), min(cfg.batch_size, len(trainer.train_samples)), len(trainer.val_windows),
-              ", ".join(trainer.val_clip_names) or "none", out,
-              "; resumed from {} (epoch {})".format(ckpt_path, trainer.epoch) if ckpt else ""))
+    print(
+        "CMG: {} parameters, {} on {}{}; data {}: {} training samples per epoch ({} batches of {}), "
+        "{} validation windows (clips: {}); run {}{}".format(
+            parameter_count(trainer.model),
+            model_cfg.to_dict(),
+            device,
+            " (batch step as a CUDA graph)" if trainer.graph_mode else "",
+            args.data,
+            len(trainer.train_samples),
+            trainer.num_batches(),
+            min(cfg.batch_size, len(trainer.train_samples)),
+            len(trainer.val_windows),
+            ", ".join(trainer.val_clip_names) or "none",
+            out,
+            "; resumed from {} (epoch {})".format(ckpt_path, trainer.epoch) if ckpt else "",
+        )
+    )
 
     def progress(it, desc, leave=True):
         return tqdm(it, desc=desc, leave=leave, disable=args.no_progress, dynamic_ncols=True)
 
     def log_epoch(info):
         if args.no_progress:
-            print("epoch {epoch}: loss {loss:.5f} val {val} lr {lr:.2e} teacher p {teacher_prob:.3f} ({seconds:.1f} s)".format(
-                val="-" if info["val_loss"] is None else "{:.5f}".format(info["val_loss"]), **info), flush=True)
+            print(
+                "epoch {epoch}: loss {loss:.5f} val {val} lr {lr:.2e} teacher p {teacher_prob:.3f} ({seconds:.1f} s)".format(
+                    val="-" if info["val_loss"] is None else "{:.5f}".format(info["val_loss"]), **info
+                ),
+                flush=True,
+            )
         if "rollout" in info:
             r = info["rollout"]
             message = "epoch {}: rollouts: {} of {} diverged, implied-speed error {}, foot slide {} m/s".format(
-                info["epoch"], r["diverged"], r["commands"], fmt(r["speed_error_rel_median"]), fmt(r["foot_slide_mps_median"]))
+                info["epoch"],
+                r["diverged"],
+                r["commands"],
+                fmt(r["speed_error_rel_median"]),
+                fmt(r["foot_slide_mps_median"]),
+            )
             print(message, flush=True) if args.no_progress else tqdm.write(message)
 
     try:
         final, best = trainer.run(progress, log_epoch)
     finally:
         writer.close()
-    print("done: epoch {}, loss {}, best {} ; {}{}".format(
-        trainer.epoch, trainer.last.get("loss"), trainer.best_loss, final, " and {}".format(best) if best else ""))
+    print(
+        "done: epoch {}, loss {}, best {} ; {}{}".format(
+            trainer.epoch, trainer.last.get("loss"), trainer.best_loss, final, " and {}".format(best) if best else ""
+        )
+    )
     if trainer.best_rollout is not None:
         print("best free-running checkpoint: {}".format(out / BEST_ROLLOUT))
     return 0

@@ -44,6 +44,7 @@ default lr and min_lr) the graph is captured again at the start of the next epoc
 the plain optimiser state either way (float lr, capturable off, `step` a CPU float32 tensor), so a
 checkpoint of a graph run resumes on the CPU and the other way round.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -92,7 +93,7 @@ class TrainConfig:
 
     def teacher_prob(self, epoch: int) -> float:
         """Teacher-forcing probability during epoch `epoch` (0-based)."""
-        return max(self.teacher_prob_min, self.teacher_prob_start * self.teacher_prob_decay ** epoch)
+        return max(self.teacher_prob_min, self.teacher_prob_start * self.teacher_prob_decay**epoch)
 
 
 def split_clips(clip_names: Sequence[str], val_fraction: float, seed: int, val_clips: Sequence[str] = ()) -> List[int]:
@@ -120,15 +121,25 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
 def plain_optimizer_state(state_dict: dict) -> dict:
     """An Adam state dict in the form an eager CPU run has it: `capturable` off and each `step` a CPU
     float32 tensor (a graph run keeps them on the device); lr and the moments are left as they are."""
-    state = {i: {k: v.detach().to(device="cpu", dtype=torch.float32) if k == "step" else v for k, v in st.items()}
-             for i, st in state_dict["state"].items()}
+    state = {
+        i: {k: v.detach().to(device="cpu", dtype=torch.float32) if k == "step" else v for k, v in st.items()}
+        for i, st in state_dict["state"].items()
+    }
     groups = [dict(g, capturable=False) for g in state_dict["param_groups"]]
     return {"state": state, "param_groups": groups}
 
 
 class Trainer:
-    def __init__(self, data: CMGData, cfg: TrainConfig, model_cfg: CMGConfig, device="cpu", out_dir=None,
-                 data_path: Optional[str] = None, writer=None):
+    def __init__(
+        self,
+        data: CMGData,
+        cfg: TrainConfig,
+        model_cfg: CMGConfig,
+        device="cpu",
+        out_dir=None,
+        data_path: Optional[str] = None,
+        writer=None,
+    ):
         self.data, self.cfg, self.device = data, cfg, torch.device(device)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.data_path = data_path
@@ -136,10 +147,12 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.model = CMG(model_cfg).to(self.device)
         self.graph_mode = self.device.type == "cuda" and cfg.cuda_graph
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                          capturable=self.graph_mode)
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, capturable=self.graph_mode
+        )
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr)
+            self.optimizer, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr
+        )
         st = data.stats.tensors(self.device)
         self.motion = st.normalise_motion(torch.as_tensor(data.motion, device=self.device))
         self.command = st.normalise_command(torch.as_tensor(data.command, device=self.device))
@@ -192,8 +205,12 @@ class Trainer:
     def sequence_loss(self, idx: torch.Tensor, swap: bool, teacher: Sequence[bool]) -> torch.Tensor:
         """window_loss of the windows `idx`, flags given as Python values."""
         idx = idx.to(self.device)
-        return self.window_loss(self.motion[idx], self.command[idx], torch.tensor(bool(swap), device=self.device),
-                                torch.as_tensor(list(teacher), dtype=torch.bool, device=self.device))
+        return self.window_loss(
+            self.motion[idx],
+            self.command[idx],
+            torch.tensor(bool(swap), device=self.device),
+            torch.as_tensor(list(teacher), dtype=torch.bool, device=self.device),
+        )
 
     def epoch_draws(self, epoch: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The training order of `epoch` (its first num_batches x batch_size samples), the standing
@@ -206,7 +223,7 @@ class Trainer:
         draws = torch.stack([torch.rand(1 + self.command.shape[1], generator=g) for _ in range(n)])
         swap = draws[:, 0].double() < cfg.standing_swap_prob  # float32 draw against the float probability
         teacher = draws[:, 1:] < cfg.teacher_prob(epoch)
-        return order[:n * self.batch_size].to(self.device), swap.to(self.device), teacher.to(self.device)
+        return order[: n * self.batch_size].to(self.device), swap.to(self.device), teacher.to(self.device)
 
     def _train_step(self) -> None:
         """One optimiser step on the batch in the static buffers, its loss added to the epoch's sum.
@@ -230,8 +247,9 @@ class Trainer:
 
     def _snapshot(self) -> tuple:
         params = list(self.model.parameters())
-        state = {p: {k: v.clone() for k, v in self.optimizer.state[p].items()}
-                 for p in params if self.optimizer.state.get(p)}
+        state = {
+            p: {k: v.clone() for k, v in self.optimizer.state[p].items()} for p in params if self.optimizer.state.get(p)
+        }
         return [p.detach().clone() for p in params], state
 
     @torch.no_grad()
@@ -281,7 +299,7 @@ class Trainer:
         batches = range(n_batches) if progress is None else progress(range(n_batches))
         with torch.cuda.device(self.device) if self.graph_mode else contextlib.nullcontext():
             for b in batches:
-                self._load_batch(order[b * size:(b + 1) * size], swap[b], teacher[b])
+                self._load_batch(order[b * size : (b + 1) * size], swap[b], teacher[b])
                 if self.graph_mode:
                     if self._graph is None:
                         self._capture()
@@ -299,7 +317,7 @@ class Trainer:
         free = [False] * self.data.command.shape[1]
         total = 0.0
         for i in range(0, len(self.val_windows), chunk):
-            idx = self.val_windows[i:i + chunk]
+            idx = self.val_windows[i : i + chunk]
             total += float(self.sequence_loss(idx, False, free)) * len(idx)
         return total / len(self.val_windows)
 
@@ -318,8 +336,15 @@ class Trainer:
         if improved:
             self.best_loss = monitored
         lr = self.optimizer.param_groups[0]["lr"]
-        self.last = {"epoch": self.epoch, "loss": loss, "val_loss": val, "lr": lr, "teacher_prob": p,
-                     "improved": improved, "seconds": time.perf_counter() - t0}
+        self.last = {
+            "epoch": self.epoch,
+            "loss": loss,
+            "val_loss": val,
+            "lr": lr,
+            "teacher_prob": p,
+            "improved": improved,
+            "seconds": time.perf_counter() - t0,
+        }
         if self.writer is not None:
             self.writer.add_scalar("metrics/MSE Loss", loss, self.epoch)
             if val is not None:
@@ -334,11 +359,14 @@ class Trainer:
         `python -m cmg_workspace.evaluate` measures a checkpoint (the validation loss is teacher-forced
         at every step, so it does not show a generator that drifts away on its own); logged under
         `rollout/`. Returns whether this model ranks above the best so far (`rollout_rank`)."""
-        cmg = LoadedCMG(self.model, self.data.stats, self.data.standing_pose, self.fps, Path("epoch {}".format(self.epoch)), {})
+        cmg = LoadedCMG(
+            self.model, self.data.stats, self.data.standing_pose, self.fps, Path("epoch {}".format(self.epoch)), {}
+        )
         commands = in_band_grid(cmg)
         self.model.eval()
-        self.rollout = summarise(evaluate(cmg, commands, self.cfg.rollout_seconds, self.device),
-                                 np.ones(len(commands), dtype=bool), commands)
+        self.rollout = summarise(
+            evaluate(cmg, commands, self.cfg.rollout_seconds, self.device), np.ones(len(commands), dtype=bool), commands
+        )
         if self.writer is not None:
             for key in ("diverged", "speed_error_rel_median", "foot_slide_mps_median"):
                 if self.rollout[key] is not None:
@@ -382,11 +410,16 @@ class Trainer:
     def restore(self, ckpt: dict) -> None:
         """Continue from a checkpoint dict (model, optimiser, scheduler, epoch, best loss, split)."""
         if CMGConfig(**ckpt["model_config"]) != self.model.config:
-            raise ValueError("the checkpoint's network {} differs from the requested {}".format(
-                ckpt["model_config"], self.model.config.to_dict()))
+            raise ValueError(
+                "the checkpoint's network {} differs from the requested {}".format(
+                    ckpt["model_config"], self.model.config.to_dict()
+                )
+            )
         if list(ckpt.get("val_clips", [])) != self.val_clip_names:
-            raise ValueError("the checkpoint held out the clips {} but this run holds out {} (use the same "
-                             "--val_fraction / --seed / --val_clips)".format(ckpt.get("val_clips"), self.val_clip_names))
+            raise ValueError(
+                "the checkpoint held out the clips {} but this run holds out {} (use the same "
+                "--val_fraction / --seed / --val_clips)".format(ckpt.get("val_clips"), self.val_clip_names)
+            )
         self.model.load_state_dict(ckpt["model_state_dict"])
         self.optimizer.load_state_dict(ckpt["optimizer_state_dict"])
         self._place_optimizer_state()
@@ -432,8 +465,11 @@ class Trainer:
             if on_epoch is not None:
                 on_epoch(info)
             if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss="{:.4f}".format(info["loss"]),
-                                val="-" if info["val_loss"] is None else "{:.4f}".format(info["val_loss"]),
-                                lr="{:.1e}".format(info["lr"]), p="{:.3f}".format(info["teacher_prob"]))
+                bar.set_postfix(
+                    loss="{:.4f}".format(info["loss"]),
+                    val="-" if info["val_loss"] is None else "{:.4f}".format(info["val_loss"]),
+                    lr="{:.1e}".format(info["lr"]),
+                    p="{:.3f}".format(info["teacher_prob"]),
+                )
         final = self.save("cmg_final.pt")
         return final, best if best.is_file() else None

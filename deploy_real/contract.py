@@ -24,6 +24,7 @@ encodes 74 floats and parses 33 per step); a float32 vector is written with floa
 digits. What orjson refuses (e.g. the non-standard NaN / Infinity tokens Python's `json` writes) is
 parsed again by the standard library, so the rejection names the offending entry.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,8 +45,8 @@ HAND_STATE_KEY = "state_hand_g1"
 VELOCITY_COMMAND_KEY = "command_velocity_g1"
 
 NUM_DOFS = 23
-NUM_MIMIC = 31          # the student's reference block (next frame: root 8 + joints 23)
-NUM_MIMIC_DEPLOY = 33   # the Redis vector: 31 + two wrist rolls
+NUM_MIMIC = 31  # the student's reference block (next frame: root 8 + joints 23)
+NUM_MIMIC_DEPLOY = 33  # the Redis vector: 31 + two wrist rolls
 NUM_HAND = 14
 #: Names and units of the velocity command's entries.
 COMMAND_FIELDS = ("vx", "vy", "yaw_rate")
@@ -54,11 +55,11 @@ COMMAND_UNITS = ("m/s", "m/s", "rad/s")
 ROOT_FIELDS = ("root_z", "roll", "pitch", "yaw", "v_x", "v_y", "v_z", "yaw_rate")
 
 #: Plausibility bounds of a reference (beyond them a message is rejected, never used).
-ROOT_Z_RANGE = (0.15, 1.5)        # m: a pelvis below 0.15 m or above 1.5 m is no G1 reference
-MAX_ANGLE = math.pi + 1e-3        # rad: roll, pitch, yaw are wrapped angles
-MAX_LIN_VEL = 10.0                # m/s
-MAX_YAW_RATE = 20.0               # rad/s
-JOINT_LIMIT_MARGIN = 0.05         # rad beyond the joint range that is still accepted
+ROOT_Z_RANGE = (0.15, 1.5)  # m: a pelvis below 0.15 m or above 1.5 m is no G1 reference
+MAX_ANGLE = math.pi + 1e-3  # rad: roll, pitch, yaw are wrapped angles
+MAX_LIN_VEL = 10.0  # m/s
+MAX_YAW_RATE = 20.0  # rad/s
+JOINT_LIMIT_MARGIN = 0.05  # rad beyond the joint range that is still accepted
 #: Bounds and units of |entries 1..7| (roll, pitch, yaw, v_x, v_y, v_z, yaw_rate).
 _ROOT_BOUNDS = np.array([MAX_ANGLE] * 3 + [MAX_LIN_VEL] * 3 + [MAX_YAW_RATE])
 _ROOT_UNITS = ("rad",) * 3 + ("m/s",) * 3 + ("rad/s",)
@@ -80,8 +81,8 @@ class DeployJoints:
     names: Tuple[str, ...]
     lower: np.ndarray
     upper: np.ndarray
-    body_ids: np.ndarray      # positions of the 23 training joints inside the 25
-    wrist_ids: np.ndarray     # positions of the two wrist rolls inside the 25
+    body_ids: np.ndarray  # positions of the 23 training joints inside the 25
+    wrist_ids: np.ndarray  # positions of the two wrist rolls inside the 25
 
 
 def deploy_joints() -> DeployJoints:
@@ -129,7 +130,7 @@ def insert_wrist_rolls(mimic31: np.ndarray, wrists: Sequence[float] = (0.0, 0.0)
     m = np.asarray(mimic31, dtype=np.float64)
     w = np.broadcast_to(np.asarray(wrists, dtype=np.float64), m.shape[:-1] + (2,))
     a, b = WRIST_ROLL_IDS
-    return np.concatenate([m[..., :a], w[..., :1], m[..., a:b - 1], w[..., 1:]], axis=-1)
+    return np.concatenate([m[..., :a], w[..., :1], m[..., a : b - 1], w[..., 1:]], axis=-1)
 
 
 def split_wrist_rolls(mimic33: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -183,8 +184,7 @@ def _float_list(value: Any, key: str, length: int) -> np.ndarray:
     return out
 
 
-def validate_mimic(value: Any, joints: Optional[DeployJoints] = None,
-                   margin: float = JOINT_LIMIT_MARGIN) -> np.ndarray:
+def validate_mimic(value: Any, joints: Optional[DeployJoints] = None, margin: float = JOINT_LIMIT_MARGIN) -> np.ndarray:
     """The 33-D reference as float64, or MessageError naming the first bad field.
 
     `value`: the raw Redis bytes/str (JSON list) or a list. Checks: a list of 33 numbers, all finite,
@@ -194,22 +194,29 @@ def validate_mimic(value: Any, joints: Optional[DeployJoints] = None,
     joints = joints or _JOINTS
     m = _float_list(value, MIMIC_KEY, NUM_MIMIC_DEPLOY)
     if not ROOT_Z_RANGE[0] <= m[0] <= ROOT_Z_RANGE[1]:
-        raise MessageError(field_name(0), "root height {:.3f} m outside the plausible range {} m".format(m[0], ROOT_Z_RANGE))
+        raise MessageError(
+            field_name(0), "root height {:.3f} m outside the plausible range {} m".format(m[0], ROOT_Z_RANGE)
+        )
     bad = np.flatnonzero(np.abs(m[1:8]) > _ROOT_BOUNDS)
     if bad.size:
         i = int(bad[0]) + 1
-        raise MessageError(field_name(i), "{:.4g} {} beyond +-{:.4g}".format(m[i], _ROOT_UNITS[i - 1], _ROOT_BOUNDS[i - 1]))
-    q = m[len(ROOT_FIELDS):]
+        raise MessageError(
+            field_name(i), "{:.4g} {} beyond +-{:.4g}".format(m[i], _ROOT_UNITS[i - 1], _ROOT_BOUNDS[i - 1])
+        )
+    q = m[len(ROOT_FIELDS) :]
     bad = np.flatnonzero((q < joints.lower - margin) | (q > joints.upper + margin))
     if bad.size:
         j = int(bad[0])
-        raise MessageError(field_name(len(ROOT_FIELDS) + j, joints), "{:.4f} rad outside the joint range [{:.4f}, {:.4f}]".format(
-            q[j], joints.lower[j], joints.upper[j]))
+        raise MessageError(
+            field_name(len(ROOT_FIELDS) + j, joints),
+            "{:.4f} rad outside the joint range [{:.4f}, {:.4f}]".format(q[j], joints.lower[j], joints.upper[j]),
+        )
     return m
 
 
-def validate_velocity_command(value: Any, low: Union[Sequence[float], np.ndarray],
-                              high: Union[Sequence[float], np.ndarray]) -> np.ndarray:
+def validate_velocity_command(
+    value: Any, low: Union[Sequence[float], np.ndarray], high: Union[Sequence[float], np.ndarray]
+) -> np.ndarray:
     """The velocity command (vx, vy, yaw rate) as float64 (3,), or MessageError naming the entry.
 
     `value`: the raw Redis bytes/str (JSON list) or a list. Checks: a list of 3 finite numbers, each
@@ -219,8 +226,12 @@ def validate_velocity_command(value: Any, low: Union[Sequence[float], np.ndarray
     if bad.size:
         i = int(bad[0])
         name, unit = COMMAND_FIELDS[i], COMMAND_UNITS[i]
-        raise MessageError("{}[{}]".format(VELOCITY_COMMAND_KEY, i), "{} {:.4g} {} outside the CMG's trained range "
-                           "[{:.3f}, {:.3f}] {}".format(name, c[i], unit, low[i], high[i], unit))
+        raise MessageError(
+            "{}[{}]".format(VELOCITY_COMMAND_KEY, i),
+            "{} {:.4g} {} outside the CMG's trained range [{:.3f}, {:.3f}] {}".format(
+                name, c[i], unit, low[i], high[i], unit
+            ),
+        )
     return c
 
 
@@ -256,6 +267,9 @@ def validate_meta(value: Any) -> MimicMeta:
 def encode_floats(values: Union[Sequence[float], np.ndarray]) -> str:
     """A JSON list of floats (TWIST's encoding of every vector key); a float32 array keeps float32's
     digits, anything else is written as float64."""
-    a = values if isinstance(values, np.ndarray) and values.dtype in (np.float32, np.float64) \
+    a = (
+        values
+        if isinstance(values, np.ndarray) and values.dtype in (np.float32, np.float64)
         else np.asarray(values, dtype=np.float64)
+    )
     return orjson.dumps(np.ascontiguousarray(a.reshape(-1)), option=orjson.OPT_SERIALIZE_NUMPY).decode()

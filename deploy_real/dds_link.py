@@ -14,6 +14,7 @@ and DataReader.take make around their pure-Python serializer (about 1 ms per Low
   and ignored) and its arrival time, `wait_newer()` for the next one, `send(LowCmd)`.
 - `SimSide`: what a simulated robot holds: the newest LowCmd with a valid CRC, `publish(LowState bytes)`.
 """
+
 from __future__ import annotations
 
 import threading
@@ -25,8 +26,10 @@ from deploy_real.unitree_msgs import LOW_STATE, LowCmd, LowState
 LOWCMD_TOPIC = "rt/lowcmd"
 LOWSTATE_TOPIC = "rt/lowstate"
 
-_INSTALL_HINT = ("the real-robot stack is not installed: run `bash deploy_real/setup_real.sh` then "
-                 "`pip install -e \".[real]\"` (README, \"Deploy on the real G1\")")
+_INSTALL_HINT = (
+    "the real-robot stack is not installed: run `bash deploy_real/setup_real.sh` then "
+    '`pip install -e ".[real]"` (README, "Deploy on the real G1")'
+)
 
 
 def _dds():
@@ -40,17 +43,31 @@ def _dds():
         from unitree_sdk2py.idl.unitree_hg.msg.dds_ import LowCmd_, LowState_
     except ImportError as e:
         raise RuntimeError("{} ({})".format(_INSTALL_HINT, e))
-    return {"Domain": Domain, "DomainParticipant": DomainParticipant, "Topic": Topic, "DataReader": DataReader,
-            "DataWriter": DataWriter, "Listener": Listener, "ddspy_take": ddspy_take, "ddspy_write": ddspy_write,
-            "LowCmd_": LowCmd_, "LowState_": LowState_}
+    return {
+        "Domain": Domain,
+        "DomainParticipant": DomainParticipant,
+        "Topic": Topic,
+        "DataReader": DataReader,
+        "DataWriter": DataWriter,
+        "Listener": Listener,
+        "ddspy_take": ddspy_take,
+        "ddspy_write": ddspy_write,
+        "LowCmd_": LowCmd_,
+        "LowState_": LowState_,
+    }
 
 
 def domain_config(net: Optional[str]) -> str:
     """Cyclone DDS configuration: the domain on network interface `net` (None: let DDS choose)."""
-    iface = ('<NetworkInterface name="{}" priority="default" multicast="default"/>'.format(net) if net
-             else '<NetworkInterface autodetermine="true" priority="default" multicast="default"/>')
-    return ('<?xml version="1.0" encoding="UTF-8" ?><CycloneDDS><Domain Id="any"><General><Interfaces>{}'
-            '</Interfaces></General></Domain></CycloneDDS>'.format(iface))
+    iface = (
+        '<NetworkInterface name="{}" priority="default" multicast="default"/>'.format(net)
+        if net
+        else '<NetworkInterface autodetermine="true" priority="default" multicast="default"/>'
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8" ?><CycloneDDS><Domain Id="any"><General><Interfaces>{}'
+        "</Interfaces></General></Domain></CycloneDDS>".format(iface)
+    )
 
 
 class DdsDomain:
@@ -63,8 +80,10 @@ class DdsDomain:
             self.domain = self.api["Domain"](self.domain_id, domain_config(net))
             self.participant = self.api["DomainParticipant"](self.domain_id)
         except Exception as e:  # cyclonedds raises DDSException with a code only
-            raise RuntimeError("DDS domain {} on interface {!r} could not be created ({}): is --net the name of a "
-                               "network interface of this computer (`ip -br addr`)?".format(domain_id, net, e))
+            raise RuntimeError(
+                "DDS domain {} on interface {!r} could not be created ({}): is --net the name of a "
+                "network interface of this computer (`ip -br addr`)?".format(domain_id, net, e)
+            )
         self._topics: Dict[str, object] = {}
 
     def topic(self, name: str, type_name: str):
@@ -81,6 +100,7 @@ class DdsDomain:
             ret = write(w._ref, data)
             if ret < 0:
                 raise RuntimeError("DDS write on {} failed ({})".format(name, ret))
+
         send.entity = w  # type: ignore[attr-defined]  # keep the writer alive
         return send
 
@@ -94,6 +114,7 @@ class DdsDomain:
             for data, info in take(reader._ref, 16):
                 if info.valid_data:
                     on_sample(data, now)
+
         listener = self.api["Listener"](on_data_available=on_data_available)
         return self.api["DataReader"](self.participant, self.topic(name, type_name), listener=listener)
 
@@ -105,10 +126,10 @@ class RobotSide:
     def __init__(self, domain: DdsDomain) -> None:
         self._cond = threading.Condition()
         self._raw: Optional[bytes] = None
-        self.state_time = -float("inf")   # monotonic arrival time of the newest valid LowState
-        self.state_seq = 0                # valid LowStates received
-        self.crc_errors = 0               # LowStates dropped for a wrong CRC
-        self.decode_errors = 0            # samples that are no LowState_
+        self.state_time = -float("inf")  # monotonic arrival time of the newest valid LowState
+        self.state_seq = 0  # valid LowStates received
+        self.crc_errors = 0  # LowStates dropped for a wrong CRC
+        self.decode_errors = 0  # samples that are no LowState_
         self._decoded: Tuple[int, Optional[LowState]] = (0, None)
         self._send = domain.writer(LOWCMD_TOPIC, "LowCmd_")
         self._reader = domain.reader(LOWSTATE_TOPIC, "LowState_", self._on_state)
@@ -163,8 +184,8 @@ class SimSide:
     def __init__(self, domain: DdsDomain) -> None:
         self._lock = threading.Lock()
         self._cmd: Optional[LowCmd] = None
-        self.received = 0       # LowCmd samples that arrived
-        self.crc_errors = 0     # of them, dropped for a wrong CRC
+        self.received = 0  # LowCmd samples that arrived
+        self.crc_errors = 0  # of them, dropped for a wrong CRC
         self.decode_errors = 0  # samples that are no LowCmd_
         self._publish = domain.writer(LOWSTATE_TOPIC, "LowState_")
         self._reader = domain.reader(LOWCMD_TOPIC, "LowCmd_", self._on_cmd)

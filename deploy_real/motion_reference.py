@@ -4,6 +4,7 @@ The 31 reference entries are computed by the environment's own function
 (`legged_gym.envs.mdp.observations.student_mimic_obs`), so the student sees at deploy what it saw in
 training; the two wrist rolls (welded in training) are streamed as 0, as TWIST does.
 """
+
 from __future__ import annotations
 
 import numpy as np

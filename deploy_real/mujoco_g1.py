@@ -7,6 +7,7 @@ clips at 0.9 of them), and reads what the robot's sensors give: the pelvis IMU (
 gyro) and the joint encoders. The robot starts standing at the default pose, facing +x (TWIST's server
 started it yawed by 180 degrees).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,11 +24,11 @@ DECIMATION = 20  # 20 x 1 ms = the 50 Hz policy step
 
 
 class RobotState(NamedTuple):
-    base_ang_vel: np.ndarray     # (3,) gyro, pelvis frame
-    base_quat_xyzw: np.ndarray   # (4,) IMU orientation
-    dof_pos: np.ndarray          # (23,) training joints
-    dof_vel: np.ndarray          # (23,)
-    wrist_pos: np.ndarray        # (2,) wrist rolls
+    base_ang_vel: np.ndarray  # (3,) gyro, pelvis frame
+    base_quat_xyzw: np.ndarray  # (4,) IMU orientation
+    dof_pos: np.ndarray  # (23,) training joints
+    dof_vel: np.ndarray  # (23,)
+    wrist_pos: np.ndarray  # (2,) wrist rolls
     pelvis_height: float
 
 
@@ -38,7 +39,9 @@ class G1MujocoSim:
         self.mujoco = mujoco
         self.xml_path = Path(xml_path or SIM2SIM_XML)
         if not self.xml_path.is_file():
-            raise FileNotFoundError("--xml_file {}: no such file (the default is {})".format(self.xml_path, SIM2SIM_XML))
+            raise FileNotFoundError(
+                "--xml_file {}: no such file (the default is {})".format(self.xml_path, SIM2SIM_XML)
+            )
         self.model = mujoco.MjModel.from_xml_path(str(self.xml_path))
         self.model.opt.timestep = PHYSICS_DT
         self.data = mujoco.MjData(self.model)
@@ -52,8 +55,10 @@ class G1MujocoSim:
             self._gyro_adr = m.sensor_adr[m.sensor("angular-velocity").id]
             self._imu_site = int(m.sensor_objid[m.sensor("orientation").id])
         except KeyError as e:
-            raise ValueError("{}: not a 25-DOF G1 sim2sim model ({}): expected joints and motors {} and the sensors "
-                             "'orientation' and 'angular-velocity'".format(self.xml_path, e, list(joints.names)))
+            raise ValueError(
+                "{}: not a 25-DOF G1 sim2sim model ({}): expected joints and motors {} and the sensors "
+                "'orientation' and 'angular-velocity'".format(self.xml_path, e, list(joints.names))
+            )
         self._qadr = np.array([m.jnt_qposadr[j] for j in jids])
         self._vadr = np.array([m.jnt_dofadr[j] for j in jids])
         wrists = {w["name"]: w for w in g1.wrist_roll_joints}
@@ -85,12 +90,18 @@ class G1MujocoSim:
 
     def state(self) -> RobotState:
         d = self.data
-        w, x, y, z = d.sensordata[self._quat_adr:self._quat_adr + 4]
+        w, x, y, z = d.sensordata[self._quat_adr : self._quat_adr + 4]
         q = d.qpos[self._qadr]
         v = d.qvel[self._vadr]
         b, wr = self.joints.body_ids, self.joints.wrist_ids
-        return RobotState(d.sensordata[self._gyro_adr:self._gyro_adr + 3].copy(), np.array([x, y, z, w]),
-                          q[b].copy(), v[b].copy(), q[wr].copy(), float(d.qpos[2]))
+        return RobotState(
+            d.sensordata[self._gyro_adr : self._gyro_adr + 3].copy(),
+            np.array([x, y, z, w]),
+            q[b].copy(),
+            v[b].copy(),
+            q[wr].copy(),
+            float(d.qpos[2]),
+        )
 
     def pelvis_height_and_joints(self):
         """(pelvis height (m), the 23 training joint positions): what the server scores after a step."""
@@ -112,8 +123,11 @@ class G1MujocoSim:
         self.mujoco.mj_rnePostConstraint(m, d)  # body accelerations (what MuJoCo's accelerometer reads)
         acc = np.zeros(6)
         self.mujoco.mj_objectAcceleration(m, d, self.mujoco.mjtObj.mjOBJ_SITE, self._imu_site, acc, 1)
-        return (d.sensordata[self._quat_adr:self._quat_adr + 4].copy(),
-                d.sensordata[self._gyro_adr:self._gyro_adr + 3].copy(), acc[3:6].copy())
+        return (
+            d.sensordata[self._quat_adr : self._quat_adr + 4].copy(),
+            d.sensordata[self._gyro_adr : self._gyro_adr + 3].copy(),
+            acc[3:6].copy(),
+        )
 
     def physics_step(self, tau25: np.ndarray) -> None:
         """One 1-ms physics step with the 25 joint torques `tau25` (clipped to the joint efforts)."""

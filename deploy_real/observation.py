@@ -13,6 +13,7 @@ functions by `deploy_real.runtime.CpuFunction` (ONNX Runtime when installed, els
 checked against the functions at start-up: the same operations with less overhead per call. Nothing in
 them branches on values, so one example traces the whole function. State and results are numpy arrays.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -52,21 +53,37 @@ class StudentObsBuilder:
         quat = self.state["quat_xyzw"]
         example_state[quat] /= np.linalg.norm(example_state[quat])  # a unit quaternion
         example_action = rng.normal(size=(1, n)).astype(np.float32)
-        self._proprio_fn = CpuFunction(self._proprio, (example_state, example_action), ["state", "last_action"],
-                                       ["proprio"], engine, name="proprioception")
+        self._proprio_fn = CpuFunction(
+            self._proprio,
+            (example_state, example_action),
+            ["state", "last_action"],
+            ["proprio"],
+            engine,
+            name="proprioception",
+        )
         example_proprio = self._proprio_fn(example_state, example_action)[0]
         example_mimic = rng.normal(size=self.layout.n_mimic_obs).astype(np.float32)
         example_history = rng.normal(size=self.history.shape).astype(np.float32)
-        self._assemble_fn = CpuFunction(self._assemble, (example_mimic, example_proprio, example_history,
-                                                         np.array([5], dtype=np.int64)),
-                                        ["mimic", "proprio", "history", "steps"], ["obs", "new_history"], engine,
-                                        name="observation assembly")
+        self._assemble_fn = CpuFunction(
+            self._assemble,
+            (example_mimic, example_proprio, example_history, np.array([5], dtype=np.int64)),
+            ["mimic", "proprio", "history", "steps"],
+            ["obs", "new_history"],
+            engine,
+            name="observation assembly",
+        )
         self.engine = self._proprio_fn.engine
 
     def _proprio(self, state: torch.Tensor, last_action: torch.Tensor) -> torch.Tensor:
         s, st = state.unsqueeze(0), self.state
-        return obs_terms.proprio_obs(s[:, st["ang_vel"]], s[:, st["quat_xyzw"]], s[:, st["dof_pos"]],
-                                     s[:, st["dof_vel"]], last_action, self.default_dof_pos)
+        return obs_terms.proprio_obs(
+            s[:, st["ang_vel"]],
+            s[:, st["quat_xyzw"]],
+            s[:, st["dof_pos"]],
+            s[:, st["dof_vel"]],
+            last_action,
+            self.default_dof_pos,
+        )
 
     def _assemble(self, mimic: torch.Tensor, proprio: torch.Tensor, history: torch.Tensor, steps: torch.Tensor):
         m = mimic.unsqueeze(0)
@@ -87,8 +104,11 @@ class StudentObsBuilder:
         """(1, 74) proprioception of the robot state (and the last action); see `build`."""
         state = np.concatenate([base_ang_vel, base_quat_xyzw, dof_pos, dof_vel]).astype(np.float32)
         if state.shape[0] != self.state_dim:
-            raise ValueError("robot state: expected {} values, got {}".format(
-                " + ".join(str(k) for _, k in self.state.fields), state.shape[0]))
+            raise ValueError(
+                "robot state: expected {} values, got {}".format(
+                    " + ".join(str(k) for _, k in self.state.fields), state.shape[0]
+                )
+            )
         return self._proprio_fn(state, self.last_action)[0]
 
     def assemble(self, mimic, proprio: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ an `.onnx` file with ONNX Runtime; a TorchScript file through `deploy_real.runti
 (exported to ONNX in memory and run by ONNX Runtime when installed, checked against TorchScript at
 load; TorchScript itself otherwise or with engine "torch").
 """
+
 from __future__ import annotations
 
 import json
@@ -24,12 +25,15 @@ SHIPPED_POLICY = Path(__file__).resolve().parents[1] / "assets" / "twist_general
 class Policy:
     """`policy(obs)`: (1155,) float32 -> (23,) float32 action means."""
 
-    def __init__(self, path, num_obs: int = LAYOUT.n_student_obs, num_actions: int = NUM_DOFS,
-                 engine: str = "auto") -> None:
+    def __init__(
+        self, path, num_obs: int = LAYOUT.n_student_obs, num_actions: int = NUM_DOFS, engine: str = "auto"
+    ) -> None:
         self.path = Path(path)
         if not self.path.is_file():
-            raise FileNotFoundError("--policy_path {}: no such file (export one with `bash to_jit.sh <student_exptid>`; "
-                                    "the default is the shipped {})".format(path, SHIPPED_POLICY))
+            raise FileNotFoundError(
+                "--policy_path {}: no such file (export one with `bash to_jit.sh <student_exptid>`; "
+                "the default is the shipped {})".format(path, SHIPPED_POLICY)
+            )
         self.num_obs, self.num_actions = int(num_obs), int(num_actions)
         suffix = self.path.suffix.lower()
         if suffix == ".onnx":
@@ -38,10 +42,14 @@ class Policy:
         elif suffix in (".pt", ".jit", ".pth"):
             self._run = self._load_torchscript(engine)
         else:
-            raise ValueError("--policy_path {}: expected a TorchScript .pt or an .onnx file from to_jit.sh".format(path))
+            raise ValueError(
+                "--policy_path {}: expected a TorchScript .pt or an .onnx file from to_jit.sh".format(path)
+            )
         out = self(np.zeros(self.num_obs, dtype=np.float32))
         if out.shape != (self.num_actions,):
-            raise ValueError("{}: the policy returns {} values, expected {} actions".format(path, out.size, self.num_actions))
+            raise ValueError(
+                "{}: the policy returns {} values, expected {} actions".format(path, out.size, self.num_actions)
+            )
 
     def _load_torchscript(self, engine: str):
         import torch
@@ -65,7 +73,9 @@ class Policy:
         try:
             import onnxruntime as ort
         except ImportError:
-            raise RuntimeError("{}: running ONNX policies needs onnxruntime (pip install onnxruntime)".format(self.path))
+            raise RuntimeError(
+                "{}: running ONNX policies needs onnxruntime (pip install onnxruntime)".format(self.path)
+            )
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
@@ -74,6 +84,7 @@ class Policy:
 
         def run(obs: np.ndarray) -> np.ndarray:
             return session.run(None, {name: obs.reshape(1, -1)})[0][0]
+
         return run
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
@@ -84,7 +95,7 @@ class Policy:
 
     def metadata(self) -> Optional[dict]:
         """The export metadata (`<name>.json` beside the model), if present."""
-        stem = self.path.name[:-len("-jit.pt")] if self.path.name.endswith("-jit.pt") else self.path.stem
+        stem = self.path.name[: -len("-jit.pt")] if self.path.name.endswith("-jit.pt") else self.path.stem
         side = self.path.with_name(stem + ".json")
         if side.is_file():
             with open(side) as f:

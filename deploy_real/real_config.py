@@ -6,6 +6,7 @@ the maps between the 23 training joints and the motors. A config whose motor ind
 joints the policy was trained on, whose gains or poses are not finite and plausible, or whose
 observation scales differ from the training environment's is refused with a message naming the key.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,16 +32,16 @@ class RealConfig:
     control_dt: float
     action_scale: float
     action_clip: float
-    body_motor_idx: np.ndarray      # (23,) motor of each training joint
-    wrist_motor_idx: np.ndarray     # (6,) the wrist motors (roll, pitch, yaw; left then right)
+    body_motor_idx: np.ndarray  # (23,) motor of each training joint
+    wrist_motor_idx: np.ndarray  # (6,) the wrist motors (roll, pitch, yaw; left then right)
     wrist_roll_motor_idx: Tuple[int, ...]  # motors of the left / right wrist roll
-    default_dof_pos: np.ndarray     # (23,) the policy's default joint positions (legs + waist/arms)
-    motor_names: Tuple[str, ...]    # (29,)
-    kp: np.ndarray                  # (29,) PD gains of every motor in move-to-default, hold and policy
-    kd: np.ndarray                  # (29,)
-    default_pose: np.ndarray        # (29,) the default pose (training defaults, wrists at wrist_target)
-    lower: np.ndarray               # (29,) joint ranges: every commanded q is clamped into them
-    upper: np.ndarray               # (29,)
+    default_dof_pos: np.ndarray  # (23,) the policy's default joint positions (legs + waist/arms)
+    motor_names: Tuple[str, ...]  # (29,)
+    kp: np.ndarray  # (29,) PD gains of every motor in move-to-default, hold and policy
+    kd: np.ndarray  # (29,)
+    default_pose: np.ndarray  # (29,) the default pose (training defaults, wrists at wrist_target)
+    lower: np.ndarray  # (29,) joint ranges: every commanded q is clamped into them
+    upper: np.ndarray  # (29,)
     move_to_default_s: float
     damping_kd: float
     lowstate_timeout_s: float
@@ -94,8 +95,12 @@ def load_real_config(path=None) -> RealConfig:
 
 
 def _build(raw: dict, path: Path, g1, obs_terms) -> RealConfig:
-    for key, want in (("msg_type", "hg"), ("imu_type", "pelvis"), ("lowcmd_topic", "rt/lowcmd"),
-                      ("lowstate_topic", "rt/lowstate")):
+    for key, want in (
+        ("msg_type", "hg"),
+        ("imu_type", "pelvis"),
+        ("lowcmd_topic", "rt/lowcmd"),
+        ("lowstate_topic", "rt/lowstate"),
+    ):
         if raw.get(key, want) != want:
             raise ConfigError("{}: {!r} is not supported (only {!r})".format(key, raw[key], want))
     n = len(g1.dof_names)
@@ -103,9 +108,14 @@ def _build(raw: dict, path: Path, g1, obs_terms) -> RealConfig:
         raise ConfigError("num_actions: {} (the policy has {})".format(raw["num_actions"], n))
     control_dt = _scalar(raw, "control_dt", 0.0, 1.0)
     if abs(control_dt - obs_terms.POLICY_DT) > 1e-9:
-        raise ConfigError("control_dt: {} s, but the policy was trained at {} s".format(control_dt, obs_terms.POLICY_DT))
-    for key, trained in (("ang_vel_scale", obs_terms.ANG_VEL_SCALE), ("dof_pos_scale", obs_terms.DOF_POS_SCALE),
-                         ("dof_vel_scale", obs_terms.DOF_VEL_SCALE)):
+        raise ConfigError(
+            "control_dt: {} s, but the policy was trained at {} s".format(control_dt, obs_terms.POLICY_DT)
+        )
+    for key, trained in (
+        ("ang_vel_scale", obs_terms.ANG_VEL_SCALE),
+        ("dof_pos_scale", obs_terms.DOF_POS_SCALE),
+        ("dof_vel_scale", obs_terms.DOF_VEL_SCALE),
+    ):
         if key in raw and abs(_scalar(raw, key, -np.inf, np.inf) - trained) > 1e-9:
             raise ConfigError("{}: {}, but the training environment uses {}".format(key, raw[key], trained))
 
@@ -118,8 +128,11 @@ def _build(raw: dict, path: Path, g1, obs_terms) -> RealConfig:
     wrist_idx = _indices(raw, "wrist_joint2motor_idx", 6)
     body_idx = np.concatenate([leg_idx, aw_idx])
     seen: Dict[int, str] = {}
-    for key, idx in (("leg_joint2motor_idx", leg_idx), ("arm_waist_joint2motor_idx", aw_idx),
-                     ("wrist_joint2motor_idx", wrist_idx)):
+    for key, idx in (
+        ("leg_joint2motor_idx", leg_idx),
+        ("arm_waist_joint2motor_idx", aw_idx),
+        ("wrist_joint2motor_idx", wrist_idx),
+    ):
         for m in idx.tolist():
             if m in seen:
                 raise ConfigError("{}: motor {} is also in {}".format(key, m, seen[m]))
@@ -127,8 +140,11 @@ def _build(raw: dict, path: Path, g1, obs_terms) -> RealConfig:
     for i, m in enumerate(body_idx):  # the motor must drive the training joint of that position
         if motor_names[m] != g1.dof_names[i]:
             key = "leg_joint2motor_idx" if i < n_legs else "arm_waist_joint2motor_idx"
-            raise ConfigError("{}: training joint {} ({}) is mapped to motor {} ({})".format(
-                key, i, g1.dof_names[i], m, motor_names[m]))
+            raise ConfigError(
+                "{}: training joint {} ({}) is mapped to motor {} ({})".format(
+                    key, i, g1.dof_names[i], m, motor_names[m]
+                )
+            )
     for m in wrist_idx:
         if "wrist" not in motor_names[m]:
             raise ConfigError("wrist_joint2motor_idx: motor {} is {}".format(m, motor_names[m]))
@@ -151,15 +167,26 @@ def _build(raw: dict, path: Path, g1, obs_terms) -> RealConfig:
     bad = np.flatnonzero((pose < lower) | (pose > upper))
     if bad.size:
         m = bad[0]
-        raise ConfigError("the default pose puts motor {} ({}) at {} rad, outside its range [{:.3f}, {:.3f}]".format(
-            m, motor_names[m], pose[m], lower[m], upper[m]))
+        raise ConfigError(
+            "the default pose puts motor {} ({}) at {} rad, outside its range [{:.3f}, {:.3f}]".format(
+                m, motor_names[m], pose[m], lower[m], upper[m]
+            )
+        )
     return RealConfig(
-        path=path, control_dt=control_dt,
+        path=path,
+        control_dt=control_dt,
         action_scale=_scalar(raw, "action_scale", 0.0, 10.0),
         action_clip=_scalar(raw, "action_clip", 0.0, 100.0, default=10.0),
-        body_motor_idx=body_idx, wrist_motor_idx=wrist_idx, wrist_roll_motor_idx=rolls,
-        default_dof_pos=pose[body_idx].copy(), motor_names=motor_names, kp=kp, kd=kd, default_pose=pose,
-        lower=lower, upper=upper,
+        body_motor_idx=body_idx,
+        wrist_motor_idx=wrist_idx,
+        wrist_roll_motor_idx=rolls,
+        default_dof_pos=pose[body_idx].copy(),
+        motor_names=motor_names,
+        kp=kp,
+        kd=kd,
+        default_pose=pose,
+        lower=lower,
+        upper=upper,
         move_to_default_s=_scalar(raw, "move_to_default_s", 0.0, 60.0, default=2.0),
         damping_kd=_scalar(raw, "damping_kd", 0.0, MAX_KD, default=8.0),
         lowstate_timeout_s=_scalar(raw, "lowstate_timeout_s", 0.001, 1.0, default=0.05),

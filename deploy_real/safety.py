@@ -9,6 +9,7 @@
   clipped to +-action_clip; every target is clamped to its joint range. Nothing non-finite or out of
   range leaves it.
 """
+
 from __future__ import annotations
 
 import enum
@@ -24,28 +25,33 @@ BLEND_S = 1.0
 
 
 class RefStatus(enum.Enum):
-    FRESH = "fresh"        # a valid message of at most max_age
-    HOLD = "hold"          # the last valid reference, kept for up to hold_s
-    BLEND = "blend"        # blending from the last valid reference to the default
-    DEFAULT = "default"    # the default reference (at start, or after a blend)
+    FRESH = "fresh"  # a valid message of at most max_age
+    HOLD = "hold"  # the last valid reference, kept for up to hold_s
+    BLEND = "blend"  # blending from the last valid reference to the default
+    DEFAULT = "default"  # the default reference (at start, or after a blend)
 
 
 class ReferenceGate:
     """See the module docstring. Times are the caller's: `now` monotonic s, `wall_ms` wall clock ms."""
 
-    def __init__(self, default: Optional[np.ndarray] = None, max_age: float = MAX_REF_AGE_S,
-                 hold_s: float = HOLD_S, blend_s: float = BLEND_S) -> None:
+    def __init__(
+        self,
+        default: Optional[np.ndarray] = None,
+        max_age: float = MAX_REF_AGE_S,
+        hold_s: float = HOLD_S,
+        blend_s: float = BLEND_S,
+    ) -> None:
         self.default = default_mimic_vector() if default is None else np.asarray(default, dtype=np.float64)
         self.max_age, self.hold_s, self.blend_s = float(max_age), float(hold_s), float(blend_s)
         self.last_valid: Optional[np.ndarray] = None
-        self.last_valid_time = -np.inf          # monotonic time of the last fresh message
+        self.last_valid_time = -np.inf  # monotonic time of the last fresh message
         self._last_seq: Optional[int] = None
-        self._seq_time = -np.inf                # monotonic time the meta's seq last changed
+        self._seq_time = -np.inf  # monotonic time the meta's seq last changed
         self._last_raw: Optional[bytes] = None
-        self._last_change = -np.inf             # monotonic time the message last changed
-        self.rejected = 0                       # invalid messages (each distinct message counted once)
-        self.stale = 0                          # policy steps without a fresh reference after the first one
-        self.legacy = False                     # a source without the meta key was seen
+        self._last_change = -np.inf  # monotonic time the message last changed
+        self.rejected = 0  # invalid messages (each distinct message counted once)
+        self.stale = 0  # policy steps without a fresh reference after the first one
+        self.legacy = False  # a source without the meta key was seen
         self.last_error: Optional[str] = None
         self._blend_from: Optional[np.ndarray] = None
 

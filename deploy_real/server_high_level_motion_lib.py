@@ -17,6 +17,7 @@ command live by SETting `command_velocity_g1` to a JSON list [vx, vy, yaw_rate].
 and the default is set. --vis shows the reference in a MuJoCo viewer (the kinematic model) when a
 display exists.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,9 +32,17 @@ from typing import Iterator, List, Optional, Tuple  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from deploy_real.contract import (COMMAND_UNITS, HAND_ACTION_KEY, MIMIC_KEY, MIMIC_META_KEY,  # noqa: E402
-                                  NUM_HAND, VELOCITY_COMMAND_KEY, default_mimic_vector, encode_floats,
-                                  encode_meta)
+from deploy_real.contract import (
+    COMMAND_UNITS,
+    HAND_ACTION_KEY,
+    MIMIC_KEY,
+    MIMIC_META_KEY,  # noqa: E402
+    NUM_HAND,
+    VELOCITY_COMMAND_KEY,
+    default_mimic_vector,
+    encode_floats,
+    encode_meta,
+)
 from deploy_real.pacing import Pacer, StopRequest  # noqa: E402
 from deploy_real.redis_link import DEFAULT_REDIS_URL  # noqa: E402
 from legged_gym.envs.mdp.observations import POLICY_DT  # noqa: E402
@@ -44,19 +53,37 @@ COMMAND_FLAGS = ("--vx", "--vy", "--yaw_rate")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--motion_file", default=None, help="a clip (.pkl/.npz) or a TWIST YAML manifest (default: the "
-                   "embedded motion set)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--motion_file",
+        default=None,
+        help="a clip (.pkl/.npz) or a TWIST YAML manifest (default: the embedded motion set)",
+    )
     group = p.add_mutually_exclusive_group()
     group.add_argument("--motion_id", type=int, default=None, help="play clip K of the set once (default 0)")
     group.add_argument("--loop", action="store_true", help="play every clip in turn, again and again")
-    p.add_argument("--cmg", action="store_true", help="stream CMG locomotion under a velocity command instead of "
-                   "clips (changed live through the Redis key {})".format(VELOCITY_COMMAND_KEY))
-    p.add_argument("--cmg_model", default=None, metavar="PATH", help="with --cmg: a CMG checkpoint or run folder "
-                   "(default: the shipped assets/cmg/cmg.pt)")
+    p.add_argument(
+        "--cmg",
+        action="store_true",
+        help="stream CMG locomotion under a velocity command instead of "
+        "clips (changed live through the Redis key {})".format(VELOCITY_COMMAND_KEY),
+    )
+    p.add_argument(
+        "--cmg_model",
+        default=None,
+        metavar="PATH",
+        help="with --cmg: a CMG checkpoint or run folder (default: the shipped assets/cmg/cmg.pt)",
+    )
     for flag, unit in zip(COMMAND_FLAGS, COMMAND_UNITS):
-        p.add_argument(flag, type=float, default=None, metavar=unit,
-                       help="with --cmg: the initial {} in {} (default 0)".format(flag[2:], unit))
+        p.add_argument(
+            flag,
+            type=float,
+            default=None,
+            metavar=unit,
+            help="with --cmg: the initial {} in {} (default 0)".format(flag[2:], unit),
+        )
     p.add_argument("--vis", action="store_true", help="show the reference in a MuJoCo viewer (needs a display)")
     p.add_argument("--redis_url", default=DEFAULT_REDIS_URL)
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
@@ -112,8 +139,13 @@ class Publisher:
 
     def publish(self, ref: np.ndarray) -> bool:
         self.seq += 1
-        return self.link.set_many({MIMIC_KEY: encode_floats(ref), MIMIC_META_KEY: encode_meta(self.seq, time.time() * 1000.0),
-                                   HAND_ACTION_KEY: self.hand})
+        return self.link.set_many(
+            {
+                MIMIC_KEY: encode_floats(ref),
+                MIMIC_META_KEY: encode_meta(self.seq, time.time() * 1000.0),
+                HAND_ACTION_KEY: self.hand,
+            }
+        )
 
 
 class MocapViewer:
@@ -156,8 +188,15 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
     cmg_only = [f for f in COMMAND_FLAGS + ("--cmg_model",) if getattr(args, f[2:]) is not None]
     if not args.cmg and cmg_only:
         parser.error("{}: only with --cmg".format(" ".join(cmg_only)))
-    clip_flags = [f for f, given in (("--motion_file", args.motion_file is not None),
-                                     ("--motion_id", args.motion_id is not None), ("--loop", args.loop)) if given]
+    clip_flags = [
+        f
+        for f, given in (
+            ("--motion_file", args.motion_file is not None),
+            ("--motion_id", args.motion_id is not None),
+            ("--loop", args.loop),
+        )
+        if given
+    ]
     if args.cmg and clip_flags:
         parser.error("--cmg streams generated locomotion, not clips: drop {}".format(" ".join(clip_flags)))
 
@@ -167,17 +206,25 @@ def cmg_stream(cmg, link) -> Tuple[Iterator[Tuple[np.ndarray, int, float]], str]
     from deploy_real.cmg_reference import CommandInput, describe
 
     what = "CMG locomotion of {} ({}; change it live: SET {} '[vx, vy, yaw_rate]' within {} .. {})".format(
-        cmg.model_path, describe(cmg.command), VELOCITY_COMMAND_KEY, np.round(cmg.low, 3).tolist(),
-        np.round(cmg.high, 3).tolist())
+        cmg.model_path,
+        describe(cmg.command),
+        VELOCITY_COMMAND_KEY,
+        np.round(cmg.low, 3).tolist(),
+        np.round(cmg.high, 3).tolist(),
+    )
     return cmg.stream(CommandInput(link, cmg.command, cmg.low, cmg.high)), what
 
 
 def clip_stream(motion_lib, args) -> Tuple[Iterator[Tuple[np.ndarray, int, float]], str]:
     """The stream of --motion_id / --loop, and what it streams."""
-    what = "every clip in turn" if args.loop else "clip {} ({})".format(
-        args.motion_id or 0, motion_lib.motion_names[args.motion_id or 0])
-    what += " of {}".format(motion_lib.motion_files[0] if motion_lib.num_motions() == 1 else
-                            "{} clips".format(motion_lib.num_motions()))
+    what = (
+        "every clip in turn"
+        if args.loop
+        else "clip {} ({})".format(args.motion_id or 0, motion_lib.motion_names[args.motion_id or 0])
+    )
+    what += " of {}".format(
+        motion_lib.motion_files[0] if motion_lib.num_motions() == 1 else "{} clips".format(motion_lib.num_motions())
+    )
     return reference_stream(motion_lib, args.motion_id, args.loop), what
 
 
@@ -192,8 +239,11 @@ def run(args) -> int:
         cmg = CMGReference(args.cmg_model, [getattr(args, f[2:]) or 0.0 for f in COMMAND_FLAGS])
     motion_lib = cmg.lib if cmg is not None else load_motions(args.motion_file)
     if args.motion_id is not None and not 0 <= args.motion_id < motion_lib.num_motions():
-        raise ValueError("--motion_id {}: the motion set has clips 0..{} ({})".format(
-            args.motion_id, motion_lib.num_motions() - 1, ", ".join(motion_lib.motion_names)))
+        raise ValueError(
+            "--motion_id {}: the motion set has clips 0..{} ({})".format(
+                args.motion_id, motion_lib.num_motions() - 1, ", ".join(motion_lib.motion_names)
+            )
+        )
     link = RedisLink(args.redis_url)
     stream, what = cmg_stream(cmg, link) if cmg is not None else clip_stream(motion_lib, args)
     publisher = Publisher(link)
@@ -220,8 +270,10 @@ def run(args) -> int:
             if viewer is not None:
                 viewer.show(mid, t)
             pacer.wait()
-        print("[high-level] {} steps streamed; ramping to the default pose over {:.0f} s".format(steps, EXIT_RAMP_S),
-              flush=True)
+        print(
+            "[high-level] {} steps streamed; ramping to the default pose over {:.0f} s".format(steps, EXIT_RAMP_S),
+            flush=True,
+        )
         for ref in ramp(last, default_mimic_vector(), EXIT_RAMP_S):
             publisher.publish(ref)
             pacer.wait()

@@ -25,6 +25,7 @@ non-finite is sent (a non-finite command becomes damping). Numbers: deploy_real/
 --summary_json PATH writes at exit: states (in the order visited), policy_steps, faults, latency_p50_ms /
 latency_p99_ms (LowState arrival -> LowCmd written, over the policy steps) and more.
 """
+
 from __future__ import annotations
 
 import os
@@ -47,18 +48,33 @@ from deploy_real.runtime import ENGINES  # noqa: E402
 from deploy_real.unitree_msgs import LowCmd, LowState, parse_remote  # noqa: E402
 
 ZERO_TORQUE, MOVE_TO_DEFAULT, DEFAULT_HOLD, POLICY, DAMPING = (
-    "zero_torque", "move_to_default", "default_hold", "policy", "damping")
+    "zero_torque",
+    "move_to_default",
+    "default_hold",
+    "policy",
+    "damping",
+)
 EXIT_OK, EXIT_FAULT, EXIT_ERROR = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--net", required=True, help="network interface wired to the robot (e.g. eno1; lo for sim_robot)")
     p.add_argument("--domain_id", type=int, default=0, help="DDS domain (the robot uses 0)")
-    p.add_argument("--policy_path", default=None, help="exported student (.pt TorchScript or .onnx); default: the "
-                   "shipped assets/twist_general_motion_tracker.pt")
-    p.add_argument("--config", "--config_path", dest="config", default=None,
-                   help="robot config (default deploy_real/configs/g1.yaml)")
+    p.add_argument(
+        "--policy_path",
+        default=None,
+        help="exported student (.pt TorchScript or .onnx); default: the shipped assets/twist_general_motion_tracker.pt",
+    )
+    p.add_argument(
+        "--config",
+        "--config_path",
+        dest="config",
+        default=None,
+        help="robot config (default deploy_real/configs/g1.yaml)",
+    )
     p.add_argument("--redis_url", default=DEFAULT_REDIS_URL)
     p.add_argument("--engine", default="auto", choices=ENGINES, help="what runs the observation and policy graphs")
     p.add_argument("--summary_json", default=None, metavar="PATH", help="write the run's numbers at exit")
@@ -76,8 +92,12 @@ def state_fault(low: Optional[LowState], age: float, cfg) -> Optional[str]:
     if low is None or age > cfg.lowstate_timeout_s:
         return "no LowState for {:.0f} ms (limit {:.0f} ms)".format(1000 * age, 1000 * cfg.lowstate_timeout_s)
     n = len(cfg.motor_names)
-    fields = (("motor q", low.q[:n]), ("motor dq", low.dq[:n]), ("IMU quaternion", low.quat_wxyz),
-              ("IMU gyroscope", low.gyro))
+    fields = (
+        ("motor q", low.q[:n]),
+        ("motor dq", low.dq[:n]),
+        ("IMU quaternion", low.quat_wxyz),
+        ("IMU gyroscope", low.gyro),
+    )
     if not all(np.isfinite(v).all() for _, v in fields):
         for name, v in fields:
             bad = np.flatnonzero(~np.isfinite(v))
@@ -106,9 +126,18 @@ class LowLevelReal:
         self.link = link
         b = cfg.body_motor_idx
         joints = deploy_joints()
-        self.student = StudentStep(cfg.default_dof_pos, cfg.lower[b], cfg.upper[b], joints.lower[joints.wrist_ids],
-                                   joints.upper[joints.wrist_ids], policy_path, link, engine, cfg.action_scale,
-                                   cfg.action_clip)
+        self.student = StudentStep(
+            cfg.default_dof_pos,
+            cfg.lower[b],
+            cfg.upper[b],
+            joints.lower[joints.wrist_ids],
+            joints.upper[joints.wrist_ids],
+            policy_path,
+            link,
+            engine,
+            cfg.action_scale,
+            cfg.action_clip,
+        )
         self.n_motors = len(cfg.motor_names)
         # the ranges as the float32 values the message carries, rounded inwards: a sent q is never outside
         lo, hi = cfg.lower.astype(np.float32), cfg.upper.astype(np.float32)
@@ -179,7 +208,7 @@ class LowLevelReal:
             self.request_exit("select", now)
         elif self.mode == ZERO_TORQUE and "start" in buttons:
             assert fresh is not None  # the buttons were read from it
-            self._move_from = np.clip(fresh.q[:self.n_motors], self.cfg.lower, self.cfg.upper)
+            self._move_from = np.clip(fresh.q[: self.n_motors], self.cfg.lower, self.cfg.upper)
             self._move_k = 0
             self._enter(MOVE_TO_DEFAULT, now)
         elif self.mode == DEFAULT_HOLD and "A" in buttons:
@@ -213,7 +242,7 @@ class LowLevelReal:
 
     def _damping(self, cmd: LowCmd) -> None:
         cmd.q[:] = cmd.dq[:] = cmd.tau[:] = cmd.kp[:] = 0.0
-        cmd.kd[:self.n_motors] = self.cfg.damping_kd
+        cmd.kd[: self.n_motors] = self.cfg.damping_kd
 
     def _finalize(self, cmd: LowCmd, now: float) -> LowCmd:
         """Every q inside its joint range, unused slots zero, nothing non-finite (else: damping)."""
@@ -281,8 +310,17 @@ def run(args) -> int:
     summary = {}
     try:
         server = LowLevelReal(cfg, args.policy_path, link, args.engine)
-        print("[real] policy {} ({}) | config {} | DDS domain {} on {} | Redis {}".format(
-            server.student.policy.path, server.student.policy.engine, cfg.path, args.domain_id, args.net, args.redis_url), flush=True)
+        print(
+            "[real] policy {} ({}) | config {} | DDS domain {} on {} | Redis {}".format(
+                server.student.policy.path,
+                server.student.policy.engine,
+                cfg.path,
+                args.domain_id,
+                args.net,
+                args.redis_url,
+            ),
+            flush=True,
+        )
         print("[real] waiting for rt/lowstate ...", flush=True)
         low, t_state, seq, last_note = None, 0.0, 0, time.monotonic()
         while not stop.requested:
@@ -290,15 +328,22 @@ def run(args) -> int:
             if low is not None:
                 break
             if time.monotonic() - last_note > 2.0:
-                print("[real] still waiting for rt/lowstate (received with a wrong CRC: {}, undecodable: {})".format(
-                    robot.crc_errors, robot.decode_errors), flush=True)
+                print(
+                    "[real] still waiting for rt/lowstate (received with a wrong CRC: {}, undecodable: {})".format(
+                        robot.crc_errors, robot.decode_errors
+                    ),
+                    flush=True,
+                )
                 last_note = time.monotonic()
         if low is None:
             print("[real] stopped before the robot was heard: nothing was sent", flush=True)
             return EXIT_OK
         server.start(low, time.monotonic())
-        print("[real] robot heard (mode_machine {}): zero torque. Remote: START = stand up to the default pose, "
-              "A = policy, SELECT = damping and exit".format(server.mode_machine), flush=True)
+        print(
+            "[real] robot heard (mode_machine {}): zero torque. Remote: START = stand up to the default pose, "
+            "A = policy, SELECT = damping and exit".format(server.mode_machine),
+            flush=True,
+        )
         used_seq = 0
         pacer = Pacer(cfg.control_dt)
         while True:
@@ -335,12 +380,26 @@ def run(args) -> int:
         if server is not None:
             summary = server.summary()
             lat = percentiles_ms(latencies)
-            summary.update({"latency_p50_ms": lat["p50"], "latency_p99_ms": lat["p99"], "latency_max_ms": lat["max"],
-                            "lowstate_received": robot.state_seq, "lowstate_crc_errors": robot.crc_errors,
-                            "lowcmd_sent": sent})
-            print("[real] states {}; {} policy steps; faults {}; latency p50 {} p99 {} ms".format(
-                " -> ".join(summary["states"]), summary["policy_steps"], len(summary["faults"]),
-                _fmt(lat["p50"]), _fmt(lat["p99"])), flush=True)
+            summary.update(
+                {
+                    "latency_p50_ms": lat["p50"],
+                    "latency_p99_ms": lat["p99"],
+                    "latency_max_ms": lat["max"],
+                    "lowstate_received": robot.state_seq,
+                    "lowstate_crc_errors": robot.crc_errors,
+                    "lowcmd_sent": sent,
+                }
+            )
+            print(
+                "[real] states {}; {} policy steps; faults {}; latency p50 {} p99 {} ms".format(
+                    " -> ".join(summary["states"]),
+                    summary["policy_steps"],
+                    len(summary["faults"]),
+                    _fmt(lat["p50"]),
+                    _fmt(lat["p99"]),
+                ),
+                flush=True,
+            )
             if args.summary_json:
                 os.makedirs(os.path.dirname(os.path.abspath(args.summary_json)), exist_ok=True)
                 with open(args.summary_json, "w") as f:

@@ -14,6 +14,7 @@ reference (`action_mimic_g1` and its meta key) and passes it through the safety 
 --summary_json PATH writes at exit: policy_steps, policy_hz, rejected, stale, fell (pelvis below 0.4 m
 at any time), joint_err_rad (mean |q - q_ref| over the policy steps with a reference) and more.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,13 +38,25 @@ FALL_HEIGHT = 0.4  # m: the pelvis below this counts as a fall
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--policy_path", default=None, help="exported student (.pt TorchScript or .onnx); default: the "
-                   "shipped assets/twist_general_motion_tracker.pt")
-    p.add_argument("--xml_file", default=None, help="25-DOF MuJoCo model (default assets/g1/g1_sim2sim_with_wrist_roll.xml)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--policy_path",
+        default=None,
+        help="exported student (.pt TorchScript or .onnx); default: the shipped assets/twist_general_motion_tracker.pt",
+    )
+    p.add_argument(
+        "--xml_file", default=None, help="25-DOF MuJoCo model (default assets/g1/g1_sim2sim_with_wrist_roll.xml)"
+    )
     p.add_argument("--redis_url", default=DEFAULT_REDIS_URL)
-    p.add_argument("--engine", default="auto", choices=ENGINES, help="what runs the observation and policy graphs: "
-                   "onnxruntime (when installed; about twice as fast), torch (TorchScript), auto (default)")
+    p.add_argument(
+        "--engine",
+        default="auto",
+        choices=ENGINES,
+        help="what runs the observation and policy graphs: "
+        "onnxruntime (when installed; about twice as fast), torch (TorchScript), auto (default)",
+    )
     p.add_argument("--headless", action="store_true", help="no viewer")
     p.add_argument("--record_video", default=None, metavar="PATH", help="write an mp4 of the run at exit")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: Ctrl-C)")
@@ -64,8 +77,9 @@ class LowLevelSim:
         self.sim = G1MujocoSim(xml_file)
         self.joints = j = deploy_joints()
         b, w = j.body_ids, j.wrist_ids
-        self.student = StudentStep(load_g1().default_dof_pos, j.lower[b], j.upper[b], j.lower[w], j.upper[w],
-                                   policy_path, link, engine)
+        self.student = StudentStep(
+            load_g1().default_dof_pos, j.lower[b], j.upper[b], j.lower[w], j.upper[w], policy_path, link, engine
+        )
         self.link = link
         self.steps = 0
         self.fell = False
@@ -114,8 +128,12 @@ def run(args) -> dict:
     viewer = None
     link = RedisLink(args.redis_url)
     server = LowLevelSim(args.policy_path, args.xml_file, link, args.engine)
-    print("[low-level] policy {} ({}) | model {} | Redis {} | 50 Hz policy, 1 kHz physics".format(
-        server.student.policy.path, server.student.policy.engine, server.sim.xml_path, args.redis_url), flush=True)
+    print(
+        "[low-level] policy {} ({}) | model {} | Redis {} | 50 Hz policy, 1 kHz physics".format(
+            server.student.policy.path, server.student.policy.engine, server.sim.xml_path, args.redis_url
+        ),
+        flush=True,
+    )
     if not args.headless:
         viewer = open_viewer(server.sim)
     stop = StopRequest()
@@ -141,9 +159,15 @@ def run(args) -> dict:
                 if counts != reported:  # only while they grow
                     status = server.student.status
                     assert status is not None  # set by the policy step above
-                    print("[low-level] rejected {} stale {} (reference: {}){}".format(
-                        counts[0], counts[1], status.value,
-                        "; last rejection: " + gate.last_error if gate.last_error else ""), flush=True)
+                    print(
+                        "[low-level] rejected {} stale {} (reference: {}){}".format(
+                            counts[0],
+                            counts[1],
+                            status.value,
+                            "; last rejection: " + gate.last_error if gate.last_error else "",
+                        ),
+                        flush=True,
+                    )
                     reported = counts
                 last_report = now
             pacer.wait()
@@ -154,9 +178,18 @@ def run(args) -> dict:
         if viewer is not None:
             viewer.close()
         link.close()
-    print("[low-level] {} policy steps in {:.1f} s ({:.1f} Hz); rejected {} stale {}; fell {}; mean |q - q_ref| {:.3f} rad".format(
-        summary["policy_steps"], elapsed, summary["policy_hz"], summary["rejected"], summary["stale"], summary["fell"],
-        summary["joint_err_rad"]), flush=True)
+    print(
+        "[low-level] {} policy steps in {:.1f} s ({:.1f} Hz); rejected {} stale {}; fell {}; mean |q - q_ref| {:.3f} rad".format(
+            summary["policy_steps"],
+            elapsed,
+            summary["policy_hz"],
+            summary["rejected"],
+            summary["stale"],
+            summary["fell"],
+            summary["joint_err_rad"],
+        ),
+        flush=True,
+    )
     if args.record_video:
         write_video(server.sim, server.qpos_log, args.record_video)
         print("[low-level] video: {}".format(os.path.abspath(args.record_video)), flush=True)
@@ -221,6 +254,7 @@ def open_viewer(sim):
 
         def close(self):
             self.handle.close()
+
     return Viewer()
 
 
@@ -228,6 +262,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.record_video:
         from legged_gym.scripts.render import select_gl_backend
+
         try:
             select_gl_backend()
         except RuntimeError as e:

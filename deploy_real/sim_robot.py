@@ -20,6 +20,7 @@ releases at S instead; `--release_s 0` starts free). `--summary_json PATH` write
 `lowcmd_received`, `crc_errors`, `fell` (pelvis below 0.4 m after the release; `fell_at_s`: when, s
 after start) and more.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,7 @@ SIM_MODE_MACHINE = 5
 
 
 def parse_press(text: str) -> Tuple[str, float, float]:
-    """"A@7" or "A@7:0.5" -> (button name, start s, hold s)."""
+    """ "A@7" or "A@7:0.5" -> (button name, start s, hold s)."""
     try:
         name, when = text.split("@")
         start, _, hold = when.partition(":")
@@ -56,18 +57,34 @@ def parse_press(text: str) -> Tuple[str, float, float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m deploy_real.sim_robot", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m deploy_real.sim_robot",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--net", default="lo", help="network interface (default lo)")
     p.add_argument("--domain_id", type=int, default=0, help="DDS domain (the robot uses 0)")
-    p.add_argument("--xml_file", default=None, help="25-DOF MuJoCo model (default assets/g1/g1_sim2sim_with_wrist_roll.xml)")
+    p.add_argument(
+        "--xml_file", default=None, help="25-DOF MuJoCo model (default assets/g1/g1_sim2sim_with_wrist_roll.xml)"
+    )
     p.add_argument("--headless", action="store_true", help="no viewer")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: Ctrl-C)")
-    p.add_argument("--press", type=parse_press, nargs="*", default=[], metavar="BUTTON@SECONDS[:HOLD]",
-                   help="emulated remote presses, seconds after start")
+    p.add_argument(
+        "--press",
+        type=parse_press,
+        nargs="*",
+        default=[],
+        metavar="BUTTON@SECONDS[:HOLD]",
+        help="emulated remote presses, seconds after start",
+    )
     p.add_argument("--keyboard", action="store_true", help="also read button names from stdin, one a line")
-    p.add_argument("--release_s", type=float, default=None, metavar="S",
-                   help="let go of the gantry at S s (default: at the first A press; 0: no gantry)")
+    p.add_argument(
+        "--release_s",
+        type=float,
+        default=None,
+        metavar="S",
+        help="let go of the gantry at S s (default: at the first A press; 0: no gantry)",
+    )
     p.add_argument("--summary_json", default=None, metavar="PATH", help="write the run's numbers at exit")
     return p
 
@@ -141,7 +158,7 @@ class SimRobot:
         self._pin_qpos = self.sim.data.qpos[0:7].copy()
         self.steps = 0
         self.fell = False
-        self.fell_at: Optional[float] = None   # time (s since start) of the first fall
+        self.fell_at: Optional[float] = None  # time (s since start) of the first fall
         self.min_pelvis_height = float("inf")
         self.nonfinite_cmds = 0
         self.commands_applied = 0
@@ -206,19 +223,31 @@ def run(args) -> dict:
     viewer = None
     if not args.headless:
         from deploy_real.server_low_level_g1_sim import open_viewer
+
         viewer = open_viewer(robot.sim)
     stop = StopRequest()
-    print("[sim_robot] G1 {} at {} Hz on DDS domain {} ({}): rt/lowstate at {} Hz, listening on rt/lowcmd; {}".format(
-        robot.sim.xml_path, PHYSICS_HZ, args.domain_id, args.net, LOWSTATE_HZ,
-        "in the gantry until {}".format("the first A press" if args.release_s is None else "{} s".format(release_at))
-        if robot.pinned else "free"), flush=True)
+    print(
+        "[sim_robot] G1 {} at {} Hz on DDS domain {} ({}): rt/lowstate at {} Hz, listening on rt/lowcmd; {}".format(
+            robot.sim.xml_path,
+            PHYSICS_HZ,
+            args.domain_id,
+            args.net,
+            LOWSTATE_HZ,
+            "in the gantry until {}".format(
+                "the first A press" if args.release_s is None else "{} s".format(release_at)
+            )
+            if robot.pinned
+            else "free",
+        ),
+        flush=True,
+    )
     dt = 1.0 / PHYSICS_HZ
     state_every = PHYSICS_HZ // LOWSTATE_HZ
     view_every = PHYSICS_HZ // 50
     sent = 0
     overruns = 0
     t0 = time.monotonic()
-    base, base_steps = t0, 0   # the schedule: step k is due at base + (k - base_steps) dt
+    base, base_steps = t0, 0  # the schedule: step k is due at base + (k - base_steps) dt
     pressed: List[str] = []
     try:
         while not stop.requested:
@@ -269,8 +298,12 @@ def run(args) -> dict:
         "released_at_s": robot.released_at,
         "min_pelvis_height_m": robot.min_pelvis_height if robot.released_at is not None else None,
     }
-    print("[sim_robot] {:.1f} s, {} physics steps ({:.2f} x real time); LowCmd received {} (CRC errors {}); fell {}".format(
-        wall, robot.steps, realtime_factor, side.received, side.crc_errors, summary["fell"]), flush=True)
+    print(
+        "[sim_robot] {:.1f} s, {} physics steps ({:.2f} x real time); LowCmd received {} (CRC errors {}); fell {}".format(
+            wall, robot.steps, realtime_factor, side.received, side.crc_errors, summary["fell"]
+        ),
+        flush=True,
+    )
     if args.summary_json:
         os.makedirs(os.path.dirname(os.path.abspath(args.summary_json)), exist_ok=True)
         with open(args.summary_json, "w") as f:

@@ -7,23 +7,31 @@ and its meta key) in one Redis round trip, passes the reference through the safe
 policy and turns its action into guarded PD targets (`deploy_real.safety.PDTargetGuard`): always finite and
 inside the joint ranges. The servers only map these targets onto their motors.
 """
+
 from __future__ import annotations
 
 from typing import Dict, NamedTuple, Optional
 
 import numpy as np
 
-from deploy_real.contract import (BODY_STATE_KEY, HAND_STATE_KEY, MIMIC_KEY, MIMIC_META_KEY, NUM_HAND, encode_floats,
-                                  split_wrist_rolls)
+from deploy_real.contract import (
+    BODY_STATE_KEY,
+    HAND_STATE_KEY,
+    MIMIC_KEY,
+    MIMIC_META_KEY,
+    NUM_HAND,
+    encode_floats,
+    split_wrist_rolls,
+)
 from deploy_real.observation import StudentObsBuilder
 from deploy_real.policy import load_policy
 from deploy_real.safety import PDTargetGuard, ReferenceGate, RefStatus
 
 
 class StepResult(NamedTuple):
-    target23: np.ndarray   # PD targets of the 23 training joints (finite, inside their ranges)
-    wrists: np.ndarray     # the reference's two wrist rolls (left, right), clamped to their ranges
-    mimic31: np.ndarray    # the reference block used; its joint targets are mimic31[8:]
+    target23: np.ndarray  # PD targets of the 23 training joints (finite, inside their ranges)
+    wrists: np.ndarray  # the reference's two wrist rolls (left, right), clamped to their ranges
+    mimic31: np.ndarray  # the reference block used; its joint targets are mimic31[8:]
     status: RefStatus
 
 
@@ -31,8 +39,19 @@ class StudentStep:
     """`step(base_ang_vel, base_quat_xyzw, dof_pos, dof_vel, now, wall_ms)` -> `StepResult`. Times are the
     caller's: `now` monotonic s, `wall_ms` wall clock ms (for the reference's freshness)."""
 
-    def __init__(self, default_dof_pos, lower23, upper23, wrist_lower, wrist_upper, policy_path=None, link=None,
-                 engine: str = "auto", action_scale: float = 0.5, action_clip: float = 10.0) -> None:
+    def __init__(
+        self,
+        default_dof_pos,
+        lower23,
+        upper23,
+        wrist_lower,
+        wrist_upper,
+        policy_path=None,
+        link=None,
+        engine: str = "auto",
+        action_scale: float = 0.5,
+        action_clip: float = 10.0,
+    ) -> None:
         self.policy = load_policy(policy_path, engine)
         self.builder = StudentObsBuilder(default_dof_pos, engine=engine)
         self.guard = PDTargetGuard(default_dof_pos, lower23, upper23, action_scale, action_clip)
@@ -53,8 +72,10 @@ class StudentStep:
         """One policy step. `raw` = (mimic, meta) Redis values to use instead of Redis (benchmarks, tests)."""
         proprio = self.builder.proprio(base_ang_vel, base_quat_xyzw, dof_pos, dof_vel)
         if raw is None and self.link is not None:  # one round trip: publish the state, read the reference
-            raw = self.link.exchange({BODY_STATE_KEY: encode_floats(proprio[0]), HAND_STATE_KEY: self._hand_state},
-                                     [MIMIC_KEY, MIMIC_META_KEY])
+            raw = self.link.exchange(
+                {BODY_STATE_KEY: encode_floats(proprio[0]), HAND_STATE_KEY: self._hand_state},
+                [MIMIC_KEY, MIMIC_META_KEY],
+            )
         raw_mimic, raw_meta = raw if raw is not None else (None, None)
         ref, status = self.gate.update(raw_mimic, raw_meta, now, wall_ms)
         self.status = status
@@ -63,5 +84,6 @@ class StudentStep:
         action = self.policy(self.builder.assemble(mimic31, proprio))
         if np.all(np.isfinite(action)):
             self.builder.set_last_action(action)
-        return StepResult(self.guard.target(action), np.clip(wrists, self.wrist_lower, self.wrist_upper), mimic31,
-                          status)
+        return StepResult(
+            self.guard.target(action), np.clip(wrists, self.wrist_lower, self.wrist_upper), mimic31, status
+        )

@@ -17,6 +17,7 @@ costs microseconds, not the milliseconds of a bit loop in Python.
 Wireless remote (40 bytes inside LowState_): bytes 2-3 a little-endian uint16 of buttons (bit i is
 `BUTTONS[i]`), float32 sticks lx at byte 4, rx at 8, ry at 12, ly at 20.
 """
+
 from __future__ import annotations
 
 import struct
@@ -52,18 +53,52 @@ def unitree_crc32(words) -> int:
 # A field is (name, type, count): type a numpy scalar code ("u1", "i2", "u4", "f4") or a list of fields
 # (a nested struct); count () for one value or (n,) for an array. Mirrors unitree_hg's IDL.
 
-MOTOR_CMD_FIELDS = [("mode", "u1", ()), ("q", "f4", ()), ("dq", "f4", ()), ("tau", "f4", ()), ("kp", "f4", ()),
-                    ("kd", "f4", ()), ("reserve", "u4", ())]
-LOW_CMD_FIELDS = [("mode_pr", "u1", ()), ("mode_machine", "u1", ()),
-                  ("motor_cmd", MOTOR_CMD_FIELDS, (NUM_MOTOR_SLOTS,)), ("reserve", "u4", (4,)), ("crc", "u4", ())]
-IMU_STATE_FIELDS = [("quaternion", "f4", (4,)), ("gyroscope", "f4", (3,)), ("accelerometer", "f4", (3,)),
-                    ("rpy", "f4", (3,)), ("temperature", "i2", ())]
-MOTOR_STATE_FIELDS = [("mode", "u1", ()), ("q", "f4", ()), ("dq", "f4", ()), ("ddq", "f4", ()), ("tau_est", "f4", ()),
-                      ("temperature", "i2", (2,)), ("vol", "f4", ()), ("sensor", "u4", (2,)), ("motorstate", "u4", ()),
-                      ("reserve", "u4", (4,))]
-LOW_STATE_FIELDS = [("version", "u4", (2,)), ("mode_pr", "u1", ()), ("mode_machine", "u1", ()), ("tick", "u4", ()),
-                    ("imu_state", IMU_STATE_FIELDS, ()), ("motor_state", MOTOR_STATE_FIELDS, (NUM_MOTOR_SLOTS,)),
-                    ("wireless_remote", "u1", (40,)), ("reserve", "u4", (4,)), ("crc", "u4", ())]
+MOTOR_CMD_FIELDS = [
+    ("mode", "u1", ()),
+    ("q", "f4", ()),
+    ("dq", "f4", ()),
+    ("tau", "f4", ()),
+    ("kp", "f4", ()),
+    ("kd", "f4", ()),
+    ("reserve", "u4", ()),
+]
+LOW_CMD_FIELDS = [
+    ("mode_pr", "u1", ()),
+    ("mode_machine", "u1", ()),
+    ("motor_cmd", MOTOR_CMD_FIELDS, (NUM_MOTOR_SLOTS,)),
+    ("reserve", "u4", (4,)),
+    ("crc", "u4", ()),
+]
+IMU_STATE_FIELDS = [
+    ("quaternion", "f4", (4,)),
+    ("gyroscope", "f4", (3,)),
+    ("accelerometer", "f4", (3,)),
+    ("rpy", "f4", (3,)),
+    ("temperature", "i2", ()),
+]
+MOTOR_STATE_FIELDS = [
+    ("mode", "u1", ()),
+    ("q", "f4", ()),
+    ("dq", "f4", ()),
+    ("ddq", "f4", ()),
+    ("tau_est", "f4", ()),
+    ("temperature", "i2", (2,)),
+    ("vol", "f4", ()),
+    ("sensor", "u4", (2,)),
+    ("motorstate", "u4", ()),
+    ("reserve", "u4", (4,)),
+]
+LOW_STATE_FIELDS = [
+    ("version", "u4", (2,)),
+    ("mode_pr", "u1", ()),
+    ("mode_machine", "u1", ()),
+    ("tick", "u4", ()),
+    ("imu_state", IMU_STATE_FIELDS, ()),
+    ("motor_state", MOTOR_STATE_FIELDS, (NUM_MOTOR_SLOTS,)),
+    ("wireless_remote", "u1", (40,)),
+    ("reserve", "u4", (4,)),
+    ("crc", "u4", ()),
+]
 
 
 def _align(offset: int, a: int) -> int:
@@ -151,20 +186,21 @@ class MessageLayout:
         """Unitree's CRC32 of a payload: the C struct image of its fields, all uint32 words but the last."""
         c_image = np.zeros(self.c_size, dtype=np.uint8)
         c_image[self._c_bytes] = payload[self._cdr_bytes]
-        return unitree_crc32(c_image[:self.c_size - 4].view("<u4"))
+        return unitree_crc32(c_image[: self.c_size - 4].view("<u4"))
 
     def crc_ok(self, raw: bytes) -> bool:
         """Whether the `crc` field of a serialized sample matches its content (ValueError: not this type)."""
         payload = self.payload(raw)
         return int(payload.view("<u4")[self.crc_cdr_offset // 4]) == self.crc_of_payload(payload)
 
-    def decode(self, raw: bytes, paths: Optional[Sequence[str]] = None,
-               check_crc: bool = True) -> Tuple[Dict[str, np.ndarray], Optional[bool]]:
+    def decode(
+        self, raw: bytes, paths: Optional[Sequence[str]] = None, check_crc: bool = True
+    ) -> Tuple[Dict[str, np.ndarray], Optional[bool]]:
         """({path: array (a copy)} of every field, or of `paths`; whether the CRC matches, None unchecked)."""
         payload = self.payload(raw)
         views = {}
         out = {}
-        for path in (self._index if paths is None else paths):
+        for path in self._index if paths is None else paths:
             typ, shape, index = self._index[path]
             if typ not in views:
                 views[typ] = payload.view("<" + typ)
@@ -193,6 +229,7 @@ LOW_STATE = MessageLayout(LOW_STATE_FIELDS, "unitree_hg::msg::dds_::LowState_")
 
 # --- the two messages as arrays -------------------------------------------------------------------------
 
+
 class LowCmd:
     """A LowCmd_: per motor slot mode, q, dq, tau, kp, kd ((35,) arrays), and the header bytes."""
 
@@ -208,16 +245,28 @@ class LowCmd:
         self.kd = np.zeros(NUM_MOTOR_SLOTS)
 
     def values(self) -> Dict[str, object]:
-        return {"mode_pr": self.mode_pr, "mode_machine": self.mode_machine, "motor_cmd.mode": self.mode,
-                "motor_cmd.q": self.q, "motor_cmd.dq": self.dq, "motor_cmd.tau": self.tau, "motor_cmd.kp": self.kp,
-                "motor_cmd.kd": self.kd}
+        return {
+            "mode_pr": self.mode_pr,
+            "mode_machine": self.mode_machine,
+            "motor_cmd.mode": self.mode,
+            "motor_cmd.q": self.q,
+            "motor_cmd.dq": self.dq,
+            "motor_cmd.tau": self.tau,
+            "motor_cmd.kp": self.kp,
+            "motor_cmd.kd": self.kd,
+        }
 
     def encode(self, crc: Optional[int] = None) -> bytes:
         return LOW_CMD.encode(self.values(), crc)
 
     def is_finite(self) -> bool:
-        return bool(np.all(np.isfinite(self.q)) and np.all(np.isfinite(self.dq)) and np.all(np.isfinite(self.tau))
-                    and np.all(np.isfinite(self.kp)) and np.all(np.isfinite(self.kd)))
+        return bool(
+            np.all(np.isfinite(self.q))
+            and np.all(np.isfinite(self.dq))
+            and np.all(np.isfinite(self.tau))
+            and np.all(np.isfinite(self.kp))
+            and np.all(np.isfinite(self.kd))
+        )
 
     @classmethod
     def decode(cls, raw: bytes) -> Tuple["LowCmd", bool]:
@@ -234,8 +283,19 @@ class LowCmd:
 class LowState:
     """A LowState_ with the fields the servers use as arrays (float64), plus the raw remote bytes."""
 
-    __slots__ = ("tick", "mode_machine", "mode_pr", "quat_wxyz", "gyro", "accel", "rpy", "q", "dq", "tau_est",
-                 "wireless_remote")
+    __slots__ = (
+        "tick",
+        "mode_machine",
+        "mode_pr",
+        "quat_wxyz",
+        "gyro",
+        "accel",
+        "rpy",
+        "q",
+        "dq",
+        "tau_est",
+        "wireless_remote",
+    )
 
     def __init__(self) -> None:
         self.tick = 0
@@ -251,18 +311,37 @@ class LowState:
         self.wireless_remote = np.zeros(40, dtype=np.uint8)
 
     def values(self) -> Dict[str, object]:
-        return {"tick": self.tick, "mode_machine": self.mode_machine, "mode_pr": self.mode_pr,
-                "imu_state.quaternion": self.quat_wxyz, "imu_state.gyroscope": self.gyro,
-                "imu_state.accelerometer": self.accel, "imu_state.rpy": self.rpy, "motor_state.q": self.q,
-                "motor_state.dq": self.dq, "motor_state.tau_est": self.tau_est,
-                "motor_state.mode": np.ones(NUM_MOTOR_SLOTS, dtype=np.uint8), "wireless_remote": self.wireless_remote}
+        return {
+            "tick": self.tick,
+            "mode_machine": self.mode_machine,
+            "mode_pr": self.mode_pr,
+            "imu_state.quaternion": self.quat_wxyz,
+            "imu_state.gyroscope": self.gyro,
+            "imu_state.accelerometer": self.accel,
+            "imu_state.rpy": self.rpy,
+            "motor_state.q": self.q,
+            "motor_state.dq": self.dq,
+            "motor_state.tau_est": self.tau_est,
+            "motor_state.mode": np.ones(NUM_MOTOR_SLOTS, dtype=np.uint8),
+            "wireless_remote": self.wireless_remote,
+        }
 
     def encode(self, crc: Optional[int] = None) -> bytes:
         return LOW_STATE.encode(self.values(), crc)
 
-    _PATHS = ("tick", "mode_machine", "mode_pr", "imu_state.quaternion", "imu_state.gyroscope",
-              "imu_state.accelerometer", "imu_state.rpy", "motor_state.q", "motor_state.dq", "motor_state.tau_est",
-              "wireless_remote")
+    _PATHS = (
+        "tick",
+        "mode_machine",
+        "mode_pr",
+        "imu_state.quaternion",
+        "imu_state.gyroscope",
+        "imu_state.accelerometer",
+        "imu_state.rpy",
+        "motor_state.q",
+        "motor_state.dq",
+        "motor_state.tau_est",
+        "wireless_remote",
+    )
 
     @classmethod
     def decode(cls, raw: bytes, check_crc: bool = True) -> Tuple["LowState", Optional[bool]]:
@@ -304,8 +383,9 @@ def parse_remote(remote: Union[Sequence[int], np.ndarray]) -> Tuple[frozenset, D
     return frozenset(BUTTONS[i] for i in range(16) if keys >> i & 1), {"lx": lx, "rx": rx, "ry": ry, "ly": ly}
 
 
-def encode_remote(pressed: Sequence[str] = (), lx: float = 0.0, rx: float = 0.0, ry: float = 0.0,
-                  ly: float = 0.0) -> np.ndarray:
+def encode_remote(
+    pressed: Sequence[str] = (), lx: float = 0.0, rx: float = 0.0, ry: float = 0.0, ly: float = 0.0
+) -> np.ndarray:
     """The 40-byte wireless_remote with `pressed` buttons down and the given sticks (what sim_robot sends)."""
     keys = 0
     for name in pressed:

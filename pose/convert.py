@@ -36,6 +36,7 @@ its start, so long recordings are cut to segments of equal length first.
 Every problem raises `MotionFileError` naming the file, the key or column, and what was expected;
 the command line prints it as one line and exits with status 2 (1 when some files of a folder failed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,7 +66,12 @@ from pose.kinematics import ForwardKinematics
 from pose.utils.torch_utils import slerp
 
 FORMATS = ("lafan_csv", "beyondmimic_npz", "amass_npz", "twist29_pkl")
-SUFFIXES = {"lafan_csv": (".csv",), "beyondmimic_npz": (".npz",), "amass_npz": (".npz",), "twist29_pkl": (".pkl", ".npz")}
+SUFFIXES = {
+    "lafan_csv": (".csv",),
+    "beyondmimic_npz": (".npz",),
+    "amass_npz": (".npz",),
+    "twist29_pkl": (".pkl", ".npz"),
+}
 LAFAN_FPS = 30.0
 ROOT_COLUMNS = ("root_x", "root_y", "root_z", "root_qx", "root_qy", "root_qz", "root_qw")
 
@@ -95,15 +101,25 @@ def training_columns(names: Sequence[str], path="<clip>", key="joint_names") -> 
     full = [_joint_name(n) for n in names]
     unknown = [str(n) for n, f in zip(names, full) if f not in known]
     if unknown:
-        raise _error(path, key, "unknown joint names {} (expected G1 joint names, with or without '_joint', e.g. {})".format(
-            unknown, list(model.real_motor_joints)))
+        raise _error(
+            path,
+            key,
+            "unknown joint names {} (expected G1 joint names, with or without '_joint', e.g. {})".format(
+                unknown, list(model.real_motor_joints)
+            ),
+        )
     dups = sorted({f for f in full if full.count(f) > 1})
     if dups:
         raise _error(path, key, "joint names given more than once: {}".format(dups))
     missing = [n for n in model.dof_names if n not in full]
     if missing:
-        raise _error(path, key, "missing training joints {} (a clip needs the {} joints {})".format(
-            missing, model.num_dofs, list(model.dof_names)))
+        raise _error(
+            path,
+            key,
+            "missing training joints {} (a clip needs the {} joints {})".format(
+                missing, model.num_dofs, list(model.dof_names)
+            ),
+        )
     return [full.index(n) for n in model.dof_names]
 
 
@@ -114,8 +130,13 @@ def _default_joint_names(n_joints: int, path, key) -> Tuple[str, ...]:
         return model.real_motor_joints
     if n_joints == model.num_dofs:
         return model.dof_names
-    raise _error(path, key, "expected {} joints (real-robot order) or {} (training order), got {}".format(
-        len(model.real_motor_joints), model.num_dofs, n_joints))
+    raise _error(
+        path,
+        key,
+        "expected {} joints (real-robot order) or {} (training order), got {}".format(
+            len(model.real_motor_joints), model.num_dofs, n_joints
+        ),
+    )
 
 
 def _check_finite(path, key, a: np.ndarray, columns: Optional[Sequence[str]] = None, what="frame"):
@@ -127,8 +148,11 @@ def _check_finite(path, key, a: np.ndarray, columns: Optional[Sequence[str]] = N
         col_txt = "column {}".format(col)
         if columns is not None and col < len(columns):
             col_txt += " ({})".format(columns[col])
-        raise _error(path, key, "NaN or inf at {} {}, {} ({} frame(s) affected)".format(
-            what, row, col_txt, int(bad.any(axis=1).sum())))
+        raise _error(
+            path,
+            key,
+            "NaN or inf at {} {}, {} ({} frame(s) affected)".format(what, row, col_txt, int(bad.any(axis=1).sum())),
+        )
 
 
 def _fps(path, value, src_fps: Optional[float], key="fps") -> float:
@@ -172,8 +196,15 @@ def _fk() -> ForwardKinematics:
     return ForwardKinematics(dtype=torch.float64)
 
 
-def make_clip(path, src_fps: float, root_pos, root_rot_xyzw, dof_pos, fps: Optional[float] = None,
-              rot_key: Optional[str] = "root_rot") -> dict:
+def make_clip(
+    path,
+    src_fps: float,
+    root_pos,
+    root_rot_xyzw,
+    dof_pos,
+    fps: Optional[float] = None,
+    rot_key: Optional[str] = "root_rot",
+) -> dict:
     """The canonical clip of a motion already in training joint order: normalise the root
     quaternion (`rot_key`: its key in the source file, for messages), resample to `fps` (when given
     and different), compute `local_body_pos` by FK, validate."""
@@ -215,8 +246,13 @@ def split_clip(clip: dict, seconds: float, path="<clip>") -> List[dict]:
     if len(starts) > 1 and n_frames - starts[-1] < n / 2:
         starts.pop()
     bounds = starts[1:] + [n_frames]
-    return [{k: (v[a:b] if isinstance(v, np.ndarray) and v.ndim > 0 and v.shape[0] == n_frames else v)
-             for k, v in clip.items()} for a, b in zip(starts, bounds)]
+    return [
+        {
+            k: (v[a:b] if isinstance(v, np.ndarray) and v.ndim > 0 and v.shape[0] == n_frames else v)
+            for k, v in clip.items()
+        }
+        for a, b in zip(starts, bounds)
+    ]
 
 
 def segment_paths(dst: Path, count: int) -> List[Path]:
@@ -271,21 +307,35 @@ def _csv_diagnose(path, n_cols: int, columns: Sequence[str]):
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise _error(path, None, "not a text file (expected a CSV of {} comma-separated numbers per line: "
-                     "root xyz, root quat xyzw, 29 joints in real-robot order)".format(n_cols))
+        raise _error(
+            path,
+            None,
+            "not a text file (expected a CSV of {} comma-separated numbers per line: "
+            "root xyz, root quat xyzw, 29 joints in real-robot order)".format(n_cols),
+        )
     for i, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         fields = line.strip().split(",")
         if len(fields) != n_cols:
-            raise _error(path, None, "line {} has {} columns, expected {} (root xyz, root quat xyzw, 29 joints in real-robot order)".format(
-                i, len(fields), n_cols))
+            raise _error(
+                path,
+                None,
+                "line {} has {} columns, expected {} (root xyz, root quat xyzw, 29 joints in real-robot order)".format(
+                    i, len(fields), n_cols
+                ),
+            )
         for j, x in enumerate(fields):
             try:
                 float(x)
             except ValueError:
-                raise _error(path, None, "line {}, column {} ({}): cannot read {!r} as a number (the CSV has no header)".format(
-                    i, j, columns[j], x))
+                raise _error(
+                    path,
+                    None,
+                    "line {}, column {} ({}): cannot read {!r} as a number (the CSV has no header)".format(
+                        i, j, columns[j], x
+                    ),
+                )
 
 
 # --- one converter per format -----------------------------------------------------------------------
@@ -304,8 +354,13 @@ def lafan_csv_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float
     if a.size == 0:
         raise _error(path, None, "no frames (expected rows of {} comma-separated numbers)".format(n_cols))
     if a.shape[1] != n_cols:
-        raise _error(path, None, "expected {} columns (root xyz, root quat xyzw, {} joints in real-robot order), got {}".format(
-            n_cols, len(model.real_motor_joints), a.shape[1]))
+        raise _error(
+            path,
+            None,
+            "expected {} columns (root xyz, root quat xyzw, {} joints in real-robot order), got {}".format(
+                n_cols, len(model.real_motor_joints), a.shape[1]
+            ),
+        )
     _check_finite(path, None, a, columns)
     dof = a[:, 7:][:, training_columns(model.real_motor_joints, path, None)]
     rate = _fps(path, LAFAN_FPS, src_fps)
@@ -323,14 +378,24 @@ def beyondmimic_npz_to_clip(path, fps: Optional[float] = None, src_fps: Optional
     if names is not None:
         n_j = len(names)
         if jp.shape[1] not in (n_j, n_j + 7):
-            raise _error(path, "joint_pos", "expected {} columns (the joint_names) or {} (root xyz, quat wxyz, joints), got {}".format(
-                n_j, n_j + 7, jp.shape[1]))
+            raise _error(
+                path,
+                "joint_pos",
+                "expected {} columns (the joint_names) or {} (root xyz, quat wxyz, joints), got {}".format(
+                    n_j, n_j + 7, jp.shape[1]
+                ),
+            )
         with_root = jp.shape[1] == n_j + 7
     else:
         n_real = len(load_g1().real_motor_joints)
         if jp.shape[1] not in (n_real, n_real + 7):
-            raise _error(path, "joint_pos", "expected shape (T, {}) (root xyz, root quat wxyz, {} joints) or (T, {}) without joint_names, got {}".format(
-                n_real + 7, n_real, n_real, tuple(jp.shape)))
+            raise _error(
+                path,
+                "joint_pos",
+                "expected shape (T, {}) (root xyz, root quat wxyz, {} joints) or (T, {}) without joint_names, got {}".format(
+                    n_real + 7, n_real, n_real, tuple(jp.shape)
+                ),
+            )
         with_root = jp.shape[1] == n_real + 7
         names = list(_default_joint_names(jp.shape[1] - (7 if with_root else 0), path, "joint_pos"))
     if with_root:
@@ -347,7 +412,9 @@ def beyondmimic_npz_to_clip(path, fps: Optional[float] = None, src_fps: Optional
         _check_finite(path, "body_quat_w", root_wxyz, ("w", "x", "y", "z"), what="frame (body 0)")
     key = "joint_names" if "joint_names" in data else "joint_pos"
     dof = q[:, training_columns(names, path, key)]
-    return make_clip(path, rate, root_pos, root_wxyz[:, [1, 2, 3, 0]], dof, fps, rot_key="joint_pos" if with_root else "body_quat_w")
+    return make_clip(
+        path, rate, root_pos, root_wxyz[:, [1, 2, 3, 0]], dof, fps, rot_key="joint_pos" if with_root else "body_quat_w"
+    )
 
 
 def amass_npz_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> dict:
@@ -368,7 +435,9 @@ def amass_npz_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float
     root = 0
     if body_names is not None:
         if len(body_names) != bp.shape[1]:
-            raise _error(path, "body_names", "has {} names but body_positions has {} bodies".format(len(body_names), bp.shape[1]))
+            raise _error(
+                path, "body_names", "has {} names but body_positions has {} bodies".format(len(body_names), bp.shape[1])
+            )
         if "pelvis" not in body_names:
             raise _error(path, "body_names", "no body named 'pelvis' (the root), got {}".format(body_names))
         root = body_names.index("pelvis")
@@ -387,7 +456,9 @@ def twist_pkl_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float
     fmt = "TWIST/GMR"
     data = read_npz(path) if path.suffix.lower() == ".npz" else read_pickle(path)
     if not isinstance(data, dict):
-        raise _error(path, None, "expected a dict with fps, root_pos, root_rot, dof_pos, got {}".format(type(data).__name__))
+        raise _error(
+            path, None, "expected a dict with fps, root_pos, root_rot, dof_pos, got {}".format(type(data).__name__)
+        )
     rate = _fps(path, data.get("fps"), src_fps)
     root_pos = _get(data, path, "root_pos", (3,), "(T, 3)", fmt)
     root_rot = _get(data, path, "root_rot", (4,), "(T, 4) xyzw", fmt)
@@ -429,8 +500,12 @@ def detect_format(path) -> str:
             return "beyondmimic_npz"
         if "dof_pos" in keys:
             return "twist29_pkl"
-        raise _error(path, None, "cannot tell the format: expected 'joint_pos' (BeyondMimic), 'dof_positions' (AMASS-retargeted G1) "
-                     "or 'dof_pos' (TWIST clip), found keys {}".format(sorted(keys)))
+        raise _error(
+            path,
+            None,
+            "cannot tell the format: expected 'joint_pos' (BeyondMimic), 'dof_positions' (AMASS-retargeted G1) "
+            "or 'dof_pos' (TWIST clip), found keys {}".format(sorted(keys)),
+        )
     raise _error(path, None, "unknown motion format {!r} (expected .csv, .npz or .pkl)".format(suffix))
 
 
@@ -444,8 +519,14 @@ def output_path(src, dst) -> Path:
     return dst
 
 
-def convert_file(src, dst=None, fmt: str = "auto", fps: Optional[float] = None, src_fps: Optional[float] = None,
-                 segment: Optional[float] = None) -> dict:
+def convert_file(
+    src,
+    dst=None,
+    fmt: str = "auto",
+    fps: Optional[float] = None,
+    src_fps: Optional[float] = None,
+    segment: Optional[float] = None,
+) -> dict:
     """Convert one file; write it to `dst` (`.pkl`/`.npz`, or into an existing folder) when given, cut into
     pieces of `segment` seconds when given (`split_clip`, `segment_paths`).
 
@@ -456,7 +537,9 @@ def convert_file(src, dst=None, fmt: str = "auto", fps: Optional[float] = None, 
     if fmt == "auto":
         fmt = detect_format(src)
     if fmt not in CONVERTERS:
-        raise _error(src, "--format", "unknown format {!r} (expected auto or one of {})".format(fmt, ", ".join(FORMATS)))
+        raise _error(
+            src, "--format", "unknown format {!r} (expected auto or one of {})".format(fmt, ", ".join(FORMATS))
+        )
     if dst is not None:
         dst = output_path(src, dst)
     clip = CONVERTERS[fmt](src, fps=fps, src_fps=src_fps)
@@ -474,9 +557,17 @@ class FolderResult(NamedTuple):
     failed: List[Tuple[Path, str]]
 
 
-def convert_folder(src, dst, fmt: str = "auto", fps: Optional[float] = None, src_fps: Optional[float] = None,
-                   suffix: str = ".pkl", progress: bool = True, strict: bool = False,
-                   segment: Optional[float] = None) -> FolderResult:
+def convert_folder(
+    src,
+    dst,
+    fmt: str = "auto",
+    fps: Optional[float] = None,
+    src_fps: Optional[float] = None,
+    suffix: str = ".pkl",
+    progress: bool = True,
+    strict: bool = False,
+    segment: Optional[float] = None,
+) -> FolderResult:
     """Convert every convertible file under `src` (recursively) into `dst` (same relative paths,
     `suffix`; cut into pieces of `segment` seconds when given) and write the TWIST manifest
     `dst/manifest.yaml`. A file that fails is reported and skipped (raised when `strict`); the manifest
@@ -491,8 +582,7 @@ def convert_folder(src, dst, fmt: str = "auto", fps: Optional[float] = None, src
     wanted = SUFFIXES[fmt] if fmt in SUFFIXES else (".csv", ".npz", ".pkl")
     dst_abs = dst.resolve()
     files = sorted(
-        p for p in src.rglob("*")
-        if p.is_file() and p.suffix.lower() in wanted and dst_abs not in p.resolve().parents
+        p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in wanted and dst_abs not in p.resolve().parents
     )
     if not files:
         raise _error(src, None, "no convertible files (expected {})".format(", ".join(wanted)))
@@ -517,7 +607,8 @@ def convert_folder(src, dst, fmt: str = "auto", fps: Optional[float] = None, src
     manifest = None
     if converted:
         manifest = write_manifest(
-            dst / "manifest.yaml", [r.as_posix() for r in converted],
+            dst / "manifest.yaml",
+            [r.as_posix() for r in converted],
             descriptions=["converted from {}".format(s.as_posix()) for s in sources],
         )
     return FolderResult(manifest, converted, failed)
@@ -537,16 +628,25 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m pose.convert",
         description="Convert G1 motion files (Unitree LAFAN1 CSV, BeyondMimic NPZ, AMASS-retargeted NPZ, "
-                    "29-DOF TWIST/GMR pkl) to 23-DOF TWIST clips.",
+        "29-DOF TWIST/GMR pkl) to 23-DOF TWIST clips.",
     )
     p.add_argument("src", help="source file, or folder (converted recursively)")
     p.add_argument("dst", help="output .pkl/.npz file, or folder (when SRC is a folder; gets manifest.yaml)")
     p.add_argument("--format", default="auto", choices=("auto",) + FORMATS, help="source format (default: detect)")
     p.add_argument("--fps", type=float, default=None, help="resample to this frame rate (default: keep)")
-    p.add_argument("--src-fps", type=float, default=None,
-                   help="source frame rate (CSV default {:g}; overrides a file's own fps)".format(LAFAN_FPS))
-    p.add_argument("--segment", type=float, default=None, metavar="SECONDS",
-                   help="cut every clip into consecutive pieces of SECONDS (<stem>_seg000..., listed in manifest.yaml)")
+    p.add_argument(
+        "--src-fps",
+        type=float,
+        default=None,
+        help="source frame rate (CSV default {:g}; overrides a file's own fps)".format(LAFAN_FPS),
+    )
+    p.add_argument(
+        "--segment",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="cut every clip into consecutive pieces of SECONDS (<stem>_seg000..., listed in manifest.yaml)",
+    )
     p.add_argument("--suffix", default=".pkl", choices=CLIP_SUFFIXES, help="output suffix in folder mode")
     p.add_argument("--no-progress", action="store_true", help="no progress bar in folder mode")
     args = p.parse_args(argv)
@@ -563,10 +663,21 @@ def main(argv=None) -> int:
 def _run(args) -> int:
     """The conversion `main` asked for; returns the exit status."""
     if Path(args.src).is_dir():
-        res = convert_folder(args.src, args.dst, fmt=args.format, fps=args.fps, src_fps=args.src_fps,
-                             suffix=args.suffix, progress=not args.no_progress, segment=args.segment)
-        print("converted {} clips into {}{}".format(
-            len(res.converted), args.dst, ", manifest {}".format(res.manifest) if res.manifest else ""))
+        res = convert_folder(
+            args.src,
+            args.dst,
+            fmt=args.format,
+            fps=args.fps,
+            src_fps=args.src_fps,
+            suffix=args.suffix,
+            progress=not args.no_progress,
+            segment=args.segment,
+        )
+        print(
+            "converted {} clips into {}{}".format(
+                len(res.converted), args.dst, ", manifest {}".format(res.manifest) if res.manifest else ""
+            )
+        )
         if res.failed:
             print("{} files failed:".format(len(res.failed)), file=sys.stderr)
             for f, msg in res.failed:
@@ -580,14 +691,25 @@ def _run(args) -> int:
         dst = output_path(args.src, dst)
         clip = convert_file(args.src, dst, fmt=args.format, fps=args.fps, src_fps=args.src_fps, segment=args.segment)
         paths = segment_paths(dst, len(split_clip(clip, args.segment, args.src)))
-        manifest = write_manifest(dst.parent / "manifest.yaml", [p.name for p in paths],
-                                  descriptions=["{} s piece {} of {}".format(args.segment, k, Path(args.src).name)
-                                                for k in range(len(paths))])
-        print("wrote {} pieces of {:g} s ({} ... {}), manifest {}".format(len(paths), args.segment, paths[0].name,
-                                                                         paths[-1].name, manifest))
+        manifest = write_manifest(
+            dst.parent / "manifest.yaml",
+            [p.name for p in paths],
+            descriptions=[
+                "{} s piece {} of {}".format(args.segment, k, Path(args.src).name) for k in range(len(paths))
+            ],
+        )
+        print(
+            "wrote {} pieces of {:g} s ({} ... {}), manifest {}".format(
+                len(paths), args.segment, paths[0].name, paths[-1].name, manifest
+            )
+        )
         return 0
     clip = convert_file(args.src, args.dst, fmt=args.format, fps=args.fps, src_fps=args.src_fps)
-    print("wrote {} ({} frames at {:g} fps)".format(output_path(args.src, args.dst), clip["dof_pos"].shape[0], clip["fps"]))
+    print(
+        "wrote {} ({} frames at {:g} fps)".format(
+            output_path(args.src, args.dst), clip["dof_pos"].shape[0], clip["fps"]
+        )
+    )
     return 0
 
 

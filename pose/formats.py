@@ -15,6 +15,7 @@ Root quaternions a little off unit norm (common in public TWIST/GMR files, 1-2.5
 with one `MotionFileWarning` per file; only clearly broken ones (norm off 1 by more than 10 %, zero,
 NaN/inf) are rejected. `fps` may be any positive float (29.98, 59.99).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -53,6 +54,7 @@ def warnings_as_lines(write: Callable[[str], None]):
     """Within the block, show warnings as the one line `WARNING: <message>` passed to `write`,
     instead of Python's two-line format, and every `MotionFileWarning` each time it is raised.
     For command-line tools."""
+
     def show(message, category, filename, lineno, file=None, line=None):
         write("WARNING: {}".format(message))
 
@@ -91,7 +93,11 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
             return _latin1_encode
         if (module, name) not in _ALLOWED_GLOBALS:
             raise pickle.UnpicklingError("global {}.{} is not allowed in a motion clip".format(module, name))
-        for candidate in (module, module.replace("numpy._core", "numpy.core"), module.replace("numpy.core", "numpy._core")):
+        for candidate in (
+            module,
+            module.replace("numpy._core", "numpy.core"),
+            module.replace("numpy.core", "numpy._core"),
+        ):
             try:
                 return getattr(importlib.import_module(candidate), name)
             except (ImportError, AttributeError):
@@ -117,8 +123,13 @@ def read_pickle(path) -> object:
     try:
         return safe_load_pickle(path)
     except Exception as e:
-        raise _err(path, None, "cannot read as a pickle of numpy arrays (expected a TWIST/GMR clip: a pickled dict): {}: {}".format(
-            type(e).__name__, e))
+        raise _err(
+            path,
+            None,
+            "cannot read as a pickle of numpy arrays (expected a TWIST/GMR clip: a pickled dict): {}: {}".format(
+                type(e).__name__, e
+            ),
+        )
 
 
 def open_npz(path):
@@ -165,8 +176,13 @@ def normalise_quaternions(q: np.ndarray, path, key: Optional[str] = "root_rot") 
     bad = ~(dev <= QUAT_NORM_MAX)  # also NaN
     if bad.any():
         i = int(np.argmax(bad))
-        raise _err(path, key, "quaternion at frame {} has norm {:.4g}, expected 1 (+-{:g}) ({} frame(s) affected)".format(
-            i, norm[i], QUAT_NORM_MAX, int(bad.sum())))
+        raise _err(
+            path,
+            key,
+            "quaternion at frame {} has norm {:.4g}, expected 1 (+-{:g}) ({} frame(s) affected)".format(
+                i, norm[i], QUAT_NORM_MAX, int(bad.sum())
+            ),
+        )
     worst = float(dev.max())
     if worst > QUAT_NORM_WARN:
         msg = "quaternion norms off 1 by up to {:.3g}: renormalised".format(worst)
@@ -180,7 +196,9 @@ def _array(clip, key, path, shape_tail, what):
     try:
         a = np.asarray(clip[key], dtype=np.float64)
     except (TypeError, ValueError):
-        raise _err(path, key, "expected a numeric array of shape (T, {}), got {}".format(what, type(clip[key]).__name__))
+        raise _err(
+            path, key, "expected a numeric array of shape (T, {}), got {}".format(what, type(clip[key]).__name__)
+        )
     if a.ndim != 1 + len(shape_tail) or tuple(a.shape[1:]) != tuple(shape_tail):
         raise _err(path, key, "expected shape (T, {}), got {}".format(what, tuple(a.shape)))
     bad = ~np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)
@@ -227,7 +245,11 @@ def validate_clip(clip: dict, path="<clip>") -> dict:
     names = [str(x) for x in clip["link_body_list"]]
     unknown = [x for x in names if x not in model.motion_bodies]
     if unknown:
-        raise _err(path, "link_body_list", "unknown body names {} (expected the G1 motion bodies {})".format(unknown, list(model.motion_bodies)))
+        raise _err(
+            path,
+            "link_body_list",
+            "unknown body names {} (expected the G1 motion bodies {})".format(unknown, list(model.motion_bodies)),
+        )
     missing = [x for x in model.motion_bodies if x not in names]
     if missing or len(names) != nb:
         raise _err(path, "link_body_list", "expected the {} G1 motion bodies once each, missing {}".format(nb, missing))

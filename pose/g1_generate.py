@@ -12,6 +12,7 @@ The output is deterministic: attributes in a fixed order, floats printed with `_
 significant digits), no dates. Body frames are the URDF link frames everywhere, so forward
 kinematics (`pose.kinematics`) matches MuJoCo's xpos/xmat on every model.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,12 @@ def _rpy_quat(rpy: Sequence[float]) -> List[float]:
     cr, sr = math.cos(rpy[0] / 2), math.sin(rpy[0] / 2)
     cp, sp = math.cos(rpy[1] / 2), math.sin(rpy[1] / 2)
     cy, sy = math.cos(rpy[2] / 2), math.sin(rpy[2] / 2)
-    return [cr * cp * cy + sr * sp * sy, sr * cp * cy - cr * sp * sy,
-            cr * sp * cy + sr * cp * sy, cr * cp * sy - sr * sp * cy]
+    return [
+        cr * cp * cy + sr * sp * sy,
+        sr * cp * cy - cr * sp * sy,
+        cr * sp * cy + sr * cp * sy,
+        cr * cp * sy - sr * sp * cy,
+    ]
 
 
 def _z_to_dir_rpy(d: Sequence[float]) -> List[float]:
@@ -117,7 +122,9 @@ def _check_tree_order(model: G1Model, hinges: Sequence[str], expected: Sequence[
     """MuJoCo orders joints depth-first, so the tree order must already be the DOF order."""
     tree = [b.joint.name for b in model.bodies if b.joint is not None and b.joint.name in hinges]
     if tree != list(expected):
-        raise ValueError("{}: {} joint order in the tree {} != required {}".format(model.table_path, what, tree, expected))
+        raise ValueError(
+            "{}: {} joint order in the tree {} != required {}".format(model.table_path, what, tree, expected)
+        )
 
 
 # ----------------------------------------------------------------------------- MJCF
@@ -143,31 +150,70 @@ def _mjcf(model: G1Model, kind: str) -> ET.Element:
         # implicitfast + Newton: stable at 500 Hz with PD torques; supported by MuJoCo Warp.
         # ls_iterations 50 (MuJoCo's default): with 20, MuJoCo Warp's linesearch sometimes stops
         # unconverged when robots fall; the loop exits early once converged, so it costs little.
-        _sub(root, "option", timestep="0.002", integrator="implicitfast", solver="Newton",
-             iterations="10", ls_iterations="50", cone="pyramidal")
+        _sub(
+            root,
+            "option",
+            timestep="0.002",
+            integrator="implicitfast",
+            solver="Newton",
+            iterations="10",
+            ls_iterations="50",
+            cone="pyramidal",
+        )
     elif kind == "sim2sim":
         _sub(root, "option", timestep="0.001", solver="PGS", iterations="50")  # reference deploy model
     else:
         _sub(root, "option", timestep="0.02")
 
     asset = _sub(root, "asset")
-    _sub(asset, "texture", name="grid", type="2d", builtin="checker", rgb1="0.2 0.3 0.4",
-         rgb2="0.1 0.2 0.3", width="512", height="512", mark="edge", markrgb="0.8 0.8 0.8")
+    _sub(
+        asset,
+        "texture",
+        name="grid",
+        type="2d",
+        builtin="checker",
+        rgb1="0.2 0.3 0.4",
+        rgb2="0.1 0.2 0.3",
+        width="512",
+        height="512",
+        mark="edge",
+        markrgb="0.8 0.8 0.8",
+    )
     _sub(asset, "material", name="grid", texture="grid", texrepeat="1 1", texuniform="true", reflectance="0.1")
 
     default = _sub(_sub(root, "default"), "default", {"class": "g1"})
-    _sub(_sub(default, "default", {"class": "visual"}), "geom", type="capsule", contype="0", conaffinity="0",
-         group="1", rgba="0.7 0.7 0.75 1")
+    _sub(
+        _sub(default, "default", {"class": "visual"}),
+        "geom",
+        type="capsule",
+        contype="0",
+        conaffinity="0",
+        group="1",
+        rgba="0.7 0.7 0.75 1",
+    )
     # contype = conaffinity = 1 on every collision geom: self-collisions on, like Isaac Gym's
     # self_collisions=0. MuJoCo's default parent filter (after welding) skips parent/child
     # pairs, which matches PhysX skipping pairs of links joined by a joint (see README.md).
-    _sub(_sub(default, "default", {"class": "collision"}), "geom", contype="1", conaffinity="1", condim="3",
-         friction=FRICTION, group="3", rgba="0.8 0.3 0.3 0.5")
+    _sub(
+        _sub(default, "default", {"class": "collision"}),
+        "geom",
+        contype="1",
+        conaffinity="1",
+        condim="3",
+        friction=FRICTION,
+        group="3",
+        rgba="0.8 0.3 0.3 0.5",
+    )
 
     world = _sub(root, "worldbody")
     floor_contact = {"contype": "0", "conaffinity": "0"} if kind == "mocap" else {"contype": "1", "conaffinity": "1"}
-    _sub(world, "geom", dict(name="floor", type="plane", size="0 0 0.05", material="grid", condim="3",
-                             friction=FRICTION, **floor_contact))
+    _sub(
+        world,
+        "geom",
+        dict(
+            name="floor", type="plane", size="0 0 0.05", material="grid", condim="3", friction=FRICTION, **floor_contact
+        ),
+    )
     _sub(world, "light", name="sun", pos="0 0 3", dir="0 0 -1", directional="true")
 
     start_z = TRAIN_START_HEIGHT if kind == "train" else model.standing_pelvis_height
@@ -183,8 +229,13 @@ def _mjcf(model: G1Model, kind: str) -> ET.Element:
         el = _sub(parent_el, "body", attrs)
         if b.mass > 0:
             i = b.inertia  # table: ixx ixy ixz iyy iyz izz; fullinertia: ixx iyy izz ixy ixz iyz
-            _sub(el, "inertial", pos=_vec(b.com), mass=_num(b.mass),
-                 fullinertia=_vec((i[0], i[3], i[5], i[1], i[2], i[4])))
+            _sub(
+                el,
+                "inertial",
+                pos=_vec(b.com),
+                mass=_num(b.mass),
+                fullinertia=_vec((i[0], i[3], i[5], i[1], i[2], i[4])),
+            )
         if b.parent is None:
             _sub(el, "freejoint", name="floating_base_joint")
         elif b.joint is not None and b.joint.name in hinges:
@@ -204,23 +255,39 @@ def _mjcf(model: G1Model, kind: str) -> ET.Element:
             for k, c in enumerate(b.collisions):
                 if kind == "sim2sim" and b.name in feet:
                     continue  # sim2sim feet collide through the spheres below
-                ca = {"name": "{}_col{}".format(b.name, k), "class": "collision", "type": "capsule",
-                      "size": _vec((c.radius, c.length / 2)), "pos": _vec(c.pos)}
+                ca = {
+                    "name": "{}_col{}".format(b.name, k),
+                    "class": "collision",
+                    "type": "capsule",
+                    "size": _vec((c.radius, c.length / 2)),
+                    "pos": _vec(c.pos),
+                }
                 if any(c.rpy):
                     ca["quat"] = _vec(_rpy_quat(c.rpy))
                 _sub(el, "geom", ca)
             if kind == "sim2sim" and b.name in feet:
                 spheres = raw["sim2sim_foot_spheres"]
                 for k, p in enumerate(spheres["pos"]):
-                    _sub(el, "geom", {"name": "{}_sphere{}".format(b.name, k), "class": "collision",
-                                      "type": "sphere", "size": _num(spheres["radius"]), "pos": _vec(p)})
+                    _sub(
+                        el,
+                        "geom",
+                        {
+                            "name": "{}_sphere{}".format(b.name, k),
+                            "class": "collision",
+                            "type": "sphere",
+                            "size": _num(spheres["radius"]),
+                            "pos": _vec(p),
+                        },
+                    )
         if kind == "sim2sim" and b.parent is None:
             _sub(el, "site", name="imu_in_pelvis", pos=_vec(raw["pelvis_imu"]["pos"]), size="0.01")
         # Visual "bones": a capsule from the body origin to each child origin (skip coincident ones).
         for child in children[b.name]:
             if _norm(child.pos) > 1e-3:
                 r = FINGER_BONE_RADIUS if "hand_" in child.name else BONE_RADIUS
-                _sub(el, "geom", {"class": "visual", "size": _num(r), "fromto": _vec((0.0, 0.0, 0.0) + tuple(child.pos))})
+                _sub(
+                    el, "geom", {"class": "visual", "size": _num(r), "fromto": _vec((0.0, 0.0, 0.0) + tuple(child.pos))}
+                )
         if not children[b.name] and b.mass > 0.5:  # the head: a sphere around its centre of mass
             _sub(el, "geom", {"class": "visual", "type": "sphere", "size": "0.06", "pos": _vec(b.com)})
         for child in children[b.name]:
@@ -243,10 +310,22 @@ def _mjcf(model: G1Model, kind: str) -> ET.Element:
     if kind == "sim2sim":
         imu = raw["pelvis_imu"]
         sens = _sub(root, "sensor")
-        _sub(sens, "framequat", name="orientation", objtype="site", objname="imu_in_pelvis",
-             noise=_num(imu["orientation_noise"]))
-        _sub(sens, "gyro", name="angular-velocity", site="imu_in_pelvis", noise=_num(imu["gyro_noise"]),
-             cutoff=_num(imu["gyro_cutoff"]))
+        _sub(
+            sens,
+            "framequat",
+            name="orientation",
+            objtype="site",
+            objname="imu_in_pelvis",
+            noise=_num(imu["orientation_noise"]),
+        )
+        _sub(
+            sens,
+            "gyro",
+            name="angular-velocity",
+            site="imu_in_pelvis",
+            noise=_num(imu["gyro_noise"]),
+            cutoff=_num(imu["gyro_cutoff"]),
+        )
 
     return root
 
@@ -274,19 +353,34 @@ def _urdf(model: G1Model) -> ET.Element:
             _sub(jel, "child", link=b.name)
             if jt == "revolute":
                 assert j is not None  # a revolute joint is an actuated one
-                assert j.range is not None and j.effort is not None and j.velocity is not None, \
+                assert j.range is not None and j.effort is not None and j.velocity is not None, (
                     "actuated joint {!r} needs range, effort and velocity".format(j.name)
+                )
                 _sub(jel, "axis", xyz=_vec(j.axis))
-                _sub(jel, "limit", lower=_num(j.range[0]), upper=_num(j.range[1]),
-                     effort=_num(j.effort), velocity=_num(j.velocity))
+                _sub(
+                    jel,
+                    "limit",
+                    lower=_num(j.range[0]),
+                    upper=_num(j.range[1]),
+                    effort=_num(j.effort),
+                    velocity=_num(j.velocity),
+                )
         link = _sub(root, "link", name=b.name)
         if b.mass > 0:  # massless frames (toes, head_mocap, imu_in_torso) get no <inertial>, as in the reference
             inert = _sub(link, "inertial")
             _origin(inert, b.com)
             _sub(inert, "mass", value=_num(b.mass))
             i = b.inertia
-            _sub(inert, "inertia", ixx=_num(i[0]), ixy=_num(i[1]), ixz=_num(i[2]),
-                 iyy=_num(i[3]), iyz=_num(i[4]), izz=_num(i[5]))
+            _sub(
+                inert,
+                "inertia",
+                ixx=_num(i[0]),
+                ixy=_num(i[1]),
+                ixz=_num(i[2]),
+                iyy=_num(i[3]),
+                iyz=_num(i[4]),
+                izz=_num(i[5]),
+            )
         for child in children[b.name]:  # simple visuals: bone cylinders towards the children
             length = _norm(child.pos)
             if length > 1e-3:
@@ -308,8 +402,12 @@ def generate(out_dir, model: Optional[G1Model] = None) -> List[Path]:
     model = model or load_g1()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    files = [(TRAIN_XML, _mjcf(model, "train")), (TRAIN_URDF, _urdf(model)),
-             (SIM2SIM_XML, _mjcf(model, "sim2sim")), (MOCAP_XML, _mjcf(model, "mocap"))]
+    files = [
+        (TRAIN_XML, _mjcf(model, "train")),
+        (TRAIN_URDF, _urdf(model)),
+        (SIM2SIM_XML, _mjcf(model, "sim2sim")),
+        (MOCAP_XML, _mjcf(model, "mocap")),
+    ]
     paths = []
     for name, root in files:
         _write(root, out / name)

@@ -4,6 +4,7 @@ Body frames are the URDF link frames (the MJCF body frames are the same). Joints
 `dof_names` are driven by the input angles; every other joint (wrists, hand, fingers) is welded at
 zero, as in the training model.
 """
+
 from __future__ import annotations
 
 from typing import List, Optional, Sequence, Tuple
@@ -83,7 +84,9 @@ class ForwardKinematics:
         """Positions (..., C, 3) and rotations (..., C, 3, 3) of every chain body in the root frame."""
         if dof_pos.shape[-1] != len(self.dof_names):
             raise ValueError(
-                "dof_pos has {} joints, expected {} ({})".format(dof_pos.shape[-1], len(self.dof_names), self.model.table_path)
+                "dof_pos has {} joints, expected {} ({})".format(
+                    dof_pos.shape[-1], len(self.dof_names), self.model.table_path
+                )
             )
         batch = dof_pos.shape[:-1]
         q = dof_pos.to(self.dtype).reshape(-1, dof_pos.shape[-1])

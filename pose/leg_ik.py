@@ -2,6 +2,7 @@
 
 Batched over frames (no Python loop over time), on the project's own `ForwardKinematics`.
 """
+
 from __future__ import annotations
 
 from typing import List, Optional, Tuple
@@ -55,7 +56,12 @@ class LegIK:
         e_pos = foot_pos - p_foot
         r_err = foot_rot @ r_foot.transpose(-1, -2)
         e_rot = 0.5 * torch.stack(
-            [r_err[..., 2, 1] - r_err[..., 1, 2], r_err[..., 0, 2] - r_err[..., 2, 0], r_err[..., 1, 0] - r_err[..., 0, 1]], -1
+            [
+                r_err[..., 2, 1] - r_err[..., 1, 2],
+                r_err[..., 0, 2] - r_err[..., 2, 0],
+                r_err[..., 1, 0] - r_err[..., 0, 1],
+            ],
+            -1,
         )
         axes = (rot @ self._axes.unsqueeze(-1)).squeeze(-1)  # (T, 2, 6, 3) world joint axes
         j_lin = torch.cross(axes, p_foot.unsqueeze(2) - pos, dim=-1)

@@ -22,6 +22,7 @@ TWIST manifest `DIR/manifest.yaml`; `default_motion_file()` gives the cached def
 `--set locomotion` writes the separate locomotion set instead (jogging and running with flight
 phases, lateral, backward and turning variants; `pose.synth_locomotion`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -300,8 +301,9 @@ def foot_matrices(feet: "FootTracks") -> np.ndarray:
     return rot if feet.pitch is None else rot @ pitch_matrix(feet.pitch)
 
 
-def foot_tracks(steps: Sequence[Footstep], t: np.ndarray, gait: Gait, geo: StanceGeometry,
-                swing: Optional[Callable] = None) -> FootTracks:
+def foot_tracks(
+    steps: Sequence[Footstep], t: np.ndarray, gait: Gait, geo: StanceGeometry, swing: Optional[Callable] = None
+) -> FootTracks:
     """Foot targets of a footstep plan. `swing(p0, yaw0, p1, yaw1, u, gait)` -> (xy, yaw, z, pitch)
     shapes the swings instead of `swing_arc` (flat feet) when given."""
     n = len(t)
@@ -357,7 +359,9 @@ def relative_foot_offsets(tracks: FootTracks, path: BodyPath, t, geo: StanceGeom
     return np.einsum("tfk,tk->tf", tracks.pos[:, :, :2] - xy[:, None, :], fwd) - geo.foot_forward
 
 
-def walking_pelvis(t, path: BodyPath, steps: Sequence[Footstep], tracks: FootTracks, gait: Gait, geo: StanceGeometry) -> PelvisTrack:
+def walking_pelvis(
+    t, path: BodyPath, steps: Sequence[Footstep], tracks: FootTracks, gait: Gait, geo: StanceGeometry
+) -> PelvisTrack:
     """Pelvis on the path: lateral sway towards the stance foot, bob, roll, lean and yaw swing."""
     xy, yaw = path.at(t)
     _, left = heading_vectors(yaw)
@@ -606,7 +610,9 @@ def assemble_clip(plan: MotionPlan, kin: SynthKinematics, name: str = "<plan>") 
         bad = int(torch.argmax(pos_err.max(-1).values + rot_err.max(-1).values))
         raise RuntimeError(
             "synth clip {!r}: leg IK missed the foot targets by {:.3g} m / {:.3g} rad (worst frame {}); "
-            "the plan is out of the legs' reach or joint limits".format(name, float(pos_err.max()), float(rot_err.max()), bad)
+            "the plan is out of the legs' reach or joint limits".format(
+                name, float(pos_err.max()), float(rot_err.max()), bad
+            )
         )
     dof = q.numpy()
     lower, upper = model.dof_lower, model.dof_upper
@@ -655,7 +661,9 @@ def build_clip(name: str, seed: int = 0, fps: float = 50.0, kin: Optional[SynthK
 # --- writing the set -------------------------------------------------------------------------------
 
 
-def generate(out_dir, seed: int = 0, fps: float = 50.0, names: Optional[Sequence[str]] = None, verbose: bool = False) -> Path:
+def generate(
+    out_dir, seed: int = 0, fps: float = 50.0, names: Optional[Sequence[str]] = None, verbose: bool = False
+) -> Path:
     """Write the clips (`<name>.pkl`, default: the default set) and `manifest.yaml` into out_dir;
     returns the manifest path. `names` may come from any set (`clip_sets()`)."""
     out_dir = Path(out_dir)
@@ -670,7 +678,9 @@ def generate(out_dir, seed: int = 0, fps: float = 50.0, names: Optional[Sequence
         files.append(name + ".pkl")
         if verbose:
             print("  {:<18s} {:4d} frames  {:.2f} s".format(name, len(synth.plan.t), time.perf_counter() - t0))
-    return formats.write_manifest(out_dir / MANIFEST_NAME, files, [1.0] * len(files), [specs[n].description for n in names])
+    return formats.write_manifest(
+        out_dir / MANIFEST_NAME, files, [1.0] * len(files), [specs[n].description for n in names]
+    )
 
 
 def _stamp(seed: int, fps: float, names: Sequence[str]) -> dict:
@@ -694,8 +704,9 @@ def default_motion_file(cache_dir=None, seed: int = 0, fps: float = 50.0) -> Pat
     return cached_set(CLIPS, Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR, seed, fps)
 
 
-def cached_set(clips: Dict[str, ClipSpec], cache: Path, seed: int = 0, fps: float = 50.0,
-               versions: Optional[Dict[str, int]] = None) -> Path:
+def cached_set(
+    clips: Dict[str, ClipSpec], cache: Path, seed: int = 0, fps: float = 50.0, versions: Optional[Dict[str, int]] = None
+) -> Path:
     """Manifest of the clips `clips` in the folder `cache`, generated there unless a stamp file
     shows that they were made by this generator version (and `versions`, e.g. of the module that
     defines the clips) with this seed and frame rate."""
@@ -724,12 +735,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fps", type=float, default=50.0)
     sets = clip_sets()
-    parser.add_argument("--set", default="default", choices=list(sets),
-                        help="which set: default (the embedded default set) or locomotion (jogging, running, "
-                             "lateral, backward and turning variants, 0.4-3.5 m/s)")
+    parser.add_argument(
+        "--set",
+        default="default",
+        choices=list(sets),
+        help="which set: default (the embedded default set) or locomotion (jogging, running, "
+        "lateral, backward and turning variants, 0.4-3.5 m/s)",
+    )
     known = all_clips()
-    parser.add_argument("--clips", nargs="+", choices=list(known), metavar="NAME",
-                        help="only these clips, of any set (default: all of --set): " + ", ".join(known))
+    parser.add_argument(
+        "--clips",
+        nargs="+",
+        choices=list(known),
+        metavar="NAME",
+        help="only these clips, of any set (default: all of --set): " + ", ".join(known),
+    )
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     manifest = generate(args.out, args.seed, args.fps, args.clips or list(sets[args.set]), verbose=True)

@@ -25,6 +25,7 @@ The footstep plan, swing arcs, leg IK and clip checks are `pose.synth`'s: a runn
 `pose.synth.Gait` whose `double_support` is negative (minus the flight time), so the stance is
 shorter than the step period and the swing longer.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -186,7 +187,12 @@ def plan_run(cmd: WalkCommand, speed_class: float, fps, rng, model, geo, duratio
     J = Joints(len(t), model)
     offsets = relative_foot_offsets(tracks, path, t, geo)
     running_upper_body(J, offsets, pelvis.rpy[:, 2] - path.at(t)[1], gait, gait_envelope(t, steps, gait))
-    info = {"step_time": gait.step_time, "stance": stance_time(gait), "flight": flight_time(gait), "steps": float(len(steps) - 2)}
+    info = {
+        "step_time": gait.step_time,
+        "stance": stance_time(gait),
+        "flight": flight_time(gait),
+        "steps": float(len(steps) - 2),
+    }
     return MotionPlan(fps, t, pelvis, tracks, J.q, info)
 
 
@@ -213,13 +219,21 @@ LOCOMOTION_CLIPS: Dict[str, ClipSpec] = {
     "run_forward_2p5": ClipSpec(_run(2.5, vx=2.5), "run forward at 2.5 m/s", (2.5, 0.0, 0.0)),
     "run_forward_3p0": ClipSpec(_run(3.0, vx=3.0), "run forward at 3.0 m/s", (3.0, 0.0, 0.0)),
     "run_forward_3p5": ClipSpec(_run(3.5, vx=3.5), "run forward at 3.5 m/s", (3.5, 0.0, 0.0)),
-    "jog_diagonal_left": ClipSpec(_run(1.8, vx=1.8, vy=0.4), "jog at 1.8 m/s drifting left at 0.4 m/s", (1.8, 0.4, 0.0)),
-    "run_diagonal_right": ClipSpec(_run(2.8, vx=2.8, vy=-0.4), "run at 2.8 m/s drifting right at 0.4 m/s", (2.8, -0.4, 0.0)),
+    "jog_diagonal_left": ClipSpec(
+        _run(1.8, vx=1.8, vy=0.4), "jog at 1.8 m/s drifting left at 0.4 m/s", (1.8, 0.4, 0.0)
+    ),
+    "run_diagonal_right": ClipSpec(
+        _run(2.8, vx=2.8, vy=-0.4), "run at 2.8 m/s drifting right at 0.4 m/s", (2.8, -0.4, 0.0)
+    ),
     "jog_turn_left": ClipSpec(_run(2.0, vx=2.0, wz=0.6), "jog at 2.0 m/s turning left at 0.6 rad/s", (2.0, 0.0, 0.6)),
-    "run_turn_right": ClipSpec(_run(3.0, vx=3.0, wz=-0.4), "run at 3.0 m/s turning right at 0.4 rad/s", (3.0, 0.0, -0.4)),
+    "run_turn_right": ClipSpec(
+        _run(3.0, vx=3.0, wz=-0.4), "run at 3.0 m/s turning right at 0.4 rad/s", (3.0, 0.0, -0.4)
+    ),
     "walk_sideways_right": ClipSpec(_walk(0.8, vy=-0.4), "walk sideways (right) at 0.4 m/s", (0.0, -0.4, 0.0)),
     "walk_backward": ClipSpec(_walk(0.6, vx=-0.4), "walk backward at 0.4 m/s", (-0.4, 0.0, 0.0)),
-    "walk_turn_left_fast": ClipSpec(_walk(1.2, vx=1.2, wz=0.8), "walk at 1.2 m/s turning left at 0.8 rad/s", (1.2, 0.0, 0.8)),
+    "walk_turn_left_fast": ClipSpec(
+        _walk(1.2, vx=1.2, wz=0.8), "walk at 1.2 m/s turning left at 0.8 rad/s", (1.2, 0.0, 0.8)
+    ),
 }
 RUN_CLIPS = tuple(n for n in LOCOMOTION_CLIPS if n.startswith(("jog", "run")))
 

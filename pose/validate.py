@@ -16,6 +16,7 @@ included), 1 when any clip, manifest or folder is bad, 2 for a usage error.
 
 Deliberately torch-free so it starts fast.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,14 @@ from typing import List, Optional
 
 import numpy as np
 
-from pose.formats import CLIP_SUFFIXES, MotionFileError, is_manifest, load_clip, load_manifest_lenient, warnings_as_lines
+from pose.formats import (
+    CLIP_SUFFIXES,
+    MotionFileError,
+    is_manifest,
+    load_clip,
+    load_manifest_lenient,
+    warnings_as_lines,
+)
 
 
 def clip_summary(path, clip: dict) -> str:
@@ -81,7 +89,9 @@ def validate_path(path, out=None, err=None) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pose.validate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="clip (.pkl/.npz), manifest (.yaml) or folder of clips")
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="clip (.pkl/.npz), manifest (.yaml) or folder of clips"
+    )
     args = parser.parse_args(argv)
     errors = 0
     for p in args.paths:

@@ -2,6 +2,7 @@
 absent); a free loopback port and a real redis-server on it (the deploy tests; skipped without a
 redis-server binary); a small randomly initialised CMG checkpoint (`tiny_cmg`) and one torch thread
 (`one_thread`) for the CMG tests."""
+
 try:  # Isaac Gym must be imported before torch; a no-op where it is not installed
     from isaacgym import gymapi  # noqa: F401
 except ImportError:

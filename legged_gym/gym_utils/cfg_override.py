@@ -9,6 +9,7 @@ YAML (true, 0.5, [1, 2], null, text; also 1e-4) and must have the type of the se
 a whole number is accepted where a float is expected, a setting that is None takes any value.
 A wrong path or type stops with one line naming the setting and what it expects.
 """
+
 from __future__ import annotations
 
 from typing import Any, List, Sequence, Tuple
@@ -68,11 +69,16 @@ def _converted(item: str, current: Any, value: Any) -> Any:
             return type(current)(value)
     elif type(value) is type(current):
         return value
-    raise OverrideError("--set {}: expected a {} like the current value {!r}, got {!r}".format(
-        item, type(current).__name__, current, value))
+    raise OverrideError(
+        "--set {}: expected a {} like the current value {!r}, got {!r}".format(
+            item, type(current).__name__, current, value
+        )
+    )
 
 
-def apply_overrides(items: Sequence[str], cfg, other_cfg=None, cfg_name: str = "env", other_name: str = "train") -> List[str]:
+def apply_overrides(
+    items: Sequence[str], cfg, other_cfg=None, cfg_name: str = "env", other_name: str = "train"
+) -> List[str]:
     """Apply the items whose group belongs to `cfg` (in place); items of `other_cfg` are left for
     it; an item of neither raises OverrideError. Returns the items applied."""
     applied = []
@@ -81,25 +87,42 @@ def apply_overrides(items: Sequence[str], cfg, other_cfg=None, cfg_name: str = "
             if other_cfg is not None and _is_group(getattr(other_cfg, path[0], None)):
                 continue
             groups = [k for k in _settings(cfg) if _is_group(getattr(cfg, k))]
-            others = [k for k in _settings(other_cfg) if _is_group(getattr(other_cfg, k))] if other_cfg is not None else []
-            raise OverrideError("--set {}: no settings group {!r} in the {} config ({}){}".format(
-                item, path[0], cfg_name, ", ".join(groups),
-                " or the {} config ({})".format(other_name, ", ".join(others)) if others else ""))
+            others = (
+                [k for k in _settings(other_cfg) if _is_group(getattr(other_cfg, k))] if other_cfg is not None else []
+            )
+            raise OverrideError(
+                "--set {}: no settings group {!r} in the {} config ({}){}".format(
+                    item,
+                    path[0],
+                    cfg_name,
+                    ", ".join(groups),
+                    " or the {} config ({})".format(other_name, ", ".join(others)) if others else "",
+                )
+            )
         group = cfg
         for depth, name in enumerate(path[:-1]):
             child = getattr(group, name, None)
             if not _is_group(child):
-                raise OverrideError("--set {}: {!r} is not a settings group (in {})".format(
-                    item, ".".join(path[:depth + 1]), ", ".join(_settings(group))))
+                raise OverrideError(
+                    "--set {}: {!r} is not a settings group (in {})".format(
+                        item, ".".join(path[: depth + 1]), ", ".join(_settings(group))
+                    )
+                )
             group = child
         name = path[-1]
         if not hasattr(group, name):
-            raise OverrideError("--set {}: no setting {!r} in {} ({})".format(
-                item, name, ".".join(path[:-1]), ", ".join(_settings(group))))
+            raise OverrideError(
+                "--set {}: no setting {!r} in {} ({})".format(
+                    item, name, ".".join(path[:-1]), ", ".join(_settings(group))
+                )
+            )
         current = getattr(group, name)
         if _is_group(current):
-            raise OverrideError("--set {}: {!r} is a group of settings; name one of them: {}".format(
-                item, ".".join(path), ", ".join(_settings(current))))
+            raise OverrideError(
+                "--set {}: {!r} is a group of settings; name one of them: {}".format(
+                    item, ".".join(path), ", ".join(_settings(current))
+                )
+            )
         setattr(group, name, _converted(item, current, value))
         applied.append(item)
     return applied

@@ -3,6 +3,7 @@
 The CLI keeps TWIST's flags that still mean something here, plus `--sim` to pick the
 simulator backend and `--motion_file` to train on a dataset instead of the embedded motion set.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,6 +34,7 @@ def experiment_dir(proj_name: str, exptid: str) -> str:
     """`<log root>/<proj_name>/<exptid>`: the folder of one experiment (checkpoints, TensorBoard)."""
     return os.path.join(log_root(), str(proj_name), str(exptid))
 
+
 SIM_CHOICES = ("mjwarp", "isaacgym")
 
 #: Number of envs of `--debug` training when --num_envs is not given.
@@ -59,7 +61,12 @@ def build_parser(description: str = "") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     a = p.add_argument
     a("--task", default="g1_priv_mimic", help="registered task name (g1_priv_mimic, g1_stu_rl, ...)")
-    a("--sim", choices=SIM_CHOICES, default=None, help="simulator backend (default: isaacgym when importable, else mjwarp)")
+    a(
+        "--sim",
+        choices=SIM_CHOICES,
+        default=None,
+        help="simulator backend (default: isaacgym when importable, else mjwarp)",
+    )
     a("--proj_name", default=None, help="log project folder (default: the task name)")
     a("--exptid", default=None, help="experiment id: logs go to legged_gym/logs/<proj_name>/<exptid>/")
     a("--device", default=None, help="device for simulation and learning, e.g. cuda:0 or cpu")
@@ -75,31 +82,52 @@ def build_parser(description: str = "") -> argparse.ArgumentParser:
     a("--teacher_proj_name", default="g1_priv_mimic", help="teacher project (student tasks)")
     a("--teacher_checkpoint", type=int, default=-1)
     a("--motion_file", default=None, help="motion manifest (.yaml) or clip; default: the embedded motion set")
-    a("--cmg_model", default=None, metavar="PATH",
-      help="CMG tasks (g1_cmg_*, g1_stu_rl_cmg_*): the CMG checkpoint or run folder that generates the references "
-           "(default: the shipped assets/cmg/cmg.pt); sets motion.cmg_model")
+    a(
+        "--cmg_model",
+        default=None,
+        metavar="PATH",
+        help="CMG tasks (g1_cmg_*, g1_stu_rl_cmg_*): the CMG checkpoint or run folder that generates the references "
+        "(default: the shipped assets/cmg/cmg.pt); sets motion.cmg_model",
+    )
     a("--no_rand", action="store_true", help="turn every randomisation off")
     a("--fix_action_std", action="store_true")
     a("--use_jit", action="store_true", help="play: run the exported TorchScript model")
     a("--record_video", action="store_true", help="play: write an mp4")
     a("--record_log", action="store_true", help="play: write per-step JSON logs")
-    a("--eval_student", action="store_true",
-      help="student tasks: train the student by pure PPO, without the teacher's DAgger (KL) term "
-           "(DAgger coefficient 0; the teacher is still loaded: the critic reads its normaliser)")
-    a("--allow_teacher_change", action="store_true",
-      help="student tasks: resume a student checkpoint against a teacher other than the one it was trained with")
-    a("--set", dest="overrides", action="append", default=[], metavar="GROUP.NAME=VALUE",
-      help="change a setting of the task's env or train config, e.g. --set motion.adaptive_sampling=true "
-           "--set algorithm.learning_rate=1e-4 (repeatable; legged_gym/gym_utils/cfg_override.py)")
+    a(
+        "--eval_student",
+        action="store_true",
+        help="student tasks: train the student by pure PPO, without the teacher's DAgger (KL) term "
+        "(DAgger coefficient 0; the teacher is still loaded: the critic reads its normaliser)",
+    )
+    a(
+        "--allow_teacher_change",
+        action="store_true",
+        help="student tasks: resume a student checkpoint against a teacher other than the one it was trained with",
+    )
+    a(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="GROUP.NAME=VALUE",
+        help="change a setting of the task's env or train config, e.g. --set motion.adaptive_sampling=true "
+        "--set algorithm.learning_rate=1e-4 (repeatable; legged_gym/gym_utils/cfg_override.py)",
+    )
     a("--wandb", action="store_true", help="also log to wandb (TensorBoard is always on)")
-    a("--debug", action="store_true",
-      help="train with {} envs unless --num_envs is given, no wandb, and full tracebacks for every error".format(
-          DEBUG_NUM_ENVS))
+    a(
+        "--debug",
+        action="store_true",
+        help="train with {} envs unless --num_envs is given, no wandb, and full tracebacks for every error".format(
+            DEBUG_NUM_ENVS
+        ),
+    )
     return p
 
 
-def get_args(argv: Optional[Sequence[str]] = None, description: str = "",
-             parser: Optional[argparse.ArgumentParser] = None) -> argparse.Namespace:
+def get_args(
+    argv: Optional[Sequence[str]] = None, description: str = "", parser: Optional[argparse.ArgumentParser] = None
+) -> argparse.Namespace:
     """Parse TWIST's flags (`argv`, default sys.argv); `parser`: a `build_parser()` with script extras."""
     parser = parser or build_parser(description)
     args = parser.parse_args(argv)
@@ -121,8 +149,10 @@ def cmg_model_override(parser: argparse.ArgumentParser, args: argparse.Namespace
 
     path = args.cmg_model
     if not os.path.exists(path):
-        parser.error("--cmg_model {}: no such file or folder (a CMG checkpoint, or a run folder of "
-                     "python -m cmg_workspace.train)".format(path))
+        parser.error(
+            "--cmg_model {}: no such file or folder (a CMG checkpoint, or a run folder of "
+            "python -m cmg_workspace.train)".format(path)
+        )
     from legged_gym.gym_utils.task_registry import task_registry
 
     def uses_cmg(task: str) -> bool:
@@ -214,8 +244,11 @@ def check_device(device) -> None:
     if not torch.cuda.is_available():
         raise UsageError("--device {}: CUDA is not available on this machine; use --device cpu".format(device))
     if dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise UsageError("--device {}: this machine has {} CUDA device(s) (cuda:0 to cuda:{})".format(
-            device, torch.cuda.device_count(), torch.cuda.device_count() - 1))
+        raise UsageError(
+            "--device {}: this machine has {} CUDA device(s) (cuda:0 to cuda:{})".format(
+                device, torch.cuda.device_count(), torch.cuda.device_count() - 1
+            )
+        )
 
 
 def check_motion_file(motion_file) -> None:
@@ -227,21 +260,27 @@ def check_motion_file(motion_file) -> None:
     path = Path(motion_file)
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        raise UsageError("--motion_file {}: a .csv motion must be converted first: python -m pose.convert {} "
-                         "<clip.pkl or folder> (then pass the clip or the folder's manifest.yaml)".format(
-                             motion_file, motion_file))
+        raise UsageError(
+            "--motion_file {}: a .csv motion must be converted first: python -m pose.convert {} "
+            "<clip.pkl or folder> (then pass the clip or the folder's manifest.yaml)".format(motion_file, motion_file)
+        )
     if suffix in UNCONVERTED_SUFFIXES:
-        raise UsageError("--motion_file {}: {} files are not G1 motions; retarget it to the G1 first, then convert "
-                         "the result with python -m pose.convert SRC DST".format(motion_file, suffix))
+        raise UsageError(
+            "--motion_file {}: {} files are not G1 motions; retarget it to the G1 first, then convert "
+            "the result with python -m pose.convert SRC DST".format(motion_file, suffix)
+        )
     if path.is_dir():
-        raise UsageError("--motion_file {}: is a folder; pass its manifest (.yaml), e.g. the manifest.yaml "
-                         "that python -m pose.convert SRC DST writes into DST".format(motion_file))
+        raise UsageError(
+            "--motion_file {}: is a folder; pass its manifest (.yaml), e.g. the manifest.yaml "
+            "that python -m pose.convert SRC DST writes into DST".format(motion_file)
+        )
     if not path.is_file():
         raise UsageError("--motion_file {}: no such file".format(motion_file))
     if suffix not in MOTION_SUFFIXES:
-        raise UsageError("--motion_file {}: unknown format {!r}: expected a manifest (.yaml) or a clip (.pkl, .npz); "
-                         "convert other motions first with python -m pose.convert SRC DST".format(
-                             motion_file, suffix or path.name))
+        raise UsageError(
+            "--motion_file {}: unknown format {!r}: expected a manifest (.yaml) or a clip (.pkl, .npz); "
+            "convert other motions first with python -m pose.convert SRC DST".format(motion_file, suffix or path.name)
+        )
 
 
 def user_errors() -> tuple:

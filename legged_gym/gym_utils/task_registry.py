@@ -6,6 +6,7 @@ task up there (importing `legged_gym.envs`) when it does not know it. `make_env`
 (TWIST's names); this module imports the environments, the simulator and rsl_rl only inside them, so
 importing it stays cheap.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -33,8 +34,11 @@ def policy_cfg_with_obs_sizes(cfg_dict: Dict, env) -> Dict:
         policy = dict(out[key] or {})
         for name, value in layout.policy_sizes(obs_type).items():
             if policy.get(name) is not None and int(policy[name]) != value:
-                raise ValueError("train config {}.{} = {}, but the env's observation layout has {}".format(
-                    key, name, policy[name], value))
+                raise ValueError(
+                    "train config {}.{} = {}, but the env's observation layout has {}".format(
+                        key, name, policy[name], value
+                    )
+                )
             policy[name] = value
         out[key] = policy
     return out
@@ -105,15 +109,22 @@ class TaskRegistry(TaskTable):
         if not exptid:
             raise FileNotFoundError(
                 "task {!r} distils from a teacher: pass --teacher_exptid (its checkpoint is read from {})".format(
-                    getattr(args, "task", "?"), os.path.join(experiment_dir(proj, "<teacher_exptid>"), name)))
+                    getattr(args, "task", "?"), os.path.join(experiment_dir(proj, "<teacher_exptid>"), name)
+                )
+            )
         run = experiment_dir(proj, exptid)
         try:
             return resolve_checkpoint(run, ckpt)
         except FileNotFoundError as e:
-            hint = ("train the teacher first (bash train_teacher.sh {} <device>) or set --teacher_proj_name / "
-                    "--teacher_exptid".format(exptid) if not os.path.isdir(run) else "pick another --teacher_checkpoint")
-            raise FileNotFoundError("teacher checkpoint {} not found ({}); {}".format(
-                os.path.join(run, name), e, hint)) from None
+            hint = (
+                "train the teacher first (bash train_teacher.sh {} <device>) or set --teacher_proj_name / "
+                "--teacher_exptid".format(exptid)
+                if not os.path.isdir(run)
+                else "pick another --teacher_checkpoint"
+            )
+            raise FileNotFoundError(
+                "teacher checkpoint {} not found ({}); {}".format(os.path.join(run, name), e, hint)
+            ) from None
 
     def resume_checkpoint(self, args, train_cfg=None) -> Optional[Path]:
         """The checkpoint to resume from, or None: with --resumeid, `<log root>/<resume_proj_name or
@@ -123,14 +134,16 @@ class TaskRegistry(TaskTable):
 
         resumeid = getattr(args, "resumeid", None)
         resume = bool(getattr(args, "resume", False)) or bool(
-            train_cfg is not None and getattr(train_cfg.runner, "resume", False))
+            train_cfg is not None and getattr(train_cfg.runner, "resume", False)
+        )
         if not resumeid and not resume:
             return None
         exptid = resumeid or getattr(args, "exptid", None)
         proj = (getattr(args, "resume_proj_name", None) if resumeid else None) or args.proj_name
         if not exptid:
-            raise ValueError("resuming needs --resumeid or --exptid (the run under {})".format(
-                experiment_dir(proj, "<exptid>")))
+            raise ValueError(
+                "resuming needs --resumeid or --exptid (the run under {})".format(experiment_dir(proj, "<exptid>"))
+            )
         return resolve_checkpoint(experiment_dir(proj, exptid), int(getattr(args, "checkpoint", -1)))
 
     def make_alg_runner(self, env, name: Optional[str] = None, args=None, train_cfg=None, log_root="default"):
@@ -174,13 +187,21 @@ class TaskRegistry(TaskTable):
             eval_student = bool(getattr(args, "eval_student", False))
             if eval_student:
                 print("--eval_student: the student trains by PPO alone (DAgger coefficient 0)")
-            runner = runner_class(env, cfg_dict, log_dir, device=args.device, teacher_path=str(teacher),
-                                  allow_teacher_change=bool(getattr(args, "allow_teacher_change", False)),
-                                  pure_ppo=eval_student)
+            runner = runner_class(
+                env,
+                cfg_dict,
+                log_dir,
+                device=args.device,
+                teacher_path=str(teacher),
+                allow_teacher_change=bool(getattr(args, "allow_teacher_change", False)),
+                pure_ppo=eval_student,
+            )
         else:
             if getattr(args, "eval_student", False):
-                raise UsageError("--eval_student: task {!r} has no teacher (only student tasks such as g1_stu_rl "
-                                 "train with a DAgger term)".format(name))
+                raise UsageError(
+                    "--eval_student: task {!r} has no teacher (only student tasks such as g1_stu_rl "
+                    "train with a DAgger term)".format(name)
+                )
             runner = runner_class(env, cfg_dict, log_dir, device=args.device)
         if resume_path is not None:
             print("Loading model from {}".format(resume_path))

@@ -30,6 +30,7 @@ bar chart `<out>/eval.png` and printed as a table:
 --compare DIR2 also prints this run's summary against DIR2/eval.json. The metric functions are
 `legged_gym.envs.mdp.metrics`.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,8 +51,16 @@ import torch  # noqa: E402
 
 from legged_gym.envs.base.humanoid_mimic_config import disable_randomization, set_play_cfg  # noqa: E402
 from legged_gym.envs.mdp import metrics  # noqa: E402
-from legged_gym.gym_utils.helpers import (UsageError, build_parser, check_device, check_motion_file,  # noqa: E402
-                                          checkpoint_iteration, experiment_dir, get_args, run_script)
+from legged_gym.gym_utils.helpers import (
+    UsageError,
+    build_parser,
+    check_device,
+    check_motion_file,  # noqa: E402
+    checkpoint_iteration,
+    experiment_dir,
+    get_args,
+    run_script,
+)
 from legged_gym.gym_utils.task_registry import task_registry  # noqa: E402
 from legged_gym.scripts.play import load_policy, resolve_model  # noqa: E402
 
@@ -59,15 +68,30 @@ RAND_MODES = ("none", "play", "train")
 #: success needs the per-step mean root-relative key-body error to stay at or below this (m)
 SUCCESS_MAX_LOCAL_KEYBODY_ERROR = 0.25
 #: the keys of every clip row and of the summary, in table order
-METRIC_KEYS = ("success_rate", "completion", "mpkpe_global_mm", "mpkpe_local_mm", "mpkpe_global_all_mm",
-               "mpkpe_local_all_mm", "joint_error_rad", "root_vel_error_mps", "root_drift_m")
+METRIC_KEYS = (
+    "success_rate",
+    "completion",
+    "mpkpe_global_mm",
+    "mpkpe_local_mm",
+    "mpkpe_global_all_mm",
+    "mpkpe_local_all_mm",
+    "joint_error_rad",
+    "root_vel_error_mps",
+    "root_drift_m",
+)
 #: per-step errors accumulated over each env's first episode: name -> (metric key, scale to its unit)
-STEP_ERRORS = {"kb_world": ("mpkpe_global_mm", 1000.0), "kb_local": ("mpkpe_local_mm", 1000.0),
-               "all_world": ("mpkpe_global_all_mm", 1000.0), "all_local": ("mpkpe_local_all_mm", 1000.0),
-               "joint": ("joint_error_rad", 1.0), "root_vel": ("root_vel_error_mps", 1.0)}
+STEP_ERRORS = {
+    "kb_world": ("mpkpe_global_mm", 1000.0),
+    "kb_local": ("mpkpe_local_mm", 1000.0),
+    "all_world": ("mpkpe_global_all_mm", 1000.0),
+    "all_local": ("mpkpe_local_all_mm", 1000.0),
+    "joint": ("joint_error_rad", 1.0),
+    "root_vel": ("root_vel_error_mps", 1.0),
+}
 
 
 # --- configuration ------------------------------------------------------------------------------------
+
 
 def configure_env_cfg(env_cfg, rand: str, num_envs: int):
     """The env config of an evaluation with randomisation mode `rand`, in place; returns env_cfg.
@@ -98,6 +122,7 @@ def count_clips(motion_file) -> int:
 
 
 # --- measuring ----------------------------------------------------------------------------------------
+
 
 def env_step_errors(env) -> Dict[str, torch.Tensor]:
     """Per-step tracking errors (N,) of every env of a HumanoidMimic against its current reference."""
@@ -151,9 +176,11 @@ class FirstEpisodeTracker:
     def per_env(self, clip_lengths: torch.Tensor, dt: float) -> Dict[str, torch.Tensor]:
         """The metric keys, one value per env; clip_lengths (N,) s of each env's clip."""
         steps = self.steps.clamp_min(1.0)
-        out = {"completion": (self.steps * dt / clip_lengths).clamp(max=1.0),
-               "success_rate": (self.finished_clip & (self.max_kb_local <= SUCCESS_MAX_LOCAL_KEYBODY_ERROR)).float(),
-               "root_drift_m": self.drift}
+        out = {
+            "completion": (self.steps * dt / clip_lengths).clamp(max=1.0),
+            "success_rate": (self.finished_clip & (self.max_kb_local <= SUCCESS_MAX_LOCAL_KEYBODY_ERROR)).float(),
+            "root_drift_m": self.drift,
+        }
         for name, (key, scale) in STEP_ERRORS.items():
             out[key] = self.sums[name] / steps * scale
         return out
@@ -198,9 +225,17 @@ def evaluate(env, policy, num_envs_per_clip: int) -> dict:
 
 # --- output -------------------------------------------------------------------------------------------
 
-SHORT = {"success_rate": "success", "completion": "compl", "mpkpe_global_mm": "kb_g_mm", "mpkpe_local_mm": "kb_l_mm",
-         "mpkpe_global_all_mm": "all_g_mm", "mpkpe_local_all_mm": "all_l_mm", "joint_error_rad": "joint_rad",
-         "root_vel_error_mps": "vel_mps", "root_drift_m": "drift_m"}
+SHORT = {
+    "success_rate": "success",
+    "completion": "compl",
+    "mpkpe_global_mm": "kb_g_mm",
+    "mpkpe_local_mm": "kb_l_mm",
+    "mpkpe_global_all_mm": "all_g_mm",
+    "mpkpe_local_all_mm": "all_l_mm",
+    "joint_error_rad": "joint_rad",
+    "root_vel_error_mps": "vel_mps",
+    "root_drift_m": "drift_m",
+}
 
 
 def format_table(result: dict) -> str:
@@ -221,8 +256,11 @@ def format_comparison(this: dict, other: dict, other_name: str) -> str:
         a = this["summary"].get(k)
         b = other.get("summary", {}).get(k)
         if a is None or b is None:
-            lines.append("{:<22}{:>12}{:>12}{:>12}".format(k, "-" if a is None else "{:.3f}".format(a),
-                                                           "-" if b is None else "{:.3f}".format(b), "-"))
+            lines.append(
+                "{:<22}{:>12}{:>12}{:>12}".format(
+                    k, "-" if a is None else "{:.3f}".format(a), "-" if b is None else "{:.3f}".format(b), "-"
+                )
+            )
         else:
             lines.append("{:<22}{:>12.3f}{:>12.3f}{:>+12.3f}".format(k, a, b, a - b))
     return "\n".join(lines)
@@ -238,8 +276,11 @@ def plot(result: dict, path: Path, title: str) -> None:
     names = [r["name"] for r in result["clips"]]
     x = list(range(len(names)))
     fig, axes = plt.subplots(3, 1, figsize=(max(6.0, 0.6 * len(names) + 2.0), 8.0), sharex=True)
-    for ax, key, label in zip(axes, ("success_rate", "completion", "mpkpe_local_mm"),
-                              ("success rate", "completion", "key-body error,\nroot-relative (mm)")):
+    for ax, key, label in zip(
+        axes,
+        ("success_rate", "completion", "mpkpe_local_mm"),
+        ("success rate", "completion", "key-body error,\nroot-relative (mm)"),
+    ):
         ax.bar(x, [r[key] for r in result["clips"]], color="tab:blue")
         ax.axhline(result["summary"][key], color="tab:red", linestyle="--", linewidth=1, label="mean")
         ax.set_ylabel(label)
@@ -255,6 +296,7 @@ def plot(result: dict, path: Path, title: str) -> None:
 
 
 # --- script -------------------------------------------------------------------------------------------
+
 
 def run_eval(args) -> dict:
     if not args.exptid:
@@ -288,28 +330,37 @@ def run_eval(args) -> dict:
 
     env, env_cfg = task_registry.make_env(name=args.task, args=args, env_cfg=env_cfg)
     policy = load_policy(env, args)
-    print("Evaluating {} on {} clips x {} envs ({}, --rand {})".format(
-        model_path, num_clips, args.num_envs_per_clip, args.sim, args.rand), flush=True)
+    print(
+        "Evaluating {} on {} clips x {} envs ({}, --rand {})".format(
+            model_path, num_clips, args.num_envs_per_clip, args.sim, args.rand
+        ),
+        flush=True,
+    )
     result = evaluate(env, policy, args.num_envs_per_clip)
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     argv = args.argv if getattr(args, "argv", None) is not None else sys.argv[1:]
-    result.update({
-        "command": "python legged_gym/scripts/eval.py " + " ".join(argv),
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "checkpoint": str(model_path),
-        "checkpoint_iteration": checkpoint_iteration(model_path),
-        "task": args.task,
-        "rand": args.rand,
-        "motion_file": "embedded set (pose.synth)" if args.motion_file is None else str(args.motion_file),
-        "num_envs_per_clip": args.num_envs_per_clip,
-        "sim": args.sim,
-        "device": str(args.device),
-    })
+    result.update(
+        {
+            "command": "python legged_gym/scripts/eval.py " + " ".join(argv),
+            "date": datetime.datetime.now().isoformat(timespec="seconds"),
+            "checkpoint": str(model_path),
+            "checkpoint_iteration": checkpoint_iteration(model_path),
+            "task": args.task,
+            "rand": args.rand,
+            "motion_file": "embedded set (pose.synth)" if args.motion_file is None else str(args.motion_file),
+            "num_envs_per_clip": args.num_envs_per_clip,
+            "sim": args.sim,
+            "device": str(args.device),
+        }
+    )
     (out_dir / "eval.json").write_text(json.dumps(result, indent=1) + "\n")
-    plot(result, out_dir / "eval.png", "{} {} (iteration {}, --rand {})".format(
-        args.task, args.exptid, checkpoint_iteration(model_path), args.rand))
+    plot(
+        result,
+        out_dir / "eval.png",
+        "{} {} (iteration {}, --rand {})".format(args.task, args.exptid, checkpoint_iteration(model_path), args.rand),
+    )
     print(format_table(result))
     if compare is not None:
         print()
@@ -321,8 +372,12 @@ def run_eval(args) -> dict:
 def parser():
     p = build_parser(__doc__.splitlines()[0])
     p.add_argument("--num_envs_per_clip", type=int, default=1, help="envs playing each clip (K; num_envs = K x clips)")
-    p.add_argument("--rand", choices=RAND_MODES, default="play",
-                   help="randomisation: none (all off), play (play-mode overrides), train (training config)")
+    p.add_argument(
+        "--rand",
+        choices=RAND_MODES,
+        default="play",
+        help="randomisation: none (all off), play (play-mode overrides), train (training config)",
+    )
     p.add_argument("--out", default=None, help="folder of eval.json and eval.png")
     p.add_argument("--compare", default=None, help="folder of another eval.json to compare with")
     return p

@@ -14,6 +14,7 @@ osmesa without a display); --record_log writes env 0's per-step state to
 `<log root>/env_logs/<same name>.json`. --steps sets the number of policy
 steps (default: one episode when recording, else 100 episodes).
 """
+
 from __future__ import annotations
 
 import os
@@ -40,8 +41,17 @@ from typing import List, Optional  # noqa: E402
 import torch  # noqa: E402
 
 from legged_gym.envs.base.humanoid_mimic_config import set_play_cfg  # noqa: E402
-from legged_gym.gym_utils.helpers import (UsageError, build_parser, check_device, check_motion_file,  # noqa: E402
-                                          checkpoint_iteration, experiment_dir, get_args, log_root, run_script)
+from legged_gym.gym_utils.helpers import (
+    UsageError,
+    build_parser,
+    check_device,
+    check_motion_file,  # noqa: E402
+    checkpoint_iteration,
+    experiment_dir,
+    get_args,
+    log_root,
+    run_script,
+)
 from legged_gym.gym_utils.task_registry import task_registry  # noqa: E402
 
 
@@ -50,8 +60,9 @@ def latest_jit(proj_name: str, exptid: str) -> Path:
     traced = Path(experiment_dir(proj_name, exptid)) / "traced"
     files = sorted(traced.glob("*jit*.pt")) if traced.is_dir() else []
     if not files:
-        raise FileNotFoundError("{}: no exported model (*jit*.pt); run: bash to_jit.sh {} {}".format(
-            traced, exptid, proj_name))
+        raise FileNotFoundError(
+            "{}: no exported model (*jit*.pt); run: bash to_jit.sh {} {}".format(traced, exptid, proj_name)
+        )
 
     def number(p: Path) -> int:
         m = re.search(r"-(\d+)-jit", p.name)
@@ -139,9 +150,14 @@ def play(args) -> dict:
 
     steps = args.steps
     if steps is None:
-        steps = int(env.max_episode_length) if (args.record_video or args.record_log) else 100 * int(env.max_episode_length)
-    print("Playing {} steps of {} ({} envs, {}){}".format(steps, args.task, env.num_envs, args.sim,
-                                                        ", recording " + video_path if recorder else ""))
+        steps = (
+            int(env.max_episode_length) if (args.record_video or args.record_log) else 100 * int(env.max_episode_length)
+        )
+    print(
+        "Playing {} steps of {} ({} envs, {}){}".format(
+            steps, args.task, env.num_envs, args.sim, ", recording " + video_path if recorder else ""
+        )
+    )
     obs = env.get_observations()
     t_next = time.time()
     try:
@@ -182,8 +198,12 @@ def play(args) -> dict:
 
 def parser():
     p = build_parser(__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=None,
-                   help="policy steps to run (default: one episode when recording, else 100 episodes)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="policy steps to run (default: one episode when recording, else 100 episodes)",
+    )
     return p
 
 

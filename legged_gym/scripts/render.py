@@ -9,6 +9,7 @@ software EGL: Debian packages libegl1 + libegl-mesa0) or `osmesa` (Debian packag
 `select_gl_backend()` must therefore run before anything imports mujoco (the mjwarp backend does):
 without a display and without MUJOCO_GL it tries egl, then osmesa, each in a child process.
 """
+
 from __future__ import annotations
 
 import math
@@ -75,8 +76,10 @@ def select_gl_backend() -> Optional[str]:
         raise RuntimeError("select_gl_backend() must run before mujoco is imported (MUJOCO_GL is read then)")
     backend, reasons = find_offscreen_backend()
     if backend is None:
-        raise RuntimeError("no offscreen OpenGL backend for MuJoCo: {} (install the Debian packages libegl1 and "
-                           "libegl-mesa0 for egl, or libosmesa6 for osmesa)".format("; ".join(reasons)))
+        raise RuntimeError(
+            "no offscreen OpenGL backend for MuJoCo: {} (install the Debian packages libegl1 and "
+            "libegl-mesa0 for egl, or libosmesa6 for osmesa)".format("; ".join(reasons))
+        )
     os.environ["MUJOCO_GL"] = backend
     return backend
 
@@ -109,14 +112,14 @@ class Env0Mirror:
         root = [float(v) for v in root_state[:7]]
         q = self.data.qpos
         a = self._root_adr
-        q[a:a + 3] = root[0:3]
-        q[a + 3:a + 7] = [root[6], root[3], root[4], root[5]]  # xyzw -> MuJoCo's wxyz
+        q[a : a + 3] = root[0:3]
+        q[a + 3 : a + 7] = [root[6], root[3], root[4], root[5]]  # xyzw -> MuJoCo's wxyz
         for adr, v in zip(self._dof_adr, dof_pos):
             q[adr] = float(v)
         self.mujoco.mj_kinematics(self.model, self.data)
 
     def root_pos(self):
-        return self.data.qpos[self._root_adr:self._root_adr + 3].copy()
+        return self.data.qpos[self._root_adr : self._root_adr + 3].copy()
 
 
 def follow_camera(mujoco, cam, lookat, offset=CAMERA_OFFSET) -> None:
@@ -132,14 +135,16 @@ def follow_camera(mujoco, cam, lookat, offset=CAMERA_OFFSET) -> None:
 class VideoRecorder:
     """Offscreen mp4 of env 0 (mujoco.Renderer + imageio's ffmpeg, from the imageio-ffmpeg package)."""
 
-    def __init__(self, path, mirror: Env0Mirror, width: int = VIDEO_WIDTH, height: int = VIDEO_HEIGHT,
-                 fps: int = VIDEO_FPS) -> None:
+    def __init__(
+        self, path, mirror: Env0Mirror, width: int = VIDEO_WIDTH, height: int = VIDEO_HEIGHT, fps: int = VIDEO_FPS
+    ) -> None:
         try:
             import imageio
             import imageio_ffmpeg  # noqa: F401  (imageio's ffmpeg writer; ships its own ffmpeg binary)
         except ImportError as e:
-            raise RuntimeError("recording videos needs imageio and imageio-ffmpeg ({}): pip install imageio "
-                               "imageio-ffmpeg".format(e))
+            raise RuntimeError(
+                "recording videos needs imageio and imageio-ffmpeg ({}): pip install imageio imageio-ffmpeg".format(e)
+            )
         mujoco = mirror.mujoco
         self.mujoco, self.mirror, self.path = mujoco, mirror, str(path)
         vis = mirror.model.vis.global_
@@ -148,8 +153,9 @@ class VideoRecorder:
         self.renderer = mujoco.Renderer(mirror.model, height=height, width=width)
         self.camera = mujoco.MjvCamera()
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        self.writer = imageio.get_writer(self.path, fps=fps, codec="libx264", quality=7, macro_block_size=8,
-                                         ffmpeg_log_level="error")
+        self.writer = imageio.get_writer(
+            self.path, fps=fps, codec="libx264", quality=7, macro_block_size=8, ffmpeg_log_level="error"
+        )
         self.frames = 0
 
     def capture(self) -> None:

@@ -15,6 +15,7 @@ Reads `<log root>/<proj_name>/<exptid>/model_<checkpoint>.pt` (-1: latest) and w
 
 The ONNX file needs the `onnx` package (the project's [dev] extra; skipped with a note without it).
 """
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,12 @@ import torch.nn as nn  # noqa: E402
 
 from legged_gym.envs.mdp.layout import LAYOUT, ObsLayout  # noqa: E402
 from legged_gym.envs.mdp.observations import OBS_CLIP  # noqa: E402
-from legged_gym.gym_utils.helpers import (build_parser, checkpoint_iteration, experiment_dir,  # noqa: E402
-                                          resolve_checkpoint)
+from legged_gym.gym_utils.helpers import (
+    build_parser,
+    checkpoint_iteration,
+    experiment_dir,  # noqa: E402
+    resolve_checkpoint,
+)
 
 if TYPE_CHECKING:
     from rsl_rl.utils.normalizer import Normalizer
@@ -70,8 +75,11 @@ class CheckedPolicy(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         if obs.dim() != 2 or obs.size(1) != self.num_obs:
-            raise RuntimeError("policy input must be raw observations of shape (batch, {}), got {}".format(
-                self.num_obs, list(obs.shape)))
+            raise RuntimeError(
+                "policy input must be raw observations of shape (batch, {}), got {}".format(
+                    self.num_obs, list(obs.shape)
+                )
+            )
         return self.policy(obs)
 
 
@@ -90,9 +98,10 @@ def load_student(path, robot: str = "g1") -> Tuple[HardwareRefNN, dict]:
     got = (policy_cfg.get("num_observations"), policy_cfg.get("num_motion_observations"), policy_cfg.get("num_actions"))
     want = (num_obs, layout.policy_sizes("student")["num_motion_observations"], layout.num_actions)
     if got != want:
-        raise ValueError("{}: not a {} student policy: (observations, reference block, actions) = {}, expected {} "
-                         "(a teacher checkpoint cannot be deployed: it needs privileged observations)".format(
-                             path, robot, got, want))
+        raise ValueError(
+            "{}: not a {} student policy: (observations, reference block, actions) = {}, expected {} "
+            "(a teacher checkpoint cannot be deployed: it needs privileged observations)".format(path, robot, got, want)
+        )
     ac = ActorCriticMimic(**policy_cfg)
     missing, _ = ac.load_state_dict(ckpt["model_state_dict"], strict=False)
     missing_actor = [k for k in missing if k.startswith("actor.")]
@@ -115,15 +124,20 @@ def deploy_metadata(robot: str = "g1") -> Dict[str, object]:
     scale = float(cfg.control.action_scale)
     s = cfg.normalization.obs_scales
     obs_layout = layout.student_metadata()  # sizes, slices, history order, field slices
-    obs_layout.update({
-        "obs_scales": {"ang_vel": float(s.ang_vel), "dof_pos": float(s.dof_pos), "dof_vel": float(s.dof_vel)},
-        "zero_dof_vel_ids": list(ANKLE_DOF_IDS),
-        "obs_clip": float(cfg.normalization.clip_observations),
-    })
+    obs_layout.update(
+        {
+            "obs_scales": {"ang_vel": float(s.ang_vel), "dof_pos": float(s.dof_pos), "dof_vel": float(s.dof_vel)},
+            "zero_dof_vel_ids": list(ANKLE_DOF_IDS),
+            "obs_clip": float(cfg.normalization.clip_observations),
+        }
+    )
     return {
         "robot": robot,
-        "input": {"name": "obs", "shape": ["batch", layout.n_student_obs], "content": "raw observations (the "
-                  "normaliser is inside the model)"},
+        "input": {
+            "name": "obs",
+            "shape": ["batch", layout.n_student_obs],
+            "content": "raw observations (the normaliser is inside the model)",
+        },
         "output": {"name": "actions", "shape": ["batch", layout.num_actions], "content": "action means"},
         "joint_names": list(g1.dof_names),
         "default_joint_pos": [float(v) for v in g1.default_dof_pos],
@@ -135,8 +149,7 @@ def deploy_metadata(robot: str = "g1") -> Dict[str, object]:
         "torque_limit_training": [float(v) for v in g1.torque_limit],
         "torque_limit_robot": [float(v) for v in g1.effort],
         "torque_limits": "training clipped simulated torques at torque_limit_training = {} x the joint efforts"
-                         "; sim2sim and the robot use the full efforts, torque_limit_robot".format(
-                             float(g1.torque_safety_limit)),
+        "; sim2sim and the robot use the full efforts, torque_limit_robot".format(float(g1.torque_safety_limit)),
         "policy_dt": float(cfg.sim.dt) * int(cfg.sim.decimation),
         "sim_dt": float(cfg.sim.dt),
         "decimation": int(cfg.sim.decimation),
@@ -182,8 +195,12 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: str, meta: Dict[s
 
     import onnx
 
-    kwargs: Dict[str, Any] = dict(input_names=["obs"], output_names=["actions"], opset_version=17,
-                                  dynamic_axes={"obs": {0: "batch"}, "actions": {0: "batch"}})
+    kwargs: Dict[str, Any] = dict(
+        input_names=["obs"],
+        output_names=["actions"],
+        opset_version=17,
+        dynamic_axes={"obs": {0: "batch"}, "actions": {0: "batch"}},
+    )
     if "dynamo" in inspect.signature(torch.onnx.export).parameters:
         kwargs["dynamo"] = False  # the TorchScript-based exporter: no onnxscript needed
     with warnings.catch_warnings():

@@ -20,6 +20,7 @@ Several GPUs (data-parallel; `--num_envs` envs per GPU, rank 0 logs and saves):
 (or `NPROC=2 bash train_teacher.sh T1 cuda --multi_gpu`). Each process trains on cuda:LOCAL_RANK (gloo
 on the CPU with `--device cpu`) with the seed + its rank; see rsl_rl/utils/distributed.py.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,16 @@ if __package__ in (None, ""):  # run as a file: make `legged_gym.scripts` import
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 import legged_gym.scripts.isaacgym_first  # noqa: F401,E402  (before torch)
-from legged_gym.gym_utils.helpers import (DEBUG_NUM_ENVS, UsageError, build_parser, check_device,  # noqa: E402
-                                          check_motion_file, experiment_dir, get_args, run_script)
+from legged_gym.gym_utils.helpers import (
+    DEBUG_NUM_ENVS,
+    UsageError,
+    build_parser,
+    check_device,  # noqa: E402
+    check_motion_file,
+    experiment_dir,
+    get_args,
+    run_script,
+)
 from legged_gym.gym_utils.task_registry import task_registry  # noqa: E402
 
 
@@ -46,12 +55,14 @@ def header_line(args, env) -> str:
     motion_lib = getattr(env, "_motion_lib", None)
     motions = motion_lib.num_motions() if motion_lib is not None else "?"
     line = "Training {}: backend {}, device {}, {} envs, {} motions -> {}".format(
-        args.task, args.sim, args.device, env.num_envs, motions, experiment_dir(args.proj_name, args.exptid))
+        args.task, args.sim, args.device, env.num_envs, motions, experiment_dir(args.proj_name, args.exptid)
+    )
     if getattr(args, "multi_gpu", False):
         from rsl_rl.utils import distributed
 
         line += " (data-parallel: {} processes x {} envs, {})".format(
-            distributed.world_size(), env.num_envs, "nccl" if str(args.device).startswith("cuda") else "gloo")
+            distributed.world_size(), env.num_envs, "nccl" if str(args.device).startswith("cuda") else "gloo"
+        )
     return line
 
 
@@ -64,13 +75,16 @@ def data_parallel_setup(args) -> int:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if not getattr(args, "multi_gpu", False):
         if world > 1:
-            raise UsageError("started by torchrun with {} processes: add --multi_gpu to train data-parallel".format(
-                world))
+            raise UsageError(
+                "started by torchrun with {} processes: add --multi_gpu to train data-parallel".format(world)
+            )
         return 0
     if not distributed.launched_by_torchrun():
-        raise UsageError("--multi_gpu: start train.py with torchrun, e.g. torchrun --standalone --nproc_per_node 2 "
-                         "legged_gym/scripts/train.py ... --multi_gpu (or NPROC=2 bash train_teacher.sh ... "
-                         "--multi_gpu)")
+        raise UsageError(
+            "--multi_gpu: start train.py with torchrun, e.g. torchrun --standalone --nproc_per_node 2 "
+            "legged_gym/scripts/train.py ... --multi_gpu (or NPROC=2 bash train_teacher.sh ... "
+            "--multi_gpu)"
+        )
     check_device(args.device)  # the device type asked for exists (cuda, cpu)
     args.device = distributed.rank_device(args.device)
     return int(os.environ["RANK"])
@@ -92,8 +106,10 @@ def train(args) -> None:
         raise UsageError("--task {}".format(e)) from e
     student = getattr(train_cfg, "runner_class_name", "") == "OnPolicyDaggerRunner"
     if args.eval_student and not student:
-        raise UsageError("--eval_student: task {!r} has no teacher (only student tasks such as g1_stu_rl train "
-                         "with a DAgger term)".format(args.task))
+        raise UsageError(
+            "--eval_student: task {!r} has no teacher (only student tasks such as g1_stu_rl train "
+            "with a DAgger term)".format(args.task)
+        )
     # Fail before building anything when a checkpoint to read is missing.
     try:
         if student:
@@ -151,9 +167,12 @@ def build_and_learn(args, train_cfg, main_process: bool = True) -> None:
 
 def parser():
     p = build_parser(__doc__.splitlines()[0])
-    p.add_argument("--multi_gpu", action="store_true",
-                   help="data-parallel training over the processes torchrun starts (one per GPU, --num_envs each; "
-                        "NCCL on CUDA, gloo with --device cpu); rank 0 logs and saves")
+    p.add_argument(
+        "--multi_gpu",
+        action="store_true",
+        help="data-parallel training over the processes torchrun starts (one per GPU, --num_envs each; "
+        "NCCL on CUDA, gloo with --device cpu); rank 0 logs and saves",
+    )
     return p
 
 

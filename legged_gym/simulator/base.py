@@ -17,6 +17,7 @@ substep, applies the PD torque
 where kp_env = motor_strength_kp * Kp and kd_env = motor_strength_kd * Kd per env and DOF
 (`set_motor_strength`), Kp/Kd/torque_limit from the facts table (torque_limit = 0.9 x effort).
 """
+
 from __future__ import annotations
 
 import abc
@@ -151,8 +152,9 @@ class SimBackend(abc.ABC):
     #: synchronisation); the environments then reset envs by mask instead of by index list.
     supports_masked_writes = False
 
-    def set_states_where(self, mask: torch.Tensor, root_states: torch.Tensor, dof_pos: torch.Tensor,
-                         dof_vel: torch.Tensor) -> None:
+    def set_states_where(
+        self, mask: torch.Tensor, root_states: torch.Tensor, dof_pos: torch.Tensor, dof_vel: torch.Tensor
+    ) -> None:
         """Overwrite joint and root states of the envs where `mask` (N,) bool is True with the rows of
         the (N, ...) arguments (as set_dof_states then set_root_states on those envs); the other envs
         keep theirs. This default goes through the index-list setters (it reads the mask on the host)."""

@@ -29,6 +29,7 @@ Where PhysX differs from the interface (converted here, so the numbers match the
   first step pushes them to PhysX): randomise friction, mass and CoM before it, as TWIST does at
   actor creation. Friction and mass can also change later.
 """
+
 from __future__ import annotations
 
 import math
@@ -109,7 +110,7 @@ class IsaacGymBackend(SimBackend):
         px.rest_offset = 0.0
         px.bounce_threshold_velocity = 0.5
         px.max_depenetration_velocity = 1.0
-        px.max_gpu_contact_pairs = 2 ** 24
+        px.max_gpu_contact_pairs = 2**24
         px.default_buffer_size_multiplier = 5
         px.contact_collection = gymapi.CC_ALL_SUBSTEPS
         compute_id = self.device.index if self.device.index is not None else 0

@@ -20,6 +20,7 @@ Design (docs/decisions.md D1):
 
 Nothing here loops over environments in Python.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -283,7 +284,9 @@ class MjWarpBackend(SimBackend):
                 raise KeyError("{}: no joint named {!r}".format(path, name))
             qadr.append(int(mjm.jnt_qposadr[jid]))
             dadr.append(int(mjm.jnt_dofadr[jid]))
-            acts = np.flatnonzero((mjm.actuator_trnid[:, 0] == jid) & (mjm.actuator_trntype == mujoco.mjtTrn.mjTRN_JOINT))
+            acts = np.flatnonzero(
+                (mjm.actuator_trnid[:, 0] == jid) & (mjm.actuator_trntype == mujoco.mjtTrn.mjTRN_JOINT)
+            )
             if len(acts) != 1:
                 raise ValueError("{}: joint {!r} needs exactly one actuator, found {}".format(path, name, len(acts)))
             act.append(int(acts[0]))
@@ -369,7 +372,17 @@ class MjWarpBackend(SimBackend):
         wp.launch(
             _pd_kernel,
             dim=(self.num_envs, len(self._dof_names)),
-            inputs=[d.qpos, d.qvel, self._w_targets, self._w_kp, self._w_kd, self._w_limit, self._w_qadr, self._w_dadr, self._w_act],
+            inputs=[
+                d.qpos,
+                d.qvel,
+                self._w_targets,
+                self._w_kp,
+                self._w_kd,
+                self._w_limit,
+                self._w_qadr,
+                self._w_dadr,
+                self._w_act,
+            ],
             outputs=[d.ctrl, self._w_torques],
         )
 
@@ -509,15 +522,24 @@ class MjWarpBackend(SimBackend):
 
     supports_masked_writes = True
 
-    def set_states_where(self, mask: torch.Tensor, root_states: torch.Tensor, dof_pos: torch.Tensor,
-                         dof_vel: torch.Tensor) -> None:
+    def set_states_where(
+        self, mask: torch.Tensor, root_states: torch.Tensor, dof_pos: torch.Tensor, dof_vel: torch.Tensor
+    ) -> None:
         """The values set_dof_states / set_root_states write, selected per world by `mask` (no sync)."""
         m = mask.to(device=self.device, dtype=torch.bool).reshape(-1, 1)
         rs = root_states.to(device=self.device, dtype=torch.float32)
         quat = torch.nn.functional.normalize(rs[:, 3:7], dim=-1)
-        qpos = torch.cat([rs[:, 0:3], quat[:, 3:4], quat[:, 0:3], dof_pos.to(device=self.device, dtype=torch.float32)], dim=-1)
-        qvel = torch.cat([rs[:, 7:10], _quat_rotate_inverse_xyzw(quat, rs[:, 10:13]),
-                          dof_vel.to(device=self.device, dtype=torch.float32)], dim=-1)
+        qpos = torch.cat(
+            [rs[:, 0:3], quat[:, 3:4], quat[:, 0:3], dof_pos.to(device=self.device, dtype=torch.float32)], dim=-1
+        )
+        qvel = torch.cat(
+            [
+                rs[:, 7:10],
+                _quat_rotate_inverse_xyzw(quat, rs[:, 10:13]),
+                dof_vel.to(device=self.device, dtype=torch.float32),
+            ],
+            dim=-1,
+        )
         nq, nv = qpos.shape[1], qvel.shape[1]
         self._qpos[:, :nq] = torch.where(m, qpos, self._qpos[:, :nq])
         self._qvel[:, :nv] = torch.where(m, qvel, self._qvel[:, :nv])
@@ -573,7 +595,9 @@ class MjWarpBackend(SimBackend):
 
     def set_body_com_offset(self, body: str, offset: torch.Tensor) -> None:
         b = self._body_ids[self.body_index(body)]
-        self._body_ipos[:, b] = self._ipos0[b] + offset.to(device=self.device, dtype=torch.float32).reshape(self.num_envs, 3)
+        self._body_ipos[:, b] = self._ipos0[b] + offset.to(device=self.device, dtype=torch.float32).reshape(
+            self.num_envs, 3
+        )
         # body_ipos changes the composite inertia at qpos0, hence the invweights (not subtree masses)
         self._set_const(mjw.SetConstGroup.INERT0)
 

@@ -26,6 +26,7 @@ Differences from TWIST kept on purpose: a clip that fails validation raises inst
 and skipped (pass `skip_invalid=True` for TWIST's behaviour); every clip's `link_body_list` is
 checked and its bodies put in the model's order (TWIST read the first clip's list only).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -132,7 +133,9 @@ class MotionLib:
             raise ValueError("smooth_window: expected an odd number >= 1, got {}".format(smooth_window))
         w = np.asarray(weights, dtype=np.float64)
         if (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
-            raise MotionFileError("{}: weights must be finite, >= 0 and not all zero, got {}".format(source, w.tolist()))
+            raise MotionFileError(
+                "{}: weights must be finite, >= 0 and not all zero, got {}".format(source, w.tolist())
+            )
         model = load_g1()
         self.device = torch.device(device)
         self.smooth_window = smooth_window
@@ -293,7 +296,9 @@ class MotionLib:
         if motion_difficulty is not None:
             d = torch.as_tensor(motion_difficulty, device=self.device, dtype=torch.float32)
             if d.shape != probs.shape:
-                raise ValueError("motion_difficulty: expected shape ({},), got {}".format(self.num_motions(), tuple(d.shape)))
+                raise ValueError(
+                    "motion_difficulty: expected shape ({},), got {}".format(self.num_motions(), tuple(d.shape))
+                )
             probs = probs * d
         # Values are not checked beforehand: that would synchronise with the GPU at every reset.
         # torch rejects an invalid distribution itself (on CUDA with a device-side assert).

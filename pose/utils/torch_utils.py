@@ -4,6 +4,7 @@ Convention (docs/conventions.md, Quaternions): quaternions are (x, y, z, w) ever
 MuJoCo and the Unitree IMU use (w, x, y, z): convert at the boundary with `xyzw_to_wxyz` /
 `wxyz_to_xyzw`. "Rotate into frame q" is q^-1 v q (`quat_rotate_inverse`).
 """
+
 from __future__ import annotations
 
 import math
@@ -97,9 +98,15 @@ def quat_to_matrix(q: torch.Tensor) -> torch.Tensor:
     x, y, z, w = normalize(q).unbind(-1)
     return torch.stack(
         [
-            1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
-            2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
-            2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y),
+            1 - 2 * (y * y + z * z),
+            2 * (x * y - z * w),
+            2 * (x * z + y * w),
+            2 * (x * y + z * w),
+            1 - 2 * (x * x + z * z),
+            2 * (y * z - x * w),
+            2 * (x * z - y * w),
+            2 * (y * z + x * w),
+            1 - 2 * (x * x + y * y),
         ],
         dim=-1,
     ).reshape(q.shape[:-1] + (3, 3))
@@ -192,9 +199,15 @@ def axis_angle_to_matrix(axis: torch.Tensor, angle: torch.Tensor) -> torch.Tenso
     C = 1.0 - c
     return torch.stack(
         [
-            c + x * x * C, x * y * C - z * s, x * z * C + y * s,
-            y * x * C + z * s, c + y * y * C, y * z * C - x * s,
-            z * x * C - y * s, z * y * C + x * s, c + z * z * C,
+            c + x * x * C,
+            x * y * C - z * s,
+            x * z * C + y * s,
+            y * x * C + z * s,
+            c + y * y * C,
+            y * z * C - x * s,
+            z * x * C - y * s,
+            z * y * C + x * s,
+            c + z * z * C,
         ],
         dim=-1,
     ).reshape(angle.shape + (3, 3))

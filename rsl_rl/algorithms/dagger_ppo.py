@@ -18,6 +18,7 @@ dagger_coef_min (0.01) over dagger_coef_anneal_steps updates (60,000):
 k counts the updates done so far (0 in the first one); the counter and the coefficient of the
 next update are saved in checkpoints and restored on resume.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,8 +44,15 @@ def dagger_coef(k: int, coef0: float, coef_min: float, anneal_steps: int) -> flo
 class DaggerPPO(PPO):
     teacher: ActorCriticMimic
 
-    def __init__(self, actor_critic: ActorCriticMimic, teacher: ActorCriticMimic, dagger_coef: float = 0.1,
-                 dagger_coef_min: float = 0.01, dagger_coef_anneal_steps: int = 60000, **ppo_kwargs):
+    def __init__(
+        self,
+        actor_critic: ActorCriticMimic,
+        teacher: ActorCriticMimic,
+        dagger_coef: float = 0.1,
+        dagger_coef_min: float = 0.01,
+        dagger_coef_anneal_steps: int = 60000,
+        **ppo_kwargs,
+    ):
         super().__init__(actor_critic, **ppo_kwargs)
         self.teacher = teacher.to(self.device)
         self.teacher.eval()
@@ -60,13 +68,16 @@ class DaggerPPO(PPO):
         self.dagger_coef = self._scheduled_coef()
 
     def _scheduled_coef(self) -> float:
-        return dagger_coef(self.dagger_counter, self.dagger_coef_init, self.dagger_coef_min,
-                           self.dagger_coef_anneal_steps)
+        return dagger_coef(
+            self.dagger_counter, self.dagger_coef_init, self.dagger_coef_min, self.dagger_coef_anneal_steps
+        )
 
     def _stores_teacher(self) -> bool:
         return True
 
-    def act(self, obs: torch.Tensor, critic_obs: torch.Tensor, teacher_obs: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def act(
+        self, obs: torch.Tensor, critic_obs: torch.Tensor, teacher_obs: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
         """Student actions (always: no teacher warm start); records the teacher's mean/std on
         `teacher_obs` (the privileged obs under the teacher's normaliser; default critic_obs)."""
         actions = super().act(obs, critic_obs)

@@ -31,6 +31,7 @@ and its KL before the learning-rate rule, so all ranks take identical steps. Bot
 work; the CUDA graph is not used then (the minibatch step runs eagerly, with its collectives) unless
 `distributed_cuda_graph` (default off) asks to record the collectives in the graph as well.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -48,19 +49,42 @@ if TYPE_CHECKING:
     from rsl_rl.modules.actor_critic_mimic import ActorCriticMimic
 
 #: TWIST's algorithm config fields that its PPO never reads.
-TWIST_UNUSED_FIELDS = ("grad_penalty_coef_schedule", "std_schedule", "dagger_update_freq", "priv_reg_coef_schedual",
-                       "priv_reg_coef_schedule", "normalizer_update_iterations", "warm_iters")
+TWIST_UNUSED_FIELDS = (
+    "grad_penalty_coef_schedule",
+    "std_schedule",
+    "dagger_update_freq",
+    "priv_reg_coef_schedual",
+    "priv_reg_coef_schedule",
+    "normalizer_update_iterations",
+    "warm_iters",
+)
 
 
 class PPO:
     actor_critic: ActorCriticMimic
 
-    def __init__(self, actor_critic: ActorCriticMimic, num_learning_epochs: int = 5, num_mini_batches: int = 4,
-                 clip_param: float = 0.2, gamma: float = 0.99, lam: float = 0.95, value_loss_coef: float = 1.0,
-                 entropy_coef: float = 0.005, learning_rate: float = 2e-4, max_grad_norm: float = 1.0,
-                 use_clipped_value_loss: bool = True, schedule: str = "adaptive", desired_kl: float = 0.008,
-                 device="cpu", fast_update="auto", tf32: bool = True, cuda_graph: bool = True,
-                 distributed_cuda_graph: bool = False, **kwargs):
+    def __init__(
+        self,
+        actor_critic: ActorCriticMimic,
+        num_learning_epochs: int = 5,
+        num_mini_batches: int = 4,
+        clip_param: float = 0.2,
+        gamma: float = 0.99,
+        lam: float = 0.95,
+        value_loss_coef: float = 1.0,
+        entropy_coef: float = 0.005,
+        learning_rate: float = 2e-4,
+        max_grad_norm: float = 1.0,
+        use_clipped_value_loss: bool = True,
+        schedule: str = "adaptive",
+        desired_kl: float = 0.008,
+        device="cpu",
+        fast_update="auto",
+        tf32: bool = True,
+        cuda_graph: bool = True,
+        distributed_cuda_graph: bool = False,
+        **kwargs,
+    ):
         unknown = sorted(k for k in kwargs if k not in TWIST_UNUSED_FIELDS)
         if unknown:
             warnings.warn("{} ignores unknown algorithm settings: {}".format(type(self).__name__, unknown))
@@ -95,8 +119,12 @@ class PPO:
         # the ranks every minibatch; the CUDA-graph step is then off and the step runs eagerly, unless
         # distributed_cuda_graph records the all-reduces in the graph too (NCCL >= 2.9.6; opt-in)
         self.world_size = distributed.world_size()
-        self.cuda_graph = (bool(cuda_graph) and self.fast_update and self.device.type == "cuda"
-                           and (self.world_size == 1 or bool(distributed_cuda_graph)))
+        self.cuda_graph = (
+            bool(cuda_graph)
+            and self.fast_update
+            and self.device.type == "cuda"
+            and (self.world_size == 1 or bool(distributed_cuda_graph))
+        )
         self._graph = None  # type: Optional[torch.cuda.CUDAGraph]
         self._graph_key: Optional[Tuple[int, int]] = None
         self._graph_warmup_done = 0
@@ -122,18 +150,29 @@ class PPO:
     @property
     def fast_update(self) -> bool:
         """True while the optimizer is the fused Adam with a device learning rate built here."""
-        return (self._lr_param is not None and len(self.optimizer.param_groups) == 1
-                and self.optimizer.param_groups[0]["lr"] is self._lr_param)
+        return (
+            self._lr_param is not None
+            and len(self.optimizer.param_groups) == 1
+            and self.optimizer.param_groups[0]["lr"] is self._lr_param
+        )
 
     def _tf32_scope(self):
         return _Tf32(self.tf32 and self.device.type == "cuda")
 
     # --- rollout ---------------------------------------------------------------------------------
-    def init_storage(self, num_envs: int, num_transitions_per_env: int, obs_shape, critic_obs_shape,
-                     actions_shape) -> None:
+    def init_storage(
+        self, num_envs: int, num_transitions_per_env: int, obs_shape, critic_obs_shape, actions_shape
+    ) -> None:
         """critic_obs_shape None: the critic reads the actor observations."""
-        self.storage = RolloutStorage(num_envs, num_transitions_per_env, obs_shape, critic_obs_shape, actions_shape,
-                                      store_teacher=self._stores_teacher(), device=self.device)
+        self.storage = RolloutStorage(
+            num_envs,
+            num_transitions_per_env,
+            obs_shape,
+            critic_obs_shape,
+            actions_shape,
+            store_teacher=self._stores_teacher(),
+            device=self.device,
+        )
 
     def _stores_teacher(self) -> bool:
         return False
@@ -214,8 +253,11 @@ class PPO:
                     sums[k] = sums[k] + v if k in sums else v
                 n += 1
         keys = list(sums)
-        total = torch.stack([sums[k].detach().to(torch.float64) for k in keys]) if keys else \
-            torch.zeros(0, dtype=torch.float64, device=self.device)
+        total = (
+            torch.stack([sums[k].detach().to(torch.float64) for k in keys])
+            if keys
+            else torch.zeros(0, dtype=torch.float64, device=self.device)
+        )
         return keys, total, n
 
     # --- the fast update recorded in a CUDA graph ----------------------------------------------
@@ -262,7 +304,7 @@ class PPO:
         with self._tf32_scope():
             for _ in range(self.num_learning_epochs):
                 for i in range(self.num_mini_batches):
-                    graph_idx.copy_(indices[i * mb:(i + 1) * mb])
+                    graph_idx.copy_(indices[i * mb : (i + 1) * mb])
                     if self._graph is not None:
                         self._graph.replay()
                     elif self._graph_warmup_done < self.GRAPH_WARMUP_STEPS:
@@ -294,8 +336,11 @@ class PPO:
     def _adapt_lr_on_device(self, kl_mean: torch.Tensor) -> None:
         """`adaptive_lr` as device ops on the float64 state; the fused Adam reads its float32 copy."""
         lr, kl, d = self._lr_state, kl_mean.detach().to(torch.float64), self.desired_kl
-        lr = torch.where(kl > 2.0 * d, torch.clamp(lr / LR_FACTOR, min=LR_MIN),
-                         torch.where((kl > 0.0) & (kl < d / 2.0), torch.clamp(lr * LR_FACTOR, max=LR_MAX), lr))
+        lr = torch.where(
+            kl > 2.0 * d,
+            torch.clamp(lr / LR_FACTOR, min=LR_MIN),
+            torch.where((kl > 0.0) & (kl < d / 2.0), torch.clamp(lr * LR_FACTOR, max=LR_MAX), lr),
+        )
         self._lr_state.copy_(lr)
         assert self._lr_param is not None  # the fast update's fused Adam
         self._lr_param.copy_(lr)
@@ -333,8 +378,9 @@ class PPO:
         nn.utils.clip_grad_norm_(ac.parameters(), self.max_grad_norm)
         self.optimizer.step()
 
-        terms.update(value_func=v_loss.detach(), surrogate=surrogate.detach(), entropy=entropy_mean.detach(),
-                     kl=kl_mean)
+        terms.update(
+            value_func=v_loss.detach(), surrogate=surrogate.detach(), entropy=entropy_mean.detach(), kl=kl_mean
+        )
         return terms
 
     def _extra_loss(self, b: Batch, mu: torch.Tensor, sigma: torch.Tensor):
@@ -367,8 +413,10 @@ class PPO:
             lr = float(state["param_groups"][0]["lr"])
             capturable = self.device.type == "cuda"
             assert self._lr_param is not None  # fast_update: the fused Adam's learning rate
-            groups = [dict(g, lr=self._lr_param, fused=True, foreach=None, capturable=capturable)
-                      for g in state["param_groups"]]
+            groups = [
+                dict(g, lr=self._lr_param, fused=True, foreach=None, capturable=capturable)
+                for g in state["param_groups"]
+            ]
             self.optimizer.load_state_dict({"state": state["state"], "param_groups": groups})
             for group in self.optimizer.param_groups:
                 group["lr"] = self._lr_param

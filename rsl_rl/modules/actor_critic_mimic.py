@@ -17,6 +17,7 @@ The action distribution is Normal(actor(obs), std) with a state-independent std:
 parameter initialised to `init_noise_std`, or the frozen vector `action_std` when `fix_action_std`.
 `actor` alone maps (normalised) obs to the action mean and is what export traces.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -67,8 +68,9 @@ class MotionEncoder(nn.Module):
     def __init__(self, frame_dim: int, num_steps: int, latent_dim: int = 128, activation: str = "silu"):
         super().__init__()
         if num_steps not in CONV_STACKS:
-            raise ValueError("MotionEncoder: no conv stack for {} motion frames (have {})".format(
-                num_steps, sorted(CONV_STACKS)))
+            raise ValueError(
+                "MotionEncoder: no conv stack for {} motion frames (have {})".format(num_steps, sorted(CONV_STACKS))
+            )
         self.frame_dim = int(frame_dim)
         self.num_steps = int(num_steps)
         width = 3 * ENCODER_CHANNELS
@@ -98,8 +100,11 @@ class MotionEncoder(nn.Module):
             if isinstance(layer, nn.Conv1d):
                 k, s = layer.kernel_size[0], layer.stride[0]
                 windows = x.unfold(1, k, s)  # (B, L_out, C, k): windows[b, l, c, j] = x[b, l*s + j, c]
-                x = nn.functional.linear(windows.reshape(windows.shape[0], windows.shape[1], -1),
-                                         layer.weight.reshape(layer.out_channels, -1), layer.bias)
+                x = nn.functional.linear(
+                    windows.reshape(windows.shape[0], windows.shape[1], -1),
+                    layer.weight.reshape(layer.out_channels, -1),
+                    layer.bias,
+                )
             elif isinstance(layer, nn.Flatten):
                 x = x.transpose(1, 2).flatten(1)  # (B, C, L) flattened, as Flatten after the Conv1d stack
             else:
@@ -107,8 +112,9 @@ class MotionEncoder(nn.Module):
         return x
 
 
-def mlp(in_dim: int, hidden_dims: Sequence[int], out_dim: int, activation: str, layer_norm: bool,
-        tanh_output: bool = False) -> nn.Sequential:
+def mlp(
+    in_dim: int, hidden_dims: Sequence[int], out_dim: int, activation: str, layer_norm: bool, tanh_output: bool = False
+) -> nn.Sequential:
     """Linear/act stack; with layer_norm, LayerNorm sits before the activation of the last hidden
     layer; with tanh_output, a Tanh after the output layer."""
     layers: List[nn.Module] = []
@@ -127,13 +133,25 @@ def mlp(in_dim: int, hidden_dims: Sequence[int], out_dim: int, activation: str, 
 class Actor(nn.Module):
     """obs -> output through a MotionEncoder and an MLP (the actor; the critic with out_dim 1)."""
 
-    def __init__(self, num_obs: int, num_motion_obs: int, num_motion_steps: int, out_dim: int,
-                 hidden_dims: Sequence[int] = (512, 512, 256, 128), motion_latent_dim: int = 128,
-                 activation: str = "silu", layer_norm: bool = True, tanh_output: bool = False):
+    def __init__(
+        self,
+        num_obs: int,
+        num_motion_obs: int,
+        num_motion_steps: int,
+        out_dim: int,
+        hidden_dims: Sequence[int] = (512, 512, 256, 128),
+        motion_latent_dim: int = 128,
+        activation: str = "silu",
+        layer_norm: bool = True,
+        tanh_output: bool = False,
+    ):
         super().__init__()
         if num_motion_steps < 1 or num_motion_obs % num_motion_steps != 0:
-            raise ValueError("num_motion_observations {} is not a multiple of num_motion_steps {}".format(
-                num_motion_obs, num_motion_steps))
+            raise ValueError(
+                "num_motion_observations {} is not a multiple of num_motion_steps {}".format(
+                    num_motion_obs, num_motion_steps
+                )
+            )
         if not 0 < num_motion_obs <= num_obs:
             raise ValueError("num_motion_observations {} must lie in (0, num_obs = {}]".format(num_motion_obs, num_obs))
         self.num_obs = int(num_obs)
@@ -146,7 +164,7 @@ class Actor(nn.Module):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         motion = obs[:, : self.num_motion_obs]
         latent = self.motion_encoder(motion)
-        x = torch.cat([obs[:, self.num_motion_obs:], motion[:, : self.frame_dim], latent], dim=-1)
+        x = torch.cat([obs[:, self.num_motion_obs :], motion[:, : self.frame_dim], latent], dim=-1)
         return self.backbone(x)
 
 
@@ -156,28 +174,56 @@ class ActorCriticMimic(nn.Module):
     is_recurrent = False
     checkpoint_info: Dict[str, Any]  # a loaded teacher's {"path", "iter", "sha256"} (the DAgger runner sets it)
 
-    def __init__(self, num_observations: int, num_critic_observations: int, num_motion_observations: int,
-                 num_motion_steps: int, num_actions: int,
-                 actor_hidden_dims: Sequence[int] = (512, 512, 256, 128),
-                 critic_hidden_dims: Sequence[int] = (512, 512, 256, 128),
-                 motion_latent_dim: int = 128, activation: str = "silu", init_noise_std: float = 1.0,
-                 fix_action_std: bool = False, action_std: Optional[Sequence[float]] = None,
-                 layer_norm: bool = True, tanh_encoder_output: bool = False, **ignored):
+    def __init__(
+        self,
+        num_observations: int,
+        num_critic_observations: int,
+        num_motion_observations: int,
+        num_motion_steps: int,
+        num_actions: int,
+        actor_hidden_dims: Sequence[int] = (512, 512, 256, 128),
+        critic_hidden_dims: Sequence[int] = (512, 512, 256, 128),
+        motion_latent_dim: int = 128,
+        activation: str = "silu",
+        init_noise_std: float = 1.0,
+        fix_action_std: bool = False,
+        action_std: Optional[Sequence[float]] = None,
+        layer_norm: bool = True,
+        tanh_encoder_output: bool = False,
+        **ignored,
+    ):
         super().__init__()
         if ignored:
             warnings.warn("ActorCriticMimic ignores unknown arguments: {}".format(sorted(ignored)))
         self.num_actions = int(num_actions)
         # tanh_encoder_output keeps TWIST's name: a Tanh after the actor's output layer (off for the G1).
-        self.actor = Actor(num_observations, num_motion_observations, num_motion_steps, self.num_actions,
-                           actor_hidden_dims, motion_latent_dim, activation, layer_norm,
-                           tanh_output=bool(tanh_encoder_output))
-        self.critic = Actor(num_critic_observations, num_motion_observations, num_motion_steps, 1,
-                            critic_hidden_dims, motion_latent_dim, activation, layer_norm)
+        self.actor = Actor(
+            num_observations,
+            num_motion_observations,
+            num_motion_steps,
+            self.num_actions,
+            actor_hidden_dims,
+            motion_latent_dim,
+            activation,
+            layer_norm,
+            tanh_output=bool(tanh_encoder_output),
+        )
+        self.critic = Actor(
+            num_critic_observations,
+            num_motion_observations,
+            num_motion_steps,
+            1,
+            critic_hidden_dims,
+            motion_latent_dim,
+            activation,
+            layer_norm,
+        )
         self.fix_action_std = bool(fix_action_std)
         if self.fix_action_std:
             if action_std is None or len(action_std) != self.num_actions:
-                raise ValueError("fix_action_std needs action_std with {} entries, got {!r}".format(
-                    self.num_actions, action_std))
+                raise ValueError(
+                    "fix_action_std needs action_std with {} entries, got {!r}".format(self.num_actions, action_std)
+                )
             self.register_buffer("std", torch.tensor([float(s) for s in action_std]))
         else:
             self.std = nn.Parameter(float(init_noise_std) * torch.ones(self.num_actions))

@@ -1,4 +1,5 @@
 """Training loops: OnPolicyRunnerMimic (teacher, PPO) and OnPolicyDaggerRunner (student, DAgger-PPO)."""
+
 from rsl_rl.runners.on_policy_dagger_runner import OnPolicyDaggerRunner, load_teacher
 from rsl_rl.runners.on_policy_runner_mimic import OnPolicyRunnerMimic, save_due
 

@@ -21,6 +21,7 @@ Loss/dagger_coef. `pure_ppo` (the scripts' --eval_student) sets the DAgger coeff
 good: the student trains by PPO alone, the teacher still supplies the critic's normaliser.
 Data-parallel (torchrun): every rank loads the teacher from `teacher_path` onto its own device.
 """
+
 from __future__ import annotations
 
 import copy
@@ -56,8 +57,9 @@ def describe_teacher(info: Optional[Dict]) -> str:
     return "{} (iteration {}, sha256 {})".format(info.get("path"), info.get("iter"), str(info.get("sha256"))[:12])
 
 
-def load_teacher(path: str, device, fallback_policy_cfg: Optional[Dict] = None
-                 ) -> Tuple[ActorCriticMimic, Normalizer, Dict]:
+def load_teacher(
+    path: str, device, fallback_policy_cfg: Optional[Dict] = None
+) -> Tuple[ActorCriticMimic, Normalizer, Dict]:
     """(teacher network in eval mode, its normaliser, the constructor arguments used) from a checkpoint."""
     if not os.path.isfile(path):
         raise FileNotFoundError("teacher checkpoint {}: no such file".format(path))
@@ -76,16 +78,27 @@ def load_teacher(path: str, device, fallback_policy_cfg: Optional[Dict] = None
     teacher.eval()
     normalizer = Normalizer(int(policy_cfg["num_observations"])).to(device)
     normalizer.load_state_dict(ckpt["normalizer"])
-    teacher.checkpoint_info = {"path": os.path.abspath(path), "iter": int(ckpt.get("iter", -1)),
-                               "sha256": state_dict_sha256(ckpt["model_state_dict"])}
+    teacher.checkpoint_info = {
+        "path": os.path.abspath(path),
+        "iter": int(ckpt.get("iter", -1)),
+        "sha256": state_dict_sha256(ckpt["model_state_dict"]),
+    }
     return teacher, normalizer, dict(policy_cfg)
 
 
 class OnPolicyDaggerRunner(OnPolicyRunnerMimic):
     alg: DaggerPPO
 
-    def __init__(self, env, train_cfg: Dict, log_dir: Optional[str] = None, device="cpu",
-                 teacher_path: Optional[str] = None, allow_teacher_change: bool = False, pure_ppo: bool = False):
+    def __init__(
+        self,
+        env,
+        train_cfg: Dict,
+        log_dir: Optional[str] = None,
+        device="cpu",
+        teacher_path: Optional[str] = None,
+        allow_teacher_change: bool = False,
+        pure_ppo: bool = False,
+    ):
         if not teacher_path:
             raise ValueError("OnPolicyDaggerRunner needs teacher_path (the teacher's model_<it>.pt)")
         self.teacher_path = str(teacher_path)
@@ -114,9 +127,15 @@ class OnPolicyDaggerRunner(OnPolicyRunnerMimic):
         if not self.allow_teacher_change:
             raise TeacherMismatchError(
                 "{} was trained against teacher {}, but this run loads teacher {}; pass --allow_teacher_change "
-                "to continue with the new teacher".format(path, describe_teacher(saved), describe_teacher(self.teacher_info)))
-        print("Note: {} was trained against teacher {}; continuing with teacher {} (--allow_teacher_change)".format(
-            path, describe_teacher(saved), describe_teacher(self.teacher_info)))
+                "to continue with the new teacher".format(
+                    path, describe_teacher(saved), describe_teacher(self.teacher_info)
+                )
+            )
+        print(
+            "Note: {} was trained against teacher {}; continuing with teacher {} (--allow_teacher_change)".format(
+                path, describe_teacher(saved), describe_teacher(self.teacher_info)
+            )
+        )
 
     def load(self, path: str, load_optimizer: bool = True) -> Optional[Dict]:
         infos = super().load(path, load_optimizer)
@@ -127,9 +146,13 @@ class OnPolicyDaggerRunner(OnPolicyRunnerMimic):
         """The teacher's constructor arguments from train_cfg["teacher_policy"]: it reads the privileged obs."""
         teacher_policy = self.train_cfg.get("teacher_policy") or {}
         motion_obs, motion_steps = motion_obs_dims(teacher_policy)
-        cfg = dict(num_observations=self.num_critic_obs, num_critic_observations=self.num_critic_obs,
-                   num_motion_observations=motion_obs, num_motion_steps=motion_steps,
-                   num_actions=int(self.env.num_actions))
+        cfg = dict(
+            num_observations=self.num_critic_obs,
+            num_critic_observations=self.num_critic_obs,
+            num_motion_observations=motion_obs,
+            num_motion_steps=motion_steps,
+            num_actions=int(self.env.num_actions),
+        )
         for key in POLICY_KEYS:
             if key in teacher_policy:
                 cfg[key] = _plain(teacher_policy[key])
@@ -139,13 +162,20 @@ class OnPolicyDaggerRunner(OnPolicyRunnerMimic):
         if not self.has_critic_obs:
             raise ValueError("OnPolicyDaggerRunner: the env has no privileged observations for the teacher")
         teacher, self.teacher_normalizer, self.teacher_policy_cfg = load_teacher(
-            self.teacher_path, self.device, self._lazy_fallback())
+            self.teacher_path, self.device, self._lazy_fallback()
+        )
         if self.teacher_policy_cfg["num_observations"] != self.num_critic_obs:
-            raise ValueError("teacher checkpoint {}: the teacher reads {} observations, the env's privileged obs has {}"
-                             .format(self.teacher_path, self.teacher_policy_cfg["num_observations"], self.num_critic_obs))
+            raise ValueError(
+                "teacher checkpoint {}: the teacher reads {} observations, the env's privileged obs has {}".format(
+                    self.teacher_path, self.teacher_policy_cfg["num_observations"], self.num_critic_obs
+                )
+            )
         if self.teacher_policy_cfg["num_actions"] != int(self.env.num_actions):
-            raise ValueError("teacher checkpoint {}: {} actions, the env has {}".format(
-                self.teacher_path, self.teacher_policy_cfg["num_actions"], self.env.num_actions))
+            raise ValueError(
+                "teacher checkpoint {}: {} actions, the env has {}".format(
+                    self.teacher_path, self.teacher_policy_cfg["num_actions"], self.env.num_actions
+                )
+            )
         return DaggerPPO(actor_critic, teacher, device=self.device, **self.alg_cfg)
 
     def _lazy_fallback(self) -> Optional[Dict]:

@@ -34,6 +34,7 @@ the input; required), `num_observations` and `num_critic_observations` (checked 
 buffers; the env's widths when absent). The train entry fills them in from the env's observation layout
 (legged_gym/gym_utils/task_registry.py, `policy_cfg_with_obs_sizes`; docs/observations.md).
 """
+
 from __future__ import annotations
 
 import os
@@ -54,8 +55,17 @@ from rsl_rl.utils.normalizer import Normalizer
 ENV_COUNTERS = ("global_counter", "total_env_steps_counter", "common_step_counter")
 
 #: Policy config keys passed on to ActorCriticMimic (the rest of the policy config is ignored).
-POLICY_KEYS = ("actor_hidden_dims", "critic_hidden_dims", "motion_latent_dim", "activation", "init_noise_std",
-               "fix_action_std", "action_std", "layer_norm", "tanh_encoder_output")
+POLICY_KEYS = (
+    "actor_hidden_dims",
+    "critic_hidden_dims",
+    "motion_latent_dim",
+    "activation",
+    "init_noise_std",
+    "fix_action_std",
+    "action_std",
+    "layer_norm",
+    "tanh_encoder_output",
+)
 
 
 def save_due(iteration: int, save_interval: int) -> bool:
@@ -73,9 +83,10 @@ def motion_obs_dims(policy_cfg: Dict) -> Tuple[int, int]:
     """(num_motion_observations, num_motion_steps) of a policy config; ValueError when it lacks them."""
     missing = [k for k in ("num_motion_observations", "num_motion_steps") if policy_cfg.get(k) is None]
     if missing:
-        raise ValueError("the policy config has no {} (the train entry sets them from the env's observation "
-                         "layout: legged_gym.gym_utils.task_registry.policy_cfg_with_obs_sizes)".format(
-                             " / ".join(missing)))
+        raise ValueError(
+            "the policy config has no {} (the train entry sets them from the env's observation "
+            "layout: legged_gym.gym_utils.task_registry.policy_cfg_with_obs_sizes)".format(" / ".join(missing))
+        )
     return int(policy_cfg["num_motion_observations"]), int(policy_cfg["num_motion_steps"])
 
 
@@ -85,8 +96,9 @@ def policy_size(policy_cfg: Dict, key: str, env_value: int) -> int:
     if value is None:
         return int(env_value)
     if int(value) != int(env_value):
-        raise ValueError("the policy config's {} = {}, but the env's observations have {}".format(
-            key, value, env_value))
+        raise ValueError(
+            "the policy config's {} = {}, but the env's observations have {}".format(key, value, env_value)
+        )
     return int(value)
 
 
@@ -101,12 +113,18 @@ def _plain(value: Any) -> Any:
 
 def summary_line(iteration: int, end: int, scalars: Dict[str, float]) -> str:
     """The plain console line of an iteration: steps/s, mean reward, episode length, completion."""
+
     def value(key: str, fmt: str) -> str:
         return fmt.format(scalars[key]) if key in scalars else "-"
 
     return "iter {}/{} | {} steps/s | mean reward {} | mean episode length {} | completion {}".format(
-        iteration, end, value("Perf/total_fps", "{:.0f}"), value("Train/mean_reward", "{:.4f}"),
-        value("Train/mean_episode_length", "{:.1f}"), value(episode_tag("metric_completion"), "{:.3f}"))
+        iteration,
+        end,
+        value("Perf/total_fps", "{:.0f}"),
+        value("Train/mean_reward", "{:.4f}"),
+        value("Train/mean_episode_length", "{:.1f}"),
+        value(episode_tag("metric_completion"), "{:.3f}"),
+    )
 
 
 def episode_tag(key: str) -> str:
@@ -135,8 +153,9 @@ class OnPolicyRunnerMimic:
 
         self.num_obs = policy_size(self.policy_cfg, "num_observations", env.num_obs)
         self.has_critic_obs = env.num_privileged_obs is not None
-        self.num_critic_obs = policy_size(self.policy_cfg, "num_critic_observations",
-                                          env.num_privileged_obs if self.has_critic_obs else self.num_obs)
+        self.num_critic_obs = policy_size(
+            self.policy_cfg, "num_critic_observations", env.num_privileged_obs if self.has_critic_obs else self.num_obs
+        )
         self.policy_kwargs = self._policy_kwargs()
         actor_critic = ActorCriticMimic(**self.policy_kwargs)
         self.alg = self._make_algorithm(actor_critic)
@@ -145,8 +164,13 @@ class OnPolicyRunnerMimic:
         self.rank = distributed.rank()
         if self.world_size > 1:
             distributed.broadcast_module_(self.alg.actor_critic)
-        self.alg.init_storage(int(env.num_envs), self.num_steps_per_env, [self.num_obs],
-                              [self.num_critic_obs] if self.has_critic_obs else None, [int(env.num_actions)])
+        self.alg.init_storage(
+            int(env.num_envs),
+            self.num_steps_per_env,
+            [self.num_obs],
+            [self.num_critic_obs] if self.has_critic_obs else None,
+            [int(env.num_actions)],
+        )
 
         self.normalizer = Normalizer(self.num_obs).to(self.device)
         self.critic_normalizer = self._make_critic_normalizer()
@@ -159,9 +183,13 @@ class OnPolicyRunnerMimic:
     # --- construction hooks ------------------------------------------------------------------------
     def _policy_kwargs(self) -> Dict[str, Any]:
         motion_obs, motion_steps = motion_obs_dims(self.policy_cfg)
-        kwargs = dict(num_observations=self.num_obs, num_critic_observations=self.num_critic_obs,
-                      num_motion_observations=motion_obs, num_motion_steps=motion_steps,
-                      num_actions=int(self.env.num_actions))  # type: Dict[str, Any]
+        kwargs = dict(
+            num_observations=self.num_obs,
+            num_critic_observations=self.num_critic_obs,
+            num_motion_observations=motion_obs,
+            num_motion_steps=motion_steps,
+            num_actions=int(self.env.num_actions),
+        )  # type: Dict[str, Any]
         for key in POLICY_KEYS:
             if key in self.policy_cfg:
                 kwargs[key] = _plain(self.policy_cfg[key])
@@ -216,9 +244,13 @@ class OnPolicyRunnerMimic:
             high = max(1, int(env.max_episode_length))
             env.episode_length_buf = torch.randint_like(env.episode_length_buf, high=high)
         if self.logger is None:
-            self.logger = TrainLogger(self.log_dir, bool(self.cfg.get("wandb", False)) and self.rank == 0,
-                                      str(self.cfg.get("wandb_project", "g1_mimic")),
-                                      self.cfg.get("run_name") or None, self.train_cfg)
+            self.logger = TrainLogger(
+                self.log_dir,
+                bool(self.cfg.get("wandb", False)) and self.rank == 0,
+                str(self.cfg.get("wandb_project", "g1_mimic")),
+                self.cfg.get("run_name") or None,
+                self.train_cfg,
+            )
         obs, critic_obs = self._observations(env.get_observations(), env.get_privileged_observations())
         stats = EpisodeStats(int(env.num_envs), self.device)
         env_device = getattr(env, "device", self.device)
@@ -227,8 +259,12 @@ class OnPolicyRunnerMimic:
         start = self.current_learning_iteration
         end = start + int(num_learning_iterations)
         last_saved = None
-        bar = tqdm(total=int(num_learning_iterations), dynamic_ncols=True, unit="it",
-                   disable=not self.cfg.get("progress_bar", True) or self.rank != 0)
+        bar = tqdm(
+            total=int(num_learning_iterations),
+            dynamic_ncols=True,
+            unit="it",
+            disable=not self.cfg.get("progress_bar", True) or self.rank != 0,
+        )
         for it in range(start, end):
             t0 = time.time()
             record = it < self.normalizer_update_iterations
@@ -254,12 +290,17 @@ class OnPolicyRunnerMimic:
             scalars = self._scalars(losses, episode_means, stats, t1 - t0, t2 - t1)
             self.logger.log(scalars, self.current_learning_iteration)
             bar.set_description("iter {}/{}".format(it + 1, end))
-            bar.set_postfix_str("{:.0f} steps/s, reward {}".format(
-                scalars["Perf/total_fps"],
-                "-" if stats.mean_reward is None else "{:.3f}".format(stats.mean_reward)))
+            bar.set_postfix_str(
+                "{:.0f} steps/s, reward {}".format(
+                    scalars["Perf/total_fps"], "-" if stats.mean_reward is None else "{:.3f}".format(stats.mean_reward)
+                )
+            )
             bar.update(1)
-            if self.rank == 0 and self.summary_interval > 0 and (
-                    it + 1 == end or (it + 1) % self.summary_interval == 0):
+            if (
+                self.rank == 0
+                and self.summary_interval > 0
+                and (it + 1 == end or (it + 1) % self.summary_interval == 0)
+            ):
                 tqdm.write(summary_line(self.current_learning_iteration, end, scalars))
             if save_due(self.current_learning_iteration, self.save_interval):
                 self._save_iteration()
@@ -270,17 +311,27 @@ class OnPolicyRunnerMimic:
         if self.world_size > 1:  # data-parallel: the ranks must have kept identical networks
             diff = distributed.max_parameter_difference(self.alg.actor_critic)
             if self.rank == 0:
-                tqdm.write("data-parallel: parameters identical on the {} processes".format(self.world_size)
-                           if diff == 0.0 else "WARNING: data-parallel: the parameters of the {} processes differ "
-                           "by up to {:.3g}".format(self.world_size, diff))
+                tqdm.write(
+                    "data-parallel: parameters identical on the {} processes".format(self.world_size)
+                    if diff == 0.0
+                    else "WARNING: data-parallel: the parameters of the {} processes differ by up to {:.3g}".format(
+                        self.world_size, diff
+                    )
+                )
         self.logger.flush()
 
     def _save_iteration(self) -> None:
         if self.log_dir is not None:
             self.save(os.path.join(self.log_dir, "model_{}.pt".format(self.current_learning_iteration)))
 
-    def _scalars(self, losses: Dict[str, float], episode_means: Dict[str, float], stats: EpisodeStats,
-                 collection_time: float, learn_time: float) -> Dict[str, float]:
+    def _scalars(
+        self,
+        losses: Dict[str, float],
+        episode_means: Dict[str, float],
+        stats: EpisodeStats,
+        collection_time: float,
+        learn_time: float,
+    ) -> Dict[str, float]:
         steps = self.num_steps_per_env * int(self.env.num_envs) * self.world_size  # all ranks' env steps
         self.tot_timesteps += steps
         self.tot_time += collection_time + learn_time
@@ -336,8 +387,10 @@ class OnPolicyRunnerMimic:
         try:
             self.alg.actor_critic.load_state_dict(ckpt["model_state_dict"])
         except RuntimeError as e:
-            raise RuntimeError("{}: the checkpoint's network does not match this policy (checkpoint policy_cfg {}, "
-                               "this runner {}): {}".format(path, ckpt.get("policy_cfg"), self.policy_kwargs, e))
+            raise RuntimeError(
+                "{}: the checkpoint's network does not match this policy (checkpoint policy_cfg {}, "
+                "this runner {}): {}".format(path, ckpt.get("policy_cfg"), self.policy_kwargs, e)
+            )
         if load_optimizer and ckpt.get("optimizer_state_dict") is not None:
             self.alg.load_optimizer_state_dict(ckpt["optimizer_state_dict"])
         self.normalizer.load_state_dict(ckpt["normalizer"])

@@ -9,6 +9,7 @@ storing its observations).
 the advantages over the whole rollout. `mini_batch_generator` draws one random permutation and
 reuses it for every epoch.
 """
+
 from __future__ import annotations
 
 from typing import Iterator, NamedTuple, Optional, Sequence, Tuple, Union
@@ -18,8 +19,14 @@ import torch
 Shape = Union[int, Sequence[int]]
 
 
-def gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor, last_values: torch.Tensor,
-        gamma: float, lam: float) -> Tuple[torch.Tensor, torch.Tensor]:
+def gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    dones: torch.Tensor,
+    last_values: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """Generalised advantage estimation over a (T, N) rollout; returns (advantages, returns).
 
     delta_t = r_t + gamma * (1 - d_t) * V_{t+1} - V_t,   V_T = last_values,
@@ -82,9 +89,16 @@ def _shape(s: Shape) -> Tuple[int, ...]:
 
 
 class RolloutStorage:
-    def __init__(self, num_envs: int, num_transitions_per_env: int, obs_shape: Shape,
-                 critic_obs_shape: Optional[Shape], actions_shape: Shape, store_teacher: bool = False,
-                 device="cpu"):
+    def __init__(
+        self,
+        num_envs: int,
+        num_transitions_per_env: int,
+        obs_shape: Shape,
+        critic_obs_shape: Optional[Shape],
+        actions_shape: Shape,
+        store_teacher: bool = False,
+        device="cpu",
+    ):
         """critic_obs_shape None: the critic reads the actor observations (nothing extra stored)."""
         self.device = torch.device(device)
         self.num_envs = int(num_envs)
@@ -112,12 +126,20 @@ class RolloutStorage:
 
     def add_transitions(self, t: Transition) -> None:
         if self.step >= self.num_transitions_per_env:
-            raise RuntimeError("RolloutStorage is full ({} steps); call clear() after the update".format(
-                self.num_transitions_per_env))
+            raise RuntimeError(
+                "RolloutStorage is full ({} steps); call clear() after the update".format(self.num_transitions_per_env)
+            )
         i = self.step
-        assert (t.observations is not None and t.actions is not None and t.rewards is not None and t.dones is not None
-                and t.values is not None and t.actions_log_prob is not None and t.action_mean is not None
-                and t.action_sigma is not None), "act() and process_env_step() fill the transition"
+        assert (
+            t.observations is not None
+            and t.actions is not None
+            and t.rewards is not None
+            and t.dones is not None
+            and t.values is not None
+            and t.actions_log_prob is not None
+            and t.action_mean is not None
+            and t.action_sigma is not None
+        ), "act() and process_env_step() fill the transition"
         self.observations[i].copy_(t.observations)
         if self.critic_observations is not None:
             assert t.critic_observations is not None  # act() records them
@@ -131,7 +153,9 @@ class RolloutStorage:
         self.sigma[i].copy_(t.action_sigma)
         if self.teacher_mu is not None:
             assert self.teacher_sigma is not None  # allocated with teacher_mu (store_teacher)
-            assert t.teacher_action_mean is not None and t.teacher_action_sigma is not None  # DaggerPPO.act records them
+            assert (
+                t.teacher_action_mean is not None and t.teacher_action_sigma is not None
+            )  # DaggerPPO.act records them
             self.teacher_mu[i].copy_(t.teacher_action_mean)
             self.teacher_sigma[i].copy_(t.teacher_action_sigma)
         self.step += 1
@@ -139,8 +163,9 @@ class RolloutStorage:
     def clear(self) -> None:
         self.step = 0
 
-    def compute_returns(self, last_values: torch.Tensor, gamma: float, lam: float,
-                        normalize_advantage: bool = True) -> None:
+    def compute_returns(
+        self, last_values: torch.Tensor, gamma: float, lam: float, normalize_advantage: bool = True
+    ) -> None:
         adv, ret = gae(self.rewards, self.values, self.dones, last_values.reshape(-1), gamma, lam)
         self.returns.copy_(ret)
         self.advantages.copy_(normalize_advantages(adv) if normalize_advantage else adv)
@@ -154,20 +179,29 @@ class RolloutStorage:
         indices = torch.randperm(num_mini_batches * mini_batch_size, device=self.device)
         for _ in range(int(num_epochs)):
             for i in range(int(num_mini_batches)):
-                yield self.batch(indices[i * mini_batch_size:(i + 1) * mini_batch_size])
+                yield self.batch(indices[i * mini_batch_size : (i + 1) * mini_batch_size])
 
     def batch(self, idx: torch.Tensor) -> Batch:
         """The transitions at flat indices `idx` (step-major: t * num_envs + env)."""
+
         def flat(x: torch.Tensor) -> torch.Tensor:
             return x.flatten(0, 1)
 
         obs = flat(self.observations)
         critic_obs = obs if self.critic_observations is None else flat(self.critic_observations)
-        data = (flat(self.actions), flat(self.values), flat(self.advantages), flat(self.returns),
-                flat(self.actions_log_prob), flat(self.mu), flat(self.sigma))
+        data = (
+            flat(self.actions),
+            flat(self.values),
+            flat(self.advantages),
+            flat(self.returns),
+            flat(self.actions_log_prob),
+            flat(self.mu),
+            flat(self.sigma),
+        )
         teacher = (self.teacher_mu, self.teacher_sigma)
-        return Batch(obs[idx], critic_obs[idx], *(d[idx] for d in data),
-                     *(None if d is None else flat(d)[idx] for d in teacher))
+        return Batch(
+            obs[idx], critic_obs[idx], *(d[idx] for d in data), *(None if d is None else flat(d)[idx] for d in teacher)
+        )
 
     # TWIST's RolloutStorage.Transition; bound after the methods, whose `Transition` annotations name the
     # module's class (a type checker reads the class attribute there as a variable, not a type)

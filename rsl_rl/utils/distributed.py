@@ -19,6 +19,7 @@ device, gloo on the CPU. The learners then see `world_size() > 1` and, with no o
 Without an initialised process group (a plain `python train.py`) every function here is a no-op
 or returns the single-process answer (rank 0 of 1).
 """
+
 from __future__ import annotations
 
 import os
@@ -133,12 +134,13 @@ def average_gradients(parameters: Iterable[nn.Parameter]) -> None:
     offset = 0
     for g in grads:
         k = g.numel()
-        g.copy_(flat[offset:offset + k].view_as(g))
+        g.copy_(flat[offset : offset + k].view_as(g))
         offset += k
 
 
-def combine_moments(counts: torch.Tensor, means: torch.Tensor, m2s: torch.Tensor
-                    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def combine_moments(
+    counts: torch.Tensor, means: torch.Tensor, m2s: torch.Tensor
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Parallel combination of sample statistics (Chan, Golub and LeVeque): parts p with count n_p,
     mean m_p and M2_p = sum over the part of (x - m_p)^2 (per feature) give the union's
 
@@ -181,8 +183,10 @@ def merge_pending_statistics(normalizer) -> None:
     stacked = torch.stack(parts)
     k = mean.numel()
     total, union_mean, union_m2 = combine_moments(
-        stacked[:, 0], stacked[:, 1:1 + k].reshape((n_ranks,) + tuple(shape)),
-        stacked[:, 1 + k:].reshape((n_ranks,) + tuple(shape)))
+        stacked[:, 0],
+        stacked[:, 1 : 1 + k].reshape((n_ranks,) + tuple(shape)),
+        stacked[:, 1 + k :].reshape((n_ranks,) + tuple(shape)),
+    )
     normalizer._pending.copy_(total)
     normalizer._sum.copy_(total * union_mean)
     normalizer._sum_sq.copy_(union_m2 + total * union_mean * union_mean)

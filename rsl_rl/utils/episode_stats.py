@@ -7,6 +7,7 @@ once per iteration: the last 100 finished episodes (reward, length) and the mean
 `extras["episode"]` key over the iteration's steps (NaN values, as an environment that resets by
 mask reports on steps where no episode ended, are left out).
 """
+
 from __future__ import annotations
 
 import math
@@ -54,8 +55,9 @@ class EpisodeStats:
             nan = torch.full((), float("nan"), device=self.device)
             # one (steps, keys) table; a NaN entry (a key a step did not report, or an env that reports
             # every step and had no episode end in this one) is left out of its key's mean
-            table = torch.stack([torch.stack([self._scalar(d[k]) if k in d else nan for k in keys])
-                                 for d in self._episode_infos])
+            table = torch.stack(
+                [torch.stack([self._scalar(d[k]) if k in d else nan for k in keys]) for d in self._episode_infos]
+            )
             for k, v in zip(keys, torch.nanmean(table, dim=0).tolist()):
                 if not math.isnan(v):
                     means[k] = v

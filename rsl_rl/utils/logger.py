@@ -3,6 +3,7 @@
 TensorBoard's SummaryWriter writes into the run folder next to the checkpoints; wandb is imported
 only when asked for (`runner.wandb = True`), so it need not be installed otherwise.
 """
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,15 @@ from typing import Dict, Optional
 
 
 class TrainLogger:
-    def __init__(self, log_dir: Optional[str], use_wandb: bool = False, wandb_project: str = "g1_mimic",
-                 run_name: Optional[str] = None, config: Optional[Dict] = None, flush_secs: int = 10):
+    def __init__(
+        self,
+        log_dir: Optional[str],
+        use_wandb: bool = False,
+        wandb_project: str = "g1_mimic",
+        run_name: Optional[str] = None,
+        config: Optional[Dict] = None,
+        flush_secs: int = 10,
+    ):
         self.log_dir = log_dir
         self.writer = None
         self.wandb = None
@@ -23,8 +31,12 @@ class TrainLogger:
         if use_wandb:
             import wandb  # lazily: optional dependency
 
-            wandb.init(project=wandb_project, name=run_name or (os.path.basename(log_dir) if log_dir else None),
-                       dir=log_dir, config=config)
+            wandb.init(
+                project=wandb_project,
+                name=run_name or (os.path.basename(log_dir) if log_dir else None),
+                dir=log_dir,
+                config=config,
+            )
             self.wandb = wandb
 
     def log(self, scalars: Dict[str, float], step: int) -> None:

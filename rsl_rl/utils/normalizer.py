@@ -12,6 +12,7 @@ Before the first update mean is 0 and std 1. The running statistics and the coun
 buffers (the count passes 1e8 samples in a TWIST run); `mean` and `std` float32 copies serve
 normalize(). Pending sums are not part of the state dict: the runners save after `update()`.
 """
+
 from __future__ import annotations
 
 from typing import Sequence, Union
@@ -69,7 +70,7 @@ class Normalizer(nn.Module):
         self.running_mean_sq.mul_(self.count / total).add_(self._sum_sq / total)
         self.count.copy_(total)
         self.mean.copy_(self.running_mean)
-        var = torch.clamp(self.running_mean_sq - self.running_mean ** 2, min=VAR_FLOOR)
+        var = torch.clamp(self.running_mean_sq - self.running_mean**2, min=VAR_FLOOR)
         self.std.copy_(torch.sqrt(var))
         self._sum.zero_()
         self._sum_sq.zero_()

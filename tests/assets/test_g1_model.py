@@ -4,6 +4,7 @@ The expected numbers below are typed in from TWIST's model and config (the table
 docs/conventions.md; not read from the table), so they check the table, `pose.g1_model.load_g1()`
 and the generator against an independent source.
 """
+
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
@@ -53,17 +54,31 @@ JOINT_TABLE = [
     ("right_elbow", 1.2, 40, 5, -1.0472, 2.0944, 25, 0.003597, 1.0),
 ]
 JOINTS = [r[0] + "_joint" for r in JOINT_TABLE]
-DEFAULT, KP, KD, LOWER, UPPER, EFFORT, ARMATURE, DOF_ERR_W = (np.array([r[i] for r in JOINT_TABLE], float)
-                                                              for i in range(1, 9))
+DEFAULT, KP, KD, LOWER, UPPER, EFFORT, ARMATURE, DOF_ERR_W = (
+    np.array([r[i] for r in JOINT_TABLE], float) for i in range(1, 9)
+)
 TORQUE_CLIP = np.array([79.2, 125.1, 79.2, 125.1, 45, 45] * 2 + [79.2, 45, 45] + [22.5] * 8)  # 0.9 x effort
 TOTAL_MASS = 34.393234  # kg, sum of the reference URDF's 48 inertials (TWIST: ~34.39)
 # Deploy order = training order with the wrist rolls at 19 and 24.
 DEPLOY_JOINTS = JOINTS[:19] + ["left_wrist_roll_joint"] + JOINTS[19:] + ["right_wrist_roll_joint"]
 # Simulator body indices of named bodies (52 bodies, depth first; docs/conventions.md, Bodies).
-SIM_BODY_IDS = {"pelvis": 0, "pelvis_contour_link": 1, "left_knee_link": 5, "left_ankle_roll_link": 7,
-                "left_toe_link": 8, "right_knee_link": 12, "right_ankle_roll_link": 14, "torso_link": 18,
-                "head_mocap": 20, "imu_in_torso": 21, "left_elbow_link": 25, "left_rubber_hand": 29,
-                "right_shoulder_pitch_link": 37, "right_elbow_link": 40, "right_rubber_hand": 44}
+SIM_BODY_IDS = {
+    "pelvis": 0,
+    "pelvis_contour_link": 1,
+    "left_knee_link": 5,
+    "left_ankle_roll_link": 7,
+    "left_toe_link": 8,
+    "right_knee_link": 12,
+    "right_ankle_roll_link": 14,
+    "torso_link": 18,
+    "head_mocap": 20,
+    "imu_in_torso": 21,
+    "left_elbow_link": 25,
+    "left_rubber_hand": 29,
+    "right_shoulder_pitch_link": 37,
+    "right_elbow_link": 40,
+    "right_rubber_hand": 44,
+}
 FEET = ("left_ankle_roll_link", "right_ankle_roll_link")
 
 
@@ -89,8 +104,16 @@ def sim2sim():
 # ----------------------------------------------------------------------------- table vs TWIST
 def test_table_matches_twist(g1):
     assert list(g1.dof_names) == JOINTS
-    for got, want in [(g1.default_dof_pos, DEFAULT), (g1.kp, KP), (g1.kd, KD), (g1.dof_lower, LOWER),
-                      (g1.dof_upper, UPPER), (g1.effort, EFFORT), (g1.armature, ARMATURE), (g1.dof_err_w, DOF_ERR_W)]:
+    for got, want in [
+        (g1.default_dof_pos, DEFAULT),
+        (g1.kp, KP),
+        (g1.kd, KD),
+        (g1.dof_lower, LOWER),
+        (g1.dof_upper, UPPER),
+        (g1.effort, EFFORT),
+        (g1.armature, ARMATURE),
+        (g1.dof_err_w, DOF_ERR_W),
+    ]:
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
     np.testing.assert_allclose(g1.torque_limit, TORQUE_CLIP, atol=1e-9)
     assert g1.total_mass == pytest.approx(TOTAL_MASS, rel=1e-9)
@@ -131,13 +154,18 @@ def test_training_collision_capsules(g1, train):
     col.remove(floor)
     assert len(col) == 15  # 13 links: 2 per foot, 1 on the others
     bodies = set(_names(m, mujoco.mjtObj.mjOBJ_BODY, m.geom_bodyid[col]))
-    assert bodies == {s + "_" + n + "_link" for s in ("left", "right")
-                      for n in ("hip_yaw", "knee", "ankle_roll", "shoulder_roll", "shoulder_yaw", "elbow")} | {"torso_link"}
+    assert bodies == {
+        s + "_" + n + "_link"
+        for s in ("left", "right")
+        for n in ("hip_yaw", "knee", "ankle_roll", "shoulder_roll", "shoulder_yaw", "elbow")
+    } | {"torso_link"}
     for i in col:
         assert m.geom_type[i] == mujoco.mjtGeom.mjGEOM_CAPSULE
         assert m.geom_condim[i] == 3 and m.geom_friction[i, 0] == 1.0
-    size = {n: tuple(np.round(m.geom_size[i, :2], 9)) for n, i in
-            zip(_names(m, mujoco.mjtObj.mjOBJ_BODY, m.geom_bodyid[col]), col)}
+    size = {
+        n: tuple(np.round(m.geom_size[i, :2], 9))
+        for n, i in zip(_names(m, mujoco.mjtObj.mjOBJ_BODY, m.geom_bodyid[col]), col)
+    }
     assert size["left_ankle_roll_link"] == (0.02, 0.075) and size["torso_link"] == (0.08, 0.175)
     assert size["right_hip_yaw_link"] == (0.03, 0.1) and size["left_knee_link"] == (0.03, 0.075)
     assert size["left_elbow_link"] == (0.03, 0.075) and size["right_shoulder_roll_link"] == (0.03, 0.015)
@@ -165,8 +193,10 @@ def test_self_collision_filtering(g1, train):
     assert frozenset({"torso_link", "left_shoulder_yaw_link"}) in contact_pairs(left_shoulder_roll=-1.0)
     # elbow folded: upper-arm and forearm capsules overlap, but parent/child pairs are filtered
     assert contact_pairs(left_elbow=2.0) == set()
-    upper, fore = (next(i for i in range(m.ngeom) if m.geom_contype[i] and m.geom_bodyid[i] == m.body(b).id)
-                   for b in ("left_shoulder_yaw_link", "left_elbow_link"))
+    upper, fore = (
+        next(i for i in range(m.ngeom) if m.geom_contype[i] and m.geom_bodyid[i] == m.body(b).id)
+        for b in ("left_shoulder_yaw_link", "left_elbow_link")
+    )
     assert mujoco.mj_geomDistance(m, d, upper, fore, 0.1, None) < -0.005
 
 
@@ -187,9 +217,19 @@ def test_urdf_matches_twist(g1):
     cyl = [c.find("geometry/cylinder") for l in root.findall("link") for c in l.findall("collision")]
     assert len(cyl) == 15 and all(c is not None for c in cyl)
     foot = [l for l in root.findall("link") if l.get("name") == FEET[1]][0]
-    feet = sorted((c.find("origin").get("xyz"), c.find("origin").get("rpy"), c.find("geometry/cylinder").get("radius"),
-                   c.find("geometry/cylinder").get("length")) for c in foot.findall("collision"))
-    assert feet == [("0.05 -0.02 -0.02", "0 1.5708 0", "0.02", "0.15"), ("0.05 0.02 -0.02", "0 1.5708 0", "0.02", "0.15")]
+    feet = sorted(
+        (
+            c.find("origin").get("xyz"),
+            c.find("origin").get("rpy"),
+            c.find("geometry/cylinder").get("radius"),
+            c.find("geometry/cylinder").get("length"),
+        )
+        for c in foot.findall("collision")
+    )
+    assert feet == [
+        ("0.05 -0.02 -0.02", "0 1.5708 0", "0.02", "0.15"),
+        ("0.05 0.02 -0.02", "0 1.5708 0", "0.02", "0.15"),
+    ]
 
 
 def test_urdf_compiled_by_mujoco(g1):
@@ -218,7 +258,9 @@ def test_training_mjcf_accepted_by_mujoco_warp(train):
 def test_regeneration_is_byte_identical(tmp_path):
     g1_generate.main(["--out", str(tmp_path)])
     for path in GENERATED:
-        assert (tmp_path / path.name).read_bytes() == path.read_bytes(), "{} is stale: run python -m pose.g1_generate".format(path.name)
+        assert (tmp_path / path.name).read_bytes() == path.read_bytes(), (
+            "{} is stale: run python -m pose.g1_generate".format(path.name)
+        )
 
 
 # ----------------------------------------------------------------------------- deploy models
@@ -324,8 +366,11 @@ def test_first_floor_contact_is_feet(train):
     mujoco.mj_forward(m, d)
     # FootGeometry agrees with MuJoCo's capsules: lowest capsule point of the feet is at 2 cm
     foot_ids = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, f) for f in FEET]
-    z = [d.geom_xpos[i, 2] - abs(d.geom_xmat[i, 8]) * m.geom_size[i, 1] - m.geom_size[i, 0]
-         for i in range(m.ngeom) if m.geom_bodyid[i] in foot_ids and m.geom_contype[i]]
+    z = [
+        d.geom_xpos[i, 2] - abs(d.geom_xmat[i, 8]) * m.geom_size[i, 1] - m.geom_size[i, 0]
+        for i in range(m.ngeom)
+        if m.geom_bodyid[i] in foot_ids and m.geom_contype[i]
+    ]
     assert min(z) == pytest.approx(0.02, abs=1e-6)
     assert d.ncon == 0
     for step in range(200):

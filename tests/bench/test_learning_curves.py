@@ -1,4 +1,5 @@
 """bench/learning_curves.py reads a run's TensorBoard events into curves and a summary."""
+
 import importlib.util
 import json
 import subprocess
@@ -67,8 +68,23 @@ def test_cmg_runs_get_the_command_velocity_error_relative_to_the_commanded_speed
 def test_command_line_writes_json_and_png(tmp_path):
     write_run(tmp_path / "run", 25)
     out = tmp_path / "results" / "curves"
-    subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "run"), "--out", str(out), "--device", "cpu",
-                    "--command", "pytest", "--extra", '{"iterations": 25}'], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            str(tmp_path / "run"),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--command",
+            "pytest",
+            "--extra",
+            '{"iterations": 25}',
+        ],
+        check=True,
+        capture_output=True,
+    )
     result = json.loads(out.with_suffix(".json").read_text())
     assert result["device"] == "cpu" and result["command"] == "pytest" and result["iterations"] == 25
     assert result["summary"]["episode_length_fraction_of_clip"]["last_iteration"] == 25

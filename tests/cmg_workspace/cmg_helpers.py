@@ -1,4 +1,5 @@
 """Helpers of the CMG tests: a small dataset of the embedded motion set, and a small trained run."""
+
 from pathlib import Path
 
 from cmg_workspace import train
@@ -23,4 +24,6 @@ def build_embedded(path: Path, **config) -> CMGData:
 
 def train_small(data_path: Path, out: Path, epochs: int, *extra) -> int:
     """`python -m cmg_workspace.train` in process with a small network on CPU."""
-    return train.main(["--data", str(data_path), "--out", str(out), "--epochs", str(epochs)] + SMALL + [str(e) for e in extra])
+    return train.main(
+        ["--data", str(data_path), "--out", str(out), "--epochs", str(epochs)] + SMALL + [str(e) for e in extra]
+    )

@@ -1,5 +1,6 @@
 """CMG dataset builder on the embedded motion set: windows, velocities, commands, mirroring, replication,
 statistics, resampling, 29-joint sources, the command line."""
+
 import subprocess
 import sys
 
@@ -44,7 +45,9 @@ def test_windows_are_consecutive_frames_with_half_overlap(data, raw_clips):
         assert len(idx) == (n_frames - 31) // 15 + 1, name
         q23 = clip["dof_pos"]
         for w, start in ((idx[0], 0), (idx[1], 15), (idx[-1], 15 * (len(idx) - 1))):
-            np.testing.assert_allclose(joints.to_23(data.motion[w, :, :29]), q23[start:start + 31], atol=1e-6, err_msg=name)
+            np.testing.assert_allclose(
+                joints.to_23(data.motion[w, :, :29]), q23[start : start + 31], atol=1e-6, err_msg=name
+            )
         assert np.all(data.motion[idx][:, :, [19, 20, 21, 26, 27, 28]] == 0)  # no wrists in a 23-joint clip
 
 
@@ -55,10 +58,12 @@ def test_joint_velocities_are_central_differences(data, raw_clips):
     np.testing.assert_allclose(joints.to_23(data.motion[w, :30, 29:]), expected, atol=1e-4)
 
 
-@pytest.mark.parametrize("name", ["walk_forward_1p0", "walk_forward_1p5", "walk_sideways", "walk_turn", "turn_in_place"])
+@pytest.mark.parametrize(
+    "name", ["walk_forward_1p0", "walk_forward_1p5", "walk_sideways", "walk_turn", "turn_in_place"]
+)
 def test_commands_follow_the_clips_steady_velocity(data, name):
     idx = _windows_of(data, name)
-    middle = idx[len(idx) // 2 - 1: len(idx) // 2 + 2]  # about the middle second of the clip
+    middle = idx[len(idx) // 2 - 1 : len(idx) // 2 + 2]  # about the middle second of the clip
     cmd = data.command[middle].reshape(-1, 3).mean(0)
     np.testing.assert_allclose(cmd, synth.CLIPS[name].command, atol=0.06, err_msg=name)
 
@@ -86,7 +91,9 @@ def test_statistics(data):
     assert np.all(data.stats.motion_std[wrists] == np.float32(0.1)) and np.all(data.stats.motion_mean[wrists] == 0)
     # mirrored data: left and right statistics agree, roll/yaw means vanish
     perm, signs = joints.mirror_map()
-    np.testing.assert_allclose(data.stats.motion_mean[:29], np.array(signs) * data.stats.motion_mean[:29][perm], atol=1e-5)
+    np.testing.assert_allclose(
+        data.stats.motion_mean[:29], np.array(signs) * data.stats.motion_mean[:29][perm], atol=1e-5
+    )
     np.testing.assert_allclose(data.stats.motion_std[:29], data.stats.motion_std[:29][perm], rtol=1e-4)
     cmd = data.command.reshape(-1, 3)
     np.testing.assert_array_equal(data.stats.command_min, cmd.min(0))
@@ -143,13 +150,40 @@ def test_unknown_source_names_the_path(tmp_path):
 
 def test_command_line(tmp_path):
     out = tmp_path / "d.pt"
-    r = subprocess.run([sys.executable, "-m", "cmg_workspace.build_dataset", "--out", str(out), "embedded", "--no_progress",
-                        "--replication", "1.0:4"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cmg_workspace.build_dataset",
+            "--out",
+            str(out),
+            "embedded",
+            "--no_progress",
+            "--replication",
+            "1.0:4",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "clips: 10 used, 0 skipped" in r.stdout and "mean command speed" in r.stdout and "command range" in r.stdout
     data = CMGData.load(out)
     assert data.config["fps"] == 50.0 and data.config["seq_len"] == 30 and data.config["stride"] == 15
     assert int(data.repeats.sum()) == int(np.where(data.speed > 1.0, 4, 1).sum())
-    bad = subprocess.run([sys.executable, "-m", "cmg_workspace.build_dataset", "--out", str(tmp_path / "x.pt"),
-                          str(tmp_path / "missing.yaml")], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cmg_workspace.build_dataset",
+            "--out",
+            str(tmp_path / "x.pt"),
+            str(tmp_path / "missing.yaml"),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "missing.yaml" in bad.stderr and "Traceback" not in bad.stderr

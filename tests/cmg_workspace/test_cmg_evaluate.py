@@ -1,4 +1,5 @@
 """CMG evaluation: the measures on motions with known answers, and the command line on a small model."""
+
 import json
 
 import numpy as np
@@ -31,7 +32,9 @@ def _feet_in_heading_frame(c, a, b):
     world = fk(*args)[0].numpy() - c["root_pos"][a:b, None, :]
     yaw = heading(c["root_rot"][a:b])
     cy, sy = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
-    feet = np.stack([cy * world[..., 0] + sy * world[..., 1], -sy * world[..., 0] + cy * world[..., 1], world[..., 2]], -1)
+    feet = np.stack(
+        [cy * world[..., 0] + sy * world[..., 1], -sy * world[..., 0] + cy * world[..., 1], world[..., 2]], -1
+    )
     return feet[None], yaw[None]
 
 
@@ -85,7 +88,10 @@ def test_foot_rolling_over_its_planted_toe_does_not_slide():
     q = np.tile(model.default_dof_pos, (n, 1))
     ankle = [i for i, name in enumerate(model.dof_names) if name == "left_ankle_pitch_joint"][0]
     q[:, ankle] += np.linspace(0.0, 0.5, n)  # the left foot rolls about its toe
-    zero_pos, upright = torch.zeros(n, 3, dtype=torch.float64), torch.tensor([[0.0, 0.0, 0.0, 1.0]] * n, dtype=torch.float64)
+    zero_pos, upright = (
+        torch.zeros(n, 3, dtype=torch.float64),
+        torch.tensor([[0.0, 0.0, 0.0, 1.0]] * n, dtype=torch.float64),
+    )
     sole = geometry.sole_points(zero_pos, upright, torch.as_tensor(q)).numpy()  # (n, P, 3) root frame
     left = np.flatnonzero(geometry.foot_of.numpy() == 0)
     toe = left[np.argmax(sole[0, left, 0])]
@@ -99,7 +105,9 @@ def test_foot_rolling_over_its_planted_toe_does_not_slide():
     assert m["stance_share"][0] == 1.0
     assert m["foot_slide_mps"][0] < 1e-9
     fk = ForwardKinematics(model, bodies=model.feet, dtype=torch.float64)
-    ankle_pos = fk.local_body_pos(torch.as_tensor(q))[:, 0].numpy() + np.concatenate([root[0, :, :2], np.zeros((n, 1))], 1)
+    ankle_pos = fk.local_body_pos(torch.as_tensor(q))[:, 0].numpy() + np.concatenate(
+        [root[0, :, :2], np.zeros((n, 1))], 1
+    )
     assert np.median(np.linalg.norm(np.diff(ankle_pos[:, :2], axis=0), axis=1)) / DT > 0.05
 
 
@@ -119,7 +127,11 @@ def test_divergence_and_joint_limits():
     x[2, 6, 3] = 11.0
     d = divergence(x, 10.0, DT)
     assert d["diverged"].tolist() == [False, True, True]
-    assert np.isnan(d["diverged_at"][0]) and d["diverged_at"][1] == pytest.approx(0.08) and d["diverged_at"][2] == pytest.approx(0.12)
+    assert (
+        np.isnan(d["diverged_at"][0])
+        and d["diverged_at"][1] == pytest.approx(0.08)
+        and d["diverged_at"][2] == pytest.approx(0.12)
+    )
     model = load_g1()
     q = np.tile(model.default_dof_pos, (2, 4, 1))
     q[1, :2, 3] = model.dof_upper[3] + 0.2
@@ -132,8 +144,29 @@ def test_command_line_on_a_small_model(tmp_path):
     data = build_embedded(tmp_path / "d.pt")
     assert train_small(tmp_path / "d.pt", tmp_path / "run", 1, "--batch_size", "512") == 0  # one batch
     out = tmp_path / "eval"
-    assert evaluate.main([str(tmp_path / "run"), "--out", str(out), "--vx", "0", "1", "3", "--vy", "0", "--wz", "0", "0.5",
-                          "--seconds", "2", "--baseline", "embedded"]) == 0
+    assert (
+        evaluate.main(
+            [
+                str(tmp_path / "run"),
+                "--out",
+                str(out),
+                "--vx",
+                "0",
+                "1",
+                "3",
+                "--vy",
+                "0",
+                "--wz",
+                "0",
+                "0.5",
+                "--seconds",
+                "2",
+                "--baseline",
+                "embedded",
+            ]
+        )
+        == 0
+    )
     result = json.loads((out / "eval.json").read_text())
     rows = result["commands"]
     assert [r["command"] for r in rows] == [[vx, 0.0, wz] for vx in (0.0, 1.0, 3.0) for wz in (0.0, 0.5)]
@@ -151,18 +184,27 @@ def test_command_line_on_a_small_model(tmp_path):
     slides = [r["foot_slide_mps"] for r in band if r["foot_slide_mps"] is not None]
     assert s["foot_slide_mps_median"] == pytest.approx(float(np.median(slides)))
     assert s["diverged"] == sum(r["diverged"] for r in band)
-    assert s["targets_met"] == (s["foot_slide_mps_median"] <= 0.1 and (s["speed_error_rel_median"] or 0) <= 0.15
-                                and s["diverged"] == 0)
+    assert s["targets_met"] == (
+        s["foot_slide_mps_median"] <= 0.1 and (s["speed_error_rel_median"] or 0) <= 0.15 and s["diverged"] == 0
+    )
     base = result["data_baseline"]
     clips = {r["clip"]: r for r in base["clips"]}
     assert len(clips) == len(synth.CLIPS)
-    for name in ("walk_forward_1p0", "walk_forward_1p5"):  # planted feet under their own root, not under the integrated one
+    for name in (
+        "walk_forward_1p0",
+        "walk_forward_1p5",
+    ):  # planted feet under their own root, not under the integrated one
         r = clips["embedded/" + name]
         assert r["foot_slide_own_root_mps"] < 0.01 and r["foot_slide_mps"] > 0.1, r
         assert r["command_median"][0] == pytest.approx(synth.CLIPS[name].command[0], abs=0.05)
-    moving = [r["foot_slide_mps"] for r in base["clips"]
-              if np.linalg.norm(r["command_median"][:2]) >= 0.5 or abs(r["command_median"][2]) >= 0.3]
-    assert base["moving_clips"] == len(moving) and base["foot_slide_mps_median_moving"] == pytest.approx(float(np.median(moving)))
+    moving = [
+        r["foot_slide_mps"]
+        for r in base["clips"]
+        if np.linalg.norm(r["command_median"][:2]) >= 0.5 or abs(r["command_median"][2]) >= 0.3
+    ]
+    assert base["moving_clips"] == len(moving) and base["foot_slide_mps_median_moving"] == pytest.approx(
+        float(np.median(moving))
+    )
     pytest.importorskip("matplotlib")
     assert (out / "eval.png").stat().st_size > 10000
 

@@ -1,5 +1,6 @@
 """ONNX export of a CMG: raw inputs and outputs (normalisation inside), equal to torch within 1e-5,
 metadata with the statistics."""
+
 import json
 
 import numpy as np
@@ -20,10 +21,23 @@ def _checkpoint(path, hidden_dim):
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     model = CMG(CMGConfig(hidden_dim=hidden_dim))
-    stats = Stats(rng.normal(0, 0.5, 58).astype(np.float32), rng.uniform(0.1, 3.0, 58).astype(np.float32),
-                  np.array([-0.5, -1.0, -1.5], np.float32), np.array([3.5, 1.0, 1.5], np.float32))
-    save_checkpoint(path, {"epoch": 0, "model_config": model.config.to_dict(), "model_state_dict": model.state_dict(),
-                           "stats": stats.to_dict(), "standing_pose": [float(v) for v in stats.motion_mean], "fps": 50.0})
+    stats = Stats(
+        rng.normal(0, 0.5, 58).astype(np.float32),
+        rng.uniform(0.1, 3.0, 58).astype(np.float32),
+        np.array([-0.5, -1.0, -1.5], np.float32),
+        np.array([3.5, 1.0, 1.5], np.float32),
+    )
+    save_checkpoint(
+        path,
+        {
+            "epoch": 0,
+            "model_config": model.config.to_dict(),
+            "model_state_dict": model.state_dict(),
+            "stats": stats.to_dict(),
+            "standing_pose": [float(v) for v in stats.motion_mean],
+            "fps": 50.0,
+        },
+    )
     return path
 
 
@@ -40,7 +54,12 @@ def test_onnx_equals_torch(tmp_path, hidden_dim):
     # torch reference computed here from the definition of the normalisation
     with torch.no_grad():
         x_hat = (torch.from_numpy(x) - torch.from_numpy(s.motion_mean)) / torch.from_numpy(s.motion_std)
-        c_hat = 2 * (torch.from_numpy(c) - torch.from_numpy(s.command_min)) / torch.from_numpy(s.command_max - s.command_min) - 1
+        c_hat = (
+            2
+            * (torch.from_numpy(c) - torch.from_numpy(s.command_min))
+            / torch.from_numpy(s.command_max - s.command_min)
+            - 1
+        )
         expected = (cmg.model(x_hat, c_hat) * torch.from_numpy(s.motion_std) + torch.from_numpy(s.motion_mean)).numpy()
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["prev_motion", "command"]

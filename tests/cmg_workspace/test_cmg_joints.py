@@ -1,4 +1,5 @@
 """The CMG's 29-joint layout: mirror map, mirroring as an involution, 29 -> 23 mapping."""
+
 import numpy as np
 import torch
 

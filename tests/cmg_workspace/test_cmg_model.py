@@ -1,4 +1,5 @@
 """The CMG network: shapes, parameter count, gating, blended experts, initialisation."""
+
 import math
 
 import torch

@@ -2,6 +2,7 @@
 equals the uninterrupted one, and data with other statistics is refused. The batch step (flags as
 tensors, static buffers, loss summed on the device) equals the straightforward loop bit for bit, and
 checkpoints hold the plain optimiser state."""
+
 import copy
 
 import numpy as np
@@ -79,15 +80,24 @@ def test_tensorboard_scalars(run_a):
     acc = EventAccumulator(str(run_a))
     acc.Reload()
     tags = set(acc.Tags()["scalars"])
-    assert {"metrics/MSE Loss", "metrics/Val MSE Loss", "metrics/Learning Rate", "metrics/Teacher Prob",
-            "rollout/diverged", "rollout/speed_error_rel_median", "rollout/foot_slide_mps_median"} <= tags
+    assert {
+        "metrics/MSE Loss",
+        "metrics/Val MSE Loss",
+        "metrics/Learning Rate",
+        "metrics/Teacher Prob",
+        "rollout/diverged",
+        "rollout/speed_error_rel_median",
+        "rollout/foot_slide_mps_median",
+    } <= tags
     p = [e.value for e in acc.Scalars("metrics/Teacher Prob")]
     np.testing.assert_allclose(p, [1.0, 0.995], rtol=1e-6)
 
 
 def test_resume_equals_the_uninterrupted_run(run_a, data_path, tmp_path):
     out = tmp_path / "run_b"
-    assert train_small(data_path, out, 2, "--save_interval", "1", "--lr", "1e-3", "--resume", run_a / "cmg_ckpt_1.pt") == 0
+    assert (
+        train_small(data_path, out, 2, "--save_interval", "1", "--lr", "1e-3", "--resume", run_a / "cmg_ckpt_1.pt") == 0
+    )
     a, b = read_checkpoint(run_a / "cmg_ckpt_2.pt"), read_checkpoint(out / "cmg_ckpt_2.pt")
     assert not (out / "cmg_ckpt_1.pt").exists()
     for k, v in a["model_state_dict"].items():
@@ -127,7 +137,7 @@ def test_validation_split_is_by_clip(data_path):
 def test_teacher_forcing_schedule():
     cfg = TrainConfig()
     assert cfg.teacher_prob(0) == 1.0
-    assert cfg.teacher_prob(10) == pytest.approx(0.995 ** 10)
+    assert cfg.teacher_prob(10) == pytest.approx(0.995**10)
     assert cfg.teacher_prob(1000) == 0.05  # 0.995^1000 = 0.0067 < floor
 
 
@@ -164,7 +174,7 @@ def reference_epoch(trainer: Trainer) -> float:
     trainer.model.train()
     total = 0.0
     for b in range(n_batches):
-        idx = order[b * size:(b + 1) * size]
+        idx = order[b * size : (b + 1) * size]
         draws = torch.rand(1 + 30, generator=g)
         start = trainer.standing if float(draws[0]) < cfg.standing_swap_prob else None
         teacher = (draws[1:] < p).tolist()
@@ -256,7 +266,7 @@ def test_warm_up_steps_of_the_graph_capture_leave_no_trace(data_path):
     a, b = (Trainer(data, cfg, CMGConfig(hidden_dim=32), device="cpu") for _ in range(2))
     for epoch in range(2):
         order, swap, teacher = a.epoch_draws(epoch)
-        a._load_batch(order[:a.batch_size], swap[0], teacher[0])
+        a._load_batch(order[: a.batch_size], swap[0], teacher[0])
         snapshot = a._snapshot()
         for _ in range(Trainer.GRAPH_WARMUP):
             a._train_step()
@@ -277,8 +287,11 @@ def test_warm_up_steps_of_the_graph_capture_leave_no_trace(data_path):
 def test_rollout_rank_puts_divergence_first_then_the_distance_to_both_targets():
     def s(diverged, err, slide):
         return {"diverged": diverged, "speed_error_rel_median": err, "foot_slide_mps_median": slide}
+
     # err / 0.15 + slide / 0.1: 1.33 + 1 = 2.33; 0.67 + 5 = 5.67; 0.67 + 9 = 9.67; missing: inf
-    ranked = sorted([s(1, 0.01, 0.01), s(0, 0.2, 0.1), s(0, 0.1, 0.9), s(0, None, 0.0), s(0, 0.1, 0.5)], key=rollout_rank)
+    ranked = sorted(
+        [s(1, 0.01, 0.01), s(0, 0.2, 0.1), s(0, 0.1, 0.9), s(0, None, 0.0), s(0, 0.1, 0.5)], key=rollout_rank
+    )
     assert ranked == [s(0, 0.2, 0.1), s(0, 0.1, 0.5), s(0, 0.1, 0.9), s(0, None, 0.0), s(1, 0.01, 0.01)]
     # the 2026-12-01 case: epoch 350 (16.6 %, 0.515 m/s) ranks above epoch 625 (14.4 %, 0.670 m/s)
     assert rollout_rank(s(0, 0.166, 0.515)) < rollout_rank(s(0, 0.144, 0.670))
@@ -294,7 +307,9 @@ def test_rollout_check_at_each_checkpoint_measures_as_evaluate_does(run_a):
         cmg = load_cmg(path)
         commands = in_band_grid(cmg)
         assert stored["commands"] == len(commands) > 0
-        again = summarise(evaluate(cmg, commands, TrainConfig().rollout_seconds), np.ones(len(commands), dtype=bool), commands)
+        again = summarise(
+            evaluate(cmg, commands, TrainConfig().rollout_seconds), np.ones(len(commands), dtype=bool), commands
+        )
         for key in ("diverged", "speed_error_rel_median", "foot_slide_mps_median", "limit_violation_frac_mean"):
             np.testing.assert_allclose(np.float64(stored[key]), np.float64(again[key]), rtol=1e-5, err_msg=key)
         ranks[epoch] = rollout_rank(stored)

@@ -7,6 +7,7 @@ run's checkpoint is the plain one: it resumes exactly on the graph path and on t
 prints seconds per epoch of both paths. The data: the embedded set with the default replication,
 built into a temporary folder, or CMG_GRAPH_CHECK_DATA=FILE (a `build_dataset` file, e.g. the
 default data set, to time the real thing)."""
+
 import dataclasses
 import os
 
@@ -57,9 +58,14 @@ def test_graph_step_trains_as_the_eager_step(data):
             assert graphs[0] is not None and graphs[1] is graphs[0]  # captured once, replayed
             assert graphs[2] is not graphs[1] and trainer._graph_lrs == (cfg.lr * 0.5,)  # captured again
         runs[graph] = trainer, losses
-        print("\n{}: {} batches of {}, seconds per epoch (with validation) {}".format(
-            "CUDA graph" if graph else "eager", trainer.num_batches(), trainer.batch_size,
-            ", ".join("{:.3f}".format(s) for s in seconds)))
+        print(
+            "\n{}: {} batches of {}, seconds per epoch (with validation) {}".format(
+                "CUDA graph" if graph else "eager",
+                trainer.num_batches(),
+                trainer.batch_size,
+                ", ".join("{:.3f}".format(s) for s in seconds),
+            )
+        )
     (eager, eager_losses), (graphed, graph_losses) = runs[False], runs[True]
     print("losses eager {} graph {}".format(eager_losses, graph_losses))
     torch.testing.assert_close(torch.tensor(graph_losses), torch.tensor(eager_losses), rtol=1e-4, atol=0)

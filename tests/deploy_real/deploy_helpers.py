@@ -1,4 +1,5 @@
 """Helpers of the deploy tests: the servers as separate processes (the Redis fixtures are in tests/conftest.py)."""
+
 import os
 import signal
 import subprocess
@@ -14,8 +15,9 @@ HIGH_LEVEL = REPO_ROOT / "deploy_real" / "server_high_level_motion_lib.py"
 def start_server(script, args, cwd, log_path):
     """A deploy server as a separate process, as the README starts it (from any directory)."""
     log = open(log_path, "w")
-    return subprocess.Popen([sys.executable, str(script)] + [str(a) for a in args], cwd=str(cwd), stdout=log,
-                            stderr=subprocess.STDOUT), log
+    return subprocess.Popen(
+        [sys.executable, str(script)] + [str(a) for a in args], cwd=str(cwd), stdout=log, stderr=subprocess.STDOUT
+    ), log
 
 
 REAL_SERVER = REPO_ROOT / "deploy_real" / "server_low_level_g1_real.py"
@@ -26,8 +28,13 @@ def start_module(module, args, cwd, log_path):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     log = open(log_path, "w")
-    return subprocess.Popen([sys.executable, "-m", module] + [str(a) for a in args], cwd=str(cwd), stdout=log,
-                            stderr=subprocess.STDOUT, env=env), log
+    return subprocess.Popen(
+        [sys.executable, "-m", module] + [str(a) for a in args],
+        cwd=str(cwd),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    ), log
 
 
 def stop(proc, log, timeout=60):

@@ -1,4 +1,5 @@
 """The Redis message contract: layouts, the default vector and the one validator (README, "Deploy")."""
+
 import json
 import math
 
@@ -20,7 +21,9 @@ def test_deployed_joints_insert_the_wrist_rolls_after_each_elbow():
     np.testing.assert_allclose(j.upper[j.body_ids], G1.dof_upper)
     assert C.WRIST_ROLL_IDS == (27, 32)
     assert [C.field_name(i) for i in C.WRIST_ROLL_IDS] == [
-        "action_mimic_g1[27] (left_wrist_roll_joint)", "action_mimic_g1[32] (right_wrist_roll_joint)"]
+        "action_mimic_g1[27] (left_wrist_roll_joint)",
+        "action_mimic_g1[32] (right_wrist_roll_joint)",
+    ]
 
 
 def test_default_vector_is_twists():
@@ -30,7 +33,7 @@ def test_default_vector_is_twists():
     legs = [-0.2, 0, 0, 0.4, -0.2, 0]
     np.testing.assert_allclose(v[8:20], legs * 2)
     np.testing.assert_allclose(v[20:23], 0)
-    np.testing.assert_allclose(v[23:28], [0, 0.2, 0, 1.2, 0])   # left arm, wrist roll last
+    np.testing.assert_allclose(v[23:28], [0, 0.2, 0, 1.2, 0])  # left arm, wrist roll last
     np.testing.assert_allclose(v[28:33], [0, -0.2, 0, 1.2, 0])  # right arm
     C.validate_mimic(C.encode_floats(v))
 
@@ -51,18 +54,21 @@ def valid():
     return list(C.default_mimic_vector())
 
 
-@pytest.mark.parametrize("value, field", [
-    ("not json", "action_mimic_g1"),
-    (b"\xff\xfe", "action_mimic_g1"),
-    (json.dumps({"a": 1}), "action_mimic_g1"),
-    (json.dumps(valid()[:31]), "action_mimic_g1"),
-    (json.dumps(valid() + [0.0]), "action_mimic_g1"),
-    (json.dumps(valid()[:5] + ["x"] + valid()[6:]), "action_mimic_g1[5]"),
-    (json.dumps(valid()[:5] + [None] + valid()[6:]), "action_mimic_g1[5]"),
-    (json.dumps(valid()[:5] + [True] + valid()[6:]), "action_mimic_g1[5]"),
-    ("[" + ",".join(["0.1"] * 10 + ["NaN"] + ["0.1"] * 22) + "]", "action_mimic_g1[10]"),
-    ("[" + ",".join(["Infinity"] + ["0.1"] * 32) + "]", "action_mimic_g1[0]"),
-])
+@pytest.mark.parametrize(
+    "value, field",
+    [
+        ("not json", "action_mimic_g1"),
+        (b"\xff\xfe", "action_mimic_g1"),
+        (json.dumps({"a": 1}), "action_mimic_g1"),
+        (json.dumps(valid()[:31]), "action_mimic_g1"),
+        (json.dumps(valid() + [0.0]), "action_mimic_g1"),
+        (json.dumps(valid()[:5] + ["x"] + valid()[6:]), "action_mimic_g1[5]"),
+        (json.dumps(valid()[:5] + [None] + valid()[6:]), "action_mimic_g1[5]"),
+        (json.dumps(valid()[:5] + [True] + valid()[6:]), "action_mimic_g1[5]"),
+        ("[" + ",".join(["0.1"] * 10 + ["NaN"] + ["0.1"] * 22) + "]", "action_mimic_g1[10]"),
+        ("[" + ",".join(["Infinity"] + ["0.1"] * 32) + "]", "action_mimic_g1[0]"),
+    ],
+)
 def test_malformed_messages_are_rejected_naming_the_field(value, field):
     with pytest.raises(C.MessageError) as e:
         C.validate_mimic(value)
@@ -100,10 +106,13 @@ def test_implausible_values_are_rejected_naming_the_field():
 def test_meta_round_trip_and_errors():
     m = C.validate_meta(C.encode_meta(7, 1234.5).encode())
     assert (m.seq, m.t_ms) == (7, 1234.5)
-    for bad, field in [("x", "action_mimic_g1_meta"), ("[1]", "action_mimic_g1_meta"),
-                       ('{"seq": "a", "t_ms": 1}', "action_mimic_g1_meta.seq"),
-                       ('{"seq": 1, "t_ms": NaN}', "action_mimic_g1_meta.t_ms"),
-                       ('{"seq": 1}', "action_mimic_g1_meta.t_ms")]:
+    for bad, field in [
+        ("x", "action_mimic_g1_meta"),
+        ("[1]", "action_mimic_g1_meta"),
+        ('{"seq": "a", "t_ms": 1}', "action_mimic_g1_meta.seq"),
+        ('{"seq": 1, "t_ms": NaN}', "action_mimic_g1_meta.t_ms"),
+        ('{"seq": 1}', "action_mimic_g1_meta.t_ms"),
+    ]:
         with pytest.raises(C.MessageError) as e:
             C.validate_meta(bad)
         assert e.value.field == field
@@ -113,20 +122,23 @@ def test_meta_round_trip_and_errors():
 LOW, HIGH = [-0.4, -0.4, -0.8], [3.5, 0.4, 0.8]  # a CMG's trained command range (vx, vy, yaw rate)
 
 
-@pytest.mark.parametrize("value, field, reason", [
-    ("not json", "command_velocity_g1", "not JSON"),
-    (b"\xff\xfe", "command_velocity_g1", "not UTF-8"),
-    ('{"vx": 1.0}', "command_velocity_g1", "expected a JSON list of 3 numbers, got dict"),
-    ("[1.0, 0.0]", "command_velocity_g1", "expected 3 numbers, got 2"),
-    ("[1.0, 0.0, 0.0, 0.0]", "command_velocity_g1", "expected 3 numbers, got 4"),
-    ('[1.0, "0", 0.0]', "command_velocity_g1[1]", "not a number"),
-    ("[1.0, 0.0, true]", "command_velocity_g1[2]", "not a number"),
-    ("[NaN, 0.0, 0.0]", "command_velocity_g1[0]", "not finite"),
-    ("[1.0, -Infinity, 0.0]", "command_velocity_g1[1]", "not finite"),
-    ("[3.6, 0.0, 0.0]", "command_velocity_g1[0]", "vx 3.6 m/s outside the CMG's trained range [-0.400, 3.500]"),
-    ("[1.0, -0.5, 0.0]", "command_velocity_g1[1]", "vy -0.5 m/s outside"),
-    ("[1.0, 0.0, 1e9]", "command_velocity_g1[2]", "yaw_rate 1e+09 rad/s outside"),
-])
+@pytest.mark.parametrize(
+    "value, field, reason",
+    [
+        ("not json", "command_velocity_g1", "not JSON"),
+        (b"\xff\xfe", "command_velocity_g1", "not UTF-8"),
+        ('{"vx": 1.0}', "command_velocity_g1", "expected a JSON list of 3 numbers, got dict"),
+        ("[1.0, 0.0]", "command_velocity_g1", "expected 3 numbers, got 2"),
+        ("[1.0, 0.0, 0.0, 0.0]", "command_velocity_g1", "expected 3 numbers, got 4"),
+        ('[1.0, "0", 0.0]', "command_velocity_g1[1]", "not a number"),
+        ("[1.0, 0.0, true]", "command_velocity_g1[2]", "not a number"),
+        ("[NaN, 0.0, 0.0]", "command_velocity_g1[0]", "not finite"),
+        ("[1.0, -Infinity, 0.0]", "command_velocity_g1[1]", "not finite"),
+        ("[3.6, 0.0, 0.0]", "command_velocity_g1[0]", "vx 3.6 m/s outside the CMG's trained range [-0.400, 3.500]"),
+        ("[1.0, -0.5, 0.0]", "command_velocity_g1[1]", "vy -0.5 m/s outside"),
+        ("[1.0, 0.0, 1e9]", "command_velocity_g1[2]", "yaw_rate 1e+09 rad/s outside"),
+    ],
+)
 def test_bad_velocity_commands_are_rejected_naming_the_entry(value, field, reason):
     with pytest.raises(C.MessageError) as e:
         C.validate_velocity_command(value, LOW, HIGH)

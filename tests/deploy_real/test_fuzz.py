@@ -1,5 +1,6 @@
 """10,000 malformed messages through a real Redis while the low-level server steps: it never exits and
 never sends a non-finite or out-of-range PD target (or torque) to the simulated motors."""
+
 import json
 import time
 
@@ -41,7 +42,11 @@ def malformed(rng, k, wall_ms):
     if kind == 10:
         return encode_floats(v), encode_meta(k, wall_ms + 5000.0), False  # from the future
     if kind == 11:
-        return encode_floats(v), ['{"seq": "x"}', "nan", "[]", '{"seq": 1, "t_ms": null}'][int(rng.integers(0, 4))], False
+        return (
+            encode_floats(v),
+            ['{"seq": "x"}', "nan", "[]", '{"seq": 1, "t_ms": null}'][int(rng.integers(0, 4))],
+            False,
+        )
     if kind == 12:
         return None, meta, False  # reference key missing
     if kind == 13:

@@ -1,4 +1,5 @@
 """The high-level server's stream: frame timing, the 33-D content, ramps, looping."""
+
 import numpy as np
 import pytest
 
@@ -18,7 +19,9 @@ def test_step_k_carries_the_clip_at_k_plus_one_frames(lib):
     assert len(refs) == int(length / 0.02 + 1e-6)
     np.testing.assert_allclose(times[:3], [0.02, 0.04, 0.06])
     k = 37
-    root_pos, root_rot, root_vel, root_ang_vel, dof_pos = [x[0] for x in lib.calc_motion_frame([5], [(k + 1) * 0.02])[:5]]
+    root_pos, root_rot, root_vel, root_ang_vel, dof_pos = [
+        x[0] for x in lib.calc_motion_frame([5], [(k + 1) * 0.02])[:5]
+    ]
     roll, pitch, yaw = get_euler_xyz(root_rot)
     v = quat_rotate_inverse(root_rot, root_vel)
     w = quat_rotate_inverse(root_rot, root_ang_vel)
@@ -45,8 +48,8 @@ def test_loop_plays_every_clip_with_blends_between(lib):
     for _ in range(n_per_clip[0] + 25 + 5):
         _, mid, _ = next(stream)
         ids.append(mid)
-    assert ids[:n_per_clip[0]] == [0] * n_per_clip[0]
-    assert ids[n_per_clip[0]:] == [1] * 30  # 25 blend steps (0.5 s) into clip 1, then clip 1
+    assert ids[: n_per_clip[0]] == [0] * n_per_clip[0]
+    assert ids[n_per_clip[0] :] == [1] * 30  # 25 blend steps (0.5 s) into clip 1, then clip 1
     once = list(reference_stream(lib, 3, loop=False))
     assert len(once) == n_per_clip[3] and {m for _, m, _ in once} == {3}
 

@@ -1,4 +1,5 @@
 """The sim2sim MuJoCo G1: start pose facing +x, deploy gains and torque limits, sensors."""
+
 import math
 
 import numpy as np
@@ -54,4 +55,3 @@ def test_sensors_report_the_pelvis_orientation_and_rate(sim):
     np.testing.assert_allclose(st.base_quat_xyzw, [0, 0, math.sin(yaw / 2), math.cos(yaw / 2)], atol=1e-9)
     np.testing.assert_allclose(st.base_ang_vel, [0.1, -0.2, 0.3], atol=1e-9)
     sim.reset()
-

@@ -6,6 +6,7 @@ the robot state (gyro, IMU quaternion, joint encoders), its last raw action, and
 made by the high-level server's function and sent through the JSON wire format and the validator;
 its 1155-D observation must equal the env's, with either engine that runs the deploy graphs.
 """
+
 import numpy as np
 import pytest
 import torch
@@ -45,12 +46,19 @@ def test_deploy_observation_matches_the_environment_for_50_steps_from_reset(engi
         wire = encode_floats(reference_vectors(env._motion_lib, int(env._motion_ids[0]), [t + LOOKAHEAD_S])[0])
         mimic31, _ = split_wrist_rolls(validate_mimic(wire))
         builder.set_last_action(env.action_history_buf[0, -1].numpy())
-        obs, proprio = builder.build(mimic31, env.base_ang_vel[0].numpy(), env.base_quat[0].numpy(),
-                                     env.dof_pos[0].numpy(), env.dof_vel[0].numpy())
+        obs, proprio = builder.build(
+            mimic31,
+            env.base_ang_vel[0].numpy(),
+            env.base_quat[0].numpy(),
+            env.dof_pos[0].numpy(),
+            env.dof_vel[0].numpy(),
+        )
         expected = env.obs_buf[0].numpy()
         assert obs.shape == expected.shape == (1155,)
         diff = np.abs(obs - expected)
-        assert diff.max() < 1e-5, "step {}: max |deploy - env| = {:.3g} at index {}".format(step, diff.max(), diff.argmax())
+        assert diff.max() < 1e-5, "step {}: max |deploy - env| = {:.3g} at index {}".format(
+            step, diff.max(), diff.argmax()
+        )
         checked_history += int(np.any(expected[105:] != 0))
     assert checked_history >= 45  # the history part was non-trivial (not only the zeros of the reset step)
     assert episode_steps[:10] == list(range(10))  # the first 10 steps of an episode were compared

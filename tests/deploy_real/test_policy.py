@@ -1,4 +1,5 @@
 """Loading exported students for deployment: TorchScript and ONNX give the same actions; clear errors."""
+
 import numpy as np
 import pytest
 import torch
@@ -15,22 +16,37 @@ def exported(tmp_path_factory):
     from rsl_rl.utils.normalizer import Normalizer
 
     d = tmp_path_factory.mktemp("student")
-    cfg = dict(num_observations=1155, num_critic_observations=1318, num_motion_observations=31, num_motion_steps=1,
-               num_actions=23)
+    cfg = dict(
+        num_observations=1155,
+        num_critic_observations=1318,
+        num_motion_observations=31,
+        num_motion_steps=1,
+        num_actions=23,
+    )
     torch.manual_seed(0)
     normalizer = Normalizer(1155)
     normalizer.record(torch.randn(64, 1155) * 2.0 + 0.5)
     normalizer.update()
-    torch.save({"model_state_dict": ActorCriticMimic(**cfg).state_dict(), "normalizer": normalizer.state_dict(),
-                "policy_cfg": cfg, "iter": 3}, str(d / "model_3.pt"))
+    torch.save(
+        {
+            "model_state_dict": ActorCriticMimic(**cfg).state_dict(),
+            "normalizer": normalizer.state_dict(),
+            "policy_cfg": cfg,
+            "iter": 3,
+        },
+        str(d / "model_3.pt"),
+    )
     return export(d / "model_3.pt", d / "traced", "s")
 
 
 def test_torchscript_and_onnx_policies_agree(exported):
     """The exported ONNX file, the TorchScript file run by TorchScript and the TorchScript file run by ONNX
     Runtime (converted at load) give the eager model's actions."""
-    jit, jit_ort, onnx = Policy(exported["jit"], engine="torch"), Policy(exported["jit"], engine="onnxruntime"), \
-        Policy(exported["onnx"])
+    jit, jit_ort, onnx = (
+        Policy(exported["jit"], engine="torch"),
+        Policy(exported["jit"], engine="onnxruntime"),
+        Policy(exported["onnx"]),
+    )
     assert (jit.engine, jit_ort.engine, onnx.engine) == ("torch", "onnxruntime", "onnxruntime")
     eager = torch.jit.load(exported["jit"])
     rng = np.random.default_rng(1)
@@ -58,19 +74,34 @@ def test_export_metadata_is_the_observation_layouts():
     root = {"root_z": [0, 1], "root_rpy": [1, 4], "root_lin_vel": [4, 7], "root_yaw_rate": [7, 8]}
     assert meta["obs_layout"] == dict(
         LAYOUT.student_metadata(),
-        obs_scales={"ang_vel": 0.25, "dof_pos": 1.0, "dof_vel": 0.05}, zero_dof_vel_ids=[4, 5, 10, 11], obs_clip=100.0)
+        obs_scales={"ang_vel": 0.25, "dof_pos": 1.0, "dof_vel": 0.05},
+        zero_dof_vel_ids=[4, 5, 10, 11],
+        obs_clip=100.0,
+    )
     assert meta["obs_layout"] == {  # the values written before the layout object, by hand
-        "num_obs": 1155, "frame": 105, "mimic": [0, 31], "proprio": [31, 105], "history": [105, 1155],
-        "history_len": 10, "history_order": "oldest first; each entry is a previous (mimic 31 | proprio 74) frame",
+        "num_obs": 1155,
+        "frame": 105,
+        "mimic": [0, 31],
+        "proprio": [31, 105],
+        "history": [105, 1155],
+        "history_len": 10,
+        "history_order": "oldest first; each entry is a previous (mimic 31 | proprio 74) frame",
         "mimic_fields": dict(root, dof_pos=[8, 31]),
-        "proprio_fields": {"ang_vel": [0, 3], "roll_pitch": [3, 5], "dof_pos": [5, 28], "dof_vel": [28, 51],
-                           "last_action": [51, 74]},
-        "obs_scales": {"ang_vel": 0.25, "dof_pos": 1.0, "dof_vel": 0.05}, "zero_dof_vel_ids": [4, 5, 10, 11],
-        "obs_clip": 100.0}
+        "proprio_fields": {
+            "ang_vel": [0, 3],
+            "roll_pitch": [3, 5],
+            "dof_pos": [5, 28],
+            "dof_vel": [28, 51],
+            "last_action": [51, 74],
+        },
+        "obs_scales": {"ang_vel": 0.25, "dof_pos": 1.0, "dof_vel": 0.05},
+        "zero_dof_vel_ids": [4, 5, 10, 11],
+        "obs_clip": 100.0,
+    }
 
 
 def test_shipped_policy_is_the_default():
-    assert SHIPPED_POLICY.is_file() and SHIPPED_POLICY.stat().st_size < 5 * 2 ** 20
+    assert SHIPPED_POLICY.is_file() and SHIPPED_POLICY.stat().st_size < 5 * 2**20
     policy = load_policy()
     assert policy.path == SHIPPED_POLICY
     assert np.all(np.isfinite(policy(np.zeros(1155, dtype=np.float32))))

@@ -1,5 +1,6 @@
 """The real G1's config (deploy_real/configs/g1.yaml): TWIST's numbers, consistent with the training
 environment and the G1 facts table; broken configs are refused with the key named."""
+
 import numpy as np
 import pytest
 import yaml
@@ -45,17 +46,20 @@ def _write(tmp_path, **changes):
     return path
 
 
-@pytest.mark.parametrize("changes, key", [
-    ({"arm_waist_joint2motor_idx": [12, 13, 14, 15, 16, 17, 18, 19, 23, 24, 25]}, "arm_waist_joint2motor_idx"),
-    ({"leg_joint2motor_idx": [6, 7, 8, 9, 10, 11, 0, 1, 2, 3, 4, 5]}, "leg_joint2motor_idx"),
-    ({"kps": [100, 100, 100, 150, 40, float("nan")] + [100, 100, 100, 150, 40, 40]}, "kps[5]"),
-    ({"kds": [2, 2, 2, 4, 2, -2] * 2}, "kds[5]"),
-    ({"dof_vel_scale": 0.1}, "dof_vel_scale"),
-    ({"control_dt": 0.01}, "control_dt"),
-    ({"default_angles": [-0.2, 0, 0, 3.5, -0.2, 0] * 2}, "left_knee_joint"),
-    ({"msg_type": "go"}, "msg_type"),
-    ({"wrist_kps": [20] * 5}, "wrist_kps"),
-])
+@pytest.mark.parametrize(
+    "changes, key",
+    [
+        ({"arm_waist_joint2motor_idx": [12, 13, 14, 15, 16, 17, 18, 19, 23, 24, 25]}, "arm_waist_joint2motor_idx"),
+        ({"leg_joint2motor_idx": [6, 7, 8, 9, 10, 11, 0, 1, 2, 3, 4, 5]}, "leg_joint2motor_idx"),
+        ({"kps": [100, 100, 100, 150, 40, float("nan")] + [100, 100, 100, 150, 40, 40]}, "kps[5]"),
+        ({"kds": [2, 2, 2, 4, 2, -2] * 2}, "kds[5]"),
+        ({"dof_vel_scale": 0.1}, "dof_vel_scale"),
+        ({"control_dt": 0.01}, "control_dt"),
+        ({"default_angles": [-0.2, 0, 0, 3.5, -0.2, 0] * 2}, "left_knee_joint"),
+        ({"msg_type": "go"}, "msg_type"),
+        ({"wrist_kps": [20] * 5}, "wrist_kps"),
+    ],
+)
 def test_broken_configs_are_refused(tmp_path, changes, key):
     with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]")):
         load_real_config(_write(tmp_path, **changes))

@@ -1,6 +1,7 @@
 """The real server's state machine and commands (LowLevelReal), fed LowStates directly, without DDS: the
 remote's buttons, the move to the default pose, the policy step against the sim2sim server's, the faults,
 and that no command is ever non-finite or outside the joint ranges."""
+
 import json
 import math
 
@@ -9,8 +10,14 @@ import pytest
 
 from deploy_real.contract import MIMIC_KEY, MIMIC_META_KEY, encode_floats, encode_meta
 from deploy_real.real_config import load_real_config
-from deploy_real.server_low_level_g1_real import (DAMPING, DEFAULT_HOLD, MOVE_TO_DEFAULT, POLICY, ZERO_TORQUE,
-                                                  LowLevelReal)
+from deploy_real.server_low_level_g1_real import (
+    DAMPING,
+    DEFAULT_HOLD,
+    MOVE_TO_DEFAULT,
+    POLICY,
+    ZERO_TORQUE,
+    LowLevelReal,
+)
 from deploy_real.unitree_msgs import LowState, encode_remote
 
 DT = 0.02
@@ -116,8 +123,8 @@ def test_policy_step_gives_the_sim2sim_servers_targets_for_the_same_robot_state(
     from pose.g1_model import load_g1
 
     ref = default_mimic_vector()
-    ref[8 + 3] += 0.3        # some reference away from the default: left knee
-    ref[8 + 16] += 0.2       # left shoulder roll
+    ref[8 + 3] += 0.3  # some reference away from the default: left knee
+    ref[8 + 16] += 0.2  # left shoulder roll
     ref[27], ref[32] = 0.3, -0.25  # the wrist rolls
     sim = LowLevelSim(engine="torch")
     link = ReferenceLink(ref)
@@ -174,8 +181,9 @@ def test_no_lowstate_for_50_ms_is_a_fault(cfg):
     _assert_damping_for_good(cfg, server, clock, "no LowState")
 
 
-@pytest.mark.parametrize("field, index, value", [("q", 3, np.nan), ("dq", 28, np.inf), ("gyro", 1, -np.inf),
-                                                  ("quat_wxyz", 0, np.nan)])
+@pytest.mark.parametrize(
+    "field, index, value", [("q", 3, np.nan), ("dq", 28, np.inf), ("gyro", 1, -np.inf), ("quat_wxyz", 0, np.nan)]
+)
 def test_non_finite_state_is_a_fault(cfg, field, index, value):
     clock = Clock()
     server = _policy_server(cfg, clock)
@@ -189,7 +197,11 @@ def test_tilt_beyond_1_rad_is_a_fault(cfg):
     clock = Clock()
     server = _policy_server(cfg, clock)
     for angle in (0.9, -0.95):  # about x (roll), then y (pitch): within the limit
-        quat = (math.cos(angle / 2), math.sin(angle / 2), 0.0, 0.0) if angle > 0 else (math.cos(angle / 2), 0.0, math.sin(angle / 2), 0.0)
+        quat = (
+            (math.cos(angle / 2), math.sin(angle / 2), 0.0, 0.0)
+            if angle > 0
+            else (math.cos(angle / 2), 0.0, math.sin(angle / 2), 0.0)
+        )
         run_steps(server, clock, state(cfg, quat=quat), 1)
         assert server.mode == POLICY
     run_steps(server, clock, state(cfg, quat=(math.cos(0.55), 0.0, math.sin(0.55), 0.0)), 1)  # 1.1 rad pitch
@@ -229,6 +241,7 @@ def test_no_command_is_ever_non_finite_or_out_of_range(cfg):
         elif kind == 3:
             a = a * 1e6
         return a
+
     server.student.policy = hostile
     wild = cfg.lower - 1.0 + (cfg.upper - cfg.lower + 2.0) * rng.random(29)
     server.start(state(cfg, q=wild), clock.t)

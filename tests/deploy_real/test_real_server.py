@@ -2,6 +2,7 @@
 rt/lowcmd) and against LowStates that this test publishes itself. Every LowCmd on the wire is recorded
 here and checked: a CRC that the unitree SDK accepts, finite, inside the joint ranges of the facts table.
 Each test uses its own DDS domain, so parallel runs on one machine do not meet."""
+
 import functools
 import itertools
 import json
@@ -16,8 +17,12 @@ import redis
 import deploy_helpers
 from deploy_helpers import HIGH_LEVEL, REAL_SERVER, start_module, start_server
 
-pytest.importorskip("cyclonedds", reason="the real-robot stack (bash deploy_real/setup_real.sh; pip install -e .[real])")
-pytest.importorskip("unitree_sdk2py", reason="the real-robot stack (bash deploy_real/setup_real.sh; pip install -e .[real])")
+pytest.importorskip(
+    "cyclonedds", reason="the real-robot stack (bash deploy_real/setup_real.sh; pip install -e .[real])"
+)
+pytest.importorskip(
+    "unitree_sdk2py", reason="the real-robot stack (bash deploy_real/setup_real.sh; pip install -e .[real])"
+)
 
 from deploy_real.contract import BODY_STATE_KEY  # noqa: E402
 from deploy_real.dds_link import LOWCMD_TOPIC, LOWSTATE_TOPIC, DdsDomain  # noqa: E402
@@ -47,7 +52,7 @@ class Wire:
         self._thread = None
         self._stop = threading.Event()
         self.robot_buttons = []
-        self.bad_crc_buttons = None   # also publish LowStates with a wrong CRC carrying these buttons
+        self.bad_crc_buttons = None  # also publish LowStates with a wrong CRC carrying these buttons
         self.bad_sent = 0
 
     def _on_cmd(self, data, now):
@@ -85,6 +90,7 @@ class Wire:
                     self._write_state(raw[:-4] + bytes([raw[-4] ^ 0xFF]) + raw[-3:])
                     self.bad_sent += 1
                 time.sleep(0.002)
+
         self._thread = threading.Thread(target=loop, daemon=True)
         self._thread.start()
 
@@ -107,11 +113,18 @@ wait_for = functools.partial(deploy_helpers.wait_for, poll=0.02)
 
 def start_real_server(wire, redis_url, tmp_path):
     summary = tmp_path / "real.json"
-    proc, log = start_server(REAL_SERVER, ["--net", "lo", "--domain_id", wire.domain_id, "--redis_url", redis_url,
-                                           "--summary_json", summary], tmp_path, tmp_path / "real.log")
+    proc, log = start_server(
+        REAL_SERVER,
+        ["--net", "lo", "--domain_id", wire.domain_id, "--redis_url", redis_url, "--summary_json", summary],
+        tmp_path,
+        tmp_path / "real.log",
+    )
     try:
-        wait_for(lambda: "waiting for rt/lowstate" in (tmp_path / "real.log").read_text() or proc.poll() is not None, 120,
-                 "the real server to start")
+        wait_for(
+            lambda: "waiting for rt/lowstate" in (tmp_path / "real.log").read_text() or proc.poll() is not None,
+            120,
+            "the real server to start",
+        )
     except AssertionError:
         proc.kill()
         raise
@@ -165,13 +178,31 @@ def test_fsm_by_remote_policy_tracks_a_walking_clip_on_sim_robot(wire, redis_ser
     tracks a walking clip streamed by the high-level server through Redis, and the robot stays upright."""
     url = redis_server.url
     real, real_log, summary = start_real_server(wire, url, tmp_path)
-    sim, sim_log = start_module("deploy_real.sim_robot", [
-        "--net", "lo", "--domain_id", wire.domain_id, "--headless", "--duration", 24,
-        "--press", "START@1", "A@4", "SELECT@22", "--summary_json", tmp_path / "sim.json"], tmp_path, tmp_path / "sim.log")
+    sim, sim_log = start_module(
+        "deploy_real.sim_robot",
+        [
+            "--net",
+            "lo",
+            "--domain_id",
+            wire.domain_id,
+            "--headless",
+            "--duration",
+            24,
+            "--press",
+            "START@1",
+            "A@4",
+            "SELECT@22",
+            "--summary_json",
+            tmp_path / "sim.json",
+        ],
+        tmp_path,
+        tmp_path / "sim.log",
+    )
     try:
         wait_for(lambda: redis.Redis(port=redis_server.port).get(BODY_STATE_KEY) is not None, 30, "the policy state")
-        high, high_log = start_server(HIGH_LEVEL, ["--redis_url", url, "--motion_id", WALK_CLIP], tmp_path,
-                                      tmp_path / "high.log")
+        high, high_log = start_server(
+            HIGH_LEVEL, ["--redis_url", url, "--motion_id", WALK_CLIP], tmp_path, tmp_path / "high.log"
+        )
         assert finish(high, high_log, timeout=60) == 0, (tmp_path / "high.log").read_text()
         assert finish(real, real_log, timeout=60) == 0, (tmp_path / "real.log").read_text()
         assert finish(sim, sim_log, timeout=60) == 0, (tmp_path / "sim.log").read_text()
@@ -183,11 +214,11 @@ def test_fsm_by_remote_policy_tracks_a_walking_clip_on_sim_robot(wire, redis_ser
     robot = json.loads((tmp_path / "sim.json").read_text())
     assert result["states"] == ["zero_torque", "move_to_default", "default_hold", "policy", "damping"]
     assert result["faults"] == [] and result["exit_reason"] == "select"
-    assert 800 <= result["policy_steps"] <= 950           # A at 4 s, SELECT at 22 s: 18 s at 50 Hz
+    assert 800 <= result["policy_steps"] <= 950  # A at 4 s, SELECT at 22 s: 18 s at 50 Hz
     assert result["reference_status_steps"]["fresh"] >= 450  # the 8-s clip + 2-s ramp arrived
     assert result["rejected"] == 0 and result["unsafe_commands"] == 0
     assert result["joint_err_rad"] < 0.15
-    assert result["latency_p50_ms"] < 10.0                # LowState arrival -> LowCmd written (bench: ~3-4 ms)
+    assert result["latency_p50_ms"] < 10.0  # LowState arrival -> LowCmd written (bench: ~3-4 ms)
     assert robot["crc_errors"] == 0 and robot["lowcmd_received"] >= 0.95 * result["lowcmd_sent"]
     assert robot["released_at_s"] == pytest.approx(4.0, abs=0.2)
     assert robot["fell_at_s"] is None or robot["fell_at_s"] > 22.0, robot  # upright until SELECT's damping
@@ -200,9 +231,12 @@ def test_fsm_by_remote_policy_tracks_a_walking_clip_on_sim_robot(wire, redis_ser
 
 def test_sim_robot_killed_during_the_policy_damping_within_100_ms(wire, redis_server, tmp_path):
     real, real_log, summary = start_real_server(wire, redis_server.url, tmp_path)
-    sim, sim_log = start_module("deploy_real.sim_robot", [
-        "--net", "lo", "--domain_id", wire.domain_id, "--headless", "--duration", 60, "--press", "START@0.5", "A@3"],
-        tmp_path, tmp_path / "sim.log")
+    sim, sim_log = start_module(
+        "deploy_real.sim_robot",
+        ["--net", "lo", "--domain_id", wire.domain_id, "--headless", "--duration", 60, "--press", "START@0.5", "A@3"],
+        tmp_path,
+        tmp_path / "sim.log",
+    )
     try:
         wait_for(lambda: redis.Redis(port=redis_server.port).get(BODY_STATE_KEY) is not None, 30, "the policy state")
         time.sleep(1.0)
@@ -237,7 +271,7 @@ def test_a_lowstate_with_a_wrong_crc_is_ignored(wire, redis_server, tmp_path):
         bad_until = time.monotonic()
         assert all(is_zero_torque(c) for _, c, _ in wire.decoded())  # still zero torque: nothing was acted on
         wire.bad_crc_buttons = None
-        wire.robot_buttons = ["start"]   # a valid START is
+        wire.robot_buttons = ["start"]  # a valid START is
         wait_for(lambda: any(np.all(c.kp[:12] > 0) for _, c, _ in wire.decoded(bad_until)), 5, "the move to default")
         wire.robot_buttons = []
         time.sleep(0.3)

@@ -1,5 +1,6 @@
 """deploy_real.runtime.CpuFunction: a compiled function equals the eager one on inputs it was not traced
 on, with either engine; engines are chosen and refused clearly."""
+
 import numpy as np
 import pytest
 import torch
@@ -51,6 +52,6 @@ def test_engine_choice(monkeypatch):
 
 def test_a_graph_that_differs_from_the_function_is_refused(monkeypatch):
     """The start-up check compares the compiled graph with eager torch; a wrong graph is not used."""
-    monkeypatch.setattr(CpuFunction, "_torch", lambda self, fn, examples: (lambda *arrays: (arrays[0] + 1e-3,)))
+    monkeypatch.setattr(CpuFunction, "_torch", lambda self, fn, examples: lambda *arrays: (arrays[0] + 1e-3,))
     with pytest.raises(RuntimeError, match="differs from the torch function"):
         CpuFunction(lambda x: x * 1.0, (np.ones(3, dtype=np.float32),), ["x"], ["y"], "torch")

@@ -1,6 +1,7 @@
 """The two deploy servers as separate processes, as the README starts them: Redis absent at start (the
 private-server fallback), Redis restarted mid-run, and the shipped student tracking a walking clip in
 MuJoCo for 10 s with a video."""
+
 import json
 import time
 
@@ -29,12 +30,17 @@ def meta_seq(port):
 def test_low_level_starts_a_private_redis_that_the_high_level_finds(redis_port, tmp_path):
     url = "redis://127.0.0.1:{}/0".format(redis_port)
     summary = tmp_path / "low.json"
-    low, low_log = start_server(LOW_LEVEL, ["--redis_url", url, "--headless", "--duration", 30, "--summary_json", summary],
-                                tmp_path, tmp_path / "low.log")
+    low, low_log = start_server(
+        LOW_LEVEL,
+        ["--redis_url", url, "--headless", "--duration", 30, "--summary_json", summary],
+        tmp_path,
+        tmp_path / "low.log",
+    )
     try:
         wait_for(lambda: read_key(redis_port, BODY_STATE_KEY) is not None, 60, "the low-level server's state key")
-        high, high_log = start_server(HIGH_LEVEL, ["--redis_url", url, "--motion_id", 0, "--duration", 2], tmp_path,
-                                      tmp_path / "high.log")
+        high, high_log = start_server(
+            HIGH_LEVEL, ["--redis_url", url, "--motion_id", 0, "--duration", 2], tmp_path, tmp_path / "high.log"
+        )
         assert high.wait(timeout=60) == 0
         high_log.close()
     finally:
@@ -53,12 +59,17 @@ def test_high_level_first_then_low_level(redis_port, tmp_path):
     server joins later, stands, then follows the stream."""
     url = "redis://127.0.0.1:{}/0".format(redis_port)
     summary = tmp_path / "low.json"
-    high, high_log = start_server(HIGH_LEVEL, ["--redis_url", url, "--loop", "--duration", 60], tmp_path,
-                                  tmp_path / "high.log")
+    high, high_log = start_server(
+        HIGH_LEVEL, ["--redis_url", url, "--loop", "--duration", 60], tmp_path, tmp_path / "high.log"
+    )
     try:
         wait_for(lambda: (meta_seq(redis_port) or 0) > 10, 60, "the high-level stream")
-        low, low_log = start_server(LOW_LEVEL, ["--redis_url", url, "--headless", "--duration", 6, "--summary_json",
-                                                summary], tmp_path, tmp_path / "low.log")
+        low, low_log = start_server(
+            LOW_LEVEL,
+            ["--redis_url", url, "--headless", "--duration", 6, "--summary_json", summary],
+            tmp_path,
+            tmp_path / "low.log",
+        )
         assert low.wait(timeout=120) == 0, (tmp_path / "low.log").read_text()
         low_log.close()
     finally:
@@ -74,20 +85,31 @@ def test_both_servers_reconnect_after_a_redis_restart(redis_server, tmp_path):
     port = redis_server.port
     url = redis_server.url
     summary = tmp_path / "low.json"
-    low, low_log = start_server(LOW_LEVEL, ["--redis_url", url, "--headless", "--duration", 60, "--summary_json", summary],
-                                tmp_path, tmp_path / "low.log")
-    high, high_log = start_server(HIGH_LEVEL, ["--redis_url", url, "--loop", "--duration", 60], tmp_path,
-                                  tmp_path / "high.log")
+    low, low_log = start_server(
+        LOW_LEVEL,
+        ["--redis_url", url, "--headless", "--duration", 60, "--summary_json", summary],
+        tmp_path,
+        tmp_path / "low.log",
+    )
+    high, high_log = start_server(
+        HIGH_LEVEL, ["--redis_url", url, "--loop", "--duration", 60], tmp_path, tmp_path / "high.log"
+    )
     restarted = None
     try:
-        wait_for(lambda: (meta_seq(port) or 0) > 25 and read_key(port, BODY_STATE_KEY) is not None, 60,
-                 "both servers on Redis")
+        wait_for(
+            lambda: (meta_seq(port) or 0) > 25 and read_key(port, BODY_STATE_KEY) is not None,
+            60,
+            "both servers on Redis",
+        )
         redis_server.stop()
         time.sleep(1.0)
         restarted = PrivateRedis(port)
         # both write again into the new, empty server
-        wait_for(lambda: read_key(port, BODY_STATE_KEY) is not None and meta_seq(port) is not None, 20,
-                 "the servers to reconnect")
+        wait_for(
+            lambda: read_key(port, BODY_STATE_KEY) is not None and meta_seq(port) is not None,
+            20,
+            "the servers to reconnect",
+        )
         seq = meta_seq(port)
         wait_for(lambda: meta_seq(port) > seq + 10, 10, "the high-level stream to go on")
         assert low.poll() is None and high.poll() is None
@@ -113,10 +135,16 @@ def test_shipped_student_tracks_a_walking_clip_in_sim2sim(redis_server, tmp_path
         pytest.skip("no offscreen OpenGL for the video: {}".format("; ".join(reasons)))
     url = redis_server.url
     video, summary = tmp_path / "sim2sim.mp4", tmp_path / "low.json"
-    low, low_log = start_server(LOW_LEVEL, ["--redis_url", url, "--headless", "--duration", 14, "--record_video", video,
-                                            "--summary_json", summary], tmp_path, tmp_path / "low.log")
+    low, low_log = start_server(
+        LOW_LEVEL,
+        ["--redis_url", url, "--headless", "--duration", 14, "--record_video", video, "--summary_json", summary],
+        tmp_path,
+        tmp_path / "low.log",
+    )
     wait_for(lambda: read_key(redis_server.port, BODY_STATE_KEY) is not None, 60, "the low-level server")
-    high, high_log = start_server(HIGH_LEVEL, ["--redis_url", url, "--motion_id", WALK_CLIP], tmp_path, tmp_path / "high.log")
+    high, high_log = start_server(
+        HIGH_LEVEL, ["--redis_url", url, "--motion_id", WALK_CLIP], tmp_path, tmp_path / "high.log"
+    )
     assert high.wait(timeout=60) == 0, (tmp_path / "high.log").read_text()
     high_log.close()
     assert low.wait(timeout=180) == 0, (tmp_path / "low.log").read_text()

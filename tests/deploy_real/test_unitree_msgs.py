@@ -1,13 +1,23 @@
 """The G1's low-level messages (deploy_real/unitree_msgs.py): Unitree's CRC32 against its definition, a
 catalogue check value and the unitree SDK's own CRC; the numpy byte layouts against the cyclonedds
 serializer, field by field; the wireless remote against hand-packed bytes."""
+
 import struct
 
 import numpy as np
 import pytest
 
-from deploy_real.unitree_msgs import (BUTTONS, LOW_CMD, LOW_STATE, LowCmd, LowState, crc32_mpeg2, encode_remote,
-                                      parse_remote, unitree_crc32)
+from deploy_real.unitree_msgs import (
+    BUTTONS,
+    LOW_CMD,
+    LOW_STATE,
+    LowCmd,
+    LowState,
+    crc32_mpeg2,
+    encode_remote,
+    parse_remote,
+    unitree_crc32,
+)
 
 
 def crc_by_definition(words):
@@ -31,7 +41,7 @@ def test_crc32_mpeg2_check_value():
 def test_unitree_crc32_matches_its_definition():
     rng = np.random.default_rng(0)
     for n in (1, 2, 7, 250):
-        words = rng.integers(0, 2 ** 32, size=n, dtype=np.uint64).astype(np.uint32)
+        words = rng.integers(0, 2**32, size=n, dtype=np.uint64).astype(np.uint32)
         assert unitree_crc32(words) == crc_by_definition(words.tolist())
     assert unitree_crc32([0]) == crc_by_definition([0])
     assert unitree_crc32([0xFFFFFFFF] * 3) == crc_by_definition([0xFFFFFFFF] * 3)
@@ -51,24 +61,28 @@ def _random_sdk_messages(rng):
     for m in cmd.motor_cmd:
         m.mode = int(rng.integers(0, 256))
         m.q, m.dq, m.tau, m.kp, m.kd = (float(np.float32(v)) for v in rng.normal(size=5) * 10)
-        m.reserve = int(rng.integers(0, 2 ** 32))
-    cmd.reserve = [int(v) for v in rng.integers(0, 2 ** 32, size=4)]
+        m.reserve = int(rng.integers(0, 2**32))
+    cmd.reserve = [int(v) for v in rng.integers(0, 2**32, size=4)]
     st = sdk.unitree_hg_msg_dds__LowState_()
-    st.version = [int(v) for v in rng.integers(0, 2 ** 32, size=2)]
-    st.mode_pr, st.mode_machine, st.tick = int(rng.integers(0, 256)), int(rng.integers(0, 256)), int(rng.integers(0, 2 ** 32))
+    st.version = [int(v) for v in rng.integers(0, 2**32, size=2)]
+    st.mode_pr, st.mode_machine, st.tick = (
+        int(rng.integers(0, 256)),
+        int(rng.integers(0, 256)),
+        int(rng.integers(0, 2**32)),
+    )
     imu = st.imu_state
     imu.quaternion = [float(np.float32(v)) for v in rng.normal(size=4)]
     imu.gyroscope, imu.accelerometer, imu.rpy = ([float(np.float32(v)) for v in rng.normal(size=3)] for _ in range(3))
-    imu.temperature = int(rng.integers(-2 ** 15, 2 ** 15))
+    imu.temperature = int(rng.integers(-(2**15), 2**15))
     for m in st.motor_state:
         m.mode = int(rng.integers(0, 256))
         m.q, m.dq, m.ddq, m.tau_est, m.vol = (float(np.float32(v)) for v in rng.normal(size=5))
-        m.temperature = [int(v) for v in rng.integers(-2 ** 15, 2 ** 15, size=2)]
-        m.sensor = [int(v) for v in rng.integers(0, 2 ** 32, size=2)]
-        m.motorstate = int(rng.integers(0, 2 ** 32))
-        m.reserve = [int(v) for v in rng.integers(0, 2 ** 32, size=4)]
+        m.temperature = [int(v) for v in rng.integers(-(2**15), 2**15, size=2)]
+        m.sensor = [int(v) for v in rng.integers(0, 2**32, size=2)]
+        m.motorstate = int(rng.integers(0, 2**32))
+        m.reserve = [int(v) for v in rng.integers(0, 2**32, size=4)]
     st.wireless_remote = [int(v) for v in rng.integers(0, 256, size=40)]
-    st.reserve = [int(v) for v in rng.integers(0, 2 ** 32, size=4)]
+    st.reserve = [int(v) for v in rng.integers(0, 2**32, size=4)]
     return cmd, st
 
 
@@ -159,8 +173,8 @@ def test_decode_refuses_what_is_not_the_message():
 def test_remote_buttons_and_sticks():
     raw = bytearray(40)
     struct.pack_into("<H", raw, 2, (1 << 2) | (1 << 8))  # start + A
-    struct.pack_into("<fff", raw, 4, 0.5, -0.25, 0.75)   # lx, rx, ry
-    struct.pack_into("<f", raw, 20, -1.0)                 # ly
+    struct.pack_into("<fff", raw, 4, 0.5, -0.25, 0.75)  # lx, rx, ry
+    struct.pack_into("<f", raw, 20, -1.0)  # ly
     pressed, sticks = parse_remote(np.frombuffer(bytes(raw), dtype=np.uint8))
     assert pressed == {"start", "A"}
     assert sticks == {"lx": 0.5, "rx": -0.25, "ry": 0.75, "ly": -1.0}

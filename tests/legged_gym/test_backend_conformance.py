@@ -9,6 +9,7 @@ What is checked: tensor shapes/dtypes/devices; quaternions xyzw and velocities i
 law of docs/conventions.md (motor strength, torque clip); free fall; contact forces of a standing robot; external
 body forces for one substep; per-env friction, mass and CoM; resets of a subset of envs.
 """
+
 import importlib
 import os
 import subprocess
@@ -37,7 +38,10 @@ def _unavailable(name):
             importlib.import_module("isaacgym")
             return None
         except Exception as e:  # ImportError, or the import-order error when torch came first
-            return "isaacgym backend skipped: `import isaacgym` fails here ({}: {}); it needs Isaac Gym Preview 4 " "(Python 3.8), imported before torch".format(type(e).__name__, e)
+            return (
+                "isaacgym backend skipped: `import isaacgym` fails here ({}: {}); it needs Isaac Gym Preview 4 "
+                "(Python 3.8), imported before torch".format(type(e).__name__, e)
+            )
     if name == "mjwarp":
         try:
             importlib.import_module("mujoco_warp")
@@ -198,7 +202,9 @@ def test_root_state_xyzw_and_world_velocities(make):
     assert _same_quat(pelvis[:, 3:7], got[:, 3:7], 1e-5)
     assert torch.allclose(pelvis[:, 7:13], got[:, 7:13], atol=1e-4)
     bs = sim.body_states
-    expect_v = lin.unsqueeze(1) + torch.cross(ang.unsqueeze(1).expand_as(bs[..., :3]), bs[..., :3] - rs[:, None, 0:3], dim=-1)
+    expect_v = lin.unsqueeze(1) + torch.cross(
+        ang.unsqueeze(1).expand_as(bs[..., :3]), bs[..., :3] - rs[:, None, 0:3], dim=-1
+    )
     assert torch.allclose(bs[..., 7:10], expect_v, atol=1e-4)
     assert torch.allclose(bs[..., 10:13], ang.unsqueeze(1).expand_as(bs[..., 10:13]), atol=1e-4)
 
@@ -431,7 +437,9 @@ def test_reset_of_a_subset_leaves_the_other_envs_untouched(make):
     names = ("root_states", "dof_pos", "dof_vel", "body_states", "contact_forces", "torques")
     before = {k: getattr(sim, k).clone() for k in names}
     ids = torch.tensor([1], device=sim.device)
-    new_root = torch.tensor([[1.0, 2.0, 0.9, 0.0, 0.0, 0.7071068, 0.7071068, 0.1, 0.0, 0.0, 0.0, 0.0, 0.2]], device=sim.device)
+    new_root = torch.tensor(
+        [[1.0, 2.0, 0.9, 0.0, 0.0, 0.7071068, 0.7071068, 0.1, 0.0, 0.0, 0.0, 0.0, 0.2]], device=sim.device
+    )
     new_dof = _random_dof_pos(sim, gen)[:1]
     sim.set_root_states(ids, new_root)
     sim.set_dof_states(ids, new_dof, torch.zeros_like(new_dof))
@@ -460,14 +468,25 @@ def test_mjwarp_model_fields_are_per_world(make):
     assert torch.allclose(mass[:, pelvis], torch.tensor([m0 + 1.5, m0 - 2.0], device=sim.device))
     assert torch.allclose(mass[:, 1:], mass[:1, 1:].expand(2, -1))
     totals = mass.sum(-1)
-    assert torch.allclose(totals, torch.tensor([G1.total_mass + 1.5, G1.total_mass - 2.0], device=sim.device), atol=1e-4)
+    assert torch.allclose(
+        totals, torch.tensor([G1.total_mass + 1.5, G1.total_mass - 2.0], device=sim.device), atol=1e-4
+    )
     b = sim._body_ids[pelvis]
     inertia = sim._body_inertia[:, b]
-    assert torch.allclose(inertia[0] / inertia[1], torch.full((3,), (m0 + 1.5) / (m0 - 2.0), device=sim.device), rtol=1e-5)
+    assert torch.allclose(
+        inertia[0] / inertia[1], torch.full((3,), (m0 + 1.5) / (m0 - 2.0), device=sim.device), rtol=1e-5
+    )
     com0 = torch.tensor(G1.body("pelvis").com, dtype=torch.float32, device=sim.device)
-    assert torch.allclose(sim.body_com[:, pelvis], torch.stack([com0 + torch.tensor([0.01, 0.02, 0.03], device=sim.device), com0]), atol=1e-6)
+    assert torch.allclose(
+        sim.body_com[:, pelvis],
+        torch.stack([com0 + torch.tensor([0.01, 0.02, 0.03], device=sim.device), com0]),
+        atol=1e-6,
+    )
     # contact friction = average with the ground's 1.0 (PhysX's rule), on every geom of the world
-    assert torch.allclose(sim._geom_friction[:, :, 0], torch.tensor([[0.65], [1.35]], device=sim.device).expand(2, sim._geom_friction.shape[1]))
+    assert torch.allclose(
+        sim._geom_friction[:, :, 0],
+        torch.tensor([[0.65], [1.35]], device=sim.device).expand(2, sim._geom_friction.shape[1]),
+    )
     # external forces are cleared after the first substep
     f = torch.ones(2, sim.num_bodies, 3, device=sim.device)
     sim.apply_body_forces(f)
@@ -502,4 +521,3 @@ def test_mjwarp_reports_and_clears_solver_iteration_limit_hits(make):
     sim.step(_default_pose(sim))
     assert sim.take_solver_limit_hits(ids[1:]).tolist() == [False]  # per env: world 0 keeps its record
     assert sim.take_solver_limit_hits(ids[:1]).tolist() == [True]
-

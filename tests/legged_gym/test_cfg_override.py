@@ -1,4 +1,5 @@
 """`--set GROUP.NAME=VALUE` (legged_gym/gym_utils/cfg_override.py) on the task's real configs."""
+
 import pytest
 
 from legged_gym.gym_utils.cfg_override import OverrideError, apply_overrides, parse_overrides
@@ -12,13 +13,21 @@ def cfgs():
 
 def test_values_reach_both_configs_with_their_types(cfgs):
     env_cfg, train_cfg = cfgs
-    items = ["motion.adaptive_sampling=true", "algorithm.learning_rate=1e-4", "rewards.scales.tracking_keybody_pos=3",
-             "env.num_envs=64", "motion.motion_file=clips/a.yaml", "policy.actor_hidden_dims=[256, 128]"]
+    items = [
+        "motion.adaptive_sampling=true",
+        "algorithm.learning_rate=1e-4",
+        "rewards.scales.tracking_keybody_pos=3",
+        "env.num_envs=64",
+        "motion.motion_file=clips/a.yaml",
+        "policy.actor_hidden_dims=[256, 128]",
+    ]
     assert apply_overrides(items, env_cfg, train_cfg) == [items[0], items[2], items[3], items[4]]
     assert apply_overrides(items, train_cfg, env_cfg, "train", "env") == [items[1], items[5]]
     assert env_cfg.motion.adaptive_sampling is True
     assert train_cfg.algorithm.learning_rate == 1e-4 and isinstance(train_cfg.algorithm.learning_rate, float)
-    assert env_cfg.rewards.scales.tracking_keybody_pos == 3.0 and isinstance(env_cfg.rewards.scales.tracking_keybody_pos, float)
+    assert env_cfg.rewards.scales.tracking_keybody_pos == 3.0 and isinstance(
+        env_cfg.rewards.scales.tracking_keybody_pos, float
+    )
     assert env_cfg.env.num_envs == 64 and env_cfg.motion.motion_file == "clips/a.yaml"
     assert train_cfg.policy.actor_hidden_dims == [256, 128]
     # the class other configs inherit from is untouched
@@ -26,18 +35,21 @@ def test_values_reach_both_configs_with_their_types(cfgs):
     assert fresh.motion.adaptive_sampling is False
 
 
-@pytest.mark.parametrize("item,message", [
-    ("motion.adaptive_sampling=3", "expected a bool"),
-    ("env.num_envs=1.5", "expected a int"),
-    ("algorithm.learning_rate=fast", "expected a float"),
-    ("motion.no_such_setting=1", "no setting 'no_such_setting' in motion"),
-    ("nogroup.x=1", "no settings group 'nogroup' in the env config"),
-    ("rewards.scales=1", "is a group of settings"),
-    ("rewards.params.tracking_joint_dof.coef=wide", "expected a float"),
-    ("rewards.params.tracking_joint_dof.cof=0.2", "no setting 'cof' in rewards.params.tracking_joint_dof"),
-    ("motion.adaptive_sampling", "expected GROUP.NAME=VALUE"),
-    ("seed=3", "expected GROUP.NAME=VALUE"),
-])
+@pytest.mark.parametrize(
+    "item,message",
+    [
+        ("motion.adaptive_sampling=3", "expected a bool"),
+        ("env.num_envs=1.5", "expected a int"),
+        ("algorithm.learning_rate=fast", "expected a float"),
+        ("motion.no_such_setting=1", "no setting 'no_such_setting' in motion"),
+        ("nogroup.x=1", "no settings group 'nogroup' in the env config"),
+        ("rewards.scales=1", "is a group of settings"),
+        ("rewards.params.tracking_joint_dof.coef=wide", "expected a float"),
+        ("rewards.params.tracking_joint_dof.cof=0.2", "no setting 'cof' in rewards.params.tracking_joint_dof"),
+        ("motion.adaptive_sampling", "expected GROUP.NAME=VALUE"),
+        ("seed=3", "expected GROUP.NAME=VALUE"),
+    ],
+)
 def test_bad_items_name_the_setting(cfgs, item, message):
     env_cfg, train_cfg = cfgs
     with pytest.raises(OverrideError, match=message) as e:
@@ -55,7 +67,10 @@ def test_unknown_group_lists_both_configs(cfgs):
 
 def test_parse_keeps_text_and_nulls():
     assert parse_overrides(["a.b=null", "a.c=some text", "a.d="]) == [
-        (["a", "b"], None, "a.b=null"), (["a", "c"], "some text", "a.c=some text"), (["a", "d"], "", "a.d=")]
+        (["a", "b"], None, "a.b=null"),
+        (["a", "c"], "some text", "a.c=some text"),
+        (["a", "d"], "", "a.d="),
+    ]
 
 
 def test_set_reaches_the_env_and_the_learner(tmp_path):
@@ -63,9 +78,24 @@ def test_set_reaches_the_env_and_the_learner(tmp_path):
     pytest.importorskip("mujoco_warp")
     from legged_gym.gym_utils.helpers import get_args
 
-    args = get_args(["--task", "g1_priv_mimic", "--num_envs", "2", "--sim", "mjwarp", "--device", "cpu",
-                     "--set", "motion.adaptive_sampling=true", "--set", "algorithm.learning_rate=1e-4",
-                     "--set", "motion.adaptive_bin_s=1"])
+    args = get_args(
+        [
+            "--task",
+            "g1_priv_mimic",
+            "--num_envs",
+            "2",
+            "--sim",
+            "mjwarp",
+            "--device",
+            "cpu",
+            "--set",
+            "motion.adaptive_sampling=true",
+            "--set",
+            "algorithm.learning_rate=1e-4",
+            "--set",
+            "motion.adaptive_bin_s=1",
+        ]
+    )
     env, env_cfg = task_registry.make_env("g1_priv_mimic", args)
     assert env_cfg.motion.adaptive_sampling is True and env._start_sampler is not None
     assert env._start_sampler.bin_seconds == 1.0

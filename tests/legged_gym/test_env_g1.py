@@ -5,6 +5,7 @@ rewards on the reference, and the start-up errors of bad configurations.
 The block-level observation/reward math is tested with `legged_gym.envs.mdp`; here the environment
 is checked to feed those functions the right state.
 """
+
 import math
 import pickle
 import subprocess
@@ -17,8 +18,11 @@ import torch
 pytest.importorskip("mujoco_warp")
 
 from legged_gym.envs import task_registry  # noqa: E402  (registers the tasks)
-from legged_gym.envs.base.humanoid_mimic_config import (disable_randomization, set_play_cfg,  # noqa: E402
-                                                      update_env_cfg_from_args)
+from legged_gym.envs.base.humanoid_mimic_config import (
+    disable_randomization,
+    set_play_cfg,  # noqa: E402
+    update_env_cfg_from_args,
+)
 from legged_gym.gym_utils.helpers import get_args  # noqa: E402
 from legged_gym.envs.mdp import observations as O  # noqa: E402
 from legged_gym.envs.mdp.layout import DIMS, STUDENT_SLICES, TEACHER_SLICES  # noqa: E402
@@ -28,8 +32,13 @@ from pose.g1_model import load_g1  # noqa: E402
 from pose.utils.torch_utils import quat_rotate_inverse  # noqa: E402
 
 G1 = load_g1()
-TRACKING_TERMS = ("tracking_joint_dof", "tracking_joint_vel", "tracking_root_pose", "tracking_root_vel",
-                  "tracking_keybody_pos")
+TRACKING_TERMS = (
+    "tracking_joint_dof",
+    "tracking_joint_vel",
+    "tracking_root_pose",
+    "tracking_root_vel",
+    "tracking_keybody_pos",
+)
 
 
 def make_cfg(task, num_envs=2, seed=1, noise=True, rand=True):
@@ -66,13 +75,28 @@ def expected_teacher_obs(env):
     mimic = O.priv_mimic_obs(rp, rr, rv, rav, dp, lbp[:, :, lib.get_key_body_idx(G1.key_bodies)])
     root = sim.root_states
     quat = root[:, 3:7]
-    proprio = O.proprio_obs(quat_rotate_inverse(quat, root[:, 10:13]), quat, sim.dof_pos, sim.dof_vel,
-                            env.action_history_buf[:, -1], torch.tensor(G1.default_dof_pos, dtype=torch.float32))
+    proprio = O.proprio_obs(
+        quat_rotate_inverse(quat, root[:, 10:13]),
+        quat,
+        sim.dof_pos,
+        sim.dof_vel,
+        env.action_history_buf[:, -1],
+        torch.tensor(G1.default_dof_pos, dtype=torch.float32),
+    )
     key_ids = [sim.body_index(b) for b in G1.key_bodies]
     feet_ids = [sim.body_index(b) for b in G1.feet]
     kp, kd = env.motor_strength
-    priv = O.priv_info_obs(quat_rotate_inverse(quat, root[:, 7:10]), root[:, :3], quat, sim.body_states[:, key_ids, :3],
-                           sim.contact_forces[:, feet_ids], env.mass_params_tensor, sim.friction, kp, kd)
+    priv = O.priv_info_obs(
+        quat_rotate_inverse(quat, root[:, 7:10]),
+        root[:, :3],
+        quat,
+        sim.body_states[:, key_ids, :3],
+        sim.contact_forces[:, feet_ids],
+        env.mass_params_tensor,
+        sim.friction,
+        kp,
+        kd,
+    )
     return O.teacher_obs(mimic, proprio, priv), rp[:, 0], rr[:, 0], rv[:, 0], rav[:, 0], dp[:, 0], proprio
 
 
@@ -108,6 +132,7 @@ def assert_at_noised_reference(env, ids, dof_range=(0.8, 1.2), xy=0.3):
 
 
 # --- observations ------------------------------------------------------------------------------------
+
 
 def test_teacher_obs_are_the_mdp_builders_of_the_state(teacher_env):
     env = teacher_env
@@ -150,6 +175,7 @@ def test_student_obs_current_frame_and_history(student_env):
 
 # --- resets and randomisation -------------------------------------------------------------------------
 
+
 def test_construction_resets_every_env_to_its_noised_reference():
     env = make_env("g1_priv_mimic", num_envs=3, seed=5)
     assert_at_noised_reference(env, [0, 1, 2])
@@ -188,6 +214,7 @@ def test_same_seed_same_rollout():
 
 # --- physics, terminations, rewards -------------------------------------------------------------------
 
+
 def test_tracking_rewards_are_one_on_the_reference():
     env = make_env("g1_priv_mimic", rand=False)
     ids = env.all_env_ids
@@ -223,8 +250,11 @@ def test_default_pose_feet_land_first_then_a_fall_terminates_and_resets():
 
     def recording_check():
         check()
-        fired["orientation_or_torso"] = (env.pitch.abs() > 1.0) | (env.roll.abs() > 1.0) | (
-            env.contact_forces[:, env.termination_contact_indices].norm(dim=-1) > 1.0).any(-1)
+        fired["orientation_or_torso"] = (
+            (env.pitch.abs() > 1.0)
+            | (env.roll.abs() > 1.0)
+            | (env.contact_forces[:, env.termination_contact_indices].norm(dim=-1) > 1.0).any(-1)
+        )
 
     env.check_termination = recording_check
     feet = set(G1.feet)
@@ -246,18 +276,26 @@ def test_default_pose_feet_land_first_then_a_fall_terminates_and_resets():
 
 # --- configuration ----------------------------------------------------------------------------------
 
+
 def test_bad_configurations_fail_at_start_up_naming_the_problem(tmp_path):
     with pytest.raises(UnknownTaskError, match="g1_nope.*g1_priv_mimic, g1_stu_rl"):
         task_registry.get("g1_nope")
 
     cfg = make_cfg("g1_stu_rl")
     cfg.env.num_observations = 1000
-    with pytest.raises(ValueError, match=r"G1MimicStuRLCfg\.env\.num_observations = 1000, but obs_type 'student' builds 1155"):
+    with pytest.raises(
+        ValueError, match=r"G1MimicStuRLCfg\.env\.num_observations = 1000, but obs_type 'student' builds 1155"
+    ):
         make_env("g1_stu_rl", cfg)
 
-    clip = {"fps": 30.0, "root_pos": np.zeros((10, 3)), "root_rot": np.tile([0.0, 0.0, 0.0, 1.0], (10, 1)),
-            "dof_pos": np.zeros((10, 29)), "local_body_pos": np.zeros((10, 38, 3)),
-            "link_body_list": list(G1.motion_bodies)}
+    clip = {
+        "fps": 30.0,
+        "root_pos": np.zeros((10, 3)),
+        "root_rot": np.tile([0.0, 0.0, 0.0, 1.0], (10, 1)),
+        "dof_pos": np.zeros((10, 29)),
+        "local_body_pos": np.zeros((10, 38, 3)),
+        "link_body_list": list(G1.motion_bodies),
+    }
     path = tmp_path / "clip29.pkl"
     with open(path, "wb") as f:
         pickle.dump(clip, f)
@@ -274,20 +312,46 @@ def test_play_and_no_rand_config_edits():
     assert cfg.domain_rand.randomize_friction and cfg.domain_rand.randomize_motor  # kept on, as TWIST's play
     cfg = make_cfg("g1_stu_rl", rand=False)
     dr = cfg.domain_rand
-    assert not any([dr.domain_rand_general, dr.randomize_friction, dr.randomize_base_mass, dr.randomize_base_com,
-                    dr.randomize_motor, dr.push_robots, dr.push_end_effector, dr.action_delay, dr.randomize_gravity])
+    assert not any(
+        [
+            dr.domain_rand_general,
+            dr.randomize_friction,
+            dr.randomize_base_mass,
+            dr.randomize_base_com,
+            dr.randomize_motor,
+            dr.push_robots,
+            dr.push_end_effector,
+            dr.action_delay,
+            dr.randomize_gravity,
+        ]
+    )
     # the class stays untouched: configs are instances
     assert task_registry.get_cfgs("g1_stu_rl")[0].domain_rand.randomize_motor
-    args = get_args(["--task", "g1_stu_rl", "--sim", "mjwarp", "--num_envs", "3", "--seed", "4", "--no_rand",
-                     "--motion_file", "m.yaml"])
+    args = get_args(
+        [
+            "--task",
+            "g1_stu_rl",
+            "--sim",
+            "mjwarp",
+            "--num_envs",
+            "3",
+            "--seed",
+            "4",
+            "--no_rand",
+            "--motion_file",
+            "m.yaml",
+        ]
+    )
     cfg = update_env_cfg_from_args(task_registry.get_cfgs("g1_stu_rl")[0], args)
     assert (cfg.env.num_envs, cfg.seed, cfg.sim.backend, cfg.motion.motion_file) == (3, 4, "mjwarp", "m.yaml")
     assert not cfg.domain_rand.randomize_motor and not cfg.noise.add_noise
 
 
 def test_importing_the_envs_imports_no_simulator():
-    code = ("import sys, legged_gym.envs; "
-            "print(sorted(m for m in ('mujoco', 'mujoco_warp', 'warp', 'isaacgym') if m in sys.modules))")
+    code = (
+        "import sys, legged_gym.envs; "
+        "print(sorted(m for m in ('mujoco', 'mujoco_warp', 'warp', 'isaacgym') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -387,7 +451,8 @@ def test_episode_log_is_per_term_sum_over_clip_length(teacher_env):
     for i, name in enumerate(names):
         assert float(episode["metric_" + name]) == pytest.approx(float(expected_sums[i]) / length, rel=1e-6)
         assert float(episode["rew_" + name]) == pytest.approx(
-            float(expected_sums[i]) / length * env.reward_scales[name], rel=1e-5, abs=1e-9)
+            float(expected_sums[i]) / length * env.reward_scales[name], rel=1e-5, abs=1e-9
+        )
     assert torch.all(env.episode_sum_buf[0] == 0) and torch.all(env.episode_sum_buf[1] > 0)
     assert float(env.episode_sums[names[1]][1]) == float(env.episode_sum_buf[1, 1])  # columns are views
 

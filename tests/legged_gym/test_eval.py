@@ -5,6 +5,7 @@ privileged info of the nominal physics with --rand none.
 
 Runs write under a temporary log root (LEGGED_GYM_LOG_DIR), as in test_scripts.py.
 """
+
 import json
 import os
 import subprocess
@@ -51,23 +52,59 @@ def run(cmd, logs, check=True, timeout=900):
     env = dict(os.environ, LEGGED_GYM_LOG_DIR=str(logs))
     out = subprocess.run(cmd, cwd=str(logs), env=env, capture_output=True, text=True, timeout=timeout)
     if check and out.returncode != 0:
-        raise AssertionError("{} failed ({}):\n{}\n{}".format(" ".join(map(str, cmd)), out.returncode,
-                                                              out.stdout[-3000:], out.stderr[-5000:]))
+        raise AssertionError(
+            "{} failed ({}):\n{}\n{}".format(
+                " ".join(map(str, cmd)), out.returncode, out.stdout[-3000:], out.stderr[-5000:]
+            )
+        )
     return out
 
 
 @pytest.fixture(scope="module")
 def teacher(logs, short_motions):
-    run([sys.executable, str(REPO_ROOT / "legged_gym/scripts/train.py"), "--task", "g1_priv_mimic", "--exptid",
-         TEACHER, "--device", "cpu", "--sim", "mjwarp", "--num_envs", "2", "--max_iterations", "1",
-         "--motion_file", str(short_motions)], logs)
+    run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "legged_gym/scripts/train.py"),
+            "--task",
+            "g1_priv_mimic",
+            "--exptid",
+            TEACHER,
+            "--device",
+            "cpu",
+            "--sim",
+            "mjwarp",
+            "--num_envs",
+            "2",
+            "--max_iterations",
+            "1",
+            "--motion_file",
+            str(short_motions),
+        ],
+        logs,
+    )
     return logs / "g1_priv_mimic" / TEACHER
 
 
 def eval_cmd(short_motions, out_dir, *extra):
-    return [sys.executable, str(REPO_ROOT / "legged_gym/scripts/eval.py"), "--task", "g1_priv_mimic", "--exptid",
-            TEACHER, "--device", "cpu", "--sim", "mjwarp", "--motion_file", str(short_motions),
-            "--num_envs_per_clip", "1", "--out", str(out_dir)] + list(extra)
+    return [
+        sys.executable,
+        str(REPO_ROOT / "legged_gym/scripts/eval.py"),
+        "--task",
+        "g1_priv_mimic",
+        "--exptid",
+        TEACHER,
+        "--device",
+        "cpu",
+        "--sim",
+        "mjwarp",
+        "--motion_file",
+        str(short_motions),
+        "--num_envs_per_clip",
+        "1",
+        "--out",
+        str(out_dir),
+    ] + list(extra)
 
 
 def check_metrics(row):
@@ -114,7 +151,7 @@ def test_eval_writes_scores_plot_and_comparison(teacher, logs, short_motions, tm
     lines = out.stdout.splitlines()
     head = [i for i, line in enumerate(lines) if line.split() == ["metric", "this", "other", "difference"]]
     assert len(head) == 1, out.stdout
-    rows = {line.split()[0]: line.split()[1:] for line in lines[head[0] + 2:head[0] + 2 + len(METRIC_KEYS)]}
+    rows = {line.split()[0]: line.split()[1:] for line in lines[head[0] + 2 : head[0] + 2 + len(METRIC_KEYS)]}
     assert set(rows) == set(METRIC_KEYS), out.stdout
     for key, (this, that, diff) in rows.items():
         assert float(this) == pytest.approx(other["summary"][key], abs=1e-3)
@@ -123,12 +160,42 @@ def test_eval_writes_scores_plot_and_comparison(teacher, logs, short_motions, tm
 
 
 def test_eval_usage_errors(logs, tmp_path):
-    out = run([sys.executable, str(REPO_ROOT / "legged_gym/scripts/eval.py"), "--exptid", "nothing_here", "--device",
-               "cpu", "--sim", "mjwarp", "--out", str(tmp_path)], logs, check=False)
+    out = run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "legged_gym/scripts/eval.py"),
+            "--exptid",
+            "nothing_here",
+            "--device",
+            "cpu",
+            "--sim",
+            "mjwarp",
+            "--out",
+            str(tmp_path),
+        ],
+        logs,
+        check=False,
+    )
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines()[-1].startswith("eval.py: "), out.stderr
-    out = run([sys.executable, str(REPO_ROOT / "legged_gym/scripts/eval.py"), "--exptid", "x", "--device", "cpu",
-               "--sim", "mjwarp", "--out", str(tmp_path), "--compare", str(tmp_path / "none")], logs, check=False)
+    out = run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "legged_gym/scripts/eval.py"),
+            "--exptid",
+            "x",
+            "--device",
+            "cpu",
+            "--sim",
+            "mjwarp",
+            "--out",
+            str(tmp_path),
+            "--compare",
+            str(tmp_path / "none"),
+        ],
+        logs,
+        check=False,
+    )
     assert out.returncode == 1 and "--compare" in out.stderr
 
 
@@ -142,7 +209,9 @@ def test_reset_to_motions_and_nominal_privileged_info(short_motions):
 
     env_cfg, _ = task_registry.get_cfgs("g1_priv_mimic")
     configure_env_cfg(env_cfg, "none", 2)
-    args = get_args(["--task", "g1_priv_mimic", "--device", "cpu", "--sim", "mjwarp", "--motion_file", str(short_motions)])
+    args = get_args(
+        ["--task", "g1_priv_mimic", "--device", "cpu", "--sim", "mjwarp", "--motion_file", str(short_motions)]
+    )
     env, _ = task_registry.make_env("g1_priv_mimic", args, env_cfg)
     ids = torch.tensor([1, 0])
     env.reset_to_motions(env.all_env_ids, ids)
@@ -183,7 +252,9 @@ def make_eval_env(short_motions, **termination):
     configure_env_cfg(env_cfg, "none", 2)
     for key, value in termination.items():
         setattr(env_cfg.termination, key, value)
-    args = get_args(["--task", "g1_priv_mimic", "--device", "cpu", "--sim", "mjwarp", "--motion_file", str(short_motions)])
+    args = get_args(
+        ["--task", "g1_priv_mimic", "--device", "cpu", "--sim", "mjwarp", "--motion_file", str(short_motions)]
+    )
     return task_registry.make_env("g1_priv_mimic", args, env_cfg)[0]
 
 
@@ -200,8 +271,15 @@ def test_evaluate_measures_first_episodes_to_failure_or_clip_end(short_motions):
         assert row["completion"] == pytest.approx(env.dt / CLIP_SECONDS)
     del env
 
-    env = make_eval_env(short_motions, torso_contact_force=1e9, termination_roll=1e9, termination_pitch=1e9,
-                        root_height_diff_threshold=1e9, max_root_vel=1e9, pose_termination=False)
+    env = make_eval_env(
+        short_motions,
+        torso_contact_force=1e9,
+        termination_roll=1e9,
+        termination_pitch=1e9,
+        root_height_diff_threshold=1e9,
+        max_root_vel=1e9,
+        pose_termination=False,
+    )
     result = evaluate(env, zero, 1)
     assert [row["completion"] for row in result["clips"]] == [1.0, 1.0]
     for row in result["clips"]:

@@ -1,4 +1,5 @@
 """CLI defaults, checkpoint discovery and the task registry's errors."""
+
 import pytest
 
 from legged_gym.gym_utils.helpers import get_args, resolve_checkpoint, set_seed
@@ -72,8 +73,9 @@ def test_check_motion_file_names_the_path_and_the_conversion(tmp_path):
     for path in (csv, tmp_path / "missing.csv"):  # converted first, whether or not it exists
         with pytest.raises(helpers.UsageError) as err:
             helpers.check_motion_file(str(path))
-        assert str(err.value).startswith("--motion_file {}: a .csv motion must be converted first: "
-                                         "python -m pose.convert {} ".format(path, path))
+        assert str(err.value).startswith(
+            "--motion_file {}: a .csv motion must be converted first: python -m pose.convert {} ".format(path, path)
+        )
     for suffix in (".bvh", ".fbx", ".BVH"):
         with pytest.raises(helpers.UsageError, match=r"retarget it to the G1 first.*python -m pose\.convert SRC DST"):
             helpers.check_motion_file(str(tmp_path / ("dance" + suffix)))
@@ -103,6 +105,7 @@ def test_run_script_prints_user_mistakes_as_one_line(capsys):
     def fails(exc):
         def main(args):
             raise exc
+
         return main
 
     for exc in (helpers.UsageError("--device cuda:0: no CUDA"), MotionFileError("a.pkl: 'fps': missing\nsecond line")):

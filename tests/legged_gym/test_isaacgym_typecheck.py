@@ -15,6 +15,7 @@ torch, numpy and the project's own modules are followed silently, so calls into 
 A second test checks that the setup is meaningful: a misspelled gymapi name and a wrong argument
 type in a copy of the backend must fail the check.
 """
+
 import importlib.metadata
 import re
 import subprocess
@@ -26,7 +27,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BACKEND = REPO_ROOT / "legged_gym" / "simulator" / "isaacgym_backend.py"
 
-GYMTORCH_STUB = '''\
+GYMTORCH_STUB = """\
 from typing import Optional, Sequence
 
 import torch
@@ -37,7 +38,7 @@ def wrap_tensor(
     gym_tensor: gymapi.Tensor, offsets: Optional[Sequence[int]] = ..., counts: Optional[Sequence[int]] = ...
 ) -> torch.Tensor: ...
 def unwrap_tensor(torch_tensor: torch.Tensor) -> gymapi.Tensor: ...
-'''
+"""
 
 MYPY_INI = """\
 [mypy]

@@ -1,5 +1,6 @@
 """Failure-adaptive start times (legged_gym/envs/mdp/adaptive_sampling.py): the probabilities against
 values worked out by hand, the draws against them, and the env wiring (off by default: TWIST's draws)."""
+
 import numpy as np
 import pytest
 import torch
@@ -81,5 +82,5 @@ def test_env_counts_failures_not_clip_ends():
     assert failed[:2].all() and not failed[2:].any()
     expected = torch.zeros_like(sampler.failures)
     for i in range(2):
-        expected[ids[i], int(sampler.bin_of(ids[i:i + 1], t_fail[i:i + 1]))] += sampler.alpha
+        expected[ids[i], int(sampler.bin_of(ids[i : i + 1], t_fail[i : i + 1]))] += sampler.alpha
     torch.testing.assert_close(sampler.failures, expected)

@@ -1,4 +1,5 @@
 """Tracking metrics (legged_gym.envs.mdp.metrics) against values computed by hand."""
+
 import math
 
 import pytest
@@ -75,8 +76,9 @@ def test_bench_step_metrics_uses_the_metric_functions():
     ref_world = ref_root.unsqueeze(1) + quat_rotate(q.expand(9, 4), ref_local[0]).unsqueeze(0)
     shift = torch.tensor([0.0, 1.0, 0.0])
     dof = torch.full((1, 23), 0.2)
-    failed, joint, kb, yaw = bench.step_metrics(ref_root + shift, q, torch.zeros(1, 3), ref_world + shift, dof,
-                                                ref_root, q, ref_local, torch.zeros(1, 23))
+    failed, joint, kb, yaw = bench.step_metrics(
+        ref_root + shift, q, torch.zeros(1, 3), ref_world + shift, dof, ref_root, q, ref_local, torch.zeros(1, 23)
+    )
     assert not bool(failed[0])
     close(joint, [0.2])
     close(kb, [0.0], 1e-5)

@@ -3,6 +3,7 @@
 Expected values are computed independently with numpy / scipy Rotation (scalar-last quaternions,
 extrinsic 'xyz' Euler angles = roll about x, pitch about y, yaw about z) or written by hand.
 """
+
 import numpy as np
 import pytest
 import torch
@@ -27,6 +28,7 @@ def rot(rpy):
 
 # --- layout ---------------------------------------------------------------------------------------
 
+
 def test_dimension_constants():
     d = layout.DIMS
     assert layout.TAR_OBS_STEPS == (1, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95)
@@ -41,25 +43,49 @@ def test_slice_ranges():
         return (sl.start, sl.stop)
 
     assert {k: rng(v) for k, v in layout.TEACHER_SLICES.items()} == {
-        "priv_mimic": (0, 1160), "proprio": (1160, 1234), "priv_info": (1234, 1318)}
+        "priv_mimic": (0, 1160),
+        "proprio": (1160, 1234),
+        "priv_info": (1234, 1318),
+    }
     assert {k: rng(v) for k, v in layout.STUDENT_SLICES.items()} == {
-        "mimic": (0, 31), "proprio": (31, 105), "history": (105, 1155)}
+        "mimic": (0, 31),
+        "proprio": (31, 105),
+        "history": (105, 1155),
+    }
     assert {k: rng(v) for k, v in layout.MIMIC_STEP_SLICES.items()} == {
-        "root_z": (0, 1), "root_rpy": (1, 4), "root_lin_vel": (4, 7), "root_yaw_rate": (7, 8),
-        "dof_pos": (8, 31), "key_body_pos": (31, 58)}
+        "root_z": (0, 1),
+        "root_rpy": (1, 4),
+        "root_lin_vel": (4, 7),
+        "root_yaw_rate": (7, 8),
+        "dof_pos": (8, 31),
+        "key_body_pos": (31, 58),
+    }
     assert {k: rng(v) for k, v in layout.PROPRIO_SLICES.items()} == {
-        "ang_vel": (0, 3), "roll_pitch": (3, 5), "dof_pos": (5, 28), "dof_vel": (28, 51), "last_action": (51, 74)}
+        "ang_vel": (0, 3),
+        "roll_pitch": (3, 5),
+        "dof_pos": (5, 28),
+        "dof_vel": (28, 51),
+        "last_action": (51, 74),
+    }
     assert {k: rng(v) for k, v in layout.PRIV_INFO_SLICES.items()} == {
-        "base_lin_vel": (0, 3), "root_z": (3, 4), "key_body_pos": (4, 31), "foot_contacts": (31, 33),
-        "mass_params": (33, 37), "friction": (37, 38), "kp_strength": (38, 61), "kd_strength": (61, 84)}
+        "base_lin_vel": (0, 3),
+        "root_z": (3, 4),
+        "key_body_pos": (4, 31),
+        "foot_contacts": (31, 33),
+        "mass_params": (33, 37),
+        "friction": (37, 38),
+        "kp_strength": (38, 61),
+        "kd_strength": (61, 84),
+    }
 
 
 def all_blocks(d):
     return [d.mimic_step, d.mimic, d.proprio, d.priv_info, d.teacher, d.student_frame, d.student]
 
 
-@pytest.mark.parametrize("d", [layout.LAYOUT, layout.ObsLayout(num_actions=29, num_key_bodies=5,
-                                                                tar_obs_steps=(1, 2, 3), history_len=4)])
+@pytest.mark.parametrize(
+    "d", [layout.LAYOUT, layout.ObsLayout(num_actions=29, num_key_bodies=5, tar_obs_steps=(1, 2, 3), history_len=4)]
+)
 def test_layout_slices_tile_every_block_without_gaps_or_overlaps(d):
     for block in all_blocks(d):
         covered = np.zeros(block.size, dtype=int)
@@ -71,15 +97,29 @@ def test_layout_slices_tile_every_block_without_gaps_or_overlaps(d):
             stop = sl.stop
         assert stop == block.size and np.all(covered == 1), block
     # the assembled vectors are made of the blocks, and the sizes TWIST's config names are theirs
-    assert d.teacher.fields == (("priv_mimic", d.num_future_steps * d.mimic_step.size), ("proprio", d.proprio.size),
-                                ("priv_info", d.priv_info.size))
-    assert d.student.fields == (("mimic", d.mimic.size), ("proprio", d.proprio.size),
-                                ("history", d.history_len * d.student_frame.size))
+    assert d.teacher.fields == (
+        ("priv_mimic", d.num_future_steps * d.mimic_step.size),
+        ("proprio", d.proprio.size),
+        ("priv_info", d.priv_info.size),
+    )
+    assert d.student.fields == (
+        ("mimic", d.mimic.size),
+        ("proprio", d.proprio.size),
+        ("history", d.history_len * d.student_frame.size),
+    )
     assert d.mimic.fields == d.mimic_step.fields[:-1]  # the student block: the teacher block without key bodies
     assert (d.n_priv_mimic_obs, d.n_mimic_obs, d.n_proprio, d.n_priv_info) == (
-        d.teacher["priv_mimic"].stop, d.mimic.size, d.proprio.size, d.priv_info.size)
+        d.teacher["priv_mimic"].stop,
+        d.mimic.size,
+        d.proprio.size,
+        d.priv_info.size,
+    )
     assert (d.n_teacher_obs, d.n_priv_obs, d.n_student_single, d.n_student_obs) == (
-        d.teacher.size, d.teacher.size, d.student_frame.size, d.student.size)
+        d.teacher.size,
+        d.teacher.size,
+        d.student_frame.size,
+        d.student.size,
+    )
     assert d.obs("priv") is d.teacher and d.obs("student") is d.student
 
 
@@ -90,16 +130,36 @@ def test_layout_is_what_the_config_and_the_old_names_say():
     assert layout.PROPRIO_SLICES == layout.LAYOUT.proprio.slices == layout.proprio_slices()
     for cfg, obs_type in ((G1MimicPrivCfg(), "priv"), (G1MimicStuRLCfg(), "student")):
         e = cfg.env
-        assert (e.num_observations, e.num_privileged_obs, e.n_priv_mimic_obs, e.n_mimic_obs, e.n_proprio,
-                e.n_priv_info, e.history_len, tuple(e.tar_obs_steps), e.num_actions) == (
-            layout.LAYOUT.obs(obs_type).size, layout.LAYOUT.n_priv_obs, 1160, 31, 74, 84, 10, layout.TAR_OBS_STEPS, 23)
+        assert (
+            e.num_observations,
+            e.num_privileged_obs,
+            e.n_priv_mimic_obs,
+            e.n_mimic_obs,
+            e.n_proprio,
+            e.n_priv_info,
+            e.history_len,
+            tuple(e.tar_obs_steps),
+            e.num_actions,
+        ) == (
+            layout.LAYOUT.obs(obs_type).size,
+            layout.LAYOUT.n_priv_obs,
+            1160,
+            31,
+            74,
+            84,
+            10,
+            layout.TAR_OBS_STEPS,
+            23,
+        )
 
 
 def test_layout_policy_sizes():
-    assert layout.LAYOUT.policy_sizes("priv") == dict(num_observations=1318, num_critic_observations=1318,
-                                                      num_motion_observations=1160, num_motion_steps=20)
-    assert layout.LAYOUT.policy_sizes("student") == dict(num_observations=1155, num_critic_observations=1318,
-                                                         num_motion_observations=31, num_motion_steps=1)
+    assert layout.LAYOUT.policy_sizes("priv") == dict(
+        num_observations=1318, num_critic_observations=1318, num_motion_observations=1160, num_motion_steps=20
+    )
+    assert layout.LAYOUT.policy_sizes("student") == dict(
+        num_observations=1155, num_critic_observations=1318, num_motion_observations=31, num_motion_steps=1
+    )
     with pytest.raises(ValueError, match="obs_type 'teacher'"):
         layout.LAYOUT.obs("teacher")
 
@@ -132,8 +192,9 @@ def test_builders_produce_the_layouts_widths():
     assert obs.student_mimic_obs(v3, quat, v3, v3, q).shape == (n, d.mimic.size)
     prop = obs.proprio_obs(v3, quat, q, q, q, q)
     assert prop.shape == (n, d.proprio.size)
-    priv = obs.priv_info_obs(v3, v3, quat, kb, t64(rng.normal(size=(n, 2, 3))), t64(rng.normal(size=(n, 4))),
-                             t64(rng.normal(size=n)), q, q)
+    priv = obs.priv_info_obs(
+        v3, v3, quat, kb, t64(rng.normal(size=(n, 2, 3))), t64(rng.normal(size=(n, 4))), t64(rng.normal(size=n)), q, q
+    )
     assert priv.shape == (n, d.priv_info.size)
     k = d.num_future_steps
     big = [t.unsqueeze(1).expand((n, k) + t.shape[1:]) for t in (v3, quat, v3, v3, q, kb)]
@@ -166,8 +227,9 @@ def test_mimic_step_block_every_slice():
     rng = np.random.default_rng(0)
     dof, kb = crafted_reference(rng)
     r = rot(RPY)
-    block = obs.mimic_step_obs(t64([[0.3, -0.7, 0.81]]), t64([r.as_quat()]), t64([V_WORLD]), t64([W_WORLD]),
-                               t64([dof]), t64([kb]))[0].numpy()
+    block = obs.mimic_step_obs(
+        t64([[0.3, -0.7, 0.81]]), t64([r.as_quat()]), t64([V_WORLD]), t64([W_WORLD]), t64([dof]), t64([kb])
+    )[0].numpy()
     assert block.shape == (58,)
     assert block[0] == pytest.approx(0.81, abs=ATOL)
     np.testing.assert_allclose(block[1:4], RPY, atol=ATOL)
@@ -177,8 +239,9 @@ def test_mimic_step_block_every_slice():
     np.testing.assert_allclose(block[31:58], kb.reshape(-1), atol=0)
     # Hand-checked special case: a pure 90 degree yaw maps world +x velocity to -y in the root frame.
     q90 = [0.0, 0.0, np.sin(np.pi / 4), np.cos(np.pi / 4)]
-    b = obs.mimic_step_obs(t64([[0, 0, 0.8]]), t64([q90]), t64([[1.0, 0, 0]]), t64([[0, 0, 0.5]]),
-                           t64([dof]), t64([kb]))[0].numpy()
+    b = obs.mimic_step_obs(
+        t64([[0, 0, 0.8]]), t64([q90]), t64([[1.0, 0, 0]]), t64([[0, 0, 0.5]]), t64([dof]), t64([kb])
+    )[0].numpy()
     np.testing.assert_allclose(b[1:8], [0, 0, np.pi / 2, 0, -1.0, 0, 0.5], atol=1e-12)
 
 
@@ -196,7 +259,7 @@ def test_priv_mimic_obs_order_env_major_step_first():
     assert out.shape == (n, 1160)
     for e in range(n):
         for s in range(k):
-            blk = out[e, 58 * s:58 * (s + 1)]
+            blk = out[e, 58 * s : 58 * (s + 1)]
             r = R.from_quat(quats[e, s])
             assert blk[0] == pytest.approx(z[e, s], abs=ATOL)
             np.testing.assert_allclose(blk[1:4], rpy[e, s], atol=1e-9)
@@ -227,6 +290,7 @@ def test_future_motion_times():
 
 # --- proprioception -------------------------------------------------------------------------------
 
+
 def crafted_robot(rng):
     q = G1.default_dof_pos + rng.uniform(-0.3, 0.3, 23)
     qd = rng.uniform(-5, 5, 23)
@@ -239,8 +303,9 @@ def test_proprio_every_slice():
     q, qd, a = crafted_robot(rng)
     rpy = (0.2, -0.15, 2.5)
     gyro = np.array([1.0, -2.0, 3.0])
-    p = obs.proprio_obs(t64([gyro]), t64([rot(rpy).as_quat()]), t64([q]), t64([qd]), t64([a]),
-                        t64(G1.default_dof_pos))[0].numpy()
+    p = obs.proprio_obs(t64([gyro]), t64([rot(rpy).as_quat()]), t64([q]), t64([qd]), t64([a]), t64(G1.default_dof_pos))[
+        0
+    ].numpy()
     assert p.shape == (74,)
     np.testing.assert_allclose(p[0:3], [0.25, -0.5, 0.75], atol=ATOL)
     np.testing.assert_allclose(p[3:5], [0.2, -0.15], atol=ATOL)
@@ -259,8 +324,14 @@ def test_proprio_from_deploy_state_wxyz_imu():
     xyzw = rot(rpy).as_quat()
     wxyz = np.array([xyzw[3], xyzw[0], xyzw[1], xyzw[2]])
     q0 = t64(G1.default_dof_pos)
-    p = obs.proprio_obs(t64([[0.0, 0.0, 0.0]]), wxyz_to_xyzw(t64([wxyz])), q0[None], torch.zeros(1, 23,
-                        dtype=torch.float64), torch.zeros(1, 23, dtype=torch.float64), q0[None])[0].numpy()
+    p = obs.proprio_obs(
+        t64([[0.0, 0.0, 0.0]]),
+        wxyz_to_xyzw(t64([wxyz])),
+        q0[None],
+        torch.zeros(1, 23, dtype=torch.float64),
+        torch.zeros(1, 23, dtype=torch.float64),
+        q0[None],
+    )[0].numpy()
     np.testing.assert_allclose(p[3:5], rpy[:2], atol=ATOL)
     assert np.all(np.delete(p, [3, 4]) == 0.0)
 
@@ -275,8 +346,13 @@ def test_noise_scale_vec_layout():
     assert torch.equal(obs.proprio_noise_scale_vec(), old)
     sl = layout.LAYOUT.proprio.slices  # each field holds its amplitude (cfg.noise.noise_scales names)
     v32 = obs.proprio_noise_scale_vec(ang_vel=1.0, imu=2.0, dof_pos=3.0, dof_vel=4.0)
-    for field, value in (("ang_vel", 1.0), ("roll_pitch", 2.0), ("dof_pos", 3.0), ("dof_vel", 4.0),
-                         ("last_action", 0.0)):
+    for field, value in (
+        ("ang_vel", 1.0),
+        ("roll_pitch", 2.0),
+        ("dof_pos", 3.0),
+        ("dof_vel", 4.0),
+        ("last_action", 0.0),
+    ):
         assert torch.all(v32[sl[field]] == value), field
 
 
@@ -302,8 +378,14 @@ def test_noise_bounds_and_ankles_zeroed_after_noise():
 
     rng = np.random.default_rng(4)
     q, qd, a = crafted_robot(rng)
-    args = (t64([[0.3, 0.1, -0.2]] * n), t64([rot((0.1, 0.05, 0)).as_quat()] * n), t64([q] * n),
-            t64([qd] * n), t64([a] * n), t64(G1.default_dof_pos))
+    args = (
+        t64([[0.3, 0.1, -0.2]] * n),
+        t64([rot((0.1, 0.05, 0)).as_quat()] * n),
+        t64([q] * n),
+        t64([qd] * n),
+        t64([a] * n),
+        t64(G1.default_dof_pos),
+    )
     clean = obs.proprio_obs(*args).numpy()
     noisy = obs.proprio_obs(*args, noise=noise).numpy()
     ankle_cols = [28 + 4, 28 + 5, 28 + 10, 28 + 11]
@@ -313,6 +395,7 @@ def test_noise_bounds_and_ankles_zeroed_after_noise():
 
 
 # --- privileged info ------------------------------------------------------------------------------
+
 
 def test_priv_info_every_slice():
     rng = np.random.default_rng(5)
@@ -325,8 +408,17 @@ def test_priv_info_every_slice():
     mass = np.array([1.5, 0.01, -0.02, 0.03])
     kp = rng.uniform(0.8, 1.2, 23)
     kd = rng.uniform(0.8, 1.2, 23)
-    args = (t64([v_local]), t64([root]), t64([r.as_quat()]), t64([kb]), t64([forces]), t64([mass]),
-            t64([0.7]), t64([kp]), t64([kd]))
+    args = (
+        t64([v_local]),
+        t64([root]),
+        t64([r.as_quat()]),
+        t64([kb]),
+        t64([forces]),
+        t64([mass]),
+        t64([0.7]),
+        t64([kp]),
+        t64([kd]),
+    )
     p = obs.priv_info_obs(*args)[0].numpy()
     assert p.shape == (84,)
     np.testing.assert_allclose(p[0:3], v_local, atol=0)
@@ -341,6 +433,7 @@ def test_priv_info_every_slice():
 
 
 # --- assembly and history -------------------------------------------------------------------------
+
 
 def test_teacher_vector_layout():
     n = 2
@@ -361,7 +454,7 @@ def test_student_vector_layout_history_oldest_first():
     assert v.shape == (n, 1155)
     assert torch.all(v[:, 0:31] == -1) and torch.all(v[:, 31:105] == -2)
     for h in range(10):
-        assert torch.all(v[:, 105 + 105 * h:105 + 105 * (h + 1)] == h)
+        assert torch.all(v[:, 105 + 105 * h : 105 + 105 * (h + 1)] == h)
     single = obs.student_single_obs(mimic, prop)
     assert single.shape == (n, 105) and torch.equal(v[:, :105], single)
 

@@ -1,5 +1,6 @@
 """Domain-randomisation draws and reference-state initialisation (docs/rewards_and_terminations.md): ranges,
 shapes, and reproducibility from a seeded torch.Generator."""
+
 import numpy as np
 import pytest
 import torch
@@ -78,7 +79,7 @@ def test_action_delay_onset_and_values():
     assert all(rnd.action_delay(s, g) == 0 for s in (0, 1000, 120000) for _ in range(50))
     after = [rnd.action_delay(120001, g) for _ in range(400)]
     assert set(after) == {0, 1}
-    assert all(rnd.action_delay(10 ** 7, g, enabled=False) == 0 for _ in range(50))
+    assert all(rnd.action_delay(10**7, g, enabled=False) == 0 for _ in range(50))
     a = [rnd.action_delay(200000, gen(9)) for _ in range(3)]
     assert a == [rnd.action_delay(200000, gen(9)) for _ in range(3)]
     hist = torch.arange(8, dtype=torch.float32).view(1, 8, 1).expand(2, 8, 23)
@@ -95,15 +96,19 @@ def test_action_delay_onset_and_values():
 
 # --- RSI ------------------------------------------------------------------------------------------
 
+
 def rsi_inputs(n=512, seed=0):
     rng = np.random.default_rng(seed)
     t = lambda x: torch.tensor(x, dtype=torch.float64)  # noqa: E731
     dof = rng.uniform(-1, 1, (n, 23))
     dof[:, 5] = 0.0  # zero angles stay zero under multiplicative noise
     return dict(
-        ref_root_pos=t(rng.uniform(-3, 3, (n, 3))), ref_root_rot=t(R.random(n, random_state=seed).as_quat()),
-        ref_root_vel=t(rng.normal(size=(n, 3))), ref_root_ang_vel=t(rng.normal(size=(n, 3))),
-        ref_dof_pos=t(dof), ref_dof_vel=t(rng.normal(size=(n, 23))),
+        ref_root_pos=t(rng.uniform(-3, 3, (n, 3))),
+        ref_root_rot=t(R.random(n, random_state=seed).as_quat()),
+        ref_root_vel=t(rng.normal(size=(n, 3))),
+        ref_root_ang_vel=t(rng.normal(size=(n, 3))),
+        ref_dof_pos=t(dof),
+        ref_dof_vel=t(rng.normal(size=(n, 23))),
         env_origins=t(np.stack([rng.uniform(0, 180, n), rng.uniform(0, 160, n), np.zeros(n)], -1)),
     )
 

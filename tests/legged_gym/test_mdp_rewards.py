@@ -3,6 +3,7 @@
 Expected numbers are written by hand (or computed with numpy / scipy Rotation) from the formulas of
 docs/rewards_and_terminations.md, never by calling the function under test.
 """
+
 import math
 
 import numpy as np
@@ -35,6 +36,7 @@ def approx(x, expected, tol=1e-9):
 
 # --- the robot exactly on the reference ------------------------------------------------------------
 
+
 @pytest.fixture
 def on_reference():
     rng = np.random.default_rng(0)
@@ -47,9 +49,15 @@ def on_reference():
     kb = root[:, None] + rng.uniform(-1, 1, size=(n, 9, 3))
     v, w = rng.normal(size=(n, 3)), rng.normal(size=(n, 3))
     s = dict(
-        root_pos=t64(root), root_quat=t64(r.as_quat()), key_body_pos=t64(kb),
-        v_world=t64(v), w_world=t64(w), v_local=t64(r.inv().apply(v)), w_local=t64(r.inv().apply(w)),
-        dof_pos=t64(rng.uniform(-1, 1, (n, 23))), dof_vel=t64(rng.uniform(-3, 3, (n, 23))),
+        root_pos=t64(root),
+        root_quat=t64(r.as_quat()),
+        key_body_pos=t64(kb),
+        v_world=t64(v),
+        w_world=t64(w),
+        v_local=t64(r.inv().apply(v)),
+        w_local=t64(r.inv().apply(w)),
+        dof_pos=t64(rng.uniform(-1, 1, (n, 23))),
+        dof_vel=t64(rng.uniform(-3, 3, (n, 23))),
     )
     return s
 
@@ -60,12 +68,23 @@ def test_every_tracking_reward_is_one_on_the_reference(on_reference):
     ones = np.ones(s["root_pos"].shape[0])
     approx(rw.tracking_joint_dof(s["dof_pos"], s["dof_pos"].clone(), w, coef=0.15), ones)
     approx(rw.tracking_joint_vel(s["dof_vel"], s["dof_vel"].clone(), w, coef=0.01), ones)
-    approx(rw.tracking_root_pose(s["root_pos"], s["root_quat"], s["root_pos"].clone(), s["root_quat"].clone(),
-                                **ROOT_POSE), ones)
-    approx(rw.tracking_root_vel(s["v_local"], s["w_local"], s["root_quat"], s["v_world"], s["w_world"], **ROOT_VEL),
-           ones)
-    kb_args = (s["key_body_pos"], s["root_pos"], s["root_quat"], s["key_body_pos"].clone(),
-               s["root_pos"].clone(), s["root_quat"].clone())
+    approx(
+        rw.tracking_root_pose(
+            s["root_pos"], s["root_quat"], s["root_pos"].clone(), s["root_quat"].clone(), **ROOT_POSE
+        ),
+        ones,
+    )
+    approx(
+        rw.tracking_root_vel(s["v_local"], s["w_local"], s["root_quat"], s["v_world"], s["w_world"], **ROOT_VEL), ones
+    )
+    kb_args = (
+        s["key_body_pos"],
+        s["root_pos"],
+        s["root_quat"],
+        s["key_body_pos"].clone(),
+        s["root_pos"].clone(),
+        s["root_quat"].clone(),
+    )
     approx(rw.tracking_keybody_pos(*kb_args, coef=10.0), ones)
     approx(rw.tracking_keybody_pos(*kb_args, body_ids=rw.LOWER_KEY_BODY_IDS, coef=10.0), ones)
     approx(rw.tracking_keybody_pos_upper(*kb_args, coef=5.0), ones)
@@ -80,6 +99,7 @@ def test_every_tracking_reward_is_one_on_the_reference(on_reference):
 
 
 # --- tracking kernels off the reference -----------------------------------------------------------
+
 
 def test_tracking_joint_dof_and_vel_kernels():
     q_ref = torch.zeros(1, 23, dtype=torch.float64)
@@ -101,18 +121,23 @@ def test_tracking_root_pose_height_and_angle_including_yaw():
     # Quaternion sign must not matter (w made non-negative).
     approx(rw.tracking_root_pose(pos, -q, ref_pos, ref_q, **ROOT_POSE), [math.exp(-5.0 * (0.01 + 0.1 * 0.09))])
     # TWIST's global_obs: the xy error counts too.
-    approx(rw.tracking_root_pose(pos, q, ref_pos, ref_q, coef=5.0, rot_weight=0.1, height_only=False),
-           [math.exp(-5.0 * (16.0 + 25.0 + 0.01 + 0.1 * 0.09))])
+    approx(
+        rw.tracking_root_pose(pos, q, ref_pos, ref_q, coef=5.0, rot_weight=0.1, height_only=False),
+        [math.exp(-5.0 * (16.0 + 25.0 + 0.01 + 0.1 * 0.09))],
+    )
 
 
 def test_tracking_root_vel_reference_rotated_into_its_frame():
     ref_q = t64([[0.0, 0.0, math.sin(math.pi / 4), math.cos(math.pi / 4)]])  # yaw +90 deg
     ref_v = t64([[1.0, 0.0, 0.0]])  # world +x = root-frame -y
     ref_w = t64([[0.0, 0.0, 0.4]])
-    approx(rw.tracking_root_vel(t64([[0.0, -1.0, 0.0]]), t64([[0.0, 0.0, 0.4]]), ref_q, ref_v, ref_w, **ROOT_VEL),
-           [1.0])
-    approx(rw.tracking_root_vel(t64([[0.5, -1.0, 0.0]]), t64([[0.0, 0.0, 0.0]]), ref_q, ref_v, ref_w, **ROOT_VEL),
-           [math.exp(-(0.25 + 0.5 * 0.16))])
+    approx(
+        rw.tracking_root_vel(t64([[0.0, -1.0, 0.0]]), t64([[0.0, 0.0, 0.4]]), ref_q, ref_v, ref_w, **ROOT_VEL), [1.0]
+    )
+    approx(
+        rw.tracking_root_vel(t64([[0.5, -1.0, 0.0]]), t64([[0.0, 0.0, 0.0]]), ref_q, ref_v, ref_w, **ROOT_VEL),
+        [math.exp(-(0.25 + 0.5 * 0.16))],
+    )
 
 
 def test_tracking_keybody_yaw_only_frames():
@@ -136,8 +161,9 @@ def test_tracking_keybody_yaw_only_frames():
     kb2 = t64([root + q.apply(rel2)])
     robot = (kb2, t64([root]), t64([q.as_quat()]))
     approx(rw.tracking_keybody_pos(*robot, *args_ref, coef=10.0), [math.exp(-10 * (0.01 + 0.04))])
-    approx(rw.tracking_keybody_pos(*robot, *args_ref, body_ids=rw.LOWER_KEY_BODY_IDS, coef=10.0),
-           [math.exp(-10 * 0.04)])
+    approx(
+        rw.tracking_keybody_pos(*robot, *args_ref, body_ids=rw.LOWER_KEY_BODY_IDS, coef=10.0), [math.exp(-10 * 0.04)]
+    )
     approx(rw.tracking_keybody_pos_upper(*robot, *args_ref, coef=5.0), [math.exp(-5 * 0.01)])
     approx(rw.tracking_keybody_pos_upper(*robot, *args_ref, lower_body_only_tracking=True, coef=5.0), [0.0])
     # keybody_kernel of the delta computed once: the same values
@@ -149,7 +175,7 @@ def test_tracking_keybody_yaw_only_frames():
 def test_command_and_symmetry_kernels():
     cmd = t64([[1.0, 0.2, 0.3]])
     approx(rw.tracking_cmd_vel(cmd, t64([[0.8, 0.0, 5.0]]), coef=2.0), [math.exp(-2.0 * (0.04 + 0.04))])
-    approx(rw.tracking_cmd_yaw(cmd, t64([[9.0, 9.0, 0.1]]), coef=1.0), [math.exp(-(0.2 ** 2))])
+    approx(rw.tracking_cmd_yaw(cmd, t64([[9.0, 9.0, 0.1]]), coef=1.0), [math.exp(-(0.2**2))])
     a = torch.zeros(1, 23, dtype=torch.float64)
     a[0, 1] = 0.2  # left hip roll vs right hip roll 7 (sign -1): diff 0.2 in one of 10 pairs
     approx(rw.action_symmetry(a, coef=0.5), [math.exp(-0.5 * 0.04 / 10)])
@@ -159,6 +185,7 @@ def test_command_and_symmetry_kernels():
 
 
 # --- penalties ------------------------------------------------------------------------------------
+
 
 def test_feet_slip():
     vel = t64([[[3.0, 4.0, 9.0], [0.0, 1.0, 0.0]]])
@@ -282,23 +309,39 @@ def test_total_angular_momentum():
     pc = (mass[..., None] * p).sum(1, keepdims=True) / M[..., None]
     vc = (mass[..., None] * v).sum(1, keepdims=True) / M[..., None]
     L = (mass[..., None] * np.cross(p - pc, v - vc)).sum(1) / M
-    approx(rw.total_angular_momentum(t64(p), t64(v), t64(mass)), (L ** 2).sum(-1), tol=1e-10)
+    approx(rw.total_angular_momentum(t64(p), t64(v), t64(mass)), (L**2).sum(-1), tol=1e-10)
 
 
 # --- the term tables of the task configs, aggregation -------------------------------------------------
 
 TWIST_SCALES = {
-    "tracking_joint_dof": 0.6, "tracking_joint_vel": 0.2, "tracking_root_pose": 0.6,
-    "tracking_root_vel": 1.0, "tracking_keybody_pos": 2.0, "feet_slip": -0.1,
-    "feet_contact_forces": -5e-4, "feet_stumble": -1.25, "dof_pos_limits": -5.0,
-    "dof_torque_limits": -1.0, "dof_vel": -1e-4, "dof_acc": -5e-8, "action_rate": -0.01,
-    "feet_air_time": 5.0, "ang_vel_xy": -0.01, "ankle_dof_acc": -1e-7, "ankle_dof_vel": -2e-4,
+    "tracking_joint_dof": 0.6,
+    "tracking_joint_vel": 0.2,
+    "tracking_root_pose": 0.6,
+    "tracking_root_vel": 1.0,
+    "tracking_keybody_pos": 2.0,
+    "feet_slip": -0.1,
+    "feet_contact_forces": -5e-4,
+    "feet_stumble": -1.25,
+    "dof_pos_limits": -5.0,
+    "dof_torque_limits": -1.0,
+    "dof_vel": -1e-4,
+    "dof_acc": -5e-8,
+    "action_rate": -0.01,
+    "feet_air_time": 5.0,
+    "ang_vel_xy": -0.01,
+    "ankle_dof_acc": -1e-7,
+    "ankle_dof_vel": -2e-4,
 }
 TWIST_PARAMS = {
-    "tracking_joint_dof": {"coef": 0.15}, "tracking_joint_vel": {"coef": 0.01},
-    "tracking_root_pose": ROOT_POSE, "tracking_root_vel": ROOT_VEL,
-    "tracking_keybody_pos": {"coef": 10.0, "key_bodies": None}, "feet_slip": {"contact_threshold": 5.0},
-    "feet_stumble": {"ratio": 4.0}, "feet_air_time": {"contact_threshold": 5.0, "min_ref_speed": 0.05},
+    "tracking_joint_dof": {"coef": 0.15},
+    "tracking_joint_vel": {"coef": 0.01},
+    "tracking_root_pose": ROOT_POSE,
+    "tracking_root_vel": ROOT_VEL,
+    "tracking_keybody_pos": {"coef": 10.0, "key_bodies": None},
+    "feet_slip": {"contact_threshold": 5.0},
+    "feet_stumble": {"ratio": 4.0},
+    "feet_air_time": {"contact_threshold": 5.0, "min_ref_speed": 0.05},
 }
 
 
@@ -311,19 +354,36 @@ def test_twist_term_tables():
         assert table(cfg) == (TWIST_SCALES, TWIST_PARAMS)
         r = cfg.rewards
         assert (r.soft_dof_pos_limit, r.soft_torque_limit, r.max_contact_force, r.feet_air_time_target) == (
-            0.95, 0.95, 100.0, 0.5)
+            0.95,
+            0.95,
+            100.0,
+            0.5,
+        )
 
 
 def test_cmg_term_table():
     scales = dict(TWIST_SCALES)
-    scales.update({"tracking_root_pose": 0.2, "tracking_root_vel": 0.8, "tracking_keybody_pos_upper": 0.3,
-                   "tracking_cmd_vel": 1.5, "tracking_cmd_yaw": 1.0, "action_symmetry": 0.1,
-                   "total_angular_momentum": -0.01})
+    scales.update(
+        {
+            "tracking_root_pose": 0.2,
+            "tracking_root_vel": 0.8,
+            "tracking_keybody_pos_upper": 0.3,
+            "tracking_cmd_vel": 1.5,
+            "tracking_cmd_yaw": 1.0,
+            "action_symmetry": 0.1,
+            "total_angular_momentum": -0.01,
+        }
+    )
     params = dict(TWIST_PARAMS)
-    params.update({"tracking_keybody_pos": {"coef": 10.0, "key_bodies": "lower_key_bodies"},
-                   "tracking_keybody_pos_upper": {"coef": 5.0, "key_bodies": "upper_key_bodies"},
-                   "tracking_cmd_vel": {"coef": 2.0}, "tracking_cmd_yaw": {"coef": 1.0},
-                   "action_symmetry": {"coef": 0.5}})
+    params.update(
+        {
+            "tracking_keybody_pos": {"coef": 10.0, "key_bodies": "lower_key_bodies"},
+            "tracking_keybody_pos_upper": {"coef": 5.0, "key_bodies": "upper_key_bodies"},
+            "tracking_cmd_vel": {"coef": 2.0},
+            "tracking_cmd_yaw": {"coef": 1.0},
+            "action_symmetry": {"coef": 0.5},
+        }
+    )
     for cfg in (G1MimicCMGCfg(), G1MimicStuRLCMGCfg()):
         assert table(cfg) == (scales, params)
         assert cfg.rewards.lower_body_only_tracking is False

@@ -1,4 +1,5 @@
 """Terminations and the motion-difficulty curriculum (docs/rewards_and_terminations.md) on crafted states."""
+
 import numpy as np
 import torch
 from scipy.spatial.transform import Rotation as R
@@ -22,9 +23,15 @@ def reference_state(n=4, seed=0):
     kb = root[:, None] + rng.uniform(-0.8, 0.8, (n, N_KEY, 3))
     return dict(
         torso_contact_forces=torch.zeros(n, 1, 3, dtype=torch.float64),
-        root_pos=t64(root), root_quat=t64(q), root_lin_vel=t64(rng.uniform(-1, 1, (n, 3))),
-        key_body_pos=t64(kb), ref_root_pos=t64(root), ref_root_quat=t64(q), ref_key_body_pos=t64(kb),
-        episode_length=torch.full((n,), 10, dtype=torch.long), motion_length=t64(np.full(n, 5.0)),
+        root_pos=t64(root),
+        root_quat=t64(q),
+        root_lin_vel=t64(rng.uniform(-1, 1, (n, 3))),
+        key_body_pos=t64(kb),
+        ref_root_pos=t64(root),
+        ref_root_quat=t64(q),
+        ref_key_body_pos=t64(kb),
+        episode_length=torch.full((n,), 10, dtype=torch.long),
+        motion_length=t64(np.full(n, 5.0)),
         max_episode_length=1000,
     )
 
@@ -102,8 +109,9 @@ def test_pose_termination_full_root_rotation():
     r_rob = r_ref * tilt
     kb = s["root_pos"].numpy()[:, None] + np.stack([r_rob[i].apply(local[i]) for i in range(4)])
     assert np.linalg.norm(kb - s["ref_key_body_pos"].numpy(), axis=-1).max() > 0.2  # bodies did move
-    assert not term.pose_deviation(t64(kb), s["root_pos"], t64(r_rob.as_quat()), s["ref_key_body_pos"],
-                                   s["ref_root_pos"], s["ref_root_quat"]).any()
+    assert not term.pose_deviation(
+        t64(kb), s["root_pos"], t64(r_rob.as_quat()), s["ref_key_body_pos"], s["ref_root_pos"], s["ref_root_quat"]
+    ).any()
 
 
 def test_time_outs_motion_end_and_episode_length():
@@ -127,6 +135,7 @@ def test_failures_are_not_time_outs_and_step_zero_is_suppressed():
 
 
 # --- motion curriculum --------------------------------------------------------------------------
+
 
 def test_initial_difficulty_and_completion():
     assert cur.initial_motion_difficulty(3).tolist() == [9.0, 9.0, 9.0]

@@ -9,6 +9,7 @@ device), each checked against an independent computation:
 - linear velocities are those of the body-frame origins (the interface's convention; the isaacgym
   backend converts PhysX's centre-of-mass velocities to it), as `mj_objectVelocity` of the body frame.
 """
+
 import numpy as np
 import pytest
 import torch
@@ -160,8 +161,9 @@ def _assert_constants(sim, expected):
         got = getattr(sim.m, f).numpy()
         assert got.shape[0] == sim.num_envs, "{} is not per world".format(f)
         for w, exp in enumerate(expected):
-            np.testing.assert_allclose(got[w].reshape(exp[f].shape), exp[f], rtol=1e-4, atol=1e-6,
-                                       err_msg="{} of world {}".format(f, w))
+            np.testing.assert_allclose(
+                got[w].reshape(exp[f].shape), exp[f], rtol=1e-4, atol=1e-6, err_msg="{} of world {}".format(f, w)
+            )
 
 
 def test_mass_and_com_offsets_recompute_the_derived_constants_per_world_as_mj_setConst():

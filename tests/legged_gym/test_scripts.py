@@ -7,6 +7,7 @@ Every run writes under a temporary log root: the scripts read the environment va
 LEGGED_GYM_LOG_DIR (default legged_gym/logs). The shell scripts run from another working directory
 with PYTHON set to this interpreter.
 """
+
 import json
 import os
 import re
@@ -43,8 +44,11 @@ def run(cmd, logs, cwd, check=True, timeout=600):
     env = dict(os.environ, LEGGED_GYM_LOG_DIR=str(logs), PYTHON=sys.executable)
     out = subprocess.run(cmd, cwd=str(cwd), env=env, capture_output=True, text=True, timeout=timeout)
     if check and out.returncode != 0:
-        raise AssertionError("{} failed ({}):\n{}\n{}".format(" ".join(map(str, cmd)), out.returncode,
-                                                              out.stdout[-3000:], out.stderr[-5000:]))
+        raise AssertionError(
+            "{} failed ({}):\n{}\n{}".format(
+                " ".join(map(str, cmd)), out.returncode, out.stdout[-3000:], out.stderr[-5000:]
+            )
+        )
     return out
 
 
@@ -111,8 +115,9 @@ def test_resume_continues_at_the_saved_iteration(teacher_run, logs, cwd, monkeyp
     saved = load(teacher_run[0] / "model_{}.pt".format(ITERATIONS))
     # What train.py builds for --resumeid: the runner restored at the saved iteration, normaliser and counters.
     monkeypatch.setenv("LEGGED_GYM_LOG_DIR", str(logs))
-    args = helpers.get_args(["--task", "g1_priv_mimic", "--exptid", "unused", "--resumeid", TEACHER,
-                             "--device", "cpu"] + SMALL)
+    args = helpers.get_args(
+        ["--task", "g1_priv_mimic", "--exptid", "unused", "--resumeid", TEACHER, "--device", "cpu"] + SMALL
+    )
     env, _ = task_registry.make_env("g1_priv_mimic", args)
     runner, train_cfg = task_registry.make_alg_runner(env, "g1_priv_mimic", args, log_root=None)
     assert train_cfg.runner.resume_path == str(teacher_run[0] / "model_{}.pt".format(ITERATIONS))
@@ -124,9 +129,32 @@ def test_resume_continues_at_the_saved_iteration(teacher_run, logs, cwd, monkeyp
     del runner, env
 
     # ... and training through train.py goes on from there, in a new experiment folder.
-    out = run([sys.executable, script("legged_gym/scripts/train.py"), "--task", "g1_priv_mimic", "--proj_name",
-               "g1_priv_mimic", "--exptid", TEACHER + "_resumed", "--resumeid", TEACHER, "--checkpoint", "-1",
-               "--device", "cpu", "--num_envs", "4", "--max_iterations", "1", "--sim", "mjwarp"], logs, cwd)
+    out = run(
+        [
+            sys.executable,
+            script("legged_gym/scripts/train.py"),
+            "--task",
+            "g1_priv_mimic",
+            "--proj_name",
+            "g1_priv_mimic",
+            "--exptid",
+            TEACHER + "_resumed",
+            "--resumeid",
+            TEACHER,
+            "--checkpoint",
+            "-1",
+            "--device",
+            "cpu",
+            "--num_envs",
+            "4",
+            "--max_iterations",
+            "1",
+            "--sim",
+            "mjwarp",
+        ],
+        logs,
+        cwd,
+    )
     assert "Loaded iteration {}".format(ITERATIONS) in out.stdout
     resumed_dir = logs / "g1_priv_mimic" / (TEACHER + "_resumed")
     assert sorted(p.name for p in resumed_dir.glob("model_*.pt")) == ["model_{}.pt".format(ITERATIONS + 1)]
@@ -219,8 +247,22 @@ def offscreen_gl():
 
 
 def test_play_records_a_video_of_the_teacher(teacher_run, logs, cwd, offscreen_gl):
-    out = run(["bash", script("play_teacher.sh"), TEACHER, "--steps", "12", "--sim", "mjwarp", "--device", "cpu",
-               "--headless"], logs, cwd)
+    out = run(
+        [
+            "bash",
+            script("play_teacher.sh"),
+            TEACHER,
+            "--steps",
+            "12",
+            "--sim",
+            "mjwarp",
+            "--device",
+            "cpu",
+            "--headless",
+        ],
+        logs,
+        cwd,
+    )
     video = logs / "videos" / "g1_priv_mimic-{}-{}.mp4".format(TEACHER, ITERATIONS)  # named after the checkpoint
     assert video.is_file() and video.stat().st_size > 0, out.stdout
     frames = read_frames(video)
@@ -229,9 +271,28 @@ def test_play_records_a_video_of_the_teacher(teacher_run, logs, cwd, offscreen_g
 
 
 def test_play_runs_the_exported_student(exported, logs, cwd, offscreen_gl):
-    out = run(["bash", script("play_student.sh"), STUDENT, TEACHER, "--use_jit", "--steps", "6", "--sim", "mjwarp",
-               "--device", "cpu", "--headless", "--record_log"], logs, cwd)
-    assert "Loading exported model from {}".format(exported[0] / "{}-{}-jit.pt".format(STUDENT, ITERATIONS)) in out.stdout
+    out = run(
+        [
+            "bash",
+            script("play_student.sh"),
+            STUDENT,
+            TEACHER,
+            "--use_jit",
+            "--steps",
+            "6",
+            "--sim",
+            "mjwarp",
+            "--device",
+            "cpu",
+            "--headless",
+            "--record_log",
+        ],
+        logs,
+        cwd,
+    )
+    assert (
+        "Loading exported model from {}".format(exported[0] / "{}-{}-jit.pt".format(STUDENT, ITERATIONS)) in out.stdout
+    )
     # the exported model's video and log do not overwrite the checkpoint's (`...-<iteration>.mp4`)
     assert len(read_frames(logs / "videos" / "g1_stu_rl-{}-{}-jit.mp4".format(STUDENT, ITERATIONS))) == 6
     assert not (logs / "videos" / "g1_stu_rl-{}-{}.mp4".format(STUDENT, ITERATIONS)).exists()
@@ -240,8 +301,9 @@ def test_play_runs_the_exported_student(exported, logs, cwd, offscreen_gl):
 
 
 def test_missing_teacher_checkpoint_names_the_path(logs, cwd, monkeypatch):
-    out = run(["bash", script("train_student.sh"), "pytest_orphan", "no_such_teacher", "cpu"] + SMALL, logs, cwd,
-              check=False)
+    out = run(
+        ["bash", script("train_student.sh"), "pytest_orphan", "no_such_teacher", "cpu"] + SMALL, logs, cwd, check=False
+    )
     assert out.returncode != 0
     expected = str(logs / "g1_priv_mimic" / "no_such_teacher" / "model_<latest>.pt")
     assert expected in out.stderr, out.stderr
@@ -250,8 +312,20 @@ def test_missing_teacher_checkpoint_names_the_path(logs, cwd, monkeypatch):
     from legged_gym.gym_utils.task_registry import task_registry
 
     monkeypatch.setenv("LEGGED_GYM_LOG_DIR", str(logs))
-    args = helpers.get_args(["--task", "g1_stu_rl", "--teacher_exptid", "no_such_teacher", "--teacher_checkpoint",
-                             "7", "--teacher_proj_name", "other_proj", "--sim", "mjwarp"])
+    args = helpers.get_args(
+        [
+            "--task",
+            "g1_stu_rl",
+            "--teacher_exptid",
+            "no_such_teacher",
+            "--teacher_checkpoint",
+            "7",
+            "--teacher_proj_name",
+            "other_proj",
+            "--sim",
+            "mjwarp",
+        ]
+    )
     with pytest.raises(FileNotFoundError, match=re.escape(str(logs / "other_proj" / "no_such_teacher" / "model_7.pt"))):
         task_registry.teacher_checkpoint(args)
     with pytest.raises(FileNotFoundError, match="--teacher_exptid"):
@@ -259,8 +333,13 @@ def test_missing_teacher_checkpoint_names_the_path(logs, cwd, monkeypatch):
 
 
 def test_shell_scripts_print_their_usage(logs, cwd):
-    for name, nargs in (("train_teacher.sh", 2), ("train_student.sh", 3), ("to_jit.sh", 1), ("play_teacher.sh", 1),
-                        ("play_student.sh", 2)):
+    for name, nargs in (
+        ("train_teacher.sh", 2),
+        ("train_student.sh", 3),
+        ("to_jit.sh", 1),
+        ("play_teacher.sh", 1),
+        ("play_student.sh", 2),
+    ):
         out = run(["bash", script(name)], logs, cwd, check=False)
         assert out.returncode == 2 and "usage: bash {}".format(name) in out.stderr
 
@@ -275,11 +354,32 @@ def test_log_root_follows_the_environment_variable_and_cli_overrides_the_train_c
 
     task_registry.ensure_registered("g1_stu_rl")
     _, train_cfg = task_registry.get_cfgs("g1_stu_rl")
-    args = helpers.get_args(["--task", "g1_stu_rl", "--exptid", "S1", "--seed", "7", "--max_iterations", "3",
-                             "--resumeid", "S0", "--checkpoint", "100", "--sim", "mjwarp"])
+    args = helpers.get_args(
+        [
+            "--task",
+            "g1_stu_rl",
+            "--exptid",
+            "S1",
+            "--seed",
+            "7",
+            "--max_iterations",
+            "3",
+            "--resumeid",
+            "S0",
+            "--checkpoint",
+            "100",
+            "--sim",
+            "mjwarp",
+        ]
+    )
     helpers.update_train_cfg_from_args(train_cfg, args)
-    assert (train_cfg.seed, train_cfg.runner.max_iterations, train_cfg.runner.resume, train_cfg.runner.checkpoint,
-            train_cfg.runner.run_name) == (7, 3, True, 100, "S1")
+    assert (
+        train_cfg.seed,
+        train_cfg.runner.max_iterations,
+        train_cfg.runner.resume,
+        train_cfg.runner.checkpoint,
+        train_cfg.runner.run_name,
+    ) == (7, 3, True, 100, "S1")
     assert task_registry.get_cfgs("g1_stu_rl")[1].runner.max_iterations == 30002  # the class is untouched
     # --resumeid S0 reads <log root>/<resume_proj_name or proj_name>/S0/model_100.pt
     (tmp_path / "other" / "S0").mkdir(parents=True)
@@ -302,9 +402,13 @@ def test_user_mistakes_end_with_one_line(logs, cwd, tmp_path):
     csv = tmp_path / "walk.csv"
     csv.write_text("0\n")
     out = run(train + ["--device", "cpu", "--motion_file", str(csv)], logs, cwd, check=False)
-    assert_one_line_error(out, "train.py: --motion_file {}: a .csv motion must be converted first: python -m "
-                               "pose.convert {} <clip.pkl or folder> (then pass the clip or the folder's "
-                               "manifest.yaml)".format(csv, csv), logs)
+    assert_one_line_error(
+        out,
+        "train.py: --motion_file {}: a .csv motion must be converted first: python -m "
+        "pose.convert {} <clip.pkl or folder> (then pass the clip or the folder's "
+        "manifest.yaml)".format(csv, csv),
+        logs,
+    )
 
     missing = tmp_path / "nowhere" / "twist.yaml"
     out = run(train + ["--device", "cpu", "--motion_file", str(missing)], logs, cwd, check=False)
@@ -322,26 +426,39 @@ def test_user_mistakes_end_with_one_line(logs, cwd, tmp_path):
     assert out.returncode != 0 and "Traceback" in out.stderr and "MotionFileError" in out.stderr
 
     # --set: a setting that does not exist, and one of the train config with a value of the wrong type
-    out = run(train + ["--device", "cpu", "--set", "motion.adaptive_sampling=true", "--set", "motoin.x=1"], logs, cwd,
-              check=False)
+    out = run(
+        train + ["--device", "cpu", "--set", "motion.adaptive_sampling=true", "--set", "motoin.x=1"],
+        logs,
+        cwd,
+        check=False,
+    )
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
     assert out.stderr.strip().splitlines()[-1].startswith("train.py: --set motoin.x=1: no settings group 'motoin'")
     out = run(train + ["--device", "cpu", "--set", "algorithm.learning_rate=fast"], logs, cwd, check=False)
-    assert_one_line_error(out, "train.py: --set algorithm.learning_rate=fast: expected a float like the current value "
-                               "0.0002, got 'fast'", logs)
+    assert_one_line_error(
+        out,
+        "train.py: --set algorithm.learning_rate=fast: expected a float like the current value 0.0002, got 'fast'",
+        logs,
+    )
 
     out = run(train + ["--device", "cpu", "--eval_student"], logs, cwd, check=False)
-    assert_one_line_error(out, "train.py: --eval_student: task 'g1_priv_mimic' has no teacher (only student tasks "
-                               "such as g1_stu_rl train with a DAgger term)", logs)
+    assert_one_line_error(
+        out,
+        "train.py: --eval_student: task 'g1_priv_mimic' has no teacher (only student tasks "
+        "such as g1_stu_rl train with a DAgger term)",
+        logs,
+    )
 
     if not torch.cuda.is_available():
         out = run(train + ["--device", "cuda:0"], logs, cwd, check=False)
-        assert_one_line_error(out, "train.py: --device cuda:0: CUDA is not available on this machine; use --device cpu",
-                              logs)
+        assert_one_line_error(
+            out, "train.py: --device cuda:0: CUDA is not available on this machine; use --device cpu", logs
+        )
         play = [sys.executable, script("legged_gym/scripts/play.py"), "--exptid", "pytest_mistake", "--sim", "mjwarp"]
         out = run(play + ["--device", "cuda:0"], logs, cwd, check=False)
-        assert_one_line_error(out, "play.py: --device cuda:0: CUDA is not available on this machine; use --device cpu",
-                              logs)
+        assert_one_line_error(
+            out, "play.py: --device cuda:0: CUDA is not available on this machine; use --device cpu", logs
+        )
 
 
 def test_resuming_a_student_against_another_teacher_stops(teacher_run, student_run, logs, cwd):
@@ -355,13 +472,33 @@ def test_resuming_a_student_against_another_teacher_stops(teacher_run, student_r
     recorded = load(student_ckpt)["teacher"]
     assert recorded["path"] == str(teacher_run[0] / "model_{}.pt".format(ITERATIONS)) and recorded["iter"] == ITERATIONS
 
-    out = run([sys.executable, script("legged_gym/scripts/train.py"), "--task", "g1_stu_rl", "--exptid",
-               "pytest_student_2", "--resumeid", STUDENT, "--teacher_exptid", "pytest_other_teacher", "--device", "cpu"]
-              + SMALL, logs, cwd, check=False)
+    out = run(
+        [
+            sys.executable,
+            script("legged_gym/scripts/train.py"),
+            "--task",
+            "g1_stu_rl",
+            "--exptid",
+            "pytest_student_2",
+            "--resumeid",
+            STUDENT,
+            "--teacher_exptid",
+            "pytest_other_teacher",
+            "--device",
+            "cpu",
+        ]
+        + SMALL,
+        logs,
+        cwd,
+        check=False,
+    )
     line = out.stderr.strip().splitlines()[-1]
     assert_one_line_error(out, line, logs, exptid="pytest_student_2", proj="g1_stu_rl")
-    assert line.startswith("train.py: {} was trained against teacher {} (iteration {}, sha256 {})".format(
-        student_ckpt, recorded["path"], ITERATIONS, recorded["sha256"][:12])), line
+    assert line.startswith(
+        "train.py: {} was trained against teacher {} (iteration {}, sha256 {})".format(
+            student_ckpt, recorded["path"], ITERATIONS, recorded["sha256"][:12]
+        )
+    ), line
     assert "this run loads teacher {} (iteration 5, ".format(other / "model_5.pt") in line
     assert line.endswith("pass --allow_teacher_change to continue with the new teacher")
 
@@ -370,5 +507,7 @@ def test_play_output_names_carry_the_checkpoint():
     from legged_gym.scripts import play
 
     assert play.output_stem("g1_stu_rl", "S1", Path("/l/g1_stu_rl/S1/model_500.pt"), False) == "g1_stu_rl-S1-500"
-    assert play.output_stem("g1_stu_rl", "S1", Path("/l/g1_stu_rl/S1/traced/S1-500-jit.pt"), True) == \
-        "g1_stu_rl-S1-500-jit"
+    assert (
+        play.output_stem("g1_stu_rl", "S1", Path("/l/g1_stu_rl/S1/traced/S1-500-jit.pt"), True)
+        == "g1_stu_rl-S1-500-jit"
+    )

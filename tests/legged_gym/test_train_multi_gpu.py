@@ -6,6 +6,7 @@ What the ranks compute together (identical parameters, merged normaliser) is che
 independent values in tests/rsl_rl/test_distributed.py; here: the launch, that rank 0 alone
 writes and prints, and the counts of all ranks' samples in the checkpoint and the logs.
 """
+
 import os
 import subprocess
 import sys
@@ -31,8 +32,24 @@ def run(cmd, logs, cwd, extra_env=None, timeout=300):
 def test_teacher_trains_on_two_ranks_and_rank_0_alone_writes(tmp_path):
     logs, cwd = tmp_path / "logs", tmp_path / "elsewhere"
     cwd.mkdir()
-    out = run(["bash", str(REPO_ROOT / "train_teacher.sh"), EXPTID, "cpu", "--num_envs", str(NUM_ENVS),
-               "--max_iterations", str(ITERATIONS), "--sim", "mjwarp", "--multi_gpu"], logs, cwd, {"NPROC": str(NPROC)})
+    out = run(
+        [
+            "bash",
+            str(REPO_ROOT / "train_teacher.sh"),
+            EXPTID,
+            "cpu",
+            "--num_envs",
+            str(NUM_ENVS),
+            "--max_iterations",
+            str(ITERATIONS),
+            "--sim",
+            "mjwarp",
+            "--multi_gpu",
+        ],
+        logs,
+        cwd,
+        {"NPROC": str(NPROC)},
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
     run_dir = logs / "g1_priv_mimic" / EXPTID
     files = sorted(p.name for p in run_dir.iterdir())
@@ -46,8 +63,10 @@ def test_teacher_trains_on_two_ranks_and_rank_0_alone_writes(tmp_path):
     assert ckpt["env_counters"]["total_env_steps_counter"] == ITERATIONS * STEPS_PER_ENV
     # one header and one summary line: rank 0's console alone
     header = [ln for ln in out.stdout.splitlines() if ln.startswith("Training g1_priv_mimic: ")]
-    assert header == ["Training g1_priv_mimic: backend mjwarp, device cpu, {} envs, 10 motions -> {} (data-parallel: "
-                      "{} processes x {} envs, gloo)".format(NUM_ENVS, run_dir, NPROC, NUM_ENVS)], out.stdout
+    assert header == [
+        "Training g1_priv_mimic: backend mjwarp, device cpu, {} envs, 10 motions -> {} (data-parallel: "
+        "{} processes x {} envs, gloo)".format(NUM_ENVS, run_dir, NPROC, NUM_ENVS)
+    ], out.stdout
     summary = [ln for ln in out.stdout.splitlines() if ln.startswith("iter {}/{} | ".format(ITERATIONS, ITERATIONS))]
     assert len(summary) == 1, out.stdout
     # the end-of-training check that the ranks kept identical networks (exactly: gradients all-reduced)
@@ -66,10 +85,18 @@ def test_wrong_starts_end_with_one_line(tmp_path):
     args = ["--exptid", "pytest_mistake", "--device", "cpu", "--num_envs", "2", "--sim", "mjwarp"]
     out = run([sys.executable, str(train)] + args + ["--multi_gpu"], tmp_path, tmp_path)
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
-    assert out.stderr.strip().splitlines()[-1].startswith("train.py: --multi_gpu: start train.py with torchrun, e.g. "
-                                                         "torchrun --standalone --nproc_per_node 2 ")
-    out = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(train)] + args,
-              tmp_path, tmp_path)
+    assert (
+        out.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "train.py: --multi_gpu: start train.py with torchrun, e.g. torchrun --standalone --nproc_per_node 2 "
+        )
+    )
+    out = run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(train)] + args,
+        tmp_path,
+        tmp_path,
+    )
     assert out.returncode != 0
     assert "train.py: started by torchrun with 2 processes: add --multi_gpu to train data-parallel" in out.stderr
     assert not (tmp_path / "g1_priv_mimic").exists()

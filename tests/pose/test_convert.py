@@ -5,6 +5,7 @@ are the 29 minus the wrist columns 19-21 and 26-28 of the real-motor order (hard
 the converter's by-name mapping is checked against an index table), resampling is checked
 against numpy.interp and scipy's Slerp.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -128,7 +129,10 @@ def twist_pkl(path, m: Motion, dofs=29):
 def run_cli(*args):
     return subprocess.run(
         [sys.executable, "-m", "pose.convert"] + [str(a) for a in args],
-        cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=120,
+        cwd=str(REPO_ROOT),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -159,7 +163,8 @@ def test_beyondmimic_npz_with_root_and_joint_names(tmp_path):
         clip = cv.convert_file(src, tmp_path / "out.npz")
     check_clip(clip, m)  # wxyz -> xyzw and normalised (the input quaternions have norm 1.02)
     assert [str(w.message) for w in caught] == [
-        "{}: key 'joint_pos': quaternion norms off 1 by up to 0.02: renormalised".format(src)]
+        "{}: key 'joint_pos': quaternion norms off 1 by up to 0.02: renormalised".format(src)
+    ]
     check_clip(load_clip(tmp_path / "out.npz"), m)
 
 
@@ -300,6 +305,7 @@ def _set_field(row, col, value):
         fields = lines[row].split(",")
         fields[col] = value
         lines[row] = ",".join(fields)
+
     return edit
 
 
@@ -320,6 +326,7 @@ def _nan_at(row, col):
         a = a.copy()
         a[row, col] = np.nan
         return a
+
     return f
 
 
@@ -328,41 +335,71 @@ def _zero_cols(row, cols):
         a = a.copy()
         a[row, cols] = 0.0
         return a
+
     return f
 
 
 BAD_INPUTS = {
     "csv_35_columns": (lambda p, m: write_csv(p / "x.csv", m, n_cols=35), ["x.csv", "36 columns", "got 35"]),
-    "csv_ragged_line": (lambda p, m: _csv_with(p / "x.csv", m, lambda ls: ls.__setitem__(3, ls[3].rsplit(",", 1)[0])),
-                        ["x.csv", "line 4 has 35 columns"]),
-    "csv_header": (lambda p, m: _csv_with(p / "x.csv", m, lambda ls: ls.insert(0, "x,y,z" + ",c" * 33)),
-                   ["x.csv", "line 1, column 0 (root_x)", "no header"]),
-    "csv_nan_knee": (lambda p, m: _csv_with(p / "x.csv", m, _set_field(5, 10, "nan")),
-                     ["x.csv", "frame 5", "column 10 (left_knee_joint)"]),
-    "bm_unknown_joint": (lambda p, m: _npz_edit(p / "x.npz", beyondmimic_npz, m,
-                                                joint_names=lambda a: np.array(["left_wrist_bogus"] + list(a[1:]))),
-                         ["x.npz", "'joint_names'", "left_wrist_bogus"]),
-    "bm_wrong_columns": (lambda p, m: _npz_edit(p / "x.npz", beyondmimic_npz, m, joint_names=None,
-                                                joint_pos=lambda a: a[:, :30]),
-                         ["x.npz", "'joint_pos'", "(T, 36)"]),
-    "bm_missing_fps": (lambda p, m: _npz_edit(p / "x.npz", beyondmimic_npz, m, fps=None),
-                       ["x.npz", "'fps'", "missing"]),
-    "amass_missing_rotations": (lambda p, m: amass_npz(p / "x.npz", m, drop=["body_rotations"]),
-                                ["x.npz", "'body_rotations'", "missing"]),
-    "amass_nan_joint": (lambda p, m: _npz_edit(p / "x.npz", amass_npz, m, dof_positions=_nan_at(7, 0)),
-                        ["x.npz", "'dof_positions'", "frame 7"]),
-    "amass_no_pelvis": (lambda p, m: _npz_edit(p / "x.npz", amass_npz, m, body_names=np.array(["a", "b", "c", "d"])),
-                        ["x.npz", "'body_names'", "pelvis"]),
-    "pkl_25_dofs": (lambda p, m: _pkl_edit(p / "x.pkl", m, dof_pos=m.q29[:, :25]),
-                    ["x.pkl", "'dof_pos'", "expected 29", "got 25"]),
+    "csv_ragged_line": (
+        lambda p, m: _csv_with(p / "x.csv", m, lambda ls: ls.__setitem__(3, ls[3].rsplit(",", 1)[0])),
+        ["x.csv", "line 4 has 35 columns"],
+    ),
+    "csv_header": (
+        lambda p, m: _csv_with(p / "x.csv", m, lambda ls: ls.insert(0, "x,y,z" + ",c" * 33)),
+        ["x.csv", "line 1, column 0 (root_x)", "no header"],
+    ),
+    "csv_nan_knee": (
+        lambda p, m: _csv_with(p / "x.csv", m, _set_field(5, 10, "nan")),
+        ["x.csv", "frame 5", "column 10 (left_knee_joint)"],
+    ),
+    "bm_unknown_joint": (
+        lambda p, m: _npz_edit(
+            p / "x.npz", beyondmimic_npz, m, joint_names=lambda a: np.array(["left_wrist_bogus"] + list(a[1:]))
+        ),
+        ["x.npz", "'joint_names'", "left_wrist_bogus"],
+    ),
+    "bm_wrong_columns": (
+        lambda p, m: _npz_edit(p / "x.npz", beyondmimic_npz, m, joint_names=None, joint_pos=lambda a: a[:, :30]),
+        ["x.npz", "'joint_pos'", "(T, 36)"],
+    ),
+    "bm_missing_fps": (
+        lambda p, m: _npz_edit(p / "x.npz", beyondmimic_npz, m, fps=None),
+        ["x.npz", "'fps'", "missing"],
+    ),
+    "amass_missing_rotations": (
+        lambda p, m: amass_npz(p / "x.npz", m, drop=["body_rotations"]),
+        ["x.npz", "'body_rotations'", "missing"],
+    ),
+    "amass_nan_joint": (
+        lambda p, m: _npz_edit(p / "x.npz", amass_npz, m, dof_positions=_nan_at(7, 0)),
+        ["x.npz", "'dof_positions'", "frame 7"],
+    ),
+    "amass_no_pelvis": (
+        lambda p, m: _npz_edit(p / "x.npz", amass_npz, m, body_names=np.array(["a", "b", "c", "d"])),
+        ["x.npz", "'body_names'", "pelvis"],
+    ),
+    "pkl_25_dofs": (
+        lambda p, m: _pkl_edit(p / "x.pkl", m, dof_pos=m.q29[:, :25]),
+        ["x.pkl", "'dof_pos'", "expected 29", "got 25"],
+    ),
     "pkl_missing_root_rot": (lambda p, m: _pkl_edit(p / "x.pkl", m, root_rot=None), ["x.pkl", "'root_rot'", "missing"]),
-    "pkl_quat_norm_2": (lambda p, m: _pkl_edit(p / "x.pkl", m, root_rot=2.0 * m.xyzw),
-                        ["x.pkl: key 'root_rot': quaternion at frame 0 has norm 2, expected 1 (+-0.1)"]),
-    "bm_zero_quat": (lambda p, m: _npz_edit(p / "x.npz", beyondmimic_npz, m, joint_pos=_zero_cols(7, [3, 4, 5, 6])),
-                     ["x.npz: key 'joint_pos': quaternion at frame 7 has norm 0,"]),
-    "npz_unknown_keys": (lambda p, m: np.savez(p / "x.npz", foo=np.zeros(3)) or p / "x.npz",
-                         ["x.npz", "cannot tell the format", "foo"]),
-    "unknown_suffix": (lambda p, m: (p / "x.bvh").write_text("HIERARCHY") and p / "x.bvh", ["x.bvh", "unknown motion format"]),
+    "pkl_quat_norm_2": (
+        lambda p, m: _pkl_edit(p / "x.pkl", m, root_rot=2.0 * m.xyzw),
+        ["x.pkl: key 'root_rot': quaternion at frame 0 has norm 2, expected 1 (+-0.1)"],
+    ),
+    "bm_zero_quat": (
+        lambda p, m: _npz_edit(p / "x.npz", beyondmimic_npz, m, joint_pos=_zero_cols(7, [3, 4, 5, 6])),
+        ["x.npz: key 'joint_pos': quaternion at frame 7 has norm 0,"],
+    ),
+    "npz_unknown_keys": (
+        lambda p, m: np.savez(p / "x.npz", foo=np.zeros(3)) or p / "x.npz",
+        ["x.npz", "cannot tell the format", "foo"],
+    ),
+    "unknown_suffix": (
+        lambda p, m: (p / "x.bvh").write_text("HIERARCHY") and p / "x.bvh",
+        ["x.bvh", "unknown motion format"],
+    ),
 }
 
 
@@ -433,11 +470,14 @@ def test_cli_error_exit_code_and_message(tmp_path, capsys):
 # --- --segment ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("n_frames, seconds, expected_lengths", [
-    (100, 1.0, [30, 30, 40]),   # tail of 10 frames (< 15) joins the last piece
-    (105, 1.0, [30, 30, 30, 15]),  # tail of 15 frames (= half a segment) stays a piece
-    (40, 1.0, [40]),            # shorter than 1.5 segments: whole
-])
+@pytest.mark.parametrize(
+    "n_frames, seconds, expected_lengths",
+    [
+        (100, 1.0, [30, 30, 40]),  # tail of 10 frames (< 15) joins the last piece
+        (105, 1.0, [30, 30, 30, 15]),  # tail of 15 frames (= half a segment) stays a piece
+        (40, 1.0, [40]),  # shorter than 1.5 segments: whole
+    ],
+)
 def test_split_clip_pieces_cover_the_clip_in_order(n_frames, seconds, expected_lengths):
     m = Motion(n=n_frames)
     clip = cv.make_clip("<m>", m.fps, m.root_pos, m.xyzw, m.q23)
@@ -458,14 +498,22 @@ def test_cli_segment_single_file_and_folder(tmp_path):
     starts = np.cumsum([0, 30, 30])
     for e, a in zip(entries, starts):
         piece = load_clip(e.file)
-        np.testing.assert_allclose(piece["root_pos"], m.root_pos[a:a + piece["root_pos"].shape[0]], atol=1e-5)
-        np.testing.assert_allclose(piece["dof_pos"], m.q23[a:a + piece["dof_pos"].shape[0]], atol=1e-5)
+        np.testing.assert_allclose(piece["root_pos"], m.root_pos[a : a + piece["root_pos"].shape[0]], atol=1e-5)
+        np.testing.assert_allclose(piece["dof_pos"], m.q23[a : a + piece["dof_pos"].shape[0]], atol=1e-5)
     (tmp_path / "src" / "sub").mkdir(parents=True)
     write_csv(tmp_path / "src" / "sub" / "run.csv", m)
     write_csv(tmp_path / "src" / "jog.csv", Motion(n=61))
     res = run_cli(tmp_path / "src", tmp_path / "dst", "--segment", "1", "--no-progress")
     assert res.returncode == 0, res.stderr
-    files = sorted(e.file.relative_to(tmp_path / "dst").as_posix() for e in load_manifest(tmp_path / "dst" / "manifest.yaml"))
-    assert files == ["jog_seg000.pkl", "jog_seg001.pkl", "sub/run_seg000.pkl", "sub/run_seg001.pkl", "sub/run_seg002.pkl"]
+    files = sorted(
+        e.file.relative_to(tmp_path / "dst").as_posix() for e in load_manifest(tmp_path / "dst" / "manifest.yaml")
+    )
+    assert files == [
+        "jog_seg000.pkl",
+        "jog_seg001.pkl",
+        "sub/run_seg000.pkl",
+        "sub/run_seg001.pkl",
+        "sub/run_seg002.pkl",
+    ]
     res = run_cli(tmp_path / "walk.csv", tmp_path / "bad", "--segment", "-2")
     assert res.returncode == 2 and "--segment" in res.stderr and "positive" in res.stderr

@@ -1,4 +1,5 @@
 """MotionLib (pose.utils.motion_lib_pkl) against plain numpy / scipy references (docs/motion_data.md, MotionLib)."""
+
 import os
 import pickle
 import re
@@ -158,7 +159,9 @@ def test_clip_table(crafted):
     fps = np.array([c["fps"] for c in clips])
     np.testing.assert_array_equal(lib.get_motion_num_frames().numpy(), n)
     np.testing.assert_allclose(lib.get_motion_length().numpy(), (n - 1) / fps, rtol=1e-6)
-    np.testing.assert_allclose(lib.get_motion_length(torch.tensor([3, 0])).numpy(), [(25 - 1) / 60.0, 39 / 30.0], rtol=1e-6)
+    np.testing.assert_allclose(
+        lib.get_motion_length(torch.tensor([3, 0])).numpy(), [(25 - 1) / 60.0, 39 / 30.0], rtol=1e-6
+    )
     np.testing.assert_allclose(lib.get_motion_weights().numpy(), np.arange(1, 6) / 15.0, rtol=1e-6)
     np.testing.assert_array_equal(lib._motion_start_idx.numpy(), np.concatenate([[0], np.cumsum(n)[:-1]]))
     for i, c in enumerate(clips):
@@ -243,7 +246,9 @@ def test_calc_motion_frame_exact_frames_and_end(crafted):
     clip = clips[0]
     n, fps = 40, 30.0
     # At frame times the state is that frame; velocities come from it.
-    out = lib.calc_motion_frame(torch.zeros(n - 1, dtype=torch.long), torch.arange(n - 1, dtype=torch.float32) / fps + 1e-5)
+    out = lib.calc_motion_frame(
+        torch.zeros(n - 1, dtype=torch.long), torch.arange(n - 1, dtype=torch.float32) / fps + 1e-5
+    )
     np.testing.assert_allclose(out[0].numpy(), clip["root_pos"][: n - 1], atol=1e-4)
     np.testing.assert_allclose(out[4].numpy(), clip["dof_pos"][: n - 1], atol=1e-4)
     np.testing.assert_allclose(out[6].numpy(), clip["local_body_pos"][: n - 1], atol=1e-4)
@@ -309,7 +314,7 @@ def test_batched_n_by_20_equals_single_queries(crafted):
     ids = lib.sample_motions(n_env, generator=gen)
     t0 = lib.sample_time(ids, generator=gen)
     offsets = torch.arange(1, n_steps + 1, dtype=torch.float32) * 0.02
-    times = (t0[:, None] + offsets[None, :])  # (N, 20), many past the end of short clips
+    times = t0[:, None] + offsets[None, :]  # (N, 20), many past the end of short clips
     flat_ids = ids.repeat_interleave(n_steps)
     flat = lib.calc_motion_frame(flat_ids, times.reshape(-1))
     shaped = lib.calc_motion_frame(ids[:, None], times)  # broadcasting (N,1) with (N,20)

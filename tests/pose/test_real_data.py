@@ -4,6 +4,7 @@ feet, measured with the training model's foot collision capsules, stay on the gr
 Converted files go to pytest's tmp_path only: the clips' licence forbids committing them or any
 derivative (CC BY-NC-ND).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,7 +35,9 @@ def lowest_foot(lafan_dir, tmp_path_factory):
         np.testing.assert_allclose(clip["dof_pos"], np.delete(raw[:, 7:], WRIST_COLUMNS_29, axis=1), atol=1e-6)
         with torch.no_grad():
             z = feet.lowest_points(
-                torch.from_numpy(clip["root_pos"]), torch.from_numpy(clip["root_rot"]), torch.from_numpy(clip["dof_pos"])
+                torch.from_numpy(clip["root_pos"]),
+                torch.from_numpy(clip["root_rot"]),
+                torch.from_numpy(clip["dof_pos"]),
             )
         lowest[name] = z.min(dim=-1).values.numpy()
     return lowest
@@ -44,8 +47,11 @@ def lowest_foot(lafan_dir, tmp_path_factory):
 def test_feet_never_sink_below_ground(lowest_foot, name):
     z = lowest_foot[name]
     above = float(np.mean(z > -0.02))
-    print("{}: {} frames, lowest foot point > -2 cm on {:.2f} % (min {:.1f} mm, p1 {:.1f} mm)".format(
-        name, len(z), 100 * above, 1000 * z.min(), 1000 * np.percentile(z, 1)))
+    print(
+        "{}: {} frames, lowest foot point > -2 cm on {:.2f} % (min {:.1f} mm, p1 {:.1f} mm)".format(
+            name, len(z), 100 * above, 1000 * z.min(), 1000 * np.percentile(z, 1)
+        )
+    )
     assert above >= 0.99
 
 

@@ -3,6 +3,7 @@
 The set is generated once per module through the CLI (`python -m pose.synth --out DIR`); contact
 checks use their own stance definition (foot low over a short window), not the generator's labels.
 """
+
 import json
 import subprocess
 import sys
@@ -96,8 +97,18 @@ def test_every_clip_exists_and_loads(synth_dir, clips):
     entries = formats.load_manifest(synth_dir / "manifest.yaml")
     assert [e.file.name for e in entries] == [n + ".pkl" for n in synth.CLIPS]
     assert all(e.weight == 1.0 and e.description for e in entries)
-    expected = {"stand", "squat", "arm_swing", "waist_twist", "walk_forward_0p5", "walk_forward_1p0",
-                "walk_forward_1p5", "walk_sideways", "turn_in_place", "walk_turn"}
+    expected = {
+        "stand",
+        "squat",
+        "arm_swing",
+        "waist_twist",
+        "walk_forward_0p5",
+        "walk_forward_1p0",
+        "walk_forward_1p5",
+        "walk_sideways",
+        "turn_in_place",
+        "walk_turn",
+    }
     assert set(clips) == expected
     for name, c in clips.items():
         assert c["fps"] == FPS
@@ -158,7 +169,9 @@ def test_feet_on_not_below_the_ground(feet, name):
 # --- speeds, turn rates, heights, limits -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("name,speed", [("walk_forward_0p5", 0.5), ("walk_forward_1p0", 1.0), ("walk_forward_1p5", 1.5)])
+@pytest.mark.parametrize(
+    "name,speed", [("walk_forward_0p5", 0.5), ("walk_forward_1p0", 1.0), ("walk_forward_1p5", 1.5)]
+)
 def test_walking_speed(clips, name, speed):
     c = clips[name]
     assert abs(_forward_speed(c) - speed) < 0.1 * speed, (name, _forward_speed(c))

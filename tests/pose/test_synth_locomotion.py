@@ -1,6 +1,7 @@
 """The synthetic locomotion set (pose.synth_locomotion): jogging and running with flight phases,
 lateral, backward and turning variants. Generated once through the CLI; contacts are measured with
 the training model's foot capsules, independently of the generator's own stance labels."""
+
 import json
 import subprocess
 import sys
@@ -25,8 +26,13 @@ WALK_CLIPS = tuple(n for n in LOCOMOTION_CLIPS if n not in RUN_CLIPS)
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
     out = tmp_path_factory.mktemp("synth_locomotion")
-    result = subprocess.run([sys.executable, "-m", "pose.synth", "--set", "locomotion", "--out", str(out), "--fps", str(FPS)],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "pose.synth", "--set", "locomotion", "--out", str(out), "--fps", str(FPS)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     entries = formats.load_manifest(out / "manifest.yaml")
     assert [e.file.stem for e in entries] == list(LOCOMOTION_CLIPS)
@@ -104,10 +110,10 @@ def test_running_has_ballistic_flight_phases(feet, clips, name):
     share = airborne[a:b].mean()
     assert 0.15 < share < 0.6, (name, share)
     # in the middle of a flight (airborne at k-1, k, k+1) the pelvis falls with gravity
-    mid = np.flatnonzero(airborne[a - 1:b - 1] & airborne[a:b] & airborne[a + 1:b + 1]) + a
+    mid = np.flatnonzero(airborne[a - 1 : b - 1] & airborne[a:b] & airborne[a + 1 : b + 1]) + a
     assert len(mid) > 5, name
     z = clips[name]["root_pos"][:, 2]
-    acc = (z[mid + 1] - 2 * z[mid] + z[mid - 1]) * FPS ** 2
+    acc = (z[mid + 1] - 2 * z[mid] + z[mid - 1]) * FPS**2
     np.testing.assert_allclose(acc, -GRAVITY, rtol=0.05, err_msg=name)
 
 

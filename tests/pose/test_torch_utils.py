@@ -1,4 +1,5 @@
 """Quaternion helpers of pose.utils.torch_utils against scipy.spatial.transform (xyzw, scalar last)."""
+
 import math
 
 import numpy as np
@@ -151,7 +152,7 @@ def test_exp_map_matches_scipy_rotvec(rng):
     q = random_quats(rng)  # half of them with w < 0: the wrapped angle gives the short rotation
     np.testing.assert_allclose(tu.quat_to_exp_map(t64(q)).numpy(), R.from_quat(q).as_rotvec(), atol=1e-9)
     v = rng.normal(size=(N, 3))
-    v *= (rng.uniform(0, math.pi, size=(N, 1)) / np.linalg.norm(v, axis=1, keepdims=True))
+    v *= rng.uniform(0, math.pi, size=(N, 1)) / np.linalg.norm(v, axis=1, keepdims=True)
     assert_same_rotation(tu.exp_map_to_quat(t64(v)), R.from_rotvec(v).as_quat(), atol=1e-12)
     np.testing.assert_allclose(tu.quat_to_exp_map(tu.exp_map_to_quat(t64(v))).numpy(), v, atol=1e-9)
 
@@ -194,5 +195,10 @@ def test_axis_angle_to_matrix(rng):
 def test_float32_inputs_keep_dtype(rng):
     q = torch.as_tensor(random_quats(rng), dtype=torch.float32)
     v = torch.randn(N, 3)
-    for out in (tu.quat_mul(q, q), tu.quat_rotate(q, v), tu.slerp(q, q, torch.full((N, 1), 0.5)), tu.quat_to_exp_map(q)):
+    for out in (
+        tu.quat_mul(q, q),
+        tu.quat_rotate(q, v),
+        tu.slerp(q, q, torch.full((N, 1), 0.5)),
+        tu.quat_to_exp_map(q),
+    ):
         assert out.dtype == torch.float32

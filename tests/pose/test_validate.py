@@ -1,4 +1,5 @@
 """`python -m pose.validate` on good and bad clips and manifests (run as a subprocess)."""
+
 import pickle
 import re
 import subprocess
@@ -103,8 +104,16 @@ BAD_CLIPS = {
     "wrong_joint_count": (_with(dof_pos=lambda c: np.zeros((30, 29))), "dof_pos", r"23 joints.*\(30, 29\)"),
     "nan": (_with(root_pos=_nan_at("root_pos", (5, 1), np.nan)), "root_pos", r"NaN or inf at frame 5"),
     "inf": (_with(dof_pos=_nan_at("dof_pos", (7, 3), np.inf)), "dof_pos", r"NaN or inf at frame 7"),
-    "quat_norm": (_with(root_rot=lambda c: c["root_rot"] * 2.0), "root_rot", r"quaternion at frame 0 has norm 2, expected 1 \(\+-0\.1\) \(30 frame"),
-    "quat_norm_one_frame": (_with(root_rot=_nan_at("root_rot", (12, 3), 0.85)), "root_rot", r"frame 12 has norm 0\.85,.*\(1 frame"),
+    "quat_norm": (
+        _with(root_rot=lambda c: c["root_rot"] * 2.0),
+        "root_rot",
+        r"quaternion at frame 0 has norm 2, expected 1 \(\+-0\.1\) \(30 frame",
+    ),
+    "quat_norm_one_frame": (
+        _with(root_rot=_nan_at("root_rot", (12, 3), 0.85)),
+        "root_rot",
+        r"frame 12 has norm 0\.85,.*\(1 frame",
+    ),
     "quat_zero": (_with(root_rot=_nan_at("root_rot", 4, 0.0)), "root_rot", r"quaternion at frame 4 has norm 0,"),
     "quat_nan": (_with(root_rot=_nan_at("root_rot", (3, 0), np.nan)), "root_rot", r"NaN or inf at frame 3"),
     "fps_missing": (_without("fps"), "fps", r"missing"),
@@ -156,7 +165,13 @@ def test_unreadable_and_missing_files(tmp_path):
     rand = tmp_path / "rand.npz"
     rand.write_bytes(np.random.default_rng(0).bytes(500))
     rc, _, err = run_validate(rand)
-    assert rc == 1 and err == "ERROR: {}: not an .npz file (expected a zip archive of numpy arrays, as written by numpy.savez)\n".format(rand)
+    assert (
+        rc == 1
+        and err
+        == "ERROR: {}: not an .npz file (expected a zip archive of numpy arrays, as written by numpy.savez)\n".format(
+            rand
+        )
+    )
 
 
 def test_missing_paths_same_line_as_motion_lib(tmp_path):
@@ -177,7 +192,8 @@ def test_missing_manifest_entry_same_message_as_motion_lib(tmp_path):
     with pytest.raises(MotionFileError) as info:
         MotionLib(manifest)
     expected = "{}: key 'motions[1].file': {} does not exist (root_path {})".format(
-        manifest, tmp_path / "sub" / "gone.pkl", tmp_path)
+        manifest, tmp_path / "sub" / "gone.pkl", tmp_path
+    )
     assert str(info.value) == expected
     assert rc == 1 and err == "ERROR: {}\n".format(expected)
     assert "2 clips, 1 valid, 1 bad" in out
@@ -242,7 +258,9 @@ def test_manifest_reports_every_bad_clip(tmp_path):
     assert len(errors) == 3, err
     assert any("nan.pkl" in l and "'root_pos'" in l and "NaN" in l for l in errors)
     assert any("joints.pkl" in l and "'dof_pos'" in l for l in errors)
-    assert any(str(manifest) in l and "'motions[2].file'" in l and "missing.pkl" in l and "does not exist" in l for l in errors)
+    assert any(
+        str(manifest) in l and "'motions[2].file'" in l and "missing.pkl" in l and "does not exist" in l for l in errors
+    )
 
 
 def test_bad_manifests(tmp_path):

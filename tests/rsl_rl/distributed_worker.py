@@ -9,6 +9,7 @@ Phases, in one process group:
   student    OnPolicyDaggerRunner.learn(2) (DAgger-PPO, fast update: fused Adam, learning rate on the
              device) from the teacher's model_2.pt, loaded on every rank.
 """
+
 from __future__ import annotations
 
 import os
@@ -148,8 +149,12 @@ def phase_student(rank: int, out_dir: str) -> dict:
     torch.manual_seed(300 + rank)
     cfg = small_train_cfg(save_interval=1, student=True)
     cfg["algorithm"]["fast_update"] = True  # fused Adam with the learning-rate rule on the device
-    runner = OnPolicyDaggerRunner(rank_env(rank, student=True), cfg, os.path.join(out_dir, "student"),
-                                  teacher_path=os.path.join(out_dir, "teacher", "model_{}.pt".format(ITERATIONS)))
+    runner = OnPolicyDaggerRunner(
+        rank_env(rank, student=True),
+        cfg,
+        os.path.join(out_dir, "student"),
+        teacher_path=os.path.join(out_dir, "teacher", "model_{}.pt".format(ITERATIONS)),
+    )
     record = {"fast_update": runner.alg.fast_update, "teacher_params": flat_params(runner.alg.teacher)}
     instrument(runner, record)
     runner.learn(ITERATIONS)

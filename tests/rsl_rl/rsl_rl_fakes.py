@@ -7,6 +7,7 @@ normaliser has something to do). Student obs (10): the next frame (2), joint sta
 last action (3), a constant 1. `FakeLayout` gives these sizes as the env's `obs_layout`; the runners
 read them only from the policy config (`small_train_cfg` carries them, as the train entry fills them in).
 """
+
 from __future__ import annotations
 
 import copy
@@ -27,10 +28,18 @@ class FakeLayout:
     @staticmethod
     def policy_sizes(obs_type: str) -> dict:
         if obs_type == "student":
-            return dict(num_observations=STUDENT_OBS, num_critic_observations=TEACHER_OBS,
-                        num_motion_observations=FRAME_DIM, num_motion_steps=1)
-        return dict(num_observations=TEACHER_OBS, num_critic_observations=TEACHER_OBS,
-                    num_motion_observations=NUM_FRAMES * FRAME_DIM, num_motion_steps=NUM_FRAMES)
+            return dict(
+                num_observations=STUDENT_OBS,
+                num_critic_observations=TEACHER_OBS,
+                num_motion_observations=FRAME_DIM,
+                num_motion_steps=1,
+            )
+        return dict(
+            num_observations=TEACHER_OBS,
+            num_critic_observations=TEACHER_OBS,
+            num_motion_observations=NUM_FRAMES * FRAME_DIM,
+            num_motion_steps=NUM_FRAMES,
+        )
 
 
 class FakeMimicEnv:
@@ -98,10 +107,12 @@ class FakeMimicEnv:
         dones = failed | time_outs
         self.extras = {"time_outs": time_outs}
         if bool(dones.any()):
-            self.extras["episode"] = {"metric_tracking_q": tracking[dones].mean(),
-                                      "rew_tracking_q": 0.04 * tracking[dones].mean(),
-                                      "metric_action_rate": action_rate[dones].mean(),
-                                      "rew_action_rate": -0.0002 * action_rate[dones].mean()}
+            self.extras["episode"] = {
+                "metric_tracking_q": tracking[dones].mean(),
+                "rew_tracking_q": 0.04 * tracking[dones].mean(),
+                "metric_action_rate": action_rate[dones].mean(),
+                "rew_action_rate": -0.0002 * action_rate[dones].mean(),
+            }
             self.q[dones] = 0.0
             self.episode_length_buf[dones] = 0
             self.phase[dones] = 0.3 * torch.arange(self.num_envs, dtype=torch.float32)[dones]
@@ -115,23 +126,50 @@ class FakeMimicEnv:
 
 def small_train_cfg(save_interval: int = 1, student: bool = False, normalizer_update_iterations: int = 3000) -> dict:
     """A class_to_dict-shaped train config with a small network and rollout."""
-    algorithm = dict(value_loss_coef=1.0, use_clipped_value_loss=True, clip_param=0.2, entropy_coef=0.005,
-                     num_learning_epochs=2, num_mini_batches=3, learning_rate=2e-4, schedule="adaptive", gamma=0.99,
-                     lam=0.95, desired_kl=0.008, max_grad_norm=1.0,
-                     normalizer_update_iterations=normalizer_update_iterations)
+    algorithm = dict(
+        value_loss_coef=1.0,
+        use_clipped_value_loss=True,
+        clip_param=0.2,
+        entropy_coef=0.005,
+        num_learning_epochs=2,
+        num_mini_batches=3,
+        learning_rate=2e-4,
+        schedule="adaptive",
+        gamma=0.99,
+        lam=0.95,
+        desired_kl=0.008,
+        max_grad_norm=1.0,
+        normalizer_update_iterations=normalizer_update_iterations,
+    )
     if student:
         algorithm.update(dagger_coef=0.1, dagger_coef_min=0.01, dagger_coef_anneal_steps=4)
     return {
         "seed": 1,
         "runner_class_name": "OnPolicyDaggerRunner" if student else "OnPolicyRunnerMimic",
-        "policy": dict(init_noise_std=1.0, actor_hidden_dims=[32, 16], critic_hidden_dims=[32, 16],
-                       activation="silu", layer_norm=True, motion_latent_dim=8, tanh_encoder_output=False,
-                       fix_action_std=False, action_std=[0.5] * NUM_ACTIONS,
-                       **FakeLayout.policy_sizes("student" if student else "priv")),
+        "policy": dict(
+            init_noise_std=1.0,
+            actor_hidden_dims=[32, 16],
+            critic_hidden_dims=[32, 16],
+            activation="silu",
+            layer_norm=True,
+            motion_latent_dim=8,
+            tanh_encoder_output=False,
+            fix_action_std=False,
+            action_std=[0.5] * NUM_ACTIONS,
+            **FakeLayout.policy_sizes("student" if student else "priv"),
+        ),
         "algorithm": algorithm,
-        "runner": dict(policy_class_name="ActorCriticMimic", algorithm_class_name="DaggerPPO" if student else "PPO",
-                       num_steps_per_env=5, max_iterations=2, save_interval=save_interval,
-                       experiment_name="test", run_name="", progress_bar=False, wandb=False),
+        "runner": dict(
+            policy_class_name="ActorCriticMimic",
+            algorithm_class_name="DaggerPPO" if student else "PPO",
+            num_steps_per_env=5,
+            max_iterations=2,
+            save_interval=save_interval,
+            experiment_name="test",
+            run_name="",
+            progress_bar=False,
+            wandb=False,
+        ),
     }
 
 

@@ -1,4 +1,5 @@
 """ActorCriticMimic: TWIST's structure, parameter counts and shapes (docs/learning.md, Network); the Gaussian head."""
+
 import pytest
 import torch
 import torch.nn as nn
@@ -31,12 +32,24 @@ def test_teacher_structure_and_parameter_counts():
     convs = [m for m in enc.modules() if isinstance(m, nn.Conv1d)]
     assert [(l.in_features, l.out_features) for l in linears] == [(58, 60), (60, 128)]
     assert [(c.in_channels, c.out_channels, c.kernel_size[0], c.stride[0]) for c in convs] == [
-        (60, 40, 6, 2), (40, 20, 4, 2)]
+        (60, 40, 6, 2),
+        (40, 20, 4, 2),
+    ]
     assert n_params(enc) == 29008
     backbone = [m for m in ac.actor.backbone]
     shapes = [(m.in_features, m.out_features) if isinstance(m, nn.Linear) else type(m).__name__ for m in backbone]
-    assert shapes == [(344, 512), "SiLU", (512, 512), "SiLU", (512, 256), "SiLU", (256, 128), "LayerNorm", "SiLU",
-                      (128, 23)]
+    assert shapes == [
+        (344, 512),
+        "SiLU",
+        (512, 512),
+        "SiLU",
+        (512, 256),
+        "SiLU",
+        (256, 128),
+        "LayerNorm",
+        "SiLU",
+        (128, 23),
+    ]
     # TWIST's network: teacher actor ~635.8 k, critic ~632.9 k (std excluded); computed by hand:
     # 29,008 + 344*512+512 + 512*512+512 + 512*256+256 + 256*128+128 + 2*128 + 128*23+23
     assert n_params(ac.actor) == 29008 + 176640 + 262656 + 131328 + 32896 + 256 + 2967 == 635751
@@ -78,8 +91,9 @@ def test_actor_input_is_rest_first_raw_frame_and_latent():
 
 def test_gaussian_head_log_prob_entropy_and_inference():
     torch.manual_seed(0)
-    ac = ActorCriticMimic(46, 50, 40, 20, 3, actor_hidden_dims=[8, 8], critic_hidden_dims=[8, 8],
-                          motion_latent_dim=4, init_noise_std=0.7)
+    ac = ActorCriticMimic(
+        46, 50, 40, 20, 3, actor_hidden_dims=[8, 8], critic_hidden_dims=[8, 8], motion_latent_dim=4, init_noise_std=0.7
+    )
     obs, critic_obs = torch.randn(6, 46), torch.randn(6, 50)
     actions = ac.act(obs)
     assert actions.shape == (6, 3)
@@ -134,8 +148,13 @@ def test_conv_as_matmul_is_the_conv_stack(k):
         if isinstance(layer, nn.Conv1d):
             kk, s = layer.kernel_size[0], layer.stride[0]
             length = (h.shape[-1] - kk) // s + 1
-            h = torch.stack([torch.einsum("bcj,ocj->bo", h[:, :, l * s:l * s + kk], layer.weight) + layer.bias
-                             for l in range(length)], dim=-1)
+            h = torch.stack(
+                [
+                    torch.einsum("bcj,ocj->bo", h[:, :, l * s : l * s + kk], layer.weight) + layer.bias
+                    for l in range(length)
+                ],
+                dim=-1,
+            )
         else:
             h = layer(h)
     reference = enc.out(h)

@@ -7,6 +7,7 @@ parameters and learning rate the same on both ranks after every update (PPO plai
 fast); only rank 0 writes into the run folder; resume from a checkpoint on 2 ranks and on 1.
 The parallel mean/variance merge itself is checked against numpy without processes.
 """
+
 import glob
 import os
 
@@ -24,8 +25,9 @@ import distributed_worker as worker
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
-needs_gloo = pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()),
-                                reason="torch.distributed with gloo is not available")
+needs_gloo = pytest.mark.skipif(
+    not (dist.is_available() and dist.is_gloo_available()), reason="torch.distributed with gloo is not available"
+)
 WORLD = 2
 SAMPLES_PER_RANK_ITERATION = 5 * worker.NUM_ENVS  # small_train_cfg: 5 steps per env
 
@@ -42,9 +44,11 @@ def test_combine_moments_matches_numpy():
     specs = ((5, 1.0, 2.0), (0, 0.0, 1.0), (17, -3.0, 0.5), (1, 10.0, 1.0), (40, 1e3, 7.0))
     parts = [rng.normal(loc, scale, size=(n, 2, 3)) for n, loc, scale in specs]
     stats = [moments(p) for p in parts]
-    n, mean, m2 = combine_moments(torch.tensor([s[0] for s in stats], dtype=torch.float64),
-                                  torch.tensor(np.stack([s[1] for s in stats])),
-                                  torch.tensor(np.stack([s[2] for s in stats])))
+    n, mean, m2 = combine_moments(
+        torch.tensor([s[0] for s in stats], dtype=torch.float64),
+        torch.tensor(np.stack([s[1] for s in stats])),
+        torch.tensor(np.stack([s[2] for s in stats])),
+    )
     union = np.concatenate(parts)
     assert n.item() == len(union) == 63
     np.testing.assert_allclose(mean.numpy(), union.mean(0), rtol=1e-12, atol=1e-9)
@@ -52,8 +56,9 @@ def test_combine_moments_matches_numpy():
     # merging merged parts gives the same (the combination is associative)
     left = combine_moments(*[torch.tensor(np.array(v), dtype=torch.float64) for v in zip(*stats[:2])])
     right = combine_moments(*[torch.tensor(np.array(v), dtype=torch.float64) for v in zip(*stats[2:])])
-    again = combine_moments(torch.stack([left[0], right[0]]), torch.stack([left[1], right[1]]),
-                            torch.stack([left[2], right[2]]))
+    again = combine_moments(
+        torch.stack([left[0], right[0]]), torch.stack([left[1], right[1]]), torch.stack([left[2], right[2]])
+    )
     for a, b in zip(again, (n, mean, m2)):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-9)
     # nothing at all: count 0, zero mean and M2
@@ -88,7 +93,7 @@ def ranks(tmp_path_factory):
 def union_stats(batches):
     data = np.concatenate([b.numpy() for b in batches]).astype(np.float64)
     var = data.var(0)  # population variance, as the normaliser's
-    return len(data), data.mean(0), (data ** 2).mean(0), np.sqrt(np.maximum(var, VAR_FLOOR))
+    return len(data), data.mean(0), (data**2).mean(0), np.sqrt(np.maximum(var, VAR_FLOOR))
 
 
 def assert_normaliser_is_union(state, batches):
@@ -165,15 +170,24 @@ def run_folder_files(folder):
 @needs_gloo
 def test_only_rank_0_writes(ranks):
     out, rec = ranks
-    expected = {"teacher": ["model_1.pt", "model_2.pt"], "resumed": ["model_3.pt"], "student": ["model_1.pt", "model_2.pt"]}
+    expected = {
+        "teacher": ["model_1.pt", "model_2.pt"],
+        "resumed": ["model_3.pt"],
+        "student": ["model_1.pt", "model_2.pt"],
+    }
     for folder, models in expected.items():
         files = run_folder_files(out / folder)
         events = [f for f in files if f.startswith("events.out.tfevents.")]
         assert len(events) == 1, files  # one TensorBoard writer: rank 0's
         assert [f for f in files if f not in events] == models
     # nothing else beside the run folders and the test's records (gloo's file store removes its file)
-    assert [f for f in run_folder_files(out) if f != "pg_init"] == ["rank0.pt", "rank1.pt", "resumed", "student",
-                                                                  "teacher"]
+    assert [f for f in run_folder_files(out) if f != "pg_init"] == [
+        "rank0.pt",
+        "rank1.pt",
+        "resumed",
+        "student",
+        "teacher",
+    ]
     # the checkpoints hold rank 0's (= every rank's) final state, in the usual format
     ckpt = torch.load(str(out / "teacher" / "model_2.pt"), weights_only=True)
     assert ckpt["iter"] == 2
@@ -196,11 +210,14 @@ def test_resume_on_two_ranks_and_on_one(ranks, tmp_path):
     # the 2-rank run's checkpoint resumes in a single process
     from rsl_rl.runners import OnPolicyRunnerMimic
 
-    runner = OnPolicyRunnerMimic(FakeMimicEnv(num_envs=worker.NUM_ENVS), small_train_cfg(save_interval=1), str(tmp_path))
+    runner = OnPolicyRunnerMimic(
+        FakeMimicEnv(num_envs=worker.NUM_ENVS), small_train_cfg(save_interval=1), str(tmp_path)
+    )
     runner.load(str(out / "resumed" / "model_3.pt"))
     assert runner.world_size == 1 and runner.current_learning_iteration == 3
-    torch.testing.assert_close(worker.flat_params(runner.alg.actor_critic), rec[0]["resume"]["params"][-1],
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        worker.flat_params(runner.alg.actor_critic), rec[0]["resume"]["params"][-1], rtol=0, atol=0
+    )
     runner.learn(1)
     assert run_folder_files(tmp_path)[-1] == "model_4.pt"
     assert runner.normalizer.count.item() == (WORLD * 3 + 1) * SAMPLES_PER_RANK_ITERATION

@@ -1,4 +1,5 @@
 """The math of PPO / DAgger-PPO against independently computed values (docs/learning.md, docs/decisions.md D3)."""
+
 import math
 
 import pytest
@@ -60,7 +61,9 @@ def test_time_out_bootstrapping_and_returns_through_ppo():
         obs = torch.randn(N, 4)
         ppo.act(obs, obs)
         values.append(ppo.transition.values.reshape(-1).tolist())
-        ppo.process_env_step(torch.tensor(rewards[t]), torch.tensor(dones[t]), {"time_outs": torch.tensor(time_outs[t])})
+        ppo.process_env_step(
+            torch.tensor(rewards[t]), torch.tensor(dones[t]), {"time_outs": torch.tensor(time_outs[t])}
+        )
     last_obs = torch.randn(N, 4)
     ppo.compute_returns(last_obs)
     last = ac.evaluate(last_obs).reshape(-1).tolist()
@@ -80,8 +83,13 @@ def test_clipped_surrogate_by_hand():
     adv = torch.tensor([1.0, -1.0, 1.0, -1.0, 2.0])
     r = math.exp(0.5)
     # per element: max(-A r, -A clip(r))
-    expected = [max(-1 * r, -1 * 1.2), max(r, 1.2), max(-math.exp(-0.5), -0.8), max(math.exp(-0.5), 0.8),
-                max(-2 * math.exp(0.1), -2 * math.exp(0.1))]
+    expected = [
+        max(-1 * r, -1 * 1.2),
+        max(r, 1.2),
+        max(-math.exp(-0.5), -0.8),
+        max(math.exp(-0.5), 0.8),
+        max(-2 * math.exp(0.1), -2 * math.exp(0.1)),
+    ]
     assert expected[:4] == pytest.approx([-1.2, r, -math.exp(-0.5), 0.8])
     assert surrogate_loss(log_prob, old, adv, 0.2).item() == pytest.approx(sum(expected) / 5, rel=1e-6)
 

@@ -1,4 +1,5 @@
 """One PPO / DAgger-PPO gradient step against a loss composed by hand (docs/learning.md)."""
+
 import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
@@ -14,8 +15,17 @@ N, T, OBS, CRITIC, ACT = 4, 3, 6, 8, 2
 
 def net(seed, num_obs=OBS, std=0.8):
     torch.manual_seed(seed)
-    return ActorCriticMimic(num_obs, CRITIC, 2, 1, ACT, actor_hidden_dims=[8], critic_hidden_dims=[8],
-                            motion_latent_dim=4, init_noise_std=std)
+    return ActorCriticMimic(
+        num_obs,
+        CRITIC,
+        2,
+        1,
+        ACT,
+        actor_hidden_dims=[8],
+        critic_hidden_dims=[8],
+        motion_latent_dim=4,
+        init_noise_std=std,
+    )
 
 
 def rollout(alg, dagger=False):
@@ -28,8 +38,11 @@ def rollout(alg, dagger=False):
                 alg.act(obs, critic, teacher_obs=torch.randn(N, CRITIC))
             else:
                 alg.act(obs, critic)
-            alg.process_env_step(torch.randn(N), torch.tensor([False, t == 1, False, False]),
-                                 {"time_outs": torch.zeros(N, dtype=torch.bool)})
+            alg.process_env_step(
+                torch.randn(N),
+                torch.tensor([False, t == 1, False, False]),
+                {"time_outs": torch.zeros(N, dtype=torch.bool)},
+            )
     with torch.inference_mode():
         alg.compute_returns(torch.randn(N, CRITIC))
 
@@ -57,12 +70,24 @@ def hand_loss(ac, s, coef=None):
 
 @pytest.mark.parametrize("dagger", [False, True])
 def test_one_step_follows_the_gradient_of_the_hand_loss(dagger):
-    kwargs = dict(num_learning_epochs=1, num_mini_batches=1, clip_param=0.2, entropy_coef=0.005,
-                  schedule="fixed", max_grad_norm=1e9)
+    kwargs = dict(
+        num_learning_epochs=1,
+        num_mini_batches=1,
+        clip_param=0.2,
+        entropy_coef=0.005,
+        schedule="fixed",
+        max_grad_norm=1e9,
+    )
     ac = net(0)
     if dagger:
-        alg = DaggerPPO(ac, teacher=net(1, num_obs=CRITIC, std=0.5), dagger_coef=0.3, dagger_coef_min=0.01, dagger_coef_anneal_steps=10,
-                        **kwargs)
+        alg = DaggerPPO(
+            ac,
+            teacher=net(1, num_obs=CRITIC, std=0.5),
+            dagger_coef=0.3,
+            dagger_coef_min=0.01,
+            dagger_coef_anneal_steps=10,
+            **kwargs,
+        )
     else:
         alg = PPO(ac, **kwargs)
     rollout(alg, dagger)
@@ -81,8 +106,10 @@ def test_one_step_follows_the_gradient_of_the_hand_loss(dagger):
         expected_keys |= {"kl_teacher_student", "bc_loss", "dagger_coef"}
         assert out["dagger_coef"] == pytest.approx(0.3)
         assert out["bc_loss"] == pytest.approx(0.3 * out["kl_teacher_student"])
-        assert alg.dagger_counter == 1 and alg.dagger_state() == {"coef": pytest.approx(
-            0.01 + 0.29 * 0.5 * (1 + 0.9510565162951535)), "counter": 1}
+        assert alg.dagger_counter == 1 and alg.dagger_state() == {
+            "coef": pytest.approx(0.01 + 0.29 * 0.5 * (1 + 0.9510565162951535)),
+            "counter": 1,
+        }
     assert set(out) == expected_keys
     assert alg.storage.step == 0
 
@@ -94,15 +121,15 @@ def test_gradient_norm_is_clipped():
     before = [p.detach().clone() for p in ac.parameters() if p.requires_grad]
     alg.optimizer = torch.optim.SGD([p for p in ac.parameters() if p.requires_grad], lr=1.0)
     alg.update()
-    delta = torch.sqrt(sum(((p - b) ** 2).sum() for p, b in zip([p for p in ac.parameters() if p.requires_grad],
-                                                                  before)))
+    delta = torch.sqrt(
+        sum(((p - b) ** 2).sum() for p, b in zip([p for p in ac.parameters() if p.requires_grad], before))
+    )
     assert delta.item() == pytest.approx(1e-3, rel=1e-4)
 
 
 def test_adaptive_schedule_updates_the_optimizer_lr_and_restores_it():
     ac = net(0)
-    alg = PPO(ac, num_learning_epochs=3, num_mini_batches=2, learning_rate=1e-3, schedule="adaptive",
-              desired_kl=1e-7)
+    alg = PPO(ac, num_learning_epochs=3, num_mini_batches=2, learning_rate=1e-3, schedule="adaptive", desired_kl=1e-7)
     rollout(alg)
     alg.update()
     assert alg.learning_rate < 1e-3  # KL far above 2 x desired after the first steps
@@ -124,15 +151,29 @@ def test_unknown_algorithm_settings_warn_and_twist_unused_ones_do_not():
 
 # --- the fast update (fused Adam, learning-rate rule on the device) against the plain one -------------
 
+
 def _twin_updates(dagger, desired_kl, updates=2):
     """The same rollouts updated the plain and the fast way: (plain alg, fast alg, their outputs)."""
-    kwargs = dict(num_learning_epochs=3, num_mini_batches=2, learning_rate=1e-3, schedule="adaptive",
-                  desired_kl=desired_kl, max_grad_norm=0.5)
+    kwargs = dict(
+        num_learning_epochs=3,
+        num_mini_batches=2,
+        learning_rate=1e-3,
+        schedule="adaptive",
+        desired_kl=desired_kl,
+        max_grad_norm=0.5,
+    )
     algs, outs = [], []
     for fast in (False, True):
         if dagger:
-            alg = DaggerPPO(net(0), teacher=net(1, num_obs=CRITIC, std=0.5), dagger_coef=0.3, dagger_coef_min=0.01,
-                            dagger_coef_anneal_steps=10, fast_update=fast, **kwargs)
+            alg = DaggerPPO(
+                net(0),
+                teacher=net(1, num_obs=CRITIC, std=0.5),
+                dagger_coef=0.3,
+                dagger_coef_min=0.01,
+                dagger_coef_anneal_steps=10,
+                fast_update=fast,
+                **kwargs,
+            )
         else:
             alg = PPO(net(0), fast_update=fast, **kwargs)
         assert alg.fast_update == fast
@@ -167,8 +208,16 @@ def test_fast_update_equals_the_plain_update(dagger, desired_kl):
 
 def test_adaptive_rule_on_the_device_matches_the_host_rule():
     alg = PPO(net(0), fast_update=True, learning_rate=1e-3, desired_kl=0.01)
-    for lr0, kl in [(1e-3, 0.05), (1e-3, 0.001), (1e-3, 0.0), (1e-3, 0.01), (1.2e-5, 1.0), (9e-3, 1e-4),
-                    (1e-3, 0.02), (1e-3, 0.005)]:
+    for lr0, kl in [
+        (1e-3, 0.05),
+        (1e-3, 0.001),
+        (1e-3, 0.0),
+        (1e-3, 0.01),
+        (1.2e-5, 1.0),
+        (9e-3, 1e-4),
+        (1e-3, 0.02),
+        (1e-3, 0.005),
+    ]:
         alg._lr_state = torch.tensor(lr0, dtype=torch.float64)
         alg._adapt_lr_on_device(torch.tensor(kl))
         kl = float(torch.tensor(kl))  # the KL the host rule reads: the float32 value

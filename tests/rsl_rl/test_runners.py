@@ -1,5 +1,6 @@
 """Runners on a tiny deterministic test-double env: learn(), checkpoints, TensorBoard, exact resume,
 the teacher inside the DAgger runner and the save schedule (docs/learning.md; docs/decisions.md D4, D5)."""
+
 import glob
 import os
 
@@ -11,8 +12,17 @@ from rsl_rl_fakes import FakeMimicEnv, single_thread, small_train_cfg  # noqa: F
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
-CKPT_KEYS = {"model_state_dict", "optimizer_state_dict", "iter", "normalizer", "critic_normalizer", "env_counters",
-             "dagger", "policy_cfg", "infos"}
+CKPT_KEYS = {
+    "model_state_dict",
+    "optimizer_state_dict",
+    "iter",
+    "normalizer",
+    "critic_normalizer",
+    "env_counters",
+    "dagger",
+    "policy_cfg",
+    "infos",
+}
 STUDENT_CKPT_KEYS = CKPT_KEYS | {"teacher"}
 
 
@@ -61,7 +71,9 @@ def test_teacher_learn_writes_checkpoints_and_tensorboard(tmp_path):
     runner.learn(2)
     assert runner.current_learning_iteration == 2
     assert sorted(os.path.basename(p) for p in glob.glob(os.path.join(log_dir, "model_*.pt"))) == [
-        "model_1.pt", "model_2.pt"]
+        "model_1.pt",
+        "model_2.pt",
+    ]
     assert not glob.glob(os.path.join(log_dir, "*.tmp*"))
     ckpt = torch.load(os.path.join(log_dir, "model_2.pt"), weights_only=True)
     assert set(ckpt) == CKPT_KEYS
@@ -75,10 +87,22 @@ def test_teacher_learn_writes_checkpoints_and_tensorboard(tmp_path):
     assert int(lengths.min()) >= 0 and int(lengths.max()) < env.max_episode_length
 
     acc, tags = tb_tags(log_dir)
-    for tag in ("Loss/value_func", "Loss/surrogate", "Loss/entropy", "Loss/learning_rate", "Perf/total_fps",
-                "Perf/collection time", "Perf/learning_time", "Train/mean_reward", "Train/mean_episode_length",
-                "Policy/mean_noise_std", "Scale/motion_difficulty", "Episode_rew_metrics/metric_tracking_q",
-                "Episode_rew_tracking/rew_tracking_q", "Episode_rew_regularization/rew_action_rate"):
+    for tag in (
+        "Loss/value_func",
+        "Loss/surrogate",
+        "Loss/entropy",
+        "Loss/learning_rate",
+        "Perf/total_fps",
+        "Perf/collection time",
+        "Perf/learning_time",
+        "Train/mean_reward",
+        "Train/mean_episode_length",
+        "Policy/mean_noise_std",
+        "Scale/motion_difficulty",
+        "Episode_rew_metrics/metric_tracking_q",
+        "Episode_rew_tracking/rew_tracking_q",
+        "Episode_rew_regularization/rew_action_rate",
+    ):
         assert tag in tags, tag
     assert [e.step for e in acc.Scalars("Loss/surrogate")] == [1, 2]
     assert acc.Scalars("Scale/motion_difficulty")[0].value == pytest.approx(0.25)
@@ -168,8 +192,9 @@ def test_dagger_runner_teacher_uses_its_own_normaliser(tmp_path):
     assert t_ckpt["normalizer"]["mean"].abs().max() > 1.0  # non-trivial statistics (priv info ~ 5..10)
     torch.manual_seed(1)
     env = FakeMimicEnv(student=True)
-    runner = OnPolicyDaggerRunner(env, small_train_cfg(student=True), str(tmp_path / "student"),
-                                  teacher_path=teacher_path)
+    runner = OnPolicyDaggerRunner(
+        env, small_train_cfg(student=True), str(tmp_path / "student"), teacher_path=teacher_path
+    )
     assert runner.alg.actor_critic.actor.input_dim == 10 - 2 + 2 + 8  # student: 1 frame of 2
     assert runner.alg.actor_critic.critic.input_dim == 46 - 2 + 2 + 8  # critic: first 2 dims as motion
     assert_same_state(runner.teacher.state_dict(), t_ckpt["model_state_dict"])
@@ -181,8 +206,9 @@ def test_dagger_runner_teacher_uses_its_own_normaliser(tmp_path):
     mean, std = t_ckpt["normalizer"]["mean"], t_ckpt["normalizer"]["std"]
     expected = teacher_runner.alg.actor_critic.act_inference((priv - mean) / (std + 1e-4))
     torch.testing.assert_close(runner.alg.transition.teacher_action_mean, expected)
-    torch.testing.assert_close(runner.alg.transition.teacher_action_sigma,
-                               t_ckpt["model_state_dict"]["std"].expand(6, 3))
+    torch.testing.assert_close(
+        runner.alg.transition.teacher_action_sigma, t_ckpt["model_state_dict"]["std"].expand(6, 3)
+    )
     runner.alg.transition.clear()
 
 
@@ -208,8 +234,9 @@ def test_dagger_runner_learn_log_and_exact_resume(tmp_path):
 
     acc, tags = tb_tags(log_a)
     assert {"Loss/kl_teacher_student", "Loss/dagger_coef", "Loss/bc_loss"} <= tags
-    assert [e.value for e in acc.Scalars("Loss/dagger_coef")] == pytest.approx([0.1, 0.01 + 0.09 * 0.5 * (
-        1 + 0.7071067811865476)])
+    assert [e.value for e in acc.Scalars("Loss/dagger_coef")] == pytest.approx(
+        [0.1, 0.01 + 0.09 * 0.5 * (1 + 0.7071067811865476)]
+    )
 
     env_b = env_a.clone()
     runner_b = OnPolicyDaggerRunner(env_b, cfg, str(tmp_path / "b"), teacher_path=teacher_path)
@@ -222,8 +249,9 @@ def test_dagger_runner_learn_log_and_exact_resume(tmp_path):
 
 def test_dagger_runner_errors_name_the_teacher_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.pt"):
-        OnPolicyDaggerRunner(FakeMimicEnv(student=True), small_train_cfg(student=True), None,
-                             teacher_path=str(tmp_path / "missing.pt"))
+        OnPolicyDaggerRunner(
+            FakeMimicEnv(student=True), small_train_cfg(student=True), None, teacher_path=str(tmp_path / "missing.pt")
+        )
     with pytest.raises(ValueError, match="teacher_path"):
         OnPolicyDaggerRunner(FakeMimicEnv(student=True), small_train_cfg(student=True), None)
 
@@ -241,19 +269,35 @@ def test_runners_accept_the_g1_learner_configs(tmp_path):
         warnings.simplefilter("error")
         env, student_env = FakeMimicEnv(), FakeMimicEnv(student=True)
         teacher = OnPolicyRunnerMimic(env, policy_cfg_with_obs_sizes(class_to_dict(G1MimicPrivCfgPPO()), env), None)
-        student = OnPolicyDaggerRunner(student_env, policy_cfg_with_obs_sizes(
-            class_to_dict(G1MimicStuRLCfgDAgger()), student_env), None, teacher_path=teacher_path)
+        student = OnPolicyDaggerRunner(
+            student_env,
+            policy_cfg_with_obs_sizes(class_to_dict(G1MimicStuRLCfgDAgger()), student_env),
+            None,
+            teacher_path=teacher_path,
+        )
     for runner in (teacher, student):
         alg = runner.alg
-        assert (alg.clip_param, alg.num_learning_epochs, alg.num_mini_batches, alg.learning_rate, alg.desired_kl,
-                alg.entropy_coef, alg.gamma, alg.lam, alg.max_grad_norm, alg.schedule) == (
-            0.2, 5, 4, 2e-4, 0.008, 0.005, 0.99, 0.95, 1.0, "adaptive")
+        assert (
+            alg.clip_param,
+            alg.num_learning_epochs,
+            alg.num_mini_batches,
+            alg.learning_rate,
+            alg.desired_kl,
+            alg.entropy_coef,
+            alg.gamma,
+            alg.lam,
+            alg.max_grad_norm,
+            alg.schedule,
+        ) == (0.2, 5, 4, 2e-4, 0.008, 0.005, 0.99, 0.95, 1.0, "adaptive")
         assert runner.normalizer_update_iterations == 3000 and runner.num_steps_per_env == 24
         assert runner.save_interval == 500
         assert runner.policy_kwargs["actor_hidden_dims"] == [512, 512, 256, 128]
         assert runner.policy_kwargs["activation"] == "silu" and runner.policy_kwargs["layer_norm"]
     assert (student.alg.dagger_coef_init, student.alg.dagger_coef_min, student.alg.dagger_coef_anneal_steps) == (
-        0.1, 0.01, 60000)
+        0.1,
+        0.01,
+        60000,
+    )
 
 
 def test_runner_sizes_come_from_the_policy_config_only():
@@ -284,9 +328,13 @@ def test_train_entry_fills_the_policy_sizes_from_the_env_layout():
     cfg["teacher_policy"] = {"actor_hidden_dims": [32, 16]}
     filled = policy_cfg_with_obs_sizes(cfg, FakeMimicEnv(student=True))
     assert filled["policy"]["num_motion_observations"] == 2 and filled["policy"]["num_motion_steps"] == 1
-    assert filled["teacher_policy"] == {"actor_hidden_dims": [32, 16], "num_observations": 46,
-                                        "num_critic_observations": 46, "num_motion_observations": 40,
-                                        "num_motion_steps": 20}
+    assert filled["teacher_policy"] == {
+        "actor_hidden_dims": [32, 16],
+        "num_observations": 46,
+        "num_critic_observations": 46,
+        "num_motion_observations": 40,
+        "num_motion_steps": 20,
+    }
     assert "num_motion_steps" not in cfg["policy"]  # the given dict is left as it was
     cfg["policy"]["num_motion_steps"] = 3
     with pytest.raises(ValueError, match="policy.num_motion_steps = 3, but the env's observation layout has 1"):
@@ -364,8 +412,9 @@ def test_student_checkpoint_records_its_teacher_and_refuses_another(tmp_path, ca
     assert "iteration 2" in message and "iteration 7" in message
     assert refused.current_learning_iteration == 0  # nothing was loaded
 
-    allowed = OnPolicyDaggerRunner(FakeMimicEnv(student=True), cfg, str(tmp_path / "s2"), teacher_path=other_path,
-                                   allow_teacher_change=True)
+    allowed = OnPolicyDaggerRunner(
+        FakeMimicEnv(student=True), cfg, str(tmp_path / "s2"), teacher_path=other_path, allow_teacher_change=True
+    )
     capsys.readouterr()
     allowed.load(student_path)
     assert allowed.current_learning_iteration == 1
@@ -384,8 +433,9 @@ def test_pure_ppo_student_has_no_dagger_term_even_after_resume(tmp_path):
     assert dagger.alg.dagger_coef == pytest.approx(0.055)  # the schedule is on without pure_ppo
 
     torch.manual_seed(1)
-    pure = OnPolicyDaggerRunner(FakeMimicEnv(student=True), cfg, str(tmp_path / "p"), teacher_path=teacher_path,
-                                pure_ppo=True)
+    pure = OnPolicyDaggerRunner(
+        FakeMimicEnv(student=True), cfg, str(tmp_path / "p"), teacher_path=teacher_path, pure_ppo=True
+    )
     pure.load(str(tmp_path / "d" / "model_2.pt"))  # a checkpoint whose DAgger coefficient is 0.055
     assert pure.alg.dagger_coef == 0.0
     pure.learn(2)
@@ -398,12 +448,20 @@ def test_pure_ppo_student_has_no_dagger_term_even_after_resume(tmp_path):
 def test_summary_line_every_interval_and_at_the_end(tmp_path, capsys):
     from rsl_rl.runners.on_policy_runner_mimic import summary_line
 
-    line = summary_line(50, 100, {"Perf/total_fps": 1234.4, "Train/mean_reward": 0.12345,
-                                  "Train/mean_episode_length": 45.67, "Episode_rew_metrics/metric_completion": 0.5})
-    assert line == ("iter 50/100 | 1234 steps/s | mean reward 0.1235 | mean episode length 45.7 | "
-                    "completion 0.500")
+    line = summary_line(
+        50,
+        100,
+        {
+            "Perf/total_fps": 1234.4,
+            "Train/mean_reward": 0.12345,
+            "Train/mean_episode_length": 45.67,
+            "Episode_rew_metrics/metric_completion": 0.5,
+        },
+    )
+    assert line == ("iter 50/100 | 1234 steps/s | mean reward 0.1235 | mean episode length 45.7 | completion 0.500")
     assert summary_line(1, 3, {"Perf/total_fps": 10.0}) == (
-        "iter 1/3 | 10 steps/s | mean reward - | mean episode length - | completion -")
+        "iter 1/3 | 10 steps/s | mean reward - | mean episode length - | completion -"
+    )
 
     cfg = small_train_cfg(save_interval=100)
     cfg["runner"]["summary_interval"] = 2

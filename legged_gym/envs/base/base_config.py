@@ -3,6 +3,7 @@
 `BaseConfig()` instantiates every nested class recursively, so that an instance can be edited
 (play-mode overrides, CLI flags, tests) without touching the class that other configs inherit from.
 """
+
 from __future__ import annotations
 
 import inspect

@@ -14,6 +14,7 @@ step(actions):
      would: the draws of one reset are made for all envs);
   6. return (obs, privileged_obs, rewards, resets, extras), observations clipped to +-100.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -29,8 +30,14 @@ FOOT_CONTACT_FORCE = 2.0  # N, contact-force norm of a foot in contact (post_phy
 #: The parts of a step that `cfg.env.compile_mdp` hands to torch.compile (docs/decisions.md D16):
 #: tensor maths, and the reset by mask, whose draws and physics calls torch.compile runs as they are
 #: between its compiled pieces.
-COMPILED_STEP_PARTS = ("_compute_base_quantities", "_update_ref_motion", "check_termination", "compute_reward",
-                       "_build_observations", "reset_where")
+COMPILED_STEP_PARTS = (
+    "_compute_base_quantities",
+    "_update_ref_motion",
+    "check_termination",
+    "compute_reward",
+    "_build_observations",
+    "reset_where",
+)
 
 
 def compile_backend(choice, device: torch.device, masked_writes: bool):
@@ -103,8 +110,14 @@ class HumanoidChar(LeggedRobot):
         dr = self.cfg.domain_rand
         actions = actions.to(self.device)
         self.action_history_buf = torch.cat([self.action_history_buf[:, 1:], actions.unsqueeze(1)], dim=1)
-        delay = rand.action_delay(self.global_counter, self._rng, int(dr.action_delay_onset_steps),
-                                  int(dr.max_action_delay), bool(dr.action_delay), as_tensor=True)
+        delay = rand.action_delay(
+            self.global_counter,
+            self._rng,
+            int(dr.action_delay_onset_steps),
+            int(dr.max_action_delay),
+            bool(dr.action_delay),
+            as_tensor=True,
+        )
         actions = rand.delayed_action(self.action_history_buf, delay)
         self.global_counter += 1
         self.total_env_steps_counter += 1
@@ -148,7 +161,9 @@ class HumanoidChar(LeggedRobot):
         dr = self.cfg.domain_rand
         if dr.push_robots and rand.interval_due(self.common_step_counter, dr.push_interval_s, self.dt):
             self._push_robots()
-        if dr.push_end_effector and rand.interval_due(self.common_step_counter, dr.push_end_effector_interval_s, self.dt):
+        if dr.push_end_effector and rand.interval_due(
+            self.common_step_counter, dr.push_end_effector_interval_s, self.dt
+        ):
             self._push_end_effector()
         if dr.randomize_gravity and rand.interval_due(self.common_step_counter, dr.gravity_rand_interval_s, self.dt):
             self._randomize_gravity()
@@ -156,7 +171,9 @@ class HumanoidChar(LeggedRobot):
     def check_termination(self) -> None:
         """Torso contact, roll/pitch and episode length (motion-free humanoids)."""
         t = self.cfg.termination
-        failed = terminations.torso_contact(self.contact_forces[:, self.termination_contact_indices], t.torso_contact_force)
+        failed = terminations.torso_contact(
+            self.contact_forces[:, self.termination_contact_indices], t.torso_contact_force
+        )
         failed |= terminations.bad_orientation(self.base_quat, t.termination_roll, t.termination_pitch)
         self.time_out_buf = terminations.episode_timeout(self.episode_length_buf, self.max_episode_length)
         self.reset_buf = failed | self.time_out_buf

@@ -14,6 +14,7 @@
 - Evaluation (scripts/eval.py): `reset_to_motions` starts given clips at given times (default 0);
   `pre_reset_callback(env)`, when set, runs every step between the terminations and the resets.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,6 +32,7 @@ from pose.utils.torch_utils import quat_rotate
 
 class RefFrame(NamedTuple):
     """Reference state from `MotionLib.calc_motion_frame` (root z includes the height offset)."""
+
     root_pos: torch.Tensor
     root_rot: torch.Tensor
     root_vel: torch.Tensor
@@ -89,8 +91,13 @@ class HumanoidMimic(HumanoidChar):
         self._start_sampler = None
         if m.adaptive_sampling:
             self._start_sampler = AdaptiveStartSampler(
-                self._motion_lib.get_motion_length(), float(m.adaptive_bin_s), float(m.adaptive_uniform_ratio),
-                float(m.adaptive_alpha), int(m.adaptive_kernel_size), float(m.adaptive_kernel_decay))
+                self._motion_lib.get_motion_length(),
+                float(m.adaptive_bin_s),
+                float(m.adaptive_uniform_ratio),
+                float(m.adaptive_alpha),
+                int(m.adaptive_kernel_size),
+                float(m.adaptive_kernel_decay),
+            )
         self._keybody_delta_cache = None  # type: Optional[torch.Tensor]
         # Evaluation hook (scripts/eval.py): callable(env) run every step once the terminations are
         # decided, before the resets, so the state that ended an episode can be measured.
@@ -111,8 +118,15 @@ class HumanoidMimic(HumanoidChar):
         return frame._replace(root_pos=root_pos)
 
     def _ref_buffers(self):
-        return (self._ref_root_pos, self._ref_root_rot, self._ref_root_vel, self._ref_root_ang_vel,
-                self._ref_dof_pos, self._ref_dof_vel, self._ref_body_pos)
+        return (
+            self._ref_root_pos,
+            self._ref_root_rot,
+            self._ref_root_vel,
+            self._ref_root_ang_vel,
+            self._ref_dof_pos,
+            self._ref_dof_vel,
+            self._ref_body_pos,
+        )
 
     def _ref_values(self, frame: RefFrame, origin: torch.Tensor):
         """The values `_set_ref` stores for `frame` (n rows), in `_ref_buffers` order."""
@@ -154,8 +168,13 @@ class HumanoidMimic(HumanoidChar):
         self.sim.set_root_states(env_ids, state.root_states)
         self.sim.forward()
         # index_fill_ rather than `x[env_ids] = 0`: a Python scalar would be copied to the GPU (a sync).
-        for buf in (self.last_actions, self.last_dof_vel, self.feet_air_time, self.action_history_buf,
-                    self.episode_length_buf):
+        for buf in (
+            self.last_actions,
+            self.last_dof_vel,
+            self.feet_air_time,
+            self.action_history_buf,
+            self.episode_length_buf,
+        ):
             buf.index_fill_(0, env_ids, 0)
         self.reset_buf.index_fill_(0, env_ids, True)
 
@@ -170,8 +189,13 @@ class HumanoidMimic(HumanoidChar):
         state = self._reset_ref_motion_where(mask)
         self.sim.set_states_where(mask, state.root_states, state.dof_pos, state.dof_vel)
         self.sim.forward()
-        for buf in (self.last_actions, self.last_dof_vel, self.feet_air_time, self.action_history_buf,
-                    self.episode_length_buf):
+        for buf in (
+            self.last_actions,
+            self.last_dof_vel,
+            self.feet_air_time,
+            self.action_history_buf,
+            self.episode_length_buf,
+        ):
             buf.masked_fill_(mask.view((-1,) + (1,) * (buf.dim() - 1)), 0)
 
     def reset_to_motions(self, env_ids: torch.Tensor, motion_ids: torch.Tensor, motion_times=None) -> None:
@@ -203,20 +227,39 @@ class HumanoidMimic(HumanoidChar):
             else:
                 times = torch.zeros(self.num_envs, device=self.device)
             clips = (ids, times)
-        xy, scale = rand.rsi_draws(self.num_envs, self.num_actions, self._rng, tuple(m.reset_dof_pos_range),
-                                   float(m.reset_xy_offset), self.device)
+        xy, scale = rand.rsi_draws(
+            self.num_envs,
+            self.num_actions,
+            self._rng,
+            tuple(m.reset_dof_pos_range),
+            float(m.reset_xy_offset),
+            self.device,
+        )
         return clips, xy, scale
 
     def _skip_reset_draws(self) -> None:
         self._reset_draws()
 
-    def _rsi_state(self, frame: RefFrame, env_origins: torch.Tensor, xy: torch.Tensor,
-                   scale: torch.Tensor) -> rand.RSIState:
+    def _rsi_state(
+        self, frame: RefFrame, env_origins: torch.Tensor, xy: torch.Tensor, scale: torch.Tensor
+    ) -> rand.RSIState:
         m = self.cfg.motion
-        return rand.rsi_state(frame.root_pos, frame.root_rot, frame.root_vel, frame.root_ang_vel, frame.dof_pos,
-                              frame.dof_vel, env_origins, self._rng, tuple(m.reset_dof_pos_range),
-                              float(m.reset_vel_factor), float(m.reset_xy_offset), float(m.reset_z_offset),
-                              xy_noise=xy, dof_scale=scale)
+        return rand.rsi_state(
+            frame.root_pos,
+            frame.root_rot,
+            frame.root_vel,
+            frame.root_ang_vel,
+            frame.dof_pos,
+            frame.dof_vel,
+            env_origins,
+            self._rng,
+            tuple(m.reset_dof_pos_range),
+            float(m.reset_vel_factor),
+            float(m.reset_xy_offset),
+            float(m.reset_z_offset),
+            xy_noise=xy,
+            dof_scale=scale,
+        )
 
     def _reset_ref_motion(self, env_ids: torch.Tensor) -> rand.RSIState:
         """Sample clips and start times for `env_ids` (or take those of `reset_to_motions`), store
@@ -275,8 +318,10 @@ class HumanoidMimic(HumanoidChar):
         none resets)."""
         lengths = self._motion_lib.get_motion_length(self._motion_ids)
         steps = self.episode_length_buf
-        columns = [self.episode_sum_buf / lengths.unsqueeze(-1),
-                   curriculum.motion_completion(steps, lengths, self.dt).unsqueeze(-1)]
+        columns = [
+            self.episode_sum_buf / lengths.unsqueeze(-1),
+            curriculum.motion_completion(steps, lengths, self.dt).unsqueeze(-1),
+        ]
         columns += [(sums / steps.clamp_min(1)).unsqueeze(-1) for sums in self.episode_metric_sums.values()]
         solver_hits = self.sim.take_solver_limit_hits_where(mask)
         if solver_hits is not None:
@@ -301,33 +346,54 @@ class HumanoidMimic(HumanoidChar):
         self.extras["episode"] = episode
 
     def _update_motion_difficulty_where(self, mask: torch.Tensor) -> None:
-        completion = curriculum.motion_completion(self.episode_length_buf,
-                                                  self._motion_lib.get_motion_length(self._motion_ids), self.dt)
+        completion = curriculum.motion_completion(
+            self.episode_length_buf, self._motion_lib.get_motion_length(self._motion_ids), self.dt
+        )
         self.motion_difficulty = curriculum.update_motion_difficulty(
-            self.motion_difficulty, self._motion_ids, completion, float(self.cfg.motion.motion_curriculum_gamma),
-            valid=mask)
+            self.motion_difficulty,
+            self._motion_ids,
+            completion,
+            float(self.cfg.motion.motion_curriculum_gamma),
+            valid=mask,
+        )
         self.mean_motion_difficulty = self.motion_difficulty.mean()
 
     def _update_motion_difficulty(self, env_ids: torch.Tensor) -> None:
         ids = self._motion_ids[env_ids]
-        completion = curriculum.motion_completion(self.episode_length_buf[env_ids],
-                                                  self._motion_lib.get_motion_length(ids), self.dt)
+        completion = curriculum.motion_completion(
+            self.episode_length_buf[env_ids], self._motion_lib.get_motion_length(ids), self.dt
+        )
         self.motion_difficulty = curriculum.update_motion_difficulty(
-            self.motion_difficulty, ids, completion, float(self.cfg.motion.motion_curriculum_gamma))
+            self.motion_difficulty, ids, completion, float(self.cfg.motion.motion_curriculum_gamma)
+        )
         self.mean_motion_difficulty = self.motion_difficulty.mean()
 
     # --- terminations ---------------------------------------------------------------------------
     def check_termination(self) -> None:
         t = self.cfg.termination
         self.reset_buf, self.time_out_buf = terminations.check_termination(
-            self.contact_forces[:, self.termination_contact_indices], self.root_states[:, 0:3], self.base_quat,
-            self.root_states[:, 7:10], self._key_body_pos(), self._ref_root_pos, self._ref_root_rot,
-            self._ref_key_body_pos(), self.episode_length_buf,
-            self._motion_lib.get_motion_length(self._motion_ids), self.max_episode_length, self.dt,
-            motion_end_terminates=self.headless, pose_termination=bool(t.pose_termination),
-            contact_threshold=t.torso_contact_force, roll_limit=t.termination_roll,
-            pitch_limit=t.termination_pitch, height_threshold=t.root_height_diff_threshold,
-            max_root_speed=t.max_root_vel, pose_dist=t.pose_termination_dist, max_root_drift=t.max_root_drift)
+            self.contact_forces[:, self.termination_contact_indices],
+            self.root_states[:, 0:3],
+            self.base_quat,
+            self.root_states[:, 7:10],
+            self._key_body_pos(),
+            self._ref_root_pos,
+            self._ref_root_rot,
+            self._ref_key_body_pos(),
+            self.episode_length_buf,
+            self._motion_lib.get_motion_length(self._motion_ids),
+            self.max_episode_length,
+            self.dt,
+            motion_end_terminates=self.headless,
+            pose_termination=bool(t.pose_termination),
+            contact_threshold=t.torso_contact_force,
+            roll_limit=t.termination_roll,
+            pitch_limit=t.termination_pitch,
+            height_threshold=t.root_height_diff_threshold,
+            max_root_speed=t.max_root_vel,
+            pose_dist=t.pose_termination_dist,
+            max_root_drift=t.max_root_drift,
+        )
         if self._start_sampler is not None:
             self._start_sampler.update(self._motion_ids, self._get_motion_times(), self.reset_buf & ~self.time_out_buf)
         if self.pre_reset_callback is not None:
@@ -343,8 +409,14 @@ class HumanoidMimic(HumanoidChar):
     def _keybody_delta(self) -> torch.Tensor:
         """rewards.keybody_delta of this step (computed once per compute_reward, shared)."""
         if self._keybody_delta_cache is None:
-            return rewards.keybody_delta(self._key_body_pos(), self.root_states[:, 0:3], self.base_quat,
-                                         self._ref_key_body_pos(), self._ref_root_pos, self._ref_root_rot)
+            return rewards.keybody_delta(
+                self._key_body_pos(),
+                self.root_states[:, 0:3],
+                self.base_quat,
+                self._ref_key_body_pos(),
+                self._ref_root_pos,
+                self._ref_root_rot,
+            )
         return self._keybody_delta_cache
 
     def compute_reward(self) -> None:

@@ -6,6 +6,7 @@ Numbers of the robot (gains, default pose, limits, body names) come from `pose.g
 never from here. Observation sizes are those of the observation layout `mdp.layout.LAYOUT`; the
 environment checks them at start-up. The reward term table is `HumanoidMimicCfg.rewards`.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -247,6 +248,7 @@ class HumanoidMimicCfgPPO(BaseConfig):
 
 # --- config edits of the scripts ---------------------------------------------------------------------
 
+
 def set_play_cfg(env_cfg, num_envs=None, record_video: bool = False):
     """Play-mode overrides of TWIST's play.py, in place; returns env_cfg.
 
@@ -275,8 +277,16 @@ def disable_randomization(env_cfg):
     """
     dr = env_cfg.domain_rand
     dr.domain_rand_general = False
-    for flag in ("randomize_friction", "randomize_base_mass", "randomize_base_com", "randomize_motor",
-                 "push_robots", "push_end_effector", "action_delay", "randomize_gravity"):
+    for flag in (
+        "randomize_friction",
+        "randomize_base_mass",
+        "randomize_base_com",
+        "randomize_motor",
+        "push_robots",
+        "push_end_effector",
+        "action_delay",
+        "randomize_gravity",
+    ):
         setattr(dr, flag, False)
     env_cfg.noise.add_noise = False
     env_cfg.motion.reset_dof_pos_range = [1.0, 1.0]

@@ -8,6 +8,7 @@ Rewards: the term table of `cfg.rewards` (weights `scales.<name>`, kernel parame
 `params.<name>`) becomes at start-up the list of terms `reward_terms`, each built by the registry
 `reward_terms.TERMS`; weights are multiplied by the policy dt (docs/rewards_and_terminations.md).
 """
+
 from __future__ import annotations
 
 import inspect
@@ -45,8 +46,11 @@ class LeggedRobot(BaseTask):
     # --- configuration ---------------------------------------------------------------------------
     def _parse_cfg(self, cfg) -> None:
         if int(cfg.env.num_actions) != self.model.num_dofs:
-            raise ValueError("cfg.env.num_actions = {}: the G1 model ({}) has {} actuated joints".format(
-                cfg.env.num_actions, self.model.table_path, self.model.num_dofs))
+            raise ValueError(
+                "cfg.env.num_actions = {}: the G1 model ({}) has {} actuated joints".format(
+                    cfg.env.num_actions, self.model.table_path, self.model.num_dofs
+                )
+            )
         self.dt = float(cfg.sim.dt) * int(cfg.sim.decimation)
         self.obs_scales = cfg.normalization.obs_scales
         self.clip_obs = float(cfg.normalization.clip_observations)
@@ -63,8 +67,11 @@ class LeggedRobot(BaseTask):
         config = SimConfig(dt=float(sim_cfg.dt), decimation=int(sim_cfg.decimation), gravity=tuple(sim_cfg.gravity))
         self.sim = make_backend(name, self.num_envs, self.device, config)
         if tuple(self.sim.dof_names) != tuple(self.model.dof_names):
-            raise ValueError("{} backend: joint order {} differs from the G1 training order {}".format(
-                name, list(self.sim.dof_names), list(self.model.dof_names)))
+            raise ValueError(
+                "{} backend: joint order {} differs from the G1 training order {}".format(
+                    name, list(self.sim.dof_names), list(self.model.dof_names)
+                )
+            )
         self._rng = torch.Generator(device=self.device)
         self._rng.manual_seed(int(self.cfg.seed))
         self._resolve_bodies()
@@ -145,7 +152,8 @@ class LeggedRobot(BaseTask):
         self.torque_limits = torch.tensor(m.torque_limit, **f32)
         lower, upper = torch.tensor(m.dof_lower, **f32), torch.tensor(m.dof_upper, **f32)
         self.soft_dof_pos_lower, self.soft_dof_pos_upper = rewards.soft_dof_pos_limits(
-            lower, upper, soft_limit=self.cfg.rewards.soft_dof_pos_limit)
+            lower, upper, soft_limit=self.cfg.rewards.soft_dof_pos_limit
+        )
         self.env_origins = torch.zeros(n, 3, **f32)  # every env is its own world, on flat ground
         self.actions = torch.zeros(n, nd, **f32)
         self.last_actions = torch.zeros(n, nd, **f32)
@@ -215,16 +223,22 @@ class LeggedRobot(BaseTask):
         for group, names in (("scales", self.reward_scales), ("params", params)):
             unknown = [name for name in names if name not in reward_terms.TERMS]
             if unknown:
-                raise ValueError("cfg.rewards.{}: no reward term named {} (known terms: {})".format(
-                    group, unknown, ", ".join(sorted(reward_terms.TERMS))))
+                raise ValueError(
+                    "cfg.rewards.{}: no reward term named {} (known terms: {})".format(
+                        group, unknown, ", ".join(sorted(reward_terms.TERMS))
+                    )
+                )
         self.reward_terms: List[RewardTerm] = []
         for name, scale in self.reward_scales.items():
             make, kwargs = reward_terms.TERMS[name], params.get(name, {})
             try:
                 inspect.signature(make).bind(self, **kwargs)
             except TypeError as e:
-                raise ValueError("cfg.rewards.params.{}: {} (the term takes {})".format(
-                    name, e, list(inspect.signature(make).parameters)[1:])) from None
+                raise ValueError(
+                    "cfg.rewards.params.{}: {} (the term takes {})".format(
+                        name, e, list(inspect.signature(make).parameters)[1:]
+                    )
+                ) from None
             try:
                 fn = make(self, **kwargs)
             except (AttributeError, ValueError) as e:

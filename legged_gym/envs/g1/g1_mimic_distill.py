@@ -7,6 +7,7 @@ pre-set (full observation noise and action delay from the first step; docs/decis
 The observation layout (`mdp.layout.ObsLayout`) is made from the config and checked against its sizes
 before anything is built; the builders, the noise vector and the history take their sizes from it.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -23,8 +24,12 @@ def obs_dims_of(cfg) -> ObsLayout:
     """The observation layout a config asks for (key bodies: cfg or the facts table)."""
     env = cfg.env
     key_bodies = cfg.motion.key_bodies or load_g1().key_bodies
-    return ObsLayout(num_actions=int(env.num_actions), num_key_bodies=len(key_bodies),
-                     tar_obs_steps=tuple(int(s) for s in env.tar_obs_steps), history_len=int(env.history_len))
+    return ObsLayout(
+        num_actions=int(env.num_actions),
+        num_key_bodies=len(key_bodies),
+        tar_obs_steps=tuple(int(s) for s in env.tar_obs_steps),
+        history_len=int(env.history_len),
+    )
 
 
 def check_obs_cfg(cfg) -> ObsLayout:
@@ -41,12 +46,18 @@ def check_obs_cfg(cfg) -> ObsLayout:
         "n_proprio": d.n_proprio,
         "n_priv_info": d.n_priv_info,
     }
-    bad = ["{}.env.{} = {}, but obs_type {!r} builds {}".format(name, k, getattr(env, k, None), env.obs_type, v)
-           for k, v in expected.items() if getattr(env, k, None) != v]
+    bad = [
+        "{}.env.{} = {}, but obs_type {!r} builds {}".format(name, k, getattr(env, k, None), env.obs_type, v)
+        for k, v in expected.items()
+        if getattr(env, k, None) != v
+    ]
     if bad:
-        raise ValueError("observation sizes disagree with mdp.layout.ObsLayout ({} actions, {} key bodies, "
-                         "{} future frames, history {}): {}".format(d.num_actions, d.num_key_bodies,
-                                                                    d.num_future_steps, d.history_len, "; ".join(bad)))
+        raise ValueError(
+            "observation sizes disagree with mdp.layout.ObsLayout ({} actions, {} key bodies, "
+            "{} future frames, history {}): {}".format(
+                d.num_actions, d.num_key_bodies, d.num_future_steps, d.history_len, "; ".join(bad)
+            )
+        )
     return d
 
 
@@ -74,7 +85,8 @@ class G1MimicDistill(HumanoidMimic):
         d, ns = self.dims, self.cfg.noise.noise_scales
         self._tar_obs_steps = tuple(d.tar_obs_steps)
         self._noise_scale_vec = obs_terms.proprio_noise_scale_vec(
-            d.num_dofs, ns.ang_vel, ns.imu, ns.dof_pos, ns.dof_vel, device=self.device)
+            d.num_dofs, ns.ang_vel, ns.imu, ns.dof_pos, ns.dof_vel, device=self.device
+        )
         if self.obs_type == "student":
             self.obs_history_buf = torch.zeros(self.num_envs, d.history_len, d.n_student_single, device=self.device)
             # TWIST quirk kept (docs/decisions.md K4): the student starts with its counters at 2.4 M env steps.
@@ -102,17 +114,33 @@ class G1MimicDistill(HumanoidMimic):
 
     def _proprio_obs(self, noise: Optional[torch.Tensor]) -> torch.Tensor:
         s = self.obs_scales
-        return obs_terms.proprio_obs(self.base_ang_vel, self.base_quat, self.dof_pos, self.dof_vel,
-                                     self.action_history_buf[:, -1], self.default_dof_pos, noise,
-                                     s.ang_vel, s.dof_pos, s.dof_vel,
-                                     roll_pitch=(self.roll, self.pitch))  # of base_quat (_compute_base_quantities)
+        return obs_terms.proprio_obs(
+            self.base_ang_vel,
+            self.base_quat,
+            self.dof_pos,
+            self.dof_vel,
+            self.action_history_buf[:, -1],
+            self.default_dof_pos,
+            noise,
+            s.ang_vel,
+            s.dof_pos,
+            s.dof_vel,
+            roll_pitch=(self.roll, self.pitch),
+        )  # of base_quat (_compute_base_quantities)
 
     def _priv_info_obs(self) -> torch.Tensor:
         return obs_terms.priv_info_obs(
-            self.base_lin_vel, self.root_states[:, 0:3], self.base_quat, self._key_body_pos(),
-            self._feet_contact_forces(), self.mass_params_tensor, self.friction_coeffs_tensor,
-            self.motor_strength[0], self.motor_strength[1],
-            enabled=bool(self.cfg.domain_rand.domain_rand_general))
+            self.base_lin_vel,
+            self.root_states[:, 0:3],
+            self.base_quat,
+            self._key_body_pos(),
+            self._feet_contact_forces(),
+            self.mass_params_tensor,
+            self.friction_coeffs_tensor,
+            self.motor_strength[0],
+            self.motor_strength[1],
+            enabled=bool(self.cfg.domain_rand.domain_rand_general),
+        )
 
     def compute_observations(self) -> None:
         self._build_observations(self._obs_noise())
@@ -122,17 +150,26 @@ class G1MimicDistill(HumanoidMimic):
         times = obs_terms.future_motion_times(self._get_motion_times(), self._tar_obs_steps, self.dt)
         ids = self._motion_ids.unsqueeze(-1).expand_as(times)
         f = self._ref_frame(ids, times)  # (N, K, ...)
-        priv_mimic = obs_terms.priv_mimic_obs(f.root_pos, f.root_rot, f.root_vel, f.root_ang_vel, f.dof_pos,
-                                              f.local_body_pos[:, :, self._key_body_ids_motion])
+        priv_mimic = obs_terms.priv_mimic_obs(
+            f.root_pos,
+            f.root_rot,
+            f.root_vel,
+            f.root_ang_vel,
+            f.dof_pos,
+            f.local_body_pos[:, :, self._key_body_ids_motion],
+        )
         proprio = self._proprio_obs(noise)
         teacher = obs_terms.teacher_obs(priv_mimic, proprio, self._priv_info_obs(), self.dims)
         self.privileged_obs_buf = obs_terms.clip_obs(teacher, self.clip_obs)
         if self.obs_type == "priv":
             self.obs_buf = self.privileged_obs_buf
             return
-        mimic = obs_terms.student_mimic_obs(f.root_pos[:, 0], f.root_rot[:, 0], f.root_vel[:, 0],
-                                            f.root_ang_vel[:, 0], f.dof_pos[:, 0])
-        self.obs_buf = obs_terms.clip_obs(obs_terms.student_obs(mimic, proprio, self.obs_history_buf, self.dims),
-                                          self.clip_obs)
+        mimic = obs_terms.student_mimic_obs(
+            f.root_pos[:, 0], f.root_rot[:, 0], f.root_vel[:, 0], f.root_ang_vel[:, 0], f.dof_pos[:, 0]
+        )
+        self.obs_buf = obs_terms.clip_obs(
+            obs_terms.student_obs(mimic, proprio, self.obs_history_buf, self.dims), self.clip_obs
+        )
         self.obs_history_buf = obs_terms.update_obs_history(
-            self.obs_history_buf, obs_terms.student_single_obs(mimic, proprio, self.dims), self.episode_length_buf)
+            self.obs_history_buf, obs_terms.student_single_obs(mimic, proprio, self.dims), self.episode_length_buf
+        )

@@ -7,6 +7,7 @@ learner is DAgger-PPO: PPO plus a KL term toward the frozen teacher (docs/learni
 docs/decisions.md D3 gives the coefficient one explicit cosine schedule). Both train on TWIST's reward
 term table, `HumanoidMimicCfg.rewards`.
 """
+
 from __future__ import annotations
 
 from legged_gym.envs.base.humanoid_mimic_config import HumanoidMimicCfg, HumanoidMimicCfgPPO

@@ -19,6 +19,7 @@ Within a bin the time is uniform, so with no failures the draw is uniform over [
 Everything stays on the device (no host synchronisation), whatever number of envs resets.
 The idea follows BeyondMimic's adaptive sampling; this is the project's own formulation.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,11 +28,20 @@ import torch
 
 
 class AdaptiveStartSampler:
-    def __init__(self, motion_lengths: torch.Tensor, bin_seconds: float = 0.5, uniform_ratio: float = 0.1,
-                 alpha: float = 0.001, kernel_size: int = 3, kernel_decay: float = 0.8):
+    def __init__(
+        self,
+        motion_lengths: torch.Tensor,
+        bin_seconds: float = 0.5,
+        uniform_ratio: float = 0.1,
+        alpha: float = 0.001,
+        kernel_size: int = 3,
+        kernel_decay: float = 0.8,
+    ):
         if bin_seconds <= 0 or not 0.0 <= uniform_ratio <= 1.0 or not 0.0 < alpha <= 1.0 or kernel_size < 1:
-            raise ValueError("adaptive sampling: need bin_seconds > 0, 0 <= uniform_ratio <= 1, 0 < alpha <= 1, "
-                             "kernel_size >= 1 (got {}, {}, {}, {})".format(bin_seconds, uniform_ratio, alpha, kernel_size))
+            raise ValueError(
+                "adaptive sampling: need bin_seconds > 0, 0 <= uniform_ratio <= 1, 0 < alpha <= 1, "
+                "kernel_size >= 1 (got {}, {}, {}, {})".format(bin_seconds, uniform_ratio, alpha, kernel_size)
+            )
         lengths = torch.as_tensor(motion_lengths, dtype=torch.float32)
         self.device = lengths.device
         self.bin_seconds = float(bin_seconds)

@@ -5,6 +5,7 @@ proportional to yaml weight x d_m (`MotionLib.sample_motions`). On every reset b
 completion of each motion's resetting envs moves d_m: poorly tracked motions (mean <= 0.5) get
 x1.01, well tracked ones (mean >= 0.95) get x0.99, then d is clamped to [1, 9].
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -21,17 +22,23 @@ def initial_motion_difficulty(num_motions: int, device=None, value: float = INIT
     return torch.full((num_motions,), float(value), device=device)
 
 
-def motion_completion(episode_length: torch.Tensor, motion_length: torch.Tensor,
-                      dt: float = POLICY_DT) -> torch.Tensor:
+def motion_completion(episode_length: torch.Tensor, motion_length: torch.Tensor, dt: float = POLICY_DT) -> torch.Tensor:
     """episode_length * dt / clip length of each resetting env."""
     return episode_length.to(motion_length.dtype) * dt / motion_length
 
 
-def update_motion_difficulty(difficulty: torch.Tensor, motion_ids: torch.Tensor,
-                             completion: torch.Tensor, gamma: float = 0.01, low: float = 0.5,
-                             high: float = 0.95, min_difficulty: float = 1.0,
-                             max_difficulty: float = 9.0, no_reset_value: float = 0.7,
-                             valid: Optional[torch.Tensor] = None) -> torch.Tensor:
+def update_motion_difficulty(
+    difficulty: torch.Tensor,
+    motion_ids: torch.Tensor,
+    completion: torch.Tensor,
+    gamma: float = 0.01,
+    low: float = 0.5,
+    high: float = 0.95,
+    min_difficulty: float = 1.0,
+    max_difficulty: float = 9.0,
+    no_reset_value: float = 0.7,
+    valid: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
     """New (M,) difficulties from one reset batch (batched, no Python loop over motions).
 
     motion_ids (R,) and completion (R,) of the resetting envs. Completion is averaged per motion

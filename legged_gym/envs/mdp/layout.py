@@ -16,6 +16,7 @@ teacher, student-frame and student vectors. Each block is defined once, here, an
 `LAYOUT` is the G1's layout (23 actions, 9 key bodies, 20 future frames, history 10). `ObsDims` / `DIMS`
 and the `*_SLICES` dicts are the older names of the same things, kept for compatibility.
 """
+
 from __future__ import annotations
 
 import functools
@@ -76,8 +77,9 @@ class Block:
         return (Block, (self.name, self.fields))
 
     def __repr__(self) -> str:
-        return "Block({!r}, {} = {})".format(self.name, " | ".join("{} {}".format(f, n) for f, n in self.fields),
-                                            self.size)
+        return "Block({!r}, {} = {})".format(
+            self.name, " | ".join("{} {}".format(f, n) for f, n in self.fields), self.size
+        )
 
     def spans(self) -> Dict[str, List[int]]:
         """{field: [start, stop]} (plain lists, for JSON)."""
@@ -108,6 +110,7 @@ class Block:
 
 # --- the blocks, each defined once (cached: the builders ask for them at every call) --------------------
 
+
 @functools.lru_cache(maxsize=None)
 def ref_root_block() -> Block:
     """The 8 root entries that open every reference block (docs/observations.md, Teacher reference block)."""
@@ -117,8 +120,10 @@ def ref_root_block() -> Block:
 @functools.lru_cache(maxsize=None)
 def mimic_step_block(num_dofs: int, num_key_bodies: int) -> Block:
     """One teacher reference block per future step: root 8 | dof_pos | key-body positions (58 on the G1)."""
-    return Block("teacher reference block", ref_root_block().fields + (("dof_pos", num_dofs),
-                                                                        ("key_body_pos", 3 * num_key_bodies)))
+    return Block(
+        "teacher reference block",
+        ref_root_block().fields + (("dof_pos", num_dofs), ("key_body_pos", 3 * num_key_bodies)),
+    )
 
 
 @functools.lru_cache(maxsize=None)
@@ -130,16 +135,28 @@ def mimic_block(num_dofs: int) -> Block:
 @functools.lru_cache(maxsize=None)
 def proprio_block(num_dofs: int) -> Block:
     """The proprioception (74 on the G1; docs/observations.md, Proprioception)."""
-    return Block("proprioception", [("ang_vel", 3), ("roll_pitch", 2), ("dof_pos", num_dofs),
-                                    ("dof_vel", num_dofs), ("last_action", num_dofs)])
+    return Block(
+        "proprioception",
+        [("ang_vel", 3), ("roll_pitch", 2), ("dof_pos", num_dofs), ("dof_vel", num_dofs), ("last_action", num_dofs)],
+    )
 
 
 @functools.lru_cache(maxsize=None)
 def priv_info_block(num_dofs: int, num_key_bodies: int) -> Block:
     """The privileged info (84 on the G1; docs/observations.md, Privileged info)."""
-    return Block("privileged info", [("base_lin_vel", 3), ("root_z", 1), ("key_body_pos", 3 * num_key_bodies),
-                                     ("foot_contacts", 2), ("mass_params", 4), ("friction", 1),
-                                     ("kp_strength", num_dofs), ("kd_strength", num_dofs)])
+    return Block(
+        "privileged info",
+        [
+            ("base_lin_vel", 3),
+            ("root_z", 1),
+            ("key_body_pos", 3 * num_key_bodies),
+            ("foot_contacts", 2),
+            ("mass_params", 4),
+            ("friction", 1),
+            ("kp_strength", num_dofs),
+            ("kd_strength", num_dofs),
+        ],
+    )
 
 
 OBS_TYPES = ("priv", "student")
@@ -186,8 +203,10 @@ class ObsLayout:
     @functools.cached_property
     def teacher(self) -> Block:
         """Teacher obs = privileged obs: [priv_mimic (future steps x mimic_step), proprio, priv_info]."""
-        return Block("teacher obs", [("priv_mimic", self.n_priv_mimic_obs),
-                                     ("proprio", self.proprio.size), ("priv_info", self.priv_info.size)])
+        return Block(
+            "teacher obs",
+            [("priv_mimic", self.n_priv_mimic_obs), ("proprio", self.proprio.size), ("priv_info", self.priv_info.size)],
+        )
 
     @functools.cached_property
     def student_frame(self) -> Block:
@@ -266,8 +285,12 @@ class ObsLayout:
             motion, steps = self.n_priv_mimic_obs, self.num_future_steps
         else:
             motion, steps = self.n_mimic_obs, 1
-        return {"num_observations": self.obs(obs_type).size, "num_critic_observations": self.n_priv_obs,
-                "num_motion_observations": motion, "num_motion_steps": steps}
+        return {
+            "num_observations": self.obs(obs_type).size,
+            "num_critic_observations": self.n_priv_obs,
+            "num_motion_observations": motion,
+            "num_motion_steps": steps,
+        }
 
     def student_metadata(self) -> Dict[str, object]:
         """The student observation's layout as plain JSON values (the exporter's `obs_layout`)."""
@@ -280,7 +303,8 @@ class ObsLayout:
             "history": [s["history"].start, s["history"].stop],
             "history_len": self.history_len,
             "history_order": "oldest first; each entry is a previous (mimic {} | proprio {}) frame".format(
-                self.n_mimic_obs, self.n_proprio),
+                self.n_mimic_obs, self.n_proprio
+            ),
             "mimic_fields": self.mimic.spans(),
             "proprio_fields": self.proprio.spans(),
         }

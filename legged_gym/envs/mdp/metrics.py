@@ -9,6 +9,7 @@ and velocities world frame, body positions (N, K, 3); every function returns one
 - Root-relative ("local") errors compare each side relative to its own root, rotated into its own
   root frame (full root rotation): drift and heading do not count, only the pose.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,11 +35,18 @@ def body_error_world(body_pos: torch.Tensor, ref_body_pos: torch.Tensor) -> torc
     return mean_body_distance(body_pos, ref_body_pos)
 
 
-def body_error_local(body_pos: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor,
-                     ref_body_pos: torch.Tensor, ref_root_pos: torch.Tensor, ref_root_quat: torch.Tensor) -> torch.Tensor:
+def body_error_local(
+    body_pos: torch.Tensor,
+    root_pos: torch.Tensor,
+    root_quat: torch.Tensor,
+    ref_body_pos: torch.Tensor,
+    ref_root_pos: torch.Tensor,
+    ref_root_quat: torch.Tensor,
+) -> torch.Tensor:
     """Mean body position error (m), root-relative: each side relative to its root, in its root frame (N,)."""
-    return mean_body_distance(to_root_frame(body_pos, root_pos, root_quat),
-                              to_root_frame(ref_body_pos, ref_root_pos, ref_root_quat))
+    return mean_body_distance(
+        to_root_frame(body_pos, root_pos, root_quat), to_root_frame(ref_body_pos, ref_root_pos, ref_root_quat)
+    )
 
 
 def joint_error(dof_pos: torch.Tensor, ref_dof_pos: torch.Tensor) -> torch.Tensor:

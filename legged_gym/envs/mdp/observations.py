@@ -14,6 +14,7 @@ field order, each term's width checked) and takes its offsets from it: the layou
 module, says where each entry goes. The per-block builders find their block from the sizes of their
 inputs (number of DOFs, key bodies); the assembly builders take the `ObsLayout` (default: the G1's).
 """
+
 from __future__ import annotations
 
 from typing import Dict, Optional, Sequence, Tuple
@@ -23,8 +24,18 @@ import torch
 from legged_gym.simulator.base import POLICY_DT
 from pose.utils.torch_utils import get_euler_xyz, quat_rotate_inverse
 
-from .layout import (ANKLE_DOF_IDS, LAYOUT, TAR_OBS_STEPS, ObsLayout, index_tensor, mimic_block, mimic_step_block,
-                     priv_info_block, proprio_block, ref_root_block)
+from .layout import (
+    ANKLE_DOF_IDS,
+    LAYOUT,
+    TAR_OBS_STEPS,
+    ObsLayout,
+    index_tensor,
+    mimic_block,
+    mimic_step_block,
+    priv_info_block,
+    proprio_block,
+    ref_root_block,
+)
 
 OBS_CLIP = 100.0
 
@@ -45,25 +56,33 @@ TWIST_STUDENT_PRESET_ENV_STEPS = 24 * 100000
 
 # --- reference (mimic) blocks ---------------------------------------------------------------------
 
-def future_motion_times(motion_times: torch.Tensor, steps: Sequence[int] = TAR_OBS_STEPS,
-                        dt: float = POLICY_DT) -> torch.Tensor:
+
+def future_motion_times(
+    motion_times: torch.Tensor, steps: Sequence[int] = TAR_OBS_STEPS, dt: float = POLICY_DT
+) -> torch.Tensor:
     """(N,) current motion times -> (N, K) query times t + s * dt, one column per future step."""
     offsets = index_tensor(steps, motion_times.device).to(motion_times.dtype) * dt
     return motion_times.unsqueeze(-1) + offsets
 
 
-def _ref_root_fields(root_pos: torch.Tensor, root_rot: torch.Tensor, root_lin_vel: torch.Tensor,
-                     root_ang_vel: torch.Tensor) -> Dict[str, torch.Tensor]:
+def _ref_root_fields(
+    root_pos: torch.Tensor, root_rot: torch.Tensor, root_lin_vel: torch.Tensor, root_ang_vel: torch.Tensor
+) -> Dict[str, torch.Tensor]:
     """The fields of `ref_root_block` by name."""
     roll, pitch, yaw = get_euler_xyz(root_rot)
     lin_vel_local = quat_rotate_inverse(root_rot, root_lin_vel)
     ang_vel_local = quat_rotate_inverse(root_rot, root_ang_vel)
-    return {"root_z": root_pos[..., 2:3], "root_rpy": torch.stack([roll, pitch, yaw], dim=-1),
-            "root_lin_vel": lin_vel_local, "root_yaw_rate": ang_vel_local[..., 2:3]}
+    return {
+        "root_z": root_pos[..., 2:3],
+        "root_rpy": torch.stack([roll, pitch, yaw], dim=-1),
+        "root_lin_vel": lin_vel_local,
+        "root_yaw_rate": ang_vel_local[..., 2:3],
+    }
 
 
-def ref_root_obs(root_pos: torch.Tensor, root_rot: torch.Tensor, root_lin_vel: torch.Tensor,
-                 root_ang_vel: torch.Tensor) -> torch.Tensor:
+def ref_root_obs(
+    root_pos: torch.Tensor, root_rot: torch.Tensor, root_lin_vel: torch.Tensor, root_ang_vel: torch.Tensor
+) -> torch.Tensor:
     """The 8 root entries of a reference block: z, roll, pitch, yaw (absolute), R^-1 v (3),
     z of R^-1 omega (yaw rate in the root frame). Velocities are world-frame inputs.
 
@@ -72,9 +91,14 @@ def ref_root_obs(root_pos: torch.Tensor, root_rot: torch.Tensor, root_lin_vel: t
     return ref_root_block().concat(_ref_root_fields(root_pos, root_rot, root_lin_vel, root_ang_vel))
 
 
-def mimic_step_obs(root_pos: torch.Tensor, root_rot: torch.Tensor, root_lin_vel: torch.Tensor,
-                   root_ang_vel: torch.Tensor, dof_pos: torch.Tensor,
-                   key_body_pos_local: torch.Tensor) -> torch.Tensor:
+def mimic_step_obs(
+    root_pos: torch.Tensor,
+    root_rot: torch.Tensor,
+    root_lin_vel: torch.Tensor,
+    root_ang_vel: torch.Tensor,
+    dof_pos: torch.Tensor,
+    key_body_pos_local: torch.Tensor,
+) -> torch.Tensor:
     """One 58-D teacher reference block per query (docs/observations.md, Teacher reference block).
 
     key_body_pos_local: (..., 9, 3) key-body positions relative to the reference root in the
@@ -87,17 +111,27 @@ def mimic_step_obs(root_pos: torch.Tensor, root_rot: torch.Tensor, root_lin_vel:
     return mimic_step_block(dof_pos.shape[-1], kb.shape[-1] // 3).concat(fields)
 
 
-def priv_mimic_obs(root_pos: torch.Tensor, root_rot: torch.Tensor, root_lin_vel: torch.Tensor,
-                   root_ang_vel: torch.Tensor, dof_pos: torch.Tensor,
-                   key_body_pos_local: torch.Tensor) -> torch.Tensor:
+def priv_mimic_obs(
+    root_pos: torch.Tensor,
+    root_rot: torch.Tensor,
+    root_lin_vel: torch.Tensor,
+    root_ang_vel: torch.Tensor,
+    dof_pos: torch.Tensor,
+    key_body_pos_local: torch.Tensor,
+) -> torch.Tensor:
     """Teacher mimic obs (N, K*58): inputs shaped (N, K, ...) for the K = 20 future frames
     (`future_motion_times` order, step 1 first); the blocks are concatenated env-major."""
     block = mimic_step_obs(root_pos, root_rot, root_lin_vel, root_ang_vel, dof_pos, key_body_pos_local)
     return block.reshape(block.shape[0], -1)
 
 
-def student_mimic_obs(root_pos: torch.Tensor, root_rot: torch.Tensor, root_lin_vel: torch.Tensor,
-                      root_ang_vel: torch.Tensor, dof_pos: torch.Tensor) -> torch.Tensor:
+def student_mimic_obs(
+    root_pos: torch.Tensor,
+    root_rot: torch.Tensor,
+    root_lin_vel: torch.Tensor,
+    root_ang_vel: torch.Tensor,
+    dof_pos: torch.Tensor,
+) -> torch.Tensor:
     """Student 31-D reference block of the next frame (t + 0.02 s): the first 31
     entries of the teacher's first block. Also the 31-D part of the deploy Redis vector."""
     fields = _ref_root_fields(root_pos, root_rot, root_lin_vel, root_ang_vel)
@@ -107,12 +141,21 @@ def student_mimic_obs(root_pos: torch.Tensor, root_rot: torch.Tensor, root_lin_v
 
 # --- proprioception -------------------------------------------------------------------------------
 
-def proprio_obs(base_ang_vel_local: torch.Tensor, base_quat: torch.Tensor, dof_pos: torch.Tensor,
-                dof_vel: torch.Tensor, last_action: torch.Tensor, default_dof_pos: torch.Tensor,
-                noise: Optional[torch.Tensor] = None, ang_vel_scale: float = ANG_VEL_SCALE,
-                dof_pos_scale: float = DOF_POS_SCALE, dof_vel_scale: float = DOF_VEL_SCALE,
-                zero_vel_dof_ids: Sequence[int] = ANKLE_DOF_IDS,
-                roll_pitch: Optional[Tuple[torch.Tensor, torch.Tensor]] = None) -> torch.Tensor:
+
+def proprio_obs(
+    base_ang_vel_local: torch.Tensor,
+    base_quat: torch.Tensor,
+    dof_pos: torch.Tensor,
+    dof_vel: torch.Tensor,
+    last_action: torch.Tensor,
+    default_dof_pos: torch.Tensor,
+    noise: Optional[torch.Tensor] = None,
+    ang_vel_scale: float = ANG_VEL_SCALE,
+    dof_pos_scale: float = DOF_POS_SCALE,
+    dof_vel_scale: float = DOF_VEL_SCALE,
+    zero_vel_dof_ids: Sequence[int] = ANKLE_DOF_IDS,
+    roll_pitch: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+) -> torch.Tensor:
     """74-D proprioception (docs/observations.md, Proprioception), shared by the environment and the deploy servers.
 
     base_ang_vel_local: (N, 3) angular velocity in the base frame (gyro); base_quat: (N, 4) xyzw
@@ -128,13 +171,15 @@ def proprio_obs(base_ang_vel_local: torch.Tensor, base_quat: torch.Tensor, dof_p
     else:
         roll, pitch = roll_pitch
     block = proprio_block(dof_pos.shape[-1])
-    obs = block.concat({
-        "ang_vel": base_ang_vel_local * ang_vel_scale,
-        "roll_pitch": torch.stack([roll, pitch], dim=-1),
-        "dof_pos": (dof_pos - default_dof_pos) * dof_pos_scale,
-        "dof_vel": dof_vel * dof_vel_scale,
-        "last_action": last_action,
-    })
+    obs = block.concat(
+        {
+            "ang_vel": base_ang_vel_local * ang_vel_scale,
+            "roll_pitch": torch.stack([roll, pitch], dim=-1),
+            "dof_pos": (dof_pos - default_dof_pos) * dof_pos_scale,
+            "dof_vel": dof_vel * dof_vel_scale,
+            "last_action": last_action,
+        }
+    )
     if noise is not None:
         obs = obs + noise
     vel_start = block["dof_vel"].start
@@ -145,39 +190,55 @@ def proprio_obs(base_ang_vel_local: torch.Tensor, base_quat: torch.Tensor, dof_p
 NOISE_SCALE_NAMES = {"ang_vel": "ang_vel", "roll_pitch": "imu", "dof_pos": "dof_pos", "dof_vel": "dof_vel"}
 
 
-def proprio_noise_scale_vec(num_dofs: int = LAYOUT.num_dofs, ang_vel: float = NOISE_ANG_VEL,
-                            imu: float = NOISE_IMU, dof_pos: float = NOISE_DOF_POS,
-                            dof_vel: float = NOISE_DOF_VEL, device=None,
-                            dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def proprio_noise_scale_vec(
+    num_dofs: int = LAYOUT.num_dofs,
+    ang_vel: float = NOISE_ANG_VEL,
+    imu: float = NOISE_IMU,
+    dof_pos: float = NOISE_DOF_POS,
+    dof_vel: float = NOISE_DOF_VEL,
+    device=None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
     """Noise amplitudes per entry of the proprioception block (`proprio_block(num_dofs)`, 74 on the G1):
     [ang vel 0.1 x3 | roll/pitch 0.1 x2 | dof pos 0.01 x23 | dof vel 0.1 x23 | action 0 x23]."""
     amplitudes = {"ang_vel": ang_vel, "imu": imu, "dof_pos": dof_pos, "dof_vel": dof_vel}
-    return proprio_block(num_dofs).per_field({f: amplitudes[name] for f, name in NOISE_SCALE_NAMES.items()},
-                                             device=device, dtype=dtype)
+    return proprio_block(num_dofs).per_field(
+        {f: amplitudes[name] for f, name in NOISE_SCALE_NAMES.items()}, device=device, dtype=dtype
+    )
 
 
-def noise_ramp(total_env_steps: int, ramp_iterations: int = NOISE_RAMP_ITERATIONS,
-               steps_per_iteration: int = STEPS_PER_ITERATION) -> float:
+def noise_ramp(
+    total_env_steps: int, ramp_iterations: int = NOISE_RAMP_ITERATIONS, steps_per_iteration: int = STEPS_PER_ITERATION
+) -> float:
     """Noise amplitude factor min(total_env_steps / (3000 * 24), 1) of headless training (with a
     viewer, 1.0). `total_env_steps` counts vectorised env steps."""
     return min(float(total_env_steps) / float(ramp_iterations * steps_per_iteration), 1.0)
 
 
-def sample_obs_noise(scale_vec: torch.Tensor, num_envs: int, amplitude: float = 1.0,
-                     generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def sample_obs_noise(
+    scale_vec: torch.Tensor, num_envs: int, amplitude: float = 1.0, generator: Optional[torch.Generator] = None
+) -> torch.Tensor:
     """(N, D) uniform noise in +-amplitude * scale_vec: (2 U[0,1) - 1) * scale_vec * amplitude."""
-    u = torch.rand((num_envs, scale_vec.shape[-1]), generator=generator,
-                   device=scale_vec.device, dtype=scale_vec.dtype)
+    u = torch.rand((num_envs, scale_vec.shape[-1]), generator=generator, device=scale_vec.device, dtype=scale_vec.dtype)
     return (2.0 * u - 1.0) * scale_vec * amplitude
 
 
 # --- privileged info ------------------------------------------------------------------------------
 
-def priv_info_obs(base_lin_vel_local: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor,
-                  key_body_pos: torch.Tensor, feet_contact_forces: torch.Tensor,
-                  mass_params: torch.Tensor, friction: torch.Tensor, kp_strength: torch.Tensor,
-                  kd_strength: torch.Tensor, contact_threshold: float = 5.0,
-                  enabled: bool = True) -> torch.Tensor:
+
+def priv_info_obs(
+    base_lin_vel_local: torch.Tensor,
+    root_pos: torch.Tensor,
+    root_quat: torch.Tensor,
+    key_body_pos: torch.Tensor,
+    feet_contact_forces: torch.Tensor,
+    mass_params: torch.Tensor,
+    friction: torch.Tensor,
+    kp_strength: torch.Tensor,
+    kd_strength: torch.Tensor,
+    contact_threshold: float = 5.0,
+    enabled: bool = True,
+) -> torch.Tensor:
     """84-D privileged info (docs/observations.md, Privileged info).
 
     base_lin_vel_local (N, 3) base-frame velocity; root_pos (N, 3), root_quat (N, 4) world;
@@ -192,23 +253,27 @@ def priv_info_obs(base_lin_vel_local: torch.Tensor, root_pos: torch.Tensor, root
     rel = key_body_pos - root_pos.unsqueeze(-2)
     kb_local = quat_rotate_inverse(root_quat.unsqueeze(-2).expand(rel.shape[:-1] + (4,)), rel)
     contacts = (feet_contact_forces[..., 2] > contact_threshold).to(root_pos.dtype)
-    out = priv_info_block(kp_strength.shape[-1], key_body_pos.shape[-2]).concat({
-        "base_lin_vel": base_lin_vel_local,
-        "root_z": root_pos[:, 2:3],
-        "key_body_pos": kb_local.reshape(n, -1),
-        "foot_contacts": contacts,
-        "mass_params": mass_params,
-        "friction": friction.reshape(n, 1).to(root_pos.dtype),
-        "kp_strength": kp_strength - 1.0,
-        "kd_strength": kd_strength - 1.0,
-    })
+    out = priv_info_block(kp_strength.shape[-1], key_body_pos.shape[-2]).concat(
+        {
+            "base_lin_vel": base_lin_vel_local,
+            "root_z": root_pos[:, 2:3],
+            "key_body_pos": kb_local.reshape(n, -1),
+            "foot_contacts": contacts,
+            "mass_params": mass_params,
+            "friction": friction.reshape(n, 1).to(root_pos.dtype),
+            "kp_strength": kp_strength - 1.0,
+            "kd_strength": kd_strength - 1.0,
+        }
+    )
     return out if enabled else torch.zeros_like(out)
 
 
 # --- assembly and history -------------------------------------------------------------------------
 
-def teacher_obs(priv_mimic: torch.Tensor, proprio: torch.Tensor, priv_info: torch.Tensor,
-                layout: ObsLayout = LAYOUT) -> torch.Tensor:
+
+def teacher_obs(
+    priv_mimic: torch.Tensor, proprio: torch.Tensor, priv_info: torch.Tensor, layout: ObsLayout = LAYOUT
+) -> torch.Tensor:
     """Teacher observation = privileged (critic) observation, `layout.teacher`: [mimic 1160 | proprio 74 | priv 84]."""
     return layout.teacher.concat({"priv_mimic": priv_mimic, "proprio": proprio, "priv_info": priv_info})
 
@@ -218,16 +283,16 @@ def student_single_obs(mimic: torch.Tensor, proprio: torch.Tensor, layout: ObsLa
     return layout.student_frame.concat({"mimic": mimic, "proprio": proprio})
 
 
-def student_obs(mimic: torch.Tensor, proprio: torch.Tensor, history: torch.Tensor,
-                layout: ObsLayout = LAYOUT) -> torch.Tensor:
+def student_obs(
+    mimic: torch.Tensor, proprio: torch.Tensor, history: torch.Tensor, layout: ObsLayout = LAYOUT
+) -> torch.Tensor:
     """Student observation, `layout.student`: [mimic 31 | proprio 74 | history 10 x 105] = 1155
     (docs/observations.md, History).
 
     history: (N, 10, 105), oldest first, holding the previous frames (the history BEFORE this
     step's update). Used by the environment and the deploy servers alike.
     """
-    return layout.student.concat({"mimic": mimic, "proprio": proprio,
-                                  "history": history.reshape(history.shape[0], -1)})
+    return layout.student.concat({"mimic": mimic, "proprio": proprio, "history": history.reshape(history.shape[0], -1)})
 
 
 def push_obs_history(history: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
@@ -236,8 +301,7 @@ def push_obs_history(history: torch.Tensor, frame: torch.Tensor) -> torch.Tensor
     return torch.cat([history[:, 1:], frame.unsqueeze(1)], dim=1)
 
 
-def update_obs_history(history: torch.Tensor, frame: torch.Tensor,
-                       episode_length: torch.Tensor) -> torch.Tensor:
+def update_obs_history(history: torch.Tensor, frame: torch.Tensor, episode_length: torch.Tensor) -> torch.Tensor:
     """Training history update, done AFTER the current observation was assembled.
 
     Envs with episode_length <= 1 get the whole history refilled with copies of `frame`; the others

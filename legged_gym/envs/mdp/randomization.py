@@ -5,6 +5,7 @@ returns tensors; applying them to a simulator (friction, pelvis mass/CoM, motor 
 velocities, body forces) is the environment's and the backend's job. The same seed gives the same
 draws. Tensors are created on the generator's device unless `device` says otherwise.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple, Optional, Sequence, Tuple
@@ -32,8 +33,14 @@ def _device(generator: Optional[torch.Generator], device):
     return generator.device if generator is not None else torch.device("cpu")
 
 
-def uniform(shape: Sequence[int], low: float, high: float, generator: Optional[torch.Generator] = None,
-            device=None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def uniform(
+    shape: Sequence[int],
+    low: float,
+    high: float,
+    generator: Optional[torch.Generator] = None,
+    device=None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
     """U[low, high) of the given shape."""
     u = torch.rand(tuple(shape), generator=generator, device=_device(generator, device), dtype=dtype)
     return low + (high - low) * u
@@ -41,18 +48,27 @@ def uniform(shape: Sequence[int], low: float, high: float, generator: Optional[t
 
 # --- drawn once at environment creation -----------------------------------------------------------
 
-def friction_coeffs(num_envs: int, generator: Optional[torch.Generator] = None,
-                    friction_range: Tuple[float, float] = FRICTION_RANGE,
-                    num_buckets: int = NUM_FRICTION_BUCKETS, device=None) -> torch.Tensor:
+
+def friction_coeffs(
+    num_envs: int,
+    generator: Optional[torch.Generator] = None,
+    friction_range: Tuple[float, float] = FRICTION_RANGE,
+    num_buckets: int = NUM_FRICTION_BUCKETS,
+    device=None,
+) -> torch.Tensor:
     """(N,) friction: 64 bucket values ~ U[0.1, 2.0] drawn once, each env takes a random bucket."""
     buckets = uniform((num_buckets,), friction_range[0], friction_range[1], generator, device)
     ids = torch.randint(0, num_buckets, (num_envs,), generator=generator, device=buckets.device)
     return buckets[ids]
 
 
-def base_mass_params(num_envs: int, generator: Optional[torch.Generator] = None,
-                     mass_range: Tuple[float, float] = ADDED_MASS_RANGE,
-                     com_range: Tuple[float, float] = COM_OFFSET_RANGE, device=None) -> torch.Tensor:
+def base_mass_params(
+    num_envs: int,
+    generator: Optional[torch.Generator] = None,
+    mass_range: Tuple[float, float] = ADDED_MASS_RANGE,
+    com_range: Tuple[float, float] = COM_OFFSET_RANGE,
+    device=None,
+) -> torch.Tensor:
     """(N, 4) = [added pelvis mass ~ U[-3, 3] kg, CoM offset ~ U[-0.05, 0.05]^3 m] (the privileged
     `mass_params`)."""
     mass = uniform((num_envs, 1), mass_range[0], mass_range[1], generator, device)
@@ -60,17 +76,22 @@ def base_mass_params(num_envs: int, generator: Optional[torch.Generator] = None,
     return torch.cat([mass, com], dim=-1)
 
 
-def motor_strength(num_envs: int, num_dofs: int = 23, generator: Optional[torch.Generator] = None,
-                   strength_range: Tuple[float, float] = MOTOR_STRENGTH_RANGE,
-                   device=None) -> Tuple[torch.Tensor, torch.Tensor]:
+def motor_strength(
+    num_envs: int,
+    num_dofs: int = 23,
+    generator: Optional[torch.Generator] = None,
+    strength_range: Tuple[float, float] = MOTOR_STRENGTH_RANGE,
+    device=None,
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """(kp_factor, kd_factor), each (N, 23) ~ U[0.8, 1.2], independent; never resampled."""
     kp = uniform((num_envs, num_dofs), strength_range[0], strength_range[1], generator, device)
     kd = uniform((num_envs, num_dofs), strength_range[0], strength_range[1], generator, device)
     return kp, kd
 
 
-def gravity_offset(generator: Optional[torch.Generator] = None,
-                   gravity_range: Tuple[float, float] = GRAVITY_RANGE, device=None) -> torch.Tensor:
+def gravity_offset(
+    generator: Optional[torch.Generator] = None, gravity_range: Tuple[float, float] = GRAVITY_RANGE, device=None
+) -> torch.Tensor:
     """(3,) gravity offset ~ U[-0.1, 0.1] m/s^2 per axis, one for the whole simulation.
     docs/decisions.md D2: behind a `randomize_gravity` flag that defaults to off (TWIST never applies it)."""
     return uniform((3,), gravity_range[0], gravity_range[1], generator, device)
@@ -78,27 +99,42 @@ def gravity_offset(generator: Optional[torch.Generator] = None,
 
 # --- drawn during the episode ---------------------------------------------------------------------
 
+
 def interval_due(step_counter: int, interval_s: float, dt: float = POLICY_DT) -> bool:
     """True on the steps where a periodic event fires: counter % round(interval / dt) == 0
     (pushes every 200 steps, hand forces every 100 steps; all envs at once)."""
     return int(step_counter) % max(int(round(interval_s / dt)), 1) == 0
 
 
-def push_velocities(num_envs: int, generator: Optional[torch.Generator] = None,
-                    vel_range: Tuple[float, float] = PUSH_VEL_RANGE, device=None) -> torch.Tensor:
+def push_velocities(
+    num_envs: int,
+    generator: Optional[torch.Generator] = None,
+    vel_range: Tuple[float, float] = PUSH_VEL_RANGE,
+    device=None,
+) -> torch.Tensor:
     """(N, 2) root xy linear velocities ~ U(-1, 1) m/s that overwrite the current ones."""
     return uniform((num_envs, 2), vel_range[0], vel_range[1], generator, device)
 
 
-def hand_push_forces(num_envs: int, num_bodies: int = 2, generator: Optional[torch.Generator] = None,
-                     force_range: Tuple[float, float] = HAND_FORCE_RANGE, device=None) -> torch.Tensor:
+def hand_push_forces(
+    num_envs: int,
+    num_bodies: int = 2,
+    generator: Optional[torch.Generator] = None,
+    force_range: Tuple[float, float] = HAND_FORCE_RANGE,
+    device=None,
+) -> torch.Tensor:
     """(N, 2, 3) world-frame forces ~ U(-20, 20) N per axis on the two hand bodies (one substep)."""
     return uniform((num_envs, num_bodies, 3), force_range[0], force_range[1], generator, device)
 
 
-def action_delay(total_env_steps: int, generator: Optional[torch.Generator] = None,
-                 onset_steps: int = ACTION_DELAY_ONSET_STEPS, max_delay: int = 1,
-                 enabled: bool = True, as_tensor: bool = False):
+def action_delay(
+    total_env_steps: int,
+    generator: Optional[torch.Generator] = None,
+    onset_steps: int = ACTION_DELAY_ONSET_STEPS,
+    max_delay: int = 1,
+    enabled: bool = True,
+    as_tensor: bool = False,
+):
     """Delay d in {0, ..., max_delay} policy steps, one for all envs, redrawn every step once the
     global env-step counter exceeds 120,000 (iteration ~5000); 0 before or when disabled.
 
@@ -121,6 +157,7 @@ def delayed_action(action_history: torch.Tensor, delay) -> torch.Tensor:
 
 # --- reference-state initialisation (RSI) ---------------------------------------------------------
 
+
 class RSIState(NamedTuple):
     root_states: torch.Tensor  # (N, 13) pos, quat xyzw, lin vel, ang vel (world)
     dof_pos: torch.Tensor  # (N, 23)
@@ -128,9 +165,15 @@ class RSIState(NamedTuple):
     init_origin: torch.Tensor  # (N, 3) xy shift of the reference for this episode (z = 0)
 
 
-def rsi_draws(num_envs: int, num_dofs: int, generator: Optional[torch.Generator] = None,
-              dof_pos_range: Tuple[float, float] = (0.8, 1.2), xy_offset: float = 0.3, device=None,
-              dtype: torch.dtype = torch.float32) -> Tuple[torch.Tensor, torch.Tensor]:
+def rsi_draws(
+    num_envs: int,
+    num_dofs: int,
+    generator: Optional[torch.Generator] = None,
+    dof_pos_range: Tuple[float, float] = (0.8, 1.2),
+    xy_offset: float = 0.3,
+    device=None,
+    dtype: torch.dtype = torch.float32,
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """The random part of `rsi_state` for num_envs envs, drawn in its order: (xy shift (N, 2) ~
     U(-0.3, 0.3), DOF scale (N, num_dofs) ~ U(0.8, 1.2)). Rows of these, passed to rsi_state as
     `xy_noise` / `dof_scale`, give what rsi_state draws itself from the same generator state."""
@@ -139,12 +182,22 @@ def rsi_draws(num_envs: int, num_dofs: int, generator: Optional[torch.Generator]
     return xy, scale
 
 
-def rsi_state(ref_root_pos: torch.Tensor, ref_root_rot: torch.Tensor, ref_root_vel: torch.Tensor,
-              ref_root_ang_vel: torch.Tensor, ref_dof_pos: torch.Tensor, ref_dof_vel: torch.Tensor,
-              env_origins: torch.Tensor, generator: Optional[torch.Generator] = None,
-              dof_pos_range: Tuple[float, float] = (0.8, 1.2), vel_factor: float = 0.8,
-              xy_offset: float = 0.3, z_offset: float = 0.05, xy_noise: Optional[torch.Tensor] = None,
-              dof_scale: Optional[torch.Tensor] = None) -> RSIState:
+def rsi_state(
+    ref_root_pos: torch.Tensor,
+    ref_root_rot: torch.Tensor,
+    ref_root_vel: torch.Tensor,
+    ref_root_ang_vel: torch.Tensor,
+    ref_dof_pos: torch.Tensor,
+    ref_dof_vel: torch.Tensor,
+    env_origins: torch.Tensor,
+    generator: Optional[torch.Generator] = None,
+    dof_pos_range: Tuple[float, float] = (0.8, 1.2),
+    vel_factor: float = 0.8,
+    xy_offset: float = 0.3,
+    z_offset: float = 0.05,
+    xy_noise: Optional[torch.Tensor] = None,
+    dof_scale: Optional[torch.Tensor] = None,
+) -> RSIState:
     """Robot reset state from the reference frame at the sampled start time (docs/rewards_and_terminations.md,
     Resets and reference-state initialisation, step 3).
 

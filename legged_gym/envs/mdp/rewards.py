@@ -6,6 +6,7 @@ defaults: their values are the task config's (`cfg.rewards.params`, read by
 `legged_gym/envs/base/reward_terms.py`).
 Quaternions xyzw; "local" = base frame; contact forces are world-frame net contact forces.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Mapping, Optional, Sequence, Tuple
@@ -29,38 +30,55 @@ SYMMETRY_LEFT_IDS, SYMMETRY_RIGHT_IDS, SYMMETRY_SIGNS = _G1.mirror_dofs()
 
 # --- tracking terms -------------------------------------------------------------------------------
 
-def tracking_joint_dof(dof_pos: torch.Tensor, ref_dof_pos: torch.Tensor, dof_err_w: torch.Tensor, *,
-                       coef: float) -> torch.Tensor:
+
+def tracking_joint_dof(
+    dof_pos: torch.Tensor, ref_dof_pos: torch.Tensor, dof_err_w: torch.Tensor, *, coef: float
+) -> torch.Tensor:
     """exp(-coef * sum_j w_j (q_ref - q)^2) (TWIST: coef 0.15)."""
     return torch.exp(-coef * torch.sum(dof_err_w * (ref_dof_pos - dof_pos) ** 2, dim=-1))
 
 
-def tracking_joint_vel(dof_vel: torch.Tensor, ref_dof_vel: torch.Tensor, dof_err_w: torch.Tensor, *,
-                       coef: float) -> torch.Tensor:
+def tracking_joint_vel(
+    dof_vel: torch.Tensor, ref_dof_vel: torch.Tensor, dof_err_w: torch.Tensor, *, coef: float
+) -> torch.Tensor:
     """exp(-coef * sum_j w_j (qdot_ref - qdot)^2) (TWIST: coef 0.01)."""
     return torch.exp(-coef * torch.sum(dof_err_w * (ref_dof_vel - dof_vel) ** 2, dim=-1))
 
 
-def tracking_root_pose(root_pos: torch.Tensor, root_quat: torch.Tensor, ref_root_pos: torch.Tensor,
-                       ref_root_quat: torch.Tensor, *, coef: float, rot_weight: float,
-                       height_only: bool) -> torch.Tensor:
+def tracking_root_pose(
+    root_pos: torch.Tensor,
+    root_quat: torch.Tensor,
+    ref_root_pos: torch.Tensor,
+    ref_root_quat: torch.Tensor,
+    *,
+    coef: float,
+    rot_weight: float,
+    height_only: bool,
+) -> torch.Tensor:
     """exp(-coef (e_p + rot_weight e_r)) (TWIST: 5, 0.1); e_p = (z_ref - z)^2 (all of xyz if not
     `height_only`, i.e. TWIST's global_obs); e_r = squared geodesic angle of q_ref * q^-1 (includes yaw;
     docs/decisions.md K2)."""
     diff = ref_root_pos - root_pos
-    e_p = diff[..., 2] ** 2 if height_only else torch.sum(diff ** 2, dim=-1)
+    e_p = diff[..., 2] ** 2 if height_only else torch.sum(diff**2, dim=-1)
     e_r = quat_angle(quat_mul(ref_root_quat, quat_conjugate(root_quat))) ** 2
     return torch.exp(-coef * (e_p + rot_weight * e_r))
 
 
-def tracking_root_vel(base_lin_vel_local: torch.Tensor, base_ang_vel_local: torch.Tensor,
-                      ref_root_quat: torch.Tensor, ref_root_vel: torch.Tensor,
-                      ref_root_ang_vel: torch.Tensor, *, coef: float, ang_weight: float) -> torch.Tensor:
+def tracking_root_vel(
+    base_lin_vel_local: torch.Tensor,
+    base_ang_vel_local: torch.Tensor,
+    ref_root_quat: torch.Tensor,
+    ref_root_vel: torch.Tensor,
+    ref_root_ang_vel: torch.Tensor,
+    *,
+    coef: float,
+    ang_weight: float,
+) -> torch.Tensor:
     """exp(-coef (|R_ref^-1 v_ref - v_base|^2 + ang_weight |R_ref^-1 w_ref - w_base|^2)) (TWIST: 1, 0.5);
     reference velocities are world-frame, robot velocities base-frame."""
     dv = quat_rotate_inverse(ref_root_quat, ref_root_vel) - base_lin_vel_local
     dw = quat_rotate_inverse(ref_root_quat, ref_root_ang_vel) - base_ang_vel_local
-    return torch.exp(-coef * (torch.sum(dv ** 2, dim=-1) + ang_weight * torch.sum(dw ** 2, dim=-1)))
+    return torch.exp(-coef * (torch.sum(dv**2, dim=-1) + ang_weight * torch.sum(dw**2, dim=-1)))
 
 
 def _heading_frame(body_pos: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor) -> torch.Tensor:
@@ -70,18 +88,30 @@ def _heading_frame(body_pos: torch.Tensor, root_pos: torch.Tensor, root_quat: to
     return quat_rotate_inverse(q, rel)
 
 
-def keybody_delta(key_body_pos: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor,
-                  ref_key_body_pos: torch.Tensor, ref_root_pos: torch.Tensor,
-                  ref_root_quat: torch.Tensor) -> torch.Tensor:
+def keybody_delta(
+    key_body_pos: torch.Tensor,
+    root_pos: torch.Tensor,
+    root_quat: torch.Tensor,
+    ref_key_body_pos: torch.Tensor,
+    ref_root_pos: torch.Tensor,
+    ref_root_quat: torch.Tensor,
+) -> torch.Tensor:
     """(N, K, 3) delta_i: key bodies in the robot's yaw-only root frame minus the reference's in its
     own (world inputs (N, K, 3)); what `keybody_pos_error` and `mean_keybody_distance` measure."""
-    return _heading_frame(key_body_pos, root_pos, root_quat) - _heading_frame(ref_key_body_pos, ref_root_pos, ref_root_quat)
+    return _heading_frame(key_body_pos, root_pos, root_quat) - _heading_frame(
+        ref_key_body_pos, ref_root_pos, ref_root_quat
+    )
 
 
-def keybody_pos_error(key_body_pos: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor,
-                      ref_key_body_pos: torch.Tensor, ref_root_pos: torch.Tensor,
-                      ref_root_quat: torch.Tensor,
-                      body_ids: Optional[Sequence[int]] = None) -> torch.Tensor:
+def keybody_pos_error(
+    key_body_pos: torch.Tensor,
+    root_pos: torch.Tensor,
+    root_quat: torch.Tensor,
+    ref_key_body_pos: torch.Tensor,
+    ref_root_pos: torch.Tensor,
+    ref_root_quat: torch.Tensor,
+    body_ids: Optional[Sequence[int]] = None,
+) -> torch.Tensor:
     """sum_i |delta_i|^2 of key bodies in yaw-only root frames (robot vs reference), world inputs
     (N, K, 3); `body_ids` selects a subset of the K key bodies (None: all)."""
     if body_ids is not None:
@@ -89,26 +119,40 @@ def keybody_pos_error(key_body_pos: torch.Tensor, root_pos: torch.Tensor, root_q
         key_body_pos = key_body_pos.index_select(1, ids)
         ref_key_body_pos = ref_key_body_pos.index_select(1, ids)
     d = keybody_delta(key_body_pos, root_pos, root_quat, ref_key_body_pos, ref_root_pos, ref_root_quat)
-    return torch.sum(d ** 2, dim=(-2, -1))
+    return torch.sum(d**2, dim=(-2, -1))
 
 
-def mean_keybody_distance(key_body_pos: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor,
-                          ref_key_body_pos: torch.Tensor, ref_root_pos: torch.Tensor,
-                          ref_root_quat: torch.Tensor) -> torch.Tensor:
+def mean_keybody_distance(
+    key_body_pos: torch.Tensor,
+    root_pos: torch.Tensor,
+    root_quat: torch.Tensor,
+    ref_key_body_pos: torch.Tensor,
+    ref_root_pos: torch.Tensor,
+    ref_root_quat: torch.Tensor,
+) -> torch.Tensor:
     """Tracking metric (not a reward): mean over key bodies of |delta_i| in metres, in the same
     yaw-only root frames as `keybody_pos_error`."""
     d = keybody_delta(key_body_pos, root_pos, root_quat, ref_key_body_pos, ref_root_pos, ref_root_quat)
     return d.norm(dim=-1).mean(dim=-1)
 
 
-def tracking_keybody_pos(key_body_pos: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor,
-                         ref_key_body_pos: torch.Tensor, ref_root_pos: torch.Tensor,
-                         ref_root_quat: torch.Tensor, body_ids: Optional[Sequence[int]] = None, *,
-                         coef: float) -> torch.Tensor:
+def tracking_keybody_pos(
+    key_body_pos: torch.Tensor,
+    root_pos: torch.Tensor,
+    root_quat: torch.Tensor,
+    ref_key_body_pos: torch.Tensor,
+    ref_root_pos: torch.Tensor,
+    ref_root_quat: torch.Tensor,
+    body_ids: Optional[Sequence[int]] = None,
+    *,
+    coef: float,
+) -> torch.Tensor:
     """exp(-coef e) over the 9 key bodies (TWIST: coef 10); CMG lower-body-only tracking:
     body_ids=LOWER_KEY_BODY_IDS."""
-    return torch.exp(-coef * keybody_pos_error(key_body_pos, root_pos, root_quat, ref_key_body_pos,
-                                               ref_root_pos, ref_root_quat, body_ids))
+    return torch.exp(
+        -coef
+        * keybody_pos_error(key_body_pos, root_pos, root_quat, ref_key_body_pos, ref_root_pos, ref_root_quat, body_ids)
+    )
 
 
 def keybody_kernel(delta: torch.Tensor, body_ids: Optional[torch.Tensor] = None, *, coef: float) -> torch.Tensor:
@@ -116,17 +160,26 @@ def keybody_kernel(delta: torch.Tensor, body_ids: Optional[torch.Tensor] = None,
     long tensor; None: all): `tracking_keybody_pos` / `tracking_keybody_pos_upper` of a delta computed once."""
     if body_ids is not None:
         delta = delta.index_select(1, body_ids)
-    return torch.exp(-coef * torch.sum(delta ** 2, dim=(-2, -1)))
+    return torch.exp(-coef * torch.sum(delta**2, dim=(-2, -1)))
 
 
-def tracking_keybody_pos_upper(key_body_pos: torch.Tensor, root_pos: torch.Tensor,
-                               root_quat: torch.Tensor, ref_key_body_pos: torch.Tensor,
-                               ref_root_pos: torch.Tensor, ref_root_quat: torch.Tensor,
-                               lower_body_only_tracking: bool = False,
-                               body_ids: Sequence[int] = UPPER_KEY_BODY_IDS, *, coef: float) -> torch.Tensor:
+def tracking_keybody_pos_upper(
+    key_body_pos: torch.Tensor,
+    root_pos: torch.Tensor,
+    root_quat: torch.Tensor,
+    ref_key_body_pos: torch.Tensor,
+    ref_root_pos: torch.Tensor,
+    ref_root_quat: torch.Tensor,
+    lower_body_only_tracking: bool = False,
+    body_ids: Sequence[int] = UPPER_KEY_BODY_IDS,
+    *,
+    coef: float,
+) -> torch.Tensor:
     """CMG: exp(-coef e) over hands, elbows, head (coef 5); 0 when `lower_body_only_tracking`."""
-    r = torch.exp(-coef * keybody_pos_error(key_body_pos, root_pos, root_quat, ref_key_body_pos,
-                                            ref_root_pos, ref_root_quat, body_ids))
+    r = torch.exp(
+        -coef
+        * keybody_pos_error(key_body_pos, root_pos, root_quat, ref_key_body_pos, ref_root_pos, ref_root_quat, body_ids)
+    )
     return torch.zeros_like(r) if lower_body_only_tracking else r
 
 
@@ -141,9 +194,14 @@ def tracking_cmd_yaw(commands: torch.Tensor, base_ang_vel_local: torch.Tensor, *
     return torch.exp(-coef * (commands[:, 2] - base_ang_vel_local[:, 2]) ** 2)
 
 
-def action_symmetry(actions: torch.Tensor, left_ids: Sequence[int] = SYMMETRY_LEFT_IDS,
-                    right_ids: Sequence[int] = SYMMETRY_RIGHT_IDS,
-                    signs: Sequence[float] = SYMMETRY_SIGNS, *, coef: float) -> torch.Tensor:
+def action_symmetry(
+    actions: torch.Tensor,
+    left_ids: Sequence[int] = SYMMETRY_LEFT_IDS,
+    right_ids: Sequence[int] = SYMMETRY_RIGHT_IDS,
+    signs: Sequence[float] = SYMMETRY_SIGNS,
+    *,
+    coef: float,
+) -> torch.Tensor:
     """CMG: exp(-coef mean_pairs (a_L - s a_R)^2) (coef 0.5) on the clipped/delayed actions."""
     s = torch.as_tensor(signs, dtype=actions.dtype, device=actions.device)
     left = actions.index_select(-1, index_tensor(left_ids, actions.device))
@@ -153,6 +211,7 @@ def action_symmetry(actions: torch.Tensor, left_ids: Sequence[int] = SYMMETRY_LE
 
 
 # --- penalty / shaping terms ----------------------------------------------------------------------
+
 
 def feet_slip(feet_vel: torch.Tensor, feet_contact_forces: torch.Tensor, *, contact_threshold: float) -> torch.Tensor:
     """sum_feet sqrt(|v_foot,xy|) [F_z > contact_threshold] (TWIST: 5 N); feet_vel, feet_contact_forces
@@ -176,8 +235,9 @@ def feet_stumble(feet_contact_forces: torch.Tensor, *, ratio: float) -> torch.Te
     return torch.any(fxy > ratio * torch.abs(feet_contact_forces[..., 2]), dim=-1).to(feet_contact_forces.dtype)
 
 
-def soft_dof_pos_limits(lower: torch.Tensor, upper: torch.Tensor, *,
-                        soft_limit: float) -> Tuple[torch.Tensor, torch.Tensor]:
+def soft_dof_pos_limits(
+    lower: torch.Tensor, upper: torch.Tensor, *, soft_limit: float
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """URDF range shrunk to `soft_limit` of its width about its midpoint (TWIST: 0.95)."""
     mid = 0.5 * (lower + upper)
     half = 0.5 * (upper - lower) * soft_limit
@@ -196,7 +256,7 @@ def dof_torque_limits(torques: torch.Tensor, torque_limits: torch.Tensor, *, sof
 
 def dof_vel(dof_vel: torch.Tensor) -> torch.Tensor:
     """sum_j qdot_j^2."""
-    return torch.sum(dof_vel ** 2, dim=-1)
+    return torch.sum(dof_vel**2, dim=-1)
 
 
 def dof_acc(dof_vel: torch.Tensor, last_dof_vel: torch.Tensor, dt: float = POLICY_DT) -> torch.Tensor:
@@ -209,8 +269,9 @@ def ankle_dof_vel(dof_vel: torch.Tensor, dof_ids: Sequence[int] = ANKLE_DOF_IDS)
     return torch.sum(dof_vel.index_select(-1, index_tensor(dof_ids, dof_vel.device)) ** 2, dim=-1)
 
 
-def ankle_dof_acc(dof_vel: torch.Tensor, last_dof_vel: torch.Tensor, dt: float = POLICY_DT,
-                  dof_ids: Sequence[int] = ANKLE_DOF_IDS) -> torch.Tensor:
+def ankle_dof_acc(
+    dof_vel: torch.Tensor, last_dof_vel: torch.Tensor, dt: float = POLICY_DT, dof_ids: Sequence[int] = ANKLE_DOF_IDS
+) -> torch.Tensor:
     """dof_acc restricted to the ankle DOFs 4, 5, 10, 11."""
     ids = index_tensor(dof_ids, dof_vel.device)
     return torch.sum(((last_dof_vel.index_select(-1, ids) - dof_vel.index_select(-1, ids)) / dt) ** 2, dim=-1)
@@ -226,10 +287,17 @@ def ang_vel_xy(base_ang_vel_local: torch.Tensor) -> torch.Tensor:
     return torch.sum(base_ang_vel_local[:, :2] ** 2, dim=-1)
 
 
-def feet_air_time(feet_contact_forces: torch.Tensor, ref_root_vel: torch.Tensor,
-                  air_time: torch.Tensor, last_contacts: torch.Tensor, dt: float = POLICY_DT, *,
-                  target: float, contact_threshold: float,
-                  min_ref_speed: float) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def feet_air_time(
+    feet_contact_forces: torch.Tensor,
+    ref_root_vel: torch.Tensor,
+    air_time: torch.Tensor,
+    last_contacts: torch.Tensor,
+    dt: float = POLICY_DT,
+    *,
+    target: float,
+    contact_threshold: float,
+    min_ref_speed: float,
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Air-time shaping with its state update; returns (reward, new_air_time, new_last_contacts).
 
     TWIST: target 0.5 s, contact_threshold 5 N, min_ref_speed 0.05 m/s.
@@ -252,8 +320,7 @@ def feet_air_time(feet_contact_forces: torch.Tensor, ref_root_vel: torch.Tensor,
     return rew, air_time, contact
 
 
-def total_angular_momentum(body_pos: torch.Tensor, body_vel: torch.Tensor,
-                           body_mass: torch.Tensor) -> torch.Tensor:
+def total_angular_momentum(body_pos: torch.Tensor, body_vel: torch.Tensor, body_mass: torch.Tensor) -> torch.Tensor:
     """CMG forks: |L / M|^2 with L = sum_b m_b (p_b - p_com) x (v_b - v_com) over all bodies.
     body_pos, body_vel (N, B, 3) world; body_mass (B,) or (N, B) (after randomisation)."""
     m = body_mass.expand(body_pos.shape[:-1]).unsqueeze(-1)
@@ -265,6 +332,7 @@ def total_angular_momentum(body_pos: torch.Tensor, body_vel: torch.Tensor,
 
 
 # --- aggregation ---------------------------------------------------------------------------------
+
 
 def effective_scales(scales: Mapping[str, float], dt: float = POLICY_DT) -> Dict[str, float]:
     """Scale x dt for every term with a non-zero scale (zero-scale terms are not computed)."""

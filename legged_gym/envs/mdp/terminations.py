@@ -5,6 +5,7 @@ Each term returns a bool mask (N,); `check_termination` combines them into (rese
 Time-outs (motion end, episode length) are bootstrapped by PPO; the others are failures.
 Quaternions xyzw; positions and velocities world frame.
 """
+
 from __future__ import annotations
 
 from typing import Tuple
@@ -28,8 +29,7 @@ def bad_orientation(root_quat: torch.Tensor, roll_limit: float = 1.0, pitch_limi
     return (torch.abs(roll) > roll_limit) | (torch.abs(pitch) > pitch_limit)
 
 
-def root_height_deviation(root_pos: torch.Tensor, ref_root_pos: torch.Tensor,
-                          threshold: float = 0.2) -> torch.Tensor:
+def root_height_deviation(root_pos: torch.Tensor, ref_root_pos: torch.Tensor, threshold: float = 0.2) -> torch.Tensor:
     """|z_root - z_ref| > 0.2 m."""
     return torch.abs(root_pos[:, 2] - ref_root_pos[:, 2]) > threshold
 
@@ -51,34 +51,53 @@ def root_speed(root_lin_vel: torch.Tensor, max_speed: float = 5.0) -> torch.Tens
 
 def root_drift(root_pos: torch.Tensor, ref_root_pos: torch.Tensor, max_drift: float) -> torch.Tensor:
     """Horizontal (xy) distance of the root from the reference root > max_drift m (not in TWIST)."""
-    return torch.sum((root_pos[:, 0:2] - ref_root_pos[:, 0:2]) ** 2, dim=-1) > max_drift ** 2
+    return torch.sum((root_pos[:, 0:2] - ref_root_pos[:, 0:2]) ** 2, dim=-1) > max_drift**2
 
 
-def pose_deviation(key_body_pos: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor,
-                   ref_key_body_pos: torch.Tensor, ref_root_pos: torch.Tensor,
-                   ref_root_quat: torch.Tensor, max_dist: float = 0.7) -> torch.Tensor:
+def pose_deviation(
+    key_body_pos: torch.Tensor,
+    root_pos: torch.Tensor,
+    root_quat: torch.Tensor,
+    ref_key_body_pos: torch.Tensor,
+    ref_root_pos: torch.Tensor,
+    ref_root_quat: torch.Tensor,
+    max_dist: float = 0.7,
+) -> torch.Tensor:
     """Pose termination: key bodies (N, K, 3) relative to the pelvis rotated into the robot root
     frame (FULL quaternion, unlike the yaw-only key-body reward; docs/decisions.md K2) vs the reference key
     bodies relative to the reference root rotated by R_ref^-1; fails if max_i |d_i|^2 > 0.7^2."""
+
     def local(p, rp, rq):
         rel = p - rp.unsqueeze(-2)
         return quat_rotate_inverse(rq.unsqueeze(-2).expand(rel.shape[:-1] + (4,)), rel)
 
     d = local(key_body_pos, root_pos, root_quat) - local(ref_key_body_pos, ref_root_pos, ref_root_quat)
-    return torch.amax(torch.sum(d ** 2, dim=-1), dim=-1) > max_dist ** 2
+    return torch.amax(torch.sum(d**2, dim=-1), dim=-1) > max_dist**2
 
 
-def check_termination(torso_contact_forces: torch.Tensor, root_pos: torch.Tensor,
-                      root_quat: torch.Tensor, root_lin_vel: torch.Tensor,
-                      key_body_pos: torch.Tensor, ref_root_pos: torch.Tensor,
-                      ref_root_quat: torch.Tensor, ref_key_body_pos: torch.Tensor,
-                      episode_length: torch.Tensor, motion_length: torch.Tensor,
-                      max_episode_length: float, dt: float = POLICY_DT,
-                      motion_end_terminates: bool = True, pose_termination: bool = True,
-                      contact_threshold: float = 1.0, roll_limit: float = 1.0,
-                      pitch_limit: float = 1.0, height_threshold: float = 0.2,
-                      max_root_speed: float = 5.0,
-                      pose_dist: float = 0.7, max_root_drift: float = 0.0) -> Tuple[torch.Tensor, torch.Tensor]:
+def check_termination(
+    torso_contact_forces: torch.Tensor,
+    root_pos: torch.Tensor,
+    root_quat: torch.Tensor,
+    root_lin_vel: torch.Tensor,
+    key_body_pos: torch.Tensor,
+    ref_root_pos: torch.Tensor,
+    ref_root_quat: torch.Tensor,
+    ref_key_body_pos: torch.Tensor,
+    episode_length: torch.Tensor,
+    motion_length: torch.Tensor,
+    max_episode_length: float,
+    dt: float = POLICY_DT,
+    motion_end_terminates: bool = True,
+    pose_termination: bool = True,
+    contact_threshold: float = 1.0,
+    roll_limit: float = 1.0,
+    pitch_limit: float = 1.0,
+    height_threshold: float = 0.2,
+    max_root_speed: float = 5.0,
+    pose_dist: float = 0.7,
+    max_root_drift: float = 0.0,
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """(reset, time_out) masks (docs/rewards_and_terminations.md, Terminations).
 
     Failures: torso contact, roll/pitch, height vs reference, root speed, pose (when
@@ -93,8 +112,9 @@ def check_termination(torso_contact_forces: torch.Tensor, root_pos: torch.Tensor
     failed |= root_height_deviation(root_pos, ref_root_pos, height_threshold)
     failed |= root_speed(root_lin_vel, max_root_speed)
     if pose_termination:
-        failed |= pose_deviation(key_body_pos, root_pos, root_quat, ref_key_body_pos, ref_root_pos,
-                                 ref_root_quat, pose_dist)
+        failed |= pose_deviation(
+            key_body_pos, root_pos, root_quat, ref_key_body_pos, ref_root_pos, ref_root_quat, pose_dist
+        )
     if max_root_drift > 0:
         failed |= root_drift(root_pos, ref_root_pos, max_root_drift)
     time_out = episode_timeout(episode_length, max_episode_length)
