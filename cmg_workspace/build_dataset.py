@@ -21,15 +21,19 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from cmg_workspace.dataset import BuildConfig, build, parse_replication, summary_lines
-from cmg_workspace.sources import SYNTH_SETS, list_sources, read_source_file
+from cmg_workspace.sources import list_sources, read_source_file
 from pose.formats import MotionFileError
 
 LAFAN_ENV = "CMG_LAFAN_DIR"
 
 
+#: The synthetic sets a data set is built from by default (`steady` is the steady-pelvis variant set).
+DEFAULT_SYNTH_SOURCES = ("embedded", "locomotion")
+
+
 def default_sources() -> List[str]:
-    """`embedded locomotion`, plus $CMG_LAFAN_DIR when it names a folder."""
-    out = list(SYNTH_SETS)
+    """`embedded locomotion`, plus $CMG_LAFAN_DIR when it names a folder (`steady` on request)."""
+    out = list(DEFAULT_SYNTH_SOURCES)
     extra = os.environ.get(LAFAN_ENV)
     if extra:
         if not Path(extra).is_dir():

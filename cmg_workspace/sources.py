@@ -5,6 +5,9 @@ A source is one of
 - `embedded`: the embedded default motion set (`pose.synth.default_motion_file()`);
 - `locomotion`: the synthetic locomotion set (jogging, running, lateral, backward and turning
   variants; `pose.synth_locomotion.locomotion_motion_file()`);
+- `steady`: the moving clips of both synthetic sets with the pelvis steady on the path (no sway,
+  roll or yaw swing; `pose.synth_locomotion.steady_motion_file()`): under a root integrated from
+  the smoothed command, as the CMG's references move, their stance feet stay still;
 - a TWIST manifest (`.yaml`), a clip or source file (`.pkl`, `.npz`, `.csv`), or a folder (every
   `.csv`, `.npz` and `.pkl` under it), in any format `python -m pose.convert` reads: TWIST clips
   (23 or 29 joints), Unitree LAFAN1 G1 CSV (30 fps), AMASS-retargeted G1 NPZ, BeyondMimic NPZ.
@@ -26,7 +29,7 @@ from pose.cmg.joints import from_23, joint_names, wrist_indices
 from pose.convert import CONVERTERS, ROOT_COLUMNS, detect_format
 from pose.formats import MotionFileError, is_manifest, load_manifest, read_npz, read_pickle
 
-SYNTH_SETS = ("embedded", "locomotion")
+SYNTH_SETS = ("embedded", "locomotion", "steady")
 SOURCE_SUFFIXES = (".csv", ".npz", ".pkl")
 
 
@@ -51,6 +54,10 @@ def synth_manifest(name: str) -> Path:
         from pose.synth_locomotion import locomotion_motion_file
 
         return locomotion_motion_file()
+    if name == "steady":
+        from pose.synth_locomotion import steady_motion_file
+
+        return steady_motion_file()
     raise ValueError("unknown synthetic set {!r} (expected one of {})".format(name, ", ".join(SYNTH_SETS)))
 
 

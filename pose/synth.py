@@ -33,7 +33,7 @@ import shutil
 import sys
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -524,9 +524,21 @@ def plan_waist_twist(fps, rng, model, geo) -> MotionPlan:
     return plan
 
 
-def plan_walk(cmd: WalkCommand, speed_class: float, fps, rng, model, geo, duration=8.0) -> MotionPlan:
-    """Stand, start walking, follow `cmd` (gait chosen for `speed_class` m/s), stop, stand."""
+def steady_pelvis(gait: Gait) -> Gait:
+    """The gait with the pelvis steady on the path: no lateral sway, roll or yaw swing (the vertical
+    bob stays). A root moving along the smoothed command path, as the CMG's references do, then
+    matches the clip's own pelvis, so its stance feet do not slide under it (the CMG data set)."""
+    return replace(gait, sway=0.0, roll=0.0, yaw_swing=0.0)
+
+
+def plan_walk(
+    cmd: WalkCommand, speed_class: float, fps, rng, model, geo, duration=8.0, steady: bool = False
+) -> MotionPlan:
+    """Stand, start walking, follow `cmd` (gait chosen for `speed_class` m/s), stop, stand; with
+    `steady`, the pelvis steady on the path (`steady_pelvis`)."""
     gait = gait_for(speed_class, rng)
+    if steady:
+        gait = steady_pelvis(gait)
     path = integrate_path(cmd, duration + 2.0)
     steps = footstep_plan(path, cmd, gait, geo)
     duration = max(duration, steps[-1].t_land + gait.double_support + 0.6)
@@ -541,8 +553,8 @@ def plan_walk(cmd: WalkCommand, speed_class: float, fps, rng, model, geo, durati
 
 
 def _walk(speed_class: float, **command) -> Callable:
-    def plan(fps, rng, model, geo):
-        return plan_walk(WalkCommand(**command), speed_class, fps, rng, model, geo)
+    def plan(fps, rng, model, geo, steady=False):
+        return plan_walk(WalkCommand(**command), speed_class, fps, rng, model, geo, steady=steady)
 
     return plan
 
@@ -637,11 +649,12 @@ def clip_rng(seed: int, name: str) -> np.random.Generator:
 
 
 def clip_sets() -> Dict[str, Dict[str, ClipSpec]]:
-    """The synthetic sets by name: "default" (the embedded default set, `CLIPS`) and "locomotion"
-    (jogging, running and other locomotion variants, `pose.synth_locomotion`)."""
-    from pose.synth_locomotion import LOCOMOTION_CLIPS  # imports this module
+    """The synthetic sets by name: "default" (the embedded default set, `CLIPS`), "locomotion"
+    (jogging, running and other locomotion variants, `pose.synth_locomotion`) and "steady" (their
+    moving clips with the pelvis steady on the path, `pose.synth_locomotion.STEADY_CLIPS`)."""
+    from pose.synth_locomotion import LOCOMOTION_CLIPS, STEADY_CLIPS  # imports this module
 
-    return {"default": CLIPS, "locomotion": LOCOMOTION_CLIPS}
+    return {"default": CLIPS, "locomotion": LOCOMOTION_CLIPS, "steady": STEADY_CLIPS}
 
 
 def all_clips() -> Dict[str, ClipSpec]:
@@ -739,8 +752,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "--set",
         default="default",
         choices=list(sets),
-        help="which set: default (the embedded default set) or locomotion (jogging, running, "
-        "lateral, backward and turning variants, 0.4-3.5 m/s)",
+        help="which set: default (the embedded default set), locomotion (jogging, running, "
+        "lateral, backward and turning variants, 0.4-3.5 m/s) or steady (the moving clips of both "
+        "with the pelvis steady on the path: no sway, roll or yaw swing)",
     )
     known = all_clips()
     parser.add_argument(

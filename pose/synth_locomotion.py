@@ -28,6 +28,7 @@ shorter than the step period and the swing longer.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Callable, Dict
 
@@ -35,6 +36,7 @@ import numpy as np
 
 from pose.g1_model import ASSETS_DIR
 from pose.synth import (
+    CLIPS,
     LEFT,
     RIGHT,
     STAND_HEIGHT,
@@ -57,9 +59,11 @@ from pose.synth import (
     integrate_path,
     plan_walk,
     relative_foot_offsets,
+    steady_pelvis,
 )
 
 LOCOMOTION_CACHE_DIR = ASSETS_DIR / "motions" / "synth_locomotion"
+STEADY_CACHE_DIR = ASSETS_DIR / "motions" / "synth_steady"
 # Bump when the clips of this set change (pose.synth.GENERATOR_VERSION covers the shared machinery).
 LOCOMOTION_VERSION = 1
 GRAVITY = 9.81
@@ -175,9 +179,14 @@ def running_upper_body(J: Joints, offsets: np.ndarray, pelvis_yaw_swing: np.ndar
     J["waist_pitch"] = 0.05 * env
 
 
-def plan_run(cmd: WalkCommand, speed_class: float, fps, rng, model, geo, duration=9.0) -> MotionPlan:
-    """Stand, start running, follow `cmd` (running gait for `speed_class` m/s), stop, stand."""
+def plan_run(
+    cmd: WalkCommand, speed_class: float, fps, rng, model, geo, duration=9.0, steady: bool = False
+) -> MotionPlan:
+    """Stand, start running, follow `cmd` (running gait for `speed_class` m/s), stop, stand; with
+    `steady`, the pelvis steady on the path (`pose.synth.steady_pelvis`)."""
     gait = run_gait_for(speed_class, rng)
+    if steady:
+        gait = steady_pelvis(gait)
     path = integrate_path(cmd, duration + 2.0)
     steps = footstep_plan(path, cmd, gait, geo)
     duration = max(duration, steps[-1].t_land + stance_time(gait) + 0.6)
@@ -199,15 +208,15 @@ def plan_run(cmd: WalkCommand, speed_class: float, fps, rng, model, geo, duratio
 def _run(speed_class: float, **command) -> Callable:
     command.setdefault("t_stop", 7.8)
 
-    def plan(fps, rng, model, geo):
-        return plan_run(WalkCommand(**command), speed_class, fps, rng, model, geo)
+    def plan(fps, rng, model, geo, steady=False):
+        return plan_run(WalkCommand(**command), speed_class, fps, rng, model, geo, steady=steady)
 
     return plan
 
 
 def _walk(speed_class: float, **command) -> Callable:
-    def plan(fps, rng, model, geo):
-        return plan_walk(WalkCommand(**command), speed_class, fps, rng, model, geo)
+    def plan(fps, rng, model, geo, steady=False):
+        return plan_walk(WalkCommand(**command), speed_class, fps, rng, model, geo, steady=steady)
 
     return plan
 
@@ -238,8 +247,33 @@ LOCOMOTION_CLIPS: Dict[str, ClipSpec] = {
 RUN_CLIPS = tuple(n for n in LOCOMOTION_CLIPS if n.startswith(("jog", "run")))
 
 
+def _steady_set() -> Dict[str, ClipSpec]:
+    """Every moving clip of the default and locomotion sets, with the pelvis steady on the path."""
+    out = {}
+    for name, spec in {**CLIPS, **LOCOMOTION_CLIPS}.items():
+        if any(spec.command):
+            out[name + "_steady"] = ClipSpec(
+                functools.partial(spec.make, steady=True),
+                spec.description + ", pelvis steady on the path (no sway, roll or yaw swing)",
+                spec.command,
+            )
+    return out
+
+
+# The moving clips of both sets, pelvis steady on the path (`pose.synth.steady_pelvis`): references
+# whose root is the smoothed command path, as the CMG's, keep the stance feet still (CMG data).
+STEADY_CLIPS: Dict[str, ClipSpec] = _steady_set()
+
+
 def locomotion_motion_file(cache_dir=None, seed: int = 0, fps: float = 50.0) -> Path:
     """Manifest of the locomotion set, generated on first use (and whenever the generator version
     changes) into a git-ignored cache folder (`assets/motions/synth_locomotion/`)."""
     cache = Path(cache_dir) if cache_dir is not None else LOCOMOTION_CACHE_DIR
     return cached_set(LOCOMOTION_CLIPS, cache, seed, fps, {"locomotion_version": LOCOMOTION_VERSION})
+
+
+def steady_motion_file(cache_dir=None, seed: int = 0, fps: float = 50.0) -> Path:
+    """Manifest of the steady-pelvis set (`STEADY_CLIPS`), cached like the locomotion set
+    (`assets/motions/synth_steady/`)."""
+    cache = Path(cache_dir) if cache_dir is not None else STEADY_CACHE_DIR
+    return cached_set(STEADY_CLIPS, cache, seed, fps, {"locomotion_version": LOCOMOTION_VERSION, "steady": 1})

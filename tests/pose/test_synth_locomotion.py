@@ -78,7 +78,7 @@ def _heading_velocity(c):
 
 def test_set_is_separate_from_the_default_set():
     assert not set(LOCOMOTION_CLIPS) & set(synth.CLIPS)
-    assert set(synth.clip_sets()) == {"default", "locomotion"}
+    assert set(synth.clip_sets()) == {"default", "locomotion", "steady"}
     assert len(RUN_CLIPS) >= 5 and all(n.startswith(("jog", "run")) for n in RUN_CLIPS)
 
 
@@ -205,3 +205,35 @@ def test_cache(tmp_path):
     mtime = (tmp_path / "run_forward_2p5.pkl").stat().st_mtime_ns
     assert locomotion_motion_file(cache_dir=tmp_path) == manifest
     assert (tmp_path / "run_forward_2p5.pkl").stat().st_mtime_ns == mtime
+
+
+def test_steady_pelvis_clips_keep_the_feet_still_under_the_command_root():
+    """The steady set (`STEADY_CLIPS`, the CMG data's variant): every moving clip of both sets, the
+    pelvis on the path without sway, roll or yaw swing. Measured as the CMG evaluation measures a
+    training clip (`cmg_workspace.evaluate.clip_baseline`: the root integrated from the smoothed
+    command), the stance foot of a steady walk stays still where the original's slides; both keep
+    their own-root contacts and the same path."""
+    from cmg_workspace.evaluate import clip_baseline
+    from cmg_workspace.sources import SourceClip
+    from pose.cmg.joints import from_23
+    from pose.synth_locomotion import STEADY_CLIPS
+
+    moving = [n for n, s in {**synth.CLIPS, **LOCOMOTION_CLIPS}.items() if any(s.command)]
+    assert list(STEADY_CLIPS) == [n + "_steady" for n in moving]
+    kin = synth.SynthKinematics(load_g1())
+    out = {}
+    for name in ("walk_forward_1p0", "walk_forward_1p0_steady"):
+        built = synth.build_clip(name, kin=kin)
+        c = built.clip
+        assert built.ik_pos_err.max() < 1e-6
+        source = SourceClip(
+            name, float(c["fps"]), c["root_pos"], c["root_rot"], from_23(np.asarray(c["dof_pos"])), False
+        )
+        out[name] = clip_baseline(name, source, 50.0)
+        rpy = get_euler_xyz(torch.as_tensor(c["root_rot"], dtype=torch.float64))
+        out[name]["roll_range"] = float(rpy[0].max() - rpy[0].min())
+    plain, steady = out["walk_forward_1p0"], out["walk_forward_1p0_steady"]
+    assert plain["foot_slide_own_root_mps"] < 1e-3 and steady["foot_slide_own_root_mps"] < 1e-3
+    assert plain["foot_slide_mps"] > 0.2 and steady["foot_slide_mps"] < 0.05, (plain, steady)
+    assert steady["speed_error_rel"] < 0.05
+    assert steady["roll_range"] < 1e-6 < plain["roll_range"]
