@@ -122,10 +122,10 @@ def main(argv=None):
     gen = torch.Generator(device=device).manual_seed(0)
     masks = [torch.rand(n, device=device, generator=gen) < args.reset_prob for _ in range(warmup + args.steps)]
     ways = {
-        "graph" if lib._step_call.enabled else "eager": parts_of(run(lib, masks, future, device, warmup), args.steps, n)
+        "graph" if lib.uses_cuda_graphs else "eager": parts_of(run(lib, masks, future, device, warmup), args.steps, n)
     }
     difference = None
-    if not args.no_eager and lib._step_call.enabled:
+    if not args.no_eager and lib.uses_cuda_graphs:
         eager = make_lib(cfg, device, cuda_graph=False)
         ways["eager"] = parts_of(run(eager, masks, future, device, warmup), args.steps, n)
         difference = max_difference(lib, eager, future)

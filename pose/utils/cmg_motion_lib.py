@@ -555,6 +555,11 @@ class CMGMotionLib:
         if self._steps % self.pool_refresh_steps == 0 and 2 * self.pool_used() >= self.pool_size:
             self._refill_pool()
 
+    @property
+    def uses_cuda_graphs(self) -> bool:
+        """True when `step()` and pool refreshes replay CUDA graphs (`cuda_graph` on a CUDA device)."""
+        return self._step_call.enabled
+
     def pool_used(self) -> int:
         """Heads of the pool taken since it was generated (read from the device)."""
         return int(self._pool_ptr)
