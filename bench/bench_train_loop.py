@@ -18,6 +18,9 @@ For each number of envs, in this order and in the same process:
   student loop   OnPolicyDaggerRunner.learn (g1_stu_rl, DAgger-PPO, the frozen teacher's forward
                  pass included; the teacher is the teacher loop's network, saved to a temporary file).
 ratio = env-steps/s of the loop (or env) / physics-only env-steps/s of the same size in this run.
+The compiled way gets a new env for each measurement: torch.compile's guards specialise on the
+grad mode (the runners collect under inference mode) and on host values, so an env shared with
+the other measurements would time recompilations a training run does once at its start.
 With --check_steps, four more teacher envs (plain, plain, fast, compiled; same seed, same actions)
 compare observations, rewards and resets step by step: fast vs plain and compiled vs plain next to
 plain vs plain (on CUDA the physics need not repeat bit for bit, so the second pair is the
@@ -241,7 +244,9 @@ def main(argv=None):
         build_s = time.perf_counter() - t0
         phys = [physics_only(env, args.steps, device, gen)]
         fast_env = env_only(env, args.steps, device, gen, True)
-        compiled_env = None if args.no_compiled else env_only(env, args.steps, device, gen, True, compiled=True)
+        compiled_env = None
+        if not args.no_compiled:
+            compiled_env = env_only(make_env(TEACHER_TASK, n, device), args.steps, device, gen, True, compiled=True)
         plain_env = None if args.no_plain else env_only(env, args.steps, device, gen, False)
         phys.append(physics_only(env, args.steps, device, gen))
         physics = sum(phys) / len(phys)
@@ -267,8 +272,9 @@ def main(argv=None):
         )
         teacher_path = os.path.join(tmp, "teacher_{}.pt".format(n))
         for way, fast, compiled in ways:
+            loop_env = make_env(TEACHER_TASK, n, device) if compiled else env
             c, l, runner = loop(
-                env, TEACHER_TASK, device, fast, args.iterations, args.warmup_iterations, compiled=compiled
+                loop_env, TEACHER_TASK, device, fast, args.iterations, args.warmup_iterations, compiled=compiled
             )
             r = loop_row(n, "teacher", way, c, l, physics)
             result["runs"].append(r)
@@ -286,7 +292,7 @@ def main(argv=None):
             physics_s = physics_only(env, args.steps, device, gen)
             for way, fast, compiled in ways:
                 c, l, runner = loop(
-                    env,
+                    make_env(STUDENT_TASK, n, device) if compiled else env,
                     STUDENT_TASK,
                     device,
                     fast,

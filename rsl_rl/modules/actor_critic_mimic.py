@@ -21,7 +21,7 @@ parameter initialised to `init_noise_std`, or the frozen vector `action_std` whe
 from __future__ import annotations
 
 import warnings
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -81,35 +81,56 @@ class MotionEncoder(nn.Module):
         layers.append(nn.Flatten())
         self.temporal = nn.Sequential(*layers)
         self.out = nn.Linear(width, int(latent_dim))
-        # Training speed switch (not saved): the Conv1d layers computed as one matrix product over
-        # their input windows (`unfold`), in (B, K, C) layout. The same function, summed in another
-        # order; cuDNN's 1-D convolutions of this shape (and their layout transposes) were the
-        # largest cost of a PPO update on the GPU. Off: the modules' own forward (export, deploy).
+        # Training speed switch (not saved): the Conv1d stack as dense matrix products on the
+        # flattened (B, K * C) frames (`_temporal_as_matmul`): the same function, summed in another
+        # order. cuDNN's 1-D convolutions of this shape (and their layout transposes), then window
+        # copies (`unfold`) and their backward, were the largest costs of a PPO update on the GPU.
+        # Off: the modules' own forward (export, deploy).
         self.conv_as_matmul = False
 
     def forward(self, motion_obs: torch.Tensor) -> torch.Tensor:
         b = motion_obs.shape[0]
         frames = self.frame_proj(motion_obs.reshape(b, self.num_steps, self.frame_dim))  # (B, K, 60)
         if self.conv_as_matmul:
-            return self.out(self._temporal_as_matmul(frames))
+            return self.out(self._temporal_as_matmul(frames.reshape(b, -1)))
         return self.out(self.temporal(frames.transpose(1, 2)))  # (B, 60, K) -> (B, 60) -> (B, latent)
 
     def _temporal_as_matmul(self, x: torch.Tensor) -> torch.Tensor:
-        """`temporal` on (B, K, C) frames: each Conv1d as linear(windows (B, L, C*k), W (C_out, C*k))."""
+        """`temporal` on frames flattened time-major (B, K * C): each Conv1d as one linear map
+        (`banded_conv_matrix`); the last one's output channel-major, as Flatten after the stack."""
+        length = self.num_steps
+        convs = [m for m in self.temporal if isinstance(m, nn.Conv1d)]
         for layer in self.temporal:
             if isinstance(layer, nn.Conv1d):
-                k, s = layer.kernel_size[0], layer.stride[0]
-                windows = x.unfold(1, k, s)  # (B, L_out, C, k): windows[b, l, c, j] = x[b, l*s + j, c]
-                x = nn.functional.linear(
-                    windows.reshape(windows.shape[0], windows.shape[1], -1),
-                    layer.weight.reshape(layer.out_channels, -1),
-                    layer.bias,
-                )
-            elif isinstance(layer, nn.Flatten):
-                x = x.transpose(1, 2).flatten(1)  # (B, C, L) flattened, as Flatten after the Conv1d stack
-            else:
+                last = layer is convs[-1]
+                weight, bias, length = banded_conv_matrix(layer, length, channel_major_out=last)
+                x = nn.functional.linear(x, weight, bias)
+            elif not isinstance(layer, nn.Flatten):
                 x = layer(x)
         return x
+
+
+def banded_conv_matrix(
+    conv: nn.Conv1d, length_in: int, channel_major_out: bool
+) -> Tuple[torch.Tensor, torch.Tensor, int]:
+    """A Conv1d on `length_in` steps as (matrix, bias, L_out) of one linear map on time-major inputs
+    (index t * C_in + c). Output rows are time-major (l * C_out + o), or channel-major
+    (o * L_out + l) with `channel_major_out`. Row block l holds the kernel taps, ordered (j, c), at
+    columns from l * stride * C_in: built by padding (its backward is a slice, cheap on the GPU,
+    where a gather's backward into the few shared taps is not)."""
+    c_in, c_out = conv.in_channels, conv.out_channels
+    k, s = conv.kernel_size[0], conv.stride[0]
+    length_out = (length_in - k) // s + 1
+    taps = conv.weight.permute(0, 2, 1).reshape(c_out, k * c_in)  # [o, j * C_in + c] = weight[o, c, j]
+    blocks = [
+        nn.functional.pad(taps, (step * s * c_in, (length_in - step * s - k) * c_in)) for step in range(length_out)
+    ]
+    matrix = torch.stack(blocks)  # (L_out, C_out, L_in * C_in)
+    assert conv.bias is not None, "the motion encoder's Conv1d layers have biases"
+    bias = conv.bias.expand(length_out, c_out)
+    if channel_major_out:
+        matrix, bias = matrix.transpose(0, 1), bias.transpose(0, 1)
+    return matrix.reshape(length_out * c_out, -1), bias.reshape(-1), length_out
 
 
 def mlp(

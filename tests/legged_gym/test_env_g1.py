@@ -25,6 +25,7 @@ from legged_gym.envs.base.humanoid_mimic_config import (
 )
 from legged_gym.gym_utils.helpers import get_args  # noqa: E402
 from legged_gym.envs.mdp import observations as O  # noqa: E402
+from legged_gym.envs.mdp import randomization as rand  # noqa: E402
 from legged_gym.envs.mdp.layout import DIMS, STUDENT_SLICES, TEACHER_SLICES  # noqa: E402
 from legged_gym.gym_utils.task_registry import UnknownTaskError  # noqa: E402
 from pose.formats import MotionFileError  # noqa: E402
@@ -405,14 +406,17 @@ def test_compile_backend_choice():
 def test_compiled_step_parts_give_the_same_steps(task, sync_free):
     """`cfg.env.compile_mdp`: the step's tensor maths traced by torch.compile (backend aot_eager on
     the CPU: the traced graphs run as they are, no fused code) step like the plain methods, bit for
-    bit, with resets, noise, delay and randomisation on; after the first steps nothing is traced
-    again (the changing step counters do not recompile)."""
+    bit, with resets, noise, delay, randomisation and root pushes (every 3 steps here) on; after
+    the first steps nothing is traced again (the changing step counters and pushes do not
+    recompile)."""
     import torch._dynamo
 
     envs = []
     for compile_mdp in (False, "aot_eager"):
         cfg = make_cfg(task, num_envs=4, seed=3)
         cfg.env.compile_mdp = compile_mdp
+        cfg.domain_rand.push_robots = True
+        cfg.domain_rand.push_interval_s = 3 * rand.POLICY_DT
         cfg.env.sync_free_resets = sync_free
         envs.append(make_env(task, cfg))
     plain, compiled = envs

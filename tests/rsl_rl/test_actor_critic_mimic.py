@@ -135,7 +135,7 @@ def test_bad_motion_slice_is_rejected():
 
 @pytest.mark.parametrize("k", [1, 10, 20, 50])
 def test_conv_as_matmul_is_the_conv_stack(k):
-    """The training-speed path computes each Conv1d by hand from its windows: same outputs and
+    """The training-speed path computes each Conv1d as one banded matrix product: same outputs and
     gradients as the modules (float64, so only rounding can differ), and it is off by default."""
     torch.manual_seed(k)
     enc = MotionEncoder(58, k).double()

@@ -31,7 +31,7 @@ FOOT_CONTACT_FORCE = 2.0  # N, contact-force norm of a foot in contact (post_phy
 #: tensor maths, and the reset by mask, whose draws and physics calls torch.compile runs as they are
 #: between its compiled pieces.
 COMPILED_STEP_PARTS = (
-    "_compute_base_quantities",
+    "_base_quantities_from",
     "_update_ref_motion",
     "check_termination",
     "compute_reward",

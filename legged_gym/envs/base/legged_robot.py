@@ -169,8 +169,14 @@ class LeggedRobot(BaseTask):
 
     def _compute_base_quantities(self) -> None:
         """Base-frame velocities and Euler angles of the current root state."""
+        # contiguous: one layout with and without a pending push (torch.compile guards on strides)
+        self._base_quantities_from(self._unpushed_root_lin_vel().contiguous())
+
+    def _base_quantities_from(self, root_lin_vel: torch.Tensor) -> None:
+        """`_compute_base_quantities`' tensor maths, given the world root linear velocity (the
+        push bookkeeping, host-side control flow on step counters, stays outside)."""
         self.base_quat = self.root_states[:, 3:7].clone()
-        self.base_lin_vel = quat_rotate_inverse(self.base_quat, self._unpushed_root_lin_vel())
+        self.base_lin_vel = quat_rotate_inverse(self.base_quat, root_lin_vel)
         self.base_ang_vel = quat_rotate_inverse(self.base_quat, self.root_states[:, 10:13])
         self.roll, self.pitch, self.yaw = get_euler_xyz(self.base_quat)
 
