@@ -1,5 +1,6 @@
 """Benchmark of the motion data layer: MotionLib.calc_motion_frame for N x 20 queries (the
-teacher's 20 future frames for N envs) and batched forward kinematics for N poses.
+teacher's 20 future frames for N envs) and batched forward kinematics for N poses (and its chain
+for N and N x 96 poses with the 3 x 3 products either way).
 
     python bench/bench_pose.py [--devices cpu cuda] [--num_envs 4096] [--num_clips 1000]
 
@@ -85,6 +86,15 @@ def bench_device(device: torch.device, clips, args) -> dict:
         "calc_motion_frame_4096x20": timed(query, device, args.reps),
         "fk_local_body_pos": timed(lambda: fk.local_body_pos(dof_pos), device, args.reps),
         "fk_world": timed(lambda: fk(root_pos, root_rot, dof_pos), device, args.reps),
+        # the chain's 3 x 3 products both ways (ForwardKinematics._chain: sums on CUDA, matrix
+        # products on the CPU), for N poses and for the CMG library's pool refresh (N x 96 poses)
+        "fk_chain_products": {
+            "{}_{}".format(way, size): timed(
+                lambda: fk._chain(poses, elementwise=way == "sums"), device, max(args.reps // 10, 3)
+            )
+            for size, poses in (("n", dof_pos), ("n_x96", dof_pos.repeat(96, 1)))
+            for way in ("matrix", "sums")
+        },
     }
 
 

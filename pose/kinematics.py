@@ -80,8 +80,13 @@ class ForwardKinematics:
             )
         self._out = torch.tensor([index[n] for n in self.body_names], device=self.device, dtype=torch.long)
 
-    def _chain(self, dof_pos: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Positions (..., C, 3) and rotations (..., C, 3, 3) of every chain body in the root frame."""
+    def _chain(self, dof_pos: torch.Tensor, elementwise: Optional[bool] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Positions (..., C, 3) and rotations (..., C, 3, 3) of every chain body in the root frame.
+
+        The 3 x 3 products as element-wise sums (`elementwise`, default: on CUDA) or as batched
+        matrix products (default on the CPU): the same values to float rounding. On an H200 the sums
+        take 14 ms for 393,216 frames where cuBLAS's batched 3 x 3 products take 63 ms (1.6 vs 2.0 ms
+        for 4096); on the CPU they are 1.7x slower."""
         if dof_pos.shape[-1] != len(self.dof_names):
             raise ValueError(
                 "dof_pos has {} joints, expected {} ({})".format(
@@ -94,13 +99,14 @@ class ForwardKinematics:
         # Local rotation of every body: fixed origin rotation, times the joint rotation for hinges.
         local = self._rot.expand(n, c, 3, 3).clone()
         joint_rot = axis_angle_to_matrix(self._hinge_axis.expand(n, -1, 3), q[:, self._hinge_dof])
-        local[:, self._hinge_body] = self._rot[self._hinge_body] @ joint_rot
+        sums = q.is_cuda if elementwise is None else bool(elementwise)
+        local[:, self._hinge_body] = _mat_mat(self._rot[self._hinge_body], joint_rot, sums)
         pos = torch.zeros(n, c, 3, device=q.device, dtype=q.dtype)
         rot = torch.eye(3, device=q.device, dtype=q.dtype).repeat(n, c, 1, 1)
         for idx, parent in self._levels:
             p_rot = rot[:, parent]
-            pos[:, idx] = pos[:, parent] + (p_rot @ self._offset[idx].unsqueeze(-1)).squeeze(-1)
-            rot[:, idx] = p_rot @ local[:, idx]
+            pos[:, idx] = pos[:, parent] + _mat_vec(p_rot, self._offset[idx], sums)
+            rot[:, idx] = _mat_mat(p_rot, local[:, idx], sums)
         return pos.reshape(batch + (c, 3)), rot.reshape(batch + (c, 3, 3))
 
     def local_body_pos(self, dof_pos: torch.Tensor) -> torch.Tensor:
@@ -113,14 +119,24 @@ class ForwardKinematics:
         pos, rot = self._chain(dof_pos)
         root_pos, root_rot = root_pos.to(self.dtype), root_rot.to(self.dtype)
         r_root = quat_to_matrix(root_rot).unsqueeze(-3)
-        p = pos[..., self._out, :]
-        world_p = root_pos.unsqueeze(-2) + (r_root @ p.unsqueeze(-1)).squeeze(-1)
-        world_r = r_root @ rot[..., self._out, :, :]
+        sums = pos.is_cuda  # as in _chain
+        world_p = root_pos.unsqueeze(-2) + _mat_vec(r_root, pos[..., self._out, :], sums)
+        world_r = _mat_mat(r_root, rot[..., self._out, :, :], sums)
         return world_p, world_r
 
     def body_quat(self, root_pos, root_rot, dof_pos) -> torch.Tensor:
         """World xyzw quaternions (..., K, 4) of the bodies."""
         return matrix_to_quat(self(root_pos, root_rot, dof_pos)[1])
+
+
+def _mat_mat(a: torch.Tensor, b: torch.Tensor, sums: bool) -> torch.Tensor:
+    """a @ b for (..., 3, 3) matrices; with `sums`, as element-wise products summed."""
+    return (a.unsqueeze(-1) * b.unsqueeze(-3)).sum(-2) if sums else a @ b
+
+
+def _mat_vec(a: torch.Tensor, v: torch.Tensor, sums: bool) -> torch.Tensor:
+    """a @ v for (..., 3, 3) matrices and (..., 3) vectors; with `sums`, as element-wise products summed."""
+    return (a * v.unsqueeze(-2)).sum(-1) if sums else (a @ v.unsqueeze(-1)).squeeze(-1)
 
 
 class FootGeometry:

@@ -17,7 +17,7 @@ import torch
 
 from pose import g1_generate
 from pose.g1_model import load_g1
-from pose.kinematics import FootGeometry, ForwardKinematics
+from pose.kinematics import FootGeometry, ForwardKinematics, _mat_mat, _mat_vec
 from pose.utils.torch_utils import wxyz_to_xyzw
 
 G1_DIR = Path(__file__).resolve().parents[2] / "assets" / "g1"
@@ -330,6 +330,23 @@ def test_fk_matches_mujoco(g1, train):
         mujoco.mj_kinematics(m, d)
         np.testing.assert_allclose(pos[k].numpy(), d.xpos[1:], atol=1e-5)
         np.testing.assert_allclose(rot[k].numpy(), d.xmat[1:].reshape(-1, 3, 3), atol=1e-5)
+
+
+def test_fk_products_as_sums_equal_matrix_products(g1):
+    """The CUDA default (3 x 3 products as element-wise sums) gives the CPU default's chain
+    (batched matrix products, checked against MuJoCo above), to float64 rounding."""
+    fk = ForwardKinematics(bodies=g1.body_names, dtype=torch.float64)
+    q = torch.tensor(np.random.default_rng(1).uniform(LOWER, UPPER, (7, 23)))
+    pos_mm, rot_mm = fk._chain(q, elementwise=False)
+    pos_sum, rot_sum = fk._chain(q, elementwise=True)
+    assert pos_mm.shape == pos_sum.shape and rot_mm.shape == rot_sum.shape
+    torch.testing.assert_close(pos_sum, pos_mm, rtol=0, atol=1e-12)
+    torch.testing.assert_close(rot_sum, rot_mm, rtol=0, atol=1e-12)
+    assert float((pos_mm - pos_mm[0]).abs().max()) > 0.1  # the poses differ: a real comparison
+    # the root transform of __call__, with its broadcast of one root rotation over the bodies
+    r_root = rot_mm[:, :1]  # (7, 1, 3, 3)
+    torch.testing.assert_close(_mat_vec(r_root, pos_mm, True), (r_root @ pos_mm.unsqueeze(-1)).squeeze(-1))
+    torch.testing.assert_close(_mat_mat(r_root, rot_mm, True), r_root @ rot_mm)
 
 
 # ----------------------------------------------------------------------------- physics (training PD law)
