@@ -164,11 +164,18 @@ class OnPolicyRunnerMimic:
         self.rank = distributed.rank()
         if self.world_size > 1:
             distributed.broadcast_module_(self.alg.actor_critic)
+        # The critic reads the obs tensor itself (TWIST's teacher: its privileged obs buffer is its obs
+        # buffer): the rollout storage keeps the obs once and the critic's minibatches read them.
+        self.critic_reads_obs = (
+            self.has_critic_obs
+            and self.num_critic_obs == self.num_obs
+            and env.get_privileged_observations() is env.get_observations()
+        )
         self.alg.init_storage(
             int(env.num_envs),
             self.num_steps_per_env,
             [self.num_obs],
-            [self.num_critic_obs] if self.has_critic_obs else None,
+            [self.num_critic_obs] if self.has_critic_obs and not self.critic_reads_obs else None,
             [int(env.num_actions)],
         )
 
@@ -215,6 +222,12 @@ class OnPolicyRunnerMimic:
         norm_obs = self.normalizer.normalize(obs)
         if critic_obs is obs and self.critic_normalizer is None:  # the teacher: one tensor, one normaliser
             return self.alg.act(norm_obs, norm_obs)
+        if self.critic_reads_obs:
+            raise RuntimeError(
+                "the env's privileged observations were its observations at the start (the critic reads "
+                "the stored obs) and are now another tensor: keep get_privileged_observations() returning "
+                "the obs buffer, or separate buffers from the start"
+            )
         return self.alg.act(norm_obs, self._norm_critic(critic_obs))
 
     def _record(self, obs: torch.Tensor, critic_obs: torch.Tensor) -> None:
@@ -234,8 +247,9 @@ class OnPolicyRunnerMimic:
         normalizer.update()
 
     def _observations(self, obs: torch.Tensor, priv: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
-        critic_obs = priv if priv is not None else obs
-        return obs.to(self.device), critic_obs.to(self.device)
+        obs_here = obs.to(self.device)
+        critic_obs = obs_here if priv is None or priv is obs else priv.to(self.device)  # one tensor stays one
+        return obs_here, critic_obs
 
     # --- training ----------------------------------------------------------------------------------
     def learn(self, num_learning_iterations: int, init_at_random_ep_len: bool = True) -> None:

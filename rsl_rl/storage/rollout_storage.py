@@ -3,7 +3,8 @@
 Per transition: observations, critic observations (when the critic has its own), actions,
 rewards, dones, values, action log-probs, action means and stds, and optionally the teacher's
 action mean and std (DAgger-PPO evaluates the frozen teacher at collection time instead of
-storing its observations).
+storing its observations). The fields a minibatch reads besides the observations (actions,
+values, advantages, returns, log-probs, means, stds) are views of one packed buffer.
 
 `compute_returns` runs GAE backward (`gae`), sets returns = advantages + values and normalises
 the advantages over the whole rollout. `mini_batch_generator` draws one random permutation and
@@ -12,7 +13,7 @@ reuses it for every epoch.
 
 from __future__ import annotations
 
-from typing import Iterator, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -111,18 +112,34 @@ class RolloutStorage:
 
         self.observations = buf(*tn, *_shape(obs_shape))
         self.critic_observations = None if critic_obs_shape is None else buf(*tn, *_shape(critic_obs_shape))
-        self.actions = buf(*tn, *a)
         self.rewards = buf(*tn)
         self.dones = buf(*tn, dtype=torch.bool)
-        self.values = buf(*tn)
-        self.actions_log_prob = buf(*tn)
-        self.mu = buf(*tn, *a)
-        self.sigma = buf(*tn, *a)
-        self.teacher_mu = buf(*tn, *a) if store_teacher else None
-        self.teacher_sigma = buf(*tn, *a) if store_teacher else None
-        self.returns = buf(*tn)
-        self.advantages = buf(*tn)
+        # The small per-transition fields a minibatch reads, side by side in one (T, N, width) buffer
+        # (each field a view of it), so a minibatch gathers them in one indexing kernel, not eight.
+        if len(a) != 1:
+            raise ValueError("actions_shape must be one dimension, got {}".format(a))
+        na = a[0]
+        widths = [("actions", na), ("values", 0), ("advantages", 0), ("returns", 0), ("actions_log_prob", 0)]
+        widths += [("mu", na), ("sigma", na)] + ([("teacher_mu", na), ("teacher_sigma", na)] if store_teacher else [])
+        self._packed = buf(*tn, sum(max(w, 1) for _, w in widths))
+        self._fields: List[Tuple[str, int, int]] = []  # (name, start, width; 0: a scalar per transition)
+        start = 0
+        for name, width in widths:
+            self._fields.append((name, start, width))
+            start += max(width, 1)
+        self.actions, self.values, self.advantages, self.returns, self.actions_log_prob, self.mu, self.sigma = (
+            self._field(self._packed, name) for name, _, _ in self._fields[:7]
+        )
+        self.teacher_mu = self._field(self._packed, "teacher_mu") if store_teacher else None
+        self.teacher_sigma = self._field(self._packed, "teacher_sigma") if store_teacher else None
         self.step = 0
+
+    def _field(self, packed: torch.Tensor, name: str) -> torch.Tensor:
+        """The view of one field in a packed buffer (..., width)."""
+        for field, start, width in self._fields:
+            if field == name:
+                return packed[..., start] if width == 0 else packed[..., start : start + width]
+        raise KeyError(name)
 
     def add_transitions(self, t: Transition) -> None:
         if self.step >= self.num_transitions_per_env:
@@ -189,18 +206,20 @@ class RolloutStorage:
 
         obs = flat(self.observations)
         critic_obs = obs if self.critic_observations is None else flat(self.critic_observations)
-        data = (
-            flat(self.actions),
-            flat(self.values),
-            flat(self.advantages),
-            flat(self.returns),
-            flat(self.actions_log_prob),
-            flat(self.mu),
-            flat(self.sigma),
-        )
-        teacher = (self.teacher_mu, self.teacher_sigma)
+        rows = flat(self._packed)[idx]
+        f = {name: self._field(rows, name) for name, _, _ in self._fields}
         return Batch(
-            obs[idx], critic_obs[idx], *(d[idx] for d in data), *(None if d is None else flat(d)[idx] for d in teacher)
+            obs[idx],
+            critic_obs[idx],
+            f["actions"],
+            f["values"],
+            f["advantages"],
+            f["returns"],
+            f["actions_log_prob"],
+            f["mu"],
+            f["sigma"],
+            f.get("teacher_mu"),
+            f.get("teacher_sigma"),
         )
 
     # TWIST's RolloutStorage.Transition; bound after the methods, whose `Transition` annotations name the

@@ -56,6 +56,50 @@ def test_minibatches_reuse_one_permutation_across_epochs():
     assert b.teacher_mu is None and b.teacher_sigma is None
 
 
+@pytest.mark.parametrize("teacher", [False, True])
+def test_minibatch_rows_hold_each_field_of_their_transition(teacher):
+    """Every field of a minibatch row is the stored transition's (the fields share one packed
+    buffer): distinct values per field, step and env, compared with what was added."""
+    T, N, A = 3, 4, 2
+    s = RolloutStorage(N, T, [2], None, [A], store_teacher=teacher)
+    added = []
+    for t in range(T):
+        base = 100.0 * t + torch.arange(N, dtype=torch.float32)  # unique per (t, env)
+        tr = Transition()
+        tr.observations = base.unsqueeze(-1).repeat(1, 2)
+        tr.actions = base.unsqueeze(-1) + torch.tensor([0.1, 0.2])
+        tr.rewards = torch.zeros(N)
+        tr.dones = torch.zeros(N, dtype=torch.bool)
+        tr.values = (base + 0.3).unsqueeze(-1)
+        tr.actions_log_prob = -base
+        tr.action_mean = base.unsqueeze(-1) + torch.tensor([0.4, 0.5])
+        tr.action_sigma = base.unsqueeze(-1) + torch.tensor([0.6, 0.7])
+        tr.teacher_action_mean = base.unsqueeze(-1) + torch.tensor([0.8, 0.9]) if teacher else None
+        tr.teacher_action_sigma = base.unsqueeze(-1) + torch.tensor([1.0, 1.1]) if teacher else None
+        s.add_transitions(tr)
+        added.append(tr)
+    s.compute_returns(torch.zeros(N), 0.9, 0.8)
+    idx = torch.tensor([11, 0, 5, 6])
+    b = s.batch(idx)
+    for row, i in enumerate(idx.tolist()):
+        t, env = divmod(i, N)
+        tr = added[t]
+        torch.testing.assert_close(b.observations[row], tr.observations[env])
+        torch.testing.assert_close(b.actions[row], tr.actions[env])
+        torch.testing.assert_close(b.target_values[row], tr.values[env, 0])
+        torch.testing.assert_close(b.old_actions_log_prob[row], tr.actions_log_prob[env])
+        torch.testing.assert_close(b.old_mu[row], tr.action_mean[env])
+        torch.testing.assert_close(b.old_sigma[row], tr.action_sigma[env])
+        torch.testing.assert_close(b.returns[row], s.returns[t, env])
+        torch.testing.assert_close(b.advantages[row], s.advantages[t, env])
+        if teacher:
+            torch.testing.assert_close(b.teacher_mu[row], tr.teacher_action_mean[env])
+            torch.testing.assert_close(b.teacher_sigma[row], tr.teacher_action_sigma[env])
+    assert (b.teacher_mu is None) == (not teacher)
+    # returns = advantages (before normalising) + values: the GAE wrote its own columns only
+    torch.testing.assert_close(s.values, torch.stack([tr.values[:, 0] for tr in added]))
+
+
 def test_critic_reads_obs_when_no_critic_obs_and_teacher_fields_travel():
     s = filled_storage(critic=False, teacher=True)
     assert s.critic_observations is None

@@ -108,6 +108,38 @@ def test_teacher_learn_writes_checkpoints_and_tensorboard(tmp_path):
     assert acc.Scalars("Scale/motion_difficulty")[0].value == pytest.approx(0.25)
 
 
+class SharedBufferEnv(FakeMimicEnv):
+    """TWIST's teacher env: the privileged obs buffer is the obs buffer (one tensor)."""
+
+    def _compute_obs(self) -> None:
+        super()._compute_obs()
+        self.obs_buf = self.privileged_obs_buf
+
+
+def test_teacher_stores_a_shared_obs_buffer_once_and_learns_the_same():
+    """When the env's privileged obs are its obs tensor the critic reads the stored obs (no second
+    copy in the rollout storage) and training is bit for bit that of separate equal buffers."""
+    runs = []
+    for env_class in (FakeMimicEnv, SharedBufferEnv):
+        torch.manual_seed(0)
+        env = env_class()
+        assert (env.get_privileged_observations() is env.get_observations()) == (env_class is SharedBufferEnv)
+        runner = OnPolicyRunnerMimic(env, small_train_cfg(save_interval=100), None)
+        assert runner.critic_reads_obs == (env_class is SharedBufferEnv)
+        assert (runner.alg.storage.critic_observations is None) == (env_class is SharedBufferEnv)
+        runner.learn(3)
+        runs.append(runner.alg.actor_critic.state_dict())
+    assert_same_state(runs[0], runs[1])
+
+
+def test_teacher_refuses_privileged_obs_that_stop_being_the_obs():
+    env = SharedBufferEnv()
+    runner = OnPolicyRunnerMimic(env, small_train_cfg(save_interval=100), None)
+    env.obs_buf = env.obs_buf.clone()  # the critic would read obs that are not its input
+    with pytest.raises(RuntimeError, match="privileged observations"):
+        runner._act(env.get_observations(), env.get_privileged_observations())
+
+
 def test_final_iteration_saved_under_its_own_number(tmp_path):
     torch.manual_seed(0)
     runner = OnPolicyRunnerMimic(FakeMimicEnv(), small_train_cfg(save_interval=2), str(tmp_path))
