@@ -53,6 +53,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--val_clips", nargs="+", default=[], metavar="NAME", help="hold out these clips instead")
     p.add_argument("--save_interval", type=int, default=t.save_interval, help="epochs between cmg_ckpt_<epoch>.pt")
     p.add_argument("--seed", type=int, default=t.seed)
+    p.add_argument(
+        "--foot_slide_weight",
+        type=float,
+        default=t.foot_slide_weight,
+        help="add this times the stance-foot slide loss (0..1, cmg_workspace/foot_loss.py) to the MSE (0: off)",
+    )
     p.add_argument("--hidden_dim", type=int, default=m.hidden_dim)
     p.add_argument("--num_experts", type=int, default=m.num_experts)
     p.add_argument("--num_layers", type=int, default=m.num_layers)
@@ -103,6 +109,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             seed=args.seed,
             cuda_graph=not args.no_cuda_graph,
             rollout_seconds=args.rollout_seconds,
+            foot_slide_weight=args.foot_slide_weight,
         )
         model_cfg = CMGConfig(hidden_dim=args.hidden_dim, num_experts=args.num_experts, num_layers=args.num_layers)
         if ckpt is not None:
@@ -139,9 +146,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     def log_epoch(info):
         if args.no_progress:
+            slide = info["foot_slide_loss"]
             print(
-                "epoch {epoch}: loss {loss:.5f} val {val} lr {lr:.2e} teacher p {teacher_prob:.3f} ({seconds:.1f} s)".format(
-                    val="-" if info["val_loss"] is None else "{:.5f}".format(info["val_loss"]), **info
+                "epoch {epoch}: loss {loss:.5f} val {val}{slide} lr {lr:.2e} teacher p {teacher_prob:.3f} ({seconds:.1f} s)".format(
+                    val="-" if info["val_loss"] is None else "{:.5f}".format(info["val_loss"]),
+                    slide="" if slide is None else " foot slide {:.4f}".format(slide),
+                    **{k: v for k, v in info.items() if k != "foot_slide_loss"},
                 ),
                 flush=True,
             )

@@ -14,6 +14,12 @@ run that did so was at lr 9e-6 by epoch 90, p = 0.64). Not on the validation los
 free-running rollouts of a few held-out clips are spiky early in training (a run that followed them
 was at lr 1e-6 by epoch 120).
 
+With `foot_slide_weight` > 0 (`--foot_slide_weight`, off by default) the batch step minimises
+MSE + weight x the stance-slide loss of every generated step (`cmg_workspace/foot_loss.py`: how
+fast the contact point moves in the world under the command-integrated root, robust to flight
+phases); the reported training loss stays the MSE, the slide term is logged beside it
+(`foot_slide_loss`, TensorBoard `metrics/Foot Slide Loss`).
+
 Validation: whole clips (a clip and its mirror together) are held out; its loss is the same MSE
 with the generator running free (p = 0) from each window's first state, so it does not drift with
 the teacher-forcing schedule. The best checkpoint (`cmg_best.pt`) is the one with the lowest such
@@ -62,6 +68,7 @@ from torch import nn
 from cmg_workspace.checkpoint import save_checkpoint
 from cmg_workspace.dataset import CMGData
 from cmg_workspace.evaluate import evaluate, in_band_grid, rollout_rank, summarise
+from cmg_workspace.foot_loss import StanceSlideLoss
 from pose.cmg.checkpoint import LoadedCMG
 from pose.cmg.joints import joint_names
 from pose.cmg.model import CMG, CMGConfig, parameter_count
@@ -90,6 +97,7 @@ class TrainConfig:
     seed: int = 0
     cuda_graph: bool = True  # on CUDA: capture the batch step in a CUDA graph and replay it
     rollout_seconds: float = 10.0  # free-running check at every checkpoint (0: none)
+    foot_slide_weight: float = 0.0  # > 0: add this times the stance-slide loss (foot_loss.py) to the MSE
 
     def teacher_prob(self, epoch: int) -> float:
         """Teacher-forcing probability during epoch `epoch` (0-based)."""
@@ -165,6 +173,7 @@ class Trainer:
         if len(self.train_samples) == 0:
             raise ValueError("no training windows left after holding out the validation clips")
         self.epoch = 0  # completed epochs
+        self.slide = None  # type: Optional[float]  # mean stance-slide loss of the last epoch (foot_loss.py)
         self.best_loss = math.inf
         self.rollout = None  # type: Optional[dict]  # summary of the last rollout check
         self.best_rollout = None  # type: Optional[dict]  # the rollout summary of cmg_best_rollout.pt
@@ -176,6 +185,8 @@ class Trainer:
         self._swap = torch.zeros((), dtype=torch.bool, device=self.device)
         self._teacher = torch.zeros(self.command.shape[1], dtype=torch.bool, device=self.device)
         self._loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        self._slide_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        self.slide_loss = StanceSlideLoss(st, 1.0 / self.fps, self.device) if cfg.foot_slide_weight > 0 else None
         self._graph = None  # type: Optional[torch.cuda.CUDAGraph]
         self._graph_lrs = ()  # type: tuple
 
@@ -188,19 +199,25 @@ class Trainer:
 
     # --- one pass over windows ---------------------------------------------------------------------
 
-    def window_loss(self, x: torch.Tensor, c: torch.Tensor, swap: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-        """Mean over steps of MSE(pred_t, state_{t+1}) for normalised windows x (B, 31, 58) and
-        commands c (B, 30, 3). `swap` (bool, 0-dim): the first input is the standing pose instead of
-        the window's first state; `teacher[t]` (bool, (30,)): the next input is the true state, else
-        the detached prediction. Flags are tensors and picked with torch.where: no host sync."""
+    def window_loss(
+        self, x: torch.Tensor, c: torch.Tensor, swap: torch.Tensor, teacher: torch.Tensor, slide: bool = False
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(Mean over steps of MSE(pred_t, state_{t+1}), mean over steps of the stance-slide loss of
+        the step cur -> pred_t, zero unless `slide` and a foot_slide_weight) for normalised windows
+        x (B, 31, 58) and commands c (B, 30, 3). `swap` (bool, 0-dim): the first input is the
+        standing pose instead of the window's first state; `teacher[t]` (bool, (30,)): the next
+        input is the true state, else the detached prediction. Flags are tensors and picked with
+        torch.where: no host sync."""
         cur = torch.where(swap, self.standing, x[:, 0])
         steps = c.shape[1]
-        loss = x.new_zeros(())
+        loss, slide_loss = x.new_zeros(()), x.new_zeros(())
         for t in range(steps):
             pred = self.model(cur, c[:, t])
             loss = loss + nn.functional.mse_loss(pred, x[:, t + 1])
+            if slide and self.slide_loss is not None:
+                slide_loss = slide_loss + self.slide_loss(cur, pred, c[:, t])
             cur = torch.where(teacher[t], x[:, t + 1], pred.detach())
-        return loss / steps
+        return loss / steps, slide_loss / steps
 
     def sequence_loss(self, idx: torch.Tensor, swap: bool, teacher: Sequence[bool]) -> torch.Tensor:
         """window_loss of the windows `idx`, flags given as Python values."""
@@ -210,7 +227,7 @@ class Trainer:
             self.command[idx],
             torch.tensor(bool(swap), device=self.device),
             torch.as_tensor(list(teacher), dtype=torch.bool, device=self.device),
-        )
+        )[0]
 
     def epoch_draws(self, epoch: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The training order of `epoch` (its first num_batches x batch_size samples), the standing
@@ -226,14 +243,16 @@ class Trainer:
         return order[: n * self.batch_size].to(self.device), swap.to(self.device), teacher.to(self.device)
 
     def _train_step(self) -> None:
-        """One optimiser step on the batch in the static buffers, its loss added to the epoch's sum.
-        Only device work, so that it can be captured in a CUDA graph."""
-        loss = self.window_loss(self._x, self._c, self._swap, self._teacher)
+        """One optimiser step on the batch in the static buffers (MSE + foot_slide_weight x stance
+        slide), its two losses added to the epoch's sums. Only device work, so that it can be
+        captured in a CUDA graph."""
+        loss, slide_loss = self.window_loss(self._x, self._c, self._swap, self._teacher, slide=True)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss + self.cfg.foot_slide_weight * slide_loss).backward()
         nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.optimizer.step()
         self._loss_sum += loss.detach().double()
+        self._slide_sum += slide_loss.detach().double()
 
     def _lrs(self) -> tuple:
         return tuple(float(g["lr"]) for g in self.optimizer.param_groups)
@@ -267,6 +286,7 @@ class Trainer:
                 else:
                     v.zero_()
         self._loss_sum.zero_()
+        self._slide_sum.zero_()
 
     GRAPH_WARMUP = 3
 
@@ -294,6 +314,7 @@ class Trainer:
         n_batches, size = self.num_batches(), self.batch_size
         self.model.train()
         self._loss_sum.zero_()
+        self._slide_sum.zero_()
         if self._graph is not None and self._graph_lrs != self._lrs():
             self._graph = None  # the learning rate is a constant of the captured Adam step: capture again
         batches = range(n_batches) if progress is None else progress(range(n_batches))
@@ -307,7 +328,8 @@ class Trainer:
                     self._graph.replay()
                 else:
                     self._train_step()
-        return float(self._loss_sum) / n_batches  # the one host read of the epoch
+        self.slide = float(self._slide_sum) / n_batches if self.slide_loss is not None else None
+        return float(self._loss_sum) / n_batches  # the host reads of the epoch
 
     @torch.no_grad()
     def validate(self, chunk: int = 4096) -> Optional[float]:
@@ -342,6 +364,7 @@ class Trainer:
             "val_loss": val,
             "lr": lr,
             "teacher_prob": p,
+            "foot_slide_loss": self.slide,
             "improved": improved,
             "seconds": time.perf_counter() - t0,
         }
@@ -350,6 +373,8 @@ class Trainer:
             if val is not None:
                 self.writer.add_scalar("metrics/Val MSE Loss", val, self.epoch)
             self.writer.add_scalar("metrics/Learning Rate", lr, self.epoch)
+            if self.slide is not None:
+                self.writer.add_scalar("metrics/Foot Slide Loss", self.slide, self.epoch)
             self.writer.add_scalar("metrics/Teacher Prob", p, self.epoch)
             self.writer.add_scalar("metrics/Epoch Seconds", self.last["seconds"], self.epoch)
         return self.last

@@ -90,3 +90,6 @@ class TorchStats:
 
     def normalise_command(self, c: torch.Tensor) -> torch.Tensor:
         return 2.0 * (c - self.command_min) / (self.command_max - self.command_min + RANGE_EPS) - 1.0
+
+    def denormalise_command(self, c_hat: torch.Tensor) -> torch.Tensor:
+        return (c_hat + 1.0) * 0.5 * (self.command_max - self.command_min + RANGE_EPS) + self.command_min
