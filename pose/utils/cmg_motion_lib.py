@@ -111,6 +111,10 @@ class Heads:
     mirror: torch.Tensor  # (n,) bool
 
 
+def _numel(shape: Tuple[int, ...]) -> int:
+    return math.prod(shape)  # 1 for a scalar field
+
+
 def yaw_to_quat(yaw: torch.Tensor) -> torch.Tensor:
     """(...,) yaw -> (..., 4) xyzw quaternion of the rotation about z."""
     half = 0.5 * yaw
@@ -233,14 +237,20 @@ class CMGMotionLib:
         self._rng = torch.Generator(device=dev)
         self._rng.manual_seed(int(seed))
         n, c, k = self.num_envs, self.capacity, len(self._key_bodies)
-        self._ring = {
-            "dof_pos": self._zeros(n, c, len(self._dof_names)),
-            "dof_vel": self._zeros(n, c, len(self._dof_names)),
-            "root_pos": self._zeros(n, c, 3),
-            "yaw": self._zeros(n, c),
-            "cmd": self._zeros(n, c, 3),
-            "key_pos": self._zeros(n, c, k, 3),
+        # The ring's per-frame fields side by side in one (N, capacity, width) buffer, `_ring` their
+        # views: a reference query gathers its frames with one indexing kernel, and a step writes
+        # its new frames with one.
+        d = len(self._dof_names)
+        self._ring_shapes = {
+            "dof_pos": (d,),
+            "dof_vel": (d,),
+            "root_pos": (3,),
+            "yaw": (),
+            "cmd": (3,),
+            "key_pos": (k, 3),
         }
+        self._ring_packed = self._zeros(n, c, sum(_numel(shape) for shape in self._ring_shapes.values()))
+        self._ring = self._ring_views(self._ring_packed)
         self._all = torch.arange(n, device=dev)
         self._frame = torch.zeros(n, device=dev, dtype=torch.long)  # current frame of each env
         self._gen = torch.zeros(n, device=dev, dtype=torch.long)  # frames generated (next index)
@@ -474,6 +484,17 @@ class CMGMotionLib:
         assert self._pool_draws is not None
         self._pool = self.generate_heads(*self._pool_draws)
 
+    def _ring_views(self, packed: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """The fields of packed ring rows (..., width) as views (..., *shape)."""
+        views, start = {}, 0
+        for name in FRAME_FIELDS:
+            shape = self._ring_shapes[name]
+            width = _numel(shape)
+            part = packed[..., start : start + width]
+            views[name] = part[..., 0] if shape == () else part.view(part.shape[:-1] + shape)
+            start += width
+        return views
+
     def _install(self, env_ids: torch.Tensor, heads: Heads, idx: torch.Tensor) -> None:
         steps = self.horizon + 1
         for name in FRAME_FIELDS:
@@ -586,8 +607,8 @@ class CMGMotionLib:
             "cmd": self._command_at(new),
             "key_pos": out["key_pos"],
         }
-        for name in FRAME_FIELDS:
-            self._ring[name][self._all, slot] = values[name]
+        row = torch.cat([values[name].reshape(self.num_envs, -1) for name in FRAME_FIELDS], dim=-1)
+        self._ring_packed[self._all, slot] = row
         self._gen += 1
 
     # --- frame evaluation ----------------------------------------------------------------------
@@ -620,19 +641,11 @@ class CMGMotionLib:
         k, valid = self._frame_index(ids, t)
         self.num_clamped += (~valid).sum()
         slot = k % self.capacity
-        r = self._ring
-        yaw = r["yaw"][ids, slot]
-        cmd = r["cmd"][ids, slot]
+        r = self._ring_views(self._ring_packed[ids, slot])
+        yaw = r["yaw"]
+        cmd = r["cmd"]
         cy, sy = torch.cos(yaw), torch.sin(yaw)
         zero = torch.zeros_like(yaw)
         root_vel = torch.stack([cy * cmd[..., 0] - sy * cmd[..., 1], sy * cmd[..., 0] + cy * cmd[..., 1], zero], dim=-1)
         root_ang_vel = torch.stack([zero, zero, cmd[..., 2]], dim=-1)
-        return (
-            r["root_pos"][ids, slot],
-            yaw_to_quat(yaw),
-            root_vel,
-            root_ang_vel,
-            r["dof_pos"][ids, slot],
-            r["dof_vel"][ids, slot],
-            r["key_pos"][ids, slot],
-        )
+        return (r["root_pos"], yaw_to_quat(yaw), root_vel, root_ang_vel, r["dof_pos"], r["dof_vel"], r["key_pos"])
