@@ -364,6 +364,9 @@ class OnPolicyRunnerMimic:
         difficulty = getattr(self.env, "mean_motion_difficulty", None)
         if difficulty is not None:
             out["Scale/motion_difficulty"] = float(difficulty)
+        drift_limit = getattr(self.env, "root_drift_limit", None)
+        if drift_limit is not None:
+            out["Scale/root_drift_limit"] = float(drift_limit)
         for key, value in episode_means.items():
             out[episode_tag(key)] = value
         return out

@@ -406,9 +406,9 @@ def test_compile_backend_choice():
 def test_compiled_step_parts_give_the_same_steps(task, sync_free):
     """`cfg.env.compile_mdp`: the step's tensor maths traced by torch.compile (backend aot_eager on
     the CPU: the traced graphs run as they are, no fused code) step like the plain methods, bit for
-    bit, with resets, noise, delay, randomisation and root pushes (every 3 steps here) on; after
-    the first steps nothing is traced again (the changing step counters and pushes do not
-    recompile)."""
+    bit, with resets, noise, delay, randomisation, root pushes (every 3 steps here) and a drift
+    limit curriculum on; after the first steps nothing is traced again (the changing step counters,
+    pushes and drift limit do not recompile)."""
     import torch._dynamo
 
     envs = []
@@ -417,6 +417,8 @@ def test_compiled_step_parts_give_the_same_steps(task, sync_free):
         cfg.env.compile_mdp = compile_mdp
         cfg.domain_rand.push_robots = True
         cfg.domain_rand.push_interval_s = 3 * rand.POLICY_DT
+        cfg.termination.max_root_drift = 0.3  # a drift limit falling from 2 m over 12 steps
+        cfg.termination.max_root_drift_curriculum = [2.0, 12]
         cfg.env.sync_free_resets = sync_free
         envs.append(make_env(task, cfg))
     plain, compiled = envs
@@ -435,6 +437,9 @@ def test_compiled_step_parts_give_the_same_steps(task, sync_free):
         if i == 4:
             traced_after_warmup = sum(torch._dynamo.utils.counters["stats"].values())
     assert resets >= 3 and traced_after_warmup > 0
+    assert float(compiled.root_drift_limit) == pytest.approx(0.3) and float(plain.root_drift_limit) == pytest.approx(
+        0.3
+    )
     assert sum(torch._dynamo.utils.counters["stats"].values()) == traced_after_warmup
     compiled.set_compile_mdp(False)  # back to the plain methods
     assert compiled.compile_mdp is None and "compute_reward" not in compiled.__dict__
@@ -488,3 +493,10 @@ def test_gravity_randomisation_applies_when_switched_on():
     env.step(torch.zeros(2, 23))
     second = env.sim.gravity.clone()
     assert torch.all((second - nominal >= lo) & (second - nominal <= hi)) and not torch.equal(second, first)
+
+
+def test_drift_curriculum_needs_a_final_limit():
+    cfg = make_cfg("g1_priv_mimic")
+    cfg.termination.max_root_drift_curriculum = [2.0, 100]  # max_root_drift (the final limit) left at 0
+    with pytest.raises(ValueError, match="max_root_drift_curriculum"):
+        make_env("g1_priv_mimic", cfg)

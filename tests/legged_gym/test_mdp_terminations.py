@@ -91,6 +91,15 @@ def test_root_drift_beyond_max_root_drift_when_set():
     assert term.check_termination(**s, max_root_drift=0.4)[0].tolist() == [True, True, False, False]
     s["ref_root_pos"][3, 2] -= 0.1  # height alone is not drift (0.1 m is within the height limit too)
     assert term.check_termination(**s, max_root_drift=0.05)[0].tolist() == [True, True, False, False]
+    # a curriculum's limit: a 0-dim tensor, the same comparisons
+    for limit, expected in ((0.5, [True, False, False, False]), (0.4, [True, True, False, False]), (1.0, [False] * 4)):
+        assert term.check_termination(**s, max_root_drift=torch.tensor(limit))[0].tolist() == expected
+
+
+def test_root_drift_limit_curriculum_falls_linearly_then_holds():
+    limits = [cur.root_drift_limit(k, 3.0, 0.5, 100) for k in (0, 20, 50, 100, 1000)]
+    np.testing.assert_allclose(limits, [3.0, 2.5, 1.75, 0.5, 0.5])
+    assert cur.root_drift_limit(-5, 3.0, 0.5, 100) == 3.0 and cur.root_drift_limit(7, 3.0, 0.5, 0) == 0.5
 
 
 def test_pose_termination_full_root_rotation():

@@ -85,6 +85,18 @@ class HumanoidMimic(HumanoidChar):
         self.keybody_distance_sum = self.episode_metric_sums["keybody_distance"]
         self.motion_difficulty = curriculum.initial_motion_difficulty(self._motion_lib.num_motions(), dev)
         self.mean_motion_difficulty = self.motion_difficulty.mean()
+        # the drift limit of termination.max_root_drift_curriculum (m; a device scalar, set every step)
+        drift_curriculum = self.cfg.termination.max_root_drift_curriculum
+        self.root_drift_limit: Optional[torch.Tensor] = None
+        if drift_curriculum is not None:
+            if len(drift_curriculum) != 2 or float(self.cfg.termination.max_root_drift) <= 0:
+                raise ValueError(
+                    "termination.max_root_drift_curriculum must be [start m, steps] with termination.max_root_drift "
+                    "> 0 (the final limit), got {!r} and {!r}".format(
+                        drift_curriculum, self.cfg.termination.max_root_drift
+                    )
+                )
+            self.root_drift_limit = torch.full((), float(drift_curriculum[0]), device=dev)
         # (motion ids, start times) of a `reset_to_motions` in progress
         self._forced_motions: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
         m = self.cfg.motion
@@ -154,6 +166,11 @@ class HumanoidMimic(HumanoidChar):
 
     def _post_physics_step_callback(self) -> None:
         self._update_ref_motion()
+        if self.root_drift_limit is not None:  # on the host, outside the compiled terminations
+            t = self.cfg.termination
+            start, steps = t.max_root_drift_curriculum
+            value = curriculum.root_drift_limit(self.common_step_counter, start, t.max_root_drift, steps)
+            self.root_drift_limit.fill_(value)
         super()._post_physics_step_callback()
 
     # --- reset ------------------------------------------------------------------------------------
@@ -392,7 +409,7 @@ class HumanoidMimic(HumanoidChar):
             height_threshold=t.root_height_diff_threshold,
             max_root_speed=t.max_root_vel,
             pose_dist=t.pose_termination_dist,
-            max_root_drift=t.max_root_drift,
+            max_root_drift=t.max_root_drift if self.root_drift_limit is None else self.root_drift_limit,
         )
         if self._start_sampler is not None:
             self._start_sampler.update(self._motion_ids, self._get_motion_times(), self.reset_buf & ~self.time_out_buf)

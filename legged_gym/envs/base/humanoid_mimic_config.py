@@ -170,6 +170,10 @@ class HumanoidMimicCfg(BaseConfig):
         # Fail when the root is farther than this (m, horizontal) from the reference root; 0: off, as
         # in TWIST (its policies may lag a walk without limit; docs/rewards_and_terminations.md).
         max_root_drift = 0.0
+        # A limit that tightens during training: [start m, steps] -> the limit falls linearly from
+        # `start` to max_root_drift over `steps` env steps (common_step_counter, 24 per iteration);
+        # None: max_root_drift from the start. TensorBoard `Scale/root_drift_limit`.
+        max_root_drift_curriculum = None
 
     class motion:
         motion_file = None  # manifest (.yaml) or clip; None: the embedded motion set (pose.synth)

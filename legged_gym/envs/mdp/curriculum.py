@@ -17,6 +17,14 @@ from legged_gym.simulator.base import POLICY_DT
 INITIAL_DIFFICULTY = 9.0
 
 
+def root_drift_limit(step: int, start: float, end: float, steps: int) -> float:
+    """The drift limit (m) of `termination.max_root_drift_curriculum` at env step `step`
+    (common_step_counter): `start` at step 0, falling linearly to `end` at `steps`, then `end`."""
+    if steps <= 0:
+        return float(end)
+    return float(start) + (float(end) - float(start)) * min(max(int(step), 0), int(steps)) / float(steps)
+
+
 def initial_motion_difficulty(num_motions: int, device=None, value: float = INITIAL_DIFFICULTY) -> torch.Tensor:
     """(M,) difficulties, all 9."""
     return torch.full((num_motions,), float(value), device=device)

@@ -8,7 +8,7 @@ Quaternions xyzw; positions and velocities world frame.
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Tuple, Union
 
 import torch
 
@@ -49,8 +49,11 @@ def root_speed(root_lin_vel: torch.Tensor, max_speed: float = 5.0) -> torch.Tens
     return torch.norm(root_lin_vel, dim=-1) > max_speed
 
 
-def root_drift(root_pos: torch.Tensor, ref_root_pos: torch.Tensor, max_drift: float) -> torch.Tensor:
-    """Horizontal (xy) distance of the root from the reference root > max_drift m (not in TWIST)."""
+def root_drift(
+    root_pos: torch.Tensor, ref_root_pos: torch.Tensor, max_drift: Union[float, torch.Tensor]
+) -> torch.Tensor:
+    """Horizontal (xy) distance of the root from the reference root > max_drift m (not in TWIST);
+    max_drift may be a 0-dim tensor (a limit that changes during training)."""
     return torch.sum((root_pos[:, 0:2] - ref_root_pos[:, 0:2]) ** 2, dim=-1) > max_drift**2
 
 
@@ -96,12 +99,13 @@ def check_termination(
     height_threshold: float = 0.2,
     max_root_speed: float = 5.0,
     pose_dist: float = 0.7,
-    max_root_drift: float = 0.0,
+    max_root_drift: Union[float, torch.Tensor] = 0.0,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """(reset, time_out) masks (docs/rewards_and_terminations.md, Terminations).
 
     Failures: torso contact, roll/pitch, height vs reference, root speed, pose (when
-    `pose_termination`), horizontal root drift from the reference (when `max_root_drift` > 0). Time-outs: episode_length > max_episode_length, and motion end when
+    `pose_termination`), horizontal root drift from the reference (when `max_root_drift` > 0, or a
+    0-dim tensor: the limit of a curriculum, applied whatever its value). Time-outs: episode_length > max_episode_length, and motion end when
     `motion_end_terminates` (headless training; with a viewer clips loop). reset = failures |
     time_out, suppressed where episode_length == 0 (never true in TWIST's step order, kept).
     `motion_length` (N,) is the clip length of each env's motion; reference positions are the
@@ -115,7 +119,7 @@ def check_termination(
         failed |= pose_deviation(
             key_body_pos, root_pos, root_quat, ref_key_body_pos, ref_root_pos, ref_root_quat, pose_dist
         )
-    if max_root_drift > 0:
+    if isinstance(max_root_drift, torch.Tensor) or max_root_drift > 0:
         failed |= root_drift(root_pos, ref_root_pos, max_root_drift)
     time_out = episode_timeout(episode_length, max_episode_length)
     if motion_end_terminates:
