@@ -6,7 +6,9 @@
 Times `update()` (5 epochs x 4 minibatches of num_envs x 24 / 4 transitions) of the teacher's
 ActorCriticMimic (1318 obs, 20 reference frames) or, with --student, the student's DAgger-PPO
 (1155 obs, 1318 critic obs, the frozen teacher's targets stored), the plain way and the fast way
-(PPO's fast_update and tf32). --profile prints and writes torch.profiler tables of one fast update.
+(PPO's fast_update and tf32) and the compiled way (the fast way with `compile_update`: the minibatch's
+forward passes and losses through torch.compile). --profile prints and writes torch.profiler tables
+of one fast update.
 Writes bench/results/ppo_update_<task>_<device>_<date>.json. Not a test.
 """
 
@@ -93,6 +95,7 @@ def compare_ways(args, device, schedule: str = "adaptive", updates: int = 3) -> 
             ("plain", dict(fast_update=False)),
             ("fast_eager", dict(fast_update=True, cuda_graph=False)),
             ("fast", dict(fast_update=True, cuda_graph=True)),
+            ("compiled", dict(fast_update=True, cuda_graph=True, compile_update=True)),
         )
     }
     ref = algs["plain"]
@@ -159,6 +162,7 @@ def main(argv=None):
         "plain": dict(fast_update=False, tf32=False),
         "fast_eager": dict(fast_update=True, tf32=True, cuda_graph=False),
         "fast": dict(fast_update=True, tf32=True, cuda_graph=True),
+        "compiled": dict(fast_update=True, tf32=True, cuda_graph=True, compile_update=True),
     }
     for name, kwargs in ways.items():
         alg = make_alg(args.student, device, **kwargs)

@@ -13,8 +13,9 @@ For each number of envs, in this order and in the same process:
   teacher loop   OnPolicyRunnerMimic.learn (g1_priv_mimic, PPO): collection_s and learning_s per
                  iteration of num_envs x 24 transitions, the fast way (sync-free resets, fused Adam
                  with the learning-rate rule on the device, TF32), the compiled way (fast +
-                 compiled env step) and the plain way (index-list resets, host-side learning-rate
-                 rule, per-tensor Adam, full fp32);
+                 compiled env step + the update's losses compiled, `algorithm.compile_update`)
+                 and the plain way (index-list resets, host-side learning-rate rule,
+                 per-tensor Adam, full fp32);
   student loop   OnPolicyDaggerRunner.learn (g1_stu_rl, DAgger-PPO, the frozen teacher's forward
                  pass included; the teacher is the teacher loop's network, saved to a temporary file).
 ratio = env-steps/s of the loop (or env) / physics-only env-steps/s of the same size in this run.
@@ -141,6 +142,7 @@ def loop(
     cfg["runner"]["summary_interval"] = 0
     cfg["algorithm"]["fast_update"] = bool(fast)
     cfg["algorithm"]["tf32"] = bool(fast)
+    cfg["algorithm"]["compile_update"] = bool(compiled)
     env.sync_free_resets = bool(fast)
     env.set_compile_mdp(compile_choice(compiled))
     if teacher_path is None:

@@ -83,6 +83,7 @@ class PPO:
         tf32: bool = True,
         cuda_graph: bool = True,
         distributed_cuda_graph: bool = False,
+        compile_update=False,
         **kwargs,
     ):
         unknown = sorted(k for k in kwargs if k not in TWIST_UNUSED_FIELDS)
@@ -125,6 +126,13 @@ class PPO:
             and self.device.type == "cuda"
             and (self.world_size == 1 or bool(distributed_cuda_graph))
         )
+        # compile_update (fast way only): the minibatch's forward passes and loss terms (`_losses`)
+        # through torch.compile (True: the default backend, or a backend name), so their element-wise
+        # work fuses; the backward pass is compiled with them.
+        self._compiled_losses = None
+        if compile_update and self.fast_update:
+            backend = "inductor" if compile_update is True else str(compile_update)
+            self._compiled_losses = torch.compile(self._losses, backend=backend)
         self._graph = None  # type: Optional[torch.cuda.CUDAGraph]
         self._graph_key: Optional[Tuple[int, int]] = None
         self._graph_warmup_done = 0
@@ -345,14 +353,29 @@ class PPO:
         assert self._lr_param is not None  # the fast update's fused Adam
         self._lr_param.copy_(lr)
 
-    def _minibatch_step(self, b: Batch, fast: bool = False) -> Dict[str, torch.Tensor]:
+    def _losses(self, b: Batch) -> Tuple[torch.Tensor, torch.Tensor, Dict[str, torch.Tensor]]:
+        """The forward passes and loss terms of one minibatch: (loss, KL(old || new) mean, the
+        detached terms to report)."""
         ac = self.actor_critic
         ac.update_distribution(b.observations)
         log_prob = ac.get_actions_log_prob(b.actions)
         values = ac.evaluate(b.critic_observations).reshape(-1)
         mu, sigma, entropy = ac.action_mean, ac.action_std, ac.entropy
-
         kl_mean = gaussian_kl(b.old_mu, b.old_sigma, mu.detach(), sigma.detach()).sum(dim=-1).mean()
+        surrogate = surrogate_loss(log_prob, b.old_actions_log_prob, b.advantages, self.clip_param)
+        v_loss = value_loss(values, b.target_values, b.returns, self.clip_param, self.use_clipped_value_loss)
+        entropy_mean = entropy.mean()
+        loss = surrogate + self.value_loss_coef * v_loss - self.entropy_coef * entropy_mean
+        extra_loss, terms = self._extra_loss(b, mu, sigma)
+        if extra_loss is not None:
+            loss = loss + extra_loss
+        terms.update(value_func=v_loss.detach(), surrogate=surrogate.detach(), entropy=entropy_mean.detach())
+        return loss, kl_mean, terms
+
+    def _minibatch_step(self, b: Batch, fast: bool = False) -> Dict[str, torch.Tensor]:
+        ac = self.actor_critic
+        losses = self._compiled_losses if fast and self._compiled_losses is not None else self._losses
+        loss, kl_mean, terms = losses(b)
         if self.world_size > 1:  # every rank adapts the learning rate from the same (mean) KL
             kl_mean = distributed.all_reduce_mean(kl_mean)
         if self.schedule == "adaptive" and self.desired_kl > 0:
@@ -363,24 +386,13 @@ class PPO:
                 for group in self.optimizer.param_groups:
                     group["lr"] = self.learning_rate
 
-        surrogate = surrogate_loss(log_prob, b.old_actions_log_prob, b.advantages, self.clip_param)
-        v_loss = value_loss(values, b.target_values, b.returns, self.clip_param, self.use_clipped_value_loss)
-        entropy_mean = entropy.mean()
-        loss = surrogate + self.value_loss_coef * v_loss - self.entropy_coef * entropy_mean
-        extra_loss, terms = self._extra_loss(b, mu, sigma)
-        if extra_loss is not None:
-            loss = loss + extra_loss
-
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.world_size > 1:
             distributed.average_gradients(p for p in ac.parameters() if p.requires_grad)
         nn.utils.clip_grad_norm_(ac.parameters(), self.max_grad_norm)
         self.optimizer.step()
-
-        terms.update(
-            value_func=v_loss.detach(), surrogate=surrogate.detach(), entropy=entropy_mean.detach(), kl=kl_mean
-        )
+        terms["kl"] = kl_mean
         return terms
 
     def _extra_loss(self, b: Batch, mu: torch.Tensor, sigma: torch.Tensor):

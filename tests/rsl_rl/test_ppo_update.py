@@ -206,6 +206,44 @@ def test_fast_update_equals_the_plain_update(dagger, desired_kl):
         assert plain.learning_rate > 1e-3
 
 
+@pytest.mark.parametrize("dagger", [False, True])
+def test_compiled_losses_give_the_fast_update(dagger):
+    """`compile_update` (here the aot_eager backend: the traced graphs run as they are) updates as
+    the fast way does, and traces once (the same graph for every minibatch and update)."""
+    import torch._dynamo
+
+    kwargs = dict(num_learning_epochs=3, num_mini_batches=2, learning_rate=1e-3, desired_kl=1e-2, fast_update=True)
+    algs = []
+    for compile_update in (False, "aot_eager"):
+        if dagger:
+            alg = DaggerPPO(
+                net(0),
+                teacher=net(1, num_obs=CRITIC, std=0.5),
+                dagger_coef=0.3,
+                compile_update=compile_update,
+                **kwargs,
+            )
+        else:
+            alg = PPO(net(0), compile_update=compile_update, **kwargs)
+        assert (alg._compiled_losses is not None) == bool(compile_update)
+        torch._dynamo.reset()
+        outs = []
+        for _ in range(2):
+            rollout(alg, dagger)
+            torch.manual_seed(11)
+            outs.append(alg.update())
+        if compile_update:
+            assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1
+        algs.append((alg, outs))
+    (plain, out_plain), (compiled, out_compiled) = algs
+    for p, q in zip(plain.actor_critic.parameters(), compiled.actor_critic.parameters()):
+        torch.testing.assert_close(q, p, rtol=1e-6, atol=1e-7)
+    for a, b in zip(out_plain, out_compiled):
+        assert set(a) == set(b)
+        for k in a:
+            assert b[k] == pytest.approx(a[k], rel=1e-5, abs=1e-7), k
+
+
 def test_adaptive_rule_on_the_device_matches_the_host_rule():
     alg = PPO(net(0), fast_update=True, learning_rate=1e-3, desired_kl=0.01)
     for lr0, kl in [

@@ -230,6 +230,13 @@ class HumanoidMimicCfgPPO(BaseConfig):
         desired_kl = 0.008
         max_grad_norm = 1.0
         normalizer_update_iterations = 3000
+        # Speed switches of rsl_rl's PPO (the same update either way; rsl_rl/algorithms/ppo.py): the
+        # fast way ("auto": on CUDA), TF32 products, the minibatch step in a CUDA graph, and (opt-in)
+        # the minibatch's forward passes and losses through torch.compile.
+        fast_update = "auto"
+        tf32 = True
+        cuda_graph = True
+        compile_update = False
 
     class runner:
         policy_class_name = "ActorCriticMimic"
