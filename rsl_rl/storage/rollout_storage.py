@@ -13,7 +13,8 @@ reuses it for every epoch.
 
 from __future__ import annotations
 
-from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+import math
+from typing import Dict, Iterator, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -118,28 +119,33 @@ class RolloutStorage:
         # (each field a view of it), so a minibatch gathers them in one indexing kernel, not eight.
         if len(a) != 1:
             raise ValueError("actions_shape must be one dimension, got {}".format(a))
-        na = a[0]
-        widths = [("actions", na), ("values", 0), ("advantages", 0), ("returns", 0), ("actions_log_prob", 0)]
-        widths += [("mu", na), ("sigma", na)] + ([("teacher_mu", na), ("teacher_sigma", na)] if store_teacher else [])
-        self._packed = buf(*tn, sum(max(w, 1) for _, w in widths))
-        self._fields: List[Tuple[str, int, int]] = []  # (name, start, width; 0: a scalar per transition)
-        start = 0
-        for name, width in widths:
-            self._fields.append((name, start, width))
-            start += max(width, 1)
-        self.actions, self.values, self.advantages, self.returns, self.actions_log_prob, self.mu, self.sigma = (
-            self._field(self._packed, name) for name, _, _ in self._fields[:7]
-        )
-        self.teacher_mu = self._field(self._packed, "teacher_mu") if store_teacher else None
-        self.teacher_sigma = self._field(self._packed, "teacher_sigma") if store_teacher else None
+        self._shapes: Dict[str, Tuple[int, ...]] = {
+            "actions": a,
+            "values": (),
+            "advantages": (),
+            "returns": (),
+            "actions_log_prob": (),
+            "mu": a,
+            "sigma": a,
+        }
+        if store_teacher:
+            self._shapes.update(teacher_mu=a, teacher_sigma=a)
+        self._packed = buf(*tn, sum(math.prod(shape) for shape in self._shapes.values()))
+        v = self._views(self._packed)
+        self.actions, self.mu, self.sigma = v["actions"], v["mu"], v["sigma"]
+        self.values, self.advantages, self.returns = v["values"], v["advantages"], v["returns"]
+        self.actions_log_prob = v["actions_log_prob"]
+        self.teacher_mu, self.teacher_sigma = v.get("teacher_mu"), v.get("teacher_sigma")
         self.step = 0
 
-    def _field(self, packed: torch.Tensor, name: str) -> torch.Tensor:
-        """The view of one field in a packed buffer (..., width)."""
-        for field, start, width in self._fields:
-            if field == name:
-                return packed[..., start] if width == 0 else packed[..., start : start + width]
-        raise KeyError(name)
+    def _views(self, packed: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """The fields of packed rows (..., width) as views (..., *shape)."""
+        views, start = {}, 0
+        for name, shape in self._shapes.items():
+            part = packed[..., start : start + math.prod(shape)]
+            views[name] = part[..., 0] if shape == () else part
+            start += math.prod(shape)
+        return views
 
     def add_transitions(self, t: Transition) -> None:
         if self.step >= self.num_transitions_per_env:
@@ -206,8 +212,7 @@ class RolloutStorage:
 
         obs = flat(self.observations)
         critic_obs = obs if self.critic_observations is None else flat(self.critic_observations)
-        rows = flat(self._packed)[idx]
-        f = {name: self._field(rows, name) for name, _, _ in self._fields}
+        f = self._views(flat(self._packed)[idx])
         return Batch(
             obs[idx],
             critic_obs[idx],
