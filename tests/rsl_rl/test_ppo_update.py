@@ -244,6 +244,36 @@ def test_compiled_losses_give_the_fast_update(dagger):
             assert b[k] == pytest.approx(a[k], rel=1e-5, abs=1e-7), k
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_compiled_losses_inside_the_recorded_step_on_cuda():
+    """On CUDA: inductor-compiled losses inside the CUDA-graph minibatch step update as the recorded
+    fast step does, within float rounding (TF32 off on both)."""
+    kwargs = dict(num_learning_epochs=3, num_mini_batches=2, learning_rate=1e-3, desired_kl=1e-2)
+    algs = []
+    for compile_update in (False, True):
+        alg = PPO(net(0), device="cuda", fast_update=True, tf32=False, compile_update=compile_update, **kwargs)
+        assert alg.cuda_graph
+        alg.init_storage(N, T, [OBS], [CRITIC], [ACT])
+        for _ in range(5):  # past the recorded step's eager warm-up
+            torch.manual_seed(7)
+            for t in range(T):
+                with torch.inference_mode():
+                    alg.act(torch.randn(N, OBS, device="cuda"), torch.randn(N, CRITIC, device="cuda"))
+                    alg.process_env_step(
+                        torch.randn(N, device="cuda"),
+                        torch.zeros(N, dtype=torch.bool, device="cuda"),
+                        {"time_outs": torch.zeros(N, dtype=torch.bool, device="cuda")},
+                    )
+            with torch.inference_mode():
+                alg.compute_returns(torch.randn(N, CRITIC, device="cuda"))
+            torch.manual_seed(11)
+            alg.update()
+        assert alg._graph is not None
+        algs.append(alg)
+    for p, q in zip(algs[0].actor_critic.parameters(), algs[1].actor_critic.parameters()):
+        torch.testing.assert_close(q, p, rtol=1e-4, atol=1e-5)
+
+
 def test_adaptive_rule_on_the_device_matches_the_host_rule():
     alg = PPO(net(0), fast_update=True, learning_rate=1e-3, desired_kl=0.01)
     for lr0, kl in [
