@@ -112,10 +112,6 @@ class Heads:
     mirror: torch.Tensor  # (n,) bool
 
 
-def _numel(shape: Tuple[int, ...]) -> int:
-    return math.prod(shape)  # 1 for a scalar field
-
-
 def yaw_to_quat(yaw: torch.Tensor) -> torch.Tensor:
     """(...,) yaw -> (..., 4) xyzw quaternion of the rotation about z."""
     half = 0.5 * yaw
@@ -254,7 +250,7 @@ class CMGMotionLib:
             "cmd": (3,),
             "key_pos": (k, 3),
         }
-        self._ring_packed = self._zeros(n, c, sum(_numel(shape) for shape in self._ring_shapes.values()))
+        self._ring_packed = self._zeros(n, c, sum(math.prod(shape) for shape in self._ring_shapes.values()))
         self._ring = self._ring_views(self._ring_packed)
         self._all = torch.arange(n, device=dev)
         self._frame = torch.zeros(n, device=dev, dtype=torch.long)  # current frame of each env
@@ -498,7 +494,7 @@ class CMGMotionLib:
         views, start = {}, 0
         for name in FRAME_FIELDS:
             shape = self._ring_shapes[name]
-            width = _numel(shape)
+            width = math.prod(shape)  # 1 for a scalar field
             part = packed[..., start : start + width]
             views[name] = part[..., 0] if shape == () else part.view(part.shape[:-1] + shape)
             start += width
