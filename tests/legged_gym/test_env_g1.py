@@ -229,6 +229,66 @@ def test_tracking_rewards_are_one_on_the_reference():
         torch.testing.assert_close(terms[name](), torch.ones(2), atol=1e-4, rtol=0, msg=name)
 
 
+def test_drift_feedback_steers_the_observed_and_rewarded_reference_velocity():
+    """motion.ref_correction: every future frame's reference velocity in the teacher obs, and the
+    tracking_root_vel target, get the capped correction towards the reference root (recomputed here
+    from the state); gains 0 give TWIST's observations."""
+    cfg = make_cfg("g1_priv_mimic", rand=False, noise=False)
+    c = cfg.motion.ref_correction
+    c.pos_gain, c.yaw_gain, c.max_speed, c.max_yaw_rate = 0.8, 1.5, 0.5, 0.4
+    env = make_env("g1_priv_mimic", cfg)
+    plain = make_env("g1_priv_mimic", rand=False, noise=False)
+    ids = env.all_env_ids
+    root = env.root_states.clone()
+    root[0, 0:2] -= torch.tensor([0.3, 0.0])  # 0.3 m behind: 0.24 m/s, below the cap
+    root[1, 0:2] += torch.tensor([1.0, -1.0])  # 1.41 m off: capped to 0.5 m/s
+    half = 0.25  # robot 1 turned by +0.5 rad about z: the yaw-rate correction is -0.75, capped at -0.4
+    root[1, 3:7] = torch.tensor([0.0, 0.0, math.sin(half), math.cos(half)])
+    for e in (env, plain):
+        e.sim.set_root_states(ids, root)
+        e.sim.forward()
+        e._compute_base_quantities()
+        e.compute_observations()
+    err = (env._ref_root_pos - root[:, :3])[:, :2]
+    v = 0.8 * err
+    v = v * torch.clamp(0.5 / v.norm(dim=-1, keepdim=True), max=1.0)
+    ref_yaw = torch.atan2(
+        2 * (env._ref_root_rot[:, 3] * env._ref_root_rot[:, 2] + env._ref_root_rot[:, 0] * env._ref_root_rot[:, 1]),
+        1 - 2 * (env._ref_root_rot[:, 1] ** 2 + env._ref_root_rot[:, 2] ** 2),
+    )
+    robot_yaw = torch.atan2(
+        2 * (root[:, 6] * root[:, 5] + root[:, 3] * root[:, 4]), 1 - 2 * (root[:, 4] ** 2 + root[:, 5] ** 2)
+    )
+    dyaw = torch.remainder(ref_yaw - robot_yaw + math.pi, 2 * math.pi) - math.pi
+    w = (1.5 * dyaw).clamp(-0.4, 0.4)
+    assert abs(float(v[0].norm()) - 0.24) < 0.05 and float(v[1].norm()) == pytest.approx(0.5, abs=1e-5)
+    assert float(w[1]) == pytest.approx(-0.4, abs=1e-5)
+    lin = torch.cat([v, torch.zeros(2, 1)], dim=-1)
+    ang = torch.cat([torch.zeros(2, 2), w.unsqueeze(-1)], dim=-1)
+    # the observation: each future frame's root block holds R_ref^-1 (v_ref + lin) and the yaw rate of w_ref + ang
+    times = O.future_motion_times(env.episode_length_buf * env.dt + env._motion_time_offsets)
+    frame = env._ref_frame(env._motion_ids.unsqueeze(-1).expand_as(times), times)
+    block = env.obs_buf[:, TEACHER_SLICES["priv_mimic"]].reshape(2, len(DIMS.tar_obs_steps), -1)
+    plain_block = plain.obs_buf[:, TEACHER_SLICES["priv_mimic"]].reshape(2, len(DIMS.tar_obs_steps), -1)
+    vel_local = quat_rotate_inverse(frame.root_rot, frame.root_vel + lin.unsqueeze(1))
+    yaw_rate = quat_rotate_inverse(frame.root_rot, frame.root_ang_vel + ang.unsqueeze(1))[..., 2]
+    torch.testing.assert_close(block[..., 4:7], vel_local, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(block[..., 7], yaw_rate, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        plain_block[..., 4:7], quat_rotate_inverse(frame.root_rot, frame.root_vel), atol=1e-5, rtol=1e-5
+    )
+    assert torch.equal(block[..., 8:], plain_block[..., 8:]) and torch.equal(block[..., :4], plain_block[..., :4])
+    # the reward's target: the same corrected velocity
+    target_vel, target_ang_vel = env.ref_root_vel_target()
+    torch.testing.assert_close(target_vel, env._ref_root_vel + lin, atol=1e-6, rtol=0)
+    torch.testing.assert_close(target_ang_vel, env._ref_root_ang_vel + ang, atol=1e-6, rtol=0)
+    fn = {t.name: t.fn for t in env.reward_terms}["tracking_root_vel"]
+    p = env.cfg.rewards.params.tracking_root_vel
+    e_lin = (quat_rotate_inverse(env._ref_root_rot, env._ref_root_vel + lin) - env.base_lin_vel).pow(2).sum(-1)
+    e_ang = (quat_rotate_inverse(env._ref_root_rot, env._ref_root_ang_vel + ang) - env.base_ang_vel).pow(2).sum(-1)
+    torch.testing.assert_close(fn(), torch.exp(-p.coef * (e_lin + p.ang_weight * e_ang)), atol=1e-6, rtol=1e-5)
+
+
 def test_default_pose_feet_land_first_then_a_fall_terminates_and_resets():
     cfg = make_cfg("g1_priv_mimic", rand=False)
     cfg.motion.rand_reset = False  # clips start at t = 0: no motion end within this test
@@ -419,6 +479,7 @@ def test_compiled_step_parts_give_the_same_steps(task, sync_free):
         cfg.domain_rand.push_interval_s = 3 * rand.POLICY_DT
         cfg.termination.max_root_drift = 0.3  # a drift limit falling from 2 m over 12 steps
         cfg.termination.max_root_drift_curriculum = [2.0, 12]
+        cfg.motion.ref_correction.pos_gain = cfg.motion.ref_correction.yaw_gain = 0.5  # drift feedback on
         cfg.env.sync_free_resets = sync_free
         envs.append(make_env(task, cfg))
     plain, compiled = envs

@@ -11,6 +11,9 @@
 - Episode length: in headless training the longest clip (episodes end at motion end or failure).
 - Terminations `mdp.terminations.check_termination`; reward terms `reward_terms` (over
   `mdp.rewards`); motion difficulty `mdp.curriculum`.
+- Drift feedback (`cfg.motion.ref_correction`, off by default): the reference root velocity that the
+  observations and the root-velocity reward use is steered towards the reference root
+  (`ref_root_vel_target`, `mdp.drift_feedback`).
 - Evaluation (scripts/eval.py): `reset_to_motions` starts given clips at given times (default 0);
   `pre_reset_callback(env)`, when set, runs every step between the terminations and the resets.
 """
@@ -25,6 +28,7 @@ import torch
 from legged_gym.envs.base.humanoid_char import HumanoidChar
 from legged_gym.envs.mdp import curriculum, rewards, terminations
 from legged_gym.envs.mdp.adaptive_sampling import AdaptiveStartSampler
+from legged_gym.envs.mdp.drift_feedback import drift_feedback
 from legged_gym.envs.mdp import randomization as rand
 from pose.utils.motion_lib_pkl import MotionLib
 from pose.utils.torch_utils import quat_rotate
@@ -158,6 +162,31 @@ class HumanoidMimic(HumanoidChar):
         """`_set_ref` of all envs' rows of `frame`, kept where `mask` (N,) is True."""
         for buf, value in zip(self._ref_buffers(), self._ref_values(frame, origin)):
             buf.copy_(torch.where(mask.view((-1,) + (1,) * (buf.dim() - 1)), value, buf))
+
+    def _ref_drift_feedback(self) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+        """(linear, angular) (N, 3) world-frame velocities that `motion.ref_correction` adds to the
+        reference root velocities at the current state (`mdp.drift_feedback`), or None when its gains are 0."""
+        c = self.cfg.motion.ref_correction
+        if float(c.pos_gain) == 0.0 and float(c.yaw_gain) == 0.0:
+            return None
+        return drift_feedback(
+            self._ref_root_pos,
+            self._ref_root_rot,
+            self.root_states[:, 0:3],
+            self.base_quat,
+            float(c.pos_gain),
+            float(c.yaw_gain),
+            float(c.max_speed),
+            float(c.max_yaw_rate),
+        )
+
+    def ref_root_vel_target(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The reference root (linear, angular) world velocities the robot should follow: the clip's,
+        plus the drift feedback when `motion.ref_correction` is on."""
+        feedback = self._ref_drift_feedback()
+        if feedback is None:
+            return self._ref_root_vel, self._ref_root_ang_vel
+        return self._ref_root_vel + feedback[0], self._ref_root_ang_vel + feedback[1]
 
     def _update_ref_motion(self) -> None:
         frame = self._ref_frame(self._motion_ids, self._get_motion_times())

@@ -41,9 +41,9 @@ class HumanoidMimicCfg(BaseConfig):
         sync_free_resets = "auto"
         # The tensor maths of a step (base quantities, reference update, terminations, rewards,
         # observations) through torch.compile: fused GPU kernels, the same results within float
-        # rounding. False (default), True, "auto" (CUDA with MuJoCo Warp) or a torch.compile
+        # rounding. None / False (default: off), True, "auto" (CUDA with MuJoCo Warp) or a torch.compile
         # backend name (HumanoidChar.set_compile_mdp).
-        compile_mdp = False
+        compile_mdp = None
 
     class sim:
         dt = PHYSICS_DT  # physics, 500 Hz
@@ -198,6 +198,16 @@ class HumanoidMimicCfg(BaseConfig):
         reset_xy_offset = 0.3  # m, uniform in +-
         reset_z_offset = 0.05  # m above the reference
 
+        class ref_correction:
+            # Drift feedback (not in TWIST; legged_gym/envs/mdp/drift_feedback.py): the reference root
+            # velocity in the observations and in the tracking_root_vel target gets
+            # pos_gain * (reference root - root)_xy (1/s; the added speed capped at max_speed m/s) and
+            # yaw_gain * (reference yaw - yaw) (1/s; capped at +-max_yaw_rate rad/s). 0 gains: off.
+            pos_gain = 0.0
+            yaw_gain = 0.0
+            max_speed = 1.0
+            max_yaw_rate = 1.0
+
 
 class HumanoidMimicCfgPPO(BaseConfig):
     """Learner settings (docs/learning.md); read by the rsl_rl runners."""
@@ -243,6 +253,9 @@ class HumanoidMimicCfgPPO(BaseConfig):
         algorithm_class_name = "PPO"
         num_steps_per_env = 24
         max_iterations = 30002  # TWIST's documented default (--max_iterations overrides it)
+        # Wall-clock budget (not in TWIST): stop after the iteration that ends past this many minutes
+        # of learn() (saved under its own number); 0: no limit.
+        max_train_minutes = 0.0
         save_interval = 500
         experiment_name = "test"
         run_name = ""

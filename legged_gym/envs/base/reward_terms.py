@@ -80,15 +80,19 @@ def tracking_root_pose(env, coef: float, rot_weight: float, height_only: bool) -
 
 @term
 def tracking_root_vel(env, coef: float, ang_weight: float) -> Term:
-    return lambda: rewards.tracking_root_vel(
-        env.base_lin_vel,
-        env.base_ang_vel,
-        env._ref_root_rot,
-        env._ref_root_vel,
-        env._ref_root_ang_vel,
-        coef=coef,
-        ang_weight=ang_weight,
-    )
+    def f() -> torch.Tensor:
+        ref_vel, ref_ang_vel = env.ref_root_vel_target()  # the clip's, plus motion.ref_correction
+        return rewards.tracking_root_vel(
+            env.base_lin_vel,
+            env.base_ang_vel,
+            env._ref_root_rot,
+            ref_vel,
+            ref_ang_vel,
+            coef=coef,
+            ang_weight=ang_weight,
+        )
+
+    return f
 
 
 @term

@@ -150,6 +150,11 @@ class G1MimicDistill(HumanoidMimic):
         times = obs_terms.future_motion_times(self._get_motion_times(), self._tar_obs_steps, self.dt)
         ids = self._motion_ids.unsqueeze(-1).expand_as(times)
         f = self._ref_frame(ids, times)  # (N, K, ...)
+        feedback = self._ref_drift_feedback()  # motion.ref_correction: the same added velocity in every frame
+        if feedback is not None:
+            f = f._replace(
+                root_vel=f.root_vel + feedback[0].unsqueeze(1), root_ang_vel=f.root_ang_vel + feedback[1].unsqueeze(1)
+            )
         priv_mimic = obs_terms.priv_mimic_obs(
             f.root_pos,
             f.root_rot,

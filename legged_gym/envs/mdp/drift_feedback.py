@@ -1,0 +1,50 @@
+"""Drift feedback in the reference (`motion.ref_correction`; not in TWIST; docs/rewards_and_terminations.md).
+
+TWIST's policies see the reference's velocity but not where the reference is: a robot that lags a walk
+by a metre sees the same observation as one on the reference, so world-frame drift is neither
+observable nor rewarded and grows without limit. With drift feedback the reference root velocity the
+policy sees (every future frame) and the target of the `tracking_root_vel` reward get a proportional
+correction towards the reference root, as a position loop around a velocity command:
+
+    v = v_ref + pos_gain * (p_ref - p)_xy        (the added speed capped at max_speed)
+    w_z = w_ref,z + yaw_gain * wrap(yaw_ref - yaw) (the added yaw rate capped at +-max_yaw_rate)
+
+The robot's world position is known in simulation only: use it for the privileged teacher. A student
+trained with it needs the same feedback on the robot (an odometry estimate); with gains 0 (the
+default) nothing changes.
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+
+from pose.utils.torch_utils import get_euler_xyz
+
+
+def drift_feedback(
+    ref_root_pos: torch.Tensor,
+    ref_root_rot: torch.Tensor,
+    root_pos: torch.Tensor,
+    root_rot: torch.Tensor,
+    pos_gain: float,
+    yaw_gain: float,
+    max_speed: float,
+    max_yaw_rate: float,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(linear, angular) world-frame velocities (..., 3) to add to the reference's root velocities.
+
+    ref_root_pos / root_pos (..., 3) world positions, ref_root_rot / root_rot (..., 4) xyzw. The linear
+    part is horizontal (z 0), the angular part about the world z axis (x, y 0)."""
+    err_xy = ref_root_pos[..., :2] - root_pos[..., :2]
+    lin_xy = pos_gain * err_xy
+    speed = lin_xy.norm(dim=-1, keepdim=True)
+    lin_xy = lin_xy * (max_speed / speed.clamp_min(1e-9)).clamp(max=1.0)
+    yaw_err = get_euler_xyz(ref_root_rot)[2] - get_euler_xyz(root_rot)[2]
+    yaw_err = torch.atan2(torch.sin(yaw_err), torch.cos(yaw_err))
+    yaw_rate = (yaw_gain * yaw_err).clamp(-max_yaw_rate, max_yaw_rate)
+    zeros = torch.zeros_like(yaw_rate)
+    lin = torch.cat([lin_xy, zeros.unsqueeze(-1)], dim=-1)
+    ang = torch.stack([zeros, zeros, yaw_rate], dim=-1)
+    return lin, ang
