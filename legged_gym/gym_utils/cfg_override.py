@@ -6,7 +6,8 @@
 GROUP is a settings group of the task's env config (env, motion, rewards, domain_rand, ...) or of
 its train config (policy, algorithm, runner); deeper paths name nested groups. VALUE is read as
 YAML (true, 0.5, [1, 2], null, text; also 1e-4) and must have the type of the setting it replaces:
-a whole number is accepted where a float is expected, a setting that is None takes any value.
+a whole number is accepted where a float is expected, a setting that is None takes any value, and a
+text setting also takes true / false (the settings that are a word or a switch, such as "auto").
 A wrong path or type stops with one line naming the setting and what it expects.
 """
 
@@ -63,6 +64,8 @@ def _converted(item: str, current: Any, value: Any) -> Any:
             except ValueError:
                 pass
     elif isinstance(current, str):
+        if isinstance(value, bool):  # a setting of a word or a switch ("auto" / true / false)
+            return value
         return value if isinstance(value, str) else str(value)
     elif isinstance(current, (list, tuple)):
         if isinstance(value, (list, tuple)):

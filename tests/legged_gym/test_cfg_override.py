@@ -20,9 +20,12 @@ def test_values_reach_both_configs_with_their_types(cfgs):
         "env.num_envs=64",
         "motion.motion_file=clips/a.yaml",
         "policy.actor_hidden_dims=[256, 128]",
+        "env.compile_mdp=aot_eager",  # off by default (None): a word or a switch
+        "algorithm.fast_update=false",  # "auto" by default: a switch stays a bool, not the text "False"
     ]
-    assert apply_overrides(items, env_cfg, train_cfg) == [items[0], items[2], items[3], items[4]]
-    assert apply_overrides(items, train_cfg, env_cfg, "train", "env") == [items[1], items[5]]
+    assert apply_overrides(items, env_cfg, train_cfg) == [items[0], items[2], items[3], items[4], items[6]]
+    assert apply_overrides(items, train_cfg, env_cfg, "train", "env") == [items[1], items[5], items[7]]
+    assert env_cfg.env.compile_mdp == "aot_eager" and train_cfg.algorithm.fast_update is False
     assert env_cfg.motion.adaptive_sampling is True
     assert train_cfg.algorithm.learning_rate == 1e-4 and isinstance(train_cfg.algorithm.learning_rate, float)
     assert env_cfg.rewards.scales.tracking_keybody_pos == 3.0 and isinstance(

@@ -78,7 +78,7 @@ class G1MimicCMGCfg(G1MimicPrivCfg):
         cmg_pool_refresh_steps = 50  # env steps between batches
         cmg_warmup_steps = 0  # CMG steps from the standing pose before frame 0
         cmg_cuda_graph = True  # on CUDA: the library's per-step and pool generation replayed from CUDA graphs
-        cmg_compile = False  # that generation through torch.compile (True / a backend name; opt-in)
+        cmg_compile = None  # that generation through torch.compile (True / a backend name; None: off)
 
     class commands:
         lin_vel_x = [0.5, 1.5]  # m/s, heading frame
