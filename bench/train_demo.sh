@@ -34,6 +34,10 @@ read -r -a teacher_args <<< "${TEACHER_ARGS:-}"
 read -r -a student_args <<< "${STUDENT_ARGS:-}"
 mkdir -p "$out"
 
+last_model() {  # the run's last checkpoint (a --set runner.max_train_minutes=M run may stop early)
+    ls "$1"/model_*.pt | sort -V | tail -n 1
+}
+
 evaluate() {  # evaluate TASK EXPTID OUT [extra eval.py args]
     [ -n "${EVAL_MOTION_FILE:-}" ] || return 0
     local task=$1 exptid=$2 dest=$3
@@ -49,7 +53,7 @@ if [ "$teacher_iters" -gt 0 ]; then
     mkdir -p "$out/teacher"
     run="$LEGGED_GYM_LOG_DIR/g1_priv_mimic/demo_teacher"
     cp "$run"/events.out.tfevents.* "$out/teacher/"
-    cp "$run/model_$teacher_iters.pt" "$out/teacher/"
+    cp "$(last_model "$run")" "$out/teacher/"
     evaluate g1_priv_mimic demo_teacher "$out/eval_teacher"
 fi
 if [ "$student_iters" -gt 0 ]; then
@@ -58,7 +62,7 @@ if [ "$student_iters" -gt 0 ]; then
     mkdir -p "$out/student"
     run="$LEGGED_GYM_LOG_DIR/g1_stu_rl/demo_student"
     cp "$run"/events.out.tfevents.* "$out/student/"
-    cp "$run/model_$student_iters.pt" "$out/student/"
+    cp "$(last_model "$run")" "$out/student/"
     compare=()
     [ -f "$out/eval_teacher/eval.json" ] && compare=(--compare "$out/eval_teacher")
     evaluate g1_stu_rl demo_student "$out/eval_student" --teacher_exptid demo_teacher "${compare[@]}"

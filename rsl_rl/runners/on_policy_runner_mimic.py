@@ -10,7 +10,8 @@ Iteration numbers count completed iterations: after iteration `it` the runner's
 "iter" = it + 1, and loading one resumes with the next iteration (nothing is repeated). Save
 schedule on that number n: every save_interval while n < 2500, every 2 x save_interval
 while n < 5000, then every 5 x save_interval; the last iteration of `learn` is always saved under
-its own number (docs/decisions.md D5).
+its own number (docs/decisions.md D5). `runner.max_train_minutes` > 0 ends `learn` early, after the
+first iteration that finishes past that many minutes of it (data-parallel ranks stop together).
 
 Checkpoint `model_<n>.pt` (loadable with torch.load(weights_only=True)): model_state_dict,
 optimizer_state_dict (with the current learning rate), iter, normalizer and critic_normalizer
@@ -279,6 +280,8 @@ class OnPolicyRunnerMimic:
             unit="it",
             disable=not self.cfg.get("progress_bar", True) or self.rank != 0,
         )
+        budget_s = 60.0 * float(self.cfg.get("max_train_minutes") or 0.0)
+        learn_start = time.time()
         for it in range(start, end):
             t0 = time.time()
             record = it < self.normalizer_update_iterations
@@ -319,6 +322,13 @@ class OnPolicyRunnerMimic:
             if save_due(self.current_learning_iteration, self.save_interval):
                 self._save_iteration()
                 last_saved = self.current_learning_iteration
+            if budget_s > 0 and self._out_of_time(time.time() - learn_start >= budget_s):
+                tqdm.write(
+                    "runner.max_train_minutes = {:g}: stopping after iteration {}".format(
+                        budget_s / 60.0, self.current_learning_iteration
+                    )
+                )
+                break
         bar.close()
         if end > start and last_saved != self.current_learning_iteration:
             self._save_iteration()  # docs/decisions.md D5: the last iteration under its own number
@@ -333,6 +343,12 @@ class OnPolicyRunnerMimic:
                     )
                 )
         self.logger.flush()
+
+    def _out_of_time(self, this_rank: bool) -> bool:
+        """Whether the time budget is spent; data-parallel ranks stop together (any rank's clock decides)."""
+        if self.world_size <= 1:
+            return this_rank
+        return bool(distributed.all_reduce_mean(torch.tensor([float(this_rank)], device=self.device)).item() > 0)
 
     def _save_iteration(self) -> None:
         if self.log_dir is not None:

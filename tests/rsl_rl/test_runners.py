@@ -149,6 +149,21 @@ def test_final_iteration_saved_under_its_own_number(tmp_path):
     assert os.path.isfile(str(tmp_path / "model_4.pt"))
 
 
+def test_time_budget_stops_after_the_iteration_that_spends_it(tmp_path, capsys):
+    cfg = small_train_cfg(save_interval=100)
+    cfg["runner"]["max_train_minutes"] = 1e-9  # spent by the first iteration
+    torch.manual_seed(0)
+    runner = OnPolicyRunnerMimic(FakeMimicEnv(), cfg, str(tmp_path / "budget"))
+    runner.learn(5)
+    assert runner.current_learning_iteration == 1
+    assert sorted(os.listdir(str(tmp_path / "budget")))[-1] == "model_1.pt"  # the last iteration is saved
+    assert "max_train_minutes = 1e-09: stopping after iteration 1" in capsys.readouterr().out
+    cfg["runner"]["max_train_minutes"] = 0.0  # no limit
+    runner = OnPolicyRunnerMimic(FakeMimicEnv(), cfg, str(tmp_path / "none"))
+    runner.learn(3)
+    assert runner.current_learning_iteration == 3
+
+
 def test_normaliser_frozen_after_update_iterations(tmp_path):
     torch.manual_seed(0)
     runner = OnPolicyRunnerMimic(FakeMimicEnv(), small_train_cfg(normalizer_update_iterations=1), None)
