@@ -14,8 +14,7 @@ reference queries: the current frame and the 20 future frames of the teacher's o
 Times are wall-clock over --steps steps after 2 x pool_refresh_steps + 1 warm-up steps (the pool
 refresh is captured at its third call), with the device synchronised after each part. On CUDA the
 library runs with its CUDA graphs (`cmg_cuda_graph`) and, unless --no_eager, a second one without
-them on the same reset masks, and unless --no_compiled a third one with its work compiled inside the
-graphs (`cmg_compile`); their reference frames and commands are compared at the end.
+them on the same reset masks; their reference frames and commands are compared at the end.
 Writes bench/results/cmg_motion_lib_<device>_<date>.json: date, device_name, command, per way and
 part the ms per env step of all envs and per env (us), and the largest graph-vs-eager difference.
 Not a test.
@@ -46,9 +45,8 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def make_lib(cfg, device: torch.device, cuda_graph: bool, compiled: bool = False):
+def make_lib(cfg, device: torch.device, cuda_graph: bool):
     cfg.motion.cmg_cuda_graph = bool(cuda_graph)
-    cfg.motion.cmg_compile = bool(compiled)
     return cmg_motion_lib(cfg, device)
 
 
@@ -106,7 +104,6 @@ def main(argv=None):
     p.add_argument("--reset_prob", type=float, default=0.01)
     p.add_argument("--cmg_model", default=None, help="default: the shipped assets/cmg/cmg.pt")
     p.add_argument("--no_eager", action="store_true", help="skip the library without CUDA graphs")
-    p.add_argument("--no_compiled", action="store_true", help="skip the library compiled inside its CUDA graphs")
     p.add_argument("--device", default="cuda:0" if torch.cuda.is_available() else "cpu")
     p.add_argument("--out_dir", default=str(REPO_ROOT / "bench" / "results"))
     args = p.parse_args(argv)
@@ -127,16 +124,12 @@ def main(argv=None):
     ways = {
         "graph" if lib.uses_cuda_graphs else "eager": parts_of(run(lib, masks, future, device, warmup), args.steps, n)
     }
-    difference = compiled_difference = None
+    difference = None
     if not args.no_eager and lib.uses_cuda_graphs:
         eager = make_lib(cfg, device, cuda_graph=False)
         ways["eager"] = parts_of(run(eager, masks, future, device, warmup), args.steps, n)
         difference = max_difference(lib, eager, future)
         del eager
-    if not args.no_compiled and lib.uses_cuda_graphs:
-        compiled = make_lib(cfg, device, cuda_graph=True, compiled=True)
-        ways["compiled"] = parts_of(run(compiled, masks, future, device, warmup), args.steps, n)
-        compiled_difference = max_difference(lib, compiled, future)
     main_way = ways.get("graph", ways.get("eager"))
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
     result = {
@@ -157,7 +150,6 @@ def main(argv=None):
         "generation_ms_per_env_step": main_way["generation_ms_per_env_step"],
         "total_ms_per_env_step": main_way["total_ms_per_env_step"],
         "graph_vs_eager_max_abs_difference": difference,
-        "graph_vs_compiled_max_abs_difference": compiled_difference,
         "clamped_queries": int(lib.num_clamped),
     }
     print(json.dumps(result, indent=2))

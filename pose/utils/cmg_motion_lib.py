@@ -60,8 +60,7 @@ diverging generator cannot put NaN into observations.
 Speed (`bench/bench_cmg_motion_lib.py`): on CUDA with `cuda_graph` (default) the device work of
 `step()` and of a pool refresh each replay from one CUDA graph (`pose.utils.cuda_graph.GraphedCall`;
 the draws of a refresh stay outside it), instead of the hundreds of small kernels of a CMG step and
-the forward kinematics of its frames; the same results. With `compiled` that work also goes through
-torch.compile (fused kernels; opt-in, `motion.cmg_compile`).
+the forward kinematics of its frames; the same results.
 """
 
 from __future__ import annotations
@@ -157,9 +156,6 @@ class CMGMotionLib:
       seed: seed of the library's own random generator.
       state_clip: bound of the normalised generator state.
       cuda_graph: on CUDA, replay the device work of `step()` and of pool refreshes from CUDA graphs.
-      compiled: that device work through torch.compile (True: the default backend, or a backend
-        name; False: off), inside the CUDA graphs when both are on: fused kernels instead of the
-        many small ones of a CMG step and the forward kinematics of its frames.
     """
 
     def __init__(
@@ -182,7 +178,6 @@ class CMGMotionLib:
         seed: int = 0,
         state_clip: float = 10.0,
         cuda_graph: bool = True,
-        compiled=False,
     ):
         self.device = torch.device(device)
         loaded = model if hasattr(model, "model") and hasattr(model, "stats") else load_generator(model, self.device)
@@ -268,12 +263,8 @@ class CMGMotionLib:
         self._pool: Optional[Heads] = None
         self._pool_ptr = torch.zeros((), device=dev, dtype=torch.long)
         self._pool_draws: Optional[Tuple[torch.Tensor, ...]] = None  # the refresh's inputs (static on CUDA)
-        step_work, pool_work = self._generate_next_frames, self._generate_pool
-        if compiled:
-            backend = "inductor" if compiled is True else str(compiled)
-            step_work, pool_work = torch.compile(step_work, backend=backend), torch.compile(pool_work, backend=backend)
-        self._step_call = GraphedCall(step_work, dev, enabled=cuda_graph)
-        self._pool_call = GraphedCall(pool_work, dev, enabled=cuda_graph)
+        self._step_call = GraphedCall(self._generate_next_frames, dev, enabled=cuda_graph)
+        self._pool_call = GraphedCall(self._generate_pool, dev, enabled=cuda_graph)
         self._refill_pool()
 
     def _zeros(self, *shape: int) -> torch.Tensor:

@@ -98,54 +98,6 @@ def test_same_seed_gives_the_same_frames(ckpt):
     assert not torch.allclose(a, c)
 
 
-def test_compiled_generation_gives_the_same_frames(ckpt):
-    """`compiled` (here torch.compile's aot_eager backend: the traced graphs run as they are) steps,
-    refreshes the pool and resets (by index and by mask) like the plain library, bit for bit, and
-    traces nothing new after the first steps (the pool refresh made in the constructor runs with
-    autograd on, later ones without: one more trace)."""
-    import torch._dynamo
-
-    torch._dynamo.reset()
-    libs = [
-        make(ckpt, 4, horizon=12, seed=5, command_switch=SWITCH, pool_size=4, pool_refresh_steps=2, compiled=c)
-        for c in (False, "aot_eager")
-    ]
-    for lib in libs:
-        lib.reset(torch.arange(4))
-    for k in range(14):
-        mask = torch.tensor([k % 3 == 0, False, k % 5 == 1, k == 7])
-        for lib in libs:
-            lib.step()
-            lib.reset_where(mask)
-            if k == 9:
-                lib.reset(torch.tensor([1, 2]))
-        for x, y in zip(current(libs[0]), current(libs[1])):
-            torch.testing.assert_close(y, x, rtol=0, atol=0)
-        if k == 4:
-            traced = torch._dynamo.utils.counters["stats"]["unique_graphs"]
-    assert 2 <= torch._dynamo.utils.counters["stats"]["unique_graphs"] == traced
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_compiled_generation_inside_cuda_graphs_gives_the_graphed_frames(ckpt):
-    """On CUDA: the library compiled with inductor and replayed from its CUDA graphs generates the
-    frames of the graphed library within float rounding, through refreshes and resets."""
-    libs = [
-        make(ckpt, 6, horizon=12, seed=5, pool_size=6, pool_refresh_steps=2, device="cuda", compiled=c)
-        for c in (False, True)
-    ]
-    for lib in libs:
-        lib.reset(torch.arange(6, device="cuda"))
-    for k in range(16):
-        mask = torch.tensor([k % 3 == 0, False, k % 5 == 1, k == 7, False, k % 4 == 2], device="cuda")
-        for lib in libs:
-            lib.step()
-            lib.reset_where(mask)
-        for x, y in zip(current(libs[0]), current(libs[1])):
-            torch.testing.assert_close(y, x, rtol=1e-5, atol=1e-5)
-    assert all(lib.uses_cuda_graphs for lib in libs)
-
-
 def test_pool_is_refreshed_at_a_check_once_half_of_it_is_used(ckpt):
     lib = make(ckpt, 4, horizon=12, seed=0, pool_size=4, pool_refresh_steps=2)
     lib.reset(torch.arange(4))  # the first reset takes the first pool and a fresh one is generated
