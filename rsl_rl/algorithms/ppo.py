@@ -83,7 +83,7 @@ class PPO:
         tf32: bool = True,
         cuda_graph: bool = True,
         distributed_cuda_graph: bool = False,
-        compile_update=False,
+        compile_update="auto",
         **kwargs,
     ):
         unknown = sorted(k for k in kwargs if k not in TWIST_UNUSED_FIELDS)
@@ -127,8 +127,11 @@ class PPO:
             and (self.world_size == 1 or bool(distributed_cuda_graph))
         )
         # compile_update (fast way only): the minibatch's forward passes and loss terms (`_losses`)
-        # through torch.compile (True: the default backend, or a backend name), so their element-wise
-        # work fuses; the backward pass is compiled with them.
+        # through torch.compile (True: the default backend, or a backend name; "auto": on when the
+        # step is recorded in a CUDA graph), so their element-wise work fuses; the backward pass is
+        # compiled with them.
+        if compile_update == "auto":
+            compile_update = self.cuda_graph and hasattr(torch, "compile")
         self._compiled_losses = None
         if compile_update and self.fast_update:
             backend = "inductor" if compile_update is True else str(compile_update)

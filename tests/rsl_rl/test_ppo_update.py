@@ -244,6 +244,16 @@ def test_compiled_losses_give_the_fast_update(dagger):
             assert b[k] == pytest.approx(a[k], rel=1e-5, abs=1e-7), k
 
 
+def test_compile_update_auto_follows_the_recorded_step():
+    """compile_update "auto" (the default) compiles the losses only where the minibatch step is
+    recorded in a CUDA graph: never on the CPU; an explicit backend compiles there too."""
+    auto = PPO(net(0), fast_update=True)
+    assert not auto.cuda_graph and auto._compiled_losses is None
+    assert PPO(net(0), fast_update=True, compile_update="aot_eager")._compiled_losses is not None
+    if torch.cuda.is_available():
+        assert PPO(net(0), device="cuda", fast_update=True)._compiled_losses is not None
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_compiled_losses_inside_the_recorded_step_on_cuda():
     """On CUDA: inductor-compiled losses inside the CUDA-graph minibatch step update as the recorded

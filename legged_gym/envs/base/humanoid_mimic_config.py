@@ -9,7 +9,7 @@ environment checks them at start-up. The reward term table is `HumanoidMimicCfg.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Union
 
 from legged_gym.envs.base.base_config import BaseConfig
 from legged_gym.envs.mdp import observations as obs_terms
@@ -41,9 +41,9 @@ class HumanoidMimicCfg(BaseConfig):
         sync_free_resets = "auto"
         # The tensor maths of a step (base quantities, reference update, terminations, rewards,
         # observations) through torch.compile: fused GPU kernels, the same results within float
-        # rounding. None / False (default: off), True, "auto" (CUDA with MuJoCo Warp) or a torch.compile
-        # backend name (HumanoidChar.set_compile_mdp).
-        compile_mdp = None
+        # rounding. "auto" (default: on CUDA with MuJoCo Warp), None / False (off), True or a
+        # torch.compile backend name (HumanoidChar.set_compile_mdp).
+        compile_mdp: Union[str, bool, None] = "auto"
 
     class sim:
         dt = PHYSICS_DT  # physics, 500 Hz
@@ -241,12 +241,12 @@ class HumanoidMimicCfgPPO(BaseConfig):
         max_grad_norm = 1.0
         normalizer_update_iterations = 3000
         # Speed switches of rsl_rl's PPO (the same update either way; rsl_rl/algorithms/ppo.py): the
-        # fast way ("auto": on CUDA), TF32 products, the minibatch step in a CUDA graph, and (opt-in)
-        # the minibatch's forward passes and losses through torch.compile.
+        # fast way ("auto": on CUDA), TF32 products, the minibatch step in a CUDA graph, and the
+        # minibatch's forward passes and losses through torch.compile ("auto": with the CUDA graph).
         fast_update = "auto"
         tf32 = True
         cuda_graph = True
-        compile_update = False
+        compile_update = "auto"
 
     class runner:
         policy_class_name = "ActorCriticMimic"

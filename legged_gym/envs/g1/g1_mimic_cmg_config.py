@@ -35,6 +35,9 @@ class G1MimicCMGCfg(G1MimicPrivCfg):
 
     class env(G1MimicPrivCfg.env):
         episode_length_s = 10.0  # also the "motion length": episodes time out at 10 s
+        # The compiled step is off here until a CMG task has trained with it on a GPU (on the CPU a
+        # compiled g1_cmg_medium env steps as the plain one); --set env.compile_mdp=auto to try it.
+        compile_mdp = None
 
     class rewards(G1MimicPrivCfg.rewards):
         # The CMG term table: TWIST's with these weights and terms added or changed.
@@ -78,7 +81,6 @@ class G1MimicCMGCfg(G1MimicPrivCfg):
         cmg_pool_refresh_steps = 50  # env steps between batches
         cmg_warmup_steps = 0  # CMG steps from the standing pose before frame 0
         cmg_cuda_graph = True  # on CUDA: the library's per-step and pool generation replayed from CUDA graphs
-        cmg_compile = None  # that generation through torch.compile (True / a backend name; None: off)
 
     class commands:
         lin_vel_x = [0.5, 1.5]  # m/s, heading frame
