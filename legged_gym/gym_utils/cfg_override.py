@@ -129,3 +129,20 @@ def apply_overrides(
         setattr(group, name, _converted(item, current, value))
         applied.append(item)
     return applied
+
+
+#: Groups whose settings do not change how a trained policy is played (eval.py, play.py).
+TRAINING_ONLY_GROUPS = ("rewards",)
+
+
+def unrepeated_env_items(trained: Sequence[str], given: Sequence[str], env_cfg) -> List[str]:
+    """The --set items of `env_cfg`'s groups (rewards excepted) that a run was trained with and
+    `given` does not repeat with the same value: what play.py / eval.py should warn about."""
+    given_items = {item.strip() for item in given or ()}
+    out = []
+    for path, _, item in parse_overrides(trained):
+        if path[0] in TRAINING_ONLY_GROUPS or not _is_group(getattr(env_cfg, path[0], None)):
+            continue
+        if item.strip() not in given_items:
+            out.append(item)
+    return out

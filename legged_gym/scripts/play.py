@@ -89,9 +89,27 @@ def resolve_model(args, train_cfg) -> Path:
         train_cfg.runner.resume = True
         path = task_registry.resume_checkpoint(args, train_cfg)
         assert path is not None  # runner.resume is set: a checkpoint path or an error
-        return path
     except (FileNotFoundError, ValueError) as e:
         raise UsageError(str(e)) from e
+    warn_unrepeated_settings(path, args)
+    return path
+
+
+def warn_unrepeated_settings(checkpoint: Path, args) -> None:
+    """Print a warning naming the env --set items the checkpoint's run was trained with (train.py
+    records them in its "infos") that this command does not repeat: the policy may then see other
+    observations than in training (e.g. motion.ref_correction)."""
+    from legged_gym.gym_utils.cfg_override import unrepeated_env_items
+
+    infos = torch.load(str(checkpoint), map_location="cpu", weights_only=True).get("infos") or {}
+    env_cfg, _ = task_registry.get_cfgs(args.task)
+    missing = unrepeated_env_items(infos.get("set") or [], getattr(args, "overrides", None) or [], env_cfg)
+    if missing:
+        print(
+            "WARNING: {} was trained with {}; this command does not set them: add them to play the policy as "
+            "trained.".format(checkpoint, " ".join("--set " + item for item in missing)),
+            flush=True,
+        )
 
 
 def load_policy(env, args):

@@ -17,7 +17,8 @@ Checkpoint `model_<n>.pt` (loadable with torch.load(weights_only=True)): model_s
 optimizer_state_dict (with the current learning rate), iter, normalizer and critic_normalizer
 (state dicts; critic_normalizer None when the critic shares the observation normaliser),
 env_counters (global_counter, total_env_steps_counter, common_step_counter), dagger (coef and
-counter, None for PPO), policy_cfg (ActorCriticMimic's constructor arguments) and infos.
+counter, None for PPO), policy_cfg (ActorCriticMimic's constructor arguments) and infos
+(`checkpoint_infos`, which the train entry sets to its --set items).
 
 Console: a tqdm progress bar, and every `runner.summary_interval` iterations (50; and the last) one
 plain line (`summary_line`): iteration, env steps/s, mean reward, mean episode length, completion.
@@ -185,6 +186,8 @@ class OnPolicyRunnerMimic:
         self.log_dir = log_dir if self.rank == 0 else None  # only rank 0 logs and saves
         self.logger = None  # type: Optional[TrainLogger]
         self.current_learning_iteration = 0
+        # what `learn` writes as every checkpoint's "infos" (the train entry puts its --set items there)
+        self.checkpoint_infos = None  # type: Optional[Dict]
         self.tot_timesteps = 0
         self.tot_time = 0.0
 
@@ -352,7 +355,9 @@ class OnPolicyRunnerMimic:
 
     def _save_iteration(self) -> None:
         if self.log_dir is not None:
-            self.save(os.path.join(self.log_dir, "model_{}.pt".format(self.current_learning_iteration)))
+            self.save(
+                os.path.join(self.log_dir, "model_{}.pt".format(self.current_learning_iteration)), self.checkpoint_infos
+            )
 
     def _scalars(
         self,

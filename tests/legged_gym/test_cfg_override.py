@@ -2,7 +2,7 @@
 
 import pytest
 
-from legged_gym.gym_utils.cfg_override import OverrideError, apply_overrides, parse_overrides
+from legged_gym.gym_utils.cfg_override import OverrideError, apply_overrides, parse_overrides, unrepeated_env_items
 from legged_gym.gym_utils.task_registry import task_registry
 
 
@@ -104,3 +104,20 @@ def test_set_reaches_the_env_and_the_learner(tmp_path):
     assert env._start_sampler.bin_seconds == 1.0
     runner, train_cfg = task_registry.make_alg_runner(env, "g1_priv_mimic", args, log_root=None)
     assert train_cfg.algorithm.learning_rate == 1e-4 and runner.alg.learning_rate == 1e-4
+
+
+def test_unrepeated_env_items_are_the_env_settings_a_command_leaves_out(cfgs):
+    env_cfg, _ = cfgs
+    trained = [
+        "motion.ref_correction.pos_gain=1.0",
+        "motion.ref_correction.yaw_gain=1.0",
+        "rewards.scales.tracking_root_vel=2.0",  # training only
+        "algorithm.learning_rate=1e-4",  # the train config
+        "domain_rand.push_robots=false",
+    ]
+    given = ["motion.ref_correction.pos_gain=1.0", "motion.ref_correction.yaw_gain=0.5"]  # one repeated, one changed
+    assert unrepeated_env_items(trained, given, env_cfg) == [
+        "motion.ref_correction.yaw_gain=1.0",
+        "domain_rand.push_robots=false",
+    ]
+    assert unrepeated_env_items(trained, trained, env_cfg) == [] and unrepeated_env_items([], given, env_cfg) == []

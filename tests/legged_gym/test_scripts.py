@@ -28,6 +28,8 @@ TEACHER, STUDENT = "pytest_teacher", "pytest_student"
 SMALL = ["--num_envs", "4", "--max_iterations", "2", "--sim", "mjwarp"]
 ITERATIONS = 2
 STEPS_PER_ENV, NUM_ENVS = 24, 4
+# the teacher's --set items: one that shapes what the policy sees, one that only shapes training
+TEACHER_SET = ["--set", "motion.ref_correction.pos_gain=0.5", "--set", "rewards.scales.tracking_root_vel=1.5"]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +64,7 @@ def load(path):
 
 @pytest.fixture(scope="module")
 def teacher_run(logs, cwd):
-    out = run(["bash", script("train_teacher.sh"), TEACHER, "cpu"] + SMALL, logs, cwd)
+    out = run(["bash", script("train_teacher.sh"), TEACHER, "cpu"] + SMALL + TEACHER_SET, logs, cwd)
     return logs / "g1_priv_mimic" / TEACHER, out
 
 
@@ -87,6 +89,7 @@ def test_teacher_trains_through_the_shell_script(teacher_run):
     assert ckpt["policy_cfg"]["num_observations"] == 1318 and ckpt["policy_cfg"]["num_motion_steps"] == 20
     assert ckpt["normalizer"]["count"].item() == ITERATIONS * STEPS_PER_ENV * NUM_ENVS
     assert ckpt["env_counters"]["total_env_steps_counter"] == ITERATIONS * STEPS_PER_ENV
+    assert ckpt["infos"] == {"set": TEACHER_SET[1::2]}  # the --set items, for play.py and eval.py
     # nothing went to the repository's own log folder
     assert not (Path(helpers.LEGGED_GYM_ROOT_DIR) / "logs" / "g1_priv_mimic" / TEACHER).exists()
     # console: one header line, a summary line for the last iteration, no warp module-load lines
@@ -263,6 +266,10 @@ def test_play_records_a_video_of_the_teacher(teacher_run, logs, cwd, offscreen_g
         logs,
         cwd,
     )
+    # played without the teacher's observation setting: a warning names it (not the reward weight)
+    warning = [ln for ln in out.stdout.splitlines() if ln.startswith("WARNING: ")]
+    assert len(warning) == 1 and "--set motion.ref_correction.pos_gain=0.5;" in warning[0], out.stdout
+    assert "tracking_root_vel" not in warning[0]
     video = logs / "videos" / "g1_priv_mimic-{}-{}.mp4".format(TEACHER, ITERATIONS)  # named after the checkpoint
     assert video.is_file() and video.stat().st_size > 0, out.stdout
     frames = read_frames(video)
