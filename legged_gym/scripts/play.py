@@ -101,9 +101,10 @@ def warn_unrepeated_settings(checkpoint: Path, args) -> None:
     observations than in training (e.g. motion.ref_correction)."""
     from legged_gym.gym_utils.cfg_override import unrepeated_env_items
 
-    infos = torch.load(str(checkpoint), map_location="cpu", weights_only=True).get("infos") or {}
+    infos = torch.load(str(checkpoint), map_location="cpu", weights_only=True).get("infos")
+    trained = infos.get("set") if isinstance(infos, dict) else None  # TWIST's checkpoints: infos None
     env_cfg, _ = task_registry.get_cfgs(args.task)
-    missing = unrepeated_env_items(infos.get("set") or [], getattr(args, "overrides", None) or [], env_cfg)
+    missing = unrepeated_env_items(trained or [], getattr(args, "overrides", None) or [], env_cfg)
     if missing:
         print(
             "WARNING: {} was trained with {}; this command does not set them: add them to play the policy as "
