@@ -518,3 +518,23 @@ def test_play_output_names_carry_the_checkpoint():
         play.output_stem("g1_stu_rl", "S1", Path("/l/g1_stu_rl/S1/traced/S1-500-jit.pt"), True)
         == "g1_stu_rl-S1-500-jit"
     )
+
+
+@pytest.mark.parametrize("infos", [None, {"set": []}, {"set": ["motion.ref_correction.pos_gain=1.0"]}])
+def test_play_warns_only_about_recorded_env_settings_it_does_not_repeat(tmp_path, capsys, infos):
+    from argparse import Namespace
+
+    from legged_gym.scripts import play
+
+    ckpt = tmp_path / "model_1.pt"
+    torch.save({"infos": infos}, str(ckpt))  # TWIST's checkpoints hold infos None
+    play.warn_unrepeated_settings(ckpt, Namespace(task="g1_priv_mimic", overrides=[]))
+    out = capsys.readouterr().out
+    if infos and infos["set"]:
+        assert out.startswith("WARNING: {} was trained with --set motion.ref_correction.pos_gain=1.0;".format(ckpt))
+    else:
+        assert out == ""
+    play.warn_unrepeated_settings(
+        ckpt, Namespace(task="g1_priv_mimic", overrides=["motion.ref_correction.pos_gain=1.0"])
+    )
+    assert capsys.readouterr().out == ""
