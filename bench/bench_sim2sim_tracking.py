@@ -17,7 +17,12 @@ randomisation, and are scored by the same function (`step_metrics`) on their own
 The sim2sim side is `deploy_real.server_low_level_g1_sim.LowLevelSim` (1 kHz physics, full torque limits,
 the sim2sim model's contacts) fed the high-level server's reference frames directly (no Redis, no wall
 clock); the training side is the environment with its terminations switched off (scored as above).
-Target (README): sim2sim within 20 % of the training simulator. Writes the JSON. Not a test.
+Target (README): sim2sim within 20 % of the training simulator.
+Both sides are also scored with the tracking benchmark's metrics (legged_gym/scripts/eval.py: success
+rate, completion, world-frame and root-relative MPKPE, joint and root-velocity errors, root drift): the
+training side by `eval.evaluate` (--rand none, one env per clip, the env's terminations), the sim2sim side
+by the same per-step errors on the MuJoCo state (`sim2sim_clip`); `summary.eval_metrics` and each
+clip's `*_eval`. Writes the JSON. Not a test.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import datetime
 import json
 import sys
 import time
+from typing import Tuple
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +44,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from bench.bench_pose import device_name  # noqa: E402
 from deploy_real.contract import encode_floats, encode_meta  # noqa: E402
 from legged_gym.envs.mdp import metrics, terminations  # noqa: E402
+from legged_gym.scripts.eval import METRIC_KEYS  # noqa: E402
 from pose.g1_model import load_g1  # noqa: E402
 from pose.utils.torch_utils import quat_rotate  # noqa: E402
 
@@ -97,14 +104,37 @@ def reference(lib, ids: torch.Tensor, times: torch.Tensor, key_idx):
     return root_pos, root_rot, local_body_pos[:, key_idx], dof_pos
 
 
-def sim2sim_clip(policy_path, lib, clip: int, key_idx) -> dict:
+def eval_reference(lib, clip: int, time: float, origin: torch.Tensor, key_idx):
+    """The reference of eval.py's `step_errors` at one clip time, world frame, shifted by `origin` (1, 3):
+    root position, quaternion, velocity, joint positions, key bodies (1, 9, 3), motion bodies (1, B, 3)."""
+    root_pos, root_rot, root_vel, _, dof_pos, _, local = lib.calc_motion_frame(
+        torch.tensor([clip]), torch.tensor([float(time)])
+    )
+    root_pos = root_pos + origin
+    body = root_pos.unsqueeze(-2) + quat_rotate(root_rot.unsqueeze(-2).expand(local.shape[:-1] + (4,)), local)
+    return root_pos, root_rot, root_vel, dof_pos, body[:, key_idx], body
+
+
+def sim2sim_clip(policy_path, lib, clip: int, key_idx) -> Tuple[dict, dict]:
+    """(this benchmark's scores, eval.py's metrics) of one clip played through the deploy server's loop.
+
+    eval.py's metrics (`legged_gym/scripts/eval.py`: `step_errors`, `FirstEpisodeTracker`): the episode
+    ends at the first failure by `step_metrics`' TWIST criteria (the env's torso-contact term is not
+    applied) or at the clip's last frame (then the clip counts as finished); the reference is the clip
+    shifted so that its root starts at the robot's start position (xy), as the env's episode origin."""
     from deploy_real.server_high_level_motion_lib import clip_frames
     from deploy_real.server_low_level_g1_sim import LowLevelSim
+    from legged_gym.scripts.eval import FirstEpisodeTracker, step_errors
 
     server = LowLevelSim(policy_path, link=None)
     sim = server.sim
     refs, times = clip_frames(lib, clip)
     score = Score(1, np.array([len(refs)]))
+    tracker = FirstEpisodeTracker(1, "cpu")
+    body_names = lib.get_body_names()
+    start = lib.calc_motion_frame(torch.tensor([clip]), torch.tensor([0.0]))[0]
+    origin = torch.zeros(1, 3)
+    origin[0, :2] = torch.tensor(sim.data.qpos[0:2], dtype=torch.float32) - start[0, :2]
     for k, ref in enumerate(refs):
         now = k * 0.02
         server.policy_step(now, now * 1000.0, raw=(encode_floats(ref).encode(), encode_meta(k, now * 1000.0)))
@@ -112,16 +142,40 @@ def sim2sim_clip(policy_path, lib, clip: int, key_idx) -> dict:
         w, x, y, z = d.qpos[3:7]
         root_pos = torch.tensor(d.qpos[0:3], dtype=torch.float32).unsqueeze(0)
         root_quat = torch.tensor([x, y, z, w], dtype=torch.float32).unsqueeze(0)
+        root_vel = torch.tensor(d.qvel[0:3], dtype=torch.float32).unsqueeze(0)  # free joint: world frame
         kb = torch.tensor(np.stack([d.body(b).xpos for b in G1.key_bodies]), dtype=torch.float32).unsqueeze(0)
+        bodies = torch.tensor(np.stack([d.body(b).xpos for b in body_names]), dtype=torch.float32).unsqueeze(0)
         dof = torch.tensor(sim.state().dof_pos, dtype=torch.float32).unsqueeze(0)
         r = reference(lib, torch.tensor([clip]), torch.tensor([float(times[k])]), key_idx)
-        score.add(
-            *step_metrics(
-                root_pos, root_quat, torch.tensor(d.qvel[0:3], dtype=torch.float32).unsqueeze(0), kb, dof, *r
+        failed, joint_err, kb_err, yaw_err = step_metrics(root_pos, root_quat, root_vel, kb, dof, *r)
+        score.add(failed, joint_err, kb_err, yaw_err, active=np.array([True]))
+        ref_pos, ref_rot, ref_vel, ref_dof, ref_kb, ref_body = eval_reference(lib, clip, times[k], origin, key_idx)
+        last = torch.tensor([k == len(refs) - 1])
+        tracker.observe_step(
+            step_errors(
+                root_pos, root_quat, root_vel, dof, kb, bodies, ref_pos, ref_rot, ref_vel, ref_dof, ref_kb, ref_body
             ),
-            active=np.array([True]),
+            failed | last,
+            last,
+            metrics.root_drift(root_pos, ref_pos),
         )
-    return score.result(0)
+    length = lib.get_motion_length(torch.tensor([clip]))
+    return score.result(0), {k: float(v[0]) for k, v in tracker.per_env(length, 0.02).items()}
+
+
+def training_sim_eval(policy_path, motion_file, device: str) -> list:
+    """eval.py's metrics of every clip in the training simulator (`evaluate`, --rand none, one env per
+    clip, the env's own terminations)."""
+    from legged_gym.envs import task_registry
+    from legged_gym.scripts.eval import configure_env_cfg, count_clips, evaluate
+
+    cfg, _ = task_registry.get_cfgs("g1_stu_rl")
+    configure_env_cfg(cfg, "none", count_clips(motion_file))
+    cfg.sim.backend = "mjwarp"
+    cfg.motion.motion_file = motion_file
+    env = task_registry.get("g1_stu_rl").env_class(cfg, device, True)
+    policy = torch.jit.load(str(policy_path), map_location=env.device).eval()
+    return evaluate(env, policy, 1)["clips"]
 
 
 def training_sim(policy_path, motion_file, clips, device: str, key_idx) -> list:
@@ -175,10 +229,21 @@ def main(argv=None) -> dict:
     key_idx = lib.get_key_body_idx(G1.key_bodies)
     t0 = time.time()
     train = training_sim(args.policy_path, motion_file, clips, args.device, key_idx)
+    train_eval = training_sim_eval(args.policy_path, motion_file, args.device)
     rows = []
     for c, tr in zip(clips, train):
-        s2s = sim2sim_clip(args.policy_path, lib, c, key_idx)
-        rows.append({"clip": c, "name": lib.motion_names[c], "training_sim": tr, "sim2sim": s2s})
+        s2s, s2s_eval = sim2sim_clip(args.policy_path, lib, c, key_idx)
+        tr_eval = {k: train_eval[c][k] for k in METRIC_KEYS}
+        rows.append(
+            {
+                "clip": c,
+                "name": lib.motion_names[c],
+                "training_sim": tr,
+                "sim2sim": s2s,
+                "training_sim_eval": tr_eval,
+                "sim2sim_eval": s2s_eval,
+            }
+        )
         print(
             "{:>2} {:<18} completion {:.3f} / {:.3f}  joint err {:.3f} / {:.3f} rad  key-body err {:.3f} / {:.3f} m  "
             "heading err {:.2f} / {:.2f} rad (training sim / sim2sim)".format(
@@ -202,6 +267,9 @@ def main(argv=None) -> dict:
     summary = {
         side: {k: mean(side, k) for k in ("completion", "joint_err_rad", "keybody_err_m", "heading_err_rad")}
         for side in ("training_sim", "sim2sim")
+    }
+    summary["eval_metrics"] = {  # eval.py's keys, mean over the clips
+        side: {k: mean(side + "_eval", k) for k in METRIC_KEYS} for side in ("training_sim", "sim2sim")
     }
     tr, s2 = summary["training_sim"], summary["sim2sim"]
     summary["within_20_percent"] = {

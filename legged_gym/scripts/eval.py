@@ -124,21 +124,51 @@ def count_clips(motion_file) -> int:
 # --- measuring ----------------------------------------------------------------------------------------
 
 
-def env_step_errors(env) -> Dict[str, torch.Tensor]:
-    """Per-step tracking errors (N,) of every env of a HumanoidMimic against its current reference."""
-    root_pos, root_quat = env.root_states[:, 0:3], env.base_quat
-    ref_root_pos, ref_root_quat = env._ref_root_pos, env._ref_root_rot
-    kb, ref_kb = env._key_body_pos(), env._ref_key_body_pos()
-    ids = env._motion_body_ids
-    body, ref_body = env.rigid_body_states[:, ids, 0:3], env._ref_body_pos[:, ids]
+def step_errors(
+    root_pos: torch.Tensor,
+    root_quat: torch.Tensor,
+    root_lin_vel: torch.Tensor,
+    dof_pos: torch.Tensor,
+    kb: torch.Tensor,
+    body_pos: torch.Tensor,
+    ref_root_pos: torch.Tensor,
+    ref_root_quat: torch.Tensor,
+    ref_root_vel: torch.Tensor,
+    ref_dof_pos: torch.Tensor,
+    ref_kb: torch.Tensor,
+    ref_body_pos: torch.Tensor,
+) -> Dict[str, torch.Tensor]:
+    """Per-step tracking errors (N,) (`STEP_ERRORS`' names) of a robot state against its reference, all
+    world frame (N, ...): root position, xyzw quaternion and linear velocity, joint positions, the key
+    bodies' (N, 9, 3) and all motion bodies' (N, B, 3) positions. The training env (`env_step_errors`)
+    and the sim2sim benchmark (bench/bench_sim2sim_tracking.py) both score with it."""
     return {
         "kb_world": metrics.body_error_world(kb, ref_kb),
         "kb_local": metrics.body_error_local(kb, root_pos, root_quat, ref_kb, ref_root_pos, ref_root_quat),
-        "all_world": metrics.body_error_world(body, ref_body),
-        "all_local": metrics.body_error_local(body, root_pos, root_quat, ref_body, ref_root_pos, ref_root_quat),
-        "joint": metrics.joint_error(env.dof_pos, env._ref_dof_pos),
-        "root_vel": metrics.root_vel_error(env.root_states[:, 7:10], env._ref_root_vel),
+        "all_world": metrics.body_error_world(body_pos, ref_body_pos),
+        "all_local": metrics.body_error_local(body_pos, root_pos, root_quat, ref_body_pos, ref_root_pos, ref_root_quat),
+        "joint": metrics.joint_error(dof_pos, ref_dof_pos),
+        "root_vel": metrics.root_vel_error(root_lin_vel, ref_root_vel),
     }
+
+
+def env_step_errors(env) -> Dict[str, torch.Tensor]:
+    """Per-step tracking errors (N,) of every env of a HumanoidMimic against its current reference."""
+    ids = env._motion_body_ids
+    return step_errors(
+        env.root_states[:, 0:3],
+        env.base_quat,
+        env.root_states[:, 7:10],
+        env.dof_pos,
+        env._key_body_pos(),
+        env.rigid_body_states[:, ids, 0:3],
+        env._ref_root_pos,
+        env._ref_root_rot,
+        env._ref_root_vel,
+        env._ref_dof_pos,
+        env._ref_key_body_pos(),
+        env._ref_body_pos[:, ids],
+    )
 
 
 class FirstEpisodeTracker:
@@ -156,16 +186,27 @@ class FirstEpisodeTracker:
         self.drift = zeros()
 
     def observe(self, env) -> None:
-        errors = env_step_errors(env)
+        self.observe_step(
+            env_step_errors(env),
+            env.reset_buf.bool(),
+            env.time_out_buf.bool(),
+            metrics.root_drift(env.root_states[:, 0:3], env._ref_root_pos),
+        )
+
+    def observe_step(
+        self, errors: Dict[str, torch.Tensor], reset: torch.Tensor, time_out: torch.Tensor, drift: torch.Tensor
+    ) -> None:
+        """One step of every env: its `step_errors`, whether its episode ends here (`reset`), by reaching
+        the clip's end (`time_out`), and its root drift (m) now; (N,) each."""
         active = self.active
         weight = active.float()
         self.steps += weight
         for name, value in errors.items():
             self.sums[name] += weight * value
         self.max_kb_local = torch.where(active, torch.maximum(self.max_kb_local, errors["kb_local"]), self.max_kb_local)
-        ended = active & env.reset_buf.bool()
-        self.finished_clip |= ended & env.time_out_buf.bool()
-        self.drift = torch.where(ended, metrics.root_drift(env.root_states[:, 0:3], env._ref_root_pos), self.drift)
+        ended = active & reset
+        self.finished_clip |= ended & time_out
+        self.drift = torch.where(ended, drift, self.drift)
         self.active = active & ~ended
 
     def close(self, env) -> None:

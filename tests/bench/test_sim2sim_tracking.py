@@ -1,0 +1,69 @@
+"""bench/bench_sim2sim_tracking.py: the tracking benchmark's metrics (legged_gym/scripts/eval.py
+`step_errors`) on the deploy server's MuJoCo loop, for a 1-s walk played by the shipped student."""
+
+import pytest
+import torch
+
+from legged_gym.scripts.eval import METRIC_KEYS, step_errors
+from pose.utils.torch_utils import quat_rotate
+
+
+def yaw_quat(yaw):
+    return torch.tensor([[0.0, 0.0, torch.sin(torch.tensor(yaw / 2)), torch.cos(torch.tensor(yaw / 2))]])
+
+
+def test_step_errors_of_a_robot_beside_its_reference():
+    """The same pose 1 m to the side: world errors 1 m, root-relative 0; joint and velocity errors as given."""
+    q = yaw_quat(0.4)
+    ref_root = torch.tensor([[0.5, -0.2, 0.8]])
+    local = torch.randn(1, 12, 3, generator=torch.Generator().manual_seed(0)) * 0.3
+    ref_body = ref_root.unsqueeze(1) + quat_rotate(q.expand(12, 4), local[0]).unsqueeze(0)
+    shift = torch.tensor([0.0, 1.0, 0.0])
+    key = [0, 3, 5]
+    ref_dof, dof = torch.zeros(1, 23), torch.full((1, 23), 0.1)
+    errors = step_errors(
+        ref_root + shift,
+        q,
+        torch.tensor([[1.0, 0.0, 0.0]]),
+        dof,
+        ref_body[:, key] + shift,
+        ref_body + shift,
+        ref_root,
+        q,
+        torch.tensor([[1.0, 0.6, 0.8]]),
+        ref_dof,
+        ref_body[:, key],
+        ref_body,
+    )
+    for name, expected in (("kb_world", 1.0), ("all_world", 1.0), ("kb_local", 0.0), ("all_local", 0.0)):
+        torch.testing.assert_close(errors[name], torch.tensor([expected]), atol=1e-5, rtol=0, msg=name)
+    torch.testing.assert_close(errors["joint"], torch.tensor([0.1]))
+    torch.testing.assert_close(errors["root_vel"], torch.tensor([1.0]))
+
+
+def test_sim2sim_clip_reports_the_eval_metrics_of_a_finished_walk(tmp_path):
+    pytest.importorskip("mujoco")
+    bench = pytest.importorskip("bench.bench_sim2sim_tracking")
+    from deploy_real.policy import SHIPPED_POLICY
+    from pose.formats import load_clip, motion_sources, save_clip
+    from pose.synth import default_motion_file
+    from pose.utils.motion_lib_pkl import MotionLib
+
+    sources = {e.file.stem: e.file for e in motion_sources(default_motion_file())}
+    clip = load_clip(sources["walk_forward_0p5"])
+    n = int(round(1.0 * clip["fps"])) + 1
+    for key in ("root_pos", "root_rot", "dof_pos", "local_body_pos"):
+        clip[key] = clip[key][:n]
+    save_clip(tmp_path / "walk.pkl", clip)
+    lib = MotionLib(str(tmp_path / "walk.pkl"), device="cpu")
+    key_idx = lib.get_key_body_idx(bench.G1.key_bodies)
+    score, evals = bench.sim2sim_clip(SHIPPED_POLICY, lib, 0, key_idx)
+    assert set(evals) == set(METRIC_KEYS)
+    assert score["completion"] == 1.0 and evals["completion"] == pytest.approx(1.0, abs=0.021)
+    assert evals["success_rate"] == 1.0
+    # both accumulations average metrics.joint_error over the same steps of the same states
+    assert evals["joint_error_rad"] == pytest.approx(score["joint_err_rad"], rel=1e-5)
+    assert 0.0 < evals["mpkpe_local_mm"] < 100.0 and 0.0 < evals["mpkpe_global_mm"] < 200.0
+    # the benchmark's own key-body score (root-relative, the reference's local bodies) is the same quantity
+    assert evals["mpkpe_local_mm"] == pytest.approx(1000.0 * score["keybody_err_m"], rel=1e-3)
+    assert 0.0 <= evals["root_drift_m"] < 0.5  # a 1-s walk at 0.5 m/s
