@@ -60,6 +60,16 @@ TWIST_UNUSED_FIELDS = (
 )
 
 
+#: compile_update "auto" compiles from this torch version on (checked on an H200 with 2.11).
+COMPILE_AUTO_MIN_TORCH = (2, 11)
+
+
+def torch_version() -> Tuple[int, int]:
+    """(major, minor) of the installed torch ("2.11.0+cu130" -> (2, 11))."""
+    major, minor = torch.__version__.split("+")[0].split(".")[:2]
+    return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
+
+
 class PPO:
     actor_critic: ActorCriticMimic
 
@@ -128,10 +138,10 @@ class PPO:
         )
         # compile_update (fast way only): the minibatch's forward passes and loss terms (`_losses`)
         # through torch.compile (True: the default backend, or a backend name; "auto": on when the
-        # step is recorded in a CUDA graph), so their element-wise work fuses; the backward pass is
-        # compiled with them.
+        # step is recorded in a CUDA graph and torch is at least COMPILE_AUTO_MIN_TORCH, the versions
+        # it was checked with), so their element-wise work fuses; the backward pass is compiled with them.
         if compile_update == "auto":
-            compile_update = self.cuda_graph and hasattr(torch, "compile")
+            compile_update = self.cuda_graph and torch_version() >= COMPILE_AUTO_MIN_TORCH
         self._compiled_losses = None
         if compile_update and self.fast_update:
             backend = "inductor" if compile_update is True else str(compile_update)

@@ -254,6 +254,17 @@ def test_compile_update_auto_follows_the_recorded_step():
         assert PPO(net(0), device="cuda", fast_update=True)._compiled_losses is not None
 
 
+@pytest.mark.parametrize(
+    "version, expected", [("2.11.0+cu130", (2, 11)), ("1.13.1", (1, 13)), ("2.12.0a0+git1", (2, 12))]
+)
+def test_torch_version_gates_compile_update_auto(monkeypatch, version, expected):
+    from rsl_rl.algorithms import ppo
+
+    monkeypatch.setattr(torch, "__version__", version)
+    assert ppo.torch_version() == expected
+    assert (ppo.torch_version() >= ppo.COMPILE_AUTO_MIN_TORCH) == (expected >= (2, 11))
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_compiled_losses_inside_the_recorded_step_on_cuda():
     """On CUDA: inductor-compiled losses inside the CUDA-graph minibatch step update as the recorded
