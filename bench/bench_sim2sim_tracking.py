@@ -32,8 +32,8 @@ import datetime
 import json
 import sys
 import time
-from typing import Tuple
 from pathlib import Path
+from typing import Tuple
 
 import numpy as np
 import torch
