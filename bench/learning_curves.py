@@ -56,6 +56,7 @@ def curves(scalars: dict) -> dict:
     out = {
         "episode_length_fraction_of_clip": find(scalars, "metric_completion"),
         "keybody_distance_m": find(scalars, "metric_keybody_distance"),
+        "root_drift_m": find(scalars, "metric_root_drift"),
         "mean_reward": find(scalars, "Train/mean_reward"),
         "mean_episode_length_steps": find(scalars, "Train/mean_episode_length"),
         "env_steps_per_s": find(scalars, "Perf/total_fps"),
@@ -103,7 +104,10 @@ def plot(data: dict, path: Path, title: str) -> None:
     panels = [
         ("episode length / clip length", ["episode_length_fraction_of_clip"]),
         ("tracking rewards (mean per step)", [t + "_per_step" for t in TRACKING]),
-        ("key-body distance (m), command-velocity error (m/s)", ["keybody_distance_m", "cmd_vel_error_mps"]),
+        (
+            "key-body distance, root drift (m), command-velocity error (m/s)",
+            ["keybody_distance_m", "root_drift_m", "cmd_vel_error_mps"],
+        ),
         ("mean reward", ["mean_reward"]),
         ("action std, KL(student || teacher)", ["action_std", "kl_student_teacher"]),
         ("env-steps/s", ["env_steps_per_s"]),

@@ -27,6 +27,7 @@ def write_run(run_dir: Path, iterations: int):
         writer.add_scalar("Episode_rew_metrics/metric_completion", it / iterations, it)
         writer.add_scalar("Episode_rew_metrics/metric_tracking_joint_dof", 10.0 * it, it)
         writer.add_scalar("Episode_rew_metrics/metric_keybody_distance", 1.0 / it, it)
+        writer.add_scalar("Episode_rew_metrics/metric_root_drift", 0.5 * it, it)
         writer.add_scalar("Policy/mean_noise_std", 1.0, it)
     writer.close()
 
@@ -41,6 +42,7 @@ def test_curves_scale_tracking_rewards_to_per_step_and_summarise(tmp_path):
     # metric_tracking_* is the episode sum per second of clip; x policy dt gives the mean per step.
     assert data["tracking_joint_dof_per_step"][4] == (5, pytest.approx(50.0 * lc.POLICY_DT))
     assert data["kl_student_teacher"] == []
+    assert data["root_drift_m"][2] == (3, pytest.approx(1.5))
     summary = lc.summary(data, window=10, early_iteration=20)
     distance = summary["keybody_distance_m"]
     assert distance["first"] == pytest.approx(1.0)

@@ -506,6 +506,18 @@ def test_compiled_step_parts_give_the_same_steps(task, sync_free):
     assert compiled.compile_mdp is None and "compute_reward" not in compiled.__dict__
 
 
+def test_root_drift_metric_sums_the_horizontal_distance_to_the_reference_root(teacher_env):
+    env = teacher_env
+    before = env.episode_metric_sums["root_drift"].clone()
+    env.compute_reward()
+    d = (env.root_states[:, 0:2] - env._ref_root_pos[:, 0:2]).pow(2).sum(-1).sqrt()
+    torch.testing.assert_close(env.episode_metric_sums["root_drift"] - before, d, atol=1e-6, rtol=1e-6)
+    env.episode_length_buf[0] = 10
+    env.episode_metric_sums["root_drift"][0] = 3.0
+    env._log_episode(torch.tensor([0]))
+    assert float(env.extras["episode"]["metric_root_drift"]) == pytest.approx(0.3, rel=1e-6)
+
+
 def test_episode_log_is_per_term_sum_over_clip_length(teacher_env):
     env = teacher_env
     names = list(env.reward_scales)

@@ -26,7 +26,7 @@ from typing import NamedTuple, Optional, Tuple
 import torch
 
 from legged_gym.envs.base.humanoid_char import HumanoidChar
-from legged_gym.envs.mdp import curriculum, rewards, terminations
+from legged_gym.envs.mdp import curriculum, metrics, rewards, terminations
 from legged_gym.envs.mdp.adaptive_sampling import AdaptiveStartSampler
 from legged_gym.envs.mdp.drift_feedback import drift_feedback
 from legged_gym.envs.mdp import randomization as rand
@@ -85,7 +85,10 @@ class HumanoidMimic(HumanoidChar):
         self._motion_body_ids = self._motion_body_sim_ids()
         # Tracking metrics summed over each episode's steps, logged as their per-step mean at the reset
         # (extras["episode"]["metric_<name>"]); subclasses add theirs.
-        self.episode_metric_sums = {"keybody_distance": torch.zeros(n, device=dev)}
+        self.episode_metric_sums = {
+            "keybody_distance": torch.zeros(n, device=dev),
+            "root_drift": torch.zeros(n, device=dev),
+        }
         self.keybody_distance_sum = self.episode_metric_sums["keybody_distance"]
         self.motion_difficulty = curriculum.initial_motion_difficulty(self._motion_lib.num_motions(), dev)
         self.mean_motion_difficulty = self.motion_difficulty.mean()
@@ -472,5 +475,7 @@ class HumanoidMimic(HumanoidChar):
             super().compute_reward()
             # rewards.mean_keybody_distance of the shared delta
             self.keybody_distance_sum += self._keybody_delta_cache.norm(dim=-1).mean(dim=-1)
+            # how far the robot lags or leads the reference (horizontal, m): the world-frame drift
+            self.episode_metric_sums["root_drift"] += metrics.root_drift(self.root_states[:, 0:3], self._ref_root_pos)
         finally:
             self._keybody_delta_cache = None
