@@ -3,6 +3,8 @@ actions, no policy) and physics-only (the backend's 10 PD substeps alone) in the
 
     python bench/bench_env.py [--task g1_priv_mimic] [--num_envs 1024 4096 8192] [--steps 200]
 
+The env is built as the task's config says (on CUDA with MuJoCo Warp its step is compiled by default,
+`env.compile_mdp`; each run records the backend): the first 20 steps, not timed, compile it.
 Writes bench/results/env_<task>_<device>_<date>.json (date, device, command, numbers). Not a test.
 """
 
@@ -64,6 +66,7 @@ def bench(task: str, num_envs: int, device: torch.device, steps: int, sim: str) 
     physics_only = rate(physics_step, steps, num_envs, device)
     return {
         "num_envs": num_envs,
+        "compile_mdp": env.compile_mdp,  # the env step's torch.compile backend (None: not compiled)
         "build_s": round(build_s, 2),
         "env_only": env_only,
         "physics_only": physics_only,
