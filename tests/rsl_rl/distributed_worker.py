@@ -7,7 +7,9 @@ Phases, in one process group:
   teacher    OnPolicyRunnerMimic.learn(2) (PPO, plain update), all ranks logging into the same folder;
   resume     a new teacher runner loads that run's model_2.pt and learns 1 more iteration;
   student    OnPolicyDaggerRunner.learn(2) (DAgger-PPO, fast update: fused Adam, learning rate on the
-             device) from the teacher's model_2.pt, loaded on every rank.
+             device) from the teacher's model_2.pt, loaded on every rank;
+  budget     OnPolicyRunnerMimic.learn(3) with runner.max_train_minutes spent after one iteration on
+             rank 0's clock only (rank 1's budget is large): every rank must stop with it.
 """
 
 from __future__ import annotations
@@ -161,6 +163,17 @@ def phase_student(rank: int, out_dir: str) -> dict:
     return finish(runner, record)
 
 
+def phase_budget(rank: int, out_dir: str) -> dict:
+    from rsl_rl.runners import OnPolicyRunnerMimic
+    from rsl_rl_fakes import small_train_cfg
+
+    cfg = small_train_cfg(save_interval=100)
+    cfg["runner"]["max_train_minutes"] = 1e-9 if rank == 0 else 1000.0
+    runner = OnPolicyRunnerMimic(rank_env(rank), cfg, os.path.join(out_dir, "budget"))
+    runner.learn(3)
+    return {"iteration": runner.current_learning_iteration}
+
+
 def run(rank: int, world_size: int, init_file: str, out_dir: str) -> None:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     torch.set_num_threads(1)
@@ -171,6 +184,7 @@ def run(rank: int, world_size: int, init_file: str, out_dir: str) -> None:
         dist.barrier()  # rank 0 has written the teacher's checkpoints
         result["resume"] = phase_resume(rank, out_dir)
         result["student"] = phase_student(rank, out_dir)
+        result["budget"] = phase_budget(rank, out_dir)
         torch.save(result, os.path.join(out_dir, "rank{}.pt".format(rank)))
     except BaseException:
         traceback.print_exc()

@@ -174,6 +174,7 @@ def test_only_rank_0_writes(ranks):
         "teacher": ["model_1.pt", "model_2.pt"],
         "resumed": ["model_3.pt"],
         "student": ["model_1.pt", "model_2.pt"],
+        "budget": ["model_1.pt"],  # stopped by the time budget: its last iteration, saved once
     }
     for folder, models in expected.items():
         files = run_folder_files(out / folder)
@@ -182,6 +183,7 @@ def test_only_rank_0_writes(ranks):
         assert [f for f in files if f not in events] == models
     # nothing else beside the run folders and the test's records (gloo's file store removes its file)
     assert [f for f in run_folder_files(out) if f != "pg_init"] == [
+        "budget",
         "rank0.pt",
         "rank1.pt",
         "resumed",
@@ -221,3 +223,9 @@ def test_resume_on_two_ranks_and_on_one(ranks, tmp_path):
     runner.learn(1)
     assert run_folder_files(tmp_path)[-1] == "model_4.pt"
     assert runner.normalizer.count.item() == (WORLD * 3 + 1) * SAMPLES_PER_RANK_ITERATION
+
+
+@needs_gloo
+def test_a_spent_time_budget_on_one_rank_stops_every_rank(ranks):
+    _, rec = ranks
+    assert [r["budget"]["iteration"] for r in rec] == [1, 1]
