@@ -78,6 +78,7 @@ from pose.formats import MotionFileError
 from pose.g1_model import ASSETS_DIR, load_g1
 from pose.kinematics import FootGeometry, ForwardKinematics
 from pose.utils.cuda_graph import GraphedCall
+from pose.utils.torch_utils import wrap_angle
 
 #: The CMG shipped with the project (a release checkpoint, `cmg_workspace/README.md`).
 SHIPPED_CMG = ASSETS_DIR / "cmg" / "cmg.pt"
@@ -116,11 +117,6 @@ def yaw_to_quat(yaw: torch.Tensor) -> torch.Tensor:
     half = 0.5 * yaw
     zero = torch.zeros_like(yaw)
     return torch.stack([zero, zero, torch.sin(half), torch.cos(half)], dim=-1)
-
-
-def wrap_angle(angle: torch.Tensor) -> torch.Tensor:
-    """Angles wrapped into [-pi, pi)."""
-    return torch.remainder(angle + math.pi, 2.0 * math.pi) - math.pi
 
 
 def load_generator(path=None, device="cpu"):

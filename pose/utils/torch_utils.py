@@ -85,6 +85,11 @@ def get_euler_xyz(q: torch.Tensor):
     return roll, pitch, yaw
 
 
+def wrap_angle(angle: torch.Tensor) -> torch.Tensor:
+    """Angles wrapped into [-pi, pi)."""
+    return torch.remainder(angle + math.pi, 2.0 * math.pi) - math.pi
+
+
 def yaw_quat(q: torch.Tensor) -> torch.Tensor:
     """The heading-only part of q (roll = pitch = 0): quat_from_euler_xyz(0, 0, yaw), which is
     (0, 0, sin(yaw / 2), cos(yaw / 2)), written out (a few kernels instead of sixty)."""

@@ -20,7 +20,7 @@ from typing import Tuple
 
 import torch
 
-from pose.utils.torch_utils import get_euler_xyz
+from pose.utils.torch_utils import get_euler_xyz, wrap_angle
 
 
 def drift_feedback(
@@ -41,8 +41,7 @@ def drift_feedback(
     lin_xy = pos_gain * err_xy
     speed = lin_xy.norm(dim=-1, keepdim=True)
     lin_xy = lin_xy * (max_speed / speed.clamp_min(1e-9)).clamp(max=1.0)
-    yaw_err = get_euler_xyz(ref_root_rot)[2] - get_euler_xyz(root_rot)[2]
-    yaw_err = torch.atan2(torch.sin(yaw_err), torch.cos(yaw_err))
+    yaw_err = wrap_angle(get_euler_xyz(ref_root_rot)[2] - get_euler_xyz(root_rot)[2])
     yaw_rate = (yaw_gain * yaw_err).clamp(-max_yaw_rate, max_yaw_rate)
     zeros = torch.zeros_like(yaw_rate)
     lin = torch.cat([lin_xy, zeros.unsqueeze(-1)], dim=-1)

@@ -12,11 +12,10 @@ and velocities world frame, body positions (N, K, 3); every function returns one
 
 from __future__ import annotations
 
-import math
 
 import torch
 
-from pose.utils.torch_utils import get_euler_xyz, quat_rotate_inverse
+from pose.utils.torch_utils import get_euler_xyz, quat_rotate_inverse, wrap_angle
 
 
 def to_root_frame(points: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor) -> torch.Tensor:
@@ -66,8 +65,7 @@ def root_drift(root_pos: torch.Tensor, ref_root_pos: torch.Tensor) -> torch.Tens
 
 def heading_error(root_quat: torch.Tensor, ref_root_quat: torch.Tensor) -> torch.Tensor:
     """|yaw - yaw_ref| (rad), wrapped to [0, pi] (N,)."""
-    d = get_euler_xyz(root_quat)[2] - get_euler_xyz(ref_root_quat)[2]
-    return (torch.remainder(d + math.pi, 2 * math.pi) - math.pi).abs()
+    return wrap_angle(get_euler_xyz(root_quat)[2] - get_euler_xyz(ref_root_quat)[2]).abs()
 
 
 def command_velocity_error(commands: torch.Tensor, base_lin_vel_local: torch.Tensor) -> torch.Tensor:
