@@ -104,15 +104,9 @@ def reference(lib, ids: torch.Tensor, times: torch.Tensor, key_idx):
     return root_pos, root_rot, local_body_pos[:, key_idx], dof_pos
 
 
-def eval_reference(lib, clip: int, time: float, origin: torch.Tensor, key_idx):
-    """The reference of eval.py's `step_errors` at one clip time, world frame, shifted by `origin` (1, 3):
-    root position, quaternion, velocity, joint positions, key bodies (1, 9, 3), motion bodies (1, B, 3)."""
-    root_pos, root_rot, root_vel, _, dof_pos, _, local = lib.calc_motion_frame(
-        torch.tensor([clip]), torch.tensor([float(time)])
-    )
-    root_pos = root_pos + origin
-    body = root_pos.unsqueeze(-2) + quat_rotate(root_rot.unsqueeze(-2).expand(local.shape[:-1] + (4,)), local)
-    return root_pos, root_rot, root_vel, dof_pos, body[:, key_idx], body
+def world_bodies(root_pos: torch.Tensor, root_rot: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
+    """Bodies (N, B, 3) of a clip frame in the world: root position (N, 3) + root rotation of `local`."""
+    return root_pos.unsqueeze(-2) + quat_rotate(root_rot.unsqueeze(-2).expand(local.shape[:-1] + (4,)), local)
 
 
 def sim2sim_clip(policy_path, lib, clip: int, key_idx) -> Tuple[dict, dict]:
@@ -146,10 +140,16 @@ def sim2sim_clip(policy_path, lib, clip: int, key_idx) -> Tuple[dict, dict]:
         kb = torch.tensor(np.stack([d.body(b).xpos for b in G1.key_bodies]), dtype=torch.float32).unsqueeze(0)
         bodies = torch.tensor(np.stack([d.body(b).xpos for b in body_names]), dtype=torch.float32).unsqueeze(0)
         dof = torch.tensor(sim.state().dof_pos, dtype=torch.float32).unsqueeze(0)
-        r = reference(lib, torch.tensor([clip]), torch.tensor([float(times[k])]), key_idx)
-        failed, joint_err, kb_err, yaw_err = step_metrics(root_pos, root_quat, root_vel, kb, dof, *r)
+        clip_pos, ref_rot, ref_vel, _, ref_dof, _, local = lib.calc_motion_frame(
+            torch.tensor([clip]), torch.tensor([float(times[k])])
+        )
+        failed, joint_err, kb_err, yaw_err = step_metrics(
+            root_pos, root_quat, root_vel, kb, dof, clip_pos, ref_rot, local[:, key_idx], ref_dof
+        )
         score.add(failed, joint_err, kb_err, yaw_err, active=np.array([True]))
-        ref_pos, ref_rot, ref_vel, ref_dof, ref_kb, ref_body = eval_reference(lib, clip, times[k], origin, key_idx)
+        ref_pos = clip_pos + origin  # eval.py's reference: the clip moved to start where the robot starts
+        ref_body = world_bodies(ref_pos, ref_rot, local)
+        ref_kb = ref_body[:, key_idx]
         last = torch.tensor([k == len(refs) - 1])
         tracker.observe_step(
             step_errors(
