@@ -84,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
             metavar=unit,
             help="with --cmg: the initial {} in {} (default 0)".format(flag[2:], unit),
         )
+    p.add_argument(
+        "--vel_smooth_window",
+        type=int,
+        default=19,
+        metavar="TAPS",
+        help="moving average over the clips' velocities: the policy's training value of "
+        "motion.vel_smooth_window (default TWIST's 19; docs/motion_data.md#reference-velocities)",
+    )
     p.add_argument("--vis", action="store_true", help="show the reference in a MuJoCo viewer (needs a display)")
     p.add_argument("--redis_url", default=DEFAULT_REDIS_URL)
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
@@ -176,11 +184,11 @@ class MocapViewer:
         self.handle.close()
 
 
-def load_motions(motion_file: Optional[str]):
+def load_motions(motion_file: Optional[str], vel_smooth_window: int = 19):
     from pose.synth import default_motion_file
     from pose.utils.motion_lib_pkl import MotionLib
 
-    return MotionLib(motion_file or default_motion_file(), device="cpu")
+    return MotionLib(motion_file or default_motion_file(), device="cpu", smooth_window=vel_smooth_window)
 
 
 def check_args(parser: argparse.ArgumentParser, args) -> None:
@@ -237,7 +245,7 @@ def run(args) -> int:
         from deploy_real.cmg_reference import CMGReference
 
         cmg = CMGReference(args.cmg_model, [getattr(args, f[2:]) or 0.0 for f in COMMAND_FLAGS])
-    motion_lib = cmg.lib if cmg is not None else load_motions(args.motion_file)
+    motion_lib = cmg.lib if cmg is not None else load_motions(args.motion_file, args.vel_smooth_window)
     if args.motion_id is not None and not 0 <= args.motion_id < motion_lib.num_motions():
         raise ValueError(
             "--motion_id {}: the motion set has clips 0..{} ({})".format(

@@ -72,3 +72,20 @@ def test_vis_pose_puts_the_kinematic_model_on_the_clip(lib):
         i = lib.get_body_names().index(name)
         expected = (root_pos + quat_rotate(root_rot, local[i])).numpy()
         np.testing.assert_allclose(data.body(name).xpos, expected, atol=2e-3)
+
+
+def test_vel_smooth_window_sets_the_streamed_root_velocity():
+    """--vel_smooth_window 1 streams the root velocity as the forward difference of the clip's frames
+    (the value a policy trained with motion.vel_smooth_window = 1 saw); the default is TWIST's 19."""
+    from deploy_real.server_high_level_motion_lib import build_parser
+
+    assert build_parser().parse_args([]).vel_smooth_window == 19
+    raw = load_motions(None, build_parser().parse_args(["--vel_smooth_window", "1"]).vel_smooth_window)
+    clip = raw.motion_names.index("walk_forward_1p5")
+    fps = float(raw.get_motion_fps([clip])[0])
+    t = 100.01 / fps
+    p0, p1 = (raw.calc_motion_frame([clip], [s])[0][0] for s in (t, t + 1.0 / fps))
+    root_vel = raw.calc_motion_frame([clip], [t])[2][0]
+    np.testing.assert_allclose(root_vel.numpy(), ((p1 - p0) * fps).numpy(), atol=0.02)
+    smoothed = load_motions(None).calc_motion_frame([clip], [t])[2][0]
+    assert float((smoothed - root_vel).norm()) > 0.1  # the sway: 0.19 m/s

@@ -229,6 +229,31 @@ def test_tracking_rewards_are_one_on_the_reference():
         torch.testing.assert_close(terms[name](), torch.ones(2), atol=1e-4, rtol=0, msg=name)
 
 
+def test_vel_smooth_window_sets_the_reference_velocity_filter():
+    """motion.vel_smooth_window = 1: the reference joint and root velocities in mid-walk are the
+    forward differences of the clip's frames; TWIST's 19 taps change them by a good part."""
+    walk = make_env("g1_priv_mimic", rand=False)._motion_lib.motion_names.index("walk_forward_1p5")
+    clips = torch.tensor([walk, walk])
+    for window in (1, 19):
+        cfg = make_cfg("g1_priv_mimic", rand=False)
+        cfg.motion.vel_smooth_window = window
+        env = make_env("g1_priv_mimic", cfg)
+        lib = env._motion_lib
+        fps = float(lib.get_motion_fps(clips[:1]))
+        t = torch.full((2,), 100.01 / fps)  # just after frame 100: its velocity is the one used
+        env.reset_to_motions(env.all_env_ids, clips, t)
+        f0 = lib.calc_motion_frame(clips, t)
+        f1 = lib.calc_motion_frame(clips, t + 1.0 / fps)
+        dof_fd = (f1[4] - f0[4]) * fps
+        root_fd = (f1[0] - f0[0]) * fps
+        assert float(dof_fd.norm()) > 1.0  # the legs swing
+        if window == 1:
+            torch.testing.assert_close(env._ref_dof_vel, dof_fd, atol=0.05, rtol=0.02)
+            torch.testing.assert_close(env._ref_root_vel, root_fd, atol=0.05, rtol=0.02)
+        else:
+            assert float((env._ref_dof_vel - dof_fd).norm()) > 0.3 * float(dof_fd.norm())
+
+
 def test_drift_feedback_steers_the_observed_and_rewarded_reference_velocity():
     """motion.ref_correction: every future frame's reference velocity in the teacher obs, and the
     tracking_root_vel target, get the capped correction towards the reference root (recomputed here

@@ -62,7 +62,7 @@ class HumanoidMimic(HumanoidChar):
             from pose.synth import default_motion_file
 
             motion_file = default_motion_file()
-        return MotionLib(motion_file, device=device)
+        return MotionLib(motion_file, device=device, smooth_window=cfg.motion.vel_smooth_window)
 
     def _init_buffers(self) -> None:
         super()._init_buffers()

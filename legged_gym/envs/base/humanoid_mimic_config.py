@@ -190,6 +190,12 @@ class HumanoidMimicCfg(BaseConfig):
         adaptive_alpha = 0.001
         adaptive_kernel_size = 3
         adaptive_kernel_decay = 0.8
+        # Taps of the moving average over the clips' finite-difference velocities (odd; 1: none).
+        # TWIST's 19 taps (0.38 s at 50 fps) keep about a third of a walk's joint velocities, out of
+        # phase with its joint positions (docs/motion_data.md#reference-velocities); the reference
+        # velocities feed tracking_joint_vel, tracking_root_vel, the reset velocities and (root) the
+        # observations, so a policy's deploy stream must use its value (--vel_smooth_window).
+        vel_smooth_window = 19
         motion_curriculum = True
         motion_curriculum_gamma = 0.01
         # Reference-state initialisation noise
