@@ -1,21 +1,22 @@
 """Cost of the CMG motion library per env step in training, amortised over the envs (GPU).
 
     python bench/bench_cmg_motion_lib.py [--task g1_cmg_medium] [--num_envs 4096] [--steps 1000]
-                                         [--reset_prob 0.01] [--cmg_model PATH] [--device cuda:0]
-                                         [--out_dir bench/results]
+                                         [--reset_prob 0.01] [--cmg_model PATH] [--chunk K]
+                                         [--device cuda:0] [--out_dir bench/results]
 
 One `CMGMotionLib`, built from the task's config as the environment builds it (`cmg_motion_lib`:
 the shipped CMG unless --cmg_model, the task's command band, pool and look-ahead), runs what a
-training env step asks of it: `step()` (advance every env one frame; the generator runs where an
-env's look-ahead needs new frames, and the pool of new episode heads is refreshed every
-`pool_refresh_steps`), `reset_where(mask)` with each env ending its episode with probability
+training env step asks of it: `step()` (advance every env one frame; every `chunk`-th step (the
+task's `motion.cmg_chunk`, or --chunk) the next `chunk` frames of every env are generated, and the
+pool of new episode heads is refreshed at every `pool_refresh_steps`-th step once half of it is used;
+the refreshes are timed apart as `pool_refresh`), `reset_where(mask)` with each env ending its episode with probability
 --reset_prob per step (0.01: episodes of 2 s on average, shorter than a trained policy's), and the
 reference queries: the current frame and the 20 future frames of the teacher's observation.
 Times are wall-clock over --steps steps after 2 x pool_refresh_steps + 1 warm-up steps (the pool
 refresh is captured at its third call), with the device synchronised after each part. On CUDA the
 library runs with its CUDA graphs (`cmg_cuda_graph`) and, unless --no_eager, a second one without
 them on the same reset masks; their reference frames and commands are compared at the end.
-Writes bench/results/cmg_motion_lib_<device>_<date>.json: date, device_name, command, per way and
+Writes bench/results/cmg_motion_lib_<device>_<date>_chunk<K>.json: date, device_name, command, per way and
 part the ms per env step of all envs and per env (us), and the largest graph-vs-eager difference.
 Not a test.
 """
@@ -55,10 +56,20 @@ def run(lib, masks, future: torch.Tensor, device: torch.device, warmup: int) -> 
     n = lib.num_envs
     ids = torch.arange(n, device=device)
     lib.reset(ids)
-    times = {"step": 0.0, "reset_where": 0.0, "queries": 0.0}
+    times = {"step": 0.0, "pool_refresh": 0.0, "reset_where": 0.0, "queries": 0.0}
+    refill = lib._refill_pool
+
+    def timed_refill():  # inside step(): its time moves from "step" to "pool_refresh"
+        synchronize(device)
+        t = time.perf_counter()
+        refill()
+        synchronize(device)
+        times["pool_refresh"] += time.perf_counter() - t
+
+    lib._refill_pool = timed_refill
     for i, mask in enumerate(masks):
         if i == warmup:
-            times = {k: 0.0 for k in times}
+            times.update({k: 0.0 for k in times})
         t = time.perf_counter()
         lib.step()
         synchronize(device)
@@ -73,12 +84,15 @@ def run(lib, masks, future: torch.Tensor, device: torch.device, warmup: int) -> 
         lib.calc_motion_frame(ids.unsqueeze(-1).expand(-1, len(future)), now.unsqueeze(-1) + future)
         synchronize(device)
         times["queries"] += time.perf_counter() - t
+    times["step"] -= times["pool_refresh"]
     return times
 
 
 def parts_of(times: dict, steps: int, n: int) -> dict:
     parts = {k: {"ms_per_env_step": 1000.0 * v / steps, "us_per_env": 1e6 * v / steps / n} for k, v in times.items()}
-    parts["generation_ms_per_env_step"] = parts["step"]["ms_per_env_step"] + parts["reset_where"]["ms_per_env_step"]
+    parts["generation_ms_per_env_step"] = sum(
+        parts[k]["ms_per_env_step"] for k in ("step", "pool_refresh", "reset_where")
+    )
     parts["total_ms_per_env_step"] = 1000.0 * sum(times.values()) / steps
     return parts
 
@@ -103,6 +117,7 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--reset_prob", type=float, default=0.01)
     p.add_argument("--cmg_model", default=None, help="default: the shipped assets/cmg/cmg.pt")
+    p.add_argument("--chunk", type=int, default=None, help="frames generated per chunk (default: the task's cmg_chunk)")
     p.add_argument("--no_eager", action="store_true", help="skip the library without CUDA graphs")
     p.add_argument("--device", default="cuda:0" if torch.cuda.is_available() else "cpu")
     p.add_argument("--out_dir", default=str(REPO_ROOT / "bench" / "results"))
@@ -112,6 +127,8 @@ def main(argv=None):
     cfg.env.num_envs = args.num_envs
     if args.cmg_model:
         cfg.motion.cmg_model = args.cmg_model
+    if args.chunk is not None:
+        cfg.motion.cmg_chunk = args.chunk
     n = args.num_envs
     t0 = time.perf_counter()
     lib = make_lib(cfg, device, cuda_graph=True)
@@ -145,6 +162,7 @@ def main(argv=None):
         "steps": args.steps,
         "warmup_steps": warmup,
         "reset_prob": args.reset_prob,
+        "chunk": lib.chunk,
         "build_s": build_s,
         "ways": ways,
         "generation_ms_per_env_step": main_way["generation_ms_per_env_step"],
@@ -153,7 +171,7 @@ def main(argv=None):
         "clamped_queries": int(lib.num_clamped),
     }
     print(json.dumps(result, indent=2))
-    out = Path(args.out_dir) / "cmg_motion_lib_{}_{}.json".format(device.type, date)
+    out = Path(args.out_dir) / "cmg_motion_lib_{}_{}_chunk{}.json".format(device.type, date, lib.chunk)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print("wrote", out)

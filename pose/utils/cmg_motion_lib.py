@@ -9,13 +9,19 @@ episode, `step()` once per env step, and `get_commands()` for the command reward
 high-level server (`deploy_real/cmg_reference.py`) runs one env for as long as it streams and changes
 its command live with `set_commands(env_ids, commands)`.
 
-Per env, a ring buffer of `horizon + 2` frames holds the generated reference. The env's current
-frame is `frame` (its motion time is frame x dt); frames up to `frame + horizon` are always there:
+Per env, a ring buffer of `horizon + 2 chunk` frames holds the generated reference. The env's
+current frame is `frame` (its motion time is frame x dt); frames up to `frame + horizon` are always
+there:
 
-- at a reset the env receives a ready-made head of `horizon + 1` frames (frames 0..horizon);
-- `step()` advances every env's frame by one and generates one new frame for every env (one batched
-  CMG step, no loop over envs), so the buffer keeps exactly `horizon` frames of look-ahead. Frame
-  counters are integers and the yaw is wrapped into [-pi, pi), so a timeline may run without end.
+- at a reset the env receives a ready-made head of `horizon + chunk` frames (frames
+  0..horizon + chunk - 1);
+- `step()` advances every env's frame by one and, every `chunk`-th call, generates the next `chunk`
+  frames of every env (`chunk` batched CMG steps, no loop over envs, then one batched forward
+  kinematics of all of them), so frames `frame`..`frame + horizon` are there at every query (and at
+  most `horizon + 2 chunk - 1` frames from `frame` on). Frame counters are integers and the yaw is wrapped into [-pi, pi), so a timeline may run
+  without end. The frames do not depend on `chunk`: a frame is the same CMG step of the same state
+  and command whenever it is generated. `chunk` = 1 (the default) generates one frame per step;
+  larger chunks pay the forward kinematics' many small kernels once per chunk.
 
 With `horizon` = the largest future step the observations query (95 x 0.02 s = 1.9 s), every query
 lands on a generated frame; a query outside the buffer is clamped to the nearest generated frame
@@ -100,9 +106,10 @@ class CommandSwitch:
 
 @dataclass
 class Heads:
-    """Episode starts: frames 0..horizon (each field (n, horizon + 1, ...)) and per-head state."""
+    """Episode starts: frames 0..L-1 (L = horizon + chunk) in the ring's row layout, (n, L, width),
+    and per-head state."""
 
-    frames: Dict[str, torch.Tensor]
+    packed: torch.Tensor
     x_hat: torch.Tensor  # (n, 58) normalised generator state of the last frame (unmirrored)
     root_last: torch.Tensor  # (n, 3)
     yaw_last: torch.Tensor  # (n,)
@@ -174,6 +181,7 @@ class CMGMotionLib:
         seed: int = 0,
         state_clip: float = 10.0,
         cuda_graph: bool = True,
+        chunk: int = 1,
     ):
         self.device = torch.device(device)
         loaded = model if hasattr(model, "model") and hasattr(model, "stats") else load_generator(model, self.device)
@@ -192,7 +200,11 @@ class CMGMotionLib:
         self.horizon = int(horizon)
         if self.num_envs < 1 or self.horizon < 1:
             raise ValueError("num_envs and horizon must be >= 1, got {} and {}".format(num_envs, horizon))
-        self.capacity = self.horizon + 2
+        self.chunk = int(chunk)
+        if self.chunk < 1:
+            raise ValueError("chunk must be >= 1, got {}".format(chunk))
+        self.head_frames = self.horizon + self.chunk
+        self.capacity = self.horizon + 2 * self.chunk  # the look-ahead's maximum and the previous frame
         ranges = torch.as_tensor([[float(v) for v in r] for r in command_ranges], dtype=torch.float32)
         if ranges.shape != (3, 2) or bool((ranges[:, 1] < ranges[:, 0]).any()):
             raise ValueError(
@@ -339,6 +351,11 @@ class CMGMotionLib:
         switched = (frame >= self._switch_frame[ids]).unsqueeze(-1)
         return torch.where(switched, self._cmd_b[ids], self._cmd_a[ids])
 
+    def _command_at_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """(N, K, 3) the command of frames (N, K) of every env."""
+        switched = (frames >= self._switch_frame.unsqueeze(1)).unsqueeze(-1)
+        return torch.where(switched, self._cmd_b.unsqueeze(1), self._cmd_a.unsqueeze(1))
+
     def get_commands(self) -> torch.Tensor:
         """(N, 3) the command (vx, vy, wz) of each env's current frame, as the env sees it (mirrored
         envs: the mirrored command, which is the one their reference follows)."""
@@ -419,8 +436,8 @@ class CMGMotionLib:
     def generate_heads(
         self, cmd_a: torch.Tensor, cmd_b: torch.Tensor, switch_frame: torch.Tensor, mirror: torch.Tensor
     ) -> Heads:
-        """Frames 0..horizon of new episodes with these commands (batched over episodes)."""
-        n, steps = cmd_a.shape[0], self.horizon + 1
+        """Frames 0..horizon + chunk - 1 of new episodes with these commands (batched over episodes)."""
+        n, steps = cmd_a.shape[0], self.head_frames
         frame = torch.arange(steps, device=self.device)
         switched = (frame.unsqueeze(0) >= switch_frame.unsqueeze(1)).unsqueeze(-1)
         cmd = torch.where(switched, cmd_b.unsqueeze(1), cmd_a.unsqueeze(1))  # (n, steps, 3)
@@ -442,16 +459,19 @@ class CMGMotionLib:
         step_xy = torch.stack([cy * vx - sy * vy, sy * vx + cy * vy], dim=-1) * self.dt
         xy = torch.cat([torch.zeros(n, 1, 2, device=self.device), torch.cumsum(step_xy, dim=1)], dim=1)
         root_pos = torch.cat([xy, out["z"].unsqueeze(-1)], dim=-1)
-        frames = {
-            "dof_pos": out["dof_pos"],
-            "dof_vel": out["dof_vel"],
-            "root_pos": root_pos,
-            "yaw": yaw,
-            "cmd": cmd,
-            "key_pos": out["key_pos"],
-        }
+        packed = self._pack(
+            {
+                "dof_pos": out["dof_pos"],
+                "dof_vel": out["dof_vel"],
+                "root_pos": root_pos,
+                "yaw": yaw,
+                "cmd": cmd,
+                "key_pos": out["key_pos"],
+            },
+            (n, steps),
+        )
         return Heads(
-            frames,
+            packed,
             x_hat[:, -1].clone(),
             root_pos[:, -1].clone(),
             yaw[:, -1].clone(),
@@ -476,6 +496,10 @@ class CMGMotionLib:
         assert self._pool_draws is not None
         self._pool = self.generate_heads(*self._pool_draws)
 
+    def _pack(self, fields: Dict[str, torch.Tensor], lead: Tuple[int, ...]) -> torch.Tensor:
+        """Frame fields (*lead, *shape) side by side in ring rows (*lead, width)."""
+        return torch.cat([fields[name].reshape(lead + (-1,)) for name in FRAME_FIELDS], dim=-1)
+
     def _ring_views(self, packed: torch.Tensor) -> Dict[str, torch.Tensor]:
         """The fields of packed ring rows (..., width) as views (..., *shape)."""
         views, start = {}, 0
@@ -488,9 +512,8 @@ class CMGMotionLib:
         return views
 
     def _install(self, env_ids: torch.Tensor, heads: Heads, idx: torch.Tensor) -> None:
-        steps = self.horizon + 1
-        for name in FRAME_FIELDS:
-            self._ring[name][env_ids, :steps] = heads.frames[name][idx]
+        steps = self.head_frames
+        self._ring_packed[env_ids, :steps] = heads.packed[idx]
         self._x_hat[env_ids] = heads.x_hat[idx]
         self._root_last[env_ids] = heads.root_last[idx]
         self._yaw_last[env_ids] = heads.yaw_last[idx]
@@ -503,14 +526,13 @@ class CMGMotionLib:
 
     def _install_where(self, mask: torch.Tensor, heads: Heads, idx: torch.Tensor) -> None:
         """`_install` of heads[idx] (one row per env) where `mask` (N,) is True, without an index list."""
-        steps = self.horizon + 1
+        steps = self.head_frames
 
         def put(buf, value):
             m = mask.view((-1,) + (1,) * (buf.dim() - 1))
             buf.copy_(torch.where(m, value, buf))
 
-        for name in FRAME_FIELDS:
-            put(self._ring[name][:, :steps], heads.frames[name][idx])
+        put(self._ring_packed[:, :steps], heads.packed[idx])
         put(self._x_hat, heads.x_hat[idx])
         put(self._root_last, heads.root_last[idx])
         put(self._yaw_last, heads.yaw_last[idx])
@@ -562,9 +584,12 @@ class CMGMotionLib:
 
     @torch.no_grad()
     def step(self) -> None:
-        """One env step: every env's frame advances by one and one new frame is generated for every env."""
-        self._step_call()
+        """One env step: every env's frame advances by one; every `chunk`-th step the next `chunk` frames
+        are generated for every env."""
+        self._frame += 1
         self._steps += 1
+        if self._steps % self.chunk == 0:
+            self._step_call()
         if self._steps % self.pool_refresh_steps == 0 and 2 * self.pool_used() >= self.pool_size:
             self._refill_pool()
 
@@ -578,30 +603,37 @@ class CMGMotionLib:
         return int(self._pool_ptr)
 
     def _generate_next_frames(self) -> None:
-        """The device work of `step()`, in place on the library's buffers."""
-        self._frame += 1
-        last = self._gen - 1
-        cmd = self._command_at(last)
-        self._x_hat.copy_(self._advance(self._x_hat, self._generator_command(cmd, self._mirror)))
-        out = self._frames_of(self._x_hat, self._mirror)
-        cy, sy = torch.cos(self._yaw_last), torch.sin(self._yaw_last)
-        vx, vy = cmd[:, 0], cmd[:, 1]
-        xy = self._root_last[:, :2] + torch.stack([cy * vx - sy * vy, sy * vx + cy * vy], dim=-1) * self.dt
-        self._yaw_last.copy_(wrap_angle(self._yaw_last + cmd[:, 2] * self.dt))  # bounded on unbounded timelines
-        self._root_last.copy_(torch.cat([xy, out["z"].unsqueeze(-1)], dim=-1))
-        new = last + 1
-        slot = new % self.capacity
+        """The device work of a generating `step()`: the next `chunk` frames of every env, in place on
+        the library's buffers."""
+        n, dt = self.num_envs, self.dt
+        first = self._gen  # index of the first new frame of each env
+        xs, cmds = [], []
+        for j in range(self.chunk):
+            cmd = self._command_at(first + (j - 1))  # frame k is generated under the command of frame k-1
+            self._x_hat.copy_(self._advance(self._x_hat, self._generator_command(cmd, self._mirror)))
+            xs.append(self._x_hat.clone())
+            cmds.append(cmd)
+        out = self._frames_of(torch.stack(xs, dim=1), self._mirror)
+        root, yaw = [], []
+        for j, cmd in enumerate(cmds):  # Euler steps of the root under each frame's generating command
+            cy, sy = torch.cos(self._yaw_last), torch.sin(self._yaw_last)
+            vx, vy = cmd[:, 0], cmd[:, 1]
+            xy = self._root_last[:, :2] + torch.stack([cy * vx - sy * vy, sy * vx + cy * vy], dim=-1) * dt
+            self._yaw_last.copy_(wrap_angle(self._yaw_last + cmd[:, 2] * dt))  # bounded on unbounded timelines
+            self._root_last.copy_(torch.cat([xy, out["z"][:, j].unsqueeze(-1)], dim=-1))
+            root.append(self._root_last.clone())
+            yaw.append(self._yaw_last.clone())
+        new = first.unsqueeze(1) + torch.arange(self.chunk, device=self.device)  # (N, chunk)
         values = {
             "dof_pos": out["dof_pos"],
             "dof_vel": out["dof_vel"],
-            "root_pos": self._root_last,
-            "yaw": self._yaw_last,
-            "cmd": self._command_at(new),
+            "root_pos": torch.stack(root, dim=1),
+            "yaw": torch.stack(yaw, dim=1),
+            "cmd": self._command_at_frames(new),
             "key_pos": out["key_pos"],
         }
-        row = torch.cat([values[name].reshape(self.num_envs, -1) for name in FRAME_FIELDS], dim=-1)
-        self._ring_packed[self._all, slot] = row
-        self._gen += 1
+        self._ring_packed[self._all.unsqueeze(1), new % self.capacity] = self._pack(values, (n, self.chunk))
+        self._gen += self.chunk
 
     # --- frame evaluation ----------------------------------------------------------------------
     def _times(self, motion_times) -> torch.Tensor:

@@ -61,6 +61,7 @@ def cmg_motion_lib(cfg, device) -> CMGMotionLib:
         warmup_steps=int(m.cmg_warmup_steps),
         seed=int(cfg.seed) + CMG_SEED_OFFSET,
         cuda_graph=bool(getattr(m, "cmg_cuda_graph", True)),
+        chunk=int(m.cmg_chunk),
     )
 
 

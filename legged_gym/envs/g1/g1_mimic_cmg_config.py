@@ -81,6 +81,9 @@ class G1MimicCMGCfg(G1MimicPrivCfg):
         cmg_pool_refresh_steps = 50  # env steps between batches
         cmg_warmup_steps = 0  # CMG steps from the standing pose before frame 0
         cmg_cuda_graph = True  # on CUDA: the library's per-step and pool generation replayed from CUDA graphs
+        # Frames generated per env every cmg_chunk steps (the same frames as one per step; the forward
+        # kinematics' small kernels paid once per chunk; pose/utils/cmg_motion_lib.py)
+        cmg_chunk = 8
 
     class commands:
         lin_vel_x = [0.5, 1.5]  # m/s, heading frame
