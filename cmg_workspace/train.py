@@ -1,8 +1,9 @@
 """Train the CMG.
 
     python -m cmg_workspace.train --data FILE --out RUN [--epochs 1000] [--batch_size 256] [--device cuda]
-                                  [--resume CKPT_OR_RUN] [--val_fraction 0.1 | --val_clips NAME ...] [--seed 0]
-                                  [--no_cuda_graph] [--rollout_seconds 10]
+                                  [--resume CKPT_OR_RUN | --init CKPT] [--val_fraction 0.1 | --val_clips NAME ...]
+                                  [--seed 0] [--no_cuda_graph] [--rollout_seconds 10] [--foot_slide_weight W]
+                                  [--teacher_prob_start 1.0]
 
 FILE comes from `python -m cmg_workspace.build_dataset`. RUN (default
 cmg_workspace/runs/cmg_<date>_<time>) receives TensorBoard events (`metrics/MSE Loss`,
@@ -13,7 +14,10 @@ checkpoints, `--rollout_seconds` each, TensorBoard `rollout/*`; 0 turns the chec
 `cmg_final.pt`; each holds the statistics of the data (`pose.cmg.checkpoint`).
 `--resume` continues a run from a checkpoint (or a run folder's latest `cmg_ckpt_<epoch>.pt`) up
 to `--epochs`, exactly as if it had not stopped; it refuses data whose statistics differ from the
-checkpoint's. On CUDA the batch step is captured once as a CUDA graph and replayed per batch
+checkpoint's. `--init` starts a new run (epoch 0, fresh optimiser and learning-rate schedule) from
+the weights of a checkpoint or release, for fine-tuning under other settings (e.g. a
+`--foot_slide_weight` with `--teacher_prob_start 0.05`: the scheduled sampling at its floor from
+the first epoch); the same statistics check. On CUDA the batch step is captured once as a CUDA graph and replayed per batch
 (`--no_cuda_graph` runs it eagerly); checkpoints are the same either way, and resume on either
 device. The loop and its schedule: `cmg_workspace.trainer`.
 """
@@ -46,7 +50,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=t.epochs, help="train until this many epochs are done")
     p.add_argument("--batch_size", type=int, default=t.batch_size)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu, cuda, cuda:1, ...")
-    p.add_argument("--resume", default=None, help="checkpoint file, or run folder (its latest cmg_ckpt_<epoch>.pt)")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--resume", default=None, help="checkpoint file, or run folder (its latest cmg_ckpt_<epoch>.pt)")
+    start.add_argument(
+        "--init", default=None, metavar="CKPT", help="a new run from these weights (checkpoint or release file)"
+    )
+    p.add_argument(
+        "--teacher_prob_start",
+        type=float,
+        default=t.teacher_prob_start,
+        help="teacher forcing of epoch 0, then x0.995 per epoch down to 0.05",
+    )
     p.add_argument("--lr", type=float, default=t.lr)
     p.add_argument("--weight_decay", type=float, default=t.weight_decay)
     p.add_argument("--val_fraction", type=float, default=t.val_fraction, help="share of clips held out for validation")
@@ -98,6 +112,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             ckpt_path = latest_checkpoint(ckpt_path) if ckpt_path.is_dir() else ckpt_path
             ckpt = read_checkpoint(ckpt_path)
             Stats.from_dict(ckpt["stats"]).check_matches(data.stats, str(ckpt_path), args.data)
+        init = None
+        if args.init:
+            init = read_checkpoint(Path(args.init))
+            Stats.from_dict(init["stats"]).check_matches(data.stats, args.init, args.data)
         cfg = TrainConfig(
             epochs=args.epochs,
             batch_size=args.batch_size,
@@ -110,16 +128,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             cuda_graph=not args.no_cuda_graph,
             rollout_seconds=args.rollout_seconds,
             foot_slide_weight=args.foot_slide_weight,
+            teacher_prob_start=args.teacher_prob_start,
         )
         model_cfg = CMGConfig(hidden_dim=args.hidden_dim, num_experts=args.num_experts, num_layers=args.num_layers)
-        if ckpt is not None:
-            model_cfg = CMGConfig(**ckpt["model_config"])
+        source = ckpt if ckpt is not None else init
+        if source is not None:
+            model_cfg = CMGConfig(**source["model_config"])
         out = Path(args.out) if args.out else RUNS_DIR / datetime.datetime.now().strftime("cmg_%Y%m%d_%H%M%S")
         out.mkdir(parents=True, exist_ok=True)
         writer = SummaryWriter(str(out), purge_step=int(ckpt["epoch"]) + 1 if ckpt else None)
         trainer = Trainer(data, cfg, model_cfg, device, out, str(args.data), writer)
         if ckpt is not None:
             trainer.restore(ckpt)
+        if init is not None:
+            trainer.init_weights(init)
     except (FileNotFoundError, ValueError, StatsMismatchError) as e:
         print("error: {}".format(e), file=sys.stderr)
         return 2
@@ -137,7 +159,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             len(trainer.val_windows),
             ", ".join(trainer.val_clip_names) or "none",
             out,
-            "; resumed from {} (epoch {})".format(ckpt_path, trainer.epoch) if ckpt else "",
+            "; resumed from {} (epoch {})".format(ckpt_path, trainer.epoch)
+            if ckpt
+            else "; weights from {}".format(args.init)
+            if init
+            else "",
         )
     )
 

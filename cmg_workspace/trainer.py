@@ -457,6 +457,19 @@ class Trainer:
         self.best_rollout = best if isinstance(best, dict) else None
         self.last = {"loss": ckpt.get("loss"), "val_loss": ckpt.get("val_loss")}
 
+    def init_weights(self, ckpt: dict) -> None:
+        """Start this (new) run from a checkpoint's or release's network weights (float16 ones are
+        widened); optimiser, schedule and epoch stay fresh."""
+        if CMGConfig(**ckpt["model_config"]) != self.model.config:
+            raise ValueError(
+                "the checkpoint's network {} differs from the requested {}".format(
+                    ckpt["model_config"], self.model.config.to_dict()
+                )
+            )
+        with torch.no_grad():
+            for name, value in self.model.state_dict().items():
+                value.copy_(ckpt["model_state_dict"][name])
+
     def _place_optimizer_state(self) -> None:
         """After loading an optimiser state (plain or not): `capturable` as this trainer's step needs
         it, Adam's step counters on the parameters' device (capturable) or on the CPU as float32."""

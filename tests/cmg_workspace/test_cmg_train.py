@@ -122,6 +122,33 @@ def test_resume_refuses_data_with_other_statistics(run_a, tmp_path, capsys):
         load_cmg(run_a, data_stats=CMGData.load(other).stats)
 
 
+def test_init_starts_a_new_run_from_the_weights_of_a_checkpoint_or_release(run_a, data_path, tmp_path):
+    """--init: epoch 0 with a fresh optimiser, the network of the given file (a release's float16
+    weights widened); --teacher_prob_start sets the first epoch's teacher forcing."""
+    from cmg_workspace.checkpoint import release_checkpoint, save_checkpoint
+
+    source = read_checkpoint(run_a / "cmg_ckpt_2.pt")
+    release = tmp_path / "release.pt"
+    save_checkpoint(release, release_checkpoint(source, run_a / "cmg_ckpt_2.pt"))
+    for init, dtype in ((run_a / "cmg_ckpt_2.pt", torch.float32), (release, torch.float16)):
+        out = tmp_path / ("from_" + init.stem)
+        args = ("--save_interval", "1", "--lr", "0", "--init", init, "--teacher_prob_start", "0.05")
+        assert train_small(data_path, out, 1, *args) == 0
+        ckpt = read_checkpoint(out / "cmg_ckpt_1.pt")
+        assert ckpt["epoch"] == 1 and ckpt["teacher_prob"] == pytest.approx(0.05)
+        for k, v in source["model_state_dict"].items():  # learning rate 0: the weights it started from
+            torch.testing.assert_close(ckpt["model_state_dict"][k], v.to(dtype).float(), rtol=0, atol=0, msg=k)
+        one_epoch = read_checkpoint(run_a / "cmg_ckpt_1.pt")["optimizer_state_dict"]["state"]
+        for i, st in ckpt["optimizer_state_dict"]["state"].items():  # Adam counted this run's steps only
+            assert float(st["step"]) == float(one_epoch[i]["step"])
+    other = tmp_path / "other.pt"
+    build_embedded(other, std_floor=0.2)
+    assert train_small(other, tmp_path / "run_x", 1, "--init", run_a / "cmg_ckpt_2.pt") == 2
+    with pytest.raises(SystemExit) as exit_info:
+        train_small(data_path, tmp_path / "run_y", 1, "--init", release, "--resume", run_a)
+    assert exit_info.value.code == 2
+
+
 def test_validation_split_is_by_clip(data_path):
     data = CMGData.load(data_path)
     trainer = Trainer(data, TrainConfig(val_fraction=0.2, seed=3), CMGConfig(hidden_dim=8))
