@@ -18,10 +18,11 @@ there:
 - `step()` advances every env's frame by one and, every `chunk`-th call, generates the next `chunk`
   frames of every env (`chunk` batched CMG steps, no loop over envs, then one batched forward
   kinematics of all of them), so frames `frame`..`frame + horizon` are there at every query (and at
-  most `horizon + 2 chunk - 1` frames from `frame` on). Frame counters are integers and the yaw is wrapped into [-pi, pi), so a timeline may run
-  without end. The frames do not depend on `chunk`: a frame is the same CMG step of the same state
-  and command whenever it is generated. `chunk` = 1 (the default) generates one frame per step;
-  larger chunks pay the forward kinematics' many small kernels once per chunk.
+  most `horizon + 2 chunk - 1` frames from `frame` on). Frame counters are integers and the yaw is
+  wrapped into [-pi, pi), so a timeline may run without end. The frames do not depend on `chunk`: a
+  frame is the same CMG step of the same state and command whenever it is generated. `chunk` = 1
+  (the default) generates one frame per step; larger chunks pay the forward kinematics' many small
+  kernels once per chunk.
 
 With `horizon` = the largest future step the observations query (95 x 0.02 s = 1.9 s), every query
 lands on a generated frame; a query outside the buffer is clamped to the nearest generated frame
@@ -346,15 +347,11 @@ class CMGMotionLib:
         """(N,) number of frames generated per env (frames 0..n-1 exist, the last `capacity` kept)."""
         return self._gen.clone()
 
-    def _command_at(self, frame: torch.Tensor, ids: Optional[torch.Tensor] = None) -> torch.Tensor:
-        ids = self._all if ids is None else ids
-        switched = (frame >= self._switch_frame[ids]).unsqueeze(-1)
-        return torch.where(switched, self._cmd_b[ids], self._cmd_a[ids])
-
-    def _command_at_frames(self, frames: torch.Tensor) -> torch.Tensor:
-        """(N, K, 3) the command of frames (N, K) of every env."""
-        switched = (frames >= self._switch_frame.unsqueeze(1)).unsqueeze(-1)
-        return torch.where(switched, self._cmd_b.unsqueeze(1), self._cmd_a.unsqueeze(1))
+    def _command_at(self, frames: torch.Tensor) -> torch.Tensor:
+        """(N, ..., 3) the command of frames (N, ...) of every env."""
+        lead = (self.num_envs,) + (1,) * (frames.dim() - 1)
+        switched = (frames >= self._switch_frame.view(lead)).unsqueeze(-1)
+        return torch.where(switched, self._cmd_b.view(lead + (3,)), self._cmd_a.view(lead + (3,)))
 
     def get_commands(self) -> torch.Tensor:
         """(N, 3) the command (vx, vy, wz) of each env's current frame, as the env sees it (mirrored
@@ -606,7 +603,7 @@ class CMGMotionLib:
         """The device work of a generating `step()`: the next `chunk` frames of every env, in place on
         the library's buffers."""
         n, dt = self.num_envs, self.dt
-        first = self._gen  # index of the first new frame of each env
+        first = self._gen.clone()  # index of the first new frame of each env
         xs, cmds = [], []
         for j in range(self.chunk):
             cmd = self._command_at(first + (j - 1))  # frame k is generated under the command of frame k-1
@@ -629,7 +626,7 @@ class CMGMotionLib:
             "dof_vel": out["dof_vel"],
             "root_pos": torch.stack(root, dim=1),
             "yaw": torch.stack(yaw, dim=1),
-            "cmd": self._command_at_frames(new),
+            "cmd": self._command_at(new),
             "key_pos": out["key_pos"],
         }
         self._ring_packed[self._all.unsqueeze(1), new % self.capacity] = self._pack(values, (n, self.chunk))
