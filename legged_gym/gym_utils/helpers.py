@@ -306,3 +306,23 @@ def run_script(name: str, main, args):
         if getattr(args, "debug", False):
             raise
         raise SystemExit("{}: {}".format(name, one_line(e))) from None
+
+
+def warn_unrepeated_settings(checkpoint, args, advice: str = "add them to play the policy as trained") -> None:
+    """Print a warning naming the env --set items the checkpoint's run was trained with (train.py
+    records them in its "infos") that this command (`args.overrides`, task `args.task`) does not
+    repeat: the policy then sees other observations than in training (e.g. motion.ref_correction)."""
+    from legged_gym.gym_utils.cfg_override import unrepeated_env_items
+    from legged_gym.gym_utils.task_registry import task_registry
+
+    infos = torch.load(str(checkpoint), map_location="cpu", weights_only=True).get("infos")
+    trained = infos.get("set") if isinstance(infos, dict) else None  # TWIST's checkpoints: infos None
+    env_cfg, _ = task_registry.get_cfgs(args.task)
+    missing = unrepeated_env_items(trained or [], getattr(args, "overrides", None) or [], env_cfg)
+    if missing:
+        print(
+            "WARNING: {} was trained with {}; this command does not set them: {}.".format(
+                checkpoint, " ".join("--set " + item for item in missing), advice
+            ),
+            flush=True,
+        )

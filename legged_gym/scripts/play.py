@@ -51,6 +51,7 @@ from legged_gym.gym_utils.helpers import (
     get_args,
     log_root,
     run_script,
+    warn_unrepeated_settings,
 )
 from legged_gym.gym_utils.task_registry import task_registry  # noqa: E402
 
@@ -93,24 +94,6 @@ def resolve_model(args, train_cfg) -> Path:
         raise UsageError(str(e)) from e
     warn_unrepeated_settings(path, args)
     return path
-
-
-def warn_unrepeated_settings(checkpoint: Path, args) -> None:
-    """Print a warning naming the env --set items the checkpoint's run was trained with (train.py
-    records them in its "infos") that this command does not repeat: the policy may then see other
-    observations than in training (e.g. motion.ref_correction)."""
-    from legged_gym.gym_utils.cfg_override import unrepeated_env_items
-
-    infos = torch.load(str(checkpoint), map_location="cpu", weights_only=True).get("infos")
-    trained = infos.get("set") if isinstance(infos, dict) else None  # TWIST's checkpoints: infos None
-    env_cfg, _ = task_registry.get_cfgs(args.task)
-    missing = unrepeated_env_items(trained or [], getattr(args, "overrides", None) or [], env_cfg)
-    if missing:
-        print(
-            "WARNING: {} was trained with {}; this command does not set them: add them to play the policy as "
-            "trained.".format(checkpoint, " ".join("--set " + item for item in missing)),
-            flush=True,
-        )
 
 
 def load_policy(env, args):

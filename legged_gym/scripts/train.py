@@ -39,6 +39,7 @@ from legged_gym.gym_utils.helpers import (
     experiment_dir,
     get_args,
     run_script,
+    warn_unrepeated_settings,
 )
 from legged_gym.gym_utils.task_registry import task_registry  # noqa: E402
 
@@ -112,11 +113,16 @@ def train(args) -> None:
         )
     # Fail before building anything when a checkpoint to read is missing.
     try:
-        if student:
-            task_registry.teacher_checkpoint(args)
+        teacher = task_registry.teacher_checkpoint(args) if student else None
         task_registry.resume_checkpoint(args)
     except (FileNotFoundError, ValueError) as e:
         raise UsageError(str(e)) from e
+    if teacher is not None:
+        warn_unrepeated_settings(
+            teacher,
+            args,
+            "the teacher would see other observations than in its training; add them to distil it as trained",
+        )
     if getattr(args, "multi_gpu", False):
         train_data_parallel(args, train_cfg, rank)
         return

@@ -103,6 +103,12 @@ def test_student_distils_from_the_teachers_checkpoint(teacher_run, student_run):
     run_dir, out = student_run
     teacher_ckpt = teacher_run[0] / "model_{}.pt".format(ITERATIONS)
     assert "Loading teacher policy from {}".format(teacher_ckpt) in out.stdout
+    # the student's command leaves out the teacher's observation setting (rewards do not count)
+    assert (
+        "WARNING: {} was trained with --set motion.ref_correction.pos_gain=0.5; this command does not set "
+        "them: the teacher would see".format(teacher_ckpt)
+        in out.stdout
+    )
     assert sorted(p.name for p in run_dir.glob("model_*.pt")) == ["model_{}.pt".format(ITERATIONS)]
     assert list(run_dir.glob("events.out.tfevents.*"))
     ckpt = load(run_dir / "model_{}.pt".format(ITERATIONS))
@@ -524,17 +530,15 @@ def test_play_output_names_carry_the_checkpoint():
 def test_play_warns_only_about_recorded_env_settings_it_does_not_repeat(tmp_path, capsys, infos):
     from argparse import Namespace
 
-    from legged_gym.scripts import play
-
     ckpt = tmp_path / "model_1.pt"
     torch.save({"infos": infos}, str(ckpt))  # TWIST's checkpoints hold infos None
-    play.warn_unrepeated_settings(ckpt, Namespace(task="g1_priv_mimic", overrides=[]))
+    helpers.warn_unrepeated_settings(ckpt, Namespace(task="g1_priv_mimic", overrides=[]))
     out = capsys.readouterr().out
     if infos and infos["set"]:
         assert out.startswith("WARNING: {} was trained with --set motion.ref_correction.pos_gain=1.0;".format(ckpt))
     else:
         assert out == ""
-    play.warn_unrepeated_settings(
+    helpers.warn_unrepeated_settings(
         ckpt, Namespace(task="g1_priv_mimic", overrides=["motion.ref_correction.pos_gain=1.0"])
     )
     assert capsys.readouterr().out == ""
