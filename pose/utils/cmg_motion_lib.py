@@ -64,16 +64,16 @@ generated ahead, so the reference (and the 1.9 s look-ahead) shows the change as
 Generated states are kept finite and within +-`state_clip` standard deviations of the data, so a
 diverging generator cannot put NaN into observations.
 
-Speed (`bench/bench_cmg_motion_lib.py`): on CUDA with `cuda_graph` (default) the device work of
-`step()` and of a pool refresh each replay from one CUDA graph (`pose.utils.cuda_graph.GraphedCall`;
-the draws of a refresh stay outside it), instead of the hundreds of small kernels of a CMG step and
-the forward kinematics of its frames; the same results.
+Speed (`bench/bench_cmg_motion_lib.py`): on CUDA with `cuda_graph` (default) the device work of a
+generating `step()`, of a pool refresh and of `reset_where` each replay from one CUDA graph
+(`pose.utils.cuda_graph.GraphedCall`; the draws of a refresh stay outside it), instead of the
+hundreds of small kernels of a CMG step and the forward kinematics of its frames; the same results.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -272,8 +272,10 @@ class CMGMotionLib:
         self._pool: Optional[Heads] = None
         self._pool_ptr = torch.zeros((), device=dev, dtype=torch.long)
         self._pool_draws: Optional[Tuple[torch.Tensor, ...]] = None  # the refresh's inputs (static on CUDA)
+        self._reset_mask = torch.zeros(n, device=dev, dtype=torch.bool)  # reset_where's input (static)
         self._step_call = GraphedCall(self._generate_next_frames, dev, enabled=cuda_graph)
         self._pool_call = GraphedCall(self._generate_pool, dev, enabled=cuda_graph)
+        self._reset_call = GraphedCall(self._reset_masked, dev, enabled=cuda_graph)
         self._refill_pool()
 
     def _zeros(self, *shape: int) -> torch.Tensor:
@@ -489,9 +491,15 @@ class CMGMotionLib:
         self._pool_ptr.zero_()
 
     def _generate_pool(self) -> None:
-        """The device work of a pool refresh: heads for the drawn `_pool_draws`."""
+        """The device work of a pool refresh: heads for the drawn `_pool_draws`, written into the same
+        pool tensors every time (a captured reset reads them)."""
         assert self._pool_draws is not None
-        self._pool = self.generate_heads(*self._pool_draws)
+        heads = self.generate_heads(*self._pool_draws)
+        if self._pool is None:
+            self._pool = heads
+        else:
+            for field in fields(Heads):
+                getattr(self._pool, field.name).copy_(getattr(heads, field.name))
 
     def _pack(self, fields: Dict[str, torch.Tensor], lead: Tuple[int, ...]) -> torch.Tensor:
         """Frame fields (*lead, *shape) side by side in ring rows (*lead, width)."""
@@ -564,14 +572,20 @@ class CMGMotionLib:
         self._after_first_reset()
 
     def reset_where(self, mask: torch.Tensor) -> None:
-        """`reset` of the envs where `mask` (N,) is True (pool heads), without reading the mask on the host."""
-        mask = mask.to(device=self.device, dtype=torch.bool)
+        """`reset` of the envs where `mask` (N,) is True (pool heads), without reading the mask on the
+        host (on CUDA the device work replays from one CUDA graph)."""
+        self._reset_mask.copy_(mask.to(device=self.device, dtype=torch.bool))
+        self._reset_call()
+        self._after_first_reset()
+
+    def _reset_masked(self) -> None:
+        """The device work of `reset_where`, on the mask in `_reset_mask`."""
+        mask = self._reset_mask
         rank = torch.cumsum(mask.to(torch.long), dim=0) - 1
         idx = (self._pool_ptr + rank) % self.pool_size
         self._pool_ptr += mask.sum()
         assert self._pool is not None  # generated in __init__ (_refill_pool)
         self._install_where(mask, self._pool, idx)
-        self._after_first_reset()
 
     def _after_first_reset(self) -> None:
         """The first reset (usually of every env) used up the pool: a fresh one for the resets that follow."""

@@ -113,8 +113,10 @@ def test_pool_is_refreshed_at_a_check_once_half_of_it_is_used(ckpt):
     lib.reset(torch.tensor([1]))  # 2 of 4 used
     lib.step()
     assert lib.pool_used() == 2 and torch.equal(lib._pool.cmd_a, heads)  # not a check step
-    lib.step()  # the check: half used, a new pool
+    pool_storage = lib._pool.packed.data_ptr()
+    lib.step()  # the check: half used, a new pool, written into the same tensors (a captured reset reads them)
     assert lib.pool_used() == 0 and not torch.equal(lib._pool.cmd_a, heads)
+    assert lib._pool.packed.data_ptr() == pool_storage
 
 
 def test_reset_by_mask_takes_the_heads_a_reset_by_index_takes(ckpt):
@@ -275,6 +277,44 @@ def test_frames_do_not_depend_on_the_chunk(ckpt, chunk):
             torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-6)
         torch.testing.assert_close(libs[0].get_commands(), libs[1].get_commands(), rtol=0, atol=0)
     assert int(libs[1].num_clamped) == 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_graphs_give_the_frames_of_eager_calls(ckpt):
+    """On CUDA the captured generation (chunked), pool refreshes and masked resets replay what eager
+    calls do: the same reference and commands through 120 steps (graphs captured on the way)."""
+    n = 64
+    libs = [
+        make(
+            ckpt,
+            n,
+            device="cuda",
+            seed=5,
+            command_switch=SWITCH,
+            pool_size=32,
+            pool_refresh_steps=5,
+            chunk=4,
+            cuda_graph=graph,
+        )
+        for graph in (True, False)
+    ]
+    assert libs[0].uses_cuda_graphs and not libs[1].uses_cuda_graphs
+    gen = torch.Generator(device="cuda").manual_seed(1)
+    offsets = DT * torch.tensor((0,) + TAR_OBS_STEPS, dtype=torch.float32, device="cuda")
+    for lib in libs:
+        lib.reset(torch.arange(n, device="cuda"))
+    for _ in range(120):
+        resets = torch.rand(n, device="cuda", generator=gen) < 0.05
+        for lib in libs:
+            lib.step()
+            lib.reset_where(resets)
+        times = libs[1].motion_times().unsqueeze(-1) + offsets
+        ids = torch.arange(n, device="cuda").unsqueeze(-1).expand_as(times)
+        for x, y in zip(libs[0].calc_motion_frame(ids, times), libs[1].calc_motion_frame(ids, times)):
+            torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(libs[0].get_commands(), libs[1].get_commands(), rtol=0, atol=0)
+    assert libs[0]._reset_call.graph is not None and libs[0]._step_call.graph is not None
+    assert int(libs[0].num_clamped) == 0
 
 
 def test_root_height_from_forward_kinematics_puts_the_lowest_foot_on_the_ground(ckpt):
