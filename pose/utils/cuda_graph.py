@@ -7,6 +7,9 @@ one launch instead of the hundreds of small kernels that `fn` issues. `fn` must 
 on tensors that stay the same (it reads and writes the buffers it closes over in place; nothing
 read on the host, no random draws, no new shapes); tensors that `fn` allocates during the capture
 are the graph's and are overwritten by every replay. `enabled=False` always runs `fn()` eagerly.
+A function compiled with torch.compile may call it: the CUDA warm-up, capture and replays run
+outside the traced code (`torch.compiler.disable`), as the CMG motion library's masked reset does
+inside a compiled env reset.
 """
 
 from __future__ import annotations
@@ -14,6 +17,10 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 import torch
+
+#: Runs a function outside torch.compile's tracing (a no-op decorator where torch has no
+#: torch.compiler, e.g. older versions on the Isaac Gym path).
+not_traced = getattr(getattr(torch, "compiler", None), "disable", None) or (lambda fn: fn)
 
 
 class GraphedCall:
@@ -29,6 +36,10 @@ class GraphedCall:
         if not self.enabled:
             self.fn()
             return
+        self._replay_or_capture()
+
+    @not_traced
+    def _replay_or_capture(self) -> None:
         if self.graph is not None:
             self.graph.replay()
             return

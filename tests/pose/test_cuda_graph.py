@@ -43,3 +43,24 @@ def test_cuda_replays_do_what_eager_calls_do():
     assert len(calls) == 3  # two warm-up calls and the capture; the rest were replays
     torch.testing.assert_close(graphed["x"], eager["x"])
     torch.testing.assert_close(graphed["y"], eager["y"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_compiled_function_may_call_it():
+    """torch.compile of a caller: the warm-up, capture and replays run outside the traced code."""
+    graphed, eager = fresh("cuda"), fresh("cuda")
+    call = GraphedCall(counter_step(graphed, []), "cuda", warmup=2)
+    plain = counter_step(eager, [])
+
+    def caller(scale):
+        call()
+        return graphed["x"] * scale
+
+    compiled = torch.compile(caller, backend="aot_eager")
+    for _ in range(5):
+        out = compiled(torch.tensor(2.0, device="cuda"))
+        plain()
+    torch.cuda.synchronize()
+    assert call.graph is not None
+    torch.testing.assert_close(graphed["x"], eager["x"])
+    torch.testing.assert_close(out, 2.0 * eager["x"])
