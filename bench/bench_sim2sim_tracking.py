@@ -46,7 +46,6 @@ from deploy_real.contract import encode_floats, encode_meta  # noqa: E402
 from legged_gym.envs.mdp import metrics, terminations  # noqa: E402
 from legged_gym.scripts.eval import METRIC_KEYS  # noqa: E402
 from pose.g1_model import load_g1  # noqa: E402
-from pose.utils.torch_utils import quat_rotate  # noqa: E402
 
 G1 = load_g1()
 
@@ -57,9 +56,7 @@ def step_metrics(
     """(failed, joint error, key-body error, heading error), each (N,), of one step; inputs batched (N, ...);
     quaternions xyzw; ref_key_local (N, 9, 3) = the clip's local_body_pos at the key bodies. The errors are
     those of `legged_gym.envs.mdp.metrics` (as scripts/eval.py reports them)."""
-    ref_key_world = ref_root_pos.unsqueeze(-2) + quat_rotate(
-        ref_root_rot.unsqueeze(-2).expand(ref_key_local.shape[:-1] + (4,)), ref_key_local
-    )
+    ref_key_world = metrics.from_root_frame(ref_key_local, ref_root_pos, ref_root_rot)
     failed = terminations.bad_orientation(root_quat)
     failed |= terminations.root_height_deviation(root_pos, ref_root_pos)
     failed |= terminations.root_speed(root_lin_vel)
@@ -104,11 +101,6 @@ def reference(lib, ids: torch.Tensor, times: torch.Tensor, key_idx):
     return root_pos, root_rot, local_body_pos[:, key_idx], dof_pos
 
 
-def world_bodies(root_pos: torch.Tensor, root_rot: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
-    """Bodies (N, B, 3) of a clip frame in the world: root position (N, 3) + root rotation of `local`."""
-    return root_pos.unsqueeze(-2) + quat_rotate(root_rot.unsqueeze(-2).expand(local.shape[:-1] + (4,)), local)
-
-
 def sim2sim_clip(policy_path, lib, clip: int, key_idx) -> Tuple[dict, dict]:
     """(this benchmark's scores, eval.py's metrics) of one clip played through the deploy server's loop.
 
@@ -148,7 +140,7 @@ def sim2sim_clip(policy_path, lib, clip: int, key_idx) -> Tuple[dict, dict]:
         )
         score.add(failed, joint_err, kb_err, yaw_err, active=np.array([True]))
         ref_pos = clip_pos + origin  # eval.py's reference: the clip moved to start where the robot starts
-        ref_body = world_bodies(ref_pos, ref_rot, local)
+        ref_body = metrics.from_root_frame(local, ref_pos, ref_rot)
         ref_kb = ref_body[:, key_idx]
         last = torch.tensor([k == len(refs) - 1])
         tracker.observe_step(

@@ -145,6 +145,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (FileNotFoundError, ValueError, StatsMismatchError) as e:
         print("error: {}".format(e), file=sys.stderr)
         return 2
+    start_note = ""
+    if ckpt is not None:
+        start_note = "; resumed from {} (epoch {})".format(ckpt_path, trainer.epoch)
+    elif init is not None:
+        start_note = "; weights from {}".format(args.init)
     print(
         "CMG: {} parameters, {} on {}{}; data {}: {} training samples per epoch ({} batches of {}), "
         "{} validation windows (clips: {}); run {}{}".format(
@@ -159,11 +164,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             len(trainer.val_windows),
             ", ".join(trainer.val_clip_names) or "none",
             out,
-            "; resumed from {} (epoch {})".format(ckpt_path, trainer.epoch)
-            if ckpt
-            else "; weights from {}".format(args.init)
-            if init
-            else "",
+            start_note,
         )
     )
 

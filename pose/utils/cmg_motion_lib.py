@@ -120,6 +120,13 @@ class Heads:
     mirror: torch.Tensor  # (n,) bool
 
 
+def heading_to_world(yaw: torch.Tensor, cmd: torch.Tensor) -> torch.Tensor:
+    """(...,) yaw and (..., >= 2) heading-frame velocities [vx, vy, ...] -> (..., 2) world-frame xy."""
+    cy, sy = torch.cos(yaw), torch.sin(yaw)
+    vx, vy = cmd[..., 0], cmd[..., 1]
+    return torch.stack([cy * vx - sy * vy, sy * vx + cy * vy], dim=-1)
+
+
 def yaw_to_quat(yaw: torch.Tensor) -> torch.Tensor:
     """(...,) yaw -> (..., 4) xyzw quaternion of the rotation about z."""
     half = 0.5 * yaw
@@ -242,9 +249,9 @@ class CMGMotionLib:
         self._rng = torch.Generator(device=dev)
         self._rng.manual_seed(int(seed))
         n, c, k = self.num_envs, self.capacity, len(self._key_bodies)
-        # The ring's per-frame fields side by side in one (N, capacity, width) buffer, `_ring` their
-        # views: a reference query gathers its frames with one indexing kernel, and a step writes
-        # its new frames with one.
+        # The ring's per-frame fields side by side in one (N, capacity, width) buffer (`_ring_views`
+        # names them): a reference query gathers its frames with one indexing kernel, a step writes
+        # its new frames and a reset its head with one.
         d = len(self._dof_names)
         self._ring_shapes = {
             "dof_pos": (d,),
@@ -255,7 +262,6 @@ class CMGMotionLib:
             "key_pos": (k, 3),
         }
         self._ring_packed = self._zeros(n, c, sum(math.prod(shape) for shape in self._ring_shapes.values()))
-        self._ring = self._ring_views(self._ring_packed)
         self._all = torch.arange(n, device=dev)
         self._frame = torch.zeros(n, device=dev, dtype=torch.long)  # current frame of each env
         self._gen = torch.zeros(n, device=dev, dtype=torch.long)  # frames generated (next index)
@@ -453,9 +459,7 @@ class CMGMotionLib:
         # Root: Euler steps of the yaw and of the position along the heading, from the origin.
         wz_dt = cmd[:, :-1, 2] * self.dt
         yaw = torch.cat([torch.zeros(n, 1, device=self.device), torch.cumsum(wz_dt, dim=1)], dim=1)
-        cy, sy = torch.cos(yaw[:, :-1]), torch.sin(yaw[:, :-1])
-        vx, vy = cmd[:, :-1, 0], cmd[:, :-1, 1]
-        step_xy = torch.stack([cy * vx - sy * vy, sy * vx + cy * vy], dim=-1) * self.dt
+        step_xy = heading_to_world(yaw[:, :-1], cmd[:, :-1]) * self.dt
         xy = torch.cat([torch.zeros(n, 1, 2, device=self.device), torch.cumsum(step_xy, dim=1)], dim=1)
         root_pos = torch.cat([xy, out["z"].unsqueeze(-1)], dim=-1)
         packed = self._pack(
@@ -501,9 +505,9 @@ class CMGMotionLib:
             for field in fields(Heads):
                 getattr(self._pool, field.name).copy_(getattr(heads, field.name))
 
-    def _pack(self, fields: Dict[str, torch.Tensor], lead: Tuple[int, ...]) -> torch.Tensor:
+    def _pack(self, values: Dict[str, torch.Tensor], lead: Tuple[int, ...]) -> torch.Tensor:
         """Frame fields (*lead, *shape) side by side in ring rows (*lead, width)."""
-        return torch.cat([fields[name].reshape(lead + (-1,)) for name in FRAME_FIELDS], dim=-1)
+        return torch.cat([values[name].reshape(lead + (-1,)) for name in FRAME_FIELDS], dim=-1)
 
     def _ring_views(self, packed: torch.Tensor) -> Dict[str, torch.Tensor]:
         """The fields of packed ring rows (..., width) as views (..., *shape)."""
@@ -627,9 +631,7 @@ class CMGMotionLib:
         out = self._frames_of(torch.stack(xs, dim=1), self._mirror)
         root, yaw = [], []
         for j, cmd in enumerate(cmds):  # Euler steps of the root under each frame's generating command
-            cy, sy = torch.cos(self._yaw_last), torch.sin(self._yaw_last)
-            vx, vy = cmd[:, 0], cmd[:, 1]
-            xy = self._root_last[:, :2] + torch.stack([cy * vx - sy * vy, sy * vx + cy * vy], dim=-1) * dt
+            xy = self._root_last[:, :2] + heading_to_world(self._yaw_last, cmd) * dt
             self._yaw_last.copy_(wrap_angle(self._yaw_last + cmd[:, 2] * dt))  # bounded on unbounded timelines
             self._root_last.copy_(torch.cat([xy, out["z"][:, j].unsqueeze(-1)], dim=-1))
             root.append(self._root_last.clone())
@@ -679,8 +681,7 @@ class CMGMotionLib:
         r = self._ring_views(self._ring_packed[ids, slot])
         yaw = r["yaw"]
         cmd = r["cmd"]
-        cy, sy = torch.cos(yaw), torch.sin(yaw)
         zero = torch.zeros_like(yaw)
-        root_vel = torch.stack([cy * cmd[..., 0] - sy * cmd[..., 1], sy * cmd[..., 0] + cy * cmd[..., 1], zero], dim=-1)
+        root_vel = torch.cat([heading_to_world(yaw, cmd), zero.unsqueeze(-1)], dim=-1)
         root_ang_vel = torch.stack([zero, zero, cmd[..., 2]], dim=-1)
         return (r["root_pos"], yaw_to_quat(yaw), root_vel, root_ang_vel, r["dof_pos"], r["dof_vel"], r["key_pos"])

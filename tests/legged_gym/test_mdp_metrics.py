@@ -83,3 +83,13 @@ def test_bench_step_metrics_uses_the_metric_functions():
     close(joint, [0.2])
     close(kb, [0.0], 1e-5)
     close(yaw, [0.0], 1e-5)
+
+
+def test_from_root_frame_is_the_inverse_of_to_root_frame():
+    """A yaw of 90 degrees maps the root-frame x axis onto the world y axis, then back."""
+    root = torch.tensor([[1.0, 2.0, 0.8]])
+    q = yaw_quat(math.pi / 2)
+    local = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 0.5, -0.2]]])
+    world = metrics.from_root_frame(local, root, q)
+    close(world, torch.tensor([[[1.0, 3.0, 0.8], [0.5, 2.0, 0.6]]]))
+    close(metrics.to_root_frame(world, root, q), local)

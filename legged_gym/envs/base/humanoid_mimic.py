@@ -31,7 +31,6 @@ from legged_gym.envs.mdp.adaptive_sampling import AdaptiveStartSampler
 from legged_gym.envs.mdp.drift_feedback import drift_feedback
 from legged_gym.envs.mdp import randomization as rand
 from pose.utils.motion_lib_pkl import MotionLib
-from pose.utils.torch_utils import quat_rotate
 
 
 class RefFrame(NamedTuple):
@@ -152,8 +151,7 @@ class HumanoidMimic(HumanoidChar):
         root_pos = frame.root_pos + origin
         local = torch.zeros(root_pos.shape[0], self._ref_body_pos.shape[1], 3, device=self.device)
         local[:, self._motion_body_ids] = frame.local_body_pos
-        rot = frame.root_rot.unsqueeze(1).expand(-1, local.shape[1], -1)
-        body_pos = root_pos.unsqueeze(1) + quat_rotate(rot, local)
+        body_pos = metrics.from_root_frame(local, root_pos, frame.root_rot)
         return (root_pos, frame.root_rot, frame.root_vel, frame.root_ang_vel, frame.dof_pos, frame.dof_vel, body_pos)
 
     def _set_ref(self, env_ids: torch.Tensor, frame: RefFrame, origin: torch.Tensor) -> None:

@@ -15,13 +15,18 @@ from __future__ import annotations
 
 import torch
 
-from pose.utils.torch_utils import get_euler_xyz, quat_rotate_inverse, wrap_angle
+from pose.utils.torch_utils import get_euler_xyz, quat_rotate, quat_rotate_inverse, wrap_angle
 
 
 def to_root_frame(points: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor) -> torch.Tensor:
     """World points (N, K, 3) relative to the root (N, 3), rotated into the root frame (root_quat (N, 4))."""
     rel = points - root_pos.unsqueeze(-2)
     return quat_rotate_inverse(root_quat.unsqueeze(-2).expand(rel.shape[:-1] + (4,)), rel)
+
+
+def from_root_frame(local: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor) -> torch.Tensor:
+    """Root-frame points (N, K, 3) in the world (the inverse of `to_root_frame`)."""
+    return root_pos.unsqueeze(-2) + quat_rotate(root_quat.unsqueeze(-2).expand(local.shape[:-1] + (4,)), local)
 
 
 def mean_body_distance(body_pos: torch.Tensor, ref_body_pos: torch.Tensor) -> torch.Tensor:
