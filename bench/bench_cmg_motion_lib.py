@@ -7,13 +7,13 @@
 One `CMGMotionLib`, built from the task's config as the environment builds it (`cmg_motion_lib`:
 the shipped CMG unless --cmg_model, the task's command band, pool and look-ahead), runs what a
 training env step asks of it: `step()` (advance every env one frame; every `chunk`-th step (the
-task's `motion.cmg_chunk`, or --chunk) the next `chunk` frames of every env are generated, and the
-pool of new episode heads is refreshed at every `pool_refresh_steps`-th step once half of it is used;
-the refreshes are timed apart as `pool_refresh`), `reset_where(mask)` with each env ending its episode with probability
+task's `motion.cmg_chunk`, or --chunk) the next `chunk` frames of every env are generated, and at
+every `pool_refresh_steps`-th step each half of the pool of new episode heads whose heads have all
+been taken is generated again; these refreshes, with their check, are timed apart as `pool_refresh`), `reset_where(mask)` with each env ending its episode with probability
 --reset_prob per step (0.01: episodes of 2 s on average, shorter than a trained policy's), and the
 reference queries: the current frame and the 20 future frames of the teacher's observation.
 Times are wall-clock over --steps steps after 2 x pool_refresh_steps + 1 warm-up steps (the pool
-refresh is captured at its third call), with the device synchronised after each part. On CUDA the
+refresh's graph is captured at its third call), with the device synchronised after each part. On CUDA the
 library runs with its CUDA graphs (`cmg_cuda_graph`) and, unless --no_eager, a second one without
 them on the same reset masks; their reference frames and commands are compared at the end.
 Writes bench/results/cmg_motion_lib_<device>_<date>_chunk<K>.json: date, device_name, command, per way and
@@ -57,7 +57,7 @@ def run(lib, masks, future: torch.Tensor, device: torch.device, warmup: int) -> 
     ids = torch.arange(n, device=device)
     lib.reset(ids)
     times = {"step": 0.0, "pool_refresh": 0.0, "reset_where": 0.0, "queries": 0.0}
-    refill = lib._refill_pool
+    refill = lib._refresh_pool
 
     def timed_refill():  # inside step(): its time moves from "step" to "pool_refresh"
         synchronize(device)
@@ -66,7 +66,7 @@ def run(lib, masks, future: torch.Tensor, device: torch.device, warmup: int) -> 
         synchronize(device)
         times["pool_refresh"] += time.perf_counter() - t
 
-    lib._refill_pool = timed_refill
+    lib._refresh_pool = timed_refill
     for i, mask in enumerate(masks):
         if i == warmup:
             times.update({k: 0.0 for k in times})

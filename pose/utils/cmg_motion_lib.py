@@ -28,14 +28,15 @@ With `horizon` = the largest future step the observations query (95 x 0.02 s = 1
 lands on a generated frame; a query outside the buffer is clamped to the nearest generated frame
 and counted in `num_clamped` (tested to stay 0 in training).
 
-Heads come from a pool of `pool_size` heads generated in one batch (horizon CMG steps for the whole
-pool) and refreshed after the first reset (which usually takes a head for every env) and then every
-`pool_refresh_steps` steps once at least half of the pool has been used (the count of used heads is
-read on the host then: one device synchronisation per `pool_refresh_steps` steps; a trained policy's
-10 s episodes use a few hundred heads per 50 steps, so most checks skip the batch), so a reset costs
-a copy instead of `horizon` sequential CMG steps; resetting
-envs take the next unused heads in env order (a reset by index list and one by mask take the same
-heads). When more envs reset between two refreshes than the pool holds, heads are reused.
+Heads come from a pool of `pool_size` heads (rounded up to even) in two halves, each generated in one
+batch (horizon CMG steps for the half), so a reset costs a copy instead of `horizon` sequential CMG
+steps. Resetting envs take the next heads in a circular order over the pool, in env order (a reset by
+index list and one by mask take the same heads). Every `pool_refresh_steps` steps the count of heads
+taken is read on the host (one device synchronisation) and each half whose heads have all been taken
+since it was generated is generated again; the first reset (usually of every env) takes both. So the
+generation spent on heads is the heads taken, not a whole pool per refresh; a trained policy's 10 s
+episodes take a few hundred heads per 50 steps, so most checks generate nothing. When more envs reset
+between two checks than the pool holds, heads are reused.
 `reset(env_ids, commands=...)` generates fresh heads for given commands.
 
 One head: commands drawn uniformly from `command_ranges` (vx, vy in m/s in the heading frame, wz in
@@ -161,8 +162,8 @@ class CMGMotionLib:
       height, height_from_fk: root height of the reference (see the module docstring).
       mirror_prob: probability that an episode is mirrored.
       command_switch: `CommandSwitch` settings (None: off).
-      pool_size: heads generated per refresh (None or 0: num_envs).
-      pool_refresh_steps: steps between checks for a pool refresh (done once half the pool is used).
+      pool_size: heads in the pool, rounded up to even (None or 0: num_envs).
+      pool_refresh_steps: steps between checks for used-up pool halves (generated again).
       warmup_steps: CMG steps from the standing pose before frame 0.
       seed: seed of the library's own random generator.
       state_clip: bound of the normalised generator state.
@@ -225,7 +226,8 @@ class CMGMotionLib:
         self.mirror_prob = float(mirror_prob)
         self.switch = command_switch or CommandSwitch()
         self._switch_delta = torch.as_tensor([float(v) for v in self.switch.min_delta], device=self.device)
-        self.pool_size = int(pool_size) if pool_size else self.num_envs
+        self._half_pool = (int(pool_size or self.num_envs) + 1) // 2
+        self.pool_size = 2 * self._half_pool
         self.pool_refresh_steps = max(int(pool_refresh_steps), 1)
         self.warmup_steps = int(warmup_steps)
         self.state_clip = float(state_clip)
@@ -276,13 +278,18 @@ class CMGMotionLib:
         self._steps = 0
         self._started = False
         self._pool: Optional[Heads] = None
-        self._pool_ptr = torch.zeros((), device=dev, dtype=torch.long)
-        self._pool_draws: Optional[Tuple[torch.Tensor, ...]] = None  # the refresh's inputs (static on CUDA)
+        self._pool_ptr = torch.zeros((), device=dev, dtype=torch.long)  # heads taken since __init__
+        # Heads of positions [_pool_lo, _pool_lo + pool_size) of the taking order are in the pool (row:
+        # position % pool_size); _pool_lo moves by half a pool whenever a used-up half is generated again.
+        self._pool_lo = 0
+        self._pool_draws: Optional[Tuple[torch.Tensor, ...]] = None  # a half's draws (static on CUDA)
+        self._pool_rows = torch.zeros(self._half_pool, device=dev, dtype=torch.long)  # the half's rows (static)
         self._reset_mask = torch.zeros(n, device=dev, dtype=torch.bool)  # reset_where's input (static)
         self._step_call = GraphedCall(self._generate_next_frames, dev, enabled=cuda_graph)
         self._pool_call = GraphedCall(self._generate_pool, dev, enabled=cuda_graph)
         self._reset_call = GraphedCall(self._reset_masked, dev, enabled=cuda_graph)
-        self._refill_pool()
+        for half in range(2):
+            self._generate_half(half * self._half_pool)
 
     def _zeros(self, *shape: int) -> torch.Tensor:
         return torch.zeros(shape, device=self.device, dtype=torch.float32)
@@ -484,26 +491,39 @@ class CMGMotionLib:
             mirror.clone(),
         )
 
-    def _refill_pool(self) -> None:
-        draws = self._draw(self.pool_size)
+    def _refresh_pool(self) -> None:
+        """Generate again each pool half whose heads have all been taken (reads the count on the host)."""
+        taken, half = int(self._pool_ptr), self._half_pool
+        for _ in range(2):
+            if taken - self._pool_lo < half:
+                return
+            self._generate_half(self._pool_lo % self.pool_size)
+            self._pool_lo += half
+        if taken - self._pool_lo >= half:  # more taken than the pool holds: all of it is new now
+            self._pool_lo = taken - taken % half
+
+    def _generate_half(self, first_row: int) -> None:
+        draws = self._draw(self._half_pool)
         if self._pool_draws is None:
             self._pool_draws = draws
         else:  # in place: a captured refresh reads these tensors
             for buf, value in zip(self._pool_draws, draws):
                 buf.copy_(value)
+        torch.arange(first_row, first_row + self._half_pool, out=self._pool_rows)
         self._pool_call()
-        self._pool_ptr.zero_()
 
     def _generate_pool(self) -> None:
-        """The device work of a pool refresh: heads for the drawn `_pool_draws`, written into the same
-        pool tensors every time (a captured reset reads them)."""
+        """The device work of a pool refresh: heads for the drawn `_pool_draws`, written into rows
+        `_pool_rows` of the same pool tensors every time (a captured reset reads them)."""
         assert self._pool_draws is not None
         heads = self.generate_heads(*self._pool_draws)
         if self._pool is None:
-            self._pool = heads
-        else:
-            for field in fields(Heads):
-                getattr(self._pool, field.name).copy_(getattr(heads, field.name))
+            size = (self.pool_size,)
+            self._pool = Heads(
+                *(x.new_zeros(size + x.shape[1:]) for x in (getattr(heads, f.name) for f in fields(Heads)))
+            )
+        for field in fields(Heads):
+            getattr(self._pool, field.name).index_copy_(0, self._pool_rows, getattr(heads, field.name))
 
     def _pack(self, values: Dict[str, torch.Tensor], lead: Tuple[int, ...]) -> torch.Tensor:
         """Frame fields (*lead, *shape) side by side in ring rows (*lead, width)."""
@@ -571,7 +591,7 @@ class CMGMotionLib:
             return
         idx = (self._pool_ptr + torch.arange(n, device=self.device)) % self.pool_size
         self._pool_ptr += n
-        assert self._pool is not None  # generated in __init__ (_refill_pool)
+        assert self._pool is not None  # generated in __init__ (_generate_half)
         self._install(env_ids, self._pool, idx)
         self._after_first_reset()
 
@@ -588,14 +608,14 @@ class CMGMotionLib:
         rank = torch.cumsum(mask.to(torch.long), dim=0) - 1
         idx = (self._pool_ptr + rank) % self.pool_size
         self._pool_ptr += mask.sum()
-        assert self._pool is not None  # generated in __init__ (_refill_pool)
+        assert self._pool is not None  # generated in __init__ (_generate_half)
         self._install_where(mask, self._pool, idx)
 
     def _after_first_reset(self) -> None:
-        """The first reset (usually of every env) used up the pool: a fresh one for the resets that follow."""
+        """The first reset (usually of every env) used up the pool: new heads for the resets that follow."""
         if not self._started:
             self._started = True
-            self._refill_pool()
+            self._refresh_pool()
 
     @torch.no_grad()
     def step(self) -> None:
@@ -605,8 +625,8 @@ class CMGMotionLib:
         self._steps += 1
         if self._steps % self.chunk == 0:
             self._step_call()
-        if self._steps % self.pool_refresh_steps == 0 and 2 * self.pool_used() >= self.pool_size:
-            self._refill_pool()
+        if self._steps % self.pool_refresh_steps == 0:
+            self._refresh_pool()
 
     @property
     def uses_cuda_graphs(self) -> bool:
@@ -614,8 +634,8 @@ class CMGMotionLib:
         return self._step_call.enabled
 
     def pool_used(self) -> int:
-        """Heads of the pool taken since it was generated (read from the device)."""
-        return int(self._pool_ptr)
+        """Heads taken of those in the pool (read from the device)."""
+        return int(self._pool_ptr) - self._pool_lo
 
     def _generate_next_frames(self) -> None:
         """The device work of a generating `step()`: the next `chunk` frames of every env, in place on

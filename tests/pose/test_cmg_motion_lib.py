@@ -99,9 +99,9 @@ def test_same_seed_gives_the_same_frames(ckpt):
     assert not torch.allclose(a, c)
 
 
-def test_pool_is_refreshed_at_a_check_once_half_of_it_is_used(ckpt):
+def test_a_pool_half_is_generated_again_at_a_check_once_all_its_heads_are_taken(ckpt):
     lib = make(ckpt, 4, horizon=12, seed=0, pool_size=4, pool_refresh_steps=2)
-    lib.reset(torch.arange(4))  # the first reset takes the first pool and a fresh one is generated
+    lib.reset(torch.arange(4))  # the first reset takes the whole pool: both halves are generated again
     assert lib.pool_used() == 0
     heads = lib._pool.cmd_a.clone()
     for used, steps_to_check in ((0, 2), (1, 2)):
@@ -109,14 +109,29 @@ def test_pool_is_refreshed_at_a_check_once_half_of_it_is_used(ckpt):
             lib.reset(torch.tensor([0]))
         for _ in range(steps_to_check):
             lib.step()
-        assert lib.pool_used() == used and torch.equal(lib._pool.cmd_a, heads)  # under half: kept
-    lib.reset(torch.tensor([1]))  # 2 of 4 used
+        assert lib.pool_used() == used and torch.equal(lib._pool.cmd_a, heads)  # no half used up: kept
+    lib.reset(torch.tensor([1]))  # rows 0 and 1, the first half, taken
     lib.step()
     assert lib.pool_used() == 2 and torch.equal(lib._pool.cmd_a, heads)  # not a check step
     pool_storage = lib._pool.packed.data_ptr()
-    lib.step()  # the check: half used, a new pool, written into the same tensors (a captured reset reads them)
-    assert lib.pool_used() == 0 and not torch.equal(lib._pool.cmd_a, heads)
+    lib.step()  # the check: the first half anew, in the same tensors (a captured reset reads them)
+    assert lib.pool_used() == 0
+    assert not torch.equal(lib._pool.cmd_a[:2], heads[:2]) and torch.equal(lib._pool.cmd_a[2:], heads[2:])
     assert lib._pool.packed.data_ptr() == pool_storage
+    lib.reset(torch.tensor([2]))  # the next head taken is row 2 of the second half (not yet used)
+    assert torch.equal(lib._cmd_a[2], heads[2])
+
+
+def test_more_resets_than_the_pool_holds_between_checks_renew_all_of_it(ckpt):
+    lib = make(ckpt, 6, horizon=12, seed=0, pool_size=4, pool_refresh_steps=2)
+    lib.reset(torch.arange(6))  # 6 heads of a pool of 4 (two reused)
+    assert lib.pool_used() == 0
+    heads = lib._pool.cmd_a.clone()
+    lib.reset(torch.arange(5))
+    lib.step()
+    lib.step()  # the check: 5 taken, both halves anew; the odd one counts as taken of the new pool
+    assert lib.pool_used() == 1
+    assert not torch.equal(lib._pool.cmd_a[:2], heads[:2]) and not torch.equal(lib._pool.cmd_a[2:], heads[2:])
 
 
 def test_reset_by_mask_takes_the_heads_a_reset_by_index_takes(ckpt):

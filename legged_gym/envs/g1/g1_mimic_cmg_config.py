@@ -77,8 +77,8 @@ class G1MimicCMGCfg(G1MimicPrivCfg):
         cmg_height = 0.75  # m, reference root height
         cmg_height_from_fk = False  # True: the height that puts the lowest foot point on the ground
         cmg_mirror_prob = 0.5  # episodes mirrored (generated motion and command)
-        cmg_pool_size = 0  # episode starts generated per batch; 0: num_envs
-        cmg_pool_refresh_steps = 50  # env steps between batches
+        cmg_pool_size = 0  # ready-made episode starts, in two halves; 0: num_envs
+        cmg_pool_refresh_steps = 50  # env steps between checks for used-up halves (generated again)
         cmg_warmup_steps = 0  # CMG steps from the standing pose before frame 0
         cmg_cuda_graph = True  # on CUDA: the library's per-step and pool generation replayed from CUDA graphs
         # Frames generated per env every cmg_chunk steps (the same frames as one per step; the forward
