@@ -15,7 +15,8 @@ standard deviations of the data).
 Writes DIR/eval.json: `summary` over the commands inside the band of the training data (each
 component within the data's command range): `foot_slide_mps_median` (median over commands of the
 per-command medians), `foot_slide_mps_median_moving` (the same over commands of at least 0.5 m/s
-or 0.3 rad/s), `speed_error_rel_median`, `diverged` (count), `targets_met` (foot slide <= 0.1 m/s,
+or 0.3 rad/s), `speed_error_rel_median`, `diverged` (count), `stalled` (commands of at least 0.5 m/s
+whose implied speed is under half of it: the root moves, the feet hardly step), `targets_met` (foot slide <= 0.1 m/s,
 speed error <= 15 %, no divergence); `summary_all` the same over the whole grid; `commands` the
 per-command results; `data_baseline` (`--baseline SRC ...`, default the project's own clips
 `embedded locomotion`; `--baseline none` for none): the same measures on each training clip, its
@@ -61,6 +62,8 @@ TARGET_FOOT_SLIDE = 0.1  # m/s
 TARGET_SPEED_ERROR = 0.15
 SKIP_SECONDS = 1.0
 MOVING_SPEED, MOVING_YAW_RATE = 0.5, 0.3  # m/s, rad/s: a "moving" command or clip
+STALL_FRACTION = 0.5  # a command of at least MOVING_SPEED whose implied speed is below this share of it stalls
+CHECK_BAND_SHARE = 0.75  # the trainer's check grid: lateral speeds and yaw rates at this share of the data's band
 DEFAULT_BASELINE = ("embedded", "locomotion")
 DIVERGENCE_LIMIT = 10.0  # data standard deviations
 
@@ -104,17 +107,32 @@ def in_band_grid(cmg: LoadedCMG) -> np.ndarray:
     return commands[in_band(commands, cmg)]
 
 
+def check_grid(cmg: LoadedCMG) -> np.ndarray:
+    """The trainer's free-running check: the in-band commands of the default grid plus, for each of its
+    in-band forward speeds, the lateral speeds and yaw rates at `CHECK_BAND_SHARE` of the data's band
+    (the default grid's lateral steps of 0.5 m/s miss a band of +-0.4 m/s)."""
+    lo, hi = cmg.stats.command_min, cmg.stats.command_max
+    vx = [v for v in DEFAULT_VX if lo[0] - 1e-3 <= v <= hi[0] + 1e-3]
+    vy = sorted({0.0, CHECK_BAND_SHARE * float(lo[1]), CHECK_BAND_SHARE * float(hi[1])})
+    wz = sorted({0.0, CHECK_BAND_SHARE * float(lo[2]), CHECK_BAND_SHARE * float(hi[2])})
+    extra = command_grid(vx, vy, wz)
+    base = in_band_grid(cmg)
+    new = [c for c in extra if not any(np.allclose(c, b) for b in base)]
+    return np.concatenate([base, np.array(new, dtype=np.float64).reshape(-1, 3)], axis=0)
+
+
 def rollout_rank(summary: dict) -> tuple:
-    """Order of generators by a `summarise` result, best first: fewer divergences, then the smaller
-    sum of the implied-speed error and the foot slide, each over its target (so a lower speed error
-    bought with more sliding does not win by itself; a missing measure ranks last)."""
+    """Order of generators by a `summarise` result, best first: fewer divergences, then fewer stalled
+    commands, then the smaller sum of the implied-speed error and the foot slide, each over its target
+    (so a lower speed error bought with more sliding does not win by itself; a missing measure ranks
+    last)."""
 
     def value(key):
         v = summary.get(key)
         return math.inf if v is None else float(v)
 
     distance = value("speed_error_rel_median") / TARGET_SPEED_ERROR + value("foot_slide_mps_median") / TARGET_FOOT_SLIDE
-    return (int(summary["diverged"]), distance)
+    return (int(summary["diverged"]), int(summary["stalled"]), distance)
 
 
 def moving(commands: np.ndarray) -> np.ndarray:
@@ -184,6 +202,14 @@ def _nanmedian(x: np.ndarray) -> Optional[float]:
     return float(np.median(x)) if len(x) else None
 
 
+def stalled(metrics: Dict[str, np.ndarray], commands: np.ndarray) -> np.ndarray:
+    """(N,) bool: commands of at least MOVING_SPEED whose implied speed is under STALL_FRACTION of it
+    (the root moves, the feet hardly step); diverged rollouts count as diverged, not stalled."""
+    speed = np.linalg.norm(commands[:, :2], axis=-1)
+    implied = np.nan_to_num(metrics["implied_speed_mps"], nan=np.inf)
+    return (speed >= MOVING_SPEED) & (implied < STALL_FRACTION * speed)
+
+
 def summarise(metrics: Dict[str, np.ndarray], mask: np.ndarray, commands: np.ndarray) -> dict:
     slide = _nanmedian(metrics["foot_slide_mps"][mask])
     err = _nanmedian(metrics["speed_error_rel"][mask])
@@ -194,6 +220,7 @@ def summarise(metrics: Dict[str, np.ndarray], mask: np.ndarray, commands: np.nda
         "foot_slide_mps_median_moving": _nanmedian(metrics["foot_slide_mps"][mask & moving(commands)]),
         "speed_error_rel_median": err,
         "diverged": diverged,
+        "stalled": int(stalled(metrics, commands)[mask].sum()),
         "limit_violation_frac_mean": float(metrics["limit_violation_frac"][mask].mean()) if mask.any() else None,
         "targets": {"foot_slide_mps": TARGET_FOOT_SLIDE, "speed_error_rel": TARGET_SPEED_ERROR, "diverged": 0},
         "targets_met": bool(
@@ -388,12 +415,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         s = result[name]
         print(
             "{:11s} {:3d} commands: foot slide median {} m/s, implied-speed error median {}, diverged {}, "
-            "joint-limit violations {:.1%} of frames; targets met: {}".format(
+            "stalled {}, joint-limit violations {:.1%} of frames; targets met: {}".format(
                 name,
                 s["commands"],
                 fmt(s["foot_slide_mps_median"]),
                 fmt(s["speed_error_rel_median"]),
                 s["diverged"],
+                s["stalled"],
                 s["limit_violation_frac_mean"] or 0.0,
                 s["targets_met"],
             )

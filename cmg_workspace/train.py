@@ -184,12 +184,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             )
         if "rollout" in info:
             r = info["rollout"]
-            message = "epoch {}: rollouts: {} of {} diverged, implied-speed error {}, foot slide {} m/s".format(
-                info["epoch"],
-                r["diverged"],
-                r["commands"],
-                fmt(r["speed_error_rel_median"]),
-                fmt(r["foot_slide_mps_median"]),
+            message = (
+                "epoch {}: rollouts: {} of {} diverged, {} stalled, implied-speed error {}, foot slide {} m/s".format(
+                    info["epoch"],
+                    r["diverged"],
+                    r["commands"],
+                    r["stalled"],
+                    fmt(r["speed_error_rel_median"]),
+                    fmt(r["foot_slide_mps_median"]),
+                )
             )
             print(message, flush=True) if args.no_progress else tqdm.write(message)
 

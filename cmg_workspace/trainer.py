@@ -24,8 +24,9 @@ Validation: whole clips (a clip and its mirror together) are held out; its loss 
 with the generator running free (p = 0) from each window's first state, so it does not drift with
 the teacher-forcing schedule. The best checkpoint (`cmg_best.pt`) is the one with the lowest such
 loss. At every `cmg_ckpt_<epoch>.pt` the generator also runs free from standing for
-`rollout_seconds` under every command of the evaluation grid inside the data's band, measured as
-`python -m cmg_workspace.evaluate` does (divergence, implied-speed error, foot slide; TensorBoard
+`rollout_seconds` under every command of `evaluate.check_grid` (the evaluation grid inside the data's
+band, plus lateral speeds and yaw rates at 3/4 of the band), measured as `python -m
+cmg_workspace.evaluate` does (divergence, stalls, implied-speed error, foot slide; TensorBoard
 `rollout/*`); `cmg_best_rollout.pt` is the checkpoint ranked first by `evaluate.rollout_rank`. The
 two can differ: an H200 run's last epochs had the lowest validation loss and yet diverged when
 standing still, which its epoch-350 checkpoint did not.
@@ -67,7 +68,7 @@ from torch import nn
 
 from cmg_workspace.checkpoint import save_checkpoint
 from cmg_workspace.dataset import CMGData
-from cmg_workspace.evaluate import evaluate, in_band_grid, rollout_rank, summarise
+from cmg_workspace.evaluate import check_grid, evaluate, rollout_rank, summarise
 from cmg_workspace.foot_loss import StanceSlideLoss
 from pose.cmg.checkpoint import LoadedCMG
 from pose.cmg.joints import joint_names
@@ -380,20 +381,20 @@ class Trainer:
         return self.last
 
     def check_rollouts(self) -> bool:
-        """Free-running rollouts of the current model over the in-band command grid, measured as
+        """Free-running rollouts of the current model over `evaluate.check_grid`, measured as
         `python -m cmg_workspace.evaluate` measures a checkpoint (the validation loss is teacher-forced
         at every step, so it does not show a generator that drifts away on its own); logged under
         `rollout/`. Returns whether this model ranks above the best so far (`rollout_rank`)."""
         cmg = LoadedCMG(
             self.model, self.data.stats, self.data.standing_pose, self.fps, Path("epoch {}".format(self.epoch)), {}
         )
-        commands = in_band_grid(cmg)
+        commands = check_grid(cmg)
         self.model.eval()
         self.rollout = summarise(
             evaluate(cmg, commands, self.cfg.rollout_seconds, self.device), np.ones(len(commands), dtype=bool), commands
         )
         if self.writer is not None:
-            for key in ("diverged", "speed_error_rel_median", "foot_slide_mps_median"):
+            for key in ("diverged", "stalled", "speed_error_rel_median", "foot_slide_mps_median"):
                 if self.rollout[key] is not None:
                     self.writer.add_scalar("rollout/" + key, self.rollout[key], self.epoch)
         better = self.best_rollout is None or rollout_rank(self.rollout) < rollout_rank(self.best_rollout)

@@ -4,6 +4,7 @@ tensors, static buffers, loss summed on the device) equals the straightforward l
 checkpoints hold the plain optimiser state."""
 
 import copy
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import torch
 
 from cmg_helpers import build_embedded, train_small
 from cmg_workspace.dataset import CMGData
-from cmg_workspace.evaluate import evaluate, in_band_grid, rollout_rank, summarise
+from cmg_workspace.evaluate import check_grid, evaluate, in_band_grid, rollout_rank, stalled, summarise
 from cmg_workspace.trainer import Trainer, TrainConfig, epoch_generator, plain_optimizer_state, split_clips
 from pose.cmg.checkpoint import load_cmg, read_checkpoint
 from pose.cmg.model import CMGConfig
@@ -311,17 +312,43 @@ def test_warm_up_steps_of_the_graph_capture_leave_no_trace(data_path):
         assert_same_training_state(a, b)
 
 
-def test_rollout_rank_puts_divergence_first_then_the_distance_to_both_targets():
-    def s(diverged, err, slide):
-        return {"diverged": diverged, "speed_error_rel_median": err, "foot_slide_mps_median": slide}
+def test_rollout_rank_puts_divergence_first_then_stalls_then_the_distance_to_both_targets():
+    def s(diverged, err, slide, stalls=0):
+        return {"diverged": diverged, "stalled": stalls, "speed_error_rel_median": err, "foot_slide_mps_median": slide}
 
     # err / 0.15 + slide / 0.1: 1.33 + 1 = 2.33; 0.67 + 5 = 5.67; 0.67 + 9 = 9.67; missing: inf
     ranked = sorted(
-        [s(1, 0.01, 0.01), s(0, 0.2, 0.1), s(0, 0.1, 0.9), s(0, None, 0.0), s(0, 0.1, 0.5)], key=rollout_rank
+        [s(1, 0.01, 0.01), s(0, 0.2, 0.1), s(0, 0.1, 0.9), s(0, None, 0.0), s(0, 0.1, 0.5), s(0, 0.01, 0.01, 1)],
+        key=rollout_rank,
     )
-    assert ranked == [s(0, 0.2, 0.1), s(0, 0.1, 0.5), s(0, 0.1, 0.9), s(0, None, 0.0), s(1, 0.01, 0.01)]
+    assert ranked == [
+        s(0, 0.2, 0.1),
+        s(0, 0.1, 0.5),
+        s(0, 0.1, 0.9),
+        s(0, None, 0.0),
+        s(0, 0.01, 0.01, 1),
+        s(1, 0.01, 0.01),
+    ]
     # the 2026-12-01 case: epoch 350 (16.6 %, 0.515 m/s) ranks above epoch 625 (14.4 %, 0.670 m/s)
     assert rollout_rank(s(0, 0.166, 0.515)) < rollout_rank(s(0, 0.144, 0.670))
+
+
+def test_a_moving_command_stalls_when_its_feet_imply_under_half_its_speed():
+    commands = np.array([[0.5, -0.3, 0.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.3, 0.0, 0.5], [2.0, 0.0, 0.0]])
+    implied = np.array([0.04, 0.6, 0.4, 0.0, np.nan])  # the last rollout diverged (its measures are NaN)
+    assert stalled({"implied_speed_mps": implied}, commands).tolist() == [True, False, True, False, False]
+
+
+def test_the_check_grid_adds_lateral_and_turning_commands_inside_the_band():
+    stats = SimpleNamespace(command_min=np.array([-0.4, -0.4, -0.8]), command_max=np.array([3.5, 0.4, 0.8]))
+    cmg = SimpleNamespace(stats=stats)
+    grid = check_grid(cmg)
+    # the default grid in band: vx 0 .. 3.5 (8), vy 0, wz -0.75 / 0 / 0.75 (24); added: vy -0.3 / 0 / 0.3 x
+    # wz -0.6 / 0 / 0.6 for the same 8 vx (72), of which (vx, 0, 0) were there already (8)
+    assert len(grid) == 24 + 72 - 8 == len(np.unique(grid.round(6), axis=0))
+    assert ((grid >= stats.command_min - 1e-9) & (grid <= stats.command_max + 1e-9)).all()
+    assert any(np.allclose(c, [0.5, -0.3, 0.0]) for c in grid)
+    assert any(np.allclose(c, [1.0, 0.3, -0.6]) for c in grid)
 
 
 def test_rollout_check_at_each_checkpoint_measures_as_evaluate_does(run_a):
@@ -332,12 +359,18 @@ def test_rollout_check_at_each_checkpoint_measures_as_evaluate_does(run_a):
         path = run_a / "cmg_ckpt_{}.pt".format(epoch)
         stored = read_checkpoint(path)["rollout"]
         cmg = load_cmg(path)
-        commands = in_band_grid(cmg)
-        assert stored["commands"] == len(commands) > 0
+        commands = check_grid(cmg)
+        assert stored["commands"] == len(commands) > len(in_band_grid(cmg))
         again = summarise(
             evaluate(cmg, commands, TrainConfig().rollout_seconds), np.ones(len(commands), dtype=bool), commands
         )
-        for key in ("diverged", "speed_error_rel_median", "foot_slide_mps_median", "limit_violation_frac_mean"):
+        for key in (
+            "diverged",
+            "stalled",
+            "speed_error_rel_median",
+            "foot_slide_mps_median",
+            "limit_violation_frac_mean",
+        ):
             np.testing.assert_allclose(np.float64(stored[key]), np.float64(again[key]), rtol=1e-5, err_msg=key)
         ranks[epoch] = rollout_rank(stored)
     first = min(ranks, key=lambda e: ranks[e])
