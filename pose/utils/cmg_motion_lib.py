@@ -34,9 +34,10 @@ steps. Resetting envs take the next heads in a circular order over the pool, in 
 index list and one by mask take the same heads). Every `pool_refresh_steps` steps the count of heads
 taken is read on the host (one device synchronisation) and each half whose heads have all been taken
 since it was generated is generated again; the first reset (usually of every env) takes both. So the
-generation spent on heads is the heads taken, not a whole pool per refresh; a trained policy's 10 s
-episodes take a few hundred heads per 50 steps, so most checks generate nothing. When more envs reset
-between two checks than the pool holds, heads are reused.
+heads generated are the heads taken, not a whole pool per refresh (on a GPU, though, a batch's time
+hardly depends on its size: its horizon sequential CMG steps set it; `bench/bench_cmg_motion_lib.py`);
+a trained policy's 10 s episodes take a few hundred heads per 50 steps, so most checks generate
+nothing. When more envs reset between two checks than the pool holds, heads are reused.
 `reset(env_ids, commands=...)` generates fresh heads for given commands.
 
 One head: commands drawn uniformly from `command_ranges` (vx, vy in m/s in the heading frame, wz in
