@@ -1,7 +1,7 @@
 """Cost of the CMG motion library per env step in training, amortised over the envs (GPU).
 
     python bench/bench_cmg_motion_lib.py [--task g1_cmg_medium] [--num_envs 4096] [--steps 1000]
-                                         [--reset_prob 0.01] [--cmg_model PATH] [--chunk K]
+                                         [--reset_prob 0.01] [--cmg_model PATH] [--chunk K] [--pool_size P]
                                          [--device cuda:0] [--out_dir bench/results]
 
 One `CMGMotionLib`, built from the task's config as the environment builds it (`cmg_motion_lib`:
@@ -16,7 +16,8 @@ Times are wall-clock over --steps steps after 2 x pool_refresh_steps + 1 warm-up
 refresh's graph is captured at its third call), with the device synchronised after each part. On CUDA the
 library runs with its CUDA graphs (`cmg_cuda_graph`) and, unless --no_eager, a second one without
 them on the same reset masks; their reference frames and commands are compared at the end.
-Writes bench/results/cmg_motion_lib_<device>_<date>_chunk<K>.json: date, device_name, command, per way and
+Writes bench/results/cmg_motion_lib_<device>_<date>_chunk<K>[_pool<P>].json (the suffix with --pool_size):
+date, device_name, command, pool_size, per way and
 part the ms per env step of all envs and per env (us), and the largest graph-vs-eager difference.
 Not a test.
 """
@@ -118,6 +119,9 @@ def main(argv=None):
     p.add_argument("--reset_prob", type=float, default=0.01)
     p.add_argument("--cmg_model", default=None, help="default: the shipped assets/cmg/cmg.pt")
     p.add_argument("--chunk", type=int, default=None, help="frames generated per chunk (default: the task's cmg_chunk)")
+    p.add_argument(
+        "--pool_size", type=int, default=None, help="episode starts in the pool (default: the task's cmg_pool_size)"
+    )
     p.add_argument("--no_eager", action="store_true", help="skip the library without CUDA graphs")
     p.add_argument("--device", default="cuda:0" if torch.cuda.is_available() else "cpu")
     p.add_argument("--out_dir", default=str(REPO_ROOT / "bench" / "results"))
@@ -129,6 +133,8 @@ def main(argv=None):
         cfg.motion.cmg_model = args.cmg_model
     if args.chunk is not None:
         cfg.motion.cmg_chunk = args.chunk
+    if args.pool_size is not None:
+        cfg.motion.cmg_pool_size = args.pool_size
     n = args.num_envs
     t0 = time.perf_counter()
     lib = make_lib(cfg, device, cuda_graph=True)
@@ -163,6 +169,7 @@ def main(argv=None):
         "warmup_steps": warmup,
         "reset_prob": args.reset_prob,
         "chunk": lib.chunk,
+        "pool_size": lib.pool_size,
         "build_s": build_s,
         "ways": ways,
         "generation_ms_per_env_step": main_way["generation_ms_per_env_step"],
@@ -171,7 +178,8 @@ def main(argv=None):
         "clamped_queries": int(lib.num_clamped),
     }
     print(json.dumps(result, indent=2))
-    out = Path(args.out_dir) / "cmg_motion_lib_{}_{}_chunk{}.json".format(device.type, date, lib.chunk)
+    pool = "" if args.pool_size is None else "_pool{}".format(lib.pool_size)
+    out = Path(args.out_dir) / "cmg_motion_lib_{}_{}_chunk{}{}.json".format(device.type, date, lib.chunk, pool)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print("wrote", out)
