@@ -9,7 +9,7 @@ FILE comes from `python -m cmg_workspace.build_dataset`. RUN (default
 cmg_workspace/runs/cmg_<date>_<time>) receives TensorBoard events (`metrics/MSE Loss`,
 `metrics/Val MSE Loss`, `metrics/Learning Rate`, `metrics/Teacher Prob`), `cmg_ckpt_<epoch>.pt`
 every `--save_interval` epochs and at the end, `cmg_best.pt` (lowest validation loss),
-`cmg_best_rollout.pt` (best free-running rollouts over the in-band command grid at those
+`cmg_best_rollout.pt` (best free-running rollouts over `evaluate.check_grid` at those
 checkpoints, `--rollout_seconds` each, TensorBoard `rollout/*`; 0 turns the check off) and
 `cmg_final.pt`; each holds the statistics of the data (`pose.cmg.checkpoint`).
 `--resume` continues a run from a checkpoint (or a run folder's latest `cmg_ckpt_<epoch>.pt`) up

@@ -454,8 +454,9 @@ class Trainer:
         self.epoch = int(ckpt["epoch"])
         self.best_loss = float(ckpt["best_loss"])
         self.rollout, best = ckpt.get("rollout"), ckpt.get("best_rollout")
-        # checkpoints before 2026-12-01 stored the best's rank, not its summary: the next check starts over
-        self.best_rollout = best if isinstance(best, dict) else None
+        # Checkpoints of earlier versions stored the best's rank, or a summary over the in-band grid alone
+        # (no `stalled`): not comparable with this check, so the next check starts over.
+        self.best_rollout = best if isinstance(best, dict) and "stalled" in best else None
         self.last = {"loss": ckpt.get("loss"), "val_loss": ckpt.get("val_loss")}
 
     def init_weights(self, ckpt: dict) -> None:

@@ -312,6 +312,20 @@ def test_warm_up_steps_of_the_graph_capture_leave_no_trace(data_path):
         assert_same_training_state(a, b)
 
 
+def test_a_resumed_run_keeps_a_best_rollout_only_when_it_was_measured_as_now(run_a, data_path):
+    """The best rollout summary of a checkpoint from before the check grid (no `stalled`) is not
+    comparable with this check: the resumed run's next check starts over; a current one is kept."""
+    saved = read_checkpoint(run_a / "cmg_ckpt_2.pt")
+    assert "stalled" in saved["best_rollout"]
+    old = dict(saved["best_rollout"])
+    del old["stalled"]
+    data = CMGData.load(data_path)
+    for best, kept in ((saved["best_rollout"], True), (old, False)):
+        trainer = Trainer(data, TrainConfig(), CMGConfig(hidden_dim=32), device="cpu")
+        trainer.restore(dict(saved, best_rollout=best))
+        assert (trainer.best_rollout == saved["best_rollout"]) if kept else (trainer.best_rollout is None)
+
+
 def test_rollout_rank_puts_divergence_first_then_stalls_then_the_distance_to_both_targets():
     def s(diverged, err, slide, stalls=0):
         return {"diverged": diverged, "stalled": stalls, "speed_error_rel_median": err, "foot_slide_mps_median": slide}
