@@ -264,6 +264,15 @@ def validate_clip(clip: dict, path="<clip>") -> dict:
     }
 
 
+def clips_in_folder(folder) -> List[Path]:
+    """Every clip file (`CLIP_SUFFIXES`) under `folder`, recursively, sorted by path; MotionFileError
+    naming the folder when there is none."""
+    files = sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in CLIP_SUFFIXES)
+    if not files:
+        raise _err(folder, None, "no clips (.pkl or .npz) in this folder")
+    return files
+
+
 def require_file(path, what: str) -> Path:
     """`path` as a Path; MotionFileError naming it when it does not exist or is a folder.
     `what` names the expected file in the message, e.g. "manifest"."""

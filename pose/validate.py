@@ -27,8 +27,8 @@ from typing import List, Optional
 import numpy as np
 
 from pose.formats import (
-    CLIP_SUFFIXES,
     MotionFileError,
+    clips_in_folder,
     is_manifest,
     load_clip,
     load_manifest_lenient,
@@ -63,9 +63,10 @@ def validate_path(path, out=None, err=None) -> int:
             return 1
         files = [entry.file for entry in entries]
     elif Path(path).is_dir():
-        files = sorted(p for p in Path(path).rglob("*") if p.is_file() and p.suffix.lower() in CLIP_SUFFIXES)
-        if not files:
-            print("ERROR: {}: no clips (.pkl or .npz) in this folder".format(path), file=err)
+        try:
+            files = clips_in_folder(path)
+        except MotionFileError as e:
+            print("ERROR: {}".format(e), file=err)
             return 1
     else:
         files = [path]
