@@ -27,6 +27,9 @@ bar chart `<out>/eval.png` and printed as a table:
 - joint_error_rad: mean |q - q_ref|; root_vel_error_mps: mean |v_root - v_ref| (world);
   (these are means over each env's played steps, then over envs)
 - root_drift_m: xy distance of the robot root from the reference root at the episode's end.
+When the clips come from more than one folder (e.g. a set combined by `python -m pose.manifest`),
+`groups` holds the same means per folder (named relative to the folders' common parent; `clips`: how
+many), also printed after the table.
 --compare DIR2 also prints this run's summary against DIR2/eval.json. The metric functions are
 `legged_gym.envs.mdp.metrics`.
 """
@@ -227,16 +230,36 @@ class FirstEpisodeTracker:
         return out
 
 
-def summarize(per_env: Dict[str, torch.Tensor], clip_of_env: torch.Tensor, names: List[str]) -> dict:
-    """{"summary": mean over clips, "clips": [{"clip", "name", keys: mean over the clip's envs}]}."""
+def mean_over(rows: List[Dict[str, Any]]) -> Dict[str, float]:
+    return {key: float(sum(r[key] for r in rows) / max(len(rows), 1)) for key in METRIC_KEYS}
+
+
+def folder_groups(files: List[str]) -> List[str]:
+    """Each clip file's folder, relative to the common parent of all of them ("." for that parent)."""
+    folders = [os.path.dirname(os.path.abspath(f)) for f in files]
+    root = os.path.commonpath(folders) if folders else ""
+    return [os.path.relpath(f, root) for f in folders]
+
+
+def summarize(
+    per_env: Dict[str, torch.Tensor], clip_of_env: torch.Tensor, names: List[str], files: Optional[List[str]] = None
+) -> dict:
+    """{"summary": mean over clips, "clips": [{"clip", "name", keys: mean over the clip's envs}]}, and
+    "groups" {folder: {"clips": n, keys: mean over its clips}} when `files` lie in several folders."""
     clips: List[Dict[str, Any]] = []
     for i, name in enumerate(names):
         mask = clip_of_env == i
         row = {"clip": i, "name": name}
         row.update({key: float(per_env[key][mask].mean()) for key in METRIC_KEYS})
         clips.append(row)
-    summary = {key: float(sum(r[key] for r in clips) / max(len(clips), 1)) for key in METRIC_KEYS}
-    return {"summary": summary, "clips": clips}
+    result: Dict[str, Any] = {"summary": mean_over(clips), "clips": clips}
+    groups = folder_groups(files) if files else []
+    if len(set(groups)) > 1:
+        result["groups"] = {
+            g: dict(clips=groups.count(g), **mean_over([r for r, h in zip(clips, groups) if h == g]))
+            for g in dict.fromkeys(groups)
+        }
+    return result
 
 
 def evaluate(env, policy, num_envs_per_clip: int) -> dict:
@@ -261,7 +284,7 @@ def evaluate(env, policy, num_envs_per_clip: int) -> dict:
     finally:
         env.pre_reset_callback = None
     tracker.close(env)
-    return summarize(tracker.per_env(clip_lengths, env.dt), clip_of_env, lib.motion_names)
+    return summarize(tracker.per_env(clip_lengths, env.dt), clip_of_env, lib.motion_names, lib.motion_files)
 
 
 # --- output -------------------------------------------------------------------------------------------
@@ -280,10 +303,11 @@ SHORT = {
 
 
 def format_table(result: dict) -> str:
-    """One row per clip and a mean row."""
+    """One row per clip and a mean row, then one row per folder group (if any)."""
     head = "{:>4} {:<20}".format("clip", "name") + "".join("{:>10}".format(SHORT[k]) for k in METRIC_KEYS)
     lines = [head, "-" * len(head)]
     rows = [(str(r["clip"]), r["name"], r) for r in result["clips"]] + [("", "mean", result["summary"])]
+    rows += [("", "{}/ ({})".format(name, r["clips"]), r) for name, r in result.get("groups", {}).items()]
     for clip, name, r in rows:
         lines.append("{:>4} {:<20}".format(clip, name[:20]) + "".join("{:>10.3f}".format(r[k]) for k in METRIC_KEYS))
     return "\n".join(lines)

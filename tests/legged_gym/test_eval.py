@@ -159,6 +159,32 @@ def test_eval_writes_scores_plot_and_comparison(teacher, logs, short_motions, tm
         assert float(diff) == pytest.approx(float(this) - float(that), abs=2e-3)
 
 
+def test_clips_from_several_folders_are_also_summarised_per_folder(tmp_path):
+    from legged_gym.scripts.eval import METRIC_KEYS, format_table, summarize
+
+    names = ["a1", "a2", "b1"]
+    files = [
+        str(tmp_path / "set/embedded/a1.pkl"),
+        str(tmp_path / "set/embedded/a2.pkl"),
+        str(tmp_path / "set/lafan/b1.pkl"),
+    ]
+    clip_of_env = torch.tensor([0, 0, 1, 1, 2, 2])
+    values = torch.tensor([1.0, 3.0, 5.0, 7.0, 10.0, 20.0])  # clip means 2, 6, 15
+    per_env = {key: values * (k + 1) for k, key in enumerate(METRIC_KEYS)}
+    result = summarize(per_env, clip_of_env, names, files)
+    assert list(result["groups"]) == ["embedded", "lafan"]
+    for k, key in enumerate(METRIC_KEYS):
+        assert result["groups"]["embedded"][key] == pytest.approx(4.0 * (k + 1))  # mean of 2 and 6
+        assert result["groups"]["lafan"][key] == pytest.approx(15.0 * (k + 1))
+        assert result["summary"][key] == pytest.approx(23.0 / 3.0 * (k + 1))
+    assert result["groups"]["embedded"]["clips"] == 2 and result["groups"]["lafan"]["clips"] == 1
+    table = format_table(result)
+    assert "embedded/ (2)" in table and "lafan/ (1)" in table
+    assert "groups" not in summarize(
+        per_env, clip_of_env, names, [str(tmp_path / f) for f in ("x.pkl", "y.pkl", "z.pkl")]
+    )
+
+
 def test_eval_usage_errors(logs, tmp_path):
     out = run(
         [
