@@ -558,9 +558,9 @@ class CMGMotionLib:
         """`_install` of heads[idx] (one row per env) where `mask` (N,) is True, without an index list."""
         steps = self.head_frames
 
-        def put(buf, value):
+        def put(buf, value):  # in place: no temporary of the whole buffer
             m = mask.view((-1,) + (1,) * (buf.dim() - 1))
-            buf.copy_(torch.where(m, value, buf))
+            torch.where(m, value, buf, out=buf)
 
         put(self._ring_packed[:, :steps], heads.packed[idx])
         put(self._x_hat, heads.x_hat[idx])
