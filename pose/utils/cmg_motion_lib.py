@@ -519,9 +519,11 @@ class CMGMotionLib:
         assert self._pool_draws is not None
         heads = self.generate_heads(*self._pool_draws)
         if self._pool is None:
-            size = (self.pool_size,)
             self._pool = Heads(
-                *(x.new_zeros(size + x.shape[1:]) for x in (getattr(heads, f.name) for f in fields(Heads)))
+                *(
+                    getattr(heads, f.name).new_zeros((self.pool_size,) + getattr(heads, f.name).shape[1:])
+                    for f in fields(Heads)
+                )
             )
         for field in fields(Heads):
             getattr(self._pool, field.name).index_copy_(0, self._pool_rows, getattr(heads, field.name))
@@ -541,37 +543,26 @@ class CMGMotionLib:
             start += width
         return views
 
+    def _head_buffers(self) -> List[Tuple[str, torch.Tensor]]:
+        """(`Heads` field, the env buffer a head's field is installed into), for every field."""
+        return [
+            (f.name, self._ring_packed[:, : self.head_frames] if f.name == "packed" else getattr(self, "_" + f.name))
+            for f in fields(Heads)
+        ]
+
     def _install(self, env_ids: torch.Tensor, heads: Heads, idx: torch.Tensor) -> None:
-        steps = self.head_frames
-        self._ring_packed[env_ids, :steps] = heads.packed[idx]
-        self._x_hat[env_ids] = heads.x_hat[idx]
-        self._root_last[env_ids] = heads.root_last[idx]
-        self._yaw_last[env_ids] = heads.yaw_last[idx]
-        self._cmd_a[env_ids] = heads.cmd_a[idx]
-        self._cmd_b[env_ids] = heads.cmd_b[idx]
-        self._switch_frame[env_ids] = heads.switch_frame[idx]
-        self._mirror[env_ids] = heads.mirror[idx]
+        for name, buf in self._head_buffers():
+            buf[env_ids] = getattr(heads, name)[idx]
         self._frame.index_fill_(0, env_ids, 0)
-        self._gen.index_fill_(0, env_ids, steps)
+        self._gen.index_fill_(0, env_ids, self.head_frames)
 
     def _install_where(self, mask: torch.Tensor, heads: Heads, idx: torch.Tensor) -> None:
         """`_install` of heads[idx] (one row per env) where `mask` (N,) is True, without an index list."""
-        steps = self.head_frames
-
-        def put(buf, value):  # in place: no temporary of the whole buffer
+        for name, buf in self._head_buffers():  # in place: no temporary of the whole buffer
             m = mask.view((-1,) + (1,) * (buf.dim() - 1))
-            torch.where(m, value, buf, out=buf)
-
-        put(self._ring_packed[:, :steps], heads.packed[idx])
-        put(self._x_hat, heads.x_hat[idx])
-        put(self._root_last, heads.root_last[idx])
-        put(self._yaw_last, heads.yaw_last[idx])
-        put(self._cmd_a, heads.cmd_a[idx])
-        put(self._cmd_b, heads.cmd_b[idx])
-        put(self._switch_frame, heads.switch_frame[idx])
-        put(self._mirror, heads.mirror[idx])
+            torch.where(m, getattr(heads, name)[idx], buf, out=buf)
         self._frame.masked_fill_(mask, 0)
-        self._gen.masked_fill_(mask, steps)
+        self._gen.masked_fill_(mask, self.head_frames)
 
     def reset(self, env_ids, commands: Optional[torch.Tensor] = None, mirror: Optional[torch.Tensor] = None) -> None:
         """Start new episodes for `env_ids`: the next heads of the pool, or with `commands` (n, 3) fresh
