@@ -44,6 +44,7 @@ import torch.optim as optim
 from rsl_rl.algorithms.losses import LR_FACTOR, LR_MAX, LR_MIN, adaptive_lr, gaussian_kl, surrogate_loss, value_loss
 from rsl_rl.storage.rollout_storage import Batch, RolloutStorage, Transition
 from rsl_rl.utils import distributed
+from pose.utils.tf32 import Tf32
 
 if TYPE_CHECKING:
     from rsl_rl.modules.actor_critic_mimic import ActorCriticMimic
@@ -178,7 +179,7 @@ class PPO:
         )
 
     def _tf32_scope(self):
-        return _Tf32(self.tf32 and self.device.type == "cuda")
+        return Tf32(self.tf32 and self.device.type == "cuda")
 
     # --- rollout ---------------------------------------------------------------------------------
     def init_storage(
@@ -457,24 +458,3 @@ class PPO:
 
     def load_dagger_state(self, state: Optional[Dict]) -> None:
         """Nothing to restore for plain PPO."""
-
-
-class _Tf32:
-    """Context: TF32 matrix products (CUDA) on or off inside, the previous setting restored after."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = bool(enabled)
-        self._saved: Optional[Tuple[bool, bool]] = None
-
-    def __enter__(self):
-        if self.enabled:
-            self._saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
-        return self
-
-    def __exit__(self, *exc):
-        if self._saved is not None:
-            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = self._saved
-            self._saved = None
-        return False

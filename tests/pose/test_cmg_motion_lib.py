@@ -332,6 +332,43 @@ def test_cuda_graphs_give_the_frames_of_eager_calls(ckpt):
     assert int(libs[0].num_clamped) == 0
 
 
+def test_tf32_is_for_cuda_only_and_leaves_the_global_setting_alone(ckpt):
+    before = torch.backends.cuda.matmul.allow_tf32
+    lib = make(ckpt, 2, tf32=True)  # on the CPU: float32, the same frames as without the flag
+    ref = make(ckpt, 2)
+    for x in (lib, ref):
+        x.reset(torch.arange(2))
+        for _ in range(3):
+            x.step()
+    assert not lib.tf32
+    for x, y in zip(current(lib), current(ref)):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+    assert torch.backends.cuda.matmul.allow_tf32 is before
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_tf32_frames_are_float32_frames_within_tf32_rounding(ckpt):
+    """TF32 changes the generator's products (the frames differ), by its rounding only (close to the
+    float32 frames over a head's 20 first frames), and its CUDA graphs replay its eager calls."""
+    n = 32
+    libs = {
+        (tf32, graph): make(ckpt, n, device="cuda", seed=3, tf32=tf32, cuda_graph=graph)
+        for tf32, graph in ((True, True), (True, False), (False, False))
+    }
+    assert libs[(True, True)].tf32 and not libs[(False, False)].tf32
+    for lib in libs.values():
+        lib.reset(torch.arange(n, device="cuda"))
+    ids = torch.arange(n, device="cuda").unsqueeze(-1).expand(n, 20)
+    times = DT * torch.arange(20, device="cuda", dtype=torch.float32).expand(n, 20)
+    frames = {k: lib.calc_motion_frame(ids, times) for k, lib in libs.items()}
+    dof = 4  # index of dof_pos in a frame
+    for x, y in zip(frames[(True, True)], frames[(True, False)]):
+        torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-5)
+    diff = (frames[(True, False)][dof] - frames[(False, False)][dof]).abs()
+    assert float(diff.max()) > 0.0
+    assert float(diff.max()) < 0.05
+
+
 def test_root_height_from_forward_kinematics_puts_the_lowest_foot_on_the_ground(ckpt):
     lib = make(ckpt, 2, horizon=6, height_from_fk=True)
     lib.reset(torch.arange(2))

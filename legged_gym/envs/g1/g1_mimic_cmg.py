@@ -62,6 +62,7 @@ def cmg_motion_lib(cfg, device) -> CMGMotionLib:
         seed=int(cfg.seed) + CMG_SEED_OFFSET,
         cuda_graph=bool(getattr(m, "cmg_cuda_graph", True)),
         chunk=int(m.cmg_chunk),
+        tf32=bool(m.cmg_tf32),
     )
 
 
