@@ -2,26 +2,33 @@
 
     python -m cmg_workspace.build_dataset --out FILE [SRC ...] [--fps 50] [--seq_len 30] [--stride 15]
         [--command_window 1.0] [--replication 1.8:36,1.4:24,0.3:6 | none] [--no_mirror]
-        [--filter_locomotion] [--std_floor 0.1]
+        [--filter_locomotion] [--std_floor 0.1] [--stats_from CKPT]
 
 SRC: `embedded` (the embedded default motion set), `locomotion` (the synthetic jogging/running
 set), a TWIST manifest, a motion file or a folder of them (see `cmg_workspace.sources`). Default:
 `embedded locomotion`, plus the folder named by the environment variable CMG_LAFAN_DIR when it is
 set (e.g. the Unitree LAFAN1 G1 CSV release). Steps and options: `cmg_workspace.dataset`.
 Prints a progress bar and a summary (clips, windows, speed histogram, command range).
+
+`--stats_from CKPT` stores the normalisation statistics of an existing CMG (checkpoint, run folder or
+release) instead of the data's own, so that model can be fine-tuned on the new data
+(`python -m cmg_workspace.train --init CKPT`, which refuses data with other statistics); the summary
+then prints the largest difference between the two, in the checkpoint's standard deviations.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from cmg_workspace.dataset import BuildConfig, build, parse_replication, summary_lines
+from cmg_workspace.dataset import BuildConfig, build, parse_replication, stats_difference, summary_lines
 from cmg_workspace.sources import list_sources, read_source_file
+from pose.cmg.checkpoint import load_cmg
 from pose.formats import MotionFileError
 
 LAFAN_ENV = "CMG_LAFAN_DIR"
@@ -65,6 +72,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--no_mirror", action="store_true", help="no mirrored copies")
     p.add_argument("--filter_locomotion", action="store_true", help="keep only locomotion clips (percentile tests)")
     p.add_argument("--std_floor", type=float, default=cfg.std_floor, help="lower bound of the state std")
+    p.add_argument(
+        "--stats_from",
+        default=None,
+        metavar="CKPT",
+        help="normalise with this CMG's statistics (to fine-tune it on this data), not the data's own",
+    )
     p.add_argument("--no_progress", action="store_true")
     args = p.parse_args(argv)
     from tqdm import tqdm
@@ -89,13 +102,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             config,
             progress=lambda it: tqdm(it, total=len(files), desc="clips", unit="clip", disable=args.no_progress),
         )
+        own_stats = data.stats
+        if args.stats_from:
+            loaded = load_cmg(args.stats_from)
+            if abs(loaded.fps - config.fps) > 1e-6:
+                raise ValueError("{}: a {} fps CMG, the data is {} fps".format(loaded.path, loaded.fps, config.fps))
+            data = dataclasses.replace(data, stats=loaded.stats, config={**data.config, "stats_from": str(loaded.path)})
         out = data.save(args.out)
-    except (MotionFileError, ValueError) as e:
+    except (MotionFileError, ValueError, OSError) as e:
         print("error: {}".format(e), file=sys.stderr)
         return 2
     print("sources: {}".format(" ".join(str(s) for s in sources)))
     for line in summary_lines(data):
         print(line)
+    if args.stats_from:
+        print(
+            "statistics of {}: the data's own differ by up to {:.2f} std (mean) and a factor {:.2f} (std)".format(
+                args.stats_from, *stats_difference(own_stats, data.stats)
+            )
+        )
     print("wrote {} ({:.1f} MB, {:.1f} s)".format(out, out.stat().st_size / 1e6, time.perf_counter() - t0))
     return 0
 

@@ -336,10 +336,19 @@ def summary_lines(data: CMGData) -> List[str]:
     lines.append("mean command speed of the windows (m/s): windows / with replication")
     for label, n, n_rep in speed_histogram(data):
         lines.append("  {:>10s}  {:6d} / {:7d}".format(label, n, n_rep))
-    s = data.stats
+    lo, hi = data.command.reshape(-1, 3).min(0), data.command.reshape(-1, 3).max(0)
     lines.append(
         "command range: vx [{:.2f}, {:.2f}] m/s, vy [{:.2f}, {:.2f}] m/s, wz [{:.2f}, {:.2f}] rad/s".format(
-            s.command_min[0], s.command_max[0], s.command_min[1], s.command_max[1], s.command_min[2], s.command_max[2]
+            lo[0], hi[0], lo[1], hi[1], lo[2], hi[2]
         )
     )
     return lines
+
+
+def stats_difference(own: Stats, used: Stats) -> Tuple[float, float]:
+    """(largest |mean difference| in `used` standard deviations, largest std ratio either way) of a
+    data set's own statistics against the ones it is normalised with."""
+    mean, std = np.asarray(used.motion_mean), np.asarray(used.motion_std)
+    ratio = np.asarray(own.motion_std) / std
+    shift = np.abs(np.asarray(own.motion_mean) - mean) / std
+    return float(shift.max()), float(np.maximum(ratio, 1.0 / ratio).max())

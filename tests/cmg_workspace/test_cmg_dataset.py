@@ -187,3 +187,35 @@ def test_command_line(tmp_path):
         timeout=120,
     )
     assert bad.returncode == 2 and "missing.yaml" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_stats_from_a_checkpoint_lets_it_be_fine_tuned_on_new_data(tmp_path, capsys):
+    """--stats_from stores a CMG's statistics instead of the data's own (which load_cmg would refuse),
+    reports how far apart they are, and refuses a CMG of another frame rate by name."""
+    from conftest import tiny_cmg
+    from cmg_workspace import build_dataset
+    from pose.cmg.checkpoint import load_cmg
+    from pose.cmg.stats import StatsMismatchError
+
+    ckpt = tiny_cmg(tmp_path / "tiny.pt")
+    own_path, reused_path = tmp_path / "own.pt", tmp_path / "reused.pt"
+    assert build_dataset.main(["--out", str(own_path), "embedded", "--no_progress"]) == 0
+    capsys.readouterr()
+    argv = ["--out", str(reused_path), "embedded", "--no_progress", "--stats_from", str(ckpt)]
+    assert build_dataset.main(argv) == 0
+    printed = capsys.readouterr().out
+    own, reused = CMGData.load(own_path), CMGData.load(reused_path)
+    np.testing.assert_array_equal(reused.motion, own.motion)
+    ckpt_stats = load_cmg(ckpt).stats
+    for key in ("motion_mean", "motion_std", "command_min", "command_max"):
+        np.testing.assert_array_equal(getattr(reused.stats, key), getattr(ckpt_stats, key))
+    load_cmg(ckpt, data_stats=reused.stats)  # accepted
+    with pytest.raises(StatsMismatchError):
+        load_cmg(ckpt, data_stats=own.stats)
+    shift = np.max(np.abs(own.stats.motion_mean - ckpt_stats.motion_mean) / ckpt_stats.motion_std)
+    assert "differ by up to {:.2f} std".format(shift) in printed
+    assert reused.config["stats_from"] == str(ckpt)
+    code = build_dataset.main(["--out", str(tmp_path / "x.pt"), "embedded", "--no_progress", "--fps", "25"] + argv[-2:])
+    assert code == 2 and "tiny.pt" in capsys.readouterr().err
+    missing = build_dataset.main(["--out", str(tmp_path / "y.pt"), "embedded", "--stats_from", str(tmp_path / "no.pt")])
+    assert missing == 2 and "no.pt" in capsys.readouterr().err
