@@ -71,8 +71,8 @@ generating `step()`, of a pool refresh and of `reset_where` each replay from one
 (`pose.utils.cuda_graph.GraphedCall`; the draws of a refresh stay outside it), instead of the
 hundreds of small kernels of a CMG step and the forward kinematics of its frames; the same results.
 With `tf32` the generator network's products run on the tensor cores in TF32: on one H200 at 4096
-envs and 1 % resets per step, 1.69 -> 1.30 ms of generation per env step
-(`bench/results/cmg_motion_lib_cuda_2026-12-01_chunk8_tf32.json`); frames then differ from float32
+envs, 1.69 -> 1.30 ms of generation per env step at 1 % resets per step, 0.88 ms at 0.2 %
+(`bench/results/cmg_motion_lib_cuda_2026-12-01_chunk8_tf32*.json`); frames then differ from float32
 ones by the TF32 rounding, compounded over the autoregressive steps.
 """
 
