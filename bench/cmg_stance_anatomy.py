@@ -4,9 +4,11 @@
         [--data cmg_workspace/data/steady.pt --clips steady/walk_forward_1p0_steady ...] --out FILE.json
 
 For each command a 10-s rollout from the standing pose (as `python -m cmg_workspace.evaluate` makes
-it: root integrated from the command) and, with --data, each named training clip under its own
-commands, are cut into stance transitions exactly as `cmg_workspace.metrics` counts them (the
-lowest sole point of frame k on the same foot at k + 1; the first 2 s skipped). Each transition's
+it: root integrated from the command) and, with --data, a second one from the data's state whose
+command is nearest (a window's first frame, unmirrored: a start inside a gait) and each named
+training clip under its own commands, are cut into stance transitions exactly as
+`cmg_workspace.metrics` counts them (the lowest sole point of frame k on the same foot at k + 1;
+the first 2 s of a rollout skipped). Each transition's
 contact point is a heel or a toe point (the foot's two rearmost or two foremost sole points in the
 root frame). Reported per command: the share of stance transitions on a toe, the median slide on
 heel and on toe transitions, and where the heel contact begins and ends along the root's x axis
@@ -98,18 +100,29 @@ def main(argv=None) -> int:
     dt = 1.0 / cmg.fps
     skip = int(round(SKIP_SECONDS * cmg.fps))
     commands = np.array([[float(v) for v in c.split(",")] for c in args.commands], dtype=np.float32)
-    with torch.no_grad():
-        st = cmg.stats.tensors("cpu")
-        steps = int(round(args.seconds * cmg.fps))
-        motion = generate(cmg.model, st, torch.as_tensor(cmg.standing_pose), torch.as_tensor(commands), steps)
-    points, foot_of = sole_points_in_root_frame(to_23(motion[..., :NUM_JOINTS]).double().numpy())
-    rollouts = [
-        {"command": c.tolist(), **anatomy(points[i], foot_of, np.repeat(c[None], len(points[i]), 0), dt, skip)}
-        for i, c in enumerate(commands)
-    ]
-    clips = []
+    steps = int(round(args.seconds * cmg.fps))
+
+    def rollouts_from(start: np.ndarray) -> List[dict]:
+        with torch.no_grad():
+            st = cmg.stats.tensors("cpu")
+            motion = generate(cmg.model, st, torch.as_tensor(start), torch.as_tensor(commands), steps)
+        points, foot_of = sole_points_in_root_frame(to_23(motion[..., :NUM_JOINTS]).double().numpy())
+        return [
+            {"command": c.tolist(), **anatomy(points[i], foot_of, np.repeat(c[None], len(points[i]), 0), dt, skip)}
+            for i, c in enumerate(commands)
+        ]
+
+    rollouts = rollouts_from(np.asarray(cmg.standing_pose, dtype=np.float32))
+    clips, from_data = [], []
     if args.data:
         data = CMGData.load(args.data)
+        # each command also from the data's state whose command is nearest (unmirrored windows' first frames)
+        first = data.motion[~data.mirrored, 0]
+        first_cmd = data.command[~data.mirrored, 0]
+        nearest = np.abs(first_cmd[None] - commands[:, None]).sum(-1).argmin(1)
+        from_data = rollouts_from(first[nearest])
+        for r, i in zip(from_data, nearest):
+            r["start_command"] = first_cmd[i].round(3).tolist()
         stride = int(data.config.get("stride", 15))
         for name in args.clips:
             k = data.clip_names.index(name)
@@ -127,11 +140,12 @@ def main(argv=None) -> int:
         "command": " ".join(["python", "bench/cmg_stance_anatomy.py"] + (sys.argv[1:] if argv is None else list(argv))),
         "model": str(args.model),
         "rollouts": rollouts,
+        "rollouts_from_data_state": from_data,
         "training_clips": clips,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    for r in rollouts + clips:
+    for r in rollouts + [dict(r, clip="{} from data".format(r["command"])) for r in from_data] + clips:
         label = r.get("clip") or str(r["command"])
         print(
             "{:40s} toe share {:.2f}  slide heel {:.2f} toe {:.2f} m/s  heel x {:+.3f} -> {:+.3f} m".format(
