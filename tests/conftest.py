@@ -1,12 +1,13 @@
 """Shared test fixtures: the real retargeted clips in shared/data beside the checkout (skipped when
 absent); a free loopback port and a real redis-server on it (the deploy tests; skipped without a
 redis-server binary); a small randomly initialised CMG checkpoint (`tiny_cmg`) and one torch thread
-(`one_thread`) for the CMG tests."""
+(`one_thread`) for the CMG tests; `load_bench_script` imports a script of bench/ as a module."""
 
 try:  # Isaac Gym must be imported before torch; a no-op where it is not installed
     from isaacgym import gymapi  # noqa: F401
 except ImportError:
     pass
+import importlib.util
 import socket
 import time
 from pathlib import Path
@@ -98,3 +99,11 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+def load_bench_script(name: str):
+    """bench/<name>.py imported as a module (the bench scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "bench" / (name + ".py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,19 +1,9 @@
 """bench/cmg_stance_anatomy.py: heel and toe stance measures of a constructed gait."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "cmg_stance_anatomy.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("cmg_stance_anatomy", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_bench_script
 
 
 def test_a_planted_heel_then_a_toe_that_stops_under_the_pelvis():
@@ -35,7 +25,7 @@ def test_a_planted_heel_then_a_toe_that_stops_under_the_pelvis():
     points = np.stack(frames)
     foot_of = np.repeat([0, 1], 4)
     commands = np.tile([v, 0.0, 0.0], (len(points), 1))
-    out = load_script().anatomy(points, foot_of, commands, dt, skip=0)
+    out = load_bench_script("cmg_stance_anatomy").anatomy(points, foot_of, commands, dt, skip=0)
     # 13 stance transitions per stance (its last frame's goes to the other foot), 3 of them on the toe
     assert out["stance_transitions"] == 6 * 13
     assert out["toe_share"] == pytest.approx((toe_frames - 1) / 13)

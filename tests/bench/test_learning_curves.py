@@ -1,6 +1,5 @@
 """bench/learning_curves.py reads a run's TensorBoard events into curves and a summary."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -8,15 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import load_bench_script
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "bench" / "learning_curves.py"
-
-
-def load_module():
-    spec = importlib.util.spec_from_file_location("learning_curves", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def write_run(run_dir: Path, iterations: int):
@@ -33,7 +27,7 @@ def write_run(run_dir: Path, iterations: int):
 
 
 def test_curves_scale_tracking_rewards_to_per_step_and_summarise(tmp_path):
-    lc = load_module()
+    lc = load_bench_script("learning_curves")
     write_run(tmp_path / "run", 40)
     scalars, minutes = lc.read_scalars(tmp_path / "run")
     assert minutes >= 0.0
@@ -55,7 +49,7 @@ def test_curves_scale_tracking_rewards_to_per_step_and_summarise(tmp_path):
 def test_cmg_runs_get_the_command_velocity_error_relative_to_the_commanded_speed(tmp_path):
     from torch.utils.tensorboard import SummaryWriter
 
-    lc = load_module()
+    lc = load_bench_script("learning_curves")
     writer = SummaryWriter(str(tmp_path / "run"))
     for it in range(1, 6):
         writer.add_scalar("Episode_rew_metrics/metric_cmd_vel_error", 0.1 * it, it)

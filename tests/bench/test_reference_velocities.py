@@ -1,25 +1,16 @@
 """bench/bench_reference_velocities.py: agreement of smoothed reference velocities with the frames."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "bench_reference_velocities.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("bench_reference_velocities", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_bench_script
 
 
 def test_agreement_of_a_sine_and_its_moving_average():
     """A 1.5 Hz sine at 50 fps: a 19-tap (0.38 s) centred average keeps sinc(1.5 x 0.38) of it, in phase."""
-    bench = load_script()
+    bench = load_bench_script("bench_reference_velocities")
     fps, f, taps = 50.0, 1.5, 19
     t = torch.arange(1000, dtype=torch.float64) / fps
     raw = torch.sin(2 * np.pi * f * t)
@@ -34,7 +25,7 @@ def test_agreement_of_a_sine_and_its_moving_average():
 
 
 def test_embedded_set_unsmoothed_agrees_and_twist_window_loses_the_walks(tmp_path):
-    bench = load_script()
+    bench = load_bench_script("bench_reference_velocities")
     out = tmp_path / "rv.json"
     bench.main(["--windows", "19", "1", "--out", str(out)])
     result = json.loads(out.read_text())["windows"]
