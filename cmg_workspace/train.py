@@ -3,7 +3,7 @@
     python -m cmg_workspace.train --data FILE --out RUN [--epochs 1000] [--batch_size 256] [--device cuda]
                                   [--resume CKPT_OR_RUN | --init CKPT] [--val_fraction 0.1 | --val_clips NAME ...]
                                   [--seed 0] [--no_cuda_graph] [--rollout_seconds 10] [--foot_slide_weight W]
-                                  [--teacher_prob_start 1.0]
+                                  [--teacher_prob_start 1.0] [--standing_swap_prob 0.2]
 
 FILE comes from `python -m cmg_workspace.build_dataset`. RUN (default
 cmg_workspace/runs/cmg_<date>_<time>) receives TensorBoard events (`metrics/MSE Loss`,
@@ -60,6 +60,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         type=float,
         default=t.teacher_prob_start,
         help="teacher forcing of epoch 0, then x0.995 per epoch down to 0.05",
+    )
+    p.add_argument(
+        "--standing_swap_prob",
+        type=float,
+        default=t.standing_swap_prob,
+        help="share of batches whose windows start from the data's standing pose instead of their first state",
     )
     p.add_argument("--lr", type=float, default=t.lr)
     p.add_argument("--weight_decay", type=float, default=t.weight_decay)
@@ -129,6 +135,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             rollout_seconds=args.rollout_seconds,
             foot_slide_weight=args.foot_slide_weight,
             teacher_prob_start=args.teacher_prob_start,
+            standing_swap_prob=args.standing_swap_prob,
         )
         model_cfg = CMGConfig(hidden_dim=args.hidden_dim, num_experts=args.num_experts, num_layers=args.num_layers)
         source = ckpt if ckpt is not None else init

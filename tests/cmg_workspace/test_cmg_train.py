@@ -190,6 +190,14 @@ def test_standing_swap_starts_from_the_datas_standing_pose(data_path):
     torch.testing.assert_close(seen[1], trainer.motion[idx, 1])  # teacher forcing: the true state next
 
 
+def test_standing_swap_probability_flag_reaches_the_run(data_path, tmp_path):
+    """--standing_swap_prob reaches the run's training settings (stored in its checkpoints)."""
+    assert train_small(data_path, tmp_path, 1, "--standing_swap_prob", "0", "--rollout_seconds", "0") == 0
+    ckpt = read_checkpoint(tmp_path / "cmg_final.pt")
+    assert ckpt["train_config"]["standing_swap_prob"] == 0.0
+    assert ckpt["train_config"]["foot_slide_weight"] == TrainConfig().foot_slide_weight
+
+
 def reference_epoch(trainer: Trainer) -> float:
     """One training epoch written the straightforward way (Python branches on each batch's draws,
     a fresh gather per batch, the loss read after each batch), with the same draws in the same order."""
