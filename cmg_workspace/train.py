@@ -4,6 +4,7 @@
                                   [--resume CKPT_OR_RUN | --init CKPT] [--val_fraction 0.1 | --val_clips NAME ...]
                                   [--seed 0] [--no_cuda_graph] [--rollout_seconds 10] [--foot_slide_weight W]
                                   [--teacher_prob_start 1.0] [--standing_swap_prob 0.2]
+                                  [--standing_swap_max_speed V]
 
 FILE comes from `python -m cmg_workspace.build_dataset`. RUN (default
 cmg_workspace/runs/cmg_<date>_<time>) receives TensorBoard events (`metrics/MSE Loss`,
@@ -66,6 +67,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         type=float,
         default=t.standing_swap_prob,
         help="share of batches whose windows start from the data's standing pose instead of their first state",
+    )
+    p.add_argument(
+        "--standing_swap_max_speed",
+        type=float,
+        default=t.standing_swap_max_speed,
+        help="swap only windows whose mean command speed (m/s) is below this (default: all windows)",
     )
     p.add_argument("--lr", type=float, default=t.lr)
     p.add_argument("--weight_decay", type=float, default=t.weight_decay)
@@ -136,6 +143,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             foot_slide_weight=args.foot_slide_weight,
             teacher_prob_start=args.teacher_prob_start,
             standing_swap_prob=args.standing_swap_prob,
+            standing_swap_max_speed=args.standing_swap_max_speed,
         )
         model_cfg = CMGConfig(hidden_dim=args.hidden_dim, num_experts=args.num_experts, num_layers=args.num_layers)
         source = ckpt if ckpt is not None else init

@@ -2,7 +2,12 @@
 
 Per batch of windows (31 normalised states, 30 normalised commands): the first input is the
 window's first state, or with probability `standing_swap_prob` (one draw per batch) the dataset's
-standing pose for the whole batch (so the generator learns to start from standing); then for each
+standing pose for the whole batch (so the generator learns to start from standing); with
+`standing_swap_max_speed` only the batch's windows slower than that (mean command speed) start from
+standing. The swap trains a jump from standing straight into the middle of a window: for a walking
+window the best MSE answer from standing is the average over the gait's phases, a low-amplitude
+pose, and the shipped CMG, trained with it, settles from standing into a short-stance gait at
+0.8-1 m/s that it leaves when started inside a walk (`bench/cmg_stance_anatomy.py`). Then for each
 of the 30 steps: pred = CMG(input, command_t), loss += MSE(pred, state_{t+1}); the next input is
 the true state (teacher forcing, one Bernoulli(p) draw per step shared by the batch) or pred
 detached. Loss averaged over the steps; Adam (lr 3e-4, weight decay 1e-4), gradient norm clipped
@@ -89,6 +94,8 @@ class TrainConfig:
     teacher_prob_decay: float = 0.995
     teacher_prob_min: float = 0.05
     standing_swap_prob: float = 0.2
+    # the swap applies only to windows whose mean command speed is below this (m/s; inf: all, SPEC 7.4)
+    standing_swap_max_speed: float = math.inf
     lr_factor: float = 0.5
     lr_patience: int = 10
     min_lr: float = 1e-6
@@ -184,6 +191,9 @@ class Trainer:
         self._x = self.motion.new_empty((self.batch_size,) + tuple(self.motion.shape[1:]))
         self._c = self.command.new_empty((self.batch_size,) + tuple(self.command.shape[1:]))
         self._swap = torch.zeros((), dtype=torch.bool, device=self.device)
+        # windows the standing swap may replace the first state of (mean command speed under the limit)
+        self.swappable = torch.as_tensor(data.speed < cfg.standing_swap_max_speed, device=self.device)
+        self._swappable = torch.zeros(self.batch_size, dtype=torch.bool, device=self.device)
         self._teacher = torch.zeros(self.command.shape[1], dtype=torch.bool, device=self.device)
         self._loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         self._slide_sum = torch.zeros((), dtype=torch.float64, device=self.device)
@@ -201,15 +211,21 @@ class Trainer:
     # --- one pass over windows ---------------------------------------------------------------------
 
     def window_loss(
-        self, x: torch.Tensor, c: torch.Tensor, swap: torch.Tensor, teacher: torch.Tensor, slide: bool = False
+        self,
+        x: torch.Tensor,
+        c: torch.Tensor,
+        swap: torch.Tensor,
+        teacher: torch.Tensor,
+        swappable: torch.Tensor,
+        slide: bool = False,
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         """(Mean over steps of MSE(pred_t, state_{t+1}), mean over steps of the stance-slide loss of
         the step cur -> pred_t, zero unless `slide` and a foot_slide_weight) for normalised windows
-        x (B, 31, 58) and commands c (B, 30, 3). `swap` (bool, 0-dim): the first input is the
-        standing pose instead of the window's first state; `teacher[t]` (bool, (30,)): the next
+        x (B, 31, 58) and commands c (B, 30, 3). `swap` (bool, 0-dim): the first input of the windows
+        with `swappable` (bool, (B,)) is the standing pose instead of their first state; `teacher[t]` (bool, (30,)): the next
         input is the true state, else the detached prediction. Flags are tensors and picked with
         torch.where: no host sync."""
-        cur = torch.where(swap, self.standing, x[:, 0])
+        cur = torch.where((swap & swappable).unsqueeze(-1), self.standing, x[:, 0])
         steps = c.shape[1]
         loss, slide_loss = x.new_zeros(()), x.new_zeros(())
         for t in range(steps):
@@ -228,6 +244,7 @@ class Trainer:
             self.command[idx],
             torch.tensor(bool(swap), device=self.device),
             torch.as_tensor(list(teacher), dtype=torch.bool, device=self.device),
+            self.swappable[idx],
         )[0]
 
     def epoch_draws(self, epoch: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -247,7 +264,7 @@ class Trainer:
         """One optimiser step on the batch in the static buffers (MSE + foot_slide_weight x stance
         slide), its two losses added to the epoch's sums. Only device work, so that it can be
         captured in a CUDA graph."""
-        loss, slide_loss = self.window_loss(self._x, self._c, self._swap, self._teacher, slide=True)
+        loss, slide_loss = self.window_loss(self._x, self._c, self._swap, self._teacher, self._swappable, slide=True)
         self.optimizer.zero_grad(set_to_none=True)
         (loss + self.cfg.foot_slide_weight * slide_loss).backward()
         nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
@@ -263,6 +280,7 @@ class Trainer:
         torch.index_select(self.motion, 0, idx, out=self._x)
         torch.index_select(self.command, 0, idx, out=self._c)
         self._swap.copy_(swap)
+        torch.index_select(self.swappable, 0, idx, out=self._swappable)
         self._teacher.copy_(teacher)
 
     def _snapshot(self) -> tuple:

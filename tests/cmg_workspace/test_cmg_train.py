@@ -190,6 +190,28 @@ def test_standing_swap_starts_from_the_datas_standing_pose(data_path):
     torch.testing.assert_close(seen[1], trainer.motion[idx, 1])  # teacher forcing: the true state next
 
 
+def test_standing_swap_limited_by_speed_starts_only_slow_windows_from_standing(data_path):
+    """With standing_swap_max_speed the swap replaces the first state of the slower windows only."""
+    data = CMGData.load(data_path)
+    trainer = Trainer(data, TrainConfig(standing_swap_prob=1.0, standing_swap_max_speed=0.3), CMGConfig(hidden_dim=8))
+    slow = torch.as_tensor(np.flatnonzero(data.speed < 0.3)[:3])
+    fast = torch.as_tensor(np.flatnonzero(data.speed > 1.0)[:3])
+    assert len(slow) == 3 and len(fast) == 3
+    idx = torch.cat([slow, fast])
+    seen = []
+    original = trainer.model.forward
+
+    def spy(motion, command):
+        seen.append(motion.detach().clone())
+        return original(motion, command)
+
+    trainer.model.forward = spy
+    trainer.sequence_loss(idx, True, [True] * 30)
+    standing = data.stats.tensors().normalise_motion(torch.as_tensor(data.standing_pose))
+    torch.testing.assert_close(seen[0][:3], standing.expand(3, -1))
+    torch.testing.assert_close(seen[0][3:], trainer.motion[fast, 0])
+
+
 def test_standing_swap_probability_flag_reaches_the_run(data_path, tmp_path):
     """--standing_swap_prob reaches the run's training settings (stored in its checkpoints)."""
     assert train_small(data_path, tmp_path, 1, "--standing_swap_prob", "0", "--rollout_seconds", "0") == 0
@@ -212,10 +234,13 @@ def reference_epoch(trainer: Trainer) -> float:
     for b in range(n_batches):
         idx = order[b * size : (b + 1) * size]
         draws = torch.rand(1 + 30, generator=g)
-        start = trainer.standing if float(draws[0]) < cfg.standing_swap_prob else None
+        swap = float(draws[0]) < cfg.standing_swap_prob
         teacher = (draws[1:] < p).tolist()
         x, c = trainer.motion[idx], trainer.command[idx]
-        cur = x[:, 0] if start is None else start.expand(len(idx), -1)
+        cur = x[:, 0].clone()
+        for row, window in enumerate(idx.tolist()):
+            if swap and trainer.data.speed[window] < cfg.standing_swap_max_speed:
+                cur[row] = trainer.standing
         loss = x.new_zeros(())
         for t in range(30):
             pred = trainer.model(cur, c[:, t])
@@ -241,11 +266,19 @@ def assert_same_training_state(a: Trainer, b: Trainer):
             assert torch.equal(v, sb["state"][i][k]), (i, k)
 
 
-def test_batch_step_equals_the_straightforward_loop(data_path):
-    """Two epochs with standing swaps, teacher-forced and free-running steps: the same losses, weights
-    and Adam state, bit for bit."""
+@pytest.mark.parametrize("max_speed", [float("inf"), 0.5])
+def test_batch_step_equals_the_straightforward_loop(data_path, max_speed):
+    """Two epochs with standing swaps (of every window, or of the slower ones), teacher-forced and
+    free-running steps: the same losses, weights and Adam state, bit for bit."""
     data = CMGData.load(data_path)
-    cfg = TrainConfig(batch_size=128, lr=1e-3, teacher_prob_start=0.6, standing_swap_prob=0.5, seed=1)
+    cfg = TrainConfig(
+        batch_size=128,
+        lr=1e-3,
+        teacher_prob_start=0.6,
+        standing_swap_prob=0.5,
+        standing_swap_max_speed=max_speed,
+        seed=1,
+    )
     new, ref = (Trainer(data, cfg, CMGConfig(hidden_dim=32), device="cpu") for _ in range(2))
     assert_same_training_state(new, ref)
     swaps, teachers = [], []
