@@ -5,9 +5,10 @@ window's first state, or with probability `standing_swap_prob` (one draw per bat
 standing pose for the whole batch (so the generator learns to start from standing); with
 `standing_swap_max_speed` only the batch's windows slower than that (mean command speed) start from
 standing. The swap trains a jump from standing straight into the middle of a window: for a walking
-window the best MSE answer from standing is the average over the gait's phases, a low-amplitude
-pose, and the shipped CMG, trained with it, settles from standing into a short-stance gait at
-0.8-1 m/s that it leaves when started inside a walk (`bench/cmg_stance_anatomy.py`). Then for each
+window the MSE answer from standing, which carries no gait phase, tends to the average over the
+phases, a low-amplitude pose. The shipped CMG, trained with it, settles from standing into a
+short-stance gait at 0.8-1 m/s, while started inside a walk it keeps the data's long stance
+(`bench/cmg_stance_anatomy.py`). Then for each
 of the 30 steps: pred = CMG(input, command_t), loss += MSE(pred, state_{t+1}); the next input is
 the true state (teacher forcing, one Bernoulli(p) draw per step shared by the batch) or pred
 detached. Loss averaged over the steps; Adam (lr 3e-4, weight decay 1e-4), gradient norm clipped
