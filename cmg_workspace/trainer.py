@@ -95,7 +95,7 @@ class TrainConfig:
     teacher_prob_decay: float = 0.995
     teacher_prob_min: float = 0.05
     standing_swap_prob: float = 0.2
-    # the swap applies only to windows whose mean command speed is below this (m/s; inf: all, SPEC 7.4)
+    # the swap applies only to windows whose mean command speed is below this (m/s; inf: all windows, the reference recipe)
     standing_swap_max_speed: float = math.inf
     lr_factor: float = 0.5
     lr_patience: int = 10
