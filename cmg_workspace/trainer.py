@@ -8,7 +8,9 @@ standing. The swap trains a jump from standing straight into the middle of a win
 window the MSE answer from standing, which carries no gait phase, tends to the average over the
 phases, a low-amplitude pose. The shipped CMG, trained with it, settles from standing into a
 short-stance gait at 0.8-1 m/s, while started inside a walk it keeps the data's long stance
-(`bench/cmg_stance_anatomy.py`). Then for each
+(`bench/cmg_stance_anatomy.py`); trained from scratch with the swap limited to windows under
+0.3 m/s it learns the same short stance (`bench/results/cmg_train_swap_slow_h200_2026-12-01.json`),
+so the swap is not its cause. Then for each
 of the 30 steps: pred = CMG(input, command_t), loss += MSE(pred, state_{t+1}); the next input is
 the true state (teacher forcing, one Bernoulli(p) draw per step shared by the batch) or pred
 detached. Loss averaged over the steps; Adam (lr 3e-4, weight decay 1e-4), gradient norm clipped
