@@ -9,11 +9,17 @@ YAML (true, 0.5, [1, 2], null, text; also 1e-4) and must have the type of the se
 a whole number is accepted where a float is expected, a setting that is None takes any value, and a
 text setting also takes true / false (the settings that are a word or a switch, such as "auto").
 A wrong path or type stops with one line naming the setting and what it expects.
+
+`--set_file FILE.yaml` gives many settings at once (a recipe): a YAML mapping of GROUP.NAME (or
+nested GROUP: {NAME: ...} mappings) to values, read into the same GROUP.NAME=VALUE items before the
+command's own --set items, which therefore win. Recipes measured in this project are in
+`legged_gym/recipes/`.
 """
 
 from __future__ import annotations
 
-from typing import Any, List, Sequence, Tuple
+import json
+from typing import Any, Dict, List, Sequence, Tuple
 
 import yaml
 
@@ -36,6 +42,38 @@ def parse_overrides(items: Sequence[str]) -> List[Tuple[List[str], Any, str]]:
             value = text
         out.append((path, value, item))
     return out
+
+
+def read_set_file(path: str) -> List[str]:
+    """The GROUP.NAME=VALUE items of a --set_file (a YAML mapping; nested mappings are groups), in file order."""
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f)
+    except OSError as e:
+        raise OverrideError("--set_file {}: cannot read it ({})".format(path, e.strerror or e)) from None
+    except yaml.YAMLError as e:
+        raise OverrideError("--set_file {}: not valid YAML ({})".format(path, str(e).splitlines()[0])) from None
+    if not isinstance(data, dict) or not data:
+        raise OverrideError(
+            "--set_file {}: expected a mapping of GROUP.NAME: VALUE (e.g. 'motion.adaptive_sampling: true'), "
+            "got {}".format(path, type(data).__name__ if data is not None else "an empty file")
+        )
+    items: List[str] = []
+
+    def walk(prefix: str, mapping: Dict[Any, Any]) -> None:
+        for key, value in mapping.items():
+            name = "{}.{}".format(prefix, key) if prefix else str(key)
+            if isinstance(value, dict):
+                walk(name, value)
+            else:
+                items.append("{}={}".format(name, json.dumps(value)))
+
+    walk("", data)
+    try:
+        parse_overrides(items)
+    except OverrideError as e:  # a key that is not GROUP.NAME
+        raise OverrideError("--set_file {}: {}".format(path, e)) from None
+    return items
 
 
 def _is_group(obj) -> bool:
@@ -137,12 +175,13 @@ TRAINING_ONLY_GROUPS = ("rewards",)
 
 def unrepeated_env_items(trained: Sequence[str], given: Sequence[str], env_cfg) -> List[str]:
     """The --set items of `env_cfg`'s groups (rewards excepted) that a run was trained with and
-    `given` does not repeat with the same value: what play.py / eval.py should warn about."""
-    given_items = {item.strip() for item in given or ()}
+    `given` does not repeat with the same value (compared as values: 1 and 1.0 agree): what play.py /
+    eval.py should warn about."""
+    given_values = {tuple(path): value for path, value, _ in parse_overrides(given)}  # the last item of a path wins
     out = []
-    for path, _, item in parse_overrides(trained):
+    for path, value, item in parse_overrides(trained):
         if path[0] in TRAINING_ONLY_GROUPS or not _is_group(getattr(env_cfg, path[0], None)):
             continue
-        if item.strip() not in given_items:
+        if tuple(path) not in given_values or given_values[tuple(path)] != value:
             out.append(item)
     return out

@@ -114,6 +114,15 @@ def build_parser(description: str = "") -> argparse.ArgumentParser:
         help="change a setting of the task's env or train config, e.g. --set motion.adaptive_sampling=true "
         "--set algorithm.learning_rate=1e-4 (repeatable; legged_gym/gym_utils/cfg_override.py)",
     )
+    a(
+        "--set_file",
+        dest="set_files",
+        action="append",
+        default=[],
+        metavar="FILE.yaml",
+        help="many --set items at once: a YAML mapping of GROUP.NAME: VALUE, read before the --set items "
+        "(repeatable; recipes in legged_gym/recipes/)",
+    )
     a("--wandb", action="store_true", help="also log to wandb (TensorBoard is always on)")
     a(
         "--debug",
@@ -131,6 +140,14 @@ def get_args(
     """Parse TWIST's flags (`argv`, default sys.argv); `parser`: a `build_parser()` with script extras."""
     parser = parser or build_parser(description)
     args = parser.parse_args(argv)
+    if getattr(args, "set_files", None):
+        from legged_gym.gym_utils.cfg_override import OverrideError, read_set_file
+
+        try:
+            from_files = [item for path in args.set_files for item in read_set_file(path)]
+        except OverrideError as e:
+            parser.error(str(e))
+        args.overrides = from_files + list(args.overrides or [])
     if getattr(args, "cmg_model", None) is not None:
         cmg_model_override(parser, args)
     if args.sim is None:

@@ -1,9 +1,19 @@
 """`--set GROUP.NAME=VALUE` (legged_gym/gym_utils/cfg_override.py) on the task's real configs."""
 
+from pathlib import Path
+
 import pytest
 
-from legged_gym.gym_utils.cfg_override import OverrideError, apply_overrides, parse_overrides, unrepeated_env_items
+from legged_gym.gym_utils.cfg_override import (
+    OverrideError,
+    apply_overrides,
+    parse_overrides,
+    read_set_file,
+    unrepeated_env_items,
+)
 from legged_gym.gym_utils.task_registry import task_registry
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -121,3 +131,112 @@ def test_unrepeated_env_items_are_the_env_settings_a_command_leaves_out(cfgs):
         "domain_rand.push_robots=false",
     ]
     assert unrepeated_env_items(trained, trained, env_cfg) == [] and unrepeated_env_items([], given, env_cfg) == []
+
+
+def test_unrepeated_env_items_compare_values_not_text(cfgs):
+    env_cfg, _ = cfgs
+    trained = ["motion.ref_correction.pos_gain=1.0", "motion.vel_smooth_window=5"]
+    assert (
+        unrepeated_env_items(trained, ["motion.ref_correction.pos_gain=1", "motion.vel_smooth_window=5.0"], env_cfg)
+        == []
+    )
+    # the last item of a path is the one the command applies
+    given = ["motion.ref_correction.pos_gain=1.0", "motion.ref_correction.pos_gain=2.0", "motion.vel_smooth_window=5"]
+    assert unrepeated_env_items(trained, given, env_cfg) == ["motion.ref_correction.pos_gain=1.0"]
+
+
+def _write(tmp_path, text, name="recipe.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_set_file_items_nested_and_dotted_keys_reach_the_configs(tmp_path, cfgs):
+    env_cfg, train_cfg = cfgs
+    path = _write(
+        tmp_path,
+        "motion:\n  ref_correction:\n    pos_gain: 2\n  motion_file: clips/a b.yaml\n"
+        "rewards.scales.tracking_keybody_pos: 3.5\n"
+        "policy.actor_hidden_dims: [256, 128]\n"
+        "algorithm:\n  fast_update: false\n"
+        "motion.key_bodies: null\n",
+    )
+    items = read_set_file(path)
+    assert [item.partition("=")[0] for item in items] == [
+        "motion.ref_correction.pos_gain",
+        "motion.motion_file",
+        "rewards.scales.tracking_keybody_pos",
+        "policy.actor_hidden_dims",
+        "algorithm.fast_update",
+        "motion.key_bodies",
+    ]
+    apply_overrides(items, env_cfg, train_cfg)
+    apply_overrides(items, train_cfg, env_cfg, "train", "env")
+    assert env_cfg.motion.ref_correction.pos_gain == 2.0 and isinstance(env_cfg.motion.ref_correction.pos_gain, float)
+    assert env_cfg.motion.motion_file == "clips/a b.yaml"
+    assert env_cfg.rewards.scales.tracking_keybody_pos == 3.5
+    assert train_cfg.policy.actor_hidden_dims == [256, 128] and train_cfg.algorithm.fast_update is False
+    assert env_cfg.motion.key_bodies is None
+
+
+def test_set_file_is_read_before_the_set_items(tmp_path):
+    from legged_gym.gym_utils.helpers import get_args
+
+    path = _write(tmp_path, "motion:\n  vel_smooth_window: 5\n  adaptive_sampling: true\n")
+    args = get_args(["--set_file", path, "--set", "motion.vel_smooth_window=7", "--device", "cpu", "--sim", "mjwarp"])
+    assert args.overrides == [
+        "motion.vel_smooth_window=5",
+        "motion.adaptive_sampling=true",
+        "motion.vel_smooth_window=7",
+    ]
+    env_cfg, train_cfg = task_registry.get_cfgs("g1_priv_mimic")
+    apply_overrides(args.overrides, env_cfg, train_cfg)
+    assert env_cfg.motion.vel_smooth_window == 7 and env_cfg.motion.adaptive_sampling is True
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (None, "cannot read it"),
+        ("", "an empty file"),
+        ("- motion.vel_smooth_window=5\n", "expected a mapping of GROUP.NAME: VALUE"),
+        ("motion: [1\n", "not valid YAML"),
+        ("vel_smooth_window: 5\n", "expected GROUP.NAME=VALUE"),
+    ],
+)
+def test_set_file_errors_name_the_file(tmp_path, capsys, text, message):
+    from legged_gym.gym_utils.helpers import get_args
+
+    path = str(tmp_path / "missing.yaml") if text is None else _write(tmp_path, text)
+    with pytest.raises(SystemExit) as e:
+        get_args(["--set_file", path, "--device", "cpu", "--sim", "mjwarp"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "--set_file " in err and message in err
+    if text is not None:
+        assert path in err
+
+
+def test_shipped_recipe_is_the_measured_run(cfgs):
+    """legged_gym/recipes/teacher_drift_feedback.yaml holds the settings of the run its header quotes
+    (the --set items of its training command in the benchmark JSON, the time limit aside)."""
+    import json
+    import shlex
+
+    recipe = REPO / "legged_gym" / "recipes" / "teacher_drift_feedback.yaml"
+    result = json.loads((REPO / "bench" / "results" / "tracking_quality_h200_2026-12-01.json").read_text())
+    (run,) = [r for r in result["runs"] if r["name"] == "teacher_drift_feedback_angw01"]
+    assert "run teacher_drift_feedback_angw01" in recipe.read_text()
+    words = shlex.split(run["train_command"])
+    teacher_args = shlex.split(next(w for w in words if w.startswith("TEACHER_ARGS=")).partition("=")[2])
+    measured = [teacher_args[i + 1] for i, w in enumerate(teacher_args) if w == "--set"]
+    measured = [item for item in measured if not item.startswith("runner.max_train_minutes=")]
+    assert len(measured) == 8
+
+    def values(items):
+        return {tuple(path): value for path, value, _ in parse_overrides(items)}
+
+    assert values(read_set_file(str(recipe))) == values(measured)
+    env_cfg, train_cfg = cfgs
+    assert len(apply_overrides(read_set_file(str(recipe)), env_cfg, train_cfg)) == 8
+    assert env_cfg.rewards.params.tracking_root_vel.ang_weight == 0.1
