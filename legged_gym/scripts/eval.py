@@ -27,6 +27,10 @@ bar chart `<out>/eval.png` and printed as a table:
 - joint_error_rad: mean |q - q_ref|; root_vel_error_mps: mean |v_root - v_ref| (world);
   (these are means over each env's played steps, then over envs)
 - root_drift_m: xy distance of the robot root from the reference root at the episode's end.
+Why envs failed (`failure_causes`, per clip and in the summary): the share of the clip's envs whose first
+episode ended by each failure term of the task (`legged_gym.envs.mdp.terminations.FAILURE_CAUSES`:
+torso_contact, orientation, height, root_speed, pose, drift; an episode can end by several at once),
+and `keybody_error`: the share that played the clip to its end but exceeded the 0.25 m key-body error.
 When the clips come from more than one folder (e.g. a set combined by `python -m pose.manifest`),
 `groups` holds the same means per folder (named relative to the folders' common parent; `clips`: how
 many), also printed after the table.
@@ -48,12 +52,13 @@ import datetime  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any, Dict, List, Optional  # noqa: E402
+from typing import Any, Dict, List, Optional, Sequence  # noqa: E402
 
 import torch  # noqa: E402
 
 from legged_gym.envs.base.humanoid_mimic_config import disable_randomization, set_play_cfg  # noqa: E402
 from legged_gym.envs.mdp import metrics  # noqa: E402
+from legged_gym.envs.mdp.terminations import FAILURE_CAUSES  # noqa: E402
 from legged_gym.gym_utils.helpers import (
     UsageError,
     build_parser,
@@ -82,6 +87,8 @@ METRIC_KEYS = (
     "root_vel_error_mps",
     "root_drift_m",
 )
+#: the keys of `failure_causes`: the failure terms, then a finished clip above the key-body error limit
+FAILURE_KEYS = FAILURE_CAUSES + ("keybody_error",)
 #: per-step errors accumulated over each env's first episode: name -> (metric key, scale to its unit)
 STEP_ERRORS = {
     "kb_world": ("mpkpe_global_mm", 1000.0),
@@ -179,7 +186,8 @@ class FirstEpisodeTracker:
     terminations are decided and before the resets (the env's `pre_reset_callback`), so the last step
     of an episode is measured on the state that ended it."""
 
-    def __init__(self, num_envs: int, device) -> None:
+    def __init__(self, num_envs: int, device, cause_names: Sequence[str] = FAILURE_CAUSES) -> None:
+        """`cause_names`: the failure terms the task has on (the keys of its `failure_causes()`)."""
         zeros = lambda: torch.zeros(num_envs, device=device)  # noqa: E731
         self.active = torch.ones(num_envs, dtype=torch.bool, device=device)
         self.steps = zeros()
@@ -187,21 +195,34 @@ class FirstEpisodeTracker:
         self.max_kb_local = zeros()
         self.finished_clip = torch.zeros(num_envs, dtype=torch.bool, device=device)  # ended by a time-out
         self.drift = zeros()
+        self.causes = {name: torch.zeros(num_envs, dtype=torch.bool, device=device) for name in cause_names}
 
     def observe(self, env) -> None:
+        reset, time_out = env.reset_buf.bool(), env.time_out_buf.bool()
+        failing = self.active & reset & ~time_out
         self.observe_step(
             env_step_errors(env),
-            env.reset_buf.bool(),
-            env.time_out_buf.bool(),
+            reset,
+            time_out,
             metrics.root_drift(env.root_states[:, 0:3], env._ref_root_pos),
+            env.failure_causes() if bool(failing.any()) else None,
         )
 
     def observe_step(
-        self, errors: Dict[str, torch.Tensor], reset: torch.Tensor, time_out: torch.Tensor, drift: torch.Tensor
+        self,
+        errors: Dict[str, torch.Tensor],
+        reset: torch.Tensor,
+        time_out: torch.Tensor,
+        drift: torch.Tensor,
+        causes: Optional[Dict[str, torch.Tensor]] = None,
     ) -> None:
         """One step of every env: its `step_errors`, whether its episode ends here (`reset`), by reaching
-        the clip's end (`time_out`), and its root drift (m) now; (N,) each."""
+        the clip's end (`time_out`), its root drift (m) now, and the failure terms that fire now
+        (`terminations.failures`; needed only on a step where some episode fails); (N,) each."""
         active = self.active
+        failed = active & reset & ~time_out
+        for name, mask in (causes or {}).items():
+            self.causes[name] |= failed & mask
         weight = active.float()
         self.steps += weight
         for name, value in errors.items():
@@ -229,6 +250,13 @@ class FirstEpisodeTracker:
             out[key] = self.sums[name] / steps * scale
         return out
 
+    def failures_per_env(self) -> Dict[str, torch.Tensor]:
+        """`FAILURE_KEYS` -> (N,) 0/1: the failure terms that ended each env's first episode, and
+        `keybody_error` for a clip played to its end above the key-body error limit."""
+        out = {name: mask.float() for name, mask in self.causes.items()}
+        out["keybody_error"] = (self.finished_clip & (self.max_kb_local > SUCCESS_MAX_LOCAL_KEYBODY_ERROR)).float()
+        return out
+
 
 def mean_over(rows: List[Dict[str, Any]]) -> Dict[str, float]:
     return {key: float(sum(r[key] for r in rows) / max(len(rows), 1)) for key in METRIC_KEYS}
@@ -242,17 +270,29 @@ def folder_groups(files: List[str]) -> List[str]:
 
 
 def summarize(
-    per_env: Dict[str, torch.Tensor], clip_of_env: torch.Tensor, names: List[str], files: Optional[List[str]] = None
+    per_env: Dict[str, torch.Tensor],
+    clip_of_env: torch.Tensor,
+    names: List[str],
+    files: Optional[List[str]] = None,
+    failures: Optional[Dict[str, torch.Tensor]] = None,
 ) -> dict:
     """{"summary": mean over clips, "clips": [{"clip", "name", keys: mean over the clip's envs}]}, and
-    "groups" {folder: {"clips": n, keys: mean over its clips}} when `files` lie in several folders."""
+    "groups" {folder: {"clips": n, keys: mean over its clips}} when `files` lie in several folders.
+    With `failures` (`FirstEpisodeTracker.failures_per_env`) every clip row and the summary also hold
+    "failure_causes" {key: share of envs} (summary: mean over clips)."""
     clips: List[Dict[str, Any]] = []
     for i, name in enumerate(names):
         mask = clip_of_env == i
-        row = {"clip": i, "name": name}
+        row: Dict[str, Any] = {"clip": i, "name": name}
         row.update({key: float(per_env[key][mask].mean()) for key in METRIC_KEYS})
+        if failures is not None:
+            row["failure_causes"] = {key: float(value[mask].mean()) for key, value in failures.items()}
         clips.append(row)
     result: Dict[str, Any] = {"summary": mean_over(clips), "clips": clips}
+    if failures is not None:
+        result["summary"]["failure_causes"] = {
+            key: sum(r["failure_causes"][key] for r in clips) / max(len(clips), 1) for key in failures
+        }
     groups = folder_groups(files) if files else []
     if len(set(groups)) > 1:
         result["groups"] = {
@@ -268,7 +308,7 @@ def evaluate(env, policy, num_envs_per_clip: int) -> dict:
     num_clips = lib.num_motions()
     clip_of_env = torch.arange(num_clips, device=env.device).repeat_interleave(num_envs_per_clip)
     assert env.num_envs == len(clip_of_env), (env.num_envs, len(clip_of_env))
-    tracker = FirstEpisodeTracker(env.num_envs, env.device)
+    tracker = FirstEpisodeTracker(env.num_envs, env.device, tuple(env.failure_causes()))
     env.reset_to_motions(env.all_env_ids, clip_of_env)
     clip_lengths = lib.get_motion_length(clip_of_env)
     max_steps = int(math.ceil(float(clip_lengths.max()) / env.dt)) + 2  # the longest clip ends before
@@ -284,7 +324,13 @@ def evaluate(env, policy, num_envs_per_clip: int) -> dict:
     finally:
         env.pre_reset_callback = None
     tracker.close(env)
-    return summarize(tracker.per_env(clip_lengths, env.dt), clip_of_env, lib.motion_names, lib.motion_files)
+    return summarize(
+        tracker.per_env(clip_lengths, env.dt),
+        clip_of_env,
+        lib.motion_names,
+        lib.motion_files,
+        tracker.failures_per_env(),
+    )
 
 
 # --- output -------------------------------------------------------------------------------------------
@@ -310,6 +356,12 @@ def format_table(result: dict) -> str:
     rows += [("", "{}/ ({})".format(name, r["clips"]), r) for name, r in result.get("groups", {}).items()]
     for clip, name, r in rows:
         lines.append("{:>4} {:<20}".format(clip, name[:20]) + "".join("{:>10.3f}".format(r[k]) for k in METRIC_KEYS))
+    causes = result["summary"].get("failure_causes")
+    if causes:
+        lines.append(
+            "episodes ended by (share of envs, mean over clips): "
+            + ", ".join("{} {:.3f}".format(k, v) for k, v in causes.items())
+        )
     return "\n".join(lines)
 
 

@@ -280,6 +280,7 @@ def make_eval_env(short_motions, **termination):
         setattr(env_cfg.termination, key, value)
     args = get_args(
         ["--task", "g1_priv_mimic", "--device", "cpu", "--sim", "mjwarp", "--motion_file", str(short_motions)]
+        + ["--headless"]  # as eval.py: episodes end at the clip's end
     )
     return task_registry.make_env("g1_priv_mimic", args, env_cfg)[0]
 
@@ -295,6 +296,9 @@ def test_evaluate_measures_first_episodes_to_failure_or_clip_end(short_motions):
     for row in result["clips"]:
         assert row["success_rate"] == 0.0
         assert row["completion"] == pytest.approx(env.dt / CLIP_SECONDS)
+        assert row["failure_causes"]["height"] == 1.0 and row["failure_causes"]["keybody_error"] == 0.0
+        assert "drift" not in row["failure_causes"]  # off in this task
+    assert result["summary"]["failure_causes"]["height"] == 1.0
     del env
 
     env = make_eval_env(
@@ -311,4 +315,36 @@ def test_evaluate_measures_first_episodes_to_failure_or_clip_end(short_motions):
     for row in result["clips"]:
         assert row["success_rate"] in (0.0, 1.0)
         assert all(np.isfinite(row[k]) for k in METRIC_KEYS)
+        # nothing can fail: a clip is unsuccessful only by its key-body error
+        assert sum(v for k, v in row["failure_causes"].items() if k != "keybody_error") == 0.0
+        assert row["failure_causes"]["keybody_error"] == 1.0 - row["success_rate"]
     assert env.pre_reset_callback is None
+
+
+def test_first_episode_tracker_keeps_the_causes_of_each_first_failure():
+    """Pure tracker: causes count only on the step an env's first episode fails (not a time-out)."""
+    from legged_gym.scripts.eval import FAILURE_KEYS, FirstEpisodeTracker
+
+    t = FirstEpisodeTracker(4, "cpu", ("torso_contact", "orientation", "height", "root_speed", "pose"))
+    zeros = {name: torch.zeros(4) for name in ("kb_world", "kb_local", "all_world", "all_local", "joint", "root_vel")}
+    no = torch.zeros(4, dtype=torch.bool)
+
+    def mask(*ids):
+        m = no.clone()
+        m[list(ids)] = True
+        return m
+
+    causes = {"torso_contact": mask(0, 2), "orientation": mask(0, 1), "height": no, "root_speed": no, "pose": mask(3)}
+    # step 1: env 0 fails (torso contact and orientation), env 1 ends at its clip's end (orientation ignored)
+    t.observe_step(zeros, mask(0, 1), mask(1), torch.zeros(4), causes)
+    # step 2: env 0 fails again (already ended: ignored), env 3 fails by pose
+    t.observe_step(zeros, mask(0, 3), no, torch.zeros(4), causes)
+    # step 3: env 2 is over the key-body limit and then finishes its clip
+    errors = dict(zeros, kb_local=torch.tensor([0.0, 0.0, 0.3, 0.0]))
+    t.observe_step(errors, mask(2), mask(2), torch.zeros(4), None)
+    out = t.failures_per_env()
+    assert tuple(out) == tuple(k for k in FAILURE_KEYS if k != "drift")
+    assert out["torso_contact"].tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert out["orientation"].tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert out["pose"].tolist() == [0.0, 0.0, 0.0, 1.0]
+    assert out["keybody_error"].tolist() == [0.0, 0.0, 1.0, 0.0]

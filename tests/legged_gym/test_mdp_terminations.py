@@ -178,3 +178,27 @@ def test_difficulty_update_over_all_envs_with_a_mask_equals_the_update_of_the_ma
     assert torch.equal(masked, cur.update_motion_difficulty(d, ids[:8], completion[:8]))
     none = cur.update_motion_difficulty(d, ids, completion, valid=torch.zeros(11, dtype=torch.bool))
     np.testing.assert_allclose(none.numpy(), d.clamp(1.0, 9.0).numpy(), atol=0)
+
+
+def test_failures_name_each_term_that_fires():
+    """One crafted cause per env; `failures` names it, and check_termination fails exactly those envs."""
+    s = reference_state(n=6)
+    s["torso_contact_forces"][0, 0] = t64([0.0, 0.0, 2.0])
+    q = t64(R.from_euler("xyz", (1.2, 0.0, 0.0)).as_quat())
+    s["root_quat"][1] = q
+    s["ref_root_quat"][1] = q
+    s["root_pos"][2, 2] += 0.3
+    s["key_body_pos"][2, :, 2] += 0.3
+    s["root_lin_vel"][3] = t64([6.0, 0.0, 0.0])
+    s["key_body_pos"][4, 0] += t64([0.8, 0.0, 0.0])  # one key body 0.8 m off: pose
+    s["root_pos"][5] += t64([0.6, 0.0, 0.0])
+    s["key_body_pos"][5] += t64([0.6, 0.0, 0.0])  # whole body shifted: drift only
+    state = {k: v for k, v in s.items() if k not in ("episode_length", "motion_length", "max_episode_length")}
+    causes = term.failures(**state, max_root_drift=0.5)
+    assert tuple(causes) == term.FAILURE_CAUSES
+    expected = {name: [i == k for i in range(6)] for k, name in enumerate(term.FAILURE_CAUSES)}
+    assert {name: mask.tolist() for name, mask in causes.items()} == expected
+    assert term.check_termination(**s, max_root_drift=0.5)[0].tolist() == [True] * 6
+    # terms that are off are not reported
+    assert tuple(term.failures(**state, pose_termination=False)) == term.FAILURE_CAUSES[:4]
+    assert tuple(term.failures(**state, max_root_drift=torch.tensor(9.0))) == term.FAILURE_CAUSES

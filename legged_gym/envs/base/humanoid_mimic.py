@@ -21,7 +21,7 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Optional, Tuple
+from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 import torch
 
@@ -416,22 +416,18 @@ class HumanoidMimic(HumanoidChar):
         self.mean_motion_difficulty = self.motion_difficulty.mean()
 
     # --- terminations ---------------------------------------------------------------------------
-    def check_termination(self) -> None:
+    def _failure_inputs(self) -> Dict[str, Any]:
+        """The state and thresholds of `terminations.failures` (keyword arguments) at the current step."""
         t = self.cfg.termination
-        self.reset_buf, self.time_out_buf = terminations.check_termination(
-            self.contact_forces[:, self.termination_contact_indices],
-            self.root_states[:, 0:3],
-            self.base_quat,
-            self.root_states[:, 7:10],
-            self._key_body_pos(),
-            self._ref_root_pos,
-            self._ref_root_rot,
-            self._ref_key_body_pos(),
-            self.episode_length_buf,
-            self._motion_lib.get_motion_length(self._motion_ids),
-            self.max_episode_length,
-            self.dt,
-            motion_end_terminates=self.headless,
+        return dict(
+            torso_contact_forces=self.contact_forces[:, self.termination_contact_indices],
+            root_pos=self.root_states[:, 0:3],
+            root_quat=self.base_quat,
+            root_lin_vel=self.root_states[:, 7:10],
+            key_body_pos=self._key_body_pos(),
+            ref_root_pos=self._ref_root_pos,
+            ref_root_quat=self._ref_root_rot,
+            ref_key_body_pos=self._ref_key_body_pos(),
             pose_termination=bool(t.pose_termination),
             contact_threshold=t.torso_contact_force,
             roll_limit=t.termination_roll,
@@ -440,6 +436,21 @@ class HumanoidMimic(HumanoidChar):
             max_root_speed=t.max_root_vel,
             pose_dist=t.pose_termination_dist,
             max_root_drift=t.max_root_drift if self.root_drift_limit is None else self.root_drift_limit,
+        )
+
+    def failure_causes(self) -> Dict[str, torch.Tensor]:
+        """{cause: (N,) bool} of the failure terms that are on, at the current state (eval.py reads
+        them when an episode ends; `terminations.FAILURE_CAUSES`)."""
+        return terminations.failures(**self._failure_inputs())
+
+    def check_termination(self) -> None:
+        self.reset_buf, self.time_out_buf = terminations.check_termination(
+            episode_length=self.episode_length_buf,
+            motion_length=self._motion_lib.get_motion_length(self._motion_ids),
+            max_episode_length=self.max_episode_length,
+            dt=self.dt,
+            motion_end_terminates=self.headless,
+            **self._failure_inputs(),
         )
         if self._start_sampler is not None:
             self._start_sampler.update(self._motion_ids, self._get_motion_times(), self.reset_buf & ~self.time_out_buf)

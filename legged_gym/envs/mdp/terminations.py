@@ -1,14 +1,16 @@
 """Termination terms of HumanoidMimic.check_termination as pure functions of tensors
 (docs/rewards_and_terminations.md, Terminations).
 
-Each term returns a bool mask (N,); `check_termination` combines them into (reset, time_out).
+Each term returns a bool mask (N,); `failures` names the failure terms a task has switched on
+(`FAILURE_CAUSES`; eval.py reports which ended each episode) and `check_termination` combines them
+with the time-outs into (reset, time_out).
 Time-outs (motion end, episode length) are bootstrapped by PPO; the others are failures.
 Quaternions xyzw; positions and velocities world frame.
 """
 
 from __future__ import annotations
 
-from typing import Tuple, Union
+from typing import Dict, Tuple, Union
 
 import torch
 
@@ -78,6 +80,47 @@ def pose_deviation(
     return torch.amax(torch.sum(d**2, dim=-1), dim=-1) > max_dist**2
 
 
+#: Names of the failure terms, in the order `failures` returns them.
+FAILURE_CAUSES = ("torso_contact", "orientation", "height", "root_speed", "pose", "drift")
+
+
+def failures(
+    torso_contact_forces: torch.Tensor,
+    root_pos: torch.Tensor,
+    root_quat: torch.Tensor,
+    root_lin_vel: torch.Tensor,
+    key_body_pos: torch.Tensor,
+    ref_root_pos: torch.Tensor,
+    ref_root_quat: torch.Tensor,
+    ref_key_body_pos: torch.Tensor,
+    pose_termination: bool = True,
+    contact_threshold: float = 1.0,
+    roll_limit: float = 1.0,
+    pitch_limit: float = 1.0,
+    height_threshold: float = 0.2,
+    max_root_speed: float = 5.0,
+    pose_dist: float = 0.7,
+    max_root_drift: Union[float, torch.Tensor] = 0.0,
+) -> Dict[str, torch.Tensor]:
+    """{cause: bool mask (N,)} of the failure terms that are on: torso contact, roll/pitch, height vs
+    reference, root speed, pose (when `pose_termination`), horizontal root drift from the reference
+    (when `max_root_drift` > 0, or a 0-dim tensor: the limit of a curriculum, applied whatever its
+    value). Keys in `FAILURE_CAUSES` order."""
+    out = {
+        "torso_contact": torso_contact(torso_contact_forces, contact_threshold),
+        "orientation": bad_orientation(root_quat, roll_limit, pitch_limit),
+        "height": root_height_deviation(root_pos, ref_root_pos, height_threshold),
+        "root_speed": root_speed(root_lin_vel, max_root_speed),
+    }
+    if pose_termination:
+        out["pose"] = pose_deviation(
+            key_body_pos, root_pos, root_quat, ref_key_body_pos, ref_root_pos, ref_root_quat, pose_dist
+        )
+    if isinstance(max_root_drift, torch.Tensor) or max_root_drift > 0:
+        out["drift"] = root_drift(root_pos, ref_root_pos, max_root_drift)
+    return out
+
+
 def check_termination(
     torso_contact_forces: torch.Tensor,
     root_pos: torch.Tensor,
@@ -103,24 +146,31 @@ def check_termination(
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """(reset, time_out) masks (docs/rewards_and_terminations.md, Terminations).
 
-    Failures: torso contact, roll/pitch, height vs reference, root speed, pose (when
-    `pose_termination`), horizontal root drift from the reference (when `max_root_drift` > 0, or a
-    0-dim tensor: the limit of a curriculum, applied whatever its value). Time-outs: episode_length > max_episode_length, and motion end when
+    Failures: any of `failures` (same arguments). Time-outs: episode_length > max_episode_length, and motion end when
     `motion_end_terminates` (headless training; with a viewer clips loop). reset = failures |
     time_out, suppressed where episode_length == 0 (never true in TWIST's step order, kept).
     `motion_length` (N,) is the clip length of each env's motion; reference positions are the
     origin-shifted world reference (only z and root-relative positions are compared).
     """
-    failed = torso_contact(torso_contact_forces, contact_threshold)
-    failed |= bad_orientation(root_quat, roll_limit, pitch_limit)
-    failed |= root_height_deviation(root_pos, ref_root_pos, height_threshold)
-    failed |= root_speed(root_lin_vel, max_root_speed)
-    if pose_termination:
-        failed |= pose_deviation(
-            key_body_pos, root_pos, root_quat, ref_key_body_pos, ref_root_pos, ref_root_quat, pose_dist
-        )
-    if isinstance(max_root_drift, torch.Tensor) or max_root_drift > 0:
-        failed |= root_drift(root_pos, ref_root_pos, max_root_drift)
+    causes = failures(
+        torso_contact_forces,
+        root_pos,
+        root_quat,
+        root_lin_vel,
+        key_body_pos,
+        ref_root_pos,
+        ref_root_quat,
+        ref_key_body_pos,
+        pose_termination=pose_termination,
+        contact_threshold=contact_threshold,
+        roll_limit=roll_limit,
+        pitch_limit=pitch_limit,
+        height_threshold=height_threshold,
+        max_root_speed=max_root_speed,
+        pose_dist=pose_dist,
+        max_root_drift=max_root_drift,
+    )
+    failed = torch.stack(list(causes.values())).any(dim=0)
     time_out = episode_timeout(episode_length, max_episode_length)
     if motion_end_terminates:
         time_out |= motion_end(episode_length, motion_length, dt)
