@@ -198,14 +198,12 @@ class FirstEpisodeTracker:
         self.causes = {name: torch.zeros(num_envs, dtype=torch.bool, device=device) for name in cause_names}
 
     def observe(self, env) -> None:
-        reset, time_out = env.reset_buf.bool(), env.time_out_buf.bool()
-        failing = self.active & reset & ~time_out
         self.observe_step(
             env_step_errors(env),
-            reset,
-            time_out,
+            env.reset_buf.bool(),
+            env.time_out_buf.bool(),
             metrics.root_drift(env.root_states[:, 0:3], env._ref_root_pos),
-            env.failure_causes() if bool(failing.any()) else None,
+            env.failure_causes(),
         )
 
     def observe_step(
@@ -218,7 +216,7 @@ class FirstEpisodeTracker:
     ) -> None:
         """One step of every env: its `step_errors`, whether its episode ends here (`reset`), by reaching
         the clip's end (`time_out`), its root drift (m) now, and the failure terms that fire now
-        (`terminations.failures`; needed only on a step where some episode fails); (N,) each."""
+        (`terminations.failures`); (N,) each."""
         active = self.active
         failed = active & reset & ~time_out
         for name, mask in (causes or {}).items():
