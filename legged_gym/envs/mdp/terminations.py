@@ -10,7 +10,7 @@ Quaternions xyzw; positions and velocities world frame.
 
 from __future__ import annotations
 
-from typing import Dict, Tuple, Union
+from typing import Any, Dict, Tuple, Union
 
 import torch
 
@@ -122,54 +122,23 @@ def failures(
 
 
 def check_termination(
-    torso_contact_forces: torch.Tensor,
-    root_pos: torch.Tensor,
-    root_quat: torch.Tensor,
-    root_lin_vel: torch.Tensor,
-    key_body_pos: torch.Tensor,
-    ref_root_pos: torch.Tensor,
-    ref_root_quat: torch.Tensor,
-    ref_key_body_pos: torch.Tensor,
     episode_length: torch.Tensor,
     motion_length: torch.Tensor,
     max_episode_length: float,
     dt: float = POLICY_DT,
     motion_end_terminates: bool = True,
-    pose_termination: bool = True,
-    contact_threshold: float = 1.0,
-    roll_limit: float = 1.0,
-    pitch_limit: float = 1.0,
-    height_threshold: float = 0.2,
-    max_root_speed: float = 5.0,
-    pose_dist: float = 0.7,
-    max_root_drift: Union[float, torch.Tensor] = 0.0,
+    **failure_args: Any,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """(reset, time_out) masks (docs/rewards_and_terminations.md, Terminations).
 
-    Failures: any of `failures` (same arguments). Time-outs: episode_length > max_episode_length, and motion end when
+    Failures: any of `failures(**failure_args)` (the state, the reference and the thresholds, by
+    keyword). Time-outs: episode_length > max_episode_length, and motion end when
     `motion_end_terminates` (headless training; with a viewer clips loop). reset = failures |
     time_out, suppressed where episode_length == 0 (never true in TWIST's step order, kept).
     `motion_length` (N,) is the clip length of each env's motion; reference positions are the
     origin-shifted world reference (only z and root-relative positions are compared).
     """
-    causes = failures(
-        torso_contact_forces,
-        root_pos,
-        root_quat,
-        root_lin_vel,
-        key_body_pos,
-        ref_root_pos,
-        ref_root_quat,
-        ref_key_body_pos,
-        pose_termination=pose_termination,
-        contact_threshold=contact_threshold,
-        roll_limit=roll_limit,
-        pitch_limit=pitch_limit,
-        height_threshold=height_threshold,
-        max_root_speed=max_root_speed,
-        pose_dist=pose_dist,
-        max_root_drift=max_root_drift,
-    )
+    causes = failures(**failure_args)
     failed = torch.stack(list(causes.values())).any(dim=0)
     time_out = episode_timeout(episode_length, max_episode_length)
     if motion_end_terminates:
