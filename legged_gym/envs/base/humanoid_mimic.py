@@ -440,7 +440,7 @@ class HumanoidMimic(HumanoidChar):
 
     def failure_causes(self) -> Dict[str, torch.Tensor]:
         """{cause: (N,) bool} of the failure terms that are on, at the current state (eval.py reads
-        them when an episode ends; `terminations.FAILURE_CAUSES`)."""
+        them every step to name what ended each episode; `terminations.FAILURE_CAUSES`)."""
         return terminations.failures(**self._failure_inputs())
 
     def check_termination(self) -> None:
