@@ -2,7 +2,7 @@
 
     python bench/bench_cmg_motion_lib.py [--task g1_cmg_medium] [--num_envs 4096] [--steps 1000]
                                          [--reset_prob 0.01] [--cmg_model PATH] [--chunk K] [--pool_size P]
-                                         [--no_tf32] [--device cuda:0] [--out_dir bench/results]
+                                         [--no_tf32] [--foot_lock] [--device cuda:0] [--out_dir bench/results]
 
 One `CMGMotionLib`, built from the task's config as the environment builds it (`cmg_motion_lib`:
 the shipped CMG unless --cmg_model, the task's command band, pool and look-ahead), runs what a
@@ -17,9 +17,9 @@ refresh's graph is captured at its third call), with the device synchronised aft
 library runs with its CUDA graphs (`cmg_cuda_graph`) and, unless --no_eager, a second one without
 them on the same reset masks; their reference frames and commands are compared at the end.
 The generator's products run in TF32 as the task sets it (`motion.cmg_tf32`, on CUDA only; --no_tf32:
-float32).
-Writes bench/results/cmg_motion_lib_<device>_<date>_chunk<K>[_pool<P>][_tf32].json (the suffixes with
---pool_size and when the products ran in TF32):
+float32). --foot_lock: with the foot lock of the generated frames (`motion.cmg_foot_lock`).
+Writes bench/results/cmg_motion_lib_<device>_<date>_chunk<K>[_pool<P>][_tf32][_footlock].json (the
+suffixes with --pool_size, when the products ran in TF32 and with --foot_lock):
 date, device_name, command, pool_size, per way and
 part the ms per env step of all envs and per env (us), and the largest graph-vs-eager difference.
 Not a test.
@@ -127,6 +127,7 @@ def main(argv=None):
     )
     p.add_argument("--no_eager", action="store_true", help="skip the library without CUDA graphs")
     p.add_argument("--no_tf32", action="store_true", help="the generator's products in float32 (motion.cmg_tf32 off)")
+    p.add_argument("--foot_lock", action="store_true", help="the foot lock on (motion.cmg_foot_lock)")
     p.add_argument("--device", default="cuda:0" if torch.cuda.is_available() else "cpu")
     p.add_argument("--out_dir", default=str(REPO_ROOT / "bench" / "results"))
     args = p.parse_args(argv)
@@ -141,6 +142,8 @@ def main(argv=None):
         cfg.motion.cmg_pool_size = args.pool_size
     if args.no_tf32:
         cfg.motion.cmg_tf32 = False
+    if args.foot_lock:
+        cfg.motion.cmg_foot_lock = True
     n = args.num_envs
     t0 = time.perf_counter()
     lib = make_lib(cfg, device, cuda_graph=True)
@@ -187,7 +190,8 @@ def main(argv=None):
     print(json.dumps(result, indent=2))
     pool = "" if args.pool_size is None else "_pool{}".format(lib.pool_size)
     tf32 = "_tf32" if lib.tf32 else ""
-    name = "cmg_motion_lib_{}_{}_chunk{}{}{}.json".format(device.type, date, lib.chunk, pool, tf32)
+    lock = "_footlock" if cfg.motion.cmg_foot_lock else ""
+    name = "cmg_motion_lib_{}_{}_chunk{}{}{}{}.json".format(device.type, date, lib.chunk, pool, tf32, lock)
     out = Path(args.out_dir) / name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

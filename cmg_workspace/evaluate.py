@@ -1,7 +1,7 @@
 """Evaluate a CMG over a grid of velocity commands.
 
     python -m cmg_workspace.evaluate [CKPT_OR_RUN] --out DIR [--vx ...] [--vy ...] [--wz ...] [--seconds 10]
-                                     [--device cpu]
+                                     [--device cpu] [--foot_lock]
 
 Default CKPT: the shipped model `assets/cmg/cmg.pt`. Default grid: vx -0.5 .. 3.5 m/s (step 0.5),
 vy -1 .. 1 m/s (step 0.5), wz -1.5 .. 1.5 rad/s (step 0.75): 225 commands. Each command is rolled
@@ -15,9 +15,10 @@ standard deviations of the data).
 Writes DIR/eval.json: `summary` over the commands inside the band of the training data (each
 component within the data's command range): `foot_slide_mps_median` (median over commands of the
 per-command medians), `foot_slide_mps_median_moving` (the same over commands of at least 0.5 m/s
-or 0.3 rad/s), `speed_error_rel_median`, `diverged` (count), `stalled` (commands of at least 0.5 m/s
+or 0.3 rad/s), `foot_slide_mps_mean_median` (of the per-command means), `speed_error_rel_median`, `diverged` (count), `stalled` (commands of at least 0.5 m/s
 whose implied speed is under half of it: the root moves, the feet hardly step), `targets_met` (foot slide <= 0.1 m/s,
-speed error <= 15 %, no divergence); `summary_all` the same over the whole grid; `commands` the
+speed error <= 15 %, no divergence), `joint_speed_p99_radps_median` (per command the 99th
+percentile of the joints' finite-difference speeds); `summary_all` the same over the whole grid; `commands` the
 per-command results; `data_baseline` (`--baseline SRC ...`, default the project's own clips
 `embedded locomotion`; `--baseline none` for none): the same measures on each training clip, its
 joints played under a root integrated from the clip's own per-frame command exactly as for the
@@ -27,6 +28,14 @@ moving clips. The root integrated from a command moves at constant speed, uprigh
 the clips themselves slide under it (their pelvis speeds up and slows within a stride and tilts):
 the baseline is the slide a generator that reproduced its data perfectly would show.
 DIR/eval.png: the errors over the grid.
+
+`--foot_lock` measures the frames after the foot lock that the CMG motion library can apply
+(`pose.cmg.foot_lock`: the stance foot held in place by leg IK, `motion.cmg_foot_lock`): the same
+measures, plus `foot_slide_mps_median_unlocked` (the generator alone), `foot_lock_saturated_frac_mean`
+(share of foot-frames whose shift is at its limit, where the foot slides again) and
+`foot_lock_ik_error_max_m`. The lock moves the stance foot with the commanded root, so the implied
+speed then equals the command by construction during a held stance: read the speed error of the
+unlocked evaluation for the generator's own stepping speed.
 """
 
 from __future__ import annotations
@@ -49,6 +58,7 @@ from cmg_workspace.metrics import divergence, joint_limit_metrics, locomotion_me
 from cmg_workspace.rollout import generate, integrate_root
 from cmg_workspace.sources import list_sources, read_source_file
 from pose.cmg.checkpoint import LoadedCMG, load_cmg
+from pose.cmg.foot_lock import FootLock
 from pose.cmg.joints import to_23
 from pose.convert import resample
 from pose.g1_model import ASSETS_DIR, load_g1
@@ -77,27 +87,50 @@ def in_band(commands: np.ndarray, cmg: LoadedCMG, tol: float = 1e-3) -> np.ndarr
     return np.asarray(((commands >= lo) & (commands <= hi)).all(-1))
 
 
-def evaluate(cmg: LoadedCMG, commands: np.ndarray, seconds: float = 10.0, device="cpu") -> Dict[str, np.ndarray]:
-    """Per-command metrics (arrays of length N) of rollouts from the standing pose."""
+def evaluate(
+    cmg: LoadedCMG, commands: np.ndarray, seconds: float = 10.0, device="cpu", foot_lock: Optional[FootLock] = None
+) -> Dict[str, np.ndarray]:
+    """Per-command metrics (arrays of length N) of rollouts from the standing pose. With `foot_lock`
+    the measures are of the locked frames, plus `foot_slide_mps_unlocked` (the generator alone),
+    `foot_lock_saturated_frac` (share of foot-frames whose shift is at its limit) and
+    `foot_lock_ik_error_max_m` (the largest distance of a foot to its locked target)."""
     dt = 1.0 / cmg.fps
     steps = int(round(seconds * cmg.fps))
+    skip = int(round(SKIP_SECONDS * cmg.fps))
     st = cmg.stats.tensors(device)
     cmd = torch.as_tensor(commands, dtype=torch.float32, device=device)
     model = cmg.model.to(device)
     motion = generate(model, st, torch.as_tensor(cmg.standing_pose, device=device), cmd, steps)
     motion_hat = st.normalise_motion(motion).cpu().numpy()
     out = divergence(motion_hat, DIVERGENCE_LIMIT, dt)
-    q23 = to_23(motion[..., : motion.shape[-1] // 2]).cpu().double().numpy()
-    q23 = np.nan_to_num(q23, nan=0.0, posinf=0.0, neginf=0.0)
+    nj = motion.shape[-1] // 2
+    q23 = torch.nan_to_num(to_23(motion[..., :nj]).cpu().double(), nan=0.0, posinf=0.0, neginf=0.0)
     root_pos, yaw = integrate_root(torch.as_tensor(commands, dtype=torch.float64), steps, dt)
-    points, foot_of = sole_points_in_root_frame(q23)
-    loco = locomotion_metrics(
-        points, root_pos.numpy(), yaw.numpy(), commands, dt, skip=int(round(SKIP_SECONDS * cmg.fps)), foot_of=foot_of
-    )
-    out.update(loco)
-    out.update(joint_limit_metrics(q23))
-    for k in ("foot_slide_mps", "implied_speed_mps", "speed_error_rel"):
-        out[k] = np.where(out["diverged"], np.nan, out[k])
+
+    def measure(q: torch.Tensor) -> Dict[str, np.ndarray]:
+        points, foot_of = sole_points_in_root_frame(q.numpy())
+        return locomotion_metrics(points, root_pos.numpy(), yaw.numpy(), commands, dt, skip=skip, foot_of=foot_of)
+
+    if foot_lock is not None:
+        out["foot_slide_mps_unlocked"] = measure(q23)["foot_slide_mps"]
+        v23 = torch.nan_to_num(to_23(motion[..., nj:]).cpu().double())
+        q23, _, _, info = foot_lock(root_pos, yaw, q23, v23, dt)
+        q23 = q23.double().cpu()
+        at_limit = info["shift"].norm(dim=-1) >= foot_lock.max_shift * (1.0 - 1e-6)
+        out["foot_lock_saturated_frac"] = at_limit[:, skip:].double().mean((1, 2)).cpu().numpy()
+        out["foot_lock_ik_error_max_m"] = info["ik_error"].amax((1, 2)).double().cpu().numpy()
+    out.update(measure(q23))
+    out.update(joint_limit_metrics(q23.numpy()))
+    out["joint_speed_p99_radps"] = np.percentile(np.abs(np.diff(q23[:, skip:].numpy(), axis=1)) / dt, 99, axis=(1, 2))
+    for k in (
+        "foot_slide_mps",
+        "foot_slide_mps_mean",
+        "implied_speed_mps",
+        "speed_error_rel",
+        "foot_slide_mps_unlocked",
+    ):
+        if k in out:
+            out[k] = np.where(out["diverged"], np.nan, out[k])
     return out
 
 
@@ -214,14 +247,24 @@ def summarise(metrics: Dict[str, np.ndarray], mask: np.ndarray, commands: np.nda
     slide = _nanmedian(metrics["foot_slide_mps"][mask])
     err = _nanmedian(metrics["speed_error_rel"][mask])
     diverged = int(metrics["diverged"][mask].sum())
+    lock = {}
+    if "foot_slide_mps_unlocked" in metrics and mask.any():
+        lock = {
+            "foot_slide_mps_median_unlocked": _nanmedian(metrics["foot_slide_mps_unlocked"][mask]),
+            "foot_lock_saturated_frac_mean": float(metrics["foot_lock_saturated_frac"][mask].mean()),
+            "foot_lock_ik_error_max_m": float(metrics["foot_lock_ik_error_max_m"][mask].max()),
+        }
     return {
         "commands": int(mask.sum()),
         "foot_slide_mps_median": slide,
         "foot_slide_mps_median_moving": _nanmedian(metrics["foot_slide_mps"][mask & moving(commands)]),
+        "foot_slide_mps_mean_median": _nanmedian(metrics["foot_slide_mps_mean"][mask]),
         "speed_error_rel_median": err,
         "diverged": diverged,
         "stalled": int(stalled(metrics, commands)[mask].sum()),
         "limit_violation_frac_mean": float(metrics["limit_violation_frac"][mask].mean()) if mask.any() else None,
+        "joint_speed_p99_radps_median": _nanmedian(metrics["joint_speed_p99_radps"][mask]),
+        **lock,
         "targets": {"foot_slide_mps": TARGET_FOOT_SLIDE, "speed_error_rel": TARGET_SPEED_ERROR, "diverged": 0},
         "targets_met": bool(
             slide is not None
@@ -254,6 +297,7 @@ def report(
     baseline: Optional[dict] = None,
     device="cpu",
     command: str = "",
+    foot_lock: Optional[FootLock] = None,
 ) -> dict:
     band = in_band(commands, cmg)
     per = []
@@ -268,6 +312,14 @@ def report(
         "checkpoint": str(cmg.path),
         "seconds": seconds,
         "fps": cmg.fps,
+        "foot_lock": None
+        if foot_lock is None
+        else {
+            "decay": foot_lock.decay,
+            "max_shift_m": foot_lock.max_shift,
+            "ik_iters": foot_lock.ik.max_iter,
+            "max_step_rad": foot_lock.ik.max_step,
+        },
         "data_command_range": {
             "min": [float(x) for x in cmg.stats.command_min],
             "max": [float(x) for x in cmg.stats.command_max],
@@ -383,6 +435,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--seconds", type=float, default=10.0, help="rollout length per command")
     p.add_argument("--device", default="cpu")
     p.add_argument(
+        "--foot_lock",
+        action="store_true",
+        help="measure the frames after the foot lock (pose.cmg.foot_lock; the motion library's motion.cmg_foot_lock), "
+        "with the generator's own slide as foot_slide_mps_unlocked",
+    )
+    p.add_argument(
         "--baseline",
         nargs="+",
         default=list(DEFAULT_BASELINE),
@@ -402,10 +460,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     t0 = time.perf_counter()
     commands = command_grid(args.vx, args.vy, args.wz)
-    metrics = evaluate(cmg, commands, args.seconds, args.device)
+    lock = FootLock(device="cpu", dtype=torch.float64) if args.foot_lock else None
+    metrics = evaluate(cmg, commands, args.seconds, args.device, lock)
     baseline = None if args.baseline == ["none"] else data_baseline(args.baseline, cmg.fps)
     command = " ".join(["python -m cmg_workspace.evaluate"] + list(sys.argv[1:] if argv is None else argv))
-    result = report(cmg, commands, metrics, args.seconds, baseline, args.device, command)
+    result = report(cmg, commands, metrics, args.seconds, baseline, args.device, command, lock)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "eval.json", "w") as f:
@@ -414,11 +473,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for name in ("summary", "summary_all"):
         s = result[name]
         print(
-            "{:11s} {:3d} commands: foot slide median {} m/s, implied-speed error median {}, diverged {}, "
+            "{:11s} {:3d} commands: foot slide median {} m/s (mean {}), implied-speed error median {}, diverged {}, "
             "stalled {}, joint-limit violations {:.1%} of frames; targets met: {}".format(
                 name,
                 s["commands"],
                 fmt(s["foot_slide_mps_median"]),
+                fmt(s["foot_slide_mps_mean_median"]),
                 fmt(s["speed_error_rel_median"]),
                 s["diverged"],
                 s["stalled"],
@@ -426,6 +486,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 s["targets_met"],
             )
         )
+        if "foot_slide_mps_median_unlocked" in s:
+            print(
+                "{:11s} foot lock: slide median without it {} m/s, shift at its limit {:.1%} of foot-frames, "
+                "largest IK miss {:.3f} m".format(
+                    "",
+                    fmt(s["foot_slide_mps_median_unlocked"]),
+                    s["foot_lock_saturated_frac_mean"],
+                    s["foot_lock_ik_error_max_m"],
+                )
+            )
     if baseline is not None:
         print(
             "data baseline {:3d} moving clips of {} under the same root: foot slide median {} m/s (own root {} m/s), "

@@ -10,7 +10,8 @@ point at frame k; it is a stance transition when the lowest point at k + 1 is on
 transitions before `skip` (the start-up from standing) are ignored.
 
 - foot slide: horizontal world-frame speed of the contact point over the transition; median over
-  stance transitions.
+  stance transitions (`foot_slide_mps`), and mean (`foot_slide_mps_mean`: also counts the few
+  transitions that slide, which the median of a mostly planted foot does not show).
 - implied speed: the root velocity that the contact point implies if it were planted, from its
   motion relative to the root: v = -(d p / dt + w x p) with p the point in the root's heading frame
   and w = (0, 0, wz); median of |v| over stance transitions. Its relative error against the
@@ -67,7 +68,7 @@ def locomotion_metrics(
     foot_of: Optional[np.ndarray] = None,
 ) -> Dict[str, np.ndarray]:
     """points (N, T, P, 3) heading frame; root_pos (N, T, 3); yaw (N, T); commands (N, 3). Per rollout:
-    foot_slide_mps, implied_speed_mps, speed_error_rel (NaN below min_speed), stance_share."""
+    foot_slide_mps, foot_slide_mps_mean, implied_speed_mps, speed_error_rel (NaN below min_speed), stance_share."""
     n, t = yaw.shape
     foot_of = np.arange(points.shape[2]) if foot_of is None else np.asarray(foot_of)
     c, s = np.cos(yaw), np.sin(yaw)
@@ -98,6 +99,7 @@ def locomotion_metrics(
         err = np.where(cmd_speed >= min_speed, np.abs(implied_speed - cmd_speed) / cmd_speed, np.nan)
     return {
         "foot_slide_mps": _median(slide, stance),
+        "foot_slide_mps_mean": np.where(stance.any(1), (slide * stance).sum(1) / np.maximum(stance.sum(1), 1), np.nan),
         "implied_speed_mps": implied_speed,
         "speed_error_rel": err,
         "stance_share": stance[:, skip:].mean(1) if t - 1 > skip else np.zeros(n),

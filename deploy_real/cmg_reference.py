@@ -49,9 +49,11 @@ class CMGReference:
       model: a CMG checkpoint or run folder (None: the shipped `assets/cmg/cmg.pt`).
       command: the initial (vx, vy, yaw rate); ValueError naming the entry when it is not finite or
         outside the CMG's trained command range (`low`, `high`).
+      foot_lock: hold the stance foot of the frames by leg IK (`pose.cmg.foot_lock`), as the policy's
+        training did with `motion.cmg_foot_lock`.
     """
 
-    def __init__(self, model=None, command: Sequence[float] = (0.0, 0.0, 0.0)) -> None:
+    def __init__(self, model=None, command: Sequence[float] = (0.0, 0.0, 0.0), foot_lock: bool = False) -> None:
         from pose.utils.cmg_motion_lib import CMGMotionLib, load_generator
 
         torch.set_num_threads(1)  # one env: threads only add latency
@@ -73,6 +75,7 @@ class CMGReference:
             command_ranges=list(zip(self.low, self.high)),
             key_bodies=["pelvis"],
             pool_refresh_steps=NO_POOL_REFRESH,
+            foot_lock=foot_lock,
         )
         self.lib.reset([0], commands=torch.as_tensor(self.command, dtype=torch.float32).reshape(1, 3))
 

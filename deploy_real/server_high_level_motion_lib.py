@@ -11,7 +11,8 @@ of the clip at time (k + 1) * 0.02 s, as TWIST) and `action_mimic_g1_meta` ({"se
 transaction, and `action_hand_g1` (14 zeros). --motion_id K plays clip K once; --loop plays every clip of
 the set in turn until --duration or Ctrl-C, blending 0.5 s between clips. --cmg streams the CMG's
 locomotion under the velocity command --vx --vy --yaw_rate (`deploy_real.cmg_reference`; the generator
-of --cmg_model, default the shipped assets/cmg/cmg.pt) until --duration or Ctrl-C; a client changes the
+of --cmg_model, default the shipped assets/cmg/cmg.pt; --cmg_foot_lock for a policy trained with the
+foot lock) until --duration or Ctrl-C; a client changes the
 command live by SETting `command_velocity_g1` to a JSON list [vx, vy, yaw_rate]. At the end of the clip, at
 --duration, or on Ctrl-C / SIGTERM, the reference ramps linearly to the default standing vector over 2 s
 and the default is set. --vis shows the reference in a MuJoCo viewer (the kinematic model) when a
@@ -75,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="PATH",
         help="with --cmg: a CMG checkpoint or run folder (default: the shipped assets/cmg/cmg.pt)",
+    )
+    p.add_argument(
+        "--cmg_foot_lock",
+        action="store_true",
+        default=None,
+        help="with --cmg: hold the stance foot of the frames by leg IK (pose/cmg/foot_lock.py), "
+        "for a policy trained with motion.cmg_foot_lock",
     )
     for flag, unit in zip(COMMAND_FLAGS, COMMAND_UNITS):
         p.add_argument(
@@ -193,7 +201,7 @@ def load_motions(motion_file: Optional[str], vel_smooth_window: int = 19):
 
 def check_args(parser: argparse.ArgumentParser, args) -> None:
     """--cmg excludes the clip flags; the CMG flags need --cmg."""
-    cmg_only = [f for f in COMMAND_FLAGS + ("--cmg_model",) if getattr(args, f[2:]) is not None]
+    cmg_only = [f for f in COMMAND_FLAGS + ("--cmg_model", "--cmg_foot_lock") if getattr(args, f[2:]) is not None]
     if not args.cmg and cmg_only:
         parser.error("{}: only with --cmg".format(" ".join(cmg_only)))
     clip_flags = [
@@ -244,7 +252,9 @@ def run(args) -> int:
     if args.cmg:
         from deploy_real.cmg_reference import CMGReference
 
-        cmg = CMGReference(args.cmg_model, [getattr(args, f[2:]) or 0.0 for f in COMMAND_FLAGS])
+        cmg = CMGReference(
+            args.cmg_model, [getattr(args, f[2:]) or 0.0 for f in COMMAND_FLAGS], foot_lock=bool(args.cmg_foot_lock)
+        )
     motion_lib = cmg.lib if cmg is not None else load_motions(args.motion_file, args.vel_smooth_window)
     if args.motion_id is not None and not 0 <= args.motion_id < motion_lib.num_motions():
         raise ValueError(

@@ -18,13 +18,25 @@ class LegIK:
 
     Batched damped Gauss-Newton over all frames at once, with the geometric Jacobian of the leg
     chain (world joint axes from ForwardKinematics). Targets: positions (T, 2, 3), rotations
-    (T, 2, 3, 3) of the feet (LEFT, RIGHT order of `model.feet`).
+    (T, 2, 3, 3) of the feet (LEFT, RIGHT order of `model.feet`). `max_step` (rad, default none)
+    scales each frame's Gauss-Newton step down so that no joint moves more than it per iteration:
+    a target out of the leg's reach then ends near the closest pose instead of a jump across the
+    joint range.
     """
 
-    def __init__(self, model: Optional[G1Model] = None, damping: float = 1e-4, max_iter: int = 40):
+    def __init__(
+        self,
+        model: Optional[G1Model] = None,
+        damping: float = 1e-4,
+        max_iter: int = 40,
+        max_step: Optional[float] = None,
+        device="cpu",
+        dtype=torch.float64,
+    ):
         self.model = model or load_g1()
         self.damping = damping
         self.max_iter = max_iter
+        self.max_step = max_step
         self.leg_bodies: List[List[str]] = []
         self.leg_dofs: List[List[int]] = []
         axes: List[List[Tuple[float, float, float]]] = []
@@ -41,11 +53,12 @@ class LegIK:
             self.leg_dofs.append([self.model.dof_names.index(j.name) for _, j in chain])
             axes.append([j.axis for _, j in chain])
         bodies = [n for leg in self.leg_bodies for n in leg]
-        self.fk = ForwardKinematics(self.model, bodies=bodies, dtype=torch.float64)
+        self.fk = ForwardKinematics(self.model, bodies=bodies, device=device, dtype=dtype)
         self.n_leg = len(self.leg_bodies[0])
-        self._axes = torch.tensor(axes, dtype=torch.float64)  # (2, 6, 3) in body frames
-        self._lower = torch.tensor(self.model.dof_lower, dtype=torch.float64)
-        self._upper = torch.tensor(self.model.dof_upper, dtype=torch.float64)
+        self._axes = torch.tensor(axes, dtype=dtype, device=device)  # (2, 6, 3) in body frames
+        self._lower = torch.tensor(self.model.dof_lower, dtype=dtype, device=device)
+        self._upper = torch.tensor(self.model.dof_upper, dtype=dtype, device=device)
+        self._idx = torch.tensor(self.leg_dofs, device=device)  # (2, 6)
 
     def _errors_and_jacobian(self, root_pos, root_rot, q, foot_pos, foot_rot):
         pos, rot = self.fk(root_pos, root_rot, q)
@@ -74,14 +87,20 @@ class LegIK:
         Returns (q, position error (T, 2), rotation error (T, 2)) of the final iterate.
         """
         q = q_init.clone()
-        idx = torch.tensor(self.leg_dofs)  # (2, 6)
-        eye = torch.eye(self.n_leg, dtype=q.dtype)
+        idx = self._idx
+        eye = torch.eye(self.n_leg, dtype=q.dtype, device=q.device)
         for _ in range(self.max_iter):
             err, jac = self._errors_and_jacobian(root_pos, root_rot, q, foot_pos, foot_rot)
-            if err[..., :3].norm(dim=-1).max() < 1e-10 and err[..., 3:].norm(dim=-1).max() < 1e-9:
-                break
+            if (
+                self.max_step is None
+                and err[..., :3].norm(dim=-1).max() < 1e-10
+                and err[..., 3:].norm(dim=-1).max() < 1e-9
+            ):
+                break  # (with max_step: a fixed number of iterations, no host synchronisation)
             jt = jac.transpose(-1, -2)
             dq = torch.linalg.solve(jt @ jac + self.damping**2 * eye, (jt @ err.unsqueeze(-1))).squeeze(-1)
+            if self.max_step is not None:
+                dq = dq * (self.max_step / dq.abs().amax(-1, keepdim=True).clamp_min(1e-12)).clamp(max=1.0)
             q[:, idx] = torch.clamp(q[:, idx] + dq, self._lower[idx], self._upper[idx])
         err, _ = self._errors_and_jacobian(root_pos, root_rot, q, foot_pos, foot_rot)
         return q, err[..., :3].norm(dim=-1), err[..., 3:].norm(dim=-1)

@@ -87,12 +87,13 @@ import torch
 
 from pose.cmg import joints
 from pose.cmg.checkpoint import load_cmg
+from pose.cmg.foot_lock import FootLock
 from pose.formats import MotionFileError
 from pose.g1_model import ASSETS_DIR, load_g1
 from pose.kinematics import FootGeometry, ForwardKinematics
 from pose.utils.cuda_graph import GraphedCall
 from pose.utils.tf32 import Tf32
-from pose.utils.torch_utils import wrap_angle
+from pose.utils.torch_utils import wrap_angle, yaw_to_quat
 
 #: The CMG shipped with the project (a release checkpoint, `cmg_workspace/README.md`).
 SHIPPED_CMG = ASSETS_DIR / "cmg" / "cmg.pt"
@@ -125,6 +126,7 @@ class Heads:
     cmd_b: torch.Tensor
     switch_frame: torch.Tensor  # (n,) long
     mirror: torch.Tensor  # (n,) bool
+    lock_state: torch.Tensor  # (n, W) the foot lock's packed state after the last frame (W = 0 without it)
 
 
 def heading_to_world(yaw: torch.Tensor, cmd: torch.Tensor) -> torch.Tensor:
@@ -132,13 +134,6 @@ def heading_to_world(yaw: torch.Tensor, cmd: torch.Tensor) -> torch.Tensor:
     cy, sy = torch.cos(yaw), torch.sin(yaw)
     vx, vy = cmd[..., 0], cmd[..., 1]
     return torch.stack([cy * vx - sy * vy, sy * vx + cy * vy], dim=-1)
-
-
-def yaw_to_quat(yaw: torch.Tensor) -> torch.Tensor:
-    """(...,) yaw -> (..., 4) xyzw quaternion of the rotation about z."""
-    half = 0.5 * yaw
-    zero = torch.zeros_like(yaw)
-    return torch.stack([zero, zero, torch.sin(half), torch.cos(half)], dim=-1)
 
 
 def load_generator(path=None, device="cpu"):
@@ -176,6 +171,8 @@ class CMGMotionLib:
       cuda_graph: on CUDA, replay the device work of `step()` and of pool refreshes from CUDA graphs.
       tf32: on CUDA, the generator network's matrix products in TF32 (`pose.utils.tf32`; the forward
         kinematics and the root integration stay float32).
+      foot_lock: hold the stance foot in place by leg IK (`pose.cmg.foot_lock.FootLock`, its default
+        settings), frame after frame as they are generated.
     """
 
     def __init__(
@@ -200,6 +197,7 @@ class CMGMotionLib:
         cuda_graph: bool = True,
         chunk: int = 1,
         tf32: bool = False,
+        foot_lock: bool = False,
     ):
         self.device = torch.device(device)
         loaded = model if hasattr(model, "model") and hasattr(model, "stats") else load_generator(model, self.device)
@@ -247,6 +245,7 @@ class CMGMotionLib:
         self._dof_names = list(g1.dof_names)
         self._fk = ForwardKinematics(g1, bodies=self._key_bodies, device=self.device)
         self._feet = FootGeometry(g1, device=self.device) if self.height_from_fk else None
+        self._lock = FootLock(g1, device=self.device) if foot_lock else None
         dev = self.device
         self._idx23 = torch.as_tensor(joints.index_23_in_29(), device=dev, dtype=torch.long)
         perm, signs = joints.mirror_map()
@@ -284,6 +283,7 @@ class CMGMotionLib:
         self._cmd_b = self._zeros(n, 3)
         self._switch_frame = torch.full((n,), NO_SWITCH, device=dev, dtype=torch.long)
         self._mirror = torch.zeros(n, device=dev, dtype=torch.bool)
+        self._lock_state = self._zeros(n, self._lock.state_width if self._lock is not None else 0)
         self.num_clamped = torch.zeros((), device=dev, dtype=torch.long)
         self._steps = 0
         self._started = False
@@ -416,7 +416,7 @@ class CMGMotionLib:
         return x[..., self._mirror_perm] * self._mirror_signs
 
     def _frames_of(self, x_hat: torch.Tensor, mirror: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """Joints, key bodies and root height of normalised states (n, ..., 58)."""
+        """Joints and root height of normalised states (n, ..., 58)."""
         raw = self.stats.denormalise_motion(x_hat)
         m = mirror.view((-1,) + (1,) * (raw.dim() - 1))
         raw = torch.where(m, self.mirror_state(raw), raw)
@@ -431,7 +431,27 @@ class CMGMotionLib:
             z = -self._feet.lowest_points(root, rot, dof_pos).amin(dim=-1)
         else:
             z = torch.full(dof_pos.shape[:-1], self.height, device=self.device)
-        return {"dof_pos": dof_pos, "dof_vel": dof_vel, "key_pos": self._fk.local_body_pos(dof_pos), "z": z}
+        return {"dof_pos": dof_pos, "dof_vel": dof_vel, "z": z}
+
+    def _locked(
+        self,
+        out: Dict[str, torch.Tensor],
+        root_pos: torch.Tensor,
+        yaw: torch.Tensor,
+        lock_state: Optional[torch.Tensor] = None,
+    ) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
+        """Joints (after the foot lock, if on) and key bodies of frames (n, T) under their root, and the
+        lock's packed state after them (`lock_state` the one before them; None: episodes that start
+        with these frames)."""
+        dof_pos, dof_vel = out["dof_pos"], out["dof_vel"]
+        n = dof_pos.shape[0]
+        if self._lock is None:
+            lock_state = self._zeros(n, 0)
+        else:
+            before = None if lock_state is None else self._lock.unpack(lock_state)
+            dof_pos, dof_vel, state, _ = self._lock(root_pos, yaw, dof_pos, dof_vel, self.dt, before)
+            lock_state = state.packed()
+        return {"dof_pos": dof_pos, "dof_vel": dof_vel, "key_pos": self._fk.local_body_pos(dof_pos)}, lock_state
 
     def _draw(self, n: int):
         """Commands, switch and mirror flags of `n` episodes (a fixed number of draws per episode)."""
@@ -480,17 +500,8 @@ class CMGMotionLib:
         step_xy = heading_to_world(yaw[:, :-1], cmd[:, :-1]) * self.dt
         xy = torch.cat([torch.zeros(n, 1, 2, device=self.device), torch.cumsum(step_xy, dim=1)], dim=1)
         root_pos = torch.cat([xy, out["z"].unsqueeze(-1)], dim=-1)
-        packed = self._pack(
-            {
-                "dof_pos": out["dof_pos"],
-                "dof_vel": out["dof_vel"],
-                "root_pos": root_pos,
-                "yaw": yaw,
-                "cmd": cmd,
-                "key_pos": out["key_pos"],
-            },
-            (n, steps),
-        )
+        joints_, lock_state = self._locked(out, root_pos, yaw)
+        packed = self._pack({**joints_, "root_pos": root_pos, "yaw": yaw, "cmd": cmd}, (n, steps))
         return Heads(
             packed,
             x_hat[:, -1].clone(),
@@ -500,6 +511,7 @@ class CMGMotionLib:
             cmd_b.clone(),
             switch_frame.clone(),
             mirror.clone(),
+            lock_state,
         )
 
     def _refresh_pool(self) -> None:
@@ -659,14 +671,10 @@ class CMGMotionLib:
             root.append(self._root_last.clone())
             yaw.append(self._yaw_last.clone())
         new = first.unsqueeze(1) + torch.arange(self.chunk, device=self.device)  # (N, chunk)
-        values = {
-            "dof_pos": out["dof_pos"],
-            "dof_vel": out["dof_vel"],
-            "root_pos": torch.stack(root, dim=1),
-            "yaw": torch.stack(yaw, dim=1),
-            "cmd": self._command_at(new),
-            "key_pos": out["key_pos"],
-        }
+        root_pos, yaws = torch.stack(root, dim=1), torch.stack(yaw, dim=1)
+        joints_, lock_state = self._locked(out, root_pos, yaws, self._lock_state)
+        self._lock_state.copy_(lock_state)
+        values = {**joints_, "root_pos": root_pos, "yaw": yaws, "cmd": self._command_at(new)}
         self._ring_packed[self._all.unsqueeze(1), new % self.capacity] = self._pack(values, (n, self.chunk))
         self._gen += self.chunk
 

@@ -85,6 +85,13 @@ def get_euler_xyz(q: torch.Tensor):
     return roll, pitch, yaw
 
 
+def yaw_to_quat(yaw: torch.Tensor) -> torch.Tensor:
+    """(...,) yaw -> (..., 4) xyzw quaternion of the rotation about z."""
+    half = 0.5 * yaw
+    zero = torch.zeros_like(yaw)
+    return torch.stack([zero, zero, torch.sin(half), torch.cos(half)], dim=-1)
+
+
 def wrap_angle(angle: torch.Tensor) -> torch.Tensor:
     """Angles wrapped into [-pi, pi)."""
     return torch.remainder(angle + math.pi, 2.0 * math.pi) - math.pi

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from cmg_helpers import build_embedded, train_small
+from conftest import tiny_cmg
 from cmg_workspace import evaluate
 from cmg_workspace.dataset import heading
 from cmg_workspace.metrics import divergence, joint_limit_metrics, locomotion_metrics, sole_points_in_root_frame
@@ -71,6 +72,7 @@ def test_frozen_pose_dragged_by_the_root():
     points = np.repeat(points, 2, axis=0)
     m = locomotion_metrics(points, root.numpy(), yaw.numpy(), commands, DT, foot_of=foot_of)
     np.testing.assert_allclose(m["foot_slide_mps"][0], 1.0, rtol=1e-6)
+    np.testing.assert_allclose(m["foot_slide_mps_mean"][0], 1.0, rtol=1e-6)
     np.testing.assert_allclose(m["implied_speed_mps"][0], 0.0, atol=1e-9)
     np.testing.assert_allclose(m["speed_error_rel"][0], 1.0, rtol=1e-6)
     lowest = np.argmin(points[0, 0, :, 2])
@@ -212,3 +214,26 @@ def test_command_line_on_a_small_model(tmp_path):
 def test_missing_checkpoint_is_one_line(tmp_path, capsys):
     assert evaluate.main([str(tmp_path / "nope.pt"), "--out", str(tmp_path / "e")]) == 2
     assert "nope.pt" in capsys.readouterr().err
+
+
+def test_foot_lock_evaluation_reports_the_generator_alone_and_the_lock(tmp_path):
+    """--foot_lock: the measures of the locked frames, the generator's own slide beside them, and the
+    lock's saturation and IK miss, summarised over the band like the other measures."""
+    ckpt = tiny_cmg(tmp_path / "tiny.pt", standing_noise=0.3)
+    args = [str(ckpt), "--vx", "0", "0.5", "1", "--vy", "0", "--wz", "0", "--seconds", "2", "--baseline", "none"]
+    assert evaluate.main(args + ["--out", str(tmp_path / "plain")]) == 0
+    assert evaluate.main(args + ["--out", str(tmp_path / "lock"), "--foot_lock"]) == 0
+    plain = json.loads((tmp_path / "plain" / "eval.json").read_text())
+    lock = json.loads((tmp_path / "lock" / "eval.json").read_text())
+    assert plain["foot_lock"] is None and lock["foot_lock"]["max_shift_m"] == pytest.approx(0.08)
+    for p, r in zip(plain["commands"], lock["commands"]):
+        assert r["foot_slide_mps_unlocked"] == pytest.approx(p["foot_slide_mps"], nan_ok=True)
+        assert 0.0 <= r["foot_lock_saturated_frac"] <= 1.0 and r["foot_lock_ik_error_max_m"] >= 0.0
+        assert "foot_lock_saturated_frac" not in p
+    s = lock["summary_all"]
+    assert s["foot_slide_mps_median_unlocked"] == pytest.approx(plain["summary_all"]["foot_slide_mps_median"])
+    assert s["foot_lock_saturated_frac_mean"] == pytest.approx(
+        float(np.mean([r["foot_lock_saturated_frac"] for r in lock["commands"]]))
+    )
+    means = [r["foot_slide_mps_mean"] for r in lock["commands"] if r["foot_slide_mps_mean"] is not None]
+    assert s["foot_slide_mps_mean_median"] == pytest.approx(float(np.median(means)))

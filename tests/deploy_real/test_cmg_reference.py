@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 import redis
+import torch
 from conftest import tiny_cmg
 from deploy_helpers import HIGH_LEVEL, LOW_LEVEL, start_server, stop, wait_for
 
@@ -17,6 +18,7 @@ from deploy_real.contract import BODY_STATE_KEY, MIMIC_KEY, MIMIC_META_KEY, VELO
 from deploy_real.motion_reference import mocap_qpos
 from deploy_real.redis_link import RedisLink
 from deploy_real.server_high_level_motion_lib import main as server_main
+from pose.cmg.foot_lock import FootLock
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -105,10 +107,33 @@ def test_the_initial_command_must_be_inside_the_trained_range(cmg_model):
         CMGReference(cmg_model, (0.0, float("nan"), 0.0))
 
 
+def test_foot_lock_streams_the_locked_frames(cmg_model):
+    """foot_lock=True: the streamed joints are pose.cmg.foot_lock applied to the unlocked stream's, under
+    the same root (frame 0, the standing start, then the 30 streamed frames)."""
+    command = (1.0, 0.0, 0.3)
+    streams = []
+    for lock in (False, True):
+        cmg = CMGReference(cmg_model, command, foot_lock=lock)
+        frame = lambda t: cmg.lib.calc_motion_frame(  # noqa: E731
+            torch.zeros(1, dtype=torch.long), torch.tensor([t], dtype=torch.float64)
+        )
+        frames = [frame(0.0)]
+        for _, (_, _, t) in zip(range(30), cmg.stream(Commands([command]))):
+            frames.append(frame(t))
+        streams.append([torch.cat([f[i] for f in frames], dim=0) for i in range(6)])
+    plain, locked = streams
+    torch.testing.assert_close(locked[0], plain[0], atol=0, rtol=0)
+    yaw = 2.0 * torch.atan2(plain[1][:, 2], plain[1][:, 3])
+    q, _, _, _ = FootLock()(plain[0][None], yaw[None], plain[4][None], plain[5][None], DT)
+    torch.testing.assert_close(locked[4], q[0], atol=1e-5, rtol=1e-5)
+    assert float((locked[4] - plain[4]).abs().max()) > 1e-3
+
+
 def test_cmg_flags_and_clip_flags_do_not_mix(capsys):
     for argv, message in (
         (["--vx", "1.0"], "--vx: only with --cmg"),
         (["--cmg_model", "x.pt", "--yaw_rate", "0.1"], "--yaw_rate --cmg_model: only with --cmg"),
+        (["--cmg_foot_lock"], "--cmg_foot_lock: only with --cmg"),
         (["--cmg", "--loop"], "--cmg streams generated locomotion, not clips: drop --loop"),
         (["--cmg", "--motion_id", "3"], "drop --motion_id"),
     ):

@@ -14,7 +14,7 @@ pytest.importorskip("mujoco_warp")
 
 from conftest import REPO_ROOT, tiny_cmg  # noqa: E402
 from legged_gym.envs import task_registry  # noqa: E402  (registers the tasks)
-from legged_gym.envs.g1.g1_mimic_cmg import G1MimicCMG  # noqa: E402
+from legged_gym.envs.g1.g1_mimic_cmg import G1MimicCMG, cmg_motion_lib  # noqa: E402
 from legged_gym.envs.g1.g1_mimic_cmg_config import G1MimicCMGCfg  # noqa: E402
 from legged_gym.envs.mdp import rewards  # noqa: E402
 from legged_gym.gym_utils import helpers  # noqa: E402
@@ -102,6 +102,23 @@ def test_cmg_model_flag_reaches_the_env_config_and_is_checked(cmg_model, capsys)
         with pytest.raises(SystemExit):
             helpers.get_args(argv + ["--sim", "mjwarp"])
         assert message in capsys.readouterr().err
+
+
+def test_foot_lock_setting_reaches_the_library(cmg_model):
+    """motion.cmg_foot_lock: the task's library locks the stance foot (the same root, other leg joints)."""
+    frames = []
+    for lock in (False, True):
+        cfg, _ = task_registry.get_cfgs("g1_cmg_medium")
+        cfg.env.num_envs = 2
+        cfg.motion.cmg_model = str(cmg_model)
+        cfg.motion.cmg_foot_lock = lock
+        lib = cmg_motion_lib(cfg, "cpu")
+        lib.reset(torch.arange(2), commands=torch.tensor([[1.5, 0.0, 0.2], [2.0, 0.1, -0.2]]))
+        for _ in range(20):
+            lib.step()
+        frames.append(lib.calc_motion_frame(torch.arange(2), lib.motion_times()))
+    torch.testing.assert_close(frames[1][0], frames[0][0], atol=0, rtol=0)
+    assert float((frames[1][4] - frames[0][4]).abs().max()) > 1e-3
 
 
 def make_env(task, cmg_model, num_envs=3, seed=1, sync_free=False, switch=False):

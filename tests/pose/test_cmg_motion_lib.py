@@ -13,6 +13,7 @@ from conftest import tiny_cmg
 from cmg_workspace.rollout import generate, integrate_root
 from legged_gym.envs.mdp.layout import TAR_OBS_STEPS
 from pose.cmg.checkpoint import load_cmg
+from pose.cmg.foot_lock import FootLock
 from pose.cmg.joints import from_23, mirror_command, mirror_motion, to_23
 from pose.formats import MotionFileError
 from pose.g1_model import load_g1
@@ -481,3 +482,29 @@ def test_the_shipped_cmg_is_the_default():
     lib.step()
     assert all(bool(torch.isfinite(x).all()) for x in current(lib))
     assert math.isclose(lib.dt, 0.02)
+
+
+@pytest.mark.parametrize("chunk", [1, 4])
+def test_foot_lock_gives_the_lock_of_the_unlocked_frames(ckpt, chunk):
+    """With `foot_lock` the library's joints are pose.cmg.foot_lock applied to the frames it generates
+    without it (one call over the whole timeline, under the same root), and the key bodies follow the
+    locked joints; the root is unchanged."""
+    cmds = torch.tensor([[0.8, -0.1, 0.3], [1.4, 0.25, -0.45]])
+    steps = 40
+    seqs = []
+    for lock in (False, True):
+        lib = make(ckpt, 2, horizon=12, chunk=chunk, foot_lock=lock)
+        lib.reset(torch.arange(2), commands=cmds, mirror=torch.tensor([False, True]))
+        frames = []
+        for _ in range(steps + 1):
+            frames.append(current(lib))
+            lib.step()
+        seqs.append([torch.stack([f[i] for f in frames], dim=1) for i in range(7)])
+    plain, locked = seqs
+    torch.testing.assert_close(locked[0], plain[0], atol=0, rtol=0)  # root position
+    yaw = 2.0 * torch.atan2(plain[1][..., 2], plain[1][..., 3])
+    q, v, _, _ = FootLock()(plain[0], yaw, plain[4], plain[5], DT)
+    torch.testing.assert_close(locked[4], q, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(locked[5], v, atol=1e-3, rtol=1e-5)
+    torch.testing.assert_close(locked[6], ForwardKinematics(bodies=KEY).local_body_pos(q), atol=1e-5, rtol=1e-5)
+    assert float((locked[4] - plain[4]).abs().max()) > 1e-3  # the lock moved the legs

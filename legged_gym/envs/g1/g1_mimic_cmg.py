@@ -63,6 +63,7 @@ def cmg_motion_lib(cfg, device) -> CMGMotionLib:
         cuda_graph=bool(getattr(m, "cmg_cuda_graph", True)),
         chunk=int(m.cmg_chunk),
         tf32=bool(m.cmg_tf32),
+        foot_lock=bool(m.cmg_foot_lock),
     )
 
 

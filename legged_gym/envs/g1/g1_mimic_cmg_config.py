@@ -86,6 +86,10 @@ class G1MimicCMGCfg(G1MimicPrivCfg):
         cmg_chunk = 8
         # TF32 products in the CMG network's evaluations on CUDA (faster; frames within TF32 rounding)
         cmg_tf32 = True
+        # Hold the stance foot of the generated frames in place by leg IK (pose/cmg/foot_lock.py): the
+        # generator's foot slide under the commanded root removed (cmg_workspace.evaluate --foot_lock);
+        # off until its generation cost is measured on a GPU (README, "Conditional motion generator")
+        cmg_foot_lock = False
 
     class commands:
         lin_vel_x = [0.5, 1.5]  # m/s, heading frame
