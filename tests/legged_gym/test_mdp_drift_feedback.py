@@ -54,3 +54,21 @@ def test_batched_over_leading_dimensions():
     lin, ang = drift_feedback(ref_pos, rot, torch.zeros(4, 5, 3), rot, 0.5, 1.0, 0.3, 1.0)
     assert lin.shape == ang.shape == (4, 5, 3)
     assert (lin[..., :2].norm(dim=-1) <= 0.3 + 1e-6).all() and (lin[..., 2] == 0).all()
+
+
+def test_full_speed_fades_the_correction_out_where_the_reference_stands():
+    """full_speed 0.5 m/s: none at rest, in proportion below it, all of it at and above it."""
+    ref_pos = torch.tensor([[1.0, 0.0, 0.8]]).expand(4, 3)
+    pos = torch.zeros(4, 3)
+    ref_rot = yaw_quat(0.4).expand(4, 4)
+    rot = yaw_quat(0.0).expand(4, 4)
+    ref_vel = torch.tensor([[0.0, 0.0, 0.3], [0.3, 0.0, 0.0], [0.0, -0.5, 0.0], [2.0, 0.0, 0.0]])  # z ignored
+    lin, ang = drift_feedback(ref_pos, ref_rot, pos, rot, 0.5, 1.0, 1.0, 1.0, full_speed=0.5, ref_root_vel=ref_vel)
+    gate = torch.tensor([0.0, 0.6, 1.0, 1.0])
+    torch.testing.assert_close(lin[:, 0], 0.5 * gate)
+    torch.testing.assert_close(ang[:, 2], 0.4 * gate)
+    full_lin, full_ang = drift_feedback(ref_pos, ref_rot, pos, rot, 0.5, 1.0, 1.0, 1.0)
+    torch.testing.assert_close(lin[3], full_lin[3])
+    torch.testing.assert_close(ang[3], full_ang[3])
+    with pytest.raises(ValueError, match="ref_root_vel"):
+        drift_feedback(ref_pos, ref_rot, pos, rot, 0.5, 1.0, 1.0, 1.0, full_speed=0.5)

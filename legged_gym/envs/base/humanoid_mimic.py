@@ -179,6 +179,8 @@ class HumanoidMimic(HumanoidChar):
             float(c.yaw_gain),
             float(c.max_speed),
             float(c.max_yaw_rate),
+            float(c.full_speed),
+            self._ref_root_vel,
         )
 
     def ref_root_vel_target(self) -> Tuple[torch.Tensor, torch.Tensor]:

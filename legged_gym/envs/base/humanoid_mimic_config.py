@@ -209,10 +209,12 @@ class HumanoidMimicCfg(BaseConfig):
             # velocity in the observations and in the tracking_root_vel target gets
             # pos_gain * (reference root - root)_xy (1/s; the added speed capped at max_speed m/s) and
             # yaw_gain * (reference yaw - yaw) (1/s; capped at +-max_yaw_rate rad/s). 0 gains: off.
+            # full_speed > 0: both scaled by min(1, reference speed / full_speed) (none at rest).
             pos_gain = 0.0
             yaw_gain = 0.0
             max_speed = 1.0
             max_yaw_rate = 1.0
+            full_speed = 0.0  # m/s
 
 
 class HumanoidMimicCfgPPO(BaseConfig):

@@ -6,8 +6,13 @@ observable nor rewarded and grows without limit. With drift feedback the referen
 policy sees (every future frame) and the target of the `tracking_root_vel` reward get a proportional
 correction towards the reference root, as a position loop around a velocity command:
 
-    v = v_ref + pos_gain * (p_ref - p)_xy        (the added speed capped at max_speed)
-    w_z = w_ref,z + yaw_gain * wrap(yaw_ref - yaw) (the added yaw rate capped at +-max_yaw_rate)
+    v = v_ref + g * pos_gain * (p_ref - p)_xy        (the added speed capped at max_speed)
+    w_z = w_ref,z + g * yaw_gain * wrap(yaw_ref - yaw) (the added yaw rate capped at +-max_yaw_rate)
+
+with g = 1, or with `full_speed` > 0 g = min(1, |v_ref,xy| / full_speed): the correction fades out
+where the reference stands, so a reference at rest is not turned into a walk towards it (the
+drift-feedback teachers fall mostly in the idle phases of the clips; README, "Tracking quality per
+GPU-minute").
 
 The robot's world position is known in simulation only: use it for the privileged teacher. A student
 trained with it needs the same feedback on the robot (an odometry estimate); with gains 0 (the
@@ -16,7 +21,7 @@ default) nothing changes.
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 
@@ -32,10 +37,13 @@ def drift_feedback(
     yaw_gain: float,
     max_speed: float,
     max_yaw_rate: float,
+    full_speed: float = 0.0,
+    ref_root_vel: Optional[torch.Tensor] = None,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """(linear, angular) world-frame velocities (..., 3) to add to the reference's root velocities.
 
-    ref_root_pos / root_pos (..., 3) world positions, ref_root_rot / root_rot (..., 4) xyzw. The linear
+    ref_root_pos / root_pos (..., 3) world positions, ref_root_rot / root_rot (..., 4) xyzw;
+    ref_root_vel (..., 3) the reference's own velocity (needed with `full_speed` > 0). The linear
     part is horizontal (z 0), the angular part about the world z axis (x, y 0)."""
     err_xy = ref_root_pos[..., :2] - root_pos[..., :2]
     lin_xy = pos_gain * err_xy
@@ -43,6 +51,12 @@ def drift_feedback(
     lin_xy = lin_xy * (max_speed / speed.clamp_min(1e-9)).clamp(max=1.0)
     yaw_err = wrap_angle(get_euler_xyz(ref_root_rot)[2] - get_euler_xyz(root_rot)[2])
     yaw_rate = (yaw_gain * yaw_err).clamp(-max_yaw_rate, max_yaw_rate)
+    if full_speed > 0.0:
+        if ref_root_vel is None:
+            raise ValueError("drift_feedback: full_speed > 0 needs ref_root_vel")
+        gate = (ref_root_vel[..., :2].norm(dim=-1) / full_speed).clamp(max=1.0)
+        lin_xy = lin_xy * gate.unsqueeze(-1)
+        yaw_rate = yaw_rate * gate
     zeros = torch.zeros_like(yaw_rate)
     lin = torch.cat([lin_xy, zeros.unsqueeze(-1)], dim=-1)
     ang = torch.stack([zeros, zeros, yaw_rate], dim=-1)
