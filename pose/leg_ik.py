@@ -98,7 +98,9 @@ class LegIK:
             ):
                 break  # (with max_step: a fixed number of iterations, no host synchronisation)
             jt = jac.transpose(-1, -2)
-            dq = torch.linalg.solve(jt @ jac + self.damping**2 * eye, (jt @ err.unsqueeze(-1))).squeeze(-1)
+            # solve_ex: no host-side check of the (damped, positive definite) system, so the loop can be
+            # captured in a CUDA graph
+            dq = torch.linalg.solve_ex(jt @ jac + self.damping**2 * eye, (jt @ err.unsqueeze(-1)))[0].squeeze(-1)
             if self.max_step is not None:
                 dq = dq * (self.max_step / dq.abs().amax(-1, keepdim=True).clamp_min(1e-12)).clamp(max=1.0)
             q[:, idx] = torch.clamp(q[:, idx] + dq, self._lower[idx], self._upper[idx])

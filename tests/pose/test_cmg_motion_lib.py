@@ -296,9 +296,11 @@ def test_frames_do_not_depend_on_the_chunk(ckpt, chunk):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_graphs_give_the_frames_of_eager_calls(ckpt):
+@pytest.mark.parametrize("foot_lock", [False, True])
+def test_cuda_graphs_give_the_frames_of_eager_calls(ckpt, foot_lock):
     """On CUDA the captured generation (chunked), pool refreshes and masked resets replay what eager
-    calls do: the same reference and commands through 120 steps (graphs captured on the way)."""
+    calls do: the same reference and commands through 120 steps (graphs captured on the way), with
+    and without the foot lock."""
     n = 64
     libs = [
         make(
@@ -311,6 +313,7 @@ def test_cuda_graphs_give_the_frames_of_eager_calls(ckpt):
             pool_refresh_steps=5,
             chunk=4,
             cuda_graph=graph,
+            foot_lock=foot_lock,
         )
         for graph in (True, False)
     ]
