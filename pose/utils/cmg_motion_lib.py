@@ -54,8 +54,13 @@ first command, default none). Each frame:
   `cmg_workspace.rollout.integrate_root`); height `height` (0.75 m), or with `height_from_fk` the
   height that puts the lowest point of the feet on the ground (`pose.kinematics.FootGeometry`);
   roll and pitch 0; linear velocity R(yaw) [vx, vy, 0] and angular velocity (0, 0, wz) (world);
-- bodies: the key bodies (default the facts table's 9) by forward kinematics of the 23 joints
-  (`pose.kinematics.ForwardKinematics`), relative to the root in the root frame.
+- foot lock (`foot_lock`, off by default): the leg joints corrected so that the stance foot stays
+  where it touched down under this root (`pose.cmg.foot_lock`), its state carried per env from chunk
+  to chunk and in each head (so the frames do not depend on the chunk); it works on world positions in
+  float32, so on a timeline kilometres long its slide correction carries the millimetre rounding of
+  those coordinates;
+- bodies: the key bodies (default the facts table's 9) by forward kinematics of the 23 joints (after
+  the foot lock) (`pose.kinematics.ForwardKinematics`), relative to the root in the root frame.
 
 Command switch (`CommandSwitch`, off by default): a second command cmd_B, differing from the first by
 at least `min_delta` in one component (8 draws, else each component goes to the range bound far
