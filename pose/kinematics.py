@@ -173,7 +173,11 @@ class FootGeometry:
         return self._foot_of
 
     def sole_points(self, root_pos: torch.Tensor, root_rot: torch.Tensor, dof_pos: torch.Tensor) -> torch.Tensor:
-        pos, rot = self.fk(root_pos, root_rot, dof_pos)  # (..., F, 3), (..., F, 3, 3)
+        return self.sole_points_of(*self.fk(root_pos, root_rot, dof_pos))
+
+    def sole_points_of(self, foot_pos: torch.Tensor, foot_rot: torch.Tensor) -> torch.Tensor:
+        """`sole_points` from the feet's world poses: positions (..., F, 3), rotations (..., F, 3, 3)."""
+        pos, rot = foot_pos, foot_rot
         p = pos[..., self._foot_of, :] + (rot[..., self._foot_of, :, :] @ self._ends.unsqueeze(-1)).squeeze(-1)
         return torch.cat([p[..., :2], (p[..., 2] - self._radius).unsqueeze(-1)], dim=-1)
 

@@ -139,7 +139,12 @@ class FootLock:
         root_pos, yaw = root_pos.to(dtype), yaw.to(dtype)
         q = dof_pos.to(dtype)
         rot = yaw_to_quat(yaw)
-        sole = self.geometry.sole_points(root_pos, rot, q)  # (B, T, P, 3) world
+        n_leg = self.ik.n_leg
+        flat_root, flat_rot, flat_q = root_pos.reshape(-1, 3), rot.reshape(-1, 4), q.reshape(-1, d)
+        pos, mat = self.ik.fk(flat_root, flat_rot, flat_q)  # the leg chains; the foot last in each
+        foot_pos = pos.reshape(-1, self.num_feet, n_leg, 3)[:, :, -1]
+        foot_rot = mat.reshape(-1, self.num_feet, n_leg, 3, 3)[:, :, -1]
+        sole = self.geometry.sole_points_of(foot_pos, foot_rot).reshape(b, t, -1, 3)  # (B, T, P, 3) world
         points, heights = sole[..., :2], sole[..., 2]
         lowest = heights.argmin(-1)  # (B, T)
         foot_of = self._foot_of
@@ -162,11 +167,6 @@ class FootLock:
             prev_points, prev_lowest = points[:, k], lowest[:, k]
         shift_bt = torch.stack(shifts, dim=1)  # (B, T, F, 2)
 
-        n_leg = self.ik.n_leg
-        flat_root, flat_rot, flat_q = root_pos.reshape(-1, 3), rot.reshape(-1, 4), q.reshape(-1, d)
-        pos, mat = self.ik.fk(flat_root, flat_rot, flat_q)
-        foot_pos = pos.reshape(-1, self.num_feet, n_leg, 3)[:, :, -1]
-        foot_rot = mat.reshape(-1, self.num_feet, n_leg, 3, 3)[:, :, -1]
         target = foot_pos + torch.nn.functional.pad(shift_bt.reshape(-1, self.num_feet, 2), (0, 1))
         q_new, err, _ = self.ik.solve(flat_root, flat_rot, target, foot_rot, flat_q)
         q_new = q_new.reshape(b, t, d)

@@ -8,6 +8,7 @@ import torch
 from pose.cmg.foot_lock import FootLock
 from pose.g1_model import load_g1
 from pose.kinematics import ForwardKinematics
+from pose.utils.torch_utils import yaw_to_quat
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -46,10 +47,7 @@ def dragged(yaw_rate: float = 0.0, sway: float = 0.0):
 def feet(root, yaw, q):
     """World positions and rotations of the feet bodies (independent FK)."""
     fk = ForwardKinematics(G1, bodies=list(G1.feet), dtype=torch.float64)
-    half = 0.5 * yaw
-    zero = torch.zeros_like(yaw)
-    rot = torch.stack([zero, zero, torch.sin(half), torch.cos(half)], -1)
-    return fk(root, rot, q)
+    return fk(root, yaw_to_quat(yaw), q)
 
 
 def test_a_dragged_stance_foot_is_held_up_to_the_shift_limit_then_released_in_swing():
