@@ -8,7 +8,9 @@ key-body distance to the reference in metres, the mean reward, the policy's acti
 KL(student || teacher) (student runs only), and the throughput (env-steps/s, collection and learning
 time per iteration) and, for MuJoCo Warp runs, the fraction of finished episodes in which the
 contact solver stopped at its iteration limit; for CMG runs the command-velocity error (m/s, and
-relative to the commanded speed: metric_cmd_vel_error / metric_cmd_speed of the same iteration).
+relative to the commanded speed: metric_cmd_vel_error / metric_cmd_speed of the same iteration) and
+the error of the episode-mean velocity (metric_cmd_mean_vel_error: |mean of command - heading-frame
+velocity| over an episode, without the within-stride oscillation; m/s and relative likewise).
 Writes NAME.json and NAME.png.
 """
 
@@ -68,10 +70,12 @@ def curves(scalars: dict) -> dict:
     }
     for term in TRACKING:
         out[term + "_per_step"] = [(s, v * POLICY_DT) for s, v in find(scalars, "metric_" + term)]
-    error, speed = find(scalars, "metric_cmd_vel_error"), dict(find(scalars, "metric_cmd_speed"))
-    if error:
-        out["cmd_vel_error_mps"] = error
-        out["cmd_vel_error_relative"] = [(s, v / speed[s]) for s, v in error if speed.get(s)]
+    speed = dict(find(scalars, "metric_cmd_speed"))
+    for name in ("cmd_vel_error", "cmd_mean_vel_error"):
+        error = find(scalars, "metric_" + name)
+        if error:
+            out[name + "_mps"] = error
+            out[name + "_relative"] = [(s, v / speed[s]) for s, v in error if speed.get(s)]
     return out
 
 
@@ -105,8 +109,8 @@ def plot(data: dict, path: Path, title: str) -> None:
         ("episode length / clip length", ["episode_length_fraction_of_clip"]),
         ("tracking rewards (mean per step)", [t + "_per_step" for t in TRACKING]),
         (
-            "key-body distance, root drift (m), command-velocity error (m/s)",
-            ["keybody_distance_m", "root_drift_m", "cmd_vel_error_mps"],
+            "key-body distance, root drift (m), command-velocity errors (m/s)",
+            ["keybody_distance_m", "root_drift_m", "cmd_vel_error_mps", "cmd_mean_vel_error_mps"],
         ),
         ("mean reward", ["mean_reward"]),
         ("action std, KL(student || teacher)", ["action_std", "kl_student_teacher"]),
@@ -124,7 +128,7 @@ def plot(data: dict, path: Path, title: str) -> None:
         ax.set_xlabel("iteration")
         if label.startswith("action std"):
             ax.set_yscale("log")
-        if len(names) > 1:
+        if len(names) > 1 and ax.lines:
             ax.legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()

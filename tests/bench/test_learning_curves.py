@@ -53,12 +53,18 @@ def test_cmg_runs_get_the_command_velocity_error_relative_to_the_commanded_speed
     writer = SummaryWriter(str(tmp_path / "run"))
     for it in range(1, 6):
         writer.add_scalar("Episode_rew_metrics/metric_cmd_vel_error", 0.1 * it, it)
+        writer.add_scalar("Episode_rew_metrics/metric_cmd_mean_vel_error", 0.05 * it, it)
         writer.add_scalar("Episode_rew_metrics/metric_cmd_speed", 2.0, it)
     writer.close()
     data = lc.curves(lc.read_scalars(tmp_path / "run")[0])
     assert data["cmd_vel_error_mps"][2] == (3, pytest.approx(0.3))
     assert data["cmd_vel_error_relative"][2] == (3, pytest.approx(0.15))
+    assert data["cmd_mean_vel_error_mps"][2] == (3, pytest.approx(0.15))
+    assert data["cmd_mean_vel_error_relative"][3] == (4, pytest.approx(0.1))
     assert "cmd_vel_error_relative" not in lc.curves({})
+    assert "cmd_mean_vel_error_mps" not in lc.curves({})
+    lc.plot(data, tmp_path / "curves.png", "cmg")  # the panel of the command-velocity errors
+    assert (tmp_path / "curves.png").stat().st_size > 0
 
 
 def test_command_line_writes_json_and_png(tmp_path):

@@ -220,6 +220,65 @@ def test_cmg_episode_metrics_are_the_command_velocity_error_and_speed(cmg_model,
     assert checked >= 2, "large random actions make robots fall"
 
 
+@pytest.mark.parametrize("sync_free", [False, True])
+def test_cmg_mean_velocity_error_is_the_norm_of_the_episode_mean_residual(cmg_model, sync_free):
+    """metric_cmd_mean_vel_error of a finished episode: |mean over its steps of command (vx, vy) -
+    pelvis velocity (x, y) in the heading frame|, averaged over the envs that reset (falls, and a
+    forced reset); NaN exactly where the base's metrics are (a reset by mask that resets no env)."""
+    from pose.utils.torch_utils import quat_to_matrix
+
+    env = make_env("g1_cmg_medium", cmg_model, num_envs=4, seed=2, sync_free=sync_free, switch=True)
+    n = env.num_envs
+    residual, abs_residual, steps = torch.zeros(n, 2, dtype=torch.float64), torch.zeros(n), torch.zeros(n)
+
+    def before_reset(e):  # this step's state, after the terminations, before the resets
+        rot = quat_to_matrix(e.base_quat).double()
+        v = (rot @ e.base_lin_vel.double().unsqueeze(-1)).squeeze(-1)  # the world velocity
+        yaw = torch.atan2(rot[:, 1, 0], rot[:, 0, 0])
+        cy, sy = torch.cos(yaw), torch.sin(yaw)
+        heading = torch.stack([cy * v[:, 0] + sy * v[:, 1], cy * v[:, 1] - sy * v[:, 0]], dim=-1)
+        r = e.get_commands()[:, :2].double() - heading
+        residual.add_(r)
+        abs_residual.add_(r.norm(dim=-1).float())
+        steps.add_(1)
+
+    def check(episode, d):
+        expected = (residual[d] / steps[d].double().unsqueeze(-1)).norm(dim=-1).mean().float()
+        error = episode["metric_cmd_mean_vel_error"]
+        torch.testing.assert_close(error, expected, atol=1e-5, rtol=1e-4)
+        # |mean residual| <= mean |residual| (both in the heading frame)
+        assert float(error) <= float((abs_residual[d] / steps[d]).mean()) + 1e-5
+        for x in (residual, abs_residual, steps):
+            x.masked_fill_(d.view((-1,) + (1,) * (x.dim() - 1)), 0.0)
+
+    env.pre_reset_callback = before_reset
+    gen = torch.Generator().manual_seed(0)
+    checked = 0
+    for _ in range(30):
+        assert torch.equal(steps, env.episode_length_buf.float())  # what the env divides by
+        _, _, _, done, extras = env.step(2.0 * torch.randn(n, 23, generator=gen))
+        d = done.bool()
+        if "episode" in extras:  # every step when resetting by mask: NaN where the base's are
+            nan = bool(torch.isnan(extras["episode"]["metric_cmd_mean_vel_error"]))
+            assert nan == bool(torch.isnan(extras["episode"]["metric_cmd_vel_error"])) == (not bool(d.any()))
+        if d.any():
+            check(extras["episode"], d)
+            checked += 1
+        # the envs that go on hold the sums of their episode so far, the reset ones zero
+        torch.testing.assert_close(env.cmd_vel_residual_sum.double(), residual, atol=1e-4, rtol=1e-5)
+    assert checked >= 1, "large random actions make robots fall"
+    # a forced reset of envs 0 and 1 (with steps played since their last reset)
+    assert torch.equal(steps, env.episode_length_buf.float())
+    forced = torch.tensor([True, True, False, False]) & (steps > 0)
+    assert bool(forced.any())
+    if sync_free:
+        env.reset_where(forced)
+    else:
+        env.reset_idx(forced.nonzero().flatten())
+    check(env.extras["episode"], forced)
+    torch.testing.assert_close(env.cmd_vel_residual_sum.double(), residual, atol=1e-4, rtol=1e-5)
+
+
 def _rotated(frame):
     from pose.utils.torch_utils import quat_rotate
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from legged_gym.envs.mdp import metrics
-from pose.utils.torch_utils import quat_rotate
+from pose.utils.torch_utils import quat_rotate, quat_rotate_inverse
 
 IDENTITY = torch.tensor([[0.0, 0.0, 0.0, 1.0]])
 
@@ -93,3 +93,22 @@ def test_from_root_frame_is_the_inverse_of_to_root_frame():
     world = metrics.from_root_frame(local, root, q)
     close(world, torch.tensor([[[1.0, 3.0, 0.8], [0.5, 2.0, 0.6]]]))
     close(metrics.to_root_frame(world, root, q), local)
+
+
+def test_heading_frame_velocity_turns_with_the_yaw_only():
+    """The world velocity in the yaw-only frame: a +90 deg yaw maps world +y onto forward, world +x
+    onto rightward; a pitch (which tilts the pelvis frame) and the vertical velocity do not count."""
+    s, c = math.sin(math.pi / 4), math.cos(math.pi / 4)
+    sp, cp = math.sin(0.2), math.cos(0.2)
+    quats = torch.tensor(
+        [
+            [0.0, 0.0, s, c],  # yawed +90 deg
+            [0.0, 0.0, s, c],
+            [-s * sp, c * sp, s * cp, c * cp],  # pitched 0.4 rad, then yawed +90 deg: q_yaw * q_pitch
+            [0.0, 0.0, 0.0, 1.0],
+        ]
+    )
+    vel = torch.tensor([[0.0, 1.5, 0.3], [2.0, 0.0, 0.0], [0.0, 1.5, 0.0], [0.4, -0.7, -1.0]])
+    close(metrics.heading_frame_velocity(quats, vel), [[1.5, 0.0], [0.0, -2.0], [1.5, 0.0], [0.4, -0.7]])
+    # the tilted pelvis frame sees the pitched root's forward speed shortened: 1.5 cos(0.4)
+    close(quat_rotate_inverse(quats[2:3], vel[2:3])[:, 0], [1.5 * math.cos(0.4)])

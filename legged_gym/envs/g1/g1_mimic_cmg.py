@@ -19,8 +19,11 @@ What changes against G1MimicDistill (observations, terminations and the other re
   randomised pelvis mass).
 - episode metrics (extras["episode"], TensorBoard `Episode_rew_metrics/`): besides the key-body
   distance, `metric_cmd_vel_error` (mean |command - pelvis velocity| over the episode's steps, m/s,
-  `mdp.metrics.command_velocity_error`) and `metric_cmd_speed` (mean commanded speed |(vx, vy)|);
-  their ratio is the command-velocity error relative to the commanded speed.
+  `mdp.metrics.command_velocity_error`; includes the pelvis's within-stride oscillation),
+  `metric_cmd_mean_vel_error` (|mean over the episode's steps of command - heading-frame pelvis
+  velocity|, m/s, `mdp.metrics.heading_frame_velocity`: how far the speed travelled at is from the
+  commanded one; summed per env in `cmd_vel_residual_sum` (N, 2)) and `metric_cmd_speed` (mean
+  commanded speed |(vx, vy)|); their ratios are the errors relative to the commanded speed.
 - CMG students start their step counters at 0 (observation noise ramps in, action delay starts at
   its onset), as in the CMG forks of TWIST, instead of the mocap student's 2.4 M preset.
 """
@@ -35,6 +38,7 @@ from legged_gym.envs.g1.g1_mimic_distill import G1MimicDistill
 from legged_gym.envs.mdp import metrics
 from pose.g1_model import load_g1
 from pose.utils.cmg_motion_lib import CMGMotionLib, CommandSwitch
+from pose.utils.torch_utils import quat_rotate
 
 
 def cmg_motion_lib(cfg, device) -> CMGMotionLib:
@@ -94,12 +98,34 @@ class G1MimicCMG(G1MimicDistill):
             self.global_counter = self.total_env_steps_counter = 0
         for name in ("cmd_vel_error", "cmd_speed"):
             self.episode_metric_sums[name] = torch.zeros(self.num_envs, device=self.device)
+        # (N, 2) episode sum of command (vx, vy) - heading-frame velocity: metric_cmd_mean_vel_error
+        self.cmd_vel_residual_sum = torch.zeros(self.num_envs, 2, device=self.device)
 
     def compute_reward(self) -> None:
         super().compute_reward()
         commands = self.get_commands()
         self.episode_metric_sums["cmd_vel_error"] += metrics.command_velocity_error(commands, self.base_lin_vel)
         self.episode_metric_sums["cmd_speed"] += torch.norm(commands[:, :2], dim=-1)
+        # the world velocity base_lin_vel was computed from (a push written this step left out)
+        world_vel = quat_rotate(self.base_quat, self.base_lin_vel)
+        self.cmd_vel_residual_sum += commands[:, 0:2] - metrics.heading_frame_velocity(self.base_quat, world_vel)
+
+    # --- episode metrics ------------------------------------------------------------------------
+    def _log_episode(self, env_ids: torch.Tensor) -> None:
+        """The base's, plus metric_cmd_mean_vel_error: mean over the envs of |episode mean residual|."""
+        steps = self.episode_length_buf[env_ids].clamp_min(1).unsqueeze(-1)
+        error = torch.norm(self.cmd_vel_residual_sum[env_ids] / steps, dim=-1).mean()
+        super()._log_episode(env_ids)
+        self.extras["episode"]["metric_cmd_mean_vel_error"] = error
+        self.cmd_vel_residual_sum.index_fill_(0, env_ids, 0.0)
+
+    def _log_episode_where(self, mask: torch.Tensor) -> None:
+        """`_log_episode` by mask: a masked mean over the envs (NaN when none resets, as the base's)."""
+        error = torch.norm(self.cmd_vel_residual_sum / self.episode_length_buf.clamp_min(1).unsqueeze(-1), dim=-1)
+        mean = torch.where(mask, error, torch.zeros_like(error)).sum() / mask.sum().to(error.dtype)
+        super()._log_episode_where(mask)
+        self.extras["episode"]["metric_cmd_mean_vel_error"] = mean
+        self.cmd_vel_residual_sum.masked_fill_(mask.unsqueeze(-1), 0.0)
 
     # --- references ----------------------------------------------------------------------------
     def _get_motion_times(self) -> torch.Tensor:

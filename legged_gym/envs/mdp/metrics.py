@@ -2,7 +2,7 @@
 
 Used by `legged_gym/scripts/eval.py` (per-step errors of every env against its reference) and
 `bench/bench_sim2sim_tracking.py`. Conventions as in `mdp.terminations`: quaternions xyzw, positions
-and velocities world frame, body positions (N, K, 3); every function returns one value per env (N,).
+and velocities world frame, body positions (N, K, 3); the errors return one value per env (N,).
 
 - World-frame errors compare the robot with the reference as the env stores it (shifted by the
   episode's origin), so drift of the robot in the plane counts.
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from pose.utils.torch_utils import get_euler_xyz, quat_rotate, quat_rotate_inverse, wrap_angle
+from pose.utils.torch_utils import get_euler_xyz, quat_rotate, quat_rotate_inverse, wrap_angle, yaw_quat
 
 
 def to_root_frame(points: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor) -> torch.Tensor:
@@ -77,3 +77,10 @@ def command_velocity_error(commands: torch.Tensor, base_lin_vel_local: torch.Ten
     """(N,) |(c_x, c_y) - (v_x, v_y)| (m/s): the horizontal pelvis velocity in the pelvis frame (what
     `rewards.tracking_cmd_vel` compares) against the command (N, 3) = (vx, vy, yaw rate)."""
     return torch.norm(commands[:, :2] - base_lin_vel_local[:, :2], dim=-1)
+
+
+def heading_frame_velocity(root_quat: torch.Tensor, root_lin_vel_world: torch.Tensor) -> torch.Tensor:
+    """(N, 2) horizontal (x, y) of the world-frame root linear velocity (N, 3) rotated into the root's
+    heading frame (yaw only, `yaw_quat` of root_quat (N, 4) xyzw): forward and leftward speed over the
+    ground, which roll and pitch of the root do not change (unlike `command_velocity_error`'s pelvis frame)."""
+    return quat_rotate_inverse(yaw_quat(root_quat), root_lin_vel_world)[:, 0:2]
