@@ -15,7 +15,8 @@ checkpoints, `--rollout_seconds` each, TensorBoard `rollout/*`; 0 turns the chec
 `cmg_final.pt`; each holds the statistics of the data (`pose.cmg.checkpoint`).
 `--resume` continues a run from a checkpoint (or a run folder's latest `cmg_ckpt_<epoch>.pt`) up
 to `--epochs`, exactly as if it had not stopped; it refuses data whose statistics differ from the
-checkpoint's. `--init` starts a new run (epoch 0, fresh optimiser and learning-rate schedule) from
+checkpoint's. Resumed into another RUN folder, the run's `cmg_best.pt` and `cmg_best_rollout.pt` are
+copied from the checkpoint's folder when they are the bests that checkpoint knows (`carry_bests`). `--init` starts a new run (epoch 0, fresh optimiser and learning-rate schedule) from
 the weights of a checkpoint or release, for fine-tuning under other settings (e.g. a
 `--foot_slide_weight` with `--teacher_prob_start 0.05`: the scheduled sampling at its floor from
 the first epoch); the same statistics check. On CUDA the batch step is captured once as a CUDA graph and replayed per batch
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import shutil
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
@@ -35,7 +37,7 @@ import torch
 
 from cmg_workspace.dataset import CMGData
 from cmg_workspace.evaluate import fmt
-from cmg_workspace.trainer import BEST_ROLLOUT, Trainer, TrainConfig
+from cmg_workspace.trainer import BEST, BEST_ROLLOUT, Trainer, TrainConfig
 from pose.cmg.checkpoint import latest_checkpoint, read_checkpoint
 from pose.cmg.model import CMGConfig, parameter_count
 from pose.cmg.stats import Stats, StatsMismatchError
@@ -155,6 +157,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         trainer = Trainer(data, cfg, model_cfg, device, out, str(args.data), writer)
         if ckpt is not None:
             trainer.restore(ckpt)
+            carry_bests(ckpt, ckpt_path, out)
         if init is not None:
             trainer.init_weights(init)
     except (FileNotFoundError, ValueError, StatsMismatchError) as e:
@@ -220,9 +223,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             trainer.epoch, trainer.last.get("loss"), trainer.best_loss, final, " and {}".format(best) if best else ""
         )
     )
-    if trainer.best_rollout is not None:
+    if (out / BEST_ROLLOUT).is_file():
         print("best free-running checkpoint: {}".format(out / BEST_ROLLOUT))
+    elif trainer.best_rollout is not None:
+        print(
+            "best free-running checkpoint: not in {} (it was saved before the resume, not next to {})".format(
+                out, ckpt_path
+            )
+        )
     return 0
+
+
+def carry_bests(ckpt: dict, ckpt_path: Path, out: Path) -> None:
+    """A run resumed into another folder gets the bests it had when `ckpt` was saved: `cmg_best.pt` and
+    `cmg_best_rollout.pt` of the checkpoint's folder, each only if it is the one `ckpt` knows (the same
+    best validation loss / best rollout summary; a later best of that folder is not) and `out` has none."""
+    if ckpt_path.parent.resolve() == out.resolve():
+        return
+    for name, key in ((BEST, "best_loss"), (BEST_ROLLOUT, "best_rollout")):
+        source, target = ckpt_path.parent / name, out / name
+        if source.is_file() and not target.exists() and read_checkpoint(source).get(key) == ckpt.get(key):
+            shutil.copy2(source, target)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,7 @@ from pose.cmg.joints import joint_names
 from pose.cmg.model import CMG, CMGConfig, parameter_count
 
 
+BEST = "cmg_best.pt"
 BEST_ROLLOUT = "cmg_best_rollout.pt"
 
 
@@ -509,7 +510,7 @@ class Trainer:
         is called after each epoch."""
         cfg = self.cfg
         assert self.out_dir is not None, "a Trainer made without out_dir cannot run (it saves checkpoints)"
-        best = self.out_dir / "cmg_best.pt"
+        best = self.out_dir / BEST
         epochs = range(self.epoch, cfg.epochs)
         bar = progress_factory(epochs, "epochs") if progress_factory else epochs
         for _ in bar:

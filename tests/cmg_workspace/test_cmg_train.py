@@ -12,6 +12,7 @@ import torch
 
 from cmg_helpers import build_embedded, train_small
 from cmg_workspace.dataset import CMGData
+from cmg_workspace.train import carry_bests
 from cmg_workspace.evaluate import check_grid, evaluate, in_band_grid, rollout_rank, stalled, summarise
 from cmg_workspace.trainer import Trainer, TrainConfig, epoch_generator, plain_optimizer_state, split_clips
 from pose.cmg.checkpoint import load_cmg, read_checkpoint
@@ -434,3 +435,22 @@ def test_rollout_check_at_each_checkpoint_measures_as_evaluate_does(run_a):
     assert rollout_rank(read_checkpoint(run_a / "cmg_final.pt")["best_rollout"]) == ranks[first]
     for k, v in read_checkpoint(run_a / "cmg_ckpt_{}.pt".format(first))["model_state_dict"].items():
         assert torch.equal(v, best["model_state_dict"][k]), k
+
+
+def test_resume_into_another_folder_carries_the_bests_it_knows(run_a, data_path, tmp_path):
+    """Resumed into a new folder from the run's last checkpoint, the new folder holds the run's bests
+    (as the uninterrupted run's folder does); a best that the checkpoint does not know is not carried."""
+    out = tmp_path / "run_c"
+    assert (
+        train_small(data_path, out, 2, "--save_interval", "1", "--lr", "1e-3", "--resume", run_a / "cmg_ckpt_2.pt") == 0
+    )
+    for name, key in (("cmg_best.pt", "best_loss"), ("cmg_best_rollout.pt", "best_rollout")):
+        a, c = read_checkpoint(run_a / name), read_checkpoint(out / name)
+        assert a["epoch"] == c["epoch"] and a[key] == c[key]
+        for k, v in a["model_state_dict"].items():
+            assert torch.equal(v, c["model_state_dict"][k]), (name, k)
+    saved = read_checkpoint(run_a / "cmg_ckpt_2.pt")
+    other = tmp_path / "run_d"
+    other.mkdir()
+    carry_bests(dict(saved, best_loss=saved["best_loss"] + 1.0), run_a / "cmg_ckpt_2.pt", other)
+    assert not (other / "cmg_best.pt").exists() and (other / "cmg_best_rollout.pt").is_file()
