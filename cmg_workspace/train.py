@@ -155,7 +155,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         writer = SummaryWriter(str(out), purge_step=int(ckpt["epoch"]) + 1 if ckpt else None)
         trainer = Trainer(data, cfg, model_cfg, device, out, str(args.data), writer)
-        if ckpt is not None:
+        if ckpt is not None and ckpt_path is not None:
             trainer.restore(ckpt)
             carry_bests(ckpt, ckpt_path, out)
         if init is not None:
