@@ -1,8 +1,9 @@
-"""Tracking benchmark of a trained policy: every clip played from its start, scored per clip.
+"""Tracking benchmark of a trained policy: every clip, or CMG velocity command, played from its start.
 
     python legged_gym/scripts/eval.py --task g1_priv_mimic --exptid T1 --out eval/T1
     python legged_gym/scripts/eval.py --task g1_stu_rl --exptid S1 --teacher_exptid T1 --out eval/S1 --compare eval/T1
     python legged_gym/scripts/eval.py --task g1_stu_rl --exptid S1 --use_jit --rand none --num_envs_per_clip 4 --out eval/S1_jit
+    python legged_gym/scripts/eval.py --task g1_cmg_medium --exptid C1 --out eval/C1 [--commands "2.0,0,0;2.5,0,0"]
 
 The policy is loaded as by play.py (`model_<checkpoint>.pt` of `<log root>/<proj_name>/<exptid>/`, -1 the
 latest; student tasks need their teacher unless --use_jit, which runs the newest exported model of
@@ -36,6 +37,28 @@ When the clips come from more than one folder (e.g. a set combined by `python -m
 many), also printed after the table.
 --compare DIR2 also prints this run's summary against DIR2/eval.json. The metric functions are
 `legged_gym.envs.mdp.metrics`.
+
+CMG tasks (`g1_cmg_*`, `g1_stu_rl_cmg_*`: env `G1MimicCMG`) generate their references from velocity
+commands, so the rows are commands instead of clips (--motion_file is refused): --commands
+"vx,vy,wz;vx,vy,wz;..." (m/s, m/s, rad/s, heading frame; a command outside the task's band
+`commands.lin_vel_x|lin_vel_y|ang_vel_yaw` is warned about, not refused), by default a grid over the band
+(`default_commands`): vx at the band's min, middle and max with vy = wz = 0, then the middle vx with vy at
+each nonzero bound of its band (+-max|vy| for the tasks' symmetric bands) and with wz at each nonzero
+bound. K envs per command start at frame 0 of a reference generated for it (`G1MimicCMG.reset_to_commands`:
+not mirrored, no command switch) and are measured over their first episode, which ends at a failure or at
+the task's episode length (`env.episode_length_s`, 10 s; kept in every --rand mode). Rows are named
+`vx2.00_vy0.00_wz0.00` and hold their `command` [vx, vy, wz]; eval.json lists them under "commands".
+Besides the keys above (against the generated reference), per command and in the summary:
+- cmd_vel_error_mps: mean over steps of |command (vx, vy) - pelvis velocity (x, y) in the pelvis frame|
+  (`metrics.command_velocity_error`; it includes the within-stride oscillation of the pelvis);
+- cmd_mean_vel_error_mps: |mean over steps of command (vx, vy) - heading-frame pelvis velocity|
+  (`metrics.heading_frame_velocity` of the velocity the training metric metric_cmd_mean_vel_error uses):
+  how far the speed travelled at is from the commanded one;
+- cmd_vel_error_rel, cmd_mean_vel_error_rel: the two divided by the row's commanded speed |(vx, vy)|; None
+  for a command slower than 0.1 m/s (`MIN_RELATIVE_SPEED`), left out of the summary's mean (None if no
+  row has one);
+- yaw_rate_error_radps: mean over steps of |wz - pelvis yaw rate| (`base_ang_vel` z, pelvis frame).
+The table shows them too; eval.png plots success, completion and the two relative errors per command.
 """
 
 from __future__ import annotations
@@ -51,14 +74,17 @@ import legged_gym.scripts.isaacgym_first  # noqa: F401,E402  (before torch)
 import datetime  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
+import shlex  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any, Dict, List, Optional, Sequence  # noqa: E402
+from typing import Any, Dict, List, Optional, Sequence, Tuple  # noqa: E402
 
 import torch  # noqa: E402
 
 from legged_gym.envs.base.humanoid_mimic_config import disable_randomization, set_play_cfg  # noqa: E402
+from legged_gym.envs.g1.g1_mimic_cmg import G1MimicCMG  # noqa: E402
 from legged_gym.envs.mdp import metrics  # noqa: E402
 from legged_gym.envs.mdp.terminations import FAILURE_CAUSES  # noqa: E402
+from legged_gym.gym_utils.cfg_override import apply_overrides  # noqa: E402
 from legged_gym.gym_utils.helpers import (
     UsageError,
     build_parser,
@@ -71,6 +97,7 @@ from legged_gym.gym_utils.helpers import (
 )
 from legged_gym.gym_utils.task_registry import task_registry  # noqa: E402
 from legged_gym.scripts.play import load_policy, resolve_model  # noqa: E402
+from pose.utils.torch_utils import quat_rotate  # noqa: E402
 
 RAND_MODES = ("none", "play", "train")
 #: success needs the per-step mean root-relative key-body error to stay at or below this (m)
@@ -98,6 +125,20 @@ STEP_ERRORS = {
     "joint": ("joint_error_rad", 1.0),
     "root_vel": ("root_vel_error_mps", 1.0),
 }
+#: CMG evals: the keys of every command row and of the summary after METRIC_KEYS, in table order
+CMG_KEYS = (
+    "cmd_vel_error_mps",
+    "cmd_mean_vel_error_mps",
+    "cmd_vel_error_rel",
+    "cmd_mean_vel_error_rel",
+    "yaw_rate_error_radps",
+)
+#: the relative CMG keys -> the absolute key each divides by the row's commanded speed
+RELATIVE_KEYS = {"cmd_vel_error_rel": "cmd_vel_error_mps", "cmd_mean_vel_error_rel": "cmd_mean_vel_error_mps"}
+#: commanded speed |(vx, vy)| (m/s) below which a row's relative errors are None
+MIN_RELATIVE_SPEED = 0.1
+COMMANDS_FORMAT = '"vx,vy,wz;vx,vy,wz;..." (m/s, m/s, rad/s; e.g. "2.0,0,0;2.5,0,0.3")'
+Command = Tuple[float, float, float]
 
 
 # --- configuration ------------------------------------------------------------------------------------
@@ -110,9 +151,12 @@ def configure_env_cfg(env_cfg, rand: str, num_envs: int):
     so it holds the nominal physics (friction 1, no added mass or CoM offset, motor strength 1) as
     the buffers hold them when the randomisation flags are off, not zeros. play: `set_play_cfg`.
     train: the training config. The clips' start times are set by `reset_to_motions` in every mode.
+    The task's episode length stays (not set_play_cfg's 60 s): it is the length of a CMG task's
+    generated episodes; clip episodes end at the clip's end whatever it is.
     """
     if rand not in RAND_MODES:
         raise UsageError("--rand {}: expected one of {}".format(rand, ", ".join(RAND_MODES)))
+    episode_length_s = env_cfg.env.episode_length_s
     if rand == "train":
         env_cfg.env.num_envs = int(num_envs)
     else:
@@ -120,6 +164,7 @@ def configure_env_cfg(env_cfg, rand: str, num_envs: int):
     if rand == "none":
         disable_randomization(env_cfg)
         env_cfg.domain_rand.domain_rand_general = True  # privileged info of the nominal physics, not zeros
+    env_cfg.env.episode_length_s = episode_length_s
     return env_cfg
 
 
@@ -129,6 +174,68 @@ def count_clips(motion_file) -> int:
     from pose.synth import default_motion_file
 
     return len(motion_sources(motion_file if motion_file is not None else default_motion_file()))
+
+
+def command_name(command: Sequence[float]) -> str:
+    """The row name of a command (vx, vy, wz): vx2.00_vy0.00_wz0.00."""
+    vx, vy, wz = (float(v) + 0.0 for v in command)  # + 0.0: -0.0 prints as 0.00
+    return "vx{:.2f}_vy{:.2f}_wz{:.2f}".format(vx, vy, wz)
+
+
+def default_commands(
+    lin_vel_x: Sequence[float], lin_vel_y: Sequence[float], ang_vel_yaw: Sequence[float]
+) -> List[Command]:
+    """The rows of a CMG eval without --commands, over a command band ([min, max] of vx, vy, wz): vx at
+    the band's min, middle and max with vy = wz = 0; then at the middle vx, vy at each nonzero bound of
+    its band (max first) with wz = 0, and wz at each nonzero bound of its band with vy = 0 (for the
+    tasks' symmetric bands: +-max|vy|, +-max|wz|). Repeated rows are dropped."""
+    (x0, x1), (y0, y1), (w0, w1) = ([float(v) for v in band] for band in (lin_vel_x, lin_vel_y, ang_vel_yaw))
+    mid = 0.5 * (x0 + x1)
+    rows = [(x0, 0.0, 0.0), (mid, 0.0, 0.0), (x1, 0.0, 0.0)]
+    rows += [(mid, vy, 0.0) for vy in (y1, y0) if vy != 0.0]
+    rows += [(mid, 0.0, wz) for wz in (w1, w0) if wz != 0.0]
+    return list(dict.fromkeys(rows))
+
+
+def parse_commands(text: str) -> List[Command]:
+    """The rows of --commands "vx,vy,wz;vx,vy,wz;..." (empty items, e.g. after a final ";", skipped);
+    UsageError naming the expected format on anything else than three finite numbers per item."""
+    rows: List[Command] = []
+    for item in text.split(";"):
+        if not item.strip():
+            continue
+        try:
+            values = [float(v) for v in item.split(",")]
+        except ValueError:
+            values = []
+        if len(values) != 3 or not all(math.isfinite(v) for v in values):
+            raise UsageError(
+                "--commands {!r}: {!r} is not three numbers vx,vy,wz; expected {}".format(
+                    text, item.strip(), COMMANDS_FORMAT
+                )
+            )
+        rows.append((values[0], values[1], values[2]))
+    if not rows:
+        raise UsageError("--commands {!r}: no command; expected {}".format(text, COMMANDS_FORMAT))
+    return rows
+
+
+def band_warnings(commands: Sequence[Command], band: Sequence[Sequence[float]]) -> List[str]:
+    """A warning line per command with a component outside the task's band ([min, max] of vx, vy, wz)."""
+    lines = []
+    for command in commands:
+        outside = [
+            "{} {:g} not in [{:g}, {:g}]".format(name, value, float(lo), float(hi))
+            for name, value, (lo, hi) in zip(("vx", "vy", "wz"), command, band)
+            if not float(lo) <= value <= float(hi)
+        ]
+        if outside:
+            lines.append(
+                "WARNING: --commands {}: {} (outside the task's command band, where the policy trained).".format(
+                    command_name(command), ", ".join(outside)
+                )
+            )
+    return lines
 
 
 # --- measuring ----------------------------------------------------------------------------------------
@@ -256,8 +363,46 @@ class FirstEpisodeTracker:
         return out
 
 
-def mean_over(rows: List[Dict[str, Any]]) -> Dict[str, float]:
-    return {key: float(sum(r[key] for r in rows) / max(len(rows), 1)) for key in METRIC_KEYS}
+class CommandTracker(FirstEpisodeTracker):
+    """`FirstEpisodeTracker` of a CMG env, which also sums over each env's first episode its command
+    errors against its current command (`get_commands`): |command (vx, vy) - pelvis velocity (x, y) in
+    the pelvis frame| (`metrics.command_velocity_error`), the residual command (vx, vy) - heading-frame
+    velocity (`metrics.heading_frame_velocity` of the world velocity that `base_lin_vel` was computed
+    from, as `G1MimicCMG.compute_reward` sums it for metric_cmd_mean_vel_error, so eval and training
+    agree) and |wz - pelvis yaw rate| (`base_ang_vel` z, pelvis frame, as `rewards.tracking_cmd_yaw`)."""
+
+    def __init__(self, num_envs: int, device, cause_names: Sequence[str] = FAILURE_CAUSES) -> None:
+        super().__init__(num_envs, device, cause_names)
+        self.cmd_vel_sum = torch.zeros(num_envs, device=device)
+        self.yaw_rate_sum = torch.zeros(num_envs, device=device)
+        self.residual_sum = torch.zeros(num_envs, 2, device=device)
+
+    def observe(self, env) -> None:
+        weight = self.active.float()  # before the base class ends the episodes of this step
+        commands = env.get_commands()
+        heading_vel = metrics.heading_frame_velocity(env.base_quat, quat_rotate(env.base_quat, env.base_lin_vel))
+        self.cmd_vel_sum += weight * metrics.command_velocity_error(commands, env.base_lin_vel)
+        self.yaw_rate_sum += weight * (commands[:, 2] - env.base_ang_vel[:, 2]).abs()
+        self.residual_sum += weight.unsqueeze(-1) * (commands[:, 0:2] - heading_vel)
+        super().observe(env)
+
+    def per_env(self, clip_lengths: torch.Tensor, dt: float) -> Dict[str, torch.Tensor]:
+        """The base's keys and the absolute CMG keys (the relative ones are per row: `summarize_commands`)."""
+        out = super().per_env(clip_lengths, dt)
+        steps = self.steps.clamp_min(1.0)
+        out["cmd_vel_error_mps"] = self.cmd_vel_sum / steps
+        out["cmd_mean_vel_error_mps"] = torch.norm(self.residual_sum / steps.unsqueeze(-1), dim=-1)
+        out["yaw_rate_error_radps"] = self.yaw_rate_sum / steps
+        return out
+
+
+def mean_over(rows: List[Dict[str, Any]], keys: Sequence[str] = METRIC_KEYS) -> Dict[str, Optional[float]]:
+    """Mean over `rows` of each key, leaving out the rows where it is None (None when all are)."""
+    out: Dict[str, Optional[float]] = {}
+    for key in keys:
+        values = [r[key] for r in rows if r[key] is not None]
+        out[key] = float(sum(values) / len(values)) if values else None
+    return out
 
 
 def folder_groups(files: List[str]) -> List[str]:
@@ -273,6 +418,7 @@ def summarize(
     names: List[str],
     files: Optional[List[str]] = None,
     failures: Optional[Dict[str, torch.Tensor]] = None,
+    keys: Sequence[str] = METRIC_KEYS,
 ) -> dict:
     """{"summary": mean over clips, "clips": [{"clip", "name", keys: mean over the clip's envs}]}, and
     "groups" {folder: {"clips": n, keys: mean over its clips}} when `files` lie in several folders.
@@ -282,11 +428,11 @@ def summarize(
     for i, name in enumerate(names):
         mask = clip_of_env == i
         row: Dict[str, Any] = {"clip": i, "name": name}
-        row.update({key: float(per_env[key][mask].mean()) for key in METRIC_KEYS})
+        row.update({key: float(per_env[key][mask].mean()) for key in keys})
         if failures is not None:
             row["failure_causes"] = {key: float(value[mask].mean()) for key, value in failures.items()}
         clips.append(row)
-    result: Dict[str, Any] = {"summary": mean_over(clips), "clips": clips}
+    result: Dict[str, Any] = {"summary": mean_over(clips, keys), "clips": clips}
     if failures is not None:
         result["summary"]["failure_causes"] = {
             key: sum(r["failure_causes"][key] for r in clips) / max(len(clips), 1) for key in failures
@@ -300,15 +446,49 @@ def summarize(
     return result
 
 
-def evaluate(env, policy, num_envs_per_clip: int) -> dict:
-    """Play every clip of the env's motion library from t = 0 with K envs each; measure first episodes."""
+def summarize_commands(
+    per_env: Dict[str, torch.Tensor],
+    row_of_env: torch.Tensor,
+    commands: Sequence[Command],
+    failures: Optional[Dict[str, torch.Tensor]] = None,
+) -> dict:
+    """{"summary": mean over the commands, "commands": [{"row", "name", "command": [vx, vy, wz], keys}]}
+    of a CMG eval: `summarize`'s means over each row's envs of METRIC_KEYS and the absolute CMG keys
+    (and "failure_causes" with `failures`); the relative keys are a row's absolute errors divided by its
+    commanded speed |(vx, vy)|, None below MIN_RELATIVE_SPEED (in place or barely moving: no speed to be
+    relative to) and left out of the summary's mean."""
+    absolute = METRIC_KEYS + tuple(k for k in CMG_KEYS if k not in RELATIVE_KEYS)
+    by_row = summarize(per_env, row_of_env, [command_name(c) for c in commands], failures=failures, keys=absolute)
+    order = METRIC_KEYS + CMG_KEYS + ("failure_causes",)
+    rows: List[Dict[str, Any]] = []
+    for row, command in zip(by_row["clips"], commands):
+        speed = math.hypot(command[0], command[1])
+        for key, of in RELATIVE_KEYS.items():
+            row[key] = row[of] / speed if speed >= MIN_RELATIVE_SPEED else None
+        out: Dict[str, Any] = {"row": row["clip"], "name": row["name"], "command": [float(v) for v in command]}
+        out.update((key, row[key]) for key in order if key in row)
+        rows.append(out)
+    summary = dict(by_row["summary"], **mean_over(rows, tuple(RELATIVE_KEYS)))
+    return {"summary": {key: summary[key] for key in order if key in summary}, "commands": rows}
+
+
+def evaluate(env, policy, num_envs_per_clip: int, commands: Optional[Sequence[Command]] = None) -> dict:
+    """Play every clip of the env's motion library from t = 0 with K envs each (`summarize`), or on a
+    CMG env every one of `commands` from frame 0 with K envs each (`summarize_commands`); measure
+    first episodes."""
     lib = env._motion_lib
-    num_clips = lib.num_motions()
-    clip_of_env = torch.arange(num_clips, device=env.device).repeat_interleave(num_envs_per_clip)
-    assert env.num_envs == len(clip_of_env), (env.num_envs, len(clip_of_env))
-    tracker = FirstEpisodeTracker(env.num_envs, env.device, tuple(env.failure_causes()))
-    env.reset_to_motions(env.all_env_ids, clip_of_env)
-    clip_lengths = lib.get_motion_length(clip_of_env)
+    num_rows = lib.num_motions() if commands is None else len(commands)
+    row_of_env = torch.arange(num_rows, device=env.device).repeat_interleave(num_envs_per_clip)
+    assert env.num_envs == len(row_of_env), (env.num_envs, len(row_of_env))
+    causes = tuple(env.failure_causes())
+    if commands is None:
+        tracker = FirstEpisodeTracker(env.num_envs, env.device, causes)
+        env.reset_to_motions(env.all_env_ids, row_of_env)
+        clip_lengths = lib.get_motion_length(row_of_env)
+    else:
+        tracker = CommandTracker(env.num_envs, env.device, causes)
+        env.reset_to_commands(env.all_env_ids, torch.tensor(commands, device=env.device)[row_of_env])
+        clip_lengths = lib.get_motion_length(env.all_env_ids)  # the episode length: env i plays "motion" i
     max_steps = int(math.ceil(float(clip_lengths.max()) / env.dt)) + 2  # the longest clip ends before
     obs = env.get_observations()
     env.pre_reset_callback = tracker.observe
@@ -322,13 +502,10 @@ def evaluate(env, policy, num_envs_per_clip: int) -> dict:
     finally:
         env.pre_reset_callback = None
     tracker.close(env)
-    return summarize(
-        tracker.per_env(clip_lengths, env.dt),
-        clip_of_env,
-        lib.motion_names,
-        lib.motion_files,
-        tracker.failures_per_env(),
-    )
+    per_env, failures = tracker.per_env(clip_lengths, env.dt), tracker.failures_per_env()
+    if commands is not None:
+        return summarize_commands(per_env, row_of_env, commands, failures)
+    return summarize(per_env, row_of_env, lib.motion_names, lib.motion_files, failures)
 
 
 # --- output -------------------------------------------------------------------------------------------
@@ -343,31 +520,50 @@ SHORT = {
     "joint_error_rad": "joint_rad",
     "root_vel_error_mps": "vel_mps",
     "root_drift_m": "drift_m",
+    "cmd_vel_error_mps": "cmd_mps",
+    "cmd_mean_vel_error_mps": "cmdmn_mps",
+    "cmd_vel_error_rel": "cmd_rel",
+    "cmd_mean_vel_error_rel": "cmdmn_rel",
+    "yaw_rate_error_radps": "yaw_radps",
 }
 
 
+def row_kind(result: dict) -> Tuple[str, str, List[Dict[str, Any]], Tuple[str, ...]]:
+    """(rows' list key, their index key, the rows, the metric keys) of an eval.json: "clips" / "clip"
+    with METRIC_KEYS, or a CMG eval's "commands" / "row" with METRIC_KEYS and CMG_KEYS."""
+    if "commands" in result:
+        return "commands", "row", result["commands"], METRIC_KEYS + CMG_KEYS
+    return "clips", "clip", result["clips"], METRIC_KEYS
+
+
 def format_table(result: dict) -> str:
-    """One row per clip and a mean row, then one row per folder group (if any)."""
-    head = "{:>4} {:<20}".format("clip", "name") + "".join("{:>10}".format(SHORT[k]) for k in METRIC_KEYS)
+    """One row per clip (per command, with the CMG keys, for a CMG eval) and a mean row, then one row
+    per folder group (if any); "-" for a value that is None."""
+    kind, index, rows_of, keys = row_kind(result)
+    width = 22 if kind == "commands" else 20  # vx2.00_vy-0.50_wz0.00
+    head = "{:>4} {:<{w}}".format(index, "name", w=width) + "".join("{:>10}".format(SHORT[k]) for k in keys)
     lines = [head, "-" * len(head)]
-    rows = [(str(r["clip"]), r["name"], r) for r in result["clips"]] + [("", "mean", result["summary"])]
+    rows = [(str(r[index]), r["name"], r) for r in rows_of] + [("", "mean", result["summary"])]
     rows += [("", "{}/ ({})".format(name, r["clips"]), r) for name, r in result.get("groups", {}).items()]
-    for clip, name, r in rows:
-        lines.append("{:>4} {:<20}".format(clip, name[:20]) + "".join("{:>10.3f}".format(r[k]) for k in METRIC_KEYS))
+    for i, name, r in rows:
+        cells = ("{:>10}".format("-") if r[k] is None else "{:>10.3f}".format(r[k]) for k in keys)
+        lines.append("{:>4} {:<{w}}".format(i, name[:width], w=width) + "".join(cells))
     causes = result["summary"].get("failure_causes")
     if causes:
         lines.append(
-            "episodes ended by (share of envs, mean over clips): "
+            "episodes ended by (share of envs, mean over {}): ".format(kind)
             + ", ".join("{} {:.3f}".format(k, v) for k, v in causes.items())
         )
     return "\n".join(lines)
 
 
 def format_comparison(this: dict, other: dict, other_name: str) -> str:
-    """Summary of this run vs another eval.json: metric, this, other, difference (this - other)."""
+    """Summary of this run vs another eval.json: metric, this, other, difference (this - other); the
+    CMG keys too when either run has them ("-" where one has no value)."""
     head = "{:<22}{:>12}{:>12}{:>12}".format("metric", "this", "other", "difference")
     lines = ["compared with {}".format(other_name), head, "-" * len(head)]
-    for k in METRIC_KEYS:
+    summaries = (this["summary"], other.get("summary", {}))
+    for k in METRIC_KEYS + tuple(k for k in CMG_KEYS if any(k in s for s in summaries)):
         a = this["summary"].get(k)
         b = other.get("summary", {}).get(k)
         if a is None or b is None:
@@ -381,27 +577,40 @@ def format_comparison(this: dict, other: dict, other_name: str) -> str:
     return "\n".join(lines)
 
 
+#: eval.png's panels (key, axis label): per clip, and per command of a CMG eval
+PLOT_CLIPS = (
+    ("success_rate", "success rate"),
+    ("completion", "completion"),
+    ("mpkpe_local_mm", "key-body error,\nroot-relative (mm)"),
+)
+PLOT_COMMANDS = PLOT_CLIPS[:2] + (
+    ("cmd_vel_error_rel", "command velocity\nerror / speed"),
+    ("cmd_mean_vel_error_rel", "mean velocity\nerror / speed"),
+)
+
+
 def plot(result: dict, path: Path, title: str) -> None:
-    """Per-clip bars of success rate, completion and mpkpe_local_mm (matplotlib, Agg backend)."""
+    """Per-clip bars of success rate, completion and mpkpe_local_mm; per command (CMG eval) of success
+    rate, completion and the two relative command errors (no bar where None). Matplotlib, Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [r["name"] for r in result["clips"]]
+    kind, _, rows, _ = row_kind(result)
+    panels = PLOT_COMMANDS if kind == "commands" else PLOT_CLIPS
+    names = [r["name"] for r in rows]
     x = list(range(len(names)))
-    fig, axes = plt.subplots(3, 1, figsize=(max(6.0, 0.6 * len(names) + 2.0), 8.0), sharex=True)
-    for ax, key, label in zip(
-        axes,
-        ("success_rate", "completion", "mpkpe_local_mm"),
-        ("success rate", "completion", "key-body error,\nroot-relative (mm)"),
-    ):
-        ax.bar(x, [r[key] for r in result["clips"]], color="tab:blue")
-        ax.axhline(result["summary"][key], color="tab:red", linestyle="--", linewidth=1, label="mean")
+    figsize = (max(6.0, 0.6 * len(names) + 2.0), 8.0 / 3.0 * len(panels))
+    fig, axes = plt.subplots(len(panels), 1, figsize=figsize, sharex=True)
+    for ax, (key, label) in zip(axes, panels):
+        ax.bar(x, [math.nan if r[key] is None else r[key] for r in rows], color="tab:blue")
+        if result["summary"][key] is not None:
+            ax.axhline(result["summary"][key], color="tab:red", linestyle="--", linewidth=1, label="mean")
+            ax.legend(loc="upper right", fontsize=8)
         ax.set_ylabel(label)
-        if key != "mpkpe_local_mm":
+        if key in ("success_rate", "completion"):
             ax.set_ylim(0.0, 1.05)
-        ax.legend(loc="upper right", fontsize=8)
     axes[-1].set_xticks(x)
     axes[-1].set_xticklabels(names, rotation=45, ha="right", fontsize=8)
     axes[0].set_title(title)
@@ -430,41 +639,71 @@ def run_eval(args) -> dict:
             raise UsageError("--compare {}: no eval.json there".format(args.compare))
         compare = json.loads(compare_path.read_text())
     check_device(args.device)
-    check_motion_file(args.motion_file)
     task_registry.ensure_registered(args.task)
     try:
         env_cfg, train_cfg = task_registry.get_cfgs(args.task)
     except KeyError as e:
         raise UsageError("--task {}".format(e)) from e
     env_cfg.seed = train_cfg.seed
+    apply_overrides(args.overrides, env_cfg, train_cfg)  # the command band as --set leaves it (make_env: again)
+    commands: Optional[List[Command]] = None
+    if issubclass(task_registry.get(args.task).env_class, G1MimicCMG):
+        if args.motion_file is not None:
+            raise UsageError(
+                "--motion_file: task {} generates its references from velocity commands (--commands)".format(args.task)
+            )
+        c = env_cfg.commands
+        band = (c.lin_vel_x, c.lin_vel_y, c.ang_vel_yaw)
+        commands = default_commands(*band) if args.commands is None else parse_commands(args.commands)
+        for line in band_warnings(commands, band):
+            print(line, flush=True)
+    elif args.commands is not None:
+        raise UsageError("--commands: task {} plays clips; commands are for the CMG tasks (g1_cmg_*)".format(args.task))
+    else:
+        check_motion_file(args.motion_file)
     model_path = resolve_model(args, train_cfg)
-    num_clips = count_clips(args.motion_file)
-    args.num_envs = num_clips * args.num_envs_per_clip
+    num_rows = count_clips(args.motion_file) if commands is None else len(commands)
+    args.num_envs = num_rows * args.num_envs_per_clip
     args.headless = True  # episodes end at the clip's end (motion_end) only in headless mode
     configure_env_cfg(env_cfg, args.rand, args.num_envs)
 
     env, env_cfg = task_registry.make_env(name=args.task, args=args, env_cfg=env_cfg)
     policy = load_policy(env, args)
     print(
-        "Evaluating {} on {} clips x {} envs ({}, --rand {})".format(
-            model_path, num_clips, args.num_envs_per_clip, args.sim, args.rand
+        "Evaluating {} on {} {} x {} envs ({}, --rand {})".format(
+            model_path,
+            num_rows,
+            "clips" if commands is None else "commands",
+            args.num_envs_per_clip,
+            args.sim,
+            args.rand,
         ),
         flush=True,
     )
-    result = evaluate(env, policy, args.num_envs_per_clip)
+    result = evaluate(env, policy, args.num_envs_per_clip, commands)
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     argv = args.argv if getattr(args, "argv", None) is not None else sys.argv[1:]
+    source: Dict[str, Any]
+    if commands is None:
+        source = {"motion_file": "embedded set (pose.synth)" if args.motion_file is None else str(args.motion_file)}
+    else:
+        c = env_cfg.commands
+        source = {
+            "cmg_model": str(env.cmg.model_path),
+            "command_band": {"lin_vel_x": c.lin_vel_x, "lin_vel_y": c.lin_vel_y, "ang_vel_yaw": c.ang_vel_yaw},
+            "episode_length_s": float(env_cfg.env.episode_length_s),
+        }
     result.update(
         {
-            "command": "python legged_gym/scripts/eval.py " + " ".join(argv),
+            "command": "python legged_gym/scripts/eval.py " + " ".join(shlex.quote(a) for a in argv),
             "date": datetime.datetime.now().isoformat(timespec="seconds"),
             "checkpoint": str(model_path),
             "checkpoint_iteration": checkpoint_iteration(model_path),
             "task": args.task,
             "rand": args.rand,
-            "motion_file": "embedded set (pose.synth)" if args.motion_file is None else str(args.motion_file),
+            **source,
             "num_envs_per_clip": args.num_envs_per_clip,
             "sim": args.sim,
             "device": str(args.device),
@@ -486,7 +725,18 @@ def run_eval(args) -> dict:
 
 def parser():
     p = build_parser(__doc__.splitlines()[0])
-    p.add_argument("--num_envs_per_clip", type=int, default=1, help="envs playing each clip (K; num_envs = K x clips)")
+    p.add_argument(
+        "--num_envs_per_clip",
+        type=int,
+        default=1,
+        help="envs playing each clip, or each command of a CMG task (K; num_envs = K x rows)",
+    )
+    p.add_argument(
+        "--commands",
+        default=None,
+        metavar='"VX,VY,WZ;..."',
+        help="CMG tasks: the velocity commands to evaluate, m/s, m/s, rad/s (default: a grid over the task's band)",
+    )
     p.add_argument(
         "--rand",
         choices=RAND_MODES,

@@ -10,7 +10,9 @@ What changes against G1MimicDistill (observations, terminations and the other re
   reference update); the motion time is the library's clock, so the runner's random initial episode
   lengths only move the time-outs. Episodes last `env.episode_length_s` (10 s).
 - resets draw new episodes from the library (commands, mirroring, optional command switch) before
-  the reference-state initialisation at frame 0; by index list or by mask alike.
+  the reference-state initialisation at frame 0; by index list or by mask alike. `reset_to_commands`
+  (scripts/eval.py) starts episodes that follow given commands instead (`reset_to_motions` has no clips
+  to play here).
 - rewards (the CMG term table of `g1_mimic_cmg_config`, built by `legged_gym/envs/base/reward_terms.py`):
   `tracking_keybody_pos` over the lower key bodies (ankles, knees) and `tracking_keybody_pos_upper`
   over hands, elbows and head (zero with `rewards.lower_body_only_tracking`); `tracking_cmd_vel` /
@@ -30,7 +32,7 @@ What changes against G1MimicDistill (observations, terminations and the other re
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Optional, cast
 
 import torch
 
@@ -100,6 +102,8 @@ class G1MimicCMG(G1MimicDistill):
             self.episode_metric_sums[name] = torch.zeros(self.num_envs, device=self.device)
         # (N, 2) episode sum of command (vx, vy) - heading-frame velocity: metric_cmd_mean_vel_error
         self.cmd_vel_residual_sum = torch.zeros(self.num_envs, 2, device=self.device)
+        # (n, 3) commands of a `reset_to_commands` in progress
+        self._forced_commands: Optional[torch.Tensor] = None
 
     def compute_reward(self) -> None:
         super().compute_reward()
@@ -135,10 +139,27 @@ class G1MimicCMG(G1MimicDistill):
         self.cmg.step()
         super()._post_physics_step_callback()
 
+    def reset_to_commands(self, env_ids: torch.Tensor, commands: torch.Tensor) -> None:
+        """Reset `env_ids` to new episodes, at frame 0, whose references follow `commands` (n, 3) =
+        (vx, vy, wz) (evaluation), with the configured reset noise; observations are rebuilt.
+
+        The episodes are deterministic: not mirrored and without a command switch, whatever
+        `motion.cmg_mirror_prob` and `commands.enable_cmd_switch` (`CMGMotionLib.reset` with commands).
+        As with `reset_to_motions`, the commands hold for this reset only: it goes by index list
+        whatever `sync_free_resets`, and these envs' later episodes, by index list or by mask, draw
+        from the library's pool again."""
+        self._forced_commands = torch.as_tensor(commands, device=self.device, dtype=torch.float32).reshape(-1, 3)
+        try:
+            self.reset_idx(env_ids)
+        finally:
+            self._forced_commands = None
+        self._compute_base_quantities()
+        self.compute_observations()
+
     def _reset_ref_motion(self, env_ids: torch.Tensor):
         if self._forced_motions is not None:
-            raise ValueError("CMG tasks generate their references: there are no clips to reset to")
-        self.cmg.reset(env_ids)
+            raise ValueError("CMG tasks generate their references: there are no clips to reset to (reset_to_commands)")
+        self.cmg.reset(env_ids, commands=self._forced_commands)  # None: the pool's next episodes
         return super()._reset_ref_motion(env_ids)  # frame 0 of the new episodes (rand_reset is off)
 
     def _reset_ref_motion_where(self, mask: torch.Tensor):
