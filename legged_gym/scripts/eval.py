@@ -378,13 +378,20 @@ class CommandTracker(FirstEpisodeTracker):
         self.residual_sum = torch.zeros(num_envs, 2, device=device)
 
     def observe(self, env) -> None:
-        weight = self.active.float()  # before the base class ends the episodes of this step
-        commands = env.get_commands()
-        heading_vel = metrics.heading_frame_velocity(env.base_quat, quat_rotate(env.base_quat, env.base_lin_vel))
-        self.cmd_vel_sum += weight * metrics.command_velocity_error(commands, env.base_lin_vel)
-        self.yaw_rate_sum += weight * (commands[:, 2] - env.base_ang_vel[:, 2]).abs()
-        self.residual_sum += weight.unsqueeze(-1) * (commands[:, 0:2] - heading_vel)
+        self.observe_commands(env.get_commands(), env.base_quat, env.base_lin_vel, env.base_ang_vel)
         super().observe(env)
+
+    def observe_commands(
+        self, commands: torch.Tensor, base_quat: torch.Tensor, base_lin_vel: torch.Tensor, base_ang_vel: torch.Tensor
+    ) -> None:
+        """The command errors of one step of every env, before `observe_step` of that step ends episodes:
+        commands (N, 3), root quaternion xyzw (N, 4), pelvis-frame linear and angular velocities (N, 3)
+        (the env's `base_*`; bench/bench_sim2sim_cmg.py passes those of a MuJoCo state)."""
+        weight = self.active.float()
+        heading_vel = metrics.heading_frame_velocity(base_quat, quat_rotate(base_quat, base_lin_vel))
+        self.cmd_vel_sum += weight * metrics.command_velocity_error(commands, base_lin_vel)
+        self.yaw_rate_sum += weight * (commands[:, 2] - base_ang_vel[:, 2]).abs()
+        self.residual_sum += weight.unsqueeze(-1) * (commands[:, 0:2] - heading_vel)
 
     def per_env(self, clip_lengths: torch.Tensor, dt: float) -> Dict[str, torch.Tensor]:
         """The base's keys and the absolute CMG keys (the relative ones are per row: `summarize_commands`)."""
