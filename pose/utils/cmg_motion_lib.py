@@ -84,6 +84,7 @@ ones by the TF32 rounding, compounded over the autoregressive steps.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -139,6 +140,17 @@ def heading_to_world(yaw: torch.Tensor, cmd: torch.Tensor) -> torch.Tensor:
     cy, sy = torch.cos(yaw), torch.sin(yaw)
     vx, vy = cmd[..., 0], cmd[..., 1]
     return torch.stack([cy * vx - sy * vy, sy * vx + cy * vy], dim=-1)
+
+
+def commands_beyond_training(ranges, command_min, command_max) -> List[str]:
+    """One line per command component (vx, vy, wz) whose band [lo, hi] (`ranges` (3, 2)) reaches beyond
+    the CMG's trained command range [command_min, command_max] (its data's, stored with the model)."""
+    out = []
+    for name, (lo, hi), cmin, cmax in zip(("vx", "vy", "wz"), ranges.tolist(), command_min, command_max):
+        cmin, cmax = float(cmin), float(cmax)
+        if lo < cmin - 1e-6 or hi > cmax + 1e-6:
+            out.append("{} band [{:g}, {:g}], trained [{:.3g}, {:.3g}]".format(name, lo, hi, cmin, cmax))
+    return out
 
 
 def load_generator(path=None, device="cpu"):
@@ -233,6 +245,13 @@ class CMGMotionLib:
                 "lo <= hi, got {}".format(command_ranges)
             )
         self.command_ranges = ranges.to(self.device)
+        outside = commands_beyond_training(ranges, loaded.stats.command_min, loaded.stats.command_max)
+        if outside:
+            warnings.warn(
+                "CMG model {}: the command band reaches beyond the commands it was trained on ({}); "
+                "the generator extrapolates there".format(self.model_path, "; ".join(outside)),
+                stacklevel=2,
+            )
         self.height = float(height)
         self.height_from_fk = bool(height_from_fk)
         self.mirror_prob = float(mirror_prob)

@@ -5,6 +5,7 @@ CMG motion library). The generator is a small randomly initialised CMG saved as 
 the statistics of a tiny data set, on CPU."""
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -475,6 +476,21 @@ def test_bad_model_paths_are_motion_file_errors(tmp_path):
 def test_rate_mismatch_is_refused(ckpt):
     with pytest.raises(MotionFileError, match="fps"):
         CMGMotionLib(ckpt, dt=1.0 / 30.0)
+
+
+def test_a_command_band_beyond_the_trained_commands_is_warned_about(ckpt):
+    """The warning names the component, the band and the trained range (the model's stored data range);
+    a band inside that range gives none."""
+    stats = load_cmg(ckpt).stats
+    lo, hi = float(stats.command_min[1]), float(stats.command_max[1])
+    inside = ((float(stats.command_min[0]), float(stats.command_max[0])), (lo, hi), (0.0, 0.0))
+    beyond = (inside[0], (lo - 0.1, hi), inside[2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make(ckpt, n=1, horizon=3, command_ranges=inside)
+    with pytest.warns(UserWarning, match=r"vy band \[{:g}, {:g}\]".format(lo - 0.1, hi)) as record:
+        make(ckpt, n=1, horizon=3, command_ranges=beyond)
+    assert len(record) == 1 and "vx" not in str(record[0].message) and "extrapolates" in str(record[0].message)
 
 
 @pytest.mark.skipif(not SHIPPED_CMG.is_file(), reason="the shipped CMG (assets/cmg/cmg.pt) is not there")
