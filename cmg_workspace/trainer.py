@@ -478,7 +478,7 @@ class Trainer:
         self.rollout, best = ckpt.get("rollout"), ckpt.get("best_rollout")
         # Checkpoints of earlier versions stored the best's rank, or a summary over the in-band grid alone
         # (no `stalled`): not comparable with this check, so the next check starts over.
-        self.best_rollout = best if isinstance(best, dict) and "stalled" in best else None
+        self.best_rollout = best if isinstance(best, dict) and {"stalled", "commands"} <= set(best) else None
         self.last = {"loss": ckpt.get("loss"), "val_loss": ckpt.get("val_loss")}
 
     def init_weights(self, ckpt: dict) -> None:

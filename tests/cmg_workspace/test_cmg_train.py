@@ -368,25 +368,38 @@ def test_a_resumed_run_keeps_a_best_rollout_only_when_it_was_measured_as_now(run
         assert (trainer.best_rollout == saved["best_rollout"]) if kept else (trainer.best_rollout is None)
 
 
-def test_rollout_rank_puts_divergence_first_then_stalls_then_the_distance_to_both_targets():
-    def s(diverged, err, slide, stalls=0):
-        return {"diverged": diverged, "stalled": stalls, "speed_error_rel_median": err, "foot_slide_mps_median": slide}
+def test_rollout_rank_puts_divergence_first_then_the_distance_to_both_targets_and_the_stalls():
+    def s(diverged, err, slide, stalls=0, commands=100):
+        return {
+            "diverged": diverged,
+            "stalled": stalls,
+            "commands": commands,
+            "speed_error_rel_median": err,
+            "foot_slide_mps_median": slide,
+        }
 
-    # err / 0.15 + slide / 0.1: 1.33 + 1 = 2.33; 0.67 + 5 = 5.67; 0.67 + 9 = 9.67; missing: inf
+    # err / 0.15 + slide / 0.1 + (stalls / commands) / 0.01: 0.07 + 0.1 + 1 = 1.17; 1.33 + 1 = 2.33;
+    # 0.67 + 5 = 5.67; 0.67 + 9 = 9.67; missing: inf; then the diverged one
     ranked = sorted(
         [s(1, 0.01, 0.01), s(0, 0.2, 0.1), s(0, 0.1, 0.9), s(0, None, 0.0), s(0, 0.1, 0.5), s(0, 0.01, 0.01, 1)],
         key=rollout_rank,
     )
     assert ranked == [
+        s(0, 0.01, 0.01, 1),
         s(0, 0.2, 0.1),
         s(0, 0.1, 0.5),
         s(0, 0.1, 0.9),
         s(0, None, 0.0),
-        s(0, 0.01, 0.01, 1),
         s(1, 0.01, 0.01),
     ]
-    # the 2026-12-01 case: epoch 350 (16.6 %, 0.515 m/s) ranks above epoch 625 (14.4 %, 0.670 m/s)
+    # the 2026-12-01 cases (bench/results): epoch 350 (16.6 %, 0.515 m/s) ranks above epoch 625 (14.4 %,
+    # 0.670 m/s); the shipped model (0 of 88 stalled, 5.6 %, 0.248 m/s) above the fine-tune's epochs 16
+    # (2 stalled, 4.8 %, 0.232 m/s) and 8 (4, 5.5 %, 0.255 m/s); the LAFAN run's epoch 800 (41 of 297,
+    # 29.2 %, 0.964 m/s) above its epoch 125 (37, 41.5 %, 1.753 m/s)
     assert rollout_rank(s(0, 0.166, 0.515)) < rollout_rank(s(0, 0.144, 0.670))
+    shipped = rollout_rank(s(0, 0.056, 0.248, 0, 88))
+    assert shipped < rollout_rank(s(0, 0.048, 0.232, 2, 88)) and shipped < rollout_rank(s(0, 0.055, 0.255, 4, 88))
+    assert rollout_rank(s(0, 0.292, 0.964, 41, 297)) < rollout_rank(s(0, 0.415, 1.753, 37, 297))
 
 
 def test_a_moving_command_stalls_when_its_feet_imply_under_half_its_speed():
