@@ -10,7 +10,8 @@ time per iteration) and, for MuJoCo Warp runs, the fraction of finished episodes
 contact solver stopped at its iteration limit; for CMG runs the command-velocity error (m/s, and
 relative to the commanded speed: metric_cmd_vel_error / metric_cmd_speed of the same iteration) and
 the error of the episode-mean velocity (metric_cmd_mean_vel_error: |mean of command - heading-frame
-velocity| over an episode, without the within-stride oscillation; m/s and relative likewise).
+velocity| over an episode, without the within-stride oscillation; m/s and relative likewise) and of
+the episode-mean yaw rate (metric_cmd_mean_yaw_rate_error, rad/s).
 Writes NAME.json and NAME.png.
 """
 
@@ -76,6 +77,9 @@ def curves(scalars: dict) -> dict:
         if error:
             out[name + "_mps"] = error
             out[name + "_relative"] = [(s, v / speed[s]) for s, v in error if speed.get(s)]
+    yaw_rate = find(scalars, "metric_cmd_mean_yaw_rate_error")
+    if yaw_rate:
+        out["cmd_mean_yaw_rate_error_radps"] = yaw_rate
     return out
 
 
@@ -110,7 +114,13 @@ def plot(data: dict, path: Path, title: str) -> None:
         ("tracking rewards (mean per step)", [t + "_per_step" for t in TRACKING]),
         (
             "key-body distance, root drift (m), command-velocity errors (m/s)",
-            ["keybody_distance_m", "root_drift_m", "cmd_vel_error_mps", "cmd_mean_vel_error_mps"],
+            [
+                "keybody_distance_m",
+                "root_drift_m",
+                "cmd_vel_error_mps",
+                "cmd_mean_vel_error_mps",
+                "cmd_mean_yaw_rate_error_radps",
+            ],
         ),
         ("mean reward", ["mean_reward"]),
         ("action std, KL(student || teacher)", ["action_std", "kl_student_teacher"]),

@@ -57,7 +57,10 @@ Besides the keys above (against the generated reference), per command and in the
 - cmd_vel_error_rel, cmd_mean_vel_error_rel: the two divided by the row's commanded speed |(vx, vy)|; None
   for a command slower than 0.1 m/s (`MIN_RELATIVE_SPEED`), left out of the summary's mean (None if no
   row has one);
-- yaw_rate_error_radps: mean over steps of |wz - pelvis yaw rate| (`base_ang_vel` z, pelvis frame).
+- yaw_rate_error_radps: mean over steps of |wz - pelvis yaw rate| (`base_ang_vel` z, pelvis frame);
+- cmd_mean_yaw_rate_error_radps: |mean over steps of wz - pelvis yaw rate| (as the training metric
+  metric_cmd_mean_yaw_rate_error): how far the turning is from the commanded one (a robot that does not
+  turn at all scores |wz|).
 The table shows them too; eval.png plots success, completion and the two relative errors per command.
 """
 
@@ -132,6 +135,7 @@ CMG_KEYS = (
     "cmd_vel_error_rel",
     "cmd_mean_vel_error_rel",
     "yaw_rate_error_radps",
+    "cmd_mean_yaw_rate_error_radps",
 )
 #: the relative CMG keys -> the absolute key each divides by the row's commanded speed
 RELATIVE_KEYS = {"cmd_vel_error_rel": "cmd_vel_error_mps", "cmd_mean_vel_error_rel": "cmd_mean_vel_error_mps"}
@@ -369,13 +373,14 @@ class CommandTracker(FirstEpisodeTracker):
     the pelvis frame| (`metrics.command_velocity_error`), the residual command (vx, vy) - heading-frame
     velocity (`metrics.heading_frame_velocity` of the world velocity that `base_lin_vel` was computed
     from, as `G1MimicCMG.compute_reward` sums it for metric_cmd_mean_vel_error, so eval and training
-    agree) and |wz - pelvis yaw rate| (`base_ang_vel` z, pelvis frame, as `rewards.tracking_cmd_yaw`)."""
+    agree), |wz - pelvis yaw rate| (`base_ang_vel` z, pelvis frame, as `rewards.tracking_cmd_yaw`) and
+    the residual wz - pelvis yaw rate (for metric_cmd_mean_yaw_rate_error's counterpart)."""
 
     def __init__(self, num_envs: int, device, cause_names: Sequence[str] = FAILURE_CAUSES) -> None:
         super().__init__(num_envs, device, cause_names)
         self.cmd_vel_sum = torch.zeros(num_envs, device=device)
         self.yaw_rate_sum = torch.zeros(num_envs, device=device)
-        self.residual_sum = torch.zeros(num_envs, 2, device=device)
+        self.residual_sum = torch.zeros(num_envs, 3, device=device)  # (vx, vy) heading frame, yaw rate
 
     def observe(self, env) -> None:
         self.observe_commands(env.get_commands(), env.base_quat, env.base_lin_vel, env.base_ang_vel)
@@ -390,16 +395,20 @@ class CommandTracker(FirstEpisodeTracker):
         weight = self.active.float()
         heading_vel = metrics.heading_frame_velocity(base_quat, quat_rotate(base_quat, base_lin_vel))
         self.cmd_vel_sum += weight * metrics.command_velocity_error(commands, base_lin_vel)
-        self.yaw_rate_sum += weight * (commands[:, 2] - base_ang_vel[:, 2]).abs()
-        self.residual_sum += weight.unsqueeze(-1) * (commands[:, 0:2] - heading_vel)
+        yaw_rate_residual = commands[:, 2] - base_ang_vel[:, 2]
+        self.yaw_rate_sum += weight * yaw_rate_residual.abs()
+        residual = torch.cat([commands[:, 0:2] - heading_vel, yaw_rate_residual.unsqueeze(-1)], dim=-1)
+        self.residual_sum += weight.unsqueeze(-1) * residual
 
     def per_env(self, clip_lengths: torch.Tensor, dt: float) -> Dict[str, torch.Tensor]:
         """The base's keys and the absolute CMG keys (the relative ones are per row: `summarize_commands`)."""
         out = super().per_env(clip_lengths, dt)
         steps = self.steps.clamp_min(1.0)
         out["cmd_vel_error_mps"] = self.cmd_vel_sum / steps
-        out["cmd_mean_vel_error_mps"] = torch.norm(self.residual_sum / steps.unsqueeze(-1), dim=-1)
+        mean_residual = self.residual_sum / steps.unsqueeze(-1)
+        out["cmd_mean_vel_error_mps"] = torch.norm(mean_residual[:, 0:2], dim=-1)
         out["yaw_rate_error_radps"] = self.yaw_rate_sum / steps
+        out["cmd_mean_yaw_rate_error_radps"] = mean_residual[:, 2].abs()
         return out
 
 
@@ -532,6 +541,7 @@ SHORT = {
     "cmd_vel_error_rel": "cmd_rel",
     "cmd_mean_vel_error_rel": "cmdmn_rel",
     "yaw_rate_error_radps": "yaw_radps",
+    "cmd_mean_yaw_rate_error_radps": "yawmn_rps",
 }
 
 

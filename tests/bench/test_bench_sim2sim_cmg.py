@@ -124,3 +124,6 @@ def test_benchmark_scores_both_sides_and_sim2sim_recomputes_from_the_trajectory(
         np.linalg.norm((command - heading).mean(axis=0)), rel=1e-4, abs=1e-5
     )
     assert walk["sim2sim"]["yaw_rate_error_radps"] == pytest.approx(np.abs(0.3 - t[:, 12]).mean(), rel=1e-4)
+    assert walk["sim2sim"]["cmd_mean_yaw_rate_error_radps"] == pytest.approx(
+        abs((0.3 - t[:, 12]).mean()), rel=1e-4, abs=1e-6
+    )

@@ -55,6 +55,7 @@ def test_cmg_runs_get_the_command_velocity_error_relative_to_the_commanded_speed
         writer.add_scalar("Episode_rew_metrics/metric_cmd_vel_error", 0.1 * it, it)
         writer.add_scalar("Episode_rew_metrics/metric_cmd_mean_vel_error", 0.05 * it, it)
         writer.add_scalar("Episode_rew_metrics/metric_cmd_speed", 2.0, it)
+        writer.add_scalar("Episode_rew_metrics/metric_cmd_mean_yaw_rate_error", 0.2 * it, it)
     writer.close()
     data = lc.curves(lc.read_scalars(tmp_path / "run")[0])
     assert data["cmd_vel_error_mps"][2] == (3, pytest.approx(0.3))
@@ -63,6 +64,8 @@ def test_cmg_runs_get_the_command_velocity_error_relative_to_the_commanded_speed
     assert data["cmd_mean_vel_error_relative"][3] == (4, pytest.approx(0.1))
     assert "cmd_vel_error_relative" not in lc.curves({})
     assert "cmd_mean_vel_error_mps" not in lc.curves({})
+    assert data["cmd_mean_yaw_rate_error_radps"][1] == (2, pytest.approx(0.4))
+    assert "cmd_mean_yaw_rate_error_radps" not in lc.curves({})
     lc.plot(data, tmp_path / "curves.png", "cmg")  # the panel of the command-velocity errors
     assert (tmp_path / "curves.png").stat().st_size > 0
 

@@ -223,13 +223,14 @@ def test_cmg_episode_metrics_are_the_command_velocity_error_and_speed(cmg_model,
 @pytest.mark.parametrize("sync_free", [False, True])
 def test_cmg_mean_velocity_error_is_the_norm_of_the_episode_mean_residual(cmg_model, sync_free):
     """metric_cmd_mean_vel_error of a finished episode: |mean over its steps of command (vx, vy) -
-    pelvis velocity (x, y) in the heading frame|, averaged over the envs that reset (falls, and a
-    forced reset); NaN exactly where the base's metrics are (a reset by mask that resets no env)."""
+    pelvis velocity (x, y) in the heading frame|, and metric_cmd_mean_yaw_rate_error: |mean of command
+    yaw rate - pelvis yaw rate|, each averaged over the envs that reset (falls, and a forced reset);
+    NaN exactly where the base's metrics are (a reset by mask that resets no env)."""
     from pose.utils.torch_utils import quat_to_matrix
 
     env = make_env("g1_cmg_medium", cmg_model, num_envs=4, seed=2, sync_free=sync_free, switch=True)
     n = env.num_envs
-    residual, abs_residual, steps = torch.zeros(n, 2, dtype=torch.float64), torch.zeros(n), torch.zeros(n)
+    residual, abs_residual, steps = torch.zeros(n, 3, dtype=torch.float64), torch.zeros(n), torch.zeros(n)
 
     def before_reset(e):  # this step's state, after the terminations, before the resets
         rot = quat_to_matrix(e.base_quat).double()
@@ -238,14 +239,17 @@ def test_cmg_mean_velocity_error_is_the_norm_of_the_episode_mean_residual(cmg_mo
         cy, sy = torch.cos(yaw), torch.sin(yaw)
         heading = torch.stack([cy * v[:, 0] + sy * v[:, 1], cy * v[:, 1] - sy * v[:, 0]], dim=-1)
         r = e.get_commands()[:, :2].double() - heading
-        residual.add_(r)
+        yaw_rate = e.get_commands()[:, 2].double() - e.base_ang_vel[:, 2].double()
+        residual.add_(torch.cat([r, yaw_rate.unsqueeze(-1)], dim=-1))
         abs_residual.add_(r.norm(dim=-1).float())
         steps.add_(1)
 
     def check(episode, d):
-        expected = (residual[d] / steps[d].double().unsqueeze(-1)).norm(dim=-1).mean().float()
+        mean = residual[d] / steps[d].double().unsqueeze(-1)
         error = episode["metric_cmd_mean_vel_error"]
-        torch.testing.assert_close(error, expected, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(error, mean[:, 0:2].norm(dim=-1).mean().float(), atol=1e-5, rtol=1e-4)
+        yaw_error = episode["metric_cmd_mean_yaw_rate_error"]
+        torch.testing.assert_close(yaw_error, mean[:, 2].abs().mean().float(), atol=1e-5, rtol=1e-4)
         # |mean residual| <= mean |residual| (both in the heading frame)
         assert float(error) <= float((abs_residual[d] / steps[d]).mean()) + 1e-5
         for x in (residual, abs_residual, steps):
@@ -261,6 +265,7 @@ def test_cmg_mean_velocity_error_is_the_norm_of_the_episode_mean_residual(cmg_mo
         if "episode" in extras:  # every step when resetting by mask: NaN where the base's are
             nan = bool(torch.isnan(extras["episode"]["metric_cmd_mean_vel_error"]))
             assert nan == bool(torch.isnan(extras["episode"]["metric_cmd_vel_error"])) == (not bool(d.any()))
+            assert nan == bool(torch.isnan(extras["episode"]["metric_cmd_mean_yaw_rate_error"]))
         if d.any():
             check(extras["episode"], d)
             checked += 1

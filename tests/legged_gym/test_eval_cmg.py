@@ -162,6 +162,7 @@ def test_command_metrics_are_those_of_the_first_episodes(cmg_model, monkeypatch)
     ]
     n, active = 4, torch.ones(4, dtype=torch.bool)
     steps, vel_err, yaw_err, residual = torch.zeros(n), torch.zeros(n), torch.zeros(n), torch.zeros(n, 2).double()
+    yaw_residual = torch.zeros(n).double()
     for cmd, quat, lin_vel, ang_vel, reset in states:
         rot = quat_to_matrix(quat.float()).double()
         world = (rot @ lin_vel.unsqueeze(-1)).squeeze(-1)
@@ -179,6 +180,7 @@ def test_command_metrics_are_those_of_the_first_episodes(cmg_model, monkeypatch)
         vel_err += (w * (cmd[:, :2] - lin_vel[:, :2]).norm(dim=-1)).float()
         yaw_err += (w * (cmd[:, 2] - ang_vel[:, 2]).abs()).float()
         residual += w.unsqueeze(-1) * (cmd[:, :2] - heading)
+        yaw_residual += w * (cmd[:, 2] - ang_vel[:, 2])
         active &= ~reset
     # the envs' first episodes end at different steps (falls): later episodes' steps are left out
     assert 0 < steps.min() < steps.max() == len(states), (steps, len(states))
@@ -188,6 +190,8 @@ def test_command_metrics_are_those_of_the_first_episodes(cmg_model, monkeypatch)
         assert row["cmd_vel_error_mps"] == pytest.approx(float((vel_err / steps)[envs].mean()), rel=1e-4)
         assert row["cmd_mean_vel_error_mps"] == pytest.approx(float(mean_err[envs].mean()), rel=1e-4, abs=1e-5)
         assert row["yaw_rate_error_radps"] == pytest.approx(float((yaw_err / steps)[envs].mean()), rel=1e-4)
+        mean_yaw = (yaw_residual / steps.double()).abs()[envs].mean()
+        assert row["cmd_mean_yaw_rate_error_radps"] == pytest.approx(float(mean_yaw), rel=1e-4, abs=1e-6)
     fast, slow = result["commands"]
     speed = math.hypot(2.0, 0.3)
     assert fast["cmd_vel_error_rel"] == pytest.approx(fast["cmd_vel_error_mps"] / speed)

@@ -24,15 +24,17 @@ What changes against G1MimicDistill (observations, terminations and the other re
   `mdp.metrics.command_velocity_error`; includes the pelvis's within-stride oscillation),
   `metric_cmd_mean_vel_error` (|mean over the episode's steps of command - heading-frame pelvis
   velocity|, m/s, `mdp.metrics.heading_frame_velocity`: how far the speed travelled at is from the
-  commanded one; summed per env in `cmd_vel_residual_sum` (N, 2)) and `metric_cmd_speed` (mean
-  commanded speed |(vx, vy)|); their ratios are the errors relative to the commanded speed.
+  commanded one), `metric_cmd_mean_yaw_rate_error` (|mean over the episode's steps of command yaw
+  rate - pelvis yaw rate|, rad/s: how far the robot's turning is from the commanded one; both summed
+  per env in `cmd_vel_residual_sum` (N, 3)) and `metric_cmd_speed` (mean
+  commanded speed |(vx, vy)|); the velocity errors over it are relative to the commanded speed.
 - CMG students start their step counters at 0 (observation noise ramps in, action delay starts at
   its onset), as in the CMG forks of TWIST, instead of the mocap student's 2.4 M preset.
 """
 
 from __future__ import annotations
 
-from typing import Optional, cast
+from typing import Dict, Optional, cast
 
 import torch
 
@@ -100,8 +102,9 @@ class G1MimicCMG(G1MimicDistill):
             self.global_counter = self.total_env_steps_counter = 0
         for name in ("cmd_vel_error", "cmd_speed"):
             self.episode_metric_sums[name] = torch.zeros(self.num_envs, device=self.device)
-        # (N, 2) episode sum of command (vx, vy) - heading-frame velocity: metric_cmd_mean_vel_error
-        self.cmd_vel_residual_sum = torch.zeros(self.num_envs, 2, device=self.device)
+        # (N, 3) episode sums of command (vx, vy) - heading-frame velocity and of command yaw rate - pelvis
+        # yaw rate: metric_cmd_mean_vel_error and metric_cmd_mean_yaw_rate_error
+        self.cmd_vel_residual_sum = torch.zeros(self.num_envs, 3, device=self.device)
         # (n, 3) commands of a `reset_to_commands` in progress
         self._forced_commands: Optional[torch.Tensor] = None
 
@@ -112,23 +115,35 @@ class G1MimicCMG(G1MimicDistill):
         self.episode_metric_sums["cmd_speed"] += torch.norm(commands[:, :2], dim=-1)
         # the world velocity base_lin_vel was computed from (a push written this step left out)
         world_vel = quat_rotate(self.base_quat, self.base_lin_vel)
-        self.cmd_vel_residual_sum += commands[:, 0:2] - metrics.heading_frame_velocity(self.base_quat, world_vel)
+        self.cmd_vel_residual_sum[:, 0:2] += commands[:, 0:2] - metrics.heading_frame_velocity(
+            self.base_quat, world_vel
+        )
+        self.cmd_vel_residual_sum[:, 2] += commands[:, 2] - self.base_ang_vel[:, 2]
 
     # --- episode metrics ------------------------------------------------------------------------
+    def _mean_residual_errors(self, residual_sum: torch.Tensor, steps: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """The episode-mean command errors (n,) of residual sums (n, 3) over `steps` (n,) steps."""
+        mean = residual_sum / steps.clamp_min(1).unsqueeze(-1)
+        return {
+            "metric_cmd_mean_vel_error": mean[:, 0:2].norm(dim=-1),
+            "metric_cmd_mean_yaw_rate_error": mean[:, 2].abs(),
+        }
+
     def _log_episode(self, env_ids: torch.Tensor) -> None:
-        """The base's, plus metric_cmd_mean_vel_error: mean over the envs of |episode mean residual|."""
-        steps = self.episode_length_buf[env_ids].clamp_min(1).unsqueeze(-1)
-        error = torch.norm(self.cmd_vel_residual_sum[env_ids] / steps, dim=-1).mean()
+        """The base's, plus the episode-mean command errors, averaged over the envs `env_ids`."""
+        errors = self._mean_residual_errors(self.cmd_vel_residual_sum[env_ids], self.episode_length_buf[env_ids])
         super()._log_episode(env_ids)
-        self.extras["episode"]["metric_cmd_mean_vel_error"] = error
+        self.extras["episode"].update({name: e.mean() for name, e in errors.items()})
         self.cmd_vel_residual_sum.index_fill_(0, env_ids, 0.0)
 
     def _log_episode_where(self, mask: torch.Tensor) -> None:
-        """`_log_episode` by mask: a masked mean over the envs (NaN when none resets, as the base's)."""
-        error = torch.norm(self.cmd_vel_residual_sum / self.episode_length_buf.clamp_min(1).unsqueeze(-1), dim=-1)
-        mean = torch.where(mask, error, torch.zeros_like(error)).sum() / mask.sum().to(error.dtype)
+        """`_log_episode` by mask: masked means over the envs (NaN when none resets, as the base's)."""
+        errors = self._mean_residual_errors(self.cmd_vel_residual_sum, self.episode_length_buf)
+        count = mask.sum().to(torch.float32)
         super()._log_episode_where(mask)
-        self.extras["episode"]["metric_cmd_mean_vel_error"] = mean
+        self.extras["episode"].update(
+            {name: torch.where(mask, e, torch.zeros_like(e)).sum() / count for name, e in errors.items()}
+        )
         self.cmd_vel_residual_sum.masked_fill_(mask.unsqueeze(-1), 0.0)
 
     # --- references ----------------------------------------------------------------------------
