@@ -177,8 +177,8 @@ class FootGeometry:
 
     def sole_points_of(self, foot_pos: torch.Tensor, foot_rot: torch.Tensor) -> torch.Tensor:
         """`sole_points` from the feet's world poses: positions (..., F, 3), rotations (..., F, 3, 3)."""
-        pos, rot = foot_pos, foot_rot
-        p = pos[..., self._foot_of, :] + (rot[..., self._foot_of, :, :] @ self._ends.unsqueeze(-1)).squeeze(-1)
+        ends = (foot_rot[..., self._foot_of, :, :] @ self._ends.unsqueeze(-1)).squeeze(-1)
+        p = foot_pos[..., self._foot_of, :] + ends
         return torch.cat([p[..., :2], (p[..., 2] - self._radius).unsqueeze(-1)], dim=-1)
 
     def lowest_points(self, root_pos: torch.Tensor, root_rot: torch.Tensor, dof_pos: torch.Tensor) -> torch.Tensor:

@@ -100,7 +100,6 @@ from legged_gym.gym_utils.helpers import (
 )
 from legged_gym.gym_utils.task_registry import task_registry  # noqa: E402
 from legged_gym.scripts.play import load_policy, resolve_model  # noqa: E402
-from pose.utils.torch_utils import quat_rotate  # noqa: E402
 
 RAND_MODES = ("none", "play", "train")
 #: success needs the per-step mean root-relative key-body error to stay at or below this (m)
@@ -393,12 +392,11 @@ class CommandTracker(FirstEpisodeTracker):
         commands (N, 3), root quaternion xyzw (N, 4), pelvis-frame linear and angular velocities (N, 3)
         (the env's `base_*`; bench/bench_sim2sim_cmg.py passes those of a MuJoCo state)."""
         weight = self.active.float()
-        heading_vel = metrics.heading_frame_velocity(base_quat, quat_rotate(base_quat, base_lin_vel))
         self.cmd_vel_sum += weight * metrics.command_velocity_error(commands, base_lin_vel)
-        yaw_rate_residual = commands[:, 2] - base_ang_vel[:, 2]
-        self.yaw_rate_sum += weight * yaw_rate_residual.abs()
-        residual = torch.cat([commands[:, 0:2] - heading_vel, yaw_rate_residual.unsqueeze(-1)], dim=-1)
-        self.residual_sum += weight.unsqueeze(-1) * residual
+        self.yaw_rate_sum += weight * (commands[:, 2] - base_ang_vel[:, 2]).abs()
+        self.residual_sum += weight.unsqueeze(-1) * metrics.command_residual(
+            commands, base_quat, base_lin_vel, base_ang_vel
+        )
 
     def per_env(self, clip_lengths: torch.Tensor, dt: float) -> Dict[str, torch.Tensor]:
         """The base's keys and the absolute CMG keys (the relative ones are per row: `summarize_commands`)."""

@@ -23,7 +23,7 @@ foot-skate cleanup does for mocap, one frame after another so that it can run on
 The state between calls (`FootLockState`: the shifts, the previous frame's sole points and joint
 correction; `packed()` / `FootLock.unpack` as one tensor) lets a stream be cut into chunks of any
 length with the same result (tested).
-Measured on the shipped CMG (`cmg_workspace.evaluate --foot_lock`, README "Conditional motion
+Measured on the shipped CMG (`cmg_workspace.evaluate --foot_lock`, README "Motion
 generator"): the stance-foot slide drops to about 0; the price is shown by the same report (shift
 saturation, IK residual, joint speeds).
 """

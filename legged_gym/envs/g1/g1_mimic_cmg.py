@@ -42,7 +42,6 @@ from legged_gym.envs.g1.g1_mimic_distill import G1MimicDistill
 from legged_gym.envs.mdp import metrics
 from pose.g1_model import load_g1
 from pose.utils.cmg_motion_lib import CMGMotionLib, CommandSwitch
-from pose.utils.torch_utils import quat_rotate
 
 
 def cmg_motion_lib(cfg, device) -> CMGMotionLib:
@@ -113,12 +112,10 @@ class G1MimicCMG(G1MimicDistill):
         commands = self.get_commands()
         self.episode_metric_sums["cmd_vel_error"] += metrics.command_velocity_error(commands, self.base_lin_vel)
         self.episode_metric_sums["cmd_speed"] += torch.norm(commands[:, :2], dim=-1)
-        # the world velocity base_lin_vel was computed from (a push written this step left out)
-        world_vel = quat_rotate(self.base_quat, self.base_lin_vel)
-        self.cmd_vel_residual_sum[:, 0:2] += commands[:, 0:2] - metrics.heading_frame_velocity(
-            self.base_quat, world_vel
+        # from base_lin_vel, not root_states: a push written this step is left out, as in the other metrics
+        self.cmd_vel_residual_sum += metrics.command_residual(
+            commands, self.base_quat, self.base_lin_vel, self.base_ang_vel
         )
-        self.cmd_vel_residual_sum[:, 2] += commands[:, 2] - self.base_ang_vel[:, 2]
 
     # --- episode metrics ------------------------------------------------------------------------
     def _mean_residual_errors(self, residual_sum: torch.Tensor, steps: torch.Tensor) -> Dict[str, torch.Tensor]:

@@ -84,3 +84,15 @@ def heading_frame_velocity(root_quat: torch.Tensor, root_lin_vel_world: torch.Te
     heading frame (yaw only, `yaw_quat` of root_quat (N, 4) xyzw): forward and leftward speed over the
     ground, which roll and pitch of the root do not change (unlike `command_velocity_error`'s pelvis frame)."""
     return quat_rotate_inverse(yaw_quat(root_quat), root_lin_vel_world)[:, 0:2]
+
+
+def command_residual(
+    commands: torch.Tensor, base_quat: torch.Tensor, base_lin_vel: torch.Tensor, base_ang_vel: torch.Tensor
+) -> torch.Tensor:
+    """(N, 3) command (N, 3) = (vx, vy, yaw rate) minus what the pelvis does: its horizontal velocity in
+    the heading frame (`heading_frame_velocity` of the world velocity that the pelvis-frame `base_lin_vel`
+    (N, 3) comes from, root quaternion `base_quat` (N, 4) xyzw) and its yaw rate (`base_ang_vel` z,
+    pelvis frame). Its episode mean gives the CMG tasks' metric_cmd_mean_vel_error (norm of x, y) and
+    metric_cmd_mean_yaw_rate_error (|z|), in training and in scripts/eval.py alike."""
+    heading_vel = heading_frame_velocity(base_quat, quat_rotate(base_quat, base_lin_vel))
+    return torch.cat([commands[:, 0:2] - heading_vel, (commands[:, 2] - base_ang_vel[:, 2]).unsqueeze(-1)], dim=-1)
