@@ -150,6 +150,7 @@ def sim2sim_clip(policy_path, lib, clip: int, key_idx) -> Tuple[dict, dict]:
             failed | last,
             last,
             metrics.root_drift(root_pos, ref_pos),
+            metrics.heading_error(root_quat, ref_rot),
         )
     length = lib.get_motion_length(torch.tensor([clip]))
     return score.result(0), {k: float(v[0]) for k, v in tracker.per_env(length, 0.02).items()}

@@ -27,7 +27,14 @@ bar chart `<out>/eval.png` and printed as a table:
   mpkpe_global_all_mm / mpkpe_local_all_mm;
 - joint_error_rad: mean |q - q_ref|; root_vel_error_mps: mean |v_root - v_ref| (world);
   (these are means over each env's played steps, then over envs)
-- root_drift_m: xy distance of the robot root from the reference root at the episode's end.
+- root_drift_m: xy distance of the robot root from the reference root at the episode's end;
+  root_heading_error_rad: |yaw - reference yaw| (wrapped to [0, pi]) at its last measured step.
+  A heading error of e rad walks the robot off the reference path at sin(e) of its speed, so a drift
+  with a large heading error comes from turning, not from speed.
+The step on which a clip played to its end times out (t = L) is not measured: the reference has looped to
+the clip's first frame there (`MotionLib.calc_motion_frame`, docs/decisions.md K5), so the errors, the
+key-body limit and the heading error stop at the step before; the drift is taken on it (the looped root
+is shifted by the clip's displacement, so its xy is the last frame's).
 Why envs failed (`failure_causes`, per clip and in the summary): the share of the clip's envs whose first
 episode ended by each failure term of the task (`legged_gym.envs.mdp.terminations.FAILURE_CAUSES`:
 torso_contact, orientation, height, root_speed, pose, drift; an episode can end by several at once),
@@ -115,6 +122,7 @@ METRIC_KEYS = (
     "joint_error_rad",
     "root_vel_error_mps",
     "root_drift_m",
+    "root_heading_error_rad",
 )
 #: the keys of `failure_causes`: the failure terms, then a finished clip above the key-body error limit
 FAILURE_KEYS = FAILURE_CAUSES + ("keybody_error",)
@@ -301,19 +309,28 @@ class FirstEpisodeTracker:
         zeros = lambda: torch.zeros(num_envs, device=device)  # noqa: E731
         self.active = torch.ones(num_envs, dtype=torch.bool, device=device)
         self.steps = zeros()
+        self.measured_steps = zeros()  # the steps whose errors count (`observe_step`)
         self.sums = {name: zeros() for name in STEP_ERRORS}
         self.max_kb_local = zeros()
         self.finished_clip = torch.zeros(num_envs, dtype=torch.bool, device=device)  # ended by a time-out
         self.drift = zeros()
+        self.heading = zeros()
         self.causes = {name: torch.zeros(num_envs, dtype=torch.bool, device=device) for name in cause_names}
 
     def observe(self, env) -> None:
+        reset, time_out = env.reset_buf.bool(), env.time_out_buf.bool()
         self.observe_step(
             env_step_errors(env),
-            env.reset_buf.bool(),
-            env.time_out_buf.bool(),
+            reset,
+            time_out,
             metrics.root_drift(env.root_states[:, 0:3], env._ref_root_pos),
+            metrics.heading_error(env.base_quat, env._ref_root_rot),
             env.failure_causes(),
+            # A clip played to its end times out at t = L, where the env's reference has looped to the
+            # clip's first frame (`MotionLib.calc_motion_frame`, docs/decisions.md K5): that step would
+            # compare the robot with the first pose and heading, so it is not measured (on a CMG env, whose
+            # reference does not loop, one step of an episode's 500 is left out alike).
+            measured=~(reset & time_out),
         )
 
     def observe_step(
@@ -322,37 +339,51 @@ class FirstEpisodeTracker:
         reset: torch.Tensor,
         time_out: torch.Tensor,
         drift: torch.Tensor,
+        heading: torch.Tensor,
         causes: Optional[Dict[str, torch.Tensor]] = None,
+        measured: Optional[torch.Tensor] = None,
     ) -> None:
         """One step of every env: its `step_errors`, whether its episode ends here (`reset`), by reaching
-        the clip's end (`time_out`), its root drift (m) now, and the failure terms that fire now
-        (`terminations.failures`); (N,) each."""
+        the clip's end (`time_out`), its root drift (m) and heading error (rad, `metrics.heading_error`)
+        now, and the failure terms that fire now (`terminations.failures`); (N,) each. `measured` (N,)
+        bool, default all: the envs whose step counts for the errors, the key-body limit and the heading
+        error (the others' stop at their step before); the drift is the one on the step that ends the
+        episode, and completion counts every step."""
         active = self.active
         failed = active & reset & ~time_out
         for name, mask in (causes or {}).items():
             self.causes[name] |= failed & mask
-        weight = active.float()
-        self.steps += weight
+        self.steps += active.float()
+        measured = active if measured is None else active & measured
+        weight = measured.float()
+        self.measured_steps += weight
         for name, value in errors.items():
             self.sums[name] += weight * value
-        self.max_kb_local = torch.where(active, torch.maximum(self.max_kb_local, errors["kb_local"]), self.max_kb_local)
+        self.max_kb_local = torch.where(
+            measured, torch.maximum(self.max_kb_local, errors["kb_local"]), self.max_kb_local
+        )
+        self.heading = torch.where(measured, heading, self.heading)
         ended = active & reset
         self.finished_clip |= ended & time_out
         self.drift = torch.where(ended, drift, self.drift)
         self.active = active & ~ended
 
     def close(self, env) -> None:
-        """Envs still in their first episode (the step limit was reached): drift of their current state."""
+        """Envs still in their first episode (the step limit was reached): drift and heading error of their
+        current state."""
         drift = metrics.root_drift(env.root_states[:, 0:3], env._ref_root_pos)
         self.drift = torch.where(self.active, drift, self.drift)
+        heading = metrics.heading_error(env.base_quat, env._ref_root_rot)
+        self.heading = torch.where(self.active, heading, self.heading)
 
     def per_env(self, clip_lengths: torch.Tensor, dt: float) -> Dict[str, torch.Tensor]:
         """The metric keys, one value per env; clip_lengths (N,) s of each env's clip."""
-        steps = self.steps.clamp_min(1.0)
+        steps = self.measured_steps.clamp_min(1.0)
         out = {
             "completion": (self.steps * dt / clip_lengths).clamp(max=1.0),
             "success_rate": (self.finished_clip & (self.max_kb_local <= SUCCESS_MAX_LOCAL_KEYBODY_ERROR)).float(),
             "root_drift_m": self.drift,
+            "root_heading_error_rad": self.heading,
         }
         for name, (key, scale) in STEP_ERRORS.items():
             out[key] = self.sums[name] / steps * scale
@@ -534,6 +565,7 @@ SHORT = {
     "joint_error_rad": "joint_rad",
     "root_vel_error_mps": "vel_mps",
     "root_drift_m": "drift_m",
+    "root_heading_error_rad": "head_rad",
     "cmd_vel_error_mps": "cmd_mps",
     "cmd_mean_vel_error_mps": "cmdmn_mps",
     "cmd_vel_error_rel": "cmd_rel",

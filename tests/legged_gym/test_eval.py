@@ -7,6 +7,7 @@ Runs write under a temporary log root (LEGGED_GYM_LOG_DIR), as in test_scripts.p
 """
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -118,6 +119,7 @@ def check_metrics(row):
     # errors in their units: millimetres for positions, a policy of one iteration is off but not by 10 m
     assert row["mpkpe_global_mm"] < 10000.0 and row["mpkpe_local_mm"] < 10000.0
     assert row["joint_error_rad"] < 3.0 and row["root_drift_m"] < 10.0
+    assert row["root_heading_error_rad"] <= math.pi + 1e-6  # wrapped
 
 
 def test_eval_writes_scores_plot_and_comparison(teacher, logs, short_motions, tmp_path):
@@ -336,15 +338,44 @@ def test_first_episode_tracker_keeps_the_causes_of_each_first_failure():
 
     causes = {"torso_contact": mask(0, 2), "orientation": mask(0, 1), "height": no, "root_speed": no, "pose": mask(3)}
     # step 1: env 0 fails (torso contact and orientation), env 1 ends at its clip's end (orientation ignored)
-    t.observe_step(zeros, mask(0, 1), mask(1), torch.zeros(4), causes)
+    t.observe_step(zeros, mask(0, 1), mask(1), torch.zeros(4), torch.zeros(4), causes)
     # step 2: env 0 fails again (already ended: ignored), env 3 fails by pose
-    t.observe_step(zeros, mask(0, 3), no, torch.zeros(4), causes)
+    t.observe_step(zeros, mask(0, 3), no, torch.zeros(4), torch.zeros(4), causes)
     # step 3: env 2 is over the key-body limit and then finishes its clip
     errors = dict(zeros, kb_local=torch.tensor([0.0, 0.0, 0.3, 0.0]))
-    t.observe_step(errors, mask(2), mask(2), torch.zeros(4), None)
+    t.observe_step(errors, mask(2), mask(2), torch.zeros(4), torch.zeros(4), None)
     out = t.failures_per_env()
     assert tuple(out) == tuple(k for k in FAILURE_KEYS if k != "drift")
     assert out["torso_contact"].tolist() == [1.0, 0.0, 0.0, 0.0]
     assert out["orientation"].tolist() == [1.0, 0.0, 0.0, 0.0]
     assert out["pose"].tolist() == [0.0, 0.0, 0.0, 1.0]
     assert out["keybody_error"].tolist() == [0.0, 0.0, 1.0, 0.0]
+
+
+def test_first_episode_tracker_measures_only_the_measured_steps():
+    """Pure tracker: root_drift_m is the value passed on the step that ends an env's first episode. A step
+    outside `measured` (eval.py's env path: a time-out, where the reference has looped to the clip's first
+    frame) counts for completion only: the error means, the key-body limit and root_heading_error_rad
+    stop at the step before. Later steps change nothing."""
+    from legged_gym.scripts.eval import FirstEpisodeTracker
+
+    t = FirstEpisodeTracker(3, "cpu", ())
+    no = torch.zeros(3, dtype=torch.bool)
+    steps = [  # (reset, time_out): env 0 fails at step 1, env 1 times out at step 1, env 2 plays on
+        (no, no),
+        (torch.tensor([True, True, False]), torch.tensor([False, True, False])),
+        (torch.tensor([True, True, False]), torch.tensor([True, True, False])),
+    ]
+    for k, (reset, time_out) in enumerate(steps):
+        errors = {name: torch.full((3,), 0.1 * (k + 1)) for name in ("kb_world", "all_world", "all_local", "root_vel")}
+        errors["kb_local"] = torch.tensor([0.0, 0.0 if k == 0 else 9.0, 0.0])  # env 1: 9 m on its time-out step
+        errors["joint"] = torch.tensor([1.0, 2.0, 3.0]) * (k + 1)
+        drift = torch.tensor([1.0, 2.0, 3.0]) * (k + 1)
+        heading = torch.tensor([0.1, 0.2, 0.3]) * (k + 1)
+        t.observe_step(errors, reset, time_out, drift, heading, measured=~(reset & time_out))
+    out = t.per_env(torch.full((3,), 0.1), 0.02)
+    assert out["root_drift_m"].tolist() == pytest.approx([2.0, 4.0, 0.0])  # env 2: set by close(env)
+    assert out["root_heading_error_rad"].tolist() == pytest.approx([0.2, 0.2, 0.9])
+    assert out["joint_error_rad"].tolist() == pytest.approx([(1.0 + 2.0) / 2, 2.0, (3.0 + 6.0 + 9.0) / 3])
+    assert out["completion"].tolist() == pytest.approx([0.4, 0.4, 0.6])
+    assert out["success_rate"].tolist() == [0.0, 1.0, 0.0]  # env 1 finished within the limit where measured

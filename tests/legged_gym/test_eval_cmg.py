@@ -216,7 +216,8 @@ def test_command_tables_comparison_and_plot(tmp_path):
     clip = {"summary": {key: 1.0 for key in METRIC_KEYS}}
     result["commands"][1]["cmd_vel_error_rel"] = None
     result["summary"]["cmd_vel_error_rel"] = None
-    assert format_table(result).splitlines()[3].split()[13] == "-"
+    column = table[0].split().index("cmd_rel")  # the header's words: row, name, then one per value
+    assert format_table(result).splitlines()[3].split()[column] == "-"
     lines = format_comparison(result, clip, "clips/eval.json").splitlines()
     assert [line.split()[0] for line in lines[3:]] == list(METRIC_KEYS + CMG_KEYS)
     assert lines[3 + len(METRIC_KEYS)].split()[1:] == ["4.000", "-", "-"]
