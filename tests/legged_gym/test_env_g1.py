@@ -261,6 +261,7 @@ def test_drift_feedback_steers_the_observed_and_rewarded_reference_velocity():
     cfg = make_cfg("g1_priv_mimic", rand=False, noise=False)
     c = cfg.motion.ref_correction
     c.pos_gain, c.yaw_gain, c.max_speed, c.max_yaw_rate = 0.8, 1.5, 0.5, 0.4
+    cfg.rewards.scales.tracking_root_yaw_rate = 0.5  # off in TWIST's table
     env = make_env("g1_priv_mimic", cfg)
     plain = make_env("g1_priv_mimic", rand=False, noise=False)
     ids = env.all_env_ids
@@ -312,6 +313,12 @@ def test_drift_feedback_steers_the_observed_and_rewarded_reference_velocity():
     e_lin = (quat_rotate_inverse(env._ref_root_rot, env._ref_root_vel + lin) - env.base_lin_vel).pow(2).sum(-1)
     e_ang = (quat_rotate_inverse(env._ref_root_rot, env._ref_root_ang_vel + ang) - env.base_ang_vel).pow(2).sum(-1)
     torch.testing.assert_close(fn(), torch.exp(-p.coef * (e_lin + p.ang_weight * e_ang)), atol=1e-6, rtol=1e-5)
+    # the yaw-rate term: the same corrected yaw rate against the root's world-frame yaw rate
+    terms = {t.name: t for t in env.reward_terms}
+    assert terms["tracking_root_yaw_rate"].scale == pytest.approx(0.5 * env.dt)
+    e_yaw = (env._ref_root_ang_vel[:, 2] + w - env.root_states[:, 12]) ** 2
+    torch.testing.assert_close(terms["tracking_root_yaw_rate"].fn(), torch.exp(-4.0 * e_yaw), atol=1e-6, rtol=1e-5)
+    assert "tracking_root_yaw_rate" not in {t.name for t in plain.reward_terms}  # weight 0: not computed
 
 
 def test_default_pose_feet_land_first_then_a_fall_terminates_and_resets():

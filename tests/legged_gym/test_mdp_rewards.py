@@ -127,6 +127,12 @@ def test_tracking_root_pose_height_and_angle_including_yaw():
     )
 
 
+def test_tracking_root_yaw_rate_compares_world_yaw_rates_only():
+    w_robot = t64([[5.0, -3.0, 0.1], [0.0, 0.0, -0.3]])  # roll and pitch rates do not count
+    w_ref = t64([[0.0, 0.0, 0.3], [1.0, 2.0, -0.3]])
+    approx(rw.tracking_root_yaw_rate(w_robot, w_ref, coef=4.0), [math.exp(-4.0 * 0.2**2), 1.0])
+
+
 def test_tracking_root_vel_reference_rotated_into_its_frame():
     ref_q = t64([[0.0, 0.0, math.sin(math.pi / 4), math.cos(math.pi / 4)]])  # yaw +90 deg
     ref_v = t64([[1.0, 0.0, 0.0]])  # world +x = root-frame -y
@@ -332,12 +338,14 @@ TWIST_SCALES = {
     "ang_vel_xy": -0.01,
     "ankle_dof_acc": -1e-7,
     "ankle_dof_vel": -2e-4,
+    "tracking_root_yaw_rate": 0.0,  # not TWIST's: off
 }
 TWIST_PARAMS = {
     "tracking_joint_dof": {"coef": 0.15},
     "tracking_joint_vel": {"coef": 0.01},
     "tracking_root_pose": ROOT_POSE,
     "tracking_root_vel": ROOT_VEL,
+    "tracking_root_yaw_rate": {"coef": 4.0},
     "tracking_keybody_pos": {"coef": 10.0, "key_bodies": None},
     "feet_slip": {"contact_threshold": 5.0},
     "feet_stumble": {"ratio": 4.0},

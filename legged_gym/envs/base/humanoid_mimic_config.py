@@ -121,6 +121,7 @@ class HumanoidMimicCfg(BaseConfig):
             ang_vel_xy = -0.01
             ankle_dof_acc = -1e-7
             ankle_dof_vel = -2e-4
+            tracking_root_yaw_rate = 0.0  # not in TWIST (off): the yaw rate in a term of its own
 
         class params:
             class tracking_joint_dof:
@@ -137,6 +138,9 @@ class HumanoidMimicCfg(BaseConfig):
             class tracking_root_vel:
                 coef = 1.0
                 ang_weight = 0.5
+
+            class tracking_root_yaw_rate:
+                coef = 4.0  # 0.53 at a 0.4 rad/s error
 
             class tracking_keybody_pos:
                 coef = 10.0

@@ -112,6 +112,12 @@ def tracking_keybody_pos_upper(env, coef: float, key_bodies: Optional[str]) -> T
 
 
 @term
+def tracking_root_yaw_rate(env, coef: float) -> Term:
+    """The reference's yaw rate plus motion.ref_correction's yaw feedback, as tracking_root_vel's target."""
+    return lambda: rewards.tracking_root_yaw_rate(env.root_states[:, 10:13], env.ref_root_vel_target()[1], coef=coef)
+
+
+@term
 def tracking_cmd_vel(env, coef: float) -> Term:
     """The command of the env's current reference frame (CMG envs: `get_commands`)."""
     get_commands = env.get_commands

@@ -81,6 +81,14 @@ def tracking_root_vel(
     return torch.exp(-coef * (torch.sum(dv**2, dim=-1) + ang_weight * torch.sum(dw**2, dim=-1)))
 
 
+def tracking_root_yaw_rate(
+    root_ang_vel_world: torch.Tensor, ref_root_ang_vel: torch.Tensor, *, coef: float
+) -> torch.Tensor:
+    """exp(-coef (w_ref,z - w_z)^2) on the world-frame yaw rates (not in TWIST: the yaw rate in a term of
+    its own, where tracking_root_vel weighs it inside the linear velocity's exponent)."""
+    return torch.exp(-coef * (ref_root_ang_vel[:, 2] - root_ang_vel_world[:, 2]) ** 2)
+
+
 def _heading_frame(body_pos: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor) -> torch.Tensor:
     """World positions (N, K, 3) -> root-relative, rotated by the inverse yaw-only quaternion."""
     rel = body_pos - root_pos.unsqueeze(-2)
