@@ -127,3 +127,15 @@ def test_benchmark_scores_both_sides_and_sim2sim_recomputes_from_the_trajectory(
     assert walk["sim2sim"]["cmd_mean_yaw_rate_error_radps"] == pytest.approx(
         abs((0.3 - t[:, 12]).mean()), rel=1e-4, abs=1e-6
     )
+
+
+@pytest.mark.parametrize(
+    "task, message",
+    [("g1_cmg_medium", "a teacher task; the deploy loop runs exported students"), ("g1_stu_rl", "not a CMG task")],
+)
+def test_a_task_that_is_not_a_cmg_student_is_refused(bench, task, message, capsys):
+    from deploy_real.policy import SHIPPED_POLICY
+
+    with pytest.raises(SystemExit):
+        bench.main(["--policy_path", str(SHIPPED_POLICY), "--task", task])
+    assert message in capsys.readouterr().err
