@@ -33,6 +33,9 @@ TRACKING = (
     "tracking_root_pose",
     "tracking_root_vel",
     "tracking_keybody_pos",
+    "tracking_root_yaw_rate",  # when weighted (off in TWIST's table)
+    "tracking_cmd_vel",  # CMG tasks
+    "tracking_cmd_yaw",
 )
 
 

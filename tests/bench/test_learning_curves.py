@@ -52,6 +52,7 @@ def test_cmg_runs_get_the_command_velocity_error_relative_to_the_commanded_speed
     lc = load_bench_script("learning_curves")
     writer = SummaryWriter(str(tmp_path / "run"))
     for it in range(1, 6):
+        writer.add_scalar("Episode_rew_metrics/metric_tracking_cmd_yaw", 5.0 * it, it)
         writer.add_scalar("Episode_rew_metrics/metric_cmd_vel_error", 0.1 * it, it)
         writer.add_scalar("Episode_rew_metrics/metric_cmd_mean_vel_error", 0.05 * it, it)
         writer.add_scalar("Episode_rew_metrics/metric_cmd_speed", 2.0, it)
@@ -66,6 +67,7 @@ def test_cmg_runs_get_the_command_velocity_error_relative_to_the_commanded_speed
     assert "cmd_mean_vel_error_mps" not in lc.curves({})
     assert data["cmd_mean_yaw_rate_error_radps"][1] == (2, pytest.approx(0.4))
     assert "cmd_mean_yaw_rate_error_radps" not in lc.curves({})
+    assert data["tracking_cmd_yaw_per_step"][1] == (2, pytest.approx(10.0 * lc.POLICY_DT))
     lc.plot(data, tmp_path / "curves.png", "cmg")  # the panel of the command-velocity errors
     assert (tmp_path / "curves.png").stat().st_size > 0
 
