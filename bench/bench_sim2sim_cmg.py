@@ -222,7 +222,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         p.error("--policy_path {}: no such file".format(args.policy_path))
     if args.task not in task_registry.task_names or not issubclass(task_registry.get(args.task).env_class, G1MimicCMG):
         p.error("--task {}: not a CMG task (g1_stu_rl_cmg_slow|medium|fast)".format(args.task))
-    if task_registry.get_cfgs(args.task)[0].env.obs_type != "student":
+    task_cfg = task_registry.get_cfgs(args.task)[0]
+    if task_cfg.env.obs_type != "student":
         p.error(
             "--task {}: a teacher task; the deploy loop runs exported students, so name the student task the "
             "policy was trained on (g1_stu_rl_cmg_slow|medium|fast)".format(args.task)
@@ -231,7 +232,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
         p.error("--seconds {}: at least one policy step ({} s)".format(args.seconds, POLICY_DT))
     cmg = load_generator(args.cmg_model)
     low, high = np.asarray(cmg.stats.command_min, np.float64), np.asarray(cmg.stats.command_max, np.float64)
-    c = task_registry.get_cfgs(args.task)[0].commands
+    c = task_cfg.commands
     band = (c.lin_vel_x, c.lin_vel_y, c.ang_vel_yaw)
     try:
         commands = (

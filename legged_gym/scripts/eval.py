@@ -433,11 +433,11 @@ class CommandTracker(FirstEpisodeTracker):
         """The base's keys and the absolute CMG keys (the relative ones are per row: `summarize_commands`)."""
         out = super().per_env(clip_lengths, dt)
         steps = self.steps.clamp_min(1.0)
+        mean_vel_error, mean_yaw_rate_error = metrics.mean_command_errors(self.residual_sum, self.steps)
         out["cmd_vel_error_mps"] = self.cmd_vel_sum / steps
-        mean_residual = self.residual_sum / steps.unsqueeze(-1)
-        out["cmd_mean_vel_error_mps"] = torch.norm(mean_residual[:, 0:2], dim=-1)
+        out["cmd_mean_vel_error_mps"] = mean_vel_error
         out["yaw_rate_error_radps"] = self.yaw_rate_sum / steps
-        out["cmd_mean_yaw_rate_error_radps"] = mean_residual[:, 2].abs()
+        out["cmd_mean_yaw_rate_error_radps"] = mean_yaw_rate_error
         return out
 
 

@@ -112,3 +112,11 @@ def test_heading_frame_velocity_turns_with_the_yaw_only():
     close(metrics.heading_frame_velocity(quats, vel), [[1.5, 0.0], [0.0, -2.0], [1.5, 0.0], [0.4, -0.7]])
     # the tilted pelvis frame sees the pitched root's forward speed shortened: 1.5 cos(0.4)
     close(quat_rotate_inverse(quats[2:3], vel[2:3])[:, 0], [1.5 * math.cos(0.4)])
+
+
+def test_mean_command_errors_of_residual_sums():
+    """|mean (vx, vy) residual| and |mean yaw-rate residual| over each env's steps (0 steps count as 1)."""
+    sums = torch.tensor([[3.0, 4.0, -1.0], [0.6, 0.8, 0.4], [2.0, 0.0, 2.0]])
+    vel, yaw_rate = metrics.mean_command_errors(sums, torch.tensor([5, 2, 0]))
+    close(vel, [1.0, 0.5, 2.0])
+    close(yaw_rate, [0.2, 0.2, 2.0])

@@ -120,11 +120,8 @@ class G1MimicCMG(G1MimicDistill):
     # --- episode metrics ------------------------------------------------------------------------
     def _mean_residual_errors(self, residual_sum: torch.Tensor, steps: torch.Tensor) -> Dict[str, torch.Tensor]:
         """The episode-mean command errors (n,) of residual sums (n, 3) over `steps` (n,) steps."""
-        mean = residual_sum / steps.clamp_min(1).unsqueeze(-1)
-        return {
-            "metric_cmd_mean_vel_error": mean[:, 0:2].norm(dim=-1),
-            "metric_cmd_mean_yaw_rate_error": mean[:, 2].abs(),
-        }
+        vel, yaw_rate = metrics.mean_command_errors(residual_sum, steps)
+        return {"metric_cmd_mean_vel_error": vel, "metric_cmd_mean_yaw_rate_error": yaw_rate}
 
     def _log_episode(self, env_ids: torch.Tensor) -> None:
         """The base's, plus the episode-mean command errors, averaged over the envs `env_ids`."""

@@ -13,6 +13,8 @@ and velocities world frame, body positions (N, K, 3); the errors return one valu
 from __future__ import annotations
 
 
+from typing import Tuple
+
 import torch
 
 from pose.utils.torch_utils import get_euler_xyz, quat_rotate, quat_rotate_inverse, wrap_angle, yaw_quat
@@ -96,3 +98,11 @@ def command_residual(
     metric_cmd_mean_yaw_rate_error (|z|), in training and in scripts/eval.py alike."""
     heading_vel = heading_frame_velocity(base_quat, quat_rotate(base_quat, base_lin_vel))
     return torch.cat([commands[:, 0:2] - heading_vel, (commands[:, 2] - base_ang_vel[:, 2]).unsqueeze(-1)], dim=-1)
+
+
+def mean_command_errors(residual_sum: torch.Tensor, steps: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(|episode mean of the (vx, vy) residual| (m/s), |episode mean of the yaw-rate residual| (rad/s)), (n,)
+    each, of `command_residual` sums (n, 3) over `steps` (n,) steps (at least 1): metric_cmd_mean_vel_error
+    and metric_cmd_mean_yaw_rate_error per env, in training and in scripts/eval.py alike."""
+    mean = residual_sum / steps.clamp_min(1).unsqueeze(-1).to(residual_sum.dtype)
+    return mean[:, 0:2].norm(dim=-1), mean[:, 2].abs()
