@@ -207,6 +207,8 @@ class OnPolicyRunnerMimic:
         return kwargs
 
     def _make_algorithm(self, actor_critic: ActorCriticMimic) -> PPO:
+        if self.policy_cfg.get("init_std_from_teacher", False):
+            raise ValueError("policy.init_std_from_teacher is for students (DAgger); this PPO run has no teacher")
         return PPO(actor_critic, device=self.device, **self.alg_cfg)
 
     def _make_critic_normalizer(self) -> Optional[Normalizer]:

@@ -7,6 +7,7 @@ import os
 import pytest
 import torch
 
+from rsl_rl.algorithms.losses import gaussian_kl
 from rsl_rl.runners import OnPolicyDaggerRunner, OnPolicyRunnerMimic, save_due
 from rsl_rl_fakes import FakeMimicEnv, single_thread, small_train_cfg  # noqa: F401 (fixture)
 
@@ -292,6 +293,52 @@ def test_dagger_runner_learn_log_and_exact_resume(tmp_path):
     assert runner_b.current_learning_iteration == 2
     _continue_and_compare(runner_a, runner_b, env_a)
     assert runner_a.alg.dagger_counter == runner_b.alg.dagger_counter == 3
+
+
+def test_student_std_starts_at_the_teachers_when_asked(tmp_path):
+    _, teacher_path = make_teacher_checkpoint(tmp_path)
+    ckpt = torch.load(teacher_path, weights_only=False)
+    teacher_std = torch.tensor([0.05, 0.2, 0.6])  # a trained teacher's spread: tight legs, loose arms
+    ckpt["model_state_dict"]["std"] = teacher_std
+    torch.save(ckpt, teacher_path)
+
+    plain = OnPolicyDaggerRunner(
+        FakeMimicEnv(student=True), small_train_cfg(student=True), None, teacher_path=teacher_path
+    )
+    torch.testing.assert_close(plain.alg.actor_critic.std.detach(), torch.ones(3))  # default: init_noise_std (TWIST)
+
+    cfg = small_train_cfg(save_interval=1, student=True)
+    cfg["policy"]["init_std_from_teacher"] = True
+    torch.manual_seed(1)
+    env = FakeMimicEnv(student=True)
+    runner = OnPolicyDaggerRunner(env, cfg, str(tmp_path / "s"), teacher_path=teacher_path)
+    std = runner.alg.actor_critic.std
+    assert isinstance(std, torch.nn.Parameter) and std.requires_grad  # still learnt
+    torch.testing.assert_close(std.detach(), teacher_std)
+    torch.testing.assert_close(runner.teacher.std, teacher_std)  # a copy: the teacher stays as loaded
+    # the KL's std part vanishes: KL = (mu_S - mu_T)^2 / (2 s_T^2) per dimension
+    obs, priv = env.get_observations(), env.get_privileged_observations()
+    with torch.no_grad():
+        mu_s = runner.alg.actor_critic.act_inference(runner.normalizer.normalize(obs))
+        mu_t = runner.teacher.act_inference(runner.teacher_normalizer.normalize(priv))
+        kl = gaussian_kl(mu_s, std.expand_as(mu_s), mu_t, teacher_std.expand_as(mu_t))
+    torch.testing.assert_close(kl, (mu_s - mu_t) ** 2 / (2 * teacher_std**2))
+
+    runner.learn(1)
+    with torch.no_grad():
+        runner.alg.actor_critic.std.fill_(0.3)
+    runner.save(str(tmp_path / "s" / "model_x.pt"))
+    resumed = OnPolicyDaggerRunner(FakeMimicEnv(student=True), cfg, None, teacher_path=teacher_path)
+    resumed.load(str(tmp_path / "s" / "model_x.pt"))
+    torch.testing.assert_close(resumed.alg.actor_critic.std.detach(), torch.full((3,), 0.3))  # the checkpoint's
+
+    cfg["policy"]["fix_action_std"] = True
+    with pytest.raises(ValueError, match="init_std_from_teacher needs a learnt std"):
+        OnPolicyDaggerRunner(FakeMimicEnv(student=True), cfg, None, teacher_path=teacher_path)
+    teacher_cfg = small_train_cfg()
+    teacher_cfg["policy"]["init_std_from_teacher"] = True
+    with pytest.raises(ValueError, match="init_std_from_teacher is for students"):
+        OnPolicyRunnerMimic(FakeMimicEnv(), teacher_cfg, None)
 
 
 def test_dagger_runner_errors_name_the_teacher_file(tmp_path):

@@ -237,6 +237,8 @@ class HumanoidMimicCfgPPO(BaseConfig):
         tanh_encoder_output = False
         fix_action_std = False
         action_std = [0.7] * 12 + [0.4] * 3 + [0.5] * 8
+        # students only (DAgger): start the learnt std at the teacher's instead of init_noise_std (off: TWIST)
+        init_std_from_teacher = False
 
     class algorithm:
         value_loss_coef = 1.0
