@@ -240,3 +240,16 @@ def test_shipped_recipe_is_the_measured_run(cfgs):
     env_cfg, train_cfg = cfgs
     assert len(apply_overrides(read_set_file(str(recipe)), env_cfg, train_cfg)) == 8
     assert env_cfg.rewards.params.tracking_root_vel.ang_weight == 0.1
+
+
+@pytest.mark.parametrize("task", ["g1_stu_rl", "g1_stu_rl_cmg_medium"])
+def test_student_recipe_sets_the_distillation_settings(task):
+    """legged_gym/recipes/student_fast_distill.yaml names real settings of the students' learner
+    config: the std from the teacher and a KL weight of 1.0 (TWIST's defaults: off and 0.1)."""
+    recipe = REPO / "legged_gym" / "recipes" / "student_fast_distill.yaml"
+    env_cfg, train_cfg = task_registry.get_cfgs(task)
+    assert train_cfg.policy.init_std_from_teacher is False and train_cfg.algorithm.dagger_coef == 0.1
+    items = read_set_file(str(recipe))
+    assert apply_overrides(items, env_cfg, train_cfg) == []  # nothing of the env config
+    assert len(apply_overrides(items, train_cfg, env_cfg, cfg_name="train", other_name="env")) == 2
+    assert train_cfg.policy.init_std_from_teacher is True and train_cfg.algorithm.dagger_coef == 1.0
