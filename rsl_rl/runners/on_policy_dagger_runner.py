@@ -87,23 +87,13 @@ def load_teacher(
 
 
 def init_std_from_teacher(student: ActorCriticMimic, teacher: ActorCriticMimic) -> None:
-    """`policy.init_std_from_teacher`: the student's learnt action std starts at the teacher's (per joint).
-
-    The BC term is KL(student || teacher), whose std part grows as (s_S / s_T)^2: a student starting at
-    init_noise_std 1.0 against a trained teacher with stds of 0.02-0.1 on the legs pays a KL in the
-    hundreds and explores with noise the teacher never needed, so its episodes end within a second and
-    it learns slowly. Starting at the teacher's std leaves the KL to the means. A resumed student
-    keeps the std of its checkpoint (loaded after this)."""
+    """`policy.init_std_from_teacher` (docs/learning.md, DAgger): the student's learnt action std starts
+    at the teacher's, joint by joint (the runner has checked that both have the env's action count). A
+    resumed student keeps the std of its checkpoint (loaded after this)."""
     if student.fix_action_std:
         raise ValueError("policy.init_std_from_teacher needs a learnt std (fix_action_std is set)")
-    if student.std.shape != teacher.std.shape:
-        raise ValueError(
-            "policy.init_std_from_teacher: the teacher has {} action stds, the student {}".format(
-                tuple(teacher.std.shape), tuple(student.std.shape)
-            )
-        )
     with torch.no_grad():
-        student.std.copy_(teacher.std.detach().to(student.std.device))
+        student.std.copy_(teacher.std)
 
 
 class OnPolicyDaggerRunner(OnPolicyRunnerMimic):
