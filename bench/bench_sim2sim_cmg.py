@@ -2,8 +2,8 @@
 (its `g1_stu_rl_cmg_<mode>` task on MuJoCo Warp), velocity command by velocity command.
 
     python bench/bench_sim2sim_cmg.py --policy_path TRACED.pt [--task g1_stu_rl_cmg_medium]
-        [--commands "vx,vy,wz;..."] [--seconds 10] [--cmg_model PATH] [--cmg_foot_lock] [--device cpu]
-        [--out bench/results/sim2sim_cmg_<date>.json]
+        [--commands "vx,vy,wz;..."] [--seconds 10] [--settle_s 0] [--cmg_model PATH] [--cmg_foot_lock]
+        [--device cpu] [--out bench/results/sim2sim_cmg_<date>.json]
 
 TRACED.pt is a student of the CMG tasks exported by `bash to_jit.sh <exptid> g1_stu_rl_cmg_<mode>`. Each
 command is played from its first frame for --seconds (default the tasks' 10-s episode) by the same
@@ -28,7 +28,9 @@ policy on both sides, no noise, no randomisation, and both sides are scored with
 The starts differ as in deployment: the training env starts an episode in the state of the reference's
 frame 0 (reference state initialisation: moving at `motion.reset_vel_factor` = 0.8 x the commanded
 velocity), the deploy robot standing still, so the first second or so counts against sim2sim on the
-command and world-frame errors and on the drift; the default 10 s dilutes it.
+command and world-frame errors and on the drift; the default 10 s dilutes it, and --settle_s S leaves
+each episode's first S seconds out of the command errors on both sides (`CommandTracker`'s
+settle_steps): the steady gait's command tracking.
 Default commands: eval.py's `default_commands` over the task's command band intersected with the CMG's
 trained command range (rounded inwards to 1e-3), because the high-level server refuses a command outside
 that range (the shipped CMG's |vy| <= 0.4 m/s inside the medium and fast bands' 0.5); --commands outside
@@ -94,10 +96,12 @@ def sim2sim_command(
     cmg_model=None,
     foot_lock: bool = False,
     trace: Optional[List[np.ndarray]] = None,
+    settle_s: float = 0.0,
 ) -> Tuple[Dict[str, torch.Tensor], Dict[str, torch.Tensor]]:
     """(eval.py's per-env metrics, failure causes), (1,) each, of one command played for `seconds`
     through the deploy server's loop on the frames of the high-level server's CMG source (see the module
-    docstring). `trace`, when given, receives every measured step's qpos[0:7] + qvel[0:6] (13,)."""
+    docstring), the command errors from `settle_s` on. `trace`, when given, receives every measured
+    step's qpos[0:7] + qvel[0:6] (13,)."""
     from deploy_real.cmg_reference import CMGReference
     from deploy_real.server_low_level_g1_sim import LowLevelSim
     from pose.kinematics import ForwardKinematics
@@ -110,7 +114,7 @@ def sim2sim_command(
     origin = torch.zeros(1, 3)
     origin[0, :2] = torch.tensor(data.qpos[0:2]) - cmg.lib.calc_motion_frame(env0, torch.zeros(1))[0][0, :2]
     commands = torch.tensor([command], dtype=torch.float32)
-    tracker = CommandTracker(1, "cpu", SIM2SIM_CAUSES)
+    tracker = CommandTracker(1, "cpu", SIM2SIM_CAUSES, int(round(settle_s / POLICY_DT)))
     steps = max(int(round(seconds / POLICY_DT)), 1)
     for k in range(steps):
         ref, t = cmg.next()
@@ -140,20 +144,27 @@ def sim2sim_command(
 
 
 def sim2sim_eval(
-    policy_path, commands: Sequence[Command], seconds: float, cmg_model=None, foot_lock: bool = False
+    policy_path, commands: Sequence[Command], seconds: float, cmg_model=None, foot_lock: bool = False, settle_s=0.0
 ) -> dict:
     """`summarize_commands` of every command played by `sim2sim_command`: {"summary", "commands"}."""
-    runs = [sim2sim_command(policy_path, c, seconds, cmg_model, foot_lock) for c in commands]
+    runs = [sim2sim_command(policy_path, c, seconds, cmg_model, foot_lock, settle_s=settle_s) for c in commands]
     per_env = {key: torch.cat([r[0][key] for r in runs]) for key in runs[0][0]}
     failures = {key: torch.cat([r[1][key] for r in runs]) for key in runs[0][1]}
     return summarize_commands(per_env, torch.arange(len(commands)), commands, failures)
 
 
 def training_sim_eval(
-    policy_path, task: str, commands: Sequence[Command], seconds: float, cmg_model, foot_lock: bool, device: str
+    policy_path,
+    task: str,
+    commands: Sequence[Command],
+    seconds: float,
+    cmg_model,
+    foot_lock: bool,
+    device: str,
+    settle_s: float = 0.0,
 ) -> dict:
     """eval.py's CMG evaluation of the task's env (MuJoCo Warp, --rand none, one env per command,
-    episodes of `seconds`): {"summary", "commands"}."""
+    episodes of `seconds`, the command errors from `settle_s` on): {"summary", "commands"}."""
     from legged_gym.envs import task_registry
     from legged_gym.scripts.eval import configure_env_cfg, evaluate
 
@@ -165,7 +176,7 @@ def training_sim_eval(
     cfg.motion.cmg_foot_lock = bool(foot_lock)
     env = task_registry.get(task).env_class(cfg, device, True)
     policy = torch.jit.load(str(policy_path), map_location=env.device).eval()
-    return evaluate(env, policy, 1, commands)
+    return evaluate(env, policy, 1, commands, settle_s)
 
 
 def cmg_command_band(band: Sequence[Sequence[float]], low: np.ndarray, high: np.ndarray) -> List[Tuple[float, float]]:
@@ -213,6 +224,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     p.add_argument("--task", default="g1_stu_rl_cmg_medium", help="the CMG task it was trained on")
     p.add_argument("--commands", default=None, help='"vx,vy,wz;..." (default: a grid over the task\'s band)')
     p.add_argument("--seconds", type=float, default=10.0, help="played per command (the tasks' episodes: 10)")
+    p.add_argument("--settle_s", type=float, default=0.0, help="seconds of each episode left out of the command errors")
     p.add_argument("--cmg_model", default=None, help="CMG checkpoint or run folder (default assets/cmg/cmg.pt)")
     p.add_argument("--cmg_foot_lock", action="store_true", help="for a policy trained with motion.cmg_foot_lock")
     p.add_argument("--device", default="cpu", help="device of the training simulator")
@@ -230,6 +242,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         )
     if args.seconds < POLICY_DT:
         p.error("--seconds {}: at least one policy step ({} s)".format(args.seconds, POLICY_DT))
+    if not 0.0 <= args.settle_s < args.seconds:
+        p.error("--settle_s {}: expected 0 <= settle_s < --seconds ({})".format(args.settle_s, args.seconds))
     cmg = load_generator(args.cmg_model)
     low, high = np.asarray(cmg.stats.command_min, np.float64), np.asarray(cmg.stats.command_max, np.float64)
     c = task_cfg.commands
@@ -251,9 +265,18 @@ def main(argv: Optional[List[str]] = None) -> dict:
     t0 = time.time()
     sides = {
         "training_sim": training_sim_eval(
-            args.policy_path, args.task, commands, args.seconds, args.cmg_model, args.cmg_foot_lock, args.device
+            args.policy_path,
+            args.task,
+            commands,
+            args.seconds,
+            args.cmg_model,
+            args.cmg_foot_lock,
+            args.device,
+            args.settle_s,
         ),
-        "sim2sim": sim2sim_eval(args.policy_path, commands, args.seconds, args.cmg_model, args.cmg_foot_lock),
+        "sim2sim": sim2sim_eval(
+            args.policy_path, commands, args.seconds, args.cmg_model, args.cmg_foot_lock, args.settle_s
+        ),
     }
     rows = [
         {
@@ -279,6 +302,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
         "cmg_model": display_path(cmg.path),
         "foot_lock": bool(args.cmg_foot_lock),
         "seconds": float(args.seconds),
+        "settle_s": float(args.settle_s),
         "training_sim": "{} on MuJoCo Warp ({}), 500 Hz physics, training torque limits (0.9 x effort)".format(
             args.task, args.device
         ),

@@ -404,10 +404,17 @@ class CommandTracker(FirstEpisodeTracker):
     velocity (`metrics.heading_frame_velocity` of the world velocity that `base_lin_vel` was computed
     from, as `G1MimicCMG.compute_reward` sums it for metric_cmd_mean_vel_error, so eval and training
     agree), |wz - pelvis yaw rate| (`base_ang_vel` z, pelvis frame, as `rewards.tracking_cmd_yaw`) and
-    the residual wz - pelvis yaw rate (for metric_cmd_mean_yaw_rate_error's counterpart)."""
+    the residual wz - pelvis yaw rate (for metric_cmd_mean_yaw_rate_error's counterpart).
+    `settle_steps` > 0 leaves each episode's first steps out of the command errors (a start transient,
+    e.g. a robot that starts standing: bench/bench_sim2sim_cmg.py --settle_s); an episode that ends
+    within them has no command errors (NaN, left out of the means)."""
 
-    def __init__(self, num_envs: int, device, cause_names: Sequence[str] = FAILURE_CAUSES) -> None:
+    def __init__(
+        self, num_envs: int, device, cause_names: Sequence[str] = FAILURE_CAUSES, settle_steps: int = 0
+    ) -> None:
         super().__init__(num_envs, device, cause_names)
+        self.settle_steps = int(settle_steps)
+        self.cmd_steps = torch.zeros(num_envs, device=device)  # the steps whose command errors count
         self.cmd_vel_sum = torch.zeros(num_envs, device=device)
         self.yaw_rate_sum = torch.zeros(num_envs, device=device)
         self.residual_sum = torch.zeros(num_envs, 3, device=device)  # (vx, vy) heading frame, yaw rate
@@ -422,7 +429,8 @@ class CommandTracker(FirstEpisodeTracker):
         """The command errors of one step of every env, before `observe_step` of that step ends episodes:
         commands (N, 3), root quaternion xyzw (N, 4), pelvis-frame linear and angular velocities (N, 3)
         (the env's `base_*`; bench/bench_sim2sim_cmg.py passes those of a MuJoCo state)."""
-        weight = self.active.float()
+        weight = (self.active & (self.steps >= self.settle_steps)).float()
+        self.cmd_steps += weight
         self.cmd_vel_sum += weight * metrics.command_velocity_error(commands, base_lin_vel)
         self.yaw_rate_sum += weight * (commands[:, 2] - base_ang_vel[:, 2]).abs()
         self.residual_sum += weight.unsqueeze(-1) * metrics.command_residual(
@@ -432,13 +440,19 @@ class CommandTracker(FirstEpisodeTracker):
     def per_env(self, clip_lengths: torch.Tensor, dt: float) -> Dict[str, torch.Tensor]:
         """The base's keys and the absolute CMG keys (the relative ones are per row: `summarize_commands`)."""
         out = super().per_env(clip_lengths, dt)
-        steps = self.steps.clamp_min(1.0)
-        mean_vel_error, mean_yaw_rate_error = metrics.mean_command_errors(self.residual_sum, self.steps)
-        out["cmd_vel_error_mps"] = self.cmd_vel_sum / steps
-        out["cmd_mean_vel_error_mps"] = mean_vel_error
-        out["yaw_rate_error_radps"] = self.yaw_rate_sum / steps
-        out["cmd_mean_yaw_rate_error_radps"] = mean_yaw_rate_error
+        steps = self.cmd_steps.clamp_min(1.0)
+        none = torch.full_like(self.cmd_steps, math.nan).masked_fill(self.cmd_steps > 0, 0.0)  # NaN: no step
+        mean_vel_error, mean_yaw_rate_error = metrics.mean_command_errors(self.residual_sum, self.cmd_steps)
+        out["cmd_vel_error_mps"] = self.cmd_vel_sum / steps + none
+        out["cmd_mean_vel_error_mps"] = mean_vel_error + none
+        out["yaw_rate_error_radps"] = self.yaw_rate_sum / steps + none
+        out["cmd_mean_yaw_rate_error_radps"] = mean_yaw_rate_error + none
         return out
+
+
+def nan_to_none(value: float) -> Optional[float]:
+    """None for NaN (a mean over no value: JSON has no NaN)."""
+    return None if math.isnan(value) else value
 
 
 def mean_over(rows: List[Dict[str, Any]], keys: Sequence[str] = METRIC_KEYS) -> Dict[str, Optional[float]]:
@@ -473,7 +487,7 @@ def summarize(
     for i, name in enumerate(names):
         mask = clip_of_env == i
         row: Dict[str, Any] = {"clip": i, "name": name}
-        row.update({key: float(per_env[key][mask].mean()) for key in keys})
+        row.update({key: nan_to_none(float(per_env[key][mask].nanmean())) for key in keys})
         if failures is not None:
             row["failure_causes"] = {key: float(value[mask].mean()) for key, value in failures.items()}
         clips.append(row)
@@ -509,7 +523,7 @@ def summarize_commands(
     for row, command in zip(by_row["clips"], commands):
         speed = math.hypot(command[0], command[1])
         for key, of in RELATIVE_KEYS.items():
-            row[key] = row[of] / speed if speed >= MIN_RELATIVE_SPEED else None
+            row[key] = row[of] / speed if speed >= MIN_RELATIVE_SPEED and row[of] is not None else None
         out: Dict[str, Any] = {"row": row["clip"], "name": row["name"], "command": [float(v) for v in command]}
         out.update((key, row[key]) for key in order if key in row)
         rows.append(out)
@@ -517,10 +531,12 @@ def summarize_commands(
     return {"summary": {key: summary[key] for key in order if key in summary}, "commands": rows}
 
 
-def evaluate(env, policy, num_envs_per_clip: int, commands: Optional[Sequence[Command]] = None) -> dict:
+def evaluate(
+    env, policy, num_envs_per_clip: int, commands: Optional[Sequence[Command]] = None, settle_s: float = 0.0
+) -> dict:
     """Play every clip of the env's motion library from t = 0 with K envs each (`summarize`), or on a
-    CMG env every one of `commands` from frame 0 with K envs each (`summarize_commands`); measure
-    first episodes."""
+    CMG env every one of `commands` from frame 0 with K envs each (`summarize_commands`, the command
+    errors from `settle_s` into each episode on: `CommandTracker`); measure first episodes."""
     lib = env._motion_lib
     num_rows = lib.num_motions() if commands is None else len(commands)
     row_of_env = torch.arange(num_rows, device=env.device).repeat_interleave(num_envs_per_clip)
@@ -531,7 +547,7 @@ def evaluate(env, policy, num_envs_per_clip: int, commands: Optional[Sequence[Co
         env.reset_to_motions(env.all_env_ids, row_of_env)
         clip_lengths = lib.get_motion_length(row_of_env)
     else:
-        tracker = CommandTracker(env.num_envs, env.device, causes)
+        tracker = CommandTracker(env.num_envs, env.device, causes, int(round(settle_s / env.dt)))
         env.reset_to_commands(env.all_env_ids, torch.tensor(commands, device=env.device)[row_of_env])
         clip_lengths = lib.get_motion_length(env.all_env_ids)  # the episode length: env i plays "motion" i
     max_steps = int(math.ceil(float(clip_lengths.max()) / env.dt)) + 2  # the longest clip ends before

@@ -115,6 +115,13 @@ def test_benchmark_scores_both_sides_and_sim2sim_recomputes_from_the_trajectory(
     assert walk["sim2sim"]["cmd_vel_error_mps"] == pytest.approx(
         np.linalg.norm(command - pelvis[:, :2], axis=-1).mean(), rel=1e-4
     )
+    # --settle_s: the same trajectory's command error from step 10 on
+    settled, _ = bench.sim2sim_command(SHIPPED_POLICY, (1.0, 0.2, 0.3), 1.0, cmg, settle_s=0.2)
+    assert len(t) > 10
+    assert float(settled["cmd_vel_error_mps"][0]) == pytest.approx(
+        np.linalg.norm(command - pelvis[10:, :2], axis=-1).mean(), rel=1e-4
+    )
+    assert float(settled["completion"][0]) == pytest.approx(walk["sim2sim"]["completion"], rel=1e-6)
     yaw = np.arctan2(rot[:, 1, 0], rot[:, 0, 0])
     heading = np.stack(
         [np.cos(yaw) * world[:, 0] + np.sin(yaw) * world[:, 1], np.cos(yaw) * world[:, 1] - np.sin(yaw) * world[:, 0]],
@@ -139,3 +146,11 @@ def test_a_task_that_is_not_a_cmg_student_is_refused(bench, task, message, capsy
     with pytest.raises(SystemExit):
         bench.main(["--policy_path", str(SHIPPED_POLICY), "--task", task])
     assert message in capsys.readouterr().err
+
+
+def test_a_settle_time_beyond_the_episode_is_refused(bench, capsys):
+    from deploy_real.policy import SHIPPED_POLICY
+
+    with pytest.raises(SystemExit):
+        bench.main(["--policy_path", str(SHIPPED_POLICY), "--seconds", "2", "--settle_s", "2"])
+    assert "--settle_s 2.0: expected 0 <= settle_s < --seconds (2.0)" in capsys.readouterr().err

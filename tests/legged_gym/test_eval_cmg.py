@@ -203,6 +203,44 @@ def test_command_metrics_are_those_of_the_first_episodes(cmg_model, monkeypatch)
     assert summary["completion"] == pytest.approx((fast["completion"] + slow["completion"]) / 2)
 
 
+def test_settle_steps_leave_each_episodes_start_out_of_the_command_errors():
+    """CommandTracker with settle_steps = 2 on 3 envs of commands (1, 0, 0.5), pelvis velocities
+    (k / 4, 0, 0) and yaw rate k / 10 at step k (upright, unyawed): the command errors are the means over
+    steps 2.. of each env's first episode only. Env 1's episode ends at step 1 (inside the settle
+    window): no command errors (NaN), so its row has None and the summary leaves it out."""
+    from legged_gym.scripts.eval import CMG_KEYS, CommandTracker, METRIC_KEYS, STEP_ERRORS, summarize_commands
+
+    n = 3
+    tracker = CommandTracker(n, "cpu", ("height",), settle_steps=2)
+    commands = torch.tensor([[1.0, 0.0, 0.5]]).repeat(n, 1)
+    quat = torch.tensor([[0.0, 0.0, 0.0, 1.0]]).repeat(n, 1)
+    errors = {name: torch.zeros(n) for name in STEP_ERRORS}
+    for k in range(5):
+        lin = torch.tensor([[k / 4, 0.0, 0.0]]).repeat(n, 1)
+        ang = torch.tensor([[0.0, 0.0, k / 10]]).repeat(n, 1)
+        tracker.observe_commands(commands, quat, lin, ang)
+        reset = torch.tensor([k == 4, k == 1, k == 4])
+        tracker.observe_step(errors, reset, reset & (k == 4), torch.zeros(n), torch.zeros(n), {"height": reset})
+    per_env = tracker.per_env(torch.full((n,), 0.1), 0.02)
+    vel = [abs(1.0 - k / 4) for k in (2, 3, 4)]  # 0.5, 0.25, 0.0
+    yaw = [0.5 - k / 10 for k in (2, 3, 4)]  # 0.3, 0.2, 0.1
+    for env in (0, 2):
+        assert float(per_env["cmd_vel_error_mps"][env]) == pytest.approx(sum(vel) / 3)
+        assert float(per_env["cmd_mean_vel_error_mps"][env]) == pytest.approx(sum(vel) / 3)  # one sign
+        assert float(per_env["yaw_rate_error_radps"][env]) == pytest.approx(sum(yaw) / 3)
+        assert float(per_env["cmd_mean_yaw_rate_error_radps"][env]) == pytest.approx(sum(yaw) / 3)
+    assert all(math.isnan(float(per_env[key][1])) for key in CMG_KEYS if key in per_env)
+    assert float(per_env["completion"][1]) == pytest.approx(0.4)  # the other metrics count every step
+
+    result = summarize_commands(per_env, torch.tensor([0, 1, 2]), [(1.0, 0.0, 0.5)] * 3)
+    rows = result["commands"]
+    assert rows[1]["cmd_vel_error_mps"] is None and rows[1]["cmd_vel_error_rel"] is None
+    assert rows[0]["cmd_vel_error_rel"] == pytest.approx(0.25)
+    assert result["summary"]["cmd_vel_error_mps"] == pytest.approx(0.25)  # rows 0 and 2
+    assert result["summary"]["completion"] == pytest.approx((1.0 + 0.4 + 1.0) / 3)
+    assert set(METRIC_KEYS) <= set(result["summary"])
+
+
 def test_command_tables_comparison_and_plot(tmp_path):
     """The table and the comparison show the CMG keys ("-" for None); the plot draws None as no bar."""
     from legged_gym.scripts.eval import CMG_KEYS, METRIC_KEYS, format_comparison, format_table, plot, summarize_commands
