@@ -254,6 +254,43 @@ def test_vel_smooth_window_sets_the_reference_velocity_filter():
             assert float((env._ref_dof_vel - dof_fd).norm()) > 0.3 * float(dof_fd.norm())
 
 
+def test_relative_ref_yaw_changes_the_teacher_blocks_yaw_only():
+    """motion.relative_ref_yaw on a student env: in the privileged (teacher) obs every future block's yaw
+    is the reference's yaw at that frame minus the robot's current yaw, wrapped (recomputed here from the
+    state; the wrap itself: test_mdp_observations); every other teacher entry and the whole student obs
+    (TWIST's absolute yaw) equal those of the env without the option."""
+    cfg = make_cfg("g1_stu_rl", rand=False, noise=False)
+    cfg.motion.relative_ref_yaw = True
+    env = make_env("g1_stu_rl", cfg)
+    plain = make_env("g1_stu_rl", rand=False, noise=False)
+    root = env.root_states.clone()
+    yaws = torch.tensor([0.4, -3.0])
+    root[:, 3:7] = torch.stack(
+        [torch.zeros(2), torch.zeros(2), torch.sin(yaws / 2), torch.cos(yaws / 2)], dim=-1
+    )  # upright, yawed
+    for e in (env, plain):
+        e.sim.set_root_states(e.all_env_ids, root)
+        e.sim.forward()
+        e._compute_base_quantities()
+        e.compute_observations()
+    times = O.future_motion_times(env.episode_length_buf * env.dt + env._motion_time_offsets)
+    frame = env._ref_frame(env._motion_ids.unsqueeze(-1).expand_as(times), times)
+    q = frame.root_rot
+    ref_yaw = torch.atan2(
+        2 * (q[..., 3] * q[..., 2] + q[..., 0] * q[..., 1]), 1 - 2 * (q[..., 1] ** 2 + q[..., 2] ** 2)
+    )
+    expected = torch.remainder(ref_yaw - yaws.unsqueeze(-1) + math.pi, 2 * math.pi) - math.pi
+    steps = len(DIMS.tar_obs_steps)
+    block = env.privileged_obs_buf[:, TEACHER_SLICES["priv_mimic"]].reshape(2, steps, -1)
+    plain_block = plain.privileged_obs_buf[:, TEACHER_SLICES["priv_mimic"]].reshape(2, steps, -1)
+    torch.testing.assert_close(block[..., 3], expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(plain_block[..., 3], ref_yaw, atol=1e-5, rtol=0)  # TWIST: absolute
+    assert torch.equal(block[..., :3], plain_block[..., :3]) and torch.equal(block[..., 4:], plain_block[..., 4:])
+    rest = slice(TEACHER_SLICES["priv_mimic"].stop, None)
+    assert torch.equal(env.privileged_obs_buf[:, rest], plain.privileged_obs_buf[:, rest])
+    assert torch.equal(env.obs_buf, plain.obs_buf)
+
+
 def test_drift_feedback_steers_the_observed_and_rewarded_reference_velocity():
     """motion.ref_correction: every future frame's reference velocity in the teacher obs, and the
     tracking_root_vel target, get the capped correction towards the reference root (recomputed here

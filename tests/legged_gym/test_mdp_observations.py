@@ -269,6 +269,27 @@ def test_priv_mimic_obs_order_env_major_step_first():
             np.testing.assert_allclose(blk[31:], kb[e, s].reshape(-1))
 
 
+def test_priv_mimic_obs_relative_yaw_wraps_and_changes_nothing_else():
+    """robot_yaw given: each block's yaw entry is reference yaw - robot yaw in [-pi, pi); hand-checked on
+    a reference at yaw 3.0 and 2.5 seen from robots at yaw -3.0 (difference 6.0 -> 6.0 - 2 pi) and 2.0
+    (0.5); the other 57 entries of every block are those without robot_yaw."""
+    rng = np.random.default_rng(3)
+    n, k = 2, 2
+    dof, kb = crafted_reference(rng, (n, k))
+    pos = np.tile([0.0, 0.0, 0.8], (n, k, 1))
+    rpy = np.array([[0.1, -0.05, 3.0], [0.02, 0.03, 2.5]])[None].repeat(n, 0)  # (n, k, 3)
+    quats = R.from_euler("xyz", rpy.reshape(-1, 3)).as_quat().reshape(n, k, 4)
+    v, w = rng.normal(size=(n, k, 3)), rng.normal(size=(n, k, 3))
+    args = (t64(pos), t64(quats), t64(v), t64(w), t64(dof), t64(kb))
+    absolute = obs.priv_mimic_obs(*args).numpy().reshape(n, k, 58)
+    relative = obs.priv_mimic_obs(*args, robot_yaw=t64([-3.0, 2.0])).numpy().reshape(n, k, 58)
+    np.testing.assert_allclose(relative[0, :, 3], [6.0 - 2 * np.pi, 5.5 - 2 * np.pi], atol=1e-9)
+    np.testing.assert_allclose(relative[1, :, 3], [1.0, 0.5], atol=1e-9)
+    np.testing.assert_allclose(absolute[..., 3], rpy[..., 2], atol=1e-9)
+    keep = [i for i in range(58) if i != 3]
+    np.testing.assert_array_equal(relative[..., keep], absolute[..., keep])
+
+
 def test_student_mimic_block_is_first_31_of_teacher_block():
     rng = np.random.default_rng(2)
     dof, kb = crafted_reference(rng)

@@ -208,6 +208,11 @@ class HumanoidMimicCfg(BaseConfig):
         reset_xy_offset = 0.3  # m, uniform in +-
         reset_z_offset = 0.05  # m above the reference
 
+        # The yaw entry of the teacher's (privileged) reference blocks relative to the robot's current
+        # yaw instead of the clip's absolute heading (not in TWIST): the teacher sees its heading error
+        # and the turns ahead (docs/observations.md). The student's block keeps TWIST's absolute yaw.
+        relative_ref_yaw = False
+
         class ref_correction:
             # Drift feedback (not in TWIST; legged_gym/envs/mdp/drift_feedback.py): the reference root
             # velocity in the observations and in the tracking_root_vel target gets

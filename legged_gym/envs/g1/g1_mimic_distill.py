@@ -162,6 +162,7 @@ class G1MimicDistill(HumanoidMimic):
             f.root_ang_vel,
             f.dof_pos,
             f.local_body_pos[:, :, self._key_body_ids_motion],
+            robot_yaw=self.yaw if self.cfg.motion.relative_ref_yaw else None,
         )
         proprio = self._proprio_obs(noise)
         teacher = obs_terms.teacher_obs(priv_mimic, proprio, self._priv_info_obs(), self.dims)

@@ -22,7 +22,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import torch
 
 from legged_gym.simulator.base import POLICY_DT
-from pose.utils.torch_utils import get_euler_xyz, quat_rotate_inverse
+from pose.utils.torch_utils import get_euler_xyz, quat_rotate_inverse, wrap_angle
 
 from .layout import (
     ANKLE_DOF_IDS,
@@ -118,10 +118,16 @@ def priv_mimic_obs(
     root_ang_vel: torch.Tensor,
     dof_pos: torch.Tensor,
     key_body_pos_local: torch.Tensor,
+    robot_yaw: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     """Teacher mimic obs (N, K*58): inputs shaped (N, K, ...) for the K = 20 future frames
-    (`future_motion_times` order, step 1 first); the blocks are concatenated env-major."""
+    (`future_motion_times` order, step 1 first); the blocks are concatenated env-major.
+    robot_yaw (N,), given: every block's yaw entry is the reference's yaw minus the robot's current
+    yaw, wrapped into [-pi, pi) (`motion.relative_ref_yaw`), instead of the absolute one (TWIST)."""
     block = mimic_step_obs(root_pos, root_rot, root_lin_vel, root_ang_vel, dof_pos, key_body_pos_local)
+    if robot_yaw is not None:
+        i = ref_root_block()["root_rpy"].start + 2
+        block[..., i] = wrap_angle(block[..., i] - robot_yaw.unsqueeze(-1))
     return block.reshape(block.shape[0], -1)
 
 
