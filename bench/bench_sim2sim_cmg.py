@@ -144,7 +144,12 @@ def sim2sim_command(
 
 
 def sim2sim_eval(
-    policy_path, commands: Sequence[Command], seconds: float, cmg_model=None, foot_lock: bool = False, settle_s=0.0
+    policy_path,
+    commands: Sequence[Command],
+    seconds: float,
+    cmg_model=None,
+    foot_lock: bool = False,
+    settle_s: float = 0.0,
 ) -> dict:
     """`summarize_commands` of every command played by `sim2sim_command`: {"summary", "commands"}."""
     runs = [sim2sim_command(policy_path, c, seconds, cmg_model, foot_lock, settle_s=settle_s) for c in commands]

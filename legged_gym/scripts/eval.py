@@ -441,12 +441,15 @@ class CommandTracker(FirstEpisodeTracker):
         """The base's keys and the absolute CMG keys (the relative ones are per row: `summarize_commands`)."""
         out = super().per_env(clip_lengths, dt)
         steps = self.cmd_steps.clamp_min(1.0)
-        none = torch.full_like(self.cmd_steps, math.nan).masked_fill(self.cmd_steps > 0, 0.0)  # NaN: no step
+        uncounted = self.cmd_steps == 0  # NaN there: no step counted
         mean_vel_error, mean_yaw_rate_error = metrics.mean_command_errors(self.residual_sum, self.cmd_steps)
-        out["cmd_vel_error_mps"] = self.cmd_vel_sum / steps + none
-        out["cmd_mean_vel_error_mps"] = mean_vel_error + none
-        out["yaw_rate_error_radps"] = self.yaw_rate_sum / steps + none
-        out["cmd_mean_yaw_rate_error_radps"] = mean_yaw_rate_error + none
+        errors = {
+            "cmd_vel_error_mps": self.cmd_vel_sum / steps,
+            "cmd_mean_vel_error_mps": mean_vel_error,
+            "yaw_rate_error_radps": self.yaw_rate_sum / steps,
+            "cmd_mean_yaw_rate_error_radps": mean_yaw_rate_error,
+        }
+        out.update((key, value.masked_fill(uncounted, math.nan)) for key, value in errors.items())
         return out
 
 
