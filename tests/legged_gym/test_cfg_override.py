@@ -218,28 +218,41 @@ def test_set_file_errors_name_the_file(tmp_path, capsys, text, message):
 
 
 def test_shipped_recipe_is_the_measured_run(cfgs):
-    """legged_gym/recipes/teacher_drift_feedback.yaml holds the settings of the run its header quotes
-    (the --set items of its training command in the benchmark JSON, the time limit aside)."""
+    """legged_gym/recipes/teacher_drift_feedback.yaml holds the settings of the runs its header quotes:
+    the 8 --set items of teacher_drift_feedback_angw01 (2026-12-01) plus motion.relative_ref_yaw=true,
+    which teacher_relative_ref_yaw (2026-12-02) added on the command line to the file of that time."""
     import json
     import shlex
 
     recipe = REPO / "legged_gym" / "recipes" / "teacher_drift_feedback.yaml"
-    result = json.loads((REPO / "bench" / "results" / "tracking_quality_h200_2026-12-01.json").read_text())
-    (run,) = [r for r in result["runs"] if r["name"] == "teacher_drift_feedback_angw01"]
-    assert "run teacher_drift_feedback_angw01" in recipe.read_text()
-    words = shlex.split(run["train_command"])
-    teacher_args = shlex.split(next(w for w in words if w.startswith("TEACHER_ARGS=")).partition("=")[2])
-    measured = [teacher_args[i + 1] for i, w in enumerate(teacher_args) if w == "--set"]
-    measured = [item for item in measured if not item.startswith("runner.max_train_minutes=")]
-    assert len(measured) == 8
+    results = REPO / "bench" / "results"
+
+    def run_of(file, name):
+        (run,) = [r for r in json.loads((results / file).read_text())["runs"] if r["name"] == name]
+        words = shlex.split(run["train_command"])
+        return shlex.split(next(w for w in words if w.startswith("TEACHER_ARGS=")).partition("=")[2])
+
+    def set_items(args):
+        items = [args[i + 1] for i, w in enumerate(args) if w == "--set"]
+        return [item for item in items if not item.startswith("runner.max_train_minutes=")]
 
     def values(items):
         return {tuple(path): value for path, value, _ in parse_overrides(items)}
 
-    assert values(read_set_file(str(recipe))) == values(measured)
+    base = set_items(run_of("tracking_quality_h200_2026-12-01.json", "teacher_drift_feedback_angw01"))
+    assert len(base) == 8
+    added = run_of("tracking_quality_h200_2026-12-02.json", "teacher_relative_ref_yaw")
+    assert added[added.index("--set_file") + 1] == "legged_gym/recipes/teacher_drift_feedback.yaml"
+    assert set_items(added) == ["motion.relative_ref_yaw=true"]
+    text = recipe.read_text()
+    assert "run teacher_drift_feedback_angw01" in text and "run teacher_relative_ref_yaw_19min" in text
+
+    assert values(read_set_file(str(recipe))) == values(base + set_items(added))
     env_cfg, train_cfg = cfgs
-    assert len(apply_overrides(read_set_file(str(recipe)), env_cfg, train_cfg)) == 8
+    assert env_cfg.motion.relative_ref_yaw is False
+    assert len(apply_overrides(read_set_file(str(recipe)), env_cfg, train_cfg)) == 9
     assert env_cfg.rewards.params.tracking_root_vel.ang_weight == 0.1
+    assert env_cfg.motion.relative_ref_yaw is True
 
 
 @pytest.mark.parametrize("task", ["g1_stu_rl", "g1_stu_rl_cmg_medium"])
