@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 
 from deploy_real.contract import NUM_DOFS
-from legged_gym.envs.mdp.layout import LAYOUT
+from legged_gym.envs.mdp.layout import EXPORT_METADATA_FILE, LAYOUT
 
 #: The policy shipped with the repository (trained on the embedded motion set; assets/README.md).
 SHIPPED_POLICY = Path(__file__).resolve().parents[1] / "assets" / "twist_general_motion_tracker.pt"
@@ -35,6 +35,7 @@ class Policy:
                 "the default is the shipped {})".format(path, SHIPPED_POLICY)
             )
         self.num_obs, self.num_actions = int(num_obs), int(num_actions)
+        self._embedded_metadata: Optional[dict] = None
         suffix = self.path.suffix.lower()
         if suffix == ".onnx":
             self.engine = "onnxruntime"
@@ -57,8 +58,9 @@ class Policy:
         from deploy_real.runtime import CpuFunction
 
         torch.set_num_threads(1)  # one observation per call: threads only add latency
+        extra = {EXPORT_METADATA_FILE: ""}
         try:
-            module = torch.jit.load(str(self.path), map_location="cpu").eval()
+            module = torch.jit.load(str(self.path), map_location="cpu", _extra_files=extra).eval()
         except RuntimeError as e:
             raise ValueError("{}: not a TorchScript model ({})".format(self.path, str(e).splitlines()[0]))
         example = np.random.default_rng(0).normal(size=(1, self.num_obs)).astype(np.float32)
@@ -67,6 +69,8 @@ class Policy:
         except RuntimeError as e:  # a shape mismatch raised inside the model names the expected size
             raise ValueError("{}: {}".format(self.path, str(e).splitlines()[0]))
         self.engine = function.engine
+        if extra[EXPORT_METADATA_FILE]:
+            self._embedded_metadata = json.loads(extra[EXPORT_METADATA_FILE])
         return lambda obs: function(obs.reshape(1, -1))[0][0]
 
     def _load_onnx(self):
@@ -80,6 +84,9 @@ class Policy:
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
         session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        props = session.get_modelmeta().custom_metadata_map  # every value JSON-encoded by the exporter
+        if props:
+            self._embedded_metadata = {k: json.loads(v) for k, v in props.items()}
         name = session.get_inputs()[0].name
 
         def run(obs: np.ndarray) -> np.ndarray:
@@ -94,13 +101,15 @@ class Policy:
         return np.asarray(self._run(obs), dtype=np.float32)
 
     def metadata(self) -> Optional[dict]:
-        """The export metadata (`<name>.json` beside the model), if present."""
+        """The export metadata: `<name>.json` beside the model if present, else what the model file holds
+        (a TorchScript file's `deploy_metadata.json` extra file, an ONNX file's metadata_props); None for
+        files without (TWIST's exports)."""
         stem = self.path.name[: -len("-jit.pt")] if self.path.name.endswith("-jit.pt") else self.path.stem
         side = self.path.with_name(stem + ".json")
         if side.is_file():
             with open(side) as f:
                 return json.load(f)
-        return None
+        return self._embedded_metadata
 
 
 def load_policy(path: Optional[str] = None, engine: str = "auto") -> Policy:

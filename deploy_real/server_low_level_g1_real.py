@@ -311,9 +311,10 @@ def run(args) -> int:
     try:
         server = LowLevelReal(cfg, args.policy_path, link, args.engine)
         print(
-            "[real] policy {} ({}) | config {} | DDS domain {} on {} | Redis {}".format(
+            "[real] policy {} ({}, {} reference yaw) | config {} | DDS domain {} on {} | Redis {}".format(
                 server.student.policy.path,
                 server.student.policy.engine,
+                "absolute" if server.student.relative_yaw is None else "relative",
                 cfg.path,
                 args.domain_id,
                 args.net,

@@ -129,8 +129,12 @@ def run(args) -> dict:
     link = RedisLink(args.redis_url)
     server = LowLevelSim(args.policy_path, args.xml_file, link, args.engine)
     print(
-        "[low-level] policy {} ({}) | model {} | Redis {} | 50 Hz policy, 1 kHz physics".format(
-            server.student.policy.path, server.student.policy.engine, server.sim.xml_path, args.redis_url
+        "[low-level] policy {} ({}, {} reference yaw) | model {} | Redis {} | 50 Hz policy, 1 kHz physics".format(
+            server.student.policy.path,
+            server.student.policy.engine,
+            "absolute" if server.student.relative_yaw is None else "relative",
+            server.sim.xml_path,
+            args.redis_url,
         ),
         flush=True,
     )

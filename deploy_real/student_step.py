@@ -6,6 +6,10 @@ and its meta key) in one Redis round trip, passes the reference through the safe
 (`deploy_real.safety.ReferenceGate`), builds the 1155-D observation (`deploy_real.observation`), runs the
 policy and turns its action into guarded PD targets (`deploy_real.safety.PDTargetGuard`): always finite and
 inside the joint ranges. The servers only map these targets onto their motors.
+
+A policy trained with `motion.student_relative_ref_yaw` (its export metadata says `"reference_yaw":
+"relative"`) sees the reference's yaw relative to the robot's: `RelativeRefYaw` makes that entry from the
+IMU's yaw. Without metadata (TWIST's exports) the absolute yaw of the stream is used, as TWIST does.
 """
 
 from __future__ import annotations
@@ -23,9 +27,55 @@ from deploy_real.contract import (
     encode_floats,
     split_wrist_rolls,
 )
+import torch
+
 from deploy_real.observation import StudentObsBuilder
 from deploy_real.policy import load_policy
 from deploy_real.safety import PDTargetGuard, ReferenceGate, RefStatus
+from legged_gym.envs.mdp.observations import relative_ref_yaw
+from pose.utils.torch_utils import get_euler_xyz
+
+#: The yaw entry of the 31-D reference block (root z, roll, pitch, yaw, ...).
+YAW_ENTRY = 3
+
+
+class RelativeRefYaw:
+    """The reference block's yaw relative to the robot's (`motion.student_relative_ref_yaw`).
+
+    The IMU's yaw has a zero of its own (the real G1's is where it booted, and it drifts slowly), the
+    stream's is the clip's. When the first fresh reference arrives after a restart, the offset between
+    the two is taken so that the heading error starts at 0, as in training, where every episode starts
+    at the reference's yaw. Then the entry is wrap(reference yaw - (IMU yaw + offset)) with the training
+    environment's function. The last valid reference (HOLD) keeps being tracked; while blending to or
+    standing on the default pose the entry is 0 (keep the heading), as it is before the first reference.
+    """
+
+    def __init__(self) -> None:
+        self.offset: Optional[float] = None
+
+    def reset(self) -> None:
+        self.offset = None
+
+    def __call__(self, mimic31: np.ndarray, base_quat_xyzw, status: RefStatus) -> np.ndarray:
+        robot_yaw = float(get_euler_xyz(torch.as_tensor(np.asarray(base_quat_xyzw, dtype=np.float64)))[2])
+        ref_yaw = float(mimic31[YAW_ENTRY])
+        if status is RefStatus.FRESH and self.offset is None and np.isfinite(robot_yaw):
+            self.offset = ref_yaw - robot_yaw
+        out = np.array(mimic31, dtype=np.float32)
+        if self.offset is None or status not in (RefStatus.FRESH, RefStatus.HOLD):
+            out[YAW_ENTRY] = 0.0
+            return out
+        block = torch.as_tensor(np.asarray(mimic31, dtype=np.float64))
+        out[YAW_ENTRY] = float(relative_ref_yaw(block, torch.tensor(robot_yaw + self.offset))[YAW_ENTRY])
+        return out
+
+
+def reference_yaw_mode(metadata: Optional[dict]) -> str:
+    """ "relative" or "absolute" from a policy's export metadata (absolute without: TWIST's exports)."""
+    mode = (metadata or {}).get("reference_yaw", "absolute")
+    if mode not in ("absolute", "relative"):
+        raise ValueError('policy metadata: reference_yaw = {!r}, expected "absolute" or "relative"'.format(mode))
+    return mode
 
 
 class StepResult(NamedTuple):
@@ -53,6 +103,9 @@ class StudentStep:
         action_clip: float = 10.0,
     ) -> None:
         self.policy = load_policy(policy_path, engine)
+        #: RelativeRefYaw for a policy trained on the relative yaw, else None (the stream's absolute yaw)
+        relative = reference_yaw_mode(self.policy.metadata()) == "relative"
+        self.relative_yaw: Optional[RelativeRefYaw] = RelativeRefYaw() if relative else None
         self.builder = StudentObsBuilder(default_dof_pos, engine=engine)
         self.guard = PDTargetGuard(default_dof_pos, lower23, upper23, action_scale, action_clip)
         self.wrist_lower, self.wrist_upper = np.asarray(wrist_lower), np.asarray(wrist_upper)
@@ -67,6 +120,8 @@ class StudentStep:
         until a fresh one arrives)."""
         self.builder.reset()
         self.gate = ReferenceGate()
+        if self.relative_yaw is not None:
+            self.relative_yaw.reset()
 
     def step(self, base_ang_vel, base_quat_xyzw, dof_pos, dof_vel, now: float, wall_ms: float, raw=None) -> StepResult:
         """One policy step. `raw` = (mimic, meta) Redis values to use instead of Redis (benchmarks, tests)."""
@@ -81,7 +136,8 @@ class StudentStep:
         self.status = status
         self.status_counts[status.value] = self.status_counts.get(status.value, 0) + 1
         mimic31, wrists = split_wrist_rolls(ref)
-        action = self.policy(self.builder.assemble(mimic31, proprio))
+        observed = mimic31 if self.relative_yaw is None else self.relative_yaw(mimic31, base_quat_xyzw, status)
+        action = self.policy(self.builder.assemble(observed, proprio))
         if np.all(np.isfinite(action)):
             self.builder.set_last_action(action)
         return StepResult(

@@ -10,8 +10,10 @@ Reads `<log root>/<proj_name>/<exptid>/model_<checkpoint>.pt` (-1: latest) and w
   No action clipping, scaling or default pose inside, and the 10-frame history is assembled by the caller.
 - `<exptid>-<it>.onnx`: the same function in ONNX (input `obs`, output `actions`, dynamic batch), with
   what a deployer needs in its metadata_props (each value JSON-encoded): joint order, default pose, action
-  scale and clip, Kp/Kd, the torque limits of training and of the robot, rates, observation layout and scales;
-- `<exptid>-<it>.json`: the same metadata.
+  scale and clip, Kp/Kd, the torque limits of training and of the robot, rates, observation layout and scales,
+  and `reference_yaw` ("relative" for a student trained with `motion.student_relative_ref_yaw`, else "absolute");
+- `<exptid>-<it>.json`: the same metadata (also inside the TorchScript file, as its extra file
+  `deploy_metadata.json`, so each file carries it).
 
 The ONNX file needs the `onnx` package (the project's [dev] extra; skipped with a note without it).
 """
@@ -27,12 +29,12 @@ if __package__ in (None, ""):  # run as a file: make `legged_gym.scripts` import
 import json  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import TYPE_CHECKING, Any, Dict, Tuple  # noqa: E402
+from typing import TYPE_CHECKING, Any, Dict, Sequence, Tuple  # noqa: E402
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
-from legged_gym.envs.mdp.layout import LAYOUT, ObsLayout  # noqa: E402
+from legged_gym.envs.mdp.layout import EXPORT_METADATA_FILE, LAYOUT, ObsLayout  # noqa: E402
 from legged_gym.envs.mdp.observations import OBS_CLIP  # noqa: E402
 from legged_gym.gym_utils.helpers import (
     build_parser,
@@ -113,8 +115,22 @@ def load_student(path, robot: str = "g1") -> Tuple[HardwareRefNN, dict]:
     return model, ckpt
 
 
-def deploy_metadata(robot: str = "g1") -> Dict[str, object]:
-    """What a deployer needs beside the network (docs/observations.md, Export metadata)."""
+def reference_yaw(trained_set: Sequence[str]) -> str:
+    """ "relative" if the student was trained with `motion.student_relative_ref_yaw` (the --set items its
+    checkpoint records; the student config's default otherwise), else "absolute" (TWIST)."""
+    from legged_gym.envs.g1.g1_mimic_distill_config import G1MimicStuRLCfg
+    from legged_gym.gym_utils.cfg_override import parse_overrides
+
+    relative = G1MimicStuRLCfg.motion.student_relative_ref_yaw
+    for path, value, _ in parse_overrides(list(trained_set)):  # the last item wins, as in training
+        if path == ["motion", "student_relative_ref_yaw"]:
+            relative = bool(value)
+    return "relative" if relative else "absolute"
+
+
+def deploy_metadata(robot: str = "g1", trained_set: Sequence[str] = ()) -> Dict[str, object]:
+    """What a deployer needs beside the network (docs/observations.md, Export metadata); `trained_set`:
+    the checkpoint's --set items (for `reference_yaw`)."""
     from legged_gym.envs.g1.g1_mimic_distill_config import G1MimicStuRLCfg
     from legged_gym.envs.mdp.layout import ANKLE_DOF_IDS
     from pose.g1_model import load_g1
@@ -154,6 +170,7 @@ def deploy_metadata(robot: str = "g1") -> Dict[str, object]:
         "sim_dt": float(cfg.sim.dt),
         "decimation": int(cfg.sim.decimation),
         "obs_layout": obs_layout,
+        "reference_yaw": reference_yaw(trained_set),
     }
 
 
@@ -171,11 +188,11 @@ def export(path, out_dir, exptid: str, robot: str = "g1") -> Dict[str, str]:
     with torch.no_grad():
         traced = torch.jit.trace(model, example)
     scripted = torch.jit.script(CheckedPolicy(traced, num_obs))
-    jit_path = str(base) + "-jit.pt"
-    scripted.save(jit_path)
-
-    meta = deploy_metadata(robot)
+    infos = ckpt.get("infos")
+    meta = deploy_metadata(robot, (infos.get("set") if isinstance(infos, dict) else None) or ())
     meta.update({"source_checkpoint": str(Path(path).resolve()), "iteration": it, "exptid": exptid})
+    jit_path = str(base) + "-jit.pt"
+    scripted.save(jit_path, _extra_files={EXPORT_METADATA_FILE: json.dumps(meta)})  # travels with the file
     out = {"jit": jit_path}
     try:
         import onnx  # noqa: F401

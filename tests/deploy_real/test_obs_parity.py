@@ -4,7 +4,9 @@ The env `g1_stu_rl` runs on the mjwarp CPU backend for 50 steps from a reset (th
 where the history convention matters). At every step the deploy side gets what a deploy server gets:
 the robot state (gyro, IMU quaternion, joint encoders), its last raw action, and the 33-D reference
 made by the high-level server's function and sent through the JSON wire format and the validator;
-its 1155-D observation must equal the env's, with either engine that runs the deploy graphs.
+its 1155-D observation must equal the env's, with either engine that runs the deploy graphs; also for a
+student trained with `motion.student_relative_ref_yaw`, whose deploy side computes the yaw entry from the
+IMU quaternion (`RelativeRefYaw`, its IMU frame here the env's world frame: offset 0).
 """
 
 import numpy as np
@@ -16,24 +18,29 @@ pytest.importorskip("mujoco_warp")
 from deploy_real.contract import encode_floats, split_wrist_rolls, validate_mimic  # noqa: E402
 from deploy_real.motion_reference import LOOKAHEAD_S, reference_vectors  # noqa: E402
 from deploy_real.observation import StudentObsBuilder  # noqa: E402
+from deploy_real.safety import RefStatus  # noqa: E402
+from deploy_real.student_step import RelativeRefYaw  # noqa: E402
 from legged_gym.envs import task_registry  # noqa: E402
 from legged_gym.envs.base.humanoid_mimic_config import disable_randomization  # noqa: E402
 from pose.g1_model import load_g1  # noqa: E402
 
 
-@pytest.mark.parametrize("engine", ["torch", "onnxruntime"])
-def test_deploy_observation_matches_the_environment_for_50_steps_from_reset(engine):
+@pytest.mark.parametrize("engine,relative_yaw", [("torch", False), ("onnxruntime", False), ("torch", True)])
+def test_deploy_observation_matches_the_environment_for_50_steps_from_reset(engine, relative_yaw):
     if engine == "onnxruntime":
         pytest.importorskip("onnxruntime")
     cfg, _ = task_registry.get_cfgs("g1_stu_rl")
     cfg.env.num_envs = 1
     cfg.sim.backend = "mjwarp"
+    cfg.motion.student_relative_ref_yaw = relative_yaw
     disable_randomization(cfg)
+    heading = RelativeRefYaw()
+    heading.offset = 0.0  # the IMU's yaw is the world yaw of the env
     env = task_registry.get("g1_stu_rl").env_class(cfg, "cpu", True)
     builder = StudentObsBuilder(load_g1().default_dof_pos, engine=engine)
     assert builder.engine == engine
     gen = torch.Generator().manual_seed(3)
-    checked_history = 0
+    checked_history = yaw_differs = 0
     episode_steps = []
     for step in range(50):
         if step > 0:
@@ -45,6 +52,10 @@ def test_deploy_observation_matches_the_environment_for_50_steps_from_reset(engi
         t = float(env._get_motion_times()[0])
         wire = encode_floats(reference_vectors(env._motion_lib, int(env._motion_ids[0]), [t + LOOKAHEAD_S])[0])
         mimic31, _ = split_wrist_rolls(validate_mimic(wire))
+        if relative_yaw:
+            absolute_yaw = float(mimic31[3])
+            mimic31 = heading(mimic31, env.base_quat[0].numpy(), RefStatus.FRESH)
+            yaw_differs += int(abs(float(mimic31[3]) - absolute_yaw) > 1e-3)
         builder.set_last_action(env.action_history_buf[0, -1].numpy())
         obs, proprio = builder.build(
             mimic31,
@@ -62,3 +73,4 @@ def test_deploy_observation_matches_the_environment_for_50_steps_from_reset(engi
         checked_history += int(np.any(expected[105:] != 0))
     assert checked_history >= 45  # the history part was non-trivial (not only the zeros of the reset step)
     assert episode_steps[:10] == list(range(10))  # the first 10 steps of an episode were compared
+    assert yaw_differs >= (25 if relative_yaw else 0)  # the relative yaw was not the absolute one

@@ -291,6 +291,40 @@ def test_relative_ref_yaw_changes_the_teacher_blocks_yaw_only():
     assert torch.equal(env.obs_buf, plain.obs_buf)
 
 
+def test_student_block_is_the_clips_frame_with_the_relative_yaw_option():
+    """A student env with drift feedback and motion.student_relative_ref_yaw: the student's block is the
+    clip's next frame (no feedback: the deploy stream has none) with the yaw entry = reference yaw - robot
+    yaw, wrapped (recomputed here); its other entries are those of the env without both options, while
+    the teacher's blocks (privileged obs) carry the feedback."""
+    cfg = make_cfg("g1_stu_rl", rand=False, noise=False)
+    cfg.motion.student_relative_ref_yaw = True
+    cfg.motion.ref_correction.pos_gain = cfg.motion.ref_correction.yaw_gain = 1.0
+    env = make_env("g1_stu_rl", cfg)
+    plain = make_env("g1_stu_rl", rand=False, noise=False)
+    root = env.root_states.clone()
+    root[:, 0:2] += torch.tensor([0.4, -0.3])  # off the reference: the feedback is not zero
+    yaws = torch.tensor([0.4, -3.0])
+    root[:, 3:7] = torch.stack([torch.zeros(2), torch.zeros(2), torch.sin(yaws / 2), torch.cos(yaws / 2)], dim=-1)
+    for e in (env, plain):
+        e.sim.set_root_states(e.all_env_ids, root)
+        e.sim.forward()
+        e._compute_base_quantities()
+        e.compute_observations()
+    times = O.future_motion_times(env.episode_length_buf * env.dt + env._motion_time_offsets)
+    frame = env._ref_frame(env._motion_ids.unsqueeze(-1).expand_as(times), times)
+    q = frame.root_rot[:, 0]
+    ref_yaw = torch.atan2(2 * (q[:, 3] * q[:, 2] + q[:, 0] * q[:, 1]), 1 - 2 * (q[:, 1] ** 2 + q[:, 2] ** 2))
+    expected = torch.remainder(ref_yaw - yaws + math.pi, 2 * math.pi) - math.pi
+    mimic, plain_mimic = env.obs_buf[:, STUDENT_SLICES["mimic"]], plain.obs_buf[:, STUDENT_SLICES["mimic"]]
+    torch.testing.assert_close(mimic[:, 3], expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(plain_mimic[:, 3], ref_yaw, atol=1e-5, rtol=0)
+    keep = [i for i in range(31) if i != 3]
+    assert torch.equal(mimic[:, keep], plain_mimic[:, keep])
+    teacher = env.privileged_obs_buf[:, TEACHER_SLICES["priv_mimic"]]
+    plain_teacher = plain.privileged_obs_buf[:, TEACHER_SLICES["priv_mimic"]]
+    assert float((teacher[:, 4:7] - plain_teacher[:, 4:7]).abs().max()) > 0.1  # the feedback: teacher only
+
+
 def test_drift_feedback_steers_the_observed_and_rewarded_reference_velocity():
     """motion.ref_correction: every future frame's reference velocity in the teacher obs, and the
     tracking_root_vel target, get the capped correction towards the reference root (recomputed here

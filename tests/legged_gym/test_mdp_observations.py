@@ -302,6 +302,27 @@ def test_student_mimic_block_is_first_31_of_teacher_block():
     np.testing.assert_allclose(obs.mimic_step_obs(*args, t64([kb]))[0, :31].numpy(), stu, atol=0)
 
 
+def test_student_mimic_obs_relative_yaw_wraps_the_yaw_entry_only():
+    """robot_yaw given: the student block's yaw entry is reference yaw - robot yaw in [-pi, pi) (3.0 seen
+    from -3.0: 6.0 - 2 pi; from 2.0: 1.0); the other 30 entries are the absolute block's."""
+    rng = np.random.default_rng(5)
+    dof, _ = crafted_reference(rng, (2,))
+    quats = R.from_euler("xyz", [[0.1, -0.05, 3.0], [0.02, 0.03, 3.0]]).as_quat()
+    args = (
+        t64([[0.0, 0.0, 0.8]] * 2),
+        t64(quats),
+        t64(rng.normal(size=(2, 3))),
+        t64(rng.normal(size=(2, 3))),
+        t64(dof),
+    )
+    absolute = obs.student_mimic_obs(*args).numpy()
+    relative = obs.student_mimic_obs(*args, robot_yaw=t64([-3.0, 2.0])).numpy()
+    np.testing.assert_allclose(relative[:, 3], [6.0 - 2 * np.pi, 1.0], atol=1e-9)
+    np.testing.assert_allclose(absolute[:, 3], [3.0, 3.0], atol=1e-9)
+    keep = [i for i in range(31) if i != 3]
+    np.testing.assert_array_equal(relative[:, keep], absolute[:, keep])
+
+
 def test_future_motion_times():
     t = obs.future_motion_times(t64([0.0, 1.0]))
     assert t.shape == (2, 20)

@@ -212,10 +212,14 @@ class HumanoidMimicCfg(BaseConfig):
         # yaw instead of the clip's absolute heading (not in TWIST): the teacher sees its heading error
         # and the turns ahead (docs/observations.md). The student's block keeps TWIST's absolute yaw.
         relative_ref_yaw = False
+        # The same for the student's block (not in TWIST). On the robot the deploy servers take the
+        # robot's yaw from the IMU, its zero aligned with the reference's heading when the reference
+        # starts (deploy_real/student_step.py); the export records it ("reference_yaw" in the metadata).
+        student_relative_ref_yaw = False
 
         class ref_correction:
             # Drift feedback (not in TWIST; legged_gym/envs/mdp/drift_feedback.py): the reference root
-            # velocity in the observations and in the tracking_root_vel target gets
+            # velocity in the teacher's observations and in the tracking_root_vel target gets
             # pos_gain * (reference root - root)_xy (1/s; the added speed capped at max_speed m/s) and
             # yaw_gain * (reference yaw - yaw) (1/s; capped at +-max_yaw_rate rad/s). 0 gains: off.
             # full_speed > 0: both scaled by min(1, reference speed / full_speed) (none at rest).

@@ -149,9 +149,9 @@ class G1MimicDistill(HumanoidMimic):
         """The observation buffers of the current state with this step's proprioception `noise`."""
         times = obs_terms.future_motion_times(self._get_motion_times(), self._tar_obs_steps, self.dt)
         ids = self._motion_ids.unsqueeze(-1).expand_as(times)
-        f = self._ref_frame(ids, times)  # (N, K, ...)
+        clip = f = self._ref_frame(ids, times)  # (N, K, ...)
         feedback = self._ref_drift_feedback()  # motion.ref_correction: the same added velocity in every frame
-        if feedback is not None:
+        if feedback is not None:  # the teacher's blocks only: it needs the world position (privileged)
             f = f._replace(
                 root_vel=f.root_vel + feedback[0].unsqueeze(1), root_ang_vel=f.root_ang_vel + feedback[1].unsqueeze(1)
             )
@@ -170,8 +170,14 @@ class G1MimicDistill(HumanoidMimic):
         if self.obs_type == "priv":
             self.obs_buf = self.privileged_obs_buf
             return
+        # the student's block: the clip's next frame, as the deploy servers stream it
         mimic = obs_terms.student_mimic_obs(
-            f.root_pos[:, 0], f.root_rot[:, 0], f.root_vel[:, 0], f.root_ang_vel[:, 0], f.dof_pos[:, 0]
+            clip.root_pos[:, 0],
+            clip.root_rot[:, 0],
+            clip.root_vel[:, 0],
+            clip.root_ang_vel[:, 0],
+            clip.dof_pos[:, 0],
+            robot_yaw=self.yaw if self.cfg.motion.student_relative_ref_yaw else None,
         )
         self.obs_buf = obs_terms.clip_obs(
             obs_terms.student_obs(mimic, proprio, self.obs_history_buf, self.dims), self.clip_obs

@@ -313,6 +313,10 @@ class ObsLayout:
 #: The G1's observation layout.
 LAYOUT = ObsLayout()
 
+#: The export metadata's name inside an exported TorchScript policy (its `_extra_files` entry): written by
+#: legged_gym/scripts/save_jit_stu_rlbc.py, read by deploy_real/policy.py.
+EXPORT_METADATA_FILE = "deploy_metadata.json"
+
 # Older names of the same object and its slices (kept for compatibility).
 ObsDims = ObsLayout
 DIMS = LAYOUT

@@ -126,9 +126,18 @@ def priv_mimic_obs(
     yaw, wrapped into [-pi, pi) (`motion.relative_ref_yaw`), instead of the absolute one (TWIST)."""
     block = mimic_step_obs(root_pos, root_rot, root_lin_vel, root_ang_vel, dof_pos, key_body_pos_local)
     if robot_yaw is not None:
-        i = ref_root_block()["root_rpy"].start + 2
-        block[..., i] = wrap_angle(block[..., i] - robot_yaw.unsqueeze(-1))
+        block = relative_ref_yaw(block, robot_yaw.unsqueeze(-1))
     return block.reshape(block.shape[0], -1)
+
+
+def relative_ref_yaw(block: torch.Tensor, robot_yaw: torch.Tensor) -> torch.Tensor:
+    """A copy of reference blocks (..., >= 8) whose yaw entry is the reference's yaw minus `robot_yaw`
+    (broadcast against block[..., 0]), wrapped into [-pi, pi): the heading error instead of the absolute
+    heading (`motion.relative_ref_yaw`, `motion.student_relative_ref_yaw`)."""
+    i = ref_root_block()["root_rpy"].start + 2
+    out = block.clone()
+    out[..., i] = wrap_angle(block[..., i] - robot_yaw)
+    return out
 
 
 def student_mimic_obs(
@@ -137,12 +146,16 @@ def student_mimic_obs(
     root_lin_vel: torch.Tensor,
     root_ang_vel: torch.Tensor,
     dof_pos: torch.Tensor,
+    robot_yaw: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     """Student 31-D reference block of the next frame (t + 0.02 s): the first 31
-    entries of the teacher's first block. Also the 31-D part of the deploy Redis vector."""
+    entries of the teacher's first block. Also the 31-D part of the deploy Redis vector (absolute yaw).
+    robot_yaw (N,), given: the yaw entry is the reference's yaw minus the robot's, wrapped
+    (`motion.student_relative_ref_yaw`; at deploy `deploy_real.student_step.RelativeRefYaw`)."""
     fields = _ref_root_fields(root_pos, root_rot, root_lin_vel, root_ang_vel)
     fields.update(dof_pos=dof_pos)
-    return mimic_block(dof_pos.shape[-1]).concat(fields)
+    block = mimic_block(dof_pos.shape[-1]).concat(fields)
+    return block if robot_yaw is None else relative_ref_yaw(block, robot_yaw)
 
 
 # --- proprioception -------------------------------------------------------------------------------
