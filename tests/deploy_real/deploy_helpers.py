@@ -55,3 +55,34 @@ def wait_for(predicate, timeout, what, poll=0.1):
             return
         time.sleep(poll)
     raise AssertionError("timed out waiting for " + what)
+
+
+def save_random_student(path, infos=None, record_normaliser=False):
+    """A small random student checkpoint as training writes one (iteration 3), for the exporter:
+    `infos` as the runner records them (the --set items), the normaliser fed random data if asked."""
+    import torch
+
+    from rsl_rl.modules import ActorCriticMimic
+    from rsl_rl.utils.normalizer import Normalizer
+
+    cfg = dict(
+        num_observations=1155,
+        num_critic_observations=1318,
+        num_motion_observations=31,
+        num_motion_steps=1,
+        num_actions=23,
+    )
+    torch.manual_seed(0)
+    normalizer = Normalizer(1155)
+    if record_normaliser:
+        normalizer.record(torch.randn(64, 1155) * 2.0 + 0.5)
+        normalizer.update()
+    ckpt = {
+        "model_state_dict": ActorCriticMimic(**cfg).state_dict(),
+        "normalizer": normalizer.state_dict(),
+        "policy_cfg": cfg,
+        "iter": 3,
+    }
+    if infos is not None:
+        ckpt["infos"] = infos
+    torch.save(ckpt, str(path))

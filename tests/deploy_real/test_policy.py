@@ -11,31 +11,11 @@ from deploy_real.policy import SHIPPED_POLICY, Policy, load_policy
 def exported(tmp_path_factory):
     """A small random student exported by the project's exporter (TorchScript + ONNX)."""
     pytest.importorskip("onnxruntime")
+    from deploy_helpers import save_random_student
     from legged_gym.scripts.save_jit_stu_rlbc import export
-    from rsl_rl.modules import ActorCriticMimic
-    from rsl_rl.utils.normalizer import Normalizer
 
     d = tmp_path_factory.mktemp("student")
-    cfg = dict(
-        num_observations=1155,
-        num_critic_observations=1318,
-        num_motion_observations=31,
-        num_motion_steps=1,
-        num_actions=23,
-    )
-    torch.manual_seed(0)
-    normalizer = Normalizer(1155)
-    normalizer.record(torch.randn(64, 1155) * 2.0 + 0.5)
-    normalizer.update()
-    torch.save(
-        {
-            "model_state_dict": ActorCriticMimic(**cfg).state_dict(),
-            "normalizer": normalizer.state_dict(),
-            "policy_cfg": cfg,
-            "iter": 3,
-        },
-        str(d / "model_3.pt"),
-    )
+    save_random_student(d / "model_3.pt", record_normaliser=True)
     return export(d / "model_3.pt", d / "traced", "s")
 
 

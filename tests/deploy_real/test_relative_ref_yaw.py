@@ -9,7 +9,6 @@ import os
 
 import numpy as np
 import pytest
-import torch
 
 from deploy_real.contract import encode_floats, encode_meta, split_wrist_rolls
 from deploy_real.policy import Policy
@@ -85,28 +84,11 @@ def test_metadata_says_which_yaw_from_the_trained_set():
 def test_student_step_uses_the_yaw_its_policy_was_trained_with(tmp_path, trained_set):
     """A checkpoint's recorded --set items -> the export's metadata -> StudentStep: the yaw entry of the
     observation's newest history frame is the stream's (absolute) or the aligned heading error."""
+    from deploy_helpers import save_random_student
     from pose.g1_model import load_g1
-    from rsl_rl.modules import ActorCriticMimic
-    from rsl_rl.utils.normalizer import Normalizer
 
-    cfg = dict(
-        num_observations=1155,
-        num_critic_observations=1318,
-        num_motion_observations=31,
-        num_motion_steps=1,
-        num_actions=23,
-    )
-    torch.manual_seed(0)
-    normalizer = Normalizer(1155)
-    ckpt = {
-        "model_state_dict": ActorCriticMimic(**cfg).state_dict(),
-        "normalizer": normalizer.state_dict(),
-        "policy_cfg": cfg,
-        "iter": 1,
-        "infos": {"set": trained_set},
-    }
-    torch.save(ckpt, str(tmp_path / "model_1.pt"))
-    out = export(tmp_path / "model_1.pt", tmp_path / "traced", "s")
+    save_random_student(tmp_path / "model_3.pt", infos={"set": trained_set})
+    out = export(tmp_path / "model_3.pt", tmp_path / "traced", "s")
     relative = bool(trained_set)
     mode = "relative" if relative else "absolute"
     with open(out["json"]) as f:

@@ -254,6 +254,23 @@ def test_vel_smooth_window_sets_the_reference_velocity_filter():
             assert float((env._ref_dof_vel - dof_fd).norm()) > 0.3 * float(dof_fd.norm())
 
 
+def _yawed_robots_and_reference_yaw(envs, yaws, shift_xy=(0.0, 0.0)):
+    """Place the 2 robots of every env upright at `yaws` (shifted by `shift_xy`), recompute the
+    observations; returns the reference yaw (2, K) of every future frame, from the quaternions."""
+    env = envs[0]
+    root = env.root_states.clone()
+    root[:, 0:2] += torch.tensor(shift_xy)
+    root[:, 3:7] = torch.stack([torch.zeros(2), torch.zeros(2), torch.sin(yaws / 2), torch.cos(yaws / 2)], dim=-1)
+    for e in envs:
+        e.sim.set_root_states(e.all_env_ids, root)
+        e.sim.forward()
+        e._compute_base_quantities()
+        e.compute_observations()
+    times = O.future_motion_times(env.episode_length_buf * env.dt + env._motion_time_offsets)
+    q = env._ref_frame(env._motion_ids.unsqueeze(-1).expand_as(times), times).root_rot
+    return torch.atan2(2 * (q[..., 3] * q[..., 2] + q[..., 0] * q[..., 1]), 1 - 2 * (q[..., 1] ** 2 + q[..., 2] ** 2))
+
+
 def test_relative_ref_yaw_changes_the_teacher_blocks_yaw_only():
     """motion.relative_ref_yaw on a student env: in the privileged (teacher) obs every future block's yaw
     is the reference's yaw at that frame minus the robot's current yaw, wrapped (recomputed here from the
@@ -263,22 +280,8 @@ def test_relative_ref_yaw_changes_the_teacher_blocks_yaw_only():
     cfg.motion.relative_ref_yaw = True
     env = make_env("g1_stu_rl", cfg)
     plain = make_env("g1_stu_rl", rand=False, noise=False)
-    root = env.root_states.clone()
     yaws = torch.tensor([0.4, -3.0])
-    root[:, 3:7] = torch.stack(
-        [torch.zeros(2), torch.zeros(2), torch.sin(yaws / 2), torch.cos(yaws / 2)], dim=-1
-    )  # upright, yawed
-    for e in (env, plain):
-        e.sim.set_root_states(e.all_env_ids, root)
-        e.sim.forward()
-        e._compute_base_quantities()
-        e.compute_observations()
-    times = O.future_motion_times(env.episode_length_buf * env.dt + env._motion_time_offsets)
-    frame = env._ref_frame(env._motion_ids.unsqueeze(-1).expand_as(times), times)
-    q = frame.root_rot
-    ref_yaw = torch.atan2(
-        2 * (q[..., 3] * q[..., 2] + q[..., 0] * q[..., 1]), 1 - 2 * (q[..., 1] ** 2 + q[..., 2] ** 2)
-    )
+    ref_yaw = _yawed_robots_and_reference_yaw((env, plain), yaws)
     expected = torch.remainder(ref_yaw - yaws.unsqueeze(-1) + math.pi, 2 * math.pi) - math.pi
     steps = len(DIMS.tar_obs_steps)
     block = env.privileged_obs_buf[:, TEACHER_SLICES["priv_mimic"]].reshape(2, steps, -1)
@@ -301,19 +304,9 @@ def test_student_block_is_the_clips_frame_with_the_relative_yaw_option():
     cfg.motion.ref_correction.pos_gain = cfg.motion.ref_correction.yaw_gain = 1.0
     env = make_env("g1_stu_rl", cfg)
     plain = make_env("g1_stu_rl", rand=False, noise=False)
-    root = env.root_states.clone()
-    root[:, 0:2] += torch.tensor([0.4, -0.3])  # off the reference: the feedback is not zero
     yaws = torch.tensor([0.4, -3.0])
-    root[:, 3:7] = torch.stack([torch.zeros(2), torch.zeros(2), torch.sin(yaws / 2), torch.cos(yaws / 2)], dim=-1)
-    for e in (env, plain):
-        e.sim.set_root_states(e.all_env_ids, root)
-        e.sim.forward()
-        e._compute_base_quantities()
-        e.compute_observations()
-    times = O.future_motion_times(env.episode_length_buf * env.dt + env._motion_time_offsets)
-    frame = env._ref_frame(env._motion_ids.unsqueeze(-1).expand_as(times), times)
-    q = frame.root_rot[:, 0]
-    ref_yaw = torch.atan2(2 * (q[:, 3] * q[:, 2] + q[:, 0] * q[:, 1]), 1 - 2 * (q[:, 1] ** 2 + q[:, 2] ** 2))
+    # off the reference by (0.4, -0.3) m: the feedback is not zero; the student's block is the next frame
+    ref_yaw = _yawed_robots_and_reference_yaw((env, plain), yaws, (0.4, -0.3))[:, 0]
     expected = torch.remainder(ref_yaw - yaws + math.pi, 2 * math.pi) - math.pi
     mimic, plain_mimic = env.obs_buf[:, STUDENT_SLICES["mimic"]], plain.obs_buf[:, STUDENT_SLICES["mimic"]]
     torch.testing.assert_close(mimic[:, 3], expected, atol=1e-5, rtol=0)
