@@ -12,8 +12,10 @@ randomisation, and are scored by the same function (`step_metrics`) on their own
 - joint error: mean |q - q_ref| (rad) over the steps before the failure;
 - key-body error: mean distance (m) of the 9 key bodies to the reference, each relative to its root in
   its root frame (so the drift of the robot in the plane does not count);
-- heading error: mean |yaw - yaw_ref| (rad, wrapped). The student does not observe its own yaw (only the
-  reference's), so its heading can drift while its body tracks the reference; this shows how far.
+- heading error: mean |yaw - yaw_ref| (rad, wrapped). TWIST's student does not observe its own yaw (only
+  the reference's), so its heading can drift while its body tracks the reference; this shows how far (a
+  student trained with motion.student_relative_ref_yaw sees the difference).
+Both sides start facing the clip's start heading.
 The sim2sim side is `deploy_real.server_low_level_g1_sim.LowLevelSim` (1 kHz physics, full torque limits,
 the sim2sim model's contacts) fed the high-level server's reference frames directly (no Redis, no wall
 clock); the training side is the environment with its terminations switched off (scored as above).
@@ -46,6 +48,7 @@ from deploy_real.contract import encode_floats, encode_meta  # noqa: E402
 from legged_gym.envs.mdp import metrics, terminations  # noqa: E402
 from legged_gym.scripts.eval import METRIC_KEYS  # noqa: E402
 from pose.g1_model import load_g1  # noqa: E402
+from pose.utils.torch_utils import get_euler_xyz  # noqa: E402
 
 G1 = load_g1()
 
@@ -106,8 +109,9 @@ def sim2sim_clip(policy_path, lib, clip: int, key_idx) -> Tuple[dict, dict]:
 
     eval.py's metrics (`legged_gym/scripts/eval.py`: `step_errors`, `FirstEpisodeTracker`): the episode
     ends at the first failure by `step_metrics`' TWIST criteria (the env's torso-contact term is not
-    applied) or at the clip's last frame (then the clip counts as finished); the reference is the clip
-    shifted so that its root starts at the robot's start position (xy), as the env's episode origin."""
+    applied) or at the clip's last frame (then the clip counts as finished); the robot starts facing the
+    clip's start heading and the reference is the clip shifted so that its root starts at the robot's
+    start position (xy), as an env episode starts."""
     from deploy_real.server_high_level_motion_lib import clip_frames
     from deploy_real.server_low_level_g1_sim import LowLevelSim
     from legged_gym.scripts.eval import FirstEpisodeTracker, step_errors
@@ -118,7 +122,8 @@ def sim2sim_clip(policy_path, lib, clip: int, key_idx) -> Tuple[dict, dict]:
     score = Score(1, np.array([len(refs)]))
     tracker = FirstEpisodeTracker(1, "cpu")
     body_names = lib.get_body_names()
-    start = lib.calc_motion_frame(torch.tensor([clip]), torch.tensor([0.0]))[0]
+    start, start_rot = lib.calc_motion_frame(torch.tensor([clip]), torch.tensor([0.0]))[:2]
+    sim.reset(heading=float(get_euler_xyz(start_rot)[2][0]))  # facing the clip's start, as an env episode starts
     origin = torch.zeros(1, 3)
     origin[0, :2] = torch.tensor(sim.data.qpos[0:2], dtype=torch.float32) - start[0, :2]
     for k, ref in enumerate(refs):

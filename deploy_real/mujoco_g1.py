@@ -83,9 +83,11 @@ class G1MujocoSim:
         q[self._qadr] = q25
         return q
 
-    def reset(self) -> None:
+    def reset(self, heading: float = 0.0) -> None:
+        """Standing on the default pose at the origin, facing `heading` (rad about z; 0: +x)."""
         self.mujoco.mj_resetData(self.model, self.data)
         self.data.qpos[:] = self.standing_qpos
+        self.data.qpos[3:7] = [np.cos(0.5 * heading), 0.0, 0.0, np.sin(0.5 * heading)]  # wxyz
         self.mujoco.mj_forward(self.model, self.data)
 
     def state(self) -> RobotState:

@@ -41,8 +41,13 @@ def test_step_errors_of_a_robot_beside_its_reference():
     torch.testing.assert_close(errors["root_vel"], torch.tensor([1.0]))
 
 
-def test_sim2sim_clip_reports_the_eval_metrics_of_a_finished_walk(tmp_path):
+@pytest.mark.parametrize("start_yaw", [0.0, 2.0])
+def test_sim2sim_clip_reports_the_eval_metrics_of_a_finished_walk(tmp_path, start_yaw):
+    """The walk as synthesised (facing +x) and turned by 2 rad about the origin: the robot starts facing
+    the clip, so its heading error stays small and the drift is that of the walk itself."""
     pytest.importorskip("mujoco")
+    from scipy.spatial.transform import Rotation as R
+
     bench = pytest.importorskip("bench.bench_sim2sim_tracking")
     from deploy_real.policy import SHIPPED_POLICY
     from pose.formats import load_clip, motion_sources, save_clip
@@ -54,6 +59,9 @@ def test_sim2sim_clip_reports_the_eval_metrics_of_a_finished_walk(tmp_path):
     n = int(round(1.0 * clip["fps"])) + 1
     for key in ("root_pos", "root_rot", "dof_pos", "local_body_pos"):
         clip[key] = clip[key][:n]
+    turn = R.from_euler("z", start_yaw)
+    clip["root_pos"] = turn.apply(clip["root_pos"])  # local_body_pos is root-relative: unchanged
+    clip["root_rot"] = (turn * R.from_quat(clip["root_rot"])).as_quat()
     save_clip(tmp_path / "walk.pkl", clip)
     lib = MotionLib(str(tmp_path / "walk.pkl"), device="cpu")
     key_idx = lib.get_key_body_idx(bench.G1.key_bodies)
@@ -67,3 +75,4 @@ def test_sim2sim_clip_reports_the_eval_metrics_of_a_finished_walk(tmp_path):
     # the benchmark's own key-body score (root-relative, the reference's local bodies) is the same quantity
     assert evals["mpkpe_local_mm"] == pytest.approx(1000.0 * score["keybody_err_m"], rel=1e-3)
     assert 0.0 <= evals["root_drift_m"] < 0.5  # a 1-s walk at 0.5 m/s
+    assert evals["root_heading_error_rad"] < 0.2 and score["heading_err_rad"] < 0.2
