@@ -70,7 +70,10 @@ class Policy:
             raise ValueError("{}: {}".format(self.path, str(e).splitlines()[0]))
         self.engine = function.engine
         if extra[EXPORT_METADATA_FILE]:
-            self._embedded_metadata = json.loads(extra[EXPORT_METADATA_FILE])
+            try:
+                self._embedded_metadata = dict(json.loads(extra[EXPORT_METADATA_FILE]))
+            except (ValueError, TypeError):
+                raise ValueError("{}: its {} is not a JSON object".format(self.path, EXPORT_METADATA_FILE))
         return lambda obs: function(obs.reshape(1, -1))[0][0]
 
     def _load_onnx(self):
@@ -86,7 +89,7 @@ class Policy:
         session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         props = session.get_modelmeta().custom_metadata_map  # every value JSON-encoded by the exporter
         if props:
-            self._embedded_metadata = {k: json.loads(v) for k, v in props.items()}
+            self._embedded_metadata = {k: _json_or_text(v) for k, v in props.items()}
         name = session.get_inputs()[0].name
 
         def run(obs: np.ndarray) -> np.ndarray:
@@ -110,6 +113,14 @@ class Policy:
             with open(side) as f:
                 return json.load(f)
         return self._embedded_metadata
+
+
+def _json_or_text(value: str):
+    """A metadata value as the exporter wrote it (JSON), or the text itself (other exporters' values)."""
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
 
 
 def load_policy(path: Optional[str] = None, engine: str = "auto") -> Policy:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Dict, NamedTuple, Optional
 
 import numpy as np
+import torch
 
 from deploy_real.contract import (
     BODY_STATE_KEY,
@@ -27,8 +28,6 @@ from deploy_real.contract import (
     encode_floats,
     split_wrist_rolls,
 )
-import torch
-
 from deploy_real.observation import StudentObsBuilder
 from deploy_real.policy import load_policy
 from deploy_real.safety import PDTargetGuard, ReferenceGate, RefStatus

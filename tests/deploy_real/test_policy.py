@@ -98,3 +98,29 @@ def test_clear_errors(tmp_path):
     junk.write_bytes(b"\x00" * 64)
     with pytest.raises(ValueError, match="not a TorchScript model"):
         Policy(junk)
+
+
+def test_metadata_of_model_files_without_the_json(exported, tmp_path):
+    """Each model file carries the export metadata; an ONNX file's foreign (non-JSON) properties are kept
+    as text, and a TorchScript file whose metadata is not a JSON object stops with its name."""
+    import shutil
+
+    import onnx
+    import torch
+
+    from legged_gym.envs.mdp.layout import EXPORT_METADATA_FILE
+
+    for kind in ("jit", "onnx"):
+        shutil.copy(exported[kind], tmp_path)
+    jit, onnx_path = tmp_path / "s-3-jit.pt", tmp_path / "s-3.onnx"  # no s-3.json beside them
+    assert Policy(jit, engine="torch").metadata()["obs_layout"]["num_obs"] == 1155
+    proto = onnx.load(str(onnx_path))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "producer_note", "made elsewhere"
+    onnx.save(proto, str(onnx_path))
+    meta = Policy(onnx_path).metadata()
+    assert meta["producer_note"] == "made elsewhere" and meta["reference_yaw"] == "absolute"
+    broken = tmp_path / "broken-jit.pt"
+    torch.jit.load(str(jit)).save(str(broken), _extra_files={EXPORT_METADATA_FILE: "[1, 2"})
+    with pytest.raises(ValueError, match="broken-jit.pt: its deploy_metadata.json is not a JSON object"):
+        Policy(broken, engine="torch")
