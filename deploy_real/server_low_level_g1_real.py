@@ -314,7 +314,7 @@ def run(args) -> int:
             "[real] policy {} ({}, {} reference yaw) | config {} | DDS domain {} on {} | Redis {}".format(
                 server.student.policy.path,
                 server.student.policy.engine,
-                "absolute" if server.student.relative_yaw is None else "relative",
+                server.student.reference_yaw,
                 cfg.path,
                 args.domain_id,
                 args.net,

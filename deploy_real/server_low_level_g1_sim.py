@@ -132,7 +132,7 @@ def run(args) -> dict:
         "[low-level] policy {} ({}, {} reference yaw) | model {} | Redis {} | 50 Hz policy, 1 kHz physics".format(
             server.student.policy.path,
             server.student.policy.engine,
-            "absolute" if server.student.relative_yaw is None else "relative",
+            server.student.reference_yaw,
             server.sim.xml_path,
             args.redis_url,
         ),

@@ -31,11 +31,8 @@ from deploy_real.contract import (
 from deploy_real.observation import StudentObsBuilder
 from deploy_real.policy import load_policy
 from deploy_real.safety import PDTargetGuard, ReferenceGate, RefStatus
-from legged_gym.envs.mdp.observations import relative_ref_yaw
+from legged_gym.envs.mdp.observations import REF_YAW_ENTRY, relative_ref_yaw
 from pose.utils.torch_utils import get_euler_xyz
-
-#: The yaw entry of the 31-D reference block (root z, roll, pitch, yaw, ...).
-YAW_ENTRY = 3
 
 
 class RelativeRefYaw:
@@ -57,15 +54,15 @@ class RelativeRefYaw:
 
     def __call__(self, mimic31: np.ndarray, base_quat_xyzw, status: RefStatus) -> np.ndarray:
         robot_yaw = float(get_euler_xyz(torch.as_tensor(np.asarray(base_quat_xyzw, dtype=np.float64)))[2])
-        ref_yaw = float(mimic31[YAW_ENTRY])
+        ref_yaw = float(mimic31[REF_YAW_ENTRY])
         if status is RefStatus.FRESH and self.offset is None and np.isfinite(robot_yaw):
             self.offset = ref_yaw - robot_yaw
         out = np.array(mimic31, dtype=np.float32)
         if self.offset is None or status not in (RefStatus.FRESH, RefStatus.HOLD):
-            out[YAW_ENTRY] = 0.0
+            out[REF_YAW_ENTRY] = 0.0
             return out
         block = torch.as_tensor(np.asarray(mimic31, dtype=np.float64))
-        out[YAW_ENTRY] = float(relative_ref_yaw(block, torch.tensor(robot_yaw + self.offset))[YAW_ENTRY])
+        out[REF_YAW_ENTRY] = float(relative_ref_yaw(block, torch.tensor(robot_yaw + self.offset))[REF_YAW_ENTRY])
         return out
 
 
@@ -102,9 +99,10 @@ class StudentStep:
         action_clip: float = 10.0,
     ) -> None:
         self.policy = load_policy(policy_path, engine)
+        #: "relative" or "absolute": the reference yaw the policy was trained with (its export metadata)
+        self.reference_yaw = reference_yaw_mode(self.policy.metadata())
         #: RelativeRefYaw for a policy trained on the relative yaw, else None (the stream's absolute yaw)
-        relative = reference_yaw_mode(self.policy.metadata()) == "relative"
-        self.relative_yaw: Optional[RelativeRefYaw] = RelativeRefYaw() if relative else None
+        self.relative_yaw: Optional[RelativeRefYaw] = RelativeRefYaw() if self.reference_yaw == "relative" else None
         self.builder = StudentObsBuilder(default_dof_pos, engine=engine)
         self.guard = PDTargetGuard(default_dof_pos, lower23, upper23, action_scale, action_clip)
         self.wrist_lower, self.wrist_upper = np.asarray(wrist_lower), np.asarray(wrist_upper)

@@ -325,6 +325,13 @@ def run_script(name: str, main, args):
         raise SystemExit("{}: {}".format(name, one_line(e))) from None
 
 
+def trained_set_items(ckpt: dict) -> List[str]:
+    """The --set items a checkpoint's run was trained with (train.py records them in its "infos");
+    [] for TWIST's checkpoints (infos None)."""
+    infos = ckpt.get("infos")
+    return list((infos.get("set") if isinstance(infos, dict) else None) or [])
+
+
 def warn_unrepeated_settings(checkpoint, args, advice: str = "add them to play the policy as trained") -> None:
     """Print a warning naming the env --set items the checkpoint's run was trained with (train.py
     records them in its "infos") that this command (`args.overrides`, task `args.task`) does not
@@ -332,10 +339,9 @@ def warn_unrepeated_settings(checkpoint, args, advice: str = "add them to play t
     from legged_gym.gym_utils.cfg_override import unrepeated_env_items
     from legged_gym.gym_utils.task_registry import task_registry
 
-    infos = torch.load(str(checkpoint), map_location="cpu", weights_only=True).get("infos")
-    trained = infos.get("set") if isinstance(infos, dict) else None  # TWIST's checkpoints: infos None
+    trained = trained_set_items(torch.load(str(checkpoint), map_location="cpu", weights_only=True))
     env_cfg, _ = task_registry.get_cfgs(args.task)
-    missing = unrepeated_env_items(trained or [], getattr(args, "overrides", None) or [], env_cfg)
+    missing = unrepeated_env_items(trained, getattr(args, "overrides", None) or [], env_cfg)
     if missing:
         print(
             "WARNING: {} was trained with {}; this command does not set them: {}.".format(

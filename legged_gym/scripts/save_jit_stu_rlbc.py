@@ -41,6 +41,7 @@ from legged_gym.gym_utils.helpers import (
     checkpoint_iteration,
     experiment_dir,  # noqa: E402
     resolve_checkpoint,
+    trained_set_items,
 )
 
 if TYPE_CHECKING:
@@ -188,8 +189,7 @@ def export(path, out_dir, exptid: str, robot: str = "g1") -> Dict[str, str]:
     with torch.no_grad():
         traced = torch.jit.trace(model, example)
     scripted = torch.jit.script(CheckedPolicy(traced, num_obs))
-    infos = ckpt.get("infos")
-    meta = deploy_metadata(robot, (infos.get("set") if isinstance(infos, dict) else None) or ())
+    meta = deploy_metadata(robot, trained_set_items(ckpt))
     meta.update({"source_checkpoint": str(Path(path).resolve()), "iteration": it, "exptid": exptid})
     jit_path = str(base) + "-jit.pt"
     scripted.save(jit_path, _extra_files={EXPORT_METADATA_FILE: json.dumps(meta)})  # travels with the file

@@ -13,7 +13,8 @@ import pytest
 from deploy_real.contract import encode_floats, encode_meta, split_wrist_rolls
 from deploy_real.policy import Policy
 from deploy_real.safety import ReferenceGate, RefStatus
-from deploy_real.student_step import YAW_ENTRY, RelativeRefYaw, StudentStep, reference_yaw_mode
+from deploy_real.student_step import RelativeRefYaw, StudentStep, reference_yaw_mode
+from legged_gym.envs.mdp.observations import REF_YAW_ENTRY
 from legged_gym.scripts.save_jit_stu_rlbc import deploy_metadata, export
 
 
@@ -30,7 +31,7 @@ def reference(yaw):
     """A valid 31-D block: the gate's standing default with the given heading."""
     mimic31, _ = split_wrist_rolls(ReferenceGate().default)
     out = np.array(mimic31, dtype=np.float32)
-    out[YAW_ENTRY] = yaw
+    out[REF_YAW_ENTRY] = yaw
     return out
 
 
@@ -39,33 +40,33 @@ def test_offset_taken_at_the_first_fresh_reference_then_heading_error():
     ref = reference(2.0)
     # nothing fresh yet: no heading error to show
     out = rel(ref, yaw_quat(-1.0), RefStatus.DEFAULT)
-    assert out[YAW_ENTRY] == 0.0 and rel.offset is None
+    assert out[REF_YAW_ENTRY] == 0.0 and rel.offset is None
     # the first fresh reference aligns the IMU's zero: offset = 2.0 - (-1.0), error 0
     out = rel(ref, yaw_quat(-1.0), RefStatus.FRESH)
-    assert rel.offset == pytest.approx(3.0, abs=1e-6) and out[YAW_ENTRY] == pytest.approx(0.0, abs=1e-6)
-    keep = [i for i in range(31) if i != YAW_ENTRY]
+    assert rel.offset == pytest.approx(3.0, abs=1e-6) and out[REF_YAW_ENTRY] == pytest.approx(0.0, abs=1e-6)
+    keep = [i for i in range(31) if i != REF_YAW_ENTRY]
     np.testing.assert_array_equal(out[keep], ref[keep])
     # the robot turns by -0.3 while the reference does not: the error is +0.3
     out = rel(ref, yaw_quat(-1.3), RefStatus.FRESH)
-    assert out[YAW_ENTRY] == pytest.approx(0.3, abs=1e-6)
+    assert out[REF_YAW_ENTRY] == pytest.approx(0.3, abs=1e-6)
     # wrapping: aligned robot yaw 2.5 + 3.0 = 5.5, reference 2.0 -> -3.5 + 2 pi
     out = rel(ref, yaw_quat(2.5), RefStatus.HOLD)
-    assert out[YAW_ENTRY] == pytest.approx(wrapped(2.0 - 5.5), abs=1e-6) and out[YAW_ENTRY] > 2.7
+    assert out[REF_YAW_ENTRY] == pytest.approx(wrapped(2.0 - 5.5), abs=1e-6) and out[REF_YAW_ENTRY] > 2.7
     # blending to or standing on the default: keep the heading
-    assert rel(ref, yaw_quat(2.5), RefStatus.BLEND)[YAW_ENTRY] == 0.0
-    assert rel(ref, yaw_quat(2.5), RefStatus.DEFAULT)[YAW_ENTRY] == 0.0
+    assert rel(ref, yaw_quat(2.5), RefStatus.BLEND)[REF_YAW_ENTRY] == 0.0
+    assert rel(ref, yaw_quat(2.5), RefStatus.DEFAULT)[REF_YAW_ENTRY] == 0.0
     assert rel.offset == pytest.approx(3.0, abs=1e-6)  # kept until a restart
     rel.reset()
     out = rel(reference(-0.5), yaw_quat(0.7), RefStatus.FRESH)
-    assert rel.offset == pytest.approx(-1.2, abs=1e-6) and out[YAW_ENTRY] == pytest.approx(0.0, abs=1e-6)
+    assert rel.offset == pytest.approx(-1.2, abs=1e-6) and out[REF_YAW_ENTRY] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_no_offset_from_a_non_finite_imu():
     rel = RelativeRefYaw()
     out = rel(reference(1.0), np.array([0.0, 0.0, np.nan, 1.0]), RefStatus.FRESH)
-    assert rel.offset is None and out[YAW_ENTRY] == 0.0
+    assert rel.offset is None and out[REF_YAW_ENTRY] == 0.0
     out = rel(reference(1.0), yaw_quat(0.25), RefStatus.FRESH)
-    assert rel.offset == pytest.approx(0.75, abs=1e-6) and out[YAW_ENTRY] == pytest.approx(0.0, abs=1e-6)
+    assert rel.offset == pytest.approx(0.75, abs=1e-6) and out[REF_YAW_ENTRY] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_metadata_says_which_yaw_from_the_trained_set():
@@ -105,15 +106,15 @@ def test_student_step_uses_the_yaw_its_policy_was_trained_with(tmp_path, trained
     assert (step.relative_yaw is not None) == relative
     zeros = np.zeros(23)
     mimic33 = np.array(ReferenceGate().default, dtype=np.float64)
-    mimic33[YAW_ENTRY] = 2.0
+    mimic33[REF_YAW_ENTRY] = 2.0
     for i, robot_yaw in enumerate([-1.0, -1.4]):  # aligned at the first, then turned by -0.4
         raw = (encode_floats(mimic33), encode_meta(i + 1, 1000.0 * (i + 1)))
         result = step.step(
             zeros[:3], yaw_quat(robot_yaw), g1.default_dof_pos, zeros, 0.02 * (i + 1), 1000.0 * (i + 1), raw
         )
         assert result.status is RefStatus.FRESH
-        assert result.mimic31[YAW_ENTRY] == pytest.approx(2.0, abs=1e-6)  # the stream's, for the targets
-        seen = float(step.builder.history[0, -1, YAW_ENTRY])
+        assert result.mimic31[REF_YAW_ENTRY] == pytest.approx(2.0, abs=1e-6)  # the stream's, for the targets
+        seen = float(step.builder.history[0, -1, REF_YAW_ENTRY])
         assert seen == pytest.approx((0.4 if i else 0.0) if relative else 2.0, abs=1e-5)
     step.restart()
     assert step.relative_yaw is None or step.relative_yaw.offset is None

@@ -130,13 +130,16 @@ def priv_mimic_obs(
     return block.reshape(block.shape[0], -1)
 
 
+#: The yaw entry of a reference block (teacher or student): root z, roll, pitch, yaw, ...
+REF_YAW_ENTRY = ref_root_block()["root_rpy"].start + 2
+
+
 def relative_ref_yaw(block: torch.Tensor, robot_yaw: torch.Tensor) -> torch.Tensor:
     """A copy of reference blocks (..., >= 8) whose yaw entry is the reference's yaw minus `robot_yaw`
     (broadcast against block[..., 0]), wrapped into [-pi, pi): the heading error instead of the absolute
     heading (`motion.relative_ref_yaw`, `motion.student_relative_ref_yaw`)."""
-    i = ref_root_block()["root_rpy"].start + 2
     out = block.clone()
-    out[..., i] = wrap_angle(block[..., i] - robot_yaw)
+    out[..., REF_YAW_ENTRY] = wrap_angle(block[..., REF_YAW_ENTRY] - robot_yaw)
     return out
 
 
