@@ -15,7 +15,9 @@ randomisation, and are scored by the same function (`step_metrics`) on their own
 - heading error: mean |yaw - yaw_ref| (rad, wrapped). TWIST's student does not observe its own yaw (only
   the reference's), so its heading can drift while its body tracks the reference; this shows how far (a
   student trained with motion.student_relative_ref_yaw sees the difference).
-Both sides start facing the clip's start heading.
+Both sides start facing the clip's start heading, and both use the settings the policy's export metadata
+records (`reference_yaw`, `vel_smooth_window`): the environment's `motion.student_relative_ref_yaw` and
+`motion.vel_smooth_window`, the stream's velocity window.
 The sim2sim side is `deploy_real.server_low_level_g1_sim.LowLevelSim` (1 kHz physics, full torque limits,
 the sim2sim model's contacts) fed the high-level server's reference frames directly (no Redis, no wall
 clock); the training side is the environment with its terminations switched off (scored as above).
@@ -35,7 +37,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Tuple
+from typing import NamedTuple, Tuple
 
 import numpy as np
 import torch
@@ -97,6 +99,25 @@ class Score:
             "heading_err_rad": float(self.yaw[i] / n),
             "steps": int(self.steps[i]),
         }
+
+
+class PolicySettings(NamedTuple):
+    """The observation settings a policy was trained with, from its export metadata."""
+
+    relative_ref_yaw: bool
+    vel_smooth_window: int
+
+    @classmethod
+    def of(cls, policy_path) -> "PolicySettings":
+        from deploy_real.policy import Policy
+        from deploy_real.student_step import reference_vel_window, reference_yaw_mode
+
+        meta = Policy(policy_path, engine="torch").metadata()
+        return cls(reference_yaw_mode(meta) == "relative", reference_vel_window(meta))
+
+    def apply(self, cfg) -> None:
+        cfg.motion.student_relative_ref_yaw = self.relative_ref_yaw
+        cfg.motion.vel_smooth_window = self.vel_smooth_window
 
 
 def reference(lib, ids: torch.Tensor, times: torch.Tensor, key_idx):
@@ -161,7 +182,7 @@ def sim2sim_clip(policy_path, lib, clip: int, key_idx) -> Tuple[dict, dict]:
     return score.result(0), {k: float(v[0]) for k, v in tracker.per_env(length, 0.02).items()}
 
 
-def training_sim_eval(policy_path, motion_file, device: str) -> list:
+def training_sim_eval(policy_path, motion_file, device: str, settings: PolicySettings) -> list:
     """eval.py's metrics of every clip in the training simulator (`evaluate`, --rand none, one env per
     clip, the env's own terminations)."""
     from legged_gym.envs import task_registry
@@ -169,6 +190,7 @@ def training_sim_eval(policy_path, motion_file, device: str) -> list:
 
     cfg, _ = task_registry.get_cfgs("g1_stu_rl")
     configure_env_cfg(cfg, "none", count_clips(motion_file))
+    settings.apply(cfg)
     cfg.sim.backend = "mjwarp"
     cfg.motion.motion_file = motion_file
     env = task_registry.get("g1_stu_rl").env_class(cfg, device, True)
@@ -176,13 +198,14 @@ def training_sim_eval(policy_path, motion_file, device: str) -> list:
     return evaluate(env, policy, 1)["clips"]
 
 
-def training_sim(policy_path, motion_file, clips, device: str, key_idx) -> list:
+def training_sim(policy_path, motion_file, clips, device: str, key_idx, settings: PolicySettings) -> list:
     from legged_gym.envs import task_registry
     from legged_gym.envs.base.humanoid_mimic_config import disable_randomization, set_play_cfg
 
     cfg, _ = task_registry.get_cfgs("g1_stu_rl")
     set_play_cfg(cfg, num_envs=len(clips))
     disable_randomization(cfg)
+    settings.apply(cfg)
     cfg.sim.backend = "mjwarp"
     cfg.motion.motion_file = motion_file
     t = cfg.termination  # scored by step_metrics instead, on both sides
@@ -222,12 +245,13 @@ def main(argv=None) -> dict:
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     motion_file = str(args.motion_file or default_motion_file())
-    lib = MotionLib(motion_file, device="cpu")
+    settings = PolicySettings.of(args.policy_path)
+    lib = MotionLib(motion_file, device="cpu", smooth_window=settings.vel_smooth_window)  # the stream's
     clips = args.clips if args.clips is not None else list(range(lib.num_motions()))
     key_idx = lib.get_key_body_idx(G1.key_bodies)
     t0 = time.time()
-    train = training_sim(args.policy_path, motion_file, clips, args.device, key_idx)
-    train_eval = training_sim_eval(args.policy_path, motion_file, args.device)
+    train = training_sim(args.policy_path, motion_file, clips, args.device, key_idx, settings)
+    train_eval = training_sim_eval(args.policy_path, motion_file, args.device, settings)
     rows = []
     for c, tr in zip(clips, train):
         s2s, s2s_eval = sim2sim_clip(args.policy_path, lib, c, key_idx)
@@ -285,6 +309,7 @@ def main(argv=None) -> dict:
         if str(Path(args.policy_path).resolve()).startswith(str(REPO_ROOT))
         else str(args.policy_path),
         "motion_file": "embedded set (pose.synth)" if args.motion_file is None else args.motion_file,
+        "policy_settings": settings._asdict(),
         "training_sim": "g1_stu_rl on MuJoCo Warp ({}), 500 Hz physics, training torque limits (0.9 x effort)".format(
             args.device
         ),

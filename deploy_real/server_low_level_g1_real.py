@@ -311,10 +311,13 @@ def run(args) -> int:
     try:
         server = LowLevelReal(cfg, args.policy_path, link, args.engine)
         print(
-            "[real] policy {} ({}, {} reference yaw) | config {} | DDS domain {} on {} | Redis {}".format(
+            "[real] policy {} ({}, {} reference yaw, reference velocities over {} frames: run the high-level "
+            "server with --vel_smooth_window {}) | config {} | DDS domain {} on {} | Redis {}".format(
                 server.student.policy.path,
                 server.student.policy.engine,
                 server.student.reference_yaw,
+                server.student.vel_smooth_window,
+                server.student.vel_smooth_window,
                 cfg.path,
                 args.domain_id,
                 args.net,

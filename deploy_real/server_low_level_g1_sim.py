@@ -129,10 +129,13 @@ def run(args) -> dict:
     link = RedisLink(args.redis_url)
     server = LowLevelSim(args.policy_path, args.xml_file, link, args.engine)
     print(
-        "[low-level] policy {} ({}, {} reference yaw) | model {} | Redis {} | 50 Hz policy, 1 kHz physics".format(
+        "[low-level] policy {} ({}, {} reference yaw, reference velocities over {} frames: run the high-level "
+        "server with --vel_smooth_window {}) | model {} | Redis {} | 50 Hz policy, 1 kHz physics".format(
             server.student.policy.path,
             server.student.policy.engine,
             server.student.reference_yaw,
+            server.student.vel_smooth_window,
+            server.student.vel_smooth_window,
             server.sim.xml_path,
             args.redis_url,
         ),

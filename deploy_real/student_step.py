@@ -74,6 +74,16 @@ def reference_yaw_mode(metadata: Optional[dict]) -> str:
     return mode
 
 
+def reference_vel_window(metadata: Optional[dict]) -> int:
+    """The moving-average taps over the reference velocities the policy was trained with, from its export
+    metadata (`vel_smooth_window`; TWIST's 19 without): the high-level server must stream with the same
+    (--vel_smooth_window)."""
+    taps = (metadata or {}).get("vel_smooth_window", 19)
+    if isinstance(taps, bool) or not isinstance(taps, int) or taps < 1 or taps % 2 == 0:
+        raise ValueError("policy metadata: vel_smooth_window = {!r}, expected an odd integer >= 1".format(taps))
+    return taps
+
+
 class StepResult(NamedTuple):
     target23: np.ndarray  # PD targets of the 23 training joints (finite, inside their ranges)
     wrists: np.ndarray  # the reference's two wrist rolls (left, right), clamped to their ranges
@@ -103,6 +113,8 @@ class StudentStep:
         self.reference_yaw = reference_yaw_mode(self.policy.metadata())
         #: RelativeRefYaw for a policy trained on the relative yaw, else None (the stream's absolute yaw)
         self.relative_yaw: Optional[RelativeRefYaw] = RelativeRefYaw() if self.reference_yaw == "relative" else None
+        #: the reference-velocity window the policy was trained with (the high-level server's --vel_smooth_window)
+        self.vel_smooth_window = reference_vel_window(self.policy.metadata())
         self.builder = StudentObsBuilder(default_dof_pos, engine=engine)
         self.guard = PDTargetGuard(default_dof_pos, lower23, upper23, action_scale, action_clip)
         self.wrist_lower, self.wrist_upper = np.asarray(wrist_lower), np.asarray(wrist_upper)

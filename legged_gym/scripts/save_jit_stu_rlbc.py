@@ -11,7 +11,8 @@ Reads `<log root>/<proj_name>/<exptid>/model_<checkpoint>.pt` (-1: latest) and w
 - `<exptid>-<it>.onnx`: the same function in ONNX (input `obs`, output `actions`, dynamic batch), with
   what a deployer needs in its metadata_props (each value JSON-encoded): joint order, default pose, action
   scale and clip, Kp/Kd, the torque limits of training and of the robot, rates, observation layout and scales,
-  and `reference_yaw` ("relative" for a student trained with `motion.student_relative_ref_yaw`, else "absolute");
+  `reference_yaw` ("relative" for a student trained with `motion.student_relative_ref_yaw`, else "absolute")
+  and `vel_smooth_window` (its `motion.vel_smooth_window`: the reference stream's velocity window);
 - `<exptid>-<it>.json`: the same metadata (also inside the TorchScript file, as its extra file
   `deploy_metadata.json`, so each file carries it).
 
@@ -116,22 +117,38 @@ def load_student(path, robot: str = "g1") -> Tuple[HardwareRefNN, dict]:
     return model, ckpt
 
 
-def reference_yaw(trained_set: Sequence[str]) -> str:
-    """ "relative" if the student was trained with `motion.student_relative_ref_yaw` (the --set items its
-    checkpoint records; the student config's default otherwise), else "absolute" (TWIST)."""
-    from legged_gym.envs.g1.g1_mimic_distill_config import G1MimicStuRLCfg
+def trained_value(trained_set: Sequence[str], path: Sequence[str], default):
+    """The value of setting `path` (e.g. ["motion", "vel_smooth_window"]) the student was trained with: the
+    last of the --set items its checkpoint records (the last wins, as in training), else `default`."""
     from legged_gym.gym_utils.cfg_override import parse_overrides
 
-    relative = G1MimicStuRLCfg.motion.student_relative_ref_yaw
-    for path, value, _ in parse_overrides(list(trained_set)):  # the last item wins, as in training
-        if path == ["motion", "student_relative_ref_yaw"]:
-            relative = bool(value)
+    value = default
+    for item_path, item_value, _ in parse_overrides(list(trained_set)):
+        if item_path == list(path):
+            value = item_value
+    return value
+
+
+def reference_yaw(trained_set: Sequence[str]) -> str:
+    """ "relative" if the student was trained with `motion.student_relative_ref_yaw`, else "absolute" (TWIST)."""
+    from legged_gym.envs.g1.g1_mimic_distill_config import G1MimicStuRLCfg
+
+    default = G1MimicStuRLCfg.motion.student_relative_ref_yaw
+    relative = bool(trained_value(trained_set, ["motion", "student_relative_ref_yaw"], default))
     return "relative" if relative else "absolute"
+
+
+def vel_smooth_window(trained_set: Sequence[str]) -> int:
+    """The taps of the moving average over the reference velocities the student was trained with
+    (`motion.vel_smooth_window`): the deploy stream must use the same (high-level server --vel_smooth_window)."""
+    from legged_gym.envs.g1.g1_mimic_distill_config import G1MimicStuRLCfg
+
+    return int(trained_value(trained_set, ["motion", "vel_smooth_window"], G1MimicStuRLCfg.motion.vel_smooth_window))
 
 
 def deploy_metadata(robot: str = "g1", trained_set: Sequence[str] = ()) -> Dict[str, object]:
     """What a deployer needs beside the network (docs/observations.md, Export metadata); `trained_set`:
-    the checkpoint's --set items (for `reference_yaw`)."""
+    the checkpoint's --set items (for `reference_yaw` and `vel_smooth_window`)."""
     from legged_gym.envs.g1.g1_mimic_distill_config import G1MimicStuRLCfg
     from legged_gym.envs.mdp.layout import ANKLE_DOF_IDS
     from pose.g1_model import load_g1
@@ -172,6 +189,7 @@ def deploy_metadata(robot: str = "g1", trained_set: Sequence[str] = ()) -> Dict[
         "decimation": int(cfg.sim.decimation),
         "obs_layout": obs_layout,
         "reference_yaw": reference_yaw(trained_set),
+        "vel_smooth_window": vel_smooth_window(trained_set),
     }
 
 
