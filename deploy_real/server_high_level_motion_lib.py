@@ -116,12 +116,14 @@ def ramp(start: np.ndarray, end: np.ndarray, seconds: float, dt: float = POLICY_
 
 
 def clip_frames(motion_lib, motion_id: int) -> Tuple[np.ndarray, np.ndarray]:
-    """(the clip's reference vectors (T, 33) for steps 0..T-1, their clip times (T,)) with
-    T = floor(length / 0.02): step k carries the clip at time (k + 1) * 0.02 s (TWIST's step 1)."""
+    """(the clip's reference vectors (T, 33) for steps 0..T-1, their clip times (T,)): step k carries the
+    clip at time (k + 1) * 0.02 s (TWIST's step 1), for every such time before the clip's end. The motion
+    library reads a time at or past the end as the next loop (the first frame again, docs/decisions.md
+    K5), so streaming it would send the clip's first pose and heading as its last frame."""
     from deploy_real.motion_reference import LOOKAHEAD_S, reference_vectors
 
     length = float(motion_lib.get_motion_length([motion_id])[0])
-    n = int(np.floor(length / POLICY_DT + 1e-6))
+    n = int(np.ceil((length - LOOKAHEAD_S) / POLICY_DT - 1e-6))  # (k + 1) * 0.02 < length
     times = np.arange(n) * POLICY_DT + LOOKAHEAD_S
     return reference_vectors(motion_lib, motion_id, times), times
 

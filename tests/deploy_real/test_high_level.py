@@ -16,7 +16,7 @@ def lib():
 def test_step_k_carries_the_clip_at_k_plus_one_frames(lib):
     refs, times = clip_frames(lib, 5)
     length = float(lib.get_motion_length([5])[0])
-    assert len(refs) == int(length / 0.02 + 1e-6)
+    assert len(refs) == int(np.ceil(length / 0.02 - 1e-6)) - 1 and times[-1] < length <= times[-1] + 0.02 + 1e-6
     np.testing.assert_allclose(times[:3], [0.02, 0.04, 0.06])
     k = 37
     root_pos, root_rot, root_vel, root_ang_vel, dof_pos = [
@@ -31,6 +31,20 @@ def test_step_k_carries_the_clip_at_k_plus_one_frames(lib):
     np.testing.assert_array_equal(wrists, [0.0, 0.0])
     for r in refs:
         validate_mimic(list(r))
+
+
+def test_last_frame_is_the_clips_end_not_its_start(lib):
+    """A clip that turns in place ends far from its start heading: the last streamed frame is next to the
+    clip's final frame (yaw from the clip file), not the first frame that the next loop would start with."""
+    clip = lib.motion_names.index("turn_in_place")
+    refs, times = clip_frames(lib, clip)
+    q = lib._root_rot[lib._motion_start_idx[clip] + lib._motion_num_frames[clip] - 1]  # the clip's last frame
+    end_yaw = float(get_euler_xyz(q.unsqueeze(0))[2][0])
+    start_yaw = float(split_wrist_rolls(refs[0])[0][3])
+    last_yaw = float(split_wrist_rolls(refs[-1])[0][3])
+    wrap = lambda a: (a + np.pi) % (2 * np.pi) - np.pi  # noqa: E731
+    assert abs(wrap(end_yaw - start_yaw)) > 1.0  # the clip does turn
+    assert abs(wrap(last_yaw - end_yaw)) < 0.05  # within a frame's turn of the end
 
 
 def test_ramp_ends_on_the_target_in_two_seconds():
