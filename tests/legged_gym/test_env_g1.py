@@ -294,6 +294,27 @@ def test_relative_ref_yaw_changes_the_teacher_blocks_yaw_only():
     assert torch.equal(env.obs_buf, plain.obs_buf)
 
 
+def test_relative_ref_yaw_unwrap_makes_the_blocks_yaw_continuous():
+    """motion.relative_ref_yaw_unwrap: the first block's yaw entry is the wrapped heading error; the
+    others follow the reference's own turns (numpy's unwrap of the frames' yaws), so consecutive blocks
+    never differ by more than pi; without motion.relative_ref_yaw the env refuses the option."""
+    cfg = make_cfg("g1_priv_mimic", rand=False, noise=False)
+    cfg.motion.relative_ref_yaw = cfg.motion.relative_ref_yaw_unwrap = True
+    env = make_env("g1_priv_mimic", cfg)
+    yaws = torch.tensor([0.4, -3.0])
+    ref_yaw = _yawed_robots_and_reference_yaw((env,), yaws).double().numpy()
+    first = np.remainder(ref_yaw[:, :1] - yaws.double().numpy()[:, None] + math.pi, 2 * math.pi) - math.pi
+    expected = first + np.unwrap(ref_yaw, axis=1) - np.unwrap(ref_yaw, axis=1)[:, :1]
+    steps = len(DIMS.tar_obs_steps)
+    block = env.privileged_obs_buf[:, TEACHER_SLICES["priv_mimic"]].reshape(2, steps, -1)
+    np.testing.assert_allclose(block[..., 3].double().numpy(), expected, atol=1e-5)
+    assert float(block[..., 3].diff(dim=1).abs().max()) < math.pi
+    cfg = make_cfg("g1_priv_mimic", rand=False)
+    cfg.motion.relative_ref_yaw_unwrap = True
+    with pytest.raises(ValueError, match="relative_ref_yaw_unwrap = True needs motion.relative_ref_yaw"):
+        make_env("g1_priv_mimic", cfg)
+
+
 def test_student_block_is_the_clips_frame_with_the_relative_yaw_option():
     """A student env with drift feedback and motion.student_relative_ref_yaw: the student's block is the
     clip's next frame (no feedback: the deploy stream has none) with the yaw entry = reference yaw - robot

@@ -290,6 +290,31 @@ def test_priv_mimic_obs_relative_yaw_wraps_and_changes_nothing_else():
     np.testing.assert_array_equal(relative[..., keep], absolute[..., keep])
 
 
+def test_priv_mimic_obs_unwrapped_relative_yaw_keeps_turning_past_pi():
+    """unwrap_yaw: a reference turning at 2 rad/s (0.1 rad per block) from yaw 2.9 seen from a robot at
+    yaw 0: the wrapped entries jump from ~pi to ~-pi at the block that passes pi, the unwrapped ones
+    rise by 0.1 per block (2.9, 3.0, ..., 4.8); the first block and the other 57 entries are the wrapped
+    form's."""
+    rng = np.random.default_rng(4)
+    n, k = 1, 20
+    dof, kb = crafted_reference(rng, (n, k))
+    pos = np.tile([0.0, 0.0, 0.8], (n, k, 1))
+    yaws = 2.9 + 0.1 * np.arange(k)
+    quats = R.from_euler("z", yaws[:, None]).as_quat()[None]
+    v, w = rng.normal(size=(n, k, 3)), rng.normal(size=(n, k, 3))
+    args = (t64(pos), t64(quats), t64(v), t64(w), t64(dof), t64(kb))
+    wrapped = obs.priv_mimic_obs(*args, robot_yaw=t64([0.0])).numpy().reshape(k, 58)
+    unwrapped = obs.priv_mimic_obs(*args, robot_yaw=t64([0.0]), unwrap_yaw=True).numpy().reshape(k, 58)
+    np.testing.assert_allclose(unwrapped[:, 3], yaws, atol=1e-9)
+    assert wrapped[2, 3] > 3.0 and wrapped[3, 3] < -3.0  # 3.2 wraps to 3.2 - 2 pi at the fourth block
+    np.testing.assert_allclose(wrapped[:, 3], (yaws + np.pi) % (2 * np.pi) - np.pi, atol=1e-9)
+    keep = [i for i in range(58) if i != 3]
+    np.testing.assert_array_equal(unwrapped[:, keep], wrapped[:, keep])
+    # seen from a robot at yaw -3.0: the first block's error wraps (5.9 -> 5.9 - 2 pi), the rest follow it
+    from_behind = obs.priv_mimic_obs(*args, robot_yaw=t64([-3.0]), unwrap_yaw=True).numpy().reshape(k, 58)
+    np.testing.assert_allclose(from_behind[:, 3], yaws + 3.0 - 2 * np.pi, atol=1e-9)
+
+
 def test_student_mimic_block_is_first_31_of_teacher_block():
     rng = np.random.default_rng(2)
     dof, kb = crafted_reference(rng)

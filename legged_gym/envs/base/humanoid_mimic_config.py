@@ -212,6 +212,11 @@ class HumanoidMimicCfg(BaseConfig):
         # yaw instead of the clip's absolute heading (not in TWIST): the teacher sees its heading error
         # and the turns ahead (docs/observations.md). The student's block keeps TWIST's absolute yaw.
         relative_ref_yaw = False
+        # With relative_ref_yaw: the yaw entry continuous along the 20 blocks (the first block's heading
+        # error plus the reference's summed frame-to-frame turns) instead of each block wrapped into
+        # [-pi, pi), where a reference turning by more than pi relative to the robot within the 1.9-s
+        # look-ahead flips sign in the far blocks (not in TWIST; docs/observations.md).
+        relative_ref_yaw_unwrap = False
         # The same for the student's block (not in TWIST). On the robot the deploy servers take the
         # robot's yaw from the IMU, its zero aligned with the reference's heading when the reference
         # starts (deploy_real/student_step.py); the export records it ("reference_yaw" in the metadata).

@@ -61,9 +61,20 @@ def check_obs_cfg(cfg) -> ObsLayout:
     return d
 
 
+def check_ref_yaw_cfg(cfg) -> None:
+    """motion.relative_ref_yaw_unwrap only shapes the relative yaw: raise ValueError without it."""
+    m = cfg.motion
+    if m.relative_ref_yaw_unwrap and not m.relative_ref_yaw:
+        raise ValueError(
+            "motion.relative_ref_yaw_unwrap = True needs motion.relative_ref_yaw = True "
+            "(it unwraps the relative yaw along the teacher's blocks)"
+        )
+
+
 class G1MimicDistill(HumanoidMimic):
     def __init__(self, cfg, sim_device="cpu", headless: bool = True):
         self.dims = check_obs_cfg(cfg)
+        check_ref_yaw_cfg(cfg)
         self.obs_type = cfg.env.obs_type
         super().__init__(cfg, sim_device, headless)
 
@@ -163,6 +174,7 @@ class G1MimicDistill(HumanoidMimic):
             f.dof_pos,
             f.local_body_pos[:, :, self._key_body_ids_motion],
             robot_yaw=self.yaw if self.cfg.motion.relative_ref_yaw else None,
+            unwrap_yaw=self.cfg.motion.relative_ref_yaw_unwrap,
         )
         proprio = self._proprio_obs(noise)
         teacher = obs_terms.teacher_obs(priv_mimic, proprio, self._priv_info_obs(), self.dims)

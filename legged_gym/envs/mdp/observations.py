@@ -119,14 +119,18 @@ def priv_mimic_obs(
     dof_pos: torch.Tensor,
     key_body_pos_local: torch.Tensor,
     robot_yaw: Optional[torch.Tensor] = None,
+    unwrap_yaw: bool = False,
 ) -> torch.Tensor:
     """Teacher mimic obs (N, K*58): inputs shaped (N, K, ...) for the K = 20 future frames
     (`future_motion_times` order, step 1 first); the blocks are concatenated env-major.
     robot_yaw (N,), given: every block's yaw entry is the reference's yaw minus the robot's current
-    yaw, wrapped into [-pi, pi) (`motion.relative_ref_yaw`), instead of the absolute one (TWIST)."""
+    yaw, wrapped into [-pi, pi) (`motion.relative_ref_yaw`), instead of the absolute one (TWIST);
+    with unwrap_yaw, continuous along the blocks (`unwrap_along_blocks`, `motion.relative_ref_yaw_unwrap`)."""
     block = mimic_step_obs(root_pos, root_rot, root_lin_vel, root_ang_vel, dof_pos, key_body_pos_local)
     if robot_yaw is not None:
         block = relative_ref_yaw(block, robot_yaw.unsqueeze(-1))
+        if unwrap_yaw:
+            block = unwrap_along_blocks(block)
     return block.reshape(block.shape[0], -1)
 
 
@@ -140,6 +144,18 @@ def relative_ref_yaw(block: torch.Tensor, robot_yaw: torch.Tensor) -> torch.Tens
     heading (`motion.relative_ref_yaw`, `motion.student_relative_ref_yaw`)."""
     out = block.clone()
     out[..., REF_YAW_ENTRY] = wrap_angle(block[..., REF_YAW_ENTRY] - robot_yaw)
+    return out
+
+
+def unwrap_along_blocks(block: torch.Tensor) -> torch.Tensor:
+    """A copy of (N, K, >= 8) relative-yaw blocks (`relative_ref_yaw`, frames in time order) whose yaw
+    entry is continuous along the K blocks: the first block's wrapped heading error plus the summed
+    wrapped frame-to-frame turns of the reference. A reference that turns by more than pi relative to
+    the robot within the look-ahead then keeps its sign instead of jumping by 2 pi."""
+    yaw = block[..., REF_YAW_ENTRY]
+    turns = wrap_angle(yaw[..., 1:] - yaw[..., :-1])
+    out = block.clone()
+    out[..., 1:, REF_YAW_ENTRY] = yaw[..., :1] + torch.cumsum(turns, dim=-1)
     return out
 
 
