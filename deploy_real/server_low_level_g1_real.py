@@ -311,8 +311,8 @@ def run(args) -> int:
     try:
         server = LowLevelReal(cfg, args.policy_path, link, args.engine)
         print(
-            "[real] policy {} ({}, {} reference yaw, reference velocities over {} frames: run the high-level "
-            "server with --vel_smooth_window {}) | config {} | DDS domain {} on {} | Redis {}".format(
+            "[real] policy {} ({}, {} reference yaw, clip velocities over {} frames: high-level "
+            "server --vel_smooth_window {}, not used with --cmg) | config {} | DDS domain {} on {} | Redis {}".format(
                 server.student.policy.path,
                 server.student.policy.engine,
                 server.student.reference_yaw,

@@ -129,8 +129,8 @@ def run(args) -> dict:
     link = RedisLink(args.redis_url)
     server = LowLevelSim(args.policy_path, args.xml_file, link, args.engine)
     print(
-        "[low-level] policy {} ({}, {} reference yaw, reference velocities over {} frames: run the high-level "
-        "server with --vel_smooth_window {}) | model {} | Redis {} | 50 Hz policy, 1 kHz physics".format(
+        "[low-level] policy {} ({}, {} reference yaw, clip velocities over {} frames: high-level "
+        "server --vel_smooth_window {}, not used with --cmg) | model {} | Redis {} | 50 Hz policy, 1 kHz physics".format(
             server.student.policy.path,
             server.student.policy.engine,
             server.student.reference_yaw,
