@@ -42,8 +42,9 @@ and `keybody_error`: the share that played the clip to its end but exceeded the 
 When the clips come from more than one folder (e.g. a set combined by `python -m pose.manifest`),
 `groups` holds the same means per folder (named relative to the folders' common parent; `clips`: how
 many), also printed after the table.
---compare DIR2 also prints this run's summary against DIR2/eval.json. The metric functions are
-`legged_gym.envs.mdp.metrics`.
+--compare DIR2 also prints this run's summary against DIR2/eval.json (difference, ratio, and whether this
+run is within 25 % of that one on the worse side: the student target against its teacher) and stores the
+same under "compared_with" in this run's eval.json. The metric functions are `legged_gym.envs.mdp.metrics`.
 
 CMG tasks (`g1_cmg_*`, `g1_stu_rl_cmg_*`: env `G1MimicCMG`) generate their references from velocity
 commands, so the rows are commands instead of clips (--motion_file is refused): --commands
@@ -623,23 +624,46 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def format_comparison(this: dict, other: dict, other_name: str) -> str:
-    """Summary of this run vs another eval.json: metric, this, other, difference (this - other); the
-    CMG keys too when either run has them ("-" where one has no value)."""
-    head = "{:<22}{:>12}{:>12}{:>12}".format("metric", "this", "other", "difference")
-    lines = ["compared with {}".format(other_name), head, "-" * len(head)]
-    summaries = (this["summary"], other.get("summary", {}))
-    for k in METRIC_KEYS + tuple(k for k in CMG_KEYS if any(k in s for s in summaries)):
-        a = this["summary"].get(k)
-        b = other.get("summary", {}).get(k)
-        if a is None or b is None:
-            lines.append(
-                "{:<22}{:>12}{:>12}{:>12}".format(
-                    k, "-" if a is None else "{:.3f}".format(a), "-" if b is None else "{:.3f}".format(b), "-"
-                )
+#: metrics where more is better (the others are errors: less is better)
+HIGHER_IS_BETTER = ("success_rate", "completion")
+#: the student target of the tracking benchmark: within 25 % of its teacher on every metric (README)
+STUDENT_TOLERANCE = 0.25
+
+
+def compare_summaries(this: dict, other: dict) -> Dict[str, dict]:
+    """Per metric (METRIC_KEYS, then the CMG keys either run has) of two eval.json results: this run's
+    and the other's value, the difference and ratio (this / other; None where the other is 0), and
+    whether this one is within STUDENT_TOLERANCE of the other on the worse side (success and completion
+    >= 0.75 x the other's, errors <= 1.25 x); values None where either run has none."""
+    a_sum, b_sum = this["summary"], other.get("summary", {})
+    keys = METRIC_KEYS + tuple(k for k in CMG_KEYS if k in a_sum or k in b_sum)
+    out = {}
+    for k in keys:
+        a, b = a_sum.get(k), b_sum.get(k)
+        row = {"this": a, "other": b, "difference": None, "ratio": None, "within_tolerance": None}
+        if a is not None and b is not None:
+            bound = (1.0 - STUDENT_TOLERANCE) * b if k in HIGHER_IS_BETTER else (1.0 + STUDENT_TOLERANCE) * b
+            row.update(
+                difference=a - b,
+                ratio=a / b if b != 0 else None,
+                within_tolerance=bool(a >= bound if k in HIGHER_IS_BETTER else a <= bound),
             )
-        else:
-            lines.append("{:<22}{:>12.3f}{:>12.3f}{:>+12.3f}".format(k, a, b, a - b))
+        out[k] = row
+    return out
+
+
+def format_comparison(this: dict, other: dict, other_name: str) -> str:
+    """Summary of this run vs another eval.json (`compare_summaries`): metric, this, other, difference
+    (this - other), ratio, and "yes"/"no" for within 25 % (in_25pct; "-" where a value is missing)."""
+    head = "{:<22}{:>12}{:>12}{:>12}{:>8}{:>10}".format("metric", "this", "other", "difference", "ratio", "in_25pct")
+    lines = ["compared with {}".format(other_name), head, "-" * len(head)]
+    for k, row in compare_summaries(this, other).items():
+        cells = [
+            "-" if row[c] is None else ("{:+.3f}" if c == "difference" else "{:.3f}").format(row[c])
+            for c in ("this", "other", "difference", "ratio")
+        ]
+        within = "-" if row["within_tolerance"] is None else ("yes" if row["within_tolerance"] else "no")
+        lines.append("{:<22}{:>12}{:>12}{:>12}{:>8}{:>10}".format(k, *cells, within))
     return "\n".join(lines)
 
 
@@ -775,6 +799,12 @@ def run_eval(args) -> dict:
             "device": str(args.device),
         }
     )
+    if compare is not None:
+        result["compared_with"] = {
+            "file": str(Path(args.compare) / "eval.json"),
+            "tolerance": STUDENT_TOLERANCE,
+            "metrics": compare_summaries(result, compare),
+        }
     (out_dir / "eval.json").write_text(json.dumps(result, indent=1) + "\n")
     plot(
         result,

@@ -151,14 +151,23 @@ def test_eval_writes_scores_plot_and_comparison(teacher, logs, short_motions, tm
     for row in other["clips"] + [other["summary"]]:
         check_metrics(row)
     lines = out.stdout.splitlines()
-    head = [i for i, line in enumerate(lines) if line.split() == ["metric", "this", "other", "difference"]]
+    header = ["metric", "this", "other", "difference", "ratio", "in_25pct"]
+    head = [i for i, line in enumerate(lines) if line.split() == header]
     assert len(head) == 1, out.stdout
     rows = {line.split()[0]: line.split()[1:] for line in lines[head[0] + 2 : head[0] + 2 + len(METRIC_KEYS)]}
     assert set(rows) == set(METRIC_KEYS), out.stdout
-    for key, (this, that, diff) in rows.items():
-        assert float(this) == pytest.approx(other["summary"][key], abs=1e-3)
-        assert float(that) == pytest.approx(result["summary"][key], abs=1e-3)
+    stored = other["compared_with"]
+    assert stored["file"] == str(tmp_path / "play" / "eval.json") and stored["tolerance"] == 0.25
+    for key, (this, that, diff, ratio, within) in rows.items():
+        a, b = other["summary"][key], result["summary"][key]
+        assert float(this) == pytest.approx(a, abs=1e-3)
+        assert float(that) == pytest.approx(b, abs=1e-3)
         assert float(diff) == pytest.approx(float(this) - float(that), abs=2e-3)
+        assert ratio == ("-" if b == 0 else "{:.3f}".format(a / b))
+        # the student target: success and completion at least 0.75 x, errors at most 1.25 x the other's
+        ok = a >= 0.75 * b if key in ("success_rate", "completion") else a <= 1.25 * b
+        assert within == ("yes" if ok else "no")
+        assert stored["metrics"][key]["within_tolerance"] is ok and stored["metrics"][key]["other"] == b
 
 
 def test_clips_from_several_folders_are_also_summarised_per_folder(tmp_path):

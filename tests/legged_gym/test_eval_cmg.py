@@ -258,7 +258,7 @@ def test_command_tables_comparison_and_plot(tmp_path):
     assert format_table(result).splitlines()[3].split()[column] == "-"
     lines = format_comparison(result, clip, "clips/eval.json").splitlines()
     assert [line.split()[0] for line in lines[3:]] == list(METRIC_KEYS + CMG_KEYS)
-    assert lines[3 + len(METRIC_KEYS)].split()[1:] == ["4.000", "-", "-"]
+    assert lines[3 + len(METRIC_KEYS)].split()[1:] == ["4.000", "-", "-", "-", "-"]
     plot(result, tmp_path / "eval.png", "title")
     assert (tmp_path / "eval.png").stat().st_size > 0
 
