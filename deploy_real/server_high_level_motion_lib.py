@@ -9,13 +9,14 @@
 At 50 Hz, paced on the monotonic clock without drift, step k SETs `action_mimic_g1` (the 33-D reference
 of the clip at time (k + 1) * 0.02 s, as TWIST) and `action_mimic_g1_meta` ({"seq", "t_ms"}) in one
 transaction, and `action_hand_g1` (14 zeros). --motion_id K plays clip K once; --loop plays every clip of
-the set in turn until --duration or Ctrl-C, blending 0.5 s between clips. --cmg streams the CMG's
+the set in turn until --duration or Ctrl-C, blending 0.5 s between clips (each clip turned to continue
+from the heading the previous one reached, so the blend never asks for a turn). --cmg streams the CMG's
 locomotion under the velocity command --vx --vy --yaw_rate (`deploy_real.cmg_reference`; the generator
 of --cmg_model, default the shipped assets/cmg/cmg.pt; --cmg_foot_lock for a policy trained with the
 foot lock) until --duration or Ctrl-C; a client changes the
 command live by SETting `command_velocity_g1` to a JSON list [vx, vy, yaw_rate]. At the end of the clip, at
 --duration, or on Ctrl-C / SIGTERM, the reference ramps linearly to the default standing vector over 2 s
-and the default is set. --vis shows the reference in a MuJoCo viewer (the kinematic model) when a
+(keeping the last heading) and that is set. Ramps turn the yaw along the shorter arc. --vis shows the reference in a MuJoCo viewer (the kinematic model) when a
 display exists.
 """
 
@@ -32,6 +33,7 @@ import time  # noqa: E402
 from typing import Iterator, List, Optional, Tuple  # noqa: E402
 
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from deploy_real.contract import (
     COMMAND_UNITS,
@@ -46,10 +48,13 @@ from deploy_real.contract import (
 )
 from deploy_real.pacing import Pacer, StopRequest  # noqa: E402
 from deploy_real.redis_link import DEFAULT_REDIS_URL  # noqa: E402
-from legged_gym.envs.mdp.observations import POLICY_DT  # noqa: E402
+from legged_gym.envs.mdp.observations import POLICY_DT, REF_YAW_ENTRY  # noqa: E402
+from pose.utils.torch_utils import wrap_angle  # noqa: E402
 
 EXIT_RAMP_S = 2.0
 CLIP_BLEND_S = 0.5
+#: the yaw entry of the 33-D vector (the wrist rolls are inserted after the root entries: same index)
+YAW = REF_YAW_ENTRY
 COMMAND_FLAGS = ("--vx", "--vy", "--yaw_rate")
 
 
@@ -107,12 +112,37 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def wrap(angle):
+    """Angles (float or array) wrapped into [-pi, pi), by the environment's `wrap_angle`."""
+    return wrap_angle(torch.as_tensor(angle, dtype=torch.float64)).numpy()
+
+
 def ramp(start: np.ndarray, end: np.ndarray, seconds: float, dt: float = POLICY_DT) -> Iterator[np.ndarray]:
-    """Linear interpolation from `start` to `end` in round(seconds / dt) steps, `end` included."""
+    """Linear interpolation from `start` to `end` in round(seconds / dt) steps, `end` included; the yaw
+    entry along the shorter arc, so a ramp never turns the reference the long way round."""
     n = max(int(round(seconds / dt)), 1)
+    turn = float(wrap(end[YAW] - start[YAW]))
     for i in range(1, n + 1):
         w = i / n
-        yield (1.0 - w) * start + w * end
+        out = (1.0 - w) * start + w * end
+        out[YAW] = end[YAW] if i == n else wrap(start[YAW] + w * turn)
+        yield out
+
+
+def exit_ramp(last: np.ndarray) -> Iterator[np.ndarray]:
+    """From the last reference to the default standing vector over EXIT_RAMP_S, keeping the last heading:
+    standing still must not ask the robot to turn back to the stream's yaw 0."""
+    standing = default_mimic_vector()
+    standing[YAW] = last[YAW]
+    return ramp(last, standing, EXIT_RAMP_S)
+
+
+def continue_heading(refs: np.ndarray, heading: float) -> np.ndarray:
+    """A clip's reference vectors turned about the vertical so the first one faces `heading`: only the
+    yaw entry depends on the clip's heading (velocities are in the root frame), so it is shifted and wrapped."""
+    out = np.array(refs, dtype=np.float64)
+    out[:, YAW] = wrap(out[:, YAW] + (heading - out[0, YAW]))
+    return out
 
 
 def clip_frames(motion_lib, motion_id: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -139,7 +169,8 @@ def reference_stream(motion_lib, motion_id: Optional[int], loop: bool) -> Iterat
     while True:
         for mid in range(motion_lib.num_motions()):
             refs, times = clip_frames(motion_lib, mid)
-            if last is not None:
+            if last is not None:  # the next clip continues from the heading reached: no turn in the blend
+                refs = continue_heading(refs, float(last[YAW]))
                 for r in ramp(last, refs[0], CLIP_BLEND_S):
                     yield r, mid, float(times[0])
             for r, t in zip(refs, times):
@@ -294,7 +325,7 @@ def run(args) -> int:
             "[high-level] {} steps streamed; ramping to the default pose over {:.0f} s".format(steps, EXIT_RAMP_S),
             flush=True,
         )
-        for ref in ramp(last, default_mimic_vector(), EXIT_RAMP_S):
+        for ref in exit_ramp(last):
             publisher.publish(ref)
             pacer.wait()
     finally:

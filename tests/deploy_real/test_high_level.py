@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from deploy_real.contract import default_mimic_vector, split_wrist_rolls, validate_mimic
-from deploy_real.server_high_level_motion_lib import clip_frames, load_motions, ramp, reference_stream
+from deploy_real.server_high_level_motion_lib import clip_frames, exit_ramp, load_motions, ramp, reference_stream
 from pose.utils.torch_utils import get_euler_xyz, quat_rotate_inverse
 
 
@@ -53,6 +53,60 @@ def test_ramp_ends_on_the_target_in_two_seconds():
     assert len(steps) == 100
     np.testing.assert_allclose(steps[-1], b)
     np.testing.assert_allclose(steps[49], 0.5 * b)
+
+
+def wrapped(angle):
+    return (np.asarray(angle) + np.pi) % (2 * np.pi) - np.pi
+
+
+def test_ramp_turns_the_yaw_the_short_way():
+    """From yaw 3.0 to -3.0 the short way passes pi (0.28 rad), not 0 (6 rad): every step stays beyond
+    +-3.0 and moves by 0.28 / 25; the other entries are linear."""
+    a, b = np.zeros(33), default_mimic_vector()
+    a[3], b[3] = 3.0, -3.0
+    steps = np.array(list(ramp(a, b, 0.5)))
+    assert len(steps) == 25 and steps[-1][3] == -3.0
+    assert np.all(np.abs(steps[:, 3]) >= 3.0 - 1e-9)
+    step_turn = wrapped(np.diff(np.concatenate([[3.0], steps[:, 3]])))
+    np.testing.assert_allclose(step_turn, (2 * np.pi - 6.0) / 25, atol=1e-9)
+    np.testing.assert_allclose(steps[12][8:], (1 - 13 / 25) * a[8:] + 13 / 25 * b[8:], atol=1e-12)
+
+
+def test_exit_ramp_keeps_the_heading():
+    """Ending a stream that faces 2.5 rad: the body goes to the default standing vector, the yaw stays."""
+    last = default_mimic_vector() + 0.1
+    last[3] = 2.5
+    steps = np.array(list(exit_ramp(last)))
+    assert len(steps) == 100
+    np.testing.assert_allclose(steps[:, 3], 2.5)
+    expected = default_mimic_vector()
+    expected[3] = 2.5
+    np.testing.assert_allclose(steps[-1], expected)
+
+
+def test_loop_continues_the_heading_into_the_next_clip(lib):
+    """turn_in_place ends turned by about pi; walk_turn, next in the loop, starts at yaw 0 in its file. The
+    stream turns walk_turn to start where turn_in_place ended: across the blend the yaw moves by no more
+    than the clips' own frame-to-frame turns, and walk_turn streams its own yaws plus a constant."""
+    first = lib.motion_names.index("turn_in_place")
+    assert lib.motion_names[first + 1] == "walk_turn"
+    yaws, ids = [], []
+    for ref, mid, _ in reference_stream(lib, None, loop=True):
+        if mid > first + 1 or (mid == 0 and ids and ids[-1] == first + 1):
+            break
+        if mid >= first:
+            yaws.append(ref[3])
+            ids.append(mid)
+    yaws, ids = np.array(yaws), np.array(ids)
+    own_end = clip_frames(lib, first)[0][-1][3]
+    own_next = clip_frames(lib, first + 1)[0][:, 3]
+    assert abs(wrapped(own_end - own_next[0])) > 2.0  # without the continuation, a turn of ~pi in the blend
+    assert np.max(np.abs(wrapped(np.diff(yaws)))) < 0.1
+    streamed_next = yaws[ids == first + 1][-len(own_next) :]
+    offset = wrapped(streamed_next - own_next)
+    np.testing.assert_allclose(wrapped(offset - offset[0]), 0.0, atol=1e-9)
+    streamed_end = yaws[ids == first][-1]  # turn_in_place itself continues the clip before it
+    np.testing.assert_allclose(wrapped(offset[0] - (streamed_end - own_next[0])), 0.0, atol=1e-9)
 
 
 def test_loop_plays_every_clip_with_blends_between(lib):
