@@ -3,8 +3,9 @@
 - `ReferenceGate`: which 33-D reference the policy gets at each policy step. A valid message whose
   sender time and arrival are at most `max_age` (0.1 s) old is used. When none is (invalid, missing,
   stale, Redis unreachable), the last valid reference is held for up to `hold_s` (0.1 s), then the
-  reference blends linearly to the default (standing) vector over `blend_s` (1 s) and stays there. Until
-  the first valid message the default is used, so either server may start first.
+  reference blends linearly to the default (standing) vector at the last reference's heading over
+  `blend_s` (1 s) and stays there (standing still never asks for a turn). Until the first valid message
+  the default is used, so either server may start first.
 - `PDTargetGuard`: action -> PD targets. A non-finite action holds the last targets; actions are
   clipped to +-action_clip; every target is clamped to its joint range. Nothing non-finite or out of
   range leaves it.
@@ -18,6 +19,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from deploy_real.contract import MessageError, MimicMeta, default_mimic_vector, validate_meta, validate_mimic
+from legged_gym.envs.mdp.observations import REF_YAW_ENTRY
 
 MAX_REF_AGE_S = 0.1
 HOLD_S = 0.1
@@ -54,6 +56,7 @@ class ReferenceGate:
         self.legacy = False  # a source without the meta key was seen
         self.last_error: Optional[str] = None
         self._blend_from: Optional[np.ndarray] = None
+        self._blend_to = self.default  # the default at the heading of the reference the blend starts from
 
     def update(self, raw_mimic, raw_meta, now: float, wall_ms: float) -> Tuple[np.ndarray, RefStatus]:
         """The reference to use now and why. raw_mimic/raw_meta: the Redis values (None if missing or
@@ -70,8 +73,10 @@ class ReferenceGate:
             return self.last_valid.copy(), RefStatus.HOLD
         if self._blend_from is None:
             self._blend_from = self.last_valid.copy()
+            self._blend_to = self.default.copy()
+            self._blend_to[REF_YAW_ENTRY] = self._blend_from[REF_YAW_ENTRY]  # the 33-D vector's yaw: same index
         w = min((since - self.hold_s) / self.blend_s, 1.0)
-        out = (1.0 - w) * self._blend_from + w * self.default
+        out = (1.0 - w) * self._blend_from + w * self._blend_to
         return out, (RefStatus.BLEND if w < 1.0 else RefStatus.DEFAULT)
 
     def _fresh(self, raw_mimic, raw_meta, now: float, wall_ms: float) -> Optional[np.ndarray]:

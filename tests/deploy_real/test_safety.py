@@ -55,6 +55,29 @@ def test_fresh_then_hold_then_blend_to_default():
     assert status is RefStatus.FRESH and np.allclose(out, r2)
 
 
+def test_blend_to_the_default_keeps_the_last_heading():
+    """A reference facing 2.5 rad goes stale: the body blends to the default, the yaw stays at 2.5 (the
+    default's is 0), through the blend and after it; a later stale spell starts from its own heading."""
+    g = ReferenceGate(max_age=0.1, hold_s=0.1, blend_s=1.0)
+    r = ref(0.1)
+    r[3] = 2.5
+    g.update(msg(r), encode_meta(1, 1000.0), now=10.0, wall_ms=1000.0)
+    out, status = g.update(None, None, now=10.6, wall_ms=1600.0)
+    expected = 0.5 * r + 0.5 * DEFAULT
+    expected[3] = 2.5
+    assert status is RefStatus.BLEND
+    np.testing.assert_allclose(out, expected, atol=1e-12)
+    out, status = g.update(None, None, now=11.5, wall_ms=2500.0)
+    expected = DEFAULT.copy()
+    expected[3] = 2.5
+    assert status is RefStatus.DEFAULT and np.allclose(out, expected)
+    r2 = ref(0.0)
+    r2[3] = -1.0
+    g.update(msg(r2), encode_meta(2, 2520.0), now=11.52, wall_ms=2520.0)
+    out, status = g.update(None, None, now=13.0, wall_ms=4000.0)
+    assert status is RefStatus.DEFAULT and out[3] == -1.0
+
+
 def test_sender_time_too_old_or_in_the_future_is_stale():
     g = ReferenceGate()
     out, status = g.update(msg(ref(0.1)), encode_meta(1, 1000.0), now=0.0, wall_ms=1200.0)
