@@ -44,6 +44,9 @@ class RelativeRefYaw:
     at the reference's yaw. Then the entry is wrap(reference yaw - (IMU yaw + offset)) with the training
     environment's function. The last valid reference (HOLD) keeps being tracked; while blending to or
     standing on the default pose the entry is 0 (keep the heading), as it is before the first reference.
+    Once the gate has reached the default (the stream was gone for hold + blend, 1.1 s), the next fresh
+    reference starts over like a new episode: the offset is taken again, so a stream that resumes at
+    another heading (a restarted high-level server, a new clip) does not ask the robot to turn.
     """
 
     def __init__(self) -> None:
@@ -55,6 +58,8 @@ class RelativeRefYaw:
     def __call__(self, mimic31: np.ndarray, base_quat_xyzw, status: RefStatus) -> np.ndarray:
         robot_yaw = float(get_euler_xyz(torch.as_tensor(np.asarray(base_quat_xyzw, dtype=np.float64)))[2])
         ref_yaw = float(mimic31[REF_YAW_ENTRY])
+        if status is RefStatus.DEFAULT:
+            self.offset = None  # the stream is gone: the next fresh reference aligns anew
         if status is RefStatus.FRESH and self.offset is None and np.isfinite(robot_yaw):
             self.offset = ref_yaw - robot_yaw
         out = np.array(mimic31, dtype=np.float32)

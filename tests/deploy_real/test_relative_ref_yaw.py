@@ -54,8 +54,13 @@ def test_offset_taken_at_the_first_fresh_reference_then_heading_error():
     assert out[REF_YAW_ENTRY] == pytest.approx(wrapped(2.0 - 5.5), abs=1e-6) and out[REF_YAW_ENTRY] > 2.7
     # blending to or standing on the default: keep the heading
     assert rel(ref, yaw_quat(2.5), RefStatus.BLEND)[REF_YAW_ENTRY] == 0.0
-    assert rel(ref, yaw_quat(2.5), RefStatus.DEFAULT)[REF_YAW_ENTRY] == 0.0
-    assert rel.offset == pytest.approx(3.0, abs=1e-6)  # kept until a restart
+    assert rel.offset == pytest.approx(3.0, abs=1e-6)  # a short gap: the same stream goes on
+    out = rel(ref, yaw_quat(-1.3), RefStatus.FRESH)
+    assert out[REF_YAW_ENTRY] == pytest.approx(0.3, abs=1e-6)
+    # the gate reached the default: the stream is gone; one resuming at heading -2.0 aligns anew
+    assert rel(ref, yaw_quat(2.5), RefStatus.DEFAULT)[REF_YAW_ENTRY] == 0.0 and rel.offset is None
+    out = rel(reference(-2.0), yaw_quat(2.5), RefStatus.FRESH)
+    assert rel.offset == pytest.approx(-4.5, abs=1e-6) and out[REF_YAW_ENTRY] == pytest.approx(0.0, abs=1e-6)
     rel.reset()
     out = rel(reference(-0.5), yaw_quat(0.7), RefStatus.FRESH)
     assert rel.offset == pytest.approx(-1.2, abs=1e-6) and out[REF_YAW_ENTRY] == pytest.approx(0.0, abs=1e-6)
