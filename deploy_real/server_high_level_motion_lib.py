@@ -5,6 +5,7 @@
     python deploy_real/server_high_level_motion_lib.py --motion_file data/twist_dataset.yaml --motion_id 12
     python deploy_real/server_high_level_motion_lib.py --loop --duration 60     # every clip in turn
     python deploy_real/server_high_level_motion_lib.py --cmg --vx 1.0 --yaw_rate 0.2  # CMG locomotion, no end
+    python deploy_real/server_high_level_motion_lib.py --policy_path S1-1400-jit.pt  # velocity window of that export
 
 At 50 Hz, paced on the monotonic clock without drift, step k SETs `action_mimic_g1` (the 33-D reference
 of the clip at time (k + 1) * 0.02 s, as TWIST) and `action_mimic_g1_meta` ({"seq", "t_ms"}) in one
@@ -100,10 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--vel_smooth_window",
         type=int,
-        default=19,
+        default=None,
         metavar="TAPS",
         help="moving average over the clips' velocities: the policy's training value of "
-        "motion.vel_smooth_window (default TWIST's 19; docs/motion_data.md#reference-velocities)",
+        "motion.vel_smooth_window (default: --policy_path's, else TWIST's 19; docs/motion_data.md#reference-velocities)",
+    )
+    p.add_argument(
+        "--policy_path",
+        default=None,
+        metavar="EXPORT",
+        help="the exported student the low-level server runs: --vel_smooth_window from its metadata",
     )
     p.add_argument("--vis", action="store_true", help="show the reference in a MuJoCo viewer (needs a display)")
     p.add_argument("--redis_url", default=DEFAULT_REDIS_URL)
@@ -232,6 +239,24 @@ def load_motions(motion_file: Optional[str], vel_smooth_window: int = 19):
     return MotionLib(motion_file or default_motion_file(), device="cpu", smooth_window=vel_smooth_window)
 
 
+def clip_vel_window(args) -> Tuple[int, str]:
+    """The clips' velocity window and where it comes from: --vel_smooth_window, else the metadata of
+    --policy_path (`vel_smooth_window`), else TWIST's 19. ValueError when the two flags disagree."""
+    if args.policy_path is None:
+        return (19, "TWIST's default") if args.vel_smooth_window is None else (args.vel_smooth_window, "given")
+    from deploy_real.policy import Policy
+    from deploy_real.student_step import reference_vel_window
+
+    trained = reference_vel_window(Policy(args.policy_path).metadata())
+    if args.vel_smooth_window is not None and args.vel_smooth_window != trained:
+        raise ValueError(
+            "--vel_smooth_window {}: {} was trained with {} (its export metadata)".format(
+                args.vel_smooth_window, args.policy_path, trained
+            )
+        )
+    return trained, "the metadata of {}".format(args.policy_path)
+
+
 def check_args(parser: argparse.ArgumentParser, args) -> None:
     """--cmg excludes the clip flags; the CMG flags need --cmg."""
     cmg_only = [f for f in COMMAND_FLAGS + ("--cmg_model", "--cmg_foot_lock") if getattr(args, f[2:]) is not None]
@@ -288,7 +313,12 @@ def run(args) -> int:
         cmg = CMGReference(
             args.cmg_model, [getattr(args, f[2:]) or 0.0 for f in COMMAND_FLAGS], foot_lock=bool(args.cmg_foot_lock)
         )
-    motion_lib = cmg.lib if cmg is not None else load_motions(args.motion_file, args.vel_smooth_window)
+    if cmg is None:
+        window, source = clip_vel_window(args)
+        print("[high-level] clip velocities over {} frames ({})".format(window, source), flush=True)
+        motion_lib = load_motions(args.motion_file, window)
+    else:
+        motion_lib = cmg.lib
     if args.motion_id is not None and not 0 <= args.motion_id < motion_lib.num_motions():
         raise ValueError(
             "--motion_id {}: the motion set has clips 0..{} ({})".format(

@@ -312,7 +312,7 @@ def run(args) -> int:
         server = LowLevelReal(cfg, args.policy_path, link, args.engine)
         print(
             "[real] policy {} ({}, {} reference yaw, clip velocities over {} frames: high-level "
-            "server --vel_smooth_window {}, not used with --cmg) | config {} | DDS domain {} on {} | Redis {}".format(
+            "server --vel_smooth_window {} or this --policy_path; not with --cmg) | config {} | DDS domain {} on {} | Redis {}".format(
                 server.student.policy.path,
                 server.student.policy.engine,
                 server.student.reference_yaw,

@@ -130,7 +130,7 @@ def run(args) -> dict:
     server = LowLevelSim(args.policy_path, args.xml_file, link, args.engine)
     print(
         "[low-level] policy {} ({}, {} reference yaw, clip velocities over {} frames: high-level "
-        "server --vel_smooth_window {}, not used with --cmg) | model {} | Redis {} | 50 Hz policy, 1 kHz physics".format(
+        "server --vel_smooth_window {} or this --policy_path; not with --cmg) | model {} | Redis {} | 50 Hz policy, 1 kHz physics".format(
             server.student.policy.path,
             server.student.policy.engine,
             server.student.reference_yaw,

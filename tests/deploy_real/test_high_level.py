@@ -145,10 +145,11 @@ def test_vis_pose_puts_the_kinematic_model_on_the_clip(lib):
 def test_vel_smooth_window_sets_the_streamed_root_velocity():
     """--vel_smooth_window 1 streams the root velocity as the forward difference of the clip's frames
     (the value a policy trained with motion.vel_smooth_window = 1 saw); the default is TWIST's 19."""
-    from deploy_real.server_high_level_motion_lib import build_parser
+    from deploy_real.server_high_level_motion_lib import build_parser, clip_vel_window
 
-    assert build_parser().parse_args([]).vel_smooth_window == 19
-    raw = load_motions(None, build_parser().parse_args(["--vel_smooth_window", "1"]).vel_smooth_window)
+    assert clip_vel_window(build_parser().parse_args([]))[0] == 19
+    window, _ = clip_vel_window(build_parser().parse_args(["--vel_smooth_window", "1"]))
+    raw = load_motions(None, window)
     clip = raw.motion_names.index("walk_forward_1p5")
     fps = float(raw.get_motion_fps([clip])[0])
     t = 100.01 / fps

@@ -55,3 +55,19 @@ def test_export_to_student_step_and_benchmark_settings(tmp_path):
     cfg = G1MimicStuRLCfg()
     settings.apply(cfg)
     assert cfg.motion.vel_smooth_window == 5 and cfg.motion.student_relative_ref_yaw is True
+
+
+def test_high_level_server_takes_the_window_from_the_policy(tmp_path):
+    """--policy_path: the clips' velocity window is the export's; a --vel_smooth_window that disagrees stops
+    the server with both values named; one that agrees is accepted."""
+    from deploy_helpers import save_random_student
+
+    from deploy_real.server_high_level_motion_lib import build_parser, clip_vel_window
+
+    save_random_student(tmp_path / "model_2.pt", infos={"set": ["motion.vel_smooth_window=5"]})
+    jit = export(tmp_path / "model_2.pt", tmp_path / "traced", "s")["jit"]
+    parse = build_parser().parse_args
+    assert clip_vel_window(parse(["--policy_path", jit]))[0] == 5
+    assert clip_vel_window(parse(["--policy_path", jit, "--vel_smooth_window", "5"]))[0] == 5
+    with pytest.raises(ValueError, match="--vel_smooth_window 7: .* was trained with 5"):
+        clip_vel_window(parse(["--policy_path", jit, "--vel_smooth_window", "7"]))
