@@ -62,6 +62,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench.bench_pose import device_name  # noqa: E402
+from bench.bench_sim2sim_tracking import PolicySettings  # noqa: E402
 from deploy_real.contract import encode_floats, encode_meta  # noqa: E402
 from legged_gym.envs.mdp import metrics, terminations  # noqa: E402
 from legged_gym.envs.mdp.observations import POLICY_DT  # noqa: E402
@@ -175,6 +176,7 @@ def training_sim_eval(
 
     cfg, _ = task_registry.get_cfgs(task)
     configure_env_cfg(cfg, "none", len(commands))
+    PolicySettings.of(policy_path).apply(cfg)  # as the deploy loop reads the export (e.g. its relative yaw)
     cfg.env.episode_length_s = float(seconds)
     cfg.sim.backend = "mjwarp"
     cfg.motion.cmg_model = cmg_model

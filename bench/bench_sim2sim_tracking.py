@@ -102,7 +102,8 @@ class Score:
 
 
 class PolicySettings(NamedTuple):
-    """The observation settings a policy was trained with, from its export metadata."""
+    """The observation settings a policy was trained with, from its export metadata (also used by
+    bench/bench_sim2sim_cmg.py)."""
 
     relative_ref_yaw: bool
     vel_smooth_window: int

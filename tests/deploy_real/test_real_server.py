@@ -199,7 +199,7 @@ def test_fsm_by_remote_policy_tracks_a_walking_clip_on_sim_robot(wire, redis_ser
         tmp_path / "sim.log",
     )
     try:
-        wait_for(lambda: redis.Redis(port=redis_server.port).get(BODY_STATE_KEY) is not None, 30, "the policy state")
+        wait_for(lambda: redis.Redis(port=redis_server.port).get(BODY_STATE_KEY) is not None, 60, "the policy state")
         high, high_log = start_server(
             HIGH_LEVEL, ["--redis_url", url, "--motion_id", WALK_CLIP], tmp_path, tmp_path / "high.log"
         )
@@ -238,7 +238,7 @@ def test_sim_robot_killed_during_the_policy_damping_within_100_ms(wire, redis_se
         tmp_path / "sim.log",
     )
     try:
-        wait_for(lambda: redis.Redis(port=redis_server.port).get(BODY_STATE_KEY) is not None, 30, "the policy state")
+        wait_for(lambda: redis.Redis(port=redis_server.port).get(BODY_STATE_KEY) is not None, 60, "the policy state")
         time.sleep(1.0)
         killed_at = time.monotonic()
         sim.kill()
