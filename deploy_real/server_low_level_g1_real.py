@@ -311,13 +311,8 @@ def run(args) -> int:
     try:
         server = LowLevelReal(cfg, args.policy_path, link, args.engine)
         print(
-            "[real] policy {} ({}, {} reference yaw, clip velocities over {} frames: high-level "
-            "server --vel_smooth_window {} or this --policy_path; not with --cmg) | config {} | DDS domain {} on {} | Redis {}".format(
-                server.student.policy.path,
-                server.student.policy.engine,
-                server.student.reference_yaw,
-                server.student.vel_smooth_window,
-                server.student.vel_smooth_window,
+            "[real] {} | config {} | DDS domain {} on {} | Redis {}".format(
+                server.student.describe(),
                 cfg.path,
                 args.domain_id,
                 args.net,

@@ -129,13 +129,8 @@ def run(args) -> dict:
     link = RedisLink(args.redis_url)
     server = LowLevelSim(args.policy_path, args.xml_file, link, args.engine)
     print(
-        "[low-level] policy {} ({}, {} reference yaw, clip velocities over {} frames: high-level "
-        "server --vel_smooth_window {} or this --policy_path; not with --cmg) | model {} | Redis {} | 50 Hz policy, 1 kHz physics".format(
-            server.student.policy.path,
-            server.student.policy.engine,
-            server.student.reference_yaw,
-            server.student.vel_smooth_window,
-            server.student.vel_smooth_window,
+        "[low-level] {} | model {} | Redis {} | 50 Hz policy, 1 kHz physics".format(
+            server.student.describe(),
             server.sim.xml_path,
             args.redis_url,
         ),

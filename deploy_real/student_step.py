@@ -115,11 +115,12 @@ class StudentStep:
     ) -> None:
         self.policy = load_policy(policy_path, engine)
         #: "relative" or "absolute": the reference yaw the policy was trained with (its export metadata)
-        self.reference_yaw = reference_yaw_mode(self.policy.metadata())
+        metadata = self.policy.metadata()
+        self.reference_yaw = reference_yaw_mode(metadata)
         #: RelativeRefYaw for a policy trained on the relative yaw, else None (the stream's absolute yaw)
         self.relative_yaw: Optional[RelativeRefYaw] = RelativeRefYaw() if self.reference_yaw == "relative" else None
         #: the reference-velocity window the policy was trained with (the high-level server's --vel_smooth_window)
-        self.vel_smooth_window = reference_vel_window(self.policy.metadata())
+        self.vel_smooth_window = reference_vel_window(metadata)
         self.builder = StudentObsBuilder(default_dof_pos, engine=engine)
         self.guard = PDTargetGuard(default_dof_pos, lower23, upper23, action_scale, action_clip)
         self.wrist_lower, self.wrist_upper = np.asarray(wrist_lower), np.asarray(wrist_upper)
@@ -128,6 +129,15 @@ class StudentStep:
         self.status: Optional[RefStatus] = None
         self.status_counts: Dict[str, int] = {}  # policy steps per reference status
         self._hand_state = encode_floats(np.zeros(NUM_HAND))
+
+    def describe(self) -> str:
+        """The policy and the reference settings it was trained with, for the servers' start line."""
+        return (
+            "policy {} ({}, {} reference yaw, clip velocities over {} frames: high-level server "
+            "--vel_smooth_window {} or this --policy_path; not with --cmg)".format(
+                self.policy.path, self.policy.engine, self.reference_yaw, self.vel_smooth_window, self.vel_smooth_window
+            )
+        )
 
     def restart(self) -> None:
         """A new episode: empty observation history, no reference seen yet (the robot stands on the default

@@ -48,6 +48,7 @@ def test_export_to_student_step_and_benchmark_settings(tmp_path):
         g1.default_dof_pos, g1.dof_lower, g1.dof_upper, [-1.0, -1.0], [1.0, 1.0], out["jit"], engine="torch"
     )
     assert step.vel_smooth_window == 5 and step.reference_yaw == "relative"
+    assert "relative reference yaw, clip velocities over 5 frames" in step.describe()  # the servers' start line
 
     bench = pytest.importorskip("bench.bench_sim2sim_tracking")
     settings = bench.PolicySettings.of(out["jit"])
