@@ -17,8 +17,8 @@ of --cmg_model, default the shipped assets/cmg/cmg.pt; --cmg_foot_lock for a pol
 foot lock) until --duration or Ctrl-C; a client changes the
 command live by SETting `command_velocity_g1` to a JSON list [vx, vy, yaw_rate]. At the end of the clip, at
 --duration, or on Ctrl-C / SIGTERM, the reference ramps linearly to the default standing vector over 2 s
-(keeping the last heading) and that is set. Ramps turn the yaw along the shorter arc. --vis shows the reference in a MuJoCo viewer (the kinematic model) when a
-display exists.
+(keeping the last heading) and that is set. Ramps turn the yaw along the shorter arc. --vis shows the
+reference in a MuJoCo viewer (the kinematic model) when a display exists.
 """
 
 from __future__ import annotations
