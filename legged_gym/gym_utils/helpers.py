@@ -344,7 +344,7 @@ def warn_unrepeated_settings(checkpoint, args, advice: str = "add them to play t
     missing = unrepeated_env_items(trained, getattr(args, "overrides", None) or [], env_cfg)
     if missing:
         print(
-            "WARNING: {} was trained with {}; this command does not set them: {}.".format(
+            "WARNING: {} was trained with {}; this command does not repeat them (absent or another value): {}.".format(
                 checkpoint, " ".join("--set " + item for item in missing), advice
             ),
             flush=True,
