@@ -11,7 +11,10 @@ server's loop (`LowLevelSim`: the student step, the safety gate, MuJoCo at 200 H
 - `clip`: the clip as streamed;
 - `held`: its first frame held for the clip's length, a reference that does not move at all;
 - `held_<group>`: the clip with one group of the 33-D reference vector held at its first frame (root
-  height, roll and pitch, yaw, the velocities, the joints): which inputs set a drift off.
+  height, roll and pitch, yaw, the velocities, the joints): which inputs set a drift off;
+- `held_push_forward`, `held_push_sideways`: the held frame, and at 1 s the pelvis is pushed (its
+  velocity raised by 0.2 m/s forward or to the left, as the training's pushes set it): does the robot
+  stop again?
 
 Per case: the horizontal root displacement at 2, 4 and 6 s and at the end, the heading change, the
 feet's touch-downs (a foot's floor contact starting again after a lift-off) and whether the robot fell
@@ -46,6 +49,10 @@ GROUPS: Dict[str, List[int]] = {
     "joints": list(range(len(ROOT_FIELDS), NUM_MIMIC_DEPLOY)),
 }
 CHECK_TIMES_S = (2.0, 4.0, 6.0)
+PUSH_AT_S = 1.0
+PUSH_MPS = 0.2
+#: (forward, left) velocity added by the push cases, in the robot's start frame.
+PUSHES = {"held_push_forward": (PUSH_MPS, 0.0), "held_push_sideways": (0.0, PUSH_MPS)}
 FALLEN_HEIGHT_M = 0.4
 
 
@@ -71,9 +78,10 @@ def heading(quat_wxyz) -> float:
     return float(np.arctan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z)))
 
 
-def play(policy_path, refs: np.ndarray, start_heading: float, dt: float = 0.02) -> dict:
+def play(policy_path, refs: np.ndarray, start_heading: float, push=None, dt: float = 0.02) -> dict:
     """Stream `refs` (T, 33) through a fresh low-level sim server (robot standing at the origin facing
-    `start_heading`) and measure the robot (see the module docstring)."""
+    `start_heading`) and measure the robot (see the module docstring). `push` (forward, left) m/s in the
+    start frame: added to the pelvis velocity at PUSH_AT_S."""
     from deploy_real.server_low_level_g1_sim import LowLevelSim
 
     server = LowLevelSim(policy_path, link=None)
@@ -83,8 +91,12 @@ def play(policy_path, refs: np.ndarray, start_heading: float, dt: float = 0.02) 
     feet = [m.body(name).id for name in load_g1().feet]
     xy0 = d.qpos[0:2].copy()
     xy, height, contact = [], [], []
+    push_step = int(round(PUSH_AT_S / dt))
     for k, ref in enumerate(refs):
         now = k * dt
+        if push is not None and k == push_step:
+            cos_h, sin_h = np.cos(start_heading), np.sin(start_heading)
+            d.qvel[0:2] += [cos_h * push[0] - sin_h * push[1], sin_h * push[0] + cos_h * push[1]]  # world frame
         server.policy_step(now, now * 1000.0, raw=(encode_floats(ref).encode(), encode_meta(k, now * 1000.0)))
         xy.append(d.qpos[0:2] - xy0)
         height.append(float(d.qpos[2]))
@@ -119,7 +131,9 @@ def stand_cases(policy_path, lib, clip: int) -> Dict[str, dict]:
     start = float(get_euler_xyz(start_rot)[2][0])
     cases = {"clip": refs, "held": held(refs)}
     cases.update({"held_" + g: held(refs, entries) for g, entries in GROUPS.items()})
-    return {name: play(policy_path, r, start) for name, r in cases.items()}
+    out = {name: play(policy_path, r, start) for name, r in cases.items()}
+    out.update({name: play(policy_path, cases["held"], start, push) for name, push in PUSHES.items()})
+    return out
 
 
 def format_rows(policy: str, cases: Dict[str, dict]) -> List[str]:
@@ -176,6 +190,7 @@ def main(argv=None) -> dict:
         "motion_file": motion_file,
         "clip": args.clip,
         "groups": {g: [int(i) for i in e] for g, e in GROUPS.items()},
+        "pushes": {"at_s": PUSH_AT_S, "forward_left_mps": PUSHES},
         "policies": results,
         "wall_s": round(time.time() - t0, 1),
     }

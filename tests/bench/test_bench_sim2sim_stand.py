@@ -58,3 +58,24 @@ def test_shipped_student_stands_on_a_held_frame_and_walks_with_a_walk():
     assert not r["fell"] and min(r["touch_downs"]) >= 1
     assert clip_move == pytest.approx(1.0, abs=0.05)
     assert 0.3 < r["drift_m_end"] < clip_move + 0.1 and abs(r["heading_change_rad"]) < 0.3
+
+
+def test_a_push_moves_the_robot_the_same_whichever_way_it_faces():
+    """A 0.5 m/s forward push at 1 s on a held standing frame: the shipped student is carried off and
+    steps; the push is given in the robot's start frame, so facing 0 or 1 rad the same happens (the
+    MuJoCo model and the policy's observations are invariant to the heading; the held reference's
+    absolute yaw is not observed by a TWIST-yaw student)."""
+    pytest.importorskip("mujoco")
+    from bench.bench_sim2sim_stand import play
+    from deploy_real.policy import SHIPPED_POLICY
+    from deploy_real.server_high_level_motion_lib import clip_frames
+    from pose.synth import default_motion_file
+    from pose.utils.motion_lib_pkl import MotionLib
+
+    lib = MotionLib(str(default_motion_file()), device="cpu")
+    stand = held(clip_frames(lib, lib.motion_names.index("stand"))[0][:100])
+    quiet = play(SHIPPED_POLICY, stand, start_heading=0.0)
+    pushed = [play(SHIPPED_POLICY, stand, start_heading=h, push=(0.5, 0.0)) for h in (0.0, 1.0)]
+    assert quiet["drift_m_end"] < 0.05 and quiet["touch_downs"] == [0, 0]
+    assert pushed[0]["drift_m_end"] > 0.3 and min(pushed[0]["touch_downs"]) >= 1
+    assert pushed[1]["drift_m_end"] == pytest.approx(pushed[0]["drift_m_end"], abs=0.03)
