@@ -33,12 +33,14 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_pose import device_name  # noqa: E402
 from deploy_real.contract import NUM_MIMIC_DEPLOY, ROOT_FIELDS, encode_floats, encode_meta  # noqa: E402
 from pose.g1_model import load_g1  # noqa: E402
+from pose.utils.torch_utils import get_euler_xyz  # noqa: E402
 
 #: Entries of the 33-D reference vector by group (`held_<group>` cases).
 GROUPS: Dict[str, List[int]] = {
@@ -73,11 +75,6 @@ def touch_downs(contact: np.ndarray) -> np.ndarray:
     return (regained & had_contact).sum(axis=0)
 
 
-def heading(quat_wxyz) -> float:
-    w, x, y, z = quat_wxyz
-    return float(np.arctan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z)))
-
-
 def play(policy_path, refs: np.ndarray, start_heading: float, push=None, dt: float = 0.02) -> dict:
     """Stream `refs` (T, 33) through a fresh low-level sim server (robot standing at the origin facing
     `start_heading`) and measure the robot (see the module docstring). `push` (forward, left) m/s in the
@@ -104,7 +101,8 @@ def play(policy_path, refs: np.ndarray, start_heading: float, push=None, dt: flo
         bodies |= {int(m.geom_bodyid[d.contact[i].geom2]) for i in range(d.ncon)}
         contact.append([f in bodies for f in feet])
     drift = np.linalg.norm(np.array(xy), axis=1)
-    turned = heading(d.qpos[3:7]) - start_heading
+    w, x, y, z = d.qpos[3:7]  # MuJoCo wxyz
+    turned = float(get_euler_xyz(torch.tensor([[x, y, z, w]]))[2][0]) - start_heading
     return {
         "drift_m_at": {
             "{:g}s".format(t): round(float(drift[int(round(t / dt)) - 1]), 3)
@@ -121,10 +119,7 @@ def play(policy_path, refs: np.ndarray, start_heading: float, push=None, dt: flo
 
 def stand_cases(policy_path, lib, clip: int) -> Dict[str, dict]:
     """Every case of the module docstring for one policy on clip `clip` of `lib`."""
-    import torch
-
     from deploy_real.server_high_level_motion_lib import clip_frames
-    from pose.utils.torch_utils import get_euler_xyz
 
     refs, _ = clip_frames(lib, clip)
     start_rot = lib.calc_motion_frame(torch.tensor([clip]), torch.tensor([0.0]))[1]
@@ -155,8 +150,6 @@ def format_rows(policy: str, cases: Dict[str, dict]) -> List[str]:
 
 
 def main(argv=None) -> dict:
-    import torch
-
     from deploy_real.policy import SHIPPED_POLICY, Policy
     from deploy_real.student_step import reference_vel_window
     from pose.synth import default_motion_file
