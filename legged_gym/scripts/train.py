@@ -148,6 +148,7 @@ def train_data_parallel(args, train_cfg, rank: int) -> None:
     try:
         distributed.init_process_group(args.device)
         build_and_learn(args, train_cfg, main_process=rank == 0)
+        distributed.barrier()  # no rank leaves while another still finishes a collective (gloo aborts then)
     finally:
         distributed.destroy_process_group()
         if sys.stdout is not stdout:

@@ -105,8 +105,8 @@ def test_student_distils_from_the_teachers_checkpoint(teacher_run, student_run):
     assert "Loading teacher policy from {}".format(teacher_ckpt) in out.stdout
     # the student's command leaves out the teacher's observation setting (rewards do not count)
     assert (
-        "WARNING: {} was trained with --set motion.ref_correction.pos_gain=0.5; this command does not set "
-        "them: the teacher would see".format(teacher_ckpt)
+        "WARNING: {} was trained with --set motion.ref_correction.pos_gain=0.5; this command does not repeat "
+        "them (absent or another value): the teacher would see".format(teacher_ckpt)
         in out.stdout
     )
     assert sorted(p.name for p in run_dir.glob("model_*.pt")) == ["model_{}.pt".format(ITERATIONS)]

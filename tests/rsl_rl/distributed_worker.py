@@ -186,6 +186,7 @@ def run(rank: int, world_size: int, init_file: str, out_dir: str) -> None:
         result["student"] = phase_student(rank, out_dir)
         result["budget"] = phase_budget(rank, out_dir)
         torch.save(result, os.path.join(out_dir, "rank{}.pt".format(rank)))
+        dist.barrier()  # as train.py: no rank destroys the group while the other finishes a collective
     except BaseException:
         traceback.print_exc()
         raise
