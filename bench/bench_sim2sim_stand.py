@@ -18,8 +18,10 @@ server's loop (`LowLevelSim`: the student step, the safety gate, MuJoCo at 200 H
 
 Per case: the horizontal root displacement at 2, 4 and 6 s and at the end, the heading change, the
 feet's touch-downs (a foot's floor contact starting again after a lift-off) and whether the robot fell
-(pelvis below 0.4 m). A robot that steps or walks away while its reference stands is not ready for a
-real robot: run this before `deploy_real/server_low_level_g1_real.py`.
+(pelvis below 0.4 m). Verdict per policy: it stays if on the clip, the held frame and both pushes it
+ends within 0.3 m of its start without a fall (the `held_<group>` cases are diagnostics). A robot that
+steps or walks away while its reference stands is not ready for a real robot: run this before
+`deploy_real/server_low_level_g1_real.py`.
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ PUSH_MPS = 0.2
 #: (forward, left) velocity added by the push cases, in the robot's start frame.
 PUSHES = {"held_push_forward": (PUSH_MPS, 0.0), "held_push_sideways": (0.0, PUSH_MPS)}
 FALLEN_HEIGHT_M = 0.4
+STAY_LIMIT_M = 0.3
+#: The cases the verdict reads.
+VERDICT_CASES = ("clip", "held") + tuple(PUSHES)
 
 
 def held(refs: np.ndarray, entries: Optional[Sequence[int]] = None) -> np.ndarray:
@@ -131,6 +136,11 @@ def stand_cases(policy_path, lib, clip: int) -> Dict[str, dict]:
     return out
 
 
+def failed_cases(cases: Dict[str, dict]) -> List[str]:
+    """The verdict cases the robot failed (ended beyond STAY_LIMIT_M or fell); [] if it stays."""
+    return [n for n in VERDICT_CASES if cases[n]["fell"] or cases[n]["drift_m_end"] > STAY_LIMIT_M]
+
+
 def format_rows(policy: str, cases: Dict[str, dict]) -> List[str]:
     rows = []
     for name, r in cases.items():
@@ -169,8 +179,18 @@ def main(argv=None) -> dict:
         lib = MotionLib(motion_file, device="cpu", smooth_window=window)  # the stream the policy expects
         if args.clip not in lib.motion_names:
             raise SystemExit("--clip {}: not in {} (clips: {})".format(args.clip, motion_file, lib.motion_names))
-        results[policy] = stand_cases(policy, lib, lib.motion_names.index(args.clip))
-        lines += format_rows(policy, results[policy])
+        cases = stand_cases(policy, lib, lib.motion_names.index(args.clip))
+        failed = failed_cases(cases)
+        results[policy] = {"stays": not failed, "failed_cases": failed, "cases": cases}
+        lines += format_rows(policy, cases)
+        lines.append(
+            "{}: {}".format(
+                Path(policy).name,
+                "stays (every verdict case within {} m, no fall)".format(STAY_LIMIT_M)
+                if not failed
+                else "WALKS OFF or falls in {}".format(", ".join(failed)),
+            )
+        )
     header = "{:<28} {:<18} {}  (horizontal root displacement, m)".format(
         "policy", "case", " ".join("{:>6}".format("{:g}s".format(t)) for t in CHECK_TIMES_S)
     )
@@ -184,6 +204,7 @@ def main(argv=None) -> dict:
         "clip": args.clip,
         "groups": {g: [int(i) for i in e] for g, e in GROUPS.items()},
         "pushes": {"at_s": PUSH_AT_S, "forward_left_mps": PUSHES},
+        "stay_limit_m": STAY_LIMIT_M,
         "policies": results,
         "wall_s": round(time.time() - t0, 1),
     }

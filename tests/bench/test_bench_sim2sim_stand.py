@@ -79,3 +79,17 @@ def test_a_push_moves_the_robot_the_same_whichever_way_it_faces():
     assert quiet["drift_m_end"] < 0.05 and quiet["touch_downs"] == [0, 0]
     assert pushed[0]["drift_m_end"] > 0.3 and min(pushed[0]["touch_downs"]) >= 1
     assert pushed[1]["drift_m_end"] == pytest.approx(pushed[0]["drift_m_end"], abs=0.03)
+
+
+def test_verdict_reads_the_clip_the_held_frame_and_the_pushes_only():
+    from bench.bench_sim2sim_stand import STAY_LIMIT_M, VERDICT_CASES, failed_cases
+
+    def case(drift, fell=False):
+        return {"drift_m_end": drift, "fell": fell}
+
+    cases = {name: case(0.1) for name in VERDICT_CASES}
+    cases["held_joints"] = case(5.0, fell=True)  # a diagnostic case: not in the verdict
+    assert failed_cases(cases) == []
+    cases["clip"] = case(STAY_LIMIT_M + 0.01)
+    cases["held_push_forward"] = case(0.0, fell=True)
+    assert failed_cases(cases) == ["clip", "held_push_forward"]
