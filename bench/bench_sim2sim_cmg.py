@@ -63,7 +63,6 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from bench.bench_pose import device_name  # noqa: E402
 from bench.bench_sim2sim_tracking import PolicySettings  # noqa: E402
-from deploy_real.contract import encode_floats, encode_meta  # noqa: E402
 from legged_gym.envs.mdp import metrics, terminations  # noqa: E402
 from legged_gym.envs.mdp.observations import POLICY_DT  # noqa: E402
 from legged_gym.scripts.eval import Command, CommandTracker, step_errors, summarize_commands  # noqa: E402
@@ -119,8 +118,7 @@ def sim2sim_command(
     steps = max(int(round(seconds / POLICY_DT)), 1)
     for k in range(steps):
         ref, t = cmg.next()
-        now = k * POLICY_DT
-        server.policy_step(now, now * 1000.0, raw=(encode_floats(ref).encode(), encode_meta(k, now * 1000.0)))
+        server.step_reference(k, ref)
         root_pos, root_quat, root_vel, base_lin_vel, base_ang_vel = root_state(data)
         kb = torch.tensor(np.stack([data.body(b).xpos for b in G1.key_bodies]), dtype=torch.float32).unsqueeze(0)
         dof = torch.tensor(server.sim.state().dof_pos, dtype=torch.float32).unsqueeze(0)

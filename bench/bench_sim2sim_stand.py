@@ -18,7 +18,7 @@ server's loop (`LowLevelSim`: the student step, the safety gate, MuJoCo at 200 H
 
 Per case: the horizontal root displacement at 2, 4 and 6 s and at the end, the heading change, the
 feet's touch-downs (a foot's floor contact starting again after a lift-off) and whether the robot fell
-(pelvis below 0.4 m). Verdict per policy: it stays if on the clip, the held frame and both pushes it
+(the sim server's `fell`: pelvis below 0.4 m). Verdict per policy: it stays if on the clip, the held frame and both pushes it
 ends within 0.3 m of its start without a fall (the `held_<group>` cases are diagnostics). A robot that
 steps or walks away while its reference stands is not ready for a real robot: run this before
 `deploy_real/server_low_level_g1_real.py`.
@@ -40,7 +40,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_pose import device_name  # noqa: E402
-from deploy_real.contract import NUM_MIMIC_DEPLOY, ROOT_FIELDS, encode_floats, encode_meta  # noqa: E402
+from bench.bench_sim2sim_tracking import PolicySettings  # noqa: E402
+from deploy_real.contract import NUM_MIMIC_DEPLOY, ROOT_FIELDS  # noqa: E402
 from pose.g1_model import load_g1  # noqa: E402
 from pose.utils.torch_utils import get_euler_xyz  # noqa: E402
 
@@ -57,7 +58,6 @@ PUSH_AT_S = 1.0
 PUSH_MPS = 0.2
 #: (forward, left) velocity added by the push cases, in the robot's start frame.
 PUSHES = {"held_push_forward": (PUSH_MPS, 0.0), "held_push_sideways": (0.0, PUSH_MPS)}
-FALLEN_HEIGHT_M = 0.4
 STAY_LIMIT_M = 0.3
 #: The cases the verdict reads.
 VERDICT_CASES = ("clip", "held") + tuple(PUSHES)
@@ -92,16 +92,14 @@ def play(policy_path, refs: np.ndarray, start_heading: float, push=None, dt: flo
     m, d = sim.model, sim.data
     feet = [m.body(name).id for name in load_g1().feet]
     xy0 = d.qpos[0:2].copy()
-    xy, height, contact = [], [], []
+    xy, contact = [], []
     push_step = int(round(PUSH_AT_S / dt))
     for k, ref in enumerate(refs):
-        now = k * dt
         if push is not None and k == push_step:
             cos_h, sin_h = np.cos(start_heading), np.sin(start_heading)
             d.qvel[0:2] += [cos_h * push[0] - sin_h * push[1], sin_h * push[0] + cos_h * push[1]]  # world frame
-        server.policy_step(now, now * 1000.0, raw=(encode_floats(ref).encode(), encode_meta(k, now * 1000.0)))
+        server.step_reference(k, ref)
         xy.append(d.qpos[0:2] - xy0)
-        height.append(float(d.qpos[2]))
         bodies = {int(m.geom_bodyid[d.contact[i].geom1]) for i in range(d.ncon)}
         bodies |= {int(m.geom_bodyid[d.contact[i].geom2]) for i in range(d.ncon)}
         contact.append([f in bodies for f in feet])
@@ -117,7 +115,7 @@ def play(policy_path, refs: np.ndarray, start_heading: float, push=None, dt: flo
         "drift_m_end": round(float(drift[-1]), 3),
         "heading_change_rad": round(float(np.arctan2(np.sin(turned), np.cos(turned))), 3),
         "touch_downs": [int(n) for n in touch_downs(np.array(contact))],
-        "fell": bool(min(height) < FALLEN_HEIGHT_M),
+        "fell": bool(server.fell),
         "seconds": round(len(refs) * dt, 2),
     }
 
@@ -160,8 +158,7 @@ def format_rows(policy: str, cases: Dict[str, dict]) -> List[str]:
 
 
 def main(argv=None) -> dict:
-    from deploy_real.policy import SHIPPED_POLICY, Policy
-    from deploy_real.student_step import reference_vel_window
+    from deploy_real.policy import SHIPPED_POLICY
     from pose.synth import default_motion_file
     from pose.utils.motion_lib_pkl import MotionLib
 
@@ -175,7 +172,7 @@ def main(argv=None) -> dict:
     t0 = time.time()
     results, lines = {}, []
     for policy in args.policy_path:
-        window = reference_vel_window(Policy(policy, engine="torch").metadata())
+        window = PolicySettings.of(policy).vel_smooth_window
         lib = MotionLib(motion_file, device="cpu", smooth_window=window)  # the stream the policy expects
         if args.clip not in lib.motion_names:
             raise SystemExit("--clip {}: not in {} (clips: {})".format(args.clip, motion_file, lib.motion_names))

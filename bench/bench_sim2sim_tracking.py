@@ -46,7 +46,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench.bench_pose import device_name  # noqa: E402
-from deploy_real.contract import encode_floats, encode_meta  # noqa: E402
 from legged_gym.envs.mdp import metrics, terminations  # noqa: E402
 from legged_gym.scripts.eval import METRIC_KEYS  # noqa: E402
 from pose.g1_model import load_g1  # noqa: E402
@@ -149,8 +148,7 @@ def sim2sim_clip(policy_path, lib, clip: int, key_idx) -> Tuple[dict, dict]:
     origin = torch.zeros(1, 3)
     origin[0, :2] = torch.tensor(sim.data.qpos[0:2], dtype=torch.float32) - start[0, :2]
     for k, ref in enumerate(refs):
-        now = k * 0.02
-        server.policy_step(now, now * 1000.0, raw=(encode_floats(ref).encode(), encode_meta(k, now * 1000.0)))
+        server.step_reference(k, ref)
         d = sim.data
         w, x, y, z = d.qpos[3:7]
         root_pos = torch.tensor(d.qpos[0:3], dtype=torch.float32).unsqueeze(0)

@@ -21,6 +21,7 @@ from pose.g1_model import ASSETS_DIR, load_g1
 SIM2SIM_XML = ASSETS_DIR / "g1" / "g1_sim2sim_with_wrist_roll.xml"
 PHYSICS_DT = 0.001
 DECIMATION = 20  # 20 x 1 ms = the 50 Hz policy step
+FALL_HEIGHT = 0.4  # m: the pelvis below this counts as a fall (the sim servers and the DDS test robot)
 
 
 class RobotState(NamedTuple):

@@ -30,11 +30,10 @@ from typing import List, Optional  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from deploy_real.mujoco_g1 import FALL_HEIGHT  # noqa: E402
 from deploy_real.pacing import Pacer, StopRequest  # noqa: E402
 from deploy_real.redis_link import DEFAULT_REDIS_URL  # noqa: E402
 from deploy_real.runtime import ENGINES  # noqa: E402
-
-FALL_HEIGHT = 0.4  # m: the pelvis below this counts as a fall
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,6 +103,15 @@ class LowLevelSim:
         self._joint_err_sum += float(np.mean(np.abs(dof_pos - out.mimic31[8:])))
         self._joint_err_n += 1
         return target
+
+    def step_reference(self, k: int, ref33: np.ndarray) -> np.ndarray:
+        """Policy step `k` fed `ref33` as a fresh message sent at that step, on the clock k * 0.02 s (no
+        Redis, no wall clock: the benchmarks stream a clip's vectors this way); returns the PD targets."""
+        from deploy_real.contract import encode_floats, encode_meta
+        from legged_gym.envs.mdp.observations import POLICY_DT
+
+        now = k * POLICY_DT
+        return self.policy_step(now, now * 1000.0, raw=(encode_floats(ref33).encode(), encode_meta(k, now * 1000.0)))
 
     def summary(self, elapsed: float) -> dict:
         return {

@@ -34,12 +34,12 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from deploy_real.mujoco_g1 import FALL_HEIGHT
 from deploy_real.pacing import StopRequest
 from deploy_real.unitree_msgs import NUM_MOTOR_SLOTS, LowState, button_bit, encode_remote
 
 PHYSICS_HZ = 1000
 LOWSTATE_HZ = 500
-FALL_HEIGHT = 0.4
 DEFAULT_HOLD_S = 0.3
 #: LowState_.mode_machine of the simulated robot (the robot's type code; the server copies it into LowCmd_).
 SIM_MODE_MACHINE = 5
