@@ -42,9 +42,13 @@ and `keybody_error`: the share that played the clip to its end but exceeded the 
 When the clips come from more than one folder (e.g. a set combined by `python -m pose.manifest`),
 `groups` holds the same means per folder (named relative to the folders' common parent; `clips`: how
 many), also printed after the table.
---compare DIR2 also prints this run's summary against DIR2/eval.json (difference, ratio, and whether this
-run is within 25 % of that one on the worse side: the student target against its teacher) and stores the
-same under "compared_with" in this run's eval.json. The metric functions are `legged_gym.envs.mdp.metrics`.
+`summary_standard_error` holds each summary mean's standard error from the spread between a clip's envs
+(`standard_errors`; None with K = 1): the evaluation's own noise for this policy, which a difference
+between two runs must exceed before it says anything (the spread between training runs comes on top).
+--compare DIR2 also prints this run's summary against DIR2/eval.json (difference, ratio, whether this
+run is within 25 % of that one on the worse side: the student target against its teacher, and whether
+the difference is beyond two standard errors of it) and stores the same under "compared_with" in this
+run's eval.json. The metric functions are `legged_gym.envs.mdp.metrics`.
 
 CMG tasks (`g1_cmg_*`, `g1_stu_rl_cmg_*`: env `G1MimicCMG`) generate their references from velocity
 commands, so the rows are commands instead of clips (--motion_file is refused): --commands
@@ -468,6 +472,32 @@ def mean_over(rows: List[Dict[str, Any]], keys: Sequence[str] = METRIC_KEYS) -> 
     return out
 
 
+def standard_errors(
+    per_env: Dict[str, torch.Tensor], clip_of_env: torch.Tensor, num_clips: int, keys: Sequence[str] = METRIC_KEYS
+) -> Dict[str, Optional[float]]:
+    """Standard error of each summary mean (the mean over clips of the means over each clip's envs) from
+    the spread between a clip's envs: sqrt(sum_i s_i^2 / k_i) / n over the n clips with a value, s_i^2
+    the unbiased variance of clip i's k_i finite values. None where such a clip has fewer than 2 values
+    (--num_envs_per_clip 1). It is the evaluation's own sampling noise for this policy (the randomisation
+    and reset noise of --rand play; 0 under --rand none, where a clip's envs play alike), not the spread
+    between training runs."""
+    out: Dict[str, Optional[float]] = {}
+    for key in keys:
+        total, counted, defined = 0.0, 0, True
+        for i in range(num_clips):
+            values = per_env[key][clip_of_env == i]
+            values = values[torch.isfinite(values)]
+            if len(values) == 0:
+                continue
+            if len(values) < 2:
+                defined = False
+                break
+            total += float(values.double().var(unbiased=True)) / len(values)
+            counted += 1
+        out[key] = math.sqrt(total) / counted if defined and counted else None
+    return out
+
+
 def folder_groups(files: List[str]) -> List[str]:
     """Each clip file's folder, relative to the common parent of all of them ("." for that parent)."""
     folders = [os.path.dirname(os.path.abspath(f)) for f in files]
@@ -483,8 +513,9 @@ def summarize(
     failures: Optional[Dict[str, torch.Tensor]] = None,
     keys: Sequence[str] = METRIC_KEYS,
 ) -> dict:
-    """{"summary": mean over clips, "clips": [{"clip", "name", keys: mean over the clip's envs}]}, and
-    "groups" {folder: {"clips": n, keys: mean over its clips}} when `files` lie in several folders.
+    """{"summary": mean over clips, "summary_standard_error": `standard_errors`, "clips": [{"clip", "name",
+    keys: mean over the clip's envs}]}, and "groups" {folder: {"clips": n, keys: mean over its clips}} when
+    `files` lie in several folders.
     With `failures` (`FirstEpisodeTracker.failures_per_env`) every clip row and the summary also hold
     "failure_causes" {key: share of envs} (summary: mean over clips)."""
     clips: List[Dict[str, Any]] = []
@@ -495,7 +526,11 @@ def summarize(
         if failures is not None:
             row["failure_causes"] = {key: float(value[mask].mean()) for key, value in failures.items()}
         clips.append(row)
-    result: Dict[str, Any] = {"summary": mean_over(clips, keys), "clips": clips}
+    result: Dict[str, Any] = {
+        "summary": mean_over(clips, keys),
+        "summary_standard_error": standard_errors(per_env, clip_of_env, len(names), keys),
+        "clips": clips,
+    }
     if failures is not None:
         result["summary"]["failure_causes"] = {
             key: sum(r["failure_causes"][key] for r in clips) / max(len(clips), 1) for key in failures
@@ -532,7 +567,11 @@ def summarize_commands(
         out.update((key, row[key]) for key in order if key in row)
         rows.append(out)
     summary = dict(by_row["summary"], **mean_over(rows, tuple(RELATIVE_KEYS)))
-    return {"summary": {key: summary[key] for key in order if key in summary}, "commands": rows}
+    return {
+        "summary": {key: summary[key] for key in order if key in summary},
+        "summary_standard_error": by_row["summary_standard_error"],  # the absolute keys
+        "commands": rows,
+    }
 
 
 def evaluate(
@@ -604,13 +643,17 @@ def row_kind(result: dict) -> Tuple[str, str, List[Dict[str, Any]], Tuple[str, .
 
 
 def format_table(result: dict) -> str:
-    """One row per clip (per command, with the CMG keys, for a CMG eval) and a mean row, then one row
-    per folder group (if any); "-" for a value that is None."""
+    """One row per clip (per command, with the CMG keys, for a CMG eval), a mean row and its standard
+    errors (`standard_errors`, when K >= 2), then one row per folder group (if any); "-" for a value
+    that is None."""
     kind, index, rows_of, keys = row_kind(result)
     width = 22 if kind == "commands" else 20  # vx2.00_vy-0.50_wz0.00
     head = "{:>4} {:<{w}}".format(index, "name", w=width) + "".join("{:>10}".format(SHORT[k]) for k in keys)
     lines = [head, "-" * len(head)]
     rows = [(str(r[index]), r["name"], r) for r in rows_of] + [("", "mean", result["summary"])]
+    se = result.get("summary_standard_error")
+    if se is not None and any(v is not None for v in se.values()):
+        rows.append(("", "standard error", {k: se.get(k) for k in keys}))
     rows += [("", "{}/ ({})".format(name, r["clips"]), r) for name, r in result.get("groups", {}).items()]
     for i, name, r in rows:
         cells = ("{:>10}".format("-") if r[k] is None else "{:>10.3f}".format(r[k]) for k in keys)
@@ -628,19 +671,36 @@ def format_table(result: dict) -> str:
 HIGHER_IS_BETTER = ("success_rate", "completion")
 #: the student target of the tracking benchmark: within 25 % of its teacher on every metric (README)
 STUDENT_TOLERANCE = 0.25
+#: a difference between two evaluations counts as beyond their sampling noise above this many standard errors
+NOISE_SE = 2.0
 
 
 def compare_summaries(this: dict, other: dict) -> Dict[str, dict]:
     """Per metric (METRIC_KEYS, then the CMG keys either run has) of two eval.json results: this run's
-    and the other's value, the difference and ratio (this / other; None where the other is 0), and
-    whether this one is within STUDENT_TOLERANCE of the other on the worse side (success and completion
-    >= 0.75 x the other's, errors <= 1.25 x); values None where either run has none."""
+    and the other's value, the difference and ratio (this / other; None where the other is 0), whether
+    this one is within STUDENT_TOLERANCE of the other on the worse side (success and completion >= 0.75 x
+    the other's, errors <= 1.25 x), the difference's standard error sqrt(se_this^2 + se_other^2) from
+    both runs' "summary_standard_error" and whether the difference is beyond NOISE_SE of them
+    (`beyond_noise`); values None where either run has none (an eval.json of K = 1 or from before the
+    standard errors)."""
     a_sum, b_sum = this["summary"], other.get("summary", {})
+    a_se, b_se = this.get("summary_standard_error") or {}, other.get("summary_standard_error") or {}
     keys = METRIC_KEYS + tuple(k for k in CMG_KEYS if k in a_sum or k in b_sum)
     out = {}
     for k in keys:
         a, b = a_sum.get(k), b_sum.get(k)
-        row = {"this": a, "other": b, "difference": None, "ratio": None, "within_tolerance": None}
+        row = {
+            "this": a,
+            "other": b,
+            "difference": None,
+            "ratio": None,
+            "within_tolerance": None,
+            "difference_standard_error": None,
+            "beyond_noise": None,
+        }
+        if a is not None and b is not None and a_se.get(k) is not None and b_se.get(k) is not None:
+            se = math.hypot(a_se[k], b_se[k])
+            row.update(difference_standard_error=se, beyond_noise=bool(abs(a - b) > NOISE_SE * se))
         if a is not None and b is not None:
             bound = (1.0 - STUDENT_TOLERANCE) * b if k in HIGHER_IS_BETTER else (1.0 + STUDENT_TOLERANCE) * b
             row.update(
@@ -654,16 +714,26 @@ def compare_summaries(this: dict, other: dict) -> Dict[str, dict]:
 
 def format_comparison(this: dict, other: dict, other_name: str) -> str:
     """Summary of this run vs another eval.json (`compare_summaries`): metric, this, other, difference
-    (this - other), ratio, and "yes"/"no" for within 25 % (in_25pct; "-" where a value is missing)."""
-    head = "{:<22}{:>12}{:>12}{:>12}{:>8}{:>10}".format("metric", "this", "other", "difference", "ratio", "in_25pct")
+    (this - other), ratio, "yes"/"no" for within 25 % (in_25pct), NOISE_SE standard errors of the
+    difference (noise) and "yes"/"no" for a difference beyond them (beyond); "-" where a value is
+    missing."""
+    head = "{:<22}{:>12}{:>12}{:>12}{:>8}{:>10}{:>10}{:>8}".format(
+        "metric", "this", "other", "difference", "ratio", "in_25pct", "noise", "beyond"
+    )
     lines = ["compared with {}".format(other_name), head, "-" * len(head)]
+    yes_no = lambda flag: "-" if flag is None else ("yes" if flag else "no")  # noqa: E731
     for k, row in compare_summaries(this, other).items():
         cells = [
             "-" if row[c] is None else ("{:+.3f}" if c == "difference" else "{:.3f}").format(row[c])
             for c in ("this", "other", "difference", "ratio")
         ]
-        within = "-" if row["within_tolerance"] is None else ("yes" if row["within_tolerance"] else "no")
-        lines.append("{:<22}{:>12}{:>12}{:>12}{:>8}{:>10}".format(k, *cells, within))
+        se = row["difference_standard_error"]
+        noise = "-" if se is None else "{:.3f}".format(NOISE_SE * se)
+        lines.append(
+            "{:<22}{:>12}{:>12}{:>12}{:>8}{:>10}{:>10}{:>8}".format(
+                k, *cells, yes_no(row["within_tolerance"]), noise, yes_no(row["beyond_noise"])
+            )
+        )
     return "\n".join(lines)
 
 

@@ -151,14 +151,18 @@ def test_eval_writes_scores_plot_and_comparison(teacher, logs, short_motions, tm
     for row in other["clips"] + [other["summary"]]:
         check_metrics(row)
     lines = out.stdout.splitlines()
-    header = ["metric", "this", "other", "difference", "ratio", "in_25pct"]
+    header = ["metric", "this", "other", "difference", "ratio", "in_25pct", "noise", "beyond"]
     head = [i for i, line in enumerate(lines) if line.split() == header]
     assert len(head) == 1, out.stdout
     rows = {line.split()[0]: line.split()[1:] for line in lines[head[0] + 2 : head[0] + 2 + len(METRIC_KEYS)]}
     assert set(rows) == set(METRIC_KEYS), out.stdout
     stored = other["compared_with"]
     assert stored["file"] == str(tmp_path / "play" / "eval.json") and stored["tolerance"] == 0.25
-    for key, (this, that, diff, ratio, within) in rows.items():
+    # one env per clip: no spread to estimate the noise from
+    assert all(v is None for v in other["summary_standard_error"].values())
+    assert "standard error" not in out.stdout
+    for key, (this, that, diff, ratio, within, noise, beyond) in rows.items():
+        assert (noise, beyond) == ("-", "-") and stored["metrics"][key]["beyond_noise"] is None
         a, b = other["summary"][key], result["summary"][key]
         assert float(this) == pytest.approx(a, abs=1e-3)
         assert float(that) == pytest.approx(b, abs=1e-3)
@@ -194,6 +198,54 @@ def test_clips_from_several_folders_are_also_summarised_per_folder(tmp_path):
     assert "groups" not in summarize(
         per_env, clip_of_env, names, [str(tmp_path / f) for f in ("x.pkl", "y.pkl", "z.pkl")]
     )
+
+
+def test_summary_standard_errors_come_from_the_spread_between_a_clips_envs():
+    from legged_gym.scripts.eval import METRIC_KEYS, format_table, summarize
+
+    clip_of_env = torch.tensor([0, 0, 0, 1, 1, 1])
+    success = torch.tensor([1.0, 0.0, 1.0, 1.0, 1.0, 1.0])
+    error = torch.tensor([1.0, 2.0, 4.0, 10.0, float("nan"), 14.0])  # clip 1: two finite values
+    lonely = torch.tensor([1.0, float("nan"), float("nan"), 3.0, 5.0, 7.0])  # clip 0: one finite value
+    per_env = dict({key: error for key in METRIC_KEYS}, success_rate=success, root_drift_m=lonely)
+    result = summarize(per_env, clip_of_env, ["a", "b"])
+    se = result["summary_standard_error"]
+    var_a = np.var([1.0, 0.0, 1.0], ddof=1)  # the second clip's envs all succeed: no spread
+    assert se["success_rate"] == pytest.approx(math.sqrt(var_a / 3) / 2)
+    assert se["mpkpe_local_mm"] == pytest.approx(math.sqrt(np.var([1.0, 2.0, 4.0], ddof=1) / 3 + 8.0 / 2) / 2)
+    assert se["root_drift_m"] is None  # a clip with one value has no spread to measure
+    assert result["summary"]["mpkpe_local_mm"] == pytest.approx((7.0 / 3 + 12.0) / 2)
+    table = format_table(result)
+    se_row = [line for line in table.splitlines() if "standard error" in line]
+    assert len(se_row) == 1 and "{:.3f}".format(se["mpkpe_local_mm"]) in se_row[0]
+    # one env per clip: nothing to estimate
+    one = summarize({"success_rate": success[:2]}, torch.tensor([0, 1]), ["a", "b"], keys=("success_rate",))
+    assert one["summary_standard_error"] == {"success_rate": None}
+    # an unmeasured clip (all NaN: no value, left out of the mean) is left out of the standard error too
+    gap = summarize(
+        {"m": torch.tensor([float("nan"), float("nan"), 2.0, 4.0])}, torch.tensor([0, 0, 1, 1]), ["a", "b"], keys=("m",)
+    )
+    assert gap["summary"]["m"] == pytest.approx(3.0)
+    assert gap["summary_standard_error"]["m"] == pytest.approx(math.sqrt(2.0 / 2))
+
+
+def test_comparison_says_whether_a_difference_is_beyond_the_noise():
+    from legged_gym.scripts.eval import compare_summaries, format_comparison
+
+    def run(success, se):
+        return {"summary": {"success_rate": success}, "summary_standard_error": {"success_rate": se}}
+
+    base = run(0.85, 0.012)
+    far, near = compare_summaries(run(0.90, 0.016), base), compare_summaries(run(0.87, 0.016), base)
+    assert far["success_rate"]["difference_standard_error"] == pytest.approx(0.02)  # hypot(0.016, 0.012)
+    assert far["success_rate"]["beyond_noise"] is True  # 0.05 > 2 x 0.02
+    assert near["success_rate"]["beyond_noise"] is False  # 0.02 < 0.04
+    row = [line.split() for line in format_comparison(run(0.90, 0.016), base, "base").splitlines()]
+    assert ["success_rate", "0.900", "0.850", "+0.050", "1.059", "yes", "0.040", "yes"] in row
+    # an eval.json without standard errors (K = 1, or written before them)
+    old = compare_summaries(run(0.90, 0.016), {"summary": {"success_rate": 0.85}})
+    assert old["success_rate"]["difference_standard_error"] is None and old["success_rate"]["beyond_noise"] is None
+    assert old["success_rate"]["difference"] == pytest.approx(0.05)
 
 
 def test_eval_usage_errors(logs, tmp_path):

@@ -258,7 +258,11 @@ def test_command_tables_comparison_and_plot(tmp_path):
     assert format_table(result).splitlines()[3].split()[column] == "-"
     lines = format_comparison(result, clip, "clips/eval.json").splitlines()
     assert [line.split()[0] for line in lines[3:]] == list(METRIC_KEYS + CMG_KEYS)
-    assert lines[3 + len(METRIC_KEYS)].split()[1:] == ["4.000", "-", "-", "-", "-"]
+    assert lines[3 + len(METRIC_KEYS)].split()[1:] == ["4.000", "-", "-", "-", "-", "-", "-"]
+    # the standard errors of the absolute keys: rows of two envs, values 1, 3 and 5, 7
+    se = result["summary_standard_error"]
+    assert se["mpkpe_local_mm"] == pytest.approx(math.sqrt(2.0 / 2 + 2.0 / 2) / 2)
+    assert "cmd_vel_error_rel" not in se
     plot(result, tmp_path / "eval.png", "title")
     assert (tmp_path / "eval.png").stat().st_size > 0
 
