@@ -11,8 +11,7 @@ correction towards the reference root, as a position loop around a velocity comm
 
 with g = 1, or with `full_speed` > 0 g = min(1, |v_ref,xy| / full_speed): the correction fades out
 where the reference stands, so a reference at rest is not turned into a walk towards it (the
-drift-feedback teachers fall mostly in the idle phases of the clips; README, "Tracking quality per
-GPU-minute").
+drift-feedback teachers fall mostly in the idle phases of the clips; docs/tracking_quality.md).
 
 The robot's world position is known in simulation only: use it for the privileged teacher. A student
 trained with it needs the same feedback on the robot (an odometry estimate); with gains 0 (the
