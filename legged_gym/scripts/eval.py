@@ -43,7 +43,7 @@ When the clips come from more than one folder (e.g. a set combined by `python -m
 `groups` holds the same means per folder (named relative to the folders' common parent; `clips`: how
 many), also printed after the table.
 `summary_standard_error` holds each summary mean's standard error from the spread between a clip's envs
-(`standard_errors`; None with K = 1): the evaluation's own noise for this policy, which a difference
+(`standard_error`; None with K = 1): the evaluation's own noise for this policy, which a difference
 between two runs must exceed before it says anything (the spread between training runs comes on top).
 --compare DIR2 also prints this run's summary against DIR2/eval.json (difference, ratio, whether this
 run is within 25 % of that one on the worse side: the student target against its teacher, and whether
@@ -458,11 +458,6 @@ class CommandTracker(FirstEpisodeTracker):
         return out
 
 
-def nan_to_none(value: float) -> Optional[float]:
-    """None for NaN (a mean over no value: JSON has no NaN)."""
-    return None if math.isnan(value) else value
-
-
 def mean_over(rows: List[Dict[str, Any]], keys: Sequence[str] = METRIC_KEYS) -> Dict[str, Optional[float]]:
     """Mean over `rows` of each key, leaving out the rows where it is None (None when all are)."""
     out: Dict[str, Optional[float]] = {}
@@ -472,30 +467,25 @@ def mean_over(rows: List[Dict[str, Any]], keys: Sequence[str] = METRIC_KEYS) -> 
     return out
 
 
-def standard_errors(
-    per_env: Dict[str, torch.Tensor], clip_of_env: torch.Tensor, num_clips: int, keys: Sequence[str] = METRIC_KEYS
-) -> Dict[str, Optional[float]]:
-    """Standard error of each summary mean (the mean over clips of the means over each clip's envs) from
-    the spread between a clip's envs: sqrt(sum_i s_i^2 / k_i) / n over the n clips with a value, s_i^2
-    the unbiased variance of clip i's k_i finite values. None where such a clip has fewer than 2 values
-    (--num_envs_per_clip 1). It is the evaluation's own sampling noise for this policy (the randomisation
-    and reset noise of --rand play; 0 under --rand none, where a clip's envs play alike), not the spread
-    between training runs."""
-    out: Dict[str, Optional[float]] = {}
-    for key in keys:
-        total, counted, defined = 0.0, 0, True
-        for i in range(num_clips):
-            values = per_env[key][clip_of_env == i]
-            values = values[torch.isfinite(values)]
-            if len(values) == 0:
-                continue
-            if len(values) < 2:
-                defined = False
-                break
-            total += float(values.double().var(unbiased=True)) / len(values)
-            counted += 1
-        out[key] = math.sqrt(total) / counted if defined and counted else None
-    return out
+def clip_mean_and_spread(values: torch.Tensor) -> Tuple[Optional[float], Optional[float]]:
+    """A clip's values over its envs, NaN left out: their mean (None when none is left) and their
+    unbiased variance over their number, the squared standard error of that mean (None with fewer than
+    2 values: --num_envs_per_clip 1)."""
+    values = values[~torch.isnan(values)]
+    if len(values) == 0:
+        return None, None
+    spread = float(values.double().var(unbiased=True)) / len(values) if len(values) >= 2 else None
+    return float(values.mean()), spread
+
+
+def standard_error(spreads: List[Optional[float]]) -> Optional[float]:
+    """Standard error of a mean over n clips from their `clip_mean_and_spread` spreads (the clips with a
+    value): sqrt(sum_i s_i^2 / k_i) / n; None where a clip has no spread. It is the evaluation's own
+    sampling noise for this policy (the randomisation and reset noise of --rand play; 0 under --rand
+    none, where a clip's envs play alike), not the spread between training runs."""
+    if not spreads or any(v is None for v in spreads):
+        return None
+    return math.sqrt(sum(v for v in spreads if v is not None)) / len(spreads)
 
 
 def folder_groups(files: List[str]) -> List[str]:
@@ -513,22 +503,26 @@ def summarize(
     failures: Optional[Dict[str, torch.Tensor]] = None,
     keys: Sequence[str] = METRIC_KEYS,
 ) -> dict:
-    """{"summary": mean over clips, "summary_standard_error": `standard_errors`, "clips": [{"clip", "name",
-    keys: mean over the clip's envs}]}, and "groups" {folder: {"clips": n, keys: mean over its clips}} when
-    `files` lie in several folders.
+    """{"summary": mean over clips, "summary_standard_error": its `standard_error` per key, "clips":
+    [{"clip", "name", keys: mean over the clip's envs}]}, and "groups" {folder: {"clips": n, keys: mean
+    over its clips}} when `files` lie in several folders.
     With `failures` (`FirstEpisodeTracker.failures_per_env`) every clip row and the summary also hold
     "failure_causes" {key: share of envs} (summary: mean over clips)."""
     clips: List[Dict[str, Any]] = []
+    spreads: Dict[str, List[Optional[float]]] = {key: [] for key in keys}  # of the clips with a value
     for i, name in enumerate(names):
         mask = clip_of_env == i
         row: Dict[str, Any] = {"clip": i, "name": name}
-        row.update({key: nan_to_none(float(per_env[key][mask].nanmean())) for key in keys})
+        for key in keys:
+            row[key], spread = clip_mean_and_spread(per_env[key][mask])
+            if row[key] is not None:
+                spreads[key].append(spread)
         if failures is not None:
             row["failure_causes"] = {key: float(value[mask].mean()) for key, value in failures.items()}
         clips.append(row)
     result: Dict[str, Any] = {
         "summary": mean_over(clips, keys),
-        "summary_standard_error": standard_errors(per_env, clip_of_env, len(names), keys),
+        "summary_standard_error": {key: standard_error(spreads[key]) for key in keys},
         "clips": clips,
     }
     if failures is not None:
@@ -644,7 +638,7 @@ def row_kind(result: dict) -> Tuple[str, str, List[Dict[str, Any]], Tuple[str, .
 
 def format_table(result: dict) -> str:
     """One row per clip (per command, with the CMG keys, for a CMG eval), a mean row and its standard
-    errors (`standard_errors`, when K >= 2), then one row per folder group (if any); "-" for a value
+    errors (`standard_error`, when K >= 2), then one row per folder group (if any); "-" for a value
     that is None."""
     kind, index, rows_of, keys = row_kind(result)
     width = 22 if kind == "commands" else 20  # vx2.00_vy-0.50_wz0.00
@@ -698,9 +692,6 @@ def compare_summaries(this: dict, other: dict) -> Dict[str, dict]:
             "difference_standard_error": None,
             "beyond_noise": None,
         }
-        if a is not None and b is not None and a_se.get(k) is not None and b_se.get(k) is not None:
-            se = math.hypot(a_se[k], b_se[k])
-            row.update(difference_standard_error=se, beyond_noise=bool(abs(a - b) > NOISE_SE * se))
         if a is not None and b is not None:
             bound = (1.0 - STUDENT_TOLERANCE) * b if k in HIGHER_IS_BETTER else (1.0 + STUDENT_TOLERANCE) * b
             row.update(
@@ -708,6 +699,9 @@ def compare_summaries(this: dict, other: dict) -> Dict[str, dict]:
                 ratio=a / b if b != 0 else None,
                 within_tolerance=bool(a >= bound if k in HIGHER_IS_BETTER else a <= bound),
             )
+            if a_se.get(k) is not None and b_se.get(k) is not None:
+                se = math.hypot(a_se[k], b_se[k])
+                row.update(difference_standard_error=se, beyond_noise=bool(abs(a - b) > NOISE_SE * se))
         out[k] = row
     return out
 
