@@ -135,7 +135,7 @@ class G1Model:
         for i, name in enumerate(self.dof_names):
             if not name.startswith("left_"):
                 continue
-            twin = "right_" + name[len("left_") :]
+            twin = twin_name(name)
             a = np.array(self.joint_by_name(name)[1].axis)
             b = np.array(self.joint_by_name(twin)[1].axis)
             sign = float(np.dot(a * (-1.0, 1.0, -1.0), b))
@@ -145,6 +145,15 @@ class G1Model:
             right.append(self.dof_names.index(twin))
             signs.append(sign)
         return tuple(left), tuple(right), tuple(signs)
+
+
+def twin_name(name: str) -> str:
+    """The left/right twin of a joint or body name (`left_x` <-> `right_x`); a name without either prefix is
+    its own twin."""
+    for side, other in (("left_", "right_"), ("right_", "left_")):
+        if name.startswith(side):
+            return other + name[len(side) :]
+    return name
 
 
 def _tuple(v, n=None):

@@ -18,7 +18,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 import torch
 
-from pose.g1_model import load_g1
+from pose.g1_model import load_g1, twin_name
 
 NUM_JOINTS = 29
 MOTION_DIM = 2 * NUM_JOINTS  # positions, then velocities
@@ -36,18 +36,10 @@ def joint_names() -> Tuple[str, ...]:
     return tuple(names)
 
 
-def _twin(name: str) -> str:
-    if name.startswith("left_"):
-        return "right_" + name[len("left_") :]
-    if name.startswith("right_"):
-        return "left_" + name[len("right_") :]
-    return name
-
-
 def mirror_map() -> Tuple[List[int], List[float]]:
     """(permutation, signs) of the 29 joints: mirrored[i] = signs[i] * q[permutation[i]]."""
     names = joint_names()
-    perm = [names.index(_twin(n)) for n in names]
+    perm = [names.index(twin_name(n)) for n in names]
     signs = [-1.0 if ("_roll_" in n or "_yaw_" in n) else 1.0 for n in names]
     return perm, signs
 

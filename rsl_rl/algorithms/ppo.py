@@ -6,8 +6,13 @@ r += gamma * V(s) * time_out), `compute_returns` runs GAE on it and normalises t
 
     loss = surrogate + value_loss_coef * value_loss - entropy_coef * mean entropy
 
-with gradients clipped to max_grad_norm and, under the "adaptive" schedule, the learning rate
+(+ symmetry_coef x the symmetry loss, when set: below) with gradients clipped to max_grad_norm and, under the "adaptive" schedule, the learning rate
 adapted per minibatch from KL(old || new) (summed over action dims, mean over the batch).
+Symmetry loss (`symmetry_coef` > 0; 0 in TWIST): the mean over the minibatch of
+|mu(mirror(o)) - mirror_a(mu(o))|^2 (summed over action dims), where mirror / mirror_a reflect the
+observation and the action left-right (`set_symmetry`: permutation and signs over the raw observation,
+applied between un-normalising and normalising again with the runner's normaliser); it pulls the policy
+mean towards a left-right symmetric one (docs/learning.md, Symmetry loss).
 `state_dict` holds the optimizer (its param groups carry the current learning rate).
 
 Two ways to run the same update (`fast_update`; "auto": the fast way on CUDA):
@@ -48,6 +53,7 @@ from pose.utils.tf32 import Tf32
 
 if TYPE_CHECKING:
     from rsl_rl.modules.actor_critic_mimic import ActorCriticMimic
+    from rsl_rl.utils.normalizer import Normalizer
 
 #: TWIST's algorithm config fields that its PPO never reads.
 TWIST_UNUSED_FIELDS = (
@@ -95,6 +101,7 @@ class PPO:
         cuda_graph: bool = True,
         distributed_cuda_graph: bool = False,
         compile_update="auto",
+        symmetry_coef: float = 0.0,
         **kwargs,
     ):
         unknown = sorted(k for k in kwargs if k not in TWIST_UNUSED_FIELDS)
@@ -117,6 +124,9 @@ class PPO:
         self.schedule = schedule
         self.desired_kl = float(desired_kl)
         self.tf32 = bool(tf32)
+        self.symmetry_coef = float(symmetry_coef)
+        self._symmetry = None  # type: Optional[Tuple[torch.Tensor, ...]]
+        self._symmetry_normalizer = None  # type: Optional[Normalizer]
         params = [p for p in self.actor_critic.parameters() if p.requires_grad]
         if fast_update == "auto":
             fast_update = self.device.type == "cuda"
@@ -181,6 +191,38 @@ class PPO:
     def _tf32_scope(self):
         return Tf32(self.tf32 and self.device.type == "cuda")
 
+    def set_symmetry(self, obs_mirror, action_mirror, normalizer: Normalizer) -> None:
+        """The mirror maps of the symmetry loss: obs_mirror and action_mirror are (permutation, signs)
+        with mirrored[i] = signs[i] * x[permutation[i]] over the raw observation and the action;
+        normalizer (its `mean`, `std`, `eps`) is the one that normalises the stored observations."""
+        tensors = []
+        for perm, signs, size in (
+            (obs_mirror[0], obs_mirror[1], int(normalizer.mean.shape[-1])),
+            (action_mirror[0], action_mirror[1], None),
+        ):
+            perm = torch.as_tensor(perm, dtype=torch.long, device=self.device)
+            signs = torch.as_tensor(signs, dtype=torch.float32, device=self.device)
+            if perm.shape != signs.shape or (size is not None and perm.numel() != size):
+                raise ValueError(
+                    "set_symmetry: a mirror of {} entries with {} signs for {} entries".format(
+                        perm.numel(), signs.numel(), size
+                    )
+                )
+            tensors += [perm, signs]
+        self._symmetry = tuple(tensors)
+        self._symmetry_normalizer = normalizer
+
+    def _symmetry_loss(self, obs: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        """mean |mu(mirror(obs)) - mirror_a(mu)|^2 for normalised obs (the module doc)."""
+        normalizer = self._symmetry_normalizer
+        assert self._symmetry is not None and normalizer is not None  # checked by update()
+        obs_perm, obs_signs, act_perm, act_signs = self._symmetry
+        scale = normalizer.std + normalizer.eps
+        raw = obs * scale + normalizer.mean
+        mirrored = (raw[:, obs_perm] * obs_signs - normalizer.mean) / scale
+        mu_mirrored = self.actor_critic.act_inference(mirrored)
+        return ((mu_mirrored - mu[:, act_perm] * act_signs) ** 2).sum(dim=-1).mean()
+
     # --- rollout ---------------------------------------------------------------------------------
     def init_storage(
         self, num_envs: int, num_transitions_per_env: int, obs_shape, critic_obs_shape, actions_shape
@@ -241,6 +283,10 @@ class PPO:
     # --- update ----------------------------------------------------------------------------------
     def update(self) -> Dict[str, float]:
         """PPO epochs over the stored rollout; returns the mean of each loss term (and the last lr)."""
+        if self.symmetry_coef > 0 and self._symmetry is None:
+            raise RuntimeError(
+                "algorithm.symmetry_coef > 0 needs the mirror maps: set_symmetry() (the runner calls it)"
+            )
         fast = self.fast_update
         if fast:
             assert self._lr_param is not None  # fast_update: the fused Adam's learning rate
@@ -383,6 +429,10 @@ class PPO:
         extra_loss, terms = self._extra_loss(b, mu, sigma)
         if extra_loss is not None:
             loss = loss + extra_loss
+        if self.symmetry_coef > 0:
+            symmetry = self._symmetry_loss(b.observations, mu)
+            loss = loss + self.symmetry_coef * symmetry
+            terms["symmetry"] = symmetry.detach()
         terms.update(value_func=v_loss.detach(), surrogate=surrogate.detach(), entropy=entropy_mean.detach())
         return loss, kl_mean, terms
 

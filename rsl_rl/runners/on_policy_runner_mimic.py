@@ -183,6 +183,14 @@ class OnPolicyRunnerMimic:
 
         self.normalizer = Normalizer(self.num_obs).to(self.device)
         self.critic_normalizer = self._make_critic_normalizer()
+        if self.alg.symmetry_coef > 0:  # the symmetry loss: the env's mirror maps of its obs and actions
+            if not hasattr(env, "symmetry_maps"):
+                raise ValueError(
+                    "algorithm.symmetry_coef = {}: {} has no mirror maps of its observations and actions "
+                    "(symmetry_maps())".format(self.alg.symmetry_coef, type(env).__name__)
+                )
+            obs_mirror, action_mirror = env.symmetry_maps()
+            self.alg.set_symmetry(obs_mirror, action_mirror, self.normalizer)
         self.log_dir = log_dir if self.rank == 0 else None  # only rank 0 logs and saves
         self.logger = None  # type: Optional[TrainLogger]
         self.current_learning_iteration = 0

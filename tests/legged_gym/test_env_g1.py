@@ -177,6 +177,15 @@ def test_student_obs_current_frame_and_history(student_env):
 # --- resets and randomisation -------------------------------------------------------------------------
 
 
+def test_symmetry_maps_are_the_layouts_mirror_of_the_envs_obs_and_actions(teacher_env, student_env):
+    from legged_gym.envs.mdp import symmetry
+
+    for env in (teacher_env, student_env):
+        obs_mirror, action_mirror = env.symmetry_maps()
+        assert len(obs_mirror[0]) == env.num_obs and len(action_mirror[0]) == env.num_actions
+        assert obs_mirror == symmetry.obs_mirror(env.obs_layout, env.obs_type)
+
+
 def test_construction_resets_every_env_to_its_noised_reference():
     env = make_env("g1_priv_mimic", num_envs=3, seed=5)
     assert_at_noised_reference(env, [0, 1, 2])

@@ -152,7 +152,7 @@ def test_unknown_algorithm_settings_warn_and_twist_unused_ones_do_not():
 # --- the fast update (fused Adam, learning-rate rule on the device) against the plain one -------------
 
 
-def _twin_updates(dagger, desired_kl, updates=2):
+def _twin_updates(dagger, desired_kl, updates=2, symmetry_coef=0.0):
     """The same rollouts updated the plain and the fast way: (plain alg, fast alg, their outputs)."""
     kwargs = dict(
         num_learning_epochs=3,
@@ -161,6 +161,7 @@ def _twin_updates(dagger, desired_kl, updates=2):
         schedule="adaptive",
         desired_kl=desired_kl,
         max_grad_norm=0.5,
+        symmetry_coef=symmetry_coef,
     )
     algs, outs = [], []
     for fast in (False, True):
@@ -177,6 +178,8 @@ def _twin_updates(dagger, desired_kl, updates=2):
         else:
             alg = PPO(net(0), fast_update=fast, **kwargs)
         assert alg.fast_update == fast
+        if symmetry_coef > 0:
+            alg.set_symmetry(OBS_MIRROR, ACTION_MIRROR, fitted_normalizer())
         out = []
         for _ in range(updates):
             rollout(alg, dagger)
@@ -342,3 +345,93 @@ def test_fast_optimizer_checkpoints_in_the_plain_format_and_resumes_either_way()
     for p, q in zip(a.actor_critic.parameters(), b.actor_critic.parameters()):
         torch.testing.assert_close(q, p, rtol=1e-5, atol=1e-6)
     assert a.learning_rate == b.learning_rate
+
+
+# --- the symmetry loss (algorithm.symmetry_coef) ------------------------------------------------------
+
+OBS_MIRROR = ([1, 0, 2, 3, 5, 4], [1.0, 1.0, -1.0, 1.0, -1.0, -1.0])  # an involution of the 6 obs entries
+ACTION_MIRROR = ([1, 0], [-1.0, -1.0])
+
+
+def mirror(m, x):
+    return x[..., m[0]] * torch.tensor(m[1])
+
+
+def fitted_normalizer(seed=3):
+    from rsl_rl.utils.normalizer import Normalizer
+
+    torch.manual_seed(seed)
+    normalizer = Normalizer(OBS)
+    normalizer.record(torch.randn(50, OBS) * torch.linspace(0.5, 3.0, OBS) + torch.linspace(-2.0, 2.0, OBS))
+    normalizer.update()
+    return normalizer
+
+
+def test_symmetry_term_follows_the_gradient_of_the_hand_loss():
+    """The update's gradient is the PPO loss plus coef x mean |mu(mirror(o)) - mirror_a(mu(o))|^2, the
+    mirror applied to the raw observation (un-normalised, mirrored, normalised again)."""
+    ac = net(0)
+    alg = PPO(ac, num_learning_epochs=1, num_mini_batches=1, schedule="fixed", max_grad_norm=1e9, symmetry_coef=0.7)
+    normalizer = fitted_normalizer()
+    alg.set_symmetry(OBS_MIRROR, ACTION_MIRROR, normalizer)
+    rollout(alg)
+    reference = net(0)
+    reference.load_state_dict(ac.state_dict())
+    obs = alg.storage.observations.flatten(0, 1)
+    scale = normalizer.std + normalizer.eps
+    mirrored_obs = (mirror(OBS_MIRROR, obs * scale + normalizer.mean) - normalizer.mean) / scale
+    symmetry = ((reference.actor(mirrored_obs) - mirror(ACTION_MIRROR, reference.actor(obs))) ** 2).sum(-1).mean()
+    loss = hand_loss(reference, alg.storage) + 0.7 * symmetry
+    params = [p for p in reference.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(loss, params)
+    alg.optimizer = torch.optim.SGD([p for p in ac.parameters() if p.requires_grad], lr=0.01)
+    out = alg.update()
+    for p_new, p_old, g in zip([p for p in ac.parameters() if p.requires_grad], params, grads):
+        torch.testing.assert_close(p_new, p_old - 0.01 * g, rtol=1e-4, atol=1e-6)
+    assert out["symmetry"] == pytest.approx(symmetry.item(), rel=1e-5)
+
+
+class RawObsPolicy(torch.nn.Module):
+    """Test double: a policy mean defined on the raw observation, g(o) or g(o) + M_a g(M_o o), which is
+    exactly mirror-equivariant (M_a and M_o are involutions)."""
+
+    def __init__(self, normalizer, equivariant):
+        super().__init__()
+        torch.manual_seed(5)
+        self.g = torch.nn.Linear(OBS, ACT)
+        self.normalizer, self.equivariant = normalizer, equivariant
+
+    def act_inference(self, obs_normalized):
+        raw = obs_normalized * (self.normalizer.std + self.normalizer.eps) + self.normalizer.mean
+        out = self.g(raw)
+        return out + mirror(ACTION_MIRROR, self.g(mirror(OBS_MIRROR, raw))) if self.equivariant else out
+
+
+def test_symmetry_loss_vanishes_for_a_mirror_equivariant_policy_only():
+    normalizer = fitted_normalizer()
+    obs = normalizer.normalize(torch.randn(32, OBS) * 2.0)
+    losses = []
+    for equivariant in (True, False):
+        policy = RawObsPolicy(normalizer, equivariant)
+        alg = PPO(policy, fast_update=False, symmetry_coef=1.0)
+        alg.set_symmetry(OBS_MIRROR, ACTION_MIRROR, normalizer)
+        losses.append(alg._symmetry_loss(obs, policy.act_inference(obs)).item())
+    assert losses[0] < 1e-10 and losses[1] > 0.1
+
+
+@pytest.mark.parametrize("dagger", [False, True])
+def test_fast_update_with_the_symmetry_loss_equals_the_plain_update(dagger):
+    (plain, fast), (out_plain, out_fast) = _twin_updates(dagger, 1e-2, symmetry_coef=0.5)
+    for p, q in zip(plain.actor_critic.parameters(), fast.actor_critic.parameters()):
+        torch.testing.assert_close(q, p, rtol=1e-5, atol=1e-6)
+    for a, b in zip(out_plain, out_fast):
+        assert a["symmetry"] > 0 and b["symmetry"] == pytest.approx(a["symmetry"], rel=1e-4)
+
+
+def test_symmetry_needs_its_maps():
+    alg = PPO(net(0), symmetry_coef=0.5)
+    rollout(alg)
+    with pytest.raises(RuntimeError, match="set_symmetry"):
+        alg.update()
+    with pytest.raises(ValueError, match="5 entries"):
+        alg.set_symmetry(([0, 1, 2, 3, 4], [1.0] * 5), ACTION_MIRROR, fitted_normalizer())

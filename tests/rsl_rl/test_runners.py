@@ -9,7 +9,7 @@ import torch
 
 from rsl_rl.algorithms.losses import gaussian_kl
 from rsl_rl.runners import OnPolicyDaggerRunner, OnPolicyRunnerMimic, save_due
-from rsl_rl_fakes import FakeMimicEnv, single_thread, small_train_cfg  # noqa: F401 (fixture)
+from rsl_rl_fakes import FRAME_DIM, NUM_FRAMES, TEACHER_OBS, FakeMimicEnv, single_thread, small_train_cfg  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -565,3 +565,43 @@ def test_summary_line_every_interval_and_at_the_end(tmp_path, capsys):
     runner.learn(5)
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("iter ")]
     assert [ln.split(" | ")[0] for ln in lines] == ["iter 2/5", "iter 4/5", "iter 5/5"]
+
+
+class MirroredFakeEnv(FakeMimicEnv):
+    """The fake env with mirror maps (an involution of its obs: the three joints reversed, the middle one
+    negated, and of its actions likewise), for the symmetry loss's plumbing."""
+
+    def symmetry_maps(self):
+        n_ref = NUM_FRAMES * FRAME_DIM
+        joints = [n_ref + 2, n_ref + 1, n_ref]
+        perm = list(range(n_ref)) + joints + list(range(n_ref + 3, TEACHER_OBS))
+        signs = [1.0] * TEACHER_OBS
+        signs[n_ref + 1] = -1.0
+        return (perm, signs), ([2, 1, 0], [1.0, -1.0, 1.0])
+
+
+def test_symmetry_loss_is_logged_and_lowers_the_policys_asymmetry(tmp_path):
+    asymmetry = []
+    for coef in (0.0, 5.0):
+        torch.manual_seed(0)
+        cfg = small_train_cfg(save_interval=100)
+        cfg["algorithm"]["symmetry_coef"] = coef
+        env = MirroredFakeEnv()
+        runner = OnPolicyRunnerMimic(env, cfg, str(tmp_path / str(coef)))
+        runner.learn(4)
+        alg = runner.alg
+        if coef == 0.0:
+            alg.set_symmetry(*env.symmetry_maps(), runner.normalizer)  # to measure it
+        obs = runner.normalizer.normalize(env.get_observations())
+        with torch.no_grad():
+            asymmetry.append(alg._symmetry_loss(obs, alg.actor_critic.act_inference(obs)).item())
+        _, tags = tb_tags(str(tmp_path / str(coef)))
+        assert ("Loss/symmetry" in tags) == (coef > 0)
+    assert asymmetry[1] < 0.5 * asymmetry[0]
+
+
+def test_symmetry_loss_needs_an_env_with_mirror_maps():
+    cfg = small_train_cfg(save_interval=100)
+    cfg["algorithm"]["symmetry_coef"] = 1.0
+    with pytest.raises(ValueError, match="FakeMimicEnv has no mirror maps"):
+        OnPolicyRunnerMimic(FakeMimicEnv(), cfg, None)

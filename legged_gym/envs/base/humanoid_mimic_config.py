@@ -267,6 +267,9 @@ class HumanoidMimicCfgPPO(BaseConfig):
         lam = 0.95
         desired_kl = 0.008
         max_grad_norm = 1.0
+        # Not in TWIST (0: off): weight of the left-right symmetry loss on the policy mean (docs/learning.md,
+        # Symmetry loss; rsl_rl/algorithms/ppo.py)
+        symmetry_coef = 0.0
         normalizer_update_iterations = 3000
         # Speed switches of rsl_rl's PPO (the same update either way; rsl_rl/algorithms/ppo.py): the
         # fast way ("auto": on CUDA), TF32 products, the minibatch step in a CUDA graph, and the

@@ -16,6 +16,7 @@ import torch
 
 from legged_gym.envs.base.humanoid_mimic import HumanoidMimic
 from legged_gym.envs.mdp import observations as obs_terms
+from legged_gym.envs.mdp import symmetry
 from legged_gym.envs.mdp.layout import OBS_TYPES, ObsLayout
 from pose.g1_model import load_g1
 
@@ -82,6 +83,12 @@ class G1MimicDistill(HumanoidMimic):
     def obs_layout(self) -> ObsLayout:
         """The layout of this env's observations (the train entry sizes the policy from it)."""
         return self.dims
+
+    def symmetry_maps(self):
+        """(observation mirror, action mirror) as (permutation, signs) each: the left-right reflection of
+        this env's policy observation and actions (`mdp.symmetry`; the symmetry loss, docs/learning.md)."""
+        key_bodies = self.cfg.motion.key_bodies or load_g1().key_bodies
+        return symmetry.obs_mirror(self.dims, self.obs_type, key_bodies), symmetry.action_mirror()
 
     def _motion_body_sim_ids(self) -> torch.Tensor:
         motion_bodies = self._motion_lib.get_body_names()
