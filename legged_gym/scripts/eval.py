@@ -94,6 +94,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any, Dict, List, Optional, Sequence, Tuple  # noqa: E402
 
 import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 from legged_gym.envs.base.humanoid_mimic_config import disable_randomization, set_play_cfg  # noqa: E402
 from legged_gym.envs.g1.g1_mimic_cmg import G1MimicCMG  # noqa: E402
@@ -590,14 +591,19 @@ def evaluate(
     max_steps = int(math.ceil(float(clip_lengths.max()) / env.dt)) + 2  # the longest clip ends before
     obs = env.get_observations()
     env.pre_reset_callback = tracker.observe
+    progress = tqdm(total=max_steps, desc="eval", unit="step", dynamic_ncols=True)
     try:
         for _ in range(max_steps):
             with torch.no_grad():
                 actions = policy(obs.detach())
             obs, _, _, _, _ = env.step(actions.detach())
-            if not bool(tracker.active.any()):
+            playing = int(tracker.active.sum())
+            progress.set_postfix_str("{}/{} envs in their first episode".format(playing, env.num_envs), refresh=False)
+            progress.update()
+            if playing == 0:
                 break
     finally:
+        progress.close()
         env.pre_reset_callback = None
     tracker.close(env)
     per_env, failures = tracker.per_env(clip_lengths, env.dt), tracker.failures_per_env()
