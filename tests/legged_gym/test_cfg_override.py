@@ -220,7 +220,8 @@ def test_set_file_errors_name_the_file(tmp_path, capsys, text, message):
 def test_shipped_recipe_is_the_measured_run(cfgs):
     """legged_gym/recipes/teacher_drift_feedback.yaml holds the settings of the runs its header quotes:
     the 8 --set items of teacher_drift_feedback_angw01 (2026-12-01) plus motion.relative_ref_yaw=true,
-    which teacher_relative_ref_yaw (2026-12-02) added on the command line to the file of that time."""
+    which teacher_relative_ref_yaw (2026-12-02) added on the command line to the file of that time,
+    plus algorithm.symmetry_coef=0.5, which teacher_symmetry_it1000 (2026-12-03) added likewise."""
     import json
     import shlex
 
@@ -228,9 +229,11 @@ def test_shipped_recipe_is_the_measured_run(cfgs):
     results = REPO / "bench" / "results"
 
     def run_of(file, name):
+        """The train.py arguments of a run: bench/train_demo.sh's TEACHER_ARGS or train_teacher.sh's."""
         (run,) = [r for r in json.loads((results / file).read_text())["runs"] if r["name"] == name]
         words = shlex.split(run["train_command"])
-        return shlex.split(next(w for w in words if w.startswith("TEACHER_ARGS=")).partition("=")[2])
+        demo_args = [w.partition("=")[2] for w in words if w.startswith("TEACHER_ARGS=")]
+        return shlex.split(demo_args[0]) if demo_args else words[words.index("train_teacher.sh") + 3 :]
 
     def set_items(args):
         items = [args[i + 1] for i, w in enumerate(args) if w == "--set"]
@@ -244,15 +247,21 @@ def test_shipped_recipe_is_the_measured_run(cfgs):
     added = run_of("tracking_quality_h200_2026-12-02.json", "teacher_relative_ref_yaw")
     assert added[added.index("--set_file") + 1] == "legged_gym/recipes/teacher_drift_feedback.yaml"
     assert set_items(added) == ["motion.relative_ref_yaw=true"]
+    symmetry = run_of("tracking_quality_2026-12-03.json", "teacher_symmetry_it1000")
+    assert symmetry[symmetry.index("--set_file") + 1] == "legged_gym/recipes/teacher_drift_feedback.yaml"
+    learning = [item for item in set_items(symmetry) if not item.startswith("runner.")]
+    assert learning == ["algorithm.symmetry_coef=0.5"]
     text = recipe.read_text()
-    assert "run teacher_drift_feedback_angw01" in text and "run teacher_relative_ref_yaw_19min" in text
+    for run in ("teacher_drift_feedback_angw01", "teacher_relative_ref_yaw_19min", "teacher_symmetry_it1000"):
+        assert "run " + run in text
 
-    assert values(read_set_file(str(recipe))) == values(base + set_items(added))
+    assert values(read_set_file(str(recipe))) == values(base + set_items(added) + learning)
     env_cfg, train_cfg = cfgs
-    assert env_cfg.motion.relative_ref_yaw is False
+    assert env_cfg.motion.relative_ref_yaw is False and train_cfg.algorithm.symmetry_coef == 0.0
     assert len(apply_overrides(read_set_file(str(recipe)), env_cfg, train_cfg)) == 9
+    assert apply_overrides(read_set_file(str(recipe)), train_cfg, env_cfg, "train", "env") == learning
     assert env_cfg.rewards.params.tracking_root_vel.ang_weight == 0.1
-    assert env_cfg.motion.relative_ref_yaw is True
+    assert env_cfg.motion.relative_ref_yaw is True and train_cfg.algorithm.symmetry_coef == 0.5
 
 
 @pytest.mark.parametrize("task", ["g1_stu_rl", "g1_stu_rl_cmg_medium"])
