@@ -146,6 +146,22 @@ class G1Model:
             signs.append(sign)
         return tuple(left), tuple(right), tuple(signs)
 
+    def dof_mirror_map(self) -> Tuple[Tuple[int, ...], Tuple[float, ...]]:
+        """(permutation, signs) of all actuated joints in training order under the mirror: mirrored[i] =
+        signs[i] x q[permutation[i]]. Twins swap (`mirror_dofs`); a joint without a twin (the waist) keeps its
+        place and changes sign when it turns about x or z."""
+        left, right, twin_signs = self.mirror_dofs()
+        perm = list(range(len(self.dof_names)))
+        signs = [1.0] * len(self.dof_names)
+        for i, j, s in zip(left, right, twin_signs):
+            perm[i], perm[j] = j, i
+            signs[i] = signs[j] = s
+        for i, name in enumerate(self.dof_names):
+            if perm[i] == i:
+                axis = np.array(self.joint_by_name(name)[1].axis)
+                signs[i] = float(np.dot(axis * (-1.0, 1.0, -1.0), axis))
+        return tuple(perm), tuple(signs)
+
 
 def twin_name(name: str) -> str:
     """The left/right twin of a joint or body name (`left_x` <-> `right_x`); a name without either prefix is

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
 
 from legged_gym.envs.mdp.layout import Block, ObsLayout
 from pose.g1_model import load_g1, twin_name
@@ -34,21 +33,10 @@ AXIAL_SIGNS = (-1.0, 1.0, -1.0)
 
 
 def dof_mirror(with_signs: bool = True) -> Mirror:
-    """(permutation, signs) of the actuated joints in training order. Joints without a twin (the waist)
-    keep their place; their sign comes from their axis like the twins' (rotations about x and z flip)."""
-    g1 = load_g1()
-    names = list(g1.dof_names)
-    left, right, twin_signs = g1.mirror_dofs()
-    perm = list(range(len(names)))
-    signs = [1.0] * len(names)
-    for i, j, s in zip(left, right, twin_signs):
-        perm[i], perm[j] = j, i
-        signs[i] = signs[j] = s
-    for i, name in enumerate(names):
-        if perm[i] == i:
-            axis = np.array(g1.joint_by_name(name)[1].axis)
-            signs[i] = float(np.dot(axis * np.array(AXIAL_SIGNS), axis))
-    return perm, (signs if with_signs else [1.0] * len(names))
+    """(permutation, signs) of the actuated joints in training order (`G1Model.dof_mirror_map`); without
+    signs for per-joint factors."""
+    perm, signs = load_g1().dof_mirror_map()
+    return list(perm), (list(signs) if with_signs else [1.0] * len(perm))
 
 
 def key_body_mirror(key_bodies: Sequence[str]) -> Mirror:
