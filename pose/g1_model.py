@@ -16,6 +16,11 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ASSETS_DIR = REPO_ROOT / "assets"
+
+#: (x, y, z) of a vector and of an axial vector (angular velocity, rotation axis, roll-pitch-yaw) under the
+#: left-right mirror, the reflection through the sagittal (xz) plane.
+VECTOR_SIGNS = (1.0, -1.0, 1.0)
+AXIAL_SIGNS = (-1.0, 1.0, -1.0)
 G1_TABLE = ASSETS_DIR / "g1" / "g1_table.yaml"
 
 
@@ -138,7 +143,7 @@ class G1Model:
             twin = twin_name(name)
             a = np.array(self.joint_by_name(name)[1].axis)
             b = np.array(self.joint_by_name(twin)[1].axis)
-            sign = float(np.dot(a * (-1.0, 1.0, -1.0), b))
+            sign = float(np.dot(a * AXIAL_SIGNS, b))
             if abs(abs(sign) - 1.0) > 1e-9:
                 raise ValueError("{}: the axes of {} and {} are not mirror images".format(self.table_path, name, twin))
             left.append(i)
@@ -159,7 +164,7 @@ class G1Model:
         for i, name in enumerate(self.dof_names):
             if perm[i] == i:
                 axis = np.array(self.joint_by_name(name)[1].axis)
-                signs[i] = float(np.dot(axis * (-1.0, 1.0, -1.0), axis))
+                signs[i] = float(np.dot(axis * AXIAL_SIGNS, axis))
         return tuple(perm), tuple(signs)
 
 

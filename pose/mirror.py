@@ -23,18 +23,17 @@ import numpy as np
 
 from pose.convert import make_clip
 from pose.formats import MotionFileError, load_clip, motion_sources, save_clip, write_manifest
-from pose.g1_model import load_g1
+from pose.g1_model import AXIAL_SIGNS, VECTOR_SIGNS, load_g1
 
-#: the root quaternion's (x, y, z, w) under the mirror: its rotation axis is an axial vector
-QUAT_XYZW_SIGNS = np.array([-1.0, 1.0, -1.0, 1.0])
-POSITION_SIGNS = np.array([1.0, -1.0, 1.0])
+#: the root quaternion's (x, y, z, w) under the mirror: its rotation axis is an axial vector, its angle stays
+QUAT_XYZW_SIGNS = np.array(AXIAL_SIGNS + (1.0,))
 
 
 def mirror_clip(clip: dict, path="<clip>") -> dict:
     """The mirror image of a canonical clip (same fps and length; `local_body_pos` by FK)."""
     perm, signs = load_g1().dof_mirror_map()
     dof_pos = np.asarray(clip["dof_pos"], dtype=np.float64)[:, list(perm)] * np.asarray(signs)
-    root_pos = np.asarray(clip["root_pos"], dtype=np.float64) * POSITION_SIGNS
+    root_pos = np.asarray(clip["root_pos"], dtype=np.float64) * np.array(VECTOR_SIGNS)
     root_rot = np.asarray(clip["root_rot"], dtype=np.float64) * QUAT_XYZW_SIGNS
     return make_clip(path, float(clip["fps"]), root_pos, root_rot, dof_pos)
 

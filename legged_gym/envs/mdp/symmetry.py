@@ -21,15 +21,10 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-
 from legged_gym.envs.mdp.layout import Block, ObsLayout
-from pose.g1_model import load_g1, twin_name
+from pose.g1_model import AXIAL_SIGNS, VECTOR_SIGNS, load_g1, twin_name
 
 Mirror = Tuple[List[int], List[float]]
-
-#: (x, y, z) of a vector and of an axial vector (angular velocity, roll-pitch-yaw) under the mirror.
-VECTOR_SIGNS = (1.0, -1.0, 1.0)
-AXIAL_SIGNS = (-1.0, 1.0, -1.0)
 
 
 def dof_mirror(with_signs: bool = True) -> Mirror:
