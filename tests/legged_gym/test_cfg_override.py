@@ -222,7 +222,7 @@ def test_shipped_recipe_is_the_measured_run(cfgs):
     the 8 --set items of teacher_drift_feedback_angw01 (2026-12-01) plus motion.relative_ref_yaw=true,
     which teacher_relative_ref_yaw (2026-12-02) added on the command line to the file of that time,
     plus algorithm.symmetry_coef=0.5, which teacher_symmetry_it1000 (2026-12-03) added likewise; its
-    resumption teacher_symmetry_it1500 was trained with the file alone."""
+    resumptions teacher_symmetry_it1500 and teacher_symmetry_it1950 were trained with the file alone."""
     import json
     import shlex
 
@@ -252,12 +252,13 @@ def test_shipped_recipe_is_the_measured_run(cfgs):
     assert symmetry[symmetry.index("--set_file") + 1] == "legged_gym/recipes/teacher_drift_feedback.yaml"
     learning = [item for item in set_items(symmetry) if not item.startswith("runner.")]
     assert learning == ["algorithm.symmetry_coef=0.5"]
-    resumed = run_of("tracking_quality_2026-12-03.json", "teacher_symmetry_it1500")
-    assert resumed[resumed.index("--set_file") + 1] == "legged_gym/recipes/teacher_drift_feedback.yaml"
-    assert [item for item in set_items(resumed) if not item.startswith("runner.")] == []
+    for name in ("teacher_symmetry_it1500", "teacher_symmetry_it1950"):
+        resumed = run_of("tracking_quality_2026-12-03.json", name)
+        assert resumed[resumed.index("--set_file") + 1] == "legged_gym/recipes/teacher_drift_feedback.yaml"
+        assert [item for item in set_items(resumed) if not item.startswith("runner.")] == []
     text = recipe.read_text()
     quoted = ("teacher_drift_feedback_angw01", "teacher_relative_ref_yaw_19min", "teacher_symmetry_it1000")
-    for run in quoted + ("teacher_symmetry_it1500",):
+    for run in quoted + ("teacher_symmetry_it1500", "teacher_symmetry_it1950"):
         assert "run " + run in text
 
     assert values(read_set_file(str(recipe))) == values(base + set_items(added) + learning)

@@ -9,6 +9,7 @@ with PYTHON set to this interpreter.
 """
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -23,6 +24,7 @@ pytest.importorskip("mujoco_warp")
 
 from conftest import REPO_ROOT  # noqa: E402
 from legged_gym.gym_utils import helpers  # noqa: E402
+from pose.g1_model import load_g1  # noqa: E402
 
 TEACHER, STUDENT = "pytest_teacher", "pytest_student"
 SMALL = ["--num_envs", "4", "--max_iterations", "2", "--sim", "mjwarp"]
@@ -542,3 +544,36 @@ def test_play_warns_only_about_recorded_env_settings_it_does_not_repeat(tmp_path
         ckpt, Namespace(task="g1_priv_mimic", overrides=["motion.ref_correction.pos_gain=1.0"])
     )
     assert capsys.readouterr().out == ""
+
+
+def test_student_teacher_gap_plays_a_clip_with_either_policy_acting(student_run, logs, cwd, tmp_path):
+    gap = [sys.executable, script("bench/student_teacher_gap.py"), "--task", "g1_stu_rl", "--exptid", STUDENT]
+    gap += ["--teacher_exptid", TEACHER, "--device", "cpu", "--sim", "mjwarp", "--num_envs", "2", "--seconds", "0.3"]
+    results = {}
+    for actor in ("student", "teacher"):
+        out_file = tmp_path / "{}.json".format(actor)
+        run(gap + ["--actor", actor, "--out", str(out_file)], logs, cwd)
+        results[actor] = json.loads(out_file.read_text())
+        assert out_file.with_suffix(".png").is_file()
+    student, teacher = results["student"], results["teacher"]
+    assert student["teacher_checkpoint"] == str(logs / "g1_priv_mimic" / TEACHER / "model_{}.pt".format(ITERATIONS))
+    assert 1 <= len(student["steps"]) <= round(0.3 / student["dt_s"])
+    # step 0 is measured on the reset state, before either policy acted: the same for both actors
+    assert student["steps"][0] == teacher["steps"][0]
+    assert student["steps"][0]["root_displacement_m"] == 0.0
+    assert all(row["gap"] >= row["gap_legs"] >= 0.0 for row in student["steps"])
+    # the mean displacement vector (start's heading frame) is no longer than the mean distance
+    assert all(
+        math.hypot(r["root_forward_m"], r["root_left_m"]) <= r["root_displacement_m"] + 1e-4 for r in student["steps"]
+    )
+    assert list(student["joint_bias"]) == list(load_g1().dof_names)
+    # the actor drives the robot: after a few steps the two trajectories part
+    assert student["steps"][-1]["root_displacement_m"] != teacher["steps"][-1]["root_displacement_m"]
+
+    out = run(gap + ["--clip", "moonwalk", "--out", str(tmp_path / "x.json")], logs, cwd, check=False)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert (
+        out.stderr.strip()
+        .splitlines()[-1]
+        .startswith("student_teacher_gap.py: --clip moonwalk: not in the motion file")
+    )
