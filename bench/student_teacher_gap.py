@@ -71,8 +71,6 @@ def step_record(a_student: torch.Tensor, a_teacher: torch.Tensor, groups: Dict[s
 
 
 def run(args) -> dict:
-    if args.actor not in ACTORS:
-        raise UsageError("--actor {}: expected one of {}".format(args.actor, ", ".join(ACTORS)))
     if not args.exptid or not args.out:
         raise UsageError("--exptid (the student run) and --out FILE.json are required")
     check_device(args.device)
@@ -91,8 +89,8 @@ def run(args) -> dict:
         raise UsageError("--clip {}: not in the motion file; its clips: {}".format(args.clip, ", ".join(names)))
     train_cfg.runner.resume = True
     runner, _ = task_registry.make_alg_runner(env=env, name=args.task, args=args, train_cfg=train_cfg, log_root=None)
-    runner.alg.test_mode()
-    student, teacher = runner.alg.actor_critic, runner.alg.teacher
+    student = runner.get_inference_policy(device=env.device)  # obs normaliser applied, eval mode
+    teacher = runner.alg.teacher
     groups = joint_groups(env.sim.dof_names)
 
     motion = torch.full((env.num_envs,), names.index(args.clip), dtype=torch.long, device=env.device)
@@ -105,7 +103,7 @@ def run(args) -> dict:
     bias_sum, bias_steps = torch.zeros(env.num_actions, device=env.device), 0
     for t in range(steps):
         with torch.no_grad():
-            a_s = student.act_inference(runner.normalizer.normalize(obs))
+            a_s = student(obs)
             a_t = teacher.act_inference(runner.teacher_normalizer.normalize(env.get_privileged_observations()))
         row = {"t_s": t * env.dt}
         row.update(step_record(a_s, a_t, groups))
@@ -134,7 +132,7 @@ def run(args) -> dict:
         "dt_s": env.dt,
         "steps": rows,
         "joint_bias_from_s": BIAS_FROM_S,
-        "joint_bias": {name: round(bias[i], 5) for i, name in enumerate(env.sim.dof_names)},
+        "joint_bias": {name: round(b, 5) for name, b in zip(env.sim.dof_names, bias)},
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -182,7 +180,7 @@ def plot(rows: Sequence[Dict[str, float]], path: Path, title: str) -> None:
 def parser():
     p = build_parser(__doc__.splitlines()[0])
     p.add_argument("--clip", default="stand", help="clip name in the motion file (default: stand)")
-    p.add_argument("--actor", default="student", help="who drives the robot: student or teacher")
+    p.add_argument("--actor", choices=ACTORS, default="student", help="who drives the robot")
     p.add_argument("--rand", choices=RAND_MODES, default="none", help="randomisation, as eval.py's --rand")
     p.add_argument("--seconds", type=float, default=None, help="play at most this long (default: the whole clip)")
     p.add_argument("--out", default=None, help="FILE.json (and FILE.png)")
