@@ -5,7 +5,8 @@
 Curves: mean episode length as a fraction of the clip length (`metric_completion`), each tracking
 reward as its mean per policy step over the clip (`metric_tracking_*` x dt, in [0, 1]), the mean
 key-body distance to the reference in metres, the mean reward, the policy's action std, the student's
-KL(student || teacher) (student runs only), and the throughput (env-steps/s, collection and learning
+KL(student || teacher) and the state estimator's normalised squared error (student runs only, the latter
+with `policy.estimator_fields`), and the throughput (env-steps/s, collection and learning
 time per iteration) and, for MuJoCo Warp runs, the fraction of finished episodes in which the
 contact solver stopped at its iteration limit; for CMG runs the command-velocity error (m/s, and
 relative to the commanded speed: metric_cmd_vel_error / metric_cmd_speed of the same iteration) and
@@ -70,6 +71,7 @@ def curves(scalars: dict) -> dict:
         "learning_time_s": find(scalars, "Perf/learning_time"),
         "action_std": find(scalars, "Policy/mean_noise_std"),
         "kl_student_teacher": find(scalars, "Loss/kl_teacher_student"),
+        "state_estimator_mse": find(scalars, "Loss/estimator"),
         "solver_iteration_limit_episode_fraction": find(scalars, "metric_solver_iteration_limit"),
     }
     for term in TRACKING:
@@ -126,7 +128,10 @@ def plot(data: dict, path: Path, title: str) -> None:
             ],
         ),
         ("mean reward", ["mean_reward"]),
-        ("action std, KL(student || teacher)", ["action_std", "kl_student_teacher"]),
+        (
+            "action std, KL(student || teacher), state estimator MSE",
+            ["action_std", "kl_student_teacher", "state_estimator_mse"],
+        ),
         ("env-steps/s", ["env_steps_per_s"]),
         ("time per iteration (s)", ["collection_time_s", "learning_time_s"]),
         ("episodes with an unconverged contact solve", ["solver_iteration_limit_episode_fraction"]),

@@ -23,7 +23,9 @@ def policy_cfg_with_obs_sizes(cfg_dict: Dict, env) -> Dict:
     """A copy of the train config dict whose "policy" (and "teacher_policy", when present) carry the
     sizes of the env's observation layout (`env.obs_layout.policy_sizes`): the runner sizes the
     networks from the policy config, never from the task. The teacher reads the privileged obs. Sizes
-    already in the config must agree (ValueError); an env without `obs_layout` leaves the config as is."""
+    already in the config must agree (ValueError); an env without `obs_layout` leaves the config as is.
+    A student's `estimator_fields` (privileged-info names) become `estimator_target`, their indices in
+    the privileged obs (docs/learning.md#state-estimator)."""
     layout = getattr(env, "obs_layout", None)
     if layout is None:
         return cfg_dict
@@ -40,6 +42,14 @@ def policy_cfg_with_obs_sizes(cfg_dict: Dict, env) -> Dict:
                     )
                 )
             policy[name] = value
+        fields = list(policy.get("estimator_fields") or [])
+        if fields:
+            if obs_type != "student":
+                raise ValueError(
+                    "train config {}.estimator_fields = {}: a state estimator is for students (obs_type "
+                    "'student'); this policy reads {!r} observations".format(key, fields, obs_type)
+                )
+            policy["estimator_target"] = layout.priv_info_indices(fields)
         out[key] = policy
     return out
 

@@ -13,6 +13,9 @@ Symmetry loss (`symmetry_coef` > 0; 0 in TWIST): the mean over the minibatch of
 observation and the action left-right (`set_symmetry`: permutation and signs over the raw observation,
 applied between un-normalising and normalising again with the runner's normaliser); it pulls the policy
 mean towards a left-right symmetric one (docs/learning.md, Symmetry loss).
+A policy with a state estimator (`ActorCriticMimic.estimator_target`) has it trained apart, after the
+PPO epochs: Adam at the fixed `estimator_learning_rate` on `estimator_loss` over the same number of
+minibatches (the PPO optimizer leaves its parameters out; docs/learning.md#state-estimator).
 `state_dict` holds the optimizer (its param groups carry the current learning rate).
 
 Two ways to run the same update (`fast_update`; "auto": the fast way on CUDA):
@@ -102,6 +105,7 @@ class PPO:
         distributed_cuda_graph: bool = False,
         compile_update="auto",
         symmetry_coef: float = 0.0,
+        estimator_learning_rate: float = 1e-3,
         **kwargs,
     ):
         unknown = sorted(k for k in kwargs if k not in TWIST_UNUSED_FIELDS)
@@ -127,7 +131,14 @@ class PPO:
         self.symmetry_coef = float(symmetry_coef)
         self._symmetry = None  # type: Optional[Tuple[torch.Tensor, ...]]
         self._symmetry_normalizer = None  # type: Optional[Normalizer]
-        params = [p for p in self.actor_critic.parameters() if p.requires_grad]
+        # a policy module without estimator_parameters (any nn.Module with ActorCriticMimic's methods) has none
+        estimator_params = list(getattr(self.actor_critic, "estimator_parameters", list)())
+        self.estimator_optimizer = (
+            optim.Adam(estimator_params, lr=float(estimator_learning_rate)) if estimator_params else None
+        )  # type: Optional[optim.Optimizer]
+        own = {id(p) for p in estimator_params}
+        params = [p for p in self.actor_critic.parameters() if p.requires_grad and id(p) not in own]
+        self._ppo_params = params  # what the PPO step averages, clips and steps (not the estimator)
         if fast_update == "auto":
             fast_update = self.device.type == "cuda"
         self._lr_param = None  # type: Optional[torch.Tensor]
@@ -297,6 +308,8 @@ class PPO:
             keys, sums, n = self._update_graphed()
         else:
             keys, sums, n = self._update_eager(fast)
+        if self.estimator_optimizer is not None:
+            keys, sums = keys + ["estimator"], torch.cat([sums, self._update_estimator().reshape(1)])
         assert self.storage is not None  # the update above read it
         self.storage.clear()
         # one read from the device per update: the summed terms (and the fast way's learning rate)
@@ -327,6 +340,24 @@ class PPO:
             else torch.zeros(0, dtype=torch.float64, device=self.device)
         )
         return keys, total, n
+
+    def _update_estimator(self) -> torch.Tensor:
+        """The state estimator's regression steps over the rollout's minibatches (its own Adam, fixed
+        learning rate); returns the summed loss (float64, on the device)."""
+        assert self.storage is not None and self.estimator_optimizer is not None
+        params = [p for group in self.estimator_optimizer.param_groups for p in group["params"]]
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        with self._tf32_scope():
+            for b in self.storage.mini_batch_generator(self.num_mini_batches, self.num_learning_epochs):
+                loss = self.actor_critic.estimator_loss(b.observations, b.critic_observations)
+                self.estimator_optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if self.world_size > 1:
+                    distributed.average_gradients(params)
+                self.estimator_optimizer.step()
+                total += loss.detach()
+        self.estimator_optimizer.zero_grad(set_to_none=True)
+        return total
 
     # --- the fast update recorded in a CUDA graph ----------------------------------------------
     #: eager minibatch steps (on a side stream) before the step is captured
@@ -437,7 +468,6 @@ class PPO:
         return loss, kl_mean, terms
 
     def _minibatch_step(self, b: Batch, fast: bool = False) -> Dict[str, torch.Tensor]:
-        ac = self.actor_critic
         losses = self._compiled_losses if fast and self._compiled_losses is not None else self._losses
         loss, kl_mean, terms = losses(b)
         if self.world_size > 1:  # every rank adapts the learning rate from the same (mean) KL
@@ -453,8 +483,8 @@ class PPO:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.world_size > 1:
-            distributed.average_gradients(p for p in ac.parameters() if p.requires_grad)
-        nn.utils.clip_grad_norm_(ac.parameters(), self.max_grad_norm)
+            distributed.average_gradients(self._ppo_params)
+        nn.utils.clip_grad_norm_(self._ppo_params, self.max_grad_norm)
         self.optimizer.step()
         terms["kl"] = kl_mean
         return terms

@@ -16,6 +16,10 @@ motion, K 1): actor input 1124 + 31 + 128 = 1283; its critic (1318 obs, first 31
 The action distribution is Normal(actor(obs), std) with a state-independent std: a learnable
 parameter initialised to `init_noise_std`, or the frozen vector `action_std` when `fix_action_std`.
 `actor` alone maps (normalised) obs to the action mean and is what export traces.
+
+With `estimator_target` (indices into the critic obs; students, docs/learning.md#state-estimator) the
+actor is an `EstimatingActor`: an MLP estimates those privileged entries from the obs and the MLP
+above reads obs + estimate (input width + len(estimator_target)); export still traces obs -> action.
 """
 
 from __future__ import annotations
@@ -189,11 +193,29 @@ class Actor(nn.Module):
         return self.backbone(x)
 
 
+class EstimatingActor(nn.Module):
+    """obs -> action mean through an `Actor` (`policy`) that also reads an estimate of privileged
+    quantities (the concurrent state estimator, docs/learning.md#state-estimator): `estimator`, an MLP on
+    the whole obs, whose output is appended (detached) to the obs the policy reads. The estimator learns
+    from its own regression loss only (`ActorCriticMimic.estimator_loss`, with its own optimizer in
+    `rsl_rl.algorithms.PPO`)."""
+
+    def __init__(self, estimator: nn.Module, policy: Actor):
+        super().__init__()
+        self.estimator = estimator
+        self.policy = policy
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        estimate = self.estimator(obs).detach()
+        return self.policy(torch.cat([obs, estimate], dim=-1))
+
+
 class ActorCriticMimic(nn.Module):
     """Gaussian actor and value critic of TWIST; see the module docstring."""
 
     is_recurrent = False
     checkpoint_info: Dict[str, Any]  # a loaded teacher's {"path", "iter", "sha256"} (the DAgger runner sets it)
+    _estimator_index: torch.Tensor  # the buffer of estimator_target's indices (with an estimator only)
 
     def __init__(
         self,
@@ -211,6 +233,8 @@ class ActorCriticMimic(nn.Module):
         action_std: Optional[Sequence[float]] = None,
         layer_norm: bool = True,
         tanh_encoder_output: bool = False,
+        estimator_target: Optional[Sequence[int]] = None,
+        estimator_hidden_dims: Sequence[int] = (256, 128),
         **ignored,
     ):
         super().__init__()
@@ -218,8 +242,11 @@ class ActorCriticMimic(nn.Module):
             warnings.warn("ActorCriticMimic ignores unknown arguments: {}".format(sorted(ignored)))
         self.num_actions = int(num_actions)
         # tanh_encoder_output keeps TWIST's name: a Tanh after the actor's output layer (off for the G1).
-        self.actor = Actor(
-            num_observations,
+        # estimator_target: indices into the critic obs the actor's estimator regresses (None: no estimator).
+        self.estimator_target = None if estimator_target is None else [int(i) for i in estimator_target]
+        num_estimates = 0 if self.estimator_target is None else len(self.estimator_target)
+        policy = Actor(
+            num_observations + num_estimates,
             num_motion_observations,
             num_motion_steps,
             self.num_actions,
@@ -229,6 +256,18 @@ class ActorCriticMimic(nn.Module):
             layer_norm,
             tanh_output=bool(tanh_encoder_output),
         )
+        self.actor: nn.Module = policy
+        if self.estimator_target is not None:
+            bad = [i for i in self.estimator_target if not 0 <= i < int(num_critic_observations)]
+            if not self.estimator_target or bad:
+                raise ValueError(
+                    "estimator_target {}: expected indices in [0, {}) (the critic obs)".format(
+                        self.estimator_target, num_critic_observations
+                    )
+                )
+            estimator = mlp(num_observations, estimator_hidden_dims, num_estimates, activation, layer_norm=False)
+            self.actor = EstimatingActor(estimator, policy)
+            self.register_buffer("_estimator_index", torch.tensor(self.estimator_target), persistent=False)
         self.critic = Actor(
             num_critic_observations,
             num_motion_observations,
@@ -277,6 +316,17 @@ class ActorCriticMimic(nn.Module):
     def act_inference(self, observations: torch.Tensor, **kwargs) -> torch.Tensor:
         """Action mean (deterministic policy)."""
         return self.actor(observations)
+
+    def estimator_parameters(self) -> List[nn.Parameter]:
+        """The state estimator's parameters (none without `estimator_target`): trained apart from the rest."""
+        return list(self.actor.estimator.parameters()) if isinstance(self.actor, EstimatingActor) else []
+
+    def estimator_loss(self, observations: torch.Tensor, critic_observations: torch.Tensor) -> torch.Tensor:
+        """Mean squared error of the actor's estimator on `observations` against the critic obs'
+        entries `estimator_target` (the privileged values as the critic reads them)."""
+        assert isinstance(self.actor, EstimatingActor), "estimator_loss needs estimator_target"
+        target = critic_observations.index_select(-1, self._estimator_index)
+        return (self.actor.estimator(observations) - target).square().mean()
 
     def evaluate(self, critic_observations: torch.Tensor, **kwargs) -> torch.Tensor:
         """Value estimate V(critic_obs): (B, 1)."""

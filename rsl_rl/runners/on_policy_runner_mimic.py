@@ -18,7 +18,8 @@ optimizer_state_dict (with the current learning rate), iter, normalizer and crit
 (state dicts; critic_normalizer None when the critic shares the observation normaliser),
 env_counters (global_counter, total_env_steps_counter, common_step_counter), dagger (coef and
 counter, None for PPO), policy_cfg (ActorCriticMimic's constructor arguments) and infos
-(`checkpoint_infos`, which the train entry sets to its --set items).
+(`checkpoint_infos`, which the train entry sets to its --set items); a policy with a state
+estimator adds estimator_optimizer_state_dict.
 
 Console: a tqdm progress bar, and every `runner.summary_interval` iterations (50; and the last) one
 plain line (`summary_line`): iteration, env steps/s, mean reward, mean episode length, completion.
@@ -67,6 +68,8 @@ POLICY_KEYS = (
     "action_std",
     "layer_norm",
     "tanh_encoder_output",
+    "estimator_target",
+    "estimator_hidden_dims",
 )
 
 
@@ -416,6 +419,8 @@ class OnPolicyRunnerMimic:
             "policy_cfg": dict(self.policy_kwargs),
             "infos": infos,
         }
+        if self.alg.estimator_optimizer is not None:
+            state["estimator_optimizer_state_dict"] = self.alg.estimator_optimizer.state_dict()
         state.update(self._extra_checkpoint_state())
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, exist_ok=True)
@@ -435,12 +440,20 @@ class OnPolicyRunnerMimic:
         try:
             self.alg.actor_critic.load_state_dict(ckpt["model_state_dict"])
         except RuntimeError as e:
+            saved = (ckpt.get("policy_cfg") or {}).get("estimator_target")
+            hint = ""
+            if saved != self.policy_kwargs.get("estimator_target"):
+                hint = " (state estimator of {} entries in the checkpoint, {} here: give the policy.estimator_fields it was trained with)".format(
+                    len(saved or []), len(self.policy_kwargs.get("estimator_target") or [])
+                )
             raise RuntimeError(
-                "{}: the checkpoint's network does not match this policy (checkpoint policy_cfg {}, "
-                "this runner {}): {}".format(path, ckpt.get("policy_cfg"), self.policy_kwargs, e)
+                "{}: the checkpoint's network does not match this policy{} (checkpoint policy_cfg {}, "
+                "this runner {}): {}".format(path, hint, ckpt.get("policy_cfg"), self.policy_kwargs, e)
             )
         if load_optimizer and ckpt.get("optimizer_state_dict") is not None:
             self.alg.load_optimizer_state_dict(ckpt["optimizer_state_dict"])
+            if self.alg.estimator_optimizer is not None and ckpt.get("estimator_optimizer_state_dict"):
+                self.alg.estimator_optimizer.load_state_dict(ckpt["estimator_optimizer_state_dict"])
         self.normalizer.load_state_dict(ckpt["normalizer"])
         if self.critic_normalizer is not None and ckpt.get("critic_normalizer") is not None:
             self.critic_normalizer.load_state_dict(ckpt["critic_normalizer"])

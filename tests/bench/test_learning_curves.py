@@ -23,6 +23,7 @@ def write_run(run_dir: Path, iterations: int):
         writer.add_scalar("Episode_rew_metrics/metric_keybody_distance", 1.0 / it, it)
         writer.add_scalar("Episode_rew_metrics/metric_root_drift", 0.5 * it, it)
         writer.add_scalar("Policy/mean_noise_std", 1.0, it)
+        writer.add_scalar("Loss/estimator", 2.0 / it, it)
     writer.close()
 
 
@@ -36,6 +37,7 @@ def test_curves_scale_tracking_rewards_to_per_step_and_summarise(tmp_path):
     # metric_tracking_* is the episode sum per second of clip; x policy dt gives the mean per step.
     assert data["tracking_joint_dof_per_step"][4] == (5, pytest.approx(50.0 * lc.POLICY_DT))
     assert data["kl_student_teacher"] == []
+    assert data["state_estimator_mse"][3] == (4, pytest.approx(0.5))
     assert data["root_drift_m"][2] == (3, pytest.approx(1.5))
     summary = lc.summary(data, window=10, early_iteration=20)
     distance = summary["keybody_distance_m"]

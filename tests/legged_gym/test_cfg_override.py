@@ -281,3 +281,27 @@ def test_student_recipe_sets_the_distillation_settings(task):
     assert apply_overrides(items, env_cfg, train_cfg) == []  # nothing of the env config
     assert len(apply_overrides(items, train_cfg, env_cfg, cfg_name="train", other_name="env")) == 2
     assert train_cfg.policy.init_std_from_teacher is True and train_cfg.algorithm.dagger_coef == 1.0
+
+
+def test_state_estimator_recipe_turns_on_the_root_velocity_estimate():
+    """legged_gym/recipes/student_state_estimator.yaml (docs/learning.md#state-estimator) sets one real
+    setting of the student's learner config: the estimator of the root velocity (TWIST: none)."""
+    recipe = REPO / "legged_gym" / "recipes" / "student_state_estimator.yaml"
+    env_cfg, train_cfg = task_registry.get_cfgs("g1_stu_rl")
+    assert list(train_cfg.policy.estimator_fields) == []
+    items = read_set_file(str(recipe))
+    assert apply_overrides(items, env_cfg, train_cfg) == []
+    assert len(apply_overrides(items, train_cfg, env_cfg, cfg_name="train", other_name="env")) == 1
+    assert list(train_cfg.policy.estimator_fields) == ["base_lin_vel"]
+    # the run the recipe's header quotes was trained with this setting (given on its command line)
+    import json
+    import shlex
+
+    runs = json.loads((REPO / "bench" / "results" / "tracking_quality_2026-12-03.json").read_text())["runs"]
+    (run,) = [r for r in runs if r["name"] == "student_state_estimator"]
+    words = shlex.split(run["train_command"].partition(";")[0])
+    policy_items = [words[i + 1] for i, w in enumerate(words) if w == "--set" and words[i + 1].startswith("policy.")]
+    assert {tuple(p): v for p, v, _ in parse_overrides(policy_items)} == {
+        tuple(p): v for p, v, _ in parse_overrides(items)
+    }
+    assert "run student_state_estimator" in recipe.read_text()

@@ -512,6 +512,17 @@ def test_teacher_vector_layout():
     assert torch.all(v[:, 0:1160] == 1) and torch.all(v[:, 1160:1234] == 2) and torch.all(v[:, 1234:1318] == 3)
 
 
+def test_priv_info_indices_pick_the_fields_from_the_built_privileged_obs():
+    """The state estimator's targets (docs/learning.md#state-estimator): privileged-info fields by name."""
+    n = 3
+    priv = torch.randn(n, 84)
+    v = obs.teacher_obs(torch.randn(n, 1160), torch.randn(n, 74), priv)
+    idx = layout.LAYOUT.priv_info_indices(["foot_contacts", "base_lin_vel"])
+    assert torch.equal(v[:, idx], torch.cat([priv[:, 31:33], priv[:, 0:3]], -1))
+    with pytest.raises(ValueError, match="expected names of the privileged info"):
+        layout.LAYOUT.priv_info_indices([])
+
+
 def test_student_vector_layout_history_oldest_first():
     n = 2
     mimic = torch.full((n, 31), -1.0)

@@ -232,6 +232,23 @@ def test_torchscript_and_onnx_exports_match_the_python_policy(student_run, expor
     assert layout["history_len"] == 10 and layout["history_order"].startswith("oldest first")
 
 
+def test_a_student_with_a_state_estimator_trains_and_exports(teacher_run, logs, cwd):
+    """policy.estimator_fields (docs/learning.md#state-estimator): the student's actor estimates the root
+    velocity from its obs; the checkpoint holds the estimator and its optimizer; the export (which builds the
+    network from the checkpoint's policy_cfg) traces obs -> action with the estimator inside."""
+    estimator = ["--set", "policy.estimator_fields=[base_lin_vel]"]
+    run(["bash", script("train_student.sh"), "pytest_estimator", TEACHER, "cpu"] + SMALL + estimator, logs, cwd)
+    ckpt_path = logs / "g1_stu_rl" / "pytest_estimator" / "model_{}.pt".format(ITERATIONS)
+    ckpt = load(ckpt_path)
+    assert ckpt["policy_cfg"]["estimator_target"] == [1160 + 74 + i for i in range(3)]
+    assert "actor.estimator.0.weight" in ckpt["model_state_dict"] and "estimator_optimizer_state_dict" in ckpt
+    run(["bash", script("to_jit.sh"), "pytest_estimator", "g1_stu_rl"], logs, cwd)
+    jit = torch.jit.load(str(ckpt_path.parent / "traced" / "pytest_estimator-{}-jit.pt".format(ITERATIONS)))
+    obs = torch.randn(3, 1155, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert (jit(obs) - python_policy(ckpt_path)(obs)).abs().max().item() < 1e-5
+
+
 def read_frames(path):
     import imageio
 

@@ -195,3 +195,39 @@ def test_fast_kernels_give_the_plain_outputs_and_gradients(make):
     for x, y in zip(g0, g1):
         if x is not None:
             torch.testing.assert_close(y, x, rtol=1e-10, atol=1e-12)
+
+
+def test_student_with_a_state_estimator_reads_obs_and_the_detached_estimate():
+    """estimator_target (docs/learning.md#state-estimator): an MLP on the obs estimates len(target) entries,
+    which the actor's MLP reads after the obs (input 1283 + 3); export still traces obs -> action; the
+    action's gradient does not reach the estimator, the estimator loss reaches nothing else."""
+    torch.manual_seed(0)
+    target = [1234, 1235, 1236]
+    ac = ActorCriticMimic(1155, 1318, 31, 1, 23, estimator_target=target, estimator_hidden_dims=(64, 32))
+    assert ac.actor.policy.input_dim == 1283 + 3
+    assert n_params(ac.actor.estimator) == 1155 * 64 + 64 + 64 * 32 + 32 + 32 * 3 + 3
+    assert ac.estimator_parameters() == list(ac.actor.estimator.parameters())
+    obs, critic = torch.randn(4, 1155), torch.randn(4, 1318)
+    estimate = ac.actor.estimator(obs)
+    torch.testing.assert_close(ac.act_inference(obs), ac.actor.policy(torch.cat([obs, estimate], -1)))
+    traced = torch.jit.trace(ac.actor, torch.ones(2, 1155))
+    torch.testing.assert_close(traced(obs), ac.act_inference(obs))
+
+    ac.act_inference(obs).sum().backward()
+    assert all(p.grad is None for p in ac.estimator_parameters())
+    assert ac.actor.policy.backbone[0].weight.grad is not None
+    ac.zero_grad(set_to_none=True)
+    loss = ac.estimator_loss(obs, critic)
+    assert loss.item() == pytest.approx(((estimate - critic[:, target]) ** 2).mean().item(), rel=1e-6)
+    loss.backward()
+    assert all(p.grad is not None for p in ac.estimator_parameters())
+    others = [p for n, p in ac.named_parameters() if not n.startswith("actor.estimator.")]
+    assert all(p.grad is None for p in others)
+
+
+def test_estimator_target_must_index_the_critic_obs():
+    with pytest.raises(ValueError, match=r"estimator_target \[1318\]: expected indices in \[0, 1318\)"):
+        ActorCriticMimic(1155, 1318, 31, 1, 23, estimator_target=[1318])
+    with pytest.raises(AssertionError, match="estimator_loss needs estimator_target"):
+        student().estimator_loss(torch.zeros(1, 1155), torch.zeros(1, 1318))
+    assert student().estimator_parameters() == []

@@ -13,7 +13,10 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 N, T, OBS, CRITIC, ACT = 4, 3, 6, 8, 2
 
 
-def net(seed, num_obs=OBS, std=0.8):
+ESTIMATED = [5, 1]  # critic-obs entries a student's state estimator regresses (in this order)
+
+
+def net(seed, num_obs=OBS, std=0.8, estimator=False):
     torch.manual_seed(seed)
     return ActorCriticMimic(
         num_obs,
@@ -25,6 +28,8 @@ def net(seed, num_obs=OBS, std=0.8):
         critic_hidden_dims=[8],
         motion_latent_dim=4,
         init_noise_std=std,
+        estimator_target=ESTIMATED if estimator else None,
+        estimator_hidden_dims=[5],
     )
 
 
@@ -51,7 +56,10 @@ def hand_loss(ac, s, coef=None):
     obs = s.observations.flatten(0, 1)
     critic = s.critic_observations.flatten(0, 1)
     actions = s.actions.flatten(0, 1)
-    mu = ac.actor(obs)
+    if ac.estimator_target is None:
+        mu = ac.actor(obs)
+    else:  # the policy reads obs + the estimate; the estimator is trained apart (its own optimizer)
+        mu = ac.actor.policy(torch.cat([obs, ac.actor.estimator(obs).detach()], -1))
     sigma = ac.std.expand_as(mu)
     dist = Normal(mu, sigma)
     ratio = torch.exp(dist.log_prob(actions).sum(-1) - s.actions_log_prob.flatten())
@@ -68,8 +76,8 @@ def hand_loss(ac, s, coef=None):
     return loss
 
 
-@pytest.mark.parametrize("dagger", [False, True])
-def test_one_step_follows_the_gradient_of_the_hand_loss(dagger):
+@pytest.mark.parametrize("dagger, estimator", [(False, False), (True, False), (True, True)])
+def test_one_step_follows_the_gradient_of_the_hand_loss(dagger, estimator):
     kwargs = dict(
         num_learning_epochs=1,
         num_mini_batches=1,
@@ -78,7 +86,7 @@ def test_one_step_follows_the_gradient_of_the_hand_loss(dagger):
         schedule="fixed",
         max_grad_norm=1e9,
     )
-    ac = net(0)
+    ac = net(0, estimator=estimator)
     if dagger:
         alg = DaggerPPO(
             ac,
@@ -91,17 +99,33 @@ def test_one_step_follows_the_gradient_of_the_hand_loss(dagger):
     else:
         alg = PPO(ac, **kwargs)
     rollout(alg, dagger)
-    reference = net(0)
+    reference = net(0, estimator=estimator)
     reference.load_state_dict(ac.state_dict())
     loss = hand_loss(reference, alg.storage, 0.3 if dagger else None)
-    params = [p for p in reference.parameters() if p.requires_grad]
+    own = {id(p) for p in reference.estimator_parameters()}
+    params = [p for p in reference.parameters() if p.requires_grad and id(p) not in own]
     grads = torch.autograd.grad(loss, params)
     lr = 0.01
-    alg.optimizer = torch.optim.SGD([p for p in ac.parameters() if p.requires_grad], lr=lr)
+    own = {id(p) for p in ac.estimator_parameters()}
+    policy_params = [p for p in ac.parameters() if p.requires_grad and id(p) not in own]
+    alg.optimizer = torch.optim.SGD(policy_params, lr=lr)
+    if estimator:  # one SGD step on the estimator's MSE over the same (single) minibatch
+        alg.estimator_optimizer = torch.optim.SGD(ac.estimator_parameters(), lr=lr)
+        obs = alg.storage.observations.flatten(0, 1)
+        target = alg.storage.critic_observations.flatten(0, 1)[:, ESTIMATED]
+        mse = ((reference.actor.estimator(obs) - target) ** 2).mean()
+        est_params = reference.estimator_parameters()
+        est_expected = [p - lr * g for p, g in zip(est_params, torch.autograd.grad(mse, est_params))]
     out = alg.update()
-    for p_new, p_old, g in zip([p for p in ac.parameters() if p.requires_grad], params, grads):
+    for p_new, p_old, g in zip(policy_params, params, grads):
         torch.testing.assert_close(p_new, p_old - lr * g, rtol=1e-4, atol=1e-6)
+    if estimator:
+        for p_new, p_want in zip(ac.estimator_parameters(), est_expected):
+            torch.testing.assert_close(p_new, p_want, rtol=1e-4, atol=1e-6)
+        assert out["estimator"] == pytest.approx(mse.item(), rel=1e-5)
     expected_keys = {"value_func", "surrogate", "entropy", "kl", "learning_rate"}
+    if estimator:
+        expected_keys.add("estimator")
     if dagger:
         expected_keys |= {"kl_teacher_student", "bc_loss", "dagger_coef"}
         assert out["dagger_coef"] == pytest.approx(0.3)
@@ -152,7 +176,7 @@ def test_unknown_algorithm_settings_warn_and_twist_unused_ones_do_not():
 # --- the fast update (fused Adam, learning-rate rule on the device) against the plain one -------------
 
 
-def _twin_updates(dagger, desired_kl, updates=2, symmetry_coef=0.0):
+def _twin_updates(dagger, desired_kl, updates=2, symmetry_coef=0.0, estimator=False):
     """The same rollouts updated the plain and the fast way: (plain alg, fast alg, their outputs)."""
     kwargs = dict(
         num_learning_epochs=3,
@@ -167,7 +191,7 @@ def _twin_updates(dagger, desired_kl, updates=2, symmetry_coef=0.0):
     for fast in (False, True):
         if dagger:
             alg = DaggerPPO(
-                net(0),
+                net(0, estimator=estimator),
                 teacher=net(1, num_obs=CRITIC, std=0.5),
                 dagger_coef=0.3,
                 dagger_coef_min=0.01,
@@ -190,10 +214,10 @@ def _twin_updates(dagger, desired_kl, updates=2, symmetry_coef=0.0):
     return algs, outs
 
 
-@pytest.mark.parametrize("dagger", [False, True])
+@pytest.mark.parametrize("dagger, estimator", [(False, False), (True, False), (True, True)])
 @pytest.mark.parametrize("desired_kl", [1e-7, 1e-2, 10.0])  # lr shrinks / stays / grows
-def test_fast_update_equals_the_plain_update(dagger, desired_kl):
-    (plain, fast), (out_plain, out_fast) = _twin_updates(dagger, desired_kl)
+def test_fast_update_equals_the_plain_update(dagger, estimator, desired_kl):
+    (plain, fast), (out_plain, out_fast) = _twin_updates(dagger, desired_kl, estimator=estimator)
     for p, q in zip(plain.actor_critic.parameters(), fast.actor_critic.parameters()):
         torch.testing.assert_close(q, p, rtol=1e-5, atol=1e-6)
     assert fast.learning_rate == plain.learning_rate  # the same rule on the same KLs, float64 on both sides

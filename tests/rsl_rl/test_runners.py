@@ -605,3 +605,64 @@ def test_symmetry_loss_needs_an_env_with_mirror_maps():
     cfg["algorithm"]["symmetry_coef"] = 1.0
     with pytest.raises(ValueError, match="FakeMimicEnv has no mirror maps"):
         OnPolicyRunnerMimic(FakeMimicEnv(), cfg, None)
+
+
+def test_student_state_estimator_learns_logs_and_resumes_exactly(tmp_path):
+    """policy.estimator_target (docs/learning.md#state-estimator): the estimator regresses the critic obs'
+    privileged entries (the fake's two per-env constants, under the teacher's normaliser) with its own
+    Adam; Loss/estimator is logged and falls; its optimizer travels in the checkpoint for an exact resume."""
+    _, teacher_path = make_teacher_checkpoint(tmp_path)
+    cfg = small_train_cfg(save_interval=100, student=True)
+    cfg["policy"]["estimator_target"] = [TEACHER_OBS - 2, TEACHER_OBS - 1]
+    cfg["policy"]["estimator_hidden_dims"] = [16]
+    cfg["algorithm"]["estimator_learning_rate"] = 1e-2
+    torch.manual_seed(1)
+    env_a = FakeMimicEnv(student=True)
+    runner_a = OnPolicyDaggerRunner(env_a, cfg, str(tmp_path / "a"), teacher_path=teacher_path)
+    estimator = runner_a.alg.actor_critic.actor.estimator
+    in_ppo = {id(p) for g in runner_a.alg.optimizer.param_groups for p in g["params"]}
+    assert not any(id(p) in in_ppo for p in estimator.parameters())  # trained apart
+    runner_a.learn(8)
+    acc, tags = tb_tags(str(tmp_path / "a"))
+    losses = [e.value for e in acc.Scalars("Loss/estimator")]
+    assert len(losses) == 8 and losses[-1] < 0.2 * losses[0]
+    # the logged loss is the estimator's error on the stored (student obs, teacher-normalised priv obs)
+    obs = runner_a.normalizer.normalize(env_a.get_observations())
+    target = runner_a.critic_normalizer.normalize(env_a.get_privileged_observations())[:, -2:]
+    with torch.no_grad():
+        now = (estimator(obs) - target).square().mean().item()
+    assert now < 0.2 * losses[0]
+    ckpt = torch.load(str(tmp_path / "a" / "model_8.pt"), weights_only=True)
+    assert set(ckpt) == STUDENT_CKPT_KEYS | {"estimator_optimizer_state_dict"}
+    assert ckpt["policy_cfg"]["estimator_target"] == [TEACHER_OBS - 2, TEACHER_OBS - 1]
+
+    env_b = env_a.clone()
+    runner_b = OnPolicyDaggerRunner(env_b, cfg, str(tmp_path / "b"), teacher_path=teacher_path)
+    runner_b.load(str(tmp_path / "a" / "model_8.pt"))
+    _continue_and_compare(runner_a, runner_b, env_a)
+    assert_same_state(runner_a.alg.estimator_optimizer.state_dict(), runner_b.alg.estimator_optimizer.state_dict())
+    plain = OnPolicyDaggerRunner(
+        FakeMimicEnv(student=True), small_train_cfg(student=True), None, teacher_path=teacher_path
+    )
+    with pytest.raises(RuntimeError, match="state estimator of 2 entries in the checkpoint, 0 here"):
+        plain.load(str(tmp_path / "a" / "model_8.pt"))
+
+
+def test_train_entry_turns_estimator_fields_into_privileged_obs_indices():
+    import types
+
+    from legged_gym.envs.mdp.layout import LAYOUT
+    from legged_gym.gym_utils.task_registry import policy_cfg_with_obs_sizes
+
+    cfg = {"policy": {"estimator_fields": ["root_z", "base_lin_vel"]}}
+    filled = policy_cfg_with_obs_sizes(cfg, types.SimpleNamespace(obs_layout=LAYOUT, obs_type="student"))
+    # privileged obs = [20 future frames x 58, proprio 74, priv info: base_lin_vel 3, root_z 1, ...]
+    start = 20 * 58 + 74
+    assert filled["policy"]["estimator_target"] == [start + 3, start, start + 1, start + 2]
+    with pytest.raises(ValueError, match="a state estimator is for students"):
+        policy_cfg_with_obs_sizes(cfg, types.SimpleNamespace(obs_layout=LAYOUT, obs_type="priv"))
+    with pytest.raises(ValueError, match=r"estimator fields \['base_vel'\]: expected names of the privileged info"):
+        policy_cfg_with_obs_sizes(
+            {"policy": {"estimator_fields": ["base_vel"]}},
+            types.SimpleNamespace(obs_layout=LAYOUT, obs_type="student"),
+        )

@@ -253,6 +253,10 @@ class HumanoidMimicCfgPPO(BaseConfig):
         action_std = [0.7] * 12 + [0.4] * 3 + [0.5] * 8
         # students only (DAgger): start the learnt std at the teacher's instead of init_noise_std (off: TWIST)
         init_std_from_teacher = False
+        # students only: privileged-info fields (e.g. ["base_lin_vel"]) an MLP in the actor estimates from
+        # the student obs, fed to the actor (docs/learning.md#state-estimator); [] = none (TWIST)
+        estimator_fields = []  # type: list
+        estimator_hidden_dims = [256, 128]
 
     class algorithm:
         value_loss_coef = 1.0

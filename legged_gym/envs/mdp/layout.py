@@ -292,6 +292,19 @@ class ObsLayout:
             "num_motion_steps": steps,
         }
 
+    def priv_info_indices(self, fields: Sequence[str]) -> List[int]:
+        """The privileged obs' indices of these privileged-info fields, in the order given (the targets
+        of a student's state estimator, `policy.estimator_fields`; docs/learning.md#state-estimator)."""
+        unknown = [f for f in fields if f not in self.priv_info]
+        if unknown or not fields:
+            raise ValueError(
+                "estimator fields {}: expected names of the privileged info {}".format(
+                    list(fields), list(self.priv_info.names)
+                )
+            )
+        start = self.teacher["priv_info"].start
+        return [start + i for f in fields for i in range(self.priv_info[f].start, self.priv_info[f].stop)]
+
     def student_metadata(self) -> Dict[str, object]:
         """The student observation's layout as plain JSON values (the exporter's `obs_layout`)."""
         s = self.student
