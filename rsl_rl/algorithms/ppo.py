@@ -345,7 +345,7 @@ class PPO:
         """The state estimator's regression steps over the rollout's minibatches (its own Adam, fixed
         learning rate); returns the summed loss (float64, on the device)."""
         assert self.storage is not None and self.estimator_optimizer is not None
-        params = [p for group in self.estimator_optimizer.param_groups for p in group["params"]]
+        params = self.actor_critic.estimator_parameters()
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         with self._tf32_scope():
             for b in self.storage.mini_batch_generator(self.num_mini_batches, self.num_learning_epochs):
