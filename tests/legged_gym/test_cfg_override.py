@@ -283,6 +283,18 @@ def test_student_recipe_sets_the_distillation_settings(task):
     assert train_cfg.policy.init_std_from_teacher is True and train_cfg.algorithm.dagger_coef == 1.0
 
 
+def _measured_run_set_items(run_name, group):
+    """The `--set GROUP.…` items of a run's train command in the tracking-quality results."""
+    import json
+    import shlex
+
+    runs = json.loads((REPO / "bench" / "results" / "tracking_quality_2026-12-03.json").read_text())["runs"]
+    (run,) = [r for r in runs if r["name"] == run_name]
+    words = shlex.split(run["train_command"].partition(";")[0])
+    items = [words[i + 1] for i, w in enumerate(words) if w == "--set" and words[i + 1].startswith(group + ".")]
+    return {tuple(p): v for p, v, _ in parse_overrides(items)}
+
+
 def test_state_estimator_recipe_turns_on_the_root_velocity_estimate():
     """legged_gym/recipes/student_state_estimator.yaml (docs/learning.md#state-estimator) sets one real
     setting of the student's learner config: the estimator of the root velocity (TWIST: none)."""
@@ -294,14 +306,28 @@ def test_state_estimator_recipe_turns_on_the_root_velocity_estimate():
     assert len(apply_overrides(items, train_cfg, env_cfg, cfg_name="train", other_name="env")) == 1
     assert list(train_cfg.policy.estimator_fields) == ["base_lin_vel"]
     # the run the recipe's header quotes was trained with this setting (given on its command line)
-    import json
-    import shlex
-
-    runs = json.loads((REPO / "bench" / "results" / "tracking_quality_2026-12-03.json").read_text())["runs"]
-    (run,) = [r for r in runs if r["name"] == "student_state_estimator"]
-    words = shlex.split(run["train_command"].partition(";")[0])
-    policy_items = [words[i + 1] for i, w in enumerate(words) if w == "--set" and words[i + 1].startswith("policy.")]
-    assert {tuple(p): v for p, v, _ in parse_overrides(policy_items)} == {
+    assert _measured_run_set_items("student_state_estimator", "policy") == {
         tuple(p): v for p, v, _ in parse_overrides(items)
     }
     assert "run student_state_estimator" in recipe.read_text()
+
+
+def test_fixed_lr_recipe_takes_the_student_off_the_adaptive_floor():
+    """legged_gym/recipes/student_fixed_lr.yaml (docs/learning.md#student-learning-rate) replaces the
+    students' adaptive schedule (which sits at its 1e-5 floor) with a fixed 1e-4, as the run it quotes."""
+    recipe = REPO / "legged_gym" / "recipes" / "student_fixed_lr.yaml"
+    env_cfg, train_cfg = task_registry.get_cfgs("g1_stu_rl")
+    assert train_cfg.algorithm.schedule == "adaptive"
+    items = read_set_file(str(recipe))
+    assert apply_overrides(items, env_cfg, train_cfg) == []
+    assert len(apply_overrides(items, train_cfg, env_cfg, cfg_name="train", other_name="env")) == 2
+    assert train_cfg.algorithm.schedule == "fixed" and train_cfg.algorithm.learning_rate == 1e-4
+    # the run the header quotes was trained with these values (given as --set items: "1e-4", a string to YAML)
+    _, run_cfg = task_registry.get_cfgs("g1_stu_rl")
+    measured = [
+        "{}={}".format(".".join(k), v) for k, v in _measured_run_set_items("student_fixed_lr", "algorithm").items()
+    ]
+    assert len(apply_overrides(measured, run_cfg, env_cfg, cfg_name="train", other_name="env")) == 2
+    assert (run_cfg.algorithm.schedule, run_cfg.algorithm.learning_rate) == ("fixed", 1e-4)
+    assert _measured_run_set_items("student_fixed_lr", "policy") == {("policy", "estimator_fields"): ["base_lin_vel"]}
+    assert "run student_fixed_lr" in recipe.read_text()
