@@ -217,51 +217,58 @@ def test_set_file_errors_name_the_file(tmp_path, capsys, text, message):
         assert path in err
 
 
+def _train_args(file, name):
+    """The train.py arguments of run NAME in bench/results/FILE: bench/train_demo.sh's TEACHER_ARGS, or
+    what follows the positional arguments of train_teacher.sh (2) or train_student.sh (3). A note after
+    the command (from "; ") is not part of it."""
+    import json
+    import shlex
+
+    (run,) = [r for r in json.loads((REPO / "bench" / "results" / file).read_text())["runs"] if r["name"] == name]
+    words = shlex.split(run["train_command"].partition("; ")[0])
+    demo_args = [w.partition("=")[2] for w in words if w.startswith("TEACHER_ARGS=")]
+    if demo_args:
+        return shlex.split(demo_args[0])
+    script, positional = ("train_student.sh", 3) if "train_student.sh" in words else ("train_teacher.sh", 2)
+    return words[words.index(script) + 1 + positional :]
+
+
+def _set_items(args):
+    """The --set items of train.py arguments, but the run's length (runner.max_train_minutes)."""
+    items = [args[i + 1] for i, w in enumerate(args) if w == "--set"]
+    return [item for item in items if not item.startswith("runner.max_train_minutes=")]
+
+
+def _values(items):
+    return {tuple(path): value for path, value, _ in parse_overrides(items)}
+
+
 def test_shipped_recipe_is_the_measured_run(cfgs):
     """legged_gym/recipes/teacher_drift_feedback.yaml holds the settings of the runs its header quotes:
     the 8 --set items of teacher_drift_feedback_angw01 (2026-12-01) plus motion.relative_ref_yaw=true,
     which teacher_relative_ref_yaw (2026-12-02) added on the command line to the file of that time,
     plus algorithm.symmetry_coef=0.5, which teacher_symmetry_it1000 (2026-12-03) added likewise; its
     resumptions teacher_symmetry_it1500 and teacher_symmetry_it1950 were trained with the file alone."""
-    import json
-    import shlex
-
     recipe = REPO / "legged_gym" / "recipes" / "teacher_drift_feedback.yaml"
-    results = REPO / "bench" / "results"
-
-    def run_of(file, name):
-        """The train.py arguments of a run: bench/train_demo.sh's TEACHER_ARGS or train_teacher.sh's."""
-        (run,) = [r for r in json.loads((results / file).read_text())["runs"] if r["name"] == name]
-        words = shlex.split(run["train_command"])
-        demo_args = [w.partition("=")[2] for w in words if w.startswith("TEACHER_ARGS=")]
-        return shlex.split(demo_args[0]) if demo_args else words[words.index("train_teacher.sh") + 3 :]
-
-    def set_items(args):
-        items = [args[i + 1] for i, w in enumerate(args) if w == "--set"]
-        return [item for item in items if not item.startswith("runner.max_train_minutes=")]
-
-    def values(items):
-        return {tuple(path): value for path, value, _ in parse_overrides(items)}
-
-    base = set_items(run_of("tracking_quality_h200_2026-12-01.json", "teacher_drift_feedback_angw01"))
+    base = _set_items(_train_args("tracking_quality_h200_2026-12-01.json", "teacher_drift_feedback_angw01"))
     assert len(base) == 8
-    added = run_of("tracking_quality_h200_2026-12-02.json", "teacher_relative_ref_yaw")
+    added = _train_args("tracking_quality_h200_2026-12-02.json", "teacher_relative_ref_yaw")
     assert added[added.index("--set_file") + 1] == "legged_gym/recipes/teacher_drift_feedback.yaml"
-    assert set_items(added) == ["motion.relative_ref_yaw=true"]
-    symmetry = run_of("tracking_quality_2026-12-03.json", "teacher_symmetry_it1000")
+    assert _set_items(added) == ["motion.relative_ref_yaw=true"]
+    symmetry = _train_args("tracking_quality_2026-12-03.json", "teacher_symmetry_it1000")
     assert symmetry[symmetry.index("--set_file") + 1] == "legged_gym/recipes/teacher_drift_feedback.yaml"
-    learning = [item for item in set_items(symmetry) if not item.startswith("runner.")]
+    learning = [item for item in _set_items(symmetry) if not item.startswith("runner.")]
     assert learning == ["algorithm.symmetry_coef=0.5"]
     for name in ("teacher_symmetry_it1500", "teacher_symmetry_it1950"):
-        resumed = run_of("tracking_quality_2026-12-03.json", name)
+        resumed = _train_args("tracking_quality_2026-12-03.json", name)
         assert resumed[resumed.index("--set_file") + 1] == "legged_gym/recipes/teacher_drift_feedback.yaml"
-        assert [item for item in set_items(resumed) if not item.startswith("runner.")] == []
+        assert [item for item in _set_items(resumed) if not item.startswith("runner.")] == []
     text = recipe.read_text()
     quoted = ("teacher_drift_feedback_angw01", "teacher_relative_ref_yaw_19min", "teacher_symmetry_it1000")
     for run in quoted + ("teacher_symmetry_it1500", "teacher_symmetry_it1950"):
         assert "run " + run in text
 
-    assert values(read_set_file(str(recipe))) == values(base + set_items(added) + learning)
+    assert _values(read_set_file(str(recipe))) == _values(base + _set_items(added) + learning)
     env_cfg, train_cfg = cfgs
     assert env_cfg.motion.relative_ref_yaw is False and train_cfg.algorithm.symmetry_coef == 0.0
     assert len(apply_overrides(read_set_file(str(recipe)), env_cfg, train_cfg)) == 9
@@ -283,18 +290,6 @@ def test_student_recipe_sets_the_distillation_settings(task):
     assert train_cfg.policy.init_std_from_teacher is True and train_cfg.algorithm.dagger_coef == 1.0
 
 
-def _measured_run_set_items(run_name, group):
-    """The `--set GROUP.…` items of a run's train command in the tracking-quality results."""
-    import json
-    import shlex
-
-    runs = json.loads((REPO / "bench" / "results" / "tracking_quality_2026-12-03.json").read_text())["runs"]
-    (run,) = [r for r in runs if r["name"] == run_name]
-    words = shlex.split(run["train_command"].partition(";")[0])
-    items = [words[i + 1] for i, w in enumerate(words) if w == "--set" and words[i + 1].startswith(group + ".")]
-    return {tuple(p): v for p, v, _ in parse_overrides(items)}
-
-
 def test_state_estimator_recipe_turns_on_the_root_velocity_estimate():
     """legged_gym/recipes/student_state_estimator.yaml (docs/learning.md#state-estimator) sets one real
     setting of the student's learner config: the estimator of the root velocity (TWIST: none)."""
@@ -306,9 +301,8 @@ def test_state_estimator_recipe_turns_on_the_root_velocity_estimate():
     assert len(apply_overrides(items, train_cfg, env_cfg, cfg_name="train", other_name="env")) == 1
     assert list(train_cfg.policy.estimator_fields) == ["base_lin_vel"]
     # the run the recipe's header quotes was trained with this setting (given on its command line)
-    assert _measured_run_set_items("student_state_estimator", "policy") == {
-        tuple(p): v for p, v, _ in parse_overrides(items)
-    }
+    measured = _set_items(_train_args("tracking_quality_2026-12-03.json", "student_state_estimator"))
+    assert _values([item for item in measured if item.startswith("policy.")]) == _values(items)
     assert "run student_state_estimator" in recipe.read_text()
 
 
@@ -323,11 +317,12 @@ def test_fixed_lr_recipe_takes_the_student_off_the_adaptive_floor():
     assert len(apply_overrides(items, train_cfg, env_cfg, cfg_name="train", other_name="env")) == 2
     assert train_cfg.algorithm.schedule == "fixed" and train_cfg.algorithm.learning_rate == 1e-4
     # the run the header quotes was trained with these values (given as --set items: "1e-4", a string to YAML)
+    measured = _set_items(_train_args("tracking_quality_2026-12-03.json", "student_fixed_lr"))
     _, run_cfg = task_registry.get_cfgs("g1_stu_rl")
-    measured = [
-        "{}={}".format(".".join(k), v) for k, v in _measured_run_set_items("student_fixed_lr", "algorithm").items()
-    ]
-    assert len(apply_overrides(measured, run_cfg, env_cfg, cfg_name="train", other_name="env")) == 2
+    algorithm = [item for item in measured if item.startswith("algorithm.")]
+    assert len(apply_overrides(algorithm, run_cfg, env_cfg, cfg_name="train", other_name="env")) == 2
     assert (run_cfg.algorithm.schedule, run_cfg.algorithm.learning_rate) == ("fixed", 1e-4)
-    assert _measured_run_set_items("student_fixed_lr", "policy") == {("policy", "estimator_fields"): ["base_lin_vel"]}
+    assert _values([item for item in measured if item.startswith("policy.")]) == {
+        ("policy", "estimator_fields"): ["base_lin_vel"]
+    }
     assert "run student_fixed_lr" in recipe.read_text()
