@@ -24,6 +24,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from legged_gym.simulator.base import POLICY_DT  # noqa: E402
@@ -153,6 +155,19 @@ def plot(data: dict, path: Path, title: str) -> None:
     fig.savefig(path, dpi=90)
 
 
+def result_text(result: dict) -> str:
+    """`result` as JSON with an indent of 1, each curve of `result["curves"]` on one line, its values
+    written with the fewest digits that read back as the same float32 (TensorBoard keeps float32
+    scalars): a 2,000-iteration run in 0.6 MB, not the 1.4 MB of an indent throughout and every
+    digit of the float64 products."""
+    marks = {name: "curve:" + name for name in result["curves"]}
+    text = json.dumps(dict(result, curves=marks), indent=1)
+    for name, values in result["curves"].items():
+        short = [[step, float(str(numpy.float32(value)))] for step, value in values]
+        text = text.replace(json.dumps(marks[name]), json.dumps(short, separators=(",", ":")), 1)
+    return text + "\n"
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", type=Path)
@@ -176,7 +191,7 @@ def main():
     result.update(json.loads(args.extra))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
+    out.with_suffix(".json").write_text(result_text(result))
     plot(data, out.with_suffix(".png"), "{} ({})".format(args.run_dir.name, args.device))
     print(json.dumps(result["summary"], indent=1))
 

@@ -98,3 +98,25 @@ def test_command_line_writes_json_and_png(tmp_path):
     assert result["device"] == "cpu" and result["command"] == "pytest" and result["iterations"] == 25
     assert result["summary"]["episode_length_fraction_of_clip"]["last_iteration"] == 25
     assert out.with_suffix(".png").stat().st_size > 0
+
+
+def test_result_text_one_line_per_curve_at_float32_precision():
+    lc = load_bench_script("learning_curves")
+    steps = range(1, 301)
+    values = [1.0 / 3.0 * s + 1e-9 for s in steps]  # float64 values with more digits than a float32 holds
+    result = {"benchmark": "learning curves", "summary": {"a": {"last_mean": 1.0 / 3.0}}, "curves": {}}
+    result["curves"]["a_curve"] = [(s, v) for s, v in zip(steps, values)]
+    result["curves"]["empty"] = []
+    text = lc.result_text(result)
+    lines = text.splitlines()
+    assert len([line for line in lines if line.lstrip().startswith('"a_curve": [[1,')]) == 1
+    assert len(lines) < 20  # 300 points would take 1,200 lines at an indent of 1
+    back = json.loads(text)
+    assert back["summary"] == result["summary"]  # untouched outside the curves
+    assert back["curves"]["empty"] == []
+    assert [s for s, _ in back["curves"]["a_curve"]] == list(steps)
+    import numpy as np
+
+    read = np.array([v for _, v in back["curves"]["a_curve"]])
+    assert np.array_equal(read.astype(np.float32), np.array(values, dtype=np.float32))
+    assert len(text) < len(json.dumps(result, indent=1)) / 2
