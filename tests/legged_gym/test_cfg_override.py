@@ -248,7 +248,8 @@ def test_shipped_recipe_is_the_measured_run(cfgs):
     the 8 --set items of teacher_drift_feedback_angw01 (2026-12-01) plus motion.relative_ref_yaw=true,
     which teacher_relative_ref_yaw (2026-12-02) added on the command line to the file of that time,
     plus algorithm.symmetry_coef=0.5, which teacher_symmetry_it1000 (2026-12-03) added likewise; its
-    resumptions teacher_symmetry_it1500 and teacher_symmetry_it1950 were trained with the file alone."""
+    resumptions teacher_symmetry_it1500 and teacher_symmetry_it1950, and its second seed in one run,
+    teacher_seed2_it2200, were trained with the file alone."""
     recipe = REPO / "legged_gym" / "recipes" / "teacher_drift_feedback.yaml"
     base = _set_items(_train_args("tracking_quality_h200_2026-12-01.json", "teacher_drift_feedback_angw01"))
     assert len(base) == 8
@@ -259,13 +260,13 @@ def test_shipped_recipe_is_the_measured_run(cfgs):
     assert symmetry[symmetry.index("--set_file") + 1] == "legged_gym/recipes/teacher_drift_feedback.yaml"
     learning = [item for item in _set_items(symmetry) if not item.startswith("runner.")]
     assert learning == ["algorithm.symmetry_coef=0.5"]
-    for name in ("teacher_symmetry_it1500", "teacher_symmetry_it1950"):
+    for name in ("teacher_symmetry_it1500", "teacher_symmetry_it1950", "teacher_seed2_it2200"):
         resumed = _train_args("tracking_quality_2026-12-03.json", name)
         assert resumed[resumed.index("--set_file") + 1] == "legged_gym/recipes/teacher_drift_feedback.yaml"
         assert [item for item in _set_items(resumed) if not item.startswith("runner.")] == []
     text = recipe.read_text()
     quoted = ("teacher_drift_feedback_angw01", "teacher_relative_ref_yaw_19min", "teacher_symmetry_it1000")
-    for run in quoted + ("teacher_symmetry_it1500", "teacher_symmetry_it1950"):
+    for run in quoted + ("teacher_symmetry_it1500", "teacher_symmetry_it1950", "teacher_seed2_it2200"):
         assert "run " + run in text
 
     assert _values(read_set_file(str(recipe))) == _values(base + _set_items(added) + learning)
