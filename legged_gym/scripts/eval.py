@@ -45,6 +45,8 @@ many), also printed after the table.
 `summary_standard_error` holds each summary mean's standard error from the spread between a clip's envs
 (`standard_error`; None with K = 1): the evaluation's own noise for this policy, which a difference
 between two runs must exceed before it says anything (the spread between training runs comes on top).
+`summary_over_clips` holds each metric's median, 90th percentile and maximum over the clip means
+(`over_clips`): a mean carried by a few clips shows there.
 --compare DIR2 also prints this run's summary against DIR2/eval.json (difference, ratio, whether this
 run is within 25 % of that one on the worse side: the student target against its teacher, and whether
 the difference is beyond two standard errors of it) and stores the same under "compared_with" in this
@@ -489,6 +491,18 @@ def standard_error(spreads: List[Optional[float]]) -> Optional[float]:
     return math.sqrt(sum(v for v in spreads if v is not None)) / len(spreads)
 
 
+def over_clips(values: List[Optional[float]]) -> Optional[Dict[str, float]]:
+    """The median, 90th percentile (linear between the sorted values, as numpy's default) and maximum of
+    per-clip means, the clips without a value left out (None when none has one): where a mean over clips
+    is carried by a few of them (the drift of a few fast segments), the median says what a typical clip
+    does and the 90th percentile how heavy the tail is."""
+    kept = [float(v) for v in values if v is not None]
+    if not kept:
+        return None
+    q = torch.quantile(torch.tensor(kept, dtype=torch.float64), torch.tensor([0.5, 0.9], dtype=torch.float64))
+    return {"median": float(q[0]), "p90": float(q[1]), "max": max(kept)}
+
+
 def folder_groups(files: List[str]) -> List[str]:
     """Each clip file's folder, relative to the common parent of all of them ("." for that parent)."""
     folders = [os.path.dirname(os.path.abspath(f)) for f in files]
@@ -504,9 +518,10 @@ def summarize(
     failures: Optional[Dict[str, torch.Tensor]] = None,
     keys: Sequence[str] = METRIC_KEYS,
 ) -> dict:
-    """{"summary": mean over clips, "summary_standard_error": its `standard_error` per key, "clips":
-    [{"clip", "name", keys: mean over the clip's envs}]}, and "groups" {folder: {"clips": n, keys: mean
-    over its clips}} when `files` lie in several folders.
+    """{"summary": mean over clips, "summary_standard_error": its `standard_error` per key,
+    "summary_over_clips": {key: `over_clips` of the clip means}, "clips": [{"clip", "name", keys: mean
+    over the clip's envs}]}, and "groups" {folder: {"clips": n, keys: mean over its clips}} when `files`
+    lie in several folders.
     With `failures` (`FirstEpisodeTracker.failures_per_env`) every clip row and the summary also hold
     "failure_causes" {key: share of envs} (summary: mean over clips)."""
     clips: List[Dict[str, Any]] = []
@@ -524,6 +539,7 @@ def summarize(
     result: Dict[str, Any] = {
         "summary": mean_over(clips, keys),
         "summary_standard_error": {key: standard_error(spreads[key]) for key in keys},
+        "summary_over_clips": {key: over_clips([r[key] for r in clips]) for key in keys},
         "clips": clips,
     }
     if failures is not None:
@@ -644,8 +660,8 @@ def row_kind(result: dict) -> Tuple[str, str, List[Dict[str, Any]], Tuple[str, .
 
 def format_table(result: dict) -> str:
     """One row per clip (per command, with the CMG keys, for a CMG eval), a mean row and its standard
-    errors (`standard_error`, when K >= 2), then one row per folder group (if any); "-" for a value
-    that is None."""
+    errors (`standard_error`, when K >= 2), the median and 90th-percentile clip (`over_clips`, clip
+    evals), then one row per folder group (if any); "-" for a value that is None."""
     kind, index, rows_of, keys = row_kind(result)
     width = 22 if kind == "commands" else 20  # vx2.00_vy-0.50_wz0.00
     head = "{:>4} {:<{w}}".format(index, "name", w=width) + "".join("{:>10}".format(SHORT[k]) for k in keys)
@@ -654,6 +670,10 @@ def format_table(result: dict) -> str:
     se = result.get("summary_standard_error")
     if se is not None and any(v is not None for v in se.values()):
         rows.append(("", "standard error", {k: se.get(k) for k in keys}))
+    spread = result.get("summary_over_clips") or {}
+    for stat, label in (("median", "median clip"), ("p90", "90th pct clip")):
+        if any(spread.get(k) for k in keys):
+            rows.append(("", label, {k: (spread.get(k) or {}).get(stat) for k in keys}))
     rows += [("", "{}/ ({})".format(name, r["clips"]), r) for name, r in result.get("groups", {}).items()]
     for i, name, r in rows:
         cells = ("{:>10}".format("-") if r[k] is None else "{:>10.3f}".format(r[k]) for k in keys)

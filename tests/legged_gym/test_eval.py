@@ -200,6 +200,28 @@ def test_clips_from_several_folders_are_also_summarised_per_folder(tmp_path):
     )
 
 
+def test_summary_over_clips_median_p90_and_max_of_the_clip_means():
+    from legged_gym.scripts.eval import METRIC_KEYS, format_table, summarize
+
+    clip_means = [0.1, 0.2, 0.15, 1.7, 0.3, 0.25]  # one heavy clip carries the mean
+    clip_of_env = torch.arange(6).repeat_interleave(2)
+    drift = torch.tensor([[m - 0.05, m + 0.05] for m in clip_means]).flatten()
+    gap = torch.tensor([float("nan")] * 2 + [1.0] * 10)  # the first clip unmeasured: left out
+    per_env = dict({key: drift for key in METRIC_KEYS}, mpkpe_local_mm=gap)
+    result = summarize(per_env, clip_of_env, list("abcdef"))
+    spread = result["summary_over_clips"]["root_drift_m"]
+    assert spread["median"] == pytest.approx(np.percentile(clip_means, 50))
+    assert spread["p90"] == pytest.approx(np.percentile(clip_means, 90))
+    assert spread["max"] == pytest.approx(1.7)
+    assert spread["median"] < result["summary"]["root_drift_m"] < spread["p90"]
+    assert result["summary_over_clips"]["mpkpe_local_mm"] == pytest.approx({"median": 1.0, "p90": 1.0, "max": 1.0})
+    none = summarize({"m": torch.full((2,), float("nan"))}, torch.tensor([0, 1]), ["a", "b"], keys=("m",))
+    assert none["summary_over_clips"] == {"m": None}
+    rows = {line[5:25].strip(): line for line in format_table(result).splitlines()}  # index 4 + 1, name 20
+    assert "{:.3f}".format(spread["median"]) in rows["median clip"]
+    assert "{:.3f}".format(spread["p90"]) in rows["90th pct clip"]
+
+
 def test_summary_standard_errors_come_from_the_spread_between_a_clips_envs():
     from legged_gym.scripts.eval import METRIC_KEYS, format_table, summarize
 
