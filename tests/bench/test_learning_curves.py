@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import load_bench_script
@@ -115,8 +116,6 @@ def test_result_text_one_line_per_curve_at_float32_precision():
     assert back["summary"] == result["summary"]  # untouched outside the curves
     assert back["curves"]["empty"] == []
     assert [s for s, _ in back["curves"]["a_curve"]] == list(steps)
-    import numpy as np
-
     read = np.array([v for _, v in back["curves"]["a_curve"]])
     assert np.array_equal(read.astype(np.float32), np.array(values, dtype=np.float32))
     assert len(text) < len(json.dumps(result, indent=1)) / 2
