@@ -1,6 +1,7 @@
 """Latency of the low-level server's policy step on the CPU: Redis GET of the reference and its meta,
 the safety gate, the 1155-D observation, policy inference, the PD targets and the Redis SET of the
-state (the 20 physics steps that follow in sim2sim are timed apart: the real robot has none).
+state (the 20 physics steps that follow in sim2sim are timed apart: the real robot has none), and the
+policy graph alone (`policy_inference_ms`).
 
     python bench/bench_deploy_step.py [--steps 10000] [--policy_path ...] [--engine auto|onnxruntime|torch]
                                       [--out bench/results/...json]
@@ -88,9 +89,22 @@ def main(argv=None) -> dict:
             "mean": float(ms.mean()),
         }
 
+    def measure_inference(steps: int) -> np.ndarray:
+        """The policy graph alone (what a larger network, e.g. a state estimator, adds), on a fixed observation."""
+        policy = server.student.policy
+        obs = np.zeros(policy.num_obs, dtype=np.float32)
+        lat = np.zeros(steps)
+        for k in range(steps + 200):
+            t0 = time.perf_counter()
+            policy(obs)
+            if k >= 200:
+                lat[k - 200] = time.perf_counter() - t0
+        return lat * 1e3
+
     ms, phys = measure(args.steps, physics_on=True)
     server.sim.step = lambda target, substeps=20: None  # as on the real robot: no physics in the process
     ms_alone, _ = measure(args.steps, physics_on=False)
+    ms_inference = measure_inference(args.steps)
     link.close()
     redis.stop()
     result = {
@@ -102,8 +116,10 @@ def main(argv=None) -> dict:
         "policy_step_ms": stats(ms),
         "policy_step_ms_without_physics_in_process": stats(ms_alone),
         "physics_20_substeps_ms": stats(phys),
+        "policy_inference_ms": stats(ms_inference),
         "note": "policy_step_ms: in the sim2sim server, between its physics steps (physics timed apart); "
-        "without_physics_in_process: the same step with no simulation in the process (the real robot's case)",
+        "without_physics_in_process: the same step with no simulation in the process (the real robot's case); "
+        "policy_inference_ms: the policy graph alone on a fixed observation (part of both)",
         "target": "p99 <= 2 ms",
         "policy": Path(args.policy_path).name,
         "engine": server.student.policy.engine,
