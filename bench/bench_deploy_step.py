@@ -28,6 +28,8 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from bench.bench_pose import device_name  # noqa: E402
 
+WARMUP_STEPS = 200  # untimed steps before each measurement
+
 
 def main(argv=None) -> dict:
     from deploy_real.contract import MIMIC_KEY, MIMIC_META_KEY, encode_floats, encode_meta
@@ -67,7 +69,7 @@ def main(argv=None) -> dict:
     def measure(steps: int, physics_on: bool):
         lat, phys = np.zeros(steps), np.zeros(steps)
         server.sim.reset()
-        for k in range(steps + 200):
+        for k in range(steps + WARMUP_STEPS):
             wall_ms = time.time() * 1000.0
             link.set_many({MIMIC_KEY: encode_floats(refs[k % len(refs)]), MIMIC_META_KEY: encode_meta(k, wall_ms)})
             physics["s"] = 0.0
@@ -76,9 +78,9 @@ def main(argv=None) -> dict:
             total = time.perf_counter() - t0
             if physics_on and server.sim.state().pelvis_height < 0.5:
                 server.sim.reset()
-            if k >= 200:  # warm-up excluded
-                lat[k - 200] = total - physics["s"]
-                phys[k - 200] = physics["s"]
+            if k >= WARMUP_STEPS:
+                lat[k - WARMUP_STEPS] = total - physics["s"]
+                phys[k - WARMUP_STEPS] = physics["s"]
         return lat * 1e3, phys * 1e3
 
     def stats(ms):
@@ -94,11 +96,11 @@ def main(argv=None) -> dict:
         policy = server.student.policy
         obs = np.zeros(policy.num_obs, dtype=np.float32)
         lat = np.zeros(steps)
-        for k in range(steps + 200):
+        for k in range(steps + WARMUP_STEPS):
             t0 = time.perf_counter()
             policy(obs)
-            if k >= 200:
-                lat[k - 200] = time.perf_counter() - t0
+            if k >= WARMUP_STEPS:
+                lat[k - WARMUP_STEPS] = time.perf_counter() - t0
         return lat * 1e3
 
     ms, phys = measure(args.steps, physics_on=True)
