@@ -52,6 +52,12 @@ run is within 25 % of that one on the worse side: the student target against its
 the difference is beyond two standard errors of it) and stores the same under "compared_with" in this
 run's eval.json. The metric functions are `legged_gym.envs.mdp.metrics`.
 
+A student trained with the drift feedback in its block (`--set motion.student_ref_correction=true`) is
+played with it from the simulator's position; `--set motion.student_odometry=estimate` takes the position
+from dead reckoning instead: every step the student's state estimate of `base_lin_vel` (the checkpoint's
+`policy.estimator_fields`; not with --use_jit) goes to `env.advance_odometry` before the step
+(docs/rewards_and_terminations.md#drift-feedback).
+
 CMG tasks (`g1_cmg_*`, `g1_stu_rl_cmg_*`: env `G1MimicCMG`) generate their references from velocity
 commands, so the rows are commands instead of clips (--motion_file is refused): --commands
 "vx,vy,wz;vx,vy,wz;..." (m/s, m/s, rad/s, heading frame; a command outside the task's band
@@ -101,6 +107,7 @@ from tqdm import tqdm  # noqa: E402
 from legged_gym.envs.base.humanoid_mimic_config import disable_randomization, set_play_cfg  # noqa: E402
 from legged_gym.envs.g1.g1_mimic_cmg import G1MimicCMG  # noqa: E402
 from legged_gym.envs.mdp import metrics  # noqa: E402
+from legged_gym.envs.mdp.layout import LAYOUT  # noqa: E402
 from legged_gym.envs.mdp.terminations import FAILURE_CAUSES  # noqa: E402
 from legged_gym.gym_utils.cfg_override import apply_overrides  # noqa: E402
 from legged_gym.gym_utils.helpers import (
@@ -114,7 +121,7 @@ from legged_gym.gym_utils.helpers import (
     run_script,
 )
 from legged_gym.gym_utils.task_registry import task_registry  # noqa: E402
-from legged_gym.scripts.play import load_policy, resolve_model  # noqa: E402
+from legged_gym.scripts.play import checkpoint_runner, load_policy, resolve_model  # noqa: E402
 
 RAND_MODES = ("none", "play", "train")
 #: success needs the per-step mean root-relative key-body error to stay at or below this (m)
@@ -586,11 +593,18 @@ def summarize_commands(
 
 
 def evaluate(
-    env, policy, num_envs_per_clip: int, commands: Optional[Sequence[Command]] = None, settle_s: float = 0.0
+    env,
+    policy,
+    num_envs_per_clip: int,
+    commands: Optional[Sequence[Command]] = None,
+    settle_s: float = 0.0,
+    velocity_estimator=None,
 ) -> dict:
     """Play every clip of the env's motion library from t = 0 with K envs each (`summarize`), or on a
     CMG env every one of `commands` from frame 0 with K envs each (`summarize_commands`, the command
-    errors from `settle_s` into each episode on: `CommandTracker`); measure first episodes."""
+    errors from `settle_s` into each episode on: `CommandTracker`); measure first episodes.
+    velocity_estimator, given: obs -> base-velocity estimate (N, 3), fed to `env.advance_odometry`
+    before every step (`motion.student_odometry = "estimate"`)."""
     lib = env._motion_lib
     num_rows = lib.num_motions() if commands is None else len(commands)
     row_of_env = torch.arange(num_rows, device=env.device).repeat_interleave(num_envs_per_clip)
@@ -612,6 +626,8 @@ def evaluate(
         for _ in range(max_steps):
             with torch.no_grad():
                 actions = policy(obs.detach())
+                if velocity_estimator is not None:
+                    env.advance_odometry(velocity_estimator(obs.detach()))
             obs, _, _, _, _ = env.step(actions.detach())
             playing = int(tracker.active.sum())
             progress.set_postfix_str("{}/{} envs in their first episode".format(playing, env.num_envs), refresh=False)
@@ -802,6 +818,21 @@ def plot(result: dict, path: Path, title: str) -> None:
 # --- script -------------------------------------------------------------------------------------------
 
 
+def base_velocity_estimator(runner, device):
+    """obs -> the student's estimate of its base-frame velocity (N, 3, m/s): the `base_lin_vel` entries
+    of its state estimator (`policy.estimator_fields`), for the dead-reckoned drift feedback."""
+    target = runner.alg.actor_critic.estimator_target or []
+    wanted = LAYOUT.priv_info_indices(["base_lin_vel"])
+    if not set(wanted) <= set(target):
+        raise UsageError(
+            'motion.student_odometry = "estimate" needs a student whose state estimator estimates base_lin_vel '
+            "(train config policy.estimator_fields, e.g. legged_gym/recipes/student_state_estimator.yaml)"
+        )
+    estimate = runner.get_inference_estimator(device=device)
+    columns = torch.tensor([target.index(i) for i in wanted], device=device)
+    return lambda obs: estimate(obs).index_select(-1, columns)
+
+
 def run_eval(args) -> dict:
     if not args.exptid:
         raise UsageError("--exptid is required (the run under {})".format(experiment_dir(args.proj_name, "<exptid>")))
@@ -826,6 +857,11 @@ def run_eval(args) -> dict:
         raise UsageError("--task {}".format(e)) from e
     env_cfg.seed = train_cfg.seed
     apply_overrides(args.overrides, env_cfg, train_cfg)  # the command band as --set leaves it (make_env: again)
+    odometry = env_cfg.motion.student_ref_correction and env_cfg.motion.student_odometry == "estimate"
+    if odometry and args.use_jit:
+        raise UsageError(
+            'motion.student_odometry = "estimate" reads the student\'s state estimator: not with --use_jit'
+        )
     commands: Optional[List[Command]] = None
     if issubclass(task_registry.get(args.task).env_class, G1MimicCMG):
         if args.motion_file is not None:
@@ -848,7 +884,13 @@ def run_eval(args) -> dict:
     configure_env_cfg(env_cfg, args.rand, args.num_envs)
 
     env, env_cfg = task_registry.make_env(name=args.task, args=args, env_cfg=env_cfg)
-    policy = load_policy(env, args)
+    velocity_estimator = None
+    if odometry:
+        runner = checkpoint_runner(env, args)
+        policy = runner.get_inference_policy(env.device)
+        velocity_estimator = base_velocity_estimator(runner, env.device)
+    else:
+        policy = load_policy(env, args)
     print(
         "Evaluating {} on {} {} x {} envs ({}, --rand {})".format(
             model_path,
@@ -860,7 +902,7 @@ def run_eval(args) -> dict:
         ),
         flush=True,
     )
-    result = evaluate(env, policy, args.num_envs_per_clip, commands)
+    result = evaluate(env, policy, args.num_envs_per_clip, commands, velocity_estimator=velocity_estimator)
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -104,11 +104,16 @@ def load_policy(env, args):
         model = torch.jit.load(str(path), map_location=env.device)
         model.eval()
         return model
+    return checkpoint_runner(env, args).get_inference_policy(device=env.device)
+
+
+def checkpoint_runner(env, args):
+    """The runner of the checkpoint that args name (`resolve_model`), loaded for inference."""
     _, train_cfg = task_registry.get_cfgs(args.task)
     train_cfg.runner.resume = True
     args.allow_teacher_change = True  # playing a student does not use its teacher's actions: only note a change
     runner, _ = task_registry.make_alg_runner(env=env, name=args.task, args=args, train_cfg=train_cfg, log_root=None)
-    return runner.get_inference_policy(device=env.device)
+    return runner
 
 
 def play(args) -> dict:

@@ -321,12 +321,18 @@ class ActorCriticMimic(nn.Module):
         """The state estimator's parameters (none without `estimator_target`): trained apart from the rest."""
         return list(self.actor.estimator.parameters()) if isinstance(self.actor, EstimatingActor) else []
 
+    def estimate(self, observations: torch.Tensor) -> torch.Tensor:
+        """The actor's estimate of the critic obs' entries `estimator_target` (as the critic reads them,
+        normalised) from `observations` (as the actor reads them): (B, len(estimator_target))."""
+        assert isinstance(self.actor, EstimatingActor), "estimate needs estimator_target"
+        return self.actor.estimator(observations)
+
     def estimator_loss(self, observations: torch.Tensor, critic_observations: torch.Tensor) -> torch.Tensor:
         """Mean squared error of the actor's estimator on `observations` against the critic obs'
         entries `estimator_target` (the privileged values as the critic reads them)."""
         assert isinstance(self.actor, EstimatingActor), "estimator_loss needs estimator_target"
         target = critic_observations.index_select(-1, self._estimator_index)
-        return (self.actor.estimator(observations) - target).square().mean()
+        return (self.estimate(observations) - target).square().mean()
 
     def evaluate(self, critic_observations: torch.Tensor, **kwargs) -> torch.Tensor:
         """Value estimate V(critic_obs): (B, 1)."""

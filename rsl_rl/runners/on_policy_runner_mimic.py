@@ -485,3 +485,26 @@ class OnPolicyRunnerMimic:
                 return actor_critic.act_inference(normalizer.normalize(obs))
 
         return policy
+
+    def get_inference_estimator(self, device=None) -> Callable[[torch.Tensor], torch.Tensor]:
+        """obs -> the actor's state estimate (B, len(estimator_target)) in the units of the critic obs'
+        entries it estimates: the estimator reads the normalised obs and regresses the normalised
+        entries (`ActorCriticMimic.estimator_loss`), so the critic normaliser is undone here."""
+        actor_critic = self.alg.actor_critic
+        if actor_critic.estimator_target is None:
+            raise ValueError("this policy has no state estimator (train config policy.estimator_fields is empty)")
+        self.alg.test_mode()
+        normalizer = self.normalizer
+        critic_normalizer = self.normalizer if self.critic_normalizer is None else self.critic_normalizer
+        if device is not None:
+            actor_critic.to(device)
+            normalizer.to(device)
+            critic_normalizer.to(device)
+        index = torch.tensor(actor_critic.estimator_target, device=critic_normalizer.mean.device)
+        mean, scale = critic_normalizer.mean[index], critic_normalizer.std[index] + critic_normalizer.eps
+
+        def estimator(obs: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return actor_critic.estimate(normalizer.normalize(obs)) * scale + mean
+
+        return estimator

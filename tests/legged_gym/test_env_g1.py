@@ -14,6 +14,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from scipy.spatial.transform import Rotation
 
 pytest.importorskip("mujoco_warp")
 
@@ -346,6 +347,79 @@ def test_student_block_is_the_clips_frame_with_the_relative_yaw_option():
     teacher = env.privileged_obs_buf[:, TEACHER_SLICES["priv_mimic"]]
     plain_teacher = plain.privileged_obs_buf[:, TEACHER_SLICES["priv_mimic"]]
     assert float((teacher[:, 4:7] - plain_teacher[:, 4:7]).abs().max()) > 0.1  # the feedback: teacher only
+
+
+def _student_feedback_env(odometry="simulator"):
+    cfg = make_cfg("g1_stu_rl", rand=False, noise=False)
+    c = cfg.motion.ref_correction
+    c.pos_gain, c.yaw_gain, c.max_speed, c.max_yaw_rate = 0.8, 1.5, 0.5, 0.4
+    cfg.motion.student_ref_correction = True
+    cfg.motion.student_odometry = odometry
+    return make_env("g1_stu_rl", cfg)
+
+
+def _expected_student_block(env, robot_xy, robot_quat):
+    """The clip's next frame with its root velocities steered from `robot_xy` (recomputed here)."""
+    v = 0.8 * (env._ref_root_pos[:, :2] - robot_xy)
+    v = v * torch.clamp(0.5 / v.norm(dim=-1, keepdim=True), max=1.0)
+    q, rq = env._ref_root_rot, robot_quat
+    yaw = torch.atan2(2 * (q[:, 3] * q[:, 2] + q[:, 0] * q[:, 1]), 1 - 2 * (q[:, 1] ** 2 + q[:, 2] ** 2))
+    robot_yaw = torch.atan2(2 * (rq[:, 3] * rq[:, 2] + rq[:, 0] * rq[:, 1]), 1 - 2 * (rq[:, 1] ** 2 + rq[:, 2] ** 2))
+    w = (1.5 * (torch.remainder(yaw - robot_yaw + math.pi, 2 * math.pi) - math.pi)).clamp(-0.4, 0.4)
+    lin = torch.cat([v, torch.zeros(len(v), 1)], dim=-1)
+    ang = torch.cat([torch.zeros(len(v), 2), w.unsqueeze(-1)], dim=-1)
+    times = O.future_motion_times(env.episode_length_buf * env.dt + env._motion_time_offsets)[:, :1]
+    f = env._ref_frame(env._motion_ids.unsqueeze(-1), times)
+    return O.student_mimic_obs(
+        f.root_pos[:, 0], f.root_rot[:, 0], f.root_vel[:, 0] + lin, f.root_ang_vel[:, 0] + ang, f.dof_pos[:, 0]
+    )
+
+
+def test_student_ref_correction_steers_the_students_block_from_the_simulators_position():
+    """motion.student_ref_correction: the student's block is the clip's next frame with the drift
+    feedback of the robot's true position added to its root velocities (recomputed here), as the
+    teacher's blocks get it; the entries other than the velocities are the plain env's."""
+    env = _student_feedback_env()
+    cfg = make_cfg("g1_stu_rl", rand=False, noise=False)
+    cfg.motion.ref_correction.pos_gain = cfg.motion.ref_correction.yaw_gain = 1.0  # the teacher's feedback only
+    plain = make_env("g1_stu_rl", cfg)
+    yaws = torch.tensor([0.5, -0.2])
+    _yawed_robots_and_reference_yaw((env, plain), yaws, (0.4, -0.3))
+    mimic, plain_mimic = env.obs_buf[:, STUDENT_SLICES["mimic"]], plain.obs_buf[:, STUDENT_SLICES["mimic"]]
+    expected = _expected_student_block(env, env.root_states[:, :2], env.root_states[:, 3:7])
+    torch.testing.assert_close(mimic, expected, atol=1e-5, rtol=1e-5)
+    assert float((mimic[:, 4:8] - plain_mimic[:, 4:8]).abs().max()) > 0.1
+    keep = [i for i in range(31) if not 4 <= i < 8]
+    assert torch.equal(mimic[:, keep], plain_mimic[:, keep])
+
+
+def test_student_odometry_estimate_dead_reckons_from_the_given_velocity():
+    """motion.student_odometry = "estimate": the odometry starts at the robot's reset position,
+    advance_odometry integrates R(q) v dt from the given base-frame velocity, and the student's
+    feedback reads that position, not the simulator's; a step without it fails, naming the call."""
+    env = _student_feedback_env("estimate")
+    torch.testing.assert_close(env._odometry_xy, env.root_states[:, :2])
+    start, quat = env.root_states[:, :2].clone(), env.base_quat.clone()
+    v = torch.tensor([[1.0, 0.0, 0.0], [0.0, -2.0, 0.5]])
+    env.advance_odometry(v)
+    moved = Rotation.from_quat(quat.double().numpy()).apply(v.double().numpy())[:, :2]  # scipy: xyzw too
+    np.testing.assert_allclose(env._odometry_xy.double().numpy(), start.double().numpy() + env.dt * moved, atol=1e-6)
+    odometry_xy = env._odometry_xy.clone()
+    env.step(torch.zeros(2, 23))
+    assert not torch.equal(odometry_xy, env.root_states[:, :2])
+    expected = _expected_student_block(env, odometry_xy, env.base_quat)
+    torch.testing.assert_close(env.obs_buf[:, STUDENT_SLICES["mimic"]], expected, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"expected \(2, 3\)"):
+        env.advance_odometry(torch.zeros(3))
+    with pytest.raises(RuntimeError, match="advance_odometry"):
+        env.step(torch.zeros(2, 23))
+    cfg = make_cfg("g1_stu_rl", rand=False)
+    cfg.motion.student_ref_correction = True  # without the feedback's gains
+    with pytest.raises(ValueError, match="student_ref_correction = True needs the drift feedback's gains"):
+        make_env("g1_stu_rl", cfg)
+    cfg.motion.ref_correction.pos_gain, cfg.motion.student_odometry = 1.0, "gps"
+    with pytest.raises(ValueError, match="student_odometry = 'gps'"):
+        make_env("g1_stu_rl", cfg)
 
 
 def test_drift_feedback_steers_the_observed_and_rewarded_reference_velocity():

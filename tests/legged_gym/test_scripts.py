@@ -249,6 +249,51 @@ def test_a_student_with_a_state_estimator_trains_and_exports(teacher_run, logs, 
         assert (jit(obs) - python_policy(ckpt_path)(obs)).abs().max().item() < 1e-5
 
 
+def short_clip(tmp_path, seconds=0.5):
+    """A manifest of the first `seconds` of the embedded standing clip."""
+    from pose.formats import load_clip, motion_sources, save_clip, write_manifest
+    from pose.synth import default_motion_file
+
+    source = next(e.file for e in motion_sources(default_motion_file()) if e.file.stem == "stand")
+    clip = load_clip(source)
+    n = int(round(seconds * clip["fps"])) + 1
+    for key in ("root_pos", "root_rot", "dof_pos", "local_body_pos"):
+        clip[key] = clip[key][:n]
+    save_clip(tmp_path / "stand.pkl", clip)
+    return write_manifest(tmp_path / "manifest.yaml", ["stand.pkl"])
+
+
+def test_a_student_with_the_drift_feedback_is_evaluated_with_dead_reckoning(
+    teacher_run, student_run, logs, cwd, tmp_path
+):
+    """motion.student_ref_correction with a state estimator: eval.py plays it with the simulator's position
+    or, with motion.student_odometry=estimate, with the position dead-reckoned from the estimator's
+    base_lin_vel (other numbers then); refused with --use_jit and for a student without an estimator."""
+    feedback = TEACHER_SET + ["--set", "motion.student_ref_correction=true"]
+    estimator = ["--set", "policy.estimator_fields=[base_lin_vel]"]
+    run(
+        ["bash", script("train_student.sh"), "pytest_feedback", TEACHER, "cpu"] + SMALL + feedback + estimator,
+        logs,
+        cwd,
+    )
+    motions = short_clip(tmp_path)
+    base = [sys.executable, str(REPO_ROOT / "legged_gym/scripts/eval.py"), "--task", "g1_stu_rl", "--teacher_exptid"]
+    base += [TEACHER, "--device", "cpu", "--sim", "mjwarp", "--motion_file", str(motions), "--num_envs_per_clip", "2"]
+    base += ["--rand", "none"] + feedback
+    summaries = {}
+    for odometry in ("simulator", "estimate"):
+        out_dir = tmp_path / odometry
+        odometry_set = ["--set", "motion.student_odometry=" + odometry]
+        run(base + estimator + ["--exptid", "pytest_feedback", "--out", str(out_dir)] + odometry_set, logs, cwd)
+        summaries[odometry] = json.loads((out_dir / "eval.json").read_text())["summary"]
+    assert summaries["simulator"]["root_drift_m"] != summaries["estimate"]["root_drift_m"]
+    estimate = ["--set", "motion.student_odometry=estimate", "--out", str(tmp_path / "x")]
+    out = run(base + estimator + ["--exptid", "pytest_feedback", "--use_jit"] + estimate, logs, cwd, check=False)
+    assert out.returncode == 1 and "not with --use_jit" in out.stderr.strip().splitlines()[-1]
+    out = run(base + ["--exptid", STUDENT] + estimate, logs, cwd, check=False)
+    assert out.returncode == 1 and "estimates base_lin_vel" in out.stderr.strip().splitlines()[-1], out.stderr[-2000:]
+
+
 def read_frames(path):
     import imageio
 

@@ -648,6 +648,34 @@ def test_student_state_estimator_learns_logs_and_resumes_exactly(tmp_path):
         plain.load(str(tmp_path / "a" / "model_8.pt"))
 
 
+def test_inference_estimator_gives_the_estimated_entries_in_their_own_units(tmp_path):
+    """get_inference_estimator: an estimator without error on the normalised entries it regresses
+    (stood in for by the exact answer on one batch) gives the raw privileged entries back."""
+    _, teacher_path = make_teacher_checkpoint(tmp_path)
+    cfg = small_train_cfg(student=True)
+    cfg["policy"]["estimator_target"] = [TEACHER_OBS - 2, TEACHER_OBS - 1]
+    cfg["policy"]["estimator_hidden_dims"] = [16]
+    env = FakeMimicEnv(student=True)
+    runner = OnPolicyDaggerRunner(env, cfg, None, teacher_path=teacher_path)
+    runner.learn(2)  # the normalisers hold statistics
+    obs, priv = env.get_observations(), env.get_privileged_observations()
+    critic_normalizer = runner.critic_normalizer
+    assert float(critic_normalizer.std[-2:].sub(1.0).abs().min()) > 1e-3  # undoing it changes the numbers
+    exact = critic_normalizer.normalize(priv)[:, -2:]
+
+    class ExactOnThisBatch(torch.nn.Module):
+        def forward(self, x):
+            return exact
+
+    runner.alg.actor_critic.actor.estimator = ExactOnThisBatch()  # read through ActorCriticMimic.estimate
+    torch.testing.assert_close(runner.get_inference_estimator(device="cpu")(obs), priv[:, -2:])
+    plain = OnPolicyDaggerRunner(
+        FakeMimicEnv(student=True), small_train_cfg(student=True), None, teacher_path=teacher_path
+    )
+    with pytest.raises(ValueError, match="no state estimator"):
+        plain.get_inference_estimator()
+
+
 def test_train_entry_turns_estimator_fields_into_privileged_obs_indices():
     import types
 

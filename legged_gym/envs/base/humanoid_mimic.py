@@ -13,7 +13,10 @@
   `mdp.rewards`); motion difficulty `mdp.curriculum`.
 - Drift feedback (`cfg.motion.ref_correction`, off by default): the reference root velocity that the
   observations and the root-velocity reward use is steered towards the reference root
-  (`ref_root_vel_target`, `mdp.drift_feedback`).
+  (`ref_root_vel_target`, `mdp.drift_feedback`). With `cfg.motion.student_ref_correction` the
+  student's block gets it too, from the simulator's position or, with `cfg.motion.student_odometry =
+  "estimate"`, from a position integrated from a velocity estimate given every step through
+  `advance_odometry` (`mdp.odometry`; scripts/eval.py --odometry estimate).
 - Evaluation (scripts/eval.py): `reset_to_motions` starts given clips at given times (default 0);
   `pre_reset_callback(env)`, when set, runs every step between the terminations and the resets.
 """
@@ -26,7 +29,7 @@ from typing import Any, Dict, NamedTuple, Optional, Tuple
 import torch
 
 from legged_gym.envs.base.humanoid_char import HumanoidChar
-from legged_gym.envs.mdp import curriculum, metrics, rewards, terminations
+from legged_gym.envs.mdp import curriculum, metrics, odometry, rewards, terminations
 from legged_gym.envs.mdp.adaptive_sampling import AdaptiveStartSampler
 from legged_gym.envs.mdp.drift_feedback import drift_feedback
 from legged_gym.envs.mdp import randomization as rand
@@ -117,6 +120,10 @@ class HumanoidMimic(HumanoidChar):
                 float(m.adaptive_kernel_decay),
             )
         self._keybody_delta_cache = None  # type: Optional[torch.Tensor]
+        # motion.student_odometry = "estimate": the robots' xy dead-reckoned from the velocity estimates
+        # given to advance_odometry (set to the robot's xy at each reset); _odometry_advanced: given this step
+        self._odometry_xy = torch.zeros(n, 2, device=dev)
+        self._odometry_advanced = False
         # Evaluation hook (scripts/eval.py): callable(env) run every step once the terminations are
         # decided, before the resets, so the state that ended an episode can be measured.
         self.pre_reset_callback = None
@@ -164,16 +171,19 @@ class HumanoidMimic(HumanoidChar):
         for buf, value in zip(self._ref_buffers(), self._ref_values(frame, origin)):
             buf.copy_(torch.where(mask.view((-1,) + (1,) * (buf.dim() - 1)), value, buf))
 
-    def _ref_drift_feedback(self) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+    def _ref_drift_feedback(
+        self, root_pos: Optional[torch.Tensor] = None
+    ) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
         """(linear, angular) (N, 3) world-frame velocities that `motion.ref_correction` adds to the
-        reference root velocities at the current state (`mdp.drift_feedback`), or None when its gains are 0."""
+        reference root velocities at the current state (`mdp.drift_feedback`), or None when its gains are 0.
+        root_pos (N, 2 or 3): the robot's position to steer from (default: the simulator's)."""
         c = self.cfg.motion.ref_correction
         if float(c.pos_gain) == 0.0 and float(c.yaw_gain) == 0.0:
             return None
         return drift_feedback(
             self._ref_root_pos,
             self._ref_root_rot,
-            self.root_states[:, 0:3],
+            self.root_states[:, 0:3] if root_pos is None else root_pos,
             self.base_quat,
             float(c.pos_gain),
             float(c.yaw_gain),
@@ -182,6 +192,29 @@ class HumanoidMimic(HumanoidChar):
             float(c.full_speed),
             self._ref_root_vel,
         )
+
+    def student_drift_feedback(self) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+        """The drift feedback of the student's reference block (`motion.student_ref_correction`), or None:
+        from the simulator's position, or with `motion.student_odometry = "estimate"` from the odometry's."""
+        m = self.cfg.motion
+        if not m.student_ref_correction:
+            return None
+        return self._ref_drift_feedback(self._odometry_xy if m.student_odometry == "estimate" else None)
+
+    def advance_odometry(self, base_lin_vel: torch.Tensor) -> None:
+        """Dead-reckon every robot's xy over the coming step from its estimated base-frame velocity
+        (N, 3) and the current orientation (`mdp.odometry.integrate_xy`): call before each `step` with
+        `motion.student_odometry = "estimate"` (scripts/eval.py --odometry estimate does)."""
+        if base_lin_vel.shape != (self.num_envs, 3):
+            raise ValueError(
+                "advance_odometry: base_lin_vel of shape {}, expected ({}, 3)".format(
+                    tuple(base_lin_vel.shape), self.num_envs
+                )
+            )
+        self._odometry_xy = odometry.integrate_xy(
+            self._odometry_xy, self.base_quat, base_lin_vel.to(self.device), self.dt
+        )
+        self._odometry_advanced = True
 
     def ref_root_vel_target(self) -> Tuple[torch.Tensor, torch.Tensor]:
         """The reference root (linear, angular) world velocities the robot should follow: the clip's,
@@ -197,6 +230,13 @@ class HumanoidMimic(HumanoidChar):
             buf.copy_(value)
 
     def _post_physics_step_callback(self) -> None:
+        if self.cfg.motion.student_odometry == "estimate" and self.cfg.motion.student_ref_correction:
+            if not self._odometry_advanced:
+                raise RuntimeError(
+                    'motion.student_odometry = "estimate": call env.advance_odometry(base velocity estimate) '
+                    "before every step (legged_gym/scripts/eval.py --odometry estimate does)"
+                )
+            self._odometry_advanced = False
         self._update_ref_motion()
         if self.root_drift_limit is not None:  # on the host, outside the compiled terminations
             t = self.cfg.termination
@@ -216,6 +256,7 @@ class HumanoidMimic(HumanoidChar):
         self.sim.set_dof_states(env_ids, state.dof_pos, state.dof_vel)
         self.sim.set_root_states(env_ids, state.root_states)
         self.sim.forward()
+        self._odometry_xy[env_ids] = state.root_states[:, 0:2]  # the odometry starts where the robot does
         # index_fill_ rather than `x[env_ids] = 0`: a Python scalar would be copied to the GPU (a sync).
         for buf in (
             self.last_actions,
@@ -238,6 +279,7 @@ class HumanoidMimic(HumanoidChar):
         state = self._reset_ref_motion_where(mask)
         self.sim.set_states_where(mask, state.root_states, state.dof_pos, state.dof_vel)
         self.sim.forward()
+        self._odometry_xy = torch.where(mask.unsqueeze(-1), state.root_states[:, 0:2], self._odometry_xy)
         for buf in (
             self.last_actions,
             self.last_dof_vel,

@@ -221,6 +221,13 @@ class HumanoidMimicCfg(BaseConfig):
         # robot's yaw from the IMU, its zero aligned with the reference's heading when the reference
         # starts (deploy_real/student_step.py); the export records it ("reference_yaw" in the metadata).
         student_relative_ref_yaw = False
+        # The drift feedback of ref_correction (its gains) in the student's block too (not in TWIST):
+        # the block's root velocities steered towards the reference root, as the teacher's are. The
+        # robot's position comes from the simulator (student_odometry = "simulator"; training) or is
+        # dead-reckoned from a velocity estimate given every step (student_odometry = "estimate":
+        # what a robot can do; legged_gym/envs/mdp/odometry.py, eval.py --odometry estimate).
+        student_ref_correction = False
+        student_odometry = "simulator"
 
         class ref_correction:
             # Drift feedback (not in TWIST; legged_gym/envs/mdp/drift_feedback.py): the reference root

@@ -62,20 +62,32 @@ def check_obs_cfg(cfg) -> ObsLayout:
     return d
 
 
-def check_ref_yaw_cfg(cfg) -> None:
-    """motion.relative_ref_yaw_unwrap only shapes the relative yaw: raise ValueError without it."""
+def check_ref_block_cfg(cfg) -> None:
+    """The reference-block options that need another: raise ValueError naming it.
+    motion.relative_ref_yaw_unwrap only shapes the relative yaw; motion.student_ref_correction uses the
+    gains of motion.ref_correction; motion.student_odometry is "simulator" or "estimate"."""
     m = cfg.motion
     if m.relative_ref_yaw_unwrap and not m.relative_ref_yaw:
         raise ValueError(
             "motion.relative_ref_yaw_unwrap = True needs motion.relative_ref_yaw = True "
             "(it unwraps the relative yaw along the teacher's blocks)"
         )
+    c = m.ref_correction
+    if m.student_ref_correction and float(c.pos_gain) == 0.0 and float(c.yaw_gain) == 0.0:
+        raise ValueError(
+            "motion.student_ref_correction = True needs the drift feedback's gains "
+            "(motion.ref_correction.pos_gain / yaw_gain, both 0 here)"
+        )
+    if m.student_odometry not in ("simulator", "estimate"):
+        raise ValueError(
+            'motion.student_odometry = {!r}: expected "simulator" or "estimate"'.format(m.student_odometry)
+        )
 
 
 class G1MimicDistill(HumanoidMimic):
     def __init__(self, cfg, sim_device="cpu", headless: bool = True):
         self.dims = check_obs_cfg(cfg)
-        check_ref_yaw_cfg(cfg)
+        check_ref_block_cfg(cfg)
         self.obs_type = cfg.env.obs_type
         super().__init__(cfg, sim_device, headless)
 
@@ -189,12 +201,17 @@ class G1MimicDistill(HumanoidMimic):
         if self.obs_type == "priv":
             self.obs_buf = self.privileged_obs_buf
             return
-        # the student's block: the clip's next frame, as the deploy servers stream it
+        # the student's block: the clip's next frame, as the deploy servers stream it (with
+        # motion.student_ref_correction its root velocities steered as the teacher's are)
+        root_vel, root_ang_vel = clip.root_vel[:, 0], clip.root_ang_vel[:, 0]
+        student_feedback = self.student_drift_feedback()
+        if student_feedback is not None:
+            root_vel, root_ang_vel = root_vel + student_feedback[0], root_ang_vel + student_feedback[1]
         mimic = obs_terms.student_mimic_obs(
             clip.root_pos[:, 0],
             clip.root_rot[:, 0],
-            clip.root_vel[:, 0],
-            clip.root_ang_vel[:, 0],
+            root_vel,
+            root_ang_vel,
             clip.dof_pos[:, 0],
             robot_yaw=self.yaw if self.cfg.motion.student_relative_ref_yaw else None,
         )
