@@ -16,8 +16,10 @@ randomisation, and are scored by the same function (`step_metrics`) on their own
   the reference's), so its heading can drift while its body tracks the reference; this shows how far (a
   student trained with motion.student_relative_ref_yaw sees the difference).
 Both sides start facing the clip's start heading, and both use the settings the policy's export metadata
-records (`reference_yaw`, `vel_smooth_window`): the environment's `motion.student_relative_ref_yaw` and
-`motion.vel_smooth_window`, the stream's velocity window.
+records (`reference_yaw`, `vel_smooth_window`, `drift_feedback`): the environment's
+`motion.student_relative_ref_yaw` and `motion.vel_smooth_window`, the stream's velocity window, and for a
+student trained with the drift feedback in its block, that feedback dead-reckoned on the policy's own
+base-velocity estimate on both sides (`motion.student_odometry = "estimate"`; `deploy_real.drift_feedback`).
 The sim2sim side is `deploy_real.server_low_level_g1_sim.LowLevelSim` (1 kHz physics, full torque limits,
 the sim2sim model's contacts) fed the high-level server's reference frames directly (no Redis, no wall
 clock); the training side is the environment with its terminations switched off (scored as above).
@@ -37,7 +39,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 import torch
@@ -106,18 +108,30 @@ class PolicySettings(NamedTuple):
 
     relative_ref_yaw: bool
     vel_smooth_window: int
+    drift_feedback: Optional[dict] = None  # the student's drift feedback (`deploy_real.drift_feedback`)
 
     @classmethod
     def of(cls, policy_path) -> "PolicySettings":
+        from deploy_real.drift_feedback import feedback_settings
         from deploy_real.policy import Policy
         from deploy_real.student_step import reference_vel_window, reference_yaw_mode
 
         meta = Policy(policy_path, engine="torch").metadata()
-        return cls(reference_yaw_mode(meta) == "relative", reference_vel_window(meta))
+        return cls(reference_yaw_mode(meta) == "relative", reference_vel_window(meta), feedback_settings(meta))
 
     def apply(self, cfg) -> None:
+        """The env settings; with the drift feedback dead-reckoned as on the robot (`odometry`)."""
         cfg.motion.student_relative_ref_yaw = self.relative_ref_yaw
         cfg.motion.vel_smooth_window = self.vel_smooth_window
+        if self.drift_feedback is not None:
+            cfg.motion.student_ref_correction = True
+            cfg.motion.student_odometry = "estimate"
+            for key, value in self.drift_feedback.items():
+                setattr(cfg.motion.ref_correction, key, value)
+
+    def odometry(self, policy):
+        """obs -> base-velocity estimate of a TorchScript student for `env.advance_odometry`, or None."""
+        return None if self.drift_feedback is None else policy.base_velocity
 
 
 def reference(lib, ids: torch.Tensor, times: torch.Tensor, key_idx):
@@ -194,7 +208,7 @@ def training_sim_eval(policy_path, motion_file, device: str, settings: PolicySet
     cfg.motion.motion_file = motion_file
     env = task_registry.get("g1_stu_rl").env_class(cfg, device, True)
     policy = torch.jit.load(str(policy_path), map_location=env.device).eval()
-    return evaluate(env, policy, 1)["clips"]
+    return evaluate(env, policy, 1, velocity_estimator=settings.odometry(policy))["clips"]
 
 
 def training_sim(policy_path, motion_file, clips, device: str, key_idx, settings: PolicySettings) -> list:
@@ -219,9 +233,12 @@ def training_sim(policy_path, motion_file, clips, device: str, key_idx, settings
     # the env ends an episode when the clip ends (motion_end): it plays clip_steps - 1 steps of each clip
     played = np.floor(lib.get_motion_length(ids).cpu().numpy() / env.dt + 1e-6).astype(int) - 1
     score = Score(len(clips), played)
+    odometry = settings.odometry(policy)
     for k in range(int(played.max())):
         with torch.inference_mode():
             actions = policy(env.obs_buf)
+            if odometry is not None:
+                env.advance_odometry(odometry(env.obs_buf))
         env.step(actions)
         r = reference(lib, ids, env._get_motion_times(), key_idx)
         metrics = step_metrics(

@@ -1,7 +1,9 @@
 """Load an exported student (TorchScript `.pt` or `.onnx`, from `to_jit.sh`) as obs -> action means.
 
 Both formats hold the observation normaliser (and the +-100 observation clip) inside: they take the
-raw 1155-D observation. `load_policy(path)` returns a `Policy` that runs one observation on the CPU:
+raw 1155-D observation. A student exported with its state estimate of the base velocity (the TorchScript
+method `base_velocity`, the ONNX output `base_lin_vel`) gives that too: `Policy.base_velocity`, after
+each call (None for other policies). `load_policy(path)` returns a `Policy` that runs one observation on the CPU:
 an `.onnx` file with ONNX Runtime; a TorchScript file through `deploy_real.runtime.CpuFunction`
 (exported to ONNX in memory and run by ONNX Runtime when installed, checked against TorchScript at
 load; TorchScript itself otherwise or with engine "torch").
@@ -36,6 +38,9 @@ class Policy:
             )
         self.num_obs, self.num_actions = int(num_obs), int(num_actions)
         self._embedded_metadata: Optional[dict] = None
+        #: whether the model also estimates the base velocity; the last estimate ((3,) m/s, base frame)
+        self.has_base_velocity = False
+        self.base_velocity: Optional[np.ndarray] = None
         suffix = self.path.suffix.lower()
         if suffix == ".onnx":
             self.engine = "onnxruntime"
@@ -51,6 +56,7 @@ class Policy:
             raise ValueError(
                 "{}: the policy returns {} values, expected {} actions".format(path, out.size, self.num_actions)
             )
+        self.base_velocity = None  # the check's estimate is no robot's
 
     def _load_torchscript(self, engine: str):
         import torch
@@ -64,8 +70,17 @@ class Policy:
         except RuntimeError as e:
             raise ValueError("{}: not a TorchScript model ({})".format(self.path, str(e).splitlines()[0]))
         example = np.random.default_rng(0).normal(size=(1, self.num_obs)).astype(np.float32)
+        self.has_base_velocity = hasattr(module, "base_velocity")
         try:
             function = CpuFunction(module, (example,), ["obs"], ["actions"], engine, name=str(self.path))
+            functions = [function]
+            if self.has_base_velocity:  # a student exported with its base-velocity estimate (save_jit_stu_rlbc.py):
+                # base_velocity(obs) is the width check + the traced `estimator` submodule, compiled on its own;
+                # checked on a smaller observation: on the example the estimate reaches ~100 m/s, where float32
+                # rounding alone exceeds the parity tolerance
+                name = "{} base_velocity".format(self.path)
+                small = (0.1 * example).astype(np.float32)
+                functions.append(CpuFunction(module.estimator, (small,), ["obs"], ["base_lin_vel"], engine, name=name))
         except RuntimeError as e:  # a shape mismatch raised inside the model names the expected size
             raise ValueError("{}: {}".format(self.path, str(e).splitlines()[0]))
         self.engine = function.engine
@@ -74,7 +89,7 @@ class Policy:
                 self._embedded_metadata = dict(json.loads(extra[EXPORT_METADATA_FILE]))
             except (ValueError, TypeError):
                 raise ValueError("{}: its {} is not a JSON object".format(self.path, EXPORT_METADATA_FILE))
-        return lambda obs: function(obs.reshape(1, -1))[0][0]
+        return lambda obs: tuple(f(obs.reshape(1, -1))[0][0] for f in functions)
 
     def _load_onnx(self):
         try:
@@ -91,9 +106,10 @@ class Policy:
         if props:
             self._embedded_metadata = {k: _json_or_text(v) for k, v in props.items()}
         name = session.get_inputs()[0].name
+        self.has_base_velocity = [o.name for o in session.get_outputs()][1:2] == ["base_lin_vel"]
 
-        def run(obs: np.ndarray) -> np.ndarray:
-            return session.run(None, {name: obs.reshape(1, -1)})[0][0]
+        def run(obs: np.ndarray):
+            return tuple(out[0] for out in session.run(None, {name: obs.reshape(1, -1)})[:2])
 
         return run
 
@@ -101,7 +117,10 @@ class Policy:
         obs = np.ascontiguousarray(obs, dtype=np.float32)
         if obs.shape != (self.num_obs,):
             raise ValueError("policy input must have {} entries, got shape {}".format(self.num_obs, obs.shape))
-        return np.asarray(self._run(obs), dtype=np.float32)
+        outputs = self._run(obs)
+        if self.has_base_velocity:
+            self.base_velocity = np.asarray(outputs[1], dtype=np.float32)
+        return np.asarray(outputs[0], dtype=np.float32)
 
     def metadata(self) -> Optional[dict]:
         """The export metadata: `<name>.json` beside the model if present, else what the model file holds

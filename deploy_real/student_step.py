@@ -10,6 +10,9 @@ inside the joint ranges. The servers only map these targets onto their motors.
 A policy trained with `motion.student_relative_ref_yaw` (its export metadata says `"reference_yaw":
 "relative"`) sees the reference's yaw relative to the robot's: `RelativeRefYaw` makes that entry from the
 IMU's yaw. Without metadata (TWIST's exports) the absolute yaw of the stream is used, as TWIST does.
+A policy trained with `motion.student_ref_correction` (metadata `drift_feedback`) gets its reference block
+steered by the drift feedback, from positions dead-reckoned on its own base-velocity estimate
+(`deploy_real.drift_feedback.DeadReckonedFeedback`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from deploy_real.contract import (
     encode_floats,
     split_wrist_rolls,
 )
+from deploy_real.drift_feedback import DeadReckonedFeedback, feedback_settings
 from deploy_real.observation import StudentObsBuilder
 from deploy_real.policy import load_policy
 from deploy_real.safety import PDTargetGuard, ReferenceGate, RefStatus
@@ -121,6 +125,18 @@ class StudentStep:
         self.relative_yaw: Optional[RelativeRefYaw] = RelativeRefYaw() if self.reference_yaw == "relative" else None
         #: the reference-velocity window the policy was trained with (the high-level server's --vel_smooth_window)
         self.vel_smooth_window = reference_vel_window(metadata)
+        #: DeadReckonedFeedback for a policy trained with the drift feedback in its block, else None
+        self.drift_feedback: Optional[DeadReckonedFeedback] = None
+        settings = feedback_settings(metadata)
+        if settings is not None:
+            if not self.policy.has_base_velocity:
+                raise ValueError(
+                    "{}: its metadata asks for the drift feedback (drift_feedback), but the model gives no "
+                    "base-velocity estimate to dead-reckon it from (export it again with to_jit.sh)".format(
+                        self.policy.path
+                    )
+                )
+            self.drift_feedback = DeadReckonedFeedback(settings, float((metadata or {}).get("policy_dt", 0.02)))
         self.builder = StudentObsBuilder(default_dof_pos, engine=engine)
         self.guard = PDTargetGuard(default_dof_pos, lower23, upper23, action_scale, action_clip)
         self.wrist_lower, self.wrist_upper = np.asarray(wrist_lower), np.asarray(wrist_upper)
@@ -133,9 +149,14 @@ class StudentStep:
     def describe(self) -> str:
         """The policy and the reference settings it was trained with, for the servers' start line."""
         return (
-            "policy {} ({}, {} reference yaw, clip velocities over {} frames: high-level server "
+            "policy {} ({}, {} reference yaw{}, clip velocities over {} frames: high-level server "
             "--vel_smooth_window {} or this --policy_path; not with --cmg)".format(
-                self.policy.path, self.policy.engine, self.reference_yaw, self.vel_smooth_window, self.vel_smooth_window
+                self.policy.path,
+                self.policy.engine,
+                self.reference_yaw,
+                "" if self.drift_feedback is None else ", drift feedback dead-reckoned on its velocity estimate",
+                self.vel_smooth_window,
+                self.vel_smooth_window,
             )
         )
 
@@ -146,6 +167,8 @@ class StudentStep:
         self.gate = ReferenceGate()
         if self.relative_yaw is not None:
             self.relative_yaw.reset()
+        if self.drift_feedback is not None:
+            self.drift_feedback.reset()
 
     def step(self, base_ang_vel, base_quat_xyzw, dof_pos, dof_vel, now: float, wall_ms: float, raw=None) -> StepResult:
         """One policy step. `raw` = (mimic, meta) Redis values to use instead of Redis (benchmarks, tests)."""
@@ -160,8 +183,14 @@ class StudentStep:
         self.status = status
         self.status_counts[status.value] = self.status_counts.get(status.value, 0) + 1
         mimic31, wrists = split_wrist_rolls(ref)
-        observed = mimic31 if self.relative_yaw is None else self.relative_yaw(mimic31, base_quat_xyzw, status)
+        observed = mimic31
+        if self.drift_feedback is not None:
+            observed = self.drift_feedback.steer(observed, base_quat_xyzw, status)
+        if self.relative_yaw is not None:
+            observed = self.relative_yaw(observed, base_quat_xyzw, status)
         action = self.policy(self.builder.assemble(observed, proprio))
+        if self.drift_feedback is not None:
+            self.drift_feedback.advance(self.policy.base_velocity)
         if np.all(np.isfinite(action)):
             self.builder.set_last_action(action)
         return StepResult(

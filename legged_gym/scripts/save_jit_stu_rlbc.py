@@ -16,6 +16,12 @@ Reads `<log root>/<proj_name>/<exptid>/model_<checkpoint>.pt` (-1: latest) and w
 - `<exptid>-<it>.json`: the same metadata (also inside the TorchScript file, as its extra file
   `deploy_metadata.json`, so each file carries it).
 
+A student whose state estimator estimates `base_lin_vel` (`policy.estimator_fields`) also exports that
+estimate, m/s in the base frame: the TorchScript module's method `base_velocity(obs)` and the ONNX
+graph's second output `base_lin_vel`. A student trained with `motion.student_ref_correction` has
+`drift_feedback` in its metadata (the gains of `motion.ref_correction`): the deploy servers then steer
+its reference block from a position dead-reckoned on that estimate (`deploy_real/drift_feedback.py`).
+
 The ONNX file needs the `onnx` package (the project's [dev] extra; skipped with a note without it).
 """
 
@@ -30,7 +36,7 @@ if __package__ in (None, ""):  # run as a file: make `legged_gym.scripts` import
 import json  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import TYPE_CHECKING, Any, Dict, Sequence, Tuple  # noqa: E402
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Tuple  # noqa: E402
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
@@ -69,6 +75,45 @@ class HardwareRefNN(nn.Module):
         return self.actor(self.normalizer.normalize(obs.clamp(-self.obs_clip, self.obs_clip)))
 
 
+class BaseVelocityNN(nn.Module):
+    """clip + normaliser + the student's state estimator: raw obs (B, num_obs) -> its estimate of the
+    base-frame velocity (B, 3), m/s: the estimator's `base_lin_vel` columns, whose regression targets
+    were normalised by the critic normaliser (`mean`, `scale`: that normaliser's values there)."""
+
+    def __init__(
+        self,
+        estimator: nn.Module,
+        normalizer: Normalizer,
+        columns: Sequence[int],
+        mean: torch.Tensor,
+        scale: torch.Tensor,
+        obs_clip: float = OBS_CLIP,
+    ) -> None:
+        super().__init__()
+        self.obs_clip = float(obs_clip)
+        self.estimator = estimator
+        self.normalizer = normalizer
+        self.register_buffer("columns", torch.tensor([int(c) for c in columns]))
+        self.register_buffer("mean", mean.detach().clone())
+        self.register_buffer("scale", scale.detach().clone())
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        estimate = self.estimator(self.normalizer.normalize(obs.clamp(-self.obs_clip, self.obs_clip)))
+        return estimate.index_select(-1, self.columns) * self.scale + self.mean
+
+
+class PolicyAndBaseVelocity(nn.Module):
+    """obs -> (action means, base-velocity estimate): the ONNX graph of a student with `BaseVelocityNN`."""
+
+    def __init__(self, policy: nn.Module, base_velocity: nn.Module) -> None:
+        super().__init__()
+        self.policy = policy
+        self.base_velocity = base_velocity
+
+    def forward(self, obs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        return self.policy(obs), self.base_velocity(obs)
+
+
 class CheckedPolicy(nn.Module):
     """Scripted shell around the traced policy that rejects inputs of the wrong width."""
 
@@ -77,14 +122,54 @@ class CheckedPolicy(nn.Module):
         self.policy = traced
         self.num_obs = int(num_obs)
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+    def check(self, obs: torch.Tensor) -> None:
         if obs.dim() != 2 or obs.size(1) != self.num_obs:
             raise RuntimeError(
                 "policy input must be raw observations of shape (batch, {}), got {}".format(
                     self.num_obs, list(obs.shape)
                 )
             )
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        self.check(obs)
         return self.policy(obs)
+
+
+class CheckedOdometryPolicy(CheckedPolicy):
+    """`CheckedPolicy` with the traced `BaseVelocityNN` as the method `base_velocity(obs)`."""
+
+    def __init__(self, traced: nn.Module, traced_base_velocity: nn.Module, num_obs: int) -> None:
+        super().__init__(traced, num_obs)
+        self.estimator = traced_base_velocity
+
+    @torch.jit.export
+    def base_velocity(self, obs: torch.Tensor) -> torch.Tensor:
+        self.check(obs)
+        return self.estimator(obs)
+
+
+def base_velocity_model(path, ckpt: dict, model: HardwareRefNN, robot: str = "g1") -> Optional[BaseVelocityNN]:
+    """The `BaseVelocityNN` of a student checkpoint whose state estimator estimates base_lin_vel, else None."""
+    from rsl_rl.modules.actor_critic_mimic import EstimatingActor
+    from rsl_rl.utils.normalizer import Normalizer
+
+    layout = ROBOTS[robot]
+    target = list(ckpt["policy_cfg"].get("estimator_target") or [])
+    wanted = layout.priv_info_indices(["base_lin_vel"])
+    if not set(wanted) <= set(target) or not isinstance(model.actor, EstimatingActor):
+        return None
+    if "critic_normalizer" not in ckpt or ckpt["critic_normalizer"] is None:
+        raise KeyError("{}: a state estimator without the critic normaliser its targets were scaled by".format(path))
+    critic = Normalizer(layout.n_teacher_obs)
+    critic.load_state_dict(ckpt["critic_normalizer"])
+    index = torch.tensor(wanted)
+    return BaseVelocityNN(
+        model.actor.estimator,
+        model.normalizer,
+        [target.index(i) for i in wanted],
+        critic.mean[index],
+        critic.std[index] + critic.eps,
+    ).eval()
 
 
 def load_student(path, robot: str = "g1") -> Tuple[HardwareRefNN, dict]:
@@ -146,6 +231,18 @@ def vel_smooth_window(trained_set: Sequence[str]) -> int:
     return int(trained_value(trained_set, ["motion", "vel_smooth_window"], G1MimicStuRLCfg.motion.vel_smooth_window))
 
 
+def drift_feedback(trained_set: Sequence[str]) -> Optional[Dict[str, float]]:
+    """The drift feedback's settings (`motion.ref_correction`) of a student trained with
+    `motion.student_ref_correction`, else None."""
+    from legged_gym.envs.g1.g1_mimic_distill_config import G1MimicStuRLCfg
+
+    if not bool(trained_value(trained_set, ["motion", "student_ref_correction"], False)):
+        return None
+    c = G1MimicStuRLCfg.motion.ref_correction
+    keys = ("pos_gain", "yaw_gain", "max_speed", "max_yaw_rate", "full_speed")
+    return {k: float(trained_value(trained_set, ["motion", "ref_correction", k], getattr(c, k))) for k in keys}
+
+
 def deploy_metadata(robot: str = "g1", trained_set: Sequence[str] = ()) -> Dict[str, object]:
     """What a deployer needs beside the network (docs/observations.md, Export metadata); `trained_set`:
     the checkpoint's --set items (for `reference_yaw` and `vel_smooth_window`)."""
@@ -190,6 +287,7 @@ def deploy_metadata(robot: str = "g1", trained_set: Sequence[str] = ()) -> Dict[
         "obs_layout": obs_layout,
         "reference_yaw": reference_yaw(trained_set),
         "vel_smooth_window": vel_smooth_window(trained_set),
+        "drift_feedback": drift_feedback(trained_set),
     }
 
 
@@ -204,10 +302,20 @@ def export(path, out_dir, exptid: str, robot: str = "g1") -> Dict[str, str]:
     out_dir.mkdir(parents=True, exist_ok=True)
     base = out_dir / "{}-{}".format(exptid, it)
     example = torch.ones(2, num_obs)
+    base_velocity = base_velocity_model(path, ckpt, model, robot)
+    meta = deploy_metadata(robot, trained_set_items(ckpt))
+    if meta["drift_feedback"] is not None and base_velocity is None:
+        raise ValueError(
+            "{}: trained with motion.student_ref_correction but without a state estimator of base_lin_vel "
+            "(policy.estimator_fields): a robot could not dead-reckon its drift feedback".format(path)
+        )
     with torch.no_grad():
         traced = torch.jit.trace(model, example)
-    scripted = torch.jit.script(CheckedPolicy(traced, num_obs))
-    meta = deploy_metadata(robot, trained_set_items(ckpt))
+        if base_velocity is None:
+            scripted = torch.jit.script(CheckedPolicy(traced, num_obs))
+        else:
+            traced_velocity = torch.jit.trace(base_velocity, example)
+            scripted = torch.jit.script(CheckedOdometryPolicy(traced, traced_velocity, num_obs))
     meta.update({"source_checkpoint": str(Path(path).resolve()), "iteration": it, "exptid": exptid})
     jit_path = str(base) + "-jit.pt"
     scripted.save(jit_path, _extra_files={EXPORT_METADATA_FILE: json.dumps(meta)})  # travels with the file
@@ -218,7 +326,8 @@ def export(path, out_dir, exptid: str, robot: str = "g1") -> Dict[str, str]:
         print("onnx is not installed: no ONNX export (pip install onnx onnxruntime, or the project's [dev] extra)")
     else:
         out["onnx"] = str(base) + ".onnx"
-        export_onnx(model, example, out["onnx"], meta)
+        graph = model if base_velocity is None else PolicyAndBaseVelocity(model, base_velocity)
+        export_onnx(graph, example, out["onnx"], meta)
     out["json"] = str(base) + ".json"
     with open(out["json"], "w") as f:
         json.dump(meta, f, indent=1)
@@ -230,11 +339,12 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: str, meta: Dict[s
 
     import onnx
 
+    outputs = ["actions"] if not isinstance(model, PolicyAndBaseVelocity) else ["actions", "base_lin_vel"]
     kwargs: Dict[str, Any] = dict(
         input_names=["obs"],
-        output_names=["actions"],
+        output_names=outputs,
         opset_version=17,
-        dynamic_axes={"obs": {0: "batch"}, "actions": {0: "batch"}},
+        dynamic_axes=dict({"obs": {0: "batch"}}, **{name: {0: "batch"} for name in outputs}),
     )
     if "dynamo" in inspect.signature(torch.onnx.export).parameters:
         kwargs["dynamo"] = False  # the TorchScript-based exporter: no onnxscript needed

@@ -57,9 +57,10 @@ def wait_for(predicate, timeout, what, poll=0.1):
     raise AssertionError("timed out waiting for " + what)
 
 
-def save_random_student(path, infos=None, record_normaliser=False):
+def save_random_student(path, infos=None, record_normaliser=False, estimator_target=None):
     """A small random student checkpoint as training writes one (iteration 3), for the exporter:
-    `infos` as the runner records them (the --set items), the normaliser fed random data if asked."""
+    `infos` as the runner records them (the --set items), the normaliser fed random data if asked;
+    with `estimator_target` (critic-obs indices) a state estimator and a critic normaliser fed random data."""
     import torch
 
     from rsl_rl.modules import ActorCriticMimic
@@ -77,12 +78,19 @@ def save_random_student(path, infos=None, record_normaliser=False):
     if record_normaliser:
         normalizer.record(torch.randn(64, 1155) * 2.0 + 0.5)
         normalizer.update()
+    if estimator_target is not None:
+        cfg["estimator_target"] = list(estimator_target)
     ckpt = {
         "model_state_dict": ActorCriticMimic(**cfg).state_dict(),
         "normalizer": normalizer.state_dict(),
         "policy_cfg": cfg,
         "iter": 3,
     }
+    if estimator_target is not None:
+        critic = Normalizer(1318)
+        critic.record(torch.randn(64, 1318) * 0.5 - 0.3)
+        critic.update()
+        ckpt["critic_normalizer"] = critic.state_dict()
     if infos is not None:
         ckpt["infos"] = infos
     torch.save(ckpt, str(path))

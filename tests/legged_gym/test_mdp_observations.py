@@ -327,6 +327,21 @@ def test_student_mimic_block_is_first_31_of_teacher_block():
     np.testing.assert_allclose(obs.mimic_step_obs(*args, t64([kb]))[0, :31].numpy(), stu, atol=0)
 
 
+def test_steering_a_block_adds_world_velocities_in_its_own_frame():
+    """steer_ref_block / feedback=: the block of the reference moving at v + lin, w + ang (scipy's
+    rotation of the block's roll/pitch/yaw here); every other entry unchanged."""
+    rng = np.random.default_rng(3)
+    dof, _ = crafted_reference(rng)
+    r = rot(RPY)
+    lin, ang = np.array([0.3, -0.2, 0.0]), np.array([0.0, 0.0, 0.4])
+    args = (t64([[0.1, 0.2, 0.77]]), t64([r.as_quat()]), t64([V_WORLD]), t64([W_WORLD]), t64([dof]))
+    steered = obs.student_mimic_obs(*args, feedback=(t64([lin]), t64([ang])))[0].numpy()
+    expected = np.concatenate([[0.77], RPY, r.inv().apply(V_WORLD + lin), [r.inv().apply(W_WORLD + ang)[2]], dof])
+    np.testing.assert_allclose(steered, expected, atol=ATOL)
+    plain = obs.student_mimic_obs(*args)
+    np.testing.assert_allclose(obs.steer_ref_block(plain, t64([lin]), t64([ang]))[0].numpy(), expected, atol=ATOL)
+
+
 def test_student_mimic_obs_relative_yaw_wraps_the_yaw_entry_only():
     """robot_yaw given: the student block's yaw entry is reference yaw - robot yaw in [-pi, pi) (3.0 seen
     from -3.0: 6.0 - 2 pi; from 2.0: 1.0); the other 30 entries are the absolute block's."""

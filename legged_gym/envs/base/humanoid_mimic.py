@@ -211,9 +211,8 @@ class HumanoidMimic(HumanoidChar):
                     tuple(base_lin_vel.shape), self.num_envs
                 )
             )
-        self._odometry_xy = odometry.integrate_xy(
-            self._odometry_xy, self.base_quat, base_lin_vel.to(self.device), self.dt
-        )
+        moved = odometry.integrate_xy(self._odometry_xy, self.base_quat, base_lin_vel.to(self.device), self.dt)
+        self._odometry_xy.copy_(moved)  # in place: callable under torch.inference_mode
         self._odometry_advanced = True
 
     def ref_root_vel_target(self) -> Tuple[torch.Tensor, torch.Tensor]:

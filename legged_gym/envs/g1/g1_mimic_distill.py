@@ -203,16 +203,13 @@ class G1MimicDistill(HumanoidMimic):
             return
         # the student's block: the clip's next frame, as the deploy servers stream it (with
         # motion.student_ref_correction its root velocities steered as the teacher's are)
-        root_vel, root_ang_vel = clip.root_vel[:, 0], clip.root_ang_vel[:, 0]
-        student_feedback = self.student_drift_feedback()
-        if student_feedback is not None:
-            root_vel, root_ang_vel = root_vel + student_feedback[0], root_ang_vel + student_feedback[1]
         mimic = obs_terms.student_mimic_obs(
             clip.root_pos[:, 0],
             clip.root_rot[:, 0],
-            root_vel,
-            root_ang_vel,
+            clip.root_vel[:, 0],
+            clip.root_ang_vel[:, 0],
             clip.dof_pos[:, 0],
+            feedback=self.student_drift_feedback(),
             robot_yaw=self.yaw if self.cfg.motion.student_relative_ref_yaw else None,
         )
         self.obs_buf = obs_terms.clip_obs(

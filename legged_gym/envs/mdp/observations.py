@@ -22,7 +22,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import torch
 
 from legged_gym.simulator.base import POLICY_DT
-from pose.utils.torch_utils import get_euler_xyz, quat_rotate_inverse, wrap_angle
+from pose.utils.torch_utils import get_euler_xyz, quat_from_euler_xyz, quat_rotate_inverse, wrap_angle
 
 from .layout import (
     ANKLE_DOF_IDS,
@@ -147,6 +147,25 @@ def relative_ref_yaw(block: torch.Tensor, robot_yaw: torch.Tensor) -> torch.Tens
     return out
 
 
+def ref_block_rot(block: torch.Tensor) -> torch.Tensor:
+    """The reference root's orientation (..., 4) xyzw from a block's roll, pitch and (absolute) yaw."""
+    rpy = block[..., ref_root_block()["root_rpy"]]
+    return quat_from_euler_xyz(rpy[..., 0], rpy[..., 1], rpy[..., 2])
+
+
+def steer_ref_block(block: torch.Tensor, lin_vel: torch.Tensor, ang_vel: torch.Tensor) -> torch.Tensor:
+    """A copy of reference blocks (..., >= 8; absolute yaw) whose root velocities have the world-frame
+    velocities lin_vel, ang_vel (..., 3) added: the block of the reference moving at v + lin_vel,
+    w + ang_vel (the drift feedback, `mdp.drift_feedback`, on a block already built: the student's block
+    in the environment and on the robot, `deploy_real.drift_feedback`)."""
+    f = ref_root_block()
+    rot = ref_block_rot(block)
+    out = block.clone()
+    out[..., f["root_lin_vel"]] = block[..., f["root_lin_vel"]] + quat_rotate_inverse(rot, lin_vel)
+    out[..., f["root_yaw_rate"]] = block[..., f["root_yaw_rate"]] + quat_rotate_inverse(rot, ang_vel)[..., 2:3]
+    return out
+
+
 def unwrap_along_blocks(block: torch.Tensor) -> torch.Tensor:
     """A copy of (N, K, >= 8) relative-yaw blocks (`relative_ref_yaw`, frames in time order) whose yaw
     entry is continuous along the K blocks: the first block's wrapped heading error plus the summed
@@ -166,14 +185,19 @@ def student_mimic_obs(
     root_ang_vel: torch.Tensor,
     dof_pos: torch.Tensor,
     robot_yaw: Optional[torch.Tensor] = None,
+    feedback: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
 ) -> torch.Tensor:
     """Student 31-D reference block of the next frame (t + 0.02 s): the first 31
     entries of the teacher's first block. Also the 31-D part of the deploy Redis vector (absolute yaw).
+    feedback (lin, ang) world-frame velocities (N, 3), given: added to the root velocities (`steer_ref_block`;
+    `motion.student_ref_correction`; at deploy `deploy_real.drift_feedback`).
     robot_yaw (N,), given: the yaw entry is the reference's yaw minus the robot's, wrapped
     (`motion.student_relative_ref_yaw`; at deploy `deploy_real.student_step.RelativeRefYaw`)."""
     fields = _ref_root_fields(root_pos, root_rot, root_lin_vel, root_ang_vel)
     fields.update(dof_pos=dof_pos)
     block = mimic_block(dof_pos.shape[-1]).concat(fields)
+    if feedback is not None:
+        block = steer_ref_block(block, feedback[0], feedback[1])
     return block if robot_yaw is None else relative_ref_yaw(block, robot_yaw)
 
 

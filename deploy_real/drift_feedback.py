@@ -1,0 +1,123 @@
+"""The student's drift feedback on a robot: a policy whose export metadata has `drift_feedback` (trained
+with `motion.student_ref_correction`; docs/rewards_and_terminations.md#drift-feedback).
+
+In training the root velocities of the student's reference block are steered towards the reference root,
+v_ref + pos_gain (p_ref - p)_xy and w_ref + yaw_gain wrap(yaw_ref - yaw), capped
+(`legged_gym.envs.mdp.drift_feedback`, applied to the block by `legged_gym.envs.mdp.observations.
+steer_ref_block`). A robot has no position sensor and the stream carries no reference position, so both
+positions are dead-reckoned here, in the stream's frame, from where the reference starts:
+
+    p_ref <- p_ref + dt (R_ref v_ref)_xy    the streamed block's root velocity, rotated by its roll/pitch/yaw
+    p     <- p + dt (R(q) v_est)_xy         the policy's own estimate of its base velocity
+                                            (`Policy.base_velocity`; `legged_gym.envs.mdp.odometry`)
+
+with q the IMU's orientation, its yaw put into the stream's frame by the offset taken at the first fresh
+reference (as `RelativeRefYaw` does), where p_ref = p = 0: training starts every episode on its reference,
+and `eval.py --set motion.student_odometry=estimate` measures the same dead reckoning in simulation.
+The feedback applies while the reference is FRESH. In HOLD and BLEND the block passes unchanged and
+nothing is integrated; DEFAULT (the stream gone for hold + blend), a non-finite IMU quaternion or a
+non-finite estimate starts over at the next fresh reference. The feedback changes the observation only,
+by at most `max_speed` and `max_yaw_rate`: the PD targets stay behind `deploy_real.safety.PDTargetGuard`.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+
+from deploy_real.safety import RefStatus
+from legged_gym.envs.mdp.drift_feedback import drift_feedback
+from legged_gym.envs.mdp.layout import ref_root_block
+from legged_gym.envs.mdp.observations import REF_YAW_ENTRY, ref_block_rot, steer_ref_block
+from legged_gym.envs.mdp.odometry import integrate_xy
+from pose.utils.torch_utils import get_euler_xyz, quat_mul, quat_rotate
+
+#: the export metadata's `drift_feedback` keys (`motion.ref_correction`'s settings)
+SETTINGS = ("pos_gain", "yaw_gain", "max_speed", "max_yaw_rate", "full_speed")
+
+
+def feedback_settings(metadata: Optional[dict]) -> Optional[dict]:
+    """The `drift_feedback` settings of a policy's export metadata, or None (none there, or null)."""
+    value = (metadata or {}).get("drift_feedback")
+    if value is None:
+        return None
+    missing = [k for k in SETTINGS if not isinstance(value, dict) or k not in value]
+    if missing:
+        raise ValueError("policy metadata: drift_feedback = {!r}, expected the keys {}".format(value, list(SETTINGS)))
+    settings = {k: float(value[k]) for k in SETTINGS}
+    if not all(np.isfinite(v) and v >= 0.0 for v in settings.values()):
+        raise ValueError("policy metadata: drift_feedback = {!r}, expected finite values >= 0".format(value))
+    return settings
+
+
+def _yaw_quat(yaw: float) -> torch.Tensor:
+    return torch.tensor([0.0, 0.0, np.sin(0.5 * yaw), np.cos(0.5 * yaw)], dtype=torch.float64)
+
+
+class DeadReckonedFeedback:
+    """`steer(mimic31, base_quat_xyzw, status)` before the policy, `advance(base_velocity)` after it."""
+
+    def __init__(self, settings: dict, dt: float) -> None:
+        self.settings = {k: float(settings[k]) for k in SETTINGS}
+        self.dt = float(dt)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the alignment: the next fresh reference starts the dead reckoning at 0."""
+        self.offset: Optional[float] = None
+        self.ref_xy = torch.zeros(2, dtype=torch.float64)
+        self.robot_xy = torch.zeros(2, dtype=torch.float64)
+        #: (reference velocity xy in the stream's frame, the robot's orientation there) of a steered step
+        self._pending: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
+
+    def steer(self, mimic31: np.ndarray, base_quat_xyzw, status: RefStatus) -> np.ndarray:
+        """The reference block (absolute yaw) with its root velocities steered by the feedback, or unchanged."""
+        self._pending = None
+        out = np.array(mimic31, dtype=np.float32)
+        imu = torch.as_tensor(np.asarray(base_quat_xyzw, dtype=np.float64))
+        if status is RefStatus.DEFAULT or not bool(torch.isfinite(imu).all()):
+            self.reset()
+            return out
+        block = torch.as_tensor(np.asarray(mimic31, dtype=np.float64))
+        if status is RefStatus.FRESH and self.offset is None:
+            self.reset()
+            self.offset = float(block[REF_YAW_ENTRY] - get_euler_xyz(imu)[2])
+        if self.offset is None or status is not RefStatus.FRESH:
+            return out
+        ref_rot = ref_block_rot(block)
+        robot_rot = quat_mul(_yaw_quat(self.offset), imu)
+        ref_vel = quat_rotate(ref_rot, block[ref_root_block()["root_lin_vel"]])
+        s = self.settings
+        lin, ang = drift_feedback(
+            self.ref_xy,
+            ref_rot,
+            self.robot_xy,
+            robot_rot,
+            s["pos_gain"],
+            s["yaw_gain"],
+            s["max_speed"],
+            s["max_yaw_rate"],
+            s["full_speed"],
+            ref_vel,
+        )
+        steered = steer_ref_block(block, lin, ang).numpy().astype(np.float32)
+        if not np.all(np.isfinite(steered)):
+            self.reset()
+            return out
+        self._pending = (ref_vel[:2], robot_rot)
+        return steered
+
+    def advance(self, base_velocity: Optional[np.ndarray]) -> None:
+        """Integrate both positions over the step just commanded (after a steered `steer` only)."""
+        if self._pending is None:
+            return
+        ref_vel_xy, robot_rot = self._pending
+        self._pending = None
+        v = None if base_velocity is None else torch.as_tensor(np.asarray(base_velocity, dtype=np.float64))
+        if v is None or v.shape != (3,) or not bool(torch.isfinite(v).all()):
+            self.reset()
+            return
+        self.ref_xy = self.ref_xy + self.dt * ref_vel_xy
+        self.robot_xy = integrate_xy(self.robot_xy, robot_rot, v, self.dt)
