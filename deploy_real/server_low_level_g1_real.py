@@ -77,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--redis_url", default=DEFAULT_REDIS_URL)
     p.add_argument("--engine", default="auto", choices=ENGINES, help="what runs the observation and policy graphs")
+    p.add_argument(
+        "--no_drift_feedback",
+        action="store_true",
+        help="play a student trained with the drift feedback in its block without it (its metadata's drift_feedback)",
+    )
     p.add_argument("--summary_json", default=None, metavar="PATH", help="write the run's numbers at exit")
     return p
 
@@ -117,7 +122,9 @@ class LowLevelReal:
     takes the newest LowState (None if none) and its age and returns the LowCmd to send. `run()` feeds it
     from DDS; the tests feed it directly."""
 
-    def __init__(self, cfg, policy_path=None, link=None, engine: str = "auto", log=print) -> None:
+    def __init__(
+        self, cfg, policy_path=None, link=None, engine: str = "auto", log=print, use_drift_feedback: bool = True
+    ) -> None:
         from deploy_real.contract import deploy_joints
         from deploy_real.student_step import StudentStep
 
@@ -137,6 +144,7 @@ class LowLevelReal:
             engine,
             cfg.action_scale,
             cfg.action_clip,
+            use_drift_feedback,
         )
         self.n_motors = len(cfg.motor_names)
         # the ranges as the float32 values the message carries, rounded inwards: a sent q is never outside
@@ -309,7 +317,7 @@ def run(args) -> int:
     sent = 0
     summary = {}
     try:
-        server = LowLevelReal(cfg, args.policy_path, link, args.engine)
+        server = LowLevelReal(cfg, args.policy_path, link, args.engine, use_drift_feedback=not args.no_drift_feedback)
         print(
             "[real] {} | config {} | DDS domain {} on {} | Redis {}".format(
                 server.student.describe(),

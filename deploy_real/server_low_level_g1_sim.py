@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="what runs the observation and policy graphs: "
         "onnxruntime (when installed; about twice as fast), torch (TorchScript), auto (default)",
     )
+    p.add_argument(
+        "--no_drift_feedback",
+        action="store_true",
+        help="play a student trained with the drift feedback in its block without it (its metadata's drift_feedback)",
+    )
     p.add_argument("--headless", action="store_true", help="no viewer")
     p.add_argument("--record_video", default=None, metavar="PATH", help="write an mp4 of the run at exit")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: Ctrl-C)")
@@ -67,7 +72,9 @@ class LowLevelSim:
     """The server's state and one policy step; `run()` paces it in real time. Also used in-process by
     the tests and benchmarks (`policy_step(now, wall_ms)` with any clock)."""
 
-    def __init__(self, policy_path=None, xml_file=None, link=None, engine: str = "auto") -> None:
+    def __init__(
+        self, policy_path=None, xml_file=None, link=None, engine: str = "auto", use_drift_feedback: bool = True
+    ) -> None:
         from deploy_real.contract import deploy_joints
         from deploy_real.mujoco_g1 import G1MujocoSim
         from deploy_real.student_step import StudentStep
@@ -77,7 +84,15 @@ class LowLevelSim:
         self.joints = j = deploy_joints()
         b, w = j.body_ids, j.wrist_ids
         self.student = StudentStep(
-            load_g1().default_dof_pos, j.lower[b], j.upper[b], j.lower[w], j.upper[w], policy_path, link, engine
+            load_g1().default_dof_pos,
+            j.lower[b],
+            j.upper[b],
+            j.lower[w],
+            j.upper[w],
+            policy_path,
+            link,
+            engine,
+            use_drift_feedback=use_drift_feedback,
         )
         self.link = link
         self.steps = 0
@@ -135,7 +150,7 @@ def run(args) -> dict:
 
     viewer = None
     link = RedisLink(args.redis_url)
-    server = LowLevelSim(args.policy_path, args.xml_file, link, args.engine)
+    server = LowLevelSim(args.policy_path, args.xml_file, link, args.engine, not args.no_drift_feedback)
     print(
         "[low-level] {} | model {} | Redis {} | 50 Hz policy, 1 kHz physics".format(
             server.student.describe(),

@@ -116,6 +116,7 @@ class StudentStep:
         engine: str = "auto",
         action_scale: float = 0.5,
         action_clip: float = 10.0,
+        use_drift_feedback: bool = True,
     ) -> None:
         self.policy = load_policy(policy_path, engine)
         #: "relative" or "absolute": the reference yaw the policy was trained with (its export metadata)
@@ -128,7 +129,9 @@ class StudentStep:
         #: DeadReckonedFeedback for a policy trained with the drift feedback in its block, else None
         self.drift_feedback: Optional[DeadReckonedFeedback] = None
         settings = feedback_settings(metadata)
-        if settings is not None:
+        #: True when the metadata asks for the drift feedback and the caller turned it off (--no_drift_feedback)
+        self.drift_feedback_off = settings is not None and not use_drift_feedback
+        if settings is not None and use_drift_feedback:
             if not self.policy.has_base_velocity:
                 raise ValueError(
                     "{}: its metadata asks for the drift feedback (drift_feedback), but the model gives no "
@@ -148,13 +151,18 @@ class StudentStep:
 
     def describe(self) -> str:
         """The policy and the reference settings it was trained with, for the servers' start line."""
+        feedback = ""
+        if self.drift_feedback is not None:
+            feedback = ", drift feedback dead-reckoned on its velocity estimate"
+        elif self.drift_feedback_off:
+            feedback = ", drift feedback off (--no_drift_feedback)"
         return (
             "policy {} ({}, {} reference yaw{}, clip velocities over {} frames: high-level server "
             "--vel_smooth_window {} or this --policy_path; not with --cmg)".format(
                 self.policy.path,
                 self.policy.engine,
                 self.reference_yaw,
-                "" if self.drift_feedback is None else ", drift feedback dead-reckoned on its velocity estimate",
+                feedback,
                 self.vel_smooth_window,
                 self.vel_smooth_window,
             )

@@ -174,6 +174,22 @@ def test_export_carries_the_estimate_and_the_settings_to_student_step(tmp_path):
             assert float(seen[0]) == pytest.approx(1.0, abs=1e-5)  # aligned: nothing to correct yet
     assert float(np.abs(seen[:2] - np.array([1.0, 0.0])).max()) > 1e-3  # the robot's estimate differs: steered
 
+    off = StudentStep(
+        g1.default_dof_pos,
+        g1.dof_lower,
+        g1.dof_upper,
+        [-1.0, -1.0],
+        [1.0, 1.0],
+        out["jit"],
+        "torch",
+        use_drift_feedback=False,
+    )  # the servers' --no_drift_feedback
+    assert off.drift_feedback is None and "drift feedback off" in off.describe()
+    for i in range(3):
+        raw = (encode_floats(mimic33), encode_meta(i + 1, 1000.0 * (i + 1)))
+        off.step(zeros[:3], yaw_quat(0.0), g1.default_dof_pos, zeros, 0.02 * (i + 1), 1000.0 * (i + 1), raw)
+    assert float(off.builder.history[0, -1, 4]) == pytest.approx(1.0, abs=1e-6)  # the stream's velocity
+
     save_random_student(tmp_path / "model_4.pt", infos={"set": trained})
     with pytest.raises(ValueError, match="without a state estimator of base_lin_vel"):
         export(tmp_path / "model_4.pt", tmp_path / "traced", "s")
