@@ -287,6 +287,28 @@ def test_a_student_with_the_drift_feedback_is_evaluated_with_dead_reckoning(
         run(base + estimator + ["--exptid", "pytest_feedback", "--out", str(out_dir)] + odometry_set, logs, cwd)
         summaries[odometry] = json.loads((out_dir / "eval.json").read_text())["summary"]
     assert summaries["simulator"]["root_drift_m"] != summaries["estimate"]["root_drift_m"]
+    # the export (what the deploy servers dead-reckon with) gives the estimate eval.py integrates
+    run(["bash", script("to_jit.sh"), "pytest_feedback", "g1_stu_rl"], logs, cwd)
+    run_dir = logs / "g1_stu_rl" / "pytest_feedback"
+    jit = torch.jit.load(str(run_dir / "traced" / "pytest_feedback-{}-jit.pt".format(ITERATIONS)))
+    meta = json.loads((run_dir / "traced" / "pytest_feedback-{}.json".format(ITERATIONS)).read_text())
+    assert meta["drift_feedback"]["pos_gain"] == 0.5  # TEACHER_SET's
+    from rsl_rl.modules import ActorCriticMimic
+    from rsl_rl.utils.normalizer import Normalizer
+
+    ckpt = load(run_dir / "model_{}.pt".format(ITERATIONS))
+    ac = ActorCriticMimic(**ckpt["policy_cfg"]).eval()
+    ac.load_state_dict(ckpt["model_state_dict"])
+    obs_norm, critic_norm = Normalizer(1155), Normalizer(1318)
+    obs_norm.load_state_dict(ckpt["normalizer"])
+    critic_norm.load_state_dict(ckpt["critic_normalizer"])
+    obs = torch.randn(4, 1155, generator=torch.Generator().manual_seed(3)) * 0.5
+    index = torch.tensor(ckpt["policy_cfg"]["estimator_target"])
+    with torch.no_grad():
+        expected = (
+            ac.estimate(obs_norm.normalize(obs)) * (critic_norm.std[index] + critic_norm.eps) + critic_norm.mean[index]
+        )
+        torch.testing.assert_close(jit.base_velocity(obs), expected, atol=1e-5, rtol=1e-5)
     estimate = ["--set", "motion.student_odometry=estimate", "--out", str(tmp_path / "x")]
     out = run(base + estimator + ["--exptid", "pytest_feedback", "--use_jit"] + estimate, logs, cwd, check=False)
     assert out.returncode == 1 and "not with --use_jit" in out.stderr.strip().splitlines()[-1]
