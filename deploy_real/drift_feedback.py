@@ -28,14 +28,11 @@ import numpy as np
 import torch
 
 from deploy_real.safety import RefStatus
-from legged_gym.envs.mdp.drift_feedback import drift_feedback
+from legged_gym.envs.mdp.drift_feedback import SETTINGS, drift_feedback
 from legged_gym.envs.mdp.layout import ref_root_block
 from legged_gym.envs.mdp.observations import REF_YAW_ENTRY, ref_block_rot, steer_ref_block
 from legged_gym.envs.mdp.odometry import integrate_xy
 from pose.utils.torch_utils import get_euler_xyz, quat_mul, quat_rotate
-
-#: the export metadata's `drift_feedback` keys (`motion.ref_correction`'s settings)
-SETTINGS = ("pos_gain", "yaw_gain", "max_speed", "max_yaw_rate", "full_speed")
 
 
 def feedback_settings(metadata: Optional[dict]) -> Optional[dict]:

@@ -1,7 +1,8 @@
 """Shared test fixtures: the real retargeted clips in shared/data beside the checkout (skipped when
 absent); a free loopback port and a real redis-server on it (the deploy tests; skipped without a
 redis-server binary); a small randomly initialised CMG checkpoint (`tiny_cmg`) and one torch thread
-(`one_thread`) for the CMG tests; `load_bench_script` imports a script of bench/ as a module."""
+(`one_thread`) for the CMG tests; `load_bench_script` imports a script of bench/ as a module;
+`checkpoint_estimate` recomputes a student checkpoint's state estimate by hand."""
 
 try:  # Isaac Gym must be imported before torch; a no-op where it is not installed
     from isaacgym import gymapi  # noqa: F401
@@ -107,3 +108,24 @@ def load_bench_script(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def checkpoint_estimate(ckpt: dict, obs):
+    """A student checkpoint's state estimate of raw observations `obs` (B, num_obs), recomputed from its
+    weights and normalisers: the estimator reads the normalised obs, its output is in the critic
+    normaliser's units at `estimator_target`, undone here -> (B, len(estimator_target))."""
+    import torch
+
+    from rsl_rl.modules import ActorCriticMimic
+    from rsl_rl.utils.normalizer import Normalizer
+
+    cfg = ckpt["policy_cfg"]
+    ac = ActorCriticMimic(**cfg).eval()
+    ac.load_state_dict(ckpt["model_state_dict"])
+    obs_norm, critic_norm = Normalizer(cfg["num_observations"]), Normalizer(cfg["num_critic_observations"])
+    obs_norm.load_state_dict(ckpt["normalizer"])
+    critic_norm.load_state_dict(ckpt["critic_normalizer"])
+    index = torch.tensor(cfg["estimator_target"])
+    with torch.no_grad():
+        estimate = ac.actor.estimator(obs_norm.normalize(obs))
+    return estimate * (critic_norm.std[index] + critic_norm.eps) + critic_norm.mean[index]

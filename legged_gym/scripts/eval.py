@@ -821,16 +821,15 @@ def plot(result: dict, path: Path, title: str) -> None:
 def base_velocity_estimator(runner, device):
     """obs -> the student's estimate of its base-frame velocity (N, 3, m/s): the `base_lin_vel` entries
     of its state estimator (`policy.estimator_fields`), for the dead-reckoned drift feedback."""
-    target = runner.alg.actor_critic.estimator_target or []
-    wanted = LAYOUT.priv_info_indices(["base_lin_vel"])
-    if not set(wanted) <= set(target):
+    columns = LAYOUT.estimate_columns(runner.alg.actor_critic.estimator_target, "base_lin_vel")
+    if columns is None:
         raise UsageError(
             'motion.student_odometry = "estimate" needs a student whose state estimator estimates base_lin_vel '
             "(train config policy.estimator_fields, e.g. legged_gym/recipes/student_state_estimator.yaml)"
         )
     estimate = runner.get_inference_estimator(device=device)
-    columns = torch.tensor([target.index(i) for i in wanted], device=device)
-    return lambda obs: estimate(obs).index_select(-1, columns)
+    index = torch.tensor(columns, device=device)
+    return lambda obs: estimate(obs).index_select(-1, index)
 
 
 def run_eval(args) -> dict:

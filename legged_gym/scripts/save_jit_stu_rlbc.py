@@ -154,19 +154,18 @@ def base_velocity_model(path, ckpt: dict, model: HardwareRefNN, robot: str = "g1
     from rsl_rl.utils.normalizer import Normalizer
 
     layout = ROBOTS[robot]
-    target = list(ckpt["policy_cfg"].get("estimator_target") or [])
-    wanted = layout.priv_info_indices(["base_lin_vel"])
-    if not set(wanted) <= set(target) or not isinstance(model.actor, EstimatingActor):
+    columns = layout.estimate_columns(ckpt["policy_cfg"].get("estimator_target"), "base_lin_vel")
+    if columns is None or not isinstance(model.actor, EstimatingActor):
         return None
     if "critic_normalizer" not in ckpt or ckpt["critic_normalizer"] is None:
         raise KeyError("{}: a state estimator without the critic normaliser its targets were scaled by".format(path))
     critic = Normalizer(layout.n_teacher_obs)
     critic.load_state_dict(ckpt["critic_normalizer"])
-    index = torch.tensor(wanted)
+    index = torch.tensor(layout.priv_info_indices(["base_lin_vel"]))
     return BaseVelocityNN(
         model.actor.estimator,
         model.normalizer,
-        [target.index(i) for i in wanted],
+        columns,
         critic.mean[index],
         critic.std[index] + critic.eps,
     ).eval()
@@ -235,12 +234,12 @@ def drift_feedback(trained_set: Sequence[str]) -> Optional[Dict[str, float]]:
     """The drift feedback's settings (`motion.ref_correction`) of a student trained with
     `motion.student_ref_correction`, else None."""
     from legged_gym.envs.g1.g1_mimic_distill_config import G1MimicStuRLCfg
+    from legged_gym.envs.mdp.drift_feedback import SETTINGS
 
     if not bool(trained_value(trained_set, ["motion", "student_ref_correction"], False)):
         return None
     c = G1MimicStuRLCfg.motion.ref_correction
-    keys = ("pos_gain", "yaw_gain", "max_speed", "max_yaw_rate", "full_speed")
-    return {k: float(trained_value(trained_set, ["motion", "ref_correction", k], getattr(c, k))) for k in keys}
+    return {k: float(trained_value(trained_set, ["motion", "ref_correction", k], getattr(c, k))) for k in SETTINGS}
 
 
 def deploy_metadata(robot: str = "g1", trained_set: Sequence[str] = ()) -> Dict[str, object]:

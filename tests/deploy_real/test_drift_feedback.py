@@ -118,6 +118,7 @@ def test_export_carries_the_estimate_and_the_settings_to_student_step(tmp_path):
     import importlib.util
 
     import torch
+    from conftest import checkpoint_estimate
     from deploy_helpers import save_random_student
 
     from deploy_real.contract import encode_floats, encode_meta
@@ -127,24 +128,14 @@ def test_export_carries_the_estimate_and_the_settings_to_student_step(tmp_path):
     from legged_gym.envs.mdp.layout import LAYOUT
     from legged_gym.scripts.save_jit_stu_rlbc import export
     from pose.g1_model import load_g1
-    from rsl_rl.modules import ActorCriticMimic
-    from rsl_rl.utils.normalizer import Normalizer
 
     trained = ["motion.ref_correction.pos_gain=0.7", "motion.student_ref_correction=true"]
     target = LAYOUT.priv_info_indices(["root_z", "base_lin_vel"])  # base_lin_vel after another field
     save_random_student(tmp_path / "model_3.pt", infos={"set": trained}, estimator_target=target)
     out = export(tmp_path / "model_3.pt", tmp_path / "traced", "s")
     ckpt = torch.load(str(tmp_path / "model_3.pt"), weights_only=True)
-    ac = ActorCriticMimic(**ckpt["policy_cfg"]).eval()
-    ac.load_state_dict(ckpt["model_state_dict"])
-    obs_norm, critic_norm = Normalizer(1155), Normalizer(1318)
-    obs_norm.load_state_dict(ckpt["normalizer"])
-    critic_norm.load_state_dict(ckpt["critic_normalizer"])
     obs = torch.randn(2, 1155, generator=torch.Generator().manual_seed(2)) * 0.3
-    with torch.no_grad():
-        estimate = ac.actor.estimator(obs_norm.normalize(obs))[:, 1:4]
-    wanted = torch.tensor(LAYOUT.priv_info_indices(["base_lin_vel"]))
-    expected = estimate * (critic_norm.std[wanted] + critic_norm.eps) + critic_norm.mean[wanted]
+    expected = checkpoint_estimate(ckpt, obs)[:, 1:4]  # base_lin_vel after root_z
     jit = torch.jit.load(out["jit"])
     torch.testing.assert_close(jit.base_velocity(obs), expected, atol=1e-5, rtol=1e-5)
     policy = Policy(out["jit"], engine="torch")

@@ -22,7 +22,7 @@ import torch
 
 pytest.importorskip("mujoco_warp")
 
-from conftest import REPO_ROOT  # noqa: E402
+from conftest import REPO_ROOT, checkpoint_estimate  # noqa: E402
 from legged_gym.gym_utils import helpers  # noqa: E402
 from pose.g1_model import load_g1  # noqa: E402
 
@@ -293,21 +293,9 @@ def test_a_student_with_the_drift_feedback_is_evaluated_with_dead_reckoning(
     jit = torch.jit.load(str(run_dir / "traced" / "pytest_feedback-{}-jit.pt".format(ITERATIONS)))
     meta = json.loads((run_dir / "traced" / "pytest_feedback-{}.json".format(ITERATIONS)).read_text())
     assert meta["drift_feedback"]["pos_gain"] == 0.5  # TEACHER_SET's
-    from rsl_rl.modules import ActorCriticMimic
-    from rsl_rl.utils.normalizer import Normalizer
-
-    ckpt = load(run_dir / "model_{}.pt".format(ITERATIONS))
-    ac = ActorCriticMimic(**ckpt["policy_cfg"]).eval()
-    ac.load_state_dict(ckpt["model_state_dict"])
-    obs_norm, critic_norm = Normalizer(1155), Normalizer(1318)
-    obs_norm.load_state_dict(ckpt["normalizer"])
-    critic_norm.load_state_dict(ckpt["critic_normalizer"])
     obs = torch.randn(4, 1155, generator=torch.Generator().manual_seed(3)) * 0.5
-    index = torch.tensor(ckpt["policy_cfg"]["estimator_target"])
+    expected = checkpoint_estimate(load(run_dir / "model_{}.pt".format(ITERATIONS)), obs)  # base_lin_vel only
     with torch.no_grad():
-        expected = (
-            ac.estimate(obs_norm.normalize(obs)) * (critic_norm.std[index] + critic_norm.eps) + critic_norm.mean[index]
-        )
         torch.testing.assert_close(jit.base_velocity(obs), expected, atol=1e-5, rtol=1e-5)
     estimate = ["--set", "motion.student_odometry=estimate", "--out", str(tmp_path / "x")]
     out = run(base + estimator + ["--exptid", "pytest_feedback", "--use_jit"] + estimate, logs, cwd, check=False)

@@ -16,7 +16,7 @@
   (`ref_root_vel_target`, `mdp.drift_feedback`). With `cfg.motion.student_ref_correction` the
   student's block gets it too, from the simulator's position or, with `cfg.motion.student_odometry =
   "estimate"`, from a position integrated from a velocity estimate given every step through
-  `advance_odometry` (`mdp.odometry`; scripts/eval.py --odometry estimate).
+  `advance_odometry` (`mdp.odometry`; scripts/eval.py does).
 - Evaluation (scripts/eval.py): `reset_to_motions` starts given clips at given times (default 0);
   `pre_reset_callback(env)`, when set, runs every step between the terminations and the resets.
 """
@@ -204,7 +204,7 @@ class HumanoidMimic(HumanoidChar):
     def advance_odometry(self, base_lin_vel: torch.Tensor) -> None:
         """Dead-reckon every robot's xy over the coming step from its estimated base-frame velocity
         (N, 3) and the current orientation (`mdp.odometry.integrate_xy`): call before each `step` with
-        `motion.student_odometry = "estimate"` (scripts/eval.py --odometry estimate does)."""
+        `motion.student_odometry = "estimate"` (scripts/eval.py does)."""
         if base_lin_vel.shape != (self.num_envs, 3):
             raise ValueError(
                 "advance_odometry: base_lin_vel of shape {}, expected ({}, 3)".format(
@@ -233,7 +233,7 @@ class HumanoidMimic(HumanoidChar):
             if not self._odometry_advanced:
                 raise RuntimeError(
                     'motion.student_odometry = "estimate": call env.advance_odometry(base velocity estimate) '
-                    "before every step (legged_gym/scripts/eval.py --odometry estimate does)"
+                    "before every step (legged_gym/scripts/eval.py does)"
                 )
             self._odometry_advanced = False
         self._update_ref_motion()
@@ -278,7 +278,7 @@ class HumanoidMimic(HumanoidChar):
         state = self._reset_ref_motion_where(mask)
         self.sim.set_states_where(mask, state.root_states, state.dof_pos, state.dof_vel)
         self.sim.forward()
-        self._odometry_xy = torch.where(mask.unsqueeze(-1), state.root_states[:, 0:2], self._odometry_xy)
+        self._odometry_xy.copy_(torch.where(mask.unsqueeze(-1), state.root_states[:, 0:2], self._odometry_xy))
         for buf in (
             self.last_actions,
             self.last_dof_vel,

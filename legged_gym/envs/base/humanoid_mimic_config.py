@@ -225,7 +225,7 @@ class HumanoidMimicCfg(BaseConfig):
         # the block's root velocities steered towards the reference root, as the teacher's are. The
         # robot's position comes from the simulator (student_odometry = "simulator"; training) or is
         # dead-reckoned from a velocity estimate given every step (student_odometry = "estimate":
-        # what a robot can do; legged_gym/envs/mdp/odometry.py, eval.py --odometry estimate).
+        # what a robot can do; legged_gym/envs/mdp/odometry.py, eval.py --set motion.student_odometry=estimate).
         student_ref_correction = False
         student_odometry = "simulator"
 

@@ -26,6 +26,9 @@ import torch
 
 from pose.utils.torch_utils import get_euler_xyz, wrap_angle
 
+#: the settings of `motion.ref_correction` that shape the feedback (a student export's `drift_feedback`)
+SETTINGS = ("pos_gain", "yaw_gain", "max_speed", "max_yaw_rate", "full_speed")
+
 
 def drift_feedback(
     ref_root_pos: torch.Tensor,

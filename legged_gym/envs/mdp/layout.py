@@ -305,6 +305,13 @@ class ObsLayout:
         start = self.teacher["priv_info"].start
         return [start + i for f in fields for i in range(self.priv_info[f].start, self.priv_info[f].stop)]
 
+    def estimate_columns(self, estimator_target: Optional[Sequence[int]], field: str) -> Optional[List[int]]:
+        """The columns of a state estimate (`estimator_target`'s order) that hold privileged-info `field`,
+        or None when the estimator does not estimate all of it."""
+        target = list(estimator_target or [])
+        wanted = self.priv_info_indices([field])
+        return [target.index(i) for i in wanted] if set(wanted) <= set(target) else None
+
     def student_metadata(self) -> Dict[str, object]:
         """The student observation's layout as plain JSON values (the exporter's `obs_layout`)."""
         s = self.student

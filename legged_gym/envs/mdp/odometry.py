@@ -8,8 +8,8 @@ the robot too: dead reckoning from an estimate of the base velocity (the student
     p_xy <- p_xy + dt * (R(q) v_base)_xy
 
 started where the robot starts its reference (the reference is placed there: docs/observations.md).
-The error of such an estimate grows with time; `legged_gym/scripts/eval.py --odometry estimate`
-measures what it costs (docs/rewards_and_terminations.md#drift-feedback).
+The error of such an estimate grows with time; `legged_gym/scripts/eval.py --set
+motion.student_odometry=estimate` measures what it costs (docs/rewards_and_terminations.md#drift-feedback).
 """
 
 from __future__ import annotations
