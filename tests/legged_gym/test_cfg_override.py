@@ -327,3 +327,22 @@ def test_fixed_lr_recipe_takes_the_student_off_the_adaptive_floor():
         ("policy", "estimator_fields"): ["base_lin_vel"]
     }
     assert "run student_fixed_lr" in recipe.read_text()
+
+
+def test_drift_feedback_recipe_gives_the_student_block_the_feedback():
+    """legged_gym/recipes/student_drift_feedback.yaml (docs/rewards_and_terminations.md#drift-feedback) sets one
+    real setting of the student's env config, the drift feedback in its block (TWIST: none), as the run it
+    quotes was trained with (given on its command line after the other student recipe files)."""
+    recipe = REPO / "legged_gym" / "recipes" / "student_drift_feedback.yaml"
+    env_cfg, train_cfg = task_registry.get_cfgs("g1_stu_rl")
+    assert env_cfg.motion.student_ref_correction is False
+    items = read_set_file(str(recipe))
+    assert apply_overrides(items, train_cfg, env_cfg, cfg_name="train", other_name="env") == []
+    assert len(apply_overrides(items, env_cfg, train_cfg)) == 1
+    assert env_cfg.motion.student_ref_correction is True
+    measured = _train_args("tracking_quality_student_feedback_h200_2026-12-04.json", "student_feedback_9min")
+    set_files = [measured[i + 1] for i, w in enumerate(measured) if w == "--set_file"]
+    earlier = ("teacher_drift_feedback", "student_fast_distill", "student_state_estimator", "student_fixed_lr")
+    assert set_files == [f"legged_gym/recipes/{name}.yaml" for name in earlier]
+    assert _values([item for item in _set_items(measured) if item.startswith("motion.student_ref")]) == _values(items)
+    assert "run student_feedback_9min" in recipe.read_text()
