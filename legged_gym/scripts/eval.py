@@ -50,7 +50,8 @@ between two runs must exceed before it says anything (the spread between trainin
 --compare DIR2 also prints this run's summary against DIR2/eval.json (difference, ratio, whether this
 run is within 25 % of that one on the worse side: the student target against its teacher, and whether
 the difference is beyond two standard errors of it) and stores the same under "compared_with" in this
-run's eval.json. The metric functions are `legged_gym.envs.mdp.metrics`.
+run's eval.json; `legged_gym/scripts/eval_compare.py` does the same for two finished evaluations (e.g. a
+student's and its teacher's run at once). The metric functions are `legged_gym.envs.mdp.metrics`.
 
 A student trained with the drift feedback in its block (`--set motion.student_ref_correction=true`) is
 played with it from the simulator's position; `--set motion.student_odometry=estimate` takes the position
@@ -748,6 +749,27 @@ def compare_summaries(this: dict, other: dict) -> Dict[str, dict]:
     return out
 
 
+def comparison_record(this: dict, other: dict, other_file: str) -> dict:
+    """What an eval.json stores under "compared_with": the other result's file, the tolerance and
+    `compare_summaries` of the two."""
+    return {"file": other_file, "tolerance": STUDENT_TOLERANCE, "metrics": compare_summaries(this, other)}
+
+
+def read_eval_result(folder: str, flag: str) -> dict:
+    """FOLDER/eval.json, the result of an earlier evaluation; a UsageError naming FLAG and the file when
+    it is missing, is not JSON or holds no "summary" mapping."""
+    path = Path(folder) / "eval.json"
+    if not path.is_file():
+        raise UsageError("{} {}: no eval.json there".format(flag, folder))
+    try:
+        result = json.loads(path.read_text())
+    except ValueError as e:
+        raise UsageError("{} {}: {} is not JSON ({})".format(flag, folder, path, e)) from None
+    if not isinstance(result, dict) or not isinstance(result.get("summary"), dict):
+        raise UsageError('{} {}: {} is not an eval.py result (no "summary" mapping)'.format(flag, folder, path))
+    return result
+
+
 def format_comparison(this: dict, other: dict, other_name: str) -> str:
     """Summary of this run vs another eval.json (`compare_summaries`): metric, this, other, difference
     (this - other), ratio, "yes"/"no" for within 25 % (in_25pct), NOISE_SE standard errors of the
@@ -842,12 +864,7 @@ def run_eval(args) -> dict:
     if args.no_rand and args.rand != "none":
         raise UsageError("--no_rand: use --rand none")
     args.no_rand = False  # --rand none configures it (keeping the privileged info of the nominal physics)
-    compare = None
-    if args.compare:
-        compare_path = Path(args.compare) / "eval.json"
-        if not compare_path.is_file():
-            raise UsageError("--compare {}: no eval.json there".format(args.compare))
-        compare = json.loads(compare_path.read_text())
+    compare = read_eval_result(args.compare, "--compare") if args.compare else None
     check_device(args.device)
     task_registry.ensure_registered(args.task)
     try:
@@ -931,11 +948,7 @@ def run_eval(args) -> dict:
         }
     )
     if compare is not None:
-        result["compared_with"] = {
-            "file": str(Path(args.compare) / "eval.json"),
-            "tolerance": STUDENT_TOLERANCE,
-            "metrics": compare_summaries(result, compare),
-        }
+        result["compared_with"] = comparison_record(result, compare, str(Path(args.compare) / "eval.json"))
     (out_dir / "eval.json").write_text(json.dumps(result, indent=1) + "\n")
     plot(
         result,

@@ -462,3 +462,49 @@ def test_first_episode_tracker_measures_only_the_measured_steps():
     assert out["joint_error_rad"].tolist() == pytest.approx([(1.0 + 2.0) / 2, 2.0, (3.0 + 6.0 + 9.0) / 3])
     assert out["completion"].tolist() == pytest.approx([0.4, 0.4, 0.6])
     assert out["success_rate"].tolist() == [0.0, 1.0, 0.0]  # env 1 finished within the limit where measured
+
+
+def test_eval_compare_judges_two_finished_results(tmp_path, capsys):
+    """legged_gym/scripts/eval_compare.py: a student's result against its teacher's, both finished (as when
+    they ran at once): the printed row and the stored "compared_with" hold hand-computed ratios, the student
+    target's verdict per metric, and the rest of the student's eval.json is kept."""
+    from legged_gym.scripts import eval_compare
+
+    def write(folder, summary, se, **extra):
+        (tmp_path / folder).mkdir()
+        result = {"summary": summary, "summary_standard_error": se, "clips": [{"clip": 0}], **extra}
+        (tmp_path / folder / "eval.json").write_text(json.dumps(result))
+
+    write("teacher", {"success_rate": 0.8, "root_drift_m": 0.4}, {"success_rate": 0.01, "root_drift_m": 0.03})
+    write("student", {"success_rate": 0.7, "root_drift_m": 0.6}, {"success_rate": 0.02, "root_drift_m": 0.04}, task="s")
+    record = eval_compare.main([str(tmp_path / "student"), str(tmp_path / "teacher"), "--write"])
+    drift, success = record["metrics"]["root_drift_m"], record["metrics"]["success_rate"]
+    assert drift["ratio"] == pytest.approx(1.5) and drift["within_tolerance"] is False  # 0.6 > 1.25 x 0.4
+    assert drift["difference_standard_error"] == pytest.approx(0.05) and drift["beyond_noise"] is True
+    assert success["ratio"] == pytest.approx(0.875) and success["within_tolerance"] is True  # 0.7 >= 0.75 x 0.8
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["root_drift_m", "0.600", "0.400", "+0.200", "1.500", "no", "0.100", "yes"] in rows
+    stored = json.loads((tmp_path / "student" / "eval.json").read_text())
+    assert stored["compared_with"] == {**record, "file": str(tmp_path / "teacher" / "eval.json")}
+    assert stored["task"] == "s" and stored["clips"] == [{"clip": 0}]
+    # without --write nothing is stored
+    before = (tmp_path / "teacher" / "eval.json").read_text()
+    eval_compare.main([str(tmp_path / "teacher"), str(tmp_path / "student")])
+    assert (tmp_path / "teacher" / "eval.json").read_text() == before
+
+
+def test_eval_compare_refuses_what_is_not_a_result(tmp_path):
+    from legged_gym.scripts import eval_compare
+
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "eval.json").write_text('{"clips": []}')
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "eval.json").write_text('{"summary": ')
+    for this, other, message in (
+        ("notes", "broken", 'eval.json is not an eval.py result (no "summary" mapping)'),
+        ("broken", "notes", "eval.json is not JSON"),
+        ("missing", "notes", "THIS {}: no eval.json there".format(tmp_path / "missing")),
+    ):
+        with pytest.raises(SystemExit) as e:
+            eval_compare.main([str(tmp_path / this), str(tmp_path / other)])
+        assert str(e.value).startswith("eval_compare.py: ") and message in str(e.value)

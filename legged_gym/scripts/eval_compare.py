@@ -1,0 +1,50 @@
+"""Compare two finished tracking-benchmark results, as `eval.py --compare` does, without playing again.
+
+    python legged_gym/scripts/eval_compare.py eval/S1 eval/T1            # print S1 against T1
+    python legged_gym/scripts/eval_compare.py eval/S1 eval/T1 --write    # and store it in eval/S1/eval.json
+
+For evaluations that ran at the same time (a student's next to its teacher's), where `--compare` cannot
+read the other result yet. Prints THIS's summary against OTHER/eval.json: each metric's difference and
+ratio, whether THIS is within 25 % of OTHER on the worse side (the student target against its teacher) and
+whether the difference is beyond two standard errors of it (`eval.compare_summaries`); `--write` stores the
+same under "compared_with" in THIS/eval.json, as `eval.py --compare` would have.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+if __package__ in (None, ""):  # run as a file: make `legged_gym.scripts` importable from any cwd
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from legged_gym.gym_utils.helpers import run_script  # noqa: E402
+from legged_gym.scripts.eval import comparison_record, format_comparison, read_eval_result  # noqa: E402
+
+
+def compare(args: argparse.Namespace) -> dict:
+    this = read_eval_result(args.this, "THIS")
+    other = read_eval_result(args.other, "OTHER")
+    other_file = str(Path(args.other) / "eval.json")
+    print(format_comparison(this, other, other_file))
+    record = comparison_record(this, other, other_file)
+    if args.write:
+        this["compared_with"] = record
+        path = Path(args.this) / "eval.json"
+        path.write_text(json.dumps(this, indent=1) + "\n")
+        print("Wrote the comparison into {}".format(path))
+    return record
+
+
+def main(argv: Optional[List[str]] = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("this", metavar="THIS", help="folder of the eval.json to judge (e.g. the student's)")
+    p.add_argument("other", metavar="OTHER", help="folder of the eval.json to compare with (e.g. the teacher's)")
+    p.add_argument("--write", action="store_true", help='store the comparison under "compared_with" in THIS/eval.json')
+    p.add_argument("--debug", action="store_true", help="show the traceback of a usage error")
+    return run_script("eval_compare.py", compare, p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
