@@ -107,7 +107,7 @@ from tqdm import tqdm  # noqa: E402
 
 from legged_gym.envs.base.humanoid_mimic_config import disable_randomization, set_play_cfg  # noqa: E402
 from legged_gym.envs.g1.g1_mimic_cmg import G1MimicCMG  # noqa: E402
-from legged_gym.envs.mdp import metrics  # noqa: E402
+from legged_gym.envs.mdp import metrics, odometry  # noqa: E402
 from legged_gym.envs.mdp.layout import LAYOUT  # noqa: E402
 from legged_gym.envs.mdp.terminations import FAILURE_CAUSES  # noqa: E402
 from legged_gym.gym_utils.cfg_override import apply_overrides  # noqa: E402
@@ -873,8 +873,8 @@ def run_eval(args) -> dict:
         raise UsageError("--task {}".format(e)) from e
     env_cfg.seed = train_cfg.seed
     apply_overrides(args.overrides, env_cfg, train_cfg)  # the command band as --set leaves it (make_env: again)
-    odometry = env_cfg.motion.student_ref_correction and env_cfg.motion.student_odometry == "estimate"
-    if odometry and args.use_jit:
+    dead_reckoned = odometry.from_estimate(env_cfg.motion)
+    if dead_reckoned and args.use_jit:
         raise UsageError(
             'motion.student_odometry = "estimate" reads the student\'s state estimator: not with --use_jit'
         )
@@ -901,7 +901,7 @@ def run_eval(args) -> dict:
 
     env, env_cfg = task_registry.make_env(name=args.task, args=args, env_cfg=env_cfg)
     velocity_estimator = None
-    if odometry:
+    if dead_reckoned:
         runner = checkpoint_runner(env, args)
         policy = runner.get_inference_policy(env.device)
         velocity_estimator = base_velocity_estimator(runner, env.device)

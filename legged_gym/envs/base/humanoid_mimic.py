@@ -122,6 +122,7 @@ class HumanoidMimic(HumanoidChar):
         self._keybody_delta_cache = None  # type: Optional[torch.Tensor]
         # motion.student_odometry = "estimate": the robots' xy dead-reckoned from the velocity estimates
         # given to advance_odometry (set to the robot's xy at each reset); _odometry_advanced: given this step
+        self._odometry_from_estimate = odometry.from_estimate(self.cfg.motion)
         self._odometry_xy = torch.zeros(n, 2, device=dev)
         self._odometry_advanced = False
         # Evaluation hook (scripts/eval.py): callable(env) run every step once the terminations are
@@ -196,10 +197,9 @@ class HumanoidMimic(HumanoidChar):
     def student_drift_feedback(self) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
         """The drift feedback of the student's reference block (`motion.student_ref_correction`), or None:
         from the simulator's position, or with `motion.student_odometry = "estimate"` from the odometry's."""
-        m = self.cfg.motion
-        if not m.student_ref_correction:
+        if not self.cfg.motion.student_ref_correction:
             return None
-        return self._ref_drift_feedback(self._odometry_xy if m.student_odometry == "estimate" else None)
+        return self._ref_drift_feedback(self._odometry_xy if self._odometry_from_estimate else None)
 
     def advance_odometry(self, base_lin_vel: torch.Tensor) -> None:
         """Dead-reckon every robot's xy over the coming step from its estimated base-frame velocity
@@ -229,7 +229,7 @@ class HumanoidMimic(HumanoidChar):
             buf.copy_(value)
 
     def _post_physics_step_callback(self) -> None:
-        if self.cfg.motion.student_odometry == "estimate" and self.cfg.motion.student_ref_correction:
+        if self._odometry_from_estimate:
             if not self._odometry_advanced:
                 raise RuntimeError(
                     'motion.student_odometry = "estimate": call env.advance_odometry(base velocity estimate) '

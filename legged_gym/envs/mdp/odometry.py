@@ -19,6 +19,12 @@ import torch
 from pose.utils.torch_utils import quat_rotate
 
 
+def from_estimate(motion_cfg) -> bool:
+    """Whether the student's drift feedback reads the dead-reckoned position (`motion.student_ref_correction`
+    with `motion.student_odometry = "estimate"`): then the env needs `advance_odometry` every step."""
+    return bool(motion_cfg.student_ref_correction) and motion_cfg.student_odometry == "estimate"
+
+
 def integrate_xy(pos_xy: torch.Tensor, base_quat: torch.Tensor, base_lin_vel: torch.Tensor, dt: float) -> torch.Tensor:
     """The horizontal position (..., 2) after `dt` seconds at the base-frame velocity `base_lin_vel`
     (..., 3), the base's orientation `base_quat` (..., 4) xyzw held over the step (forward Euler)."""
