@@ -135,8 +135,8 @@ def sim2sim_command(
             root_pos, root_quat, root_vel, dof, kb, kb, ref_pos, ref_rot, ref_vel, ref_dof, ref_kb, ref_kb
         )
         failed = torch.stack(list(causes.values())).any(dim=0)
-        drift, heading = metrics.root_drift(root_pos, ref_pos), metrics.heading_error(root_quat, ref_rot)
-        tracker.observe_step(errors, failed | last, last, drift, heading, causes)
+        offset, heading = metrics.root_offset(root_pos, ref_pos, ref_rot), metrics.heading_error(root_quat, ref_rot)
+        tracker.observe_step(errors, failed | last, last, offset, heading, causes)
         if not bool(tracker.active.any()):
             break
     return tracker.per_env(torch.tensor([steps * POLICY_DT]), POLICY_DT), tracker.failures_per_env()

@@ -188,7 +188,7 @@ def sim2sim_clip(policy_path, lib, clip: int, key_idx) -> Tuple[dict, dict]:
             ),
             failed | last,
             last,
-            metrics.root_drift(root_pos, ref_pos),
+            metrics.root_offset(root_pos, ref_pos, ref_rot),
             metrics.heading_error(root_quat, ref_rot),
         )
     length = lib.get_motion_length(torch.tensor([clip]))

@@ -27,7 +27,11 @@ bar chart `<out>/eval.png` and printed as a table:
   mpkpe_global_all_mm / mpkpe_local_all_mm;
 - joint_error_rad: mean |q - q_ref|; root_vel_error_mps: mean |v_root - v_ref| (world);
   (these are means over each env's played steps, then over envs)
-- root_drift_m: xy distance of the robot root from the reference root at the episode's end;
+- root_drift_m: xy distance of the robot root from the reference root at the episode's end, and its two
+  parts in the reference's heading frame (`metrics.root_offset`): root_lag_m, signed, how far the robot
+  is behind the reference along the reference's heading (negative: ahead), and root_drift_lateral_m, how
+  far beside it; a policy that falls behind at speed shows a positive mean lag, one that wanders a
+  lateral part and a lag near 0;
   root_heading_error_rad: |yaw - reference yaw| (wrapped to [0, pi]) at its last measured step.
   A heading error of e rad walks the robot off the reference path at sin(e) of its speed, so a drift
   with a large heading error comes from turning, not from speed.
@@ -138,8 +142,13 @@ METRIC_KEYS = (
     "joint_error_rad",
     "root_vel_error_mps",
     "root_drift_m",
+    "root_lag_m",
+    "root_drift_lateral_m",
     "root_heading_error_rad",
 )
+#: the parts of root_drift_m: reported and compared, but not in the student target's within-25 % check
+#: (the drift itself is; a signed lag near 0 has no meaningful ratio)
+DRIFT_PARTS = ("root_lag_m", "root_drift_lateral_m")
 #: the keys of `failure_causes`: the failure terms, then a finished clip above the key-body error limit
 FAILURE_KEYS = FAILURE_CAUSES + ("keybody_error",)
 #: per-step errors accumulated over each env's first episode: name -> (metric key, scale to its unit)
@@ -329,24 +338,32 @@ class FirstEpisodeTracker:
         self.sums = {name: zeros() for name in STEP_ERRORS}
         self.max_kb_local = zeros()
         self.finished_clip = torch.zeros(num_envs, dtype=torch.bool, device=device)  # ended by a time-out
-        self.drift = zeros()
+        self.offset = torch.zeros(num_envs, 2, device=device)  # `metrics.root_offset` at the episode's end
         self.heading = zeros()
         self.causes = {name: torch.zeros(num_envs, dtype=torch.bool, device=device) for name in cause_names}
+        self.last_ref_rot: Optional[torch.Tensor] = None  # `observe`: the reference root rotation of the step before
 
     def observe(self, env) -> None:
         reset, time_out = env.reset_buf.bool(), env.time_out_buf.bool()
+        # A clip played to its end times out at t = L, where the env's reference has looped to the clip's
+        # first frame (`MotionLib.calc_motion_frame`, docs/decisions.md K5): that step would compare the
+        # robot with the first pose and heading, so it is not measured (on a CMG env, whose reference does
+        # not loop, one step of an episode's 500 is left out alike), and its root offset is split along the
+        # heading of the step before (the looped root's xy is the last frame's, its yaw the first's).
+        looped = reset & time_out
+        ref_rot = env._ref_root_rot
+        heading_rot = (
+            ref_rot if self.last_ref_rot is None else torch.where(looped.unsqueeze(-1), self.last_ref_rot, ref_rot)
+        )
+        self.last_ref_rot = ref_rot.clone()
         self.observe_step(
             env_step_errors(env),
             reset,
             time_out,
-            metrics.root_drift(env.root_states[:, 0:3], env._ref_root_pos),
-            metrics.heading_error(env.base_quat, env._ref_root_rot),
+            metrics.root_offset(env.root_states[:, 0:3], env._ref_root_pos, heading_rot),
+            metrics.heading_error(env.base_quat, ref_rot),
             env.failure_causes(),
-            # A clip played to its end times out at t = L, where the env's reference has looped to the
-            # clip's first frame (`MotionLib.calc_motion_frame`, docs/decisions.md K5): that step would
-            # compare the robot with the first pose and heading, so it is not measured (on a CMG env, whose
-            # reference does not loop, one step of an episode's 500 is left out alike).
-            measured=~(reset & time_out),
+            measured=~looped,
         )
 
     def observe_step(
@@ -354,16 +371,17 @@ class FirstEpisodeTracker:
         errors: Dict[str, torch.Tensor],
         reset: torch.Tensor,
         time_out: torch.Tensor,
-        drift: torch.Tensor,
+        offset: torch.Tensor,
         heading: torch.Tensor,
         causes: Optional[Dict[str, torch.Tensor]] = None,
         measured: Optional[torch.Tensor] = None,
     ) -> None:
         """One step of every env: its `step_errors`, whether its episode ends here (`reset`), by reaching
-        the clip's end (`time_out`), its root drift (m) and heading error (rad, `metrics.heading_error`)
-        now, and the failure terms that fire now (`terminations.failures`); (N,) each. `measured` (N,)
-        bool, default all: the envs whose step counts for the errors, the key-body limit and the heading
-        error (the others' stop at their step before); the drift is the one on the step that ends the
+        the clip's end (`time_out`), its root offset from the reference (N, 2) m (`metrics.root_offset`) and
+        heading error (rad, `metrics.heading_error`) now, and the failure terms that fire now
+        (`terminations.failures`); (N,) each but the offset. `measured` (N,) bool, default all: the envs
+        whose step counts for the errors, the key-body limit and the heading error (the others' stop at
+        their step before); the offset (drift, lag, lateral drift) is the one on the step that ends the
         episode, and completion counts every step."""
         active = self.active
         failed = active & reset & ~time_out
@@ -381,14 +399,14 @@ class FirstEpisodeTracker:
         self.heading = torch.where(measured, heading, self.heading)
         ended = active & reset
         self.finished_clip |= ended & time_out
-        self.drift = torch.where(ended, drift, self.drift)
+        self.offset = torch.where(ended.unsqueeze(-1), offset, self.offset)
         self.active = active & ~ended
 
     def close(self, env) -> None:
-        """Envs still in their first episode (the step limit was reached): drift and heading error of their
-        current state."""
-        drift = metrics.root_drift(env.root_states[:, 0:3], env._ref_root_pos)
-        self.drift = torch.where(self.active, drift, self.drift)
+        """Envs still in their first episode (the step limit was reached): root offset and heading error of
+        their current state."""
+        offset = metrics.root_offset(env.root_states[:, 0:3], env._ref_root_pos, env._ref_root_rot)
+        self.offset = torch.where(self.active.unsqueeze(-1), offset, self.offset)
         heading = metrics.heading_error(env.base_quat, env._ref_root_rot)
         self.heading = torch.where(self.active, heading, self.heading)
 
@@ -398,7 +416,9 @@ class FirstEpisodeTracker:
         out = {
             "completion": (self.steps * dt / clip_lengths).clamp(max=1.0),
             "success_rate": (self.finished_clip & (self.max_kb_local <= SUCCESS_MAX_LOCAL_KEYBODY_ERROR)).float(),
-            "root_drift_m": self.drift,
+            "root_drift_m": torch.linalg.norm(self.offset, dim=-1),
+            "root_lag_m": -self.offset[:, 0],
+            "root_drift_lateral_m": self.offset[:, 1].abs(),
             "root_heading_error_rad": self.heading,
         }
         for name, (key, scale) in STEP_ERRORS.items():
@@ -657,6 +677,8 @@ SHORT = {
     "joint_error_rad": "joint_rad",
     "root_vel_error_mps": "vel_mps",
     "root_drift_m": "drift_m",
+    "root_lag_m": "lag_m",
+    "root_drift_lateral_m": "lat_m",
     "root_heading_error_rad": "head_rad",
     "cmd_vel_error_mps": "cmd_mps",
     "cmd_mean_vel_error_mps": "cmdmn_mps",
@@ -716,10 +738,10 @@ def compare_summaries(this: dict, other: dict) -> Dict[str, dict]:
     """Per metric (METRIC_KEYS, then the CMG keys either run has) of two eval.json results: this run's
     and the other's value, the difference and ratio (this / other; None where the other is 0), whether
     this one is within STUDENT_TOLERANCE of the other on the worse side (success and completion >= 0.75 x
-    the other's, errors <= 1.25 x), the difference's standard error sqrt(se_this^2 + se_other^2) from
-    both runs' "summary_standard_error" and whether the difference is beyond NOISE_SE of them
-    (`beyond_noise`); values None where either run has none (an eval.json of K = 1 or from before the
-    standard errors)."""
+    the other's, errors <= 1.25 x; None for the DRIFT_PARTS), the difference's standard error
+    sqrt(se_this^2 + se_other^2) from both runs' "summary_standard_error" and whether the difference is
+    beyond NOISE_SE of them (`beyond_noise`); values None where either run has none (an eval.json of K = 1
+    or from before the standard errors, or a key an older eval.json lacks)."""
     a_sum, b_sum = this["summary"], other.get("summary", {})
     a_se, b_se = this.get("summary_standard_error") or {}, other.get("summary_standard_error") or {}
     keys = METRIC_KEYS + tuple(k for k in CMG_KEYS if k in a_sum or k in b_sum)
@@ -740,7 +762,9 @@ def compare_summaries(this: dict, other: dict) -> Dict[str, dict]:
             row.update(
                 difference=a - b,
                 ratio=a / b if b != 0 else None,
-                within_tolerance=bool(a >= bound if k in HIGHER_IS_BETTER else a <= bound),
+                within_tolerance=None
+                if k in DRIFT_PARTS
+                else bool(a >= bound if k in HIGHER_IS_BETTER else a <= bound),
             )
             if a_se.get(k) is not None and b_se.get(k) is not None:
                 se = math.hypot(a_se[k], b_se[k])

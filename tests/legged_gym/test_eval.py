@@ -115,7 +115,12 @@ def check_metrics(row):
     assert all(np.isfinite(row[k]) for k in METRIC_KEYS), row
     assert 0.0 <= row["success_rate"] <= 1.0 and 0.0 < row["completion"] <= 1.0
     for key in METRIC_KEYS[2:]:
-        assert row[key] >= 0.0, (key, row)
+        assert key == "root_lag_m" or row[key] >= 0.0, (key, row)  # the lag is signed
+    # the drift's parts: per env lag^2 + lateral^2 = drift^2, so neither mean exceeds the drift's
+    assert (
+        abs(row["root_lag_m"]) <= row["root_drift_m"] + 1e-6
+        and row["root_drift_lateral_m"] <= row["root_drift_m"] + 1e-6
+    )
     # errors in their units: millimetres for positions, a policy of one iteration is off but not by 10 m
     assert row["mpkpe_global_mm"] < 10000.0 and row["mpkpe_local_mm"] < 10000.0
     assert row["joint_error_rad"] < 3.0 and row["root_drift_m"] < 10.0
@@ -168,9 +173,12 @@ def test_eval_writes_scores_plot_and_comparison(teacher, logs, short_motions, tm
         assert float(that) == pytest.approx(b, abs=1e-3)
         assert float(diff) == pytest.approx(float(this) - float(that), abs=2e-3)
         assert ratio == ("-" if b == 0 else "{:.3f}".format(a / b))
-        # the student target: success and completion at least 0.75 x, errors at most 1.25 x the other's
+        # the student target: success and completion at least 0.75 x, errors at most 1.25 x the other's;
+        # the drift's parts (lag, lateral) are not judged, the drift is
         ok = a >= 0.75 * b if key in ("success_rate", "completion") else a <= 1.25 * b
-        assert within == ("yes" if ok else "no")
+        if key in ("root_lag_m", "root_drift_lateral_m"):
+            ok = None
+        assert within == {True: "yes", False: "no", None: "-"}[ok]
         assert stored["metrics"][key]["within_tolerance"] is ok and stored["metrics"][key]["other"] == b
 
 
@@ -421,12 +429,12 @@ def test_first_episode_tracker_keeps_the_causes_of_each_first_failure():
 
     causes = {"torso_contact": mask(0, 2), "orientation": mask(0, 1), "height": no, "root_speed": no, "pose": mask(3)}
     # step 1: env 0 fails (torso contact and orientation), env 1 ends at its clip's end (orientation ignored)
-    t.observe_step(zeros, mask(0, 1), mask(1), torch.zeros(4), torch.zeros(4), causes)
+    t.observe_step(zeros, mask(0, 1), mask(1), torch.zeros(4, 2), torch.zeros(4), causes)
     # step 2: env 0 fails again (already ended: ignored), env 3 fails by pose
-    t.observe_step(zeros, mask(0, 3), no, torch.zeros(4), torch.zeros(4), causes)
+    t.observe_step(zeros, mask(0, 3), no, torch.zeros(4, 2), torch.zeros(4), causes)
     # step 3: env 2 is over the key-body limit and then finishes its clip
     errors = dict(zeros, kb_local=torch.tensor([0.0, 0.0, 0.3, 0.0]))
-    t.observe_step(errors, mask(2), mask(2), torch.zeros(4), torch.zeros(4), None)
+    t.observe_step(errors, mask(2), mask(2), torch.zeros(4, 2), torch.zeros(4), None)
     out = t.failures_per_env()
     assert tuple(out) == tuple(k for k in FAILURE_KEYS if k != "drift")
     assert out["torso_contact"].tolist() == [1.0, 0.0, 0.0, 0.0]
@@ -436,7 +444,8 @@ def test_first_episode_tracker_keeps_the_causes_of_each_first_failure():
 
 
 def test_first_episode_tracker_measures_only_the_measured_steps():
-    """Pure tracker: root_drift_m is the value passed on the step that ends an env's first episode. A step
+    """Pure tracker: root_drift_m, root_lag_m and root_drift_lateral_m come from the offset passed on the
+    step that ends an env's first episode (its norm, minus its forward part, its absolute left part). A step
     outside `measured` (eval.py's env path: a time-out, where the reference has looped to the clip's first
     frame) counts for completion only: the error means, the key-body limit and root_heading_error_rad
     stop at the step before. Later steps change nothing."""
@@ -453,15 +462,55 @@ def test_first_episode_tracker_measures_only_the_measured_steps():
         errors = {name: torch.full((3,), 0.1 * (k + 1)) for name in ("kb_world", "all_world", "all_local", "root_vel")}
         errors["kb_local"] = torch.tensor([0.0, 0.0 if k == 0 else 9.0, 0.0])  # env 1: 9 m on its time-out step
         errors["joint"] = torch.tensor([1.0, 2.0, 3.0]) * (k + 1)
-        drift = torch.tensor([1.0, 2.0, 3.0]) * (k + 1)
+        # (forward, left) of norms 1, 2, 3 x (k + 1): env 0 behind and to the left, env 1 ahead and to the right
+        offset = torch.tensor([[-0.6, 0.8], [1.2, -1.6], [1.8, 2.4]]) * (k + 1)
         heading = torch.tensor([0.1, 0.2, 0.3]) * (k + 1)
-        t.observe_step(errors, reset, time_out, drift, heading, measured=~(reset & time_out))
+        t.observe_step(errors, reset, time_out, offset, heading, measured=~(reset & time_out))
     out = t.per_env(torch.full((3,), 0.1), 0.02)
     assert out["root_drift_m"].tolist() == pytest.approx([2.0, 4.0, 0.0])  # env 2: set by close(env)
+    assert out["root_lag_m"].tolist() == pytest.approx([1.2, -2.4, 0.0])
+    assert out["root_drift_lateral_m"].tolist() == pytest.approx([1.6, 3.2, 0.0])
     assert out["root_heading_error_rad"].tolist() == pytest.approx([0.2, 0.2, 0.9])
     assert out["joint_error_rad"].tolist() == pytest.approx([(1.0 + 2.0) / 2, 2.0, (3.0 + 6.0 + 9.0) / 3])
     assert out["completion"].tolist() == pytest.approx([0.4, 0.4, 0.6])
     assert out["success_rate"].tolist() == [0.0, 1.0, 0.0]  # env 1 finished within the limit where measured
+
+
+def test_first_episode_tracker_splits_a_looped_time_out_along_the_heading_before(monkeypatch):
+    """`observe` on the env path: on the time-out step the env's reference has looped to the clip's first
+    frame (its yaw the first frame's), so the drift there is split along the reference heading of the step
+    before. A stand-in env (only the attributes `observe` reads; the step errors stubbed): the reference
+    faces +y at the origin, the robot 0.5 m then 1.0 m behind it; on the looped step the reference yaw
+    reads 0, which would call the same 1.0 m a lateral drift."""
+    from types import SimpleNamespace
+
+    from legged_gym.scripts import eval as eval_script
+
+    def quat_of_yaw(yaw):
+        return torch.tensor([[0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2)]])
+
+    monkeypatch.setattr(
+        eval_script, "env_step_errors", lambda env: {name: torch.zeros(1) for name in eval_script.STEP_ERRORS}
+    )
+    tracker = eval_script.FirstEpisodeTracker(1, "cpu", ())
+    for robot_y, ref_yaw, ended in ((-0.5, math.pi / 2, False), (-1.0, 0.0, True)):
+        flag = torch.tensor([ended])
+        env = SimpleNamespace(
+            reset_buf=flag,
+            time_out_buf=flag,
+            root_states=torch.tensor([[0.0, robot_y, 0.8]]),
+            _ref_root_pos=torch.tensor([[0.0, 0.0, 0.8]]),
+            _ref_root_rot=quat_of_yaw(ref_yaw),
+            base_quat=quat_of_yaw(math.pi / 2),
+            failure_causes=lambda: {},
+        )
+        tracker.observe(env)
+    out = tracker.per_env(torch.ones(1), 0.02)
+    assert out["root_drift_m"].tolist() == pytest.approx([1.0])
+    assert out["root_lag_m"].tolist() == pytest.approx([1.0]) and out["root_drift_lateral_m"].tolist() == pytest.approx(
+        [0.0], abs=1e-6
+    )
+    assert out["root_heading_error_rad"].tolist() == pytest.approx([0.0], abs=1e-6)  # from the step before too
 
 
 def test_eval_compare_judges_two_finished_results(tmp_path, capsys):
@@ -475,15 +524,27 @@ def test_eval_compare_judges_two_finished_results(tmp_path, capsys):
         result = {"summary": summary, "summary_standard_error": se, "clips": [{"clip": 0}], **extra}
         (tmp_path / folder / "eval.json").write_text(json.dumps(result))
 
-    write("teacher", {"success_rate": 0.8, "root_drift_m": 0.4}, {"success_rate": 0.01, "root_drift_m": 0.03})
-    write("student", {"success_rate": 0.7, "root_drift_m": 0.6}, {"success_rate": 0.02, "root_drift_m": 0.04}, task="s")
+    write(
+        "teacher",
+        {"success_rate": 0.8, "root_drift_m": 0.4, "root_lag_m": 0.2},
+        {"success_rate": 0.01, "root_drift_m": 0.03},
+    )
+    write(
+        "student",
+        {"success_rate": 0.7, "root_drift_m": 0.6, "root_lag_m": 0.5},
+        {"success_rate": 0.02, "root_drift_m": 0.04},
+        task="s",
+    )
     record = eval_compare.main([str(tmp_path / "student"), str(tmp_path / "teacher"), "--write"])
     drift, success = record["metrics"]["root_drift_m"], record["metrics"]["success_rate"]
     assert drift["ratio"] == pytest.approx(1.5) and drift["within_tolerance"] is False  # 0.6 > 1.25 x 0.4
     assert drift["difference_standard_error"] == pytest.approx(0.05) and drift["beyond_noise"] is True
     assert success["ratio"] == pytest.approx(0.875) and success["within_tolerance"] is True  # 0.7 >= 0.75 x 0.8
+    lag = record["metrics"]["root_lag_m"]  # a part of the drift: compared, not judged against the target
+    assert lag["ratio"] == pytest.approx(2.5) and lag["within_tolerance"] is None and lag["beyond_noise"] is None
     rows = [line.split() for line in capsys.readouterr().out.splitlines()]
     assert ["root_drift_m", "0.600", "0.400", "+0.200", "1.500", "no", "0.100", "yes"] in rows
+    assert ["root_lag_m", "0.500", "0.200", "+0.300", "2.500", "-", "-", "-"] in rows
     stored = json.loads((tmp_path / "student" / "eval.json").read_text())
     assert stored["compared_with"] == {**record, "file": str(tmp_path / "teacher" / "eval.json")}
     assert stored["task"] == "s" and stored["clips"] == [{"clip": 0}]

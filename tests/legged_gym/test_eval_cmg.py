@@ -220,7 +220,7 @@ def test_settle_steps_leave_each_episodes_start_out_of_the_command_errors():
         ang = torch.tensor([[0.0, 0.0, k / 10]]).repeat(n, 1)
         tracker.observe_commands(commands, quat, lin, ang)
         reset = torch.tensor([k == 4, k == 1, k == 4])
-        tracker.observe_step(errors, reset, reset & (k == 4), torch.zeros(n), torch.zeros(n), {"height": reset})
+        tracker.observe_step(errors, reset, reset & (k == 4), torch.zeros(n, 2), torch.zeros(n), {"height": reset})
     per_env = tracker.per_env(torch.full((n,), 0.1), 0.02)
     vel = [abs(1.0 - k / 4) for k in (2, 3, 4)]  # 0.5, 0.25, 0.0
     yaw = [0.5 - k / 10 for k in (2, 3, 4)]  # 0.3, 0.2, 0.1

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from legged_gym.envs.mdp import metrics
-from pose.utils.torch_utils import quat_rotate, quat_rotate_inverse
+from pose.utils.torch_utils import quat_mul, quat_rotate, quat_rotate_inverse
 
 IDENTITY = torch.tensor([[0.0, 0.0, 0.0, 1.0]])
 
@@ -61,6 +61,19 @@ def test_joint_root_velocity_and_drift_errors():
     close(metrics.root_vel_error(torch.tensor([[1.0, 1.0, 1.0]]), torch.tensor([[1.0, 1.0, 3.0]])), [2.0])
     # drift is horizontal: the height difference does not count
     close(metrics.root_drift(torch.tensor([[3.0, 4.0, 10.0]]), torch.zeros(1, 3)), [5.0])
+
+
+def test_root_offset_is_the_drift_in_the_reference_heading_frame():
+    """A reference facing +y (yaw 90 deg, rolled 0.3 rad: only its yaw counts) at (1, 2): a robot 0.5 m
+    short of it along +y and 0.2 m to its right (+x) is 0.5 m behind and 0.2 m right: (forward, left) =
+    (-0.5, -0.2); one ahead of it on its left, (+0.3, +0.4). Batched, with the drift as its norm."""
+    roll = torch.tensor([[math.sin(0.15), 0.0, 0.0, math.cos(0.15)]])  # about x, then the yaw
+    ref_q = quat_mul(yaw_quat(math.pi / 2), roll)
+    ref_root = torch.tensor([[1.0, 2.0, 0.8]]).repeat(2, 1)
+    root = torch.tensor([[1.2, 1.5, 0.7], [0.6, 2.3, 0.9]])
+    offset = metrics.root_offset(root, ref_root, ref_q.repeat(2, 1))
+    close(offset, [[-0.5, -0.2], [0.3, 0.4]], 1e-6)
+    close(torch.linalg.norm(offset, dim=-1), metrics.root_drift(root, ref_root), 1e-6)
 
 
 @pytest.mark.parametrize("a, b, expected", [(179.0, -179.0, 2.0), (10.0, 350.0, 20.0), (0.0, 180.0, 180.0)])

@@ -70,6 +70,16 @@ def root_drift(root_pos: torch.Tensor, ref_root_pos: torch.Tensor) -> torch.Tens
     return torch.linalg.norm(root_pos[..., 0:2] - ref_root_pos[..., 0:2], dim=-1)
 
 
+def root_offset(root_pos: torch.Tensor, ref_root_pos: torch.Tensor, ref_root_quat: torch.Tensor) -> torch.Tensor:
+    """(N, 2) the robot root's horizontal position relative to the reference root, in the reference's
+    heading frame (its yaw only): (forward, left), m. Its norm is `root_drift`; a negative forward part is
+    a robot behind the reference (lagging), the left part a robot beside the reference's path."""
+    d = root_pos[..., 0:2] - ref_root_pos[..., 0:2]
+    yaw = get_euler_xyz(ref_root_quat)[2]
+    c, s = torch.cos(yaw), torch.sin(yaw)
+    return torch.stack([c * d[..., 0] + s * d[..., 1], c * d[..., 1] - s * d[..., 0]], dim=-1)
+
+
 def heading_error(root_quat: torch.Tensor, ref_root_quat: torch.Tensor) -> torch.Tensor:
     """|yaw - yaw_ref| (rad), wrapped to [0, pi] (N,)."""
     return wrap_angle(get_euler_xyz(root_quat)[2] - get_euler_xyz(ref_root_quat)[2]).abs()
