@@ -53,7 +53,8 @@ between two runs must exceed before it says anything (the spread between trainin
 (`over_clips`): a mean carried by a few clips shows there.
 --compare DIR2 also prints this run's summary against DIR2/eval.json (difference, ratio, whether this
 run is within 25 % of that one on the worse side: the student target against its teacher, and whether
-the difference is beyond two standard errors of it) and stores the same under "compared_with" in this
+the difference is beyond two standard errors of it), then on how many of the judged metrics it is within
+25 % and which it misses, and stores the same under "compared_with" in this
 run's eval.json; `legged_gym/scripts/eval_compare.py` does the same for two finished evaluations (e.g. a
 student's and its teacher's run at once). The metric functions are `legged_gym.envs.mdp.metrics`.
 
@@ -798,13 +799,14 @@ def format_comparison(this: dict, other: dict, other_name: str) -> str:
     """Summary of this run vs another eval.json (`compare_summaries`): metric, this, other, difference
     (this - other), ratio, "yes"/"no" for within 25 % (in_25pct), NOISE_SE standard errors of the
     difference (noise) and "yes"/"no" for a difference beyond them (beyond); "-" where a value is
-    missing."""
+    missing. A last line gives the verdict over the judged metrics (`tolerance_verdict`)."""
     head = "{:<22}{:>12}{:>12}{:>12}{:>8}{:>10}{:>10}{:>8}".format(
         "metric", "this", "other", "difference", "ratio", "in_25pct", "noise", "beyond"
     )
     lines = ["compared with {}".format(other_name), head, "-" * len(head)]
     yes_no = lambda flag: "-" if flag is None else ("yes" if flag else "no")  # noqa: E731
-    for k, row in compare_summaries(this, other).items():
+    rows = compare_summaries(this, other)
+    for k, row in rows.items():
         cells = [
             "-" if row[c] is None else ("{:+.3f}" if c == "difference" else "{:.3f}").format(row[c])
             for c in ("this", "other", "difference", "ratio")
@@ -816,7 +818,24 @@ def format_comparison(this: dict, other: dict, other_name: str) -> str:
                 k, *cells, yes_no(row["within_tolerance"]), noise, yes_no(row["beyond_noise"])
             )
         )
+    lines.append(tolerance_verdict(rows))
     return "\n".join(lines)
+
+
+def tolerance_verdict(rows: Dict[str, dict]) -> str:
+    """One line over the metrics `compare_summaries` judged (within_tolerance not None): on how many this
+    run is within STUDENT_TOLERANCE of the other, and the others by name with their ratio."""
+    judged = {k: row for k, row in rows.items() if row["within_tolerance"] is not None}
+    if not judged:
+        return "within {:.0%}: no metric to judge".format(STUDENT_TOLERANCE)
+    missed = [
+        k if row["ratio"] is None else "{} (x{:.2f})".format(k, row["ratio"])
+        for k, row in judged.items()
+        if not row["within_tolerance"]
+    ]
+    return "within {:.0%} on {} of {} judged metrics{}".format(
+        STUDENT_TOLERANCE, len(judged) - len(missed), len(judged), "; not on " + ", ".join(missed) if missed else ""
+    )
 
 
 #: eval.png's panels (key, axis label): per clip, and per command of a CMG eval

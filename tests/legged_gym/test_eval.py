@@ -545,6 +545,7 @@ def test_eval_compare_judges_two_finished_results(tmp_path, capsys):
     rows = [line.split() for line in capsys.readouterr().out.splitlines()]
     assert ["root_drift_m", "0.600", "0.400", "+0.200", "1.500", "no", "0.100", "yes"] in rows
     assert ["root_lag_m", "0.500", "0.200", "+0.300", "2.500", "-", "-", "-"] in rows
+    assert "within 25% on 1 of 2 judged metrics; not on root_drift_m (x1.50)".split() in rows
     stored = json.loads((tmp_path / "student" / "eval.json").read_text())
     assert stored["compared_with"] == {**record, "file": str(tmp_path / "teacher" / "eval.json")}
     assert stored["task"] == "s" and stored["clips"] == [{"clip": 0}]

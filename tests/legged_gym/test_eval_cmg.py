@@ -257,7 +257,8 @@ def test_command_tables_comparison_and_plot(tmp_path):
     column = table[0].split().index("cmd_rel")  # the header's words: row, name, then one per value
     assert format_table(result).splitlines()[3].split()[column] == "-"
     lines = format_comparison(result, clip, "clips/eval.json").splitlines()
-    assert [line.split()[0] for line in lines[3:]] == list(METRIC_KEYS + CMG_KEYS)
+    assert [line.split()[0] for line in lines[3:-1]] == list(METRIC_KEYS + CMG_KEYS)
+    assert lines[-1].startswith("within 25% on ")  # the verdict line
     assert lines[3 + len(METRIC_KEYS)].split()[1:] == ["4.000", "-", "-", "-", "-", "-", "-"]
     # the standard errors of the absolute keys: rows of two envs, values 1, 3 and 5, 7
     se = result["summary_standard_error"]
