@@ -39,7 +39,7 @@ it are refused.
 means over the commands: completion >= 0.8 x training's; cmd_vel_error_rel <= 1.2 x training's + 0.01
 (one hundredth of the commanded speed of slack: the per-step error carries the stride's velocity
 oscillation, so a near-zero training error would otherwise leave no room); None where no command is
-fast enough for a relative error. Prints both sides' tables (eval.py's `format_table`); writes the JSON.
+fast enough for a relative error. Prints both sides' tables (`eval_report.format_table`); writes the JSON.
 Not a test.
 """
 
@@ -221,7 +221,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
     from legged_gym.envs import task_registry
     from legged_gym.envs.g1.g1_mimic_cmg import G1MimicCMG
     from legged_gym.gym_utils.helpers import UsageError
-    from legged_gym.scripts.eval import band_warnings, default_commands, format_table, parse_commands
+    from legged_gym.scripts.eval import band_warnings, default_commands, parse_commands
+    from legged_gym.scripts.eval_report import format_table
     from pose.utils.cmg_motion_lib import load_generator
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -49,7 +49,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from bench.bench_pose import device_name  # noqa: E402
 from legged_gym.envs.mdp import metrics, terminations  # noqa: E402
-from legged_gym.scripts.eval import METRIC_KEYS  # noqa: E402
+from legged_gym.scripts.eval_report import METRIC_KEYS  # noqa: E402
 from pose.g1_model import load_g1  # noqa: E402
 from pose.utils.torch_utils import get_euler_xyz  # noqa: E402
 

@@ -6,8 +6,9 @@
 For evaluations that ran at the same time (a student's next to its teacher's), where `--compare` cannot
 read the other result yet. Prints THIS's summary against OTHER/eval.json: each metric's difference and
 ratio, whether THIS is within 25 % of OTHER on the worse side (the student target against its teacher) and
-whether the difference is beyond two standard errors of it (`eval.compare_summaries`); `--write` stores the
-same under "compared_with" in THIS/eval.json, as `eval.py --compare` would have.
+whether the difference is beyond two standard errors of it (`eval_report.compare_summaries`), then the
+verdict line; `--write` stores the same under "compared_with" in THIS/eval.json, as `eval.py --compare`
+would have. It reads results only: no environment is built.
 """
 
 import argparse
@@ -20,7 +21,7 @@ if __package__ in (None, ""):  # run as a file: make `legged_gym.scripts` import
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from legged_gym.gym_utils.helpers import run_script  # noqa: E402
-from legged_gym.scripts.eval import comparison_record, format_comparison, read_eval_result  # noqa: E402
+from legged_gym.scripts.eval_report import comparison_record, format_comparison, read_eval_result  # noqa: E402
 
 
 def compare(args: argparse.Namespace) -> dict:

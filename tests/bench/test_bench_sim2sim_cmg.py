@@ -66,7 +66,7 @@ def test_default_band_within_the_cmg_range_and_the_verdict(bench):
 
 def test_benchmark_scores_both_sides_and_sim2sim_recomputes_from_the_trajectory(bench, tmp_path):
     from deploy_real.policy import SHIPPED_POLICY
-    from legged_gym.scripts.eval import CMG_KEYS, METRIC_KEYS
+    from legged_gym.scripts.eval_report import CMG_KEYS, METRIC_KEYS
 
     cmg = str(tiny_cmg(tmp_path / "tiny_cmg.pt"))
     out = tmp_path / "s2s.json"

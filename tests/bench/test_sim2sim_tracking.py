@@ -4,7 +4,9 @@
 import pytest
 import torch
 
-from legged_gym.scripts.eval import METRIC_KEYS, step_errors
+from legged_gym.scripts.eval import step_errors
+
+from legged_gym.scripts.eval_report import METRIC_KEYS
 from pose.utils.torch_utils import quat_rotate
 
 

@@ -109,7 +109,7 @@ def eval_cmd(short_motions, out_dir, *extra):
 
 
 def check_metrics(row):
-    from legged_gym.scripts.eval import METRIC_KEYS
+    from legged_gym.scripts.eval_report import METRIC_KEYS
 
     assert set(METRIC_KEYS) <= set(row), row
     assert all(np.isfinite(row[k]) for k in METRIC_KEYS), row
@@ -128,7 +128,7 @@ def check_metrics(row):
 
 
 def test_eval_writes_scores_plot_and_comparison(teacher, logs, short_motions, tmp_path):
-    from legged_gym.scripts.eval import METRIC_KEYS
+    from legged_gym.scripts.eval_report import METRIC_KEYS
 
     out = run(eval_cmd(short_motions, tmp_path / "play"), logs)
     result = json.loads((tmp_path / "play" / "eval.json").read_text())
@@ -183,7 +183,8 @@ def test_eval_writes_scores_plot_and_comparison(teacher, logs, short_motions, tm
 
 
 def test_clips_from_several_folders_are_also_summarised_per_folder(tmp_path):
-    from legged_gym.scripts.eval import METRIC_KEYS, format_table, summarize
+    from legged_gym.scripts.eval import summarize
+    from legged_gym.scripts.eval_report import METRIC_KEYS, format_table
 
     names = ["a1", "a2", "b1"]
     files = [
@@ -209,7 +210,8 @@ def test_clips_from_several_folders_are_also_summarised_per_folder(tmp_path):
 
 
 def test_summary_over_clips_median_p90_and_max_of_the_clip_means():
-    from legged_gym.scripts.eval import METRIC_KEYS, format_table, summarize
+    from legged_gym.scripts.eval import summarize
+    from legged_gym.scripts.eval_report import METRIC_KEYS, format_table
 
     clip_means = [0.1, 0.2, 0.15, 1.7, 0.3, 0.25]  # one heavy clip carries the mean
     clip_of_env = torch.arange(6).repeat_interleave(2)
@@ -231,7 +233,8 @@ def test_summary_over_clips_median_p90_and_max_of_the_clip_means():
 
 
 def test_summary_standard_errors_come_from_the_spread_between_a_clips_envs():
-    from legged_gym.scripts.eval import METRIC_KEYS, format_table, summarize
+    from legged_gym.scripts.eval import summarize
+    from legged_gym.scripts.eval_report import METRIC_KEYS, format_table
 
     clip_of_env = torch.tensor([0, 0, 0, 1, 1, 1])
     success = torch.tensor([1.0, 0.0, 1.0, 1.0, 1.0, 1.0])
@@ -260,7 +263,7 @@ def test_summary_standard_errors_come_from_the_spread_between_a_clips_envs():
 
 
 def test_comparison_says_whether_a_difference_is_beyond_the_noise():
-    from legged_gym.scripts.eval import compare_summaries, format_comparison
+    from legged_gym.scripts.eval_report import compare_summaries, format_comparison
 
     def run(success, se):
         return {"summary": {"success_rate": success}, "summary_standard_error": {"success_rate": se}}
@@ -381,7 +384,8 @@ def make_eval_env(short_motions, **termination):
 def test_evaluate_measures_first_episodes_to_failure_or_clip_end(short_motions):
     """A zero-action policy: with a termination that always fires, every env fails at its first step
     (completion = 1 step of 50, no success); with every termination off, every clip is played to its end."""
-    from legged_gym.scripts.eval import METRIC_KEYS, evaluate
+    from legged_gym.scripts.eval import evaluate
+    from legged_gym.scripts.eval_report import METRIC_KEYS
 
     zero = lambda obs: torch.zeros(obs.shape[0], 23)  # noqa: E731
     env = make_eval_env(short_motions, root_height_diff_threshold=-1.0)

@@ -208,7 +208,8 @@ def test_settle_steps_leave_each_episodes_start_out_of_the_command_errors():
     (k / 4, 0, 0) and yaw rate k / 10 at step k (upright, unyawed): the command errors are the means over
     steps 2.. of each env's first episode only. Env 1's episode ends at step 1 (inside the settle
     window): no command errors (NaN), so its row has None and the summary leaves it out."""
-    from legged_gym.scripts.eval import CMG_KEYS, CommandTracker, METRIC_KEYS, STEP_ERRORS, summarize_commands
+    from legged_gym.scripts.eval import CommandTracker, STEP_ERRORS, summarize_commands
+    from legged_gym.scripts.eval_report import CMG_KEYS, METRIC_KEYS
 
     n = 3
     tracker = CommandTracker(n, "cpu", ("height",), settle_steps=2)
@@ -243,7 +244,8 @@ def test_settle_steps_leave_each_episodes_start_out_of_the_command_errors():
 
 def test_command_tables_comparison_and_plot(tmp_path):
     """The table and the comparison show the CMG keys ("-" for None); the plot draws None as no bar."""
-    from legged_gym.scripts.eval import CMG_KEYS, METRIC_KEYS, format_comparison, format_table, plot, summarize_commands
+    from legged_gym.scripts.eval import summarize_commands
+    from legged_gym.scripts.eval_report import CMG_KEYS, METRIC_KEYS, format_comparison, format_table, plot
 
     per_env = {key: torch.tensor([1.0, 3.0, 5.0, 7.0]) for key in METRIC_KEYS + CMG_KEYS}
     result = summarize_commands(per_env, torch.tensor([0, 0, 1, 1]), [(2.0, 0.0, 0.0), (0.0, -0.5, 0.5)])
@@ -301,7 +303,7 @@ def test_eval_script_scores_commands(cmg_model, tmp_path):
         ("vx2.00_vy0.00_wz0.00", [2.0, 0.0, 0.0]),
         ("vx2.20_vy0.30_wz-0.20", [2.2, 0.3, -0.2]),
     ]
-    from legged_gym.scripts.eval import CMG_KEYS, METRIC_KEYS
+    from legged_gym.scripts.eval_report import CMG_KEYS, METRIC_KEYS
 
     for row in result["commands"]:
         assert list(row)[3:] == list(METRIC_KEYS + CMG_KEYS) + ["failure_causes"]
