@@ -2,6 +2,7 @@
 
     python legged_gym/scripts/eval_compare.py eval/S1 eval/T1            # print S1 against T1
     python legged_gym/scripts/eval_compare.py eval/S1 eval/T1 --write    # and store it in eval/S1/eval.json
+    python legged_gym/scripts/eval_compare.py eval/S1 eval/T1 --clips root_drift_m [--top 10]   # and where
 
 For evaluations that ran at the same time (a student's next to its teacher's), where `--compare` cannot
 read the other result yet. Prints THIS's summary against OTHER/eval.json: each metric's difference and
@@ -9,6 +10,10 @@ ratio, whether THIS is within 25 % of OTHER on the worse side (the student targe
 whether the difference is beyond two standard errors of it (`eval_report.compare_summaries`), then the
 verdict line; `--write` stores the same under "compared_with" in THIS/eval.json, as `eval.py --compare`
 would have. It reads results only: no environment is built.
+
+`--clips KEY` also prints where the two differ on metric KEY: per folder group (e.g. the embedded clips
+and the LAFAN segments of a combined set) and the --top clips of the same name with the largest
+difference (`eval_report.clip_differences`), as when a lever's mean hides which clips it moved.
 """
 
 import argparse
@@ -20,16 +25,27 @@ from typing import List, Optional
 if __package__ in (None, ""):  # run as a file: make `legged_gym.scripts` importable from any cwd
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from legged_gym.gym_utils.helpers import run_script  # noqa: E402
-from legged_gym.scripts.eval_report import comparison_record, format_comparison, read_eval_result  # noqa: E402
+from legged_gym.gym_utils.helpers import UsageError, run_script  # noqa: E402
+from legged_gym.scripts.eval_report import (  # noqa: E402
+    clip_differences,
+    comparison_record,
+    format_clip_differences,
+    format_comparison,
+    read_eval_result,
+)
 
 
 def compare(args: argparse.Namespace) -> dict:
+    if args.top < 1:
+        raise UsageError("--top {}: expected at least 1".format(args.top))
     this = read_eval_result(args.this, "THIS")
     other = read_eval_result(args.other, "OTHER")
     other_file = str(Path(args.other) / "eval.json")
+    differences = None if args.clips is None else clip_differences(this, other, args.clips, args.top)
     print(format_comparison(this, other, other_file))
     record = comparison_record(this, other, other_file)
+    if differences is not None:
+        print(format_clip_differences(differences))
     if args.write:
         this["compared_with"] = record
         path = Path(args.this) / "eval.json"
@@ -43,6 +59,10 @@ def main(argv: Optional[List[str]] = None) -> dict:
     p.add_argument("this", metavar="THIS", help="folder of the eval.json to judge (e.g. the student's)")
     p.add_argument("other", metavar="OTHER", help="folder of the eval.json to compare with (e.g. the teacher's)")
     p.add_argument("--write", action="store_true", help='store the comparison under "compared_with" in THIS/eval.json')
+    p.add_argument(
+        "--clips", metavar="KEY", default=None, help="also where the two differ on metric KEY, per group and clip"
+    )
+    p.add_argument("--top", type=int, default=10, help="with --clips: how many clips (default 10)")
     p.add_argument("--debug", action="store_true", help="show the traceback of a usage error")
     return run_script("eval_compare.py", compare, p.parse_args(argv))
 

@@ -255,3 +255,62 @@ def plot(result: dict, path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(str(path), dpi=100)
     plt.close(fig)
+
+
+def clip_differences(this: dict, other: dict, key: str, top: int) -> dict:
+    """Where two results differ on one metric `key`: {"key", "kind" ("clips", or "commands" of a CMG
+    eval), "groups": {folder group both results have: {"this", "other", "difference"}}, "rows": the `top`
+    rows of the same name in both with the largest |this - other|, each {"name", "this", "other",
+    "difference"}, "matched": how many rows of the same name both have a value for, "unmatched": the row
+    names that only one result has}. A UsageError for a key that is not a metric both results hold (an
+    eval.json from before a key was added lacks it), or for two results without a row in common."""
+    kind, _, this_rows, this_keys = row_kind(this)
+    _, _, other_rows, other_keys = row_kind(other)
+    keys = [k for k in this_keys if k in other_keys and k in this["summary"] and k in other["summary"]]
+    if key not in keys:
+        raise UsageError(
+            "--clips {}: not a metric that both results hold (expected one of {})".format(key, ", ".join(keys))
+        )
+    rows_this = {r["name"]: r for r in this_rows}
+    rows_other = {r["name"]: r for r in other_rows}
+    common = [n for n in rows_this if n in rows_other]
+    if not common:
+        raise UsageError("--clips {}: the two results have no {} of the same name".format(key, kind[:-1]))
+    diffs = []
+    for name in common:
+        a, b = rows_this[name].get(key), rows_other[name].get(key)
+        if a is not None and b is not None:
+            diffs.append({"name": name, "this": a, "other": b, "difference": a - b})
+    diffs.sort(key=lambda d: -abs(d["difference"]))
+    groups = {}
+    for name, g in (this.get("groups") or {}).items():
+        h = (other.get("groups") or {}).get(name)
+        if h is not None and g.get(key) is not None and h.get(key) is not None:
+            groups[name] = {"this": g[key], "other": h[key], "difference": g[key] - h[key]}
+    unmatched = sorted(set(rows_this) ^ set(rows_other))
+    return {
+        "key": key,
+        "kind": kind,
+        "groups": groups,
+        "rows": diffs[:top],
+        "matched": len(diffs),
+        "unmatched": unmatched,
+    }
+
+
+def format_clip_differences(diff: dict) -> str:
+    """`clip_differences` as console lines: the groups, then the rows with the largest difference."""
+    line = "{:<32}{:>12}{:>12}{:>12}"
+
+    def values(v: dict) -> List[str]:
+        return ["{:.3f}".format(v["this"]), "{:.3f}".format(v["other"]), "{:+.3f}".format(v["difference"])]
+
+    only = "; only in one: " + ", ".join(diff["unmatched"]) if diff["unmatched"] else ""
+    lines = ["{} per {} ({} in both{})".format(diff["key"], diff["kind"][:-1], diff["matched"], only)]
+    if diff["groups"]:
+        lines.append(line.format("group", "this", "other", "difference"))
+        lines += [line.format(name, *values(g)) for name, g in diff["groups"].items()]
+    lines.append("the {} {} with the largest difference:".format(len(diff["rows"]), diff["kind"]))
+    lines.append(line.format("name", "this", "other", "difference"))
+    lines += [line.format(r["name"][:31], *values(r)) for r in diff["rows"]]
+    return "\n".join(lines)

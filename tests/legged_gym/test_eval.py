@@ -574,3 +574,40 @@ def test_eval_compare_refuses_what_is_not_a_result(tmp_path):
         with pytest.raises(SystemExit) as e:
             eval_compare.main([str(tmp_path / this), str(tmp_path / other)])
         assert str(e.value).startswith("eval_compare.py: ") and message in str(e.value)
+
+
+def test_eval_compare_shows_where_two_results_differ_per_group_and_clip(tmp_path, capsys):
+    """--clips KEY: per folder group both results have, and the --top clips of the same name with the
+    largest |difference|, hand-computed; a clip in one result only is named, not compared; a key one result
+    lacks (an older eval.json) and a bad --top are refused before anything is printed."""
+    from legged_gym.scripts import eval_compare
+
+    def write(folder, drifts, groups, **summary):
+        (tmp_path / folder).mkdir()
+        clips = [{"clip": i, "name": n, "root_drift_m": d} for i, (n, d) in enumerate(drifts.items())]
+        result = {"summary": dict(root_drift_m=0.0, **summary), "clips": clips, "groups": groups}
+        (tmp_path / folder / "eval.json").write_text(json.dumps(result))
+
+    write(
+        "a", {"walk": 0.2, "run": 1.5, "sprint": 0.9, "stand": 0.05}, {"lafan": {"root_drift_m": 0.8}}, root_lag_m=0.1
+    )
+    write("b", {"walk": 0.3, "run": 1.0, "sprint": 0.95, "squat": 0.1}, {"lafan": {"root_drift_m": 0.7}})
+    eval_compare.main([str(tmp_path / "a"), str(tmp_path / "b"), "--clips", "root_drift_m", "--top", "2"])
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    start = lines.index("root_drift_m per clip (3 in both; only in one: squat, stand)".split())
+    assert lines[start + 1 : start + 6] == [
+        ["group", "this", "other", "difference"],
+        ["lafan", "0.800", "0.700", "+0.100"],
+        "the 2 clips with the largest difference:".split(),
+        ["name", "this", "other", "difference"],
+        ["run", "1.500", "1.000", "+0.500"],
+    ]
+    assert lines[start + 6] == ["walk", "0.200", "0.300", "-0.100"]  # |-0.1| > |-0.05| of sprint
+    for extra, message in (
+        (["--clips", "root_lag_m"], "--clips root_lag_m: not a metric that both results hold"),
+        (["--clips", "root_drift_m", "--top", "0"], "--top 0: expected at least 1"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            eval_compare.main([str(tmp_path / "a"), str(tmp_path / "b")] + extra)
+        assert message in str(e.value)
+    assert "compared with" not in capsys.readouterr().out  # refused before the comparison
