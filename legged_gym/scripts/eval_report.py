@@ -276,7 +276,7 @@ def clip_differences(this: dict, other: dict, key: str, top: int) -> dict:
     common = [n for n in rows_this if n in rows_other]
     if not common:
         raise UsageError("--clips {}: the two results have no {} of the same name".format(key, kind[:-1]))
-    diffs = []
+    diffs: List[Dict[str, Any]] = []
     for name in common:
         a, b = rows_this[name].get(key), rows_other[name].get(key)
         if a is not None and b is not None:

@@ -489,9 +489,11 @@ def test_first_episode_tracker_splits_a_looped_time_out_along_the_heading_before
     from types import SimpleNamespace
 
     from legged_gym.scripts import eval as eval_script
+    from pose.utils.torch_utils import quat_from_euler_xyz
 
     def quat_of_yaw(yaw):
-        return torch.tensor([[0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2)]])
+        zero = torch.zeros(1)
+        return quat_from_euler_xyz(zero, zero, torch.tensor([yaw]))
 
     monkeypatch.setattr(
         eval_script, "env_step_errors", lambda env: {name: torch.zeros(1) for name in eval_script.STEP_ERRORS}

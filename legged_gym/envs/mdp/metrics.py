@@ -74,10 +74,7 @@ def root_offset(root_pos: torch.Tensor, ref_root_pos: torch.Tensor, ref_root_qua
     """(N, 2) the robot root's horizontal position relative to the reference root, in the reference's
     heading frame (its yaw only): (forward, left), m. Its norm is `root_drift`; a negative forward part is
     a robot behind the reference (lagging), the left part a robot beside the reference's path."""
-    d = root_pos[..., 0:2] - ref_root_pos[..., 0:2]
-    yaw = get_euler_xyz(ref_root_quat)[2]
-    c, s = torch.cos(yaw), torch.sin(yaw)
-    return torch.stack([c * d[..., 0] + s * d[..., 1], c * d[..., 1] - s * d[..., 0]], dim=-1)
+    return heading_frame_velocity(ref_root_quat, root_pos - ref_root_pos)  # the same yaw-only rotation
 
 
 def heading_error(root_quat: torch.Tensor, ref_root_quat: torch.Tensor) -> torch.Tensor:
