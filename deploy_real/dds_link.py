@@ -111,7 +111,10 @@ class DdsDomain:
 
         def on_data_available(reader) -> None:
             now = time.monotonic()
-            for data, info in take(reader._ref, 16):
+            samples = take(reader._ref, 16)
+            if isinstance(samples, int):  # a DDS error code (the reader being deleted at shutdown)
+                return
+            for data, info in samples:
                 if info.valid_data:
                     on_sample(data, now)
 

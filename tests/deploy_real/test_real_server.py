@@ -25,6 +25,7 @@ pytest.importorskip(
 )
 
 from deploy_real.contract import BODY_STATE_KEY  # noqa: E402
+from deploy_real.real_config import DEFAULT_CONFIG  # noqa: E402
 from deploy_real.dds_link import LOWCMD_TOPIC, LOWSTATE_TOPIC, DdsDomain  # noqa: E402
 from deploy_real.unitree_msgs import LowCmd, LowState, encode_remote  # noqa: E402
 from pose.g1_model import load_g1  # noqa: E402
@@ -111,11 +112,12 @@ def wire():
 wait_for = functools.partial(deploy_helpers.wait_for, poll=0.02)
 
 
-def start_real_server(wire, redis_url, tmp_path):
+def start_real_server(wire, redis_url, tmp_path, extra_args=()):
     summary = tmp_path / "real.json"
     proc, log = start_server(
         REAL_SERVER,
-        ["--net", "lo", "--domain_id", wire.domain_id, "--redis_url", redis_url, "--summary_json", summary],
+        ["--net", "lo", "--domain_id", wire.domain_id, "--redis_url", redis_url, "--summary_json", summary]
+        + list(extra_args),
         tmp_path,
         tmp_path / "real.log",
     )
@@ -175,9 +177,16 @@ def assert_sdk_accepts_crc(wire, every=10):
 
 def test_fsm_by_remote_policy_tracks_a_walking_clip_on_sim_robot(wire, redis_server, tmp_path):
     """The whole state machine driven by sim_robot's emulated buttons; in the policy state the shipped student
-    tracks a walking clip streamed by the high-level server through Redis, and the robot stays upright."""
+    tracks a walking clip streamed by the high-level server through Redis, and the robot stays upright.
+    sim_robot runs MuJoCo in real time next to three other processes; on a loaded 2-core machine its LowState
+    stream can pause for more than the robot's 50 ms, so this run allows 250 ms (the 50-ms fault itself is
+    tested with the default config in test_sim_robot_killed_during_the_policy_damping_within_100_ms)."""
     url = redis_server.url
-    real, real_log, summary = start_real_server(wire, url, tmp_path)
+    config = tmp_path / "g1_lenient_lowstate.yaml"
+    default_config = DEFAULT_CONFIG.read_text()
+    assert "lowstate_timeout_s: 0.05" in default_config
+    config.write_text(default_config.replace("lowstate_timeout_s: 0.05", "lowstate_timeout_s: 0.25"))
+    real, real_log, summary = start_real_server(wire, url, tmp_path, ["--config", config])
     sim, sim_log = start_module(
         "deploy_real.sim_robot",
         [
