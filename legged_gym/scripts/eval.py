@@ -62,8 +62,8 @@ comparison and plot of a result are `legged_gym/scripts/eval_report.py`.
 A student trained with the drift feedback in its block (`--set motion.student_ref_correction=true`) is
 played with it from the simulator's position; `--set motion.student_odometry=estimate` takes the position
 from dead reckoning instead: every step the student's state estimate of `base_lin_vel` (the checkpoint's
-`policy.estimator_fields`; not with --use_jit) goes to `env.advance_odometry` before the step
-(docs/rewards_and_terminations.md#drift-feedback).
+`policy.estimator_fields`; with --use_jit the exported model's `base_velocity`, what the deploy servers
+dead-reckon with) goes to `env.advance_odometry` before the step (docs/rewards_and_terminations.md#drift-feedback).
 
 CMG tasks (`g1_cmg_*`, `g1_stu_rl_cmg_*`: env `G1MimicCMG`) generate their references from velocity
 commands, so the rows are commands instead of clips (--motion_file is refused): --commands
@@ -665,6 +665,17 @@ def base_velocity_estimator(runner, device):
     return lambda obs: estimate(obs).index_select(-1, index)
 
 
+def exported_base_velocity(model):
+    """obs -> the base-velocity estimate of an exported student (its TorchScript method `base_velocity`,
+    legged_gym/scripts/save_jit_stu_rlbc.py), the one the deploy servers dead-reckon with."""
+    if not hasattr(model, "base_velocity"):
+        raise UsageError(
+            'motion.student_odometry = "estimate" with --use_jit needs an exported student with a base-velocity '
+            "estimate (method base_velocity: a student whose state estimator estimates base_lin_vel)"
+        )
+    return model.base_velocity
+
+
 def run_eval(args) -> dict:
     if not args.exptid:
         raise UsageError("--exptid is required (the run under {})".format(experiment_dir(args.proj_name, "<exptid>")))
@@ -685,10 +696,6 @@ def run_eval(args) -> dict:
     env_cfg.seed = train_cfg.seed
     apply_overrides(args.overrides, env_cfg, train_cfg)  # the command band as --set leaves it (make_env: again)
     dead_reckoned = odometry.from_estimate(env_cfg.motion)
-    if dead_reckoned and args.use_jit:
-        raise UsageError(
-            'motion.student_odometry = "estimate" reads the student\'s state estimator: not with --use_jit'
-        )
     commands: Optional[List[Command]] = None
     if issubclass(task_registry.get(args.task).env_class, G1MimicCMG):
         if args.motion_file is not None:
@@ -712,12 +719,14 @@ def run_eval(args) -> dict:
 
     env, env_cfg = task_registry.make_env(name=args.task, args=args, env_cfg=env_cfg)
     velocity_estimator = None
-    if dead_reckoned:
+    if dead_reckoned and not args.use_jit:
         runner = checkpoint_runner(env, args)
         policy = runner.get_inference_policy(env.device)
         velocity_estimator = base_velocity_estimator(runner, env.device)
     else:
         policy = load_policy(env, args)
+        if dead_reckoned:
+            velocity_estimator = exported_base_velocity(policy)
     print(
         "Evaluating {} on {} {} x {} envs ({}, --rand {})".format(
             model_path,

@@ -268,7 +268,8 @@ def test_a_student_with_the_drift_feedback_is_evaluated_with_dead_reckoning(
 ):
     """motion.student_ref_correction with a state estimator: eval.py plays it with the simulator's position
     or, with motion.student_odometry=estimate, with the position dead-reckoned from the estimator's
-    base_lin_vel (other numbers then); refused with --use_jit and for a student without an estimator."""
+    base_lin_vel (other numbers then), with --use_jit from the export's base_velocity (the same numbers);
+    refused for a student without an estimator, checkpoint or export."""
     feedback = TEACHER_SET + ["--set", "motion.student_ref_correction=true"]
     estimator = ["--set", "policy.estimator_fields=[base_lin_vel]"]
     run(
@@ -297,11 +298,19 @@ def test_a_student_with_the_drift_feedback_is_evaluated_with_dead_reckoning(
     expected = checkpoint_estimate(load(run_dir / "model_{}.pt".format(ITERATIONS)), obs)  # base_lin_vel only
     with torch.no_grad():
         torch.testing.assert_close(jit.base_velocity(obs), expected, atol=1e-5, rtol=1e-5)
-    estimate = ["--set", "motion.student_odometry=estimate", "--out", str(tmp_path / "x")]
-    out = run(base + estimator + ["--exptid", "pytest_feedback", "--use_jit"] + estimate, logs, cwd, check=False)
-    assert out.returncode == 1 and "not with --use_jit" in out.stderr.strip().splitlines()[-1]
+    estimate = ["--set", "motion.student_odometry=estimate"]
+    jit_dir = tmp_path / "estimate_jit"
+    run(base + estimator + ["--exptid", "pytest_feedback", "--use_jit", "--out", str(jit_dir)] + estimate, logs, cwd)
+    from_export = json.loads((jit_dir / "eval.json").read_text())["summary"]
+    for key in ("root_drift_m", "root_lag_m", "mpkpe_global_mm", "mpkpe_local_mm", "joint_error_rad"):
+        assert from_export[key] == pytest.approx(summaries["estimate"][key], rel=1e-3, abs=1e-4), key
+    assert from_export["root_drift_m"] != pytest.approx(summaries["simulator"]["root_drift_m"], rel=1e-3, abs=1e-4)
+    estimate += ["--out", str(tmp_path / "x")]
     out = run(base + ["--exptid", STUDENT] + estimate, logs, cwd, check=False)
     assert out.returncode == 1 and "estimates base_lin_vel" in out.stderr.strip().splitlines()[-1], out.stderr[-2000:]
+    run(["bash", script("to_jit.sh"), STUDENT, "g1_stu_rl"], logs, cwd)
+    out = run(base + ["--exptid", STUDENT, "--use_jit"] + estimate, logs, cwd, check=False)
+    assert out.returncode == 1 and "method base_velocity" in out.stderr.strip().splitlines()[-1], out.stderr[-2000:]
 
 
 def read_frames(path):
