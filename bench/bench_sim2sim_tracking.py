@@ -2,7 +2,8 @@
 simulator (the `g1_stu_rl` environment on MuJoCo Warp), clip by clip.
 
     python bench/bench_sim2sim_tracking.py [--policy_path assets/twist_general_motion_tracker.pt]
-        [--motion_file MANIFEST] [--clips 0 5] [--device cpu] [--out bench/results/sim2sim_tracking_<date>.json]
+        [--motion_file MANIFEST] [--clips 0 5] [--device cpu] [--drift_feedback_gains POS YAW]
+        [--out bench/results/sim2sim_tracking_<date>.json]
 
 Both sides play each clip from its first frame with the same exported policy, no noise, no
 randomisation, and are scored by the same function (`step_metrics`) on their own state:
@@ -19,7 +20,8 @@ Both sides start facing the clip's start heading, and both use the settings the 
 records (`reference_yaw`, `vel_smooth_window`, `drift_feedback`): the environment's
 `motion.student_relative_ref_yaw` and `motion.vel_smooth_window`, the stream's velocity window, and for a
 student trained with the drift feedback in its block, that feedback dead-reckoned on the policy's own
-base-velocity estimate on both sides (`motion.student_odometry = "estimate"`; `deploy_real.drift_feedback`).
+base-velocity estimate on both sides (`motion.student_odometry = "estimate"`; `deploy_real.drift_feedback`),
+with the gains of --drift_feedback_gains instead of the trained ones if given (the servers' flag).
 The sim2sim side is `deploy_real.server_low_level_g1_sim.LowLevelSim` (1 kHz physics, full torque limits,
 the sim2sim model's contacts) fed the high-level server's reference frames directly (no Redis, no wall
 clock); the training side is the environment with its terminations switched off (scored as above).
@@ -111,13 +113,20 @@ class PolicySettings(NamedTuple):
     drift_feedback: Optional[dict] = None  # the student's drift feedback (`deploy_real.drift_feedback`)
 
     @classmethod
-    def of(cls, policy_path) -> "PolicySettings":
-        from deploy_real.drift_feedback import feedback_settings
+    def of(cls, policy_path, drift_feedback_gains=None) -> "PolicySettings":
+        """From the export metadata; `drift_feedback_gains` (POS, YAW) replaces the feedback's gains (as the
+        low-level servers' --drift_feedback_gains)."""
+        from deploy_real.drift_feedback import feedback_settings, with_gains
         from deploy_real.policy import Policy
         from deploy_real.student_step import reference_vel_window, reference_yaw_mode
 
         meta = Policy(policy_path, engine="torch").metadata()
-        return cls(reference_yaw_mode(meta) == "relative", reference_vel_window(meta), feedback_settings(meta))
+        feedback = feedback_settings(meta)
+        if drift_feedback_gains is not None:
+            if feedback is None:
+                raise ValueError("--drift_feedback_gains: {} has no drift_feedback in its metadata".format(policy_path))
+            feedback = with_gains(feedback, drift_feedback_gains)
+        return cls(reference_yaw_mode(meta) == "relative", reference_vel_window(meta), feedback)
 
     def apply(self, cfg) -> None:
         """The env settings; with the drift feedback dead-reckoned as on the robot (`odometry`)."""
@@ -139,7 +148,7 @@ def reference(lib, ids: torch.Tensor, times: torch.Tensor, key_idx):
     return root_pos, root_rot, local_body_pos[:, key_idx], dof_pos
 
 
-def sim2sim_clip(policy_path, lib, clip: int, key_idx) -> Tuple[dict, dict]:
+def sim2sim_clip(policy_path, lib, clip: int, key_idx, drift_feedback_gains=None) -> Tuple[dict, dict]:
     """(this benchmark's scores, eval.py's metrics) of one clip played through the deploy server's loop.
 
     eval.py's metrics (`legged_gym/scripts/eval.py`: `step_errors`, `FirstEpisodeTracker`): the episode
@@ -151,7 +160,7 @@ def sim2sim_clip(policy_path, lib, clip: int, key_idx) -> Tuple[dict, dict]:
     from deploy_real.server_low_level_g1_sim import LowLevelSim
     from legged_gym.scripts.eval import FirstEpisodeTracker, step_errors
 
-    server = LowLevelSim(policy_path, link=None)
+    server = LowLevelSim(policy_path, link=None, drift_feedback_gains=drift_feedback_gains)
     sim = server.sim
     refs, times = clip_frames(lib, clip)
     score = Score(1, np.array([len(refs)]))
@@ -258,10 +267,18 @@ def main(argv=None) -> dict:
     p.add_argument("--motion_file", default=None, help="default: the embedded motion set")
     p.add_argument("--clips", type=int, nargs="*", default=None, help="clip ids (default: all)")
     p.add_argument("--device", default="cpu", help="device of the training simulator")
+    p.add_argument(
+        "--drift_feedback_gains",
+        type=float,
+        nargs=2,
+        metavar=("POS", "YAW"),
+        default=None,
+        help="play a student trained with the drift feedback with these gains on both sides (1/s)",
+    )
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     motion_file = str(args.motion_file or default_motion_file())
-    settings = PolicySettings.of(args.policy_path)
+    settings = PolicySettings.of(args.policy_path, args.drift_feedback_gains)
     lib = MotionLib(motion_file, device="cpu", smooth_window=settings.vel_smooth_window)  # the stream's
     clips = args.clips if args.clips is not None else list(range(lib.num_motions()))
     key_idx = lib.get_key_body_idx(G1.key_bodies)
@@ -270,7 +287,7 @@ def main(argv=None) -> dict:
     train_eval = training_sim_eval(args.policy_path, motion_file, args.device, settings)
     rows = []
     for c, tr in zip(clips, train):
-        s2s, s2s_eval = sim2sim_clip(args.policy_path, lib, c, key_idx)
+        s2s, s2s_eval = sim2sim_clip(args.policy_path, lib, c, key_idx, args.drift_feedback_gains)
         tr_eval = {k: train_eval[c][k] for k in METRIC_KEYS}
         rows.append(
             {

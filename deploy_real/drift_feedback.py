@@ -49,6 +49,23 @@ def feedback_settings(metadata: Optional[dict]) -> Optional[dict]:
     return settings
 
 
+#: 1/s: the largest gain --drift_feedback_gains takes (the recipe trains with 1.0; the correction itself
+#: stays capped at max_speed and max_yaw_rate whatever the gain)
+MAX_GAIN = 5.0
+
+
+def with_gains(settings: dict, gains: Tuple[float, float]) -> dict:
+    """`settings` with pos_gain and yaw_gain replaced by `gains` (the servers' --drift_feedback_gains POS YAW):
+    the feedback played with other gains than the policy was trained with."""
+    pos, yaw = (float(g) for g in gains)
+    for name, gain in (("pos_gain", pos), ("yaw_gain", yaw)):
+        if not (np.isfinite(gain) and 0.0 <= gain <= MAX_GAIN):
+            raise ValueError(
+                "--drift_feedback_gains: {} {!r}, expected a finite value in [0, {}] (1/s)".format(name, gain, MAX_GAIN)
+            )
+    return dict(settings, pos_gain=pos, yaw_gain=yaw)
+
+
 def _yaw_quat(yaw: float) -> torch.Tensor:
     return torch.tensor([0.0, 0.0, np.sin(0.5 * yaw), np.cos(0.5 * yaw)], dtype=torch.float64)
 

@@ -82,6 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="play a student trained with the drift feedback in its block without it (its metadata's drift_feedback)",
     )
+    p.add_argument(
+        "--drift_feedback_gains",
+        type=float,
+        nargs=2,
+        metavar=("POS", "YAW"),
+        default=None,
+        help="play a student trained with the drift feedback with other gains than its metadata's (1/s, at most 5; measured: docs/tracking_quality.md)",
+    )
     p.add_argument("--summary_json", default=None, metavar="PATH", help="write the run's numbers at exit")
     return p
 
@@ -123,7 +131,14 @@ class LowLevelReal:
     from DDS; the tests feed it directly."""
 
     def __init__(
-        self, cfg, policy_path=None, link=None, engine: str = "auto", log=print, use_drift_feedback: bool = True
+        self,
+        cfg,
+        policy_path=None,
+        link=None,
+        engine: str = "auto",
+        log=print,
+        use_drift_feedback: bool = True,
+        drift_feedback_gains=None,
     ) -> None:
         from deploy_real.contract import deploy_joints
         from deploy_real.student_step import StudentStep
@@ -145,6 +160,7 @@ class LowLevelReal:
             cfg.action_scale,
             cfg.action_clip,
             use_drift_feedback,
+            drift_feedback_gains,
         )
         self.n_motors = len(cfg.motor_names)
         # the ranges as the float32 values the message carries, rounded inwards: a sent q is never outside
@@ -317,7 +333,14 @@ def run(args) -> int:
     sent = 0
     summary = {}
     try:
-        server = LowLevelReal(cfg, args.policy_path, link, args.engine, use_drift_feedback=not args.no_drift_feedback)
+        server = LowLevelReal(
+            cfg,
+            args.policy_path,
+            link,
+            args.engine,
+            use_drift_feedback=not args.no_drift_feedback,
+            drift_feedback_gains=args.drift_feedback_gains,
+        )
         print(
             "[real] {} | config {} | DDS domain {} on {} | Redis {}".format(
                 server.student.describe(),

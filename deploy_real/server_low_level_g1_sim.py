@@ -61,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="play a student trained with the drift feedback in its block without it (its metadata's drift_feedback)",
     )
+    p.add_argument(
+        "--drift_feedback_gains",
+        type=float,
+        nargs=2,
+        metavar=("POS", "YAW"),
+        default=None,
+        help="play a student trained with the drift feedback with other gains than its metadata's (1/s, at most 5; measured: docs/tracking_quality.md)",
+    )
     p.add_argument("--headless", action="store_true", help="no viewer")
     p.add_argument("--record_video", default=None, metavar="PATH", help="write an mp4 of the run at exit")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: Ctrl-C)")
@@ -73,7 +81,13 @@ class LowLevelSim:
     the tests and benchmarks (`policy_step(now, wall_ms)` with any clock)."""
 
     def __init__(
-        self, policy_path=None, xml_file=None, link=None, engine: str = "auto", use_drift_feedback: bool = True
+        self,
+        policy_path=None,
+        xml_file=None,
+        link=None,
+        engine: str = "auto",
+        use_drift_feedback: bool = True,
+        drift_feedback_gains=None,
     ) -> None:
         from deploy_real.contract import deploy_joints
         from deploy_real.mujoco_g1 import G1MujocoSim
@@ -93,6 +107,7 @@ class LowLevelSim:
             link,
             engine,
             use_drift_feedback=use_drift_feedback,
+            drift_feedback_gains=drift_feedback_gains,
         )
         self.link = link
         self.steps = 0
@@ -150,7 +165,9 @@ def run(args) -> dict:
 
     viewer = None
     link = RedisLink(args.redis_url)
-    server = LowLevelSim(args.policy_path, args.xml_file, link, args.engine, not args.no_drift_feedback)
+    server = LowLevelSim(
+        args.policy_path, args.xml_file, link, args.engine, not args.no_drift_feedback, args.drift_feedback_gains
+    )
     print(
         "[low-level] {} | model {} | Redis {} | 50 Hz policy, 1 kHz physics".format(
             server.student.describe(),

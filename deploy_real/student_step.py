@@ -17,7 +17,7 @@ steered by the drift feedback, from positions dead-reckoned on its own base-velo
 
 from __future__ import annotations
 
-from typing import Dict, NamedTuple, Optional
+from typing import Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ from deploy_real.contract import (
     encode_floats,
     split_wrist_rolls,
 )
-from deploy_real.drift_feedback import DeadReckonedFeedback, feedback_settings
+from deploy_real.drift_feedback import DeadReckonedFeedback, feedback_settings, with_gains
 from deploy_real.observation import StudentObsBuilder
 from deploy_real.policy import load_policy
 from deploy_real.safety import PDTargetGuard, ReferenceGate, RefStatus
@@ -117,6 +117,7 @@ class StudentStep:
         action_scale: float = 0.5,
         action_clip: float = 10.0,
         use_drift_feedback: bool = True,
+        drift_feedback_gains: Optional[Tuple[float, float]] = None,
     ) -> None:
         self.policy = load_policy(policy_path, engine)
         #: "relative" or "absolute": the reference yaw the policy was trained with (its export metadata)
@@ -131,6 +132,20 @@ class StudentStep:
         settings = feedback_settings(metadata)
         #: True when the metadata asks for the drift feedback and the caller turned it off (--no_drift_feedback)
         self.drift_feedback_off = settings is not None and not use_drift_feedback
+        #: (pos_gain, yaw_gain) the policy was trained with, when --drift_feedback_gains plays it with others
+        self.trained_gains: Optional[Tuple[float, float]] = None
+        if drift_feedback_gains is not None:
+            if settings is None or not use_drift_feedback:
+                raise ValueError(
+                    "{}: --drift_feedback_gains, but {}".format(
+                        self.policy.path,
+                        "its metadata has no drift_feedback (a student trained without the feedback in its block)"
+                        if settings is None
+                        else "the drift feedback is off (--no_drift_feedback)",
+                    )
+                )
+            self.trained_gains = (settings["pos_gain"], settings["yaw_gain"])
+            settings = with_gains(settings, drift_feedback_gains)
         if settings is not None and use_drift_feedback:
             if not self.policy.has_base_velocity:
                 raise ValueError(
@@ -153,7 +168,14 @@ class StudentStep:
         """The policy and the reference settings it was trained with, for the servers' start line."""
         feedback = ""
         if self.drift_feedback is not None:
-            feedback = ", drift feedback dead-reckoned on its velocity estimate"
+            gains = self.drift_feedback.settings
+            feedback = ", drift feedback dead-reckoned on its velocity estimate (gains {:g}, {:g} /s{})".format(
+                gains["pos_gain"],
+                gains["yaw_gain"],
+                ""
+                if self.trained_gains is None
+                else " from --drift_feedback_gains; trained with {:g}, {:g}".format(*self.trained_gains),
+            )
         elif self.drift_feedback_off:
             feedback = ", drift feedback off (--no_drift_feedback)"
         return (

@@ -78,3 +78,28 @@ def test_sim2sim_clip_reports_the_eval_metrics_of_a_finished_walk(tmp_path, star
     assert evals["mpkpe_local_mm"] == pytest.approx(1000.0 * score["keybody_err_m"], rel=1e-3)
     assert 0.0 <= evals["root_drift_m"] < 0.5  # a 1-s walk at 0.5 m/s
     assert evals["root_heading_error_rad"] < 0.2 and score["heading_err_rad"] < 0.2
+
+
+def test_policy_settings_take_other_drift_feedback_gains(tmp_path):
+    """--drift_feedback_gains: the export's feedback settings with the given gains, on both sides (the env's
+    ref_correction here; the deploy server's in sim2sim_clip); refused for a policy without the feedback."""
+    import json
+    import shutil
+    from types import SimpleNamespace
+
+    bench = pytest.importorskip("bench.bench_sim2sim_tracking")
+    from deploy_real.policy import SHIPPED_POLICY, Policy
+
+    trained = {"pos_gain": 1.0, "yaw_gain": 1.0, "max_speed": 1.0, "max_yaw_rate": 1.0, "full_speed": 0.0}
+    shutil.copy(SHIPPED_POLICY, tmp_path / "fb.pt")
+    meta = dict(Policy(SHIPPED_POLICY, engine="torch").metadata() or {}, drift_feedback=trained)
+    (tmp_path / "fb.json").write_text(json.dumps(meta))  # read beside the model instead of its own metadata
+    assert bench.PolicySettings.of(tmp_path / "fb.pt").drift_feedback == trained
+    settings = bench.PolicySettings.of(tmp_path / "fb.pt", (2.0, 0.5))
+    assert settings.drift_feedback == dict(trained, pos_gain=2.0, yaw_gain=0.5)
+    cfg = SimpleNamespace(motion=SimpleNamespace(ref_correction=SimpleNamespace()))
+    settings.apply(cfg)
+    assert (cfg.motion.ref_correction.pos_gain, cfg.motion.ref_correction.yaw_gain) == (2.0, 0.5)
+    assert cfg.motion.student_ref_correction and cfg.motion.student_odometry == "estimate"
+    with pytest.raises(ValueError, match="has no drift_feedback in its metadata"):
+        bench.PolicySettings.of(SHIPPED_POLICY, (2.0, 0.5))

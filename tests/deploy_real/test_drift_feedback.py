@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from deploy_real.drift_feedback import DeadReckonedFeedback, feedback_settings
+from deploy_real.drift_feedback import MAX_GAIN, DeadReckonedFeedback, feedback_settings, with_gains
 from deploy_real.safety import RefStatus
 
 SETTINGS = {"pos_gain": 0.8, "yaw_gain": 1.5, "max_speed": 0.5, "max_yaw_rate": 0.4, "full_speed": 0.0}
@@ -38,6 +38,14 @@ def test_settings_come_from_the_export_metadata():
         feedback_settings({"drift_feedback": {"pos_gain": 1.0}})
     with pytest.raises(ValueError, match="finite values >= 0"):
         feedback_settings({"drift_feedback": dict(SETTINGS, yaw_gain=float("nan"))})
+
+
+def test_other_gains_replace_the_trained_ones_within_bounds():
+    assert with_gains(SETTINGS, (2.0, 0.0)) == dict(SETTINGS, pos_gain=2.0, yaw_gain=0.0)
+    assert SETTINGS["pos_gain"] == 0.8  # the given settings are left as they were
+    for bad in ((float("nan"), 1.0), (1.0, -0.1), (MAX_GAIN + 0.5, 1.0)):
+        with pytest.raises(ValueError, match="--drift_feedback_gains: .* expected a finite value in"):
+            with_gains(SETTINGS, bad)
 
 
 def test_a_robot_left_behind_is_steered_towards_the_dead_reckoned_reference():
@@ -172,7 +180,7 @@ def test_export_carries_the_estimate_and_the_settings_to_student_step(tmp_path):
         [-1.0, -1.0],
         [1.0, 1.0],
         out["jit"],
-        "torch",
+        engine="torch",
         use_drift_feedback=False,
     )  # the servers' --no_drift_feedback
     assert off.drift_feedback is None and "drift feedback off" in off.describe()
@@ -181,6 +189,46 @@ def test_export_carries_the_estimate_and_the_settings_to_student_step(tmp_path):
         off.step(zeros[:3], yaw_quat(0.0), g1.default_dof_pos, zeros, 0.02 * (i + 1), 1000.0 * (i + 1), raw)
     assert float(off.builder.history[0, -1, 4]) == pytest.approx(1.0, abs=1e-6)  # the stream's velocity
 
+    # the servers' --drift_feedback_gains: the same first correction, scaled by the new gain over the trained one
+    def first_correction(**kwargs):
+        s = StudentStep(
+            g1.default_dof_pos,
+            g1.dof_lower,
+            g1.dof_upper,
+            [-1.0, -1.0],
+            [1.0, 1.0],
+            out["jit"],
+            engine="torch",
+            **kwargs,
+        )
+        for i in range(2):
+            raw = (encode_floats(mimic33), encode_meta(i + 1, 1000.0 * (i + 1)))
+            s.step(zeros[:3], yaw_quat(0.0), g1.default_dof_pos, zeros, 0.02 * (i + 1), 1000.0 * (i + 1), raw)
+        return s, s.builder.history[0, -1, 4:6] - np.array([1.0, 0.0])
+
+    trained_step, trained_correction = first_correction()
+    faster, faster_correction = first_correction(drift_feedback_gains=(2.1, 0.5))
+    assert faster.drift_feedback.settings == dict(defaults, pos_gain=2.1, yaw_gain=0.5)
+    assert "gains 2.1, 0.5 /s from --drift_feedback_gains; trained with 0.7, 0" in faster.describe()
+    assert "gains 0.7, 0 /s)" in trained_step.describe()
+    assert np.abs(trained_correction).max() > 1e-4
+    np.testing.assert_allclose(faster_correction, trained_correction * 3.0, rtol=1e-3, atol=1e-6)
+    with pytest.raises(ValueError, match="the drift feedback is off"):
+        first_correction(drift_feedback_gains=(2.0, 0.5), use_drift_feedback=False)
+
     save_random_student(tmp_path / "model_4.pt", infos={"set": trained})
     with pytest.raises(ValueError, match="without a state estimator of base_lin_vel"):
         export(tmp_path / "model_4.pt", tmp_path / "traced", "s")
+    from deploy_real.policy import SHIPPED_POLICY  # trained without the feedback
+
+    with pytest.raises(ValueError, match="its metadata has no drift_feedback"):
+        StudentStep(
+            g1.default_dof_pos,
+            g1.dof_lower,
+            g1.dof_upper,
+            [-1.0, -1.0],
+            [1.0, 1.0],
+            SHIPPED_POLICY,
+            engine="torch",
+            drift_feedback_gains=(2.0, 1.0),
+        )
