@@ -31,7 +31,8 @@ bar chart `<out>/eval.png` and printed as a table:
   parts in the reference's heading frame (`metrics.root_offset`): root_lag_m, signed, how far the robot
   is behind the reference along the reference's heading (negative: ahead), and root_drift_lateral_m, how
   far beside it; a policy that falls behind at speed shows a positive mean lag, one that wanders a
-  lateral part and a lag near 0;
+  lateral part and a lag near 0, and one that overshoots and undershoots the reference's speed changes a
+  mean lag near 0 with a lateral part well below the drift (per clip, lags of either sign);
   root_heading_error_rad: |yaw - reference yaw| (wrapped to [0, pi]) at its last measured step.
   A heading error of e rad walks the robot off the reference path at sin(e) of its speed, so a drift
   with a large heading error comes from turning, not from speed.
