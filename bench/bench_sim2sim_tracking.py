@@ -258,6 +258,7 @@ def training_sim(policy_path, motion_file, clips, device: str, key_idx, settings
 
 
 def main(argv=None) -> dict:
+    from deploy_real.drift_feedback import add_gains_argument
     from deploy_real.policy import SHIPPED_POLICY
     from pose.synth import default_motion_file
     from pose.utils.motion_lib_pkl import MotionLib
@@ -267,14 +268,7 @@ def main(argv=None) -> dict:
     p.add_argument("--motion_file", default=None, help="default: the embedded motion set")
     p.add_argument("--clips", type=int, nargs="*", default=None, help="clip ids (default: all)")
     p.add_argument("--device", default="cpu", help="device of the training simulator")
-    p.add_argument(
-        "--drift_feedback_gains",
-        type=float,
-        nargs=2,
-        metavar=("POS", "YAW"),
-        default=None,
-        help="play a student trained with the drift feedback with these gains on both sides (1/s)",
-    )
+    add_gains_argument(p, "play a student trained with the drift feedback with these gains on both sides (1/s)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     motion_file = str(args.motion_file or default_motion_file())

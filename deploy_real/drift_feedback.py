@@ -66,6 +66,17 @@ def with_gains(settings: dict, gains: Tuple[float, float]) -> dict:
     return dict(settings, pos_gain=pos, yaw_gain=yaw)
 
 
+def add_gains_argument(
+    parser,
+    help_text: str = "play a student trained with the drift feedback with other gains than its metadata's "
+    "(1/s, at most 5; measured: docs/tracking_quality.md)",
+) -> None:
+    """--drift_feedback_gains POS YAW (None when not given), for `with_gains`."""
+    parser.add_argument(
+        "--drift_feedback_gains", type=float, nargs=2, metavar=("POS", "YAW"), default=None, help=help_text
+    )
+
+
 def _yaw_quat(yaw: float) -> torch.Tensor:
     return torch.tensor([0.0, 0.0, np.sin(0.5 * yaw), np.cos(0.5 * yaw)], dtype=torch.float64)
 

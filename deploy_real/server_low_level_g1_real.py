@@ -58,6 +58,8 @@ EXIT_OK, EXIT_FAULT, EXIT_ERROR = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from deploy_real.drift_feedback import add_gains_argument
+
     p = argparse.ArgumentParser(
         description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -82,14 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="play a student trained with the drift feedback in its block without it (its metadata's drift_feedback)",
     )
-    p.add_argument(
-        "--drift_feedback_gains",
-        type=float,
-        nargs=2,
-        metavar=("POS", "YAW"),
-        default=None,
-        help="play a student trained with the drift feedback with other gains than its metadata's (1/s, at most 5; measured: docs/tracking_quality.md)",
-    )
+    add_gains_argument(p)
     p.add_argument("--summary_json", default=None, metavar="PATH", help="write the run's numbers at exit")
     return p
 

@@ -37,6 +37,8 @@ from deploy_real.runtime import ENGINES  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from deploy_real.drift_feedback import add_gains_argument
+
     p = argparse.ArgumentParser(
         description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -61,14 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="play a student trained with the drift feedback in its block without it (its metadata's drift_feedback)",
     )
-    p.add_argument(
-        "--drift_feedback_gains",
-        type=float,
-        nargs=2,
-        metavar=("POS", "YAW"),
-        default=None,
-        help="play a student trained with the drift feedback with other gains than its metadata's (1/s, at most 5; measured: docs/tracking_quality.md)",
-    )
+    add_gains_argument(p)
     p.add_argument("--headless", action="store_true", help="no viewer")
     p.add_argument("--record_video", default=None, metavar="PATH", help="write an mp4 of the run at exit")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: Ctrl-C)")

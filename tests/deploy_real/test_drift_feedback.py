@@ -158,53 +158,48 @@ def test_export_carries_the_estimate_and_the_settings_to_student_step(tmp_path):
         np.testing.assert_allclose(onnx_policy.base_velocity, expected[0].numpy(), atol=1e-4)
 
     g1 = load_g1()
-    step = StudentStep(
-        g1.default_dof_pos, g1.dof_lower, g1.dof_upper, [-1.0, -1.0], [1.0, 1.0], out["jit"], engine="torch"
-    )
-    assert step.drift_feedback is not None and "drift feedback" in step.describe()
     mimic33 = np.array(ReferenceGate().default, dtype=np.float64)
     mimic33[4] = 1.0  # the reference walks forward at 1 m/s
     zeros = np.zeros(23)
-    for i in range(5):
-        raw = (encode_floats(mimic33), encode_meta(i + 1, 1000.0 * (i + 1)))
-        step.step(zeros[:3], yaw_quat(0.0), g1.default_dof_pos, zeros, 0.02 * (i + 1), 1000.0 * (i + 1), raw)
-        seen = step.builder.history[0, -1, 4:8]
-        if i == 0:
-            assert float(seen[0]) == pytest.approx(1.0, abs=1e-5)  # aligned: nothing to correct yet
-    assert float(np.abs(seen[:2] - np.array([1.0, 0.0])).max()) > 1e-3  # the robot's estimate differs: steered
 
-    off = StudentStep(
-        g1.default_dof_pos,
-        g1.dof_lower,
-        g1.dof_upper,
-        [-1.0, -1.0],
-        [1.0, 1.0],
-        out["jit"],
-        engine="torch",
-        use_drift_feedback=False,
-    )  # the servers' --no_drift_feedback
-    assert off.drift_feedback is None and "drift feedback off" in off.describe()
-    for i in range(3):
-        raw = (encode_floats(mimic33), encode_meta(i + 1, 1000.0 * (i + 1)))
-        off.step(zeros[:3], yaw_quat(0.0), g1.default_dof_pos, zeros, 0.02 * (i + 1), 1000.0 * (i + 1), raw)
-    assert float(off.builder.history[0, -1, 4]) == pytest.approx(1.0, abs=1e-6)  # the stream's velocity
-
-    # the servers' --drift_feedback_gains: the same first correction, scaled by the new gain over the trained one
-    def first_correction(**kwargs):
-        s = StudentStep(
+    def student_step(policy_path=out["jit"], **kwargs):
+        return StudentStep(
             g1.default_dof_pos,
             g1.dof_lower,
             g1.dof_upper,
             [-1.0, -1.0],
             [1.0, 1.0],
-            out["jit"],
+            policy_path,
             engine="torch",
             **kwargs,
         )
+
+    def stream(s, i):
+        """Step `s` on the i-th fresh frame of the walking reference; the velocity entries of the block it saw."""
+        raw = (encode_floats(mimic33), encode_meta(i + 1, 1000.0 * (i + 1)))
+        s.step(zeros[:3], yaw_quat(0.0), g1.default_dof_pos, zeros, 0.02 * (i + 1), 1000.0 * (i + 1), raw)
+        return s.builder.history[0, -1, 4:8]
+
+    step = student_step()
+    assert step.drift_feedback is not None and "drift feedback" in step.describe()
+    for i in range(5):
+        seen = stream(step, i)
+        if i == 0:
+            assert float(seen[0]) == pytest.approx(1.0, abs=1e-5)  # aligned: nothing to correct yet
+    assert float(np.abs(seen[:2] - np.array([1.0, 0.0])).max()) > 1e-3  # the robot's estimate differs: steered
+
+    off = student_step(use_drift_feedback=False)  # the servers' --no_drift_feedback
+    assert off.drift_feedback is None and "drift feedback off" in off.describe()
+    for i in range(3):
+        seen = stream(off, i)
+    assert float(seen[0]) == pytest.approx(1.0, abs=1e-6)  # the stream's velocity
+
+    # the servers' --drift_feedback_gains: the same first correction, scaled by the new gain over the trained one
+    def first_correction(**kwargs):
+        s = student_step(**kwargs)
         for i in range(2):
-            raw = (encode_floats(mimic33), encode_meta(i + 1, 1000.0 * (i + 1)))
-            s.step(zeros[:3], yaw_quat(0.0), g1.default_dof_pos, zeros, 0.02 * (i + 1), 1000.0 * (i + 1), raw)
-        return s, s.builder.history[0, -1, 4:6] - np.array([1.0, 0.0])
+            seen = stream(s, i)
+        return s, seen[:2] - np.array([1.0, 0.0])
 
     trained_step, trained_correction = first_correction()
     faster, faster_correction = first_correction(drift_feedback_gains=(2.1, 0.5))
@@ -222,13 +217,4 @@ def test_export_carries_the_estimate_and_the_settings_to_student_step(tmp_path):
     from deploy_real.policy import SHIPPED_POLICY  # trained without the feedback
 
     with pytest.raises(ValueError, match="its metadata has no drift_feedback"):
-        StudentStep(
-            g1.default_dof_pos,
-            g1.dof_lower,
-            g1.dof_upper,
-            [-1.0, -1.0],
-            [1.0, 1.0],
-            SHIPPED_POLICY,
-            engine="torch",
-            drift_feedback_gains=(2.0, 1.0),
-        )
+        student_step(SHIPPED_POLICY, drift_feedback_gains=(2.0, 1.0))
