@@ -173,15 +173,25 @@ def apply_overrides(
 TRAINING_ONLY_GROUPS = ("rewards",)
 
 
+def effective_overrides(items: Sequence[str]) -> Dict[Tuple[str, ...], Tuple[Any, str]]:
+    """Path -> (value, item) of the item that takes effect for each path of `items`: the last one, as
+    `apply_overrides` applies them in order (a recipe file's value, then a --set after it)."""
+    out: Dict[Tuple[str, ...], Tuple[Any, str]] = {}
+    for path, value, item in parse_overrides(items):
+        out.pop(tuple(path), None)  # keep the order of the effective items
+        out[tuple(path)] = (value, item)
+    return out
+
+
 def unrepeated_env_items(trained: Sequence[str], given: Sequence[str], env_cfg) -> List[str]:
-    """The --set items of `env_cfg`'s groups (rewards excepted) that a run was trained with and
-    `given` does not repeat with the same value (compared as values: 1 and 1.0 agree): what play.py /
-    eval.py should warn about."""
-    given_values = {tuple(path): value for path, value, _ in parse_overrides(given)}  # the last item of a path wins
+    """The --set items of `env_cfg`'s groups (rewards excepted) that took effect in a run's training
+    and that `given` does not repeat with the same value (the last item of a path wins on both sides;
+    compared as values: 1 and 1.0 agree): what play.py / eval.py / a student's distillation warn about."""
+    given_values = {path: value for path, (value, _) in effective_overrides(given).items()}
     out = []
-    for path, value, item in parse_overrides(trained):
+    for path, (value, item) in effective_overrides(trained).items():
         if path[0] in TRAINING_ONLY_GROUPS or not _is_group(getattr(env_cfg, path[0], None)):
             continue
-        if tuple(path) not in given_values or given_values[tuple(path)] != value:
+        if path not in given_values or given_values[path] != value:
             out.append(item)
     return out

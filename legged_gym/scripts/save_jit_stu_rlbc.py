@@ -204,13 +204,9 @@ def load_student(path, robot: str = "g1") -> Tuple[HardwareRefNN, dict]:
 def trained_value(trained_set: Sequence[str], path: Sequence[str], default):
     """The value of setting `path` (e.g. ["motion", "vel_smooth_window"]) the student was trained with: the
     last of the --set items its checkpoint records (the last wins, as in training), else `default`."""
-    from legged_gym.gym_utils.cfg_override import parse_overrides
+    from legged_gym.gym_utils.cfg_override import effective_overrides
 
-    value = default
-    for item_path, item_value, _ in parse_overrides(list(trained_set)):
-        if item_path == list(path):
-            value = item_value
-    return value
+    return effective_overrides(trained_set).get(tuple(path), (default,))[0]
 
 
 def reference_yaw(trained_set: Sequence[str]) -> str:

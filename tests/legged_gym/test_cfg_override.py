@@ -9,6 +9,7 @@ from legged_gym.gym_utils.cfg_override import (
     apply_overrides,
     parse_overrides,
     read_set_file,
+    effective_overrides,
     unrepeated_env_items,
 )
 from legged_gym.gym_utils.task_registry import task_registry
@@ -143,6 +144,25 @@ def test_unrepeated_env_items_compare_values_not_text(cfgs):
     # the last item of a path is the one the command applies
     given = ["motion.ref_correction.pos_gain=1.0", "motion.ref_correction.pos_gain=2.0", "motion.vel_smooth_window=5"]
     assert unrepeated_env_items(trained, given, env_cfg) == ["motion.ref_correction.pos_gain=1.0"]
+
+
+def test_unrepeated_env_items_reads_the_trained_setting_that_took_effect(cfgs):
+    """A run trained with a recipe file's gain 1.0 overridden by --set ... =2.0 records both items; only the
+    last took effect, so a command that repeats 2.0 repeats the training and one that gives 1.0 does not."""
+    env_cfg, _ = cfgs
+    trained = ["motion.ref_correction.pos_gain=1.0", "motion.vel_smooth_window=5", "motion.ref_correction.pos_gain=2.0"]
+    assert (
+        unrepeated_env_items(trained, ["motion.ref_correction.pos_gain=2", "motion.vel_smooth_window=5"], env_cfg) == []
+    )
+    assert unrepeated_env_items(
+        trained, ["motion.ref_correction.pos_gain=1.0", "motion.vel_smooth_window=5"], env_cfg
+    ) == ["motion.ref_correction.pos_gain=2.0"]
+
+
+def test_effective_overrides_keeps_the_last_item_of_each_path_in_order():
+    items = ["a.x=1", "b.y=true", "a.x=2.5"]
+    assert effective_overrides(items) == {("b", "y"): (True, "b.y=true"), ("a", "x"): (2.5, "a.x=2.5")}
+    assert list(effective_overrides(items)) == [("b", "y"), ("a", "x")]
 
 
 def _write(tmp_path, text, name="recipe.yaml"):
