@@ -54,6 +54,8 @@ from legged_gym.gym_utils.helpers import (
     warn_unrepeated_settings,
 )
 from legged_gym.gym_utils.task_registry import task_registry  # noqa: E402
+from legged_gym.gym_utils.cfg_override import apply_overrides, parse_overrides  # noqa: E402
+from legged_gym.scripts.save_jit_stu_rlbc import export_settings, read_export_metadata  # noqa: E402
 
 
 def latest_jit(proj_name: str, exptid: str) -> Path:
@@ -84,7 +86,9 @@ def resolve_model(args, train_cfg) -> Path:
     check their teacher's); a missing one is a UsageError, raised before anything is built."""
     try:
         if args.use_jit:
-            return latest_jit(args.proj_name, args.exptid)
+            jit_path = latest_jit(args.proj_name, args.exptid)
+            warn_unrepeated_export_settings(jit_path, args)
+            return jit_path
         if getattr(train_cfg, "runner_class_name", "") == "OnPolicyDaggerRunner":
             task_registry.teacher_checkpoint(args)  # students need their teacher to build the runner
         train_cfg.runner.resume = True
@@ -94,6 +98,33 @@ def resolve_model(args, train_cfg) -> Path:
         raise UsageError(str(e)) from e
     warn_unrepeated_settings(path, args)
     return path
+
+
+def warn_unrepeated_export_settings(model_path, args) -> None:
+    """Print a warning naming the env settings an exported student was trained with (its metadata:
+    `save_jit_stu_rlbc.export_settings`) that this command (task `args.task` with `args.overrides`) leaves
+    at other values: the model then sees other observations than in training, as `warn_unrepeated_settings`
+    says of a checkpoint."""
+    meta = read_export_metadata(model_path)
+    if not meta:
+        return
+    env_cfg, train_cfg = task_registry.get_cfgs(args.task)
+    apply_overrides(getattr(args, "overrides", None) or [], env_cfg, train_cfg)
+    missing = []
+    for path, value, item in parse_overrides(export_settings(meta)):
+        current = env_cfg
+        for name in path:
+            current = getattr(current, name)
+        if current != value:
+            missing.append(item)
+    if missing:
+        print(
+            "WARNING: {} was exported from a student trained with {}; this command leaves them at other "
+            "values: add them to play the model as trained.".format(
+                model_path, " ".join("--set " + item for item in missing)
+            ),
+            flush=True,
+        )
 
 
 def load_policy(env, args):

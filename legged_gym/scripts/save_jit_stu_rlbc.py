@@ -36,12 +36,12 @@ if __package__ in (None, ""):  # run as a file: make `legged_gym.scripts` import
 import json  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Tuple  # noqa: E402
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple  # noqa: E402
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
-from legged_gym.envs.mdp.layout import EXPORT_METADATA_FILE, LAYOUT, ObsLayout  # noqa: E402
+from legged_gym.envs.mdp.layout import EXPORT_METADATA_FILE, LAYOUT, ObsLayout, export_metadata_sidecar  # noqa: E402
 from legged_gym.envs.mdp.observations import OBS_CLIP  # noqa: E402
 from legged_gym.gym_utils.helpers import (
     build_parser,
@@ -238,6 +238,35 @@ def drift_feedback(trained_set: Sequence[str]) -> Optional[Dict[str, float]]:
     return {k: float(trained_value(trained_set, ["motion", "ref_correction", k], getattr(c, k))) for k in SETTINGS}
 
 
+def export_settings(meta: Dict[str, Any]) -> List[str]:
+    """The env --set items an export's metadata stands for (the inverse of `reference_yaw`,
+    `vel_smooth_window` and `drift_feedback` above; keys the metadata lacks give no item): what
+    play.py / eval.py --use_jit compare with their command."""
+    items = []
+    if "reference_yaw" in meta:
+        items.append("motion.student_relative_ref_yaw={}".format(str(meta["reference_yaw"] == "relative").lower()))
+    if "vel_smooth_window" in meta:
+        items.append("motion.vel_smooth_window={}".format(int(meta["vel_smooth_window"])))
+    if "drift_feedback" in meta:
+        feedback = meta["drift_feedback"]
+        items.append("motion.student_ref_correction={}".format(str(feedback is not None).lower()))
+        for name, value in sorted((feedback or {}).items()):
+            items.append("motion.ref_correction.{}={}".format(name, float(value)))
+    return items
+
+
+def read_export_metadata(model_path) -> Optional[Dict[str, Any]]:
+    """An exported TorchScript student's metadata as the deploy servers read it: the JSON beside the model
+    (`export_metadata_sidecar`) if present, else the one inside the file; None for exports without (TWIST's)."""
+    side = export_metadata_sidecar(model_path)
+    if side.is_file():
+        with open(side) as f:
+            return dict(json.load(f))
+    extra = {EXPORT_METADATA_FILE: ""}
+    torch.jit.load(str(model_path), map_location="cpu", _extra_files=extra)
+    return dict(json.loads(extra[EXPORT_METADATA_FILE])) if extra[EXPORT_METADATA_FILE] else None
+
+
 def deploy_metadata(robot: str = "g1", trained_set: Sequence[str] = ()) -> Dict[str, object]:
     """What a deployer needs beside the network (docs/observations.md, Export metadata); `trained_set`:
     the checkpoint's --set items (for `reference_yaw` and `vel_smooth_window`)."""
@@ -323,7 +352,7 @@ def export(path, out_dir, exptid: str, robot: str = "g1") -> Dict[str, str]:
         out["onnx"] = str(base) + ".onnx"
         graph = model if base_velocity is None else PolicyAndBaseVelocity(model, base_velocity)
         export_onnx(graph, example, out["onnx"], meta)
-    out["json"] = str(base) + ".json"
+    out["json"] = str(export_metadata_sidecar(jit_path))
     with open(out["json"], "w") as f:
         json.dump(meta, f, indent=1)
     return out

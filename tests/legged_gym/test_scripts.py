@@ -627,6 +627,83 @@ def test_play_warns_only_about_recorded_env_settings_it_does_not_repeat(tmp_path
     assert capsys.readouterr().out == ""
 
 
+def _save_export(path, meta):
+    """A TorchScript file with export metadata inside, as save_jit_stu_rlbc.py writes it (None: TWIST's, without)."""
+    from legged_gym.envs.mdp.layout import EXPORT_METADATA_FILE
+
+    extra = {} if meta is None else {EXPORT_METADATA_FILE: json.dumps(meta)}
+    torch.jit.script(torch.nn.Identity()).save(str(path), _extra_files=extra)
+
+
+def test_export_settings_are_the_inverse_of_the_metadata():
+    from legged_gym.scripts import save_jit_stu_rlbc as export
+
+    for trained in (
+        [],
+        ["motion.student_relative_ref_yaw=true", "motion.vel_smooth_window=5"],
+        [
+            "motion.student_ref_correction=true",
+            "motion.ref_correction.pos_gain=2.0",
+            "motion.ref_correction.yaw_gain=0.5",
+        ],
+    ):
+        meta = {
+            "reference_yaw": export.reference_yaw(trained),
+            "vel_smooth_window": export.vel_smooth_window(trained),
+            "drift_feedback": export.drift_feedback(trained),
+        }
+        items = export.export_settings(meta)
+        assert export.reference_yaw(items) == meta["reference_yaw"]
+        assert export.vel_smooth_window(items) == meta["vel_smooth_window"]
+        assert export.drift_feedback(items) == meta["drift_feedback"]
+    assert export.export_settings({}) == []  # an export without these keys stands for nothing
+
+
+def test_play_of_an_export_warns_about_its_settings_the_command_leaves_out(tmp_path, capsys):
+    from argparse import Namespace
+
+    from legged_gym.envs.g1.g1_mimic_distill_config import G1MimicStuRLCfg
+    from legged_gym.envs.mdp.drift_feedback import SETTINGS
+    from legged_gym.scripts import play
+
+    defaults = G1MimicStuRLCfg.motion.ref_correction
+    feedback = {k: float(getattr(defaults, k)) for k in SETTINGS}
+    feedback.update(pos_gain=2.0, yaw_gain=2.0)
+    assert float(defaults.pos_gain) != 2.0 and float(defaults.yaw_gain) != 2.0
+    assert not G1MimicStuRLCfg.motion.student_relative_ref_yaw and G1MimicStuRLCfg.motion.vel_smooth_window != 5
+    meta = {"reference_yaw": "relative", "vel_smooth_window": 5, "drift_feedback": feedback}
+    model = tmp_path / "S1-100-jit.pt"
+    _save_export(model, meta)
+    expected = [
+        "motion.student_relative_ref_yaw=true",
+        "motion.vel_smooth_window=5",
+        "motion.student_ref_correction=true",
+        "motion.ref_correction.pos_gain=2.0",
+        "motion.ref_correction.yaw_gain=2.0",
+    ]
+    play.warn_unrepeated_export_settings(model, Namespace(task="g1_stu_rl", overrides=[]))
+    out = capsys.readouterr().out
+    assert out.startswith(
+        "WARNING: {} was exported from a student trained with {};".format(
+            model, " ".join("--set " + item for item in expected)
+        )
+    ), out
+    play.warn_unrepeated_export_settings(model, Namespace(task="g1_stu_rl", overrides=expected))
+    assert capsys.readouterr().out == ""
+    # the JSON beside the model wins, as on the deploy servers: without the feedback there, a command with it is warned
+    side = dict(meta, drift_feedback=None)
+    (tmp_path / "S1-100.json").write_text(json.dumps(side))
+    play.warn_unrepeated_export_settings(model, Namespace(task="g1_stu_rl", overrides=expected))
+    out = capsys.readouterr().out
+    assert out.startswith(
+        "WARNING: {} was exported from a student trained with --set motion.student_ref_correction=false;".format(model)
+    ), out
+    twist = tmp_path / "twist-jit.pt"
+    _save_export(twist, None)
+    play.warn_unrepeated_export_settings(twist, Namespace(task="g1_stu_rl", overrides=[]))
+    assert capsys.readouterr().out == ""
+
+
 def test_student_teacher_gap_plays_a_clip_with_either_policy_acting(student_run, logs, cwd, tmp_path):
     gap = [sys.executable, script("bench/student_teacher_gap.py"), "--task", "g1_stu_rl", "--exptid", STUDENT]
     gap += ["--teacher_exptid", TEACHER, "--device", "cpu", "--sim", "mjwarp", "--num_envs", "2", "--seconds", "0.3"]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import types
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import torch
@@ -336,6 +337,16 @@ LAYOUT = ObsLayout()
 #: The export metadata's name inside an exported TorchScript policy (its `_extra_files` entry): written by
 #: legged_gym/scripts/save_jit_stu_rlbc.py, read by deploy_real/policy.py.
 EXPORT_METADATA_FILE = "deploy_metadata.json"
+
+
+def export_metadata_sidecar(model_path) -> Path:
+    """The JSON copy of an export's metadata beside the model: `<exptid>-<iteration>.json` for
+    `<exptid>-<iteration>-jit.pt` and `<exptid>-<iteration>.onnx` (to_jit.sh writes all three). Readers
+    take it before the metadata inside the model file, so an edited copy overrides the exported one."""
+    path = Path(model_path)
+    stem = path.name[: -len("-jit.pt")] if path.name.endswith("-jit.pt") else path.stem
+    return path.with_name(stem + ".json")
+
 
 # Older names of the same object and its slices (kept for compatibility).
 ObsDims = ObsLayout
