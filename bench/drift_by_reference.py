@@ -68,7 +68,14 @@ def read_clip_drift(source: str) -> Dict[str, float]:
         result = found[0]
     else:
         result = read_eval_result(source, "--eval")
-    return {str(c["name"]): float(c["root_drift_m"]) for c in result["clips"]}
+    clips = result.get("clips")
+    if not isinstance(clips, list) or not all(
+        isinstance(c, dict) and "name" in c and "root_drift_m" in c for c in clips
+    ):
+        raise UsageError(
+            "--eval {}: no per-clip root_drift_m there (a motion-clip evaluation of eval.py)".format(source)
+        )
+    return {str(c["name"]): float(c["root_drift_m"]) for c in clips}
 
 
 def moving_mean(x: numpy.ndarray, taps: int) -> numpy.ndarray:

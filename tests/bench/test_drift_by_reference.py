@@ -120,3 +120,8 @@ def test_a_run_of_a_results_file_is_read_and_bad_sources_are_named(tmp_path):
         dbr.read_clip_drift("{}:S".format(results))
     with pytest.raises(dbr.UsageError, match="no eval.json there"):
         dbr.read_clip_drift(str(tmp_path / "missing"))
+    commands = tmp_path / "cmg"
+    commands.mkdir()
+    (commands / "eval.json").write_text(json.dumps({"summary": {}, "commands": [{"name": "vx1.00_vy0.00_wz0.00"}]}))
+    with pytest.raises(dbr.UsageError, match="cmg: no per-clip root_drift_m there"):
+        dbr.read_clip_drift(str(commands))
