@@ -260,11 +260,20 @@ def read_export_metadata(model_path) -> Optional[Dict[str, Any]]:
     (`export_metadata_sidecar`) if present, else the one inside the file; None for exports without (TWIST's)."""
     side = export_metadata_sidecar(model_path)
     if side.is_file():
-        with open(side) as f:
-            return dict(json.load(f))
-    extra = {EXPORT_METADATA_FILE: ""}
-    torch.jit.load(str(model_path), map_location="cpu", _extra_files=extra)
-    return dict(json.loads(extra[EXPORT_METADATA_FILE])) if extra[EXPORT_METADATA_FILE] else None
+        text, source = side.read_text(), str(side)
+    else:
+        extra = {EXPORT_METADATA_FILE: ""}
+        torch.jit.load(str(model_path), map_location="cpu", _extra_files=extra)
+        text, source = extra[EXPORT_METADATA_FILE], "{} ({})".format(model_path, EXPORT_METADATA_FILE)
+        if not text:
+            return None
+    try:
+        meta = json.loads(text)
+    except ValueError as e:
+        raise ValueError("{}: the export metadata is not JSON ({})".format(source, e)) from None
+    if not isinstance(meta, dict):
+        raise ValueError("{}: the export metadata is not a JSON object".format(source))
+    return meta
 
 
 def deploy_metadata(robot: str = "g1", trained_set: Sequence[str] = ()) -> Dict[str, object]:

@@ -702,6 +702,9 @@ def test_play_of_an_export_warns_about_its_settings_the_command_leaves_out(tmp_p
     _save_export(twist, None)
     play.warn_unrepeated_export_settings(twist, Namespace(task="g1_stu_rl", overrides=[]))
     assert capsys.readouterr().out == ""
+    (tmp_path / "S1-100.json").write_text("[1, 2")  # a broken copy beside the model is named, not skipped
+    with pytest.raises(ValueError, match=r"S1-100.json: the export metadata is not JSON"):
+        play.warn_unrepeated_export_settings(model, Namespace(task="g1_stu_rl", overrides=[]))
 
 
 def test_student_teacher_gap_plays_a_clip_with_either_policy_acting(student_run, logs, cwd, tmp_path):
