@@ -185,13 +185,20 @@ def effective_overrides(items: Sequence[str]) -> Dict[Tuple[str, ...], Tuple[Any
 
 def unrepeated_env_items(trained: Sequence[str], given: Sequence[str], env_cfg) -> List[str]:
     """The --set items of `env_cfg`'s groups (rewards excepted) that took effect in a run's training
-    and that `given` does not repeat with the same value (the last item of a path wins on both sides;
-    compared as values: 1 and 1.0 agree): what play.py / eval.py / a student's distillation warn about."""
+    and that a command with `given` leaves at another value: `given`'s value, else `env_cfg`'s (the task's
+    default). The last item of a path wins on both sides; values compare as values (1 and 1.0 agree).
+    What play.py / eval.py / a student's distillation warn about."""
     given_values = {path: value for path, (value, _) in effective_overrides(given).items()}
+    missing = object()
     out = []
     for path, (value, item) in effective_overrides(trained).items():
         if path[0] in TRAINING_ONLY_GROUPS or not _is_group(getattr(env_cfg, path[0], None)):
             continue
-        if path not in given_values or given_values[path] != value:
+        current = given_values.get(path, missing)
+        if current is missing:
+            current = env_cfg
+            for name in path:
+                current = getattr(current, name, missing)
+        if current != value:
             out.append(item)
     return out

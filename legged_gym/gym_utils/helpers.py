@@ -333,19 +333,28 @@ def trained_set_items(ckpt: dict) -> List[str]:
 
 
 def warn_unrepeated_settings(checkpoint, args, advice: str = "add them to play the policy as trained") -> None:
-    """Print a warning naming the env --set items the checkpoint's run was trained with (train.py
-    records them in its "infos") that this command (`args.overrides`, task `args.task`) does not
-    repeat: the policy then sees other observations than in training (e.g. motion.ref_correction)."""
+    """`warn_unrepeated_items` for the env --set items the checkpoint's run was trained with (train.py
+    records them in its "infos")."""
+    trained = trained_set_items(torch.load(str(checkpoint), map_location="cpu", weights_only=True))
+    warn_unrepeated_items(trained, args, "{} was trained".format(checkpoint), advice)
+
+
+def warn_unrepeated_items(
+    trained: Sequence[str], args, subject: str, advice: str = "add them to play the policy as trained"
+) -> None:
+    """Print a warning naming the env settings among the --set items `trained` that this command (task
+    `args.task` with `args.overrides`) leaves at another value (`cfg_override.unrepeated_env_items`): the
+    policy then sees other observations than in training (e.g. motion.ref_correction). `subject` says whose
+    settings they are ("<checkpoint> was trained")."""
     from legged_gym.gym_utils.cfg_override import unrepeated_env_items
     from legged_gym.gym_utils.task_registry import task_registry
 
-    trained = trained_set_items(torch.load(str(checkpoint), map_location="cpu", weights_only=True))
     env_cfg, _ = task_registry.get_cfgs(args.task)
     missing = unrepeated_env_items(trained, getattr(args, "overrides", None) or [], env_cfg)
     if missing:
         print(
-            "WARNING: {} was trained with {}; this command does not repeat them (absent or another value): {}.".format(
-                checkpoint, " ".join("--set " + item for item in missing), advice
+            "WARNING: {} with {}; this command does not repeat them (absent or another value): {}.".format(
+                subject, " ".join("--set " + item for item in missing), advice
             ),
             flush=True,
         )

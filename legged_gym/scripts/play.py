@@ -51,10 +51,10 @@ from legged_gym.gym_utils.helpers import (
     get_args,
     log_root,
     run_script,
+    warn_unrepeated_items,
     warn_unrepeated_settings,
 )
 from legged_gym.gym_utils.task_registry import task_registry  # noqa: E402
-from legged_gym.gym_utils.cfg_override import apply_overrides, parse_overrides  # noqa: E402
 from legged_gym.scripts.save_jit_stu_rlbc import export_settings, read_export_metadata  # noqa: E402
 
 
@@ -101,30 +101,12 @@ def resolve_model(args, train_cfg) -> Path:
 
 
 def warn_unrepeated_export_settings(model_path, args) -> None:
-    """Print a warning naming the env settings an exported student was trained with (its metadata:
-    `save_jit_stu_rlbc.export_settings`) that this command (task `args.task` with `args.overrides`) leaves
-    at other values: the model then sees other observations than in training, as `warn_unrepeated_settings`
-    says of a checkpoint."""
+    """`warn_unrepeated_items` for the env settings an exported student was trained with (its metadata:
+    `save_jit_stu_rlbc.export_settings`), as `warn_unrepeated_settings` for a checkpoint."""
     meta = read_export_metadata(model_path)
-    if not meta:
-        return
-    env_cfg, train_cfg = task_registry.get_cfgs(args.task)
-    apply_overrides(getattr(args, "overrides", None) or [], env_cfg, train_cfg)
-    missing = []
-    for path, value, item in parse_overrides(export_settings(meta)):
-        current = env_cfg
-        for name in path:
-            current = getattr(current, name)
-        if current != value:
-            missing.append(item)
-    if missing:
-        print(
-            "WARNING: {} was exported from a student trained with {}; this command leaves them at other "
-            "values: add them to play the model as trained.".format(
-                model_path, " ".join("--set " + item for item in missing)
-            ),
-            flush=True,
-        )
+    if meta:
+        subject = "{} was exported from a student trained".format(model_path)
+        warn_unrepeated_items(export_settings(meta), args, subject, "add them to play the model as trained")
 
 
 def load_policy(env, args):

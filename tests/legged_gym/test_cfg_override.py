@@ -159,6 +159,17 @@ def test_unrepeated_env_items_reads_the_trained_setting_that_took_effect(cfgs):
     ) == ["motion.ref_correction.pos_gain=2.0"]
 
 
+def test_a_trained_setting_equal_to_the_task_default_needs_no_repeating(cfgs):
+    """A command that leaves a setting out gets the task's default: no warning when the run was trained with
+    that value, one when the command's value or the default differs from it."""
+    env_cfg, _ = cfgs
+    default = env_cfg.motion.vel_smooth_window
+    trained = ["motion.vel_smooth_window={}".format(default), "motion.ref_correction.pos_gain=2.0"]
+    assert unrepeated_env_items(trained, [], env_cfg) == ["motion.ref_correction.pos_gain=2.0"]
+    other = "motion.vel_smooth_window={}".format(default + 2)
+    assert unrepeated_env_items(trained, [other, "motion.ref_correction.pos_gain=2"], env_cfg) == [trained[0]]
+
+
 def test_effective_overrides_keeps_the_last_item_of_each_path_in_order():
     items = ["a.x=1", "b.y=true", "a.x=2.5"]
     assert effective_overrides(items) == {("b", "y"): (True, "b.y=true"), ("a", "x"): (2.5, "a.x=2.5")}
