@@ -26,7 +26,7 @@ from typing import Any, Iterable, List, Optional, Tuple
 import numpy as np
 
 from pose.cmg.joints import from_23, joint_names, wrist_indices
-from pose.convert import CONVERTERS, ROOT_COLUMNS, detect_format
+from pose.convert import CONVERTERS, ROOT_COLUMNS, detect_format, phc_motion_joints
 from pose.formats import MotionFileError, is_manifest, load_manifest, read_npz, read_pickle
 
 SYNTH_SETS = ("embedded", "locomotion", "steady")
@@ -91,6 +91,9 @@ def _wrist_columns(path: Path, fmt: str) -> Optional[np.ndarray]:
     if fmt == "lafan_csv":  # 7 root columns, then the 29 joints in real-robot order
         cols = [len(ROOT_COLUMNS) + names.index(w) for w in wrists]
         return np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2, usecols=cols)
+    if fmt == "phc_pkl":
+        q = phc_motion_joints(path)
+        return q[:, [names.index(w) for w in wrists]] if q.shape[1] == len(names) else None
     if fmt == "twist29_pkl":
         data: Any = read_npz(path) if path.suffix.lower() == ".npz" else read_pickle(path)
         q = np.asarray(data["dof_pos"], dtype=np.float64)

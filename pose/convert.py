@@ -1,6 +1,6 @@
 """Convert retargeted G1 motion files to the canonical 23-DOF TWIST clip (docs/motion_data.md, Converters).
 
-    python -m pose.convert SRC DST [--format auto|lafan_csv|beyondmimic_npz|amass_npz|twist29_pkl]
+    python -m pose.convert SRC DST [--format auto|lafan_csv|beyondmimic_npz|amass_npz|twist29_pkl|phc_pkl]
                                    [--fps F] [--src-fps F] [--segment SECONDS] [--suffix .pkl|.npz]
                                    [--no-progress]
 
@@ -19,6 +19,11 @@ Source formats (detected from the suffix and the keys when `--format auto`):
                    wxyz; the root is the body named `pelvis` (body 0 without names).
   twist29_pkl      29-DOF TWIST/GMR clip (`fps`, `root_pos`, `root_rot` xyzw, `dof_pos` (T, 29) in
                    real-robot order), or an already 23-DOF clip; `.pkl` (restricted unpickler) or `.npz`.
+  phc_pkl          PHC / ASAP / PBHC motion `.pkl` (pickle or joblib dump): one motion or a dict of
+                   motions by name, each `fps`, `root_trans_offset` (or `root_trans`, `root_pos`),
+                   `root_rot` (or `root_quat`) xyzw, `dof` (or `dof_pos`) (T, 29) real-robot order or
+                   (T, 23) training order. One clip per motion: `<DST stem>_<name><suffix>`, listed in a
+                   `manifest.yaml` beside them; a broken motion is reported and skipped.
 
 For every format joints are mapped by name onto the 23 training joints (the six wrist joints,
 and any other non-training joint, are dropped; docs/conventions.md, Joint order), the root
@@ -34,7 +39,8 @@ piece shorter than half a segment joins the one before, so no frame is lost), wr
 whose DST is then a folder, or a file name whose stem the pieces take): evaluation plays every clip from
 its start, so long recordings are cut to segments of equal length first.
 Every problem raises `MotionFileError` naming the file, the key or column, and what was expected;
-the command line prints it as one line and exits with status 2 (1 when some files of a folder failed).
+the command line prints it as one line and exits with status 2 (1 when some files of a folder, or some
+motions of a PHC-style file, failed).
 """
 
 from __future__ import annotations
@@ -42,9 +48,10 @@ from __future__ import annotations
 import argparse
 import functools
 import math
+import re
 import sys
 from pathlib import Path
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -65,12 +72,13 @@ from pose.g1_model import load_g1
 from pose.kinematics import ForwardKinematics
 from pose.utils.torch_utils import slerp
 
-FORMATS = ("lafan_csv", "beyondmimic_npz", "amass_npz", "twist29_pkl")
+FORMATS = ("lafan_csv", "beyondmimic_npz", "amass_npz", "twist29_pkl", "phc_pkl")
 SUFFIXES = {
     "lafan_csv": (".csv",),
     "beyondmimic_npz": (".npz",),
     "amass_npz": (".npz",),
     "twist29_pkl": (".pkl", ".npz"),
+    "phc_pkl": (".pkl",),
 }
 LAFAN_FPS = 30.0
 ROOT_COLUMNS = ("root_x", "root_y", "root_z", "root_qx", "root_qy", "root_qz", "root_qw")
@@ -472,12 +480,160 @@ def twist_pkl_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float
     return make_clip(path, rate, root_pos, root_rot, dof, fps)
 
 
+# PHC-style motion files (PHC, ASAP, PBHC, HumanoidVerse): a pickle or joblib dump of one motion, or of
+# {name: motion}; each motion's keys, first match used.
+PHC_ROOT_POS_KEYS = ("root_trans_offset", "root_trans", "root_pos")
+PHC_ROOT_ROT_KEYS = ("root_rot", "root_quat")
+PHC_DOF_KEYS = ("dof", "dof_pos")
+# A motion of a source file by name ("" for a file of one), converted, or the error that stopped it.
+NamedClip = Tuple[str, Union[dict, MotionFileError]]
+
+
+def _is_phc_motion(data) -> bool:
+    return isinstance(data, dict) and any(k in data for k in PHC_ROOT_POS_KEYS) and any(k in data for k in PHC_DOF_KEYS)
+
+
+def _motion_name(key, taken: set) -> str:
+    """A file-name-safe, unique name for the motion stored under `key` (a path's stem for a path)."""
+    text = str(key)
+    if "/" in text or "\\" in text or Path(text).suffix.lower() in (".npz", ".npy", ".pkl", ".pt"):
+        text = Path(text.replace("\\", "/")).stem
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "motion"
+    unique, k = name, 1
+    while unique in taken:
+        k += 1
+        unique = "{}_{}".format(name, k)
+    taken.add(unique)
+    return unique
+
+
+def _phc_key(motion: dict, candidates: Sequence[str], path, what: str) -> str:
+    for k in candidates:
+        if k in motion:
+            return k
+    raise _error(
+        path,
+        None,
+        "no {}: expected one of the keys {}; keys found: {}".format(what, list(candidates), sorted(map(str, motion))),
+    )
+
+
+def _phc_joints(motion: dict, path) -> Tuple[str, np.ndarray]:
+    """(key, joint angles (T, J) as stored) of a PHC-style motion; PHC's (T, J, 1) is squeezed."""
+    key = _phc_key(motion, PHC_DOF_KEYS, path, "joint angles")
+    dof = motion[key]
+    if isinstance(dof, np.ndarray) and dof.ndim == 3 and dof.shape[2] == 1:
+        dof = dof[:, :, 0]
+    what = "(T, 29) real-robot order or (T, 23) training order"
+    return key, _get({key: dof}, path, key, (None,), what, "PHC-style motion")
+
+
+def _phc_motion_to_clip(motion: dict, path, fps: Optional[float], src_fps: Optional[float]) -> dict:
+    pos_key = _phc_key(motion, PHC_ROOT_POS_KEYS, path, "root position")
+    rot_key = _phc_key(motion, PHC_ROOT_ROT_KEYS, path, "root rotation")
+    dof_key, q = _phc_joints(motion, path)
+    rate = _fps(path, motion.get("fps"), src_fps)
+    root_pos = _get(motion, path, pos_key, (3,), "(T, 3)", "PHC-style motion")
+    root_rot = _get(motion, path, rot_key, (4,), "(T, 4) xyzw", "PHC-style motion")
+    _same_length(path, [(pos_key, root_pos), (rot_key, root_rot), (dof_key, q)])
+    names = _default_joint_names(q.shape[1], path, dof_key)
+    _check_finite(path, pos_key, root_pos, ("x", "y", "z"))
+    _check_finite(path, rot_key, root_rot, ("x", "y", "z", "w"))
+    _check_finite(path, dof_key, q, names)
+    return make_clip(path, rate, root_pos, root_rot, q[:, training_columns(names, path, dof_key)], fps, rot_key=rot_key)
+
+
+def _phc_motions(path: Path) -> List[Tuple[Optional[str], dict]]:
+    """(stored name, motion) of every motion of a PHC-style file; the name None for a file of one motion."""
+    data = read_pickle(path)
+    if _is_phc_motion(data):
+        return [(None, data)]  # type: ignore[list-item]
+    if not isinstance(data, dict) or not data or not all(isinstance(v, dict) for v in data.values()):
+        raise _error(
+            path,
+            None,
+            "expected a PHC-style motion (keys {} / {} / {}, fps) or a dict of such motions by name".format(
+                "|".join(PHC_ROOT_POS_KEYS), "|".join(PHC_ROOT_ROT_KEYS), "|".join(PHC_DOF_KEYS)
+            ),
+        )
+    return [(str(k), v) for k, v in data.items()]
+
+
+def _one_phc_motion(path: Path) -> dict:
+    motions = _phc_motions(path)
+    if len(motions) != 1:
+        raise _error(
+            path,
+            None,
+            "holds {} motions, expected one here; `python -m pose.convert {} DST_FOLDER` writes one clip per "
+            "motion".format(len(motions), path),
+        )
+    return motions[0][1]
+
+
+def phc_pkl_to_clips(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> List[NamedClip]:
+    """Every motion of a PHC-style file as (name, clip), or (name, MotionFileError) for a motion that
+    cannot be converted (its message names the file and the motion: `FILE[name]`). A file of one
+    motion gives the name ""."""
+    path = Path(path)
+    out: List[NamedClip] = []
+    taken: set = set()
+    for key, motion in _phc_motions(path):
+        if key is None:
+            return [("", _phc_motion_to_clip(motion, path, fps, src_fps))]
+        name = _motion_name(key, taken)
+        try:
+            out.append((name, _phc_motion_to_clip(motion, "{}[{}]".format(path, key), fps, src_fps)))
+        except MotionFileError as e:
+            out.append((name, e))
+    return out
+
+
+def phc_pkl_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> dict:
+    """The motion of a PHC-style file that holds one (`phc_pkl_to_clips` for files of several)."""
+    path = Path(path)
+    return _phc_motion_to_clip(_one_phc_motion(path), path, fps, src_fps)
+
+
+def phc_motion_joints(path) -> np.ndarray:
+    """The joint angles (T, 29 or 23), as stored, of a PHC-style file of one motion (the CMG's dataset
+    reads the wrists of 29-joint files)."""
+    path = Path(path)
+    return _phc_joints(_one_phc_motion(path), path)[1]
+
+
 CONVERTERS = {
     "lafan_csv": lafan_csv_to_clip,
     "beyondmimic_npz": beyondmimic_npz_to_clip,
     "amass_npz": amass_npz_to_clip,
     "twist29_pkl": twist_pkl_to_clip,
+    "phc_pkl": phc_pkl_to_clip,
 }
+
+
+def source_format(path: Path, fmt: str = "auto") -> str:
+    """The format `path` is read as: `fmt`, or the detected one for "auto"; the file must exist."""
+    if not path.is_file():
+        raise _error(path, None, "file does not exist")
+    if fmt == "auto":
+        fmt = detect_format(path)
+    if fmt not in CONVERTERS:
+        raise _error(
+            path, "--format", "unknown format {!r} (expected auto or one of {})".format(fmt, ", ".join(FORMATS))
+        )
+    return fmt
+
+
+def read_clips(
+    path, fmt: str = "auto", fps: Optional[float] = None, src_fps: Optional[float] = None
+) -> List[NamedClip]:
+    """Every motion of a source file as (name, canonical clip or MotionFileError): one motion named ""
+    for every format but `phc_pkl`, whose files may hold several by name."""
+    path = Path(path)
+    fmt = source_format(path, fmt)
+    if fmt == "phc_pkl":
+        return phc_pkl_to_clips(path, fps, src_fps)
+    return [("", CONVERTERS[fmt](path, fps=fps, src_fps=src_fps))]
 
 
 # --- dispatcher --------------------------------------------------------------------------------------
@@ -490,7 +646,12 @@ def detect_format(path) -> str:
     if suffix == ".csv":
         return "lafan_csv"
     if suffix == ".pkl":
-        return "twist29_pkl"
+        data = read_pickle(path)
+        if not isinstance(data, dict) or ("root_pos" in data and "dof_pos" in data):
+            return "twist29_pkl"  # a TWIST/GMR clip (or not a dict at all: its reader says so)
+        by_name = bool(data) and all(isinstance(v, dict) for v in data.values())
+        is_phc = _is_phc_motion(data) or (by_name and any(_is_phc_motion(v) for v in data.values()))
+        return "phc_pkl" if is_phc else "twist29_pkl"
     if suffix == ".npz":
         with open_npz(path) as z:
             keys = set(z.files)
@@ -519,6 +680,51 @@ def output_path(src, dst) -> Path:
     return dst
 
 
+class Written(NamedTuple):
+    path: Path
+    label: str  # what the file holds of its source: "", "motion NAME", "10 s piece 3", ...
+    clip: dict
+
+
+def write_clips(dst, clips: Sequence[Tuple[str, dict]], segment: Optional[float] = None, src=None) -> List[Written]:
+    """Write the (name, clip) pairs of one source bound for `dst`: an unnamed clip to `dst`, a named one
+    to `<dst stem>_<name><suffix>` beside it; each cut into pieces of `segment` seconds when given
+    (`split_clip`, `segment_paths`)."""
+    dst = Path(dst)
+    out: List[Written] = []
+    for name, clip in clips:
+        target = dst.with_name("{}_{}{}".format(dst.stem, name, dst.suffix)) if name else dst
+        label = "motion {}".format(name) if name else ""
+        if segment is None:
+            save_clip(target, clip)
+            out.append(Written(target, label, clip))
+            continue
+        pieces = split_clip(clip, segment, src if src is not None else target)
+        for k, (path, piece) in enumerate(zip(segment_paths(target, len(pieces)), pieces)):
+            save_clip(path, piece)
+            out.append(Written(path, ", ".join(x for x in (label, "{:g} s piece {}".format(segment, k)) if x), piece))
+    return out
+
+
+def convert_source(
+    src,
+    dst,
+    fmt: str = "auto",
+    fps: Optional[float] = None,
+    src_fps: Optional[float] = None,
+    segment: Optional[float] = None,
+) -> Tuple[List[Written], List[MotionFileError]]:
+    """Convert every motion of one source file (`read_clips`) and write it (`write_clips`, `dst` a clip
+    file or an existing folder). Returns what was written and the motions that could not be converted
+    (a PHC-style file of several motions loses only its broken ones); a source that cannot be read at
+    all raises."""
+    clips = read_clips(src, fmt, fps, src_fps)
+    dst = output_path(src, dst)
+    good = [(name, clip) for name, clip in clips if isinstance(clip, dict)]
+    failed = [e for _, e in clips if isinstance(e, MotionFileError)]
+    return write_clips(dst, good, segment, src), failed
+
+
 def convert_file(
     src,
     dst=None,
@@ -527,27 +733,18 @@ def convert_file(
     src_fps: Optional[float] = None,
     segment: Optional[float] = None,
 ) -> dict:
-    """Convert one file; write it to `dst` (`.pkl`/`.npz`, or into an existing folder) when given, cut into
-    pieces of `segment` seconds when given (`split_clip`, `segment_paths`).
+    """Convert a file of one motion; write it to `dst` (`.pkl`/`.npz`, or into an existing folder) when
+    given, cut into pieces of `segment` seconds when given (`split_clip`, `segment_paths`). Files of
+    several motions: `convert_source`.
 
     Returns the validated canonical clip (whole)."""
     src = Path(src)
-    if not src.is_file():
-        raise _error(src, None, "file does not exist")
-    if fmt == "auto":
-        fmt = detect_format(src)
-    if fmt not in CONVERTERS:
-        raise _error(
-            src, "--format", "unknown format {!r} (expected auto or one of {})".format(fmt, ", ".join(FORMATS))
-        )
+    fmt = source_format(src, fmt)
     if dst is not None:
         dst = output_path(src, dst)
     clip = CONVERTERS[fmt](src, fps=fps, src_fps=src_fps)
     if dst is not None:
-        pieces = [clip] if segment is None else split_clip(clip, segment, src)
-        paths = [dst] if segment is None else segment_paths(dst, len(pieces))
-        for path, piece in zip(paths, pieces):
-            save_clip(path, piece)
+        write_clips(dst, [("", clip)], segment, src)
     return clip
 
 
@@ -569,9 +766,9 @@ def convert_folder(
     segment: Optional[float] = None,
 ) -> FolderResult:
     """Convert every convertible file under `src` (recursively) into `dst` (same relative paths,
-    `suffix`; cut into pieces of `segment` seconds when given) and write the TWIST manifest
-    `dst/manifest.yaml`. A file that fails is reported and skipped (raised when `strict`); the manifest
-    lists the written clips."""
+    `suffix`; one clip per motion of a PHC-style file; cut into pieces of `segment` seconds when given)
+    and write the TWIST manifest `dst/manifest.yaml`. A file or motion that fails is reported and
+    skipped (raised when `strict`); the manifest lists the written clips."""
     from tqdm import tqdm
 
     src, dst = Path(src), Path(dst)
@@ -587,13 +784,17 @@ def convert_folder(
     if not files:
         raise _error(src, None, "no convertible files (expected {})".format(", ".join(wanted)))
     converted: List[Path] = []
-    sources, failed, claimed = [], [], set()
-    for f in tqdm(files, desc="convert", unit="clip", disable=not progress):
+    descriptions: List[str] = []
+    failed: List[Tuple[Path, str]] = []
+    claimed = set()
+    for f in tqdm(files, desc="convert", unit="file", disable=not progress):
         rel = f.relative_to(src).with_suffix(suffix)
         try:
             if rel in claimed:
                 raise _error(f, None, "skipped: output {} was already written from another source file".format(rel))
-            clip = convert_file(f, dst / rel, fmt=fmt, fps=fps, src_fps=src_fps, segment=segment)
+            written, errors = convert_source(f, dst / rel, fmt=fmt, fps=fps, src_fps=src_fps, segment=segment)
+            if errors and strict:
+                raise errors[0]
         except MotionFileError as e:
             if strict:
                 raise
@@ -601,16 +802,16 @@ def convert_folder(
             tqdm.write("failed: {}".format(e), file=sys.stderr)
             continue
         claimed.add(rel)
-        written = [rel] if segment is None else segment_paths(rel, len(split_clip(clip, segment, f)))
-        converted.extend(written)
-        sources.extend([f.relative_to(src)] * len(written))
+        for err in errors:
+            failed.append((f, str(err)))
+            tqdm.write("failed: {}".format(err), file=sys.stderr)
+        for w in written:
+            converted.append(w.path.relative_to(dst))
+            source = "converted from {}".format(f.relative_to(src).as_posix())
+            descriptions.append("{}, {}".format(source, w.label) if w.label else source)
     manifest = None
     if converted:
-        manifest = write_manifest(
-            dst / "manifest.yaml",
-            [r.as_posix() for r in converted],
-            descriptions=["converted from {}".format(s.as_posix()) for s in sources],
-        )
+        manifest = write_manifest(dst / "manifest.yaml", [r.as_posix() for r in converted], descriptions=descriptions)
     return FolderResult(manifest, converted, failed)
 
 
@@ -628,7 +829,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m pose.convert",
         description="Convert G1 motion files (Unitree LAFAN1 CSV, BeyondMimic NPZ, AMASS-retargeted NPZ, "
-        "29-DOF TWIST/GMR pkl) to 23-DOF TWIST clips.",
+        "29-DOF TWIST/GMR pkl, PHC/ASAP pkl) to 23-DOF TWIST clips.",
     )
     p.add_argument("src", help="source file, or folder (converted recursively)")
     p.add_argument("dst", help="output .pkl/.npz file, or folder (when SRC is a folder; gets manifest.yaml)")
@@ -679,38 +880,35 @@ def _run(args) -> int:
             )
         )
         if res.failed:
-            print("{} files failed:".format(len(res.failed)), file=sys.stderr)
+            print("{} files or motions failed:".format(len(res.failed)), file=sys.stderr)
             for f, msg in res.failed:
                 print("  {}".format(msg), file=sys.stderr)
             return 1
         return 0
-    if args.segment is not None:
-        dst = Path(args.dst)
-        if not dst.suffix:  # a folder, made if missing
-            dst.mkdir(parents=True, exist_ok=True)
-        dst = output_path(args.src, dst)
-        clip = convert_file(args.src, dst, fmt=args.format, fps=args.fps, src_fps=args.src_fps, segment=args.segment)
-        paths = segment_paths(dst, len(split_clip(clip, args.segment, args.src)))
-        manifest = write_manifest(
-            dst.parent / "manifest.yaml",
-            [p.name for p in paths],
-            descriptions=[
-                "{} s piece {} of {}".format(args.segment, k, Path(args.src).name) for k in range(len(paths))
-            ],
-        )
-        print(
-            "wrote {} pieces of {:g} s ({} ... {}), manifest {}".format(
-                len(paths), args.segment, paths[0].name, paths[-1].name, manifest
-            )
-        )
-        return 0
-    clip = convert_file(args.src, args.dst, fmt=args.format, fps=args.fps, src_fps=args.src_fps)
-    print(
-        "wrote {} ({} frames at {:g} fps)".format(
-            output_path(args.src, args.dst), clip["dof_pos"].shape[0], clip["fps"]
-        )
+    dst = Path(args.dst)
+    if not dst.suffix:  # a folder, made if missing
+        dst.mkdir(parents=True, exist_ok=True)
+    written, failed = convert_source(
+        args.src, dst, fmt=args.format, fps=args.fps, src_fps=args.src_fps, segment=args.segment
     )
-    return 0
+    if len(written) == 1 and not written[0].label and not failed:
+        clip = written[0].clip
+        print("wrote {} ({} frames at {:g} fps)".format(written[0].path, clip["dof_pos"].shape[0], clip["fps"]))
+        return 0
+    if written:
+        source = Path(args.src).name
+        manifest = write_manifest(
+            written[0].path.parent / "manifest.yaml",
+            [w.path.name for w in written],
+            descriptions=["{}, {}".format(source, w.label) for w in written],
+        )
+        what = written[0].path.name
+        if len(written) > 1:
+            what = "{} clips ({} ... {})".format(len(written), what, written[-1].path.name)
+        print("wrote {}, manifest {}".format(what, manifest))
+    for e in failed:
+        print("failed: {}".format(e), file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

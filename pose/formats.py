@@ -18,13 +18,17 @@ NaN/inf) are rejected. `fps` may be any positive float (29.98, 59.99).
 
 from __future__ import annotations
 
+import bz2
 import contextlib
+import gzip
 import importlib
 import io
+import lzma
 import pickle
 import warnings
 import zipfile
-from pathlib import Path
+import zlib
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
@@ -77,6 +81,25 @@ _ALLOWED_GLOBALS = {
     ("numpy._core.multiarray", "scalar"),
     ("numpy._core.numeric", "_frombuffer"),
 }
+# Path objects (PBHC keys its motions by the source file's Path) come back as their text.
+_PATH_CLASSES = {
+    "PurePath": PurePosixPath,
+    "Path": PurePosixPath,
+    "PurePosixPath": PurePosixPath,
+    "PosixPath": PurePosixPath,
+    "PureWindowsPath": PureWindowsPath,
+    "WindowsPath": PureWindowsPath,
+}
+# joblib.dump writes each array as this wrapper (its state: dtype, shape, order) followed by the raw bytes.
+_JOBLIB_ARRAY = ("joblib.numpy_pickle", "NumpyArrayWrapper")
+# The whole stream of a compressed joblib file starts with its compressor's magic bytes.
+_JOBLIB_COMPRESSION = (
+    (b"\x78", zlib.decompress),
+    (b"\x1f\x8b", gzip.decompress),
+    (b"BZh", bz2.decompress),
+    (b"\xfd7zXZ", lzma.decompress),
+    (b"]\x00\x00", lzma.decompress),  # lzma "alone": properties byte, then the dictionary size
+)
 
 
 def _latin1_encode(obj, encoding="latin1", errors="strict"):
@@ -87,10 +110,78 @@ def _latin1_encode(obj, encoding="latin1", errors="strict"):
     return obj.encode("latin1", errors)
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
+def _new_joblib_array(cls, base, state):
+    """Stand-in for `copyreg._reconstructor`, which protocol 0-1 pickles use to make an object; only
+    joblib's array wrapper may be made that way."""
+    if cls is not _JoblibArray or base is not object or state is not None:
+        raise pickle.UnpicklingError("copyreg._reconstructor is only allowed for joblib's arrays in a motion clip")
+    return _JoblibArray()
+
+
+def _path_text(cls):
+    def build(*parts):
+        if not all(isinstance(x, str) for x in parts):
+            raise pickle.UnpicklingError("a pickled path must be made of text")
+        return str(cls(*parts))
+
+    return build
+
+
+class _JoblibArray:
+    """Stands for joblib's NumpyArrayWrapper while unpickling: BUILD gives it the array's description
+    (`dtype`, `shape`, `order`, optional alignment padding); `read` takes the array's bytes that
+    follow in the stream."""
+
+    def read(self, unpickler) -> np.ndarray:
+        state = self.__dict__
+        dtype, shape, order = state.get("dtype"), state.get("shape"), state.get("order", "C")
+        if not isinstance(dtype, np.dtype) or not isinstance(shape, tuple) or order not in ("C", "F"):
+            raise pickle.UnpicklingError("a joblib array without a numpy dtype, a shape and an order C or F")
+        if state.get("subclass", np.ndarray) is not np.ndarray:
+            raise pickle.UnpicklingError("a joblib array of a class other than numpy.ndarray")
+        if not all(isinstance(n, int) and n >= 0 for n in shape):
+            raise pickle.UnpicklingError("a joblib array with the shape {}".format(shape))
+        raw = unpickler.raw_file
+        if dtype.hasobject:  # joblib pickles such arrays again, inside the stream
+            array = _RestrictedUnpickler(raw).load()
+            if not isinstance(array, np.ndarray):
+                raise pickle.UnpicklingError("a joblib object array that is not an array")
+            return array
+        if state.get("numpy_array_alignment_bytes") is not None:
+            padding = raw.read(1)
+            raw.read(int.from_bytes(padding, "little") if padding else 0)
+        count = int(np.prod(shape, dtype=np.int64))
+        data = raw.read(count * dtype.itemsize)
+        if len(data) != count * dtype.itemsize:
+            raise pickle.UnpicklingError("a joblib array cut short: the file is truncated")
+        array = np.frombuffer(data, dtype=dtype).copy()
+        return array.reshape(shape[::-1]).T if order == "F" else array.reshape(shape)
+
+
+class _RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
+    """Rebuilds numpy arrays and scalars, builtin containers, paths (as text) and joblib's arrays;
+    any other global is refused, so a pickle cannot run code. The Python unpickler, because joblib's
+    arrays need a BUILD that reads their bytes from the stream."""
+
+    stack: List[object]  # pickle._Unpickler's, typed for mypy
+
+    def __init__(self, file):
+        super().__init__(file)
+        self.raw_file = file
+
     def find_class(self, module, name):
         if (module, name) == ("_codecs", "encode"):
             return _latin1_encode
+        if (module, name) in (("builtins", "bytes"), ("__builtin__", "bytes")):  # empty bytes, protocol < 3
+            return bytes
+        if (module, name) == _JOBLIB_ARRAY:
+            return _JoblibArray
+        if (module, name) in (("copyreg", "_reconstructor"), ("copy_reg", "_reconstructor")):
+            return _new_joblib_array
+        if (module, name) in (("builtins", "object"), ("__builtin__", "object")):
+            return object
+        if module in ("pathlib", "pathlib._local") and name in _PATH_CLASSES:
+            return _path_text(_PATH_CLASSES[name])
         if (module, name) not in _ALLOWED_GLOBALS:
             raise pickle.UnpicklingError("global {}.{} is not allowed in a motion clip".format(module, name))
         for candidate in (
@@ -104,12 +195,26 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
                 continue
         raise pickle.UnpicklingError("cannot resolve {}.{}".format(module, name))
 
+    def _load_build(self):
+        pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]
+        if isinstance(self.stack[-1], _JoblibArray):
+            self.stack[-1] = self.stack[-1].read(self)
+
+    dispatch = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
+    dispatch[pickle.BUILD[0]] = _load_build  # type: ignore[assignment]
+
 
 def safe_load_pickle(path) -> object:
-    """Unpickle a file that may only contain numpy arrays/scalars and builtin containers."""
+    """Unpickle a file that may only contain numpy arrays/scalars, builtin containers and paths:
+    a plain pickle, or a joblib file (`joblib.dump`, uncompressed or compressed with zlib, gzip,
+    bz2, xz or lzma), as PHC/ASAP-style motion files are."""
     with open(path, "rb") as f:
         data = f.read()
-    return _NumpyOnlyUnpickler(io.BytesIO(data)).load()
+    for magic, decompress in _JOBLIB_COMPRESSION:
+        if data.startswith(magic):
+            data = decompress(data)
+            break
+    return _RestrictedUnpickler(io.BytesIO(data)).load()
 
 
 def _err(path, key, msg) -> MotionFileError:
@@ -299,9 +404,31 @@ def read_clip_file(path) -> dict:
     return data
 
 
+def _needs_conversion(data: dict) -> bool:
+    """Whether `data` is a motion file `pose.convert` reads rather than a canonical clip: a GMR clip
+    (29 joints, or no body positions), a PHC-style motion, or a dict of motions by name."""
+    if data and all(isinstance(v, dict) for v in data.values()):
+        return True
+    if any(k in data for k in ("root_trans_offset", "root_trans", "dof")):
+        return True
+    dof = data.get("dof_pos")
+    if dof is not None and np.ndim(dof) == 2 and np.shape(dof)[1] == len(load_g1().real_motor_joints):
+        return True
+    return "dof_pos" in data and data.get("local_body_pos") is None
+
+
 def load_clip(path) -> dict:
-    """Read and validate one clip file (`.pkl` or `.npz`)."""
-    return validate_clip(read_clip_file(path), path)
+    """Read and validate one clip file (`.pkl` or `.npz`); a file in a layout `pose.convert` reads gets
+    that command in its error."""
+    data = read_clip_file(path)
+    try:
+        return validate_clip(data, path)
+    except MotionFileError as e:
+        if not _needs_conversion(data):
+            raise
+        out = "OUT_FOLDER" if all(isinstance(v, dict) for v in data.values()) else "OUT.pkl"
+        hint = "this is a motion file of another layout: convert it first with `python -m pose.convert {} {}`"
+        raise MotionFileError("{}; {} (docs/motion_data.md, Converters)".format(e, hint.format(path, out))) from None
 
 
 def save_clip(path, clip: dict) -> Path:

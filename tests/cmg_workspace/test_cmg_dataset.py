@@ -141,6 +141,29 @@ def test_29_joint_csv_is_resampled_to_50_fps_and_keeps_its_wrists(tmp_path):
     np.testing.assert_allclose(command, np.tile([1.0, 0.0, 0.0], (151, 1)), atol=1e-5)  # float32 clip storage
 
 
+def test_29_joint_phc_file_keeps_its_wrists(tmp_path):
+    """A PHC/ASAP-style joblib file of one motion (root_trans_offset, root_rot xyzw, dof (T, 29)) is a CMG
+    source like the CSV above; a file of several motions is refused with the command that splits it."""
+    joblib = pytest.importorskip("joblib")
+    model = load_g1()
+    t = np.arange(61) / 30.0
+    q29 = np.tile(joints.from_23(model.default_dof_pos[None]), (len(t), 1))
+    q29[:, 20] = 0.25 * np.cos(t)  # left wrist pitch
+    motion = {
+        "root_trans_offset": np.stack([t, np.zeros_like(t), np.full_like(t, 0.78)], 1),
+        "root_rot": np.tile([0.0, 0.0, 0.0, 1.0], (len(t), 1)),
+        "dof": q29,
+        "fps": 30,
+    }
+    joblib.dump({"walk": motion}, tmp_path / "walk.pkl")
+    clip = read_source_file("walk", tmp_path / "walk.pkl")
+    assert clip.has_wrists and clip.fps == 30.0
+    np.testing.assert_allclose(clip.dof_pos, q29, atol=1e-6)
+    joblib.dump({"walk": motion, "again": motion}, tmp_path / "two.pkl")
+    with pytest.raises(MotionFileError, match=r"two\.pkl: holds 2 motions.*pose\.convert"):
+        read_source_file("two", tmp_path / "two.pkl")
+
+
 def test_unknown_source_names_the_path(tmp_path):
     with pytest.raises(MotionFileError, match="nothing_here"):
         from cmg_workspace.sources import list_sources

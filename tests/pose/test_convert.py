@@ -438,6 +438,114 @@ def test_bad_output_suffix_and_fps(tmp_path):
         cv.convert_file(src, src_fps=0)
 
 
+def phc_motion(m: Motion, dofs=23, pos_key="root_trans_offset", rot_key="root_rot", dof_key="dof", column=False):
+    """A motion as PHC / ASAP / PBHC write it: root xyzw quaternion, joints in real-motor order (29) or
+    training order (23; their 23-DOF G1), extra keys the converter ignores."""
+    q = m.q29 if dofs == 29 else m.q23
+    n = len(m.root_pos)
+    return {
+        pos_key: m.root_pos.astype(np.float32),
+        rot_key: m.xyzw,
+        dof_key: q[:, :, None] if column else q,
+        "pose_aa": np.zeros((n, 27, 3), dtype=np.float32),
+        "contact_mask": np.ones((n, 2)),
+        "fps": int(m.fps),
+    }
+
+
+def test_phc_pkl_one_motion_pbhc_layout(tmp_path):
+    """PBHC pickles {Path of the source: motion} with plain pickle."""
+    m = Motion()
+    src = tmp_path / "walk_g1.pkl"
+    with open(src, "wb") as f:
+        pickle.dump({Path("/amass/KIT/walk 01.npz"): phc_motion(m)}, f, protocol=pickle.HIGHEST_PROTOCOL)
+    assert cv.detect_format(src) == "phc_pkl"
+    check_clip(cv.convert_file(src, tmp_path / "out.pkl"), m)
+    check_clip(load_clip(tmp_path / "out.pkl"), m)
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        dict(dofs=29),
+        dict(dofs=23, column=True),  # PHC's (T, J, 1)
+        dict(dofs=29, pos_key="root_trans", rot_key="root_quat", dof_key="dof_pos"),
+    ],
+)
+def test_phc_pkl_single_motion_key_variants(tmp_path, keys):
+    joblib = pytest.importorskip("joblib")
+    m = Motion()
+    joblib.dump(phc_motion(m, **keys), tmp_path / "one.pkl")
+    assert cv.detect_format(tmp_path / "one.pkl") == "phc_pkl"
+    [(name, clip)] = cv.read_clips(tmp_path / "one.pkl")
+    assert name == ""
+    check_clip(clip, m)
+
+
+def test_phc_pkl_many_motions_cli_keeps_the_good_ones(tmp_path):
+    """An ASAP-style joblib file of motions by name: one clip per motion, a broken motion reported by name
+    (exit status 1) without losing the others."""
+    joblib = pytest.importorskip("joblib")
+    walk, run = Motion(n=61), Motion(n=100, fps=50.0)
+    bad = phc_motion(Motion())
+    bad["dof"] = bad["dof"].copy()
+    bad["dof"][7, 3] = np.nan
+    motions = {"0-KIT_3_walking slow08_poses": phc_motion(walk, dofs=29), "run/fast.npz": phc_motion(run), "bad": bad}
+    joblib.dump(motions, tmp_path / "asap.pkl", compress=3)
+    assert cv.detect_format(tmp_path / "asap.pkl") == "phc_pkl"
+    with pytest.raises(MotionFileError, match=r"asap\.pkl: holds 3 motions.*one clip per motion"):
+        cv.convert_file(tmp_path / "asap.pkl")
+
+    res = run_cli(tmp_path / "asap.pkl", tmp_path / "out")
+    assert res.returncode == 1
+    assert "asap.pkl[bad]: key 'dof': NaN or inf at frame 7, column 3 (left_knee_joint)" in res.stderr, res.stderr
+    entries = load_manifest(tmp_path / "out" / "manifest.yaml")
+    assert [e.file.name for e in entries] == ["asap_0-KIT_3_walking_slow08_poses.pkl", "asap_fast.pkl"]
+    check_clip(load_clip(entries[0].file), walk)
+    check_clip(load_clip(entries[1].file), run)
+
+    res = run_cli(tmp_path / "asap.pkl", tmp_path / "seg", "--segment", "1", "--fps", "50")
+    assert res.returncode == 1
+    names = [e.file.name for e in load_manifest(tmp_path / "seg" / "manifest.yaml")]
+    assert names == ["asap_0-KIT_3_walking_slow08_poses_seg000.pkl", "asap_0-KIT_3_walking_slow08_poses_seg001.pkl"] + [
+        "asap_fast_seg00{}.pkl".format(k) for k in range(2)
+    ]
+
+
+def test_phc_pkl_in_a_folder_and_dict_of_gmr_clips(tmp_path):
+    joblib = pytest.importorskip("joblib")
+    m = Motion()
+    (tmp_path / "src").mkdir()
+    joblib.dump({"a": phc_motion(m), "b": phc_motion(m, dofs=29)}, tmp_path / "src" / "set.pkl")
+    gmr = {"fps": 30, "root_pos": m.root_pos, "root_rot": m.xyzw, "dof_pos": m.q29, "local_body_pos": None}
+    with open(tmp_path / "src" / "gmr_by_name.pkl", "wb") as f:
+        pickle.dump({"c": gmr}, f)
+    write_csv(tmp_path / "src" / "walk.csv", m)
+    res = cv.convert_folder(tmp_path / "src", tmp_path / "dst", progress=False)
+    assert res.failed == []
+    assert [p.as_posix() for p in res.converted] == ["gmr_by_name_c.pkl", "set_a.pkl", "set_b.pkl", "walk.pkl"]
+    entries = load_manifest(res.manifest)
+    assert entries[1].description == "converted from set.pkl, motion a"
+    for e in entries:
+        check_clip(load_clip(e.file), m)
+
+
+def test_load_clip_names_the_converter_for_source_layouts(tmp_path):
+    """Training or playing a PHC or GMR file directly: the error says to convert it first."""
+    joblib = pytest.importorskip("joblib")
+    m = Motion()
+    joblib.dump({"a": phc_motion(m)}, tmp_path / "phc.pkl")
+    twist_pkl(tmp_path / "gmr29.pkl", m)
+    for src in (tmp_path / "phc.pkl", tmp_path / "gmr29.pkl"):
+        with pytest.raises(
+            MotionFileError, match=r"convert it first with `python -m pose\.convert .*{}".format(src.name)
+        ):
+            load_clip(src)
+    with pytest.raises(MotionFileError) as e:
+        load_clip(_pkl_edit(tmp_path / "nan.pkl", m, dof_pos=m.q23, root_pos=np.full_like(m.root_pos, np.nan)))
+    assert "pose.convert" not in str(e.value)  # a canonical clip's own fault: no hint
+
+
 @pytest.mark.parametrize("suffix", [".pkl", ".npz", ".csv"])
 def test_cli_unreadable_bytes_one_line(tmp_path, suffix):
     src = tmp_path / ("junk" + suffix)
