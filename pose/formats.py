@@ -406,14 +406,20 @@ def read_clip_file(path) -> dict:
 
 def _needs_conversion(data: dict) -> bool:
     """Whether `data` is a motion file `pose.convert` reads rather than a canonical clip: a GMR clip
-    (29 joints, or no body positions), a PHC-style motion, or a dict of motions by name."""
+    (29 joints, or no body positions), a clip of another model's bodies, a PHC-style motion, or a dict
+    of motions by name."""
     if data and all(isinstance(v, dict) for v in data.values()):
         return True
     if any(k in data for k in ("root_trans_offset", "root_trans", "dof")):
         return True
+    model = load_g1()
     dof = data.get("dof_pos")
-    if dof is not None and np.ndim(dof) == 2 and np.shape(dof)[1] == len(load_g1().real_motor_joints):
+    if dof is not None and np.ndim(dof) == 2 and np.shape(dof)[1] == len(model.real_motor_joints):
         return True
+    bodies = data.get("link_body_list")
+    if bodies is not None and not isinstance(bodies, MotionFileError):
+        if sorted(str(b) for b in np.asarray(bodies).reshape(-1)) != sorted(model.motion_bodies):
+            return True  # another model's bodies: the converter recomputes them by forward kinematics
     return "dof_pos" in data and data.get("local_body_pos") is None
 
 

@@ -536,11 +536,15 @@ def test_load_clip_names_the_converter_for_source_layouts(tmp_path):
     m = Motion()
     joblib.dump({"a": phc_motion(m)}, tmp_path / "phc.pkl")
     twist_pkl(tmp_path / "gmr29.pkl", m)
-    for src in (tmp_path / "phc.pkl", tmp_path / "gmr29.pkl"):
+    bodies = list(load_g1().motion_bodies)
+    bodies[5] = "left_knee_link_of_another_model"
+    _pkl_edit(tmp_path / "other_bodies.pkl", m, dof_pos=m.q23, link_body_list=bodies)
+    for src in (tmp_path / "phc.pkl", tmp_path / "gmr29.pkl", tmp_path / "other_bodies.pkl"):
         with pytest.raises(
             MotionFileError, match=r"convert it first with `python -m pose\.convert .*{}".format(src.name)
         ):
             load_clip(src)
+    check_clip(cv.convert_file(tmp_path / "other_bodies.pkl"), m)  # the bodies recomputed by FK
     with pytest.raises(MotionFileError) as e:
         load_clip(_pkl_edit(tmp_path / "nan.pkl", m, dof_pos=m.q23, root_pos=np.full_like(m.root_pos, np.nan)))
     assert "pose.convert" not in str(e.value)  # a canonical clip's own fault: no hint
