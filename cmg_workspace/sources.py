@@ -26,7 +26,7 @@ from typing import Any, Iterable, List, Optional, Tuple
 import numpy as np
 
 from pose.cmg.joints import from_23, joint_names, wrist_indices
-from pose.convert import CONVERTERS, ROOT_COLUMNS, detect_format, phc_motion_joints
+from pose.convert import CONVERTERS, ROOT_COLUMNS, detect_format, joint_order_from_bodies, phc_motion_joints
 from pose.formats import MotionFileError, is_manifest, load_manifest, read_npz, read_pickle
 
 SYNTH_SETS = ("embedded", "locomotion", "steady")
@@ -107,6 +107,8 @@ def _wrist_columns(path: Path, fmt: str) -> Optional[np.ndarray]:
         file_names = [n.decode() if isinstance(n, bytes) else str(n) for n in np.asarray(data[key]).tolist()]
         file_names = [n if n.endswith("_joint") else n + "_joint" for n in file_names]
         q = q[:, q.shape[1] - len(file_names) :]
+    elif q.shape[1] == len(names) and fmt == "beyondmimic_npz":  # joints only: their order told by the bodies
+        file_names = joint_order_from_bodies(path, q, data["body_pos_w"], data["body_quat_w"])
     elif q.shape[1] in (len(names), len(names) + 7):
         file_names, q = list(names), q[:, q.shape[1] - len(names) :]
     else:

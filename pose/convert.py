@@ -13,7 +13,9 @@ Source formats (detected from the suffix and the keys when `--format auto`):
                    xyzw, 29 joints in real-robot order. No fps in the file: 30 Hz or `--src-fps`.
   beyondmimic_npz  BeyondMimic/holosoma NPZ: `fps`, `joint_pos` = root xyz + root quat wxyz + joints
                    (or only the joints, the root then from `body_pos_w[:, 0]` / `body_quat_w[:, 0]`
-                   wxyz); `joint_names` (optional) gives the joint order, else real-robot order.
+                   wxyz); `joint_names` (optional) gives the joint order, else real-robot order with
+                   the root columns, or without them the order (real-robot or Isaac Lab's) whose
+                   forward kinematics matches `body_pos_w` (`joint_order_from_bodies`).
   amass_npz        AMASS-retargeted G1 NPZ: `fps`, `dof_names`, `dof_positions` (T, J),
                    `body_names` (optional), `body_positions` (T, B, 3), `body_rotations` (T, B, 4)
                    wxyz; the root is the body named `pelvis` (body 0 without names).
@@ -51,7 +53,7 @@ import math
 import re
 import sys
 from pathlib import Path
-from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -70,7 +72,7 @@ from pose.formats import (
 )
 from pose.g1_model import load_g1
 from pose.kinematics import ForwardKinematics
-from pose.utils.torch_utils import slerp
+from pose.utils.torch_utils import normalize, quat_rotate_inverse, slerp
 
 FORMATS = ("lafan_csv", "beyondmimic_npz", "amass_npz", "twist29_pkl", "phc_pkl")
 SUFFIXES = {
@@ -145,6 +147,74 @@ def _default_joint_names(n_joints: int, path, key) -> Tuple[str, ...]:
             len(model.real_motor_joints), model.num_dofs, n_joints
         ),
     )
+
+
+@functools.lru_cache(maxsize=None)
+def isaac_lab_joint_order() -> Tuple[str, ...]:
+    """The 29 motors in the order an Isaac Lab articulation of the G1 lists them: breadth-first over the
+    kinematic tree, children in the tree's order, fixed links merged into their parent. BeyondMimic's
+    `csv_to_npz.py` writes `joint_pos` (without names) in this order; MuJoCo, mjlab and the robot use
+    the real-motor order (`load_g1().real_motor_joints`)."""
+    model = load_g1()
+    motors = set(model.real_motor_joints)
+    children: dict = {}
+    for b in model.bodies:
+        children.setdefault(b.parent, []).append(b)
+
+    def moving_children(body) -> list:
+        out = []
+        for child in children.get(body.name, []):
+            moving = child.joint is not None and child.joint.name in motors
+            out.extend([child] if moving else moving_children(child))
+        return out
+
+    order: List[str] = []
+    queue = list(children[None])
+    while queue:
+        body = queue.pop(0)
+        if body.joint is not None and body.joint.name in motors:
+            order.append(body.joint.name)
+        queue.extend(moving_children(body))
+    return tuple(order)
+
+
+# Largest mean distance (m) between the G1's jointed links placed from a clip's joints and the file's bodies
+# for the joint order to be accepted (right order: millimetres, from model revisions; a wrong one: decimetres).
+BODY_FIT_TOLERANCE = 0.03
+
+
+def _joint_order_candidates() -> Dict[str, Tuple[str, ...]]:
+    return {"real-motor": load_g1().real_motor_joints, "Isaac Lab": isaac_lab_joint_order()}
+
+
+def joint_order_from_bodies(path, q: np.ndarray, body_pos: np.ndarray, body_quat_wxyz: np.ndarray) -> List[str]:
+    """The joint order of 29 unnamed joint columns `q` (T, 29): the candidate order (real-motor, Isaac
+    Lab) under which forward kinematics puts the G1's jointed links where the file's bodies are (body 0 the
+    root, wxyz; bodies matched by nearest position, so their order and number do not matter).
+    MotionFileError when none fits within BODY_FIT_TOLERANCE."""
+    model = load_g1()
+    links = [b.name for b in model.bodies if b.joint is not None and b.joint.name in model.dof_names]
+    frames = np.unique(np.linspace(0, len(q) - 1, min(len(q), 50)).astype(int))
+    root_quat = torch.from_numpy(body_quat_wxyz[frames, 0][:, [1, 2, 3, 0]]).unsqueeze(1)
+    rel = torch.from_numpy(body_pos[frames] - body_pos[frames, :1])
+    file_local = quat_rotate_inverse(normalize(root_quat).expand(rel.shape[:2] + (4,)), rel)  # (F, B, 3)
+    fk = ForwardKinematics(bodies=links, dtype=torch.float64)
+    fits = {}
+    for label, names in _joint_order_candidates().items():
+        q23 = torch.from_numpy(q[frames][:, training_columns(names, path, "joint_pos")])
+        ours = fk.local_body_pos(q23)  # (F, K, 3)
+        fits[label] = float(torch.cdist(ours, file_local).min(dim=2).values.mean())
+    best = min(fits, key=lambda k: fits[k])
+    if not fits[best] <= BODY_FIT_TOLERANCE:
+        raise _error(
+            path,
+            "joint_pos",
+            "no joint_names, and the body positions fit no known joint order ({}; mean link distance, "
+            "tolerance {} m): add joint_names to the file".format(
+                ", ".join("{} {:.3f} m".format(k, v) for k, v in fits.items()), BODY_FIT_TOLERANCE
+            ),
+        )
+    return list(_joint_order_candidates()[best])
 
 
 def _check_finite(path, key, a: np.ndarray, columns: Optional[Sequence[str]] = None, what="frame"):
@@ -377,7 +447,9 @@ def lafan_csv_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float
 
 def beyondmimic_npz_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> dict:
     """BeyondMimic/holosoma NPZ: `joint_pos` = [root xyz, root quat wxyz, joints] or joints only
-    (root from `body_pos_w[:, 0]`, `body_quat_w[:, 0]` wxyz); `joint_names` optional."""
+    (root from `body_pos_w[:, 0]`, `body_quat_w[:, 0]` wxyz); `joint_names` optional: without them the
+    joints are in real-motor order (with the root columns), or in the order whose forward kinematics
+    matches the file's bodies, real-motor or Isaac Lab's (`joint_order_from_bodies`)."""
     data = read_npz(path)
     fmt = "BeyondMimic"
     rate = _fps(path, data.get("fps"), src_fps)
@@ -405,16 +477,20 @@ def beyondmimic_npz_to_clip(path, fps: Optional[float] = None, src_fps: Optional
                 ),
             )
         with_root = jp.shape[1] == n_real + 7
-        names = list(_default_joint_names(jp.shape[1] - (7 if with_root else 0), path, "joint_pos"))
-    if with_root:
+    if with_root:  # holosoma: without joint_names the joints are in real-motor order
+        names = names if names is not None else list(load_g1().real_motor_joints)
         columns = ROOT_COLUMNS[:3] + ("root_qw", "root_qx", "root_qy", "root_qz") + tuple(names)
         _check_finite(path, "joint_pos", jp, columns)
         root_pos, root_wxyz, q = jp[:, :3], jp[:, 3:7], jp[:, 7:]
     else:
-        _check_finite(path, "joint_pos", jp, names)
         bp = _get(data, path, "body_pos_w", (None, 3), "(T, bodies, 3) (needed when joint_pos has no root)", fmt)
         bq = _get(data, path, "body_quat_w", (None, 4), "(T, bodies, 4) wxyz (needed when joint_pos has no root)", fmt)
         _same_length(path, [("joint_pos", jp), ("body_pos_w", bp), ("body_quat_w", bq)])
+        _check_finite(path, "joint_pos", jp, names)
+        if names is None:  # BeyondMimic writes the simulator's joint order: told by where the bodies are
+            _check_finite(path, "body_pos_w", bp)
+            _check_finite(path, "body_quat_w", bq)
+            names = joint_order_from_bodies(path, jp, bp, bq)
         root_pos, root_wxyz, q = bp[:, 0], bq[:, 0], jp
         _check_finite(path, "body_pos_w", root_pos, ("x", "y", "z"), what="frame (body 0)")
         _check_finite(path, "body_quat_w", root_wxyz, ("w", "x", "y", "z"), what="frame (body 0)")

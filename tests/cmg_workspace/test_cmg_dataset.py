@@ -164,6 +164,37 @@ def test_29_joint_phc_file_keeps_its_wrists(tmp_path):
         read_source_file("two", tmp_path / "two.pkl")
 
 
+def test_isaac_lab_ordered_beyondmimic_npz_keeps_its_wrists(tmp_path):
+    """BeyondMimic's csv_to_npz writes the joints in Isaac Lab's order without names: the wrists are read from
+    the columns of that order (told by the bodies), not from the real-motor order's."""
+    import torch
+
+    from pose.convert import isaac_lab_joint_order
+    from pose.kinematics import ForwardKinematics
+
+    model = load_g1()
+    t = np.arange(61) / 30.0
+    q29 = np.tile(joints.from_23(model.default_dof_pos[None]), (len(t), 1))
+    q29[:, 3] += 0.3 * np.sin(t)  # left knee
+    q29[:, 21] = 0.4 * np.sin(2 * t)  # left wrist yaw
+    q29[:, 26] = -0.1 * t  # right wrist roll
+    root = np.stack([t, np.zeros_like(t), np.full_like(t, 0.78)], 1)
+    quat_xyzw = np.tile([0.0, 0.0, 0.0, 1.0], (len(t), 1))
+    fk = ForwardKinematics(bodies=model.body_names, dtype=torch.float64)
+    args = (torch.from_numpy(root), torch.from_numpy(quat_xyzw), torch.from_numpy(joints.to_23(q29)))
+    isaac = [list(model.real_motor_joints).index(n) for n in isaac_lab_joint_order()]
+    np.savez(
+        tmp_path / "bm.npz",
+        fps=np.array([30.0]),
+        joint_pos=q29[:, isaac],
+        body_pos_w=fk(*args)[0].numpy(),
+        body_quat_w=fk.body_quat(*args).numpy()[..., [3, 0, 1, 2]],
+    )
+    clip = read_source_file("bm", tmp_path / "bm.npz")
+    assert clip.has_wrists
+    np.testing.assert_allclose(clip.dof_pos, q29, atol=1e-6)
+
+
 def test_unknown_source_names_the_path(tmp_path):
     with pytest.raises(MotionFileError, match="nothing_here"):
         from cmg_workspace.sources import list_sources

@@ -64,23 +64,48 @@ def write_csv(path, m: Motion, n_cols=36):
     return path
 
 
-def beyondmimic_npz(path, m: Motion, with_root=True, names=True):
+# The G1's 29 motors as an Isaac Lab articulation lists them (breadth-first), written out here on purpose so
+# that the converter's derivation from the kinematic tree is checked against an independent list.
+ISAAC_LAB_ORDER = [
+    "left_hip_pitch", "right_hip_pitch", "waist_yaw", "left_hip_roll", "right_hip_roll", "waist_roll",
+    "left_hip_yaw", "right_hip_yaw", "waist_pitch", "left_knee", "right_knee", "left_shoulder_pitch",
+    "right_shoulder_pitch", "left_ankle_pitch", "right_ankle_pitch", "left_shoulder_roll", "right_shoulder_roll",
+    "left_ankle_roll", "right_ankle_roll", "left_shoulder_yaw", "right_shoulder_yaw", "left_elbow", "right_elbow",
+    "left_wrist_roll", "right_wrist_roll", "left_wrist_pitch", "right_wrist_pitch", "left_wrist_yaw",
+    "right_wrist_yaw",
+]  # fmt: skip
+
+
+def simulator_bodies(m: Motion, seed=1):
+    """World positions and wxyz quaternions (T, B, .) of every G1 body as a simulator logs them: the root
+    first, the others in a shuffled order (a simulator's own), by forward kinematics of the motion."""
+    model = load_g1()
+    others = [b.name for b in model.bodies[1:]]
+    order = [model.bodies[0].name] + [others[i] for i in np.random.default_rng(seed).permutation(len(others))]
+    fk = ForwardKinematics(bodies=order, dtype=torch.float64)
+    args = (torch.from_numpy(m.root_pos), torch.from_numpy(m.xyzw), torch.from_numpy(m.q23))
+    pos, quat = fk(*args)[0].numpy(), fk.body_quat(*args).numpy()
+    return pos, quat[..., [3, 0, 1, 2]]
+
+
+def beyondmimic_npz(path, m: Motion, with_root=True, names=True, order="real-motor"):
+    """BeyondMimic / holosoma NPZ; without names and root columns the joints are in `order` (real-motor as
+    mjlab writes them, Isaac Lab's as BeyondMimic's csv_to_npz does) and the bodies come from FK."""
     motor = list(load_g1().real_motor_joints)
     if names:  # a shuffled joint order, half of the names without the `_joint` suffix
         perm = np.random.default_rng(0).permutation(29)
         joint_names = [motor[i][: -len("_joint")] if k % 2 else motor[i] for k, i in enumerate(perm)]
         q = m.q29[:, perm]
+    elif order == "Isaac Lab":
+        q = m.q29[:, [motor.index(n + "_joint") for n in ISAAC_LAB_ORDER]]
     else:
         q = m.q29
     arrays = {"fps": np.array([m.fps])}
     if with_root:
         arrays["joint_pos"] = np.concatenate([m.root_pos, 1.02 * m.wxyz, q], axis=1)  # unnormalised quat
     else:
-        n = len(m.root_pos)
-        junk = np.random.default_rng(1).normal(size=(n, 4, 3))
         arrays["joint_pos"] = q
-        arrays["body_pos_w"] = np.concatenate([m.root_pos[:, None], junk], axis=1)
-        arrays["body_quat_w"] = np.concatenate([m.wxyz[:, None], np.tile([[[0.0, 1.0, 0.0, 0.0]]], (n, 4, 1))], axis=1)
+        arrays["body_pos_w"], arrays["body_quat_w"] = simulator_bodies(m)
     if names:
         arrays["joint_names"] = np.array(joint_names)
     np.savez(path, **arrays)
@@ -168,10 +193,28 @@ def test_beyondmimic_npz_with_root_and_joint_names(tmp_path):
     check_clip(load_clip(tmp_path / "out.npz"), m)
 
 
-def test_beyondmimic_npz_joints_only_root_from_body0(tmp_path):
+@pytest.mark.parametrize("order", ["real-motor", "Isaac Lab"])
+def test_beyondmimic_npz_joints_only_order_told_by_the_bodies(tmp_path, order):
+    """No joint names (BeyondMimic's csv_to_npz, mjlab): the joint order is the one whose FK matches the
+    bodies; the root is body 0."""
+    m = Motion()
+    src = beyondmimic_npz(tmp_path / "bm.npz", m, with_root=False, names=False, order=order)
+    check_clip(cv.convert_file(src), m)
+
+
+def test_isaac_lab_joint_order_from_the_tree():
+    assert list(cv.isaac_lab_joint_order()) == [n + "_joint" for n in ISAAC_LAB_ORDER]
+
+
+def test_beyondmimic_npz_bodies_of_no_known_order_are_an_error(tmp_path):
     m = Motion()
     src = beyondmimic_npz(tmp_path / "bm.npz", m, with_root=False, names=False)
-    check_clip(cv.convert_file(src), m)
+    with np.load(src) as z:
+        arrays = dict(z)
+    arrays["joint_pos"] = arrays["joint_pos"][:, np.random.default_rng(5).permutation(29)]  # some other order
+    np.savez(src, **arrays)
+    with pytest.raises(MotionFileError, match=r"bm\.npz: key 'joint_pos': no joint_names, .*fit no known joint order"):
+        cv.convert_file(src)
 
 
 def test_amass_npz_root_is_pelvis_by_name(tmp_path):
