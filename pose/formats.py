@@ -197,8 +197,8 @@ class _RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
 
     def _load_build(self):
         pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]
-        if isinstance(self.stack[-1], _JoblibArray):
-            self.stack[-1] = self.stack[-1].read(self)
+        if isinstance(self.stack[-1], _JoblibArray):  # the class's read: the state cannot replace it
+            self.stack[-1] = _JoblibArray.read(self.stack[-1], self)
 
     dispatch = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
     dispatch[pickle.BUILD[0]] = _load_build  # type: ignore[assignment]
