@@ -3,7 +3,7 @@
 Per clip (a `SourceClip`, any frame rate):
 
 1. Resample to `fps` (50, the policy rate; root position and joints lerped, root rotation slerped,
-   `pose.convert.resample`), so one CMG step is one policy step whatever the source rate.
+   `pose.readers.resample`), so one CMG step is one policy step whatever the source rate.
 2. State per frame: 29 joint positions and their velocities (central differences at 50 fps).
 3. Command per frame [vx, vy, wz] from the root motion: the root's horizontal velocity in its
    heading frame (the pelvis yaw; roll and pitch ignored, so a leaning runner's command is its
@@ -33,7 +33,7 @@ import torch
 from cmg_workspace.sources import SourceClip
 from pose.cmg.joints import MOTION_DIM, joint_names, mirror_command, mirror_motion
 from pose.cmg.stats import Stats
-from pose.convert import resample
+from pose.readers import resample
 from pose.utils.torch_utils import get_euler_xyz
 
 DATASET_FORMAT = "cmg_dataset"

@@ -60,7 +60,7 @@ from cmg_workspace.sources import list_sources, read_source_file
 from pose.cmg.checkpoint import LoadedCMG, load_cmg
 from pose.cmg.foot_lock import FootLock
 from pose.cmg.joints import to_23
-from pose.convert import resample
+from pose.readers import resample
 from pose.g1_model import ASSETS_DIR, load_g1
 from pose.kinematics import FootGeometry
 

@@ -26,7 +26,7 @@ from typing import Any, Iterable, List, Optional, Tuple
 import numpy as np
 
 from pose.cmg.joints import from_23, joint_names, wrist_indices
-from pose.convert import CONVERTERS, ROOT_COLUMNS, detect_format, joint_order_from_bodies, phc_motion_joints
+from pose.readers import CONVERTERS, ROOT_COLUMNS, detect_format, joint_order_from_bodies, phc_motion_joints
 from pose.formats import MotionFileError, is_manifest, load_manifest, read_npz, read_pickle
 
 SYNTH_SETS = ("embedded", "locomotion", "steady")

@@ -4,37 +4,13 @@
                                    [--fps F] [--src-fps F] [--segment SECONDS] [--suffix .pkl|.npz]
                                    [--no-progress]
 
-SRC is one file (DST: a `.pkl` or `.npz` file, or an existing folder) or a folder (DST: a folder
-that receives every convertible file, same relative paths, plus a TWIST manifest `manifest.yaml`).
-
-Source formats (detected from the suffix and the keys when `--format auto`):
-
-  lafan_csv        Unitree LAFAN1-style CSV, no header, 36 columns per frame: root xyz, root quat
-                   xyzw, 29 joints in real-robot order. No fps in the file: 30 Hz or `--src-fps`.
-  beyondmimic_npz  BeyondMimic/holosoma NPZ: `fps`, `joint_pos` = root xyz + root quat wxyz + joints
-                   (or only the joints, the root then from `body_pos_w[:, 0]` / `body_quat_w[:, 0]`
-                   wxyz); `joint_names` (optional) gives the joint order, else real-robot order with
-                   the root columns, or without them the order (real-robot or Isaac Lab's) whose
-                   forward kinematics matches `body_pos_w` (`joint_order_from_bodies`).
-  amass_npz        AMASS-retargeted G1 NPZ: `fps`, `dof_names`, `dof_positions` (T, J),
-                   `body_names` (optional), `body_positions` (T, B, 3), `body_rotations` (T, B, 4)
-                   wxyz; the root is the body named `pelvis` (body 0 without names).
-  twist29_pkl      29-DOF TWIST/GMR clip (`fps`, `root_pos`, `root_rot` xyzw, `dof_pos` (T, 29) in
-                   real-robot order), or an already 23-DOF clip; `.pkl` (restricted unpickler) or `.npz`.
-  phc_pkl          PHC / ASAP / PBHC motion `.pkl` (pickle or joblib dump): one motion or a dict of
-                   motions by name, each `fps`, `root_trans_offset` (or `root_trans`, `root_pos`),
-                   `root_rot` (or `root_quat`) xyzw, `dof` (or `dof_pos`) (T, 29) real-robot order or
-                   (T, 23) training order. One clip per motion: `<DST stem>_<name><suffix>`, listed in a
-                   `manifest.yaml` beside them; a broken motion is reported and skipped.
-
-For every format joints are mapped by name onto the 23 training joints (the six wrist joints,
-and any other non-training joint, are dropped; docs/conventions.md, Joint order), the root
-quaternion is normalised by
-`pose.formats.normalise_quaternions` (a warning when a norm is more than 0.1 % off 1, an error when
-more than 10 %, zero or not finite) and stored xyzw, `fps` may be any positive float, `--fps`
-resamples (root position and joints lerped, root rotation slerped, duration kept:
-floor(duration * fps) + 1 frames) and `local_body_pos` is recomputed by forward kinematics.
-A file given with an `fps` of its own keeps it unless `--src-fps` overrides it.
+SRC is one file (DST: a `.pkl` or `.npz` file, or a folder) or a folder (DST: a folder that receives
+every convertible file, same relative paths, plus a TWIST manifest `manifest.yaml`). The source formats
+and what every reader does (joints by name, quaternions normalised, `--fps` resampling, bodies by
+forward kinematics) are in `pose.readers`; `--src-fps` overrides a file's own frame rate.
+A file of several motions (`phc_pkl`) gives one clip per motion, `<DST stem>_<name><suffix>`, listed in a
+`manifest.yaml` beside them; a motion that cannot be converted is reported as `FILE[name]: ...` and
+skipped.
 `--segment SECONDS` cuts every converted clip into consecutive pieces of SECONDS (`split_clip`: a last
 piece shorter than half a segment joins the one before, so no frame is lost), written as
 `<stem>_seg000<suffix>`, `<stem>_seg001<suffix>`, ... and listed in `manifest.yaml` (also for one file,
@@ -48,268 +24,21 @@ motions of a PHC-style file, failed).
 from __future__ import annotations
 
 import argparse
-import functools
-import math
-import re
 import sys
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
-import torch
 
-from pose.formats import (
-    CLIP_SUFFIXES,
-    MotionFileError,
-    normalise_quaternions,
-    open_npz,
-    read_npz,
-    read_pickle,
-    save_clip,
-    validate_clip,
-    warnings_as_lines,
-    write_manifest,
+from pose.formats import CLIP_SUFFIXES, MotionFileError, file_error, save_clip, warnings_as_lines, write_manifest
+from pose.readers import (
+    CONVERTERS,
+    FORMATS,
+    LAFAN_FPS,
+    SUFFIXES,
+    read_clips,
+    source_format,
 )
-from pose.g1_model import load_g1
-from pose.kinematics import ForwardKinematics
-from pose.utils.torch_utils import normalize, quat_rotate_inverse, slerp
-
-FORMATS = ("lafan_csv", "beyondmimic_npz", "amass_npz", "twist29_pkl", "phc_pkl")
-SUFFIXES = {
-    "lafan_csv": (".csv",),
-    "beyondmimic_npz": (".npz",),
-    "amass_npz": (".npz",),
-    "twist29_pkl": (".pkl", ".npz"),
-    "phc_pkl": (".pkl",),
-}
-LAFAN_FPS = 30.0
-ROOT_COLUMNS = ("root_x", "root_y", "root_z", "root_qx", "root_qy", "root_qz", "root_qw")
-
-
-def _error(path, key, msg) -> MotionFileError:
-    where = "{}: key {!r}: ".format(path, key) if key else "{}: ".format(path)
-    return MotionFileError(where + msg)
-
-
-# --- shared steps ------------------------------------------------------------------------------------
-
-
-def _joint_name(name) -> str:
-    name = str(name).strip()
-    return name if name.endswith("_joint") else name + "_joint"
-
-
-def training_columns(names: Sequence[str], path="<clip>", key="joint_names") -> List[int]:
-    """For each of the 23 training joints (`load_g1().dof_names`), its column among `names`.
-
-    Names are matched with or without the `_joint` suffix; names of other G1 joints (the six wrist
-    joints of the 29-motor order, hand joints) are accepted and dropped; unknown, duplicate or missing names
-    raise a MotionFileError naming `path` and `key`.
-    """
-    model = load_g1()
-    known = set(model.real_motor_joints) | {b.joint.name for b in model.bodies if b.joint is not None}
-    full = [_joint_name(n) for n in names]
-    unknown = [str(n) for n, f in zip(names, full) if f not in known]
-    if unknown:
-        raise _error(
-            path,
-            key,
-            "unknown joint names {} (expected G1 joint names, with or without '_joint', e.g. {})".format(
-                unknown, list(model.real_motor_joints)
-            ),
-        )
-    dups = sorted({f for f in full if full.count(f) > 1})
-    if dups:
-        raise _error(path, key, "joint names given more than once: {}".format(dups))
-    missing = [n for n in model.dof_names if n not in full]
-    if missing:
-        raise _error(
-            path,
-            key,
-            "missing training joints {} (a clip needs the {} joints {})".format(
-                missing, model.num_dofs, list(model.dof_names)
-            ),
-        )
-    return [full.index(n) for n in model.dof_names]
-
-
-def _default_joint_names(n_joints: int, path, key) -> Tuple[str, ...]:
-    """Joint order of a file that names none: real-robot order (29) or training order (23)."""
-    model = load_g1()
-    if n_joints == len(model.real_motor_joints):
-        return model.real_motor_joints
-    if n_joints == model.num_dofs:
-        return model.dof_names
-    raise _error(
-        path,
-        key,
-        "expected {} joints (real-robot order) or {} (training order), got {}".format(
-            len(model.real_motor_joints), model.num_dofs, n_joints
-        ),
-    )
-
-
-@functools.lru_cache(maxsize=None)
-def isaac_lab_joint_order() -> Tuple[str, ...]:
-    """The 29 motors in the order an Isaac Lab articulation of the G1 lists them: breadth-first over the
-    kinematic tree, children in the tree's order, fixed links merged into their parent. BeyondMimic's
-    `csv_to_npz.py` writes `joint_pos` (without names) in this order; MuJoCo, mjlab and the robot use
-    the real-motor order (`load_g1().real_motor_joints`)."""
-    model = load_g1()
-    motors = set(model.real_motor_joints)
-    children: dict = {}
-    for b in model.bodies:
-        children.setdefault(b.parent, []).append(b)
-
-    def moving_children(body) -> list:
-        out = []
-        for child in children.get(body.name, []):
-            moving = child.joint is not None and child.joint.name in motors
-            out.extend([child] if moving else moving_children(child))
-        return out
-
-    order: List[str] = []
-    queue = list(children[None])
-    while queue:
-        body = queue.pop(0)
-        if body.joint is not None and body.joint.name in motors:
-            order.append(body.joint.name)
-        queue.extend(moving_children(body))
-    return tuple(order)
-
-
-# Largest mean distance (m) between the G1's jointed links placed from a clip's joints and the file's bodies
-# for the joint order to be accepted (right order: millimetres, from model revisions; a wrong one: decimetres).
-BODY_FIT_TOLERANCE = 0.03
-
-
-def _joint_order_candidates() -> Dict[str, Tuple[str, ...]]:
-    return {"real-motor": load_g1().real_motor_joints, "Isaac Lab": isaac_lab_joint_order()}
-
-
-def joint_order_from_bodies(path, q: np.ndarray, body_pos: np.ndarray, body_quat_wxyz: np.ndarray) -> List[str]:
-    """The joint order of 29 unnamed joint columns `q` (T, 29): the candidate order (real-motor, Isaac
-    Lab) under which forward kinematics puts the G1's jointed links where the file's bodies are (body 0 the
-    root, wxyz; bodies matched by nearest position, so their order and number do not matter).
-    MotionFileError when none fits within BODY_FIT_TOLERANCE."""
-    model = load_g1()
-    links = [b.name for b in model.bodies if b.joint is not None and b.joint.name in model.dof_names]
-    frames = np.unique(np.linspace(0, len(q) - 1, min(len(q), 50)).astype(int))
-    root_quat = torch.from_numpy(body_quat_wxyz[frames, 0][:, [1, 2, 3, 0]]).unsqueeze(1)
-    rel = torch.from_numpy(body_pos[frames] - body_pos[frames, :1])
-    file_local = quat_rotate_inverse(normalize(root_quat).expand(rel.shape[:2] + (4,)), rel)  # (F, B, 3)
-    fk = ForwardKinematics(bodies=links, dtype=torch.float64)
-    fits = {}
-    for label, names in _joint_order_candidates().items():
-        q23 = torch.from_numpy(q[frames][:, training_columns(names, path, "joint_pos")])
-        ours = fk.local_body_pos(q23)  # (F, K, 3)
-        fits[label] = float(torch.cdist(ours, file_local).min(dim=2).values.mean())
-    best = min(fits, key=lambda k: fits[k])
-    if not fits[best] <= BODY_FIT_TOLERANCE:
-        raise _error(
-            path,
-            "joint_pos",
-            "no joint_names, and the body positions fit no known joint order ({}; mean link distance, "
-            "tolerance {} m): add joint_names to the file".format(
-                ", ".join("{} {:.3f} m".format(k, v) for k, v in fits.items()), BODY_FIT_TOLERANCE
-            ),
-        )
-    return list(_joint_order_candidates()[best])
-
-
-def _check_finite(path, key, a: np.ndarray, columns: Optional[Sequence[str]] = None, what="frame"):
-    """Raise naming the key, first bad frame and column when `a` holds NaN or inf."""
-    flat = a.reshape(a.shape[0], -1)
-    bad = ~np.isfinite(flat)
-    if bad.any():
-        row, col = (int(x) for x in np.argwhere(bad)[0])
-        col_txt = "column {}".format(col)
-        if columns is not None and col < len(columns):
-            col_txt += " ({})".format(columns[col])
-        raise _error(
-            path,
-            key,
-            "NaN or inf at {} {}, {} ({} frame(s) affected)".format(what, row, col_txt, int(bad.any(axis=1).sum())),
-        )
-
-
-def _fps(path, value, src_fps: Optional[float], key="fps") -> float:
-    """The source frame rate: `src_fps` when given, else the file's `fps` value."""
-    if src_fps is not None:
-        value, key = src_fps, "--src-fps"
-    if value is None:
-        raise _error(path, key, "missing (frame rate in Hz; give --src-fps)")
-    try:
-        a = np.asarray(value, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError):
-        raise _error(path, key, "expected a positive number, got {!r}".format(value))
-    if a.size != 1 or not np.isfinite(a[0]) or a[0] <= 0:
-        raise _error(path, key, "expected a positive number, got {!r}".format(value))
-    return float(a[0])
-
-
-def resample(root_pos: np.ndarray, root_rot: np.ndarray, dof_pos: np.ndarray, src_fps: float, fps: float):
-    """Resample a motion from `src_fps` to `fps` keeping its duration (T-1)/src_fps.
-
-    New frame k is at time k/fps, k = 0 .. floor(duration*fps); positions and joints are lerped,
-    the root rotation (xyzw) is slerped along the shortest path. Returns (root_pos, root_rot, dof_pos).
-    """
-    n_src = root_pos.shape[0]
-    duration = (n_src - 1) / src_fps
-    n = int(math.floor(duration * fps + 1e-9)) + 1
-    s = np.minimum(np.arange(n) * (src_fps / fps), n_src - 1)  # fractional source frame
-    i0 = np.minimum(np.floor(s).astype(np.int64), max(n_src - 2, 0))
-    i1 = np.minimum(i0 + 1, n_src - 1)
-    w = (s - i0)[:, None]
-
-    def lerp(a):
-        return a[i0] * (1.0 - w) + a[i1] * w
-
-    q = slerp(torch.from_numpy(root_rot[i0]), torch.from_numpy(root_rot[i1]), torch.from_numpy(w)).numpy()
-    return lerp(root_pos), q / np.linalg.norm(q, axis=1, keepdims=True), lerp(dof_pos)
-
-
-@functools.lru_cache(maxsize=None)
-def _fk() -> ForwardKinematics:
-    return ForwardKinematics(dtype=torch.float64)
-
-
-def make_clip(
-    path,
-    src_fps: float,
-    root_pos,
-    root_rot_xyzw,
-    dof_pos,
-    fps: Optional[float] = None,
-    rot_key: Optional[str] = "root_rot",
-) -> dict:
-    """The canonical clip of a motion already in training joint order: normalise the root
-    quaternion (`rot_key`: its key in the source file, for messages), resample to `fps` (when given
-    and different), compute `local_body_pos` by FK, validate."""
-    root_pos = np.asarray(root_pos, dtype=np.float64)
-    root_rot = normalise_quaternions(root_rot_xyzw, path, rot_key)
-    dof_pos = np.asarray(dof_pos, dtype=np.float64)
-    if root_pos.shape[0] < 2:
-        raise _error(path, None, "expected at least 2 frames, got {}".format(root_pos.shape[0]))
-    out_fps = src_fps
-    if fps is not None:
-        if not np.isfinite(fps) or fps <= 0:
-            raise _error(path, "--fps", "expected a positive number, got {}".format(fps))
-        if fps != src_fps:
-            root_pos, root_rot, dof_pos = resample(root_pos, root_rot, dof_pos, src_fps, fps)
-        out_fps = float(fps)
-    model = load_g1()
-    with torch.no_grad():
-        local = _fk().local_body_pos(torch.from_numpy(dof_pos)).numpy()
-    clip = {
-        "fps": out_fps,
-        "root_pos": root_pos,
-        "root_rot": root_rot,
-        "dof_pos": dof_pos,
-        "local_body_pos": local,
-        "link_body_list": list(model.motion_bodies),
-    }
-    return validate_clip(clip, path)
 
 
 def split_clip(clip: dict, seconds: float, path="<clip>") -> List[dict]:
@@ -317,7 +46,7 @@ def split_clip(clip: dict, seconds: float, path="<clip>") -> List[dict]:
     fps); a last piece shorter than n / 2 joins the previous one (a clip shorter than 1.5 segments stays
     whole). Every array with one row per frame is cut; the rest (fps, body names) is copied."""
     if not (isinstance(seconds, (int, float)) and np.isfinite(seconds) and seconds > 0):
-        raise _error(path, "--segment", "expected a positive number of seconds, got {}".format(seconds))
+        raise file_error(path, "--segment", "expected a positive number of seconds, got {}".format(seconds))
     n_frames = clip["dof_pos"].shape[0]
     n = max(int(round(seconds * clip["fps"])), 2)
     starts = list(range(0, n_frames, n))
@@ -338,421 +67,13 @@ def segment_paths(dst: Path, count: int) -> List[Path]:
     return [dst.with_name("{}_seg{:03d}{}".format(dst.stem, k, dst.suffix)) for k in range(count)]
 
 
-# --- readers -----------------------------------------------------------------------------------------
-
-
-def _get(data: dict, path, key, shape_tail: Sequence[Optional[int]], what: str, fmt: str) -> np.ndarray:
-    """`data[key]` as a float64 array of shape (T, *shape_tail) (None = any size), finite checks later."""
-    if key not in data:
-        raise _error(path, key, "missing: expected {} in a {} file; keys found: {}".format(what, fmt, sorted(data)))
-    v = data[key]
-    if isinstance(v, MotionFileError):
-        raise v
-    try:
-        a = np.asarray(v, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise _error(path, key, "expected a numeric array of shape {}, got {}".format(what, type(v).__name__))
-    if a.ndim != 1 + len(shape_tail) or any(s is not None and s != n for s, n in zip(shape_tail, a.shape[1:])):
-        raise _error(path, key, "expected shape {}, got {}".format(what, tuple(a.shape)))
-    if a.shape[0] < 1:
-        raise _error(path, key, "has no frames")
-    return a
-
-
-def _names(data: dict, path, key) -> Optional[List[str]]:
-    if key not in data:
-        return None
-    v = data[key]
-    if isinstance(v, MotionFileError):
-        raise v
-    a = np.asarray(v)
-    if a.ndim != 1 or a.dtype.kind not in "US":
-        raise _error(path, key, "expected a 1-D array of names, got dtype {} shape {}".format(a.dtype, a.shape))
-    return [x.decode() if isinstance(x, bytes) else str(x) for x in a.tolist()]
-
-
-def _same_length(path, arrays: Sequence[Tuple[str, np.ndarray]]):
-    n = arrays[0][1].shape[0]
-    for key, a in arrays[1:]:
-        if a.shape[0] != n:
-            raise _error(path, key, "has {} frames but {} has {}".format(a.shape[0], arrays[0][0], n))
-
-
-def _csv_diagnose(path, n_cols: int, columns: Sequence[str]):
-    """Find the line and column that np.loadtxt refused and raise naming them."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _error(
-            path,
-            None,
-            "not a text file (expected a CSV of {} comma-separated numbers per line: "
-            "root xyz, root quat xyzw, 29 joints in real-robot order)".format(n_cols),
-        )
-    for i, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        fields = line.strip().split(",")
-        if len(fields) != n_cols:
-            raise _error(
-                path,
-                None,
-                "line {} has {} columns, expected {} (root xyz, root quat xyzw, 29 joints in real-robot order)".format(
-                    i, len(fields), n_cols
-                ),
-            )
-        for j, x in enumerate(fields):
-            try:
-                float(x)
-            except ValueError:
-                raise _error(
-                    path,
-                    None,
-                    "line {}, column {} ({}): cannot read {!r} as a number (the CSV has no header)".format(
-                        i, j, columns[j], x
-                    ),
-                )
-
-
-# --- one converter per format -----------------------------------------------------------------------
-
-
-def lafan_csv_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> dict:
-    """Unitree LAFAN1-style CSV: 36 columns = root xyz, root quat xyzw, 29 joints (real-robot order)."""
-    model = load_g1()
-    columns = ROOT_COLUMNS + model.real_motor_joints
-    n_cols = len(columns)
-    try:
-        a = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
-    except ValueError as e:  # also UnicodeDecodeError (binary data)
-        _csv_diagnose(path, n_cols, columns)
-        raise _error(path, None, "cannot read as CSV: {}".format(e))
-    if a.size == 0:
-        raise _error(path, None, "no frames (expected rows of {} comma-separated numbers)".format(n_cols))
-    if a.shape[1] != n_cols:
-        raise _error(
-            path,
-            None,
-            "expected {} columns (root xyz, root quat xyzw, {} joints in real-robot order), got {}".format(
-                n_cols, len(model.real_motor_joints), a.shape[1]
-            ),
-        )
-    _check_finite(path, None, a, columns)
-    dof = a[:, 7:][:, training_columns(model.real_motor_joints, path, None)]
-    rate = _fps(path, LAFAN_FPS, src_fps)
-    return make_clip(path, rate, a[:, :3], a[:, 3:7], dof, fps, rot_key=None)
-
-
-def beyondmimic_npz_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> dict:
-    """BeyondMimic/holosoma NPZ: `joint_pos` = [root xyz, root quat wxyz, joints] or joints only
-    (root from `body_pos_w[:, 0]`, `body_quat_w[:, 0]` wxyz); `joint_names` optional: without them the
-    joints are in real-motor order (with the root columns), or in the order whose forward kinematics
-    matches the file's bodies, real-motor or Isaac Lab's (`joint_order_from_bodies`)."""
-    data = read_npz(path)
-    fmt = "BeyondMimic"
-    rate = _fps(path, data.get("fps"), src_fps)
-    jp = _get(data, path, "joint_pos", (None,), "(T, 7 + joints) or (T, joints)", fmt)
-    names = _names(data, path, "joint_names")
-    if names is not None:
-        n_j = len(names)
-        if jp.shape[1] not in (n_j, n_j + 7):
-            raise _error(
-                path,
-                "joint_pos",
-                "expected {} columns (the joint_names) or {} (root xyz, quat wxyz, joints), got {}".format(
-                    n_j, n_j + 7, jp.shape[1]
-                ),
-            )
-        with_root = jp.shape[1] == n_j + 7
-    else:
-        n_real = len(load_g1().real_motor_joints)
-        if jp.shape[1] not in (n_real, n_real + 7):
-            raise _error(
-                path,
-                "joint_pos",
-                "expected shape (T, {}) (root xyz, root quat wxyz, {} joints) or (T, {}) without joint_names, got {}".format(
-                    n_real + 7, n_real, n_real, tuple(jp.shape)
-                ),
-            )
-        with_root = jp.shape[1] == n_real + 7
-    if with_root:  # holosoma: without joint_names the joints are in real-motor order
-        names = names if names is not None else list(load_g1().real_motor_joints)
-        columns = ROOT_COLUMNS[:3] + ("root_qw", "root_qx", "root_qy", "root_qz") + tuple(names)
-        _check_finite(path, "joint_pos", jp, columns)
-        root_pos, root_wxyz, q = jp[:, :3], jp[:, 3:7], jp[:, 7:]
-    else:
-        bp = _get(data, path, "body_pos_w", (None, 3), "(T, bodies, 3) (needed when joint_pos has no root)", fmt)
-        bq = _get(data, path, "body_quat_w", (None, 4), "(T, bodies, 4) wxyz (needed when joint_pos has no root)", fmt)
-        _same_length(path, [("joint_pos", jp), ("body_pos_w", bp), ("body_quat_w", bq)])
-        _check_finite(path, "joint_pos", jp, names)
-        if names is None:  # BeyondMimic writes the simulator's joint order: told by where the bodies are
-            _check_finite(path, "body_pos_w", bp)
-            _check_finite(path, "body_quat_w", bq)
-            names = joint_order_from_bodies(path, jp, bp, bq)
-        root_pos, root_wxyz, q = bp[:, 0], bq[:, 0], jp
-        _check_finite(path, "body_pos_w", root_pos, ("x", "y", "z"), what="frame (body 0)")
-        _check_finite(path, "body_quat_w", root_wxyz, ("w", "x", "y", "z"), what="frame (body 0)")
-    key = "joint_names" if "joint_names" in data else "joint_pos"
-    dof = q[:, training_columns(names, path, key)]
-    return make_clip(
-        path, rate, root_pos, root_wxyz[:, [1, 2, 3, 0]], dof, fps, rot_key="joint_pos" if with_root else "body_quat_w"
-    )
-
-
-def amass_npz_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> dict:
-    """AMASS-retargeted G1 NPZ: `dof_names`, `dof_positions`, `body_positions`, `body_rotations` wxyz."""
-    data = read_npz(path)
-    fmt = "AMASS-retargeted G1"
-    rate = _fps(path, data.get("fps"), src_fps)
-    q = _get(data, path, "dof_positions", (None,), "(T, joints)", fmt)
-    names = _names(data, path, "dof_names")
-    if names is None:
-        names = list(_default_joint_names(q.shape[1], path, "dof_positions"))
-    elif len(names) != q.shape[1]:
-        raise _error(path, "dof_positions", "has {} columns but dof_names has {} names".format(q.shape[1], len(names)))
-    bp = _get(data, path, "body_positions", (None, 3), "(T, bodies, 3)", fmt)
-    bq = _get(data, path, "body_rotations", (None, 4), "(T, bodies, 4) wxyz", fmt)
-    _same_length(path, [("dof_positions", q), ("body_positions", bp), ("body_rotations", bq)])
-    body_names = _names(data, path, "body_names")
-    root = 0
-    if body_names is not None:
-        if len(body_names) != bp.shape[1]:
-            raise _error(
-                path, "body_names", "has {} names but body_positions has {} bodies".format(len(body_names), bp.shape[1])
-            )
-        if "pelvis" not in body_names:
-            raise _error(path, "body_names", "no body named 'pelvis' (the root), got {}".format(body_names))
-        root = body_names.index("pelvis")
-    if bq.shape[1] != bp.shape[1]:
-        raise _error(path, "body_rotations", "has {} bodies but body_positions has {}".format(bq.shape[1], bp.shape[1]))
-    _check_finite(path, "dof_positions", q, names)
-    _check_finite(path, "body_positions", bp[:, root], ("x", "y", "z"), what="frame (root body {})".format(root))
-    _check_finite(path, "body_rotations", bq[:, root], ("w", "x", "y", "z"), what="frame (root body {})".format(root))
-    dof = q[:, training_columns(names, path, "dof_names" if "dof_names" in data else "dof_positions")]
-    return make_clip(path, rate, bp[:, root], bq[:, root][:, [1, 2, 3, 0]], dof, fps, rot_key="body_rotations")
-
-
-def twist_pkl_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> dict:
-    """TWIST/GMR clip with 29 joints (real-robot order) or 23 (training order); `.pkl` or `.npz`."""
-    path = Path(path)
-    fmt = "TWIST/GMR"
-    data = read_npz(path) if path.suffix.lower() == ".npz" else read_pickle(path)
-    if not isinstance(data, dict):
-        raise _error(
-            path, None, "expected a dict with fps, root_pos, root_rot, dof_pos, got {}".format(type(data).__name__)
-        )
-    rate = _fps(path, data.get("fps"), src_fps)
-    root_pos = _get(data, path, "root_pos", (3,), "(T, 3)", fmt)
-    root_rot = _get(data, path, "root_rot", (4,), "(T, 4) xyzw", fmt)
-    q = _get(data, path, "dof_pos", (None,), "(T, 29) real-robot order or (T, 23) training order", fmt)
-    _same_length(path, [("root_pos", root_pos), ("root_rot", root_rot), ("dof_pos", q)])
-    names = _default_joint_names(q.shape[1], path, "dof_pos")
-    _check_finite(path, "root_pos", root_pos, ("x", "y", "z"))
-    _check_finite(path, "root_rot", root_rot, ("x", "y", "z", "w"))
-    _check_finite(path, "dof_pos", q, names)
-    dof = q[:, training_columns(names, path, "dof_pos")]
-    return make_clip(path, rate, root_pos, root_rot, dof, fps)
-
-
-# PHC-style motion files (PHC, ASAP, PBHC, HumanoidVerse): a pickle or joblib dump of one motion, or of
-# {name: motion}; each motion's keys, first match used.
-PHC_ROOT_POS_KEYS = ("root_trans_offset", "root_trans", "root_pos")
-PHC_ROOT_ROT_KEYS = ("root_rot", "root_quat")
-PHC_DOF_KEYS = ("dof", "dof_pos")
-# A motion of a source file by name ("" for a file of one), converted, or the error that stopped it.
-NamedClip = Tuple[str, Union[dict, MotionFileError]]
-
-
-def _is_phc_motion(data) -> bool:
-    return isinstance(data, dict) and any(k in data for k in PHC_ROOT_POS_KEYS) and any(k in data for k in PHC_DOF_KEYS)
-
-
-def _motion_name(key, taken: set) -> str:
-    """A file-name-safe, unique name for the motion stored under `key` (a path's stem for a path)."""
-    text = str(key)
-    if "/" in text or "\\" in text or Path(text).suffix.lower() in (".npz", ".npy", ".pkl", ".pt"):
-        text = Path(text.replace("\\", "/")).stem
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "motion"
-    unique, k = name, 1
-    while unique in taken:
-        k += 1
-        unique = "{}_{}".format(name, k)
-    taken.add(unique)
-    return unique
-
-
-def _phc_key(motion: dict, candidates: Sequence[str], path, what: str) -> str:
-    for k in candidates:
-        if k in motion:
-            return k
-    raise _error(
-        path,
-        None,
-        "no {}: expected one of the keys {}; keys found: {}".format(what, list(candidates), sorted(map(str, motion))),
-    )
-
-
-def _phc_joints(motion: dict, path) -> Tuple[str, np.ndarray]:
-    """(key, joint angles (T, J) as stored) of a PHC-style motion; PHC's (T, J, 1) is squeezed."""
-    key = _phc_key(motion, PHC_DOF_KEYS, path, "joint angles")
-    dof = motion[key]
-    if isinstance(dof, np.ndarray) and dof.ndim == 3 and dof.shape[2] == 1:
-        dof = dof[:, :, 0]
-    what = "(T, 29) real-robot order or (T, 23) training order"
-    return key, _get({key: dof}, path, key, (None,), what, "PHC-style motion")
-
-
-def _phc_motion_to_clip(motion: dict, path, fps: Optional[float], src_fps: Optional[float]) -> dict:
-    pos_key = _phc_key(motion, PHC_ROOT_POS_KEYS, path, "root position")
-    rot_key = _phc_key(motion, PHC_ROOT_ROT_KEYS, path, "root rotation")
-    dof_key, q = _phc_joints(motion, path)
-    rate = _fps(path, motion.get("fps"), src_fps)
-    root_pos = _get(motion, path, pos_key, (3,), "(T, 3)", "PHC-style motion")
-    root_rot = _get(motion, path, rot_key, (4,), "(T, 4) xyzw", "PHC-style motion")
-    _same_length(path, [(pos_key, root_pos), (rot_key, root_rot), (dof_key, q)])
-    names = _default_joint_names(q.shape[1], path, dof_key)
-    _check_finite(path, pos_key, root_pos, ("x", "y", "z"))
-    _check_finite(path, rot_key, root_rot, ("x", "y", "z", "w"))
-    _check_finite(path, dof_key, q, names)
-    return make_clip(path, rate, root_pos, root_rot, q[:, training_columns(names, path, dof_key)], fps, rot_key=rot_key)
-
-
-def _phc_motions(path: Path) -> List[Tuple[Optional[str], dict]]:
-    """(stored name, motion) of every motion of a PHC-style file; the name None for a file of one motion."""
-    data = read_pickle(path)
-    if _is_phc_motion(data):
-        return [(None, data)]  # type: ignore[list-item]
-    if not isinstance(data, dict) or not data or not all(isinstance(v, dict) for v in data.values()):
-        raise _error(
-            path,
-            None,
-            "expected a PHC-style motion (keys {} / {} / {}, fps) or a dict of such motions by name".format(
-                "|".join(PHC_ROOT_POS_KEYS), "|".join(PHC_ROOT_ROT_KEYS), "|".join(PHC_DOF_KEYS)
-            ),
-        )
-    return [(str(k), v) for k, v in data.items()]
-
-
-def _one_phc_motion(path: Path) -> dict:
-    motions = _phc_motions(path)
-    if len(motions) != 1:
-        raise _error(
-            path,
-            None,
-            "holds {} motions, expected one here; `python -m pose.convert {} DST_FOLDER` writes one clip per "
-            "motion".format(len(motions), path),
-        )
-    return motions[0][1]
-
-
-def phc_pkl_to_clips(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> List[NamedClip]:
-    """Every motion of a PHC-style file as (name, clip), or (name, MotionFileError) for a motion that
-    cannot be converted (its message names the file and the motion: `FILE[name]`). A file of one
-    motion gives the name ""."""
-    path = Path(path)
-    out: List[NamedClip] = []
-    taken: set = set()
-    for key, motion in _phc_motions(path):
-        if key is None:
-            return [("", _phc_motion_to_clip(motion, path, fps, src_fps))]
-        name = _motion_name(key, taken)
-        try:
-            out.append((name, _phc_motion_to_clip(motion, "{}[{}]".format(path, key), fps, src_fps)))
-        except MotionFileError as e:
-            out.append((name, e))
-    return out
-
-
-def phc_pkl_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> dict:
-    """The motion of a PHC-style file that holds one (`phc_pkl_to_clips` for files of several)."""
-    path = Path(path)
-    return _phc_motion_to_clip(_one_phc_motion(path), path, fps, src_fps)
-
-
-def phc_motion_joints(path) -> np.ndarray:
-    """The joint angles (T, 29 or 23), as stored, of a PHC-style file of one motion (the CMG's dataset
-    reads the wrists of 29-joint files)."""
-    path = Path(path)
-    return _phc_joints(_one_phc_motion(path), path)[1]
-
-
-CONVERTERS = {
-    "lafan_csv": lafan_csv_to_clip,
-    "beyondmimic_npz": beyondmimic_npz_to_clip,
-    "amass_npz": amass_npz_to_clip,
-    "twist29_pkl": twist_pkl_to_clip,
-    "phc_pkl": phc_pkl_to_clip,
-}
-
-
-def source_format(path: Path, fmt: str = "auto") -> str:
-    """The format `path` is read as: `fmt`, or the detected one for "auto"; the file must exist."""
-    if not path.is_file():
-        raise _error(path, None, "file does not exist")
-    if fmt == "auto":
-        fmt = detect_format(path)
-    if fmt not in CONVERTERS:
-        raise _error(
-            path, "--format", "unknown format {!r} (expected auto or one of {})".format(fmt, ", ".join(FORMATS))
-        )
-    return fmt
-
-
-def read_clips(
-    path, fmt: str = "auto", fps: Optional[float] = None, src_fps: Optional[float] = None
-) -> List[NamedClip]:
-    """Every motion of a source file as (name, canonical clip or MotionFileError): one motion named ""
-    for every format but `phc_pkl`, whose files may hold several by name."""
-    path = Path(path)
-    fmt = source_format(path, fmt)
-    if fmt == "phc_pkl":
-        return phc_pkl_to_clips(path, fps, src_fps)
-    return [("", CONVERTERS[fmt](path, fps=fps, src_fps=src_fps))]
-
-
-# --- dispatcher --------------------------------------------------------------------------------------
-
-
-def detect_format(path) -> str:
-    """The source format of `path` from its suffix and (for `.npz`) its keys."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return "lafan_csv"
-    if suffix == ".pkl":
-        data = read_pickle(path)
-        if not isinstance(data, dict) or ("root_pos" in data and "dof_pos" in data):
-            return "twist29_pkl"  # a TWIST/GMR clip (or not a dict at all: its reader says so)
-        by_name = bool(data) and all(isinstance(v, dict) for v in data.values())
-        is_phc = _is_phc_motion(data) or (by_name and any(_is_phc_motion(v) for v in data.values()))
-        return "phc_pkl" if is_phc else "twist29_pkl"
-    if suffix == ".npz":
-        with open_npz(path) as z:
-            keys = set(z.files)
-        if "dof_positions" in keys:
-            return "amass_npz"
-        if "joint_pos" in keys:
-            return "beyondmimic_npz"
-        if "dof_pos" in keys:
-            return "twist29_pkl"
-        raise _error(
-            path,
-            None,
-            "cannot tell the format: expected 'joint_pos' (BeyondMimic), 'dof_positions' (AMASS-retargeted G1) "
-            "or 'dof_pos' (TWIST clip), found keys {}".format(sorted(keys)),
-        )
-    raise _error(path, None, "unknown motion format {!r} (expected .csv, .npz or .pkl)".format(suffix))
-
-
 def output_path(src, dst) -> Path:
     """Where `convert_file(src, dst)` writes: `dst`, or `dst/<src stem>.pkl` when `dst` is a folder."""
     dst = Path(dst)
     if dst.is_dir():
         dst = dst / (Path(src).stem + ".pkl")
     if dst.suffix.lower() not in CLIP_SUFFIXES:
-        raise _error(dst, None, "output must end in .pkl or .npz")
+        raise file_error(dst, None, "output must end in .pkl or .npz")
     return dst
 
 
@@ -849,16 +170,16 @@ def convert_folder(
 
     src, dst = Path(src), Path(dst)
     if not src.is_dir():
-        raise _error(src, None, "folder does not exist")
+        raise file_error(src, None, "folder does not exist")
     if suffix not in CLIP_SUFFIXES:
-        raise _error(dst, "--suffix", "expected .pkl or .npz, got {!r}".format(suffix))
+        raise file_error(dst, "--suffix", "expected .pkl or .npz, got {!r}".format(suffix))
     wanted = SUFFIXES[fmt] if fmt in SUFFIXES else (".csv", ".npz", ".pkl")
     dst_abs = dst.resolve()
     files = sorted(
         p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in wanted and dst_abs not in p.resolve().parents
     )
     if not files:
-        raise _error(src, None, "no convertible files (expected {})".format(", ".join(wanted)))
+        raise file_error(src, None, "no convertible files (expected {})".format(", ".join(wanted)))
     converted: List[Path] = []
     descriptions: List[str] = []
     failed: List[Tuple[Path, str]] = []
@@ -867,7 +188,7 @@ def convert_folder(
         rel = f.relative_to(src).with_suffix(suffix)
         try:
             if rel in claimed:
-                raise _error(f, None, "skipped: output {} was already written from another source file".format(rel))
+                raise file_error(f, None, "skipped: output {} was already written from another source file".format(rel))
             written, errors = convert_source(f, dst / rel, fmt=fmt, fps=fps, src_fps=src_fps, segment=segment)
             if errors and strict:
                 raise errors[0]

@@ -217,7 +217,8 @@ def safe_load_pickle(path) -> object:
     return _RestrictedUnpickler(io.BytesIO(data)).load()
 
 
-def _err(path, key, msg) -> MotionFileError:
+def file_error(path, key, msg) -> MotionFileError:
+    """The one-line MotionFileError of every reader: `FILE: key 'KEY': MSG` (or `FILE: MSG`)."""
     where = "{}: key {!r}: ".format(path, key) if key else "{}: ".format(path)
     return MotionFileError(where + msg)
 
@@ -228,7 +229,7 @@ def read_pickle(path) -> object:
     try:
         return safe_load_pickle(path)
     except Exception as e:
-        raise _err(
+        raise file_error(
             path,
             None,
             "cannot read as a pickle of numpy arrays (expected a TWIST/GMR clip: a pickled dict): {}: {}".format(
@@ -240,11 +241,13 @@ def read_pickle(path) -> object:
 def open_npz(path):
     """`np.load` of an `.npz` file without pickle; MotionFileError when it is not a zip archive."""
     if not zipfile.is_zipfile(path):
-        raise _err(path, None, "not an .npz file (expected a zip archive of numpy arrays, as written by numpy.savez)")
+        raise file_error(
+            path, None, "not an .npz file (expected a zip archive of numpy arrays, as written by numpy.savez)"
+        )
     try:
         return np.load(path, allow_pickle=False)
     except Exception as e:  # damaged archive
-        raise _err(path, None, "cannot read .npz file: {}: {}".format(type(e).__name__, e))
+        raise file_error(path, None, "cannot read .npz file: {}: {}".format(type(e).__name__, e))
 
 
 def read_npz(path) -> Dict[str, object]:
@@ -259,9 +262,9 @@ def read_npz(path) -> Dict[str, object]:
             try:
                 out[k] = z[k]
             except ValueError:  # an object array: never unpickled from a motion file
-                out[k] = _err(path, k, "holds Python objects, which need pickle; expected numbers or strings")
+                out[k] = file_error(path, k, "holds Python objects, which need pickle; expected numbers or strings")
             except Exception as e:  # damaged member
-                raise _err(path, k, "cannot read from the .npz file: {}: {}".format(type(e).__name__, e))
+                raise file_error(path, k, "cannot read from the .npz file: {}: {}".format(type(e).__name__, e))
     return out
 
 
@@ -281,7 +284,7 @@ def normalise_quaternions(q: np.ndarray, path, key: Optional[str] = "root_rot") 
     bad = ~(dev <= QUAT_NORM_MAX)  # also NaN
     if bad.any():
         i = int(np.argmax(bad))
-        raise _err(
+        raise file_error(
             path,
             key,
             "quaternion at frame {} has norm {:.4g}, expected 1 (+-{:g}) ({} frame(s) affected)".format(
@@ -291,24 +294,26 @@ def normalise_quaternions(q: np.ndarray, path, key: Optional[str] = "root_rot") 
     worst = float(dev.max())
     if worst > QUAT_NORM_WARN:
         msg = "quaternion norms off 1 by up to {:.3g}: renormalised".format(worst)
-        warnings.warn(str(_err(path, key, msg)), MotionFileWarning, stacklevel=2)
+        warnings.warn(str(file_error(path, key, msg)), MotionFileWarning, stacklevel=2)
     return q / norm[:, None]
 
 
 def _array(clip, key, path, shape_tail, what):
     if key not in clip:
-        raise _err(path, key, "missing (a clip needs {})".format(", ".join(CLIP_KEYS)))
+        raise file_error(path, key, "missing (a clip needs {})".format(", ".join(CLIP_KEYS)))
     try:
         a = np.asarray(clip[key], dtype=np.float64)
     except (TypeError, ValueError):
-        raise _err(
+        raise file_error(
             path, key, "expected a numeric array of shape (T, {}), got {}".format(what, type(clip[key]).__name__)
         )
     if a.ndim != 1 + len(shape_tail) or tuple(a.shape[1:]) != tuple(shape_tail):
-        raise _err(path, key, "expected shape (T, {}), got {}".format(what, tuple(a.shape)))
+        raise file_error(path, key, "expected shape (T, {}), got {}".format(what, tuple(a.shape)))
     bad = ~np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)
     if bad.any():
-        raise _err(path, key, "NaN or inf at frame {} ({} frames affected)".format(int(np.argmax(bad)), int(bad.sum())))
+        raise file_error(
+            path, key, "NaN or inf at frame {} ({} frames affected)".format(int(np.argmax(bad)), int(bad.sum()))
+        )
     return a
 
 
@@ -320,18 +325,20 @@ def validate_clip(clip: dict, path="<clip>") -> dict:
     """
     model = load_g1()
     if not isinstance(clip, dict):
-        raise _err(path, None, "expected a dict with keys {}, got {}".format(", ".join(CLIP_KEYS), type(clip).__name__))
+        raise file_error(
+            path, None, "expected a dict with keys {}, got {}".format(", ".join(CLIP_KEYS), type(clip).__name__)
+        )
     for key in CLIP_KEYS:
         if isinstance(clip.get(key), MotionFileError):  # unreadable key of an .npz (see read_npz)
             raise clip[key]
     if "fps" not in clip:
-        raise _err(path, "fps", "missing (frame rate in Hz)")
+        raise file_error(path, "fps", "missing (frame rate in Hz)")
     try:
         fps = float(np.asarray(clip["fps"]).reshape(()))
     except (TypeError, ValueError):
-        raise _err(path, "fps", "expected a positive number, got {!r}".format(clip["fps"]))
+        raise file_error(path, "fps", "expected a positive number, got {!r}".format(clip["fps"]))
     if not np.isfinite(fps) or fps <= 0:
-        raise _err(path, "fps", "expected a positive number, got {}".format(fps))
+        raise file_error(path, "fps", "expected a positive number, got {}".format(fps))
     nd = model.num_dofs
     nb = len(model.motion_bodies)
     root_pos = _array(clip, "root_pos", path, (3,), "3")
@@ -341,23 +348,25 @@ def validate_clip(clip: dict, path="<clip>") -> dict:
     n = root_pos.shape[0]
     for key, a in (("root_rot", root_rot), ("dof_pos", dof_pos), ("local_body_pos", local_body_pos)):
         if a.shape[0] != n:
-            raise _err(path, key, "has {} frames but root_pos has {}".format(a.shape[0], n))
+            raise file_error(path, key, "has {} frames but root_pos has {}".format(a.shape[0], n))
     if n < 2:
-        raise _err(path, "root_pos", "expected at least 2 frames, got {}".format(n))
+        raise file_error(path, "root_pos", "expected at least 2 frames, got {}".format(n))
     root_rot = normalise_quaternions(root_rot, path, "root_rot")
     if "link_body_list" not in clip:
-        raise _err(path, "link_body_list", "missing (the {} body names of local_body_pos)".format(nb))
+        raise file_error(path, "link_body_list", "missing (the {} body names of local_body_pos)".format(nb))
     names = [str(x) for x in clip["link_body_list"]]
     unknown = [x for x in names if x not in model.motion_bodies]
     if unknown:
-        raise _err(
+        raise file_error(
             path,
             "link_body_list",
             "unknown body names {} (expected the G1 motion bodies {})".format(unknown, list(model.motion_bodies)),
         )
     missing = [x for x in model.motion_bodies if x not in names]
     if missing or len(names) != nb:
-        raise _err(path, "link_body_list", "expected the {} G1 motion bodies once each, missing {}".format(nb, missing))
+        raise file_error(
+            path, "link_body_list", "expected the {} G1 motion bodies once each, missing {}".format(nb, missing)
+        )
     order = [names.index(x) for x in model.motion_bodies]
     return {
         "fps": fps,
@@ -374,7 +383,7 @@ def clips_in_folder(folder) -> List[Path]:
     naming the folder when there is none."""
     files = sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in CLIP_SUFFIXES)
     if not files:
-        raise _err(folder, None, "no clips (.pkl or .npz) in this folder")
+        raise file_error(folder, None, "no clips (.pkl or .npz) in this folder")
     return files
 
 
@@ -383,9 +392,9 @@ def require_file(path, what: str) -> Path:
     `what` names the expected file in the message, e.g. "manifest"."""
     path = Path(path)
     if path.is_dir():
-        raise _err(path, None, "is a folder, expected a {}".format(what))
+        raise file_error(path, None, "is a folder, expected a {}".format(what))
     if not path.is_file():
-        raise _err(path, None, "{} does not exist".format(what))
+        raise file_error(path, None, "{} does not exist".format(what))
     return path
 
 
@@ -398,9 +407,9 @@ def read_clip_file(path) -> dict:
     elif suffix == ".npz":
         data = read_npz(path)
     else:
-        raise _err(path, None, "unknown clip format {!r} (expected .pkl or .npz)".format(suffix))
+        raise file_error(path, None, "unknown clip format {!r} (expected .pkl or .npz)".format(suffix))
     if not isinstance(data, dict):
-        raise _err(path, None, "expected a dict of arrays, got {}".format(type(data).__name__))
+        raise file_error(path, None, "expected a dict of arrays, got {}".format(type(data).__name__))
     return data
 
 
@@ -451,7 +460,7 @@ def save_clip(path, clip: dict) -> Path:
         with open(path, "wb") as f:
             pickle.dump(clip, f, protocol=4)
     else:
-        raise _err(path, None, "unknown clip format {!r} (expected .pkl or .npz)".format(path.suffix))
+        raise file_error(path, None, "unknown clip format {!r} (expected .pkl or .npz)".format(path.suffix))
     return path
 
 
@@ -493,36 +502,38 @@ def _read_manifest(path, missing: Optional[List[MotionFileError]]) -> List[Manif
         with open(path) as f:
             data = yaml.safe_load(f)
     except yaml.YAMLError as e:
-        raise _err(path, None, "not valid YAML: {}".format(e))
+        raise file_error(path, None, "not valid YAML: {}".format(e))
     if not isinstance(data, dict) or "motions" not in data:
-        raise _err(path, "motions", "missing (a manifest has root_path and motions: [{file, weight, description}])")
+        raise file_error(
+            path, "motions", "missing (a manifest has root_path and motions: [{file, weight, description}])"
+        )
     root = Path(data.get("root_path") or ".")
     if not root.is_absolute():
         root = path.parent / root
     motions = data["motions"]
     if not isinstance(motions, list) or not motions:
-        raise _err(path, "motions", "expected a non-empty list of {file, weight, description}")
+        raise file_error(path, "motions", "expected a non-empty list of {file, weight, description}")
     entries = []
     for i, m in enumerate(motions):
         key = "motions[{}]".format(i)
         if not isinstance(m, dict) or "file" not in m:
-            raise _err(path, key, "expected a mapping with a 'file' key, got {!r}".format(m))
+            raise file_error(path, key, "expected a mapping with a 'file' key, got {!r}".format(m))
         try:
             weight = float(m.get("weight", 1.0))
         except (TypeError, ValueError):
-            raise _err(path, key + ".weight", "expected a number >= 0, got {!r}".format(m.get("weight")))
+            raise file_error(path, key + ".weight", "expected a number >= 0, got {!r}".format(m.get("weight")))
         if not np.isfinite(weight) or weight < 0:
-            raise _err(path, key + ".weight", "expected a number >= 0, got {}".format(weight))
+            raise file_error(path, key + ".weight", "expected a number >= 0, got {}".format(weight))
         file = root / str(m["file"])
         if not file.is_file():  # the one message for pose.validate and MotionLib
-            err = _err(path, key + ".file", "{} does not exist (root_path {})".format(file, root))
+            err = file_error(path, key + ".file", "{} does not exist (root_path {})".format(file, root))
             if missing is None:
                 raise err
             missing.append(err)
             continue
         entries.append(ManifestEntry(file, weight, str(m.get("description", ""))))
     if entries and sum(e.weight for e in entries) <= 0:
-        raise _err(path, "motions", "all weights are zero")
+        raise file_error(path, "motions", "all weights are zero")
     return entries
 
 

@@ -21,7 +21,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from pose.convert import make_clip
+from pose.readers import make_clip
 from pose.formats import MotionFileError, load_clip, motion_sources, save_clip, write_manifest
 from pose.g1_model import AXIAL_SIGNS, VECTOR_SIGNS, load_g1
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pose.convert import make_clip
+from pose.readers import make_clip
 from pose.formats import save_clip, write_manifest
 from pose.g1_model import load_g1
 

@@ -169,7 +169,7 @@ def test_isaac_lab_ordered_beyondmimic_npz_keeps_its_wrists(tmp_path):
     the columns of that order (told by the bodies), not from the real-motor order's."""
     import torch
 
-    from pose.convert import isaac_lab_joint_order
+    from pose.readers import isaac_lab_joint_order
     from pose.kinematics import ForwardKinematics
 
     model = load_g1()

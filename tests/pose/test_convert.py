@@ -19,6 +19,7 @@ import torch
 from scipy.spatial.transform import Rotation, Slerp
 
 from pose import convert as cv
+from pose import readers as rd
 from pose.formats import MotionFileError, MotionFileWarning, load_clip, load_manifest
 from pose.g1_model import load_g1
 from pose.kinematics import ForwardKinematics
@@ -166,15 +167,15 @@ def run_cli(*args):
 
 def test_training_columns_drop_wrists_by_name():
     model = load_g1()
-    cols = cv.training_columns(model.real_motor_joints)
+    cols = rd.training_columns(model.real_motor_joints)
     assert cols == [i for i in range(29) if i not in WRIST_COLUMNS_29]
-    assert cv.training_columns(model.dof_names) == list(range(23))
+    assert rd.training_columns(model.dof_names) == list(range(23))
 
 
 def test_lafan_csv(tmp_path):
     m = Motion()
     src = write_csv(tmp_path / "walk.csv", m)
-    assert cv.detect_format(src) == "lafan_csv"
+    assert rd.detect_format(src) == "lafan_csv"
     check_clip(cv.convert_file(src, tmp_path / "walk.pkl"), m)
     check_clip(load_clip(tmp_path / "walk.pkl"), m)
     assert cv.convert_file(src, src_fps=60)["fps"] == 60.0
@@ -183,7 +184,7 @@ def test_lafan_csv(tmp_path):
 def test_beyondmimic_npz_with_root_and_joint_names(tmp_path):
     m = Motion()
     src = beyondmimic_npz(tmp_path / "bm.npz", m)
-    assert cv.detect_format(src) == "beyondmimic_npz"
+    assert rd.detect_format(src) == "beyondmimic_npz"
     with pytest.warns(MotionFileWarning) as caught:
         clip = cv.convert_file(src, tmp_path / "out.npz")
     check_clip(clip, m)  # wxyz -> xyzw and normalised (the input quaternions have norm 1.02)
@@ -203,7 +204,7 @@ def test_beyondmimic_npz_joints_only_order_told_by_the_bodies(tmp_path, order):
 
 
 def test_isaac_lab_joint_order_from_the_tree():
-    assert list(cv.isaac_lab_joint_order()) == [n + "_joint" for n in ISAAC_LAB_ORDER]
+    assert list(rd.isaac_lab_joint_order()) == [n + "_joint" for n in ISAAC_LAB_ORDER]
 
 
 def test_beyondmimic_npz_bodies_of_no_known_order_are_an_error(tmp_path):
@@ -220,7 +221,7 @@ def test_beyondmimic_npz_bodies_of_no_known_order_are_an_error(tmp_path):
 def test_amass_npz_root_is_pelvis_by_name(tmp_path):
     m = Motion()
     src = amass_npz(tmp_path / "amass.npz", m)
-    assert cv.detect_format(src) == "amass_npz"
+    assert rd.detect_format(src) == "amass_npz"
     check_clip(cv.convert_file(src, tmp_path / "amass.pkl"), m)
 
 
@@ -232,13 +233,13 @@ def test_amass_npz_without_body_names_uses_body0(tmp_path):
 def test_twist_pkl_29_and_23_dofs(tmp_path):
     m = Motion()
     src = twist_pkl(tmp_path / "gmr29.pkl", m)
-    assert cv.detect_format(src) == "twist29_pkl"
+    assert rd.detect_format(src) == "twist29_pkl"
     clip = cv.convert_file(src, tmp_path / "out.pkl")
     check_clip(clip, m)
     check_clip(cv.convert_file(twist_pkl(tmp_path / "clip23.pkl", m, dofs=23)), m)
     # A converted canonical clip (.npz) converts again to itself.
     cv.convert_file(src, tmp_path / "canon.npz")
-    assert cv.detect_format(tmp_path / "canon.npz") == "twist29_pkl"
+    assert rd.detect_format(tmp_path / "canon.npz") == "twist29_pkl"
     check_clip(cv.convert_file(tmp_path / "canon.npz"), m)
 
 
@@ -502,7 +503,7 @@ def test_phc_pkl_one_motion_pbhc_layout(tmp_path):
     src = tmp_path / "walk_g1.pkl"
     with open(src, "wb") as f:
         pickle.dump({Path("/amass/KIT/walk 01.npz"): phc_motion(m)}, f, protocol=pickle.HIGHEST_PROTOCOL)
-    assert cv.detect_format(src) == "phc_pkl"
+    assert rd.detect_format(src) == "phc_pkl"
     check_clip(cv.convert_file(src, tmp_path / "out.pkl"), m)
     check_clip(load_clip(tmp_path / "out.pkl"), m)
 
@@ -519,8 +520,8 @@ def test_phc_pkl_single_motion_key_variants(tmp_path, keys):
     joblib = pytest.importorskip("joblib")
     m = Motion()
     joblib.dump(phc_motion(m, **keys), tmp_path / "one.pkl")
-    assert cv.detect_format(tmp_path / "one.pkl") == "phc_pkl"
-    [(name, clip)] = cv.read_clips(tmp_path / "one.pkl")
+    assert rd.detect_format(tmp_path / "one.pkl") == "phc_pkl"
+    [(name, clip)] = rd.read_clips(tmp_path / "one.pkl")
     assert name == ""
     check_clip(clip, m)
 
@@ -535,7 +536,7 @@ def test_phc_pkl_many_motions_cli_keeps_the_good_ones(tmp_path):
     bad["dof"][7, 3] = np.nan
     motions = {"0-KIT_3_walking slow08_poses": phc_motion(walk, dofs=29), "run/fast.npz": phc_motion(run), "bad": bad}
     joblib.dump(motions, tmp_path / "asap.pkl", compress=3)
-    assert cv.detect_format(tmp_path / "asap.pkl") == "phc_pkl"
+    assert rd.detect_format(tmp_path / "asap.pkl") == "phc_pkl"
     with pytest.raises(MotionFileError, match=r"asap\.pkl: holds 3 motions.*one clip per motion"):
         cv.convert_file(tmp_path / "asap.pkl")
 
@@ -635,7 +636,7 @@ def test_cli_error_exit_code_and_message(tmp_path, capsys):
 )
 def test_split_clip_pieces_cover_the_clip_in_order(n_frames, seconds, expected_lengths):
     m = Motion(n=n_frames)
-    clip = cv.make_clip("<m>", m.fps, m.root_pos, m.xyzw, m.q23)
+    clip = rd.make_clip("<m>", m.fps, m.root_pos, m.xyzw, m.q23)
     pieces = cv.split_clip(clip, seconds)
     assert [p["dof_pos"].shape[0] for p in pieces] == expected_lengths
     for key in ("root_pos", "root_rot", "dof_pos", "local_body_pos"):

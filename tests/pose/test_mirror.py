@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from pose import convert as cv
+from pose import readers as rd
 from pose import mirror
 from pose.formats import load_clip, load_manifest, save_clip, write_manifest
 from pose.g1_model import load_g1, twin_name
@@ -22,7 +22,7 @@ def turning_clip(n=40, fps=30.0, seed=0):
     euler = np.stack([0.08 * np.sin(3 * t), 0.1 + 0.05 * np.cos(2 * t), 0.9 * t], axis=1)
     root_rot = Rotation.from_euler("xyz", euler).as_quat()
     dof = 0.4 * np.sin(t[:, None] * rng.uniform(1, 4, 23) + rng.uniform(0, 6, 23))
-    return cv.make_clip("<turning>", fps, root_pos, root_rot, dof)
+    return rd.make_clip("<turning>", fps, root_pos, root_rot, dof)
 
 
 def mirror_error(clip, mirrored):
@@ -39,7 +39,7 @@ def test_body_positions_are_the_reflection_of_the_twins():
     in the zero pose, where the mirror is the identity."""
     clip = turning_clip()
     m = mirror.mirror_clip(clip)
-    zero = cv.make_clip("<zero>", 30.0, np.zeros((2, 3)), np.tile([0.0, 0.0, 0.0, 1.0], (2, 1)), np.zeros((2, 23)))
+    zero = rd.make_clip("<zero>", 30.0, np.zeros((2, 3)), np.tile([0.0, 0.0, 0.0, 1.0], (2, 1)), np.zeros((2, 23)))
     model_asymmetry = mirror_error(zero, zero)
     assert model_asymmetry.max() < 0.005
     assert np.all(mirror_error(clip, m) <= model_asymmetry + 1e-6)  # float32 storage
@@ -53,7 +53,7 @@ def test_a_wrong_joint_sign_is_seen():
     knee = load_g1().dof_names.index("right_knee_joint")
     dof = m["dof_pos"].copy()
     dof[:, knee] *= -1.0
-    wrong = cv.make_clip("<wrong>", m["fps"], m["root_pos"], m["root_rot"], dof)
+    wrong = rd.make_clip("<wrong>", m["fps"], m["root_pos"], m["root_rot"], dof)
     assert mirror_error(clip, wrong).max() > 0.02
 
 
