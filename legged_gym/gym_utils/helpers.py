@@ -92,6 +92,13 @@ def build_parser(description: str = "") -> argparse.ArgumentParser:
     a("--no_rand", action="store_true", help="turn every randomisation off")
     a("--fix_action_std", action="store_true")
     a("--use_jit", action="store_true", help="play: run the exported TorchScript model")
+    a(
+        "--policy_path",
+        default=None,
+        metavar="FILE",
+        help="play/eval: run this exported TorchScript model (e.g. the shipped assets/twist_general_motion_tracker.pt) "
+        "instead of a run's newest export; implies --use_jit, needs no --exptid",
+    )
     a("--record_video", action="store_true", help="play: write an mp4")
     a("--record_log", action="store_true", help="play: write per-step JSON logs")
     a(
@@ -150,6 +157,8 @@ def get_args(
         args.overrides = from_files + list(args.overrides or [])
     if getattr(args, "cmg_model", None) is not None:
         cmg_model_override(parser, args)
+    if getattr(args, "policy_path", None):
+        args.use_jit = True
     if args.sim is None:
         args.sim = default_sim()
     if args.proj_name is None:

@@ -3,11 +3,12 @@
     python legged_gym/scripts/eval.py --task g1_priv_mimic --exptid T1 --out eval/T1
     python legged_gym/scripts/eval.py --task g1_stu_rl --exptid S1 --teacher_exptid T1 --out eval/S1 --compare eval/T1
     python legged_gym/scripts/eval.py --task g1_stu_rl --exptid S1 --use_jit --rand none --num_envs_per_clip 4 --out eval/S1_jit
+    python legged_gym/scripts/eval.py --task g1_stu_rl --policy_path assets/twist_general_motion_tracker.pt --out eval/shipped
     python legged_gym/scripts/eval.py --task g1_cmg_medium --exptid C1 --out eval/C1 [--commands "2.0,0,0;2.5,0,0"]
 
 The policy is loaded as by play.py (`model_<checkpoint>.pt` of `<log root>/<proj_name>/<exptid>/`, -1 the
 latest; student tasks need their teacher unless --use_jit, which runs the newest exported model of
-`traced/`). Every clip of --motion_file (default: the embedded motion set) is played from t = 0 by
+`traced/`, or --policy_path FILE, an exported model anywhere, without --exptid). Every clip of --motion_file (default: the embedded motion set) is played from t = 0 by
 --num_envs_per_clip envs (K; num_envs = K x clips); each env's FIRST episode is measured, until its first
 reset: a failure termination, or the end of the clip.
 
@@ -678,8 +679,12 @@ def exported_base_velocity(model):
 
 
 def run_eval(args) -> dict:
-    if not args.exptid:
-        raise UsageError("--exptid is required (the run under {})".format(experiment_dir(args.proj_name, "<exptid>")))
+    if not args.exptid and not args.policy_path:
+        raise UsageError(
+            "--exptid is required (the run under {}), or --policy_path FILE (an exported model)".format(
+                experiment_dir(args.proj_name, "<exptid>")
+            )
+        )
     if not args.out:
         raise UsageError("--out DIR is required (eval.json and eval.png are written there)")
     if args.num_envs_per_clip < 1:
@@ -774,7 +779,9 @@ def run_eval(args) -> dict:
     plot(
         result,
         out_dir / "eval.png",
-        "{} {} (iteration {}, --rand {})".format(args.task, args.exptid, checkpoint_iteration(model_path), args.rand),
+        "{} {} (iteration {}, --rand {})".format(
+            args.task, args.exptid or model_path, checkpoint_iteration(model_path), args.rand
+        ),
     )
     print(format_table(result))
     if compare is not None:

@@ -3,13 +3,15 @@
     python legged_gym/scripts/play.py --task g1_priv_mimic --proj_name g1_priv_mimic --exptid T1 --num_envs 1 --record_video
     python legged_gym/scripts/play.py --task g1_stu_rl --proj_name g1_stu_rl --exptid S1 --teacher_exptid T1 --num_envs 1 --record_video
     python legged_gym/scripts/play.py --task g1_stu_rl --exptid S1 --use_jit      # the exported model in traced/
+    python legged_gym/scripts/play.py --task g1_stu_rl --policy_path assets/twist_general_motion_tracker.pt   # any export
 
 Loads `model_<checkpoint>.pt` (--checkpoint, -1: latest) of `<log root>/<proj_name>/<exptid>/` (student
 tasks also need the teacher, as in TWIST, unless --use_jit), applies the play-mode overrides
 (`set_play_cfg`) and runs the policy on its normalised observations (--use_jit: the
 TorchScript model on raw observations). With a display (and without --headless) a MuJoCo passive
 viewer shows env 0; --record_video writes `<log root>/videos/<proj_name>-<exptid>-<iteration>.mp4`
-(`...-<iteration>-jit.mp4` with --use_jit; 50 fps, offscreen MuJoCo rendering: MUJOCO_GL=egl or
+(`...-<iteration>-jit.mp4` with --use_jit, `<proj_name>-<model file stem>.mp4` with --policy_path and no
+--exptid; 50 fps, offscreen MuJoCo rendering: MUJOCO_GL=egl or
 osmesa without a display); --record_log writes env 0's per-step state to
 `<log root>/env_logs/<same name>.json`. --steps sets the number of policy
 steps (default: one episode when recording, else 100 episodes).
@@ -74,9 +76,25 @@ def latest_jit(proj_name: str, exptid: str) -> Path:
     return max(files, key=lambda p: (number(p), p.stat().st_mtime))
 
 
-def output_stem(proj_name: str, exptid: str, model_path, use_jit: bool) -> str:
+def jit_model_path(args) -> Path:
+    """The exported model --use_jit runs: --policy_path, or the newest export of the run (`latest_jit`)."""
+    if args.policy_path:
+        path = Path(args.policy_path)
+        if not path.is_file():
+            raise FileNotFoundError(
+                "--policy_path {}: no such file (an exported student: to_jit.sh writes <exptid>-<iteration>-jit.pt)".format(
+                    path
+                )
+            )
+        return path
+    return latest_jit(args.proj_name, args.exptid)
+
+
+def output_stem(proj_name: str, exptid: Optional[str], model_path, use_jit: bool) -> str:
     """`<proj>-<exptid>-<iteration>` (checkpoint) or `<proj>-<exptid>-<iteration>-jit` (exported model):
-    the name of play's video and env log."""
+    the name of play's video and env log; `<proj>-<model file stem>` for a --policy_path without --exptid."""
+    if exptid is None:
+        return "{}-{}".format(proj_name, Path(model_path).stem)
     stem = "{}-{}-{}".format(proj_name, exptid, checkpoint_iteration(model_path))
     return stem + "-jit" if use_jit else stem
 
@@ -86,7 +104,7 @@ def resolve_model(args, train_cfg) -> Path:
     check their teacher's); a missing one is a UsageError, raised before anything is built."""
     try:
         if args.use_jit:
-            jit_path = latest_jit(args.proj_name, args.exptid)
+            jit_path = jit_model_path(args)
             warn_unrepeated_export_settings(jit_path, args)
             return jit_path
         if getattr(train_cfg, "runner_class_name", "") == "OnPolicyDaggerRunner":
@@ -112,7 +130,7 @@ def warn_unrepeated_export_settings(model_path, args) -> None:
 def load_policy(env, args):
     """callable(obs) -> action means: the TorchScript model (--use_jit) or the runner's inference policy."""
     if args.use_jit:
-        path = latest_jit(args.proj_name, args.exptid)
+        path = jit_model_path(args)
         print("Loading exported model from {}".format(path))
         model = torch.jit.load(str(path), map_location=env.device)
         model.eval()
@@ -130,8 +148,12 @@ def checkpoint_runner(env, args):
 
 
 def play(args) -> dict:
-    if not args.exptid:
-        raise UsageError("--exptid is required (the run under {})".format(experiment_dir(args.proj_name, "<exptid>")))
+    if not args.exptid and not args.policy_path:
+        raise UsageError(
+            "--exptid is required (the run under {}), or --policy_path FILE (an exported model)".format(
+                experiment_dir(args.proj_name, "<exptid>")
+            )
+        )
     check_device(args.device)
     check_motion_file(args.motion_file)
     if args.record_video:

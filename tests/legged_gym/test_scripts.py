@@ -396,6 +396,33 @@ def test_play_runs_the_exported_student(exported, logs, cwd, offscreen_gl):
     assert len(log["steps"]) == 6 and len(log["steps"][0]["dof_pos"]) == 23
 
 
+def test_eval_and_play_take_an_export_by_its_path(exported, logs, cwd, tmp_path):
+    """--policy_path FILE: an export outside any run folder (as the shipped student is) is evaluated and played
+    with no --exptid, with the numbers of the same export found through its run (--exptid --use_jit)."""
+    own = tmp_path / "my_student.pt"
+    own.write_bytes((exported[0] / "{}-{}-jit.pt".format(STUDENT, ITERATIONS)).read_bytes())
+    base = [sys.executable, str(REPO_ROOT / "legged_gym/scripts/eval.py"), "--task", "g1_stu_rl", "--device", "cpu"]
+    base += ["--sim", "mjwarp", "--motion_file", str(short_clip(tmp_path)), "--rand", "none"]
+    run(base + ["--policy_path", str(own), "--out", str(tmp_path / "by_path")], logs, cwd)
+    run(base + ["--exptid", STUDENT, "--use_jit", "--out", str(tmp_path / "by_run")], logs, cwd)
+    by_path = json.loads((tmp_path / "by_path" / "eval.json").read_text())
+    by_run = json.loads((tmp_path / "by_run" / "eval.json").read_text())
+    assert by_path["checkpoint"] == str(own)
+    for key in ("mpkpe_local_mm", "joint_error_rad", "root_drift_m", "completion"):
+        assert by_path["summary"][key] == pytest.approx(by_run["summary"][key], rel=1e-4, abs=1e-6), key
+    out = run(
+        base + ["--policy_path", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "x")], logs, cwd, check=False
+    )
+    assert out.returncode == 1 and "--policy_path {}: no such file".format(tmp_path / "missing.pt") in out.stderr
+    play = [sys.executable, str(REPO_ROOT / "legged_gym/scripts/play.py"), "--task", "g1_stu_rl", "--policy_path"]
+    out = run(
+        play + [str(own), "--steps", "3", "--sim", "mjwarp", "--device", "cpu", "--headless", "--record_log"], logs, cwd
+    )
+    assert "Loading exported model from {}".format(own) in out.stdout
+    log = json.loads((logs / "env_logs" / "g1_stu_rl-my_student.json").read_text())
+    assert len(log["steps"]) == 3
+
+
 def test_missing_teacher_checkpoint_names_the_path(logs, cwd, monkeypatch):
     out = run(
         ["bash", script("train_student.sh"), "pytest_orphan", "no_such_teacher", "cpu"] + SMALL, logs, cwd, check=False
@@ -606,6 +633,10 @@ def test_play_output_names_carry_the_checkpoint():
     assert (
         play.output_stem("g1_stu_rl", "S1", Path("/l/g1_stu_rl/S1/traced/S1-500-jit.pt"), True)
         == "g1_stu_rl-S1-500-jit"
+    )
+    # --policy_path without --exptid: the model file's name
+    assert play.output_stem("g1_stu_rl", None, Path("assets/twist_general_motion_tracker.pt"), True) == (
+        "g1_stu_rl-twist_general_motion_tracker"
     )
 
 
