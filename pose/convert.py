@@ -110,16 +110,26 @@ def convert_source(
     fps: Optional[float] = None,
     src_fps: Optional[float] = None,
     segment: Optional[float] = None,
+    progress: bool = False,
 ) -> Tuple[List[Written], List[MotionFileError]]:
-    """Convert every motion of one source file (`read_clips`) and write it (`write_clips`, `dst` a clip
-    file or an existing folder). Returns what was written and the motions that could not be converted
-    (a PHC-style file of several motions loses only its broken ones); a source that cannot be read at
-    all raises."""
+    """Convert every motion of one source file (`read_clips`) and write it as it comes (`write_clips`,
+    `dst` a clip file or an existing folder; a progress bar over the motions when `progress` and they
+    take more than a second). Returns
+    what was written and the motions that could not be converted (a PHC-style file of several motions
+    loses only its broken ones); a source that cannot be read at all raises."""
+    from tqdm import tqdm
+
     clips = read_clips(src, fmt, fps, src_fps)
     dst = output_path(src, dst)
-    good = [(name, clip) for name, clip in clips if isinstance(clip, dict)]
-    failed = [e for _, e in clips if isinstance(e, MotionFileError)]
-    return write_clips(dst, good, segment, src), failed
+    written: List[Written] = []
+    failed: List[MotionFileError] = []
+    # the bar shows only once a file takes more than a second: a dataset of many motions, not one clip
+    for name, clip in tqdm(clips, desc="convert", unit="motion", disable=not progress, leave=False, delay=1.0):
+        if isinstance(clip, MotionFileError):
+            failed.append(clip)
+        else:
+            written.extend(write_clips(dst, [(name, clip)], segment, src))
+    return written, failed
 
 
 def convert_file(
@@ -246,7 +256,9 @@ def main(argv=None) -> int:
         help="cut every clip into consecutive pieces of SECONDS (<stem>_seg000..., listed in manifest.yaml)",
     )
     p.add_argument("--suffix", default=".pkl", choices=CLIP_SUFFIXES, help="output suffix in folder mode")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar in folder mode")
+    p.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (folder mode, or a file of many motions)"
+    )
     args = p.parse_args(argv)
     from tqdm import tqdm
 
@@ -286,7 +298,13 @@ def _run(args) -> int:
     if not dst.suffix:  # a folder, made if missing
         dst.mkdir(parents=True, exist_ok=True)
     written, failed = convert_source(
-        args.src, dst, fmt=args.format, fps=args.fps, src_fps=args.src_fps, segment=args.segment
+        args.src,
+        dst,
+        fmt=args.format,
+        fps=args.fps,
+        src_fps=args.src_fps,
+        segment=args.segment,
+        progress=not args.no_progress,
     )
     if len(written) == 1 and not written[0].label and not failed:
         clip = written[0].clip

@@ -37,7 +37,7 @@ import functools
 import math
 import re
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -602,22 +602,22 @@ def _one_phc_motion(path: Path) -> dict:
     return motions[0][1]
 
 
-def phc_pkl_to_clips(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> List[NamedClip]:
+def phc_pkl_to_clips(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> Iterator[NamedClip]:
     """Every motion of a PHC-style file as (name, clip), or (name, MotionFileError) for a motion that
-    cannot be converted (its message names the file and the motion: `FILE[name]`). A file of one
-    motion gives the name ""."""
+    cannot be converted (its message names the file and the motion: `FILE[name]`), one at a time (a
+    dataset of thousands of motions is converted without holding every clip). A file of one motion gives
+    the name ""."""
     path = Path(path)
-    out: List[NamedClip] = []
     taken: set = set()
     for key, motion in _phc_motions(path):
         if key is None:
-            return [("", _phc_motion_to_clip(motion, path, fps, src_fps))]
+            yield "", _phc_motion_to_clip(motion, path, fps, src_fps)
+            return
         name = _motion_name(key, taken)
         try:
-            out.append((name, _phc_motion_to_clip(motion, "{}[{}]".format(path, key), fps, src_fps)))
+            yield name, _phc_motion_to_clip(motion, "{}[{}]".format(path, key), fps, src_fps)
         except MotionFileError as e:
-            out.append((name, e))
-    return out
+            yield name, e
 
 
 def phc_pkl_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> dict:
@@ -657,14 +657,14 @@ def source_format(path: Path, fmt: str = "auto") -> str:
 
 def read_clips(
     path, fmt: str = "auto", fps: Optional[float] = None, src_fps: Optional[float] = None
-) -> List[NamedClip]:
-    """Every motion of a source file as (name, canonical clip or MotionFileError): one motion named ""
-    for every format but `phc_pkl`, whose files may hold several by name."""
+) -> Iterator[NamedClip]:
+    """Every motion of a source file as (name, canonical clip or MotionFileError), one at a time: one
+    motion named "" for every format but `phc_pkl`, whose files may hold several by name."""
     path = Path(path)
     fmt = source_format(path, fmt)
     if fmt == "phc_pkl":
         return phc_pkl_to_clips(path, fps, src_fps)
-    return [("", CONVERTERS[fmt](path, fps=fps, src_fps=src_fps))]
+    return iter([("", CONVERTERS[fmt](path, fps=fps, src_fps=src_fps))])
 
 
 # --- format detection --------------------------------------------------------------------------------
