@@ -666,9 +666,9 @@ def test_compile_backend_choice():
 def test_compiled_step_parts_give_the_same_steps(task, sync_free):
     """`cfg.env.compile_mdp`: the step's tensor maths traced by torch.compile (backend aot_eager on
     the CPU: the traced graphs run as they are, no fused code) step like the plain methods, bit for
-    bit, with resets, noise, delay, randomisation, root pushes (every 3 steps here) and a drift
-    limit curriculum on; after the first steps nothing is traced again (the changing step counters,
-    pushes and drift limit do not recompile)."""
+    bit, with resets, noise, delay, randomisation, root pushes (every 3 steps here), a drift
+    limit curriculum and adaptive start times counting falls and drifts on; after the first steps nothing
+    is traced again (the changing step counters, pushes and drift limit do not recompile)."""
     import torch._dynamo
 
     envs = []
@@ -680,6 +680,7 @@ def test_compiled_step_parts_give_the_same_steps(task, sync_free):
         cfg.termination.max_root_drift = 0.3  # a drift limit falling from 2 m over 12 steps
         cfg.termination.max_root_drift_curriculum = [2.0, 12]
         cfg.motion.ref_correction.pos_gain = cfg.motion.ref_correction.yaw_gain = 0.5  # drift feedback on
+        cfg.motion.adaptive_sampling, cfg.motion.adaptive_drift_m = True, 0.1
         cfg.env.sync_free_resets = sync_free
         envs.append(make_env(task, cfg))
     plain, compiled = envs
@@ -698,6 +699,8 @@ def test_compiled_step_parts_give_the_same_steps(task, sync_free):
         if i == 4:
             traced_after_warmup = sum(torch._dynamo.utils.counters["stats"].values())
     assert resets >= 3 and traced_after_warmup > 0
+    assert torch.equal(plain._start_sampler.failures, compiled._start_sampler.failures)
+    assert plain._start_sampler.failures.sum() > 0 and torch.equal(plain._drift_counted, compiled._drift_counted)
     assert float(compiled.root_drift_limit) == pytest.approx(0.3) and float(plain.root_drift_limit) == pytest.approx(
         0.3
     )

@@ -84,3 +84,39 @@ def test_env_counts_failures_not_clip_ends():
     for i in range(2):
         expected[ids[i], int(sampler.bin_of(ids[i : i + 1], t_fail[i : i + 1]))] += sampler.alpha
     torch.testing.assert_close(sampler.failures, expected)
+
+
+def test_env_counts_a_drift_once_per_episode():
+    """motion.adaptive_drift_m: an env whose root is farther from the reference root than that counts as a
+    failure in the bin of its clip time, once per episode (not again while it stays away), and goes on; a
+    reset lets it count again. Refused without adaptive_sampling."""
+    pytest.importorskip("mujoco_warp")
+    from legged_gym.envs import task_registry
+
+    cfg, _ = task_registry.get_cfgs("g1_priv_mimic")
+    assert cfg.motion.adaptive_drift_m == 0.0
+    cfg.env.num_envs = 4
+    cfg.sim.backend = "mjwarp"
+    cfg.motion.adaptive_drift_m = 0.3
+    env_class = task_registry.get("g1_priv_mimic").env_class
+    with pytest.raises(ValueError, match="adaptive_drift_m = 0.3 .*needs motion.adaptive_sampling = true"):
+        env_class(cfg, "cpu", True)
+    cfg.motion.adaptive_sampling = True
+    env = env_class(cfg, "cpu", True)
+    sampler = env._start_sampler
+    ids = env._motion_ids.clone()
+    t_next = (env.episode_length_buf + 1) * env.dt + env._motion_time_offsets  # clip time at the next check
+    rs = env.sim.root_states.clone()
+    rs[1, 0] += 0.6  # env 1 half a metre ahead of its reference, at its height: no termination
+    env.sim.set_root_states(env.all_env_ids, rs)
+    zero = torch.zeros(env.num_envs, env.num_actions)
+    env.step(zero)
+    assert not env.reset_buf.any()
+    expected = torch.zeros_like(sampler.failures)
+    expected[ids[1], int(sampler.bin_of(ids[1:2], t_next[1:2]))] = sampler.alpha
+    torch.testing.assert_close(sampler.failures, expected)
+    env.step(zero)  # still away: not counted again, the average only decays
+    torch.testing.assert_close(sampler.failures, expected * (1.0 - sampler.alpha))
+    assert env._drift_counted.tolist() == [False, True, False, False]
+    env.reset_idx(torch.tensor([1]))
+    assert not env._drift_counted.any()

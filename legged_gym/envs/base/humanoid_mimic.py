@@ -7,7 +7,8 @@
 - Reset (reference-state initialisation): sample clip ~ weight x difficulty and start time, set the robot to the
   noised reference state, then recompute kinematics (docs/decisions.md D6: no extra physics substep).
   Start times are uniform over the clip (TWIST), or with `cfg.motion.adaptive_sampling` drawn more
-  often shortly before where episodes fail (`mdp.adaptive_sampling`).
+  often shortly before where episodes fail (`mdp.adaptive_sampling`; with `cfg.motion.adaptive_drift_m`
+  also where they first drift that far from the reference root).
 - Episode length: in headless training the longest clip (episodes end at motion end or failure).
 - Terminations `mdp.terminations.check_termination`; reward terms `reward_terms` (over
   `mdp.rewards`); motion difficulty `mdp.curriculum`.
@@ -110,6 +111,13 @@ class HumanoidMimic(HumanoidChar):
         self._forced_motions: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
         m = self.cfg.motion
         self._start_sampler = None
+        if float(m.adaptive_drift_m) > 0 and not m.adaptive_sampling:
+            raise ValueError(
+                "motion.adaptive_drift_m = {} counts drifts for the adaptive start times: it needs "
+                "motion.adaptive_sampling = true".format(m.adaptive_drift_m)
+            )
+        # motion.adaptive_drift_m: whether the episode's drift has been counted for the sampler yet
+        self._drift_counted = torch.zeros(n, dtype=torch.bool, device=dev)
         if m.adaptive_sampling:
             self._start_sampler = AdaptiveStartSampler(
                 self._motion_lib.get_motion_length(),
@@ -263,6 +271,7 @@ class HumanoidMimic(HumanoidChar):
             self.feet_air_time,
             self.action_history_buf,
             self.episode_length_buf,
+            self._drift_counted,
         ):
             buf.index_fill_(0, env_ids, 0)
         self.reset_buf.index_fill_(0, env_ids, True)
@@ -285,6 +294,7 @@ class HumanoidMimic(HumanoidChar):
             self.feet_air_time,
             self.action_history_buf,
             self.episode_length_buf,
+            self._drift_counted,
         ):
             buf.masked_fill_(mask.view((-1,) + (1,) * (buf.dim() - 1)), 0)
 
@@ -496,7 +506,14 @@ class HumanoidMimic(HumanoidChar):
             **self._failure_inputs(),
         )
         if self._start_sampler is not None:
-            self._start_sampler.update(self._motion_ids, self._get_motion_times(), self.reset_buf & ~self.time_out_buf)
+            failed = self.reset_buf & ~self.time_out_buf
+            drift_m = float(self.cfg.motion.adaptive_drift_m)
+            if drift_m > 0:  # a drift beyond it counts once per episode, when it first happens
+                drifted = metrics.root_drift(self.root_states[:, 0:3], self._ref_root_pos) > drift_m
+                drifted &= ~self._drift_counted
+                self._drift_counted |= drifted
+                failed = failed | drifted
+            self._start_sampler.update(self._motion_ids, self._get_motion_times(), failed)
         if self.pre_reset_callback is not None:
             self.pre_reset_callback(self)
 

@@ -194,6 +194,10 @@ class HumanoidMimicCfg(BaseConfig):
         adaptive_alpha = 0.001
         adaptive_kernel_size = 3
         adaptive_kernel_decay = 0.8
+        # > 0 (m, with adaptive_sampling): an episode whose root first gets this far (xy) from the reference
+        # root counts as a failure there too, once per episode, and goes on (termination.max_root_drift would
+        # end it): starts land before the clips' hard parts for the drift as well as for falls. 0: falls only.
+        adaptive_drift_m = 0.0
         # Taps of the moving average over the clips' finite-difference velocities (odd; 1: none).
         # TWIST's 19 taps (0.38 s at 50 fps) keep about a third of a walk's joint velocities, out of
         # phase with its joint positions (docs/motion_data.md#reference-velocities); the reference
