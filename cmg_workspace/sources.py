@@ -10,9 +10,10 @@ A source is one of
   the smoothed command, as the CMG's references move, their stance feet stay still;
 - a TWIST manifest (`.yaml`), a clip or source file (`.pkl`, `.npz`, `.csv`), or a folder (every
   `.csv`, `.npz` and `.pkl` under it), in any format `python -m pose.convert` reads: TWIST clips
-  (23 or 29 joints), Unitree LAFAN1 G1 CSV (30 fps), AMASS-retargeted G1 NPZ, BeyondMimic NPZ.
+  (23 or 29 joints), Unitree LAFAN1 G1 CSV (30 fps), AMASS-retargeted G1 NPZ, BeyondMimic NPZ, a
+  PHC/ASAP motion file of one motion (a file of several: `python -m pose.convert` splits it first).
 
-Every file is read and validated by `pose.convert` (the same checks and one-line errors naming the
+Every file is read and validated by `pose.readers` (the same checks and one-line errors naming the
 file, key and what was expected); the wrist joints, which `pose` drops, are read back from files
 that have them, and are zero for 23-joint clips.
 """
