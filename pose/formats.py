@@ -415,12 +415,12 @@ def read_clip_file(path) -> dict:
 
 def _needs_conversion(data: dict) -> bool:
     """Whether `data` is a motion file `pose.convert` reads rather than a canonical clip: a GMR clip
-    (29 joints, or no body positions), a clip of another model's bodies, a PHC-style motion, or a dict
-    of motions by name."""
+    (29 joints, or no body positions), a clip of another model's bodies, a PHC-style motion, a dict
+    of motions by name, a BeyondMimic or AMASS-G1 NPZ."""
     if data and all(isinstance(v, dict) for v in data.values()):
         return True
-    if any(k in data for k in ("root_trans_offset", "root_trans", "dof")):
-        return True
+    if any(k in data for k in ("root_trans_offset", "root_trans", "dof", "joint_pos", "dof_positions")):
+        return True  # PHC-style, BeyondMimic and AMASS-G1 keys
     model = load_g1()
     dof = data.get("dof_pos")
     if dof is not None and np.ndim(dof) == 2 and np.shape(dof)[1] == len(model.real_motor_joints):

@@ -575,7 +575,7 @@ def test_phc_pkl_in_a_folder_and_dict_of_gmr_clips(tmp_path):
 
 
 def test_load_clip_names_the_converter_for_source_layouts(tmp_path):
-    """Training or playing a PHC or GMR file directly: the error says to convert it first."""
+    """Training on or playing a source file of another layout directly: the error says to convert it first."""
     joblib = pytest.importorskip("joblib")
     m = Motion()
     joblib.dump({"a": phc_motion(m)}, tmp_path / "phc.pkl")
@@ -583,7 +583,10 @@ def test_load_clip_names_the_converter_for_source_layouts(tmp_path):
     bodies = list(load_g1().motion_bodies)
     bodies[5] = "left_knee_link_of_another_model"
     _pkl_edit(tmp_path / "other_bodies.pkl", m, dof_pos=m.q23, link_body_list=bodies)
-    for src in (tmp_path / "phc.pkl", tmp_path / "gmr29.pkl", tmp_path / "other_bodies.pkl"):
+    beyondmimic_npz(tmp_path / "bm.npz", m, with_root=False, names=False)
+    amass_npz(tmp_path / "amass.npz", m)
+    sources = ("phc.pkl", "gmr29.pkl", "other_bodies.pkl", "bm.npz", "amass.npz")
+    for src in (tmp_path / name for name in sources):
         with pytest.raises(
             MotionFileError, match=r"convert it first with `python -m pose\.convert .*{}".format(src.name)
         ):
