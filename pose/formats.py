@@ -232,9 +232,8 @@ def read_pickle(path) -> object:
         raise file_error(
             path,
             None,
-            "cannot read as a pickle of numpy arrays (expected a TWIST/GMR clip: a pickled dict): {}: {}".format(
-                type(e).__name__, e
-            ),
+            "cannot read as a pickle of numpy arrays (expected a TWIST/GMR clip or a PHC-style motion file: a dict, "
+            "pickled or joblib-dumped): {}: {}".format(type(e).__name__, e),
         )
 
 
