@@ -18,7 +18,7 @@ from typing import Optional
 import numpy as np
 
 from deploy_real.contract import NUM_DOFS
-from legged_gym.envs.mdp.layout import EXPORT_METADATA_FILE, LAYOUT, export_metadata_sidecar
+from legged_gym.envs.mdp.layout import EXPORT_METADATA_FILE, LAYOUT, read_export_sidecar
 
 #: The policy shipped with the repository (trained on the embedded motion set; assets/README.md).
 SHIPPED_POLICY = Path(__file__).resolve().parents[1] / "assets" / "twist_general_motion_tracker.pt"
@@ -126,11 +126,8 @@ class Policy:
         """The export metadata: `<name>.json` beside the model if present, else what the model file holds
         (a TorchScript file's `deploy_metadata.json` extra file, an ONNX file's metadata_props); None for
         files without (TWIST's exports)."""
-        side = export_metadata_sidecar(self.path)
-        if side.is_file():
-            with open(side) as f:
-                return json.load(f)
-        return self._embedded_metadata
+        meta = read_export_sidecar(self.path)
+        return meta if meta is not None else self._embedded_metadata
 
 
 def _json_or_text(value: str):

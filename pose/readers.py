@@ -489,11 +489,13 @@ def amass_npz_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float
     return make_clip(path, rate, bp[:, root], bq[:, root][:, [1, 2, 3, 0]], dof, fps, rot_key="body_rotations")
 
 
-def twist_pkl_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> dict:
-    """TWIST/GMR clip with 29 joints (real-robot order) or 23 (training order); `.pkl` or `.npz`."""
+def twist_pkl_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float] = None, data=None) -> dict:
+    """TWIST/GMR clip with 29 joints (real-robot order) or 23 (training order); `.pkl` or `.npz`
+    (`data`: the file's content when already read)."""
     path = Path(path)
     fmt = "TWIST/GMR"
-    data = read_npz(path) if path.suffix.lower() == ".npz" else read_pickle(path)
+    if data is None:
+        data = read_npz(path) if path.suffix.lower() == ".npz" else read_pickle(path)
     if not isinstance(data, dict):
         raise file_error(
             path, None, "expected a dict with fps, root_pos, root_rot, dof_pos, got {}".format(type(data).__name__)
@@ -574,9 +576,11 @@ def _phc_motion_to_clip(motion: dict, path, fps: Optional[float], src_fps: Optio
     return make_clip(path, rate, root_pos, root_rot, q[:, training_columns(names, path, dof_key)], fps, rot_key=rot_key)
 
 
-def _phc_motions(path: Path) -> List[Tuple[Optional[str], dict]]:
-    """(stored name, motion) of every motion of a PHC-style file; the name None for a file of one motion."""
-    data = read_pickle(path)
+def _phc_motions(path: Path, data=None) -> List[Tuple[Optional[str], dict]]:
+    """(stored name, motion) of every motion of a PHC-style file (`data`: its content when already read);
+    the name None for a file of one motion."""
+    if data is None:
+        data = read_pickle(path)
     if _is_phc_motion(data):
         return [(None, data)]  # type: ignore[list-item]
     if not isinstance(data, dict) or not data or not all(isinstance(v, dict) for v in data.values()):
@@ -602,14 +606,16 @@ def _one_phc_motion(path: Path) -> dict:
     return motions[0][1]
 
 
-def phc_pkl_to_clips(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> Iterator[NamedClip]:
+def phc_pkl_to_clips(
+    path, fps: Optional[float] = None, src_fps: Optional[float] = None, data=None
+) -> Iterator[NamedClip]:
     """Every motion of a PHC-style file as (name, clip), or (name, MotionFileError) for a motion that
     cannot be converted (its message names the file and the motion: `FILE[name]`), one at a time (a
     dataset of thousands of motions is converted without holding every clip). A file of one motion gives
-    the name ""."""
+    the name "". `data`: the file's content when already read."""
     path = Path(path)
     taken: set = set()
-    for key, motion in _phc_motions(path):
+    for key, motion in _phc_motions(path, data):
         if key is None:
             yield "", _phc_motion_to_clip(motion, path, fps, src_fps)
             return
@@ -661,13 +667,29 @@ def read_clips(
     """Every motion of a source file as (name, canonical clip or MotionFileError), one at a time: one
     motion named "" for every format but `phc_pkl`, whose files may hold several by name."""
     path = Path(path)
+    data = None
+    if fmt == "auto" and path.suffix.lower() == ".pkl" and path.is_file():
+        data = read_pickle(path)  # read once, to tell the format and to convert
+        fmt = pickle_format(data)
     fmt = source_format(path, fmt)
     if fmt == "phc_pkl":
-        return phc_pkl_to_clips(path, fps, src_fps)
+        return phc_pkl_to_clips(path, fps, src_fps, data)
+    if fmt == "twist29_pkl" and data is not None:
+        return iter([("", twist_pkl_to_clip(path, fps, src_fps, data))])
     return iter([("", CONVERTERS[fmt](path, fps=fps, src_fps=src_fps))])
 
 
 # --- format detection --------------------------------------------------------------------------------
+
+
+def pickle_format(data) -> str:
+    """The format of an unpickled `.pkl` file's content: `phc_pkl` for a PHC-style motion or a dict of
+    them, else `twist29_pkl` (a TWIST/GMR clip, or something its reader rejects with the reason)."""
+    if not isinstance(data, dict) or ("root_pos" in data and "dof_pos" in data):
+        return "twist29_pkl"
+    by_name = bool(data) and all(isinstance(v, dict) for v in data.values())
+    is_phc = _is_phc_motion(data) or (by_name and any(_is_phc_motion(v) for v in data.values()))
+    return "phc_pkl" if is_phc else "twist29_pkl"
 
 
 def detect_format(path) -> str:
@@ -677,12 +699,7 @@ def detect_format(path) -> str:
     if suffix == ".csv":
         return "lafan_csv"
     if suffix == ".pkl":
-        data = read_pickle(path)
-        if not isinstance(data, dict) or ("root_pos" in data and "dof_pos" in data):
-            return "twist29_pkl"  # a TWIST/GMR clip (or not a dict at all: its reader says so)
-        by_name = bool(data) and all(isinstance(v, dict) for v in data.values())
-        is_phc = _is_phc_motion(data) or (by_name and any(_is_phc_motion(v) for v in data.values()))
-        return "phc_pkl" if is_phc else "twist29_pkl"
+        return pickle_format(read_pickle(path))
     if suffix == ".npz":
         with open_npz(path) as z:
             keys = set(z.files)

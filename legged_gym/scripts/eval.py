@@ -125,12 +125,11 @@ from legged_gym.gym_utils.helpers import (
     check_device,
     check_motion_file,  # noqa: E402
     checkpoint_iteration,
-    experiment_dir,
     get_args,
     run_script,
 )
 from legged_gym.gym_utils.task_registry import task_registry  # noqa: E402
-from legged_gym.scripts.play import checkpoint_runner, load_policy, resolve_model  # noqa: E402
+from legged_gym.scripts.play import checkpoint_runner, load_policy, require_model_args, resolve_model  # noqa: E402
 from legged_gym.scripts.eval_report import (  # noqa: E402
     CMG_KEYS,
     METRIC_KEYS,
@@ -679,12 +678,7 @@ def exported_base_velocity(model):
 
 
 def run_eval(args) -> dict:
-    if not args.exptid and not args.policy_path:
-        raise UsageError(
-            "--exptid is required (the run under {}), or --policy_path FILE (an exported model)".format(
-                experiment_dir(args.proj_name, "<exptid>")
-            )
-        )
+    require_model_args(args)
     if not args.out:
         raise UsageError("--out DIR is required (eval.json and eval.png are written there)")
     if args.num_envs_per_clip < 1:

@@ -147,13 +147,18 @@ def checkpoint_runner(env, args):
     return runner
 
 
-def play(args) -> dict:
+def require_model_args(args) -> None:
+    """UsageError unless the command names a model: --exptid (a run) or --policy_path (an export)."""
     if not args.exptid and not args.policy_path:
         raise UsageError(
             "--exptid is required (the run under {}), or --policy_path FILE (an exported model)".format(
                 experiment_dir(args.proj_name, "<exptid>")
             )
         )
+
+
+def play(args) -> dict:
+    require_model_args(args)
     check_device(args.device)
     check_motion_file(args.motion_file)
     if args.record_video:

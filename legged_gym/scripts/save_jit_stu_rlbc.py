@@ -41,7 +41,14 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple  # 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
-from legged_gym.envs.mdp.layout import EXPORT_METADATA_FILE, LAYOUT, ObsLayout, export_metadata_sidecar  # noqa: E402
+from legged_gym.envs.mdp.layout import (  # noqa: E402
+    EXPORT_METADATA_FILE,
+    LAYOUT,
+    ObsLayout,
+    export_metadata_json,
+    export_metadata_sidecar,
+    read_export_sidecar,
+)
 from legged_gym.envs.mdp.observations import OBS_CLIP  # noqa: E402
 from legged_gym.gym_utils.helpers import (
     build_parser,
@@ -258,22 +265,13 @@ def export_settings(meta: Dict[str, Any]) -> List[str]:
 def read_export_metadata(model_path) -> Optional[Dict[str, Any]]:
     """An exported TorchScript student's metadata as the deploy servers read it: the JSON beside the model
     (`export_metadata_sidecar`) if present, else the one inside the file; None for exports without (TWIST's)."""
-    side = export_metadata_sidecar(model_path)
-    if side.is_file():
-        text, source = side.read_text(), str(side)
-    else:
-        extra = {EXPORT_METADATA_FILE: ""}
-        torch.jit.load(str(model_path), map_location="cpu", _extra_files=extra)
-        text, source = extra[EXPORT_METADATA_FILE], "{} ({})".format(model_path, EXPORT_METADATA_FILE)
-        if not text:
-            return None
-    try:
-        meta = json.loads(text)
-    except ValueError as e:
-        raise ValueError("{}: the export metadata is not JSON ({})".format(source, e)) from None
-    if not isinstance(meta, dict):
-        raise ValueError("{}: the export metadata is not a JSON object".format(source))
-    return meta
+    meta = read_export_sidecar(model_path)
+    if meta is not None:
+        return meta
+    extra = {EXPORT_METADATA_FILE: ""}
+    torch.jit.load(str(model_path), map_location="cpu", _extra_files=extra)
+    text = extra[EXPORT_METADATA_FILE]
+    return export_metadata_json(text, "{} ({})".format(model_path, EXPORT_METADATA_FILE)) if text else None
 
 
 def deploy_metadata(robot: str = "g1", trained_set: Sequence[str] = ()) -> Dict[str, object]:

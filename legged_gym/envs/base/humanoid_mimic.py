@@ -111,7 +111,8 @@ class HumanoidMimic(HumanoidChar):
         self._forced_motions: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
         m = self.cfg.motion
         self._start_sampler = None
-        if float(m.adaptive_drift_m) > 0 and not m.adaptive_sampling:
+        self._adaptive_drift_m = float(m.adaptive_drift_m)
+        if self._adaptive_drift_m > 0 and not m.adaptive_sampling:
             raise ValueError(
                 "motion.adaptive_drift_m = {} counts drifts for the adaptive start times: it needs "
                 "motion.adaptive_sampling = true".format(m.adaptive_drift_m)
@@ -507,9 +508,8 @@ class HumanoidMimic(HumanoidChar):
         )
         if self._start_sampler is not None:
             failed = self.reset_buf & ~self.time_out_buf
-            drift_m = float(self.cfg.motion.adaptive_drift_m)
-            if drift_m > 0:  # a drift beyond it counts once per episode, when it first happens
-                drifted = metrics.root_drift(self.root_states[:, 0:3], self._ref_root_pos) > drift_m
+            if self._adaptive_drift_m > 0:  # a drift beyond it counts once per episode, when it first happens
+                drifted = metrics.root_drift(self.root_states[:, 0:3], self._ref_root_pos) > self._adaptive_drift_m
                 drifted &= ~self._drift_counted
                 self._drift_counted |= drifted
                 failed = failed | drifted

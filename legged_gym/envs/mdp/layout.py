@@ -20,6 +20,7 @@ and the `*_SLICES` dicts are the older names of the same things, kept for compat
 from __future__ import annotations
 
 import functools
+import json
 import types
 from dataclasses import dataclass
 from pathlib import Path
@@ -346,6 +347,26 @@ def export_metadata_sidecar(model_path) -> Path:
     path = Path(model_path)
     stem = path.name[: -len("-jit.pt")] if path.name.endswith("-jit.pt") else path.stem
     return path.with_name(stem + ".json")
+
+
+def read_export_sidecar(model_path) -> Optional[dict]:
+    """The metadata JSON beside an exported model (`export_metadata_sidecar`), or None when there is none;
+    a ValueError naming the file when it is not a JSON object."""
+    side = export_metadata_sidecar(model_path)
+    if not side.is_file():
+        return None
+    return export_metadata_json(side.read_text(), str(side))
+
+
+def export_metadata_json(text: str, source: str) -> dict:
+    """Export metadata parsed from `text`; a ValueError naming `source` when it is not a JSON object."""
+    try:
+        meta = json.loads(text)
+    except ValueError as e:
+        raise ValueError("{}: the export metadata is not JSON ({})".format(source, e)) from None
+    if not isinstance(meta, dict):
+        raise ValueError("{}: the export metadata is not a JSON object".format(source))
+    return meta
 
 
 # Older names of the same object and its slices (kept for compatibility).
