@@ -30,7 +30,15 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from pose.formats import CLIP_SUFFIXES, MotionFileError, file_error, save_clip, warnings_as_lines, write_manifest
+from pose.formats import (
+    CLIP_SUFFIXES,
+    MotionFileError,
+    file_error,
+    files_in_folder,
+    save_clip,
+    warnings_as_lines,
+    write_manifest,
+)
 from pose.readers import (
     CONVERTERS,
     FORMATS,
@@ -185,9 +193,7 @@ def convert_folder(
         raise file_error(dst, "--suffix", "expected .pkl or .npz, got {!r}".format(suffix))
     wanted = SUFFIXES[fmt] if fmt in SUFFIXES else (".csv", ".npz", ".pkl")
     dst_abs = dst.resolve()
-    files = sorted(
-        p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in wanted and dst_abs not in p.resolve().parents
-    )
+    files = [p for p in files_in_folder(src, wanted) if dst_abs not in p.resolve().parents]
     if not files:
         raise file_error(src, None, "no convertible files (expected {})".format(", ".join(wanted)))
     converted: List[Path] = []

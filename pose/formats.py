@@ -72,6 +72,7 @@ def warnings_as_lines(write: Callable[[str], None]):
 
 # (module, name) pairs a numpy pickle needs; numpy 2 writes `numpy._core`, numpy 1 `numpy.core`.
 _ALLOWED_GLOBALS = {
+    ("collections", "OrderedDict"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
     ("numpy.core.multiarray", "_reconstruct"),
@@ -229,11 +230,14 @@ def read_pickle(path) -> object:
     try:
         return safe_load_pickle(path)
     except Exception as e:
+        hint = ""
+        if "torch" in str(e):
+            hint = " (torch tensors: save the arrays as numpy, e.g. tensor.numpy())"
         raise file_error(
             path,
             None,
             "cannot read as a pickle of numpy arrays (expected a TWIST/GMR clip or a PHC-style motion file: a dict, "
-            "pickled or joblib-dumped): {}: {}".format(type(e).__name__, e),
+            "pickled or joblib-dumped): {}: {}{}".format(type(e).__name__, e, hint),
         )
 
 
@@ -300,6 +304,8 @@ def normalise_quaternions(q: np.ndarray, path, key: Optional[str] = "root_rot") 
 def _array(clip, key, path, shape_tail, what):
     if key not in clip:
         raise file_error(path, key, "missing (a clip needs {})".format(", ".join(CLIP_KEYS)))
+    if clip[key] is None:
+        raise file_error(path, key, "is None: expected an array of shape (T, {})".format(what))
     try:
         a = np.asarray(clip[key], dtype=np.float64)
     except (TypeError, ValueError):
@@ -316,9 +322,16 @@ def _array(clip, key, path, shape_tail, what):
     return a
 
 
+def body_names(names) -> List[str]:
+    """Body or joint names as text: a list or array of str or bytes (numpy's "S" arrays)."""
+    return [x.decode() if isinstance(x, bytes) else str(x) for x in np.asarray(names).reshape(-1).tolist()]
+
+
 def validate_clip(clip: dict, path="<clip>") -> dict:
     """Check a clip dict and return it normalised: float32 arrays, float fps (need not be an
-    integer), unit root quaternions (`normalise_quaternions`), bodies in model order.
+    integer), unit root quaternions (`normalise_quaternions`), bodies in model order; then check that
+    it means what the format says (`pose.plausibility.check_clip`: quaternion order, units, bodies
+    against forward kinematics, floor, joint limits).
 
     Raises MotionFileError naming `path`, the key and what was expected.
     """
@@ -353,7 +366,7 @@ def validate_clip(clip: dict, path="<clip>") -> dict:
     root_rot = normalise_quaternions(root_rot, path, "root_rot")
     if "link_body_list" not in clip:
         raise file_error(path, "link_body_list", "missing (the {} body names of local_body_pos)".format(nb))
-    names = [str(x) for x in clip["link_body_list"]]
+    names = body_names(clip["link_body_list"])
     unknown = [x for x in names if x not in model.motion_bodies]
     if unknown:
         raise file_error(
@@ -366,21 +379,42 @@ def validate_clip(clip: dict, path="<clip>") -> dict:
         raise file_error(
             path, "link_body_list", "expected the {} G1 motion bodies once each, missing {}".format(nb, missing)
         )
-    order = [names.index(x) for x in model.motion_bodies]
+    for key in ("joint_names", "dof_names"):
+        if clip.get(key) is not None and [
+            n if n.endswith("_joint") else n + "_joint" for n in body_names(clip[key])
+        ] != list(model.dof_names):
+            raise file_error(path, key, "not the {} training joints in training order".format(nd))
+    local_body_pos = local_body_pos[:, [names.index(x) for x in model.motion_bodies]]
+    from pose.plausibility import check_clip  # torch, for forward kinematics
+
+    check_clip(path, root_pos, root_rot, dof_pos, local_body_pos)
     return {
         "fps": fps,
         "root_pos": root_pos.astype(np.float32),
         "root_rot": root_rot.astype(np.float32),
         "dof_pos": dof_pos.astype(np.float32),
-        "local_body_pos": local_body_pos[:, order].astype(np.float32),
+        "local_body_pos": local_body_pos.astype(np.float32),
         "link_body_list": list(model.motion_bodies),
     }
 
 
+def files_in_folder(folder, suffixes) -> List[Path]:
+    """Every file under `folder` (recursively, sorted by path) whose suffix is one of `suffixes`, hidden
+    files and folders (a leading dot: editor back-ups, macOS `._` resource forks) left out."""
+    folder = Path(folder)
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in suffixes
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+
+
 def clips_in_folder(folder) -> List[Path]:
-    """Every clip file (`CLIP_SUFFIXES`) under `folder`, recursively, sorted by path; MotionFileError
-    naming the folder when there is none."""
-    files = sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in CLIP_SUFFIXES)
+    """Every clip file (`CLIP_SUFFIXES`) under `folder` (`files_in_folder`); MotionFileError naming the
+    folder when there is none."""
+    files = files_in_folder(folder, CLIP_SUFFIXES)
     if not files:
         raise file_error(folder, None, "no clips (.pkl or .npz) in this folder")
     return files
@@ -405,6 +439,13 @@ def read_clip_file(path) -> dict:
         data = read_pickle(path)
     elif suffix == ".npz":
         data = read_npz(path)
+    elif suffix == ".csv":
+        raise file_error(
+            path,
+            None,
+            "a CSV is not a clip (expected .pkl or .npz); if it is a LAFAN1-style G1 motion, convert it first with "
+            "`python -m pose.convert {} OUT.pkl` (docs/motion_data.md, Converters)".format(path),
+        )
     else:
         raise file_error(path, None, "unknown clip format {!r} (expected .pkl or .npz)".format(suffix))
     if not isinstance(data, dict):
@@ -420,13 +461,15 @@ def _needs_conversion(data: dict) -> bool:
         return True
     if any(k in data for k in ("root_trans_offset", "root_trans", "dof", "joint_pos", "dof_positions")):
         return True  # PHC-style, BeyondMimic and AMASS-G1 keys
+    if any(data.get(k) is not None for k in ("joint_names", "dof_names")):
+        return True  # named joints: the converter maps them onto the training order
     model = load_g1()
     dof = data.get("dof_pos")
     if dof is not None and np.ndim(dof) == 2 and np.shape(dof)[1] == len(model.real_motor_joints):
         return True
     bodies = data.get("link_body_list")
     if bodies is not None and not isinstance(bodies, MotionFileError):
-        if sorted(str(b) for b in np.asarray(bodies).reshape(-1)) != sorted(model.motion_bodies):
+        if sorted(body_names(bodies)) != sorted(model.motion_bodies):
             return True  # another model's bodies: the converter recomputes them by forward kinematics
     return "dof_pos" in data and data.get("local_body_pos") is None
 

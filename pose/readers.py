@@ -6,19 +6,22 @@ Source formats (detected from the suffix and the keys by `detect_format`):
   lafan_csv        Unitree LAFAN1-style CSV, no header, 36 columns per frame: root xyz, root quat
                    xyzw, 29 joints in real-robot order. No fps in the file: 30 Hz or `src_fps`.
   beyondmimic_npz  BeyondMimic/holosoma NPZ: `fps`, `joint_pos` = root xyz + root quat wxyz + joints
-                   (or only the joints, the root then from `body_pos_w[:, 0]` / `body_quat_w[:, 0]`
-                   wxyz); `joint_names` (optional) gives the joint order, else real-robot order with
-                   the root columns, or without them the order (real-robot or Isaac Lab's) whose
-                   forward kinematics matches `body_pos_w` (`joint_order_from_bodies`).
+                   (or only the joints, the root then a body of `body_pos_w` / `body_quat_w` wxyz,
+                   `root_body_index`); `joint_names` (optional) gives the joint order, checked against
+                   the bodies, else real-robot order with the root columns, or without them the order
+                   (real-robot or Isaac Lab's) whose forward kinematics matches `body_pos_w`
+                   (`joint_order_from_bodies`).
   amass_npz        AMASS-retargeted G1 NPZ: `fps`, `dof_names`, `dof_positions` (T, J),
                    `body_names` (optional), `body_positions` (T, B, 3), `body_rotations` (T, B, 4)
-                   wxyz; the root is the body named `pelvis` (body 0 without names).
+                   wxyz; the root is the body named `pelvis` (`root_body_index` without names).
   twist29_pkl      29-DOF TWIST/GMR clip (`fps`, `root_pos`, `root_rot` xyzw, `dof_pos` (T, 29) in
-                   real-robot order), or an already 23-DOF clip; `.pkl` (restricted unpickler) or `.npz`.
+                   real-robot order), or an already 23-DOF clip; `joint_names` / `dof_names` when
+                   present give the order; `.pkl` (restricted unpickler) or `.npz`.
   phc_pkl          PHC / ASAP / PBHC motion `.pkl` (pickle or joblib dump): one motion or a dict of
                    motions by name, each `fps`, `root_trans_offset` (or `root_trans`, `root_pos`),
                    `root_rot` (or `root_quat`) xyzw, `dof` (or `dof_pos`) (T, 29) real-robot order or
-                   (T, 23) training order (`read_clips` gives every motion, by name).
+                   (T, 23) training order, or named as for twist29_pkl (`read_clips` gives every
+                   motion, by name).
 
 For every format joints are mapped by name onto the 23 training joints (the six wrist joints,
 and any other non-training joint, are dropped; docs/conventions.md, Joint order), the root
@@ -44,6 +47,7 @@ import torch
 
 from pose.formats import (
     MotionFileError,
+    body_names,
     file_error,
     normalise_quaternions,
     open_npz,
@@ -158,40 +162,85 @@ def isaac_lab_joint_order() -> Tuple[str, ...]:
 # for the joint order to be accepted (the right order: the differences between G1 model descriptions, 0 for
 # this model; a wrong one: 6-8 cm on the tests' motions, standing included).
 BODY_FIT_TOLERANCE = 0.03
+# Largest mean distance (m) between a file's bodies and the links placed from its named joints and root: a
+# wrong root body, quaternion order or joint naming puts them decimetres to metres off.
+BODY_MISMATCH_MAX = 0.10
 
 
 def _joint_order_candidates() -> Dict[str, Tuple[str, ...]]:
     return {"real-motor": load_g1().real_motor_joints, "Isaac Lab": isaac_lab_joint_order()}
 
 
-def joint_order_from_bodies(path, q: np.ndarray, body_pos: np.ndarray, body_quat_wxyz: np.ndarray) -> List[str]:
-    """The joint order of 29 unnamed joint columns `q` (T, 29): the candidate order (real-motor, Isaac
-    Lab) under which forward kinematics puts the G1's jointed links where the file's bodies are (body 0 the
-    root, wxyz; bodies matched by nearest position, so their order and number do not matter).
-    MotionFileError when none fits within BODY_FIT_TOLERANCE."""
+def _body_fits(q: np.ndarray, body_pos: np.ndarray, body_quat_wxyz: np.ndarray, root: int, orders: dict, path, key):
+    """For each joint order of `orders` (label -> names of the columns of `q`), the mean distance (m)
+    between the G1's jointed links placed by forward kinematics and the file's bodies, both relative to the
+    root body `root` in its frame (bodies matched by nearest position, so their order and number do not
+    matter), over up to 50 frames."""
     model = load_g1()
     links = [b.name for b in model.bodies if b.joint is not None and b.joint.name in model.dof_names]
     frames = np.unique(np.linspace(0, len(q) - 1, min(len(q), 50)).astype(int))
-    root_quat = torch.from_numpy(body_quat_wxyz[frames, 0][:, [1, 2, 3, 0]]).unsqueeze(1)
-    rel = torch.from_numpy(body_pos[frames] - body_pos[frames, :1])
+    root_quat = torch.from_numpy(body_quat_wxyz[frames, root][:, [1, 2, 3, 0]]).unsqueeze(1)
+    rel = torch.from_numpy(body_pos[frames] - body_pos[frames, root : root + 1])
     file_local = quat_rotate_inverse(normalize(root_quat).expand(rel.shape[:2] + (4,)), rel)  # (F, B, 3)
     fk = ForwardKinematics(bodies=links, dtype=torch.float64)
     fits = {}
-    for label, names in _joint_order_candidates().items():
-        q23 = torch.from_numpy(q[frames][:, training_columns(names, path, "joint_pos")])
-        ours = fk.local_body_pos(q23)  # (F, K, 3)
-        fits[label] = float(torch.cdist(ours, file_local).min(dim=2).values.mean())
+    for label, names in orders.items():
+        q23 = torch.from_numpy(q[frames][:, training_columns(names, path, key)])
+        fits[label] = float(torch.cdist(fk.local_body_pos(q23), file_local).min(dim=2).values.mean())
+    return fits
+
+
+def joint_order_from_bodies(
+    path, q: np.ndarray, body_pos: np.ndarray, body_quat_wxyz: np.ndarray, root: int = 0
+) -> List[str]:
+    """The joint order of 29 unnamed joint columns `q` (T, 29): the candidate order (real-motor, Isaac
+    Lab) under which forward kinematics puts the G1's jointed links where the file's bodies are (`root`:
+    the root body's index, wxyz; `_body_fits`). MotionFileError when none fits within BODY_FIT_TOLERANCE."""
+    fits = _body_fits(q, body_pos, body_quat_wxyz, root, _joint_order_candidates(), path, "joint_pos")
     best = min(fits, key=lambda k: fits[k])
     if not fits[best] <= BODY_FIT_TOLERANCE:
         raise file_error(
             path,
             "joint_pos",
             "no joint_names, and the body positions fit no known joint order ({}; mean link distance, "
-            "tolerance {} m): add joint_names to the file".format(
-                ", ".join("{} {:.3f} m".format(k, v) for k, v in fits.items()), BODY_FIT_TOLERANCE
+            "tolerance {} m, root body {}): add joint_names to the file".format(
+                ", ".join("{} {:.3f} m".format(k, v) for k, v in fits.items()), BODY_FIT_TOLERANCE, root
             ),
         )
     return list(_joint_order_candidates()[best])
+
+
+def check_named_joints_against_bodies(
+    path, q: np.ndarray, names: Sequence[str], body_pos: np.ndarray, body_quat_wxyz: np.ndarray, root: int, keys: str
+) -> None:
+    """MotionFileError when the file's bodies are more than BODY_MISMATCH_MAX from where its named joints
+    and its root body put the G1's links: the root is not the pelvis, the rotations are not wxyz, or the
+    joint names do not describe the columns (`keys`: the file's keys, for the message)."""
+    fit = _body_fits(q, body_pos, body_quat_wxyz, root, {"named": list(names)}, path, "joint_names")["named"]
+    if not fit <= BODY_MISMATCH_MAX:
+        raise file_error(
+            path,
+            None,
+            "the bodies are {:.3f} m on average from where the joints put the G1's links, relative to body {} as "
+            "the root (tolerance {} m): is body {} the pelvis, are the rotations wxyz, do the joint names "
+            "match the columns? ({})".format(fit, root, BODY_MISMATCH_MAX, root, keys),
+        )
+
+
+def root_body_index(path, body_pos: np.ndarray, body_quat_wxyz: np.ndarray, body_names: Optional[List[str]]) -> int:
+    """The root (pelvis) among a file's bodies: the body named `pelvis` when the file names them; else
+    body 0, or body 1 when body 0 is MuJoCo's world body (at the origin, unrotated, in every frame: files
+    written from `data.xpos` / `data.xquat`)."""
+    if body_names is not None:
+        if len(body_names) != body_pos.shape[1]:
+            raise file_error(
+                path, "body_names", "has {} names but the file has {} bodies".format(len(body_names), body_pos.shape[1])
+            )
+        if "pelvis" not in body_names:
+            raise file_error(path, "body_names", "no body named 'pelvis' (the root), got {}".format(body_names))
+        return body_names.index("pelvis")
+    world = np.allclose(body_pos[:, 0], 0.0, atol=1e-9) and np.allclose(np.abs(body_quat_wxyz[:, 0, 0]), 1.0, atol=1e-9)
+    return 1 if world and body_pos.shape[1] > 1 else 0
 
 
 def _check_finite(path, key, a: np.ndarray, columns: Optional[Sequence[str]] = None, what="frame"):
@@ -273,7 +322,15 @@ def make_clip(
         if not np.isfinite(fps) or fps <= 0:
             raise file_error(path, "--fps", "expected a positive number, got {}".format(fps))
         if fps != src_fps:
+            n_src = root_pos.shape[0]
             root_pos, root_rot, dof_pos = resample(root_pos, root_rot, dof_pos, src_fps, fps)
+            if root_pos.shape[0] < 2:
+                raise file_error(
+                    path,
+                    "--fps",
+                    "{} frames at {:g} fps last {:.4g} s: resampled to {:g} fps that is 1 frame, a clip needs at "
+                    "least 2".format(n_src, src_fps, (n_src - 1) / src_fps, fps),
+                )
         out_fps = float(fps)
     model = load_g1()
     with torch.no_grad():
@@ -299,6 +356,8 @@ def _get(data: dict, path, key, shape_tail: Sequence[Optional[int]], what: str, 
     v = data[key]
     if isinstance(v, MotionFileError):
         raise v
+    if v is None:
+        raise file_error(path, key, "is None: expected {} in a {} file".format(what, fmt))
     try:
         a = np.asarray(v, dtype=np.float64)
     except (TypeError, ValueError):
@@ -317,9 +376,35 @@ def _names(data: dict, path, key) -> Optional[List[str]]:
     if isinstance(v, MotionFileError):
         raise v
     a = np.asarray(v)
-    if a.ndim != 1 or a.dtype.kind not in "US":
+    text = a.dtype.kind in "US" or (a.dtype.kind == "O" and all(isinstance(x, (str, bytes)) for x in a.reshape(-1)))
+    if a.ndim != 1 or not text:
         raise file_error(path, key, "expected a 1-D array of names, got dtype {} shape {}".format(a.dtype, a.shape))
-    return [x.decode() if isinstance(x, bytes) else str(x) for x in a.tolist()]
+    return body_names(a)
+
+
+JOINT_NAME_KEYS = ("joint_names", "dof_names")
+
+
+def _joint_angles(data: dict, path, key, fmt: str) -> np.ndarray:
+    """`data[key]`: joint angles (T, J); (T, J, 1), as PHC stores them, is squeezed."""
+    v = data.get(key)
+    if isinstance(v, np.ndarray) and v.ndim == 3 and v.shape[2] == 1:
+        data = {key: v[:, :, 0]}
+    return _get(data, path, key, (None,), "(T, 29) real-robot order or (T, 23) training order", fmt)
+
+
+def _file_joint_names(data: dict, path, key, n_joints: int) -> List[str]:
+    """The joint order of the `n_joints` columns of `data[key]`: the file's `joint_names` or `dof_names`
+    when it has them (some GMR and PHC writers add them), else the order its column count implies."""
+    for names_key in JOINT_NAME_KEYS:
+        names = _names(data, path, names_key)
+        if names is not None:
+            if len(names) != n_joints:
+                raise file_error(
+                    path, names_key, "has {} names but {} has {} columns".format(len(names), key, n_joints)
+                )
+            return names
+    return list(_default_joint_names(n_joints, path, key))
 
 
 def _same_length(path, arrays: Sequence[Tuple[str, np.ndarray]]):
@@ -398,9 +483,10 @@ def lafan_csv_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float
 
 def beyondmimic_npz_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> dict:
     """BeyondMimic/holosoma NPZ: `joint_pos` = [root xyz, root quat wxyz, joints] or joints only
-    (root from `body_pos_w[:, 0]`, `body_quat_w[:, 0]` wxyz); `joint_names` optional: without them the
-    joints are in real-motor order (with the root columns), or in the order whose forward kinematics
-    matches the file's bodies, real-motor or Isaac Lab's (`joint_order_from_bodies`)."""
+    (the root a body of `body_pos_w`, `body_quat_w` wxyz: `root_body_index`); `joint_names` optional,
+    checked against the bodies: without them the joints are in real-motor order (with the root
+    columns), or in the order whose forward kinematics matches the file's bodies, real-motor or Isaac
+    Lab's (`joint_order_from_bodies`)."""
     data = read_npz(path)
     fmt = "BeyondMimic"
     rate = _fps(path, data.get("fps"), src_fps)
@@ -437,14 +523,19 @@ def beyondmimic_npz_to_clip(path, fps: Optional[float] = None, src_fps: Optional
         bp = _get(data, path, "body_pos_w", (None, 3), "(T, bodies, 3) (needed when joint_pos has no root)", fmt)
         bq = _get(data, path, "body_quat_w", (None, 4), "(T, bodies, 4) wxyz (needed when joint_pos has no root)", fmt)
         _same_length(path, [("joint_pos", jp), ("body_pos_w", bp), ("body_quat_w", bq)])
+        if bq.shape[1] != bp.shape[1]:
+            raise file_error(
+                path, "body_quat_w", "has {} bodies but body_pos_w has {}".format(bq.shape[1], bp.shape[1])
+            )
         _check_finite(path, "joint_pos", jp, names)
+        _check_finite(path, "body_pos_w", bp)
+        _check_finite(path, "body_quat_w", bq)
+        root = root_body_index(path, bp, bq, _names(data, path, "body_names"))
         if names is None:  # BeyondMimic writes the simulator's joint order: told by where the bodies are
-            _check_finite(path, "body_pos_w", bp)
-            _check_finite(path, "body_quat_w", bq)
-            names = joint_order_from_bodies(path, jp, bp, bq)
-        root_pos, root_wxyz, q = bp[:, 0], bq[:, 0], jp
-        _check_finite(path, "body_pos_w", root_pos, ("x", "y", "z"), what="frame (body 0)")
-        _check_finite(path, "body_quat_w", root_wxyz, ("w", "x", "y", "z"), what="frame (body 0)")
+            names = joint_order_from_bodies(path, jp, bp, bq, root)
+        else:
+            check_named_joints_against_bodies(path, jp, names, bp, bq, root, "joint_pos, body_pos_w, body_quat_w")
+        root_pos, root_wxyz, q = bp[:, root], bq[:, root], jp
     key = "joint_names" if "joint_names" in data else "joint_pos"
     dof = q[:, training_columns(names, path, key)]
     return make_clip(
@@ -468,24 +559,19 @@ def amass_npz_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float
     bp = _get(data, path, "body_positions", (None, 3), "(T, bodies, 3)", fmt)
     bq = _get(data, path, "body_rotations", (None, 4), "(T, bodies, 4) wxyz", fmt)
     _same_length(path, [("dof_positions", q), ("body_positions", bp), ("body_rotations", bq)])
-    body_names = _names(data, path, "body_names")
-    root = 0
-    if body_names is not None:
-        if len(body_names) != bp.shape[1]:
-            raise file_error(
-                path, "body_names", "has {} names but body_positions has {} bodies".format(len(body_names), bp.shape[1])
-            )
-        if "pelvis" not in body_names:
-            raise file_error(path, "body_names", "no body named 'pelvis' (the root), got {}".format(body_names))
-        root = body_names.index("pelvis")
     if bq.shape[1] != bp.shape[1]:
         raise file_error(
             path, "body_rotations", "has {} bodies but body_positions has {}".format(bq.shape[1], bp.shape[1])
         )
     _check_finite(path, "dof_positions", q, names)
-    _check_finite(path, "body_positions", bp[:, root], ("x", "y", "z"), what="frame (root body {})".format(root))
-    _check_finite(path, "body_rotations", bq[:, root], ("w", "x", "y", "z"), what="frame (root body {})".format(root))
-    dof = q[:, training_columns(names, path, "dof_names" if "dof_names" in data else "dof_positions")]
+    _check_finite(path, "body_positions", bp)
+    _check_finite(path, "body_rotations", bq)
+    root = root_body_index(path, bp, bq, _names(data, path, "body_names"))
+    names_key = "dof_names" if "dof_names" in data else "dof_positions"
+    check_named_joints_against_bodies(
+        path, q, names, bp, bq, root, "{}, body_positions, body_rotations".format(names_key)
+    )
+    dof = q[:, training_columns(names, path, names_key)]
     return make_clip(path, rate, bp[:, root], bq[:, root][:, [1, 2, 3, 0]], dof, fps, rot_key="body_rotations")
 
 
@@ -503,9 +589,9 @@ def twist_pkl_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float
     rate = _fps(path, data.get("fps"), src_fps)
     root_pos = _get(data, path, "root_pos", (3,), "(T, 3)", fmt)
     root_rot = _get(data, path, "root_rot", (4,), "(T, 4) xyzw", fmt)
-    q = _get(data, path, "dof_pos", (None,), "(T, 29) real-robot order or (T, 23) training order", fmt)
+    q = _joint_angles(data, path, "dof_pos", fmt)
     _same_length(path, [("root_pos", root_pos), ("root_rot", root_rot), ("dof_pos", q)])
-    names = _default_joint_names(q.shape[1], path, "dof_pos")
+    names = _file_joint_names(data, path, "dof_pos", q.shape[1])
     _check_finite(path, "root_pos", root_pos, ("x", "y", "z"))
     _check_finite(path, "root_rot", root_rot, ("x", "y", "z", "w"))
     _check_finite(path, "dof_pos", q, names)
@@ -552,13 +638,9 @@ def _phc_key(motion: dict, candidates: Sequence[str], path, what: str) -> str:
 
 
 def _phc_joints(motion: dict, path) -> Tuple[str, np.ndarray]:
-    """(key, joint angles (T, J) as stored) of a PHC-style motion; PHC's (T, J, 1) is squeezed."""
+    """(key, joint angles (T, J) as stored) of a PHC-style motion."""
     key = _phc_key(motion, PHC_DOF_KEYS, path, "joint angles")
-    dof = motion[key]
-    if isinstance(dof, np.ndarray) and dof.ndim == 3 and dof.shape[2] == 1:
-        dof = dof[:, :, 0]
-    what = "(T, 29) real-robot order or (T, 23) training order"
-    return key, _get({key: dof}, path, key, (None,), what, "PHC-style motion")
+    return key, _joint_angles(motion, path, key, "PHC-style motion")
 
 
 def _phc_motion_to_clip(motion: dict, path, fps: Optional[float], src_fps: Optional[float]) -> dict:
@@ -569,7 +651,7 @@ def _phc_motion_to_clip(motion: dict, path, fps: Optional[float], src_fps: Optio
     root_pos = _get(motion, path, pos_key, (3,), "(T, 3)", "PHC-style motion")
     root_rot = _get(motion, path, rot_key, (4,), "(T, 4) xyzw", "PHC-style motion")
     _same_length(path, [(pos_key, root_pos), (rot_key, root_rot), (dof_key, q)])
-    names = _default_joint_names(q.shape[1], path, dof_key)
+    names = _file_joint_names(motion, path, dof_key, q.shape[1])
     _check_finite(path, pos_key, root_pos, ("x", "y", "z"))
     _check_finite(path, rot_key, root_rot, ("x", "y", "z", "w"))
     _check_finite(path, dof_key, q, names)

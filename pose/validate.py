@@ -3,7 +3,8 @@
 PATH is a clip (`.pkl` / `.npz`), a TWIST manifest (`.yaml` / `.yml`) or a folder (every `.pkl` /
 `.npz` under it, recursively). Every clip is read and validated with `pose.formats` (keys present,
 23 joints, 38 known bodies, finite values, root quaternions within 10 % of unit norm, fps > 0, at
-least 2 frames). Good clips print one summary line each:
+least 2 frames) and `pose.plausibility` (quaternion order, units, bodies against forward kinematics,
+floor, joint limits). Good clips print one summary line each:
 
     <file>: <T> frames, <fps> fps, <duration> s, mean root speed <v> m/s
 
@@ -14,7 +15,7 @@ error, including manifest entries whose file does not exist; a manifest or folde
 `<path>: <n> clips, <v> valid, <b> bad` line. Exit status: 0 when everything is valid (warnings
 included), 1 when any clip, manifest or folder is bad, 2 for a usage error.
 
-Deliberately torch-free so it starts fast.
+The plausibility checks of `validate_clip` use forward kinematics (torch).
 """
 
 from __future__ import annotations

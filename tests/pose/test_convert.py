@@ -77,13 +77,17 @@ ISAAC_LAB_ORDER = [
 ]  # fmt: skip
 
 
-def simulator_bodies(m: Motion, seed=1):
-    """World positions and wxyz quaternions (T, B, .) of every G1 body as a simulator logs them: the root
-    first, the others in a shuffled order (a simulator's own), by forward kinematics of the motion."""
+def simulator_body_names(seed=1):
+    """Every G1 body as a simulator lists them: the root first, the others in a shuffled order."""
     model = load_g1()
     others = [b.name for b in model.bodies[1:]]
-    order = [model.bodies[0].name] + [others[i] for i in np.random.default_rng(seed).permutation(len(others))]
-    fk = ForwardKinematics(bodies=order, dtype=torch.float64)
+    return [model.bodies[0].name] + [others[i] for i in np.random.default_rng(seed).permutation(len(others))]
+
+
+def simulator_bodies(m: Motion, seed=1):
+    """World positions and wxyz quaternions (T, B, .) of the bodies `simulator_body_names(seed)`, by
+    forward kinematics of the motion."""
+    fk = ForwardKinematics(bodies=simulator_body_names(seed), dtype=torch.float64)
     args = (torch.from_numpy(m.root_pos), torch.from_numpy(m.xyzw), torch.from_numpy(m.q23))
     pos, quat = fk(*args)[0].numpy(), fk.body_quat(*args).numpy()
     return pos, quat[..., [3, 0, 1, 2]]
@@ -114,15 +118,14 @@ def beyondmimic_npz(path, m: Motion, with_root=True, names=True, order="real-mot
 
 
 def amass_npz(path, m: Motion, body_names=True, drop=None):
+    """AMASS-retargeted G1 NPZ; with body_names the pelvis is the third body (found by name), without
+    them the first."""
     motor = list(load_g1().real_motor_joints)
     perm = np.random.default_rng(2).permutation(29)
-    n = len(m.root_pos)
-    rng = np.random.default_rng(3)
-    bodies = ["left_hip_pitch_link", "torso_link", "pelvis", "right_knee_link"]
-    pos = rng.normal(size=(n, 4, 3))
-    rot = np.tile(np.array([1.0, 0.0, 0.0, 0.0]), (n, 4, 1))
-    root = 2 if body_names else 0
-    pos[:, root], rot[:, root] = m.root_pos, m.wxyz
+    pos, rot = simulator_bodies(m, seed=3)  # the pelvis first
+    order = [1, 2, 0] + list(range(3, pos.shape[1])) if body_names else list(range(pos.shape[1]))
+    pos, rot = pos[:, order], rot[:, order]
+    bodies = [simulator_body_names(seed=3)[i] for i in order]
     arrays = {
         "fps": np.float64(m.fps),
         "dof_names": np.array([motor[i] for i in perm]),
@@ -241,6 +244,88 @@ def test_twist_pkl_29_and_23_dofs(tmp_path):
     cv.convert_file(src, tmp_path / "canon.npz")
     assert rd.detect_format(tmp_path / "canon.npz") == "twist29_pkl"
     check_clip(cv.convert_file(tmp_path / "canon.npz"), m)
+
+
+def test_npz_of_mujoco_bodies_takes_the_pelvis_not_the_world_body(tmp_path):
+    """holosoma's MuJoCo writer saves `data.xpos` / `data.xquat`: body 0 is the world body, at the origin and
+    unrotated; `joint_pos` is `qpos[7:]` (29 joints, no root). The root is the pelvis, by name or, without
+    names, the body after the world body."""
+    m = Motion()
+    pos, quat = simulator_bodies(m)
+    n = len(m.root_pos)
+    world_pos = np.concatenate([np.zeros((n, 1, 3)), pos], axis=1)
+    world_quat = np.concatenate([np.tile([1.0, 0.0, 0.0, 0.0], (n, 1, 1)), quat], axis=1)
+    motor = list(load_g1().real_motor_joints)
+    arrays = dict(fps=np.array([m.fps]), joint_pos=m.q29, body_pos_w=world_pos, body_quat_w=world_quat)
+    named = dict(arrays, joint_names=np.array(motor), body_names=np.array(["world"] + simulator_body_names()))
+    np.savez(tmp_path / "named.npz", **named)
+    check_clip(cv.convert_file(tmp_path / "named.npz"), m)
+    np.savez(tmp_path / "unnamed.npz", **arrays)
+    check_clip(cv.convert_file(tmp_path / "unnamed.npz"), m)
+
+
+def test_npz_whose_bodies_contradict_its_joints_is_refused(tmp_path):
+    """Named joints, but the bodies' quaternions stored xyzw (not wxyz): the file's bodies are decimetres
+    from where its joints and root put the links, so it is refused rather than converted with a turned root."""
+    m = Motion()
+    pos, quat = simulator_bodies(m)
+    motor = list(load_g1().real_motor_joints)
+    arrays = dict(fps=np.array([m.fps]), joint_pos=m.q29, joint_names=np.array(motor), body_pos_w=pos)
+    np.savez(tmp_path / "xyzw.npz", body_quat_w=quat[..., [1, 2, 3, 0]], **arrays)
+    with pytest.raises(MotionFileError, match=r"xyzw\.npz: the bodies are .* m on average .* rotations wxyz"):
+        cv.convert_file(tmp_path / "xyzw.npz")
+
+
+@pytest.mark.parametrize("key", ["joint_names", "dof_names"])
+@pytest.mark.parametrize("store", ["list", "object_array", "bytes_array"])
+def test_pkl_joint_names_give_the_column_order(tmp_path, key, store):
+    """A GMR/PHC-style pickle that names its joints (here in Isaac Lab's order) is read by name, not by its
+    column count."""
+    m = Motion()
+    motor = list(load_g1().real_motor_joints)
+    order = [n + "_joint" for n in ISAAC_LAB_ORDER]
+    names = {"list": order, "object_array": np.array(order, dtype=object), "bytes_array": np.array(order, dtype="S")}
+    path = _pkl_edit(tmp_path / "named.pkl", m, dof_pos=m.q29[:, [motor.index(n) for n in order]])
+    with open(path, "rb") as f:
+        clip = pickle.load(f)
+    clip[key] = names[store]
+    with open(path, "wb") as f:
+        pickle.dump(clip, f)
+    check_clip(cv.convert_file(path), m)
+
+
+def test_pkl_joint_names_of_another_count_refused(tmp_path):
+    m = Motion()
+    path = _pkl_edit(tmp_path / "x.pkl", m, joint_names=list(load_g1().dof_names))  # 23 names, 29 columns
+    with pytest.raises(MotionFileError, match=r"x\.pkl: key 'joint_names': has 23 names but dof_pos has 29 columns"):
+        cv.convert_file(path)
+
+
+@pytest.mark.parametrize("dofs", [29, 23])
+def test_pkl_joints_stored_with_a_trailing_axis(tmp_path, dofs):
+    m = Motion()
+    q = m.q29 if dofs == 29 else m.q23
+    check_clip(cv.convert_file(_pkl_edit(tmp_path / "x.pkl", m, dof_pos=q[:, :, None])), m)
+
+
+def test_pkl_with_ordered_dict_reads(tmp_path):
+    """Some writers store the motion as a collections.OrderedDict: harmless, read as a dict."""
+    import collections
+
+    m = Motion()
+    with open(twist_pkl(tmp_path / "x.pkl", m), "rb") as f:
+        clip = pickle.load(f)
+    with open(tmp_path / "x.pkl", "wb") as f:
+        pickle.dump(collections.OrderedDict(clip), f)
+    check_clip(cv.convert_file(tmp_path / "x.pkl"), m)
+
+
+def test_resampling_to_one_frame_says_so(tmp_path):
+    m = Motion(n=2, fps=120.0)
+    with pytest.raises(
+        MotionFileError, match=r"key '--fps': 2 frames at 120 fps last 0\.008333 s: resampled to 30 fps"
+    ):
+        cv.convert_file(twist_pkl(tmp_path / "x.pkl", m), fps=30.0)
 
 
 # --- resampling --------------------------------------------------------------------------------------
@@ -420,7 +505,9 @@ BAD_INPUTS = {
         ["x.npz", "'dof_positions'", "frame 7"],
     ),
     "amass_no_pelvis": (
-        lambda p, m: _npz_edit(p / "x.npz", amass_npz, m, body_names=np.array(["a", "b", "c", "d"])),
+        lambda p, m: _npz_edit(
+            p / "x.npz", amass_npz, m, body_names=np.array(["b{}".format(i) for i in range(len(load_g1().bodies))])
+        ),
         ["x.npz", "'body_names'", "pelvis"],
     ),
     "pkl_25_dofs": (

@@ -22,6 +22,7 @@ def turning_clip(n=40, fps=30.0, seed=0):
     euler = np.stack([0.08 * np.sin(3 * t), 0.1 + 0.05 * np.cos(2 * t), 0.9 * t], axis=1)
     root_rot = Rotation.from_euler("xyz", euler).as_quat()
     dof = 0.4 * np.sin(t[:, None] * rng.uniform(1, 4, 23) + rng.uniform(0, 6, 23))
+    dof = np.clip(dof, load_g1().dof_lower, load_g1().dof_upper)  # a real motion stays within the joint limits
     return rd.make_clip("<turning>", fps, root_pos, root_rot, dof)
 
 

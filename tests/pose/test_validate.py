@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from pose.formats import MotionFileError, save_clip, write_manifest
 from pose.g1_model import load_g1
+from pose.kinematics import ForwardKinematics
 from pose.utils.motion_lib_pkl import MotionLib
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -21,14 +23,16 @@ BODIES = list(MODEL.motion_bodies)
 def good_clip(n=30, fps=30.0, speed=(0.5, 0.0, 0.0)):
     rng = np.random.default_rng(0)
     t = np.arange(n) / fps
-    return {
+    clip = {
         "fps": fps,
         "root_pos": np.stack([speed[0] * t, speed[1] * t, 0.8 + speed[2] * t], axis=1),
         "root_rot": np.tile([0.0, 0.0, 0.0, 1.0], (n, 1)),
         "dof_pos": rng.normal(scale=0.1, size=(n, MODEL.num_dofs)),
-        "local_body_pos": rng.normal(scale=0.3, size=(n, len(BODIES), 3)),
+        "local_body_pos": None,  # forward kinematics of dof_pos, below
         "link_body_list": list(BODIES),
     }
+    clip["local_body_pos"] = ForwardKinematics().local_body_pos(torch.as_tensor(clip["dof_pos"])).numpy()
+    return clip
 
 
 def write_raw_pkl(path, clip):
@@ -200,9 +204,9 @@ def test_missing_manifest_entry_same_message_as_motion_lib(tmp_path):
 
 
 def _off_norm_quats(n, norms):
-    """Random unit quaternions (xyzw) and the same scaled by `norms` (one per frame)."""
-    q = np.random.default_rng(3).normal(size=(n, 4))
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    """Random upright unit quaternions (xyzw: a turning pelvis) and the same scaled by `norms` (one per frame)."""
+    yaw = np.random.default_rng(3).uniform(-np.pi, np.pi, size=n)
+    q = np.stack([0 * yaw, 0 * yaw, np.sin(yaw / 2), np.cos(yaw / 2)], axis=1)
     return q, q * np.asarray(norms, dtype=np.float64)[:, None]
 
 
