@@ -27,6 +27,7 @@ import torch
 from deploy_real.contract import (
     COMMAND_FIELDS,
     COMMAND_UNITS,
+    MAX_MESSAGE_BYTES,
     VELOCITY_COMMAND_KEY,
     MessageError,
     encode_floats,
@@ -117,7 +118,7 @@ class CommandInput:
 
     def poll(self) -> np.ndarray:
         """The command in force: the key's value when it changed and is valid, else the last valid one."""
-        values = self.link.exchange({}, [VELOCITY_COMMAND_KEY])
+        values = self.link.exchange({}, [VELOCITY_COMMAND_KEY], MAX_MESSAGE_BYTES)
         raw = None if values is None else values[0]
         if raw is None or raw == self._raw:
             return self.command

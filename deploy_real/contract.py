@@ -17,7 +17,10 @@ staleness; a source that does not write it (a TWIST-era teleop script) is still 
 freshness judged by the message changing.
 
 `validate_mimic` is the one validator of every reference message, `validate_velocity_command` of every
-velocity command (also not in TWIST); a rejection is a `MessageError` naming the field.
+velocity command (also not in TWIST); a rejection is a `MessageError` naming the field. A message longer than
+`MAX_MESSAGE_BYTES` (4 KB; a reference is about 700 bytes) is rejected before it is decoded, and the
+servers read no more than that of a value (`deploy_real.redis_link.RedisLink.exchange`); a number that no
+float holds (an integer of 400 digits) is rejected naming its entry.
 
 JSON goes through `orjson` (about 20x faster than the standard library on these vectors: the 50 Hz loop
 encodes 74 floats and parses 33 per step); a float32 vector is written with float32's shortest exact
@@ -48,6 +51,8 @@ NUM_DOFS = 23
 NUM_MIMIC = 31  # the student's reference block (next frame: root 8 + joints 23)
 NUM_MIMIC_DEPLOY = 33  # the Redis vector: 31 + two wrist rolls
 NUM_HAND = 14
+#: The longest message accepted, in bytes (a 33-float reference is about 700).
+MAX_MESSAGE_BYTES = 4096
 #: Names and units of the velocity command's entries.
 COMMAND_FIELDS = ("vx", "vy", "yaw_rate")
 COMMAND_UNITS = ("m/s", "m/s", "rad/s")
@@ -161,14 +166,31 @@ def _loads(text: str, key: str) -> Any:
         raise MessageError(key, "not JSON ({})".format(e))
 
 
-def _float_list(value: Any, key: str, length: int) -> np.ndarray:
+def _text(value: Any, key: str) -> Any:
+    """`value` as text when it is bytes (UTF-8) or text; MessageError when it is longer than MAX_MESSAGE_BYTES."""
+    if isinstance(value, (bytes, bytearray, str)) and len(value) > MAX_MESSAGE_BYTES:
+        raise MessageError(key, "longer than {} bytes: not read".format(MAX_MESSAGE_BYTES))
     if isinstance(value, (bytes, bytearray)):
         try:
-            value = value.decode("utf-8")
+            return value.decode("utf-8")
         except UnicodeDecodeError:
             raise MessageError(key, "not UTF-8 text")
+    return value
+
+
+def _as_float(value: Union[int, float], field: str) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        raise MessageError(field, "an integer of {} bits, beyond any float".format(int(value).bit_length()))
+
+
+def _float_list(value: Any, key: str, length: int) -> np.ndarray:
+    value = _text(value, key)
     if isinstance(value, str):
         value = _loads(value, key)
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
     if not isinstance(value, (list, tuple)):
         raise MessageError(key, "expected a JSON list of {} numbers, got {}".format(length, type(value).__name__))
     if len(value) != length:
@@ -177,7 +199,10 @@ def _float_list(value: Any, key: str, length: int) -> np.ndarray:
         for i, v in enumerate(value):
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise MessageError("{}[{}]".format(key, i), "not a number ({!r})".format(v))
-    out = np.array(value, dtype=np.float64)
+    try:
+        out = np.array(value, dtype=np.float64)
+    except OverflowError:  # an integer beyond float64: name it
+        out = np.array([_as_float(v, "{}[{}]".format(key, i)) for i, v in enumerate(value)])
     bad = np.flatnonzero(~np.isfinite(out))
     if bad.size:
         raise MessageError("{}[{}]".format(key, bad[0]), "not finite ({})".format(out[bad[0]]))
@@ -187,7 +212,7 @@ def _float_list(value: Any, key: str, length: int) -> np.ndarray:
 def validate_mimic(value: Any, joints: Optional[DeployJoints] = None, margin: float = JOINT_LIMIT_MARGIN) -> np.ndarray:
     """The 33-D reference as float64, or MessageError naming the first bad field.
 
-    `value`: the raw Redis bytes/str (JSON list) or a list. Checks: a list of 33 numbers, all finite,
+    `value`: the raw Redis bytes/str (JSON list), a list or an array. Checks: a list of 33 numbers, all finite,
     root height in ROOT_Z_RANGE, angles wrapped, velocities plausible, every joint target inside its
     range widened by `margin` rad.
     """
@@ -248,18 +273,18 @@ def encode_meta(seq: int, t_ms: float) -> str:
 def validate_meta(value: Any) -> MimicMeta:
     """`action_mimic_g1_meta` as MimicMeta, or MessageError."""
     key = MIMIC_META_KEY
-    if isinstance(value, (bytes, bytearray)):
-        try:
-            value = value.decode("utf-8")
-        except UnicodeDecodeError:
-            raise MessageError(key, "not UTF-8 text")
+    value = _text(value, key)
     d = _loads(value, key) if isinstance(value, str) else value
     if not isinstance(d, dict):
         raise MessageError(key, 'expected {"seq": int, "t_ms": number}')
     seq, t_ms = d.get("seq"), d.get("t_ms")
     if isinstance(seq, bool) or not isinstance(seq, int):
         raise MessageError(key + ".seq", "expected an integer, got {!r}".format(seq))
-    if isinstance(t_ms, bool) or not isinstance(t_ms, (int, float)) or not math.isfinite(t_ms):
+    if (
+        isinstance(t_ms, bool)
+        or not isinstance(t_ms, (int, float))
+        or not math.isfinite(_as_float(t_ms, key + ".t_ms"))
+    ):
         raise MessageError(key + ".t_ms", "expected a finite number of milliseconds, got {!r}".format(t_ms))
     return MimicMeta(seq, float(t_ms))
 

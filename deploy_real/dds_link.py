@@ -10,6 +10,9 @@ with numpy, and handed to the same C calls (`ddspy_write`, `ddspy_take`) that cy
 and DataReader.take make around their pure-Python serializer (about 1 ms per LowState).
 
 - `DdsDomain(domain_id, net)`: a domain participant on one network interface (`--net`; `lo` for loopback).
+  `close()` deletes its readers, writers and participant; a server calls it on every way out, because
+  left to the interpreter's exit (after an exception, say) the deletion waits for a reader's listener
+  that can no longer run Python, and the process hangs.
 - `RobotSide`: what the low-level server holds: the newest LowState with a valid CRC (others are counted
   and ignored) and its arrival time, `wait_newer()` for the next one, `send(LowCmd)`.
 - `SimSide`: what a simulated robot holds: the newest LowCmd with a valid CRC, `publish(LowState bytes)`.
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from deploy_real.unitree_msgs import LOW_STATE, LowCmd, LowState
 
@@ -84,7 +87,15 @@ class DdsDomain:
                 "DDS domain {} on interface {!r} could not be created ({}): is --net the name of a "
                 "network interface of this computer (`ip -br addr`)?".format(domain_id, net, e)
             )
-        self._topics: Dict[str, object] = {}
+        self._topics: Dict[str, Any] = {}
+        self._endpoints: List[Any] = []  # readers and writers, in the order made
+
+    def close(self) -> None:
+        """Delete the readers (no listener runs after this), writers, topics, participant and domain."""
+        entities = self._endpoints[::-1] + list(self._topics.values()) + [self.participant, self.domain]
+        self._endpoints, self._topics = [], {}
+        for entity in entities:
+            entity.__del__()  # cyclonedds' deletion of the C entity; the later garbage collection does nothing
 
     def topic(self, name: str, type_name: str):
         if name not in self._topics:
@@ -94,6 +105,7 @@ class DdsDomain:
     def writer(self, name: str, type_name: str) -> Callable[[bytes], None]:
         """A function that writes one serialized sample on topic `name`."""
         w = self.api["DataWriter"](self.participant, self.topic(name, type_name))
+        self._endpoints.append(w)
         write = self.api["ddspy_write"]
 
         def send(data: bytes) -> None:
@@ -119,7 +131,9 @@ class DdsDomain:
                     on_sample(data, now)
 
         listener = self.api["Listener"](on_data_available=on_data_available)
-        return self.api["DataReader"](self.participant, self.topic(name, type_name), listener=listener)
+        reader = self.api["DataReader"](self.participant, self.topic(name, type_name), listener=listener)
+        self._endpoints.append(reader)
+        return reader
 
 
 class RobotSide:

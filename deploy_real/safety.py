@@ -1,11 +1,24 @@
 """What stands between the wire and the motors (README, "Deploy": safety).
 
-- `ReferenceGate`: which 33-D reference the policy gets at each policy step. A valid message whose
-  sender time and arrival are at most `max_age` (0.1 s) old is used. When none is (invalid, missing,
-  stale, Redis unreachable), the last valid reference is held for up to `hold_s` (0.1 s), then the
-  reference blends linearly to the default (standing) vector at the last reference's heading over
-  `blend_s` (1 s) and stays there (standing still never asks for a turn). Until the first valid message
-  the default is used, so either server may start first.
+- `ReferenceGate`: which 33-D reference the policy gets at each policy step. A valid message is used when
+  it is fresh: its meta key's `seq` changed within `max_age` (0.1 s), or, from a source without the meta
+  key (TWIST's, GMR's), the message itself changed within `max_age`. Changes are timed on this machine's
+  monotonic clock, never on the sender's: a sender on a second machine whose clock is off still works,
+  and one that stops (or a Redis that stops delivering) is stale within 0.1 s. The sender's `t_ms` only
+  (a) lets a meta key seen for the first time count at once when it is within `max_age` of this machine's
+  wall clock (a live stream from this machine), and (b) is compared with this clock while the stream is
+  live: more than `max_age` off is logged once ("sync clocks"; a delay cannot be told from an offset, so
+  it stops nothing). Whatever is in Redis when the gate starts (a server start, the real robot's A) is
+  only the baseline: a message left by an earlier session never counts until it changes, so its pose and
+  heading are never taken. A meta key whose `seq` has not changed for `META_LEFTOVER_S` (2 s) while the
+  message keeps changing was left by another source: it is ignored (one log line naming it) until its
+  `seq` changes again, and the message is judged by its changes. A message is validated once, when it
+  changes (a rejected one is not parsed again every step).
+  When no message is fresh (invalid, missing, stale, Redis unreachable), the last valid reference is held
+  for up to `hold_s` (0.1 s), then the reference blends linearly to the default (standing) vector at the
+  last reference's heading over `blend_s` (1 s) and stays there (standing still never asks for a turn).
+  Until the first fresh message the default is used, so either server may start first. `rejected`,
+  `stale`, `last_error` and `stale_reason` say what went wrong, for the servers' reports.
 - `PDTargetGuard`: action -> PD targets. A non-finite action holds the last targets; actions are
   clipped to +-action_clip; every target is clamped to its joint range. Nothing non-finite or out of
   range leaves it.
@@ -14,16 +27,26 @@
 from __future__ import annotations
 
 import enum
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple, Union
 
 import numpy as np
 
-from deploy_real.contract import MessageError, MimicMeta, default_mimic_vector, validate_meta, validate_mimic
+from deploy_real.contract import (
+    MIMIC_KEY,
+    MIMIC_META_KEY,
+    MessageError,
+    MimicMeta,
+    default_mimic_vector,
+    validate_meta,
+    validate_mimic,
+)
 from legged_gym.envs.mdp.observations import REF_YAW_ENTRY
 
 MAX_REF_AGE_S = 0.1
 HOLD_S = 0.1
 BLEND_S = 1.0
+#: a meta key whose seq stays unchanged this long while the reference message changes is another source's leftover
+META_LEFTOVER_S = 2.0
 
 
 class RefStatus(enum.Enum):
@@ -33,8 +56,13 @@ class RefStatus(enum.Enum):
     DEFAULT = "default"  # the default reference (at start, or after a blend)
 
 
+def _as_bytes(raw) -> bytes:
+    return bytes(raw) if isinstance(raw, (bytes, bytearray)) else str(raw).encode()
+
+
 class ReferenceGate:
-    """See the module docstring. Times are the caller's: `now` monotonic s, `wall_ms` wall clock ms."""
+    """See the module docstring. Times are the caller's: `now` monotonic s, `wall_ms` wall clock ms.
+    `log` gets the one-off lines (a leftover meta key, a sender's clock off)."""
 
     def __init__(
         self,
@@ -42,19 +70,28 @@ class ReferenceGate:
         max_age: float = MAX_REF_AGE_S,
         hold_s: float = HOLD_S,
         blend_s: float = BLEND_S,
+        log: Callable[[str], None] = print,
     ) -> None:
         self.default = default_mimic_vector() if default is None else np.asarray(default, dtype=np.float64)
         self.max_age, self.hold_s, self.blend_s = float(max_age), float(hold_s), float(blend_s)
+        self.log = log
         self.last_valid: Optional[np.ndarray] = None
         self.last_valid_time = -np.inf  # monotonic time of the last fresh message
-        self._last_seq: Optional[int] = None
-        self._seq_time = -np.inf  # monotonic time the meta's seq last changed
-        self._last_raw: Optional[bytes] = None
-        self._last_change = -np.inf  # monotonic time the message last changed
+        self._raw: Optional[bytes] = None  # the message last read (None: none yet) and its validation
+        self._parsed: Union[np.ndarray, MessageError, None] = None
+        self._raw_change = -np.inf  # when the message last changed (the first one read is the baseline)
+        self._raw_meta: Optional[bytes] = None  # the meta key last read and its validation
+        self._meta: Union[MimicMeta, MessageError, None] = None
+        self._seq: Optional[int] = None
+        self._seq_since = -np.inf  # when the current seq was first read
+        self._seq_change = -np.inf  # when the seq last changed (its first value: only if its t_ms is now)
+        self.meta_ignored = False  # the meta key is another source's leftover
+        self._clock_warned = False
         self.rejected = 0  # invalid messages (each distinct message counted once)
         self.stale = 0  # policy steps without a fresh reference after the first one
-        self.legacy = False  # a source without the meta key was seen
-        self.last_error: Optional[str] = None
+        self.legacy = False  # a message was judged without a meta key
+        self.last_error: Optional[str] = None  # the last rejection
+        self.stale_reason = ""  # why the last step had no fresh message
         self._blend_from: Optional[np.ndarray] = None
         self._blend_to = self.default  # the default at the heading of the reference the blend starts from
 
@@ -79,32 +116,91 @@ class ReferenceGate:
         out = (1.0 - w) * self._blend_from + w * self._blend_to
         return out, (RefStatus.BLEND if w < 1.0 else RefStatus.DEFAULT)
 
+    def _validated(self, validate, raw: bytes):
+        try:
+            return validate(raw)
+        except MessageError as e:
+            self.rejected += 1
+            self.last_error = str(e)
+            return e
+
     def _fresh(self, raw_mimic, raw_meta, now: float, wall_ms: float) -> Optional[np.ndarray]:
         if raw_mimic is None:
+            self.stale_reason = "no {} (key missing, or Redis unreachable)".format(MIMIC_KEY)
             return None
-        raw = bytes(raw_mimic) if isinstance(raw_mimic, (bytes, bytearray)) else str(raw_mimic).encode()
-        changed = raw != self._last_raw
-        if changed:
-            self._last_raw, self._last_change = raw, now
-        try:
-            ref = validate_mimic(raw)
-            meta = validate_meta(raw_meta) if raw_meta is not None else None
-        except MessageError as e:
-            if changed:
-                self.rejected += 1
-                self.last_error = str(e)
-            return None
-        if meta is None:  # a TWIST-era source: fresh while the message keeps changing
-            self.legacy = True
-            return ref if now - self._last_change <= self.max_age else None
-        return ref if self._meta_fresh(meta, now, wall_ms) else None
+        raw = _as_bytes(raw_mimic)
+        if raw != self._raw:
+            if self._raw is not None:
+                self._raw_change = now
+            self._raw = raw
+            self._parsed = self._validated(validate_mimic, raw)
+        meta = None
+        if raw_meta is not None:
+            raw_meta = _as_bytes(raw_meta)
+            if raw_meta != self._raw_meta:
+                self._raw_meta = raw_meta
+                self._meta = self._validated(validate_meta, raw_meta)
+            meta = self._meta
+        for parsed in (self._parsed, meta):
+            if isinstance(parsed, MessageError):
+                self.stale_reason = "rejected: {}".format(parsed)
+                return None
+        assert isinstance(self._parsed, np.ndarray)
+        if meta is not None:
+            assert isinstance(meta, MimicMeta)
+            self._track_seq(meta, now, wall_ms)
+            if not self.meta_ignored:
+                if now - self._seq_change <= self.max_age:
+                    return self._parsed
+                self.stale_reason = "{}.seq {} {}".format(
+                    MIMIC_META_KEY, meta.seq, self._unchanged(self._seq_change, now)
+                )
+                return None
+        self.legacy = True
+        if now - self._raw_change <= self.max_age:
+            return self._parsed
+        self.stale_reason = "{} {} (no meta key: fresh while it changes)".format(
+            MIMIC_KEY, self._unchanged(self._raw_change, now)
+        )
+        return None
 
-    def _meta_fresh(self, meta: MimicMeta, now: float, wall_ms: float) -> bool:
-        if meta.seq != self._last_seq:
-            self._last_seq = meta.seq
-            self._seq_time = now
-        age_sender = (wall_ms - meta.t_ms) / 1000.0
-        return -self.max_age <= age_sender <= self.max_age and now - self._seq_time <= self.max_age
+    @staticmethod
+    def _unchanged(last_change: float, now: float) -> str:
+        if last_change == -np.inf:
+            return "unchanged since it was first read (a value left from before counts once it changes)"
+        return "unchanged for {:.2f} s".format(now - last_change)
+
+    def _track_seq(self, meta: MimicMeta, now: float, wall_ms: float) -> None:
+        off_ms = wall_ms - meta.t_ms  # > 0: the message looks old (sender's clock behind, or a delay)
+        if meta.seq != self._seq:
+            live = self._seq is not None  # a change seen here, not the first value read
+            self._seq, self._seq_since = meta.seq, now
+            if live or abs(off_ms) <= 1000.0 * self.max_age:
+                self._seq_change = now
+            if live and self.meta_ignored:
+                self.meta_ignored = False
+                self.log("{}.seq changes again: judging {} by it".format(MIMIC_META_KEY, MIMIC_KEY))
+            if live and abs(off_ms) > 1000.0 * self.max_age and not self._clock_warned:
+                self._clock_warned = True
+                self.log(
+                    "{}.t_ms of the live stream is {:.0f} ms {} this computer's clock: sync clocks (chrony/NTP) "
+                    "between the sender and this computer. The stream is used (freshness is judged by its seq "
+                    "changing, on this clock), but its delay cannot be checked".format(
+                        MIMIC_META_KEY, abs(off_ms), "behind" if off_ms > 0 else "ahead of"
+                    )
+                )
+        elif (
+            not self.meta_ignored
+            and now - self._seq_since >= META_LEFTOVER_S
+            and now - self._raw_change <= self.max_age
+        ):
+            self.meta_ignored = True
+            self.log(
+                "{} is stale: seq {} unchanged for {:.1f} s while {} changes (a leftover of an earlier source?); "
+                "ignored until its seq changes: {} is fresh while it changes".format(
+                    MIMIC_META_KEY, meta.seq, now - self._seq_since, MIMIC_KEY, MIMIC_KEY
+                )
+            )
 
 
 class PDTargetGuard:
@@ -116,12 +212,18 @@ class PDTargetGuard:
         self.action_scale, self.action_clip = float(action_scale), float(action_clip)
         self.last_target = np.clip(self.default, self.lower, self.upper)
         self.nonfinite_actions = 0
+        self.last_error: Optional[str] = None  # what was wrong with the last action not used
 
     def target(self, action) -> np.ndarray:
         """PD targets of `action` (the raw policy output), or the last targets if it is not finite."""
         a = np.asarray(action, dtype=np.float64)
         if a.shape != self.default.shape or not np.all(np.isfinite(a)):
             self.nonfinite_actions += 1
+            if a.shape != self.default.shape:
+                self.last_error = "action of shape {}, expected {}".format(a.shape, self.default.shape)
+            else:
+                i = int(np.flatnonzero(~np.isfinite(a))[0])
+                self.last_error = "action[{}] = {}".format(i, a[i])
             return self.last_target.copy()
         c = self.action_clip  # np.minimum / np.maximum: what np.clip does, at half its cost on 23 values
         q = self.default + self.action_scale * np.minimum(np.maximum(a, -c), c)

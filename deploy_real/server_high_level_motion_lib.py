@@ -8,8 +8,10 @@
     python deploy_real/server_high_level_motion_lib.py --policy_path S1-1400-jit.pt  # velocity window of that export
 
 At 50 Hz, paced on the monotonic clock without drift, step k SETs `action_mimic_g1` (the 33-D reference
-of the clip at time (k + 1) * 0.02 s, as TWIST) and `action_mimic_g1_meta` ({"seq", "t_ms"}) in one
-transaction, and `action_hand_g1` (14 zeros). --motion_id K plays clip K once; --loop plays every clip of
+of the clip at time (k + 1) * 0.02 s, as TWIST), `action_mimic_g1_meta` ({"seq", "t_ms"}) and
+`action_hand_g1` (14 zeros) in one transaction, each to expire after `STREAM_TTL_MS` (1 s), and deletes
+them when it ends: a stream that stops, even killed, leaves nothing that another source's reference
+(TWIST's, GMR's, without the meta key) would be judged by. --motion_id K plays clip K once; --loop plays every clip of
 the set in turn until --duration or Ctrl-C, blending 0.5 s between clips (each clip turned to continue
 from the heading the previous one reached, so the blend never asks for a turn). --cmg streams the CMG's
 locomotion under the velocity command --vx --vy --yaw_rate (`deploy_real.cmg_reference`; the generator
@@ -47,13 +49,15 @@ from deploy_real.contract import (
     encode_floats,
     encode_meta,
 )
-from deploy_real.pacing import Pacer, StopRequest  # noqa: E402
-from deploy_real.redis_link import DEFAULT_REDIS_URL  # noqa: E402
+from deploy_real.pacing import Pacer, StopRequest, seconds  # noqa: E402
+from deploy_real.redis_link import add_redis_argument  # noqa: E402
 from legged_gym.envs.mdp.observations import POLICY_DT, REF_YAW_ENTRY  # noqa: E402
 from pose.utils.torch_utils import wrap_angle  # noqa: E402
 
 EXIT_RAMP_S = 2.0
 CLIP_BLEND_S = 0.5
+#: the streamed keys expire this long after their last write
+STREAM_TTL_MS = 1000
 #: the yaw entry of the 33-D vector (the wrist rolls are inserted after the root entries: same index)
 YAW = REF_YAW_ENTRY
 COMMAND_FLAGS = ("--vx", "--vy", "--yaw_rate")
@@ -113,8 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the exported student the low-level server runs: --vel_smooth_window from its metadata",
     )
     p.add_argument("--vis", action="store_true", help="show the reference in a MuJoCo viewer (needs a display)")
-    p.add_argument("--redis_url", default=DEFAULT_REDIS_URL)
-    p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
+    add_redis_argument(p)
+    p.add_argument("--duration", type=seconds, default=None, metavar="S", help="stop after S seconds")
     p.add_argument("--robot", default="g1", choices=["g1"], help="TWIST's flag (only the G1)")
     return p
 
@@ -186,7 +190,10 @@ def reference_stream(motion_lib, motion_id: Optional[int], loop: bool) -> Iterat
 
 
 class Publisher:
-    """Writes the reference and its meta key in one transaction, with a growing sequence number."""
+    """Writes the reference and its meta key in one transaction, with a growing sequence number, each key to
+    expire after STREAM_TTL_MS; `clear()` deletes them."""
+
+    KEYS = (MIMIC_KEY, MIMIC_META_KEY, HAND_ACTION_KEY)
 
     def __init__(self, link) -> None:
         self.link = link
@@ -200,8 +207,12 @@ class Publisher:
                 MIMIC_KEY: encode_floats(ref),
                 MIMIC_META_KEY: encode_meta(self.seq, time.time() * 1000.0),
                 HAND_ACTION_KEY: self.hand,
-            }
+            },
+            expire_ms=STREAM_TTL_MS,
         )
+
+    def clear(self) -> bool:
+        return self.link.delete(*self.KEYS)
 
 
 class MocapViewer:
@@ -361,6 +372,7 @@ def run(args) -> int:
     finally:
         if viewer is not None:
             viewer.close()
+        publisher.clear()
         link.close()
     return 0
 

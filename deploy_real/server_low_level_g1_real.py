@@ -19,9 +19,13 @@ It reads `rt/lowstate` (unitree_hg LowState_; a message with a wrong CRC is igno
 - damping: every motor kp 0, kd 8, no torque.
 
 Faults send the robot to damping, and it stays there (until SELECT or Ctrl-C, exit code 1): no valid
-LowState for 50 ms, a non-finite state, a pelvis tilt beyond 1 rad. SELECT in any state, Ctrl-C or
-SIGTERM: damping for 0.5 s, then exit 0. Every commanded q is clamped to its joint range and nothing
-non-finite is sent (a non-finite command becomes damping). Numbers: deploy_real/configs/g1.yaml.
+LowState for 50 ms, a non-finite state, a pelvis tilt beyond 1 rad, an exception inside a step (its
+type, message and place are logged). SELECT in any state, Ctrl-C or SIGTERM: damping for 0.5 s, then exit
+0. Every commanded q is clamped to its joint range and nothing non-finite is sent (a non-finite command
+becomes damping). An exception outside the steps sends one damping command and exits 2; every way out
+closes DDS first (left to the interpreter's exit, its deletion can hang the process). The reference
+gate's counts (rejected, stale) and the non-finite actions are reported once a second while they grow
+(`deploy_real.student_step`), and in the last line. Numbers: deploy_real/configs/g1.yaml.
 --summary_json PATH writes at exit: states (in the order visited), policy_steps, faults, latency_p50_ms /
 latency_p99_ms (LowState arrival -> LowCmd written, over the policy steps) and more.
 """
@@ -38,12 +42,13 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import time  # noqa: E402
+import traceback  # noqa: E402
 from typing import List, Optional  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 from deploy_real.pacing import Pacer, StopRequest  # noqa: E402
-from deploy_real.redis_link import DEFAULT_REDIS_URL  # noqa: E402
+from deploy_real.redis_link import add_redis_argument  # noqa: E402
 from deploy_real.runtime import ENGINES  # noqa: E402
 from deploy_real.unitree_msgs import LowCmd, LowState, parse_remote  # noqa: E402
 
@@ -77,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="robot config (default deploy_real/configs/g1.yaml)",
     )
-    p.add_argument("--redis_url", default=DEFAULT_REDIS_URL)
+    add_redis_argument(p)
     p.add_argument("--engine", default="auto", choices=ENGINES, help="what runs the observation and policy graphs")
     p.add_argument(
         "--no_drift_feedback",
@@ -156,6 +161,7 @@ class LowLevelReal:
             cfg.action_clip,
             use_drift_feedback,
             drift_feedback_gains,
+            log=lambda msg: log("[real] " + msg),
         )
         self.n_motors = len(cfg.motor_names)
         # the ranges as the float32 values the message carries, rounded inwards: a sent q is never outside
@@ -177,6 +183,7 @@ class LowLevelReal:
         self._joint_err_sum = 0.0
         self._joint_err_n = 0
         self.unsafe_commands = 0
+        self._damping_error: Optional[str] = None  # the last exception of a step in damping
 
     # --- state machine ------------------------------------------------------------------------------
 
@@ -216,7 +223,27 @@ class LowLevelReal:
         return EXIT_FAULT if self.faults else EXIT_OK
 
     def step(self, low: Optional[LowState], age: float, now: float, wall_ms: float) -> LowCmd:
-        """One 50 Hz step: faults, buttons, the command of the current state."""
+        """One 50 Hz step: faults, buttons, the command of the current state. An exception inside it is a
+        fault: damping."""
+        try:
+            return self._step(low, age, now, wall_ms)
+        except Exception as e:
+            where = traceback.extract_tb(e.__traceback__)[-1]
+            reason = "{}: {} (at {}:{} in {})".format(
+                type(e).__name__, e, os.path.basename(where.filename), where.lineno, where.name
+            )
+            if self.mode != DAMPING:
+                self.fault(reason, now)
+                self.log("".join(traceback.format_exception(type(e), e, e.__traceback__)).rstrip())
+            elif reason != self._damping_error:  # once, not at 50 Hz
+                self.log("[real] {} in damping".format(reason))
+            self._damping_error = reason
+            cmd = LowCmd(self.mode_machine)
+            cmd.mode[:] = 1
+            self._damping(cmd)
+            return cmd
+
+    def _step(self, low: Optional[LowState], age: float, now: float, wall_ms: float) -> LowCmd:
         if self.mode != DAMPING:
             reason = state_fault(low, age, self.cfg)
             if reason is not None:
@@ -321,13 +348,12 @@ def run(args) -> int:
     stop = StopRequest()
     cfg = load_real_config(args.config)
     domain = DdsDomain(args.domain_id, args.net)
-    robot = RobotSide(domain)
-    link = RedisLink(args.redis_url)
-    server = None
+    robot = link = server = None
     latencies: List[float] = []
     sent = 0
-    summary = {}
     try:
+        robot = RobotSide(domain)
+        link = RedisLink(args.redis_url)
         server = LowLevelReal(
             cfg,
             args.policy_path,
@@ -392,43 +418,54 @@ def run(args) -> int:
             pacer.wait()
         return server.exit_code()
     finally:
-        if server is not None and server.mode is not None and server.mode != DAMPING:
+        if robot is not None and server is not None and server.mode is not None and server.mode != DAMPING:
             try:  # an exception out of the loop: leave the robot damped
                 cmd = LowCmd(server.mode_machine)
                 cmd.mode[:] = 1
                 server._damping(cmd)
                 robot.send(cmd)
                 server.states.append(DAMPING)
-            except Exception:
-                pass
-        link.close()
-        if server is not None:
-            summary = server.summary()
-            lat = percentiles_ms(latencies)
-            summary.update(
-                {
-                    "latency_p50_ms": lat["p50"],
-                    "latency_p99_ms": lat["p99"],
-                    "latency_max_ms": lat["max"],
-                    "lowstate_received": robot.state_seq,
-                    "lowstate_crc_errors": robot.crc_errors,
-                    "lowcmd_sent": sent,
-                }
-            )
-            print(
-                "[real] states {}; {} policy steps; faults {}; latency p50 {} p99 {} ms".format(
-                    " -> ".join(summary["states"]),
-                    summary["policy_steps"],
-                    len(summary["faults"]),
-                    _fmt(lat["p50"]),
-                    _fmt(lat["p99"]),
-                ),
-                flush=True,
-            )
-            if args.summary_json:
-                os.makedirs(os.path.dirname(os.path.abspath(args.summary_json)), exist_ok=True)
-                with open(args.summary_json, "w") as f:
-                    json.dump(summary, f, indent=1)
+            except Exception as e:
+                print("[real] the last damping command could not be sent: {}".format(e), file=sys.stderr, flush=True)
+        domain.close()
+        if link is not None:
+            link.close()
+        if server is not None and robot is not None:
+            write_summary(server, robot, latencies, sent, args.summary_json)
+
+
+def write_summary(server: LowLevelReal, robot, latencies: List[float], sent: int, path: Optional[str]) -> None:
+    """The last line, and the --summary_json file."""
+    summary = server.summary()
+    lat = percentiles_ms(latencies)
+    summary.update(
+        {
+            "latency_p50_ms": lat["p50"],
+            "latency_p99_ms": lat["p99"],
+            "latency_max_ms": lat["max"],
+            "lowstate_received": robot.state_seq,
+            "lowstate_crc_errors": robot.crc_errors,
+            "lowcmd_sent": sent,
+        }
+    )
+    print(
+        "[real] states {}; {} policy steps; faults {}; rejected {} stale {} non-finite actions {}; "
+        "latency p50 {} p99 {} ms".format(
+            " -> ".join(summary["states"]),
+            summary["policy_steps"],
+            len(summary["faults"]),
+            summary["rejected"],
+            summary["stale"],
+            summary["nonfinite_actions"],
+            _fmt(lat["p50"]),
+            _fmt(lat["p99"]),
+        ),
+        flush=True,
+    )
+    if path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(summary, f, indent=1)
 
 
 def _fmt(v) -> str:
@@ -441,6 +478,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return run(args)
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         print("server_low_level_g1_real.py: {}".format(e), file=sys.stderr)
+        return EXIT_ERROR
+    except Exception:  # DDS is closed and the robot damped (run's finally): a traceback and exit 2
+        traceback.print_exc()
         return EXIT_ERROR
 
 

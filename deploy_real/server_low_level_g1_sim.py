@@ -31,8 +31,8 @@ from typing import List, Optional  # noqa: E402
 import numpy as np  # noqa: E402
 
 from deploy_real.mujoco_g1 import FALL_HEIGHT  # noqa: E402
-from deploy_real.pacing import Pacer, StopRequest  # noqa: E402
-from deploy_real.redis_link import DEFAULT_REDIS_URL  # noqa: E402
+from deploy_real.pacing import Pacer, StopRequest, seconds  # noqa: E402
+from deploy_real.redis_link import add_redis_argument  # noqa: E402
 from deploy_real.runtime import ENGINES  # noqa: E402
 
 
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--xml_file", default=None, help="25-DOF MuJoCo model (default assets/g1/g1_sim2sim_with_wrist_roll.xml)"
     )
-    p.add_argument("--redis_url", default=DEFAULT_REDIS_URL)
+    add_redis_argument(p)
     p.add_argument(
         "--engine",
         default="auto",
@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_gains_argument(p)
     p.add_argument("--headless", action="store_true", help="no viewer")
     p.add_argument("--record_video", default=None, metavar="PATH", help="write an mp4 of the run at exit")
-    p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: Ctrl-C)")
+    p.add_argument("--duration", type=seconds, default=None, metavar="S", help="stop after S seconds (default: Ctrl-C)")
     p.add_argument("--summary_json", default=None, metavar="PATH", help="write the run's numbers at exit")
     return p
 
@@ -83,6 +83,7 @@ class LowLevelSim:
         engine: str = "auto",
         use_drift_feedback: bool = True,
         drift_feedback_gains=None,
+        log=lambda msg: print("[low-level] " + msg, flush=True),
     ) -> None:
         from deploy_real.contract import deploy_joints
         from deploy_real.mujoco_g1 import G1MujocoSim
@@ -103,6 +104,7 @@ class LowLevelSim:
             engine,
             use_drift_feedback=use_drift_feedback,
             drift_feedback_gains=drift_feedback_gains,
+            log=log,
         )
         self.link = link
         self.steps = 0
@@ -176,8 +178,7 @@ def run(args) -> dict:
     stop = StopRequest()
 
     pacer = Pacer()
-    t0 = last_report = time.monotonic()
-    reported = (0, 0)
+    t0 = time.monotonic()
     try:
         while not stop.requested:
             now = time.monotonic()
@@ -190,23 +191,6 @@ def run(args) -> dict:
                 if not viewer.is_running():
                     break
                 viewer.sync()
-            if now - last_report >= 1.0:
-                gate = server.student.gate
-                counts = (gate.rejected, gate.stale)
-                if counts != reported:  # only while they grow
-                    status = server.student.status
-                    assert status is not None  # set by the policy step above
-                    print(
-                        "[low-level] rejected {} stale {} (reference: {}){}".format(
-                            counts[0],
-                            counts[1],
-                            status.value,
-                            "; last rejection: " + gate.last_error if gate.last_error else "",
-                        ),
-                        flush=True,
-                    )
-                    reported = counts
-                last_report = now
             pacer.wait()
     finally:
         elapsed = time.monotonic() - t0
@@ -216,12 +200,14 @@ def run(args) -> dict:
             viewer.close()
         link.close()
     print(
-        "[low-level] {} policy steps in {:.1f} s ({:.1f} Hz); rejected {} stale {}; fell {}; mean |q - q_ref| {:.3f} rad".format(
+        "[low-level] {} policy steps in {:.1f} s ({:.1f} Hz); rejected {} stale {} non-finite actions {}; fell {}; "
+        "mean |q - q_ref| {:.3f} rad".format(
             summary["policy_steps"],
             elapsed,
             summary["policy_hz"],
             summary["rejected"],
             summary["stale"],
+            summary["nonfinite_actions"],
             summary["fell"],
             summary["joint_err_rad"],
         ),

@@ -35,7 +35,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from deploy_real.mujoco_g1 import FALL_HEIGHT
-from deploy_real.pacing import StopRequest
+from deploy_real.pacing import StopRequest, seconds
 from deploy_real.unitree_msgs import NUM_MOTOR_SLOTS, LowState, button_bit, encode_remote
 
 PHYSICS_HZ = 1000
@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--xml_file", default=None, help="25-DOF MuJoCo model (default assets/g1/g1_sim2sim_with_wrist_roll.xml)"
     )
     p.add_argument("--headless", action="store_true", help="no viewer")
-    p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: Ctrl-C)")
+    p.add_argument("--duration", type=seconds, default=None, metavar="S", help="stop after S seconds (default: Ctrl-C)")
     p.add_argument(
         "--press",
         type=parse_press,
@@ -282,6 +282,7 @@ def run(args) -> dict:
         wall = time.monotonic() - t0
         if viewer is not None:
             viewer.close()
+        domain.close()
     realtime_factor = robot.steps * dt / wall if wall > 0 else 0.0
     summary = {
         "lowcmd_received": side.received,

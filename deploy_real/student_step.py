@@ -5,7 +5,9 @@ From the robot's state (gyro, IMU quaternion xyzw, the 23 training joints' posit
 and its meta key) in one Redis round trip, passes the reference through the safety gate
 (`deploy_real.safety.ReferenceGate`), builds the 1155-D observation (`deploy_real.observation`), runs the
 policy and turns its action into guarded PD targets (`deploy_real.safety.PDTargetGuard`): always finite and
-inside the joint ranges. The servers only map these targets onto their motors.
+inside the joint ranges. The servers only map these targets onto their motors. Once a second, while any of
+them grew, it reports the counts of rejected messages, steps without a fresh reference and non-finite
+actions, with what was wrong with the newest of those that grew (`REPORT_S`; the same line in both servers).
 
 A policy trained with `motion.student_relative_ref_yaw` (its export metadata says `"reference_yaw":
 "relative"`) sees the reference's yaw relative to the robot's: `RelativeRefYaw` makes that entry from the
@@ -17,7 +19,7 @@ steered by the drift feedback, from positions dead-reckoned on its own base-velo
 
 from __future__ import annotations
 
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 import torch
@@ -25,6 +27,7 @@ import torch
 from deploy_real.contract import (
     BODY_STATE_KEY,
     HAND_STATE_KEY,
+    MAX_MESSAGE_BYTES,
     MIMIC_KEY,
     MIMIC_META_KEY,
     NUM_HAND,
@@ -37,6 +40,9 @@ from deploy_real.policy import load_policy
 from deploy_real.safety import PDTargetGuard, ReferenceGate, RefStatus
 from legged_gym.envs.mdp.observations import REF_YAW_ENTRY, relative_ref_yaw
 from pose.utils.torch_utils import get_euler_xyz
+
+#: seconds between two reports of the rejected / stale / non-finite counts (only while they grow)
+REPORT_S = 1.0
 
 
 class RelativeRefYaw:
@@ -102,7 +108,8 @@ class StepResult(NamedTuple):
 
 class StudentStep:
     """`step(base_ang_vel, base_quat_xyzw, dof_pos, dof_vel, now, wall_ms)` -> `StepResult`. Times are the
-    caller's: `now` monotonic s, `wall_ms` wall clock ms (for the reference's freshness)."""
+    caller's: `now` monotonic s, `wall_ms` wall clock ms (for the reference's freshness). `log` gets the
+    reports and the reference gate's notes (the servers prefix their name)."""
 
     def __init__(
         self,
@@ -118,7 +125,9 @@ class StudentStep:
         action_clip: float = 10.0,
         use_drift_feedback: bool = True,
         drift_feedback_gains: Optional[Tuple[float, float]] = None,
+        log: Callable[[str], None] = print,
     ) -> None:
+        self.log = log
         self.policy = load_policy(policy_path, engine)
         #: "relative" or "absolute": the reference yaw the policy was trained with (its export metadata)
         metadata = self.policy.metadata()
@@ -159,10 +168,11 @@ class StudentStep:
         self.guard = PDTargetGuard(default_dof_pos, lower23, upper23, action_scale, action_clip)
         self.wrist_lower, self.wrist_upper = np.asarray(wrist_lower), np.asarray(wrist_upper)
         self.link = link
-        self.gate = ReferenceGate()
-        self.status: Optional[RefStatus] = None
+        self.gate = ReferenceGate(log=log)
         self.status_counts: Dict[str, int] = {}  # policy steps per reference status
         self._hand_state = encode_floats(np.zeros(NUM_HAND))
+        self._reported = (0, 0, 0)  # (rejected, stale, non-finite actions) at the last report
+        self._report_at: Optional[float] = None  # when the counts are looked at next
 
     def describe(self) -> str:
         """The policy and the reference settings it was trained with, for the servers' start line."""
@@ -194,7 +204,8 @@ class StudentStep:
         """A new episode: empty observation history, no reference seen yet (the robot stands on the default
         until a fresh one arrives)."""
         self.builder.reset()
-        self.gate = ReferenceGate()
+        self.gate = ReferenceGate(log=self.log)
+        self._reported = (0, 0, self.guard.nonfinite_actions)
         if self.relative_yaw is not None:
             self.relative_yaw.reset()
         if self.drift_feedback is not None:
@@ -207,10 +218,10 @@ class StudentStep:
             raw = self.link.exchange(
                 {BODY_STATE_KEY: encode_floats(proprio[0]), HAND_STATE_KEY: self._hand_state},
                 [MIMIC_KEY, MIMIC_META_KEY],
+                MAX_MESSAGE_BYTES,
             )
         raw_mimic, raw_meta = raw if raw is not None else (None, None)
         ref, status = self.gate.update(raw_mimic, raw_meta, now, wall_ms)
-        self.status = status
         self.status_counts[status.value] = self.status_counts.get(status.value, 0) + 1
         mimic31, wrists = split_wrist_rolls(ref)
         observed = mimic31
@@ -223,6 +234,32 @@ class StudentStep:
             self.drift_feedback.advance(self.policy.base_velocity)
         if np.all(np.isfinite(action)):
             self.builder.set_last_action(action)
-        return StepResult(
-            self.guard.target(action), np.clip(wrists, self.wrist_lower, self.wrist_upper), mimic31, status
+        target = self.guard.target(action)
+        self._report(now, status)
+        return StepResult(target, np.clip(wrists, self.wrist_lower, self.wrist_upper), mimic31, status)
+
+    def _report(self, now: float, status: RefStatus) -> None:
+        """Every REPORT_S: the counts, if they grew, with the reason of the newest of each that grew."""
+        if self._report_at is None:
+            self._report_at = now + REPORT_S
+        if now < self._report_at:
+            return
+        self._report_at = now + REPORT_S
+        gate, guard = self.gate, self.guard
+        counts = (gate.rejected, gate.stale, guard.nonfinite_actions)
+        if counts == self._reported:
+            return
+        grew = [c > r for c, r in zip(counts, self._reported)]
+        reasons = [
+            ("last rejection", gate.last_error),
+            ("not fresh", gate.stale_reason),
+            ("last non-finite action", guard.last_error),
+        ]
+        self.log(
+            "reference {}: rejected {} stale {} non-finite actions {}{}".format(
+                status.value,
+                *counts,
+                "".join("; {}: {}".format(what, why) for g, (what, why) in zip(grew, reasons) if g and why),
+            )
         )
+        self._reported = counts

@@ -24,7 +24,16 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 DT = 0.02
 LOW, HIGH = np.array([-0.4, -0.4, -0.8]), np.array([3.5, 0.4, 0.8])
-BAD_MESSAGES = ("garbage", "[1.0, 0.2]", "[NaN, 0.0, 0.0]", "[1.0, Infinity, 0.0]", "[9.0, 0.0, 0.0]", '{"vx": 1.0}')
+BAD_MESSAGES = (
+    "garbage",
+    "[1.0, 0.2]",
+    "[NaN, 0.0, 0.0]",
+    "[1.0, Infinity, 0.0]",
+    "[9.0, 0.0, 0.0]",
+    '{"vx": 1.0}',
+    "[1.0, %d, 0.0]" % 10**400,  # no float holds it
+    "[1.0, 0.0, 0.0" + " " * 5000 + "]",  # over 4 KB
+)
 
 
 @pytest.fixture(scope="module")
@@ -162,6 +171,8 @@ def test_command_key_changes_the_command_and_bad_messages_keep_the_last_valid_on
             assert lines[-1].startswith("[high-level] rejected command_velocity_g1")
             assert lines[-1].endswith("; keeping vx 1.00 m/s, vy 0.20 m/s, yaw_rate -0.30 rad/s")
         assert "expected 3 numbers, got 2" in lines[2] and "vx 9 m/s outside" in lines[5]
+        assert "command_velocity_g1[1]: an integer of 1329 bits, beyond any float" in lines[7]
+        assert "command_velocity_g1: longer than 4096 bytes: not read" in lines[8]
         assert commands.rejected == len(BAD_MESSAGES)
         client.delete(VELOCITY_COMMAND_KEY)
         assert commands.poll().tolist() == [1.0, 0.2, -0.3]

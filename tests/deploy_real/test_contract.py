@@ -150,3 +150,46 @@ def test_velocity_commands_inside_the_range_are_kept_as_they_are():
     for value in (b"[1.25, -0.1, 0.3]", "[1.25, -0.1, 0.3]", [1.25, -0.1, 0.3]):
         np.testing.assert_array_equal(C.validate_velocity_command(value, LOW, HIGH), [1.25, -0.1, 0.3])
     np.testing.assert_array_equal(C.validate_velocity_command([3.5, -0.4, 0.8], LOW, HIGH), [3.5, -0.4, 0.8])
+
+
+HUGE = 10**400  # no float holds it
+
+
+def test_numbers_beyond_any_float_are_rejected_naming_the_entry():
+    text = "[" + ",".join(["0.1"] * 5 + [str(HUGE)] + ["0.1"] * 27) + "]"
+    with pytest.raises(C.MessageError) as e:
+        C.validate_mimic(text)
+    assert e.value.field == "action_mimic_g1[5]" and "integer of 1329 bits" in e.value.reason
+    with pytest.raises(C.MessageError) as e:
+        C.validate_meta('{"seq": 3, "t_ms": %d}' % HUGE)
+    assert e.value.field == "action_mimic_g1_meta.t_ms"
+    with pytest.raises(C.MessageError) as e:
+        C.validate_velocity_command("[0.5, %d, 0.0]" % -HUGE, LOW, HIGH)
+    assert e.value.field == "command_velocity_g1[1]"
+    # an integer that a float holds is a number like any other
+    v = valid()
+    v[4] = 10**300
+    with pytest.raises(C.MessageError, match=r"\(v_x\): 1e\+300 m/s beyond"):
+        C.validate_mimic(json.dumps(v))
+
+
+def test_messages_longer_than_4_kb_are_rejected_before_decoding():
+    """The limit counts bytes, whitespace too: the same valid list padded to 4096 bytes passes, to 4097 not."""
+    text = json.dumps(valid())
+    at_limit = text[:-1] + " " * (4096 - len(text)) + "]"
+    assert len(at_limit) == 4096
+    np.testing.assert_array_equal(C.validate_mimic(at_limit.encode()), valid())
+    for value in (at_limit[:-1] + " ]", (at_limit[:-1] + " ]").encode(), b"[" + b"1," * 20_000_000 + b"1]"):
+        with pytest.raises(C.MessageError) as e:
+            C.validate_mimic(value)
+        assert str(e.value) == "action_mimic_g1: longer than 4096 bytes: not read"
+    with pytest.raises(C.MessageError, match="^action_mimic_g1_meta: longer than 4096 bytes"):
+        C.validate_meta('{"seq": 1, "t_ms": 1.0' + " " * 5000 + "}")
+
+
+def test_a_numpy_array_is_a_list_of_numbers():
+    v = C.default_mimic_vector()
+    np.testing.assert_array_equal(C.validate_mimic(v), v)
+    np.testing.assert_array_equal(C.validate_mimic(v.astype(np.float32)), v.astype(np.float32))
+    with pytest.raises(C.MessageError, match=r"^action_mimic_g1: expected 33 numbers, got 31"):
+        C.validate_mimic(v[:31])

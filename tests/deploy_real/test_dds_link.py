@@ -11,6 +11,7 @@ def domain_with(take):
     domain = DdsDomain.__new__(DdsDomain)  # no DDS participant: only reader() is exercised
     domain.participant = object()
     domain._topics = {}
+    domain._endpoints = []
     domain.api = {
         "Topic": lambda participant, name, type_: ("topic", name),
         "LowState_": object(),
@@ -38,3 +39,31 @@ def test_reader_ignores_a_take_that_returns_a_dds_error_code():
     reader = domain_with(lambda ref, n: -3).reader("rt/lowstate", "LowState_", lambda data, t: got.append(data))
     reader.listener.on_data_available(reader)
     assert got == []
+
+
+def test_close_deletes_the_readers_and_writers():
+    """Over loopback DDS (one participant reading its own LowStates): `close()` deletes the entities, so no
+    listener runs and no write goes out after it (what lets a server's process exit while its peer still
+    publishes; test_real_server.py runs that)."""
+    import time
+
+    import pytest
+
+    pytest.importorskip("cyclonedds", reason="the real-robot stack")
+    pytest.importorskip("unitree_sdk2py", reason="the real-robot stack")
+    from deploy_real.dds_link import RobotSide, SimSide
+    from deploy_real.unitree_msgs import LowState
+
+    domain = DdsDomain(191, "lo")
+    robot, sim = RobotSide(domain), SimSide(domain)
+    state = LowState().encode()
+    deadline = time.monotonic() + 10
+    while robot.state_seq < 5 and time.monotonic() < deadline:
+        sim.publish(state)
+        time.sleep(0.01)
+    assert robot.state_seq >= 5
+    domain.close()
+    with pytest.raises(RuntimeError, match="DDS write on rt/lowstate failed"):
+        sim.publish(state)
+    domain = DdsDomain(191, "lo")  # the domain id is free again
+    domain.close()

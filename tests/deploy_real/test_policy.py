@@ -1,5 +1,7 @@
 """Loading exported students for deployment: TorchScript and ONNX give the same actions; clear errors."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -124,3 +126,89 @@ def test_metadata_of_model_files_without_the_json(exported, tmp_path):
     torch.jit.load(str(jit)).save(str(broken), _extra_files={EXPORT_METADATA_FILE: "[1, 2"})
     with pytest.raises(ValueError, match="broken-jit.pt: its deploy_metadata.json is not a JSON object"):
         Policy(broken, engine="torch")
+
+
+WIDTH = "this server builds 1155 = 31 reference + 74 proprioception + 10 x 105 history (the student's observation)"
+
+
+def test_what_is_not_a_student_export_is_named(exported, tmp_path):
+    """A folder, a training checkpoint, a teacher-width model (TorchScript or ONNX), a model that fails on the
+    observation, a broken ONNX file: one ValueError naming the file and what it is, no traceback."""
+    import shutil
+
+    from legged_gym.scripts.save_jit_stu_rlbc import CheckedPolicy
+
+    run = tmp_path / "run"
+    (run / "traced").mkdir(parents=True)
+    shutil.copy(exported["jit"], run / "traced")
+    with pytest.raises(ValueError) as e:
+        Policy(run)
+    assert str(e.value) == "--policy_path {}: a folder; give an exported model file: {}".format(
+        run, run / "traced" / "s-3-jit.pt"
+    )
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="a folder; give an exported model file \\(export a run with `bash to_jit.sh"):
+        Policy(tmp_path / "empty")
+
+    checkpoint = Path(exported["jit"]).parents[1] / "model_3.pt"
+    with pytest.raises(ValueError) as e:
+        Policy(checkpoint)
+    assert str(e.value).startswith(
+        "{}: a training checkpoint (torch.save), not an exported model: export it with ".format(checkpoint)
+    )
+    assert "bash to_jit.sh <exptid>" in str(e.value)
+
+    teacher = torch.nn.Linear(1318, 23)  # a teacher's width
+    traced = torch.jit.trace(teacher, torch.zeros(2, 1318))
+    torch.jit.script(CheckedPolicy(traced, 1318)).save(str(tmp_path / "teacher-jit.pt"))
+    with pytest.raises(ValueError) as e:
+        Policy(tmp_path / "teacher-jit.pt")
+    assert str(e.value) == "{}: the model expects 1318 inputs, {}; a teacher export?".format(
+        tmp_path / "teacher-jit.pt", WIDTH
+    )
+    traced.save(str(tmp_path / "twist_teacher.pt"))  # no num_obs to read: it fails on the student's observation
+    with pytest.raises(ValueError) as e:
+        Policy(tmp_path / "twist_teacher.pt", engine="torch")
+    assert str(e.value) == (
+        "{}: the model fails on the 1155-D observation (RuntimeError: mat1 and mat2 shapes cannot be multiplied "
+        "(1x1155 and 1318x23)), {}".format(tmp_path / "twist_teacher.pt", WIDTH)
+    )
+
+    class Raises(torch.nn.Module):
+        def forward(self, obs: torch.Tensor) -> torch.Tensor:
+            if obs.size(1) > 0:
+                raise RuntimeError("not this observation")
+            return obs
+
+    torch.jit.script(Raises()).save(str(tmp_path / "raises.pt"))  # raises a torch.jit.Error
+    with pytest.raises(ValueError) as e:
+        Policy(tmp_path / "raises.pt")
+    assert str(e.value).startswith(
+        "{}: the model fails on the 1155-D observation (builtins.RuntimeError: not this observation)".format(
+            tmp_path / "raises.pt"
+        )
+    )
+
+    torch.onnx.export(
+        teacher, (torch.zeros(1, 1318),), str(tmp_path / "teacher.onnx"), input_names=["obs"], dynamo=False
+    )
+    with pytest.raises(ValueError) as e:
+        Policy(tmp_path / "teacher.onnx")
+    assert str(e.value) == "{}: the model expects 1318 inputs, {}; a teacher export?".format(
+        tmp_path / "teacher.onnx", WIDTH
+    )
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(open(exported["onnx"], "rb").read()[:300])
+    with pytest.raises(ValueError) as e:
+        Policy(broken)
+    assert str(e.value).startswith("{}: ONNX Runtime cannot load it (".format(broken))
+
+
+def test_the_server_says_it_in_one_line(exported, redis_server, capsys):
+    from deploy_real.server_low_level_g1_sim import main
+
+    checkpoint = Path(exported["jit"]).parents[1] / "model_3.pt"
+    assert main(["--policy_path", str(checkpoint), "--headless", "--redis_url", redis_server.url]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("server_low_level_g1_sim.py: {}: a training checkpoint".format(checkpoint))
+    assert len(err.splitlines()) == 1

@@ -4,11 +4,12 @@ and that no command is ever non-finite or outside the joint ranges."""
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
 
-from deploy_real.contract import MIMIC_KEY, MIMIC_META_KEY, encode_floats, encode_meta
+from deploy_real.contract import MAX_MESSAGE_BYTES, MIMIC_KEY, MIMIC_META_KEY, encode_floats, encode_meta
 from deploy_real.real_config import load_real_config
 from deploy_real.server_low_level_g1_real import (
     DAMPING,
@@ -108,8 +109,8 @@ class ReferenceLink:
     def __init__(self, ref33):
         self.ref, self.seq, self.errors, self.sets = encode_floats(ref33), 0, 0, []
 
-    def exchange(self, sets, gets):
-        assert gets == [MIMIC_KEY, MIMIC_META_KEY]
+    def exchange(self, sets, gets, max_bytes):
+        assert gets == [MIMIC_KEY, MIMIC_META_KEY] and max_bytes == MAX_MESSAGE_BYTES
         self.sets.append(sets)
         self.seq += 1
         return [self.ref.encode(), encode_meta(self.seq, self.now_ms).encode()]
@@ -254,3 +255,92 @@ def test_no_command_is_ever_non_finite_or_out_of_range(cfg):
     assert server.mode == POLICY and server.student.guard.nonfinite_actions > 20
     for cmd in cmds:
         assert_safe(cfg, cmd)
+
+
+def test_an_exception_in_a_step_is_a_fault_damping_until_select(cfg):
+    """Whatever raises inside a policy step (here the policy itself) sends the robot to damping for good, with
+    one line naming the exception and where it was raised, then its traceback."""
+    clock = Clock()
+    lines = []
+    server = LowLevelReal(cfg, engine="torch", log=lines.append)
+    server.start(state(cfg), clock.t)
+    run_steps(server, clock, state(cfg, ["start"]), 100)
+    run_steps(server, clock, state(cfg, ["A"]), 2)
+    assert server.mode == POLICY
+
+    def broken(obs):
+        return {}["missing"]
+
+    server.student.policy = broken
+    cmd = run_steps(server, clock, state(cfg), 1)[0]
+    assert np.all(cmd.kp == 0) and np.all(cmd.kd[:29] == cfg.damping_kd) and np.all(cmd.q == 0)
+    reason = server.faults[0]["reason"]
+    assert reason.startswith("KeyError: 'missing' (at test_real_fsm.py:") and reason.endswith(" in broken)")
+    fault_line = [line for line in lines if "FAULT" in line]
+    assert fault_line == ["[real] FAULT in policy: {} -> damping (SELECT or Ctrl-C to exit)".format(reason)]
+    assert lines[-1].startswith("Traceback (most recent call last):") and lines[-1].endswith("KeyError: 'missing'")
+    _assert_damping_for_good(cfg, server, clock, "KeyError")
+
+
+def test_reference_problems_are_reported_once_a_second_with_their_reason(cfg, redis_server):
+    """Through a real Redis: a frame left from before is not used after A; a message with a 400-digit integer is
+    rejected (no exception); a source that stops is stale; a NaN action is held. Each shows in the once-a-second
+    line while its count grows, with its reason, and not after; the summary has the counts."""
+    import redis
+
+    from deploy_real.contract import default_mimic_vector
+    from deploy_real.redis_link import RedisLink
+
+    r = redis.Redis(port=redis_server.port)
+    left = default_mimic_vector()
+    left[3] = 2.5  # a frame of an earlier session, turned
+    r.set(MIMIC_KEY, encode_floats(left))
+    link = RedisLink(redis_server.url, start_private=False)
+    lines = []
+    clock = Clock()
+    server = LowLevelReal(cfg, link=link, engine="torch", log=lines.append)
+    server.start(state(cfg), clock.t)
+    run_steps(server, clock, state(cfg, ["start"]), 100)
+    run_steps(server, clock, state(cfg, ["A"]), 60)
+    assert server.mode == POLICY and server.student.status_counts == {"default": 60}
+    assert not [line for line in lines if "reference" in line]  # nothing wrong: standing on the default
+
+    huge = "[" + ",".join([str(10**400)] + ["0.1"] * 32) + "]"
+    r.set(MIMIC_KEY, huge)
+    run_steps(server, clock, state(cfg), 60)
+    reports = [line for line in lines if line.startswith("[real] reference ")]
+    assert reports == [
+        "[real] reference default: rejected 1 stale 0 non-finite actions 0; "
+        "last rejection: action_mimic_g1[0]: an integer of 1329 bits, beyond any float"
+    ]
+    frame = default_mimic_vector()
+    for k in range(50):  # a TWIST-style source: the reference alone, changing
+        frame[8] = -0.1 - 0.001 * k
+        r.set(MIMIC_KEY, encode_floats(frame))
+        run_steps(server, clock, state(cfg), 1)
+    run_steps(server, clock, state(cfg), 150)  # it stops
+    # the 50 changes, then the last one for its 0.1 s (5 steps; 4 where 0.02 s steps add up to just over 0.1)
+    assert server.student.status_counts["fresh"] in (54, 55) and server.mode == POLICY
+    reports = [line for line in lines if line.startswith("[real] reference ")]
+    assert len(reports) == 4 and all(": rejected 1 stale " in line for line in reports[1:])
+    assert reports[1].startswith("[real] reference blend: ") and reports[-1].startswith("[real] reference default: ")
+    assert "last rejection" not in "".join(reports[1:])  # the rejection is not repeated after it stopped
+    assert (
+        reports[-1].endswith("(no meta key: fresh while it changes)")
+        and "; not fresh: action_mimic_g1 unchanged for" in reports[-1]
+    )
+    stale = server.student.gate.stale
+    policy = server.student.policy
+    server.student.policy = lambda obs: np.full(23, np.nan, dtype=np.float32)
+    run_steps(server, clock, state(cfg), 3)
+    server.student.policy = policy
+    run_steps(server, clock, state(cfg), 50)
+    reports = [line for line in lines if line.startswith("[real] reference ")]
+    assert re.fullmatch(
+        r"\[real\] reference default: rejected 1 stale \d+ non-finite actions 3; not fresh: action_mimic_g1 unchanged "
+        r"for [0-9.]+ s \(no meta key: fresh while it changes\); last non-finite action: action\[0\] = nan",
+        reports[-1],
+    )
+    summary = server.summary()
+    assert (summary["rejected"], summary["stale"], summary["nonfinite_actions"]) == (1, stale + 53, 3)
+    link.close()

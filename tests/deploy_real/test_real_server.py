@@ -112,10 +112,10 @@ def wire():
 wait_for = functools.partial(deploy_helpers.wait_for, poll=0.02)
 
 
-def start_real_server(wire, redis_url, tmp_path, extra_args=()):
+def start_real_server(wire, redis_url, tmp_path, extra_args=(), script=REAL_SERVER):
     summary = tmp_path / "real.json"
     proc, log = start_server(
-        REAL_SERVER,
+        script,
         ["--net", "lo", "--domain_id", wire.domain_id, "--redis_url", redis_url, "--summary_json", summary]
         + list(extra_args),
         tmp_path,
@@ -319,3 +319,84 @@ def test_ctrl_c_damps_and_exits_cleanly(wire, redis_server, tmp_path):
     assert result["states"] == ["zero_torque", "move_to_default", "default_hold", "damping"]
     assert result["exit_reason"] == "interrupt" and result["faults"] == []
     assert_commands_safe(wire.decoded())
+
+
+def _to_policy(wire):
+    """The test's robot: START, the 2-s move, then A (the policy)."""
+    wire.play_robot()
+    wait_for(lambda: len(wire.decoded()) > 5, 20, "the server's zero-torque commands")
+    wire.robot_buttons = ["start"]
+    time.sleep(0.3)
+    wire.robot_buttons = []
+    time.sleep(2.2)
+    wire.robot_buttons = ["A"]
+    time.sleep(0.3)
+    wire.robot_buttons = []
+
+
+def test_a_reference_no_float_holds_is_reported_and_the_policy_goes_on(wire, redis_server, tmp_path):
+    """A 400-digit integer in the reference during the policy: rejected and reported once (no fault, no
+    exception), the robot stands on the default; the last line and the summary count it."""
+    real, real_log, summary = start_real_server(wire, redis_server.url, tmp_path)
+    log = tmp_path / "real.log"
+    try:
+        _to_policy(wire)
+        wait_for(lambda: "-> policy" in log.read_text(), 5, "the policy")
+        redis.Redis(port=redis_server.port).set("action_mimic_g1", "[" + ",".join([str(10**400)] + ["0.1"] * 32) + "]")
+        wait_for(lambda: "last rejection" in log.read_text(), 5, "the report")
+        time.sleep(1.5)
+        assert real.poll() is None
+        assert finish(real, real_log, sig=signal.SIGINT) == 0, log.read_text()
+    finally:
+        if real.poll() is None:
+            real.kill()
+    out = log.read_text()
+    assert (
+        out.count(
+            "[real] reference default: rejected 1 stale 0 non-finite actions 0; "
+            "last rejection: action_mimic_g1[0]: an integer of 1329 bits, beyond any float"
+        )
+        == 1
+    )
+    assert "FAULT" not in out and "Traceback" not in out
+    assert "faults 0; rejected 1 stale 0 non-finite actions 0; latency" in out.splitlines()[-1]
+    result = json.loads(summary.read_text())
+    assert result["states"] == ["zero_torque", "move_to_default", "default_hold", "policy", "damping"]
+    assert result["rejected"] == 1 and result["faults"] == [] and result["exit_reason"] == "interrupt"
+    assert_commands_safe(wire.decoded())
+
+
+def test_an_exception_outside_the_steps_damps_closes_dds_and_exits(wire, redis_server, tmp_path):
+    """The server's loop raises (injected into its pacing, 3 s after start): one damping command, DDS closed,
+    the traceback, exit 2 within seconds; the process does not hang on cyclonedds' threads."""
+    script = tmp_path / "failing_server.py"
+    script.write_text(
+        "import sys\n"
+        "sys.path.insert(0, {!r})\n"
+        "from deploy_real import pacing\n"
+        "from deploy_real.server_low_level_g1_real import main\n"
+        "wait, calls = pacing.Pacer.wait, []\n"
+        "def failing(self):\n"
+        "    calls.append(1)\n"
+        "    if len(calls) == 150:\n"
+        "        raise OverflowError('injected')\n"
+        "    wait(self)\n"
+        "pacing.Pacer.wait = failing\n"
+        "sys.exit(main(sys.argv[1:]))\n".format(str(deploy_helpers.REPO_ROOT))
+    )
+    real, real_log, summary = start_real_server(wire, redis_server.url, tmp_path, script=script)
+    try:
+        wire.play_robot()
+        wait_for(lambda: len(wire.decoded()) > 5, 20, "the server's zero-torque commands")
+        wire.robot_buttons = ["start"]
+        assert finish(real, real_log, timeout=20) == 2, (tmp_path / "real.log").read_text()
+    finally:
+        if real.poll() is None:
+            real.kill()
+    out = (tmp_path / "real.log").read_text()
+    assert "OverflowError: injected" in out.splitlines()[-1]
+    decoded = wire.decoded()
+    assert is_damping(decoded[-1][1]) and not is_damping(decoded[-2][1])  # from the move to the default: damped
+    assert_commands_safe(decoded)
+    result = json.loads(summary.read_text())
+    assert result["states"] == ["zero_torque", "move_to_default", "default_hold", "damping"]

@@ -78,12 +78,99 @@ def test_blend_to_the_default_keeps_the_last_heading():
     assert status is RefStatus.DEFAULT and out[3] == -1.0
 
 
-def test_sender_time_too_old_or_in_the_future_is_stale():
+def test_a_sender_clock_off_is_used_by_its_seq_changes_and_logged_once():
+    """A second machine 300 ms ahead (no NTP): its first message waits for a change (its t_ms cannot say it is
+    live), every seq change is fresh on this clock, and one line names the offset and "sync clocks"."""
+    lines = []
+    g = ReferenceGate(log=lines.append)
+    r = ref(0.1)
+    out, status = g.update(msg(r), encode_meta(1, 1300.0), now=0.0, wall_ms=1000.0)
+    assert status is RefStatus.DEFAULT and lines == []
+    for k in range(1, 6):
+        out, status = g.update(msg(r), encode_meta(1 + k, 1300.0 + 20 * k), now=0.02 * k, wall_ms=1000.0 + 20 * k)
+        assert status is RefStatus.FRESH and np.allclose(out, r)
+    assert len(lines) == 1 and "300 ms ahead of this computer's clock: sync clocks" in lines[0]
+    assert lines[0].startswith("action_mimic_g1_meta.t_ms")
+    # the sender stops: its seq freezes, stale after 0.1 s on this clock whatever its t_ms says
+    out, status = g.update(msg(r), encode_meta(6, 1400.0), now=0.21, wall_ms=1210.0)
+    assert status is RefStatus.BLEND  # the hold (0.1 s after the last fresh step) is over too
+    assert g.stale_reason == "action_mimic_g1_meta.seq 6 unchanged for 0.11 s"
+    # 500 ms behind: the same, and no second line
+    g2 = ReferenceGate(log=lines.append)
+    g2.update(msg(r), encode_meta(1, 500.0), now=0.0, wall_ms=1000.0)
+    out, status = g2.update(msg(r), encode_meta(2, 520.0), now=0.02, wall_ms=1020.0)
+    assert status is RefStatus.FRESH and len(lines) == 2 and "500 ms behind this computer's clock" in lines[1]
+    g2.update(msg(r), encode_meta(3, 540.0), now=0.04, wall_ms=1040.0)
+    assert len(lines) == 2
+
+
+def test_whats_in_redis_at_start_is_only_the_baseline():
+    """A frame left by an earlier session (turned 2.5 rad, no meta key) is never used, nor its heading, until
+    the value changes; a meta key seen first counts at once only when its t_ms is this clock's."""
+    left = ref(0.2)
+    left[3] = 2.5
     g = ReferenceGate()
-    out, status = g.update(msg(ref(0.1)), encode_meta(1, 1000.0), now=0.0, wall_ms=1200.0)
-    assert status is RefStatus.DEFAULT
-    out, status = g.update(msg(ref(0.1)), encode_meta(2, 5000.0), now=0.02, wall_ms=1220.0)
-    assert status is RefStatus.DEFAULT
+    for k in range(100):
+        out, status = g.update(msg(left), None, now=0.02 * k, wall_ms=20.0 * k)
+        assert status is RefStatus.DEFAULT and np.array_equal(out, DEFAULT)
+    assert "unchanged since it was first read" in g.stale_reason and g.stale == 0
+    new = ref(-0.1)
+    out, status = g.update(msg(new), None, now=2.0, wall_ms=2000.0)
+    assert status is RefStatus.FRESH and np.allclose(out, new)
+    # a leftover meta key (sent an hour ago) beside the leftover frame: not used either
+    g = ReferenceGate()
+    for k in range(10):
+        _, status = g.update(msg(left), encode_meta(41, -3.6e6), now=0.02 * k, wall_ms=20.0 * k)
+        assert status is RefStatus.DEFAULT
+    assert g.stale_reason.startswith("action_mimic_g1_meta.seq 41 unchanged since it was first read")
+    # a live stream of this machine, met mid-way: its first message counts
+    g = ReferenceGate()
+    _, status = g.update(msg(new), encode_meta(41, 990.0), now=1.0, wall_ms=1000.0)
+    assert status is RefStatus.FRESH
+
+
+def test_a_leftover_meta_key_is_ignored_after_2_s_of_a_changing_reference():
+    """A meta key frozen at seq 9 (its writer gone) beside a TWIST-style source that writes the reference
+    alone: stale for 2 s, then the meta key is ignored with one line naming it and the reference is fresh
+    while it changes; a meta key whose seq changes again is judged by it again."""
+    lines = []
+    g = ReferenceGate(log=lines.append)
+    meta = encode_meta(9, -5000.0)
+    statuses = []
+    for k in range(150):
+        out, status = g.update(msg(ref(0.001 * k)), meta, now=0.02 * k, wall_ms=20.0 * k)
+        statuses.append(status)
+    first_fresh = statuses.index(RefStatus.FRESH)
+    assert first_fresh == 100  # seq first read at 0 s, 2.0 s later
+    assert set(statuses[:100]) == {RefStatus.DEFAULT} and set(statuses[100:]) == {RefStatus.FRESH}
+    assert len(lines) == 1
+    assert lines[0].startswith("action_mimic_g1_meta is stale: seq 9 unchanged for 2.0 s while action_mimic_g1 changes")
+    np.testing.assert_allclose(out, ref(0.149))
+    out, status = g.update(msg(ref(0.149)), meta, now=3.1, wall_ms=3100.0)  # the source stops: stale, as without meta
+    assert status is RefStatus.BLEND
+    assert g.stale_reason == "action_mimic_g1 unchanged for 0.12 s (no meta key: fresh while it changes)"
+    _, status = g.update(msg(ref(0.3)), encode_meta(10, 3120.0), now=3.12, wall_ms=3120.0)
+    assert status is RefStatus.FRESH and len(lines) == 2 and "seq changes again" in lines[1]
+    _, status = g.update(msg(ref(0.31)), encode_meta(10, 3120.0), now=3.3, wall_ms=3300.0)
+    assert status is RefStatus.BLEND  # judged by its seq again: unchanged for 0.18 s
+    assert g.stale_reason == "action_mimic_g1_meta.seq 10 unchanged for 0.18 s"
+
+
+def test_an_unchanged_message_is_validated_once(monkeypatch):
+    """A rejected message left in Redis is not parsed again at every step (nor counted again)."""
+    from deploy_real import safety
+
+    calls = []
+    validate = safety.validate_mimic
+    monkeypatch.setattr(safety, "validate_mimic", lambda raw: calls.append(raw) or validate(raw))
+    g = ReferenceGate()
+    bad = b"[" + b"1," * 32 + b"nope]"
+    for k in range(50):
+        g.update(bad, None, now=0.02 * k, wall_ms=20.0 * k)
+    assert len(calls) == 1 and g.rejected == 1 and g.stale_reason.startswith("rejected: action_mimic_g1: not JSON")
+    g.update(msg(ref(0.1)), None, now=1.0, wall_ms=1000.0)
+    g.update(bad, None, now=1.02, wall_ms=1020.0)
+    assert len(calls) == 3 and g.rejected == 2
 
 
 def test_invalid_meta_and_invalid_reference_are_not_used():
@@ -100,12 +187,15 @@ def test_invalid_meta_and_invalid_reference_are_not_used():
 
 def test_source_without_meta_is_fresh_while_it_changes():
     g = ReferenceGate()
-    out, status = g.update(msg(ref(0.1)), None, now=0.0, wall_ms=0.0)
+    out, status = g.update(msg(ref(0.09)), None, now=0.0, wall_ms=0.0)  # the baseline
+    assert status is RefStatus.DEFAULT
+    out, status = g.update(msg(ref(0.1)), None, now=0.02, wall_ms=20.0)
     assert status is RefStatus.FRESH and g.legacy
-    out, status = g.update(msg(ref(0.1)), None, now=0.08, wall_ms=80.0)
+    out, status = g.update(msg(ref(0.1)), None, now=0.1, wall_ms=100.0)
     assert status is RefStatus.FRESH
-    out, status = g.update(msg(ref(0.1)), None, now=0.15, wall_ms=150.0)  # unchanged for 0.15 s
+    out, status = g.update(msg(ref(0.1)), None, now=0.15, wall_ms=150.0)  # unchanged for 0.13 s
     assert status is RefStatus.HOLD
+    assert g.stale_reason == "action_mimic_g1 unchanged for 0.13 s (no meta key: fresh while it changes)"
     out, status = g.update(msg(ref(0.12)), None, now=0.17, wall_ms=170.0)
     assert status is RefStatus.FRESH
 
@@ -123,6 +213,9 @@ def test_guard_clips_actions_clamps_targets_and_holds_on_non_finite():
     expected = np.clip(G1.default_dof_pos + 5.0, lower, upper)
     np.testing.assert_allclose(q_big, expected)
     assert np.all(q_big <= upper) and np.all(q_big >= lower)
+    reasons = []
     for bad in (np.full(23, np.nan), np.r_[np.zeros(22), np.inf], np.zeros(5)):
         np.testing.assert_array_equal(guard.target(bad), q_big)
+        reasons.append(guard.last_error)
     assert guard.nonfinite_actions == 3
+    assert reasons == ["action[0] = nan", "action[22] = inf", "action of shape (5,), expected (23,)"]
