@@ -187,8 +187,8 @@ def slerp(q0: torch.Tensor, q1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     cos_half = (q0 * q1).sum(-1, keepdim=True)
     q1 = torch.where(cos_half < 0, -q1, q1)
     cos_half = cos_half.abs()
+    half = torch.acos(cos_half.clamp(-1.0, 1.0))
     sin_half = torch.sqrt((1.0 - cos_half * cos_half).clamp_min(0.0))
-    half = torch.atan2(sin_half, cos_half)  # consistent with sin_half (acos loses float32 digits near 1)
     safe_sin = torch.where(sin_half.abs() < 1e-3, torch.ones_like(sin_half), sin_half)
     ra = torch.sin((1 - t) * half) / safe_sin
     rb = torch.sin(t * half) / safe_sin
