@@ -57,6 +57,17 @@ def default_sim() -> str:
     return default_backend_name()
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a positive integer, got {!r}".format(text)) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("expected a positive integer, got {}".format(value))
+    return value
+
+
 def build_parser(description: str = "") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     a = p.add_argument
@@ -70,7 +81,7 @@ def build_parser(description: str = "") -> argparse.ArgumentParser:
     a("--proj_name", default=None, help="log project folder (default: the task name)")
     a("--exptid", default=None, help="experiment id: logs go to legged_gym/logs/<proj_name>/<exptid>/")
     a("--device", default=None, help="device for simulation and learning, e.g. cuda:0 or cpu")
-    a("--num_envs", type=int, default=None)
+    a("--num_envs", type=positive_int, default=None)
     a("--seed", type=int, default=None)
     a("--max_iterations", type=int, default=None)
     a("--resume", action="store_true", help="resume from --resumeid (or this experiment)")
@@ -131,6 +142,13 @@ def build_parser(description: str = "") -> argparse.ArgumentParser:
         "(repeatable; recipes in legged_gym/recipes/)",
     )
     a("--wandb", action="store_true", help="also log to wandb (TensorBoard is always on)")
+    a("--no_wandb", action="store_true", help="TWIST's flag: no wandb (the default here; wins over --wandb)")
+    a(
+        "--rl_device",
+        default=None,
+        metavar="DEVICE",
+        help="TWIST's flag, ignored here: --device is the device of simulation and learning",
+    )
     a(
         "--debug",
         action="store_true",
@@ -165,6 +183,12 @@ def get_args(
         args.proj_name = args.task  # docs/decisions.md D5: the project defaults to the task name
     if args.device is None:
         args.device = "cuda:0" if torch.cuda.is_available() else "cpu"
+    if args.rl_device is not None:
+        print(
+            "Note: --rl_device {} is ignored: --device {} runs simulation and learning".format(
+                args.rl_device, args.device
+            )
+        )
     return args
 
 
@@ -211,7 +235,8 @@ def update_train_cfg_from_args(train_cfg, args):
     """Apply the CLI to a train config (TWIST's `update_cfg_from_args`, learner half), in place.
 
     --seed, --max_iterations, --fix_action_std, --checkpoint (and --resume / --resumeid mark it resumed),
-    --wandb (also log to wandb; run name = --exptid, TensorBoard is always on), --debug (wandb off).
+    --wandb (also log to wandb; run name = --exptid, TensorBoard is always on), --debug and --no_wandb
+    (wandb off).
     """
     if getattr(args, "seed", None) is not None:
         train_cfg.seed = int(args.seed)
@@ -225,8 +250,8 @@ def update_train_cfg_from_args(train_cfg, args):
         train_cfg.runner.checkpoint = int(args.checkpoint)
     if getattr(args, "wandb", False):
         train_cfg.runner.wandb = True
-    if getattr(args, "debug", False):
-        train_cfg.runner.wandb = False  # TWIST's --debug: no wandb
+    if getattr(args, "debug", False) or getattr(args, "no_wandb", False):
+        train_cfg.runner.wandb = False  # TWIST's --debug and --no_wandb: no wandb
     if getattr(args, "exptid", None):
         train_cfg.runner.run_name = str(args.exptid)
     return train_cfg
@@ -277,6 +302,19 @@ def check_device(device) -> None:
         )
 
 
+def check_sim(sim) -> None:
+    """UsageError for a --sim whose simulator does not import on this machine."""
+    from legged_gym.simulator import available_backends
+
+    available = available_backends()
+    if sim not in available:
+        raise UsageError(
+            "--sim {}: its simulator does not import on this machine; {}".format(
+                sim, "use " + " or ".join("--sim " + n for n in available) if available else "none does"
+            )
+        )
+
+
 def check_motion_file(motion_file) -> None:
     """UsageError for a --motion_file that cannot be trained on as given: an unconverted format, a
     missing path, a folder. The content of a manifest or clip is checked when the env loads it
@@ -314,8 +352,9 @@ def user_errors() -> tuple:
     from legged_gym.gym_utils.cfg_override import OverrideError
     from pose.formats import MotionFileError
     from rsl_rl.runners.on_policy_dagger_runner import TeacherMismatchError
+    from rsl_rl.utils.checkpoint import CheckpointError
 
-    return (UsageError, MotionFileError, TeacherMismatchError, OverrideError)
+    return (UsageError, MotionFileError, TeacherMismatchError, OverrideError, CheckpointError)
 
 
 def one_line(message) -> str:
@@ -344,7 +383,9 @@ def trained_set_items(ckpt: dict) -> List[str]:
 def warn_unrepeated_settings(checkpoint, args, advice: str = "add them to play the policy as trained") -> None:
     """`warn_unrepeated_items` for the env --set items the checkpoint's run was trained with (train.py
     records them in its "infos")."""
-    trained = trained_set_items(torch.load(str(checkpoint), map_location="cpu", weights_only=True))
+    from rsl_rl.utils.checkpoint import read_checkpoint
+
+    trained = trained_set_items(read_checkpoint(checkpoint))
     warn_unrepeated_items(trained, args, "{} was trained".format(checkpoint), advice)
 
 

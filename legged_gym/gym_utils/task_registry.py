@@ -12,11 +12,14 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 from legged_gym.utils import Task, TaskTable, UnknownTaskError, class_to_dict
 
 __all__ = ["Task", "TaskRegistry", "UnknownTaskError", "policy_cfg_with_obs_sizes", "task_registry"]
+
+#: The policy sizes a checkpoint must share with the task that loads it (`TaskRegistry.check_checkpoint`).
+POLICY_SIZE_KEYS = ("num_observations", "num_motion_observations", "num_motion_steps", "num_actions")
 
 
 def policy_cfg_with_obs_sizes(cfg_dict: Dict, env) -> Dict:
@@ -52,6 +55,24 @@ def policy_cfg_with_obs_sizes(cfg_dict: Dict, env) -> Dict:
             policy["estimator_target"] = layout.priv_info_indices(fields)
         out[key] = policy
     return out
+
+
+def use_task_hint(tasks: List[str]) -> str:
+    """ "use --task A (or B, C)" for the tasks a model file fits."""
+    if not tasks:
+        return "it fits none of the tasks"
+    return "use --task {}{}".format(tasks[0], " (or {})".format(", ".join(tasks[1:])) if tasks[1:] else "")
+
+
+def _describe_sizes(sizes: Dict[str, int]) -> str:
+    frames = sizes["num_motion_steps"]
+    return "{} observations ({} reference frame{} of {}), {} actions".format(
+        sizes["num_observations"],
+        frames,
+        "" if frames == 1 else "s",
+        sizes["num_motion_observations"] // max(frames, 1),
+        sizes["num_actions"],
+    )
 
 
 class TaskRegistry(TaskTable):
@@ -155,6 +176,70 @@ class TaskRegistry(TaskTable):
                 "resuming needs --resumeid or --exptid (the run under {})".format(experiment_dir(proj, "<exptid>"))
             )
         return resolve_checkpoint(experiment_dir(proj, exptid), int(getattr(args, "checkpoint", -1)))
+
+    def policy_sizes(self, name: str, overrides=(), teacher: bool = False) -> Optional[Dict[str, int]]:
+        """`POLICY_SIZE_KEYS` of the policy task `name` trains (teacher: of the teacher its students distil
+        from, which reads the privileged obs), from its config with the --set items `overrides`; None for an
+        env without an observation layout."""
+        from legged_gym.envs.g1.g1_mimic_distill import G1MimicDistill, obs_dims_of
+        from legged_gym.gym_utils.cfg_override import apply_overrides
+
+        if not issubclass(self.get(name).env_class, G1MimicDistill):
+            return None
+        env_cfg, train_cfg = self.get_cfgs(name)
+        apply_overrides(list(overrides or []), env_cfg, train_cfg, "env", "train")
+        sizes = dict(obs_dims_of(env_cfg).policy_sizes("priv" if teacher else env_cfg.env.obs_type))
+        sizes["num_actions"] = int(env_cfg.env.num_actions)
+        return {k: int(sizes[k]) for k in POLICY_SIZE_KEYS}
+
+    def check_checkpoint(self, path, args, teacher: bool = False) -> None:
+        """UsageError unless checkpoint `path` holds the policy task `args.task` trains and plays (teacher:
+        the teacher its students distil from), compared by `POLICY_SIZE_KEYS`: the message names the file,
+        both sizes and the tasks the file fits. An unreadable file raises CheckpointError (a user error)."""
+        from legged_gym.gym_utils.helpers import UsageError
+        from rsl_rl.utils.checkpoint import read_checkpoint
+
+        saved = read_checkpoint(path).get("policy_cfg") or {}
+        expected = self.policy_sizes(args.task, getattr(args, "overrides", None), teacher)
+        if expected is None or any(saved.get(k) is None for k in POLICY_SIZE_KEYS):  # older files: no sizes
+            return
+        got = {k: int(saved[k]) for k in POLICY_SIZE_KEYS}
+        if got == expected:
+            return
+        project = Path(path).parent.parent.name  # the run's project, usually its task: named first
+        fits = sorted(self.tasks_with(**got), key=lambda t: t != project)
+        kinds = {self.get_cfgs(t)[0].env.obs_type for t in fits}
+        kind = {"priv": "teacher", "student": "student"}.get(kinds.pop(), "") if len(kinds) == 1 else ""
+        holds = "{} holds {} policy of {}".format(path, "a " + kind if kind else "a", _describe_sizes(got))
+        if teacher:
+            raise UsageError(
+                "{}; the teacher of task {} reads {}: this is {} run{}; --teacher_exptid (and --teacher_proj_name) "
+                "must name a teacher run".format(
+                    holds,
+                    args.task,
+                    _describe_sizes(expected),
+                    "a " + kind if kind else "not a teacher",
+                    " (task {})".format(fits[0]) if fits else "",
+                )
+            )
+        raise UsageError(
+            "{}; task {} expects {}: {}{}".format(
+                holds,
+                args.task,
+                _describe_sizes(expected),
+                "this is a {} run; ".format(kind) if kind else "",
+                use_task_hint(fits),
+            )
+        )
+
+    def tasks_with(self, **sizes: int) -> List[str]:
+        """The tasks whose `policy_sizes` have these values (e.g. num_observations=1155)."""
+        out = []
+        for task in self.task_names:
+            own = self.policy_sizes(task)
+            if own is not None and all(own[k] == v for k, v in sizes.items()):
+                out.append(task)
+        return out
 
     def make_alg_runner(self, env, name: Optional[str] = None, args=None, train_cfg=None, log_root="default"):
         """Build the learner of task `name` for `env`; returns (runner, train_cfg).

@@ -8,7 +8,7 @@
 
 The policy is loaded as by play.py (`model_<checkpoint>.pt` of `<log root>/<proj_name>/<exptid>/`, -1 the
 latest; student tasks need their teacher unless --use_jit, which runs the newest exported model of
-`traced/`, or --policy_path FILE, an exported model anywhere, without --exptid). Every clip of --motion_file (default: the embedded motion set) is played from t = 0 by
+`traced/` (or that of --checkpoint N), or --policy_path FILE, an exported model anywhere, without --exptid). Every clip of --motion_file (default: the embedded motion set) is played from t = 0 by
 --num_envs_per_clip envs (K; num_envs = K x clips); each env's FIRST episode is measured, until its first
 reset: a failure termination, or the end of the clip.
 
@@ -124,6 +124,7 @@ from legged_gym.gym_utils.helpers import (
     build_parser,
     check_device,
     check_motion_file,  # noqa: E402
+    check_sim,
     checkpoint_iteration,
     get_args,
     run_script,
@@ -688,6 +689,7 @@ def run_eval(args) -> dict:
     args.no_rand = False  # --rand none configures it (keeping the privileged info of the nominal physics)
     compare = read_eval_result(args.compare, "--compare") if args.compare else None
     check_device(args.device)
+    check_sim(args.sim)
     task_registry.ensure_registered(args.task)
     try:
         env_cfg, train_cfg = task_registry.get_cfgs(args.task)

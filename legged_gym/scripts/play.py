@@ -2,11 +2,13 @@
 
     python legged_gym/scripts/play.py --task g1_priv_mimic --proj_name g1_priv_mimic --exptid T1 --num_envs 1 --record_video
     python legged_gym/scripts/play.py --task g1_stu_rl --proj_name g1_stu_rl --exptid S1 --teacher_exptid T1 --num_envs 1 --record_video
-    python legged_gym/scripts/play.py --task g1_stu_rl --exptid S1 --use_jit      # the exported model in traced/
+    python legged_gym/scripts/play.py --task g1_stu_rl --exptid S1 --use_jit      # the newest export in traced/
+    python legged_gym/scripts/play.py --task g1_stu_rl --exptid S1 --use_jit --checkpoint 500   # S1-500-jit.pt
     python legged_gym/scripts/play.py --task g1_stu_rl --policy_path assets/twist_general_motion_tracker.pt   # any export
 
-Loads `model_<checkpoint>.pt` (--checkpoint, -1: latest) of `<log root>/<proj_name>/<exptid>/` (student
-tasks also need the teacher, as in TWIST, unless --use_jit), applies the play-mode overrides
+Loads `model_<checkpoint>.pt` (--checkpoint, -1: latest) of `<log root>/<proj_name>/<exptid>/` (this
+project's or TWIST's; student tasks also need the teacher, as in TWIST, unless --use_jit; a checkpoint of
+another task stops before anything is built), applies the play-mode overrides
 (`set_play_cfg`) and runs the policy on its normalised observations (--use_jit: the
 TorchScript model on raw observations). With a display (and without --headless) a MuJoCo passive
 viewer shows env 0; --record_video writes `<log root>/videos/<proj_name>-<exptid>-<iteration>.mp4`
@@ -48,26 +50,41 @@ from legged_gym.gym_utils.helpers import (
     build_parser,
     check_device,
     check_motion_file,  # noqa: E402
+    check_sim,
     checkpoint_iteration,
     experiment_dir,
     get_args,
     log_root,
+    one_line,
     run_script,
     warn_unrepeated_items,
     warn_unrepeated_settings,
 )
-from legged_gym.gym_utils.task_registry import task_registry  # noqa: E402
+from legged_gym.gym_utils.task_registry import task_registry, use_task_hint  # noqa: E402
 from legged_gym.scripts.save_jit_stu_rlbc import export_settings, read_export_metadata  # noqa: E402
+from rsl_rl.utils.checkpoint import model_file_kind  # noqa: E402
 
 
-def latest_jit(proj_name: str, exptid: str) -> Path:
-    """The newest `*jit*.pt` of `<run>/traced/` (highest checkpoint number in `<exptid>-<ckpt>-jit.pt`)."""
+def run_export(proj_name: str, exptid: str, checkpoint: int = -1) -> Path:
+    """The export of checkpoint `checkpoint` in `<run>/traced/` (`<exptid>-<checkpoint>-jit.pt`); with -1
+    the newest `*jit*.pt` (highest checkpoint number). FileNotFoundError naming the exports there and the
+    to_jit.sh command that writes the one asked for."""
     traced = Path(experiment_dir(proj_name, exptid)) / "traced"
     files = sorted(traced.glob("*jit*.pt")) if traced.is_dir() else []
+    command = "bash to_jit.sh {} {}{}".format(
+        exptid, proj_name, "" if checkpoint == -1 else " --checkpoint {}".format(checkpoint)
+    )
     if not files:
-        raise FileNotFoundError(
-            "{}: no exported model (*jit*.pt); run: bash to_jit.sh {} {}".format(traced, exptid, proj_name)
-        )
+        raise FileNotFoundError("{}: no exported model (*jit*.pt); run: {}".format(traced, command))
+    if checkpoint != -1:
+        path = traced / "{}-{}-jit.pt".format(exptid, checkpoint)
+        if not path.is_file():
+            raise FileNotFoundError(
+                "{}: no export of checkpoint {} (have: {}); run: {}".format(
+                    traced, checkpoint, ", ".join(p.name for p in files), command
+                )
+            )
+        return path
 
     def number(p: Path) -> int:
         m = re.search(r"-(\d+)-jit", p.name)
@@ -77,17 +94,64 @@ def latest_jit(proj_name: str, exptid: str) -> Path:
 
 
 def jit_model_path(args) -> Path:
-    """The exported model --use_jit runs: --policy_path, or the newest export of the run (`latest_jit`)."""
-    if args.policy_path:
-        path = Path(args.policy_path)
-        if not path.is_file():
-            raise FileNotFoundError(
-                "--policy_path {}: no such file (an exported student: to_jit.sh writes <exptid>-<iteration>-jit.pt)".format(
-                    path
-                )
+    """The exported model --use_jit runs: --policy_path (an existing TorchScript file: ValueError saying what
+    it is otherwise), or the run's export of --checkpoint (`run_export`)."""
+    if not args.policy_path:
+        return run_export(args.proj_name, args.exptid, int(args.checkpoint))
+    path = Path(args.policy_path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            "--policy_path {}: no such file (an exported student: to_jit.sh writes <exptid>-<iteration>-jit.pt)".format(
+                path
             )
-        return path
-    return latest_jit(args.proj_name, args.exptid)
+        )
+    kind = model_file_kind(path)
+    if kind == "checkpoint":
+        raise ValueError(
+            "--policy_path {}: a training checkpoint, not an exported model: play or evaluate a checkpoint with "
+            "--exptid <its run> [--checkpoint N] instead, or export it first (bash to_jit.sh <exptid> [proj_name])".format(
+                path
+            )
+        )
+    if kind == "onnx":
+        raise ValueError(
+            "--policy_path {}: an ONNX model; play.py and eval.py run the TorchScript export that to_jit.sh writes "
+            "beside it (<exptid>-<iteration>-jit.pt)".format(path)
+        )
+    if kind != "torchscript":
+        raise ValueError("--policy_path {}: not a TorchScript model (truncated or corrupt?)".format(path))
+    return path
+
+
+def check_export(model_path, args) -> None:
+    """ValueError unless the exported model takes the observations of task args.task (tried on zeros):
+    naming its width when its metadata records one, and the tasks of that width."""
+    expected = task_registry.policy_sizes(args.task, args.overrides)
+    if expected is None:
+        return
+    width = expected["num_observations"]
+    try:
+        model = torch.jit.load(str(model_path), map_location="cpu")
+    except RuntimeError as e:
+        raise ValueError("{}: not a TorchScript model that loads ({})".format(model_path, one_line(e)[:200])) from None
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, width))
+        return
+    except Exception as e:  # the export's own check (a RuntimeError), or a shape error inside the graph
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[-1]
+    shape = ((read_export_metadata(model_path) or {}).get("input") or {}).get("shape") or []
+    takes = int(shape[-1]) if shape and isinstance(shape[-1], int) else None
+    raise ValueError(
+        "{}: the exported model does not take the {} observations of task {}{}".format(
+            model_path,
+            width,
+            args.task,
+            ": it takes {}; {}".format(takes, use_task_hint(task_registry.tasks_with(num_observations=takes)))
+            if takes
+            else " ({})".format(reason[:200]),
+        )
+    )
 
 
 def output_stem(proj_name: str, exptid: Optional[str], model_path, use_jit: bool) -> str:
@@ -105,15 +169,20 @@ def resolve_model(args, train_cfg) -> Path:
     try:
         if args.use_jit:
             jit_path = jit_model_path(args)
+            check_export(jit_path, args)
             warn_unrepeated_export_settings(jit_path, args)
             return jit_path
+        teacher = None
         if getattr(train_cfg, "runner_class_name", "") == "OnPolicyDaggerRunner":
-            task_registry.teacher_checkpoint(args)  # students need their teacher to build the runner
+            teacher = task_registry.teacher_checkpoint(args)  # students need their teacher to build the runner
         train_cfg.runner.resume = True
         path = task_registry.resume_checkpoint(args, train_cfg)
         assert path is not None  # runner.resume is set: a checkpoint path or an error
     except (FileNotFoundError, ValueError) as e:
         raise UsageError(str(e)) from e
+    task_registry.check_checkpoint(path, args)
+    if teacher is not None:
+        task_registry.check_checkpoint(teacher, args, teacher=True)
     warn_unrepeated_settings(path, args)
     return path
 
@@ -160,6 +229,7 @@ def require_model_args(args) -> None:
 def play(args) -> dict:
     require_model_args(args)
     check_device(args.device)
+    check_sim(args.sim)
     check_motion_file(args.motion_file)
     if args.record_video:
         try:

@@ -2,8 +2,8 @@
 
     python legged_gym/scripts/save_jit_stu_rlbc.py --robot g1 --proj_name g1_stu_rl --exptid S1 --checkpoint -1
 
-Reads `<log root>/<proj_name>/<exptid>/model_<checkpoint>.pt` (-1: latest) and writes into its
-`traced/` folder:
+Reads `<log root>/<proj_name>/<exptid>/model_<checkpoint>.pt` (-1: latest; this project's checkpoint or
+TWIST's, rsl_rl.utils.checkpoint.read_checkpoint) and writes into its `traced/` folder:
 
 - `<exptid>-<it>-jit.pt`: TorchScript module, observation clip (+-100, as in training) + normaliser +
   student actor: raw observations (batch, 1155) in, action means (batch, 23) out; any other width raises.
@@ -158,6 +158,7 @@ class CheckedOdometryPolicy(CheckedPolicy):
 def base_velocity_model(path, ckpt: dict, model: HardwareRefNN, robot: str = "g1") -> Optional[BaseVelocityNN]:
     """The `BaseVelocityNN` of a student checkpoint whose state estimator estimates base_lin_vel, else None."""
     from rsl_rl.modules.actor_critic_mimic import EstimatingActor
+    from rsl_rl.utils.checkpoint import CheckpointError
     from rsl_rl.utils.normalizer import Normalizer
 
     layout = ROBOTS[robot]
@@ -165,7 +166,9 @@ def base_velocity_model(path, ckpt: dict, model: HardwareRefNN, robot: str = "g1
     if columns is None or not isinstance(model.actor, EstimatingActor):
         return None
     if "critic_normalizer" not in ckpt or ckpt["critic_normalizer"] is None:
-        raise KeyError("{}: a state estimator without the critic normaliser its targets were scaled by".format(path))
+        raise CheckpointError(
+            "{}: a state estimator without the critic normaliser its targets were scaled by".format(path)
+        )
     critic = Normalizer(layout.n_teacher_obs)
     critic.load_state_dict(ckpt["critic_normalizer"])
     index = torch.tensor(layout.priv_info_indices(["base_lin_vel"]))
@@ -179,16 +182,17 @@ def base_velocity_model(path, ckpt: dict, model: HardwareRefNN, robot: str = "g1
 
 
 def load_student(path, robot: str = "g1") -> Tuple[HardwareRefNN, dict]:
-    """The export module (eval mode, CPU) of a student checkpoint, and the checkpoint dict."""
+    """The export module (eval mode, CPU) of a student checkpoint (this project's or TWIST's:
+    `read_checkpoint`), and the checkpoint dict."""
     from rsl_rl.modules import ActorCriticMimic
+    from rsl_rl.utils.checkpoint import CheckpointError, read_checkpoint
     from rsl_rl.utils.normalizer import Normalizer
 
     layout = ROBOTS[robot]
     num_obs = layout.n_student_obs
-    ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
-    for key in ("model_state_dict", "normalizer", "policy_cfg"):
-        if key not in ckpt:
-            raise KeyError("{}: checkpoint has no {!r} entry (have: {})".format(path, key, sorted(ckpt)))
+    ckpt = read_checkpoint(path)
+    if not ckpt.get("policy_cfg"):
+        raise CheckpointError("{}: checkpoint has no 'policy_cfg' entry (have: {})".format(path, sorted(ckpt)))
     policy_cfg = dict(ckpt["policy_cfg"])
     got = (policy_cfg.get("num_observations"), policy_cfg.get("num_motion_observations"), policy_cfg.get("num_actions"))
     want = (num_obs, layout.policy_sizes("student")["num_motion_observations"], layout.num_actions)
@@ -201,7 +205,7 @@ def load_student(path, robot: str = "g1") -> Tuple[HardwareRefNN, dict]:
     missing, _ = ac.load_state_dict(ckpt["model_state_dict"], strict=False)
     missing_actor = [k for k in missing if k.startswith("actor.")]
     if missing_actor:
-        raise KeyError("{}: model_state_dict lacks actor weights {}".format(path, missing_actor))
+        raise CheckpointError("{}: model_state_dict lacks actor weights {}".format(path, missing_actor))
     normalizer = Normalizer(num_obs)
     normalizer.load_state_dict(ckpt["normalizer"])
     model = HardwareRefNN(ac.actor, normalizer, num_obs).eval()
@@ -412,7 +416,7 @@ def main(argv=None) -> Dict[str, str]:
     print("Loading model from {}".format(path))
     try:
         out = export(path, os.path.join(run, "traced"), args.exptid, args.robot)
-    except (KeyError, ValueError) as e:
+    except ValueError as e:  # CheckpointError (a ValueError) included: what the file holds
         raise SystemExit("save_jit_stu_rlbc.py: {}".format(e))
     for kind, p in out.items():
         print("Saved {} to {}".format(kind, p))

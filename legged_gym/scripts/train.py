@@ -10,7 +10,9 @@ from `<log root>/<teacher_proj_name>/<teacher_exptid>/model_<teacher_checkpoint>
 `--motion_file` the embedded motion set is used. Training is always headless. `--debug`: 32 envs
 unless --num_envs is given, no wandb, tracebacks for every error (else a user mistake, such as a
 missing file or CUDA asked for without a GPU, ends with one line on stderr and exit status 1).
-`--eval_student`: students train by PPO alone (DAgger coefficient 0).
+`--eval_student`: students train by PPO alone (DAgger coefficient 0). A start into a run folder that
+already holds checkpoints stops unless it resumes that run (--resume, --resumeid <exptid>) or
+`--reuse_exptid` is given. Checkpoints of TWIST's own runner are read as well (resume, teacher).
 
 Several GPUs (data-parallel; `--num_envs` envs per GPU, rank 0 logs and saves):
 
@@ -36,6 +38,8 @@ from legged_gym.gym_utils.helpers import (
     build_parser,
     check_device,  # noqa: E402
     check_motion_file,
+    check_sim,
+    checkpoint_files,
     experiment_dir,
     get_args,
     run_script,
@@ -50,6 +54,23 @@ def remove_if_empty(folder: str) -> None:
         os.rmdir(folder)  # only succeeds on an empty folder
     except OSError:
         pass
+
+
+def check_run_folder(args, resume_path) -> None:
+    """UsageError when the run folder already holds checkpoints and this start does not continue from
+    one of them (--resume, or --resumeid of this run): a new run there would overwrite some and keep
+    others, and its latest checkpoint could be the old run's. --reuse_exptid allows it."""
+    log_dir = experiment_dir(args.proj_name, args.exptid)
+    existing = checkpoint_files(log_dir) if os.path.isdir(log_dir) else []
+    if not existing or args.reuse_exptid:
+        return
+    if resume_path is not None and os.path.samefile(os.path.dirname(str(resume_path)), log_dir):
+        return
+    listed = ", ".join(existing) if len(existing) <= 3 else "{}, ..., {}".format(existing[0], existing[-1])
+    raise UsageError(
+        "{} already holds the checkpoints of a run ({}): pick a new --exptid, continue that run with --resume "
+        "(or --resumeid {}), or pass --reuse_exptid to train into it anyway".format(log_dir, listed, args.exptid)
+    )
 
 
 def header_line(args, env) -> str:
@@ -99,6 +120,7 @@ def train(args) -> None:
         args.num_envs = DEBUG_NUM_ENVS  # TWIST's --debug: few envs (wandb off: update_train_cfg_from_args)
     rank = data_parallel_setup(args)
     check_device(args.device)
+    check_sim(args.sim)
     check_motion_file(args.motion_file)
     task_registry.ensure_registered(args.task)
     try:
@@ -111,13 +133,17 @@ def train(args) -> None:
             "--eval_student: task {!r} has no teacher (only student tasks such as g1_stu_rl train "
             "with a DAgger term)".format(args.task)
         )
-    # Fail before building anything when a checkpoint to read is missing.
+    # Fail before building anything when a checkpoint to read is missing, unreadable or of another task.
     try:
         teacher = task_registry.teacher_checkpoint(args) if student else None
-        task_registry.resume_checkpoint(args)
+        resume = task_registry.resume_checkpoint(args)
     except (FileNotFoundError, ValueError) as e:
         raise UsageError(str(e)) from e
+    if resume is not None:
+        task_registry.check_checkpoint(resume, args)
+    check_run_folder(args, resume)
     if teacher is not None:
+        task_registry.check_checkpoint(teacher, args, teacher=True)
         warn_unrepeated_settings(
             teacher,
             args,
@@ -180,6 +206,12 @@ def parser():
         action="store_true",
         help="data-parallel training over the processes torchrun starts (one per GPU, --num_envs each; "
         "NCCL on CUDA, gloo with --device cpu); rank 0 logs and saves",
+    )
+    p.add_argument(
+        "--reuse_exptid",
+        action="store_true",
+        help="train into a run folder that already holds another run's checkpoints (those of the same "
+        "iterations are overwritten); without it such a start stops, unless it resumes that run",
     )
     return p
 

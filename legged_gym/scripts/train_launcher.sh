@@ -4,15 +4,23 @@
 TRAIN_PY="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/train.py"
 script=$(basename "$0")
 
-# Usage: need_args <count> <usage of the arguments> "$@": at least <count> arguments, else the usage.
+# Usage: need_args <count> <usage of the arguments> "$@": at least <count> arguments, the first <count> of
+# them no flags (a left-out positional argument, e.g. the device), else the usage.
 need_args() {
-    local count=$1
+    local count=$1 i
     usage="usage: bash $script $2"
     shift 2
     if [ $# -lt "$count" ]; then
         echo "$usage" >&2
         exit 2
     fi
+    for ((i = 1; i <= count; i++)); do
+        if [ "${!i#-}" != "${!i}" ]; then
+            echo "$script: argument $i is the flag '${!i}': the positional arguments come first" >&2
+            echo "$usage" >&2
+            exit 2
+        fi
+    done
 }
 
 # Usage: check_speed_mode <mode>: a CMG speed mode (slow, medium or fast), else the usage.

@@ -34,6 +34,7 @@ import torch
 from rsl_rl.algorithms.dagger_ppo import DaggerPPO
 from rsl_rl.modules.actor_critic_mimic import ActorCriticMimic
 from rsl_rl.runners.on_policy_runner_mimic import POLICY_KEYS, OnPolicyRunnerMimic, _plain, motion_obs_dims
+from rsl_rl.utils.checkpoint import CheckpointError, read_checkpoint
 from rsl_rl.utils.normalizer import Normalizer
 
 
@@ -60,16 +61,14 @@ def describe_teacher(info: Optional[Dict]) -> str:
 def load_teacher(
     path: str, device, fallback_policy_cfg: Optional[Dict] = None
 ) -> Tuple[ActorCriticMimic, Normalizer, Dict]:
-    """(teacher network in eval mode, its normaliser, the constructor arguments used) from a checkpoint."""
+    """(teacher network in eval mode, its normaliser, the constructor arguments used) from a checkpoint
+    (this project's or TWIST's: `read_checkpoint`)."""
     if not os.path.isfile(path):
         raise FileNotFoundError("teacher checkpoint {}: no such file".format(path))
-    ckpt = torch.load(path, map_location=device, weights_only=True)
-    for key in ("model_state_dict", "normalizer"):
-        if key not in ckpt:
-            raise KeyError("teacher checkpoint {}: no {!r} entry (have {})".format(path, key, sorted(ckpt)))
+    ckpt = read_checkpoint(path, map_location=device)
     policy_cfg = ckpt.get("policy_cfg") or fallback_policy_cfg
     if policy_cfg is None:
-        raise KeyError("teacher checkpoint {}: no 'policy_cfg' entry to rebuild the teacher from".format(path))
+        raise CheckpointError("teacher checkpoint {}: no 'policy_cfg' entry to rebuild the teacher from".format(path))
     teacher = ActorCriticMimic(**policy_cfg).to(device)
     try:
         teacher.load_state_dict(ckpt["model_state_dict"])

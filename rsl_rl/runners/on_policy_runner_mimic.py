@@ -16,10 +16,12 @@ first iteration that finishes past that many minutes of it (data-parallel ranks 
 Checkpoint `model_<n>.pt` (loadable with torch.load(weights_only=True)): model_state_dict,
 optimizer_state_dict (with the current learning rate), iter, normalizer and critic_normalizer
 (state dicts; critic_normalizer None when the critic shares the observation normaliser),
-env_counters (global_counter, total_env_steps_counter, common_step_counter), dagger (coef and
-counter, None for PPO), policy_cfg (ActorCriticMimic's constructor arguments) and infos
+env_counters (global_counter, total_env_steps_counter, common_step_counter), total_timesteps (the
+env steps of all ranks so far: Train/total_timesteps goes on from it after a resume), dagger (coef
+and counter, None for PPO), policy_cfg (ActorCriticMimic's constructor arguments) and infos
 (`checkpoint_infos`, which the train entry sets to its --set items); a policy with a state
-estimator adds estimator_optimizer_state_dict.
+estimator adds estimator_optimizer_state_dict. `load` reads TWIST's checkpoints too
+(rsl_rl.utils.checkpoint.read_checkpoint).
 
 Console: a tqdm progress bar, and every `runner.summary_interval` iterations (50; and the last) one
 plain line (`summary_line`): iteration, env steps/s, mean reward, mean episode length, completion.
@@ -50,6 +52,7 @@ from tqdm import tqdm
 from rsl_rl.algorithms.ppo import PPO
 from rsl_rl.modules.actor_critic_mimic import ActorCriticMimic
 from rsl_rl.utils import distributed
+from rsl_rl.utils.checkpoint import read_checkpoint
 from rsl_rl.utils.episode_stats import EpisodeStats
 from rsl_rl.utils.logger import TrainLogger
 from rsl_rl.utils.normalizer import Normalizer
@@ -372,6 +375,10 @@ class OnPolicyRunnerMimic:
                 os.path.join(self.log_dir, "model_{}.pt".format(self.current_learning_iteration)), self.checkpoint_infos
             )
 
+    def _steps_per_iteration(self) -> int:
+        """The env steps of one iteration, all ranks' together."""
+        return self.num_steps_per_env * int(self.env.num_envs) * self.world_size
+
     def _scalars(
         self,
         losses: Dict[str, float],
@@ -380,7 +387,7 @@ class OnPolicyRunnerMimic:
         collection_time: float,
         learn_time: float,
     ) -> Dict[str, float]:
-        steps = self.num_steps_per_env * int(self.env.num_envs) * self.world_size  # all ranks' env steps
+        steps = self._steps_per_iteration()
         self.tot_timesteps += steps
         self.tot_time += collection_time + learn_time
         out = {"Loss/" + k: v for k, v in losses.items()}
@@ -415,6 +422,7 @@ class OnPolicyRunnerMimic:
             "normalizer": self.normalizer.state_dict(),
             "critic_normalizer": None if self.critic_normalizer is None else self.critic_normalizer.state_dict(),
             "env_counters": {k: int(getattr(self.env, k)) for k in ENV_COUNTERS if hasattr(self.env, k)},
+            "total_timesteps": int(self.tot_timesteps),
             "dagger": self.alg.dagger_state(),
             "policy_cfg": dict(self.policy_kwargs),
             "infos": infos,
@@ -433,9 +441,10 @@ class OnPolicyRunnerMimic:
                 os.remove(tmp)
 
     def load(self, path: str, load_optimizer: bool = True) -> Optional[Dict]:
-        """Restore weights, optimizer (and lr), normalisers, iteration, env counters and the DAgger
-        schedule from `path`; returns the checkpoint's infos."""
-        ckpt = torch.load(path, map_location=self.device, weights_only=True)
+        """Restore weights, optimizer (and lr), normalisers, iteration, env counters, the env-step total
+        and the DAgger schedule from `path` (this project's checkpoint or TWIST's: `read_checkpoint`);
+        returns the checkpoint's infos."""
+        ckpt = read_checkpoint(path, map_location=self.device)
         self._check_checkpoint(ckpt, path)
         try:
             self.alg.actor_critic.load_state_dict(ckpt["model_state_dict"])
@@ -461,6 +470,10 @@ class OnPolicyRunnerMimic:
         for key, value in (ckpt.get("env_counters") or {}).items():
             if hasattr(self.env, key):
                 setattr(self.env, key, int(value))
+        total = ckpt.get("total_timesteps")  # files without it: the iterations at this run's step count
+        self.tot_timesteps = int(
+            total if total is not None else self.current_learning_iteration * self._steps_per_iteration()
+        )
         self.alg.load_dagger_state(ckpt.get("dagger"))
         return ckpt.get("infos")
 

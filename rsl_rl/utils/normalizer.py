@@ -21,6 +21,8 @@ import torch
 import torch.nn as nn
 
 VAR_FLOOR = 1e-8
+#: The epsilon added to std in normalize() (TWIST's).
+EPS = 1e-4
 
 
 class Normalizer(nn.Module):
@@ -34,7 +36,7 @@ class Normalizer(nn.Module):
     _sum_sq: torch.Tensor
     _pending: torch.Tensor
 
-    def __init__(self, shape: Union[int, Sequence[int]], eps: float = 1e-4):
+    def __init__(self, shape: Union[int, Sequence[int]], eps: float = EPS):
         super().__init__()
         shape = (int(shape),) if isinstance(shape, int) else tuple(int(s) for s in shape)
         self.shape = shape

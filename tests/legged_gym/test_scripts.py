@@ -645,7 +645,8 @@ def test_play_warns_only_about_recorded_env_settings_it_does_not_repeat(tmp_path
     from argparse import Namespace
 
     ckpt = tmp_path / "model_1.pt"
-    torch.save({"infos": infos}, str(ckpt))  # TWIST's checkpoints hold infos None
+    # a checkpoint's entries that every reader needs, and infos (TWIST's checkpoints hold infos None)
+    torch.save({"model_state_dict": {}, "normalizer": {}, "infos": infos}, str(ckpt))
     helpers.warn_unrepeated_settings(ckpt, Namespace(task="g1_priv_mimic", overrides=[]))
     out = capsys.readouterr().out
     if infos and infos["set"]:

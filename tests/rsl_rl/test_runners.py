@@ -20,6 +20,7 @@ CKPT_KEYS = {
     "normalizer",
     "critic_normalizer",
     "env_counters",
+    "total_timesteps",
     "dagger",
     "policy_cfg",
     "infos",

@@ -1,0 +1,223 @@
+"""The checkpoint reader (rsl_rl/utils/checkpoint.py): TWIST's checkpoints resume, serve as teachers and
+students with TWIST's actions; unreadable files give one error naming them; no code runs from a file;
+Train/total_timesteps goes on after a resume."""
+
+import pytest
+import torch
+from rsl_rl_fakes import FakeMimicEnv, single_thread, small_train_cfg  # noqa: F401
+from twist_format import (
+    random_normalizer,
+    random_twist_policy,
+    save_twist_checkpoint,
+    twist_optimizer_state,
+)
+
+from rsl_rl.runners import OnPolicyDaggerRunner, OnPolicyRunnerMimic
+from rsl_rl.utils.checkpoint import CheckpointError, read_checkpoint
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+# The fake env's sizes (rsl_rl_fakes) with small_train_cfg's network, as TWIST's constructor takes them.
+TEACHER_SIZES = dict(num_obs=46, num_critic_obs=46, frame_dim=2, steps=20, num_actions=3, hidden=[32, 16], latent=8)
+STUDENT_SIZES = dict(num_obs=10, num_critic_obs=46, frame_dim=2, steps=1, num_actions=3, hidden=[32, 16], latent=8)
+
+
+def obs_batch(n, width, seed):
+    return 3.0 * torch.randn(n, width, generator=torch.Generator().manual_seed(seed))
+
+
+def twist_teacher(path, iteration_in_file=0):
+    """A TWIST teacher checkpoint at `path`: (its network, its normaliser, its optimizer state)."""
+    policy = random_twist_policy(0, **TEACHER_SIZES)
+    normalizer = random_normalizer(46, seed=1)
+    optimizer = twist_optimizer_state(policy, obs_batch(8, 46, seed=2))
+    # TWIST's teacher also pickles a critic normaliser object; this one has no _mean_sq yet
+    save_twist_checkpoint(path, policy, normalizer, random_normalizer(46, 3, with_mean_sq=False), optimizer)
+    return policy, normalizer, optimizer
+
+
+def twist_actions(policy, normalizer, obs):
+    with torch.no_grad():
+        return policy.actor(normalizer.normalize(obs))
+
+
+def test_a_twist_teacher_resumes_with_its_actions_iteration_counters_and_optimizer(tmp_path):
+    path = tmp_path / "model_300.pt"
+    policy, normalizer, twist_state = twist_teacher(path)
+    env = FakeMimicEnv()
+    runner = OnPolicyRunnerMimic(env, small_train_cfg(), None)
+    assert runner.load(str(path)) is None  # TWIST's infos
+    # TWIST's load: the iteration from the file name ("iter" 0), global and env-step counters N x 24
+    assert runner.current_learning_iteration == 300
+    assert (env.global_counter, env.total_env_steps_counter, env.common_step_counter) == (7200, 7200, 0)
+    obs = obs_batch(5, 46, seed=4)
+    torch.testing.assert_close(runner.get_inference_policy()(obs), twist_actions(policy, normalizer, obs))
+    with torch.no_grad():
+        normed = normalizer.normalize(obs)
+        torch.testing.assert_close(runner.alg.actor_critic.evaluate(normed), policy.evaluate(normed))
+    torch.testing.assert_close(runner.alg.actor_critic.std.detach(), policy.std.detach())
+    assert runner.normalizer.count.item() == 1001
+    torch.testing.assert_close(runner.normalizer.running_mean_sq, normalizer._mean_sq.double())
+    # TWIST's Adam state, parameter by parameter (same order), and its learning rate
+    ours = runner.alg.optimizer
+    assert runner.alg.learning_rate == 3e-4
+    for i, p in enumerate(ours.param_groups[0]["params"]):
+        torch.testing.assert_close(ours.state[p]["exp_avg"], twist_state["state"][i]["exp_avg"])
+
+    # the same weights saved in this project's format and loaded natively act the same
+    runner.save(str(tmp_path / "native.pt"))
+    native = OnPolicyRunnerMimic(FakeMimicEnv(), small_train_cfg(), None)
+    native.load(str(tmp_path / "native.pt"))
+    torch.testing.assert_close(native.get_inference_policy()(obs), twist_actions(policy, normalizer, obs))
+
+    runner.learn(1)  # and training goes on from iteration 300
+    assert runner.current_learning_iteration == 301 and env.total_env_steps_counter == 7200 + 5
+
+
+def test_the_reader_converts_twists_normaliser_and_reads_the_sizes_off_the_weights(tmp_path):
+    path = tmp_path / "model_40.pt"
+    twist_teacher(path)
+    critic = random_normalizer(46, 3, with_mean_sq=False)
+    ckpt = read_checkpoint(path)
+    assert ckpt["policy_cfg"] == {
+        "num_observations": 46,
+        "num_critic_observations": 46,
+        "num_motion_observations": 40,
+        "num_motion_steps": 20,
+        "num_actions": 3,
+        "actor_hidden_dims": [32, 16],
+        "critic_hidden_dims": [32, 16],
+        "motion_latent_dim": 8,
+        "layer_norm": True,
+    }
+    c = ckpt["critic_normalizer"]
+    assert c["count"].dtype == torch.float64 and c["count"].shape == () and c["count"].item() == 1003
+    torch.testing.assert_close(c["mean"], critic._mean.detach())
+    torch.testing.assert_close(c["std"], critic._std.detach())
+    # no _mean_sq: TWIST's update starts from std^2 + mean^2
+    expected = critic._std.detach().double() ** 2 + critic._mean.detach().double() ** 2
+    torch.testing.assert_close(c["running_mean_sq"], expected)
+    assert ckpt["iter"] == 40 and ckpt["env_counters"] == {"global_counter": 960, "total_env_steps_counter": 960}
+
+
+def test_twist_checkpoints_serve_as_teacher_and_as_student(tmp_path):
+    teacher_path = tmp_path / "teacher" / "model_300.pt"
+    teacher_path.parent.mkdir()
+    teacher, teacher_norm, _ = twist_teacher(teacher_path)
+    student = random_twist_policy(5, **STUDENT_SIZES)
+    student_norm, critic_norm = random_normalizer(10, seed=6), random_normalizer(46, seed=7)
+    student_path = tmp_path / "model_20.pt"
+    save_twist_checkpoint(student_path, student, student_norm, critic_norm, iteration=20)
+
+    runner = OnPolicyDaggerRunner(
+        FakeMimicEnv(student=True), small_train_cfg(student=True), None, teacher_path=str(teacher_path)
+    )
+    priv = obs_batch(5, 46, seed=8)
+    with torch.no_grad():
+        got = runner.teacher.act_inference(runner.teacher_normalizer.normalize(priv))
+    torch.testing.assert_close(got, twist_actions(teacher, teacher_norm, priv))
+    assert runner.teacher_info["iter"] == 300
+
+    runner.load(str(student_path))
+    assert runner.current_learning_iteration == 20
+    obs = obs_batch(5, 10, seed=9)
+    torch.testing.assert_close(runner.get_inference_policy()(obs), twist_actions(student, student_norm, obs))
+    torch.testing.assert_close(runner.critic_normalizer.std, critic_norm._std.detach())
+    runner.learn(1)
+    assert runner.current_learning_iteration == 21
+
+
+def test_train_total_timesteps_go_on_after_a_resume(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    torch.manual_seed(0)
+    first = OnPolicyRunnerMimic(FakeMimicEnv(), small_train_cfg(save_interval=100), str(tmp_path / "a"))
+    first.learn(2)
+    steps = 5 * 6  # num_steps_per_env x num_envs
+    assert torch.load(str(tmp_path / "a" / "model_2.pt"), weights_only=True)["total_timesteps"] == 2 * steps
+    # resumed with more envs: the total goes on from the saved one, with this run's steps per iteration
+    resumed = OnPolicyRunnerMimic(FakeMimicEnv(num_envs=4), small_train_cfg(save_interval=100), str(tmp_path / "b"))
+    resumed.load(str(tmp_path / "a" / "model_2.pt"))
+    resumed.learn(1)
+    acc = EventAccumulator(str(tmp_path / "b"))
+    acc.Reload()
+    assert [(e.step, e.value) for e in acc.Scalars("Train/total_timesteps")] == [(3, 2 * steps + 5 * 4)]
+    # a file without the total (TWIST's): its iterations at this run's steps per iteration
+    twist_teacher(tmp_path / "model_300.pt")
+    runner = OnPolicyRunnerMimic(FakeMimicEnv(), small_train_cfg(), None)
+    runner.load(str(tmp_path / "model_300.pt"))
+    assert runner.tot_timesteps == 300 * steps
+
+
+def native_checkpoint(tmp_path):
+    runner = OnPolicyRunnerMimic(FakeMimicEnv(), small_train_cfg(), None)
+    path = tmp_path / "model_1.pt"
+    runner.save(str(path))
+    return path
+
+
+def test_unreadable_files_give_one_error_naming_the_file(tmp_path):
+    data = native_checkpoint(tmp_path).read_bytes()
+    truncated = tmp_path / "model_2.pt"
+    truncated.write_bytes(data[: len(data) // 2])
+    empty, junk = tmp_path / "model_3.pt", tmp_path / "model_4.pt"
+    empty.write_bytes(b"")
+    junk.write_bytes(b"not a checkpoint\n" * 20)
+    for path in (truncated, empty, junk):
+        with pytest.raises(CheckpointError) as err:
+            OnPolicyRunnerMimic(FakeMimicEnv(), small_train_cfg(), None).load(str(path))
+        assert str(err.value).startswith("{}: not a readable checkpoint (truncated or corrupt?)".format(path))
+        assert "\n" not in str(err.value)
+    with pytest.raises(CheckpointError, match="teacher.pt: not a readable checkpoint"):
+        (tmp_path / "teacher.pt").write_bytes(data[:100])
+        OnPolicyDaggerRunner(
+            FakeMimicEnv(student=True), small_train_cfg(student=True), None, teacher_path=str(tmp_path / "teacher.pt")
+        )
+
+    exported = tmp_path / "S1-5-jit.pt"
+    torch.jit.script(torch.nn.Linear(2, 2)).save(str(exported))
+    with pytest.raises(CheckpointError, match="S1-5-jit.pt: an exported TorchScript model, not a training checkpoint"):
+        read_checkpoint(exported)
+    (tmp_path / "S1-5.onnx").write_bytes(b"\x08\x07")
+    with pytest.raises(CheckpointError, match="S1-5.onnx: an ONNX model, not a training checkpoint"):
+        read_checkpoint(tmp_path / "S1-5.onnx")
+    torch.save({"weights": torch.ones(2)}, str(tmp_path / "other.pt"))
+    with pytest.raises(
+        CheckpointError, match=r"other.pt: not a training checkpoint .*no model_state_dict / normalizer"
+    ):
+        read_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="missing.pt: no such file"):
+        read_checkpoint(tmp_path / "missing.pt")
+
+
+class Payload:
+    """Unpickling this object would call print (what a malicious file would do with os.system)."""
+
+    def __reduce__(self):
+        return (print, ("code from the checkpoint ran",))
+
+
+def test_no_code_runs_from_a_checkpoint(tmp_path, capsys):
+    path = tmp_path / "model_1.pt"
+    torch.save({"model_state_dict": {}, "normalizer": {}, "extra": Payload()}, str(path))
+    with pytest.raises(CheckpointError, match=r"model_1.pt: holds Python objects \((builtins\.)?print\)"):
+        read_checkpoint(path)
+    assert "code from the checkpoint ran" not in capsys.readouterr().out
+
+
+def test_a_torch_without_named_safe_globals_names_the_version_it_needs(tmp_path, monkeypatch):
+    twist_path = tmp_path / "model_300.pt"
+    twist_teacher(twist_path)
+    native = native_checkpoint(tmp_path)
+    monkeypatch.delattr(torch.serialization, "safe_globals")
+    with pytest.raises(CheckpointError, match=r"model_300.pt: a checkpoint of TWIST's runner .* needs torch >= 2.6"):
+        read_checkpoint(twist_path)
+    assert read_checkpoint(native)["iter"] == 0  # this project's files need nothing of it
+
+
+def test_a_twist_normaliser_that_clips_is_refused(tmp_path):
+    normalizer = random_normalizer(46, seed=1)
+    normalizer._clip = 5.0
+    save_twist_checkpoint(tmp_path / "model_1.pt", random_twist_policy(0, **TEACHER_SIZES), normalizer)
+    with pytest.raises(CheckpointError, match="normalizer: the normaliser uses eps 0.0001 and clip 5"):
+        read_checkpoint(tmp_path / "model_1.pt")
