@@ -9,7 +9,10 @@ Both sides play each clip from its first frame with the same exported policy, no
 randomisation, and are scored by the same function (`step_metrics`) on their own state:
 - completion: fraction of the clip's steps played before the first failure by TWIST's termination criteria
   (`legged_gym.envs.mdp.terminations`: roll or pitch beyond 1 rad, root height more than 0.2 m off the
-  reference, root speed above 5 m/s, a key body more than 0.7 m from the reference, root-relative);
+  reference, root speed above 5 m/s, a key body more than 0.7 m from the reference, root-relative); the
+  clip's steps are the same on both sides (`deploy_real.motion_reference.clip_step_times`: those an env
+  episode plays before it times out at the clip's end, the frames the high-level server streams), and a
+  motion set with a clip of at most 0.02 s, which has none, is refused before anything runs;
 - joint error: mean |q - q_ref| (rad) over the steps before the failure;
 - key-body error: mean distance (m) of the 9 key bodies to the reference, each relative to its root in
   its root frame (so the drift of the robot in the plane does not count);
@@ -51,7 +54,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from bench.bench_pose import device_name  # noqa: E402
 from legged_gym.envs.mdp import metrics, terminations  # noqa: E402
-from legged_gym.scripts.eval_report import METRIC_KEYS  # noqa: E402
+from legged_gym.scripts.eval_report import METRIC_KEYS, unique_clip_names  # noqa: E402
 from pose.g1_model import load_g1  # noqa: E402
 from pose.utils.torch_utils import get_euler_xyz  # noqa: E402
 
@@ -221,6 +224,7 @@ def training_sim_eval(policy_path, motion_file, device: str, settings: PolicySet
 
 
 def training_sim(policy_path, motion_file, clips, device: str, key_idx, settings: PolicySettings) -> list:
+    from deploy_real.motion_reference import clip_step_times
     from legged_gym.envs import task_registry
     from legged_gym.envs.base.humanoid_mimic_config import disable_randomization, set_play_cfg
 
@@ -239,8 +243,8 @@ def training_sim(policy_path, motion_file, clips, device: str, key_idx, settings
     ids = torch.tensor(clips, device=env.device)
     env.reset_to_motions(torch.arange(env.num_envs, device=env.device), ids)  # each env its own clip from t = 0
     policy = torch.jit.load(str(policy_path), map_location=env.device).eval()
-    # the env ends an episode when the clip ends (motion_end): it plays clip_steps - 1 steps of each clip
-    played = np.floor(lib.get_motion_length(ids).cpu().numpy() / env.dt + 1e-6).astype(int) - 1
+    # the env ends an episode when the clip ends (motion_end): the steps before are those sim2sim streams
+    played = np.array([len(clip_step_times(length)) for length in lib.get_motion_length(ids).tolist()])
     score = Score(len(clips), played)
     odometry = settings.odometry(policy)
     for k in range(int(played.max())):
@@ -259,6 +263,7 @@ def training_sim(policy_path, motion_file, clips, device: str, key_idx, settings
 
 def main(argv=None) -> dict:
     from deploy_real.drift_feedback import add_gains_argument
+    from deploy_real.motion_reference import check_playable
     from deploy_real.policy import SHIPPED_POLICY
     from pose.synth import default_motion_file
     from pose.utils.motion_lib_pkl import MotionLib
@@ -274,6 +279,8 @@ def main(argv=None) -> dict:
     motion_file = str(args.motion_file or default_motion_file())
     settings = PolicySettings.of(args.policy_path, args.drift_feedback_gains)
     lib = MotionLib(motion_file, device="cpu", smooth_window=settings.vel_smooth_window)  # the stream's
+    check_playable(lib)  # the training side evaluates every clip (eval.evaluate refuses these too)
+    names = unique_clip_names(lib.motion_names, lib.motion_files)
     clips = args.clips if args.clips is not None else list(range(lib.num_motions()))
     key_idx = lib.get_key_body_idx(G1.key_bodies)
     t0 = time.time()
@@ -286,7 +293,7 @@ def main(argv=None) -> dict:
         rows.append(
             {
                 "clip": c,
-                "name": lib.motion_names[c],
+                "name": names[c],
                 "training_sim": tr,
                 "sim2sim": s2s,
                 "training_sim_eval": tr_eval,
@@ -297,7 +304,7 @@ def main(argv=None) -> dict:
             "{:>2} {:<18} completion {:.3f} / {:.3f}  joint err {:.3f} / {:.3f} rad  key-body err {:.3f} / {:.3f} m  "
             "heading err {:.2f} / {:.2f} rad (training sim / sim2sim)".format(
                 c,
-                lib.motion_names[c],
+                names[c],
                 tr["completion"],
                 s2s["completion"],
                 tr["joint_err_rad"],

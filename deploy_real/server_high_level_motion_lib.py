@@ -21,6 +21,9 @@ command live by SETting `command_velocity_g1` to a JSON list [vx, vy, yaw_rate].
 --duration, or on Ctrl-C / SIGTERM, the reference ramps linearly to the default standing vector over 2 s
 (keeping the last heading) and that is set. Ramps turn the yaw along the shorter arc. --vis shows the
 reference in a MuJoCo viewer (the kinematic model) when a display exists.
+A clip to play (--motion_id's, or every clip with --loop) of at most 0.02 s has no step to stream: it is
+refused before anything is streamed (exit status 2, naming it). A clip not at 50 fps gets one warning: the
+velocity window counts frames (docs/motion_data.md#reference-velocities).
 """
 
 from __future__ import annotations
@@ -158,14 +161,14 @@ def continue_heading(refs: np.ndarray, heading: float) -> np.ndarray:
 
 def clip_frames(motion_lib, motion_id: int) -> Tuple[np.ndarray, np.ndarray]:
     """(the clip's reference vectors (T, 33) for steps 0..T-1, their clip times (T,)): step k carries the
-    clip at time (k + 1) * 0.02 s (TWIST's step 1), for every such time before the clip's end. The motion
-    library reads a time at or past the end as the next loop (the first frame again, docs/decisions.md
-    K5), so streaming it would send the clip's first pose and heading as its last frame."""
-    from deploy_real.motion_reference import LOOKAHEAD_S, reference_vectors
+    clip at time (k + 1) * 0.02 s (TWIST's step 1), for the steps an environment episode plays before it
+    times out at the clip's end (`motion_reference.clip_step_times`). The motion library reads a time at or
+    past the end as the next loop (the first frame again, docs/decisions.md K5), so streaming it would send
+    the clip's first pose and heading as its last frame. T = 0 for a clip of at most 0.02 s (`run` refuses
+    it: `motion_reference.check_playable`)."""
+    from deploy_real.motion_reference import clip_step_times, reference_vectors
 
-    length = float(motion_lib.get_motion_length([motion_id])[0])
-    n = int(np.ceil((length - LOOKAHEAD_S) / POLICY_DT - 1e-6))  # (k + 1) * 0.02 < length
-    times = np.arange(n) * POLICY_DT + LOOKAHEAD_S
+    times = clip_step_times(float(motion_lib.get_motion_length([motion_id])[0])).double().numpy()
     return reference_vectors(motion_lib, motion_id, times), times
 
 
@@ -336,6 +339,14 @@ def run(args) -> int:
                 args.motion_id, motion_lib.num_motions() - 1, ", ".join(motion_lib.motion_names)
             )
         )
+    if cmg is None:
+        from deploy_real.motion_reference import check_playable, window_rate_warning
+
+        played = None if args.loop else [args.motion_id or 0]
+        check_playable(motion_lib, played)
+        warning = window_rate_warning(motion_lib, played)
+        if warning is not None:
+            print("[high-level] {}".format(warning), flush=True)
     link = RedisLink(args.redis_url)
     stream, what = cmg_stream(cmg, link) if cmg is not None else clip_stream(motion_lib, args)
     publisher = Publisher(link)

@@ -41,20 +41,24 @@ def mirror_clip(clip: dict, path="<clip>") -> dict:
 def mirror_files(src, dst_folder) -> Path:
     """Mirror every clip of `src` (a clip or a manifest) into `dst_folder`; returns its manifest."""
     entries = motion_sources(src)
+    names = ["{}_mirror{}".format(e.file.stem, e.file.suffix) for e in entries]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:  # before anything is written
+        raise MotionFileError(
+            "{}: several clips would be named {} (mirror them into separate folders)".format(src, ", ".join(repeated))
+        )
     dst_folder = Path(dst_folder)
     dst_folder.mkdir(parents=True, exist_ok=True)
-    names: List[str] = []
-    for entry in entries:
-        name = "{}_mirror{}".format(entry.file.stem, entry.file.suffix)
-        if name in names:
-            raise MotionFileError("{}: two clips named {} (mirror them into separate folders)".format(src, name))
+    for entry, name in zip(entries, names):
         save_clip(dst_folder / name, mirror_clip(load_clip(entry.file), entry.file))
-        names.append(name)
     return write_manifest(
         dst_folder / "manifest.yaml",
         names,
         weights=[e.weight for e in entries],
-        descriptions=["mirror of {}: {}".format(e.file.name, e.description) for e in entries],
+        descriptions=[
+            "mirror of {}".format(e.file.name) + (": {}".format(e.description) if e.description else "")
+            for e in entries
+        ],
     )
 
 

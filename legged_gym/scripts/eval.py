@@ -10,7 +10,12 @@ The policy is loaded as by play.py (`model_<checkpoint>.pt` of `<log root>/<proj
 latest; student tasks need their teacher unless --use_jit, which runs the newest exported model of
 `traced/` (or that of --checkpoint N), or --policy_path FILE, an exported model anywhere, without --exptid). Every clip of --motion_file (default: the embedded motion set) is played from t = 0 by
 --num_envs_per_clip envs (K; num_envs = K x clips); each env's FIRST episode is measured, until its first
-reset: a failure termination, or the end of the clip.
+reset: a failure termination, or the end of the clip. A clip of at most 0.02 s (e.g. 2 frames at 50 fps) ends
+on its first step before any is measured: such clips are refused, named, before anything is played
+(`deploy_real.motion_reference.check_playable`). Clips not at 50 fps get one warning: the velocity smoothing
+window counts frames (docs/motion_data.md#reference-velocities). Rows are named by the clips' file stems; clips
+that share a stem (two folders) by their paths from the folder those files have in common
+(`eval_report.unique_clip_names`).
 
 Randomisation (--rand): `none` every randomisation off (`disable_randomization`), the privileged
 observation holding the values of the nominal physics; `play` TWIST's play-mode overrides
@@ -22,7 +27,7 @@ bar chart `<out>/eval.png` and printed as a table:
 - success_rate: fraction of envs that played the clip to its end without a failure termination and whose
   mean root-relative key-body error never exceeded 0.25 m on any step (an env whose failure falls on the
   clip's last step is reported by the env as a time-out, so it counts as finished);
-- completion: fraction of the clip played before the first reset (1 at the end of the clip);
+- completion: fraction of the clip played before the first reset (1 for a clip played to its end);
 - mpkpe_global_mm / mpkpe_local_mm: mean key-body (9) position error, world frame (reference shifted
   by the episode's origin) / root-relative in the root frame; the same over the 38 motion bodies:
   mpkpe_global_all_mm / mpkpe_local_all_mm;
@@ -34,6 +39,8 @@ bar chart `<out>/eval.png` and printed as a table:
   far beside it; a policy that falls behind at speed shows a positive mean lag, one that wanders a
   lateral part and a lag near 0, and one that overshoots and undershoots the reference's speed changes a
   mean lag near 0 with a lateral part well below the drift (per clip, lags of either sign);
+  root_drift_per_10s_m: the same drift x 10 s / the clip's length (the targets' "per 10 s"; for a CMG
+  row, the episode's length), comparable between clips and sets of other lengths;
   root_heading_error_rad: |yaw - reference yaw| (wrapped to [0, pi]) at its last measured step.
   A heading error of e rad walks the robot off the reference path at sin(e) of its speed, so a drift
   with a large heading error comes from turning, not from speed.
@@ -56,7 +63,10 @@ between two runs must exceed before it says anything (the spread between trainin
 --compare DIR2 also prints this run's summary against DIR2/eval.json (difference, ratio, whether this
 run is within 25 % of that one on the worse side: the student target against its teacher, and whether
 the difference is beyond two standard errors of it), then on how many of the judged metrics it is within
-25 % and which it misses, and stores the same under "compared_with" in this run's eval.json;
+25 % and which it misses, and stores the same under "compared_with" in this run's eval.json. Results that
+measured different things get WARNING lines first (another --rand or motion_file, tasks that are neither
+the same nor a student's and its teacher's, other clips: then both are judged on the clips they share,
+without standard errors; `eval_report.comparison_scope`);
 `legged_gym/scripts/eval_compare.py` does the same for two finished evaluations (e.g. a student's and its
 teacher's run at once). The metric functions are `legged_gym.envs.mdp.metrics`; the keys, table,
 comparison and plot of a result are `legged_gym/scripts/eval_report.py`.
@@ -113,6 +123,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from deploy_real.motion_reference import check_playable, window_rate_warning  # noqa: E402
 from legged_gym.envs.base.humanoid_mimic_config import disable_randomization, set_play_cfg  # noqa: E402
 from legged_gym.envs.g1.g1_mimic_cmg import G1MimicCMG  # noqa: E402
 from legged_gym.envs.mdp import metrics, odometry  # noqa: E402
@@ -138,8 +149,10 @@ from legged_gym.scripts.eval_report import (  # noqa: E402
     comparison_record,
     format_comparison,
     format_table,
+    mean_over,
     plot,
     read_eval_result,
+    unique_clip_names,
 )
 
 RAND_MODES = ("none", "play", "train")
@@ -156,6 +169,8 @@ STEP_ERRORS = {
     "joint": ("joint_error_rad", 1.0),
     "root_vel": ("root_vel_error_mps", 1.0),
 }
+#: root_drift_per_10s_m: each env's drift at its episode's end x this / its clip's length (s), the targets' "per 10 s"
+DRIFT_PER_S = 10.0
 #: commanded speed |(vx, vy)| (m/s) below which a row's relative errors are None
 MIN_RELATIVE_SPEED = 0.1
 COMMANDS_FORMAT = '"vx,vy,wz;vx,vy,wz;..." (m/s, m/s, rad/s; e.g. "2.0,0,0;2.5,0,0.3")'
@@ -396,18 +411,23 @@ class FirstEpisodeTracker:
         self.heading = torch.where(self.active, heading, self.heading)
 
     def per_env(self, clip_lengths: torch.Tensor, dt: float) -> Dict[str, torch.Tensor]:
-        """The metric keys, one value per env; clip_lengths (N,) s of each env's clip."""
-        steps = self.measured_steps.clamp_min(1.0)
+        """The metric keys, one value per env; clip_lengths (N,) s of each env's clip. Completion is 1 for a
+        clip played to its end (the env counts the time-out step at t >= L, the sim2sim benchmark ends on
+        the clip's last frame before it), else the time played over the clip's length. An env without a
+        measured step has NaN errors (left out of the means; eval.py refuses the clips that would have
+        none: `motion_reference.check_playable`)."""
+        drift = torch.linalg.norm(self.offset, dim=-1)
         out = {
-            "completion": (self.steps * dt / clip_lengths).clamp(max=1.0),
+            "completion": torch.where(self.finished_clip, torch.ones_like(self.steps), self.steps * dt / clip_lengths),
             "success_rate": (self.finished_clip & (self.max_kb_local <= SUCCESS_MAX_LOCAL_KEYBODY_ERROR)).float(),
-            "root_drift_m": torch.linalg.norm(self.offset, dim=-1),
+            "root_drift_m": drift,
+            "root_drift_per_10s_m": drift * DRIFT_PER_S / clip_lengths,
             "root_lag_m": -self.offset[:, 0],
             "root_drift_lateral_m": self.offset[:, 1].abs(),
             "root_heading_error_rad": self.heading,
         }
         for name, (key, scale) in STEP_ERRORS.items():
-            out[key] = self.sums[name] / steps * scale
+            out[key] = self.sums[name] / self.measured_steps * scale
         return out
 
     def failures_per_env(self) -> Dict[str, torch.Tensor]:
@@ -472,15 +492,6 @@ class CommandTracker(FirstEpisodeTracker):
         }
         out.update((key, value.masked_fill(uncounted, math.nan)) for key, value in errors.items())
         return out
-
-
-def mean_over(rows: List[Dict[str, Any]], keys: Sequence[str] = METRIC_KEYS) -> Dict[str, Optional[float]]:
-    """Mean over `rows` of each key, leaving out the rows where it is None (None when all are)."""
-    out: Dict[str, Optional[float]] = {}
-    for key in keys:
-        values = [r[key] for r in rows if r[key] is not None]
-        out[key] = float(sum(values) / len(values)) if values else None
-    return out
 
 
 def clip_mean_and_spread(values: torch.Tensor) -> Tuple[Optional[float], Optional[float]]:
@@ -562,7 +573,7 @@ def summarize(
     groups = folder_groups(files) if files else []
     if len(set(groups)) > 1:
         result["groups"] = {
-            g: dict(clips=groups.count(g), **mean_over([r for r, h in zip(clips, groups) if h == g]))
+            g: dict(clips=groups.count(g), **mean_over([r for r, h in zip(clips, groups) if h == g], keys))
             for g in dict.fromkeys(groups)
         }
     return result
@@ -610,8 +621,11 @@ def evaluate(
     CMG env every one of `commands` from frame 0 with K envs each (`summarize_commands`, the command
     errors from `settle_s` into each episode on: `CommandTracker`); measure first episodes.
     velocity_estimator, given: obs -> base-velocity estimate (N, 3), fed to `env.advance_odometry`
-    before every step (`motion.student_odometry = "estimate"`)."""
+    before every step (`motion.student_odometry = "estimate"`). A clip no step would measure (at most
+    0.02 s long) is refused before anything is played (`motion_reference.check_playable`)."""
     lib = env._motion_lib
+    if commands is None:
+        check_playable(lib)
     num_rows = lib.num_motions() if commands is None else len(commands)
     row_of_env = torch.arange(num_rows, device=env.device).repeat_interleave(num_envs_per_clip)
     assert env.num_envs == len(row_of_env), (env.num_envs, len(row_of_env))
@@ -647,7 +661,8 @@ def evaluate(
     per_env, failures = tracker.per_env(clip_lengths, env.dt), tracker.failures_per_env()
     if commands is not None:
         return summarize_commands(per_env, row_of_env, commands, failures)
-    return summarize(per_env, row_of_env, lib.motion_names, lib.motion_files, failures)
+    names = unique_clip_names(lib.motion_names, lib.motion_files)
+    return summarize(per_env, row_of_env, names, lib.motion_files, failures)
 
 
 # --- script -------------------------------------------------------------------------------------------
@@ -729,6 +744,9 @@ def run_eval(args) -> dict:
         policy = load_policy(env, args)
         if dead_reckoned:
             velocity_estimator = exported_base_velocity(policy)
+    warning = None if commands is not None else window_rate_warning(env._motion_lib)
+    if warning is not None:
+        print(warning, flush=True)
     print(
         "Evaluating {} on {} {} x {} envs ({}, --rand {})".format(
             model_path,
@@ -745,6 +763,9 @@ def run_eval(args) -> dict:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     argv = args.argv if getattr(args, "argv", None) is not None else sys.argv[1:]
+    iteration: Optional[int] = checkpoint_iteration(model_path)
+    if iteration == -1:  # an export whose name has none (--policy_path FILE)
+        iteration = None
     source: Dict[str, Any]
     if commands is None:
         source = {"motion_file": "embedded set (pose.synth)" if args.motion_file is None else str(args.motion_file)}
@@ -760,7 +781,7 @@ def run_eval(args) -> dict:
             "command": "python legged_gym/scripts/eval.py " + " ".join(shlex.quote(a) for a in argv),
             "date": datetime.datetime.now().isoformat(timespec="seconds"),
             "checkpoint": str(model_path),
-            "checkpoint_iteration": checkpoint_iteration(model_path),
+            "checkpoint_iteration": iteration,
             "task": args.task,
             "rand": args.rand,
             **source,
@@ -775,8 +796,11 @@ def run_eval(args) -> dict:
     plot(
         result,
         out_dir / "eval.png",
-        "{} {} (iteration {}, --rand {})".format(
-            args.task, args.exptid or model_path, checkpoint_iteration(model_path), args.rand
+        "{} {} ({}, --rand {})".format(
+            args.task,
+            args.exptid or Path(model_path).name,
+            "exported model" if iteration is None else "iteration {}".format(iteration),
+            args.rand,
         ),
     )
     print(format_table(result))

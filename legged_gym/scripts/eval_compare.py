@@ -8,7 +8,9 @@ For evaluations that ran at the same time (a student's next to its teacher's), w
 read the other result yet. Prints THIS's summary against OTHER/eval.json: each metric's difference and
 ratio, whether THIS is within 25 % of OTHER on the worse side (the student target against its teacher) and
 whether the difference is beyond two standard errors of it (`eval_report.compare_summaries`), then the
-verdict line; `--write` stores the same under "compared_with" in THIS/eval.json, as `eval.py --compare`
+verdict line; WARNING lines first for two evaluations that measured different things (another --rand or
+motion_file, unrelated tasks, other clips, which are then judged on the clips both hold:
+`eval_report.comparison_scope`); `--write` stores the same under "compared_with" in THIS/eval.json, as `eval.py --compare`
 would have. It reads results only: no environment is built.
 
 `--clips KEY` also prints where the two differ on metric KEY: per folder group (e.g. the embedded clips

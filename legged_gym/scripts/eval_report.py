@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from legged_gym.gym_utils.helpers import UsageError
 
@@ -25,13 +26,15 @@ METRIC_KEYS = (
     "joint_error_rad",
     "root_vel_error_mps",
     "root_drift_m",
+    "root_drift_per_10s_m",
     "root_lag_m",
     "root_drift_lateral_m",
     "root_heading_error_rad",
 )
-#: the parts of root_drift_m: reported and compared, but not in the student target's within-25 % check
-#: (the drift itself is; a signed lag near 0 has no meaningful ratio)
-DRIFT_PARTS = ("root_lag_m", "root_drift_lateral_m")
+#: reported and compared, but not in the student target's within-25 % check, where root_drift_m itself is:
+#: the drift scaled to 10 s of clip (the same drift, per clip) and its two parts (a signed lag near 0 has
+#: no meaningful ratio)
+UNJUDGED = ("root_drift_per_10s_m", "root_lag_m", "root_drift_lateral_m")
 #: CMG evals: the keys of every command row and of the summary after METRIC_KEYS, in table order
 CMG_KEYS = (
     "cmd_vel_error_mps",
@@ -55,6 +58,7 @@ SHORT = {
     "joint_error_rad": "joint_rad",
     "root_vel_error_mps": "vel_mps",
     "root_drift_m": "drift_m",
+    "root_drift_per_10s_m": "drift_10s",
     "root_lag_m": "lag_m",
     "root_drift_lateral_m": "lat_m",
     "root_heading_error_rad": "head_rad",
@@ -65,6 +69,36 @@ SHORT = {
     "yaw_rate_error_radps": "yaw_radps",
     "cmd_mean_yaw_rate_error_radps": "yawmn_rps",
 }
+
+
+def mean_over(rows: List[Dict[str, Any]], keys: Sequence[str]) -> Dict[str, Optional[float]]:
+    """Mean over `rows` of each key, leaving out the rows where it is None or missing (None when all are)."""
+    out: Dict[str, Optional[float]] = {}
+    for key in keys:
+        values = [r[key] for r in rows if r.get(key) is not None]
+        out[key] = float(sum(values) / len(values)) if values else None
+    return out
+
+
+def unique_clip_names(names: Sequence[str], files: Sequence[str]) -> List[str]:
+    """The row names of clips (`MotionLib.motion_names`: file stems) and their files: the stem, unless other
+    clips share it (the same stem in two folders, e.g. a segment and its mirror set's namesake); those get
+    their file's path relative to the folder the sharing files have in common ("lafan/walk1_seg000.pkl",
+    "lafan_120fps/walk1_seg000.pkl"), and a file listed twice gets " (2)", " (3)" after the later ones."""
+    out = list(names)
+    for name in dict.fromkeys(names):
+        ids = [i for i, n in enumerate(names) if n == name]
+        if len(ids) > 1:
+            paths = [os.path.abspath(files[i]) for i in ids]
+            root = os.path.commonpath([os.path.dirname(f) for f in paths])
+            for i, path in zip(ids, paths):
+                out[i] = Path(os.path.relpath(path, root)).as_posix()
+    seen: Dict[str, int] = {}
+    for i, name in enumerate(out):
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            out[i] = "{} ({})".format(name, seen[name])
+    return out
 
 
 def row_kind(result: dict) -> Tuple[str, str, List[Dict[str, Any]], Tuple[str, ...]]:
@@ -80,9 +114,6 @@ def format_table(result: dict) -> str:
     errors (`standard_error`, when K >= 2), the median and 90th-percentile clip (`over_clips`, clip
     evals), then one row per folder group (if any); "-" for a value that is None."""
     kind, index, rows_of, keys = row_kind(result)
-    width = 22 if kind == "commands" else 20  # vx2.00_vy-0.50_wz0.00
-    head = "{:>4} {:<{w}}".format(index, "name", w=width) + "".join("{:>10}".format(SHORT[k]) for k in keys)
-    lines = [head, "-" * len(head)]
     rows = [(str(r[index]), r["name"], r) for r in rows_of] + [("", "mean", result["summary"])]
     se = result.get("summary_standard_error")
     if se is not None and any(v is not None for v in se.values()):
@@ -92,9 +123,12 @@ def format_table(result: dict) -> str:
         if any(spread.get(k) for k in keys):
             rows.append(("", label, {k: (spread.get(k) or {}).get(stat) for k in keys}))
     rows += [("", "{}/ ({})".format(name, r["clips"]), r) for name, r in result.get("groups", {}).items()]
+    width = max(len(name) for _, name, _ in rows + [("", "name", {})])  # whole names: segments differ at their end
+    head = "{:>4} {:<{w}}".format(index, "name", w=width) + "".join("{:>10}".format(SHORT[k]) for k in keys)
+    lines = [head, "-" * len(head)]
     for i, name, r in rows:
         cells = ("{:>10}".format("-") if r[k] is None else "{:>10.3f}".format(r[k]) for k in keys)
-        lines.append("{:>4} {:<{w}}".format(i, name[:width], w=width) + "".join(cells))
+        lines.append("{:>4} {:<{w}}".format(i, name, w=width) + "".join(cells))
     causes = result["summary"].get("failure_causes")
     if causes:
         lines.append(
@@ -116,7 +150,7 @@ def compare_summaries(this: dict, other: dict) -> Dict[str, dict]:
     """Per metric (METRIC_KEYS, then the CMG keys either run has) of two eval.json results: this run's
     and the other's value, the difference and ratio (this / other; None where the other is 0), whether
     this one is within STUDENT_TOLERANCE of the other on the worse side (success and completion >= 0.75 x
-    the other's, errors <= 1.25 x; None for the DRIFT_PARTS), the difference's standard error
+    the other's, errors <= 1.25 x; None for the UNJUDGED keys), the difference's standard error
     sqrt(se_this^2 + se_other^2) from both runs' "summary_standard_error" and whether the difference is
     beyond NOISE_SE of them (`beyond_noise`); values None where either run has none (an eval.json of K = 1
     or from before the standard errors, or a key an older eval.json lacks)."""
@@ -140,9 +174,7 @@ def compare_summaries(this: dict, other: dict) -> Dict[str, dict]:
             row.update(
                 difference=a - b,
                 ratio=a / b if b != 0 else None,
-                within_tolerance=None
-                if k in DRIFT_PARTS
-                else bool(a >= bound if k in HIGHER_IS_BETTER else a <= bound),
+                within_tolerance=None if k in UNJUDGED else bool(a >= bound if k in HIGHER_IS_BETTER else a <= bound),
             )
             if a_se.get(k) is not None and b_se.get(k) is not None:
                 se = math.hypot(a_se[k], b_se[k])
@@ -151,10 +183,82 @@ def compare_summaries(this: dict, other: dict) -> Dict[str, dict]:
     return out
 
 
+def teacher_task(task: str) -> str:
+    """The task of a student task's teacher (g1_stu_rl -> g1_priv_mimic, g1_stu_rl_cmg_fast -> g1_cmg_fast),
+    a teacher task itself: a student compared with its teacher is the student target, not a mismatch."""
+    return {"g1_stu_rl": "g1_priv_mimic"}.get(task, task.replace("g1_stu_rl_cmg_", "g1_cmg_"))
+
+
+def row_names(result: dict) -> Optional[List[str]]:
+    """The names of a result's rows (its clips, or a CMG eval's commands); None when it has none to tell."""
+    rows = result.get("commands", result.get("clips"))
+    names = [r.get("name") for r in rows] if isinstance(rows, list) else []
+    return names if names and all(isinstance(n, str) for n in names) else None
+
+
+def comparison_scope(this: dict, other: dict) -> Tuple[dict, dict, List[str], Optional[int]]:
+    """(this, other, warnings, shared): what `comparison_record` judges. A warning line for each difference
+    in what the two evaluations measured, where both results record it: tasks that are neither the same nor
+    a student's and its teacher's (`teacher_task`), another --rand, another motion_file, other row names.
+    With other row names (another clip set, or other commands), the two are judged on the rows both hold:
+    this and other become their means over those rows (`mean_over`; no standard errors, which need each
+    clip's envs) and `shared` their number; else (and when no row is shared) they are the results."""
+    warnings = []
+    a_task, b_task = this.get("task"), other.get("task")
+    if a_task and b_task and teacher_task(a_task) != teacher_task(b_task):
+        warnings.append(
+            "WARNING: task {} against {}: neither the same task nor a student's and its teacher's".format(
+                a_task, b_task
+            )
+        )
+    if this.get("rand") and other.get("rand") and this["rand"] != other["rand"]:
+        warnings.append("WARNING: --rand {} against --rand {}: other randomisation".format(this["rand"], other["rand"]))
+    a_file, b_file = this.get("motion_file"), other.get("motion_file")
+    if a_file and b_file and os.path.normpath(a_file) != os.path.normpath(b_file):
+        warnings.append(
+            "WARNING: motion_file {} against {}: another motion set (or the same by another path)".format(
+                a_file, b_file
+            )
+        )
+    a_names, b_names = row_names(this), row_names(other)
+    if a_names is None or b_names is None or sorted(a_names) == sorted(b_names):
+        return this, other, warnings, None
+    kind = row_kind(this)[0]
+    in_a, in_b = set(a_names), set(b_names)
+    shared = [n for n in a_names if n in in_b]
+    only_a, only_b = [n for n in a_names if n not in in_b], [n for n in b_names if n not in in_a]
+
+    def listed(names: List[str]) -> str:
+        return "{} ({}{})".format(len(names), ", ".join(names[:3]), ", ..." if len(names) > 3 else "") if names else "0"
+
+    warning = "WARNING: other {}: {} only in this result, {} only in the other, {} in both".format(
+        kind, listed(only_a), listed(only_b), len(shared)
+    )
+    if not shared:
+        warnings.append(warning + ": nothing in common, the summaries are compared as they are")
+        return this, other, warnings, None
+    warnings.append(warning + ": judged on the {} in both (their means, without standard errors)".format(kind))
+    keys = [k for k in METRIC_KEYS + CMG_KEYS if k in this["summary"] or k in other.get("summary", {})]
+
+    def restricted(result: dict) -> dict:
+        rows = [r for r in row_kind(result)[2] if r["name"] in in_a & in_b]
+        return {"summary": mean_over(rows, keys)}
+
+    return restricted(this), restricted(other), warnings, len(shared)
+
+
 def comparison_record(this: dict, other: dict, other_file: str) -> dict:
-    """What an eval.json stores under "compared_with": the other result's file, the tolerance and
-    `compare_summaries` of the two."""
-    return {"file": other_file, "tolerance": STUDENT_TOLERANCE, "metrics": compare_summaries(this, other)}
+    """What an eval.json stores under "compared_with": the other result's file, the tolerance, the warnings
+    and the number of shared rows judged (None: the whole results) of `comparison_scope`, and
+    `compare_summaries` of what it judges."""
+    a, b, warnings, shared = comparison_scope(this, other)
+    return {
+        "file": other_file,
+        "tolerance": STUDENT_TOLERANCE,
+        "warnings": warnings,
+        "shared_rows": shared,
+        "metrics": compare_summaries(a, b),
+    }
 
 
 def read_eval_result(folder: str, flag: str) -> dict:
@@ -173,16 +277,17 @@ def read_eval_result(folder: str, flag: str) -> dict:
 
 
 def format_comparison(this: dict, other: dict, other_name: str) -> str:
-    """Summary of this run vs another eval.json (`compare_summaries`): metric, this, other, difference
-    (this - other), ratio, "yes"/"no" for within 25 % (in_25pct), NOISE_SE standard errors of the
-    difference (noise) and "yes"/"no" for a difference beyond them (beyond); "-" where a value is
-    missing. A last line gives the verdict over the judged metrics (`tolerance_verdict`)."""
+    """Summary of this run vs another eval.json (`comparison_record`): its warnings first, then per metric
+    this, other, difference (this - other), ratio, "yes"/"no" for within 25 % (in_25pct), NOISE_SE standard
+    errors of the difference (noise) and "yes"/"no" for a difference beyond them (beyond); "-" where a
+    value is missing. A last line gives the verdict over the judged metrics (`tolerance_verdict`)."""
+    record = comparison_record(this, other, other_name)
     head = "{:<22}{:>12}{:>12}{:>12}{:>8}{:>10}{:>10}{:>8}".format(
         "metric", "this", "other", "difference", "ratio", "in_25pct", "noise", "beyond"
     )
-    lines = ["compared with {}".format(other_name), head, "-" * len(head)]
+    lines = ["compared with {}".format(other_name)] + record["warnings"] + [head, "-" * len(head)]
     yes_no = lambda flag: "-" if flag is None else ("yes" if flag else "no")  # noqa: E731
-    rows = compare_summaries(this, other)
+    rows = record["metrics"]
     for k, row in rows.items():
         cells = [
             "-" if row[c] is None else ("{:+.3f}" if c == "difference" else "{:.3f}").format(row[c])
@@ -195,7 +300,10 @@ def format_comparison(this: dict, other: dict, other_name: str) -> str:
                 k, *cells, yes_no(row["within_tolerance"]), noise, yes_no(row["beyond_noise"])
             )
         )
-    lines.append(tolerance_verdict(rows))
+    verdict = tolerance_verdict(rows)
+    if record["shared_rows"] is not None:
+        verdict += " (over the {} {} both results hold)".format(record["shared_rows"], row_kind(this)[0])
+    lines.append(verdict)
     return "\n".join(lines)
 
 
@@ -229,7 +337,9 @@ PLOT_COMMANDS = PLOT_CLIPS[:2] + (
 
 def plot(result: dict, path: Path, title: str) -> None:
     """Per-clip bars of success rate, completion and mpkpe_local_mm; per command (CMG eval) of success
-    rate, completion and the two relative command errors (no bar where None). Matplotlib, Agg backend."""
+    rate, completion and the two relative command errors (no bar where None). Horizontal bars, one panel
+    per metric side by side and one row per clip, top to bottom in clip order with their names: the
+    figure grows in height with the clips (87 clips: about 12 x 20 inches), not in width. Matplotlib, Agg."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -238,21 +348,24 @@ def plot(result: dict, path: Path, title: str) -> None:
     kind, _, rows, _ = row_kind(result)
     panels = PLOT_COMMANDS if kind == "commands" else PLOT_CLIPS
     names = [r["name"] for r in rows]
-    x = list(range(len(names)))
-    figsize = (max(6.0, 0.6 * len(names) + 2.0), 8.0 / 3.0 * len(panels))
-    fig, axes = plt.subplots(len(panels), 1, figsize=figsize, sharex=True)
-    for ax, (key, label) in zip(axes, panels):
-        ax.bar(x, [math.nan if r[key] is None else r[key] for r in rows], color="tab:blue")
+    y = list(range(len(names)))
+    label_in = 0.07 * max(len(n) for n in names)  # room for the names, about 7 points a character
+    figsize = (label_in + 3.0 * len(panels) + 0.5, max(3.0, 0.22 * len(names) + 1.5))
+    fig, axes = plt.subplots(1, len(panels), figsize=figsize, sharey=True, squeeze=False, constrained_layout=True)
+    for ax, (key, label) in zip(axes[0], panels):
+        ax.barh(y, [math.nan if r[key] is None else r[key] for r in rows], color="tab:blue")
         if result["summary"][key] is not None:
-            ax.axhline(result["summary"][key], color="tab:red", linestyle="--", linewidth=1, label="mean")
-            ax.legend(loc="upper right", fontsize=8)
-        ax.set_ylabel(label)
+            ax.axvline(result["summary"][key], color="tab:red", linestyle="--", linewidth=1, label="mean")
+            ax.legend(loc="lower right", fontsize=8)
+        ax.set_xlabel(label)
+        ax.grid(axis="x", alpha=0.3)
         if key in ("success_rate", "completion"):
-            ax.set_ylim(0.0, 1.05)
-    axes[-1].set_xticks(x)
-    axes[-1].set_xticklabels(names, rotation=45, ha="right", fontsize=8)
-    axes[0].set_title(title)
-    fig.tight_layout()
+            ax.set_xlim(0.0, 1.05)
+    first = axes[0][0]
+    first.set_yticks(y)
+    first.set_yticklabels(names, fontsize=8)
+    first.set_ylim(len(names) - 0.5, -0.5)  # the first clip on top
+    fig.suptitle(title)
     fig.savefig(str(path), dpi=100)
     plt.close(fig)
 
@@ -271,6 +384,14 @@ def clip_differences(this: dict, other: dict, key: str, top: int) -> dict:
         raise UsageError(
             "--clips {}: not a metric that both results hold (expected one of {})".format(key, ", ".join(keys))
         )
+    for rows, which in ((this_rows, "this"), (other_rows, "the other")):
+        names = [r["name"] for r in rows]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise UsageError(
+                "--clips {}: {} result names several {} alike ({}): an eval.json written before clips of the "
+                "same file stem were told apart; evaluate again".format(key, which, kind, ", ".join(repeated))
+            )
     rows_this = {r["name"]: r for r in this_rows}
     rows_other = {r["name"]: r for r in other_rows}
     common = [n for n in rows_this if n in rows_other]
@@ -300,7 +421,8 @@ def clip_differences(this: dict, other: dict, key: str, top: int) -> dict:
 
 def format_clip_differences(diff: dict) -> str:
     """`clip_differences` as console lines: the groups, then the rows with the largest difference."""
-    line = "{:<32}{:>12}{:>12}{:>12}"
+    names = ["group"] + list(diff["groups"]) + [r["name"] for r in diff["rows"]]
+    line = "{:<" + str(max(len(n) for n in names) + 1) + "}{:>12}{:>12}{:>12}"  # whole names
 
     def values(v: dict) -> List[str]:
         return ["{:.3f}".format(v["this"]), "{:.3f}".format(v["other"]), "{:+.3f}".format(v["difference"])]
@@ -312,5 +434,5 @@ def format_clip_differences(diff: dict) -> str:
         lines += [line.format(name, *values(g)) for name, g in diff["groups"].items()]
     lines.append("the {} {} with the largest difference:".format(len(diff["rows"]), diff["kind"]))
     lines.append(line.format("name", "this", "other", "difference"))
-    lines += [line.format(r["name"][:31], *values(r)) for r in diff["rows"]]
+    lines += [line.format(r["name"], *values(r)) for r in diff["rows"]]
     return "\n".join(lines)

@@ -16,7 +16,8 @@ viewer shows env 0; --record_video writes `<log root>/videos/<proj_name>-<exptid
 --exptid; 50 fps, offscreen MuJoCo rendering: MUJOCO_GL=egl or
 osmesa without a display); --record_log writes env 0's per-step state to
 `<log root>/env_logs/<same name>.json`. --steps sets the number of policy
-steps (default: one episode when recording, else 100 episodes).
+steps (default: 10 s when recording a video, also with --headless, whose episodes end at their clip's
+end: env 0 then goes on with the next clip; one episode with --record_log alone; else 100 episodes).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ if "--record_video" in sys.argv[1:]:  # MUJOCO_GL is read when mujoco is importe
         raise SystemExit("play.py --record_video: {}".format(_e))
 
 import json  # noqa: E402
+import math  # noqa: E402
 import re  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -216,6 +218,16 @@ def checkpoint_runner(env, args):
     return runner
 
 
+def default_steps(args, episode_length_s: float, max_episode_length: int, dt: float) -> int:
+    """The policy steps play runs without --steps: a video lasts the recording episode of `set_play_cfg`
+    (`episode_length_s`, 10 s), with --headless too, where the env's episodes end at their clip's end instead
+    (`max_episode_length`: the longest clip) and env 0 goes on with the next clip; else one env episode
+    with --record_log, 100 without."""
+    if args.record_video:
+        return int(math.ceil(episode_length_s / dt))  # as the env counts an episode of that length
+    return max_episode_length if args.record_log else 100 * max_episode_length
+
+
 def require_model_args(args) -> None:
     """UsageError unless the command names a model: --exptid (a run) or --policy_path (an export)."""
     if not args.exptid and not args.policy_path:
@@ -267,9 +279,7 @@ def play(args) -> dict:
 
     steps = args.steps
     if steps is None:
-        steps = (
-            int(env.max_episode_length) if (args.record_video or args.record_log) else 100 * int(env.max_episode_length)
-        )
+        steps = default_steps(args, env_cfg.env.episode_length_s, int(env.max_episode_length), env.dt)
     print(
         "Playing {} steps of {} ({} envs, {}){}".format(
             steps, args.task, env.num_envs, args.sim, ", recording " + video_path if recorder else ""
@@ -319,7 +329,7 @@ def parser():
         "--steps",
         type=int,
         default=None,
-        help="policy steps to run (default: one episode when recording, else 100 episodes)",
+        help="policy steps to run (default: 10 s with --record_video, one episode with --record_log, else 100 episodes)",
     )
     return p
 

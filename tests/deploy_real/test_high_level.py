@@ -13,10 +13,18 @@ def lib():
     return load_motions(None)
 
 
+def env_steps_before_time_out(length):
+    """The steps an env episode plays of a clip of `length` s before it times out at the clip's end: step k
+    times out when float32(k) x float32(0.02) >= the float32 length (`terminations.motion_end`, in numpy)."""
+    k = np.arange(1, int(length / 0.02) + 3, dtype=np.float32)
+    return int(np.sum(k * np.float32(0.02) < np.float32(length)))
+
+
 def test_step_k_carries_the_clip_at_k_plus_one_frames(lib):
     refs, times = clip_frames(lib, 5)
     length = float(lib.get_motion_length([5])[0])
-    assert len(refs) == int(np.ceil(length / 0.02 - 1e-6)) - 1 and times[-1] < length <= times[-1] + 0.02 + 1e-6
+    assert len(refs) == env_steps_before_time_out(length) == 399  # 8 s: float32(400 x 0.02) = 8.0 times out
+    assert times[-1] < length <= times[-1] + 0.02 + 1e-6
     np.testing.assert_allclose(times[:3], [0.02, 0.04, 0.06])
     k = 37
     root_pos, root_rot, root_vel, root_ang_vel, dof_pos = [
@@ -158,3 +166,72 @@ def test_vel_smooth_window_sets_the_streamed_root_velocity():
     np.testing.assert_allclose(root_vel.numpy(), ((p1 - p0) * fps).numpy(), atol=0.02)
     smoothed = load_motions(None).calc_motion_frame([clip], [t])[2][0]
     assert float((smoothed - root_vel).norm()) > 0.1  # the sway: 0.19 m/s
+
+
+def standing_clip(frames, fps):
+    from pose import readers
+
+    root_pos = np.tile([0.0, 0.0, 0.76], (frames, 1))
+    root_rot = np.tile([0.0, 0.0, 0.0, 1.0], (frames, 1))
+    return readers.make_clip("<stand>", fps, root_pos, root_rot, np.zeros((frames, 23)))
+
+
+def test_clip_frames_are_the_steps_of_an_env_episode_at_any_frame_rate():
+    """One count for the server, eval.py and both sides of the sim2sim benchmark: the steps an env episode
+    plays before its time-out (computed here as the env's float32 test does), at 50 fps (lengths that are
+    multiples of 0.02 s), 29.97 fps (8 s: 398 steps, where floor(L / 0.02) - 1 gave 397) and 30 and 120 fps;
+    and the last streamed frame is the clip's end, not its looped start."""
+    from deploy_real.motion_reference import clip_step_times
+    from pose.utils.motion_lib_pkl import MotionLib
+
+    cases = [(401, 50.0), (6, 50.0), (11, 50.0), (240, 29.97), (2, 30.0), (7, 30.0), (97, 120.0), (13, 120.0)]
+    clips = [standing_clip(n, fps) for n, fps in cases]
+    clips = [dict(c, root_pos=c["root_pos"] + np.arange(len(c["root_pos"]))[:, None] * [0.01, 0.0, 0.0]) for c in clips]
+    lib = MotionLib.from_clips(clips)
+    for i, (n, fps) in enumerate(cases):
+        length = float(lib.get_motion_length([i])[0])
+        refs, times = clip_frames(lib, i)
+        assert len(refs) == len(clip_step_times(length)) == env_steps_before_time_out(length), (n, fps)
+        np.testing.assert_allclose(times, 0.02 * np.arange(1, len(times) + 1), atol=1e-6)
+        last_x = float(lib.calc_motion_frame([i], [times[-1]])[0][0, 0])  # the root walks 0.01 m a frame
+        assert last_x >= 0.01 * (n - 1) * (times[-1] / length) - 1e-4 > 0.0  # not back at the first frame
+    assert len(clip_frames(lib, 3)[0]) == 398 and len(clip_frames(lib, 4)[0]) == 1  # 29.97 fps 8 s; 1/30 s
+
+
+def test_a_clip_too_short_to_stream_is_refused_naming_it(tmp_path, capsys):
+    """2 frames at 50 fps (0.02 s): no step to stream. --motion_id of it, or --loop over a set holding it,
+    exits with status 2 naming the clip before anything is streamed (no Redis is reached); a set's other
+    clips stay playable by --motion_id."""
+    from deploy_real.motion_reference import check_playable
+    from deploy_real.server_high_level_motion_lib import main
+    from pose.formats import MotionFileError, save_clip, write_manifest
+
+    save_clip(tmp_path / "ok.pkl", standing_clip(51, 50.0))
+    save_clip(tmp_path / "blip.pkl", standing_clip(2, 50.0))
+    manifest = write_manifest(tmp_path / "set.yaml", ["ok.pkl", "blip.pkl"])
+    unreachable = ["--redis_url", "redis://127.0.0.1:1/0"]
+    for argv in (["--motion_file", str(tmp_path / "blip.pkl")], ["--motion_file", str(manifest), "--loop"]):
+        assert main(argv + unreachable) == 2
+        err = capsys.readouterr().err
+        assert "too short to play: clip" in err and "blip.pkl: 2 frames at 50 fps, 0.0200 s" in err, err
+    check_playable(load_motions(str(manifest)), [0])  # the other clip alone: fine
+    with pytest.raises(MotionFileError):
+        check_playable(load_motions(str(manifest)))
+
+
+def test_clips_not_at_50_fps_get_one_warning():
+    """The velocity window counts frames: a set with clips at 30 fps gets one line naming the rate, the time
+    the window spans there and the resampling command; none at 50 fps, none without smoothing (1 tap), none
+    for a played clip at 50 fps."""
+    from deploy_real.motion_reference import window_rate_warning
+    from pose.utils.motion_lib_pkl import MotionLib
+
+    clips = [standing_clip(101, 50.0), standing_clip(61, 30.0), standing_clip(61, 30.0)]
+    mixed = MotionLib.from_clips(clips, names=["/a/fifty.pkl", "/a/thirty.pkl", "/a/thirty2.pkl"])
+    warning = window_rate_warning(mixed)
+    assert warning.startswith("WARNING: 2 of 3 clips are not at 50 fps (30 fps; e.g. thirty)")
+    assert "19 taps: 0.38 s at 50 fps, 0.63 s at theirs" in warning
+    assert "python -m pose.convert SRC DST --fps 50" in warning
+    assert window_rate_warning(mixed, [0]) is None
+    assert window_rate_warning(MotionLib.from_clips(clips[:1])) is None
+    assert window_rate_warning(MotionLib.from_clips(clips, smooth_window=1)) is None

@@ -11,6 +11,7 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,6 +147,9 @@ def test_eval_writes_scores_plot_and_comparison(teacher, logs, short_motions, tm
             assert row["completion"] == 1.0
     for key in METRIC_KEYS:
         assert result["summary"][key] == pytest.approx(np.mean([c[key] for c in result["clips"]]))
+    for row in result["clips"] + [result["summary"]]:  # 1-s clips: the drift x 10 s / 1 s
+        assert row["root_drift_per_10s_m"] == pytest.approx(10.0 * row["root_drift_m"], rel=1e-5)
+    assert result["checkpoint_iteration"] == 1
     table = out.stdout
     assert "mean" in table and all(name in table for name in CLIPS)
 
@@ -163,6 +167,8 @@ def test_eval_writes_scores_plot_and_comparison(teacher, logs, short_motions, tm
     assert set(rows) == set(METRIC_KEYS), out.stdout
     stored = other["compared_with"]
     assert stored["file"] == str(tmp_path / "play" / "eval.json") and stored["tolerance"] == 0.25
+    warning = "WARNING: --rand none against --rand play: other randomisation"
+    assert stored["warnings"] == [warning] and warning in lines and stored["shared_rows"] is None
     # one env per clip: no spread to estimate the noise from
     assert all(v is None for v in other["summary_standard_error"].values())
     assert "standard error" not in out.stdout
@@ -174,9 +180,9 @@ def test_eval_writes_scores_plot_and_comparison(teacher, logs, short_motions, tm
         assert float(diff) == pytest.approx(float(this) - float(that), abs=2e-3)
         assert ratio == ("-" if b == 0 else "{:.3f}".format(a / b))
         # the student target: success and completion at least 0.75 x, errors at most 1.25 x the other's;
-        # the drift's parts (lag, lateral) are not judged, the drift is
+        # the drift's parts (lag, lateral) and the drift per 10 s are not judged, the drift is
         ok = a >= 0.75 * b if key in ("success_rate", "completion") else a <= 1.25 * b
-        if key in ("root_lag_m", "root_drift_lateral_m"):
+        if key in ("root_drift_per_10s_m", "root_lag_m", "root_drift_lateral_m"):
             ok = None
         assert within == {True: "yes", False: "no", None: "-"}[ok]
         assert stored["metrics"][key]["within_tolerance"] is ok and stored["metrics"][key]["other"] == b
@@ -227,7 +233,7 @@ def test_summary_over_clips_median_p90_and_max_of_the_clip_means():
     assert result["summary_over_clips"]["mpkpe_local_mm"] == pytest.approx({"median": 1.0, "p90": 1.0, "max": 1.0})
     none = summarize({"m": torch.full((2,), float("nan"))}, torch.tensor([0, 1]), ["a", "b"], keys=("m",))
     assert none["summary_over_clips"] == {"m": None}
-    rows = {line[5:25].strip(): line for line in format_table(result).splitlines()}  # index 4 + 1, name 20
+    rows = {line[5:18].strip(): line for line in format_table(result).splitlines()}  # index 4 + 1, name 13
     assert "{:.3f}".format(spread["median"]) in rows["median clip"]
     assert "{:.3f}".format(spread["p90"]) in rows["90th pct clip"]
 
@@ -476,8 +482,10 @@ def test_first_episode_tracker_measures_only_the_measured_steps():
     assert out["root_drift_lateral_m"].tolist() == pytest.approx([1.6, 3.2, 0.0])
     assert out["root_heading_error_rad"].tolist() == pytest.approx([0.2, 0.2, 0.9])
     assert out["joint_error_rad"].tolist() == pytest.approx([(1.0 + 2.0) / 2, 2.0, (3.0 + 6.0 + 9.0) / 3])
-    assert out["completion"].tolist() == pytest.approx([0.4, 0.4, 0.6])
+    # env 1 played its clip to the end: 1 (the env counts the time-out step, here 2 x 0.02 s of a 0.1-s clip)
+    assert out["completion"].tolist() == pytest.approx([0.4, 1.0, 0.6])
     assert out["success_rate"].tolist() == [0.0, 1.0, 0.0]  # env 1 finished within the limit where measured
+    assert out["root_drift_per_10s_m"].tolist() == pytest.approx([200.0, 400.0, 0.0])  # x 10 s / 0.1 s
 
 
 def test_first_episode_tracker_splits_a_looped_time_out_along_the_heading_before(monkeypatch):
@@ -613,3 +621,183 @@ def test_eval_compare_shows_where_two_results_differ_per_group_and_clip(tmp_path
             eval_compare.main([str(tmp_path / "a"), str(tmp_path / "b")] + extra)
         assert message in str(e.value)
     assert "compared with" not in capsys.readouterr().out  # refused before the comparison
+
+
+def standing_clip(frames, fps):
+    """A clip of `frames` frames at `fps` standing still (the canonical clip format, validated)."""
+    from pose import readers
+
+    root_pos = np.tile([0.0, 0.0, 0.76], (frames, 1))
+    root_rot = np.tile([0.0, 0.0, 0.0, 1.0], (frames, 1))
+    return readers.make_clip("<stand>", fps, root_pos, root_rot, np.zeros((frames, 23)))
+
+
+def test_evaluate_refuses_clips_no_step_would_measure():
+    """A clip of at most 0.02 s ends on the env's first step, which is never measured (the time-out step):
+    2 frames at 50 fps (0.02 s) and 3 at 120 fps (0.0167 s) are refused, named with their frames and length,
+    before the env is touched; 2 frames at 30 fps (0.033 s) have one measured step and are not."""
+    from types import SimpleNamespace
+
+    from legged_gym.scripts.eval import evaluate
+    from pose.formats import MotionFileError
+    from pose.utils.motion_lib_pkl import MotionLib
+
+    clips = [standing_clip(51, 50.0), standing_clip(2, 50.0), standing_clip(2, 30.0), standing_clip(3, 120.0)]
+    files = ["/set/long.pkl", "/set/two50.pkl", "/set/two30.pkl", "/set/three120.pkl"]
+    lib = MotionLib.from_clips(clips, names=files)
+    env = SimpleNamespace(_motion_lib=lib)  # evaluate refuses before reading anything else
+    with pytest.raises(MotionFileError) as e:
+        evaluate(env, None, 1)
+    message = str(e.value)
+    assert "clip 1 (/set/two50.pkl: 2 frames at 50 fps, 0.0200 s)" in message
+    assert "clip 3 (/set/three120.pkl: 3 frames at 120 fps, 0.0167 s)" in message
+    assert "long.pkl" not in message and "two30.pkl" not in message
+    assert "longer than one policy step (0.02 s)" in message
+
+
+def test_a_finished_clip_completes_and_an_unmeasured_env_has_no_errors():
+    """Completion is 1 for a clip played to its end also when its last played step is the clip's last frame
+    before the time-out (the sim2sim benchmark: 49 steps of 0.02 s of a 1-s clip, 0.98 by time); an env
+    without a measured step has NaN errors, which the summary leaves out of the clip means, the summary and
+    its standard error, as it does every NaN."""
+    from legged_gym.scripts.eval import STEP_ERRORS, FirstEpisodeTracker, summarize
+
+    t = FirstEpisodeTracker(3, "cpu", ())
+    errors = {name: torch.full((3,), 0.5) for name in STEP_ERRORS}
+    # env 0: 49 measured steps, the last one its clip's last frame, ended as a time-out (sim2sim_clip's way)
+    # env 1: times out on its first step, unmeasured (a clip eval.py refuses); env 2: like env 0
+    for k in range(49):
+        last = torch.tensor([k == 48, k == 0, k == 48])
+        measured = torch.tensor([True, k != 0, True])
+        t.observe_step(errors, last, last, torch.zeros(3, 2), torch.zeros(3), measured=measured)
+    out = t.per_env(torch.ones(3), 0.02)
+    assert out["completion"].tolist() == [1.0, 1.0, 1.0]  # 49 x 0.02 / 1 would be 0.98
+    assert out["joint_error_rad"][0] == pytest.approx(0.5)
+    assert all(math.isnan(float(out[key][1])) for key, _ in STEP_ERRORS.values())
+    result = summarize(out, torch.tensor([0, 1, 1]), ["a", "b"])
+    assert result["clips"][1]["joint_error_rad"] == pytest.approx(0.5)  # env 1's NaN left out of clip b
+    assert result["summary"]["mpkpe_local_mm"] == pytest.approx(500.0)
+    assert result["summary_standard_error"]["joint_error_rad"] is None  # clip b has one value: no spread
+    assert not any(
+        isinstance(v, float) and math.isnan(v) for row in result["clips"] + [result["summary"]] for v in row.values()
+    )
+
+
+def test_clip_names_are_unique_and_printed_whole():
+    """Clips of the same file stem in two folders are told apart by their paths from the folders' common
+    parent, a file listed twice by a count; the table prints every name whole, however long, so ten
+    10-s segments of one take (names that differ in their last digit) stay ten rows."""
+    from legged_gym.scripts.eval import summarize
+    from legged_gym.scripts.eval_report import METRIC_KEYS, format_table, unique_clip_names
+
+    files = ["/s/lafan/walk1.pkl", "/s/lafan_mirror/walk1.pkl", "/s/embedded/stand.pkl", "/s/lafan/walk1.pkl"]
+    names = [Path(f).stem for f in files]
+    assert unique_clip_names(names, files) == [
+        "lafan/walk1.pkl",
+        "lafan_mirror/walk1.pkl",
+        "stand",
+        "lafan/walk1.pkl (2)",
+    ]
+    assert unique_clip_names(["a", "b"], ["/x/a.pkl", "/y/b.pkl"]) == ["a", "b"]
+
+    segments = ["walk1_subject1_seg{:03d}".format(i) for i in range(10)]
+    per_env = {key: torch.arange(10, dtype=torch.float32) for key in METRIC_KEYS}
+    table = format_table(summarize(per_env, torch.arange(10), segments)).splitlines()
+    printed = [line.split()[1] for line in table[2:12]]
+    assert printed == segments
+    assert len({len(line) for line in table[:12]}) == 1  # one column width for all
+
+
+def test_eval_png_of_many_clips_grows_in_height(tmp_path):
+    """87 clips: one horizontal bar per clip and panel, the figure taller than wide and narrower than
+    1300 px (one row of vertical bars was 5420 x 800)."""
+    from PIL import Image
+
+    from legged_gym.scripts.eval import summarize
+    from legged_gym.scripts.eval_report import METRIC_KEYS, plot
+
+    names = ["sprint1_subject4_seg{:03d}".format(i) for i in range(87)]
+    per_env = {key: torch.rand(87) for key in METRIC_KEYS}
+    plot(summarize(per_env, torch.arange(87), names), tmp_path / "eval.png", "title")
+    width, height = Image.open(tmp_path / "eval.png").size
+    assert height > width and width < 1300 and height > 87 * 15
+
+
+def results(task, rand, motion_file, clips, se=None):
+    """An eval.json of clips {name: (success, drift)}, its summary the mean over them."""
+    rows = [
+        {"clip": i, "name": n, "success_rate": s, "root_drift_m": d, "root_lag_m": 0.0}
+        for i, (n, (s, d)) in enumerate(clips.items())
+    ]
+    summary = {k: float(np.mean([r[k] for r in rows])) for k in ("success_rate", "root_drift_m", "root_lag_m")}
+    return {
+        "task": task,
+        "rand": rand,
+        "motion_file": motion_file,
+        "summary": summary,
+        "summary_standard_error": se or {k: 0.01 for k in summary},
+        "clips": rows,
+    }
+
+
+def test_comparison_warns_about_unrelated_runs_and_judges_the_shared_clips():
+    """Another --rand, another motion set and an unrelated task each get a WARNING line; a student against
+    its teacher's task does not. Another clip set: judged on the clips both hold, each side's mean over them
+    (hand-computed), without standard errors; the verdict says so."""
+    from legged_gym.scripts.eval_report import comparison_record, format_comparison
+
+    teacher = results("g1_priv_mimic", "play", "set/m.yaml", {"a": (1.0, 0.2), "b": (1.0, 0.4), "c": (0.0, 3.0)})
+    student = results("g1_stu_rl", "play", "set/./m.yaml", {"a": (1.0, 0.3), "b": (0.5, 0.4), "c": (0.0, 2.0)})
+    record = comparison_record(student, teacher, "t/eval.json")
+    assert record["warnings"] == [] and record["shared_rows"] is None  # the student target itself
+    assert record["metrics"]["root_drift_m"]["difference_standard_error"] == pytest.approx(math.hypot(0.01, 0.01))
+
+    other = results("g1_cmg_fast", "none", "lafan/m.yaml", {"b": (1.0, 0.0), "a": (0.5, 0.5), "z": (1.0, 9.0)})
+    record = comparison_record(student, other, "o/eval.json")
+    warnings = record["warnings"]
+    assert len(warnings) == 4 and all(w.startswith("WARNING: ") for w in warnings)
+    assert "task g1_stu_rl against g1_cmg_fast" in warnings[0]
+    assert "--rand play against --rand none" in warnings[1]
+    assert "motion_file set/./m.yaml against lafan/m.yaml" in warnings[2]
+    assert "1 (c) only in this result, 1 (z) only in the other, 2 in both" in warnings[3]
+    assert record["shared_rows"] == 2
+    drift, success = record["metrics"]["root_drift_m"], record["metrics"]["success_rate"]
+    assert drift["this"] == pytest.approx((0.3 + 0.4) / 2) and drift["other"] == pytest.approx((0.5 + 0.0) / 2)
+    assert success["this"] == pytest.approx(0.75) and success["other"] == pytest.approx(0.75)
+    assert drift["within_tolerance"] is False and success["within_tolerance"] is True
+    assert drift["difference_standard_error"] is None and drift["beyond_noise"] is None
+    lines = format_comparison(student, other, "o/eval.json").splitlines()
+    assert lines[1:5] == warnings
+    assert (
+        lines[-1]
+        == "within 25% on 1 of 2 judged metrics; not on root_drift_m (x1.40) (over the 2 clips both results hold)"
+    )
+    # nothing in common: the summaries as they are
+    apart = comparison_record(student, results("g1_stu_rl", "play", "set/m.yaml", {"q": (1.0, 1.0)}), "x")
+    assert apart["shared_rows"] is None and "nothing in common" in apart["warnings"][0]
+    assert apart["metrics"]["root_drift_m"]["this"] == pytest.approx(student["summary"]["root_drift_m"])
+
+
+def test_drift_per_10s_is_compared_not_judged():
+    from legged_gym.scripts.eval_report import compare_summaries
+
+    this = {"summary": {"root_drift_m": 0.5, "root_drift_per_10s_m": 0.6}}
+    rows = compare_summaries(this, {"summary": {"root_drift_m": 0.2, "root_drift_per_10s_m": 0.25}})
+    assert rows["root_drift_per_10s_m"]["ratio"] == pytest.approx(2.4)
+    assert (
+        rows["root_drift_per_10s_m"]["within_tolerance"] is None and rows["root_drift_m"]["within_tolerance"] is False
+    )
+
+
+def test_eval_compare_refuses_to_match_clips_of_one_name(tmp_path):
+    """An eval.json written before clip names were made unique may name two clips alike: --clips refuses it
+    rather than matching one of them."""
+    from legged_gym.scripts import eval_compare
+
+    for folder, names in (("a", ["walk", "walk", "run"]), ("b", ["walk", "run"])):
+        (tmp_path / folder).mkdir()
+        clips = [{"clip": i, "name": n, "root_drift_m": 0.1 * i} for i, n in enumerate(names)]
+        (tmp_path / folder / "eval.json").write_text(json.dumps({"summary": {"root_drift_m": 0.1}, "clips": clips}))
+    with pytest.raises(SystemExit) as e:
+        eval_compare.main([str(tmp_path / "a"), str(tmp_path / "b"), "--clips", "root_drift_m"])
+    assert "this result names several clips alike (walk)" in str(e.value)

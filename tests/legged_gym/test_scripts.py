@@ -640,6 +640,22 @@ def test_play_output_names_carry_the_checkpoint():
     )
 
 
+def test_play_records_10_s_of_video_also_headless():
+    """A video lasts the recording episode (10 s: 500 steps), whatever the env's episode length: with
+    --headless that is the longest clip's (here 8 s), without it 10 s; --record_log alone records one env
+    episode, plain play 100."""
+    from argparse import Namespace
+
+    from legged_gym.scripts import play
+
+    def steps(record_video, record_log, max_episode_length):
+        args = Namespace(record_video=record_video, record_log=record_log)
+        return play.default_steps(args, 10.0, max_episode_length, 0.02)
+
+    assert steps(True, False, 400) == steps(True, True, 400) == steps(True, False, 500) == 500
+    assert steps(False, True, 400) == 400 and steps(False, False, 400) == 40000
+
+
 @pytest.mark.parametrize("infos", [None, {"set": []}, {"set": ["motion.ref_correction.pos_gain=1.0"]}])
 def test_play_warns_only_about_recorded_env_settings_it_does_not_repeat(tmp_path, capsys, infos):
     from argparse import Namespace

@@ -106,3 +106,23 @@ def test_joint_signs_follow_the_axes(joint):
     i = g1.dof_names.index(twin_name(joint))
     assert g1.dof_names[perm[i]] == joint
     assert signs[i] == (1.0 if "pitch" in joint or "knee" in joint else -1.0)
+
+
+def test_duplicate_names_are_refused_before_anything_is_written(tmp_path, capsys):
+    """Two clips of one stem (two folders) would both be <stem>_mirror: refused with nothing written, not
+    after the first one."""
+    save_clip(tmp_path / "a" / "walk.pkl", turning_clip(seed=1))
+    save_clip(tmp_path / "b" / "walk.pkl", turning_clip(seed=2))
+    write_manifest(tmp_path / "manifest.yaml", ["a/walk.pkl", "b/walk.pkl"])
+    assert mirror.main([str(tmp_path / "manifest.yaml"), str(tmp_path / "out")]) == 2
+    assert "walk_mirror.pkl" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_clip_without_description_is_described_as_a_mirror_only(tmp_path):
+    save_clip(tmp_path / "a.pkl", turning_clip(seed=1))
+    save_clip(tmp_path / "b.pkl", turning_clip(seed=2))
+    write_manifest(tmp_path / "manifest.yaml", ["a.pkl", "b.pkl"], descriptions=["", "turn"])
+    assert mirror.main([str(tmp_path / "manifest.yaml"), str(tmp_path / "out")]) == 0
+    entries = load_manifest(tmp_path / "out" / "manifest.yaml")
+    assert [e.description for e in entries] == ["mirror of a.pkl", "mirror of b.pkl: turn"]
