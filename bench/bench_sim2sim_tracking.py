@@ -10,7 +10,7 @@ randomisation, and are scored by the same function (`step_metrics`) on their own
 - completion: fraction of the clip's steps played before the first failure by TWIST's termination criteria
   (`legged_gym.envs.mdp.terminations`: roll or pitch beyond 1 rad, root height more than 0.2 m off the
   reference, root speed above 5 m/s, a key body more than 0.7 m from the reference, root-relative); the
-  clip's steps are the same on both sides (`deploy_real.motion_reference.clip_step_times`: those an env
+  clip's steps are the same on both sides (`legged_gym.envs.mdp.clip_steps.clip_step_times`: those an env
   episode plays before it times out at the clip's end, the frames the high-level server streams), and a
   motion set with a clip of at most 0.02 s, which has none, is refused before anything runs;
 - joint error: mean |q - q_ref| (rad) over the steps before the failure;
@@ -224,7 +224,7 @@ def training_sim_eval(policy_path, motion_file, device: str, settings: PolicySet
 
 
 def training_sim(policy_path, motion_file, clips, device: str, key_idx, settings: PolicySettings) -> list:
-    from deploy_real.motion_reference import clip_step_times
+    from legged_gym.envs.mdp.clip_steps import clip_step_times
     from legged_gym.envs import task_registry
     from legged_gym.envs.base.humanoid_mimic_config import disable_randomization, set_play_cfg
 
@@ -263,7 +263,7 @@ def training_sim(policy_path, motion_file, clips, device: str, key_idx, settings
 
 def main(argv=None) -> dict:
     from deploy_real.drift_feedback import add_gains_argument
-    from deploy_real.motion_reference import check_playable
+    from legged_gym.envs.mdp.clip_steps import check_playable
     from deploy_real.policy import SHIPPED_POLICY
     from pose.synth import default_motion_file
     from pose.utils.motion_lib_pkl import MotionLib

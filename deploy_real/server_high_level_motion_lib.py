@@ -162,11 +162,12 @@ def continue_heading(refs: np.ndarray, heading: float) -> np.ndarray:
 def clip_frames(motion_lib, motion_id: int) -> Tuple[np.ndarray, np.ndarray]:
     """(the clip's reference vectors (T, 33) for steps 0..T-1, their clip times (T,)): step k carries the
     clip at time (k + 1) * 0.02 s (TWIST's step 1), for the steps an environment episode plays before it
-    times out at the clip's end (`motion_reference.clip_step_times`). The motion library reads a time at or
+    times out at the clip's end (`clip_steps.clip_step_times`). The motion library reads a time at or
     past the end as the next loop (the first frame again, docs/decisions.md K5), so streaming it would send
     the clip's first pose and heading as its last frame. T = 0 for a clip of at most 0.02 s (`run` refuses
-    it: `motion_reference.check_playable`)."""
-    from deploy_real.motion_reference import clip_step_times, reference_vectors
+    it: `clip_steps.check_playable`)."""
+    from deploy_real.motion_reference import reference_vectors
+    from legged_gym.envs.mdp.clip_steps import clip_step_times
 
     times = clip_step_times(float(motion_lib.get_motion_length([motion_id])[0])).double().numpy()
     return reference_vectors(motion_lib, motion_id, times), times
@@ -340,7 +341,7 @@ def run(args) -> int:
             )
         )
     if cmg is None:
-        from deploy_real.motion_reference import check_playable, window_rate_warning
+        from legged_gym.envs.mdp.clip_steps import check_playable, window_rate_warning
 
         played = None if args.loop else [args.motion_id or 0]
         check_playable(motion_lib, played)

@@ -12,7 +12,7 @@ latest; student tasks need their teacher unless --use_jit, which runs the newest
 --num_envs_per_clip envs (K; num_envs = K x clips); each env's FIRST episode is measured, until its first
 reset: a failure termination, or the end of the clip. A clip of at most 0.02 s (e.g. 2 frames at 50 fps) ends
 on its first step before any is measured: such clips are refused, named, before anything is played
-(`deploy_real.motion_reference.check_playable`). Clips not at 50 fps get one warning: the velocity smoothing
+(`legged_gym.envs.mdp.clip_steps.check_playable`). Clips not at 50 fps get one warning: the velocity smoothing
 window counts frames (docs/motion_data.md#reference-velocities). Rows are named by the clips' file stems; clips
 that share a stem (two folders) by their paths from the folder those files have in common
 (`eval_report.unique_clip_names`).
@@ -123,7 +123,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from deploy_real.motion_reference import check_playable, window_rate_warning  # noqa: E402
+from legged_gym.envs.mdp.clip_steps import check_playable, window_rate_warning  # noqa: E402
 from legged_gym.envs.base.humanoid_mimic_config import disable_randomization, set_play_cfg  # noqa: E402
 from legged_gym.envs.g1.g1_mimic_cmg import G1MimicCMG  # noqa: E402
 from legged_gym.envs.mdp import metrics, odometry  # noqa: E402
@@ -415,7 +415,7 @@ class FirstEpisodeTracker:
         clip played to its end (the env counts the time-out step at t >= L, the sim2sim benchmark ends on
         the clip's last frame before it), else the time played over the clip's length. An env without a
         measured step has NaN errors (left out of the means; eval.py refuses the clips that would have
-        none: `motion_reference.check_playable`)."""
+        none: `clip_steps.check_playable`)."""
         drift = torch.linalg.norm(self.offset, dim=-1)
         out = {
             "completion": torch.where(self.finished_clip, torch.ones_like(self.steps), self.steps * dt / clip_lengths),
@@ -622,7 +622,7 @@ def evaluate(
     errors from `settle_s` into each episode on: `CommandTracker`); measure first episodes.
     velocity_estimator, given: obs -> base-velocity estimate (N, 3), fed to `env.advance_odometry`
     before every step (`motion.student_odometry = "estimate"`). A clip no step would measure (at most
-    0.02 s long) is refused before anything is played (`motion_reference.check_playable`)."""
+    0.02 s long) is refused before anything is played (`clip_steps.check_playable`)."""
     lib = env._motion_lib
     if commands is None:
         check_playable(lib)

@@ -181,7 +181,7 @@ def test_clip_frames_are_the_steps_of_an_env_episode_at_any_frame_rate():
     plays before its time-out (computed here as the env's float32 test does), at 50 fps (lengths that are
     multiples of 0.02 s), 29.97 fps (8 s: 398 steps, where floor(L / 0.02) - 1 gave 397) and 30 and 120 fps;
     and the last streamed frame is the clip's end, not its looped start."""
-    from deploy_real.motion_reference import clip_step_times
+    from legged_gym.envs.mdp.clip_steps import clip_step_times
     from pose.utils.motion_lib_pkl import MotionLib
 
     cases = [(401, 50.0), (6, 50.0), (11, 50.0), (240, 29.97), (2, 30.0), (7, 30.0), (97, 120.0), (13, 120.0)]
@@ -202,7 +202,7 @@ def test_a_clip_too_short_to_stream_is_refused_naming_it(tmp_path, capsys):
     """2 frames at 50 fps (0.02 s): no step to stream. --motion_id of it, or --loop over a set holding it,
     exits with status 2 naming the clip before anything is streamed (no Redis is reached); a set's other
     clips stay playable by --motion_id."""
-    from deploy_real.motion_reference import check_playable
+    from legged_gym.envs.mdp.clip_steps import check_playable
     from deploy_real.server_high_level_motion_lib import main
     from pose.formats import MotionFileError, save_clip, write_manifest
 
@@ -223,7 +223,7 @@ def test_clips_not_at_50_fps_get_one_warning():
     """The velocity window counts frames: a set with clips at 30 fps gets one line naming the rate, the time
     the window spans there and the resampling command; none at 50 fps, none without smoothing (1 tap), none
     for a played clip at 50 fps."""
-    from deploy_real.motion_reference import window_rate_warning
+    from legged_gym.envs.mdp.clip_steps import window_rate_warning
     from pose.utils.motion_lib_pkl import MotionLib
 
     clips = [standing_clip(101, 50.0), standing_clip(61, 30.0), standing_clip(61, 30.0)]
