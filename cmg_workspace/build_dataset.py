@@ -8,7 +8,9 @@ SRC: `embedded` (the embedded default motion set), `locomotion` (the synthetic j
 set), a TWIST manifest, a motion file or a folder of them (see `cmg_workspace.sources`). Default:
 `embedded locomotion`, plus the folder named by the environment variable CMG_LAFAN_DIR when it is
 set (e.g. the Unitree LAFAN1 G1 CSV release). Steps and options: `cmg_workspace.dataset`.
-Prints a progress bar and a summary (clips, windows, speed histogram, command range).
+Prints a progress bar and a summary (clips, windows, speed histogram, command range). A file that
+cannot be read is reported (`failed: FILE: ...`), left out and listed again in the summary, and the
+exit status is then 1 (2 when nothing could be built), as `python -m pose.convert` treats a folder.
 
 `--stats_from CKPT` stores the normalisation statistics of an existing CMG (checkpoint, run folder or
 release) instead of the data's own, so that model can be fine-tuned on the new data
@@ -24,10 +26,10 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 from cmg_workspace.dataset import BuildConfig, build, parse_replication, stats_difference, summary_lines
-from cmg_workspace.sources import list_sources, read_source_file
+from cmg_workspace.sources import SourceClip, list_sources, read_source_file
 from pose.cmg.checkpoint import load_cmg
 from pose.formats import MotionFileError
 
@@ -47,6 +49,19 @@ def default_sources() -> List[str]:
             raise MotionFileError("{}={}: not a folder".format(LAFAN_ENV, extra))
         out.append(extra)
     return out
+
+
+def readable_clips(
+    files: Sequence[Tuple[str, Path]], failed: List[str], report: Callable[[str], object] = print
+) -> Iterator[SourceClip]:
+    """The clips of `files` that can be read; the message of each file that cannot is appended to
+    `failed` and passed to `report` (the file is skipped, as `python -m pose.convert` skips it in a folder)."""
+    for name, path in files:
+        try:
+            yield read_source_file(name, path)
+        except MotionFileError as e:
+            failed.append(str(e))
+            report("failed: {}".format(e))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -96,7 +111,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         t0 = time.perf_counter()
         sources = args.sources or default_sources()
         files = list_sources(sources)
-        clips = (read_source_file(name, path) for name, path in files)
+        failed: List[str] = []
+        clips = readable_clips(files, failed, lambda message: tqdm.write(message, file=sys.stderr))
         data = build(
             clips,
             config,
@@ -115,6 +131,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print("sources: {}".format(" ".join(str(s) for s in sources)))
     for line in summary_lines(data):
         print(line)
+    if failed:
+        print("{} of {} files failed and are not in the data:".format(len(failed), len(files)))
+        for message in failed:
+            print("  failed: {}".format(message))
     if args.stats_from:
         print(
             "statistics of {}: the data's own differ by up to {:.2f} std (mean) and a factor {:.2f} (std)".format(
@@ -122,7 +142,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             )
         )
     print("wrote {} ({:.1f} MB, {:.1f} s)".format(out, out.stat().st_size / 1e6, time.perf_counter() - t0))
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from cmg_workspace.sources import SourceClip
+from pose.cmg.checkpoint import load_torch_file
 from pose.cmg.joints import MOTION_DIM, joint_names, mirror_command, mirror_motion
 from pose.cmg.stats import Stats
 from pose.readers import resample
@@ -239,7 +240,7 @@ class CMGData:
                     path, path
                 )
             )
-        d = torch.load(path, map_location="cpu", weights_only=True)
+        d = load_torch_file(path, "CMG dataset")
         if not isinstance(d, dict) or d.get("format") != DATASET_FORMAT:
             raise ValueError("{}: not a CMG dataset (written by python -m cmg_workspace.build_dataset)".format(path))
         if d.get("version") != DATASET_VERSION:
@@ -287,7 +288,7 @@ def build(clips, config: Optional[BuildConfig] = None, progress=None) -> CMGData
     if not motions:
         raise ValueError(
             "no windows: every clip was skipped ({})".format(
-                "; ".join("{}: {}".format(r.name, r.skipped) for r in reports) or "no clips"
+                "; ".join("{}: {}".format(r.name, r.skipped) for r in reports) or "no clip could be read"
             )
         )
     motion = np.concatenate(motions).astype(np.float32)

@@ -89,6 +89,15 @@ def in_band(commands: np.ndarray, cmg: LoadedCMG, tol: float = 1e-3) -> np.ndarr
     return np.asarray(((commands >= lo) & (commands <= hi)).all(-1))
 
 
+def check_seconds(seconds: float, fps: float) -> None:
+    """ValueError unless rollouts of `seconds` leave frames to measure after the first SKIP_SECONDS."""
+    if int(round(seconds * fps)) < int(round(SKIP_SECONDS * fps)) + 2:
+        raise ValueError(
+            "rollouts of {:g} s: the first {:g} s (the start from standing) are not measured; give more than "
+            "that".format(seconds, SKIP_SECONDS)
+        )
+
+
 def evaluate(
     cmg: LoadedCMG, commands: np.ndarray, seconds: float = 10.0, device="cpu", foot_lock: Optional[FootLock] = None
 ) -> Dict[str, np.ndarray]:
@@ -96,6 +105,7 @@ def evaluate(
     the measures are of the locked frames, plus `foot_slide_mps_unlocked` (the generator alone),
     `foot_lock_saturated_frac` (share of foot-frames whose shift is at its limit) and
     `foot_lock_ik_error_max_m` (the largest distance of a foot to its locked target)."""
+    check_seconds(seconds, cmg.fps)
     dt = 1.0 / cmg.fps
     steps = int(round(seconds * cmg.fps))
     skip = int(round(SKIP_SECONDS * cmg.fps))
@@ -457,10 +467,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = p.parse_args(argv)
     try:
         cmg = load_cmg(args.checkpoint, args.device)
+        check_seconds(args.seconds, cmg.fps)
+        baseline = None if args.baseline == ["none"] else data_baseline(args.baseline, cmg.fps)
     except (FileNotFoundError, ValueError) as e:
         hint = (
             " (the shipped model is not there yet: train one with python -m cmg_workspace.train and pass its run folder)"
-            if Path(args.checkpoint) == SHIPPED_MODEL
+            if Path(args.checkpoint) == SHIPPED_MODEL and not SHIPPED_MODEL.is_file()
             else ""
         )
         print("error: {}{}".format(e, hint), file=sys.stderr)
@@ -469,7 +481,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     commands = command_grid(args.vx, args.vy, args.wz)
     lock = FootLock(device="cpu", dtype=torch.float64) if args.foot_lock else None
     metrics = evaluate(cmg, commands, args.seconds, args.device, lock)
-    baseline = None if args.baseline == ["none"] else data_baseline(args.baseline, cmg.fps)
     command = " ".join(["python -m cmg_workspace.evaluate"] + list(sys.argv[1:] if argv is None else argv))
     result = report(cmg, commands, metrics, args.seconds, baseline, args.device, command, lock)
     out = Path(args.out)

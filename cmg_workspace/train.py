@@ -36,9 +36,9 @@ from typing import Optional, Sequence
 import torch
 
 from cmg_workspace.dataset import CMGData
-from cmg_workspace.evaluate import fmt
+from cmg_workspace.evaluate import check_seconds, fmt
 from cmg_workspace.trainer import BEST, BEST_ROLLOUT, Trainer, TrainConfig
-from pose.cmg.checkpoint import latest_checkpoint, read_checkpoint
+from pose.cmg.checkpoint import latest_checkpoint, read_checkpoint, resolve_model_file
 from pose.cmg.model import CMGConfig, parameter_count
 from pose.cmg.stats import Stats, StatsMismatchError
 
@@ -121,6 +121,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         device = _device(args.device)
         data = CMGData.load(args.data)
+        if args.rollout_seconds > 0:
+            check_seconds(args.rollout_seconds, float(data.config.get("fps", 50.0)))
         ckpt, ckpt_path = None, None
         if args.resume:
             ckpt_path = Path(args.resume)
@@ -129,8 +131,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             Stats.from_dict(ckpt["stats"]).check_matches(data.stats, str(ckpt_path), args.data)
         init = None
         if args.init:
-            init = read_checkpoint(Path(args.init))
-            Stats.from_dict(init["stats"]).check_matches(data.stats, args.init, args.data)
+            init = read_checkpoint(resolve_model_file(args.init))
+            try:
+                Stats.from_dict(init["stats"]).check_matches(data.stats, args.init, args.data)
+            except StatsMismatchError as e:
+                raise StatsMismatchError(
+                    "{}; to fine-tune it on new clips, build the data with python -m cmg_workspace.build_dataset "
+                    "--stats_from {} ...".format(e, args.init)
+                ) from e
         cfg = TrainConfig(
             epochs=args.epochs,
             batch_size=args.batch_size,

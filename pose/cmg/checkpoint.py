@@ -21,6 +21,7 @@ evaluate the release, not its source). It cannot be resumed.
 
 from __future__ import annotations
 
+import pickle
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,8 @@ from pose.cmg.stats import Stats
 
 CKPT_FORMAT = "cmg_checkpoint"
 CKPT_PATTERN = re.compile(r"^cmg_ckpt_(\d+)\.pt$")
+#: what every checkpoint, release included, holds for `load_cmg`
+CKPT_KEYS = ("model_config", "model_state_dict", "stats", "standing_pose")
 
 
 def epoch_checkpoints(run_dir) -> dict:
@@ -66,11 +69,40 @@ def resolve_model_file(path) -> Path:
     return path
 
 
+def load_torch_file(path, what: str):
+    """`torch.load(path, weights_only=True)` on the CPU; ValueError naming the file and `what` was
+    expected when it cannot be read (truncated, not a torch file, objects other than tensors and plain values)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError("{}: {} does not exist".format(path, what))
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, EOFError, RuntimeError, pickle.UnpicklingError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise ValueError(
+            "{}: cannot read as a {} (a torch.save file of tensors and plain values; truncated or another "
+            "kind of file?): {}: {}".format(path, what, type(e).__name__, first)
+        ) from e
+
+
 def read_checkpoint(path) -> dict:
     path = Path(path)
-    d = torch.load(path, map_location="cpu", weights_only=True)
+    d = load_torch_file(path, "CMG checkpoint")
     if not isinstance(d, dict) or d.get("format") != CKPT_FORMAT:
-        raise ValueError("{}: not a CMG checkpoint (written by python -m cmg_workspace.train)".format(path))
+        if isinstance(d, dict) and d and all(isinstance(v, torch.Tensor) for v in d.values()):
+            found = "a bare state dict of {} tensors (no statistics, standing pose or network configuration)".format(
+                len(d)
+            )
+        elif isinstance(d, dict):
+            found = "a dict with the keys {}".format(sorted(map(str, d)))
+        else:
+            found = "a {}".format(type(d).__name__)
+        raise ValueError(
+            "{}: not a CMG checkpoint of this project: expected a dict with format {!r} (written by python -m "
+            "cmg_workspace.train or cmg_workspace.export --out X.pt), found {}".format(path, CKPT_FORMAT, found)
+        )
+    missing = [k for k in CKPT_KEYS if k not in d]
+    if missing:
+        raise ValueError("{}: CMG checkpoint lacks {}".format(path, ", ".join(missing)))
     return d
 
 

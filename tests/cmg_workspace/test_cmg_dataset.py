@@ -273,3 +273,35 @@ def test_stats_from_a_checkpoint_lets_it_be_fine_tuned_on_new_data(tmp_path, cap
     assert code == 2 and "tiny.pt" in capsys.readouterr().err
     missing = build_dataset.main(["--out", str(tmp_path / "y.pt"), "embedded", "--stats_from", str(tmp_path / "no.pt")])
     assert missing == 2 and "no.pt" in capsys.readouterr().err
+
+
+def test_a_broken_file_among_good_ones_is_reported_and_left_out(tmp_path, capsys):
+    """A folder of a good 29-joint CSV and an unreadable pickle: the data holds the CSV's windows
+    alone, the summary names the broken file, exit status 1; nothing readable: 2, one line."""
+    from cmg_workspace import build_dataset
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    t = np.arange(91) / 30.0  # 3 s of a 30-fps CSV: 151 frames at 50 fps, windows start at 0, 15, ..., 120 -> 9
+    q29 = np.tile(joints.from_23(load_g1().default_dof_pos[None]), (len(t), 1))
+    root = np.stack([t, np.zeros_like(t), np.full_like(t, 0.78)], 1)
+    quat = np.tile([0.0, 0.0, 0.0, 1.0], (len(t), 1))
+    np.savetxt(folder / "walk.csv", np.concatenate([root, quat, q29], 1), delimiter=",")
+    (folder / "broken.pkl").write_bytes(b"not a pickle")
+    out = tmp_path / "d.pt"
+    assert build_dataset.main(["--out", str(out), str(folder), "--no_progress"]) == 1
+    captured = capsys.readouterr()
+    assert "failed: {}".format(folder / "broken.pkl") in captured.err  # as it happens
+    assert "1 of 2 files failed" in captured.out and "failed: {}".format(folder / "broken.pkl") in captured.out
+    data = CMGData.load(out)
+    assert data.clip_names == ["clips/walk"] and len(data.motion) == 2 * 9  # and the mirrored copies
+    assert build_dataset.main(["--out", str(tmp_path / "x.pt"), str(folder / "broken.pkl"), "--no_progress"]) == 2
+    assert "broken.pkl" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
+
+
+def test_a_truncated_dataset_file_is_refused_naming_it(tmp_path, data):
+    path = tmp_path / "d.pt"
+    data.save(path)
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ValueError, match="d.pt: cannot read as a CMG dataset"):
+        CMGData.load(path)

@@ -13,6 +13,7 @@ from cmg_workspace.dataset import heading
 from cmg_workspace.metrics import divergence, joint_limit_metrics, locomotion_metrics, sole_points_in_root_frame
 from cmg_workspace.rollout import integrate_root
 from pose import formats, synth
+from pose.cmg.checkpoint import load_cmg
 from pose.g1_model import load_g1
 from pose.kinematics import FootGeometry, ForwardKinematics
 
@@ -237,3 +238,18 @@ def test_foot_lock_evaluation_reports_the_generator_alone_and_the_lock(tmp_path)
     )
     means = [r["foot_slide_mps_mean"] for r in lock["commands"] if r["foot_slide_mps_mean"] is not None]
     assert s["foot_slide_mps_mean_median"] == pytest.approx(float(np.median(means)))
+
+
+def test_too_short_rollouts_and_unreadable_baselines_are_one_line_errors(tmp_path, capsys):
+    """Rollouts no longer than the second left out, and a baseline source that does not exist, are
+    refused before any rollout, naming what is wrong; nothing is written."""
+    ckpt = str(evaluate.SHIPPED_MODEL)
+    assert evaluate.main([ckpt, "--out", str(tmp_path / "e"), "--seconds", "1", "--baseline", "none"]) == 2
+    assert capsys.readouterr().err.startswith("error: rollouts of 1 s")
+    with pytest.raises(ValueError, match="rollouts of 0.5 s"):
+        evaluate.evaluate(load_cmg(ckpt), np.zeros((1, 3)), seconds=0.5)
+    missing = tmp_path / "no_such_clips"
+    assert evaluate.main([ckpt, "--out", str(tmp_path / "e"), "--baseline", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(missing) in err and "does not exist" in err
+    assert not (tmp_path / "e").exists()

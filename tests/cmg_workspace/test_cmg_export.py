@@ -98,3 +98,31 @@ def test_release_checkpoint_is_the_float16_generator(tmp_path):
 def test_release_of_a_missing_checkpoint_is_one_line(tmp_path, capsys):
     assert export.main([str(tmp_path / "none.pt"), "--out", str(tmp_path / "x.pt")]) == 2
     assert "none.pt" in capsys.readouterr().err
+
+
+def test_unreadable_or_foreign_checkpoints_are_one_line_errors(tmp_path, capsys):
+    """A truncated file, a bare state dict (the weights alone) and a {model_state_dict, stats} dict of
+    another layout are refused naming the file and what was found, by export and evaluate alike."""
+    from cmg_workspace import evaluate
+
+    good = _checkpoint(tmp_path / "good.pt", 32)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    state = torch.load(good, weights_only=True)["model_state_dict"]
+    torch.save(state, tmp_path / "weights_only.pt")
+    torch.save({"model_state_dict": state, "stats": {"mean": torch.zeros(58)}}, tmp_path / "other_layout.pt")
+    expected = {
+        "truncated.pt": "cannot read as a CMG checkpoint",
+        "weights_only.pt": "a bare state dict of {} tensors".format(len(CMG(CMGConfig(hidden_dim=32)).state_dict())),
+        "other_layout.pt": "found a dict with the keys ['model_state_dict', 'stats']",
+    }
+    for name, what in expected.items():
+        for run in (
+            lambda: export.main([str(tmp_path / name), "--out", str(tmp_path / "x.onnx")]),
+            lambda: export.main([str(tmp_path / name), "--out", str(tmp_path / "x.pt")]),
+            lambda: evaluate.main([str(tmp_path / name), "--out", str(tmp_path / "e"), "--baseline", "none"]),
+        ):
+            assert run() == 2
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and name in err and what in err, err
+    assert not (tmp_path / "x.onnx").exists() and not (tmp_path / "x.pt").exists()

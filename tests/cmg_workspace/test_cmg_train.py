@@ -124,7 +124,7 @@ def test_resume_refuses_data_with_other_statistics(run_a, tmp_path, capsys):
         load_cmg(run_a, data_stats=CMGData.load(other).stats)
 
 
-def test_init_starts_a_new_run_from_the_weights_of_a_checkpoint_or_release(run_a, data_path, tmp_path):
+def test_init_starts_a_new_run_from_the_weights_of_a_checkpoint_or_release(run_a, data_path, tmp_path, capsys):
     """--init: epoch 0 with a fresh optimiser, the network of the given file (a release's float16
     weights widened); --teacher_prob_start sets the first epoch's teacher forcing."""
     from cmg_workspace.checkpoint import release_checkpoint, save_checkpoint
@@ -146,6 +146,7 @@ def test_init_starts_a_new_run_from_the_weights_of_a_checkpoint_or_release(run_a
     other = tmp_path / "other.pt"
     build_embedded(other, std_floor=0.2)
     assert train_small(other, tmp_path / "run_x", 1, "--init", run_a / "cmg_ckpt_2.pt") == 2
+    assert "--stats_from {}".format(run_a / "cmg_ckpt_2.pt") in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         train_small(data_path, tmp_path / "run_y", 1, "--init", release, "--resume", run_a)
     assert exit_info.value.code == 2
@@ -467,3 +468,12 @@ def test_resume_into_another_folder_carries_the_bests_it_knows(run_a, data_path,
     other.mkdir()
     carry_bests(dict(saved, best_loss=saved["best_loss"] + 1.0), run_a / "cmg_ckpt_2.pt", other)
     assert not (other / "cmg_best.pt").exists() and (other / "cmg_best_rollout.pt").is_file()
+
+
+def test_rollout_check_too_short_to_measure_is_refused_before_training(data_path, tmp_path, capsys):
+    """The check leaves out the first second: --rollout_seconds 1 would measure nothing (it crashed at the
+    first checkpoint); refused at the start, one line, no run written."""
+    assert train_small(data_path, tmp_path / "run", 1, "--rollout_seconds", "1") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: rollouts of 1 s") and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()
