@@ -319,6 +319,11 @@ def speed_histogram(data: CMGData) -> List[Tuple[str, int, int]]:
     return out
 
 
+# A command component whose range in the data is below this (m/s or rad/s) is reported: the data hardly
+# vary it (a set of standing clips), and the command scaling divides by that range.
+NARROW_COMMAND_RANGE = 0.1
+
+
 def summary_lines(data: CMGData) -> List[str]:
     used = [r for r in data.reports if not r.skipped]
     lines = [
@@ -343,6 +348,15 @@ def summary_lines(data: CMGData) -> List[str]:
             lo[0], hi[0], lo[1], hi[1], lo[2], hi[2]
         )
     )
+    narrow = [name for name, width in zip(("vx", "vy", "wz"), hi - lo) if width < NARROW_COMMAND_RANGE]
+    if narrow:
+        lines.append(
+            "WARNING: the data hardly vary {} (range below {}): commands are scaled by the data's range "
+            "(pose/cmg/stats.py), so any other value of {} lies far outside what the CMG learnt; add clips "
+            "that move (e.g. the locomotion set)".format(
+                " and ".join(narrow), NARROW_COMMAND_RANGE, " or ".join(narrow)
+            )
+        )
     return lines
 
 

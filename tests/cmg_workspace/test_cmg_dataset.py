@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from cmg_helpers import REPO_ROOT, build_embedded
-from cmg_workspace.dataset import CMGData, replication_count
+from cmg_helpers import REPO_ROOT, build_embedded, embedded_clips
+from cmg_workspace.dataset import BuildConfig, CMGData, build, replication_count
 from cmg_workspace.sources import read_source_file
 from pose import formats, synth
 from pose.cmg import joints
@@ -305,3 +305,19 @@ def test_a_truncated_dataset_file_is_refused_naming_it(tmp_path, data):
     path.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(ValueError, match="d.pt: cannot read as a CMG dataset"):
         CMGData.load(path)
+
+
+def test_a_command_the_data_hardly_vary_is_reported():
+    """Standing clips only: every command component spans almost nothing, and the command scaling divides
+    by that span, so the summary warns naming them; the embedded set (walks, turns) gets no warning."""
+    from cmg_workspace.dataset import NARROW_COMMAND_RANGE, summary_lines
+
+    clips = embedded_clips()
+    stand = build([c for c in clips if "stand" in c.name], BuildConfig(replication=()))
+    span = stand.command.reshape(-1, 3).max(0) - stand.command.reshape(-1, 3).min(0)
+    narrow = [n for n, w in zip(("vx", "vy", "wz"), span) if w < NARROW_COMMAND_RANGE]
+    assert narrow  # the stand clip hardly moves
+    (warning,) = [line for line in summary_lines(stand) if line.startswith("WARNING")]
+    assert "hardly vary " + " and ".join(narrow) in warning
+    whole = build(clips, BuildConfig(replication=()))
+    assert not [line for line in summary_lines(whole) if line.startswith("WARNING")]
