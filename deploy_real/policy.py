@@ -17,7 +17,6 @@ observation (say a teacher's, 1318), one that fails on it or does not return 23 
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 from typing import Optional
 
@@ -86,7 +85,9 @@ class Policy:
         try:
             module = torch.jit.load(str(self.path), map_location="cpu", _extra_files=extra).eval()
         except RuntimeError as e:
-            if _is_torch_save_archive(self.path):
+            from rsl_rl.utils.checkpoint import model_file_kind
+
+            if model_file_kind(self.path) == "checkpoint":
                 raise ValueError(
                     "{}: a training checkpoint (torch.save), not an exported model: export it with "
                     "`bash to_jit.sh <exptid>` (legged_gym/logs/<proj>/<exptid>/traced/<exptid>-<iteration>-jit.pt)".format(
@@ -194,15 +195,6 @@ def _last_line(e: BaseException) -> str:
     """The line of an error message that says what happened (TorchScript's end with it, after the traceback)."""
     lines = [line.strip() for line in str(e).splitlines() if line.strip()]
     return lines[-1] if lines else type(e).__name__
-
-
-def _is_torch_save_archive(path: Path) -> bool:
-    """A zip archive of torch.save (a training checkpoint): TorchScript archives also hold code/."""
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as z:
-        names = z.namelist()
-    return any(n.endswith("/data.pkl") for n in names) and not any("/code/" in n for n in names)
 
 
 def _json_or_text(value: str):

@@ -327,6 +327,12 @@ def body_names(names) -> List[str]:
     return [x.decode() if isinstance(x, bytes) else str(x) for x in np.asarray(names).reshape(-1).tolist()]
 
 
+def joint_name(name) -> str:
+    """A G1 joint's full name: with the `_joint` suffix that files may leave out."""
+    name = str(name).strip()
+    return name if name.endswith("_joint") else name + "_joint"
+
+
 def validate_clip(clip: dict, path="<clip>") -> dict:
     """Check a clip dict and return it normalised: float32 arrays, float fps (need not be an
     integer), unit root quaternions (`normalise_quaternions`), bodies in model order; then check that
@@ -380,9 +386,7 @@ def validate_clip(clip: dict, path="<clip>") -> dict:
             path, "link_body_list", "expected the {} G1 motion bodies once each, missing {}".format(nb, missing)
         )
     for key in ("joint_names", "dof_names"):
-        if clip.get(key) is not None and [
-            n if n.endswith("_joint") else n + "_joint" for n in body_names(clip[key])
-        ] != list(model.dof_names):
+        if clip.get(key) is not None and [joint_name(n) for n in body_names(clip[key])] != list(model.dof_names):
             raise file_error(path, key, "not the {} training joints in training order".format(nd))
     local_body_pos = local_body_pos[:, [names.index(x) for x in model.motion_bodies]]
     from pose.plausibility import check_clip  # torch, for forward kinematics

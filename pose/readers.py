@@ -49,6 +49,7 @@ from pose.formats import (
     MotionFileError,
     body_names,
     file_error,
+    joint_name,
     normalise_quaternions,
     open_npz,
     read_npz,
@@ -74,11 +75,6 @@ ROOT_COLUMNS = ("root_x", "root_y", "root_z", "root_qx", "root_qy", "root_qz", "
 # --- shared steps ------------------------------------------------------------------------------------
 
 
-def _joint_name(name) -> str:
-    name = str(name).strip()
-    return name if name.endswith("_joint") else name + "_joint"
-
-
 def training_columns(names: Sequence[str], path="<clip>", key="joint_names") -> List[int]:
     """For each of the 23 training joints (`load_g1().dof_names`), its column among `names`.
 
@@ -88,7 +84,7 @@ def training_columns(names: Sequence[str], path="<clip>", key="joint_names") -> 
     """
     model = load_g1()
     known = set(model.real_motor_joints) | {b.joint.name for b in model.bodies if b.joint is not None}
-    full = [_joint_name(n) for n in names]
+    full = [joint_name(n) for n in names]
     unknown = [str(n) for n, f in zip(names, full) if f not in known]
     if unknown:
         raise file_error(
@@ -225,6 +221,23 @@ def check_named_joints_against_bodies(
             "the root (tolerance {} m): is body {} the pelvis, are the rotations wxyz, do the joint names "
             "match the columns? ({})".format(fit, root, BODY_MISMATCH_MAX, root, keys),
         )
+
+
+def _file_bodies(
+    data: dict, path, fmt: str, joints: Tuple[str, np.ndarray], keys: Tuple[str, str], note: str = ""
+) -> Tuple[np.ndarray, np.ndarray, int]:
+    """(positions (T, B, 3), rotations wxyz (T, B, 4), root index) of a file's bodies under `keys`
+    (positions key, rotations key): as many frames as the joints (`joints`: key, array), as many bodies in
+    both, finite; the root by `root_body_index`. `note` follows the expected shapes in messages."""
+    pos_key, rot_key = keys
+    bp = _get(data, path, pos_key, (None, 3), "(T, bodies, 3)" + note, fmt)
+    bq = _get(data, path, rot_key, (None, 4), "(T, bodies, 4) wxyz" + note, fmt)
+    _same_length(path, [joints, (pos_key, bp), (rot_key, bq)])
+    if bq.shape[1] != bp.shape[1]:
+        raise file_error(path, rot_key, "has {} bodies but {} has {}".format(bq.shape[1], pos_key, bp.shape[1]))
+    _check_finite(path, pos_key, bp)
+    _check_finite(path, rot_key, bq)
+    return bp, bq, root_body_index(path, bp, bq, _names(data, path, "body_names"))
 
 
 def root_body_index(path, body_pos: np.ndarray, body_quat_wxyz: np.ndarray, body_names: Optional[List[str]]) -> int:
@@ -520,17 +533,9 @@ def beyondmimic_npz_to_clip(path, fps: Optional[float] = None, src_fps: Optional
         _check_finite(path, "joint_pos", jp, columns)
         root_pos, root_wxyz, q = jp[:, :3], jp[:, 3:7], jp[:, 7:]
     else:
-        bp = _get(data, path, "body_pos_w", (None, 3), "(T, bodies, 3) (needed when joint_pos has no root)", fmt)
-        bq = _get(data, path, "body_quat_w", (None, 4), "(T, bodies, 4) wxyz (needed when joint_pos has no root)", fmt)
-        _same_length(path, [("joint_pos", jp), ("body_pos_w", bp), ("body_quat_w", bq)])
-        if bq.shape[1] != bp.shape[1]:
-            raise file_error(
-                path, "body_quat_w", "has {} bodies but body_pos_w has {}".format(bq.shape[1], bp.shape[1])
-            )
         _check_finite(path, "joint_pos", jp, names)
-        _check_finite(path, "body_pos_w", bp)
-        _check_finite(path, "body_quat_w", bq)
-        root = root_body_index(path, bp, bq, _names(data, path, "body_names"))
+        note = " (needed when joint_pos has no root)"
+        bp, bq, root = _file_bodies(data, path, fmt, ("joint_pos", jp), ("body_pos_w", "body_quat_w"), note)
         if names is None:  # BeyondMimic writes the simulator's joint order: told by where the bodies are
             names = joint_order_from_bodies(path, jp, bp, bq, root)
         else:
@@ -556,17 +561,8 @@ def amass_npz_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float
         raise file_error(
             path, "dof_positions", "has {} columns but dof_names has {} names".format(q.shape[1], len(names))
         )
-    bp = _get(data, path, "body_positions", (None, 3), "(T, bodies, 3)", fmt)
-    bq = _get(data, path, "body_rotations", (None, 4), "(T, bodies, 4) wxyz", fmt)
-    _same_length(path, [("dof_positions", q), ("body_positions", bp), ("body_rotations", bq)])
-    if bq.shape[1] != bp.shape[1]:
-        raise file_error(
-            path, "body_rotations", "has {} bodies but body_positions has {}".format(bq.shape[1], bp.shape[1])
-        )
     _check_finite(path, "dof_positions", q, names)
-    _check_finite(path, "body_positions", bp)
-    _check_finite(path, "body_rotations", bq)
-    root = root_body_index(path, bp, bq, _names(data, path, "body_names"))
+    bp, bq, root = _file_bodies(data, path, fmt, ("dof_positions", q), ("body_positions", "body_rotations"))
     names_key = "dof_names" if "dof_names" in data else "dof_positions"
     check_named_joints_against_bodies(
         path, q, names, bp, bq, root, "{}, body_positions, body_rotations".format(names_key)

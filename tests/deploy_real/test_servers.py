@@ -27,15 +27,16 @@ def meta_seq(port):
     return None if raw is None else json.loads(raw)["seq"]
 
 
+def start_low_level(url, duration, summary, tmp_path, *extra):
+    """The sim2sim server, headless, for `duration` s, writing `summary` and its log to tmp_path/low.log."""
+    args = ["--redis_url", url, "--headless", "--duration", duration, "--summary_json", summary] + list(extra)
+    return start_server(LOW_LEVEL, args, tmp_path, tmp_path / "low.log")
+
+
 def test_low_level_starts_a_private_redis_that_the_high_level_finds(redis_port, tmp_path):
     url = "redis://127.0.0.1:{}/0".format(redis_port)
     summary = tmp_path / "low.json"
-    low, low_log = start_server(
-        LOW_LEVEL,
-        ["--redis_url", url, "--headless", "--duration", 30, "--summary_json", summary],
-        tmp_path,
-        tmp_path / "low.log",
-    )
+    low, low_log = start_low_level(url, 30, summary, tmp_path)
     try:
         wait_for(lambda: read_key(redis_port, BODY_STATE_KEY) is not None, 60, "the low-level server's state key")
         high, high_log = start_server(
@@ -64,12 +65,7 @@ def test_high_level_first_then_low_level(redis_port, tmp_path):
     )
     try:
         wait_for(lambda: (meta_seq(redis_port) or 0) > 10, 60, "the high-level stream")
-        low, low_log = start_server(
-            LOW_LEVEL,
-            ["--redis_url", url, "--headless", "--duration", 6, "--summary_json", summary],
-            tmp_path,
-            tmp_path / "low.log",
-        )
+        low, low_log = start_low_level(url, 6, summary, tmp_path)
         assert low.wait(timeout=120) == 0, (tmp_path / "low.log").read_text()
         low_log.close()
     finally:
@@ -85,12 +81,7 @@ def test_both_servers_reconnect_after_a_redis_restart(redis_server, tmp_path):
     port = redis_server.port
     url = redis_server.url
     summary = tmp_path / "low.json"
-    low, low_log = start_server(
-        LOW_LEVEL,
-        ["--redis_url", url, "--headless", "--duration", 60, "--summary_json", summary],
-        tmp_path,
-        tmp_path / "low.log",
-    )
+    low, low_log = start_low_level(url, 60, summary, tmp_path)
     high, high_log = start_server(
         HIGH_LEVEL, ["--redis_url", url, "--loop", "--duration", 60], tmp_path, tmp_path / "high.log"
     )
@@ -135,14 +126,9 @@ def test_shipped_student_tracks_a_walking_clip_in_sim2sim(redis_server, tmp_path
         pytest.skip("no offscreen OpenGL for the video: {}".format("; ".join(reasons)))
     url = redis_server.url
     video, summary = tmp_path / "sim2sim.mp4", tmp_path / "low.json"
-    low, low_log = start_server(
-        LOW_LEVEL,
-        # a backstop duration: the low-level server is stopped once the clip has been streamed, so a slow
-        # start of the high-level server (a loaded CI machine) cannot cut the clip short
-        ["--redis_url", url, "--headless", "--duration", 120, "--record_video", video, "--summary_json", summary],
-        tmp_path,
-        tmp_path / "low.log",
-    )
+    # a backstop duration: the low-level server is stopped once the clip has been streamed, so a slow
+    # start of the high-level server (a loaded CI machine) cannot cut the clip short
+    low, low_log = start_low_level(url, 120, summary, tmp_path, "--record_video", video)
     wait_for(lambda: read_key(redis_server.port, BODY_STATE_KEY) is not None, 60, "the low-level server")
     high, high_log = start_server(
         HIGH_LEVEL, ["--redis_url", url, "--motion_id", WALK_CLIP], tmp_path, tmp_path / "high.log"
@@ -174,12 +160,7 @@ def test_bad_messages_and_redis_errors_do_not_stop_the_low_level_server(redis_se
     url = redis_server.url
     client = redis.Redis(port=redis_server.port, socket_timeout=5)
     summary = tmp_path / "low.json"
-    low, low_log = start_server(
-        LOW_LEVEL,
-        ["--redis_url", url, "--headless", "--duration", 60, "--summary_json", summary],
-        tmp_path,
-        tmp_path / "low.log",
-    )
+    low, low_log = start_low_level(url, 60, summary, tmp_path)
     log = tmp_path / "low.log"
     try:
         wait_for(lambda: read_key(redis_server.port, BODY_STATE_KEY) is not None, 60, "the low-level server")
