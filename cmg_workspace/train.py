@@ -14,8 +14,9 @@ every `--save_interval` epochs and at the end, `cmg_best.pt` (lowest validation 
 checkpoints, `--rollout_seconds` each, TensorBoard `rollout/*`; 0 turns the check off) and
 `cmg_final.pt`; each holds the statistics of the data (`pose.cmg.checkpoint`).
 `--resume` continues a run from a checkpoint (or a run folder's latest `cmg_ckpt_<epoch>.pt`) up
-to `--epochs`, exactly as if it had not stopped; it refuses data whose statistics differ from the
-checkpoint's. Resumed into another RUN folder, the run's `cmg_best.pt` and `cmg_best_rollout.pt` are
+to `--epochs`, exactly as if it had not stopped: options left out are the checkpoint's, and a
+training or network option given with another value is refused (except `--epochs`, `--save_interval`,
+`--rollout_seconds`); it refuses data whose statistics differ from the checkpoint's. Resumed into another RUN folder, the run's `cmg_best.pt` and `cmg_best_rollout.pt` are
 copied from the checkpoint's folder when they are the bests that checkpoint knows (`carry_bests`). `--init` starts a new run (epoch 0, fresh optimiser and learning-rate schedule) from
 the weights of a checkpoint or release, for fine-tuning under other settings (e.g. a
 `--foot_slide_weight` with `--teacher_prob_start 0.05`: the scheduled sampling at its floor from
@@ -103,7 +104,46 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         default=t.rollout_seconds,
         help="free-running rollout per in-band command at every checkpoint (0: no check)",
     )
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for action in p._actions:  # parsed again without defaults: the options the command line gave
+        action.default = argparse.SUPPRESS
+    args.options_given = set(vars(p.parse_args(argv)))
+    return args
+
+
+# Settings a resumed run may be given with another value: they change how long it runs and when it
+# saves and checks, not the steps it takes.
+RESUME_MAY_CHANGE = ("epochs", "save_interval", "rollout_seconds")
+
+
+def continue_settings(args: argparse.Namespace, ckpt: dict, ckpt_path: Path) -> None:
+    """`--resume`: the run goes on with the checkpoint's training settings. Those the command line
+    leaves out are taken from the checkpoint (a default there would silently change the run); one it
+    gives with another value is refused, except RESUME_MAY_CHANGE (`--init` starts a new run instead)."""
+    stored = ckpt.get("train_config") or {}
+    for name, value in stored.items():
+        if not hasattr(args, name):
+            continue  # not a command-line setting (e.g. cuda_graph, which depends on the device)
+        if name in args.options_given and name not in RESUME_MAY_CHANGE and getattr(args, name) != value:
+            raise ValueError(
+                "--{} {}: {} was trained with {}; a resumed run continues with the checkpoint's settings "
+                "(leave the option out), or start a new run from its weights with --init {}".format(
+                    name, getattr(args, name), ckpt_path, value, ckpt_path
+                )
+            )
+        if name not in args.options_given:
+            setattr(args, name, value)
+
+
+def check_network_options(args: argparse.Namespace, source: dict, source_path: str) -> None:
+    """The network is the checkpoint's (`--resume`, `--init`): a size option given with another value is refused."""
+    for name, value in source["model_config"].items():
+        if name in args.options_given and getattr(args, name) != value:
+            raise ValueError(
+                "--{} {}: the network of {} has {} {} (leave the option out)".format(
+                    name, getattr(args, name), source_path, name, value
+                )
+            )
 
 
 def _device(name: str) -> torch.device:
@@ -121,14 +161,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         device = _device(args.device)
         data = CMGData.load(args.data)
-        if args.rollout_seconds > 0:
-            check_seconds(args.rollout_seconds, float(data.config.get("fps", 50.0)))
         ckpt, ckpt_path = None, None
         if args.resume:
             ckpt_path = Path(args.resume)
             ckpt_path = latest_checkpoint(ckpt_path) if ckpt_path.is_dir() else ckpt_path
             ckpt = read_checkpoint(ckpt_path)
             Stats.from_dict(ckpt["stats"]).check_matches(data.stats, str(ckpt_path), args.data)
+            check_network_options(args, ckpt, str(ckpt_path))
+            continue_settings(args, ckpt, ckpt_path)
         init = None
         if args.init:
             init = read_checkpoint(resolve_model_file(args.init))
@@ -139,6 +179,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     "{}; to fine-tune it on new clips, build the data with python -m cmg_workspace.build_dataset "
                     "--stats_from {} ...".format(e, args.init)
                 ) from e
+            check_network_options(args, init, args.init)
+        if args.rollout_seconds > 0:
+            check_seconds(args.rollout_seconds, float(data.config.get("fps", 50.0)))
         cfg = TrainConfig(
             epochs=args.epochs,
             batch_size=args.batch_size,

@@ -12,6 +12,7 @@ import torch
 
 from cmg_helpers import build_embedded, train_small
 from cmg_workspace.dataset import CMGData
+from cmg_workspace import train
 from cmg_workspace.train import carry_bests
 from cmg_workspace.evaluate import check_grid, evaluate, in_band_grid, rollout_rank, stalled, summarise
 from cmg_workspace.trainer import Trainer, TrainConfig, epoch_generator, plain_optimizer_state, split_clips
@@ -112,6 +113,27 @@ def test_resume_equals_the_uninterrupted_run(run_a, data_path, tmp_path):
     assert a["scheduler_state_dict"] == b["scheduler_state_dict"]
     assert (a["loss"], a["val_loss"], a["best_loss"]) == (b["loss"], b["val_loss"], b["best_loss"])
     assert a["best_rollout"] == b["best_rollout"] and a["rollout"] == b["rollout"]
+
+
+def test_resume_continues_with_the_checkpoints_settings(run_a, data_path, tmp_path, capsys):
+    """Options left out of a resume are the checkpoint's (not the parser's defaults: batch size 256,
+    lr 3e-4, network 128 wide), so the run still equals the uninterrupted one; an option given with
+    another value is refused, except the run's length and check/save intervals."""
+    out = tmp_path / "run_b"
+    argv = ["--data", str(data_path), "--out", str(out), "--device", "cpu", "--no_progress"]
+    assert train.main(argv + ["--resume", str(run_a / "cmg_ckpt_1.pt")]) == 0
+    a, b = read_checkpoint(run_a / "cmg_ckpt_2.pt"), read_checkpoint(out / "cmg_final.pt")
+    assert b["epoch"] == 2 and b["train_config"] == a["train_config"]
+    for k, v in a["model_state_dict"].items():
+        assert torch.equal(v, b["model_state_dict"][k]), k
+    capsys.readouterr()
+    for option, value in (("--batch_size", "64"), ("--seed", "1"), ("--lr", "0.0003"), ("--hidden_dim", "64")):
+        assert train.main(argv + [option, value, "--resume", str(run_a / "cmg_ckpt_1.pt")]) == 2
+        err = capsys.readouterr().err
+        assert "{} {}".format(option, value) in err and "cmg_ckpt_1.pt" in err, err
+    longer = tmp_path / "run_longer"
+    assert train_small(data_path, longer, 3, "--rollout_seconds", "0", "--resume", run_a / "cmg_ckpt_2.pt") == 0
+    assert read_checkpoint(longer / "cmg_final.pt")["epoch"] == 3
 
 
 def test_resume_refuses_data_with_other_statistics(run_a, tmp_path, capsys):
