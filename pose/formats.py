@@ -233,6 +233,8 @@ def read_pickle(path) -> object:
         hint = ""
         if "torch" in str(e):
             hint = " (torch tensors: save the arrays as numpy, e.g. tensor.numpy())"
+        elif not isinstance(e, pickle.UnpicklingError) or "not allowed" not in str(e):
+            hint = " (the file is damaged or cut short: copy or export it again)"
         raise file_error(
             path,
             None,

@@ -106,3 +106,14 @@ def test_truncated_joblib_file_is_a_clear_error(tmp_path):
     (tmp_path / "cut.pkl").write_bytes(data[: len(data) // 2])
     with pytest.raises(MotionFileError, match=r"cut\.pkl.*truncated"):
         read_pickle(tmp_path / "cut.pkl")
+
+
+def test_damaged_pickle_is_named_as_damaged(tmp_path):
+    """Bytes changed inside a plain pickle fail deep in the unpickler (a KeyError of its memo, an
+    EOFError, ...): the error says what that means."""
+    data = pickle.dumps({"fps": 30, "dof_pos": np.zeros((10, 23))})
+    (tmp_path / "damaged.pkl").write_bytes(data[: len(data) // 2] + bytes(20) + data[len(data) // 2 :])
+    (tmp_path / "empty.pkl").write_bytes(b"")
+    for name in ("damaged.pkl", "empty.pkl"):
+        with pytest.raises(MotionFileError, match=name.replace(".", r"\.") + ".*damaged or cut short"):
+            read_pickle(tmp_path / name)
