@@ -9,7 +9,7 @@ A source is one of
   roll or yaw swing; `pose.synth_locomotion.steady_motion_file()`): under a root integrated from
   the smoothed command, as the CMG's references move, their stance feet stay still;
 - a TWIST manifest (`.yaml`), a clip or source file (`.pkl`, `.npz`, `.csv`), or a folder (every
-  `.csv`, `.npz` and `.pkl` under it), in any format `python -m pose.convert` reads: TWIST clips
+  `.csv`, `.npz` and `.pkl` under it, hidden files left out), in any format `python -m pose.convert` reads: TWIST clips
   (23 or 29 joints), Unitree LAFAN1 G1 CSV (30 fps), AMASS-retargeted G1 NPZ, BeyondMimic NPZ, a
   PHC/ASAP motion file of one motion (a file of several: `python -m pose.convert` splits it first).
 
@@ -28,7 +28,7 @@ import numpy as np
 
 from pose.cmg.joints import from_23, joint_names, wrist_indices
 from pose.readers import CONVERTERS, ROOT_COLUMNS, detect_format, joint_order_from_bodies, phc_motion_joints
-from pose.formats import MotionFileError, is_manifest, load_manifest, read_npz, read_pickle
+from pose.formats import MotionFileError, files_in_folder, is_manifest, load_manifest, read_npz, read_pickle
 
 SYNTH_SETS = ("embedded", "locomotion", "steady")
 SOURCE_SUFFIXES = (".csv", ".npz", ".pkl")
@@ -68,7 +68,7 @@ def source_files(src: str) -> List[Tuple[str, Path]]:
         return [("{}/{}".format(src, e.file.stem), e.file) for e in load_manifest(synth_manifest(src))]
     path = Path(src)
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SOURCE_SUFFIXES)
+        files = files_in_folder(path, SOURCE_SUFFIXES)
         if not files:
             raise MotionFileError(
                 "{}: no motion files in this folder (expected {})".format(path, ", ".join(SOURCE_SUFFIXES))

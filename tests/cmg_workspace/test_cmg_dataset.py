@@ -202,6 +202,16 @@ def test_unknown_source_names_the_path(tmp_path):
         list_sources([str(tmp_path / "nothing_here")])
 
 
+def test_a_folder_source_leaves_hidden_files_out(tmp_path):
+    """macOS resource forks (`._walk.pkl`) and files in hidden folders are not motions."""
+    from cmg_workspace.sources import source_files
+
+    (tmp_path / "clips" / ".trash").mkdir(parents=True)
+    for name in ("walk.pkl", "._walk.pkl", ".trash/old.pkl", "notes.txt"):
+        (tmp_path / "clips" / name).write_bytes(b"x")
+    assert source_files(str(tmp_path / "clips")) == [("clips/walk", tmp_path / "clips" / "walk.pkl")]
+
+
 def test_command_line(tmp_path):
     out = tmp_path / "d.pt"
     r = subprocess.run(
