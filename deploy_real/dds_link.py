@@ -13,8 +13,10 @@ and DataReader.take make around their pure-Python serializer (about 1 ms per Low
   `close()` deletes its readers, writers and participant; a server calls it on every way out, because
   left to the interpreter's exit (after an exception, say) the deletion waits for a reader's listener
   that can no longer run Python, and the process hangs.
-- `RobotSide`: what the low-level server holds: the newest LowState with a valid CRC (others are counted
-  and ignored) and its arrival time, `wait_newer()` for the next one, `send(LowCmd)`.
+- `RobotSide`: what the low-level server holds: the newest valid LowState and its arrival time,
+  `wait_newer()` for the next one, `send(LowCmd)`. A LowState with a wrong CRC is counted and ignored; one
+  whose `crc` field is 0 (no CRC set: Unitree's own simulator bridge, unitree_mujoco, never sets it) is
+  accepted and counted (`state_no_crc`); the server checks its values as any other's.
 - `SimSide`: what a simulated robot holds: the newest LowCmd with a valid CRC, `publish(LowState bytes)`.
 """
 
@@ -24,12 +26,12 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from deploy_real.unitree_msgs import LOW_STATE, LowCmd, LowState
+from deploy_real.unitree_msgs import CRC_UNSET, CRC_WRONG, LOW_STATE, LowCmd, LowState
 
 LOWCMD_TOPIC = "rt/lowcmd"
 LOWSTATE_TOPIC = "rt/lowstate"
 
-_INSTALL_HINT = (
+INSTALL_HINT = (
     "the real-robot stack is not installed: run `bash deploy_real/setup_real.sh` then "
     '`pip install -e ".[real]"` (README, "Deploy on the real G1")'
 )
@@ -45,7 +47,7 @@ def _dds():
         from cyclonedds.topic import Topic
         from unitree_sdk2py.idl.unitree_hg.msg.dds_ import LowCmd_, LowState_
     except ImportError as e:
-        raise RuntimeError("{} ({})".format(_INSTALL_HINT, e))
+        raise RuntimeError("{} ({})".format(INSTALL_HINT, e))
     return {
         "Domain": Domain,
         "DomainParticipant": DomainParticipant,
@@ -137,8 +139,9 @@ class DdsDomain:
 
 
 class RobotSide:
-    """The low-level server's end: LowState in (CRC-checked on arrival; a wrong CRC is counted and ignored),
-    LowCmd out. `state_seq` counts the valid LowStates; only the one a caller asks for is decoded."""
+    """The low-level server's end: LowState in (CRC-checked on arrival: a wrong CRC is counted and ignored, a
+    `crc` field of 0, no CRC set, is counted and accepted), LowCmd out. `state_seq` counts the valid LowStates;
+    only the one a caller asks for is decoded."""
 
     def __init__(self, domain: DdsDomain) -> None:
         self._cond = threading.Condition()
@@ -146,6 +149,7 @@ class RobotSide:
         self.state_time = -float("inf")  # monotonic arrival time of the newest valid LowState
         self.state_seq = 0  # valid LowStates received
         self.crc_errors = 0  # LowStates dropped for a wrong CRC
+        self.state_no_crc = 0  # LowStates accepted with a crc field of 0 (no CRC set by the sender)
         self.decode_errors = 0  # samples that are no LowState_
         self._decoded: Tuple[int, Optional[LowState]] = (0, None)
         self._send = domain.writer(LOWCMD_TOPIC, "LowCmd_")
@@ -153,14 +157,16 @@ class RobotSide:
 
     def _on_state(self, data: bytes, now: float) -> None:
         try:
-            ok = LOW_STATE.crc_ok(data)
+            crc = LOW_STATE.crc_status(data)
         except ValueError:
             self.decode_errors += 1
             return
-        if not ok:
+        if crc == CRC_WRONG:
             self.crc_errors += 1
             return
         with self._cond:
+            if crc == CRC_UNSET:
+                self.state_no_crc += 1
             self._raw, self.state_time = data, now
             self.state_seq += 1
             self._cond.notify_all()

@@ -5,13 +5,17 @@
 the maps between the 23 training joints and the motors. A config whose motor indices do not name the
 joints the policy was trained on, whose gains or poses are not finite and plausible, or whose
 observation scales differ from the training environment's is refused with a message naming the key.
+
+`mode_machine` lists the LowState_.mode_machine values (the robot's type code) the server drives;
+`mode_machine_problem(value, allowed)` says why a robot of another type is refused, and
+`describe_mode_machine(value)` names a type, from `G1_MODE_MACHINES`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import yaml
@@ -20,6 +24,29 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "g1.yaml"
 NUM_MOTORS = 29
 MAX_KP = 500.0
 MAX_KD = 50.0
+
+#: LowState_.mode_machine -> (Unitree's model name, what that robot is), from the `mode_machine` column of
+#: Unitree's G1 description table (unitree_ros, g1_description); 0 is what a sender that never sets it sends. The policy drives the waist roll and pitch
+#: (motors 13, 14), so only a G1 with 29 motors and the waist unlocked can run it.
+G1_MODE_MACHINES: Dict[int, Tuple[str, str]] = {
+    0: ("unset", "no robot type set, as unitree_mujoco's simulator bridge publishes; not in Unitree's table"),
+    1: ("g1_23dof", "a 23-DoF G1 (early model: waist yaw only, 5-joint arms)"),
+    2: ("g1_29dof", "a 29-DoF G1 with the waist unlocked (early model, hip roll ratio 14.5)"),
+    3: ("g1_29dof_lock_waist", "a 29-DoF G1 with the waist locked (early model)"),
+    4: ("g1_23dof_rev_1_0", "a 23-DoF G1 (waist yaw only, 5-joint arms)"),
+    5: ("g1_29dof_rev_1_0", "a 29-DoF G1 with the waist unlocked (with or without hands)"),
+    6: ("g1_29dof_lock_waist_rev_1_0", "a 29-DoF G1 with the waist locked"),
+    9: ("g1_dual_arm", "the dual-arm G1 (arms only, no legs)"),
+    10: ("g1_23dof_mode_10", "a 23-DoF G1 (waist yaw only, 5-joint arms)"),
+    11: ("g1_29dof_mode_11", "a 29-DoF G1 with the waist unlocked"),
+    12: ("g1_29dof_mode_12", "a 29-DoF G1 with the waist locked"),
+    13: ("g1_29dof_mode_13", "a 29-DoF G1 with the waist unlocked"),
+    14: ("g1_29dof_mode_14", "a 29-DoF G1 with the waist locked"),
+    15: ("g1_29dof_mode_15", "a 29-DoF G1 with the waist unlocked"),
+    16: ("g1_29dof_mode_16", "a 29-DoF G1 with the waist locked"),
+}
+#: the mode_machine values driven when a config has no `mode_machine` key (TWIST's own g1.yaml has none)
+DEFAULT_MODE_MACHINE: Tuple[int, ...] = (5, 11, 13, 15)
 
 
 class ConfigError(ValueError):
@@ -47,6 +74,7 @@ class RealConfig:
     lowstate_timeout_s: float
     max_tilt_rad: float
     exit_damping_s: float
+    mode_machine: Tuple[int, ...] = DEFAULT_MODE_MACHINE  # the LowState_.mode_machine values driven
 
 
 def _floats(raw: dict, key: str, n: int, lo: float = -np.inf, hi: float = np.inf) -> np.ndarray:
@@ -75,6 +103,44 @@ def _indices(raw: dict, key: str, n: int) -> np.ndarray:
     if np.any(v != np.round(v)):
         raise ConfigError("{}: motor indices must be integers".format(key))
     return v.astype(np.int64)
+
+
+def _mode_machines(raw: dict) -> Tuple[int, ...]:
+    if "mode_machine" not in raw:
+        return DEFAULT_MODE_MACHINE
+    v = raw["mode_machine"]
+    if (
+        not isinstance(v, list)
+        or not v
+        or not all(isinstance(m, int) and not isinstance(m, bool) and 0 <= m <= 255 for m in v)
+    ):
+        raise ConfigError(
+            "mode_machine: expected a non-empty list of integers 0..255 (LowState_.mode_machine values), "
+            "got {!r}".format(v)
+        )
+    return tuple(v)
+
+
+def describe_mode_machine(value: int) -> str:
+    """What robot a LowState_.mode_machine value names: "g1_29dof_rev_1_0: a 29-DoF G1 ...", or
+    "unknown robot type"."""
+    known = G1_MODE_MACHINES.get(int(value))
+    return "{}: {}".format(*known) if known else "unknown robot type"
+
+
+def mode_machine_problem(value: int, allowed: Sequence[int]) -> Optional[str]:
+    """None when a robot whose LowState_ carries mode_machine `value` may be driven (it is in `allowed`, the
+    config's `mode_machine`), else a one-line message: the value, what robot it is, how to allow it."""
+    value = int(value)
+    if value in allowed:
+        return None
+    return (
+        "the robot's mode_machine is {} ({}), not one of the config's mode_machine {}: the policy drives the "
+        "waist roll and pitch (motors 13, 14), so it needs a G1 with 29 motors and the waist unlocked. "
+        "If this robot is one, add {} to `mode_machine` in the config (--config)".format(
+            value, describe_mode_machine(value), list(allowed), value
+        )
+    )
 
 
 def load_real_config(path=None) -> RealConfig:
@@ -192,4 +258,5 @@ def _build(raw: dict, path: Path, g1, obs_terms) -> RealConfig:
         lowstate_timeout_s=_scalar(raw, "lowstate_timeout_s", 0.001, 1.0, default=0.05),
         max_tilt_rad=_scalar(raw, "max_tilt_rad", 0.0, np.pi, default=1.0),
         exit_damping_s=_scalar(raw, "exit_damping_s", 0.0, 10.0, default=0.5),
+        mode_machine=_mode_machines(raw),
     )

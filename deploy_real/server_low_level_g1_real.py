@@ -3,8 +3,15 @@
     python deploy_real/server_low_level_g1_real.py --net eno1                 # laptop wired to the robot
     python deploy_real/server_low_level_g1_real.py --net lo --domain_id 7 --summary_json run.json   # vs sim_robot
 
-It reads `rt/lowstate` (unitree_hg LowState_; a message with a wrong CRC is ignored) and writes
-`rt/lowcmd` (LowCmd_, CRC on every message) at 50 Hz, through a state machine driven by the robot's remote:
+Before anything is sent: Unitree's built-in motion control must be off (`deploy_real.motion_mode`, a short
+subprocess before this server's DDS domain: a mode active -> exit 2, put the robot in debug mode, L2+R2, or
+pass --release_motion_mode; no motion switcher answering, a simulator -> a note, and on), and the first
+valid LowState must come from a robot type in the config's `mode_machine` (a 29-motor G1 with the waist
+unlocked; another -> exit 2, nothing sent).
+
+It reads `rt/lowstate` (unitree_hg LowState_; a message with a wrong CRC is ignored, one with a `crc` of 0,
+no CRC set as unitree_mujoco publishes, is accepted with a note) and writes `rt/lowcmd` (LowCmd_, CRC on
+every message) at 50 Hz, through a state machine driven by the robot's remote:
 
     zero_torque --START--> move_to_default (2 s, linear) --> default_hold --A--> policy --SELECT--> damping, exit 0
 
@@ -90,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="play a student trained with the drift feedback in its block without it (its metadata's drift_feedback)",
     )
     add_gains_argument(p)
+    p.add_argument(
+        "--release_motion_mode",
+        action="store_true",
+        help="if Unitree's built-in motion control is active, release it (the motion switcher's ReleaseMode) "
+        "instead of refusing to start; the robot must hang in its gantry",
+    )
     p.add_argument("--summary_json", default=None, metavar="PATH", help="write the run's numbers at exit")
     return p
 
@@ -340,13 +353,39 @@ def percentiles_ms(samples_s) -> dict:
     return {"p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99)), "max": float(a.max())}
 
 
+NO_CRC_NOTE = "[real] LowState without a CRC (crc 0, as unitree_mujoco publishes): accepted; values are still checked"
+
+
 def run(args) -> int:
     from deploy_real.dds_link import DdsDomain, RobotSide
-    from deploy_real.real_config import load_real_config
+    from deploy_real.motion_mode import NO_SDK, PendingCheck
+    from deploy_real.real_config import describe_mode_machine, load_real_config, mode_machine_problem
     from deploy_real.redis_link import RedisLink
 
     stop = StopRequest()
-    cfg = load_real_config(args.config)
+    # Unitree's built-in motion control must be off (`deploy_real.motion_mode`: a subprocess, the SDK's client
+    # makes a DDS participant of its own, before this server's). Only asking (no --release_motion_mode), it
+    # runs while the config loads; a release waits for a config that loads, so a broken one never leaves the
+    # robot released.
+    pending = None if args.release_motion_mode else PendingCheck(args.domain_id, args.net, False)
+    try:
+        cfg = load_real_config(args.config)
+    except BaseException:
+        if pending is not None:
+            pending.cancel()
+        raise
+    if pending is None:
+        pending = PendingCheck(args.domain_id, args.net, True)
+    verdict = pending.verdict()
+    if stop.requested:
+        print("[real] stopped before the robot was heard: nothing was sent", flush=True)
+        return EXIT_OK
+    if verdict.outcome == NO_SDK:
+        raise RuntimeError(verdict.message)
+    if not verdict.go_on:
+        print("server_low_level_g1_real.py: {}".format(verdict.message), file=sys.stderr, flush=True)
+        return EXIT_ERROR
+    print("[real] {}".format(verdict.message), flush=True)
     domain = DdsDomain(args.domain_id, args.net)
     robot = link = server = None
     latencies: List[float] = []
@@ -389,10 +428,18 @@ def run(args) -> int:
         if low is None:
             print("[real] stopped before the robot was heard: nothing was sent", flush=True)
             return EXIT_OK
+        no_crc_noted = _note_no_crc(robot, False)
+        problem = mode_machine_problem(low.mode_machine, cfg.mode_machine)
+        if problem is not None:
+            server.exit_reason = "mode_machine"
+            print("server_low_level_g1_real.py: {}; nothing was sent".format(problem), file=sys.stderr, flush=True)
+            return EXIT_ERROR
         server.start(low, time.monotonic())
         print(
-            "[real] robot heard (mode_machine {}): zero torque. Remote: START = stand up to the default pose, "
-            "A = policy, SELECT = damping and exit".format(server.mode_machine),
+            "[real] robot heard (mode_machine {}, {}): zero torque. Remote: START = stand up to the default pose, "
+            "A = policy, SELECT = damping and exit".format(
+                server.mode_machine, describe_mode_machine(low.mode_machine)
+            ),
             flush=True,
         )
         used_seq = 0
@@ -411,6 +458,8 @@ def run(args) -> int:
             cmd = server.step(low, now - t_state, now, time.time() * 1000.0)
             robot.send(cmd)
             sent += 1
+            if not no_crc_noted:
+                no_crc_noted = _note_no_crc(robot, no_crc_noted)
             if fresh and mode == POLICY and server.mode == POLICY:
                 latencies.append(time.monotonic() - t_state)
             if server.done(now):
@@ -434,6 +483,14 @@ def run(args) -> int:
             write_summary(server, robot, latencies, sent, args.summary_json)
 
 
+def _note_no_crc(robot, noted: bool) -> bool:
+    """Print NO_CRC_NOTE once, when the first LowState without a CRC has been accepted; whether it was."""
+    if not noted and robot.state_no_crc:
+        print(NO_CRC_NOTE, flush=True)
+        return True
+    return noted
+
+
 def write_summary(server: LowLevelReal, robot, latencies: List[float], sent: int, path: Optional[str]) -> None:
     """The last line, and the --summary_json file."""
     summary = server.summary()
@@ -445,6 +502,7 @@ def write_summary(server: LowLevelReal, robot, latencies: List[float], sent: int
             "latency_max_ms": lat["max"],
             "lowstate_received": robot.state_seq,
             "lowstate_crc_errors": robot.crc_errors,
+            "lowstate_no_crc": robot.state_no_crc,
             "lowcmd_sent": sent,
         }
     )

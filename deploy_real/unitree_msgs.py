@@ -7,7 +7,9 @@ decodes it with numpy in tens of microseconds; the pure-Python serializer of the
 about 0.9 ms per LowState (measured on this project's CI machine), too slow for a 500 Hz state stream.
 tests/deploy_real/test_unitree_msgs.py checks every field against that serializer, byte for byte.
 
-CRC: the robot drops a LowCmd whose `crc` field does not match, and its LowState carries one. Unitree's
+CRC: the robot drops a LowCmd whose `crc` field does not match, and its LowState carries one.
+`MessageLayout.crc_status` tells a matching `crc` field from one left at 0 (a sender that never sets it,
+as unitree_mujoco's simulator bridge) and from a wrong one; `dds_link.RobotSide` drops only the wrong ones. Unitree's
 CRC32 runs over the message laid out as the C struct (natural alignment, zero padding) read as
 little-endian uint32 words, all words but the last (the `crc` field itself): polynomial 0x04C11DB7, initial
 value 0xFFFFFFFF, most significant bit first, no final XOR. That is CRC-32/MPEG-2 over the words' bytes in
@@ -143,6 +145,9 @@ def _leaf_types(fields, prefix: str = "") -> Dict[str, Tuple[str, Tuple[int, ...
     return out
 
 
+#: `MessageLayout.crc_status`: the crc field matches; is 0 (never set by the sender) and does not match; is wrong.
+CRC_MATCH, CRC_UNSET, CRC_WRONG = "match", "unset", "wrong"
+
 CDR_LE_HEADERS = (b"\x00\x01", b"\x00\x07")  # XCDR1 / XCDR2 plain little endian: the same layout here
 ENCAPSULATION = b"\x00\x01\x00\x00"
 
@@ -188,10 +193,23 @@ class MessageLayout:
         c_image[self._c_bytes] = payload[self._cdr_bytes]
         return unitree_crc32(c_image[: self.c_size - 4].view("<u4"))
 
+    def crc_field(self, payload: np.ndarray) -> int:
+        """The `crc` field of a payload (what the sender wrote)."""
+        return int(payload.view("<u4")[self.crc_cdr_offset // 4])
+
     def crc_ok(self, raw: bytes) -> bool:
         """Whether the `crc` field of a serialized sample matches its content (ValueError: not this type)."""
+        return self.crc_status(raw) == CRC_MATCH
+
+    def crc_status(self, raw: bytes) -> str:
+        """CRC_MATCH: the `crc` field matches the content; CRC_UNSET: it does not and is 0, the value of a
+        sender that never sets it (unitree_mujoco's unitree_sdk2py bridge publishes LowState_ so); CRC_WRONG:
+        any other value. ValueError: not this type."""
         payload = self.payload(raw)
-        return int(payload.view("<u4")[self.crc_cdr_offset // 4]) == self.crc_of_payload(payload)
+        crc = self.crc_field(payload)
+        if crc == self.crc_of_payload(payload):
+            return CRC_MATCH
+        return CRC_UNSET if crc == 0 else CRC_WRONG
 
     def decode(
         self, raw: bytes, paths: Optional[Sequence[str]] = None, check_crc: bool = True
@@ -207,7 +225,7 @@ class MessageLayout:
             out[path] = views[typ][index].reshape(shape) if shape else views[typ][index[0]]
         if not check_crc:
             return out, None
-        return out, int(payload.view("<u4")[self.crc_cdr_offset // 4]) == self.crc_of_payload(payload)
+        return out, self.crc_field(payload) == self.crc_of_payload(payload)
 
     def encode(self, values: Dict[str, object], crc: Optional[int] = None) -> bytes:
         """Serialized bytes of `values` (missing fields are 0); `crc` None computes the correct CRC."""

@@ -3,7 +3,10 @@ test_real_server.py use the real ones)."""
 
 from types import SimpleNamespace
 
-from deploy_real.dds_link import DdsDomain
+import numpy as np
+
+from deploy_real.dds_link import DdsDomain, RobotSide
+from deploy_real.unitree_msgs import LowState
 
 
 def domain_with(take):
@@ -20,6 +23,37 @@ def domain_with(take):
         "DataReader": lambda participant, topic, listener: SimpleNamespace(_ref=7, listener=listener),
     }
     return domain
+
+
+def robot_side():
+    """A RobotSide on a stand-in domain: its LowState listener is called directly."""
+    domain = SimpleNamespace(writer=lambda name, type_name: lambda data: None, reader=lambda *a: None)
+    return RobotSide(domain)
+
+
+def test_robot_side_accepts_a_lowstate_without_crc_and_drops_a_wrong_one():
+    """A LowState whose crc field is 0 (no CRC set, as unitree_mujoco's bridge publishes) is accepted and
+    counted; one with a correct CRC is accepted; a wrong non-zero CRC is dropped and counted."""
+    robot = robot_side()
+    s = LowState()
+    s.mode_machine = 5
+    s.q[:29] = 0.25
+    s.tick = 1
+    robot._on_state(s.encode(), 10.0)  # correct CRC
+    assert (robot.state_seq, robot.state_no_crc, robot.crc_errors) == (1, 0, 0)
+    s.tick = 2
+    robot._on_state(s.encode(crc=0), 10.1)  # no CRC set
+    assert (robot.state_seq, robot.state_no_crc, robot.crc_errors) == (2, 1, 0)
+    low, t, seq = robot.latest()
+    assert low is not None and low.tick == 2 and t == 10.1 and seq == 2
+    np.testing.assert_allclose(low.q[:29], 0.25)
+    s.tick = 3
+    good = s.encode()
+    robot._on_state(good[:-4] + bytes([good[-4] ^ 0x01]) + good[-3:], 10.2)  # wrong, non-zero CRC
+    assert (robot.state_seq, robot.state_no_crc, robot.crc_errors) == (2, 1, 1)
+    assert robot.latest()[0].tick == 2  # the dropped one is not the newest state
+    robot._on_state(b"\x00\x01\x00\x00" + bytes(8), 10.3)  # no LowState_ at all
+    assert (robot.state_seq, robot.decode_errors) == (2, 1)
 
 
 def test_reader_passes_on_the_valid_samples_it_takes():

@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 import yaml
 
-from deploy_real.real_config import DEFAULT_CONFIG, ConfigError, load_real_config
+from deploy_real.real_config import (
+    DEFAULT_CONFIG,
+    ConfigError,
+    describe_mode_machine,
+    load_real_config,
+    mode_machine_problem,
+)
 from pose.g1_model import load_g1
 
 
@@ -63,6 +69,44 @@ def _write(tmp_path, **changes):
 def test_broken_configs_are_refused(tmp_path, changes, key):
     with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]")):
         load_real_config(_write(tmp_path, **changes))
+
+
+def test_mode_machine_is_read_defaulted_and_checked(tmp_path):
+    assert load_real_config().mode_machine == (5, 11, 13, 15)  # the shipped config's list
+    assert load_real_config(_write(tmp_path, mode_machine=[5, 42])).mode_machine == (5, 42)
+    with open(DEFAULT_CONFIG) as f:
+        raw = yaml.safe_load(f)
+    del raw["mode_machine"]  # a config without the key (TWIST's own g1.yaml): the same default list
+    path = tmp_path / "twist_g1.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert load_real_config(path).mode_machine == (5, 11, 13, 15)
+    for bad in ([], 5, [5, 256], [5, -1], [5.0], ["5"], [True], None):
+        with pytest.raises(ConfigError, match="mode_machine: expected a non-empty list of integers 0..255"):
+            load_real_config(_write(tmp_path, mode_machine=bad))
+
+
+def test_mode_machine_problem_names_the_robot_and_how_to_allow_it():
+    allowed = (5, 11, 13, 15)
+    for ok in allowed:
+        assert mode_machine_problem(ok, allowed) is None
+    for value, kind in (
+        (4, "23-DoF"),
+        (10, "23-DoF"),
+        (6, "waist locked"),
+        (12, "waist locked"),
+        (16, "waist locked"),
+        (9, "dual-arm"),
+        (42, "unknown robot type"),
+    ):
+        problem = mode_machine_problem(value, allowed)
+        assert problem is not None and "\n" not in problem
+        assert "mode_machine is {} (".format(value) in problem and kind in problem
+        assert "add {} to `mode_machine` in the config".format(value) in problem
+        assert "29 motors and the waist unlocked" in problem
+    assert mode_machine_problem(42, (5, 42)) is None  # allowed once the config lists it
+    assert describe_mode_machine(5).startswith("g1_29dof_rev_1_0: ")
+    assert describe_mode_machine(4).startswith("g1_23dof_rev_1_0: ")
+    assert "unitree_mujoco" in mode_machine_problem(0, allowed)  # its bridge never sets mode_machine
 
 
 def test_missing_config_file():

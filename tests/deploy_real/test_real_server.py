@@ -27,6 +27,8 @@ pytest.importorskip(
 from deploy_real.contract import BODY_STATE_KEY  # noqa: E402
 from deploy_real.real_config import DEFAULT_CONFIG  # noqa: E402
 from deploy_real.dds_link import LOWCMD_TOPIC, LOWSTATE_TOPIC, DdsDomain  # noqa: E402
+from deploy_real.motion_mode import UNREACHABLE_MESSAGE  # noqa: E402
+from deploy_real.server_low_level_g1_real import NO_CRC_NOTE  # noqa: E402
 from deploy_real.unitree_msgs import LowCmd, LowState, encode_remote  # noqa: E402
 from pose.g1_model import load_g1  # noqa: E402
 
@@ -53,6 +55,9 @@ class Wire:
         self._thread = None
         self._stop = threading.Event()
         self.robot_buttons = []
+        self.mode_machine = 5  # LowState_.mode_machine: the robot's type (5: g1_29dof_rev_1_0)
+        self.no_crc = False  # publish LowStates with crc 0, as unitree_mujoco's bridge does
+        self.quat_wxyz = (1.0, 0.0, 0.0, 0.0)  # the pelvis IMU's orientation
         self.bad_crc_buttons = None  # also publish LowStates with a wrong CRC carrying these buttons
         self.bad_sent = 0
 
@@ -77,10 +82,11 @@ class Wire:
                 if self._stop.is_set():
                     return
                 s = LowState()
-                s.tick, s.mode_machine = tick, 5
+                s.tick, s.mode_machine = tick, self.mode_machine
                 s.q[:29] = pose
+                s.quat_wxyz = np.array(self.quat_wxyz)
                 s.wireless_remote = encode_remote(self.robot_buttons)
-                self._write_state(s.encode())
+                self._write_state(s.encode(crc=0) if self.no_crc else s.encode())
                 if self.bad_crc_buttons is not None and tick % 2 == 0:
                     bad = LowState()  # START pressed, tilted, non-finite: all of it must be ignored
                     bad.tick, bad.mode_machine = tick, 5
@@ -400,3 +406,64 @@ def test_an_exception_outside_the_steps_damps_closes_dds_and_exits(wire, redis_s
     assert_commands_safe(decoded)
     result = json.loads(summary.read_text())
     assert result["states"] == ["zero_torque", "move_to_default", "default_hold", "damping"]
+
+
+def assert_motion_switcher_unreachable_noted(out):
+    """The motion switcher check ran (no motion switcher on loopback: one note) before the server's DDS."""
+    assert out.count("[real] " + UNREACHABLE_MESSAGE) == 1, out
+    assert out.index(UNREACHABLE_MESSAGE) < out.index("waiting for rt/lowstate")
+
+
+def test_a_robot_of_another_type_is_refused_before_any_command(wire, redis_server, tmp_path):
+    """mode_machine 4 (g1_23dof_rev_1_0: no waist roll or pitch, which the policy drives): after the first
+    LowState the server exits 2 naming the problem, and not one LowCmd goes on the wire."""
+    wire.mode_machine = 4
+    real, real_log, summary = start_real_server(wire, redis_server.url, tmp_path)
+    log = tmp_path / "real.log"
+    try:
+        wire.play_robot()
+        assert finish(real, real_log, timeout=20) == 2, log.read_text()
+    finally:
+        if real.poll() is None:
+            real.kill()
+    time.sleep(0.5)  # a LowCmd written before the exit would have arrived by now
+    out = log.read_text()
+    assert "the robot's mode_machine is 4 (g1_23dof_rev_1_0: a 23-DoF G1" in out
+    assert "add 4 to `mode_machine` in the config" in out and "nothing was sent" in out
+    assert "robot heard" not in out and "Traceback" not in out
+    assert_motion_switcher_unreachable_noted(out)
+    assert wire.decoded() == []
+    result = json.loads(summary.read_text())
+    assert result["lowcmd_sent"] == 0 and result["states"] == [] and result["exit_reason"] == "mode_machine"
+    assert result["lowstate_received"] >= 1
+
+
+def test_lowstates_without_a_crc_are_accepted_with_one_note_and_still_checked(wire, redis_server, tmp_path):
+    """The robot publishes LowStates with crc 0 (unitree_mujoco's bridge never sets it): the server hears it,
+    notes it once, acts on its buttons, and still faults on what it carries (here the pelvis upside down)."""
+    wire.no_crc = True
+    real, real_log, summary = start_real_server(wire, redis_server.url, tmp_path)
+    log = tmp_path / "real.log"
+    try:
+        wire.play_robot()
+        wait_for(lambda: "robot heard (mode_machine 5, g1_29dof_rev_1_0" in log.read_text(), 20, "the robot heard")
+        wire.robot_buttons = ["start"]
+        wait_for(lambda: any(np.all(c.kp[:12] > 0) for _, c, _ in wire.decoded()), 5, "the move to default")
+        wire.robot_buttons = []
+        time.sleep(0.3)
+        wire.quat_wxyz = (0.0, 1.0, 0.0, 0.0)  # upside down: a fault, CRC or not
+        wait_for(lambda: "FAULT" in log.read_text(), 5, "the tilt fault")
+        assert finish(real, real_log, sig=signal.SIGINT) == 1, log.read_text()
+    finally:
+        if real.poll() is None:
+            real.kill()
+    out = log.read_text()
+    assert out.count(NO_CRC_NOTE) == 1
+    assert out.index(NO_CRC_NOTE) < out.index("robot heard")
+    assert_motion_switcher_unreachable_noted(out)
+    result = json.loads(summary.read_text())
+    assert result["states"] == ["zero_torque", "move_to_default", "damping"]
+    assert len(result["faults"]) == 1 and result["faults"][0]["reason"].startswith("pelvis tilt")
+    assert result["lowstate_crc_errors"] == 0
+    assert result["lowstate_no_crc"] == result["lowstate_received"] > 100
+    assert_commands_safe(wire.decoded())

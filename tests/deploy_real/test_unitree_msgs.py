@@ -9,6 +9,9 @@ import pytest
 
 from deploy_real.unitree_msgs import (
     BUTTONS,
+    CRC_MATCH,
+    CRC_UNSET,
+    CRC_WRONG,
     LOW_CMD,
     LOW_STATE,
     LowCmd,
@@ -101,6 +104,37 @@ def test_crc_matches_the_unitree_sdk():
             assert layout.crc_ok(msg.serialize())
             msg.crc = expected ^ 1
             assert not layout.crc_ok(msg.serialize())
+
+
+def test_crc_status_tells_a_crc_left_at_0_from_a_wrong_one():
+    """A `crc` field of 0 on a message whose CRC is not 0 is "unset" (what a sender that never fills it in
+    publishes, unitree_mujoco's bridge); any other mismatch is "wrong"; `crc_ok` stays strict."""
+    s = LowState()
+    s.tick, s.mode_machine = 42, 5
+    s.q[:29] = np.linspace(-0.5, 0.5, 29)
+    good = s.encode()
+    correct = LOW_STATE.crc_of_payload(LOW_STATE.payload(good))
+    assert correct not in (0, 1)
+    assert LOW_STATE.crc_status(good) == CRC_MATCH and LOW_STATE.crc_ok(good)
+    unset = s.encode(crc=0)
+    assert LOW_STATE.crc_status(unset) == CRC_UNSET and not LOW_STATE.crc_ok(unset)
+    for wrong in (correct ^ 1, 1, 0xFFFFFFFF):
+        raw = s.encode(crc=wrong)
+        assert LOW_STATE.crc_status(raw) == CRC_WRONG and not LOW_STATE.crc_ok(raw)
+    with pytest.raises(ValueError):
+        LOW_STATE.crc_status(b"\x00\x01\x00\x00" + bytes(10))
+
+
+def test_crc_status_of_an_sdk_lowstate_left_without_crc():
+    """unitree_mujoco's bridge fills the SDK's LowState_ and publishes it without setting crc: "unset"."""
+    pytest.importorskip("unitree_sdk2py")
+    from unitree_sdk2py.idl.default import unitree_hg_msg_dds__LowState_
+
+    msg = unitree_hg_msg_dds__LowState_()
+    msg.tick, msg.mode_machine = 1000, 5
+    msg.imu_state.quaternion = [1.0, 0.0, 0.0, 0.0]
+    assert msg.crc == 0
+    assert LOW_STATE.crc_status(msg.serialize()) == CRC_UNSET
 
 
 def _sdk_value(msg, path):
