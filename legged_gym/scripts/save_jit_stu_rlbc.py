@@ -22,6 +22,15 @@ graph's second output `base_lin_vel`. A student trained with `motion.student_ref
 `drift_feedback` in its metadata (the gains of `motion.ref_correction`): the deploy servers then steer
 its reference block from a position dead-reckoned on that estimate (`deploy_real/drift_feedback.py`).
 
+An exported TorchScript student, this project's or TWIST's, is exported again with `--from_jit`:
+
+    python legged_gym/scripts/save_jit_stu_rlbc.py --from_jit assets/twist_general_motion_tracker.pt --out_dir DIR
+
+It writes `DIR/<name>-jit.pt` (the same module, its metadata inside), `<name>.onnx` and `<name>.json`:
+the ONNX twin of a file that came without one. The metadata is the file's own; a file without any
+(TWIST's exports) gets that of a student trained with TWIST's defaults (absolute reference yaw, the
+default velocity window, no drift feedback), marked `"metadata": "assumed: ..."`.
+
 The ONNX file needs the `onnx` package (the project's [dev] extra; skipped with a note without it).
 """
 
@@ -369,12 +378,77 @@ def export(path, out_dir, exptid: str, robot: str = "g1") -> Dict[str, str]:
     return out
 
 
+class ExportedPolicyAndBaseVelocity(nn.Module):
+    """obs -> (action means, base-velocity estimate) of an exported TorchScript student with `base_velocity`
+    (scripted, for its ONNX graph: a trace cannot call a loaded module's method)."""
+
+    def __init__(self, exported: nn.Module) -> None:
+        super().__init__()
+        self.exported = exported
+
+    def forward(self, obs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        return self.exported(obs), self.exported.base_velocity(obs)
+
+
+ASSUMED_METADATA = "assumed: the file carried none; a student trained with TWIST's defaults"
+
+
+def export_from_jit(jit_path, out_dir, robot: str = "g1") -> Dict[str, str]:
+    """Export a TorchScript student again (module docstring, `--from_jit`); returns the written paths."""
+    jit_path = Path(jit_path)
+    name = jit_path.name[: -len("-jit.pt")] if jit_path.name.endswith("-jit.pt") else jit_path.stem
+    out_dir = Path(out_dir)
+    out = {"jit": str(out_dir / (name + "-jit.pt"))}
+    if Path(out["jit"]).resolve() == jit_path.resolve():
+        raise ValueError(
+            "{}: --out_dir is its own folder; choose another, the export would replace it".format(jit_path)
+        )
+    try:
+        module = torch.jit.load(str(jit_path), map_location="cpu")
+        meta = read_export_metadata(jit_path)
+    except (RuntimeError, ValueError) as e:
+        raise ValueError("{}: not an exported TorchScript student ({})".format(jit_path, str(e).splitlines()[0]))
+    num_obs = ROBOTS[robot].n_student_obs
+    example = torch.ones(2, num_obs)
+    try:
+        with torch.no_grad():
+            actions = module(example)
+    except RuntimeError as e:
+        raise ValueError(
+            "{}: does not map (batch, {}) student observations to actions (a teacher export?): {}".format(
+                jit_path, num_obs, str(e).strip().splitlines()[-1]
+            )
+        )
+    if not isinstance(actions, torch.Tensor) or tuple(actions.shape) != (2, ROBOTS[robot].num_actions):
+        raise ValueError("{}: returns {}, not (batch, {}) actions".format(jit_path, actions, ROBOTS[robot].num_actions))
+    if meta is None:
+        meta = dict(deploy_metadata(robot), metadata=ASSUMED_METADATA)
+    meta.update({"source_file": jit_path.name})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    module.save(out["jit"], _extra_files={EXPORT_METADATA_FILE: json.dumps(meta)})
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        print("onnx is not installed: no ONNX export (pip install onnx onnxruntime, or the project's [dev] extra)")
+    else:
+        out["onnx"] = str(out_dir / (name + ".onnx"))
+        has_velocity = hasattr(module, "base_velocity")
+        graph = torch.jit.script(ExportedPolicyAndBaseVelocity(module)) if has_velocity else module
+        export_onnx(graph, example, out["onnx"], meta)
+    out["json"] = str(export_metadata_sidecar(out["jit"]))
+    with open(out["json"], "w") as f:
+        json.dump(meta, f, indent=1)
+    return out
+
+
 def export_onnx(model: nn.Module, example: torch.Tensor, path: str, meta: Dict[str, object]) -> None:
     import inspect
 
     import onnx
 
-    outputs = ["actions"] if not isinstance(model, PolicyAndBaseVelocity) else ["actions", "base_lin_vel"]
+    with torch.no_grad():
+        two = isinstance(model(example), tuple)  # PolicyAndBaseVelocity, ExportedPolicyAndBaseVelocity
+    outputs = ["actions", "base_lin_vel"] if two else ["actions"]
     kwargs: Dict[str, Any] = dict(
         input_names=["obs"],
         output_names=outputs,
@@ -400,12 +474,24 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: str, meta: Dict[s
 def parser():
     p = build_parser(__doc__.splitlines()[0])
     p.add_argument("--robot", default="g1", choices=sorted(ROBOTS))
+    p.add_argument("--from_jit", default=None, metavar="PATH", help="export this TorchScript student again")
+    p.add_argument("--out_dir", default=None, help="with --from_jit: where the files go")
     p.set_defaults(proj_name="g1_stu_rl")
     return p
 
 
 def main(argv=None) -> Dict[str, str]:
     args = parser().parse_args(argv)
+    if args.from_jit:
+        if not args.out_dir:
+            raise SystemExit("save_jit_stu_rlbc.py: --from_jit needs --out_dir")
+        try:
+            out = export_from_jit(args.from_jit, args.out_dir, args.robot)
+        except (FileNotFoundError, ValueError) as e:
+            raise SystemExit("save_jit_stu_rlbc.py: {}".format(e))
+        for kind, p in out.items():
+            print("Saved {} to {}".format(kind, p))
+        return out
     if not args.exptid:
         raise SystemExit("save_jit_stu_rlbc.py: --exptid is required")
     run = experiment_dir(args.proj_name, args.exptid)
