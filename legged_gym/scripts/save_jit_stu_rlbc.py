@@ -382,7 +382,7 @@ class ExportedPolicyAndBaseVelocity(nn.Module):
     """obs -> (action means, base-velocity estimate) of an exported TorchScript student with `base_velocity`
     (scripted, for its ONNX graph: a trace cannot call a loaded module's method)."""
 
-    def __init__(self, exported: nn.Module) -> None:
+    def __init__(self, exported: torch.jit.ScriptModule) -> None:
         super().__init__()
         self.exported = exported
 
