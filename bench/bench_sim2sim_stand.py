@@ -5,7 +5,7 @@ reference stands?
 
 The reference is a standing clip (default: `stand` of the embedded set, quiet standing with a slight
 sway) streamed as the high-level server streams a clip (`clip_frames`), through the low-level
-server's loop (`LowLevelSim`: the student step, the safety gate, MuJoCo at 200 Hz, the policy at
+server's loop (`LowLevelSim`: the student step, the safety gate, MuJoCo at 1 kHz, the policy at
 50 Hz). Cases:
 
 - `clip`: the clip as streamed;

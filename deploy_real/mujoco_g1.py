@@ -110,6 +110,11 @@ class G1MujocoSim:
         """(pelvis height (m), the 23 training joint positions): what the server scores after a step."""
         return float(self.data.qpos[2]), self.data.qpos[self._qadr[self.joints.body_ids]]
 
+    def pelvis_quat_wxyz(self) -> np.ndarray:
+        """The pelvis orientation now (wxyz, world frame): what its IMU reads (the IMU site is not rotated
+        on the pelvis; the sensor's value lags one physics step behind the state after `step`)."""
+        return self.data.qpos[3:7].copy()
+
     def torques(self, target25: np.ndarray) -> np.ndarray:
         d = self.data
         tau = self.kp * (target25 - d.qpos[self._qadr]) - self.kd * d.qvel[self._vadr]

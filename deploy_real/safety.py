@@ -19,6 +19,8 @@
   last reference's heading over `blend_s` (1 s) and stays there (standing still never asks for a turn).
   Until the first fresh message the default is used, so either server may start first. `rejected`,
   `stale`, `last_error` and `stale_reason` say what went wrong, for the servers' reports.
+- `tilt_angle`: the pelvis tilt from upright, from the IMU orientation: the real server faults into
+  damping beyond the config's `max_tilt_rad`; the sim2sim server reports when its robot would have.
 - `PDTargetGuard`: action -> PD targets. A non-finite action holds the last targets; actions are
   clipped to +-action_clip; every target is clamped to its joint range. Nothing non-finite or out of
   range leaves it.
@@ -27,6 +29,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from typing import Callable, Optional, Tuple, Union
 
 import numpy as np
@@ -201,6 +204,12 @@ class ReferenceGate:
                     MIMIC_META_KEY, meta.seq, now - self._seq_since, MIMIC_KEY, MIMIC_KEY
                 )
             )
+
+
+def tilt_angle(quat_wxyz: np.ndarray) -> float:
+    """Angle (rad) between the pelvis z axis and the world's vertical, from the IMU orientation."""
+    w, x, y, z = np.asarray(quat_wxyz, dtype=np.float64) / np.linalg.norm(quat_wxyz)
+    return float(math.acos(min(max(1.0 - 2.0 * (x * x + y * y), -1.0), 1.0)))
 
 
 class PDTargetGuard:

@@ -319,7 +319,7 @@ def clip_stream(motion_lib, args) -> Tuple[Iterator[Tuple[np.ndarray, int, float
 
 def run(args) -> int:
     from deploy_real.redis_link import RedisLink
-    from legged_gym.scripts.render import has_display
+    from legged_gym.scripts.render import display_problem
 
     cmg = None
     if args.cmg:
@@ -353,10 +353,11 @@ def run(args) -> int:
     publisher = Publisher(link)
     viewer = None
     if args.vis:
-        if has_display():
+        problem = display_problem()  # a DISPLAY with no X server would end this process from C
+        if problem is None:
             viewer = MocapViewer(motion_lib)
         else:
-            print("[high-level] --vis: no display, streaming without a viewer", flush=True)
+            print("[high-level] --vis: {}, streaming without a viewer".format(problem), flush=True)
     print("[high-level] streaming {} at 50 Hz to {}".format(what, args.redis_url), flush=True)
     stop = StopRequest()
 

@@ -35,6 +35,11 @@ gate's counts (rejected, stale) and the non-finite actions are reported once a s
 (`deploy_real.student_step`), and in the last line. Numbers: deploy_real/configs/g1.yaml.
 --summary_json PATH writes at exit: states (in the order visited), policy_steps, faults, latency_p50_ms /
 latency_p99_ms (LowState arrival -> LowCmd written, over the policy steps) and more.
+
+A --policy_path whose export metadata disagrees with the config (action_scale, action_clip, the default
+pose, the joint order, control_dt) or with the observation this server builds is refused before the state
+machine starts, in one line naming the key and both values (`deploy_real.student_step.check_export_metadata`;
+the config's Kp/Kd are not compared).
 """
 
 from __future__ import annotations
@@ -47,7 +52,6 @@ if __package__ in (None, ""):  # run as a file from any directory
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import math  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
 from typing import List, Optional  # noqa: E402
@@ -57,6 +61,7 @@ import numpy as np  # noqa: E402
 from deploy_real.pacing import Pacer, StopRequest  # noqa: E402
 from deploy_real.redis_link import add_redis_argument  # noqa: E402
 from deploy_real.runtime import ENGINES  # noqa: E402
+from deploy_real.safety import tilt_angle  # noqa: E402  (the sim2sim server reports the same tilt)
 from deploy_real.unitree_msgs import LowCmd, LowState, parse_remote  # noqa: E402
 
 ZERO_TORQUE, MOVE_TO_DEFAULT, DEFAULT_HOLD, POLICY, DAMPING = (
@@ -105,12 +110,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--summary_json", default=None, metavar="PATH", help="write the run's numbers at exit")
     return p
-
-
-def tilt_angle(quat_wxyz: np.ndarray) -> float:
-    """Angle (rad) between the pelvis z axis and the world's vertical, from the IMU orientation."""
-    w, x, y, z = np.asarray(quat_wxyz, dtype=np.float64) / np.linalg.norm(quat_wxyz)
-    return float(math.acos(min(max(1.0 - 2.0 * (x * x + y * y), -1.0), 1.0)))
 
 
 def state_fault(low: Optional[LowState], age: float, cfg) -> Optional[str]:
@@ -175,6 +174,8 @@ class LowLevelReal:
             use_drift_feedback,
             drift_feedback_gains,
             log=lambda msg: log("[real] " + msg),
+            joint_names=[cfg.motor_names[m] for m in b],
+            policy_dt=cfg.control_dt,
         )
         self.n_motors = len(cfg.motor_names)
         # the ranges as the float32 values the message carries, rounded inwards: a sent q is never outside

@@ -9,10 +9,18 @@ reference (`action_mimic_g1` and its meta key) and passes it through the safety 
 (`deploy_real.safety`), builds the 1155-D observation with the training environment's functions
 (`deploy_real.observation`), runs the policy, turns its action into guarded PD targets, SETs
 `state_body_g1` (74) and `state_hand_g1` (14), and runs 20 physics steps of 1 ms with the PD law
-(`deploy_real.mujoco_g1`). A viewer follows the robot when a display exists (not with --headless);
---record_video PATH writes an mp4 of the run when it ends (offscreen rendering, 640x480, 50 fps).
---summary_json PATH writes at exit: policy_steps, policy_hz, rejected, stale, fell (pelvis below 0.4 m
-at any time), joint_err_rad (mean |q - q_ref| over the policy steps with a reference) and more.
+(`deploy_real.mujoco_g1`). A viewer follows the robot when a display works (not with --headless; a
+display that does not, e.g. a DISPLAY with no X server, is tried first in a child process: one line, and
+the server runs without a viewer). --record_video PATH writes an mp4 of the run when it ends (offscreen
+rendering, 640x480, 50 fps); its OpenGL backend and writer are tried at start: a MUJOCO_GL set in the
+environment that cannot render, or no imageio-ffmpeg, exits 2 at once with one line. A fall (pelvis
+below 0.4 m) is logged when it happens, with its time, and so is the first step whose pelvis tilt exceeds
+the real robot's `max_tilt_rad` (deploy_real/configs/g1.yaml: where the real server would have faulted
+into damping). Steps slower than the 20-ms period are said at most once a second while they grow.
+--summary_json PATH is written at exit (before the video; a video that fails exits 1 with one line, the
+summary kept): policy_steps, policy_hz, overruns, rejected, stale, fell, fell_at_s, max_tilt_rad,
+tilt_fault_at_s, joint_err_rad (mean |q - q_ref| over the steps with a fresh or held reference; None
+without any) and more (`LowLevelSim.summary`). Times are simulated seconds since the start.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ if __package__ in (None, ""):  # run as a file from any directory
 import argparse  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
-from typing import List, Optional  # noqa: E402
+from typing import Callable, List, Optional  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -34,6 +42,11 @@ from deploy_real.mujoco_g1 import FALL_HEIGHT  # noqa: E402
 from deploy_real.pacing import Pacer, StopRequest, seconds  # noqa: E402
 from deploy_real.redis_link import add_redis_argument  # noqa: E402
 from deploy_real.runtime import ENGINES  # noqa: E402
+from deploy_real.safety import RefStatus, tilt_angle  # noqa: E402
+
+#: the reference states whose steps are scored by joint_err_rad: a reference of the stream (not the blend
+#: to, or the standing on, the default)
+TRACKED = (RefStatus.FRESH, RefStatus.HOLD)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,15 +99,17 @@ class LowLevelSim:
         log=lambda msg: print("[low-level] " + msg, flush=True),
     ) -> None:
         from deploy_real.contract import deploy_joints
-        from deploy_real.mujoco_g1 import G1MujocoSim
+        from deploy_real.real_config import load_real_config
+        from deploy_real.mujoco_g1 import DECIMATION, PHYSICS_DT, G1MujocoSim
         from deploy_real.student_step import StudentStep
         from pose.g1_model import load_g1
 
         self.sim = G1MujocoSim(xml_file)
         self.joints = j = deploy_joints()
         b, w = j.body_ids, j.wrist_ids
-        self.student = StudentStep(
-            load_g1().default_dof_pos,
+        g1 = load_g1()
+        self.student = StudentStep(  # the action scale and clip: TWIST's (StudentStep's defaults)
+            g1.default_dof_pos,
             j.lower[b],
             j.upper[b],
             j.lower[w],
@@ -105,11 +120,19 @@ class LowLevelSim:
             use_drift_feedback=use_drift_feedback,
             drift_feedback_gains=drift_feedback_gains,
             log=log,
+            joint_names=g1.dof_names,
+            policy_dt=PHYSICS_DT * DECIMATION,
         )
         self.link = link
+        self.log = log
         self.steps = 0
         self.fell = False
+        self.fell_at: Optional[float] = None  # simulated time (s) of the first step that ended fallen
         self.min_pelvis_height = float("inf")
+        #: the real server's tilt limit (deploy_real/configs/g1.yaml, max_tilt_rad): beyond it, it faults
+        self.tilt_limit = load_real_config().max_tilt_rad
+        self.max_tilt = 0.0  # the largest pelvis tilt (rad) after any step
+        self.tilt_fault_at: Optional[float] = None  # simulated time (s) of the first step beyond tilt_limit
         self._joint_err_sum = 0.0
         self._joint_err_n = 0
         self.qpos_log: List[np.ndarray] = []
@@ -126,10 +149,27 @@ class LowLevelSim:
         pelvis_height, dof_pos = self.sim.pelvis_height_and_joints()
         self.steps += 1
         self.min_pelvis_height = min(self.min_pelvis_height, pelvis_height)
-        self.fell |= pelvis_height < FALL_HEIGHT
-        self._joint_err_sum += float(np.mean(np.abs(dof_pos - out.mimic31[8:])))
-        self._joint_err_n += 1
+        self._watch_falls(pelvis_height, tilt_angle(self.sim.pelvis_quat_wxyz()), float(self.sim.data.time))
+        if out.status in TRACKED:
+            self._joint_err_sum += float(np.mean(np.abs(dof_pos - out.mimic31[8:])))
+            self._joint_err_n += 1
         return target
+
+    def _watch_falls(self, pelvis_height: float, tilt: float, t: float) -> None:
+        """After a step at simulated time `t`: latch and log the first fall and the first tilt beyond the
+        real server's limit."""
+        self.max_tilt = max(self.max_tilt, tilt)
+        if tilt > self.tilt_limit and self.tilt_fault_at is None:
+            self.tilt_fault_at = round(t, 3)
+            self.log(
+                "pelvis tilt {:.2f} rad at {:.2f} s, beyond the real robot's max_tilt_rad {:.2f} rad: the real "
+                "server would have faulted here (damping)".format(tilt, t, self.tilt_limit)
+            )
+        if pelvis_height < FALL_HEIGHT and not self.fell:
+            self.fell, self.fell_at = True, round(t, 3)
+            self.log(
+                "FELL at {:.2f} s: pelvis {:.2f} m above the floor (below {} m)".format(t, pelvis_height, FALL_HEIGHT)
+            )
 
     def step_reference(self, k: int, ref33: np.ndarray) -> np.ndarray:
         """Policy step `k` fed `ref33` as a fresh message sent at that step, on the clock k * 0.02 s (no
@@ -141,6 +181,10 @@ class LowLevelSim:
         return self.policy_step(now, now * 1000.0, raw=(encode_floats(ref33).encode(), encode_meta(k, now * 1000.0)))
 
     def summary(self, elapsed: float) -> dict:
+        """The run's numbers. Times (`fell_at_s`, `tilt_fault_at_s`) are simulated seconds since the robot's
+        start (None: never); `max_tilt_rad` is the largest pelvis tilt from upright seen, `tilt_limit_rad`
+        the real config's max_tilt_rad; `joint_err_rad` is None when no step had a fresh or held reference
+        (`joint_err_steps` of them)."""
         return {
             "policy_steps": self.steps,
             "policy_hz": self.steps / elapsed if elapsed > 0 else 0.0,
@@ -148,8 +192,13 @@ class LowLevelSim:
             "rejected": self.student.gate.rejected,
             "stale": self.student.gate.stale,
             "fell": bool(self.fell),
+            "fell_at_s": self.fell_at,
             "min_pelvis_height_m": self.min_pelvis_height,
-            "joint_err_rad": self._joint_err_sum / max(self._joint_err_n, 1),
+            "max_tilt_rad": self.max_tilt,
+            "tilt_limit_rad": self.tilt_limit,
+            "tilt_fault_at_s": self.tilt_fault_at,
+            "joint_err_rad": self._joint_err_sum / self._joint_err_n if self._joint_err_n else None,
+            "joint_err_steps": self._joint_err_n,
             "reference_status_steps": dict(self.student.status_counts),
             "nonfinite_actions": self.student.guard.nonfinite_actions,
             "redis_errors": 0 if self.link is None else self.link.errors,
@@ -178,6 +227,7 @@ def run(args) -> dict:
     stop = StopRequest()
 
     pacer = Pacer()
+    overruns = OverrunNote(pacer)
     t0 = time.monotonic()
     try:
         while not stop.requested:
@@ -192,6 +242,7 @@ def run(args) -> dict:
                     break
                 viewer.sync()
             pacer.wait()
+            overruns.check(server.steps)
     finally:
         elapsed = time.monotonic() - t0
         summary = server.summary(elapsed)
@@ -199,28 +250,84 @@ def run(args) -> dict:
         if viewer is not None:
             viewer.close()
         link.close()
-    print(
-        "[low-level] {} policy steps in {:.1f} s ({:.1f} Hz); rejected {} stale {} non-finite actions {}; fell {}; "
-        "mean |q - q_ref| {:.3f} rad".format(
-            summary["policy_steps"],
-            elapsed,
-            summary["policy_hz"],
-            summary["rejected"],
-            summary["stale"],
-            summary["nonfinite_actions"],
-            summary["fell"],
-            summary["joint_err_rad"],
-        ),
-        flush=True,
-    )
-    if args.record_video:
-        write_video(server.sim, server.qpos_log, args.record_video)
-        print("[low-level] video: {}".format(os.path.abspath(args.record_video)), flush=True)
-    if args.summary_json:
+    print("[low-level] " + last_line(summary), flush=True)
+    if args.summary_json:  # before the video: a video that fails must not take the run's numbers with it
         os.makedirs(os.path.dirname(os.path.abspath(args.summary_json)), exist_ok=True)
         with open(args.summary_json, "w") as f:
             json.dump(summary, f, indent=1)
+    if args.record_video:
+        try:
+            write_video(server.sim, server.qpos_log, args.record_video)
+        except Exception as e:  # mujoco.FatalError (OpenGL), OSError (the path), imageio's errors
+            raise VideoError(
+                "--record_video {}: not written ({}: {}){}".format(
+                    args.record_video,
+                    type(e).__name__,
+                    str(e).strip() or "no message",
+                    "; the summary is in {}".format(args.summary_json) if args.summary_json else "",
+                )
+            )
+        print("[low-level] video: {}".format(os.path.abspath(args.record_video)), flush=True)
     return summary
+
+
+class VideoError(Exception):
+    """The run ended, its summary was written, but its video could not be (main: exit 1)."""
+
+
+class OverrunNote:
+    """At most once a second, while the count grows: how many steps were slower than the period."""
+
+    def __init__(
+        self, pacer: Pacer, every_s: float = 1.0, log: Callable[[str], None] = lambda msg: print(msg, flush=True)
+    ) -> None:
+        self.pacer, self.every_s, self.log = pacer, every_s, log
+        self.said = 0
+        self.next_at = time.monotonic()
+
+    def check(self, steps: int) -> None:
+        n = self.pacer.overruns
+        if n > self.said and time.monotonic() >= self.next_at:
+            self.said, self.next_at = n, time.monotonic() + self.every_s
+            self.log(
+                "[low-level] slower than real time: {} of {} steps took longer than the {:.0f}-ms period "
+                "(a loaded computer, the viewer or a slow --engine; the robot's time runs slow)".format(
+                    n, steps, 1000.0 * self.pacer.dt
+                ),
+            )
+
+
+def last_line(summary: dict) -> str:
+    """The server's last line: rate and overruns, the reference gate's counts, falls, tilt, joint error."""
+    fall = "no fall" if summary["fell_at_s"] is None else "FELL at {:.2f} s".format(summary["fell_at_s"])
+    tilt = "max tilt {:.2f} rad".format(summary["max_tilt_rad"])
+    if summary["tilt_fault_at_s"] is not None:
+        tilt += " (beyond the real robot's {:.2f} rad at {:.2f} s: the real server would have faulted there)".format(
+            summary["tilt_limit_rad"], summary["tilt_fault_at_s"]
+        )
+    else:
+        tilt += " (the real robot's limit: {:.2f} rad)".format(summary["tilt_limit_rad"])
+    if summary["joint_err_rad"] is None:
+        joints = "no reference: no joint error"
+    else:
+        joints = "mean |q - q_ref| {:.3f} rad over {} steps with a reference".format(
+            summary["joint_err_rad"], summary["joint_err_steps"]
+        )
+    return (
+        "{} policy steps in {:.1f} s ({:.1f} Hz; {} steps slower than the 20-ms period); rejected {} stale {} "
+        "non-finite actions {}; {}; {}; {}".format(
+            summary["policy_steps"],
+            summary["duration_s"],
+            summary["policy_hz"],
+            summary.get("overruns", 0),
+            summary["rejected"],
+            summary["stale"],
+            summary["nonfinite_actions"],
+            fall,
+            tilt,
+            joints,
+        )
+    )
 
 
 class _Replay:
@@ -254,10 +361,12 @@ def write_video(sim, qpos_log, path, width: int = 640, height: int = 480) -> Non
 
 
 def open_viewer(sim):
-    from legged_gym.scripts.render import has_display
+    """MuJoCo's passive viewer on `sim`, or None (one line) when there is no display or it does not work."""
+    from legged_gym.scripts.render import display_problem
 
-    if not has_display():
-        print("[low-level] no display: running without a viewer (--headless to say so)", flush=True)
+    problem = display_problem()
+    if problem is not None:
+        print("[low-level] {}: running without a viewer (--headless to say so)".format(problem), flush=True)
         return None
     import mujoco.viewer
 
@@ -281,18 +390,28 @@ def open_viewer(sim):
     return Viewer()
 
 
+def prepare_video() -> None:
+    """--record_video, at start rather than after the run: the OpenGL backend chosen and tried (a MUJOCO_GL
+    set in the environment that cannot render, or none working, raises RuntimeError) and the mp4 writer."""
+    from legged_gym.scripts.render import require_video_writer, select_gl_backend
+
+    select_gl_backend(check=True, log=lambda msg: print("[low-level] --record_video: " + msg, flush=True))
+    require_video_writer()
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.record_video:
-        from legged_gym.scripts.render import select_gl_backend
-
         try:
-            select_gl_backend()
+            prepare_video()
         except RuntimeError as e:
             print("server_low_level_g1_sim.py --record_video: {}".format(e), file=sys.stderr)
             return 2
     try:
         run(args)
+    except VideoError as e:
+        print("server_low_level_g1_sim.py: {}".format(e), file=sys.stderr)
+        return 1
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         print("server_low_level_g1_sim.py: {}".format(e), file=sys.stderr)
         return 2

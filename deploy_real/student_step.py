@@ -15,11 +15,18 @@ IMU's yaw. Without metadata (TWIST's exports) the absolute yaw of the stream is 
 A policy trained with `motion.student_ref_correction` (metadata `drift_feedback`) gets its reference block
 steered by the drift feedback, from positions dead-reckoned on its own base-velocity estimate
 (`deploy_real.drift_feedback.DeadReckonedFeedback`).
+
+An export's metadata also records the settings it was trained with that the server has values of its own
+for: the action scale and clip, the default pose, the joint order, the policy period, the observation's
+layout, scales and clip. `check_export_metadata` refuses at start, in one line naming the model file, the
+key and both values, a policy whose metadata disagrees with the server's (`server_export_values`; the real
+server's from its config). The PD gains are not compared: the deploy gains may differ from training's.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Dict, NamedTuple, Optional, Tuple
+import json
+from typing import Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -38,11 +45,15 @@ from deploy_real.drift_feedback import DeadReckonedFeedback, feedback_settings, 
 from deploy_real.observation import StudentObsBuilder
 from deploy_real.policy import load_policy
 from deploy_real.safety import PDTargetGuard, ReferenceGate, RefStatus
+from legged_gym.envs.mdp import observations as obs_terms
+from legged_gym.envs.mdp.layout import ANKLE_DOF_IDS, ObsLayout, export_metadata_sidecar
 from legged_gym.envs.mdp.observations import REF_YAW_ENTRY, relative_ref_yaw
 from pose.utils.torch_utils import get_euler_xyz
 
 #: seconds between two reports of the rejected / stale / non-finite counts (only while they grow)
 REPORT_S = 1.0
+#: how far a number of an export's metadata may be from the server's own value (`check_export_metadata`)
+METADATA_TOL = 1e-6
 
 
 class RelativeRefYaw:
@@ -99,6 +110,90 @@ def reference_vel_window(metadata: Optional[dict]) -> int:
     return taps
 
 
+def server_export_values(
+    default_dof_pos,
+    joint_names: Sequence[str],
+    action_scale: float,
+    action_clip: float,
+    policy_dt: float,
+    layout: ObsLayout,
+) -> dict:
+    """The export-metadata entries (legged_gym/scripts/save_jit_stu_rlbc.py `deploy_metadata`) a deploy
+    server has values of its own for, as those values: its PD-target settings, joint order, policy period,
+    and the observation its builder makes (`layout`: sizes, slices, history length; the scales, the zeroed
+    ankle velocities and the clip of the training functions it calls). Not the PD gains."""
+    obs_layout = {k: v for k, v in layout.student_metadata().items() if k != "history_order"}  # prose
+    obs_layout.update(
+        {
+            "obs_scales": {
+                "ang_vel": float(obs_terms.ANG_VEL_SCALE),
+                "dof_pos": float(obs_terms.DOF_POS_SCALE),
+                "dof_vel": float(obs_terms.DOF_VEL_SCALE),
+            },
+            "zero_dof_vel_ids": [int(i) for i in ANKLE_DOF_IDS],
+            "obs_clip": float(obs_terms.OBS_CLIP),
+        }
+    )
+    return {
+        "action_scale": float(action_scale),
+        "action_clip": float(action_clip),
+        "default_joint_pos": [float(v) for v in np.asarray(default_dof_pos, dtype=np.float64)],
+        "joint_names": [str(n) for n in joint_names],
+        "policy_dt": float(policy_dt),
+        "obs_layout": obs_layout,
+    }
+
+
+def _first_difference(key: str, got, want, tol: float):
+    """(key, metadata value, server value) of the first entry of `want` that `got` has and that differs
+    (numbers by more than `tol`), else None."""
+    if isinstance(want, dict):
+        if not isinstance(got, dict):
+            return key, got, want
+        for k, w in want.items():
+            if k in got:
+                found = _first_difference("{}.{}".format(key, k) if key else k, got[k], w, tol)
+                if found is not None:
+                    return found
+        return None
+    if isinstance(want, (list, tuple)):
+        if not isinstance(got, (list, tuple)) or len(got) != len(want):
+            return key, got, list(want)
+        for i, (g, w) in enumerate(zip(got, want)):
+            found = _first_difference("{}[{}]".format(key, i), g, w, tol)
+            if found is not None:
+                return found
+        return None
+    if isinstance(want, str):
+        return None if got == want else (key, got, want)
+    if isinstance(got, bool) or not isinstance(got, (int, float)) or not abs(got - want) <= tol:
+        return key, got, want
+    return None
+
+
+def check_export_metadata(model_path, metadata: Optional[dict], server: dict, tol: float = METADATA_TOL) -> None:
+    """A ValueError naming the model file, the key and both values when the export's `metadata` has an entry
+    of `server` (`server_export_values`) with another value (numbers: more than `tol` apart). Entries the
+    metadata lacks are not compared; without metadata (None: TWIST's exports) there is nothing to compare."""
+    if metadata is None:
+        return
+    found = _first_difference("", metadata, server, tol)
+    if found is None:
+        return
+    key, got, want = found
+    side = export_metadata_sidecar(model_path)
+    raise ValueError(
+        "{}: its export metadata{} says {} = {}, but this server uses {}: the policy was trained for other "
+        "settings".format(
+            model_path,
+            " ({} beside it)".format(side.name) if side.is_file() else "",
+            key,
+            json.dumps(got),
+            json.dumps(want),
+        )
+    )
+
+
 class StepResult(NamedTuple):
     target23: np.ndarray  # PD targets of the 23 training joints (finite, inside their ranges)
     wrists: np.ndarray  # the reference's two wrist rolls (left, right), clamped to their ranges
@@ -109,7 +204,9 @@ class StepResult(NamedTuple):
 class StudentStep:
     """`step(base_ang_vel, base_quat_xyzw, dof_pos, dof_vel, now, wall_ms)` -> `StepResult`. Times are the
     caller's: `now` monotonic s, `wall_ms` wall clock ms (for the reference's freshness). `log` gets the
-    reports and the reference gate's notes (the servers prefix their name)."""
+    reports and the reference gate's notes (the servers prefix their name). `joint_names` (the 23 joints'
+    order; the G1's training order without) and `policy_dt` (s) are the server's, for
+    `check_export_metadata`."""
 
     def __init__(
         self,
@@ -126,11 +223,22 @@ class StudentStep:
         use_drift_feedback: bool = True,
         drift_feedback_gains: Optional[Tuple[float, float]] = None,
         log: Callable[[str], None] = print,
+        joint_names: Optional[Sequence[str]] = None,
+        policy_dt: float = obs_terms.POLICY_DT,
     ) -> None:
         self.log = log
         self.policy = load_policy(policy_path, engine)
-        #: "relative" or "absolute": the reference yaw the policy was trained with (its export metadata)
         metadata = self.policy.metadata()
+        self.builder = StudentObsBuilder(default_dof_pos, engine=engine)
+        if joint_names is None:
+            from pose.g1_model import load_g1
+
+            joint_names = load_g1().dof_names
+        server = server_export_values(
+            default_dof_pos, joint_names, action_scale, action_clip, policy_dt, self.builder.layout
+        )
+        check_export_metadata(self.policy.path, metadata, server)
+        #: "relative" or "absolute": the reference yaw the policy was trained with (its export metadata)
         self.reference_yaw = reference_yaw_mode(metadata)
         #: RelativeRefYaw for a policy trained on the relative yaw, else None (the stream's absolute yaw)
         self.relative_yaw: Optional[RelativeRefYaw] = RelativeRefYaw() if self.reference_yaw == "relative" else None
@@ -163,8 +271,7 @@ class StudentStep:
                         self.policy.path
                     )
                 )
-            self.drift_feedback = DeadReckonedFeedback(settings, float((metadata or {}).get("policy_dt", 0.02)))
-        self.builder = StudentObsBuilder(default_dof_pos, engine=engine)
+            self.drift_feedback = DeadReckonedFeedback(settings, float(policy_dt))
         self.guard = PDTargetGuard(default_dof_pos, lower23, upper23, action_scale, action_clip)
         self.wrist_lower, self.wrist_upper = np.asarray(wrist_lower), np.asarray(wrist_upper)
         self.link = link

@@ -8,6 +8,8 @@ MUJOCO_GL when `mujoco` is first imported: `glfw` (needs a display), `egl` (head
 software EGL: Debian packages libegl1 + libegl-mesa0) or `osmesa` (Debian package libosmesa6).
 `select_gl_backend()` must therefore run before anything imports mujoco (the mjwarp backend does):
 without a display and without MUJOCO_GL it tries egl, then osmesa, each in a child process.
+`display_problem()` says whether a display named in the environment really opens a window (the deploy
+servers ask it before MuJoCo's viewer, which ends the process from C when GLFW cannot start).
 """
 
 from __future__ import annotations
@@ -16,10 +18,29 @@ import math
 import os
 import subprocess
 import sys
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 OFFSCREEN_BACKENDS = ("egl", "osmesa")
-_PROBE = "import mujoco; c = mujoco.GLContext(16, 16); c.make_current(); c.free(); print('ok')"
+#: Makes a context and MuJoCo's renderer context in it: creating a GLContext alone is not a test (MuJoCo's
+#: glfw context only warns when GLFW cannot open the display). On failure the last line of stderr is the
+#: first warning seen (GLFW's own message, e.g. "X11: Failed to open display :99"), else the error.
+_PROBE = """
+import re, sys, warnings
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    try:
+        import mujoco
+        c = mujoco.GLContext(16, 16)
+        c.make_current()
+        r = mujoco.MjrContext(mujoco.MjModel.from_xml_string("<mujoco/>"), mujoco.mjtFontScale.mjFONTSCALE_100)
+        r.free()
+        c.free()
+    except Exception as e:
+        seen = [str(w.message) for w in caught]
+        glfw = re.match(r"\\(\\d+\\) b.(.*).$", seen[0]) if seen else None  # "(65550) b'X11: ...'"
+        sys.exit(glfw.group(1) if glfw else seen[0] if seen else "{}: {}".format(type(e).__name__, e))
+print("ok")
+"""
 
 #: Camera of TWIST's play videos: 1440 x 960 pixels, 50 fps, placed at root + (0, -1.5, 0.3) m
 #: and looking at the root, with Isaac Gym's default 90 degree horizontal field of view.
@@ -34,21 +55,41 @@ def vertical_fov(width: int, height: int, hfov_deg: float = CAMERA_HFOV_DEG) -> 
 
 
 def has_display() -> bool:
+    """DISPLAY or WAYLAND_DISPLAY is set (whether it works: `display_problem()`)."""
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def probe_gl_backend(backend: str, timeout: float = 120.0) -> Tuple[bool, str]:
-    """Can MuJoCo make an OpenGL context with MUJOCO_GL=`backend`? (ok, reason), in a child process."""
+def _probe_error(backend: str, timeout: float) -> Optional[str]:
+    """None when MuJoCo can render with MUJOCO_GL=`backend` (tried in a child process), else why not."""
     env = dict(os.environ, MUJOCO_GL=backend)
     env.pop("PYOPENGL_PLATFORM", None)
     try:
         out = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return False, "MUJOCO_GL={}: timed out".format(backend)
+        return "timed out after {:g} s".format(timeout)
     if out.returncode == 0 and out.stdout.strip().endswith("ok"):
-        return True, "MUJOCO_GL={}".format(backend)
+        return None
     lines = [l for l in (out.stderr or out.stdout).strip().splitlines() if l.strip()]
-    return False, "MUJOCO_GL={}: {}".format(backend, lines[-1] if lines else "exit code {}".format(out.returncode))
+    return lines[-1].strip() if lines else "exit code {}".format(out.returncode)
+
+
+def probe_gl_backend(backend: str, timeout: float = 120.0) -> Tuple[bool, str]:
+    """Can MuJoCo make an OpenGL context with MUJOCO_GL=`backend`? (ok, reason), in a child process."""
+    error = _probe_error(backend, timeout)
+    if error is None:
+        return True, "MUJOCO_GL={}".format(backend)
+    return False, "MUJOCO_GL={}: {}".format(backend, error)
+
+
+def display_problem(timeout: float = 30.0) -> Optional[str]:
+    """None when a window can be opened here (MuJoCo's viewer: GLFW), else why not, in a few words. A
+    DISPLAY that names no working X server (a stale DISPLAY=:99) is found out in a child process: in
+    this one GLFW would end the interpreter from C when the viewer starts."""
+    if not has_display():
+        return "no display"
+    name = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    error = _probe_error("glfw", timeout)
+    return None if error is None else "display {} does not work ({})".format(name, error)
 
 
 def find_offscreen_backend() -> Tuple[Optional[str], List[str]]:
@@ -62,16 +103,35 @@ def find_offscreen_backend() -> Tuple[Optional[str], List[str]]:
     return None, reasons
 
 
-def select_gl_backend() -> Optional[str]:
+def select_gl_backend(check: bool = False, log: Optional[Callable[[str], None]] = None) -> Optional[str]:
     """Set MUJOCO_GL for offscreen rendering before mujoco is imported; returns the backend chosen.
 
     Keeps a MUJOCO_GL the user set; with a display, MuJoCo's default (glfw). Otherwise the first
     working of egl / osmesa; raises RuntimeError with the reasons when none works.
+    With `check` (the sim2sim server, which renders its video only at the end of a run) both are tried
+    first, in a child process: a MUJOCO_GL the user set that cannot render raises RuntimeError naming
+    it, and a display that does not work falls back to egl / osmesa (one line to `log`).
     """
-    if os.environ.get("MUJOCO_GL"):
-        return os.environ["MUJOCO_GL"]
+    user = os.environ.get("MUJOCO_GL")
+    if user:
+        if check:
+            error = _probe_error(user, 120.0)
+            if error is not None:
+                raise RuntimeError(
+                    "MUJOCO_GL={} (set in the environment) cannot render here: {}; unset MUJOCO_GL to use a "
+                    "working one (glfw with a display, else egl or osmesa), or set it to one that works".format(
+                        user, error
+                    )
+                )
+        return user
     if has_display():
-        return None
+        if not check:
+            return None
+        problem = display_problem()
+        if problem is None:
+            return None
+        if log is not None:
+            log("{}: rendering offscreen".format(problem))
     if "mujoco" in sys.modules:
         raise RuntimeError("select_gl_backend() must run before mujoco is imported (MUJOCO_GL is read then)")
     backend, reasons = find_offscreen_backend()
@@ -132,19 +192,25 @@ def follow_camera(mujoco, cam, lookat, offset=CAMERA_OFFSET) -> None:
     cam.elevation = math.degrees(math.atan2(-oz, math.hypot(ox, oy)))
 
 
+def require_video_writer():
+    """imageio, with the ffmpeg writer of the imageio-ffmpeg package; RuntimeError saying what to install."""
+    try:
+        import imageio
+        import imageio_ffmpeg  # noqa: F401  (imageio's ffmpeg writer; ships its own ffmpeg binary)
+    except ImportError as e:
+        raise RuntimeError(
+            "recording videos needs imageio and imageio-ffmpeg ({}): pip install imageio imageio-ffmpeg".format(e)
+        )
+    return imageio
+
+
 class VideoRecorder:
     """Offscreen mp4 of env 0 (mujoco.Renderer + imageio's ffmpeg, from the imageio-ffmpeg package)."""
 
     def __init__(
         self, path, mirror: Env0Mirror, width: int = VIDEO_WIDTH, height: int = VIDEO_HEIGHT, fps: int = VIDEO_FPS
     ) -> None:
-        try:
-            import imageio
-            import imageio_ffmpeg  # noqa: F401  (imageio's ffmpeg writer; ships its own ffmpeg binary)
-        except ImportError as e:
-            raise RuntimeError(
-                "recording videos needs imageio and imageio-ffmpeg ({}): pip install imageio imageio-ffmpeg".format(e)
-            )
+        imageio = require_video_writer()
         mujoco = mirror.mujoco
         self.mujoco, self.mirror, self.path = mujoco, mirror, str(path)
         vis = mirror.model.vis.global_

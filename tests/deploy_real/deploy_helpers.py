@@ -12,11 +12,16 @@ LOW_LEVEL = REPO_ROOT / "deploy_real" / "server_low_level_g1_sim.py"
 HIGH_LEVEL = REPO_ROOT / "deploy_real" / "server_high_level_motion_lib.py"
 
 
-def start_server(script, args, cwd, log_path):
-    """A deploy server as a separate process, as the README starts it (from any directory)."""
+def start_server(script, args, cwd, log_path, env=None):
+    """A deploy server as a separate process, as the README starts it (from any directory); `env`: its
+    environment (default: this one's)."""
     log = open(log_path, "w")
     return subprocess.Popen(
-        [sys.executable, str(script)] + [str(a) for a in args], cwd=str(cwd), stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, str(script)] + [str(a) for a in args],
+        cwd=str(cwd),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
     ), log
 
 

@@ -132,8 +132,9 @@ WIDTH = "this server builds 1155 = 31 reference + 74 proprioception + 10 x 105 h
 
 
 def test_what_is_not_a_student_export_is_named(exported, tmp_path):
-    """A folder, a training checkpoint, a teacher-width model (TorchScript or ONNX), a model that fails on the
-    observation, a broken ONNX file: one ValueError naming the file and what it is, no traceback."""
+    """A folder, a training checkpoint, a teacher-width model (TorchScript or ONNX, its width read or found by
+    running it), a model that fails on the observation, a truncated or foreign .pt, a broken ONNX file: one
+    ValueError naming the file and what it is, no traceback. A float64 observation is no error: converted."""
     import shutil
 
     from legged_gym.scripts.save_jit_stu_rlbc import CheckedPolicy
@@ -166,12 +167,20 @@ def test_what_is_not_a_student_export_is_named(exported, tmp_path):
     assert str(e.value) == "{}: the model expects 1318 inputs, {}; a teacher export?".format(
         tmp_path / "teacher-jit.pt", WIDTH
     )
-    traced.save(str(tmp_path / "twist_teacher.pt"))  # no num_obs to read: it fails on the student's observation
+    traced.save(str(tmp_path / "twist_teacher.pt"))  # no num_obs to read: it runs on the teacher's width
+    for engine in ("torch", "auto"):
+        with pytest.raises(ValueError) as e:
+            Policy(tmp_path / "twist_teacher.pt", engine=engine)
+        assert str(e.value) == "{}: the model expects 1318 inputs, {}; a teacher export?".format(
+            tmp_path / "twist_teacher.pt", WIDTH
+        )
+    other = torch.jit.trace(torch.nn.Linear(1200, 23), torch.zeros(2, 1200))  # neither width: torch's error
+    other.save(str(tmp_path / "other.pt"))
     with pytest.raises(ValueError) as e:
-        Policy(tmp_path / "twist_teacher.pt", engine="torch")
+        Policy(tmp_path / "other.pt", engine="torch")
     assert str(e.value) == (
         "{}: the model fails on the 1155-D observation (RuntimeError: mat1 and mat2 shapes cannot be multiplied "
-        "(1x1155 and 1318x23)), {}".format(tmp_path / "twist_teacher.pt", WIDTH)
+        "(1x1155 and 1200x23)), {}".format(tmp_path / "other.pt", WIDTH)
     )
 
     class Raises(torch.nn.Module):
@@ -197,6 +206,46 @@ def test_what_is_not_a_student_export_is_named(exported, tmp_path):
     assert str(e.value) == "{}: the model expects 1318 inputs, {}; a teacher export?".format(
         tmp_path / "teacher.onnx", WIDTH
     )
+    dynamic = tmp_path / "teacher_dynamic.onnx"  # a width the file does not say
+    torch.onnx.export(
+        teacher,
+        (torch.zeros(1, 1318),),
+        str(dynamic),
+        input_names=["obs"],
+        dynamic_axes={"obs": {0: "batch", 1: "width"}},
+        dynamo=False,
+    )
+    with pytest.raises(ValueError) as e:
+        Policy(dynamic)
+    assert str(e.value) == "{}: the model expects 1318 inputs, {}; a teacher export?".format(dynamic, WIDTH)
+
+    data = open(exported["jit"], "rb").read()
+    for name, content in (("truncated-jit.pt", data[: len(data) // 2]), ("cut-jit.pt", data[:100])):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError) as e:
+            Policy(tmp_path / name)
+        assert str(e.value) == (
+            "{}: not a TorchScript model (the file is truncated or damaged: PytorchStreamReader failed "
+            "reading zip archive: failed finding central directory)".format(tmp_path / name)
+        )
+    (tmp_path / "zeros.pt").write_bytes(b"\x00" * 64)
+    with pytest.raises(ValueError) as e:
+        Policy(tmp_path / "zeros.pt")
+    assert str(e.value) == (
+        "{}: not a TorchScript model (the file is truncated or damaged, or no zip archive as TorchScript files "
+        "are: PytorchStreamReader failed reading zip archive: failed finding central directory)".format(
+            tmp_path / "zeros.pt"
+        )
+    )
+
+    obs64 = np.random.default_rng(2).normal(size=1155)  # float64, as numpy makes them
+    with torch.no_grad():
+        want = torch.jit.load(exported["jit"])(torch.from_numpy(obs64.astype(np.float32))[None])[0].numpy()
+    for policy in (Policy(exported["jit"], engine="torch"), Policy(exported["jit"]), Policy(exported["onnx"])):
+        for obs in (obs64, torch.from_numpy(obs64), obs64.tolist()):
+            a = policy(obs)
+            assert a.dtype == np.float32
+            np.testing.assert_allclose(a, want, atol=1e-5)
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(open(exported["onnx"], "rb").read()[:300])
     with pytest.raises(ValueError) as e:

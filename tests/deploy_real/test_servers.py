@@ -1,8 +1,12 @@
 """The two deploy servers as separate processes, as the README starts them: Redis absent at start (the
-private-server fallback), Redis restarted mid-run, and the shipped student tracking a walking clip in
-MuJoCo for 10 s with a video."""
+private-server fallback, gone with its owner even when that is killed), Redis restarted mid-run, the
+shipped student tracking a walking clip in MuJoCo for 10 s, the video, a display or a MUJOCO_GL that does
+not work."""
 
 import json
+import os
+import signal
+import sys
 import time
 
 import pytest
@@ -27,10 +31,44 @@ def meta_seq(port):
     return None if raw is None else json.loads(raw)["seq"]
 
 
-def start_low_level(url, duration, summary, tmp_path, *extra):
-    """The sim2sim server, headless, for `duration` s, writing `summary` and its log to tmp_path/low.log."""
-    args = ["--redis_url", url, "--headless", "--duration", duration, "--summary_json", summary] + list(extra)
-    return start_server(LOW_LEVEL, args, tmp_path, tmp_path / "low.log")
+def start_low_level(url, duration, summary, tmp_path, *extra, headless=True, env=None):
+    """The sim2sim server (headless unless told, in `env` if given) for `duration` s, writing `summary` and
+    its log to tmp_path/low.log."""
+    args = ["--redis_url", url, "--duration", duration, "--summary_json", summary] + list(extra)
+    return start_server(LOW_LEVEL, args + (["--headless"] if headless else []), tmp_path, tmp_path / "low.log", env)
+
+
+def without_display(**changes):
+    """This environment without a display or MUJOCO_GL, with `changes`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MUJOCO_GL")}
+    env.update(changes)
+    return env
+
+
+def children(pid, name):
+    """Pids of the live (not zombie) processes called `name` whose parent is `pid` (Linux /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open("/proc/{}/stat".format(entry)) as f:
+                stat = f.read()
+        except (OSError, ValueError):
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        state, ppid = stat[stat.rindex(")") + 2 :].split()[:2]
+        if int(ppid) == pid and comm == name and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+def alive(pid):
+    """A process `pid` exists and is not a zombie."""
+    try:
+        with open("/proc/{}/stat".format(pid)) as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
 
 
 def test_low_level_starts_a_private_redis_that_the_high_level_finds(redis_port, tmp_path):
@@ -118,17 +156,12 @@ def test_both_servers_reconnect_after_a_redis_restart(redis_server, tmp_path):
 
 
 def test_shipped_student_tracks_a_walking_clip_in_sim2sim(redis_server, tmp_path):
-    pytest.importorskip("imageio_ffmpeg")
-    from legged_gym.scripts import render
-
-    backend, reasons = render.find_offscreen_backend()
-    if backend is None and not render.has_display():
-        pytest.skip("no offscreen OpenGL for the video: {}".format("; ".join(reasons)))
+    """No video needed: the tracking numbers of the summary and its last line."""
     url = redis_server.url
-    video, summary = tmp_path / "sim2sim.mp4", tmp_path / "low.json"
+    summary = tmp_path / "low.json"
     # a backstop duration: the low-level server is stopped once the clip has been streamed, so a slow
     # start of the high-level server (a loaded CI machine) cannot cut the clip short
-    low, low_log = start_low_level(url, 120, summary, tmp_path, "--record_video", video)
+    low, low_log = start_low_level(url, 120, summary, tmp_path)
     wait_for(lambda: read_key(redis_server.port, BODY_STATE_KEY) is not None, 60, "the low-level server")
     high, high_log = start_server(
         HIGH_LEVEL, ["--redis_url", url, "--motion_id", WALK_CLIP], tmp_path, tmp_path / "high.log"
@@ -139,11 +172,44 @@ def test_shipped_student_tracks_a_walking_clip_in_sim2sim(redis_server, tmp_path
     assert low.poll() is None, (tmp_path / "low.log").read_text()
     assert stop(low, low_log, timeout=180) == 0, (tmp_path / "low.log").read_text()
     result = json.loads(summary.read_text())
-    assert result["reference_status_steps"]["fresh"] >= 450  # the 8-s clip + 2-s ramp, at 50 Hz
+    steps = result["reference_status_steps"]
+    assert steps["fresh"] >= 450  # the 8-s clip + 2-s ramp, at 50 Hz
     assert result["rejected"] == 0
     assert 45.0 < result["policy_hz"] < 55.0
-    assert not result["fell"], result
+    assert not result["fell"] and result["fell_at_s"] is None, result
+    assert result["tilt_fault_at_s"] is None and result["max_tilt_rad"] < 0.5
+    assert result["tilt_limit_rad"] == 1.0  # deploy_real/configs/g1.yaml
     assert result["joint_err_rad"] < 0.15
+    # scored over the steps with the stream's reference only: not the standing before it, nor the blend after
+    assert result["joint_err_steps"] == steps["fresh"] + steps.get("hold", 0) < result["policy_steps"]
+    last = (tmp_path / "low.log").read_text().splitlines()[-1]
+    assert "no fall" in last and "over {} steps with a reference".format(result["joint_err_steps"]) in last
+    assert "({:.1f} Hz; {} steps slower than".format(result["policy_hz"], result["overruns"]) in last
+
+
+def test_sim2sim_records_a_video(redis_port, tmp_path):
+    """--record_video: one frame per policy step, rendered offscreen when the display set does not work
+    (DISPLAY=:99, no X server); with no reference stream, no joint error is reported."""
+    pytest.importorskip("imageio_ffmpeg")
+    from legged_gym.scripts import render
+
+    backend, reasons = render.find_offscreen_backend()
+    if backend is None:
+        pytest.skip("no offscreen OpenGL for the video: {}".format("; ".join(reasons)))
+    if os.path.exists("/tmp/.X11-unix/X99"):
+        pytest.skip("an X server listens on :99 here")
+    url = "redis://127.0.0.1:{}/0".format(redis_port)
+    video, summary = tmp_path / "sim2sim.mp4", tmp_path / "low.json"
+    env = without_display(DISPLAY=":99")
+    low, low_log = start_low_level(url, 3, summary, tmp_path, "--record_video", video, env=env)
+    assert low.wait(timeout=180) == 0, (tmp_path / "low.log").read_text()
+    low_log.close()
+    result = json.loads(summary.read_text())
+    assert result["reference_status_steps"] == {"default": result["policy_steps"]}
+    assert result["joint_err_rad"] is None and result["joint_err_steps"] == 0
+    out = (tmp_path / "low.log").read_text()
+    assert "--record_video: display :99 does not work (" in out and "): rendering offscreen" in out
+    assert "no reference: no joint error" in out and "video: {}".format(video) in out
     import imageio
 
     reader = imageio.get_reader(str(video))
@@ -151,7 +217,105 @@ def test_shipped_student_tracks_a_walking_clip_in_sim2sim(redis_server, tmp_path
         frames = sum(1 for _ in reader)
     finally:
         reader.close()
-    assert frames >= 0.9 * result["policy_steps"]
+    assert frames >= 0.9 * result["policy_steps"] > 100
+
+
+def test_a_display_that_does_not_work_means_no_viewer(redis_port, tmp_path):
+    """DISPLAY=:99 with no X server there: both servers say so in one line and go on without their viewer
+    (before, GLFW ended the low-level server from C: exit 1, no summary, its private Redis left running)."""
+    if os.path.exists("/tmp/.X11-unix/X99"):
+        pytest.skip("an X server listens on :99 here")
+    env = without_display(DISPLAY=":99")
+    url = "redis://127.0.0.1:{}/0".format(redis_port)
+    summary = tmp_path / "low.json"
+    low, low_log = start_low_level(url, 60, summary, tmp_path, headless=False, env=env)
+    try:
+        wait_for(lambda: read_key(redis_port, BODY_STATE_KEY) is not None, 60, "the low-level server")
+        high, high_log = start_server(
+            HIGH_LEVEL,
+            ["--redis_url", url, "--motion_id", 0, "--duration", 1, "--vis"],
+            tmp_path,
+            tmp_path / "high.log",
+            env,
+        )
+        assert high.wait(timeout=60) == 0, (tmp_path / "high.log").read_text()
+        high_log.close()
+        assert low.poll() is None, (tmp_path / "low.log").read_text()
+    finally:
+        assert stop(low, low_log) == 0, (tmp_path / "low.log").read_text()
+    note = "display :99 does not work ("
+    out = (tmp_path / "low.log").read_text()
+    assert out.count(note) == 1 and "): running without a viewer (--headless to say so)" in out
+    assert "--vis: " + note in (tmp_path / "high.log").read_text()
+    assert json.loads(summary.read_text())["reference_status_steps"]["fresh"] > 100  # the stream arrived
+    assert "policy steps in" in out.splitlines()[-1]
+    assert not port_answers("127.0.0.1", redis_port)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_a_killed_low_level_server_takes_its_private_redis_with_it(redis_port, tmp_path):
+    """SIGKILL runs no exit handler: the private redis-server goes because Linux signals it when its
+    parent dies (before, it was left running, owned by init, holding the port)."""
+    url = "redis://127.0.0.1:{}/0".format(redis_port)
+    low, low_log = start_low_level(url, 60, tmp_path / "low.json", tmp_path)
+    try:
+        wait_for(lambda: read_key(redis_port, BODY_STATE_KEY) is not None, 60, "the low-level server")
+        (redis_pid,) = children(low.pid, "redis-server")
+        low.send_signal(signal.SIGKILL)
+        assert low.wait(timeout=10) == -signal.SIGKILL
+        wait_for(lambda: not alive(redis_pid), 5, "the private redis-server to end")
+    finally:
+        stop(low, low_log)
+    assert not port_answers("127.0.0.1", redis_port)
+
+
+def test_an_unusable_mujoco_gl_is_refused_at_start(redis_port, tmp_path):
+    """--record_video with MUJOCO_GL=glfw and no display: exit 2 at once with one line naming MUJOCO_GL (before,
+    the run went on and failed at its end in the video, exit 1 with a traceback, no summary)."""
+    url = "redis://127.0.0.1:{}/0".format(redis_port)
+    summary = tmp_path / "low.json"
+    low, low_log = start_low_level(
+        url, 2, summary, tmp_path, "--record_video", tmp_path / "v.mp4", env=without_display(MUJOCO_GL="glfw")
+    )
+    rc = low.wait(timeout=120)
+    low_log.close()
+    lines = (tmp_path / "low.log").read_text().strip().splitlines()
+    assert rc == 2, lines
+    assert len(lines) == 1 and lines[0].startswith(
+        "server_low_level_g1_sim.py --record_video: MUJOCO_GL=glfw (set in the environment) cannot render here: "
+    )
+    assert not summary.exists() and not (tmp_path / "v.mp4").exists()
+    assert not port_answers("127.0.0.1", redis_port)  # refused before Redis
+
+
+def test_a_video_that_fails_keeps_the_summary(redis_server, tmp_path, monkeypatch, capsys):
+    """The OpenGL failure the audit met at the end of a run (mujoco.FatalError in the renderer): the
+    summary is written before the video, and the failure is one line, exit 1."""
+    import mujoco
+
+    from deploy_real import server_low_level_g1_sim as server
+
+    def broken_video(sim, qpos_log, path, width=640, height=480):
+        assert len(qpos_log) > 10  # called after the run, with its frames
+        raise mujoco.FatalError("gladLoadGL error")
+
+    monkeypatch.setattr(server, "prepare_video", lambda: None)  # the start-up check passed
+    monkeypatch.setattr(server, "write_video", broken_video)
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    summary, video = tmp_path / "low.json", tmp_path / "v.mp4"
+    argv = ["--redis_url", redis_server.url, "--headless", "--duration", "1", "--summary_json", str(summary)]
+    try:
+        rc = server.main(argv + ["--record_video", str(video)])
+    finally:
+        signal.signal(signal.SIGINT, handlers[0])
+        signal.signal(signal.SIGTERM, handlers[1])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1
+    assert err == [
+        "server_low_level_g1_sim.py: --record_video {}: not written (FatalError: gladLoadGL error); "
+        "the summary is in {}".format(video, summary)
+    ]
+    assert json.loads(summary.read_text())["policy_steps"] > 25
 
 
 def test_bad_messages_and_redis_errors_do_not_stop_the_low_level_server(redis_server, tmp_path):
