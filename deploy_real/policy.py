@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 
@@ -206,6 +206,15 @@ class Policy:
         files without (TWIST's exports)."""
         meta = read_export_sidecar(self.path)
         return meta if meta is not None else self._embedded_metadata
+
+    def sidecar_overrides(self) -> List[str]:
+        """The keys whose value in the JSON beside the model differs from the one inside the model file
+        (the JSON wins, `metadata()`: an edited copy, or one left from another export under this name)."""
+        side = read_export_sidecar(self.path)
+        inside = self._embedded_metadata
+        if side is None or inside is None:
+            return []
+        return sorted(k for k in set(side) | set(inside) if side.get(k) != inside.get(k))
 
 
 def _last_line(e: BaseException) -> str:

@@ -229,6 +229,13 @@ class StudentStep:
         self.log = log
         self.policy = load_policy(policy_path, engine)
         metadata = self.policy.metadata()
+        overridden = self.policy.sidecar_overrides()
+        if overridden:
+            log(
+                "{}: the metadata beside it ({}) overrides the one inside it for {}".format(
+                    self.policy.path, export_metadata_sidecar(self.policy.path).name, ", ".join(overridden)
+                )
+            )
         self.builder = StudentObsBuilder(default_dof_pos, engine=engine)
         if joint_names is None:
             from pose.g1_model import load_g1

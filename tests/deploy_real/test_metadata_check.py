@@ -236,3 +236,38 @@ def test_the_real_server_compares_with_its_config(exported, tmp_path):
     twist = tmp_path / "twist_student.pt"  # no metadata: the config's numbers, as TWIST's server
     torch.jit.load(jit).save(str(twist))
     LowLevelReal(scale, str(twist), engine="torch")
+
+
+def test_a_sidecar_that_differs_from_the_metadata_inside_is_named(exported, tmp_path):
+    """The JSON beside a model wins over the metadata inside it; where the two differ (an edited copy, or
+    one left from another export under this name) the server names the keys once at start."""
+    from deploy_real.policy import Policy
+    from pose.g1_model import load_g1
+
+    same = with_sidecar(exported, tmp_path / "same")
+    assert Policy(str(same), engine="torch").sidecar_overrides() == []
+
+    def stale(meta):
+        meta["reference_yaw"] = "relative"
+        meta["iteration"] = 7
+
+    other = with_sidecar(exported, tmp_path / "other", stale)
+    assert Policy(str(other), engine="torch").sidecar_overrides() == ["iteration", "reference_yaw"]
+    lines = []
+    g1 = load_g1()
+    step = StudentStep(
+        g1.default_dof_pos,
+        g1.dof_lower,
+        g1.dof_upper,
+        [-1.0, -1.0],
+        [1.0, 1.0],
+        other,
+        engine="torch",
+        log=lines.append,
+    )
+    assert step.reference_yaw == "relative"  # the JSON beside it wins
+    named = [line for line in lines if "overrides" in line]
+    assert named == [
+        "{}: the metadata beside it (s-3.json) overrides the one inside it for iteration, reference_yaw".format(other)
+    ]
+    assert Policy(exported["jit"], engine="torch").sidecar_overrides() == []  # the exporter's own pair agrees
