@@ -11,10 +11,11 @@ project's or TWIST's; student tasks also need the teacher, as in TWIST, unless -
 another task stops before anything is built), applies the play-mode overrides
 (`set_play_cfg`) and runs the policy on its normalised observations (--use_jit: the
 TorchScript model on raw observations). With a display (and without --headless) a MuJoCo passive
-viewer shows env 0; --record_video writes `<log root>/videos/<proj_name>-<exptid>-<iteration>.mp4`
+viewer shows env 0 (a display that does not work, e.g. a stale DISPLAY: a note, and no viewer); --record_video writes `<log root>/videos/<proj_name>-<exptid>-<iteration>.mp4`
 (`...-<iteration>-jit.mp4` with --use_jit, `<proj_name>-<model file stem>.mp4` with --policy_path and no
 --exptid; 50 fps, offscreen MuJoCo rendering: MUJOCO_GL=egl or
-osmesa without a display); --record_log writes env 0's per-step state to
+osmesa without a display; a MUJOCO_GL set in the environment that cannot render is refused at start);
+--record_log writes env 0's per-step state to
 `<log root>/env_logs/<same name>.json`. --steps sets the number of policy
 steps (default: 10 s when recording a video, also with --headless, whose episodes end at their clip's
 end: env 0 then goes on with the next clip; one episode with --record_log alone; else 100 episodes).
@@ -33,7 +34,7 @@ from legged_gym.scripts import render  # noqa: E402  (imports no mujoco)
 
 if "--record_video" in sys.argv[1:]:  # MUJOCO_GL is read when mujoco is imported: choose it first
     try:
-        render.select_gl_backend()
+        render.select_gl_backend(check=True, log=print)
     except RuntimeError as _e:
         raise SystemExit("play.py --record_video: {}".format(_e))
 
@@ -245,7 +246,7 @@ def play(args) -> dict:
     check_motion_file(args.motion_file)
     if args.record_video:
         try:
-            render.select_gl_backend()  # no-op when chosen at import (run as a script)
+            render.select_gl_backend(check=True, log=print)  # no-op when chosen at import (run as a script)
         except RuntimeError as e:
             raise UsageError("--record_video: {}".format(e)) from e
     task_registry.ensure_registered(args.task)
@@ -263,9 +264,14 @@ def play(args) -> dict:
     policy = load_policy(env, args)
 
     viewer = recorder = mirror = None
-    if args.record_video or (not args.headless and render.has_display()):
+    show = not args.headless and render.has_display()
+    problem = render.display_problem() if show else None
+    if problem is not None:  # a stale DISPLAY: GLFW would end the process from C when the viewer opens
+        print("play.py: {}: running without a viewer (--headless to say so)".format(problem))
+        show = False
+    if args.record_video or show:
         mirror = render.Env0Mirror()
-    if not args.headless and render.has_display():
+    if show:
         assert mirror is not None  # made above for the viewer
         viewer = render.PassiveViewer(mirror)
     video_path = os.path.join(log_root(), "videos", stem + ".mp4")

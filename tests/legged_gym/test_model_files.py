@@ -120,6 +120,27 @@ def test_a_twist_teacher_plays(twist_teacher, logs):
     assert (logs / "env_logs" / "g1_priv_mimic-TW-100.json").is_file()
 
 
+def test_play_with_a_display_that_does_not_work(twist_teacher, logs):
+    """A stale DISPLAY (no X server at :99): play goes on without a viewer, with a note (GLFW would end
+    the process from C when the viewer opens); a MUJOCO_GL that cannot render a video stops it at start."""
+    cmd = [sys.executable, script("legged_gym/scripts/play.py"), "--exptid", "TW", "--steps", "3"]
+    cmd += ["--sim", "mjwarp", "--device", "cpu"]
+    env = dict(os.environ, LEGGED_GYM_LOG_DIR=str(logs), DISPLAY=":99")
+    env.pop("MUJOCO_GL", None)
+    out = subprocess.run(cmd, cwd=str(logs), env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "play.py: display :99 does not work" in out.stdout and "running without a viewer" in out.stdout
+    assert "Playing 3 steps of g1_priv_mimic" in out.stdout
+    env = dict(env, MUJOCO_GL="glfw")
+    out = subprocess.run(cmd + ["--record_video"], cwd=str(logs), env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-2000:]
+    assert (
+        out.stderr.strip()
+        .splitlines()[-1]
+        .startswith("play.py --record_video: MUJOCO_GL=glfw (set in the environment)")
+    )
+
+
 def test_a_twist_student_exports_with_twists_actions(log_root):
     from legged_gym.scripts import save_jit_stu_rlbc
 
