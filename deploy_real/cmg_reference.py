@@ -12,14 +12,18 @@ state and the root from its current pose, so the stream stays continuous.
 `CommandInput` is the live command: every step it GETs `command_velocity_g1` (a JSON list vx, vy, yaw
 rate) and, when the value changed, validates it (`deploy_real.contract.validate_velocity_command`:
 3 finite numbers inside the CMG's trained command range; out-of-range values are rejected, not
-clamped). A rejected value is logged in one line naming the key and the reason, and the last valid
-command is kept; a missing key or an unreachable Redis keeps it too. At start it writes the initial
-command to the key, so a value left there by an earlier session is not applied.
+clamped). That value is the target. What the generator gets moves towards the target by at most
+`MAX_COMMAND_RATE` (m/s², m/s², rad/s²) x 0.02 s per step, so a step in the command reaches the
+reference as a ramp. No valid command means stop (target 0, ramped down), logged in one line when it
+begins: a missing key (deleted, or expired: a client that writes it with an expiry, `SET ... EX 1`,
+and refreshes it has a dead-man switch), a rejected value (logged naming the key and the reason), an
+unreachable Redis. At start it writes the initial command to the key, in force at once, so a value
+left there by an earlier session is not applied.
 """
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence, Tuple, Union
+from typing import Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -104,30 +108,49 @@ class CMGReference:
             yield ref, 0, t
 
 
-class CommandInput:
-    """The live velocity command through Redis (see the module docstring)."""
+#: the fastest change of the command the generator gets (vx m/s², vy m/s², yaw rate rad/s²)
+MAX_COMMAND_RATE = np.array([1.5, 1.5, 2.0])
 
-    def __init__(self, link, command: np.ndarray, low: np.ndarray, high: np.ndarray, log=None) -> None:
+
+class CommandInput:
+    """The live velocity command through Redis (see the module docstring); `poll()` once per `dt` step."""
+
+    def __init__(self, link, command: np.ndarray, low: np.ndarray, high: np.ndarray, log=None, dt: float = 0.02):
         self.link, self.low, self.high = link, low, high
         self.log = log or (lambda msg: print(msg, flush=True))
-        self.command = np.asarray(command, dtype=np.float64)
+        self.max_step = MAX_COMMAND_RATE * float(dt)
+        self.target = np.asarray(command, dtype=np.float64)
+        self.command = self.target.copy()  # what the generator gets
         self.rejected = 0
+        self._stopped_for = ""  # why there is no valid command ("" while there is one)
         initial = encode_floats(self.command)
-        self._raw = initial.encode()
+        self._raw: Optional[bytes] = initial.encode()
         link.set_many({VELOCITY_COMMAND_KEY: initial})
 
+    def _stop(self, why: str) -> None:
+        self.target = np.zeros(3)
+        if why != self._stopped_for:
+            self.log("[high-level] {}: stopping (the command ramps to 0)".format(why))
+        self._stopped_for = why
+
     def poll(self) -> np.ndarray:
-        """The command in force: the key's value when it changed and is valid, else the last valid one."""
+        """The command for this step: one step of the ramp towards the target (module docstring)."""
         values = self.link.exchange({}, [VELOCITY_COMMAND_KEY], MAX_MESSAGE_BYTES)
-        raw = None if values is None else values[0]
-        if raw is None or raw == self._raw:
-            return self.command
-        self._raw = raw
-        try:
-            self.command = validate_velocity_command(raw, self.low, self.high)
-        except MessageError as e:
-            self.rejected += 1
-            self.log("[high-level] rejected {}; keeping {}".format(e, describe(self.command)))
-        else:
-            self.log("[high-level] command: {}".format(describe(self.command)))
+        if values is None:
+            self._raw = None
+            self._stop("Redis does not answer")
+        elif values[0] is None:
+            self._raw = None
+            self._stop("no {} (deleted or expired)".format(VELOCITY_COMMAND_KEY))
+        elif values[0] != self._raw:
+            self._raw = values[0]
+            try:
+                self.target = validate_velocity_command(values[0], self.low, self.high)
+            except MessageError as e:
+                self.rejected += 1
+                self._stop("rejected {}".format(e))
+            else:
+                self._stopped_for = ""
+                self.log("[high-level] command: {}".format(describe(self.target)))
+        self.command = self.command + np.clip(self.target - self.command, -self.max_step, self.max_step)
         return self.command

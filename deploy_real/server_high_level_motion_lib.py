@@ -301,7 +301,7 @@ def cmg_stream(cmg, link) -> Tuple[Iterator[Tuple[np.ndarray, int, float]], str]
         np.round(cmg.low, 3).tolist(),
         np.round(cmg.high, 3).tolist(),
     )
-    return cmg.stream(CommandInput(link, cmg.command, cmg.low, cmg.high)), what
+    return cmg.stream(CommandInput(link, cmg.command, cmg.low, cmg.high, dt=cmg.lib.dt)), what
 
 
 def clip_stream(motion_lib, args) -> Tuple[Iterator[Tuple[np.ndarray, int, float]], str]:
