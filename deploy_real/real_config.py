@@ -26,13 +26,11 @@ MAX_KP = 500.0
 MAX_KD = 50.0
 
 #: LowState_.mode_machine -> (Unitree's model name, what that robot is), from the `mode_machine` column of
-#: Unitree's G1 description table (unitree_ros, g1_description); 0 is what a sender that never sets it sends. The policy drives the waist roll and pitch
-#: (motors 13, 14), so only a G1 with 29 motors and the waist unlocked can run it.
+#: Unitree's G1 description table (unitree_ros, g1_description); 0 is what a sender that never sets it
+#: sends. The policy drives the waist roll and pitch (motors 13, 14), so only a G1 with 29 motors and the
+#: waist unlocked can run it.
 G1_MODE_MACHINES: Dict[int, Tuple[str, str]] = {
     0: ("unset", "no robot type set, as unitree_mujoco's simulator bridge publishes; not in Unitree's table"),
-    1: ("g1_23dof", "a 23-DoF G1 (early model: waist yaw only, 5-joint arms)"),
-    2: ("g1_29dof", "a 29-DoF G1 with the waist unlocked (early model, hip roll ratio 14.5)"),
-    3: ("g1_29dof_lock_waist", "a 29-DoF G1 with the waist locked (early model)"),
     4: ("g1_23dof_rev_1_0", "a 23-DoF G1 (waist yaw only, 5-joint arms)"),
     5: ("g1_29dof_rev_1_0", "a 29-DoF G1 with the waist unlocked (with or without hands)"),
     6: ("g1_29dof_lock_waist_rev_1_0", "a 29-DoF G1 with the waist locked"),
