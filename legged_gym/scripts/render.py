@@ -14,6 +14,7 @@ servers ask it before MuJoCo's viewer, which ends the process from C when GLFW c
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import subprocess
@@ -60,7 +61,13 @@ def has_display() -> bool:
 
 
 def _probe_error(backend: str, timeout: float) -> Optional[str]:
-    """None when MuJoCo can render with MUJOCO_GL=`backend` (tried in a child process), else why not."""
+    """None when MuJoCo can render with MUJOCO_GL=`backend` (tried in a child process), else why not. Asked
+    once per backend and display in a process (play.py and the servers ask again after choosing)."""
+    return _probe_once(backend, timeout, os.environ.get("DISPLAY"), os.environ.get("WAYLAND_DISPLAY"))
+
+
+@functools.lru_cache(maxsize=None)
+def _probe_once(backend: str, timeout: float, display: Optional[str], wayland: Optional[str]) -> Optional[str]:
     env = dict(os.environ, MUJOCO_GL=backend)
     env.pop("PYOPENGL_PLATFORM", None)
     try:
