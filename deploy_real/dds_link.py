@@ -125,6 +125,8 @@ class DdsDomain:
 
         def on_data_available(reader) -> None:
             now = time.monotonic()
+            if reader is None:  # cyclonedds passes None for a reader it is deleting (a callback racing close())
+                return
             samples = take(reader._ref, 16)
             if isinstance(samples, int):  # a DDS error code (the reader being deleted at shutdown)
                 return
