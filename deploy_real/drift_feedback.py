@@ -14,7 +14,7 @@ positions are dead-reckoned here, in the stream's frame, from where the referenc
 with q the IMU's orientation, its yaw put into the stream's frame by the offset taken at the first fresh
 reference (as `RelativeRefYaw` does), where p_ref = p = 0: training starts every episode on its reference,
 and `eval.py --set motion.student_odometry=estimate` measures the same dead reckoning in simulation.
-The feedback applies while the reference is FRESH. In HOLD and BLEND the block passes unchanged and
+The feedback applies while the reference is FRESH. In HOLD, BLEND and BLEND_IN the block passes unchanged and
 nothing is integrated; DEFAULT (the stream gone for hold + blend), a non-finite IMU quaternion or a
 non-finite estimate starts over at the next fresh reference. The feedback changes the observation only,
 by at most `max_speed` and `max_yaw_rate`: the PD targets stay behind `deploy_real.safety.PDTargetGuard`.

@@ -17,10 +17,17 @@
   When no message is fresh (invalid, missing, stale, Redis unreachable), the last valid reference is held
   for up to `hold_s` (0.1 s), then the reference blends linearly to the default (standing) vector at the
   last reference's heading over `blend_s` (1 s) and stays there (standing still never asks for a turn).
-  Until the first fresh message the default is used, so either server may start first. `rejected`,
+  Until the first fresh message the default is used, so either server may start first. A stream that
+  becomes fresh while the gate is on the default or blending to it (the first one, a restarted one) is
+  blended in: over `blend_in_s` (0.5 s) the reference goes linearly from what the gate gave last to the
+  stream's current frame (status BLEND_IN, the yaw along the shorter arc), so the policy never gets a step
+  from the standing pose to a pose in the middle of a clip (a training episode starts on its reference).
+  `rejected`,
   `stale`, `last_error` and `stale_reason` say what went wrong, for the servers' reports.
 - `tilt_angle`: the pelvis tilt from upright, from the IMU orientation: the real server faults into
   damping beyond the config's `max_tilt_rad`; the sim2sim server reports when its robot would have.
+- `mix_references`: the one interpolation of two 33-D vectors (the gate's blends, the high-level server's
+  ramps): linear, the yaw along the shorter arc.
 - `PDTargetGuard`: action -> PD targets. A non-finite action holds the last targets; actions are
   clipped to +-action_clip; every target is clamped to its joint range. Nothing non-finite or out of
   range leaves it.
@@ -33,6 +40,7 @@ import math
 from typing import Callable, Optional, Tuple, Union
 
 import numpy as np
+import torch
 
 from deploy_real.contract import (
     MIMIC_KEY,
@@ -44,10 +52,12 @@ from deploy_real.contract import (
     validate_mimic,
 )
 from legged_gym.envs.mdp.observations import REF_YAW_ENTRY
+from pose.utils.torch_utils import wrap_angle
 
 MAX_REF_AGE_S = 0.1
 HOLD_S = 0.1
 BLEND_S = 1.0
+BLEND_IN_S = 0.5
 #: a meta key whose seq stays unchanged this long while the reference message changes is another source's leftover
 META_LEFTOVER_S = 2.0
 
@@ -57,6 +67,17 @@ class RefStatus(enum.Enum):
     HOLD = "hold"  # the last valid reference, kept for up to hold_s
     BLEND = "blend"  # blending from the last valid reference to the default
     DEFAULT = "default"  # the default reference (at start, or after a blend)
+    BLEND_IN = "blend_in"  # blending from the default (or a blend to it) into a stream that became fresh
+
+
+def mix_references(start: np.ndarray, end: np.ndarray, w: float) -> np.ndarray:
+    """(1 - w) * start + w * end for 33-D (or 31-D) reference vectors, the yaw entry turned from start's by w
+    times the shorter arc to end's (wrapped into [-pi, pi)), so no blend turns the long way round."""
+    start, end = np.asarray(start, dtype=np.float64), np.asarray(end, dtype=np.float64)
+    out = (1.0 - w) * start + w * end
+    turn = wrap_angle(torch.tensor(end[REF_YAW_ENTRY] - start[REF_YAW_ENTRY], dtype=torch.float64))
+    out[REF_YAW_ENTRY] = float(wrap_angle(start[REF_YAW_ENTRY] + w * turn))
+    return out
 
 
 def _as_bytes(raw) -> bytes:
@@ -73,10 +94,12 @@ class ReferenceGate:
         max_age: float = MAX_REF_AGE_S,
         hold_s: float = HOLD_S,
         blend_s: float = BLEND_S,
+        blend_in_s: float = BLEND_IN_S,
         log: Callable[[str], None] = print,
     ) -> None:
         self.default = default_mimic_vector() if default is None else np.asarray(default, dtype=np.float64)
         self.max_age, self.hold_s, self.blend_s = float(max_age), float(hold_s), float(blend_s)
+        self.blend_in_s = float(blend_in_s)
         self.log = log
         self.last_valid: Optional[np.ndarray] = None
         self.last_valid_time = -np.inf  # monotonic time of the last fresh message
@@ -97,20 +120,41 @@ class ReferenceGate:
         self.stale_reason = ""  # why the last step had no fresh message
         self._blend_from: Optional[np.ndarray] = None
         self._blend_to = self.default  # the default at the heading of the reference the blend starts from
+        self._blend_in: Optional[Tuple[np.ndarray, float]] = None  # (the vector it starts from, its start time)
+        self._given: Tuple[np.ndarray, RefStatus] = (self.default, RefStatus.DEFAULT)  # the last update's answer
 
     def update(self, raw_mimic, raw_meta, now: float, wall_ms: float) -> Tuple[np.ndarray, RefStatus]:
         """The reference to use now and why. raw_mimic/raw_meta: the Redis values (None if missing or
         Redis is unreachable)."""
         ref = self._fresh(raw_mimic, raw_meta, now, wall_ms)
-        if ref is not None:
-            self.last_valid, self.last_valid_time, self._blend_from = ref, now, None
-            return ref, RefStatus.FRESH
+        out, status = self._fresh_or_blend_in(ref, now) if ref is not None else self._stale_reference(now)
+        self._given = (out, status)
+        return out.copy(), status
+
+    def _fresh_or_blend_in(self, ref: np.ndarray, now: float) -> Tuple[np.ndarray, RefStatus]:
+        """A fresh stream's frame, or while blending in, the mix of the vector the blend-in started from and it.
+        The reference held and blended from when the stream stops is the one given."""
+        if self._given[1] in (RefStatus.DEFAULT, RefStatus.BLEND) and self.blend_in_s > 0.0:
+            self._blend_in = (self._given[0], now)
+        out, status = ref, RefStatus.FRESH
+        if self._blend_in is not None:
+            start, t0 = self._blend_in
+            w = (now - t0) / self.blend_in_s
+            if w < 1.0 - 1e-9:  # (the tolerance: steps of exactly 0.02 s end it on the step due)
+                out, status = mix_references(start, ref, w), RefStatus.BLEND_IN
+            else:
+                self._blend_in = None
+        self.last_valid, self.last_valid_time, self._blend_from = out, now, None
+        return out, status
+
+    def _stale_reference(self, now: float) -> Tuple[np.ndarray, RefStatus]:
+        """No fresh message: the default before the first one, else hold, then blend to the default."""
         if self.last_valid is None:
-            return self.default.copy(), RefStatus.DEFAULT
+            return self.default, RefStatus.DEFAULT
         self.stale += 1
         since = now - self.last_valid_time
         if since <= self.hold_s:
-            return self.last_valid.copy(), RefStatus.HOLD
+            return self.last_valid, RefStatus.HOLD
         if self._blend_from is None:
             self._blend_from = self.last_valid.copy()
             self._blend_to = self.default.copy()

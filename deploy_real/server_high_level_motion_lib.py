@@ -54,6 +54,7 @@ from deploy_real.contract import (
 )
 from deploy_real.pacing import Pacer, StopRequest, seconds  # noqa: E402
 from deploy_real.redis_link import add_redis_argument  # noqa: E402
+from deploy_real.safety import mix_references  # noqa: E402
 from legged_gym.envs.mdp.observations import POLICY_DT, REF_YAW_ENTRY  # noqa: E402
 from pose.utils.torch_utils import wrap_angle  # noqa: E402
 
@@ -135,12 +136,9 @@ def ramp(start: np.ndarray, end: np.ndarray, seconds: float, dt: float = POLICY_
     """Linear interpolation from `start` to `end` in round(seconds / dt) steps, `end` included; the yaw
     entry along the shorter arc, so a ramp never turns the reference the long way round."""
     n = max(int(round(seconds / dt)), 1)
-    turn = float(wrap(end[YAW] - start[YAW]))
-    for i in range(1, n + 1):
-        w = i / n
-        out = (1.0 - w) * start + w * end
-        out[YAW] = end[YAW] if i == n else wrap(start[YAW] + w * turn)
-        yield out
+    for i in range(1, n):
+        yield mix_references(start, end, i / n)
+    yield np.array(end, dtype=np.float64)
 
 
 def exit_ramp(last: np.ndarray) -> Iterator[np.ndarray]:

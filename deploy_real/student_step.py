@@ -63,8 +63,10 @@ class RelativeRefYaw:
     stream's is the clip's. When the first fresh reference arrives after a restart, the offset between
     the two is taken so that the heading error starts at 0, as in training, where every episode starts
     at the reference's yaw. Then the entry is wrap(reference yaw - (IMU yaw + offset)) with the training
-    environment's function. The last valid reference (HOLD) keeps being tracked; while blending to or
-    standing on the default pose the entry is 0 (keep the heading), as it is before the first reference.
+    environment's function. The last valid reference (HOLD) keeps being tracked, and so does a stream being
+    blended in (BLEND_IN) once the offset is known; while blending to or standing on the default pose the
+    entry is 0 (keep the heading), as it is before the first reference and while a stream is blended in
+    from the default (its offset is taken at its first FRESH step, when the blend-in is over).
     Once the gate has reached the default (the stream was gone for hold + blend, 1.1 s), the next fresh
     reference starts over like a new episode: the offset is taken again, so a stream that resumes at
     another heading (a restarted high-level server, a new clip) does not ask the robot to turn.
@@ -84,7 +86,7 @@ class RelativeRefYaw:
         if status is RefStatus.FRESH and self.offset is None and np.isfinite(robot_yaw):
             self.offset = ref_yaw - robot_yaw
         out = np.array(mimic31, dtype=np.float32)
-        if self.offset is None or status not in (RefStatus.FRESH, RefStatus.HOLD):
+        if self.offset is None or status not in (RefStatus.FRESH, RefStatus.HOLD, RefStatus.BLEND_IN):
             out[REF_YAW_ENTRY] = 0.0
             return out
         block = torch.as_tensor(np.asarray(mimic31, dtype=np.float64))

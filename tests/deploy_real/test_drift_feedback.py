@@ -93,7 +93,7 @@ def test_a_robot_that_keeps_up_gets_no_correction_and_a_turned_one_a_yaw_rate():
 
 
 def test_stale_or_missing_references_and_bad_estimates():
-    """HOLD/BLEND: the block passes unchanged and nothing is integrated; DEFAULT and a non-finite
+    """HOLD/BLEND/BLEND_IN: the block passes unchanged and nothing is integrated; DEFAULT and a non-finite
     estimate or IMU quaternion start over (the next fresh reference aligns anew, no correction)."""
     fb = DeadReckonedFeedback(SETTINGS, DT)
     ref, imu = block(0.0), yaw_quat(0.0)
@@ -101,7 +101,7 @@ def test_stale_or_missing_references_and_bad_estimates():
         fb.steer(ref, imu, RefStatus.FRESH)
         fb.advance(np.zeros(3))
     ahead = fb.ref_xy.clone()
-    for status in (RefStatus.HOLD, RefStatus.BLEND):
+    for status in (RefStatus.HOLD, RefStatus.BLEND, RefStatus.BLEND_IN):
         np.testing.assert_array_equal(fb.steer(ref, imu, status), ref)
         fb.advance(np.zeros(3))
     assert np.allclose(fb.ref_xy.numpy(), ahead.numpy())
@@ -175,29 +175,31 @@ def test_export_carries_the_estimate_and_the_settings_to_student_step(tmp_path):
         )
 
     def stream(s, i):
-        """Step `s` on the i-th fresh frame of the walking reference; the velocity entries of the block it saw."""
+        """Step `s` on frame i of the walking reference (the gate blends the stream in over frames 0 to 24:
+        frame 25 is the first fresh one); the velocity entries of the block it saw."""
         raw = (encode_floats(mimic33), encode_meta(i + 1, 1000.0 * (i + 1)))
-        s.step(zeros[:3], yaw_quat(0.0), g1.default_dof_pos, zeros, 0.02 * (i + 1), 1000.0 * (i + 1), raw)
+        status = s.step(zeros[:3], yaw_quat(0.0), g1.default_dof_pos, zeros, 0.02 * (i + 1), 1000.0 * (i + 1), raw)
+        assert status.status is (RefStatus.BLEND_IN if i < 25 else RefStatus.FRESH)
         return s.builder.history[0, -1, 4:8]
 
     step = student_step()
     assert step.drift_feedback is not None and "drift feedback" in step.describe()
-    for i in range(5):
+    for i in range(30):
         seen = stream(step, i)
-        if i == 0:
+        if i == 25:
             assert float(seen[0]) == pytest.approx(1.0, abs=1e-5)  # aligned: nothing to correct yet
     assert float(np.abs(seen[:2] - np.array([1.0, 0.0])).max()) > 1e-3  # the robot's estimate differs: steered
 
     off = student_step(use_drift_feedback=False)  # the servers' --no_drift_feedback
     assert off.drift_feedback is None and "drift feedback off" in off.describe()
-    for i in range(3):
+    for i in range(28):
         seen = stream(off, i)
     assert float(seen[0]) == pytest.approx(1.0, abs=1e-6)  # the stream's velocity
 
     # the servers' --drift_feedback_gains: the same first correction, scaled by the new gain over the trained one
     def first_correction(**kwargs):
         s = student_step(**kwargs)
-        for i in range(2):
+        for i in range(27):
             seen = stream(s, i)
         return s, seen[:2] - np.array([1.0, 0.0])
 

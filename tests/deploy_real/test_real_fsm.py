@@ -135,7 +135,7 @@ def test_policy_step_gives_the_sim2sim_servers_targets_for_the_same_robot_state(
     clock = Clock()
     real.start(state(cfg), clock.t)
     real.mode, real.states = POLICY, real.states + [POLICY]  # straight to the policy
-    for _ in range(15):
+    for _ in range(30):  # the stream blended in over 0.5 s (25 steps), then fresh
         st = sim.sim.state()
         q25, dq25 = sim.sim.joint_pos_vel()
         low = LowState()
@@ -147,7 +147,7 @@ def test_policy_step_gives_the_sim2sim_servers_targets_for_the_same_robot_state(
         cmd = real.step(low, 0.001, now, now * 1000.0)
         target25 = sim.policy_step(now, now * 1000.0, raw=(link.ref.encode(), encode_meta(link.seq, link.now_ms)))
         np.testing.assert_allclose(cmd.q[motor_of_joint], target25, atol=1e-5)
-    assert real.student.status_counts == {"fresh": 15}
+    assert real.student.status_counts == {"blend_in": 25, "fresh": 5}
     assert (cmd.q[19], cmd.q[26]) == pytest.approx((0.3, -0.25), abs=1e-6)
     body = json.loads(link.sets[-1]["state_body_g1"])
     assert len(body) == 74
@@ -319,8 +319,10 @@ def test_reference_problems_are_reported_once_a_second_with_their_reason(cfg, re
         r.set(MIMIC_KEY, encode_floats(frame))
         run_steps(server, clock, state(cfg), 1)
     run_steps(server, clock, state(cfg), 150)  # it stops
-    # the 50 changes, then the last one for its 0.1 s (5 steps; 4 where 0.02 s steps add up to just over 0.1)
-    assert server.student.status_counts["fresh"] in (54, 55) and server.mode == POLICY
+    # the 50 changes (the first 25 blended in from the default), then the last one for its 0.1 s (5 steps; 4
+    # where 0.02 s steps add up to just over 0.1)
+    counts = server.student.status_counts
+    assert counts["blend_in"] == 25 and counts["fresh"] in (29, 30) and server.mode == POLICY
     reports = [line for line in lines if line.startswith("[real] reference ")]
     assert len(reports) == 4 and all(": rejected 1 stale " in line for line in reports[1:])
     assert reports[1].startswith("[real] reference blend: ") and reports[-1].startswith("[real] reference default: ")

@@ -38,8 +38,10 @@ def reference(yaw):
 def test_offset_taken_at_the_first_fresh_reference_then_heading_error():
     rel = RelativeRefYaw()
     ref = reference(2.0)
-    # nothing fresh yet: no heading error to show
+    # nothing fresh yet: no heading error to show, also while the gate blends a first stream in
     out = rel(ref, yaw_quat(-1.0), RefStatus.DEFAULT)
+    assert out[REF_YAW_ENTRY] == 0.0 and rel.offset is None
+    out = rel(ref, yaw_quat(-1.0), RefStatus.BLEND_IN)
     assert out[REF_YAW_ENTRY] == 0.0 and rel.offset is None
     # the first fresh reference aligns the IMU's zero: offset = 2.0 - (-1.0), error 0
     out = rel(ref, yaw_quat(-1.0), RefStatus.FRESH)
@@ -55,6 +57,9 @@ def test_offset_taken_at_the_first_fresh_reference_then_heading_error():
     # blending to or standing on the default: keep the heading
     assert rel(ref, yaw_quat(2.5), RefStatus.BLEND)[REF_YAW_ENTRY] == 0.0
     assert rel.offset == pytest.approx(3.0, abs=1e-6)  # a short gap: the same stream goes on
+    # back during that blend: blended in, tracked with the same offset
+    out = rel(ref, yaw_quat(-1.2), RefStatus.BLEND_IN)
+    assert out[REF_YAW_ENTRY] == pytest.approx(0.2, abs=1e-6)
     out = rel(ref, yaw_quat(-1.3), RefStatus.FRESH)
     assert out[REF_YAW_ENTRY] == pytest.approx(0.3, abs=1e-6)
     # the gate reached the default: the stream is gone; one resuming at heading -2.0 aligns anew
@@ -112,14 +117,19 @@ def test_student_step_uses_the_yaw_its_policy_was_trained_with(tmp_path, trained
     zeros = np.zeros(23)
     mimic33 = np.array(ReferenceGate().default, dtype=np.float64)
     mimic33[REF_YAW_ENTRY] = 2.0
-    for i, robot_yaw in enumerate([-1.0, -1.4]):  # aligned at the first, then turned by -0.4
+    for i in range(27):  # blended in over frames 0-24; aligned at frame 25, the first fresh one; turned by -0.4
         raw = (encode_floats(mimic33), encode_meta(i + 1, 1000.0 * (i + 1)))
+        robot_yaw = -1.4 if i == 26 else -1.0
         result = step.step(
             zeros[:3], yaw_quat(robot_yaw), g1.default_dof_pos, zeros, 0.02 * (i + 1), 1000.0 * (i + 1), raw
         )
+        seen = float(step.builder.history[0, -1, REF_YAW_ENTRY])
+        if i < 25:
+            assert result.status is RefStatus.BLEND_IN
+            assert seen == pytest.approx(0.0 if relative else 2.0 * i / 25, abs=1e-5)
+            continue
         assert result.status is RefStatus.FRESH
         assert result.mimic31[REF_YAW_ENTRY] == pytest.approx(2.0, abs=1e-6)  # the stream's, for the targets
-        seen = float(step.builder.history[0, -1, REF_YAW_ENTRY])
-        assert seen == pytest.approx((0.4 if i else 0.0) if relative else 2.0, abs=1e-5)
+        assert seen == pytest.approx((0.4 if i == 26 else 0.0) if relative else 2.0, abs=1e-5)
     step.restart()
     assert step.relative_yaw is None or step.relative_yaw.offset is None

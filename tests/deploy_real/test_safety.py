@@ -22,8 +22,14 @@ def msg(r):
     return encode_floats(r).encode()
 
 
+def gate(**settings):
+    """A gate without the blend-in (a fresh message is given as it is): the freshness rules alone; the blend-in
+    has tests of its own below."""
+    return ReferenceGate(blend_in_s=0.0, **settings)
+
+
 def test_default_until_the_first_valid_message():
-    g = ReferenceGate()
+    g = gate()
     out, status = g.update(None, None, now=0.0, wall_ms=0.0)
     assert status is RefStatus.DEFAULT and np.array_equal(out, DEFAULT)
     out, status = g.update(b"[1, 2]", None, now=0.02, wall_ms=20.0)
@@ -32,7 +38,7 @@ def test_default_until_the_first_valid_message():
 
 
 def test_fresh_then_hold_then_blend_to_default():
-    g = ReferenceGate(max_age=0.1, hold_s=0.1, blend_s=1.0)
+    g = gate(max_age=0.1, hold_s=0.1, blend_s=1.0)
     r = ref(0.1)
     out, status = g.update(msg(r), encode_meta(1, 1000.0), now=10.0, wall_ms=1000.0)
     assert status is RefStatus.FRESH and np.allclose(out, r)
@@ -58,7 +64,7 @@ def test_fresh_then_hold_then_blend_to_default():
 def test_blend_to_the_default_keeps_the_last_heading():
     """A reference facing 2.5 rad goes stale: the body blends to the default, the yaw stays at 2.5 (the
     default's is 0), through the blend and after it; a later stale spell starts from its own heading."""
-    g = ReferenceGate(max_age=0.1, hold_s=0.1, blend_s=1.0)
+    g = gate(max_age=0.1, hold_s=0.1, blend_s=1.0)
     r = ref(0.1)
     r[3] = 2.5
     g.update(msg(r), encode_meta(1, 1000.0), now=10.0, wall_ms=1000.0)
@@ -78,11 +84,97 @@ def test_blend_to_the_default_keeps_the_last_heading():
     assert status is RefStatus.DEFAULT and out[3] == -1.0
 
 
+def stream(g, frames, t0, seq0=1):
+    """Feed `frames` as a live stream, one every 0.02 s from t0 (each with a new seq): [(out, status)]."""
+    got = []
+    for k, r in enumerate(frames):
+        t = t0 + 0.02 * k
+        got.append(g.update(msg(r), encode_meta(seq0 + k, 1000.0 * t), now=t, wall_ms=1000.0 * t))
+    return got
+
+
+def test_a_first_stream_is_blended_in_from_the_default():
+    """The first fresh frames (a clip that starts away from the standing pose, turned 3 rad, moving) come in over
+    0.5 s: at step k the reference is (1 - w) * default + w * the stream's frame k, w = k * 0.02 / 0.5, the yaw
+    turned by w * 3 rad; from w = 1 on it is the stream's frame."""
+    g = ReferenceGate(blend_in_s=0.5)
+    frames = []
+    for k in range(30):
+        r = ref(0.1 + 0.004 * k)
+        r[3] = 3.0
+        frames.append(r)
+    got = stream(g, frames, t0=10.0)
+    for k in range(25):
+        out, status = got[k]
+        w = k * 0.02 / 0.5
+        expected = (1 - w) * DEFAULT + w * frames[k]
+        expected[3] = w * 3.0
+        assert status is RefStatus.BLEND_IN
+        np.testing.assert_allclose(out, expected, atol=1e-9)
+    for k in range(25, 30):
+        out, status = got[k]
+        assert status is RefStatus.FRESH and np.allclose(out, frames[k])
+
+
+def test_a_restarted_stream_is_blended_in_the_short_way_round():
+    """A stream facing 2.5 rad stops; the gate blends to the default at 2.5 rad. A new stream facing -2.8 rad
+    comes in turning through pi (the arc of 0.98 rad), not back through 0 (5.3 rad)."""
+    g = ReferenceGate(blend_in_s=0.5)
+    r = ref(0.1)
+    r[3] = 2.5
+    stream(g, [r] * 30, t0=10.0)
+    out, status = g.update(None, None, now=12.0, wall_ms=12000.0)
+    assert status is RefStatus.DEFAULT and out[3] == 2.5
+    r2 = ref(-0.1)
+    r2[3] = -2.8
+    got = stream(g, [r2] * 26, t0=12.02, seq0=100)
+    arc = 2 * np.pi - 5.3
+    stand = DEFAULT.copy()
+    stand[3] = 2.5
+    out, status = got[10]  # w = 0.4
+    assert status is RefStatus.BLEND_IN
+    np.testing.assert_allclose(out[3], 2.5 + 0.4 * arc, atol=1e-9)
+    np.testing.assert_allclose(np.delete(out, 3), np.delete(0.6 * stand + 0.4 * r2, 3), atol=1e-9)
+    yaws = np.array([o[3] for o, _ in got])
+    assert np.all(np.abs(np.angle(np.exp(1j * np.diff(yaws)))) < 0.05)  # never more than one step of the arc
+    assert got[-1][1] is RefStatus.FRESH and np.allclose(got[-1][0], r2)
+
+
+def test_a_stream_stopping_while_blending_in_holds_and_blends_from_what_was_given():
+    """Stale in the middle of the blend-in: the reference held is the mix given last, not the stream's frame,
+    and the blend to the default starts from it."""
+    g = ReferenceGate(blend_in_s=0.5, hold_s=0.1, blend_s=1.0)
+    r = ref(0.25)
+    got = stream(g, [r] * 11, t0=10.0)  # w = 0.4 at the last one (10.2)
+    given = got[-1][0]
+    np.testing.assert_allclose(given, 0.6 * DEFAULT + 0.4 * r, atol=1e-9)
+    out, status = g.update(None, None, now=10.28, wall_ms=10280.0)
+    assert status is RefStatus.HOLD and np.array_equal(out, given)
+    out, status = g.update(None, None, now=10.8, wall_ms=10800.0)  # 0.5 s into the blend to the default
+    assert status is RefStatus.BLEND
+    np.testing.assert_allclose(out, 0.5 * given + 0.5 * DEFAULT, atol=1e-9)
+
+
+def test_a_stream_back_within_the_hold_or_mid_blend_out():
+    """Back within the hold: the stream's frame at once (no blend-in). Back while blending to the default:
+    blended in from the vector given last."""
+    g = ReferenceGate(blend_in_s=0.5, hold_s=0.1, blend_s=1.0)
+    r = ref(0.2)
+    stream(g, [r] * 30, t0=10.0)  # fresh after 0.5 s; the last frame at 10.58
+    out, status = stream(g, [r], t0=10.66, seq0=200)[0]  # 80 ms later
+    assert status is RefStatus.FRESH and np.allclose(out, r)
+    out, status = g.update(None, None, now=11.26, wall_ms=11260.0)  # hold over at 10.76, half way to the default
+    assert status is RefStatus.BLEND
+    r2 = ref(-0.2)
+    back, status = stream(g, [r2], t0=11.28, seq0=300)[0]
+    assert status is RefStatus.BLEND_IN and np.allclose(back, out)  # w = 0: the vector given last
+
+
 def test_a_sender_clock_off_is_used_by_its_seq_changes_and_logged_once():
     """A second machine 300 ms ahead (no NTP): its first message waits for a change (its t_ms cannot say it is
     live), every seq change is fresh on this clock, and one line names the offset and "sync clocks"."""
     lines = []
-    g = ReferenceGate(log=lines.append)
+    g = gate(log=lines.append)
     r = ref(0.1)
     out, status = g.update(msg(r), encode_meta(1, 1300.0), now=0.0, wall_ms=1000.0)
     assert status is RefStatus.DEFAULT and lines == []
@@ -96,7 +188,7 @@ def test_a_sender_clock_off_is_used_by_its_seq_changes_and_logged_once():
     assert status is RefStatus.BLEND  # the hold (0.1 s after the last fresh step) is over too
     assert g.stale_reason == "action_mimic_g1_meta.seq 6 unchanged for 0.11 s"
     # 500 ms behind: the same, and no second line
-    g2 = ReferenceGate(log=lines.append)
+    g2 = gate(log=lines.append)
     g2.update(msg(r), encode_meta(1, 500.0), now=0.0, wall_ms=1000.0)
     out, status = g2.update(msg(r), encode_meta(2, 520.0), now=0.02, wall_ms=1020.0)
     assert status is RefStatus.FRESH and len(lines) == 2 and "500 ms behind this computer's clock" in lines[1]
@@ -109,7 +201,7 @@ def test_whats_in_redis_at_start_is_only_the_baseline():
     the value changes; a meta key seen first counts at once only when its t_ms is this clock's."""
     left = ref(0.2)
     left[3] = 2.5
-    g = ReferenceGate()
+    g = gate()
     for k in range(100):
         out, status = g.update(msg(left), None, now=0.02 * k, wall_ms=20.0 * k)
         assert status is RefStatus.DEFAULT and np.array_equal(out, DEFAULT)
@@ -118,13 +210,13 @@ def test_whats_in_redis_at_start_is_only_the_baseline():
     out, status = g.update(msg(new), None, now=2.0, wall_ms=2000.0)
     assert status is RefStatus.FRESH and np.allclose(out, new)
     # a leftover meta key (sent an hour ago) beside the leftover frame: not used either
-    g = ReferenceGate()
+    g = gate()
     for k in range(10):
         _, status = g.update(msg(left), encode_meta(41, -3.6e6), now=0.02 * k, wall_ms=20.0 * k)
         assert status is RefStatus.DEFAULT
     assert g.stale_reason.startswith("action_mimic_g1_meta.seq 41 unchanged since it was first read")
     # a live stream of this machine, met mid-way: its first message counts
-    g = ReferenceGate()
+    g = gate()
     _, status = g.update(msg(new), encode_meta(41, 990.0), now=1.0, wall_ms=1000.0)
     assert status is RefStatus.FRESH
 
@@ -134,7 +226,7 @@ def test_a_leftover_meta_key_is_ignored_after_2_s_of_a_changing_reference():
     alone: stale for 2 s, then the meta key is ignored with one line naming it and the reference is fresh
     while it changes; a meta key whose seq changes again is judged by it again."""
     lines = []
-    g = ReferenceGate(log=lines.append)
+    g = gate(log=lines.append)
     meta = encode_meta(9, -5000.0)
     statuses = []
     for k in range(150):
@@ -163,7 +255,7 @@ def test_an_unchanged_message_is_validated_once(monkeypatch):
     calls = []
     validate = safety.validate_mimic
     monkeypatch.setattr(safety, "validate_mimic", lambda raw: calls.append(raw) or validate(raw))
-    g = ReferenceGate()
+    g = gate()
     bad = b"[" + b"1," * 32 + b"nope]"
     for k in range(50):
         g.update(bad, None, now=0.02 * k, wall_ms=20.0 * k)
@@ -174,7 +266,7 @@ def test_an_unchanged_message_is_validated_once(monkeypatch):
 
 
 def test_invalid_meta_and_invalid_reference_are_not_used():
-    g = ReferenceGate()
+    g = gate()
     r = ref(0.05)
     g.update(msg(r), encode_meta(1, 0.0), now=0.0, wall_ms=0.0)
     bad = r.copy()
@@ -186,7 +278,7 @@ def test_invalid_meta_and_invalid_reference_are_not_used():
 
 
 def test_source_without_meta_is_fresh_while_it_changes():
-    g = ReferenceGate()
+    g = gate()
     out, status = g.update(msg(ref(0.09)), None, now=0.0, wall_ms=0.0)  # the baseline
     assert status is RefStatus.DEFAULT
     out, status = g.update(msg(ref(0.1)), None, now=0.02, wall_ms=20.0)
