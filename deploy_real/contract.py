@@ -240,12 +240,15 @@ def validate_mimic(value: Any, joints: Optional[DeployJoints] = None, margin: fl
 
 
 def validate_velocity_command(
-    value: Any, low: Union[Sequence[float], np.ndarray], high: Union[Sequence[float], np.ndarray]
+    value: Any,
+    low: Union[Sequence[float], np.ndarray],
+    high: Union[Sequence[float], np.ndarray],
+    range_name: str = "the CMG's trained range",
 ) -> np.ndarray:
     """The velocity command (vx, vy, yaw rate) as float64 (3,), or MessageError naming the entry.
 
     `value`: the raw Redis bytes/str (JSON list) or a list. Checks: a list of 3 finite numbers, each
-    within [low, high] (the CMG's trained command range; nothing is clamped)."""
+    within [low, high] (`range_name`: by default the CMG's trained command range; nothing is clamped)."""
     c = _float_list(value, VELOCITY_COMMAND_KEY, len(COMMAND_FIELDS))
     bad = np.flatnonzero((c < np.asarray(low)) | (c > np.asarray(high)))
     if bad.size:
@@ -253,9 +256,7 @@ def validate_velocity_command(
         name, unit = COMMAND_FIELDS[i], COMMAND_UNITS[i]
         raise MessageError(
             "{}[{}]".format(VELOCITY_COMMAND_KEY, i),
-            "{} {:.4g} {} outside the CMG's trained range [{:.3f}, {:.3f}] {}".format(
-                name, c[i], unit, low[i], high[i], unit
-            ),
+            "{} {:.4g} {} outside {} [{:.3f}, {:.3f}] {}".format(name, c[i], unit, range_name, low[i], high[i], unit),
         )
     return c
 

@@ -17,7 +17,9 @@ from the heading the previous one reached, so the blend never asks for a turn). 
 locomotion under the velocity command --vx --vy --yaw_rate (`deploy_real.cmg_reference`; the generator
 of --cmg_model, default the shipped assets/cmg/cmg.pt; --cmg_foot_lock for a policy trained with the
 foot lock) until --duration or Ctrl-C; a client changes the
-command live by SETting `command_velocity_g1` to a JSON list [vx, vy, yaw_rate]. At the end of the clip, at
+command live by SETting `command_velocity_g1` to a JSON list [vx, vy, yaw_rate]; [0, 0, 0] stands. With
+--policy_path a student of the CMG tasks, its export metadata sets the accepted command band, the
+generator, the foot lock and the reference height of its training. At the end of the clip, at
 --duration, or on Ctrl-C / SIGTERM, the reference ramps linearly to the default standing vector over 2 s
 (keeping the last heading) and that is set. Ramps turn the yaw along the shorter arc. --vis shows the
 reference in a MuJoCo viewer (the kinematic model) when a display exists.
@@ -118,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--policy_path",
         default=None,
         metavar="EXPORT",
-        help="the exported student the low-level server runs: --vel_smooth_window from its metadata",
+        help="the exported student the low-level server runs: --vel_smooth_window from its metadata; with "
+        "--cmg, a CMG student's command band, foot lock and reference height (metadata `cmg`)",
     )
     p.add_argument("--vis", action="store_true", help="show the reference in a MuJoCo viewer (needs a display)")
     add_redis_argument(p)
@@ -288,18 +291,66 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
         parser.error("--cmg streams generated locomotion, not clips: drop {}".format(" ".join(clip_flags)))
 
 
+def cmg_settings(args) -> dict:
+    """CMGReference's keyword arguments: --cmg_model and --cmg_foot_lock, or, for --policy_path a student of the
+    CMG tasks, its training's (export metadata `cmg`): its command band, generator, foot lock and reference
+    height. ValueError when a flag contradicts the metadata or the generator it names is not here."""
+    settings = {"model": args.cmg_model, "foot_lock": bool(args.cmg_foot_lock)}
+    if args.policy_path is None:
+        return settings
+    from deploy_real.policy import Policy
+
+    trained = (Policy(args.policy_path).metadata() or {}).get("cmg")  # (TWIST's exports carry none)
+    if trained is None:
+        print(
+            "[high-level] {} records no CMG training (a clip student, or exported before 2026-12-05): the CMG's "
+            "whole command range".format(args.policy_path),
+            flush=True,
+        )
+        return settings
+    if args.cmg_foot_lock is not None and bool(trained["foot_lock"]) is not True:
+        raise ValueError("--cmg_foot_lock: {} was trained without the foot lock".format(args.policy_path))
+    if args.cmg_model is None and trained["model"] is not None:
+        if not os.path.exists(trained["model"]):
+            raise ValueError(
+                "{} was trained on the CMG {}, not here: pass its copy as --cmg_model".format(
+                    args.policy_path, trained["model"]
+                )
+            )
+        settings["model"] = trained["model"]
+    elif args.cmg_model is not None and trained["model"] is None:
+        print(
+            "[high-level] {} was trained on the shipped CMG; streaming --cmg_model {}".format(
+                args.policy_path, args.cmg_model
+            ),
+            flush=True,
+        )
+    settings.update(
+        foot_lock=bool(trained["foot_lock"]),
+        band=(trained["command_low"], trained["command_high"]),
+        height=float(trained["height"]),
+        height_from_fk=bool(trained["height_from_fk"]),
+    )
+    return settings
+
+
 def cmg_stream(cmg, link) -> Tuple[Iterator[Tuple[np.ndarray, int, float]], str]:
     """The CMG's stream under the live command of `command_velocity_g1`, and what it streams."""
     from deploy_real.cmg_reference import CommandInput, describe
 
-    what = "CMG locomotion of {} ({}; change it live: SET {} '[vx, vy, yaw_rate]' within {} .. {})".format(
-        cmg.model_path,
-        describe(cmg.command),
-        VELOCITY_COMMAND_KEY,
-        np.round(cmg.low, 3).tolist(),
-        np.round(cmg.high, 3).tolist(),
+    what = (
+        "CMG locomotion of {} ({}; change it live: SET {} '[vx, vy, yaw_rate]' within {} {} .. {}, or "
+        "[0, 0, 0] to stand)".format(
+            cmg.model_path,
+            describe(cmg.command),
+            VELOCITY_COMMAND_KEY,
+            cmg.range_name,
+            np.round(cmg.low, 3).tolist(),
+            np.round(cmg.high, 3).tolist(),
+        )
     )
-    return cmg.stream(CommandInput(link, cmg.command, cmg.low, cmg.high, dt=cmg.lib.dt)), what
+    commands = CommandInput(link, cmg.command, cmg.low, cmg.high, dt=cmg.lib.dt, range_name=cmg.range_name)
+    return cmg.stream(commands), what
 
 
 def clip_stream(motion_lib, args) -> Tuple[Iterator[Tuple[np.ndarray, int, float]], str]:
@@ -323,9 +374,7 @@ def run(args) -> int:
     if args.cmg:
         from deploy_real.cmg_reference import CMGReference
 
-        cmg = CMGReference(
-            args.cmg_model, [getattr(args, f[2:]) or 0.0 for f in COMMAND_FLAGS], foot_lock=bool(args.cmg_foot_lock)
-        )
+        cmg = CMGReference(command=[getattr(args, f[2:]) or 0.0 for f in COMMAND_FLAGS], **cmg_settings(args))
     if cmg is None:
         window, source = clip_vel_window(args)
         print("[high-level] clip velocities over {} frames ({})".format(window, source), flush=True)

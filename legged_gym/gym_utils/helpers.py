@@ -380,6 +380,14 @@ def trained_set_items(ckpt: dict) -> List[str]:
     return list((infos.get("set") if isinstance(infos, dict) else None) or [])
 
 
+def trained_task(ckpt: dict) -> Optional[str]:
+    """The task a checkpoint's run was trained on (train.py records it in its "infos" since 2026-12-05); None
+    for older checkpoints and TWIST's."""
+    infos = ckpt.get("infos")
+    task = infos.get("task") if isinstance(infos, dict) else None
+    return task if isinstance(task, str) else None
+
+
 def warn_unrepeated_settings(checkpoint, args, advice: str = "add them to play the policy as trained") -> None:
     """`warn_unrepeated_items` for the env --set items the checkpoint's run was trained with (train.py
     records them in its "infos")."""

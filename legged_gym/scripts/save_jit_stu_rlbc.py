@@ -65,6 +65,7 @@ from legged_gym.gym_utils.helpers import (
     experiment_dir,  # noqa: E402
     resolve_checkpoint,
     trained_set_items,
+    trained_task,
 )
 
 if TYPE_CHECKING:
@@ -258,6 +259,38 @@ def drift_feedback(trained_set: Sequence[str]) -> Optional[Dict[str, float]]:
     return {k: float(trained_value(trained_set, ["motion", "ref_correction", k], getattr(c, k))) for k in SETTINGS}
 
 
+def cmg_stream(task: Optional[str], trained_set: Sequence[str]) -> Optional[Dict[str, Any]]:
+    """The CMG reference a student of a CMG task (`g1_stu_rl_cmg_*`) was trained on, with its --set items: the
+    command band of its episodes (`commands`, the mirrored episodes' commands included), the generator
+    (`motion.cmg_model`, None: the shipped one) and the frames' settings (`motion.cmg_foot_lock`,
+    `cmg_height`, `cmg_height_from_fk`). What the high-level server's --cmg streams for it (--policy_path).
+    None for a clip task, a task not registered here, or a checkpoint that does not record its task (train.py
+    records it since 2026-12-05)."""
+    from legged_gym.envs import task_registry
+    from legged_gym.gym_utils.cfg_override import apply_overrides
+
+    if task is None or task not in task_registry.task_names:
+        return None
+    env_cfg, train_cfg = task_registry.get_cfgs(task)
+    if not hasattr(env_cfg.motion, "cmg_model"):
+        return None
+    apply_overrides(trained_set, env_cfg, train_cfg)
+    c, m = env_cfg.commands, env_cfg.motion
+    low = [float(r[0]) for r in (c.lin_vel_x, c.lin_vel_y, c.ang_vel_yaw)]
+    high = [float(r[1]) for r in (c.lin_vel_x, c.lin_vel_y, c.ang_vel_yaw)]
+    if float(m.cmg_mirror_prob) > 0.0:  # a mirrored episode runs under (vx, -vy, -yaw rate)
+        for i in (1, 2):
+            low[i], high[i] = min(low[i], -high[i]), max(high[i], -low[i])
+    return {
+        "command_low": low,
+        "command_high": high,
+        "model": None if m.cmg_model is None else str(m.cmg_model),
+        "foot_lock": bool(m.cmg_foot_lock),
+        "height": float(m.cmg_height),
+        "height_from_fk": bool(m.cmg_height_from_fk),
+    }
+
+
 def export_settings(meta: Dict[str, Any]) -> List[str]:
     """The env --set items an export's metadata stands for (the inverse of `reference_yaw`,
     `vel_smooth_window` and `drift_feedback` above; keys the metadata lacks give no item): what
@@ -287,9 +320,12 @@ def read_export_metadata(model_path) -> Optional[Dict[str, Any]]:
     return export_metadata_json(text, "{} ({})".format(model_path, EXPORT_METADATA_FILE)) if text else None
 
 
-def deploy_metadata(robot: str = "g1", trained_set: Sequence[str] = ()) -> Dict[str, object]:
+def deploy_metadata(
+    robot: str = "g1", trained_set: Sequence[str] = (), task: Optional[str] = None
+) -> Dict[str, object]:
     """What a deployer needs beside the network (docs/observations.md, Export metadata); `trained_set`:
-    the checkpoint's --set items (for `reference_yaw` and `vel_smooth_window`)."""
+    the checkpoint's --set items (for `reference_yaw`, `vel_smooth_window`, `drift_feedback`, `cmg`), `task`
+    its training task (for `cmg`; None: unknown)."""
     from legged_gym.envs.g1.g1_mimic_distill_config import G1MimicStuRLCfg
     from legged_gym.envs.mdp.layout import ANKLE_DOF_IDS
     from pose.g1_model import load_g1
@@ -332,6 +368,7 @@ def deploy_metadata(robot: str = "g1", trained_set: Sequence[str] = ()) -> Dict[
         "reference_yaw": reference_yaw(trained_set),
         "vel_smooth_window": vel_smooth_window(trained_set),
         "drift_feedback": drift_feedback(trained_set),
+        "cmg": cmg_stream(task, trained_set),
     }
 
 
@@ -347,7 +384,7 @@ def export(path, out_dir, exptid: str, robot: str = "g1") -> Dict[str, str]:
     base = out_dir / "{}-{}".format(exptid, it)
     example = torch.ones(2, num_obs)
     base_velocity = base_velocity_model(path, ckpt, model, robot)
-    meta = deploy_metadata(robot, trained_set_items(ckpt))
+    meta = deploy_metadata(robot, trained_set_items(ckpt), trained_task(ckpt))
     if meta["drift_feedback"] is not None and base_velocity is None:
         raise ValueError(
             "{}: trained with motion.student_ref_correction but without a state estimator of base_lin_vel "

@@ -191,7 +191,8 @@ def build_and_learn(args, train_cfg, main_process: bool = True) -> None:
         env, _ = task_registry.make_env(name=args.task, args=args)
         print(header_line(args, env))
         runner, train_cfg = task_registry.make_alg_runner(env=env, name=args.task, args=args, train_cfg=train_cfg)
-        runner.checkpoint_infos = {"set": list(getattr(args, "overrides", None) or [])}  # read by play.py and eval.py
+        # read by play.py, eval.py and the exporter (save_jit_stu_rlbc.py)
+        runner.checkpoint_infos = {"set": list(getattr(args, "overrides", None) or []), "task": args.task}
         runner.learn(num_learning_iterations=int(train_cfg.runner.max_iterations), init_at_random_ep_len=True)
     except BaseException:
         if not existed and main_process:

@@ -13,8 +13,14 @@ import torch
 from conftest import tiny_cmg
 from deploy_helpers import HIGH_LEVEL, LOW_LEVEL, start_server, stop, wait_for
 
-from deploy_real.cmg_reference import CMGReference, CommandInput
-from deploy_real.contract import BODY_STATE_KEY, MIMIC_KEY, MIMIC_META_KEY, VELOCITY_COMMAND_KEY
+from deploy_real.cmg_reference import POLICY_BAND, CMGReference, CommandInput
+from deploy_real.contract import (
+    BODY_STATE_KEY,
+    MIMIC_KEY,
+    MIMIC_META_KEY,
+    VELOCITY_COMMAND_KEY,
+    default_mimic_vector,
+)
 from deploy_real.motion_reference import mocap_qpos
 from deploy_real.redis_link import RedisLink
 from deploy_real.server_high_level_motion_lib import main as server_main
@@ -114,6 +120,55 @@ def test_the_initial_command_must_be_inside_the_trained_range(cmg_model):
         CMGReference(cmg_model, (9.0, 0.0, 0.0))
     with pytest.raises(ValueError, match="not finite"):
         CMGReference(cmg_model, (0.0, float("nan"), 0.0))
+
+
+def test_a_stop_blends_to_standing_and_a_command_walks_again(cmg_model):
+    """Command a for 40 frames, stop for 80, a again for 40 (the stand-in gives each at once, no ramp): the
+    stream is the generated frames while walking; from the first stopped frame on, the default standing
+    vector at the frame's heading mixes in by 0.02 more per frame (1 s); once walking again the frames come
+    back by 0.04 per frame (0.5 s). A stream that starts at 0 stands from its first frame."""
+    a = np.array([1.0, 0.1, 0.3])
+    schedule = [a] * 40 + [np.zeros(3)] * 80 + [a] * 40
+    refs, _ = play(CMGReference(cmg_model, a), schedule)
+    generator = CMGReference(cmg_model, a)  # the frames alone
+    frames = []
+    for command in schedule:
+        generator.set_command(command)
+        frames.append(generator.next()[0])
+    w = np.concatenate(
+        [np.zeros(40), np.minimum(0.02 * np.arange(1, 81), 1.0), np.maximum(1.0 - 0.04 * np.arange(1, 41), 0.0)]
+    )
+    standing = np.broadcast_to(default_mimic_vector(), (160, 33)).copy()
+    standing[:, 3] = np.array(frames)[:, 3]
+    np.testing.assert_allclose(refs, (1.0 - w[:, None]) * np.array(frames) + w[:, None] * standing, atol=1e-9)
+    assert np.abs(np.diff(refs[:, 8:], axis=0)).max() < 0.1  # no jump into standing or out of it
+
+    refs, _ = play(CMGReference(cmg_model), [np.zeros(3)] * 10)
+    np.testing.assert_allclose(np.delete(refs, 3, axis=1), np.delete(standing[:10], 3, axis=1), atol=1e-12)
+
+
+def test_a_policy_band_rejects_commands_outside_it_but_not_stop(redis_server):
+    """CommandInput with a student's band (vx 0.5-1.5 m/s): vx 0.3 is rejected naming the band (and stops);
+    [0, 0, 0] is stop, accepted outside the band; vx 1.0 walks."""
+    client = redis.Redis(port=redis_server.port)
+    link = RedisLink(redis_server.url, start_private=False)
+    lines = []
+    low, high = np.array([0.5, -0.3, -0.5]), np.array([1.5, 0.3, 0.5])
+    commands = CommandInput(link, np.array([1.0, 0.0, 0.0]), low, high, log=lines.append, range_name=POLICY_BAND)
+    try:
+        client.set(VELOCITY_COMMAND_KEY, "[0.3, 0.0, 0.0]")
+        commands.poll()
+        assert commands.target.tolist() == [0.0, 0.0, 0.0] and commands.rejected == 1
+        assert "vx 0.3 m/s outside the policy's command band [0.500, 1.500] m/s" in lines[-1]
+        client.set(VELOCITY_COMMAND_KEY, "[0.0, 0.0, 0.0]")
+        commands.poll()
+        assert commands.target.tolist() == [0.0, 0.0, 0.0] and commands.rejected == 1
+        assert lines[-1] == "[high-level] command: vx 0.00 m/s, vy 0.00 m/s, yaw_rate 0.00 rad/s"
+        client.set(VELOCITY_COMMAND_KEY, "[1.0, 0.0, 0.2]")
+        commands.poll()
+        assert commands.target.tolist() == [1.0, 0.0, 0.2] and commands.rejected == 1
+    finally:
+        link.close()
 
 
 def test_foot_lock_streams_the_locked_frames(cmg_model):
@@ -274,7 +329,8 @@ def test_server_streams_the_command_and_changes_it_live(redis_server, cmg_model,
 
 def test_low_level_server_runs_on_cmg_frames_in_sim2sim(redis_server, tmp_path):
     """The shipped CMG streamed to the low-level server with the shipped student (a student of the CMG
-    tasks is used the same way): every frame passes the safety gate and drives the policy at 50 Hz."""
+    tasks is used the same way): every frame passes the safety gate and drives the policy at 50 Hz; walking
+    at 0.5 m/s for 2 s, then a stop (the reference blends to standing), and the robot stays up."""
     summary = tmp_path / "low.json"
     low, low_log = start_server(
         LOW_LEVEL,
@@ -292,7 +348,11 @@ def test_low_level_server_runs_on_cmg_frames_in_sim2sim(redis_server, tmp_path):
             tmp_path,
             tmp_path / "high.log",
         )
+        client = redis.Redis(port=redis_server.port)
+        wait_for(lambda: streamed(client)[0] >= 100, 90, "2 s of CMG frames")
+        client.set(VELOCITY_COMMAND_KEY, "[0.0, 0.0, 0.0]")
         assert high.wait(timeout=90) == 0, (tmp_path / "high.log").read_text()
+        assert "[high-level] command: vx 0.00 m/s" in (tmp_path / "high.log").read_text()
         high_log.close()
     finally:
         assert stop(low, low_log) == 0, (tmp_path / "low.log").read_text()

@@ -91,7 +91,8 @@ def test_teacher_trains_through_the_shell_script(teacher_run):
     assert ckpt["policy_cfg"]["num_observations"] == 1318 and ckpt["policy_cfg"]["num_motion_steps"] == 20
     assert ckpt["normalizer"]["count"].item() == ITERATIONS * STEPS_PER_ENV * NUM_ENVS
     assert ckpt["env_counters"]["total_env_steps_counter"] == ITERATIONS * STEPS_PER_ENV
-    assert ckpt["infos"] == {"set": TEACHER_SET[1::2]}  # the --set items, for play.py and eval.py
+    # the --set items and the task, for play.py, eval.py and the exporter
+    assert ckpt["infos"] == {"set": TEACHER_SET[1::2], "task": "g1_priv_mimic"}
     # nothing went to the repository's own log folder
     assert not (Path(helpers.LEGGED_GYM_ROOT_DIR) / "logs" / "g1_priv_mimic" / TEACHER).exists()
     # console: one header line, a summary line for the last iteration, no warp module-load lines
