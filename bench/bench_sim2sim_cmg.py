@@ -5,7 +5,9 @@
         [--commands "vx,vy,wz;..."] [--seconds 10] [--settle_s 0] [--cmg_model PATH] [--cmg_foot_lock]
         [--device cpu] [--out bench/results/sim2sim_cmg_<date>.json]
 
-TRACED.pt is a student of the CMG tasks exported by `bash to_jit.sh <exptid> g1_stu_rl_cmg_<mode>`. Each
+TRACED.pt is a student of the CMG tasks exported by `bash to_jit.sh <exptid> g1_stu_rl_cmg_<mode>`; its task
+and foot lock are read from its export metadata (`task`, `cmg.foot_lock`) when it records them (exported
+since 2026-12-05), else --task (default g1_stu_rl_cmg_medium) and --cmg_foot_lock. Each
 command is played from its first frame for --seconds (default the tasks' 10-s episode) by the same
 policy on both sides, no noise, no randomisation, and both sides are scored with the metrics of
 `legged_gym/scripts/eval.py`'s CMG mode (METRIC_KEYS + CMG_KEYS, by its `CommandTracker` and
@@ -107,7 +109,7 @@ def sim2sim_command(
     from pose.kinematics import ForwardKinematics
 
     cmg = CMGReference(cmg_model, command, foot_lock=foot_lock)
-    server = LowLevelSim(policy_path, link=None)
+    server = LowLevelSim(policy_path, link=None, reference_blend_in_s=0.0)  # frames from the first, as in training
     data = server.sim.data
     fk = ForwardKinematics(G1, bodies=G1.key_bodies)
     env0 = torch.zeros(1, dtype=torch.long)
@@ -218,6 +220,7 @@ def display_path(path) -> str:
 
 def main(argv: Optional[List[str]] = None) -> dict:
     from deploy_real.contract import MessageError, validate_velocity_command
+    from deploy_real.policy import Policy
     from legged_gym.envs import task_registry
     from legged_gym.envs.g1.g1_mimic_cmg import G1MimicCMG
     from legged_gym.gym_utils.helpers import UsageError
@@ -227,7 +230,11 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--policy_path", required=True, help="exported CMG student (TorchScript, bash to_jit.sh)")
-    p.add_argument("--task", default="g1_stu_rl_cmg_medium", help="the CMG task it was trained on")
+    p.add_argument(
+        "--task",
+        default=None,
+        help="the CMG task it was trained on (default: its metadata's, else g1_stu_rl_cmg_medium)",
+    )
     p.add_argument("--commands", default=None, help='"vx,vy,wz;..." (default: a grid over the task\'s band)')
     p.add_argument("--seconds", type=float, default=10.0, help="played per command (the tasks' episodes: 10)")
     p.add_argument("--settle_s", type=float, default=0.0, help="seconds of each episode left out of the command errors")
@@ -238,6 +245,16 @@ def main(argv: Optional[List[str]] = None) -> dict:
     args = p.parse_args(argv)
     if not Path(args.policy_path).is_file():
         p.error("--policy_path {}: no such file".format(args.policy_path))
+    trained = Policy(args.policy_path).metadata() or {}
+    if args.task is not None and trained.get("task") not in (None, args.task):
+        p.error(
+            "--task {}: {} was trained on {} (its export metadata)".format(args.task, args.policy_path, trained["task"])
+        )
+    args.task = args.task or trained.get("task") or "g1_stu_rl_cmg_medium"
+    if trained.get("cmg") is not None:
+        if args.cmg_foot_lock and not trained["cmg"]["foot_lock"]:
+            p.error("--cmg_foot_lock: {} was trained without the foot lock".format(args.policy_path))
+        args.cmg_foot_lock = bool(trained["cmg"]["foot_lock"])
     if args.task not in task_registry.task_names or not issubclass(task_registry.get(args.task).env_class, G1MimicCMG):
         p.error("--task {}: not a CMG task (g1_stu_rl_cmg_slow|medium|fast)".format(args.task))
     task_cfg = task_registry.get_cfgs(args.task)[0]

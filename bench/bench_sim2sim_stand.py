@@ -86,7 +86,7 @@ def play(policy_path, refs: np.ndarray, start_heading: float, push=None, dt: flo
     start frame: added to the pelvis velocity at PUSH_AT_S."""
     from deploy_real.server_low_level_g1_sim import LowLevelSim
 
-    server = LowLevelSim(policy_path, link=None)
+    server = LowLevelSim(policy_path, link=None, reference_blend_in_s=0.0)  # the clip from its first frame
     sim = server.sim
     sim.reset(heading=start_heading)
     m, d = sim.model, sim.data

@@ -151,19 +151,30 @@ def reference(lib, ids: torch.Tensor, times: torch.Tensor, key_idx):
     return root_pos, root_rot, local_body_pos[:, key_idx], dof_pos
 
 
-def sim2sim_clip(policy_path, lib, clip: int, key_idx, drift_feedback_gains=None) -> Tuple[dict, dict]:
+def sim2sim_clip(
+    policy_path, lib, clip: int, key_idx, drift_feedback_gains=None, policy_latency_ms: int = 0
+) -> Tuple[dict, dict]:
     """(this benchmark's scores, eval.py's metrics) of one clip played through the deploy server's loop.
 
     eval.py's metrics (`legged_gym/scripts/eval.py`: `step_errors`, `FirstEpisodeTracker`): the episode
     ends at the first failure by `step_metrics`' TWIST criteria (the env's torso-contact term is not
     applied) or at the clip's last frame (then the clip counts as finished); the robot starts facing the
     clip's start heading and the reference is the clip shifted so that its root starts at the robot's
-    start position (xy), as an env episode starts."""
+    start position (xy), as an env episode starts. `policy_latency_ms`: the sim2sim server's
+    --policy_latency_ms (bench/bench_sim2sim_latency.py)."""
     from deploy_real.server_high_level_motion_lib import clip_frames
     from deploy_real.server_low_level_g1_sim import LowLevelSim
     from legged_gym.scripts.eval import FirstEpisodeTracker, step_errors
 
-    server = LowLevelSim(policy_path, link=None, drift_feedback_gains=drift_feedback_gains)
+    # no blend-in of the stream (deploy_real.safety): the policy gets the clip from its first frame, as an env
+    # episode does
+    server = LowLevelSim(
+        policy_path,
+        link=None,
+        drift_feedback_gains=drift_feedback_gains,
+        policy_latency_ms=policy_latency_ms,
+        reference_blend_in_s=0.0,
+    )
     sim = server.sim
     refs, times = clip_frames(lib, clip)
     score = Score(1, np.array([len(refs)]))

@@ -20,14 +20,18 @@
   Until the first fresh message the default is used, so either server may start first. A stream that
   becomes fresh while the gate is on the default or blending to it (the first one, a restarted one) is
   blended in: over `blend_in_s` (0.5 s) the reference goes linearly from what the gate gave last to the
-  stream's current frame (status BLEND_IN, the yaw along the shorter arc), so the policy never gets a step
-  from the standing pose to a pose in the middle of a clip (a training episode starts on its reference).
+  stream's current frame (status BLEND_IN), so the policy never gets a step from the standing pose to a
+  pose in the middle of a clip (a training episode starts on its reference). A stream back while the gate
+  was blending to the default is blended in over the same share of `blend_in_s` as the blend out had
+  reached (a link that drops out for 0.3 s now and then still gets FRESH steps). The yaw entry is the
+  stream's from the first blended step: a heading blended from the default's would ask an absolute-yaw
+  policy for a turn it cannot tell from a real one (a relative-yaw one aligns on the stream, `student_step`).
   `rejected`,
   `stale`, `last_error` and `stale_reason` say what went wrong, for the servers' reports.
 - `tilt_angle`: the pelvis tilt from upright, from the IMU orientation: the real server faults into
   damping beyond the config's `max_tilt_rad`; the sim2sim server reports when its robot would have.
-- `mix_references`: the one interpolation of two 33-D vectors (the gate's blends, the high-level server's
-  ramps): linear, the yaw along the shorter arc.
+- `mix_references`: the one interpolation of two 33-D vectors with a turn between them (the high-level
+  server's ramps, the CMG stream's stop): linear, the yaw along the shorter arc.
 - `PDTargetGuard`: action -> PD targets. A non-finite action holds the last targets; actions are
   clipped to +-action_clip; every target is clamped to its joint range. Nothing non-finite or out of
   range leaves it.
@@ -120,7 +124,9 @@ class ReferenceGate:
         self.stale_reason = ""  # why the last step had no fresh message
         self._blend_from: Optional[np.ndarray] = None
         self._blend_to = self.default  # the default at the heading of the reference the blend starts from
-        self._blend_in: Optional[Tuple[np.ndarray, float]] = None  # (the vector it starts from, its start time)
+        #: (the vector it starts from, its start time, its length in s)
+        self._blend_in: Optional[Tuple[np.ndarray, float, float]] = None
+        self._blend_out_w = 0.0  # how far the last blend to the default got (1: reached)
         self._given: Tuple[np.ndarray, RefStatus] = (self.default, RefStatus.DEFAULT)  # the last update's answer
 
     def update(self, raw_mimic, raw_meta, now: float, wall_ms: float) -> Tuple[np.ndarray, RefStatus]:
@@ -134,14 +140,17 @@ class ReferenceGate:
     def _fresh_or_blend_in(self, ref: np.ndarray, now: float) -> Tuple[np.ndarray, RefStatus]:
         """A fresh stream's frame, or while blending in, the mix of the vector the blend-in started from and it.
         The reference held and blended from when the stream stops is the one given."""
-        if self._given[1] in (RefStatus.DEFAULT, RefStatus.BLEND) and self.blend_in_s > 0.0:
-            self._blend_in = (self._given[0], now)
+        given, given_status = self._given
+        if given_status in (RefStatus.DEFAULT, RefStatus.BLEND):
+            share = 1.0 if given_status is RefStatus.DEFAULT else self._blend_out_w
+            self._blend_in = (given, now, share * self.blend_in_s)
         out, status = ref, RefStatus.FRESH
         if self._blend_in is not None:
-            start, t0 = self._blend_in
-            w = (now - t0) / self.blend_in_s
+            start, t0, length = self._blend_in
+            w = (now - t0) / length if length > 0.0 else 1.0
             if w < 1.0 - 1e-9:  # (the tolerance: steps of exactly 0.02 s end it on the step due)
-                out, status = mix_references(start, ref, w), RefStatus.BLEND_IN
+                out, status = (1.0 - w) * start + w * ref, RefStatus.BLEND_IN
+                out[REF_YAW_ENTRY] = ref[REF_YAW_ENTRY]  # the stream's heading (module docstring)
             else:
                 self._blend_in = None
         self.last_valid, self.last_valid_time, self._blend_from = out, now, None
@@ -160,6 +169,7 @@ class ReferenceGate:
             self._blend_to = self.default.copy()
             self._blend_to[REF_YAW_ENTRY] = self._blend_from[REF_YAW_ENTRY]  # the 33-D vector's yaw: same index
         w = min((since - self.hold_s) / self.blend_s, 1.0)
+        self._blend_out_w = w
         out = (1.0 - w) * self._blend_from + w * self._blend_to
         return out, (RefStatus.BLEND if w < 1.0 else RefStatus.DEFAULT)
 

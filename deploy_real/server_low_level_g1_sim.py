@@ -17,6 +17,9 @@ environment that cannot render, or no imageio-ffmpeg, exits 2 at once with one l
 below 0.4 m) is logged when it happens, with its time, and so is the first step whose pelvis tilt exceeds
 the real robot's `max_tilt_rad` (deploy_real/configs/g1.yaml: where the real server would have faulted
 into damping). Steps slower than the 20-ms period are said at most once a second while they grow.
+--policy_latency_ms MS (default 0, as TWIST's sim2sim) plays the delay between reading the state and
+the motors getting the new targets (the real server computes for about 3 ms, `deploy_real/sim_robot.py`
+plays the whole real path): the physics runs MS of the 20 ms on the previous targets, then the new ones.
 --summary_json PATH is written at exit (before the video; a video that fails exits 1 with one line, the
 summary kept): policy_steps, policy_hz, overruns, rejected, stale, fell, fell_at_s, max_tilt_rad,
 tilt_fault_at_s, joint_err_rad (mean |q - q_ref| over the steps with a fresh or held reference; None
@@ -42,11 +45,13 @@ from deploy_real.mujoco_g1 import FALL_HEIGHT  # noqa: E402
 from deploy_real.pacing import Pacer, StopRequest, seconds  # noqa: E402
 from deploy_real.redis_link import add_redis_argument  # noqa: E402
 from deploy_real.runtime import ENGINES  # noqa: E402
-from deploy_real.safety import RefStatus, tilt_angle  # noqa: E402
+from deploy_real.safety import BLEND_IN_S, RefStatus, tilt_angle  # noqa: E402
 
-#: the reference states whose steps are scored by joint_err_rad: a reference of the stream (not the blend
-#: to, or the standing on, the default)
+#: the reference states whose steps are scored by joint_err_rad: the stream's frame, or the last reference
+#: given, held (not the blend-in from the default, the blend to it, or the standing on it)
 TRACKED = (RefStatus.FRESH, RefStatus.HOLD)
+#: the largest --policy_latency_ms: the policy period (targets later than that would be a period late)
+MAX_LATENCY_MS = 20
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="play a student trained with the drift feedback in its block without it (its metadata's drift_feedback)",
     )
     add_gains_argument(p)
+    p.add_argument(
+        "--policy_latency_ms",
+        type=int,
+        default=0,
+        metavar="MS",
+        help="the physics runs MS ms (0-{}) of each period on the previous targets (default 0)".format(MAX_LATENCY_MS),
+    )
     p.add_argument("--headless", action="store_true", help="no viewer")
     p.add_argument("--record_video", default=None, metavar="PATH", help="write an mp4 of the run at exit")
     p.add_argument("--duration", type=seconds, default=None, metavar="S", help="stop after S seconds (default: Ctrl-C)")
@@ -97,6 +109,8 @@ class LowLevelSim:
         use_drift_feedback: bool = True,
         drift_feedback_gains=None,
         log=lambda msg: print("[low-level] " + msg, flush=True),
+        policy_latency_ms: int = 0,
+        reference_blend_in_s: float = BLEND_IN_S,
     ) -> None:
         from deploy_real.contract import deploy_joints
         from deploy_real.real_config import load_real_config
@@ -104,6 +118,17 @@ class LowLevelSim:
         from deploy_real.student_step import StudentStep
         from pose.g1_model import load_g1
 
+        if not 0 <= int(policy_latency_ms) <= MAX_LATENCY_MS or int(policy_latency_ms) != policy_latency_ms:
+            raise ValueError(
+                "--policy_latency_ms {}: expected a whole number of ms in [0, {}]".format(
+                    policy_latency_ms, MAX_LATENCY_MS
+                )
+            )
+        #: physics steps of each period still on the previous targets, then the new ones for the rest
+        self.latency_ms = int(policy_latency_ms)
+        self.latency_substeps = int(round(self.latency_ms * 1e-3 / PHYSICS_DT))
+        self.decimation = DECIMATION
+        self._applied: Optional[np.ndarray] = None  # the targets the motors hold (None before the first step)
         self.sim = G1MujocoSim(xml_file)
         self.joints = j = deploy_joints()
         b, w = j.body_ids, j.wrist_ids
@@ -122,6 +147,7 @@ class LowLevelSim:
             log=log,
             joint_names=g1.dof_names,
             policy_dt=PHYSICS_DT * DECIMATION,
+            blend_in_s=reference_blend_in_s,
         )
         self.link = link
         self.log = log
@@ -145,7 +171,12 @@ class LowLevelSim:
         target = np.empty(25)
         target[self.joints.body_ids] = out.target23
         target[self.joints.wrist_ids] = out.wrists
-        self.sim.step(target)
+        if self.latency_substeps and self._applied is not None:
+            self.sim.step(self._applied, self.latency_substeps)
+            self.sim.step(target, self.decimation - self.latency_substeps)
+        else:
+            self.sim.step(target)
+        self._applied = target
         pelvis_height, dof_pos = self.sim.pelvis_height_and_joints()
         self.steps += 1
         self.min_pelvis_height = min(self.min_pelvis_height, pelvis_height)
@@ -203,6 +234,7 @@ class LowLevelSim:
             "nonfinite_actions": self.student.guard.nonfinite_actions,
             "redis_errors": 0 if self.link is None else self.link.errors,
             "legacy_source": self.student.gate.legacy,
+            "policy_latency_ms": self.latency_ms,
         }
 
 
@@ -212,13 +244,22 @@ def run(args) -> dict:
     viewer = None
     link = RedisLink(args.redis_url)
     server = LowLevelSim(
-        args.policy_path, args.xml_file, link, args.engine, not args.no_drift_feedback, args.drift_feedback_gains
+        args.policy_path,
+        args.xml_file,
+        link,
+        args.engine,
+        not args.no_drift_feedback,
+        args.drift_feedback_gains,
+        policy_latency_ms=args.policy_latency_ms,
     )
     print(
-        "[low-level] {} | model {} | Redis {} | 50 Hz policy, 1 kHz physics".format(
+        "[low-level] {} | model {} | Redis {} | 50 Hz policy, 1 kHz physics{}".format(
             server.student.describe(),
             server.sim.xml_path,
             args.redis_url,
+            ", targets {} ms after the state (--policy_latency_ms)".format(server.latency_ms)
+            if server.latency_ms
+            else "",
         ),
         flush=True,
     )
@@ -400,7 +441,10 @@ def prepare_video() -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not 0 <= args.policy_latency_ms <= MAX_LATENCY_MS:
+        parser.error("--policy_latency_ms {}: expected 0 to {} ms".format(args.policy_latency_ms, MAX_LATENCY_MS))
     if args.record_video:
         try:
             prepare_video()

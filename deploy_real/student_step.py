@@ -44,7 +44,7 @@ from deploy_real.contract import (
 from deploy_real.drift_feedback import DeadReckonedFeedback, feedback_settings, with_gains
 from deploy_real.observation import StudentObsBuilder
 from deploy_real.policy import load_policy
-from deploy_real.safety import PDTargetGuard, ReferenceGate, RefStatus
+from deploy_real.safety import BLEND_IN_S, PDTargetGuard, ReferenceGate, RefStatus
 from legged_gym.envs.mdp import observations as obs_terms
 from legged_gym.envs.mdp.layout import ANKLE_DOF_IDS, ObsLayout, export_metadata_sidecar
 from legged_gym.envs.mdp.observations import REF_YAW_ENTRY, relative_ref_yaw
@@ -208,7 +208,7 @@ class StudentStep:
     caller's: `now` monotonic s, `wall_ms` wall clock ms (for the reference's freshness). `log` gets the
     reports and the reference gate's notes (the servers prefix their name). `joint_names` (the 23 joints'
     order; the G1's training order without) and `policy_dt` (s) are the server's, for
-    `check_export_metadata`."""
+    `check_export_metadata`; `blend_in_s` is the reference gate's (`deploy_real.safety.ReferenceGate`)."""
 
     def __init__(
         self,
@@ -227,8 +227,10 @@ class StudentStep:
         log: Callable[[str], None] = print,
         joint_names: Optional[Sequence[str]] = None,
         policy_dt: float = obs_terms.POLICY_DT,
+        blend_in_s: float = BLEND_IN_S,
     ) -> None:
         self.log = log
+        self.blend_in_s = float(blend_in_s)
         self.policy = load_policy(policy_path, engine)
         metadata = self.policy.metadata()
         overridden = self.policy.sidecar_overrides()
@@ -284,7 +286,7 @@ class StudentStep:
         self.guard = PDTargetGuard(default_dof_pos, lower23, upper23, action_scale, action_clip)
         self.wrist_lower, self.wrist_upper = np.asarray(wrist_lower), np.asarray(wrist_upper)
         self.link = link
-        self.gate = ReferenceGate(log=log)
+        self.gate = ReferenceGate(blend_in_s=self.blend_in_s, log=log)
         self.status_counts: Dict[str, int] = {}  # policy steps per reference status
         self._hand_state = encode_floats(np.zeros(NUM_HAND))
         self._reported = (0, 0, 0)  # (rejected, stale, non-finite actions) at the last report
@@ -320,7 +322,7 @@ class StudentStep:
         """A new episode: empty observation history, no reference seen yet (the robot stands on the default
         until a fresh one arrives)."""
         self.builder.reset()
-        self.gate = ReferenceGate(log=self.log)
+        self.gate = ReferenceGate(blend_in_s=self.blend_in_s, log=self.log)
         self._reported = (0, 0, self.guard.nonfinite_actions)
         if self.relative_yaw is not None:
             self.relative_yaw.reset()

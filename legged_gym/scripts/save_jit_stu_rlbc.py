@@ -368,6 +368,7 @@ def deploy_metadata(
         "reference_yaw": reference_yaw(trained_set),
         "vel_smooth_window": vel_smooth_window(trained_set),
         "drift_feedback": drift_feedback(trained_set),
+        "task": task,
         "cmg": cmg_stream(task, trained_set),
     }
 

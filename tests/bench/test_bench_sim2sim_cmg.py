@@ -154,3 +154,29 @@ def test_a_settle_time_beyond_the_episode_is_refused(bench, capsys):
     with pytest.raises(SystemExit):
         bench.main(["--policy_path", str(SHIPPED_POLICY), "--seconds", "2", "--settle_s", "2"])
     assert "--settle_s 2.0: expected 0 <= settle_s < --seconds (2.0)" in capsys.readouterr().err
+
+
+def test_the_task_of_the_export_metadata_is_used_and_a_contradiction_refused(bench, tmp_path, capsys):
+    """An export recording its task (and CMG stream): --task defaults to it, another --task or a foot lock it
+    was not trained with is refused before anything runs."""
+    import shutil
+
+    from deploy_real.policy import SHIPPED_POLICY, Policy
+    from legged_gym.envs.mdp.layout import export_metadata_sidecar
+
+    policy = tmp_path / "S-3-jit.pt"
+    shutil.copy(SHIPPED_POLICY, policy)
+    meta = dict(Policy(policy).metadata())
+    meta.update(task="g1_stu_rl_cmg_slow", cmg={"foot_lock": False})
+    export_metadata_sidecar(policy).write_text(json.dumps(meta))
+    with pytest.raises(SystemExit):
+        bench.main(["--policy_path", str(policy), "--task", "g1_stu_rl_cmg_medium"])
+    assert "--task g1_stu_rl_cmg_medium: {} was trained on g1_stu_rl_cmg_slow".format(policy) in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.main(["--policy_path", str(policy), "--cmg_foot_lock"])
+    assert "--cmg_foot_lock: {} was trained without the foot lock".format(policy) in capsys.readouterr().err
+    meta.update(task="g1_stu_rl")  # a clip student's export: without --task, its task is the one checked
+    export_metadata_sidecar(policy).write_text(json.dumps(meta))
+    with pytest.raises(SystemExit):
+        bench.main(["--policy_path", str(policy)])
+    assert "--task g1_stu_rl: not a CMG task" in capsys.readouterr().err

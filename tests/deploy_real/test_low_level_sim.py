@@ -12,7 +12,7 @@ pytest.importorskip("mujoco")
 
 from deploy_real.contract import default_mimic_vector, encode_floats, encode_meta, split_wrist_rolls  # noqa: E402
 from deploy_real.real_config import DEFAULT_CONFIG  # noqa: E402
-from deploy_real.server_low_level_g1_sim import LowLevelSim, last_line  # noqa: E402
+from deploy_real.server_low_level_g1_sim import LowLevelSim, last_line, main  # noqa: E402
 
 DT = 0.02
 
@@ -114,3 +114,37 @@ def test_the_joint_error_is_scored_only_with_a_reference(server):
     assert result["joint_err_steps"] == len(scored)
     assert result["joint_err_rad"] == pytest.approx(np.mean(scored), rel=1e-9)
     assert result["joint_err_rad"] != pytest.approx(np.mean(errors), rel=1e-3)  # the blend steps are left out
+
+
+def test_latency_runs_part_of_each_period_on_the_previous_targets():
+    """policy_latency_ms 6: after the first period (no earlier targets: all 20 physics steps on its own),
+    each period runs 6 physics steps of 1 ms on the previous step's targets, then 14 on its own; the periods
+    stay 20 ms, and the shipped student still stands."""
+    lines = []
+    server = LowLevelSim(engine="torch", log=lines.append, policy_latency_ms=6)
+    calls = []
+    step = server.sim.step
+
+    def spied(target, substeps=20):
+        calls.append((np.array(target), substeps))
+        step(target, substeps)
+
+    server.sim.step = spied
+    targets = [server.policy_step(k * DT, k * DT * 1000.0) for k in range(50)]
+    assert len(calls) == 1 + 2 * 49
+    assert calls[0][1] == 20 and np.array_equal(calls[0][0], targets[0])
+    for k in range(1, 50):
+        (held, n_held), (new, n_new) = calls[2 * k - 1], calls[2 * k]
+        assert (n_held, n_new) == (6, 14)
+        assert np.array_equal(held, targets[k - 1]) and np.array_equal(new, targets[k])
+    assert server.sim.data.time == pytest.approx(50 * DT, abs=1e-9)
+    result = server.summary(1.0)
+    assert result["policy_latency_ms"] == 6 and not result["fell"] and lines == []
+    with pytest.raises(ValueError, match=r"--policy_latency_ms 25: expected a whole number of ms in \[0, 20\]"):
+        LowLevelSim(engine="torch", policy_latency_ms=25)
+
+
+def test_the_server_refuses_a_latency_beyond_the_period(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--policy_latency_ms", "21"])
+    assert e.value.code == 2 and "--policy_latency_ms 21: expected 0 to 20 ms" in capsys.readouterr().err

@@ -126,7 +126,7 @@ def test_student_step_uses_the_yaw_its_policy_was_trained_with(tmp_path, trained
         seen = float(step.builder.history[0, -1, REF_YAW_ENTRY])
         if i < 25:
             assert result.status is RefStatus.BLEND_IN
-            assert seen == pytest.approx(0.0 if relative else 2.0 * i / 25, abs=1e-5)
+            assert seen == pytest.approx(0.0 if relative else 2.0, abs=1e-5)  # the stream's heading at once
             continue
         assert result.status is RefStatus.FRESH
         assert result.mimic31[REF_YAW_ENTRY] == pytest.approx(2.0, abs=1e-6)  # the stream's, for the targets

@@ -95,8 +95,9 @@ def stream(g, frames, t0, seq0=1):
 
 def test_a_first_stream_is_blended_in_from_the_default():
     """The first fresh frames (a clip that starts away from the standing pose, turned 3 rad, moving) come in over
-    0.5 s: at step k the reference is (1 - w) * default + w * the stream's frame k, w = k * 0.02 / 0.5, the yaw
-    turned by w * 3 rad; from w = 1 on it is the stream's frame."""
+    0.5 s: at step k the reference is (1 - w) * default + w * the stream's frame k, w = k * 0.02 / 0.5, but for
+    the yaw, the stream's from the first step (no turn from the default's 0 for an absolute-yaw policy to
+    follow); from w = 1 on it is the stream's frame."""
     g = ReferenceGate(blend_in_s=0.5)
     frames = []
     for k in range(30):
@@ -108,7 +109,7 @@ def test_a_first_stream_is_blended_in_from_the_default():
         out, status = got[k]
         w = k * 0.02 / 0.5
         expected = (1 - w) * DEFAULT + w * frames[k]
-        expected[3] = w * 3.0
+        expected[3] = 3.0
         assert status is RefStatus.BLEND_IN
         np.testing.assert_allclose(out, expected, atol=1e-9)
     for k in range(25, 30):
@@ -116,9 +117,9 @@ def test_a_first_stream_is_blended_in_from_the_default():
         assert status is RefStatus.FRESH and np.allclose(out, frames[k])
 
 
-def test_a_restarted_stream_is_blended_in_the_short_way_round():
+def test_a_restarted_stream_is_blended_in_at_its_own_heading():
     """A stream facing 2.5 rad stops; the gate blends to the default at 2.5 rad. A new stream facing -2.8 rad
-    comes in turning through pi (the arc of 0.98 rad), not back through 0 (5.3 rad)."""
+    is blended in over 0.5 s, at its own heading from the first step."""
     g = ReferenceGate(blend_in_s=0.5)
     r = ref(0.1)
     r[3] = 2.5
@@ -128,16 +129,32 @@ def test_a_restarted_stream_is_blended_in_the_short_way_round():
     r2 = ref(-0.1)
     r2[3] = -2.8
     got = stream(g, [r2] * 26, t0=12.02, seq0=100)
-    arc = 2 * np.pi - 5.3
-    stand = DEFAULT.copy()
-    stand[3] = 2.5
     out, status = got[10]  # w = 0.4
-    assert status is RefStatus.BLEND_IN
-    np.testing.assert_allclose(out[3], 2.5 + 0.4 * arc, atol=1e-9)
-    np.testing.assert_allclose(np.delete(out, 3), np.delete(0.6 * stand + 0.4 * r2, 3), atol=1e-9)
-    yaws = np.array([o[3] for o, _ in got])
-    assert np.all(np.abs(np.angle(np.exp(1j * np.diff(yaws)))) < 0.05)  # never more than one step of the arc
-    assert got[-1][1] is RefStatus.FRESH and np.allclose(got[-1][0], r2)
+    assert status is RefStatus.BLEND_IN and out[3] == -2.8
+    np.testing.assert_allclose(np.delete(out, 3), np.delete(0.6 * DEFAULT + 0.4 * r2, 3), atol=1e-9)
+    assert all(o[3] == -2.8 for o, _ in got)
+    assert [s for _, s in got] == [RefStatus.BLEND_IN] * 25 + [RefStatus.FRESH]
+    assert np.allclose(got[-1][0], r2)
+
+
+def test_a_link_that_drops_out_now_and_then_still_gets_fresh_steps():
+    """0.36 s of stream, 0.26 s of nothing, again and again: the first burst is blended in from the default
+    (0.5 s: all 18 steps); each outage holds 0.1 s and blends 0.16 s towards the default (w 0.16), so the next
+    burst is blended in over 0.16 x 0.5 = 0.08 s (4 steps, from the vector given last) and the other 14 steps
+    are the stream's."""
+    g = ReferenceGate(blend_in_s=0.5, hold_s=0.1, blend_s=1.0)
+    r = ref(0.2)
+    t, seq, bursts = 10.0, 1, []
+    for _ in range(20):
+        got = stream(g, [r] * 18, t0=t, seq0=seq)
+        bursts.append([s for _, s in got])
+        t, seq = t + 0.36, seq + 18
+        for k in range(13):
+            g.update(None, None, now=t + 0.02 * k, wall_ms=1000.0 * (t + 0.02 * k))
+        t += 0.26
+    assert bursts[0] == [RefStatus.BLEND_IN] * 18
+    for statuses in bursts[1:]:
+        assert statuses == [RefStatus.BLEND_IN] * 4 + [RefStatus.FRESH] * 14
 
 
 def test_a_stream_stopping_while_blending_in_holds_and_blends_from_what_was_given():
