@@ -16,6 +16,10 @@ piece shorter than half a segment joins the one before, so no frame is lost), wr
 `<stem>_seg000<suffix>`, `<stem>_seg001<suffix>`, ... and listed in `manifest.yaml` (also for one file,
 whose DST is then a folder, or a file name whose stem the pieces take): evaluation plays every clip from
 its start, so long recordings are cut to segments of equal length first.
+Clip files already there are overwritten. A `manifest.yaml` already there is updated, never replaced
+(`pose.formats.update_manifest`): its entries, weights and descriptions are kept, an entry for a file
+written again is replaced by the new one, its weight kept (one line says so), the new clips are added; one that cannot be
+read as a manifest stops the conversion before anything is written (status 2).
 Every problem raises `MotionFileError` naming the file, the key or column, and what was expected;
 the command line prints it as one line and exits with status 2 (1 when some files of a folder, or some
 motions of a PHC-style file, failed).
@@ -26,18 +30,20 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
 from pose.formats import (
     CLIP_SUFFIXES,
+    ManifestUpdate,
     MotionFileError,
     file_error,
     files_in_folder,
+    manifest_to_update,
     save_clip,
+    update_manifest,
     warnings_as_lines,
-    write_manifest,
 )
 from pose.readers import (
     CONVERTERS,
@@ -119,10 +125,13 @@ def convert_source(
     src_fps: Optional[float] = None,
     segment: Optional[float] = None,
     progress: bool = False,
+    before_listed: Optional[Callable[[], object]] = None,
 ) -> Tuple[List[Written], List[MotionFileError]]:
     """Convert every motion of one source file (`read_clips`) and write it as it comes (`write_clips`,
     `dst` a clip file or an existing folder; a progress bar over the motions when `progress` and they
-    take more than a second). Returns
+    take more than a second). `before_listed` is called once before the first clip is written when the
+    clips are of the kind listed in a manifest (pieces of `segment`, motions by name), to check that
+    manifest first. Returns
     what was written and the motions that could not be converted (a PHC-style file of several motions
     loses only its broken ones); a source that cannot be read at all raises."""
     from tqdm import tqdm
@@ -135,8 +144,11 @@ def convert_source(
     for name, clip in tqdm(clips, desc="convert", unit="motion", disable=not progress, leave=False, delay=1.0):
         if isinstance(clip, MotionFileError):
             failed.append(clip)
-        else:
-            written.extend(write_clips(dst, [(name, clip)], segment, src))
+            continue
+        if before_listed is not None and (name or segment is not None):
+            before_listed()
+            before_listed = None
+        written.extend(write_clips(dst, [(name, clip)], segment, src))
     return written, failed
 
 
@@ -167,6 +179,24 @@ class FolderResult(NamedTuple):
     manifest: Optional[Path]
     converted: List[Path]
     failed: List[Tuple[Path, str]]
+    manifest_update: Optional[ManifestUpdate] = None  # what became of a manifest already there
+
+
+def manifest_report(update: ManifestUpdate) -> Tuple[str, List[str]]:
+    """How the command line names a manifest it wrote: "manifest PATH", or for one it updated "manifest
+    PATH updated, not replaced (...)"; and the line naming the entries it replaced, if any."""
+    if not update.existed:
+        return "manifest {}".format(update.path), []
+    text = "manifest {} updated, not replaced ({} of its entries kept, {} added, {} replaced)".format(
+        update.path, update.kept, update.added, len(update.replaced)
+    )
+    if not update.replaced:
+        return text, []
+    names = ", ".join(update.replaced[:3]) + (", ..." if len(update.replaced) > 3 else "")
+    line = "{}: replaced its entries for {} file(s) written again ({}) by the new ones (weights kept)".format(
+        update.path, len(update.replaced), names
+    )
+    return text, [line]
 
 
 def convert_folder(
@@ -182,7 +212,8 @@ def convert_folder(
 ) -> FolderResult:
     """Convert every convertible file under `src` (recursively) into `dst` (same relative paths,
     `suffix`; one clip per motion of a PHC-style file; cut into pieces of `segment` seconds when given)
-    and write the TWIST manifest `dst/manifest.yaml`. A file or motion that fails is reported and
+    and write the TWIST manifest `dst/manifest.yaml`, or update the one there (`update_manifest`; one
+    that cannot be read raises before anything is written). A file or motion that fails is reported and
     skipped (raised when `strict`); the manifest lists the written clips."""
     from tqdm import tqdm
 
@@ -196,6 +227,7 @@ def convert_folder(
     files = [p for p in files_in_folder(src, wanted) if dst_abs not in p.resolve().parents]
     if not files:
         raise file_error(src, None, "no convertible files (expected {})".format(", ".join(wanted)))
+    manifest_to_update(dst / "manifest.yaml")  # a manifest there that cannot be kept: stop before writing
     converted: List[Path] = []
     descriptions: List[str] = []
     failed: List[Tuple[Path, str]] = []
@@ -222,10 +254,10 @@ def convert_folder(
             converted.append(w.path.relative_to(dst))
             source = "converted from {}".format(f.relative_to(src).as_posix())
             descriptions.append("{}, {}".format(source, w.label) if w.label else source)
-    manifest = None
-    if converted:
-        manifest = write_manifest(dst / "manifest.yaml", [r.as_posix() for r in converted], descriptions=descriptions)
-    return FolderResult(manifest, converted, failed)
+    if not converted:
+        return FolderResult(None, converted, failed)
+    update = update_manifest(dst / "manifest.yaml", [r.as_posix() for r in converted], descriptions=descriptions)
+    return FolderResult(update.path, converted, failed, update)
 
 
 def convert(src, dst, fmt: str = "auto", fps: Optional[float] = None, src_fps: Optional[float] = None, **kw):
@@ -289,11 +321,10 @@ def _run(args) -> int:
             progress=not args.no_progress,
             segment=args.segment,
         )
-        print(
-            "converted {} clips into {}{}".format(
-                len(res.converted), args.dst, ", manifest {}".format(res.manifest) if res.manifest else ""
-            )
-        )
+        text, lines = manifest_report(res.manifest_update) if res.manifest_update else ("", [])
+        print("converted {} clips into {}{}".format(len(res.converted), args.dst, ", " + text if text else ""))
+        for line in lines:
+            print(line)
         if res.failed:
             print("{} files or motions failed:".format(len(res.failed)), file=sys.stderr)
             for f, msg in res.failed:
@@ -311,6 +342,7 @@ def _run(args) -> int:
         src_fps=args.src_fps,
         segment=args.segment,
         progress=not args.no_progress,
+        before_listed=lambda: manifest_to_update(output_path(args.src, dst).parent / "manifest.yaml"),
     )
     if len(written) == 1 and not written[0].label and not failed:
         clip = written[0].clip
@@ -318,7 +350,7 @@ def _run(args) -> int:
         return 0
     if written:
         source = Path(args.src).name
-        manifest = write_manifest(
+        update = update_manifest(
             written[0].path.parent / "manifest.yaml",
             [w.path.name for w in written],
             descriptions=["{}, {}".format(source, w.label) for w in written],
@@ -326,7 +358,10 @@ def _run(args) -> int:
         what = written[0].path.name
         if len(written) > 1:
             what = "{} clips ({} ... {})".format(len(written), what, written[-1].path.name)
-        print("wrote {}, manifest {}".format(what, manifest))
+        text, lines = manifest_report(update)
+        print("wrote {}, {}".format(what, text))
+        for line in lines:
+            print(line)
     for e in failed:
         print("failed: {}".format(e), file=sys.stderr)
     return 1 if failed else 0

@@ -24,7 +24,9 @@ import gzip
 import importlib
 import io
 import lzma
+import os
 import pickle
+import shlex
 import warnings
 import zipfile
 import zlib
@@ -224,11 +226,48 @@ def file_error(path, key, msg) -> MotionFileError:
     return MotionFileError(where + msg)
 
 
+# A zip archive's first bytes: `torch.save` (its default format since torch 1.6) and `numpy.savez` write one.
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _zip_instead_of_pickle(path) -> Optional[MotionFileError]:
+    """The MotionFileError for a `.pkl` that is a zip archive (a `torch.save` file, or an `.npz` with the
+    wrong extension), which the unpickler would call damaged; None when it does not start as one."""
+    with open(path, "rb") as f:
+        if f.read(len(ZIP_MAGIC)) != ZIP_MAGIC:
+            return None
+    try:
+        with zipfile.ZipFile(path) as z:
+            members = [n.rsplit("/", 1)[-1] for n in z.namelist()]
+    except (zipfile.BadZipFile, OSError, ValueError):
+        members = []
+    if any(n.endswith(".npy") for n in members):
+        what = "numpy arrays (.npy members): an .npz file with the wrong extension, rename it to .npz"
+    elif "data.pkl" in members:
+        what = "written by torch.save (its default zip format): save the motion's arrays as numpy (tensor.numpy()) "
+        what += "with pickle or joblib instead"
+    else:
+        what = "a torch.save file (save the motion's arrays as numpy, tensor.numpy(), with pickle or joblib "
+        what += "instead) or an .npz with the wrong extension (rename it to .npz)"
+    return file_error(
+        path,
+        None,
+        "is a zip archive, not a pickle (expected a TWIST/GMR clip or a PHC-style motion file: a dict, pickled or "
+        "joblib-dumped): {}".format(what),
+    )
+
+
 def read_pickle(path) -> object:
     """`safe_load_pickle`, with any failure (not a pickle, truncated, forbidden global) as a
-    one-line MotionFileError naming the file and what was expected."""
+    one-line MotionFileError naming the file and what was expected; a zip archive (`torch.save`'s
+    default format, or an `.npz` named `.pkl`) is named as one."""
     try:
+        zipped = _zip_instead_of_pickle(path)
+        if zipped is not None:
+            raise zipped
         return safe_load_pickle(path)
+    except MotionFileError:
+        raise
     except Exception as e:
         hint = ""
         if "torch" in str(e):
@@ -450,13 +489,61 @@ def read_clip_file(path) -> dict:
             path,
             None,
             "a CSV is not a clip (expected .pkl or .npz); if it is a LAFAN1-style G1 motion, convert it first with "
-            "`python -m pose.convert {} OUT.pkl` (docs/motion_data.md, Converters)".format(path),
+            "`python -m pose.convert {} OUT.pkl` (docs/motion_data.md, Converters)".format(shlex.quote(str(path))),
         )
     else:
         raise file_error(path, None, "unknown clip format {!r} (expected .pkl or .npz)".format(suffix))
     if not isinstance(data, dict):
         raise file_error(path, None, "expected a dict of arrays, got {}".format(type(data).__name__))
     return data
+
+
+# Keys that say a file holds a G1 motion: a clip's, or those of a format `pose.convert` reads.
+_ROBOT_MOTION_KEYS = (
+    "root_pos",
+    "root_rot",
+    "dof_pos",
+    "local_body_pos",
+    "link_body_list",
+    "root_trans_offset",
+    "root_trans",
+    "root_quat",
+    "dof",
+    "joint_pos",
+    "dof_positions",
+    "body_pos_w",
+    "body_positions",
+)
+# Keys of human-body SMPL / SMPL-H / SMPL-X motions (AMASS and the tools around it): no robot joints.
+SMPL_KEYS = ("poses", "trans", "betas", "pose_body", "root_orient", "mocap_framerate", "mocap_frame_rate", "gender")
+
+
+def smpl_hint(keys) -> str:
+    """The advice ("; retarget it ...") for a file whose `keys` look like a human-body SMPL motion (two
+    SMPL keys or more); "" for other keys."""
+    if len(set(map(str, keys)) & set(SMPL_KEYS)) < 2:
+        return ""
+    return (
+        "; these are the keys of a human-body SMPL/SMPL-X motion (AMASS): retarget it to the G1 first (e.g. with "
+        "GMR), then convert the result with `python -m pose.convert`"
+    )
+
+
+def _unknown_layout(path, data: dict) -> Optional[MotionFileError]:
+    """The MotionFileError for a dict that holds no G1 motion of a known layout (none of a clip's keys nor
+    of a format `pose.convert` reads, not a dict of motions): the keys found, and what to do."""
+    if any(k in data for k in _ROBOT_MOTION_KEYS) or (data and all(isinstance(v, dict) for v in data.values())):
+        return None
+    keys = sorted(map(str, data))
+    advice = smpl_hint(keys) or (
+        "; expected a clip's keys ({}) or those of a G1 motion file that `python -m pose.convert` reads (a "
+        "human-body SMPL file must be retargeted to the G1 first, e.g. with GMR)".format(", ".join(CLIP_KEYS))
+    )
+    return file_error(
+        path,
+        None,
+        "not a robot clip of a known format: found keys {}{} (docs/motion_data.md, Converters)".format(keys, advice),
+    )
 
 
 def _needs_conversion(data: dict) -> bool:
@@ -482,16 +569,20 @@ def _needs_conversion(data: dict) -> bool:
 
 def load_clip(path) -> dict:
     """Read and validate one clip file (`.pkl` or `.npz`); a file in a layout `pose.convert` reads gets
-    that command in its error."""
+    that command in its error, a file of no known layout (e.g. a human-body SMPL motion) the keys found."""
     data = read_clip_file(path)
     try:
         return validate_clip(data, path)
     except MotionFileError as e:
+        unknown = _unknown_layout(path, data)
+        if unknown is not None:
+            raise unknown from None
         if not _needs_conversion(data):
             raise
         out = "OUT_FOLDER" if all(isinstance(v, dict) for v in data.values()) else "OUT.pkl"
         hint = "this is a motion file of another layout: convert it first with `python -m pose.convert {} {}`"
-        raise MotionFileError("{}; {} (docs/motion_data.md, Converters)".format(e, hint.format(path, out))) from None
+        hint = hint.format(shlex.quote(str(path)), out)
+        raise MotionFileError("{}; {} (docs/motion_data.md, Converters)".format(e, hint)) from None
 
 
 def save_clip(path, clip: dict) -> Path:
@@ -600,6 +691,109 @@ def write_manifest(path, files, weights=None, descriptions=None, root_path: Opti
     with open(path, "w") as f:
         yaml.safe_dump(data, f, sort_keys=False)
     return path
+
+
+class ManifestUpdate(NamedTuple):
+    """What `update_manifest` did: `existed` False when it wrote a new manifest; else the entries of the
+    manifest already there `kept` as they were, those `added`, and the files (as it listed them) whose
+    entries were `replaced` by the new ones."""
+
+    path: Path
+    existed: bool
+    kept: int
+    added: int
+    replaced: List[str]
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split())
+
+
+def manifest_to_update(path) -> Optional[dict]:
+    """The content of the manifest `path` that a tool is about to write into a folder, for `update_manifest`
+    to keep: None when there is none. MotionFileError naming it when it cannot be read as a TWIST manifest
+    (not YAML, no `motions` list, an entry without `file`): the tool must then stop before writing anything,
+    as that manifest could only be replaced, and the user's entries lost."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    todo = "fix it or move it away, then run again (nothing was written)"
+    if not path.is_file():
+        raise file_error(path, None, "exists and is not a file, so no manifest can be written there: " + todo)
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f)
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise file_error(
+            path,
+            None,
+            "exists but is not valid YAML ({}), so the new clips cannot be added to it: {}".format(_one_line(e), todo),
+        )
+    if data is None:  # an empty file: nothing to keep
+        return {"root_path": ".", "motions": []}
+    expected = "a TWIST manifest (root_path, motions: [{file, weight, description}]), so the new clips cannot be added"
+    if not isinstance(data, dict) or "motions" not in data:
+        raise file_error(path, "motions", "missing: this file is not {} to it: {}".format(expected, todo))
+    motions = data["motions"] if data["motions"] is not None else []
+    if not isinstance(motions, list):
+        raise file_error(path, "motions", "expected a list: this file is not {} to it: {}".format(expected, todo))
+    for i, m in enumerate(motions):
+        if not isinstance(m, dict) or "file" not in m:
+            raise file_error(
+                path,
+                "motions[{}]".format(i),
+                "expected a mapping with a 'file' key, got {!r}: this file is not {} to it: {}".format(
+                    m, expected, todo
+                ),
+            )
+    root = data.get("root_path")
+    if root is not None and not isinstance(root, str):
+        raise file_error(path, "root_path", "expected a folder, got {!r}: {}".format(root, todo))
+    return dict(data, motions=motions)
+
+
+def update_manifest(path, files, descriptions=None) -> ManifestUpdate:
+    """Write the TWIST manifest `path` listing `files` (relative to its folder; weight 1, `descriptions`),
+    keeping the manifest already there (`manifest_to_update`): its entries, weights, descriptions,
+    `root_path` and other keys stay, an entry for a file of `files` is replaced in place by the new one
+    (its weight kept), the other files are added at the end (weight 1). Without a manifest there, `write_manifest`."""
+    path = Path(path)
+    descriptions = descriptions or ["general movement"] * len(files)
+    data = manifest_to_update(path)
+    if data is None:
+        write_manifest(path, files, descriptions=descriptions)
+        return ManifestUpdate(path, False, 0, len(files), [])
+    folder = path.parent.resolve()
+    root = folder / (data.get("root_path") or ".")  # an absolute root_path replaces the folder
+
+    def where(file) -> Path:
+        return (root / str(file)).resolve()
+
+    motions = list(data["motions"])
+    index: Dict[Path, int] = {}
+    for i, m in enumerate(motions):
+        index.setdefault(where(m["file"]), i)
+    replaced: List[str] = []
+    added = 0
+    for f, d in zip(files, descriptions):
+        target = (folder / str(f)).resolve()
+        listed = Path(os.path.relpath(str(target), str(root.resolve()))).as_posix()
+        entry = {"file": listed, "weight": 1.0, "description": d}
+        if target in index:
+            old = motions[index[target]]
+            replaced.append(str(old["file"]))
+            entry["weight"] = old.get("weight", 1.0)  # the user's weighting of that clip stays
+            motions[index[target]] = entry
+        else:
+            index[target] = len(motions)
+            motions.append(entry)
+            added += 1
+    data["motions"] = motions
+    tmp = path.with_name(".{}.tmp".format(path.name))  # written whole, then moved over the old one
+    with open(tmp, "w") as f:
+        yaml.safe_dump(data, f, sort_keys=False)
+    os.replace(str(tmp), str(path))
+    return ManifestUpdate(path, True, len(data["motions"]) - added - len(replaced), added, replaced)
 
 
 def motion_sources(path) -> List[ManifestEntry]:

@@ -11,7 +11,9 @@ readings that a real motion may have but that usually mean a wrong file.
 from __future__ import annotations
 
 import functools
+import math
 import warnings
+from typing import List, Tuple
 
 import numpy as np
 
@@ -33,6 +35,40 @@ FLOOR_RANGE = (-0.1, 0.3)
 # A joint beyond its limit by more than this (rad) in more than JOINT_LIMIT_FRACTION of the frames.
 JOINT_LIMIT_MARGIN = 0.2
 JOINT_LIMIT_FRACTION = 0.05
+# Scalar-first root quaternions (check_root_rotation_order). A rotation by yaw h stored (w, x, y, z) and read
+# (x, y, z, w) is (cos h/2, 0, 0, sin h/2) read as x, y, z, w: a rotation by 180 deg - h about the world x
+# axis, whose up axis has z = -cos h and whose heading is 0. Near h = 0 it is upside down, from h = 90 deg
+# tilted by |180 deg - h| and near h = 180 deg upright facing +x: then only the direction of travel (the
+# root moves towards h) and the feet (they slide) tell. Read scalar-first, it is the upright motion again.
+# Upright: the median up-axis z of a pelvis tilted by less than 20 deg in most frames (walks: > 0.99; 10 s of
+# a real sprint: 0.96).
+UPRIGHT_Z = 0.94
+# Tilted: below this median up-axis z the pelvis is tilted by more than 32 deg in most frames (real motions
+# with up to 30 deg of roll or pitch pass on the rotation alone).
+TILTED_Z = 0.85
+# Where the file's reading is not tilted and the scalar-first one is upright too, or no more than this less
+# upright (median up-axis z), the direction of travel and the feet decide.
+UPRIGHT_MARGIN = 0.05
+# Heading against travel: the root's path is cut into stretches of TRAVEL_STEP m of horizontal travel; the
+# mean heading within a stretch points along it within 60 deg (cosine above HEADING_COS) or against it
+# beyond 120 deg. It counts when it points against travel on at least HEADING_SHARE of the stretches as read
+# and along it on as many read scalar-first, and the body in contact slides more as read. Paths shorter than
+# TRAVEL_MIN m are not compared.
+TRAVEL_STEP = 0.2
+TRAVEL_MIN = 1.0
+HEADING_COS = 0.5
+HEADING_SHARE = 0.75
+# The body in contact (the lowest, per frame) slides by its horizontal motion to the next frame: about 0
+# under the right reading of a walk, about twice the root's motion under the wrong one. One reading slides
+# less than the other when, summed over the clip, it slides less than SLIP_RATIO times as far and at least
+# SLIP_MIN m less, and it slides less (by over SLIP_STEP m) on at least SLIP_SHARE of the frames where the
+# two differ by that much, at least SLIP_FRAMES of them (not a few jumps of a clip of noise). When that
+# reading is the file's, nothing is said (a backwards walk, a cartwheel, a body lying on its side).
+SLIP_MIN = 0.5
+SLIP_RATIO = 0.5
+SLIP_STEP = 0.001
+SLIP_SHARE = 2.0 / 3.0
+SLIP_FRAMES = 10
 
 
 def _up_z(q: np.ndarray) -> np.ndarray:
@@ -56,18 +92,122 @@ def _fk():
     return ForwardKinematics(dtype=torch.float64)
 
 
-def check_root_rotation_order(path, root_rot: np.ndarray) -> None:
-    """MotionFileError when the root is upside down in most frames but would be upright read
-    scalar-first: a `root_rot` stored (w, x, y, z)."""
+def _heading(q: np.ndarray) -> np.ndarray:
+    """Unit horizontal heading (the body's x axis on the floor), (T, 2), for quaternions stored (x, y, z, w);
+    zero where that axis is vertical."""
+    x, y, z, w = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
+    h = np.stack([1.0 - 2.0 * (y**2 + z**2), 2.0 * (x * y + w * z)], axis=1)
+    norm = np.linalg.norm(h, axis=1, keepdims=True)
+    return np.where(norm > 1e-9, h / np.maximum(norm, 1e-9), 0.0)
+
+
+def _travel_stretches(root_pos: np.ndarray) -> List[Tuple[int, int]]:
+    """(first, last) frames of the consecutive stretches of the root's path that each end where the root is
+    TRAVEL_STEP m (horizontally) from where the stretch began."""
+    xs, ys = root_pos[:, 0].tolist(), root_pos[:, 1].tolist()
+    out = []
+    a = 0
+    for t in range(1, len(xs)):
+        if math.hypot(xs[t] - xs[a], ys[t] - ys[a]) >= TRAVEL_STEP:
+            out.append((a, t))
+            a = t
+    return out
+
+
+def _heading_vs_travel(root_pos: np.ndarray, q: np.ndarray, stretches: List[Tuple[int, int]]) -> Tuple[int, int]:
+    """On how many `stretches` the mean heading of reading `q` points against the travel (beyond 120 deg)
+    and along it (within 60 deg)."""
+    cum = np.concatenate([np.zeros((1, 2)), np.cumsum(_heading(q), axis=0)])
+    first = np.array([a for a, _ in stretches], dtype=int)
+    last = np.array([b for _, b in stretches], dtype=int)
+    heading = cum[last + 1] - cum[first]  # summed over the stretch's frames
+    travel = root_pos[last, :2] - root_pos[first, :2]
+    cos = np.sum(heading * travel, axis=1) / np.maximum(
+        np.linalg.norm(heading, axis=1) * np.linalg.norm(travel, axis=1), 1e-12
+    )
+    return int(np.sum(cos < -HEADING_COS)), int(np.sum(cos > HEADING_COS))
+
+
+def _contact(root_pos: np.ndarray, q: np.ndarray, local_body_pos: np.ndarray) -> Tuple[float, np.ndarray]:
+    """Under the root rotations `q` (x, y, z, w): the lowest body's median height (m) and how far (m) the
+    lowest body of each frame moves horizontally to the next frame (T - 1): a body standing on the floor
+    does not move, so feet planted under the right reading slide under the wrong one."""
+    world = root_pos[:, None] + _rotate(q, local_body_pos)
+    low = world[:, :, 2].argmin(axis=1)
+    t = np.arange(len(low))
+    slide = np.linalg.norm(world[t[1:], low[:-1], :2] - world[t[:-1], low[:-1], :2], axis=1)
+    return float(np.median(world[t, low, 2])), slide
+
+
+def _slides_less(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether the per-frame slides `a` of one reading are clearly less than `b` of the other (SLIP_*)."""
+    total_a, total_b = float(a.sum()), float(b.sum())
+    differ = np.abs(a - b) > SLIP_STEP
+    less = int(np.sum(differ & (a < b)))
+    return (
+        total_a < SLIP_RATIO * total_b
+        and total_b - total_a > SLIP_MIN
+        and less >= SLIP_FRAMES
+        and less >= SLIP_SHARE * int(differ.sum())
+    )
+
+
+def check_root_rotation_order(path, root_pos: np.ndarray, root_rot: np.ndarray, local_body_pos: np.ndarray) -> None:
+    """A `root_rot` stored (w, x, y, z), told by comparing the file's reading (x, y, z, w) with the
+    scalar-first one (see UPRIGHT_Z). MotionFileError when the pelvis is tilted in most frames (median up-axis
+    z below TILTED_Z, or upside down) but upright read scalar-first. When neither reading is clearly the more
+    upright (a file stored facing about 180 deg), a MotionFileWarning when the file's reading faces against
+    the direction of travel and the scalar-first one along it, or when the body in contact slides under the
+    file's reading but not under the other (`_contact`): a backwards walk faces against travel too, hence a
+    warning. Nothing when the file's reading stands on the floor and the other does not, or keeps the body
+    in contact still where the other slides (a body lying on its side, a cartwheel, a backwards walk)."""
+    swapped_rot = root_rot[:, [1, 2, 3, 0]]
     read = float(np.median(_up_z(root_rot)))
-    swapped = float(np.median(_up_z(root_rot[:, [1, 2, 3, 0]])))
-    if read < 0.0 and swapped > 0.5:
+    swapped = float(np.median(_up_z(swapped_rot)))
+    tilted = (read < 0.0 and swapped > 0.5) or (read < TILTED_Z and swapped > UPRIGHT_Z)
+    if not tilted and swapped < min(read, UPRIGHT_Z) - UPRIGHT_MARGIN:
+        return
+    floor_read, slide_read = _contact(root_pos, root_rot, local_body_pos)
+    floor_swapped, slide_swapped = _contact(root_pos, swapped_rot, local_body_pos)
+    if FLOOR_RANGE[0] <= floor_read <= FLOOR_RANGE[1] and not FLOOR_RANGE[0] <= floor_swapped <= FLOOR_RANGE[1]:
+        return
+    if _slides_less(slide_read, slide_swapped):
+        return
+    evidence = "median up-axis z {:.2f} as read, {:.2f} read as (w, x, y, z); ".format(read, swapped)
+    evidence += "the lowest body slides {:.1f} m, {:.1f} m".format(slide_read.sum(), slide_swapped.sum())
+    if tilted:
+        tilt = math.degrees(math.acos(min(1.0, max(-1.0, read))))
         raise file_error(
             path,
             "root_rot",
-            "the pelvis is upside down in most frames (median up-axis z {:.2f}) but upright read as (w, x, y, z) "
-            "(median {:.2f}): the quaternions look scalar-first; clips store them (x, y, z, w)".format(read, swapped),
+            "the pelvis is {} in most frames but upright read as (w, x, y, z) ({}): the quaternions look "
+            "scalar-first (w, x, y, z); reorder them to (x, y, z, w)".format(
+                "upside down" if tilt > 120.0 else "tilted {:.0f} deg".format(tilt), evidence
+            ),
         )
+    # Neither reading clearly the more upright: a file stored facing about 180 deg reads facing about 0 deg.
+    stretches = _travel_stretches(root_pos)
+    against = _heading_vs_travel(root_pos, root_rot, stretches)[0]
+    along = _heading_vs_travel(root_pos, swapped_rot, stretches)[1]
+    if (
+        len(stretches) * TRAVEL_STEP >= TRAVEL_MIN
+        and min(against, along) >= HEADING_SHARE * len(stretches)
+        and slide_read.sum() > slide_swapped.sum()
+    ):
+        found = "the pelvis faces against the direction of travel on {} of {} stretches of {} m but along it".format(
+            against, len(stretches), TRAVEL_STEP
+        )
+        unless = "unless the clip really moves backwards (which reads the same)"
+    elif _slides_less(slide_swapped, slide_read):
+        found = "the body in contact with the floor slides but not"
+        unless = "unless its contacts really slide"
+    else:
+        return
+    msg = "{} read as (w, x, y, z) ({}): the quaternions look scalar-first (w, x, y, z), facing about 180 deg; "
+    msg += "reorder them to (x, y, z, w) {}"
+    warnings.warn(
+        str(file_error(path, "root_rot", msg.format(found, evidence, unless))), MotionFileWarning, stacklevel=3
+    )
 
 
 def check_root_units(path, root_pos: np.ndarray) -> None:
@@ -140,9 +280,9 @@ def check_clip(path, root_pos, root_rot, dof_pos, local_body_pos) -> None:
     """Every check above on a clip whose shapes are valid (float64 arrays, unit quaternions, bodies in
     model order)."""
     check_root_units(path, root_pos)
-    check_root_rotation_order(path, root_rot)
     n = root_pos.shape[0]
     frames = np.unique(np.linspace(0, n - 1, min(n, SAMPLE_FRAMES)).astype(int))
     check_body_positions(path, dof_pos, local_body_pos, frames)
+    check_root_rotation_order(path, root_pos, root_rot, local_body_pos)
     warn_floor(path, root_pos, root_rot, local_body_pos, frames)
     warn_joint_limits(path, dof_pos)

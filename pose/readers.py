@@ -39,6 +39,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import shlex
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -54,6 +55,7 @@ from pose.formats import (
     open_npz,
     read_npz,
     read_pickle,
+    smpl_hint,
     validate_clip,
 )
 from pose.g1_model import load_g1
@@ -187,39 +189,56 @@ def _body_fits(q: np.ndarray, body_pos: np.ndarray, body_quat_wxyz: np.ndarray, 
 
 
 def joint_order_from_bodies(
-    path, q: np.ndarray, body_pos: np.ndarray, body_quat_wxyz: np.ndarray, root: int = 0
+    path,
+    q: np.ndarray,
+    body_pos: np.ndarray,
+    body_quat_wxyz: np.ndarray,
+    root: int = 0,
+    keys: str = "joint_pos, body_pos_w, body_quat_w",
 ) -> List[str]:
     """The joint order of 29 unnamed joint columns `q` (T, 29): the candidate order (real-motor, Isaac
     Lab) under which forward kinematics puts the G1's jointed links where the file's bodies are (`root`:
-    the root body's index, wxyz; `_body_fits`). MotionFileError when none fits within BODY_FIT_TOLERANCE."""
+    the root body's index, wxyz; `_body_fits`). MotionFileError when none fits within BODY_FIT_TOLERANCE:
+    asking for joint_names when one order comes within BODY_MISMATCH_MAX (a joint order of another tool is
+    6-9 cm off), naming the bodies' frame (root body, quaternion order, units; `keys`: the file's keys, for
+    the message) when every order is further off, as the right order is under a wrong frame."""
     fits = _body_fits(q, body_pos, body_quat_wxyz, root, _joint_order_candidates(), path, "joint_pos")
     best = min(fits, key=lambda k: fits[k])
-    if not fits[best] <= BODY_FIT_TOLERANCE:
+    if fits[best] <= BODY_FIT_TOLERANCE:
+        return list(_joint_order_candidates()[best])
+    distances = ", ".join("{} {:.3f} m".format(k, v) for k, v in fits.items())
+    if fits[best] <= BODY_MISMATCH_MAX:
         raise file_error(
             path,
             "joint_pos",
             "no joint_names, and the body positions fit no known joint order ({}; mean link distance, "
-            "tolerance {} m, root body {}): add joint_names to the file".format(
-                ", ".join("{} {:.3f} m".format(k, v) for k, v in fits.items()), BODY_FIT_TOLERANCE, root
-            ),
+            "tolerance {} m, root body {}): add joint_names to the file".format(distances, BODY_FIT_TOLERANCE, root),
         )
-    return list(_joint_order_candidates()[best])
+    raise file_error(
+        path,
+        None,
+        "no joint_names, and neither known joint order puts the G1's links near the bodies ({}: mean link "
+        "distance relative to body {} as the root, tolerance {} m), so the joint order is not the likely "
+        "problem: is body {} the pelvis, are the rotations wxyz, are the positions in metres? ({})".format(
+            distances, root, BODY_FIT_TOLERANCE, root, keys
+        ),
+    )
 
 
 def check_named_joints_against_bodies(
     path, q: np.ndarray, names: Sequence[str], body_pos: np.ndarray, body_quat_wxyz: np.ndarray, root: int, keys: str
 ) -> None:
     """MotionFileError when the file's bodies are more than BODY_MISMATCH_MAX from where its named joints
-    and its root body put the G1's links: the root is not the pelvis, the rotations are not wxyz, or the
-    joint names do not describe the columns (`keys`: the file's keys, for the message)."""
+    and its root body put the G1's links: the root is not the pelvis, the rotations are not wxyz, the positions
+    not in metres, or the joint names do not describe the columns (`keys`: the file's keys, for the message)."""
     fit = _body_fits(q, body_pos, body_quat_wxyz, root, {"named": list(names)}, path, "joint_names")["named"]
     if not fit <= BODY_MISMATCH_MAX:
         raise file_error(
             path,
             None,
             "the bodies are {:.3f} m on average from where the joints put the G1's links, relative to body {} as "
-            "the root (tolerance {} m): is body {} the pelvis, are the rotations wxyz, do the joint names "
-            "match the columns? ({})".format(fit, root, BODY_MISMATCH_MAX, root, keys),
+            "the root (tolerance {} m): is body {} the pelvis, are the rotations wxyz, are the positions in metres, "
+            "do the joint names match the columns? ({})".format(fit, root, BODY_MISMATCH_MAX, root, keys),
         )
 
 
@@ -679,7 +698,7 @@ def _one_phc_motion(path: Path) -> dict:
             path,
             None,
             "holds {} motions, expected one here; `python -m pose.convert {} DST_FOLDER` writes one clip per "
-            "motion".format(len(motions), path),
+            "motion".format(len(motions), shlex.quote(str(path))),
         )
     return motions[0][1]
 
@@ -791,6 +810,6 @@ def detect_format(path) -> str:
             path,
             None,
             "cannot tell the format: expected 'joint_pos' (BeyondMimic), 'dof_positions' (AMASS-retargeted G1) "
-            "or 'dof_pos' (TWIST clip), found keys {}".format(sorted(keys)),
+            "or 'dof_pos' (TWIST clip), found keys {}{}".format(sorted(keys), smpl_hint(keys)),
         )
     raise file_error(path, None, "unknown motion format {!r} (expected .csv, .npz or .pkl)".format(suffix))

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from scipy.spatial.transform import Rotation, Slerp
 
 from pose import convert as cv
@@ -219,6 +220,29 @@ def test_beyondmimic_npz_bodies_of_no_known_order_are_an_error(tmp_path):
     np.savez(src, **arrays)
     with pytest.raises(MotionFileError, match=r"bm\.npz: key 'joint_pos': no joint_names, .*fit no known joint order"):
         cv.convert_file(src)
+
+
+@pytest.mark.parametrize("fault", ["xyzw", "cm"])
+def test_beyondmimic_npz_bodies_in_another_frame_name_the_frame_not_the_joint_order(tmp_path, fault):
+    """Body quaternions stored xyzw, or positions in centimetres: both joint orders miss by decimetres, so the
+    error names the bodies' frame instead of asking for joint_names."""
+    m = Motion()
+    src = beyondmimic_npz(tmp_path / "bm.npz", m, with_root=False, names=False)
+    with np.load(src) as z:
+        arrays = dict(z)
+    if fault == "xyzw":
+        arrays["body_quat_w"] = arrays["body_quat_w"][..., [1, 2, 3, 0]]
+    else:
+        arrays["body_pos_w"] = 100.0 * arrays["body_pos_w"]
+    np.savez(src, **arrays)
+    with pytest.raises(MotionFileError) as e:
+        cv.convert_file(src)
+    msg = str(e.value)
+    assert msg.startswith("{}: no joint_names, and neither known joint order".format(src)), msg
+    assert "(real-motor 0." in msg and ", Isaac Lab 0." in msg
+    assert "the joint order is not the likely problem: is body 0 the pelvis, are the rotations wxyz, are the " in msg
+    assert "positions in metres? (joint_pos, body_pos_w, body_quat_w)" in msg
+    assert "add joint_names" not in msg and "\n" not in msg
 
 
 def test_amass_npz_root_is_pelvis_by_name(tmp_path):
@@ -763,3 +787,112 @@ def test_cli_segment_single_file_and_folder(tmp_path):
     ]
     res = run_cli(tmp_path / "walk.csv", tmp_path / "bad", "--segment", "-2")
     assert res.returncode == 2 and "--segment" in res.stderr and "positive" in res.stderr
+
+
+# --- a manifest already in the output folder ---------------------------------------------------------
+
+
+USER_MANIFEST = """root_path: .
+note: the user's own key
+motions:
+  - file: mine.pkl
+    weight: 3.0
+    description: my curated clip
+"""
+
+
+def user_folder(folder: Path, m: Motion) -> Path:
+    """A folder holding the user's clip and manifest (weight 3, a description and a key of their own)."""
+    folder.mkdir(parents=True)
+    cv.convert_file(write_csv(folder.parent / "mine.csv", m), folder / "mine.pkl")
+    (folder / "manifest.yaml").write_text(USER_MANIFEST)
+    return folder / "manifest.yaml"
+
+
+def test_cli_updates_the_manifest_already_in_the_folder(tmp_path, capsys):
+    """Several motions, --segment pieces, a folder: the clips written are added to the manifest there, whose
+    entries, weights and descriptions stay; an entry for a file written again is replaced, and one line says
+    so."""
+    m = Motion()
+    manifest = user_folder(tmp_path / "set", m)
+    with open(tmp_path / "two.pkl", "wb") as f:
+        pickle.dump({"a": phc_motion(m), "b": phc_motion(m, dofs=29)}, f)
+    assert cv.main([str(tmp_path / "two.pkl"), str(tmp_path / "set"), "--no-progress"]) == 0
+    expected = "wrote 2 clips (two_a.pkl ... two_b.pkl), manifest {} updated, not replaced (1 of its entries kept, "
+    assert capsys.readouterr().out == expected.format(manifest) + "2 added, 0 replaced)\n"
+    entries = load_manifest(manifest)
+    assert [(e.file.name, e.weight, e.description) for e in entries] == [
+        ("mine.pkl", 3.0, "my curated clip"),
+        ("two_a.pkl", 1.0, "two.pkl, motion a"),
+        ("two_b.pkl", 1.0, "two.pkl, motion b"),
+    ]
+    assert "note: the user's own key" in manifest.read_text()
+    listed = yaml.safe_load(manifest.read_text())
+    listed["motions"][1]["weight"] = 2.5  # the user weights a converted clip
+    manifest.write_text(yaml.safe_dump(listed, sort_keys=False))
+
+    assert cv.main([str(tmp_path / "two.pkl"), str(tmp_path / "set"), "--no-progress"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("(1 of its entries kept, 0 added, 2 replaced)")
+    assert out[1:] == [
+        "{}: replaced its entries for 2 file(s) written again (two_a.pkl, two_b.pkl) by the new ones "
+        "(weights kept)".format(manifest)
+    ]
+    entries = load_manifest(manifest)
+    assert [(e.file.name, e.weight) for e in entries] == [("mine.pkl", 3.0), ("two_a.pkl", 2.5), ("two_b.pkl", 1.0)]
+
+    write_csv(tmp_path / "walk.csv", Motion(n=100))
+    assert cv.main([str(tmp_path / "walk.csv"), str(tmp_path / "set"), "--segment", "1"]) == 0
+    assert "(3 of its entries kept, 3 added, 0 replaced)" in capsys.readouterr().out
+    (tmp_path / "src").mkdir()
+    write_csv(tmp_path / "src" / "jog.csv", m)
+    assert cv.main([str(tmp_path / "src"), str(tmp_path / "set"), "--no-progress"]) == 0
+    assert (
+        "manifest {} updated, not replaced (6 of its entries kept, 1 added".format(manifest) in capsys.readouterr().out
+    )
+    entries = load_manifest(manifest)
+    assert [e.file.name for e in entries] == ["mine.pkl", "two_a.pkl", "two_b.pkl"] + [
+        "walk_seg00{}.pkl".format(k) for k in range(3)
+    ] + ["jog.pkl"]
+    assert (entries[0].weight, entries[0].description) == (3.0, "my curated clip")
+    check_clip(load_clip(entries[-1].file), m)
+
+
+@pytest.mark.parametrize(
+    "text", ["motions: [mine.pkl\n", "just some text\n", "motions: mine.pkl\n", "motions:\n  - mine.pkl\n"]
+)
+def test_cli_refuses_a_manifest_it_cannot_keep_before_writing(tmp_path, capsys, text):
+    """A manifest.yaml there that cannot be read as one: status 2, one line naming it, nothing written; a
+    conversion that writes no manifest (one clip) is not stopped by it."""
+    (tmp_path / "set").mkdir()
+    manifest = tmp_path / "set" / "manifest.yaml"
+    manifest.write_text(text)
+    (tmp_path / "src").mkdir()
+    walk = write_csv(tmp_path / "src" / "walk.csv", Motion(n=100))
+    for args in ([walk, tmp_path / "set", "--segment", "1"], [tmp_path / "src", tmp_path / "set", "--no-progress"]):
+        assert cv.main([str(a) for a in args]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: {}: ".format(manifest)) and len(err.splitlines()) == 1, err
+        assert "nothing was written" in err
+        assert manifest.read_text() == text and [p.name for p in manifest.parent.iterdir()] == ["manifest.yaml"]
+    assert cv.main([str(walk), str(tmp_path / "set")]) == 0
+    assert manifest.read_text() == text and (tmp_path / "set" / "walk.pkl").is_file()
+
+
+def test_update_manifest_keeps_its_root_path(tmp_path):
+    """New files are listed relative to the manifest's root_path; an entry naming the same file through
+    it is replaced in place, its weight kept."""
+    from pose.formats import update_manifest
+
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text("root_path: clips\nmotions:\n- {file: walk.pkl, weight: 2.0}\n- {file: run.pkl, weight: 0.5}\n")
+    update = update_manifest(manifest, ["clips/run.pkl", "new.pkl"], ["run again", "new"])
+    assert (update.existed, update.kept, update.added, update.replaced) == (True, 1, 1, ["run.pkl"])
+    data = yaml.safe_load(manifest.read_text())
+    assert data["root_path"] == "clips"
+    assert data["motions"] == [
+        {"file": "walk.pkl", "weight": 2.0},
+        {"file": "run.pkl", "weight": 0.5, "description": "run again"},
+        {"file": "../new.pkl", "weight": 1.0, "description": "new"},
+    ]
+    assert [p.name for p in tmp_path.iterdir()] == ["manifest.yaml"]  # no temporary file left

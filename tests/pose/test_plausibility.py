@@ -5,6 +5,7 @@ embedded motions pass without a word."""
 
 from __future__ import annotations
 
+import functools
 import pickle
 import warnings
 
@@ -23,7 +24,7 @@ from pose.formats import (
     write_manifest,
 )
 from pose.g1_model import load_g1
-from pose.synth import default_motion_file
+from pose.synth import build_clip, default_motion_file
 from pose.utils.motion_lib_pkl import MotionLib
 
 MODEL = load_g1()
@@ -70,6 +71,120 @@ def test_a_real_upside_down_pose_is_not_taken_for_wxyz():
     flip = Rotation.from_euler("y", np.pi)
     clip["root_rot"] = (Rotation.from_quat(clip["root_rot"]) * flip).as_quat()
     validate_clip(clip, "x.pkl")
+
+
+SCALAR_FIRST_ERROR = (
+    r"x\.pkl: key 'root_rot': the pelvis is (upside down|tilted \d+ deg) in most frames but upright read as "
+    r"\(w, x, y, z\) .*scalar-first \(w, x, y, z\); reorder them to \(x, y, z, w\)$"
+)
+
+
+@functools.lru_cache(maxsize=None)
+def _synthetic(name):
+    return build_clip(name, seed=0, fps=30.0).clip
+
+
+def synthetic(name, heading_deg, tilt=None):
+    """A synthetic clip (`pose.synth`, 30 fps) turned about the vertical so it faces `heading_deg` and moves
+    that way, its pelvis further rotated by `tilt` (a scipy Rotation, body frame), root_rot stored (x, y, z, w)."""
+    clip = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in _synthetic(name).items()}
+    yaw = Rotation.from_euler("z", heading_deg, degrees=True)
+    rot = yaw * Rotation.from_quat(clip["root_rot"])
+    clip["root_pos"] = yaw.apply(clip["root_pos"])
+    clip["root_rot"] = (rot if tilt is None else rot * tilt).as_quat()  # scipy: (x, y, z, w)
+    return clip
+
+
+def scalar_first(clip):
+    out = dict(clip)
+    out["root_rot"] = clip["root_rot"][:, [3, 0, 1, 2]]  # (w, x, y, z)
+    return out
+
+
+HEADINGS = (0, 60, 100, 135, 150, 170, 180, 190, 250, -30, -60, -100, -135, -170)
+
+
+@pytest.mark.parametrize("heading", HEADINGS)
+def test_scalar_first_walk_refused_or_warned_at_every_heading(heading):
+    """A walk facing and moving towards `heading`, stored (w, x, y, z): its (x, y, z, w) reading turns by
+    180 deg - heading about x (heading 0), so it is tilted away from 180 deg (refused) and upright near it,
+    facing away from the travel (a warning, since a walk backwards looks so)."""
+    clip = scalar_first(synthetic("walk_forward_1p0", heading))
+    misread = Rotation.from_quat(clip["root_rot"])  # scipy reads (x, y, z, w): the loader's reading
+    up = float(np.median(misread.apply([0.0, 0.0, 1.0])[:, 2]))
+    assert up == pytest.approx(-np.cos(np.radians(heading)), abs=0.05)  # the tilt is 180 deg - heading
+    facing = misread.apply([1.0, 0.0, 0.0])[:, :2]
+    travel = clip["root_pos"][-1, :2] - clip["root_pos"][0, :2]
+    tilt = np.degrees(np.arccos(up))
+    if tilt > 40:
+        with pytest.raises(MotionFileError, match=SCALAR_FIRST_ERROR):
+            validate_clip(clip, "x.pkl")
+        return
+    if tilt < 25:  # upright and facing 0 deg, moving towards 180 +- 25 deg
+        assert np.all(facing @ travel < 0)
+        (msg,) = messages(clip)
+        assert msg.startswith("x.pkl: key 'root_rot': the pelvis faces against the direction of travel on ")
+        assert msg.endswith(
+            "reorder them to (x, y, z, w) unless the clip really moves backwards (which reads the same)"
+        )
+        return
+    try:  # 25-40 deg: either
+        caught = messages(clip)
+    except MotionFileError as e:
+        assert "scalar-first" in str(e)
+    else:
+        assert len(caught) == 1 and "key 'root_rot'" in caught[0] and "scalar-first" in caught[0]
+
+
+@pytest.mark.parametrize("heading", HEADINGS)
+def test_walk_stored_right_passes_at_every_heading(heading):
+    assert messages(synthetic("walk_forward_1p0", heading)) == []
+
+
+@pytest.mark.parametrize("heading", (0, 45, 90, 180, -135))
+def test_backwards_walk_passes_but_scalar_first_one_does_not(heading):
+    """A walk backwards faces against its travel; facing 0 deg it reads like a forward walk stored
+    (w, x, y, z) facing 180 deg, but its feet stay planted under this reading and slide under the other."""
+    clip = synthetic("walk_backward", heading)
+    facing = Rotation.from_quat(clip["root_rot"]).apply([1.0, 0.0, 0.0])[:, :2]
+    assert np.mean(facing @ (clip["root_pos"][-1, :2] - clip["root_pos"][0, :2]) < 0) == 1.0
+    assert messages(clip) == []
+    if heading != 180:
+        with pytest.raises(MotionFileError, match=SCALAR_FIRST_ERROR):
+            validate_clip(scalar_first(clip), "x.pkl")
+        return
+    # Stored (w, x, y, z) facing 180 deg it reads upright facing 0 deg, along the travel: the sliding feet tell.
+    (msg,) = messages(scalar_first(clip))
+    assert msg.startswith(
+        "x.pkl: key 'root_rot': the body in contact with the floor slides but not read as (w, x, y, z)"
+    )
+    assert msg.endswith("reorder them to (x, y, z, w) unless its contacts really slide")
+
+
+@pytest.mark.parametrize("heading", (0, 90, 180, 270))
+@pytest.mark.parametrize("axis", ("x", "y"))
+def test_pelvis_pitched_or_rolled_25_deg_for_a_while_passes(heading, axis):
+    """25 deg of pitch (or roll) over the middle half of a walk, or 30 deg throughout: no new word."""
+    clip = synthetic("walk_forward_1p0", heading)
+    n = len(clip["root_rot"])
+    angle = np.zeros(n)
+    angle[n // 4 : 3 * n // 4] = 25.0
+    tilt = Rotation.from_euler(axis, angle[:, None], degrees=True)
+    clip["root_rot"] = (Rotation.from_quat(clip["root_rot"]) * tilt).as_quat()
+    assert messages(clip) == []
+    rolled = synthetic("walk_forward_1p0", heading, Rotation.from_euler(axis, 30, degrees=True))
+    assert messages(rolled) == []
+
+
+@pytest.mark.parametrize("heading", (0, 90))
+def test_a_body_lying_on_its_side_is_not_taken_for_wxyz(heading):
+    """Lying on the right side facing 0 deg has the root rotation of an upright body facing 90 deg stored
+    (w, x, y, z); read so, its legs would be under the floor."""
+    clip = synthetic("stand", heading, Rotation.from_euler("x", 90, degrees=True))
+    rot = Rotation.from_quat(np.repeat(clip["root_rot"], 38, axis=0))
+    world_z = clip["root_pos"][:, None, 2] + rot.apply(clip["local_body_pos"].reshape(-1, 3))[:, 2].reshape(-1, 38)
+    clip["root_pos"][:, 2] -= np.median(world_z.min(axis=1))  # lying on the floor
+    assert messages(clip) == []
 
 
 def test_centimetres_refused():
