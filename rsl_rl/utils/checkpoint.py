@@ -6,18 +6,23 @@ in memory to this project's format (docs/learning.md, Checkpoints and resume):
 
 - TWIST pickles its observation normalisers as `rsl_rl.utils.normalizer.Normalizer` module objects. The
   load maps that class name to `TwistNormalizer`, a plain stand-in that only receives the pickled
-  attributes (torch.serialization.safe_globals with a (class, name) pair: torch >= 2.6), and each becomes
-  a state dict of this project's `Normalizer` (count, running mean and mean of squares, mean, std);
+  attributes (torch.serialization.safe_globals with a (class, name) pair, torch >= 2.6; on an older torch,
+  as TWIST's Python 3.8 and the Isaac Gym backend have (at most 2.4), a file weights_only refuses is read
+  again through `RestrictedUnpickler`, which resolves that name and the globals a tensor file needs and
+  refuses every other), and each becomes a state dict of this project's `Normalizer` (count, running
+  mean and mean of squares, mean, std);
 - TWIST's ActorCriticMimic names (`actor.actor_backbone.*`, `critic_motion_encoder.*`, ...) are renamed
   to this project's (`TWIST_RENAMES`; the same shapes and computation);
 - `policy_cfg` (the network's sizes) is read off the weights' shapes; the activation is not in the file:
   the default, SiLU, TWIST's G1 value;
+- a student's `critic_normalizer` is dropped: TWIST's DAgger runner saves one but normalises the critic's
+  input with its teacher's normaliser, as this project's runner does (its copy of the teacher's stays);
 - the iteration is the one in the file name `model_<N>.pt` when larger than "iter" (TWIST's load reads
   the name; its "iter" is often 0), and without env counters in the file, global_counter and
   total_env_steps_counter are N x 24, as TWIST's load sets them (common_step_counter stays as it is).
 
 A file that is not a readable checkpoint raises CheckpointError naming it (truncated or corrupt, an
-exported model, a TWIST file on a torch too old to read it safely).
+exported model, Python objects other than tensors and plain values).
 """
 
 from __future__ import annotations
@@ -68,6 +73,55 @@ class TwistNormalizer:
     """Stand-in for TWIST's pickled Normalizer: the unpickler sets its attributes (`__dict__`), nothing else."""
 
 
+#: The globals `RestrictedUnpickler` resolves besides TWIST's normaliser and torch's dtypes: those a file of
+#: tensors, parameters and plain containers holds (torch's own weights_only loader allows these and more).
+TENSOR_FILE_GLOBALS = {
+    ("collections", "OrderedDict"),
+    ("builtins", "set"),
+    ("torch", "Size"),
+    ("torch", "device"),
+    ("torch", "Tensor"),
+    ("torch.nn.parameter", "Parameter"),
+    ("torch.serialization", "_get_layout"),
+    ("torch._utils", "_rebuild_tensor_v2"),
+    ("torch._utils", "_rebuild_parameter"),
+    ("torch._utils", "_rebuild_parameter_with_state"),
+    ("torch._tensor", "_rebuild_from_type_v2"),
+}
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler for a torch older than 2.6 (no named safe_globals): TWIST's normaliser class becomes
+    `TwistNormalizer`, torch's dtypes and `TENSOR_FILE_GLOBALS` resolve, every other global is refused (no
+    code from the file runs). torch.load's own wrapper resolves the storage types before asking it."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "__builtin__":  # Python 2's name, as protocol 2 (torch.save's) writes builtins
+            module = "builtins"
+        if "{}.{}".format(module, name) == TWIST_NORMALIZER:
+            return TwistNormalizer
+        if (module, name) in TENSOR_FILE_GLOBALS or (
+            module == "torch" and isinstance(getattr(torch, name, None), torch.dtype)
+        ):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError("GLOBAL {}.{} was not an allowed global".format(module, name))
+
+
+class _RestrictedPickle:
+    """The pickle module torch's zip-file reader is given: `RestrictedUnpickler`."""
+
+    Unpickler = RestrictedUnpickler
+
+
+def _load_restricted(path: str, map_location) -> Any:
+    """torch.load's own reading of a zip checkpoint, its pickle through `RestrictedUnpickler`. torch.load
+    cannot be asked for it (torch 1.13 drops a `pickle_module` unless weights_only), so its reader is called:
+    only on torch < 2.6, whose versions no longer change."""
+    serialization: Any = torch.serialization
+    with open(path, "rb") as f, serialization._open_zipfile_reader(f) as archive:
+        return serialization._load(archive, map_location, _RestrictedPickle, encoding="utf-8")
+
+
 def read_checkpoint(path, map_location="cpu") -> Dict[str, Any]:
     """The checkpoint at `path` in this project's format (module docstring); CheckpointError when it is not one."""
     path = str(path)
@@ -95,6 +149,12 @@ def read_checkpoint(path, map_location="cpu") -> Dict[str, Any]:
     if isinstance(ckpt.get("model_state_dict"), dict) and any(
         k.startswith("actor.actor_backbone.") for k in ckpt["model_state_dict"]
     ):
+        if ckpt.get("normalizer") is None:
+            raise CheckpointError(
+                "{}: a checkpoint of TWIST's runner without an observation normaliser (trained with "
+                "normalize_obs False; TWIST's G1 configs normalise): this project's policies always normalise their "
+                "observations, so it cannot be played or resumed here".format(path)
+            )
         ckpt = from_twist(ckpt, path)
     missing = [k for k in REQUIRED if ckpt.get(k) is None]
     if missing:
@@ -113,15 +173,8 @@ def _load(path: str, map_location) -> Any:
     if safe_globals is None or torch_version() < SAFE_GLOBALS_MIN_TORCH:
         try:
             return torch.load(path, map_location=map_location, weights_only=True)
-        except pickle.UnpicklingError as e:
-            if TWIST_NORMALIZER not in str(e):
-                raise
-            raise CheckpointError(
-                "{}: a checkpoint of TWIST's runner (its normaliser is a pickled {} object); reading it "
-                "without running code from the file needs torch >= {}.{} (this is torch {}): upgrade torch".format(
-                    path, TWIST_NORMALIZER, *SAFE_GLOBALS_MIN_TORCH, torch.__version__
-                )
-            ) from None
+        except pickle.UnpicklingError:  # TWIST's pickled normaliser (torch 1.13 names no class): read again
+            return _load_restricted(path, map_location)
     with safe_globals([(TwistNormalizer, TWIST_NORMALIZER)]):
         return torch.load(path, map_location=map_location, weights_only=True)
 
@@ -172,6 +225,11 @@ def from_twist(ckpt: Dict[str, Any], path: str) -> Dict[str, Any]:
         out["env_counters"] = {"global_counter": steps, "total_env_steps_counter": steps}
     if not out.get("policy_cfg"):
         out["policy_cfg"] = twist_policy_cfg(state, path)
+    cfg = out["policy_cfg"]
+    if cfg["num_observations"] != cfg["num_critic_observations"]:
+        # a student: TWIST's DAgger runner normalises its critic's (privileged) input with the teacher's
+        # normaliser and saves a critic normaliser it never uses; the runner keeps its teacher's copy
+        out.pop("critic_normalizer", None)
     return out
 
 

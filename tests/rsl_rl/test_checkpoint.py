@@ -122,7 +122,11 @@ def test_twist_checkpoints_serve_as_teacher_and_as_student(tmp_path):
     assert runner.current_learning_iteration == 20
     obs = obs_batch(5, 10, seed=9)
     torch.testing.assert_close(runner.get_inference_policy()(obs), twist_actions(student, student_norm, obs))
-    torch.testing.assert_close(runner.critic_normalizer.std, critic_norm._std.detach())
+    # TWIST's DAgger runner normalises the critic's input with the teacher's normaliser; the critic normaliser
+    # it saves is never used: the runner keeps its copy of the teacher's
+    assert not torch.allclose(critic_norm._std.detach(), teacher_norm._std.detach())
+    torch.testing.assert_close(runner.critic_normalizer.std, teacher_norm._std.detach())
+    torch.testing.assert_close(runner.critic_normalizer.mean, teacher_norm._mean.detach())
     runner.learn(1)
     assert runner.current_learning_iteration == 21
 
@@ -205,14 +209,31 @@ def test_no_code_runs_from_a_checkpoint(tmp_path, capsys):
     assert "code from the checkpoint ran" not in capsys.readouterr().out
 
 
-def test_a_torch_without_named_safe_globals_names_the_version_it_needs(tmp_path, monkeypatch):
+def test_a_torch_without_named_safe_globals_reads_twist_files_through_the_restricted_unpickler(
+    tmp_path, monkeypatch, capsys
+):
+    """torch < 2.6 (TWIST's Python 3.8 has at most 2.4): weights_only refuses TWIST's pickled normaliser, so
+    the file is read again by RestrictedUnpickler, to the same checkpoint; code in a file still never runs."""
     twist_path = tmp_path / "model_300.pt"
-    twist_teacher(twist_path)
+    _, normalizer, _ = twist_teacher(twist_path)
     native = native_checkpoint(tmp_path)
+    expected = read_checkpoint(twist_path)  # through torch's safe_globals
     monkeypatch.delattr(torch.serialization, "safe_globals")
-    with pytest.raises(CheckpointError, match=r"model_300.pt: a checkpoint of TWIST's runner .* needs torch >= 2.6"):
-        read_checkpoint(twist_path)
+    got = read_checkpoint(twist_path)
+    assert got.keys() == expected.keys() and got["iter"] == 300
+    for key in ("model_state_dict", "normalizer", "critic_normalizer"):
+        torch.testing.assert_close(got[key], expected[key])
+    torch.testing.assert_close(got["normalizer"]["std"], normalizer._std.detach())
     assert read_checkpoint(native)["iter"] == 0  # this project's files need nothing of it
+    twist_with_code = tmp_path / "payload" / "model_1.pt"
+    twist_with_code.parent.mkdir()
+    twist_teacher(twist_with_code)
+    ckpt = torch.load(str(twist_with_code), weights_only=False)
+    ckpt["extra"] = Payload()
+    torch.save(ckpt, str(twist_with_code))
+    with pytest.raises(CheckpointError, match=r"model_1.pt: holds Python objects \(builtins.print\)"):
+        read_checkpoint(twist_with_code)
+    assert "code from the checkpoint ran" not in capsys.readouterr().out
 
 
 def test_a_twist_normaliser_that_clips_is_refused(tmp_path):
@@ -221,3 +242,26 @@ def test_a_twist_normaliser_that_clips_is_refused(tmp_path):
     save_twist_checkpoint(tmp_path / "model_1.pt", random_twist_policy(0, **TEACHER_SIZES), normalizer)
     with pytest.raises(CheckpointError, match="normalizer: the normaliser uses eps 0.0001 and clip 5"):
         read_checkpoint(tmp_path / "model_1.pt")
+
+
+def test_the_restricted_unpickler_reads_protocol_2_builtins_and_refuses_other_globals():
+    """torch.save pickles with protocol 2, which names builtins `__builtin__` (a TWIST normaliser's
+    nn.Module attributes hold a set): resolved; any global outside the allowed ones is refused."""
+    import io
+    import pickle
+
+    from rsl_rl.utils.checkpoint import RestrictedUnpickler
+
+    data = pickle.dumps({"buffers": {"a", "b"}, "dtype": torch.float32}, protocol=2)
+    assert b"__builtin__" in data
+    assert RestrictedUnpickler(io.BytesIO(data)).load() == {"buffers": {"a", "b"}, "dtype": torch.float32}
+    with pytest.raises(pickle.UnpicklingError, match=r"GLOBAL (os|posix|nt).system was not an allowed global"):
+        RestrictedUnpickler(io.BytesIO(pickle.dumps(__import__("os").system, protocol=2))).load()
+
+
+def test_a_twist_checkpoint_without_normaliser_is_named_as_one(tmp_path):
+    """TWIST's runner trained with normalize_obs False saves no normaliser: the error says so (before, it named
+    the keys of the converted file, as if it were no TWIST checkpoint)."""
+    save_twist_checkpoint(tmp_path / "model_1000.pt", random_twist_policy(0, **TEACHER_SIZES), None)
+    with pytest.raises(CheckpointError, match=r"model_1000.pt: a checkpoint of TWIST's runner without an observation"):
+        read_checkpoint(tmp_path / "model_1000.pt")
