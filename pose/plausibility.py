@@ -31,7 +31,7 @@ BODY_MISMATCH_WARN = 0.02
 BODY_MISMATCH_MAX = 0.10
 # The lowest motion body's median height (m) outside this range: the floor is not at z = 0
 # (0.001-0.006 m for retargeted walks, runs and sprints).
-FLOOR_RANGE = (-0.1, 0.3)
+FLOOR_RANGE = (-0.1, 0.1)
 # A joint beyond its limit by more than this (rad) in more than JOINT_LIMIT_FRACTION of the frames.
 JOINT_LIMIT_MARGIN = 0.2
 JOINT_LIMIT_FRACTION = 0.05

@@ -183,6 +183,16 @@ def effective_overrides(items: Sequence[str]) -> Dict[Tuple[str, ...], Tuple[Any
     return out
 
 
+def has_setting(cfg, path: Sequence[str]) -> bool:
+    """Whether `cfg` has the setting at `path` (e.g. ("motion", "vel_smooth_window"))."""
+    current = cfg
+    for name in path:
+        if not hasattr(current, name):
+            return False
+        current = getattr(current, name)
+    return True
+
+
 def unrepeated_env_items(trained: Sequence[str], given: Sequence[str], env_cfg) -> List[str]:
     """The --set items of `env_cfg`'s groups (rewards excepted) that took effect in a run's training
     and that a command with `given` leaves at another value: `given`'s value, else `env_cfg`'s (the task's

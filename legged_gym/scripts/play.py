@@ -43,7 +43,7 @@ import math  # noqa: E402
 import re  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import List, Optional  # noqa: E402
+from typing import List, Optional, Sequence  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -60,11 +60,18 @@ from legged_gym.gym_utils.helpers import (
     log_root,
     one_line,
     run_script,
+    trained_set_items,
     warn_unrepeated_items,
     warn_unrepeated_settings,
 )
 from legged_gym.gym_utils.task_registry import task_registry, use_task_hint  # noqa: E402
-from legged_gym.scripts.save_jit_stu_rlbc import export_settings, read_export_metadata  # noqa: E402
+from legged_gym.gym_utils.cfg_override import effective_overrides, has_setting, unrepeated_env_items  # noqa: E402
+from legged_gym.scripts.save_jit_stu_rlbc import (  # noqa: E402
+    export_settings,
+    observation_settings,
+    read_export_metadata,
+)
+from rsl_rl.utils.checkpoint import read_checkpoint  # noqa: E402
 from rsl_rl.utils.checkpoint import model_file_kind  # noqa: E402
 
 
@@ -172,8 +179,8 @@ def resolve_model(args, train_cfg) -> Path:
     try:
         if args.use_jit:
             jit_path = jit_model_path(args)
+            adopt_export_settings(jit_path, args)
             check_export(jit_path, args)
-            warn_unrepeated_export_settings(jit_path, args)
             return jit_path
         teacher = None
         if getattr(train_cfg, "runner_class_name", "") == "OnPolicyDaggerRunner":
@@ -186,17 +193,41 @@ def resolve_model(args, train_cfg) -> Path:
     task_registry.check_checkpoint(path, args)
     if teacher is not None:
         task_registry.check_checkpoint(teacher, args, teacher=True)
+    trained = trained_set_items(read_checkpoint(path))
+    adopt_trained_settings(observation_settings(trained), args, "{} was trained".format(path))
     warn_unrepeated_settings(path, args)
     return path
 
 
-def warn_unrepeated_export_settings(model_path, args) -> None:
-    """`warn_unrepeated_items` for the env settings an exported student was trained with (its metadata:
-    `save_jit_stu_rlbc.export_settings`), as `warn_unrepeated_settings` for a checkpoint."""
+def adopt_trained_settings(trained: Sequence[str], args, subject: str) -> None:
+    """Play with the observation a model was trained with: of the --set items `trained` (its observation
+    settings, `save_jit_stu_rlbc.export_settings`), those this command leaves at another value without a
+    --set of its own go before its --set items (`args.overrides`), named in one line; one it --sets to
+    another value is warned about, and its --set wins. `subject`: "<model> was trained"."""
+    env_cfg, _ = task_registry.get_cfgs(args.task)
+    given = effective_overrides(args.overrides or [])
+    adopted = []
+    for item in unrepeated_env_items(trained, args.overrides or [], env_cfg):
+        path = next(iter(effective_overrides([item])))
+        if path not in given and has_setting(env_cfg, path):
+            adopted.append(item)
+    if adopted:
+        args.overrides = adopted + list(args.overrides or [])
+        print(
+            "{} with {}: played with them (a --set of this command would win)".format(
+                subject, " ".join("--set " + item for item in adopted)
+            ),
+            flush=True,
+        )
+    warn_unrepeated_items(trained, args, subject, "its observation differs from training")
+
+
+def adopt_export_settings(model_path, args) -> None:
+    """`adopt_trained_settings` for an exported student: the settings of its metadata (`export_settings`;
+    TWIST's exports carry none)."""
     meta = read_export_metadata(model_path)
     if meta:
-        subject = "{} was exported from a student trained".format(model_path)
-        warn_unrepeated_items(export_settings(meta), args, subject, "add them to play the model as trained")
+        adopt_trained_settings(export_settings(meta), args, "{} was exported from a student trained".format(model_path))
 
 
 def load_policy(env, args):

@@ -308,6 +308,18 @@ def export_settings(meta: Dict[str, Any]) -> List[str]:
     return items
 
 
+def observation_settings(trained_set: Sequence[str]) -> List[str]:
+    """The env --set items that shape a student's observation among a checkpoint's --set items
+    `trained_set`: those its export's metadata would stand for (`export_settings`)."""
+    return export_settings(
+        {
+            "reference_yaw": reference_yaw(trained_set),
+            "vel_smooth_window": vel_smooth_window(trained_set),
+            "drift_feedback": drift_feedback(trained_set),
+        }
+    )
+
+
 def read_export_metadata(model_path) -> Optional[Dict[str, Any]]:
     """An exported TorchScript student's metadata as the deploy servers read it: the JSON beside the model
     (`export_metadata_sidecar`) if present, else the one inside the file; None for exports without (TWIST's)."""

@@ -411,6 +411,20 @@ def test_eval_and_play_take_an_export_by_its_path(exported, logs, cwd, tmp_path)
     assert by_path["checkpoint"] == str(own)
     for key in ("mpkpe_local_mm", "joint_error_rad", "root_drift_m", "completion"):
         assert by_path["summary"][key] == pytest.approx(by_run["summary"][key], rel=1e-4, abs=1e-6), key
+    assert by_path["settings"] == []  # a defaults-trained student: nothing to adopt
+    # an export whose metadata says it saw 5-tap reference velocities is evaluated with them
+    from legged_gym.envs.mdp.layout import export_metadata_sidecar
+    from legged_gym.scripts.save_jit_stu_rlbc import read_export_metadata
+
+    windowed = tmp_path / "windowed" / "my_student.pt"
+    windowed.parent.mkdir()
+    windowed.write_bytes(own.read_bytes())
+    export_metadata_sidecar(windowed).write_text(json.dumps(dict(read_export_metadata(own), vel_smooth_window=5)))
+    out = run(base + ["--policy_path", str(windowed), "--out", str(tmp_path / "windowed_eval")], logs, cwd)
+    assert "trained with --set motion.vel_smooth_window=5: played with them" in out.stdout
+    assert json.loads((tmp_path / "windowed_eval" / "eval.json").read_text())["settings"] == [
+        "motion.vel_smooth_window=5"
+    ]
     out = run(
         base + ["--policy_path", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "x")], logs, cwd, check=False
     )
@@ -708,7 +722,9 @@ def test_export_settings_are_the_inverse_of_the_metadata():
     assert export.export_settings({}) == []  # an export without these keys stands for nothing
 
 
-def test_play_of_an_export_warns_about_its_settings_the_command_leaves_out(tmp_path, capsys):
+def test_play_of_an_export_adopts_the_observation_it_was_trained_with(tmp_path, capsys):
+    """play.py / eval.py --use_jit: the export's observation settings (its metadata) that the command leaves
+    out join its --set items, named in one line; a --set of the command that contradicts one wins, warned."""
     from argparse import Namespace
 
     from legged_gym.envs.g1.g1_mimic_distill_config import G1MimicStuRLCfg
@@ -730,30 +746,58 @@ def test_play_of_an_export_warns_about_its_settings_the_command_leaves_out(tmp_p
         "motion.ref_correction.pos_gain=2.0",
         "motion.ref_correction.yaw_gain=2.0",
     ]
-    play.warn_unrepeated_export_settings(model, Namespace(task="g1_stu_rl", overrides=[]))
-    out = capsys.readouterr().out
-    assert out.startswith(
-        "WARNING: {} was exported from a student trained with {};".format(
-            model, " ".join("--set " + item for item in expected)
+    args = Namespace(task="g1_stu_rl", overrides=["motion.vel_smooth_window=5", "domain_rand.push_robots=false"])
+    play.adopt_export_settings(model, args)
+    adopted = [item for item in expected if item != "motion.vel_smooth_window=5"]  # given already
+    assert args.overrides == adopted + ["motion.vel_smooth_window=5", "domain_rand.push_robots=false"]
+    assert (
+        capsys.readouterr().out
+        == "{} was exported from a student trained with {}: played with them (a --set of this command would win)\n".format(
+            model, " ".join("--set " + item for item in adopted)
         )
-    ), out
-    play.warn_unrepeated_export_settings(model, Namespace(task="g1_stu_rl", overrides=expected))
-    assert capsys.readouterr().out == ""
-    # the JSON beside the model wins, as on the deploy servers: without the feedback there, a command with it is warned
+    )
+    args = Namespace(task="g1_stu_rl", overrides=list(expected))
+    play.adopt_export_settings(model, args)
+    assert args.overrides == expected and capsys.readouterr().out == ""
+    # the JSON beside the model wins, as on the deploy servers: without the feedback there, a command with it is
+    # warned and keeps it
     side = dict(meta, drift_feedback=None)
     (tmp_path / "S1-100.json").write_text(json.dumps(side))
-    play.warn_unrepeated_export_settings(model, Namespace(task="g1_stu_rl", overrides=expected))
+    args = Namespace(task="g1_stu_rl", overrides=list(expected))
+    play.adopt_export_settings(model, args)
     out = capsys.readouterr().out
+    assert args.overrides == expected
     assert out.startswith(
         "WARNING: {} was exported from a student trained with --set motion.student_ref_correction=false;".format(model)
     ), out
     twist = tmp_path / "twist-jit.pt"
     _save_export(twist, None)
-    play.warn_unrepeated_export_settings(twist, Namespace(task="g1_stu_rl", overrides=[]))
-    assert capsys.readouterr().out == ""
+    args = Namespace(task="g1_stu_rl", overrides=[])
+    play.adopt_export_settings(twist, args)
+    assert capsys.readouterr().out == "" and args.overrides == []
     (tmp_path / "S1-100.json").write_text("[1, 2")  # a broken copy beside the model is named, not skipped
     with pytest.raises(ValueError, match=r"S1-100.json: the export metadata is not JSON"):
-        play.warn_unrepeated_export_settings(model, Namespace(task="g1_stu_rl", overrides=[]))
+        play.adopt_export_settings(model, Namespace(task="g1_stu_rl", overrides=[]))
+
+
+def test_a_checkpoint_is_played_with_the_observation_it_was_trained_with(capsys):
+    """Of a checkpoint's recorded --set items, those that shape the student's observation (the settings its
+    export would carry) are adopted; the others (rewards, a termination) only warned about."""
+    from argparse import Namespace
+
+    from legged_gym.scripts import play
+    from legged_gym.scripts.save_jit_stu_rlbc import observation_settings
+
+    trained = ["motion.student_relative_ref_yaw=true", "termination.max_root_drift=1.2", "motion.vel_smooth_window=5"]
+    items = observation_settings(trained)
+    assert "motion.student_relative_ref_yaw=true" in items and "motion.vel_smooth_window=5" in items
+    assert not any(item.startswith("termination.") for item in items)
+    args = Namespace(task="g1_stu_rl", overrides=[])
+    play.adopt_trained_settings(items, args, "S was trained")
+    assert args.overrides == ["motion.student_relative_ref_yaw=true", "motion.vel_smooth_window=5"]
+    assert capsys.readouterr().out.startswith(
+        "S was trained with --set motion.student_relative_ref_yaw=true --set motion.vel_smooth_window=5: played"
+    )
 
 
 def test_student_teacher_gap_plays_a_clip_with_either_policy_acting(student_run, logs, cwd, tmp_path):

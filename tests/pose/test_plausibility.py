@@ -221,11 +221,24 @@ def test_another_models_bodies_warn():
     assert msg.startswith("x.pkl: key 'local_body_pos': 0.030 m on average")
 
 
-def test_floor_elsewhere_warns():
+@pytest.mark.parametrize("lift", [0.5, 0.15, -0.15])
+def test_floor_elsewhere_warns(lift):
+    """Feet 0.15 m above the floor already make the height termination end a tracked clip's episodes: warned."""
     clip = walk()
-    clip["root_pos"][:, 2] += 0.5
+    n, b = clip["local_body_pos"].shape[:2]
+    rotated = Rotation.from_quat(np.repeat(clip["root_rot"], b, axis=0)).apply(clip["local_body_pos"].reshape(-1, 3))
+    world_z = clip["root_pos"][:, None, 2] + rotated.reshape(n, b, 3)[..., 2]
+    floor = float(np.median(world_z.min(axis=1)))
+    assert abs(floor) < 0.01  # the walk stands on the floor
+    clip["root_pos"][:, 2] += lift
     (msg,) = messages(clip)
-    assert "x.pkl: key 'root_pos': the lowest body's median height is 0.5" in msg
+    assert "x.pkl: key 'root_pos': the lowest body's median height is {:.3f} m".format(floor + lift) in msg
+
+
+def test_feet_a_few_centimetres_off_the_floor_do_not_warn():
+    clip = walk()
+    clip["root_pos"][:, 2] += 0.05
+    assert messages(clip) == []
 
 
 def test_joints_in_another_order_warn():
