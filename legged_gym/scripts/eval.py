@@ -711,8 +711,6 @@ def run_eval(args) -> dict:
     except KeyError as e:
         raise UsageError("--task {}".format(e)) from e
     env_cfg.seed = train_cfg.seed
-    # the model first: a missing one stops here, and its observation settings join --set (`adopt_trained_settings`)
-    model_path = resolve_model(args, train_cfg)
     apply_overrides(args.overrides, env_cfg, train_cfg)  # the command band as --set leaves it (make_env: again)
     dead_reckoned = odometry.from_estimate(env_cfg.motion)
     commands: Optional[List[Command]] = None
@@ -730,6 +728,9 @@ def run_eval(args) -> dict:
         raise UsageError("--commands: task {} plays clips; commands are for the CMG tasks (g1_cmg_*)".format(args.task))
     else:
         check_motion_file(args.motion_file)
+    # a missing model stops here; the observation settings it records join --set (play.adopt_trained_settings),
+    # which make_env applies
+    model_path = resolve_model(args, train_cfg)
     num_rows = count_clips(args.motion_file) if commands is None else len(commands)
     args.num_envs = num_rows * args.num_envs_per_clip
     args.headless = True  # episodes end at the clip's end (motion_end) only in headless mode
