@@ -712,7 +712,6 @@ def run_eval(args) -> dict:
         raise UsageError("--task {}".format(e)) from e
     env_cfg.seed = train_cfg.seed
     apply_overrides(args.overrides, env_cfg, train_cfg)  # the command band as --set leaves it (make_env: again)
-    dead_reckoned = odometry.from_estimate(env_cfg.motion)
     commands: Optional[List[Command]] = None
     if issubclass(task_registry.get(args.task).env_class, G1MimicCMG):
         if args.motion_file is not None:
@@ -737,6 +736,7 @@ def run_eval(args) -> dict:
     configure_env_cfg(env_cfg, args.rand, args.num_envs)
 
     env, env_cfg = task_registry.make_env(name=args.task, args=args, env_cfg=env_cfg)
+    dead_reckoned = odometry.from_estimate(env_cfg.motion)  # with the model's adopted settings (make_env)
     velocity_estimator = None
     if dead_reckoned and not args.use_jit:
         runner = checkpoint_runner(env, args)

@@ -261,7 +261,8 @@ def drift_feedback(trained_set: Sequence[str]) -> Optional[Dict[str, float]]:
 
 def cmg_stream(task: Optional[str], trained_set: Sequence[str]) -> Optional[Dict[str, Any]]:
     """The CMG reference a student of a CMG task (`g1_stu_rl_cmg_*`) was trained on, with its --set items: the
-    command band of its episodes (`commands`, the mirrored episodes' commands included), the generator
+    command band of its episodes (`commands`: a mirrored episode's generator runs under (vx, -vy, -yaw rate)
+    but its output is mirrored back, so its reference moves at the episode's own command), the generator
     (`motion.cmg_model`, None: the shipped one) and the frames' settings (`motion.cmg_foot_lock`,
     `cmg_height`, `cmg_height_from_fk`). What the high-level server's --cmg streams for it (--policy_path).
     None for a clip task, a task not registered here, or a checkpoint that does not record its task (train.py
@@ -278,9 +279,6 @@ def cmg_stream(task: Optional[str], trained_set: Sequence[str]) -> Optional[Dict
     c, m = env_cfg.commands, env_cfg.motion
     low = [float(r[0]) for r in (c.lin_vel_x, c.lin_vel_y, c.ang_vel_yaw)]
     high = [float(r[1]) for r in (c.lin_vel_x, c.lin_vel_y, c.ang_vel_yaw)]
-    if float(m.cmg_mirror_prob) > 0.0:  # a mirrored episode runs under (vx, -vy, -yaw rate)
-        for i in (1, 2):
-            low[i], high[i] = min(low[i], -high[i]), max(high[i], -low[i])
     return {
         "command_low": low,
         "command_high": high,

@@ -90,10 +90,26 @@ TENSOR_FILE_GLOBALS = {
 }
 
 
-class RestrictedUnpickler(pickle.Unpickler):
+def _load_build(self) -> None:
+    """The BUILD opcode (set an object's state) for a `TwistNormalizer` or an `OrderedDict` (a state dict's
+    `_metadata`) made by this load, from a dict: on anything else (an allowed function or class itself) it
+    would change that object for the whole process."""
+    state, inst = self.stack[-1], self.stack[-2]
+    if type(inst) not in (TwistNormalizer, OrderedDict) or not isinstance(state, dict):
+        raise pickle.UnpicklingError("BUILD of a {} was not allowed".format(type(inst).__name__))
+    pickle._Unpickler.dispatch[pickle.BUILD[0]](self)  # type: ignore[attr-defined]
+
+
+class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
     """An unpickler for a torch older than 2.6 (no named safe_globals): TWIST's normaliser class becomes
-    `TwistNormalizer`, torch's dtypes and `TENSOR_FILE_GLOBALS` resolve, every other global is refused (no
-    code from the file runs). torch.load's own wrapper resolves the storage types before asking it."""
+    `TwistNormalizer`, torch's dtypes and `TENSOR_FILE_GLOBALS` resolve, every other global is refused, and
+    only a `TwistNormalizer` gets a state set (no code from the file runs, nothing of this process is
+    changed). torch.load's own wrapper resolves the storage types before asking it. Python's own unpickler
+    (`pickle._Unpickler`), whose opcodes can be replaced: a checkpoint's pickle is small (the tensors are
+    stored apart)."""
+
+    dispatch = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
+    dispatch[pickle.BUILD[0]] = _load_build
 
     def find_class(self, module: str, name: str) -> Any:
         if module == "__builtin__":  # Python 2's name, as protocol 2 (torch.save's) writes builtins
@@ -198,6 +214,11 @@ def _unreadable(error: Exception) -> str:
     refused = re.search(r"GLOBAL (\S+) was not an allowed global", str(error))
     if refused:
         return "holds Python objects ({}) that a load without running code from the file refuses".format(
+            refused.group(1)
+        )
+    refused = re.search(r"BUILD of a (\S+) was not allowed", str(error))
+    if refused:
+        return "sets the state of a {}, which a load without running code from the file refuses".format(
             refused.group(1)
         )
     reason = (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -306,6 +306,17 @@ def test_a_student_with_the_drift_feedback_is_evaluated_with_dead_reckoning(
     for key in ("root_drift_m", "root_lag_m", "mpkpe_global_mm", "mpkpe_local_mm", "joint_error_rad"):
         assert from_export[key] == pytest.approx(summaries["estimate"][key], rel=1e-3, abs=1e-4), key
     assert from_export["root_drift_m"] != pytest.approx(summaries["simulator"]["root_drift_m"], rel=1e-3, abs=1e-4)
+    # the same export without its --set items repeated: eval.py adopts them from its metadata (the feedback and
+    # its gains), dead-reckons with its estimate, and gets the same numbers
+    bare = base[: base.index("--rand") + 2]
+    adopted_dir = tmp_path / "estimate_jit_adopted"
+    out = run(
+        bare + estimator + ["--exptid", "pytest_feedback", "--use_jit", "--out", str(adopted_dir)] + estimate, logs, cwd
+    )
+    assert "--set motion.student_ref_correction=true" in out.stdout and "played with them" in out.stdout
+    adopted = json.loads((adopted_dir / "eval.json").read_text())["summary"]
+    for key in ("root_drift_m", "mpkpe_local_mm", "joint_error_rad"):
+        assert adopted[key] == pytest.approx(from_export[key], rel=1e-4, abs=1e-6), key
     estimate += ["--out", str(tmp_path / "x")]
     out = run(base + ["--exptid", STUDENT] + estimate, logs, cwd, check=False)
     assert out.returncode == 1 and "estimates base_lin_vel" in out.stderr.strip().splitlines()[-1], out.stderr[-2000:]

@@ -265,3 +265,25 @@ def test_a_twist_checkpoint_without_normaliser_is_named_as_one(tmp_path):
     save_twist_checkpoint(tmp_path / "model_1000.pt", random_twist_policy(0, **TEACHER_SIZES), None)
     with pytest.raises(CheckpointError, match=r"model_1000.pt: a checkpoint of TWIST's runner without an observation"):
         read_checkpoint(tmp_path / "model_1000.pt")
+
+
+def test_the_restricted_unpickler_sets_no_state_on_what_it_resolves():
+    """BUILD on an allowed global (a torch function, the stand-in class) would change it for the whole process:
+    refused, and the function is left as it was; a state on an OrderedDict made by the load is fine."""
+    import io
+    import pickle
+
+    from rsl_rl.utils import checkpoint
+
+    tamper = b"\x80\x02ctorch._utils\n_rebuild_parameter\n}X\x03\x00\x00\x00pwnK\x01sb."
+    with pytest.raises(pickle.UnpicklingError, match="BUILD of a function was not allowed"):
+        checkpoint.RestrictedUnpickler(io.BytesIO(tamper)).load()
+    assert not hasattr(torch._utils._rebuild_parameter, "pwn")
+    stand_in = b"\x80\x02crsl_rl.utils.normalizer\nNormalizer\n}X\x08\x00\x00\x00__init__K\x01sb."
+    with pytest.raises(pickle.UnpicklingError, match="BUILD of a type was not allowed"):
+        checkpoint.RestrictedUnpickler(io.BytesIO(stand_in)).load()
+    assert "__init__" not in vars(checkpoint.TwistNormalizer)
+    state_dict = __import__("collections").OrderedDict(w=1)
+    state_dict._metadata = {"": {"version": 1}}  # type: ignore[attr-defined]
+    loaded = checkpoint.RestrictedUnpickler(io.BytesIO(pickle.dumps(state_dict, protocol=2))).load()
+    assert loaded == state_dict and loaded._metadata == {"": {"version": 1}}
