@@ -65,17 +65,8 @@ def is_stop(command) -> bool:
 
 def check_command(value, low, high, range_name: str = TRAINED_RANGE) -> np.ndarray:
     """`validate_velocity_command`, stop (0, 0, 0) accepted whatever the range."""
-    try:
-        return validate_velocity_command(value, low, high, range_name)
-    except MessageError:
-        try:
-            command = validate_velocity_command(value, np.full(3, -np.inf), np.full(3, np.inf))
-        except MessageError:
-            pass
-        else:
-            if is_stop(command):
-                return command
-        raise
+    command = validate_velocity_command(value, np.full(3, -np.inf), np.full(3, np.inf))  # 3 finite numbers
+    return command if is_stop(command) else validate_velocity_command(command.tolist(), low, high, range_name)
 
 
 def command_range(low, high, band=None) -> Tuple[np.ndarray, np.ndarray, str]:
@@ -150,6 +141,7 @@ class CMGReference:
         )
         self.lib.reset([0], commands=torch.as_tensor(self.command, dtype=torch.float32).reshape(1, 3))
         self.standing = 1.0 if is_stop(self.command) else 0.0  # the weight of the standing vector
+        self._standing_vector = default_mimic_vector()
 
     @property
     def model_path(self) -> str:
@@ -174,7 +166,7 @@ class CMGReference:
         self.standing = min(max(self.standing + step, 0.0), 1.0)
         if self.standing == 0.0:
             return ref
-        standing = default_mimic_vector()
+        standing = self._standing_vector.copy()
         standing[REF_YAW_ENTRY] = ref[REF_YAW_ENTRY]  # no turn
         return mix_references(ref, standing, self.standing)
 

@@ -635,28 +635,39 @@ def load_manifest_lenient(path) -> Tuple[List[ManifestEntry], List[MotionFileErr
     return entries, missing
 
 
-def _read_manifest(path, missing: Optional[List[MotionFileError]]) -> List[ManifestEntry]:
-    path = require_file(path, "manifest")
+def _manifest_data(path: Path, may_be_empty: bool = False) -> dict:
+    """The YAML of the TWIST manifest `path`, its structure checked: a mapping with a `motions` list (not empty
+    unless `may_be_empty`: then an empty file or list is a manifest of no motions) of mappings with a `file`
+    key. MotionFileError naming the key otherwise."""
     try:
         with open(path) as f:
             data = yaml.safe_load(f)
-    except yaml.YAMLError as e:
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise file_error(path, None, "not valid YAML: {}".format(e))
+    if data is None and may_be_empty:
+        data = {"root_path": ".", "motions": []}
     if not isinstance(data, dict) or "motions" not in data:
         raise file_error(
             path, "motions", "missing (a manifest has root_path and motions: [{file, weight, description}])"
         )
+    motions = [] if data["motions"] is None and may_be_empty else data["motions"]
+    if not isinstance(motions, list) or not (motions or may_be_empty):
+        raise file_error(path, "motions", "expected a non-empty list of {file, weight, description}")
+    for i, m in enumerate(motions):
+        if not isinstance(m, dict) or "file" not in m:
+            raise file_error(path, "motions[{}]".format(i), "expected a mapping with a 'file' key, got {!r}".format(m))
+    return dict(data, motions=motions)
+
+
+def _read_manifest(path, missing: Optional[List[MotionFileError]]) -> List[ManifestEntry]:
+    path = require_file(path, "manifest")
+    data = _manifest_data(path)
     root = Path(data.get("root_path") or ".")
     if not root.is_absolute():
         root = path.parent / root
-    motions = data["motions"]
-    if not isinstance(motions, list) or not motions:
-        raise file_error(path, "motions", "expected a non-empty list of {file, weight, description}")
     entries = []
-    for i, m in enumerate(motions):
+    for i, m in enumerate(data["motions"]):
         key = "motions[{}]".format(i)
-        if not isinstance(m, dict) or "file" not in m:
-            raise file_error(path, key, "expected a mapping with a 'file' key, got {!r}".format(m))
         try:
             weight = float(m.get("weight", 1.0))
         except (TypeError, ValueError):
@@ -721,35 +732,13 @@ def manifest_to_update(path) -> Optional[dict]:
     if not path.is_file():
         raise file_error(path, None, "exists and is not a file, so no manifest can be written there: " + todo)
     try:
-        with open(path) as f:
-            data = yaml.safe_load(f)
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise file_error(
-            path,
-            None,
-            "exists but is not valid YAML ({}), so the new clips cannot be added to it: {}".format(_one_line(e), todo),
-        )
-    if data is None:  # an empty file: nothing to keep
-        return {"root_path": ".", "motions": []}
-    expected = "a TWIST manifest (root_path, motions: [{file, weight, description}]), so the new clips cannot be added"
-    if not isinstance(data, dict) or "motions" not in data:
-        raise file_error(path, "motions", "missing: this file is not {} to it: {}".format(expected, todo))
-    motions = data["motions"] if data["motions"] is not None else []
-    if not isinstance(motions, list):
-        raise file_error(path, "motions", "expected a list: this file is not {} to it: {}".format(expected, todo))
-    for i, m in enumerate(motions):
-        if not isinstance(m, dict) or "file" not in m:
-            raise file_error(
-                path,
-                "motions[{}]".format(i),
-                "expected a mapping with a 'file' key, got {!r}: this file is not {} to it: {}".format(
-                    m, expected, todo
-                ),
-            )
+        data = _manifest_data(path, may_be_empty=True)
+    except MotionFileError as e:
+        raise MotionFileError("{}; so the new clips cannot be added to it: {}".format(_one_line(e), todo)) from None
     root = data.get("root_path")
     if root is not None and not isinstance(root, str):
         raise file_error(path, "root_path", "expected a folder, got {!r}: {}".format(root, todo))
-    return dict(data, motions=motions)
+    return data
 
 
 def update_manifest(path, files, descriptions=None) -> ManifestUpdate:

@@ -183,14 +183,23 @@ def effective_overrides(items: Sequence[str]) -> Dict[Tuple[str, ...], Tuple[Any
     return out
 
 
-def has_setting(cfg, path: Sequence[str]) -> bool:
-    """Whether `cfg` has the setting at `path` (e.g. ("motion", "vel_smooth_window"))."""
+#: what `setting_value` returns for a path a config does not have
+MISSING = object()
+
+
+def setting_value(cfg, path: Sequence[str]) -> Any:
+    """The value of the setting at `path` (e.g. ("motion", "vel_smooth_window")) in `cfg`, MISSING if none."""
     current = cfg
     for name in path:
-        if not hasattr(current, name):
-            return False
-        current = getattr(current, name)
-    return True
+        current = getattr(current, name, MISSING)
+        if current is MISSING:
+            break
+    return current
+
+
+def has_setting(cfg, path: Sequence[str]) -> bool:
+    """Whether `cfg` has the setting at `path`."""
+    return setting_value(cfg, path) is not MISSING
 
 
 def unrepeated_env_items(trained: Sequence[str], given: Sequence[str], env_cfg) -> List[str]:
@@ -199,16 +208,11 @@ def unrepeated_env_items(trained: Sequence[str], given: Sequence[str], env_cfg) 
     default). The last item of a path wins on both sides; values compare as values (1 and 1.0 agree).
     What play.py / eval.py / a student's distillation warn about."""
     given_values = {path: value for path, (value, _) in effective_overrides(given).items()}
-    missing = object()
     out = []
     for path, (value, item) in effective_overrides(trained).items():
         if path[0] in TRAINING_ONLY_GROUPS or not _is_group(getattr(env_cfg, path[0], None)):
             continue
-        current = given_values.get(path, missing)
-        if current is missing:
-            current = env_cfg
-            for name in path:
-                current = getattr(current, name, missing)
+        current = given_values[path] if path in given_values else setting_value(env_cfg, path)
         if current != value:
             out.append(item)
     return out

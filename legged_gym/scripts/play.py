@@ -62,7 +62,6 @@ from legged_gym.gym_utils.helpers import (
     run_script,
     trained_set_items,
     warn_unrepeated_items,
-    warn_unrepeated_settings,
 )
 from legged_gym.gym_utils.task_registry import task_registry, use_task_hint  # noqa: E402
 from legged_gym.gym_utils.cfg_override import effective_overrides, has_setting, unrepeated_env_items  # noqa: E402
@@ -194,8 +193,9 @@ def resolve_model(args, train_cfg) -> Path:
     if teacher is not None:
         task_registry.check_checkpoint(teacher, args, teacher=True)
     trained = trained_set_items(read_checkpoint(path))
-    adopt_trained_settings(observation_settings(trained), args, "{} was trained".format(path))
-    warn_unrepeated_settings(path, args)
+    subject = "{} was trained".format(path)
+    adopt_trained_settings(observation_settings(trained), args, subject)
+    warn_unrepeated_items(trained, args, subject)  # (warn_unrepeated_settings, without reading the file again)
     return path
 
 

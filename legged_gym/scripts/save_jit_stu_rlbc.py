@@ -306,16 +306,20 @@ def export_settings(meta: Dict[str, Any]) -> List[str]:
     return items
 
 
+def observation_metadata(trained_set: Sequence[str]) -> Dict[str, Any]:
+    """The metadata entries of the settings that shape a student's observation, from a checkpoint's --set
+    items `trained_set`: `reference_yaw`, `vel_smooth_window`, `drift_feedback`."""
+    return {
+        "reference_yaw": reference_yaw(trained_set),
+        "vel_smooth_window": vel_smooth_window(trained_set),
+        "drift_feedback": drift_feedback(trained_set),
+    }
+
+
 def observation_settings(trained_set: Sequence[str]) -> List[str]:
     """The env --set items that shape a student's observation among a checkpoint's --set items
     `trained_set`: those its export's metadata would stand for (`export_settings`)."""
-    return export_settings(
-        {
-            "reference_yaw": reference_yaw(trained_set),
-            "vel_smooth_window": vel_smooth_window(trained_set),
-            "drift_feedback": drift_feedback(trained_set),
-        }
-    )
+    return export_settings(observation_metadata(trained_set))
 
 
 def read_export_metadata(model_path) -> Optional[Dict[str, Any]]:
@@ -375,9 +379,7 @@ def deploy_metadata(
         "sim_dt": float(cfg.sim.dt),
         "decimation": int(cfg.sim.decimation),
         "obs_layout": obs_layout,
-        "reference_yaw": reference_yaw(trained_set),
-        "vel_smooth_window": vel_smooth_window(trained_set),
-        "drift_feedback": drift_feedback(trained_set),
+        **observation_metadata(trained_set),
         "task": task,
         "cmg": cmg_stream(task, trained_set),
     }

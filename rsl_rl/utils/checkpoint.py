@@ -103,8 +103,8 @@ def _load_build(self) -> None:
 class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
     """An unpickler for a torch older than 2.6 (no named safe_globals): TWIST's normaliser class becomes
     `TwistNormalizer`, torch's dtypes and `TENSOR_FILE_GLOBALS` resolve, every other global is refused, and
-    only a `TwistNormalizer` gets a state set (no code from the file runs, nothing of this process is
-    changed). torch.load's own wrapper resolves the storage types before asking it. Python's own unpickler
+    only a `TwistNormalizer` or an `OrderedDict` made by the load gets a state set (`_load_build`: no code
+    from the file runs, nothing of this process is changed). torch.load's own wrapper resolves the storage types before asking it. Python's own unpickler
     (`pickle._Unpickler`), whose opcodes can be replaced: a checkpoint's pickle is small (the tensors are
     stored apart)."""
 

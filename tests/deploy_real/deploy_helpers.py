@@ -99,3 +99,15 @@ def save_random_student(path, infos=None, record_normaliser=False, estimator_tar
     if infos is not None:
         ckpt["infos"] = infos
     torch.save(ckpt, str(path))
+
+
+def sim_student_step(policy_path, **kwargs):
+    """StudentStep with the sim2sim server's settings (the G1's default pose and joint order, TWIST's action
+    scale 0.5 and clip 10, 0.02 s, wrist rolls within +-1 rad) on the torch engine; `kwargs` go to it."""
+    from deploy_real.student_step import StudentStep
+    from pose.g1_model import load_g1
+
+    g1 = load_g1()
+    return StudentStep(
+        g1.default_dof_pos, g1.dof_lower, g1.dof_upper, [-1.0, -1.0], [1.0, 1.0], policy_path, engine="torch", **kwargs
+    )

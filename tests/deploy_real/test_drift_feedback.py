@@ -132,7 +132,7 @@ def test_export_carries_the_estimate_and_the_settings_to_student_step(tmp_path):
     from deploy_real.contract import encode_floats, encode_meta
     from deploy_real.policy import Policy
     from deploy_real.safety import ReferenceGate
-    from deploy_real.student_step import StudentStep
+    from deploy_helpers import sim_student_step
     from legged_gym.envs.mdp.layout import LAYOUT
     from legged_gym.scripts.save_jit_stu_rlbc import export
     from pose.g1_model import load_g1
@@ -163,16 +163,7 @@ def test_export_carries_the_estimate_and_the_settings_to_student_step(tmp_path):
     zeros = np.zeros(23)
 
     def student_step(policy_path=out["jit"], **kwargs):
-        return StudentStep(
-            g1.default_dof_pos,
-            g1.dof_lower,
-            g1.dof_upper,
-            [-1.0, -1.0],
-            [1.0, 1.0],
-            policy_path,
-            engine="torch",
-            **kwargs,
-        )
+        return sim_student_step(policy_path, **kwargs)
 
     def stream(s, i):
         """Step `s` on frame i of the walking reference (the gate blends the stream in over frames 0 to 24:

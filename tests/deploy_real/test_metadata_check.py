@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from deploy_real.student_step import StudentStep, check_export_metadata
+from deploy_helpers import sim_student_step
+
+from deploy_real.student_step import check_export_metadata
 
 REFUSED = "the policy was trained for other settings"
 
@@ -42,15 +44,6 @@ def with_sidecar(exported, folder, edit=None):
         edit(meta)
     (Path(folder) / "s-3.json").write_text(json.dumps(meta))
     return jit
-
-
-def sim_step(path):
-    """StudentStep with the sim2sim server's settings (the G1's default pose and joint order, TWIST's action
-    scale 0.5 and clip 10, 0.02 s)."""
-    from pose.g1_model import load_g1
-
-    g1 = load_g1()
-    return StudentStep(g1.default_dof_pos, g1.dof_lower, g1.dof_upper, [-1.0, -1.0], [1.0, 1.0], path, engine="torch")
 
 
 def refusal(path, key_value, server_value, sidecar=True):
@@ -108,7 +101,7 @@ G1_DEFAULT += [0.0, 0.0, 0.0, 0.0, 0.4, 0.0, 1.2, 0.0, -0.4, 0.0, 1.2]
 def test_a_sidecar_that_disagrees_with_the_server_is_refused(exported, tmp_path, edit, key_value, server_value):
     jit = with_sidecar(exported, tmp_path, edit)
     with pytest.raises(ValueError) as e:
-        sim_step(jit)
+        sim_student_step(jit)
     assert str(e.value) == refusal(jit, key_value, server_value)
     assert len(str(e.value).splitlines()) == 1
 
@@ -121,17 +114,17 @@ def test_the_exporters_metadata_is_accepted(exported, tmp_path):
     assert meta["default_joint_pos"] == G1_DEFAULT and meta["obs_layout"]["history_len"] == 10
     assert meta["kp"][0] == 100.0  # gains are carried, but never compared
 
-    sim_step(with_sidecar(exported, tmp_path / "same"))
-    sim_step(exported["jit"])  # the exporter's own files
-    sim_step(with_sidecar(exported, tmp_path / "near", set_key("action_scale", 0.5 + 5e-7)))
-    sim_step(with_sidecar(exported, tmp_path / "gains", set_key("kp", [1.0] * 23)))
+    sim_student_step(with_sidecar(exported, tmp_path / "same"))
+    sim_student_step(exported["jit"])  # the exporter's own files
+    sim_student_step(with_sidecar(exported, tmp_path / "near", set_key("action_scale", 0.5 + 5e-7)))
+    sim_student_step(with_sidecar(exported, tmp_path / "gains", set_key("kp", [1.0] * 23)))
     partial = with_sidecar(exported, tmp_path / "partial")
     (tmp_path / "partial" / "s-3.json").write_text(json.dumps({"reference_yaw": "absolute"}))
-    sim_step(partial)
+    sim_student_step(partial)
 
     twist = tmp_path / "twist_student.pt"  # no extra file, no sidecar: TWIST's own exports
     torch.jit.load(exported["jit"]).save(str(twist))
-    step = sim_step(twist)
+    step = sim_student_step(twist)
     assert step.policy.metadata() is None
 
 
@@ -144,7 +137,7 @@ def test_the_metadata_inside_the_model_files_is_checked(exported, tmp_path):
     jit = tmp_path / "inside-jit.pt"
     torch.jit.load(exported["jit"]).save(str(jit), _extra_files={EXPORT_METADATA_FILE: json.dumps(meta)})
     with pytest.raises(ValueError) as e:
-        sim_step(jit)
+        sim_student_step(jit)
     assert str(e.value) == refusal(jit, "action_scale = 0.25", "0.5", sidecar=False)
 
     if "onnx" not in exported:
@@ -158,7 +151,7 @@ def test_the_metadata_inside_the_model_files_is_checked(exported, tmp_path):
     path = tmp_path / "inside.onnx"
     onnx.save(proto, str(path))
     with pytest.raises(ValueError) as e:
-        sim_step(path)
+        sim_student_step(path)
     assert str(e.value) == refusal(path, "policy_dt = 0.01", "0.02", sidecar=False)
 
 
@@ -242,7 +235,6 @@ def test_a_sidecar_that_differs_from_the_metadata_inside_is_named(exported, tmp_
     """The JSON beside a model wins over the metadata inside it; where the two differ (an edited copy, or
     one left from another export under this name) the server names the keys once at start."""
     from deploy_real.policy import Policy
-    from pose.g1_model import load_g1
 
     same = with_sidecar(exported, tmp_path / "same")
     assert Policy(str(same), engine="torch").sidecar_overrides() == []
@@ -254,17 +246,7 @@ def test_a_sidecar_that_differs_from_the_metadata_inside_is_named(exported, tmp_
     other = with_sidecar(exported, tmp_path / "other", stale)
     assert Policy(str(other), engine="torch").sidecar_overrides() == ["iteration", "reference_yaw"]
     lines = []
-    g1 = load_g1()
-    step = StudentStep(
-        g1.default_dof_pos,
-        g1.dof_lower,
-        g1.dof_upper,
-        [-1.0, -1.0],
-        [1.0, 1.0],
-        other,
-        engine="torch",
-        log=lines.append,
-    )
+    step = sim_student_step(other, log=lines.append)
     assert step.reference_yaw == "relative"  # the JSON beside it wins
     named = [line for line in lines if "overrides" in line]
     assert named == [

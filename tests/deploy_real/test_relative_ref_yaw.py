@@ -10,10 +10,12 @@ import os
 import numpy as np
 import pytest
 
+from deploy_helpers import sim_student_step
+
 from deploy_real.contract import encode_floats, encode_meta, split_wrist_rolls
 from deploy_real.policy import Policy
 from deploy_real.safety import ReferenceGate, RefStatus
-from deploy_real.student_step import RelativeRefYaw, StudentStep, reference_yaw_mode
+from deploy_real.student_step import RelativeRefYaw, reference_yaw_mode
 from legged_gym.envs.mdp.observations import REF_YAW_ENTRY
 from legged_gym.scripts.save_jit_stu_rlbc import deploy_metadata, export
 
@@ -110,9 +112,7 @@ def test_student_step_uses_the_yaw_its_policy_was_trained_with(tmp_path, trained
         assert Policy(out["onnx"]).metadata()["reference_yaw"] == mode
 
     g1 = load_g1()
-    step = StudentStep(
-        g1.default_dof_pos, g1.dof_lower, g1.dof_upper, [-1.0, -1.0], [1.0, 1.0], out["jit"], engine="torch"
-    )
+    step = sim_student_step(out["jit"])
     assert (step.relative_yaw is not None) == relative
     zeros = np.zeros(23)
     mimic33 = np.array(ReferenceGate().default, dtype=np.float64)

@@ -7,8 +7,10 @@ import os
 
 import pytest
 
+from deploy_helpers import sim_student_step
+
 from deploy_real.policy import Policy
-from deploy_real.student_step import StudentStep, reference_vel_window
+from deploy_real.student_step import reference_vel_window
 from legged_gym.envs.g1.g1_mimic_distill_config import G1MimicStuRLCfg
 from legged_gym.scripts.save_jit_stu_rlbc import deploy_metadata, export
 
@@ -33,7 +35,6 @@ def test_export_to_student_step_and_benchmark_settings(tmp_path):
     """Checkpoint --set items -> the exported files (each carries the metadata) -> StudentStep and the
     sim2sim benchmark's environment settings."""
     from deploy_helpers import save_random_student
-    from pose.g1_model import load_g1
 
     trained = ["motion.vel_smooth_window=5", "motion.student_relative_ref_yaw=true"]
     save_random_student(tmp_path / "model_7.pt", infos={"set": trained})
@@ -43,10 +44,7 @@ def test_export_to_student_step_and_benchmark_settings(tmp_path):
     os.remove(out["json"])
     assert Policy(out["jit"], engine="torch").metadata()["vel_smooth_window"] == 5
 
-    g1 = load_g1()
-    step = StudentStep(
-        g1.default_dof_pos, g1.dof_lower, g1.dof_upper, [-1.0, -1.0], [1.0, 1.0], out["jit"], engine="torch"
-    )
+    step = sim_student_step(out["jit"])
     assert step.vel_smooth_window == 5 and step.reference_yaw == "relative"
     assert "relative reference yaw, clip velocities over 5 frames" in step.describe()  # the servers' start line
 
