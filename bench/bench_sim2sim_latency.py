@@ -37,7 +37,7 @@ SUMMARY_KEYS = ("success_rate", "completion", "mpkpe_local_mm", "joint_error_rad
 
 def main(argv=None) -> dict:
     from deploy_real.policy import SHIPPED_POLICY
-    from deploy_real.server_low_level_g1_sim import MAX_LATENCY_MS
+    from deploy_real.server_low_level_g1_sim import latency_argument
     from legged_gym.envs.mdp.clip_steps import check_playable
     from pose.synth import default_motion_file
     from pose.utils.motion_lib_pkl import MotionLib
@@ -46,12 +46,9 @@ def main(argv=None) -> dict:
     p.add_argument("--policy_path", default=str(SHIPPED_POLICY))
     p.add_argument("--motion_file", default=None, help="default: the embedded motion set")
     p.add_argument("--clips", type=int, nargs="*", default=None, help="clip ids (default: all)")
-    p.add_argument("--latencies_ms", type=int, nargs="+", default=[0, 5, 10, 15, 20])
+    p.add_argument("--latencies_ms", type=latency_argument, nargs="+", default=[0, 5, 10, 15, 20])
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
-    bad = [ms for ms in args.latencies_ms if not 0 <= ms <= MAX_LATENCY_MS]
-    if bad:
-        p.error("--latencies_ms {}: expected 0 to {} ms".format(bad, MAX_LATENCY_MS))
     motion_file = str(args.motion_file or default_motion_file())
     settings = PolicySettings.of(args.policy_path)
     lib = MotionLib(motion_file, device="cpu", smooth_window=settings.vel_smooth_window)

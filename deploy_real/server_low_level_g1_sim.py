@@ -54,6 +54,26 @@ TRACKED = (RefStatus.FRESH, RefStatus.HOLD)
 MAX_LATENCY_MS = 20
 
 
+def policy_latency(ms) -> int:
+    """`ms` as a policy latency in whole ms, 0 to MAX_LATENCY_MS (one 20-ms period); ValueError otherwise.
+    Also the argparse type of --policy_latency_ms here and of bench/bench_sim2sim_latency.py's --latencies_ms."""
+    try:
+        value = int(ms)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or value != float(ms) or not 0 <= value <= MAX_LATENCY_MS:
+        raise ValueError("policy latency {!r}: expected a whole number of ms in [0, {}]".format(ms, MAX_LATENCY_MS))
+    return value
+
+
+def latency_argument(text: str) -> int:
+    """argparse type of a policy latency (policy_latency)."""
+    try:
+        return policy_latency(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     from deploy_real.drift_feedback import add_gains_argument
 
@@ -84,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_gains_argument(p)
     p.add_argument(
         "--policy_latency_ms",
-        type=int,
+        type=latency_argument,
         default=0,
         metavar="MS",
         help="the physics runs MS ms (0-{}) of each period on the previous targets (default 0)".format(MAX_LATENCY_MS),
@@ -118,14 +138,8 @@ class LowLevelSim:
         from deploy_real.student_step import StudentStep
         from pose.g1_model import load_g1
 
-        if not 0 <= int(policy_latency_ms) <= MAX_LATENCY_MS or int(policy_latency_ms) != policy_latency_ms:
-            raise ValueError(
-                "--policy_latency_ms {}: expected a whole number of ms in [0, {}]".format(
-                    policy_latency_ms, MAX_LATENCY_MS
-                )
-            )
         #: physics steps of each period still on the previous targets, then the new ones for the rest
-        self.latency_ms = int(policy_latency_ms)
+        self.latency_ms = policy_latency(policy_latency_ms)
         self.latency_substeps = int(round(self.latency_ms * 1e-3 / PHYSICS_DT))
         self.decimation = DECIMATION
         self._applied: Optional[np.ndarray] = None  # the targets the motors hold (None before the first step)
@@ -443,8 +457,6 @@ def prepare_video() -> None:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not 0 <= args.policy_latency_ms <= MAX_LATENCY_MS:
-        parser.error("--policy_latency_ms {}: expected 0 to {} ms".format(args.policy_latency_ms, MAX_LATENCY_MS))
     if args.record_video:
         try:
             prepare_video()

@@ -26,4 +26,4 @@ def test_latencies_beyond_the_period_are_refused(capsys):
 
     with pytest.raises(SystemExit):
         main(["--latencies_ms", "0", "25"])
-    assert "--latencies_ms [25]: expected 0 to 20 ms" in capsys.readouterr().err
+    assert "--latencies_ms: policy latency '25': expected a whole number of ms in [0, 20]" in capsys.readouterr().err

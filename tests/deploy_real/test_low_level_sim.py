@@ -140,11 +140,24 @@ def test_latency_runs_part_of_each_period_on_the_previous_targets():
     assert server.sim.data.time == pytest.approx(50 * DT, abs=1e-9)
     result = server.summary(1.0)
     assert result["policy_latency_ms"] == 6 and not result["fell"] and lines == []
-    with pytest.raises(ValueError, match=r"--policy_latency_ms 25: expected a whole number of ms in \[0, 20\]"):
+    with pytest.raises(ValueError, match=r"policy latency 25: expected a whole number of ms in \[0, 20\]"):
         LowLevelSim(engine="torch", policy_latency_ms=25)
 
 
 def test_the_server_refuses_a_latency_beyond_the_period(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--policy_latency_ms", "21"])
-    assert e.value.code == 2 and "--policy_latency_ms 21: expected 0 to 20 ms" in capsys.readouterr().err
+    assert (
+        e.value.code == 2
+        and "--policy_latency_ms: policy latency '21': expected a whole number of ms in [0, 20]"
+        in capsys.readouterr().err
+    )
+
+
+def test_a_policy_latency_is_a_whole_number_of_ms_within_one_period():
+    from deploy_real.server_low_level_g1_sim import policy_latency
+
+    assert [policy_latency(v) for v in (0, 20, 6.0, "7")] == [0, 20, 6, 7]
+    for bad in (-1, 21, 6.5, "x", None, float("nan")):
+        with pytest.raises(ValueError, match=r"expected a whole number of ms in \[0, 20\]"):
+            policy_latency(bad)
