@@ -54,7 +54,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from bench.bench_pose import device_name  # noqa: E402
 from legged_gym.envs.mdp import metrics, terminations  # noqa: E402
-from legged_gym.scripts.eval_report import METRIC_KEYS, unique_clip_names  # noqa: E402
+from legged_gym.scripts.eval_report import METRIC_KEYS, repeated_files_warning, unique_clip_names  # noqa: E402
 from pose.g1_model import load_g1  # noqa: E402
 from pose.utils.torch_utils import get_euler_xyz  # noqa: E402
 
@@ -292,6 +292,9 @@ def main(argv=None) -> dict:
     lib = MotionLib(motion_file, device="cpu", smooth_window=settings.vel_smooth_window)  # the stream's
     check_playable(lib)  # the training side evaluates every clip (eval.evaluate refuses these too)
     names = unique_clip_names(lib.motion_names, lib.motion_files)
+    warning = repeated_files_warning(lib.motion_files)
+    if warning is not None:
+        print(warning, flush=True)
     clips = args.clips if args.clips is not None else list(range(lib.num_motions()))
     key_idx = lib.get_key_body_idx(G1.key_bodies)
     t0 = time.time()

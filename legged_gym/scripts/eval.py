@@ -15,7 +15,8 @@ on its first step before any is measured: such clips are refused, named, before 
 (`legged_gym.envs.mdp.clip_steps.check_playable`). Clips not at 50 fps get one warning: the velocity smoothing
 window counts frames (docs/motion_data.md#reference-velocities). Rows are named by the clips' file stems; clips
 that share a stem (two folders) by their paths from the folder those files have in common
-(`eval_report.unique_clip_names`).
+(`eval_report.unique_clip_names`); a file listed twice is played twice, as "name (2)", and counted twice in
+the summary, with one warning (`eval_report.repeated_files_warning`).
 
 Randomisation (--rand): `none` every randomisation off (`disable_randomization`), the privileged
 observation holding the values of the nominal physics; `play` TWIST's play-mode overrides
@@ -152,6 +153,7 @@ from legged_gym.scripts.eval_report import (  # noqa: E402
     mean_over,
     plot,
     read_eval_result,
+    repeated_files_warning,
     unique_clip_names,
 )
 
@@ -746,9 +748,10 @@ def run_eval(args) -> dict:
         policy = load_policy(env, args)
         if dead_reckoned:
             velocity_estimator = exported_base_velocity(policy)
-    warning = None if commands is not None else window_rate_warning(env._motion_lib)
-    if warning is not None:
-        print(warning, flush=True)
+    if commands is None:
+        for warning in (window_rate_warning(env._motion_lib), repeated_files_warning(env._motion_lib.motion_files)):
+            if warning is not None:
+                print(warning, flush=True)
     print(
         "Evaluating {} on {} {} x {} envs ({}, --rand {})".format(
             model_path,

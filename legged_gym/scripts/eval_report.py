@@ -80,6 +80,26 @@ def mean_over(rows: List[Dict[str, Any]], keys: Sequence[str]) -> Dict[str, Opti
     return out
 
 
+def repeated_files_warning(files: Sequence[str]) -> Optional[str]:
+    """One warning line when a clip file is listed more than once (a motion set whose manifest names it
+    twice, e.g. to weight it up for training): each listing is played as a row of its own ("name (2)") and
+    counts as a clip in the summary's means. None otherwise."""
+    counts: Dict[str, int] = {}
+    for f in files:
+        key = os.path.abspath(f)
+        counts[key] = counts.get(key, 0) + 1
+    repeated = {f: n for f, n in counts.items() if n > 1}
+    if not repeated:
+        return None
+    first = next(iter(repeated))
+    return (
+        "WARNING: {} clip file(s) listed more than once (e.g. {}, {} times): each listing is a row of its own "
+        "and counts as a clip in the summary's means; list each file once to weigh clips alike".format(
+            len(repeated), first, repeated[first]
+        )
+    )
+
+
 def unique_clip_names(names: Sequence[str], files: Sequence[str]) -> List[str]:
     """The row names of clips (`MotionLib.motion_names`: file stems) and their files: the stem, unless other
     clips share it (the same stem in two folders, e.g. a segment and its mirror set's namesake); those get

@@ -688,7 +688,7 @@ def test_clip_names_are_unique_and_printed_whole():
     parent, a file listed twice by a count; the table prints every name whole, however long, so ten
     10-s segments of one take (names that differ in their last digit) stay ten rows."""
     from legged_gym.scripts.eval import summarize
-    from legged_gym.scripts.eval_report import METRIC_KEYS, format_table, unique_clip_names
+    from legged_gym.scripts.eval_report import METRIC_KEYS, format_table, repeated_files_warning, unique_clip_names
 
     files = ["/s/lafan/walk1.pkl", "/s/lafan_mirror/walk1.pkl", "/s/embedded/stand.pkl", "/s/lafan/walk1.pkl"]
     names = [Path(f).stem for f in files]
@@ -699,6 +699,9 @@ def test_clip_names_are_unique_and_printed_whole():
         "lafan/walk1.pkl (2)",
     ]
     assert unique_clip_names(["a", "b"], ["/x/a.pkl", "/y/b.pkl"]) == ["a", "b"]
+    warning = repeated_files_warning(files)
+    assert warning is not None and "1 clip file(s) listed more than once (e.g. /s/lafan/walk1.pkl, 2 times)" in warning
+    assert repeated_files_warning(["/x/a.pkl", "/y/a.pkl"]) is None
 
     segments = ["walk1_subject1_seg{:03d}".format(i) for i in range(10)]
     per_env = {key: torch.arange(10, dtype=torch.float32) for key in METRIC_KEYS}
