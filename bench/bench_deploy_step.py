@@ -4,10 +4,12 @@ state (the 20 physics steps that follow in sim2sim are timed apart: the real rob
 policy graph alone (`policy_inference_ms`).
 
     python bench/bench_deploy_step.py [--steps 10000] [--policy_path ...] [--engine auto|onnxruntime|torch]
-                                      [--out bench/results/...json]
+                                      [--background_load N] [--out bench/results/...json]
 
 A real redis-server on a free loopback port; a fresh 33-D reference and meta are written before every
-step (not timed), as the high-level server does. Writes p50/p99/max (ms) to the JSON. Not a test.
+step (not timed), as the high-level server does. --background_load N runs N other processes that keep a
+core busy each (`busy_processes`) for the whole measurement: a robot computer doing other work. Writes
+p50/p99/max (ms) to the JSON. Not a test.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import socket
+import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +34,18 @@ sys.path.insert(0, str(REPO_ROOT))
 from bench.bench_pose import device_name  # noqa: E402
 
 WARMUP_STEPS = 200  # untimed steps before each measurement
+
+
+@contextmanager
+def busy_processes(n: int):
+    """n Python processes, each spinning on one core, for the duration of the block (yields them)."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
 
 
 def main(argv=None) -> dict:
@@ -45,8 +62,11 @@ def main(argv=None) -> dict:
     p.add_argument("--steps", type=int, default=10000)
     p.add_argument("--policy_path", default=str(SHIPPED_POLICY))
     p.add_argument("--engine", default="auto", choices=ENGINES, help="what runs the observation and policy graphs")
+    p.add_argument("--background_load", type=int, default=0, metavar="N", help="N busy processes during the timing")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
+    if args.background_load < 0:
+        p.error("--background_load {}: expected a number of processes >= 0".format(args.background_load))
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -103,10 +123,11 @@ def main(argv=None) -> dict:
                 lat[k - WARMUP_STEPS] = time.perf_counter() - t0
         return lat * 1e3
 
-    ms, phys = measure(args.steps, physics_on=True)
-    server.sim.step = lambda target, substeps=20: None  # as on the real robot: no physics in the process
-    ms_alone, _ = measure(args.steps, physics_on=False)
-    ms_inference = measure_inference(args.steps)
+    with busy_processes(args.background_load):
+        ms, phys = measure(args.steps, physics_on=True)
+        server.sim.step = lambda target, substeps=20: None  # as on the real robot: no physics in the process
+        ms_alone, _ = measure(args.steps, physics_on=False)
+        ms_inference = measure_inference(args.steps)
     link.close()
     redis.stop()
     result = {
@@ -126,6 +147,8 @@ def main(argv=None) -> dict:
         "policy": Path(args.policy_path).name,
         "engine": server.student.policy.engine,
         "torch_threads": torch.get_num_threads(),
+        "background_load_processes": args.background_load,
+        "cpu_count": os.cpu_count(),
     }
     print(json.dumps(result, indent=1))
     out = (
