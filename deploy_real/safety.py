@@ -7,8 +7,9 @@
   and one that stops (or a Redis that stops delivering) is stale within 0.1 s. The sender's `t_ms` only
   (a) lets a meta key seen for the first time count at once when it is within `max_age` of this machine's
   wall clock (a live stream from this machine), and (b) is compared with this clock while the stream is
-  live: more than `max_age` off is logged once ("sync clocks"; a delay cannot be told from an offset, so
-  it stops nothing). Whatever is in Redis when the gate starts (a server start, the real robot's A) is
+  live: a median offset of more than `max_age` over `CLOCK_CHECK_CHANGES` seq changes is logged once
+  ("sync clocks"; a delay cannot be told from an offset, so it stops nothing; one late step of either side,
+  a process descheduled on a loaded computer, moves no median). Whatever is in Redis when the gate starts (a server start, the real robot's A) is
   only the baseline: a message left by an earlier session never counts until it changes, so its pose and
   heading are never taken. A meta key whose `seq` has not changed for `META_LEFTOVER_S` (2 s) while the
   message keeps changing was left by another source: it is ignored (one log line naming it) until its
@@ -41,7 +42,8 @@ from __future__ import annotations
 
 import enum
 import math
-from typing import Callable, Optional, Tuple, Union
+from collections import deque
+from typing import Callable, Deque, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -64,6 +66,8 @@ BLEND_S = 1.0
 BLEND_IN_S = 0.5
 #: a meta key whose seq stays unchanged this long while the reference message changes is another source's leftover
 META_LEFTOVER_S = 2.0
+#: seq changes of a live stream over whose median t_ms offset from this clock the "sync clocks" line is decided
+CLOCK_CHECK_CHANGES = 25
 
 
 class RefStatus(enum.Enum):
@@ -117,6 +121,7 @@ class ReferenceGate:
         self._seq_change = -np.inf  # when the seq last changed (its first value: only if its t_ms is now)
         self.meta_ignored = False  # the meta key is another source's leftover
         self._clock_warned = False
+        self._clock_offsets: Deque[float] = deque(maxlen=CLOCK_CHECK_CHANGES)  # ms, of the last live seq changes
         self.rejected = 0  # invalid messages (each distinct message counted once)
         self.stale = 0  # policy steps without a fresh reference after the first one
         self.legacy = False  # a message was judged without a meta key
@@ -227,6 +232,23 @@ class ReferenceGate:
             return "unchanged since it was first read (a value left from before counts once it changes)"
         return "unchanged for {:.2f} s".format(now - last_change)
 
+    def _check_clock(self, off_ms: float) -> None:
+        """Logs "sync clocks" once, when the median offset of the last CLOCK_CHECK_CHANGES live seq changes
+        is beyond max_age."""
+        self._clock_offsets.append(off_ms)
+        if len(self._clock_offsets) < CLOCK_CHECK_CHANGES:
+            return
+        median = float(np.median(self._clock_offsets))
+        if abs(median) > 1000.0 * self.max_age:
+            self._clock_warned = True
+            self.log(
+                "{}.t_ms of the live stream is {:.0f} ms {} this computer's clock (median of {} messages): sync "
+                "clocks (chrony/NTP) between the sender and this computer. The stream is used (freshness is judged "
+                "by its seq changing, on this clock), but its delay cannot be checked".format(
+                    MIMIC_META_KEY, abs(median), "behind" if median > 0 else "ahead of", CLOCK_CHECK_CHANGES
+                )
+            )
+
     def _track_seq(self, meta: MimicMeta, now: float, wall_ms: float) -> None:
         off_ms = wall_ms - meta.t_ms  # > 0: the message looks old (sender's clock behind, or a delay)
         if meta.seq != self._seq:
@@ -237,15 +259,8 @@ class ReferenceGate:
             if live and self.meta_ignored:
                 self.meta_ignored = False
                 self.log("{}.seq changes again: judging {} by it".format(MIMIC_META_KEY, MIMIC_KEY))
-            if live and abs(off_ms) > 1000.0 * self.max_age and not self._clock_warned:
-                self._clock_warned = True
-                self.log(
-                    "{}.t_ms of the live stream is {:.0f} ms {} this computer's clock: sync clocks (chrony/NTP) "
-                    "between the sender and this computer. The stream is used (freshness is judged by its seq "
-                    "changing, on this clock), but its delay cannot be checked".format(
-                        MIMIC_META_KEY, abs(off_ms), "behind" if off_ms > 0 else "ahead of"
-                    )
-                )
+            if live and not self._clock_warned:
+                self._check_clock(off_ms)
         elif (
             not self.meta_ignored
             and now - self._seq_since >= META_LEFTOVER_S
