@@ -195,6 +195,7 @@ def resolve_model(args, train_cfg) -> Path:
     trained = trained_set_items(read_checkpoint(path))
     subject = "{} was trained".format(path)
     adopt_trained_settings(observation_settings(trained), args, subject)
+    adopt_network_settings(trained, args, subject)
     warn_unrepeated_items(trained, args, subject)  # (warn_unrepeated_settings, without reading the file again)
     return path
 
@@ -220,6 +221,22 @@ def adopt_trained_settings(trained: Sequence[str], args, subject: str) -> None:
             flush=True,
         )
     warn_unrepeated_items(trained, args, subject, "its observation differs from training")
+
+
+def adopt_network_settings(trained: Sequence[str], args, subject: str) -> None:
+    """The `policy` items of a checkpoint's --set items `trained` (its network: a state estimator's fields,
+    layer sizes) that this command does not --set go before its --set items, named in one line: a
+    checkpoint loads only into the network it was trained with (an export carries its network)."""
+    given = effective_overrides(args.overrides or [])
+    adopted = [
+        item for path, (_, item) in effective_overrides(trained).items() if path[0] == "policy" and path not in given
+    ]
+    if adopted:
+        args.overrides = adopted + list(args.overrides or [])
+        print(
+            "{} with {}: its network is built with them".format(subject, " ".join("--set " + item for item in adopted)),
+            flush=True,
+        )
 
 
 def adopt_export_settings(model_path, args) -> None:

@@ -286,7 +286,9 @@ def test_a_student_with_the_drift_feedback_is_evaluated_with_dead_reckoning(
     for odometry in ("simulator", "estimate"):
         out_dir = tmp_path / odometry
         odometry_set = ["--set", "motion.student_odometry=" + odometry]
-        run(base + estimator + ["--exptid", "pytest_feedback", "--out", str(out_dir)] + odometry_set, logs, cwd)
+        # the estimator's fields are not repeated for the checkpoint: eval.py builds its network with them
+        out = run(base + ["--exptid", "pytest_feedback", "--out", str(out_dir)] + odometry_set, logs, cwd)
+        assert "--set policy.estimator_fields=[base_lin_vel]: its network is built with them" in out.stdout
         summaries[odometry] = json.loads((out_dir / "eval.json").read_text())["summary"]
     assert summaries["simulator"]["root_drift_m"] != summaries["estimate"]["root_drift_m"]
     # the export (what the deploy servers dead-reckon with) gives the estimate eval.py integrates
@@ -809,6 +811,24 @@ def test_a_checkpoint_is_played_with_the_observation_it_was_trained_with(capsys)
     assert capsys.readouterr().out.startswith(
         "S was trained with --set motion.student_relative_ref_yaw=true --set motion.vel_smooth_window=5: played"
     )
+
+
+def test_a_checkpoint_is_played_with_the_network_it_was_trained_with(capsys):
+    """Of a checkpoint's recorded --set items, the `policy` ones (its network) that the command does not set
+    are adopted; one the command sets keeps the command's value."""
+    from argparse import Namespace
+
+    from legged_gym.scripts import play
+
+    trained = ["policy.estimator_fields=[base_lin_vel]", "motion.vel_smooth_window=5", "policy.init_noise_std=0.5"]
+    args = Namespace(task="g1_stu_rl", overrides=["policy.init_noise_std=1.0"])
+    play.adopt_network_settings(trained, args, "S was trained")
+    assert args.overrides == ["policy.estimator_fields=[base_lin_vel]", "policy.init_noise_std=1.0"]
+    assert capsys.readouterr().out == (
+        "S was trained with --set policy.estimator_fields=[base_lin_vel]: its network is built with them\n"
+    )
+    play.adopt_network_settings(["motion.vel_smooth_window=5"], args, "S was trained")
+    assert capsys.readouterr().out == ""
 
 
 def test_student_teacher_gap_plays_a_clip_with_either_policy_acting(student_run, logs, cwd, tmp_path):
