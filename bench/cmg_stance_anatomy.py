@@ -108,7 +108,10 @@ def main(argv=None) -> int:
             motion = generate(cmg.model, st, torch.as_tensor(start), torch.as_tensor(commands), steps)
         points, foot_of = sole_points_in_root_frame(to_23(motion[..., :NUM_JOINTS]).double().numpy())
         return [
-            {"command": [round(float(v), 4) for v in c], **anatomy(points[i], foot_of, np.repeat(c[None], len(points[i]), 0), dt, skip)}
+            {
+                "command": [round(float(v), 4) for v in c],
+                **anatomy(points[i], foot_of, np.repeat(c[None], len(points[i]), 0), dt, skip),
+            }
             for i, c in enumerate(commands)
         ]
 
