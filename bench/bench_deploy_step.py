@@ -24,6 +24,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import List
 
 import numpy as np
 import torch
@@ -39,8 +40,10 @@ WARMUP_STEPS = 200  # untimed steps before each measurement
 @contextmanager
 def busy_processes(n: int):
     """n Python processes, each spinning on one core, for the duration of the block (yields them)."""
-    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    procs: List[subprocess.Popen] = []
     try:
+        for _ in range(n):
+            procs.append(subprocess.Popen([sys.executable, "-c", "while True: pass"]))
         yield procs
     finally:
         for proc in procs:

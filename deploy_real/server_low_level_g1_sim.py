@@ -58,8 +58,8 @@ def policy_latency(ms) -> int:
     """`ms` as a policy latency in whole ms, 0 to MAX_LATENCY_MS (one 20-ms period); ValueError otherwise.
     Also the argparse type of --policy_latency_ms here and of bench/bench_sim2sim_latency.py's --latencies_ms."""
     try:
-        value = int(ms)
-    except (TypeError, ValueError):
+        value = None if isinstance(ms, bool) else int(ms)
+    except (TypeError, ValueError, OverflowError):
         value = None
     if value is None or value != float(ms) or not 0 <= value <= MAX_LATENCY_MS:
         raise ValueError("policy latency {!r}: expected a whole number of ms in [0, {}]".format(ms, MAX_LATENCY_MS))

@@ -223,13 +223,36 @@ def adopt_trained_settings(trained: Sequence[str], args, subject: str) -> None:
     warn_unrepeated_items(trained, args, subject, "its observation differs from training")
 
 
+#: the `policy` settings that shape a network (what a checkpoint's weights load into); the others
+#: (init_noise_std, init_std_from_teacher) only start a training run
+NETWORK_SETTINGS = (
+    "actor_hidden_dims",
+    "critic_hidden_dims",
+    "activation",
+    "layer_norm",
+    "motion_latent_dim",
+    "tanh_encoder_output",
+    "fix_action_std",
+    "action_std",
+    "estimator_fields",
+    "estimator_hidden_dims",
+)
+
+
 def adopt_network_settings(trained: Sequence[str], args, subject: str) -> None:
-    """The `policy` items of a checkpoint's --set items `trained` (its network: a state estimator's fields,
-    layer sizes) that this command does not --set go before its --set items, named in one line: a
-    checkpoint loads only into the network it was trained with (an export carries its network)."""
+    """The `NETWORK_SETTINGS` items of a checkpoint's --set items `trained` (a state estimator's fields,
+    layer sizes) that this command does not --set and this task has go before its --set items, named in
+    one line: a checkpoint loads only into the network it was trained with (an export carries its network)."""
+    _, train_cfg = task_registry.get_cfgs(args.task)
     given = effective_overrides(args.overrides or [])
     adopted = [
-        item for path, (_, item) in effective_overrides(trained).items() if path[0] == "policy" and path not in given
+        item
+        for path, (_, item) in effective_overrides(trained).items()
+        if len(path) == 2
+        and path[0] == "policy"
+        and path[1] in NETWORK_SETTINGS
+        and path not in given
+        and has_setting(train_cfg, path)
     ]
     if adopted:
         args.overrides = adopted + list(args.overrides or [])

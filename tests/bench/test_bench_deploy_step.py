@@ -13,6 +13,10 @@ def test_busy_processes_run_inside_the_block_and_are_gone_after():
     with busy_processes(2) as procs:
         assert len(procs) == 2 and all(p.poll() is None for p in procs)
     assert all(p.poll() is not None for p in procs)
+    with pytest.raises(RuntimeError):  # a measurement that fails leaves no busy process behind
+        with busy_processes(1) as procs:
+            raise RuntimeError
+    assert procs[0].poll() is not None
 
 
 def test_the_step_is_measured_under_the_asked_load(tmp_path):

@@ -158,6 +158,6 @@ def test_a_policy_latency_is_a_whole_number_of_ms_within_one_period():
     from deploy_real.server_low_level_g1_sim import policy_latency
 
     assert [policy_latency(v) for v in (0, 20, 6.0, "7")] == [0, 20, 6, 7]
-    for bad in (-1, 21, 6.5, "x", None, float("nan")):
+    for bad in (-1, 21, 6.5, "x", None, float("nan"), float("inf"), True):
         with pytest.raises(ValueError, match=r"expected a whole number of ms in \[0, 20\]"):
             policy_latency(bad)

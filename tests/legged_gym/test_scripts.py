@@ -814,16 +814,18 @@ def test_a_checkpoint_is_played_with_the_observation_it_was_trained_with(capsys)
 
 
 def test_a_checkpoint_is_played_with_the_network_it_was_trained_with(capsys):
-    """Of a checkpoint's recorded --set items, the `policy` ones (its network) that the command does not set
-    are adopted; one the command sets keeps the command's value."""
+    """Of a checkpoint's recorded --set items, those that shape its network (`play.NETWORK_SETTINGS`) and
+    that the command does not set are adopted; one the command sets keeps the command's value; training-only
+    policy items and settings this task does not have (a setting renamed since) are left out."""
     from argparse import Namespace
 
     from legged_gym.scripts import play
 
     trained = ["policy.estimator_fields=[base_lin_vel]", "motion.vel_smooth_window=5", "policy.init_noise_std=0.5"]
-    args = Namespace(task="g1_stu_rl", overrides=["policy.init_noise_std=1.0"])
+    trained += ["policy.init_std_from_teacher=true", "policy.renamed_since=[1]", "policy.estimator_hidden_dims=[64]"]
+    args = Namespace(task="g1_stu_rl", overrides=["policy.estimator_hidden_dims=[32]"])
     play.adopt_network_settings(trained, args, "S was trained")
-    assert args.overrides == ["policy.estimator_fields=[base_lin_vel]", "policy.init_noise_std=1.0"]
+    assert args.overrides == ["policy.estimator_fields=[base_lin_vel]", "policy.estimator_hidden_dims=[32]"]
     assert capsys.readouterr().out == (
         "S was trained with --set policy.estimator_fields=[base_lin_vel]: its network is built with them\n"
     )
