@@ -9,9 +9,9 @@
   wall clock (a live stream from this machine), and (b) is compared with this clock while the stream is
   live: a median offset of more than `max_age` over `CLOCK_CHECK_CHANGES` seq changes is logged once
   ("sync clocks"; a delay cannot be told from an offset, so it stops nothing; one late step of either side,
-  a process descheduled on a loaded computer, moves no median). Whatever is in Redis when the gate starts (a server start, the real robot's A) is
-  only the baseline: a message left by an earlier session never counts until it changes, so its pose and
-  heading are never taken. A meta key whose `seq` has not changed for `META_LEFTOVER_S` (2 s) while the
+  a process descheduled on a loaded computer, moves no median). Whatever is in Redis when the gate starts
+  (a server start, the real robot's A) is only the baseline: a message left by an earlier session never
+  counts until it changes, so its pose and heading are never taken. A meta key whose `seq` has not changed for `META_LEFTOVER_S` (2 s) while the
   message keeps changing was left by another source: it is ignored (one log line naming it) until its
   `seq` changes again, and the message is judged by its changes. A message is validated once, when it
   changes (a rejected one is not parsed again every step).

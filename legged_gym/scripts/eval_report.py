@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -84,11 +85,7 @@ def repeated_files_warning(files: Sequence[str]) -> Optional[str]:
     """One warning line when a clip file is listed more than once (a motion set whose manifest names it
     twice, e.g. to weight it up for training): each listing is played as a row of its own ("name (2)") and
     counts as a clip in the summary's means. None otherwise."""
-    counts: Dict[str, int] = {}
-    for f in files:
-        key = os.path.abspath(f)
-        counts[key] = counts.get(key, 0) + 1
-    repeated = {f: n for f, n in counts.items() if n > 1}
+    repeated = {f: n for f, n in Counter(os.path.abspath(f) for f in files).items() if n > 1}
     if not repeated:
         return None
     first = next(iter(repeated))

@@ -212,14 +212,7 @@ def adopt_trained_settings(trained: Sequence[str], args, subject: str) -> None:
         path = next(iter(effective_overrides([item])))
         if path not in given and has_setting(env_cfg, path):
             adopted.append(item)
-    if adopted:
-        args.overrides = adopted + list(args.overrides or [])
-        print(
-            "{} with {}: played with them (a --set of this command would win)".format(
-                subject, " ".join("--set " + item for item in adopted)
-            ),
-            flush=True,
-        )
+    prepend_adopted(adopted, args, subject, "played with them (a --set of this command would win)")
     warn_unrepeated_items(trained, args, subject, "its observation differs from training")
 
 
@@ -254,12 +247,15 @@ def adopt_network_settings(trained: Sequence[str], args, subject: str) -> None:
         and path not in given
         and has_setting(train_cfg, path)
     ]
+    prepend_adopted(adopted, args, subject, "its network is built with them")
+
+
+def prepend_adopted(adopted: Sequence[str], args, subject: str, what: str) -> None:
+    """Puts the adopted --set items before the command's (its own win), named in one line
+    "<subject> with --set ...: <what>"; nothing for none."""
     if adopted:
-        args.overrides = adopted + list(args.overrides or [])
-        print(
-            "{} with {}: its network is built with them".format(subject, " ".join("--set " + item for item in adopted)),
-            flush=True,
-        )
+        args.overrides = list(adopted) + list(args.overrides or [])
+        print("{} with {}: {}".format(subject, " ".join("--set " + item for item in adopted), what), flush=True)
 
 
 def adopt_export_settings(model_path, args) -> None:
