@@ -44,7 +44,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import NamedTuple, Optional, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -272,6 +272,19 @@ def training_sim(policy_path, motion_file, clips, device: str, key_idx, settings
     return [score.result(i) for i in range(len(clips))]
 
 
+def selected_clips(ids: Optional[List[int]], files: Sequence[str]) -> List[int]:
+    """--clips: the ids of the clips to play, every clip of the set (`files`) without it; an id outside the
+    set is a ValueError naming the range. Prints `repeated_files_warning` of the files played."""
+    clips = list(range(len(files))) if ids is None else list(ids)
+    outside = [c for c in clips if not 0 <= c < len(files)]
+    if outside:
+        raise ValueError("--clips {}: the motion set has clips 0 to {}".format(outside, len(files) - 1))
+    warning = repeated_files_warning([files[c] for c in clips])
+    if warning is not None:
+        print(warning, flush=True)
+    return clips
+
+
 def main(argv=None) -> dict:
     from deploy_real.drift_feedback import add_gains_argument
     from legged_gym.envs.mdp.clip_steps import check_playable
@@ -292,10 +305,10 @@ def main(argv=None) -> dict:
     lib = MotionLib(motion_file, device="cpu", smooth_window=settings.vel_smooth_window)  # the stream's
     check_playable(lib)  # the training side evaluates every clip (eval.evaluate refuses these too)
     names = unique_clip_names(lib.motion_names, lib.motion_files)
-    warning = repeated_files_warning(lib.motion_files)
-    if warning is not None:
-        print(warning, flush=True)
-    clips = args.clips if args.clips is not None else list(range(lib.num_motions()))
+    try:
+        clips = selected_clips(args.clips, lib.motion_files)
+    except ValueError as e:
+        p.error(str(e))
     key_idx = lib.get_key_body_idx(G1.key_bodies)
     t0 = time.time()
     train = training_sim(args.policy_path, motion_file, clips, args.device, key_idx, settings)

@@ -235,19 +235,29 @@ NETWORK_SETTINGS = (
 def adopt_network_settings(trained: Sequence[str], args, subject: str) -> None:
     """The `NETWORK_SETTINGS` items of a checkpoint's --set items `trained` (a state estimator's fields,
     layer sizes) that this command does not --set and this task has go before its --set items, named in
-    one line: a checkpoint loads only into the network it was trained with (an export carries its network)."""
+    one line: a checkpoint loads only into the network it was trained with (an export carries its network).
+    One the command sets to another value keeps the command's value, with a warning naming both."""
     _, train_cfg = task_registry.get_cfgs(args.task)
     given = effective_overrides(args.overrides or [])
-    adopted = [
-        item
-        for path, (_, item) in effective_overrides(trained).items()
-        if len(path) == 2
-        and path[0] == "policy"
-        and path[1] in NETWORK_SETTINGS
-        and path not in given
-        and has_setting(train_cfg, path)
+    network = [
+        (path, value, item)
+        for path, (value, item) in effective_overrides(trained).items()
+        if len(path) == 2 and path[0] == "policy" and path[1] in NETWORK_SETTINGS and has_setting(train_cfg, path)
     ]
-    prepend_adopted(adopted, args, subject, "its network is built with them")
+    prepend_adopted(
+        [item for path, _, item in network if path not in given], args, subject, "its network is built with them"
+    )
+    overridden = [(item, given[path][1]) for path, value, item in network if path in given and given[path][0] != value]
+    if overridden:
+        print(
+            "WARNING: {} with {}; this command gives {} instead, which is used: the weights may not load "
+            "into that network, or act otherwise than in training.".format(
+                subject,
+                " ".join("--set " + item for item, _ in overridden),
+                " ".join("--set " + item for _, item in overridden),
+            ),
+            flush=True,
+        )
 
 
 def prepend_adopted(adopted: Sequence[str], args, subject: str, what: str) -> None:

@@ -121,3 +121,19 @@ def test_a_motion_set_with_a_clip_no_step_plays_is_refused_first(tmp_path):
     with pytest.raises(MotionFileError, match=r"clip 1 \(.*blip.pkl: 2 frames at 50 fps, 0.0200 s\)"):
         bench.main(["--motion_file", str(manifest), "--clips", "0", "--out", str(tmp_path / "out.json")])
     assert not (tmp_path / "out.json").exists()
+
+
+def test_clips_selects_ids_of_the_set_and_warns_about_repeats_among_them(capsys):
+    """--clips: every clip without it; an id outside the set is refused with the set's range; a file listed
+    twice is warned about only when both listings are played."""
+    bench = pytest.importorskip("bench.bench_sim2sim_tracking")
+
+    files = ["a.pkl", "b.pkl", "a.pkl"]
+    assert bench.selected_clips(None, files) == [0, 1, 2]
+    assert "1 clip file(s) listed more than once" in capsys.readouterr().out
+    assert bench.selected_clips([1, 0], files) == [1, 0]
+    assert capsys.readouterr().out == ""
+    assert bench.selected_clips([0, 0], files) == [0, 0]
+    assert "listed more than once" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"--clips \[3, -1\]: the motion set has clips 0 to 2"):
+        bench.selected_clips([0, 3, -1], files)

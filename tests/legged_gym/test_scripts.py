@@ -828,7 +828,15 @@ def test_a_checkpoint_is_played_with_the_network_it_was_trained_with(capsys):
     assert args.overrides == ["policy.estimator_fields=[base_lin_vel]", "policy.estimator_hidden_dims=[32]"]
     assert capsys.readouterr().out == (
         "S was trained with --set policy.estimator_fields=[base_lin_vel]: its network is built with them\n"
+        "WARNING: S was trained with --set policy.estimator_hidden_dims=[64]; this command gives --set "
+        "policy.estimator_hidden_dims=[32] instead, which is used: the weights may not load into that network, "
+        "or act otherwise than in training.\n"
     )
+    # the same value given again (1 and 1.0 agree as values) is neither adopted twice nor warned about
+    args = Namespace(task="g1_stu_rl", overrides=["policy.action_std=1"])
+    play.adopt_network_settings(["policy.action_std=1.0"], args, "S was trained")
+    assert args.overrides == ["policy.action_std=1"]
+    assert capsys.readouterr().out == ""
     play.adopt_network_settings(["motion.vel_smooth_window=5"], args, "S was trained")
     assert capsys.readouterr().out == ""
 
