@@ -164,6 +164,8 @@ def _loads(text: str, key: str) -> Any:
         return json.loads(text)
     except ValueError as e:
         raise MessageError(key, "not JSON ({})".format(e))
+    except RecursionError:  # thousands of nested brackets (within MAX_MESSAGE_BYTES)
+        raise MessageError(key, "not JSON (nested too deeply)")
 
 
 def _text(value: Any, key: str) -> Any:

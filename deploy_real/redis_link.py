@@ -7,10 +7,10 @@ stops it at exit (on Linux it also gets SIGTERM when the server dies without exi
 ended from C); the other server, started with the same URL, finds it. Each call (exchange, set_many,
 delete) turns a lost connection, and any error reply of the server (out of memory, MISCONF, READONLY,
 NOAUTH, something that is not Redis at all), into None/False and a counted error instead of an
-exception, with short timeouts, so a 50 Hz loop goes on (its reference gate holds, then stands) while
-Redis restarts, and reconnects on the next call. The connection is dropped after any error, so no
-unread reply is taken for the next call's; each kind of error is logged once, with the server's message,
-until a call succeeds again.
+exception, with short timeouts (`TIMEOUT_S`), so a 50 Hz loop goes on at its rate (its reference gate
+holds, then stands) while Redis restarts or hangs, and reconnects on the next call. The connection is
+dropped after any error, so no unread reply is taken for the next call's; each kind of error is logged
+once, with the server's message, until a call succeeds again.
 """
 
 from __future__ import annotations
@@ -29,6 +29,10 @@ from typing import Callable, Dict, List, Optional
 from urllib.parse import urlparse
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+#: Seconds a call waits to connect, then for the answer: half the 20-ms control period, so a Redis that accepts
+#: connections but does not answer (paused, swapping, stopped with SIGSTOP) costs a 50 Hz loop at most this
+#: per step instead of slowing it down; a local Redis answers within about 0.1 ms
+TIMEOUT_S = 0.01
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "")
 
 
@@ -151,7 +155,7 @@ class RedisLink:
     """A redis-py client that never raises on a lost connection or an error reply (see the module docstring)."""
 
     def __init__(
-        self, url: str = DEFAULT_REDIS_URL, start_private: bool = True, timeout: float = 0.05, log=print
+        self, url: str = DEFAULT_REDIS_URL, start_private: bool = True, timeout: float = TIMEOUT_S, log=print
     ) -> None:
         import redis
 
@@ -173,7 +177,7 @@ class RedisLink:
         self.client = redis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout, retry_on_timeout=False
         )
-        error = self._ping()
+        error = self._ping(tries=3)
         if error is not None:
             if start_private and self.host in LOOPBACK_HOSTS and not port_answers(self.host, self.port):
                 self.private = PrivateRedis(self.port)

@@ -22,7 +22,7 @@ every message) at 50 Hz, through a state machine driven by the robot's remote:
   (`deploy_real.observation`), the reference from Redis through the safety gate (`deploy_real.safety`),
   actions clipped to +-10, targets = default + 0.5 action clamped to the joint ranges; `state_body_g1`
   is written to Redis. The wrist motors hold 0 (Kp 20, Kd 1) except the wrist rolls, which follow the
-  reference's wrist rolls.
+  reference's wrist rolls at up to 5 rad/s (`student_step.WRIST_ROLL_MAX_STEP_RAD`).
 - damping: every motor kp 0, kd 8, no torque.
 
 Faults send the robot to damping, and it stays there (until SELECT or Ctrl-C, exit code 1): no valid
@@ -366,33 +366,14 @@ def run(args) -> int:
     stop = StopRequest()
     # Unitree's built-in motion control must be off (`deploy_real.motion_mode`: a subprocess, the SDK's client
     # makes a DDS participant of its own, before this server's). Only asking (no --release_motion_mode), it
-    # runs while the config loads; a release waits for a config that loads, so a broken one never leaves the
-    # robot released.
+    # runs while the config, Redis and the policy load; a release waits until they have, so a broken config, a
+    # missing policy or a Redis that does not answer never leaves the robot released.
     pending = None if args.release_motion_mode else PendingCheck(args.domain_id, args.net, False)
-    try:
-        cfg = load_real_config(args.config)
-    except BaseException:
-        if pending is not None:
-            pending.cancel()
-        raise
-    if pending is None:
-        pending = PendingCheck(args.domain_id, args.net, True)
-    verdict = pending.verdict()
-    if stop.requested:
-        print("[real] stopped before the robot was heard: nothing was sent", flush=True)
-        return EXIT_OK
-    if verdict.outcome == NO_SDK:
-        raise RuntimeError(verdict.message)
-    if not verdict.go_on:
-        print("server_low_level_g1_real.py: {}".format(verdict.message), file=sys.stderr, flush=True)
-        return EXIT_ERROR
-    print("[real] {}".format(verdict.message), flush=True)
-    domain = DdsDomain(args.domain_id, args.net)
-    robot = link = server = None
+    domain = robot = link = server = None
     latencies: List[float] = []
     sent = 0
     try:
-        robot = RobotSide(domain)
+        cfg = load_real_config(args.config)
         link = RedisLink(args.redis_url)
         server = LowLevelReal(
             cfg,
@@ -402,6 +383,20 @@ def run(args) -> int:
             use_drift_feedback=not args.no_drift_feedback,
             drift_feedback_gains=args.drift_feedback_gains,
         )
+        if pending is None:
+            pending = PendingCheck(args.domain_id, args.net, True)
+        verdict = pending.verdict()
+        if stop.requested:
+            print("[real] stopped before the robot was heard: nothing was sent", flush=True)
+            return EXIT_OK
+        if verdict.outcome == NO_SDK:
+            raise RuntimeError(verdict.message)
+        if not verdict.go_on:
+            print("server_low_level_g1_real.py: {}".format(verdict.message), file=sys.stderr, flush=True)
+            return EXIT_ERROR
+        print("[real] {}".format(verdict.message), flush=True)
+        domain = DdsDomain(args.domain_id, args.net)
+        robot = RobotSide(domain)
         print(
             "[real] {} | config {} | DDS domain {} on {} | Redis {}".format(
                 server.student.describe(),
@@ -468,6 +463,8 @@ def run(args) -> int:
             pacer.wait()
         return server.exit_code()
     finally:
+        if pending is not None:  # (ended unless the config, Redis or the policy failed while it ran)
+            pending.cancel()
         if robot is not None and server is not None and server.mode is not None and server.mode != DAMPING:
             try:  # an exception out of the loop: leave the robot damped
                 cmd = LowCmd(server.mode_machine)
@@ -477,7 +474,8 @@ def run(args) -> int:
                 server.states.append(DAMPING)
             except Exception as e:
                 print("[real] the last damping command could not be sent: {}".format(e), file=sys.stderr, flush=True)
-        domain.close()
+        if domain is not None:
+            domain.close()
         if link is not None:
             link.close()
         if server is not None and robot is not None:

@@ -196,9 +196,15 @@ def check_export_metadata(model_path, metadata: Optional[dict], server: dict, to
     )
 
 
+#: The most a wrist-roll target moves in one policy step (rad; 5 rad/s at 50 Hz, the G1's wrist rolls allow 37).
+#: They are the only joints the reference drives directly, with no policy in between: without it, two valid
+#: frames far apart (a glitch of a teleoperation stream) would ask for the whole range within 20 ms.
+WRIST_ROLL_MAX_STEP_RAD = 0.1
+
+
 class StepResult(NamedTuple):
     target23: np.ndarray  # PD targets of the 23 training joints (finite, inside their ranges)
-    wrists: np.ndarray  # the reference's two wrist rolls (left, right), clamped to their ranges
+    wrists: np.ndarray  # the reference's two wrist rolls (left, right), clamped to their ranges, rate-limited
     mimic31: np.ndarray  # the reference block used; its joint targets are mimic31[8:]
     status: RefStatus
 
@@ -285,6 +291,7 @@ class StudentStep:
             self.drift_feedback = DeadReckonedFeedback(settings, float(policy_dt))
         self.guard = PDTargetGuard(default_dof_pos, lower23, upper23, action_scale, action_clip)
         self.wrist_lower, self.wrist_upper = np.asarray(wrist_lower), np.asarray(wrist_upper)
+        self._wrists = np.zeros(2)  # the last wrist-roll targets: the default pose's at the start of an episode
         self.link = link
         self.gate = ReferenceGate(blend_in_s=self.blend_in_s, log=log)
         self.status_counts: Dict[str, int] = {}  # policy steps per reference status
@@ -324,6 +331,7 @@ class StudentStep:
         self.builder.reset()
         self.gate = ReferenceGate(blend_in_s=self.blend_in_s, log=self.log)
         self._reported = (0, 0, self.guard.nonfinite_actions)
+        self._wrists = np.zeros(2)
         if self.relative_yaw is not None:
             self.relative_yaw.reset()
         if self.drift_feedback is not None:
@@ -354,7 +362,9 @@ class StudentStep:
             self.builder.set_last_action(action)
         target = self.guard.target(action)
         self._report(now, status)
-        return StepResult(target, np.clip(wrists, self.wrist_lower, self.wrist_upper), mimic31, status)
+        wanted = np.clip(wrists, self.wrist_lower, self.wrist_upper)
+        self._wrists = self._wrists + np.clip(wanted - self._wrists, -WRIST_ROLL_MAX_STEP_RAD, WRIST_ROLL_MAX_STEP_RAD)
+        return StepResult(target, self._wrists.copy(), mimic31, status)
 
     def _report(self, now: float, status: RefStatus) -> None:
         """Every REPORT_S: the counts, if they grew, with the reason of the newest of each that grew."""

@@ -187,6 +187,21 @@ def test_messages_longer_than_4_kb_are_rejected_before_decoding():
         C.validate_meta('{"seq": 1, "t_ms": 1.0' + " " * 5000 + "}")
 
 
+def test_deeply_nested_messages_within_4_kb_are_rejected():
+    """orjson refuses thousands of nested brackets and the standard library's reader then raises RecursionError:
+    a MessageError like any other malformed message (an exception in a step would fault the real robot into
+    damping), for the reference, its meta and the CMG command alike."""
+    with pytest.raises(C.MessageError, match=r"^action_mimic_g1: not JSON \(nested too deeply\)"):
+        C.validate_mimic("[" * 3000)
+    for text in ("[" * 3000, "[" * 1500 + "]" * 1500, '{"a":' * 600 + "1" + "}" * 600):
+        assert len(text) <= C.MAX_MESSAGE_BYTES
+        for validate, key in ((C.validate_mimic, "action_mimic_g1"), (C.validate_meta, "action_mimic_g1_meta")):
+            with pytest.raises(C.MessageError, match="^{}[.:]".format(key)):
+                validate(text.encode())
+        with pytest.raises(C.MessageError, match="^command_velocity_g1"):
+            C.validate_velocity_command(text, [-1.0] * 3, [1.0] * 3)
+
+
 def test_a_numpy_array_is_a_list_of_numbers():
     v = C.default_mimic_vector()
     np.testing.assert_array_equal(C.validate_mimic(v), v)

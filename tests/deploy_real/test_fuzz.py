@@ -36,7 +36,8 @@ def malformed(rng, k, wall_ms):
         v[int(rng.integers(0, 33))] = None
         return json.dumps(v), meta, False
     if kind == 8:
-        return ["null", "", "[]", "{}", "garbage", '"[1,2]"', "[[1]]", "\x00\xff"][int(rng.integers(0, 8))], meta, False
+        junk = ["null", "", "[]", "{}", "garbage", '"[1,2]"', "[[1]]", "\x00\xff", "[" * 3000]
+        return junk[int(rng.integers(0, len(junk)))], meta, False
     if kind == 9:
         return encode_floats(v), encode_meta(k, wall_ms - 500.0), False  # stale by its send time
     if kind == 10:
@@ -44,7 +45,7 @@ def malformed(rng, k, wall_ms):
     if kind == 11:
         return (
             encode_floats(v),
-            ['{"seq": "x"}', "nan", "[]", '{"seq": 1, "t_ms": null}'][int(rng.integers(0, 4))],
+            ['{"seq": "x"}', "nan", "[]", '{"seq": 1, "t_ms": null}', "{" * 2000][int(rng.integers(0, 5))],
             False,
         )
     if kind == 12:

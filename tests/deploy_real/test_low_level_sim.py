@@ -161,3 +161,41 @@ def test_a_policy_latency_is_a_whole_number_of_ms_within_one_period():
     for bad in (-1, 21, 6.5, "x", None, float("nan"), float("inf"), True):
         with pytest.raises(ValueError, match=r"expected a whole number of ms in \[0, 20\]"):
             policy_latency(bad)
+
+
+def test_wrist_roll_targets_follow_the_reference_at_a_bounded_rate():
+    """The wrist rolls go from the reference to the motors without the policy: a stream jumping between +-0.9 rad
+    every step (valid, fresh frames) moves their targets by at most WRIST_ROLL_MAX_STEP_RAD a step; a steady
+    reference is reached; a restart starts again from the default pose's 0."""
+    from deploy_helpers import sim_student_step
+
+    from deploy_real.policy import SHIPPED_POLICY
+    from deploy_real.student_step import WRIST_ROLL_MAX_STEP_RAD
+    from pose.g1_model import load_g1
+
+    g1 = load_g1()
+    step = sim_student_step(SHIPPED_POLICY)
+    proprio = (np.zeros(3), np.array([0.0, 0.0, 0.0, 1.0]), g1.default_dof_pos, np.zeros(23))
+
+    def run(wrists_of_step, steps, start):
+        out = []
+        for k in range(start, start + steps):
+            v = default_mimic_vector()
+            v[[27, 32]] = wrists_of_step(k)
+            v[8] += 1e-4 * k  # a changing stream: fresh every step
+            t = k * DT
+            out.append(step.step(*proprio, t, t * 1000.0, raw=(encode_floats(v), encode_meta(k, t * 1000.0))).wrists)
+        return np.array(out)
+
+    steady = run(lambda k: (0.0, 0.0), 40, 0)  # blended in from the default
+    np.testing.assert_allclose(steady[-1], 0.0, atol=1e-9)
+    jumps = run(lambda k: (0.9, -0.9) if k % 2 else (-0.9, 0.9), 20, 40)
+    moves = np.abs(np.diff(np.vstack([steady[-1:], jumps]), axis=0))
+    assert moves.max() <= WRIST_ROLL_MAX_STEP_RAD + 1e-9 and moves.max() > 0.5 * WRIST_ROLL_MAX_STEP_RAD
+    held = run(lambda k: (0.9, -0.9), 30, 60)
+    np.testing.assert_allclose(held[-1], [0.9, -0.9], atol=1e-9)  # reached, then kept
+    steps_to_reach = int(np.argmax(np.all(np.isclose(held, [0.9, -0.9]), axis=1))) + 1
+    assert steps_to_reach <= int(np.ceil(1.8 / WRIST_ROLL_MAX_STEP_RAD)) + 1
+    step.restart()
+    first = run(lambda k: (0.9, -0.9), 1, 100)[0]
+    assert np.all(np.abs(first) <= WRIST_ROLL_MAX_STEP_RAD + 1e-9)

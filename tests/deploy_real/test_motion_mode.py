@@ -116,3 +116,32 @@ def test_the_sdk_codes_and_client_are_what_the_module_assumes():
     for name in ("CheckMode", "ReleaseMode", "SetTimeout", "Init"):
         assert callable(getattr(MotionSwitcherClient, name))
     assert 1.0 <= motion_mode.RPC_TIMEOUT_S <= 2.0
+
+
+class RecordedCheck:
+    """Stands in for `PendingCheck` (the SDK subprocess) in the real server's start: records each check."""
+
+    started = []
+
+    def __init__(self, domain_id, net, release, timeout_s=None):
+        self.release = release
+        RecordedCheck.started.append(release)
+
+    def verdict(self):
+        return motion_mode.Verdict(motion_mode.RELEASED if self.release else motion_mode.FREE, "checked")
+
+    def cancel(self):
+        pass
+
+
+@pytest.mark.parametrize("release", [True, False])
+def test_a_policy_that_does_not_load_never_leaves_the_robot_released(monkeypatch, redis_server, tmp_path, release):
+    """--release_motion_mode releases Unitree's controller only once the config, Redis and the policy have loaded:
+    a missing policy ends the start with exit 2 and no release (the check without a release still runs meanwhile)."""
+    from deploy_real import server_low_level_g1_real as real
+
+    monkeypatch.setattr(motion_mode, "PendingCheck", RecordedCheck)
+    monkeypatch.setattr(RecordedCheck, "started", [])
+    argv = ["--net", "lo", "--policy_path", str(tmp_path / "missing.pt"), "--redis_url", redis_server.url]
+    assert real.main(argv + (["--release_motion_mode"] if release else [])) == 2
+    assert RecordedCheck.started == ([] if release else [False])

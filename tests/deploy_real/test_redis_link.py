@@ -4,11 +4,12 @@ unread reply behind; values longer than asked are read only in part; the --redis
 
 import socket
 import threading
+import time
 
 import pytest
 import redis
 
-from deploy_real.redis_link import RedisLink
+from deploy_real.redis_link import TIMEOUT_S, RedisLink
 
 
 @pytest.fixture
@@ -70,6 +71,31 @@ def test_error_replies_hold_like_a_lost_connection_and_are_logged_once(redis_ser
     r.rpush("lst", "1")
     assert link.exchange({}, ["a", "lst"], 100) is None
     assert "WRONGTYPE" in link.lines[-1]
+
+
+def test_a_redis_that_does_not_answer_costs_each_call_its_timeout(redis_server, link):
+    """A Redis that keeps the connection but does not answer (writes paused): each call gives up after the link's
+    timeout, half the 20-ms control period (a 50 Hz loop keeps its rate; with the 50 ms before, it ran at 19 Hz
+    on states older than the real server's 50-ms limit), is counted and logged once; once Redis answers, the
+    next call reads."""
+    from deploy_real.real_config import load_real_config
+
+    assert link.client.connection_pool.connection_kwargs["socket_timeout"] == TIMEOUT_S
+    assert TIMEOUT_S <= 0.5 * load_real_config().control_dt
+    r = admin(redis_server)
+    r.set("a", "1")
+    r.execute_command("CLIENT", "PAUSE", 5000, "WRITE")
+    try:
+        t0 = time.monotonic()
+        for _ in range(20):
+            assert link.exchange({"s": "x"}, ["a"], 100) is None
+        elapsed = time.monotonic() - t0
+    finally:
+        r.execute_command("CLIENT", "UNPAUSE")
+    assert elapsed < 2.5  # ended by the timeouts, not by the 5-s pause
+    assert link.errors == 20 and len(link.lines) == 1 and "TimeoutError" in link.lines[0], link.lines
+    assert link.exchange({"s": "y"}, ["a"], 100) == [b"1"]
+    assert r.get("s") == b"y"
 
 
 def test_values_are_read_up_to_max_bytes_plus_one(redis_server, link):
