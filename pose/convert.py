@@ -2,12 +2,14 @@
 
     python -m pose.convert SRC DST [--format auto|lafan_csv|beyondmimic_npz|amass_npz|twist29_pkl|phc_pkl]
                                    [--fps F] [--src-fps F] [--segment SECONDS] [--suffix .pkl|.npz]
-                                   [--no-progress]
+                                   [--joint-order training|unitree23] [--no-progress]
 
 SRC is one file (DST: a `.pkl` or `.npz` file, or a folder) or a folder (DST: a folder that receives
 every convertible file, same relative paths, plus a TWIST manifest `manifest.yaml`). The source formats
 and what every reader does (joints by name, quaternions normalised, `--fps` resampling, bodies by
-forward kinematics) are in `pose.readers`; `--src-fps` overrides a file's own frame rate.
+forward kinematics) are in `pose.readers`; `--src-fps` overrides a file's own frame rate. `--joint-order`
+names the order of 23 unnamed joint columns (TWIST's training order or Unitree's 23-DOF G1's), which a
+file without `local_body_pos` cannot tell (`pose.readers._order_of_23`); other files ignore it.
 A file of several motions (`phc_pkl`) gives one clip per motion, `<DST stem>_<name><suffix>`, listed in a
 `manifest.yaml` beside them; a motion that cannot be converted is reported as `FILE[name]: ...` and
 skipped.
@@ -48,6 +50,7 @@ from pose.formats import (
 from pose.readers import (
     CONVERTERS,
     FORMATS,
+    JOINT_ORDERS_23,
     LAFAN_FPS,
     SUFFIXES,
     read_clips,
@@ -126,6 +129,7 @@ def convert_source(
     segment: Optional[float] = None,
     progress: bool = False,
     before_listed: Optional[Callable[[], object]] = None,
+    joint_order: Optional[str] = None,
 ) -> Tuple[List[Written], List[MotionFileError]]:
     """Convert every motion of one source file (`read_clips`) and write it as it comes (`write_clips`,
     `dst` a clip file or an existing folder; a progress bar over the motions when `progress` and they
@@ -136,7 +140,7 @@ def convert_source(
     loses only its broken ones); a source that cannot be read at all raises."""
     from tqdm import tqdm
 
-    clips = read_clips(src, fmt, fps, src_fps)
+    clips = read_clips(src, fmt, fps, src_fps, joint_order)
     dst = output_path(src, dst)
     written: List[Written] = []
     failed: List[MotionFileError] = []
@@ -159,6 +163,7 @@ def convert_file(
     fps: Optional[float] = None,
     src_fps: Optional[float] = None,
     segment: Optional[float] = None,
+    joint_order: Optional[str] = None,
 ) -> dict:
     """Convert a file of one motion; write it to `dst` (`.pkl`/`.npz`, or into an existing folder) when
     given, cut into pieces of `segment` seconds when given (`split_clip`, `segment_paths`). Files of
@@ -169,7 +174,7 @@ def convert_file(
     fmt = source_format(src, fmt)
     if dst is not None:
         dst = output_path(src, dst)
-    clip = CONVERTERS[fmt](src, fps=fps, src_fps=src_fps)
+    clip = CONVERTERS[fmt](src, fps=fps, src_fps=src_fps, joint_order=joint_order)
     if dst is not None:
         write_clips(dst, [("", clip)], segment, src)
     return clip
@@ -209,6 +214,7 @@ def convert_folder(
     progress: bool = True,
     strict: bool = False,
     segment: Optional[float] = None,
+    joint_order: Optional[str] = None,
 ) -> FolderResult:
     """Convert every convertible file under `src` (recursively) into `dst` (same relative paths,
     `suffix`; one clip per motion of a PHC-style file; cut into pieces of `segment` seconds when given)
@@ -237,7 +243,9 @@ def convert_folder(
         try:
             if rel in claimed:
                 raise file_error(f, None, "skipped: output {} was already written from another source file".format(rel))
-            written, errors = convert_source(f, dst / rel, fmt=fmt, fps=fps, src_fps=src_fps, segment=segment)
+            written, errors = convert_source(
+                f, dst / rel, fmt=fmt, fps=fps, src_fps=src_fps, segment=segment, joint_order=joint_order
+            )
             if errors and strict:
                 raise errors[0]
         except MotionFileError as e:
@@ -264,7 +272,9 @@ def convert(src, dst, fmt: str = "auto", fps: Optional[float] = None, src_fps: O
     """`convert_folder` when `src` is a folder, else `convert_file`."""
     if Path(src).is_dir():
         return convert_folder(src, dst, fmt=fmt, fps=fps, src_fps=src_fps, **kw)
-    return convert_file(src, dst, fmt=fmt, fps=fps, src_fps=src_fps, segment=kw.get("segment"))
+    return convert_file(
+        src, dst, fmt=fmt, fps=fps, src_fps=src_fps, segment=kw.get("segment"), joint_order=kw.get("joint_order")
+    )
 
 
 # --- CLI ---------------------------------------------------------------------------------------------
@@ -273,8 +283,8 @@ def convert(src, dst, fmt: str = "auto", fps: Optional[float] = None, src_fps: O
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m pose.convert",
-        description="Convert G1 motion files (Unitree LAFAN1 CSV, BeyondMimic NPZ, AMASS-retargeted NPZ, "
-        "29-DOF TWIST/GMR pkl, PHC/ASAP pkl) to 23-DOF TWIST clips.",
+        description="Convert G1 motion files (Unitree LAFAN1 CSV, BeyondMimic/holosoma NPZ, AMASS-retargeted NPZ, "
+        "TWIST/GMR pkl, PHC/ASAP pkl) to 23-DOF TWIST clips.",
     )
     p.add_argument("src", help="source file, or folder (converted recursively)")
     p.add_argument("dst", help="output .pkl/.npz file, or folder (when SRC is a folder; gets manifest.yaml)")
@@ -294,6 +304,13 @@ def main(argv=None) -> int:
         help="cut every clip into consecutive pieces of SECONDS (<stem>_seg000..., listed in manifest.yaml)",
     )
     p.add_argument("--suffix", default=".pkl", choices=CLIP_SUFFIXES, help="output suffix in folder mode")
+    p.add_argument(
+        "--joint-order",
+        default=None,
+        choices=JOINT_ORDERS_23,
+        help="order of 23 unnamed joint columns in a file without local_body_pos: TWIST's training order or "
+        "Unitree's 23-DOF G1 (GMR's unitree_g1_23dof)",
+    )
     p.add_argument(
         "--no-progress", action="store_true", help="no progress bar (folder mode, or a file of many motions)"
     )
@@ -320,6 +337,7 @@ def _run(args) -> int:
             suffix=args.suffix,
             progress=not args.no_progress,
             segment=args.segment,
+            joint_order=args.joint_order,
         )
         text, lines = manifest_report(res.manifest_update) if res.manifest_update else ("", [])
         print("converted {} clips into {}{}".format(len(res.converted), args.dst, ", " + text if text else ""))
@@ -343,6 +361,7 @@ def _run(args) -> int:
         segment=args.segment,
         progress=not args.no_progress,
         before_listed=lambda: manifest_to_update(output_path(args.src, dst).parent / "manifest.yaml"),
+        joint_order=args.joint_order,
     )
     if len(written) == 1 and not written[0].label and not failed:
         clip = written[0].clip

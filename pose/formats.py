@@ -282,6 +282,41 @@ def read_pickle(path) -> object:
         )
 
 
+# The globals a pickled numpy array needs (numpy 1 and 2 names): all that an object array of names may use.
+_ARRAY_GLOBALS = {(m, n) for m, n in _ALLOWED_GLOBALS if n in ("ndarray", "dtype", "_reconstruct")}
+
+
+class _ArrayUnpickler(_RestrictedUnpickler):
+    """Rebuilds a numpy array and nothing else (the elements of an object array are plain pickle values)."""
+
+    def find_class(self, module, name):
+        if (module, name) not in _ARRAY_GLOBALS:
+            raise pickle.UnpicklingError("global {}.{} is not allowed in an array of names".format(module, name))
+        return super().find_class(module, name)
+
+
+def _name_array(z, key: str) -> Optional[np.ndarray]:
+    """The `.npz` member `key` of the open archive `z` when it is a 1-D object array of str (names saved as
+    `np.array(names, dtype=object)`), as a str array: its header read, its pickle unpickled by `_ArrayUnpickler`
+    (no code runs); None for anything else."""
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    member = key + ".npy" if key + ".npy" in z.zip.namelist() else key
+    try:
+        with z.zip.open(member) as f:
+            version = np.lib.format.read_magic(f)
+            if version not in readers:
+                return None
+            shape, _, dtype = readers[version](f)
+            if len(shape) != 1 or dtype != np.dtype(object):
+                return None
+            array = _ArrayUnpickler(io.BytesIO(f.read())).load()
+    except Exception:  # not a pickle of an array: refused by the caller
+        return None
+    if not isinstance(array, np.ndarray) or array.shape != shape or not all(isinstance(x, str) for x in array):
+        return None
+    return array.astype(str)
+
+
 def open_npz(path):
     """`np.load` of an `.npz` file without pickle; MotionFileError when it is not a zip archive."""
     if not zipfile.is_zipfile(path):
@@ -298,15 +333,21 @@ def read_npz(path) -> Dict[str, object]:
     """All arrays of an `.npz` file, read without pickle (see `open_npz`).
 
     A key holding Python objects (which would need pickle) maps to a MotionFileError instead of an
-    array: callers raise it only when they use that key.
+    array, unless it is a 1-D array of str (names saved with dtype=object, `_name_array`): callers raise
+    it only when they use that key.
     """
     out = {}  # type: Dict[str, object]
     with open_npz(path) as z:
         for k in z.files:
             try:
                 out[k] = z[k]
-            except ValueError:  # an object array: never unpickled from a motion file
-                out[k] = file_error(path, k, "holds Python objects, which need pickle; expected numbers or strings")
+            except ValueError:  # an object array: read only as names, never unpickled otherwise
+                names = _name_array(z, k)
+                out[k] = (
+                    names
+                    if names is not None
+                    else file_error(path, k, "holds Python objects, which need pickle; expected numbers or strings")
+                )
             except Exception as e:  # damaged member
                 raise file_error(path, k, "cannot read from the .npz file: {}: {}".format(type(e).__name__, e))
     return out
@@ -513,6 +554,7 @@ _ROBOT_MOTION_KEYS = (
     "dof_positions",
     "body_pos_w",
     "body_positions",
+    "qpos",
 )
 # Keys of human-body SMPL / SMPL-H / SMPL-X motions (AMASS and the tools around it): no robot joints.
 SMPL_KEYS = ("poses", "trans", "betas", "pose_body", "root_orient", "mocap_framerate", "mocap_frame_rate", "gender")
@@ -552,8 +594,8 @@ def _needs_conversion(data: dict) -> bool:
     of motions by name, a BeyondMimic or AMASS-G1 NPZ."""
     if data and all(isinstance(v, dict) for v in data.values()):
         return True
-    if any(k in data for k in ("root_trans_offset", "root_trans", "dof", "joint_pos", "dof_positions")):
-        return True  # PHC-style, BeyondMimic and AMASS-G1 keys
+    if any(k in data for k in ("root_trans_offset", "root_trans", "dof", "joint_pos", "qpos", "dof_positions")):
+        return True  # PHC-style, BeyondMimic, holosoma and AMASS-G1 keys
     if any(data.get(k) is not None for k in ("joint_names", "dof_names")):
         return True  # named joints: the converter maps them onto the training order
     model = load_g1()

@@ -7,21 +7,30 @@ Source formats (detected from the suffix and the keys by `detect_format`):
                    xyzw, 29 joints in real-robot order. No fps in the file: 30 Hz or `src_fps`.
   beyondmimic_npz  BeyondMimic/holosoma NPZ: `fps`, `joint_pos` = root xyz + root quat wxyz + joints
                    (or only the joints, the root then a body of `body_pos_w` / `body_quat_w` wxyz,
-                   `root_body_index`); `joint_names` (optional) gives the joint order, checked against
+                   `root_body_index`), or holosoma's `qpos` (T, 36) (MuJoCo's: always with the root);
+                   `joint_names` (optional) gives the joint order, checked against
                    the bodies, else real-robot order with the root columns, or without them the order
                    (real-robot or Isaac Lab's) whose forward kinematics matches `body_pos_w`
                    (`joint_order_from_bodies`).
   amass_npz        AMASS-retargeted G1 NPZ: `fps`, `dof_names`, `dof_positions` (T, J),
                    `body_names` (optional), `body_positions` (T, B, 3), `body_rotations` (T, B, 4)
                    wxyz; the root is the body named `pelvis` (`root_body_index` without names).
-  twist29_pkl      29-DOF TWIST/GMR clip (`fps`, `root_pos`, `root_rot` xyzw, `dof_pos` (T, 29) in
-                   real-robot order), or an already 23-DOF clip; `joint_names` / `dof_names` when
+  twist29_pkl      TWIST/GMR clip (`fps`, `root_pos`, `root_rot` xyzw, `dof_pos` (T, 29) in real-robot
+                   order, (T, 43) GMR's G1 with hands, or (T, 23)); `joint_names` / `dof_names` when
                    present give the order; `.pkl` (restricted unpickler) or `.npz`.
   phc_pkl          PHC / ASAP / PBHC motion `.pkl` (pickle or joblib dump): one motion or a dict of
                    motions by name, each `fps`, `root_trans_offset` (or `root_trans`, `root_pos`),
                    `root_rot` (or `root_quat`) xyzw, `dof` (or `dof_pos`) (T, 29) real-robot order or
                    (T, 23) training order, or named as for twist29_pkl (`read_clips` gives every
                    motion, by name).
+
+Unnamed joint columns are read by their count: 29 real-robot order; 43 GMR's `unitree_g1_with_hands`
+(`g1_with_hands_joint_order`: the hand joints dropped, with a warning); 23 TWIST's training order or Unitree's
+23-DOF G1's (`unitree_23dof_joint_order`, GMR's `unitree_g1_23dof`), which `_order_of_23` tells apart by the
+file's bodies (`local_body_pos`, or an AMASS-G1 file's world bodies), else by `joint_order` (`--joint-order`),
+else refuses (PHC-style files: the training order). A motion of Unitree's 23-DOF G1 has no waist roll or
+pitch: they are 0, with a warning (`training_angles`). `.npz` name arrays saved with dtype=object are read
+(`pose.formats.read_npz`).
 
 For every format joints are mapped by name onto the 23 training joints (the six wrist joints,
 and any other non-training joint, are dropped; docs/conventions.md, Joint order), the root
@@ -40,14 +49,16 @@ import functools
 import math
 import re
 import shlex
+import warnings
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
 from pose.formats import (
     MotionFileError,
+    MotionFileWarning,
     body_names,
     file_error,
     joint_name,
@@ -111,19 +122,86 @@ def training_columns(names: Sequence[str], path="<clip>", key="joint_names") -> 
     return [full.index(n) for n in model.dof_names]
 
 
+# The training joints that Unitree's 23-DOF G1 does not have (its waist turns in yaw only): a motion of that
+# robot holds them at 0.
+UNITREE_23DOF_ABSENT = ("waist_roll_joint", "waist_pitch_joint")
+
+
+def training_angles(q: np.ndarray, names: Sequence[str], path="<clip>", key="joint_names", warn=True) -> np.ndarray:
+    """The (T, 23) training-order angles of the joint columns `q` named `names` (`training_columns`). A motion
+    of Unitree's 23-DOF G1, which lacks both UNITREE_23DOF_ABSENT joints, gets them at 0, with a
+    MotionFileWarning naming `path` and `key` when `warn`."""
+    full = [joint_name(n) for n in names]
+    absent = [n for n in UNITREE_23DOF_ABSENT if n not in full]
+    if len(absent) == len(UNITREE_23DOF_ABSENT):
+        if warn:
+            msg = "no {} (a motion of Unitree's 23-DOF G1, whose waist turns in yaw only): set to 0".format(
+                " or ".join(absent)
+            )
+            warnings.warn(str(file_error(path, key, msg)), MotionFileWarning, stacklevel=2)
+        q = np.concatenate([q, np.zeros((len(q), len(absent)))], axis=1)
+        names = full + absent
+    return q[:, training_columns(names, path, key)]
+
+
+@functools.lru_cache(maxsize=None)
+def unitree_23dof_joint_order() -> Tuple[str, ...]:
+    """The joints of Unitree's 23-DOF G1 in its model's order, as GMR's `unitree_g1_23dof` writes `dof_pos`:
+    the 12 leg joints, waist yaw, then per arm (left, right) shoulder pitch, roll, yaw, elbow and wrist roll."""
+    arm = ("shoulder_pitch", "shoulder_roll", "shoulder_yaw", "elbow", "wrist_roll")
+    real = load_g1().real_motor_joints
+    legs_waist = real[: real.index("waist_yaw_joint") + 1]
+    return legs_waist + tuple("{}_{}_joint".format(side, j) for side in ("left", "right") for j in arm)
+
+
+# GMR's `unitree_g1_with_hands` (Dex3 hands): each hand's joints, in its model's order, follow that arm's wrist.
+HAND_JOINTS = ("thumb_0", "thumb_1", "thumb_2", "middle_0", "middle_1", "index_0", "index_1")
+
+
+@functools.lru_cache(maxsize=None)
+def g1_with_hands_joint_order() -> Tuple[str, ...]:
+    """The 43 joints of the G1 with Dex3 hands, as GMR's `unitree_g1_with_hands` writes `dof_pos`: the 29
+    motors in real-motor order, each arm's 7 hand joints (HAND_JOINTS) after its wrist yaw."""
+    real = load_g1().real_motor_joints
+    split = real.index("left_wrist_yaw_joint") + 1
+
+    def hand(side):
+        return tuple("{}_hand_{}_joint".format(side, j) for j in HAND_JOINTS)
+
+    return real[:split] + hand("left") + real[split:] + hand("right")
+
+
+# The orders of 23 unnamed joint columns, by the name `--joint-order` gives them.
+JOINT_ORDERS_23 = ("training", "unitree23")
+
+
+def joint_orders_23() -> Dict[str, Tuple[str, ...]]:
+    """The orders (JOINT_ORDERS_23 label -> joint names) that 23 unnamed joint columns may be in: TWIST's
+    training order and Unitree's 23-DOF G1's."""
+    return {"training": load_g1().dof_names, "unitree23": unitree_23dof_joint_order()}
+
+
 def _default_joint_names(n_joints: int, path, key) -> Tuple[str, ...]:
-    """Joint order of a file that names none: real-robot order (29) or training order (23)."""
+    """Joint order of a file that names none, by its column count: real-robot order (29), GMR's G1 with hands
+    (43: a MotionFileWarning says that the hand joints are dropped). 23 columns: `_order_of_23`."""
     model = load_g1()
     if n_joints == len(model.real_motor_joints):
         return model.real_motor_joints
-    if n_joints == model.num_dofs:
-        return model.dof_names
+    hands = g1_with_hands_joint_order()
+    if n_joints == len(hands):
+        msg = (
+            "{} joint columns without names: read as GMR's unitree_g1_with_hands (the 29 motors, 7 hand joints ".format(
+                n_joints
+            )
+        )
+        msg += "after each wrist); the {} hand joints are dropped".format(len(hands) - len(model.real_motor_joints))
+        warnings.warn(str(file_error(path, key, msg)), MotionFileWarning, stacklevel=2)
+        return hands
     raise file_error(
         path,
         key,
-        "expected {} joints (real-robot order) or {} (training order), got {}".format(
-            len(model.real_motor_joints), model.num_dofs, n_joints
-        ),
+        "expected {} joints (real-robot order), {} (training order or Unitree's 23-DOF G1) or {} (G1 with hands), "
+        "got {}".format(len(model.real_motor_joints), model.num_dofs, len(hands), n_joints),
     )
 
 
@@ -163,29 +241,90 @@ BODY_FIT_TOLERANCE = 0.03
 # Largest mean distance (m) between a file's bodies and the links placed from its named joints and root: a
 # wrong root body, quaternion order or joint naming puts them decimetres to metres off.
 BODY_MISMATCH_MAX = 0.10
+# Least margin (m) by which the best joint order must fit the bodies better than every other: a motion that
+# moves too little to tell two orders apart (both fit as well) is refused rather than read in either.
+BODY_ORDER_MARGIN = 0.01
+# Largest difference (rad) between the training angles of two joint orders that fit alike for which either is
+# taken (the best fit): the clip is then the same under both (a motion near the zero pose).
+SAME_ANGLES_RAD = 0.02
 
 
 def _joint_order_candidates() -> Dict[str, Tuple[str, ...]]:
     return {"real-motor": load_g1().real_motor_joints, "Isaac Lab": isaac_lab_joint_order()}
 
 
-def _body_fits(q: np.ndarray, body_pos: np.ndarray, body_quat_wxyz: np.ndarray, root: int, orders: dict, path, key):
+def bodies_in_root_frame(body_pos: np.ndarray, body_quat_wxyz: np.ndarray, root: int) -> np.ndarray:
+    """(T, B, 3) positions of a file's bodies relative to its root body `root`, in the root's frame (as a
+    clip's `local_body_pos`); `body_quat_wxyz` the bodies' rotations, wxyz."""
+    root_quat = normalize(torch.from_numpy(body_quat_wxyz[:, root][:, [1, 2, 3, 0]])).unsqueeze(1)
+    rel = torch.from_numpy(body_pos - body_pos[:, root : root + 1])
+    return quat_rotate_inverse(root_quat.expand(rel.shape[:2] + (4,)), rel).numpy()
+
+
+def _body_fits(q: np.ndarray, local_bodies: np.ndarray, orders: dict, path, key) -> Dict[str, float]:
     """For each joint order of `orders` (label -> names of the columns of `q`), the mean distance (m)
-    between the G1's jointed links placed by forward kinematics and the file's bodies, both relative to the
-    root body `root` in its frame (bodies matched by nearest position, so their order and number do not
-    matter), over up to 50 frames."""
+    between the G1's jointed links placed by forward kinematics and the file's bodies `local_bodies`
+    (relative to the root, in its frame: `bodies_in_root_frame`; bodies matched by nearest position, so their
+    order and number do not matter), over up to 50 frames."""
     model = load_g1()
     links = [b.name for b in model.bodies if b.joint is not None and b.joint.name in model.dof_names]
     frames = np.unique(np.linspace(0, len(q) - 1, min(len(q), 50)).astype(int))
-    root_quat = torch.from_numpy(body_quat_wxyz[frames, root][:, [1, 2, 3, 0]]).unsqueeze(1)
-    rel = torch.from_numpy(body_pos[frames] - body_pos[frames, root : root + 1])
-    file_local = quat_rotate_inverse(normalize(root_quat).expand(rel.shape[:2] + (4,)), rel)  # (F, B, 3)
+    file_local = torch.from_numpy(local_bodies[frames])
     fk = ForwardKinematics(bodies=links, dtype=torch.float64)
     fits = {}
     for label, names in orders.items():
-        q23 = torch.from_numpy(q[frames][:, training_columns(names, path, key)])
+        q23 = torch.from_numpy(training_angles(q[frames], names, path, key, warn=False))
         fits[label] = float(torch.cdist(fk.local_body_pos(q23), file_local).min(dim=2).values.mean())
     return fits
+
+
+def _order_from_bodies(
+    path, key: str, q: np.ndarray, local_bodies: np.ndarray, orders: dict, root: str, question: str, remedy: str
+) -> List[str]:
+    """The order of `orders` (label -> names) of the unnamed joint columns `q` (`key`) under which forward
+    kinematics puts the G1's jointed links where the file's bodies are (`local_bodies`: in the root's frame,
+    `_body_fits`). MotionFileError when none fits within BODY_FIT_TOLERANCE, or another fits within
+    BODY_ORDER_MARGIN of the best and gives other training angles (more than SAME_ANGLES_RAD apart: a motion
+    that moves too little to tell them, where the order matters; one near the zero pose gives the same clip under
+    either): saying `remedy` when one
+    comes within BODY_MISMATCH_MAX (a joint order of another tool is 6-9 cm off), naming the bodies' frame
+    when every order is further off, as the right order is under a wrong frame (`root`: what the bodies are
+    relative to, `question`: about their frame, for the messages)."""
+    fits = _body_fits(q, local_bodies, orders, path, key)
+    best = min(fits, key=lambda k: fits[k])
+    distances = ", ".join("{} {:.3f} m".format(k, v) for k, v in fits.items())
+    best_angles = training_angles(q, orders[best], path, key, warn=False)
+    alike = [
+        k
+        for k in fits
+        if k != best
+        and fits[k] < fits[best] + BODY_ORDER_MARGIN
+        and np.abs(training_angles(q, orders[k], path, key, warn=False) - best_angles).max() > SAME_ANGLES_RAD
+    ]
+    if fits[best] <= BODY_FIT_TOLERANCE and alike:
+        raise file_error(
+            path,
+            key,
+            "no joint_names, and the body positions fit the joint orders {} and {} alike ({}; mean link distance, "
+            "{}): the motion moves too little to tell them; {}".format(best, alike[0], distances, root, remedy),
+        )
+    if fits[best] <= BODY_FIT_TOLERANCE:
+        return list(orders[best])
+    if fits[best] <= BODY_MISMATCH_MAX:
+        raise file_error(
+            path,
+            key,
+            "no joint_names, and the body positions fit no known joint order ({}; mean link distance, "
+            "tolerance {} m, {}): {}".format(distances, BODY_FIT_TOLERANCE, root, remedy),
+        )
+    raise file_error(
+        path,
+        None,
+        "no joint_names, and neither known joint order puts the G1's links near the bodies ({}: mean link distance "
+        "relative to {}, tolerance {} m), so the joint order is not the likely problem: {}".format(
+            distances, root, BODY_FIT_TOLERANCE, question
+        ),
+    )
 
 
 def joint_order_from_bodies(
@@ -198,31 +337,26 @@ def joint_order_from_bodies(
 ) -> List[str]:
     """The joint order of 29 unnamed joint columns `q` (T, 29): the candidate order (real-motor, Isaac
     Lab) under which forward kinematics puts the G1's jointed links where the file's bodies are (`root`:
-    the root body's index, wxyz; `_body_fits`). MotionFileError when none fits within BODY_FIT_TOLERANCE:
-    asking for joint_names when one order comes within BODY_MISMATCH_MAX (a joint order of another tool is
-    6-9 cm off), naming the bodies' frame (root body, quaternion order, units; `keys`: the file's keys, for
-    the message) when every order is further off, as the right order is under a wrong frame."""
-    fits = _body_fits(q, body_pos, body_quat_wxyz, root, _joint_order_candidates(), path, "joint_pos")
-    best = min(fits, key=lambda k: fits[k])
-    if fits[best] <= BODY_FIT_TOLERANCE:
-        return list(_joint_order_candidates()[best])
-    distances = ", ".join("{} {:.3f} m".format(k, v) for k, v in fits.items())
-    if fits[best] <= BODY_MISMATCH_MAX:
+    the root body's index, wxyz; `_order_from_bodies`, whose errors name the bodies' frame: root body,
+    quaternion order, units; `keys`: the file's keys, for the message)."""
+    question = "is body {} the pelvis, are the rotations wxyz, are the positions in metres? ({})".format(root, keys)
+    local = bodies_in_root_frame(body_pos, body_quat_wxyz, root)
+    orders = _joint_order_candidates()
+    root_text = "body {} as the root".format(root)
+    return _order_from_bodies(path, "joint_pos", q, local, orders, root_text, question, "add joint_names to the file")
+
+
+def _check_fit(path, fit: float, root: str, question: str):
+    """MotionFileError when the file's bodies are `fit` (m, mean) from where its joints put the G1's links,
+    more than BODY_MISMATCH_MAX (`root`: what the bodies are relative to, `question`: about their frame and
+    the joints, for the message)."""
+    if not fit <= BODY_MISMATCH_MAX:
         raise file_error(
             path,
-            "joint_pos",
-            "no joint_names, and the body positions fit no known joint order ({}; mean link distance, "
-            "tolerance {} m, root body {}): add joint_names to the file".format(distances, BODY_FIT_TOLERANCE, root),
+            None,
+            "the bodies are {:.3f} m on average from where the joints put the G1's links, relative to {} "
+            "(tolerance {} m): {}".format(fit, root, BODY_MISMATCH_MAX, question),
         )
-    raise file_error(
-        path,
-        None,
-        "no joint_names, and neither known joint order puts the G1's links near the bodies ({}: mean link "
-        "distance relative to body {} as the root, tolerance {} m), so the joint order is not the likely "
-        "problem: is body {} the pelvis, are the rotations wxyz, are the positions in metres? ({})".format(
-            distances, root, BODY_FIT_TOLERANCE, root, keys
-        ),
-    )
 
 
 def check_named_joints_against_bodies(
@@ -231,15 +365,11 @@ def check_named_joints_against_bodies(
     """MotionFileError when the file's bodies are more than BODY_MISMATCH_MAX from where its named joints
     and its root body put the G1's links: the root is not the pelvis, the rotations are not wxyz, the positions
     not in metres, or the joint names do not describe the columns (`keys`: the file's keys, for the message)."""
-    fit = _body_fits(q, body_pos, body_quat_wxyz, root, {"named": list(names)}, path, "joint_names")["named"]
-    if not fit <= BODY_MISMATCH_MAX:
-        raise file_error(
-            path,
-            None,
-            "the bodies are {:.3f} m on average from where the joints put the G1's links, relative to body {} as "
-            "the root (tolerance {} m): is body {} the pelvis, are the rotations wxyz, are the positions in metres, "
-            "do the joint names match the columns? ({})".format(fit, root, BODY_MISMATCH_MAX, root, keys),
-        )
+    question = "is body {} the pelvis, are the rotations wxyz, are the positions in metres, do the joint names "
+    question += "match the columns? ({})"
+    local = bodies_in_root_frame(body_pos, body_quat_wxyz, root)
+    fit = _body_fits(q, local, {"named": list(names)}, path, "joint_names")["named"]
+    _check_fit(path, fit, "body {} as the root".format(root), question.format(root, keys))
 
 
 def _file_bodies(
@@ -422,21 +552,83 @@ def _joint_angles(data: dict, path, key, fmt: str) -> np.ndarray:
     v = data.get(key)
     if isinstance(v, np.ndarray) and v.ndim == 3 and v.shape[2] == 1:
         data = {key: v[:, :, 0]}
-    return _get(data, path, key, (None,), "(T, 29) real-robot order or (T, 23) training order", fmt)
+    return _get(data, path, key, (None,), "(T, joints)", fmt)
 
 
-def _file_joint_names(data: dict, path, key, n_joints: int) -> List[str]:
-    """The joint order of the `n_joints` columns of `data[key]`: the file's `joint_names` or `dof_names`
-    when it has them (some GMR and PHC writers add them), else the order its column count implies."""
+def _file_joint_names(
+    data: dict, path, key, q: np.ndarray, fmt: str, joint_order: Optional[str], training_default: bool
+) -> List[str]:
+    """The joint order of the columns `q` of `data[key]`: the file's `joint_names` or `dof_names` when it has
+    them (some GMR and PHC writers add them), else the order its column count implies (`_default_joint_names`;
+    23 columns: `_order_of_23`)."""
     for names_key in JOINT_NAME_KEYS:
         names = _names(data, path, names_key)
         if names is not None:
-            if len(names) != n_joints:
+            if len(names) != q.shape[1]:
                 raise file_error(
-                    path, names_key, "has {} names but {} has {} columns".format(len(names), key, n_joints)
+                    path, names_key, "has {} names but {} has {} columns".format(len(names), key, q.shape[1])
                 )
             return names
-    return list(_default_joint_names(n_joints, path, key))
+    if q.shape[1] != load_g1().num_dofs:
+        return list(_default_joint_names(q.shape[1], path, key))
+    local = None
+    if data.get("local_body_pos") is not None:  # root-relative, in the root's frame, as GMR and TWIST write them
+        local = _get(data, path, "local_body_pos", (None, 3), "(T, bodies, 3)", fmt)
+        _same_length(path, [(key, q), ("local_body_pos", local)])
+        _check_finite(path, key, q)
+        _check_finite(path, "local_body_pos", local)
+    question = "is local_body_pos relative to the root, in the root's frame, in metres?"
+    return _order_of_23(path, key, q, local, joint_order, training_default, "the root (local_body_pos)", question)
+
+
+def _order_of_23(
+    path,
+    key: str,
+    q: np.ndarray,
+    local_bodies: Optional[np.ndarray],
+    joint_order: Optional[str],
+    training_default: bool,
+    root: str,
+    question: str,
+) -> List[str]:
+    """The order of 23 unnamed joint columns `q` (`key`), TWIST's training order or Unitree's 23-DOF G1's
+    (`joint_orders_23`): `joint_order` when given (checked against the file's bodies as named joints are,
+    `_check_fit`), else the one whose forward kinematics fits the file's bodies (`local_bodies`: in the root's
+    frame; `root`, `question`: for messages; `_order_from_bodies`), else the training order when
+    `training_default` (PHC-style files, which hold it); else a MotionFileError asking for `--joint-order`."""
+    orders = joint_orders_23()
+    if joint_order is not None:
+        if joint_order not in orders:
+            raise file_error(
+                path, "--joint-order", "expected one of {}, got {!r}".format(", ".join(JOINT_ORDERS_23), joint_order)
+            )
+        if local_bodies is not None:  # the bodies may not contradict it
+            fits = _body_fits(q, local_bodies, orders, path, key)
+            better = [k for k in fits if fits[k] + BODY_ORDER_MARGIN <= fits[joint_order]]
+            if better:
+                distances = ", ".join("{} {:.3f} m".format(k, v) for k, v in fits.items())
+                raise file_error(
+                    path,
+                    key,
+                    "the body positions fit the joint order {} better than --joint-order {} ({}; mean link "
+                    "distance, {}): is --joint-order {} right?".format(
+                        better[0], joint_order, distances, root, joint_order
+                    ),
+                )
+            _check_fit(path, fits[joint_order], root, "{} Is --joint-order {} right?".format(question, joint_order))
+        return list(orders[joint_order])
+    remedy = "add joint_names to the file, or give `--joint-order training` or `--joint-order unitree23`"
+    if local_bodies is not None:
+        return _order_from_bodies(path, key, q, local_bodies, orders, root, question, remedy)
+    if training_default:
+        return list(orders["training"])
+    raise file_error(
+        path,
+        key,
+        "23 joint columns without joint names or local_body_pos, so their order is unknown: TWIST's training order "
+        "(legs, waist yaw/roll/pitch, 4 joints per arm) or Unitree's 23-DOF G1 (GMR's unitree_g1_23dof: legs, "
+        "waist yaw, 5 joints per arm with the wrist roll)? {} (python -m pose.convert)".format(remedy),
+    )
 
 
 def _same_length(path, arrays: Sequence[Tuple[str, np.ndarray]]):
@@ -487,8 +679,11 @@ def _csv_diagnose(path, n_cols: int, columns: Sequence[str]):
 # --- one converter per format -----------------------------------------------------------------------
 
 
-def lafan_csv_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> dict:
-    """Unitree LAFAN1-style CSV: 36 columns = root xyz, root quat xyzw, 29 joints (real-robot order)."""
+def lafan_csv_to_clip(
+    path, fps: Optional[float] = None, src_fps: Optional[float] = None, joint_order: Optional[str] = None
+) -> dict:
+    """Unitree LAFAN1-style CSV: 36 columns = root xyz, root quat xyzw, 29 joints (real-robot order).
+    `joint_order` is for files of 23 unnamed joint columns, which this format does not have."""
     model = load_g1()
     columns = ROOT_COLUMNS + model.real_motor_joints
     n_cols = len(columns)
@@ -513,43 +708,37 @@ def lafan_csv_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float
     return make_clip(path, rate, a[:, :3], a[:, 3:7], dof, fps, rot_key=None)
 
 
-def beyondmimic_npz_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> dict:
+def beyondmimic_npz_to_clip(
+    path, fps: Optional[float] = None, src_fps: Optional[float] = None, joint_order: Optional[str] = None
+) -> dict:
     """BeyondMimic/holosoma NPZ: `joint_pos` = [root xyz, root quat wxyz, joints] or joints only
-    (the root a body of `body_pos_w`, `body_quat_w` wxyz: `root_body_index`); `joint_names` optional,
-    checked against the bodies: without them the joints are in real-motor order (with the root
-    columns), or in the order whose forward kinematics matches the file's bodies, real-motor or Isaac
-    Lab's (`joint_order_from_bodies`)."""
+    (the root a body of `body_pos_w`, `body_quat_w` wxyz: `root_body_index`), or holosoma's `qpos` (MuJoCo's:
+    always with the root); `joint_names` optional, checked against the bodies: without them the joints are in
+    real-motor order (with the root columns), or in the order whose forward kinematics matches the file's
+    bodies, real-motor or Isaac Lab's (`joint_order_from_bodies`). `joint_order` is for files of 23 unnamed
+    joint columns, which this format does not have."""
     data = read_npz(path)
     fmt = "BeyondMimic"
     rate = _fps(path, data.get("fps"), src_fps)
-    jp = _get(data, path, "joint_pos", (None,), "(T, 7 + joints) or (T, joints)", fmt)
+    jp_key = "qpos" if "qpos" in data and "joint_pos" not in data else "joint_pos"
+    root_optional = jp_key == "joint_pos"  # MuJoCo's qpos starts with the free joint of the root
+    what = "(T, 7 + joints) or (T, joints)" if root_optional else "(T, 7 + joints): root xyz, root quat wxyz, joints"
+    jp = _get(data, path, jp_key, (None,), what, fmt)
     names = _names(data, path, "joint_names")
-    if names is not None:
-        n_j = len(names)
-        if jp.shape[1] not in (n_j, n_j + 7):
-            raise file_error(
-                path,
-                "joint_pos",
-                "expected {} columns (the joint_names) or {} (root xyz, quat wxyz, joints), got {}".format(
-                    n_j, n_j + 7, jp.shape[1]
-                ),
-            )
-        with_root = jp.shape[1] == n_j + 7
-    else:
-        n_real = len(load_g1().real_motor_joints)
-        if jp.shape[1] not in (n_real, n_real + 7):
-            raise file_error(
-                path,
-                "joint_pos",
-                "expected shape (T, {}) (root xyz, root quat wxyz, {} joints) or (T, {}) without joint_names, got {}".format(
-                    n_real + 7, n_real, n_real, tuple(jp.shape)
-                ),
-            )
-        with_root = jp.shape[1] == n_real + 7
+    n_j = len(names) if names is not None else len(load_g1().real_motor_joints)
+    if jp.shape[1] not in ((n_j, n_j + 7) if root_optional else (n_j + 7,)):
+        if names is not None:
+            expected = "{} (root xyz, quat wxyz, joints)".format(n_j + 7)
+            expected = "{} columns (the joint_names) or {}".format(n_j, expected) if root_optional else expected
+            raise file_error(path, jp_key, "expected {}, got {}".format(expected, jp.shape[1]))
+        expected = "(T, {}) (root xyz, root quat wxyz, {} joints)".format(n_j + 7, n_j)
+        expected += " or (T, {}) without joint_names".format(n_j) if root_optional else " (MuJoCo's qpos)"
+        raise file_error(path, jp_key, "expected shape {}, got {}".format(expected, tuple(jp.shape)))
+    with_root = jp.shape[1] == n_j + 7
     if with_root:  # holosoma: without joint_names the joints are in real-motor order
         names = names if names is not None else list(load_g1().real_motor_joints)
         columns = ROOT_COLUMNS[:3] + ("root_qw", "root_qx", "root_qy", "root_qz") + tuple(names)
-        _check_finite(path, "joint_pos", jp, columns)
+        _check_finite(path, jp_key, jp, columns)
         root_pos, root_wxyz, q = jp[:, :3], jp[:, 3:7], jp[:, 7:]
     else:
         _check_finite(path, "joint_pos", jp, names)
@@ -560,39 +749,50 @@ def beyondmimic_npz_to_clip(path, fps: Optional[float] = None, src_fps: Optional
         else:
             check_named_joints_against_bodies(path, jp, names, bp, bq, root, "joint_pos, body_pos_w, body_quat_w")
         root_pos, root_wxyz, q = bp[:, root], bq[:, root], jp
-    key = "joint_names" if "joint_names" in data else "joint_pos"
-    dof = q[:, training_columns(names, path, key)]
+    key = "joint_names" if "joint_names" in data else jp_key
+    dof = training_angles(q, names, path, key)
     return make_clip(
-        path, rate, root_pos, root_wxyz[:, [1, 2, 3, 0]], dof, fps, rot_key="joint_pos" if with_root else "body_quat_w"
+        path, rate, root_pos, root_wxyz[:, [1, 2, 3, 0]], dof, fps, rot_key=jp_key if with_root else "body_quat_w"
     )
 
 
-def amass_npz_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> dict:
-    """AMASS-retargeted G1 NPZ: `dof_names`, `dof_positions`, `body_positions`, `body_rotations` wxyz."""
+def amass_npz_to_clip(
+    path, fps: Optional[float] = None, src_fps: Optional[float] = None, joint_order: Optional[str] = None
+) -> dict:
+    """AMASS-retargeted G1 NPZ: `dof_names`, `dof_positions`, `body_positions`, `body_rotations` wxyz; 23
+    unnamed joint columns are in the order (`joint_orders_23`, only `joint_order` when given) whose forward
+    kinematics fits the bodies."""
     data = read_npz(path)
     fmt = "AMASS-retargeted G1"
     rate = _fps(path, data.get("fps"), src_fps)
     q = _get(data, path, "dof_positions", (None,), "(T, joints)", fmt)
     names = _names(data, path, "dof_names")
-    if names is None:
-        names = list(_default_joint_names(q.shape[1], path, "dof_positions"))
-    elif len(names) != q.shape[1]:
+    if names is not None and len(names) != q.shape[1]:
         raise file_error(
             path, "dof_positions", "has {} columns but dof_names has {} names".format(q.shape[1], len(names))
         )
     _check_finite(path, "dof_positions", q, names)
     bp, bq, root = _file_bodies(data, path, fmt, ("dof_positions", q), ("body_positions", "body_rotations"))
     names_key = "dof_names" if "dof_names" in data else "dof_positions"
-    check_named_joints_against_bodies(
-        path, q, names, bp, bq, root, "{}, body_positions, body_rotations".format(names_key)
-    )
-    dof = q[:, training_columns(names, path, names_key)]
+    keys = "{}, body_positions, body_rotations".format(names_key)
+    if names is None and q.shape[1] == load_g1().num_dofs:
+        local = bodies_in_root_frame(bp, bq, root)
+        question = "is body {} the pelvis, are the rotations wxyz, are the positions in metres? ({})".format(root, keys)
+        root_text = "body {} as the root".format(root)
+        names = _order_of_23(path, "dof_positions", q, local, joint_order, False, root_text, question)
+    else:
+        names = names if names is not None else list(_default_joint_names(q.shape[1], path, "dof_positions"))
+        check_named_joints_against_bodies(path, q, names, bp, bq, root, keys)
+    dof = training_angles(q, names, path, names_key)
     return make_clip(path, rate, bp[:, root], bq[:, root][:, [1, 2, 3, 0]], dof, fps, rot_key="body_rotations")
 
 
-def twist_pkl_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float] = None, data=None) -> dict:
-    """TWIST/GMR clip with 29 joints (real-robot order) or 23 (training order); `.pkl` or `.npz`
-    (`data`: the file's content when already read)."""
+def twist_pkl_to_clip(
+    path, fps: Optional[float] = None, src_fps: Optional[float] = None, data=None, joint_order: Optional[str] = None
+) -> dict:
+    """TWIST/GMR clip with 29 joints (real-robot order), 43 (GMR's G1 with hands) or 23 (training order or
+    Unitree's 23-DOF G1: `_order_of_23`, `joint_order`), or named; `.pkl` or `.npz` (`data`: the file's
+    content when already read)."""
     path = Path(path)
     fmt = "TWIST/GMR"
     if data is None:
@@ -606,11 +806,11 @@ def twist_pkl_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float
     root_rot = _get(data, path, "root_rot", (4,), "(T, 4) xyzw", fmt)
     q = _joint_angles(data, path, "dof_pos", fmt)
     _same_length(path, [("root_pos", root_pos), ("root_rot", root_rot), ("dof_pos", q)])
-    names = _file_joint_names(data, path, "dof_pos", q.shape[1])
     _check_finite(path, "root_pos", root_pos, ("x", "y", "z"))
     _check_finite(path, "root_rot", root_rot, ("x", "y", "z", "w"))
+    names = _file_joint_names(data, path, "dof_pos", q, fmt, joint_order, training_default=False)
     _check_finite(path, "dof_pos", q, names)
-    dof = q[:, training_columns(names, path, "dof_pos")]
+    dof = training_angles(q, names, path, "dof_pos")
     return make_clip(path, rate, root_pos, root_rot, dof, fps)
 
 
@@ -658,7 +858,9 @@ def _phc_joints(motion: dict, path) -> Tuple[str, np.ndarray]:
     return key, _joint_angles(motion, path, key, "PHC-style motion")
 
 
-def _phc_motion_to_clip(motion: dict, path, fps: Optional[float], src_fps: Optional[float]) -> dict:
+def _phc_motion_to_clip(
+    motion: dict, path, fps: Optional[float], src_fps: Optional[float], joint_order: Optional[str]
+) -> dict:
     pos_key = _phc_key(motion, PHC_ROOT_POS_KEYS, path, "root position")
     rot_key = _phc_key(motion, PHC_ROOT_ROT_KEYS, path, "root rotation")
     dof_key, q = _phc_joints(motion, path)
@@ -666,11 +868,11 @@ def _phc_motion_to_clip(motion: dict, path, fps: Optional[float], src_fps: Optio
     root_pos = _get(motion, path, pos_key, (3,), "(T, 3)", "PHC-style motion")
     root_rot = _get(motion, path, rot_key, (4,), "(T, 4) xyzw", "PHC-style motion")
     _same_length(path, [(pos_key, root_pos), (rot_key, root_rot), (dof_key, q)])
-    names = _file_joint_names(motion, path, dof_key, q.shape[1])
     _check_finite(path, pos_key, root_pos, ("x", "y", "z"))
     _check_finite(path, rot_key, root_rot, ("x", "y", "z", "w"))
+    names = _file_joint_names(motion, path, dof_key, q, "PHC-style motion", joint_order, training_default=True)
     _check_finite(path, dof_key, q, names)
-    return make_clip(path, rate, root_pos, root_rot, q[:, training_columns(names, path, dof_key)], fps, rot_key=rot_key)
+    return make_clip(path, rate, root_pos, root_rot, training_angles(q, names, path, dof_key), fps, rot_key=rot_key)
 
 
 def _phc_motions(path: Path, data=None) -> List[Tuple[Optional[str], dict]]:
@@ -704,29 +906,32 @@ def _one_phc_motion(path: Path) -> dict:
 
 
 def phc_pkl_to_clips(
-    path, fps: Optional[float] = None, src_fps: Optional[float] = None, data=None
+    path, fps: Optional[float] = None, src_fps: Optional[float] = None, data=None, joint_order: Optional[str] = None
 ) -> Iterator[NamedClip]:
     """Every motion of a PHC-style file as (name, clip), or (name, MotionFileError) for a motion that
     cannot be converted (its message names the file and the motion: `FILE[name]`), one at a time (a
     dataset of thousands of motions is converted without holding every clip). A file of one motion gives
-    the name "". `data`: the file's content when already read."""
+    the name "". `data`: the file's content when already read. 23 unnamed joint columns are in the
+    training order, PHC's and ASAP's 23-DOF G1, unless `joint_order` (or `local_body_pos`) says otherwise."""
     path = Path(path)
     taken: set = set()
     for key, motion in _phc_motions(path, data):
         if key is None:
-            yield "", _phc_motion_to_clip(motion, path, fps, src_fps)
+            yield "", _phc_motion_to_clip(motion, path, fps, src_fps, joint_order)
             return
         name = _motion_name(key, taken)
         try:
-            yield name, _phc_motion_to_clip(motion, "{}[{}]".format(path, key), fps, src_fps)
+            yield name, _phc_motion_to_clip(motion, "{}[{}]".format(path, key), fps, src_fps, joint_order)
         except MotionFileError as e:
             yield name, e
 
 
-def phc_pkl_to_clip(path, fps: Optional[float] = None, src_fps: Optional[float] = None) -> dict:
+def phc_pkl_to_clip(
+    path, fps: Optional[float] = None, src_fps: Optional[float] = None, joint_order: Optional[str] = None
+) -> dict:
     """The motion of a PHC-style file that holds one (`phc_pkl_to_clips` for files of several)."""
     path = Path(path)
-    return _phc_motion_to_clip(_one_phc_motion(path), path, fps, src_fps)
+    return _phc_motion_to_clip(_one_phc_motion(path), path, fps, src_fps, joint_order)
 
 
 def phc_motion_joints(path) -> np.ndarray:
@@ -736,7 +941,7 @@ def phc_motion_joints(path) -> np.ndarray:
     return _phc_joints(_one_phc_motion(path), path)[1]
 
 
-CONVERTERS = {
+CONVERTERS: Dict[str, Callable[..., dict]] = {
     "lafan_csv": lafan_csv_to_clip,
     "beyondmimic_npz": beyondmimic_npz_to_clip,
     "amass_npz": amass_npz_to_clip,
@@ -759,10 +964,15 @@ def source_format(path: Path, fmt: str = "auto") -> str:
 
 
 def read_clips(
-    path, fmt: str = "auto", fps: Optional[float] = None, src_fps: Optional[float] = None
+    path,
+    fmt: str = "auto",
+    fps: Optional[float] = None,
+    src_fps: Optional[float] = None,
+    joint_order: Optional[str] = None,
 ) -> Iterator[NamedClip]:
     """Every motion of a source file as (name, canonical clip or MotionFileError), one at a time: one
-    motion named "" for every format but `phc_pkl`, whose files may hold several by name."""
+    motion named "" for every format but `phc_pkl`, whose files may hold several by name. `joint_order`
+    (JOINT_ORDERS_23): the order of 23 unnamed joint columns (`_order_of_23`)."""
     path = Path(path)
     data = None
     if fmt == "auto" and path.suffix.lower() == ".pkl" and path.is_file():
@@ -770,10 +980,10 @@ def read_clips(
         fmt = pickle_format(data)
     fmt = source_format(path, fmt)
     if fmt == "phc_pkl":
-        return phc_pkl_to_clips(path, fps, src_fps, data)
+        return phc_pkl_to_clips(path, fps, src_fps, data, joint_order)
     if fmt == "twist29_pkl" and data is not None:
-        return iter([("", twist_pkl_to_clip(path, fps, src_fps, data))])
-    return iter([("", CONVERTERS[fmt](path, fps=fps, src_fps=src_fps))])
+        return iter([("", twist_pkl_to_clip(path, fps, src_fps, data, joint_order))])
+    return iter([("", CONVERTERS[fmt](path, fps=fps, src_fps=src_fps, joint_order=joint_order))])
 
 
 # --- format detection --------------------------------------------------------------------------------
@@ -802,14 +1012,14 @@ def detect_format(path) -> str:
             keys = set(z.files)
         if "dof_positions" in keys:
             return "amass_npz"
-        if "joint_pos" in keys:
+        if "joint_pos" in keys or "qpos" in keys:
             return "beyondmimic_npz"
         if "dof_pos" in keys:
             return "twist29_pkl"
         raise file_error(
             path,
             None,
-            "cannot tell the format: expected 'joint_pos' (BeyondMimic), 'dof_positions' (AMASS-retargeted G1) "
-            "or 'dof_pos' (TWIST clip), found keys {}{}".format(sorted(keys), smpl_hint(keys)),
+            "cannot tell the format: expected 'joint_pos' (BeyondMimic), 'qpos' (holosoma), 'dof_positions' "
+            "(AMASS-retargeted G1) or 'dof_pos' (TWIST clip), found keys {}{}".format(sorted(keys), smpl_hint(keys)),
         )
     raise file_error(path, None, "unknown motion format {!r} (expected .csv, .npz or .pkl)".format(suffix))

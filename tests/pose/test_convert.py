@@ -9,8 +9,10 @@ against numpy.interp and scipy's Slerp.
 from __future__ import annotations
 
 import pickle
+import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -143,12 +145,15 @@ def amass_npz(path, m: Motion, body_names=True, drop=None):
 
 
 def twist_pkl(path, m: Motion, dofs=29):
+    """A TWIST/GMR clip; its `local_body_pos` those of the motion 5 mm off (as another G1 description puts
+    them), which tell a 23-column file's joint order and must be recomputed."""
+    local = ForwardKinematics(dtype=torch.float64).local_body_pos(torch.from_numpy(m.q23)).numpy()
     clip = {
         "fps": int(m.fps),
         "root_pos": m.root_pos,
         "root_rot": m.xyzw,
         "dof_pos": m.q29 if dofs == 29 else m.q23,
-        "local_body_pos": np.zeros((len(m.root_pos), 38, 3)),  # stale: must be recomputed
+        "local_body_pos": local + 0.005,
         "link_body_list": list(load_g1().motion_bodies),
     }
     with open(path, "wb") as f:
@@ -896,3 +901,190 @@ def test_update_manifest_keeps_its_root_path(tmp_path):
         {"file": "../new.pkl", "weight": 1.0, "description": "new"},
     ]
     assert [p.name for p in tmp_path.iterdir()] == ["manifest.yaml"]  # no temporary file left
+
+
+# --- joint orders of other G1 models; npz names saved as objects; holosoma's qpos ------------------------
+
+# Unitree's 23-DOF G1 (GMR's unitree_g1_23dof) writes its columns in this order; as indices into the 29
+# real-motor columns, written out here on purpose: legs 0-11, waist yaw 12, then per arm shoulder pitch, roll,
+# yaw, elbow and wrist roll (left 15-19, right 22-26).
+UNITREE23_COLUMNS_29 = list(range(13)) + [15, 16, 17, 18, 19, 22, 23, 24, 25, 26]
+WAIST_ROLL_PITCH_23 = [13, 14]  # training order
+
+
+def unitree23_motion():
+    """A motion of Unitree's 23-DOF G1: the known motion with its waist roll and pitch (which that robot
+    lacks) at 0; `q` its 23 columns as the robot writes them."""
+    m = Motion()
+    m.q29[:, [13, 14]] = 0.0  # real-motor waist roll, pitch
+    m.q23 = np.delete(m.q29, WRIST_COLUMNS_29, axis=1)
+    m.q = m.q29[:, UNITREE23_COLUMNS_29]
+    return m
+
+
+def gmr_pkl(path, m: Motion, q, local_body_pos=None):
+    """A GMR clip (scripts/smplx_to_robot.py: no bodies; smplx_to_robot_dataset.py: `local_body_pos` by forward
+    kinematics of its robot, root at the origin and unrotated, every body of the model)."""
+    clip = {"fps": 30, "root_pos": m.root_pos, "root_rot": m.xyzw, "dof_pos": q, "local_body_pos": local_body_pos}
+    clip["link_body_list"] = None if local_body_pos is None else simulator_body_names()
+    with open(path, "wb") as f:
+        pickle.dump(clip, f)
+    return path
+
+
+def all_local_bodies(m: Motion):
+    return ForwardKinematics(bodies=simulator_body_names(), dtype=torch.float64).local_body_pos(torch.from_numpy(m.q23))
+
+
+def test_other_joint_orders_written_out():
+    motor = list(load_g1().real_motor_joints)
+    assert list(rd.unitree_23dof_joint_order()) == [motor[i] for i in UNITREE23_COLUMNS_29]
+    hand = ["thumb_0", "thumb_1", "thumb_2", "middle_0", "middle_1", "index_0", "index_1"]  # GMR's hand XML
+    left, right = (["{}_hand_{}_joint".format(s, j) for j in hand] for s in ("left", "right"))
+    assert list(rd.g1_with_hands_joint_order()) == motor[:22] + left + motor[22:] + right
+
+
+def test_23_unnamed_columns_without_bodies_need_the_joint_order(tmp_path):
+    """GMR's unitree_g1_23dof clip without bodies: the same 23 columns as a training-order clip, so the
+    converter asks which; given, Unitree's order maps onto the training joints, waist roll and pitch at 0
+    with a warning."""
+    m = unitree23_motion()
+    src = gmr_pkl(tmp_path / "g1_23.pkl", m, m.q)
+    with pytest.raises(MotionFileError) as e:
+        cv.convert_file(src)
+    msg = str(e.value)
+    assert msg.startswith("{}: key 'dof_pos': 23 joint columns without joint names".format(src)), msg
+    assert "`--joint-order training` or `--joint-order unitree23`" in msg and "\n" not in msg
+    with pytest.warns(MotionFileWarning) as caught:
+        check_clip(cv.convert_file(src, joint_order="unitree23"), m)
+    assert [str(w.message) for w in caught] == [
+        "{}: key 'dof_pos': no waist_roll_joint or waist_pitch_joint (a motion of Unitree's 23-DOF G1, whose "
+        "waist turns in yaw only): set to 0".format(src)
+    ]
+    train = Motion()
+    check_clip(cv.convert_file(gmr_pkl(tmp_path / "train.pkl", train, train.q23), joint_order="training"), train)
+
+    res = run_cli(src, tmp_path / "out.pkl")
+    assert res.returncode == 2 and "--joint-order unitree23" in res.stderr and len(res.stderr.splitlines()) == 1
+    res = run_cli(src, tmp_path / "out.pkl", "--joint-order", "unitree23")
+    assert res.returncode == 0, res.stderr
+    check_clip(load_clip(tmp_path / "out.pkl"), m)
+
+
+@pytest.mark.parametrize("order", ["training", "unitree23"])
+@pytest.mark.parametrize("layout", ["gmr_pkl", "amass_npz"])
+def test_23_unnamed_columns_order_told_by_the_bodies(tmp_path, order, layout):
+    """23 unnamed columns with bodies (GMR's dataset script's local_body_pos, an AMASS-G1 npz's world
+    bodies): the order whose forward kinematics fits them, without a flag; a --joint-order that contradicts
+    them is refused."""
+    m = unitree23_motion() if order == "unitree23" else Motion()
+    q = m.q if order == "unitree23" else m.q23
+    if layout == "gmr_pkl":
+        src = gmr_pkl(tmp_path / "x.pkl", m, q, all_local_bodies(m).numpy())
+    else:
+        pos, rot = simulator_bodies(m)
+        src = tmp_path / "x.npz"
+        np.savez(src, fps=np.float64(m.fps), dof_positions=q, body_positions=pos, body_rotations=rot)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MotionFileWarning)  # the waist of Unitree's 23-DOF G1
+        check_clip(cv.convert_file(src), m)
+        other = "training" if order == "unitree23" else "unitree23"
+        expected = r"fit the joint order {} better than --joint-order {} \(.*\): is --joint-order {} right\?"
+        with pytest.raises(MotionFileError, match=expected.format(order, other, other)):
+            cv.convert_file(src, joint_order=other)
+
+
+def test_23_columns_of_a_motion_that_cannot_tell_the_orders_apart_give_the_clip_of_both(tmp_path):
+    """Arms and waist still at 0: both orders put the links where the bodies are, and give the same training
+    angles (the columns they disagree on are all 0), so the clip is read without --joint-order."""
+    m = Motion()
+    m.q29[:, 13:] = 0.0
+    m.q23 = np.delete(m.q29, WRIST_COLUMNS_29, axis=1)
+    src = gmr_pkl(tmp_path / "still.pkl", m, m.q23, all_local_bodies(m).numpy())
+    check_clip(cv.convert_file(src), m)
+    check_clip(cv.convert_file(src, joint_order="training"), m)
+
+
+def test_23_columns_whose_orders_fit_alike_but_give_other_angles_are_refused(tmp_path):
+    """Only the right elbow moves (the last column): forward kinematics places links up to the elbows, so both
+    orders fit the bodies alike, but Unitree's order reads that column as the wrist roll (dropped) and the
+    elbow as 0: the order matters and cannot be told, so --joint-order is asked for."""
+    m = Motion()
+    m.q29[:, 12:] = 0.0
+    m.q29[:, 25] = 0.4 + 0.3 * np.sin(np.arange(len(m.q29)) / 5.0)  # right elbow (real-motor order)
+    m.q23 = np.delete(m.q29, WRIST_COLUMNS_29, axis=1)
+    src = gmr_pkl(tmp_path / "elbow.pkl", m, m.q23, all_local_bodies(m).numpy())
+    with pytest.raises(MotionFileError, match=r"elbow\.pkl: key 'dof_pos': .*alike .*--joint-order training"):
+        cv.convert_file(src)
+    check_clip(cv.convert_file(src, joint_order="training"), m)
+
+
+def test_phc_23_unnamed_columns_are_the_training_order(tmp_path):
+    """PHC / ASAP write their 23-DOF G1 in the training order: no flag needed; --joint-order still applies."""
+    m = Motion()
+    with open(tmp_path / "asap.pkl", "wb") as f:
+        pickle.dump(phc_motion(m), f)
+    check_clip(cv.convert_file(tmp_path / "asap.pkl"), m)
+    u = unitree23_motion()
+    motion = phc_motion(u)
+    motion["dof"] = u.q
+    with open(tmp_path / "u23.pkl", "wb") as f:
+        pickle.dump(motion, f)
+    with pytest.warns(MotionFileWarning, match="waist_roll_joint or waist_pitch_joint"):
+        check_clip(cv.convert_file(tmp_path / "u23.pkl", joint_order="unitree23"), u)
+
+
+def test_gmr_with_hands_43_columns_drop_the_hands_with_a_warning(tmp_path):
+    m = Motion()
+    hand = 0.5 + np.arange(7)[None, :] * np.ones((len(m.root_pos), 1))  # values no G1 joint has here
+    q43 = np.concatenate([m.q29[:, :22], hand, m.q29[:, 22:], -hand], axis=1)
+    src = gmr_pkl(tmp_path / "hands.pkl", m, q43)
+    with pytest.warns(MotionFileWarning) as caught:
+        check_clip(cv.convert_file(src), m)
+    assert [str(w.message) for w in caught] == [
+        "{}: key 'dof_pos': 43 joint columns without names: read as GMR's unitree_g1_with_hands (the 29 motors, "
+        "7 hand joints after each wrist); the 14 hand joints are dropped".format(src)
+    ]
+
+
+def test_npz_names_saved_as_object_arrays_are_read(tmp_path):
+    """GMR forks save dof_names / body_names with dtype=object: read as names (no code can run); any other
+    object array stays refused."""
+    m = Motion()
+    src = amass_npz(tmp_path / "amass.npz", m)
+    with np.load(src) as z:
+        arrays = dict(z)
+    for k in ("dof_names", "body_names"):
+        arrays[k] = np.array(arrays[k].tolist(), dtype=object)
+    np.savez(src, **arrays)
+    check_clip(cv.convert_file(src), m)
+
+    refused = "key 'dof_names': holds Python objects, which need pickle; expected numbers or strings"
+    marker = tmp_path / "ran"
+
+    class Opens:  # unpickling it would call open(marker, "w")
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    for bad in ([1, "left_knee_joint"], [["a"], ["b"]], [Opens()]):
+        arrays["dof_names"] = np.empty(len(bad), dtype=object)
+        arrays["dof_names"][:] = bad
+        np.savez(src, **arrays)
+        with pytest.raises(MotionFileError, match=re.escape(refused)):
+            cv.convert_file(src)
+    assert not marker.exists()
+
+
+def test_holosoma_qpos_npz(tmp_path):
+    """holosoma's retargeter: np.savez(qpos=(T, 36) MuJoCo qpos [root xyz, quat wxyz, 29 joints in
+    real-motor order], fps, human_joints, cost)."""
+    m = Motion()
+    n = len(m.root_pos)
+    src = tmp_path / "holosoma.npz"
+    qpos = np.concatenate([m.root_pos, m.wxyz, m.q29], axis=1)
+    np.savez(src, qpos=qpos, fps=30, human_joints=np.zeros((n, 22, 3)), cost=np.zeros(n))
+    assert rd.detect_format(src) == "beyondmimic_npz"
+    check_clip(cv.convert_file(src), m)
+    np.savez(src, qpos=m.q29, fps=30)
+    with pytest.raises(MotionFileError, match=r"holosoma\.npz: key 'qpos': expected shape \(T, 36\)"):
+        cv.convert_file(src)
