@@ -189,13 +189,10 @@ def _default_joint_names(n_joints: int, path, key) -> Tuple[str, ...]:
         return model.real_motor_joints
     hands = g1_with_hands_joint_order()
     if n_joints == len(hands):
-        msg = (
-            "{} joint columns without names: read as GMR's unitree_g1_with_hands (the 29 motors, 7 hand joints ".format(
-                n_joints
-            )
-        )
-        msg += "after each wrist); the {} hand joints are dropped".format(len(hands) - len(model.real_motor_joints))
-        warnings.warn(str(file_error(path, key, msg)), MotionFileWarning, stacklevel=2)
+        msg = "{} joint columns without names: read as GMR's unitree_g1_with_hands (the 29 motors, 7 hand joints "
+        msg += "after each wrist); the {} hand joints are dropped"
+        dropped = len(hands) - len(model.real_motor_joints)
+        warnings.warn(str(file_error(path, key, msg.format(n_joints, dropped))), MotionFileWarning, stacklevel=2)
         return hands
     raise file_error(
         path,
@@ -242,7 +239,8 @@ BODY_FIT_TOLERANCE = 0.03
 # wrong root body, quaternion order or joint naming puts them decimetres to metres off.
 BODY_MISMATCH_MAX = 0.10
 # Least margin (m) by which the best joint order must fit the bodies better than every other: a motion that
-# moves too little to tell two orders apart (both fit as well) is refused rather than read in either.
+# moves too little to tell two orders apart (both fit as well) is refused rather than read in either, unless
+# both give it the same angles (SAME_ANGLES_RAD).
 BODY_ORDER_MARGIN = 0.01
 # Largest difference (rad) between the training angles of two joint orders that fit alike for which either is
 # taken (the best fit): the clip is then the same under both (a motion near the zero pose).
