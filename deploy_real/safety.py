@@ -11,9 +11,9 @@
   ("sync clocks"; a delay cannot be told from an offset, so it stops nothing; one late step of either side,
   a process descheduled on a loaded computer, moves no median). Whatever is in Redis when the gate starts
   (a server start, the real robot's A) is only the baseline: a message left by an earlier session never
-  counts until it changes, so its pose and heading are never taken. A meta key whose `seq` has not changed for `META_LEFTOVER_S` (2 s) while the
-  message keeps changing was left by another source: it is ignored (one log line naming it) until its
-  `seq` changes again, and the message is judged by its changes. A message is validated once, when it
+  counts until it changes, so its pose and heading are never taken. A meta key whose `seq` has not
+  changed for `META_LEFTOVER_S` (2 s) while the message keeps changing was left by another source: it is
+  ignored (one log line naming it) until its `seq` changes again, and the message is judged by its changes. A message is validated once, when it
   changes (a rejected one is not parsed again every step).
   When no message is fresh (invalid, missing, stale, Redis unreachable), the last valid reference is held
   for up to `hold_s` (0.1 s), then the reference blends linearly to the default (standing) vector at the

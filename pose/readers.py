@@ -291,14 +291,14 @@ def _order_from_bodies(
     fits = _body_fits(q, local_bodies, orders, path, key)
     best = min(fits, key=lambda k: fits[k])
     distances = ", ".join("{} {:.3f} m".format(k, v) for k, v in fits.items())
-    best_angles = training_angles(q, orders[best], path, key, warn=False)
-    alike = [
-        k
-        for k in fits
-        if k != best
-        and fits[k] < fits[best] + BODY_ORDER_MARGIN
-        and np.abs(training_angles(q, orders[k], path, key, warn=False) - best_angles).max() > SAME_ANGLES_RAD
-    ]
+    alike = [k for k in fits if k != best and fits[k] < fits[best] + BODY_ORDER_MARGIN]
+    if alike:  # the order matters only where they give other angles
+        best_angles = training_angles(q, orders[best], path, key, warn=False)
+        alike = [
+            k
+            for k in alike
+            if np.abs(training_angles(q, orders[k], path, key, warn=False) - best_angles).max() > SAME_ANGLES_RAD
+        ]
     if fits[best] <= BODY_FIT_TOLERANCE and alike:
         raise file_error(
             path,
@@ -325,6 +325,13 @@ def _order_from_bodies(
     )
 
 
+def _root_body_texts(root: int, keys: str, also: str = "") -> Tuple[str, str]:
+    """For the messages about a file's world bodies taken relative to its body `root`: what they are relative
+    to, and the question about their frame (`also`: a further question; `keys`: the file's keys)."""
+    question = "is body {} the pelvis, are the rotations wxyz, are the positions in metres{}? ({})"
+    return "body {} as the root".format(root), question.format(root, also, keys)
+
+
 def joint_order_from_bodies(
     path,
     q: np.ndarray,
@@ -337,10 +344,9 @@ def joint_order_from_bodies(
     Lab) under which forward kinematics puts the G1's jointed links where the file's bodies are (`root`:
     the root body's index, wxyz; `_order_from_bodies`, whose errors name the bodies' frame: root body,
     quaternion order, units; `keys`: the file's keys, for the message)."""
-    question = "is body {} the pelvis, are the rotations wxyz, are the positions in metres? ({})".format(root, keys)
+    root_text, question = _root_body_texts(root, keys)
     local = bodies_in_root_frame(body_pos, body_quat_wxyz, root)
     orders = _joint_order_candidates()
-    root_text = "body {} as the root".format(root)
     return _order_from_bodies(path, "joint_pos", q, local, orders, root_text, question, "add joint_names to the file")
 
 
@@ -363,11 +369,10 @@ def check_named_joints_against_bodies(
     """MotionFileError when the file's bodies are more than BODY_MISMATCH_MAX from where its named joints
     and its root body put the G1's links: the root is not the pelvis, the rotations are not wxyz, the positions
     not in metres, or the joint names do not describe the columns (`keys`: the file's keys, for the message)."""
-    question = "is body {} the pelvis, are the rotations wxyz, are the positions in metres, do the joint names "
-    question += "match the columns? ({})"
+    root_text, question = _root_body_texts(root, keys, ", do the joint names match the columns")
     local = bodies_in_root_frame(body_pos, body_quat_wxyz, root)
     fit = _body_fits(q, local, {"named": list(names)}, path, "joint_names")["named"]
-    _check_fit(path, fit, "body {} as the root".format(root), question.format(root, keys))
+    _check_fit(path, fit, root_text, question)
 
 
 def _file_bodies(
@@ -775,8 +780,7 @@ def amass_npz_to_clip(
     keys = "{}, body_positions, body_rotations".format(names_key)
     if names is None and q.shape[1] == load_g1().num_dofs:
         local = bodies_in_root_frame(bp, bq, root)
-        question = "is body {} the pelvis, are the rotations wxyz, are the positions in metres? ({})".format(root, keys)
-        root_text = "body {} as the root".format(root)
+        root_text, question = _root_body_texts(root, keys)
         names = _order_of_23(path, "dof_positions", q, local, joint_order, False, root_text, question)
     else:
         names = names if names is not None else list(_default_joint_names(q.shape[1], path, "dof_positions"))

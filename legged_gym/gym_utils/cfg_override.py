@@ -44,6 +44,11 @@ def parse_overrides(items: Sequence[str]) -> List[Tuple[List[str], Any, str]]:
     return out
 
 
+def set_flags(items: Sequence[str]) -> str:
+    """--set items as a command line writes them: "--set a.b=1 --set c=2" (for messages)."""
+    return " ".join("--set " + item for item in items)
+
+
 def read_set_file(path: str) -> List[str]:
     """The GROUP.NAME=VALUE items of a --set_file (a YAML mapping; nested mappings are groups), in file order."""
     try:

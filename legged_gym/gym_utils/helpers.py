@@ -404,7 +404,7 @@ def warn_unrepeated_items(
     `args.task` with `args.overrides`) leaves at another value (`cfg_override.unrepeated_env_items`): the
     policy then sees other observations than in training (e.g. motion.ref_correction). `subject` says whose
     settings they are ("<checkpoint> was trained")."""
-    from legged_gym.gym_utils.cfg_override import unrepeated_env_items
+    from legged_gym.gym_utils.cfg_override import set_flags, unrepeated_env_items
     from legged_gym.gym_utils.task_registry import task_registry
 
     env_cfg, _ = task_registry.get_cfgs(args.task)
@@ -412,7 +412,7 @@ def warn_unrepeated_items(
     if missing:
         print(
             "WARNING: {} with {}; this command does not repeat them (absent or another value): {}.".format(
-                subject, " ".join("--set " + item for item in missing), advice
+                subject, set_flags(missing), advice
             ),
             flush=True,
         )

@@ -64,7 +64,12 @@ from legged_gym.gym_utils.helpers import (
     warn_unrepeated_items,
 )
 from legged_gym.gym_utils.task_registry import task_registry, use_task_hint  # noqa: E402
-from legged_gym.gym_utils.cfg_override import effective_overrides, has_setting, unrepeated_env_items  # noqa: E402
+from legged_gym.gym_utils.cfg_override import (  # noqa: E402
+    effective_overrides,
+    has_setting,
+    set_flags,
+    unrepeated_env_items,
+)
 from legged_gym.scripts.save_jit_stu_rlbc import (  # noqa: E402
     export_settings,
     observation_settings,
@@ -253,8 +258,8 @@ def adopt_network_settings(trained: Sequence[str], args, subject: str) -> None:
             "WARNING: {} with {}; this command gives {} instead, which is used: the weights may not load "
             "into that network, or act otherwise than in training.".format(
                 subject,
-                " ".join("--set " + item for item, _ in overridden),
-                " ".join("--set " + item for _, item in overridden),
+                set_flags([item for item, _ in overridden]),
+                set_flags([item for _, item in overridden]),
             ),
             flush=True,
         )
@@ -265,7 +270,7 @@ def prepend_adopted(adopted: Sequence[str], args, subject: str, what: str) -> No
     "<subject> with --set ...: <what>"; nothing for none."""
     if adopted:
         args.overrides = list(adopted) + list(args.overrides or [])
-        print("{} with {}: {}".format(subject, " ".join("--set " + item for item in adopted), what), flush=True)
+        print("{} with {}: {}".format(subject, set_flags(adopted), what), flush=True)
 
 
 def adopt_export_settings(model_path, args) -> None:
