@@ -26,8 +26,10 @@ every message) at 50 Hz, through a state machine driven by the robot's remote:
 - damping: every motor kp 0, kd 8, no torque.
 
 Faults send the robot to damping, and it stays there (until SELECT or Ctrl-C, exit code 1): no valid
-LowState for 50 ms, a non-finite state, a pelvis tilt beyond 1 rad, an exception inside a step (its
-type, message and place are logged). SELECT in any state, Ctrl-C or SIGTERM: damping for 0.5 s, then exit
+LowState for 50 ms, a LowState whose `tick` (the robot's state counter) has not advanced for 50 ms once it
+has been seen to advance (a stream that repeats one state; simulator bridges that publish a constant tick
+are not checked, with a note after 1 s), a non-finite state, a pelvis tilt beyond 1 rad, an exception
+inside a step (its type, message and place are logged). SELECT in any state, Ctrl-C or SIGTERM: damping for 0.5 s, then exit
 0. Every commanded q is clamped to its joint range and nothing non-finite is sent (a non-finite command
 becomes damping). An exception outside the steps sends one damping command and exits 2; every way out
 closes DDS first (left to the interpreter's exit, its deletion can hang the process). The reference
@@ -137,6 +139,43 @@ def state_fault(low: Optional[LowState], age: float, cfg) -> Optional[str]:
     return None
 
 
+TICK_NOTE_S = 1.0  # a tick that never advanced for this long is noted once (the frozen-state check is off)
+
+
+class TickWatch:
+    """Whether the robot's state is updating: a LowState's `tick` (the robot's counter) must advance. A stream
+    that keeps arriving with one tick (a state that no longer updates, republished) is a fault once the tick
+    has been seen to advance; before that, a tick that never changes (simulator bridges publish 0 or a
+    constant) is not checked, and noted once after TICK_NOTE_S."""
+
+    def __init__(self, timeout_s: float, log) -> None:
+        self.timeout_s = timeout_s
+        self.log = log
+        self._tick: Optional[int] = None
+        self._since = 0.0
+        self.advanced = False
+        self._noted = False
+
+    def fault(self, tick: int, now: float) -> Optional[str]:
+        """Why the state with `tick`, used at `now`, must stop the robot, or None."""
+        if tick != self._tick:
+            self.advanced = self.advanced or self._tick is not None
+            self._tick, self._since = tick, now
+            return None
+        frozen_s = now - self._since
+        if self.advanced and frozen_s > self.timeout_s:
+            return "LowState tick frozen at {} for {:.0f} ms (limit {:.0f} ms): the state is not updating".format(
+                tick, 1000 * frozen_s, 1000 * self.timeout_s
+            )
+        if not self.advanced and frozen_s > TICK_NOTE_S and not self._noted:
+            self._noted = True
+            self.log(
+                "[real] the LowState tick has not advanced in {:.0f} s (stays {}; a simulator bridge?): "
+                "a state that stops updating is caught by the other checks only".format(frozen_s, tick)
+            )
+        return None
+
+
 class LowLevelReal:
     """The server's state machine and commands, independent of the transport: `step(low, age, now, wall_ms)`
     takes the newest LowState (None if none) and its age and returns the LowCmd to send. `run()` feeds it
@@ -198,6 +237,7 @@ class LowLevelReal:
         self._joint_err_n = 0
         self.unsafe_commands = 0
         self._damping_error: Optional[str] = None  # the last exception of a step in damping
+        self.ticks = TickWatch(cfg.lowstate_timeout_s, log)
 
     # --- state machine ------------------------------------------------------------------------------
 
@@ -258,11 +298,13 @@ class LowLevelReal:
             return cmd
 
     def _step(self, low: Optional[LowState], age: float, now: float, wall_ms: float) -> LowCmd:
-        if self.mode != DAMPING:
-            reason = state_fault(low, age, self.cfg)
-            if reason is not None:
-                self.fault(reason, now)
         fresh = low if low is not None and age <= self.cfg.lowstate_timeout_s else None  # None: no recent LowState
+        reason = state_fault(low, age, self.cfg)
+        if reason is None:
+            assert fresh is not None  # state_fault faults an old or missing LowState
+            reason = self.ticks.fault(int(fresh.tick), now)
+        if reason is not None and self.mode != DAMPING:
+            self.fault(reason, now)
         buttons = parse_remote(fresh.wireless_remote)[0] if fresh is not None else frozenset()
         if "select" in buttons:
             self.request_exit("select", now)
@@ -502,6 +544,7 @@ def write_summary(server: LowLevelReal, robot, latencies: List[float], sent: int
             "lowstate_received": robot.state_seq,
             "lowstate_crc_errors": robot.crc_errors,
             "lowstate_no_crc": robot.state_no_crc,
+            "lowstate_tick_advanced": server.ticks.advanced,
             "lowcmd_sent": sent,
         }
     )

@@ -33,9 +33,9 @@ def make_server(cfg, link=None):
     return LowLevelReal(cfg, link=link, engine="torch", log=lambda *a: None)
 
 
-def state(cfg, buttons=(), q=None, quat=(1.0, 0.0, 0.0, 0.0)):
+def state(cfg, buttons=(), q=None, quat=(1.0, 0.0, 0.0, 0.0), tick=0):
     s = LowState()
-    s.mode_machine = 5
+    s.mode_machine, s.tick = 5, tick
     s.q[:29] = cfg.default_pose if q is None else q
     s.quat_wxyz = np.array(quat, dtype=np.float64)
     s.wireless_remote = encode_remote(buttons)
@@ -180,6 +180,31 @@ def test_no_lowstate_for_50_ms_is_a_fault(cfg):
     assert server.mode == POLICY
     run_steps(server, clock, state(cfg), 1, age=0.051)
     _assert_damping_for_good(cfg, server, clock, "no LowState")
+
+
+def test_a_state_whose_tick_stops_advancing_is_a_fault_after_50_ms(cfg):
+    """LowStates keep arriving (age 2 ms) but carry one tick: the robot's state no longer updates."""
+    clock = Clock()
+    server = _policy_server(cfg, clock)
+    for tick in range(1, 6):  # advancing: seen as a live counter
+        run_steps(server, clock, state(cfg, tick=10 * tick), 1)
+    assert server.mode == POLICY and server.ticks.advanced
+    run_steps(server, clock, state(cfg, tick=50), 2)  # 20 and 40 ms since the tick last changed
+    assert server.mode == POLICY
+    run_steps(server, clock, state(cfg, tick=50), 1)  # 60 ms
+    _assert_damping_for_good(cfg, server, clock, "LowState tick frozen at 50 for 60 ms (limit 50 ms)")
+
+
+def test_a_tick_that_never_advances_is_not_checked_and_noted_once(cfg):
+    """Simulator bridges publish a constant tick (0, or 1): no fault, one note after 1 s."""
+    lines = []
+    clock = Clock()
+    server = LowLevelReal(cfg, engine="torch", log=lines.append)
+    server.start(state(cfg, tick=1), clock.t)
+    run_steps(server, clock, state(cfg, tick=1), 150)  # 3 s in zero torque
+    assert server.mode == ZERO_TORQUE and server.faults == [] and not server.ticks.advanced
+    notes = [line for line in lines if "tick has not advanced" in line]
+    assert len(notes) == 1 and "stays 1" in notes[0], lines
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,7 @@ class Wire:
         self.quat_wxyz = (1.0, 0.0, 0.0, 0.0)  # the pelvis IMU's orientation
         self.bad_crc_buttons = None  # also publish LowStates with a wrong CRC carrying these buttons
         self.bad_sent = 0
+        self.frozen_tick = None  # publish this tick instead of a counter (a state that stopped updating)
 
     def _on_cmd(self, data, now):
         with self.lock:
@@ -82,7 +83,8 @@ class Wire:
                 if self._stop.is_set():
                     return
                 s = LowState()
-                s.tick, s.mode_machine = tick, self.mode_machine
+                s.tick = tick if self.frozen_tick is None else self.frozen_tick
+                s.mode_machine = self.mode_machine
                 s.q[:29] = pose
                 s.quat_wxyz = np.array(self.quat_wxyz)
                 s.wireless_remote = encode_remote(self.robot_buttons)
@@ -436,6 +438,33 @@ def test_a_robot_of_another_type_is_refused_before_any_command(wire, redis_serve
     result = json.loads(summary.read_text())
     assert result["lowcmd_sent"] == 0 and result["states"] == [] and result["exit_reason"] == "mode_machine"
     assert result["lowstate_received"] >= 1
+
+
+def test_lowstates_that_stop_updating_are_a_fault(wire, redis_server, tmp_path):
+    """The robot keeps publishing at 500 Hz, but one state: its tick no longer advances. Damping within
+    about 50 ms, though every LowState is fresh."""
+    real, real_log, summary = start_real_server(wire, redis_server.url, tmp_path)
+    log = tmp_path / "real.log"
+    try:
+        wire.play_robot()
+        wait_for(lambda: "robot heard" in log.read_text(), 20, "the robot heard")
+        wire.robot_buttons = ["start"]
+        wait_for(lambda: any(np.all(c.kp[:12] > 0) for _, c, _ in wire.decoded()), 5, "the move to default")
+        wire.robot_buttons = []
+        time.sleep(0.3)
+        t_frozen = time.monotonic()
+        wire.frozen_tick = 7
+        wait_for(lambda: "FAULT" in log.read_text(), 5, "the frozen-tick fault")
+        assert finish(real, real_log, sig=signal.SIGINT) == 1, log.read_text()
+    finally:
+        if real.poll() is None:
+            real.kill()
+    result = json.loads(summary.read_text())
+    assert result["states"] == ["zero_torque", "move_to_default", "damping"] and result["lowstate_tick_advanced"]
+    assert len(result["faults"]) == 1 and result["faults"][0]["reason"].startswith("LowState tick frozen at 7")
+    damped = [t for t, c, _ in wire.decoded(since=t_frozen) if np.all(c.kp == 0) and np.all(c.kd[:29] > 0)]
+    assert damped and damped[0] - t_frozen < 0.2  # 50 ms + a step, with margin for a loaded machine
+    assert_commands_safe(wire.decoded())
 
 
 def test_lowstates_without_a_crc_are_accepted_with_one_note_and_still_checked(wire, redis_server, tmp_path):
