@@ -1,7 +1,7 @@
 """read_checkpoint: the one reader of training checkpoints (`model_<iteration>.pt`), this project's and TWIST's.
 
-Every file is read with torch.load(weights_only=True): tensors and plain values only, no code from the
-file runs. A checkpoint of TWIST's own rsl_rl runner is recognised by its parameter names and converted
+Every file is read with torch.load(weights_only=True): tensors and plain values only (numpy scalars and
+arrays of numbers, booleans or text among them: `numpy_globals`), no code from the file runs. A checkpoint of TWIST's own rsl_rl runner is recognised by its parameter names and converted
 in memory to this project's format (docs/learning.md, Checkpoints and resume):
 
 - TWIST pickles its observation normalisers as `rsl_rl.utils.normalizer.Normalizer` module objects. The
@@ -27,6 +27,8 @@ exported model, Python objects other than tensors and plain values).
 
 from __future__ import annotations
 
+import codecs
+import functools
 import math
 import os
 import pickle
@@ -90,12 +92,59 @@ TENSOR_FILE_GLOBALS = {
 }
 
 
+#: Where numpy 1 and numpy 2 pickle the rebuilders of numpy scalars and arrays (np.float64 in a checkpoint's
+#: `infos`, say): both names resolve to the installed numpy's.
+NUMPY_MULTIARRAY_MODULES = ("numpy.core.multiarray", "numpy._core.multiarray")
+
+
+@functools.lru_cache(maxsize=None)
+def numpy_globals() -> Dict[Tuple[str, str], Any]:
+    """(module, name) -> object of what a pickled numpy scalar or array of numbers, booleans or text needs: the
+    rebuilders, `numpy.dtype` and `numpy.ndarray` (whose states numpy sets in C) and `_codecs.encode` (protocol
+    2's bytes). Object arrays are not among them: their items would need their own globals."""
+    import numpy
+
+    try:
+        from numpy._core import multiarray  # numpy 2
+    except ImportError:
+        from numpy.core import multiarray  # type: ignore[no-redef]  # numpy 1
+    found: Dict[Tuple[str, str], Any] = {("numpy", "dtype"): numpy.dtype, ("numpy", "ndarray"): numpy.ndarray}
+    for module in NUMPY_MULTIARRAY_MODULES:
+        found[(module, "scalar")] = multiarray.scalar
+        found[(module, "_reconstruct")] = multiarray._reconstruct
+    found[("_codecs", "encode")] = codecs.encode
+    return found
+
+
+def _numpy_dtype_classes() -> List[Any]:
+    """The dtype classes of numbers, booleans and text (numpy >= 1.20 gives each dtype its own class, which a
+    named safe_globals load must allow)."""
+    import numpy
+
+    codes = "?" + numpy.typecodes["AllInteger"] + numpy.typecodes["AllFloat"] + "SU"
+    return sorted({type(numpy.dtype(c)) for c in codes} - {numpy.dtype}, key=str)
+
+
 def _load_build(self) -> None:
     """The BUILD opcode (set an object's state) for a `TwistNormalizer` or an `OrderedDict` (a state dict's
-    `_metadata`) made by this load, from a dict: on anything else (an allowed function or class itself) it
-    would change that object for the whole process."""
+    `_metadata`) made by this load, from a dict, or a numpy dtype or array made by this load (numpy sets
+    their states in C): on anything else (an allowed function or class itself) it would change that object
+    for the whole process."""
+    import numpy
+
     state, inst = self.stack[-1], self.stack[-2]
-    if type(inst) not in (TwistNormalizer, OrderedDict) or not isinstance(state, dict):
+    allowed = (
+        (type(inst) in (TwistNormalizer, OrderedDict) and isinstance(state, dict))
+        or isinstance(inst, numpy.dtype)
+        or (  # an array's state: (version, shape, dtype, fortran order, data); no object arrays
+            isinstance(inst, numpy.ndarray)
+            and isinstance(state, tuple)
+            and len(state) == 5
+            and isinstance(state[2], numpy.dtype)
+            and not state[2].hasobject
+        )
+    )
+    if not allowed:
         raise pickle.UnpicklingError("BUILD of a {} was not allowed".format(type(inst).__name__))
     pickle._Unpickler.dispatch[pickle.BUILD[0]](self)  # type: ignore[attr-defined]
 
@@ -116,6 +165,9 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
             module = "builtins"
         if "{}.{}".format(module, name) == TWIST_NORMALIZER:
             return TwistNormalizer
+        numpy_global = numpy_globals().get((module, name))
+        if numpy_global is not None:
+            return numpy_global
         if (module, name) in TENSOR_FILE_GLOBALS or (
             module == "torch" and isinstance(getattr(torch, name, None), torch.dtype)
         ):
@@ -191,7 +243,10 @@ def _load(path: str, map_location) -> Any:
             return torch.load(path, map_location=map_location, weights_only=True)
         except pickle.UnpicklingError:  # TWIST's pickled normaliser (torch 1.13 names no class): read again
             return _load_restricted(path, map_location)
-    with safe_globals([(TwistNormalizer, TWIST_NORMALIZER)]):
+    allowed = [(TwistNormalizer, TWIST_NORMALIZER)] + [
+        (obj, "{}.{}".format(*key)) for key, obj in numpy_globals().items()
+    ]
+    with safe_globals(allowed + _numpy_dtype_classes()):
         return torch.load(path, map_location=map_location, weights_only=True)
 
 
@@ -216,10 +271,10 @@ def _unreadable(error: Exception) -> str:
         return "holds Python objects ({}) that a load without running code from the file refuses".format(
             refused.group(1)
         )
-    refused = re.search(r"BUILD of a (\S+) was not allowed", str(error))
+    refused = re.search(r"BUILD of a (\S+) was not allowed|Can only build .*, but got <class '([^']+)'>", str(error))
     if refused:
         return "sets the state of a {}, which a load without running code from the file refuses".format(
-            refused.group(1)
+            refused.group(1) or refused.group(2)
         )
     reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
     return "not a readable checkpoint (truncated or corrupt?): {}".format(reason[:200])

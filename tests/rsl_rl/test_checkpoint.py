@@ -236,6 +236,58 @@ def test_a_torch_without_named_safe_globals_reads_twist_files_through_the_restri
     assert "code from the checkpoint ran" not in capsys.readouterr().out
 
 
+def test_numpy_values_in_a_checkpoint_are_read_with_and_without_named_safe_globals(tmp_path, monkeypatch):
+    """Other runners put numpy scalars and arrays in a checkpoint (its infos, say; pickled under numpy 1's
+    module names or numpy 2's): read as they were written, by torch's safe_globals and by RestrictedUnpickler;
+    object arrays stay refused by both."""
+    import numpy as np
+
+    path = native_checkpoint(tmp_path)
+    ckpt = torch.load(str(path), weights_only=True)
+    infos = {
+        "best": np.float64(1.5),
+        "iterations": np.int64(300),
+        "clipped": np.bool_(True),
+        "gains": np.arange(3, dtype=np.float32),
+        "names": np.array(["walk", "run"]),
+    }
+    ckpt["infos"] = infos
+    torch.save(ckpt, str(path))
+    objects = tmp_path / "objects" / "model_1.pt"
+    objects.parent.mkdir()
+    torch.save(dict(ckpt, infos={"items": np.array(["a", 1], dtype=object)}), str(objects))
+
+    def assert_infos(got):
+        assert got.keys() == infos.keys()
+        for key, value in infos.items():
+            assert type(got[key]) is type(value) and got[key].dtype == value.dtype
+            np.testing.assert_array_equal(got[key], value)
+
+    assert_infos(read_checkpoint(path)["infos"])
+    with pytest.raises(CheckpointError, match=r"model_1.pt: sets the state of a numpy.dtypes.ObjectDType, which"):
+        read_checkpoint(objects)
+    monkeypatch.delattr(torch.serialization, "safe_globals")
+    assert_infos(read_checkpoint(path)["infos"])
+    with pytest.raises(CheckpointError, match="model_1.pt: sets the state of a ndarray, which"):
+        read_checkpoint(objects)
+
+
+def test_the_restricted_unpickler_reads_numpy_1s_module_names():
+    """numpy 1 pickles its scalars' rebuilder as numpy.core.multiarray.scalar, numpy 2 as numpy._core...: both."""
+    import io
+    import pickle
+
+    import numpy as np
+
+    from rsl_rl.utils.checkpoint import RestrictedUnpickler
+
+    data = pickle.dumps(np.float64(2.5), protocol=2)
+    for module in (b"numpy.core.multiarray", b"numpy._core.multiarray"):
+        renamed = data.replace(b"numpy._core.multiarray", module).replace(b"numpy.core.multiarray", module)
+        assert module in renamed
+        assert RestrictedUnpickler(io.BytesIO(renamed)).load() == np.float64(2.5)
+
+
 def test_a_twist_normaliser_that_clips_is_refused(tmp_path):
     normalizer = random_normalizer(46, seed=1)
     normalizer._clip = 5.0
