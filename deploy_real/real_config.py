@@ -70,6 +70,7 @@ class RealConfig:
     move_to_default_s: float
     damping_kd: float
     lowstate_timeout_s: float
+    lowstate_tick_timeout_s: float  # 0: off
     max_tilt_rad: float
     exit_damping_s: float
     mode_machine: Tuple[int, ...] = DEFAULT_MODE_MACHINE  # the LowState_.mode_machine values driven
@@ -254,6 +255,7 @@ def _build(raw: dict, path: Path, g1, obs_terms) -> RealConfig:
         move_to_default_s=_scalar(raw, "move_to_default_s", 0.0, 60.0, default=2.0),
         damping_kd=_scalar(raw, "damping_kd", 0.0, MAX_KD, default=8.0),
         lowstate_timeout_s=_scalar(raw, "lowstate_timeout_s", 0.001, 1.0, default=0.05),
+        lowstate_tick_timeout_s=_scalar(raw, "lowstate_tick_timeout_s", 0.0, 1.0, default=0.1),
         max_tilt_rad=_scalar(raw, "max_tilt_rad", 0.0, np.pi, default=1.0),
         exit_damping_s=_scalar(raw, "exit_damping_s", 0.0, 10.0, default=0.5),
         mode_machine=_mode_machines(raw),

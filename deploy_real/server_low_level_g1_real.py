@@ -26,9 +26,9 @@ every message) at 50 Hz, through a state machine driven by the robot's remote:
 - damping: every motor kp 0, kd 8, no torque.
 
 Faults send the robot to damping, and it stays there (until SELECT or Ctrl-C, exit code 1): no valid
-LowState for 50 ms, a LowState whose `tick` (the robot's state counter) has not advanced for 50 ms once it
-has been seen to advance (a stream that repeats one state; simulator bridges that publish a constant tick
-are not checked, with a note after 1 s), a non-finite state, a pelvis tilt beyond 1 rad, an exception
+LowState for 50 ms, LowStates whose `tick` (the robot's state counter) has not advanced for 0.1 s once it
+has been seen to advance (a stream that repeats one state; `lowstate_tick_timeout_s`, 0: off; simulator
+bridges that publish a constant tick are not checked, with a note after 1 s), a non-finite state, a pelvis tilt beyond 1 rad, an exception
 inside a step (its type, message and place are logged). SELECT in any state, Ctrl-C or SIGTERM: damping for 0.5 s, then exit
 0. Every commanded q is clamped to its joint range and nothing non-finite is sent (a non-finite command
 becomes damping). An exception outside the steps sends one damping command and exits 2; every way out
@@ -144,9 +144,9 @@ TICK_NOTE_S = 1.0  # a tick that never advanced for this long is noted once (the
 
 class TickWatch:
     """Whether the robot's state is updating: a LowState's `tick` (the robot's counter) must advance. A stream
-    that keeps arriving with one tick (a state that no longer updates, republished) is a fault once the tick
-    has been seen to advance; before that, a tick that never changes (simulator bridges publish 0 or a
-    constant) is not checked, and noted once after TICK_NOTE_S."""
+    that keeps arriving with one tick for `timeout_s` (a state that no longer updates, republished) is a fault
+    once the tick has been seen to advance; before that, a tick that never changes (simulator bridges publish
+    0 or a constant) is not checked, and noted once after TICK_NOTE_S. `timeout_s` 0: no check."""
 
     def __init__(self, timeout_s: float, log) -> None:
         self.timeout_s = timeout_s
@@ -163,7 +163,7 @@ class TickWatch:
             self._tick, self._since = tick, now
             return None
         frozen_s = now - self._since
-        if self.advanced and frozen_s > self.timeout_s:
+        if self.advanced and 0 < self.timeout_s < frozen_s:
             return "LowState tick frozen at {} for {:.0f} ms (limit {:.0f} ms): the state is not updating".format(
                 tick, 1000 * frozen_s, 1000 * self.timeout_s
             )
@@ -237,7 +237,7 @@ class LowLevelReal:
         self._joint_err_n = 0
         self.unsafe_commands = 0
         self._damping_error: Optional[str] = None  # the last exception of a step in damping
-        self.ticks = TickWatch(cfg.lowstate_timeout_s, log)
+        self.ticks = TickWatch(cfg.lowstate_tick_timeout_s, log)
 
     # --- state machine ------------------------------------------------------------------------------
 

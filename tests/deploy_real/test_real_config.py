@@ -29,6 +29,7 @@ def test_shipped_config_is_twists_numbers():
     np.testing.assert_array_equal(cfg.body_motor_idx, list(range(19)) + [22, 23, 24, 25])
     assert (cfg.control_dt, cfg.action_scale, cfg.action_clip, cfg.damping_kd) == (0.02, 0.5, 10.0, 8.0)
     assert (cfg.lowstate_timeout_s, cfg.max_tilt_rad, cfg.move_to_default_s) == (0.05, 1.0, 2.0)
+    assert cfg.lowstate_tick_timeout_s == 0.1
 
 
 def test_config_agrees_with_the_training_environment_and_the_facts_table():

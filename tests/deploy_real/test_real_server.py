@@ -441,8 +441,8 @@ def test_a_robot_of_another_type_is_refused_before_any_command(wire, redis_serve
 
 
 def test_lowstates_that_stop_updating_are_a_fault(wire, redis_server, tmp_path):
-    """The robot keeps publishing at 500 Hz, but one state: its tick no longer advances. Damping within
-    about 50 ms, though every LowState is fresh."""
+    """The robot keeps publishing at 500 Hz, but one state: its tick no longer advances. Damping after
+    lowstate_tick_timeout_s (0.1 s), though every LowState is fresh."""
     real, real_log, summary = start_real_server(wire, redis_server.url, tmp_path)
     log = tmp_path / "real.log"
     try:
@@ -463,7 +463,7 @@ def test_lowstates_that_stop_updating_are_a_fault(wire, redis_server, tmp_path):
     assert result["states"] == ["zero_torque", "move_to_default", "damping"] and result["lowstate_tick_advanced"]
     assert len(result["faults"]) == 1 and result["faults"][0]["reason"].startswith("LowState tick frozen at 7")
     damped = [t for t, c, _ in wire.decoded(since=t_frozen) if np.all(c.kp == 0) and np.all(c.kd[:29] > 0)]
-    assert damped and damped[0] - t_frozen < 0.2  # 50 ms + a step, with margin for a loaded machine
+    assert damped and 0.1 <= damped[0] - t_frozen < 0.3  # 100 ms + a step, with margin for a loaded machine
     assert_commands_safe(wire.decoded())
 
 
