@@ -2,7 +2,7 @@
 
     python -m pose.convert SRC DST [--format auto|lafan_csv|beyondmimic_npz|amass_npz|twist29_pkl|phc_pkl]
                                    [--fps F] [--src-fps F] [--segment SECONDS] [--suffix .pkl|.npz]
-                                   [--joint-order training|unitree23] [--no-progress]
+                                   [--joint-order training|unitree23] [--root-quat xyzw|wxyz] [--no-progress]
 
 SRC is one file (DST: a `.pkl` or `.npz` file, or a folder) or a folder (DST: a folder that receives
 every convertible file, same relative paths, plus a TWIST manifest `manifest.yaml`). The source formats
@@ -10,6 +10,9 @@ and what every reader does (joints by name, quaternions normalised, `--fps` resa
 forward kinematics) are in `pose.readers`; `--src-fps` overrides a file's own frame rate. `--joint-order`
 names the order of 23 unnamed joint columns (TWIST's training order or Unitree's 23-DOF G1's), which a
 file without `local_body_pos` cannot tell (`pose.readers._order_of_23`); other files ignore it.
+`--root-quat wxyz` reads the root quaternion of a format that stores it xyzw (lafan_csv columns 3:7,
+twist29_pkl / phc_pkl `root_rot`) as written scalar-first, (w, x, y, z), and reorders it on read
+(`pose.readers.root_quat_xyzw`); the formats that store it wxyz (beyondmimic_npz, amass_npz) refuse it.
 A file of several motions (`phc_pkl`) gives one clip per motion, `<DST stem>_<name><suffix>`, listed in a
 `manifest.yaml` beside them; a motion that cannot be converted is reported as `FILE[name]: ...` and
 skipped.
@@ -52,6 +55,7 @@ from pose.readers import (
     FORMATS,
     JOINT_ORDERS_23,
     LAFAN_FPS,
+    ROOT_QUAT_ORDERS,
     SUFFIXES,
     read_clips,
     source_format,
@@ -130,6 +134,7 @@ def convert_source(
     progress: bool = False,
     before_listed: Optional[Callable[[], object]] = None,
     joint_order: Optional[str] = None,
+    root_quat: str = "xyzw",
 ) -> Tuple[List[Written], List[MotionFileError]]:
     """Convert every motion of one source file (`read_clips`) and write it as it comes (`write_clips`,
     `dst` a clip file or an existing folder; a progress bar over the motions when `progress` and they
@@ -140,7 +145,7 @@ def convert_source(
     loses only its broken ones); a source that cannot be read at all raises."""
     from tqdm import tqdm
 
-    clips = read_clips(src, fmt, fps, src_fps, joint_order)
+    clips = read_clips(src, fmt, fps, src_fps, joint_order, root_quat)
     dst = output_path(src, dst)
     written: List[Written] = []
     failed: List[MotionFileError] = []
@@ -164,6 +169,7 @@ def convert_file(
     src_fps: Optional[float] = None,
     segment: Optional[float] = None,
     joint_order: Optional[str] = None,
+    root_quat: str = "xyzw",
 ) -> dict:
     """Convert a file of one motion; write it to `dst` (`.pkl`/`.npz`, or into an existing folder) when
     given, cut into pieces of `segment` seconds when given (`split_clip`, `segment_paths`). Files of
@@ -174,7 +180,7 @@ def convert_file(
     fmt = source_format(src, fmt)
     if dst is not None:
         dst = output_path(src, dst)
-    clip = CONVERTERS[fmt](src, fps=fps, src_fps=src_fps, joint_order=joint_order)
+    clip = CONVERTERS[fmt](src, fps=fps, src_fps=src_fps, joint_order=joint_order, root_quat=root_quat)
     if dst is not None:
         write_clips(dst, [("", clip)], segment, src)
     return clip
@@ -215,6 +221,7 @@ def convert_folder(
     strict: bool = False,
     segment: Optional[float] = None,
     joint_order: Optional[str] = None,
+    root_quat: str = "xyzw",
 ) -> FolderResult:
     """Convert every convertible file under `src` (recursively) into `dst` (same relative paths,
     `suffix`; one clip per motion of a PHC-style file; cut into pieces of `segment` seconds when given)
@@ -244,7 +251,14 @@ def convert_folder(
             if rel in claimed:
                 raise file_error(f, None, "skipped: output {} was already written from another source file".format(rel))
             written, errors = convert_source(
-                f, dst / rel, fmt=fmt, fps=fps, src_fps=src_fps, segment=segment, joint_order=joint_order
+                f,
+                dst / rel,
+                fmt=fmt,
+                fps=fps,
+                src_fps=src_fps,
+                segment=segment,
+                joint_order=joint_order,
+                root_quat=root_quat,
             )
             if errors and strict:
                 raise errors[0]
@@ -273,7 +287,14 @@ def convert(src, dst, fmt: str = "auto", fps: Optional[float] = None, src_fps: O
     if Path(src).is_dir():
         return convert_folder(src, dst, fmt=fmt, fps=fps, src_fps=src_fps, **kw)
     return convert_file(
-        src, dst, fmt=fmt, fps=fps, src_fps=src_fps, segment=kw.get("segment"), joint_order=kw.get("joint_order")
+        src,
+        dst,
+        fmt=fmt,
+        fps=fps,
+        src_fps=src_fps,
+        segment=kw.get("segment"),
+        joint_order=kw.get("joint_order"),
+        root_quat=kw.get("root_quat", "xyzw"),
     )
 
 
@@ -312,6 +333,14 @@ def main(argv=None) -> int:
         "Unitree's 23-DOF G1 (GMR's unitree_g1_23dof)",
     )
     p.add_argument(
+        "--root-quat",
+        default="xyzw",
+        choices=ROOT_QUAT_ORDERS,
+        help="order of the root quaternion of a format that stores it xyzw (lafan_csv columns 3:7, twist29_pkl / "
+        "phc_pkl root_rot): wxyz for files written scalar-first, reordered on read (default: xyzw); "
+        "beyondmimic_npz and amass_npz store wxyz and refuse it",
+    )
+    p.add_argument(
         "--no-progress", action="store_true", help="no progress bar (folder mode, or a file of many motions)"
     )
     args = p.parse_args(argv)
@@ -338,6 +367,7 @@ def _run(args) -> int:
             progress=not args.no_progress,
             segment=args.segment,
             joint_order=args.joint_order,
+            root_quat=args.root_quat,
         )
         text, lines = manifest_report(res.manifest_update) if res.manifest_update else ("", [])
         print("converted {} clips into {}{}".format(len(res.converted), args.dst, ", " + text if text else ""))
@@ -362,6 +392,7 @@ def _run(args) -> int:
         progress=not args.no_progress,
         before_listed=lambda: manifest_to_update(output_path(args.src, dst).parent / "manifest.yaml"),
         joint_order=args.joint_order,
+        root_quat=args.root_quat,
     )
     if len(written) == 1 and not written[0].label and not failed:
         clip = written[0].clip

@@ -69,6 +69,8 @@ SLIP_RATIO = 0.5
 SLIP_STEP = 0.001
 SLIP_SHARE = 2.0 / 3.0
 SLIP_FRAMES = 10
+# The fix that check_root_rotation_order names besides reordering: the converter reorders on read.
+CONVERT_HINT = "convert the file with `python -m pose.convert SRC DST --root-quat wxyz`"
 
 
 def _up_z(q: np.ndarray) -> np.ndarray:
@@ -160,7 +162,8 @@ def check_root_rotation_order(path, root_pos: np.ndarray, root_rot: np.ndarray, 
     the direction of travel and the scalar-first one along it, or when the body in contact slides under the
     file's reading but not under the other (`_contact`): a backwards walk faces against travel too, hence a
     warning. Nothing when the file's reading stands on the floor and the other does not, or keeps the body
-    in contact still where the other slides (a body lying on its side, a cartwheel, a backwards walk)."""
+    in contact still where the other slides (a body lying on its side, a cartwheel, a backwards walk). Both
+    name the fixes: reordering, or converting with `pose.convert --root-quat wxyz` (CONVERT_HINT)."""
     swapped_rot = root_rot[:, [1, 2, 3, 0]]
     read = float(np.median(_up_z(root_rot)))
     swapped = float(np.median(_up_z(swapped_rot)))
@@ -180,9 +183,9 @@ def check_root_rotation_order(path, root_pos: np.ndarray, root_rot: np.ndarray, 
         raise file_error(
             path,
             "root_rot",
-            "the pelvis is {} in most frames but upright read as (w, x, y, z) ({}): the quaternions look "
+            "the pelvis is {} in most frames but upright read as (w, x, y, z) ({}; {}): the quaternions look "
             "scalar-first (w, x, y, z); reorder them to (x, y, z, w)".format(
-                "upside down" if tilt > 120.0 else "tilted {:.0f} deg".format(tilt), evidence
+                "upside down" if tilt > 120.0 else "tilted {:.0f} deg".format(tilt), evidence, CONVERT_HINT
             ),
         )
     # Neither reading clearly the more upright: a file stored facing about 180 deg reads facing about 0 deg.
@@ -204,9 +207,11 @@ def check_root_rotation_order(path, root_pos: np.ndarray, root_rot: np.ndarray, 
     else:
         return
     msg = "{} read as (w, x, y, z) ({}): the quaternions look scalar-first (w, x, y, z), facing about 180 deg; "
-    msg += "reorder them to (x, y, z, w) {}"
+    msg += "{} or reorder them to (x, y, z, w) {}"
     warnings.warn(
-        str(file_error(path, "root_rot", msg.format(found, evidence, unless))), MotionFileWarning, stacklevel=3
+        str(file_error(path, "root_rot", msg.format(found, evidence, CONVERT_HINT, unless))),
+        MotionFileWarning,
+        stacklevel=3,
     )
 
 

@@ -32,6 +32,11 @@ else refuses (PHC-style files: the training order). A motion of Unitree's 23-DOF
 pitch: they are 0, with a warning (`training_angles`). `.npz` name arrays saved with dtype=object are read
 (`pose.formats.read_npz`).
 
+`root_quat` (`--root-quat`, ROOT_QUAT_ORDERS) is the order of a root quaternion stored where the format says
+xyzw (lafan_csv, twist29_pkl, phc_pkl): "wxyz" for files written scalar-first, reordered to xyzw on read
+(`root_quat_xyzw`) before anything else; the formats that store it wxyz (beyondmimic_npz, amass_npz) read it
+so already and refuse "wxyz" (`_refuse_root_quat`).
+
 For every format joints are mapped by name onto the 23 training joints (the six wrist joints,
 and any other non-training joint, are dropped; docs/conventions.md, Joint order), the root
 quaternion is normalised by
@@ -179,6 +184,41 @@ def joint_orders_23() -> Dict[str, Tuple[str, ...]]:
     """The orders (JOINT_ORDERS_23 label -> joint names) that 23 unnamed joint columns may be in: TWIST's
     training order and Unitree's 23-DOF G1's."""
     return {"training": load_g1().dof_names, "unitree23": unitree_23dof_joint_order()}
+
+
+# The orders a root quaternion stored where the format says xyzw may really be in, as `--root-quat` names them.
+ROOT_QUAT_ORDERS = ("xyzw", "wxyz")
+# The formats whose root quaternion is xyzw by definition, which `--root-quat wxyz` reorders.
+XYZW_FORMATS = ("lafan_csv", "twist29_pkl", "phc_pkl")
+
+
+def _check_root_quat(path, root_quat: str) -> None:
+    if root_quat not in ROOT_QUAT_ORDERS:
+        raise file_error(
+            path, "--root-quat", "expected one of {}, got {!r}".format(", ".join(ROOT_QUAT_ORDERS), root_quat)
+        )
+
+
+def root_quat_xyzw(q: np.ndarray, root_quat: str, path) -> np.ndarray:
+    """The root quaternions `q` (T, 4) of a format that stores them xyzw, as xyzw: as stored for `root_quat`
+    "xyzw", reordered from (w, x, y, z) for "wxyz" (a file written scalar-first; `--root-quat wxyz`)."""
+    _check_root_quat(path, root_quat)
+    return q[:, [1, 2, 3, 0]] if root_quat == "wxyz" else q
+
+
+def _refuse_root_quat(path, root_quat: str, fmt: str) -> None:
+    """MotionFileError naming `--root-quat` when `root_quat` is "wxyz" for the format `fmt`, whose root
+    quaternion is wxyz by definition and read so."""
+    _check_root_quat(path, root_quat)
+    if root_quat != "xyzw":
+        raise file_error(
+            path,
+            "--root-quat",
+            "{} is for files of the formats that store the root quaternion xyzw ({}) written scalar-first; "
+            "this {} file already stores it wxyz, as its format says, and is read so: leave --root-quat out".format(
+                root_quat, ", ".join(XYZW_FORMATS), fmt
+            ),
+        )
 
 
 def _default_joint_names(n_joints: int, path, key) -> Tuple[str, ...]:
@@ -641,8 +681,9 @@ def _same_length(path, arrays: Sequence[Tuple[str, np.ndarray]]):
             raise file_error(path, key, "has {} frames but {} has {}".format(a.shape[0], arrays[0][0], n))
 
 
-def _csv_diagnose(path, n_cols: int, columns: Sequence[str]):
-    """Find the line and column that np.loadtxt refused and raise naming them."""
+def _csv_diagnose(path, n_cols: int, columns: Sequence[str], root_quat: str = "xyzw"):
+    """Find the line and column that np.loadtxt refused and raise naming them (`root_quat`: the order of the
+    root quaternion's columns, for the messages)."""
     with open(path, "rb") as f:
         raw = f.read()
     try:
@@ -652,7 +693,7 @@ def _csv_diagnose(path, n_cols: int, columns: Sequence[str]):
             path,
             None,
             "not a text file (expected a CSV of {} comma-separated numbers per line: "
-            "root xyz, root quat xyzw, 29 joints in real-robot order)".format(n_cols),
+            "root xyz, root quat {}, 29 joints in real-robot order)".format(n_cols, root_quat),
         )
     for i, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -662,8 +703,8 @@ def _csv_diagnose(path, n_cols: int, columns: Sequence[str]):
             raise file_error(
                 path,
                 None,
-                "line {} has {} columns, expected {} (root xyz, root quat xyzw, 29 joints in real-robot order)".format(
-                    i, len(fields), n_cols
+                "line {} has {} columns, expected {} (root xyz, root quat {}, 29 joints in real-robot order)".format(
+                    i, len(fields), n_cols, root_quat
                 ),
             )
         for j, x in enumerate(fields):
@@ -683,17 +724,24 @@ def _csv_diagnose(path, n_cols: int, columns: Sequence[str]):
 
 
 def lafan_csv_to_clip(
-    path, fps: Optional[float] = None, src_fps: Optional[float] = None, joint_order: Optional[str] = None
+    path,
+    fps: Optional[float] = None,
+    src_fps: Optional[float] = None,
+    joint_order: Optional[str] = None,
+    root_quat: str = "xyzw",
 ) -> dict:
-    """Unitree LAFAN1-style CSV: 36 columns = root xyz, root quat xyzw, 29 joints (real-robot order).
-    `joint_order` is for files of 23 unnamed joint columns, which this format does not have."""
+    """Unitree LAFAN1-style CSV: 36 columns = root xyz, root quat xyzw (wxyz for `root_quat` "wxyz"), 29 joints
+    (real-robot order). `joint_order` is for files of 23 unnamed joint columns, which this format does not
+    have."""
+    _check_root_quat(path, root_quat)
     model = load_g1()
-    columns = ROOT_COLUMNS + model.real_motor_joints
+    quat_columns = tuple("root_q" + c for c in root_quat)
+    columns = ROOT_COLUMNS[:3] + quat_columns + model.real_motor_joints
     n_cols = len(columns)
     try:
         a = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
     except ValueError as e:  # also UnicodeDecodeError (binary data)
-        _csv_diagnose(path, n_cols, columns)
+        _csv_diagnose(path, n_cols, columns, root_quat)
         raise file_error(path, None, "cannot read as CSV: {}".format(e))
     if a.size == 0:
         raise file_error(path, None, "no frames (expected rows of {} comma-separated numbers)".format(n_cols))
@@ -701,25 +749,30 @@ def lafan_csv_to_clip(
         raise file_error(
             path,
             None,
-            "expected {} columns (root xyz, root quat xyzw, {} joints in real-robot order), got {}".format(
-                n_cols, len(model.real_motor_joints), a.shape[1]
+            "expected {} columns (root xyz, root quat {}, {} joints in real-robot order), got {}".format(
+                n_cols, root_quat, len(model.real_motor_joints), a.shape[1]
             ),
         )
     _check_finite(path, None, a, columns)
     dof = a[:, 7:][:, training_columns(model.real_motor_joints, path, None)]
     rate = _fps(path, LAFAN_FPS, src_fps)
-    return make_clip(path, rate, a[:, :3], a[:, 3:7], dof, fps, rot_key=None)
+    return make_clip(path, rate, a[:, :3], root_quat_xyzw(a[:, 3:7], root_quat, path), dof, fps, rot_key=None)
 
 
 def beyondmimic_npz_to_clip(
-    path, fps: Optional[float] = None, src_fps: Optional[float] = None, joint_order: Optional[str] = None
+    path,
+    fps: Optional[float] = None,
+    src_fps: Optional[float] = None,
+    joint_order: Optional[str] = None,
+    root_quat: str = "xyzw",
 ) -> dict:
     """BeyondMimic/holosoma NPZ: `joint_pos` = [root xyz, root quat wxyz, joints] or joints only
     (the root a body of `body_pos_w`, `body_quat_w` wxyz: `root_body_index`), or holosoma's `qpos` (MuJoCo's:
     always with the root); `joint_names` optional, checked against the bodies: without them the joints are in
     real-motor order (with the root columns), or in the order whose forward kinematics matches the file's
     bodies, real-motor or Isaac Lab's (`joint_order_from_bodies`). `joint_order` is for files of 23 unnamed
-    joint columns, which this format does not have."""
+    joint columns, which this format does not have; `root_quat` "wxyz" is refused (the format's own order)."""
+    _refuse_root_quat(path, root_quat, "beyondmimic_npz")
     data = read_npz(path)
     fmt = "BeyondMimic"
     rate = _fps(path, data.get("fps"), src_fps)
@@ -760,11 +813,16 @@ def beyondmimic_npz_to_clip(
 
 
 def amass_npz_to_clip(
-    path, fps: Optional[float] = None, src_fps: Optional[float] = None, joint_order: Optional[str] = None
+    path,
+    fps: Optional[float] = None,
+    src_fps: Optional[float] = None,
+    joint_order: Optional[str] = None,
+    root_quat: str = "xyzw",
 ) -> dict:
     """AMASS-retargeted G1 NPZ: `dof_names`, `dof_positions`, `body_positions`, `body_rotations` wxyz; 23
     unnamed joint columns are in the order (`joint_orders_23`, only `joint_order` when given) whose forward
-    kinematics fits the bodies."""
+    kinematics fits the bodies. `root_quat` "wxyz" is refused (the format's own order)."""
+    _refuse_root_quat(path, root_quat, "amass_npz")
     data = read_npz(path)
     fmt = "AMASS-retargeted G1"
     rate = _fps(path, data.get("fps"), src_fps)
@@ -790,12 +848,18 @@ def amass_npz_to_clip(
 
 
 def twist_pkl_to_clip(
-    path, fps: Optional[float] = None, src_fps: Optional[float] = None, data=None, joint_order: Optional[str] = None
+    path,
+    fps: Optional[float] = None,
+    src_fps: Optional[float] = None,
+    data=None,
+    joint_order: Optional[str] = None,
+    root_quat: str = "xyzw",
 ) -> dict:
     """TWIST/GMR clip with 29 joints (real-robot order), 43 (GMR's G1 with hands) or 23 (training order or
     Unitree's 23-DOF G1: `_order_of_23`, `joint_order`), or named; `.pkl` or `.npz` (`data`: the file's
-    content when already read)."""
+    content when already read). `root_rot` is xyzw, or wxyz for `root_quat` "wxyz" (`root_quat_xyzw`)."""
     path = Path(path)
+    _check_root_quat(path, root_quat)
     fmt = "TWIST/GMR"
     if data is None:
         data = read_npz(path) if path.suffix.lower() == ".npz" else read_pickle(path)
@@ -809,7 +873,8 @@ def twist_pkl_to_clip(
     q = _joint_angles(data, path, "dof_pos", fmt)
     _same_length(path, [("root_pos", root_pos), ("root_rot", root_rot), ("dof_pos", q)])
     _check_finite(path, "root_pos", root_pos, ("x", "y", "z"))
-    _check_finite(path, "root_rot", root_rot, ("x", "y", "z", "w"))
+    _check_finite(path, "root_rot", root_rot, tuple(root_quat))
+    root_rot = root_quat_xyzw(root_rot, root_quat, path)
     names = _file_joint_names(data, path, "dof_pos", q, fmt, joint_order, training_default=False)
     _check_finite(path, "dof_pos", q, names)
     dof = training_angles(q, names, path, "dof_pos")
@@ -861,7 +926,12 @@ def _phc_joints(motion: dict, path) -> Tuple[str, np.ndarray]:
 
 
 def _phc_motion_to_clip(
-    motion: dict, path, fps: Optional[float], src_fps: Optional[float], joint_order: Optional[str]
+    motion: dict,
+    path,
+    fps: Optional[float],
+    src_fps: Optional[float],
+    joint_order: Optional[str],
+    root_quat: str = "xyzw",
 ) -> dict:
     pos_key = _phc_key(motion, PHC_ROOT_POS_KEYS, path, "root position")
     rot_key = _phc_key(motion, PHC_ROOT_ROT_KEYS, path, "root rotation")
@@ -871,7 +941,8 @@ def _phc_motion_to_clip(
     root_rot = _get(motion, path, rot_key, (4,), "(T, 4) xyzw", "PHC-style motion")
     _same_length(path, [(pos_key, root_pos), (rot_key, root_rot), (dof_key, q)])
     _check_finite(path, pos_key, root_pos, ("x", "y", "z"))
-    _check_finite(path, rot_key, root_rot, ("x", "y", "z", "w"))
+    _check_finite(path, rot_key, root_rot, tuple(root_quat))
+    root_rot = root_quat_xyzw(root_rot, root_quat, path)
     names = _file_joint_names(motion, path, dof_key, q, "PHC-style motion", joint_order, training_default=True)
     _check_finite(path, dof_key, q, names)
     return make_clip(path, rate, root_pos, root_rot, training_angles(q, names, path, dof_key), fps, rot_key=rot_key)
@@ -908,32 +979,45 @@ def _one_phc_motion(path: Path) -> dict:
 
 
 def phc_pkl_to_clips(
-    path, fps: Optional[float] = None, src_fps: Optional[float] = None, data=None, joint_order: Optional[str] = None
+    path,
+    fps: Optional[float] = None,
+    src_fps: Optional[float] = None,
+    data=None,
+    joint_order: Optional[str] = None,
+    root_quat: str = "xyzw",
 ) -> Iterator[NamedClip]:
     """Every motion of a PHC-style file as (name, clip), or (name, MotionFileError) for a motion that
     cannot be converted (its message names the file and the motion: `FILE[name]`), one at a time (a
     dataset of thousands of motions is converted without holding every clip). A file of one motion gives
     the name "". `data`: the file's content when already read. 23 unnamed joint columns are in the
-    training order, PHC's and ASAP's 23-DOF G1, unless `joint_order` (or `local_body_pos`) says otherwise."""
+    training order, PHC's and ASAP's 23-DOF G1, unless `joint_order` (or `local_body_pos`) says otherwise.
+    `root_quat` "wxyz": the root quaternions are stored wxyz (`root_quat_xyzw`)."""
     path = Path(path)
+    _check_root_quat(path, root_quat)
     taken: set = set()
     for key, motion in _phc_motions(path, data):
         if key is None:
-            yield "", _phc_motion_to_clip(motion, path, fps, src_fps, joint_order)
+            yield "", _phc_motion_to_clip(motion, path, fps, src_fps, joint_order, root_quat)
             return
         name = _motion_name(key, taken)
         try:
-            yield name, _phc_motion_to_clip(motion, "{}[{}]".format(path, key), fps, src_fps, joint_order)
+            motion_path = "{}[{}]".format(path, key)
+            yield name, _phc_motion_to_clip(motion, motion_path, fps, src_fps, joint_order, root_quat)
         except MotionFileError as e:
             yield name, e
 
 
 def phc_pkl_to_clip(
-    path, fps: Optional[float] = None, src_fps: Optional[float] = None, joint_order: Optional[str] = None
+    path,
+    fps: Optional[float] = None,
+    src_fps: Optional[float] = None,
+    joint_order: Optional[str] = None,
+    root_quat: str = "xyzw",
 ) -> dict:
     """The motion of a PHC-style file that holds one (`phc_pkl_to_clips` for files of several)."""
     path = Path(path)
-    return _phc_motion_to_clip(_one_phc_motion(path), path, fps, src_fps, joint_order)
+    _check_root_quat(path, root_quat)
+    return _phc_motion_to_clip(_one_phc_motion(path), path, fps, src_fps, joint_order, root_quat)
 
 
 def phc_motion_joints(path) -> np.ndarray:
@@ -971,10 +1055,13 @@ def read_clips(
     fps: Optional[float] = None,
     src_fps: Optional[float] = None,
     joint_order: Optional[str] = None,
+    root_quat: str = "xyzw",
 ) -> Iterator[NamedClip]:
     """Every motion of a source file as (name, canonical clip or MotionFileError), one at a time: one
     motion named "" for every format but `phc_pkl`, whose files may hold several by name. `joint_order`
-    (JOINT_ORDERS_23): the order of 23 unnamed joint columns (`_order_of_23`)."""
+    (JOINT_ORDERS_23): the order of 23 unnamed joint columns (`_order_of_23`); `root_quat`
+    (ROOT_QUAT_ORDERS): the order of a root quaternion the format stores xyzw (`root_quat_xyzw`; refused as
+    "wxyz" by the formats that store it wxyz)."""
     path = Path(path)
     data = None
     if fmt == "auto" and path.suffix.lower() == ".pkl" and path.is_file():
@@ -982,10 +1069,11 @@ def read_clips(
         fmt = pickle_format(data)
     fmt = source_format(path, fmt)
     if fmt == "phc_pkl":
-        return phc_pkl_to_clips(path, fps, src_fps, data, joint_order)
+        return phc_pkl_to_clips(path, fps, src_fps, data, joint_order, root_quat)
     if fmt == "twist29_pkl" and data is not None:
-        return iter([("", twist_pkl_to_clip(path, fps, src_fps, data, joint_order))])
-    return iter([("", CONVERTERS[fmt](path, fps=fps, src_fps=src_fps, joint_order=joint_order))])
+        return iter([("", twist_pkl_to_clip(path, fps, src_fps, data, joint_order, root_quat))])
+    converter = CONVERTERS[fmt]
+    return iter([("", converter(path, fps=fps, src_fps=src_fps, joint_order=joint_order, root_quat=root_quat))])
 
 
 # --- format detection --------------------------------------------------------------------------------

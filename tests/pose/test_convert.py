@@ -8,6 +8,7 @@ against numpy.interp and scipy's Slerp.
 
 from __future__ import annotations
 
+import functools
 import pickle
 import re
 import subprocess
@@ -26,6 +27,7 @@ from pose import readers as rd
 from pose.formats import MotionFileError, MotionFileWarning, load_clip, load_manifest
 from pose.g1_model import load_g1
 from pose.kinematics import ForwardKinematics
+from pose.synth import build_clip
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WRIST_COLUMNS_29 = [19, 20, 21, 26, 27, 28]  # real-motor order: left wrist 19-21, right wrist 26-28
@@ -1088,3 +1090,148 @@ def test_holosoma_qpos_npz(tmp_path):
     np.savez(src, qpos=m.q29, fps=30)
     with pytest.raises(MotionFileError, match=r"holosoma\.npz: key 'qpos': expected shape \(T, 36\)"):
         cv.convert_file(src)
+
+
+# --- --root-quat wxyz: root quaternions written scalar-first under a key the format defines as xyzw ---------
+
+
+@functools.lru_cache(maxsize=None)
+def _synth(name):
+    return build_clip(name, seed=0, fps=30.0).clip
+
+
+def synth_twist_pkl(path, name, heading_deg=0.0, wxyz=False):
+    """A TWIST clip of `pose.synth` (30 fps, with its `local_body_pos`) turned about the vertical by
+    `heading_deg`, `root_rot` stored (x, y, z, w), or (w, x, y, z) when `wxyz`, as some GMR forks save qpos[3:7]."""
+    clip = dict(_synth(name))
+    yaw = Rotation.from_euler("z", heading_deg, degrees=True)
+    clip["root_pos"] = yaw.apply(clip["root_pos"])
+    rot = (yaw * Rotation.from_quat(clip["root_rot"])).as_quat()  # scipy: (x, y, z, w)
+    clip["root_rot"] = rot[:, [3, 0, 1, 2]] if wxyz else rot
+    with open(path, "wb") as f:
+        pickle.dump(clip, f)
+    return path
+
+
+def assert_same_clip(a, b):
+    assert a["fps"] == b["fps"]
+    for key in ("root_rot", "root_pos", "dof_pos", "local_body_pos"):
+        np.testing.assert_allclose(a[key], b[key], atol=1e-5, err_msg=key)
+
+
+def test_root_quat_wxyz_walk_turning_refused_without_the_option_and_read_with_it(tmp_path, capsys):
+    """A walk turning right (heading 0 to -120 deg) stored (w, x, y, z) under `root_rot`: refused as
+    scalar-first, the error naming `--root-quat wxyz`; with it, the clip of the same walk stored (x, y, z, w)."""
+    xyzw = synth_twist_pkl(tmp_path / "xyzw.pkl", "walk_turn")
+    wxyz = synth_twist_pkl(tmp_path / "wxyz.pkl", "walk_turn", wxyz=True)
+    heading = Rotation.from_quat(_synth("walk_turn")["root_rot"]).as_euler("zyx", degrees=True)[:, 0]
+    assert heading.max() > -1.0 and heading.min() < -90.0  # frames facing several directions
+    with pytest.raises(MotionFileError) as e:
+        cv.convert_file(wxyz)
+    msg = str(e.value)
+    assert msg.startswith("{}: key 'root_rot': the pelvis is tilted ".format(wxyz)), msg
+    assert "`python -m pose.convert SRC DST --root-quat wxyz`" in msg
+    assert msg.endswith("the quaternions look scalar-first (w, x, y, z); reorder them to (x, y, z, w)"), msg
+    assert cv.main([str(wxyz), str(tmp_path / "refused.pkl")]) == 2
+    assert "--root-quat wxyz" in capsys.readouterr().err and not (tmp_path / "refused.pkl").exists()
+
+    expected = cv.convert_file(xyzw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MotionFileWarning)
+        assert_same_clip(cv.convert_file(wxyz, root_quat="wxyz"), expected)
+        assert cv.main([str(wxyz), str(tmp_path / "out.pkl"), "--root-quat", "wxyz"]) == 0
+    assert capsys.readouterr().out.startswith("wrote {}".format(tmp_path / "out.pkl"))
+    assert_same_clip(load_clip(tmp_path / "out.pkl"), expected)
+    assert_same_clip(cv.convert_file(xyzw, root_quat="xyzw"), expected)  # the default, given
+
+
+def test_root_quat_wxyz_walk_facing_180_deg(tmp_path):
+    """Stored (w, x, y, z) facing 180 deg, a walk reads upright facing 0 deg (only a warning, since a walk
+    backwards looks so); with --root-quat wxyz it faces 180 deg, as the clip stored (x, y, z, w), without a word."""
+    xyzw = synth_twist_pkl(tmp_path / "xyzw.pkl", "walk_forward_1p0", 180.0)
+    wxyz = synth_twist_pkl(tmp_path / "wxyz.pkl", "walk_forward_1p0", 180.0, wxyz=True)
+    with pytest.warns(MotionFileWarning) as caught:
+        cv.convert_file(wxyz)
+    (msg,) = [str(w.message) for w in caught]
+    assert "facing about 180 deg; convert the file with `python -m pose.convert SRC DST --root-quat wxyz` or " in msg
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MotionFileWarning)
+        clip = cv.convert_file(wxyz, root_quat="wxyz")
+    facing = Rotation.from_quat(clip["root_rot"]).apply([1.0, 0.0, 0.0])[:, :2]
+    heading = np.degrees(np.arctan2(facing[:, 1], facing[:, 0]))
+    assert np.all(np.abs(heading) > 170.0)  # facing 180 deg (+-10: the walk's sway), not 0
+    assert_same_clip(clip, cv.convert_file(xyzw))
+
+
+@pytest.mark.parametrize("layout", ["beyondmimic_root", "beyondmimic_bodies", "holosoma_qpos", "amass_npz"])
+def test_root_quat_wxyz_refused_for_formats_that_store_wxyz(tmp_path, capsys, layout):
+    """BeyondMimic / holosoma / AMASS-G1 files store the root quaternion wxyz by their format and are read so:
+    --root-quat wxyz is refused, naming the option and the file, not ignored; the default reads them."""
+    m = Motion()
+    src = tmp_path / "x.npz"
+    if layout == "beyondmimic_root":
+        beyondmimic_npz(src, m)
+    elif layout == "beyondmimic_bodies":
+        beyondmimic_npz(src, m, with_root=False, names=False)
+    elif layout == "holosoma_qpos":
+        np.savez(src, qpos=np.concatenate([m.root_pos, m.wxyz, m.q29], axis=1), fps=30)
+    else:
+        amass_npz(src, m)
+    fmt = "amass_npz" if layout == "amass_npz" else "beyondmimic_npz"
+    expected = "{}: key '--root-quat': wxyz is for files of the formats that store the root quaternion xyzw "
+    expected += "(lafan_csv, twist29_pkl, phc_pkl) written scalar-first; this {} file already stores it wxyz"
+    with pytest.raises(MotionFileError, match=re.escape(expected.format(src, fmt))):
+        cv.convert_file(src, root_quat="wxyz")
+    with pytest.raises(MotionFileError, match=r"key '--root-quat': expected one of xyzw, wxyz, got 'zyxw'"):
+        cv.convert_file(src, root_quat="zyxw")
+    assert cv.main([str(src), str(tmp_path / "out.pkl"), "--root-quat", "wxyz"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: " + expected.format(src, fmt)) and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "out.pkl").exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MotionFileWarning)  # beyondmimic_npz's quaternion norm 1.02
+        check_clip(cv.convert_file(src, root_quat="xyzw"), m)
+
+
+def test_root_quat_wxyz_lafan_csv_and_folder(tmp_path, capsys):
+    """A LAFAN-style CSV written root xyz, quat wxyz, 29 joints converts with --root-quat wxyz like the CSV
+    written xyzw, also in folder mode (where a BeyondMimic NPZ beside it is refused and reported)."""
+    m = Motion()
+    wxyz = tmp_path / "src" / "walk.csv"
+    wxyz.parent.mkdir()
+    np.savetxt(wxyz, np.concatenate([m.root_pos, m.wxyz, m.q29], axis=1), delimiter=",", fmt="%.10f")
+    expected = cv.convert_file(write_csv(tmp_path / "xyzw.csv", m))
+    check_clip(expected, m)
+    clip = cv.convert_file(wxyz, root_quat="wxyz")
+    assert_same_clip(clip, expected)
+    assert cv.main([str(wxyz), str(tmp_path / "walk.pkl"), "--root-quat", "wxyz"]) == 0
+    assert_same_clip(load_clip(tmp_path / "walk.pkl"), expected)
+    with pytest.raises(MotionFileError, match=r"short\.csv: expected 36 columns \(root xyz, root quat wxyz, 29 "):
+        cv.convert_file(write_csv(tmp_path / "short.csv", m, n_cols=35), root_quat="wxyz")
+
+    beyondmimic_npz(tmp_path / "src" / "bm.npz", m)
+    res = cv.convert_folder(tmp_path / "src", tmp_path / "dst", progress=False, root_quat="wxyz")
+    assert [p.as_posix() for p in res.converted] == ["walk.pkl"]
+    assert [f.name for f, _ in res.failed] == ["bm.npz"] and "key '--root-quat'" in res.failed[0][1]
+    assert_same_clip(load_clip(tmp_path / "dst" / "walk.pkl"), expected)
+    assert cv.main([str(tmp_path / "src"), str(tmp_path / "dst2"), "--root-quat", "wxyz", "--no-progress"]) == 1
+    assert "bm.npz: key '--root-quat': wxyz is for files" in capsys.readouterr().err
+    assert_same_clip(load_clip(tmp_path / "dst2" / "walk.pkl"), expected)
+
+
+def test_root_quat_wxyz_phc_pkl(tmp_path):
+    """A PHC-style file of several motions whose `root_rot` / `root_quat` are stored (w, x, y, z)."""
+    m = Motion()
+    motions = {"a": phc_motion(m), "b": phc_motion(m, dofs=29, rot_key="root_quat")}
+    motions["a"]["root_rot"] = m.wxyz
+    motions["b"]["root_quat"] = m.wxyz
+    with open(tmp_path / "set.pkl", "wb") as f:
+        pickle.dump(motions, f)
+    clips = list(rd.read_clips(tmp_path / "set.pkl", root_quat="wxyz"))
+    assert [name for name, _ in clips] == ["a", "b"]
+    for _, clip in clips:
+        check_clip(clip, m)
+    written, failed = cv.convert_source(tmp_path / "set.pkl", tmp_path / "out.pkl", root_quat="wxyz")
+    assert failed == [] and [w.path.name for w in written] == ["out_a.pkl", "out_b.pkl"]
+    for w in written:
+        check_clip(load_clip(w.path), m)
