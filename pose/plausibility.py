@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from typing import List, Tuple
+from typing import List, NamedTuple, Tuple
 
 import numpy as np
 
@@ -154,17 +154,60 @@ def _slides_less(a: np.ndarray, b: np.ndarray) -> bool:
     )
 
 
-def check_root_rotation_order(path, root_pos: np.ndarray, root_rot: np.ndarray, local_body_pos: np.ndarray) -> None:
-    """A `root_rot` stored (w, x, y, z), told by comparing the file's reading (x, y, z, w) with the
-    scalar-first one (see UPRIGHT_Z). MotionFileError when the pelvis is tilted in most frames (median up-axis
-    z below TILTED_Z, or upside down) but upright read scalar-first. When neither reading is clearly the more
-    upright (a file stored facing about 180 deg), a MotionFileWarning when the file's reading faces against
-    the direction of travel and the scalar-first one along it, or when the body in contact slides under the
-    file's reading but not under the other (`_contact`): a backwards walk faces against travel too, hence a
-    warning. Nothing when the file's reading stands on the floor and the other does not, or keeps the body
-    in contact still where the other slides (a body lying on its side, a cartwheel, a backwards walk). Both
-    name the fixes: reordering, or converting with `pose.convert --root-quat wxyz` (CONVERT_HINT)."""
-    swapped_rot = root_rot[:, [1, 2, 3, 0]]
+class OtherReading(NamedTuple):
+    """A reading of a clip's root quaternions that `check_root_rotation_order` sets against the clip's own, and
+    what its messages say about it."""
+
+    order: Tuple[int, int, int, int]  # the clip's xyzw columns that give this reading, as xyzw
+    name: str  # how the messages name this reading
+    looks: str  # what the quaternions look like when this reading is the upright one
+    facing: int  # the heading (deg) of a clip stored so that neither reading is clearly the more upright
+    evidence_note: str  # added to the error's evidence
+    error_fix: str  # the fix named by the error
+    warning_fix: str  # the fix named by the warning
+
+
+#: The file's quaternions read scalar-first: the one mistake a file can make (the default of the check).
+SCALAR_FIRST = OtherReading(
+    order=(1, 2, 3, 0),
+    name="read as (w, x, y, z)",
+    looks="the quaternions look scalar-first (w, x, y, z)",
+    facing=180,
+    evidence_note="; " + CONVERT_HINT,
+    error_fix="reorder them to (x, y, z, w)",
+    warning_fix="{} or reorder them to (x, y, z, w)".format(CONVERT_HINT),
+)
+#: The stored quaternions, for a clip read with `pose.convert --root-quat wxyz` (reordered (w, x, y, z) ->
+#: (x, y, z, w)): the file may have been (x, y, z, w) already.
+STORED_XYZW = OtherReading(
+    order=(3, 0, 1, 2),
+    name="read as stored, (x, y, z, w)",
+    looks="the file's quaternions look (x, y, z, w) already, not scalar-first",
+    facing=0,
+    evidence_note="",
+    error_fix="convert it without --root-quat wxyz",
+    warning_fix="convert it without --root-quat wxyz",
+)
+
+
+def check_root_rotation_order(
+    path,
+    root_pos: np.ndarray,
+    root_rot: np.ndarray,
+    local_body_pos: np.ndarray,
+    other: OtherReading = SCALAR_FIRST,
+) -> None:
+    """A `root_rot` in the wrong order, told by comparing the clip's reading (x, y, z, w) with `other`: by
+    default the scalar-first one (a file stored (w, x, y, z); see UPRIGHT_Z), STORED_XYZW for a clip that
+    `--root-quat wxyz` reordered. MotionFileError when the pelvis is tilted in most frames (median up-axis z
+    below TILTED_Z, or upside down) but upright in the other reading. When neither reading is clearly the
+    more upright (a file stored facing about `other.facing` deg), a MotionFileWarning when the clip's reading
+    faces against the direction of travel and the other one along it, or when the body in contact slides
+    under the clip's reading but not under the other (`_contact`): a backwards walk faces against travel too,
+    hence a warning. Nothing when the clip's reading stands on the floor and the other does not, or keeps
+    the body in contact still where the other slides (a body lying on its side, a cartwheel, a backwards
+    walk). Both name the fixes (`other.error_fix`, `other.warning_fix`)."""
+    swapped_rot = root_rot[:, list(other.order)]
     read = float(np.median(_up_z(root_rot)))
     swapped = float(np.median(_up_z(swapped_rot)))
     tilted = (read < 0.0 and swapped > 0.5) or (read < TILTED_Z and swapped > UPRIGHT_Z)
@@ -176,19 +219,20 @@ def check_root_rotation_order(path, root_pos: np.ndarray, root_rot: np.ndarray, 
         return
     if _slides_less(slide_read, slide_swapped):
         return
-    evidence = "median up-axis z {:.2f} as read, {:.2f} read as (w, x, y, z); ".format(read, swapped)
+    evidence = "median up-axis z {:.2f} as read, {:.2f} {}; ".format(read, swapped, other.name)
     evidence += "the lowest body slides {:.1f} m, {:.1f} m".format(slide_read.sum(), slide_swapped.sum())
     if tilted:
         tilt = math.degrees(math.acos(min(1.0, max(-1.0, read))))
-        raise file_error(
-            path,
-            "root_rot",
-            "the pelvis is {} in most frames but upright read as (w, x, y, z) ({}; {}): the quaternions look "
-            "scalar-first (w, x, y, z); reorder them to (x, y, z, w)".format(
-                "upside down" if tilt > 120.0 else "tilted {:.0f} deg".format(tilt), evidence, CONVERT_HINT
-            ),
+        msg = "the pelvis is {} in most frames but upright {} ({}{}): {}; {}".format(
+            "upside down" if tilt > 120.0 else "tilted {:.0f} deg".format(tilt),
+            other.name,
+            evidence,
+            other.evidence_note,
+            other.looks,
+            other.error_fix,
         )
-    # Neither reading clearly the more upright: a file stored facing about 180 deg reads facing about 0 deg.
+        raise file_error(path, "root_rot", msg)
+    # Neither reading clearly the more upright: a file stored facing about other.facing reads facing about 0 deg.
     stretches = _travel_stretches(root_pos)
     against = _heading_vs_travel(root_pos, root_rot, stretches)[0]
     along = _heading_vs_travel(root_pos, swapped_rot, stretches)[1]
@@ -206,13 +250,10 @@ def check_root_rotation_order(path, root_pos: np.ndarray, root_rot: np.ndarray, 
         unless = "unless its contacts really slide"
     else:
         return
-    msg = "{} read as (w, x, y, z) ({}): the quaternions look scalar-first (w, x, y, z), facing about 180 deg; "
-    msg += "{} or reorder them to (x, y, z, w) {}"
-    warnings.warn(
-        str(file_error(path, "root_rot", msg.format(found, evidence, CONVERT_HINT, unless))),
-        MotionFileWarning,
-        stacklevel=3,
+    msg = "{} {} ({}): {}, facing about {} deg; {} {}".format(
+        found, other.name, evidence, other.looks, other.facing, other.warning_fix, unless
     )
+    warnings.warn(str(file_error(path, "root_rot", msg)), MotionFileWarning, stacklevel=3)
 
 
 def check_root_units(path, root_pos: np.ndarray) -> None:

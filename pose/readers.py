@@ -34,8 +34,9 @@ pitch: they are 0, with a warning (`training_angles`). `.npz` name arrays saved 
 
 `root_quat` (`--root-quat`, ROOT_QUAT_ORDERS) is the order of a root quaternion stored where the format says
 xyzw (lafan_csv, twist29_pkl, phc_pkl): "wxyz" for files written scalar-first, reordered to xyzw on read
-(`root_quat_xyzw`) before anything else; the formats that store it wxyz (beyondmimic_npz, amass_npz) read it
-so already and refuse "wxyz" (`_refuse_root_quat`).
+(`root_quat_xyzw`) before anything else, the clip then checked against the file's quaternions read as stored
+(`make_clip`: a file that was xyzw after all is refused or warned about); the formats that store it wxyz
+(beyondmimic_npz, amass_npz) read it so already and refuse "wxyz" (`_refuse_root_quat`).
 
 For every format joints are mapped by name onto the 23 training joints (the six wrist joints,
 and any other non-training joint, are dropped; docs/conventions.md, Joint order), the root
@@ -513,12 +514,16 @@ def make_clip(
     dof_pos,
     fps: Optional[float] = None,
     rot_key: Optional[str] = "root_rot",
+    root_quat: str = "xyzw",
 ) -> dict:
-    """The canonical clip of a motion already in training joint order: normalise the root
-    quaternion (`rot_key`: its key in the source file, for messages), resample to `fps` (when given
-    and different), compute `local_body_pos` by FK, validate."""
+    """The canonical clip of a motion already in training joint order: the root quaternion as xyzw
+    (`root_rot_xyzw` as stored where the format says xyzw, reordered for `root_quat` "wxyz":
+    `root_quat_xyzw`), normalised (`rot_key`: its key in the source file, for messages); resample to `fps`
+    (when given and different), compute `local_body_pos` by FK, validate. A clip reordered for "wxyz" is also
+    checked against the file's quaternions read as stored (`pose.plausibility.STORED_XYZW`): an error when
+    only they stand upright, a warning when they alone agree with the direction of travel or the feet."""
     root_pos = np.asarray(root_pos, dtype=np.float64)
-    root_rot = normalise_quaternions(root_rot_xyzw, path, rot_key)
+    root_rot = normalise_quaternions(root_quat_xyzw(np.asarray(root_rot_xyzw), root_quat, path), path, rot_key)
     dof_pos = np.asarray(dof_pos, dtype=np.float64)
     if root_pos.shape[0] < 2:
         raise file_error(path, None, "expected at least 2 frames, got {}".format(root_pos.shape[0]))
@@ -548,6 +553,10 @@ def make_clip(
         "local_body_pos": local,
         "link_body_list": list(model.motion_bodies),
     }
+    if root_quat == "wxyz":  # before validate_clip's warnings, which the wrong order would set off too
+        from pose.plausibility import STORED_XYZW, check_root_rotation_order
+
+        check_root_rotation_order(path, root_pos, root_rot, local.astype(np.float64), STORED_XYZW)
     return validate_clip(clip, path)
 
 
@@ -756,7 +765,7 @@ def lafan_csv_to_clip(
     _check_finite(path, None, a, columns)
     dof = a[:, 7:][:, training_columns(model.real_motor_joints, path, None)]
     rate = _fps(path, LAFAN_FPS, src_fps)
-    return make_clip(path, rate, a[:, :3], root_quat_xyzw(a[:, 3:7], root_quat, path), dof, fps, rot_key=None)
+    return make_clip(path, rate, a[:, :3], a[:, 3:7], dof, fps, rot_key=None, root_quat=root_quat)
 
 
 def beyondmimic_npz_to_clip(
@@ -874,11 +883,10 @@ def twist_pkl_to_clip(
     _same_length(path, [("root_pos", root_pos), ("root_rot", root_rot), ("dof_pos", q)])
     _check_finite(path, "root_pos", root_pos, ("x", "y", "z"))
     _check_finite(path, "root_rot", root_rot, tuple(root_quat))
-    root_rot = root_quat_xyzw(root_rot, root_quat, path)
     names = _file_joint_names(data, path, "dof_pos", q, fmt, joint_order, training_default=False)
     _check_finite(path, "dof_pos", q, names)
     dof = training_angles(q, names, path, "dof_pos")
-    return make_clip(path, rate, root_pos, root_rot, dof, fps)
+    return make_clip(path, rate, root_pos, root_rot, dof, fps, root_quat=root_quat)
 
 
 # PHC-style motion files (PHC, ASAP, PBHC, HumanoidVerse): a pickle or joblib dump of one motion, or of
@@ -942,10 +950,10 @@ def _phc_motion_to_clip(
     _same_length(path, [(pos_key, root_pos), (rot_key, root_rot), (dof_key, q)])
     _check_finite(path, pos_key, root_pos, ("x", "y", "z"))
     _check_finite(path, rot_key, root_rot, tuple(root_quat))
-    root_rot = root_quat_xyzw(root_rot, root_quat, path)
     names = _file_joint_names(motion, path, dof_key, q, "PHC-style motion", joint_order, training_default=True)
     _check_finite(path, dof_key, q, names)
-    return make_clip(path, rate, root_pos, root_rot, training_angles(q, names, path, dof_key), fps, rot_key=rot_key)
+    dof = training_angles(q, names, path, dof_key)
+    return make_clip(path, rate, root_pos, root_rot, dof, fps, rot_key=rot_key, root_quat=root_quat)
 
 
 def _phc_motions(path: Path, data=None) -> List[Tuple[Optional[str], dict]]:

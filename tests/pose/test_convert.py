@@ -1163,6 +1163,36 @@ def test_root_quat_wxyz_walk_facing_180_deg(tmp_path):
     assert_same_clip(clip, cv.convert_file(xyzw))
 
 
+def test_root_quat_wxyz_on_a_file_stored_xyzw_is_told(tmp_path):
+    """The reverse mistake: a file stored (x, y, z, w) converted with --root-quat wxyz. Turning, it reads tilted
+    but upright as stored: refused, naming the fix. Facing 0 deg, it reads upright facing 180 deg, walking
+    backwards: a warning (a backwards walk reads the same). Either way the default converts it."""
+    turning = synth_twist_pkl(tmp_path / "turning.pkl", "walk_turn")
+    with pytest.raises(MotionFileError) as e:
+        cv.convert_file(turning, root_quat="wxyz")
+    msg = str(e.value)
+    assert msg.startswith("{}: key 'root_rot': the pelvis is ".format(turning)), msg
+    assert "in most frames but upright read as stored, (x, y, z, w) (median up-axis z " in msg
+    assert msg.endswith(
+        "the file's quaternions look (x, y, z, w) already, not scalar-first; convert it without --root-quat wxyz"
+    ), msg
+
+    forward = synth_twist_pkl(tmp_path / "forward.pkl", "walk_forward_1p0")
+    with pytest.warns(MotionFileWarning) as caught:
+        cv.convert_file(forward, root_quat="wxyz")
+    (msg,) = [str(w.message) for w in caught]
+    assert "the pelvis faces against the direction of travel on " in msg
+    assert "but along it read as stored, (x, y, z, w) (" in msg
+    assert msg.endswith(
+        "the file's quaternions look (x, y, z, w) already, not scalar-first, facing about 0 deg; convert it "
+        "without --root-quat wxyz unless the clip really moves backwards (which reads the same)"
+    ), msg
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MotionFileWarning)
+        cv.convert_file(turning)
+        cv.convert_file(forward)
+
+
 @pytest.mark.parametrize("layout", ["beyondmimic_root", "beyondmimic_bodies", "holosoma_qpos", "amass_npz"])
 def test_root_quat_wxyz_refused_for_formats_that_store_wxyz(tmp_path, capsys, layout):
     """BeyondMimic / holosoma / AMASS-G1 files store the root quaternion wxyz by their format and are read so:
