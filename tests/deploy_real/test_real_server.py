@@ -103,6 +103,13 @@ class Wire:
         self._thread = threading.Thread(target=loop, daemon=True)
         self._thread.start()
 
+    def press_start(self, since=-np.inf):
+        """Hold START until the LowCmds (from `since`) show the move to the default pose, then release it."""
+        self.robot_buttons = ["start"]
+        wait_for(lambda: any(np.all(c.kp[:12] > 0) for _, c, _ in self.decoded(since)), 5, "the move to default")
+        self.robot_buttons = []
+        time.sleep(0.3)
+
     def close(self):
         self._stop.set()
         if self._thread is not None:
@@ -288,10 +295,7 @@ def test_a_lowstate_with_a_wrong_crc_is_ignored(wire, redis_server, tmp_path):
         bad_until = time.monotonic()
         assert all(is_zero_torque(c) for _, c, _ in wire.decoded())  # still zero torque: nothing was acted on
         wire.bad_crc_buttons = None
-        wire.robot_buttons = ["start"]  # a valid START is
-        wait_for(lambda: any(np.all(c.kp[:12] > 0) for _, c, _ in wire.decoded(bad_until)), 5, "the move to default")
-        wire.robot_buttons = []
-        time.sleep(0.3)
+        wire.press_start(since=bad_until)  # a valid START is
         assert finish(real, real_log, sig=signal.SIGINT) == 0, (tmp_path / "real.log").read_text()
     finally:
         if real.poll() is None:
@@ -448,10 +452,7 @@ def test_lowstates_that_stop_updating_are_a_fault(wire, redis_server, tmp_path):
     try:
         wire.play_robot()
         wait_for(lambda: "robot heard" in log.read_text(), 20, "the robot heard")
-        wire.robot_buttons = ["start"]
-        wait_for(lambda: any(np.all(c.kp[:12] > 0) for _, c, _ in wire.decoded()), 5, "the move to default")
-        wire.robot_buttons = []
-        time.sleep(0.3)
+        wire.press_start()
         t_frozen = time.monotonic()
         wire.frozen_tick = 7
         wait_for(lambda: "FAULT" in log.read_text(), 5, "the frozen-tick fault")
@@ -476,10 +477,7 @@ def test_lowstates_without_a_crc_are_accepted_with_one_note_and_still_checked(wi
     try:
         wire.play_robot()
         wait_for(lambda: "robot heard (mode_machine 5, g1_29dof_rev_1_0" in log.read_text(), 20, "the robot heard")
-        wire.robot_buttons = ["start"]
-        wait_for(lambda: any(np.all(c.kp[:12] > 0) for _, c, _ in wire.decoded()), 5, "the move to default")
-        wire.robot_buttons = []
-        time.sleep(0.3)
+        wire.press_start()
         wire.quat_wxyz = (0.0, 1.0, 0.0, 0.0)  # upside down: a fault, CRC or not
         wait_for(lambda: "FAULT" in log.read_text(), 5, "the tilt fault")
         assert finish(real, real_log, sig=signal.SIGINT) == 1, log.read_text()
