@@ -40,7 +40,7 @@ import torch  # noqa: E402
 
 from legged_gym.envs.mdp.metrics import heading_frame_velocity  # noqa: E402
 from legged_gym.gym_utils.helpers import UsageError, run_script  # noqa: E402
-from legged_gym.scripts.eval_report import read_eval_result  # noqa: E402
+from legged_gym.scripts.eval_report import read_result_source  # noqa: E402
 from pose.utils.motion_lib_pkl import MotionLib  # noqa: E402
 
 FEATURES = (
@@ -54,20 +54,7 @@ FEATURES = (
 
 def read_clip_drift(source: str) -> Dict[str, float]:
     """Clip name -> root_drift_m of an eval.py folder or of `FILE.json:RUN` (a run of a bench/results file)."""
-    if ":" in source and source.split(":", 1)[0].endswith(".json"):
-        path, run = source.split(":", 1)
-        try:
-            runs = json.loads(Path(path).read_text())["runs"]
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise UsageError("--eval {}: {} is not a bench/results file with a runs list ({})".format(source, path, e))
-        found = [r for r in runs if r.get("name") == run]
-        if not found:
-            raise UsageError(
-                "--eval {}: no run {!r} in {} (runs: {})".format(source, run, path, [r.get("name") for r in runs])
-            )
-        result = found[0]
-    else:
-        result = read_eval_result(source, "--eval")
+    result = read_result_source(source, "--eval")
     clips = result.get("clips")
     if not isinstance(clips, list) or not all(
         isinstance(c, dict) and "name" in c and "root_drift_m" in c for c in clips

@@ -3,6 +3,8 @@
     python legged_gym/scripts/eval_compare.py eval/S1 eval/T1            # print S1 against T1
     python legged_gym/scripts/eval_compare.py eval/S1 eval/T1 --write    # and store it in eval/S1/eval.json
     python legged_gym/scripts/eval_compare.py eval/S1 eval/T1 --clips root_drift_m [--top 10]   # and where
+    python legged_gym/scripts/eval_compare.py eval/T2 eval/T1 --paired      # and the per-clip paired differences
+    python legged_gym/scripts/eval_compare.py bench/results/A.json:RUN_A bench/results/B.json:RUN_B --paired
 
 For evaluations that ran at the same time (a student's next to its teacher's), where `--compare` cannot
 read the other result yet. Prints THIS's summary against OTHER/eval.json: each metric's difference and
@@ -16,6 +18,13 @@ would have. It reads results only: no environment is built.
 `--clips KEY` also prints where the two differ on metric KEY: per folder group (e.g. the embedded clips
 and the LAFAN segments of a combined set) and the --top clips of the same name with the largest
 difference (`eval_report.clip_differences`), as when a lever's mean hides which clips it moved.
+
+`--paired` also prints, per metric, the mean of the per-clip differences, its standard error and how
+many clips are lower and higher (`eval_report.paired_differences`): the measure of a lever on one training
+seed that docs/tracking_quality.md reports, since it leaves out the spread between clips that the
+summaries' difference carries. THIS and OTHER may also be `FILE.json:RUN`, a run of a bench/results file
+(its "runs" list holds each committed measurement's summary and per-clip rows), so the committed
+comparisons can be made again from the repository; `--write` needs a folder.
 """
 
 import argparse
@@ -33,21 +42,29 @@ from legged_gym.scripts.eval_report import (  # noqa: E402
     comparison_record,
     format_clip_differences,
     format_comparison,
-    read_eval_result,
+    format_paired_differences,
+    paired_differences,
+    read_result_source,
+    run_source,
 )
 
 
 def compare(args: argparse.Namespace) -> dict:
     if args.top < 1:
         raise UsageError("--top {}: expected at least 1".format(args.top))
-    this = read_eval_result(args.this, "THIS")
-    other = read_eval_result(args.other, "OTHER")
-    other_file = str(Path(args.other) / "eval.json")
+    if args.write and run_source(args.this) is not None:
+        raise UsageError("--write: stores into THIS's eval.json; {} is a run of a results file".format(args.this))
+    this = read_result_source(args.this, "THIS")
+    other = read_result_source(args.other, "OTHER")
+    other_file = args.other if run_source(args.other) is not None else str(Path(args.other) / "eval.json")
     differences = None if args.clips is None else clip_differences(this, other, args.clips, args.top)
+    paired = paired_differences(this, other) if args.paired else None
     print(format_comparison(this, other, other_file))
     record = comparison_record(this, other, other_file)
     if differences is not None:
         print(format_clip_differences(differences))
+    if paired is not None:
+        print(format_paired_differences(paired))
     if args.write:
         this["compared_with"] = record
         path = Path(args.this) / "eval.json"
@@ -58,13 +75,18 @@ def compare(args: argparse.Namespace) -> dict:
 
 def main(argv: Optional[List[str]] = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("this", metavar="THIS", help="folder of the eval.json to judge (e.g. the student's)")
-    p.add_argument("other", metavar="OTHER", help="folder of the eval.json to compare with (e.g. the teacher's)")
+    p.add_argument(
+        "this", metavar="THIS", help="folder of the eval.json to judge (e.g. the student's), or FILE.json:RUN"
+    )
+    p.add_argument(
+        "other", metavar="OTHER", help="folder of the eval.json to compare with (e.g. the teacher's), or FILE.json:RUN"
+    )
     p.add_argument("--write", action="store_true", help='store the comparison under "compared_with" in THIS/eval.json')
     p.add_argument(
         "--clips", metavar="KEY", default=None, help="also where the two differ on metric KEY, per group and clip"
     )
     p.add_argument("--top", type=int, default=10, help="with --clips: how many clips (default 10)")
+    p.add_argument("--paired", action="store_true", help="also the per-clip paired differences of every metric")
     p.add_argument("--debug", action="store_true", help="show the traceback of a usage error")
     return run_script("eval_compare.py", compare, p.parse_args(argv))
 

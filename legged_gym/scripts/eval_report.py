@@ -293,6 +293,34 @@ def read_eval_result(folder: str, flag: str) -> dict:
     return result
 
 
+def run_source(source: str) -> Optional[Tuple[str, str]]:
+    """(FILE.json, RUN) of a `FILE.json:RUN` source (a run of a bench/results file); None for a folder."""
+    path, sep, name = source.partition(":")
+    return (path, name) if sep and path.endswith(".json") else None
+
+
+def read_result_source(source: str, flag: str) -> dict:
+    """An eval.py result: `FOLDER` (its eval.json, `read_eval_result`) or `FILE.json:RUN`, the run named
+    RUN of a bench/results file's "runs" list (where the committed measurements keep their summaries and
+    per-clip rows). A UsageError naming FLAG for a file without a runs list, a missing run (the names
+    there listed) or a run without a "summary" mapping."""
+    run = run_source(source)
+    if run is None:
+        return read_eval_result(source, flag)
+    path, name = run
+    try:
+        runs = json.loads(Path(path).read_text())["runs"]
+        names = [r.get("name") for r in runs]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise UsageError("{} {}: {} is not a bench/results file with a runs list ({})".format(flag, source, path, e))
+    if name not in names:
+        raise UsageError("{} {}: no run {!r} in {} (runs: {})".format(flag, source, name, path, names))
+    result = runs[names.index(name)]
+    if not isinstance(result.get("summary"), dict):
+        raise UsageError('{} {}: run {!r} of {} has no "summary" mapping'.format(flag, source, name, path))
+    return result
+
+
 def format_comparison(this: dict, other: dict, other_name: str) -> str:
     """Summary of this run vs another eval.json (`comparison_record`): its warnings first, then per metric
     this, other, difference (this - other), ratio, "yes"/"no" for within 25 % (in_25pct), NOISE_SE standard
@@ -387,33 +415,48 @@ def plot(result: dict, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def matched_rows(
+    this: dict, other: dict, flag: str
+) -> Tuple[str, List[str], Dict[str, dict], Dict[str, dict], List[str]]:
+    """(row kind, the metric keys both results hold, this result's rows by name, the other's, the names both
+    have in this result's order) of two results whose rows are compared one by one (the same clip, or the
+    same CMG command, played by both). A UsageError naming FLAG when a result names several rows alike (an
+    eval.json written before clips of one file stem were told apart) or the two share no row name, and for
+    a result without rows (a results file's run kept as a summary only)."""
+    for result, which in ((this, "this"), (other, "the other")):
+        if not isinstance(result.get("commands", result.get("clips")), list):
+            raise UsageError("{}: {} result has no per-clip rows".format(flag, which))
+    kind, _, this_rows, this_keys = row_kind(this)
+    _, _, other_rows, other_keys = row_kind(other)
+    keys = [k for k in this_keys if k in other_keys and k in this["summary"] and k in other["summary"]]
+    for rows, which in ((this_rows, "this"), (other_rows, "the other")):
+        names = [r["name"] for r in rows]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise UsageError(
+                "{}: {} result names several {} alike ({}): an eval.json written before clips of the "
+                "same file stem were told apart; evaluate again".format(flag, which, kind, ", ".join(repeated))
+            )
+    rows_this = {r["name"]: r for r in this_rows}
+    rows_other = {r["name"]: r for r in other_rows}
+    common = [n for n in rows_this if n in rows_other]
+    if not common:
+        raise UsageError("{}: the two results have no {} of the same name".format(flag, kind[:-1]))
+    return kind, keys, rows_this, rows_other, common
+
+
 def clip_differences(this: dict, other: dict, key: str, top: int) -> dict:
     """Where two results differ on one metric `key`: {"key", "kind" ("clips", or "commands" of a CMG
     eval), "groups": {folder group both results have: {"this", "other", "difference"}}, "rows": the `top`
     rows of the same name in both with the largest |this - other|, each {"name", "this", "other",
     "difference"}, "matched": how many rows of the same name both have a value for, "unmatched": the row
     names that only one result has}. A UsageError for a key that is not a metric both results hold (an
-    eval.json from before a key was added lacks it), or for two results without a row in common."""
-    kind, _, this_rows, this_keys = row_kind(this)
-    _, _, other_rows, other_keys = row_kind(other)
-    keys = [k for k in this_keys if k in other_keys and k in this["summary"] and k in other["summary"]]
+    eval.json from before a key was added lacks it), and those of `matched_rows`."""
+    kind, keys, rows_this, rows_other, common = matched_rows(this, other, "--clips {}".format(key))
     if key not in keys:
         raise UsageError(
             "--clips {}: not a metric that both results hold (expected one of {})".format(key, ", ".join(keys))
         )
-    for rows, which in ((this_rows, "this"), (other_rows, "the other")):
-        names = [r["name"] for r in rows]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise UsageError(
-                "--clips {}: {} result names several {} alike ({}): an eval.json written before clips of the "
-                "same file stem were told apart; evaluate again".format(key, which, kind, ", ".join(repeated))
-            )
-    rows_this = {r["name"]: r for r in this_rows}
-    rows_other = {r["name"]: r for r in other_rows}
-    common = [n for n in rows_this if n in rows_other]
-    if not common:
-        raise UsageError("--clips {}: the two results have no {} of the same name".format(key, kind[:-1]))
     diffs: List[Dict[str, Any]] = []
     for name in common:
         a, b = rows_this[name].get(key), rows_other[name].get(key)
@@ -452,4 +495,46 @@ def format_clip_differences(diff: dict) -> str:
     lines.append("the {} {} with the largest difference:".format(len(diff["rows"]), diff["kind"]))
     lines.append(line.format("name", "this", "other", "difference"))
     lines += [line.format(r["name"], *values(r)) for r in diff["rows"]]
+    return "\n".join(lines)
+
+
+def paired_differences(this: dict, other: dict) -> dict:
+    """Per metric both results hold, this minus the other row by row (the same clip played by both, of
+    `matched_rows`): {"kind", "rows": how many rows of the same name both have, "unmatched": the names only
+    one has, "metrics": {key: {"mean", "standard_error", "lower", "higher", "rows"}}}: the mean of the
+    per-row differences, its standard error (their sample standard deviation / sqrt(n); None for one row)
+    and how many rows are lower and higher in this result. Pairing removes the spread between clips, which
+    a difference of the two summaries carries in full, so a lever's effect on one training seed shows at a
+    fraction of the summaries' noise; the spread between training seeds is in neither."""
+    kind, keys, rows_this, rows_other, common = matched_rows(this, other, "--paired")
+    metrics = {}
+    for key in keys:
+        d = [
+            rows_this[n][key] - rows_other[n][key]
+            for n in common
+            if rows_this[n].get(key) is not None and rows_other[n].get(key) is not None
+        ]
+        if not d:
+            continue
+        mean = sum(d) / len(d)
+        se = math.sqrt(sum((x - mean) ** 2 for x in d) / (len(d) - 1) / len(d)) if len(d) > 1 else None
+        lower, higher = sum(x < 0 for x in d), sum(x > 0 for x in d)
+        metrics[key] = {"mean": mean, "standard_error": se, "lower": lower, "higher": higher, "rows": len(d)}
+    return {
+        "kind": kind,
+        "rows": len(common),
+        "unmatched": sorted(set(rows_this) ^ set(rows_other)),
+        "metrics": metrics,
+    }
+
+
+def format_paired_differences(paired: dict) -> str:
+    """`paired_differences` as console lines: per metric the mean per-row difference, its standard error,
+    and the rows lower and higher in this result."""
+    only = "; only in one: " + ", ".join(paired["unmatched"]) if paired["unmatched"] else ""
+    head = "{:<24}{:>12}{:>12}{:>8}{:>8}".format("metric", "difference", "std_error", "lower", "higher")
+    lines = ["paired per {}, this - other ({} in both{})".format(paired["kind"][:-1], paired["rows"], only), head]
+    for key, m in paired["metrics"].items():
+        se = "-" if m["standard_error"] is None else "{:.4f}".format(m["standard_error"])
+        lines.append("{:<24}{:>+12.4f}{:>12}{:>8}{:>8}".format(key, m["mean"], se, m["lower"], m["higher"]))
     return "\n".join(lines)

@@ -114,7 +114,8 @@ def test_the_drift_is_averaged_over_results_and_split_by_backward_at_speed(motio
 
 def test_a_run_of_a_results_file_is_read_and_bad_sources_are_named(tmp_path):
     results = tmp_path / "results.json"
-    results.write_text(json.dumps({"runs": [{"name": "T", "clips": [{"name": "walk", "root_drift_m": 0.3}]}]}))
+    run = {"name": "T", "summary": {"root_drift_m": 0.3}, "clips": [{"name": "walk", "root_drift_m": 0.3}]}
+    results.write_text(json.dumps({"runs": [run]}))
     assert dbr.read_clip_drift("{}:T".format(results)) == {"walk": 0.3}
     with pytest.raises(dbr.UsageError, match=r"no run 'S' in .*results.json \(runs: \['T'\]\)"):
         dbr.read_clip_drift("{}:S".format(results))

@@ -623,6 +623,52 @@ def test_eval_compare_shows_where_two_results_differ_per_group_and_clip(tmp_path
     assert "compared with" not in capsys.readouterr().out  # refused before the comparison
 
 
+def test_eval_compare_pairs_the_clips_and_reads_runs_of_results_files(tmp_path, capsys):
+    """--paired: per metric the mean of the per-clip differences over the clips of the same name, its
+    standard error (numpy's sample standard deviation / sqrt(n)) and the clips lower and higher; THIS may be
+    a run of a bench/results file (FILE.json:RUN); a missing run, a run without a summary and --write on a
+    run are refused by name."""
+    from legged_gym.scripts import eval_compare, eval_report
+
+    def result(drifts, errors):
+        clips = [
+            {"clip": i, "name": n, "root_drift_m": d, "mpkpe_local_mm": e}
+            for i, (n, d, e) in enumerate(zip(drifts, drifts.values(), errors))
+        ]
+        return {"summary": {"root_drift_m": 0.0, "mpkpe_local_mm": 0.0}, "clips": clips}
+
+    this = result({"walk": 0.2, "run": 1.5, "sprint": 0.9, "stand": 0.05}, [30.0, 41.0, 44.0, 20.0])
+    other = result({"walk": 0.3, "run": 1.0, "sprint": 0.95, "squat": 0.1}, [33.0, 40.0, 47.0, 25.0])
+    results = tmp_path / "results.json"
+    runs = [{"name": "T8", **this}, {"name": "bare", "clips": []}, {"name": "S", "summary": this["summary"]}]
+    results.write_text(json.dumps({"runs": runs}))
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "eval.json").write_text(json.dumps(other))
+    eval_compare.main(["{}:T8".format(results), str(tmp_path / "b"), "--paired"])
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    start = lines.index("paired per clip, this - other (3 in both; only in one: squat, stand)".split())
+    drift = np.array([0.2 - 0.3, 1.5 - 1.0, 0.9 - 0.95])  # walk, run, sprint
+    error = np.array([30.0 - 33.0, 41.0 - 40.0, 44.0 - 47.0])
+    expected = {}
+    for key, d in (("mpkpe_local_mm", error), ("root_drift_m", drift)):
+        se = d.std(ddof=1) / np.sqrt(3)
+        expected[key] = [key, "{:+.4f}".format(d.mean()), "{:.4f}".format(se), str((d < 0).sum()), str((d > 0).sum())]
+    assert sorted(lines[start + 2 : start + 4]) == sorted(expected.values())
+    paired = eval_report.paired_differences(this, other)["metrics"]["root_drift_m"]
+    assert paired["mean"] == pytest.approx(drift.mean()) and paired["rows"] == 3
+    assert (paired["lower"], paired["higher"]) == (2, 1)
+    for args, message in (
+        (["{}:T9".format(results), str(tmp_path / "b")], "THIS {0}:T9: no run 'T9' in {0} (runs: ['T8', 'bare', 'S'])"),
+        ([str(tmp_path / "b"), "{}:S".format(results), "--paired"], "--paired: the other result has no per-clip rows"),
+        (["{}:bare".format(results), str(tmp_path / "b")], "run 'bare' of {} has no \"summary\" mapping"),
+        (["{}:T8".format(results), str(tmp_path / "b"), "--write"], "is a run of a results file"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            eval_compare.main(args)
+        assert message.format(results) in str(e.value)
+    assert json.loads(results.read_text())["runs"][0] == {"name": "T8", **this}  # nothing written
+
+
 def standing_clip(frames, fps):
     """A clip of `frames` frames at `fps` standing still (the canonical clip format, validated)."""
     from pose import readers
