@@ -41,7 +41,9 @@ bar chart `<out>/eval.png` and printed as a table:
   lateral part and a lag near 0, and one that overshoots and undershoots the reference's speed changes a
   mean lag near 0 with a lateral part well below the drift (per clip, lags of either sign);
   root_drift_per_10s_m: the same drift x 10 s / the clip's length (the targets' "per 10 s"; for a CMG
-  row, the episode's length), comparable between clips and sets of other lengths;
+  row, the episode's length), comparable between clips and sets of other lengths (a linear rate: on clips
+  of a few seconds or less it also scales up the offset the first steps leave, x10 on a 1-s clip, so read
+  root_drift_m beside it there);
   root_heading_error_rad: |yaw - reference yaw| (wrapped to [0, pi]) at its last measured step.
   A heading error of e rad walks the robot off the reference path at sin(e) of its speed, so a drift
   with a large heading error comes from turning, not from speed.
