@@ -2,7 +2,7 @@
 reference root does in each clip.
 
     python bench/drift_by_reference.py --motion_file M --eval DIR [--eval DIR2 ...] [--vel_smooth_window 5]
-        [--speed 1.0] [--split 0.3] [--top 10] --out bench/results/NAME
+        [--speed 1.0] [--split 0.3] [--end_split 2.0] [--top 10] --out bench/results/NAME
 
 --eval takes an eval.py output folder (its eval.json) or `FILE.json:RUN`, a run of a bench/results
 tracking-quality file (its "runs" list); with several, a clip's drift is their mean (clips in all of
@@ -15,11 +15,17 @@ as training reads it), taken in the root's heading frame (`metrics.heading_frame
 - `sideways_at_speed_s`: the same beyond 45 degrees;
 - `max_speed_change_mps`: the largest change of the 1-s mean speed within one second (a sprint start, a
   sudden stop);
-- `mean_yaw_rate_radps`: mean |yaw rate| of the root.
+- `mean_yaw_rate_radps`: mean |yaw rate| of the root;
+- `end_speed_mps`: the mean horizontal speed over the clip's last second: the drift is taken at the
+  clip's end, where a robot that follows the reference a time t late is t x this speed away;
+- `end_forward_mps`: the mean forward velocity over the clip's last second (negative: it ends running
+  backwards). eval.py's `root_lag_m` is taken along the reference's heading, so on a clip that ends
+  running backwards a negative lag is the robot behind the reference on its path.
 
 Printed and written (NAME.json, NAME.png): each feature's correlation with the drift across clips, a
 least-squares fit drift ~ 1 + mean speed + backward-at-speed seconds, the clips with more than --split
-seconds of backward-at-speed against the others, and the --top clips by drift.
+seconds of backward-at-speed against the others, the clips that end faster than --end_split m/s against
+the others, and the --top clips by drift.
 """
 
 from __future__ import annotations
@@ -49,6 +55,8 @@ FEATURES = (
     "sideways_at_speed_s",
     "max_speed_change_mps",
     "mean_yaw_rate_radps",
+    "end_speed_mps",
+    "end_forward_mps",
 )
 
 
@@ -91,6 +99,8 @@ def clip_features(lib: MotionLib, clip: int, speed_threshold: float) -> Dict[str
         "sideways_at_speed_s": float((fast & (off_heading > numpy.pi / 4)).sum() / fps),
         "max_speed_change_mps": float(change.max()),
         "mean_yaw_rate_radps": float(root_ang_vel[:, 2].abs().mean()),
+        "end_speed_mps": float(speed[-second:].mean()),
+        "end_forward_mps": float(v[-second:, 0].mean()),
     }
 
 
@@ -102,13 +112,14 @@ def correlation(x: Sequence[float], y: Sequence[float]) -> float:
     return float(numpy.corrcoef(x, y)[0, 1])
 
 
-def analyse(rows: List[dict], split: float, top: int) -> dict:
+def analyse(rows: List[dict], split: float, end_split: float, top: int) -> dict:
     """The summary of the module docstring from per-clip rows (name, root_drift_m and the FEATURES)."""
     drift = numpy.array([r["root_drift_m"] for r in rows])
     column = {k: numpy.array([r[k] for r in rows]) for k in FEATURES}
     design = numpy.column_stack([numpy.ones(len(rows)), column["mean_speed_mps"], column["backward_at_speed_s"]])
     coef = numpy.linalg.lstsq(design, drift, rcond=None)[0]
     above = column["backward_at_speed_s"] > split
+    fast_end = column["end_speed_mps"] > end_split
 
     def group(mask):
         return {"clips": int(mask.sum()), "mean_root_drift_m": float(drift[mask].mean()) if mask.any() else None}
@@ -127,6 +138,9 @@ def analyse(rows: List[dict], split: float, top: int) -> dict:
         "split_backward_at_speed_s": split,
         "above_split": group(above),
         "at_or_below_split": group(~above),
+        "end_speed_split_mps": end_split,
+        "above_end_speed_split": group(fast_end),
+        "at_or_below_end_speed_split": group(~fast_end),
         "top": [rows[i]["name"] for i in order[:top]],
         "top_share_of_drift": float(drift[order[:top]].sum() / total) if total > 0 else 0.0,
         "mean_root_drift_m_without_top": float(drift[order[top:]].mean()) if len(rows) > top else None,
@@ -176,7 +190,7 @@ def main(args) -> dict:
                 len(rows), args.motion_file, names[:5]
             )
         )
-    summary = analyse(rows, args.split, args.top)
+    summary = analyse(rows, args.split, args.end_split, args.top)
     record = {
         "benchmark": "root drift against the reference root's motion, per clip",
         "date": datetime.date.today().isoformat(),
@@ -209,7 +223,21 @@ def main(args) -> dict:
             args.split, above["clips"], fmt(above), below["clips"], fmt(below)
         )
     )
-    print("  top {} by drift ({:.0%} of the total): {}".format(args.top, summary["top_share_of_drift"], summary["top"]))
+    fast, slow = summary["above_end_speed_split"], summary["at_or_below_end_speed_split"]
+    print(
+        "  ending faster than {} m/s: {} clips, drift {}; the others: {} clips, drift {}".format(
+            args.end_split, fast["clips"], fmt(fast), slow["clips"], fmt(slow)
+        )
+    )
+    print("  top {} by drift ({:.0%} of the total):".format(args.top, summary["top_share_of_drift"]))
+    by_name = {r["name"]: r for r in rows}
+    for name in summary["top"]:
+        r = by_name[name]
+        print(
+            "    {:<32} drift {:.3f} m, ends at {:+.2f} m/s forward".format(
+                name, r["root_drift_m"], r["end_forward_mps"]
+            )
+        )
     print("Wrote {0}.json and {0}.png".format(args.out))
     return record
 
@@ -221,6 +249,7 @@ def parse(argv=None):
     p.add_argument("--vel_smooth_window", type=int, default=5, help="velocity filter taps (the recipe's 5)")
     p.add_argument("--speed", type=float, default=1.0, help="m/s: 'at speed' above this")
     p.add_argument("--split", type=float, default=0.3, help="s of backward-at-speed that splits the clips")
+    p.add_argument("--end_split", type=float, default=2.0, help="m/s of end speed that splits the clips")
     p.add_argument("--top", type=int, default=10, help="clips listed by drift")
     p.add_argument("--out", required=True, help="output path without extension (.json and .png)")
     return p.parse_args(argv)

@@ -36,8 +36,9 @@ bar chart `<out>/eval.png` and printed as a table:
   (these are means over each env's played steps, then over envs)
 - root_drift_m: xy distance of the robot root from the reference root at the episode's end, and its two
   parts in the reference's heading frame (`metrics.root_offset`): root_lag_m, signed, how far the robot
-  is behind the reference along the reference's heading (negative: ahead), and root_drift_lateral_m, how
-  far beside it; a policy that falls behind at speed shows a positive mean lag, one that wanders a
+  is behind the reference along the reference's heading (negative: ahead; on a clip that ends running
+  backwards, a robot behind the reference on its path is ahead along its heading), and
+  root_drift_lateral_m, how far beside it; a policy that falls behind at speed shows a positive mean lag, one that wanders a
   lateral part and a lag near 0, and one that overshoots and undershoots the reference's speed changes a
   mean lag near 0 with a lateral part well below the drift (per clip, lags of either sign);
   root_drift_per_10s_m: the same drift x 10 s / the clip's length (the targets' "per 10 s"; for a CMG

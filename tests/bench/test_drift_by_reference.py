@@ -68,6 +68,11 @@ def test_features_follow_the_reference_root(motions):
     assert features["forward"]["max_speed_change_mps"] == pytest.approx(0.0, abs=0.05)
     assert features["stand"]["mean_speed_mps"] == pytest.approx(0.0, abs=1e-6)
     assert features["stand"]["backward_at_speed_s"] == 0.0
+    # the last second: forward at +1.5 m/s, backwards at -1.5 m/s along where the pelvis faces
+    assert features["forward"]["end_forward_mps"] == pytest.approx(1.5, abs=0.05)
+    assert features["backward"]["end_forward_mps"] == pytest.approx(-1.5, abs=0.05)
+    assert features["stand"]["end_forward_mps"] == pytest.approx(0.0, abs=1e-6)
+    assert features["backward"]["end_speed_mps"] == pytest.approx(1.5, abs=0.05)
 
 
 def test_a_start_from_rest_is_the_largest_speed_change(tmp_path):
@@ -84,7 +89,9 @@ def test_the_drift_is_averaged_over_results_and_split_by_backward_at_speed(motio
     a = eval_result(tmp_path / "a", {"forward": 0.2, "backward": 1.0, "stand": 0.0, "other": 5.0})
     b = eval_result(tmp_path / "b", {"forward": 0.4, "backward": 0.6, "stand": 0.1})
     out = str(tmp_path / "out" / "drift")
-    args = dbr.parse(["--motion_file", str(motions), "--eval", a, "--eval", b, "--top", "1", "--out", out])
+    args = dbr.parse(
+        ["--motion_file", str(motions), "--eval", a, "--eval", b, "--top", "1", "--end_split", "1.0", "--out", out]
+    )
     record = dbr.main(args)
     rows = {r["name"]: r for r in record["clips"]}
     assert sorted(rows) == ["backward", "forward", "stand"]  # "other" is in one result only
@@ -94,6 +101,9 @@ def test_the_drift_is_averaged_over_results_and_split_by_backward_at_speed(motio
     s = record["summary"]
     assert s["above_split"] == {"clips": 1, "mean_root_drift_m": pytest.approx(0.8)}
     assert s["at_or_below_split"] == {"clips": 2, "mean_root_drift_m": pytest.approx(0.175)}
+    # forward and backward end at 1.5 m/s (drifts 0.3 and 0.8), the standing clip at 0 (0.05)
+    assert s["above_end_speed_split"] == {"clips": 2, "mean_root_drift_m": pytest.approx(0.55)}
+    assert s["at_or_below_end_speed_split"] == {"clips": 1, "mean_root_drift_m": pytest.approx(0.05)}
     assert s["top"] == ["backward"] and s["top_share_of_drift"] == pytest.approx(0.8 / 1.15)
     drift = np.array([rows[n]["root_drift_m"] for n in ("forward", "backward", "stand")])
     speed = np.array([rows[n]["mean_speed_mps"] for n in ("forward", "backward", "stand")])
