@@ -1,6 +1,7 @@
 """Learning curves of a training run, from its TensorBoard events: JSON data and a PNG.
 
     python bench/learning_curves.py RUN_DIR --out bench/results/NAME [--device "NVIDIA H100"] [--command "..."]
+        [--at_minutes 5.5,10]
 
 Curves: mean episode length as a fraction of the clip length (`metric_completion`), each tracking
 reward as its mean per policy step over the clip (`metric_tracking_*` x dt, in [0, 1]), the mean
@@ -13,6 +14,11 @@ relative to the commanded speed: metric_cmd_vel_error / metric_cmd_speed of the 
 the error of the episode-mean velocity (metric_cmd_mean_vel_error: |mean of command - heading-frame
 velocity| over an episode, without the within-stride oscillation; m/s and relative likewise) and of
 the episode-mean yaw rate (metric_cmd_mean_yaw_rate_error, rad/s).
+`training_minutes` is the run's time at each iteration: its collection and learning times added up (the
+first iteration's compilation included; saving and logging, under 1 % of a run, left out; the pieces of
+a resumed run add up). `--at_minutes` records and prints the first iteration at each of those minutes,
+the checkpoint to evaluate for a quality-per-minute point of one run (`iteration_at_minutes`; saved
+checkpoints are every `runner.save_interval` iterations: take the nearest).
 Writes NAME.json and NAME.png.
 """
 
@@ -76,6 +82,7 @@ def curves(scalars: dict) -> dict:
         "state_estimator_mse": find(scalars, "Loss/estimator"),
         "solver_iteration_limit_episode_fraction": find(scalars, "metric_solver_iteration_limit"),
     }
+    out["training_minutes"] = training_minutes(out["collection_time_s"], out["learning_time_s"])
     for term in TRACKING:
         out[term + "_per_step"] = [(s, v * POLICY_DT) for s, v in find(scalars, "metric_" + term)]
     speed = dict(find(scalars, "metric_cmd_speed"))
@@ -88,6 +95,21 @@ def curves(scalars: dict) -> dict:
     if yaw_rate:
         out["cmd_mean_yaw_rate_error_radps"] = yaw_rate
     return out
+
+
+def training_minutes(collection: list, learning: list) -> list:
+    """[(iteration, minutes of collection and learning up to and including it)] of the per-iteration times."""
+    learning_s = dict(learning)
+    total, out = 0.0, []
+    for step, seconds in collection:
+        total += seconds + learning_s.get(step, 0.0)
+        out.append((step, total / 60.0))
+    return out
+
+
+def iteration_at_minutes(minutes: list, at: float):
+    """The first iteration of a `training_minutes` curve at `at` minutes or later; None when the run is shorter."""
+    return next((step for step, m in minutes if m >= at), None)
 
 
 def summary(data: dict, window: int = 20, early_iteration: int = 20) -> dict:
@@ -168,6 +190,14 @@ def result_text(result: dict) -> str:
     return text + "\n"
 
 
+def minutes_list(text: str) -> list:
+    """--at_minutes: "5.5,10" -> [5.5, 10.0]."""
+    try:
+        return [float(m) for m in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected comma-separated minutes, e.g. 5.5,10; got {!r}".format(text))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", type=Path)
@@ -175,6 +205,9 @@ def main():
     p.add_argument("--device", default="", help="device the run used (for the record)")
     p.add_argument("--command", default="", help="command that produced the run (for the record)")
     p.add_argument("--extra", default="{}", help="JSON object merged into the result")
+    p.add_argument(
+        "--at_minutes", type=minutes_list, default=[], help="comma-separated minutes: the first iteration at each"
+    )
     args = p.parse_args()
     scalars, minutes = read_scalars(args.run_dir)
     data = curves(scalars)
@@ -188,12 +221,17 @@ def main():
         "summary": summary(data),
         "curves": data,
     }
+    if args.at_minutes:
+        minutes = data["training_minutes"]
+        result["iteration_at_minutes"] = {"{:g}".format(m): iteration_at_minutes(minutes, m) for m in args.at_minutes}
     result.update(json.loads(args.extra))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(result_text(result))
     plot(data, out.with_suffix(".png"), "{} ({})".format(args.run_dir.name, args.device))
     print(json.dumps(result["summary"], indent=1))
+    for m, iteration in result.get("iteration_at_minutes", {}).items():
+        print("{} min: iteration {}".format(m, "- (the run is shorter)" if iteration is None else iteration))
 
 
 if __name__ == "__main__":

@@ -101,6 +101,37 @@ def test_command_line_writes_json_and_png(tmp_path):
     assert out.with_suffix(".png").stat().st_size > 0
 
 
+def test_training_minutes_add_up_collection_and_learning_and_find_an_iteration(tmp_path):
+    """Every iteration 6 s of collection and 3 s of learning: 0.15 min each; 0.5 min is first reached at
+    iteration 4 (0.6 min), 10 min never in 25 iterations; a bad --at_minutes is refused by argparse."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(tmp_path / "run"))
+    for it in range(1, 26):
+        writer.add_scalar("Perf/collection time", 6.0, it)
+        writer.add_scalar("Perf/learning_time", 3.0, it)
+    writer.close()
+    out = tmp_path / "curves"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path / "run"), "--out", str(out), "--at_minutes", "0.5,10"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result = json.loads(out.with_suffix(".json").read_text())
+    minutes = result["curves"]["training_minutes"]
+    assert [step for step, _ in minutes] == list(range(1, 26))
+    assert [m for _, m in minutes] == pytest.approx([0.15 * k for k in range(1, 26)], rel=1e-6)
+    assert result["iteration_at_minutes"] == {"0.5": 4, "10": None}
+    assert "0.5 min: iteration 4" in done.stdout and "10 min: iteration - (the run is shorter)" in done.stdout
+    bad = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path / "run"), "--out", str(out), "--at_minutes", "5,ten"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "expected comma-separated minutes" in bad.stderr
+
+
 def test_result_text_one_line_per_curve_at_float32_precision():
     lc = load_bench_script("learning_curves")
     steps = range(1, 301)
