@@ -28,10 +28,10 @@ every message) at 50 Hz, through a state machine driven by the robot's remote:
 Faults send the robot to damping, and it stays there (until SELECT or Ctrl-C, exit code 1): no valid
 LowState for 50 ms, LowStates whose `tick` (the robot's state counter) has not advanced for 0.1 s once it
 has been seen to advance (a stream that repeats one state; `lowstate_tick_timeout_s`, 0: off; simulator
-bridges that publish a constant tick are not checked, with a note after 1 s), a non-finite state, a pelvis tilt beyond 1 rad, an exception
-inside a step (its type, message and place are logged). SELECT in any state, Ctrl-C or SIGTERM: damping for 0.5 s, then exit
-0. Every commanded q is clamped to its joint range and nothing non-finite is sent (a non-finite command
-becomes damping). An exception outside the steps sends one damping command and exits 2; every way out
+bridges that publish a constant tick are not checked, with a note after 1 s), a non-finite state, a pelvis
+tilt beyond 1 rad, an exception inside a step (its type, message and place are logged). SELECT in any
+state, Ctrl-C or SIGTERM: damping for 0.5 s, then exit 0. Every commanded q is clamped to its joint range
+and nothing non-finite is sent (a non-finite command becomes damping). An exception outside the steps sends one damping command and exits 2; every way out
 closes DDS first (left to the interpreter's exit, its deletion can hang the process). The reference
 gate's counts (rejected, stale) and the non-finite actions are reported once a second while they grow
 (`deploy_real.student_step`), and in the last line. Numbers: deploy_real/configs/g1.yaml.

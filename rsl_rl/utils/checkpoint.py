@@ -1,8 +1,9 @@
 """read_checkpoint: the one reader of training checkpoints (`model_<iteration>.pt`), this project's and TWIST's.
 
 Every file is read with torch.load(weights_only=True): tensors and plain values only (numpy scalars and
-arrays of numbers, booleans or text among them: `numpy_globals`), no code from the file runs. A checkpoint of TWIST's own rsl_rl runner is recognised by its parameter names and converted
-in memory to this project's format (docs/learning.md, Checkpoints and resume):
+arrays of numbers, booleans or text among them: `numpy_globals`), no code from the file runs. A checkpoint
+of TWIST's own rsl_rl runner is recognised by its parameter names and converted in memory to this
+project's format (docs/learning.md, Checkpoints and resume):
 
 - TWIST pickles its observation normalisers as `rsl_rl.utils.normalizer.Normalizer` module objects. The
   load maps that class name to `TwistNormalizer`, a plain stand-in that only receives the pickled
@@ -116,6 +117,7 @@ def numpy_globals() -> Dict[Tuple[str, str], Any]:
     return found
 
 
+@functools.lru_cache(maxsize=None)
 def _numpy_dtype_classes() -> List[Any]:
     """The dtype classes of numbers, booleans and text (numpy >= 1.20 gives each dtype its own class, which a
     named safe_globals load must allow)."""

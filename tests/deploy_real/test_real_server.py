@@ -190,6 +190,26 @@ def assert_sdk_accepts_crc(wire, every=10):
         assert msg.crc == CRC().Crc(msg)
 
 
+def run_until_fault(wire, redis_url, tmp_path, perturb, what, heard="robot heard"):
+    """Start the server, play the robot until the log says `heard`, press START, `perturb()` the wire, wait
+    for the fault (`what`, for the timeout message) and stop with Ctrl-C, which must exit 1 after a fault.
+    Returns (the summary, the log, the monotonic time of the perturbation)."""
+    real, real_log, summary = start_real_server(wire, redis_url, tmp_path)
+    log = tmp_path / "real.log"
+    try:
+        wire.play_robot()
+        wait_for(lambda: heard in log.read_text(), 20, "the robot heard")
+        wire.press_start()
+        t_perturbed = time.monotonic()
+        perturb()
+        wait_for(lambda: "FAULT" in log.read_text(), 5, what)
+        assert finish(real, real_log, sig=signal.SIGINT) == 1, log.read_text()
+    finally:
+        if real.poll() is None:
+            real.kill()
+    return json.loads(summary.read_text()), log.read_text(), t_perturbed
+
+
 def test_fsm_by_remote_policy_tracks_a_walking_clip_on_sim_robot(wire, redis_server, tmp_path):
     """The whole state machine driven by sim_robot's emulated buttons; in the policy state the shipped student
     tracks a walking clip streamed by the high-level server through Redis, and the robot stays upright.
@@ -447,20 +467,11 @@ def test_a_robot_of_another_type_is_refused_before_any_command(wire, redis_serve
 def test_lowstates_that_stop_updating_are_a_fault(wire, redis_server, tmp_path):
     """The robot keeps publishing at 500 Hz, but one state: its tick no longer advances. Damping after
     lowstate_tick_timeout_s (0.1 s), though every LowState is fresh."""
-    real, real_log, summary = start_real_server(wire, redis_server.url, tmp_path)
-    log = tmp_path / "real.log"
-    try:
-        wire.play_robot()
-        wait_for(lambda: "robot heard" in log.read_text(), 20, "the robot heard")
-        wire.press_start()
-        t_frozen = time.monotonic()
+
+    def freeze():
         wire.frozen_tick = 7
-        wait_for(lambda: "FAULT" in log.read_text(), 5, "the frozen-tick fault")
-        assert finish(real, real_log, sig=signal.SIGINT) == 1, log.read_text()
-    finally:
-        if real.poll() is None:
-            real.kill()
-    result = json.loads(summary.read_text())
+
+    result, _, t_frozen = run_until_fault(wire, redis_server.url, tmp_path, freeze, "the frozen-tick fault")
     assert result["states"] == ["zero_torque", "move_to_default", "damping"] and result["lowstate_tick_advanced"]
     assert len(result["faults"]) == 1 and result["faults"][0]["reason"].startswith("LowState tick frozen at 7")
     damped = [t for t, c, _ in wire.decoded(since=t_frozen) if np.all(c.kp == 0) and np.all(c.kd[:29] > 0)]
@@ -472,23 +483,15 @@ def test_lowstates_without_a_crc_are_accepted_with_one_note_and_still_checked(wi
     """The robot publishes LowStates with crc 0 (unitree_mujoco's bridge never sets it): the server hears it,
     notes it once, acts on its buttons, and still faults on what it carries (here the pelvis upside down)."""
     wire.no_crc = True
-    real, real_log, summary = start_real_server(wire, redis_server.url, tmp_path)
-    log = tmp_path / "real.log"
-    try:
-        wire.play_robot()
-        wait_for(lambda: "robot heard (mode_machine 5, g1_29dof_rev_1_0" in log.read_text(), 20, "the robot heard")
-        wire.press_start()
-        wire.quat_wxyz = (0.0, 1.0, 0.0, 0.0)  # upside down: a fault, CRC or not
-        wait_for(lambda: "FAULT" in log.read_text(), 5, "the tilt fault")
-        assert finish(real, real_log, sig=signal.SIGINT) == 1, log.read_text()
-    finally:
-        if real.poll() is None:
-            real.kill()
-    out = log.read_text()
+
+    def upside_down():  # a fault, CRC or not
+        wire.quat_wxyz = (0.0, 1.0, 0.0, 0.0)
+
+    heard = "robot heard (mode_machine 5, g1_29dof_rev_1_0"
+    result, out, _ = run_until_fault(wire, redis_server.url, tmp_path, upside_down, "the tilt fault", heard)
     assert out.count(NO_CRC_NOTE) == 1
     assert out.index(NO_CRC_NOTE) < out.index("robot heard")
     assert_motion_switcher_unreachable_noted(out)
-    result = json.loads(summary.read_text())
     assert result["states"] == ["zero_torque", "move_to_default", "damping"]
     assert len(result["faults"]) == 1 and result["faults"][0]["reason"].startswith("pelvis tilt")
     assert result["lowstate_crc_errors"] == 0
