@@ -6,7 +6,8 @@ reference root does in each clip.
 
 --eval takes an eval.py output folder (its eval.json) or `FILE.json:RUN`, a run of a bench/results
 tracking-quality file (its "runs" list); with several, a clip's drift is their mean (clips in all of
-them). The reference's root velocity is the motion library's (the box filter of --vel_smooth_window taps,
+them; clips of --motion_file that a result lacks are left out, named in a WARNING line and in
+`clips_left_out`). Clips are matched by eval.py's row names (`eval_report.unique_clip_names`). The reference's root velocity is the motion library's (the box filter of --vel_smooth_window taps,
 as training reads it), taken in the root's heading frame (`metrics.heading_frame_velocity`). Per clip:
 
 - `mean_speed_mps`: mean horizontal root speed;
@@ -46,7 +47,7 @@ import torch  # noqa: E402
 
 from legged_gym.envs.mdp.metrics import heading_frame_velocity  # noqa: E402
 from legged_gym.gym_utils.helpers import UsageError, run_script  # noqa: E402
-from legged_gym.scripts.eval_report import read_result_source  # noqa: E402
+from legged_gym.scripts.eval_report import read_result_source, unique_clip_names  # noqa: E402
 from pose.utils.motion_lib_pkl import MotionLib  # noqa: E402
 
 FEATURES = (
@@ -177,13 +178,20 @@ def main(args) -> dict:
         raise UsageError("--top {}: expected at least 1".format(args.top))
     drifts = [read_clip_drift(source) for source in args.eval]
     lib = MotionLib(args.motion_file, device="cpu", smooth_window=args.vel_smooth_window)
-    names = lib.motion_names
-    rows = []
+    names = unique_clip_names(lib.motion_names, lib.motion_files)  # eval.py's row names
+    rows, left_out = [], []
     for i, name in enumerate(names):
         if all(name in d for d in drifts):
             row = {"name": name, "root_drift_m": float(numpy.mean([d[name] for d in drifts]))}
             row.update(clip_features(lib, i, args.speed))
             rows.append(row)
+        else:
+            left_out.append(name)
+    if left_out:
+        print(
+            "WARNING: {} of the {} clips of --motion_file {} are not in every --eval result and are left out "
+            "(e.g. {})".format(len(left_out), len(names), args.motion_file, ", ".join(left_out[:3]))
+        )
     if len(rows) < 3:
         raise UsageError(
             "--eval: only {} clip(s) of --motion_file {} are in every result (clip names: {})".format(
@@ -201,6 +209,7 @@ def main(args) -> dict:
         "vel_smooth_window": args.vel_smooth_window,
         "speed_threshold_mps": args.speed,
         "summary": summary,
+        "clips_left_out": left_out,
         "clips": rows,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

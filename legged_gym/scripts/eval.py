@@ -55,7 +55,9 @@ is shifted by the clip's displacement, so its xy is the last frame's).
 Why envs failed (`failure_causes`, per clip and in the summary): the share of the clip's envs whose first
 episode ended by each failure term of the task (`legged_gym.envs.mdp.terminations.FAILURE_CAUSES`:
 torso_contact, orientation, height, root_speed, pose, drift; an episode can end by several at once),
-and `keybody_error`: the share that played the clip to its end but exceeded the 0.25 m key-body error.
+`non_finite`: the share whose simulation diverged (a NaN or infinite error, offset or heading ends the
+episode as a failure there; its errors and drift are those of the step before), and `keybody_error`: the
+share that played the clip to its end but exceeded the 0.25 m key-body error.
 When the clips come from more than one folder (e.g. a set combined by `python -m pose.manifest`),
 `groups` holds the same means per folder (named relative to the folders' common parent; `clips`: how
 many), also printed after the table.
@@ -163,8 +165,11 @@ from legged_gym.scripts.eval_report import (  # noqa: E402
 RAND_MODES = ("none", "play", "train")
 #: success needs the per-step mean root-relative key-body error to stay at or below this (m)
 SUCCESS_MAX_LOCAL_KEYBODY_ERROR = 0.25
-#: the keys of `failure_causes`: the failure terms, then a finished clip above the key-body error limit
-FAILURE_KEYS = FAILURE_CAUSES + ("keybody_error",)
+#: a failure cause of eval.py's own: a step whose state gave a non-finite error (a diverged simulation)
+NON_FINITE = "non_finite"
+#: the keys of `failure_causes`: the failure terms, a diverged state, then a finished clip above the key-body
+#: error limit
+FAILURE_KEYS = FAILURE_CAUSES + (NON_FINITE, "keybody_error")
 #: per-step errors accumulated over each env's first episode: name -> (metric key, scale to its unit)
 STEP_ERRORS = {
     "kb_world": ("mpkpe_global_mm", 1000.0),
@@ -343,9 +348,11 @@ class FirstEpisodeTracker:
         self.sums = {name: zeros() for name in STEP_ERRORS}
         self.max_kb_local = zeros()
         self.finished_clip = torch.zeros(num_envs, dtype=torch.bool, device=device)  # ended by a time-out
-        self.offset = torch.zeros(num_envs, 2, device=device)  # `metrics.root_offset` at the episode's end
+        self.offset = torch.zeros(num_envs, 2, device=device)  # `metrics.root_offset` of the episode's last step
         self.heading = zeros()
-        self.causes = {name: torch.zeros(num_envs, dtype=torch.bool, device=device) for name in cause_names}
+        self.causes = {
+            name: torch.zeros(num_envs, dtype=torch.bool, device=device) for name in tuple(cause_names) + (NON_FINITE,)
+        }
         self.last_ref_rot: Optional[torch.Tensor] = None  # `observe`: the reference root rotation of the step before
 
     def observe(self, env) -> None:
@@ -386,34 +393,33 @@ class FirstEpisodeTracker:
         heading error (rad, `metrics.heading_error`) now, and the failure terms that fire now
         (`terminations.failures`); (N,) each but the offset. `measured` (N,) bool, default all: the envs
         whose step counts for the errors, the key-body limit and the heading error (the others' stop at
-        their step before); the offset (drift, lag, lateral drift) is the one on the step that ends the
-        episode, and completion counts every step."""
+        their step before); the offset (drift, lag, lateral drift) is the one of the episode's last step,
+        and completion counts every step. A step with a non-finite error, offset or heading (a diverged
+        simulation) ends the episode as a failure of cause `NON_FINITE`, unmeasured: the errors and the
+        offset stay those of the step before."""
         active = self.active
-        failed = active & reset & ~time_out
+        finite = torch.isfinite(offset).all(dim=-1) & torch.isfinite(heading)
+        for value in errors.values():
+            finite &= torch.isfinite(value)
+        diverged = active & ~finite
+        reset = reset | diverged
+        failed = active & reset & (~time_out | diverged)
         for name, mask in (causes or {}).items():
             self.causes[name] |= failed & mask
+        self.causes[NON_FINITE] |= diverged
         self.steps += active.float()
-        measured = active if measured is None else active & measured
-        weight = measured.float()
-        self.measured_steps += weight
+        measured = (active if measured is None else active & measured) & finite
+        self.measured_steps += measured.float()
         for name, value in errors.items():
-            self.sums[name] += weight * value
+            self.sums[name] += torch.where(measured, value, torch.zeros_like(value))
         self.max_kb_local = torch.where(
             measured, torch.maximum(self.max_kb_local, errors["kb_local"]), self.max_kb_local
         )
         self.heading = torch.where(measured, heading, self.heading)
         ended = active & reset
-        self.finished_clip |= ended & time_out
-        self.offset = torch.where(ended.unsqueeze(-1), offset, self.offset)
+        self.finished_clip |= ended & time_out & ~diverged
+        self.offset = torch.where((active & finite).unsqueeze(-1), offset, self.offset)
         self.active = active & ~ended
-
-    def close(self, env) -> None:
-        """Envs still in their first episode (the step limit was reached): root offset and heading error of
-        their current state."""
-        offset = metrics.root_offset(env.root_states[:, 0:3], env._ref_root_pos, env._ref_root_rot)
-        self.offset = torch.where(self.active.unsqueeze(-1), offset, self.offset)
-        heading = metrics.heading_error(env.base_quat, env._ref_root_rot)
-        self.heading = torch.where(self.active, heading, self.heading)
 
     def per_env(self, clip_lengths: torch.Tensor, dt: float) -> Dict[str, torch.Tensor]:
         """The metric keys, one value per env; clip_lengths (N,) s of each env's clip. Completion is 1 for a
@@ -475,13 +481,15 @@ class CommandTracker(FirstEpisodeTracker):
         """The command errors of one step of every env, before `observe_step` of that step ends episodes:
         commands (N, 3), root quaternion xyzw (N, 4), pelvis-frame linear and angular velocities (N, 3)
         (the env's `base_*`; bench/bench_sim2sim_cmg.py passes those of a MuJoCo state)."""
-        weight = (self.active & (self.steps >= self.settle_steps)).float()
-        self.cmd_steps += weight
-        self.cmd_vel_sum += weight * metrics.command_velocity_error(commands, base_lin_vel)
-        self.yaw_rate_sum += weight * (commands[:, 2] - base_ang_vel[:, 2]).abs()
-        self.residual_sum += weight.unsqueeze(-1) * metrics.command_residual(
-            commands, base_quat, base_lin_vel, base_ang_vel
-        )
+        vel_error = metrics.command_velocity_error(commands, base_lin_vel)
+        yaw_rate_error = (commands[:, 2] - base_ang_vel[:, 2]).abs()
+        residual = metrics.command_residual(commands, base_quat, base_lin_vel, base_ang_vel)
+        finite = torch.isfinite(vel_error) & torch.isfinite(yaw_rate_error) & torch.isfinite(residual).all(dim=-1)
+        counted = self.active & (self.steps >= self.settle_steps) & finite  # a diverged step: `observe_step`
+        self.cmd_steps += counted.float()
+        self.cmd_vel_sum += torch.where(counted, vel_error, torch.zeros_like(vel_error))
+        self.yaw_rate_sum += torch.where(counted, yaw_rate_error, torch.zeros_like(yaw_rate_error))
+        self.residual_sum += torch.where(counted.unsqueeze(-1), residual, torch.zeros_like(residual))
 
     def per_env(self, clip_lengths: torch.Tensor, dt: float) -> Dict[str, torch.Tensor]:
         """The base's keys and the absolute CMG keys (the relative ones are per row: `summarize_commands`)."""
@@ -662,7 +670,6 @@ def evaluate(
     finally:
         progress.close()
         env.pre_reset_callback = None
-    tracker.close(env)
     per_env, failures = tracker.per_env(clip_lengths, env.dt), tracker.failures_per_env()
     if commands is not None:
         return summarize_commands(per_env, row_of_env, commands, failures)

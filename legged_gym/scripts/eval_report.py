@@ -99,17 +99,19 @@ def repeated_files_warning(files: Sequence[str]) -> Optional[str]:
 
 def unique_clip_names(names: Sequence[str], files: Sequence[str]) -> List[str]:
     """The row names of clips (`MotionLib.motion_names`: file stems) and their files: the stem, unless other
-    clips share it (the same stem in two folders, e.g. a segment and its mirror set's namesake); those get
+    files share it (the same stem in two folders, e.g. a segment and its mirror set's namesake); those get
     their file's path relative to the folder the sharing files have in common ("lafan/walk1_seg000.pkl",
-    "lafan_120fps/walk1_seg000.pkl"), and a file listed twice gets " (2)", " (3)" after the later ones."""
+    "lafan_120fps/walk1_seg000.pkl"), and a file listed twice gets " (2)", " (3)" after the later ones
+    (its first listing keeps the name it would have alone)."""
     out = list(names)
+    paths = [os.path.abspath(f) for f in files]
     for name in dict.fromkeys(names):
         ids = [i for i, n in enumerate(names) if n == name]
-        if len(ids) > 1:
-            paths = [os.path.abspath(files[i]) for i in ids]
-            root = os.path.commonpath([os.path.dirname(f) for f in paths])
-            for i, path in zip(ids, paths):
-                out[i] = Path(os.path.relpath(path, root)).as_posix()
+        sharing = list(dict.fromkeys(paths[i] for i in ids))  # the distinct files of this stem
+        if len(sharing) > 1:
+            root = os.path.commonpath([os.path.dirname(f) for f in sharing])
+            for i in ids:
+                out[i] = Path(os.path.relpath(paths[i], root)).as_posix()
     seen: Dict[str, int] = {}
     for i, name in enumerate(out):
         seen[name] = seen.get(name, 0) + 1

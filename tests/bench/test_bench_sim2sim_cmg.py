@@ -90,7 +90,7 @@ def test_benchmark_scores_both_sides_and_sim2sim_recomputes_from_the_trajectory(
         assert result["summary"][side]["cmd_vel_error_rel"] == walk[side]["cmd_vel_error_rel"]
         mean = (walk[side]["completion"] + stand[side]["completion"]) / 2
         assert result["summary"][side]["completion"] == pytest.approx(mean)
-    assert set(walk["sim2sim"]["failure_causes"]) == set(bench.SIM2SIM_CAUSES) | {"keybody_error"}
+    assert set(walk["sim2sim"]["failure_causes"]) == set(bench.SIM2SIM_CAUSES) | {"non_finite", "keybody_error"}
     assert set(result["summary"]["within_20_percent"]) == {"completion", "cmd_vel_error_rel"}
 
     # the sim2sim row again (deterministic), its errors recomputed from the MuJoCo qpos / qvel it measured

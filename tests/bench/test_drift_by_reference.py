@@ -122,6 +122,32 @@ def test_the_drift_is_averaged_over_results_and_split_by_backward_at_speed(motio
     assert "backward-at-speed > 0.3 s: 1 clips, drift 0.800 m" in capsys.readouterr().out
 
 
+def test_clips_are_matched_by_eval_row_names_and_the_missing_ones_named(tmp_path, capsys):
+    """A stem in two folders (a clip and its mirror set's namesake) is a row of eval.py named by its path
+    from the folders' common parent (`eval_report.unique_clip_names`): both rows are analysed, not dropped.
+    A clip that a result lacks is left out, named in a WARNING line and in `clips_left_out`."""
+    n = int(4 * FPS)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    velocities = {
+        "a/walk.pkl": [1.0, 0.0],
+        "b/walk.pkl": [2.0, 0.0],
+        "a/stand.pkl": [0.0, 0.0],
+        "a/jog.pkl": [1.5, 0.0],
+    }
+    for name, velocity in velocities.items():
+        clip(tmp_path / name, np.tile(velocity, (n, 1)), 0.0)
+    manifest = write_manifest(tmp_path / "set.yaml", list(velocities))
+    result = eval_result(tmp_path / "r", {"a/walk.pkl": 0.2, "b/walk.pkl": 0.6, "stand": 0.1})
+    record = dbr.main(dbr.parse(["--motion_file", str(manifest), "--eval", result, "--out", str(tmp_path / "o")]))
+    rows = {r["name"]: r for r in record["clips"]}
+    assert sorted(rows) == ["a/walk.pkl", "b/walk.pkl", "stand"]
+    assert rows["b/walk.pkl"]["mean_speed_mps"] == pytest.approx(2.0, abs=0.02)  # its own clip's features
+    assert record["summary"]["mean_root_drift_m"] == pytest.approx(0.3)
+    assert record["clips_left_out"] == ["jog"]
+    assert "WARNING: 1 of the 4 clips of --motion_file" in capsys.readouterr().out
+
+
 def test_a_run_of_a_results_file_is_read_and_bad_sources_are_named(tmp_path):
     results = tmp_path / "results.json"
     run = {"name": "T", "summary": {"root_drift_m": 0.3}, "clips": [{"name": "walk", "root_drift_m": 0.3}]}

@@ -455,7 +455,8 @@ def test_first_episode_tracker_keeps_the_causes_of_each_first_failure():
 
 def test_first_episode_tracker_measures_only_the_measured_steps():
     """Pure tracker: root_drift_m, root_lag_m and root_drift_lateral_m come from the offset passed on the
-    step that ends an env's first episode (its norm, minus its forward part, its absolute left part). A step
+    last step of an env's first episode (its norm, minus its forward part, its absolute left part; for an
+    env still playing, the latest step's). A step
     outside `measured` (eval.py's env path: a time-out, where the reference has looped to the clip's first
     frame) counts for completion only: the error means, the key-body limit and root_heading_error_rad
     stop at the step before. Later steps change nothing."""
@@ -477,15 +478,40 @@ def test_first_episode_tracker_measures_only_the_measured_steps():
         heading = torch.tensor([0.1, 0.2, 0.3]) * (k + 1)
         t.observe_step(errors, reset, time_out, offset, heading, measured=~(reset & time_out))
     out = t.per_env(torch.full((3,), 0.1), 0.02)
-    assert out["root_drift_m"].tolist() == pytest.approx([2.0, 4.0, 0.0])  # env 2: set by close(env)
-    assert out["root_lag_m"].tolist() == pytest.approx([1.2, -2.4, 0.0])
-    assert out["root_drift_lateral_m"].tolist() == pytest.approx([1.6, 3.2, 0.0])
+    assert out["root_drift_m"].tolist() == pytest.approx([2.0, 4.0, 9.0])  # env 2: its third step's
+    assert out["root_lag_m"].tolist() == pytest.approx([1.2, -2.4, -5.4])
+    assert out["root_drift_lateral_m"].tolist() == pytest.approx([1.6, 3.2, 7.2])
     assert out["root_heading_error_rad"].tolist() == pytest.approx([0.2, 0.2, 0.9])
     assert out["joint_error_rad"].tolist() == pytest.approx([(1.0 + 2.0) / 2, 2.0, (3.0 + 6.0 + 9.0) / 3])
     # env 1 played its clip to the end: 1 (the env counts the time-out step, here 2 x 0.02 s of a 0.1-s clip)
     assert out["completion"].tolist() == pytest.approx([0.4, 1.0, 0.6])
     assert out["success_rate"].tolist() == [0.0, 1.0, 0.0]  # env 1 finished within the limit where measured
-    assert out["root_drift_per_10s_m"].tolist() == pytest.approx([200.0, 400.0, 0.0])  # x 10 s / 0.1 s
+    assert out["root_drift_per_10s_m"].tolist() == pytest.approx([200.0, 400.0, 900.0])  # x 10 s / 0.1 s
+
+
+def test_first_episode_tracker_ends_a_diverged_env_as_a_failure_with_the_step_before():
+    """Pure tracker: a step with a NaN (a diverged simulation) ends that env's first episode as a failure of
+    cause `non_finite`, even on a time-out step; its errors, drift and heading stay those of its last finite
+    step, so the clip's means keep the env and none of them turns NaN. The other env plays on untouched."""
+    from legged_gym.scripts.eval import NON_FINITE, STEP_ERRORS, FirstEpisodeTracker
+
+    t = FirstEpisodeTracker(2, "cpu", ("height",))
+    no = torch.zeros(2, dtype=torch.bool)
+    nan = float("nan")
+    for k, (joint_0, offset_0, ends) in enumerate(((0.1, 0.3, False), (0.3, 0.5, False), (nan, nan, True))):
+        errors = {name: torch.full((2,), 0.01) for name in STEP_ERRORS}
+        errors["joint"] = torch.tensor([joint_0, 0.2])
+        offset = torch.tensor([[offset_0, 0.0], [0.0, 0.1 * (k + 1)]])
+        time_out = torch.tensor([ends, ends])  # the NaN step is also env 0's time-out step: still a failure
+        t.observe_step(errors, time_out, time_out, offset, torch.tensor([0.1, 0.2]), {"height": no})
+    out, failures = t.per_env(torch.full((2,), 0.1), 0.02), t.failures_per_env()
+    assert tuple(failures) == ("height", NON_FINITE, "keybody_error")
+    assert failures[NON_FINITE].tolist() == [1.0, 0.0]
+    assert out["success_rate"].tolist() == [0.0, 1.0]
+    assert out["joint_error_rad"].tolist() == pytest.approx([0.2, 0.2])  # env 0: (0.1 + 0.3) / 2
+    assert out["root_drift_m"].tolist() == pytest.approx([0.5, 0.3])
+    assert out["completion"].tolist() == pytest.approx([0.6, 1.0])  # env 0: 3 steps x 0.02 s of 0.1 s
+    assert all(torch.isfinite(v).all() for v in out.values())
 
 
 def test_first_episode_tracker_splits_a_looped_time_out_along_the_heading_before(monkeypatch):
@@ -745,6 +771,12 @@ def test_clip_names_are_unique_and_printed_whole():
         "lafan/walk1.pkl (2)",
     ]
     assert unique_clip_names(["a", "b"], ["/x/a.pkl", "/y/b.pkl"]) == ["a", "b"]
+    # a file listed twice, alone with its stem: its name is the stem, as in a set that lists it once
+    assert unique_clip_names(["run", "stand", "run"], ["/s/run.pkl", "/s/stand.pkl", "/s/run.pkl"]) == [
+        "run",
+        "stand",
+        "run (2)",
+    ]
     warning = repeated_files_warning(files)
     assert warning is not None and "1 clip file(s) listed more than once (e.g. /s/lafan/walk1.pkl, 2 times)" in warning
     assert repeated_files_warning(["/x/a.pkl", "/y/a.pkl"]) is None
