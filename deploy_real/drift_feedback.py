@@ -7,7 +7,9 @@ v_ref + pos_gain (p_ref - p)_xy and w_ref + yaw_gain wrap(yaw_ref - yaw), capped
 steer_ref_block`). A robot has no position sensor and the stream carries no reference position, so both
 positions are dead-reckoned here, in the stream's frame, from where the reference starts:
 
-    p_ref <- p_ref + dt (R_ref v_ref)_xy    the streamed block's root velocity, rotated by its roll/pitch/yaw
+    p_ref <- p_ref + dt (R_ref v_ref)_xy    the reference root's velocity now, rotated by its roll/pitch/yaw
+                                            (the block streamed the step before: the stream sends the
+                                            next frame, and training's feedback reads the frame now)
     p     <- p + dt (R(q) v_est)_xy         the policy's own estimate of its base velocity
                                             (`Policy.base_velocity`; `legged_gym.envs.mdp.odometry`)
 
@@ -96,6 +98,8 @@ class DeadReckonedFeedback:
         self.robot_xy = torch.zeros(2, dtype=torch.float64)
         #: (reference velocity xy in the stream's frame, the robot's orientation there) of a steered step
         self._pending: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
+        #: the fresh block of the step before: the reference's frame now, which training's feedback reads
+        self._current: Optional[torch.Tensor] = None
 
     def steer(self, mimic31: np.ndarray, base_quat_xyzw, status: RefStatus) -> np.ndarray:
         """The reference block (absolute yaw) with its root velocities steered by the feedback, or unchanged."""
@@ -110,10 +114,15 @@ class DeadReckonedFeedback:
             self.reset()
             self.offset = float(block[REF_YAW_ENTRY] - get_euler_xyz(imu)[2])
         if self.offset is None or status is not RefStatus.FRESH:
+            self._current = None
             return out
-        ref_rot = ref_block_rot(block)
+        # the stream's block is the reference's next frame; the feedback, as in training, reads the frame now:
+        # the block of the step before (this one on the first fresh step, or after a gap)
+        current = block if self._current is None else self._current
+        self._current = block
+        ref_rot = ref_block_rot(current)
         robot_rot = quat_mul(_yaw_quat(self.offset), imu)
-        ref_vel = quat_rotate(ref_rot, block[ref_root_block()["root_lin_vel"]])
+        ref_vel = quat_rotate(ref_rot, current[ref_root_block()["root_lin_vel"]])
         s = self.settings
         lin, ang = drift_feedback(
             self.ref_xy,

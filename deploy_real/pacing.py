@@ -1,4 +1,4 @@
-"""The 50 Hz server loops: real-time pacing, and stopping cleanly on Ctrl-C / SIGTERM."""
+"""The 50 Hz server loops: real-time pacing, and stopping cleanly on Ctrl-C, SIGTERM, SIGHUP or SIGQUIT."""
 
 from __future__ import annotations
 
@@ -34,14 +34,22 @@ class Pacer:
         self._work_start = time.monotonic()
 
 
+#: the signals that stop a server cleanly: Ctrl-C, `kill`, a closed terminal or lost SSH session, Ctrl-\\
+#: (the last two would otherwise end the process at once: on the real robot without its damping commands)
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, name)
+)
+
+
 class StopRequest:
-    """Turns SIGINT (Ctrl-C) and SIGTERM into `requested = True`, so a loop ends its step and shuts down
-    cleanly (the high-level server ramps to the default pose; both write their summaries)."""
+    """Turns the `STOP_SIGNALS` into `requested = True`, so a loop ends its step and shuts down cleanly
+    (the real-robot server damps for 0.5 s, the high-level server ramps to the default pose; all write
+    their summaries)."""
 
     def __init__(self) -> None:
         self.requested = False
-        signal.signal(signal.SIGINT, self._on_signal)
-        signal.signal(signal.SIGTERM, self._on_signal)
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._on_signal)
 
     def _on_signal(self, signum, frame) -> None:
         self.requested = True

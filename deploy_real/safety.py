@@ -290,6 +290,7 @@ class PDTargetGuard:
         self.action_scale, self.action_clip = float(action_scale), float(action_clip)
         self.last_target = np.clip(self.default, self.lower, self.upper)
         self.nonfinite_actions = 0
+        self.unusable_in_a_row = 0  # the actions not used since the last one used
         self.last_error: Optional[str] = None  # what was wrong with the last action not used
 
     def target(self, action) -> np.ndarray:
@@ -297,12 +298,14 @@ class PDTargetGuard:
         a = np.asarray(action, dtype=np.float64)
         if a.shape != self.default.shape or not np.all(np.isfinite(a)):
             self.nonfinite_actions += 1
+            self.unusable_in_a_row += 1
             if a.shape != self.default.shape:
                 self.last_error = "action of shape {}, expected {}".format(a.shape, self.default.shape)
             else:
                 i = int(np.flatnonzero(~np.isfinite(a))[0])
                 self.last_error = "action[{}] = {}".format(i, a[i])
             return self.last_target.copy()
+        self.unusable_in_a_row = 0
         c = self.action_clip  # np.minimum / np.maximum: what np.clip does, at half its cost on 23 values
         q = self.default + self.action_scale * np.minimum(np.maximum(a, -c), c)
         self.last_target = np.minimum(np.maximum(q, self.lower), self.upper)

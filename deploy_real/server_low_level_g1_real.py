@@ -56,7 +56,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
-from typing import List, Optional  # noqa: E402
+from typing import FrozenSet, List, Optional  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -140,6 +140,9 @@ def state_fault(low: Optional[LowState], age: float, cfg) -> Optional[str]:
 
 
 TICK_NOTE_S = 1.0  # a tick that never advanced for this long is noted once (the frozen-state check is off)
+#: policy steps in a row whose action is not usable (non-finite, wrong shape) before the policy is a fault: each
+#: such step holds the last targets (`PDTargetGuard`), which a walking robot cannot live on for long (0.1 s)
+MAX_UNUSABLE_ACTIONS = 5
 
 
 class TickWatch:
@@ -238,6 +241,7 @@ class LowLevelReal:
         self.unsafe_commands = 0
         self._damping_error: Optional[str] = None  # the last exception of a step in damping
         self.ticks = TickWatch(cfg.lowstate_tick_timeout_s, log)
+        self._buttons: FrozenSet[str] = frozenset()  # the remote's buttons down on the step before
 
     # --- state machine ------------------------------------------------------------------------------
 
@@ -254,6 +258,7 @@ class LowLevelReal:
         """The first valid LowState: copy its mode_machine, start in zero_torque."""
         self.t0 = now
         self.mode_machine = int(low.mode_machine)
+        self._buttons = parse_remote(low.wireless_remote)[0]  # a button down already is not a press
         self._enter(ZERO_TORQUE, now)
 
     def fault(self, reason: str, now: float) -> None:
@@ -306,14 +311,16 @@ class LowLevelReal:
         if reason is not None and self.mode != DAMPING:
             self.fault(reason, now)
         buttons = parse_remote(fresh.wireless_remote)[0] if fresh is not None else frozenset()
+        pressed = buttons - self._buttons  # START and A act when pressed, not while held (or stuck)
+        self._buttons = buttons
         if "select" in buttons:
             self.request_exit("select", now)
-        elif self.mode == ZERO_TORQUE and "start" in buttons:
+        elif self.mode == ZERO_TORQUE and "start" in pressed:
             assert fresh is not None  # the buttons were read from it
             self._move_from = np.clip(fresh.q[: self.n_motors], self.cfg.lower, self.cfg.upper)
             self._move_k = 0
             self._enter(MOVE_TO_DEFAULT, now)
-        elif self.mode == DEFAULT_HOLD and "A" in buttons:
+        elif self.mode == DEFAULT_HOLD and "A" in pressed:
             self.student.restart()
             self._enter(POLICY, now)
 
@@ -331,7 +338,15 @@ class LowLevelReal:
             self._pd(cmd, self.cfg.default_pose)
         elif self.mode == POLICY:
             assert low is not None  # a missing LowState faults into damping above
-            self._pd(cmd, self._policy_targets(low, now, wall_ms))
+            targets = self._policy_targets(low, now, wall_ms)
+            guard = self.student.guard
+            if guard.unusable_in_a_row >= MAX_UNUSABLE_ACTIONS:
+                self.fault(
+                    "{} unusable policy actions in a row ({})".format(guard.unusable_in_a_row, guard.last_error), now
+                )
+                self._damping(cmd)
+            else:
+                self._pd(cmd, targets)
         else:
             self._damping(cmd)
         return self._finalize(cmd, now)

@@ -9,6 +9,8 @@ student trained with `motion.student_relative_ref_yaw`, whose deploy side comput
 IMU quaternion (`RelativeRefYaw`, its IMU frame here the env's world frame: offset 0).
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -23,6 +25,8 @@ from deploy_real.student_step import RelativeRefYaw  # noqa: E402
 from legged_gym.envs import task_registry  # noqa: E402
 from legged_gym.envs.base.humanoid_mimic_config import disable_randomization  # noqa: E402
 from pose.g1_model import load_g1  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("engine,relative_yaw", [("torch", False), ("onnxruntime", False), ("torch", True)])
@@ -74,3 +78,45 @@ def test_deploy_observation_matches_the_environment_for_50_steps_from_reset(engi
     assert checked_history >= 45  # the history part was non-trivial (not only the zeros of the reset step)
     assert episode_steps[:10] == list(range(10))  # the first 10 steps of an episode were compared
     assert yaw_differs >= (25 if relative_yaw else 0)  # the relative yaw was not the absolute one
+
+
+@pytest.mark.parametrize("clip", ["walk_turn", "turn_in_place"])
+def test_dead_reckoned_drift_feedback_steers_the_block_as_the_environment_does(clip):
+    """A student trained with the drift feedback (`motion.student_ref_correction`), played as a robot runs it
+    (`motion.student_odometry = "estimate"`): the env's feedback reads its reference now and its odometry,
+    the deploy side (`deploy_real.drift_feedback.DeadReckonedFeedback`) dead-reckons both positions from the
+    stream and the same velocity estimate, here off by (0.15, -0.1) m/s so that the robot's position drifts.
+    The steered root velocities of the block (vx, vy, vz, yaw rate) agree within 0.02 m/s and 0.003 rad/s
+    over 1.2 s (the yaw-rate entries differed by 0.012 rad/s when the deploy side read the next frame)."""
+    from deploy_real.drift_feedback import DeadReckonedFeedback
+    from legged_gym.envs.mdp.drift_feedback import SETTINGS
+    from legged_gym.envs.mdp.layout import STUDENT_SLICES
+
+    cfg, _ = task_registry.get_cfgs("g1_stu_rl")
+    cfg.env.num_envs = 1
+    cfg.sim.backend = "mjwarp"
+    disable_randomization(cfg)
+    cfg.motion.motion_file = str(REPO_ROOT / "assets" / "motions" / "synth" / "{}.pkl".format(clip))
+    c = cfg.motion.ref_correction
+    c.pos_gain, c.yaw_gain, c.max_speed, c.max_yaw_rate, c.full_speed = 1.0, 1.0, 1.0, 1.0, 0.0
+    cfg.motion.student_ref_correction = True
+    cfg.motion.student_odometry = "estimate"
+    env = task_registry.get("g1_stu_rl").env_class(cfg, "cpu", True)
+    env.reset_to_motions(env.all_env_ids, torch.zeros(1, dtype=torch.long))
+    feedback = DeadReckonedFeedback({k: float(getattr(c, k)) for k in SETTINGS}, env.dt)
+    bias = torch.tensor([[0.15, -0.1, 0.0]])
+    worst, steered = np.zeros(4), 0
+    for step in range(60):
+        t = float(env._get_motion_times()[0])
+        block, _ = split_wrist_rolls(reference_vectors(env._motion_lib, 0, [t + LOOKAHEAD_S])[0])
+        deployed = feedback.steer(block, env.base_quat[0].double().numpy(), RefStatus.FRESH)
+        expected = env.obs_buf[0, STUDENT_SLICES["mimic"]].numpy()
+        worst = np.maximum(worst, np.abs(deployed[4:8] - expected[4:8]))
+        steered += int(np.abs(deployed[4:8] - block[4:8]).max() > 0.02)
+        estimate = env.base_lin_vel + bias
+        feedback.advance(estimate[0].double().numpy())
+        env.advance_odometry(estimate)
+        env.step(torch.zeros(1, 23))
+        assert not bool(env.reset_buf[0]), step
+    assert steered >= 30  # the feedback did act: the estimate's error moved the robot's dead-reckoned position
+    assert worst[:3].max() < 0.02 and worst[3] < 0.003, worst

@@ -173,6 +173,57 @@ def _assert_damping_for_good(cfg, server, clock, reason):
     assert server.done(clock.t + 0.5)
 
 
+def test_start_and_a_act_on_a_press_not_while_held(cfg):
+    """A START already down when the server starts (a stuck button) does not move the robot; A held through
+    the 2-s move does not start the policy when the hold begins (the robot may still be in its gantry):
+    each acts on being pressed, in its state."""
+    clock = Clock()
+    server = make_server(cfg)
+    server.start(state(cfg, ["start"]), clock.t)
+    run_steps(server, clock, state(cfg, ["start"]), 10)
+    assert server.mode == ZERO_TORQUE
+    run_steps(server, clock, state(cfg), 1)
+    run_steps(server, clock, state(cfg, ["start"]), 1)  # pressed
+    assert server.mode == MOVE_TO_DEFAULT
+    run_steps(server, clock, state(cfg, ["A"]), 99 + 20)  # A down from the move into 0.4 s of the hold
+    assert server.mode == DEFAULT_HOLD
+    run_steps(server, clock, state(cfg), 1)
+    run_steps(server, clock, state(cfg, ["A"]), 1)  # pressed in the hold
+    assert server.mode == POLICY and server.states == [ZERO_TORQUE, MOVE_TO_DEFAULT, DEFAULT_HOLD, POLICY]
+
+
+def test_a_policy_whose_actions_stay_unusable_is_a_fault(cfg):
+    """A non-finite action holds the last targets (`PDTargetGuard`); four in a row are ridden out, a usable
+    action in between starts the count again, the fifth in a row is a fault: damping, not stiff targets
+    held for good."""
+    clock = Clock()
+    server = _policy_server(cfg, clock)
+    policy = server.student.policy
+    nan_steps = set(range(0, 4)) | set(range(5, 10))  # steps 0-3 and 5-9: one usable action at step 4
+
+    class SometimesNaN:
+        def __init__(self):
+            self.k = 0
+
+        def __getattr__(self, name):  # base_velocity and the other attributes: the policy's
+            return getattr(policy, name)
+
+        def __call__(self, obs):
+            action = policy(obs)
+            self.k += 1
+            return np.full_like(action, np.nan) if self.k - 1 in nan_steps else action
+
+    server.student.policy = SometimesNaN()
+    for k in range(9):
+        cmd = run_steps(server, clock, state(cfg), 1)[0]
+        assert server.mode == POLICY, k
+        assert_safe(cfg, cmd)
+    cmd = run_steps(server, clock, state(cfg), 1)[0]  # the fifth NaN action in a row
+    assert_safe(cfg, cmd)
+    assert np.all(cmd.kp == 0) and np.all(cmd.kd[:29] == cfg.damping_kd)
+    _assert_damping_for_good(cfg, server, clock, "5 unusable policy actions in a row (action[0] = nan)")
+
+
 def test_no_lowstate_for_50_ms_is_a_fault(cfg):
     clock = Clock()
     server = _policy_server(cfg, clock)
@@ -262,7 +313,8 @@ def test_interrupt_in_any_state_damps_then_exits_cleanly(cfg, mode_steps):
 
 def test_no_command_is_ever_non_finite_or_out_of_range(cfg):
     """Hostile states (poses far outside the ranges, huge velocities) and a hostile policy (NaN, inf,
-    huge outputs): every command stays finite and inside the joint ranges."""
+    huge outputs; at most 3 unusable actions in a row, which the server rides out): every command stays
+    finite and inside the joint ranges."""
     rng = np.random.default_rng(0)
     clock = Clock()
     server = make_server(cfg)
@@ -270,7 +322,7 @@ def test_no_command_is_ever_non_finite_or_out_of_range(cfg):
 
     def hostile(obs):
         a = policy(obs)
-        kind = rng.integers(0, 4)
+        kind = rng.integers(0, 4) if server.student.guard.unusable_in_a_row < 3 else 3
         if kind == 1:
             a[rng.integers(0, 23)] = np.nan
         elif kind == 2:

@@ -326,7 +326,11 @@ def test_a_lowstate_with_a_wrong_crc_is_ignored(wire, redis_server, tmp_path):
     assert_commands_safe(wire.decoded())
 
 
-def test_ctrl_c_damps_and_exits_cleanly(wire, redis_server, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP], ids=["ctrl_c", "terminal_closed"])
+def test_ctrl_c_damps_and_exits_cleanly(wire, redis_server, tmp_path, sig):
+    """Ctrl-C, and SIGHUP (the terminal or SSH session that ran the server is lost), both damp for 0.5 s
+    before the exit; SIGHUP's default action would end the process with the hold pose's stiff targets as
+    the last command on the wire."""
     real, real_log, summary = start_real_server(wire, redis_server.url, tmp_path)
     try:
         wire.play_robot()
@@ -338,7 +342,7 @@ def test_ctrl_c_damps_and_exits_cleanly(wire, redis_server, tmp_path):
         hold = wire.decoded()[-1][1]
         assert np.all(hold.kp[:29] > 0) and not is_damping(hold)
         interrupted_at = time.monotonic()
-        assert finish(real, real_log, sig=signal.SIGINT, timeout=10) == 0, (tmp_path / "real.log").read_text()
+        assert finish(real, real_log, sig=sig, timeout=10) == 0, (tmp_path / "real.log").read_text()
     finally:
         if real.poll() is None:
             real.kill()
