@@ -17,8 +17,9 @@ with q the IMU's orientation, its yaw put into the stream's frame by the offset 
 reference (as `RelativeRefYaw` does), where p_ref = p = 0: training starts every episode on its reference,
 and `eval.py --set motion.student_odometry=estimate` measures the same dead reckoning in simulation.
 The feedback applies while the reference is FRESH. In HOLD, BLEND and BLEND_IN the block passes unchanged and
-nothing is integrated; DEFAULT (the stream gone for hold + blend), a non-finite IMU quaternion or a
-non-finite estimate starts over at the next fresh reference. The feedback changes the observation only,
+nothing is integrated; DEFAULT (the stream gone for hold + blend) starts over at the next fresh reference,
+which is aligned anew, as `RelativeRefYaw` does; a non-finite IMU quaternion or estimate restarts both
+positions at 0 where the robot is, the yaw alignment kept (the relative yaw keeps its own too). The feedback changes the observation only,
 by at most `max_speed` and `max_yaw_rate`: the PD targets stay behind `deploy_real.safety.PDTargetGuard`.
 """
 
@@ -92,8 +93,12 @@ class DeadReckonedFeedback:
         self.reset()
 
     def reset(self) -> None:
-        """Forget the alignment: the next fresh reference starts the dead reckoning at 0."""
+        """Forget the alignment: the next fresh reference is aligned anew and starts the dead reckoning at 0."""
         self.offset: Optional[float] = None
+        self.restart()
+
+    def restart(self) -> None:
+        """Both positions at 0 from here (the alignment kept)."""
         self.ref_xy = torch.zeros(2, dtype=torch.float64)
         self.robot_xy = torch.zeros(2, dtype=torch.float64)
         #: (reference velocity xy in the stream's frame, the robot's orientation there) of a steered step
@@ -106,12 +111,15 @@ class DeadReckonedFeedback:
         self._pending = None
         out = np.array(mimic31, dtype=np.float32)
         imu = torch.as_tensor(np.asarray(base_quat_xyzw, dtype=np.float64))
-        if status is RefStatus.DEFAULT or not bool(torch.isfinite(imu).all()):
+        if status is RefStatus.DEFAULT:
             self.reset()
+            return out
+        if not bool(torch.isfinite(imu).all()):
+            self.restart()
             return out
         block = torch.as_tensor(np.asarray(mimic31, dtype=np.float64))
         if status is RefStatus.FRESH and self.offset is None:
-            self.reset()
+            self.restart()
             self.offset = float(block[REF_YAW_ENTRY] - get_euler_xyz(imu)[2])
         if self.offset is None or status is not RefStatus.FRESH:
             self._current = None
@@ -138,7 +146,7 @@ class DeadReckonedFeedback:
         )
         steered = steer_ref_block(block, lin, ang).numpy().astype(np.float32)
         if not np.all(np.isfinite(steered)):
-            self.reset()
+            self.restart()
             return out
         self._pending = (ref_vel[:2], robot_rot)
         return steered
@@ -151,7 +159,7 @@ class DeadReckonedFeedback:
         self._pending = None
         v = None if base_velocity is None else torch.as_tensor(np.asarray(base_velocity, dtype=np.float64))
         if v is None or v.shape != (3,) or not bool(torch.isfinite(v).all()):
-            self.reset()
+            self.restart()
             return
         self.ref_xy = self.ref_xy + self.dt * ref_vel_xy
         self.robot_xy = integrate_xy(self.robot_xy, robot_rot, v, self.dt)

@@ -93,8 +93,9 @@ def test_a_robot_that_keeps_up_gets_no_correction_and_a_turned_one_a_yaw_rate():
 
 
 def test_stale_or_missing_references_and_bad_estimates():
-    """HOLD/BLEND/BLEND_IN: the block passes unchanged and nothing is integrated; DEFAULT and a non-finite
-    estimate or IMU quaternion start over (the next fresh reference aligns anew, no correction)."""
+    """HOLD/BLEND/BLEND_IN: the block passes unchanged and nothing is integrated; a non-finite estimate or
+    IMU quaternion restarts both positions at 0, the yaw alignment kept (as the relative yaw keeps its
+    own); DEFAULT starts over (the next fresh reference aligns anew, no correction)."""
     fb = DeadReckonedFeedback(SETTINGS, DT)
     ref, imu = block(0.0), yaw_quat(0.0)
     for _ in range(10):
@@ -106,11 +107,14 @@ def test_stale_or_missing_references_and_bad_estimates():
         fb.advance(np.zeros(3))
     assert np.allclose(fb.ref_xy.numpy(), ahead.numpy())
     assert fb.steer(ref, imu, RefStatus.FRESH)[4] > 1.1  # still steered after the hold
-    fb.advance(np.array([np.nan, 0.0, 0.0]))  # a bad estimate: start over
+    fb.advance(np.array([np.nan, 0.0, 0.0]))  # a bad estimate: the positions restart
     np.testing.assert_allclose(fb.steer(ref, imu, RefStatus.FRESH), ref, atol=1e-6)
     fb.advance(np.zeros(3))
     np.testing.assert_array_equal(fb.steer(ref, np.full(4, np.nan), RefStatus.FRESH), ref)
-    assert fb.offset is None
+    assert fb.offset == 0.0 and fb.ref_xy.abs().max() == 0.0 and fb.robot_xy.abs().max() == 0.0
+    turned = fb.steer(ref, yaw_quat(0.2), RefStatus.FRESH)  # the alignment kept: the 0.2-rad turn is an error
+    assert turned[7] == pytest.approx(-min(1.5 * 0.2, 0.4), abs=1e-6)  # yaw gain 1.5, capped at 0.4 rad/s
+    fb.advance(np.zeros(3))
     fb.steer(ref, imu, RefStatus.FRESH)
     fb.advance(np.zeros(3))
     np.testing.assert_array_equal(fb.steer(ref, imu, RefStatus.DEFAULT), ref)
