@@ -535,6 +535,26 @@ def test_default_pose_feet_land_first_then_a_fall_terminates_and_resets():
     assert_at_noised_reference(env, [1], dof_range=(1.0, 1.0), xy=0.0)
 
 
+@pytest.mark.parametrize("at_clip_end", [False, True])
+def test_an_episode_started_late_in_its_clip_times_out_at_the_clips_end_with_the_option(at_clip_end):
+    """`termination.motion_end_at_clip_end`: an episode started 0.09 s before its clip's end times out on its
+    5th step, a time-out (bootstrapped), not a failure; TWIST's (off) plays on past the end, on the clip looped
+    to its start."""
+    cfg = make_cfg("g1_priv_mimic", rand=False)
+    cfg.termination.motion_end_at_clip_end = at_clip_end
+    cfg.termination.pose_termination = False  # zero actions: no failure within these steps
+    cfg.termination.root_height_diff_threshold = 10.0
+    env = make_env("g1_priv_mimic", cfg)
+    lengths = env._motion_lib.get_motion_length(env._motion_ids)
+    env._motion_time_offsets[:] = torch.stack([lengths[0] - 0.09, torch.zeros(())])
+    env.episode_length_buf[:] = 0
+    for step in range(1, 8):
+        _, _, _, done, extras = env.step(torch.zeros(2, 23))
+        ends = at_clip_end and step == 5
+        assert done.tolist() == [ends, False], step
+        assert extras["time_outs"].tolist() == [ends, False], step
+
+
 # --- configuration ----------------------------------------------------------------------------------
 
 

@@ -133,6 +133,24 @@ def test_time_outs_motion_end_and_episode_length():
     assert check(s, motion_end_terminates=False) == ([False, False, True, False], [False, False, True, False])
 
 
+def test_motion_end_at_the_clip_end_counts_from_the_episode_start_in_the_clip():
+    """TWIST's motion end comes after the clip's length of play; with the episodes' start times in their clips
+    (`termination.motion_end_at_clip_end`) it comes at the clip's end: for 5-s clips started at 0, 2, 3.5
+    and 4.98 s, after 250, 150, 75 and 1 steps of 0.02 s."""
+    s = reference_state()
+    start = t64([0.0, 2.0, 3.5, 4.98])
+    s["episode_length"] = torch.tensor([250, 150, 75, 1])
+    assert check(s, motion_start_time=start) == ([True] * 4, [True] * 4)
+    assert check(s)[1] == [True, False, False, False]  # TWIST's: 5 s of play each
+    s["episode_length"] = torch.tensor([249, 149, 74, 1])
+    assert check(s, motion_start_time=start)[1] == [False, False, False, True]
+    # the curriculum's completion: the share of the clip's rest after the start that was played
+    np.testing.assert_allclose(
+        cur.motion_completion(torch.tensor([250, 75, 25, 1]), t64([5.0] * 4), start_time=start).numpy(),
+        [1.0, 0.5, 1.0 / 3.0, 1.0],
+    )
+
+
 def test_failures_are_not_time_outs_and_step_zero_is_suppressed():
     s = reference_state()
     s["root_lin_vel"][0] = t64([10.0, 0.0, 0.0])

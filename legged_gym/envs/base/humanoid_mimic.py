@@ -446,9 +446,17 @@ class HumanoidMimic(HumanoidChar):
             sums.masked_fill_(mask, 0.0)
         self.extras["episode"] = episode
 
+    def _clip_start_times(self) -> Optional[torch.Tensor]:
+        """Each episode's start time in its clip where an episode ends at its clip's end
+        (`termination.motion_end_at_clip_end`), else None (TWIST: it ends after the clip's length of play)."""
+        return self._motion_time_offsets if self.cfg.termination.motion_end_at_clip_end else None
+
     def _update_motion_difficulty_where(self, mask: torch.Tensor) -> None:
         completion = curriculum.motion_completion(
-            self.episode_length_buf, self._motion_lib.get_motion_length(self._motion_ids), self.dt
+            self.episode_length_buf,
+            self._motion_lib.get_motion_length(self._motion_ids),
+            self.dt,
+            self._clip_start_times(),
         )
         self.motion_difficulty = curriculum.update_motion_difficulty(
             self.motion_difficulty,
@@ -461,8 +469,12 @@ class HumanoidMimic(HumanoidChar):
 
     def _update_motion_difficulty(self, env_ids: torch.Tensor) -> None:
         ids = self._motion_ids[env_ids]
+        start_times = self._clip_start_times()
         completion = curriculum.motion_completion(
-            self.episode_length_buf[env_ids], self._motion_lib.get_motion_length(ids), self.dt
+            self.episode_length_buf[env_ids],
+            self._motion_lib.get_motion_length(ids),
+            self.dt,
+            None if start_times is None else start_times[env_ids],
         )
         self.motion_difficulty = curriculum.update_motion_difficulty(
             self.motion_difficulty, ids, completion, float(self.cfg.motion.motion_curriculum_gamma)
@@ -504,6 +516,7 @@ class HumanoidMimic(HumanoidChar):
             max_episode_length=self.max_episode_length,
             dt=self.dt,
             motion_end_terminates=self.headless,
+            motion_start_time=self._clip_start_times(),
             **self._failure_inputs(),
         )
         if self._start_sampler is not None:

@@ -178,6 +178,11 @@ class HumanoidMimicCfg(BaseConfig):
         # `start` to max_root_drift over `steps` env steps (common_step_counter, 24 per iteration);
         # None: max_root_drift from the start. TensorBoard `Scale/root_drift_limit`.
         max_root_drift_curriculum = None
+        # True: an episode times out at its clip's end, wherever in the clip it started (not in TWIST).
+        # False, TWIST's: it times out after the clip's length of play, so an episode started at t0 > 0 (the
+        # uniform start times of motion.rand_reset) tracks the clip looped to its start for its last t0 s,
+        # about half of all steps: a reference that jumps to the clip's first pose and heading there.
+        motion_end_at_clip_end = False
 
     class motion:
         motion_file = None  # manifest (.yaml) or clip; None: the embedded motion set (pose.synth)

@@ -30,9 +30,18 @@ def initial_motion_difficulty(num_motions: int, device=None, value: float = INIT
     return torch.full((num_motions,), float(value), device=device)
 
 
-def motion_completion(episode_length: torch.Tensor, motion_length: torch.Tensor, dt: float = POLICY_DT) -> torch.Tensor:
-    """episode_length * dt / clip length of each resetting env."""
-    return episode_length.to(motion_length.dtype) * dt / motion_length
+def motion_completion(
+    episode_length: torch.Tensor,
+    motion_length: torch.Tensor,
+    dt: float = POLICY_DT,
+    start_time: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """episode_length * dt / clip length of each resetting env (TWIST's); with `start_time` (N,) s, each
+    episode's start in its clip (`termination.motion_end_at_clip_end`), over the clip's rest after it."""
+    played = episode_length.to(motion_length.dtype) * dt
+    if start_time is None:
+        return played / motion_length
+    return played / (motion_length - start_time)
 
 
 def update_motion_difficulty(

@@ -10,7 +10,7 @@ Quaternions xyzw; positions and velocities world frame.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
 
@@ -36,9 +36,20 @@ def root_height_deviation(root_pos: torch.Tensor, ref_root_pos: torch.Tensor, th
     return torch.abs(root_pos[:, 2] - ref_root_pos[:, 2]) > threshold
 
 
-def motion_end(episode_length: torch.Tensor, motion_length: torch.Tensor, dt: float = POLICY_DT) -> torch.Tensor:
-    """episode_length * dt >= clip length (a time-out; headless training only)."""
-    return episode_length.to(motion_length.dtype) * dt >= motion_length
+def motion_end(
+    episode_length: torch.Tensor,
+    motion_length: torch.Tensor,
+    dt: float = POLICY_DT,
+    start_time: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """episode_length * dt >= clip length (a time-out; headless training only): TWIST's, which plays a clip's
+    length from wherever the episode started in it, so an episode started at t0 > 0 plays its last t0 s on
+    the clip looped to its start. With `start_time` (N,) s, each episode's start in its clip
+    (`termination.motion_end_at_clip_end`): start_time + episode_length * dt >= clip length, the clip's end."""
+    played = episode_length.to(motion_length.dtype) * dt
+    if start_time is not None:
+        played = played + start_time
+    return played >= motion_length
 
 
 def episode_timeout(episode_length: torch.Tensor, max_episode_length: float) -> torch.Tensor:
@@ -127,13 +138,15 @@ def check_termination(
     max_episode_length: float,
     dt: float = POLICY_DT,
     motion_end_terminates: bool = True,
+    motion_start_time: Optional[torch.Tensor] = None,
     **failure_args: Any,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """(reset, time_out) masks (docs/rewards_and_terminations.md, Terminations).
 
     Failures: any of `failures(**failure_args)` (the state, the reference and the thresholds, by
     keyword). Time-outs: episode_length > max_episode_length, and motion end when
-    `motion_end_terminates` (headless training; with a viewer clips loop). reset = failures |
+    `motion_end_terminates` (headless training; with a viewer clips loop; `motion_end` with
+    `motion_start_time`). reset = failures |
     time_out, suppressed where episode_length == 0 (never true in TWIST's step order, kept).
     `motion_length` (N,) is the clip length of each env's motion; reference positions are the
     origin-shifted world reference (only z and root-relative positions are compared).
@@ -142,6 +155,6 @@ def check_termination(
     failed = torch.stack(list(causes.values())).any(dim=0)
     time_out = episode_timeout(episode_length, max_episode_length)
     if motion_end_terminates:
-        time_out |= motion_end(episode_length, motion_length, dt)
+        time_out |= motion_end(episode_length, motion_length, dt, motion_start_time)
     reset = (failed | time_out) & (episode_length != 0)
     return reset, time_out
