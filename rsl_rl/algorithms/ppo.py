@@ -513,10 +513,11 @@ class PPO:
         return {"state": per_param, "param_groups": groups}
 
     def load_optimizer_state_dict(self, state: Dict) -> None:
-        """Restore the optimizer, and with it the current learning rate."""
+        """Restore the optimizer, and with it the current learning rate under the "adaptive" schedule; under
+        "fixed" the configured rate stays (a run resumed with another rate or schedule gets it)."""
+        lr = float(state["param_groups"][0]["lr"]) if self.schedule == "adaptive" else self.learning_rate
         if self.fast_update:
             self._drop_graph()  # the optimizer's state tensors are replaced: record the step again
-            lr = float(state["param_groups"][0]["lr"])
             capturable = self.device.type == "cuda"
             assert self._lr_param is not None  # fast_update: the fused Adam's learning rate
             groups = [
@@ -530,7 +531,9 @@ class PPO:
             self.learning_rate = lr
             return
         self.optimizer.load_state_dict(state)
-        self.learning_rate = float(self.optimizer.param_groups[0]["lr"])
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.learning_rate = lr
 
     def dagger_state(self) -> Optional[Dict]:
         """Coefficient schedule state for checkpoints (None for plain PPO)."""

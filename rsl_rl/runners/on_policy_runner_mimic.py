@@ -316,10 +316,11 @@ class OnPolicyRunnerMimic:
                     self.alg.process_env_step(rewards, dones, infos)
                 episode_means = stats.end_rollout()
                 self.alg.compute_returns(self._norm_critic(critic_obs))
-                if record:  # after the returns, so they use the statistics the rollout was collected with
-                    self._update_normalizers()
             t1 = time.time()
             losses = self.alg.update()
+            if record:  # after the returns and the update (whose symmetry loss un-normalises the stored
+                with torch.no_grad():  # observations): they use the statistics the rollout was collected with
+                    self._update_normalizers()
             t2 = time.time()
 
             self.current_learning_iteration = it + 1

@@ -161,6 +161,12 @@ def test_adaptive_schedule_updates_the_optimizer_lr_and_restores_it():
     other = PPO(net(0), learning_rate=1e-3)
     other.load_optimizer_state_dict(alg.optimizer_state_dict())
     assert other.learning_rate == alg.learning_rate
+    # resumed under the fixed schedule (e.g. with legged_gym/recipes/student_fixed_lr.yaml): the configured rate
+    for fast in (False, True):
+        fixed = PPO(net(0), learning_rate=2e-4, schedule="fixed", fast_update=fast)
+        fixed.load_optimizer_state_dict(alg.optimizer_state_dict())
+        assert fixed.learning_rate == 2e-4 and float(fixed.optimizer.param_groups[0]["lr"]) == pytest.approx(2e-4)
+        assert fixed.optimizer_state_dict()["param_groups"][0]["lr"] == 2e-4
 
 
 def test_unknown_algorithm_settings_warn_and_twist_unused_ones_do_not():

@@ -176,6 +176,33 @@ def test_normaliser_frozen_after_update_iterations(tmp_path):
     assert_same_state(runner.normalizer.state_dict(), frozen)
 
 
+def test_the_update_sees_the_normaliser_the_rollout_was_collected_with():
+    """The stored observations are normalised at collection; the update (its symmetry loss maps them back
+    to raw values with the normaliser's mean and std) must see those statistics, so the normaliser takes
+    the rollout's samples after the update."""
+    torch.manual_seed(0)
+    runner = OnPolicyRunnerMimic(FakeMimicEnv(), small_train_cfg(save_interval=100), None)
+    seen = []
+    update, update_normalizers = runner.alg.update, runner._update_normalizers
+
+    def recording_update():
+        seen.append(("update", runner.normalizer.mean.clone()))
+        return update()
+
+    def recording_normalizers():
+        seen.append(("normalizers", runner.normalizer.mean.clone()))
+        update_normalizers()
+
+    runner.alg.update, runner._update_normalizers = recording_update, recording_normalizers
+    runner.learn(2)
+    assert [name for name, _ in seen] == ["update", "normalizers"] * 2
+    at_update = [mean for name, mean in seen if name == "update"]
+    collected_with = [mean for name, mean in seen if name == "normalizers"]  # before the rollout's samples
+    for a, b in zip(at_update, collected_with):
+        torch.testing.assert_close(a, b)
+    assert not torch.equal(at_update[0], at_update[1])  # the statistics did change between the iterations
+
+
 def _continue_and_compare(runner_a, runner_b, env_a):
     """Both runners take one more iteration from the same env state and RNG seed: identical results."""
     torch.manual_seed(123)
