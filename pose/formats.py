@@ -187,10 +187,10 @@ class _RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
             return _path_text(_PATH_CLASSES[name])
         if (module, name) not in _ALLOWED_GLOBALS:
             raise pickle.UnpicklingError("global {}.{} is not allowed in a motion clip".format(module, name))
-        for candidate in (
+        for candidate in (  # numpy 2's name first: importing numpy.core there warns (an error under -W error)
+            module.replace("numpy.core", "numpy._core"),
             module,
             module.replace("numpy._core", "numpy.core"),
-            module.replace("numpy.core", "numpy._core"),
         ):
             try:
                 return getattr(importlib.import_module(candidate), name)
@@ -452,7 +452,7 @@ def validate_clip(clip: dict, path="<clip>") -> dict:
     if n < 2:
         raise file_error(path, "root_pos", "expected at least 2 frames, got {}".format(n))
     root_rot = normalise_quaternions(root_rot, path, "root_rot")
-    if "link_body_list" not in clip:
+    if clip.get("link_body_list") is None:
         raise file_error(path, "link_body_list", "missing (the {} body names of local_body_pos)".format(nb))
     names = body_names(clip["link_body_list"])
     unknown = [x for x in names if x not in model.motion_bodies]
@@ -606,7 +606,8 @@ def _needs_conversion(data: dict) -> bool:
     if bodies is not None and not isinstance(bodies, MotionFileError):
         if sorted(body_names(bodies)) != sorted(model.motion_bodies):
             return True  # another model's bodies: the converter recomputes them by forward kinematics
-    return "dof_pos" in data and data.get("local_body_pos") is None
+    # no bodies, or bodies without their names: the converter recomputes them by forward kinematics
+    return "dof_pos" in data and (data.get("local_body_pos") is None or data.get("link_body_list") is None)
 
 
 def load_clip(path) -> dict:
@@ -661,7 +662,8 @@ def is_manifest(path) -> bool:
 def load_manifest(path) -> List[ManifestEntry]:
     """Entries of a TWIST manifest (`root_path`, `motions: [{file, weight, description}]`).
 
-    A relative `root_path` is taken relative to the manifest's folder. Every entry's file must exist.
+    A relative `root_path` is taken relative to the manifest's folder (`manifest_root`). Every entry's file
+    must exist.
     """
     return _read_manifest(path, None)
 
@@ -701,12 +703,24 @@ def _manifest_data(path: Path, may_be_empty: bool = False) -> dict:
     return dict(data, motions=motions)
 
 
+def manifest_root(path: Path, data: dict) -> Path:
+    """The folder a manifest's files are relative to: its `root_path` ("." when missing; `~` and environment
+    variables expanded), relative to the manifest's folder, or to the working directory where only that
+    folder exists (TWIST's reading of a relative root_path)."""
+    value = data.get("root_path") or "."
+    if not isinstance(value, str):
+        raise file_error(path, "root_path", "expected a folder path, got {!r}".format(value))
+    root = Path(os.path.expandvars(os.path.expanduser(value)))
+    if root.is_absolute():
+        return root
+    beside = path.parent / root
+    return root.resolve() if not beside.is_dir() and root.is_dir() else beside
+
+
 def _read_manifest(path, missing: Optional[List[MotionFileError]]) -> List[ManifestEntry]:
     path = require_file(path, "manifest")
     data = _manifest_data(path)
-    root = Path(data.get("root_path") or ".")
-    if not root.is_absolute():
-        root = path.parent / root
+    root = manifest_root(path, data)
     entries = []
     for i, m in enumerate(data["motions"]):
         key = "motions[{}]".format(i)
@@ -777,9 +791,10 @@ def manifest_to_update(path) -> Optional[dict]:
         data = _manifest_data(path, may_be_empty=True)
     except MotionFileError as e:
         raise MotionFileError("{}; so the new clips cannot be added to it: {}".format(_one_line(e), todo)) from None
-    root = data.get("root_path")
-    if root is not None and not isinstance(root, str):
-        raise file_error(path, "root_path", "expected a folder, got {!r}: {}".format(root, todo))
+    try:
+        manifest_root(path, data)
+    except MotionFileError as e:
+        raise MotionFileError("{}: {}".format(_one_line(e), todo)) from None
     return data
 
 
@@ -795,7 +810,7 @@ def update_manifest(path, files, descriptions=None) -> ManifestUpdate:
         write_manifest(path, files, descriptions=descriptions)
         return ManifestUpdate(path, False, 0, len(files), [])
     folder = path.parent.resolve()
-    root = folder / (data.get("root_path") or ".")  # an absolute root_path replaces the folder
+    root = manifest_root(path.resolve(), data)
 
     def where(file) -> Path:
         return (root / str(file)).resolve()

@@ -34,6 +34,8 @@ BODY_MISMATCH_MAX = 0.10
 FLOOR_RANGE = (-0.1, 0.1)
 # A joint beyond its limit by more than this (rad) in more than JOINT_LIMIT_FRACTION of the frames.
 JOINT_LIMIT_MARGIN = 0.2
+# A joint value beyond this (rad) is no angle of a G1 joint (their ranges lie within +-2.9 rad): degrees.
+JOINT_VALUE_MAX = 2.0 * np.pi
 JOINT_LIMIT_FRACTION = 0.05
 # Scalar-first root quaternions (check_root_rotation_order). A rotation by yaw h stored (w, x, y, z) and read
 # (x, y, z, w) is (cos h/2, 0, 0, sin h/2) read as x, y, z, w: a rotation by 180 deg - h about the world x
@@ -268,6 +270,19 @@ def check_root_units(path, root_pos: np.ndarray) -> None:
         )
 
 
+def check_joint_units(path, dof_pos: np.ndarray) -> None:
+    """MotionFileError when a joint value is beyond one turn (JOINT_VALUE_MAX): degrees, not radians."""
+    largest = np.abs(dof_pos).max(axis=0)
+    j = int(np.argmax(largest))
+    if largest[j] > JOINT_VALUE_MAX:
+        raise file_error(
+            path,
+            "dof_pos",
+            "{} reaches {:.4g} rad, beyond one turn (the G1's joint ranges lie within +-2.9 rad): the joint "
+            "values look like degrees; clips are in radians (numpy.radians)".format(load_g1().dof_names[j], largest[j]),
+        )
+
+
 def check_body_positions(path, dof_pos: np.ndarray, local_body_pos: np.ndarray, frames: np.ndarray) -> None:
     """`local_body_pos` against forward kinematics of `dof_pos` on `frames`: MotionFileError above
     BODY_MISMATCH_MAX (mean over frames and bodies), a MotionFileWarning above BODY_MISMATCH_WARN."""
@@ -326,6 +341,7 @@ def check_clip(path, root_pos, root_rot, dof_pos, local_body_pos) -> None:
     """Every check above on a clip whose shapes are valid (float64 arrays, unit quaternions, bodies in
     model order)."""
     check_root_units(path, root_pos)
+    check_joint_units(path, dof_pos)
     n = root_pos.shape[0]
     frames = np.unique(np.linspace(0, n - 1, min(n, SAMPLE_FRAMES)).astype(int))
     check_body_positions(path, dof_pos, local_body_pos, frames)

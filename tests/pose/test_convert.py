@@ -192,6 +192,19 @@ def test_lafan_csv(tmp_path):
     assert cv.convert_file(src, src_fps=60)["fps"] == 60.0
 
 
+def test_joint_values_in_degrees_are_refused_and_nothing_is_written(tmp_path):
+    """A LAFAN CSV whose joint columns are degrees has no bodies to check them against (its bodies come from
+    forward kinematics of the same values): the values themselves, beyond one turn, give it away."""
+    m = Motion()
+    m.q29 = np.degrees(m.q29)  # up to 0.57 rad -> 33 "rad"
+    src = write_csv(tmp_path / "deg.csv", m)
+    with pytest.raises(
+        MotionFileError, match=r"key 'dof_pos': \w+_joint reaches 3\d\.\d+ rad, beyond one turn .* degrees"
+    ):
+        cv.convert_file(src, tmp_path / "deg.pkl")
+    assert not (tmp_path / "deg.pkl").exists()
+
+
 def test_beyondmimic_npz_with_root_and_joint_names(tmp_path):
     m = Motion()
     src = beyondmimic_npz(tmp_path / "bm.npz", m)

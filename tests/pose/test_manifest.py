@@ -84,3 +84,30 @@ def test_bad_sources_fail_with_one_line_naming_them(embedded, tmp_path, capsys, 
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and all(w in err for w in words)
     assert not out.exists()
+
+
+def test_root_path_with_home_variables_or_twists_working_directory_reading(embedded, tmp_path, monkeypatch):
+    """`~` and environment variables in root_path are expanded; a relative root_path is the manifest's
+    folder's, or, where only that folder exists, the working directory's (how TWIST reads it); a root_path
+    that is not text is refused naming the key."""
+    from pose.formats import MotionFileError
+
+    clips = tmp_path / "home" / "data" / "clips"
+    clips.mkdir(parents=True)
+    shutil.copy(embedded.parent / "stand.pkl", clips / "stand.pkl")
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CLIPS", str(clips))
+    for root in ("~/data/clips", "$CLIPS"):
+        (lists / "m.yaml").write_text("root_path: {}\nmotions:\n- {{file: stand.pkl}}\n".format(root))
+        assert [e.file for e in load_manifest(lists / "m.yaml")] == [clips / "stand.pkl"]
+    (lists / "m.yaml").write_text("root_path: data/clips\nmotions:\n- {file: stand.pkl}\n")
+    monkeypatch.chdir(tmp_path / "home")  # lists/data/clips does not exist; home/data/clips does
+    assert [e.file for e in load_manifest(lists / "m.yaml")] == [clips / "stand.pkl"]
+    (lists / "data" / "clips").mkdir(parents=True)  # now the manifest's folder has it: that one is read
+    with pytest.raises(MotionFileError, match=r"lists/data/clips/stand.pkl does not exist"):
+        load_manifest(lists / "m.yaml")
+    (lists / "m.yaml").write_text("root_path: [a]\nmotions:\n- {file: stand.pkl}\n")
+    with pytest.raises(MotionFileError, match=r"key 'root_path': expected a folder path, got \['a'\]"):
+        load_manifest(lists / "m.yaml")

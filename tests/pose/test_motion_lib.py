@@ -215,7 +215,8 @@ def test_velocity_smoothing_edges_on_constant_velocity():
 def test_smoothing_does_not_leak_across_clips():
     rng = np.random.default_rng(3)
     a, b = make_clip(rng, 12, 30.0), make_clip(rng, 30, 50.0)
-    b["dof_pos"] = b["dof_pos"] * 100.0  # fast joints next door must not affect clip a
+    b["dof_pos"] = np.where(np.arange(30)[:, None] % 2, 3.0, -3.0) * np.ones((1, 23))  # fast joints next door
+    # (6 rad a frame, alternating) must not affect clip a
     b["local_body_pos"] = ForwardKinematics().local_body_pos(torch.as_tensor(b["dof_pos"], dtype=torch.float32)).numpy()
     both = MotionLib.from_clips([a, b])
     alone = MotionLib.from_clips([a])
@@ -566,15 +567,33 @@ def _as_numpy1_pickle(data):
     return raw.replace(b"numpy._core.", b"numpy.core.")
 
 
-@pytest.mark.parametrize("protocol", [2, 4, 5, "numpy1"])
+def _as_numpy1_protocol5_pickle(data):
+    """A protocol-5 pickle as numpy 1.x writes it: its arrays rebuilt by numpy.core.numeric._frombuffer (the
+    name's length byte and the one frame's length adjusted for the shorter module name)."""
+    raw = pickle.dumps(data, protocol=5)
+    old, new = b"\x8c\x13numpy._core.numeric", b"\x8c\x12numpy.core.numeric"
+    count = raw.count(old)
+    assert count >= 1 and raw[2:3] == b"\x95" and int.from_bytes(raw[3:11], "little") == len(raw) - 11  # one frame
+    raw = raw.replace(old, new)
+    return raw[:3] + (len(raw) - 11).to_bytes(8, "little") + raw[11:]
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5, "numpy1", "numpy1_protocol5"])
 def test_numpy_pickles_load(tmp_path, crafted, protocol):
     clip = crafted[0][1]
     data = {k: (np.asarray(v, dtype=np.float32) if isinstance(v, np.ndarray) else v) for k, v in clip.items()}
     data["fps"] = np.float64(clip["fps"])  # a numpy scalar, as GMR writes it
     path = tmp_path / "clip.pkl"
-    raw = _as_numpy1_pickle(data) if protocol == "numpy1" else pickle.dumps(data, protocol=protocol)
+    if protocol == "numpy1":
+        raw = _as_numpy1_pickle(data)
+    elif protocol == "numpy1_protocol5":
+        raw = _as_numpy1_protocol5_pickle(data)
+    else:
+        raw = pickle.dumps(data, protocol=protocol)
     path.write_bytes(raw)
-    lib = MotionLib(path)
+    with warnings.catch_warnings():  # numpy 1.x names are read through numpy 2's, without its warning
+        warnings.simplefilter("error", DeprecationWarning)
+        lib = MotionLib(path)
     np.testing.assert_allclose(lib._dof_pos.numpy(), clip["dof_pos"], atol=1e-6)
     assert float(lib.get_motion_fps()[0]) == 50.0
 

@@ -134,6 +134,12 @@ BAD_CLIPS = {
         r"unknown body names \['banana_link'\]",
     ),
     "wrong_body_shape": (_with(local_body_pos=lambda c: np.zeros((30, 37, 3))), "local_body_pos", r"38, 3"),
+    # bodies without their names: missing, and the converter (which recomputes them) is named
+    "body_names_none": (
+        _with(link_body_list=lambda c: None),
+        "link_body_list",
+        r"missing \(the 38 body names.*python -m pose.convert",
+    ),
 }
 
 
