@@ -61,13 +61,14 @@ ROOT_FIELDS = ("root_z", "roll", "pitch", "yaw", "v_x", "v_y", "v_z", "yaw_rate"
 
 #: Plausibility bounds of a reference (beyond them a message is rejected, never used).
 ROOT_Z_RANGE = (0.15, 1.5)  # m: a pelvis below 0.15 m or above 1.5 m is no G1 reference
-MAX_ANGLE = math.pi + 1e-3  # rad: roll, pitch, yaw are wrapped angles
 MAX_LIN_VEL = 10.0  # m/s
 MAX_YAW_RATE = 20.0  # rad/s
-JOINT_LIMIT_MARGIN = 0.05  # rad beyond the joint range that is still accepted
-#: Bounds and units of |entries 1..7| (roll, pitch, yaw, v_x, v_y, v_z, yaw_rate).
-_ROOT_BOUNDS = np.array([MAX_ANGLE] * 3 + [MAX_LIN_VEL] * 3 + [MAX_YAW_RATE])
-_ROOT_UNITS = ("rad",) * 3 + ("m/s",) * 3 + ("rad/s",)
+#: rad beyond the joint range that is still accepted (as `pose.plausibility`'s joint-limit check: training
+#: clips go that far; the reference is only observed, the PD targets are guarded apart)
+JOINT_LIMIT_MARGIN = 0.2
+#: Bounds and units of |entries 4..7| (v_x, v_y, v_z, yaw_rate); roll, pitch and yaw are wrapped to [-pi, pi).
+_VEL_BOUNDS = np.array([MAX_LIN_VEL] * 3 + [MAX_YAW_RATE])
+_VEL_UNITS = ("m/s",) * 3 + ("rad/s",)
 
 
 class MessageError(ValueError):
@@ -215,8 +216,9 @@ def validate_mimic(value: Any, joints: Optional[DeployJoints] = None, margin: fl
     """The 33-D reference as float64, or MessageError naming the first bad field.
 
     `value`: the raw Redis bytes/str (JSON list), a list or an array. Checks: a list of 33 numbers, all finite,
-    root height in ROOT_Z_RANGE, angles wrapped, velocities plausible, every joint target inside its
-    range widened by `margin` rad.
+    root height in ROOT_Z_RANGE, velocities plausible, every joint target inside its range widened by
+    `margin` rad. Roll, pitch and yaw are wrapped to [-pi, pi) (a streamer's heading accumulated past 180
+    degrees, or angles in [0, 2 pi), as Isaac Gym's get_euler_xyz gives them).
     """
     joints = joints or _JOINTS
     m = _float_list(value, MIMIC_KEY, NUM_MIMIC_DEPLOY)
@@ -224,11 +226,12 @@ def validate_mimic(value: Any, joints: Optional[DeployJoints] = None, margin: fl
         raise MessageError(
             field_name(0), "root height {:.3f} m outside the plausible range {} m".format(m[0], ROOT_Z_RANGE)
         )
-    bad = np.flatnonzero(np.abs(m[1:8]) > _ROOT_BOUNDS)
+    m[1:4] = np.remainder(m[1:4] + math.pi, 2.0 * math.pi) - math.pi
+    bad = np.flatnonzero(np.abs(m[4:8]) > _VEL_BOUNDS)
     if bad.size:
-        i = int(bad[0]) + 1
+        i = int(bad[0]) + 4
         raise MessageError(
-            field_name(i), "{:.4g} {} beyond +-{:.4g}".format(m[i], _ROOT_UNITS[i - 1], _ROOT_BOUNDS[i - 1])
+            field_name(i), "{:.4g} {} beyond +-{:.4g}".format(m[i], _VEL_UNITS[i - 4], _VEL_BOUNDS[i - 4])
         )
     q = m[len(ROOT_FIELDS) :]
     bad = np.flatnonzero((q < joints.lower - margin) | (q > joints.upper + margin))

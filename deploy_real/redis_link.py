@@ -256,13 +256,14 @@ class RedisLink:
         self._ok()
         return [v or None for v in replies[len(sets) :]]
 
-    def set_many(self, items: Dict[str, str], expire_ms: Optional[int] = None) -> bool:
-        """SET every item in one transaction (MULTI/EXEC), each to expire after `expire_ms` when given; False
-        when Redis cannot be reached or answers an error."""
+    def set_many(self, items: Dict[str, str], expire_ms: Optional[Dict[str, int]] = None) -> bool:
+        """SET every item in one transaction (MULTI/EXEC), the keys of `expire_ms` to expire after their
+        milliseconds; False when Redis cannot be reached or answers an error."""
+        expire_ms = expire_ms or {}
         try:
             pipe = self.client.pipeline(transaction=True)
             for k, v in items.items():
-                pipe.set(k, v, px=expire_ms)
+                pipe.set(k, v, px=expire_ms.get(k))
             pipe.execute()
         except self._redis_errors as e:
             self._failed(e)

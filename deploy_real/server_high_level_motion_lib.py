@@ -9,9 +9,13 @@
 
 At 50 Hz, paced on the monotonic clock without drift, step k SETs `action_mimic_g1` (the 33-D reference
 of the clip at time (k + 1) * 0.02 s, as TWIST), `action_mimic_g1_meta` ({"seq", "t_ms"}) and
-`action_hand_g1` (14 zeros) in one transaction, each to expire after `STREAM_TTL_MS` (1 s), and deletes
-them when it ends: a stream that stops, even killed, leaves nothing that another source's reference
-(TWIST's, GMR's, without the meta key) would be judged by. --motion_id K plays clip K once; --loop plays every clip of
+`action_hand_g1` (14 zeros) in one transaction, the meta key to expire after `STREAM_TTL_MS` (1 s), and
+deletes the meta key when it ends: a stream that stops, even killed, leaves no meta key that another
+source's reference (TWIST's, GMR's, without the meta key) would be judged by. The reference itself stays,
+as TWIST's server leaves it: the default standing vector after a clean end (TWIST's low-level server reads
+`action_mimic_g1` every step and stops, on the robot to zero torque, when it is missing), the last frame
+after a kill (which this project's low-level servers, seeing no meta key and a value that no longer
+changes, do not take for a live stream). --motion_id K plays clip K once; --loop plays every clip of
 the set in turn until --duration or Ctrl-C, blending 0.5 s between clips (each clip turned to continue
 from the heading the previous one reached, so the blend never asks for a turn). --cmg streams the CMG's
 locomotion under the velocity command --vx --vy --yaw_rate (`deploy_real.cmg_reference`; the generator
@@ -195,10 +199,8 @@ def reference_stream(motion_lib, motion_id: Optional[int], loop: bool) -> Iterat
 
 
 class Publisher:
-    """Writes the reference and its meta key in one transaction, with a growing sequence number, each key to
-    expire after STREAM_TTL_MS; `clear()` deletes them."""
-
-    KEYS = (MIMIC_KEY, MIMIC_META_KEY, HAND_ACTION_KEY)
+    """Writes the reference and its meta key in one transaction, with a growing sequence number, the meta key
+    to expire after STREAM_TTL_MS; `end()` deletes the meta key (the last reference stays, as in TWIST)."""
 
     def __init__(self, link) -> None:
         self.link = link
@@ -213,11 +215,11 @@ class Publisher:
                 MIMIC_META_KEY: encode_meta(self.seq, time.time() * 1000.0),
                 HAND_ACTION_KEY: self.hand,
             },
-            expire_ms=STREAM_TTL_MS,
+            expire_ms={MIMIC_META_KEY: STREAM_TTL_MS},
         )
 
-    def clear(self) -> bool:
-        return self.link.delete(*self.KEYS)
+    def end(self) -> bool:
+        return self.link.delete(MIMIC_META_KEY)
 
 
 class MocapViewer:
@@ -432,7 +434,7 @@ def run(args) -> int:
     finally:
         if viewer is not None:
             viewer.close()
-        publisher.clear()
+        publisher.end()
         link.close()
     return 0
 

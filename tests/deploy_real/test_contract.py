@@ -85,13 +85,14 @@ def test_implausible_values_are_rejected_naming_the_field():
     v[4] = 1e6
     with pytest.raises(C.MessageError, match=r"\(v_x\)"):
         C.validate_mimic(v)
+    # angles are wrapped, not refused: a heading accumulated past 180 deg, roll in [0, 2 pi) (Isaac Gym's)
     v = valid()
-    v[3] = 4.0
-    with pytest.raises(C.MessageError, match=r"\(yaw\)"):
-        C.validate_mimic(v)
-    # the knee (joint 3) beyond its range by more than the margin, then within the margin
+    v[1], v[3] = 2.0 * math.pi - 0.01, 4.0
+    w = C.validate_mimic(v)
+    assert (w[1], w[3]) == (pytest.approx(-0.01), pytest.approx(4.0 - 2.0 * math.pi))
+    # the knee (joint 3) beyond its range by more than the margin (0.2 rad), then within the margin
     v = valid()
-    v[8 + 3] = G1.dof_upper[3] + 0.2
+    v[8 + 3] = G1.dof_upper[3] + 0.3
     with pytest.raises(C.MessageError, match=r"\[11\] \(left_knee_joint\).*outside the joint range"):
         C.validate_mimic(v)
     v[8 + 3] = G1.dof_upper[3] + 0.5 * C.JOINT_LIMIT_MARGIN

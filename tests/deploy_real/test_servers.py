@@ -9,11 +9,19 @@ import signal
 import sys
 import time
 
+import numpy as np
 import pytest
 import redis
 from deploy_helpers import HIGH_LEVEL, LOW_LEVEL, start_server, stop, wait_for
 
-from deploy_real.contract import BODY_STATE_KEY, HAND_ACTION_KEY, MIMIC_KEY, MIMIC_META_KEY
+from deploy_real.contract import (
+    BODY_STATE_KEY,
+    HAND_ACTION_KEY,
+    MIMIC_KEY,
+    MIMIC_META_KEY,
+    default_mimic_vector,
+    validate_mimic,
+)
 from deploy_real.redis_link import PrivateRedis, port_answers
 
 WALK_CLIP = 5  # walk_forward_1p0 of the embedded set
@@ -352,9 +360,12 @@ def test_bad_messages_and_redis_errors_do_not_stop_the_low_level_server(redis_se
     assert "policy steps" in out.splitlines()[-1] and "rejected 2 stale 0 non-finite actions 0" in out
 
 
-def test_the_high_level_server_leaves_no_keys(redis_port, tmp_path):
-    """Its keys expire 1 s after its last write, and it deletes them when it ends: neither a clean end nor a
-    kill leaves a meta key that would hide another source's reference (or a frame to be taken for one)."""
+def test_the_high_level_server_leaves_no_meta_key_and_the_reference_as_twist_does(redis_port, tmp_path):
+    """Its meta key expires 1 s after its last write, and it deletes it when it ends: neither a clean end nor
+    a kill leaves a meta key that would hide another source's reference. The reference stays, as TWIST's
+    server leaves it (TWIST's low-level server stops when the key is missing): the default standing vector
+    after a clean end, the last frame after a kill."""
+
     server = PrivateRedis(redis_port)
     url = "redis://127.0.0.1:{}/0".format(redis_port)
     client = redis.Redis(port=redis_port, socket_timeout=1)
@@ -364,11 +375,14 @@ def test_the_high_level_server_leaves_no_keys(redis_port, tmp_path):
         )
         try:
             wait_for(lambda: (meta_seq(redis_port) or 0) > 10, 60, "the high-level stream")
-            for key in (MIMIC_KEY, MIMIC_META_KEY, HAND_ACTION_KEY):
-                assert 900 < client.pttl(key) <= 1000
+            assert 900 < client.pttl(MIMIC_META_KEY) <= 1000
+            assert client.pttl(MIMIC_KEY) == client.pttl(HAND_ACTION_KEY) == -1  # no expiry
         finally:
             assert stop(high, high_log) == 0
-        assert client.exists(MIMIC_KEY, MIMIC_META_KEY, HAND_ACTION_KEY) == 0
+        assert client.exists(MIMIC_META_KEY) == 0 and client.exists(MIMIC_KEY, HAND_ACTION_KEY) == 2
+        left = validate_mimic(client.get(MIMIC_KEY))
+        expected = default_mimic_vector()
+        np.testing.assert_allclose(np.delete(left, 3), np.delete(expected, 3), atol=1e-5)  # any heading
         high, high_log = start_server(
             HIGH_LEVEL, ["--redis_url", url, "--loop", "--duration", 60], tmp_path, tmp_path / "high2.log"
         )
@@ -376,8 +390,9 @@ def test_the_high_level_server_leaves_no_keys(redis_port, tmp_path):
             wait_for(lambda: (meta_seq(redis_port) or 0) > 10, 60, "the high-level stream")
             high.kill()
             killed = time.monotonic()
-            wait_for(lambda: client.exists(MIMIC_KEY, MIMIC_META_KEY, HAND_ACTION_KEY) == 0, 3, "the keys to expire")
+            wait_for(lambda: client.exists(MIMIC_META_KEY) == 0, 3, "the meta key to expire")
             assert time.monotonic() - killed < 1.2
+            assert client.exists(MIMIC_KEY) == 1  # the last frame stays
         finally:
             stop(high, high_log)
     finally:
