@@ -131,7 +131,24 @@ def build_parser() -> argparse.ArgumentParser:
     add_redis_argument(p)
     p.add_argument("--duration", type=seconds, default=None, metavar="S", help="stop after S seconds")
     p.add_argument("--robot", default="g1", choices=["g1"], help="TWIST's flag (only the G1)")
+    p.add_argument(
+        "--steps",
+        type=twist_steps,
+        default="1",
+        help="TWIST's flag: frames ahead of the current one, comma-separated, only the first used; 1, the next "
+        "frame, which the students are trained on",
+    )
     return p
+
+
+def twist_steps(text: str) -> str:
+    """argparse type of TWIST's --steps: a comma list whose first entry (the one TWIST streams) is 1."""
+    first = text.split(",")[0].strip()
+    if first != "1":
+        raise argparse.ArgumentTypeError(
+            "{!r}: the stream is the reference's next frame (1), the frame the students are trained to see".format(text)
+        )
+    return text
 
 
 def wrap(angle):

@@ -82,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--net", required=True, help="network interface wired to the robot (e.g. eno1; lo for sim_robot)")
+    p.add_argument(
+        "--net", default="eno1", help="network interface wired to the robot (default eno1, as TWIST; lo for sim_robot)"
+    )
     p.add_argument("--domain_id", type=int, default=0, help="DDS domain (the robot uses 0)")
     p.add_argument(
         "--policy_path",
@@ -98,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_redis_argument(p)
     p.add_argument("--engine", default="auto", choices=ENGINES, help="what runs the observation and policy graphs")
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="TWIST's flag: the policy runs on the CPU here (--engine; about 1 ms a step), whatever it says",
+    )
     p.add_argument(
         "--no_drift_feedback",
         action="store_true",
@@ -452,6 +459,8 @@ def run(args) -> int:
             print("server_low_level_g1_real.py: {}".format(verdict.message), file=sys.stderr, flush=True)
             return EXIT_ERROR
         print("[real] {}".format(verdict.message), flush=True)
+        if args.device != "cpu":
+            print("[real] --device {}: TWIST's flag; the policy runs on the CPU here".format(args.device), flush=True)
         domain = DdsDomain(args.domain_id, args.net)
         robot = RobotSide(domain)
         print(

@@ -110,7 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="the physics runs MS ms (0-{}) of each period on the previous targets (default 0)".format(MAX_LATENCY_MS),
     )
     p.add_argument("--headless", action="store_true", help="no viewer")
-    p.add_argument("--record_video", default=None, metavar="PATH", help="write an mp4 of the run at exit")
+    p.add_argument(
+        "--record_video",
+        nargs="?",
+        const="debug_sim.mp4",
+        default=None,
+        metavar="PATH",
+        help="write an mp4 of the run at exit (without PATH: debug_sim.mp4, as TWIST)",
+    )
     p.add_argument("--duration", type=seconds, default=None, metavar="S", help="stop after S seconds (default: Ctrl-C)")
     p.add_argument("--summary_json", default=None, metavar="PATH", help="write the run's numbers at exit")
     return p

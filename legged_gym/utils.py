@@ -8,6 +8,7 @@ environments and learners from that table.
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Dict, List, NamedTuple
 
 
@@ -30,9 +31,11 @@ def class_to_dict(obj) -> dict:
 
 
 class Task(NamedTuple):
+    """A task's environment class and its configs: classes, or instances as TWIST registers them."""
+
     env_class: type
-    env_cfg_class: type
-    train_cfg_class: type
+    env_cfg_class: Any
+    train_cfg_class: Any
 
 
 class UnknownTaskError(KeyError):
@@ -46,7 +49,9 @@ class TaskTable:
     def __init__(self) -> None:
         self._tasks: Dict[str, Task] = {}
 
-    def register(self, name: str, env_class: type, env_cfg_class: type, train_cfg_class: type) -> None:
+    def register(self, name: str, env_class: type, env_cfg_class: Any, train_cfg_class: Any) -> None:
+        """The configs are classes, or instances (TWIST's `register(name, Env, Cfg(), CfgPPO())`), of which
+        `get_cfgs` gives a copy each time."""
         if name in self._tasks:
             raise ValueError("task {!r} is already registered".format(name))
         self._tasks[name] = Task(env_class, env_cfg_class, train_cfg_class)
@@ -63,6 +68,8 @@ class TaskTable:
         return self._tasks[name]
 
     def get_cfgs(self, name: str):
-        """Fresh instances (env_cfg, train_cfg) of the task's config classes."""
+        """Fresh instances (env_cfg, train_cfg) of the task's configs (new ones of a class, copies of an
+        instance)."""
         task = self.get(name)
-        return task.env_cfg_class(), task.train_cfg_class()
+        configs = (task.env_cfg_class, task.train_cfg_class)
+        return tuple(c() if isinstance(c, type) else copy.deepcopy(c) for c in configs)

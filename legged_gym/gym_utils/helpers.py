@@ -16,9 +16,9 @@ from typing import List, Optional, Sequence
 import numpy as np
 import torch
 
+from legged_gym import LEGGED_GYM_ROOT_DIR as LEGGED_GYM_ROOT_DIR  # TWIST's name here
 from legged_gym.utils import class_to_dict as class_to_dict  # TWIST's name here
 
-LEGGED_GYM_ROOT_DIR = str(Path(__file__).resolve().parents[1])
 #: Root of the training logs: `legged_gym/logs`, or the folder named by the environment variable
 #: LEGGED_GYM_LOG_DIR (tests and users who keep logs elsewhere). Runs live in
 #: `<log root>/<proj_name>/<exptid>/`, play videos in `<log root>/videos/`.

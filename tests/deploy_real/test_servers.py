@@ -422,3 +422,22 @@ def test_redis_url_is_explained(capsys):
             "--redis_url URL the Redis of the deploy keys, redis://host:port/db (default redis://localhost:6379/0"
             in out
         )
+
+
+def test_the_servers_take_twists_command_lines(capsys):
+    """TWIST's flags: the high-level server's --steps (its first entry streamed; 1, the next frame, is the
+    students'), the sim2sim server's --record_video without a path (debug_sim.mp4), the real server's --device
+    and its --net default eno1."""
+    from deploy_real import server_high_level_motion_lib, server_low_level_g1_real, server_low_level_g1_sim
+
+    assert server_high_level_motion_lib.build_parser().parse_args(["--steps", "1"]).steps == "1"
+    assert server_high_level_motion_lib.build_parser().parse_args(["--steps", "1,5,10"]).steps == "1,5,10"
+    with pytest.raises(SystemExit):
+        server_high_level_motion_lib.build_parser().parse_args(["--steps", "2"])
+    assert "argument --steps: '2': the stream is the reference's next frame (1)" in capsys.readouterr().err
+    sim = server_low_level_g1_sim.build_parser()
+    assert sim.parse_args(["--record_video"]).record_video == "debug_sim.mp4"
+    assert sim.parse_args(["--record_video", "a.mp4"]).record_video == "a.mp4"
+    assert sim.parse_args([]).record_video is None
+    real = server_low_level_g1_real.build_parser().parse_args(["--device", "cuda"])
+    assert (real.net, real.device) == ("eno1", "cuda")

@@ -1,5 +1,7 @@
 """CLI defaults, checkpoint discovery and the task registry's errors."""
 
+from pathlib import Path
+
 import pytest
 
 from legged_gym.gym_utils.helpers import get_args, resolve_checkpoint, set_seed
@@ -35,6 +37,24 @@ def test_unknown_task_names_the_registered_ones():
         reg.register("g1_priv_mimic", object, dict, dict)
     env_cfg, train_cfg = reg.get_cfgs("g1_priv_mimic")
     assert env_cfg == {} and train_cfg == {}
+
+
+def test_tasks_registered_with_config_instances_as_twist_does():
+    """TWIST registers config instances (`register(name, Env, Cfg(), CfgPPO())`), possibly edited first:
+    each `get_cfgs` gives a copy of them, edits kept, so one run's changes never reach the next; TWIST's
+    package constants exist under their names."""
+    from legged_gym import LEGGED_GYM_ENVS_DIR, LEGGED_GYM_ROOT_DIR
+    from legged_gym.envs.g1.g1_mimic_distill_config import G1MimicPrivCfg, G1MimicPrivCfgPPO
+
+    cfg = G1MimicPrivCfg()
+    cfg.env.num_envs = 7
+    reg = TaskRegistry()
+    reg.register("my_task", object, cfg, G1MimicPrivCfgPPO())
+    env_cfg, train_cfg = reg.get_cfgs("my_task")
+    assert env_cfg.env.num_envs == 7 and isinstance(train_cfg, G1MimicPrivCfgPPO)
+    env_cfg.env.num_envs = 3
+    assert reg.get_cfgs("my_task")[0].env.num_envs == 7 and cfg.env.num_envs == 7
+    assert Path(LEGGED_GYM_ENVS_DIR) == Path(LEGGED_GYM_ROOT_DIR) / "envs" and Path(LEGGED_GYM_ENVS_DIR).is_dir()
 
 
 def test_set_seed_is_reproducible():

@@ -65,6 +65,10 @@ class HumanoidMimic(HumanoidChar):
             from pose.synth import default_motion_file
 
             motion_file = default_motion_file()
+            print(
+                "motion.motion_file not set: the embedded motion set ({}; generated clips, no download); "
+                "--motion_file names a clip or a TWIST manifest such as twist_dataset.yaml".format(motion_file)
+            )
         return MotionLib(motion_file, device=device, smooth_window=cfg.motion.vel_smooth_window)
 
     def _init_buffers(self) -> None:
