@@ -16,11 +16,12 @@ positions are dead-reckoned here, in the stream's frame, from where the referenc
 with q the IMU's orientation, its yaw put into the stream's frame by the offset taken at the first fresh
 reference (as `RelativeRefYaw` does), where p_ref = p = 0: training starts every episode on its reference,
 and `eval.py --set motion.student_odometry=estimate` measures the same dead reckoning in simulation.
-The feedback applies while the reference is FRESH. In HOLD, BLEND and BLEND_IN the block passes unchanged and
-nothing is integrated; DEFAULT (the stream gone for hold + blend) starts over at the next fresh reference,
-which is aligned anew, as `RelativeRefYaw` does; a non-finite IMU quaternion or estimate restarts both
-positions at 0 where the robot is, the yaw alignment kept (the relative yaw keeps its own too). The feedback changes the observation only,
-by at most `max_speed` and `max_yaw_rate`: the PD targets stay behind `deploy_real.safety.PDTargetGuard`.
+The feedback applies while the reference is FRESH. In HOLD, BLEND and BLEND_IN the block passes unchanged
+and nothing is integrated; DEFAULT (the stream gone for hold + blend) starts over at the next fresh
+reference, which is aligned anew, as `RelativeRefYaw` does; a non-finite IMU quaternion or estimate
+restarts both positions at 0 where the robot is, the yaw alignment kept (the relative yaw keeps its own
+too). The feedback changes the observation only, by at most `max_speed` and `max_yaw_rate`: the PD
+targets stay behind `deploy_real.safety.PDTargetGuard`.
 """
 
 from __future__ import annotations
