@@ -2,14 +2,16 @@
 
     python -m pose.convert SRC DST [--format auto|lafan_csv|beyondmimic_npz|amass_npz|twist29_pkl|phc_pkl]
                                    [--fps F] [--src-fps F] [--segment SECONDS] [--suffix .pkl|.npz]
-                                   [--joint-order training|unitree23] [--root-quat xyzw|wxyz] [--no-progress]
+                                   [--joint-order training|unitree23|real|isaaclab] [--root-quat xyzw|wxyz]
+                                   [--no-progress]
 
 SRC is one file (DST: a `.pkl` or `.npz` file, or a folder) or a folder (DST: a folder that receives
 every convertible file, same relative paths, plus a TWIST manifest `manifest.yaml`). The source formats
 and what every reader does (joints by name, quaternions normalised, `--fps` resampling, bodies by
 forward kinematics) are in `pose.readers`; `--src-fps` overrides a file's own frame rate. `--joint-order`
 names the order of 23 unnamed joint columns (TWIST's training order or Unitree's 23-DOF G1's), which a
-file without `local_body_pos` cannot tell (`pose.readers._order_of_23`); other files ignore it.
+file without `local_body_pos` cannot tell (`pose.readers._order_of_23`), or of 29 (the real-motor order,
+the default, or Isaac Lab's: `pose.readers._order_of_29`); other files ignore it.
 `--root-quat wxyz` reads the root quaternion of a format that stores it xyzw (lafan_csv columns 3:7,
 twist29_pkl / phc_pkl `root_rot`) as written scalar-first, (w, x, y, z), and reorders it on read
 (`pose.readers.root_quat_xyzw`); the formats that store it wxyz (beyondmimic_npz, amass_npz) refuse it.
@@ -54,6 +56,7 @@ from pose.readers import (
     CONVERTERS,
     FORMATS,
     JOINT_ORDERS_23,
+    JOINT_ORDERS_29,
     LAFAN_FPS,
     ROOT_QUAT_ORDERS,
     SUFFIXES,
@@ -328,9 +331,9 @@ def main(argv=None) -> int:
     p.add_argument(
         "--joint-order",
         default=None,
-        choices=JOINT_ORDERS_23,
-        help="order of 23 unnamed joint columns in a file without local_body_pos: TWIST's training order or "
-        "Unitree's 23-DOF G1 (GMR's unitree_g1_23dof)",
+        choices=JOINT_ORDERS_23 + JOINT_ORDERS_29,
+        help="order of unnamed joint columns: 23 in a file without local_body_pos, TWIST's training order or "
+        "Unitree's 23-DOF G1 (GMR's unitree_g1_23dof); 29, the real-motor order (default) or Isaac Lab's",
     )
     p.add_argument(
         "--root-quat",

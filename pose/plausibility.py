@@ -316,12 +316,17 @@ def warn_floor(path, root_pos, root_rot, local_body_pos, frames: np.ndarray) -> 
         warnings.warn(str(file_error(path, "root_pos", msg)), MotionFileWarning, stacklevel=3)
 
 
+def share_beyond_limits(q: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Per column of `q` (T, J): the share of frames beyond [lower, upper] by more than JOINT_LIMIT_MARGIN;
+    a share above JOINT_LIMIT_FRACTION is a joint out of its range (often a file in another joint order)."""
+    return ((q < lower - JOINT_LIMIT_MARGIN) | (q > upper + JOINT_LIMIT_MARGIN)).mean(axis=0)
+
+
 def warn_joint_limits(path, dof_pos: np.ndarray) -> None:
     """MotionFileWarning naming the joints beyond their limits by more than JOINT_LIMIT_MARGIN in
     more than JOINT_LIMIT_FRACTION of the frames: often a file in another joint order."""
     model = load_g1()
-    beyond = (dof_pos < model.dof_lower - JOINT_LIMIT_MARGIN) | (dof_pos > model.dof_upper + JOINT_LIMIT_MARGIN)
-    share = beyond.mean(axis=0)
+    share = share_beyond_limits(dof_pos, model.dof_lower, model.dof_upper)
     bad = np.flatnonzero(share > JOINT_LIMIT_FRACTION)
     if bad.size:
         joints = ", ".join(

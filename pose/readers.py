@@ -24,7 +24,9 @@ Source formats (detected from the suffix and the keys by `detect_format`):
                    (T, 23) training order, or named as for twist29_pkl (`read_clips` gives every
                    motion, by name).
 
-Unnamed joint columns are read by their count: 29 real-robot order; 43 GMR's `unitree_g1_with_hands`
+Unnamed joint columns are read by their count: 29 real-robot order, or Isaac Lab's with `joint_order`
+"isaaclab" (`_order_of_29`, which refuses columns that break the joint limits only in the real-motor
+order); 43 GMR's `unitree_g1_with_hands`
 (`g1_with_hands_joint_order`: the hand joints dropped, with a warning); 23 TWIST's training order or Unitree's
 23-DOF G1's (`unitree_23dof_joint_order`, GMR's `unitree_g1_23dof`), which `_order_of_23` tells apart by the
 file's bodies (`local_body_pos`, or an AMASS-G1 file's world bodies), else by `joint_order` (`--joint-order`),
@@ -179,6 +181,9 @@ def g1_with_hands_joint_order() -> Tuple[str, ...]:
 
 # The orders of 23 unnamed joint columns, by the name `--joint-order` gives them.
 JOINT_ORDERS_23 = ("training", "unitree23")
+# The orders of 29 unnamed joint columns, by the name `--joint-order` gives them: the real-motor order (the
+# robot's, MuJoCo's, mjlab's; the default) and Isaac Lab's (`isaac_lab_joint_order`).
+JOINT_ORDERS_29 = ("real", "isaaclab")
 
 
 def joint_orders_23() -> Dict[str, Tuple[str, ...]]:
@@ -621,6 +626,8 @@ def _file_joint_names(
                     path, names_key, "has {} names but {} has {} columns".format(len(names), key, q.shape[1])
                 )
             return names
+    if q.shape[1] == len(load_g1().real_motor_joints):
+        return list(_order_of_29(path, key, q, joint_order))
     if q.shape[1] != load_g1().num_dofs:
         return list(_default_joint_names(q.shape[1], path, key))
     local = None
@@ -681,6 +688,35 @@ def _order_of_23(
         "(legs, waist yaw/roll/pitch, 4 joints per arm) or Unitree's 23-DOF G1 (GMR's unitree_g1_23dof: legs, "
         "waist yaw, 5 joints per arm with the wrist roll)? {} (python -m pose.convert)".format(remedy),
     )
+
+
+def _order_of_29(path, key: str, q: np.ndarray, joint_order: Optional[str]) -> Tuple[str, ...]:
+    """The order of 29 unnamed joint columns `q` (`key`): Isaac Lab's for `joint_order` "isaaclab", else the
+    real-motor order (`joint_order` of 23 columns means nothing here). Without `joint_order`, columns that
+    put joints beyond their limits in the real-motor order and none in Isaac Lab's (as an Isaac Lab export
+    written without its joint names does) are refused, naming the flag."""
+    from pose.plausibility import JOINT_LIMIT_FRACTION, share_beyond_limits
+
+    model = load_g1()
+    orders = dict(zip(JOINT_ORDERS_29, (model.real_motor_joints, isaac_lab_joint_order())))
+    if joint_order in orders:
+        return orders[joint_order]
+    beyond = {}
+    for label, names in orders.items():
+        lower, upper = np.array([model.joint_by_name(n)[1].range for n in names]).T
+        share = share_beyond_limits(q, lower, upper)
+        beyond[label] = [names[j] for j in np.flatnonzero(share > JOINT_LIMIT_FRACTION)]
+    if beyond["real"] and not beyond["isaaclab"] and joint_order is None:
+        raise file_error(
+            path,
+            key,
+            "29 joint columns without names: read in the real-motor order (the robot's), {} of them are beyond "
+            "the G1's joint limits ({}), read in Isaac Lab's order none is: give `--joint-order isaaclab` "
+            "(python -m pose.convert), or `--joint-order real` to keep the real-motor order".format(
+                len(beyond["real"]), ", ".join(beyond["real"][:3])
+            ),
+        )
+    return orders["real"]
 
 
 def _same_length(path, arrays: Sequence[Tuple[str, np.ndarray]]):

@@ -290,6 +290,34 @@ def test_twist_pkl_29_and_23_dofs(tmp_path):
     check_clip(cv.convert_file(tmp_path / "canon.npz"), m)
 
 
+def test_29_unnamed_columns_in_isaac_labs_order(tmp_path):
+    """A pickle of 29 unnamed joint columns in Isaac Lab's order (an Isaac Lab export written without names):
+    read in the real-motor order, a squat's knees and hips land on hip-roll and ankle columns beyond their
+    limits, and in Isaac Lab's order none is, so it is refused naming the flag; with `--joint-order isaaclab`
+    it converts to the clip; the same clip in the real-motor order converts without the flag."""
+    from pose.synth import default_motion_file
+
+    clip = load_clip(default_motion_file().parent / "squat.pkl")
+    model = load_g1()
+    motors = list(model.real_motor_joints)
+    q29 = np.zeros((len(clip["dof_pos"]), 29))
+    q29[:, [motors.index(n) for n in model.dof_names]] = clip["dof_pos"]
+    isaac = q29[:, [motors.index(n) for n in rd.isaac_lab_joint_order()]]
+    root = dict(fps=clip["fps"], root_pos=clip["root_pos"], root_rot=clip["root_rot"])
+    for name, q in (("isaac.pkl", isaac), ("real.pkl", q29)):
+        with open(tmp_path / name, "wb") as f:
+            pickle.dump(dict(root, dof_pos=q), f)
+    with pytest.raises(
+        MotionFileError,
+        match=r"isaac\.pkl: key 'dof_pos': 29 joint columns without names: .*"
+        r"beyond the G1's joint limits .* give `--joint-order isaaclab`",
+    ):
+        cv.convert_file(tmp_path / "isaac.pkl")
+    for name, order in (("isaac.pkl", "isaaclab"), ("real.pkl", None)):
+        out = cv.convert_file(tmp_path / name, joint_order=order)
+        np.testing.assert_allclose(out["dof_pos"], clip["dof_pos"], atol=1e-6)
+
+
 def test_npz_of_mujoco_bodies_takes_the_pelvis_not_the_world_body(tmp_path):
     """holosoma's MuJoCo writer saves `data.xpos` / `data.xquat`: body 0 is the world body, at the origin and
     unrotated; `joint_pos` is `qpos[7:]` (29 joints, no root). The root is the pelvis, by name or, without
