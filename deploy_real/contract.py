@@ -226,7 +226,7 @@ def validate_mimic(value: Any, joints: Optional[DeployJoints] = None, margin: fl
         raise MessageError(
             field_name(0), "root height {:.3f} m outside the plausible range {} m".format(m[0], ROOT_Z_RANGE)
         )
-    m[1:4] = np.remainder(m[1:4] + math.pi, 2.0 * math.pi) - math.pi
+    m[1:4] = np.remainder(m[1:4] + math.pi, 2.0 * math.pi) - math.pi  # `wrap_angle`'s formula; no torch here
     bad = np.flatnonzero(np.abs(m[4:8]) > _VEL_BOUNDS)
     if bad.size:
         i = int(bad[0]) + 4

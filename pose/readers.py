@@ -699,14 +699,14 @@ def _order_of_29(path, key: str, q: np.ndarray, joint_order: Optional[str]) -> T
 
     model = load_g1()
     orders = dict(zip(JOINT_ORDERS_29, (model.real_motor_joints, isaac_lab_joint_order())))
-    if joint_order in orders:
-        return orders[joint_order]
+    if joint_order is not None:
+        return orders.get(joint_order, orders["real"])
     beyond = {}
     for label, names in orders.items():
         lower, upper = np.array([model.joint_by_name(n)[1].range for n in names]).T
         share = share_beyond_limits(q, lower, upper)
         beyond[label] = [names[j] for j in np.flatnonzero(share > JOINT_LIMIT_FRACTION)]
-    if beyond["real"] and not beyond["isaaclab"] and joint_order is None:
+    if beyond["real"] and not beyond["isaaclab"]:
         raise file_error(
             path,
             key,
