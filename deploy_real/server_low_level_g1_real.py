@@ -7,7 +7,8 @@ Before anything is sent: Unitree's built-in motion control must be off (`deploy_
 subprocess before this server's DDS domain: a mode active -> exit 2, put the robot in debug mode, L2+R2, or
 pass --release_motion_mode; no motion switcher answering, a simulator -> a note, and on), and the first
 valid LowState must come from a robot type in the config's `mode_machine` (a 29-motor G1 with the waist
-unlocked; another -> exit 2, nothing sent).
+unlocked; another -> exit 2, nothing sent). With --release_motion_mode the release comes last, once that
+LowState has passed: a robot refused for its type is never released.
 
 It reads `rt/lowstate` (unitree_hg LowState_; a message with a wrong CRC is ignored, one with a `crc` of 0,
 no CRC set as unitree_mujoco publishes, is accepted with a note) and writes `rt/lowcmd` (LowCmd_, CRC on
@@ -423,15 +424,16 @@ NO_CRC_NOTE = "[real] LowState without a CRC (crc 0, as unitree_mujoco publishes
 
 def run(args) -> int:
     from deploy_real.dds_link import DdsDomain, RobotSide
-    from deploy_real.motion_mode import NO_SDK, PendingCheck
+    from deploy_real.motion_mode import PendingCheck
     from deploy_real.real_config import describe_mode_machine, load_real_config, mode_machine_problem
     from deploy_real.redis_link import RedisLink
 
     stop = StopRequest()
     # Unitree's built-in motion control must be off (`deploy_real.motion_mode`: a subprocess, the SDK's client
-    # makes a DDS participant of its own, before this server's). Only asking (no --release_motion_mode), it
-    # runs while the config, Redis and the policy load; a release waits until they have, so a broken config, a
-    # missing policy or a Redis that does not answer never leaves the robot released.
+    # makes a DDS participant of its own). Only asking (no --release_motion_mode), it runs while the config,
+    # Redis and the policy load, before this server's DDS. A release waits until they have loaded and the first
+    # LowState has shown a robot type the config allows, so a broken config, a missing policy, a Redis that
+    # does not answer or a robot of another type never leaves the robot released.
     pending = None if args.release_motion_mode else PendingCheck(args.domain_id, args.net, False)
     domain = robot = link = server = None
     latencies: List[float] = []
@@ -447,18 +449,10 @@ def run(args) -> int:
             use_drift_feedback=not args.no_drift_feedback,
             drift_feedback_gains=args.drift_feedback_gains,
         )
-        if pending is None:
-            pending = PendingCheck(args.domain_id, args.net, True)
-        verdict = pending.verdict()
-        if stop.requested:
-            print("[real] stopped before the robot was heard: nothing was sent", flush=True)
-            return EXIT_OK
-        if verdict.outcome == NO_SDK:
-            raise RuntimeError(verdict.message)
-        if not verdict.go_on:
-            print("server_low_level_g1_real.py: {}".format(verdict.message), file=sys.stderr, flush=True)
-            return EXIT_ERROR
-        print("[real] {}".format(verdict.message), flush=True)
+        if pending is not None:
+            refused = _motion_mode_refusal(pending.verdict(), stop)
+            if refused is not None:
+                return refused
         if args.device != "cpu":
             print("[real] --device {}: TWIST's flag; the policy runs on the CPU here".format(args.device), flush=True)
         domain = DdsDomain(args.domain_id, args.net)
@@ -496,6 +490,12 @@ def run(args) -> int:
             server.exit_reason = "mode_machine"
             print("server_low_level_g1_real.py: {}; nothing was sent".format(problem), file=sys.stderr, flush=True)
             return EXIT_ERROR
+        if args.release_motion_mode:
+            pending = PendingCheck(args.domain_id, args.net, True)
+            refused = _motion_mode_refusal(pending.verdict(), stop)
+            if refused is not None:
+                return refused
+            low, t_state, seq = robot.latest()  # the robot as it is after the release
         server.start(low, time.monotonic())
         print(
             "[real] robot heard (mode_machine {}, {}): zero torque. Remote: START = stand up to the default pose, "
@@ -546,6 +546,22 @@ def run(args) -> int:
             link.close()
         if server is not None and robot is not None:
             write_summary(server, robot, latencies, sent, args.summary_json)
+
+
+def _motion_mode_refusal(verdict, stop: StopRequest) -> Optional[int]:
+    """None when the motion switcher's verdict lets the server go on (printed); else the exit code, with why."""
+    from deploy_real.motion_mode import NO_SDK
+
+    if stop.requested:
+        print("[real] stopped before any command: nothing was sent", flush=True)
+        return EXIT_OK
+    if verdict.outcome == NO_SDK:
+        raise RuntimeError(verdict.message)
+    if not verdict.go_on:
+        print("server_low_level_g1_real.py: {}".format(verdict.message), file=sys.stderr, flush=True)
+        return EXIT_ERROR
+    print("[real] {}".format(verdict.message), flush=True)
+    return None
 
 
 def _note_no_crc(robot, noted: bool) -> bool:

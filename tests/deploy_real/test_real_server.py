@@ -444,11 +444,14 @@ def assert_motion_switcher_unreachable_noted(out):
     assert out.index(UNREACHABLE_MESSAGE) < out.index("waiting for rt/lowstate")
 
 
-def test_a_robot_of_another_type_is_refused_before_any_command(wire, redis_server, tmp_path):
+@pytest.mark.parametrize("release", [False, True], ids=["ask", "release"])
+def test_a_robot_of_another_type_is_refused_before_any_command(wire, redis_server, tmp_path, release):
     """mode_machine 4 (g1_23dof_rev_1_0: no waist roll or pitch, which the policy drives): after the first
-    LowState the server exits 2 naming the problem, and not one LowCmd goes on the wire."""
+    LowState the server exits 2 naming the problem, and not one LowCmd goes on the wire. With
+    --release_motion_mode the motion switcher is never asked: a refused robot is not released."""
     wire.mode_machine = 4
-    real, real_log, summary = start_real_server(wire, redis_server.url, tmp_path)
+    extra = ["--release_motion_mode"] if release else []
+    real, real_log, summary = start_real_server(wire, redis_server.url, tmp_path, extra)
     log = tmp_path / "real.log"
     try:
         wire.play_robot()
@@ -461,11 +464,34 @@ def test_a_robot_of_another_type_is_refused_before_any_command(wire, redis_serve
     assert "the robot's mode_machine is 4 (g1_23dof_rev_1_0: a 23-DoF G1" in out
     assert "add 4 to `mode_machine` in the config" in out and "nothing was sent" in out
     assert "robot heard" not in out and "Traceback" not in out
-    assert_motion_switcher_unreachable_noted(out)
+    if release:
+        assert UNREACHABLE_MESSAGE not in out
+    else:
+        assert_motion_switcher_unreachable_noted(out)
     assert wire.decoded() == []
     result = json.loads(summary.read_text())
     assert result["lowcmd_sent"] == 0 and result["states"] == [] and result["exit_reason"] == "mode_machine"
     assert result["lowstate_received"] >= 1
+
+
+def test_the_release_comes_after_the_robot_type_is_checked(wire, redis_server, tmp_path):
+    """--release_motion_mode on a robot of an allowed type: the release (no motion switcher on loopback: one
+    note) runs once the first LowState has been checked, before the first command; Ctrl-C exits 0."""
+    real, real_log, summary = start_real_server(wire, redis_server.url, tmp_path, ["--release_motion_mode"])
+    log = tmp_path / "real.log"
+    try:
+        wire.play_robot()
+        wait_for(lambda: "robot heard" in log.read_text(), 40, "the robot heard")
+        wait_for(lambda: len(wire.decoded()) > 5, 20, "the server's zero-torque commands")
+        assert finish(real, real_log, sig=signal.SIGINT, timeout=10) == 0, log.read_text()
+    finally:
+        if real.poll() is None:
+            real.kill()
+    out = log.read_text()
+    assert out.count("[real] " + UNREACHABLE_MESSAGE) == 1, out
+    assert out.index("waiting for rt/lowstate") < out.index(UNREACHABLE_MESSAGE) < out.index("robot heard")
+    assert is_zero_torque(wire.decoded()[0][1])
+    assert json.loads(summary.read_text())["states"] == ["zero_torque", "damping"]
 
 
 def test_lowstates_that_stop_updating_are_a_fault(wire, redis_server, tmp_path):
