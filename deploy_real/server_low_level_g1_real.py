@@ -495,7 +495,9 @@ def run(args) -> int:
             refused = _motion_mode_refusal(pending.verdict(), stop)
             if refused is not None:
                 return refused
-            low, t_state, seq = robot.latest()  # the robot as it is after the release
+            after, t_after, _ = robot.latest()  # the robot as it is after the release (a LowState stays once heard)
+            if after is not None:
+                low, t_state = after, t_after
         server.start(low, time.monotonic())
         print(
             "[real] robot heard (mode_machine {}, {}): zero torque. Remote: START = stand up to the default pose, "
