@@ -10,8 +10,7 @@ the active mode (`ReleaseMode`) until none is; this module does that with unitre
 `MotionSwitcherClient`.
 
 The SDK's client needs `ChannelFactoryInitialize`, which makes its own DDS domain and participant; the
-server runs this module as a short subprocess (`PendingCheck`, `run_check`) before it makes its own, so
-the two never share a process. The subprocess prints its verdict as one JSON line ({"outcome", "message"}) last on
+server runs this module as a short subprocess (`PendingCheck`), so the two never share a process. The subprocess prints its verdict as one JSON line ({"outcome", "message"}) last on
 stdout, and exits 0 when low-level commands may go out, 2 when not.
 
 `decide(client, release)` is the decision, on any object with the client's `CheckMode()` and
@@ -139,7 +138,7 @@ def _error(code: int, data: Any) -> Verdict:
 
 def check(domain_id: int, net: Optional[str], release: bool, rpc_timeout_s: float = RPC_TIMEOUT_S) -> Verdict:
     """The motion switcher of DDS domain `domain_id` on interface `net`, through unitree_sdk2py (this process
-    then holds the SDK's DDS participant: run it in a process of its own, `run_check`)."""
+    then holds the SDK's DDS participant: run it in a process of its own, `PendingCheck`)."""
     try:
         from unitree_sdk2py.comm.motion_switcher.motion_switcher_client import MotionSwitcherClient
         from unitree_sdk2py.core.channel import ChannelFactoryInitialize
@@ -216,11 +215,6 @@ class PendingCheck:
         if self._proc.poll() is None:
             self._proc.kill()
             self._proc.communicate()
-
-
-def run_check(domain_id: int, net: Optional[str], release: bool, timeout_s: Optional[float] = None) -> Verdict:
-    """The verdict of `python -m deploy_real.motion_mode` run in a subprocess, with a timeout."""
-    return PendingCheck(domain_id, net, release, timeout_s).verdict()
 
 
 def main(argv: Optional[List[str]] = None) -> None:

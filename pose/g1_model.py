@@ -115,10 +115,6 @@ class G1Model:
                 return b, b.joint
         raise KeyError("{}: no joint named {!r}".format(self.table_path, name))
 
-    def motion_body_index(self, names) -> List[int]:
-        """Indices of `names` in the 38-body motion list."""
-        return [self.motion_bodies.index(n) for n in names]
-
     def dof_index(self, names: Sequence[str]) -> Tuple[int, ...]:
         """Indices of the actuated joints `names` in training order."""
         return tuple(self.dof_names.index(n) for n in names)

@@ -90,7 +90,7 @@ def test_dead_reckoned_drift_feedback_steers_the_block_as_the_environment_does(c
     over 1.2 s (the yaw-rate entries differed by 0.012 rad/s when the deploy side read the next frame)."""
     from deploy_real.drift_feedback import DeadReckonedFeedback
     from legged_gym.envs.mdp.drift_feedback import SETTINGS
-    from legged_gym.envs.mdp.layout import STUDENT_SLICES
+    from legged_gym.envs.mdp.layout import LAYOUT
 
     cfg, _ = task_registry.get_cfgs("g1_stu_rl")
     cfg.env.num_envs = 1
@@ -110,7 +110,7 @@ def test_dead_reckoned_drift_feedback_steers_the_block_as_the_environment_does(c
         t = float(env._get_motion_times()[0])
         block, _ = split_wrist_rolls(reference_vectors(env._motion_lib, 0, [t + LOOKAHEAD_S])[0])
         deployed = feedback.steer(block, env.base_quat[0].double().numpy(), RefStatus.FRESH)
-        expected = env.obs_buf[0, STUDENT_SLICES["mimic"]].numpy()
+        expected = env.obs_buf[0, LAYOUT.student.slices["mimic"]].numpy()
         worst = np.maximum(worst, np.abs(deployed[4:8] - expected[4:8]))
         steered += int(np.abs(deployed[4:8] - block[4:8]).max() > 0.02)
         estimate = env.base_lin_vel + bias

@@ -27,7 +27,7 @@ from legged_gym.envs.base.humanoid_mimic_config import (
 from legged_gym.gym_utils.helpers import get_args  # noqa: E402
 from legged_gym.envs.mdp import observations as O  # noqa: E402
 from legged_gym.envs.mdp import randomization as rand  # noqa: E402
-from legged_gym.envs.mdp.layout import DIMS, STUDENT_SLICES, TEACHER_SLICES  # noqa: E402
+from legged_gym.envs.mdp.layout import LAYOUT  # noqa: E402
 from legged_gym.gym_utils.task_registry import UnknownTaskError  # noqa: E402
 from pose.formats import MotionFileError  # noqa: E402
 from pose.g1_model import load_g1  # noqa: E402
@@ -138,7 +138,7 @@ def assert_at_noised_reference(env, ids, dof_range=(0.8, 1.2), xy=0.3):
 
 def test_teacher_obs_are_the_mdp_builders_of_the_state(teacher_env):
     env = teacher_env
-    assert env.obs_buf.shape == (2, DIMS.n_teacher_obs) == (2, 1318)
+    assert env.obs_buf.shape == (2, LAYOUT.n_teacher_obs) == (2, 1318)
     assert env.privileged_obs_buf.shape == (2, 1318) and env.obs_buf is env.privileged_obs_buf
     gen = torch.Generator().manual_seed(0)
     for _ in range(3):
@@ -149,15 +149,15 @@ def test_teacher_obs_are_the_mdp_builders_of_the_state(teacher_env):
         expected = expected_teacher_obs(env)[0]
         torch.testing.assert_close(obs, expected.clamp(-100, 100), atol=1e-5, rtol=1e-5)
         # the proprio block carries the raw (unclipped, undelayed) action of this step
-        torch.testing.assert_close(obs[:, TEACHER_SLICES["proprio"]][:, 51:], actions)
+        torch.testing.assert_close(obs[:, LAYOUT.teacher.slices["proprio"]][:, 51:], actions)
 
 
 def test_student_obs_current_frame_and_history(student_env):
     env = student_env
     assert env.obs_buf.shape == (2, 1155) and env.privileged_obs_buf.shape == (2, 1318)
-    single = DIMS.n_student_single
+    single = LAYOUT.n_student_single
     # right after the construction reset the history is zeros (TWIST's "TODO no 0s")
-    assert (env.obs_buf[:, STUDENT_SLICES["history"]] == 0).all()
+    assert (env.obs_buf[:, LAYOUT.student.slices["history"]] == 0).all()
     frames = []
     for _ in range(3):
         obs, priv, _, done, _ = env.step(torch.zeros(2, 23))
@@ -165,13 +165,13 @@ def test_student_obs_current_frame_and_history(student_env):
         teacher, rp, rr, rv, rav, dp, proprio = expected_teacher_obs(env)
         torch.testing.assert_close(priv, teacher.clamp(-100, 100), atol=1e-5, rtol=1e-5)
         mimic = O.student_mimic_obs(rp, rr, rv, rav, dp)
-        torch.testing.assert_close(obs[:, STUDENT_SLICES["mimic"]], mimic, atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(obs[:, STUDENT_SLICES["mimic"]], priv[:, :31])
-        torch.testing.assert_close(obs[:, STUDENT_SLICES["proprio"]], proprio, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(obs[:, LAYOUT.student.slices["mimic"]], mimic, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(obs[:, LAYOUT.student.slices["mimic"]], priv[:, :31])
+        torch.testing.assert_close(obs[:, LAYOUT.student.slices["proprio"]], proprio, atol=1e-5, rtol=1e-5)
         frames.append(obs[:, :single].clone())
-    history = obs[:, STUDENT_SLICES["history"]].reshape(2, DIMS.history_len, single)
+    history = obs[:, LAYOUT.student.slices["history"]].reshape(2, LAYOUT.history_len, single)
     # step 1 refilled the history with copies of its frame; step 2 appended its own (newest last)
-    torch.testing.assert_close(history[:, :-1], frames[0].unsqueeze(1).expand(-1, DIMS.history_len - 1, -1))
+    torch.testing.assert_close(history[:, :-1], frames[0].unsqueeze(1).expand(-1, LAYOUT.history_len - 1, -1))
     torch.testing.assert_close(history[:, -1], frames[1])
 
 
@@ -293,13 +293,13 @@ def test_relative_ref_yaw_changes_the_teacher_blocks_yaw_only():
     yaws = torch.tensor([0.4, -3.0])
     ref_yaw = _yawed_robots_and_reference_yaw((env, plain), yaws)
     expected = torch.remainder(ref_yaw - yaws.unsqueeze(-1) + math.pi, 2 * math.pi) - math.pi
-    steps = len(DIMS.tar_obs_steps)
-    block = env.privileged_obs_buf[:, TEACHER_SLICES["priv_mimic"]].reshape(2, steps, -1)
-    plain_block = plain.privileged_obs_buf[:, TEACHER_SLICES["priv_mimic"]].reshape(2, steps, -1)
+    steps = len(LAYOUT.tar_obs_steps)
+    block = env.privileged_obs_buf[:, LAYOUT.teacher.slices["priv_mimic"]].reshape(2, steps, -1)
+    plain_block = plain.privileged_obs_buf[:, LAYOUT.teacher.slices["priv_mimic"]].reshape(2, steps, -1)
     torch.testing.assert_close(block[..., 3], expected, atol=1e-5, rtol=0)
     torch.testing.assert_close(plain_block[..., 3], ref_yaw, atol=1e-5, rtol=0)  # TWIST: absolute
     assert torch.equal(block[..., :3], plain_block[..., :3]) and torch.equal(block[..., 4:], plain_block[..., 4:])
-    rest = slice(TEACHER_SLICES["priv_mimic"].stop, None)
+    rest = slice(LAYOUT.teacher.slices["priv_mimic"].stop, None)
     assert torch.equal(env.privileged_obs_buf[:, rest], plain.privileged_obs_buf[:, rest])
     assert torch.equal(env.obs_buf, plain.obs_buf)
 
@@ -315,8 +315,8 @@ def test_relative_ref_yaw_unwrap_makes_the_blocks_yaw_continuous():
     ref_yaw = _yawed_robots_and_reference_yaw((env,), yaws).double().numpy()
     first = np.remainder(ref_yaw[:, :1] - yaws.double().numpy()[:, None] + math.pi, 2 * math.pi) - math.pi
     expected = first + np.unwrap(ref_yaw, axis=1) - np.unwrap(ref_yaw, axis=1)[:, :1]
-    steps = len(DIMS.tar_obs_steps)
-    block = env.privileged_obs_buf[:, TEACHER_SLICES["priv_mimic"]].reshape(2, steps, -1)
+    steps = len(LAYOUT.tar_obs_steps)
+    block = env.privileged_obs_buf[:, LAYOUT.teacher.slices["priv_mimic"]].reshape(2, steps, -1)
     np.testing.assert_allclose(block[..., 3].double().numpy(), expected, atol=1e-5)
     assert float(block[..., 3].diff(dim=1).abs().max()) < math.pi
     cfg = make_cfg("g1_priv_mimic", rand=False)
@@ -339,13 +339,16 @@ def test_student_block_is_the_clips_frame_with_the_relative_yaw_option():
     # off the reference by (0.4, -0.3) m: the feedback is not zero; the student's block is the next frame
     ref_yaw = _yawed_robots_and_reference_yaw((env, plain), yaws, (0.4, -0.3))[:, 0]
     expected = torch.remainder(ref_yaw - yaws + math.pi, 2 * math.pi) - math.pi
-    mimic, plain_mimic = env.obs_buf[:, STUDENT_SLICES["mimic"]], plain.obs_buf[:, STUDENT_SLICES["mimic"]]
+    mimic, plain_mimic = (
+        env.obs_buf[:, LAYOUT.student.slices["mimic"]],
+        plain.obs_buf[:, LAYOUT.student.slices["mimic"]],
+    )
     torch.testing.assert_close(mimic[:, 3], expected, atol=1e-5, rtol=0)
     torch.testing.assert_close(plain_mimic[:, 3], ref_yaw, atol=1e-5, rtol=0)
     keep = [i for i in range(31) if i != 3]
     assert torch.equal(mimic[:, keep], plain_mimic[:, keep])
-    teacher = env.privileged_obs_buf[:, TEACHER_SLICES["priv_mimic"]]
-    plain_teacher = plain.privileged_obs_buf[:, TEACHER_SLICES["priv_mimic"]]
+    teacher = env.privileged_obs_buf[:, LAYOUT.teacher.slices["priv_mimic"]]
+    plain_teacher = plain.privileged_obs_buf[:, LAYOUT.teacher.slices["priv_mimic"]]
     assert float((teacher[:, 4:7] - plain_teacher[:, 4:7]).abs().max()) > 0.1  # the feedback: teacher only
 
 
@@ -385,7 +388,10 @@ def test_student_ref_correction_steers_the_students_block_from_the_simulators_po
     plain = make_env("g1_stu_rl", cfg)
     yaws = torch.tensor([0.5, -0.2])
     _yawed_robots_and_reference_yaw((env, plain), yaws, (0.4, -0.3))
-    mimic, plain_mimic = env.obs_buf[:, STUDENT_SLICES["mimic"]], plain.obs_buf[:, STUDENT_SLICES["mimic"]]
+    mimic, plain_mimic = (
+        env.obs_buf[:, LAYOUT.student.slices["mimic"]],
+        plain.obs_buf[:, LAYOUT.student.slices["mimic"]],
+    )
     expected = _expected_student_block(env, env.root_states[:, :2], env.root_states[:, 3:7])
     torch.testing.assert_close(mimic, expected, atol=1e-5, rtol=1e-5)
     assert float((mimic[:, 4:8] - plain_mimic[:, 4:8]).abs().max()) > 0.1
@@ -408,7 +414,7 @@ def test_student_odometry_estimate_dead_reckons_from_the_given_velocity():
     env.step(torch.zeros(2, 23))
     assert not torch.equal(odometry_xy, env.root_states[:, :2])
     expected = _expected_student_block(env, odometry_xy, env.base_quat)
-    torch.testing.assert_close(env.obs_buf[:, STUDENT_SLICES["mimic"]], expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(env.obs_buf[:, LAYOUT.student.slices["mimic"]], expected, atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match=r"expected \(2, 3\)"):
         env.advance_odometry(torch.zeros(3))
     with pytest.raises(RuntimeError, match="advance_odometry"):
@@ -462,8 +468,8 @@ def test_drift_feedback_steers_the_observed_and_rewarded_reference_velocity():
     # the observation: each future frame's root block holds R_ref^-1 (v_ref + lin) and the yaw rate of w_ref + ang
     times = O.future_motion_times(env.episode_length_buf * env.dt + env._motion_time_offsets)
     frame = env._ref_frame(env._motion_ids.unsqueeze(-1).expand_as(times), times)
-    block = env.obs_buf[:, TEACHER_SLICES["priv_mimic"]].reshape(2, len(DIMS.tar_obs_steps), -1)
-    plain_block = plain.obs_buf[:, TEACHER_SLICES["priv_mimic"]].reshape(2, len(DIMS.tar_obs_steps), -1)
+    block = env.obs_buf[:, LAYOUT.teacher.slices["priv_mimic"]].reshape(2, len(LAYOUT.tar_obs_steps), -1)
+    plain_block = plain.obs_buf[:, LAYOUT.teacher.slices["priv_mimic"]].reshape(2, len(LAYOUT.tar_obs_steps), -1)
     vel_local = quat_rotate_inverse(frame.root_rot, frame.root_vel + lin.unsqueeze(1))
     yaw_rate = quat_rotate_inverse(frame.root_rot, frame.root_ang_vel + ang.unsqueeze(1))[..., 2]
     torch.testing.assert_close(block[..., 4:7], vel_local, atol=1e-5, rtol=1e-5)
@@ -495,7 +501,7 @@ def test_default_pose_feet_land_first_then_a_fall_terminates_and_resets():
     cfg.termination.pose_termination = False  # the robot is not on its reference: isolate falls
     cfg.termination.root_height_diff_threshold = 10.0
     env = make_env("g1_priv_mimic", cfg)
-    assert (env.privileged_obs_buf[:, TEACHER_SLICES["priv_info"]] == 0).all()  # --no_rand: zeros
+    assert (env.privileged_obs_buf[:, LAYOUT.teacher.slices["priv_info"]] == 0).all()  # --no_rand: zeros
 
     # env 0 upright, env 1 pitched 0.6 rad forward; default pose, feet 5 cm above the ground
     root = torch.zeros(2, 13)

@@ -330,7 +330,7 @@ def test_eval_usage_errors(logs, tmp_path):
 def test_reset_to_motions_and_nominal_privileged_info(short_motions):
     """--rand none: the robot starts on frame 0 of the given clip, and the privileged block holds the
     nominal physics (friction of the model, no added mass, motor strength 1), not zeros."""
-    from legged_gym.envs.mdp.layout import priv_info_slices, teacher_slices
+    from legged_gym.envs.mdp.layout import LAYOUT
     from legged_gym.gym_utils.helpers import get_args
     from legged_gym.gym_utils.task_registry import task_registry
     from legged_gym.scripts.eval import configure_env_cfg
@@ -352,8 +352,8 @@ def test_reset_to_motions_and_nominal_privileged_info(short_motions):
     torch.testing.assert_close(env.root_states[:, 3:7], root_rot, atol=1e-5, rtol=0)
     torch.testing.assert_close(env.dof_pos, env._ref_dof_pos, atol=1e-5, rtol=0)  # no joint noise
 
-    priv = env.privileged_obs_buf[:, teacher_slices()["priv_info"]]
-    s = priv_info_slices()
+    priv = env.privileged_obs_buf[:, LAYOUT.teacher.slices["priv_info"]]
+    s = LAYOUT.priv_info.slices
     assert priv.abs().sum() > 0
     torch.testing.assert_close(priv[:, s["root_z"]], env.root_states[:, 2:3])
     friction = env.sim.friction if hasattr(env.sim, "friction") else torch.ones(2)

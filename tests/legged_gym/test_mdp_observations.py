@@ -30,7 +30,7 @@ def rot(rpy):
 
 
 def test_dimension_constants():
-    d = layout.DIMS
+    d = layout.LAYOUT
     assert layout.TAR_OBS_STEPS == (1, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95)
     assert (d.num_actions, d.num_key_bodies, d.num_future_steps, d.history_len) == (23, 9, 20, 10)
     assert (d.n_mimic_step, d.n_priv_mimic_obs, d.n_mimic_obs) == (58, 1160, 31)
@@ -42,17 +42,17 @@ def test_slice_ranges():
     def rng(sl):
         return (sl.start, sl.stop)
 
-    assert {k: rng(v) for k, v in layout.TEACHER_SLICES.items()} == {
+    assert {k: rng(v) for k, v in layout.LAYOUT.teacher.slices.items()} == {
         "priv_mimic": (0, 1160),
         "proprio": (1160, 1234),
         "priv_info": (1234, 1318),
     }
-    assert {k: rng(v) for k, v in layout.STUDENT_SLICES.items()} == {
+    assert {k: rng(v) for k, v in layout.LAYOUT.student.slices.items()} == {
         "mimic": (0, 31),
         "proprio": (31, 105),
         "history": (105, 1155),
     }
-    assert {k: rng(v) for k, v in layout.MIMIC_STEP_SLICES.items()} == {
+    assert {k: rng(v) for k, v in layout.LAYOUT.mimic_step.slices.items()} == {
         "root_z": (0, 1),
         "root_rpy": (1, 4),
         "root_lin_vel": (4, 7),
@@ -60,14 +60,14 @@ def test_slice_ranges():
         "dof_pos": (8, 31),
         "key_body_pos": (31, 58),
     }
-    assert {k: rng(v) for k, v in layout.PROPRIO_SLICES.items()} == {
+    assert {k: rng(v) for k, v in layout.LAYOUT.proprio.slices.items()} == {
         "ang_vel": (0, 3),
         "roll_pitch": (3, 5),
         "dof_pos": (5, 28),
         "dof_vel": (28, 51),
         "last_action": (51, 74),
     }
-    assert {k: rng(v) for k, v in layout.PRIV_INFO_SLICES.items()} == {
+    assert {k: rng(v) for k, v in layout.LAYOUT.priv_info.slices.items()} == {
         "base_lin_vel": (0, 3),
         "root_z": (3, 4),
         "key_body_pos": (4, 31),
@@ -123,11 +123,9 @@ def test_layout_slices_tile_every_block_without_gaps_or_overlaps(d):
     assert d.obs("priv") is d.teacher and d.obs("student") is d.student
 
 
-def test_layout_is_what_the_config_and_the_old_names_say():
+def test_layout_is_what_the_config_says():
     from legged_gym.envs.g1.g1_mimic_distill_config import G1MimicPrivCfg, G1MimicStuRLCfg
 
-    assert layout.DIMS is layout.LAYOUT and layout.ObsDims is layout.ObsLayout
-    assert layout.PROPRIO_SLICES == layout.LAYOUT.proprio.slices == layout.proprio_slices()
     for cfg, obs_type in ((G1MimicPrivCfg(), "priv"), (G1MimicStuRLCfg(), "student")):
         e = cfg.env
         assert (

@@ -13,8 +13,7 @@ teacher, student-frame and student vectors. Each block is defined once, here, an
   `legged_gym.gym_utils.task_registry.policy_cfg_with_obs_sizes`);
 - the exporter writes `ObsLayout.student_metadata()`; the deploy builder sizes itself from the layout.
 
-`LAYOUT` is the G1's layout (23 actions, 9 key bodies, 20 future frames, history 10). `ObsDims` / `DIMS`
-and the `*_SLICES` dicts are the older names of the same things, kept for compatibility.
+`LAYOUT` is the G1's layout (23 actions, 9 key bodies, 20 future frames, history 10).
 """
 
 from __future__ import annotations
@@ -367,38 +366,6 @@ def export_metadata_json(text: str, source: str) -> dict:
     if not isinstance(meta, dict):
         raise ValueError("{}: the export metadata is not a JSON object".format(source))
     return meta
-
-
-# Older names of the same object and its slices (kept for compatibility).
-ObsDims = ObsLayout
-DIMS = LAYOUT
-
-
-def mimic_step_slices(d: Optional[ObsLayout] = None) -> Mapping[str, slice]:
-    return (d or LAYOUT).mimic_step.slices
-
-
-def proprio_slices(d: Optional[ObsLayout] = None) -> Mapping[str, slice]:
-    return (d or LAYOUT).proprio.slices
-
-
-def priv_info_slices(d: Optional[ObsLayout] = None) -> Mapping[str, slice]:
-    return (d or LAYOUT).priv_info.slices
-
-
-def teacher_slices(d: Optional[ObsLayout] = None) -> Mapping[str, slice]:
-    return (d or LAYOUT).teacher.slices
-
-
-def student_slices(d: Optional[ObsLayout] = None) -> Mapping[str, slice]:
-    return (d or LAYOUT).student.slices
-
-
-MIMIC_STEP_SLICES = LAYOUT.mimic_step.slices
-PROPRIO_SLICES = LAYOUT.proprio.slices
-PRIV_INFO_SLICES = LAYOUT.priv_info.slices
-TEACHER_SLICES = LAYOUT.teacher.slices
-STUDENT_SLICES = LAYOUT.student.slices
 
 
 @functools.lru_cache(maxsize=None)
