@@ -84,7 +84,7 @@ class DaggerPPO(PPO):
         with torch.no_grad(), self._tf32_scope():
             teacher_mu = self.teacher.act_inference(critic_obs if teacher_obs is None else teacher_obs)
         self.transition.teacher_action_mean = teacher_mu
-        self.transition.teacher_action_sigma = self.teacher.std.expand_as(teacher_mu)
+        self.transition.teacher_action_sigma = self.teacher.noise_std().expand_as(teacher_mu)
         return actions
 
     def _before_fast_update(self) -> None:

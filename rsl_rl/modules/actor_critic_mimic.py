@@ -14,7 +14,8 @@ Teacher (1318 obs, 1160 motion, K 20): actor input 158 + 58 + 128 = 344. Student
 motion, K 1): actor input 1124 + 31 + 128 = 1283; its critic (1318 obs, first 31 as motion) 1446.
 
 The action distribution is Normal(actor(obs), std) with a state-independent std: a learnable
-parameter initialised to `init_noise_std`, or the frozen vector `action_std` when `fix_action_std`.
+parameter initialised to `init_noise_std`, or the frozen vector `action_std` when `fix_action_std`;
+the distribution floors it at `MIN_ACTION_STD` (`noise_std()`).
 `actor` alone maps (normalised) obs to the action mean and is what export traces.
 
 With `estimator_target` (indices into the critic obs; students, docs/learning.md#state-estimator) the
@@ -56,6 +57,11 @@ _ACTIVATIONS = {
 
 #: what reading the distribution before `act` / `update_distribution` fails with
 _NO_DISTRIBUTION = "no action distribution yet: call act() or update_distribution() first"
+
+#: the smallest action std the distribution uses. PPO's updates can drive a learnable std to 0 or below,
+#: where log-probs and the entropy are NaN and training is lost (TWIST's rsl_rl stops there with an
+#: error); the runs in bench/results kept a mean std of 0.34 or more, far above it.
+MIN_ACTION_STD = 0.01
 
 
 def get_activation(name: str) -> nn.Module:
@@ -298,9 +304,13 @@ class ActorCriticMimic(nn.Module):
                 m.conv_as_matmul = bool(enabled)
 
     # --- distribution ----------------------------------------------------------------------------
+    def noise_std(self) -> torch.Tensor:
+        """The action std the distribution uses: `std` floored at `MIN_ACTION_STD` (num_actions,)."""
+        return self.std.clamp(min=MIN_ACTION_STD)
+
     def update_distribution(self, observations: torch.Tensor) -> None:
         mean = self.actor(observations)
-        self.distribution = Normal(mean, self.std.expand_as(mean), validate_args=False)
+        self.distribution = Normal(mean, self.noise_std().expand_as(mean), validate_args=False)
 
     def act(self, observations: torch.Tensor, **kwargs) -> torch.Tensor:
         """Sample actions from N(actor(obs), std); the distribution stays for log-probs/entropy."""

@@ -402,7 +402,7 @@ class OnPolicyRunnerMimic:
             mean_length = stats.mean_episode_length
             assert mean_length is not None  # the length buffer fills with the reward buffer
             out["Train/mean_episode_length"] = mean_length
-        out["Policy/mean_noise_std"] = float(self.alg.actor_critic.std.detach().mean())
+        out["Policy/mean_noise_std"] = float(self.alg.actor_critic.noise_std().detach().mean())
         difficulty = getattr(self.env, "mean_motion_difficulty", None)
         if difficulty is not None:
             out["Scale/motion_difficulty"] = float(difficulty)

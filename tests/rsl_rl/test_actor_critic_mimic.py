@@ -118,6 +118,32 @@ def test_fixed_action_std_is_frozen():
         ActorCriticMimic(1155, 1318, 31, 1, 23, fix_action_std=True, action_std=[0.5] * 3)
 
 
+def test_a_std_driven_to_zero_or_below_is_floored_and_keeps_training_finite():
+    """A learnable std that the updates pushed to -0.2, 0 and 1e-5 acts, scores and steps as
+    N(mean, 0.01) there (log-probs and entropy finite, equal to torch's Normal at the floor); the entries
+    above the floor keep their value and their gradient, those below get none."""
+    from rsl_rl.modules.actor_critic_mimic import MIN_ACTION_STD
+
+    torch.manual_seed(0)
+    ac = ActorCriticMimic(46, 46, 40, 20, 3, actor_hidden_dims=[8], critic_hidden_dims=[8], motion_latent_dim=4)
+    with torch.no_grad():
+        ac.std.copy_(torch.tensor([-0.2, 0.0, 0.3]))
+    obs = torch.randn(5, 46)
+    actions = ac.act(obs)
+    expected_std = torch.tensor([MIN_ACTION_STD, MIN_ACTION_STD, 0.3])
+    ref = Normal(ac.actor(obs), expected_std.expand(5, 3))
+    assert torch.isfinite(actions).all()
+    torch.testing.assert_close(ac.action_std, expected_std.expand(5, 3))
+    log_prob = ac.get_actions_log_prob(actions)
+    torch.testing.assert_close(log_prob, ref.log_prob(actions).sum(-1))
+    torch.testing.assert_close(ac.entropy, ref.entropy().sum(-1))
+    (log_prob.sum() + ac.entropy.sum()).backward()
+    assert ac.std.grad[0] == 0 and ac.std.grad[1] == 0 and ac.std.grad[2] != 0
+    with torch.no_grad():
+        ac.std.copy_(torch.tensor([1e-5, 0.3, 0.5]))
+    torch.testing.assert_close(ac.noise_std(), torch.tensor([MIN_ACTION_STD, 0.3, 0.5]))
+
+
 def test_actor_alone_exports_with_trace():
     torch.manual_seed(0)
     ac = student()
