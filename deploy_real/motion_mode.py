@@ -10,8 +10,9 @@ the active mode (`ReleaseMode`) until none is; this module does that with unitre
 `MotionSwitcherClient`.
 
 The SDK's client needs `ChannelFactoryInitialize`, which makes its own DDS domain and participant; the
-server runs this module as a short subprocess (`PendingCheck`), so the two never share a process. The subprocess prints its verdict as one JSON line ({"outcome", "message"}) last on
-stdout, and exits 0 when low-level commands may go out, 2 when not.
+server runs this module as a short subprocess (`PendingCheck`), so the two never share a process. The
+subprocess prints its verdict as one JSON line ({"outcome", "message"}) last on stdout, and exits 0 when
+low-level commands may go out, 2 when not.
 
 `decide(client, release)` is the decision, on any object with the client's `CheckMode()` and
 `ReleaseMode()`:
