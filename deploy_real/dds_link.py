@@ -14,9 +14,11 @@ and DataReader.take make around their pure-Python serializer (about 1 ms per Low
   left to the interpreter's exit (after an exception, say) the deletion waits for a reader's listener
   that can no longer run Python, and the process hangs.
 - `RobotSide`: what the low-level server holds: the newest valid LowState and its arrival time,
-  `wait_newer()` for the next one, `send(LowCmd)`. A LowState with a wrong CRC is counted and ignored; one
-  whose `crc` field is 0 (no CRC set: Unitree's own simulator bridge, unitree_mujoco, never sets it) is
-  accepted and counted (`state_no_crc`); the server checks its values as any other's.
+  `wait_newer()` for the next one, `send(LowCmd)`. A LowState with a wrong CRC is counted and ignored. One
+  whose `crc` field is 0 (no CRC set: Unitree's own simulator bridge, unitree_mujoco, never sets it; a real
+  G1 always does) is counted (`state_no_crc`) and accepted only with `accept_no_crc` (the server's config
+  allows unitree_mujoco's mode_machine 0), else ignored; the server checks an accepted one's values as any
+  other's.
 - `SimSide`: what a simulated robot holds: the newest LowCmd with a valid CRC, `publish(LowState bytes)`.
 """
 
@@ -142,16 +144,17 @@ class DdsDomain:
 
 class RobotSide:
     """The low-level server's end: LowState in (CRC-checked on arrival: a wrong CRC is counted and ignored, a
-    `crc` field of 0, no CRC set, is counted and accepted), LowCmd out. `state_seq` counts the valid LowStates;
-    only the one a caller asks for is decoded."""
+    `crc` field of 0, no CRC set, is counted and accepted only if `accept_no_crc`), LowCmd out. `state_seq`
+    counts the valid LowStates; only the one a caller asks for is decoded."""
 
-    def __init__(self, domain: DdsDomain) -> None:
+    def __init__(self, domain: DdsDomain, accept_no_crc: bool = False) -> None:
+        self.accept_no_crc = accept_no_crc
         self._cond = threading.Condition()
         self._raw: Optional[bytes] = None
         self.state_time = -float("inf")  # monotonic arrival time of the newest valid LowState
         self.state_seq = 0  # valid LowStates received
         self.crc_errors = 0  # LowStates dropped for a wrong CRC
-        self.state_no_crc = 0  # LowStates accepted with a crc field of 0 (no CRC set by the sender)
+        self.state_no_crc = 0  # LowStates with a crc field of 0 (no CRC set by the sender), accepted or not
         self.decode_errors = 0  # samples that are no LowState_
         self._decoded: Tuple[int, Optional[LowState]] = (0, None)
         self._send = domain.writer(LOWCMD_TOPIC, "LowCmd_")
@@ -166,9 +169,11 @@ class RobotSide:
         if crc == CRC_WRONG:
             self.crc_errors += 1
             return
+        if crc == CRC_UNSET:
+            self.state_no_crc += 1
+            if not self.accept_no_crc:
+                return
         with self._cond:
-            if crc == CRC_UNSET:
-                self.state_no_crc += 1
             self._raw, self.state_time = data, now
             self.state_seq += 1
             self._cond.notify_all()

@@ -10,8 +10,9 @@ valid LowState must come from a robot type in the config's `mode_machine` (a 29-
 unlocked; another -> exit 2, nothing sent). With --release_motion_mode the release comes last, once that
 LowState has passed: a robot refused for its type is never released.
 
-It reads `rt/lowstate` (unitree_hg LowState_; a message with a wrong CRC is ignored, one with a `crc` of 0,
-no CRC set as unitree_mujoco publishes, is accepted with a note) and writes `rt/lowcmd` (LowCmd_, CRC on
+It reads `rt/lowstate` (unitree_hg LowState_; a message with a wrong CRC is ignored; one with a `crc` of 0,
+no CRC set as unitree_mujoco publishes, is accepted with a note when the config's `mode_machine` lists
+unitree_mujoco's 0, else ignored with a note: a real G1 always sets it) and writes `rt/lowcmd` (LowCmd_, CRC on
 every message) at 50 Hz, through a state machine driven by the robot's remote:
 
     zero_torque --START--> move_to_default (2 s, linear) --> default_hold --A--> policy --SELECT--> damping, exit 0
@@ -420,6 +421,11 @@ def percentiles_ms(samples_s) -> dict:
 
 
 NO_CRC_NOTE = "[real] LowState without a CRC (crc 0, as unitree_mujoco publishes): accepted; values are still checked"
+NO_CRC_IGNORED_NOTE = (
+    "[real] LowState without a CRC (crc 0) ignored: a real G1 always sets it (is another publisher, such as "
+    "unitree_mujoco, on rt/lowstate?). To run against unitree_mujoco, add its mode_machine 0 to `mode_machine` "
+    "in the config (--config)"
+)
 
 
 def run(args) -> int:
@@ -456,7 +462,7 @@ def run(args) -> int:
         if args.device != "cpu":
             print("[real] --device {}: TWIST's flag; the policy runs on the CPU here".format(args.device), flush=True)
         domain = DdsDomain(args.domain_id, args.net)
-        robot = RobotSide(domain)
+        robot = RobotSide(domain, accept_no_crc=0 in cfg.mode_machine)
         print(
             "[real] {} | config {} | DDS domain {} on {} | Redis {}".format(
                 server.student.describe(),
@@ -468,23 +474,22 @@ def run(args) -> int:
             flush=True,
         )
         print("[real] waiting for rt/lowstate ...", flush=True)
-        low, t_state, seq, last_note = None, 0.0, 0, time.monotonic()
+        low, t_state, seq, last_note, no_crc_noted = None, 0.0, 0, time.monotonic(), False
         while not stop.requested:
             low, t_state, seq = robot.wait_newer(0, time.monotonic() + 0.2)
+            no_crc_noted = _note_no_crc(robot, no_crc_noted)
             if low is not None:
                 break
             if time.monotonic() - last_note > 2.0:
                 print(
-                    "[real] still waiting for rt/lowstate (received with a wrong CRC: {}, undecodable: {})".format(
-                        robot.crc_errors, robot.decode_errors
-                    ),
+                    "[real] still waiting for rt/lowstate (received with a wrong CRC: {}, without a CRC: {}, "
+                    "undecodable: {})".format(robot.crc_errors, robot.state_no_crc, robot.decode_errors),
                     flush=True,
                 )
                 last_note = time.monotonic()
         if low is None:
             print("[real] stopped before the robot was heard: nothing was sent", flush=True)
             return EXIT_OK
-        no_crc_noted = _note_no_crc(robot, False)
         problem = mode_machine_problem(low.mode_machine, cfg.mode_machine)
         if problem is not None:
             server.exit_reason = "mode_machine"
@@ -567,9 +572,10 @@ def _motion_mode_refusal(verdict, stop: StopRequest) -> Optional[int]:
 
 
 def _note_no_crc(robot, noted: bool) -> bool:
-    """Print NO_CRC_NOTE once, when the first LowState without a CRC has been accepted; whether it was."""
+    """Print NO_CRC_NOTE (or NO_CRC_IGNORED_NOTE) once, when the first LowState without a CRC has been
+    accepted (or ignored); whether it was."""
     if not noted and robot.state_no_crc:
-        print(NO_CRC_NOTE, flush=True)
+        print(NO_CRC_NOTE if robot.accept_no_crc else NO_CRC_IGNORED_NOTE, flush=True)
         return True
     return noted
 

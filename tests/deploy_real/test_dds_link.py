@@ -1,6 +1,7 @@
 """DdsDomain.reader's listener, with stand-ins for the cyclonedds entry points (the loopback DDS runs of
 test_real_server.py use the real ones)."""
 
+import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -25,16 +26,16 @@ def domain_with(take):
     return domain
 
 
-def robot_side():
+def robot_side(accept_no_crc):
     """A RobotSide on a stand-in domain: its LowState listener is called directly."""
     domain = SimpleNamespace(writer=lambda name, type_name: lambda data: None, reader=lambda *a: None)
-    return RobotSide(domain)
+    return RobotSide(domain, accept_no_crc)
 
 
-def test_robot_side_accepts_a_lowstate_without_crc_and_drops_a_wrong_one():
-    """A LowState whose crc field is 0 (no CRC set, as unitree_mujoco's bridge publishes) is accepted and
-    counted; one with a correct CRC is accepted; a wrong non-zero CRC is dropped and counted."""
-    robot = robot_side()
+def test_robot_side_accepts_a_lowstate_without_crc_if_asked_and_drops_a_wrong_one():
+    """With accept_no_crc, a LowState whose crc field is 0 (no CRC set, as unitree_mujoco's bridge publishes)
+    is accepted and counted; one with a correct CRC is accepted; a wrong non-zero CRC is dropped and counted."""
+    robot = robot_side(accept_no_crc=True)
     s = LowState()
     s.mode_machine = 5
     s.q[:29] = 0.25
@@ -54,6 +55,23 @@ def test_robot_side_accepts_a_lowstate_without_crc_and_drops_a_wrong_one():
     assert robot.latest()[0].tick == 2  # the dropped one is not the newest state
     robot._on_state(b"\x00\x01\x00\x00" + bytes(8), 10.3)  # no LowState_ at all
     assert (robot.state_seq, robot.decode_errors) == (2, 1)
+
+
+def test_robot_side_ignores_a_lowstate_without_crc_by_default():
+    """A real G1 always sets the CRC: without accept_no_crc a LowState with crc 0 is counted and ignored, and
+    a waiting caller is not woken by it."""
+    robot = robot_side(accept_no_crc=False)
+    s = LowState()
+    s.mode_machine, s.tick = 5, 1
+    robot._on_state(s.encode(), 10.0)
+    s.tick = 2
+    s.q[:29] = np.nan  # what an unchecked message could carry
+    robot._on_state(s.encode(crc=0), 10.1)
+    assert (robot.state_seq, robot.state_no_crc, robot.crc_errors) == (1, 1, 0)
+    low, t, seq = robot.latest()
+    assert low is not None and low.tick == 1 and t == 10.0 and seq == 1
+    assert np.all(np.isfinite(low.q))
+    assert robot.wait_newer(1, time.monotonic() + 0.05)[2] == 1
 
 
 def test_reader_passes_on_the_valid_samples_it_takes():

@@ -28,7 +28,7 @@ from deploy_real.contract import BODY_STATE_KEY  # noqa: E402
 from deploy_real.real_config import DEFAULT_CONFIG  # noqa: E402
 from deploy_real.dds_link import LOWCMD_TOPIC, LOWSTATE_TOPIC, DdsDomain  # noqa: E402
 from deploy_real.motion_mode import UNREACHABLE_MESSAGE  # noqa: E402
-from deploy_real.server_low_level_g1_real import NO_CRC_NOTE  # noqa: E402
+from deploy_real.server_low_level_g1_real import NO_CRC_IGNORED_NOTE, NO_CRC_NOTE  # noqa: E402
 from deploy_real.unitree_msgs import LowCmd, LowState, encode_remote  # noqa: E402
 from pose.g1_model import load_g1  # noqa: E402
 
@@ -190,11 +190,11 @@ def assert_sdk_accepts_crc(wire, every=10):
         assert msg.crc == CRC().Crc(msg)
 
 
-def run_until_fault(wire, redis_url, tmp_path, perturb, what, heard="robot heard"):
+def run_until_fault(wire, redis_url, tmp_path, perturb, what, heard="robot heard", extra_args=()):
     """Start the server, play the robot until the log says `heard`, press START, `perturb()` the wire, wait
     for the fault (`what`, for the timeout message) and stop with Ctrl-C, which must exit 1 after a fault.
     Returns (the summary, the log, the monotonic time of the perturbation)."""
-    real, real_log, summary = start_real_server(wire, redis_url, tmp_path)
+    real, real_log, summary = start_real_server(wire, redis_url, tmp_path, extra_args)
     log = tmp_path / "real.log"
     try:
         wire.play_robot()
@@ -509,16 +509,30 @@ def test_lowstates_that_stop_updating_are_a_fault(wire, redis_server, tmp_path):
     assert_commands_safe(wire.decoded())
 
 
+def config_with_mode_machine(tmp_path, values):
+    """A copy of the default config whose `mode_machine` lists `values`."""
+    default_config = DEFAULT_CONFIG.read_text()
+    line = "mode_machine: [5, 11, 13, 15]"
+    assert line in default_config
+    config = tmp_path / "g1_mode_machine.yaml"
+    config.write_text(default_config.replace(line, "mode_machine: {}".format(list(values))))
+    return config
+
+
 def test_lowstates_without_a_crc_are_accepted_with_one_note_and_still_checked(wire, redis_server, tmp_path):
-    """The robot publishes LowStates with crc 0 (unitree_mujoco's bridge never sets it): the server hears it,
-    notes it once, acts on its buttons, and still faults on what it carries (here the pelvis upside down)."""
+    """The robot publishes LowStates with crc 0 (unitree_mujoco's bridge never sets it) and the config lists
+    unitree_mujoco's mode_machine 0: the server hears it, notes it once, acts on its buttons, and still faults
+    on what it carries (here the pelvis upside down)."""
     wire.no_crc = True
 
     def upside_down():  # a fault, CRC or not
         wire.quat_wxyz = (0.0, 1.0, 0.0, 0.0)
 
     heard = "robot heard (mode_machine 5, g1_29dof_rev_1_0"
-    result, out, _ = run_until_fault(wire, redis_server.url, tmp_path, upside_down, "the tilt fault", heard)
+    config = config_with_mode_machine(tmp_path, [0, 5, 11, 13, 15])
+    result, out, _ = run_until_fault(
+        wire, redis_server.url, tmp_path, upside_down, "the tilt fault", heard, ["--config", config]
+    )
     assert out.count(NO_CRC_NOTE) == 1
     assert out.index(NO_CRC_NOTE) < out.index("robot heard")
     assert_motion_switcher_unreachable_noted(out)
@@ -527,3 +541,28 @@ def test_lowstates_without_a_crc_are_accepted_with_one_note_and_still_checked(wi
     assert result["lowstate_crc_errors"] == 0
     assert result["lowstate_no_crc"] == result["lowstate_received"] > 100
     assert_commands_safe(wire.decoded())
+
+
+def test_lowstates_without_a_crc_are_ignored_unless_the_config_lists_mode_machine_0(wire, redis_server, tmp_path):
+    """With the default config (a real G1, which always sets the CRC) LowStates with crc 0 are ignored: the
+    server notes it once, says how many while it waits, never hears the robot, never acts on its START and
+    sends nothing."""
+    wire.no_crc = True
+    wire.robot_buttons = ["start"]
+    real, real_log, summary = start_real_server(wire, redis_server.url, tmp_path)
+    log = tmp_path / "real.log"
+    try:
+        wire.play_robot()
+        wait_for(lambda: "without a CRC: " in log.read_text(), 20, "the waiting note")
+        assert finish(real, real_log, sig=signal.SIGINT) == 0, log.read_text()
+    finally:
+        if real.poll() is None:
+            real.kill()
+    out = log.read_text()
+    assert out.count(NO_CRC_IGNORED_NOTE) == 1 and NO_CRC_NOTE not in out
+    assert "robot heard" not in out and "nothing was sent" in out
+    waiting = [line for line in out.splitlines() if "still waiting for rt/lowstate" in line]
+    assert int(waiting[-1].split("without a CRC: ")[1].split(",")[0]) > 500  # 500 Hz for more than 2 s
+    assert wire.decoded() == []
+    result = json.loads(summary.read_text())
+    assert result["lowstate_received"] == 0 and result["lowstate_no_crc"] > 500 and result["lowcmd_sent"] == 0
