@@ -30,7 +30,8 @@ every message) at 50 Hz, through a state machine driven by the robot's remote:
 Faults send the robot to damping, and it stays there (until SELECT or Ctrl-C, exit code 1): no valid
 LowState for 50 ms, LowStates whose `tick` (the robot's state counter) has not advanced for 0.1 s once it
 has been seen to advance (a stream that repeats one state; `lowstate_tick_timeout_s`, 0: off; simulator
-bridges that publish a constant tick are not checked, with a note after 1 s), a non-finite state, a pelvis
+bridges that publish a constant tick are not checked, with a note after 1 s), a LowState whose mode_machine
+differs from the one the robot was heard with (another publisher on rt/lowstate), a non-finite state, a pelvis
 tilt beyond 1 rad, an exception inside a step (its type, message and place are logged). SELECT in any
 state, Ctrl-C or SIGTERM: damping for 0.5 s, then exit 0. Every commanded q is clamped to its joint range
 and nothing non-finite is sent (a non-finite command becomes damping). An exception outside the steps sends one damping command and exits 2; every way out
@@ -317,6 +318,12 @@ class LowLevelReal:
         if reason is None:
             assert fresh is not None  # state_fault faults an old or missing LowState
             reason = self.ticks.fault(int(fresh.tick), now)
+        if reason is None and int(fresh.mode_machine) != self.mode_machine:  # (fresh: no fault, so a LowState)
+            reason = (
+                "LowState mode_machine {} where the robot was heard with {} (another publisher on rt/lowstate?)".format(
+                    int(fresh.mode_machine), self.mode_machine
+                )
+            )
         if reason is not None and self.mode != DAMPING:
             self.fault(reason, now)
         buttons = parse_remote(fresh.wireless_remote)[0] if fresh is not None else frozenset()

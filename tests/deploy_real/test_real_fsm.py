@@ -139,6 +139,7 @@ def test_policy_step_gives_the_sim2sim_servers_targets_for_the_same_robot_state(
         st = sim.sim.state()
         q25, dq25 = sim.sim.joint_pos_vel()
         low = LowState()
+        low.mode_machine = 5
         low.q[motor_of_joint], low.dq[motor_of_joint] = q25, dq25
         x, y, z, w = st.base_quat_xyzw
         low.quat_wxyz, low.gyro = np.array([w, x, y, z]), st.base_ang_vel
@@ -267,6 +268,23 @@ def test_a_tick_that_never_advances_is_not_checked_and_noted_once(cfg):
     assert server.mode == ZERO_TORQUE and server.faults == [] and not server.ticks.advanced
     notes = [line for line in lines if "tick has not advanced" in line]
     assert len(notes) == 1 and "stays 1" in notes[0], lines
+
+
+@pytest.mark.parametrize("mode", [ZERO_TORQUE, POLICY])
+def test_a_lowstate_of_another_robot_type_after_the_first_is_a_fault(cfg, mode):
+    """The robot was heard with mode_machine 5: a LowState with another value (another publisher on the topic,
+    unitree_mujoco's 0 say) is not acted on: damping for good, in any state."""
+    clock = Clock()
+    if mode == POLICY:
+        server = _policy_server(cfg, clock)
+    else:
+        server = make_server(cfg)
+        server.start(state(cfg), clock.t)
+    other = state(cfg, ["start"])
+    other.mode_machine = 0
+    run_steps(server, clock, other, 1)
+    _assert_damping_for_good(cfg, server, clock, "LowState mode_machine 0 where the robot was heard with 5")
+    assert server.states[-1] == DAMPING and server.states[-2] == mode
 
 
 @pytest.mark.parametrize(
