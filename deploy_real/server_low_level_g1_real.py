@@ -318,12 +318,11 @@ class LowLevelReal:
         if reason is None:
             assert fresh is not None  # state_fault faults an old or missing LowState
             reason = self.ticks.fault(int(fresh.tick), now)
-        if reason is None and int(fresh.mode_machine) != self.mode_machine:  # (fresh: no fault, so a LowState)
-            reason = (
-                "LowState mode_machine {} where the robot was heard with {} (another publisher on rt/lowstate?)".format(
-                    int(fresh.mode_machine), self.mode_machine
+            if reason is None and int(fresh.mode_machine) != self.mode_machine:
+                reason = (
+                    "LowState mode_machine {} where the robot was heard with {} "
+                    "(another publisher on rt/lowstate?)".format(int(fresh.mode_machine), self.mode_machine)
                 )
-            )
         if reason is not None and self.mode != DAMPING:
             self.fault(reason, now)
         buttons = parse_remote(fresh.wireless_remote)[0] if fresh is not None else frozenset()
