@@ -58,7 +58,6 @@ class RealConfig:
     action_scale: float
     action_clip: float
     body_motor_idx: np.ndarray  # (23,) motor of each training joint
-    wrist_motor_idx: np.ndarray  # (6,) the wrist motors (roll, pitch, yaw; left then right)
     wrist_roll_motor_idx: Tuple[int, ...]  # motors of the left / right wrist roll
     default_dof_pos: np.ndarray  # (23,) the policy's default joint positions (legs + waist/arms)
     motor_names: Tuple[str, ...]  # (29,)
@@ -243,7 +242,6 @@ def _build(raw: dict, path: Path, g1, obs_terms) -> RealConfig:
         action_scale=_scalar(raw, "action_scale", 0.0, 10.0),
         action_clip=_scalar(raw, "action_clip", 0.0, 100.0, default=10.0),
         body_motor_idx=body_idx,
-        wrist_motor_idx=wrist_idx,
         wrist_roll_motor_idx=rolls,
         default_dof_pos=pose[body_idx].copy(),
         motor_names=motor_names,

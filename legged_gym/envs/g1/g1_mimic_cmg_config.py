@@ -27,8 +27,6 @@ from legged_gym.envs.g1.g1_mimic_distill_config import (
 )
 from legged_gym.simulator.base import POLICY_DT
 
-SPEED_MODES = ("slow", "medium", "fast")
-
 
 class G1MimicCMGCfg(G1MimicPrivCfg):
     """CMG teacher settings shared by the speed modes (the slow command band)."""
