@@ -111,3 +111,15 @@ def sim_student_step(policy_path, **kwargs):
     return StudentStep(
         g1.default_dof_pos, g1.dof_lower, g1.dof_upper, [-1.0, -1.0], [1.0, 1.0], policy_path, engine="torch", **kwargs
     )
+
+
+def real_config_copy(tmp_path, old, new):
+    """A copy of the real server's default config (deploy_real/configs/g1.yaml) with the text `old`, which it
+    must hold, replaced by `new`; its path."""
+    from deploy_real.real_config import DEFAULT_CONFIG
+
+    text = DEFAULT_CONFIG.read_text()
+    assert old in text
+    path = tmp_path / "g1.yaml"
+    path.write_text(text.replace(old, new))
+    return path

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from deploy_helpers import sim_student_step
+from deploy_helpers import real_config_copy, sim_student_step
 
 from deploy_real.student_step import check_export_metadata
 
@@ -187,13 +187,9 @@ def test_the_sim_server_says_it_in_one_line(exported, tmp_path, redis_server, ca
 
 
 def real_config(tmp_path, old, new):
-    from deploy_real.real_config import DEFAULT_CONFIG, load_real_config
+    from deploy_real.real_config import load_real_config
 
-    text = DEFAULT_CONFIG.read_text()
-    assert old in text
-    path = tmp_path / "g1.yaml"
-    path.write_text(text.replace(old, new))
-    return load_real_config(path)
+    return load_real_config(real_config_copy(tmp_path, old, new))
 
 
 def test_the_real_server_compares_with_its_config(exported, tmp_path):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import redis
 import deploy_helpers
-from deploy_helpers import HIGH_LEVEL, REAL_SERVER, start_module, start_server
+from deploy_helpers import HIGH_LEVEL, REAL_SERVER, real_config_copy, start_module, start_server
 
 pytest.importorskip(
     "cyclonedds", reason="the real-robot stack (bash deploy_real/setup_real.sh; pip install -e .[real])"
@@ -25,7 +25,6 @@ pytest.importorskip(
 )
 
 from deploy_real.contract import BODY_STATE_KEY  # noqa: E402
-from deploy_real.real_config import DEFAULT_CONFIG  # noqa: E402
 from deploy_real.dds_link import LOWCMD_TOPIC, LOWSTATE_TOPIC, DdsDomain  # noqa: E402
 from deploy_real.motion_mode import UNREACHABLE_MESSAGE  # noqa: E402
 from deploy_real.server_low_level_g1_real import NO_CRC_IGNORED_NOTE, NO_CRC_NOTE  # noqa: E402
@@ -217,10 +216,7 @@ def test_fsm_by_remote_policy_tracks_a_walking_clip_on_sim_robot(wire, redis_ser
     stream can pause for more than the robot's 50 ms, so this run allows 250 ms (the 50-ms fault itself is
     tested with the default config in test_sim_robot_killed_during_the_policy_damping_within_100_ms)."""
     url = redis_server.url
-    config = tmp_path / "g1_lenient_lowstate.yaml"
-    default_config = DEFAULT_CONFIG.read_text()
-    assert "lowstate_timeout_s: 0.05" in default_config
-    config.write_text(default_config.replace("lowstate_timeout_s: 0.05", "lowstate_timeout_s: 0.25"))
+    config = real_config_copy(tmp_path, "lowstate_timeout_s: 0.05", "lowstate_timeout_s: 0.25")
     real, real_log, summary = start_real_server(wire, url, tmp_path, ["--config", config])
     sim, sim_log = start_module(
         "deploy_real.sim_robot",
@@ -509,16 +505,6 @@ def test_lowstates_that_stop_updating_are_a_fault(wire, redis_server, tmp_path):
     assert_commands_safe(wire.decoded())
 
 
-def config_with_mode_machine(tmp_path, values):
-    """A copy of the default config whose `mode_machine` lists `values`."""
-    default_config = DEFAULT_CONFIG.read_text()
-    line = "mode_machine: [5, 11, 13, 15]"
-    assert line in default_config
-    config = tmp_path / "g1_mode_machine.yaml"
-    config.write_text(default_config.replace(line, "mode_machine: {}".format(list(values))))
-    return config
-
-
 def test_lowstates_without_a_crc_are_accepted_with_one_note_and_still_checked(wire, redis_server, tmp_path):
     """The robot publishes LowStates with crc 0 (unitree_mujoco's bridge never sets it) and the config lists
     unitree_mujoco's mode_machine 0: the server hears it, notes it once, acts on its buttons, and still faults
@@ -529,7 +515,7 @@ def test_lowstates_without_a_crc_are_accepted_with_one_note_and_still_checked(wi
         wire.quat_wxyz = (0.0, 1.0, 0.0, 0.0)
 
     heard = "robot heard (mode_machine 5, g1_29dof_rev_1_0"
-    config = config_with_mode_machine(tmp_path, [0, 5, 11, 13, 15])
+    config = real_config_copy(tmp_path, "mode_machine: [5, 11, 13, 15]", "mode_machine: [0, 5, 11, 13, 15]")
     result, out, _ = run_until_fault(
         wire, redis_server.url, tmp_path, upside_down, "the tilt fault", heard, ["--config", config]
     )
