@@ -82,6 +82,11 @@ played with it from the simulator's position; `--set motion.student_odometry=est
 from dead reckoning instead: every step the student's state estimate of `base_lin_vel` (the checkpoint's
 `policy.estimator_fields`; with --use_jit the exported model's `base_velocity`, what the deploy servers
 dead-reckon with) goes to `env.advance_odometry` before the step (docs/rewards_and_terminations.md#drift-feedback).
+eval.json then also holds "odometry" (`OdometryTracker`; summary, standard errors, spread over the rows and
+one row per clip or command): `odometry_error_m`, how far the dead-reckoned position lies from the
+simulator's at the first episode's last step, and `estimate_bias_{x,y,z}_mps`, the estimate's mean error
+against the simulator's base-frame velocity over the episode (x forward, y left, z up): a bias that dead
+reckoning integrates, where the estimate's zero-mean noise largely cancels.
 
 CMG tasks (`g1_cmg_*`, `g1_stu_rl_cmg_*`: env `G1MimicCMG`) generate their references from velocity
 commands, so the rows are commands instead of clips (--motion_file is refused): --commands
@@ -449,6 +454,43 @@ class FirstEpisodeTracker:
         return out
 
 
+class OdometryTracker:
+    """The odometry of a dead-reckoned student (`motion.student_odometry = "estimate"`) over each env's
+    first episode: the base-frame error of its velocity estimate (estimate - the simulator's
+    `base_lin_vel`) summed over the steps it is given in (`estimate_given`, before each step), and the
+    dead-reckoned position's distance from the simulator's on the episode's last step (`observe_end`,
+    every step until the episode ends; `HumanoidMimic.odometry_error`)."""
+
+    KEYS = ("odometry_error_m", "estimate_bias_x_mps", "estimate_bias_y_mps", "estimate_bias_z_mps")
+
+    def __init__(self, num_envs: int, device) -> None:
+        self.error_sum = torch.zeros(num_envs, 3, device=device)
+        self.steps = torch.zeros(num_envs, device=device)
+        self.position_error = torch.full((num_envs,), float("nan"), device=device)
+
+    def estimate_given(self, estimate: torch.Tensor, base_lin_vel: torch.Tensor, active: torch.Tensor) -> None:
+        """estimate, base_lin_vel (N, 3) base frame; active (N,) bool: the envs in their first episode."""
+        error = estimate - base_lin_vel
+        self.error_sum += torch.where(active.unsqueeze(-1), error, torch.zeros_like(error))
+        self.steps += active.float()
+
+    def observe_end(self, position_error: torch.Tensor, active: torch.Tensor) -> None:
+        """position_error (N,) m now; active (N,) bool: the envs whose first episode had not ended before
+        this step (a non-finite error keeps the step before's)."""
+        keep = active & torch.isfinite(position_error)
+        self.position_error = torch.where(keep, position_error, self.position_error)
+
+    def per_env(self) -> Dict[str, torch.Tensor]:
+        """`KEYS` -> (N,): NaN for an env that was given no estimate (left out of the means)."""
+        bias = self.error_sum / self.steps.unsqueeze(-1)
+        return {
+            "odometry_error_m": self.position_error,
+            "estimate_bias_x_mps": bias[:, 0],
+            "estimate_bias_y_mps": bias[:, 1],
+            "estimate_bias_z_mps": bias[:, 2],
+        }
+
+
 class CommandTracker(FirstEpisodeTracker):
     """`FirstEpisodeTracker` of a CMG env, which also sums over each env's first episode its command
     errors against its current command (`get_commands`): |command (vx, vy) - pelvis velocity (x, y) in
@@ -634,7 +676,8 @@ def evaluate(
     CMG env every one of `commands` from frame 0 with K envs each (`summarize_commands`, the command
     errors from `settle_s` into each episode on: `CommandTracker`); measure first episodes.
     velocity_estimator, given: obs -> base-velocity estimate (N, 3), fed to `env.advance_odometry`
-    before every step (`motion.student_odometry = "estimate"`). A clip no step would measure (at most
+    before every step (`motion.student_odometry = "estimate"`); the result then holds "odometry"
+    (`OdometryTracker`, summarised per row like the metrics). A clip no step would measure (at most
     0.02 s long) is refused before anything is played (`clip_steps.check_playable`)."""
     lib = env._motion_lib
     if commands is None:
@@ -652,15 +695,24 @@ def evaluate(
         env.reset_to_commands(env.all_env_ids, torch.tensor(commands, device=env.device)[row_of_env])
         clip_lengths = lib.get_motion_length(env.all_env_ids)  # the episode length: env i plays "motion" i
     max_steps = int(math.ceil(float(clip_lengths.max()) / env.dt)) + 2  # the longest clip ends before
+    odometry_tracker = None if velocity_estimator is None else OdometryTracker(env.num_envs, env.device)
+
+    def observe(env) -> None:
+        if odometry_tracker is not None:  # before `tracker` ends this step's episodes
+            odometry_tracker.observe_end(env.odometry_error(), tracker.active)
+        tracker.observe(env)
+
     obs = env.get_observations()
-    env.pre_reset_callback = tracker.observe
+    env.pre_reset_callback = observe
     progress = tqdm(total=max_steps, desc="eval", unit="step", dynamic_ncols=True)
     try:
         for _ in range(max_steps):
             with torch.no_grad():
                 actions = policy(obs.detach())
-                if velocity_estimator is not None:
-                    env.advance_odometry(velocity_estimator(obs.detach()))
+                if odometry_tracker is not None:
+                    estimate = velocity_estimator(obs.detach())
+                    odometry_tracker.estimate_given(estimate, env.base_lin_vel, tracker.active)
+                    env.advance_odometry(estimate)
             obs, _, _, _, _ = env.step(actions.detach())
             playing = int(tracker.active.sum())
             progress.set_postfix_str("{}/{} envs in their first episode".format(playing, env.num_envs), refresh=False)
@@ -672,9 +724,17 @@ def evaluate(
         env.pre_reset_callback = None
     per_env, failures = tracker.per_env(clip_lengths, env.dt), tracker.failures_per_env()
     if commands is not None:
-        return summarize_commands(per_env, row_of_env, commands, failures)
-    names = unique_clip_names(lib.motion_names, lib.motion_files)
-    return summarize(per_env, row_of_env, names, lib.motion_files, failures)
+        row_names = [command_name(c) for c in commands]
+        result = summarize_commands(per_env, row_of_env, commands, failures)
+    else:
+        row_names = unique_clip_names(lib.motion_names, lib.motion_files)
+        result = summarize(per_env, row_of_env, row_names, lib.motion_files, failures)
+    if odometry_tracker is not None:
+        odometry_rows = summarize(odometry_tracker.per_env(), row_of_env, row_names, keys=OdometryTracker.KEYS)
+        result["odometry"] = {
+            key: odometry_rows[key] for key in ("summary", "summary_standard_error", "summary_over_clips", "clips")
+        }
+    return result
 
 
 # --- script -------------------------------------------------------------------------------------------
@@ -820,11 +880,30 @@ def run_eval(args) -> dict:
         ),
     )
     print(format_table(result))
+    if "odometry" in result:
+        print(odometry_line(result["odometry"]))
     if compare is not None:
         print()
         print(format_comparison(result, compare, str(Path(args.compare) / "eval.json")))
     print("Wrote {} and {}".format(out_dir / "eval.json", out_dir / "eval.png"))
     return result
+
+
+def odometry_line(odometry: dict) -> str:
+    """The console line of eval.json's "odometry" (a dead-reckoned student's; "-" where no row has a value)."""
+    s, spread = odometry["summary"], odometry["summary_over_clips"]["odometry_error_m"]
+
+    def value(v: Optional[float], sign: str = "") -> str:
+        return "-" if v is None else ("{:" + sign + ".3f}").format(v)
+
+    return (
+        "odometry (dead-reckoned): position error at the episode's end {} m (median {} m), "
+        "velocity estimate bias x, y, z {} m/s".format(
+            value(s["odometry_error_m"]),
+            value(None if spread is None else spread["median"]),
+            ", ".join(value(s["estimate_bias_{}_mps".format(axis)], "+") for axis in "xyz"),
+        )
+    )
 
 
 def parser():

@@ -371,20 +371,23 @@ def test_reset_to_motions_and_nominal_privileged_info(short_motions):
     assert errors["joint"].max() < 1e-5
 
 
-def make_eval_env(short_motions, **termination):
+def make_eval_env(short_motions, task="g1_priv_mimic", configure=None, **termination):
+    """An env as eval.py makes it (--rand none, one env per clip); `configure(env_cfg)` changes more."""
     from legged_gym.gym_utils.helpers import get_args
     from legged_gym.gym_utils.task_registry import task_registry
     from legged_gym.scripts.eval import configure_env_cfg
 
-    env_cfg, _ = task_registry.get_cfgs("g1_priv_mimic")
+    env_cfg, _ = task_registry.get_cfgs(task)
     configure_env_cfg(env_cfg, "none", 2)
     for key, value in termination.items():
         setattr(env_cfg.termination, key, value)
+    if configure is not None:
+        configure(env_cfg)
     args = get_args(
-        ["--task", "g1_priv_mimic", "--device", "cpu", "--sim", "mjwarp", "--motion_file", str(short_motions)]
+        ["--task", task, "--device", "cpu", "--sim", "mjwarp", "--motion_file", str(short_motions)]
         + ["--headless"]  # as eval.py: episodes end at the clip's end
     )
-    return task_registry.make_env("g1_priv_mimic", args, env_cfg)[0]
+    return task_registry.make_env(task, args, env_cfg)[0]
 
 
 def test_evaluate_measures_first_episodes_to_failure_or_clip_end(short_motions):
@@ -422,6 +425,66 @@ def test_evaluate_measures_first_episodes_to_failure_or_clip_end(short_motions):
         assert sum(v for k, v in row["failure_causes"].items() if k != "keybody_error") == 0.0
         assert row["failure_causes"]["keybody_error"] == 1.0 - row["success_rate"]
     assert env.pre_reset_callback is None
+
+
+def dead_reckoned_student(env_cfg):
+    env_cfg.motion.ref_correction.pos_gain = env_cfg.motion.ref_correction.yaw_gain = 1.0
+    env_cfg.motion.student_ref_correction = True
+    env_cfg.motion.student_odometry = "estimate"
+
+
+def test_evaluate_reports_a_dead_reckoned_students_odometry(short_motions):
+    """With a velocity estimator, eval's "odometry": a constant offset added to the simulator's base
+    velocity comes back as each clip's estimate bias; the dead-reckoned position's error at the episode's
+    end is small from the true velocity (forward Euler only) and, with the offset, the offset's
+    horizontal speed x the time played; without an estimator there is no "odometry"."""
+    from legged_gym.scripts.eval import OdometryTracker, evaluate, odometry_line
+
+    zero = lambda obs: torch.zeros(obs.shape[0], 23)  # noqa: E731
+    offset = torch.tensor([0.3, -0.2, 0.1])
+    errors = {}
+    for name, added in (("true", torch.zeros(3)), ("offset", offset)):
+        env = make_eval_env(short_motions, "g1_stu_rl", dead_reckoned_student)
+        result = evaluate(env, zero, 1, velocity_estimator=lambda obs, env=env, added=added: env.base_lin_vel + added)
+        odometry = result["odometry"]
+        assert [row["name"] for row in odometry["clips"]] == [row["name"] for row in result["clips"]]
+        for row in odometry["clips"]:
+            bias = [row["estimate_bias_{}_mps".format(axis)] for axis in "xyz"]
+            np.testing.assert_allclose(bias, added.tolist(), atol=1e-5)
+        errors[name] = [row["odometry_error_m"] for row in odometry["clips"]]
+        played = [row["completion"] * CLIP_SECONDS for row in result["clips"]]
+        assert set(odometry["summary"]) == set(OdometryTracker.KEYS)
+        assert "odometry (dead-reckoned): position error" in odometry_line(odometry)
+        del env
+    assert max(errors["true"]) < 0.01
+    # the robot stays upright over these 1-s clips, so the offset's horizontal part moves the odometry
+    # by its speed x the time played (its vertical part by almost nothing)
+    speed = float(offset[:2].norm())
+    for with_offset, seconds in zip(errors["offset"], played):
+        assert with_offset == pytest.approx(speed * seconds, rel=0.05)
+    env = make_eval_env(short_motions)
+    assert "odometry" not in evaluate(env, zero, 1)
+
+
+def test_odometry_tracker_keeps_each_first_episodes_last_error_and_mean_bias():
+    """Pure tracker: the bias is the mean estimate error over the steps an env was active; the position
+    error is the one of its first episode's last step (a non-finite one keeps the step before's); an
+    env never given an estimate has NaN (left out of the means)."""
+    from legged_gym.scripts.eval import OdometryTracker
+
+    t = OdometryTracker(3, "cpu")
+    true = torch.zeros(3, 3)
+    both, first = torch.tensor([True, True, False]), torch.tensor([True, False, False])
+    t.estimate_given(torch.tensor([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [9.0, 9.0, 9.0]]), true, both)
+    t.observe_end(torch.tensor([0.1, 0.2, 9.0]), both)
+    t.estimate_given(torch.tensor([[3.0, 0.0, -1.0], [5.0, 5.0, 5.0], [9.0, 9.0, 9.0]]), true, first)
+    t.observe_end(torch.tensor([float("nan"), 0.7, 9.0]), first)
+    out = t.per_env()
+    assert out["estimate_bias_x_mps"][:2].tolist() == [2.0, 0.0]
+    assert out["estimate_bias_y_mps"][:2].tolist() == [0.0, 2.0]
+    assert out["estimate_bias_z_mps"][:2].tolist() == [-0.5, 0.0]
+    assert out["odometry_error_m"][:2].tolist() == pytest.approx([0.1, 0.2])
+    assert all(math.isnan(float(v[2])) for v in out.values())
 
 
 def test_first_episode_tracker_keeps_the_causes_of_each_first_failure():

@@ -228,6 +228,10 @@ class HumanoidMimic(HumanoidChar):
         self._odometry_xy.copy_(moved)  # in place: callable under torch.inference_mode
         self._odometry_advanced = True
 
+    def odometry_error(self) -> torch.Tensor:
+        """(N,) m: how far the dead-reckoned xy (`advance_odometry`) lies from the simulator's root xy now."""
+        return torch.linalg.norm(self._odometry_xy - self.root_states[:, 0:2], dim=-1)
+
     def ref_root_vel_target(self) -> Tuple[torch.Tensor, torch.Tensor]:
         """The reference root (linear, angular) world velocities the robot should follow: the clip's,
         plus the drift feedback when `motion.ref_correction` is on."""
