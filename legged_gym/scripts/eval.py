@@ -729,11 +729,8 @@ def evaluate(
     else:
         row_names = unique_clip_names(lib.motion_names, lib.motion_files)
         result = summarize(per_env, row_of_env, row_names, lib.motion_files, failures)
-    if odometry_tracker is not None:
-        odometry_rows = summarize(odometry_tracker.per_env(), row_of_env, row_names, keys=OdometryTracker.KEYS)
-        result["odometry"] = {
-            key: odometry_rows[key] for key in ("summary", "summary_standard_error", "summary_over_clips", "clips")
-        }
+    if odometry_tracker is not None:  # no files or failures: summary, its errors and spread, and the rows
+        result["odometry"] = summarize(odometry_tracker.per_env(), row_of_env, row_names, keys=OdometryTracker.KEYS)
     return result
 
 
