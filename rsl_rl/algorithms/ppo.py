@@ -14,8 +14,15 @@ observation and the action left-right (`set_symmetry`: permutation and signs ove
 applied between un-normalising and normalising again with the runner's normaliser); it pulls the policy
 mean towards a left-right symmetric one (docs/learning.md, Symmetry loss).
 A policy with a state estimator (`ActorCriticMimic.estimator_target`) has it trained apart, after the
-PPO epochs: Adam at the fixed `estimator_learning_rate` on `estimator_loss` over the same number of
-minibatches (the PPO optimizer leaves its parameters out; docs/learning.md#state-estimator).
+PPO epochs: Adam at the fixed `estimator_learning_rate` on the mean square of `estimator_error` over the
+same number of minibatches (the PPO optimizer leaves its parameters out; docs/learning.md#state-estimator).
+`update` then also returns `estimator` (that loss) and `estimator_mean_error/<i>`, the mean of the error's
+column i (normalised units, the runner scales it back) on the first minibatch before the first of these steps:
+the estimate's bias on data it has not been fitted to (the mean over the steps is near 0 however biased the
+estimator comes to the rollout: 20 Adam steps at 1e-3 remove most of a rollout's mean error).
+`estimator_skip_after_push` > 0 leaves out of the estimator's steps (not PPO's) the transitions of the env steps
+whose infos["steps_since_push"] is below it: right after a push of all envs the velocity has changed and the
+observation does not show it yet, and fitting the estimator to that swings its bias for the next updates.
 `state_dict` holds the optimizer (its param groups carry the current learning rate).
 
 Two ways to run the same update (`fast_update`; "auto": the fast way on CUDA):
@@ -43,7 +50,7 @@ work; the CUDA graph is not used then (the minibatch step runs eagerly, with its
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -106,6 +113,7 @@ class PPO:
         compile_update="auto",
         symmetry_coef: float = 0.0,
         estimator_learning_rate: float = 1e-3,
+        estimator_skip_after_push: int = 0,
         **kwargs,
     ):
         unknown = sorted(k for k in kwargs if k not in TWIST_UNUSED_FIELDS)
@@ -136,6 +144,10 @@ class PPO:
         self.estimator_optimizer = (
             optim.Adam(estimator_params, lr=float(estimator_learning_rate)) if estimator_params else None
         )  # type: Optional[optim.Optimizer]
+        # the estimator leaves out the transitions of the steps with infos["steps_since_push"] below this
+        # (0: none); _estimator_steps: whether each stored step counts
+        self.estimator_skip_after_push = int(estimator_skip_after_push)
+        self._estimator_steps: List[bool] = []
         own = {id(p) for p in estimator_params}
         params = [p for p in self.actor_critic.parameters() if p.requires_grad and id(p) not in own]
         self._ppo_params = params  # what the PPO step averages, clips and steps (not the estimator)
@@ -280,6 +292,8 @@ class PPO:
             time_outs = infos["time_outs"].to(self.device).reshape(-1).to(torch.float32)
             assert t.values is not None, "act() records the values"
             t.rewards += self.gamma * t.values.reshape(-1) * time_outs
+        since_push = infos.get("steps_since_push")
+        self._estimator_steps.append(since_push is None or since_push >= self.estimator_skip_after_push)
         assert self.storage is not None, "init_storage() first"
         self.storage.add_transitions(t)
         t.clear()
@@ -308,17 +322,21 @@ class PPO:
             keys, sums, n = self._update_graphed()
         else:
             keys, sums, n = self._update_eager(fast)
+        means = sums / n
         if self.estimator_optimizer is not None:
-            keys, sums = keys + ["estimator"], torch.cat([sums, self._update_estimator().reshape(1)])
+            loss, first_error = self._update_estimator()
+            keys = keys + ["estimator"] + ["estimator_mean_error/{}".format(i) for i in range(len(first_error))]
+            means = torch.cat([means, loss.reshape(1), first_error])
         assert self.storage is not None  # the update above read it
         self.storage.clear()
-        # one read from the device per update: the summed terms (and the fast way's learning rate)
-        stacked = [sums] + ([self._lr_state.reshape(1)] if fast else [])
+        self._estimator_steps = []
+        # one read from the device per update: the mean terms (and the fast way's learning rate)
+        stacked = [means] + ([self._lr_state.reshape(1)] if fast else [])
         values = torch.cat(stacked).tolist() if keys or fast else []
         if fast:
             self.learning_rate = values.pop()
         self._after_update()
-        out = {k: v / n for k, v in zip(keys, values)}
+        out = dict(zip(keys, values))
         out["learning_rate"] = self.learning_rate
         return out
 
@@ -341,15 +359,32 @@ class PPO:
         )
         return keys, total, n
 
-    def _update_estimator(self) -> torch.Tensor:
+    def _update_estimator(self) -> Tuple[torch.Tensor, torch.Tensor]:
         """The state estimator's regression steps over the rollout's minibatches (its own Adam, fixed
-        learning rate); returns the summed loss (float64, on the device)."""
+        learning rate), without the steps just after a push (`estimator_skip_after_push`); returns the
+        mean loss () and the first minibatch's mean error (T,) before any step (float64, on the device;
+        NaN, and no step, when every step of the rollout is left out)."""
         assert self.storage is not None and self.estimator_optimizer is not None
         params = self.actor_critic.estimator_parameters()
         total = torch.zeros((), dtype=torch.float64, device=self.device)
+        first_error = None  # type: Optional[torch.Tensor]
+        n = 0
+        steps = None  # type: Optional[torch.Tensor]
+        if not all(self._estimator_steps):
+            kept = [i for i, counts in enumerate(self._estimator_steps) if counts]
+            if not kept:
+                target = self.actor_critic.estimator_target
+                assert target is not None  # a policy with an estimator has its target
+                nan = torch.full((len(target),), float("nan"), dtype=torch.float64)
+                return total.fill_(float("nan")), nan.to(self.device)
+            steps = torch.tensor(kept, device=self.device)
         with self._tf32_scope():
-            for b in self.storage.mini_batch_generator(self.num_mini_batches, self.num_learning_epochs):
-                loss = self.actor_critic.estimator_loss(b.observations, b.critic_observations)
+            for b in self.storage.mini_batch_generator(self.num_mini_batches, self.num_learning_epochs, steps):
+                error = self.actor_critic.estimator_error(b.observations, b.critic_observations)
+                loss = error.square().mean()
+                if first_error is None:
+                    first_error = error.detach().mean(dim=0).to(torch.float64)
+                n += 1
                 self.estimator_optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if self.world_size > 1:
@@ -357,7 +392,8 @@ class PPO:
                 self.estimator_optimizer.step()
                 total += loss.detach()
         self.estimator_optimizer.zero_grad(set_to_none=True)
-        return total
+        assert first_error is not None  # the generator yields at least one minibatch
+        return total / n, first_error
 
     # --- the fast update recorded in a CUDA graph ----------------------------------------------
     #: eager minibatch steps (on a side stream) before the step is captured

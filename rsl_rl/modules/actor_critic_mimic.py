@@ -203,7 +203,7 @@ class EstimatingActor(nn.Module):
     """obs -> action mean through an `Actor` (`policy`) that also reads an estimate of privileged
     quantities (the concurrent state estimator, docs/learning.md#state-estimator): `estimator`, an MLP on
     the whole obs, whose output is appended (detached) to the obs the policy reads. The estimator learns
-    from its own regression loss only (`ActorCriticMimic.estimator_loss`, with its own optimizer in
+    from its own regression loss only (the mean square of `ActorCriticMimic.estimator_error`, with its own optimizer in
     `rsl_rl.algorithms.PPO`)."""
 
     def __init__(self, estimator: nn.Module, policy: Actor):
@@ -337,12 +337,12 @@ class ActorCriticMimic(nn.Module):
         assert isinstance(self.actor, EstimatingActor), "estimate needs estimator_target"
         return self.actor.estimator(observations)
 
-    def estimator_loss(self, observations: torch.Tensor, critic_observations: torch.Tensor) -> torch.Tensor:
-        """Mean squared error of the actor's estimator on `observations` against the critic obs'
-        entries `estimator_target` (the privileged values as the critic reads them)."""
-        assert isinstance(self.actor, EstimatingActor), "estimator_loss needs estimator_target"
+    def estimator_error(self, observations: torch.Tensor, critic_observations: torch.Tensor) -> torch.Tensor:
+        """The actor's estimate from `observations` minus the critic obs' entries `estimator_target` (the
+        privileged values as the critic reads them, normalised): (B, len(estimator_target))."""
+        assert isinstance(self.actor, EstimatingActor), "estimator_error needs estimator_target"
         target = critic_observations.index_select(-1, self._estimator_index)
-        return (self.estimate(observations) - target).square().mean()
+        return self.estimate(observations) - target
 
     def evaluate(self, critic_observations: torch.Tensor, **kwargs) -> torch.Tensor:
         """Value estimate V(critic_obs): (B, 1)."""

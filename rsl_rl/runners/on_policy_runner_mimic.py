@@ -317,7 +317,7 @@ class OnPolicyRunnerMimic:
                 episode_means = stats.end_rollout()
                 self.alg.compute_returns(self._norm_critic(critic_obs))
             t1 = time.time()
-            losses = self.alg.update()
+            losses = self._estimator_errors_in_units(self.alg.update())
             if record:  # after the returns and the update (whose symmetry loss un-normalises the stored
                 with torch.no_grad():  # observations): they use the statistics the rollout was collected with
                     self._update_normalizers()
@@ -379,6 +379,21 @@ class OnPolicyRunnerMimic:
     def _steps_per_iteration(self) -> int:
         """The env steps of one iteration, all ranks' together."""
         return self.num_steps_per_env * int(self.env.num_envs) * self.world_size
+
+    def _estimator_errors_in_units(self, losses: Dict[str, float]) -> Dict[str, float]:
+        """`losses` with the state estimator's mean errors (`estimator_mean_error/<i>`, normalised) in the
+        units of the critic obs' entries they estimate (the statistics the rollout was normalised with),
+        logged as Loss/estimator_mean_error/<i>: the estimate's bias on the rollout before the estimator's
+        update (column i of `estimator_target`)."""
+        target = getattr(self.alg.actor_critic, "estimator_target", None)
+        if target is None:
+            return losses
+        normalizer = self.normalizer if self.critic_normalizer is None else self.critic_normalizer
+        scale = (normalizer.std[target] + normalizer.eps).tolist()
+        out = dict(losses)
+        for i, s in enumerate(scale):
+            out["estimator_mean_error/{}".format(i)] *= s
+        return out
 
     def _scalars(
         self,
@@ -503,7 +518,7 @@ class OnPolicyRunnerMimic:
     def get_inference_estimator(self, device=None) -> Callable[[torch.Tensor], torch.Tensor]:
         """obs -> the actor's state estimate (B, len(estimator_target)) in the units of the critic obs'
         entries it estimates: the estimator reads the normalised obs and regresses the normalised
-        entries (`ActorCriticMimic.estimator_loss`), so the critic normaliser is undone here."""
+        entries (`ActorCriticMimic.estimator_error`), so the critic normaliser is undone here."""
         actor_critic = self.alg.actor_critic
         if actor_critic.estimator_target is None:
             raise ValueError("this policy has no state estimator (train config policy.estimator_fields is empty)")

@@ -193,13 +193,20 @@ class RolloutStorage:
         self.returns.copy_(ret)
         self.advantages.copy_(normalize_advantages(adv) if normalize_advantage else adv)
 
-    def mini_batch_generator(self, num_mini_batches: int, num_epochs: int = 1) -> Iterator[Batch]:
-        """num_epochs x num_mini_batches minibatches of one random permutation of the rollout."""
-        batch_size = self.num_envs * self.num_transitions_per_env
+    def mini_batch_generator(
+        self, num_mini_batches: int, num_epochs: int = 1, steps: Optional[torch.Tensor] = None
+    ) -> Iterator[Batch]:
+        """num_epochs x num_mini_batches minibatches of one random permutation of the rollout, or of its
+        transitions at the time steps `steps` (a (S,) index tensor) when given."""
+        num_steps = self.num_transitions_per_env if steps is None else len(steps)
+        batch_size = self.num_envs * num_steps
         mini_batch_size = batch_size // int(num_mini_batches)
         if mini_batch_size < 1:
             raise ValueError("{} transitions cannot fill {} minibatches".format(batch_size, num_mini_batches))
         indices = torch.randperm(num_mini_batches * mini_batch_size, device=self.device)
+        if steps is not None:  # positions among the chosen steps' transitions -> flat rollout indices
+            flat = steps.to(self.device).unsqueeze(1) * self.num_envs + torch.arange(self.num_envs, device=self.device)
+            indices = flat.flatten()[indices]
         for _ in range(int(num_epochs)):
             for i in range(int(num_mini_batches)):
                 yield self.batch(indices[i * mini_batch_size : (i + 1) * mini_batch_size])

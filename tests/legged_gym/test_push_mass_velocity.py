@@ -238,3 +238,16 @@ def test_linear_velocities_are_those_of_the_body_origins_as_mj_objectVelocity():
         pelvis_offset = np.linalg.norm(lever)
         assert np.linalg.norm(com[0, 3:6] - bs[0, 7:10]) > 0.05
     assert 0.07 < pelvis_offset < 0.08  # the pelvis centre of mass is 7.6 cm from its origin
+
+
+def test_steps_since_push_counts_from_the_step_that_pushes():
+    """extras["steps_since_push"] (rsl_rl's PPO keeps the state estimator off the steps after a push):
+    absent before the first push, 0 on the step that pushes, then 1, 2, ... until the next push."""
+    pushed, plain = _make_env(True), _make_env(False)
+    zeros = torch.zeros(2, 23)
+    seen, seen_plain = [], []
+    for _ in range(2 * PUSH_STEP + 1):
+        seen.append(pushed.step(zeros)[4].get("steps_since_push"))
+        seen_plain.append(plain.step(zeros)[4].get("steps_since_push"))
+    assert seen == [None] * (PUSH_STEP - 1) + list(range(PUSH_STEP)) + [0, 1]
+    assert seen_plain == [None] * len(seen)

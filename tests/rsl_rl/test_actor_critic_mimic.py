@@ -243,9 +243,9 @@ def test_student_with_a_state_estimator_reads_obs_and_the_detached_estimate():
     assert all(p.grad is None for p in ac.estimator_parameters())
     assert ac.actor.policy.backbone[0].weight.grad is not None
     ac.zero_grad(set_to_none=True)
-    loss = ac.estimator_loss(obs, critic)
-    assert loss.item() == pytest.approx(((estimate - critic[:, target]) ** 2).mean().item(), rel=1e-6)
-    loss.backward()
+    error = ac.estimator_error(obs, critic)
+    torch.testing.assert_close(error, estimate - critic[:, target])
+    error.square().mean().backward()
     assert all(p.grad is not None for p in ac.estimator_parameters())
     others = [p for n, p in ac.named_parameters() if not n.startswith("actor.estimator.")]
     assert all(p.grad is None for p in others)
@@ -254,6 +254,6 @@ def test_student_with_a_state_estimator_reads_obs_and_the_detached_estimate():
 def test_estimator_target_must_index_the_critic_obs():
     with pytest.raises(ValueError, match=r"estimator_target \[1318\]: expected indices in \[0, 1318\)"):
         ActorCriticMimic(1155, 1318, 31, 1, 23, estimator_target=[1318])
-    with pytest.raises(AssertionError, match="estimator_loss needs estimator_target"):
-        student().estimator_loss(torch.zeros(1, 1155), torch.zeros(1, 1318))
+    with pytest.raises(AssertionError, match="estimator_error needs estimator_target"):
+        student().estimator_error(torch.zeros(1, 1155), torch.zeros(1, 1318))
     assert student().estimator_parameters() == []

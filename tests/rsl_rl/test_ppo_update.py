@@ -1,5 +1,8 @@
 """One PPO / DAgger-PPO gradient step against a loss composed by hand (docs/learning.md)."""
 
+import copy
+import math
+
 import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
@@ -113,7 +116,8 @@ def test_one_step_follows_the_gradient_of_the_hand_loss(dagger, estimator):
         alg.estimator_optimizer = torch.optim.SGD(ac.estimator_parameters(), lr=lr)
         obs = alg.storage.observations.flatten(0, 1)
         target = alg.storage.critic_observations.flatten(0, 1)[:, ESTIMATED]
-        mse = ((reference.actor.estimator(obs) - target) ** 2).mean()
+        error = reference.actor.estimator(obs) - target
+        mse = (error**2).mean()
         est_params = reference.estimator_parameters()
         est_expected = [p - lr * g for p, g in zip(est_params, torch.autograd.grad(mse, est_params))]
     out = alg.update()
@@ -123,9 +127,11 @@ def test_one_step_follows_the_gradient_of_the_hand_loss(dagger, estimator):
         for p_new, p_want in zip(ac.estimator_parameters(), est_expected):
             torch.testing.assert_close(p_new, p_want, rtol=1e-4, atol=1e-6)
         assert out["estimator"] == pytest.approx(mse.item(), rel=1e-5)
+        for i, mean_error in enumerate(error.mean(dim=0).tolist()):  # the bias, before the step
+            assert out["estimator_mean_error/{}".format(i)] == pytest.approx(mean_error, rel=1e-5)
     expected_keys = {"value_func", "surrogate", "entropy", "kl", "learning_rate"}
     if estimator:
-        expected_keys.add("estimator")
+        expected_keys |= {"estimator"} | {"estimator_mean_error/{}".format(i) for i in range(len(ESTIMATED))}
     if dagger:
         expected_keys |= {"kl_teacher_student", "bc_loss", "dagger_coef"}
         assert out["dagger_coef"] == pytest.approx(0.3)
@@ -465,3 +471,61 @@ def test_symmetry_needs_its_maps():
         alg.update()
     with pytest.raises(ValueError, match="5 entries"):
         alg.set_symmetry(([0, 1, 2, 3, 4], [1.0] * 5), ACTION_MIRROR, fitted_normalizer())
+
+
+def pushed_rollout(alg, steps_since_push):
+    """A T-step rollout whose steps report infos["steps_since_push"] (None: a step with no push so far)."""
+    torch.manual_seed(7)
+    alg.init_storage(N, T, [OBS], [CRITIC], [ACT])
+    for since in steps_since_push:
+        infos = {"time_outs": torch.zeros(N, dtype=torch.bool)}
+        if since is not None:
+            infos["steps_since_push"] = since
+        with torch.inference_mode():
+            alg.act(torch.randn(N, OBS), torch.randn(N, CRITIC))
+            alg.process_env_step(torch.randn(N), torch.zeros(N, dtype=torch.bool), infos)
+    with torch.inference_mode():
+        alg.compute_returns(torch.randn(N, CRITIC))
+
+
+@pytest.mark.parametrize(
+    "steps_since_push, kept",
+    [
+        ([None, None, None], [0, 1, 2]),
+        ([None, None, 0], [0, 1]),
+        ([9, 0, 1], [0]),
+        ([1, 2, 3], [1, 2]),
+        ([None, 0, 1], [0]),
+    ],
+)
+def test_estimator_leaves_out_the_steps_after_a_push(steps_since_push, kept):
+    """estimator_skip_after_push = 2: the estimator's step (SGD here, one minibatch) and its logged bias
+    come from the transitions of the steps at least 2 steps after the last push only."""
+    ac = net(0, estimator=True)
+    alg = PPO(ac, num_learning_epochs=1, num_mini_batches=1, schedule="fixed", estimator_skip_after_push=2)
+    pushed_rollout(alg, steps_since_push)
+    lr = 0.01
+    alg.estimator_optimizer = torch.optim.SGD(ac.estimator_parameters(), lr=lr)
+    reference = copy.deepcopy(ac.actor.estimator)
+    obs = alg.storage.observations[kept].flatten(0, 1)
+    error = reference(obs) - alg.storage.critic_observations[kept].flatten(0, 1)[:, ESTIMATED]
+    loss = (error**2).mean()
+    grads = torch.autograd.grad(loss, list(reference.parameters()))
+    out = alg.update()
+    for p_new, p_old, g in zip(ac.estimator_parameters(), reference.parameters(), grads):
+        torch.testing.assert_close(p_new, p_old - lr * g, rtol=1e-4, atol=1e-6)
+    assert out["estimator"] == pytest.approx(loss.item(), rel=1e-5)
+    for i, mean_error in enumerate(error.mean(dim=0).tolist()):
+        assert out["estimator_mean_error/{}".format(i)] == pytest.approx(mean_error, rel=1e-5)
+
+
+def test_estimator_skips_a_rollout_with_no_step_far_enough_from_a_push():
+    ac = net(0, estimator=True)
+    alg = PPO(ac, num_learning_epochs=1, num_mini_batches=1, schedule="fixed", estimator_skip_after_push=5)
+    pushed_rollout(alg, [0, 1, 2])
+    before = [p.detach().clone() for p in ac.estimator_parameters()]
+    out = alg.update()
+    for p_new, p_old in zip(ac.estimator_parameters(), before):
+        torch.testing.assert_close(p_new, p_old, rtol=0, atol=0)
+    assert math.isnan(out["estimator"]) and math.isnan(out["estimator_mean_error/0"])
+    assert not math.isnan(out["value_func"])  # the policy and the critic learn from every step

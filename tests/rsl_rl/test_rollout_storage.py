@@ -56,6 +56,21 @@ def test_minibatches_reuse_one_permutation_across_epochs():
     assert b.teacher_mu is None and b.teacher_sigma is None
 
 
+def test_minibatches_of_chosen_steps_cover_exactly_their_transitions():
+    """steps=(1, 3): every transition of steps 1 and 3 (all envs) once per epoch, none of the others."""
+    torch.manual_seed(0)
+    s = filled_storage(T=4, N=3)
+    s.compute_returns(torch.zeros(3), 0.99, 0.95)
+    batches = list(s.mini_batch_generator(num_mini_batches=2, num_epochs=2, steps=torch.tensor([1, 3])))
+    assert len(batches) == 4 and all(len(b.observations) == 3 for b in batches)
+    for epoch in (batches[:2], batches[2:]):
+        obs = torch.cat([b.observations[:, 0] for b in epoch])  # t + env / 10: unique per transition
+        expected = torch.tensor([t + env / 10 for t in (1, 3) for env in range(3)])
+        torch.testing.assert_close(obs.sort().values, expected)
+        actions = torch.cat([b.actions[:, 0] for b in epoch])  # the same rows of the packed fields
+        torch.testing.assert_close(actions, 10 * obs.floor() + (obs % 1) * 10)
+
+
 @pytest.mark.parametrize("teacher", [False, True])
 def test_minibatch_rows_hold_each_field_of_their_transition(teacher):
     """Every field of a minibatch row is the stored transition's (the fields share one packed

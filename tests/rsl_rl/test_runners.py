@@ -654,6 +654,19 @@ def test_student_state_estimator_learns_logs_and_resumes_exactly(tmp_path):
     acc, tags = tb_tags(str(tmp_path / "a"))
     losses = [e.value for e in acc.Scalars("Loss/estimator")]
     assert len(losses) == 8 and losses[-1] < 0.2 * losses[0]
+    # the estimate's bias per column, in the critic obs' units (its normaliser's std and eps)
+    assert all(len(acc.Scalars("Loss/estimator_mean_error/{}".format(i))) == 8 for i in (0, 1))
+    std = runner_a.critic_normalizer.std[-2:] + runner_a.critic_normalizer.eps
+    scaled = runner_a._estimator_errors_in_units(
+        {"estimator": 3.0, "estimator_mean_error/0": 0.5, "estimator_mean_error/1": -2.0}
+    )
+    assert scaled == pytest.approx(
+        {
+            "estimator": 3.0,
+            "estimator_mean_error/0": 0.5 * float(std[0]),
+            "estimator_mean_error/1": -2.0 * float(std[1]),
+        }
+    )
     # the logged loss is the estimator's error on the stored (student obs, teacher-normalised priv obs)
     obs = runner_a.normalizer.normalize(env_a.get_observations())
     target = runner_a.critic_normalizer.normalize(env_a.get_privileged_observations())[:, -2:]

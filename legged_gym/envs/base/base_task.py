@@ -2,7 +2,8 @@
 
 `step(actions)` returns (obs, privileged_obs, rewards, resets, extras) for all envs at once;
 `extras["time_outs"]` marks resets that are time-outs (bootstrapped), `extras["episode"]` holds the
-episode statistics of the envs reset in this step.
+episode statistics of the envs reset in this step, and `extras["steps_since_push"]` (an int, from the
+first root push on) counts the steps since the last push of all envs (0 on the step that pushes).
 """
 
 from __future__ import annotations

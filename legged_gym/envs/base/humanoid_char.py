@@ -152,6 +152,8 @@ class HumanoidChar(LeggedRobot):
             else:
                 self._skip_reset_draws()
         self.extras["time_outs"] = self.time_out_buf
+        if self._last_push_step is not None:  # 0 on the step that pushes (its observation is still unpushed)
+            self.extras["steps_since_push"] = self.common_step_counter - self._last_push_step
         self.compute_observations()
         self.last_actions[:] = self.actions
         self.last_dof_vel[:] = self.dof_vel

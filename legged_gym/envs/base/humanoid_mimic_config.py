@@ -290,6 +290,10 @@ class HumanoidMimicCfgPPO(BaseConfig):
         # Not in TWIST (0: off): weight of the left-right symmetry loss on the policy mean (docs/learning.md,
         # Symmetry loss; rsl_rl/algorithms/ppo.py)
         symmetry_coef = 0.0
+        # students with policy.estimator_fields: the state estimator's own Adam learning rate (fixed), and
+        # the steps after each root push whose transitions it leaves out (0: none; docs/learning.md#state-estimator)
+        estimator_learning_rate = 1.0e-3
+        estimator_skip_after_push = 0
         normalizer_update_iterations = 3000
         # Speed switches of rsl_rl's PPO (the same update either way; rsl_rl/algorithms/ppo.py): the
         # fast way ("auto": on CUDA), TF32 products, the minibatch step in a CUDA graph, and the

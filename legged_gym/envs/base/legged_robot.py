@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Dict, List, NamedTuple
+from typing import Any, Dict, List, NamedTuple, Optional
 
 import torch
 
@@ -184,6 +184,10 @@ class LeggedRobot(BaseTask):
     # A root push written in this step and not simulated yet: (common_step_counter at the push, the
     # pushed world xy velocity (N, 2), the world linear root velocity before the push (N, 3)); or None.
     _pending_push = None
+    # common_step_counter of the last root push (None before the first): post_physics_step reports the
+    # steps since as extras["steps_since_push"] (rsl_rl's PPO keeps the state estimator off the steps
+    # right after a push, algorithm.estimator_skip_after_push)
+    _last_push_step: Optional[int] = None
 
     def _push_robots(self) -> None:
         """Overwrite the root xy velocity of all envs with U(-v, v) m/s, from the next physics step on.
@@ -198,6 +202,7 @@ class LeggedRobot(BaseTask):
         root[:, 7:9] = rand.push_velocities(self.num_envs, self._rng, (-v, v))
         self.sim.set_root_states(self.all_env_ids, root)
         self._pending_push = (self.common_step_counter, root[:, 7:9], before)
+        self._last_push_step = self.common_step_counter
 
     def _unpushed_root_lin_vel(self) -> torch.Tensor:
         """(N, 3) world root linear velocity, without a push written in this step: until the next
