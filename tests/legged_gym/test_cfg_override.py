@@ -323,18 +323,23 @@ def test_student_recipe_sets_the_distillation_settings(task):
 
 
 def test_state_estimator_recipe_turns_on_the_root_velocity_estimate():
-    """legged_gym/recipes/student_state_estimator.yaml (docs/learning.md#state-estimator) sets one real
-    setting of the student's learner config: the estimator of the root velocity (TWIST: none)."""
+    """legged_gym/recipes/student_state_estimator.yaml (docs/learning.md#state-estimator) sets two real
+    settings of the student's learner config: the estimator of the root velocity (TWIST: none), trained
+    without the 50 steps after each push (default: none left out)."""
     recipe = REPO / "legged_gym" / "recipes" / "student_state_estimator.yaml"
     env_cfg, train_cfg = task_registry.get_cfgs("g1_stu_rl")
     assert list(train_cfg.policy.estimator_fields) == []
+    assert train_cfg.algorithm.estimator_skip_after_push == 0
     items = read_set_file(str(recipe))
     assert apply_overrides(items, env_cfg, train_cfg) == []
-    assert len(apply_overrides(items, train_cfg, env_cfg, cfg_name="train", other_name="env")) == 1
+    assert len(apply_overrides(items, train_cfg, env_cfg, cfg_name="train", other_name="env")) == 2
     assert list(train_cfg.policy.estimator_fields) == ["base_lin_vel"]
-    # the run the recipe's header quotes was trained with this setting (given on its command line)
+    assert train_cfg.algorithm.estimator_skip_after_push == 50
+    # the run the recipe's header quotes was trained with the estimator (given on its command line), before
+    # the skip after pushes (2026-12-06)
     measured = _set_items(_train_args("tracking_quality_2026-12-03.json", "student_state_estimator"))
-    assert _values([item for item in measured if item.startswith("policy.")]) == _values(items)
+    policy_items = [item for item in items if item.startswith("policy.")]
+    assert _values([item for item in measured if item.startswith("policy.")]) == _values(policy_items)
     assert "run student_state_estimator" in recipe.read_text()
 
 
