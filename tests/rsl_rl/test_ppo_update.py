@@ -36,21 +36,21 @@ def net(seed, num_obs=OBS, std=0.8, estimator=False):
     )
 
 
-def rollout(alg, dagger=False):
+def rollout(alg, dagger=False, steps_since_push=(None,) * T):
+    """A T-step rollout; step t reports infos["steps_since_push"] = steps_since_push[t] (None: no push yet)."""
     torch.manual_seed(7)
     alg.init_storage(N, T, [OBS], [CRITIC], [ACT])
-    for t in range(T):
+    for t, since in enumerate(steps_since_push):
         obs, critic = torch.randn(N, OBS), torch.randn(N, CRITIC)
+        infos = {"time_outs": torch.zeros(N, dtype=torch.bool)}
+        if since is not None:
+            infos["steps_since_push"] = since
         with torch.inference_mode():
             if dagger:
                 alg.act(obs, critic, teacher_obs=torch.randn(N, CRITIC))
             else:
                 alg.act(obs, critic)
-            alg.process_env_step(
-                torch.randn(N),
-                torch.tensor([False, t == 1, False, False]),
-                {"time_outs": torch.zeros(N, dtype=torch.bool)},
-            )
+            alg.process_env_step(torch.randn(N), torch.tensor([False, t == 1, False, False]), infos)
     with torch.inference_mode():
         alg.compute_returns(torch.randn(N, CRITIC))
 
@@ -473,21 +473,6 @@ def test_symmetry_needs_its_maps():
         alg.set_symmetry(([0, 1, 2, 3, 4], [1.0] * 5), ACTION_MIRROR, fitted_normalizer())
 
 
-def pushed_rollout(alg, steps_since_push):
-    """A T-step rollout whose steps report infos["steps_since_push"] (None: a step with no push so far)."""
-    torch.manual_seed(7)
-    alg.init_storage(N, T, [OBS], [CRITIC], [ACT])
-    for since in steps_since_push:
-        infos = {"time_outs": torch.zeros(N, dtype=torch.bool)}
-        if since is not None:
-            infos["steps_since_push"] = since
-        with torch.inference_mode():
-            alg.act(torch.randn(N, OBS), torch.randn(N, CRITIC))
-            alg.process_env_step(torch.randn(N), torch.zeros(N, dtype=torch.bool), infos)
-    with torch.inference_mode():
-        alg.compute_returns(torch.randn(N, CRITIC))
-
-
 @pytest.mark.parametrize(
     "steps_since_push, kept",
     [
@@ -503,7 +488,7 @@ def test_estimator_leaves_out_the_steps_after_a_push(steps_since_push, kept):
     come from the transitions of the steps at least 2 steps after the last push only."""
     ac = net(0, estimator=True)
     alg = PPO(ac, num_learning_epochs=1, num_mini_batches=1, schedule="fixed", estimator_skip_after_push=2)
-    pushed_rollout(alg, steps_since_push)
+    rollout(alg, steps_since_push=steps_since_push)
     lr = 0.01
     alg.estimator_optimizer = torch.optim.SGD(ac.estimator_parameters(), lr=lr)
     reference = copy.deepcopy(ac.actor.estimator)
@@ -522,7 +507,7 @@ def test_estimator_leaves_out_the_steps_after_a_push(steps_since_push, kept):
 def test_estimator_skips_a_rollout_with_no_step_far_enough_from_a_push():
     ac = net(0, estimator=True)
     alg = PPO(ac, num_learning_epochs=1, num_mini_batches=1, schedule="fixed", estimator_skip_after_push=5)
-    pushed_rollout(alg, [0, 1, 2])
+    rollout(alg, steps_since_push=[0, 1, 2])
     before = [p.detach().clone() for p in ac.estimator_parameters()]
     out = alg.update()
     for p_new, p_old in zip(ac.estimator_parameters(), before):
