@@ -514,3 +514,24 @@ def test_estimator_skips_a_rollout_with_no_step_far_enough_from_a_push():
         torch.testing.assert_close(p_new, p_old, rtol=0, atol=0)
     assert math.isnan(out["estimator"]) and math.isnan(out["estimator_mean_error/0"])
     assert not math.isnan(out["value_func"])  # the policy and the critic learn from every step
+
+
+def test_estimator_bias_is_its_first_minibatch_error_before_any_step():
+    """estimator_mean_error/<i>: the mean error on the estimator's first minibatch (of 3 here, 2 epochs of
+    Adam after it), computed with the estimator as it came to the update, not the mean over its steps."""
+    ac = net(0, estimator=True)
+    alg = PPO(ac, num_learning_epochs=2, num_mini_batches=3, schedule="fixed", estimator_learning_rate=0.05)
+    rollout(alg)
+    reference = copy.deepcopy(ac.actor.estimator)
+    obs = alg.storage.observations.flatten(0, 1)
+    error = (reference(obs) - alg.storage.critic_observations.flatten(0, 1)[:, ESTIMATED]).detach()
+    torch.manual_seed(123)
+    out = alg.update()
+    torch.manual_seed(123)  # the PPO epochs' permutation, then the estimator's
+    torch.randperm(N * T)
+    first = torch.randperm(N * T)[: N * T // 3]
+    for i in range(len(ESTIMATED)):
+        assert out["estimator_mean_error/{}".format(i)] == pytest.approx(float(error[first, i].mean()), rel=1e-5)
+        assert abs(float(error[first, i].mean()) - float(error[:, i].mean())) > 1e-3  # a different quantity
+    after = (ac.actor.estimator(obs) - alg.storage.critic_observations.flatten(0, 1)[:, ESTIMATED]).detach()
+    assert not torch.allclose(after, error)  # the estimator did step
