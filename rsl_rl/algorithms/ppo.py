@@ -23,6 +23,12 @@ estimator comes to the rollout: 20 Adam steps at 1e-3 remove most of a rollout's
 `estimator_skip_after_push` > 0 leaves out of the estimator's steps (not PPO's) the transitions of the env steps
 whose infos["steps_since_push"] is below it: right after a push of all envs the velocity has changed and the
 observation does not show it yet, and fitting the estimator to that swings its bias for the next updates.
+`estimator_average_decay` d > 0 (0: off) has the actor read the exponential average of the trained weights:
+the regression steps start from the weights the last one left (`estimator_trained_weights`), and after them
+the estimator holds average <- d * average + (1 - d) * trained, so the rollouts, the checkpoint's
+model_state_dict and an export carry the average over about 1 / (1 - d) fitted rollouts instead of the last
+update's weights (whose bias swings from one rollout to the next). `estimator_mean_error` is then the
+average's, what the actor read.
 `state_dict` holds the optimizer (its param groups carry the current learning rate).
 
 Two ways to run the same update (`fast_update`; "auto": the fast way on CUDA):
@@ -114,6 +120,7 @@ class PPO:
         symmetry_coef: float = 0.0,
         estimator_learning_rate: float = 1e-3,
         estimator_skip_after_push: int = 0,
+        estimator_average_decay: float = 0.0,
         **kwargs,
     ):
         unknown = sorted(k for k in kwargs if k not in TWIST_UNUSED_FIELDS)
@@ -148,6 +155,14 @@ class PPO:
         # (0: none); _estimator_steps: whether each stored step counts
         self.estimator_skip_after_push = int(estimator_skip_after_push)
         self._estimator_steps: List[bool] = []
+        self.estimator_average_decay = float(estimator_average_decay)
+        if not 0.0 <= self.estimator_average_decay < 1.0:
+            raise ValueError(
+                "algorithm.estimator_average_decay must be in [0, 1) (0: off), got {}".format(estimator_average_decay)
+            )
+        # with the averaging: the trained estimator weights, taken from the estimator at its first update
+        # (after a load or the ranks' broadcast) unless a checkpoint gives them
+        self.estimator_trained_weights = None  # type: Optional[List[torch.Tensor]]
         own = {id(p) for p in estimator_params}
         params = [p for p in self.actor_critic.parameters() if p.requires_grad and id(p) not in own]
         self._ppo_params = params  # what the PPO step averages, clips and steps (not the estimator)
@@ -378,12 +393,17 @@ class PPO:
                 nan = torch.full((len(target),), float("nan"), dtype=torch.float64)
                 return total.fill_(float("nan")), nan.to(self.device)
             steps = torch.tensor(kept, device=self.device)
+        average = None  # type: Optional[List[torch.Tensor]]
         with self._tf32_scope():
             for b in self.storage.mini_batch_generator(self.num_mini_batches, self.num_learning_epochs, steps):
+                if first_error is None:  # with the weights the actor read (the average, with the averaging)
+                    with torch.no_grad():
+                        error = self.actor_critic.estimator_error(b.observations, b.critic_observations)
+                        first_error = error.mean(dim=0).to(torch.float64)
+                    if self.estimator_average_decay > 0:
+                        average = self._trained_estimator_in()
                 error = self.actor_critic.estimator_error(b.observations, b.critic_observations)
                 loss = error.square().mean()
-                if first_error is None:
-                    first_error = error.detach().mean(dim=0).to(torch.float64)
                 n += 1
                 self.estimator_optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -392,8 +412,32 @@ class PPO:
                 self.estimator_optimizer.step()
                 total += loss.detach()
         self.estimator_optimizer.zero_grad(set_to_none=True)
+        if average is not None:
+            self._average_estimator_out(average)
         assert first_error is not None  # the generator yields at least one minibatch
         return total / n, first_error
+
+    def _trained_estimator_in(self) -> List[torch.Tensor]:
+        """The averaging's start of an update: returns a copy of the estimator's (averaged) weights and puts
+        the trained ones in its place for the regression steps."""
+        params = self.actor_critic.estimator_parameters()
+        average = [p.detach().clone() for p in params]
+        if self.estimator_trained_weights is None:
+            self.estimator_trained_weights = [p.detach().clone() for p in params]
+        with torch.no_grad():
+            for p, trained in zip(params, self.estimator_trained_weights):
+                p.copy_(trained)
+        return average
+
+    def _average_estimator_out(self, average: List[torch.Tensor]) -> None:
+        """The averaging's end of an update: keeps the trained weights and leaves
+        decay * average + (1 - decay) * trained in the estimator (in place: recorded graphs keep reading it)."""
+        params = self.actor_critic.estimator_parameters()
+        assert self.estimator_trained_weights is not None  # _trained_estimator_in set them
+        with torch.no_grad():
+            for p, trained, avg in zip(params, self.estimator_trained_weights, average):
+                trained.copy_(p)
+                p.copy_(avg.lerp_(trained, 1.0 - self.estimator_average_decay))
 
     # --- the fast update recorded in a CUDA graph ----------------------------------------------
     #: eager minibatch steps (on a side stream) before the step is captured

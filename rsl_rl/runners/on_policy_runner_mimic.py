@@ -20,7 +20,9 @@ env_counters (global_counter, total_env_steps_counter, common_step_counter), tot
 env steps of all ranks so far: Train/total_timesteps goes on from it after a resume), dagger (coef
 and counter, None for PPO), policy_cfg (ActorCriticMimic's constructor arguments) and infos
 (`checkpoint_infos`, which the train entry sets to its --set items); a policy with a state
-estimator adds estimator_optimizer_state_dict. `load` reads TWIST's checkpoints too
+estimator adds estimator_optimizer_state_dict, and with `algorithm.estimator_average_decay` also
+estimator_trained_weights (the trained weights; model_state_dict holds their average, what the actor reads).
+`load` reads TWIST's checkpoints too
 (rsl_rl.utils.checkpoint.read_checkpoint).
 
 Console: a tqdm progress bar, and every `runner.summary_interval` iterations (50; and the last) one
@@ -445,6 +447,8 @@ class OnPolicyRunnerMimic:
         }
         if self.alg.estimator_optimizer is not None:
             state["estimator_optimizer_state_dict"] = self.alg.estimator_optimizer.state_dict()
+        if self.alg.estimator_trained_weights is not None:
+            state["estimator_trained_weights"] = [w.detach().clone() for w in self.alg.estimator_trained_weights]
         state.update(self._extra_checkpoint_state())
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, exist_ok=True)
@@ -479,6 +483,11 @@ class OnPolicyRunnerMimic:
             self.alg.load_optimizer_state_dict(ckpt["optimizer_state_dict"])
             if self.alg.estimator_optimizer is not None and ckpt.get("estimator_optimizer_state_dict"):
                 self.alg.estimator_optimizer.load_state_dict(ckpt["estimator_optimizer_state_dict"])
+        # with the averaging, training goes on from the trained weights (a checkpoint without them: from
+        # the loaded estimator's)
+        averaging = load_optimizer and self.alg.estimator_average_decay > 0
+        trained = ckpt.get("estimator_trained_weights") if averaging else None
+        self.alg.estimator_trained_weights = None if trained is None else [w.to(self.device) for w in trained]
         self.normalizer.load_state_dict(ckpt["normalizer"])
         if self.critic_normalizer is not None and ckpt.get("critic_normalizer") is not None:
             self.critic_normalizer.load_state_dict(ckpt["critic_normalizer"])

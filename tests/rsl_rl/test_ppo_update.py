@@ -535,3 +535,41 @@ def test_estimator_bias_is_its_first_minibatch_error_before_any_step():
         assert abs(float(error[first, i].mean()) - float(error[:, i].mean())) > 1e-3  # a different quantity
     after = (ac.actor.estimator(obs) - alg.storage.critic_observations.flatten(0, 1)[:, ESTIMATED]).detach()
     assert not torch.allclose(after, error)  # the estimator did step
+
+
+def test_estimator_average_trains_on_from_the_trained_weights_and_gives_the_actor_their_average():
+    """estimator_average_decay = d: the regression steps go on from the trained weights, as those of an
+    estimator without the averaging (here its twin, SGD on the same rollouts); after each update the
+    estimator the actor reads holds average <- d * average + (1 - d) * trained (the average starting at the
+    initial weights), and the logged bias is that of the weights the actor read in the rollout."""
+    d = 0.75
+    averaged = PPO(
+        net(0, estimator=True), num_learning_epochs=1, num_mini_batches=1, schedule="fixed", estimator_average_decay=d
+    )
+    twin = PPO(net(0, estimator=True), num_learning_epochs=1, num_mini_batches=1, schedule="fixed")
+    for alg in (averaged, twin):
+        alg.estimator_optimizer = torch.optim.SGD(alg.actor_critic.estimator_parameters(), lr=0.5)
+    expected = [p.detach().clone() for p in twin.actor_critic.estimator_parameters()]
+    for _ in range(3):
+        rollout(averaged)
+        rollout(twin)
+        obs = averaged.storage.observations.flatten(0, 1)
+        target = averaged.storage.critic_observations.flatten(0, 1)[:, ESTIMATED]
+        with torch.no_grad():
+            bias_read = (averaged.actor_critic.actor.estimator(obs) - target).mean(dim=0)
+        out = averaged.update()
+        twin.update()
+        trained = [p.detach() for p in twin.actor_critic.estimator_parameters()]
+        expected = [d * e + (1 - d) * t for e, t in zip(expected, trained)]
+        for p, want in zip(averaged.actor_critic.estimator_parameters(), expected):
+            torch.testing.assert_close(p.detach(), want, rtol=1e-5, atol=1e-6)
+        for w, want in zip(averaged.estimator_trained_weights, trained):
+            torch.testing.assert_close(w, want, rtol=1e-5, atol=1e-6)
+        for i, b in enumerate(bias_read.tolist()):
+            assert out["estimator_mean_error/{}".format(i)] == pytest.approx(b, rel=1e-5)
+    assert not torch.allclose(expected[0], trained[0], atol=1e-3)  # the average is not the last weights
+
+
+def test_estimator_average_decay_outside_its_range_is_refused():
+    with pytest.raises(ValueError, match="estimator_average_decay must be in"):
+        PPO(net(0, estimator=True), estimator_average_decay=1.0)

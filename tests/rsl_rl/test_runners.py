@@ -635,15 +635,18 @@ def test_symmetry_loss_needs_an_env_with_mirror_maps():
         OnPolicyRunnerMimic(FakeMimicEnv(), cfg, None)
 
 
-def test_student_state_estimator_learns_logs_and_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("average_decay", [0.0, 0.5])
+def test_student_state_estimator_learns_logs_and_resumes_exactly(tmp_path, average_decay):
     """policy.estimator_target (docs/learning.md#state-estimator): the estimator regresses the critic obs'
     privileged entries (the fake's two per-env constants, under the teacher's normaliser) with its own
-    Adam; Loss/estimator is logged and falls; its optimizer travels in the checkpoint for an exact resume."""
+    Adam; Loss/estimator is logged and falls; its optimizer (and, with algorithm.estimator_average_decay,
+    its trained weights beside their average in model_state_dict) travel in the checkpoint for an exact resume."""
     _, teacher_path = make_teacher_checkpoint(tmp_path)
     cfg = small_train_cfg(save_interval=100, student=True)
     cfg["policy"]["estimator_target"] = [TEACHER_OBS - 2, TEACHER_OBS - 1]
     cfg["policy"]["estimator_hidden_dims"] = [16]
     cfg["algorithm"]["estimator_learning_rate"] = 1e-2
+    cfg["algorithm"]["estimator_average_decay"] = average_decay
     torch.manual_seed(1)
     env_a = FakeMimicEnv(student=True)
     runner_a = OnPolicyDaggerRunner(env_a, cfg, str(tmp_path / "a"), teacher_path=teacher_path)
@@ -674,14 +677,22 @@ def test_student_state_estimator_learns_logs_and_resumes_exactly(tmp_path):
         now = (estimator(obs) - target).square().mean().item()
     assert now < 0.2 * losses[0]
     ckpt = torch.load(str(tmp_path / "a" / "model_8.pt"), weights_only=True)
-    assert set(ckpt) == STUDENT_CKPT_KEYS | {"estimator_optimizer_state_dict"}
+    averaging = {"estimator_trained_weights"} if average_decay > 0 else set()
+    assert set(ckpt) == STUDENT_CKPT_KEYS | {"estimator_optimizer_state_dict"} | averaging
     assert ckpt["policy_cfg"]["estimator_target"] == [TEACHER_OBS - 2, TEACHER_OBS - 1]
+    if averaging:  # the actor's estimator holds the average, a step behind the trained weights
+        saved = [v for k, v in ckpt["model_state_dict"].items() if k.startswith("actor.estimator.")]
+        assert [w.shape for w in ckpt["estimator_trained_weights"]] == [w.shape for w in saved]
+        assert not torch.allclose(ckpt["estimator_trained_weights"][0], saved[0])
 
     env_b = env_a.clone()
     runner_b = OnPolicyDaggerRunner(env_b, cfg, str(tmp_path / "b"), teacher_path=teacher_path)
     runner_b.load(str(tmp_path / "a" / "model_8.pt"))
     _continue_and_compare(runner_a, runner_b, env_a)
     assert_same_state(runner_a.alg.estimator_optimizer.state_dict(), runner_b.alg.estimator_optimizer.state_dict())
+    if averaging:
+        for a, b in zip(runner_a.alg.estimator_trained_weights, runner_b.alg.estimator_trained_weights):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
     plain = OnPolicyDaggerRunner(
         FakeMimicEnv(student=True), small_train_cfg(student=True), None, teacher_path=teacher_path
     )

@@ -290,10 +290,12 @@ class HumanoidMimicCfgPPO(BaseConfig):
         # Not in TWIST (0: off): weight of the left-right symmetry loss on the policy mean (docs/learning.md,
         # Symmetry loss; rsl_rl/algorithms/ppo.py)
         symmetry_coef = 0.0
-        # students with policy.estimator_fields: the state estimator's own Adam learning rate (fixed), and
-        # the steps after each root push whose transitions it leaves out (0: none; docs/learning.md#state-estimator)
+        # students with policy.estimator_fields: the state estimator's own Adam learning rate (fixed), the
+        # steps after each root push whose transitions it leaves out (0: none), and the decay of the average
+        # of its trained weights that the actor reads (0: off, the last update's; docs/learning.md#state-estimator)
         estimator_learning_rate = 1.0e-3
         estimator_skip_after_push = 0
+        estimator_average_decay = 0.0
         normalizer_update_iterations = 3000
         # Speed switches of rsl_rl's PPO (the same update either way; rsl_rl/algorithms/ppo.py): the
         # fast way ("auto": on CUDA), TF32 products, the minibatch step in a CUDA graph, and the
