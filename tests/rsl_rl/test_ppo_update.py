@@ -334,6 +334,49 @@ def test_compiled_losses_inside_the_recorded_step_on_cuda():
         torch.testing.assert_close(q, p, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_recorded_step_reads_the_averaged_estimator_on_cuda():
+    """On CUDA: a student whose actor reads the average of its estimator's weights (estimator_average_decay):
+    the minibatch step recorded in a CUDA graph reads the estimator as the averaging leaves it after each
+    update (copied in place), so five updates end where the plain step's do (TF32 off on both)."""
+    kwargs = dict(num_learning_epochs=3, num_mini_batches=2, learning_rate=1e-3, desired_kl=1e-2, tf32=False)
+    algs = []
+    for fast in (False, True):
+        alg = DaggerPPO(
+            net(0, estimator=True),
+            teacher=net(1, num_obs=CRITIC, std=0.5),
+            dagger_coef=0.3,
+            device="cuda",
+            fast_update=fast,
+            compile_update=False,
+            estimator_average_decay=0.5,
+            **kwargs,
+        )
+        assert alg.cuda_graph == fast
+        alg.init_storage(N, T, [OBS], [CRITIC], [ACT])
+        for _ in range(5):  # past the recorded step's eager warm-up
+            torch.manual_seed(7)
+            for t in range(T):
+                with torch.inference_mode():
+                    obs, critic = torch.randn(N, OBS, device="cuda"), torch.randn(N, CRITIC, device="cuda")
+                    alg.act(obs, critic, teacher_obs=torch.randn(N, CRITIC, device="cuda"))
+                    alg.process_env_step(
+                        torch.randn(N, device="cuda"),
+                        torch.zeros(N, dtype=torch.bool, device="cuda"),
+                        {"time_outs": torch.zeros(N, dtype=torch.bool, device="cuda")},
+                    )
+            with torch.inference_mode():
+                alg.compute_returns(torch.randn(N, CRITIC, device="cuda"))
+            torch.manual_seed(11)
+            alg.update()
+        assert (alg._graph is not None) == fast
+        algs.append(alg)
+    for p, q in zip(algs[0].actor_critic.parameters(), algs[1].actor_critic.parameters()):
+        torch.testing.assert_close(q, p, rtol=1e-4, atol=1e-5)
+    averaged = algs[1].actor_critic.estimator_parameters()[0]
+    assert not torch.allclose(averaged, algs[1].estimator_trained_weights[0])  # the actor read the average
+
+
 def test_adaptive_rule_on_the_device_matches_the_host_rule():
     alg = PPO(net(0), fast_update=True, learning_rate=1e-3, desired_kl=0.01)
     for lr0, kl in [
