@@ -448,7 +448,7 @@ class OnPolicyRunnerMimic:
         if self.alg.estimator_optimizer is not None:
             state["estimator_optimizer_state_dict"] = self.alg.estimator_optimizer.state_dict()
         if self.alg.estimator_trained_weights is not None:
-            state["estimator_trained_weights"] = [w.detach().clone() for w in self.alg.estimator_trained_weights]
+            state["estimator_trained_weights"] = self.alg.estimator_trained_weights
         state.update(self._extra_checkpoint_state())
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, exist_ok=True)
