@@ -304,6 +304,30 @@ def test_torch_version_gates_compile_update_auto(monkeypatch, version, expected)
     assert (ppo.torch_version() >= ppo.COMPILE_AUTO_MIN_TORCH) == (expected >= (2, 11))
 
 
+def _cuda_updates(alg, dagger=False, updates=5):
+    """`updates` updates of `alg` on CUDA, each on a fresh T-step rollout of the same random data (5: past
+    the recorded step's eager warm-up)."""
+    alg.init_storage(N, T, [OBS], [CRITIC], [ACT])
+    for _ in range(updates):
+        torch.manual_seed(7)
+        for _ in range(T):
+            with torch.inference_mode():
+                obs, critic = torch.randn(N, OBS, device="cuda"), torch.randn(N, CRITIC, device="cuda")
+                if dagger:
+                    alg.act(obs, critic, teacher_obs=torch.randn(N, CRITIC, device="cuda"))
+                else:
+                    alg.act(obs, critic)
+                alg.process_env_step(
+                    torch.randn(N, device="cuda"),
+                    torch.zeros(N, dtype=torch.bool, device="cuda"),
+                    {"time_outs": torch.zeros(N, dtype=torch.bool, device="cuda")},
+                )
+        with torch.inference_mode():
+            alg.compute_returns(torch.randn(N, CRITIC, device="cuda"))
+        torch.manual_seed(11)
+        alg.update()
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_compiled_losses_inside_the_recorded_step_on_cuda():
     """On CUDA: inductor-compiled losses inside the CUDA-graph minibatch step update as the recorded
@@ -313,21 +337,7 @@ def test_compiled_losses_inside_the_recorded_step_on_cuda():
     for compile_update in (False, True):
         alg = PPO(net(0), device="cuda", fast_update=True, tf32=False, compile_update=compile_update, **kwargs)
         assert alg.cuda_graph
-        alg.init_storage(N, T, [OBS], [CRITIC], [ACT])
-        for _ in range(5):  # past the recorded step's eager warm-up
-            torch.manual_seed(7)
-            for t in range(T):
-                with torch.inference_mode():
-                    alg.act(torch.randn(N, OBS, device="cuda"), torch.randn(N, CRITIC, device="cuda"))
-                    alg.process_env_step(
-                        torch.randn(N, device="cuda"),
-                        torch.zeros(N, dtype=torch.bool, device="cuda"),
-                        {"time_outs": torch.zeros(N, dtype=torch.bool, device="cuda")},
-                    )
-            with torch.inference_mode():
-                alg.compute_returns(torch.randn(N, CRITIC, device="cuda"))
-            torch.manual_seed(11)
-            alg.update()
+        _cuda_updates(alg)
         assert alg._graph is not None
         algs.append(alg)
     for p, q in zip(algs[0].actor_critic.parameters(), algs[1].actor_critic.parameters()):
@@ -353,22 +363,7 @@ def test_recorded_step_reads_the_averaged_estimator_on_cuda():
             **kwargs,
         )
         assert alg.cuda_graph == fast
-        alg.init_storage(N, T, [OBS], [CRITIC], [ACT])
-        for _ in range(5):  # past the recorded step's eager warm-up
-            torch.manual_seed(7)
-            for t in range(T):
-                with torch.inference_mode():
-                    obs, critic = torch.randn(N, OBS, device="cuda"), torch.randn(N, CRITIC, device="cuda")
-                    alg.act(obs, critic, teacher_obs=torch.randn(N, CRITIC, device="cuda"))
-                    alg.process_env_step(
-                        torch.randn(N, device="cuda"),
-                        torch.zeros(N, dtype=torch.bool, device="cuda"),
-                        {"time_outs": torch.zeros(N, dtype=torch.bool, device="cuda")},
-                    )
-            with torch.inference_mode():
-                alg.compute_returns(torch.randn(N, CRITIC, device="cuda"))
-            torch.manual_seed(11)
-            alg.update()
+        _cuda_updates(alg, dagger=True)
         assert (alg._graph is not None) == fast
         algs.append(alg)
     for p, q in zip(algs[0].actor_critic.parameters(), algs[1].actor_critic.parameters()):
