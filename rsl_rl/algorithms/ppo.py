@@ -29,6 +29,10 @@ the estimator holds average <- d * average + (1 - d) * trained, so the rollouts,
 model_state_dict and an export carry the average over about 1 / (1 - d) fitted rollouts instead of the last
 update's weights (whose bias swings from one rollout to the next). `estimator_mean_error` is then the
 average's, what the actor read.
+`estimator_mirror` (off by default) adds to every regression minibatch its left-right mirror image
+(`set_estimator_mirror`: the actor obs and the critic obs mirrored as the symmetry loss mirrors the obs), so
+the loss is the mean square over both halves: a constant sideways offset of the estimate, which a rollout's
+mean sideways error would otherwise leave in it, then meets its mirror's opposite error and is pulled to 0.
 `state_dict` holds the optimizer (its param groups carry the current learning rate).
 
 Two ways to run the same update (`fast_update`; "auto": the fast way on CUDA):
@@ -93,6 +97,30 @@ def torch_version() -> Tuple[int, int]:
     return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
 
 
+class NormalizedMirror:
+    """A left-right mirror (permutation, signs: mirrored[i] = signs[i] * raw[permutation[i]], over raw
+    values) applied to vectors normalised by `normalizer` (its `mean`, `std`, `eps` as they are when
+    called): un-normalised, mirrored, normalised again."""
+
+    def __init__(self, mirror, normalizer: Normalizer, device, what: str):
+        perm, signs = mirror
+        self.perm = torch.as_tensor(perm, dtype=torch.long, device=device)
+        self.signs = torch.as_tensor(signs, dtype=torch.float32, device=device)
+        self.normalizer = normalizer
+        size = int(normalizer.mean.shape[-1])
+        if self.perm.shape != self.signs.shape or self.perm.numel() != size:
+            raise ValueError(
+                "{}: a mirror of {} entries with {} signs for {} entries".format(
+                    what, self.perm.numel(), self.signs.numel(), size
+                )
+            )
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        scale = self.normalizer.std + self.normalizer.eps
+        raw = x * scale + self.normalizer.mean
+        return (raw[..., self.perm] * self.signs - self.normalizer.mean) / scale
+
+
 class PPO:
     actor_critic: ActorCriticMimic
 
@@ -121,6 +149,7 @@ class PPO:
         estimator_learning_rate: float = 1e-3,
         estimator_skip_after_push: int = 0,
         estimator_average_decay: float = 0.0,
+        estimator_mirror: bool = False,
         **kwargs,
     ):
         unknown = sorted(k for k in kwargs if k not in TWIST_UNUSED_FIELDS)
@@ -144,8 +173,9 @@ class PPO:
         self.desired_kl = float(desired_kl)
         self.tf32 = bool(tf32)
         self.symmetry_coef = float(symmetry_coef)
-        self._symmetry = None  # type: Optional[Tuple[torch.Tensor, ...]]
-        self._symmetry_normalizer = None  # type: Optional[Normalizer]
+        # the symmetry loss's mirrors: of the (normalised) obs, and (permutation, signs) of the actions
+        self._symmetry_obs = None  # type: Optional[NormalizedMirror]
+        self._symmetry_action = None  # type: Optional[Tuple[torch.Tensor, torch.Tensor]]
         # a policy module without estimator_parameters (any nn.Module with ActorCriticMimic's methods) has none
         estimator_params = list(getattr(self.actor_critic, "estimator_parameters", list)())
         self.estimator_optimizer = (
@@ -160,6 +190,8 @@ class PPO:
             raise ValueError(
                 "algorithm.estimator_average_decay must be in [0, 1) (0: off), got {}".format(estimator_average_decay)
             )
+        self.estimator_mirror = bool(estimator_mirror)
+        self._estimator_mirrors = None  # type: Optional[Tuple[NormalizedMirror, NormalizedMirror]]
         # with the averaging: the trained estimator weights, taken from the estimator at its first update
         # (after a load or the ranks' broadcast) unless a checkpoint gives them
         self.estimator_trained_weights = None  # type: Optional[List[torch.Tensor]]
@@ -233,33 +265,31 @@ class PPO:
         """The mirror maps of the symmetry loss: obs_mirror and action_mirror are (permutation, signs)
         with mirrored[i] = signs[i] * x[permutation[i]] over the raw observation and the action;
         normalizer (its `mean`, `std`, `eps`) is the one that normalises the stored observations."""
-        tensors = []
-        for perm, signs, size in (
-            (obs_mirror[0], obs_mirror[1], int(normalizer.mean.shape[-1])),
-            (action_mirror[0], action_mirror[1], None),
-        ):
-            perm = torch.as_tensor(perm, dtype=torch.long, device=self.device)
-            signs = torch.as_tensor(signs, dtype=torch.float32, device=self.device)
-            if perm.shape != signs.shape or (size is not None and perm.numel() != size):
-                raise ValueError(
-                    "set_symmetry: a mirror of {} entries with {} signs for {} entries".format(
-                        perm.numel(), signs.numel(), size
-                    )
-                )
-            tensors += [perm, signs]
-        self._symmetry = tuple(tensors)
-        self._symmetry_normalizer = normalizer
+        self._symmetry_obs = NormalizedMirror(obs_mirror, normalizer, self.device, "set_symmetry")
+        perm = torch.as_tensor(action_mirror[0], dtype=torch.long, device=self.device)
+        signs = torch.as_tensor(action_mirror[1], dtype=torch.float32, device=self.device)
+        if perm.shape != signs.shape:
+            raise ValueError(
+                "set_symmetry: an action mirror of {} entries with {} signs".format(perm.numel(), signs.numel())
+            )
+        self._symmetry_action = (perm, signs)
 
     def _symmetry_loss(self, obs: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
         """mean |mu(mirror(obs)) - mirror_a(mu)|^2 for normalised obs (the module doc)."""
-        normalizer = self._symmetry_normalizer
-        assert self._symmetry is not None and normalizer is not None  # checked by update()
-        obs_perm, obs_signs, act_perm, act_signs = self._symmetry
-        scale = normalizer.std + normalizer.eps
-        raw = obs * scale + normalizer.mean
-        mirrored = (raw[:, obs_perm] * obs_signs - normalizer.mean) / scale
-        mu_mirrored = self.actor_critic.act_inference(mirrored)
+        assert self._symmetry_obs is not None and self._symmetry_action is not None  # checked by update()
+        act_perm, act_signs = self._symmetry_action
+        mu_mirrored = self.actor_critic.act_inference(self._symmetry_obs(obs))
         return ((mu_mirrored - mu[:, act_perm] * act_signs) ** 2).sum(dim=-1).mean()
+
+    def set_estimator_mirror(
+        self, obs_mirror, critic_mirror, normalizer: Normalizer, critic_normalizer: Normalizer
+    ) -> None:
+        """The maps of `estimator_mirror`: (permutation, signs) over the raw actor obs and the raw critic obs,
+        with the normalisers of the stored ones (the module doc)."""
+        self._estimator_mirrors = (
+            NormalizedMirror(obs_mirror, normalizer, self.device, "set_estimator_mirror (actor obs)"),
+            NormalizedMirror(critic_mirror, critic_normalizer, self.device, "set_estimator_mirror (critic obs)"),
+        )
 
     # --- rollout ---------------------------------------------------------------------------------
     def init_storage(
@@ -323,9 +353,13 @@ class PPO:
     # --- update ----------------------------------------------------------------------------------
     def update(self) -> Dict[str, float]:
         """PPO epochs over the stored rollout; returns the mean of each loss term (and the last lr)."""
-        if self.symmetry_coef > 0 and self._symmetry is None:
+        if self.symmetry_coef > 0 and self._symmetry_obs is None:
             raise RuntimeError(
                 "algorithm.symmetry_coef > 0 needs the mirror maps: set_symmetry() (the runner calls it)"
+            )
+        if self.estimator_mirror and self.estimator_optimizer is not None and self._estimator_mirrors is None:
+            raise RuntimeError(
+                "algorithm.estimator_mirror needs the mirror maps: set_estimator_mirror() (the runner calls it)"
             )
         fast = self.fast_update
         if fast:
@@ -403,6 +437,13 @@ class PPO:
                     if self.estimator_average_decay > 0:
                         average = self._trained_estimator_in()
                 error = self.actor_critic.estimator_error(b.observations, b.critic_observations)
+                if self.estimator_mirror:
+                    assert self._estimator_mirrors is not None  # checked by update()
+                    mirror_obs, mirror_critic = self._estimator_mirrors
+                    mirrored = self.actor_critic.estimator_error(
+                        mirror_obs(b.observations), mirror_critic(b.critic_observations)
+                    )
+                    error = torch.cat([error, mirrored])
                 loss = error.square().mean()
                 n += 1
                 self.estimator_optimizer.zero_grad(set_to_none=True)

@@ -199,6 +199,20 @@ class OnPolicyRunnerMimic:
                 )
             obs_mirror, action_mirror = env.symmetry_maps()
             self.alg.set_symmetry(obs_mirror, action_mirror, self.normalizer)
+        if self.alg.estimator_mirror:  # the estimator's mirrored minibatches: the env's actor and critic obs mirrors
+            if self.alg.estimator_optimizer is None or not hasattr(env, "privileged_obs_mirror"):
+                raise ValueError(
+                    "algorithm.estimator_mirror: needs a policy with a state estimator (policy.estimator_fields) "
+                    "and an env with mirror maps of its observations (symmetry_maps, privileged_obs_mirror); "
+                    "here {} and {}".format(
+                        "an estimator" if self.alg.estimator_optimizer is not None else "no estimator",
+                        type(env).__name__,
+                    )
+                )
+            critic_normalizer = self.normalizer if self.critic_normalizer is None else self.critic_normalizer
+            self.alg.set_estimator_mirror(
+                env.symmetry_maps()[0], env.privileged_obs_mirror(), self.normalizer, critic_normalizer
+            )
         self.log_dir = log_dir if self.rank == 0 else None  # only rank 0 logs and saves
         self.logger = None  # type: Optional[TrainLogger]
         self.current_learning_iteration = 0

@@ -185,6 +185,12 @@ def test_symmetry_maps_are_the_layouts_mirror_of_the_envs_obs_and_actions(teache
         obs_mirror, action_mirror = env.symmetry_maps()
         assert len(obs_mirror[0]) == env.num_obs and len(action_mirror[0]) == env.num_actions
         assert obs_mirror == symmetry.obs_mirror(env.obs_layout, env.obs_type)
+        # the privileged (critic) obs' mirror, which the state estimator's mirrored targets read: its root
+        # velocity stays in place, the sideways entry negated
+        perm, signs = env.privileged_obs_mirror()
+        assert len(perm) == env.num_privileged_obs and (perm, signs) == symmetry.obs_mirror(env.obs_layout, "priv")
+        velocity = env.obs_layout.priv_info_indices(["base_lin_vel"])
+        assert [perm[i] for i in velocity] == velocity and [signs[i] for i in velocity] == [1.0, -1.0, 1.0]
 
 
 def test_construction_resets_every_env_to_its_noised_reference():

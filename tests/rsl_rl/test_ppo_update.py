@@ -36,12 +36,13 @@ def net(seed, num_obs=OBS, std=0.8, estimator=False):
     )
 
 
-def rollout(alg, dagger=False, steps_since_push=(None,) * T):
-    """A T-step rollout; step t reports infos["steps_since_push"] = steps_since_push[t] (None: no push yet)."""
+def rollout(alg, dagger=False, steps_since_push=(None,) * T, data=None):
+    """A T-step rollout; step t reports infos["steps_since_push"] = steps_since_push[t] (None: no push yet);
+    data: () -> (obs, critic obs) of a step (default: standard normal)."""
     torch.manual_seed(7)
     alg.init_storage(N, T, [OBS], [CRITIC], [ACT])
     for t, since in enumerate(steps_since_push):
-        obs, critic = torch.randn(N, OBS), torch.randn(N, CRITIC)
+        obs, critic = data() if data is not None else (torch.randn(N, OBS), torch.randn(N, CRITIC))
         infos = {"time_outs": torch.zeros(N, dtype=torch.bool)}
         if since is not None:
             infos["steps_since_push"] = since
@@ -611,3 +612,99 @@ def test_estimator_average_trains_on_from_the_trained_weights_and_gives_the_acto
 def test_estimator_average_decay_outside_its_range_is_refused():
     with pytest.raises(ValueError, match="estimator_average_decay must be in"):
         PPO(net(0, estimator=True), estimator_average_decay=1.0)
+
+
+# the critic obs' mirror of the estimator tests: entry 5 (estimated first) keeps its sign, entry 1 (estimated
+# second) changes sign, like the forward and sideways root velocity
+CRITIC_MIRROR = ([0, 1, 3, 2, 4, 5, 7, 6], [1.0, -1.0, 1.0, 1.0, -1.0, 1.0, 1.0, 1.0])
+
+
+def fitted_critic_normalizer():
+    from rsl_rl.utils.normalizer import Normalizer
+
+    torch.manual_seed(4)
+    normalizer = Normalizer(CRITIC)
+    normalizer.record(torch.randn(50, CRITIC) * torch.linspace(2.0, 0.5, CRITIC) + torch.linspace(1.0, -1.0, CRITIC))
+    normalizer.update()
+    return normalizer
+
+
+def test_estimator_mirror_adds_the_mirrored_minibatch():
+    """estimator_mirror: the estimator's step (SGD here, one minibatch) follows the mean square of its error on
+    the stored rollout and on its mirror image, each of the actor and critic obs un-normalised, mirrored
+    and normalised again with its own normaliser; the logged bias stays that of the stored rollout."""
+    ac = net(0, estimator=True)
+    alg = PPO(ac, num_learning_epochs=1, num_mini_batches=1, schedule="fixed", estimator_mirror=True)
+    normalizer, critic_normalizer = fitted_normalizer(), fitted_critic_normalizer()
+    alg.set_estimator_mirror(OBS_MIRROR, CRITIC_MIRROR, normalizer, critic_normalizer)
+    rollout(alg)
+    lr = 0.01
+    alg.estimator_optimizer = torch.optim.SGD(ac.estimator_parameters(), lr=lr)
+    reference = copy.deepcopy(ac.actor.estimator)
+    obs = alg.storage.observations.flatten(0, 1)
+    critic = alg.storage.critic_observations.flatten(0, 1)
+
+    def mirrored(m, x, n):
+        scale = n.std + n.eps
+        return (mirror(m, x * scale + n.mean) - n.mean) / scale
+
+    error = reference(obs) - critic[:, ESTIMATED]
+    error_m = (
+        reference(mirrored(OBS_MIRROR, obs, normalizer))
+        - mirrored(CRITIC_MIRROR, critic, critic_normalizer)[:, ESTIMATED]
+    )
+    loss = (torch.cat([error, error_m]) ** 2).mean()
+    grads = torch.autograd.grad(loss, list(reference.parameters()))
+    out = alg.update()
+    for p_new, p_old, g in zip(ac.estimator_parameters(), reference.parameters(), grads):
+        torch.testing.assert_close(p_new, p_old - lr * g, rtol=1e-4, atol=1e-6)
+    assert out["estimator"] == pytest.approx(loss.item(), rel=1e-5)
+    for i, mean_error in enumerate(error.mean(dim=0).tolist()):
+        assert out["estimator_mean_error/{}".format(i)] == pytest.approx(mean_error, rel=1e-5)
+
+
+@pytest.mark.parametrize("estimator_mirror", [False, True])
+def test_estimator_mirror_pulls_a_constant_sideways_offset_to_zero(estimator_mirror):
+    """Rollouts whose sideways target (critic entry 1) is a constant 0.5 whatever the obs (drawn from a
+    mirror-symmetric distribution): fitted to them, the estimator learns the offset; with its mirrored
+    minibatches (where the target is -0.5 on obs of the same distribution) it keeps the estimate near 0,
+    and the forward entry (5, not mirrored) is learned either way."""
+    from rsl_rl.utils.normalizer import Normalizer
+
+    ac = net(0, estimator=True)
+    alg = PPO(
+        ac,
+        num_learning_epochs=4,
+        num_mini_batches=1,
+        schedule="fixed",
+        estimator_learning_rate=0.05,
+        estimator_mirror=estimator_mirror,
+    )
+    alg.set_estimator_mirror(OBS_MIRROR, CRITIC_MIRROR, Normalizer(OBS), Normalizer(CRITIC))
+
+    fresh = torch.Generator().manual_seed(11)  # new draws every rollout (rollout() reseeds the global one)
+
+    def data():
+        critic = torch.randn(N, CRITIC, generator=fresh)
+        critic[:, 1], critic[:, 5] = 0.5, 1.0
+        return torch.randn(N, OBS, generator=fresh), critic
+
+    for _ in range(100):
+        rollout(alg, data=data)
+        alg.update()
+    with torch.no_grad():
+        estimate = ac.actor.estimator(torch.randn(2000, OBS)).mean(dim=0)
+    assert float(estimate[0]) == pytest.approx(1.0, abs=0.1)
+    if estimator_mirror:
+        assert abs(float(estimate[1])) < 0.1
+    else:
+        assert float(estimate[1]) == pytest.approx(0.5, abs=0.1)
+
+
+def test_estimator_mirror_needs_its_maps():
+    alg = PPO(net(0, estimator=True), estimator_mirror=True)
+    rollout(alg)
+    with pytest.raises(RuntimeError, match="set_estimator_mirror"):
+        alg.update()
+    with pytest.raises(ValueError, match=r"critic obs\): a mirror of 6 entries"):
+        alg.set_estimator_mirror(OBS_MIRROR, OBS_MIRROR, fitted_normalizer(), fitted_critic_normalizer())

@@ -9,7 +9,7 @@ import torch
 
 from rsl_rl.algorithms.losses import gaussian_kl
 from rsl_rl.runners import OnPolicyDaggerRunner, OnPolicyRunnerMimic, save_due
-from rsl_rl_fakes import FRAME_DIM, NUM_FRAMES, TEACHER_OBS, FakeMimicEnv, single_thread, small_train_cfg  # noqa: F401
+from rsl_rl_fakes import FRAME_DIM, NUM_FRAMES, STUDENT_OBS, TEACHER_OBS, FakeMimicEnv, single_thread, small_train_cfg  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -698,6 +698,39 @@ def test_student_state_estimator_learns_logs_and_resumes_exactly(tmp_path, avera
     )
     with pytest.raises(RuntimeError, match="state estimator of 2 entries in the checkpoint, 0 here"):
         plain.load(str(tmp_path / "a" / "model_8.pt"))
+
+
+class MirroredStudentEnv(FakeMimicEnv):
+    """A student fake with mirror maps of its obs and privileged obs (the last privileged entry, which the
+    estimator regresses, negated), for the plumbing of algorithm.estimator_mirror."""
+
+    def symmetry_maps(self):
+        return (list(range(STUDENT_OBS)), [1.0] * STUDENT_OBS), ([2, 1, 0], [1.0, -1.0, 1.0])
+
+    def privileged_obs_mirror(self):
+        return list(range(TEACHER_OBS)), [1.0] * (TEACHER_OBS - 1) + [-1.0]
+
+
+def test_student_estimator_mirror_reads_the_envs_maps_under_the_runners_normalisers(tmp_path):
+    _, teacher_path = make_teacher_checkpoint(tmp_path)
+    cfg = small_train_cfg(save_interval=100, student=True)
+    cfg["policy"]["estimator_target"] = [TEACHER_OBS - 2, TEACHER_OBS - 1]
+    cfg["policy"]["estimator_hidden_dims"] = [16]
+    cfg["algorithm"]["estimator_mirror"] = True
+    env = MirroredStudentEnv(student=True)
+    runner = OnPolicyDaggerRunner(env, cfg, str(tmp_path / "m"), teacher_path=teacher_path)
+    obs_mirror, critic_mirror = runner.alg._estimator_mirrors
+    assert obs_mirror.normalizer is runner.normalizer and critic_mirror.normalizer is runner.critic_normalizer
+    assert (obs_mirror.perm.tolist(), obs_mirror.signs.tolist()) == env.symmetry_maps()[0]
+    assert (critic_mirror.perm.tolist(), critic_mirror.signs.tolist()) == env.privileged_obs_mirror()
+    runner.learn(2)
+    acc, _ = tb_tags(str(tmp_path / "m"))
+    assert len(acc.Scalars("Loss/estimator")) == 2
+    with pytest.raises(ValueError, match="estimator_mirror: .* here an estimator and FakeMimicEnv"):
+        OnPolicyDaggerRunner(FakeMimicEnv(student=True), cfg, None, teacher_path=teacher_path)
+    del cfg["policy"]["estimator_target"]
+    with pytest.raises(ValueError, match="estimator_mirror: .* here no estimator and MirroredStudentEnv"):
+        OnPolicyDaggerRunner(MirroredStudentEnv(student=True), cfg, None, teacher_path=teacher_path)
 
 
 def test_inference_estimator_gives_the_estimated_entries_in_their_own_units(tmp_path):

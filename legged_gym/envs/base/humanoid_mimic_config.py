@@ -291,11 +291,13 @@ class HumanoidMimicCfgPPO(BaseConfig):
         # Symmetry loss; rsl_rl/algorithms/ppo.py)
         symmetry_coef = 0.0
         # students with policy.estimator_fields: the state estimator's own Adam learning rate (fixed), the
-        # steps after each root push whose transitions it leaves out (0: none), and the decay of the average
-        # of its trained weights that the actor reads (0: off, the last update's; docs/learning.md#state-estimator)
+        # steps after each root push whose transitions it leaves out (0: none), the decay of the average
+        # of its trained weights that the actor reads (0: off, the last update's), and whether each regression
+        # minibatch adds its left-right mirror image (docs/learning.md#state-estimator)
         estimator_learning_rate = 1.0e-3
         estimator_skip_after_push = 0
         estimator_average_decay = 0.0
+        estimator_mirror = False
         normalizer_update_iterations = 3000
         # Speed switches of rsl_rl's PPO (the same update either way; rsl_rl/algorithms/ppo.py): the
         # fast way ("auto": on CUDA), TF32 products, the minibatch step in a CUDA graph, and the

@@ -99,8 +99,15 @@ class G1MimicDistill(HumanoidMimic):
     def symmetry_maps(self):
         """(observation mirror, action mirror) as (permutation, signs) each: the left-right reflection of
         this env's policy observation and actions (`mdp.symmetry`; the symmetry loss, docs/learning.md)."""
-        key_bodies = self.cfg.motion.key_bodies or load_g1().key_bodies
-        return symmetry.obs_mirror(self.dims, self.obs_type, key_bodies), symmetry.action_mirror()
+        return symmetry.obs_mirror(self.dims, self.obs_type, self._key_body_names()), symmetry.action_mirror()
+
+    def privileged_obs_mirror(self):
+        """(permutation, signs): the left-right reflection of the privileged observation (the teacher's, the
+        student's critic reads it; the state estimator's mirrored targets, docs/learning.md#state-estimator)."""
+        return symmetry.obs_mirror(self.dims, "priv", self._key_body_names())
+
+    def _key_body_names(self):
+        return self.cfg.motion.key_bodies or load_g1().key_bodies
 
     def _motion_body_sim_ids(self) -> torch.Tensor:
         motion_bodies = self._motion_lib.get_body_names()
