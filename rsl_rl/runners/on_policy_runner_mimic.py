@@ -209,9 +209,8 @@ class OnPolicyRunnerMimic:
                         type(env).__name__,
                     )
                 )
-            critic_normalizer = self.normalizer if self.critic_normalizer is None else self.critic_normalizer
             self.alg.set_estimator_mirror(
-                env.symmetry_maps()[0], env.privileged_obs_mirror(), self.normalizer, critic_normalizer
+                env.symmetry_maps()[0], env.privileged_obs_mirror(), self.normalizer, self._critic_obs_normalizer
             )
         self.log_dir = log_dir if self.rank == 0 else None  # only rank 0 logs and saves
         self.logger = None  # type: Optional[TrainLogger]
@@ -249,9 +248,13 @@ class OnPolicyRunnerMimic:
         return Normalizer(self.num_critic_obs).to(self.device)
 
     # --- observation handling ----------------------------------------------------------------------
+    @property
+    def _critic_obs_normalizer(self) -> Normalizer:
+        """The normaliser the critic obs go through: its own, or the obs one (`_make_critic_normalizer`)."""
+        return self.normalizer if self.critic_normalizer is None else self.critic_normalizer
+
     def _norm_critic(self, critic_obs: torch.Tensor) -> torch.Tensor:
-        normalizer = self.normalizer if self.critic_normalizer is None else self.critic_normalizer
-        return normalizer.normalize(critic_obs)
+        return self._critic_obs_normalizer.normalize(critic_obs)
 
     def _act(self, obs: torch.Tensor, critic_obs: torch.Tensor) -> torch.Tensor:
         """Actions for raw obs (normalised here); the algorithm records the transition."""
@@ -404,7 +407,7 @@ class OnPolicyRunnerMimic:
         target = getattr(self.alg.actor_critic, "estimator_target", None)
         if target is None:
             return losses
-        normalizer = self.normalizer if self.critic_normalizer is None else self.critic_normalizer
+        normalizer = self._critic_obs_normalizer
         scale = (normalizer.std[target] + normalizer.eps).tolist()
         out = dict(losses)
         for i, s in enumerate(scale):
@@ -547,7 +550,7 @@ class OnPolicyRunnerMimic:
             raise ValueError("this policy has no state estimator (train config policy.estimator_fields is empty)")
         self.alg.test_mode()
         normalizer = self.normalizer
-        critic_normalizer = self.normalizer if self.critic_normalizer is None else self.critic_normalizer
+        critic_normalizer = self._critic_obs_normalizer
         if device is not None:
             actor_critic.to(device)
             normalizer.to(device)

@@ -432,6 +432,12 @@ def mirror(m, x):
     return x[..., m[0]] * torch.tensor(m[1])
 
 
+def normalized_mirror(m, x, normalizer):
+    """The mirror of vectors normalised by `normalizer`: un-normalised, mirrored, normalised again."""
+    scale = normalizer.std + normalizer.eps
+    return (mirror(m, x * scale + normalizer.mean) - normalizer.mean) / scale
+
+
 def fitted_normalizer(seed=3):
     from rsl_rl.utils.normalizer import Normalizer
 
@@ -453,8 +459,7 @@ def test_symmetry_term_follows_the_gradient_of_the_hand_loss():
     reference = net(0)
     reference.load_state_dict(ac.state_dict())
     obs = alg.storage.observations.flatten(0, 1)
-    scale = normalizer.std + normalizer.eps
-    mirrored_obs = (mirror(OBS_MIRROR, obs * scale + normalizer.mean) - normalizer.mean) / scale
+    mirrored_obs = normalized_mirror(OBS_MIRROR, obs, normalizer)
     symmetry = ((reference.actor(mirrored_obs) - mirror(ACTION_MIRROR, reference.actor(obs))) ** 2).sum(-1).mean()
     loss = hand_loss(reference, alg.storage) + 0.7 * symmetry
     params = [p for p in reference.parameters() if p.requires_grad]
@@ -512,6 +517,19 @@ def test_symmetry_needs_its_maps():
         alg.set_symmetry(([0, 1, 2, 3, 4], [1.0] * 5), ACTION_MIRROR, fitted_normalizer())
 
 
+def assert_estimator_sgd_step(alg, reference, loss, error, lr):
+    """alg.update() takes one SGD step of lr on the estimator along the gradient of `loss` (computed with
+    `reference`, the estimator's copy before the update) and logs that loss and the mean of `error` (the
+    estimator's error on the stored rollout) as its bias."""
+    grads = torch.autograd.grad(loss, list(reference.parameters()))
+    out = alg.update()
+    for p_new, p_old, g in zip(alg.actor_critic.estimator_parameters(), reference.parameters(), grads):
+        torch.testing.assert_close(p_new, p_old - lr * g, rtol=1e-4, atol=1e-6)
+    assert out["estimator"] == pytest.approx(loss.item(), rel=1e-5)
+    for i, mean_error in enumerate(error.mean(dim=0).tolist()):
+        assert out["estimator_mean_error/{}".format(i)] == pytest.approx(mean_error, rel=1e-5)
+
+
 @pytest.mark.parametrize(
     "steps_since_push, kept",
     [
@@ -534,13 +552,7 @@ def test_estimator_leaves_out_the_steps_after_a_push(steps_since_push, kept):
     obs = alg.storage.observations[kept].flatten(0, 1)
     error = reference(obs) - alg.storage.critic_observations[kept].flatten(0, 1)[:, ESTIMATED]
     loss = (error**2).mean()
-    grads = torch.autograd.grad(loss, list(reference.parameters()))
-    out = alg.update()
-    for p_new, p_old, g in zip(ac.estimator_parameters(), reference.parameters(), grads):
-        torch.testing.assert_close(p_new, p_old - lr * g, rtol=1e-4, atol=1e-6)
-    assert out["estimator"] == pytest.approx(loss.item(), rel=1e-5)
-    for i, mean_error in enumerate(error.mean(dim=0).tolist()):
-        assert out["estimator_mean_error/{}".format(i)] == pytest.approx(mean_error, rel=1e-5)
+    assert_estimator_sgd_step(alg, reference, loss, error, lr)
 
 
 def test_estimator_skips_a_rollout_with_no_step_far_enough_from_a_push():
@@ -644,23 +656,13 @@ def test_estimator_mirror_adds_the_mirrored_minibatch():
     obs = alg.storage.observations.flatten(0, 1)
     critic = alg.storage.critic_observations.flatten(0, 1)
 
-    def mirrored(m, x, n):
-        scale = n.std + n.eps
-        return (mirror(m, x * scale + n.mean) - n.mean) / scale
-
     error = reference(obs) - critic[:, ESTIMATED]
     error_m = (
-        reference(mirrored(OBS_MIRROR, obs, normalizer))
-        - mirrored(CRITIC_MIRROR, critic, critic_normalizer)[:, ESTIMATED]
+        reference(normalized_mirror(OBS_MIRROR, obs, normalizer))
+        - normalized_mirror(CRITIC_MIRROR, critic, critic_normalizer)[:, ESTIMATED]
     )
     loss = (torch.cat([error, error_m]) ** 2).mean()
-    grads = torch.autograd.grad(loss, list(reference.parameters()))
-    out = alg.update()
-    for p_new, p_old, g in zip(ac.estimator_parameters(), reference.parameters(), grads):
-        torch.testing.assert_close(p_new, p_old - lr * g, rtol=1e-4, atol=1e-6)
-    assert out["estimator"] == pytest.approx(loss.item(), rel=1e-5)
-    for i, mean_error in enumerate(error.mean(dim=0).tolist()):
-        assert out["estimator_mean_error/{}".format(i)] == pytest.approx(mean_error, rel=1e-5)
+    assert_estimator_sgd_step(alg, reference, loss, error, lr)
 
 
 @pytest.mark.parametrize("estimator_mirror", [False, True])
