@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -40,6 +39,7 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench.common import device_name, write_result  # noqa: E402
 from legged_gym.envs import task_registry  # noqa: E402
 from legged_gym.envs.g1.g1_mimic_cmg import cmg_motion_lib  # noqa: E402
 from legged_gym.simulator.base import POLICY_DT  # noqa: E402
@@ -169,7 +169,7 @@ def main(argv=None):
         "date": date,
         "command": " ".join(["python", "bench/bench_cmg_motion_lib.py"] + (sys.argv[1:] if argv is None else argv)),
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "device_name": device_name(device),
         "torch": torch.__version__,
         "task": args.task,
         "cmg_model": lib.model_path,
@@ -193,8 +193,7 @@ def main(argv=None):
     lock = "_footlock" if cfg.motion.cmg_foot_lock else ""
     name = "cmg_motion_lib_{}_{}_chunk{}{}{}{}.json".format(device.type, date, lib.chunk, pool, tf32, lock)
     out = Path(args.out_dir) / name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(out, result, indent=2)
     print("wrote", out)
 
 

@@ -24,7 +24,7 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.bench_pose import device_name  # noqa: E402
+from bench.common import device_name  # noqa: E402
 from deploy_real.cmg_reference import CMGReference  # noqa: E402
 
 COMMANDS = ((0.5, 0.0, 0.0), (1.5, 0.2, 0.3), (3.0, -0.2, -0.5), (0.0, 0.0, 0.8))  # one a second, in turn

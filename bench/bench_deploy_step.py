@@ -32,7 +32,7 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.bench_pose import device_name  # noqa: E402
+from bench.common import device_name, write_result  # noqa: E402
 
 WARMUP_STEPS = 200  # untimed steps before each measurement
 
@@ -159,8 +159,7 @@ def main(argv=None) -> dict:
         if args.out
         else REPO_ROOT / "bench" / "results" / "deploy_step_cpu_{}.json".format(result["date"])
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(out, result, indent=1)
     return result
 
 

@@ -23,6 +23,7 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench.common import device_name, write_result  # noqa: E402
 from legged_gym.envs import task_registry  # noqa: E402
 
 
@@ -125,7 +126,7 @@ def main():
         "task": args.task,
         "sim": args.sim,
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
+        "device_name": device_name(device),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "runs": [],
@@ -135,8 +136,7 @@ def main():
         result["runs"].append(r)
         print(json.dumps(r), flush=True)
     out = Path(args.out_dir) / "env_{}_{}_{}.json".format(args.task, device.type, date)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(out, result, indent=2)
     print("wrote", out)
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import platform
 import sys
 import time
@@ -29,20 +28,12 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench.common import device_name, write_result  # noqa: E402
 from legged_gym.simulator import make_backend  # noqa: E402
 from pose.g1_model import load_g1  # noqa: E402
 
 # MuJoCo Warp, G1, TWIST rates, one H100 (physics only), quoted in the issue for comparison.
 REFERENCE_H100 = {"4096": 160_000, "8192": 206_000}
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "cpu"
 
 
 def versions() -> dict:
@@ -193,10 +184,8 @@ def main(argv=None):
         "results": results,
         "reference_env_steps_per_s_h100_mujoco_warp": REFERENCE_H100,
     }
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "physics_{}_{}_{}.json".format(args.backend, device.type, date)
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    path = Path(args.out_dir) / "physics_{}_{}_{}.json".format(args.backend, device.type, date)
+    write_result(path, report, indent=2)
     print("wrote", path)
 
 

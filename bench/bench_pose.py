@@ -23,6 +23,8 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench.common import device_name, write_result  # noqa: E402
+
 # The teacher's 20 future frames (docs/observations.md), in policy steps of POLICY_DT (0.02 s).
 from legged_gym.envs.mdp.layout import TAR_OBS_STEPS  # noqa: E402
 from legged_gym.simulator.base import POLICY_DT  # noqa: E402
@@ -30,15 +32,6 @@ from pose.formats import load_clip, motion_sources  # noqa: E402
 from pose.kinematics import ForwardKinematics  # noqa: E402
 from pose.synth import default_motion_file  # noqa: E402
 from pose.utils.motion_lib_pkl import MotionLib  # noqa: E402
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip() + " ({} threads)".format(torch.get_num_threads())
-    return platform.processor() or "cpu"
 
 
 def timed(fn, device: torch.device, reps: int, warmup: int = 5):
@@ -128,8 +121,7 @@ def main():
             **bench_device(device, clips, args),
         }
         out = Path(args.out_dir) / "pose_{}_{}.json".format(device.type, date)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        write_result(out, result, indent=2)
         print(json.dumps(result, indent=2))
         print("wrote", out)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench.common import device_name, write_result  # noqa: E402
 from legged_gym.envs.mdp.layout import LAYOUT  # noqa: E402
 from rsl_rl.algorithms import PPO, DaggerPPO  # noqa: E402
 from rsl_rl.modules import ActorCriticMimic  # noqa: E402
@@ -151,7 +151,7 @@ def main(argv=None):
         "benchmark": "PPO update on a synthetic rollout ({})".format(task),
         "date": date,
         "command": " ".join(["python", "bench/bench_ppo_update.py"] + sys.argv[1:]),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
+        "device_name": device_name(device),
         "torch": torch.__version__,
         "num_envs": args.num_envs,
         "steps": args.steps,
@@ -198,8 +198,7 @@ def main(argv=None):
         Path(args.out_dir).mkdir(parents=True, exist_ok=True)
         (Path(args.out_dir) / "profile_ppo_update_{}.txt".format(task)).write_text(text)
     out = Path(args.out_dir) / "ppo_update_{}_{}_{}.json".format(task, device.type, date)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(out, result, indent=2)
     print("wrote", out)
 
 

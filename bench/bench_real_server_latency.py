@@ -40,12 +40,7 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "cpu"
+from bench.common import cpu_model, write_result  # noqa: E402
 
 
 def stats(ms) -> dict:
@@ -253,7 +248,7 @@ def main(argv=None) -> dict:
     result = {
         "benchmark": "real server LowState -> LowCmd latency over loopback DDS (policy state, 50 Hz)",
         "date": datetime.date.today().isoformat(),
-        "device": "{} ({} cores)".format(cpu_name(), os.cpu_count()),
+        "device": "{} ({} cores)".format(cpu_model(), os.cpu_count()),
         "command": "python bench/bench_real_server_latency.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "cyclonedds": metadata.version("cyclonedds"),
         "python": platform.python_version(),
@@ -270,8 +265,7 @@ def main(argv=None) -> dict:
         if args.out
         else REPO_ROOT / "bench" / "results" / "real_server_latency_{}.json".format(result["date"])
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(out, result, indent=1)
     return result
 
 

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import math
 import shlex
 import sys
@@ -63,7 +62,7 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.bench_pose import device_name  # noqa: E402
+from bench.common import device_name, write_result  # noqa: E402
 from bench.bench_sim2sim_tracking import PolicySettings  # noqa: E402
 from legged_gym.envs.mdp import metrics, terminations  # noqa: E402
 from legged_gym.envs.mdp.observations import POLICY_DT  # noqa: E402
@@ -340,8 +339,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
         print("\n{}\n{}".format(title, format_table(sides[side])))
     print("\nwithin 20 % of the training simulator (means over the commands): {}".format(summary["within_20_percent"]))
     out = Path(args.out) if args.out else REPO_ROOT / "bench" / "results" / "sim2sim_cmg_{}.json".format(result["date"])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(out, result, indent=1)
     print("wrote {} ({:.0f} s)".format(out, result["wall_s"]))
     return result
 

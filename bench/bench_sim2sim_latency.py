@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.bench_pose import device_name  # noqa: E402
+from bench.common import device_name, write_result  # noqa: E402
 from bench.bench_sim2sim_cmg import display_path  # noqa: E402
 from bench.bench_sim2sim_tracking import G1, PolicySettings, sim2sim_clip  # noqa: E402
 from legged_gym.scripts.eval_report import METRIC_KEYS, unique_clip_names  # noqa: E402
@@ -81,8 +80,7 @@ def main(argv=None) -> dict:
         "wall_s": time.time() - t0,
     }
     out = Path(args.out or REPO_ROOT / "bench" / "results" / "sim2sim_latency_{}.json".format(result["date"]))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(out, result, indent=1)
     print("wrote {}".format(out), flush=True)
     return result
 

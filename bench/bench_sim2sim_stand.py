@@ -39,7 +39,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_pose import device_name  # noqa: E402
+from bench.common import device_name  # noqa: E402
 from bench.bench_sim2sim_tracking import PolicySettings  # noqa: E402
 from deploy_real.contract import NUM_MIMIC_DEPLOY, ROOT_FIELDS  # noqa: E402
 from pose.g1_model import load_g1  # noqa: E402

@@ -52,7 +52,7 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.bench_pose import device_name  # noqa: E402
+from bench.common import device_name, write_result  # noqa: E402
 from legged_gym.envs.mdp import metrics, terminations  # noqa: E402
 from legged_gym.scripts.eval_report import METRIC_KEYS, repeated_files_warning, unique_clip_names  # noqa: E402
 from pose.g1_model import load_g1  # noqa: E402
@@ -387,8 +387,7 @@ def main(argv=None) -> dict:
         if args.out
         else REPO_ROOT / "bench" / "results" / "sim2sim_tracking_{}.json".format(result["date"])
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(out, result, indent=1)
     print("wrote", out)
     return result
 

@@ -52,18 +52,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench.bench_env import rate as timed_rate  # noqa: E402
+from bench.common import device_name, write_result  # noqa: E402
 from legged_gym.envs import task_registry  # noqa: E402
 from legged_gym.gym_utils.helpers import class_to_dict  # noqa: E402
 from legged_gym.gym_utils.task_registry import policy_cfg_with_obs_sizes  # noqa: E402
 
 TEACHER_TASK = "g1_priv_mimic"
 STUDENT_TASK = "g1_stu_rl"
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return platform.processor() or "cpu"
 
 
 def make_env(task: str, num_envs: int, device: torch.device, sync_free=None, seed: int = 1, compiled=False):
@@ -318,8 +313,7 @@ def main(argv=None):
         )
         print(json.dumps(result["equality_check"]), flush=True)
     out = Path(args.out_dir) / "train_loop_{}_{}.json".format(device.type, date)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(out, result, indent=2)
     print("wrote", out)
 
 

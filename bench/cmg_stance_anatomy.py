@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import platform
 import sys
 from pathlib import Path
@@ -32,6 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import write_result  # noqa: E402
 from cmg_workspace.dataset import CMGData  # noqa: E402
 from cmg_workspace.evaluate import SKIP_SECONDS  # noqa: E402
 from cmg_workspace.metrics import sole_points_in_root_frame  # noqa: E402
@@ -146,8 +146,7 @@ def main(argv=None) -> int:
         "rollouts_from_data_state": from_data,
         "training_clips": clips,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    write_result(Path(args.out), result, indent=2)
     for r in rollouts + [dict(r, clip="{} from data".format(r["command"])) for r in from_data] + clips:
         label = r.get("clip") or str(r["command"])
         print(

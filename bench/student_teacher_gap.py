@@ -29,12 +29,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import legged_gym.scripts.isaacgym_first  # noqa: F401,E402  (before torch)
 
 import datetime  # noqa: E402
-import json  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Dict, List, Optional, Sequence  # noqa: E402
 
 import torch  # noqa: E402
 
+from bench.common import write_result  # noqa: E402
 from legged_gym.envs.mdp.metrics import heading_frame_velocity  # noqa: E402
 from legged_gym.gym_utils.cfg_override import apply_overrides  # noqa: E402
 from legged_gym.gym_utils.helpers import UsageError, build_parser, check_device, get_args, run_script  # noqa: E402
@@ -135,8 +135,7 @@ def run(args) -> dict:
         "joint_bias": {name: round(b, 5) for name, b in zip(env.sim.dof_names, bias)},
     }
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
+    write_result(out, result, indent=1)
     plot(
         rows,
         out.with_suffix(".png"),

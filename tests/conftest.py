@@ -2,7 +2,8 @@
 absent); a free loopback port and a real redis-server on it (the deploy tests; skipped without a
 redis-server binary); a small randomly initialised CMG checkpoint (`tiny_cmg`) and one torch thread
 (`one_thread`) for the CMG tests; `load_bench_script` imports a script of bench/ as a module;
-`checkpoint_estimate` recomputes a student checkpoint's state estimate by hand."""
+`checkpoint_estimate` recomputes a student checkpoint's state estimate by hand; `foot_points` gives clips'
+foot positions and lowest foot-capsule points for the contact checks of the synthetic sets."""
 
 try:  # Isaac Gym must be imported before torch; a no-op where it is not installed
     from isaacgym import gymapi  # noqa: F401
@@ -129,3 +130,21 @@ def checkpoint_estimate(ckpt: dict, obs):
     with torch.no_grad():
         estimate = ac.actor.estimator(obs_norm.normalize(obs))
     return estimate * (critic_norm.std[index] + critic_norm.eps) + critic_norm.mean[index]
+
+
+def foot_points(clips: dict) -> dict:
+    """Per clip of {name: clip}: the foot bodies' world positions (T, 2, 3) and the lowest points of the
+    training model's foot capsules (T, 2), computed in float64 from the clip's root and joint angles."""
+    import torch
+
+    from pose.g1_model import load_g1
+    from pose.kinematics import FootGeometry, ForwardKinematics
+
+    model = load_g1()
+    fk = ForwardKinematics(model, bodies=model.feet, dtype=torch.float64)
+    geom = FootGeometry(model, dtype=torch.float64)
+    out = {}
+    for name, c in clips.items():
+        args = [torch.as_tensor(c[k], dtype=torch.float64) for k in ("root_pos", "root_rot", "dof_pos")]
+        out[name] = (fk(*args)[0].numpy(), geom.lowest_points(*args).numpy())
+    return out

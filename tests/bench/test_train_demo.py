@@ -51,39 +51,26 @@ def test_demo_trains_teacher_then_student_and_its_curves_are_readable(tmp_path):
         ]
     assert "eval_teacher" in (out / "eval_student.log").read_text()  # compared with the teacher
 
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "learning_curves.py"),
-            str(out / "student"),
-            "--out",
-            str(tmp_path / "student_curves"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    curves = json.loads((tmp_path / "student_curves.json").read_text())["curves"]
+    curves = learning_curves(out / "student", tmp_path / "student_curves")
     assert [step for step, _ in curves["kl_student_teacher"]] == [1]
     assert curves["kl_student_teacher"][0][1] > 0.0
     assert [step for step, _ in curves["action_std"]] == [1]
     # STUDENT_ARGS reached the student only (the teacher's PPO config has no dagger_coef: it would have
     # failed), TEACHER_ARGS the teacher only: each run's action std after one update is near its own start
     assert abs(curves["action_std"][0][1] - 0.4) < 0.05
+    teacher_curves = learning_curves(out / "teacher", tmp_path / "teacher_curves")
+    assert abs(teacher_curves["action_std"][0][1] - 0.7) < 0.05
+
+
+def learning_curves(run_dir, out):
+    """The curves bench/learning_curves.py reads from a run's TensorBoard log (it writes <out>.json)."""
     subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "learning_curves.py"),
-            str(out / "teacher"),
-            "--out",
-            str(tmp_path / "teacher_curves"),
-        ],
+        [sys.executable, str(ROOT / "bench" / "learning_curves.py"), str(run_dir), "--out", str(out)],
         check=True,
         capture_output=True,
         timeout=300,
     )
-    teacher_curves = json.loads((tmp_path / "teacher_curves.json").read_text())["curves"]
-    assert abs(teacher_curves["action_std"][0][1] - 0.7) < 0.05
+    return json.loads(out.with_suffix(".json").read_text())["curves"]
 
 
 def test_demo_prints_its_usage():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, foot_points
 from pose import formats, synth
 from pose.g1_model import load_g1
 from pose.kinematics import FootGeometry, ForwardKinematics
@@ -41,15 +41,7 @@ def clips(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def feet(clips):
-    """Per clip: foot body world positions (T, 2, 3) and lowest capsule points (T, 2)."""
-    model = load_g1()
-    fk = ForwardKinematics(model, bodies=model.feet, dtype=torch.float64)
-    geom = FootGeometry(model, dtype=torch.float64)
-    out = {}
-    for name, c in clips.items():
-        args = [torch.as_tensor(c[k], dtype=torch.float64) for k in ("root_pos", "root_rot", "dof_pos")]
-        out[name] = (fk(*args)[0].numpy(), geom.lowest_points(*args).numpy())
-    return out
+    return foot_points(clips)
 
 
 def _stance(lowest, window=1):
