@@ -37,6 +37,7 @@ import numpy as np
 import yaml
 
 from pose.g1_model import load_g1
+from pose.motion_errors import MotionFileError, MotionFileWarning, file_error
 
 CLIP_KEYS = ("fps", "root_pos", "root_rot", "dof_pos", "local_body_pos", "link_body_list")
 CLIP_SUFFIXES = (".pkl", ".npz")
@@ -45,14 +46,6 @@ CLIP_FILE = "clip file (.pkl or .npz)"  # what `require_file` names for a clip
 # than QUAT_NORM_MAX (or not finite) rejected; smaller deviations (float32 rounding) are renormalised silently.
 QUAT_NORM_WARN = 1e-3
 QUAT_NORM_MAX = 0.1
-
-
-class MotionFileError(ValueError):
-    """A motion clip or manifest that cannot be used; the message names file, key and expectation."""
-
-
-class MotionFileWarning(UserWarning):
-    """A motion clip that was usable after a repair (e.g. renormalised quaternions); names the file."""
 
 
 @contextlib.contextmanager
@@ -218,12 +211,6 @@ def safe_load_pickle(path) -> object:
             data = decompress(data)
             break
     return _RestrictedUnpickler(io.BytesIO(data)).load()
-
-
-def file_error(path, key, msg) -> MotionFileError:
-    """The one-line MotionFileError of every reader: `FILE: key 'KEY': MSG` (or `FILE: MSG`)."""
-    where = "{}: key {!r}: ".format(path, key) if key else "{}: ".format(path)
-    return MotionFileError(where + msg)
 
 
 # A zip archive's first bytes: `torch.save` (its default format since torch 1.6) and `numpy.savez` write one.

@@ -17,7 +17,7 @@ from typing import List, NamedTuple, Tuple
 
 import numpy as np
 
-from pose.formats import MotionFileWarning, file_error
+from pose.motion_errors import MotionFileWarning, file_error
 from pose.g1_model import load_g1
 
 # Frames looked at by the checks that need forward kinematics (spread over the clip).
