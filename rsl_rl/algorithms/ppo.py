@@ -97,23 +97,28 @@ def torch_version() -> Tuple[int, int]:
     return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
 
 
+def mirror_tensors(mirror, device, what: str, size: Optional[int] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(permutation, signs) of a left-right mirror as tensors on `device`; ValueError naming `what` when
+    they differ in length, or (with `size`) do not cover `size` entries."""
+    perm = torch.as_tensor(mirror[0], dtype=torch.long, device=device)
+    signs = torch.as_tensor(mirror[1], dtype=torch.float32, device=device)
+    if perm.shape != signs.shape or (size is not None and perm.numel() != size):
+        raise ValueError(
+            "{}: a mirror of {} entries with {} signs{}".format(
+                what, perm.numel(), signs.numel(), "" if size is None else " for {} entries".format(size)
+            )
+        )
+    return perm, signs
+
+
 class NormalizedMirror:
     """A left-right mirror (permutation, signs: mirrored[i] = signs[i] * raw[permutation[i]], over raw
     values) applied to vectors normalised by `normalizer` (its `mean`, `std`, `eps` as they are when
     called): un-normalised, mirrored, normalised again."""
 
     def __init__(self, mirror, normalizer: Normalizer, device, what: str):
-        perm, signs = mirror
-        self.perm = torch.as_tensor(perm, dtype=torch.long, device=device)
-        self.signs = torch.as_tensor(signs, dtype=torch.float32, device=device)
+        self.perm, self.signs = mirror_tensors(mirror, device, what, int(normalizer.mean.shape[-1]))
         self.normalizer = normalizer
-        size = int(normalizer.mean.shape[-1])
-        if self.perm.shape != self.signs.shape or self.perm.numel() != size:
-            raise ValueError(
-                "{}: a mirror of {} entries with {} signs for {} entries".format(
-                    what, self.perm.numel(), self.signs.numel(), size
-                )
-            )
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         scale = self.normalizer.std + self.normalizer.eps
@@ -266,13 +271,7 @@ class PPO:
         with mirrored[i] = signs[i] * x[permutation[i]] over the raw observation and the action;
         normalizer (its `mean`, `std`, `eps`) is the one that normalises the stored observations."""
         self._symmetry_obs = NormalizedMirror(obs_mirror, normalizer, self.device, "set_symmetry")
-        perm = torch.as_tensor(action_mirror[0], dtype=torch.long, device=self.device)
-        signs = torch.as_tensor(action_mirror[1], dtype=torch.float32, device=self.device)
-        if perm.shape != signs.shape:
-            raise ValueError(
-                "set_symmetry: an action mirror of {} entries with {} signs".format(perm.numel(), signs.numel())
-            )
-        self._symmetry_action = (perm, signs)
+        self._symmetry_action = mirror_tensors(action_mirror, self.device, "set_symmetry (actions)")
 
     def _symmetry_loss(self, obs: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
         """mean |mu(mirror(obs)) - mirror_a(mu)|^2 for normalised obs (the module doc)."""
