@@ -249,9 +249,9 @@ def test_set_file_errors_name_the_file(tmp_path, capsys, text, message):
 
 
 def _train_args(file, name):
-    """The train.py arguments of run NAME in bench/results/FILE: bench/train_demo.sh's TEACHER_ARGS, or
-    what follows the positional arguments of train_teacher.sh (2) or train_student.sh (3). A note after
-    the command (from "; ") is not part of it."""
+    """The train.py arguments of run NAME in bench/results/FILE: bench/train_demo.sh's TEACHER_ARGS, what
+    follows legged_gym/scripts/train.py in a direct call, or what follows the positional arguments of
+    train_teacher.sh (2) or train_student.sh (3). A note after the command (from "; ") is not part of it."""
     import json
     import shlex
 
@@ -260,6 +260,8 @@ def _train_args(file, name):
     demo_args = [w.partition("=")[2] for w in words if w.startswith("TEACHER_ARGS=")]
     if demo_args:
         return shlex.split(demo_args[0])
+    if "legged_gym/scripts/train.py" in words:
+        return words[words.index("legged_gym/scripts/train.py") + 1 :]
     script, positional = ("train_student.sh", 3) if "train_student.sh" in words else ("train_teacher.sh", 2)
     return words[words.index(script) + 1 + positional :]
 
@@ -323,18 +325,30 @@ def test_student_recipe_sets_the_distillation_settings(task):
 
 
 def test_state_estimator_recipe_turns_on_the_root_velocity_estimate():
-    """legged_gym/recipes/student_state_estimator.yaml (docs/learning.md#state-estimator) sets two real
+    """legged_gym/recipes/student_state_estimator.yaml (docs/learning.md#state-estimator) sets three real
     settings of the student's learner config: the estimator of the root velocity (TWIST: none), trained
-    without the 50 steps after each push (default: none left out)."""
+    without the 50 steps after each push (default: none left out), read by the actor as the average of its
+    trained weights with decay 0.95 (default: 0, the trained weights)."""
     recipe = REPO / "legged_gym" / "recipes" / "student_state_estimator.yaml"
     env_cfg, train_cfg = task_registry.get_cfgs("g1_stu_rl")
     assert list(train_cfg.policy.estimator_fields) == []
     assert train_cfg.algorithm.estimator_skip_after_push == 0
+    assert train_cfg.algorithm.estimator_average_decay == 0.0
     items = read_set_file(str(recipe))
     assert apply_overrides(items, env_cfg, train_cfg) == []
-    assert len(apply_overrides(items, train_cfg, env_cfg, cfg_name="train", other_name="env")) == 2
+    assert len(apply_overrides(items, train_cfg, env_cfg, cfg_name="train", other_name="env")) == 3
     assert list(train_cfg.policy.estimator_fields) == ["base_lin_vel"]
     assert train_cfg.algorithm.estimator_skip_after_push == 50
+    assert train_cfg.algorithm.estimator_average_decay == 0.95
+    # the A/B the header quotes: its student B was trained with the recipe file of that time (the skip)
+    # plus the average on its command line, its student A without the average
+    (average,) = [item for item in items if item.startswith("algorithm.estimator_average")]
+    ab = "student_estimator_average_15min_h100_2026-12-06.json"
+    assert _values([average]) == _values(
+        [item for item in _set_items(_train_args(ab, "student_B")) if item.startswith("algorithm.")]
+    )
+    assert not [item for item in _set_items(_train_args(ab, "student_A")) if item.startswith("algorithm.")]
+    assert "run student_B" in recipe.read_text()
     # the run the recipe's header quotes was trained with the estimator (given on its command line), before
     # the skip after pushes (2026-12-06)
     measured = _set_items(_train_args("tracking_quality_2026-12-03.json", "student_state_estimator"))
