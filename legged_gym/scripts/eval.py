@@ -82,11 +82,11 @@ played with it from the simulator's position; `--set motion.student_odometry=est
 from dead reckoning instead: every step the student's state estimate of `base_lin_vel` (the checkpoint's
 `policy.estimator_fields`; with --use_jit the exported model's `base_velocity`, what the deploy servers
 dead-reckon with) goes to `env.advance_odometry` before the step (docs/rewards_and_terminations.md#drift-feedback).
-eval.json then also holds "odometry" (`OdometryTracker`; summary, standard errors, spread over the rows and
-one row per clip or command): `odometry_error_m`, how far the dead-reckoned position lies from the
-simulator's at the first episode's last step, and `estimate_bias_{x,y,z}_mps`, the estimate's mean error
-against the simulator's base-frame velocity over the episode (x forward, y left, z up): a bias that dead
-reckoning integrates, where the estimate's zero-mean noise largely cancels.
+eval.json then also holds "odometry" (`OdometryTracker`; summary, standard errors, spread over the rows, one
+row per clip or command, and `groups` per folder as above): `odometry_error_m`, how far the dead-reckoned
+position lies from the simulator's at the first episode's last step, and `estimate_bias_{x,y,z}_mps`, the
+estimate's mean error against the simulator's base-frame velocity over the episode (x forward, y left, z
+up): a bias that dead reckoning integrates, where the estimate's zero-mean noise largely cancels.
 
 CMG tasks (`g1_cmg_*`, `g1_stu_rl_cmg_*`: env `G1MimicCMG`) generate their references from velocity
 commands, so the rows are commands instead of clips (--motion_file is refused): --commands
@@ -723,14 +723,17 @@ def evaluate(
         progress.close()
         env.pre_reset_callback = None
     per_env, failures = tracker.per_env(clip_lengths, env.dt), tracker.failures_per_env()
+    files: Optional[List[str]]
     if commands is not None:
-        row_names = [command_name(c) for c in commands]
+        row_names, files = [command_name(c) for c in commands], None
         result = summarize_commands(per_env, row_of_env, commands, failures)
     else:
-        row_names = unique_clip_names(lib.motion_names, lib.motion_files)
-        result = summarize(per_env, row_of_env, row_names, lib.motion_files, failures)
-    if odometry_tracker is not None:  # no files or failures: summary, its errors and spread, and the rows
-        result["odometry"] = summarize(odometry_tracker.per_env(), row_of_env, row_names, keys=OdometryTracker.KEYS)
+        row_names, files = unique_clip_names(lib.motion_names, lib.motion_files), lib.motion_files
+        result = summarize(per_env, row_of_env, row_names, files, failures)
+    if odometry_tracker is not None:  # no failures: summary, its errors and spread, the rows, the folders
+        result["odometry"] = summarize(
+            odometry_tracker.per_env(), row_of_env, row_names, files, keys=OdometryTracker.KEYS
+        )
     return result
 
 

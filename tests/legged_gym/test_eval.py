@@ -9,6 +9,7 @@ Runs write under a temporary log root (LEGGED_GYM_LOG_DIR), as in test_scripts.p
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -433,22 +434,28 @@ def dead_reckoned_student(env_cfg):
     env_cfg.motion.student_odometry = "estimate"
 
 
-def test_evaluate_reports_a_dead_reckoned_students_odometry(short_motions):
+def test_evaluate_reports_a_dead_reckoned_students_odometry(short_motions, tmp_path):
     """With a velocity estimator, eval's "odometry": a constant offset added to the simulator's base
-    velocity comes back as each clip's estimate bias; the dead-reckoned position's error at the episode's
-    end is small from the true velocity (forward Euler only) and, with the offset, the offset's
-    horizontal speed x the time played; without an estimator there is no "odometry"."""
+    velocity comes back as each clip's and each folder's estimate bias; the dead-reckoned position's error
+    at the episode's end is small from the true velocity (forward Euler only) and, with the offset, the
+    offset's horizontal speed x the time played; without an estimator there is no "odometry"."""
     from legged_gym.scripts.eval import OdometryTracker, evaluate, odometry_line
+    from pose.formats import write_manifest
 
+    for name in CLIPS:  # each clip in a folder of its own
+        (tmp_path / name).mkdir()
+        shutil.copy(short_motions.parent / (name + ".pkl"), tmp_path / name)
+    two_folders = write_manifest(tmp_path / "manifest.yaml", [name + "/" + name + ".pkl" for name in CLIPS])
     zero = lambda obs: torch.zeros(obs.shape[0], 23)  # noqa: E731
     offset = torch.tensor([0.3, -0.2, 0.1])
     errors = {}
     for name, added in (("true", torch.zeros(3)), ("offset", offset)):
-        env = make_eval_env(short_motions, "g1_stu_rl", dead_reckoned_student)
+        env = make_eval_env(two_folders, "g1_stu_rl", dead_reckoned_student)
         result = evaluate(env, zero, 1, velocity_estimator=lambda obs, env=env, added=added: env.base_lin_vel + added)
         odometry = result["odometry"]
         assert [row["name"] for row in odometry["clips"]] == [row["name"] for row in result["clips"]]
-        for row in odometry["clips"]:
+        assert list(odometry["groups"]) == list(CLIPS)
+        for row in odometry["clips"] + list(odometry["groups"].values()):
             bias = [row["estimate_bias_{}_mps".format(axis)] for axis in "xyz"]
             np.testing.assert_allclose(bias, added.tolist(), atol=1e-5)
         errors[name] = [row["odometry_error_m"] for row in odometry["clips"]]
