@@ -881,7 +881,7 @@ def run_eval(args) -> dict:
     )
     print(format_table(result))
     if "odometry" in result:
-        print(odometry_line(result["odometry"]))
+        print(odometry_lines(result["odometry"]))
     if compare is not None:
         print()
         print(format_comparison(result, compare, str(Path(args.compare) / "eval.json")))
@@ -889,21 +889,30 @@ def run_eval(args) -> dict:
     return result
 
 
-def odometry_line(odometry: dict) -> str:
-    """The console line of eval.json's "odometry" (a dead-reckoned student's; "-" where no row has a value)."""
+def odometry_lines(odometry: dict) -> str:
+    """The console lines of eval.json's "odometry" (a dead-reckoned student's; "-" where no row has a value):
+    the summary, then one line per folder group."""
     s, spread = odometry["summary"], odometry["summary_over_clips"]["odometry_error_m"]
 
     def value(v: Optional[float], sign: str = "") -> str:
         return "-" if v is None else ("{:" + sign + ".3f}").format(v)
 
-    return (
+    def bias(row: dict) -> str:
+        return ", ".join(value(row["estimate_bias_{}_mps".format(axis)], "+") for axis in "xyz")
+
+    lines = [
         "odometry (dead-reckoned): position error at the episode's end {} m (median {} m), "
         "velocity estimate bias x, y, z {} m/s".format(
-            value(s["odometry_error_m"]),
-            value(None if spread is None else spread["median"]),
-            ", ".join(value(s["estimate_bias_{}_mps".format(axis)], "+") for axis in "xyz"),
+            value(s["odometry_error_m"]), value(None if spread is None else spread["median"]), bias(s)
         )
-    )
+    ]
+    for name, group in odometry.get("groups", {}).items():
+        lines.append(
+            "  {}/ ({} clips): position error {} m, bias x, y, z {} m/s".format(
+                name, group["clips"], value(group["odometry_error_m"]), bias(group)
+            )
+        )
+    return "\n".join(lines)
 
 
 def parser():

@@ -439,7 +439,7 @@ def test_evaluate_reports_a_dead_reckoned_students_odometry(short_motions, tmp_p
     velocity comes back as each clip's and each folder's estimate bias; the dead-reckoned position's error
     at the episode's end is small from the true velocity (forward Euler only) and, with the offset, the
     offset's horizontal speed x the time played; without an estimator there is no "odometry"."""
-    from legged_gym.scripts.eval import OdometryTracker, evaluate, odometry_line
+    from legged_gym.scripts.eval import OdometryTracker, evaluate, odometry_lines
     from pose.formats import write_manifest
 
     for name in CLIPS:  # each clip in a folder of its own
@@ -461,7 +461,12 @@ def test_evaluate_reports_a_dead_reckoned_students_odometry(short_motions, tmp_p
         errors[name] = [row["odometry_error_m"] for row in odometry["clips"]]
         played = [row["completion"] * CLIP_SECONDS for row in result["clips"]]
         assert set(odometry["summary"]) == set(OdometryTracker.KEYS)
-        assert "odometry (dead-reckoned): position error" in odometry_line(odometry)
+        lines = odometry_lines(odometry).splitlines()
+        assert lines[0].startswith("odometry (dead-reckoned): position error")
+        assert [line.split("/")[0].strip() for line in lines[1:]] == list(CLIPS)  # a line per folder
+        for line in lines[1:]:  # the folder's bias as printed, to 3 decimals
+            printed = line.split("bias x, y, z ")[1].split(" m/s")[0].split(", ")
+            np.testing.assert_allclose([float(v) for v in printed], added.tolist(), atol=1e-3)
         del env
     assert max(errors["true"]) < 0.01
     # the robot stays upright over these 1-s clips, so the offset's horizontal part moves the odometry
