@@ -723,12 +723,12 @@ def evaluate(
         progress.close()
         env.pre_reset_callback = None
     per_env, failures = tracker.per_env(clip_lengths, env.dt), tracker.failures_per_env()
-    files: Optional[List[str]]
+    files = lib.motion_files if commands is None else None  # the rows' folder groups
     if commands is not None:
-        row_names, files = [command_name(c) for c in commands], None
+        row_names = [command_name(c) for c in commands]
         result = summarize_commands(per_env, row_of_env, commands, failures)
     else:
-        row_names, files = unique_clip_names(lib.motion_names, lib.motion_files), lib.motion_files
+        row_names = unique_clip_names(lib.motion_names, lib.motion_files)
         result = summarize(per_env, row_of_env, row_names, files, failures)
     if odometry_tracker is not None:  # no failures: summary, its errors and spread, the rows, the folders
         result["odometry"] = summarize(
