@@ -328,7 +328,8 @@ def test_state_estimator_recipe_turns_on_the_root_velocity_estimate():
     """legged_gym/recipes/student_state_estimator.yaml (docs/learning.md#state-estimator) sets three real
     settings of the student's learner config: the estimator of the root velocity (TWIST: none), trained
     without the 50 steps after each push (default: none left out), read by the actor as the average of its
-    trained weights with decay 0.95 (default: 0, the trained weights)."""
+    trained weights with decay 0.95 (default: 0, the trained weights); each against the runs its header
+    quotes."""
     recipe = REPO / "legged_gym" / "recipes" / "student_state_estimator.yaml"
     env_cfg, train_cfg = task_registry.get_cfgs("g1_stu_rl")
     assert list(train_cfg.policy.estimator_fields) == []
@@ -349,6 +350,14 @@ def test_state_estimator_recipe_turns_on_the_root_velocity_estimate():
     )
     assert not [item for item in _set_items(_train_args(ab, "student_A")) if item.startswith("algorithm.")]
     assert "run student_B" in recipe.read_text()
+    # the skip's A/B that the header quotes: its student A was trained with this file as it is, its student
+    # B with the skip turned off on the command line
+    skip_ab = "student_estimator_push_skip_average_10min_h100_2026-12-06.json"
+    assert not [item for item in _set_items(_train_args(skip_ab, "student_A")) if item.startswith("algorithm.")]
+    assert _values(
+        [item for item in _set_items(_train_args(skip_ab, "student_B")) if item.startswith("algorithm.")]
+    ) == {("algorithm", "estimator_skip_after_push"): 0}
+    assert "run student_A of bench/results/" + skip_ab in " ".join(recipe.read_text().replace("# ", "").split())
     # the run the recipe's header quotes was trained with the estimator (given on its command line), before
     # the skip after pushes (2026-12-06)
     measured = _set_items(_train_args("tracking_quality_2026-12-03.json", "student_state_estimator"))
