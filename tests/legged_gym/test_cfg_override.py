@@ -358,6 +358,14 @@ def test_state_estimator_recipe_turns_on_the_root_velocity_estimate():
         [item for item in _set_items(_train_args(skip_ab, "student_B")) if item.startswith("algorithm.")]
     ) == {("algorithm", "estimator_skip_after_push"): 0}
     assert "run student_A of bench/results/" + skip_ab in " ".join(recipe.read_text().replace("# ", "").split())
+    # the mirror's run that the header quotes: this file plus the mirror on its command line, beside the
+    # gains run of the same file
+    mirror_ab = "student_feedback_gains_and_estimator_mirror_10min_h100_2026-12-06.json"
+    assert _values(
+        [item for item in _set_items(_train_args(mirror_ab, "student_mirror")) if item.startswith("algorithm.")]
+    ) == {("algorithm", "estimator_mirror"): True}
+    assert not train_cfg.algorithm.estimator_mirror
+    assert "run student_mirror of bench/results/" + mirror_ab in " ".join(recipe.read_text().replace("# ", "").split())
     # the run the recipe's header quotes was trained with the estimator (given on its command line), before
     # the skip after pushes (2026-12-06)
     measured = _set_items(_train_args("tracking_quality_2026-12-03.json", "student_state_estimator"))
@@ -405,3 +413,15 @@ def test_drift_feedback_recipe_gives_the_student_block_the_feedback():
     assert set_files == [f"legged_gym/recipes/{name}.yaml" for name in earlier]
     assert _values([item for item in _set_items(measured) if item.startswith("motion.student_ref")]) == _values(items)
     assert "run student_feedback_9min" in recipe.read_text()
+    # the gains' run that the header quotes: the same recipe files with the gains doubled on its command line;
+    # this file leaves them to the teacher recipe's 1.0
+    gains_ab = "student_feedback_gains_and_estimator_mirror_10min_h100_2026-12-06.json"
+    gains_run = _train_args(gains_ab, "student_gains2")
+    gains_files = [gains_run[i + 1] for i, w in enumerate(gains_run) if w == "--set_file"]
+    assert gains_files == set_files + ["legged_gym/recipes/student_drift_feedback.yaml"]
+    assert _values([item for item in _set_items(gains_run) if item.startswith("motion.ref_correction")]) == {
+        ("motion", "ref_correction", "pos_gain"): 2.0,
+        ("motion", "ref_correction", "yaw_gain"): 2.0,
+    }
+    assert not [item for item in items if "gain" in item]
+    assert "run student_gains2 of" in recipe.read_text()
