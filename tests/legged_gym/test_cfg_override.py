@@ -358,8 +358,7 @@ def test_state_estimator_recipe_turns_on_the_root_velocity_estimate():
         [item for item in _set_items(_train_args(skip_ab, "student_B")) if item.startswith("algorithm.")]
     ) == {("algorithm", "estimator_skip_after_push"): 0}
     assert "run student_A of bench/results/" + skip_ab in " ".join(recipe.read_text().replace("# ", "").split())
-    # the mirror's run that the header quotes: this file plus the mirror on its command line, beside the
-    # gains run of the same file
+    # the mirror's run that the header quotes: this file plus the mirror on its command line
     mirror_ab = "student_feedback_gains_and_estimator_mirror_10min_h100_2026-12-06.json"
     assert _values(
         [item for item in _set_items(_train_args(mirror_ab, "student_mirror")) if item.startswith("algorithm.")]
