@@ -5,6 +5,7 @@
     python legged_gym/scripts/eval_compare.py eval/S1 eval/T1 --clips root_drift_m [--top 10]   # and where
     python legged_gym/scripts/eval_compare.py eval/T2 eval/T1 --paired      # and the per-clip paired differences
     python legged_gym/scripts/eval_compare.py bench/results/A.json:RUN_A bench/results/B.json:RUN_B --paired
+    python legged_gym/scripts/eval_compare.py eval/B_460+eval/B_470 eval/A_490+eval/A_500 --paired   # means
 
 For evaluations that ran at the same time (a student's next to its teacher's), where `--compare` cannot
 read the other result yet. Prints THIS's summary against OTHER/eval.json: each metric's difference and
@@ -25,6 +26,11 @@ seed that docs/tracking_quality.md reports, since it leaves out the spread betwe
 summaries' difference carries. THIS and OTHER may also be `FILE.json:RUN`, a run of a bench/results file
 (its "runs" list holds each committed measurement's summary and per-clip rows), so the committed
 comparisons can be made again from the repository; `--write` needs a folder.
+
+THIS and OTHER may each also be several results of the same clips joined by "+" (`eval/A_490+eval/A_500`,
+or runs of a results file), compared as their clip-by-clip mean (`eval_report.mean_result`): a run's last
+checkpoints against another's, so that neither side's checkpoint-to-checkpoint spread decides the
+comparison. Evaluate them alike (task, --rand, motion set); the mean has no standard errors of its own.
 """
 
 import argparse
@@ -43,10 +49,17 @@ from legged_gym.scripts.eval_report import (  # noqa: E402
     format_clip_differences,
     format_comparison,
     format_paired_differences,
+    mean_result,
     paired_differences,
     read_result_source,
     run_source,
 )
+
+
+def read_sources(sources: str, flag: str) -> dict:
+    """One result (`read_result_source`), or the row-by-row mean of several joined by "+" (`mean_result`)."""
+    names = sources.split("+")
+    return mean_result([read_result_source(name, flag) for name in names], names, flag)
 
 
 def compare(args: argparse.Namespace) -> dict:
@@ -54,9 +67,12 @@ def compare(args: argparse.Namespace) -> dict:
         raise UsageError("--top {}: expected at least 1".format(args.top))
     if args.write and run_source(args.this) is not None:
         raise UsageError("--write: stores into THIS's eval.json; {} is a run of a results file".format(args.this))
-    this = read_result_source(args.this, "THIS")
-    other = read_result_source(args.other, "OTHER")
-    other_file = args.other if run_source(args.other) is not None else str(Path(args.other) / "eval.json")
+    if args.write and "+" in args.this:
+        raise UsageError("--write: stores into THIS's eval.json; {} is several results".format(args.this))
+    this = read_sources(args.this, "THIS")
+    other = read_sources(args.other, "OTHER")
+    single = "+" not in args.other and run_source(args.other) is None
+    other_file = str(Path(args.other) / "eval.json") if single else args.other
     differences = None if args.clips is None else clip_differences(this, other, args.clips, args.top)
     paired = paired_differences(this, other) if args.paired else None
     print(format_comparison(this, other, other_file))
@@ -76,10 +92,14 @@ def compare(args: argparse.Namespace) -> dict:
 def main(argv: Optional[List[str]] = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
-        "this", metavar="THIS", help="folder of the eval.json to judge (e.g. the student's), or FILE.json:RUN"
+        "this",
+        metavar="THIS",
+        help="folder of the eval.json to judge (e.g. the student's), or FILE.json:RUN; several joined by + for their mean",
     )
     p.add_argument(
-        "other", metavar="OTHER", help="folder of the eval.json to compare with (e.g. the teacher's), or FILE.json:RUN"
+        "other",
+        metavar="OTHER",
+        help="folder of the eval.json to compare with (e.g. the teacher's), or FILE.json:RUN; several joined by +",
     )
     p.add_argument("--write", action="store_true", help='store the comparison under "compared_with" in THIS/eval.json')
     p.add_argument(

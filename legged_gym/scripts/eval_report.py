@@ -323,6 +323,39 @@ def read_result_source(source: str, flag: str) -> dict:
     return result
 
 
+def mean_result(results: Sequence[dict], sources: Sequence[str], flag: str) -> dict:
+    """The row-by-row mean of several results of the same rows (one run's last checkpoints evaluated alike,
+    say, so that a comparison leaves out the spread between checkpoints): the first result's fields, with
+    its summary and each row's metrics the means over `results` (`mean_over`; a row keeps only its index,
+    name and metrics) and "averaged_over" the sources; no standard errors, spreads or groups. One result is
+    returned as it is. A UsageError naming FLAG and the source for a result without rows or with other rows
+    (names, in order) than the first's."""
+    if len(results) == 1:
+        return results[0]
+    for result, source in zip(results, sources):
+        if not isinstance(result.get("commands", result.get("clips")), list):
+            raise UsageError("{} {}: no per-clip rows to average".format(flag, source))
+    kind, index, first_rows, keys = row_kind(results[0])
+    row_lists = [row_kind(result)[2] for result in results]
+    for rows, source in zip(row_lists[1:], sources[1:]):
+        if [r["name"] for r in rows] != [r["name"] for r in first_rows]:
+            raise UsageError(
+                "{} {}: other {} than {} (a mean needs the same rows in the same order)".format(
+                    flag, source, kind, sources[0]
+                )
+            )
+    rows = [
+        dict({index: row[index], "name": row["name"]}, **mean_over([rs[i] for rs in row_lists], keys))
+        for i, row in enumerate(first_rows)
+    ]
+    dropped = ("summary_standard_error", "summary_over_clips", "groups", "odometry", "compared_with")
+    merged = {k: v for k, v in results[0].items() if k not in dropped}
+    merged["summary"] = mean_over([result["summary"] for result in results], keys)
+    merged[kind] = rows
+    merged["averaged_over"] = list(sources)
+    return merged
+
+
 def format_comparison(this: dict, other: dict, other_name: str) -> str:
     """Summary of this run vs another eval.json (`comparison_record`): its warnings first, then per metric
     this, other, difference (this - other), ratio, "yes"/"no" for within 25 % (in_25pct), NOISE_SE standard

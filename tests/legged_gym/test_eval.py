@@ -770,6 +770,83 @@ def test_eval_compare_pairs_the_clips_and_reads_runs_of_results_files(tmp_path, 
     assert json.loads(results.read_text())["runs"][0] == {"name": "T8", **this}  # nothing written
 
 
+def test_eval_compare_averages_several_results_joined_by_plus(tmp_path, capsys):
+    """THIS and OTHER joined by "+": compared as the clip-by-clip mean of their results (one run's last
+    checkpoints), the summary the mean of theirs; other clips, a result without rows and --write on a
+    mean are refused by name."""
+    from legged_gym.scripts import eval_compare, eval_report
+
+    drifts = {"a1": [0.2, 1.5, 0.9], "a2": [0.4, 1.1, 0.7], "b1": [0.3, 1.0, 1.0], "b2": [0.1, 1.2, 0.8]}
+    for name, d in drifts.items():
+        clips = [{"clip": i, "name": n, "root_drift_m": v} for i, (n, v) in enumerate(zip(("walk", "run", "jump"), d))]
+        folder = tmp_path / name
+        folder.mkdir()
+        result = {"summary": {"root_drift_m": sum(d) / 3}, "summary_standard_error": {"root_drift_m": 0.1}}
+        (folder / "eval.json").write_text(json.dumps(dict(result, clips=clips, task="g1_stu_rl")))
+    a, b = "{0}/a1+{0}/a2".format(tmp_path), "{0}/b1+{0}/b2".format(tmp_path)
+    eval_compare.main([a, b, "--paired"])
+    out = capsys.readouterr().out
+    per_clip = (np.array(drifts["a1"]) + drifts["a2"]) / 2 - (np.array(drifts["b1"]) + drifts["b2"]) / 2
+    (row,) = [line.split() for line in out.splitlines() if line.startswith("root_drift_m") and len(line.split()) == 5]
+    assert row[1:3] == ["{:+.4f}".format(per_clip.mean()), "{:.4f}".format(per_clip.std(ddof=1) / np.sqrt(3))]
+    assert "compared with " + b in out
+    mean = eval_report.mean_result(
+        [json.loads((tmp_path / n / "eval.json").read_text()) for n in ("a1", "a2")], ["a1", "a2"], "THIS"
+    )
+    assert mean["summary"]["root_drift_m"] == pytest.approx(np.mean(drifts["a1"] + drifts["a2"]))
+    assert [c["root_drift_m"] for c in mean["clips"]] == pytest.approx([0.3, 1.3, 0.8])
+    assert (
+        "summary_standard_error" not in mean and mean["averaged_over"] == ["a1", "a2"] and mean["task"] == "g1_stu_rl"
+    )
+    (tmp_path / "c").mkdir()
+    other_clips = [{"clip": 0, "name": "stand", "root_drift_m": 0.1}]
+    (tmp_path / "c" / "eval.json").write_text(json.dumps({"summary": {"root_drift_m": 0.1}, "clips": other_clips}))
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "eval.json").write_text(json.dumps({"summary": {"root_drift_m": 0.1}}))
+    for args, message in (
+        (["{0}/a1+{0}/c".format(tmp_path), b], "THIS {0}/c: other clips than {0}/a1".format(tmp_path)),
+        ([a, "{0}/b1+{0}/d".format(tmp_path)], "OTHER {}/d: no per-clip rows to average".format(tmp_path)),
+        ([a, b, "--write"], "--write: stores into THIS's eval.json; {} is several results".format(a)),
+    ):
+        with pytest.raises(SystemExit) as e:
+            eval_compare.main(args)
+        assert message in str(e.value)
+
+
+def test_committed_paired_comparisons_come_again_from_their_runs():
+    """The paired comparisons of bench/results/student_feedback_gains_and_estimator_mirror_10min_h100_2026-12-06.json
+    (computed with numpy from the evaluations when the file was written) come again from its runs' per-clip
+    rows through eval_compare's "+" means: each checkpoint set's mean against the other's."""
+    from legged_gym.scripts import eval_compare, eval_report
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "results"
+    path = path / "student_feedback_gains_and_estimator_mirror_10min_h100_2026-12-06.json"
+    data = json.loads(path.read_text())
+    cases = {
+        "G_played_2_minus_A_played_1_last_four": (
+            "student_gains2_{}_trained_gains_2_played_gains_2_play",
+            "student_A_{}_trained_gains_1_played_gains_1_play",
+        ),
+        "M_minus_A_played_1_last_four": (
+            "student_mirror_{}_trained_gains_1_played_gains_1_play",
+            "student_A_{}_trained_gains_1_played_gains_1_play",
+        ),
+    }
+    for comparison, (this_run, other_run) in cases.items():
+        expected = data["paired_per_clip"][comparison]
+        this_its, other_its = expected["checkpoints"]
+        this, other = (
+            eval_compare.read_sources("+".join("{}:{}".format(path, run.format(c)) for c in its), flag)
+            for run, its, flag in ((this_run, this_its, "THIS"), (other_run, other_its, "OTHER"))
+        )
+        paired = eval_report.paired_differences(this, other)
+        assert paired["rows"] == 87
+        for key in ("root_drift_m", "mpkpe_local_mm", "success_rate"):
+            got = paired["metrics"][key]
+            assert got["mean"] == pytest.approx(expected[key]["mean"], rel=1e-4, abs=1e-5)
+            assert got["standard_error"] == pytest.approx(expected[key]["standard_error"], rel=1e-3)
+
+
 def standing_clip(frames, fps):
     """A clip of `frames` frames at `fps` standing still (the canonical clip format, validated)."""
     from pose import readers
