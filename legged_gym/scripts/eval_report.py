@@ -333,12 +333,13 @@ def mean_result(results: Sequence[dict], sources: Sequence[str], flag: str) -> d
     if len(results) == 1:
         return results[0]
     for result, source in zip(results, sources):
-        if not isinstance(result.get("commands", result.get("clips")), list):
+        if not has_rows(result):
             raise UsageError("{} {}: no per-clip rows to average".format(flag, source))
     kind, index, first_rows, keys = row_kind(results[0])
     row_lists = [row_kind(result)[2] for result in results]
+    names = [r["name"] for r in first_rows]
     for rows, source in zip(row_lists[1:], sources[1:]):
-        if [r["name"] for r in rows] != [r["name"] for r in first_rows]:
+        if [r["name"] for r in rows] != names:
             raise UsageError(
                 "{} {}: other {} than {} (a mean needs the same rows in the same order)".format(
                     flag, source, kind, sources[0]
@@ -450,6 +451,12 @@ def plot(result: dict, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def has_rows(result: dict) -> bool:
+    """Whether a result holds its rows (clips, or a CMG eval's commands); a results file's run may keep only
+    its summary."""
+    return isinstance(result.get("commands", result.get("clips")), list)
+
+
 def matched_rows(
     this: dict, other: dict, flag: str
 ) -> Tuple[str, List[str], Dict[str, dict], Dict[str, dict], List[str]]:
@@ -459,7 +466,7 @@ def matched_rows(
     eval.json written before clips of one file stem were told apart) or the two share no row name, and for
     a result without rows (a results file's run kept as a summary only)."""
     for result, which in ((this, "this"), (other, "the other")):
-        if not isinstance(result.get("commands", result.get("clips")), list):
+        if not has_rows(result):
             raise UsageError("{}: {} result has no per-clip rows".format(flag, which))
     kind, _, this_rows, this_keys = row_kind(this)
     _, _, other_rows, other_keys = row_kind(other)

@@ -357,14 +357,15 @@ def test_state_estimator_recipe_turns_on_the_root_velocity_estimate():
     assert _values(
         [item for item in _set_items(_train_args(skip_ab, "student_B")) if item.startswith("algorithm.")]
     ) == {("algorithm", "estimator_skip_after_push"): 0}
-    assert "run student_A of bench/results/" + skip_ab in " ".join(recipe.read_text().replace("# ", "").split())
+    header = " ".join(recipe.read_text().replace("# ", "").split())  # the comments as one line of words
+    assert "run student_A of bench/results/" + skip_ab in header
     # the mirror's run that the header quotes: this file plus the mirror on its command line
     mirror_ab = "student_feedback_gains_and_estimator_mirror_10min_h100_2026-12-06.json"
     assert _values(
         [item for item in _set_items(_train_args(mirror_ab, "student_mirror")) if item.startswith("algorithm.")]
     ) == {("algorithm", "estimator_mirror"): True}
     assert not train_cfg.algorithm.estimator_mirror
-    assert "run student_mirror of bench/results/" + mirror_ab in " ".join(recipe.read_text().replace("# ", "").split())
+    assert "run student_mirror of bench/results/" + mirror_ab in header
     # the run the recipe's header quotes was trained with the estimator (given on its command line), before
     # the skip after pushes (2026-12-06)
     measured = _set_items(_train_args("tracking_quality_2026-12-03.json", "student_state_estimator"))
