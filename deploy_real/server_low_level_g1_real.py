@@ -34,7 +34,7 @@ bridges that publish a constant tick are not checked, with a note after 1 s), a 
 differs from the one the robot was heard with (another publisher on rt/lowstate), a non-finite state, a pelvis
 tilt beyond 1 rad, an exception inside a step (its type, message and place are logged). SELECT in any
 state, Ctrl-C or SIGTERM: damping for 0.5 s, then exit 0. Every commanded q is clamped to its joint range
-and nothing non-finite is sent (a non-finite command becomes damping). An exception outside the steps sends one damping command and exits 2; every way out
+and nothing non-finite is sent (a non-finite command becomes damping). An exception outside the steps sends damping for 0.5 s and exits 2; every way out
 closes DDS first (left to the interpreter's exit, its deletion can hang the process). The reference
 gate's counts (rejected, stale) and the non-finite actions are reported once a second while they grow
 (`deploy_real.student_step`), and in the last line. Numbers: deploy_real/configs/g1.yaml.
@@ -59,7 +59,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
-from typing import FrozenSet, List, Optional  # noqa: E402
+from typing import TYPE_CHECKING, FrozenSet, List, Optional  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -68,6 +68,9 @@ from deploy_real.redis_link import add_redis_argument  # noqa: E402
 from deploy_real.runtime import ENGINES  # noqa: E402
 from deploy_real.safety import tilt_angle  # noqa: E402  (the sim2sim server reports the same tilt)
 from deploy_real.unitree_msgs import LowCmd, LowState, parse_remote  # noqa: E402
+
+if TYPE_CHECKING:
+    from deploy_real.dds_link import RobotSide
 
 ZERO_TORQUE, MOVE_TO_DEFAULT, DEFAULT_HOLD, POLICY, DAMPING = (
     "zero_torque",
@@ -545,20 +548,30 @@ def run(args) -> int:
         if pending is not None:  # (ended unless the config, Redis or the policy failed while it ran)
             pending.cancel()
         if robot is not None and server is not None and server.mode is not None and server.mode != DAMPING:
-            try:  # an exception out of the loop: leave the robot damped
-                cmd = LowCmd(server.mode_machine)
-                cmd.mode[:] = 1
-                server._damping(cmd)
-                robot.send(cmd)
-                server.states.append(DAMPING)
-            except Exception as e:
-                print("[real] the last damping command could not be sent: {}".format(e), file=sys.stderr, flush=True)
+            _send_final_damping(server, robot)
         if domain is not None:
             domain.close()
         if link is not None:
             link.close()
         if server is not None and robot is not None:
             write_summary(server, robot, latencies, sent, args.summary_json)
+
+
+def _send_final_damping(server: LowLevelReal, robot: RobotSide) -> None:
+    """An exception out of the loop: damping for exit_damping_s at control_dt (as the other ways out, so one
+    lost packet does not leave the robot on its last position target), paced by sleep, not the loop's pacer;
+    the first failed send ends it."""
+    cmd = LowCmd(server.mode_machine)
+    cmd.mode[:] = 1
+    server._damping(cmd)
+    server.states.append(DAMPING)
+    for _ in range(max(int(round(server.cfg.exit_damping_s / server.cfg.control_dt)), 1)):
+        try:
+            robot.send(cmd)
+        except Exception as e:
+            print("[real] the last damping commands could not be sent: {}".format(e), file=sys.stderr, flush=True)
+            return
+        time.sleep(server.cfg.control_dt)
 
 
 def _motion_mode_refusal(verdict, stop: StopRequest) -> Optional[int]:

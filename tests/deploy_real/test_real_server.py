@@ -399,7 +399,7 @@ def test_a_reference_no_float_holds_is_reported_and_the_policy_goes_on(wire, red
 
 
 def test_an_exception_outside_the_steps_damps_closes_dds_and_exits(wire, redis_server, tmp_path):
-    """The server's loop raises (injected into its pacing, 3 s after start): one damping command, DDS closed,
+    """The server's loop raises (injected into its pacing, 3 s after start): damping for 0.5 s, DDS closed,
     the traceback, exit 2 within seconds; the process does not hang on cyclonedds' threads."""
     script = tmp_path / "failing_server.py"
     script.write_text(
@@ -427,8 +427,11 @@ def test_an_exception_outside_the_steps_damps_closes_dds_and_exits(wire, redis_s
             real.kill()
     out = (tmp_path / "real.log").read_text()
     assert "OverflowError: injected" in out.splitlines()[-1]
+    wait_for(lambda: is_damping(wire.decoded()[-1][1]), 5, "the damping commands")  # DDS delivers after the exit
     decoded = wire.decoded()
-    assert is_damping(decoded[-1][1]) and not is_damping(decoded[-2][1])  # from the move to the default: damped
+    last_other = max(i for i, (_, c, _) in enumerate(decoded) if not is_damping(c))
+    assert last_other > 5  # the zero-torque, move and hold commands came first
+    assert len(decoded) - 1 - last_other >= 20  # then 0.5 s of damping (25 commands) from the hold
     assert_commands_safe(decoded)
     result = json.loads(summary.read_text())
     assert result["states"] == ["zero_torque", "move_to_default", "default_hold", "damping"]
