@@ -51,7 +51,15 @@ def test_engine_choice(monkeypatch):
 
 
 def test_a_graph_that_differs_from_the_function_is_refused(monkeypatch):
-    """The start-up check compares the compiled graph with eager torch; a wrong graph is not used."""
-    monkeypatch.setattr(CpuFunction, "_torch", lambda self, fn, examples: lambda *arrays: (arrays[0] + 1e-3,))
-    with pytest.raises(RuntimeError, match="differs from the torch function"):
+    """The start-up check compares the compiled graph with eager torch, each output within 1e-5 x (1 + |value|);
+    a wrong graph is not used, float32 rounding of large values is no error."""
+    off = {"by": 1e-3}
+    monkeypatch.setattr(CpuFunction, "_torch", lambda self, fn, examples: lambda *arrays: (arrays[0] + off["by"],))
+    with pytest.raises(RuntimeError, match="differs from the torch function by 0.0005 x"):  # 1e-3 / (1 + 1)
         CpuFunction(lambda x: x * 1.0, (np.ones(3, dtype=np.float32),), ["x"], ["y"], "torch")
+    large = np.full(3, 200.0, dtype=np.float32)
+    off["by"] = 1.5e-3  # 1.5e-3 / 201: within 1e-5 x (1 + 200), though over 1e-5 absolute
+    CpuFunction(lambda x: x * 1.0, (large,), ["x"], ["y"], "torch")
+    off["by"] = 2.5e-3  # 2.5e-3 / 201 > 1e-5
+    with pytest.raises(RuntimeError, match="differs from the torch function"):
+        CpuFunction(lambda x: x * 1.0, (large,), ["x"], ["y"], "torch")
