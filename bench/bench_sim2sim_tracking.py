@@ -2,7 +2,7 @@
 simulator (the `g1_stu_rl` environment on MuJoCo Warp), clip by clip.
 
     python bench/bench_sim2sim_tracking.py [--policy_path assets/twist_general_motion_tracker.pt]
-        [--motion_file MANIFEST] [--clips 0 5] [--device cpu] [--drift_feedback_gains POS YAW]
+        [--motion_file MANIFEST] [--clips 0 5] [--device cpu] [--drift_feedback_gains POS YAW] [--leg_odometry]
         [--out bench/results/sim2sim_tracking_<date>.json]
 
 Both sides play each clip from its first frame with the same exported policy, no noise, no
@@ -24,7 +24,8 @@ records (`reference_yaw`, `vel_smooth_window`, `drift_feedback`): the environmen
 `motion.student_relative_ref_yaw` and `motion.vel_smooth_window`, the stream's velocity window, and for a
 student trained with the drift feedback in its block, that feedback dead-reckoned on the policy's own
 base-velocity estimate on both sides (`motion.student_odometry = "estimate"`; `deploy_real.drift_feedback`),
-with the gains of --drift_feedback_gains instead of the trained ones if given (the servers' flag).
+with the gains of --drift_feedback_gains instead of the trained ones if given, and with --leg_odometry on the
+legs' kinematic velocity where it agrees with the estimate (`motion.student_odometry = "legs"`; the servers' flags).
 The sim2sim side is `deploy_real.server_low_level_g1_sim.LowLevelSim` (1 kHz physics, full torque limits,
 the sim2sim model's contacts) fed the high-level server's reference frames directly (no Redis, no wall
 clock); the training side is the environment with its terminations switched off (scored as above).
@@ -114,11 +115,12 @@ class PolicySettings(NamedTuple):
     relative_ref_yaw: bool
     vel_smooth_window: int
     drift_feedback: Optional[dict] = None  # the student's drift feedback (`deploy_real.drift_feedback`)
+    leg_odometry: bool = False  # the feedback dead-reckoned on the legs' velocity where it agrees (--leg_odometry)
 
     @classmethod
-    def of(cls, policy_path, drift_feedback_gains=None) -> "PolicySettings":
-        """From the export metadata; `drift_feedback_gains` (POS, YAW) replaces the feedback's gains (as the
-        low-level servers' --drift_feedback_gains)."""
+    def of(cls, policy_path, drift_feedback_gains=None, leg_odometry: bool = False) -> "PolicySettings":
+        """From the export metadata; `drift_feedback_gains` (POS, YAW) replaces the feedback's gains, and
+        `leg_odometry` checks the estimate against the legs (as the low-level servers' flags)."""
         from deploy_real.drift_feedback import feedback_settings, with_gains
         from deploy_real.policy import Policy
         from deploy_real.student_step import reference_vel_window, reference_yaw_mode
@@ -129,7 +131,9 @@ class PolicySettings(NamedTuple):
             if feedback is None:
                 raise ValueError("--drift_feedback_gains: {} has no drift_feedback in its metadata".format(policy_path))
             feedback = with_gains(feedback, drift_feedback_gains)
-        return cls(reference_yaw_mode(meta) == "relative", reference_vel_window(meta), feedback)
+        if leg_odometry and feedback is None:
+            raise ValueError("--leg_odometry: {} has no drift_feedback in its metadata".format(policy_path))
+        return cls(reference_yaw_mode(meta) == "relative", reference_vel_window(meta), feedback, leg_odometry)
 
     def apply(self, cfg) -> None:
         """The env settings; with the drift feedback dead-reckoned as on the robot (`odometry`)."""
@@ -137,13 +141,21 @@ class PolicySettings(NamedTuple):
         cfg.motion.vel_smooth_window = self.vel_smooth_window
         if self.drift_feedback is not None:
             cfg.motion.student_ref_correction = True
-            cfg.motion.student_odometry = "estimate"
+            cfg.motion.student_odometry = "legs" if self.leg_odometry else "estimate"
             for key, value in self.drift_feedback.items():
                 setattr(cfg.motion.ref_correction, key, value)
 
-    def odometry(self, policy):
-        """obs -> base-velocity estimate of a TorchScript student for `env.advance_odometry`, or None."""
-        return None if self.drift_feedback is None else policy.base_velocity
+    def odometry(self, policy, env):
+        """obs -> the velocity to dead-reckon on for `env.advance_odometry`, or None: a TorchScript student's
+        base-velocity estimate, with `leg_odometry` checked against env's legs (`odometry.LegOdometry`)."""
+        from legged_gym.envs.mdp.odometry import LegOdometry
+
+        if self.drift_feedback is None:
+            return None
+        if not self.leg_odometry:
+            return policy.base_velocity
+        legs = LegOdometry(env.num_envs, env.dt, float(env.cfg.motion.leg_odometry_gate), env.device)
+        return lambda obs: legs.velocity(env.base_quat, env.dof_pos, policy.base_velocity(obs))
 
 
 def reference(lib, ids: torch.Tensor, times: torch.Tensor, key_idx):
@@ -152,7 +164,13 @@ def reference(lib, ids: torch.Tensor, times: torch.Tensor, key_idx):
 
 
 def sim2sim_clip(
-    policy_path, lib, clip: int, key_idx, drift_feedback_gains=None, policy_latency_ms: int = 0
+    policy_path,
+    lib,
+    clip: int,
+    key_idx,
+    drift_feedback_gains=None,
+    policy_latency_ms: int = 0,
+    leg_odometry: bool = False,
 ) -> Tuple[dict, dict]:
     """(this benchmark's scores, eval.py's metrics) of one clip played through the deploy server's loop.
 
@@ -161,7 +179,7 @@ def sim2sim_clip(
     applied) or at the clip's last frame (then the clip counts as finished); the robot starts facing the
     clip's start heading and the reference is the clip shifted so that its root starts at the robot's
     start position (xy), as an env episode starts. `policy_latency_ms`: the sim2sim server's
-    --policy_latency_ms (bench/bench_sim2sim_latency.py)."""
+    --policy_latency_ms (bench/bench_sim2sim_latency.py); `leg_odometry`: its --leg_odometry."""
     from deploy_real.server_high_level_motion_lib import clip_frames
     from deploy_real.server_low_level_g1_sim import LowLevelSim
     from legged_gym.scripts.eval import FirstEpisodeTracker, step_errors
@@ -172,6 +190,7 @@ def sim2sim_clip(
         policy_path,
         link=None,
         drift_feedback_gains=drift_feedback_gains,
+        leg_odometry=leg_odometry,
         policy_latency_ms=policy_latency_ms,
         reference_blend_in_s=0.0,
     )
@@ -231,7 +250,7 @@ def training_sim_eval(policy_path, motion_file, device: str, settings: PolicySet
     cfg.motion.motion_file = motion_file
     env = task_registry.get("g1_stu_rl").env_class(cfg, device, True)
     policy = torch.jit.load(str(policy_path), map_location=env.device).eval()
-    return evaluate(env, policy, 1, velocity_estimator=settings.odometry(policy))["clips"]
+    return evaluate(env, policy, 1, velocity_estimator=settings.odometry(policy, env))["clips"]
 
 
 def training_sim(policy_path, motion_file, clips, device: str, key_idx, settings: PolicySettings) -> list:
@@ -257,7 +276,7 @@ def training_sim(policy_path, motion_file, clips, device: str, key_idx, settings
     # the env ends an episode when the clip ends (motion_end): the steps before are those sim2sim streams
     played = np.array([len(clip_step_times(length)) for length in lib.get_motion_length(ids).tolist()])
     score = Score(len(clips), played)
-    odometry = settings.odometry(policy)
+    odometry = settings.odometry(policy, env)
     for k in range(int(played.max())):
         with torch.inference_mode():
             actions = policy(env.obs_buf)
@@ -286,7 +305,7 @@ def selected_clips(ids: Optional[List[int]], files: Sequence[str]) -> List[int]:
 
 
 def main(argv=None) -> dict:
-    from deploy_real.drift_feedback import add_gains_argument
+    from deploy_real.drift_feedback import add_gains_argument, add_leg_odometry_argument
     from legged_gym.envs.mdp.clip_steps import check_playable
     from deploy_real.policy import SHIPPED_POLICY
     from pose.synth import default_motion_file
@@ -298,10 +317,11 @@ def main(argv=None) -> dict:
     p.add_argument("--clips", type=int, nargs="*", default=None, help="clip ids (default: all)")
     p.add_argument("--device", default="cpu", help="device of the training simulator")
     add_gains_argument(p, "play a student trained with the drift feedback with these gains on both sides (1/s)")
+    add_leg_odometry_argument(p)
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     motion_file = str(args.motion_file or default_motion_file())
-    settings = PolicySettings.of(args.policy_path, args.drift_feedback_gains)
+    settings = PolicySettings.of(args.policy_path, args.drift_feedback_gains, args.leg_odometry)
     lib = MotionLib(motion_file, device="cpu", smooth_window=settings.vel_smooth_window)  # the stream's
     check_playable(lib)  # the training side evaluates every clip (eval.evaluate refuses these too)
     names = unique_clip_names(lib.motion_names, lib.motion_files)
@@ -315,7 +335,9 @@ def main(argv=None) -> dict:
     train_eval = training_sim_eval(args.policy_path, motion_file, args.device, settings)
     rows = []
     for c, tr in zip(clips, train):
-        s2s, s2s_eval = sim2sim_clip(args.policy_path, lib, c, key_idx, args.drift_feedback_gains)
+        s2s, s2s_eval = sim2sim_clip(
+            args.policy_path, lib, c, key_idx, args.drift_feedback_gains, leg_odometry=args.leg_odometry
+        )
         tr_eval = {k: train_eval[c][k] for k in METRIC_KEYS}
         rows.append(
             {

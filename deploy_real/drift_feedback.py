@@ -11,7 +11,9 @@ positions are dead-reckoned here, in the stream's frame, from where the referenc
                                             (the block streamed the step before: the stream sends the
                                             next frame, and training's feedback reads the frame now)
     p     <- p + dt (R(q) v_est)_xy         the policy's own estimate of its base velocity
-                                            (`Policy.base_velocity`; `legged_gym.envs.mdp.odometry`)
+                                            (`Policy.base_velocity`; `legged_gym.envs.mdp.odometry`),
+                                            with --leg_odometry the legs' kinematic velocity where it
+                                            agrees with that estimate (`odometry.LegOdometry`)
 
 with q the IMU's orientation, its yaw put into the stream's frame by the offset taken at the first fresh
 reference (as `RelativeRefYaw` does), where p_ref = p = 0: training starts every episode on its reference,
@@ -31,11 +33,14 @@ from typing import Optional, Tuple
 import numpy as np
 import torch
 
+from deploy_real.runtime import CpuFunction
 from deploy_real.safety import RefStatus
 from legged_gym.envs.mdp.drift_feedback import SETTINGS, drift_feedback
 from legged_gym.envs.mdp.layout import ref_root_block
 from legged_gym.envs.mdp.observations import REF_YAW_ENTRY, ref_block_rot, steer_ref_block
-from legged_gym.envs.mdp.odometry import integrate_xy
+from legged_gym.envs.mdp.odometry import LEG_ODOMETRY_GATE, integrate_xy, leg_odometry_step
+from pose.g1_model import load_g1
+from pose.kinematics import FootGeometry
 from pose.utils.torch_utils import get_euler_xyz, quat_mul, quat_rotate
 
 
@@ -79,6 +84,74 @@ def add_gains_argument(
     parser.add_argument(
         "--drift_feedback_gains", type=float, nargs=2, metavar=("POS", "YAW"), default=None, help=help_text
     )
+
+
+def add_leg_odometry_argument(parser) -> None:
+    """--leg_odometry: dead-reckon on the legs' kinematic velocity where it agrees with the estimate."""
+    parser.add_argument(
+        "--leg_odometry",
+        action="store_true",
+        help="dead-reckon the drift feedback on the legs' kinematics (joint positions and IMU) where they agree "
+        "with the policy's velocity estimate within {:g} m/s, on the estimate elsewhere "
+        "(legged_gym/envs/mdp/odometry.py, LegOdometry; measured: docs/tracking_quality.md)".format(LEG_ODOMETRY_GATE),
+    )
+
+
+class RobotLegOdometry:
+    """`legged_gym.envs.mdp.odometry.LegOdometry` for one robot at 50 Hz (--leg_odometry): the same step,
+    `leg_odometry_step`, compiled at start-up for the deploy runtime (`deploy_real.runtime.CpuFunction`: the
+    forward kinematics are some 60 small operations, each a dispatch in eager torch), float32.
+    `velocity(base_quat_xyzw, dof_pos, estimate)` -> the velocity to dead-reckon on (3,); `from_legs` says
+    whether the last one was the legs'."""
+
+    def __init__(self, dt: float, engine: str = "auto") -> None:
+        geometry = FootGeometry()
+
+        def step(base_quat, dof_pos, estimate, sole_before, valid_before):
+            return leg_odometry_step(
+                geometry, float(dt), LEG_ODOMETRY_GATE, base_quat, dof_pos, estimate, sole_before, valid_before
+            )
+
+        quat = np.array([[0.0, 0.0, 0.0, 1.0]], dtype=np.float32)
+        dof_pos = np.asarray(load_g1().default_dof_pos, dtype=np.float32)[None]
+        self._points = geometry.foot_of.shape[0]
+        before = (
+            1e-3
+            + step(  # the check's example: a stance point that moved 1 mm, a velocity near the legs'
+                *(
+                    torch.from_numpy(a)
+                    for a in (quat, dof_pos, np.zeros((1, 3), np.float32), self._empty(), np.ones(1, np.float32))
+                )
+            )[1].numpy()
+        )
+        example = (quat, dof_pos, np.full((1, 3), -0.04, np.float32), before.astype(np.float32), np.ones(1, np.float32))
+        self._step = CpuFunction(
+            step,
+            example,
+            ["base_quat", "dof_pos", "estimate", "sole_before", "valid_before"],
+            ["velocity", "sole", "from_legs", "valid"],
+            engine,
+            name="leg odometry",
+        )
+        self.reset()
+
+    def _empty(self) -> np.ndarray:
+        return np.zeros((1, self._points, 3), dtype=np.float32)
+
+    def reset(self) -> None:
+        """Forget the step before: the next step uses the estimate."""
+        self._sole, self._valid = self._empty(), np.zeros(1, dtype=np.float32)
+        self.from_legs = False
+
+    def velocity(self, base_quat_xyzw, dof_pos, estimate) -> np.ndarray:
+        def row(values) -> np.ndarray:
+            return np.asarray(values, dtype=np.float32).reshape(1, -1)
+
+        velocity, self._sole, from_legs, self._valid = self._step(
+            row(base_quat_xyzw), row(dof_pos), row(estimate), self._sole, self._valid
+        )
+        self.from_legs = bool(from_legs[0] > 0.5)
+        return velocity[0].astype(np.float64)
 
 
 def _yaw_quat(yaw: float) -> torch.Tensor:

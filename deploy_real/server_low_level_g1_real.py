@@ -83,7 +83,7 @@ EXIT_OK, EXIT_FAULT, EXIT_ERROR = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from deploy_real.drift_feedback import add_gains_argument
+    from deploy_real.drift_feedback import add_gains_argument, add_leg_odometry_argument
 
     p = argparse.ArgumentParser(
         description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -117,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="play a student trained with the drift feedback in its block without it (its metadata's drift_feedback)",
     )
     add_gains_argument(p)
+    add_leg_odometry_argument(p)
     p.add_argument(
         "--release_motion_mode",
         action="store_true",
@@ -206,6 +207,7 @@ class LowLevelReal:
         log=print,
         use_drift_feedback: bool = True,
         drift_feedback_gains=None,
+        leg_odometry: bool = False,
     ) -> None:
         from deploy_real.contract import deploy_joints
         from deploy_real.student_step import StudentStep
@@ -228,6 +230,7 @@ class LowLevelReal:
             cfg.action_clip,
             use_drift_feedback,
             drift_feedback_gains,
+            leg_odometry,
             log=lambda msg: log("[real] " + msg),
             joint_names=[cfg.motor_names[m] for m in b],
             policy_dt=cfg.control_dt,
@@ -463,6 +466,7 @@ def run(args) -> int:
             args.engine,
             use_drift_feedback=not args.no_drift_feedback,
             drift_feedback_gains=args.drift_feedback_gains,
+            leg_odometry=args.leg_odometry,
         )
         if pending is not None:
             refused = _motion_mode_refusal(pending.verdict(), stop)

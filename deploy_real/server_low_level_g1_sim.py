@@ -75,7 +75,7 @@ def latency_argument(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from deploy_real.drift_feedback import add_gains_argument
+    from deploy_real.drift_feedback import add_gains_argument, add_leg_odometry_argument
 
     p = argparse.ArgumentParser(
         description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="play a student trained with the drift feedback in its block without it (its metadata's drift_feedback)",
     )
     add_gains_argument(p)
+    add_leg_odometry_argument(p)
     p.add_argument(
         "--policy_latency_ms",
         type=latency_argument,
@@ -135,6 +136,7 @@ class LowLevelSim:
         engine: str = "auto",
         use_drift_feedback: bool = True,
         drift_feedback_gains=None,
+        leg_odometry: bool = False,
         log=lambda msg: print("[low-level] " + msg, flush=True),
         policy_latency_ms: int = 0,
         reference_blend_in_s: float = BLEND_IN_S,
@@ -165,6 +167,7 @@ class LowLevelSim:
             engine,
             use_drift_feedback=use_drift_feedback,
             drift_feedback_gains=drift_feedback_gains,
+            leg_odometry=leg_odometry,
             log=log,
             joint_names=g1.dof_names,
             policy_dt=PHYSICS_DT * DECIMATION,
@@ -271,6 +274,7 @@ def run(args) -> dict:
         args.engine,
         not args.no_drift_feedback,
         args.drift_feedback_gains,
+        args.leg_odometry,
         policy_latency_ms=args.policy_latency_ms,
     )
     print(

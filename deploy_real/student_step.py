@@ -14,7 +14,8 @@ A policy trained with `motion.student_relative_ref_yaw` (its export metadata say
 IMU's yaw. Without metadata (TWIST's exports) the absolute yaw of the stream is used, as TWIST does.
 A policy trained with `motion.student_ref_correction` (metadata `drift_feedback`) gets its reference block
 steered by the drift feedback, from positions dead-reckoned on its own base-velocity estimate
-(`deploy_real.drift_feedback.DeadReckonedFeedback`).
+(`deploy_real.drift_feedback.DeadReckonedFeedback`), with `leg_odometry` (the servers' --leg_odometry) on the
+legs' kinematic velocity where it agrees with that estimate (`legged_gym.envs.mdp.odometry.LegOdometry`).
 
 An export's metadata also records the settings it was trained with that the server has values of its own
 for: the action scale and clip, the default pose, the joint order, the policy period, the observation's
@@ -41,13 +42,14 @@ from deploy_real.contract import (
     encode_floats,
     split_wrist_rolls,
 )
-from deploy_real.drift_feedback import DeadReckonedFeedback, feedback_settings, with_gains
+from deploy_real.drift_feedback import DeadReckonedFeedback, RobotLegOdometry, feedback_settings, with_gains
 from deploy_real.observation import StudentObsBuilder
 from deploy_real.policy import load_policy
 from deploy_real.safety import BLEND_IN_S, PDTargetGuard, ReferenceGate, RefStatus
 from legged_gym.envs.mdp import observations as obs_terms
 from legged_gym.envs.mdp.layout import ANKLE_DOF_IDS, ObsLayout, export_metadata_sidecar
 from legged_gym.envs.mdp.observations import REF_YAW_ENTRY, relative_ref_yaw
+from pose.g1_model import load_g1
 from pose.utils.torch_utils import get_euler_xyz
 
 #: seconds between two reports of the rejected / stale / non-finite counts (only while they grow)
@@ -230,6 +232,7 @@ class StudentStep:
         action_clip: float = 10.0,
         use_drift_feedback: bool = True,
         drift_feedback_gains: Optional[Tuple[float, float]] = None,
+        leg_odometry: bool = False,
         log: Callable[[str], None] = print,
         joint_names: Optional[Sequence[str]] = None,
         policy_dt: float = obs_terms.POLICY_DT,
@@ -248,8 +251,6 @@ class StudentStep:
             )
         self.builder = StudentObsBuilder(default_dof_pos, engine=engine)
         if joint_names is None:
-            from pose.g1_model import load_g1
-
             joint_names = load_g1().dof_names
         server = server_export_values(
             default_dof_pos, joint_names, action_scale, action_clip, policy_dt, self.builder.layout
@@ -289,6 +290,17 @@ class StudentStep:
                     )
                 )
             self.drift_feedback = DeadReckonedFeedback(settings, float(policy_dt))
+        #: RobotLegOdometry (--leg_odometry), else None: the velocity the drift feedback dead-reckons on
+        self.leg_odometry: Optional[RobotLegOdometry] = None
+        if leg_odometry:
+            if self.drift_feedback is None:
+                raise ValueError(
+                    "{}: --leg_odometry, but there is no drift feedback to dead-reckon ({})".format(
+                        self.policy.path,
+                        "--no_drift_feedback" if self.drift_feedback_off else "its metadata has no drift_feedback",
+                    )
+                )
+            self.leg_odometry = RobotLegOdometry(float(policy_dt), engine)
         self.guard = PDTargetGuard(default_dof_pos, lower23, upper23, action_scale, action_clip)
         self.wrist_lower, self.wrist_upper = np.asarray(wrist_lower), np.asarray(wrist_upper)
         self._wrists = np.zeros(2)  # the last wrist-roll targets: the default pose's at the start of an episode
@@ -304,7 +316,8 @@ class StudentStep:
         feedback = ""
         if self.drift_feedback is not None:
             gains = self.drift_feedback.settings
-            feedback = ", drift feedback dead-reckoned on its velocity estimate (gains {:g}, {:g} /s{})".format(
+            feedback = ", drift feedback dead-reckoned on its velocity estimate{} (gains {:g}, {:g} /s{})".format(
+                "" if self.leg_odometry is None else " and the legs' kinematics",
                 gains["pos_gain"],
                 gains["yaw_gain"],
                 ""
@@ -336,6 +349,8 @@ class StudentStep:
             self.relative_yaw.reset()
         if self.drift_feedback is not None:
             self.drift_feedback.reset()
+        if self.leg_odometry is not None:
+            self.leg_odometry.reset()
 
     def step(self, base_ang_vel, base_quat_xyzw, dof_pos, dof_vel, now: float, wall_ms: float, raw=None) -> StepResult:
         """One policy step. `raw` = (mimic, meta) Redis values to use instead of Redis (benchmarks, tests)."""
@@ -357,7 +372,7 @@ class StudentStep:
             observed = self.relative_yaw(observed, base_quat_xyzw, status)
         action = self.policy(self.builder.assemble(observed, proprio))
         if self.drift_feedback is not None:
-            self.drift_feedback.advance(self.policy.base_velocity)
+            self.drift_feedback.advance(self._base_velocity(base_quat_xyzw, dof_pos))
         if np.all(np.isfinite(action)):
             self.builder.set_last_action(action)
         target = self.guard.target(action)
@@ -365,6 +380,14 @@ class StudentStep:
         wanted = np.clip(wrists, self.wrist_lower, self.wrist_upper)
         self._wrists = self._wrists + np.clip(wanted - self._wrists, -WRIST_ROLL_MAX_STEP_RAD, WRIST_ROLL_MAX_STEP_RAD)
         return StepResult(target, self._wrists.copy(), mimic31, status)
+
+    def _base_velocity(self, base_quat_xyzw, dof_pos) -> Optional[np.ndarray]:
+        """The velocity to dead-reckon on: the policy's estimate, with --leg_odometry checked against the legs'
+        (None or non-finite as the estimate is: `DeadReckonedFeedback.advance` restarts on it)."""
+        estimate = self.policy.base_velocity
+        if self.leg_odometry is None or estimate is None:
+            return estimate
+        return self.leg_odometry.velocity(base_quat_xyzw, dof_pos, estimate)
 
     def _report(self, now: float, status: RefStatus) -> None:
         """Every REPORT_S: the counts, if they grew, with the reason of the newest of each that grew."""

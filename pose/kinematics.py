@@ -147,6 +147,8 @@ class FootGeometry:
     `sole_points(...)` gives (..., E, 3) the bottoms of the capsules' end spheres (centre minus the
     radius along world z), `foot_of` (E,) the foot of each: points fixed on the foot, so a planted
     heel or toe keeps its sole point still while the foot rolls over it.
+    `foot_fixed_sole_points(...)` gives (..., E, 3) material points instead: each end's bottom when the foot
+    lies flat (centre minus the radius along the foot's z), carried with the foot as it tilts.
     """
 
     def __init__(self, model: Optional[G1Model] = None, device="cpu", dtype=torch.float32):
@@ -180,6 +182,15 @@ class FootGeometry:
         ends = (foot_rot[..., self._foot_of, :, :] @ self._ends.unsqueeze(-1)).squeeze(-1)
         p = foot_pos[..., self._foot_of, :] + ends
         return torch.cat([p[..., :2], (p[..., 2] - self._radius).unsqueeze(-1)], dim=-1)
+
+    def foot_fixed_sole_points(
+        self, root_pos: torch.Tensor, root_rot: torch.Tensor, dof_pos: torch.Tensor
+    ) -> torch.Tensor:
+        foot_pos, foot_rot = self.fk(root_pos, root_rot, dof_pos)
+        down = torch.zeros_like(self._ends)
+        down[:, 2] = self._radius
+        ends = (foot_rot[..., self._foot_of, :, :] @ (self._ends - down).unsqueeze(-1)).squeeze(-1)
+        return foot_pos[..., self._foot_of, :] + ends
 
     def lowest_points(self, root_pos: torch.Tensor, root_rot: torch.Tensor, dof_pos: torch.Tensor) -> torch.Tensor:
         z = self.sole_points(root_pos, root_rot, dof_pos)[..., 2]  # (..., E)

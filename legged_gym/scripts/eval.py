@@ -82,11 +82,15 @@ played with it from the simulator's position; `--set motion.student_odometry=est
 from dead reckoning instead: every step the student's state estimate of `base_lin_vel` (the checkpoint's
 `policy.estimator_fields`; with --use_jit the exported model's `base_velocity`, what the deploy servers
 dead-reckon with) goes to `env.advance_odometry` before the step (docs/rewards_and_terminations.md#drift-feedback).
+`--set motion.student_odometry=legs` gives it the legs' kinematic velocity where that lies within
+`motion.leg_odometry_gate` of the estimate (`legged_gym.envs.mdp.odometry.LegOdometry`, as the deploy servers'
+--leg_odometry does), the estimate elsewhere.
 eval.json then also holds "odometry" (`OdometryTracker`; summary, standard errors, spread over the rows, one
 row per clip or command, and `groups` per folder as above): `odometry_error_m`, how far the dead-reckoned
 position lies from the simulator's at the first episode's last step, and `estimate_bias_{x,y,z}_mps`, the
 estimate's mean error against the simulator's base-frame velocity over the episode (x forward, y left, z
-up): a bias that dead reckoning integrates, where the estimate's zero-mean noise largely cancels.
+up): a bias that dead reckoning integrates, where the estimate's zero-mean noise largely cancels; with
+`legs` also `leg_velocity_share`, the share of the steps that took the legs' velocity.
 
 CMG tasks (`g1_cmg_*`, `g1_stu_rl_cmg_*`: env `G1MimicCMG`) generate their references from velocity
 commands, so the rows are commands instead of clips (--motion_file is refused): --commands
@@ -455,24 +459,37 @@ class FirstEpisodeTracker:
 
 
 class OdometryTracker:
-    """The odometry of a dead-reckoned student (`motion.student_odometry = "estimate"`) over each env's
-    first episode: the base-frame error of its velocity estimate (estimate - the simulator's
+    """The odometry of a dead-reckoned student (`motion.student_odometry = "estimate"` or `"legs"`) over each
+    env's first episode: the base-frame error of the velocity it is given (estimate - the simulator's
     `base_lin_vel`) summed over the steps it is given in (`estimate_given`, before each step), and the
     dead-reckoned position's distance from the simulator's on the episode's last step (`observe_end`,
-    every step until the episode ends; `HumanoidMimic.odometry_error`)."""
+    every step until the episode ends; `HumanoidMimic.odometry_error`). With `legs`, also the share of those
+    steps whose velocity came from the legs' kinematics (`odometry.LegOdometry.from_legs`)."""
 
     KEYS = ("odometry_error_m", "estimate_bias_x_mps", "estimate_bias_y_mps", "estimate_bias_z_mps")
+    LEGS_KEY = "leg_velocity_share"
 
-    def __init__(self, num_envs: int, device) -> None:
+    def __init__(self, num_envs: int, device, legs: bool = False) -> None:
+        self.keys = self.KEYS + ((self.LEGS_KEY,) if legs else ())
         self.error_sum = torch.zeros(num_envs, 3, device=device)
         self.steps = torch.zeros(num_envs, device=device)
+        self.leg_steps = torch.zeros(num_envs, device=device)
         self.position_error = torch.full((num_envs,), float("nan"), device=device)
 
-    def estimate_given(self, estimate: torch.Tensor, base_lin_vel: torch.Tensor, active: torch.Tensor) -> None:
-        """estimate, base_lin_vel (N, 3) base frame; active (N,) bool: the envs in their first episode."""
+    def estimate_given(
+        self,
+        estimate: torch.Tensor,
+        base_lin_vel: torch.Tensor,
+        active: torch.Tensor,
+        from_legs: Optional[torch.Tensor] = None,
+    ) -> None:
+        """estimate, base_lin_vel (N, 3) base frame; active (N,) bool: the envs in their first episode;
+        from_legs (N,) bool: the estimates taken from the legs' kinematics."""
         error = estimate - base_lin_vel
         self.error_sum += torch.where(active.unsqueeze(-1), error, torch.zeros_like(error))
         self.steps += active.float()
+        if from_legs is not None:
+            self.leg_steps += (active & from_legs).float()
 
     def observe_end(self, position_error: torch.Tensor, active: torch.Tensor) -> None:
         """position_error (N,) m now; active (N,) bool: the envs whose first episode had not ended before
@@ -483,12 +500,14 @@ class OdometryTracker:
     def per_env(self) -> Dict[str, torch.Tensor]:
         """`KEYS` -> (N,): NaN for an env that was given no estimate (left out of the means)."""
         bias = self.error_sum / self.steps.unsqueeze(-1)
-        return {
+        values = {
             "odometry_error_m": self.position_error,
             "estimate_bias_x_mps": bias[:, 0],
             "estimate_bias_y_mps": bias[:, 1],
             "estimate_bias_z_mps": bias[:, 2],
+            self.LEGS_KEY: self.leg_steps / self.steps,
         }
+        return {k: values[k] for k in self.keys}
 
 
 class CommandTracker(FirstEpisodeTracker):
@@ -671,14 +690,16 @@ def evaluate(
     commands: Optional[Sequence[Command]] = None,
     settle_s: float = 0.0,
     velocity_estimator=None,
+    leg_odometry: Optional[odometry.LegOdometry] = None,
 ) -> dict:
     """Play every clip of the env's motion library from t = 0 with K envs each (`summarize`), or on a
     CMG env every one of `commands` from frame 0 with K envs each (`summarize_commands`, the command
     errors from `settle_s` into each episode on: `CommandTracker`); measure first episodes.
     velocity_estimator, given: obs -> base-velocity estimate (N, 3), fed to `env.advance_odometry`
     before every step (`motion.student_odometry = "estimate"`); the result then holds "odometry"
-    (`OdometryTracker`, summarised per row like the metrics). A clip no step would measure (at most
-    0.02 s long) is refused before anything is played (`clip_steps.check_playable`)."""
+    (`OdometryTracker`, summarised per row like the metrics). leg_odometry, given with it
+    (`motion.student_odometry = "legs"`): the estimate checked against the legs' kinematics first. A clip no
+    step would measure (at most 0.02 s long) is refused before anything is played (`clip_steps.check_playable`)."""
     lib = env._motion_lib
     if commands is None:
         check_playable(lib)
@@ -695,7 +716,9 @@ def evaluate(
         env.reset_to_commands(env.all_env_ids, torch.tensor(commands, device=env.device)[row_of_env])
         clip_lengths = lib.get_motion_length(env.all_env_ids)  # the episode length: env i plays "motion" i
     max_steps = int(math.ceil(float(clip_lengths.max()) / env.dt)) + 2  # the longest clip ends before
-    odometry_tracker = None if velocity_estimator is None else OdometryTracker(env.num_envs, env.device)
+    odometry_tracker = (
+        None if velocity_estimator is None else OdometryTracker(env.num_envs, env.device, legs=leg_odometry is not None)
+    )
 
     def observe(env) -> None:
         if odometry_tracker is not None:  # before `tracker` ends this step's episodes
@@ -711,7 +734,11 @@ def evaluate(
                 actions = policy(obs.detach())
                 if odometry_tracker is not None:
                     estimate = velocity_estimator(obs.detach())
-                    odometry_tracker.estimate_given(estimate, env.base_lin_vel, tracker.active)
+                    from_legs = None
+                    if leg_odometry is not None:
+                        estimate = leg_odometry.velocity(env.base_quat, env.dof_pos, estimate)
+                        from_legs = leg_odometry.from_legs
+                    odometry_tracker.estimate_given(estimate, env.base_lin_vel, tracker.active, from_legs)
                     env.advance_odometry(estimate)
             obs, _, _, _, _ = env.step(actions.detach())
             playing = int(tracker.active.sum())
@@ -732,7 +759,7 @@ def evaluate(
         result = summarize(per_env, row_of_env, row_names, files, failures)
     if odometry_tracker is not None:  # no failures: summary, its errors and spread, the rows, the folders
         result["odometry"] = summarize(
-            odometry_tracker.per_env(), row_of_env, row_names, files, keys=OdometryTracker.KEYS
+            odometry_tracker.per_env(), row_of_env, row_names, files, keys=odometry_tracker.keys
         )
     return result
 
@@ -833,7 +860,17 @@ def run_eval(args) -> dict:
         ),
         flush=True,
     )
-    result = evaluate(env, policy, args.num_envs_per_clip, commands, velocity_estimator=velocity_estimator)
+    leg_odometry = None
+    if dead_reckoned and env_cfg.motion.student_odometry == "legs":
+        leg_odometry = odometry.LegOdometry(env.num_envs, env.dt, float(env_cfg.motion.leg_odometry_gate), env.device)
+    result = evaluate(
+        env,
+        policy,
+        args.num_envs_per_clip,
+        commands,
+        velocity_estimator=velocity_estimator,
+        leg_odometry=leg_odometry,
+    )
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -900,10 +937,14 @@ def odometry_lines(odometry: dict) -> str:
     def bias(row: dict) -> str:
         return ", ".join(value(row["estimate_bias_{}_mps".format(axis)], "+") for axis in "xyz")
 
+    legs = OdometryTracker.LEGS_KEY
     lines = [
         "odometry (dead-reckoned): position error at the episode's end {} m (median {} m), "
-        "velocity estimate bias x, y, z {} m/s".format(
-            value(s["odometry_error_m"]), value(None if spread is None else spread["median"]), bias(s)
+        "velocity estimate bias x, y, z {} m/s{}".format(
+            value(s["odometry_error_m"]),
+            value(None if spread is None else spread["median"]),
+            bias(s),
+            "" if legs not in s else "; the legs' velocity on {} of the steps".format(value(s[legs])),
         )
     ]
     for name, group in odometry.get("groups", {}).items():

@@ -82,7 +82,8 @@ def test_sim2sim_clip_reports_the_eval_metrics_of_a_finished_walk(tmp_path, star
 
 def test_policy_settings_take_other_drift_feedback_gains(tmp_path):
     """--drift_feedback_gains: the export's feedback settings with the given gains, on both sides (the env's
-    ref_correction here; the deploy server's in sim2sim_clip); refused for a policy without the feedback."""
+    ref_correction here; the deploy server's in sim2sim_clip), and --leg_odometry's odometry; refused for a
+    policy without the feedback."""
     import json
     import shutil
     from types import SimpleNamespace
@@ -103,6 +104,11 @@ def test_policy_settings_take_other_drift_feedback_gains(tmp_path):
     assert cfg.motion.student_ref_correction and cfg.motion.student_odometry == "estimate"
     with pytest.raises(ValueError, match="has no drift_feedback in its metadata"):
         bench.PolicySettings.of(SHIPPED_POLICY, (2.0, 0.5))
+    # --leg_odometry: the env dead-reckons on the legs too; refused without the feedback
+    bench.PolicySettings.of(tmp_path / "fb.pt", leg_odometry=True).apply(cfg)
+    assert cfg.motion.student_odometry == "legs"
+    with pytest.raises(ValueError, match="--leg_odometry: .* has no drift_feedback"):
+        bench.PolicySettings.of(SHIPPED_POLICY, leg_odometry=True)
 
 
 def test_a_motion_set_with_a_clip_no_step_plays_is_refused_first(tmp_path):

@@ -122,6 +122,23 @@ def test_stale_or_missing_references_and_bad_estimates():
     np.testing.assert_allclose(fb.steer(ref, imu, RefStatus.FRESH), ref, atol=1e-6)
 
 
+class ChosenEstimate:
+    """Test double around a loaded policy: its actions, and a base-velocity estimate the test sets."""
+
+    def __init__(self, policy):
+        self.policy, self.estimate = policy, None
+
+    def __call__(self, obs):
+        return self.policy(obs)
+
+    @property
+    def base_velocity(self):
+        return self.estimate
+
+    def __getattr__(self, name):
+        return getattr(self.policy, name)
+
+
 def test_export_carries_the_estimate_and_the_settings_to_student_step(tmp_path):
     """A student with a base_lin_vel estimator trained with motion.student_ref_correction: the export's
     TorchScript `base_velocity` and ONNX `base_lin_vel` output are the estimator's denormalised estimate
@@ -207,6 +224,39 @@ def test_export_carries_the_estimate_and_the_settings_to_student_step(tmp_path):
     np.testing.assert_allclose(faster_correction, trained_correction * 3.0, rtol=1e-3, atol=1e-6)
     with pytest.raises(ValueError, match="the drift feedback is off"):
         first_correction(drift_feedback_gains=(2.0, 0.5), use_drift_feedback=False)
+
+    # the servers' --leg_odometry: the standing robot's legs say 0 m/s; an estimate within 0.3 m/s of that gives
+    # way to them (nothing dead-reckoned), one beyond is integrated as it is; a restart forgets the step before
+    legs = student_step(leg_odometry=True)
+    assert "dead-reckoned on its velocity estimate and the legs' kinematics" in legs.describe()
+    legs.policy = ChosenEstimate(legs.policy)
+    legs.policy.estimate = np.array([0.2, -0.1, 0.3])
+    for i in range(30):
+        stream(legs, i)
+        assert legs.leg_odometry.from_legs == (i > 0)
+    assert legs.drift_feedback.robot_xy.tolist() == [0.0, 0.0]
+    legs.policy.estimate = np.array([0.5, 0.0, 0.0])
+    for i in range(30, 40):
+        stream(legs, i)
+        assert not legs.leg_odometry.from_legs
+    np.testing.assert_allclose(legs.drift_feedback.robot_xy.numpy(), [10 * 0.02 * 0.5, 0.0], atol=1e-9)
+    legs.restart()
+    legs.policy.estimate = np.array([0.2, 0.0, 0.0])
+    stream(legs, 0)
+    assert not legs.leg_odometry.from_legs
+    with pytest.raises(ValueError, match="no drift feedback to dead-reckon"):
+        student_step(leg_odometry=True, use_drift_feedback=False)
+    # both low-level servers take the flag to their StudentStep
+    from deploy_real import server_low_level_g1_real, server_low_level_g1_sim
+    from deploy_real.real_config import load_real_config
+
+    for server in (server_low_level_g1_sim, server_low_level_g1_real):
+        assert server.build_parser().parse_args(["--leg_odometry"]).leg_odometry
+        assert not server.build_parser().parse_args([]).leg_odometry
+    sim = server_low_level_g1_sim.LowLevelSim(out["jit"], engine="torch", leg_odometry=True)
+    real = server_low_level_g1_real.LowLevelReal(load_real_config(None), out["jit"], engine="torch", leg_odometry=True)
+    assert sim.student.leg_odometry is not None and real.student.leg_odometry is not None
+    assert server_low_level_g1_sim.LowLevelSim(out["jit"], engine="torch").student.leg_odometry is None
 
     save_random_student(tmp_path / "model_4.pt", infos={"set": trained})
     with pytest.raises(ValueError, match="without a state estimator of base_lin_vel"):

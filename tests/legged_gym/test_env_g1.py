@@ -432,6 +432,9 @@ def test_student_odometry_estimate_dead_reckons_from_the_given_velocity():
     cfg.motion.ref_correction.pos_gain, cfg.motion.student_odometry = 1.0, "gps"
     with pytest.raises(ValueError, match="student_odometry = 'gps'"):
         make_env("g1_stu_rl", cfg)
+    cfg.motion.student_odometry, cfg.motion.leg_odometry_gate = "legs", 0.0
+    with pytest.raises(ValueError, match="leg_odometry_gate = 0.0: expected > 0"):
+        make_env("g1_stu_rl", cfg)
 
 
 def test_drift_feedback_steers_the_observed_and_rewarded_reference_velocity():

@@ -478,6 +478,37 @@ def test_evaluate_reports_a_dead_reckoned_students_odometry(short_motions, tmp_p
     assert "odometry" not in evaluate(env, zero, 1)
 
 
+def test_evaluate_with_leg_odometry_takes_the_legs_velocity_within_the_gate(short_motions):
+    """motion.student_odometry = "legs": an estimate 0.2 m/s off the simulator's base velocity lies within the
+    gate of the standing robot's legs, whose velocity replaces it on (nearly) every step, so the
+    dead-reckoned position stays close where the estimate alone carries it 0.2 m/s x the time played; one
+    0.5 m/s off lies beyond the gate and is integrated as it is. eval.json reports the share of steps."""
+    from legged_gym.envs.mdp.odometry import LegOdometry
+    from legged_gym.scripts.eval import OdometryTracker, evaluate, odometry_lines
+
+    zero = lambda obs: torch.zeros(obs.shape[0], 23)  # noqa: E731
+    for offset, legs_expected in ((0.2, True), (0.5, False)):
+        env = make_eval_env(short_motions, "g1_stu_rl", dead_reckoned_student)
+        added = torch.tensor([offset, 0.0, 0.0])
+        legs = LegOdometry(env.num_envs, env.dt, 0.3, env.device)
+        result = evaluate(
+            env, zero, 1, velocity_estimator=lambda obs, env=env: env.base_lin_vel + added, leg_odometry=legs
+        )
+        odometry = result["odometry"]
+        assert set(odometry["summary"]) == set(OdometryTracker.KEYS) | {OdometryTracker.LEGS_KEY}
+        assert "the legs' velocity on" in odometry_lines(odometry).splitlines()[0]
+        for row, clip in zip(odometry["clips"], result["clips"]):
+            played = clip["completion"] * CLIP_SECONDS
+            if legs_expected:
+                assert row[OdometryTracker.LEGS_KEY] > 0.9  # all but the first step and a foot's shuffle
+                assert abs(row["estimate_bias_x_mps"]) < 0.05 and row["odometry_error_m"] < 0.2 * played / 4
+            else:
+                assert row[OdometryTracker.LEGS_KEY] == 0.0
+                assert row["estimate_bias_x_mps"] == pytest.approx(offset, abs=1e-5)
+                assert row["odometry_error_m"] == pytest.approx(offset * played, rel=0.05)
+        del env
+
+
 def test_odometry_tracker_keeps_each_first_episodes_last_error_and_mean_bias():
     """Pure tracker: the bias is the mean estimate error over the steps an env was active; the position
     error is the one of its first episode's last step (a non-finite one keeps the step before's); an

@@ -314,6 +314,15 @@ def test_a_student_with_the_drift_feedback_is_evaluated_with_dead_reckoning(
         assert from_export[key] == pytest.approx(summaries["estimate"][key], rel=1e-3, abs=1e-4), key
     # dead-reckoned there too (on this standing clip the drift alone may come within 1e-4 m of the simulator's)
     assert export_result["odometry"]["summary"]["odometry_error_m"] == pytest.approx(dead_reckoned_error, rel=1e-3)
+    # motion.student_odometry=legs: the export's estimate checked against the legs' kinematics (the standing
+    # robot's legs say about 0, what the untrained estimate hardly does), their share reported
+    legs_dir = tmp_path / "legs_jit"
+    legs = ["--set", "motion.student_odometry=legs"]
+    out = run(base + estimator + ["--exptid", "pytest_feedback", "--use_jit", "--out", str(legs_dir)] + legs, logs, cwd)
+    assert "the legs' velocity on" in out.stdout
+    legs_odometry = json.loads((legs_dir / "eval.json").read_text())["odometry"]["summary"]
+    assert 0.0 < legs_odometry["leg_velocity_share"] <= 1.0
+    assert legs_odometry["odometry_error_m"] != pytest.approx(dead_reckoned_error, rel=1e-3)
     # the same export without its --set items repeated: eval.py adopts them from its metadata (the feedback and
     # its gains), dead-reckons with its estimate, and gets the same numbers
     bare = base[: base.index("--rand") + 2]

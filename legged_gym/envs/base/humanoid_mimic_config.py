@@ -13,6 +13,7 @@ from typing import Optional, Union
 
 from legged_gym.envs.base.base_config import BaseConfig
 from legged_gym.envs.mdp import observations as obs_terms
+from legged_gym.envs.mdp import odometry
 from legged_gym.envs.mdp import randomization as rand_terms
 from legged_gym.envs.mdp.layout import LAYOUT
 from legged_gym.simulator.base import DECIMATION, PHYSICS_DT
@@ -234,9 +235,12 @@ class HumanoidMimicCfg(BaseConfig):
         # the block's root velocities steered towards the reference root, as the teacher's are. The
         # robot's position comes from the simulator (student_odometry = "simulator"; training) or is
         # dead-reckoned from a velocity estimate given every step (student_odometry = "estimate":
-        # what a robot can do; legged_gym/envs/mdp/odometry.py, eval.py --set motion.student_odometry=estimate).
+        # what a robot can do; legged_gym/envs/mdp/odometry.py, eval.py --set motion.student_odometry=estimate),
+        # or from the legs' kinematics where they agree with that estimate within leg_odometry_gate m/s, the
+        # estimate elsewhere (student_odometry = "legs": odometry.LegOdometry; the deploy servers' --leg_odometry).
         student_ref_correction = False
         student_odometry = "simulator"
+        leg_odometry_gate = odometry.LEG_ODOMETRY_GATE
 
         class ref_correction:
             # Drift feedback (not in TWIST; legged_gym/envs/mdp/drift_feedback.py): the reference root

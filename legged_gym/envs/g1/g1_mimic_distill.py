@@ -16,6 +16,7 @@ import torch
 
 from legged_gym.envs.base.humanoid_mimic import HumanoidMimic
 from legged_gym.envs.mdp import observations as obs_terms
+from legged_gym.envs.mdp import odometry
 from legged_gym.envs.mdp import symmetry
 from legged_gym.envs.mdp.layout import OBS_TYPES, ObsLayout
 from pose.g1_model import load_g1
@@ -65,7 +66,7 @@ def check_obs_cfg(cfg) -> ObsLayout:
 def check_ref_block_cfg(cfg) -> None:
     """The reference-block options that need another: raise ValueError naming it.
     motion.relative_ref_yaw_unwrap only shapes the relative yaw; motion.student_ref_correction uses the
-    gains of motion.ref_correction; motion.student_odometry is "simulator" or "estimate"."""
+    gains of motion.ref_correction; motion.student_odometry is one of odometry.ODOMETRY_SOURCES."""
     m = cfg.motion
     if m.relative_ref_yaw_unwrap and not m.relative_ref_yaw:
         raise ValueError(
@@ -78,10 +79,12 @@ def check_ref_block_cfg(cfg) -> None:
             "motion.student_ref_correction = True needs the drift feedback's gains "
             "(motion.ref_correction.pos_gain / yaw_gain, both 0 here)"
         )
-    if m.student_odometry not in ("simulator", "estimate"):
+    if m.student_odometry not in odometry.ODOMETRY_SOURCES:
         raise ValueError(
-            'motion.student_odometry = {!r}: expected "simulator" or "estimate"'.format(m.student_odometry)
+            "motion.student_odometry = {!r}: expected one of {}".format(m.student_odometry, odometry.ODOMETRY_SOURCES)
         )
+    if not float(m.leg_odometry_gate) > 0.0:
+        raise ValueError("motion.leg_odometry_gate = {!r}: expected > 0 m/s".format(m.leg_odometry_gate))
 
 
 class G1MimicDistill(HumanoidMimic):
