@@ -844,14 +844,29 @@ def test_eval_compare_averages_several_results_joined_by_plus(tmp_path, capsys):
         assert message in str(e.value)
 
 
+RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
+
+
+def assert_paired_from_rows(path, expected, this_sources, other_sources, keys):
+    """eval_compare's paired differences of `this_sources` against `other_sources` (FILE:RUN, joined by "+"
+    for a mean) give the committed comparison `expected` on `keys`, over the 87 clips."""
+    from legged_gym.scripts import eval_compare, eval_report
+
+    this = eval_compare.read_sources("+".join("{}:{}".format(path, run) for run in this_sources), "THIS")
+    other = eval_compare.read_sources("+".join("{}:{}".format(path, run) for run in other_sources), "OTHER")
+    paired = eval_report.paired_differences(this, other)
+    assert paired["rows"] == 87
+    for key in keys:
+        got = paired["metrics"][key]
+        assert got["mean"] == pytest.approx(expected[key]["mean"], rel=1e-3, abs=1e-5)
+        assert got["standard_error"] == pytest.approx(expected[key]["standard_error"], rel=1e-2)
+
+
 def test_committed_paired_comparisons_come_again_from_their_runs():
     """The paired comparisons of bench/results/student_feedback_gains_and_estimator_mirror_10min_h100_2026-12-06.json
     (computed with numpy from the evaluations when the file was written) come again from its runs' per-clip
     rows through eval_compare's "+" means: each checkpoint set's mean against the other's."""
-    from legged_gym.scripts import eval_compare, eval_report
-
-    path = Path(__file__).resolve().parents[2] / "bench" / "results"
-    path = path / "student_feedback_gains_and_estimator_mirror_10min_h100_2026-12-06.json"
+    path = RESULTS / "student_feedback_gains_and_estimator_mirror_10min_h100_2026-12-06.json"
     data = json.loads(path.read_text())
     cases = {
         "G_played_2_minus_A_played_1_last_four": (
@@ -866,16 +881,39 @@ def test_committed_paired_comparisons_come_again_from_their_runs():
     for comparison, (this_run, other_run) in cases.items():
         expected = data["paired_per_clip"][comparison]
         this_its, other_its = expected["checkpoints"]
-        this, other = (
-            eval_compare.read_sources("+".join("{}:{}".format(path, run.format(c)) for c in its), flag)
-            for run, its, flag in ((this_run, this_its, "THIS"), (other_run, other_its, "OTHER"))
+        assert_paired_from_rows(
+            path,
+            expected,
+            [this_run.format(c) for c in this_its],
+            [other_run.format(c) for c in other_its],
+            ("root_drift_m", "mpkpe_local_mm", "success_rate"),
         )
-        paired = eval_report.paired_differences(this, other)
-        assert paired["rows"] == 87
-        for key in ("root_drift_m", "mpkpe_local_mm", "success_rate"):
-            got = paired["metrics"][key]
-            assert got["mean"] == pytest.approx(expected[key]["mean"], rel=1e-4, abs=1e-5)
-            assert got["standard_error"] == pytest.approx(expected[key]["standard_error"], rel=1e-3)
+
+
+def test_committed_leg_odometry_comparisons_come_again_from_their_runs():
+    """bench/results/student_leg_odometry_cpu_2026-12-07.json: its paired comparisons (numpy when the file was
+    written) come again from the runs' per-clip rows through eval_compare, and the odometry error's from its
+    `odometry_clips` rows."""
+    path = RESULTS / "student_leg_odometry_cpu_2026-12-07.json"
+    data = json.loads(path.read_text())
+    cases = {
+        "A_legs_minus_estimate": ("student_A_511_dead_reckoned_legs", "student_A_511_dead_reckoned_estimate"),
+        "B_legs_minus_simulator_position": ("student_B_755_dead_reckoned_legs", "student_B_755_simulator_position"),
+        "A_gains_2_legs_minus_teacher_gains_1": ("student_A_511_gains_2_dead_reckoned_legs", "teacher_T_gains_1"),
+    }
+    for comparison, (this_run, other_run) in cases.items():
+        expected = data["paired_per_clip"][comparison]
+        assert_paired_from_rows(
+            path, expected, [this_run], [other_run], ("root_drift_m", "mpkpe_global_mm", "success_rate")
+        )
+    runs = {run["name"]: run for run in data["runs"]}
+    this_run, other_run = cases["A_legs_minus_estimate"]
+    error = [
+        np.array([row["odometry_error_m"] for row in runs[run]["odometry_clips"]]) for run in (this_run, other_run)
+    ]
+    assert float((error[0] - error[1]).mean()) == pytest.approx(
+        data["paired_per_clip"]["A_legs_minus_estimate"]["odometry_error_m"]["mean"], abs=1e-4
+    )
 
 
 def standing_clip(frames, fps):
