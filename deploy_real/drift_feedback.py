@@ -114,17 +114,10 @@ class RobotLegOdometry:
 
         quat = np.array([[0.0, 0.0, 0.0, 1.0]], dtype=np.float32)
         dof_pos = np.asarray(load_g1().default_dof_pos, dtype=np.float32)[None]
-        self._points = geometry.foot_of.shape[0]
-        before = (
-            1e-3
-            + step(  # the check's example: a stance point that moved 1 mm, a velocity near the legs'
-                *(
-                    torch.from_numpy(a)
-                    for a in (quat, dof_pos, np.zeros((1, 3), np.float32), self._empty(), np.ones(1, np.float32))
-                )
-            )[1].numpy()
-        )
-        example = (quat, dof_pos, np.full((1, 3), -0.04, np.float32), before.astype(np.float32), np.ones(1, np.float32))
+        sole = geometry.foot_fixed_sole_points(torch.zeros(1, 3), torch.from_numpy(quat), torch.from_numpy(dof_pos))
+        self._points = sole.shape[1]
+        # the start-up check's example: the stance point moved 1 mm over the step, an estimate near the legs'
+        example = (quat, dof_pos, np.full((1, 3), -0.04, np.float32), sole.numpy() + 1e-3, np.ones(1, np.float32))
         self._step = CpuFunction(
             step,
             example,
