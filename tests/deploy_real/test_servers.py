@@ -103,11 +103,19 @@ def test_low_level_starts_a_private_redis_that_the_high_level_finds(redis_port, 
 
 def test_high_level_first_then_low_level(redis_port, tmp_path):
     """The other start-up order: the high-level server starts the private Redis and streams; the low-level
-    server joins later, stands, then follows the stream."""
+    server joins later, stands, then follows the stream. The stream loops the standing clip: where a loop over
+    the whole set stands when the low-level server joins depends on the machine's speed, and the shipped
+    student can fall joining the squat."""
+    from pose.synth import default_motion_file
+
     url = "redis://127.0.0.1:{}/0".format(redis_port)
     summary = tmp_path / "low.json"
+    stand = default_motion_file().parent / "stand.pkl"
     high, high_log = start_server(
-        HIGH_LEVEL, ["--redis_url", url, "--loop", "--duration", 60], tmp_path, tmp_path / "high.log"
+        HIGH_LEVEL,
+        ["--redis_url", url, "--motion_file", stand, "--loop", "--duration", 60],
+        tmp_path,
+        tmp_path / "high.log",
     )
     try:
         wait_for(lambda: (meta_seq(redis_port) or 0) > 10, 60, "the high-level stream")
