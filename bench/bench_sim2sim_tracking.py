@@ -145,17 +145,10 @@ class PolicySettings(NamedTuple):
             for key, value in self.drift_feedback.items():
                 setattr(cfg.motion.ref_correction, key, value)
 
-    def odometry(self, policy, env):
-        """obs -> the velocity to dead-reckon on for `env.advance_odometry`, or None: a TorchScript student's
-        base-velocity estimate, with `leg_odometry` checked against env's legs (`odometry.LegOdometry`)."""
-        from legged_gym.envs.mdp.odometry import LegOdometry
-
-        if self.drift_feedback is None:
-            return None
-        if not self.leg_odometry:
-            return policy.base_velocity
-        legs = LegOdometry(env.num_envs, env.dt, float(env.cfg.motion.leg_odometry_gate), env.device)
-        return lambda obs: legs.velocity(env.base_quat, env.dof_pos, policy.base_velocity(obs))
+    def velocity_estimator(self, policy):
+        """obs -> the base velocity the feedback dead-reckons on (`odometry.DeadReckoning`, which checks it
+        against the legs where `apply` set that), or None without the feedback: a TorchScript student's estimate."""
+        return None if self.drift_feedback is None else policy.base_velocity
 
 
 def reference(lib, ids: torch.Tensor, times: torch.Tensor, key_idx):
@@ -250,11 +243,12 @@ def training_sim_eval(policy_path, motion_file, device: str, settings: PolicySet
     cfg.motion.motion_file = motion_file
     env = task_registry.get("g1_stu_rl").env_class(cfg, device, True)
     policy = torch.jit.load(str(policy_path), map_location=env.device).eval()
-    return evaluate(env, policy, 1, velocity_estimator=settings.odometry(policy, env))["clips"]
+    return evaluate(env, policy, 1, velocity_estimator=settings.velocity_estimator(policy))["clips"]
 
 
 def training_sim(policy_path, motion_file, clips, device: str, key_idx, settings: PolicySettings) -> list:
     from legged_gym.envs.mdp.clip_steps import clip_step_times
+    from legged_gym.envs.mdp.odometry import DeadReckoning
     from legged_gym.envs import task_registry
     from legged_gym.envs.base.humanoid_mimic_config import disable_randomization, set_play_cfg
 
@@ -276,12 +270,13 @@ def training_sim(policy_path, motion_file, clips, device: str, key_idx, settings
     # the env ends an episode when the clip ends (motion_end): the steps before are those sim2sim streams
     played = np.array([len(clip_step_times(length)) for length in lib.get_motion_length(ids).tolist()])
     score = Score(len(clips), played)
-    odometry = settings.odometry(policy, env)
+    estimator = settings.velocity_estimator(policy)
+    reckoning = None if estimator is None else DeadReckoning(env, estimator)
     for k in range(int(played.max())):
         with torch.inference_mode():
             actions = policy(env.obs_buf)
-            if odometry is not None:
-                env.advance_odometry(odometry(env.obs_buf))
+            if reckoning is not None:
+                reckoning.advance(env.obs_buf)
         env.step(actions)
         r = reference(lib, ids, env._get_motion_times(), key_idx)
         metrics = step_metrics(

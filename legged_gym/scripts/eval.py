@@ -690,15 +690,14 @@ def evaluate(
     commands: Optional[Sequence[Command]] = None,
     settle_s: float = 0.0,
     velocity_estimator=None,
-    leg_odometry: Optional[odometry.LegOdometry] = None,
 ) -> dict:
     """Play every clip of the env's motion library from t = 0 with K envs each (`summarize`), or on a
     CMG env every one of `commands` from frame 0 with K envs each (`summarize_commands`, the command
     errors from `settle_s` into each episode on: `CommandTracker`); measure first episodes.
     velocity_estimator, given: obs -> base-velocity estimate (N, 3), fed to `env.advance_odometry`
-    before every step (`motion.student_odometry = "estimate"`); the result then holds "odometry"
-    (`OdometryTracker`, summarised per row like the metrics). leg_odometry, given with it
-    (`motion.student_odometry = "legs"`): the estimate checked against the legs' kinematics first. A clip no
+    before every step (`odometry.DeadReckoning`: checked against the legs' kinematics first where the env's
+    `motion.student_odometry` is "legs"); the result then holds "odometry" (`OdometryTracker`, summarised
+    per row like the metrics). A clip no
     step would measure (at most 0.02 s long) is refused before anything is played (`clip_steps.check_playable`)."""
     lib = env._motion_lib
     if commands is None:
@@ -716,8 +715,9 @@ def evaluate(
         env.reset_to_commands(env.all_env_ids, torch.tensor(commands, device=env.device)[row_of_env])
         clip_lengths = lib.get_motion_length(env.all_env_ids)  # the episode length: env i plays "motion" i
     max_steps = int(math.ceil(float(clip_lengths.max()) / env.dt)) + 2  # the longest clip ends before
+    reckoning = None if velocity_estimator is None else odometry.DeadReckoning(env, velocity_estimator)
     odometry_tracker = (
-        None if velocity_estimator is None else OdometryTracker(env.num_envs, env.device, legs=leg_odometry is not None)
+        None if reckoning is None else OdometryTracker(env.num_envs, env.device, legs=reckoning.legs is not None)
     )
 
     def observe(env) -> None:
@@ -732,14 +732,9 @@ def evaluate(
         for _ in range(max_steps):
             with torch.no_grad():
                 actions = policy(obs.detach())
-                if odometry_tracker is not None:
-                    estimate = velocity_estimator(obs.detach())
-                    from_legs = None
-                    if leg_odometry is not None:
-                        estimate = leg_odometry.velocity(env.base_quat, env.dof_pos, estimate)
-                        from_legs = leg_odometry.from_legs
-                    odometry_tracker.estimate_given(estimate, env.base_lin_vel, tracker.active, from_legs)
-                    env.advance_odometry(estimate)
+                if reckoning is not None and odometry_tracker is not None:
+                    estimate = reckoning.advance(obs.detach())
+                    odometry_tracker.estimate_given(estimate, env.base_lin_vel, tracker.active, reckoning.from_legs)
             obs, _, _, _, _ = env.step(actions.detach())
             playing = int(tracker.active.sum())
             progress.set_postfix_str("{}/{} envs in their first episode".format(playing, env.num_envs), refresh=False)
@@ -860,17 +855,7 @@ def run_eval(args) -> dict:
         ),
         flush=True,
     )
-    leg_odometry = None
-    if dead_reckoned and env_cfg.motion.student_odometry == "legs":
-        leg_odometry = odometry.LegOdometry(env.num_envs, env.dt, float(env_cfg.motion.leg_odometry_gate), env.device)
-    result = evaluate(
-        env,
-        policy,
-        args.num_envs_per_clip,
-        commands,
-        velocity_estimator=velocity_estimator,
-        leg_odometry=leg_odometry,
-    )
+    result = evaluate(env, policy, args.num_envs_per_clip, commands, velocity_estimator=velocity_estimator)
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -478,22 +478,24 @@ def test_evaluate_reports_a_dead_reckoned_students_odometry(short_motions, tmp_p
     assert "odometry" not in evaluate(env, zero, 1)
 
 
+def dead_reckoned_on_legs(env_cfg):
+    dead_reckoned_student(env_cfg)
+    env_cfg.motion.student_odometry = "legs"
+    env_cfg.motion.leg_odometry_gate = 0.3
+
+
 def test_evaluate_with_leg_odometry_takes_the_legs_velocity_within_the_gate(short_motions):
-    """motion.student_odometry = "legs": an estimate 0.2 m/s off the simulator's base velocity lies within the
-    gate of the standing robot's legs, whose velocity replaces it on (nearly) every step, so the
-    dead-reckoned position stays close where the estimate alone carries it 0.2 m/s x the time played; one
+    """motion.student_odometry = "legs" (gate 0.3 m/s): an estimate 0.2 m/s off the simulator's base velocity
+    lies within the gate of the standing robot's legs, whose velocity replaces it on (nearly) every step, so
+    the dead-reckoned position stays close where the estimate alone carries it 0.2 m/s x the time played; one
     0.5 m/s off lies beyond the gate and is integrated as it is. eval.json reports the share of steps."""
-    from legged_gym.envs.mdp.odometry import LegOdometry
     from legged_gym.scripts.eval import OdometryTracker, evaluate, odometry_lines
 
     zero = lambda obs: torch.zeros(obs.shape[0], 23)  # noqa: E731
     for offset, legs_expected in ((0.2, True), (0.5, False)):
-        env = make_eval_env(short_motions, "g1_stu_rl", dead_reckoned_student)
+        env = make_eval_env(short_motions, "g1_stu_rl", dead_reckoned_on_legs)
         added = torch.tensor([offset, 0.0, 0.0])
-        legs = LegOdometry(env.num_envs, env.dt, 0.3, env.device)
-        result = evaluate(
-            env, zero, 1, velocity_estimator=lambda obs, env=env: env.base_lin_vel + added, leg_odometry=legs
-        )
+        result = evaluate(env, zero, 1, velocity_estimator=lambda obs, env=env: env.base_lin_vel + added)
         odometry = result["odometry"]
         assert set(odometry["summary"]) == set(OdometryTracker.KEYS) | {OdometryTracker.LEGS_KEY}
         assert "the legs' velocity on" in odometry_lines(odometry).splitlines()[0]

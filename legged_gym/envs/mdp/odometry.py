@@ -11,7 +11,7 @@ started where the robot starts its reference (the reference is placed there: doc
 The error of such an estimate grows with time; `legged_gym/scripts/eval.py --set
 motion.student_odometry=estimate` measures what it costs (docs/rewards_and_terminations.md#drift-feedback).
 `LegOdometry` (`motion.student_odometry = "legs"`) takes the velocity from the legs' kinematics where a foot
-stands, and the estimate elsewhere.
+stands, and the estimate elsewhere. `DeadReckoning` feeds an env the velocity its config asks for, every step.
 """
 
 from __future__ import annotations
@@ -113,4 +113,29 @@ class LegOdometry:
             self._valid,
         )
         self.from_legs = from_legs > 0.5
+        return velocity
+
+
+class DeadReckoning:
+    """The velocity a dead-reckoned student's feedback integrates (`from_estimate`), given to `env` every step:
+    `estimator(obs)` (N, 3), checked against the legs' kinematics first where `env.cfg.motion.student_odometry`
+    is "legs" (`LegOdometry` with `motion.leg_odometry_gate`; `from_legs` then says which envs took the legs')."""
+
+    def __init__(self, env, estimator) -> None:
+        self.env, self.estimator = env, estimator
+        motion = env.cfg.motion
+        self.legs: Optional[LegOdometry] = None
+        if motion.student_odometry == "legs":
+            self.legs = LegOdometry(env.num_envs, env.dt, float(motion.leg_odometry_gate), env.device)
+
+    @property
+    def from_legs(self) -> Optional[torch.Tensor]:
+        return None if self.legs is None else self.legs.from_legs
+
+    def advance(self, obs: torch.Tensor) -> torch.Tensor:
+        """`env.advance_odometry` with this step's velocity (N, 3), which it returns."""
+        velocity = self.estimator(obs)
+        if self.legs is not None:
+            velocity = self.legs.velocity(self.env.base_quat, self.env.dof_pos, velocity)
+        self.env.advance_odometry(velocity)
         return velocity
