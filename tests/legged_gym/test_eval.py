@@ -902,6 +902,11 @@ def test_committed_leg_odometry_comparisons_come_again_from_their_runs():
         "A_legs_minus_estimate": ("student_A_511_dead_reckoned_legs", "student_A_511_dead_reckoned_estimate"),
         "B_legs_minus_simulator_position": ("student_B_755_dead_reckoned_legs", "student_B_755_simulator_position"),
         "A_gains_2_legs_minus_teacher_gains_1": ("student_A_511_gains_2_dead_reckoned_legs", "teacher_T_gains_1"),
+        "B_gains_2_legs_minus_teacher_gains_2": ("student_B_755_gains_2_dead_reckoned_legs", "teacher_T_gains_2"),
+        "A_gains_2_legs_gate_0.2_minus_gate_0.3": (
+            "student_A_511_gains_2_dead_reckoned_legs_gate_0.2",
+            "student_A_511_gains_2_dead_reckoned_legs",
+        ),
     }
     for comparison, (this_run, other_run) in cases.items():
         expected = data["paired_per_clip"][comparison]
@@ -909,13 +914,13 @@ def test_committed_leg_odometry_comparisons_come_again_from_their_runs():
             path, expected, [this_run], [other_run], ("root_drift_m", "mpkpe_global_mm", "success_rate")
         )
     runs = {run["name"]: run for run in data["runs"]}
-    this_run, other_run = cases["A_legs_minus_estimate"]
-    error = [
-        np.array([row["odometry_error_m"] for row in runs[run]["odometry_clips"]]) for run in (this_run, other_run)
-    ]
-    assert float((error[0] - error[1]).mean()) == pytest.approx(
-        data["paired_per_clip"]["A_legs_minus_estimate"]["odometry_error_m"]["mean"], abs=1e-4
-    )
+    for comparison in ("A_legs_minus_estimate", "A_gains_2_legs_gate_0.2_minus_gate_0.3"):
+        error = [
+            np.array([row["odometry_error_m"] for row in runs[run]["odometry_clips"]]) for run in cases[comparison]
+        ]
+        assert float((error[0] - error[1]).mean()) == pytest.approx(
+            data["paired_per_clip"][comparison]["odometry_error_m"]["mean"], abs=1e-4
+        )
 
 
 def standing_clip(frames, fps):
