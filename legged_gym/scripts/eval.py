@@ -697,8 +697,8 @@ def evaluate(
     velocity_estimator, given: obs -> base-velocity estimate (N, 3), fed to `env.advance_odometry`
     before every step (`odometry.DeadReckoning`: checked against the legs' kinematics first where the env's
     `motion.student_odometry` is "legs"); the result then holds "odometry" (`OdometryTracker`, summarised
-    per row like the metrics). A clip no
-    step would measure (at most 0.02 s long) is refused before anything is played (`clip_steps.check_playable`)."""
+    per row like the metrics). A clip no step would measure (at most 0.02 s long) is refused before
+    anything is played (`clip_steps.check_playable`)."""
     lib = env._motion_lib
     if commands is None:
         check_playable(lib)
