@@ -92,6 +92,12 @@ estimate's mean error against the simulator's base-frame velocity over the episo
 up): a bias that dead reckoning integrates, where the estimate's zero-mean noise largely cancels; with
 `legs` also `leg_velocity_share`, the share of the steps that took the legs' velocity.
 
+--true_estimate (a student with a state estimator, `policy.estimator_fields`; not with --use_jit): its actor
+reads the simulator's values of what the estimator estimates, from the env's privileged observation of the
+same step, instead of the estimate (`OnPolicyRunnerMimic.get_inference_policy_reading_truth`): how much of a
+student's error its estimate costs. The dead-reckoned feedback still integrates the estimate. A diagnostic:
+a robot has no such values. eval.json records it as "true_estimate".
+
 CMG tasks (`g1_cmg_*`, `g1_stu_rl_cmg_*`: env `G1MimicCMG`) generate their references from velocity
 commands, so the rows are commands instead of clips (--motion_file is refused): --commands
 "vx,vy,wz;vx,vy,wz;..." (m/s, m/s, rad/s, heading frame; a command outside the task's band
@@ -776,6 +782,16 @@ def base_velocity_estimator(runner, device):
     return lambda obs: estimate(obs).index_select(-1, index)
 
 
+def truth_reading_policy(runner, env):
+    """obs -> action of a student whose actor reads the simulator's values of what its state estimator
+    estimates (the env's privileged obs of the same step) in place of the estimate (--true_estimate)."""
+    try:
+        reading = runner.get_inference_policy_reading_truth(env.device)
+    except ValueError as e:
+        raise UsageError("--true_estimate: {}".format(e)) from e
+    return lambda obs: reading(obs, env.get_privileged_observations())
+
+
 def exported_base_velocity(model):
     """obs -> the base-velocity estimate of an exported student (its TorchScript method `base_velocity`,
     legged_gym/scripts/save_jit_stu_rlbc.py), the one the deploy servers dead-reckon with."""
@@ -789,6 +805,8 @@ def exported_base_velocity(model):
 
 def run_eval(args) -> dict:
     require_model_args(args)
+    if args.true_estimate and args.use_jit:
+        raise UsageError("--true_estimate: needs a checkpoint (--exptid); an exported model reads its own estimate")
     if not args.out:
         raise UsageError("--out DIR is required (eval.json and eval.png are written there)")
     if args.num_envs_per_clip < 1:
@@ -832,10 +850,11 @@ def run_eval(args) -> dict:
     env, env_cfg = task_registry.make_env(name=args.task, args=args, env_cfg=env_cfg)
     dead_reckoned = odometry.from_estimate(env_cfg.motion)  # with the model's adopted settings (make_env)
     velocity_estimator = None
-    if dead_reckoned and not args.use_jit:
+    if (dead_reckoned or args.true_estimate) and not args.use_jit:
         runner = checkpoint_runner(env, args)
-        policy = runner.get_inference_policy(env.device)
-        velocity_estimator = base_velocity_estimator(runner, env.device)
+        policy = truth_reading_policy(runner, env) if args.true_estimate else runner.get_inference_policy(env.device)
+        if dead_reckoned:
+            velocity_estimator = base_velocity_estimator(runner, env.device)
     else:
         policy = load_policy(env, args)
         if dead_reckoned:
@@ -882,6 +901,7 @@ def run_eval(args) -> dict:
             "task": args.task,
             "settings": list(args.overrides or []),  # the --set items played with, the model's adopted ones first
             "rand": args.rand,
+            "true_estimate": bool(args.true_estimate),
             **source,
             "num_envs_per_clip": args.num_envs_per_clip,
             "sim": args.sim,
@@ -960,6 +980,12 @@ def parser():
         choices=RAND_MODES,
         default="play",
         help="randomisation: none (all off), play (play-mode overrides), train (training config)",
+    )
+    p.add_argument(
+        "--true_estimate",
+        action="store_true",
+        help="a student with a state estimator: its actor reads the simulator's values of what it estimates "
+        "instead of the estimate (what the estimate costs; the dead reckoning still integrates the estimate)",
     )
     p.add_argument("--out", default=None, help="folder of eval.json and eval.png")
     p.add_argument("--compare", default=None, help="folder of another eval.json to compare with")

@@ -212,7 +212,10 @@ class EstimatingActor(nn.Module):
         self.policy = policy
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        estimate = self.estimator(obs).detach()
+        return self.read(obs, self.estimator(obs).detach())
+
+    def read(self, obs: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
+        """The action mean from `obs` and a given `estimate` (in `forward` the estimator's own)."""
         return self.policy(torch.cat([obs, estimate], dim=-1))
 
 
@@ -336,6 +339,12 @@ class ActorCriticMimic(nn.Module):
         normalised) from `observations` (as the actor reads them): (B, len(estimator_target))."""
         assert isinstance(self.actor, EstimatingActor), "estimate needs estimator_target"
         return self.actor.estimator(observations)
+
+    def act_with_estimate(self, observations: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
+        """Action mean from `observations` and a given `estimate` of the critic obs' entries
+        `estimator_target` (normalised, as `estimate` gives them) in place of the estimator's own."""
+        assert isinstance(self.actor, EstimatingActor), "act_with_estimate needs estimator_target"
+        return self.actor.read(observations, estimate)
 
     def estimator_error(self, observations: torch.Tensor, critic_observations: torch.Tensor) -> torch.Tensor:
         """The actor's estimate from `observations` minus the critic obs' entries `estimator_target` (the

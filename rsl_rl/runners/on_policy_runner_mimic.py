@@ -541,6 +541,29 @@ class OnPolicyRunnerMimic:
 
         return policy
 
+    def get_inference_policy_reading_truth(self, device=None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """(obs, critic obs) -> action mean of a student whose actor reads, in place of its state estimate,
+        the critic obs' entries its estimator regresses (`estimator_target`, normalised as the estimator
+        learns them): the policy as a perfect estimator would leave it. A diagnostic of what the estimate
+        costs (eval.py --true_estimate); a robot has no such values."""
+        actor_critic = self.alg.actor_critic
+        if actor_critic.estimator_target is None:
+            raise ValueError("this policy has no state estimator (train config policy.estimator_fields is empty)")
+        self.alg.test_mode()
+        normalizer, critic_normalizer = self.normalizer, self._critic_obs_normalizer
+        if device is not None:
+            actor_critic.to(device)
+            normalizer.to(device)
+            critic_normalizer.to(device)
+        index = torch.tensor(actor_critic.estimator_target, device=critic_normalizer.mean.device)
+
+        def policy(obs: torch.Tensor, critic_obs: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                truth = critic_normalizer.normalize(critic_obs).index_select(-1, index)
+                return actor_critic.act_with_estimate(normalizer.normalize(obs), truth)
+
+        return policy
+
     def get_inference_estimator(self, device=None) -> Callable[[torch.Tensor], torch.Tensor]:
         """obs -> the actor's state estimate (B, len(estimator_target)) in the units of the critic obs'
         entries it estimates: the estimator reads the normalised obs and regresses the normalised

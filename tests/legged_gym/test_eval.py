@@ -328,6 +328,46 @@ def test_eval_usage_errors(logs, tmp_path):
     assert out.returncode == 1 and "--compare" in out.stderr
 
 
+def test_true_estimate_needs_a_checkpoint_with_a_state_estimator(logs, tmp_path):
+    """--true_estimate: refused with an exported model (which reads its own estimate) before anything is
+    built, and for a checkpoint without a state estimator (the runner's ValueError as a usage error); the
+    actor is given the env's privileged observation of the moment it acts."""
+    from legged_gym.gym_utils.helpers import UsageError
+    from legged_gym.scripts.eval import truth_reading_policy
+
+    out = run(
+        [sys.executable, str(REPO_ROOT / "legged_gym/scripts/eval.py"), "--policy_path", str(tmp_path / "x.pt")]
+        + ["--true_estimate", "--device", "cpu", "--sim", "mjwarp", "--out", str(tmp_path)],
+        logs,
+        check=False,
+    )
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "--true_estimate: needs a checkpoint" in out.stderr.strip().splitlines()[-1], out.stderr
+
+    class Runner:
+        def __init__(self, has_estimator):
+            self.has_estimator = has_estimator
+
+        def get_inference_policy_reading_truth(self, device):
+            if not self.has_estimator:
+                raise ValueError("this policy has no state estimator")
+            return lambda obs, critic_obs: obs + critic_obs
+
+    class Env:
+        device = "cpu"
+        privileged = torch.zeros(2, 3)
+
+        def get_privileged_observations(self):
+            return self.privileged
+
+    env = Env()
+    policy = truth_reading_policy(Runner(True), env)
+    env.privileged = torch.full((2, 3), 5.0)  # the observation of the step the policy acts on
+    torch.testing.assert_close(policy(torch.ones(2, 3)), torch.full((2, 3), 6.0))
+    with pytest.raises(UsageError, match="--true_estimate: this policy has no state estimator"):
+        truth_reading_policy(Runner(False), env)
+
+
 def test_reset_to_motions_and_nominal_privileged_info(short_motions):
     """--rand none: the robot starts on frame 0 of the given clip, and the privileged block holds the
     nominal physics (friction of the model, no added mass, motor strength 1), not zeros."""

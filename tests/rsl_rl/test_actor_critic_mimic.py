@@ -236,6 +236,10 @@ def test_student_with_a_state_estimator_reads_obs_and_the_detached_estimate():
     obs, critic = torch.randn(4, 1155), torch.randn(4, 1318)
     estimate = ac.actor.estimator(obs)
     torch.testing.assert_close(ac.act_inference(obs), ac.actor.policy(torch.cat([obs, estimate], -1)))
+    torch.testing.assert_close(ac.act_with_estimate(obs, estimate), ac.act_inference(obs))
+    other = critic[:, target]
+    torch.testing.assert_close(ac.act_with_estimate(obs, other), ac.actor.policy(torch.cat([obs, other], -1)))
+    assert not torch.allclose(ac.act_with_estimate(obs, other), ac.act_inference(obs))
     traced = torch.jit.trace(ac.actor, torch.ones(2, 1155))
     torch.testing.assert_close(traced(obs), ac.act_inference(obs))
 

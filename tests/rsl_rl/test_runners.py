@@ -733,32 +733,62 @@ def test_student_estimator_mirror_reads_the_envs_maps_under_the_runners_normalis
         OnPolicyDaggerRunner(MirroredStudentEnv(student=True), cfg, None, teacher_path=teacher_path)
 
 
-def test_inference_estimator_gives_the_estimated_entries_in_their_own_units(tmp_path):
-    """get_inference_estimator: an estimator without error on the normalised entries it regresses
-    (stood in for by the exact answer on one batch) gives the raw privileged entries back."""
+def trained_estimating_student(tmp_path):
+    """(runner, env, teacher path): a student with a state estimator of the last two privileged entries,
+    trained 2 iterations so that its normalisers hold statistics."""
     _, teacher_path = make_teacher_checkpoint(tmp_path)
     cfg = small_train_cfg(student=True)
     cfg["policy"]["estimator_target"] = [TEACHER_OBS - 2, TEACHER_OBS - 1]
     cfg["policy"]["estimator_hidden_dims"] = [16]
     env = FakeMimicEnv(student=True)
     runner = OnPolicyDaggerRunner(env, cfg, None, teacher_path=teacher_path)
-    runner.learn(2)  # the normalisers hold statistics
-    obs, priv = env.get_observations(), env.get_privileged_observations()
-    critic_normalizer = runner.critic_normalizer
-    assert float(critic_normalizer.std[-2:].sub(1.0).abs().min()) > 1e-3  # undoing it changes the numbers
-    exact = critic_normalizer.normalize(priv)[:, -2:]
+    runner.learn(2)
+    return runner, env, teacher_path
+
+
+def make_estimator_exact(runner, priv):
+    """Stand the runner's estimator in by the exact answer on the batch `priv`: its two entries under the
+    critic normaliser (read through ActorCriticMimic.estimate and act_inference)."""
+    exact = runner.critic_normalizer.normalize(priv)[:, -2:]
 
     class ExactOnThisBatch(torch.nn.Module):
         def forward(self, x):
             return exact
 
-    runner.alg.actor_critic.actor.estimator = ExactOnThisBatch()  # read through ActorCriticMimic.estimate
-    torch.testing.assert_close(runner.get_inference_estimator(device="cpu")(obs), priv[:, -2:])
-    plain = OnPolicyDaggerRunner(
+    runner.alg.actor_critic.actor.estimator = ExactOnThisBatch()
+
+
+def student_without_estimator(teacher_path):
+    return OnPolicyDaggerRunner(
         FakeMimicEnv(student=True), small_train_cfg(student=True), None, teacher_path=teacher_path
     )
+
+
+def test_inference_estimator_gives_the_estimated_entries_in_their_own_units(tmp_path):
+    """get_inference_estimator: an estimator without error on the normalised entries it regresses
+    (stood in for by the exact answer on one batch) gives the raw privileged entries back."""
+    runner, env, teacher_path = trained_estimating_student(tmp_path)
+    obs, priv = env.get_observations(), env.get_privileged_observations()
+    assert float(runner.critic_normalizer.std[-2:].sub(1.0).abs().min()) > 1e-3  # undoing it changes the numbers
+    make_estimator_exact(runner, priv)
+    torch.testing.assert_close(runner.get_inference_estimator(device="cpu")(obs), priv[:, -2:])
     with pytest.raises(ValueError, match="no state estimator"):
-        plain.get_inference_estimator()
+        student_without_estimator(teacher_path).get_inference_estimator()
+
+
+def test_policy_reading_truth_gives_the_actor_the_normalised_privileged_entries(tmp_path):
+    """get_inference_policy_reading_truth: the actor reads the critic obs' estimated entries, normalised as
+    the estimator learns them, in place of its estimate; so it acts as the inference policy does when the
+    estimator is exact (stood in for by the exact answer on one batch), and otherwise differently."""
+    runner, env, teacher_path = trained_estimating_student(tmp_path)
+    obs, priv = env.get_observations(), env.get_privileged_observations()
+    reading_truth = runner.get_inference_policy_reading_truth(device="cpu")
+    inference = runner.get_inference_policy(device="cpu")
+    assert not torch.allclose(reading_truth(obs, priv), inference(obs))  # the estimate is not exact yet
+    make_estimator_exact(runner, priv)
+    torch.testing.assert_close(reading_truth(obs, priv), inference(obs))
+    with pytest.raises(ValueError, match="no state estimator"):
+        student_without_estimator(teacher_path).get_inference_policy_reading_truth()
 
 
 def test_train_entry_turns_estimator_fields_into_privileged_obs_indices():
