@@ -541,11 +541,9 @@ class OnPolicyRunnerMimic:
 
         return policy
 
-    def get_inference_policy_reading_truth(self, device=None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-        """(obs, critic obs) -> action mean of a student whose actor reads, in place of its state estimate,
-        the critic obs' entries its estimator regresses (`estimator_target`, normalised as the estimator
-        learns them): the policy as a perfect estimator would leave it. A diagnostic of what the estimate
-        costs (eval.py --true_estimate); a robot has no such values."""
+    def _estimator_inference(self, device=None) -> Tuple[ActorCriticMimic, Normalizer, Normalizer, torch.Tensor]:
+        """(actor-critic, obs normaliser, critic normaliser, `estimator_target` as an index tensor) of a
+        student with a state estimator, in eval mode and on `device`; a ValueError without an estimator."""
         actor_critic = self.alg.actor_critic
         if actor_critic.estimator_target is None:
             raise ValueError("this policy has no state estimator (train config policy.estimator_fields is empty)")
@@ -556,6 +554,14 @@ class OnPolicyRunnerMimic:
             normalizer.to(device)
             critic_normalizer.to(device)
         index = torch.tensor(actor_critic.estimator_target, device=critic_normalizer.mean.device)
+        return actor_critic, normalizer, critic_normalizer, index
+
+    def get_inference_policy_reading_truth(self, device=None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """(obs, critic obs) -> action mean of a student whose actor reads, in place of its state estimate,
+        the critic obs' entries its estimator regresses (`estimator_target`, normalised as the estimator
+        learns them): the policy as a perfect estimator would leave it. A diagnostic of what the estimate
+        costs (eval.py --true_estimate); a robot has no such values."""
+        actor_critic, normalizer, critic_normalizer, index = self._estimator_inference(device)
 
         def policy(obs: torch.Tensor, critic_obs: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
@@ -568,17 +574,7 @@ class OnPolicyRunnerMimic:
         """obs -> the actor's state estimate (B, len(estimator_target)) in the units of the critic obs'
         entries it estimates: the estimator reads the normalised obs and regresses the normalised
         entries (`ActorCriticMimic.estimator_error`), so the critic normaliser is undone here."""
-        actor_critic = self.alg.actor_critic
-        if actor_critic.estimator_target is None:
-            raise ValueError("this policy has no state estimator (train config policy.estimator_fields is empty)")
-        self.alg.test_mode()
-        normalizer = self.normalizer
-        critic_normalizer = self._critic_obs_normalizer
-        if device is not None:
-            actor_critic.to(device)
-            normalizer.to(device)
-            critic_normalizer.to(device)
-        index = torch.tensor(actor_critic.estimator_target, device=critic_normalizer.mean.device)
+        actor_critic, normalizer, critic_normalizer, index = self._estimator_inference(device)
         mean, scale = critic_normalizer.mean[index], critic_normalizer.std[index] + critic_normalizer.eps
 
         def estimator(obs: torch.Tensor) -> torch.Tensor:
