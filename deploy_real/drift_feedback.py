@@ -86,6 +86,18 @@ def add_gains_argument(
     )
 
 
+def add_server_arguments(parser) -> None:
+    """The low-level servers' drift-feedback flags: --no_drift_feedback, --drift_feedback_gains POS YAW and
+    --leg_odometry."""
+    parser.add_argument(
+        "--no_drift_feedback",
+        action="store_true",
+        help="play a student trained with the drift feedback in its block without it (its metadata's drift_feedback)",
+    )
+    add_gains_argument(parser)
+    add_leg_odometry_argument(parser)
+
+
 def add_leg_odometry_argument(parser) -> None:
     """--leg_odometry: dead-reckon on the legs' kinematic velocity where it agrees with the estimate."""
     parser.add_argument(

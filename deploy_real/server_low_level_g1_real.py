@@ -83,7 +83,7 @@ EXIT_OK, EXIT_FAULT, EXIT_ERROR = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from deploy_real.drift_feedback import add_gains_argument, add_leg_odometry_argument
+    from deploy_real.drift_feedback import add_server_arguments
 
     p = argparse.ArgumentParser(
         description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -111,13 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="cpu",
         help="TWIST's flag: the policy runs on the CPU here (--engine; about 1 ms a step), whatever it says",
     )
-    p.add_argument(
-        "--no_drift_feedback",
-        action="store_true",
-        help="play a student trained with the drift feedback in its block without it (its metadata's drift_feedback)",
-    )
-    add_gains_argument(p)
-    add_leg_odometry_argument(p)
+    add_server_arguments(p)
     p.add_argument(
         "--release_motion_mode",
         action="store_true",

@@ -75,7 +75,7 @@ def latency_argument(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from deploy_real.drift_feedback import add_gains_argument, add_leg_odometry_argument
+    from deploy_real.drift_feedback import add_server_arguments
 
     p = argparse.ArgumentParser(
         description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -96,13 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="what runs the observation and policy graphs: "
         "onnxruntime (when installed; about twice as fast), torch (TorchScript), auto (default)",
     )
-    p.add_argument(
-        "--no_drift_feedback",
-        action="store_true",
-        help="play a student trained with the drift feedback in its block without it (its metadata's drift_feedback)",
-    )
-    add_gains_argument(p)
-    add_leg_odometry_argument(p)
+    add_server_arguments(p)
     p.add_argument(
         "--policy_latency_ms",
         type=latency_argument,
