@@ -274,16 +274,20 @@ class HumanoidMimic(HumanoidChar):
         self.sim.forward()
         self._odometry_xy[env_ids] = state.root_states[:, 0:2]  # the odometry starts where the robot does
         # index_fill_ rather than `x[env_ids] = 0`: a Python scalar would be copied to the GPU (a sync).
-        for buf in (
+        for buf in self._episode_buffers():
+            buf.index_fill_(0, env_ids, 0)
+        self.reset_buf.index_fill_(0, env_ids, True)
+
+    def _episode_buffers(self) -> Tuple[torch.Tensor, ...]:
+        """The per-env buffers a reset zeroes (reset_idx, reset_where)."""
+        return (
             self.last_actions,
             self.last_dof_vel,
             self.feet_air_time,
             self.action_history_buf,
             self.episode_length_buf,
             self._drift_counted,
-        ):
-            buf.index_fill_(0, env_ids, 0)
-        self.reset_buf.index_fill_(0, env_ids, True)
+        )
 
     def reset_where(self, mask: torch.Tensor) -> None:
         """reset_idx of the envs where `mask` (N,) bool is True, with no index list: every step draws
@@ -297,14 +301,7 @@ class HumanoidMimic(HumanoidChar):
         self.sim.set_states_where(mask, state.root_states, state.dof_pos, state.dof_vel)
         self.sim.forward()
         self._odometry_xy.copy_(torch.where(mask.unsqueeze(-1), state.root_states[:, 0:2], self._odometry_xy))
-        for buf in (
-            self.last_actions,
-            self.last_dof_vel,
-            self.feet_air_time,
-            self.action_history_buf,
-            self.episode_length_buf,
-            self._drift_counted,
-        ):
+        for buf in self._episode_buffers():
             buf.masked_fill_(mask.view((-1,) + (1,) * (buf.dim() - 1)), 0)
 
     def reset_to_motions(self, env_ids: torch.Tensor, motion_ids: torch.Tensor, motion_times=None) -> None:
