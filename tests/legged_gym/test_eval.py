@@ -963,6 +963,23 @@ def test_committed_leg_odometry_comparisons_come_again_from_their_runs():
         )
 
 
+def test_committed_kl_weight_comparisons_match_numpy_over_their_rows():
+    """bench/results/student_kl_weight_annealed_10min_h100_2026-12-07.json: its paired comparisons (written through
+    eval_compare) agree with numpy over the runs' per-clip rows, each side the per-clip mean of its checkpoints,
+    and the two-checkpoint one is stored under its "+" name."""
+    data = json.loads((RESULTS / "student_kl_weight_annealed_10min_h100_2026-12-07.json").read_text())
+    rows = {run["name"]: {c["name"]: c for c in run["clips"]} for run in data["runs"]}
+    for name, expected in data["paired_differences"].items():
+        this, other = ([rows[run] for run in side.split("+")] for side in name.split(" - "))
+        clips = sorted(this[0])
+        assert len(clips) == 87 and all(sorted(r) == clips for r in this + other)
+        for key in ("root_drift_m", "mpkpe_local_mm", "success_rate"):
+            d = np.array([np.mean([r[c][key] for r in this]) - np.mean([r[c][key] for r in other]) for c in clips])
+            assert expected[key]["mean"] == pytest.approx(d.mean(), abs=1e-4)
+            assert expected[key]["standard_error"] == pytest.approx(d.std(ddof=1) / np.sqrt(len(d)), abs=1e-4)
+            assert (expected[key]["lower"], expected[key]["higher"]) == (int((d < 0).sum()), int((d > 0).sum()))
+
+
 def standing_clip(frames, fps):
     """A clip of `frames` frames at `fps` standing still (the canonical clip format, validated)."""
     from pose import readers
