@@ -963,11 +963,15 @@ def test_committed_leg_odometry_comparisons_come_again_from_their_runs():
         )
 
 
-def test_committed_kl_weight_comparisons_match_numpy_over_their_rows():
-    """bench/results/student_kl_weight_annealed_10min_h100_2026-12-07.json: its paired comparisons (written through
-    eval_compare) agree with numpy over the runs' per-clip rows, each side the per-clip mean of its checkpoints,
-    and the two-checkpoint one is stored under its "+" name."""
-    data = json.loads((RESULTS / "student_kl_weight_annealed_10min_h100_2026-12-07.json").read_text())
+@pytest.mark.parametrize(
+    "file",
+    ["student_kl_weight_annealed_10min_h100_2026-12-07.json", "student_target_third_pair_10min_h100_2026-12-07.json"],
+)
+def test_committed_student_comparisons_match_numpy_over_their_rows(file):
+    """The 2026-12-07 student results: their paired comparisons (written through eval_compare) agree with numpy over
+    the runs' per-clip rows, each side the per-clip mean of its checkpoints, a several-checkpoint one stored under
+    its "+" name; and their ratios to the teacher, where given, are the runs' summaries divided."""
+    data = json.loads((RESULTS / file).read_text())
     rows = {run["name"]: {c["name"]: c for c in run["clips"]} for run in data["runs"]}
     for name, expected in data["paired_differences"].items():
         this, other = ([rows[run] for run in side.split("+")] for side in name.split(" - "))
@@ -978,6 +982,11 @@ def test_committed_kl_weight_comparisons_match_numpy_over_their_rows():
             assert expected[key]["mean"] == pytest.approx(d.mean(), abs=1e-4)
             assert expected[key]["standard_error"] == pytest.approx(d.std(ddof=1) / np.sqrt(len(d)), abs=1e-4)
             assert (expected[key]["lower"], expected[key]["higher"]) == (int((d < 0).sum()), int((d > 0).sum()))
+    summaries = {run["name"]: run["summary"] for run in data["runs"]}
+    for name, ratios in data.get("ratios_to_the_teacher", {}).items():
+        student, teacher = name.split(" / ")
+        for key, ratio in ratios.items():
+            assert ratio == pytest.approx(summaries[student][key] / summaries[teacher][key], abs=1e-4)
 
 
 def standing_clip(frames, fps):
