@@ -1,8 +1,8 @@
 """Standing check of a deployed student in sim2sim: does the robot stay where it stands while its
 reference stands?
 
-    python bench/bench_sim2sim_stand.py [--policy_path P [P ...]] [--motion_file M] [--clip NAME] [--leg_odometry]
-        [--out FILE.json]
+    python bench/bench_sim2sim_stand.py [--policy_path P [P ...]] [--motion_file M] [--clip NAME]
+        [--drift_feedback_gains POS YAW] [--leg_odometry] [--out FILE.json]
 
 The reference is a standing clip (default: `stand` of the embedded set, quiet standing with a slight
 sway) streamed as the high-level server streams a clip (`clip_frames`), through the low-level
@@ -22,8 +22,9 @@ feet's touch-downs (a foot's floor contact starting again after a lift-off) and 
 (the sim server's `fell`: pelvis below 0.4 m). Verdict per policy: it stays if on the clip, the held frame and both pushes it
 ends within 0.3 m of its start without a fall (the `held_<group>` cases are diagnostics). A robot that
 steps or walks away while its reference stands is not ready for a real robot: run this before
-`deploy_real/server_low_level_g1_real.py`. --leg_odometry: the servers' flag (a student with the drift feedback
-dead-reckons on its legs' velocity where it agrees with its estimate).
+`deploy_real/server_low_level_g1_real.py`, with the drift-feedback flags that server will get:
+--drift_feedback_gains POS YAW (a student with the drift feedback played with other gains than its metadata's)
+and --leg_odometry (it dead-reckons on its legs' velocity where they agree with its estimate).
 """
 
 from __future__ import annotations
@@ -83,15 +84,21 @@ def touch_downs(contact: np.ndarray) -> np.ndarray:
 
 
 def play(
-    policy_path, refs: np.ndarray, start_heading: float, push=None, dt: float = 0.02, leg_odometry: bool = False
+    policy_path,
+    refs: np.ndarray,
+    start_heading: float,
+    push=None,
+    dt: float = 0.02,
+    server_flags: Optional[dict] = None,
 ) -> dict:
     """Stream `refs` (T, 33) through a fresh low-level sim server (robot standing at the origin facing
-    `start_heading`; its --leg_odometry) and measure the robot (see the module docstring). `push` (forward,
-    left) m/s in the start frame: added to the pelvis velocity at PUSH_AT_S."""
+    `start_heading`; `server_flags`: its drift-feedback flags, LowLevelSim's `drift_feedback_gains` and
+    `leg_odometry`) and measure the robot (see the module docstring). `push` (forward, left) m/s in the start
+    frame: added to the pelvis velocity at PUSH_AT_S."""
     from deploy_real.server_low_level_g1_sim import LowLevelSim
 
     # the clip from its first frame
-    server = LowLevelSim(policy_path, link=None, reference_blend_in_s=0.0, leg_odometry=leg_odometry)
+    server = LowLevelSim(policy_path, link=None, reference_blend_in_s=0.0, **(server_flags or {}))
     sim = server.sim
     sim.reset(heading=start_heading)
     m, d = sim.model, sim.data
@@ -125,8 +132,8 @@ def play(
     }
 
 
-def stand_cases(policy_path, lib, clip: int, leg_odometry: bool = False) -> Dict[str, dict]:
-    """Every case of the module docstring for one policy on clip `clip` of `lib`."""
+def stand_cases(policy_path, lib, clip: int, server_flags: Optional[dict] = None) -> Dict[str, dict]:
+    """Every case of the module docstring for one policy on clip `clip` of `lib` (`server_flags`: see `play`)."""
     from deploy_real.server_high_level_motion_lib import clip_frames
 
     refs, _ = clip_frames(lib, clip)
@@ -134,10 +141,10 @@ def stand_cases(policy_path, lib, clip: int, leg_odometry: bool = False) -> Dict
     start = float(get_euler_xyz(start_rot)[2][0])
     cases = {"clip": refs, "held": held(refs)}
     cases.update({"held_" + g: held(refs, entries) for g, entries in GROUPS.items()})
-    out = {name: play(policy_path, r, start, leg_odometry=leg_odometry) for name, r in cases.items()}
+    out = {name: play(policy_path, r, start, server_flags=server_flags) for name, r in cases.items()}
     out.update(
         {
-            name: play(policy_path, cases["held"], start, push, leg_odometry=leg_odometry)
+            name: play(policy_path, cases["held"], start, push, server_flags=server_flags)
             for name, push in PUSHES.items()
         }
     )
@@ -168,7 +175,7 @@ def format_rows(policy: str, cases: Dict[str, dict]) -> List[str]:
 
 
 def main(argv=None) -> dict:
-    from deploy_real.drift_feedback import add_leg_odometry_argument
+    from deploy_real.drift_feedback import add_gains_argument, add_leg_odometry_argument
     from deploy_real.policy import SHIPPED_POLICY
     from pose.synth import default_motion_file
     from pose.utils.motion_lib_pkl import MotionLib
@@ -177,6 +184,7 @@ def main(argv=None) -> dict:
     p.add_argument("--policy_path", nargs="+", default=[str(SHIPPED_POLICY)], help="exported students")
     p.add_argument("--motion_file", default=None, help="default: the embedded motion set")
     p.add_argument("--clip", default="stand", help="name of the standing clip in --motion_file")
+    add_gains_argument(p)
     add_leg_odometry_argument(p)
     p.add_argument("--out", default=None, help="JSON file")
     args = p.parse_args(argv)
@@ -188,7 +196,8 @@ def main(argv=None) -> dict:
         lib = MotionLib(motion_file, device="cpu", smooth_window=window)  # the stream the policy expects
         if args.clip not in lib.motion_names:
             raise SystemExit("--clip {}: not in {} (clips: {})".format(args.clip, motion_file, lib.motion_names))
-        cases = stand_cases(policy, lib, lib.motion_names.index(args.clip), args.leg_odometry)
+        flags = {"drift_feedback_gains": args.drift_feedback_gains, "leg_odometry": args.leg_odometry}
+        cases = stand_cases(policy, lib, lib.motion_names.index(args.clip), flags)
         failed = failed_cases(cases)
         results[policy] = {"stays": not failed, "failed_cases": failed, "cases": cases}
         lines += format_rows(policy, cases)
@@ -211,6 +220,7 @@ def main(argv=None) -> dict:
         "command": "python bench/bench_sim2sim_stand.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "motion_file": motion_file,
         "clip": args.clip,
+        "drift_feedback_gains": args.drift_feedback_gains,
         "leg_odometry": args.leg_odometry,
         "groups": {g: [int(i) for i in e] for g, e in GROUPS.items()},
         "pushes": {"at_s": PUSH_AT_S, "forward_left_mps": PUSHES},

@@ -93,3 +93,21 @@ def test_verdict_reads_the_clip_the_held_frame_and_the_pushes_only():
     cases["clip"] = case(STAY_LIMIT_M + 0.01)
     cases["held_push_forward"] = case(0.0, fell=True)
     assert failed_cases(cases) == ["clip", "held_push_forward"]
+
+
+def test_the_servers_drift_feedback_flags_reach_the_sim_server(tmp_path):
+    """--drift_feedback_gains and --leg_odometry go to the low-level sim server as the real server gets them:
+    for the shipped student, trained without the drift feedback, each is refused there by name (before any
+    step), and no JSON is written."""
+    pytest.importorskip("mujoco")
+    from bench.bench_sim2sim_stand import main
+    from deploy_real.policy import SHIPPED_POLICY
+
+    out = tmp_path / "stand.json"
+    for flags, refusal in (
+        (["--drift_feedback_gains", "2", "2"], "--drift_feedback_gains, but its metadata has no drift_feedback"),
+        (["--leg_odometry"], "--leg_odometry, but there is no drift feedback to dead-reckon"),
+    ):
+        with pytest.raises(ValueError, match=refusal):
+            main(["--policy_path", str(SHIPPED_POLICY), "--out", str(out)] + flags)
+    assert not out.exists()
