@@ -189,6 +189,7 @@ def main(argv=None) -> dict:
     p.add_argument("--out", default=None, help="JSON file")
     args = p.parse_args(argv)
     motion_file = str(args.motion_file or default_motion_file())
+    server_flags = {"drift_feedback_gains": args.drift_feedback_gains, "leg_odometry": args.leg_odometry}
     t0 = time.time()
     results, lines = {}, []
     for policy in args.policy_path:
@@ -196,8 +197,7 @@ def main(argv=None) -> dict:
         lib = MotionLib(motion_file, device="cpu", smooth_window=window)  # the stream the policy expects
         if args.clip not in lib.motion_names:
             raise SystemExit("--clip {}: not in {} (clips: {})".format(args.clip, motion_file, lib.motion_names))
-        flags = {"drift_feedback_gains": args.drift_feedback_gains, "leg_odometry": args.leg_odometry}
-        cases = stand_cases(policy, lib, lib.motion_names.index(args.clip), flags)
+        cases = stand_cases(policy, lib, lib.motion_names.index(args.clip), server_flags)
         failed = failed_cases(cases)
         results[policy] = {"stays": not failed, "failed_cases": failed, "cases": cases}
         lines += format_rows(policy, cases)
